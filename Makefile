@@ -1,0 +1,42 @@
+# Gatehouse: `make demo` runs the product on a simulated school, `make test`
+# runs every test. Both need root for network namespaces (see README.md).
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+BIN      := bin/gatehouse
+# Fuzz each target briefly; `make fuzz FUZZTIME=10m` for a longer run.
+FUZZTIME ?= 10s
+
+.PHONY: all build test test-short demo bench fuzz lint clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gatehouse
+
+# Packages run one at a time (-p 1) because the end-to-end tests share the
+# machine's two cores with real DHCP/RADIUS peers; -timeout bounds a hang.
+test: build
+	$(GO) vet ./...
+	$(GO) test -count=1 -p 1 -timeout 15m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+demo: build
+	./$(BIN) demo
+
+bench:
+	./bench/run
+
+# Every fuzz target, each for FUZZTIME.
+fuzz:
+	./build/fuzz-all $(FUZZTIME)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
