@@ -1,0 +1,230 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleParsesWithExpectedValues(t *testing.T) {
+	c, err := Load("testdata/example.yaml")
+	if err != nil {
+		t.Fatalf("Load example: %v", err)
+	}
+	if c.Path != "testdata/example.yaml" {
+		t.Errorf("Path = %q", c.Path)
+	}
+	if c.Site.Name != "Example Primary School" || c.Site.Timezone != "Europe/London" || c.Site.Location == nil || c.Site.Location.String() != "Europe/London" {
+		t.Errorf("Site = %+v", c.Site)
+	}
+	if c.Database != "/var/lib/gatehouse/gatehouse.db" {
+		t.Errorf("Database = %q", c.Database)
+	}
+	wantAdmin := Admin{Listen: "10.99.0.1:8443", TLS: "auto", CertFile: "/var/lib/gatehouse/admin-cert.pem", KeyFile: "/var/lib/gatehouse/admin-key.pem"}
+	if c.Admin != wantAdmin {
+		t.Errorf("Admin = %+v, want %+v", c.Admin, wantAdmin)
+	}
+	if c.Uplink.Interface != "wan0" {
+		t.Errorf("Uplink = %+v", c.Uplink)
+	}
+	seg := func(name string, vlan int, iface, subnet, gw, start, end string, lease time.Duration, portal bool) Segment {
+		return Segment{Name: name, VLAN: vlan, Interface: iface, Subnet: netip.MustParsePrefix(subnet), Gateway: netip.MustParseAddr(gw),
+			DHCP: DHCP{RangeStart: netip.MustParseAddr(start), RangeEnd: netip.MustParseAddr(end), Lease: lease}, Portal: portal}
+	}
+	wantSegs := []Segment{
+		seg("staff", 10, "lan.10", "10.10.0.0/22", "10.10.0.1", "10.10.0.50", "10.10.3.250", 8*time.Hour, false),
+		seg("pupil", 20, "lan.20", "10.20.0.0/21", "10.20.0.1", "10.20.0.50", "10.20.7.250", 8*time.Hour, false),
+		seg("byod", 30, "lan.30", "10.30.0.0/22", "10.30.0.1", "10.30.0.50", "10.30.3.250", 4*time.Hour, false),
+		seg("visitor", 40, "lan.40", "10.40.0.0/23", "10.40.0.1", "10.40.0.50", "10.40.1.250", time.Hour, true),
+	}
+	if !reflect.DeepEqual(c.Segments, wantSegs) {
+		t.Errorf("Segments =\n%+v\nwant\n%+v", c.Segments, wantSegs)
+	}
+	if v, ok := c.Segment("visitor"); !ok || !v.Portal || !v.DHCP.Enabled() {
+		t.Errorf("Segment(visitor) = %+v, %v", v, ok)
+	}
+	if _, ok := c.Segment("governors"); ok {
+		t.Error("Segment(governors) found a segment the file does not have")
+	}
+	if want := map[string]netip.Prefix{"mis": netip.MustParsePrefix("10.5.0.0/24")}; !reflect.DeepEqual(c.Servers, want) {
+		t.Errorf("Servers = %v", c.Servers)
+	}
+	if want := (DNS{Upstream: []netip.AddrPort{netip.MustParseAddrPort("203.0.113.53:53")}, SafeSearch: true}); !reflect.DeepEqual(c.DNS, want) {
+		t.Errorf("DNS = %+v", c.DNS)
+	}
+	wantRadius := RADIUS{Auth: ":1812", Accounting: ":1813", Clients: []RADIUSClient{{
+		Name: "aps", Address: netip.MustParsePrefix("10.99.0.0/24"), SecretFile: "/etc/gatehouse/radius-aps.secret", CoAPort: 3799}}}
+	if !reflect.DeepEqual(c.RADIUS, wantRadius) {
+		t.Errorf("RADIUS = %+v", c.RADIUS)
+	}
+	if want := []string{"lan.10", "lan.20", "lan.30", "lan.40"}; !reflect.DeepEqual(c.Inspect.Interfaces, want) {
+		t.Errorf("Inspect = %+v", c.Inspect)
+	}
+	wantAlerts := Alerts{SMTP: SMTP{Server: "127.0.0.1:25", From: "gatehouse@school.example"}, DSL: []string{"dsl@school.example"}}
+	if !reflect.DeepEqual(c.Alerts, wantAlerts) {
+		t.Errorf("Alerts = %+v", c.Alerts)
+	}
+	if got := c.Line("segments[3].portal"); got != 42 {
+		t.Errorf("Line(segments[3].portal) = %d, want 42", got)
+	}
+}
+
+// The shared example is the contract with the rest of the project; the copy
+// in testdata must not drift from it.
+func TestSharedExampleStillParses(t *testing.T) {
+	const shared = "/work/shared/gatehouse.example.yaml"
+	data, err := os.ReadFile(shared)
+	if err != nil {
+		t.Skipf("shared example not present: %v", err)
+	}
+	if _, err := Parse(shared, data); err != nil {
+		t.Fatalf("shared example rejected:\n%v", err)
+	}
+}
+
+const minimal = `site:
+  name: Test School
+database: /var/lib/gh/gatehouse.db
+segments:
+  - name: staff
+    vlan: 10
+    interface: lan10
+    subnet: 10.10.0.0/24
+    gateway: 10.10.0.1
+    dhcp: {range: 10.10.0.50-10.10.0.250, lease: 8h}
+`
+
+func TestMinimalFileGetsDefaults(t *testing.T) {
+	c, err := Parse("/etc/gatehouse/gatehouse.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Admin != (Admin{Listen: "127.0.0.1:8443", TLS: "auto", CertFile: "/var/lib/gh/admin-cert.pem", KeyFile: "/var/lib/gh/admin-key.pem"}) {
+		t.Errorf("Admin = %+v", c.Admin)
+	}
+	if c.Site.Timezone != "Local" || c.Site.Location != time.Local {
+		t.Errorf("Site = %+v", c.Site)
+	}
+	if !c.DNS.SafeSearch || len(c.DNS.Upstream) != 0 {
+		t.Errorf("DNS = %+v", c.DNS)
+	}
+	if c.RADIUS.Auth != ":1812" || c.RADIUS.Accounting != ":1813" {
+		t.Errorf("RADIUS = %+v", c.RADIUS)
+	}
+	if c.Servers == nil || len(c.Servers) != 0 {
+		t.Errorf("Servers = %#v, want empty non-nil map", c.Servers)
+	}
+	if c.Uplink.Interface != "" || c.Segments[0].Portal {
+		t.Errorf("Uplink = %+v, Portal = %v", c.Uplink, c.Segments[0].Portal)
+	}
+}
+
+func TestDefaultsForOmittedValuesInsideSections(t *testing.T) {
+	data := strings.Replace(minimal, "lease: 8h", "lease: ~", 1) + `radius:
+  clients:
+    - {name: ap1, address: 10.99.0.7, secret_file: secrets/ap1}
+dns:
+  upstream: ["2001:db8::53", "[2001:db8::54]:5353", 192.0.2.53:5300]
+`
+	c, err := Parse("/etc/gatehouse/gatehouse.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Segments[0].DHCP.Lease; got != DefaultLease {
+		t.Errorf("lease = %v, want default %v", got, DefaultLease)
+	}
+	want := RADIUSClient{Name: "ap1", Address: netip.MustParsePrefix("10.99.0.7/32"), SecretFile: "/etc/gatehouse/secrets/ap1", CoAPort: 3799}
+	if c.RADIUS.Clients[0] != want {
+		t.Errorf("client = %+v, want %+v", c.RADIUS.Clients[0], want)
+	}
+	wantUp := []netip.AddrPort{netip.MustParseAddrPort("[2001:db8::53]:53"), netip.MustParseAddrPort("[2001:db8::54]:5353"), netip.MustParseAddrPort("192.0.2.53:5300")}
+	if !reflect.DeepEqual(c.DNS.Upstream, wantUp) {
+		t.Errorf("upstream = %v", c.DNS.Upstream)
+	}
+}
+
+func TestRelativePathsAreRelativeToTheFile(t *testing.T) {
+	data := strings.Replace(minimal, "/var/lib/gh/gatehouse.db", "state/gatehouse.db", 1) +
+		"admin: {tls: files, cert_file: tls/c.pem, key_file: /abs/k.pem}\n"
+	c, err := Parse("/etc/gatehouse/gatehouse.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database != "/etc/gatehouse/state/gatehouse.db" || c.Admin.CertFile != "/etc/gatehouse/tls/c.pem" || c.Admin.KeyFile != "/abs/k.pem" {
+		t.Errorf("Database = %q, Admin = %+v", c.Database, c.Admin)
+	}
+}
+
+func TestMergeKeysShareSegmentSettings(t *testing.T) {
+	data := minimal + `  - &lan
+    name: pupil
+    interface: lan20
+    subnet: 10.20.0.0/24
+    gateway: 10.20.0.1
+    dhcp: &pool {range: 10.20.0.50-10.20.0.250, lease: 2h}
+  - <<: *lan
+    name: byod
+    interface: lan30
+    subnet: 10.30.0.0/24
+    gateway: 10.30.0.1
+    dhcp: {<<: *pool, range: 10.30.0.50-10.30.0.99}
+`
+	c, err := Parse("t.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := c.Segment("byod")
+	if b.Interface != "lan30" || b.DHCP.Lease != 2*time.Hour || b.DHCP.RangeEnd != netip.MustParseAddr("10.30.0.99") {
+		t.Errorf("byod = %+v", b)
+	}
+}
+
+func TestProblemString(t *testing.T) {
+	for _, tc := range []struct {
+		p    Problem
+		want string
+	}{
+		{Problem{"g.yaml", 7, "segments[1].dhcp.range", "bad"}, "g.yaml:7: segments[1].dhcp.range: bad"},
+		{Problem{"g.yaml", 3, "", "not valid YAML: x"}, "g.yaml:3: not valid YAML: x"},
+		{Problem{"g.yaml", 0, "", "file is empty"}, "g.yaml: file is empty"},
+	} {
+		if got := tc.p.String(); got != tc.want {
+			t.Errorf("String() = %q, want %q", got, tc.want)
+		}
+	}
+	e := &Error{Problems: []Problem{{"a", 1, "x", "m1"}, {"a", 2, "y", "m2"}}}
+	if got := e.Error(); got != "a:1: x: m1\na:2: y: m2" {
+		t.Errorf("Error() = %q", got)
+	}
+}
+
+func TestEditDistanceSuggestions(t *testing.T) {
+	keys := []string{"name", "vlan", "interface", "subnet", "gateway", "dhcp", "portal"}
+	for _, tc := range []struct {
+		word, want string
+		ok         bool
+	}{
+		{"subnett", "subnet", true},
+		{"gatway", "gateway", true},
+		{"Interface", "interface", true},
+		{"vlna", "vlan", true},
+		{"colour", "", false},
+	} {
+		got, ok := suggest(tc.word, keys)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("suggest(%q) = %q, %v; want %q, %v", tc.word, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestLoadReportsMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("Load missing file: %v", err)
+	}
+}
