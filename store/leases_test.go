@@ -1,0 +1,199 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func leaseTestMAC(t *testing.T, s string) net.HardwareAddr {
+	t.Helper()
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+var leaseT0 = time.Date(2026, 3, 2, 8, 30, 0, 0, time.UTC)
+
+func TestSaveDHCPRoundTripsLeasesAndMovesAMACsOnlyLease(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	a := leaseTestMAC(t, "02:00:00:00:00:0a")
+	b := leaseTestMAC(t, "02:00:00:00:00:0b")
+	ip1, ip2, ip3 := netip.MustParseAddr("10.40.0.50"), netip.MustParseAddr("10.40.0.51"), netip.MustParseAddr("10.40.0.52")
+	first := []DHCPLease{
+		{Segment: "visitor", IP: ip1, MAC: a, ClientID: []byte{1, 2, 0, 0, 0, 0, 0, 10}, Hostname: "phone", State: "bound", Start: leaseT0, Expires: leaseT0.Add(time.Hour),
+			Relay: netip.MustParseAddr("10.40.0.2"), RelayInfo: []byte{1, 3, 'p', 'o', 'e'}},
+		{Segment: "visitor", IP: ip2, MAC: b, State: "bound", Start: leaseT0, Expires: leaseT0.Add(time.Hour)},
+		{Segment: "visitor", IP: ip3, State: "declined", Start: leaseT0, Expires: leaseT0.Add(10 * time.Minute)},
+	}
+	if err := s.SaveDHCP(ctx, first, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.DHCPLeases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %d leases, want 3: %+v", len(got), got)
+	}
+	g := got[0]
+	if g.IP != ip1 || g.MAC.String() != a.String() || g.Hostname != "phone" || !g.Start.Equal(leaseT0) || !g.Expires.Equal(leaseT0.Add(time.Hour)) ||
+		g.Relay != netip.MustParseAddr("10.40.0.2") || !bytes.Equal(g.RelayInfo, first[0].RelayInfo) || !bytes.Equal(g.ClientID, first[0].ClientID) {
+		t.Errorf("lease did not round-trip: %+v", g)
+	}
+	if got[2].MAC != nil || got[2].State != "declined" {
+		t.Errorf("declined lease: %+v", got[2])
+	}
+
+	// a moves to .52 (the declined address has rested): its .50 row goes.
+	if err := s.SaveDHCP(ctx, []DHCPLease{{Segment: "visitor", IP: ip3, MAC: a, State: "bound", Start: leaseT0.Add(time.Hour), Expires: leaseT0.Add(2 * time.Hour)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.DHCPLeases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].IP != ip2 || got[1].IP != ip3 || got[1].MAC.String() != a.String() {
+		t.Fatalf("after move: %+v", got)
+	}
+}
+
+func TestSaveDHCPRollsBackTheWholeBatchOnABadLease(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	batch := []DHCPLease{
+		{Segment: "pupil", IP: netip.MustParseAddr("10.20.0.50"), MAC: leaseTestMAC(t, "00:11:22:33:44:55"), State: "bound", Start: leaseT0, Expires: leaseT0.Add(time.Hour)},
+		{Segment: "pupil", IP: netip.MustParseAddr("10.20.0.51"), MAC: leaseTestMAC(t, "00:11:22:33:44:56"), State: "granted", Start: leaseT0, Expires: leaseT0.Add(time.Hour)},
+	}
+	if err := s.SaveDHCP(ctx, batch, []Device{{MAC: batch[0].MAC, FirstSeen: leaseT0, LastSeen: leaseT0}}); err == nil {
+		t.Fatal("a lease with an unknown state was saved")
+	}
+	got, err := s.DHCPLeases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("half a batch committed: %+v", got)
+	}
+	if known, _, _, err := s.DeviceStatus(ctx, batch[0].MAC); err != nil || known {
+		t.Fatalf("device of a failed batch recorded: known=%v err=%v", known, err)
+	}
+}
+
+func TestDeviceSightingsKeepFirstSeenAndPeoplesDecisions(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	mac := leaseTestMAC(t, "3C:22:FB:01:02:03")
+	if known, approved, blocked, err := s.DeviceStatus(ctx, mac); err != nil || known || approved || blocked {
+		t.Fatalf("unknown device status: %v %v %v %v", known, approved, blocked, err)
+	}
+	seen := Device{MAC: mac, FirstSeen: leaseT0, LastSeen: leaseT0, Segment: "staff", IP: netip.MustParseAddr("10.10.0.60"), Hostname: "MacBook-Air",
+		VendorClass: "", Fingerprint: "1,121,3,6,15,108,114,119,252,95,44,46", OS: "macOS", Manufacturer: "Apple"}
+	if err := s.SaveDHCP(ctx, nil, []Device{seen}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DecideDevice(ctx, "web:nm", mac, DeviceDecision{Approved: true, Name: "Head's laptop", Owner: "staff:jdoe"}, leaseT0); err != nil {
+		t.Fatal(err)
+	}
+	// A later sighting without a host name or address must not erase them,
+	// nor the approval, nor move first_seen forward.
+	later := Device{MAC: mac, FirstSeen: leaseT0.Add(time.Hour), LastSeen: leaseT0.Add(time.Hour), Segment: "staff", Fingerprint: seen.Fingerprint, Manufacturer: "Apple"}
+	if err := s.SaveDHCP(ctx, nil, []Device{later}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.DeviceByMAC(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.FirstSeen.Equal(leaseT0) || !d.LastSeen.Equal(leaseT0.Add(time.Hour)) || d.Hostname != "MacBook-Air" || d.IP != seen.IP || d.OS != "macOS" ||
+		!d.Approved || d.Name != "Head's laptop" || d.Owner != "staff:jdoe" {
+		t.Errorf("device after sightings and decision: %+v", d)
+	}
+	if known, approved, blocked, err := s.DeviceStatus(ctx, mac); err != nil || !known || !approved || blocked {
+		t.Errorf("status: %v %v %v %v", known, approved, blocked, err)
+	}
+	yes := true
+	list, err := s.ListDevices(ctx, DeviceFilter{Segment: "staff", Approved: &yes})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list approved staff devices: %v %v", list, err)
+	}
+	no := false
+	if list, err := s.ListDevices(ctx, DeviceFilter{Approved: &no}); err != nil || len(list) != 0 {
+		t.Fatalf("list unapproved: %v %v", list, err)
+	}
+	entries, err := s.AuditList(ctx, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range entries {
+		if e.Action == "device.update" && e.Object == "device:3c:22:fb:01:02:03" && e.Actor == "web:nm" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("approval not audited: %+v", entries)
+	}
+}
+
+func TestReservationsAreUniquePerAddressAndAudited(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	printer := leaseTestMAC(t, "00:00:48:aa:bb:cc")
+	other := leaseTestMAC(t, "00:00:48:aa:bb:cd")
+	ip := netip.MustParseAddr("10.10.0.20")
+	if err := s.ReserveAddress(ctx, "web:nm", DHCPReservation{Segment: "staff", MAC: printer, IP: ip}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.ReserveAddress(ctx, "web:nm", DHCPReservation{Segment: "staff", MAC: other, IP: ip})
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("second reservation of one address: %v", err)
+	}
+	rs, err := s.DHCPReservations(ctx)
+	if err != nil || len(rs) != 1 || rs[0].IP != ip || rs[0].MAC.String() != printer.String() {
+		t.Fatalf("reservations: %+v %v", rs, err)
+	}
+	if err := s.Unreserve(ctx, "web:nm", "staff", printer); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unreserve(ctx, "web:nm", "staff", printer); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unreserve twice: %v", err)
+	}
+	entries, err := s.AuditList(ctx, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string]bool{}
+	for _, e := range entries {
+		actions[e.Action] = true
+	}
+	if !actions["dhcp.reserve"] || !actions["dhcp.unreserve"] {
+		t.Errorf("reservation changes not audited: %v", actions)
+	}
+}
+
+func TestLeaseForAttributesAnAddressAtATime(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	mac := leaseTestMAC(t, "02:aa:00:00:00:01")
+	ip := netip.MustParseAddr("10.20.0.77")
+	if err := s.SaveDHCP(ctx, []DHCPLease{{Segment: "pupil", IP: ip, MAC: mac, State: "bound", Start: leaseT0, Expires: leaseT0.Add(time.Hour)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.LeaseFor(ctx, ip, leaseT0.Add(30*time.Minute))
+	if err != nil || l.MAC.String() != mac.String() {
+		t.Fatalf("LeaseFor inside the lease: %+v %v", l, err)
+	}
+	for _, at := range []time.Time{leaseT0.Add(-time.Minute), leaseT0.Add(2 * time.Hour)} {
+		if _, err := s.LeaseFor(ctx, ip, at); !errors.Is(err, ErrNotFound) {
+			t.Errorf("LeaseFor at %v: %v, want ErrNotFound", at, err)
+		}
+	}
+}
