@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/testbed"
+)
+
+// buildGatehouse builds the binary the demo starts inside the router.
+func buildGatehouse(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gatehouse")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var (
+	csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	adminURL  = regexp.MustCompile(`Admin page: (https://\S+)`)
+	credLine  = regexp.MustCompile(`(?m)^\s+(\w+)\s+user (\S+)\s+password (\S+)$`)
+)
+
+// login signs in through the admin page's form, as a browser would.
+func login(t *testing.T, base, name, pw string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{
+		Jar:     jar,
+		Timeout: 10 * time.Second,
+		// The demo's certificate is the daemon's own self-signed one.
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+	}
+	resp, err := c.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("login page has no CSRF field:\n%s", body)
+	}
+	resp, err = c.PostForm(base+"/login", url.Values{"csrf": {string(m[1])}, "name": {name}, "password": {pw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `name="password"`) {
+		t.Fatalf("login as %s: status %d\n%s", name, resp.StatusCode, body)
+	}
+	return c
+}
+
+func TestDemoRunsTheProductAndRemovesEverything(t *testing.T) {
+	testbed.Require(t)
+	bin := buildGatehouse(t)
+	before := netnsList(t)
+
+	var out syncBuffer
+	var errOut syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- runCLI(ctx, &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut},
+			[]string{"demo", "--listen", "127.0.0.1:0", "--gatehouse", bin})
+	}()
+	ready := false
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline) && !ready; time.Sleep(100 * time.Millisecond) {
+		select {
+		case code := <-done:
+			t.Fatalf("demo exited with %d before it was ready\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+		default:
+		}
+		ready = strings.Contains(out.String(), demoReady) && strings.Contains(out.String(), "Press Ctrl-C")
+	}
+	if !ready {
+		t.Fatalf("demo not ready after 2 minutes\nstdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	}
+	// Other tests may make and remove namespaces meanwhile: the demo's are
+	// those that are new now.
+	mine := newNames(before, netnsList(t))
+	if len(mine) == 0 {
+		t.Errorf("the demo made no namespaces")
+	}
+
+	m := adminURL.FindStringSubmatch(out.String())
+	creds := credLine.FindAllStringSubmatch(out.String(), -1)
+	if m == nil || len(creds) != 3 {
+		t.Fatalf("demo output lacks the admin URL or three users:\n%s", out.String())
+	}
+	for _, cr := range creds {
+		role, name, pw := cr[1], cr[2], cr[3]
+		c := login(t, m[1], name, pw)
+		resp, err := c.Get(m[1] + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), name) {
+			t.Errorf("%s (%s) home page does not name the user:\n%s", name, role, body)
+		}
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("demo exited %d after Ctrl-C: %s", code, errOut.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("demo did not stop within a minute of Ctrl-C")
+	}
+	after := netnsList(t)
+	for _, n := range mine {
+		for _, a := range after {
+			if a == n {
+				t.Errorf("namespace %s left behind", n)
+			}
+		}
+	}
+}
+
+// newNames lists the names in now that were not in before.
+func newNames(before, now []string) []string {
+	old := map[string]bool{}
+	for _, n := range before {
+		old[n] = true
+	}
+	var out []string
+	for _, n := range now {
+		if !old[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// netnsList names the network namespaces mounted under /run/netns.
+func netnsList(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/run/netns")
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "gh") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/web"
+)
+
+const runUsage = `gatehouse run: run the Gatehouse daemon.
+
+Loads and checks the configuration (a bad file never starts the daemon),
+opens the database and applies its migrations, then serves the admin page.
+SIGHUP reloads the configuration; a bad file is refused with the reason in
+the log and the running configuration is kept. SIGINT or SIGTERM stop it.
+
+Flags:
+  --config FILE   the configuration file (required)
+  --log FORMAT    text or json (default text)
+
+Example:
+  gatehouse run --config /etc/gatehouse/gatehouse.yaml
+`
+
+func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file")
+	logFormat := fs.String("log", "text", "text or json")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if err := requireConfig(*path); err != nil {
+		return err
+	}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(env.stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(env.stderr, nil)
+	default:
+		return usagef("unknown --log %q (want text or json)", *logFormat)
+	}
+	log := slog.New(handler)
+
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if probs := cfg.HostProblems(); len(probs) > 0 {
+		for _, p := range probs {
+			fmt.Fprintln(env.stderr, p.String())
+		}
+		return fmt.Errorf("%s names %d thing(s) this machine lacks; not starting", *path, len(probs))
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return runDaemon(ctx, log, cfg, hup)
+}
+
+// daemon is the running product: the configuration in force and the
+// components built from it.
+type daemon struct {
+	log *slog.Logger
+
+	mu  sync.RWMutex
+	cfg *config.Config
+
+	store *store.Store
+	hub   *events.Hub
+	reg   *prometheus.Registry
+
+	reloads *prometheus.CounterVec
+}
+
+// runDaemon runs until ctx is done. Every signal on hup reloads the
+// configuration file.
+func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-chan os.Signal) error {
+	st, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	d := &daemon{
+		log:   log,
+		cfg:   cfg,
+		store: st,
+		hub:   events.New(nil),
+		reg:   prometheus.NewRegistry(),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_config_reloads_total",
+			Help: "Configuration reloads by outcome.",
+		}, []string{"outcome"}),
+	}
+	d.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		events.NewCollector(d.hub),
+		d.reloads,
+	)
+
+	certFile, keyFile := cfg.Admin.CertFile, cfg.Admin.KeyFile
+	srv, err := web.New(web.Options{
+		Store:      st,
+		Logger:     log.With("component", "web"),
+		Site:       cfg.Site.Name,
+		Listen:     cfg.Admin.Listen,
+		Auto:       cfg.Admin.TLS == "auto",
+		CertFile:   certFile,
+		KeyFile:    keyFile,
+		Gatherer:   d.reg,
+		Registerer: d.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errc <- srv.Run(ctx)
+	}()
+	log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
+		"admin", "https://"+cfg.Admin.Listen, "segments", len(cfg.Segments))
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hup:
+			d.reload()
+		case err := <-errc:
+			runErr = err
+			break loop
+		}
+	}
+	cancel()
+	wg.Wait()
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	log.Info("gatehouse stopped")
+	return nil
+}
+
+// reload re-reads the configuration file. A file that fails to load or that
+// names things this machine lacks is refused, and the configuration in force
+// stays.
+func (d *daemon) reload() {
+	d.mu.RLock()
+	path := d.cfg.Path
+	d.mu.RUnlock()
+	cfg, err := config.Load(path)
+	if err == nil {
+		if probs := cfg.HostProblems(); len(probs) > 0 {
+			err = fmt.Errorf("%s", probs[0].String())
+		}
+	}
+	if err != nil {
+		d.reloads.WithLabelValues("refused").Inc()
+		d.log.Error("configuration reload refused; keeping the running configuration", "config", path, "err", err)
+		return
+	}
+	if filepath.Clean(cfg.Database) != filepath.Clean(d.currentConfig().Database) {
+		d.reloads.WithLabelValues("refused").Inc()
+		d.log.Error("configuration reload refused: the database path cannot change while running; restart instead", "config", path)
+		return
+	}
+	d.mu.Lock()
+	d.cfg = cfg
+	d.mu.Unlock()
+	d.reloads.WithLabelValues("applied").Inc()
+	d.hub.Publish(events.Event{Kind: events.ConfigReloaded, At: time.Now(), Data: cfg})
+	d.log.Info("configuration reloaded", "config", path, "segments", len(cfg.Segments))
+}
+
+func (d *daemon) currentConfig() *config.Config {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.cfg
+}

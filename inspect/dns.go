@@ -1,0 +1,166 @@
+package inspect
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// inspectDNS looks at queries for names that give a bypass away (VPN and
+// DoH service names, DNSCrypt certificate lookups) and feeds the tunnel
+// tracker. Each query is usually its own UDP flow, so the per-domain state
+// lives in the tracker, not in the flow.
+func (e *Engine) inspectDNS(f *flow, dir int, b []byte) {
+	if dir != dirC2S {
+		return
+	}
+	if err := e.dns.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
+		e.stats.Malformed++
+		e.finish(f)
+		return
+	}
+	if e.dns.QR || len(e.dns.Questions) == 0 {
+		return
+	}
+	q := e.dns.Questions[0]
+	name := strings.ToLower(strings.TrimSuffix(string(q.Name), "."))
+	switch {
+	case strings.HasPrefix(name, "2.dnscrypt-cert."):
+		e.raise(f, ClassDoH, "dnscrypt", "DNS query for a DNSCrypt resolver certificate "+name)
+		return
+	}
+	if p, ok := lookupSuffix(vpnNames, name); ok {
+		e.raise(f, ClassVPN, p, "DNS query for a VPN service name "+name)
+		return
+	}
+	if p, ok := lookupSuffix(dohNames, name); ok && dohOnlyName(name) {
+		e.raise(f, ClassDoH, "doh:"+p, "DNS query for a DNS-over-HTTPS resolver name "+name)
+		return
+	}
+	if ev := e.dnsTun.query(name, q.Type); ev != "" {
+		e.raise(f, ClassTunnel, "dns-tunnel", ev)
+	}
+}
+
+// dnsTunnelTracker keeps per-domain counters bounded in number; when full
+// it starts over, which only delays detection of a tunnel.
+type dnsTunnelTracker struct {
+	max  int
+	doms map[string]*domStat
+}
+
+type domStat struct {
+	uniques  map[uint64]struct{}
+	encoded  int // queries with a long, encoded-looking subdomain
+	odd      int // NULL/TXT/PRIVATE-type queries with a long subdomain
+	reported bool
+}
+
+func newDNSTunnelTracker(max int) *dnsTunnelTracker {
+	return &dnsTunnelTracker{max: max, doms: make(map[string]*domStat)}
+}
+
+// query records one query and returns evidence once the domain looks like
+// a tunnel endpoint.
+func (t *dnsTunnelTracker) query(name string, qtype layers.DNSType) string {
+	dom, sub := splitRegistered(name)
+	if sub == "" || strings.HasPrefix(sub, "_") {
+		return ""
+	}
+	longest := ""
+	for _, l := range strings.Split(sub, ".") {
+		if len(l) > len(longest) {
+			longest = l
+		}
+	}
+	enc := encodedLabel(longest)
+	// One label this long and this random carries data: 52 characters of
+	// base32/64 is 32+ bytes.
+	if len(longest) >= 52 && enc {
+		return fmt.Sprintf("DNS query with a %d-character encoded label under %s (entropy %.1f bits/char)", len(longest), dom, entropy([]byte(longest)))
+	}
+	st := t.doms[dom]
+	if st == nil {
+		if len(t.doms) >= t.max {
+			clear(t.doms)
+		}
+		st = &domStat{uniques: make(map[uint64]struct{})}
+		t.doms[dom] = st
+	}
+	if st.reported {
+		return ""
+	}
+	if len(st.uniques) < 256 {
+		h := fnv.New64a()
+		h.Write([]byte(sub))
+		st.uniques[h.Sum64()] = struct{}{}
+	}
+	if enc && len(longest) >= 16 {
+		st.encoded++
+	}
+	switch qtype {
+	case layers.DNSTypeNULL, layers.DNSTypeTXT, 65399 /* private use, iodine */ :
+		if len(sub) >= 8 {
+			st.odd++
+		}
+	}
+	switch {
+	case st.odd >= 5 && len(st.uniques) >= 5:
+		st.reported = true
+		return fmt.Sprintf("%d NULL/TXT queries for %d distinct subdomains of %s", st.odd, len(st.uniques), dom)
+	case st.encoded >= 10 && len(st.uniques) >= 10:
+		st.reported = true
+		return fmt.Sprintf("%d queries with encoded labels for %d distinct subdomains of %s", st.encoded, len(st.uniques), dom)
+	}
+	return ""
+}
+
+// splitRegistered splits a name into a registered domain (the last two
+// labels, three under common two-level public suffixes) and the rest.
+func splitRegistered(name string) (dom, sub string) {
+	labels := strings.Split(name, ".")
+	n := 2
+	if len(labels) >= 3 && len(labels[len(labels)-2]) <= 3 && len(labels[len(labels)-1]) == 2 {
+		n = 3 // co.uk, com.au, ac.jp ...
+	}
+	if len(labels) <= n {
+		return name, ""
+	}
+	return strings.Join(labels[len(labels)-n:], "."), strings.Join(labels[:len(labels)-n], ".")
+}
+
+// encodedLabel reports a label that looks like base32/base64/hex output:
+// mixed letters and digits with high character entropy.
+func encodedLabel(l string) bool {
+	if len(l) < 12 {
+		return false
+	}
+	digits, letters := 0, 0
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			letters++
+		case c == '-' || c == '_' || c == '+' || c == '/' || c == '=' || c == '*':
+		default:
+			return true // raw bytes in a label: certainly not a host name
+		}
+	}
+	if letters == 0 {
+		return false
+	}
+	return entropy([]byte(l)) >= 3.5 && (digits > 0 || len(l) >= 24)
+}
+
+// dohOnlyName reports names whose only purpose is encrypted DNS; looking
+// them up is the first step of switching a browser or phone to it. Shared
+// names (one.one.one.one also answers plain DNS) are left to the TLS check.
+func dohOnlyName(name string) bool {
+	return strings.HasPrefix(name, "doh.") || strings.HasPrefix(name, "dns.") ||
+		strings.Contains(name, "cloudflare-dns.com") || strings.HasPrefix(name, "dot.")
+}

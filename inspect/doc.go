@@ -1,0 +1,17 @@
+// Package inspect watches the segments' traffic and raises findings for
+// attempts to get round the school's filtering: VPNs, Tor, proxies, encrypted
+// DNS, real ECH, SSH and remote-access tools, tunnels, tethering, unapproved
+// devices and rogue DHCP servers.
+//
+// It owns packet decoding (gopacket's DecodingLayerParser with preallocated
+// layers), a bounded flow table with idle expiry, the classifiers, pcap and
+// pcapng replay and AF_PACKET capture. Classifiers decide on evidence in the
+// traffic (handshake structure, names in TLS/QUIC/DNS, addresses of
+// single-purpose services), never on a port number alone. A flow is no longer
+// inspected once it is classified or after a bounded number of packets and
+// bytes; packets of such established flows are counted without allocating.
+//
+// It does not store findings, attribute them to people, alert anyone or
+// enforce anything: findings leave through a Sink, and the store, alert and
+// policy packages take it from there.
+package inspect

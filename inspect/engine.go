@@ -1,0 +1,376 @@
+package inspect
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/gatehouse-net/gatehouse/inspect/quic"
+	"github.com/gatehouse-net/gatehouse/inspect/tlshello"
+)
+
+// Options configure an Engine. The zero value is usable for replaying
+// captures: no local subnets (every unicast peer counts as "outside"), no
+// DHCP servers (rogue-dhcp needs to know ours) and no device list.
+type Options struct {
+	// InsideSubnets are the school's own subnets. Traffic between two
+	// inside addresses is not a bypass; tethering is only judged for
+	// inside sources, which are directly attached.
+	InsideSubnets []netip.Prefix
+	// DHCPServerIPs and DHCPServerMACs identify our DHCP servers. A DHCP
+	// OFFER or ACK from anything else is a rogue server. When both are
+	// empty rogue-dhcp detection is off.
+	DHCPServerIPs  []netip.Addr
+	DHCPServerMACs []net.HardwareAddr
+	// KnownDevice, when set, is asked about every new source MAC seen
+	// sending from an inside address; false raises unapproved-device.
+	KnownDevice func(mac net.HardwareAddr) bool
+	// TorRelay, when set, reports whether an address is a known Tor relay
+	// (for example from a consensus file the operator provides).
+	TorRelay func(netip.Addr) bool
+	// Sink receives findings. Nil drops them (still counted).
+	Sink Sink
+	// MaxFlows bounds the flow table; the least recently seen flow is
+	// evicted when it is full. Default 32768 (about 14 MB).
+	MaxFlows int
+	// FlowIdle is how long a flow may stay silent before its slot is
+	// reused. Default 2 minutes.
+	FlowIdle time.Duration
+	// InspectPackets and InspectBytes bound how much of a flow is looked
+	// at before giving up on classifying it. Defaults 40 and 64 KiB.
+	InspectPackets int
+	InspectBytes   int
+	// Logger receives debug lines about malformed input. Nil discards.
+	Logger *slog.Logger
+}
+
+// Stats are counters an operator can export.
+type Stats struct {
+	Packets     uint64
+	Undecodable uint64
+	Flows       uint64 // flows created
+	Evicted     uint64 // flows evicted before going idle
+	Findings    uint64
+	Malformed   uint64 // payloads a parser rejected
+}
+
+// Engine decodes packets, tracks flows and runs the classifiers. It is not
+// safe for concurrent use: one goroutine feeds it packets.
+type Engine struct {
+	opt Options
+	log *slog.Logger
+
+	// Preallocated decoding layers, shared by the per-link-type parsers.
+	eth     layers.Ethernet
+	dot1q   layers.Dot1Q
+	sll     layers.LinuxSLL
+	loop    layers.Loopback
+	ip4     outerIPv4
+	ip6     outerIPv6
+	tcp     layers.TCP
+	udp     layers.UDP
+	icmp4   layers.ICMPv4
+	icmp6   layers.ICMPv6
+	decoded []gopacket.LayerType
+	parsers map[layers.LinkType]*gopacket.DecodingLayerParser
+	pEth    *gopacket.DecodingLayerParser
+	pIP4    *gopacket.DecodingLayerParser
+	pIP6    *gopacket.DecodingLayerParser
+
+	flows *flowTable
+	bufs  *bufPool
+
+	// Scratch for the DPI path; reused so that the common cases do not
+	// allocate either.
+	hello   tlshello.ClientHello
+	server  tlshello.ServerFlight
+	scratch []byte
+	qbuf    []byte
+	crypto  *quic.CryptoStream
+	// cryptoOwner is the flow whose QUIC CRYPTO stream crypto holds, and
+	// quicDCID the DCID its Initial keys derive from.
+	cryptoOwner flowKey
+	quicDCID    []byte
+	dns         layers.DNS
+
+	dnsTun  *dnsTunnelTracker
+	devices *deviceTracker
+	once    *onceSet
+
+	cur   pkt    // the packet being handled
+	file  string // replay file name put into findings
+	stats Stats
+}
+
+// NewEngine returns an engine configured by opt.
+func NewEngine(opt Options) *Engine {
+	if opt.MaxFlows <= 0 {
+		opt.MaxFlows = 32768
+	}
+	if opt.FlowIdle <= 0 {
+		opt.FlowIdle = 2 * time.Minute
+	}
+	if opt.InspectPackets <= 0 {
+		opt.InspectPackets = 40
+	}
+	if opt.InspectBytes <= 0 {
+		opt.InspectBytes = 64 << 10
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		opt:     opt,
+		log:     log,
+		decoded: make([]gopacket.LayerType, 0, 16),
+		flows:   newFlowTable(opt.MaxFlows, opt.FlowIdle),
+		bufs:    newBufPool(min(max(opt.MaxFlows/16, 64), 1024), streamBufSize),
+		crypto:  new(quic.CryptoStream),
+		scratch: make([]byte, 0, 16<<10),
+		qbuf:    make([]byte, 0, 2048),
+		dnsTun:  newDNSTunnelTracker(4096),
+		devices: newDeviceTracker(4096),
+		once:    newOnceSet(8192),
+	}
+	transport := []gopacket.DecodingLayer{&e.ip4, &e.ip6, &e.tcp, &e.udp, &e.icmp4, &e.icmp6}
+	mk := func(first gopacket.LayerType, link ...gopacket.DecodingLayer) *gopacket.DecodingLayerParser {
+		p := gopacket.NewDecodingLayerParser(first, append(link, transport...)...)
+		p.IgnoreUnsupported = true
+		return p
+	}
+	e.pEth = mk(layers.LayerTypeEthernet, &e.eth, &e.dot1q)
+	e.pIP4 = mk(layers.LayerTypeIPv4)
+	e.pIP6 = mk(layers.LayerTypeIPv6)
+	e.parsers = map[layers.LinkType]*gopacket.DecodingLayerParser{
+		layers.LinkTypeEthernet: e.pEth,
+		layers.LinkTypeLinuxSLL: mk(layers.LayerTypeLinuxSLL, &e.sll, &e.dot1q),
+		layers.LinkTypeNull:     mk(layers.LayerTypeLoopback, &e.loop),
+		layers.LinkTypeLoop:     mk(layers.LayerTypeLoopback, &e.loop),
+		layers.LinkTypeRaw:      e.pIP4,
+		layers.LinkTypeIPv4:     e.pIP4,
+		layers.LinkTypeIPv6:     e.pIP6,
+		12:                      e.pIP4, // LINKTYPE_RAW as some systems write it
+	}
+	return e
+}
+
+// Reset forgets every flow and per-host observation, keeping the
+// allocations.
+func (e *Engine) Reset() {
+	for e.flows.head >= 0 {
+		e.release(e.flows.head)
+	}
+	clear(e.dnsTun.doms)
+	clear(e.devices.macs)
+	clear(e.once.seen)
+	e.cryptoOwner = flowKey{}
+}
+
+// Stats returns the counters so far.
+func (e *Engine) Stats() Stats { return e.stats }
+
+// outerIPv4 stops decoding at IP-in-IP, 6in4, GRE, ESP and AH so that the
+// outer addresses are kept (the parser has one IPv4 and one IPv6 layer) and
+// the tunnel itself is what gets classified.
+type outerIPv4 struct{ layers.IPv4 }
+
+func (ip *outerIPv4) NextLayerType() gopacket.LayerType {
+	if tunnelProto(ip.Protocol) {
+		return gopacket.LayerTypeZero
+	}
+	return ip.IPv4.NextLayerType()
+}
+
+type outerIPv6 struct{ layers.IPv6 }
+
+func (ip *outerIPv6) NextLayerType() gopacket.LayerType {
+	if tunnelProto(ip.NextHeader) {
+		return gopacket.LayerTypeZero
+	}
+	return ip.IPv6.NextLayerType()
+}
+
+func tunnelProto(p layers.IPProtocol) bool {
+	switch p {
+	case layers.IPProtocolIPv4, layers.IPProtocolIPv6, layers.IPProtocolGRE,
+		layers.IPProtocolESP, layers.IPProtocolAH, layers.IPProtocolEtherIP, 115 /* L2TPv3 */ :
+		return true
+	}
+	return false
+}
+
+// pkt is the decoded view of the current packet.
+type pkt struct {
+	ts       time.Time
+	srcMAC   [6]byte
+	hasMAC   bool
+	src, dst netip.Addr
+	ttl      uint8
+	proto    layers.IPProtocol
+	sport    uint16
+	dport    uint16
+	tcp      *layers.TCP
+	l4       bool // a TCP or UDP header was decoded
+	payload  []byte
+	icmpType uint8
+}
+
+// HandlePacket inspects one Ethernet frame.
+func (e *Engine) HandlePacket(data []byte, ci gopacket.CaptureInfo) {
+	e.handle(e.pEth, data, ci)
+}
+
+// HandlePacketLink inspects one packet of the given link type (as found in
+// a capture file's header). Unsupported link types are counted and skipped.
+func (e *Engine) HandlePacketLink(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) {
+	p, ok := e.parsers[lt]
+	if !ok {
+		e.stats.Packets++
+		e.stats.Undecodable++
+		return
+	}
+	e.handle(p, data, ci)
+}
+
+func (e *Engine) handle(parser *gopacket.DecodingLayerParser, data []byte, ci gopacket.CaptureInfo) {
+	e.stats.Packets++
+	if (parser == e.pIP4 || parser == e.pIP6) && len(data) > 0 {
+		// Raw IP links carry both families; the version nibble decides.
+		if data[0]>>4 == 6 {
+			parser = e.pIP6
+		} else {
+			parser = e.pIP4
+		}
+	}
+	if err := parser.DecodeLayers(data, &e.decoded); err != nil && len(e.decoded) == 0 {
+		e.stats.Undecodable++
+		return
+	}
+	// The packet view lives in the engine so that handing it to the
+	// classifiers by pointer never moves it to the heap.
+	p := &e.cur
+	*p = pkt{ts: ci.Timestamp}
+	haveIP := false
+	for _, t := range e.decoded {
+		switch t {
+		case layers.LayerTypeEthernet:
+			if len(e.eth.SrcMAC) == 6 {
+				copy(p.srcMAC[:], e.eth.SrcMAC)
+				p.hasMAC = true
+			}
+		case layers.LayerTypeLinuxSLL:
+			if e.sll.AddrLen == 6 && len(e.sll.Addr) >= 6 && e.sll.PacketType == layers.LinuxSLLPacketTypeOutgoing {
+				copy(p.srcMAC[:], e.sll.Addr)
+				p.hasMAC = true
+			}
+		case layers.LayerTypeIPv4:
+			if haveIP {
+				continue // only the outer header matters
+			}
+			haveIP = true
+			p.src, _ = netip.AddrFromSlice(e.ip4.SrcIP.To4())
+			p.dst, _ = netip.AddrFromSlice(e.ip4.DstIP.To4())
+			p.ttl = e.ip4.TTL
+			p.proto = e.ip4.Protocol
+			p.payload = e.ip4.Payload
+		case layers.LayerTypeIPv6:
+			if haveIP {
+				continue
+			}
+			haveIP = true
+			p.src = addr16(e.ip6.SrcIP)
+			p.dst = addr16(e.ip6.DstIP)
+			p.ttl = e.ip6.HopLimit
+			p.proto = e.ip6.NextHeader
+			if e.ip6.NextHeader == layers.IPProtocolIPv6HopByHop {
+				p.proto = e.ip6.HopByHop.NextHeader
+			}
+			p.payload = e.ip6.Payload
+		case layers.LayerTypeTCP:
+			p.sport, p.dport = uint16(e.tcp.SrcPort), uint16(e.tcp.DstPort)
+			p.tcp = &e.tcp
+			p.payload = e.tcp.Payload
+			p.l4 = true
+		case layers.LayerTypeUDP:
+			p.sport, p.dport = uint16(e.udp.SrcPort), uint16(e.udp.DstPort)
+			p.payload = e.udp.Payload
+			p.l4 = true
+		case layers.LayerTypeICMPv4:
+			p.icmpType = e.icmp4.TypeCode.Type()
+			p.sport = e.icmp4.Id
+			p.payload = e.icmp4.Payload
+		case layers.LayerTypeICMPv6:
+			p.icmpType = e.icmp6.TypeCode.Type()
+			p.payload = e.icmp6.Payload
+		}
+	}
+	if !haveIP || !p.src.IsValid() || !p.dst.IsValid() {
+		return
+	}
+	if !p.l4 && (p.proto == layers.IPProtocolTCP || p.proto == layers.IPProtocolUDP) {
+		// A fragment or a truncated transport header: nothing to key a
+		// flow on.
+		e.stats.Undecodable++
+		return
+	}
+	e.devicePacket(p)
+	e.flowPacket(p)
+}
+
+func addr16(ip net.IP) netip.Addr {
+	if len(ip) != 16 {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom16([16]byte(ip))
+}
+
+// inside reports whether a belongs to the school's own subnets.
+func (e *Engine) inside(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range e.opt.InsideSubnets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// outside reports whether a is a unicast peer beyond the school: what a
+// bypass connects to. Without configured subnets every routable unicast
+// address counts, so that captures replay with no configuration.
+func (e *Engine) outside(a netip.Addr) bool {
+	a = a.Unmap()
+	if a.IsLoopback() {
+		// Only in captures taken on an end host: a live segment never
+		// carries loopback. There it stands for a server that happened
+		// to run on the same machine, so it is judged like any other;
+		// handshakes with a local proxy client are excluded where they
+		// are matched.
+		return len(e.opt.InsideSubnets) == 0
+	}
+	if a.IsMulticast() || a.IsLinkLocalUnicast() || a.IsUnspecified() ||
+		a.IsLinkLocalMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return false
+	}
+	if a.Is4() && a.As4()[3] == 255 {
+		return false // a subnet broadcast, as good as we can tell without masks
+	}
+	return !e.inside(a)
+}
+
+// emit sends a finding for the flow's client side.
+func (e *Engine) emit(f Finding) {
+	if f.Time.IsZero() {
+		f.Time = time.Now()
+	}
+	f.File = e.file
+	e.stats.Findings++
+	if e.opt.Sink != nil {
+		e.opt.Sink.HandleFinding(f)
+	}
+}

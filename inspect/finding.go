@@ -1,0 +1,78 @@
+package inspect
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Finding classes. They are the "what" of a policy rule and the categories
+// the DSL sees.
+const (
+	ClassVPN              = "vpn"
+	ClassTor              = "tor"
+	ClassProxy            = "proxy"
+	ClassDoH              = "doh"
+	ClassDoT              = "dot"
+	ClassDoQ              = "doq"
+	ClassECH              = "ech"
+	ClassSSH              = "ssh"
+	ClassRemoteAccess     = "remote-access"
+	ClassTunnel           = "tunnel"
+	ClassTethering        = "tethering"
+	ClassUnapprovedDevice = "unapproved-device"
+	ClassRogueDHCP        = "rogue-dhcp"
+)
+
+// Classes lists every class in a stable order.
+var Classes = []string{
+	ClassVPN, ClassTor, ClassProxy, ClassDoH, ClassDoT, ClassDoQ, ClassECH,
+	ClassSSH, ClassRemoteAccess, ClassTunnel, ClassTethering,
+	ClassUnapprovedDevice, ClassRogueDHCP,
+}
+
+// Finding is one observation of a bypass attempt or a device problem. Src is
+// the device on our side (for rogue-dhcp: the rogue server), Dst the far end.
+type Finding struct {
+	File     string           `json:"file,omitempty"`
+	Time     time.Time        `json:"time"`
+	SrcIP    netip.Addr       `json:"src_ip"`
+	SrcMAC   net.HardwareAddr `json:"src_mac"`
+	DstIP    netip.Addr       `json:"dst_ip"`
+	DstPort  uint16           `json:"dst_port"`
+	Proto    string           `json:"proto"`
+	Class    string           `json:"class"`
+	Detail   string           `json:"detail"`
+	Evidence string           `json:"evidence"`
+}
+
+// String renders the finding as one readable line.
+func (f Finding) String() string {
+	mac := "-"
+	if len(f.SrcMAC) > 0 {
+		mac = f.SrcMAC.String()
+	}
+	dst := "-"
+	if f.DstIP.IsValid() {
+		dst = netip.AddrPortFrom(f.DstIP, f.DstPort).String()
+	}
+	s := fmt.Sprintf("%s %s src=%s mac=%s dst=%s proto=%s detail=%s evidence=%q",
+		f.Time.UTC().Format(time.RFC3339Nano), f.Class, f.SrcIP, mac, dst, f.Proto, f.Detail, f.Evidence)
+	if f.File != "" {
+		s = f.File + ": " + s
+	}
+	return s
+}
+
+// Sink receives findings. The engine calls it from the goroutine that feeds
+// it packets, so an implementation that blocks slows inspection down.
+type Sink interface {
+	HandleFinding(Finding)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(Finding)
+
+// HandleFinding calls fn(f).
+func (fn SinkFunc) HandleFinding(f Finding) { fn(f) }

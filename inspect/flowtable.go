@@ -1,0 +1,162 @@
+package inspect
+
+import (
+	"net/netip"
+	"time"
+)
+
+// flowKey identifies a flow in both directions: the endpoint that sorts
+// first is a.
+type flowKey struct {
+	a, b   netip.Addr
+	pa, pb uint16
+	proto  uint8
+}
+
+func makeKey(src netip.Addr, sport uint16, dst netip.Addr, dport uint16, proto uint8) flowKey {
+	if c := src.Compare(dst); c < 0 || c == 0 && sport <= dport {
+		return flowKey{a: src, b: dst, pa: sport, pb: dport, proto: proto}
+	}
+	return flowKey{a: dst, b: src, pa: dport, pb: sport, proto: proto}
+}
+
+const (
+	dirC2S = 0 // client to server
+	dirS2C = 1
+)
+
+// flow is one slot of the table. It holds no pointers to per-flow heap
+// objects so that the table is one allocation and reuse costs nothing.
+type flow struct {
+	key        flowKey
+	prev, next int32
+	live       bool
+
+	client, server netip.Addr
+	cport, sport   uint16
+	proto          uint8
+	clientMAC      [6]byte
+	hasMAC         bool
+	first, last    time.Time
+	pkts           [2]uint32
+	bytes          [2]uint32
+
+	// done is set once the flow is classified or given up on; after that
+	// packets are only counted.
+	done  bool
+	class string
+
+	st [2]tcpStream
+
+	// Scratch of the per-protocol detectors.
+	ovpnSID   [8]byte
+	ovpnSeen  bool
+	wgIndex   [2]uint32
+	wgCounter [2]uint64
+	wgRun     [2]uint8
+	wgInit    bool
+	helloDone bool // TLS or QUIC ClientHello already judged
+	tlsSNI    bool // hello had a name that did not settle the flow
+	torName   bool // SNI looks like Tor's random www.<x>.com
+	certCheck bool // undecided TLS hello: look at the server certificate
+	synSeen   bool // the flow was seen from its first packet
+	tlsVer    uint16
+	quicBuf   int32 // CryptoStream in use, -1 none
+	icmpOdd   uint8 // echo packets that do not look like ping
+	encFirst  int8  // fully-encrypted-first-packet verdict: 0 unknown, 1 yes, -1 no
+	tlsRecs   recTrace
+}
+
+// flowTable is a fixed-size table with LRU order; the least recently seen
+// flow is reused when the table is full or it has been idle too long.
+type flowTable struct {
+	slots      []flow
+	index      map[flowKey]int32
+	head, tail int32 // head is the most recently used
+	free       []int32
+	idle       time.Duration
+}
+
+func newFlowTable(n int, idle time.Duration) *flowTable {
+	t := &flowTable{
+		slots: make([]flow, n),
+		index: make(map[flowKey]int32, n),
+		head:  -1,
+		tail:  -1,
+		free:  make([]int32, n),
+		idle:  idle,
+	}
+	for i := range t.free {
+		t.free[i] = int32(n - 1 - i)
+	}
+	return t
+}
+
+func (t *flowTable) get(k flowKey) (int32, bool) {
+	i, ok := t.index[k]
+	return i, ok
+}
+
+func (t *flowTable) unlink(i int32) {
+	f := &t.slots[i]
+	if f.prev >= 0 {
+		t.slots[f.prev].next = f.next
+	} else {
+		t.head = f.next
+	}
+	if f.next >= 0 {
+		t.slots[f.next].prev = f.prev
+	} else {
+		t.tail = f.prev
+	}
+	f.prev, f.next = -1, -1
+}
+
+func (t *flowTable) pushFront(i int32) {
+	f := &t.slots[i]
+	f.prev = -1
+	f.next = t.head
+	if t.head >= 0 {
+		t.slots[t.head].prev = i
+	}
+	t.head = i
+	if t.tail < 0 {
+		t.tail = i
+	}
+}
+
+// touch marks slot i as just used.
+func (t *flowTable) touch(i int32) {
+	if t.head == i {
+		return
+	}
+	t.unlink(i)
+	t.pushFront(i)
+}
+
+// oldest returns the least recently used slot, or -1.
+func (t *flowTable) oldest() int32 { return t.tail }
+
+// remove frees slot i.
+func (t *flowTable) remove(i int32) {
+	f := &t.slots[i]
+	delete(t.index, f.key)
+	t.unlink(i)
+	f.live = false
+	t.free = append(t.free, i)
+}
+
+// add takes a free slot for k; the caller must have made room.
+func (t *flowTable) add(k flowKey) int32 {
+	i := t.free[len(t.free)-1]
+	t.free = t.free[:len(t.free)-1]
+	t.index[k] = i
+	t.slots[i] = flow{key: k, live: true, prev: -1, next: -1, quicBuf: -1}
+	t.slots[i].st[0].buf, t.slots[i].st[1].buf = -1, -1
+	t.pushFront(i)
+	return i
+}
+
+func (t *flowTable) full() bool { return len(t.free) == 0 }
+
+func (t *flowTable) len() int { return len(t.slots) - len(t.free) }

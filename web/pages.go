@@ -1,0 +1,393 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// MinPasswordLength is the shortest password the pages accept. Length is
+// what makes a password hard to guess; no composition rules.
+const MinPasswordLength = 12
+
+// auditPageSize is how many audit entries one page shows.
+const auditPageSize = 50
+
+// roleText says what each role is for, on its home page.
+func roleText(role string) string {
+	switch role {
+	case RoleReception:
+		return "Reception: issue visitors time-limited Wi-Fi codes and print their slips."
+	case RoleNetwork:
+		return "Network manager: segments and rules, devices, people, users and the audit log."
+	case RoleDSL:
+		return "Designated Safeguarding Lead: alerts about filtering bypass attempts and unapproved devices, and the incident log."
+	}
+	return ""
+}
+
+type homeData struct {
+	RoleText string
+	Links    []NavItem
+	// Network role only.
+	Users  int
+	Recent []store.AuditEntry
+}
+
+func (s *Server) homePage(c *gin.Context) {
+	u, _ := CurrentUser(c)
+	v := s.View(c, "Home")
+	d := homeData{RoleText: roleText(u.Role)}
+	for _, n := range v.Nav {
+		if n.Path != "/" {
+			d.Links = append(d.Links, n)
+		}
+	}
+	if u.Role == RoleNetwork {
+		users, err := s.store.ListUsers(c.Request.Context())
+		if err != nil {
+			s.dbError(c, "list users", err)
+			return
+		}
+		d.Users = len(users)
+		if d.Recent, err = s.store.AuditList(c.Request.Context(), 10, 0); err != nil {
+			s.dbError(c, "list audit log", err)
+			return
+		}
+	}
+	v.Data = d
+	s.renderPage(c, http.StatusOK, "home", v)
+}
+
+// dbError answers a request whose store call failed.
+func (s *Server) dbError(c *gin.Context, what string, err error) {
+	s.log.Error("web: "+what, "path", c.Request.URL.Path, logUser(c), "err", err)
+	s.RenderError(c, http.StatusInternalServerError, "The database could not be read or written. Try again; if it keeps failing, check the daemon's log.")
+}
+
+type auditData struct {
+	Entries          []store.AuditEntry
+	Page, Prev, Next int // Prev, Next: 0 when there is none
+}
+
+func (s *Server) auditPage(c *gin.Context) {
+	page := 1
+	if p := c.Query("page"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 1_000_000 {
+			s.RenderError(c, http.StatusBadRequest, "The page number must be a positive whole number.")
+			return
+		}
+		page = n
+	}
+	// One more than a page tells whether there is a next page.
+	entries, err := s.store.AuditList(c.Request.Context(), auditPageSize+1, (page-1)*auditPageSize)
+	if err != nil {
+		s.dbError(c, "list audit log", err)
+		return
+	}
+	d := auditData{Entries: entries, Page: page}
+	if len(entries) > auditPageSize {
+		d.Entries, d.Next = entries[:auditPageSize], page+1
+	}
+	if page > 1 {
+		d.Prev = page - 1
+	}
+	v := s.View(c, "Audit log")
+	v.Data = d
+	s.renderPage(c, http.StatusOK, "audit", v)
+}
+
+type usersData struct {
+	Users     []store.User
+	Roles     []string
+	Now       time.Time
+	Name      string // form values kept after an error
+	Role      string
+	MinLength int
+}
+
+func (s *Server) usersPage(c *gin.Context) {
+	v := s.View(c, "Users")
+	if n := c.Query("created"); n != "" {
+		v.Notice = "User " + n + " created."
+	}
+	s.renderUsers(c, http.StatusOK, v, "", "")
+}
+
+func (s *Server) renderUsers(c *gin.Context, status int, v *View, name, role string) {
+	users, err := s.store.ListUsers(c.Request.Context())
+	if err != nil {
+		s.dbError(c, "list users", err)
+		return
+	}
+	v.Data = usersData{Users: users, Roles: Roles(), Now: s.now(), Name: name, Role: role, MinLength: MinPasswordLength}
+	s.renderPage(c, status, "users", v)
+}
+
+// validUserName mirrors the store's rule (letters, digits, . _ - @, at most
+// 64 bytes) so the form can say what is wrong instead of "database error".
+func validUserName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-', r == '@':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// checkNewPassword returns what is wrong with a new password, or "".
+func checkNewPassword(pw, confirm string) string {
+	switch {
+	case len([]rune(pw)) < MinPasswordLength:
+		return fmt.Sprintf("The password must be at least %d characters long.", MinPasswordLength)
+	case len(pw) > password.MaxLength:
+		return fmt.Sprintf("The password must be at most %d bytes long.", password.MaxLength)
+	case pw != confirm:
+		return "The two passwords do not match."
+	}
+	return ""
+}
+
+func (s *Server) createUser(c *gin.Context) {
+	name := strings.TrimSpace(c.PostForm("name"))
+	role := c.PostForm("role")
+	pw := c.PostForm("password")
+	v := s.View(c, "Users")
+	fail := func(status int, msg string) {
+		v.Error = msg
+		s.renderUsers(c, status, v, name, role)
+	}
+	if !validUserName(name) {
+		fail(http.StatusBadRequest, "A name is 1 to 64 letters, digits or . _ - @.")
+		return
+	}
+	if !store.ValidRole(role) {
+		fail(http.StatusBadRequest, "Choose one of the roles.")
+		return
+	}
+	if msg := checkNewPassword(pw, c.PostForm("confirm")); msg != "" {
+		fail(http.StatusBadRequest, msg)
+		return
+	}
+	hash, err := s.hashPassword(c.Request.Context(), pw)
+	if err != nil {
+		s.log.Error("web: create user: hash password", "err", err)
+		fail(http.StatusInternalServerError, "The password could not be hashed.")
+		return
+	}
+	u, err := s.store.CreateUser(c.Request.Context(), Actor(c), store.User{Name: name, Role: role, PasswordHash: hash, CreatedAt: s.now()})
+	if errors.Is(err, store.ErrExists) {
+		fail(http.StatusConflict, "There is already a user called "+name+".")
+		return
+	}
+	if err != nil {
+		s.log.Error("web: create user", logUser(c), "err", err)
+		fail(http.StatusInternalServerError, "The user could not be saved.")
+		return
+	}
+	s.log.Info("web: user created", logUser(c), "new_user", u.Name, "role", u.Role)
+	c.Redirect(http.StatusSeeOther, "/users?created="+url.QueryEscape(u.Name))
+}
+
+// hashPassword hashes under the same concurrency bound as verification:
+// each argon2 run takes 64 MiB.
+func (s *Server) hashPassword(ctx context.Context, pw string) (string, error) {
+	select {
+	case s.verifySem <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-s.verifySem }()
+	return password.Hash(pw)
+}
+
+type tokensData struct {
+	NewToken string // the clear token, shown once right after creation
+	NewName  string
+	Name     string // form value kept after an error
+}
+
+// tokensPage lets every user create API tokens for themselves and revoke
+// them. A new token is shown once, in the response to the form that made
+// it; only its hash is stored, so it cannot be shown again. Revoking takes
+// the token itself (see deleteToken).
+func (s *Server) tokensPage(c *gin.Context) {
+	v := s.View(c, "API tokens")
+	if n := c.Query("revoked"); n != "" {
+		v.Notice = "Token " + n + " revoked."
+	}
+	v.Data = tokensData{}
+	s.renderPage(c, http.StatusOK, "tokens", v)
+}
+
+// apiTokenPrefix marks Gatehouse tokens, so a token pasted somewhere it
+// should not be is recognisable (and findable by secret scanners).
+const apiTokenPrefix = "gh_"
+
+func (s *Server) createToken(c *gin.Context) {
+	u, _ := CurrentUser(c)
+	name := strings.TrimSpace(c.PostForm("name"))
+	v := s.View(c, "API tokens")
+	fail := func(status int, msg string) {
+		v.Error = msg
+		v.Data = tokensData{Name: name}
+		s.renderPage(c, status, "tokens", v)
+	}
+	if !validUserName(name) {
+		fail(http.StatusBadRequest, "A token name is 1 to 64 letters, digits or . _ - @.")
+		return
+	}
+	raw, err := randomToken()
+	if err != nil {
+		fail(http.StatusInternalServerError, "Internal error.")
+		return
+	}
+	tok := apiTokenPrefix + raw
+	_, err = s.store.CreateAPIToken(c.Request.Context(), Actor(c), store.APIToken{Name: name, UserID: u.ID, TokenHash: hashToken(tok), CreatedAt: s.now()})
+	if errors.Is(err, store.ErrExists) {
+		fail(http.StatusConflict, "You already have a token called "+name+".")
+		return
+	}
+	if err != nil {
+		s.log.Error("web: create api token", logUser(c), "err", err)
+		fail(http.StatusInternalServerError, "The token could not be saved.")
+		return
+	}
+	s.log.Info("web: api token created", logUser(c), "token_name", name)
+	v.Notice = "Token " + name + " created. Copy it now: it is not stored and will not be shown again."
+	v.Data = tokensData{NewToken: tok, NewName: name}
+	s.renderPage(c, http.StatusOK, "tokens", v)
+}
+
+// deleteToken revokes one of the user's own tokens, identified by the token
+// itself: the store keeps only hashes and has no per-user token listing, so
+// the token is the one handle a user holds. Someone else's token, or no
+// token, get the same answer.
+func (s *Server) deleteToken(c *gin.Context) {
+	u, _ := CurrentUser(c)
+	v := s.View(c, "API tokens")
+	v.Data = tokensData{}
+	val := strings.TrimSpace(c.PostForm("token"))
+	if val == "" || len(val) > 256 {
+		v.Error = "Paste the token to revoke."
+		s.renderPage(c, http.StatusBadRequest, "tokens", v)
+		return
+	}
+	tok, _, err := s.store.APITokenByHash(c.Request.Context(), hashToken(val))
+	if err == nil && tok.UserID != u.ID {
+		err = store.ErrNotFound
+	}
+	if err == nil {
+		err = s.store.DeleteAPIToken(c.Request.Context(), Actor(c), tok.ID)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		v.Error = "That is not one of your tokens."
+		s.renderPage(c, http.StatusNotFound, "tokens", v)
+		return
+	}
+	if err != nil {
+		s.dbError(c, "revoke api token", err)
+		return
+	}
+	s.log.Info("web: api token revoked", logUser(c), "token_name", tok.Name)
+	c.Redirect(http.StatusSeeOther, "/tokens?revoked="+url.QueryEscape(tok.Name))
+}
+
+type accountData struct {
+	MinLength int
+}
+
+func (s *Server) accountPage(c *gin.Context) {
+	v := s.View(c, "Account")
+	if c.Query("changed") != "" {
+		v.Notice = "Password changed."
+	}
+	v.Data = accountData{MinLength: MinPasswordLength}
+	s.renderPage(c, http.StatusOK, "account", v)
+}
+
+// changePassword changes the user's own password; it asks for the current
+// one so an unattended logged-in browser cannot be used to take the account.
+func (s *Server) changePassword(c *gin.Context) {
+	u, _ := CurrentUser(c)
+	v := s.View(c, "Account")
+	v.Data = accountData{MinLength: MinPasswordLength}
+	fail := func(status int, msg string) {
+		v.Error = msg
+		s.renderPage(c, status, "account", v)
+	}
+	current := c.PostForm("current")
+	pw := c.PostForm("password")
+	if msg := checkNewPassword(pw, c.PostForm("confirm")); msg != "" {
+		fail(http.StatusBadRequest, msg)
+		return
+	}
+	// Wrong current passwords count towards the same lock as logins, or an
+	// unattended browser would allow unlimited guessing.
+	now := s.now()
+	ok, err := s.verifyPassword(c.Request.Context(), u.PasswordHash, current)
+	if err != nil || !ok || now.Before(u.LockedUntil) {
+		if !now.Before(u.LockedUntil) {
+			if _, err := s.store.RecordLoginFailure(c.Request.Context(), u.Name, now, MaxLoginFailures, LockDuration); err != nil {
+				s.log.Error("web: change password: record failure", logUser(c), "err", err)
+			}
+		}
+		fail(http.StatusForbidden, "The current password is wrong, or there were too many wrong attempts; wait 15 minutes.")
+		return
+	}
+	hash, err := s.hashPassword(c.Request.Context(), pw)
+	if err != nil {
+		s.log.Error("web: change password: hash", logUser(c), "err", err)
+		fail(http.StatusInternalServerError, "The password could not be hashed.")
+		return
+	}
+	if err := s.store.SetUserPassword(c.Request.Context(), Actor(c), u.Name, hash); err != nil {
+		s.log.Error("web: change password", logUser(c), "err", err)
+		fail(http.StatusInternalServerError, "The password could not be saved.")
+		return
+	}
+	s.log.Info("web: password changed", logUser(c))
+	c.Redirect(http.StatusSeeOther, "/account?changed=1")
+}
+
+func (s *Server) verifyPassword(ctx context.Context, hash, pw string) (bool, error) {
+	if pw == "" || len(pw) > password.MaxLength {
+		return false, nil
+	}
+	select {
+	case s.verifySem <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.verifySem }()
+	return password.Verify(hash, pw)
+}
+
+// healthz answers load balancers and the watchdog: the process serves and
+// the database answers a query.
+func (s *Server) healthz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.store.SchemaVersion(ctx); err != nil {
+		s.log.Error("web: healthz: database", "err", err)
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "error", "db": "error"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "db": "ok"})
+}

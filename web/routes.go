@@ -1,0 +1,242 @@
+package web
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Page is an admin page a feature package adds with AddPage.
+type Page struct {
+	Path  string   // absolute, e.g. "/vouchers"
+	Title string   // navigation label; "" keeps the page out of the navigation
+	Roles []string // roles allowed; at least one
+
+	// Handlers; at least one. POST requests reach POST only after the
+	// session, role and CSRF checks have passed.
+	GET  gin.HandlerFunc
+	POST gin.HandlerFunc
+}
+
+// access says how a route authenticates its caller.
+type access int
+
+const (
+	accessPublic  access = iota // anyone (login form, health, stylesheet)
+	accessSession               // browser session cookie + role
+	accessBearer                // API token + role; cookies ignored
+	accessMetrics               // loopback client, or network role by token or session
+)
+
+func (a access) String() string {
+	switch a {
+	case accessPublic:
+		return "public"
+	case accessSession:
+		return "session"
+	case accessBearer:
+		return "bearer"
+	case accessMetrics:
+		return "metrics"
+	}
+	return fmt.Sprintf("access(%d)", int(a))
+}
+
+// route is one row of the route table: every route the server answers is
+// declared here with who may call it, and buildEngine wraps each handler in
+// the check its row asks for.
+type route struct {
+	method  string
+	path    string
+	access  access
+	roles   []string // for session and bearer routes
+	handler gin.HandlerFunc
+}
+
+// AddPage adds a page (and its navigation entry, when it has a Title). It
+// must be called before Handler or Run; like http.ServeMux.Handle it panics
+// on a programming error: a bad path, no handler, no or unknown roles, a
+// path already taken, or a call after the server was started.
+func (s *Server) AddPage(p Page) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.built {
+		panic(fmt.Sprintf("web: AddPage(%q) after the server was started", p.Path))
+	}
+	s.addPage(p)
+}
+
+func (s *Server) addPage(p Page) {
+	if !strings.HasPrefix(p.Path, "/") || strings.HasPrefix(p.Path, "/api/") {
+		panic(fmt.Sprintf("web: AddPage: bad path %q", p.Path))
+	}
+	if p.GET == nil && p.POST == nil {
+		panic(fmt.Sprintf("web: AddPage(%q): no handler", p.Path))
+	}
+	if len(p.Roles) == 0 {
+		panic(fmt.Sprintf("web: AddPage(%q): no roles", p.Path))
+	}
+	for _, r := range p.Roles {
+		if !slices.Contains(Roles(), r) {
+			panic(fmt.Sprintf("web: AddPage(%q): unknown role %q", p.Path, r))
+		}
+	}
+	p.Roles = slices.Clone(p.Roles)
+	if p.GET != nil {
+		s.addRoute(route{method: http.MethodGet, path: p.Path, access: accessSession, roles: p.Roles, handler: p.GET})
+	}
+	if p.POST != nil {
+		s.addRoute(route{method: http.MethodPost, path: p.Path, access: accessSession, roles: p.Roles, handler: p.POST})
+	}
+	s.pages = append(s.pages, p)
+}
+
+func (s *Server) addRoute(r route) {
+	for _, old := range s.routes {
+		if old.method == r.method && old.path == r.path {
+			panic(fmt.Sprintf("web: route %s %s declared twice", r.method, r.path))
+		}
+	}
+	if (r.access == accessSession || r.access == accessBearer) && len(r.roles) == 0 {
+		panic(fmt.Sprintf("web: route %s %s has no roles", r.method, r.path))
+	}
+	s.routes = append(s.routes, r)
+}
+
+// registerBuiltins declares the shell's own routes. Pages come first, in
+// navigation order.
+func (s *Server) registerBuiltins() {
+	all := Roles()
+	network := []string{RoleNetwork}
+	s.addPage(Page{Path: "/", Title: "Home", Roles: all, GET: s.homePage})
+	s.addPage(Page{Path: "/audit", Title: "Audit log", Roles: network, GET: s.auditPage})
+	s.addPage(Page{Path: "/users", Title: "Users", Roles: network, GET: s.usersPage, POST: s.createUser})
+	s.addPage(Page{Path: "/tokens", Title: "API tokens", Roles: all, GET: s.tokensPage, POST: s.createToken})
+	s.addPage(Page{Path: "/tokens/delete", Roles: all, POST: s.deleteToken})
+	s.addPage(Page{Path: "/account", Title: "Account", Roles: all, GET: s.accountPage, POST: s.changePassword})
+	s.addPage(Page{Path: "/logout", Roles: all, POST: s.logout})
+
+	s.addRoute(route{method: http.MethodGet, path: "/login", access: accessPublic, handler: s.loginPage})
+	s.addRoute(route{method: http.MethodPost, path: "/login", access: accessPublic, handler: s.login})
+	s.addRoute(route{method: http.MethodGet, path: "/healthz", access: accessPublic, handler: s.healthz})
+	s.addRoute(route{method: http.MethodGet, path: "/static/gatehouse.css", access: accessPublic, handler: s.stylesheet})
+	if s.gatherer != nil {
+		s.addRoute(route{method: http.MethodGet, path: "/metrics", access: accessMetrics, handler: s.metricsHandler()})
+	}
+
+	s.addRoute(route{method: http.MethodGet, path: "/api/v1/whoami", access: accessBearer, roles: all, handler: s.apiWhoami})
+	s.addRoute(route{method: http.MethodGet, path: "/api/v1/audit", access: accessBearer, roles: network, handler: s.apiAudit})
+	s.addRoute(route{method: http.MethodGet, path: "/api/v1/users", access: accessBearer, roles: network, handler: s.apiUsers})
+}
+
+// buildEngine turns the route table into a gin engine. Called once.
+func (s *Server) buildEngine() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	// The server faces clients directly: the client address is the TCP
+	// peer, never a header a client can forge.
+	e.ForwardedByClientIP = false
+	_ = e.SetTrustedProxies(nil)
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.HandleMethodNotAllowed = false
+
+	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, limitBody)
+	e.NoRoute(func(c *gin.Context) { s.RenderError(c, http.StatusNotFound, "There is no such page.") })
+
+	for _, r := range s.routes {
+		var guard gin.HandlerFunc
+		switch r.access {
+		case accessPublic:
+			guard = func(*gin.Context) {}
+		case accessSession:
+			guard = s.requireSession(r.roles)
+		case accessBearer:
+			guard = s.requireBearer(r.roles)
+		case accessMetrics:
+			guard = s.requireMetricsAccess
+		default:
+			panic(fmt.Sprintf("web: route %s %s: unknown access %v", r.method, r.path, r.access))
+		}
+		e.Handle(r.method, r.path, guard, r.handler)
+	}
+	return e
+}
+
+// hasRole reports whether role is one of roles.
+func hasRole(roles []string, role string) bool { return slices.Contains(roles, role) }
+
+// securityHeaders sets the headers every response carries. Authenticated
+// responses and forms must never sit in a shared or back-button cache, so
+// everything but the stylesheet is no-store.
+func (s *Server) securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Strict-Transport-Security", "max-age=63072000")
+	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if c.Request.URL.Path != "/static/gatehouse.css" {
+		h.Set("Cache-Control", "no-store")
+	}
+	c.Next()
+}
+
+// limitBody bounds request bodies: every form here is a few fields.
+func limitBody(c *gin.Context) {
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
+	}
+	c.Next()
+}
+
+// accessLog logs each request: path only (no query), never headers or body,
+// so no password or token can end up in a log.
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	attrs := []any{
+		"method", c.Request.Method,
+		"path", c.Request.URL.Path,
+		"status", c.Writer.Status(),
+		"client", clientAddr(c.Request).String(),
+		"duration", time.Since(start),
+	}
+	if u, ok := CurrentUser(c); ok {
+		attrs = append(attrs, "user", u.Name)
+	}
+	s.log.Debug("web: request", attrs...)
+}
+
+// recoverPanic turns a handler panic into a 500 and an error log line. The
+// request itself is not dumped: its headers hold cookies and tokens.
+func (s *Server) recoverPanic(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("web: handler panic", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
+			if !c.Writer.Written() {
+				c.AbortWithStatus(http.StatusInternalServerError)
+			} else {
+				c.Abort()
+			}
+		}
+	}()
+	c.Next()
+}
+
+// logAttrs is the user part of a log line.
+func logUser(c *gin.Context) slog.Attr {
+	if u, ok := CurrentUser(c); ok {
+		return slog.String("user", u.Name)
+	}
+	return slog.String("user", "")
+}

@@ -1,0 +1,247 @@
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// Roles a user can hold (the store's, repeated so feature packages declaring
+// pages need not import store for them). Each user has exactly one.
+const (
+	RoleReception = store.RoleReception
+	RoleNetwork   = store.RoleNetwork
+	RoleDSL       = store.RoleDSL
+)
+
+// Roles returns every role, in the order pages show them.
+func Roles() []string { return []string{RoleReception, RoleNetwork, RoleDSL} }
+
+// Timings of the login and session policy.
+const (
+	// SessionLifetime is the absolute lifetime of a session: a login at the
+	// start of the school day lasts the working day, never overnight.
+	SessionLifetime = 8 * time.Hour
+	// MaxLoginFailures bad passwords in a row lock an account for LockDuration.
+	MaxLoginFailures = 10
+	LockDuration     = 15 * time.Minute
+)
+
+// Cookie names.
+const (
+	sessionCookie = "gh_session"
+	loginCSRF     = "gh_login_csrf"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Options are the dependencies and settings of a Server.
+type Options struct {
+	Store  *store.Store // required
+	Logger *slog.Logger // nil: discard
+	Site   string       // shown in titles; "" means "Gatehouse"
+	Listen string       // host:port for Run; its host also goes into an auto certificate
+
+	// TLS: the certificate and key in PEM files. With Auto, a missing pair is
+	// created (self-signed ECDSA P-256) on first start and kept there, so the
+	// browser exception a school accepts once stays valid across restarts.
+	CertFile, KeyFile string
+	Auto              bool
+
+	Gatherer   prometheus.Gatherer   // served on /metrics; nil: no /metrics route
+	Registerer prometheus.Registerer // where the web's own metrics go; nil: not registered
+	Now        func() time.Time      // nil: time.Now
+}
+
+// Server is the admin web server. Build it with New, add feature pages with
+// AddPage, then call Run (or Handler, in tests).
+type Server struct {
+	store   *store.Store
+	log     *slog.Logger
+	site    string
+	listen  string
+	now     func() time.Time
+	tlsConf *tls.Config
+	certPEM []byte
+
+	gatherer prometheus.Gatherer
+	metrics  *metrics
+
+	tmpl      map[string]*template.Template
+	layout    *template.Template
+	dummyHash string        // verified against for unknown users, so they cost the same time
+	verifySem chan struct{} // bounds concurrent argon2 verifications (64 MiB each)
+	throttle  *ipThrottle
+
+	mu      sync.Mutex
+	pages   []Page
+	routes  []route
+	built   bool
+	handler http.Handler
+}
+
+// New checks opts, loads (or with Auto creates) the TLS certificate, and
+// registers the built-in pages.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("web: new: Options.Store is nil")
+	}
+	s := &Server{
+		store:     opts.Store,
+		log:       opts.Logger,
+		site:      opts.Site,
+		listen:    opts.Listen,
+		now:       opts.Now,
+		gatherer:  opts.Gatherer,
+		verifySem: make(chan struct{}, 2),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.site == "" {
+		s.site = "Gatehouse"
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.throttle = newIPThrottle(MaxLoginFailures, LockDuration, 4096)
+
+	cert, certPEM, err := loadOrCreateCert(opts.CertFile, opts.KeyFile, opts.Auto, opts.Listen, s.site, s.now(), s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.certPEM = certPEM
+	s.tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+
+	if s.metrics, err = newMetrics(opts.Registerer); err != nil {
+		return nil, err
+	}
+	if err := s.parseTemplates(); err != nil {
+		return nil, err
+	}
+	// A random password nobody knows: verifying against it gives unknown
+	// user names the same argon2 cost as known ones.
+	tok, err := randomToken()
+	if err != nil {
+		return nil, err
+	}
+	if s.dummyHash, err = password.Hash(tok); err != nil {
+		return nil, fmt.Errorf("web: new: dummy hash: %w", err)
+	}
+	s.registerBuiltins()
+	return s, nil
+}
+
+// CertPEM returns the server certificate in PEM form, so a caller (or a
+// test) can pin it.
+func (s *Server) CertPEM() []byte { return append([]byte(nil), s.certPEM...) }
+
+// Handler returns the server's HTTP handler. After the first call (Run calls
+// it too) the route table is frozen and AddPage panics.
+func (s *Server) Handler() http.Handler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.built {
+		s.handler = s.buildEngine()
+		s.built = true
+	}
+	return s.handler
+}
+
+// Run listens on Options.Listen and serves HTTPS until ctx is done, then
+// shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	if s.listen == "" {
+		return errors.New("web: run: Options.Listen is empty")
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.listen)
+	if err != nil {
+		return fmt.Errorf("web: listen %s: %w", s.listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves HTTPS on ln until ctx is done, then stops accepting, lets
+// requests in flight finish (up to 10 s) and returns nil. It closes ln.
+// While serving it also deletes expired sessions every few minutes.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		TLSConfig:         s.tlsConf.Clone(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		// Browsers that have not yet accepted the self-signed certificate
+		// abort handshakes on every visit; that is not worth a warning.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelInfo),
+	}
+	s.log.Info("web: serving", "addr", ln.Addr().String())
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		s.sweepSessions(sweepCtx, 5*time.Minute)
+	}()
+	defer func() {
+		stopSweep()
+		<-sweepDone
+	}()
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		<-serveErr
+		return fmt.Errorf("web: shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// sweepSessions deletes expired sessions every interval until ctx is done.
+// Lookups already refuse expired sessions; this only keeps the table small.
+func (s *Server) sweepSessions(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.store.DeleteExpiredSessions(ctx, s.now())
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("web: delete expired sessions", "err", err)
+			} else if n > 0 {
+				s.log.Debug("web: deleted expired sessions", "count", n)
+			}
+		}
+	}
+}
