@@ -1,0 +1,443 @@
+// Package dnsguard is the router's DNS forwarder: every segment's port 53
+// traffic is redirected to it (package policy does that in nftables), so it is
+// the only way names get resolved. It forwards to the school's filtering
+// resolver with a cache over UDP and TCP, passes EDNS0 through, answers
+// SERVFAIL when no upstream answers, enforces SafeSearch per segment with the
+// providers' strict hosts, answers the DoH canary and iCloud Private Relay
+// NXDOMAIN, blocks listed DoH/VPN service names, and reports every lookup.
+//
+// It does not store the query log or purge it (package store keeps it with its
+// retention; the guard hands each record to a Recorder), know which MAC has an
+// IP (a ClientLookup answers that), or program the kernel.
+package dnsguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// SegmentPolicy is how the guard answers clients of one subnet.
+type SegmentPolicy struct {
+	Name       string
+	Subnet     netip.Prefix
+	SafeSearch bool
+	// BlockPrivateRelay answers mask.icloud.com and mask-h2.icloud.com
+	// NXDOMAIN, which makes Apple devices fall back to the school's DNS.
+	BlockPrivateRelay bool
+	// BlockedNames are names (and their subdomains) blocked on this
+	// segment only, such as the domain lists of the school's rules.
+	BlockedNames []string
+}
+
+// Action is what the guard did with a query.
+type Action string
+
+const (
+	Forwarded  Action = "forwarded"
+	Cached     Action = "cached"
+	SafeSearch Action = "safesearch"
+	Canary     Action = "canary"
+	Relay      Action = "private-relay"
+	Blocked    Action = "blocked"
+	Failed     Action = "servfail"
+	Refused    Action = "refused"
+)
+
+// Query is one lookup as the query log and the event hub see it.
+type Query struct {
+	Time    time.Time
+	Client  netip.Addr
+	MAC     net.HardwareAddr // nil when unknown
+	Segment string
+	Name    string
+	Type    string
+	Answer  string // a short summary: the addresses or CNAME target, or the rcode
+	Action  Action
+}
+
+// Recorder receives every query. It is called on the serving goroutine, so it
+// must hand the record on rather than block (a buffered channel, a batch).
+type Recorder interface {
+	Record(Query)
+}
+
+// ClientLookup tells the MAC that holds an IP (from the DHCP leases).
+type ClientLookup interface {
+	MAC(ip netip.Addr) net.HardwareAddr
+}
+
+// Config is the guard's settings and dependencies.
+type Config struct {
+	// Listen is the address for both UDP and TCP, e.g. ":5353".
+	Listen    string
+	Upstreams []netip.AddrPort
+	Segments  []SegmentPolicy
+	// Default applies to clients in no segment (the router itself).
+	Default SegmentPolicy
+	// BlockedNames are DoH/VPN service names; they and their subdomains
+	// are answered NXDOMAIN and recorded as Blocked.
+	BlockedNames []string
+	CacheSize    int           // entries; 0 means 4096, negative disables
+	Timeout      time.Duration // per upstream try; 0 means 2s
+	Recorder     Recorder      // optional
+	Clients      ClientLookup  // optional
+	Now          func() time.Time
+}
+
+// Stats are counters for the metrics page.
+type Stats struct {
+	Queries, CacheHits, Upstream, ServFail, Blocked, SafeSearch, BadQueries uint64
+}
+
+// Guard answers DNS queries. Its handler is safe for concurrent use.
+type Guard struct {
+	cfg   Config
+	log   *slog.Logger
+	cache *cache
+	now   func() time.Time
+	segs  atomic.Pointer[[]SegmentPolicy]
+
+	queries, hits, upstream, servfail, blocked, safe, bad atomic.Uint64
+}
+
+// New checks cfg and returns a guard; it opens no sockets.
+func New(cfg Config, logger *slog.Logger) (*Guard, error) {
+	if len(cfg.Upstreams) == 0 {
+		return nil, errors.New("dnsguard: no upstream resolver")
+	}
+	for _, u := range cfg.Upstreams {
+		if !u.IsValid() || u.Port() == 0 {
+			return nil, fmt.Errorf("dnsguard: bad upstream %v", u)
+		}
+	}
+	if err := checkSegments(cfg.Segments); err != nil {
+		return nil, err
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 4096
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.BlockedNames = normalize(cfg.BlockedNames)
+	g := &Guard{cfg: cfg, log: logger.With("component", "dnsguard"), cache: newCache(cfg.CacheSize), now: now}
+	g.SetSegments(cfg.Segments)
+	return g, nil
+}
+
+func checkSegments(segs []SegmentPolicy) error {
+	for _, s := range segs {
+		if !s.Subnet.IsValid() {
+			return fmt.Errorf("dnsguard: segment %q has no subnet", s.Name)
+		}
+	}
+	return nil
+}
+
+func normalize(names []string) []string {
+	var out []string
+	for _, n := range names {
+		out = append(out, strings.TrimSuffix(strings.ToLower(n), "."))
+	}
+	return out
+}
+
+// SetSegments replaces the per-segment policies while serving, as when a
+// time-slotted domain rule starts or ends. Invalid policies are refused and the
+// old ones kept.
+func (g *Guard) SetSegments(segs []SegmentPolicy) error {
+	if err := checkSegments(segs); err != nil {
+		return err
+	}
+	cp := make([]SegmentPolicy, len(segs))
+	for i, s := range segs {
+		s.BlockedNames = normalize(s.BlockedNames)
+		cp[i] = s
+	}
+	g.segs.Store(&cp)
+	return nil
+}
+
+// Stats returns the counters so far.
+func (g *Guard) Stats() Stats {
+	return Stats{Queries: g.queries.Load(), CacheHits: g.hits.Load(), Upstream: g.upstream.Load(),
+		ServFail: g.servfail.Load(), Blocked: g.blocked.Load(), SafeSearch: g.safe.Load(), BadQueries: g.bad.Load()}
+}
+
+// Serve listens on cfg.Listen over UDP and TCP and answers until ctx ends.
+func (g *Guard) Serve(ctx context.Context) error {
+	pc, err := net.ListenPacket("udp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("dnsguard: listen udp %s: %w", g.cfg.Listen, err)
+	}
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("dnsguard: listen tcp %s: %w", g.cfg.Listen, err)
+	}
+	return g.ServeConns(ctx, pc, ln)
+}
+
+// ServeConns answers on already open sockets until ctx ends, then closes them.
+func (g *Guard) ServeConns(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
+	servers := []*dns.Server{
+		{PacketConn: pc, Handler: g, Net: "udp"},
+		{Listener: ln, Handler: g, Net: "tcp", ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second},
+	}
+	errc := make(chan error, len(servers))
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- s.ActivateAndServe()
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("dnsguard: serve: %w", err)
+	}
+	for _, s := range servers {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.ShutdownContext(sctx)
+		cancel()
+	}
+	wg.Wait()
+	return err
+}
+
+func (g *Guard) segment(ip netip.Addr) SegmentPolicy {
+	ip = ip.Unmap()
+	for _, s := range *g.segs.Load() {
+		if s.Subnet.Contains(ip) {
+			return s
+		}
+	}
+	return g.cfg.Default
+}
+
+const canaryName = "use-application-dns.net"
+
+var privateRelay = map[string]bool{"mask.icloud.com": true, "mask-h2.icloud.com": true}
+
+// safeSearchTarget returns the provider's strict host for name, if any.
+var googleRE = regexp.MustCompile(`^(www\.)?google\.(com|[a-z]{2}|co\.[a-z]{2}|com\.[a-z]{2})$`)
+
+func safeSearchTarget(name string) string {
+	switch name {
+	case "www.bing.com", "bing.com":
+		return "strict.bing.com"
+	case "www.youtube.com", "youtube.com", "m.youtube.com", "youtubei.googleapis.com",
+		"youtube.googleapis.com", "www.youtube-nocookie.com":
+		return "restrict.youtube.com"
+	case "duckduckgo.com", "www.duckduckgo.com", "start.duckduckgo.com", "html.duckduckgo.com":
+		return "safe.duckduckgo.com"
+	}
+	if googleRE.MatchString(name) {
+		return "forcesafesearch.google.com"
+	}
+	return ""
+}
+
+func (g *Guard) blockedName(name string, seg SegmentPolicy) bool {
+	return matchesAny(name, g.cfg.BlockedNames) || matchesAny(name, seg.BlockedNames)
+}
+
+func matchesAny(name string, list []string) bool {
+	for _, b := range list {
+		if name == b || strings.HasSuffix(name, "."+b) {
+			return true
+		}
+	}
+	return false
+}
+
+// ServeDNS answers one query.
+func (g *Guard) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	g.queries.Add(1)
+	proto := "udp"
+	var client netip.Addr
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		client, _ = netip.AddrFromSlice(a.IP)
+	case *net.TCPAddr:
+		proto = "tcp"
+		client, _ = netip.AddrFromSlice(a.IP)
+	}
+	client = client.Unmap()
+	if req.Response || req.Opcode != dns.OpcodeQuery || len(req.Question) != 1 {
+		g.bad.Add(1)
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeFormatError)
+		if req.Opcode != dns.OpcodeQuery {
+			m.Rcode = dns.RcodeNotImplemented
+		}
+		_ = w.WriteMsg(m)
+		return
+	}
+	q := req.Question[0]
+	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
+	seg := g.segment(client)
+	rec := Query{Time: g.now(), Client: client, Segment: seg.Name, Name: name, Type: dns.TypeToString[q.Qtype]}
+	if g.cfg.Clients != nil {
+		rec.MAC = g.cfg.Clients.MAC(client)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Timeout*time.Duration(len(g.cfg.Upstreams)+1))
+	defer cancel()
+
+	var resp *dns.Msg
+	switch {
+	case name == canaryName:
+		resp, rec.Action = nxdomain(req), Canary
+	case seg.BlockPrivateRelay && privateRelay[name]:
+		resp, rec.Action = nxdomain(req), Relay
+	case g.blockedName(name, seg):
+		g.blocked.Add(1)
+		resp, rec.Action = nxdomain(req), Blocked
+	case seg.SafeSearch && safeSearchTarget(name) != "":
+		g.safe.Add(1)
+		resp, rec.Action = g.safeSearch(ctx, req, safeSearchTarget(name), proto), SafeSearch
+	default:
+		resp, rec.Action = g.forward(ctx, req, proto)
+	}
+	if resp.Rcode == dns.RcodeServerFailure {
+		rec.Action = Failed
+	}
+	rec.Answer = summary(resp)
+	if proto == "udp" {
+		resp.Truncate(udpSize(req))
+	}
+	// Recorded before the answer leaves, so the log never lags the client.
+	if g.cfg.Recorder != nil {
+		g.cfg.Recorder.Record(rec)
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		g.log.Debug("write answer", "client", client, "err", err)
+	}
+}
+
+func udpSize(req *dns.Msg) int {
+	if o := req.IsEdns0(); o != nil {
+		return max(int(o.UDPSize()), dns.MinMsgSize)
+	}
+	return dns.MinMsgSize
+}
+
+func nxdomain(req *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(req, dns.RcodeNameError)
+	m.RecursionAvailable = true
+	return m
+}
+
+func servfail(req *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(req, dns.RcodeServerFailure)
+	m.RecursionAvailable = true
+	return m
+}
+
+// forward answers from the cache or the upstreams, in order.
+func (g *Guard) forward(ctx context.Context, req *dns.Msg, proto string) (*dns.Msg, Action) {
+	k := keyOf(req.Question[0], req)
+	if m := g.cache.get(k, g.now()); m != nil {
+		g.hits.Add(1)
+		m.Id = req.Id
+		return m, Cached
+	}
+	m, err := g.exchange(ctx, req, proto)
+	if err != nil {
+		g.servfail.Add(1)
+		g.log.Warn("no upstream answered", "name", req.Question[0].Name, "err", err)
+		return servfail(req), Failed
+	}
+	g.cache.put(k, m, g.now())
+	m.Id = req.Id
+	return m, Forwarded
+}
+
+// exchange asks each upstream in turn over the client's protocol, and over TCP
+// when a UDP answer came back truncated.
+func (g *Guard) exchange(ctx context.Context, req *dns.Msg, proto string) (*dns.Msg, error) {
+	out := req.Copy()
+	out.Id = dns.Id()
+	var errs error
+	for _, u := range g.cfg.Upstreams {
+		g.upstream.Add(1)
+		c := &dns.Client{Net: proto, Timeout: g.cfg.Timeout, UDPSize: dns.DefaultMsgSize}
+		m, _, err := c.ExchangeContext(ctx, out, u.String())
+		if err == nil && m.Truncated && proto == "udp" {
+			c.Net = "tcp"
+			m, _, err = c.ExchangeContext(ctx, out, u.String())
+		}
+		if err != nil {
+			errs = errors.Join(errs, fmt.Errorf("%v: %w", u, err))
+			continue
+		}
+		if m.Rcode == dns.RcodeServerFailure || m.Rcode == dns.RcodeRefused {
+			errs = errors.Join(errs, fmt.Errorf("%v: %s", u, dns.RcodeToString[m.Rcode]))
+			continue
+		}
+		return m, nil
+	}
+	return nil, errs
+}
+
+// safeSearch answers name with a CNAME to the provider's strict host followed
+// by that host's records, the shape the providers document for DNS-based
+// SafeSearch.
+func (g *Guard) safeSearch(ctx context.Context, req *dns.Msg, target, proto string) *dns.Msg {
+	q := req.Question[0]
+	sub := req.Copy()
+	sub.Question[0].Name = dns.Fqdn(target)
+	ans, _ := g.forward(ctx, sub, proto)
+	if ans.Rcode == dns.RcodeServerFailure {
+		return servfail(req)
+	}
+	m := ans.Copy()
+	m.Id = req.Id
+	m.Question = []dns.Question{q}
+	cname := &dns.CNAME{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 300}, Target: dns.Fqdn(target)}
+	m.Answer = append([]dns.RR{cname}, ans.Answer...)
+	return m
+}
+
+func summary(m *dns.Msg) string {
+	if m.Rcode != dns.RcodeSuccess {
+		return dns.RcodeToString[m.Rcode]
+	}
+	var parts []string
+	for _, rr := range m.Answer {
+		switch v := rr.(type) {
+		case *dns.A:
+			parts = append(parts, v.A.String())
+		case *dns.AAAA:
+			parts = append(parts, v.AAAA.String())
+		case *dns.CNAME:
+			parts = append(parts, "cname "+strings.TrimSuffix(v.Target, "."))
+		default:
+			parts = append(parts, dns.TypeToString[rr.Header().Rrtype])
+		}
+	}
+	return strings.Join(parts, " ")
+}

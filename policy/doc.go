@@ -1,0 +1,12 @@
+// Package policy owns the school's forwarding policy and its enforcement in the
+// kernel: the per-segment defaults, the who/what/where/when/action rule model, and
+// the one nftables table ("inet gatehouse") that carries both, programmed over
+// netlink. Membership (admitted visitors, approved, quarantined and revoked
+// devices, blocked endpoints) lives in kernel sets so that a change is one element
+// operation, and removing a member also drops its conntrack entries.
+//
+// It does not own where rules or members are stored (package store, reached
+// through RuleStore), who a person is or which devices they own (package people),
+// or the configuration file (package config: the caller fills a Network from it).
+// The DNS guard lives in the subpackage dnsguard.
+package policy

@@ -1,0 +1,544 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+)
+
+// Device is one client as the enforcer sees it. Either field may be unset where
+// an operation says so.
+type Device struct {
+	MAC net.HardwareAddr
+	IP  netip.Addr
+}
+
+func (d Device) String() string { return fmt.Sprintf("%v/%v", d.MAC, d.IP) }
+
+// Options are the enforcer's dependencies.
+type Options struct {
+	// NetNSFd, when non-zero, is an open /var/run/netns/... (or /proc/PID/ns/net)
+	// file descriptor: the enforcer programs that namespace instead of the
+	// caller's. The caller keeps it open for the enforcer's lifetime.
+	NetNSFd int
+	// Now is the clock for element timeouts and rule time slots; time.Now
+	// when nil.
+	Now func() time.Time
+	// Flows deletes conntrack entries of an address that lost access; when
+	// nil, one is dialled in the same namespace.
+	Flows FlowKiller
+}
+
+// FlowKiller removes the kernel's connection-tracking entries of an address so
+// that its established connections meet the ruleset again at the next packet.
+type FlowKiller interface {
+	KillFlows(ctx context.Context, ip netip.Addr) (int, error)
+	Close() error
+}
+
+// Enforcer keeps the "inet gatehouse" table in the kernel equal to the desired
+// state it holds: the network's compiled rules and the membership sets. It is
+// safe for concurrent use.
+type Enforcer struct {
+	log   *slog.Logger
+	now   func() time.Time
+	flows FlowKiller
+
+	mu      sync.Mutex
+	cc      *nftables.Conn
+	net     Network
+	rules   []Rule
+	dir     Directory
+	rs      *ruleset
+	members map[string]map[string]time.Time // set name -> key bytes -> until (zero: no timeout)
+	applied bool
+}
+
+// New validates n and opens a netlink connection (in opts.NetNSFd's namespace
+// when given). It changes nothing in the kernel until Apply.
+func New(opts Options, n Network, logger *slog.Logger) (*Enforcer, error) {
+	if err := n.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	connOpts := []nftables.ConnOption{nftables.AsLasting()}
+	if opts.NetNSFd != 0 {
+		connOpts = append(connOpts, nftables.WithNetNSFd(opts.NetNSFd))
+	}
+	cc, err := nftables.New(connOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("policy: open nftables netlink: %w", err)
+	}
+	flows := opts.Flows
+	if flows == nil {
+		flows, err = DialConntrack(opts.NetNSFd)
+		if err != nil {
+			_ = cc.CloseLasting()
+			return nil, err
+		}
+	}
+	e := &Enforcer{log: logger.With("component", "policy"), now: now, flows: flows, cc: cc, net: n,
+		members: map[string]map[string]time.Time{}}
+	for _, s := range membershipSets(newTable()) {
+		e.members[s.Name] = map[string]time.Time{}
+	}
+	return e, nil
+}
+
+// Close releases the netlink connections, Options.Flows included. The table
+// stays in the kernel: a daemon that stops keeps enforcing.
+func (e *Enforcer) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return errors.Join(e.cc.CloseLasting(), e.flows.Close())
+}
+
+// SetRules replaces the school's rules and the directory that resolves their
+// "who". They take effect at the next Apply or Sync.
+func (e *Enforcer) SetRules(rules []Rule, dir Directory) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rules = append([]Rule(nil), rules...)
+	e.dir = dir
+}
+
+// LoadRules reads the school's rules from the store and sets them, checking
+// each against the network first so that one bad rule does not reach Apply.
+func (e *Enforcer) LoadRules(ctx context.Context, rs RuleStore, dir Directory) error {
+	rules, err := rs.ListRules(ctx)
+	if err != nil {
+		return fmt.Errorf("policy: load rules: %w", err)
+	}
+	for _, r := range rules {
+		if err := r.Validate(e.net); err != nil {
+			return err
+		}
+	}
+	e.SetRules(rules, dir)
+	return nil
+}
+
+// Apply builds the whole table from the desired state in one transaction,
+// replacing whatever table of ours the kernel holds. Before the first Apply,
+// membership calls only record desired state, so a daemon can load its
+// database and then Apply once.
+func (e *Enforcer) Apply(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.applyLocked(ctx)
+}
+
+func (e *Enforcer) applyLocked(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("policy: apply: %w", err)
+	}
+	now := e.now()
+	user, err := compileActive(ctx, e.net, e.rules, e.dir, now)
+	if err != nil {
+		return err
+	}
+	rs := build(e.net, user)
+	e.pruneLocked(now)
+	if err := rs.program(e.cc, e.elementsLocked(now)); err != nil {
+		return err
+	}
+	if err := e.cc.Flush(); err != nil {
+		return fmt.Errorf("policy: apply table inet %s: %w", TableName, err)
+	}
+	e.rs = rs
+	e.applied = true
+	e.log.Info("table applied", "chains", len(rs.chains), "rules", rs.ruleCount())
+	return nil
+}
+
+func (rs *ruleset) ruleCount() int {
+	n := 0
+	for _, c := range rs.chains {
+		n += len(c.rules)
+	}
+	return n
+}
+
+// expiryGrace is how long after its until an element may linger in the kernel
+// (whose garbage collector runs on its own schedule) before it counts as drift.
+const expiryGrace = 2 * time.Second
+
+func (e *Enforcer) pruneLocked(now time.Time) {
+	for _, m := range e.members {
+		for k, until := range m {
+			if !until.IsZero() && now.After(until.Add(expiryGrace)) {
+				delete(m, k)
+			}
+		}
+	}
+}
+
+func (e *Enforcer) elementsLocked(now time.Time) map[string][]nftables.SetElement {
+	out := map[string][]nftables.SetElement{}
+	for name, m := range e.members {
+		for k, until := range m {
+			el, ok := element(k, until, now)
+			if ok {
+				out[name] = append(out[name], el)
+			}
+		}
+	}
+	return out
+}
+
+// element turns a desired member into a kernel element; false when it has
+// already run out.
+func element(key string, until, now time.Time) (nftables.SetElement, bool) {
+	el := nftables.SetElement{Key: []byte(key)}
+	if !until.IsZero() {
+		left := until.Sub(now).Round(time.Millisecond)
+		if left <= 0 {
+			return el, false
+		}
+		el.Timeout = left
+	}
+	return el, true
+}
+
+func macKey(mac net.HardwareAddr) (string, error) {
+	if len(mac) != 6 {
+		return "", fmt.Errorf("need a 6-byte MAC, got %q", mac)
+	}
+	return string(mac), nil
+}
+
+func ipKey(ip netip.Addr) (string, error) {
+	if !ip.Is4() {
+		return "", fmt.Errorf("need an IPv4 address, got %v", ip)
+	}
+	a := ip.As4()
+	return string(a[:]), nil
+}
+
+// admittedKey is ether_addr (6 bytes, padded to a register's 8) . ipv4_addr.
+func admittedKey(d Device) (string, error) {
+	m, err := macKey(d.MAC)
+	if err != nil {
+		return "", err
+	}
+	i, err := ipKey(d.IP)
+	if err != nil {
+		return "", err
+	}
+	return m + "\x00\x00" + i, nil
+}
+
+type op struct {
+	set   string
+	key   string
+	add   bool
+	until time.Time
+}
+
+// change records ops in the desired state and, once the table exists, sends
+// them to the kernel as one transaction.
+func (e *Enforcer) change(ctx context.Context, what string, ops []op) error {
+	return e.changeFunc(ctx, what, func() []op { return ops })
+}
+
+// changeFunc is change with the ops worked out under the lock, for ops that
+// depend on the current members.
+func (e *Enforcer) changeFunc(ctx context.Context, what string, opsOf func() []op) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("policy: %s: %w", what, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	ops := opsOf()
+	var batch []op
+	for _, o := range ops {
+		m := e.members[o.set]
+		_, had := m[o.key]
+		if o.add {
+			m[o.key] = o.until
+			batch = append(batch, o)
+		} else if had {
+			delete(m, o.key)
+			batch = append(batch, o)
+		}
+	}
+	if !e.applied || len(batch) == 0 {
+		return nil
+	}
+	if err := e.queueOps(batch, now); err != nil {
+		return fmt.Errorf("policy: %s: %w", what, err)
+	}
+	if err := e.cc.Flush(); err != nil {
+		return fmt.Errorf("policy: %s: %w", what, err)
+	}
+	return nil
+}
+
+func (e *Enforcer) queueOps(ops []op, now time.Time) error {
+	for _, o := range ops {
+		s := e.rs.set(o.set)
+		el := nftables.SetElement{Key: []byte(o.key)}
+		if o.add {
+			el, ok := element(o.key, o.until, now)
+			if !ok {
+				continue
+			}
+			// Add, delete, add: the first add makes the delete valid when
+			// the element is new, and the last add carries the new
+			// timeout when it is not (the kernel keeps an existing
+			// element's timeout on a plain add).
+			for i, els := range [][]nftables.SetElement{{{Key: el.Key, Timeout: el.Timeout}}, {{Key: el.Key}}, {el}} {
+				var err error
+				if i == 1 {
+					err = e.cc.SetDeleteElements(s, els)
+				} else {
+					err = e.cc.SetAddElements(s, els)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := e.cc.SetDeleteElements(s, []nftables.SetElement{el}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Enforcer) killFlows(ctx context.Context, ips ...netip.Addr) error {
+	var errs error
+	for _, ip := range ips {
+		if !ip.IsValid() {
+			continue
+		}
+		n, err := e.flows.KillFlows(ctx, ip)
+		if err != nil {
+			errs = errors.Join(errs, fmt.Errorf("policy: delete conntrack entries of %v: %w", ip, err))
+			continue
+		}
+		if n > 0 {
+			e.log.Info("connections cut", "ip", ip, "flows", n)
+		}
+	}
+	return errs
+}
+
+// Admit lets a visitor's device (MAC and IPv4 both required) through the
+// portal gate until the given time; the kernel drops the element then.
+func (e *Enforcer) Admit(ctx context.Context, d Device, until time.Time) error {
+	k, err := admittedKey(d)
+	if err != nil {
+		return fmt.Errorf("policy: admit %v: %w", d, err)
+	}
+	if !until.After(e.now()) {
+		return fmt.Errorf("policy: admit %v: until %v is not in the future", d, until)
+	}
+	if err := e.change(ctx, "admit "+d.String(), []op{{set: SetAdmitted, key: k, add: true, until: until}}); err != nil {
+		return err
+	}
+	e.log.Info("admitted", "mac", d.MAC, "ip", d.IP, "until", until)
+	return nil
+}
+
+// Evict ends a visitor's admission and cuts their open connections. Without
+// an IP it ends every admission of the MAC, whatever address it had.
+func (e *Enforcer) Evict(ctx context.Context, d Device) error {
+	var ips []netip.Addr
+	var opsOf func() []op
+	if d.IP.IsValid() {
+		k, err := admittedKey(d)
+		if err != nil {
+			return fmt.Errorf("policy: evict %v: %w", d, err)
+		}
+		ips = []netip.Addr{d.IP}
+		opsOf = func() []op { return []op{{set: SetAdmitted, key: k}} }
+	} else {
+		m, err := macKey(d.MAC)
+		if err != nil {
+			return fmt.Errorf("policy: evict %v: %w", d, err)
+		}
+		opsOf = func() []op {
+			var ops []op
+			for k := range e.members[SetAdmitted] {
+				if strings.HasPrefix(k, m) {
+					ops = append(ops, op{set: SetAdmitted, key: k})
+					ip, _ := netip.AddrFromSlice([]byte(k[8:]))
+					ips = append(ips, ip)
+				}
+			}
+			return ops
+		}
+	}
+	if err := e.changeFunc(ctx, "evict "+d.String(), opsOf); err != nil {
+		return err
+	}
+	e.log.Info("evicted", "mac", d.MAC, "ips", ips)
+	return e.killFlows(ctx, ips...)
+}
+
+// pairOps returns ops for a MAC set and an IP set, for whichever of d's fields
+// is set.
+func pairOps(d Device, macSet, ipSet string, add bool) ([]op, error) {
+	var ops []op
+	if d.MAC != nil {
+		k, err := macKey(d.MAC)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op{set: macSet, key: k, add: add})
+	}
+	if d.IP.IsValid() {
+		k, err := ipKey(d.IP)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op{set: ipSet, key: k, add: add})
+	}
+	if len(ops) == 0 {
+		return nil, errors.New("need a MAC or an IP")
+	}
+	return ops, nil
+}
+
+// Quarantine lets a device (by MAC, IP or both) reach nothing but the router:
+// its web traffic goes to the portal. Its open connections are cut.
+func (e *Enforcer) Quarantine(ctx context.Context, d Device) error {
+	ops, err := pairOps(d, SetQuarantineMAC, SetQuarantineIP, true)
+	if err != nil {
+		return fmt.Errorf("policy: quarantine %v: %w", d, err)
+	}
+	if err := e.change(ctx, "quarantine "+d.String(), ops); err != nil {
+		return err
+	}
+	e.log.Info("quarantined", "mac", d.MAC, "ip", d.IP)
+	return e.killFlows(ctx, d.IP)
+}
+
+// Release ends a quarantine.
+func (e *Enforcer) Release(ctx context.Context, d Device) error {
+	ops, err := pairOps(d, SetQuarantineMAC, SetQuarantineIP, false)
+	if err != nil {
+		return fmt.Errorf("policy: release %v: %w", d, err)
+	}
+	if err := e.change(ctx, "release "+d.String(), ops); err != nil {
+		return err
+	}
+	e.log.Info("released", "mac", d.MAC, "ip", d.IP)
+	return nil
+}
+
+// Approve lets a device's MAC through the approval gate of segments that
+// require it.
+func (e *Enforcer) Approve(ctx context.Context, d Device) error {
+	k, err := macKey(d.MAC)
+	if err != nil {
+		return fmt.Errorf("policy: approve %v: %w", d, err)
+	}
+	if err := e.change(ctx, "approve "+d.String(), []op{{set: SetApproved, key: k, add: true}}); err != nil {
+		return err
+	}
+	e.log.Info("approved", "mac", d.MAC)
+	return nil
+}
+
+// Unapprove withdraws an approval and cuts the device's connections when its
+// IP is given.
+func (e *Enforcer) Unapprove(ctx context.Context, d Device) error {
+	k, err := macKey(d.MAC)
+	if err != nil {
+		return fmt.Errorf("policy: unapprove %v: %w", d, err)
+	}
+	if err := e.change(ctx, "unapprove "+d.String(), []op{{set: SetApproved, key: k}}); err != nil {
+		return err
+	}
+	e.log.Info("unapproved", "mac", d.MAC)
+	return e.killFlows(ctx, d.IP)
+}
+
+// Revoke shuts out every device of a person who lost access (a leaver): they
+// are refused everywhere, their approvals and admissions go, and their open
+// connections are cut. All of it is one kernel transaction.
+func (e *Enforcer) Revoke(ctx context.Context, devices ...Device) error {
+	var ops []op
+	var ips []netip.Addr
+	for _, d := range devices {
+		p, err := pairOps(d, SetRevokedMAC, SetRevokedIP, true)
+		if err != nil {
+			return fmt.Errorf("policy: revoke %v: %w", d, err)
+		}
+		ops = append(ops, p...)
+		if d.MAC != nil {
+			ops = append(ops, op{set: SetApproved, key: string(d.MAC)})
+			if k, err := admittedKey(d); err == nil {
+				ops = append(ops, op{set: SetAdmitted, key: k})
+			}
+		}
+		ips = append(ips, d.IP)
+	}
+	if err := e.change(ctx, fmt.Sprintf("revoke %d devices", len(devices)), ops); err != nil {
+		return err
+	}
+	e.log.Info("revoked", "devices", len(devices))
+	return e.killFlows(ctx, ips...)
+}
+
+// Reinstate lifts a revocation (the devices are not re-approved).
+func (e *Enforcer) Reinstate(ctx context.Context, devices ...Device) error {
+	var ops []op
+	for _, d := range devices {
+		p, err := pairOps(d, SetRevokedMAC, SetRevokedIP, false)
+		if err != nil {
+			return fmt.Errorf("policy: reinstate %v: %w", d, err)
+		}
+		ops = append(ops, p...)
+	}
+	if err := e.change(ctx, fmt.Sprintf("reinstate %d devices", len(devices)), ops); err != nil {
+		return err
+	}
+	e.log.Info("reinstated", "devices", len(devices))
+	return nil
+}
+
+// Block refuses forwarding to an endpoint (a known DoH or VPN address) from
+// every segment, at once for open connections too.
+func (e *Enforcer) Block(ctx context.Context, endpoint netip.Addr) error {
+	k, err := ipKey(endpoint)
+	if err != nil {
+		return fmt.Errorf("policy: block %v: %w", endpoint, err)
+	}
+	if err := e.change(ctx, "block "+endpoint.String(), []op{{set: SetBlocked, key: k, add: true}}); err != nil {
+		return err
+	}
+	e.log.Info("endpoint blocked", "ip", endpoint)
+	return nil
+}
+
+// Unblock lifts a Block.
+func (e *Enforcer) Unblock(ctx context.Context, endpoint netip.Addr) error {
+	k, err := ipKey(endpoint)
+	if err != nil {
+		return fmt.Errorf("policy: unblock %v: %w", endpoint, err)
+	}
+	if err := e.change(ctx, "unblock "+endpoint.String(), []op{{set: SetBlocked, key: k}}); err != nil {
+		return err
+	}
+	e.log.Info("endpoint unblocked", "ip", endpoint)
+	return nil
+}

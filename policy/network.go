@@ -1,0 +1,132 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+)
+
+// Network is what the enforcer needs to know about the router. The caller fills
+// it from the configuration file, so this package does not depend on its format.
+type Network struct {
+	// Uplink is the interface towards the internet; traffic leaving it is
+	// masqueraded.
+	Uplink   string
+	Segments []SegmentSpec
+	// Servers are the named subnets that segments and rules can refer to
+	// (the configuration's "servers:", e.g. "mis").
+	Servers map[string]netip.Prefix
+	// AdminAddr is where the admin pages listen. Its port is refused on every
+	// segment and on the uplink; only loopback and other (management)
+	// interfaces reach it.
+	AdminAddr netip.AddrPort
+	// PortalPort is the router's captive portal port: visitors' and
+	// quarantined devices' tcp/80 is redirected there.
+	PortalPort uint16
+	// DNSPort is the DNS guard's port on the router; every segment's port 53
+	// traffic, whatever resolver it was sent to, is redirected there.
+	DNSPort uint16
+}
+
+// SegmentSpec is one segment (VLAN) and its built-in defaults.
+type SegmentSpec struct {
+	Name      string
+	Interface string
+	Subnet    netip.Prefix
+	Gateway   netip.Addr
+	// Portal means nothing but the portal until a device is admitted
+	// (the visitor segment).
+	Portal bool
+	// Internet allows forwarding to the uplink.
+	Internet bool
+	// Servers are names from Network.Servers this segment may reach.
+	Servers []string
+	// Isolate drops forwarding between two clients of this segment.
+	Isolate bool
+	// RequireApproval forwards only devices whose MAC was approved.
+	RequireApproval bool
+	// RateLimit caps each client's traffic, in bytes per second in each
+	// direction; 0 means no cap.
+	RateLimit uint64
+}
+
+// VisitorRateLimit is the built-in per-visitor cap: 10 Mbit/s each way.
+const VisitorRateLimit = 10_000_000 / 8
+
+// Defaults returns the built-in defaults of DESIGN.md for one of the four
+// built-in segment names; any other name gets nothing but DNS and the router
+// until the school writes rules for it.
+func Defaults(name, iface string, subnet netip.Prefix, gateway netip.Addr, portal bool) SegmentSpec {
+	s := SegmentSpec{Name: name, Interface: iface, Subnet: subnet, Gateway: gateway, Portal: portal}
+	switch name {
+	case "staff":
+		s.Internet = true
+		s.Servers = []string{"mis"}
+	case "pupil":
+		s.Internet = true
+		s.Isolate = true
+	case "byod":
+		s.Internet = true
+		s.RequireApproval = true
+	case "visitor":
+		s.Internet = true
+		s.Isolate = true
+		s.Portal = true
+		s.RateLimit = VisitorRateLimit
+	}
+	return s
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,23}$`)
+
+// Validate reports the first reason the enforcer could not build a table for n.
+func (n Network) Validate() error {
+	if err := checkIface(n.Uplink); err != nil {
+		return fmt.Errorf("policy: uplink: %w", err)
+	}
+	if len(n.Segments) == 0 {
+		return fmt.Errorf("policy: no segments")
+	}
+	for name, p := range n.Servers {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return fmt.Errorf("policy: server %q: need an IPv4 prefix, got %v", name, p)
+		}
+	}
+	if n.PortalPort == 0 || n.DNSPort == 0 {
+		return fmt.Errorf("policy: portal port %d and DNS port %d must both be set", n.PortalPort, n.DNSPort)
+	}
+	var names, ifaces []string
+	for i, s := range n.Segments {
+		if !nameRE.MatchString(s.Name) {
+			return fmt.Errorf("policy: segment %d: name %q must match %s", i, s.Name, nameRE)
+		}
+		if slices.Contains(names, s.Name) {
+			return fmt.Errorf("policy: segment %q defined twice", s.Name)
+		}
+		if err := checkIface(s.Interface); err != nil {
+			return fmt.Errorf("policy: segment %q: %w", s.Name, err)
+		}
+		if s.Interface == n.Uplink || slices.Contains(ifaces, s.Interface) {
+			return fmt.Errorf("policy: segment %q: interface %q already used", s.Name, s.Interface)
+		}
+		if !s.Subnet.IsValid() || !s.Subnet.Addr().Is4() {
+			return fmt.Errorf("policy: segment %q: need an IPv4 subnet, got %v", s.Name, s.Subnet)
+		}
+		for _, srv := range s.Servers {
+			if _, ok := n.Servers[srv]; !ok {
+				return fmt.Errorf("policy: segment %q: unknown server %q", s.Name, srv)
+			}
+		}
+		names = append(names, s.Name)
+		ifaces = append(ifaces, s.Interface)
+	}
+	return nil
+}
+
+func checkIface(name string) error {
+	if name == "" || len(name) >= 16 {
+		return fmt.Errorf("interface name %q must be 1-15 bytes", name)
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+package policy
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestNetworkValidate(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(*Network)
+		valid bool
+	}{
+		{"example school", func(*Network) {}, true},
+		{"no uplink", func(n *Network) { n.Uplink = "" }, false},
+		{"interface name too long", func(n *Network) { n.Segments[0].Interface = "a-very-long-ifname" }, false},
+		{"no segments", func(n *Network) { n.Segments = nil }, false},
+		{"segment name with spaces", func(n *Network) { n.Segments[0].Name = "staff room" }, false},
+		{"segment twice", func(n *Network) { n.Segments[1].Name = "staff" }, false},
+		{"interface shared", func(n *Network) { n.Segments[1].Interface = "lan10" }, false},
+		{"segment on the uplink", func(n *Network) { n.Segments[1].Interface = "wan0" }, false},
+		{"IPv6 subnet", func(n *Network) { n.Segments[0].Subnet = netip.MustParsePrefix("2001:db8::/64") }, false},
+		{"unknown server", func(n *Network) { n.Segments[0].Servers = []string{"finance"} }, false},
+		{"no portal port", func(n *Network) { n.PortalPort = 0 }, false},
+		{"no admin address is allowed", func(n *Network) { n.AdminAddr = netip.AddrPort{} }, true},
+	}
+	for _, c := range cases {
+		n := testNetwork()
+		c.edit(&n)
+		if err := n.Validate(); (err == nil) != c.valid {
+			t.Errorf("%s: Validate = %v, want valid=%v", c.name, err, c.valid)
+		}
+	}
+}
+
+func TestDefaultsFollowDesign(t *testing.T) {
+	p := netip.MustParsePrefix("10.0.0.0/24")
+	g := netip.MustParseAddr("10.0.0.1")
+	staff := Defaults("staff", "lan10", p, g, false)
+	pupil := Defaults("pupil", "lan20", p, g, false)
+	byod := Defaults("byod", "lan30", p, g, false)
+	visitor := Defaults("visitor", "lan40", p, g, false)
+	other := Defaults("library", "lan50", p, g, false)
+	switch {
+	case !staff.Internet || len(staff.Servers) != 1 || staff.Servers[0] != "mis" || staff.Isolate:
+		t.Errorf("staff: %+v", staff)
+	case !pupil.Internet || len(pupil.Servers) != 0 || !pupil.Isolate:
+		t.Errorf("pupil: %+v", pupil)
+	case !byod.Internet || !byod.RequireApproval || len(byod.Servers) != 0:
+		t.Errorf("byod: %+v", byod)
+	case !visitor.Portal || !visitor.Internet || !visitor.Isolate || visitor.RateLimit == 0:
+		t.Errorf("visitor: %+v", visitor)
+	case other.Internet || other.Portal || len(other.Servers) != 0:
+		t.Errorf("unknown segment gets defaults: %+v", other)
+	}
+}

@@ -1,0 +1,324 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+)
+
+// TableName is the one nftables table Gatehouse owns (family inet). Nothing
+// else on the router is ever touched.
+const TableName = "gatehouse"
+
+// Names of the membership sets, as they appear in "nft list table inet gatehouse".
+const (
+	SetAdmitted      = "admitted"       // ether_addr . ipv4_addr, per-element timeout
+	SetApproved      = "approved"       // ether_addr
+	SetQuarantineMAC = "quarantine_mac" // ether_addr
+	SetQuarantineIP  = "quarantine_ip"  // ipv4_addr
+	SetRevokedMAC    = "revoked_mac"    // ether_addr
+	SetRevokedIP     = "revoked_ip"     // ipv4_addr
+	SetBlocked       = "blocked"        // ipv4_addr
+)
+
+const chainDeny = "deny"
+
+// ruleSpec is one rule of the desired table. Its comment carries a label and a
+// digest of its expressions so that Check can tell a rule changed behind our
+// back without decoding and comparing expressions field by field.
+type ruleSpec struct {
+	label string
+	exprs []expr.Any
+}
+
+func (r ruleSpec) comment() string {
+	h := sha256.New()
+	for _, e := range r.exprs {
+		b, err := expr.Marshal(byte(nftables.TableFamilyINet), e)
+		if err != nil {
+			// Marshal failing means a builder made an expression the
+			// library cannot encode: a programming error caught by tests.
+			panic(fmt.Sprintf("policy: marshal expression of %q: %v", r.label, err))
+		}
+		h.Write(b)
+	}
+	return r.label + " #" + hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+type chainSpec struct {
+	chain *nftables.Chain
+	rules []ruleSpec
+}
+
+// ruleset is the whole desired table, minus membership elements.
+type ruleset struct {
+	table  *nftables.Table
+	sets   []*nftables.Set
+	chains []chainSpec
+	// fixed holds the elements of sets that rules own (a group's devices),
+	// which change only with a rebuild.
+	fixed map[string][]nftables.SetElement
+	// dynamic sets are filled by the kernel itself (rate meters); their
+	// elements are not desired state.
+	dynamic map[string]bool
+}
+
+func (rs *ruleset) set(name string) *nftables.Set {
+	for _, s := range rs.sets {
+		if s.Name == name {
+			return s
+		}
+	}
+	panic("policy: unknown set " + name)
+}
+
+func newTable() *nftables.Table {
+	return &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
+}
+
+func membershipSets(t *nftables.Table) []*nftables.Set {
+	// IDs are set here, not by the library, because rules in the same batch
+	// refer to the sets by ID before the kernel has named them.
+	return []*nftables.Set{
+		{Table: t, ID: 1, Name: SetAdmitted, KeyType: nftables.MustConcatSetType(nftables.TypeEtherAddr, nftables.TypeIPAddr), Concatenation: true, HasTimeout: true},
+		{Table: t, ID: 2, Name: SetApproved, KeyType: nftables.TypeEtherAddr},
+		{Table: t, ID: 3, Name: SetQuarantineMAC, KeyType: nftables.TypeEtherAddr},
+		{Table: t, ID: 4, Name: SetQuarantineIP, KeyType: nftables.TypeIPAddr},
+		{Table: t, ID: 5, Name: SetRevokedMAC, KeyType: nftables.TypeEtherAddr},
+		{Table: t, ID: 6, Name: SetRevokedIP, KeyType: nftables.TypeIPAddr},
+		{Table: t, ID: 7, Name: SetBlocked, KeyType: nftables.TypeIPAddr},
+	}
+}
+
+func segChain(name string) string { return "seg_" + name }
+
+// build compiles the network and the currently active user rules (already
+// grouped by segment name, in order) into the desired table.
+func build(n Network, user compiled) *ruleset {
+	t := newTable()
+	rs := &ruleset{table: t, sets: membershipSets(t), fixed: user.elems, dynamic: map[string]bool{}}
+	for _, s := range user.sets {
+		s.Table = t
+		rs.sets = append(rs.sets, s)
+	}
+	drop, accept := nftables.ChainPolicyDrop, nftables.ChainPolicyAccept
+
+	deny := chainSpec{chain: &nftables.Chain{Name: chainDeny, Table: t}, rules: []ruleSpec{
+		{"deny tcp with reset", cat(l4proto(unix.IPPROTO_TCP), one(counter(), rejectTCPReset()))},
+		{"deny with admin-prohibited", one(counter(), rejectAdminProhibited())},
+	}}
+
+	segUp := map[string]ruleSpec{}
+	fwd := chainSpec{chain: &nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop}}
+	fwd.rules = []ruleSpec{
+		{"invalid", cat(ctState(expr.CtStateBitINVALID), one(verdict(expr.VerdictDrop)))},
+	}
+	// Download meters come before established traffic is accepted, since
+	// replies are what a download is made of.
+	meterID := uint32(50)
+	for _, s := range n.Segments {
+		if s.RateLimit == 0 {
+			continue
+		}
+		up, down := rs.meter(t, "rate_"+s.Name+"_up", &meterID), rs.meter(t, "rate_"+s.Name+"_down", &meterID)
+		fwd.rules = append(fwd.rules, ruleSpec{s.Name + " download cap",
+			cat(oifname(s.Interface), ipv4Only(), one(loadDaddr()), overRate(down, s.RateLimit), one(verdict(expr.VerdictDrop)))})
+		segUp[s.Name] = ruleSpec{"upload cap", cat(ipv4Only(), one(loadSaddr(1)), overRate(up, s.RateLimit), one(verdict(expr.VerdictDrop)))}
+	}
+	fwd.rules = append(fwd.rules, []ruleSpec{
+		// Revoked and quarantined devices are checked before established
+		// traffic so that a connection that outlives its conntrack flush (a
+		// race with a packet in flight) is still cut.
+		{"revoked mac", cat(macIn(rs.set(SetRevokedMAC), false), one(jump(chainDeny)))},
+		{"revoked ip", cat(saddrInSet(rs.set(SetRevokedIP)), one(jump(chainDeny)))},
+		{"quarantined mac", cat(macIn(rs.set(SetQuarantineMAC), false), one(jump(chainDeny)))},
+		{"quarantined ip", cat(saddrInSet(rs.set(SetQuarantineIP)), one(jump(chainDeny)))},
+		{"blocked endpoint", cat(daddrInSet(rs.set(SetBlocked)), one(jump(chainDeny)))},
+		{"established", cat(ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), one(verdict(expr.VerdictAccept)))},
+		{"dns-over-tls", cat(l4proto(unix.IPPROTO_TCP), dport(853), one(counter(), rejectTCPReset()))},
+	}...)
+	for _, s := range n.Segments {
+		fwd.rules = append(fwd.rules, ruleSpec{"from " + s.Name, cat(iifname(s.Interface), one(jump(segChain(s.Name))))})
+	}
+
+	var segChains []chainSpec
+	for _, s := range n.Segments {
+		c := segmentChain(t, rs, n, s, user.bySegment[s.Name])
+		if r, ok := segUp[s.Name]; ok {
+			// Right after the gates, so a refused packet is not counted.
+			gates := 1
+			if s.RequireApproval {
+				gates++
+			}
+			if s.Portal {
+				gates++
+			}
+			r.label = s.Name + ": " + r.label
+			c.rules = append(c.rules[:gates], append([]ruleSpec{r}, c.rules[gates:]...)...)
+		}
+		segChains = append(segChains, c)
+	}
+
+	pre := chainSpec{chain: &nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest}}
+	for _, s := range n.Segments {
+		// Whatever resolver a client asked, the DNS guard answers.
+		for _, p := range []struct {
+			name  string
+			proto byte
+		}{{"udp", unix.IPPROTO_UDP}, {"tcp", unix.IPPROTO_TCP}} {
+			pre.rules = append(pre.rules, ruleSpec{s.Name + " dns/" + p.name + " to guard",
+				cat(iifname(s.Interface), l4proto(p.proto), dport(53), redirectTo(n.DNSPort))})
+		}
+		pre.rules = append(pre.rules,
+			ruleSpec{s.Name + " quarantined mac http to portal", cat(iifname(s.Interface), l4proto(unix.IPPROTO_TCP), dport(80), macIn(rs.set(SetQuarantineMAC), false), redirectTo(n.PortalPort))},
+			ruleSpec{s.Name + " quarantined ip http to portal", cat(iifname(s.Interface), l4proto(unix.IPPROTO_TCP), dport(80), saddrInSet(rs.set(SetQuarantineIP)), redirectTo(n.PortalPort))},
+		)
+		if s.Portal {
+			pre.rules = append(pre.rules, ruleSpec{s.Name + " pre-admission http to portal",
+				cat(iifname(s.Interface), l4proto(unix.IPPROTO_TCP), dport(80), macIPIn(rs.set(SetAdmitted), true), redirectTo(n.PortalPort))})
+		}
+	}
+
+	post := chainSpec{chain: &nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}}
+	post.rules = []ruleSpec{{"masquerade on uplink", cat(oifname(n.Uplink), ipv4Only(), one(&expr.Masq{}))}}
+
+	in := chainSpec{chain: &nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept}}
+	if n.AdminAddr.IsValid() {
+		// The router has an address on every segment, so the admin port is
+		// refused by arrival interface, whatever address was asked for.
+		ifaces := []string{n.Uplink}
+		for _, s := range n.Segments {
+			ifaces = append(ifaces, s.Interface)
+		}
+		for _, ifc := range ifaces {
+			in.rules = append(in.rules, ruleSpec{"admin port from " + ifc,
+				cat(iifname(ifc), l4proto(unix.IPPROTO_TCP), dport(n.AdminAddr.Port()), one(jump(chainDeny)))})
+		}
+	}
+	for _, s := range n.Segments {
+		in.rules = append(in.rules, ruleSpec{s.Name + " dns-over-tls to router",
+			cat(iifname(s.Interface), l4proto(unix.IPPROTO_TCP), dport(853), one(counter(), rejectTCPReset()))})
+	}
+
+	rs.chains = append([]chainSpec{deny}, segChains...)
+	rs.chains = append(rs.chains, fwd, pre, post, in)
+	return rs
+}
+
+func segmentChain(t *nftables.Table, rs *ruleset, n Network, s SegmentSpec, user []ruleSpec) chainSpec {
+	c := chainSpec{chain: &nftables.Chain{Name: segChain(s.Name), Table: t}}
+	add := func(label string, e []expr.Any) {
+		c.rules = append(c.rules, ruleSpec{s.Name + ": " + label, e})
+	}
+	// Gates come first: no rule a school writes opens the internet to a
+	// device that is not approved or a visitor who is not admitted. The
+	// segments are IPv4; IPv6 is refused rather than let past IPv4 gates.
+	add("not ipv4", []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
+		jump(chainDeny),
+	})
+	if s.RequireApproval {
+		add("not approved", cat(macIn(rs.set(SetApproved), true), one(jump(chainDeny))))
+	}
+	if s.Portal {
+		add("not admitted", cat(macIPIn(rs.set(SetAdmitted), true), one(jump(chainDeny))))
+	}
+	for _, u := range user {
+		c.rules = append(c.rules, ruleSpec{s.Name + ": " + u.label, u.exprs})
+	}
+	if s.Isolate {
+		add("client isolation", cat(oifname(s.Interface), one(counter(), verdict(expr.VerdictDrop))))
+	}
+	// Other segments and servers not granted are refused explicitly, so
+	// that a server routed out of the uplink is not reachable as "internet".
+	for _, o := range n.Segments {
+		if o.Name != s.Name {
+			add("no "+o.Name+" subnet", cat(ipv4Only(), daddrIn(o.Subnet), one(counter(), verdict(expr.VerdictDrop))))
+		}
+	}
+	for _, name := range sortedKeys(n.Servers) {
+		p := n.Servers[name]
+		if contains(s.Servers, name) {
+			add("server "+name, cat(ipv4Only(), daddrIn(p), one(verdict(expr.VerdictAccept))))
+		} else {
+			add("no server "+name, cat(ipv4Only(), daddrIn(p), one(counter(), verdict(expr.VerdictDrop))))
+		}
+	}
+	if s.Internet {
+		add("internet", cat(oifname(n.Uplink), one(verdict(expr.VerdictAccept))))
+	}
+	return c
+}
+
+// meter adds a set the kernel fills with one rate meter per client address;
+// idle clients' meters expire.
+func (rs *ruleset) meter(t *nftables.Table, name string, id *uint32) *nftables.Set {
+	s := &nftables.Set{Table: t, ID: *id, Name: name, KeyType: nftables.TypeIPAddr,
+		Dynamic: true, HasTimeout: true, Timeout: time.Minute, Size: 65535}
+	*id++
+	rs.sets = append(rs.sets, s)
+	rs.dynamic[name] = true
+	return s
+}
+
+// overRate matches when the address in register 1 has gone over its meter's
+// rate ("update @set { ip saddr limit rate over N bytes/second }").
+func overRate(s *nftables.Set, bytesPerSecond uint64) []expr.Any {
+	return one(&expr.Dynset{SrcRegKey: 1, SetName: s.Name, SetID: s.ID, Operation: uint32(unix.NFT_DYNSET_OP_UPDATE),
+		Exprs: []expr.Any{&expr.Limit{Type: expr.LimitTypePktBytes, Rate: bytesPerSecond, Over: true,
+			Unit: expr.LimitTimeSecond, Burst: uint32(min(bytesPerSecond, 1<<31))}}})
+}
+
+// program queues the whole table into cc's batch: delete whatever table of ours
+// is there and build it anew, in one transaction the kernel applies or refuses
+// as a whole. Adding the table before deleting it makes the delete valid when
+// the table does not exist yet.
+func (rs *ruleset) program(cc *nftables.Conn, elems map[string][]nftables.SetElement) error {
+	cc.AddTable(rs.table)
+	cc.DelTable(rs.table)
+	cc.AddTable(rs.table)
+	for _, s := range rs.sets {
+		if err := cc.AddSet(s, nil); err != nil {
+			return fmt.Errorf("policy: add set %s: %w", s.Name, err)
+		}
+		if err := addElements(cc, s, append(elems[s.Name], rs.fixed[s.Name]...)); err != nil {
+			return err
+		}
+	}
+	for _, c := range rs.chains {
+		cc.AddChain(c.chain)
+	}
+	for _, c := range rs.chains {
+		for _, r := range c.rules {
+			cc.AddRule(&nftables.Rule{Table: rs.table, Chain: c.chain, Exprs: r.exprs,
+				UserData: userdata.AppendString(nil, userdata.TypeComment, r.comment())})
+		}
+	}
+	return nil
+}
+
+// elemChunk keeps each element message well below netlink's 64 KiB attribute
+// limit.
+const elemChunk = 512
+
+func addElements(cc *nftables.Conn, s *nftables.Set, els []nftables.SetElement) error {
+	for len(els) > 0 {
+		n := min(len(els), elemChunk)
+		if err := cc.SetAddElements(s, els[:n]); err != nil {
+			return fmt.Errorf("policy: add %d elements to %s: %w", n, s.Name, err)
+		}
+		els = els[n:]
+	}
+	return nil
+}
