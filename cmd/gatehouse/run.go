@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
 )
@@ -133,15 +134,41 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("admin page: %w", err)
 	}
 
+	enf, err := startPolicy(ctx, log, cfg)
+	if err != nil {
+		return err
+	}
+	// Closing releases netlink only: the table stays in the kernel, so a
+	// stopped or crashed daemon keeps enforcing.
+	defer enf.Close()
+
+	guard, err := dnsguard.New(dnsGuardConfig(cfg), log.With("component", "dnsguard"))
+	if err != nil {
+		return err
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 1)
+	// Each component runs until ctx ends; the first to fail stops the rest.
+	components := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"admin page", srv.Run},
+		{"policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) }},
+		{"dns guard", guard.Serve},
+	}
+	errc := make(chan error, len(components))
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		errc <- srv.Run(ctx)
-	}()
+	for _, c := range components {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.run(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", c.name, err)
+			}
+		}()
+	}
 	log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
 		"admin", "https://"+cfg.Admin.Listen, "segments", len(cfg.Segments))
 

@@ -4,17 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
 // syncBuffer is a log sink the daemon's goroutines and the test share.
@@ -35,16 +35,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // waitFor polls cond every 50 ms for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -56,59 +46,142 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-func TestSIGHUPWithABadFileKeepsTheRunningConfiguration(t *testing.T) {
-	dir := t.TempDir()
-	addr := freePort(t)
-	good := strings.Replace(testConfig(dir), "127.0.0.1:8443", addr, 1)
-	path := filepath.Join(dir, "gatehouse.yaml")
-	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
-		t.Fatal(err)
-	}
+// daemonUnderTest is `gatehouse run` inside a testbed router.
+type daemonUnderTest struct {
+	school *testbed.School
+	cmd    *testbed.Cmd
+	log    *syncBuffer
+	exited chan error
+	admin  string // https://host:port of the admin page, reached from mgmt
+}
+
+// startDaemon runs bin with the configuration at path in the school's router
+// and waits until its admin page answers from the management network.
+func startDaemon(t *testing.T, school *testbed.School, bin, path string) *daemonUnderTest {
+	t.Helper()
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	hup := make(chan os.Signal, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runDaemon(ctx, log, cfg, hup) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	}()
-
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	healthy := func() bool {
-		resp, err := client.Get("https://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}
-	waitFor(t, "the admin page", healthy)
-
-	bad := strings.Replace(good, "subnet: 10.10.0.0/22", "subnet: 10.10.0.0/33", 1)
-	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+	d := &daemonUnderTest{school: school, log: &syncBuffer{}, exited: make(chan error, 1), admin: "https://" + cfg.Admin.Listen}
+	d.cmd = school.Command(context.Background(), "router", bin, "run", "--config", path)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	hup <- os.Interrupt
-	waitFor(t, "the refusal in the log", func() bool { return strings.Contains(logs.String(), "configuration reload refused") })
-	if !strings.Contains(logs.String(), "segments[0].subnet") {
-		t.Errorf("the log does not say why the reload was refused:\n%s", logs.String())
+	go func() { d.exited <- d.cmd.Wait() }()
+	t.Cleanup(func() { d.kill(t) })
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		select {
+		case err := <-d.exited:
+			d.exited <- err
+			t.Fatalf("gatehouse exited during start (%v):\n%s", err, d.log.String())
+		default:
+		}
+		if d.healthy() {
+			return d
+		}
 	}
-	if !healthy() {
-		t.Fatal("the daemon stopped serving after a bad reload")
-	}
-
-	renamed := strings.Replace(good, "name: Test School", "name: Renamed School", 1)
-	if err := os.WriteFile(path, []byte(renamed), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	hup <- os.Interrupt
-	waitFor(t, "the reload in the log", func() bool { return strings.Contains(logs.String(), "configuration reloaded") })
+	t.Fatalf("gatehouse did not become healthy in 60 s:\n%s", d.log.String())
+	return nil
 }
+
+func (d *daemonUnderTest) client() *http.Client {
+	c := d.school.HTTPClient("mgmt")
+	c.Timeout = 5 * time.Second
+	// The daemon's own self-signed certificate.
+	c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	return c
+}
+
+func (d *daemonUnderTest) healthy() bool {
+	resp, err := d.client().Get(d.admin + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// kill stops the daemon with SIGKILL, as a crash would.
+func (d *daemonUnderTest) kill(t *testing.T) {
+	if d.cmd.Process == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case err := <-d.exited:
+		d.exited <- err
+	case <-time.After(10 * time.Second):
+		t.Errorf("gatehouse did not die after SIGKILL")
+	}
+}
+
+func TestDaemonInTheRouter(t *testing.T) {
+	testbed.Require(t)
+	bin := buildGatehouse(t)
+	school := testbed.New(t, testbed.Options{})
+	dir := t.TempDir()
+	files, err := school.Config(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(files.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, school, bin, files.Path)
+
+	t.Run("SIGHUP with a bad file keeps the running configuration", func(t *testing.T) {
+		bad := strings.Replace(string(good), "10.10.0.0/22", "10.10.0.0/33", 1)
+		if err := os.WriteFile(files.Path, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the refusal in the log", func() bool { return strings.Contains(d.log.String(), "configuration reload refused") })
+		if !strings.Contains(d.log.String(), "segments[0].subnet") {
+			t.Errorf("the log does not say why the reload was refused:\n%s", d.log.String())
+		}
+		if !d.healthy() {
+			t.Fatal("the daemon stopped serving after a bad reload")
+		}
+		if err := os.WriteFile(files.Path, good, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the reload in the log", func() bool { return strings.Contains(d.log.String(), "configuration reloaded") })
+	})
+
+	t.Run("SIGKILL leaves the rules in force and a restart changes nothing in the kernel", func(t *testing.T) {
+		before := nftTable(t, school)
+		if !strings.Contains(before, "table inet gatehouse") {
+			t.Fatalf("no gatehouse table in the router:\n%s", before)
+		}
+		d.kill(t)
+		if after := nftTable(t, school); after != before {
+			t.Fatalf("the table changed when the daemon died:\n--- before\n%s\n--- after\n%s", before, after)
+		}
+		d2 := startDaemon(t, school, bin, files.Path)
+		defer d2.kill(t)
+		if after := nftTable(t, school); after != before {
+			t.Fatalf("a restart changed the kernel's table:\n--- before\n%s\n--- after\n%s", before, after)
+		}
+	})
+}
+
+// nftTable is the router's gatehouse table as nft prints it, without the
+// counters and element expiry times that change by themselves.
+func nftTable(t *testing.T, school *testbed.School) string {
+	t.Helper()
+	out, err := school.Command(context.Background(), "router", "nft", "-s", "list", "table", "inet", "gatehouse").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list table: %v\n%s", err, out)
+	}
+	return expires.ReplaceAllString(string(out), "")
+}
+
+var expires = regexp.MustCompile(` expires [0-9hms.]+`)

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
+)
+
+// The router-side ports the kernel redirects to: visitors' and quarantined
+// devices' web traffic goes to the portal, every segment's DNS to the guard.
+const (
+	portalPort = 8080
+	dnsPort    = 53
+	// driftCheck is how often the kernel's table is compared with what it
+	// should hold.
+	driftCheck = 30 * time.Second
+)
+
+// policyNetwork turns the configuration into the enforcer's view of the
+// router, with DESIGN.md's defaults for each segment.
+func policyNetwork(cfg *config.Config) (policy.Network, error) {
+	if cfg.Uplink.Interface == "" {
+		return policy.Network{}, fmt.Errorf("%s: uplink.interface is required to run: it is where NAT and the internet rules apply", cfg.Path)
+	}
+	admin, err := netip.ParseAddrPort(cfg.Admin.Listen)
+	if err != nil {
+		// ":8443" listens on every address; the port is what the input
+		// chain protects.
+		ap, perr := netip.ParseAddrPort("0.0.0.0" + cfg.Admin.Listen)
+		if perr != nil {
+			return policy.Network{}, fmt.Errorf("admin.listen %q: %w", cfg.Admin.Listen, err)
+		}
+		admin = ap
+	}
+	n := policy.Network{
+		Uplink:     cfg.Uplink.Interface,
+		Servers:    cfg.Servers,
+		AdminAddr:  admin,
+		PortalPort: portalPort,
+		DNSPort:    dnsPort,
+	}
+	for _, s := range cfg.Segments {
+		spec := policy.Defaults(s.Name, s.Interface, s.Subnet, s.Gateway, s.Portal)
+		// A staff default that names a server the school did not
+		// configure would make the whole network invalid.
+		var servers []string
+		for _, name := range spec.Servers {
+			if _, ok := cfg.Servers[name]; ok {
+				servers = append(servers, name)
+			}
+		}
+		spec.Servers = servers
+		n.Segments = append(n.Segments, spec)
+	}
+	return n, n.Validate()
+}
+
+// dnsGuardConfig is the guard's view of the configuration: SafeSearch where
+// the school asked for it, Private Relay blocked where DESIGN.md says.
+func dnsGuardConfig(cfg *config.Config) dnsguard.Config {
+	gc := dnsguard.Config{
+		Listen:    fmt.Sprintf(":%d", dnsPort),
+		Upstreams: cfg.DNS.Upstream,
+	}
+	for _, s := range cfg.Segments {
+		gc.Segments = append(gc.Segments, dnsguard.SegmentPolicy{
+			Name:              s.Name,
+			Subnet:            s.Subnet,
+			SafeSearch:        cfg.DNS.SafeSearch,
+			BlockPrivateRelay: s.Name == "pupil" || s.Portal,
+		})
+	}
+	return gc
+}
+
+// startPolicy builds the kernel ruleset from the database's state and keeps
+// it there; it returns the enforcer for the other components to call.
+func startPolicy(ctx context.Context, log *slog.Logger, cfg *config.Config) (*policy.Enforcer, error) {
+	n, err := policyNetwork(cfg)
+	if err != nil {
+		return nil, err
+	}
+	enf, err := policy.New(policy.Options{}, n, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := enf.Apply(ctx); err != nil {
+		enf.Close()
+		return nil, fmt.Errorf("applying the ruleset: %w", err)
+	}
+	return enf, nil
+}
