@@ -15,6 +15,23 @@
 // passwords are hashed by package password. It does not decide network
 // policy; it calls the feature packages' exported APIs.
 //
+// Access, by route kind (see the route table in routes.go):
+//   - pages: a gh_session cookie (random 32 bytes; the store keeps only its
+//     SHA-256) naming a live session, the page's role, and on POST the
+//     session's CSRF token; anonymous visitors are redirected to /login,
+//     other roles get 403. Sessions end 8 hours after login or at logout.
+//   - /api/v1: "Authorization: Bearer <token>" only (cookies are ignored, so
+//     no CSRF token is needed), and the route's role; 401 or 403.
+//   - /metrics: clients on loopback (a scraper on the router itself) without
+//     credentials; anyone else needs the network role, by bearer token or
+//     session.
+//   - /login, /healthz and the stylesheet: public.
+//
+// Login refuses, with one generic message, a wrong password, an unknown name,
+// an account locked after 10 bad passwords (for 15 minutes, even with the
+// right password) and an address that tried 10 unknown names (for 15
+// minutes, all names).
+//
 // Pages work with JavaScript off: every action is a plain HTML form posted
 // back to the server, answered with a redirect (post/redirect/get) or a
 // re-rendered page.

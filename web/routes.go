@@ -233,7 +233,7 @@ func (s *Server) recoverPanic(c *gin.Context) {
 	c.Next()
 }
 
-// logAttrs is the user part of a log line.
+// logUser is the user part of a log line.
 func logUser(c *gin.Context) slog.Attr {
 	if u, ok := CurrentUser(c); ok {
 		return slog.String("user", u.Name)

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -43,8 +44,36 @@ func TestEveryRouteRefusesRolesItDoesNotList(t *testing.T) {
 		t.Fatalf("public routes = %v, want %v", gotPublic, wantPublic)
 	}
 
-	// One logged-in browser per role for GETs; POSTs get a fresh login each,
-	// since one of them is /logout.
+	// The roles each route is declared with, pinned, so widening one is a
+	// deliberate change here too.
+	all, net := []string{RoleReception, RoleNetwork, RoleDSL}, []string{RoleNetwork}
+	wantRoles := map[string][]string{
+		"GET /": all, "GET /audit": net, "GET /users": net, "POST /users": net,
+		"GET /tokens": all, "POST /tokens": all, "POST /tokens/delete": all,
+		"GET /account": all, "POST /account": all, "POST /logout": all,
+		"GET /vouchers": {RoleReception}, "POST /vouchers": {RoleReception},
+		"GET /api/v1/whoami": all, "GET /api/v1/audit": net, "GET /api/v1/users": net,
+		"GET /metrics": nil,
+	}
+	for _, rt := range h.srv.routes {
+		if rt.access == accessPublic {
+			continue
+		}
+		key := rt.method + " " + rt.path
+		want, ok := wantRoles[key]
+		if !ok {
+			t.Errorf("route %s is not pinned in this test", key)
+		} else if !slices.Equal(rt.roles, want) {
+			t.Errorf("route %s roles = %v, want %v", key, rt.roles, want)
+		}
+		delete(wantRoles, key)
+	}
+	for key := range wantRoles {
+		t.Errorf("route %s is missing from the table", key)
+	}
+
+	// One logged-in browser per role; /logout gets a fresh login, since it
+	// ends the session (the other POSTs, sent an empty form, change nothing).
 	sessions := map[string]*browser{}
 	for _, role := range Roles() {
 		b := h.browser()
@@ -75,13 +104,15 @@ func TestEveryRouteRefusesRolesItDoesNotList(t *testing.T) {
 				for _, role := range Roles() {
 					b := sessions[role]
 					if rt.method == http.MethodPost {
-						b = h.browser()
-						b.login("u-"+role, testPassword)
+						if rt.path == "/logout" {
+							b = h.browser()
+							b.login("u-"+role, testPassword)
+						}
 						r = b.post(rt.path, url.Values{"csrf": {b.csrf("/")}})
 					} else {
 						r = b.get(rt.path)
 					}
-					allowed := hasRole(rt.roles, role)
+					allowed := slices.Contains(rt.roles, role)
 					switch {
 					case !allowed && r.status != http.StatusForbidden:
 						t.Errorf("role %s: status %d, want 403", role, r.status)
@@ -99,7 +130,7 @@ func TestEveryRouteRefusesRolesItDoesNotList(t *testing.T) {
 				for _, role := range Roles() {
 					r := b.api(rt.path, tokens[role])
 					want := http.StatusForbidden
-					if hasRole(rt.roles, role) {
+					if slices.Contains(rt.roles, role) {
 						want = http.StatusOK
 					}
 					if r.status != want {
@@ -137,8 +168,14 @@ func TestNavigationShowsOnlyOwnRolePages(t *testing.T) {
 	h := newHarness(t, func(s *Server) {
 		s.AddPage(Page{Path: "/vouchers", Title: "Vouchers", Roles: []string{RoleReception, RoleNetwork},
 			GET: func(c *gin.Context) { c.String(http.StatusOK, "vouchers") }})
+		// A feature page rendered in the shared layout.
+		alerts := template.Must(template.New("alerts").Parse(`<form method="post">{{.CSRFField}}<p>{{.Data}}</p></form>`))
 		s.AddPage(Page{Path: "/alerts", Title: "Alerts", Roles: []string{RoleDSL},
-			GET: func(c *gin.Context) { c.String(http.StatusOK, "alerts") }})
+			GET: func(c *gin.Context) {
+				v := s.View(c, "Alerts")
+				v.Data = "3 open <alerts>"
+				s.Render(c, http.StatusOK, alerts, v)
+			}})
 	})
 	h.roleUsers()
 	want := map[string][]string{
@@ -156,6 +193,13 @@ func TestNavigationShowsOnlyOwnRolePages(t *testing.T) {
 			}
 			if got := navLinks(t, r.body); !slices.Equal(got, want[role]) {
 				t.Errorf("nav = %v, want %v", got, want[role])
+			}
+			if role == RoleDSL {
+				r := b.get("/alerts")
+				if !strings.Contains(r.body, "<p>3 open &lt;alerts&gt;</p>") || !strings.Contains(r.body, `<h1>Alerts</h1>`) ||
+					!strings.Contains(r.body, `name="csrf" value="`+b.csrf("/")+`"`) {
+					t.Errorf("feature page not rendered in the layout with its data and CSRF field:\n%s", r.body)
+				}
 			}
 			// Every nav link opens.
 			for _, p := range want[role] {
