@@ -1,0 +1,131 @@
+package dhcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// errStopped is returned to writers still waiting when the committer stops.
+var errStopped = errors.New("dhcp: committer stopped")
+
+// commitReq is one handler's writes. done is nil for writes nobody waits
+// for (device sightings, releases); otherwise it receives the batch's
+// outcome exactly once.
+type commitReq struct {
+	leases  []Lease
+	devices []Device
+	done    chan error
+}
+
+// committer groups the writes of concurrent exchanges into one transaction:
+// while one batch commits, the next fills up, so an fsync is shared by every
+// ACK waiting on it and throughput does not fall to one commit per lease.
+type committer struct {
+	store    LeaseStore
+	reqs     chan commitReq
+	maxBatch int
+	timeout  time.Duration
+	m        *Metrics
+}
+
+func newCommitter(st LeaseStore, m *Metrics) *committer {
+	return &committer{store: st, reqs: make(chan commitReq, 4096), maxBatch: 512, timeout: 10 * time.Second, m: m}
+}
+
+// commit queues writes and waits until they are durable.
+func (c *committer) commit(ctx context.Context, leases []Lease, devices []Device) error {
+	done := make(chan error, 1)
+	select {
+	case c.reqs <- commitReq{leases: leases, devices: devices, done: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// record queues writes nobody waits for. When the queue is full the write
+// is dropped and counted rather than stalling the packet path.
+func (c *committer) record(leases []Lease, devices []Device) {
+	select {
+	case c.reqs <- commitReq{leases: leases, devices: devices}:
+	default:
+		c.m.inc(&c.m.RecordsDropped)
+	}
+}
+
+// run commits batches until stop is closed, then commits what is queued and
+// returns. ctx bounds each transaction, not the loop: the owner closes stop
+// only after every handler has returned, so nothing is lost on shutdown.
+func (c *committer) run(ctx context.Context, stop <-chan struct{}) {
+	for {
+		select {
+		case r := <-c.reqs:
+			c.batch(ctx, r)
+		case <-stop:
+			for {
+				select {
+				case r := <-c.reqs:
+					c.batch(ctx, r)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *committer) batch(ctx context.Context, first commitReq) {
+	reqs := []commitReq{first}
+	n := len(first.leases) + len(first.devices)
+fill:
+	for n < c.maxBatch {
+		select {
+		case r := <-c.reqs:
+			reqs = append(reqs, r)
+			n += len(r.leases) + len(r.devices)
+		default:
+			break fill
+		}
+	}
+	var leases []Lease
+	devices := map[string]int{}
+	var devs []Device
+	for _, r := range reqs {
+		leases = append(leases, r.leases...)
+		for _, d := range r.devices {
+			k := d.MAC.String()
+			if i, ok := devices[k]; ok {
+				first := devs[i].FirstSeen
+				devs[i] = d
+				if first.Before(d.FirstSeen) {
+					devs[i].FirstSeen = first
+				}
+				continue
+			}
+			devices[k] = len(devs)
+			devs = append(devs, d)
+		}
+	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	err := c.store.SaveBatch(tctx, leases, devs)
+	cancel()
+	c.m.inc(&c.m.CommitBatches)
+	if err != nil {
+		c.m.inc(&c.m.CommitErrors)
+		err = fmt.Errorf("dhcp: commit %d leases, %d devices: %w", len(leases), len(devs), err)
+	} else {
+		c.m.add(&c.m.LeasesCommitted, uint64(len(leases)))
+	}
+	for _, r := range reqs {
+		if r.done != nil {
+			r.done <- err
+		}
+	}
+}

@@ -1,0 +1,464 @@
+package dhcp
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+)
+
+// alertEvery is how often the same unapproved device on the same segment
+// raises a finding again.
+const alertEvery = time.Hour
+
+var (
+	bcast    = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)
+	zeroIPv4 = net.IPv4zero.To4()
+)
+
+func addr4(ip net.IP) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}
+	}
+	a = a.Unmap()
+	if !a.Is4() || a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a
+}
+
+// handle answers one datagram that arrived on recv's interface (recv is nil
+// on a relay-only interface). It returns the reply and where to send it, or
+// ok false when the RFC or policy says to stay silent.
+func (s *Server) handle(ctx context.Context, recv *segState, src netip.AddrPort, data []byte) (out []byte, dst netip.AddrPort, ok bool) {
+	req, err := dhcpv4.FromBytes(data)
+	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
+		s.metrics.inc(&s.metrics.Malformed)
+		return nil, dst, false
+	}
+	mac := req.ClientHWAddr
+	if mac[0]&0x01 != 0 || isZero(mac) {
+		s.metrics.inc(&s.metrics.Malformed)
+		return nil, dst, false
+	}
+	mt := req.MessageType()
+	seg := recv
+	giaddr := addr4(req.GatewayIPAddr)
+	if giaddr.IsValid() {
+		if !s.trustedRelay(src.Addr()) {
+			s.metrics.inc(&s.metrics.RelayUntrusted)
+			return nil, dst, false
+		}
+		seg = s.segmentFor(giaddr)
+	}
+	if seg == nil {
+		s.metrics.inc(&s.metrics.WrongSegment)
+		return nil, dst, false
+	}
+
+	var resp *dhcpv4.DHCPv4
+	switch mt {
+	case dhcpv4.MessageTypeDiscover:
+		resp = s.discover(ctx, seg, req)
+	case dhcpv4.MessageTypeRequest:
+		resp = s.request(ctx, seg, req)
+	case dhcpv4.MessageTypeRelease:
+		s.release(seg, req)
+	case dhcpv4.MessageTypeDecline:
+		s.decline(seg, req)
+	case dhcpv4.MessageTypeInform:
+		resp = s.inform(seg, req)
+	case dhcpv4.MessageTypeNone:
+		s.metrics.inc(&s.metrics.Malformed)
+	default:
+		s.metrics.inc(&s.metrics.Unsupported)
+	}
+	if resp == nil {
+		return nil, dst, false
+	}
+	return resp.ToBytes(), replyDest(req, resp, giaddr), true
+}
+
+// replyDest applies RFC 2131 section 4.1. A reply to a client without an
+// address goes to the limited broadcast address: unicasting to yiaddr
+// would need an ARP entry planted first, and every client accepts the
+// broadcast (the RFC allows it when unicast is not possible).
+func replyDest(req, resp *dhcpv4.DHCPv4, giaddr netip.Addr) netip.AddrPort {
+	if giaddr.IsValid() {
+		return netip.AddrPortFrom(giaddr, dhcpv4.ServerPort)
+	}
+	if resp.MessageType() == dhcpv4.MessageTypeNak {
+		return bcast
+	}
+	if ci := addr4(req.ClientIPAddr); ci.IsValid() {
+		return netip.AddrPortFrom(ci, dhcpv4.ClientPort)
+	}
+	return bcast
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) trustedRelay(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.cfg.TrustedRelays {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) segmentFor(giaddr netip.Addr) *segState {
+	for _, seg := range s.segs {
+		if seg.Subnet.Contains(giaddr) {
+			return seg
+		}
+	}
+	return nil
+}
+
+// admit applies blocking and the segment's approval mode. It returns
+// whether to answer at all and whether the lease goes into quarantine.
+func (s *Server) admit(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) (answer, quarantine bool) {
+	st, err := s.cfg.Store.DeviceStatus(ctx, req.ClientHWAddr)
+	if err != nil {
+		// Without an answer the device counts as unknown: quarantine and
+		// deny segments fail closed, open segments keep working.
+		s.metrics.inc(&s.metrics.StoreErrors)
+		s.log.Warn("dhcp: device status", "mac", req.ClientHWAddr, "err", err)
+		st = DeviceStatus{}
+	}
+	if st.Blocked {
+		s.metrics.inc(&s.metrics.Blocked)
+		return false, false
+	}
+	if seg.Approval == ApprovalNone || st.Approved {
+		return true, false
+	}
+	dev := s.device(seg, req, netip.Addr{}, s.now())
+	s.unapproved(seg, dev)
+	switch seg.Approval {
+	case ApprovalDeny:
+		s.metrics.inc(&s.metrics.Denied)
+		s.commit.record(nil, []Device{dev})
+		return false, false
+	case ApprovalQuarantine:
+		return true, true
+	}
+	return true, false
+}
+
+// unapproved raises the finding, at most once per device, segment and hour.
+func (s *Server) unapproved(seg *segState, dev Device) {
+	key := seg.Name + "|" + dev.MAC.String()
+	now := s.now()
+	s.alertMu.Lock()
+	at, seen := s.alerted[key]
+	if seen && now.Sub(at) < alertEvery {
+		s.alertMu.Unlock()
+		return
+	}
+	s.alerted[key] = now
+	s.alertMu.Unlock()
+	d := dev
+	s.publish(events.FindingRaised, Finding{Kind: FindingUnapprovedDevice, Segment: seg.Name, At: now, Device: &d, Action: seg.Approval,
+		Detail: "device " + dev.MAC.String() + " is not approved on " + seg.Name})
+	if s.cfg.OnUnapprovedDevice != nil {
+		s.cfg.OnUnapprovedDevice(seg.Segment, dev)
+	}
+}
+
+func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+	answer, quarantine := s.admit(ctx, seg, req)
+	if !answer {
+		return nil
+	}
+	mac := req.ClientHWAddr.String()
+	ip, err := seg.pool.offer(mac, addr4(req.RequestedIPAddress()), s.now())
+	if err != nil {
+		s.metrics.inc(&s.metrics.PoolExhausted)
+		if seg.pool.noteExhausted() {
+			s.log.Warn("dhcp: pool exhausted", "segment", seg.Name)
+			s.publish(events.FindingRaised, Finding{Kind: FindingPoolExhausted, Segment: seg.Name, At: s.now(),
+				Detail: "no free address in " + seg.RangeStart.String() + "-" + seg.RangeEnd.String()})
+		}
+		return nil
+	}
+	if !s.cfg.NoRapidCommit && req.Options.Has(dhcpv4.OptionRapidCommit) {
+		return s.ack(ctx, seg, req, ip, quarantine, true)
+	}
+	s.metrics.inc(&s.metrics.Offers)
+	return s.reply(seg, req, dhcpv4.MessageTypeOffer, ip, true)
+}
+
+func (s *Server) request(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+	mac := req.ClientHWAddr.String()
+	sid := addr4(req.ServerIdentifier())
+	want := addr4(req.RequestedIPAddress())
+	ciaddr := addr4(req.ClientIPAddr)
+	now := s.now()
+	var ip netip.Addr
+	switch {
+	case sid.IsValid(): // SELECTING
+		if sid != seg.serverID() {
+			seg.pool.cancelOffer(mac)
+			s.metrics.inc(&s.metrics.Ignored)
+			return nil
+		}
+		if !want.IsValid() {
+			want = ciaddr
+		}
+		if !want.IsValid() {
+			s.metrics.inc(&s.metrics.Malformed)
+			return nil
+		}
+		ip = want
+	case want.IsValid() && !ciaddr.IsValid(): // INIT-REBOOT
+		if !seg.Subnet.Contains(want) {
+			return s.nak(seg, req, "address not on this network")
+		}
+		holder, own, known := seg.pool.lookup(want, mac, now)
+		switch {
+		case holder != "" && holder != mac:
+			return s.nak(seg, req, "address held by another client")
+		case known && own != want:
+			return s.nak(seg, req, "not your address")
+		case !known:
+			// RFC 2131 4.3.2: no record of the client, remain silent.
+			s.metrics.inc(&s.metrics.Ignored)
+			return nil
+		}
+		ip = want
+	case ciaddr.IsValid(): // RENEWING or REBINDING
+		if !seg.Subnet.Contains(ciaddr) {
+			return s.nak(seg, req, "address not on this network")
+		}
+		ip = ciaddr
+	default:
+		s.metrics.inc(&s.metrics.Malformed)
+		return nil
+	}
+	answer, quarantine := s.admit(ctx, seg, req)
+	if !answer {
+		return nil
+	}
+	if !seg.pool.canBind(ip, mac, now) {
+		return s.nak(seg, req, "address not available")
+	}
+	return s.ack(ctx, seg, req, ip, quarantine, false)
+}
+
+// ack binds ip to the client, waits for the binding to be committed (and,
+// under quarantine, for the enforcer), and only then builds the ACK.
+func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip netip.Addr, quarantine, rapid bool) *dhcpv4.DHCPv4 {
+	now := s.now()
+	l := Lease{
+		Segment:   seg.Name,
+		IP:        ip,
+		MAC:       append(net.HardwareAddr(nil), req.ClientHWAddr...),
+		ClientID:  req.Options.Get(dhcpv4.OptionClientIdentifier),
+		Hostname:  clean(req.HostName(), 63),
+		State:     StateBound,
+		Start:     now,
+		Expires:   now.Add(seg.Lease),
+		Relay:     addr4(req.GatewayIPAddr),
+		RelayInfo: req.Options.Get(dhcpv4.OptionRelayAgentInformation),
+	}
+	tok, ok := seg.pool.bind(l)
+	if !ok {
+		return s.nak(seg, req, "address not available")
+	}
+	dev := s.device(seg, req, ip, now)
+	if err := s.commit.commit(ctx, []Lease{l}, []Device{dev}); err != nil {
+		seg.pool.undo(tok)
+		s.log.Error("dhcp: lease not committed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
+		return nil
+	}
+	if quarantine {
+		if err := s.cfg.Enforcer.Quarantine(ctx, l.MAC, ip); err != nil {
+			s.metrics.inc(&s.metrics.QuarantineError)
+			s.log.Error("dhcp: quarantine failed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
+			return nil
+		}
+		s.metrics.inc(&s.metrics.Quarantined)
+	}
+	seg.pool.noteAllocated()
+	s.publish(events.LeaseGranted, l)
+	s.metrics.inc(&s.metrics.Acks)
+	resp := s.reply(seg, req, dhcpv4.MessageTypeAck, ip, true)
+	if rapid {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionRapidCommit, nil))
+	}
+	return resp
+}
+
+func (s *Server) release(seg *segState, req *dhcpv4.DHCPv4) {
+	ip := addr4(req.ClientIPAddr)
+	if !ip.IsValid() {
+		s.metrics.inc(&s.metrics.Malformed)
+		return
+	}
+	l, ok := seg.pool.release(ip, req.ClientHWAddr.String(), s.now())
+	if !ok {
+		s.metrics.inc(&s.metrics.Ignored)
+		return
+	}
+	s.metrics.inc(&s.metrics.Releases)
+	s.commit.record([]Lease{l}, nil)
+	s.publish(events.LeaseReleased, l)
+}
+
+func (s *Server) decline(seg *segState, req *dhcpv4.DHCPv4) {
+	ip := addr4(req.RequestedIPAddress())
+	if !ip.IsValid() {
+		s.metrics.inc(&s.metrics.Malformed)
+		return
+	}
+	l, ok := seg.pool.decline(ip, req.ClientHWAddr.String(), s.now(), s.cfg.DeclineHold)
+	if !ok {
+		s.metrics.inc(&s.metrics.Ignored)
+		return
+	}
+	s.metrics.inc(&s.metrics.Declines)
+	s.log.Warn("dhcp: address declined, held back", "segment", seg.Name, "ip", ip, "by", req.ClientHWAddr, "until", l.Expires)
+	s.commit.record([]Lease{l}, nil)
+}
+
+func (s *Server) inform(seg *segState, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+	ci := addr4(req.ClientIPAddr)
+	if !ci.IsValid() || !seg.Subnet.Contains(ci) {
+		s.metrics.inc(&s.metrics.Ignored)
+		return nil
+	}
+	s.commit.record(nil, []Device{s.device(seg, req, ci, s.now())})
+	s.metrics.inc(&s.metrics.Informs)
+	resp := s.reply(seg, req, dhcpv4.MessageTypeAck, netip.Addr{}, false)
+	resp.ClientIPAddr = req.ClientIPAddr.To4()
+	return resp
+}
+
+func (s *Server) nak(seg *segState, req *dhcpv4.DHCPv4, why string) *dhcpv4.DHCPv4 {
+	s.metrics.inc(&s.metrics.Naks)
+	resp := s.base(req)
+	resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeNak))
+	resp.UpdateOption(dhcpv4.OptServerIdentifier(seg.serverID().AsSlice()))
+	resp.UpdateOption(dhcpv4.OptMessage(why))
+	if addr4(req.GatewayIPAddr).IsValid() {
+		resp.SetBroadcast() // RFC 2131 4.3.2: the relay broadcasts a NAK
+	}
+	return resp
+}
+
+// base is a BOOTREPLY to req with no options beyond those RFC 6842 and
+// RFC 3046 say to echo.
+func (s *Server) base(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+	resp := &dhcpv4.DHCPv4{
+		OpCode:        dhcpv4.OpcodeBootReply,
+		HWType:        req.HWType,
+		TransactionID: req.TransactionID,
+		Flags:         req.Flags,
+		ClientIPAddr:  zeroIPv4,
+		YourIPAddr:    zeroIPv4,
+		ServerIPAddr:  zeroIPv4,
+		GatewayIPAddr: zeroIPv4,
+		ClientHWAddr:  req.ClientHWAddr,
+		Options:       dhcpv4.Options{},
+	}
+	if g := req.GatewayIPAddr.To4(); g != nil {
+		resp.GatewayIPAddr = g
+	}
+	if v := req.Options.Get(dhcpv4.OptionClientIdentifier); v != nil {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientIdentifier, v))
+	}
+	if v := req.Options.Get(dhcpv4.OptionRelayAgentInformation); v != nil {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionRelayAgentInformation, v))
+	}
+	return resp
+}
+
+// reply builds an OFFER or ACK carrying the segment's options. withLease
+// adds the address and its times (not for INFORM).
+func (s *Server) reply(seg *segState, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, ip netip.Addr, withLease bool) *dhcpv4.DHCPv4 {
+	resp := s.base(req)
+	resp.UpdateOption(dhcpv4.OptMessageType(mt))
+	resp.UpdateOption(dhcpv4.OptServerIdentifier(seg.serverID().AsSlice()))
+	if withLease {
+		resp.YourIPAddr = ip.AsSlice()
+		resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(seg.Lease))
+		resp.UpdateOption(dhcpv4.OptRenewTimeValue(seg.Lease / 2))
+		resp.UpdateOption(dhcpv4.OptRebindingTimeValue(seg.Lease * 7 / 8))
+	}
+	resp.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(seg.Subnet.Bits(), 32)))
+	resp.UpdateOption(dhcpv4.OptRouter(seg.Gateway.AsSlice()))
+	dns := make([]net.IP, 0, len(seg.dns()))
+	for _, d := range seg.dns() {
+		dns = append(dns, d.AsSlice())
+	}
+	resp.UpdateOption(dhcpv4.OptDNS(dns...))
+	if seg.DomainName != "" {
+		resp.UpdateOption(dhcpv4.OptDomainName(seg.DomainName))
+	}
+	if seg.PortalURI != "" {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionURL, []byte(seg.PortalURI)))
+	}
+	return resp
+}
+
+// device describes the client from what req tells.
+func (s *Server) device(seg *segState, req *dhcpv4.DHCPv4, ip netip.Addr, now time.Time) Device {
+	mac := append(net.HardwareAddr(nil), req.ClientHWAddr...)
+	var prl strings.Builder
+	for i, c := range req.Options.Get(dhcpv4.OptionParameterRequestList) {
+		if i > 0 {
+			prl.WriteByte(',')
+		}
+		prl.WriteString(strconv.Itoa(int(c)))
+	}
+	host := clean(req.HostName(), 63)
+	vendor := clean(req.ClassIdentifier(), 128)
+	return Device{
+		MAC:          mac,
+		FirstSeen:    now,
+		LastSeen:     now,
+		Segment:      seg.Name,
+		IP:           ip,
+		Hostname:     host,
+		VendorClass:  vendor,
+		Fingerprint:  prl.String(),
+		OS:           GuessOS(vendor, prl.String(), host),
+		Manufacturer: s.oui.Manufacturer(mac),
+		Randomised:   Randomised(mac),
+	}
+}
+
+// clean keeps printable characters of a client-supplied string, at most max
+// bytes, so that logs and admin pages show what was sent without control
+// characters.
+func clean(v string, max int) string {
+	var b strings.Builder
+	for _, r := range v {
+		if b.Len()+utf8.RuneLen(r) > max {
+			break
+		}
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,108 @@
+package dhcp
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/config"
+)
+
+// Approval is what a segment does with a device nobody approved.
+type Approval string
+
+// Approval modes.
+const (
+	ApprovalNone       Approval = ""           // every device is welcome (byod, visitor)
+	ApprovalAlert      Approval = "alert"      // lease it, raise a finding
+	ApprovalQuarantine Approval = "quarantine" // lease it into the quarantine set, raise a finding
+	ApprovalDeny       Approval = "deny"       // no answer, raise a finding
+)
+
+// Segment is what the server needs to know to serve one segment.
+type Segment struct {
+	Name string
+	// Interface is the router's interface on the segment. Empty for a
+	// segment reached only through relays.
+	Interface  string
+	Subnet     netip.Prefix
+	Gateway    netip.Addr   // option 3
+	ServerID   netip.Addr   // option 54; zero means Gateway
+	DNS        []netip.Addr // option 6; empty means Gateway (the router's DNS guard)
+	DomainName string       // option 15; empty leaves it out
+	RangeStart netip.Addr
+	RangeEnd   netip.Addr
+	Lease      time.Duration
+	// PortalURI is the RFC 8908 API URI sent as option 114; only portal
+	// segments set it, every other segment leaves the option out.
+	PortalURI string
+	Approval  Approval
+}
+
+// FromConfig maps a configured segment. portalURI is used only when the
+// segment has portal: true; approval applies as given.
+func FromConfig(c config.Segment, portalURI string, approval Approval) Segment {
+	s := Segment{
+		Name:       c.Name,
+		Interface:  c.Interface,
+		Subnet:     c.Subnet,
+		Gateway:    c.Gateway,
+		RangeStart: c.DHCP.RangeStart,
+		RangeEnd:   c.DHCP.RangeEnd,
+		Lease:      c.DHCP.Lease,
+		Approval:   approval,
+	}
+	if c.Portal {
+		s.PortalURI = portalURI
+	}
+	return s
+}
+
+func (s Segment) serverID() netip.Addr {
+	if s.ServerID.IsValid() {
+		return s.ServerID
+	}
+	return s.Gateway
+}
+
+func (s Segment) dns() []netip.Addr {
+	if len(s.DNS) > 0 {
+		return s.DNS
+	}
+	return []netip.Addr{s.Gateway}
+}
+
+func (s Segment) validate() error {
+	switch {
+	case s.Name == "":
+		return fmt.Errorf("segment without a name")
+	case !s.Subnet.IsValid() || !s.Subnet.Addr().Is4():
+		return fmt.Errorf("segment %s: subnet %v is not IPv4", s.Name, s.Subnet)
+	case s.Subnet.Bits() > 30:
+		return fmt.Errorf("segment %s: subnet %v too small for a pool", s.Name, s.Subnet)
+	case !s.Gateway.Is4() || !s.Subnet.Contains(s.Gateway):
+		return fmt.Errorf("segment %s: gateway %v outside %v", s.Name, s.Gateway, s.Subnet)
+	case !s.Subnet.Contains(s.RangeStart) || !s.Subnet.Contains(s.RangeEnd):
+		return fmt.Errorf("segment %s: range %v-%v outside %v", s.Name, s.RangeStart, s.RangeEnd, s.Subnet)
+	case s.RangeEnd.Less(s.RangeStart):
+		return fmt.Errorf("segment %s: range %v-%v reversed", s.Name, s.RangeStart, s.RangeEnd)
+	case s.Lease < time.Minute:
+		return fmt.Errorf("segment %s: lease %v shorter than a minute", s.Name, s.Lease)
+	case s.ServerID.IsValid() && !s.ServerID.Is4():
+		return fmt.Errorf("segment %s: server id %v is not IPv4", s.Name, s.ServerID)
+	}
+	for _, d := range s.DNS {
+		if !d.Is4() {
+			return fmt.Errorf("segment %s: dns %v is not IPv4", s.Name, d)
+		}
+	}
+	switch s.Approval {
+	case ApprovalNone, ApprovalAlert, ApprovalQuarantine, ApprovalDeny:
+	default:
+		return fmt.Errorf("segment %s: approval %q is not alert, quarantine or deny", s.Name, s.Approval)
+	}
+	if len(s.PortalURI) > 255 {
+		return fmt.Errorf("segment %s: portal URI longer than 255 bytes", s.Name)
+	}
+	return nil
+}

@@ -1,0 +1,368 @@
+package dhcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+)
+
+// MaxDatagram is the largest DHCP message accepted: what fits an Ethernet
+// frame unfragmented. Anything larger is dropped and counted.
+const MaxDatagram = 1472
+
+// Config is what a Server needs. Store and Segments are required; Enforcer
+// is required when a segment quarantines.
+type Config struct {
+	Segments []Segment
+	Store    LeaseStore
+	Events   Publisher // nil: events are not published
+	Enforcer Enforcer
+	// OnUnapprovedDevice is called (once per device, segment and hour) when
+	// an unapproved device asks for a lease on a segment with an approval
+	// mode, after the finding was published. It must not block.
+	OnUnapprovedDevice func(Segment, Device)
+	OUI                *OUI         // nil: the built-in table
+	Logger             *slog.Logger // nil: discard
+	Now                func() time.Time
+	// Listen opens the socket for an interface; nil means a UDP socket on
+	// port 67 bound to the interface (SO_BINDTODEVICE). Tests pass one that
+	// opens it inside a network namespace.
+	Listen func(iface string) (net.PacketConn, error)
+	// RelayInterfaces are extra interfaces that only carry relayed traffic
+	// (an uplink towards L3 switches).
+	RelayInterfaces []string
+	// TrustedRelays are the source addresses relayed messages are accepted
+	// from; a message with giaddr set from anywhere else is dropped, so a
+	// client cannot draw addresses from another segment's pool.
+	TrustedRelays []netip.Prefix
+	OfferHold     time.Duration // how long an OFFER holds its address; 0: 30s
+	DeclineHold   time.Duration // how long a declined address rests; 0: 10m
+	// NoRapidCommit turns off RFC 4039 two-message exchanges.
+	NoRapidCommit bool
+	MaxInFlight   int // concurrent exchanges; 0: 1024
+}
+
+type segState struct {
+	Segment
+	pool *pool
+}
+
+// Server serves DHCPv4 on every configured segment.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	segs    []*segState
+	byIface map[string]*segState
+	oui     *OUI
+	commit  *committer
+	metrics Metrics
+	sem     chan struct{}
+	ready   chan struct{}
+
+	alertMu sync.Mutex
+	alerted map[string]time.Time // segment|mac -> when the finding was raised
+}
+
+// New checks cfg and returns a server; Run starts it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("dhcp: no lease store")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.OUI == nil {
+		cfg.OUI = BuiltinOUI()
+	}
+	if cfg.Listen == nil {
+		cfg.Listen = ListenUDP
+	}
+	if cfg.OfferHold <= 0 {
+		cfg.OfferHold = 30 * time.Second
+	}
+	if cfg.DeclineHold <= 0 {
+		cfg.DeclineHold = 10 * time.Minute
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 1024
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		byIface: map[string]*segState{},
+		oui:     cfg.OUI,
+		sem:     make(chan struct{}, cfg.MaxInFlight),
+		ready:   make(chan struct{}),
+		alerted: map[string]time.Time{},
+	}
+	s.commit = newCommitter(cfg.Store, &s.metrics)
+	names := map[string]bool{}
+	for _, seg := range cfg.Segments {
+		if err := seg.validate(); err != nil {
+			return nil, fmt.Errorf("dhcp: %w", err)
+		}
+		if names[seg.Name] {
+			return nil, fmt.Errorf("dhcp: segment %s configured twice", seg.Name)
+		}
+		names[seg.Name] = true
+		for _, o := range s.segs {
+			if o.Subnet.Overlaps(seg.Subnet) {
+				return nil, fmt.Errorf("dhcp: segments %s and %s overlap", o.Name, seg.Name)
+			}
+		}
+		if seg.Approval == ApprovalQuarantine && cfg.Enforcer == nil {
+			return nil, fmt.Errorf("dhcp: segment %s quarantines but no enforcer is wired", seg.Name)
+		}
+		st := &segState{Segment: seg, pool: newPool(seg, cfg.OfferHold)}
+		s.segs = append(s.segs, st)
+		if seg.Interface != "" {
+			if _, dup := s.byIface[seg.Interface]; dup {
+				return nil, fmt.Errorf("dhcp: interface %s serves two segments", seg.Interface)
+			}
+			s.byIface[seg.Interface] = st
+		}
+	}
+	for _, ri := range cfg.RelayInterfaces {
+		if _, dup := s.byIface[ri]; dup {
+			return nil, fmt.Errorf("dhcp: relay interface %s also serves a segment", ri)
+		}
+	}
+	return s, nil
+}
+
+// ListenUDP opens a UDP socket on port 67 bound to iface, allowed to
+// broadcast.
+func ListenUDP(iface string) (net.PacketConn, error) {
+	c, err := server4.NewIPv4UDPConn(iface, &net.UDPAddr{Port: dhcpv4.ServerPort})
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: listen on %s: %w", iface, err)
+	}
+	return c, nil
+}
+
+// Metrics returns the server's counters.
+func (s *Server) Metrics() *Metrics { return &s.metrics }
+
+// Ready is closed once every socket is open and the leases are loaded.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Leases returns every binding the server remembers, by segment and address.
+func (s *Server) Leases() []Lease {
+	var out []Lease
+	for _, seg := range s.segs {
+		out = append(out, seg.pool.leases()...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Segment != out[j].Segment {
+			return out[i].Segment < out[j].Segment
+		}
+		return out[i].IP.Less(out[j].IP)
+	})
+	return out
+}
+
+// load reads leases and reservations into the pools.
+func (s *Server) load(ctx context.Context) error {
+	if err := s.ReloadReservations(ctx); err != nil {
+		return err
+	}
+	ls, err := s.cfg.Store.LoadLeases(ctx)
+	if err != nil {
+		return fmt.Errorf("dhcp: load leases: %w", err)
+	}
+	bySeg := map[string][]Lease{}
+	for _, l := range ls {
+		bySeg[l.Segment] = append(bySeg[l.Segment], l)
+	}
+	for _, seg := range s.segs {
+		seg.pool.restore(bySeg[seg.Name])
+	}
+	return nil
+}
+
+// ReloadReservations re-reads static reservations; the admin page calls it
+// after a change.
+func (s *Server) ReloadReservations(ctx context.Context) error {
+	rs, err := s.cfg.Store.LoadReservations(ctx)
+	if err != nil {
+		return fmt.Errorf("dhcp: load reservations: %w", err)
+	}
+	bySeg := map[string][]Reservation{}
+	for _, r := range rs {
+		bySeg[r.Segment] = append(bySeg[r.Segment], r)
+	}
+	for _, seg := range s.segs {
+		seg.pool.setReservations(bySeg[seg.Name])
+	}
+	return nil
+}
+
+// Run loads the leases, opens a socket per segment interface and serves
+// until ctx is done. It returns after every goroutine it started has
+// stopped and every queued write is committed.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	type listener struct {
+		conn net.PacketConn
+		seg  *segState // nil on a relay-only interface
+	}
+	var ls []listener
+	closeAll := func() {
+		for _, l := range ls {
+			l.conn.Close()
+		}
+	}
+	for _, seg := range s.segs {
+		if seg.Interface == "" {
+			continue
+		}
+		c, err := s.cfg.Listen(seg.Interface)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("dhcp: segment %s: %w", seg.Name, err)
+		}
+		ls = append(ls, listener{c, seg})
+	}
+	for _, ri := range s.cfg.RelayInterfaces {
+		c, err := s.cfg.Listen(ri)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("dhcp: relay interface %s: %w", ri, err)
+		}
+		ls = append(ls, listener{c, nil})
+	}
+
+	stop := make(chan struct{})
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		s.commit.run(ctx, stop)
+	}()
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serve(ctx, l.conn, l.seg, &wg)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.sweep(ctx)
+	}()
+	close(s.ready)
+	s.log.Info("dhcp: serving", "segments", len(s.segs), "sockets", len(ls))
+
+	<-ctx.Done()
+	closeAll()
+	wg.Wait()
+	close(stop)
+	<-committed
+	return nil
+}
+
+// serve reads one socket. Each datagram is handled on its own goroutine
+// (bounded by MaxInFlight) so that exchanges waiting for their group commit
+// do not hold up the next packet.
+func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, wg *sync.WaitGroup) {
+	buf := make([]byte, MaxDatagram+1)
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("dhcp: read", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		s.metrics.inc(&s.metrics.Received)
+		if n > MaxDatagram {
+			s.metrics.inc(&s.metrics.Oversized)
+			continue
+		}
+		ua, ok := from.(*net.UDPAddr)
+		if !ok {
+			s.metrics.inc(&s.metrics.Malformed)
+			continue
+		}
+		src := ua.AddrPort()
+		pkt := make([]byte, n)
+		copy(pkt, buf[:n])
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.metrics.inc(&s.metrics.Overload)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.sem }()
+			out, dst, ok := s.handle(ctx, seg, src, pkt)
+			if !ok {
+				return
+			}
+			if _, err := conn.WriteTo(out, net.UDPAddrFromAddrPort(dst)); err != nil {
+				s.metrics.inc(&s.metrics.SendErrors)
+				s.log.Warn("dhcp: send", "to", dst, "err", err)
+			}
+		}()
+	}
+}
+
+// sweep publishes expiries and forgets stale offers and alert throttles.
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	last := s.now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.now()
+		for _, seg := range s.segs {
+			for _, l := range seg.pool.expired(last, now) {
+				s.publish(events.LeaseReleased, l)
+			}
+		}
+		last = now
+		s.alertMu.Lock()
+		for k, at := range s.alerted {
+			if now.Sub(at) > alertEvery {
+				delete(s.alerted, k)
+			}
+		}
+		s.alertMu.Unlock()
+	}
+}
+
+func (s *Server) publish(kind events.Kind, data any) {
+	if s.cfg.Events != nil {
+		s.cfg.Events.Publish(events.Event{Kind: kind, At: s.now(), Data: data})
+	}
+}

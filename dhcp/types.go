@@ -1,0 +1,125 @@
+// Package dhcp is Gatehouse's DHCPv4 server: one listener per segment bound
+// to that segment's interface, address pools with durable leases, relay
+// support, option 114 (RFC 8910) on portal segments, and the device
+// inventory each exchange feeds (host name, vendor class, parameter-request
+// fingerprint, OS guess, OUI manufacturer, randomised-MAC flag, approval).
+//
+// It owns the DHCP wire exchange and the in-memory pool state. It does not
+// own SQL (a LeaseStore, implemented over package store, persists leases and
+// devices), firewall rules (quarantine goes through an Enforcer the daemon
+// wires to policy), or what findings mean (they go out on the event hub).
+package dhcp
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/events"
+)
+
+// LeaseState is where a lease stands.
+type LeaseState string
+
+// Lease states. An expired lease keeps StateBound with Expires in the past:
+// expiry is a fact of time, not a write.
+const (
+	StateBound    LeaseState = "bound"
+	StateReleased LeaseState = "released"
+	// StateDeclined marks an address a client reported in use by someone
+	// else (DHCPDECLINE); it is held back until Expires and has no MAC.
+	StateDeclined LeaseState = "declined"
+)
+
+// Lease is one address binding on one segment.
+type Lease struct {
+	Segment   string
+	IP        netip.Addr
+	MAC       net.HardwareAddr // nil for a declined address
+	ClientID  []byte           // option 61 as sent, if any
+	Hostname  string           // option 12
+	State     LeaseState
+	Start     time.Time
+	Expires   time.Time
+	Relay     netip.Addr // giaddr of the relay that forwarded it; invalid when direct
+	RelayInfo []byte     // option 82 as the relay sent it
+}
+
+// Active reports whether the lease holds its address at now.
+func (l Lease) Active(now time.Time) bool {
+	return l.State == StateBound && now.Before(l.Expires)
+}
+
+// Device is what one DHCP exchange taught us about a device.
+type Device struct {
+	MAC          net.HardwareAddr
+	FirstSeen    time.Time
+	LastSeen     time.Time
+	Segment      string
+	IP           netip.Addr // invalid when no address was leased (deny, inform without ciaddr)
+	Hostname     string     // option 12
+	VendorClass  string     // option 60
+	Fingerprint  string     // option 55 codes in the client's order, comma separated
+	OS           string     // guess from the fingerprint; "" when unknown
+	Manufacturer string     // from the OUI registry; "" when unknown or randomised
+	Randomised   bool       // locally administered MAC
+}
+
+// DeviceStatus is what the network manager decided about a MAC.
+type DeviceStatus struct {
+	Known    bool // a device record exists
+	Approved bool
+	Blocked  bool // no lease on any segment
+}
+
+// Reservation pins an address on a segment to one MAC.
+type Reservation struct {
+	Segment string
+	MAC     net.HardwareAddr
+	IP      netip.Addr
+}
+
+// LeaseStore persists leases and device sightings. Implementations must make
+// SaveBatch atomic and durable: the server acknowledges a lease only after
+// SaveBatch returned nil for it.
+type LeaseStore interface {
+	// LoadLeases returns every remembered binding, active or not.
+	LoadLeases(ctx context.Context) ([]Lease, error)
+	// LoadReservations returns every static reservation.
+	LoadReservations(ctx context.Context) ([]Reservation, error)
+	// SaveBatch writes lease changes and device sightings in one
+	// transaction. A lease replaces any earlier lease for the same segment
+	// and IP, and any earlier lease of the same MAC on the same segment.
+	// A device keeps its first FirstSeen and any approval already recorded.
+	SaveBatch(ctx context.Context, leases []Lease, devices []Device) error
+	// DeviceStatus reports approval and blocking for a MAC.
+	DeviceStatus(ctx context.Context, mac net.HardwareAddr) (DeviceStatus, error)
+}
+
+// Enforcer puts a device into the quarantine set (reaches nothing but the
+// portal). The daemon wires it to package policy.
+type Enforcer interface {
+	Quarantine(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error
+}
+
+// Publisher is the event hub as this package uses it.
+type Publisher interface {
+	Publish(e events.Event) int
+}
+
+// Finding kinds this package raises (events.FindingRaised, Data: Finding).
+const (
+	FindingUnapprovedDevice = "unapproved-device"
+	FindingPoolExhausted    = "pool-exhausted"
+)
+
+// Finding is the Data of an events.FindingRaised event from this package.
+type Finding struct {
+	Kind    string
+	Segment string
+	At      time.Time
+	Device  *Device  // unapproved-device: everything we know about it
+	Action  Approval // unapproved-device: what the segment did about it
+	Detail  string
+}
