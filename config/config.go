@@ -83,6 +83,28 @@ type Segment struct {
 	Gateway   netip.Addr   // the router's address on the segment
 	DHCP      DHCP         // zero when the segment has no dhcp block
 	Portal    bool         // visitors see nothing but the captive portal until a code is redeemed
+	// UnknownDevices is what happens to a device nobody approved: alert,
+	// quarantine, deny or allow. When the file gives none, staff and pupil
+	// segments alert and the others allow (see DefaultUnknownDevices).
+	UnknownDevices string
+}
+
+// The modes of segments[].unknown_devices.
+const (
+	UnknownAlert      = "alert"      // lease it and raise an unapproved-device finding
+	UnknownQuarantine = "quarantine" // lease it into quarantine: nothing but the portal
+	UnknownDeny       = "deny"       // no lease
+	UnknownAllow      = "allow"      // every device is welcome
+)
+
+// DefaultUnknownDevices is the mode of a segment whose file gives none:
+// DESIGN.md has staff and pupil devices approved, so strangers there are
+// flagged; BYOD and visitor segments take anyone.
+func DefaultUnknownDevices(segment string) string {
+	if segment == "staff" || segment == "pupil" {
+		return UnknownAlert
+	}
+	return UnknownAllow
 }
 
 // DHCP is a segment's DHCPv4 pool.

@@ -34,7 +34,8 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 	}
 	seg := func(name string, vlan int, iface, subnet, gw, start, end string, lease time.Duration, portal bool) Segment {
 		return Segment{Name: name, VLAN: vlan, Interface: iface, Subnet: netip.MustParsePrefix(subnet), Gateway: netip.MustParseAddr(gw),
-			DHCP: DHCP{RangeStart: netip.MustParseAddr(start), RangeEnd: netip.MustParseAddr(end), Lease: lease}, Portal: portal}
+			DHCP: DHCP{RangeStart: netip.MustParseAddr(start), RangeEnd: netip.MustParseAddr(end), Lease: lease}, Portal: portal,
+			UnknownDevices: DefaultUnknownDevices(name)}
 	}
 	wantSegs := []Segment{
 		seg("staff", 10, "lan.10", "10.10.0.0/22", "10.10.0.1", "10.10.0.50", "10.10.3.250", 8*time.Hour, false),
@@ -226,5 +227,47 @@ func TestLoadReportsMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Fatalf("Load missing file: %v", err)
+	}
+}
+
+func TestUnknownDevicesDefaultsBySegmentAndRejectsUnknownModes(t *testing.T) {
+	cfg, err := Load("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"staff": UnknownAlert, "pupil": UnknownAlert, "byod": UnknownAllow, "visitor": UnknownAllow}
+	for _, s := range cfg.Segments {
+		if s.UnknownDevices != want[s.Name] {
+			t.Errorf("segment %s: unknown_devices %q, want %q", s.Name, s.UnknownDevices, want[s.Name])
+		}
+	}
+	data, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		mode, want string
+	}{
+		{"quarantine", ""},
+		{"deny", ""},
+		{"lockdown", `segments[1].unknown_devices: "lockdown" is not a mode; use alert, quarantine, deny or allow`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.mode, func(t *testing.T) {
+			edited := strings.Replace(string(data), "    interface: lan.20\n", "    interface: lan.20\n    unknown_devices: "+tc.mode+"\n", 1)
+			cfg, err := Parse("school.yaml", []byte(edited))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s, _ := cfg.Segment("pupil"); s.UnknownDevices != tc.mode {
+					t.Errorf("pupil unknown_devices %q, want %q", s.UnknownDevices, tc.mode)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "school.yaml:") {
+				t.Errorf("error %v, want it to contain %q with the file name", err, tc.want)
+			}
+		})
 	}
 }

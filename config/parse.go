@@ -323,6 +323,16 @@ func (d *decoder) segment(path string, v *yaml.Node) Segment {
 			})
 		},
 		"portal": func(p string, v *yaml.Node) { s.Portal = d.boolean(p, v, false) },
+		"unknown_devices": func(p string, v *yaml.Node) {
+			if m, ok := d.str(p, v); ok {
+				switch m {
+				case UnknownAlert, UnknownQuarantine, UnknownDeny, UnknownAllow:
+					s.UnknownDevices = m
+				default:
+					d.at(p, "%q is not a mode; use alert, quarantine, deny or allow", m)
+				}
+			}
+		},
 	})
 	if resolve(v) == nil || resolve(v).Kind != yaml.MappingNode {
 		return s // already reported as not a mapping
@@ -372,6 +382,9 @@ func (d *decoder) segment(path string, v *yaml.Node) Segment {
 		if s.Gateway.IsValid() && start.Compare(s.Gateway) <= 0 && s.Gateway.Compare(end) <= 0 {
 			d.at(rp, "range %s-%s contains the gateway %s; clients would be handed the router's address", start, end, s.Gateway)
 		}
+	}
+	if s.UnknownDevices == "" {
+		s.UnknownDevices = DefaultUnknownDevices(s.Name)
 	}
 	return s
 }

@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -35,7 +34,8 @@ type Options struct {
 	// Sink receives findings. Nil drops them (still counted).
 	Sink Sink
 	// MaxFlows bounds the flow table; the least recently seen flow is
-	// evicted when it is full. Default 32768 (about 14 MB).
+	// evicted when it is full. Default 32768: about 15 MB of table plus
+	// 8 MiB of shared TCP reassembly buffers.
 	MaxFlows int
 	// FlowIdle is how long a flow may stay silent before its slot is
 	// reused. Default 2 minutes.
@@ -44,8 +44,9 @@ type Options struct {
 	// at before giving up on classifying it. Defaults 40 and 64 KiB.
 	InspectPackets int
 	InspectBytes   int
-	// Logger receives debug lines about malformed input. Nil discards.
-	Logger *slog.Logger
+	// RepeatWindow suppresses repeats: one finding per device, destination
+	// address and port, and class within this time. Default 10 minutes.
+	RepeatWindow time.Duration
 }
 
 // Stats are counters an operator can export.
@@ -59,10 +60,10 @@ type Stats struct {
 }
 
 // Engine decodes packets, tracks flows and runs the classifiers. It is not
-// safe for concurrent use: one goroutine feeds it packets.
+// safe for concurrent use: one goroutine feeds it packets (and reads
+// Stats); capture on several interfaces uses one engine per interface.
 type Engine struct {
 	opt Options
-	log *slog.Logger
 
 	// Preallocated decoding layers, shared by the per-link-type parsers.
 	eth     layers.Ethernet
@@ -100,6 +101,7 @@ type Engine struct {
 	dnsTun  *dnsTunnelTracker
 	devices *deviceTracker
 	once    *onceSet
+	recent  map[repeatKey]time.Time // last finding per device/destination/class
 
 	cur   pkt    // the packet being handled
 	file  string // replay file name put into findings
@@ -120,13 +122,12 @@ func NewEngine(opt Options) *Engine {
 	if opt.InspectBytes <= 0 {
 		opt.InspectBytes = 64 << 10
 	}
-	log := opt.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opt.RepeatWindow <= 0 {
+		opt.RepeatWindow = 10 * time.Minute
 	}
 	e := &Engine{
 		opt:     opt,
-		log:     log,
+		recent:  make(map[repeatKey]time.Time),
 		decoded: make([]gopacket.LayerType, 0, 16),
 		flows:   newFlowTable(opt.MaxFlows, opt.FlowIdle),
 		bufs:    newBufPool(min(max(opt.MaxFlows/16, 64), 1024), streamBufSize),
@@ -168,6 +169,7 @@ func (e *Engine) Reset() {
 	clear(e.dnsTun.doms)
 	clear(e.devices.macs)
 	clear(e.once.seen)
+	clear(e.recent)
 	e.cryptoOwner = flowKey{}
 }
 

@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -76,3 +77,48 @@ type SinkFunc func(Finding)
 
 // HandleFinding calls fn(f).
 func (fn SinkFunc) HandleFinding(f Finding) { fn(f) }
+
+// findingJSON is the wire form: the MAC as text, not base64 bytes.
+type findingJSON struct {
+	File     string     `json:"file,omitempty"`
+	Time     time.Time  `json:"time"`
+	SrcIP    netip.Addr `json:"src_ip"`
+	SrcMAC   string     `json:"src_mac"`
+	DstIP    netip.Addr `json:"dst_ip"`
+	DstPort  uint16     `json:"dst_port"`
+	Proto    string     `json:"proto"`
+	Class    string     `json:"class"`
+	Detail   string     `json:"detail"`
+	Evidence string     `json:"evidence"`
+}
+
+// MarshalJSON writes the finding with src_mac as "aa:bb:cc:dd:ee:ff"
+// (empty when unknown).
+func (f Finding) MarshalJSON() ([]byte, error) {
+	return json.Marshal(f.toJSON())
+}
+
+func (f Finding) toJSON() findingJSON {
+	mac := ""
+	if len(f.SrcMAC) > 0 {
+		mac = f.SrcMAC.String()
+	}
+	return findingJSON{f.File, f.Time, f.SrcIP, mac, f.DstIP, f.DstPort, f.Proto, f.Class, f.Detail, f.Evidence}
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (f *Finding) UnmarshalJSON(b []byte) error {
+	var j findingJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	var mac net.HardwareAddr
+	if j.SrcMAC != "" {
+		var err error
+		if mac, err = net.ParseMAC(j.SrcMAC); err != nil {
+			return fmt.Errorf("inspect: finding src_mac: %w", err)
+		}
+	}
+	*f = Finding{j.File, j.Time, j.SrcIP, mac, j.DstIP, j.DstPort, j.Proto, j.Class, j.Detail, j.Evidence}
+	return nil
+}

@@ -2,7 +2,9 @@ package inspect
 
 import (
 	"net"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/google/gopacket/layers"
 )
@@ -126,9 +128,6 @@ func (e *Engine) finish(f *flow) {
 		e.bufs.put(f.st[d].buf)
 		f.st[d].buf = -1
 	}
-	if f.quicBuf >= 0 {
-		f.quicBuf = -1
-	}
 }
 
 func (e *Engine) release(i int32) {
@@ -149,6 +148,9 @@ func (e *Engine) raise(f *flow, class, detail, evidence string) {
 		return
 	}
 	f.class = class
+	if e.repeated(repeatKey{f.client, f.server, f.sport, class}, f.last) {
+		return
+	}
 	var mac net.HardwareAddr
 	if f.hasMAC {
 		mac = net.HardwareAddr(append([]byte(nil), f.clientMAC[:]...))
@@ -188,4 +190,25 @@ func protoName(p uint8) string {
 		return "ipv4-in-ip"
 	}
 	return strings.ToLower(layers.IPProtocol(p).String())
+}
+
+// repeatKey identifies findings that are the same thing seen again: one
+// device reaching one service in one way.
+type repeatKey struct {
+	client, server netip.Addr
+	port           uint16
+	class          string
+}
+
+// repeated reports whether an identical finding was raised within the
+// repeat window, and records this one.
+func (e *Engine) repeated(k repeatKey, now time.Time) bool {
+	if last, ok := e.recent[k]; ok && now.Sub(last) < e.opt.RepeatWindow && now.Sub(last) >= 0 {
+		return true
+	}
+	if len(e.recent) >= 8192 {
+		clear(e.recent)
+	}
+	e.recent[k] = now
+	return false
 }

@@ -25,8 +25,8 @@ const (
 	dirS2C = 1
 )
 
-// flow is one slot of the table. It holds no pointers to per-flow heap
-// objects so that the table is one allocation and reuse costs nothing.
+// flow is one slot of the table. Nothing in it is allocated per flow, so
+// the table is one allocation and reusing a slot costs nothing.
 type flow struct {
 	key        flowKey
 	prev, next int32
@@ -61,7 +61,6 @@ type flow struct {
 	certCheck bool // undecided TLS hello: look at the server certificate
 	synSeen   bool // the flow was seen from its first packet
 	tlsVer    uint16
-	quicBuf   int32 // CryptoStream in use, -1 none
 	icmpOdd   uint8 // echo packets that do not look like ping
 	encFirst  int8  // fully-encrypted-first-packet verdict: 0 unknown, 1 yes, -1 no
 	tlsRecs   recTrace
@@ -151,7 +150,7 @@ func (t *flowTable) add(k flowKey) int32 {
 	i := t.free[len(t.free)-1]
 	t.free = t.free[:len(t.free)-1]
 	t.index[k] = i
-	t.slots[i] = flow{key: k, live: true, prev: -1, next: -1, quicBuf: -1}
+	t.slots[i] = flow{key: k, live: true, prev: -1, next: -1}
 	t.slots[i].st[0].buf, t.slots[i].st[1].buf = -1, -1
 	t.pushFront(i)
 	return i

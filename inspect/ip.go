@@ -21,13 +21,21 @@ func (e *Engine) inspectIPTunnel(f *flow, p *pkt) {
 		}
 	case layers.IPProtocolIPv6:
 		if len(p.payload) >= 40 && p.payload[0]>>4 == 6 {
-			e.raise(f, ClassTunnel, "6in4", "IPv6 packets inside IPv4 (protocol 41)")
+			if p.src.Is4() {
+				e.raise(f, ClassTunnel, "6in4", "IPv6 packets inside IPv4 (protocol 41)")
+			} else {
+				e.raise(f, ClassTunnel, "6in6", "IPv6 packets inside IPv6 (next header 41)")
+			}
 		} else {
 			e.finish(f)
 		}
 	case layers.IPProtocolIPv4:
 		if len(p.payload) >= 20 && p.payload[0]>>4 == 4 {
-			e.raise(f, ClassTunnel, "ipip", "IPv4 packets inside IP (protocol 4)")
+			if p.src.Is4() {
+				e.raise(f, ClassTunnel, "ipip", "IPv4 packets inside IPv4 (protocol 4)")
+			} else {
+				e.raise(f, ClassTunnel, "4in6", "IPv4 packets inside IPv6 (next header 4)")
+			}
 		} else {
 			e.finish(f)
 		}

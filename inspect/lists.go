@@ -197,6 +197,10 @@ var vpnNames = map[string]string{
 	"hoxx.com":                        "hoxx",
 	"browsec.com":                     "browsec",
 	"setupvpn.com":                    "setupvpn",
+	"sec-tunnel.com":                  "opera-vpn",
+	"mask.icloud.com":                 "icloud-private-relay",
+	"mask-h2.icloud.com":              "icloud-private-relay",
+	"mask-api.icloud.com":             "icloud-private-relay",
 }
 
 // remoteAccessNames are the rendezvous and relay services of remote-desktop

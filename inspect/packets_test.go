@@ -164,3 +164,23 @@ func BenchmarkEstablishedFlow(b *testing.B) {
 		e.HandlePacket(pkt, info)
 	}
 }
+
+// BenchmarkDPIPath replays every packet of the shared captures (new flows,
+// handshakes, classifiers) and reports time and allocations per packet.
+func BenchmarkDPIPath(b *testing.B) {
+	pkts := seeds(1 << 20)
+	if len(pkts) == 0 {
+		b.Skip("capture set not available")
+	}
+	e := NewEngine(Options{MaxFlows: 4096})
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Reset()
+		for i := range pkts {
+			p := &pkts[i]
+			e.HandlePacketLink(p.Link, p.Frame, gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Microsecond), CaptureLength: len(p.Frame), Length: len(p.Frame)})
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pkts)), "ns/packet")
+	b.ReportMetric(float64(len(pkts)), "packets/op")
+}

@@ -130,6 +130,14 @@ func (e *Engine) tcpSignatures(f *flow, cs, ss []byte) bool {
 		e.raise(f, ClassVPN, "openvpn", ev)
 		return true
 	}
+	if len(cs) > 2 && len(ss) > 2 && hasPrefix(ss[2:], dnscryptResolverMagic) {
+		e.raise(f, ClassDoH, "dnscrypt", "DNSCrypt response over TCP (resolver magic \"r6fnvWj8\")")
+		return true
+	}
+	if tincID(cs) {
+		e.raise(f, ClassVPN, "tinc", "tinc ID message "+quoteLine(cs))
+		return true
+	}
 	if pptpStart(cs) {
 		e.raise(f, ClassVPN, "pptp", "PPTP Start-Control-Connection-Request with magic cookie")
 		return true
@@ -329,4 +337,24 @@ func pptpStart(b []byte) bool {
 		binary.BigEndian.Uint16(b[2:4]) == 1 &&
 		binary.BigEndian.Uint32(b[4:8]) == 0x1a2b3c4d &&
 		binary.BigEndian.Uint16(b[8:10]) == 1
+}
+
+// tincID matches tinc's first meta-protocol line: "0 <node name> 17.<minor>".
+func tincID(b []byte) bool {
+	line := b
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 || i > 128 {
+		return false
+	}
+	line = b[:i]
+	f := bytes.Fields(line)
+	if len(f) != 3 || string(f[0]) != "0" || !bytes.HasPrefix(f[2], []byte("17.")) {
+		return false
+	}
+	for _, c := range f[1] {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -99,11 +99,11 @@ func torLikeSNI(sni string) bool {
 	return randomBase32Label(label)
 }
 
-// randomBase32Label reports a label of 8..20 lowercase base32 characters
+// randomBase32Label reports a label of 8..26 lowercase base32 characters
 // with the look of random output: few vowels in a row break it up and the
 // characters are varied.
 func randomBase32Label(l string) bool {
-	if len(l) < 8 || len(l) > 20 {
+	if len(l) < 8 || len(l) > 26 {
 		return false
 	}
 	for i := 0; i < len(l); i++ {

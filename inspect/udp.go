@@ -53,6 +53,14 @@ func (e *Engine) inspectUDP(f *flow, dir int, p *pkt) {
 		e.raise(f, ClassVPN, "openvpn", ev)
 		return
 	}
+	if dir == dirS2C && hasPrefix(b, dnscryptResolverMagic) {
+		e.raise(f, ClassDoH, "dnscrypt", "DNSCrypt response (resolver magic \"r6fnvWj8\")")
+		return
+	}
+	if ev := teredo(f, b); ev != "" {
+		e.raise(f, ClassTunnel, "teredo", ev)
+		return
+	}
 	if ev := l2tpControl(f, b); ev != "" {
 		e.raise(f, ClassVPN, "l2tp", ev)
 		return
@@ -299,6 +307,31 @@ func rdpUDP(f *flow, dir int, b []byte) string {
 	}
 	if dir == dirS2C && f.wgInit && flags&0x0005 == 0x0005 && binary.BigEndian.Uint32(b) == f.wgIndex[dirC2S] {
 		return "RDP-UDP SYN answered by SYN+ACK acknowledging the client's initial sequence number"
+	}
+	return ""
+}
+
+// dnscryptResolverMagic starts every DNSCrypt v2 response.
+const dnscryptResolverMagic = "r6fnvWj8"
+
+// teredo recognises IPv6 carried in UDP to or from the Teredo port, after
+// the optional authentication and origin indication headers.
+func teredo(f *flow, b []byte) string {
+	if f.sport != 3544 && f.cport != 3544 {
+		return ""
+	}
+	if len(b) >= 13 && b[0] == 0 && b[1] == 1 { // authentication header
+		n := 4 + int(b[2]) + int(b[3]) + 8 + 1
+		if n > len(b) {
+			return ""
+		}
+		b = b[n:]
+	}
+	if len(b) >= 8 && b[0] == 0 && b[1] == 0 { // origin indication
+		b = b[8:]
+	}
+	if len(b) >= 40 && b[0]>>4 == 6 && int(binary.BigEndian.Uint16(b[4:6])) == len(b)-40 {
+		return "IPv6 packets in UDP on the Teredo port"
 	}
 	return ""
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -147,6 +148,12 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return err
 	}
 
+	dhcpSrv, err := newDHCP(log, cfg, st, d.hub, enf)
+	if err != nil {
+		return err
+	}
+	d.reg.MustRegister(dhcp.NewCollector(dhcpSrv.Metrics()))
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Each component runs until ctx ends; the first to fail stops the rest.
@@ -157,6 +164,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"admin page", srv.Run},
 		{"policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) }},
 		{"dns guard", guard.Serve},
+		{"dhcp", dhcpSrv.Run},
 	}
 	errc := make(chan error, len(components))
 	var wg sync.WaitGroup

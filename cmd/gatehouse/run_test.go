@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
@@ -120,7 +121,12 @@ func (d *daemonUnderTest) kill(t *testing.T) {
 func TestDaemonInTheRouter(t *testing.T) {
 	testbed.Require(t)
 	bin := buildGatehouse(t)
-	school := testbed.New(t, testbed.Options{})
+	segs := testbed.DefaultSegments()
+	for i := range segs {
+		// The pupil client gets its address from the daemon.
+		segs[i].Unconfigured = segs[i].Name == "pupil"
+	}
+	school := testbed.New(t, testbed.Options{Segments: segs})
 	dir := t.TempDir()
 	files, err := school.Config(dir)
 	if err != nil {
@@ -154,6 +160,37 @@ func TestDaemonInTheRouter(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "the reload in the log", func() bool { return strings.Contains(d.log.String(), "configuration reloaded") })
+	})
+
+	t.Run("a pupil device gets a lease and is recorded as an unapproved device", func(t *testing.T) {
+		pupil, _ := school.Segment("pupil")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		// -s /bin/true: take the lease without configuring the interface.
+		out, err := school.Command(ctx, "pupil", "udhcpc", "-q", "-n", "-f", "-i", "eth0", "-s", "/bin/true", "-t", "10", "-T", "1", "-x", "hostname:pupil-laptop").CombinedOutput()
+		if err != nil {
+			t.Fatalf("udhcpc: %v\n%s", err, out)
+		}
+		m := regexp.MustCompile(`lease of (10\.20\.\d+\.\d+) obtained from 10\.20\.0\.1`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("udhcpc got no lease from the pupil gateway:\n%s", out)
+		}
+		st, err := store.Open(ctx, files.Database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		var dev store.Device
+		waitFor(t, "the device record", func() bool {
+			dev, err = st.DeviceByMAC(ctx, pupil.ClientMAC)
+			return err == nil
+		})
+		if dev.Segment != "pupil" || dev.Hostname != "pupil-laptop" || dev.IP.String() != string(m[1]) {
+			t.Errorf("device record %+v, want pupil-laptop on pupil at %s", dev, m[1])
+		}
+		if dev.Approved {
+			t.Errorf("a device nobody approved is recorded as approved")
+		}
 	})
 
 	t.Run("SIGKILL leaves the rules in force and a restart changes nothing in the kernel", func(t *testing.T) {

@@ -166,11 +166,7 @@ func NewClientOpener(version uint32, dcid []byte) (*Opener, error) {
 	if !ok {
 		return nil, ErrUnsupported
 	}
-	initial := hkdf.Extract(sha256.New, dcid, salt)
-	client := expandLabel(initial, "client in", 32)
-	key := expandLabel(client, prefix+"key", 16)
-	iv := expandLabel(client, prefix+"iv", 12)
-	hpKey := expandLabel(client, prefix+"hp", 16)
+	key, iv, hpKey := clientKeys(salt, prefix, dcid)
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
@@ -186,6 +182,14 @@ func NewClientOpener(version uint32, dcid []byte) (*Opener, error) {
 	o := &Opener{aead: aead, hp: hp}
 	copy(o.iv[:], iv)
 	return o, nil
+}
+
+// clientKeys derives the client's Initial AEAD key, IV and header
+// protection key (RFC 9001 section 5.2).
+func clientKeys(salt []byte, prefix string, dcid []byte) (key, iv, hp []byte) {
+	initial := hkdf.Extract(sha256.New, dcid, salt)
+	client := expandLabel(initial, "client in", 32)
+	return expandLabel(client, prefix+"key", 16), expandLabel(client, prefix+"iv", 12), expandLabel(client, prefix+"hp", 16)
 }
 
 func expandLabel(secret []byte, label string, length int) []byte {

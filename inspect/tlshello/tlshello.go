@@ -78,6 +78,9 @@ func RecordHandshake(data []byte, scratch []byte) ([]byte, []byte, error) {
 	if recLen == 0 || recLen > 1<<14+2048 {
 		return nil, scratch, ErrNotTLS
 	}
+	if recLen < 4 {
+		return nil, scratch, ErrMalformed // a handshake header split across records
+	}
 	if len(data) < 5+4 {
 		return nil, scratch, ErrShort
 	}
