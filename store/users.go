@@ -279,10 +279,14 @@ type Session struct {
 	CSRFToken string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// LastSeen is the last request TouchSession recorded. The store does not
+	// judge idleness: how long a session may sit unused is web's policy.
+	LastSeen time.Time
 }
 
 // CreateSession stores a session. ErrExists if the token hash is taken,
-// ErrNotFound if the user does not exist. CreatedAt is filled if zero.
+// ErrNotFound if the user does not exist. CreatedAt is filled if zero, and
+// LastSeen (if zero) with CreatedAt.
 func (s *Store) CreateSession(ctx context.Context, sess Session) error {
 	if sess.TokenHash == "" || sess.CSRFToken == "" {
 		return errors.New("store: create session: token hash and CSRF token are required")
@@ -290,12 +294,15 @@ func (s *Store) CreateSession(ctx context.Context, sess Session) error {
 	if sess.CreatedAt.IsZero() {
 		sess.CreatedAt = time.Now()
 	}
+	if sess.LastSeen.IsZero() {
+		sess.LastSeen = sess.CreatedAt
+	}
 	if !sess.ExpiresAt.After(sess.CreatedAt) {
 		return fmt.Errorf("store: create session: expiry %v is not after creation %v", sess.ExpiresAt, sess.CreatedAt)
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-			sess.TokenHash, sess.UserID, sess.CSRFToken, formatTime(sess.CreatedAt), formatTime(sess.ExpiresAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)`,
+			sess.TokenHash, sess.UserID, sess.CSRFToken, formatTime(sess.CreatedAt), formatTime(sess.ExpiresAt), formatTime(sess.LastSeen))
 		switch {
 		case isUniqueViolation(err):
 			return ErrExists
@@ -312,21 +319,24 @@ func (s *Store) CreateSession(ctx context.Context, sess Session) error {
 
 // SessionByTokenHash returns a live session and its user. A missing or
 // expired session, or one whose user is disabled, is ErrNotFound: a disabled
-// account must stop working at once, not when its cookies expire.
+// account must stop working at once, not when its cookies expire. It does
+// not apply an idle limit; the caller compares LastSeen with its own.
 func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash string, now time.Time) (Session, User, error) {
 	var sess Session
-	var created, expires string
-	row := s.db.QueryRowContext(ctx, `SELECT s.token_hash, s.user_id, s.csrf_token, s.created_at, s.expires_at,
+	var created, expires, seen string
+	row := s.db.QueryRowContext(ctx, `SELECT s.token_hash, s.user_id, s.csrf_token, s.created_at, s.expires_at, s.last_seen,
 			u.id, u.name, u.role, u.password_hash, u.failed_logins, u.locked_until, u.created_at, u.disabled
 		FROM sessions AS s JOIN users AS u ON u.id = s.user_id
 		WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0`, tokenHash, formatTime(now))
-	u, err := scanUser(prefixScanner{row, []any{&sess.TokenHash, &sess.UserID, &sess.CSRFToken, &created, &expires}})
+	u, err := scanUser(prefixScanner{row, []any{&sess.TokenHash, &sess.UserID, &sess.CSRFToken, &created, &expires, &seen}})
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
 	if err == nil {
 		if sess.CreatedAt, err = parseTime(created); err == nil {
-			sess.ExpiresAt, err = parseTime(expires)
+			if sess.ExpiresAt, err = parseTime(expires); err == nil {
+				sess.LastSeen, err = parseTime(seen)
+			}
 		}
 	}
 	if err != nil {
@@ -357,6 +367,50 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 		return fmt.Errorf("store: delete session: %w", err)
 	}
 	return nil
+}
+
+// TouchSession records a request on a session at now. It is a single-row
+// update without an audit row, but still a write: callers should skip it
+// while LastSeen is recent. last_seen never moves backwards, so a request
+// that raced a later one cannot shorten the session's idle time.
+// ErrNotFound if there is no such session.
+func (s *Store) TouchSession(ctx context.Context, tokenHash string, now time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET last_seen = max(last_seen, ?) WHERE token_hash = ?`, formatTime(now), tokenHash)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: touch session: %w", err)
+	}
+	return nil
+}
+
+// DeleteUserSessions ends every session of a user except the one whose
+// token hash is except ("" ends them all), e.g. after a password change, and
+// returns how many it ended. Not audited: the event that caused it (the
+// password change) is. A user without sessions, or no such user, is 0.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID int64, except string) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?`, userID, except)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: delete sessions of user %d: %w", userID, err)
+	}
+	return n, nil
 }
 
 // DeleteExpiredSessions removes sessions expired at now and returns how many.
@@ -456,11 +510,34 @@ func scanToken(sc scanner) (APIToken, error) {
 	return t, nil
 }
 
+// APITokensByUser returns a user's tokens ordered by name, for listing and
+// revoking; the hashes are included but are no use to a reader. A user
+// without tokens, or no such user, gives an empty list.
+func (s *Store) APITokensByUser(ctx context.Context, userID int64) ([]APIToken, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens AS t WHERE t.user_id = ? ORDER BY t.name, t.id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("store: API tokens of user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	var out []APIToken
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: API tokens of user %d: %w", userID, err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: API tokens of user %d: %w", userID, err)
+	}
+	return out, nil
+}
+
 // APITokenByHash authenticates a request: it returns the token and its user
-// and records the time of use. ErrNotFound if no token has that hash or its
-// user is disabled. The lookup is a plain read, so guessed tokens never take
-// the write lock; only a hit writes last_used.
-func (s *Store) APITokenByHash(ctx context.Context, tokenHash string) (APIToken, User, error) {
+// and records now as the time of use. ErrNotFound if no token has that hash
+// or its user is disabled. The lookup is a plain read, so guessed tokens
+// never take the write lock; only a hit writes last_used.
+func (s *Store) APITokenByHash(ctx context.Context, tokenHash string, now time.Time) (APIToken, User, error) {
 	var t APIToken
 	var created, used string
 	row := s.db.QueryRowContext(ctx, `SELECT t.id, t.name, t.user_id, t.token_hash, t.created_at, t.last_used,
@@ -475,7 +552,8 @@ func (s *Store) APITokenByHash(ctx context.Context, tokenHash string) (APIToken,
 		t.CreatedAt, err = parseTime(created)
 	}
 	if err == nil {
-		t.LastUsed, err = parseTime(formatTime(time.Now()))
+		// Through the stored text, so the result equals a later read.
+		t.LastUsed, err = parseTime(formatTime(now))
 	}
 	if err == nil {
 		err = s.inTx(ctx, func(tx *sql.Tx) error {

@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -262,6 +264,7 @@ func TestSessions(t *testing.T) {
 	if err := s.CreateSession(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
+	sess.LastSeen = t0 // CreateSession starts the idle clock at login
 	for _, tc := range []struct {
 		name string
 		sess Session
@@ -362,23 +365,23 @@ func TestAPITokens(t *testing.T) {
 		t.Fatalf("same name for another user: %v", err)
 	}
 
-	before := time.Now().Add(-time.Second)
-	got, u, err := s.APITokenByHash(ctx, secretHash)
+	used := time.Date(2025, 9, 1, 10, 30, 0, 0, time.UTC)
+	got, u, err := s.APITokenByHash(ctx, secretHash, used)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.ID != tok.ID || got.Name != tok.Name || !got.CreatedAt.Equal(tok.CreatedAt) || u != bob {
 		t.Fatalf("APITokenByHash = %+v, %+v", got, u)
 	}
-	if got.LastUsed.Before(before) {
-		t.Errorf("LastUsed = %v, not set to now", got.LastUsed)
+	if !got.LastUsed.Equal(used) {
+		t.Errorf("LastUsed = %v, want %v", got.LastUsed, used)
 	}
-	again, _, err := s.APITokenByHash(ctx, secretHash)
-	if err != nil || again.LastUsed.Before(got.LastUsed) {
-		t.Errorf("LastUsed not persisted or went backwards: %v then %v (%v)", got.LastUsed, again.LastUsed, err)
+	listed, err := s.APITokensByUser(ctx, bob.ID)
+	if err != nil || len(listed) != 1 || !listed[0].LastUsed.Equal(used) {
+		t.Errorf("LastUsed not persisted: %+v, %v", listed, err)
 	}
 	for _, h := range []string{"nope", "deadbeefcafe" /* disabled user */} {
-		if _, _, err := s.APITokenByHash(ctx, h); !errors.Is(err, ErrNotFound) {
+		if _, _, err := s.APITokenByHash(ctx, h, used); !errors.Is(err, ErrNotFound) {
 			t.Errorf("APITokenByHash(%s) err = %v, want ErrNotFound", h, err)
 		}
 	}
@@ -386,7 +389,7 @@ func TestAPITokens(t *testing.T) {
 	if err := s.DeleteAPIToken(ctx, "web:alice", tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.APITokenByHash(ctx, secretHash); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.APITokenByHash(ctx, secretHash, used); !errors.Is(err, ErrNotFound) {
 		t.Errorf("deleted token still authenticates: %v", err)
 	}
 	if err := s.DeleteAPIToken(ctx, "web:alice", tok.ID); !errors.Is(err, ErrNotFound) {
@@ -410,5 +413,184 @@ func TestAPITokens(t *testing.T) {
 	}
 	if !strings.Contains(list[0].Before, `"name":"backup-script"`) || list[0].Actor != "web:alice" {
 		t.Errorf("delete audit row = %+v", list[0])
+	}
+}
+
+func TestTouchSessionMovesLastSeenForwardOnly(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	bob := mustUser(t, s, "bob", RoleDSL)
+	t0 := time.Date(2025, 9, 1, 9, 0, 0, 0, time.UTC)
+	if err := s.CreateSession(ctx, Session{TokenHash: "aa11", UserID: bob.ID, CSRFToken: "c", CreatedAt: t0, ExpiresAt: t0.Add(8 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// Steps run in order against the same session.
+	for _, tc := range []struct {
+		name     string
+		token    string
+		at       time.Time
+		wantErr  error
+		wantSeen time.Time
+	}{
+		{"fresh session was last seen at login", "", time.Time{}, nil, t0},
+		{"touch moves it forward", "aa11", t0.Add(10 * time.Minute), nil, t0.Add(10 * time.Minute)},
+		{"a later touch moves it again", "aa11", t0.Add(25 * time.Minute), nil, t0.Add(25 * time.Minute)},
+		{"an older touch does not move it back", "aa11", t0.Add(20 * time.Minute), nil, t0.Add(25 * time.Minute)},
+		{"unknown session", "zz99", t0.Add(30 * time.Minute), ErrNotFound, t0.Add(25 * time.Minute)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.token != "" {
+				err := s.TouchSession(ctx, tc.token, tc.at)
+				if (tc.wantErr == nil && err != nil) || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
+					t.Fatalf("TouchSession err = %v, want %v", err, tc.wantErr)
+				}
+			}
+			got, _, err := s.SessionByTokenHash(ctx, "aa11", t0.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.LastSeen.Equal(tc.wantSeen) {
+				t.Errorf("LastSeen = %v, want %v", got.LastSeen, tc.wantSeen)
+			}
+		})
+	}
+}
+
+func TestDeleteUserSessions(t *testing.T) {
+	t0 := time.Date(2025, 9, 1, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		user     string // whose sessions to end
+		except   string
+		wantN    int64
+		wantLeft []string
+	}{
+		{"all but the current one", "bob", "b1", 2, []string{"b1", "c1"}},
+		{"all of them", "bob", "", 3, []string{"c1"}},
+		{"the kept hash belongs to someone else", "bob", "c1", 3, []string{"c1"}},
+		{"a user without sessions", "dan", "", 0, []string{"b1", "b2", "b3", "c1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, _ := openTemp(t)
+			users := map[string]User{}
+			for _, n := range []string{"bob", "carol", "dan"} {
+				users[n] = mustUser(t, s, n, RoleDSL)
+			}
+			for hash, owner := range map[string]string{"b1": "bob", "b2": "bob", "b3": "bob", "c1": "carol"} {
+				if err := s.CreateSession(ctx, Session{TokenHash: hash, UserID: users[owner].ID, CSRFToken: "c", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := s.DeleteUserSessions(ctx, users[tc.user].ID, tc.except)
+			if err != nil || n != tc.wantN {
+				t.Fatalf("DeleteUserSessions = %d, %v; want %d", n, err, tc.wantN)
+			}
+			var left []string
+			for _, h := range []string{"b1", "b2", "b3", "c1"} {
+				_, _, err := s.SessionByTokenHash(ctx, h, t0)
+				switch {
+				case err == nil:
+					left = append(left, h)
+				case !errors.Is(err, ErrNotFound):
+					t.Fatal(err)
+				}
+			}
+			if strings.Join(left, ",") != strings.Join(tc.wantLeft, ",") {
+				t.Errorf("sessions left = %v, want %v", left, tc.wantLeft)
+			}
+			// Ending sessions is a consequence of an audited event, not one itself.
+			for _, e := range assertAuditClean(t, s) {
+				if e.Action != "user.create" {
+					t.Errorf("unexpected audit row %s %s", e.Action, e.Object)
+				}
+			}
+		})
+	}
+}
+
+func TestAPITokensByUser(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	bob := mustUser(t, s, "bob", RoleNetwork)
+	carol := mustUser(t, s, "carol", RoleReception)
+	dan := mustUser(t, s, "dan", RoleDSL)
+	t0 := time.Date(2025, 9, 1, 9, 0, 0, 0, time.UTC)
+	for i, tok := range []APIToken{
+		{Name: "nightly", UserID: bob.ID, TokenHash: "h1"},
+		{Name: "backup", UserID: bob.ID, TokenHash: "h2"},
+		{Name: "kiosk", UserID: carol.ID, TokenHash: "h3"},
+	} {
+		tok.CreatedAt = t0.Add(time.Duration(i) * time.Minute)
+		if _, err := s.CreateAPIToken(ctx, "test", tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		user int64
+		want []string // names, in order
+	}{
+		{"own tokens by name", bob.ID, []string{"backup", "nightly"}},
+		{"only that user's", carol.ID, []string{"kiosk"}},
+		{"none", dan.ID, nil},
+		{"no such user", 999, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.APITokensByUser(ctx, tc.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, tok := range got {
+				if tok.UserID != tc.user || tok.ID == 0 || tok.CreatedAt.IsZero() || !tok.LastUsed.IsZero() {
+					t.Errorf("token %+v: wrong owner or fields not filled", tok)
+				}
+				names = append(names, tok.Name)
+			}
+			if strings.Join(names, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("names = %v, want %v", names, tc.want)
+			}
+		})
+	}
+}
+
+// Sessions that existed before last_seen was added count as last seen at
+// login, so the idle limit applies to them from the first request.
+func TestSessionIdleMigrationBackfillsLastSeen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := openDB(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fstest.MapFS{}
+	for _, m := range embeddedMigrations(t) {
+		if m.version < 3 {
+			before[m.name] = &fstest.MapFile{Data: []byte(m.sql)}
+		}
+	}
+	if err := old.migrate(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	bob := mustUser(t, old, "bob", RoleDSL)
+	created := "2025-09-01T09:00:00.000000000Z"
+	if _, err := old.db.Exec(`INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ('aa11', ?, 'c', ?, '2025-09-01T17:00:00.000000000Z')`,
+		bob.ID, created); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sess, _, err := s.SessionByTokenHash(ctx, "aa11", time.Date(2025, 9, 1, 10, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2025, 9, 1, 9, 0, 0, 0, time.UTC); !sess.LastSeen.Equal(want) || !sess.CreatedAt.Equal(want) {
+		t.Errorf("after migration LastSeen = %v, CreatedAt = %v; want both %v", sess.LastSeen, sess.CreatedAt, want)
 	}
 }

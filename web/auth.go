@@ -72,12 +72,18 @@ func Actor(c *gin.Context) string {
 // CSRFToken returns the session's CSRF token, for a form's hidden "csrf"
 // field. Render fills it in for templates; this is for other responses.
 func CSRFToken(c *gin.Context) string {
-	if v, ok := c.Get(keySession); ok {
-		if sess, ok := v.(store.Session); ok {
-			return sess.CSRFToken
-		}
+	sess, _ := currentSession(c)
+	return sess.CSRFToken
+}
+
+// currentSession returns the session requireSession authenticated.
+func currentSession(c *gin.Context) (store.Session, bool) {
+	v, ok := c.Get(keySession)
+	if !ok {
+		return store.Session{}, false
 	}
-	return ""
+	sess, ok := v.(store.Session)
+	return sess, ok && sess.TokenHash != ""
 }
 
 func isUnsafe(method string) bool {
@@ -110,7 +116,8 @@ func setCookie(c *gin.Context, name, value string, maxAge int) {
 }
 
 // sessionFromCookie returns the live session named by the request's
-// gh_session cookie, or ok=false when there is none.
+// gh_session cookie, or ok=false when there is none, and records the request
+// as activity on it.
 func (s *Server) sessionFromCookie(c *gin.Context) (store.Session, store.User, bool, error) {
 	ck, err := c.Request.Cookie(sessionCookie)
 	if err != nil || len(ck.Value) != tokenLen {
@@ -126,6 +133,23 @@ func (s *Server) sessionFromCookie(c *gin.Context) (store.Session, store.User, b
 	}
 	if u.Disabled || !now.Before(sess.ExpiresAt) || now.Sub(sess.CreatedAt) >= SessionLifetime {
 		return store.Session{}, store.User{}, false, nil
+	}
+	if now.Sub(sess.LastSeen) > SessionIdle {
+		// Deleted, not just refused: a router clock that is later set back
+		// (no RTC, NTP not yet synced) must not bring the session back.
+		if err := s.store.DeleteSession(c.Request.Context(), sess.TokenHash); err != nil {
+			s.log.Warn("web: delete idle session", "user", u.Name, "err", err)
+		}
+		s.log.Info("web: session ended after being idle", "user", u.Name, "idle", now.Sub(sess.LastSeen).Truncate(time.Second))
+		return store.Session{}, store.User{}, false, nil
+	}
+	if now.Sub(sess.LastSeen) >= sessionTouchEvery {
+		// A failed touch costs at most the session's idle allowance, not this
+		// request: the session was valid when it arrived.
+		if err := s.store.TouchSession(c.Request.Context(), sess.TokenHash, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("web: record session activity", "user", u.Name, "err", err)
+		}
+		sess.LastSeen = now
 	}
 	return sess, u, true, nil
 }
@@ -185,7 +209,7 @@ func (s *Server) tokenFromHeader(c *gin.Context) (store.APIToken, store.User, bo
 	if !strings.EqualFold(scheme, "Bearer") || val == "" || len(val) > 256 {
 		return store.APIToken{}, store.User{}, false, nil
 	}
-	tok, u, err := s.store.APITokenByHash(c.Request.Context(), hashToken(val))
+	tok, u, err := s.store.APITokenByHash(c.Request.Context(), hashToken(val), s.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return store.APIToken{}, store.User{}, false, nil
 	}

@@ -19,7 +19,9 @@
 //   - pages: a gh_session cookie (random 32 bytes; the store keeps only its
 //     SHA-256) naming a live session, the page's role, and on POST the
 //     session's CSRF token; anonymous visitors are redirected to /login,
-//     other roles get 403. Sessions end 8 hours after login or at logout.
+//     other roles get 403. Sessions end 8 hours after login, after 30
+//     minutes without a request, at logout, or when their user changes the
+//     password in another session.
 //   - /api/v1: "Authorization: Bearer <token>" only (cookies are ignored, so
 //     no CSRF token is needed), and the route's role; 401 or 403.
 //   - /metrics: clients on loopback (a scraper on the router itself) without

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -218,22 +219,35 @@ func (s *Server) hashPassword(ctx context.Context, pw string) (string, error) {
 }
 
 type tokensData struct {
-	NewToken string // the clear token, shown once right after creation
+	Tokens   []store.APIToken // the user's own, by name
+	NewToken string           // the clear token, shown once right after creation
 	NewName  string
 	Name     string // form value kept after an error
 }
 
-// tokensPage lets every user create API tokens for themselves and revoke
-// them. A new token is shown once, in the response to the form that made
-// it; only its hash is stored, so it cannot be shown again. Revoking takes
-// the token itself (see deleteToken).
+// tokensPage lets every user create API tokens for themselves, see them
+// (name, created, last used) and revoke them. A new token is shown once, in
+// the response to the form that made it; only its hash is stored, so it
+// cannot be shown again.
 func (s *Server) tokensPage(c *gin.Context) {
 	v := s.View(c, "API tokens")
 	if n := c.Query("revoked"); n != "" {
 		v.Notice = "Token " + n + " revoked."
 	}
-	v.Data = tokensData{}
-	s.renderPage(c, http.StatusOK, "tokens", v)
+	s.renderTokens(c, http.StatusOK, v, tokensData{})
+}
+
+// renderTokens renders the tokens page with the current user's tokens
+// listed in d.
+func (s *Server) renderTokens(c *gin.Context, status int, v *View, d tokensData) {
+	u, _ := CurrentUser(c)
+	var err error
+	if d.Tokens, err = s.store.APITokensByUser(c.Request.Context(), u.ID); err != nil {
+		s.dbError(c, "list api tokens", err)
+		return
+	}
+	v.Data = d
+	s.renderPage(c, status, "tokens", v)
 }
 
 // apiTokenPrefix marks Gatehouse tokens, so a token pasted somewhere it
@@ -246,8 +260,7 @@ func (s *Server) createToken(c *gin.Context) {
 	v := s.View(c, "API tokens")
 	fail := func(status int, msg string) {
 		v.Error = msg
-		v.Data = tokensData{Name: name}
-		s.renderPage(c, status, "tokens", v)
+		s.renderTokens(c, status, v, tokensData{Name: name})
 	}
 	if !validUserName(name) {
 		fail(http.StatusBadRequest, "A token name is 1 to 64 letters, digits or . _ - @.")
@@ -271,40 +284,44 @@ func (s *Server) createToken(c *gin.Context) {
 	}
 	s.log.Info("web: api token created", logUser(c), "token_name", name)
 	v.Notice = "Token " + name + " created. Copy it now: it is not stored and will not be shown again."
-	v.Data = tokensData{NewToken: tok, NewName: name}
-	s.renderPage(c, http.StatusOK, "tokens", v)
+	s.renderTokens(c, http.StatusOK, v, tokensData{NewToken: tok, NewName: name})
 }
 
-// deleteToken revokes one of the user's own tokens, identified by the token
-// itself: the store keeps only hashes and has no per-user token listing, so
-// the token is the one handle a user holds. Someone else's token, or no
-// token, get the same answer.
+// deleteToken revokes one of the user's own tokens, by the id the list on
+// the tokens page posts. Only the user's own tokens are looked at, so
+// someone else's id and an id that does not exist get the same 404, and
+// ids cannot be probed for other users' tokens.
 func (s *Server) deleteToken(c *gin.Context) {
 	u, _ := CurrentUser(c)
 	v := s.View(c, "API tokens")
-	v.Data = tokensData{}
-	val := strings.TrimSpace(c.PostForm("token"))
-	if val == "" || len(val) > 256 {
-		v.Error = "Paste the token to revoke."
-		s.renderPage(c, http.StatusBadRequest, "tokens", v)
+	id, err := strconv.ParseInt(c.PostForm("id"), 10, 64)
+	if err != nil || id < 1 {
+		v.Error = "Choose a token to revoke from the list."
+		s.renderTokens(c, http.StatusBadRequest, v, tokensData{})
 		return
 	}
-	tok, _, err := s.store.APITokenByHash(c.Request.Context(), hashToken(val))
-	if err == nil && tok.UserID != u.ID {
-		err = store.ErrNotFound
+	own, err := s.store.APITokensByUser(c.Request.Context(), u.ID)
+	if err != nil {
+		s.dbError(c, "list api tokens", err)
+		return
 	}
-	if err == nil {
-		err = s.store.DeleteAPIToken(c.Request.Context(), Actor(c), tok.ID)
+	i := slices.IndexFunc(own, func(t store.APIToken) bool { return t.ID == id })
+	if i < 0 {
+		err = store.ErrNotFound
+	} else {
+		// Tokens never change owner, so the check above still holds here.
+		err = s.store.DeleteAPIToken(c.Request.Context(), Actor(c), id)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		v.Error = "That is not one of your tokens."
-		s.renderPage(c, http.StatusNotFound, "tokens", v)
+		s.renderTokens(c, http.StatusNotFound, v, tokensData{})
 		return
 	}
 	if err != nil {
 		s.dbError(c, "revoke api token", err)
 		return
 	}
+	tok := own[i]
 	s.log.Info("web: api token revoked", logUser(c), "token_name", tok.Name)
 	c.Redirect(http.StatusSeeOther, "/tokens?revoked="+url.QueryEscape(tok.Name))
 }
@@ -331,6 +348,12 @@ func (s *Server) changePassword(c *gin.Context) {
 	fail := func(status int, msg string) {
 		v.Error = msg
 		s.renderPage(c, status, "account", v)
+	}
+	sess, ok := currentSession(c)
+	if !ok { // requireSession guards this route; without a session there is nothing to keep
+		s.log.Error("web: change password: no session on the request", logUser(c))
+		fail(http.StatusInternalServerError, "Internal error.")
+		return
 	}
 	current := c.PostForm("current")
 	pw := c.PostForm("password")
@@ -362,7 +385,16 @@ func (s *Server) changePassword(c *gin.Context) {
 		fail(http.StatusInternalServerError, "The password could not be saved.")
 		return
 	}
-	s.log.Info("web: password changed", logUser(c))
+	// Whoever knew the old password may be signed in somewhere else; the
+	// change is only worth something if that session ends too. This browser
+	// just proved it knows the password, so it stays signed in.
+	ended, err := s.store.DeleteUserSessions(c.Request.Context(), u.ID, sess.TokenHash)
+	if err != nil {
+		s.log.Error("web: change password: end other sessions", logUser(c), "err", err)
+		fail(http.StatusInternalServerError, "The password was changed, but your other sessions could not be ended. Change it again, or ask a network manager to check the daemon's log.")
+		return
+	}
+	s.log.Info("web: password changed", logUser(c), "other_sessions_ended", ended)
 	c.Redirect(http.StatusSeeOther, "/account?changed=1")
 }
 

@@ -36,10 +36,20 @@ const (
 	// SessionLifetime is the absolute lifetime of a session: a login at the
 	// start of the school day lasts the working day, never overnight.
 	SessionLifetime = 8 * time.Hour
+	// SessionIdle ends a session that made no request for this long: a
+	// browser left signed in on a staffroom PC should not stay usable all
+	// day. Activity is recorded at most once per sessionTouchEvery, so a busy
+	// session may look up to that much idler than it is.
+	SessionIdle = 30 * time.Minute
 	// MaxLoginFailures bad passwords in a row lock an account for LockDuration.
 	MaxLoginFailures = 10
 	LockDuration     = 15 * time.Minute
 )
+
+// sessionTouchEvery is how stale a session's LastSeen may get before a
+// request writes it again: one write per session per minute instead of one
+// per request.
+const sessionTouchEvery = time.Minute
 
 // Cookie names.
 const (

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"net/http/httptest"
@@ -545,20 +546,133 @@ func TestBearerTokenAPI(t *testing.T) {
 		t.Errorf("session cookie on the API: %d, want 401", r.status)
 	}
 
-	// Nobody can revoke someone else's token; the owner can.
-	r = rec.post("/tokens/delete", url.Values{"csrf": {rec.csrf("/tokens")}, "token": {netTok}})
-	if r.status != http.StatusNotFound {
-		t.Errorf("revoking another user's token: %d, want 404", r.status)
-	}
-	if r := client.api("/api/v1/whoami", netTok); r.status != http.StatusOK {
-		t.Fatalf("token dead after a refused revoke: %d", r.status)
-	}
-	r = net.post("/tokens/delete", url.Values{"csrf": {net.csrf("/tokens")}, "token": {netTok}})
+	// Revoking from the tokens page ends the token for the API.
+	r = net.post("/tokens/delete", url.Values{"csrf": {net.csrf("/tokens")}, "id": {tokenID(t, net, "script")}})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("revoke own token: %d, want 303", r.status)
 	}
 	if r := client.api("/api/v1/whoami", netTok); r.status != http.StatusUnauthorized {
 		t.Errorf("revoked token: %d, want 401", r.status)
+	}
+}
+
+var tokenRow = regexp.MustCompile(`<tr><td>([^<]+)</td><td>([^<]*)</td><td>([^<]*)</td><td><form method="post" action="/tokens/delete"><input type="hidden" name="csrf" value="[^"]+"><input type="hidden" name="id" value="(\d+)">`)
+
+// tokenRows returns the rows of the token list on b's tokens page, by name:
+// {created, last used, id}.
+func tokenRows(t *testing.T, b *browser) map[string][3]string {
+	t.Helper()
+	r := b.get("/tokens")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /tokens: %d", r.status)
+	}
+	rows := map[string][3]string{}
+	for _, m := range tokenRow.FindAllStringSubmatch(r.body, -1) {
+		rows[m[1]] = [3]string{m[2], m[3], m[4]}
+	}
+	return rows
+}
+
+// tokenID returns the id the tokens page posts to revoke b's token name.
+func tokenID(t *testing.T, b *browser, name string) string {
+	t.Helper()
+	row, ok := tokenRows(t, b)[name]
+	if !ok {
+		t.Fatalf("token %s not listed on the tokens page", name)
+	}
+	return row[2]
+}
+
+func TestTokensPageListsAndRevokesOwnTokens(t *testing.T) {
+	h := newHarness(t, nil)
+	h.roleUsers()
+	net, rec := h.browser(), h.browser()
+	net.login("u-network", testPassword)
+	rec.login("u-reception", testPassword)
+	netTok := createToken(t, net, "script")
+	createToken(t, net, "backup")
+	recTok := createToken(t, rec, "kiosk")
+	client := h.browser()
+
+	netRows, recRows := tokenRows(t, net), tokenRows(t, rec)
+	if len(netRows) != 2 || len(recRows) != 1 {
+		t.Fatalf("listed %v for network and %v for reception, want 2 own tokens and 1", netRows, recRows)
+	}
+	if _, ok := recRows["kiosk"]; !ok {
+		t.Fatalf("reception's own token is not listed: %v", recRows)
+	}
+	for name, row := range netRows {
+		if name != "script" && name != "backup" {
+			t.Errorf("network's page lists %q, which is not theirs", name)
+		}
+		if row[0] == "" || row[0] == "never" || row[1] != "never" {
+			t.Errorf("%s: created %q, last used %q; want a time and never", name, row[0], row[1])
+		}
+	}
+	if r := client.api("/api/v1/whoami", netTok); r.status != http.StatusOK {
+		t.Fatalf("whoami: %d", r.status)
+	}
+	if used := tokenRows(t, net)["script"][1]; used == "never" || used == "" {
+		t.Errorf("after use, last used = %q, want a time", used)
+	}
+
+	recID, scriptID := recRows["kiosk"][2], netRows["script"][2]
+	tests := []struct {
+		name     string
+		b        *browser
+		form     url.Values
+		want     int
+		liveTok  string // still works afterwards
+		deadTok  string // no longer works afterwards
+		wantText string
+	}{
+		{"someone else's id", net, url.Values{"id": {recID}}, http.StatusNotFound, recTok, "", "not one of your tokens"},
+		{"an id that does not exist", net, url.Values{"id": {"99999"}}, http.StatusNotFound, netTok, "", "not one of your tokens"},
+		{"not an id", net, url.Values{"id": {"script"}}, http.StatusBadRequest, netTok, "", "Choose a token"},
+		{"no CSRF token", net, url.Values{"id": {scriptID}, "csrf": {""}}, http.StatusForbidden, netTok, "", ""},
+		{"own id", net, url.Values{"id": {scriptID}}, http.StatusSeeOther, recTok, netTok, ""},
+		{"own id again", net, url.Values{"id": {scriptID}}, http.StatusNotFound, recTok, netTok, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, set := tc.form["csrf"]; !set {
+				tc.form.Set("csrf", tc.b.csrf("/tokens"))
+			}
+			r := tc.b.post("/tokens/delete", tc.form)
+			if r.status != tc.want || !strings.Contains(r.body, tc.wantText) {
+				t.Fatalf("status %d, want %d with %q; body %.300s", r.status, tc.want, tc.wantText, r.body)
+			}
+			if r := client.api("/api/v1/whoami", tc.liveTok); r.status != http.StatusOK {
+				t.Errorf("token that should live: %d", r.status)
+			}
+			if tc.deadTok != "" {
+				if r := client.api("/api/v1/whoami", tc.deadTok); r.status != http.StatusUnauthorized {
+					t.Errorf("revoked token: %d, want 401", r.status)
+				}
+			}
+		})
+	}
+	if rows := tokenRows(t, net); len(rows) != 1 || rows["backup"][2] == "" {
+		t.Errorf("after revoking script, network's list = %v, want only backup", rows)
+	}
+	if rows := tokenRows(t, rec); len(rows) != 1 {
+		t.Errorf("reception's list = %v, want kiosk still there", rows)
+	}
+	entries, err := h.st.AuditList(context.Background(), 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deletes int
+	for _, e := range entries {
+		if e.Action == "api_token.delete" {
+			deletes++
+			if e.Actor != "web:u-network" || e.Object != "api_token:"+scriptID {
+				t.Errorf("delete audit row %+v", e)
+			}
+		}
+	}
+	if deletes != 1 {
+		t.Errorf("%d api_token.delete audit rows, want 1", deletes)
 	}
 }
 
@@ -648,13 +762,78 @@ func TestSessionCookieHeadersAndLifetime(t *testing.T) {
 		}
 	}
 
-	h.clock.Advance(SessionLifetime - time.Minute)
-	if r := b.get("/"); r.status != http.StatusOK {
-		t.Fatalf("before expiry: %d", r.status)
+	// In use all day, the session lasts until its absolute lifetime.
+	for elapsed := time.Duration(0); elapsed < SessionLifetime-time.Minute; {
+		step := min(SessionIdle/2, SessionLifetime-time.Minute-elapsed)
+		h.clock.Advance(step)
+		elapsed += step
+		if r := b.get("/"); r.status != http.StatusOK {
+			t.Fatalf("in use %v after login: %d", elapsed, r.status)
+		}
 	}
 	h.clock.Advance(2 * time.Minute)
 	if r := b.get("/"); r.status != http.StatusSeeOther {
 		t.Fatalf("after %v: %d, want 303 to login", SessionLifetime, r.status)
+	}
+}
+
+func TestIdleSessionEnds(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addUser("ivy", RoleReception, testPassword)
+	active, idle := h.browser(), h.browser()
+	active.login("ivy", testPassword)
+	idle.login("ivy", testPassword)
+	ctx := context.Background()
+	lastSeen := func(b *browser) time.Time {
+		t.Helper()
+		sess, _, err := h.st.SessionByTokenHash(ctx, hashToken(b.cookie(sessionCookie)), h.clock.Now())
+		if err != nil {
+			t.Fatalf("session: %v", err)
+		}
+		return sess.LastSeen
+	}
+	login := h.clock.Now()
+
+	// Activity is written at most once a minute per session.
+	h.clock.Advance(30 * time.Second)
+	if r := active.get("/"); r.status != http.StatusOK {
+		t.Fatalf("30s after login: %d", r.status)
+	}
+	if got := lastSeen(active); !got.Equal(login) {
+		t.Errorf("LastSeen = %v after a request 30s in, want it left at login %v", got, login)
+	}
+	h.clock.Advance(time.Minute)
+	if r := active.get("/"); r.status != http.StatusOK {
+		t.Fatalf("90s after login: %d", r.status)
+	}
+	if got := lastSeen(active); !got.Equal(h.clock.Now()) {
+		t.Errorf("LastSeen = %v, want %v", got, h.clock.Now())
+	}
+
+	// The active browser keeps going past the idle limit; the idle one,
+	// untouched since login, is refused and its session deleted.
+	for range 4 {
+		h.clock.Advance(SessionIdle / 3)
+		if r := active.get("/"); r.status != http.StatusOK {
+			t.Fatalf("active session refused %v after login: %d", h.clock.Now().Sub(login), r.status)
+		}
+	}
+	idleFor := h.clock.Now().Sub(login)
+	if idleFor <= SessionIdle {
+		t.Fatalf("test bug: idle browser only idle for %v", idleFor)
+	}
+	stale := idle.cookie(sessionCookie)
+	r := idle.get("/tokens")
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/login") {
+		t.Fatalf("idle for %v: status %d location %q, want 303 to /login", idleFor, r.status, r.header.Get("Location"))
+	}
+	// Setting the clock back (a router without RTC before NTP) does not
+	// bring it back.
+	if _, _, err := h.st.SessionByTokenHash(ctx, hashToken(stale), login.Add(time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("idle session still in the store: %v", err)
+	}
+	if r := active.get("/"); r.status != http.StatusOK {
+		t.Errorf("active session after the idle one ended: %d", r.status)
 	}
 }
 
@@ -749,8 +928,23 @@ func TestChangePassword(t *testing.T) {
 	if u, _ := h.st.UserByName(context.Background(), "fran"); u.FailedLogins != 1 {
 		t.Errorf("wrong current password not counted: FailedLogins = %d", u.FailedLogins)
 	}
+	// Fran is also signed in elsewhere (perhaps by whoever learned the old
+	// password), and so is another user.
+	elsewhere, other := h.browser(), h.browser()
+	elsewhere.login("fran", testPassword)
+	h.addUser("gus", RoleReception, testPassword)
+	other.login("gus", testPassword)
 	if r := b.post("/account", url.Values{"csrf": {b.csrf("/account")}, "current": {testPassword}, "password": {next}, "confirm": {next}}); r.status != http.StatusSeeOther {
 		t.Fatalf("change: %d, want 303", r.status)
+	}
+	if r := b.get("/account?changed=1"); r.status != http.StatusOK || !strings.Contains(r.body, "Password changed") {
+		t.Errorf("the browser that changed the password: %d, want 200 still signed in", r.status)
+	}
+	if r := elsewhere.get("/"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/login") {
+		t.Errorf("fran's other session after the change: %d %q, want 303 to /login", r.status, r.header.Get("Location"))
+	}
+	if r := other.get("/"); r.status != http.StatusOK {
+		t.Errorf("another user's session after fran's change: %d, want 200", r.status)
 	}
 	if r := h.browser().tryLogin("fran", testPassword); r.status != http.StatusUnauthorized {
 		t.Errorf("old password still works: %d", r.status)
