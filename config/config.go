@@ -57,6 +57,9 @@ type Site struct {
 	Name     string
 	Timezone string         // as written; "Local" when omitted
 	Location *time.Location // Timezone loaded; never nil in a parsed Config
+	// GuestSSID is the visitor Wi-Fi's name, printed on voucher slips;
+	// optional.
+	GuestSSID string
 }
 
 // Admin is the admin web server's listener and certificate.

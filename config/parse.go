@@ -148,6 +148,11 @@ func (d *decoder) site(c *Config, path string, v *yaml.Node) {
 				c.Site.Timezone = s
 			}
 		},
+		"guest_ssid": func(p string, v *yaml.Node) {
+			if s, ok := d.str(p, v); ok {
+				c.Site.GuestSSID = s
+			}
+		},
 	})
 	// Checked here so the problem names the line of the bad value; the
 	// Location is set in crossChecks, which also covers a missing site.

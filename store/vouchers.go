@@ -198,7 +198,7 @@ func checkVoucher(v Voucher) error {
 // each audited as "voucher.issue". With a batch name the codes are grouped
 // in a new batch. Each Voucher's ID (and BatchID) is assigned, CreatedBy is
 // actor, CreatedAt is filled if zero, and a code whose clock starts on issue
-// gets its ExpiresAt. A hash already present is ErrExists.
+// gets its ExpiresAt (from its NotBefore when that is later). A hash already present is ErrExists.
 func (s *Store) IssueVouchers(ctx context.Context, actor, batchName string, vs []Voucher) ([]Voucher, error) {
 	if len(vs) == 0 || len(vs) > MaxVoucherBatch {
 		return nil, fmt.Errorf("store: issue vouchers: %d codes, want 1..%d", len(vs), MaxVoucherBatch)
@@ -218,7 +218,12 @@ func (s *Store) IssueVouchers(ctx context.Context, actor, batchName string, vs [
 		v.CreatedBy = actor
 		v.FirstUsedAt, v.RevokedAt, v.ExpiresAt, v.Devices = time.Time{}, time.Time{}, time.Time{}, 0
 		if !v.StartOnFirstUse {
-			v.ExpiresAt = v.CreatedAt.Add(v.Duration)
+			// A code dated for later starts its clock when it becomes valid.
+			start := v.CreatedAt
+			if v.NotBefore.After(start) {
+				start = v.NotBefore.UTC()
+			}
+			v.ExpiresAt = start.Add(v.Duration)
 		}
 		out[i] = v
 	}

@@ -47,6 +47,7 @@ func commands() []command {
 		{name: "run", summary: "run the daemon", usage: runUsage, run: cmdRun},
 		{name: "check-config", summary: "check a configuration file", usage: checkConfigUsage, run: cmdCheckConfig},
 		{name: "demo", summary: "run Gatehouse on a simulated school (root)", usage: demoUsage, run: cmdDemo},
+		{name: "voucher", summary: "issue visitor Wi-Fi codes", usage: voucherUsage, run: cmdVoucher},
 		{name: "user", summary: "manage admin page users", usage: userUsage, run: cmdUser},
 		{name: "audit", summary: "check the audit log", usage: auditUsage, run: cmdAudit},
 		{name: "inspect", summary: "inspect packet captures for filter bypass", usage: inspectUsage, run: cmdInspect},

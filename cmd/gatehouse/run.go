@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
@@ -135,7 +136,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("admin page: %w", err)
 	}
 
-	enf, err := startPolicy(ctx, log, cfg)
+	enf, err := newEnforcer(log, cfg)
 	if err != nil {
 		return err
 	}
@@ -143,16 +144,37 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	// stopped or crashed daemon keeps enforcing.
 	defer enf.Close()
 
+	portal, err := newPortal(log, cfg, st, d.hub, enf)
+	if err != nil {
+		return err
+	}
+	if err := captive.RegisterAdminPages(srv, portal); err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+	// The membership the database holds goes in before the first Apply, so
+	// the table is built whole in one batch and nobody admitted before a
+	// restart loses access, even for a moment.
+	if n, err := portal.Restore(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("guest admissions restored", "devices", n)
+	}
+	if err := enf.Apply(ctx); err != nil {
+		return fmt.Errorf("policy: applying the ruleset: %w", err)
+	}
+
 	guard, err := dnsguard.New(dnsGuardConfig(cfg), log.With("component", "dnsguard"))
 	if err != nil {
 		return err
 	}
 
-	dhcpSrv, err := newDHCP(log, cfg, st, d.hub, enf)
+	dhcpSrv, err := newDHCP(log, cfg, st, d.hub, enf, portal.APIURL())
 	if err != nil {
 		return err
 	}
 	d.reg.MustRegister(dhcp.NewCollector(dhcpSrv.Metrics()))
+
+	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -165,6 +187,8 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) }},
 		{"dns guard", guard.Serve},
 		{"dhcp", dhcpSrv.Run},
+		{"captive portal", portal.Run},
+		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
 	}
 	errc := make(chan error, len(components))
 	var wg sync.WaitGroup

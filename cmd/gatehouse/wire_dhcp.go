@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -13,12 +12,6 @@ import (
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
-
-// portalAPIURI is the RFC 8908 API address handed out in DHCP option 114 on
-// portal segments: the portal on the segment's own gateway.
-func portalAPIURI(seg config.Segment) string {
-	return fmt.Sprintf("http://%s:%d/api/captive", seg.Gateway, portalPort)
-}
 
 var approvalModes = map[string]dhcp.Approval{
 	config.UnknownAlert:      dhcp.ApprovalAlert,
@@ -35,8 +28,10 @@ func (q quarantiner) Quarantine(ctx context.Context, mac net.HardwareAddr, ip ne
 	return q.enf.Quarantine(ctx, policy.Device{MAC: mac, IP: ip})
 }
 
-// newDHCP builds the DHCP server for every segment that has a pool.
-func newDHCP(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.Hub, enf *policy.Enforcer) (*dhcp.Server, error) {
+// newDHCP builds the DHCP server for every segment that has a pool;
+// portalAPI is the RFC 8908 address handed out in option 114 on portal
+// segments.
+func newDHCP(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.Hub, enf *policy.Enforcer, portalAPI string) (*dhcp.Server, error) {
 	oui, err := dhcp.LoadOUI(dhcp.DebianOUIPath)
 	if err != nil {
 		log.Warn("the IEEE OUI registry could not be read; using the built-in table", "path", dhcp.DebianOUIPath, "err", err)
@@ -49,7 +44,7 @@ func newDHCP(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.
 		}
 		uri := ""
 		if s.Portal {
-			uri = portalAPIURI(s)
+			uri = portalAPI
 		}
 		segs = append(segs, dhcp.FromConfig(s, uri, approvalModes[s.UnknownDevices]))
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -79,20 +78,12 @@ func dnsGuardConfig(cfg *config.Config) dnsguard.Config {
 	return gc
 }
 
-// startPolicy builds the kernel ruleset from the database's state and keeps
-// it there; it returns the enforcer for the other components to call.
-func startPolicy(ctx context.Context, log *slog.Logger, cfg *config.Config) (*policy.Enforcer, error) {
+// newEnforcer opens the enforcer; it changes nothing in the kernel until
+// Apply.
+func newEnforcer(log *slog.Logger, cfg *config.Config) (*policy.Enforcer, error) {
 	n, err := policyNetwork(cfg)
 	if err != nil {
 		return nil, err
 	}
-	enf, err := policy.New(policy.Options{}, n, log)
-	if err != nil {
-		return nil, err
-	}
-	if err := enf.Apply(ctx); err != nil {
-		enf.Close()
-		return nil, fmt.Errorf("applying the ruleset: %w", err)
-	}
-	return enf, nil
+	return policy.New(policy.Options{}, n, log)
 }

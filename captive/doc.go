@@ -1,0 +1,41 @@
+// Package captive owns the visitor side of Gatehouse: visitor codes
+// (vouchers: generation, normalisation, hashing, issue, revoke, extend), the
+// captive portal's HTTP server (OS connectivity probes, the RFC 8908 Captive
+// Portal API, the sign-in, status and log-out pages in English and Welsh),
+// the brute-force limits on code guessing, guest sessions (re-admission of a
+// returning device, rebuilding admissions after a restart), and the
+// reception pages it adds to the admin shell (issue, list, revoke, extend,
+// print slips; the AUP editor and the acceptance export for network
+// managers).
+//
+// It does not own the kernel: admitting and evicting a device goes through
+// the Admitter interface, which *policy.Enforcer satisfies; the nftables
+// rule that sends a non-admitted visitor's port 80 to this server belongs to
+// package policy. It does not own SQL (package store), sessions, roles and
+// CSRF of the admin shell (package web), DHCP option 114 (package dhcp, which
+// serves the API URL this package exposes with APIURL) or the lease events
+// that trigger ReadmitOnLease (the daemon wires them).
+//
+// Codes are 10 characters from a 30-symbol alphabet with no 0/O, 1/I/L or U
+// (about 49 bits from crypto/rand), printed XXXXX-XXXXX, typed in any case
+// with or without spaces and dashes. The database keeps only an
+// HMAC-SHA256 of a code under a per-site key, so a code is shown in clear
+// once: in the response that issued it.
+//
+// The portal identifies a visitor by the TCP peer address and the MAC the
+// Neighbours lookup returns for it; it uses no cookies and no JavaScript,
+// because the phones' captive-portal sheets keep neither. Pages carry their
+// CSS inline and stay well under 50 KB.
+//
+// HTTPS: Options.TLSListen with a certificate serves the same pages and the
+// API over TLS. Phones only trust a captive portal API or page over HTTPS
+// with a publicly trusted certificate for Options.PortalURL's host name (a
+// self-signed one makes the sheet show a certificate error), so a school
+// that wants an https:// option 114 URL needs a real host name and a
+// certificate from a public CA; otherwise use plain http:// on the visitor
+// segment's gateway address.
+//
+// Rate limits and data quotas are stored with each code and shown to staff,
+// but are not enforced per code: every admitted visitor gets the visitor
+// segment's rate limit from package policy, and there is no byte counting.
+package captive

@@ -1,0 +1,488 @@
+package captive
+
+import (
+	"bytes"
+	"embed"
+	"encoding/base64"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/skip2/go-qrcode"
+
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/web"
+)
+
+// admin holds the admin pages' templates and dependencies.
+type admin struct {
+	p        *Portal
+	srv      *web.Server
+	vouchers *template.Template
+	settings *template.Template
+	print    *template.Template
+}
+
+// RegisterAdminPages adds the visitor-code pages (roles reception and
+// network; reception sees and changes only the codes it issued) and the
+// portal settings pages (network role: the AUP text, the acceptance export,
+// the attempt log) to the admin shell. Call it before srv.Handler or Run.
+func RegisterAdminPages(srv *web.Server, p *Portal) error {
+	a := &admin{p: p, srv: srv}
+	var err error
+	if a.vouchers, err = template.New("vouchers.html").ParseFS(templateFS, "templates/vouchers.html"); err != nil {
+		return fmt.Errorf("captive: parse admin templates: %w", err)
+	}
+	if a.settings, err = template.New("portal_admin.html").ParseFS(templateFS, "templates/portal_admin.html"); err != nil {
+		return fmt.Errorf("captive: parse admin templates: %w", err)
+	}
+	if a.print, err = template.New("print.html").ParseFS(templateFS, "templates/print.html"); err != nil {
+		return fmt.Errorf("captive: parse admin templates: %w", err)
+	}
+	both := []string{web.RoleReception, web.RoleNetwork}
+	network := []string{web.RoleNetwork}
+	srv.AddPage(web.Page{Path: "/vouchers", Title: "Visitor codes", Roles: both, GET: a.listPage, POST: a.issue})
+	srv.AddPage(web.Page{Path: "/vouchers/revoke", Roles: both, POST: a.revoke})
+	srv.AddPage(web.Page{Path: "/vouchers/extend", Roles: both, POST: a.extend})
+	srv.AddPage(web.Page{Path: "/vouchers/print.css", Roles: both, GET: a.asset("static/print.css", "text/css; charset=utf-8")})
+	srv.AddPage(web.Page{Path: "/vouchers/print.js", Roles: both, GET: a.asset("static/print.js", "text/javascript; charset=utf-8")})
+	srv.AddPage(web.Page{Path: "/portal", Title: "Portal", Roles: network, GET: a.settingsPage, POST: a.setAUP})
+	srv.AddPage(web.Page{Path: "/portal/acceptances.csv", Roles: network, GET: a.exportCSV})
+	return nil
+}
+
+//go:embed static/*
+var staticFS embed.FS
+
+func (a *admin) asset(name, ctype string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		b, err := staticFS.ReadFile(name)
+		if err != nil {
+			c.AbortWithStatus(http.StatusInternalServerError)
+			return
+		}
+		c.Data(http.StatusOK, ctype, b)
+	}
+}
+
+type durationChoice struct {
+	Value, Label string
+	Default      bool
+}
+
+var durationChoices = []durationChoice{
+	{"30m", "30 minutes", false}, {"1h", "1 hour", false}, {"2h", "2 hours", true}, {"4h", "4 hours", false},
+	{"8h", "the school day (8 hours)", false}, {"24h", "1 day", false}, {"72h", "3 days", false}, {"168h", "1 week", false},
+}
+
+type codeRow struct {
+	ID                int64
+	Issued, By, Valid string
+	Devices, State    string
+	Note, Batch       string
+	Live              bool
+}
+
+type vouchersData struct {
+	Durations  []durationChoice
+	MaxBatch   int
+	MaxDevices int
+	All        bool
+	Codes      []codeRow
+}
+
+// mine reports whether the user may only see and change their own codes.
+func mine(c *gin.Context) bool {
+	u, _ := web.CurrentUser(c)
+	return u.Role != web.RoleNetwork
+}
+
+func (a *admin) when(t time.Time) string { return t.In(a.p.loc).Format("2 Jan 2006 15:04") }
+
+// validText says how long a code is valid, for lists and slips.
+func (a *admin) validText(v store.Voucher) string {
+	var s string
+	switch {
+	case !v.ExpiresAt.IsZero():
+		s = "until " + a.when(v.Until())
+	default:
+		s = "for " + humanDuration(v.Duration) + " from first use"
+		if !v.NotAfter.IsZero() {
+			s += ", at the latest until " + a.when(v.NotAfter)
+		}
+	}
+	if !v.NotBefore.IsZero() {
+		s += " (not before " + a.when(v.NotBefore) + ")"
+	}
+	return s
+}
+
+func humanDuration(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0 && d >= 24*time.Hour:
+		n := int(d / (24 * time.Hour))
+		return plural(n, "day")
+	case d%time.Hour == 0:
+		return plural(int(d/time.Hour), "hour")
+	case d > time.Hour:
+		return fmt.Sprintf("%s %s", plural(int(d/time.Hour), "hour"), plural(int(d%time.Hour/time.Minute), "minute"))
+	}
+	return plural(int(d/time.Minute), "minute")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+func (a *admin) listPage(c *gin.Context) {
+	v := a.srv.View(c, "Visitor codes")
+	switch {
+	case c.Query("revoked") != "":
+		v.Notice = "Code " + c.Query("revoked") + " revoked; its devices were disconnected."
+	case c.Query("extended") != "":
+		v.Notice = "Code " + c.Query("extended") + " extended."
+	}
+	a.renderList(c, http.StatusOK, v)
+}
+
+func (a *admin) renderList(c *gin.Context, status int, v *web.View) {
+	f := store.VoucherFilter{Limit: 200}
+	if mine(c) {
+		f.CreatedBy = web.Actor(c)
+	}
+	vs, err := a.p.st.ListVouchers(c.Request.Context(), f)
+	if err != nil {
+		a.p.log.Error("list vouchers", "err", err)
+		a.srv.RenderError(c, http.StatusInternalServerError, "The codes could not be read from the database.")
+		return
+	}
+	now := a.p.now()
+	d := vouchersData{Durations: durationChoices, MaxBatch: store.MaxVoucherBatch, MaxDevices: MaxDevicesPerCode, All: !mine(c)}
+	for _, vc := range vs {
+		r := codeRow{ID: vc.ID, Issued: a.when(vc.CreatedAt), By: strings.TrimPrefix(vc.CreatedBy, "web:"), Valid: a.validText(vc),
+			Note: vc.Note, Batch: vc.BatchName}
+		if vc.MaxDevices == 0 {
+			r.Devices = fmt.Sprintf("%d (unlimited)", vc.Devices)
+		} else {
+			r.Devices = fmt.Sprintf("%d of %d", vc.Devices, vc.MaxDevices)
+		}
+		until := vc.Until()
+		switch {
+		case !vc.RevokedAt.IsZero():
+			r.State = "revoked " + a.when(vc.RevokedAt)
+		case !until.IsZero() && !now.Before(until):
+			r.State = "expired"
+		case !vc.NotBefore.IsZero() && now.Before(vc.NotBefore):
+			r.State, r.Live = "not yet valid", true
+		case vc.FirstUsedAt.IsZero():
+			r.State, r.Live = "not used yet", true
+		default:
+			r.State, r.Live = "in use", true
+		}
+		d.Codes = append(d.Codes, r)
+	}
+	v.Data = d
+	a.srv.Render(c, status, a.vouchers, v)
+}
+
+// formFail re-renders the list page with an error.
+func (a *admin) formFail(c *gin.Context, status int, msg string) {
+	v := a.srv.View(c, "Visitor codes")
+	v.Error = msg
+	a.renderList(c, status, v)
+}
+
+// parseLocal reads a datetime-local field in the school's time zone.
+func (a *admin) parseLocal(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02 15:04"} {
+		if t, err := time.ParseInLocation(layout, s, a.p.loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date and time", s)
+}
+
+// issueRequest reads the issue form.
+func (a *admin) issueRequest(c *gin.Context) (IssueRequest, string, error) {
+	q := IssueRequest{Now: a.p.now(), Count: 1, MaxDevices: 1, Note: strings.TrimSpace(c.PostForm("note")),
+		Batch: strings.TrimSpace(c.PostForm("batch")), StartOnFirstUse: c.PostForm("first_use") == "yes"}
+	// The quick form has only a duration: its code starts on first use.
+	if c.PostForm("count") == "" {
+		q.StartOnFirstUse = true
+	}
+	var err error
+	if q.Duration, err = time.ParseDuration(c.PostForm("duration")); err != nil {
+		return q, "", errors.New("choose how long the code is valid for")
+	}
+	intField := func(name string, dst *int) error {
+		if s := c.PostForm(name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return fmt.Errorf("%s must be a whole number", name)
+			}
+			*dst = n
+		}
+		return nil
+	}
+	if err := intField("count", &q.Count); err != nil {
+		return q, "", err
+	}
+	if err := intField("devices", &q.MaxDevices); err != nil {
+		return q, "", err
+	}
+	for _, f := range []struct {
+		name  string
+		dst   *int64
+		scale float64
+	}{{"rate_down", &q.RateDownBps, 1e6}, {"rate_up", &q.RateUpBps, 1e6}, {"quota", &q.QuotaBytes, 1e6}} {
+		s := c.PostForm(f.name)
+		if s == "" {
+			continue
+		}
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil || x < 0 || x > 1e6 || math.IsNaN(x) {
+			return q, "", fmt.Errorf("%s must be a number from 0 to 1000000", strings.ReplaceAll(f.name, "_", " "))
+		}
+		*f.dst = int64(x * f.scale)
+	}
+	if q.NotBefore, err = a.parseLocal(c.PostForm("not_before")); err != nil {
+		return q, "", fmt.Errorf("not valid before: %w", err)
+	}
+	if q.NotAfter, err = a.parseLocal(c.PostForm("not_after")); err != nil {
+		return q, "", fmt.Errorf("not valid after: %w", err)
+	}
+	layout := c.PostForm("layout")
+	switch layout {
+	case "":
+		layout = "slip"
+		if q.Count > 1 {
+			layout = "sheet"
+		}
+	case "slip", "sheet", "receipt":
+	default:
+		return q, "", errors.New("choose a print layout")
+	}
+	return q, layout, q.Check()
+}
+
+type slip struct {
+	Code, Valid string
+	QR          template.URL
+}
+
+type printData struct {
+	School, SSID, Layout string
+	Slips                []slip
+	Pages                [][]slip
+}
+
+// issue makes the codes and answers with the print page, the one response
+// that ever holds them in clear. It is not cached (the shell sends
+// no-store) and the codes are not logged.
+func (a *admin) issue(c *gin.Context) {
+	q, layout, err := a.issueRequest(c)
+	if err != nil {
+		a.formFail(c, http.StatusBadRequest, "The codes were not issued: "+err.Error()+".")
+		return
+	}
+	out, err := Issue(c.Request.Context(), a.p.st, web.Actor(c), q, a.p.rand)
+	if err != nil {
+		a.p.log.Error("issue vouchers", "by", web.Actor(c), "err", err)
+		a.formFail(c, http.StatusInternalServerError, "The codes could not be issued; the database could not be written.")
+		return
+	}
+	a.p.log.Info("vouchers issued", "by", web.Actor(c), "count", len(out), "first_id", out[0].Voucher.ID)
+	d := printData{School: a.p.school, SSID: a.p.ssid, Layout: layout}
+	for _, ic := range out {
+		png, err := qrcode.Encode(a.p.base.String()+"/?code="+url.QueryEscape(ic.Code), qrcode.Medium, 220)
+		if err != nil {
+			a.p.log.Error("encode QR code", "err", err)
+			a.formFail(c, http.StatusInternalServerError, "The QR codes could not be made.")
+			return
+		}
+		d.Slips = append(d.Slips, slip{Code: ic.Code, Valid: "Valid " + a.validText(ic.Voucher),
+			QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))})
+	}
+	per := len(d.Slips)
+	if layout == "sheet" {
+		per = 8
+	}
+	for i := 0; i < len(d.Slips); i += per {
+		d.Pages = append(d.Pages, d.Slips[i:min(i+per, len(d.Slips))])
+	}
+	var b bytes.Buffer
+	if err := a.print.Execute(&b, d); err != nil {
+		a.p.log.Error("render print page", "err", err)
+		a.formFail(c, http.StatusInternalServerError, "The print page could not be made.")
+		return
+	}
+	c.Data(http.StatusOK, "text/html; charset=utf-8", b.Bytes())
+}
+
+// ownCode fetches the code named by the form's id, refusing reception users
+// someone else's code with the same answer as a missing one.
+func (a *admin) ownCode(c *gin.Context) (store.Voucher, bool) {
+	id, err := strconv.ParseInt(c.PostForm("id"), 10, 64)
+	if err != nil || id <= 0 {
+		a.formFail(c, http.StatusBadRequest, "No such code.")
+		return store.Voucher{}, false
+	}
+	v, err := a.p.st.VoucherByID(c.Request.Context(), id)
+	if err == nil && mine(c) && v.CreatedBy != web.Actor(c) {
+		err = store.ErrNotFound
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		a.formFail(c, http.StatusNotFound, "No such code among yours.")
+		return store.Voucher{}, false
+	}
+	if err != nil {
+		a.p.log.Error("look up voucher", "id", id, "err", err)
+		a.formFail(c, http.StatusInternalServerError, "The database could not be read.")
+		return store.Voucher{}, false
+	}
+	return v, true
+}
+
+func (a *admin) revoke(c *gin.Context) {
+	v, ok := a.ownCode(c)
+	if !ok {
+		return
+	}
+	if _, err := a.p.Revoke(c.Request.Context(), web.Actor(c), v.ID); err != nil {
+		a.p.log.Error("revoke voucher", "id", v.ID, "err", err)
+		a.formFail(c, http.StatusInternalServerError, "The code could not be fully revoked: "+err.Error())
+		return
+	}
+	c.Redirect(http.StatusSeeOther, fmt.Sprintf("/vouchers?revoked=%d", v.ID))
+}
+
+func (a *admin) extend(c *gin.Context) {
+	v, ok := a.ownCode(c)
+	if !ok {
+		return
+	}
+	by, err := time.ParseDuration(c.PostForm("by"))
+	if err != nil || by < time.Minute || by > 30*24*time.Hour {
+		a.formFail(c, http.StatusBadRequest, "Choose how long to extend the code by.")
+		return
+	}
+	if !v.RevokedAt.IsZero() {
+		a.formFail(c, http.StatusConflict, "A revoked code cannot be extended; issue a new one.")
+		return
+	}
+	if _, err := a.p.Extend(c.Request.Context(), web.Actor(c), v.ID, by); err != nil {
+		a.p.log.Error("extend voucher", "id", v.ID, "err", err)
+		a.formFail(c, http.StatusInternalServerError, "The code could not be extended: "+err.Error())
+		return
+	}
+	c.Redirect(http.StatusSeeOther, fmt.Sprintf("/vouchers?extended=%d", v.ID))
+}
+
+type attemptRow struct{ At, MAC, IP, Outcome string }
+
+type settingsData struct {
+	Version, TextEN, TextCY string
+	Attempts                []attemptRow
+}
+
+func (a *admin) settingsPage(c *gin.Context) {
+	v := a.srv.View(c, "Portal")
+	if c.Query("published") != "" {
+		v.Notice = "The Acceptable Use Policy was published."
+	}
+	a.renderSettings(c, http.StatusOK, v, nil)
+}
+
+func (a *admin) renderSettings(c *gin.Context, status int, v *web.View, typed *store.PortalAUP) {
+	aup := a.p.currentAUP(c.Request.Context())
+	if typed != nil {
+		aup.TextEN, aup.TextCY = typed.TextEN, typed.TextCY
+	}
+	d := settingsData{Version: aup.Version[:12], TextEN: aup.TextEN, TextCY: aup.TextCY}
+	as, err := a.p.st.VoucherAttempts(c.Request.Context(), 50)
+	if err != nil {
+		a.p.log.Error("list code attempts", "err", err)
+	}
+	for _, at := range as {
+		r := attemptRow{At: a.when(at.At), Outcome: at.Outcome}
+		if at.MAC != nil {
+			r.MAC = at.MAC.String()
+		}
+		if at.IP.IsValid() {
+			r.IP = at.IP.String()
+		}
+		d.Attempts = append(d.Attempts, r)
+	}
+	v.Data = d
+	a.srv.Render(c, status, a.settings, v)
+}
+
+func (a *admin) setAUP(c *gin.Context) {
+	en := strings.TrimSpace(c.PostForm("aup_en"))
+	cy := strings.TrimSpace(c.PostForm("aup_cy"))
+	if en == "" || len(en) > 32<<10 || len(cy) > 32<<10 {
+		v := a.srv.View(c, "Portal")
+		v.Error = "The English text is required, and each text must be at most 32 KB (the portal page must stay small)."
+		a.renderSettings(c, http.StatusBadRequest, v, &store.PortalAUP{TextEN: en, TextCY: cy})
+		return
+	}
+	if _, err := a.p.st.SetPortalAUP(c.Request.Context(), web.Actor(c), en, cy, a.p.now()); err != nil {
+		a.p.log.Error("set AUP", "err", err)
+		a.srv.RenderError(c, http.StatusInternalServerError, "The text could not be saved.")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/portal?published=1")
+}
+
+// exportCSV sends the acceptances of the last ?days= days (default 30).
+func (a *admin) exportCSV(c *gin.Context) {
+	days := 30
+	if s := c.Query("days"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 3660 {
+			a.srv.RenderError(c, http.StatusBadRequest, "days must be a whole number from 1 to 3660.")
+			return
+		}
+		days = n
+	}
+	now := a.p.now()
+	acc, err := a.p.st.GuestAcceptances(c.Request.Context(), now.Add(-time.Duration(days)*24*time.Hour), now.Add(time.Second))
+	if err != nil {
+		a.p.log.Error("export acceptances", "err", err)
+		a.srv.RenderError(c, http.StatusInternalServerError, "The acceptances could not be read.")
+		return
+	}
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	_ = w.Write([]string{"time", "code_id", "mac", "randomised_mac", "ip", "name", "company", "aup_version"})
+	for _, g := range acc {
+		_ = w.Write([]string{g.At.In(a.p.loc).Format(time.RFC3339), strconv.FormatInt(g.VoucherID, 10), g.MAC.String(),
+			strconv.FormatBool(g.Randomised), g.IP.String(), csvSafe(g.Name), csvSafe(g.Company), g.AUPVersion})
+	}
+	w.Flush()
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="guest-acceptances-%s.csv"`, now.In(a.p.loc).Format("2006-01-02")))
+	c.Data(http.StatusOK, "text/csv; charset=utf-8", b.Bytes())
+}
+
+// csvSafe defuses visitor-typed text that a spreadsheet would run as a
+// formula.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}

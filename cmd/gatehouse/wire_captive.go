@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/gatehouse-net/gatehouse/captive"
+	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/dhcp"
+	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// newPortal builds the captive portal on the first portal segment's gateway.
+// A configuration without a portal segment still gets one, listening on the
+// router only, so reception can issue codes before the visitor VLAN exists.
+func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.Hub, enf *policy.Enforcer) (*captive.Portal, error) {
+	host := "127.0.0.1"
+	for _, s := range cfg.Segments {
+		if s.Portal {
+			host = s.Gateway.String()
+			break
+		}
+	}
+	return captive.New(captive.Options{
+		Store:      st,
+		Admitter:   enf,
+		Neighbours: captive.NeighbourTable{},
+		Hub:        hub,
+		Logger:     log.With("component", "captive"),
+		Location:   cfg.Site.Location,
+		School:     cfg.Site.Name,
+		SSID:       cfg.Site.GuestSSID,
+		PortalURL:  fmt.Sprintf("http://%s:%d", host, portalPort),
+		// Every address: the kernel redirects visitors' web traffic to
+		// the port on whichever router address it arrived at.
+		Listen: fmt.Sprintf(":%d", portalPort),
+	})
+}
+
+// readmitOnLease lets a visitor whose code is still valid back on when
+// their phone returns and takes a lease, without the sign-in sheet. sub
+// carries events.LeaseGranted; it is made before DHCP starts so no lease is
+// missed.
+func readmitOnLease(ctx context.Context, log *slog.Logger, sub *events.Subscription, portal *captive.Portal) {
+	sub.Run(ctx, func(ctx context.Context, e events.Event) {
+		l, ok := e.Data.(dhcp.Lease)
+		if !ok || l.MAC == nil {
+			return
+		}
+		if _, err := portal.ReadmitOnLease(ctx, l.MAC, l.IP); err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("re-admitting a returning guest", "mac", l.MAC, "ip", l.IP, "err", err)
+		}
+	})
+}
