@@ -362,3 +362,46 @@ func TestRestartChangesNothing(t *testing.T) {
 		t.Fatalf("restart changed the table:\n--- before\n%s\n--- after\n%s", before, after)
 	}
 }
+
+func TestStartAdoptsTheTableAPreviousRunLeft(t *testing.T) {
+	ns, fd := newNS(t)
+	ctx := context.Background()
+	guest := Device{MAC: mac("02:00:00:00:40:0a"), IP: netip.MustParseAddr("10.40.0.10")}
+	until := time.Now().Add(time.Hour)
+	first := newEnforcer(t, fd, testNetwork(), time.Now)
+	if err := first.Admit(ctx, guest, until); err != nil {
+		t.Fatal(err)
+	}
+	if rebuilt, _, err := first.Start(ctx); err != nil || !rebuilt {
+		t.Fatalf("first Start on an empty kernel: rebuilt %v, err %v; want a build", rebuilt, err)
+	}
+	// Only the countdown may differ: the element keeps the timeout it was
+	// added with, because a restart that adopts the table re-adds nothing.
+	expires := regexp.MustCompile(` expires \S+`)
+	before := expires.ReplaceAllString(nsRun(t, ns, "nft", "list", "table", "inet", TableName), "")
+	first.Close()
+
+	second := newEnforcer(t, fd, testNetwork(), time.Now)
+	if err := second.Admit(ctx, guest, until); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, repairs, err := second.Start(ctx)
+	if err != nil || rebuilt || repairs != 0 {
+		t.Fatalf("Start over an identical table: rebuilt %v, repairs %d, err %v; want neither", rebuilt, repairs, err)
+	}
+	if after := expires.ReplaceAllString(nsRun(t, ns, "nft", "list", "table", "inet", TableName), ""); after != before {
+		t.Fatalf("Start changed the table:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+
+	// A table someone changed by hand is rebuilt, and a guest the
+	// database no longer holds is removed.
+	nsRun(t, ns, "nft", "flush", "chain", "inet", TableName, "forward")
+	second.Close()
+	third := newEnforcer(t, fd, testNetwork(), time.Now)
+	if rebuilt, _, err := third.Start(ctx); err != nil || !rebuilt {
+		t.Fatalf("Start over a changed table: rebuilt %v, err %v; want a rebuild", rebuilt, err)
+	}
+	if got := nsRun(t, ns, "nft", "list", "set", "inet", TableName, "admitted"); strings.Contains(got, "10.40.0.10") {
+		t.Errorf("a guest nobody admitted any more is still in the kernel:\n%s", got)
+	}
+}

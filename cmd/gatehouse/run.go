@@ -159,8 +159,8 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	} else if n > 0 {
 		log.Info("guest admissions restored", "devices", n)
 	}
-	if err := enf.Apply(ctx); err != nil {
-		return fmt.Errorf("policy: applying the ruleset: %w", err)
+	if _, _, err := enf.Start(ctx); err != nil {
+		return fmt.Errorf("policy: bringing the kernel's table in line: %w", err)
 	}
 
 	guard, err := dnsguard.New(dnsGuardConfig(cfg), log.With("component", "dnsguard"))

@@ -193,6 +193,44 @@ func TestDaemonInTheRouter(t *testing.T) {
 		}
 	})
 
+	t.Run("a visitor is held at the portal until a code from reception is redeemed", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		visitorCurl := func(args ...string) (string, error) {
+			base := []string{"-s", "-S", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"}
+			out, err := school.Command(ctx, "visitor", "curl", append(base, args...)...).CombinedOutput()
+			return string(out), err
+		}
+		probe := []string{"--resolve", "connectivitycheck.gstatic.com:80:" + testbed.WebIP, "http://connectivitycheck.gstatic.com/generate_204"}
+		out, err := visitorCurl(probe...)
+		if err != nil || !strings.HasPrefix(out, "302 http://10.40.0.1:8080/") {
+			t.Fatalf("Android's probe before admission: %q (%v), want a 302 to the portal", out, err)
+		}
+		if out, err := visitorCurl("-k", "https://"+testbed.WebIP+"/"); err == nil {
+			t.Fatalf("HTTPS before admission reached the internet: %q", out)
+		}
+
+		code, stdout, stderr := cli(t, "", "voucher", "issue", "--config", files.Path, "--duration", "2h", "--note", "governor visit")
+		if code != 0 {
+			t.Fatalf("voucher issue: exit %d: %s", code, stderr)
+		}
+		voucher := strings.TrimSpace(stdout)
+		if !regexp.MustCompile(`^[0-9A-Z]{5}-[0-9A-Z]{5}$`).MatchString(voucher) {
+			t.Fatalf("voucher issue printed %q, want one code like ABCDE-FGHJK", stdout)
+		}
+
+		out, err = visitorCurl("--data-urlencode", "code="+strings.ToLower(voucher), "-d", "accept=yes", "-d", "lang=en", "http://10.40.0.1:8080/login")
+		if err != nil || !(strings.HasPrefix(out, "200") || strings.HasPrefix(out, "303")) {
+			t.Fatalf("redeeming the code: %q (%v)", out, err)
+		}
+		if out, err := visitorCurl("-k", "https://"+testbed.WebIP+"/"); err != nil || !strings.HasPrefix(out, "200") {
+			t.Fatalf("HTTPS after admission: %q (%v)", out, err)
+		}
+		if out, err := visitorCurl(probe...); err != nil || !strings.HasPrefix(out, "204") {
+			t.Fatalf("Android's probe after admission: %q (%v), want 204 from the internet", out, err)
+		}
+	})
+
 	t.Run("SIGKILL leaves the rules in force and a restart changes nothing in the kernel", func(t *testing.T) {
 		before := nftTable(t, school)
 		if !strings.Contains(before, "table inet gatehouse") {
