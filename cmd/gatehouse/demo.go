@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -133,18 +134,26 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 	for _, c := range creds {
 		fmt.Fprintf(env.stdout, "  %-10s user %-10s password %s\n", c.role, c.name, c.password)
 	}
+	fmt.Fprintln(env.stdout, "\nA visitor arrives (played now, for real, in the visitor's namespace):")
+	if err := visitorScene(ctx, env.stdout, school, cfg.Database); err != nil {
+		fmt.Fprintf(env.stdout, "  the scene failed: %v\n", err)
+	}
+
 	seg, _ := school.Segment("pupil")
+	visitor, _ := school.Segment("visitor")
 	fmt.Fprintf(env.stdout, `
 What to try:
   - log in as each user: each role sees only its own pages
   - as net-admin, open the audit log: the users above were created from the command line
-  - a shell in the pupil's namespace:  ip netns exec %s bash
-  - the fake internet:                 curl http://%s/  (from a client namespace)
-  - the daemon's log:                  %s
-  - the configuration it runs:         %s
+  - as reception, issue a code on the Vouchers page and print its slip
+  - a visitor's phone:  ip netns exec %s curl -i http://%s/   (302 to the portal)
+                        then redeem a code: curl -d code=CODE -d accept=yes http://%s:%d/login
+  - a pupil's laptop:   ip netns exec %s bash
+  - the daemon's log:   %s
+  - its configuration:  %s
 
 Press Ctrl-C to stop; everything the demo made is removed.
-`, seg.ClientNS, testbed.WebIP, logPath, files.Path)
+`, visitor.ClientNS, testbed.WebIP, visitor.Gateway, portalPort, seg.ClientNS, logPath, files.Path)
 
 	select {
 	case <-ctx.Done():
@@ -254,4 +263,43 @@ func closeWrite(c net.Conn) {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
+}
+
+// visitorScene plays a visitor's arrival against the running daemon and
+// prints each step: the phone's probe is sent to the portal, reception
+// issues a code, the visitor redeems it, and the internet opens.
+func visitorScene(ctx context.Context, w io.Writer, school *testbed.School, db string) error {
+	visitor, ok := school.Segment("visitor")
+	if !ok {
+		return errors.New("the school has no visitor segment")
+	}
+	curl := func(args ...string) string {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		base := []string{"-s", "-S", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"}
+		out, err := school.Command(cctx, "visitor", "curl", append(base, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Sprintf("refused (%s)", strings.TrimSpace(string(out)))
+		}
+		return strings.TrimSpace(string(out))
+	}
+	probe := []string{"--resolve", "captive.apple.com:80:" + testbed.WebIP, "http://captive.apple.com/hotspot-detect.html"}
+	fmt.Fprintf(w, "  1. the phone's sign-in check:    %s\n", curl(probe...))
+	fmt.Fprintf(w, "  2. HTTPS before a code:         %s\n", curl("-k", "https://"+testbed.WebIP+"/"))
+
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	codes, err := captive.Issue(ctx, st, "cli:demo", captive.IssueRequest{Duration: 2 * time.Hour, MaxDevices: 1, Note: "demo visitor"}, nil)
+	st.Close()
+	if err != nil {
+		return err
+	}
+	code := captive.FormatCode(codes[0].Code)
+	fmt.Fprintf(w, "  3. reception issues a code:     %s (2 hours, one device)\n", code)
+	portal := fmt.Sprintf("http://%s:%d/login", visitor.Gateway, portalPort)
+	fmt.Fprintf(w, "  4. the visitor accepts the AUP: %s\n", curl("--data-urlencode", "code="+code, "-d", "accept=yes", portal))
+	fmt.Fprintf(w, "  5. HTTPS after the code:        %s\n", curl("-k", "https://"+testbed.WebIP+"/"))
+	return nil
 }

@@ -100,6 +100,13 @@ func TestDemoRunsTheProductAndRemovesEverything(t *testing.T) {
 		t.Errorf("the demo made no namespaces")
 	}
 
+	// The scripted visitor is sent to the portal, then let out by a code.
+	for _, want := range []string{"sign-in check:    302 http://10.40.0.1:8080/", "HTTPS before a code:         refused", "HTTPS after the code:        200"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the demo's visitor scene lacks %q:\n%s", want, out.String())
+		}
+	}
+
 	m := adminURL.FindStringSubmatch(out.String())
 	creds := credLine.FindAllStringSubmatch(out.String(), -1)
 	if m == nil || len(creds) != 3 {
