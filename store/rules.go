@@ -165,6 +165,8 @@ func scanRule(sc interface{ Scan(...any) error }) (Rule, error) {
 			return Rule{}, fmt.Errorf("rule %d: stored %s %q: %w", r.ID, f.name, f.text, err)
 		}
 	}
+	// Absent lists read back as nil, as they were written.
+	r.Ports, r.Domains, r.Slots = nilIfEmpty(r.Ports), nilIfEmpty(r.Domains), nilIfEmpty(r.Slots)
 	var err error
 	if r.UpdatedAt, err = parseTime(updated); err != nil {
 		return Rule{}, fmt.Errorf("rule %d: %w", r.ID, err)
@@ -196,6 +198,13 @@ func ruleValues(r Rule) ([]any, error) {
 	}
 	return []any{r.Name, r.WhoKind, r.WhoID, r.WhatKind, r.Proto, ports, subnet, r.Server, domains, r.Class,
 		r.Segment, r.WhenKind, slots, r.Action, r.Disabled, formatTime(r.UpdatedAt), r.UpdatedBy}, nil
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 func nonNil[T any](s []T) []T {

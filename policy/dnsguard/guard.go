@@ -6,8 +6,9 @@
 // providers' strict hosts, answers the DoH canary and iCloud Private Relay
 // NXDOMAIN, blocks listed DoH/VPN service names, and reports every lookup.
 //
-// It does not store the query log or purge it (package store keeps it with its
-// retention; the guard hands each record to a Recorder), know which MAC has an
+// It does not store the query log or purge it (the guard hands each record to
+// a Recorder; policy/querylog writes them to package store and purges them
+// after the retention), know which MAC has an
 // IP (a ClientLookup answers that), or program the kernel.
 package dnsguard
 
@@ -93,6 +94,11 @@ type Config struct {
 	Recorder     Recorder      // optional
 	Clients      ClientLookup  // optional
 	Now          func() time.Time
+	// Dial opens the connection to an upstream ("udp" or "tcp"); nil dials
+	// from the process's own network namespace. A caller whose resolver is
+	// reached from another namespace (tests, a router with a management
+	// VRF) passes its own.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // Stats are counters for the metrics page.
@@ -385,10 +391,10 @@ func (g *Guard) exchange(ctx context.Context, req *dns.Msg, proto string) (*dns.
 	for _, u := range g.cfg.Upstreams {
 		g.upstream.Add(1)
 		c := &dns.Client{Net: proto, Timeout: g.cfg.Timeout, UDPSize: dns.DefaultMsgSize}
-		m, _, err := c.ExchangeContext(ctx, out, u.String())
+		m, err := g.ask(ctx, c, out, u.String())
 		if err == nil && m.Truncated && proto == "udp" {
 			c.Net = "tcp"
-			m, _, err = c.ExchangeContext(ctx, out, u.String())
+			m, err = g.ask(ctx, c, out, u.String())
 		}
 		if err != nil {
 			errs = errors.Join(errs, fmt.Errorf("%v: %w", u, err))
@@ -401,6 +407,23 @@ func (g *Guard) exchange(ctx context.Context, req *dns.Msg, proto string) (*dns.
 		return m, nil
 	}
 	return nil, errs
+}
+
+// ask sends one query to one upstream over c.Net, through cfg.Dial if set.
+func (g *Guard) ask(ctx context.Context, c *dns.Client, m *dns.Msg, addr string) (*dns.Msg, error) {
+	if g.cfg.Dial == nil {
+		r, _, err := c.ExchangeContext(ctx, m, addr)
+		return r, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	conn, err := g.cfg.Dial(dctx, c.Net, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	r, _, err := c.ExchangeWithConnContext(dctx, m, &dns.Conn{Conn: conn, UDPSize: c.UDPSize})
+	return r, err
 }
 
 // safeSearch answers name with a CNAME to the provider's strict host followed

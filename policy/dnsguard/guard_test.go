@@ -374,3 +374,31 @@ func TestGuardSegmentBlocksChangeWhileServing(t *testing.T) {
 		t.Fatalf("pupil after the rule ended: %s, want an answer", dns.RcodeToString[r.Rcode])
 	}
 }
+
+func TestUpstreamsAreReachedThroughTheConfiguredDialer(t *testing.T) {
+	up := startUpstream(t)
+	var mu sync.Mutex
+	var dialled []string
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		mu.Lock()
+		dialled = append(dialled, network+" "+address)
+		mu.Unlock()
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	}
+	_, addr := startGuard(t, Config{Upstreams: []netip.AddrPort{up.addr}, CacheSize: -1, Dial: dial})
+	for _, c := range []struct{ proto, name, want string }{
+		{"udp", "school.example", "192.0.2.10"},
+		{"tcp", "school.example", "192.0.2.10"},
+	} {
+		if got := answers(ask(t, addr, staffClient, c.proto, c.name, dns.TypeA, false)); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s over %s: %q", c.name, c.proto, got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"udp " + up.addr.String(), "tcp " + up.addr.String()}
+	if strings.Join(dialled, ",") != strings.Join(want, ",") {
+		t.Fatalf("dialled %v, want %v", dialled, want)
+	}
+}
