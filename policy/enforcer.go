@@ -151,6 +151,9 @@ func (e *Enforcer) applyLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, err := range user.skipped {
+		e.log.Warn("rule not in force", "err", err)
+	}
 	rs := build(e.net, user)
 	e.pruneLocked(now)
 	if err := rs.program(e.cc, e.elementsLocked(now)); err != nil {

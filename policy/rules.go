@@ -263,6 +263,10 @@ type compiled struct {
 	bySegment map[string][]ruleSpec
 	sets      []*nftables.Set
 	elems     map[string][]nftables.SetElement
+	// skipped are rules left out because whom they name cannot be
+	// resolved now; the rest of the table still goes in, since one
+	// unresolvable rule must not stop a router from enforcing the others.
+	skipped []error
 }
 
 // compileActive turns the rules in force at now into rules for each segment's
@@ -290,11 +294,13 @@ func compileActive(ctx context.Context, n Network, rules []Rule, dir Directory, 
 			who = append(etherSaddr(), &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: mac})
 		case Person, Group:
 			if dir == nil {
-				return out, fmt.Errorf("policy: rule %d: %s rules need a directory", r.ID, r.Who.Kind)
+				out.skipped = append(out.skipped, fmt.Errorf("policy: rule %d: %s rules need the people directory, which is not loaded", r.ID, r.Who.Kind))
+				continue
 			}
 			devs, err := dir.Devices(ctx, r.Who)
 			if err != nil {
-				return out, fmt.Errorf("policy: rule %d: devices of %s %q: %w", r.ID, r.Who.Kind, r.Who.ID, err)
+				out.skipped = append(out.skipped, fmt.Errorf("policy: rule %d: devices of %s %q: %w", r.ID, r.Who.Kind, r.Who.ID, err))
+				continue
 			}
 			s := &nftables.Set{Table: t, ID: nextID, Name: "who_" + strconv.FormatInt(r.ID, 10), KeyType: nftables.TypeEtherAddr}
 			nextID++

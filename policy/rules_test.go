@@ -314,3 +314,30 @@ func TestLoadRulesRefusesInvalidRule(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 }
+
+func TestUnresolvableRuleIsLeftOutAndTheRestStillApply(t *testing.T) {
+	ns, fd := newNS(t)
+	now := at("2026-01-05 09:30")
+	e := newEnforcer(t, fd, testNetwork(), func() time.Time { return now })
+	ctx := context.Background()
+	if err := e.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rules := []Rule{
+		{ID: 1, Name: "no ssh", Who: Who{Kind: Anyone}, What: What{Kind: Service, Proto: "tcp", Ports: []PortRange{{22, 22}}}, Where: "pupil", When: When{Kind: Always}, Action: Block},
+		{ID: 2, Who: Who{Kind: Person, ID: "jsmith"}, What: What{Kind: AnyTraffic}, Where: "pupil", When: When{Kind: Always}, Action: Block},
+	}
+	// No directory: whom rule 2 names cannot be known.
+	e.SetRules(rules, nil)
+	changed, err := e.Sync(ctx)
+	if !changed {
+		t.Errorf("Sync did not put rule 1 in")
+	}
+	if err == nil || !strings.Contains(err.Error(), "rule 2") {
+		t.Errorf("Sync error %v, want it to name rule 2 as not in force", err)
+	}
+	got := nsRun(t, ns, "nft", "list", "chain", "inet", TableName, "seg_pupil")
+	if !strings.Contains(got, "rule 1 no ssh") || strings.Contains(got, "rule 2") {
+		t.Errorf("pupil chain should hold rule 1 and not rule 2:\n%s", got)
+	}
+}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -42,13 +43,16 @@ func (e *Enforcer) Sync(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// Rules that could not be resolved are reported to the caller (the
+	// rules page says they are not in force); the others still go in.
+	skipped := errors.Join(user.skipped...)
 	if slices.Equal(build(e.net, user).fingerprint(), e.rs.fingerprint()) {
-		return false, nil
+		return false, skipped
 	}
 	if err := e.applyLocked(ctx); err != nil {
 		return false, err
 	}
-	return true, nil
+	return true, skipped
 }
 
 // Run keeps the kernel in step until ctx ends: it syncs at every rule time

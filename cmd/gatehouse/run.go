@@ -21,6 +21,9 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
+	"github.com/gatehouse-net/gatehouse/policy/querylog"
+	"github.com/gatehouse-net/gatehouse/policy/ruledb"
+	"github.com/gatehouse-net/gatehouse/policy/rulesweb"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
 )
@@ -144,6 +147,32 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	// stopped or crashed daemon keeps enforcing.
 	defer enf.Close()
 
+	rules := ruledb.Source{Store: st}
+	// Person and group rules need the people directory, which is not part
+	// of this build: they are saved but refused when loaded, and the rules
+	// page says so.
+	if err := enf.LoadRules(ctx, rules, nil); err != nil {
+		log.Error("the school's rules could not all be put in force; the built-in defaults are", "err", err)
+	}
+	network, err := policyNetwork(cfg)
+	if err != nil {
+		return err
+	}
+	if err := rulesweb.Register(srv, rulesweb.Options{
+		Store:   st,
+		Network: network,
+		Logger:  log.With("component", "rules"),
+		OnChange: func(ctx context.Context) error {
+			if err := enf.LoadRules(ctx, rules, nil); err != nil {
+				return err
+			}
+			_, err := enf.Sync(ctx)
+			return err
+		},
+	}); err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+
 	portal, err := newPortal(log, cfg, st, d.hub, enf)
 	if err != nil {
 		return err
@@ -163,7 +192,13 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("policy: bringing the kernel's table in line: %w", err)
 	}
 
-	guard, err := dnsguard.New(dnsGuardConfig(cfg), log.With("component", "dnsguard"))
+	qlog, err := querylog.New(querylog.Options{Sink: st, Events: d.hub, Logger: log.With("component", "querylog")})
+	if err != nil {
+		return err
+	}
+	gc := dnsGuardConfig(cfg)
+	gc.Recorder = qlog
+	guard, err := dnsguard.New(gc, log.With("component", "dnsguard"))
 	if err != nil {
 		return err
 	}
@@ -186,6 +221,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"admin page", srv.Run},
 		{"policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) }},
 		{"dns guard", guard.Serve},
+		{"dns query log", qlog.Run},
 		{"dhcp", dhcpSrv.Run},
 		{"captive portal", portal.Run},
 		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},

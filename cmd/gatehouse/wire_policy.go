@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 )
@@ -64,8 +65,9 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 // the school asked for it, Private Relay blocked where DESIGN.md says.
 func dnsGuardConfig(cfg *config.Config) dnsguard.Config {
 	gc := dnsguard.Config{
-		Listen:    fmt.Sprintf(":%d", dnsPort),
-		Upstreams: cfg.DNS.Upstream,
+		Listen:       fmt.Sprintf(":%d", dnsPort),
+		Upstreams:    cfg.DNS.Upstream,
+		BlockedNames: inspect.BypassServiceNames(),
 	}
 	for _, s := range cfg.Segments {
 		gc.Segments = append(gc.Segments, dnsguard.SegmentPolicy{
