@@ -13,5 +13,7 @@
 //
 // It does not store findings, attribute them to people, alert anyone or
 // enforce anything: findings leave through a Sink, and the store, alert and
-// policy packages take it from there.
+// policy packages take it from there. Its subpackage findingstore is the
+// Sink the daemon uses (batched storage, event hub, retention), and
+// findingsweb the admin page that lists what was stored.
 package inspect

@@ -1,0 +1,271 @@
+package findingstore
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/inspect"
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+var pupilMAC = net.HardwareAddr{2, 0, 0, 0, 0x20, 0x0a}
+
+func vpnFinding(at time.Time, src string) inspect.Finding {
+	return inspect.Finding{Time: at, SrcIP: netip.MustParseAddr(src), SrcMAC: pupilMAC,
+		DstIP: netip.MustParseAddr("192.0.2.11"), DstPort: 1194, Proto: "udp",
+		Class: inspect.ClassVPN, Detail: "openvpn", Evidence: "OpenVPN hard reset"}
+}
+
+// runSink starts s.Run and returns a function that stops it and reports
+// Run's result.
+func runSink(t *testing.T, s *Sink) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v after cancel, want nil", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return within 10s of cancel")
+		}
+	}
+}
+
+func TestFindingsAreStoredWithSegmentAndPublished(t *testing.T) {
+	st := openStore(t)
+	hub := events.New(nil)
+	sub := hub.Subscribe("test", 64, events.FindingRaised)
+	defer sub.Close()
+	s, err := New(Options{
+		Store: st, Hub: hub, Batch: 3, FlushEvery: 20 * time.Millisecond,
+		SegmentOf: SegmentByPrefix(map[string]netip.Prefix{"pupil": netip.MustParsePrefix("10.20.0.0/21")}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSink(t, s)
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
+	// Seven findings: two full batches and a partial one, which the flush
+	// timer writes.
+	for i := range 5 {
+		s.HandleFinding(vpnFinding(t0.Add(time.Duration(i)*time.Second), "10.20.0.10"))
+	}
+	s.HandleFinding(vpnFinding(t0.Add(5*time.Second), "10.77.0.10")) // in no segment
+	s.ForSegment("staff").HandleFinding(vpnFinding(t0.Add(6*time.Second), "10.20.0.11"))
+
+	var got []inspect.Finding
+	deadline := time.After(10 * time.Second)
+	for len(got) < 7 {
+		select {
+		case e := <-sub.C():
+			f, ok := e.Data.(inspect.Finding)
+			if !ok {
+				t.Fatalf("event data is %T, want inspect.Finding", e.Data)
+			}
+			got = append(got, f)
+		case <-deadline:
+			t.Fatalf("%d of 7 findings published within 10s", len(got))
+		}
+	}
+	stop()
+	if got[6].SrcIP != netip.MustParseAddr("10.20.0.11") || got[0].Detail != "openvpn" {
+		t.Errorf("published out of order or altered: %+v", got)
+	}
+
+	rows, err := st.Findings(context.Background(), store.FindingFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 7 {
+		t.Fatalf("%d rows stored, want 7", len(rows))
+	}
+	wantSeg := map[string]string{"10.20.0.10": "pupil", "10.77.0.10": "", "10.20.0.11": "staff"}
+	for _, r := range rows {
+		if r.Segment != wantSeg[r.SrcIP.String()] {
+			t.Errorf("row from %v has segment %q, want %q", r.SrcIP, r.Segment, wantSeg[r.SrcIP.String()])
+		}
+		if r.Class != "vpn" || r.Detail != "openvpn" || r.SrcMAC.String() != pupilMAC.String() || r.DstPort != 1194 {
+			t.Errorf("row %+v", r)
+		}
+	}
+	if st := s.Stats(); st.Received != 7 || st.Stored != 7 || st.Dropped != 0 || st.WriteErrors != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestFullQueueDropsWithoutBlocking(t *testing.T) {
+	s, err := New(Options{Store: openStore(t), Queue: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 5 {
+			s.HandleFinding(vpnFinding(time.Now(), "10.20.0.10")) // nothing drains: Run is not running
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("HandleFinding blocked on a full queue")
+	}
+	if st := s.Stats(); st.Received != 5 || st.Dropped != 3 {
+		t.Errorf("stats %+v, want 5 received and 3 dropped", st)
+	}
+}
+
+func TestQueuedFindingsAreWrittenOnShutdown(t *testing.T) {
+	st := openStore(t)
+	// A flush interval longer than the test: only the shutdown path writes.
+	s, err := New(Options{Store: st, FlushEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		s.HandleFinding(vpnFinding(time.Now().Add(time.Duration(i)*time.Second), "10.20.0.10"))
+	}
+	stop := runSink(t, s)
+	stop()
+	if n, err := st.CountFindings(context.Background(), store.FindingFilter{}); err != nil || n != 3 {
+		t.Fatalf("%d findings stored at shutdown (err %v), want 3", n, err)
+	}
+}
+
+func TestRetentionPurgesExpiredFindings(t *testing.T) {
+	st := openStore(t)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	rows := []store.Finding{
+		{At: now.Add(-91 * 24 * time.Hour), Class: "vpn"},
+		{At: now.Add(-89 * 24 * time.Hour), Class: "doh"},
+	}
+	if err := st.InsertFindings(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Store: st, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSink(t, s)
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().Purged == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	left, err := st.Findings(ctx, store.FindingFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0].Class != "doh" {
+		t.Fatalf("left after purge: %+v, want only the 89-day-old doh finding", left)
+	}
+	if s.Stats().Purged != 1 {
+		t.Errorf("stats %+v, want 1 purged", s.Stats())
+	}
+}
+
+func TestWriteFailureIsCountedAndStillPublished(t *testing.T) {
+	st := openStore(t)
+	hub := events.New(nil)
+	sub := hub.Subscribe("test", 8, events.FindingRaised)
+	defer sub.Close()
+	s, err := New(Options{Store: st, Hub: hub, FlushEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close() // every write now fails
+	s.HandleFinding(vpnFinding(time.Now(), "10.20.0.10"))
+	stop := runSink(t, s)
+	select {
+	case <-sub.C():
+	case <-time.After(10 * time.Second):
+		t.Fatal("finding not published after its write failed")
+	}
+	stop()
+	if st := s.Stats(); st.WriteErrors != 1 || st.Stored != 0 {
+		t.Errorf("stats %+v, want 1 write error", st)
+	}
+}
+
+func TestNewNeedsAStore(t *testing.T) {
+	if _, err := New(Options{}); err == nil {
+		t.Fatal("New without a store succeeded")
+	}
+}
+
+// TestEngineReplayLandsInStore runs the real engine over a capture with the
+// sink attached, as the daemon wires it.
+func TestEngineReplayLandsInStore(t *testing.T) {
+	st := openStore(t)
+	s, err := New(Options{Store: st, FlushEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv("GATEHOUSE_PCAPS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "pcaps")
+	}
+	e := inspect.NewEngine(inspect.Options{Sink: s.ForSegment("pupil")})
+	if err := e.ReplayFile(context.Background(), filepath.Join(dir, "443-opvn.pcap")); err != nil {
+		if testing.Short() {
+			t.Skipf("shared capture set not available (set GATEHOUSE_PCAPS): %v", err)
+		}
+		t.Fatalf("shared capture set not available (set GATEHOUSE_PCAPS, or -short to skip): %v", err)
+	}
+	stop := runSink(t, s)
+	stop()
+	rows, err := st.Findings(context.Background(), store.FindingFilter{Class: inspect.ClassVPN, Segment: "pupil"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 || rows[0].Detail != "openvpn" || !rows[0].SrcIP.IsValid() {
+		t.Fatalf("stored vpn findings from 443-opvn.pcap: %+v", rows)
+	}
+}
+
+func TestCollectorReportsCounters(t *testing.T) {
+	s, err := New(Options{Store: openStore(t), Queue: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HandleFinding(vpnFinding(time.Now(), "10.20.0.10"))
+	s.HandleFinding(vpnFinding(time.Now(), "10.20.0.10")) // queue full: dropped
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(s))
+	want := `
+# HELP gatehouse_findings_dropped_total Findings dropped because the sink's queue was full.
+# TYPE gatehouse_findings_dropped_total counter
+gatehouse_findings_dropped_total 1
+# HELP gatehouse_findings_received_total Findings handed to the store sink by the inspection engines.
+# TYPE gatehouse_findings_received_total counter
+gatehouse_findings_received_total 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "gatehouse_findings_dropped_total", "gatehouse_findings_received_total"); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,39 @@
+package findingstore
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Collector exposes a sink's counters in Prometheus form.
+type Collector struct {
+	sink  *Sink
+	descs [5]*prometheus.Desc
+}
+
+// NewCollector returns a collector for s; register it on the daemon's
+// registry.
+func NewCollector(s *Sink) *Collector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("gatehouse_findings_"+name, help, nil, nil)
+	}
+	return &Collector{sink: s, descs: [5]*prometheus.Desc{
+		d("received_total", "Findings handed to the store sink by the inspection engines."),
+		d("dropped_total", "Findings dropped because the sink's queue was full."),
+		d("stored_total", "Findings written to the database."),
+		d("write_errors_total", "Findings in batches the database refused."),
+		d("purged_total", "Findings deleted by retention."),
+	}}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.sink.Stats()
+	for i, v := range []uint64{st.Received, st.Dropped, st.Stored, st.WriteErrors, st.Purged} {
+		ch <- prometheus.MustNewConstMetric(c.descs[i], prometheus.CounterValue, float64(v))
+	}
+}

@@ -1,0 +1,256 @@
+// Package findingsweb is the admin page that lists inspection findings, for
+// the DSL and network roles, with filters by class, segment, device and
+// time. It is server-rendered and works without JavaScript: the filters are
+// a GET form, so a filtered view is a link that can be bookmarked or sent.
+//
+// It owns the page only. Findings are read through package store; the
+// shell (sessions, roles, layout) is package web's; the findings themselves
+// come from package inspect through package findingstore.
+package findingsweb
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gatehouse-net/gatehouse/inspect"
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/web"
+)
+
+// Path is where the page lives.
+const Path = "/findings"
+
+// PageSize is how many findings one page lists.
+const PageSize = 50
+
+//go:embed templates/findings.html
+var templates embed.FS
+
+// page holds the page's dependencies.
+type page struct {
+	srv  *web.Server
+	st   *store.Store
+	tmpl *template.Template
+	loc  *time.Location
+	log  *slog.Logger
+}
+
+// Register adds the findings page to srv. Call it before srv starts
+// serving (web.Server.AddPage panics after). log receives database errors;
+// nil discards them.
+func Register(srv *web.Server, st *store.Store, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &page{
+		srv:  srv,
+		st:   st,
+		tmpl: template.Must(template.ParseFS(templates, "templates/findings.html")),
+		loc:  time.Local,
+		log:  log,
+	}
+	srv.AddPage(web.Page{
+		Path:  Path,
+		Title: "Findings",
+		Roles: []string{web.RoleDSL, web.RoleNetwork},
+		GET:   p.list,
+	})
+}
+
+type row struct {
+	When, Segment, Class, Detail string
+	MAC, DeviceURL               string
+	Src, Dst, Evidence           string
+}
+
+type pageData struct {
+	// The filter as typed, echoed into the form.
+	Class, Segment, Device, From, To string
+	Classes, Segments                []string
+
+	Rows             []row
+	Total            int
+	Page             int
+	PrevURL, NextURL string // "" when there is none
+}
+
+// dateTimeLayouts are what the from/to fields accept: a browser's
+// datetime-local value, the same with a space, or a bare date.
+var dateTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02"}
+
+// parseWhen reads a from/to value in the school's local time. A bare date
+// or a time to the minute covers the whole day or minute, so that "to" is
+// inclusive as a person means it: end is the instant just after.
+func parseWhen(s string, loc *time.Location) (start, end time.Time, err error) {
+	for _, l := range dateTimeLayouts {
+		t, err := time.ParseInLocation(l, s, loc)
+		if err != nil {
+			continue
+		}
+		switch l {
+		case "2006-01-02":
+			return t, t.AddDate(0, 0, 1), nil
+		case "2006-01-02T15:04:05":
+			return t, t.Add(time.Second), nil
+		default:
+			return t, t.Add(time.Minute), nil
+		}
+	}
+	return time.Time{}, time.Time{}, fmt.Errorf("%q is not a date (2026-03-02) or a date and time (2026-03-02T09:30)", s)
+}
+
+// filter reads and checks the query. The message is for the person.
+func (p *page) filter(c *gin.Context, d *pageData) (store.FindingFilter, string) {
+	var f store.FindingFilter
+	d.Class = strings.TrimSpace(c.Query("class"))
+	d.Segment = strings.TrimSpace(c.Query("segment"))
+	d.Device = strings.TrimSpace(c.Query("device"))
+	d.From = strings.TrimSpace(c.Query("from"))
+	d.To = strings.TrimSpace(c.Query("to"))
+	d.Page = 1
+	if d.Class != "" && !slices.Contains(inspect.Classes, d.Class) {
+		return f, "Choose a class from the list."
+	}
+	f.Class = d.Class
+	if len(d.Segment) > 64 {
+		return f, "Choose a segment from the list."
+	}
+	f.Segment = d.Segment
+	if d.Device != "" {
+		mac, err := net.ParseMAC(d.Device)
+		if err != nil || len(mac) != 6 {
+			return f, "A device is its MAC address, like aa:bb:cc:dd:ee:ff."
+		}
+		f.MAC = mac
+	}
+	if d.From != "" {
+		start, _, err := parseWhen(d.From, p.loc)
+		if err != nil {
+			return f, "From: " + err.Error() + "."
+		}
+		f.Since = start
+	}
+	if d.To != "" {
+		_, end, err := parseWhen(d.To, p.loc)
+		if err != nil {
+			return f, "To: " + err.Error() + "."
+		}
+		f.Until = end
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return f, "From must be before To."
+	}
+	if s := c.Query("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100_000 {
+			return f, "The page number must be a positive whole number."
+		}
+		d.Page = n
+	}
+	f.Limit, f.Offset = PageSize, (d.Page-1)*PageSize
+	return f, ""
+}
+
+// pageURL links to another page of the same filter.
+func (d *pageData) pageURL(n int) string {
+	q := url.Values{}
+	for k, v := range map[string]string{"class": d.Class, "segment": d.Segment, "device": d.Device, "from": d.From, "to": d.To} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if n > 1 {
+		q.Set("page", strconv.Itoa(n))
+	}
+	if len(q) == 0 {
+		return Path
+	}
+	return Path + "?" + q.Encode()
+}
+
+func (p *page) list(c *gin.Context) {
+	ctx := c.Request.Context()
+	v := p.srv.View(c, "Findings")
+	d := pageData{Classes: inspect.Classes}
+	segs, err := p.st.FindingSegments(ctx)
+	if err != nil {
+		p.dbError(c, err)
+		return
+	}
+	d.Segments = segs
+	f, msg := p.filter(c, &d)
+	if d.Segment != "" && !slices.Contains(d.Segments, d.Segment) {
+		// Keep the chosen segment selectable even when it has no findings
+		// (yet, or any more).
+		d.Segments = append(d.Segments, d.Segment)
+	}
+	v.Data = &d
+	if msg != "" {
+		v.Error = msg
+		p.srv.Render(c, http.StatusBadRequest, p.tmpl, v)
+		return
+	}
+	if d.Total, err = p.st.CountFindings(ctx, f); err != nil {
+		p.dbError(c, err)
+		return
+	}
+	found, err := p.st.Findings(ctx, f)
+	if err != nil {
+		p.dbError(c, err)
+		return
+	}
+	for _, fd := range found {
+		d.Rows = append(d.Rows, p.row(fd))
+	}
+	if d.Page > 1 {
+		d.PrevURL = d.pageURL(d.Page - 1)
+	}
+	if f.Offset+len(found) < d.Total {
+		d.NextURL = d.pageURL(d.Page + 1)
+	}
+	p.srv.Render(c, http.StatusOK, p.tmpl, v)
+}
+
+func (p *page) row(f store.Finding) row {
+	r := row{
+		When:     f.At.In(p.loc).Format("2006-01-02 15:04:05"),
+		Segment:  f.Segment,
+		Class:    f.Class,
+		Detail:   f.Detail,
+		Evidence: f.Evidence,
+	}
+	if f.SrcIP.IsValid() {
+		r.Src = f.SrcIP.String()
+	}
+	if len(f.SrcMAC) > 0 {
+		r.MAC = f.SrcMAC.String()
+		r.DeviceURL = Path + "?" + url.Values{"device": {r.MAC}}.Encode()
+	}
+	switch {
+	case f.DstIP.IsValid() && f.DstPort != 0:
+		r.Dst = netip.AddrPortFrom(f.DstIP, f.DstPort).String()
+	case f.DstIP.IsValid():
+		r.Dst = f.DstIP.String()
+	}
+	if f.Proto != "" && r.Dst != "" {
+		r.Dst += " " + f.Proto
+	}
+	return r
+}
+
+func (p *page) dbError(c *gin.Context, err error) {
+	p.log.Error("findingsweb: read findings", "path", c.Request.URL.Path, "err", err)
+	p.srv.RenderError(c, http.StatusInternalServerError, "The findings could not be read from the database. Try again; if it keeps failing, check the daemon's log.")
+}
