@@ -149,11 +149,19 @@ func (b *bed) listen(iface string) (net.PacketConn, error) {
 // is called.
 func (b *bed) serve(path string, segs []Segment) (*Server, func()) {
 	b.t.Helper()
+	return b.serveWith(path, Config{Segments: segs})
+}
+
+// serveWith is serve with more of the configuration given; Store and
+// Listen are filled in.
+func (b *bed) serveWith(path string, cfg Config) (*Server, func()) {
+	b.t.Helper()
 	st, err := store.Open(context.Background(), path)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	s, err := New(Config{Segments: segs, Store: NewSQLStore(st), Listen: b.listen})
+	cfg.Store, cfg.Listen = NewSQLStore(st), b.listen
+	s, err := New(cfg)
 	if err != nil {
 		b.t.Fatal(err)
 	}

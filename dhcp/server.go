@@ -155,6 +155,16 @@ func ListenUDP(iface string) (net.PacketConn, error) {
 	return c, nil
 }
 
+// Segments returns the segments the server serves, in configuration order
+// (for the device pages' segment list and reservation checks).
+func (s *Server) Segments() []Segment {
+	out := make([]Segment, 0, len(s.segs))
+	for _, seg := range s.segs {
+		out = append(out, seg.Segment)
+	}
+	return out
+}
+
 // Metrics returns the server's counters.
 func (s *Server) Metrics() *Metrics { return &s.metrics }
 

@@ -10,10 +10,21 @@ import (
 // SQLStore is the LeaseStore over Gatehouse's database.
 type SQLStore struct {
 	st *store.Store
+	// lookups bounds concurrent DeviceStatus queries. Every exchange asks;
+	// unbounded, a burst opens a fresh SQLite connection per waiting
+	// handler and database/sql closes all but its few idle ones afterwards,
+	// so the server spends its time opening connections.
+	lookups chan struct{}
 }
 
+// statusLookups is how many DeviceStatus queries run at once: as many as
+// database/sql keeps idle connections by default, so they are reused.
+const statusLookups = 2
+
 // NewSQLStore adapts st.
-func NewSQLStore(st *store.Store) *SQLStore { return &SQLStore{st: st} }
+func NewSQLStore(st *store.Store) *SQLStore {
+	return &SQLStore{st: st, lookups: make(chan struct{}, statusLookups)}
+}
 
 // LoadLeases implements LeaseStore.
 func (s *SQLStore) LoadLeases(ctx context.Context) ([]Lease, error) {
@@ -60,6 +71,12 @@ func (s *SQLStore) SaveBatch(ctx context.Context, leases []Lease, devices []Devi
 
 // DeviceStatus implements LeaseStore.
 func (s *SQLStore) DeviceStatus(ctx context.Context, mac net.HardwareAddr) (DeviceStatus, error) {
+	select {
+	case s.lookups <- struct{}{}:
+	case <-ctx.Done():
+		return DeviceStatus{}, ctx.Err()
+	}
+	defer func() { <-s.lookups }()
 	known, approved, blocked, err := s.st.DeviceStatus(ctx, mac)
 	return DeviceStatus{Known: known, Approved: approved, Blocked: blocked}, err
 }
