@@ -1,0 +1,159 @@
+// Command dhcpserver runs Gatehouse's DHCP server (package dhcp over the
+// SQLite store, with group commit) on one interface, for bench/dhcp.sh to
+// measure with perfdhcp. It is the daemon's DHCP component alone: no admin
+// page, policy or DNS guard, so the figures are the DHCP server's own.
+//
+// It owns nothing beyond this process: the database is the file -db names.
+// On SIGUSR1 (and at exit) it writes its counters, active leases included,
+// to the -status file, so the script can read them without disturbing a
+// measurement: counting leases walks the whole pool.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/dhcp"
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "dhcpserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	iface := flag.String("iface", "", "interface to serve (required)")
+	subnet := flag.String("subnet", "", "segment subnet, e.g. 10.50.0.0/16 (required)")
+	gateway := flag.String("gateway", "", "router address on the segment (required)")
+	rng := flag.String("range", "", "pool as FIRST-LAST (required)")
+	trusted := flag.String("trusted-relays", "", "comma-separated prefixes relayed requests are accepted from")
+	db := flag.String("db", "", "SQLite database file (required)")
+	status := flag.String("status", "", "file to write counters to on SIGUSR1 and at exit")
+	lease := flag.Duration("lease", time.Hour, "lease time")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	if *iface == "" || *subnet == "" || *gateway == "" || *rng == "" || *db == "" {
+		flag.Usage()
+		return errors.New("missing a required flag")
+	}
+	pfx, err := netip.ParsePrefix(*subnet)
+	if err != nil {
+		return fmt.Errorf("-subnet: %w", err)
+	}
+	gw, err := netip.ParseAddr(*gateway)
+	if err != nil {
+		return fmt.Errorf("-gateway: %w", err)
+	}
+	lo, hi, ok := strings.Cut(*rng, "-")
+	if !ok {
+		return fmt.Errorf("-range %q: want FIRST-LAST", *rng)
+	}
+	first, err1 := netip.ParseAddr(lo)
+	last, err2 := netip.ParseAddr(hi)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("-range: %w", err)
+	}
+	var relays []netip.Prefix
+	if *trusted != "" {
+		for _, s := range strings.Split(*trusted, ",") {
+			p, err := netip.ParsePrefix(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("-trusted-relays: %w", err)
+			}
+			relays = append(relays, p)
+		}
+	}
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	st, err := store.Open(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := dhcp.New(dhcp.Config{
+		Segments: []dhcp.Segment{{Name: "bench", Interface: *iface, Subnet: pfx, Gateway: gw,
+			RangeStart: first, RangeEnd: last, Lease: *lease}},
+		Store:         dhcp.NewSQLStore(st),
+		TrustedRelays: relays,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+		fmt.Println("ready")
+	case err := <-done:
+		return err
+	}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for {
+		select {
+		case err := <-done:
+			if *status != "" {
+				err = errors.Join(err, writeStatus(*status, srv))
+			}
+			return err
+		case <-usr1:
+			if *status != "" {
+				if err := writeStatus(*status, srv); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// writeStatus replaces the status file atomically, so a reader never sees
+// half of it.
+func writeStatus(path string, srv *dhcp.Server) error {
+	now := time.Now()
+	active := 0
+	for _, l := range srv.Leases() {
+		if l.Active(now) {
+			active++
+		}
+	}
+	m := srv.Metrics()
+	body := fmt.Sprintf("active_leases %d\nreceived %d\noffers %d\nacks %d\nnaks %d\ndropped_overload %d\npool_exhausted %d\ncommit_batches %d\nleases_committed %d\ncommit_errors %d\n",
+		active, m.Received.Load(), m.Offers.Load(), m.Acks.Load(), m.Naks.Load(), m.Overload.Load(), m.PoolExhausted.Load(),
+		m.CommitBatches.Load(), m.LeasesCommitted.Load(), m.CommitErrors.Load())
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	return nil
+}

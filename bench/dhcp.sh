@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# DHCP benchmark: Gatehouse's DHCP server against ISC Kea's kea-dhcp4 (memfile
+# backend), measured by Kea's own load generator perfdhcp, in the same pair of
+# network namespaces, in the same run, for the same bounded time each.
+#
+# Prints, for each server, leases per second (completed DORA exchanges that
+# perfdhcp saw acknowledged, divided by the test time), the ratio, p50/p99
+# latency of the DISCOVER-OFFER and REQUEST-ACK halves (from perfdhcp's
+# per-exchange timestamps, -x t), and the resident memory of each server
+# process holding 5,000 active leases.
+#
+# Gatehouse's side is bench/cmd/dhcpserver: package dhcp with the SQLite
+# store exactly as the daemon wires it (group commit, WAL, synchronous=FULL:
+# an ACK leaves only after its lease is on disk). Kea's memfile appends
+# leases to a CSV file without an fsync per lease, so the two do not promise
+# the same durability; the figures are what each ships with.
+#
+# perfdhcp always acts as a relay (giaddr = its own address), so both servers
+# are told to trust it: Gatehouse by -trusted-relays, Kea by serving the
+# subnet that holds giaddr.
+#
+# Needs root (network namespaces), iproute2, perfdhcp (Debian: kea-admin),
+# kea-dhcp4 (Debian: kea-dhcp4-server) and Go. Settings by environment:
+#   DURATION  seconds per server (default 10)
+#   RATE      DORA exchanges per second perfdhcp offers (default 8000: above
+#             what either server completes on a 2-core machine, so the figure
+#             is the server's ceiling; far above it, perfdhcp's own threads
+#             take the CPU both servers need and the figures measure perfdhcp)
+#   CLIENTS   distinct client MACs (default 60000; the pool holds ~65,000)
+#   MEMLEASES leases for the memory figure (default 5000)
+# Kea's packaged systemd service is not used (and not touched): kea-dhcp4
+# runs in the namespace with its own configuration, lock and pid files in a
+# temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+RATE=${RATE:-8000}
+CLIENTS=${CLIENTS:-60000}
+MEMLEASES=${MEMLEASES:-5000}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench/dhcp.sh: needs root for network namespaces; skipped" >&2
+	exit 0
+fi
+for tool in ip perfdhcp kea-dhcp4 go; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "bench/dhcp.sh: $tool not installed (apt-get install iproute2 kea-admin kea-dhcp4-server); skipped" >&2
+		exit 0
+	fi
+done
+
+tmp=$(mktemp -d /tmp/gh-dhcp-bench.XXXXXX)
+id="ghdb$$"
+srvns="$id-srv"
+clins="$id-cli"
+server_pid=""
+
+stop_server() {
+	if [ -n "$server_pid" ]; then
+		kill -TERM "$server_pid" 2>/dev/null || true
+		# Bounded: a server that ignores SIGTERM for 10 s is killed.
+		for _ in $(seq 100); do
+			kill -0 "$server_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+		server_pid=""
+	fi
+}
+
+cleanup() {
+	stop_server
+	ip netns del "$srvns" 2>/dev/null || true
+	ip netns del "$clins" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ip netns add "$srvns"
+ip netns add "$clins"
+ip link add srv0 netns "$srvns" type veth peer name cli0 netns "$clins"
+ip -n "$srvns" addr add 10.50.0.1/16 dev srv0
+ip -n "$clins" addr add 10.50.0.2/16 dev cli0
+for ns in "$srvns" "$clins"; do
+	ip -n "$ns" link set lo up
+done
+ip -n "$srvns" link set srv0 up
+ip -n "$clins" link set cli0 up
+
+go build -o "$tmp/dhcpserver" ./bench/cmd/dhcpserver
+
+# wait_port67: until something in the server namespace listens on udp/67
+# (at most 10 s).
+wait_port67() {
+	for _ in $(seq 100); do
+		if ip netns exec "$srvns" ss -Hlun 'sport = :67' | grep -q .; then
+			return 0
+		fi
+		if ! kill -0 "$server_pid" 2>/dev/null; then
+			echo "server exited before listening" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "server not listening on udp/67 within 10 s" >&2
+	return 1
+}
+
+start_gatehouse() {
+	rm -f "$tmp"/gh.db*
+	ip netns exec "$srvns" "$tmp/dhcpserver" -iface srv0 -subnet 10.50.0.0/16 -gateway 10.50.0.1 \
+		-range 10.50.1.0-10.50.255.250 -trusted-relays 10.50.0.2/32 -db "$tmp/gh.db" -status "$tmp/gh.status" \
+		>"$tmp/gh.out" 2>&1 &
+	server_pid=$!
+	wait_port67
+}
+
+start_kea() {
+	rm -rf "$tmp/kea"
+	mkdir -p "$tmp/kea"
+	cat >"$tmp/kea/kea-dhcp4.json" <<JSON
+{
+  "Dhcp4": {
+    "interfaces-config": { "interfaces": ["srv0"], "dhcp-socket-type": "udp" },
+    "lease-database": { "type": "memfile", "persist": true, "name": "$tmp/kea/leases4.csv", "lfc-interval": 0 },
+    "multi-threading": { "enable-multi-threading": true, "thread-pool-size": 2, "packet-queue-size": 64 },
+    "valid-lifetime": 3600,
+    "subnet4": [ { "id": 1, "subnet": "10.50.0.0/16",
+                   "pools": [ { "pool": "10.50.1.0 - 10.50.255.250" } ],
+                   "option-data": [ { "name": "routers", "data": "10.50.0.1" },
+                                    { "name": "domain-name-servers", "data": "10.50.0.1" } ] } ],
+    "loggers": [ { "name": "kea-dhcp4", "output_options": [ { "output": "stderr" } ], "severity": "WARN" } ]
+  }
+}
+JSON
+	KEA_LOCKFILE_DIR="$tmp/kea" KEA_PIDFILE_DIR="$tmp/kea" \
+		ip netns exec "$srvns" kea-dhcp4 -c "$tmp/kea/kea-dhcp4.json" >"$tmp/kea.out" 2>&1 &
+	server_pid=$!
+	wait_port67
+}
+
+# run_perfdhcp NAME: the timed load test against whatever serves now.
+run_perfdhcp() {
+	# perfdhcp exits 3 when some exchanges did not complete; under
+	# overload that is expected, and the counts say how many.
+	timeout $((DURATION + 30)) ip netns exec "$clins" perfdhcp -4 -l 10.50.0.2 -r "$RATE" -R "$CLIENTS" \
+		-p "$DURATION" -x t 10.50.0.1 >"$tmp/$1.perf" 2>&1 || [ $? = 3 ]
+}
+
+# rss_after_avalanche NAME: MEMLEASES clients each get a lease (perfdhcp
+# retries each until answered), then the server's resident memory.
+rss_after_avalanche() {
+	timeout 120 ip netns exec "$clins" perfdhcp -4 -l 10.50.0.2 --scenario avalanche -R "$MEMLEASES" \
+		10.50.0.1 >"$tmp/$1.aval" 2>&1 || [ $? = 3 ]
+	awk '/^VmRSS/ {rss=$2} /^VmHWM/ {hwm=$2} END {printf "%.1f MiB (peak %.1f MiB)", rss/1024, hwm/1024}' "/proc/$server_pid/status"
+}
+
+# summarize NAME: leases/s, drops and latency percentiles from a perfdhcp log.
+summarize() {
+	awk -v dur="$DURATION" -v name="$1" '
+		/^\*\*\*Statistics for: / { sec = $3 }
+		/^\*\*\*Timestamps for packets: / { ts = $4; next }
+		/^\*\*\*/ && !/Timestamps/ { ts = "" }
+		sec == "REQUEST-ACK***" && /^received packets:/ { acks = $3 }
+		sec == "DISCOVER-OFFER***" && /^sent packets:/ { discovers = $3 }
+		ts != "" && /^sent \/ received:/ { d = ($6 - $4) * 1000; if (ts == "DISCOVER-OFFER***") print d > (name ".do"); else print d > (name ".ra") }
+		END { printf "%s_leases_per_s %.0f\n%s_discovers %d\n%s_acks %d\n", name, acks / dur, name, discovers, name, acks }
+	' "$tmp/$1.perf"
+}
+
+# pct FILE P: the P-th percentile of the numbers in FILE, in ms.
+pct() {
+	if [ ! -s "$1" ]; then
+		echo "n/a"
+		return
+	fi
+	sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; printf "%.2f ms", v[i] }'
+}
+
+echo "DHCP: $DURATION s per server at an offered $RATE exchanges/s, $CLIENTS clients, perfdhcp $(perfdhcp -v 2>&1 | head -1), kea-dhcp4 $(kea-dhcp4 -v)"
+
+start_gatehouse
+run_perfdhcp gatehouse
+stop_server
+start_gatehouse
+gh_rss=$(rss_after_avalanche gatehouse)
+kill -USR1 "$server_pid"
+sleep 0.5
+gh_active=$(awk '/^active_leases/ {print $2}' "$tmp/gh.status" 2>/dev/null || echo "?")
+stop_server
+
+start_kea
+run_perfdhcp kea
+stop_server
+start_kea
+kea_rss=$(rss_after_avalanche kea)
+stop_server
+
+(cd "$tmp" && summarize gatehouse && summarize kea) >"$tmp/summary"
+val() { awk -v k="$1" '$1 == k {print $2}' "$tmp/summary"; }
+gh=$(val gatehouse_leases_per_s)
+kea=$(val kea_leases_per_s)
+ratio=$(awk -v a="$gh" -v b="$kea" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+
+printf '%-10s %12s %10s %10s %14s %14s %14s %14s\n' server leases/s discovers acks "DO p50" "DO p99" "RA p50" "RA p99"
+for s in gatehouse kea; do
+	printf '%-10s %12s %10s %10s %14s %14s %14s %14s\n' "$s" "$(val ${s}_leases_per_s)" "$(val ${s}_discovers)" "$(val ${s}_acks)" \
+		"$(pct "$tmp/$s.do" 50)" "$(pct "$tmp/$s.do" 99)" "$(pct "$tmp/$s.ra" 50)" "$(pct "$tmp/$s.ra" 99)"
+done
+echo "ratio gatehouse/kea leases per second: $ratio"
+echo "memory with $MEMLEASES leases: gatehouse $gh_rss ($gh_active active), kea $kea_rss"

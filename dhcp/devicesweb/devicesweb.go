@@ -1,0 +1,575 @@
+// Package devicesweb is the admin page of the device inventory that DHCP
+// feeds: a network manager lists devices with filters (segment, approved,
+// randomised MAC, last seen) and, per device, approves it, names it, assigns
+// it an owner, reserves it an address or blocks it.
+//
+// It owns the pages and their form handling only. Every change goes through
+// package store, which writes the audit entry in the same transaction; the
+// kernel and the DHCP server learn of a change through Hooks, which the
+// daemon wires to package policy and to the dhcp.Server. It does not own
+// sessions, roles or CSRF (package web checks them before a handler runs),
+// nor what approval means on the wire (package dhcp, package policy).
+package devicesweb
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gatehouse-net/gatehouse/dhcp"
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/web"
+)
+
+// Paths of the pages.
+const (
+	ListPath   = "/devices"
+	DevicePath = "/devices/device"
+)
+
+// listLimit is how many devices one listing shows; a filter narrows a
+// bigger inventory.
+const listLimit = 500
+
+// maxText bounds a device's name and owner.
+const maxText = 100
+
+// Hooks let the daemon act on a change once it is committed. Each is
+// optional and gets the device as stored after the change (its last known
+// segment and address included, so a kernel set can be updated by MAC and
+// IP). A hook's error is shown to the network manager and logged: the
+// change itself stands, and the daemon's reconciliation from the database
+// on restart applies it.
+type Hooks struct {
+	// OnApprove: the device may now use approval-gated segments (the daemon
+	// calls policy Approve and ends a quarantine).
+	OnApprove func(ctx context.Context, d store.Device) error
+	// OnUnapprove: approval withdrawn (policy Unapprove).
+	OnUnapprove func(ctx context.Context, d store.Device) error
+	// OnBlock: the device gets no lease on any segment from now on; the
+	// daemon may also cut it off in the kernel.
+	OnBlock func(ctx context.Context, d store.Device) error
+	// OnUnblock: a block lifted.
+	OnUnblock func(ctx context.Context, d store.Device) error
+	// OnReservationsChanged: a reservation was added, moved or removed (the
+	// daemon calls dhcp.Server.ReloadReservations).
+	OnReservationsChanged func(ctx context.Context) error
+}
+
+// Options are what the pages need besides the web server and the store.
+type Options struct {
+	// Segments are the DHCP segments, for the segment filter and for
+	// checking that a reserved address lies in its segment's subnet.
+	Segments []dhcp.Segment
+	Hooks    Hooks
+	Logger   *slog.Logger     // nil: discard
+	Now      func() time.Time // nil: time.Now
+}
+
+//go:embed templates/*.html
+var templates embed.FS
+
+type pages struct {
+	srv    *web.Server
+	st     *store.Store
+	segs   []dhcp.Segment
+	hooks  Hooks
+	log    *slog.Logger
+	now    func() time.Time
+	list   *template.Template
+	device *template.Template
+}
+
+// Register adds the device pages to srv, for the network role only. Call it
+// before srv is started.
+func Register(srv *web.Server, st *store.Store, opts Options) error {
+	if srv == nil || st == nil {
+		return errors.New("devicesweb: register: web server and store are required")
+	}
+	p := &pages{srv: srv, st: st, segs: opts.Segments, hooks: opts.Hooks, log: opts.Logger, now: opts.Now}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	funcs := template.FuncMap{
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return t.Local().Format("2006-01-02 15:04")
+		},
+		"addr": func(a netip.Addr) string {
+			if !a.IsValid() {
+				return ""
+			}
+			return a.String()
+		},
+	}
+	var err error
+	if p.list, err = template.New("list.html").Funcs(funcs).ParseFS(templates, "templates/list.html"); err != nil {
+		return fmt.Errorf("devicesweb: parse list template: %w", err)
+	}
+	if p.device, err = template.New("device.html").Funcs(funcs).ParseFS(templates, "templates/device.html"); err != nil {
+		return fmt.Errorf("devicesweb: parse device template: %w", err)
+	}
+	network := []string{web.RoleNetwork}
+	srv.AddPage(web.Page{Path: ListPath, Title: "Devices", Roles: network, GET: p.listPage, POST: p.addDevice})
+	srv.AddPage(web.Page{Path: DevicePath, Roles: network, GET: p.devicePage, POST: p.changeDevice})
+	return nil
+}
+
+// filter is the list page's query, as the form sends it.
+type filter struct {
+	Segment    string
+	Approved   string // "", "yes", "no"
+	Randomised string // "", "yes", "no"
+	Seen       string // "", or one of seenWindows' keys
+}
+
+// seenWindow is a choice of the "last seen" filter.
+type seenWindow struct {
+	Key, Label string
+	D          time.Duration
+}
+
+func seenWindows() []seenWindow {
+	return []seenWindow{
+		{"1h", "in the last hour", time.Hour},
+		{"24h", "in the last 24 hours", 24 * time.Hour},
+		{"7d", "in the last 7 days", 7 * 24 * time.Hour},
+		{"30d", "in the last 30 days", 30 * 24 * time.Hour},
+	}
+}
+
+func yesNo(v string) (*bool, bool) {
+	switch v {
+	case "":
+		return nil, true
+	case "yes":
+		t := true
+		return &t, true
+	case "no":
+		f := false
+		return &f, true
+	}
+	return nil, false
+}
+
+// storeFilter checks f and turns it into the store's filter.
+func (p *pages) storeFilter(f filter) (store.DeviceFilter, string) {
+	out := store.DeviceFilter{Segment: f.Segment, Limit: listLimit + 1}
+	if f.Segment != "" && !slices.ContainsFunc(p.segs, func(s dhcp.Segment) bool { return s.Name == f.Segment }) {
+		return out, "Choose a segment from the list."
+	}
+	var ok bool
+	if out.Approved, ok = yesNo(f.Approved); !ok {
+		return out, "Approved must be yes, no or any."
+	}
+	if out.Randomised, ok = yesNo(f.Randomised); !ok {
+		return out, "Randomised must be yes, no or any."
+	}
+	if f.Seen != "" {
+		i := slices.IndexFunc(seenWindows(), func(w seenWindow) bool { return w.Key == f.Seen })
+		if i < 0 {
+			return out, "Choose a last-seen window from the list."
+		}
+		out.SeenSince = p.now().Add(-seenWindows()[i].D)
+	}
+	return out, ""
+}
+
+type listData struct {
+	Filter    filter
+	Segments  []string
+	Windows   []seenWindow
+	Devices   []store.Device
+	Truncated bool
+	Limit     int
+	// The add form's values, kept after an error.
+	MAC, Name, Owner string
+}
+
+func (p *pages) segmentNames() []string {
+	var out []string
+	for _, s := range p.segs {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+func (p *pages) listPage(c *gin.Context) {
+	v := p.srv.View(c, "Devices")
+	if m := c.Query("added"); m != "" {
+		v.Notice = "Device " + m + " recorded."
+	}
+	f := filter{Segment: c.Query("segment"), Approved: c.Query("approved"), Randomised: c.Query("randomised"), Seen: c.Query("seen")}
+	p.renderList(c, http.StatusOK, v, f, listData{})
+}
+
+func (p *pages) renderList(c *gin.Context, status int, v *web.View, f filter, d listData) {
+	sf, msg := p.storeFilter(f)
+	if msg != "" {
+		v.Error = msg
+		status = http.StatusBadRequest
+		f, sf = filter{}, store.DeviceFilter{Limit: listLimit + 1}
+	}
+	devs, err := p.st.ListDevices(c.Request.Context(), sf)
+	if err != nil {
+		p.dbError(c, "list devices", err)
+		return
+	}
+	d.Filter, d.Segments, d.Windows, d.Limit = f, p.segmentNames(), seenWindows(), listLimit
+	if len(devs) > listLimit {
+		devs, d.Truncated = devs[:listLimit], true
+	}
+	d.Devices = devs
+	v.Data = d
+	p.srv.Render(c, status, p.list, v)
+}
+
+func (p *pages) dbError(c *gin.Context, what string, err error) {
+	u, _ := web.CurrentUser(c)
+	p.log.Error("devicesweb: "+what, "user", u.Name, "err", err)
+	p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read or written. Try again; if it keeps failing, check the daemon's log.")
+}
+
+// parseMAC accepts an Ethernet MAC in the usual notations.
+func parseMAC(s string) (net.HardwareAddr, bool) {
+	m, err := net.ParseMAC(strings.TrimSpace(s))
+	if err != nil || len(m) != 6 {
+		return nil, false
+	}
+	return m, true
+}
+
+// cleanText checks a name or owner: printable, bounded.
+func cleanText(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxText {
+		return "", false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// addDevice records a device before DHCP has seen it: a network manager
+// approving a new printer ahead of its arrival, say.
+func (p *pages) addDevice(c *gin.Context) {
+	v := p.srv.View(c, "Devices")
+	d := listData{MAC: c.PostForm("mac"), Name: c.PostForm("name"), Owner: c.PostForm("owner")}
+	fail := func(status int, msg string) {
+		v.Error = msg
+		p.renderList(c, status, v, filter{}, d)
+	}
+	mac, ok := parseMAC(d.MAC)
+	if !ok {
+		fail(http.StatusBadRequest, "A MAC address is six bytes, like 00:16:3e:12:34:56.")
+		return
+	}
+	name, ok1 := cleanText(d.Name)
+	owner, ok2 := cleanText(d.Owner)
+	if !ok1 || !ok2 {
+		fail(http.StatusBadRequest, fmt.Sprintf("Name and owner are at most %d printable characters.", maxText))
+		return
+	}
+	ctx := c.Request.Context()
+	if _, err := p.st.DeviceByMAC(ctx, mac); err == nil {
+		fail(http.StatusConflict, "That device is already recorded; open it from the list to change it.")
+		return
+	} else if !errors.Is(err, store.ErrNotFound) {
+		p.dbError(c, "look up device", err)
+		return
+	}
+	dec := store.DeviceDecision{Approved: c.PostForm("approved") == "yes", Name: name, Owner: owner}
+	if err := p.st.DecideDevice(ctx, web.Actor(c), mac, dec, p.now()); err != nil {
+		p.dbError(c, "record device", err)
+		return
+	}
+	if dec.Approved {
+		if msg := p.runHook(c, "approve", mac, p.hooks.OnApprove); msg != "" {
+			fail(http.StatusInternalServerError, msg)
+			return
+		}
+	}
+	c.Redirect(http.StatusSeeOther, ListPath+"?added="+url.QueryEscape(mac.String()))
+}
+
+type reservationRow struct {
+	Segment string
+	IP      netip.Addr
+}
+
+type deviceData struct {
+	Device       store.Device
+	Reservations []reservationRow
+	Segments     []string
+	// The reserve form's values, kept after an error.
+	ResSegment, ResIP string
+}
+
+// deviceFor reads the device named by the "mac" parameter; ok false when
+// the response was already written.
+func (p *pages) deviceFor(c *gin.Context, raw string) (store.Device, bool) {
+	mac, ok := parseMAC(raw)
+	if !ok {
+		p.srv.RenderError(c, http.StatusBadRequest, "That is not a MAC address.")
+		return store.Device{}, false
+	}
+	d, err := p.st.DeviceByMAC(c.Request.Context(), mac)
+	if errors.Is(err, store.ErrNotFound) {
+		p.srv.RenderError(c, http.StatusNotFound, "No device "+mac.String()+" is recorded.")
+		return store.Device{}, false
+	}
+	if err != nil {
+		p.dbError(c, "read device", err)
+		return store.Device{}, false
+	}
+	return d, true
+}
+
+func (p *pages) devicePage(c *gin.Context) {
+	d, ok := p.deviceFor(c, c.Query("mac"))
+	if !ok {
+		return
+	}
+	v := p.srv.View(c, "Device "+d.MAC.String())
+	if n := c.Query("done"); n != "" {
+		v.Notice = doneText(n)
+	}
+	p.renderDevice(c, http.StatusOK, v, deviceData{Device: d})
+}
+
+// doneText is the notice after a redirect; unknown keys show nothing odd.
+func doneText(k string) string {
+	switch k {
+	case "approve":
+		return "Device approved."
+	case "unapprove":
+		return "Approval withdrawn."
+	case "block":
+		return "Device blocked: it gets no address on any segment."
+	case "unblock":
+		return "Block lifted."
+	case "details":
+		return "Name and owner saved."
+	case "reserve":
+		return "Address reserved."
+	case "unreserve":
+		return "Reservation removed."
+	}
+	return ""
+}
+
+func (p *pages) renderDevice(c *gin.Context, status int, v *web.View, d deviceData) {
+	rs, err := p.st.DHCPReservations(c.Request.Context())
+	if err != nil {
+		p.dbError(c, "list reservations", err)
+		return
+	}
+	for _, r := range rs {
+		if r.MAC.String() == d.Device.MAC.String() {
+			d.Reservations = append(d.Reservations, reservationRow{Segment: r.Segment, IP: r.IP})
+		}
+	}
+	d.Segments = p.segmentNames()
+	if d.ResSegment == "" {
+		d.ResSegment = d.Device.Segment
+	}
+	v.Data = d
+	p.srv.Render(c, status, p.device, v)
+}
+
+// runHook calls h, if set, with the device as stored now. It returns a
+// message for the page when the daemon could not apply the change.
+func (p *pages) runHook(c *gin.Context, what string, mac net.HardwareAddr, h func(context.Context, store.Device) error) string {
+	if h == nil {
+		return ""
+	}
+	ctx := c.Request.Context()
+	d, err := p.st.DeviceByMAC(ctx, mac)
+	if err == nil {
+		err = h(ctx, d)
+	}
+	if err != nil {
+		u, _ := web.CurrentUser(c)
+		p.log.Error("devicesweb: apply change", "change", what, "mac", mac, "user", u.Name, "err", err)
+		return "The change is saved, but the router could not apply it yet (" + err.Error() + "). It applies when the daemon restarts; check the daemon's log."
+	}
+	return ""
+}
+
+// changeDevice applies one action from the device page's forms.
+func (p *pages) changeDevice(c *gin.Context) {
+	d, ok := p.deviceFor(c, c.PostForm("mac"))
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	action := c.PostForm("action")
+	v := p.srv.View(c, "Device "+d.MAC.String())
+	fail := func(status int, msg string, dd deviceData) {
+		v.Error = msg
+		dd.Device = d
+		p.renderDevice(c, status, v, dd)
+	}
+	dec := store.DeviceDecision{Approved: d.Approved, Blocked: d.Blocked, Name: d.Name, Owner: d.Owner}
+	var hook func(context.Context, store.Device) error
+	switch action {
+	case "approve":
+		dec.Approved, hook = true, p.hooks.OnApprove
+	case "unapprove":
+		dec.Approved, hook = false, p.hooks.OnUnapprove
+	case "block":
+		dec.Blocked, hook = true, p.hooks.OnBlock
+	case "unblock":
+		dec.Blocked, hook = false, p.hooks.OnUnblock
+	case "details":
+		name, ok1 := cleanText(c.PostForm("name"))
+		owner, ok2 := cleanText(c.PostForm("owner"))
+		if !ok1 || !ok2 {
+			fail(http.StatusBadRequest, fmt.Sprintf("Name and owner are at most %d printable characters.", maxText), deviceData{})
+			return
+		}
+		dec.Name, dec.Owner = name, owner
+	case "reserve":
+		p.reserve(c, d, fail)
+		return
+	case "unreserve":
+		p.unreserve(c, d, fail)
+		return
+	default:
+		fail(http.StatusBadRequest, "Unknown action.", deviceData{})
+		return
+	}
+	if dec == (store.DeviceDecision{Approved: d.Approved, Blocked: d.Blocked, Name: d.Name, Owner: d.Owner}) {
+		// Nothing changes: no audit entry, no kernel call.
+		c.Redirect(http.StatusSeeOther, deviceURL(d.MAC, action))
+		return
+	}
+	if err := p.st.DecideDevice(ctx, web.Actor(c), d.MAC, dec, p.now()); err != nil {
+		p.dbError(c, "update device", err)
+		return
+	}
+	if msg := p.runHook(c, action, d.MAC, hook); msg != "" {
+		if d2, err := p.st.DeviceByMAC(ctx, d.MAC); err == nil {
+			d = d2
+		}
+		fail(http.StatusInternalServerError, msg, deviceData{})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, deviceURL(d.MAC, action))
+}
+
+func deviceURL(mac net.HardwareAddr, done string) string {
+	return DevicePath + "?mac=" + url.QueryEscape(mac.String()) + "&done=" + url.QueryEscape(done)
+}
+
+func (p *pages) segment(name string) (dhcp.Segment, bool) {
+	i := slices.IndexFunc(p.segs, func(s dhcp.Segment) bool { return s.Name == name })
+	if i < 0 {
+		return dhcp.Segment{}, false
+	}
+	return p.segs[i], true
+}
+
+// reservable says what is wrong with reserving ip on seg, or "".
+func reservable(seg dhcp.Segment, ip netip.Addr) string {
+	net4 := seg.Subnet.Masked().Addr()
+	bc := net4.As4()
+	hostBits := 32 - seg.Subnet.Bits()
+	for i := 3; i >= 0 && hostBits > 0; i-- {
+		n := min(hostBits, 8)
+		bc[i] |= byte(1<<n - 1)
+		hostBits -= n
+	}
+	switch {
+	case !ip.Is4() || !seg.Subnet.Contains(ip):
+		return fmt.Sprintf("The address must lie in %s's subnet %v.", seg.Name, seg.Subnet)
+	case ip == net4 || ip == netip.AddrFrom4(bc):
+		return "The subnet's network and broadcast addresses cannot be reserved."
+	case ip == seg.Gateway || (seg.ServerID.IsValid() && ip == seg.ServerID):
+		return "That is the router's own address."
+	}
+	return ""
+}
+
+func (p *pages) reserve(c *gin.Context, d store.Device, fail func(int, string, deviceData)) {
+	dd := deviceData{ResSegment: c.PostForm("segment"), ResIP: strings.TrimSpace(c.PostForm("ip"))}
+	seg, ok := p.segment(dd.ResSegment)
+	if !ok {
+		fail(http.StatusBadRequest, "Choose a segment from the list.", dd)
+		return
+	}
+	ip, err := netip.ParseAddr(dd.ResIP)
+	if err != nil {
+		fail(http.StatusBadRequest, "That is not an IPv4 address.", dd)
+		return
+	}
+	if msg := reservable(seg, ip); msg != "" {
+		fail(http.StatusBadRequest, msg, dd)
+		return
+	}
+	err = p.st.ReserveAddress(c.Request.Context(), web.Actor(c), store.DHCPReservation{Segment: seg.Name, MAC: d.MAC, IP: ip})
+	if errors.Is(err, store.ErrExists) {
+		fail(http.StatusConflict, ip.String()+" is already reserved for another device on "+seg.Name+".", dd)
+		return
+	}
+	if err != nil {
+		p.dbError(c, "reserve address", err)
+		return
+	}
+	if msg := p.reloadReservations(c); msg != "" {
+		fail(http.StatusInternalServerError, msg, deviceData{})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, deviceURL(d.MAC, "reserve"))
+}
+
+func (p *pages) unreserve(c *gin.Context, d store.Device, fail func(int, string, deviceData)) {
+	seg := c.PostForm("segment")
+	err := p.st.Unreserve(c.Request.Context(), web.Actor(c), seg, d.MAC)
+	if errors.Is(err, store.ErrNotFound) {
+		fail(http.StatusNotFound, "The device has no reservation on that segment.", deviceData{})
+		return
+	}
+	if err != nil {
+		p.dbError(c, "remove reservation", err)
+		return
+	}
+	if msg := p.reloadReservations(c); msg != "" {
+		fail(http.StatusInternalServerError, msg, deviceData{})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, deviceURL(d.MAC, "unreserve"))
+}
+
+func (p *pages) reloadReservations(c *gin.Context) string {
+	if p.hooks.OnReservationsChanged == nil {
+		return ""
+	}
+	if err := p.hooks.OnReservationsChanged(c.Request.Context()); err != nil {
+		u, _ := web.CurrentUser(c)
+		p.log.Error("devicesweb: reload reservations", "user", u.Name, "err", err)
+		return "The reservation is saved, but the DHCP server could not reload it yet (" + err.Error() + "). It applies when the daemon restarts."
+	}
+	return ""
+}

@@ -1,0 +1,489 @@
+package devicesweb
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/dhcp"
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/web"
+)
+
+// calls records what the hooks were told.
+type calls struct {
+	mu   sync.Mutex
+	got  []string
+	fail error // returned by every hook when set
+}
+
+func (c *calls) hook(name string) func(context.Context, store.Device) error {
+	return func(_ context.Context, d store.Device) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.got = append(c.got, name+" "+d.MAC.String()+" "+d.IP.String())
+		return c.fail
+	}
+}
+
+func (c *calls) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.got
+	c.got = nil
+	return out
+}
+
+type bench struct {
+	t     *testing.T
+	st    *store.Store
+	h     http.Handler
+	calls *calls
+	now   time.Time
+}
+
+// session is a logged-in browser: its cookie and CSRF token.
+type session struct{ cookie, csrf string }
+
+var testSegments = []dhcp.Segment{
+	{Name: "staff", Interface: "gh-staff", Subnet: netip.MustParsePrefix("10.10.0.0/22"), Gateway: netip.MustParseAddr("10.10.0.1"),
+		RangeStart: netip.MustParseAddr("10.10.0.50"), RangeEnd: netip.MustParseAddr("10.10.3.250"), Lease: time.Hour},
+	{Name: "pupil", Interface: "gh-pupil", Subnet: netip.MustParsePrefix("10.20.0.0/21"), Gateway: netip.MustParseAddr("10.20.0.1"),
+		RangeStart: netip.MustParseAddr("10.20.0.50"), RangeEnd: netip.MustParseAddr("10.20.7.250"), Lease: time.Hour},
+}
+
+func newBench(t *testing.T) *bench {
+	t.Helper()
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv, err := web.New(web.Options{Store: st, CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), Auto: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{t: t, st: st, calls: &calls{}, now: time.Now().UTC().Truncate(time.Second)}
+	err = Register(srv, st, Options{
+		Segments: testSegments,
+		Now:      func() time.Time { return b.now },
+		Hooks: Hooks{
+			OnApprove:   b.calls.hook("approve"),
+			OnUnapprove: b.calls.hook("unapprove"),
+			OnBlock:     b.calls.hook("block"),
+			OnUnblock:   b.calls.hook("unblock"),
+			OnReservationsChanged: func(context.Context) error {
+				b.calls.mu.Lock()
+				defer b.calls.mu.Unlock()
+				b.calls.got = append(b.calls.got, "reservations")
+				return b.calls.fail
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.h = srv.Handler()
+	return b
+}
+
+// login creates a user of role and a session for it directly in the store:
+// the login form itself is package web's to test.
+func (b *bench) login(name, role string) session {
+	b.t.Helper()
+	ctx := context.Background()
+	u, err := b.st.CreateUser(ctx, "test", store.User{Name: name, Role: role, PasswordHash: "not-a-real-hash"})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	tok := base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(tok))
+	csrf := base64.RawURLEncoding.EncodeToString(raw[:16])
+	now := time.Now()
+	if err := b.st.CreateSession(ctx, store.Session{TokenHash: hex.EncodeToString(sum[:]), UserID: u.ID, CSRFToken: csrf,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		b.t.Fatal(err)
+	}
+	return session{cookie: tok, csrf: csrf}
+}
+
+func (b *bench) do(s session, method, path string, form url.Values) *httptest.ResponseRecorder {
+	b.t.Helper()
+	var body *strings.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	} else {
+		body = strings.NewReader("")
+	}
+	req := httptest.NewRequest(method, path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.AddCookie(&http.Cookie{Name: "gh_session", Value: s.cookie})
+	rec := httptest.NewRecorder()
+	b.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// post sends a form with the session's CSRF token.
+func (b *bench) post(s session, path string, form url.Values) *httptest.ResponseRecorder {
+	b.t.Helper()
+	f := url.Values{"csrf": {s.csrf}}
+	for k, v := range form {
+		f[k] = v
+	}
+	return b.do(s, http.MethodPost, path, f)
+}
+
+// seen records a DHCP sighting, as the server's store adapter would.
+func (b *bench) seen(mac, segment, ip string, randomised bool, last time.Time) {
+	b.t.Helper()
+	err := b.st.SaveDHCP(context.Background(), nil, []store.Device{{MAC: mustMAC(mac), FirstSeen: last, LastSeen: last, Segment: segment,
+		IP: netip.MustParseAddr(ip), Hostname: "host-" + mac[len(mac)-2:], OS: "Linux", Randomised: randomised}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// lastAudit returns the newest audit entry.
+func (b *bench) lastAudit() store.AuditEntry {
+	b.t.Helper()
+	es, err := b.st.AuditList(context.Background(), 1, 0)
+	if err != nil || len(es) == 0 {
+		b.t.Fatalf("audit list: %v %v", es, err)
+	}
+	return es[0]
+}
+
+func (b *bench) auditCount() int {
+	b.t.Helper()
+	es, err := b.st.AuditList(context.Background(), 1000, 0)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return len(es)
+}
+
+func (b *bench) device(mac string) store.Device {
+	b.t.Helper()
+	d, err := b.st.DeviceByMAC(context.Background(), mustMAC(mac))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return d
+}
+
+func TestListFilters(t *testing.T) {
+	b := newBench(t)
+	nm := b.login("nina", store.RoleNetwork)
+	b.seen("00:16:3e:00:00:01", "staff", "10.10.0.51", false, b.now.Add(-10*time.Minute))
+	b.seen("02:16:3e:00:00:02", "pupil", "10.20.0.52", true, b.now.Add(-3*time.Hour))
+	b.seen("00:16:3e:00:00:03", "pupil", "10.20.0.53", false, b.now.Add(-10*24*time.Hour))
+	if err := b.st.DecideDevice(context.Background(), "test", mustMAC("00:16:3e:00:00:03"), store.DeviceDecision{Approved: true}, b.now); err != nil {
+		t.Fatal(err)
+	}
+	all := []string{"00:16:3e:00:00:01", "02:16:3e:00:00:02", "00:16:3e:00:00:03"}
+	for _, tc := range []struct {
+		name, query string
+		want        []string
+	}{
+		{"no filter lists every device", "", all},
+		{"segment", "?segment=pupil", all[1:]},
+		{"approved", "?approved=yes", all[2:]},
+		{"not approved", "?approved=no", all[:2]},
+		{"randomised", "?randomised=yes", all[1:2]},
+		{"not randomised on pupil", "?randomised=no&segment=pupil", all[2:]},
+		{"seen in the last hour", "?seen=1h", all[:1]},
+		{"seen in the last day", "?seen=24h", all[:2]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := b.do(nm, http.MethodGet, ListPath+tc.query, nil)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			for _, m := range all {
+				listed := strings.Contains(rec.Body.String(), ">"+m+"</a>")
+				want := strings.Contains(strings.Join(tc.want, " "), m)
+				if listed != want {
+					t.Errorf("%s listed=%v, want %v", m, listed, want)
+				}
+			}
+		})
+	}
+	t.Run("a bad filter is refused and the full list shown", func(t *testing.T) {
+		rec := b.do(nm, http.MethodGet, ListPath+"?segment=nosuch", nil)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "Choose a segment") {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	})
+	t.Run("device page shows the record", func(t *testing.T) {
+		rec := b.do(nm, http.MethodGet, DevicePath+"?mac=02:16:3e:00:00:02", nil)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "10.20.0.52") || !strings.Contains(rec.Body.String(), "(randomised)") {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		if rec := b.do(nm, http.MethodGet, DevicePath+"?mac=00:16:3e:99:99:99", nil); rec.Code != http.StatusNotFound {
+			t.Errorf("unknown device: status %d", rec.Code)
+		}
+		if rec := b.do(nm, http.MethodGet, DevicePath+"?mac=nonsense", nil); rec.Code != http.StatusBadRequest {
+			t.Errorf("bad MAC: status %d", rec.Code)
+		}
+	})
+}
+
+func TestNetworkManagerActionsAreAudited(t *testing.T) {
+	b := newBench(t)
+	nm := b.login("nina", store.RoleNetwork)
+	const mac = "00:16:3e:00:00:0a"
+	b.seen(mac, "staff", "10.10.0.60", false, b.now)
+	for _, tc := range []struct {
+		name       string
+		form       url.Values
+		action     string // audit action
+		object     string
+		after      string // in the audit's After JSON
+		hook       string // hook call recorded, "" for none
+		check      func(store.Device) bool
+		reservedIP string // the device's reservation afterwards ("" none)
+	}{
+		{"approve", url.Values{"action": {"approve"}}, "device.update", "device:" + mac, `"approved":true`, "approve " + mac + " 10.10.0.60",
+			func(d store.Device) bool { return d.Approved }, ""},
+		{"name and owner", url.Values{"action": {"details"}, "name": {"Library printer"}, "owner": {"J. Smith"}}, "device.update", "device:" + mac,
+			`"name":"Library printer","owner":"J. Smith"`, "", func(d store.Device) bool { return d.Name == "Library printer" && d.Owner == "J. Smith" && d.Approved }, ""},
+		{"reserve", url.Values{"action": {"reserve"}, "segment": {"staff"}, "ip": {"10.10.1.5"}}, "dhcp.reserve", "reservation:staff/" + mac,
+			`"ip":"10.10.1.5"`, "reservations", nil, "10.10.1.5"},
+		{"move the reservation", url.Values{"action": {"reserve"}, "segment": {"staff"}, "ip": {"10.10.1.6"}}, "dhcp.reserve", "reservation:staff/" + mac,
+			`"ip":"10.10.1.6"`, "reservations", nil, "10.10.1.6"},
+		{"unreserve", url.Values{"action": {"unreserve"}, "segment": {"staff"}}, "dhcp.unreserve", "reservation:staff/" + mac,
+			"", "reservations", nil, ""},
+		{"block", url.Values{"action": {"block"}}, "device.update", "device:" + mac, `"blocked":true`, "block " + mac + " 10.10.0.60",
+			func(d store.Device) bool { return d.Blocked && d.Name == "Library printer" }, ""},
+		{"unblock", url.Values{"action": {"unblock"}}, "device.update", "device:" + mac, `"blocked":false`, "unblock " + mac + " 10.10.0.60",
+			func(d store.Device) bool { return !d.Blocked }, ""},
+		{"withdraw approval", url.Values{"action": {"unapprove"}}, "device.update", "device:" + mac, `"approved":false`, "unapprove " + mac + " 10.10.0.60",
+			func(d store.Device) bool { return !d.Approved && d.Owner == "J. Smith" }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := b.auditCount()
+			tc.form.Set("mac", mac)
+			rec := b.post(nm, DevicePath, tc.form)
+			if rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), DevicePath+"?mac=") {
+				t.Fatalf("status %d location %q: %s", rec.Code, rec.Header().Get("Location"), rec.Body)
+			}
+			if n := b.auditCount(); n != before+1 {
+				t.Fatalf("%d audit entries added, want 1", n-before)
+			}
+			e := b.lastAudit()
+			if e.Actor != "web:nina" || e.Action != tc.action || e.Object != tc.object || !strings.Contains(e.After, tc.after) {
+				t.Errorf("audit %+v, want %s on %s by web:nina with %s", e, tc.action, tc.object, tc.after)
+			}
+			got := b.calls.take()
+			if tc.hook == "" && len(got) != 0 || tc.hook != "" && (len(got) != 1 || got[0] != tc.hook) {
+				t.Errorf("hooks %q, want %q", got, tc.hook)
+			}
+			if tc.check != nil && !tc.check(b.device(mac)) {
+				t.Errorf("device after %s: %+v", tc.name, b.device(mac))
+			}
+			rs, err := b.st.DHCPReservations(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ip string
+			for _, r := range rs {
+				if r.MAC.String() == mac {
+					ip = r.IP.String()
+				}
+			}
+			if ip != tc.reservedIP {
+				t.Errorf("reservation %q, want %q", ip, tc.reservedIP)
+			}
+			// The page after the redirect says what happened.
+			if rec := b.do(nm, http.MethodGet, rec.Header().Get("Location"), nil); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `class="notice"`) {
+				t.Errorf("page after redirect: %d %s", rec.Code, rec.Body)
+			}
+		})
+	}
+	t.Run("approving an approved device changes nothing and audits nothing", func(t *testing.T) {
+		b.post(nm, DevicePath, url.Values{"mac": {mac}, "action": {"approve"}})
+		b.calls.take()
+		before := b.auditCount()
+		rec := b.post(nm, DevicePath, url.Values{"mac": {mac}, "action": {"approve"}})
+		if rec.Code != http.StatusSeeOther || b.auditCount() != before || len(b.calls.take()) != 0 {
+			t.Fatalf("status %d, audit %d->%d", rec.Code, before, b.auditCount())
+		}
+	})
+	t.Run("record a device ahead of its arrival", func(t *testing.T) {
+		before := b.auditCount()
+		rec := b.post(nm, ListPath, url.Values{"mac": {"00-16-3E-00-00-0B"}, "name": {"Hall printer"}, "approved": {"yes"}})
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		d := b.device("00:16:3e:00:00:0b")
+		if !d.Approved || d.Name != "Hall printer" || b.auditCount() != before+1 || b.lastAudit().Action != "device.update" {
+			t.Errorf("device %+v, audit %+v", d, b.lastAudit())
+		}
+		if got := b.calls.take(); len(got) != 1 || !strings.HasPrefix(got[0], "approve 00:16:3e:00:00:0b") {
+			t.Errorf("hooks %q", got)
+		}
+		if rec := b.post(nm, ListPath, url.Values{"mac": {"00:16:3e:00:00:0b"}}); rec.Code != http.StatusConflict {
+			t.Errorf("recording it twice: status %d", rec.Code)
+		}
+	})
+}
+
+func TestBadInputIsRefusedWithoutChange(t *testing.T) {
+	b := newBench(t)
+	nm := b.login("nina", store.RoleNetwork)
+	const mac, other = "00:16:3e:00:00:0a", "00:16:3e:00:00:0c"
+	b.seen(mac, "staff", "10.10.0.60", false, b.now)
+	b.seen(other, "staff", "10.10.0.61", false, b.now)
+	if err := b.st.ReserveAddress(context.Background(), "test", store.DHCPReservation{Segment: "staff", MAC: mustMAC(other), IP: netip.MustParseAddr("10.10.1.9")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		path   string
+		form   url.Values
+		status int
+	}{
+		{"reserve outside the subnet", DevicePath, url.Values{"mac": {mac}, "action": {"reserve"}, "segment": {"staff"}, "ip": {"10.20.0.9"}}, http.StatusBadRequest},
+		{"reserve the gateway", DevicePath, url.Values{"mac": {mac}, "action": {"reserve"}, "segment": {"staff"}, "ip": {"10.10.0.1"}}, http.StatusBadRequest},
+		{"reserve the broadcast", DevicePath, url.Values{"mac": {mac}, "action": {"reserve"}, "segment": {"staff"}, "ip": {"10.10.3.255"}}, http.StatusBadRequest},
+		{"reserve on an unknown segment", DevicePath, url.Values{"mac": {mac}, "action": {"reserve"}, "segment": {"lab"}, "ip": {"10.10.1.9"}}, http.StatusBadRequest},
+		{"reserve nonsense", DevicePath, url.Values{"mac": {mac}, "action": {"reserve"}, "segment": {"staff"}, "ip": {"ten"}}, http.StatusBadRequest},
+		{"reserve another device's address", DevicePath, url.Values{"mac": {mac}, "action": {"reserve"}, "segment": {"staff"}, "ip": {"10.10.1.9"}}, http.StatusConflict},
+		{"unreserve without a reservation", DevicePath, url.Values{"mac": {mac}, "action": {"unreserve"}, "segment": {"staff"}}, http.StatusNotFound},
+		{"unknown action", DevicePath, url.Values{"mac": {mac}, "action": {"delete"}}, http.StatusBadRequest},
+		{"control characters in a name", DevicePath, url.Values{"mac": {mac}, "action": {"details"}, "name": {"a\x00b"}}, http.StatusBadRequest},
+		{"an overlong owner", DevicePath, url.Values{"mac": {mac}, "action": {"details"}, "owner": {strings.Repeat("x", 101)}}, http.StatusBadRequest},
+		{"unknown device", DevicePath, url.Values{"mac": {"00:16:3e:99:99:99"}, "action": {"approve"}}, http.StatusNotFound},
+		{"bad MAC when recording", ListPath, url.Values{"mac": {"00:16:3e:00:00"}}, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := b.auditCount()
+			rec := b.post(nm, tc.path, tc.form)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if b.auditCount() != before || len(b.calls.take()) != 0 {
+				t.Errorf("a refused change was audited or applied")
+			}
+		})
+	}
+}
+
+func TestOtherRolesAndMissingCSRFAreRefused(t *testing.T) {
+	b := newBench(t)
+	const mac = "00:16:3e:00:00:0a"
+	b.seen(mac, "staff", "10.10.0.60", false, b.now)
+	nm := b.login("nina", store.RoleNetwork)
+	for _, role := range []string{store.RoleReception, store.RoleDSL} {
+		s := b.login("u-"+role, role)
+		t.Run(role, func(t *testing.T) {
+			for _, tc := range []struct {
+				method, path string
+				form         url.Values
+			}{
+				{http.MethodGet, ListPath, nil},
+				{http.MethodGet, DevicePath + "?mac=" + mac, nil},
+				{http.MethodPost, ListPath, url.Values{"mac": {"00:16:3e:00:00:0d"}, "approved": {"yes"}}},
+				{http.MethodPost, DevicePath, url.Values{"mac": {mac}, "action": {"approve"}}},
+				{http.MethodPost, DevicePath, url.Values{"mac": {mac}, "action": {"reserve"}, "segment": {"staff"}, "ip": {"10.10.1.5"}}},
+			} {
+				before := b.auditCount()
+				var rec *httptest.ResponseRecorder
+				if tc.form == nil {
+					rec = b.do(s, tc.method, tc.path, nil)
+				} else {
+					rec = b.post(s, tc.path, tc.form)
+				}
+				if rec.Code != http.StatusForbidden {
+					t.Errorf("%s %s: status %d, want 403", tc.method, tc.path, rec.Code)
+				}
+				if b.auditCount() != before {
+					t.Errorf("%s %s: audited", tc.method, tc.path)
+				}
+			}
+			if strings.Contains(b.do(s, http.MethodGet, "/", nil).Body.String(), `href="/devices"`) {
+				t.Errorf("the navigation offers Devices to %s", role)
+			}
+		})
+	}
+	t.Run("network role without the CSRF token", func(t *testing.T) {
+		before := b.auditCount()
+		for _, f := range []url.Values{
+			{"mac": {mac}, "action": {"approve"}},
+			{"mac": {mac}, "action": {"approve"}, "csrf": {"wrong"}},
+		} {
+			if rec := b.do(nm, http.MethodPost, DevicePath, f); rec.Code != http.StatusForbidden {
+				t.Errorf("form %v: status %d, want 403", f, rec.Code)
+			}
+		}
+		if rec := b.do(nm, http.MethodPost, ListPath, url.Values{"mac": {"00:16:3e:00:00:0d"}}); rec.Code != http.StatusForbidden {
+			t.Errorf("record without token: status %d, want 403", rec.Code)
+		}
+		if b.auditCount() != before || b.device(mac).Approved || len(b.calls.take()) != 0 {
+			t.Errorf("a forged form changed something")
+		}
+	})
+	t.Run("the network role sees Devices in the navigation", func(t *testing.T) {
+		if !strings.Contains(b.do(nm, http.MethodGet, "/", nil).Body.String(), `href="/devices"`) {
+			t.Errorf("no Devices link")
+		}
+	})
+}
+
+func TestHookFailureKeepsTheChangeAndSaysSo(t *testing.T) {
+	b := newBench(t)
+	nm := b.login("nina", store.RoleNetwork)
+	const mac = "00:16:3e:00:00:0a"
+	b.seen(mac, "staff", "10.10.0.60", false, b.now)
+	b.calls.fail = errors.New("netlink: operation not permitted")
+	rec := b.post(nm, DevicePath, url.Values{"mac": {mac}, "action": {"approve"}})
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "operation not permitted") {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if !b.device(mac).Approved || b.lastAudit().Action != "device.update" {
+		t.Errorf("the approval was not kept")
+	}
+	rec = b.post(nm, DevicePath, url.Values{"mac": {mac}, "action": {"reserve"}, "segment": {"staff"}, "ip": {"10.10.1.5"}})
+	if rec.Code != http.StatusInternalServerError || b.lastAudit().Action != "dhcp.reserve" {
+		t.Fatalf("status %d, audit %+v", rec.Code, b.lastAudit())
+	}
+}
+
+func TestReservable(t *testing.T) {
+	seg := testSegments[0]
+	for ip, ok := range map[string]bool{
+		"10.10.0.0": false, "10.10.0.1": false, "10.10.3.255": false, "10.9.255.255": false, "10.10.4.0": false,
+		"10.10.0.2": true, "10.10.3.254": true, "10.10.1.0": true,
+	} {
+		if got := reservable(seg, netip.MustParseAddr(ip)) == ""; got != ok {
+			t.Errorf("reservable(%s) = %v, want %v", ip, got, ok)
+		}
+	}
+}
