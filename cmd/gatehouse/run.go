@@ -19,7 +19,10 @@ import (
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp"
+	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/inspect/findingsweb"
+	"github.com/gatehouse-net/gatehouse/inspect/findingstore"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/policy/ruledb"
@@ -94,6 +97,13 @@ type daemon struct {
 	reg   *prometheus.Registry
 
 	reloads *prometheus.CounterVec
+}
+
+// component is one long-running part of the daemon: it runs until its
+// context ends.
+type component struct {
+	name string
+	run  func(context.Context) error
 }
 
 // runDaemon runs until ctx is done. Every signal on hup reloads the
@@ -180,6 +190,11 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	if err := captive.RegisterAdminPages(srv, portal); err != nil {
 		return fmt.Errorf("admin page: %w", err)
 	}
+	if a, b, err := restoreDevices(ctx, st, enf); err != nil {
+		return err
+	} else if a+b > 0 {
+		log.Info("device decisions restored", "approved", a, "blocked", b)
+	}
 	// The membership the database holds goes in before the first Apply, so
 	// the table is built whole in one batch and nobody admitted before a
 	// restart loses access, even for a moment.
@@ -208,23 +223,38 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return err
 	}
 	d.reg.MustRegister(dhcp.NewCollector(dhcpSrv.Metrics()))
+	if err := devicesweb.Register(srv, st, devicesweb.Options{
+		Segments: dhcpSrv.Segments(),
+		Hooks:    deviceHooks(enf, dhcpSrv.ReloadReservations),
+		Logger:   log.With("component", "devices"),
+	}); err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+
+	findings, err := findingstore.New(findingstore.Options{Store: st, Hub: d.hub, Logger: log.With("component", "findings")})
+	if err != nil {
+		return err
+	}
+	d.reg.MustRegister(findingstore.NewCollector(findings))
+	findingsweb.Register(srv, st, log.With("component", "findings"))
 
 	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Each component runs until ctx ends; the first to fail stops the rest.
-	components := []struct {
-		name string
-		run  func(context.Context) error
-	}{
+	components := []component{
 		{"admin page", srv.Run},
 		{"policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) }},
 		{"dns guard", guard.Serve},
 		{"dns query log", qlog.Run},
 		{"dhcp", dhcpSrv.Run},
 		{"captive portal", portal.Run},
+		{"findings", findings.Run},
 		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
+	}
+	for i, run := range inspectors(log, cfg, st, findings) {
+		components = append(components, component{fmt.Sprintf("inspection %d", i+1), run})
 	}
 	errc := make(chan error, len(components))
 	var wg sync.WaitGroup

@@ -231,6 +231,38 @@ func TestDaemonInTheRouter(t *testing.T) {
 		}
 	})
 
+	// The pupil client here takes its address by DHCP without configuring
+	// it, so the staff client (static address) plays the device.
+	t.Run("an SSH session to the outside becomes a stored finding that names the device", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		dev, _ := school.Segment("staff")
+		// Any 192.0.2.0/24 address can be bound in the fake internet.
+		server := school.Command(ctx, "internet", "nc", "-l", "-s", "192.0.2.30", "-p", "22")
+		server.Stdin = strings.NewReader("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+		if err := server.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { server.Process.Kill(); server.Wait() }()
+		st, err := store.Open(ctx, files.Database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		var got []store.Finding
+		waitFor(t, "an ssh finding for the device", func() bool {
+			client := school.Command(ctx, "staff", "nc", "-w", "1", "192.0.2.30", "22")
+			client.Stdin = strings.NewReader("SSH-2.0-OpenSSH_9.2p1\r\n")
+			_ = client.Run()
+			got, err = st.Findings(ctx, store.FindingFilter{Class: "ssh", MAC: dev.ClientMAC})
+			return err == nil && len(got) > 0
+		})
+		f := got[0]
+		if f.Segment != "staff" || f.SrcIP.String() != dev.ClientAddr.String() || f.DstIP.String() != "192.0.2.30" || f.DstPort != 22 {
+			t.Errorf("finding %+v, want the device (%s) on the staff segment to 192.0.2.30:22", f, dev.ClientAddr)
+		}
+	})
+
 	t.Run("SIGKILL leaves the rules in force and a restart changes nothing in the kernel", func(t *testing.T) {
 		before := nftTable(t, school)
 		if !strings.Contains(before, "table inet gatehouse") {

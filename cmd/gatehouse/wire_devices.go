@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
+	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+func policyDevice(d store.Device) policy.Device { return policy.Device{MAC: d.MAC, IP: d.IP} }
+
+// deviceHooks keep the kernel in step with what the network manager decides
+// on the devices page.
+func deviceHooks(enf *policy.Enforcer, reloadReservations func(context.Context) error) devicesweb.Hooks {
+	return devicesweb.Hooks{
+		OnApprove: func(ctx context.Context, d store.Device) error {
+			return errors.Join(enf.Approve(ctx, policyDevice(d)), enf.Release(ctx, policyDevice(d)))
+		},
+		OnUnapprove: func(ctx context.Context, d store.Device) error { return enf.Unapprove(ctx, policyDevice(d)) },
+		OnBlock:     func(ctx context.Context, d store.Device) error { return enf.Revoke(ctx, policyDevice(d)) },
+		OnUnblock: func(ctx context.Context, d store.Device) error {
+			err := enf.Reinstate(ctx, policyDevice(d))
+			if d.Approved {
+				err = errors.Join(err, enf.Approve(ctx, policyDevice(d)))
+			}
+			return err
+		},
+		OnReservationsChanged: reloadReservations,
+	}
+}
+
+// restoreDevices puts the approvals and blocks the database holds into the
+// enforcer, before its first Apply, so a restart neither grants nor loses
+// access.
+func restoreDevices(ctx context.Context, st *store.Store, enf *policy.Enforcer) (approved, blocked int, err error) {
+	devs, err := st.ListDevices(ctx, store.DeviceFilter{Limit: 1 << 30})
+	if err != nil {
+		return 0, 0, fmt.Errorf("loading devices: %w", err)
+	}
+	for _, d := range devs {
+		if d.Approved && !d.Blocked {
+			if err := enf.Approve(ctx, policyDevice(d)); err != nil {
+				return approved, blocked, err
+			}
+			approved++
+		}
+		if d.Blocked && d.IP.IsValid() {
+			if err := enf.Revoke(ctx, policyDevice(d)); err != nil {
+				return approved, blocked, err
+			}
+			blocked++
+		}
+	}
+	return approved, blocked, nil
+}

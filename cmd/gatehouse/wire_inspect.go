@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/inspect"
+	"github.com/gatehouse-net/gatehouse/inspect/findingstore"
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// inspectors builds one inspection engine per configured capture
+// interface, each feeding sink with the segment the interface belongs to.
+// It returns one runner per interface for the daemon to own.
+func inspectors(log *slog.Logger, cfg *config.Config, st *store.Store, sink *findingstore.Sink) []func(context.Context) error {
+	var inside []netip.Prefix
+	var ours []netip.Addr
+	for _, s := range cfg.Segments {
+		inside = append(inside, s.Subnet)
+		ours = append(ours, s.Gateway)
+	}
+	// A MAC our DHCP server has never dealt with is a device that set its
+	// own address: that is worth a finding.
+	known := func(mac net.HardwareAddr) bool {
+		_, err := st.DeviceByMAC(context.Background(), mac)
+		return err == nil
+	}
+	var runs []func(context.Context) error
+	for _, iface := range cfg.Inspect.Interfaces {
+		segment := ""
+		for _, s := range cfg.Segments {
+			if s.Interface == iface {
+				segment = s.Name
+			}
+		}
+		eng := inspect.NewEngine(inspect.Options{
+			InsideSubnets: inside,
+			DHCPServerIPs: ours,
+			KnownDevice:   known,
+			Sink:          sink.ForSegment(segment),
+		})
+		runs = append(runs, func(ctx context.Context) error {
+			log.Info("inspecting", "interface", iface, "segment", segment)
+			if err := eng.Capture(ctx, iface, inspect.CaptureConfig{}); err != nil {
+				return fmt.Errorf("inspect %s: %w", iface, err)
+			}
+			return nil
+		})
+	}
+	return runs
+}
