@@ -816,6 +816,12 @@ var probeAnswers = map[string]struct {
 // sign-in sheet; an admitted one (whose kernel admission lookup has just
 // restored) gets the answer the open internet would give a probe.
 func (p *Portal) intercepted(w http.ResponseWriter, r *http.Request) {
+	// The client thinks it talks to the site; the kernel's NAT entry ties
+	// this connection to the portal for as long as it lives. Closing it
+	// makes the next request open a new one, which, once the device is
+	// admitted, goes to the internet: otherwise a browser reuses the
+	// kept-alive connection and keeps landing here after signing in.
+	w.Header().Set("Connection", "close")
 	c := p.lookup(r.Context(), r)
 	if !c.admitted {
 		target := p.base.String() + "/"
