@@ -44,7 +44,9 @@ type Config struct {
 	DNS      DNS
 	RADIUS   RADIUS
 	Inspect  Inspect
-	Alerts   Alerts
+	// DHCPRelay is the top-level "dhcp:" section.
+	DHCPRelay DHCPRelay
+	Alerts    Alerts
 
 	// lines maps a YAML path ("segments[1].dhcp.range") to the line it was
 	// found on, so that later checks (HostProblems, other packages through
@@ -142,6 +144,15 @@ type RADIUSClient struct {
 // Inspect lists the interfaces packet inspection captures on.
 type Inspect struct {
 	Interfaces []string
+}
+
+// DHCPRelay is where relayed DHCP requests come from. A request whose relay
+// address (giaddr) is set is served from the segment whose subnet holds
+// giaddr, but only when it arrives from a trusted relay: otherwise any client
+// could draw addresses from another segment's pool.
+type DHCPRelay struct {
+	Interfaces []string       // extra interfaces that only carry relayed traffic
+	Trusted    []netip.Prefix // relays' source addresses
 }
 
 // Alerts is how the DSL is told about findings.

@@ -271,3 +271,36 @@ func TestUnknownDevicesDefaultsBySegmentAndRejectsUnknownModes(t *testing.T) {
 		})
 	}
 }
+
+func TestDHCPRelaySection(t *testing.T) {
+	data, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, section, want string
+		trusted            []netip.Prefix
+	}{
+		{"address and subnet", "dhcp:\n  relay_interfaces: [lan.99]\n  trusted_relays: [10.0.0.2, 10.1.0.0/30]\n", "",
+			[]netip.Prefix{netip.MustParsePrefix("10.0.0.2/32"), netip.MustParsePrefix("10.1.0.0/30")}},
+		{"bad relay", "dhcp:\n  trusted_relays: [10.0.0.300]\n", `dhcp.trusted_relays[0]: "10.0.0.300" is not a subnet`, nil},
+		{"misspelt key", "dhcp:\n  trusted_relay: [10.0.0.2]\n", `dhcp.trusted_relay: unknown key; did you mean "trusted_relays"?`, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("school.yaml", append(append([]byte{}, data...), tc.section...))
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.DHCPRelay.Trusted, tc.trusted) || !reflect.DeepEqual(cfg.DHCPRelay.Interfaces, []string{"lan.99"}) {
+				t.Errorf("DHCPRelay = %+v", cfg.DHCPRelay)
+			}
+		})
+	}
+}

@@ -79,6 +79,9 @@ func (c *Config) HostProblems() []Problem {
 	for i, name := range c.Inspect.Interfaces {
 		checkIface(fmt.Sprintf("inspect.interfaces[%d]", i), name)
 	}
+	for i, name := range c.DHCPRelay.Interfaces {
+		checkIface(fmt.Sprintf("dhcp.relay_interfaces[%d]", i), name)
+	}
 	sortProblems(ps)
 	return ps
 }

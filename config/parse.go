@@ -89,6 +89,7 @@ func (d *decoder) config(c *Config, root *yaml.Node) {
 		"radius":   func(p string, v *yaml.Node) { d.radius(c, p, v) },
 		"inspect":  func(p string, v *yaml.Node) { d.inspect(c, p, v) },
 		"alerts":   func(p string, v *yaml.Node) { d.alerts(c, p, v) },
+		"dhcp":     func(p string, v *yaml.Node) { d.dhcpRelays(c, p, v) },
 	})
 	if d.aborted {
 		// What was not read cannot be called missing.
@@ -589,6 +590,36 @@ func (d *decoder) inspect(c *Config, path string, v *yaml.Node) {
 				}
 				seen[s] = ip
 				c.Inspect.Interfaces = append(c.Inspect.Interfaces, s)
+			})
+		},
+	})
+}
+
+// dhcpRelays reads the top-level dhcp section: where relayed requests from
+// L3 switches arrive and which relays are trusted to send them.
+func (d *decoder) dhcpRelays(c *Config, path string, v *yaml.Node) {
+	d.mapping(v, path, map[string]fieldFunc{
+		"relay_interfaces": func(p string, v *yaml.Node) {
+			d.strList(p, v, func(ip, s string) {
+				if err := checkInterfaceName(s); err != nil {
+					d.at(ip, "%v", err)
+					return
+				}
+				c.DHCPRelay.Interfaces = append(c.DHCPRelay.Interfaces, s)
+			})
+		},
+		"trusted_relays": func(p string, v *yaml.Node) {
+			d.strList(p, v, func(ip, s string) {
+				if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+					c.DHCPRelay.Trusted = append(c.DHCPRelay.Trusted, netip.PrefixFrom(a, 32))
+					return
+				}
+				pfx, err := parsePrefix(s, true)
+				if err != nil {
+					d.at(ip, "%v", err)
+					return
+				}
+				c.DHCPRelay.Trusted = append(c.DHCPRelay.Trusted, pfx)
 			})
 		},
 	})

@@ -55,5 +55,8 @@ func newDHCP(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.
 		Enforcer: quarantiner{enf},
 		OUI:      oui,
 		Logger:   log.With("component", "dhcp"),
+		// Relayed requests are served only from relays the school named.
+		RelayInterfaces: cfg.DHCPRelay.Interfaces,
+		TrustedRelays:   cfg.DHCPRelay.Trusted,
 	})
 }
