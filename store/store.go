@@ -125,6 +125,11 @@ func openDB(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
 	}
+	// Readers (DHCP device lookups, the admin pages, the DNS log) come in
+	// bursts; database/sql's default of two idle connections made every
+	// burst open and close SQLite connections, which costs more than the
+	// queries themselves.
+	db.SetMaxIdleConns(8)
 	s := &Store{db: db, path: abs, writeSem: make(chan struct{}, 1)}
 	if err := s.checkPragmas(ctx); err != nil {
 		db.Close()
