@@ -669,3 +669,27 @@ func TestStopCommitsQueuedWrites(t *testing.T) {
 		t.Fatal("write queued before stop was lost")
 	}
 }
+
+func TestMACForNamesTheHolderOfABoundLeaseOnly(t *testing.T) {
+	h := newHarness(t, newMemStore(), nil)
+	mac := "00:1c:b3:00:00:11"
+	offer, _ := h.send("v0", clientPort, msg(t, mac, dhcpv4.MessageTypeDiscover))
+	ip := addr4(offer.YourIPAddr)
+	if got := h.s.MACFor(ip); got != nil {
+		t.Errorf("an offered address is held by %v; want nobody until the ACK", got)
+	}
+	req := msg(t, mac, dhcpv4.MessageTypeRequest, withRequested(ip.String()), withServerID("10.40.0.1"))
+	if ack, _ := h.send("v0", clientPort, req); ack == nil {
+		t.Fatal("no ACK")
+	}
+	if got := h.s.MACFor(ip); got.String() != mac {
+		t.Errorf("MACFor(%s) = %v, want %s", ip, got, mac)
+	}
+	if got := h.s.MACFor(netip.MustParseAddr("192.0.2.1")); got != nil {
+		t.Errorf("an address outside every segment is held by %v", got)
+	}
+	h.clk.advance(2 * time.Hour)
+	if got := h.s.MACFor(ip); got != nil {
+		t.Errorf("an expired lease is still held by %v", got)
+	}
+}

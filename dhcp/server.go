@@ -376,3 +376,24 @@ func (s *Server) publish(kind events.Kind, data any) {
 		s.cfg.Events.Publish(events.Event{Kind: kind, At: s.now(), Data: data})
 	}
 }
+
+// MACFor returns the MAC that holds a bound lease on ip now, or nil. The DNS
+// guard and the portal use it to name the device behind an address.
+func (s *Server) MACFor(ip netip.Addr) net.HardwareAddr {
+	now := s.now()
+	for _, seg := range s.segs {
+		if !seg.Subnet.Contains(ip) {
+			continue
+		}
+		holder, _, _ := seg.pool.lookup(ip, "", now)
+		if holder == "" {
+			return nil
+		}
+		mac, err := net.ParseMAC(holder)
+		if err != nil {
+			return nil
+		}
+		return mac
+	}
+	return nil
+}

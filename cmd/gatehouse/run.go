@@ -207,18 +207,20 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("policy: bringing the kernel's table in line: %w", err)
 	}
 
+	dhcpSrv, err := newDHCP(log, cfg, st, d.hub, enf, portal.APIURL())
+	if err != nil {
+		return err
+	}
+
 	qlog, err := querylog.New(querylog.Options{Sink: st, Events: d.hub, Logger: log.With("component", "querylog")})
 	if err != nil {
 		return err
 	}
 	gc := dnsGuardConfig(cfg)
 	gc.Recorder = qlog
+	// The query log names the device behind each address from the leases.
+	gc.Clients = leaseHolders{dhcpSrv}
 	guard, err := dnsguard.New(gc, log.With("component", "dnsguard"))
-	if err != nil {
-		return err
-	}
-
-	dhcpSrv, err := newDHCP(log, cfg, st, d.hub, enf, portal.APIURL())
 	if err != nil {
 		return err
 	}

@@ -60,3 +60,8 @@ func newDHCP(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.
 		TrustedRelays:   cfg.DHCPRelay.Trusted,
 	})
 }
+
+// leaseHolders answers the DNS guard's "which device has this address".
+type leaseHolders struct{ srv *dhcp.Server }
+
+func (l leaseHolders) MAC(ip netip.Addr) net.HardwareAddr { return l.srv.MACFor(ip) }
