@@ -79,7 +79,7 @@ func NormaliseCode(s string) (string, error) {
 	return b.String(), nil
 }
 
-// FormatCode prints a normalised code as two groups of five: XXXXX-XXXXX.
+// FormatCode prints a normalised code as two groups of five, like ABCDE-FGHJK.
 func FormatCode(code string) string {
 	if len(code) != CodeLength {
 		return code

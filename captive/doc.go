@@ -17,7 +17,7 @@
 // that trigger ReadmitOnLease (the daemon wires them).
 //
 // Codes are 10 characters from a 30-symbol alphabet with no 0/O, 1/I/L or U
-// (about 49 bits from crypto/rand), printed XXXXX-XXXXX, typed in any case
+// (about 49 bits from crypto/rand), printed like ABCDE-FGHJK, typed in any case
 // with or without spaces and dashes. The database keeps only an
 // HMAC-SHA256 of a code under a per-site key, so a code is shown in clear
 // once: in the response that issued it.

@@ -34,7 +34,7 @@ type IssueRequest struct {
 	Now             time.Time // issue time; zero: time.Now
 }
 
-// IssuedCode is a new code: the code in clear (XXXXX-XXXXX), for the slip
+// IssuedCode is a new code: the code in clear (like ABCDE-FGHJK), for the slip
 // or the CLI's output only, and its stored record.
 type IssuedCode struct {
 	Code    string

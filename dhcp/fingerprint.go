@@ -126,7 +126,7 @@ func LoadOUI(path string) (*OUI, error) {
 	return o, nil
 }
 
-// ParseOUI reads the registry's "XXXXXX (base 16) Organisation" lines.
+// ParseOUI reads the registry's "001A2B (base 16) Organisation" lines.
 func ParseOUI(r io.Reader) (*OUI, error) {
 	names := map[uint32]string{}
 	sc := bufio.NewScanner(r)
