@@ -19,7 +19,13 @@ type conv struct {
 func play(t *testing.T, udp bool, dport uint16, msgs []conv) []Finding {
 	t.Helper()
 	var got []Finding
-	e := collect(Options{}, &got)
+	playOn(t, collect(Options{}, &got), udp, dport, msgs)
+	return got
+}
+
+// playOn sends a conversation through e, every packet stamped t0+1ms.
+func playOn(t *testing.T, e *Engine, udp bool, dport uint16, msgs []conv) {
+	t.Helper()
 	const sport = 45000
 	cseq, sseq := uint32(1000), uint32(9000)
 	send := func(fromClient bool, syn, ack bool, payload []byte) {
@@ -47,7 +53,6 @@ func play(t *testing.T, udp bool, dport uint16, msgs []conv) []Finding {
 	for _, m := range msgs {
 		send(m.fromClient, false, !udp, m.payload)
 	}
-	return got
 }
 
 func randomBytes(n int, seed uint64) []byte {

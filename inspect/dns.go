@@ -3,6 +3,7 @@ package inspect
 import (
 	"fmt"
 	"hash/fnv"
+	"net/netip"
 	"strings"
 
 	"github.com/google/gopacket"
@@ -14,12 +15,15 @@ import (
 // tracker. Each query is usually its own UDP flow, so the per-domain state
 // lives in the tracker, not in the flow.
 func (e *Engine) inspectDNS(f *flow, dir int, b []byte) {
-	if dir != dirC2S {
-		return
-	}
 	if err := e.dns.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
 		e.stats.Malformed++
-		e.finish(f)
+		if dir == dirC2S {
+			e.finish(f)
+		}
+		return
+	}
+	if dir == dirS2C {
+		e.learnAnswer(f)
 		return
 	}
 	if e.dns.QR || len(e.dns.Questions) == 0 {
@@ -163,4 +167,22 @@ func encodedLabel(l string) bool {
 func dohOnlyName(name string) bool {
 	return strings.HasPrefix(name, "doh.") || strings.HasPrefix(name, "dns.") ||
 		strings.Contains(name, "cloudflare-dns.com") || strings.HasPrefix(name, "dot.")
+}
+
+// learnAnswer records what a DNS response told the flow's client, so that
+// later connections can be judged by the name behind their address.
+func (e *Engine) learnAnswer(f *flow) {
+	if !e.dns.QR || len(e.dns.Questions) == 0 || e.dns.OpCode != layers.DNSOpCodeQuery {
+		return
+	}
+	var buf [16]netip.Addr
+	addrs := buf[:0]
+	for _, rr := range e.dns.Answers {
+		if (rr.Type == layers.DNSTypeA || rr.Type == layers.DNSTypeAAAA) && len(addrs) < len(buf) {
+			if a, ok := netip.AddrFromSlice(rr.IP); ok {
+				addrs = append(addrs, a.Unmap())
+			}
+		}
+	}
+	e.res.Note(f.client, string(e.dns.Questions[0].Name), addrs, f.last)
 }

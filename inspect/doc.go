@@ -5,9 +5,12 @@
 //
 // It owns packet decoding (gopacket's DecodingLayerParser with preallocated
 // layers), a bounded flow table with idle expiry, the classifiers, pcap and
-// pcapng replay and AF_PACKET capture. Classifiers decide on evidence in the
-// traffic (handshake structure, names in TLS/QUIC/DNS, addresses of
-// single-purpose services), never on a port number alone. A flow is no longer
+// pcapng replay and AF_PACKET capture, and Resolutions: which names each
+// client looked up and which addresses it was given, fed by the DNS guard
+// (through NoteAnswer, wired by the daemon) and by the DNS answers on the
+// wire. Classifiers decide on evidence in the traffic (handshake structure,
+// names in TLS/QUIC/DNS, the name behind an address or the lack of one,
+// addresses of single-purpose services), never on a port number alone. A flow is no longer
 // inspected once it is classified or after a bounded number of packets and
 // bytes; packets of such established flows are counted without allocating.
 //

@@ -31,6 +31,12 @@ type Options struct {
 	// TorRelay, when set, reports whether an address is a known Tor relay
 	// (for example from a consensus file the operator provides).
 	TorRelay func(netip.Addr) bool
+	// Resolutions, when set, is where the engine looks up which names a
+	// client resolved to which addresses (and records the DNS answers it
+	// sees itself). The daemon shares one between its engines and feeds
+	// it the DNS guard's answers. Nil gives the engine a private one fed
+	// only from the wire, which is what replay uses.
+	Resolutions *Resolutions
 	// Sink receives findings. Nil drops them (still counted).
 	Sink Sink
 	// MaxFlows bounds the flow table; the least recently seen flow is
@@ -99,6 +105,8 @@ type Engine struct {
 	dns         layers.DNS
 
 	dnsTun  *dnsTunnelTracker
+	res     *Resolutions
+	ownRes  bool // res is private: Reset clears it
 	devices *deviceTracker
 	once    *onceSet
 	recent  map[repeatKey]time.Time // last finding per device/destination/class
@@ -135,8 +143,13 @@ func NewEngine(opt Options) *Engine {
 		scratch: make([]byte, 0, 16<<10),
 		qbuf:    make([]byte, 0, 2048),
 		dnsTun:  newDNSTunnelTracker(4096),
+		res:     opt.Resolutions,
 		devices: newDeviceTracker(4096),
 		once:    newOnceSet(8192),
+	}
+	if e.res == nil {
+		e.res = NewResolutions(ResolutionsConfig{})
+		e.ownRes = true
 	}
 	transport := []gopacket.DecodingLayer{&e.ip4, &e.ip6, &e.tcp, &e.udp, &e.icmp4, &e.icmp6}
 	mk := func(first gopacket.LayerType, link ...gopacket.DecodingLayer) *gopacket.DecodingLayerParser {
@@ -170,7 +183,17 @@ func (e *Engine) Reset() {
 	clear(e.devices.macs)
 	clear(e.once.seen)
 	clear(e.recent)
+	if e.ownRes {
+		e.res.reset()
+	}
 	e.cryptoOwner = flowKey{}
+}
+
+// NoteResolution records that client looked up name at time at and was
+// given addrs. Unlike the rest of the engine it may be called from any
+// goroutine: it only touches the engine's Resolutions, which locks.
+func (e *Engine) NoteResolution(client netip.Addr, name string, addrs []netip.Addr, at time.Time) {
+	e.res.Note(client, name, addrs, at)
 }
 
 // Stats returns the counters so far.

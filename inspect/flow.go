@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -52,10 +53,37 @@ func (e *Engine) flowPacket(p *pkt) {
 	// A UDP DNS flow (between resolvers, or a tool reusing its port)
 	// carries every query of a tunnel, so it is watched as long as it lives.
 	dnsFlow := p.proto == layers.IPProtocolUDP && f.sport == 53
-	if !f.done && !dnsFlow && (int(f.pkts[0]+f.pkts[1]) >= e.opt.InspectPackets ||
-		int(f.bytes[0]+f.bytes[1]) >= e.opt.InspectBytes) {
-		e.finish(f)
+	maxPkts, maxBytes := e.opt.InspectPackets, e.opt.InspectBytes
+	if f.tlsRecs.doh.watch {
+		maxPkts, maxBytes = maxPkts*dohInspectFactor, maxBytes*dohInspectFactor
 	}
+	if !f.done && !dnsFlow && (int(f.pkts[0]+f.pkts[1]) >= maxPkts ||
+		int(f.bytes[0]+f.bytes[1]) >= maxBytes) {
+		e.giveUp(f)
+	}
+}
+
+// giveUp stops inspecting a flow no classifier recognised. One last piece
+// of evidence is left: the name the client looked up to find the server.
+// A protocol nothing here knows, spoken to an address the client was
+// given for a VPN or remote-access service's name, is that service's
+// tunnel. Flows that named their server in a TLS or QUIC hello were judged
+// by that name instead.
+func (e *Engine) giveUp(f *flow) {
+	if !f.sniSeen && (f.proto == uint8(layers.IPProtocolTCP) || f.proto == uint8(layers.IPProtocolUDP)) {
+		if name, ok := e.res.nameOf(f.client, f.server, f.last); ok {
+			what := fmt.Sprintf("%d packets of an unrecognised protocol to an address the client resolved from %s", f.pkts[0]+f.pkts[1], name)
+			if p, ok := lookupSuffix(vpnNames, name); ok {
+				e.raise(f, ClassVPN, p, what+", a VPN service name")
+				return
+			}
+			if p, ok := lookupSuffix(remoteAccessNames, name); ok {
+				e.raise(f, ClassRemoteAccess, p, what+", a remote-access service name")
+				return
+			}
+		}
+	}
+	e.finish(f)
 }
 
 // newFlow makes room if needed and sets up a flow for p, deciding which end
@@ -138,7 +166,9 @@ func (e *Engine) release(i int32) {
 // raise reports a finding for f and stops inspecting it. Bypass classes
 // only count when the far end is outside the school.
 func (e *Engine) raise(f *flow, class, detail, evidence string) {
-	if !f.done {
+	if !f.done && !(f.proto == uint8(layers.IPProtocolUDP) && f.sport == 53) {
+		// A DNS flow stays watched: later answers on it are still
+		// evidence for other flows, and later queries for a tunnel.
 		e.finish(f)
 	}
 	if f.class != "" {

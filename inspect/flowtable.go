@@ -64,6 +64,12 @@ type flow struct {
 	icmpOdd   uint8 // echo packets that do not look like ping
 	encFirst  int8  // fully-encrypted-first-packet verdict: 0 unknown, 1 yes, -1 no
 	tlsRecs   recTrace
+	sniSeen   bool     // a TLS or QUIC hello named the server
+	dohSNI    string   // the SNI of a flow watched for the DoH shape
+	dohWhy    uint8    // why it is watched
+	ztAddrs   [10]byte // ZeroTier destination and source of the client's first packet
+	ztSeen    bool
+	tvUDP     uint8 // TeamViewer UDP frames seen
 }
 
 // flowTable is a fixed-size table with LRU order; the least recently seen

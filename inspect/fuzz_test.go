@@ -89,3 +89,51 @@ func FuzzFullyEncrypted(f *testing.F) {
 		r.feed(1, b)
 	})
 }
+
+// FuzzVPNSignatures checks the ZeroTier, TeamViewer, SoftEther and DoH
+// shape parsers on arbitrary datagrams, in both directions of a flow.
+func FuzzVPNSignatures(f *testing.F) {
+	f.Add(ztHello(ztClient, ztClient), ztPacket(ztClient, ztRoot, 0x08, 0x42, nil, 1))
+	f.Add(softEtherPackBytes("host_name", "pc", "opcode", 1), []byte("IP=198.51.100.23,PORT=48211"))
+	f.Add(tvFrame(0, 20), []byte("POST /vpnsvc/connect.cgi HTTP/1.1\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		fl := &flow{sport: ztPort}
+		zeroTier(fl, dirC2S, a)
+		zeroTier(fl, dirS2C, b)
+		zeroTierHello(a)
+		tv := &flow{sport: 5938}
+		teamViewerUDP(tv, a)
+		teamViewerUDP(tv, b)
+		softEtherNATT(a)
+		softEtherPack(a)
+		softEtherRequest(a)
+		var r recTrace
+		r.doh.watch = true
+		r.feed(dirC2S, a)
+		r.feed(dirS2C, b)
+		if r.doh.watch && r.doh.large > 1 {
+			t.Fatal("the DoH shape kept watching after two oversized records")
+		}
+	})
+}
+
+// FuzzResolutions checks the name and answer handling of Resolutions and
+// the name-shape tests on arbitrary strings.
+func FuzzResolutions(f *testing.F) {
+	f.Add("dns.example.net.", "cname edge.example.net 198.51.100.9 2001:db8::9")
+	f.Add("www.q4cyamnc6mtokjurvdclt.com", "NXDOMAIN")
+	f.Add("", "")
+	r := NewResolutions(ResolutionsConfig{MaxEntries: 16})
+	f.Fuzz(func(t *testing.T, name, answer string) {
+		r.NoteAnswer(pupil, name, answer, t0)
+		r.nameOf(pupil, server, t0)
+		r.looked(pupil, name, t0)
+		if label, ok := torSNILabel(name); ok {
+			weakRandomLabel(label)
+		}
+		dnsLikeName(name)
+		if r.addrs.len() > 32 || r.names.len() > 32 || r.clients.len() > 32 {
+			t.Fatal("Resolutions grew past its bound")
+		}
+	})
+}

@@ -96,6 +96,8 @@ type recTrace struct {
 	bad  [2]bool
 	n    uint8
 	recs [24]tlsRec
+	// doh, when watching, also sees every record after the first 24.
+	doh dohShape
 }
 
 type tlsRec struct {
@@ -106,7 +108,7 @@ type tlsRec struct {
 
 // feed walks record headers through newly arrived in-order bytes.
 func (r *recTrace) feed(dir int, data []byte) {
-	for len(data) > 0 && !r.bad[dir] && int(r.n) < len(r.recs) {
+	for len(data) > 0 && !r.bad[dir] && (int(r.n) < len(r.recs) || r.doh.watch) {
 		if r.skip[dir] > 0 {
 			k := min(uint32(len(data)), r.skip[dir])
 			r.skip[dir] -= k
@@ -127,8 +129,11 @@ func (r *recTrace) feed(dir int, data []byte) {
 			return
 		}
 		l := uint16(h[3])<<8 | uint16(h[4])
-		r.recs[r.n] = tlsRec{dir: uint8(dir), typ: h[0], len: l}
-		r.n++
+		if int(r.n) < len(r.recs) {
+			r.recs[r.n] = tlsRec{dir: uint8(dir), typ: h[0], len: l}
+			r.n++
+		}
+		r.doh.record(dir, h[0], l)
 		r.skip[dir] = uint32(l)
 	}
 }

@@ -30,6 +30,9 @@ func (e *Engine) inspectTCP(f *flow, dir int, p *pkt) {
 	}
 	cs, ss := e.view(f, dirC2S, dir, data), e.view(f, dirS2C, dir, data)
 	e.classifyTCP(f, dir, cs, ss)
+	if !f.done && f.tlsRecs.doh.watch {
+		e.checkDoHShape(f)
+	}
 }
 
 // view returns the reassembled start of direction d. Without a buffer
@@ -99,6 +102,12 @@ func (e *Engine) tcpSignatures(f *flow, cs, ss []byte) bool {
 		return true
 	case absoluteFormRequest(cs) && !f.server.IsLoopback():
 		e.raise(f, ClassProxy, "http-proxy", "request "+quoteLine(cs))
+		return true
+	case softEtherRequest(cs):
+		e.raise(f, ClassVPN, "softether", "request "+quoteLine(cs))
+		return true
+	case hasPrefix(cs, ultraSurfMagic):
+		e.raise(f, ClassVPN, "ultrasurf", "first client payload starts with UltraSurf's magic cc1c30415ba43866")
 		return true
 	case hasPrefix(cs, "\x7f\x7fICA\x00") || hasPrefix(ss, "\x7f\x7fICA\x00"):
 		e.raise(f, ClassRemoteAccess, "citrix", "ICA handshake")

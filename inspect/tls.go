@@ -56,6 +56,7 @@ func (e *Engine) judgeHello(f *flow, h *tlshello.ClientHello, isQUIC bool) {
 		return
 	}
 	if sni != "" {
+		f.sniSeen = true
 		if p, ok := lookupSuffix(dohNames, sni); ok {
 			e.raise(f, ClassDoH, "doh:"+p, ev("handshake to a DNS-over-HTTPS resolver name"))
 			return
@@ -75,14 +76,110 @@ func (e *Engine) judgeHello(f *flow, h *tlshello.ClientHello, isQUIC bool) {
 	} else if p, ok := resolverAddrs[f.server.Unmap()]; ok && (f.sport == 443 || isQUIC) {
 		e.raise(f, ClassDoH, "doh:"+p, ev("handshake without SNI to a public resolver address"))
 		return
+	} else if name, ok := e.res.nameOf(f.client, f.server, f.last); ok && e.judgeResolvedName(f, name, ev) {
+		return
 	}
 	if e.opt.TorRelay != nil && e.opt.TorRelay(f.server) {
 		e.raise(f, ClassTor, "tor", ev("handshake to a listed Tor relay"))
 		return
 	}
+	if e.judgeTorSNI(f, h, sni, isQUIC, ev) {
+		return
+	}
 	f.torName = torLikeSNI(sni)
 	f.certCheck = !isQUIC
 	f.tlsSNI = true
+	if !isQUIC {
+		e.armDoH(f, h, sni)
+	}
+}
+
+// judgeResolvedName applies the name lists to the name a client looked up
+// to find the server of a handshake that carries no SNI: apps that hide
+// the name from the wire still have to ask for it.
+func (e *Engine) judgeResolvedName(f *flow, name string, ev func(string) string) bool {
+	what := ev("handshake without SNI to an address the client resolved from " + name)
+	if p, ok := lookupSuffix(dohNames, name); ok {
+		e.raise(f, ClassDoH, "doh:"+p, what+", a DNS-over-HTTPS resolver name")
+		return true
+	}
+	if p, ok := lookupSuffix(vpnNames, name); ok {
+		e.raise(f, ClassVPN, p, what+", a VPN service name")
+		return true
+	}
+	if p, ok := lookupSuffix(remoteAccessNames, name); ok {
+		e.raise(f, ClassRemoteAccess, p, what+", a remote-access service name")
+		return true
+	}
+	if p, ok := lookupSuffix(proxyNames, name); ok {
+		e.raise(f, ClassProxy, p, what+", a proxy service name")
+		return true
+	}
+	return false
+}
+
+// judgeTorSNI recognises a Tor client's TLS handshake without the relay's
+// certificate, which TLS 1.3 encrypts. Tor sends no ALPN and a made-up SNI,
+// "www." + 4 to 25 random base32 characters + ".com", that it never looks
+// up. A long random label with TLS 1.3 is enough on its own; a shorter one
+// (which may be a word) needs the DNS evidence that a client whose lookups
+// the school sees never asked for the name.
+func (e *Engine) judgeTorSNI(f *flow, h *tlshello.ClientHello, sni string, isQUIC bool, ev func(string) string) bool {
+	if isQUIC || len(h.ALPN) > 0 {
+		return false
+	}
+	label, ok := torSNILabel(sni)
+	if !ok {
+		return false
+	}
+	if _, ok := e.res.nameOf(f.client, f.server, f.last); ok || e.res.looked(f.client, sni, f.last) {
+		return false // a real site the client looked up
+	}
+	strong := randomBase32Label(label)
+	switch {
+	case strong && h.Version == 0x0304:
+		e.raise(f, ClassTor, "tor", ev("TLS 1.3 ClientHello without ALPN, SNI of the random www.<base32>.com shape Tor makes up, and no lookup of it seen"))
+	case (strong || weakRandomLabel(label)) && e.res.covered(f.client, f.last):
+		e.raise(f, ClassTor, "tor", ev("ClientHello without ALPN, SNI of the random www.<base32>.com shape Tor makes up, which the client never looked up through the school's resolver"))
+	default:
+		return false
+	}
+	return true
+}
+
+// torSNILabel returns the middle label of a "www.<label>.com" (or .net)
+// name whose label is 4..25 characters of Tor's base32 alphabet.
+func torSNILabel(sni string) (string, bool) {
+	rest, ok := strings.CutPrefix(sni, "www.")
+	if !ok {
+		return "", false
+	}
+	label, tld, ok := strings.Cut(rest, ".")
+	if !ok || (tld != "com" && tld != "net") || len(label) < 4 || len(label) > 25 {
+		return "", false
+	}
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return "", false
+		}
+	}
+	return label, true
+}
+
+// weakRandomLabel accepts short labels that do not read as a word: a
+// base32 digit among the letters, or a run of four consonants.
+func weakRandomLabel(l string) bool {
+	digits := 0
+	for i := 0; i < len(l); i++ {
+		if l[i] >= '2' && l[i] <= '7' {
+			digits++
+		}
+	}
+	if digits == len(l) {
+		return false
+	}
+	return digits > 0 || !pronounceable(l)
 }
 
 // torLikeSNI matches the SNI Tor clients send: "www." + 8 to 20 random
@@ -170,9 +267,10 @@ func (e *Engine) checkServerCert(f *flow, ss []byte) {
 			return
 		}
 	}
+	subject, issuer := cert.Subject.String(), cert.Issuer.String()
 	for _, m := range certMarkers {
-		if strings.Contains(cert.Subject.String(), m.subject) || strings.Contains(cert.Issuer.String(), m.subject) {
-			e.raise(f, m.class, m.detail, fmt.Sprintf("tls server certificate subject %q issuer %q", cert.Subject.String(), cert.Issuer.String()))
+		if strings.Contains(subject, m.subject) || strings.Contains(issuer, m.subject) {
+			e.raise(f, m.class, m.detail, fmt.Sprintf("tls server certificate subject %q issuer %q", subject, issuer))
 			return
 		}
 	}

@@ -45,6 +45,22 @@ func (e *Engine) inspectUDP(f *flow, dir int, p *pkt) {
 		e.raise(f, ClassVPN, "tailscale", "Tailscale disco packet (magic \"TS💬\")")
 		return
 	}
+	if ev := zeroTier(f, dir, b); ev != "" {
+		e.raise(f, ClassVPN, "zerotier", ev)
+		return
+	}
+	if ev := teamViewerUDP(f, b); ev != "" {
+		e.raise(f, ClassRemoteAccess, "teamviewer", ev)
+		return
+	}
+	if softEtherNATT(b) {
+		e.raise(f, ClassVPN, "softether", "SoftEther NAT-traversal reply "+quoteLine(b))
+		return
+	}
+	if softEtherPack(b) {
+		e.raise(f, ClassVPN, "softether", fmt.Sprintf("SoftEther PACK control message filling a %d-byte datagram", len(b)))
+		return
+	}
 	if ev := ikeMessage(f, b); ev != "" {
 		e.raise(f, ClassVPN, "ipsec", ev)
 		return
@@ -174,6 +190,7 @@ func (e *Engine) inspectDTLS(f *flow, b []byte) {
 // judgeName applies the name lists to a server name seen outside a parsed
 // ClientHello (Google QUIC).
 func (e *Engine) judgeName(f *flow, name, what string) {
+	f.sniSeen = name != ""
 	ev := what + " sni=" + name
 	if p, ok := lookupSuffix(dohNames, name); ok {
 		e.raise(f, ClassDoH, "doh:"+p, ev)
