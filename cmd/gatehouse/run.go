@@ -255,8 +255,8 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"findings", findings.Run},
 		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
 	}
-	for i, run := range inspectors(log, cfg, st, findings) {
-		components = append(components, component{fmt.Sprintf("inspection %d", i+1), run})
+	for i, run := range inspectors(log, cfg, st, d.hub, findings) {
+		components = append(components, component{fmt.Sprintf("inspection %d", i), run})
 	}
 	errc := make(chan error, len(components))
 	var wg sync.WaitGroup

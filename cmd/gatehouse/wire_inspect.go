@@ -8,15 +8,20 @@ import (
 	"net/netip"
 
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/inspect/findingstore"
+	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
+	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
 // inspectors builds one inspection engine per configured capture
-// interface, each feeding sink with the segment the interface belongs to.
-// It returns one runner per interface for the daemon to own.
-func inspectors(log *slog.Logger, cfg *config.Config, st *store.Store, sink *findingstore.Sink) []func(context.Context) error {
+// interface, each feeding sink with the segment the interface belongs to,
+// and all of them sharing what the DNS guard told each client (a TLS flow
+// without a name to an address the client got from a VPN's name is that
+// VPN). It returns the runners for the daemon to own.
+func inspectors(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.Hub, sink *findingstore.Sink) []func(context.Context) error {
 	var inside []netip.Prefix
 	var ours []netip.Addr
 	for _, s := range cfg.Segments {
@@ -29,7 +34,16 @@ func inspectors(log *slog.Logger, cfg *config.Config, st *store.Store, sink *fin
 		_, err := st.DeviceByMAC(context.Background(), mac)
 		return err == nil
 	}
-	var runs []func(context.Context) error
+	res := inspect.NewResolutions(inspect.ResolutionsConfig{})
+	lookups := hub.Subscribe("inspect-resolutions", 4096, querylog.EventKind)
+	runs := []func(context.Context) error{func(ctx context.Context) error {
+		lookups.Run(ctx, func(_ context.Context, ev events.Event) {
+			if q, ok := ev.Data.(dnsguard.Query); ok {
+				res.NoteAnswer(q.Client, q.Name, q.Answer, q.Time)
+			}
+		})
+		return nil
+	}}
 	for _, iface := range cfg.Inspect.Interfaces {
 		segment := ""
 		for _, s := range cfg.Segments {
@@ -41,6 +55,7 @@ func inspectors(log *slog.Logger, cfg *config.Config, st *store.Store, sink *fin
 			InsideSubnets: inside,
 			DHCPServerIPs: ours,
 			KnownDevice:   known,
+			Resolutions:   res,
 			Sink:          sink.ForSegment(segment),
 		})
 		runs = append(runs, func(ctx context.Context) error {
