@@ -38,11 +38,6 @@ func TestVisitorJourneyThroughTheKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rh.Close()
-	nlh, err := netlink.NewHandleAt(rh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nlh.Close()
 
 	seg := func(name, subnet string) policy.SegmentSpec {
 		p := netip.MustParsePrefix(subnet)
@@ -73,7 +68,7 @@ func TestVisitorJourneyThroughTheKernel(t *testing.T) {
 	}
 	defer st.Close()
 	hub := events.New(nil)
-	p, err := New(Options{Store: st, Admitter: enf, Neighbours: NeighbourTable{Handle: nlh}, Hub: hub, Logger: logger,
+	p, err := New(Options{Store: st, Admitter: enf, Neighbours: NeighbourTable{NetNS: int(rh)}, Hub: hub, Logger: logger,
 		School: "Testbed School", SSID: "Guest", PortalURL: "http://10.40.0.1:8080"})
 	if err != nil {
 		t.Fatal(err)

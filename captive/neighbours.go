@@ -1,20 +1,41 @@
 package captive
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 
-	"github.com/vishvananda/netlink"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // NeighbourTable finds a client's MAC in the kernel's IPv4 neighbour (ARP)
 // table. A client that just sent us a TCP segment has a fresh entry there.
+//
+// Each lookup asks the kernel for the one entry (the route to the address
+// names its interface), so its cost does not grow with the number of
+// clients: with thousands of visitors, listing the whole table for every
+// request was most of the portal's work. Kernels older than 5.0, which
+// cannot get a single entry, are asked for the whole table instead.
 type NeighbourTable struct {
-	// Handle is a netlink handle in the router's namespace
-	// (netlink.NewHandleAt); nil uses the caller's namespace.
-	Handle *netlink.Handle
+	// NetNS, when non-zero, is an open network namespace file (the
+	// router's, as for policy.Options.NetNSFd) to look in; zero looks in
+	// the caller's namespace.
+	NetNS int
 }
+
+// Netlink constants not in x/sys/unix.
+const (
+	ndaDst    = 1 // NDA_DST
+	ndaLLAddr = 2 // NDA_LLADDR
+	rtaDst    = 1 // RTA_DST
+	rtaOIF    = 4 // RTA_OIF
+
+	ndmsgLen = 12 // struct ndmsg
+	rtmsgLen = 12 // struct rtmsg
+)
 
 // MACFor returns the link-layer address of ip from an entry that is usable
 // (not failed or incomplete).
@@ -22,25 +43,144 @@ func (n NeighbourTable) MACFor(ip netip.Addr) (net.HardwareAddr, error) {
 	if !ip.Is4() {
 		return nil, fmt.Errorf("captive: neighbour of %v: only IPv4 is looked up", ip)
 	}
-	var list []netlink.Neigh
-	var err error
-	if n.Handle != nil {
-		list, err = n.Handle.NeighList(0, netlink.FAMILY_V4)
-	} else {
-		list, err = netlink.NeighList(0, netlink.FAMILY_V4)
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: n.NetNS})
+	if err != nil {
+		return nil, fmt.Errorf("captive: neighbour of %v: open netlink: %w", ip, err)
+	}
+	defer c.Close()
+	ifindex, err := routeInterface(c, ip)
+	if err != nil {
+		return nil, fmt.Errorf("captive: neighbour of %v: route: %w", ip, err)
+	}
+	entries, err := getNeighbour(c, ifindex, ip)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil, fmt.Errorf("captive: neighbour of %v: not in the neighbour table", ip)
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP):
+		entries, err = dumpNeighbours(c)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("captive: neighbour of %v: %w", ip, err)
 	}
-	want := net.IP(ip.AsSlice())
-	for _, e := range list {
-		if !e.IP.Equal(want) || len(e.HardwareAddr) != 6 {
+	for _, e := range entries {
+		if e.ip != ip || len(e.mac) != 6 {
 			continue
 		}
-		if e.State&(netlink.NUD_FAILED|netlink.NUD_INCOMPLETE|netlink.NUD_NOARP) != 0 {
+		if e.state&(unix.NUD_FAILED|unix.NUD_INCOMPLETE|unix.NUD_NOARP) != 0 {
 			continue
 		}
-		return append(net.HardwareAddr(nil), e.HardwareAddr...), nil
+		return e.mac, nil
 	}
 	return nil, fmt.Errorf("captive: neighbour of %v: not in the neighbour table", ip)
+}
+
+// routeInterface asks the kernel which interface it would send to ip on.
+func routeInterface(c *netlink.Conn, ip netip.Addr) (uint32, error) {
+	body := make([]byte, rtmsgLen)
+	body[0] = unix.AF_INET
+	body[1] = 32 // rtm_dst_len
+	ae := netlink.NewAttributeEncoder()
+	a := ip.As4()
+	ae.Bytes(rtaDst, a[:])
+	attrs, err := ae.Encode()
+	if err != nil {
+		return 0, err
+	}
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_GETROUTE, Flags: netlink.Request},
+		Data:   append(body, attrs...),
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range msgs {
+		if m.Header.Type != unix.RTM_NEWROUTE || len(m.Data) < rtmsgLen {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[rtmsgLen:])
+		if err != nil {
+			return 0, err
+		}
+		for ad.Next() {
+			if ad.Type() == rtaOIF {
+				return ad.Uint32(), nil
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return 0, err
+		}
+	}
+	return 0, errors.New("the kernel named no interface")
+}
+
+type neighbour struct {
+	ip    netip.Addr
+	mac   net.HardwareAddr
+	state uint16
+}
+
+// getNeighbour asks for the one entry of ip on ifindex (RTM_GETNEIGH
+// without a dump, Linux 5.0 and later).
+func getNeighbour(c *netlink.Conn, ifindex uint32, ip netip.Addr) ([]neighbour, error) {
+	body := make([]byte, ndmsgLen)
+	body[0] = unix.AF_INET
+	binary.NativeEndian.PutUint32(body[4:8], ifindex)
+	ae := netlink.NewAttributeEncoder()
+	a := ip.As4()
+	ae.Bytes(ndaDst, a[:])
+	attrs, err := ae.Encode()
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_GETNEIGH, Flags: netlink.Request},
+		Data:   append(body, attrs...),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return parseNeighbours(msgs)
+}
+
+// dumpNeighbours lists the whole IPv4 table.
+func dumpNeighbours(c *netlink.Conn) ([]neighbour, error) {
+	body := make([]byte, ndmsgLen)
+	body[0] = unix.AF_INET
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_GETNEIGH, Flags: netlink.Request | netlink.Dump},
+		Data:   body,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return parseNeighbours(msgs)
+}
+
+func parseNeighbours(msgs []netlink.Message) ([]neighbour, error) {
+	var out []neighbour
+	for _, m := range msgs {
+		if m.Header.Type != unix.RTM_NEWNEIGH || len(m.Data) < ndmsgLen || m.Data[0] != unix.AF_INET {
+			continue
+		}
+		e := neighbour{state: binary.NativeEndian.Uint16(m.Data[8:10])}
+		ad, err := netlink.NewAttributeDecoder(m.Data[ndmsgLen:])
+		if err != nil {
+			return nil, err
+		}
+		for ad.Next() {
+			switch ad.Type() {
+			case ndaDst:
+				if a, ok := netip.AddrFromSlice(ad.Bytes()); ok {
+					e.ip = a.Unmap()
+				}
+			case ndaLLAddr:
+				e.mac = net.HardwareAddr(append([]byte(nil), ad.Bytes()...))
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }

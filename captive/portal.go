@@ -114,6 +114,69 @@ type Portal struct {
 
 	keyMu sync.Mutex
 	key   []byte
+
+	conns connTracker
+}
+
+// connTracker knows the portal's open client connections and their state,
+// so that admitting a device can close the idle ones it opened while it
+// was held. Their NAT entries tie them to the portal for their lifetime:
+// a browser that opened a spare connection to some site before signing in
+// (Chromium does, to save a round trip) would otherwise send its next page
+// request for that site to the portal instead of the internet.
+type connTracker struct {
+	mu   sync.Mutex
+	byIP map[netip.Addr]map[net.Conn]http.ConnState
+}
+
+func (c *connTracker) track(conn net.Conn, state http.ConnState) {
+	ip := connPeer(conn)
+	if !ip.IsValid() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.byIP[ip]
+	switch state {
+	case http.StateClosed, http.StateHijacked:
+		delete(m, conn)
+		if len(m) == 0 {
+			delete(c.byIP, ip)
+		}
+		return
+	}
+	if m == nil {
+		if c.byIP == nil {
+			c.byIP = map[netip.Addr]map[net.Conn]http.ConnState{}
+		}
+		m = map[net.Conn]http.ConnState{}
+		c.byIP[ip] = m
+	}
+	m[conn] = state
+}
+
+// closeIdle closes ip's connections that carry no request now (new or
+// idle) and reports how many it closed. A browser notices an idle
+// connection closed by the server and opens a new one for its next request.
+func (c *connTracker) closeIdle(ip netip.Addr) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for conn, state := range c.byIP[ip] {
+		if state == http.StateNew || state == http.StateIdle {
+			_ = conn.Close()
+			n++
+		}
+	}
+	return n
+}
+
+func connPeer(conn net.Conn) netip.Addr {
+	ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 //go:embed templates/*.html
@@ -228,6 +291,7 @@ func (p *Portal) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		ConnState:         p.conns.track,
 	}
 	p.log.Info("portal serving", "addr", ln.Addr().String())
 	done := make(chan error, 1)
@@ -355,6 +419,9 @@ func (p *Portal) admitDevice(ctx context.Context, v store.Voucher, mac net.Hardw
 	until := v.Until()
 	if err := p.adm.Admit(ctx, policy.Device{MAC: mac, IP: ip}, until); err != nil {
 		return err
+	}
+	if n := p.conns.closeIdle(ip); n > 0 {
+		p.log.Debug("closed connections opened before admission", "ip", ip, "connections", n)
 	}
 	if reason == "returned" {
 		if err := p.st.TouchVoucherDevice(ctx, v.ID, mac, ip, p.now()); err != nil {

@@ -30,7 +30,7 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 		Admitter:   enf,
 		Neighbours: captive.NeighbourTable{},
 		Hub:        hub,
-		Logger:     log.With("component", "captive"),
+		Logger:     log,
 		Location:   cfg.Site.Location,
 		School:     cfg.Site.Name,
 		SSID:       cfg.Site.GuestSSID,
