@@ -46,6 +46,7 @@ type Config struct {
 	Inspect  Inspect
 	// DHCPRelay is the top-level "dhcp:" section.
 	DHCPRelay DHCPRelay
+	Portal    Portal
 	Alerts    Alerts
 
 	// lines maps a YAML path ("segments[1].dhcp.range") to the line it was
@@ -125,6 +126,8 @@ func (d DHCP) Enabled() bool { return d.RangeStart.IsValid() }
 type DNS struct {
 	Upstream   []netip.AddrPort // port 53 when the file gives none
 	SafeSearch bool
+	// LogRetention is how long the per-client query log is kept.
+	LogRetention time.Duration
 }
 
 // RADIUS is the RADIUS server's listeners and the peers allowed to use it.
@@ -144,6 +147,20 @@ type RADIUSClient struct {
 // Inspect lists the interfaces packet inspection captures on.
 type Inspect struct {
 	Interfaces []string
+	// Retention is how long findings are kept.
+	Retention time.Duration
+}
+
+// Portal is the captive portal's optional HTTPS and how long guests'
+// records are kept. With Host, CertFile and KeyFile set, the portal and its
+// RFC 8908 API are served over HTTPS at https://Host/; phones only trust a
+// publicly trusted certificate for Host, and the school's resolver must
+// answer Host with the visitor segment's gateway address.
+type Portal struct {
+	Host              string
+	CertFile, KeyFile string
+	// Retention is how long acceptance records and code attempts are kept.
+	Retention time.Duration
 }
 
 // DHCPRelay is where relayed DHCP requests come from. A request whose relay

@@ -55,7 +55,7 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 	if want := map[string]netip.Prefix{"mis": netip.MustParsePrefix("10.5.0.0/24")}; !reflect.DeepEqual(c.Servers, want) {
 		t.Errorf("Servers = %v", c.Servers)
 	}
-	if want := (DNS{Upstream: []netip.AddrPort{netip.MustParseAddrPort("203.0.113.53:53")}, SafeSearch: true}); !reflect.DeepEqual(c.DNS, want) {
+	if want := (DNS{Upstream: []netip.AddrPort{netip.MustParseAddrPort("203.0.113.53:53")}, SafeSearch: true, LogRetention: DefaultDNSLogRetention}); !reflect.DeepEqual(c.DNS, want) {
 		t.Errorf("DNS = %+v", c.DNS)
 	}
 	wantRadius := RADIUS{Auth: ":1812", Accounting: ":1813", Clients: []RADIUSClient{{
@@ -279,7 +279,7 @@ func TestDHCPRelaySection(t *testing.T) {
 	}
 	cases := []struct {
 		name, section, want string
-		trusted            []netip.Prefix
+		trusted             []netip.Prefix
 	}{
 		{"address and subnet", "dhcp:\n  relay_interfaces: [lan.99]\n  trusted_relays: [10.0.0.2, 10.1.0.0/30]\n", "",
 			[]netip.Prefix{netip.MustParsePrefix("10.0.0.2/32"), netip.MustParsePrefix("10.1.0.0/30")}},
@@ -300,6 +300,59 @@ func TestDHCPRelaySection(t *testing.T) {
 			}
 			if !reflect.DeepEqual(cfg.DHCPRelay.Trusted, tc.trusted) || !reflect.DeepEqual(cfg.DHCPRelay.Interfaces, []string{"lan.99"}) {
 				t.Errorf("DHCPRelay = %+v", cfg.DHCPRelay)
+			}
+		})
+	}
+}
+
+func TestRetentionsAndPortalHTTPS(t *testing.T) {
+	data, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := Parse("school.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.DNS.LogRetention != DefaultDNSLogRetention || base.Inspect.Retention != DefaultFindingRetention || base.Portal.Retention != DefaultGuestRetention {
+		t.Errorf("default retentions %v %v %v", base.DNS.LogRetention, base.Inspect.Retention, base.Portal.Retention)
+	}
+	edit := func(old, new string) []byte {
+		return []byte(strings.Replace(string(data), old, new, 1))
+	}
+	cases := []struct {
+		name string
+		file []byte
+		want string
+		ok   func(*Config) bool
+	}{
+		{"days", edit("  safesearch: true\n", "  safesearch: true\n  log_retention: 7d\n"), "",
+			func(c *Config) bool { return c.DNS.LogRetention == 7*24*time.Hour }},
+		{"hours", edit("inspect:\n", "inspect:\n  retention: 720h\n"), "",
+			func(c *Config) bool { return c.Inspect.Retention == 30*24*time.Hour }},
+		{"too short", edit("  safesearch: true\n", "  safesearch: true\n  log_retention: 2h\n"), "dns.log_retention: retention 2h is shorter than a day", nil},
+		{"not a period", edit("  safesearch: true\n", "  safesearch: true\n  log_retention: forever\n"), `dns.log_retention: "forever" is not a period`, nil},
+		{"portal https", append(append([]byte{}, data...), "portal:\n  host: wifi.school.example\n  cert_file: portal.pem\n  key_file: portal.key\n  retention: 90d\n"...), "",
+			func(c *Config) bool {
+				return c.Portal.Host == "wifi.school.example" && c.Portal.CertFile == "portal.pem" && c.Portal.Retention == 90*24*time.Hour
+			}},
+		{"portal half set", append(append([]byte{}, data...), "portal:\n  host: wifi.school.example\n"...), "portal: HTTPS for the portal needs all of host, cert_file and key_file", nil},
+		{"portal bad host", append(append([]byte{}, data...), "portal:\n  host: not a host\n  cert_file: a\n  key_file: b\n"...), `portal.host: "not a host" is not a host name`, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("school.yaml", tc.file)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.ok(c) {
+				t.Errorf("parsed %+v %+v %+v", c.DNS, c.Inspect, c.Portal)
 			}
 		})
 	}

@@ -28,6 +28,13 @@ func (c *Config) HostProblems() []Problem {
 			add("database", "%v", err)
 		}
 	}
+	if c.Portal.Host != "" {
+		for _, f := range []struct{ field, path string }{{"portal.cert_file", c.Portal.CertFile}, {"portal.key_file", c.Portal.KeyFile}} {
+			if err := checkReadable(f.path); err != nil {
+				add(f.field, "%v", err)
+			}
+		}
+	}
 	switch c.Admin.TLS {
 	case "files":
 		for _, f := range []struct{ field, path string }{{"admin.cert_file", c.Admin.CertFile}, {"admin.key_file", c.Admin.KeyFile}} {

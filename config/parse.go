@@ -19,20 +19,26 @@ import (
 
 // Defaults for keys the file may leave out.
 const (
-	DefaultAdminListen    = "127.0.0.1:8443"
-	DefaultAdminTLS       = "auto"
-	DefaultTimezone       = "Local" // the router's own zone
-	DefaultRADIUSAuth     = ":1812"
-	DefaultRADIUSAcct     = ":1813"
-	DefaultCoAPort        = 3799
-	DefaultLease          = time.Hour
-	MinLease              = time.Minute
-	DefaultDNSPort        = 53
-	adminCertName         = "admin-cert.pem"
-	adminKeyName          = "admin-key.pem"
-	maxSegmentPrefixBits  = 30 // a /31 or /32 has no room for a gateway and clients
-	maxNameLen            = 32
-	maxInterfaceNameBytes = 15 // IFNAMSIZ minus the terminating NUL
+	DefaultAdminListen = "127.0.0.1:8443"
+	DefaultAdminTLS    = "auto"
+	DefaultTimezone    = "Local" // the router's own zone
+	DefaultRADIUSAuth  = ":1812"
+	DefaultRADIUSAcct  = ":1813"
+	DefaultCoAPort     = 3799
+	DefaultLease       = time.Hour
+	MinLease           = time.Minute
+	DefaultDNSPort     = 53
+	// Retentions: how long the DNS query log, inspection findings and
+	// guests' acceptance records are kept before they are purged.
+	DefaultDNSLogRetention  = 30 * 24 * time.Hour
+	DefaultFindingRetention = 90 * 24 * time.Hour
+	DefaultGuestRetention   = 365 * 24 * time.Hour
+	MinRetention            = 24 * time.Hour
+	adminCertName           = "admin-cert.pem"
+	adminKeyName            = "admin-key.pem"
+	maxSegmentPrefixBits    = 30 // a /31 or /32 has no room for a gateway and clients
+	maxNameLen              = 32
+	maxInterfaceNameBytes   = 15 // IFNAMSIZ minus the terminating NUL
 )
 
 // Names of segments, servers and RADIUS clients end up in nftables set
@@ -50,7 +56,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		Site:    Site{Timezone: DefaultTimezone},
 		Admin:   Admin{Listen: DefaultAdminListen, TLS: DefaultAdminTLS},
 		Servers: map[string]netip.Prefix{},
-		DNS:     DNS{SafeSearch: true},
+		DNS:     DNS{SafeSearch: true, LogRetention: DefaultDNSLogRetention},
+		Inspect: Inspect{Retention: DefaultFindingRetention},
+		Portal:  Portal{Retention: DefaultGuestRetention},
 		RADIUS:  RADIUS{Auth: DefaultRADIUSAuth, Accounting: DefaultRADIUSAcct},
 		lines:   d.lines,
 	}
@@ -90,6 +98,7 @@ func (d *decoder) config(c *Config, root *yaml.Node) {
 		"inspect":  func(p string, v *yaml.Node) { d.inspect(c, p, v) },
 		"alerts":   func(p string, v *yaml.Node) { d.alerts(c, p, v) },
 		"dhcp":     func(p string, v *yaml.Node) { d.dhcpRelays(c, p, v) },
+		"portal":   func(p string, v *yaml.Node) { d.portal(c, p, v) },
 	})
 	if d.aborted {
 		// What was not read cannot be called missing.
@@ -480,9 +489,84 @@ func (d *decoder) dns(c *Config, path string, v *yaml.Node) {
 				c.DNS.Upstream = append(c.DNS.Upstream, ap)
 			})
 		},
-		"safesearch": func(p string, v *yaml.Node) { c.DNS.SafeSearch = d.boolean(p, v, true) },
+		"safesearch":    func(p string, v *yaml.Node) { c.DNS.SafeSearch = d.boolean(p, v, true) },
+		"log_retention": func(p string, v *yaml.Node) { d.retention(p, v, &c.DNS.LogRetention) },
 	})
 }
+
+// retention reads a period like 30d or 720h into dst.
+func (d *decoder) retention(p string, v *yaml.Node, dst *time.Duration) {
+	s, ok := d.str(p, v)
+	if !ok || s == "" {
+		return
+	}
+	r, err := parseRetention(s)
+	if err != nil {
+		d.at(p, "%v", err)
+		return
+	}
+	*dst = r
+}
+
+// parseRetention takes whole days ("90d") or a Go duration ("720h"); a
+// network manager thinks of retention in days.
+func parseRetention(s string) (time.Duration, error) {
+	var r time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%q is not a number of days; write it like 30d", s)
+		}
+		r = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if r, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q is not a period; write it like 30d or 720h", s)
+		}
+	}
+	if r < MinRetention {
+		return 0, fmt.Errorf("retention %s is shorter than a day", s)
+	}
+	return r, nil
+}
+
+// portal reads the captive portal's HTTPS settings and record retention.
+func (d *decoder) portal(c *Config, path string, v *yaml.Node) {
+	dir := filepath.Dir(d.file)
+	file := func(dst *string) fieldFunc {
+		return func(p string, v *yaml.Node) {
+			if s, ok := d.str(p, v); ok && s != "" {
+				*dst = relTo(dir, s)
+			}
+		}
+	}
+	d.mapping(v, path, map[string]fieldFunc{
+		"host": func(p string, v *yaml.Node) {
+			if s, ok := d.str(p, v); ok && s != "" {
+				if !portalHostRe.MatchString(s) {
+					d.at(p, "%q is not a host name like wifi.school.example", s)
+					return
+				}
+				c.Portal.Host = s
+			}
+		},
+		"cert_file": file(&c.Portal.CertFile),
+		"key_file":  file(&c.Portal.KeyFile),
+		"retention": func(p string, v *yaml.Node) { d.retention(p, v, &c.Portal.Retention) },
+	})
+	set := 0
+	for _, f := range []string{c.Portal.Host, c.Portal.CertFile, c.Portal.KeyFile} {
+		if f != "" {
+			set++
+		}
+	}
+	if set != 0 && set != 3 {
+		d.at(path, "HTTPS for the portal needs all of host, cert_file and key_file")
+	}
+}
+
+// portalHostRe is a fully qualified name, as a certificate names it.
+var portalHostRe = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$`)
 
 func (d *decoder) radius(c *Config, path string, v *yaml.Node) {
 	listen := func(dst *string) fieldFunc {
@@ -592,6 +676,7 @@ func (d *decoder) inspect(c *Config, path string, v *yaml.Node) {
 				c.Inspect.Interfaces = append(c.Inspect.Interfaces, s)
 			})
 		},
+		"retention": func(p string, v *yaml.Node) { d.retention(p, v, &c.Inspect.Retention) },
 	})
 }
 

@@ -212,7 +212,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return err
 	}
 
-	qlog, err := querylog.New(querylog.Options{Sink: st, Events: d.hub, Logger: log.With("component", "querylog")})
+	qlog, err := querylog.New(querylog.Options{Sink: st, Events: d.hub, Retention: cfg.DNS.LogRetention, Logger: log.With("component", "querylog")})
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("admin page: %w", err)
 	}
 
-	findings, err := findingstore.New(findingstore.Options{Store: st, Hub: d.hub, Logger: log.With("component", "findings")})
+	findings, err := findingstore.New(findingstore.Options{Store: st, Hub: d.hub, Retention: cfg.Inspect.Retention, Logger: log.With("component", "findings")})
 	if err != nil {
 		return err
 	}
@@ -252,6 +252,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"dns query log", qlog.Run},
 		{"dhcp", dhcpSrv.Run},
 		{"captive portal", portal.Run},
+		{"guest record retention", func(ctx context.Context) error { return purgeGuestRecords(ctx, log, portal, cfg.Portal.Retention) }},
 		{"findings", findings.Run},
 		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
@@ -25,6 +26,15 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 			break
 		}
 	}
+	base := fmt.Sprintf("http://%s:%d", host, portalPort)
+	var tlsListen string
+	if cfg.Portal.Host != "" {
+		// Intercepted web traffic still arrives over HTTP on portalPort
+		// and is sent on to the HTTPS portal, whose name the certificate
+		// (and the school's resolver) vouch for.
+		base = "https://" + cfg.Portal.Host
+		tlsListen = ":443"
+	}
 	return captive.New(captive.Options{
 		Store:      st,
 		Admitter:   enf,
@@ -34,11 +44,31 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 		Location:   cfg.Site.Location,
 		School:     cfg.Site.Name,
 		SSID:       cfg.Site.GuestSSID,
-		PortalURL:  fmt.Sprintf("http://%s:%d", host, portalPort),
+		PortalURL:  base,
 		// Every address: the kernel redirects visitors' web traffic to
 		// the port on whichever router address it arrived at.
-		Listen: fmt.Sprintf(":%d", portalPort),
+		Listen:    fmt.Sprintf(":%d", portalPort),
+		TLSListen: tlsListen,
+		CertFile:  cfg.Portal.CertFile,
+		KeyFile:   cfg.Portal.KeyFile,
 	})
+}
+
+// purgeGuestRecords deletes guests' acceptance records and code attempts
+// older than the school's retention, at start and then daily.
+func purgeGuestRecords(ctx context.Context, log *slog.Logger, portal *captive.Portal, retention time.Duration) error {
+	tick := time.NewTicker(24 * time.Hour)
+	defer tick.Stop()
+	for {
+		if _, _, err := portal.Purge(ctx, "scheduler", retention); err != nil && ctx.Err() == nil {
+			log.Error("purging old guest records", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }
 
 // readmitOnLease lets a visitor whose code is still valid back on when
