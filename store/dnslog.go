@@ -25,10 +25,6 @@ type DNSQuery struct {
 // says otherwise.
 const DefaultDNSLogRetention = 30 * 24 * time.Hour
 
-// dnsPurgeChunk bounds one purge transaction, so a large backlog does not
-// hold the write lock (and the query log's own inserts) for long.
-const dnsPurgeChunk = 5000
-
 // InsertDNSQueries appends a batch of lookups in one transaction: all of them
 // or, on error, none. These rows are the clients' doing, not a person's, so
 // they are not audited.
@@ -116,38 +112,8 @@ func (s *Store) DNSQueries(ctx context.Context, f DNSQueryFilter) ([]DNSQuery, e
 	return out, nil
 }
 
-// PurgeDNSQueries deletes lookups older than before, in chunks of a few
-// thousand rows per transaction, and returns how many went. Each chunk that
-// deleted anything is audited as "dnslog.purge" with its count, in the same
-// transaction, so the audit log accounts for every row removed.
+// PurgeDNSQueries deletes lookups older than before and returns how many
+// went, audited as "dnslog.purge" (see purgeOlder).
 func (s *Store) PurgeDNSQueries(ctx context.Context, actor string, before time.Time) (int64, error) {
-	var total int64
-	for {
-		var n int64
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM dns_queries WHERE id IN
-				(SELECT id FROM dns_queries WHERE at < ? ORDER BY at LIMIT ?)`, formatTime(before), dnsPurgeChunk)
-			if err != nil {
-				return err
-			}
-			if n, err = res.RowsAffected(); err != nil || n == 0 {
-				return err
-			}
-			after, err := auditJSON(struct {
-				Before  time.Time `json:"before"`
-				Deleted int64     `json:"deleted"`
-			}{before.UTC(), n})
-			if err != nil {
-				return err
-			}
-			return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "dnslog.purge", Object: "dns_queries", After: after})
-		})
-		if err != nil {
-			return total, fmt.Errorf("store: purge dns queries before %v: %w", before, err)
-		}
-		total += n
-		if n < dnsPurgeChunk {
-			return total, nil
-		}
-	}
+	return s.purgeOlder(ctx, actor, "dns_queries", "dnslog.purge", before)
 }

@@ -82,7 +82,7 @@ func TestPurgeDNSQueriesDeletesOnlyOldRowsInAuditedChunks(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
 	cut := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	old := dnsPurgeChunk + 7 // more than one chunk
+	old := purgeChunk + 7 // more than one chunk
 	var batch []DNSQuery
 	for i := range old {
 		batch = append(batch, dnsQuery(cut.Add(-time.Duration(i+1)*time.Second), "10.20.0.10", fmt.Sprintf("old%d.example", i)))

@@ -36,9 +36,6 @@ const DefaultFindingRetention = 90 * 24 * time.Hour
 // MaxFindingsPage bounds one Findings call.
 const MaxFindingsPage = 1000
 
-// findingPurgeChunk bounds one purge transaction, as for the DNS log.
-const findingPurgeChunk = 5000
-
 // InsertFindings stores a batch in one transaction: all of them or, on
 // error, none. On success each finding's ID is set. Findings are what
 // devices did, not a person's change, so they are not audited.
@@ -206,39 +203,8 @@ func (s *Store) FindingSegments(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// PurgeFindings deletes findings older than before, a few thousand rows per
-// transaction so that a large backlog does not hold the write lock for
-// long, and returns how many went. Each chunk that deleted anything is
-// audited as "findings.purge" with its count in the same transaction, so the
-// audit log accounts for every finding removed.
+// PurgeFindings deletes findings older than before and returns how many
+// went, audited as "findings.purge" (see purgeOlder).
 func (s *Store) PurgeFindings(ctx context.Context, actor string, before time.Time) (int64, error) {
-	var total int64
-	for {
-		var n int64
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM findings WHERE id IN
-				(SELECT id FROM findings WHERE at < ? ORDER BY at LIMIT ?)`, formatTime(before), findingPurgeChunk)
-			if err != nil {
-				return err
-			}
-			if n, err = res.RowsAffected(); err != nil || n == 0 {
-				return err
-			}
-			after, err := auditJSON(struct {
-				Before  time.Time `json:"before"`
-				Deleted int64     `json:"deleted"`
-			}{before.UTC(), n})
-			if err != nil {
-				return err
-			}
-			return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "findings.purge", Object: "findings", After: after})
-		})
-		if err != nil {
-			return total, fmt.Errorf("store: purge findings before %v: %w", before, err)
-		}
-		total += n
-		if n < findingPurgeChunk {
-			return total, nil
-		}
-	}
+	return s.purgeOlder(ctx, actor, "findings", "findings.purge", before)
 }

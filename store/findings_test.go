@@ -149,7 +149,7 @@ func TestPurgeFindingsDeletesOnlyOldRowsInAuditedChunks(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
 	cut := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	old := findingPurgeChunk + 3 // more than one chunk
+	old := purgeChunk + 3 // more than one chunk
 	var batch []Finding
 	for i := range old {
 		batch = append(batch, finding(cut.Add(-time.Duration(i+1)*time.Second), "pupil", "vpn", pupilMAC))

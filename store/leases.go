@@ -170,24 +170,8 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 
 // DHCPLeases returns every remembered lease.
 func (s *Store) DHCPLeases(ctx context.Context) ([]DHCPLease, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT segment, ip, mac, client_id, hostname, state, start_at, expires_at, relay, relay_info
+	return queryAll(ctx, s.db, "list leases", scanLease, `SELECT segment, ip, mac, client_id, hostname, state, start_at, expires_at, relay, relay_info
 		FROM dhcp_leases ORDER BY segment, ip`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list leases: %w", err)
-	}
-	defer rows.Close()
-	var out []DHCPLease
-	for rows.Next() {
-		l, err := scanLease(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list leases: %w", err)
-		}
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list leases: %w", err)
-	}
-	return out, nil
 }
 
 // LeaseFor returns the bound lease that held ip at t, for attributing a
@@ -306,23 +290,7 @@ func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) ([]Device, erro
 	}
 	q += ` ORDER BY last_seen DESC, mac LIMIT ?`
 	args = append(args, f.Limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list devices: %w", err)
-	}
-	defer rows.Close()
-	var out []Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list devices: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list devices: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list devices", scanDevice, q, args...)
 }
 
 // DeviceStatus reports whether mac is recorded, approved and blocked. An

@@ -142,7 +142,7 @@ func (r Rule) check() error {
 const ruleColumns = `id, position, name, who_kind, who_id, what_kind, proto, ports_json, subnet, server,
 	domains_json, class, segment, when_kind, slots_json, action, disabled, updated_at, updated_by`
 
-func scanRule(sc interface{ Scan(...any) error }) (Rule, error) {
+func scanRule(sc scanner) (Rule, error) {
 	var r Rule
 	var ports, subnet, domains, slots, updated string
 	if err := sc.Scan(&r.ID, &r.Position, &r.Name, &r.WhoKind, &r.WhoID, &r.WhatKind, &r.Proto, &ports, &subnet,
@@ -220,23 +220,7 @@ func (s *Store) Rules(ctx context.Context) ([]Rule, error) {
 }
 
 func listRules(ctx context.Context, q querier) ([]Rule, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+ruleColumns+` FROM policy_rules ORDER BY position, id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list rules: %w", err)
-	}
-	defer rows.Close()
-	var out []Rule
-	for rows.Next() {
-		r, err := scanRule(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list rules: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list rules: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, q, "list rules", scanRule, `SELECT `+ruleColumns+` FROM policy_rules ORDER BY position, id`)
 }
 
 // RuleByID returns one rule; ErrNotFound if there is none.

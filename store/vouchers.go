@@ -348,23 +348,7 @@ func (s *Store) ListVouchers(ctx context.Context, f VoucherFilter) ([]Voucher, e
 	}
 	q += `ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?`
 	args = append(args, f.Limit, f.Offset)
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list vouchers: %w", err)
-	}
-	defer rows.Close()
-	var out []Voucher
-	for rows.Next() {
-		v, err := scanVoucher(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list vouchers: %w", err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list vouchers: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list vouchers", scanVoucher, q, args...)
 }
 
 func scanVoucherDevice(sc scanner) (VoucherDevice, error) {
