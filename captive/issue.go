@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -54,6 +55,8 @@ func (q IssueRequest) Check() error {
 		return fmt.Errorf("devices per code must be 1 to %d, or unlimited", MaxDevicesPerCode)
 	case q.RateUpBps < 0 || q.RateDownBps < 0 || q.QuotaBytes < 0:
 		return errors.New("rate limits and quota must not be negative")
+	case !rateSettable(q.RateUpBps) || !rateSettable(q.RateDownBps):
+		return fmt.Errorf("a rate limit must be at least %d kbit/s, the slowest the router can set", policy.RateTiers()[0]*8/1000)
 	case len(q.Note) > 200:
 		return errors.New("the note must be at most 200 characters")
 	case len(q.Batch) > 200:
@@ -64,6 +67,13 @@ func (q IssueRequest) Check() error {
 		return errors.New("the 'valid until' date must be after the 'valid from' date")
 	}
 	return nil
+}
+
+// rateSettable reports whether the kernel can hold a device to bits per
+// second (0: no limit of the code's own).
+func rateSettable(bits int64) bool {
+	_, err := policy.RateTier(uint64(bits) / 8)
+	return err == nil
 }
 
 // Issue makes new codes and stores their hashes, audited as actor. It is

@@ -166,11 +166,11 @@ type countingAdmitter struct {
 	evicts int
 }
 
-func (c *countingAdmitter) Admit(ctx context.Context, d policy.Device, until time.Time) error {
+func (c *countingAdmitter) AdmitWith(ctx context.Context, d policy.Device, until time.Time, l policy.Limits) error {
 	c.mu.Lock()
 	c.admits++
 	c.mu.Unlock()
-	return c.next.Admit(ctx, d, until)
+	return c.next.AdmitWith(ctx, d, until, l)
 }
 
 func (c *countingAdmitter) Evict(ctx context.Context, d policy.Device) error {

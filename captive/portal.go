@@ -27,8 +27,14 @@ import (
 // Admitter opens and closes the portal gate in the kernel. *policy.Enforcer
 // satisfies it.
 type Admitter interface {
-	Admit(ctx context.Context, d policy.Device, until time.Time) error
+	AdmitWith(ctx context.Context, d policy.Device, until time.Time, l policy.Limits) error
 	Evict(ctx context.Context, d policy.Device) error
+}
+
+// codeLimits turns a code's options (bits per second, bytes) into the
+// kernel limits its devices are admitted with.
+func codeLimits(upBits, downBits, quota int64) policy.Limits {
+	return policy.Limits{UpBps: uint64(upBits) / 8, DownBps: uint64(downBits) / 8, QuotaBytes: uint64(quota)}
 }
 
 // Neighbours tells the portal which MAC an address belongs to (the DHCP
@@ -417,7 +423,7 @@ func (p *Portal) lookup(ctx context.Context, r *http.Request) client {
 // address.
 func (p *Portal) admitDevice(ctx context.Context, v store.Voucher, mac net.HardwareAddr, ip netip.Addr, reason string) error {
 	until := v.Until()
-	if err := p.adm.Admit(ctx, policy.Device{MAC: mac, IP: ip}, until); err != nil {
+	if err := p.adm.AdmitWith(ctx, policy.Device{MAC: mac, IP: ip}, until, codeLimits(v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
 		return err
 	}
 	if n := p.conns.closeIdle(ip); n > 0 {
@@ -470,7 +476,7 @@ func (p *Portal) Restore(ctx context.Context) (int, error) {
 		if !g.IP.IsValid() {
 			continue
 		}
-		if err := p.adm.Admit(ctx, policy.Device{MAC: g.MAC, IP: g.IP}, g.Until); err != nil {
+		if err := p.adm.AdmitWith(ctx, policy.Device{MAC: g.MAC, IP: g.IP}, g.Until, codeLimits(g.RateUpBps, g.RateDownBps, g.QuotaBytes)); err != nil {
 			errs = append(errs, fmt.Errorf("%v/%v: %w", g.MAC, g.IP, err))
 			continue
 		}
@@ -519,7 +525,7 @@ func (p *Portal) Extend(ctx context.Context, actor string, id int64, d time.Dura
 			if !dev.LoggedOutAt.IsZero() || !dev.IP.IsValid() {
 				continue
 			}
-			if err := p.adm.Admit(ctx, policy.Device{MAC: dev.MAC, IP: dev.IP}, until); err != nil {
+			if err := p.adm.AdmitWith(ctx, policy.Device{MAC: dev.MAC, IP: dev.IP}, until, codeLimits(v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -40,10 +40,11 @@ type fakeAdmitter struct {
 	mu       sync.Mutex
 	calls    []string
 	admitted map[string]time.Time // "mac/ip" -> until
+	limits   map[string]policy.Limits
 	fail     error
 }
 
-func (f *fakeAdmitter) Admit(_ context.Context, d policy.Device, until time.Time) error {
+func (f *fakeAdmitter) AdmitWith(_ context.Context, d policy.Device, until time.Time, l policy.Limits) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
@@ -51,6 +52,10 @@ func (f *fakeAdmitter) Admit(_ context.Context, d policy.Device, until time.Time
 	}
 	f.calls = append(f.calls, fmt.Sprintf("admit %v until %s", d, until.UTC().Format("15:04")))
 	f.admitted[d.String()] = until
+	if f.limits == nil {
+		f.limits = map[string]policy.Limits{}
+	}
+	f.limits[d.String()] = l
 	return nil
 }
 
@@ -356,6 +361,33 @@ func TestRateAndQuotaAreStoredWithTheCode(t *testing.T) {
 	}
 }
 
+func TestCodeLimitsGoToTheKernelAtLoginAndRestore(t *testing.T) {
+	h := newHarness(t, Limits{})
+	code := h.issue(IssueRequest{Duration: time.Hour, RateUpBps: 1_000_000, RateDownBps: 4_000_000, QuotaBytes: 1 << 30})
+	plain := h.issue(IssueRequest{Duration: time.Hour})
+	h.login(h.device(1), code)
+	h.login(h.device(2), plain)
+	want := policy.Limits{UpBps: 125_000, DownBps: 500_000, QuotaBytes: 1 << 30}
+	key := macOf(1) + "/10.40.0.1"
+	if got := h.adm.limits[key]; got != want {
+		t.Errorf("login admitted %s with %+v, want %+v", key, got, want)
+	}
+	if got := h.adm.limits[macOf(2)+"/10.40.0.2"]; got != (policy.Limits{}) {
+		t.Errorf("a code without limits admitted with %+v", got)
+	}
+	adm := &fakeAdmitter{admitted: map[string]time.Time{}}
+	p2, err := New(Options{Store: h.st, Admitter: adm, Neighbours: h.nb, Now: h.clock.Now, PortalURL: "http://" + portalHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p2.Restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := adm.limits[key]; got != want {
+		t.Errorf("restore admitted %s with %+v, want %+v", key, got, want)
+	}
+}
+
 func TestIssueChecksRequests(t *testing.T) {
 	h := newHarness(t, Limits{})
 	for _, tc := range []struct {
@@ -368,6 +400,7 @@ func TestIssueChecksRequests(t *testing.T) {
 		{IssueRequest{Duration: time.Hour, Count: 3}, "needs a name"},
 		{IssueRequest{Duration: time.Hour, MaxDevices: -1}, "devices"},
 		{IssueRequest{Duration: time.Hour, NotBefore: ht0, NotAfter: ht0}, "after"},
+		{IssueRequest{Duration: time.Hour, RateDownBps: 100_000}, "at least 256 kbit/s"},
 	} {
 		if _, err := Issue(context.Background(), h.st, "web:x", tc.q, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Issue(%+v) = %v, want %q", tc.q, err, tc.want)

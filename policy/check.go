@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"time"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
@@ -57,7 +57,9 @@ func (e *Enforcer) structuralDrift() ([]string, error) {
 	}
 	have := map[string]*nftables.Chain{}
 	for _, c := range chains {
-		if c.Table.Name == TableName {
+		// Devices' quota chains come and go with their admissions and
+		// are checked with them (repairQuotas, sweepQuotas).
+		if c.Table.Name == TableName && !strings.HasPrefix(c.Name, quotaPrefix) {
 			have[c.Name] = c
 		}
 	}
@@ -72,17 +74,9 @@ func (e *Enforcer) structuralDrift() ([]string, error) {
 			drift = append(drift, "chain "+want.chain.Name+" hook, priority or policy changed")
 			continue
 		}
-		rules, err := e.cc.GetRules(e.rs.table, want.chain)
+		gotC, wantC, err := e.ruleComments(want)
 		if err != nil {
-			return nil, fmt.Errorf("policy: check: list rules of %s: %w", want.chain.Name, err)
-		}
-		var gotC, wantC []string
-		for _, r := range rules {
-			c, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-			gotC = append(gotC, c)
-		}
-		for _, r := range want.rules {
-			wantC = append(wantC, r.comment())
+			return nil, err
 		}
 		if !slices.Equal(gotC, wantC) {
 			drift = append(drift, fmt.Sprintf("chain %s: %d rules differ from the %d wanted", want.chain.Name, countDiff(gotC, wantC), len(wantC)))
@@ -106,7 +100,7 @@ func (e *Enforcer) structuralDrift() ([]string, error) {
 			continue
 		}
 		delete(haveSet, want.Name)
-		if got.KeyType.Name != want.KeyType.Name || got.HasTimeout != want.HasTimeout {
+		if got.KeyType.Name != keyTypeAsListed(want) || got.IsMap != want.IsMap || got.HasTimeout != want.HasTimeout {
 			drift = append(drift, "set "+want.Name+" type changed")
 		}
 	}
@@ -114,6 +108,37 @@ func (e *Enforcer) structuralDrift() ([]string, error) {
 		drift = append(drift, "stray set "+name)
 	}
 	return drift, nil
+}
+
+// keyTypeAsListed is the key type google/nftables reports for s: for a
+// verdict map it reports "verdict", the data type, in place of the key's.
+func keyTypeAsListed(s *nftables.Set) string {
+	if s.IsMap && s.DataType.Name == nftables.TypeVerdict.Name {
+		return nftables.TypeVerdict.Name
+	}
+	return s.KeyType.Name
+}
+
+// ruleComments lists the comments of the rules the kernel holds in a chain and
+// of those wanted there.
+func (e *Enforcer) ruleComments(want chainSpec) (got, wanted []string, err error) {
+	rules, err := e.cc.GetRules(e.rs.table, want.chain)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy: check: list rules of %s: %w", want.chain.Name, err)
+	}
+	for _, r := range rules {
+		c, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+		got = append(got, c)
+	}
+	for _, r := range want.rules {
+		wanted = append(wanted, r.comment())
+	}
+	return got, wanted, nil
+}
+
+func (e *Enforcer) sameRules(want chainSpec) (bool, error) {
+	got, wanted, err := e.ruleComments(want)
+	return slices.Equal(got, wanted), err
 }
 
 func sameHook(want, got *nftables.Chain) bool {
@@ -148,11 +173,15 @@ func countDiff(a, b []string) int {
 	return d
 }
 
-// repairElements makes every set's elements equal to the desired ones.
+// repairElements makes every set's elements, and the quota objects and chains
+// that the quota map's elements lead to, equal to the desired ones.
 func (e *Enforcer) repairElements() (int, error) {
 	now := e.now()
 	e.pruneLocked(now)
-	repairs := 0
+	repairs, err := e.repairQuotas()
+	if err != nil {
+		return repairs, err
+	}
 	for _, s := range e.rs.sets {
 		if e.rs.dynamic[s.Name] {
 			continue
@@ -161,41 +190,44 @@ func (e *Enforcer) repairElements() (int, error) {
 		if err != nil {
 			return repairs, fmt.Errorf("policy: check: list elements of %s: %w", s.Name, err)
 		}
-		want := map[string]time.Time{}
+		want := map[string]member{}
 		if m, ok := e.members[s.Name]; ok {
-			for k, until := range m {
-				want[k] = until
+			for k, mb := range m {
+				want[k] = mb
 			}
 		}
 		for _, el := range e.rs.fixed[s.Name] {
-			want[string(el.Key)] = time.Time{}
+			want[string(el.Key)] = member{}
 		}
 		var fix []op
 		seen := map[string]bool{}
 		for _, el := range got {
 			k := string(el.Key)
 			seen[k] = true
-			until, ok := want[k]
+			mb, ok := want[k]
 			switch {
 			case !ok:
 				e.log.Warn("drift repaired", "what", "stray element", "set", s.Name, "key", hex.EncodeToString(el.Key))
 				fix = append(fix, op{set: s.Name, key: k})
-			case !until.IsZero() && now.Add(el.Expires).After(until.Add(expiryGrace)):
+			case !mb.until.IsZero() && now.Add(el.Expires).After(mb.until.Add(expiryGrace)):
 				e.log.Warn("drift repaired", "what", "element outlives its time", "set", s.Name, "key", hex.EncodeToString(el.Key))
-				fix = append(fix, op{set: s.Name, key: k, add: true, until: until})
+				fix = append(fix, op{set: s.Name, key: k, add: true, until: mb.until, jump: mb.jump, was: verdictChain(el.Val)})
+			case mb.jump != "" && verdictChain(el.Val) != mb.jump:
+				e.log.Warn("drift repaired", "what", "element jumps elsewhere", "set", s.Name, "key", hex.EncodeToString(el.Key))
+				fix = append(fix, op{set: s.Name, key: k, add: true, until: mb.until, jump: mb.jump, was: verdictChain(el.Val)})
 			}
 		}
-		for k, until := range want {
+		for k, mb := range want {
 			if seen[k] {
 				continue
 			}
 			// An element whose time is (nearly) up may have been dropped
 			// by the kernel already; that is not drift.
-			if !until.IsZero() && !until.After(now.Add(expiryGrace)) {
+			if !mb.until.IsZero() && !mb.until.After(now.Add(expiryGrace)) {
 				continue
 			}
 			e.log.Warn("drift repaired", "what", "missing element", "set", s.Name, "key", hex.EncodeToString([]byte(k)))
-			fix = append(fix, op{set: s.Name, key: k, add: true, until: until})
+			fix = append(fix, op{set: s.Name, key: k, add: true, until: mb.until, jump: mb.jump})
 		}
 		if len(fix) == 0 {
 			continue
@@ -208,5 +240,6 @@ func (e *Enforcer) repairElements() (int, error) {
 		}
 		repairs += len(fix)
 	}
-	return repairs, nil
+	swept, err := e.sweepQuotas()
+	return repairs + swept, err
 }

@@ -3,7 +3,11 @@
 // the one nftables table ("inet gatehouse") that carries both, programmed over
 // netlink. Membership (admitted visitors, approved, quarantined and revoked
 // devices, blocked endpoints) lives in kernel sets so that a change is one element
-// operation, and removing a member also drops its conntrack entries.
+// operation, and removing a member also drops its conntrack entries. A visitor's
+// own limits (a voucher's rate and data quota, see AdmitWith) are elements of
+// verdict maps leading to fixed rate-tier chains and to a per-device quota
+// object, so the kernel enforces and counts them and expires them with the
+// admission.
 //
 // It does not own where rules or members are stored (package store, reached
 // through RuleStore), who a person is or which devices they own (package people),

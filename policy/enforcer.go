@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Device is one client as the enforcer sees it. Either field may be unset where
@@ -58,8 +61,13 @@ type Enforcer struct {
 	rules   []Rule
 	dir     Directory
 	rs      *ruleset
-	members map[string]map[string]time.Time // set name -> key bytes -> until (zero: no timeout)
-	applied bool
+	members map[string]map[string]member // set name -> key bytes -> element
+	quotas  map[string]*quota            // IPv4 key -> data budget
+	// leftovers are quota objects that may still be in the kernel though
+	// no admission wants them, so that a new budget of the same name is
+	// not started from an old count.
+	leftovers map[string]bool
+	applied   bool
 }
 
 // New validates n and opens a netlink connection (in opts.NetNSFd's namespace
@@ -75,7 +83,7 @@ func New(opts Options, n Network, logger *slog.Logger) (*Enforcer, error) {
 	if now == nil {
 		now = time.Now
 	}
-	connOpts := []nftables.ConnOption{nftables.AsLasting()}
+	connOpts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(bigBuffers)}
 	if opts.NetNSFd != 0 {
 		connOpts = append(connOpts, nftables.WithNetNSFd(opts.NetNSFd))
 	}
@@ -92,11 +100,42 @@ func New(opts Options, n Network, logger *slog.Logger) (*Enforcer, error) {
 		}
 	}
 	e := &Enforcer{log: logger.With("component", "policy"), now: now, flows: flows, cc: cc, net: n,
-		members: map[string]map[string]time.Time{}}
+		members: map[string]map[string]member{}, quotas: map[string]*quota{}, leftovers: map[string]bool{}}
 	for _, s := range membershipSets(newTable()) {
-		e.members[s.Name] = map[string]time.Time{}
+		e.members[s.Name] = map[string]member{}
 	}
 	return e, nil
+}
+
+// batchBuffer is the netlink socket's send and receive buffer. A rebuild is one
+// sendmsg of the whole table and brings one acknowledgement per message back;
+// with a quota object and chain per visitor that is about 1 KiB sent and four
+// acknowledgements per visitor, beyond the kernel's 208 KiB default. It is a
+// ceiling, not an allocation.
+const batchBuffer = 32 << 20
+
+// bigBuffers raises the socket's buffers past the system's maximum (we run
+// with CAP_NET_ADMIN); where that is refused it asks for what the system
+// allows.
+func bigBuffers(c *netlink.Conn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("policy: netlink socket: %w", err)
+	}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}, {unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}} {
+			if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], batchBuffer); e != nil {
+				if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], batchBuffer); e != nil {
+					serr = errors.Join(serr, e)
+				}
+			}
+		}
+	})
+	if err := errors.Join(err, serr); err != nil {
+		return fmt.Errorf("policy: netlink socket buffers: %w", err)
+	}
+	return nil
 }
 
 // Close releases the netlink connections, Options.Flows included. The table
@@ -156,7 +195,8 @@ func (e *Enforcer) applyLocked(ctx context.Context) error {
 	}
 	rs := build(e.net, user)
 	e.pruneLocked(now)
-	if err := rs.program(e.cc, e.elementsLocked(now)); err != nil {
+	e.readQuotaUsage()
+	if err := rs.program(e.cc, e.elementsLocked(now), e.quotas); err != nil {
 		return err
 	}
 	if err := e.cc.Flush(); err != nil {
@@ -164,6 +204,7 @@ func (e *Enforcer) applyLocked(ctx context.Context) error {
 	}
 	e.rs = rs
 	e.applied = true
+	clear(e.leftovers)
 	e.log.Info("table applied", "chains", len(rs.chains), "rules", rs.ruleCount())
 	return nil
 }
@@ -182,10 +223,17 @@ const expiryGrace = 2 * time.Second
 
 func (e *Enforcer) pruneLocked(now time.Time) {
 	for _, m := range e.members {
-		for k, until := range m {
-			if !until.IsZero() && now.After(until.Add(expiryGrace)) {
+		for k, el := range m {
+			if !el.until.IsZero() && now.After(el.until.Add(expiryGrace)) {
 				delete(m, k)
 			}
+		}
+	}
+	for k, q := range e.quotas {
+		if now.After(q.until.Add(expiryGrace)) {
+			delete(e.quotas, k)
+			// Its object stays in the kernel until a check sweeps it.
+			e.leftovers[quotaName(q.ip)] = true
 		}
 	}
 }
@@ -193,8 +241,8 @@ func (e *Enforcer) pruneLocked(now time.Time) {
 func (e *Enforcer) elementsLocked(now time.Time) map[string][]nftables.SetElement {
 	out := map[string][]nftables.SetElement{}
 	for name, m := range e.members {
-		for k, until := range m {
-			el, ok := element(k, until, now)
+		for k, mb := range m {
+			el, ok := element(k, mb, now)
 			if ok {
 				out[name] = append(out[name], el)
 			}
@@ -203,12 +251,21 @@ func (e *Enforcer) elementsLocked(now time.Time) map[string][]nftables.SetElemen
 	return out
 }
 
+// member is one desired set element.
+type member struct {
+	until time.Time // zero: no timeout
+	jump  string    // for a verdict map: the chain the element jumps to
+}
+
 // element turns a desired member into a kernel element; false when it has
 // already run out.
-func element(key string, until, now time.Time) (nftables.SetElement, bool) {
+func element(key string, m member, now time.Time) (nftables.SetElement, bool) {
 	el := nftables.SetElement{Key: []byte(key)}
-	if !until.IsZero() {
-		left := until.Sub(now).Round(time.Millisecond)
+	if m.jump != "" {
+		el.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: m.jump}
+	}
+	if !m.until.IsZero() {
+		left := m.until.Sub(now).Round(time.Millisecond)
 		if left <= 0 {
 			return el, false
 		}
@@ -250,6 +307,10 @@ type op struct {
 	key   string
 	add   bool
 	until time.Time
+	jump  string
+	// was is the chain a verdict-map element jumps to in the kernel now,
+	// if it is there: re-adding an element with other data is refused.
+	was string
 }
 
 // change records ops in the desired state and, once the table exists, sends
@@ -266,28 +327,52 @@ func (e *Enforcer) changeFunc(ctx context.Context, what string, opsOf func() []o
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	now := e.now()
-	ops := opsOf()
+	return e.changeLocked(what, opsOf(), e.now())
+}
+
+// changeLocked records ops and sends them as one transaction. An op that adds
+// a quota element brings the device's quota object and chain (which must be
+// in e.quotas) into the same transaction ahead of it; an op that removes one
+// drops the quota after it.
+func (e *Enforcer) changeLocked(what string, ops []op, now time.Time) error {
 	var batch []op
+	var drop []string
 	for _, o := range ops {
 		m := e.members[o.set]
-		_, had := m[o.key]
+		prev, had := m[o.key]
 		if o.add {
-			m[o.key] = o.until
+			o.was = prev.jump
+			m[o.key] = member{until: o.until, jump: o.jump}
 			batch = append(batch, o)
 		} else if had {
 			delete(m, o.key)
 			batch = append(batch, o)
 		}
+		if o.set == SetBudget && !o.add {
+			drop = append(drop, o.key)
+		}
 	}
-	if !e.applied || len(batch) == 0 {
+	if !e.applied {
+		for _, k := range drop {
+			delete(e.quotas, k)
+		}
 		return nil
 	}
-	if err := e.queueOps(batch, now); err != nil {
-		return fmt.Errorf("policy: %s: %w", what, err)
+	if len(batch) > 0 {
+		for _, o := range batch {
+			if o.set == SetBudget && o.add {
+				e.queueQuota(e.quotas[o.key], false)
+			}
+		}
+		if err := e.queueOps(batch, now); err != nil {
+			return fmt.Errorf("policy: %s: %w", what, err)
+		}
+		if err := e.cc.Flush(); err != nil {
+			return fmt.Errorf("policy: %s: %w", what, err)
+		}
 	}
-	if err := e.cc.Flush(); err != nil {
-		return fmt.Errorf("policy: %s: %w", what, err)
+	for _, k := range drop {
+		e.dropQuotaLocked(k)
 	}
 	return nil
 }
@@ -297,15 +382,19 @@ func (e *Enforcer) queueOps(ops []op, now time.Time) error {
 		s := e.rs.set(o.set)
 		el := nftables.SetElement{Key: []byte(o.key)}
 		if o.add {
-			el, ok := element(o.key, o.until, now)
+			el, ok := element(o.key, member{until: o.until, jump: o.jump}, now)
 			if !ok {
 				continue
 			}
 			// Add, delete, add: the first add makes the delete valid when
 			// the element is new, and the last add carries the new
-			// timeout when it is not (the kernel keeps an existing
-			// element's timeout on a plain add).
-			for i, els := range [][]nftables.SetElement{{{Key: el.Key, Timeout: el.Timeout}}, {{Key: el.Key}}, {el}} {
+			// timeout (and verdict) when it is not (the kernel keeps an
+			// existing element on a plain add).
+			first := el
+			if o.was != "" {
+				first.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: o.was}
+			}
+			for i, els := range [][]nftables.SetElement{{first}, {{Key: el.Key}}, {el}} {
 				var err error
 				if i == 1 {
 					err = e.cc.SetDeleteElements(s, els)
@@ -344,24 +433,15 @@ func (e *Enforcer) killFlows(ctx context.Context, ips ...netip.Addr) error {
 }
 
 // Admit lets a visitor's device (MAC and IPv4 both required) through the
-// portal gate until the given time; the kernel drops the element then.
+// portal gate until the given time; the kernel drops the element then. The
+// device gets its segment's defaults: any limits of its own (AdmitWith) go.
 func (e *Enforcer) Admit(ctx context.Context, d Device, until time.Time) error {
-	k, err := admittedKey(d)
-	if err != nil {
-		return fmt.Errorf("policy: admit %v: %w", d, err)
-	}
-	if !until.After(e.now()) {
-		return fmt.Errorf("policy: admit %v: until %v is not in the future", d, until)
-	}
-	if err := e.change(ctx, "admit "+d.String(), []op{{set: SetAdmitted, key: k, add: true, until: until}}); err != nil {
-		return err
-	}
-	e.log.Info("admitted", "mac", d.MAC, "ip", d.IP, "until", until)
-	return nil
+	return e.AdmitWith(ctx, d, until, Limits{})
 }
 
-// Evict ends a visitor's admission and cuts their open connections. Without
-// an IP it ends every admission of the MAC, whatever address it had.
+// Evict ends a visitor's admission, with its limits and quota, and cuts their
+// open connections. Without an IP it ends every admission of the MAC,
+// whatever address it had.
 func (e *Enforcer) Evict(ctx context.Context, d Device) error {
 	var ips []netip.Addr
 	var opsOf func() []op
@@ -371,7 +451,7 @@ func (e *Enforcer) Evict(ctx context.Context, d Device) error {
 			return fmt.Errorf("policy: evict %v: %w", d, err)
 		}
 		ips = []netip.Addr{d.IP}
-		opsOf = func() []op { return []op{{set: SetAdmitted, key: k}} }
+		opsOf = func() []op { return append([]op{{set: SetAdmitted, key: k}}, clearLimitOps(d.IP)...) }
 	} else {
 		m, err := macKey(d.MAC)
 		if err != nil {
@@ -386,7 +466,7 @@ func (e *Enforcer) Evict(ctx context.Context, d Device) error {
 					ips = append(ips, ip)
 				}
 			}
-			return ops
+			return append(ops, clearLimitOps(ips...)...)
 		}
 	}
 	if err := e.changeFunc(ctx, "evict "+d.String(), opsOf); err != nil {
@@ -476,8 +556,9 @@ func (e *Enforcer) Unapprove(ctx context.Context, d Device) error {
 }
 
 // Revoke shuts out every device of a person who lost access (a leaver): they
-// are refused everywhere, their approvals and admissions go, and their open
-// connections are cut. All of it is one kernel transaction.
+// are refused everywhere, their approvals, admissions and limits go, and their
+// open connections are cut. All of that is one kernel transaction; removing
+// a quota's object and chain, which nothing reaches any more, follows it.
 func (e *Enforcer) Revoke(ctx context.Context, devices ...Device) error {
 	var ops []op
 	var ips []netip.Addr
@@ -493,6 +574,7 @@ func (e *Enforcer) Revoke(ctx context.Context, devices ...Device) error {
 				ops = append(ops, op{set: SetAdmitted, key: k})
 			}
 		}
+		ops = append(ops, clearLimitOps(d.IP)...)
 		ips = append(ips, d.IP)
 	}
 	if err := e.change(ctx, fmt.Sprintf("revoke %d devices", len(devices)), ops); err != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/nftables"
@@ -93,6 +94,9 @@ func membershipSets(t *nftables.Table) []*nftables.Set {
 		{Table: t, ID: 5, Name: SetRevokedMAC, KeyType: nftables.TypeEtherAddr},
 		{Table: t, ID: 6, Name: SetRevokedIP, KeyType: nftables.TypeIPAddr},
 		{Table: t, ID: 7, Name: SetBlocked, KeyType: nftables.TypeIPAddr},
+		{Table: t, ID: 8, Name: SetLimitUp, KeyType: nftables.TypeIPAddr, IsMap: true, DataType: nftables.TypeVerdict, HasTimeout: true},
+		{Table: t, ID: 9, Name: SetLimitDown, KeyType: nftables.TypeIPAddr, IsMap: true, DataType: nftables.TypeVerdict, HasTimeout: true},
+		{Table: t, ID: 10, Name: SetBudget, KeyType: nftables.TypeIPAddr, IsMap: true, DataType: nftables.TypeVerdict, HasTimeout: true},
 	}
 }
 
@@ -114,23 +118,10 @@ func build(n Network, user compiled) *ruleset {
 		{"deny with admin-prohibited", one(counter(), rejectAdminProhibited())},
 	}}
 
-	segUp := map[string]ruleSpec{}
 	fwd := chainSpec{chain: &nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop}}
 	fwd.rules = []ruleSpec{
 		{"invalid", cat(ctState(expr.CtStateBitINVALID), one(verdict(expr.VerdictDrop)))},
-	}
-	// Download meters come before established traffic is accepted, since
-	// replies are what a download is made of.
-	meterID := uint32(50)
-	for _, s := range n.Segments {
-		if s.RateLimit == 0 {
-			continue
-		}
-		up, down := rs.meter(t, "rate_"+s.Name+"_up", &meterID), rs.meter(t, "rate_"+s.Name+"_down", &meterID)
-		fwd.rules = append(fwd.rules, ruleSpec{s.Name + " download cap",
-			cat(oifname(s.Interface), ipv4Only(), one(loadDaddr()), overRate(down, s.RateLimit), one(verdict(expr.VerdictDrop)))})
-		segUp[s.Name] = ruleSpec{"upload cap", cat(ipv4Only(), one(loadSaddr(1)), overRate(up, s.RateLimit), one(verdict(expr.VerdictDrop)))}
 	}
 	fwd.rules = append(fwd.rules, []ruleSpec{
 		// Revoked and quarantined devices are checked before established
@@ -141,6 +132,25 @@ func build(n Network, user compiled) *ruleset {
 		{"quarantined mac", cat(macIn(rs.set(SetQuarantineMAC), false), one(jump(chainDeny)))},
 		{"quarantined ip", cat(saddrInSet(rs.set(SetQuarantineIP)), one(jump(chainDeny)))},
 		{"blocked endpoint", cat(daddrInSet(rs.set(SetBlocked)), one(jump(chainDeny)))},
+	}...)
+	// Caps, device limits and quotas come before established traffic is
+	// accepted, since that is what a transfer is made of, and after the
+	// refusals, so that a refused packet is neither metered nor counted.
+	// The segment's cap is a meter of its own, in front of a device's:
+	// whichever is tighter is what the device gets.
+	meterID := uint32(50)
+	for _, s := range n.Segments {
+		if s.RateLimit == 0 {
+			continue
+		}
+		up, down := rs.meter(t, "rate_"+s.Name+"_up", &meterID), rs.meter(t, "rate_"+s.Name+"_down", &meterID)
+		fwd.rules = append(fwd.rules,
+			ruleSpec{s.Name + " upload cap", cat(iifname(s.Interface), ipv4Only(), one(loadSaddr(1)), overRate(up, s.RateLimit), one(verdict(expr.VerdictDrop)))},
+			ruleSpec{s.Name + " download cap", cat(oifname(s.Interface), ipv4Only(), one(loadDaddr()), overRate(down, s.RateLimit), one(verdict(expr.VerdictDrop)))})
+	}
+	tierChains := rs.tierChains(t)
+	fwd.rules = append(fwd.rules, limitRules(rs)...)
+	fwd.rules = append(fwd.rules, []ruleSpec{
 		{"established", cat(ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), one(verdict(expr.VerdictAccept)))},
 		{"dns-over-tls", cat(l4proto(unix.IPPROTO_TCP), dport(853), one(counter(), rejectTCPReset()))},
 	}...)
@@ -150,20 +160,7 @@ func build(n Network, user compiled) *ruleset {
 
 	var segChains []chainSpec
 	for _, s := range n.Segments {
-		c := segmentChain(t, rs, n, s, user.bySegment[s.Name])
-		if r, ok := segUp[s.Name]; ok {
-			// Right after the gates, so a refused packet is not counted.
-			gates := 1
-			if s.RequireApproval {
-				gates++
-			}
-			if s.Portal {
-				gates++
-			}
-			r.label = s.Name + ": " + r.label
-			c.rules = append(c.rules[:gates], append([]ruleSpec{r}, c.rules[gates:]...)...)
-		}
-		segChains = append(segChains, c)
+		segChains = append(segChains, segmentChain(t, rs, n, s, user.bySegment[s.Name]))
 	}
 
 	pre := chainSpec{chain: &nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT,
@@ -211,6 +208,7 @@ func build(n Network, user compiled) *ruleset {
 	}
 
 	rs.chains = append([]chainSpec{deny}, segChains...)
+	rs.chains = append(rs.chains, tierChains...)
 	rs.chains = append(rs.chains, fwd, pre, post, in)
 	return rs
 }
@@ -283,11 +281,23 @@ func overRate(s *nftables.Set, bytesPerSecond uint64) []expr.Any {
 // program queues the whole table into cc's batch: delete whatever table of ours
 // is there and build it anew, in one transaction the kernel applies or refuses
 // as a whole. Adding the table before deleting it makes the delete valid when
-// the table does not exist yet.
-func (rs *ruleset) program(cc *nftables.Conn, elems map[string][]nftables.SetElement) error {
+// the table does not exist yet. Objects and chains go in before the sets,
+// whose verdict-map elements jump to chains; rules last, as they refer to
+// all three.
+func (rs *ruleset) program(cc *nftables.Conn, elems map[string][]nftables.SetElement, quotas map[string]*quota) error {
 	cc.AddTable(rs.table)
 	cc.DelTable(rs.table)
 	cc.AddTable(rs.table)
+	var qchains []chainSpec
+	for _, k := range sortedKeys(quotas) {
+		q := quotas[k]
+		cc.AddObj(q.obj(rs.table))
+		qchains = append(qchains, quotaChain(rs.table, q.ip))
+	}
+	chains := append(slices.Clone(rs.chains), qchains...)
+	for _, c := range chains {
+		cc.AddChain(c.chain)
+	}
 	for _, s := range rs.sets {
 		if err := cc.AddSet(s, nil); err != nil {
 			return fmt.Errorf("policy: add set %s: %w", s.Name, err)
@@ -296,16 +306,17 @@ func (rs *ruleset) program(cc *nftables.Conn, elems map[string][]nftables.SetEle
 			return err
 		}
 	}
-	for _, c := range rs.chains {
-		cc.AddChain(c.chain)
-	}
-	for _, c := range rs.chains {
-		for _, r := range c.rules {
-			cc.AddRule(&nftables.Rule{Table: rs.table, Chain: c.chain, Exprs: r.exprs,
-				UserData: userdata.AppendString(nil, userdata.TypeComment, r.comment())})
-		}
+	for _, c := range chains {
+		addRules(cc, rs.table, c)
 	}
 	return nil
+}
+
+func addRules(cc *nftables.Conn, t *nftables.Table, c chainSpec) {
+	for _, r := range c.rules {
+		cc.AddRule(&nftables.Rule{Table: t, Chain: c.chain, Exprs: r.exprs,
+			UserData: userdata.AppendString(nil, userdata.TypeComment, r.comment())})
+	}
 }
 
 // elemChunk keeps each element message well below netlink's 64 KiB attribute

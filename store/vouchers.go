@@ -115,6 +115,8 @@ type GuestDevice struct {
 	MAC       net.HardwareAddr
 	IP        netip.Addr
 	Until     time.Time
+	// The code's limits, so a restored admission keeps them.
+	RateUpBps, RateDownBps, QuotaBytes int64
 }
 
 // VoucherFilter narrows ListVouchers.
@@ -500,7 +502,8 @@ func (s *Store) VoucherForDevice(ctx context.Context, mac net.HardwareAddr, now 
 // now, with when its admission ends, so the kernel's admissions can be
 // rebuilt after a restart.
 func (s *Store) ActiveGuestDevices(ctx context.Context, now time.Time) ([]GuestDevice, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT d.voucher_id, d.mac, d.ip, v.expires_at, v.not_after
+	rows, err := s.db.QueryContext(ctx, `SELECT d.voucher_id, d.mac, d.ip, v.expires_at, v.not_after,
+		v.rate_up_bps, v.rate_down_bps, v.quota_bytes
 		FROM voucher_devices d JOIN vouchers v ON v.id = d.voucher_id WHERE `+activeDeviceWhere+` ORDER BY d.voucher_id, d.mac`,
 		formatTime(now))
 	if err != nil {
@@ -511,7 +514,7 @@ func (s *Store) ActiveGuestDevices(ctx context.Context, now time.Time) ([]GuestD
 	for rows.Next() {
 		var g GuestDevice
 		var mac, ip, exp, na string
-		if err := rows.Scan(&g.VoucherID, &mac, &ip, &exp, &na); err != nil {
+		if err := rows.Scan(&g.VoucherID, &mac, &ip, &exp, &na, &g.RateUpBps, &g.RateDownBps, &g.QuotaBytes); err != nil {
 			return nil, fmt.Errorf("store: active guest devices: %w", err)
 		}
 		v := Voucher{}
