@@ -139,6 +139,11 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "  the scene failed: %v\n", err)
 	}
 
+	fmt.Fprintln(env.stdout, "\nA pupil tries to get round the filter (played now, in the pupil's namespace):")
+	if err := pupilScene(ctx, env.stdout, school, cfg.Database); err != nil {
+		fmt.Fprintf(env.stdout, "  the scene failed: %v\n", err)
+	}
+
 	seg, _ := school.Segment("pupil")
 	visitor, _ := school.Segment("visitor")
 	fmt.Fprintf(env.stdout, `
@@ -146,6 +151,7 @@ What to try:
   - log in as each user: each role sees only its own pages
   - as net-admin, open the audit log: the users above were created from the command line
   - as reception, issue a code on the Vouchers page and print its slip
+  - as dsl, open Findings: the pupil's SSH tunnel is there, with MAC and IP
   - a visitor's phone:  ip netns exec %s curl -i http://%s/   (302 to the portal)
                         then redeem a code: curl -d code=CODE -d accept=yes http://%s:%d/login
   - a pupil's laptop:   ip netns exec %s bash
@@ -279,7 +285,8 @@ func visitorScene(ctx context.Context, w io.Writer, school *testbed.School, db s
 		base := []string{"-s", "-S", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"}
 		out, err := school.Command(cctx, "visitor", "curl", append(base, args...)...).CombinedOutput()
 		if err != nil {
-			return fmt.Sprintf("refused (%s)", strings.TrimSpace(string(out)))
+			first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+			return fmt.Sprintf("refused (%s)", first)
 		}
 		return strings.TrimSpace(string(out))
 	}
@@ -302,4 +309,49 @@ func visitorScene(ctx context.Context, w io.Writer, school *testbed.School, db s
 	fmt.Fprintf(w, "  4. the visitor accepts the AUP: %s\n", curl("--data-urlencode", "code="+code, "-d", "accept=yes", portal))
 	fmt.Fprintf(w, "  5. HTTPS after the code:        %s\n", curl("-k", "https://"+testbed.WebIP+"/"))
 	return nil
+}
+
+// pupilScene opens an SSH session from the pupil's laptop to a server in the
+// fake internet (the start of an `ssh -D` tunnel round the filter) and
+// prints the finding the daemon stored for the DSL.
+func pupilScene(ctx context.Context, w io.Writer, school *testbed.School, db string) error {
+	pupil, ok := school.Segment("pupil")
+	if !ok {
+		return errors.New("the school has no pupil segment")
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	server := school.Command(sctx, "internet", "nc", "-l", "-s", "192.0.2.22", "-p", "22")
+	server.Stdin = strings.NewReader("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+	if err := server.Start(); err != nil {
+		return err
+	}
+	defer func() { server.Process.Kill(); server.Wait() }()
+	fmt.Fprintf(w, "  1. the pupil's laptop (%s, %s) opens SSH to 192.0.2.22\n", pupil.ClientAddr, pupil.ClientMAC)
+
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for attempt := 0; attempt < 20; attempt++ {
+		client := school.Command(sctx, "pupil", "nc", "-w", "1", "192.0.2.22", "22")
+		client.Stdin = strings.NewReader("SSH-2.0-OpenSSH_9.2p1\r\n")
+		_ = client.Run()
+		fs, err := st.Findings(sctx, store.FindingFilter{MAC: pupil.ClientMAC, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(fs) > 0 {
+			f := fs[0]
+			fmt.Fprintf(w, "  2. finding stored for the DSL:  %s on %s, %s %s -> %s:%d (%s)\n", f.Class, f.Segment, f.SrcIP, f.SrcMAC, f.DstIP, f.DstPort, f.Evidence)
+			return nil
+		}
+		select {
+		case <-sctx.Done():
+			return sctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return errors.New("no finding was stored")
 }

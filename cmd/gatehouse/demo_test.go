@@ -101,7 +101,7 @@ func TestDemoRunsTheProductAndRemovesEverything(t *testing.T) {
 	}
 
 	// The scripted visitor is sent to the portal, then let out by a code.
-	for _, want := range []string{"sign-in check:    302 http://10.40.0.1:8080/", "HTTPS before a code:         refused", "HTTPS after the code:        200"} {
+	for _, want := range []string{"finding stored for the DSL:  ssh on pupil, 10.20.0.10", "sign-in check:    302 http://10.40.0.1:8080/", "HTTPS before a code:         refused", "HTTPS after the code:        200"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the demo's visitor scene lacks %q:\n%s", want, out.String())
 		}
