@@ -22,17 +22,20 @@
 // person or the scheduler causes also calls s.auditTx with the same tx, e.g.
 //
 //	err := s.inTx(ctx, func(tx *sql.Tx) error {
-//		res, err := tx.ExecContext(ctx, `INSERT INTO leases ...`, ...)
+//		res, err := tx.ExecContext(ctx, `INSERT INTO dhcp_reservations ...`, ...)
 //		if err != nil {
 //			return err
 //		}
-//		after, err := auditJSON(lease)
+//		after, err := auditJSON(reservation)
 //		if err != nil {
 //			return err
 //		}
-//		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "lease.grant",
-//			Object: "lease:" + ip, After: after})
+//		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "dhcp.reserve",
+//			Object: "reservation:" + ip, After: after})
 //	})
+//
+// What devices do by themselves (a DHCP lease, a DNS lookup, a finding) is
+// data, not a change someone made, and is not audited.
 //
 // Times are stored as fixed-width UTC text (formatTime/parseTime) so that SQL
 // string comparison orders them correctly and the sqlite3 CLI shows them
