@@ -195,6 +195,11 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	} else if a+b > 0 {
 		log.Info("device decisions restored", "approved", a, "blocked", b)
 	}
+	if n, err := restoreQuarantine(ctx, cfg, st, enf, time.Now()); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("quarantines restored", "devices", n)
+	}
 	// The membership the database holds goes in before the first Apply, so
 	// the table is built whole in one batch and nobody admitted before a
 	// restart loses access, even for a moment.

@@ -136,6 +136,16 @@ func TestDaemonInTheRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Strangers on the pupil segment are quarantined, so the restart test
+	// below also proves a restart keeps them there.
+	quarantined := pupilIface.ReplaceAllString(string(good), "${1}interface: gh-pupil\n${1}unknown_devices: quarantine\n")
+	if quarantined == string(good) {
+		t.Fatalf("the testbed's configuration has no gh-pupil segment:\n%s", good)
+	}
+	good = []byte(quarantined)
+	if err := os.WriteFile(files.Path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d := startDaemon(t, school, bin, files.Path)
 
 	t.Run("SIGHUP with a bad file keeps the running configuration", func(t *testing.T) {
@@ -191,6 +201,9 @@ func TestDaemonInTheRouter(t *testing.T) {
 		if dev.Approved {
 			t.Errorf("a device nobody approved is recorded as approved")
 		}
+		waitFor(t, "the stranger in the quarantine set", func() bool {
+			return strings.Contains(nftTable(t, school), string(m[1]))
+		})
 	})
 
 	t.Run("a visitor is held at the portal until a code from reception is redeemed", func(t *testing.T) {
@@ -292,3 +305,6 @@ func nftTable(t *testing.T, school *testbed.School) string {
 }
 
 var expires = regexp.MustCompile(` expires [0-9hms.]+`)
+
+// pupilIface is the pupil segment's interface line, with its indentation.
+var pupilIface = regexp.MustCompile(`(?m)^( +)interface: gh-pupil\n`)

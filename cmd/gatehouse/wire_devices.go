@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -30,6 +32,36 @@ func deviceHooks(enf *policy.Enforcer, reloadReservations func(context.Context) 
 		},
 		OnReservationsChanged: reloadReservations,
 	}
+}
+
+// restoreQuarantine puts back into quarantine every stranger holding a
+// lease on a segment that quarantines unknown devices. The quarantine sets
+// have no timeout and the DHCP server fills them only at a lease, so without
+// this a restart would let those devices out until their next renewal.
+func restoreQuarantine(ctx context.Context, cfg *config.Config, st *store.Store, enf *policy.Enforcer, now time.Time) (int, error) {
+	quarantines := map[string]bool{}
+	for _, s := range cfg.Segments {
+		quarantines[s.Name] = s.UnknownDevices == config.UnknownQuarantine
+	}
+	leases, err := st.DHCPLeases(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("loading leases: %w", err)
+	}
+	n := 0
+	for _, l := range leases {
+		if !quarantines[l.Segment] || l.MAC == nil || l.State != "bound" || !now.Before(l.Expires) {
+			continue
+		}
+		d, err := st.DeviceByMAC(ctx, l.MAC)
+		if err == nil && (d.Approved || d.Blocked) {
+			continue
+		}
+		if err := enf.Quarantine(ctx, policy.Device{MAC: l.MAC, IP: l.IP}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // restoreDevices puts the approvals and blocks the database holds into the
