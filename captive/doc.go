@@ -6,7 +6,8 @@
 // returning device, rebuilding admissions after a restart), and the
 // reception pages it adds to the admin shell (issue, list, revoke, extend,
 // print slips; the AUP editor and the acceptance export for network
-// managers).
+// managers) with the code actions also as JSON under /api/v1/vouchers for
+// scripts and a reception kiosk.
 //
 // It does not own the kernel: admitting and evicting a device goes through
 // the Admitter interface, which *policy.Enforcer satisfies; the nftables

@@ -56,6 +56,7 @@ func RegisterAdminPages(srv *web.Server, p *Portal) error {
 	srv.AddPage(web.Page{Path: "/vouchers/print.js", Roles: both, GET: a.asset("static/print.js", "text/javascript; charset=utf-8")})
 	srv.AddPage(web.Page{Path: "/portal", Title: "Portal", Roles: network, GET: a.settingsPage, POST: a.setAUP})
 	srv.AddPage(web.Page{Path: "/portal/acceptances.csv", Roles: network, GET: a.exportCSV})
+	a.registerAPI(both)
 	return nil
 }
 
@@ -341,10 +342,7 @@ func (a *admin) ownCode(c *gin.Context) (store.Voucher, bool) {
 		a.formFail(c, http.StatusBadRequest, "No such code.")
 		return store.Voucher{}, false
 	}
-	v, err := a.p.st.VoucherByID(c.Request.Context(), id)
-	if err == nil && mine(c) && v.CreatedBy != web.Actor(c) {
-		err = store.ErrNotFound
-	}
+	v, err := a.visibleCode(c, id)
 	if errors.Is(err, store.ErrNotFound) {
 		a.formFail(c, http.StatusNotFound, "No such code among yours.")
 		return store.Voucher{}, false
@@ -355,6 +353,30 @@ func (a *admin) ownCode(c *gin.Context) (store.Voucher, bool) {
 		return store.Voucher{}, false
 	}
 	return v, true
+}
+
+// visibleCode fetches code id if the current user may see and change it:
+// for reception users someone else's code is store.ErrNotFound, like a
+// missing one.
+func (a *admin) visibleCode(c *gin.Context, id int64) (store.Voucher, error) {
+	v, err := a.p.st.VoucherByID(c.Request.Context(), id)
+	if err == nil && mine(c) && v.CreatedBy != web.Actor(c) {
+		return store.Voucher{}, fmt.Errorf("captive: voucher %d belongs to %s: %w", id, v.CreatedBy, store.ErrNotFound)
+	}
+	return v, err
+}
+
+// extension reads how long to extend v by. On refusal it returns the HTTP
+// status and the message for the person.
+func extension(v store.Voucher, by string) (time.Duration, int, string) {
+	d, err := time.ParseDuration(by)
+	if err != nil || d < time.Minute || d > 30*24*time.Hour {
+		return 0, http.StatusBadRequest, "Choose how long to extend the code by (1m to 720h)."
+	}
+	if !v.RevokedAt.IsZero() {
+		return 0, http.StatusConflict, "A revoked code cannot be extended; issue a new one."
+	}
+	return d, 0, ""
 }
 
 func (a *admin) revoke(c *gin.Context) {
@@ -375,13 +397,9 @@ func (a *admin) extend(c *gin.Context) {
 	if !ok {
 		return
 	}
-	by, err := time.ParseDuration(c.PostForm("by"))
-	if err != nil || by < time.Minute || by > 30*24*time.Hour {
-		a.formFail(c, http.StatusBadRequest, "Choose how long to extend the code by.")
-		return
-	}
-	if !v.RevokedAt.IsZero() {
-		a.formFail(c, http.StatusConflict, "A revoked code cannot be extended; issue a new one.")
+	by, status, msg := extension(v, c.PostForm("by"))
+	if status != 0 {
+		a.formFail(c, status, msg)
 		return
 	}
 	if _, err := a.p.Extend(c.Request.Context(), web.Actor(c), v.ID, by); err != nil {

@@ -8,7 +8,8 @@
 // It owns who may see what: every route is declared once, with the roles
 // allowed on it, in the server's route table. Feature packages (vouchers,
 // devices, alerts, ...) add their own pages with AddPage and render them
-// inside the shared layout with Render; they never touch sessions or cookies.
+// inside the shared layout with Render, and the matching JSON API routes
+// with AddAPI; they never touch sessions, cookies or tokens.
 //
 // It does not own data: every read and write goes through package store
 // (which also writes the audit entries for the changes it makes), and

@@ -216,12 +216,26 @@ func (b *browser) post(path string, form url.Values) response {
 	return b.do(req)
 }
 
-// api calls path with a bearer token (none if token is "").
+// api GETs path with a bearer token (none if token is "").
 func (b *browser) api(path, token string) response {
 	b.h.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, b.h.base+path, nil)
+	return b.apiDo(http.MethodGet, path, token, "")
+}
+
+// apiDo calls path with a bearer token (none if token is "") and, unless
+// body is "", a JSON body.
+func (b *browser) apiDo(method, path, token, body string) response {
+	b.h.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, b.h.base+path, rd)
 	if err != nil {
 		b.h.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -96,6 +96,44 @@ func (s *Server) addPage(p Page) {
 	s.pages = append(s.pages, p)
 }
 
+// AddAPI adds a JSON API route for scripts and kiosks: path must start
+// with /api/v1/, callers need an API token ("Authorization: Bearer") whose
+// user has one of roles (cookies are ignored, so there is no CSRF check);
+// others get 401 or 403 as JSON. Like AddPage it must be called before
+// Handler or Run and panics on a programming error: a bad method or path,
+// no handler, no or unknown roles, a route already taken, or a call after
+// the server was started.
+func (s *Server) AddAPI(method, path string, roles []string, h gin.HandlerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.built {
+		panic(fmt.Sprintf("web: AddAPI(%s %q) after the server was started", method, path))
+	}
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		panic(fmt.Sprintf("web: AddAPI(%s %q): bad method", method, path))
+	}
+	if !strings.HasPrefix(path, apiPrefix) || len(path) == len(apiPrefix) || strings.HasSuffix(path, "/") {
+		panic(fmt.Sprintf("web: AddAPI(%s %q): path must be under %s", method, path, apiPrefix))
+	}
+	if h == nil {
+		panic(fmt.Sprintf("web: AddAPI(%s %q): no handler", method, path))
+	}
+	if len(roles) == 0 {
+		panic(fmt.Sprintf("web: AddAPI(%s %q): no roles", method, path))
+	}
+	for _, r := range roles {
+		if !slices.Contains(Roles(), r) {
+			panic(fmt.Sprintf("web: AddAPI(%s %q): unknown role %q", method, path, r))
+		}
+	}
+	s.addRoute(route{method: method, path: path, access: accessBearer, roles: slices.Clone(roles), handler: h})
+}
+
+// apiPrefix is where every bearer-token route lives.
+const apiPrefix = "/api/v1/"
+
 func (s *Server) addRoute(r route) {
 	for _, old := range s.routes {
 		if old.method == r.method && old.path == r.path {

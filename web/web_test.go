@@ -27,6 +27,11 @@ func TestEveryRouteRefusesRolesItDoesNotList(t *testing.T) {
 		s.AddPage(Page{Path: "/vouchers", Title: "Vouchers", Roles: []string{RoleReception},
 			GET:  func(c *gin.Context) { c.String(http.StatusOK, "vouchers") },
 			POST: func(c *gin.Context) { c.String(http.StatusOK, "voucher issued") }})
+		// And feature API routes, to prove AddAPI routes do too.
+		s.AddAPI(http.MethodGet, "/api/v1/vouchers", []string{RoleReception, RoleNetwork},
+			func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"vouchers": []string{}}) })
+		s.AddAPI(http.MethodPost, "/api/v1/vouchers/:id/revoke", []string{RoleReception},
+			func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"id": c.Param("id")}) })
 	})
 	h.roleUsers()
 
@@ -54,6 +59,7 @@ func TestEveryRouteRefusesRolesItDoesNotList(t *testing.T) {
 		"GET /account": all, "POST /account": all, "POST /logout": all,
 		"GET /vouchers": {RoleReception}, "POST /vouchers": {RoleReception},
 		"GET /api/v1/whoami": all, "GET /api/v1/audit": net, "GET /api/v1/users": net,
+		"GET /api/v1/vouchers": {RoleReception, RoleNetwork}, "POST /api/v1/vouchers/:id/revoke": {RoleReception},
 		"GET /metrics": nil,
 	}
 	for _, rt := range h.srv.routes {
@@ -125,17 +131,24 @@ func TestEveryRouteRefusesRolesItDoesNotList(t *testing.T) {
 				}
 			case accessBearer:
 				b := h.browser()
-				if r := b.api(rt.path, ""); r.status != http.StatusUnauthorized {
+				path := strings.ReplaceAll(rt.path, ":id", "1")
+				body := ""
+				if rt.method != http.MethodGet {
+					body = "{}"
+				}
+				if r := b.apiDo(rt.method, path, "", body); r.status != http.StatusUnauthorized {
 					t.Errorf("no token: status %d, want 401", r.status)
 				}
 				for _, role := range Roles() {
-					r := b.api(rt.path, tokens[role])
-					want := http.StatusForbidden
-					if slices.Contains(rt.roles, role) {
-						want = http.StatusOK
-					}
-					if r.status != want {
-						t.Errorf("role %s: status %d, want %d", role, r.status, want)
+					r := b.apiDo(rt.method, path, tokens[role], body)
+					allowed := slices.Contains(rt.roles, role)
+					switch {
+					case !allowed && r.status != http.StatusForbidden:
+						t.Errorf("role %s: status %d, want 403", role, r.status)
+					case allowed && rt.method == http.MethodGet && r.status != http.StatusOK:
+						t.Errorf("role %s: status %d, want 200", role, r.status)
+					case allowed && (r.status == http.StatusUnauthorized || r.status == http.StatusForbidden):
+						t.Errorf("role %s: status %d, want the handler's answer", role, r.status)
 					}
 				}
 			case accessMetrics:
@@ -1016,6 +1029,48 @@ func TestAddPageRefusesMistakes(t *testing.T) {
 	})
 	if !panics(h.srv, Page{Path: "/late", Roles: []string{RoleDSL}, GET: ok}) {
 		t.Error("AddPage after the server started did not panic")
+	}
+}
+
+func TestAddAPIRefusesMistakes(t *testing.T) {
+	ok := func(c *gin.Context) {}
+	reception := []string{RoleReception}
+	tests := []struct {
+		name, method, path string
+		roles              []string
+		h                  gin.HandlerFunc
+	}{
+		{"no roles", http.MethodGet, "/api/v1/x", nil, ok},
+		{"unknown role", http.MethodGet, "/api/v1/x", []string{"admin"}, ok},
+		{"no handler", http.MethodGet, "/api/v1/x", reception, nil},
+		{"bad method", "FETCH", "/api/v1/x", reception, ok},
+		{"page path", http.MethodGet, "/x", reception, ok},
+		{"other api version", http.MethodGet, "/api/v2/x", reception, ok},
+		{"bare prefix", http.MethodGet, "/api/v1/", reception, ok},
+		{"trailing slash", http.MethodGet, "/api/v1/x/", reception, ok},
+		{"taken path", http.MethodGet, "/api/v1/whoami", reception, ok},
+	}
+	panics := func(s *Server, method, path string, roles []string, h gin.HandlerFunc) (panicked bool) {
+		defer func() { panicked = recover() != nil }()
+		s.AddAPI(method, path, roles, h)
+		return false
+	}
+	h := newHarness(t, func(s *Server) {
+		for _, tc := range tests {
+			if !panics(s, tc.method, tc.path, tc.roles, tc.h) {
+				t.Errorf("%s: AddAPI did not panic", tc.name)
+			}
+		}
+		if panics(s, http.MethodPost, "/api/v1/fine", reception, ok) {
+			t.Error("a good API route panicked")
+		}
+	})
+	if !panics(h.srv, http.MethodGet, "/api/v1/late", reception, ok) {
+		t.Error("AddAPI after the server started did not panic")
+	}
+	// The good route is served with the bearer guard.
+	if r := h.browser().apiDo(http.MethodPost, "/api/v1/fine", "", "{}"); r.status != http.StatusUnauthorized {
+		t.Errorf("POST /api/v1/fine without a token: %d, want 401", r.status)
 	}
 }
 

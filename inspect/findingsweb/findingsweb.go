@@ -1,11 +1,14 @@
 // Package findingsweb is the admin page that lists inspection findings, for
 // the DSL and network roles, with filters by class, segment, device and
-// time. It is server-rendered and works without JavaScript: the filters are
-// a GET form, so a filtered view is a link that can be bookmarked or sent.
+// time, and the same list as JSON under /api/v1/findings for scripts
+// (bearer token, same roles, same filters). The page is server-rendered and
+// works without JavaScript: the filters are a GET form, so a filtered view
+// is a link that can be bookmarked or sent.
 //
-// It owns the page only. Findings are read through package store; the
-// shell (sessions, roles, layout) is package web's; the findings themselves
-// come from package inspect through package findingstore.
+// It owns the page and its API route only. Findings are read through
+// package store; the shell (sessions, roles, tokens, layout) is package
+// web's; the findings themselves come from package inspect through package
+// findingstore.
 package findingsweb
 
 import (
@@ -67,6 +70,7 @@ func Register(srv *web.Server, st *store.Store, log *slog.Logger) {
 		Roles: []string{web.RoleDSL, web.RoleNetwork},
 		GET:   p.list,
 	})
+	srv.AddAPI(http.MethodGet, APIPath, []string{web.RoleDSL, web.RoleNetwork}, p.apiList)
 }
 
 type row struct {
@@ -94,6 +98,12 @@ var dateTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-
 // or a time to the minute covers the whole day or minute, so that "to" is
 // inclusive as a person means it: end is the instant just after.
 func parseWhen(s string, loc *time.Location) (start, end time.Time, err error) {
+	// Scripts send RFC 3339, with its own offset; like a typed time to the
+	// second it covers that whole second.
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		t = t.Truncate(time.Second)
+		return t, t.Add(time.Second), nil
+	}
 	for _, l := range dateTimeLayouts {
 		t, err := time.ParseInLocation(l, s, loc)
 		if err != nil {
@@ -108,49 +118,20 @@ func parseWhen(s string, loc *time.Location) (start, end time.Time, err error) {
 			return t, t.Add(time.Minute), nil
 		}
 	}
-	return time.Time{}, time.Time{}, fmt.Errorf("%q is not a date (2026-03-02) or a date and time (2026-03-02T09:30)", s)
+	return time.Time{}, time.Time{}, fmt.Errorf("%q is not a date (2026-03-02), a date and time (2026-03-02T09:30) or an RFC 3339 time", s)
 }
 
 // filter reads and checks the query. The message is for the person.
 func (p *page) filter(c *gin.Context, d *pageData) (store.FindingFilter, string) {
-	var f store.FindingFilter
 	d.Class = strings.TrimSpace(c.Query("class"))
 	d.Segment = strings.TrimSpace(c.Query("segment"))
 	d.Device = strings.TrimSpace(c.Query("device"))
 	d.From = strings.TrimSpace(c.Query("from"))
 	d.To = strings.TrimSpace(c.Query("to"))
 	d.Page = 1
-	if d.Class != "" && !slices.Contains(inspect.Classes, d.Class) {
-		return f, "Choose a class from the list."
-	}
-	f.Class = d.Class
-	if len(d.Segment) > 64 {
-		return f, "Choose a segment from the list."
-	}
-	f.Segment = d.Segment
-	if d.Device != "" {
-		mac, err := net.ParseMAC(d.Device)
-		if err != nil || len(mac) != 6 {
-			return f, "A device is its MAC address, like aa:bb:cc:dd:ee:ff."
-		}
-		f.MAC = mac
-	}
-	if d.From != "" {
-		start, _, err := parseWhen(d.From, p.loc)
-		if err != nil {
-			return f, "From: " + err.Error() + "."
-		}
-		f.Since = start
-	}
-	if d.To != "" {
-		_, end, err := parseWhen(d.To, p.loc)
-		if err != nil {
-			return f, "To: " + err.Error() + "."
-		}
-		f.Until = end
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return f, "From must be before To."
+	f, msg := checkFilter(d.Class, d.Segment, d.Device, d.From, d.To, p.loc, "From", "To")
+	if msg != "" {
+		return f, msg
 	}
 	if s := c.Query("page"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -160,6 +141,45 @@ func (p *page) filter(c *gin.Context, d *pageData) (store.FindingFilter, string)
 		d.Page = n
 	}
 	f.Limit, f.Offset = PageSize, (d.Page-1)*PageSize
+	return f, ""
+}
+
+// checkFilter checks the filter values as typed (the page's and the API's
+// alike); fromName and toName name the time fields in the message.
+func checkFilter(class, segment, device, from, to string, loc *time.Location, fromName, toName string) (store.FindingFilter, string) {
+	var f store.FindingFilter
+	if class != "" && !slices.Contains(inspect.Classes, class) {
+		return f, "Choose a class from the list."
+	}
+	f.Class = class
+	if len(segment) > 64 {
+		return f, "Choose a segment from the list."
+	}
+	f.Segment = segment
+	if device != "" {
+		mac, err := net.ParseMAC(device)
+		if err != nil || len(mac) != 6 {
+			return f, "A device is its MAC address, like aa:bb:cc:dd:ee:ff."
+		}
+		f.MAC = mac
+	}
+	if from != "" {
+		start, _, err := parseWhen(from, loc)
+		if err != nil {
+			return f, fromName + ": " + err.Error() + "."
+		}
+		f.Since = start
+	}
+	if to != "" {
+		_, end, err := parseWhen(to, loc)
+		if err != nil {
+			return f, toName + ": " + err.Error() + "."
+		}
+		f.Until = end
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return f, fromName + " must be before " + toName + "."
+	}
 	return f, ""
 }
 
