@@ -36,7 +36,8 @@
 // certificate from a public CA; otherwise use plain http:// on the visitor
 // segment's gateway address.
 //
-// Rate limits and data quotas are stored with each code and shown to staff,
-// but are not enforced per code: every admitted visitor gets the visitor
-// segment's rate limit from package policy, and there is no byte counting.
+// A code's rate limits and data quota go to the kernel with each admission
+// (policy.AdmitWith): the rate rounds down to one of policy's tiers, and the
+// quota counts both directions in an nftables quota object. The kernel
+// holds the count, so after a reboot a device's budget starts again.
 package captive
