@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -35,8 +36,10 @@ const runUsage = `gatehouse run: run the Gatehouse daemon.
 
 Loads and checks the configuration (a bad file never starts the daemon),
 opens the database and applies its migrations, then serves the admin page.
-SIGHUP reloads the configuration; a bad file is refused with the reason in
-the log and the running configuration is kept. SIGINT or SIGTERM stop it.
+SIGHUP reloads the configuration: a bad file is refused with the reason in
+the log and the running configuration is kept; a good one applies
+dns.safesearch at once and logs which other changed sections take effect at
+the next restart. SIGINT or SIGTERM stop it; the kernel keeps enforcing.
 
 Flags:
   --config FILE   the configuration file (required)
@@ -95,6 +98,7 @@ type daemon struct {
 	store *store.Store
 	hub   *events.Hub
 	reg   *prometheus.Registry
+	guard *dnsguard.Guard // set once built; reload re-applies its segment settings
 
 	reloads *prometheus.CounterVec
 }
@@ -229,6 +233,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	if err != nil {
 		return err
 	}
+	d.guard = guard
 	d.reg.MustRegister(dhcp.NewCollector(dhcpSrv.Metrics()))
 	if err := devicesweb.Register(srv, st, devicesweb.Options{
 		Segments: dhcpSrv.Segments(),
@@ -318,17 +323,63 @@ func (d *daemon) reload() {
 		d.log.Error("configuration reload refused; keeping the running configuration", "config", path, "err", err)
 		return
 	}
-	if filepath.Clean(cfg.Database) != filepath.Clean(d.currentConfig().Database) {
+	old := d.currentConfig()
+	if filepath.Clean(cfg.Database) != filepath.Clean(old.Database) {
 		d.reloads.WithLabelValues("refused").Inc()
 		d.log.Error("configuration reload refused: the database path cannot change while running; restart instead", "config", path)
 		return
+	}
+	applied, restart := reloadPlan(old, cfg)
+	if len(applied) > 0 && d.guard != nil {
+		if err := d.guard.SetSegments(dnsGuardConfig(cfg).Segments); err != nil {
+			d.reloads.WithLabelValues("refused").Inc()
+			d.log.Error("configuration reload refused: the DNS guard would not take it; keeping the running configuration", "config", path, "err", err)
+			return
+		}
 	}
 	d.mu.Lock()
 	d.cfg = cfg
 	d.mu.Unlock()
 	d.reloads.WithLabelValues("applied").Inc()
 	d.hub.Publish(events.Event{Kind: events.ConfigReloaded, At: time.Now(), Data: cfg})
-	d.log.Info("configuration reloaded", "config", path, "segments", len(cfg.Segments))
+	d.log.Info("configuration reloaded", "config", path, "applied", applied)
+	if len(restart) > 0 {
+		d.log.Warn("these changes take effect at the next restart", "sections", restart)
+	}
+}
+
+// reloadPlan compares the running configuration with a new one and says
+// which changed sections a reload applies now (the DNS guard's per-segment
+// settings) and which need a restart (everything the kernel table, the
+// sockets and the components were built from).
+func reloadPlan(old, cfg *config.Config) (applied, restart []string) {
+	if old.DNS.SafeSearch != cfg.DNS.SafeSearch {
+		applied = append(applied, "dns.safesearch")
+	}
+	for _, c := range []struct {
+		section  string
+		old, new any
+	}{
+		// The zone is compared by name: two loads of one zone are
+		// different values.
+		{"site", [3]string{old.Site.Name, old.Site.Timezone, old.Site.GuestSSID}, [3]string{cfg.Site.Name, cfg.Site.Timezone, cfg.Site.GuestSSID}},
+		{"admin", old.Admin, cfg.Admin},
+		{"uplink", old.Uplink, cfg.Uplink},
+		{"segments", old.Segments, cfg.Segments},
+		{"servers", old.Servers, cfg.Servers},
+		{"dns.upstream", old.DNS.Upstream, cfg.DNS.Upstream},
+		{"dns.log_retention", old.DNS.LogRetention, cfg.DNS.LogRetention},
+		{"radius", old.RADIUS, cfg.RADIUS},
+		{"inspect", old.Inspect, cfg.Inspect},
+		{"dhcp", old.DHCPRelay, cfg.DHCPRelay},
+		{"portal", old.Portal, cfg.Portal},
+		{"alerts", old.Alerts, cfg.Alerts},
+	} {
+		if !reflect.DeepEqual(c.old, c.new) {
+			restart = append(restart, c.section)
+		}
+	}
+	return applied, restart
 }
 
 func (d *daemon) currentConfig() *config.Config {

@@ -170,6 +170,35 @@ func TestDaemonInTheRouter(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "the reload in the log", func() bool { return strings.Contains(d.log.String(), "configuration reloaded") })
+
+		// SafeSearch is applied by a reload, without a restart.
+		dig := func() string {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, _ := school.Command(ctx, "staff", "dig", "+time=2", "+tries=2", "@10.10.0.1", "www.google.com", "A").CombinedOutput()
+			return string(out)
+		}
+		if out := dig(); !strings.Contains(out, "forcesafesearch.google.com") {
+			t.Fatalf("with safesearch on, www.google.com is not the strict host:\n%s", out)
+		}
+		off := strings.Replace(string(good), "safesearch: true", "safesearch: false", 1)
+		if err := os.WriteFile(files.Path, []byte(off), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "safesearch applied", func() bool { return strings.Contains(d.log.String(), "applied=[dns.safesearch]") })
+		if out := dig(); strings.Contains(out, "forcesafesearch.google.com") {
+			t.Errorf("after a reload with safesearch off, www.google.com is still the strict host:\n%s", out)
+		}
+		if err := os.WriteFile(files.Path, good, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "safesearch back on", func() bool { return strings.Count(d.log.String(), "applied=[dns.safesearch]") == 2 })
 	})
 
 	t.Run("a pupil device gets a lease and is recorded as an unapproved device", func(t *testing.T) {
@@ -308,3 +337,37 @@ var expires = regexp.MustCompile(` expires [0-9hms.]+`)
 
 // pupilIface is the pupil segment's interface line, with its indentation.
 var pupilIface = regexp.MustCompile(`(?m)^( +)interface: gh-pupil\n`)
+
+func TestReloadPlanAppliesDNSSettingsAndNamesWhatNeedsARestart(t *testing.T) {
+	dir := t.TempDir()
+	load := func(edit func(string) string) *config.Config {
+		t.Helper()
+		cfg, err := config.Parse(dir+"/gatehouse.yaml", []byte(edit(testConfig(dir))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	same := func(s string) string { return s }
+	cases := []struct {
+		name             string
+		edit             func(string) string
+		applied, restart []string
+	}{
+		{"nothing changed", same, nil, nil},
+		{"safesearch off", func(s string) string { return s + "  safesearch: false\n" }, []string{"dns.safesearch"}, nil},
+		{"a segment's lease", func(s string) string { return strings.Replace(s, "lease: 8h", "lease: 4h", 1) }, nil, []string{"segments"}},
+		{"school renamed and a new upstream", func(s string) string {
+			return strings.Replace(strings.Replace(s, "Test School", "New School", 1), "[203.0.113.53]", "[203.0.113.54]", 1)
+		}, nil, []string{"site", "dns.upstream"}},
+	}
+	old := load(same)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			applied, restart := reloadPlan(old, load(tc.edit))
+			if strings.Join(applied, ",") != strings.Join(tc.applied, ",") || strings.Join(restart, ",") != strings.Join(tc.restart, ",") {
+				t.Errorf("reloadPlan = applied %v, restart %v; want %v, %v", applied, restart, tc.applied, tc.restart)
+			}
+		})
+	}
+}
