@@ -273,3 +273,20 @@ func queryAll[T any](ctx context.Context, q querier, what string, scan func(scan
 	}
 	return out, nil
 }
+
+// execOne runs a statement that must touch a row, and returns ErrNotFound
+// when it touched none.
+func execOne(ctx context.Context, q querier, query string, args ...any) error {
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -238,16 +238,7 @@ func (s *Store) RecordLoginFailure(ctx context.Context, name string, now time.Ti
 // an audit row; a routine login reset is not audited.
 func (s *Store) ResetLoginFailures(ctx context.Context, name string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET failed_logins = 0, locked_until = '' WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return execOne(ctx, tx, `UPDATE users SET failed_logins = 0, locked_until = '' WHERE name = ?`, name)
 	})
 	if err != nil {
 		return fmt.Errorf("store: reset login failures for %s: %w", name, err)
@@ -360,16 +351,7 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 // ErrNotFound if there is no such session.
 func (s *Store) TouchSession(ctx context.Context, tokenHash string, now time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET last_seen = max(last_seen, ?) WHERE token_hash = ?`, formatTime(now), tokenHash)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return execOne(ctx, tx, `UPDATE sessions SET last_seen = max(last_seen, ?) WHERE token_hash = ?`, formatTime(now), tokenHash)
 	})
 	if err != nil {
 		return fmt.Errorf("store: touch session: %w", err)
@@ -541,17 +523,9 @@ func (s *Store) APITokenByHash(ctx context.Context, tokenHash string, now time.T
 	}
 	if err == nil {
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET last_used = ? WHERE id = ?`, formatTime(t.LastUsed), t.ID)
-			if err != nil {
-				return err
-			}
-			// Revoked between the read and now: the revocation wins.
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 0 {
-				return ErrNotFound
-			}
-			return nil
+			// ErrNotFound when the token was revoked since the read: the
+			// revocation wins.
+			return execOne(ctx, tx, `UPDATE api_tokens SET last_used = ? WHERE id = ?`, formatTime(t.LastUsed), t.ID)
 		})
 	}
 	if err != nil {

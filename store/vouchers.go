@@ -554,16 +554,7 @@ func (s *Store) SignOutVoucherDevice(ctx context.Context, voucherID int64, mac n
 
 func (s *Store) updateVoucherDevice(ctx context.Context, what, q string, args ...any) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return execOne(ctx, tx, q, args...)
 	})
 	if err != nil {
 		return fmt.Errorf("store: %s voucher device: %w", what, err)
