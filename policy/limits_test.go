@@ -170,59 +170,29 @@ func TestLimitsAreElementsOfTheirTier(t *testing.T) {
 // sourceServer writes n bytes to every connection on addr and closes it.
 func sourceServer(t *testing.T, fd *os.File, addr string, n int) {
 	t.Helper()
-	var ln net.Listener
-	var err error
-	inNS(t, fd, func() { ln, err = net.Listen("tcp4", addr) })
-	if err != nil {
-		t.Fatalf("listen %s: %v", addr, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
+	serveTCP(t, fd, addr, func(c net.Conn) {
+		defer c.Close()
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 16<<10)
+		for left := n; left > 0; {
+			k, err := c.Write(buf[:min(left, len(buf))])
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				buf := make([]byte, 16<<10)
-				for left := n; left > 0; {
-					k, err := c.Write(buf[:min(left, len(buf))])
-					if err != nil {
-						return
-					}
-					left -= k
-				}
-			}()
+			left -= k
 		}
-	}()
+	})
 }
 
 // sinkServer reads and discards what every connection on addr sends, adding
 // the bytes to got.
 func sinkServer(t *testing.T, fd *os.File, addr string, got *atomic.Int64) {
 	t.Helper()
-	var ln net.Listener
-	var err error
-	inNS(t, fd, func() { ln, err = net.Listen("tcp4", addr) })
-	if err != nil {
-		t.Fatalf("listen %s: %v", addr, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				_, _ = io.Copy(counting{got}, c)
-			}()
-		}
-	}()
+	serveTCP(t, fd, addr, func(c net.Conn) {
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.Copy(counting{got}, c)
+	})
 }
 
 type counting struct{ n *atomic.Int64 }

@@ -39,9 +39,10 @@ func inNS(t *testing.T, fd *os.File, f func()) {
 	runtime.UnlockOSThread()
 }
 
-// echoServer accepts TCP connections on addr inside fd's namespace and echoes
-// what it reads, until the test ends.
-func echoServer(t *testing.T, fd *os.File, addr string) {
+// serveTCP listens on addr inside fd's namespace and hands every
+// connection to handle on its own goroutine, until the test ends. handle
+// owns the connection and closes it.
+func serveTCP(t *testing.T, fd *os.File, addr string, handle func(net.Conn)) {
 	t.Helper()
 	var ln net.Listener
 	var err error
@@ -56,34 +57,27 @@ func echoServer(t *testing.T, fd *os.File, addr string) {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
+			go handle(c)
 		}
 	}()
+}
+
+// echoServer echoes what every connection on addr sends.
+func echoServer(t *testing.T, fd *os.File, addr string) {
+	t.Helper()
+	serveTCP(t, fd, addr, func(c net.Conn) {
+		defer c.Close()
+		_, _ = io.Copy(c, c)
+	})
 }
 
 // bannerServer writes its banner to every connection on addr and closes it.
 func bannerServer(t *testing.T, fd *os.File, addr, text string) {
 	t.Helper()
-	var ln net.Listener
-	var err error
-	inNS(t, fd, func() { ln, err = net.Listen("tcp4", addr) })
-	if err != nil {
-		t.Fatalf("listen %s: %v", addr, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte(text))
-			c.Close()
-		}
-	}()
+	serveTCP(t, fd, addr, func(c net.Conn) {
+		defer c.Close()
+		_, _ = c.Write([]byte(text))
+	})
 }
 
 // banner reads what the server at addr says first (at most 16 bytes).
