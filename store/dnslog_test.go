@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"reflect"
@@ -75,52 +74,5 @@ func TestDNSQueryBatchIsAllOrNothing(t *testing.T) {
 	}
 	if len(got) != 0 {
 		t.Fatalf("%d rows of a refused batch were kept", len(got))
-	}
-}
-
-func TestPurgeDNSQueriesDeletesOnlyOldRowsInAuditedChunks(t *testing.T) {
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	cut := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	old := purgeChunk + 7 // more than one chunk
-	var batch []DNSQuery
-	for i := range old {
-		batch = append(batch, dnsQuery(cut.Add(-time.Duration(i+1)*time.Second), "10.20.0.10", fmt.Sprintf("old%d.example", i)))
-	}
-	batch = append(batch, dnsQuery(cut, "10.20.0.10", "kept-at-cut.example"), dnsQuery(cut.Add(time.Hour), "10.20.0.10", "new.example"))
-	if err := s.InsertDNSQueries(ctx, batch); err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.PurgeDNSQueries(ctx, "scheduler", cut)
-	if err != nil {
-		t.Fatalf("PurgeDNSQueries: %v", err)
-	}
-	if n != int64(old) {
-		t.Fatalf("purged %d, want %d", n, old)
-	}
-	left, err := s.DNSQueries(ctx, DNSQueryFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(left) != 2 || left[0].Name != "new.example" || left[1].Name != "kept-at-cut.example" {
-		t.Fatalf("left after purge: %+v", left)
-	}
-	entries, err := s.AuditList(ctx, 10, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 2 {
-		t.Fatalf("%d audit entries, want one per chunk (2)", len(entries))
-	}
-	for _, e := range entries {
-		if e.Action != "dnslog.purge" || e.Actor != "scheduler" {
-			t.Errorf("audit entry %+v", e)
-		}
-	}
-	if n, err := s.PurgeDNSQueries(ctx, "scheduler", cut); err != nil || n != 0 {
-		t.Fatalf("second purge = %d, %v; want 0", n, err)
-	}
-	if after, _ := s.AuditList(ctx, 10, 0); len(after) != 2 {
-		t.Fatalf("a purge that deleted nothing was audited")
 	}
 }
