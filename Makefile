@@ -8,26 +8,31 @@ BIN      := bin/gatehouse
 # Fuzz each target briefly; `make fuzz FUZZTIME=10m` for a longer run.
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-short demo bench fuzz lint clean
+.PHONY: all build deps test test-short demo bench fuzz lint clean
 
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gatehouse
 
+# The Debian packages the tests, the demo and the benchmarks drive; the list
+# lives in build/deps alone, which installs only what is missing.
+deps:
+	./build/deps
+
 # Packages run one at a time (-p 1) because the end-to-end tests share the
 # machine's two cores with real DHCP/RADIUS peers; -timeout bounds a hang.
-test: build
+test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 15m ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...
 
-demo: build
+demo: deps build
 	./$(BIN) demo
 
-bench:
+bench: deps
 	./bench/run
 
 # Every fuzz target, each for FUZZTIME.

@@ -1,0 +1,32 @@
+package config
+
+// Decoding of the configuration file's inspect section.
+
+import (
+	"gopkg.in/yaml.v3"
+)
+
+func (d *decoder) inspect(c *Config, path string, v *yaml.Node) {
+	d.mapping(v, path, map[string]fieldFunc{
+		"interfaces": func(p string, v *yaml.Node) {
+			seen := map[string]string{}
+			d.strList(p, v, func(ip, s string) {
+				if s == "" {
+					d.at(ip, "interface name is empty")
+					return
+				}
+				if err := checkInterfaceName(s); err != nil {
+					d.at(ip, "%v", err)
+					return
+				}
+				if prev, dup := seen[s]; dup {
+					d.at(ip, "interface %q is already listed at %s", s, prev)
+					return
+				}
+				seen[s] = ip
+				c.Inspect.Interfaces = append(c.Inspect.Interfaces, s)
+			})
+		},
+		"retention": func(p string, v *yaml.Node) { d.retention(p, v, &c.Inspect.Retention) },
+	})
+}
