@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -18,51 +17,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 )
-
-// fakeClock is the server's injectable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = f.t.Add(d)
-}
-
-// syncBuffer collects log output from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // harness is a Server on a real TLS listener on 127.0.0.1 with its
 // auto-created certificate, over a real store in a temporary directory.
@@ -71,9 +34,9 @@ type harness struct {
 	dir   string
 	srv   *Server
 	st    *store.Store
-	clock *fakeClock
+	clock *testkit.Clock
 	reg   *prometheus.Registry
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	base  string
 	pool  *x509.CertPool
 }
@@ -93,9 +56,9 @@ func newHarness(t *testing.T, setup func(*Server)) *harness {
 		t:     t,
 		dir:   dir,
 		st:    st,
-		clock: &fakeClock{t: time.Now().Truncate(time.Second)},
+		clock: testkit.NewClock(time.Now().Truncate(time.Second)),
 		reg:   prometheus.NewRegistry(),
-		logs:  &syncBuffer{},
+		logs:  &testkit.SyncBuffer{},
 	}
 	h.srv, err = New(Options{
 		Store:      st,
