@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/internal/shared"
 )
 
 func TestExampleParsesWithExpectedValues(t *testing.T) {
@@ -78,13 +80,20 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 // The shared example is the contract with the rest of the project; the copy
 // in testdata must not drift from it.
 func TestSharedExampleStillParses(t *testing.T) {
-	const shared = "/work/shared/gatehouse.example.yaml"
-	data, err := os.ReadFile(shared)
+	example := shared.Path(t, "gatehouse.example.yaml")
+	data, err := os.ReadFile(example)
 	if err != nil {
-		t.Skipf("shared example not present: %v", err)
+		t.Fatal(err)
 	}
-	if _, err := Parse(shared, data); err != nil {
+	if _, err := Parse(example, data); err != nil {
 		t.Fatalf("shared example rejected:\n%v", err)
+	}
+	copy, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(copy) != string(data) {
+		t.Errorf("testdata/example.yaml has drifted from %s; copy the shared one over it", example)
 	}
 }
 
