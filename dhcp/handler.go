@@ -176,6 +176,9 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	}
 	s.alerted[key] = now
 	s.alertMu.Unlock()
+	// The log says it too, so the network manager sees strangers in the
+	// journal whether or not anything acts on the finding.
+	s.log.Warn("dhcp: unapproved device", "segment", seg.Name, "mac", dev.MAC.String(), "action", string(seg.Approval), "hostname", dev.Hostname)
 	d := dev
 	s.publish(events.FindingRaised, Finding{Kind: FindingUnapprovedDevice, Segment: seg.Name, At: now, Device: &d, Action: seg.Approval,
 		Detail: "device " + dev.MAC.String() + " is not approved on " + seg.Name})

@@ -153,7 +153,11 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("admin page: %w", err)
 	}
 
-	enf, err := newEnforcer(log, cfg)
+	network, err := policyNetwork(cfg)
+	if err != nil {
+		return err
+	}
+	enf, err := newEnforcer(log, network)
 	if err != nil {
 		return err
 	}
@@ -167,10 +171,6 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	// page says so.
 	if err := enf.LoadRules(ctx, rules, nil); err != nil {
 		log.Error("the school's rules could not all be put in force; the built-in defaults are", "err", err)
-	}
-	network, err := policyNetwork(cfg)
-	if err != nil {
-		return err
 	}
 	if err := rulesweb.Register(srv, rulesweb.Options{
 		Store:   st,
@@ -199,7 +199,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	} else if a+b > 0 {
 		log.Info("device decisions restored", "approved", a, "blocked", b)
 	}
-	if n, err := restoreQuarantine(ctx, cfg, st, enf, time.Now()); err != nil {
+	if n, err := restoreQuarantine(ctx, network, st, enf, time.Now()); err != nil {
 		return err
 	} else if n > 0 {
 		log.Info("quarantines restored", "devices", n)
@@ -216,7 +216,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("policy: bringing the kernel's table in line: %w", err)
 	}
 
-	dhcpSrv, err := newDHCP(log, cfg, st, d.hub, enf, portal.APIURL())
+	dhcpSrv, err := newDHCP(log, cfg, network, st, d.hub, enf, portal.APIURL())
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	if err != nil {
 		return err
 	}
-	gc := dnsGuardConfig(cfg)
+	gc := dnsGuardConfig(cfg, network)
 	gc.Recorder = qlog
 	// The query log names the device behind each address from the leases.
 	gc.Clients = leaseHolders{dhcpSrv}
@@ -331,7 +331,11 @@ func (d *daemon) reload() {
 	}
 	applied, restart := reloadPlan(old, cfg)
 	if len(applied) > 0 && d.guard != nil {
-		if err := d.guard.SetSegments(dnsGuardConfig(cfg).Segments); err != nil {
+		network, err := policyNetwork(cfg)
+		if err == nil {
+			err = d.guard.SetSegments(dnsGuardConfig(cfg, network).Segments)
+		}
+		if err != nil {
 			d.reloads.WithLabelValues("refused").Inc()
 			d.log.Error("configuration reload refused: the DNS guard would not take it; keeping the running configuration", "config", path, "err", err)
 			return
