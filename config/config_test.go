@@ -60,7 +60,8 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 		t.Errorf("DNS = %+v", c.DNS)
 	}
 	wantRadius := RADIUS{Auth: ":1812", Accounting: ":1813", Clients: []RADIUSClient{{
-		Name: "aps", Address: netip.MustParsePrefix("10.99.0.0/24"), SecretFile: "/etc/gatehouse/radius-aps.secret", CoAPort: 3799}}}
+		Name: "aps", Address: netip.MustParsePrefix("10.99.0.0/24"), SecretFile: "/etc/gatehouse/radius-aps.secret", CoAPort: 3799,
+		RequireMessageAuthenticator: true}}, InterimInterval: DefaultInterimInterval}
 	if !reflect.DeepEqual(c.RADIUS, wantRadius) {
 		t.Errorf("RADIUS = %+v", c.RADIUS)
 	}
@@ -147,9 +148,12 @@ dns:
 	if got := c.Segments[0].DHCP.Lease; got != DefaultLease {
 		t.Errorf("lease = %v, want default %v", got, DefaultLease)
 	}
-	want := RADIUSClient{Name: "ap1", Address: netip.MustParsePrefix("10.99.0.7/32"), SecretFile: "/etc/gatehouse/secrets/ap1", CoAPort: 3799}
+	want := RADIUSClient{Name: "ap1", Address: netip.MustParsePrefix("10.99.0.7/32"), SecretFile: "/etc/gatehouse/secrets/ap1", CoAPort: 3799, RequireMessageAuthenticator: true}
 	if c.RADIUS.Clients[0] != want {
 		t.Errorf("client = %+v, want %+v", c.RADIUS.Clients[0], want)
+	}
+	if c.RADIUS.InterimInterval != DefaultInterimInterval {
+		t.Errorf("interim interval = %v, want default %v", c.RADIUS.InterimInterval, DefaultInterimInterval)
 	}
 	wantUp := []netip.AddrPort{netip.MustParseAddrPort("[2001:db8::53]:53"), netip.MustParseAddrPort("[2001:db8::54]:5353"), netip.MustParseAddrPort("192.0.2.53:5300")}
 	if !reflect.DeepEqual(c.DNS.Upstream, wantUp) {
