@@ -53,6 +53,7 @@ type (
 		Gateway   string   `yaml:"gateway"`
 		DHCP      yamlDHCP `yaml:"dhcp"`
 		Portal    bool     `yaml:"portal,omitempty"`
+		Unknown   string   `yaml:"unknown_devices,omitempty"`
 	}
 	yamlDHCP struct {
 		Range string `yaml:"range"`
@@ -133,6 +134,7 @@ func (s *School) Config(dir string) (ConfigFiles, error) {
 			Gateway:   seg.Gateway.String(),
 			DHCP:      yamlDHCP{Range: seg.DHCPStart.String() + "-" + seg.DHCPEnd.String(), Lease: shortDuration(seg.Lease)},
 			Portal:    seg.Portal,
+			Unknown:   seg.UnknownDevices,
 		})
 		c.Inspect.Interfaces = append(c.Inspect.Interfaces, seg.Interface)
 	}
