@@ -252,6 +252,11 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 
 	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
 
+	_, runRADIUS, err := wireRADIUS(log, cfg, st, d.hub, d.reg, srv)
+	if err != nil {
+		return err
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Each component runs until ctx ends; the first to fail stops the rest.
@@ -264,6 +269,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"captive portal", portal.Run},
 		{"guest record retention", func(ctx context.Context) error { return purgeGuestRecords(ctx, log, portal, cfg.Portal.Retention) }},
 		{"findings", findings.Run},
+		{"radius", runRADIUS},
 		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
 	}
 	for i, run := range inspectors(log, cfg, st, d.hub, findings) {
