@@ -112,6 +112,12 @@ var testSegments = []Segment{
 
 func newRig(t *testing.T, mod func(*Options)) *rig {
 	t.Helper()
+	return newRigWith(t, mod, func(srv *Server) error { return srv.Listen() })
+}
+
+// newRigWith lets the caller bind the sockets (in a namespace).
+func newRigWith(t *testing.T, mod func(*Options), listen func(*Server) error) *rig {
+	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +144,7 @@ func newRig(t *testing.T, mod func(*Options)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.srv.Listen(); err != nil {
+	if err := listen(r.srv); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -420,7 +420,7 @@ func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Clie
 	}
 	var req [16]byte
 	copy(req[:], pkt[4:20])
-	b, err := encodeReply(o.reply, req, c.Secret)
+	b, err := encodeResponse(o.reply, radius.Code(pkt[0]), req, c.Secret)
 	if err != nil {
 		s.dups.forget(k)
 		s.log.Error("radius: encoding a reply", "client", c.Name, "err", err)

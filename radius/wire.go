@@ -93,6 +93,19 @@ func validMA(pkt []byte, off int, secret []byte, auth []byte) bool {
 	return hmac.Equal(messageAuthenticator(pkt, off, secret, auth), pkt[off:off+16])
 }
 
+// encodeResponse encodes resp to a request of code reqCode. Every
+// response carries a Message-Authenticator first except an
+// Accounting-Response to an Accounting-Request: RFC 2866 has none, and
+// FreeRADIUS would check it over a zero authenticator, unlike the others.
+func encodeResponse(resp *radius.Packet, reqCode radius.Code, reqAuth [16]byte, secret []byte) ([]byte, error) {
+	if resp.Code == radius.CodeAccountingResponse && reqCode == radius.CodeAccountingRequest {
+		q := *resp
+		q.Authenticator = reqAuth
+		return q.Encode()
+	}
+	return encodeReply(resp, reqAuth, secret)
+}
+
 // encodeReply encodes resp, a response to a request with authenticator
 // reqAuth, with Message-Authenticator as its first attribute (BlastRADIUS:
 // an attacker who can splice a forged prefix cannot also forge the HMAC) and
