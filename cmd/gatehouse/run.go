@@ -260,6 +260,11 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 
 	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
 
+	_, runRADIUS, err := wireRADIUS(log, cfg, network, st, d.hub, d.reg, srv)
+	if err != nil {
+		return err
+	}
+
 	// Each component runs until ctx ends; the first to stop stops the rest.
 	components := []component{
 		{"admin page", srv.Run},
@@ -271,6 +276,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"guest record retention", func(ctx context.Context) error { return purgeGuestRecords(ctx, log, portal, cfg.Portal.Retention) }},
 		{"findings", findings.Run},
 		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
+	}
+	if runRADIUS != nil {
+		components = append(components, component{"radius", runRADIUS})
 	}
 	for i, run := range inspectors(log, cfg, st, d.hub, findings) {
 		components = append(components, component{fmt.Sprintf("inspection %d", i), run})
