@@ -38,9 +38,9 @@ var AllFields = []Field{FUPN, FAdmissionNo, FStaffCode, FTitle, FForename, FSurn
 
 // Record is one person as a source describes them.
 type Record struct {
-	Line   int               // where in the source (1 is a CSV's header row)
-	Kind   string            // "pupil" or "staff"
-	Values map[Field]string  // only the fields the source carries
+	Line   int              // where in the source (1 is a CSV's header row)
+	Kind   string           // "pupil" or "staff"
+	Values map[Field]string // only the fields the source carries
 }
 
 func (r Record) get(f Field) string { return r.Values[f] }
