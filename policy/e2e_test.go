@@ -175,9 +175,14 @@ func newE2E(t *testing.T) *e2e {
 	var segs []dnsguard.SegmentPolicy
 	clients := macs{}
 	for _, seg := range s.Segments() {
-		n.Segments = append(n.Segments, policy.Defaults(seg.Name, seg.Interface, seg.Subnet, seg.Gateway, seg.Portal))
+		spec := policy.Defaults(seg.Name, seg.Interface, seg.Subnet, seg.Gateway, seg.Portal)
+		if seg.Name == "byod" {
+			// The school lets no stranger on its BYOD network.
+			spec = spec.WithUnknownDevices(policy.UnknownDeny)
+		}
+		n.Segments = append(n.Segments, spec)
 		segs = append(segs, dnsguard.SegmentPolicy{Name: seg.Name, Subnet: seg.Subnet,
-			SafeSearch: seg.Name == "pupil", BlockPrivateRelay: seg.Name == "pupil" || seg.Portal})
+			SafeSearch: seg.Name == "pupil", BlockPrivateRelay: spec.BlockPrivateRelay})
 		clients[seg.ClientAddr] = seg.ClientMAC
 	}
 	h, err := s.OpenNS("router")
@@ -307,7 +312,7 @@ func TestEndToEndWithRealTools(t *testing.T) {
 		x.fails("pupil", "nc", "-z", "-w", "3", testbed.MgmtRouterIP, fmt.Sprint(testbed.AdminPort))
 		x.ok("mgmt", "succeeded", "nc", "-z", "-v", "-w", "3", testbed.MgmtRouterIP, fmt.Sprint(testbed.AdminPort))
 	})
-	t.Run("byod needs approval, then reaches the internet only", func(t *testing.T) {
+	t.Run("byod with unknown_devices: deny needs approval, then reaches the internet only", func(t *testing.T) {
 		x.t = t
 		x.refused("byod", tls)
 		if err := x.e.Approve(ctx, x.device("byod")); err != nil {
