@@ -46,7 +46,7 @@ func (e *Engine) devicePacket(p *pkt) {
 	if !st.checked {
 		st.checked = true
 		if e.opt.KnownDevice != nil && !e.opt.KnownDevice(net.HardwareAddr(p.srcMAC[:])) {
-			e.emitDevice(p, ClassUnapprovedDevice, "unknown-mac", "traffic from a MAC address that is not an approved device")
+			e.emitDevice(p, ClassUnapprovedDevice, "unknown-mac", "traffic from a device that never asked our DHCP server for an address")
 		}
 	}
 	if st.reported {

@@ -22,8 +22,8 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/events"
-	"github.com/gatehouse-net/gatehouse/inspect/findingstore"
-	"github.com/gatehouse-net/gatehouse/inspect/findingsweb"
+	"github.com/gatehouse-net/gatehouse/alert/findingstore"
+	"github.com/gatehouse-net/gatehouse/alert/findingsweb"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/policy/ruledb"
@@ -243,7 +243,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("admin page: %w", err)
 	}
 
-	findings, err := findingstore.New(findingstore.Options{Store: st, Hub: d.hub, Retention: cfg.Inspect.Retention, Logger: log.With("component", "findings")})
+	findings, err := findingstore.New(findingstore.Options{Store: st, Retention: cfg.Inspect.Retention, Logger: log.With("component", "findings")})
 	if err != nil {
 		return err
 	}

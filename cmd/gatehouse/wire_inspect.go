@@ -2,15 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 
+	"github.com/gatehouse-net/gatehouse/alert/findingstore"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
-	"github.com/gatehouse-net/gatehouse/inspect/findingstore"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -30,8 +31,14 @@ func inspectors(log *slog.Logger, cfg *config.Config, st *store.Store, hub *even
 	}
 	// A MAC our DHCP server has never dealt with is a device that set its
 	// own address: that is worth a finding.
+	// Only "no such device" is a stranger: a store that cannot answer
+	// (busy, closed, a disk error) must never turn into a finding.
 	known := func(mac net.HardwareAddr) bool {
 		_, err := st.DeviceByMAC(context.Background(), mac)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			log.Warn("inspect: device lookup failed; not raising unapproved-device", "mac", mac, "err", err)
+			return true
+		}
 		return err == nil
 	}
 	res := inspect.NewResolutions(inspect.ResolutionsConfig{})
