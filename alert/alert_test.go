@@ -37,6 +37,12 @@ var (
 // pupilDevice gives the pupil's laptop a lease and an owner.
 func pupilDevice(t *testing.T, st *store.Store, owner string) {
 	t.Helper()
+	pupilDeviceAt(t, st, owner, t0)
+}
+
+// pupilDeviceAt is pupilDevice with the lease running around at.
+func pupilDeviceAt(t *testing.T, st *store.Store, owner string, t0 time.Time) {
+	t.Helper()
 	ctx := context.Background()
 	if err := st.SaveDHCP(ctx, []store.DHCPLease{{Segment: "pupil", IP: pupilIP, MAC: pupilMAC, Hostname: "sams-laptop", State: "bound",
 		Start: t0.Add(-time.Hour), Expires: t0.Add(time.Hour)}},
