@@ -81,6 +81,13 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%s names %d thing(s) this machine lacks; not starting", *path, len(probs))
 	}
 
+	// One daemon per database, and no restore underneath a running one.
+	unlock, err := store.LockDaemon(cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
