@@ -17,8 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/gatehouse-net/gatehouse/alert/findingstore"
-	"github.com/gatehouse-net/gatehouse/alert/findingsweb"
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp"
@@ -250,12 +248,10 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("admin page: %w", err)
 	}
 
-	findings, err := findingstore.New(findingstore.Options{Store: st, Retention: cfg.Inspect.Retention, Logger: log.With("component", "findings")})
+	alerts, err := newAlerting(log, cfg, st, d.hub, srv, d.reg)
 	if err != nil {
 		return err
 	}
-	d.reg.MustRegister(findingstore.NewCollector(findings))
-	findingsweb.Register(srv, st, log.With("component", "findings"))
 
 	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
 
@@ -270,10 +266,10 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"dhcp", dhcpSrv.Run},
 		{"captive portal", portal.Run},
 		{"guest record retention", func(ctx context.Context) error { return purgeGuestRecords(ctx, log, portal, cfg.Portal.Retention) }},
-		{"findings", findings.Run},
+		{"alerts", alerts.Run},
 		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
 	}
-	for i, run := range inspectors(log, cfg, st, d.hub, findings) {
+	for i, run := range inspectors(log, cfg, st, d.hub, alerts.sink) {
 		components = append(components, component{fmt.Sprintf("inspection %d", i), run})
 	}
 	errc := make(chan error, len(components))
