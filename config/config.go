@@ -73,6 +73,13 @@ type Admin struct {
 	// required and must exist; for "auto" they are where the self-signed pair
 	// is kept, by default admin-cert.pem and admin-key.pem next to the database.
 	CertFile, KeyFile string
+	// Hostnames are the names the admin page may be reached by (its Host
+	// header), besides "localhost" and IP addresses; a request naming
+	// another host is refused, which stops DNS rebinding. Optional.
+	Hostnames []string
+	// MetricsFrom are addresses allowed to scrape /metrics without a token.
+	// Optional; empty means /metrics needs the network role.
+	MetricsFrom []netip.Prefix
 }
 
 // Uplink is the interface towards the internet.

@@ -25,9 +25,15 @@
 //     password in another session.
 //   - /api/v1: "Authorization: Bearer <token>" only (cookies are ignored, so
 //     no CSRF token is needed), and the route's role; 401 or 403.
-//   - /metrics: clients on loopback (a scraper on the router itself) without
-//     credentials; anyone else needs the network role, by bearer token or
-//     session.
+//   - /metrics: the network role, by bearer token or session, or a client
+//     at one of the configured scrape addresses (Options.MetricsFrom);
+//     loopback is not trusted for being local.
+//   - every route: the Host header must be an address the shell listens on,
+//     "localhost" or a configured name (Options.AllowedHosts), or 421.
+//
+// API tokens work for 90 days (APITokenLifetime) and end when their user's
+// password changes; the network role can revoke anyone's. Banners after a
+// change come from fixed message keys (?done=...), never from URL text.
 //   - /login, /healthz and the stylesheet: public.
 //
 // Login refuses, with one generic message, a wrong password, an unknown name,

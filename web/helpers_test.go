@@ -108,6 +108,9 @@ func newHarness(t *testing.T, setup func(*Server)) *harness {
 		Gatherer:   h.reg,
 		Registerer: h.reg,
 		Now:        h.clock.Now,
+		// The Host check on, as in the daemon: the browser dials 127.0.0.1.
+		AllowedHosts: []string{},
+		MetricsFrom:  []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -347,7 +350,7 @@ func parseCert(t *testing.T, certPEM []byte) *x509.Certificate {
 	return c
 }
 
-// scrape returns /metrics as a loopback client sees it.
+// scrape returns /metrics as the configured scrape address sees it.
 func scrape(t *testing.T, h *harness) string {
 	t.Helper()
 	r := h.browser().get("/metrics")

@@ -148,6 +148,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		KeyFile:    keyFile,
 		Gatherer:   d.reg,
 		Registerer: d.reg,
+		// Never nil: the daemon always checks the Host header.
+		AllowedHosts: append([]string{}, cfg.Admin.Hostnames...),
+		MetricsFrom:  cfg.Admin.MetricsFrom,
 	})
 	if err != nil {
 		return fmt.Errorf("admin page: %w", err)
