@@ -124,6 +124,11 @@ func DefaultUnknownDevices(segment string) string {
 type DHCP struct {
 	RangeStart, RangeEnd netip.Addr // inclusive, inside the subnet
 	Lease                time.Duration
+	// RapidCommit allows two-message exchanges (RFC 4039); off by default.
+	RapidCommit bool
+	// NewDevicesPerMinute caps the never-seen devices offered an address per
+	// minute; 0 means the server's default.
+	NewDevicesPerMinute int
 }
 
 // Enabled reports whether the segment has a DHCP pool.

@@ -112,6 +112,9 @@ type Publisher interface {
 const (
 	FindingUnapprovedDevice = "unapproved-device"
 	FindingPoolExhausted    = "pool-exhausted"
+	// FindingNewDeviceFlood: more never-seen MACs asked for an address in a
+	// minute than the segment allows (made-up MACs emptying the pool).
+	FindingNewDeviceFlood = "new-device-flood"
 )
 
 // Finding is the Data of an events.FindingRaised event from this package.
