@@ -53,6 +53,10 @@ type Config struct {
 	// segment, whatever Segment.RapidCommit says.
 	NoRapidCommit bool
 	MaxInFlight   int // concurrent exchanges; 0: 1024
+	// UnleasedRetention is how long device records that never completed a
+	// lease are kept (when the Store is a DevicePurger); 0 means
+	// DefaultUnleasedRetention.
+	UnleasedRetention time.Duration
 	// PacketsPerSecond bounds the requests each interface's socket takes;
 	// 0 means DefaultPacketsPerSecond.
 	PacketsPerSecond int
@@ -106,6 +110,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 1024
+	}
+	if cfg.UnleasedRetention <= 0 {
+		cfg.UnleasedRetention = DefaultUnleasedRetention
 	}
 	if cfg.PacketsPerSecond <= 0 {
 		cfg.PacketsPerSecond = DefaultPacketsPerSecond
@@ -385,6 +392,7 @@ func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
 	last := s.now()
+	var lastPurge time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -398,6 +406,10 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 		}
 		last = now
+		if now.Sub(lastPurge) >= time.Hour {
+			lastPurge = now
+			s.purgeUnleased(ctx, now)
+		}
 		s.alertMu.Lock()
 		for k, at := range s.alerted {
 			if now.Sub(at) > alertEvery {
@@ -405,6 +417,22 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 		}
 		s.alertMu.Unlock()
+	}
+}
+
+// purgeUnleased forgets devices that never completed a lease, so a flood of
+// made-up MACs does not stay in the inventory for ever.
+func (s *Server) purgeUnleased(ctx context.Context, now time.Time) {
+	p, ok := s.cfg.Store.(DevicePurger)
+	if !ok {
+		return
+	}
+	n, err := p.PurgeUnleasedDevices(ctx, now.Add(-s.cfg.UnleasedRetention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("dhcp: purge devices that never completed a lease", "err", err)
+	case n > 0:
+		s.log.Info("dhcp: purged devices that never completed a lease", "count", n, "retention", s.cfg.UnleasedRetention)
 	}
 }
 

@@ -97,6 +97,16 @@ type LeaseStore interface {
 	DeviceStatus(ctx context.Context, mac net.HardwareAddr) (DeviceStatus, error)
 }
 
+// DevicePurger is implemented by a LeaseStore that can forget devices that
+// never completed a lease (made-up MACs); the server calls it hourly.
+type DevicePurger interface {
+	PurgeUnleasedDevices(ctx context.Context, before time.Time) (int64, error)
+}
+
+// DefaultUnleasedRetention is how long a device that never completed a
+// lease is remembered.
+const DefaultUnleasedRetention = 7 * 24 * time.Hour
+
 // Enforcer puts a device into the quarantine set (reaches nothing but the
 // portal). The daemon wires it to package policy.
 type Enforcer interface {
