@@ -100,6 +100,10 @@ type Segment struct {
 	// quarantine, deny or allow. When the file gives none, staff and pupil
 	// segments alert and the others allow (see DefaultUnknownDevices).
 	UnknownDevices string
+	// SSIDs are the Wi-Fi networks that put a device on this segment: a
+	// RADIUS request names its SSID in Called-Station-Id. Unique across
+	// segments; optional.
+	SSIDs []string
 }
 
 // The modes of segments[].unknown_devices.
@@ -146,7 +150,16 @@ type DNS struct {
 type RADIUS struct {
 	Auth, Accounting string // host:port listen addresses
 	Clients          []RADIUSClient
+	// InterimInterval is the Acct-Interim-Interval sent in every
+	// Access-Accept: how often access points report a session's counters.
+	InterimInterval time.Duration
 }
+
+// DefaultInterimInterval is radius.interim_interval when the file gives none.
+const DefaultInterimInterval = 10 * time.Minute
+
+// MinInterimInterval is the shortest interval RFC 2869 lets a server ask for.
+const MinInterimInterval = time.Minute
 
 // RADIUSClient is an access point or controller allowed to talk RADIUS to us.
 type RADIUSClient struct {
@@ -154,6 +167,11 @@ type RADIUSClient struct {
 	Address    netip.Prefix // a single address is stored as a /32 (or /128)
 	SecretFile string       // file holding the shared secret; read by package radius
 	CoAPort    int          // where CoA/Disconnect requests are sent
+	// RequireMessageAuthenticator drops every Access-Request without a
+	// valid Message-Authenticator (CVE-2024-3596, BlastRADIUS). True unless
+	// the file sets require_message_authenticator: false for an old access
+	// point that cannot send one.
+	RequireMessageAuthenticator bool
 }
 
 // Inspect lists the interfaces packet inspection captures on.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/internal/shared"
 )
 
 func TestExampleParsesWithExpectedValues(t *testing.T) {
@@ -59,7 +61,8 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 		t.Errorf("DNS = %+v", c.DNS)
 	}
 	wantRadius := RADIUS{Auth: ":1812", Accounting: ":1813", Clients: []RADIUSClient{{
-		Name: "aps", Address: netip.MustParsePrefix("10.99.0.0/24"), SecretFile: "/etc/gatehouse/radius-aps.secret", CoAPort: 3799}}}
+		Name: "aps", Address: netip.MustParsePrefix("10.99.0.0/24"), SecretFile: "/etc/gatehouse/radius-aps.secret", CoAPort: 3799,
+		RequireMessageAuthenticator: true}}, InterimInterval: DefaultInterimInterval}
 	if !reflect.DeepEqual(c.RADIUS, wantRadius) {
 		t.Errorf("RADIUS = %+v", c.RADIUS)
 	}
@@ -78,13 +81,20 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 // The shared example is the contract with the rest of the project; the copy
 // in testdata must not drift from it.
 func TestSharedExampleStillParses(t *testing.T) {
-	const shared = "/work/shared/gatehouse.example.yaml"
-	data, err := os.ReadFile(shared)
+	example := shared.Path(t, "gatehouse.example.yaml")
+	data, err := os.ReadFile(example)
 	if err != nil {
-		t.Skipf("shared example not present: %v", err)
+		t.Fatal(err)
 	}
-	if _, err := Parse(shared, data); err != nil {
+	if _, err := Parse(example, data); err != nil {
 		t.Fatalf("shared example rejected:\n%v", err)
+	}
+	copy, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(copy) != string(data) {
+		t.Errorf("testdata/example.yaml has drifted from %s; copy the shared one over it", example)
 	}
 }
 
@@ -161,9 +171,12 @@ dns:
 	if got := c.Segments[0].DHCP.Lease; got != DefaultLease {
 		t.Errorf("lease = %v, want default %v", got, DefaultLease)
 	}
-	want := RADIUSClient{Name: "ap1", Address: netip.MustParsePrefix("10.99.0.7/32"), SecretFile: "/etc/gatehouse/secrets/ap1", CoAPort: 3799}
+	want := RADIUSClient{Name: "ap1", Address: netip.MustParsePrefix("10.99.0.7/32"), SecretFile: "/etc/gatehouse/secrets/ap1", CoAPort: 3799, RequireMessageAuthenticator: true}
 	if c.RADIUS.Clients[0] != want {
 		t.Errorf("client = %+v, want %+v", c.RADIUS.Clients[0], want)
+	}
+	if c.RADIUS.InterimInterval != DefaultInterimInterval {
+		t.Errorf("interim interval = %v, want default %v", c.RADIUS.InterimInterval, DefaultInterimInterval)
 	}
 	wantUp := []netip.AddrPort{netip.MustParseAddrPort("[2001:db8::53]:53"), netip.MustParseAddrPort("[2001:db8::54]:5353"), netip.MustParseAddrPort("192.0.2.53:5300")}
 	if !reflect.DeepEqual(c.DNS.Upstream, wantUp) {

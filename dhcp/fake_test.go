@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
@@ -125,12 +126,12 @@ func (r *recorder) Publish(e events.Event) int {
 	return 0
 }
 
-func (r *recorder) findings(kind string) []Finding {
+func (r *recorder) findings(class string) []finding.Finding {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []Finding
+	var out []finding.Finding
 	for _, e := range r.evs {
-		if f, ok := e.Data.(Finding); ok && e.Kind == events.FindingRaised && f.Kind == kind {
+		if f, ok := e.Data.(finding.Finding); ok && e.Kind == events.FindingRaised && f.Class == class {
 			out = append(out, f)
 		}
 	}

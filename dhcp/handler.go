@@ -3,6 +3,7 @@ package dhcp
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -198,9 +200,18 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	}
 	s.alerted[key] = now
 	s.alertMu.Unlock()
-	d := dev
-	s.publish(events.FindingRaised, Finding{Kind: FindingUnapprovedDevice, Segment: seg.Name, At: now, Device: &d, Action: seg.Approval,
-		Detail: "device " + dev.MAC.String() + " is not approved on " + seg.Name})
+	// The label says what was seen: the device asked us for an address and
+	// nobody approved it (inspect's "never asked" is another finding).
+	ev := fmt.Sprintf("a device nobody approved asked for an address on %s; the segment's unknown_devices is %s", seg.Name, seg.Approval)
+	if dev.Hostname != "" {
+		ev += "; it calls itself " + strconv.Quote(dev.Hostname)
+	}
+	if dev.Manufacturer != "" {
+		ev += "; made by " + dev.Manufacturer
+	}
+	s.publish(events.FindingRaised, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingUnapprovedDevice,
+		Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), dev.MAC...), SrcIP: dev.IP, Proto: "dhcp",
+		Detail: finding.DetailNotApproved, Evidence: ev})
 	if s.cfg.OnUnapprovedDevice != nil {
 		s.cfg.OnUnapprovedDevice(seg.Segment, dev)
 	}
@@ -226,8 +237,9 @@ func (s *Server) newDeviceAllowed(ctx context.Context, seg *segState, req *dhcpv
 	s.metrics.inc(&s.metrics.NewMACLimited)
 	if first {
 		s.log.Warn("dhcp: too many new devices, discovers refused for the rest of the minute", "segment", seg.Name, "limit", seg.newMACs.limit, "mac", req.ClientHWAddr)
-		s.publish(events.FindingRaised, Finding{Kind: FindingNewDeviceFlood, Segment: seg.Name, At: now,
-			Detail: "more than " + strconv.Itoa(seg.newMACs.limit) + " devices never seen before asked for an address within a minute on " + seg.Name})
+		s.publish(events.FindingRaised, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingNewDeviceFlood,
+			Segment: seg.Name, Proto: "dhcp", Detail: FindingNewDeviceFlood,
+			Evidence: "more than " + strconv.Itoa(seg.newMACs.limit) + " devices never seen before asked for an address within a minute on " + seg.Name})
 	}
 	return false
 }
@@ -246,8 +258,9 @@ func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4
 		s.metrics.inc(&s.metrics.PoolExhausted)
 		if seg.pool.noteExhausted() {
 			s.log.Warn("dhcp: pool exhausted", "segment", seg.Name)
-			s.publish(events.FindingRaised, Finding{Kind: FindingPoolExhausted, Segment: seg.Name, At: s.now(),
-				Detail: "no free address in " + seg.RangeStart.String() + "-" + seg.RangeEnd.String()})
+			s.publish(events.FindingRaised, finding.Finding{Time: s.now(), Source: finding.SourceDHCP, Class: FindingPoolExhausted,
+				Segment: seg.Name, Proto: "dhcp", Detail: "pool-exhausted",
+				Evidence: "no free address in " + seg.RangeStart.String() + "-" + seg.RangeEnd.String()})
 		}
 		return nil
 	}

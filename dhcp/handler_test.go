@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -483,7 +484,8 @@ func TestApprovalModes(t *testing.T) {
 		})
 		h.dora("s0", unknown, dhcpv4.WithOption(dhcpv4.OptHostName("pupil-phone")))
 		f := h.pub.findings(FindingUnapprovedDevice)
-		if len(f) != 1 || f[0].Segment != "staff" || f[0].Action != ApprovalAlert || f[0].Device.MAC.String() != unknown || f[0].Device.Hostname != "pupil-phone" {
+		if len(f) != 1 || f[0].Segment != "staff" || f[0].Source != "dhcp" || f[0].Detail != "not-approved" || f[0].SrcMAC.String() != unknown ||
+			!strings.Contains(f[0].Evidence, `"pupil-phone"`) || !strings.Contains(f[0].Evidence, "unknown_devices is alert") {
 			t.Fatalf("findings %+v", f)
 		}
 		mu.Lock()

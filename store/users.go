@@ -336,17 +336,6 @@ func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash string, now ti
 	return sess, u, nil
 }
 
-// suffixScanner lets a scan function read its columns followed by some
-// other columns in the same row.
-type suffixScanner struct {
-	sc     scanner
-	suffix []any
-}
-
-func (p suffixScanner) Scan(dest ...any) error {
-	return p.sc.Scan(append(dest, p.suffix...)...)
-}
-
 // prefixScanner lets scanUser read the user columns that follow some other
 // columns in the same row.
 type prefixScanner struct {

@@ -20,7 +20,7 @@ type ConfigFiles struct {
 	RadiusSecret     string
 }
 
-// The shape of /work/shared/gatehouse.example.yaml, in its key order.
+// The shape of ../shared/gatehouse.example.yaml, in its key order.
 type (
 	yamlConfig struct {
 		Site     yamlSite          `yaml:"site"`

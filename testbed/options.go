@@ -70,7 +70,7 @@ type Options struct {
 }
 
 // DefaultSegments returns the four built-in segments of the example
-// configuration (/work/shared/gatehouse.example.yaml), with testbed
+// configuration (../shared/gatehouse.example.yaml beside the repository), with testbed
 // interface names.
 func DefaultSegments() []Segment {
 	return []Segment{
