@@ -118,7 +118,7 @@ func setCookie(c *gin.Context, name, value string, maxAge int) {
 }
 
 // sessionFromCookie returns the live session named by the request's
-// gh_session cookie, or ok=false when there is none, and records the request
+// session cookie, or ok=false when there is none, and records the request
 // as activity on it.
 func (s *Server) sessionFromCookie(c *gin.Context) (store.Session, store.User, bool, error) {
 	ck, err := c.Request.Cookie(sessionCookie)

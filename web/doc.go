@@ -17,7 +17,7 @@
 // policy; it calls the feature packages' exported APIs.
 //
 // Access, by route kind (see the route table in routes.go):
-//   - pages: a gh_session cookie (random 32 bytes; the store keeps only its
+//   - pages: a __Host-gh_session cookie (random 32 bytes; the store keeps only its
 //     SHA-256) naming a live session, the page's role, and on POST the
 //     session's CSRF token; anonymous visitors are redirected to /login,
 //     other roles get 403. Sessions end 8 hours after login, after 30

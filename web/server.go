@@ -53,10 +53,15 @@ const (
 // per request.
 const sessionTouchEvery = time.Minute
 
-// Cookie names.
+// Cookie names. The __Host- prefix makes browsers refuse the cookie unless
+// it is Secure, has Path=/ and no Domain: a sibling host or a plain-HTTP
+// page on the school's network cannot plant or overwrite it.
 const (
-	sessionCookie = "gh_session"
-	loginCSRF     = "gh_login_csrf"
+	SessionCookie   = "__Host-gh_session"
+	LoginCSRFCookie = "__Host-gh_login_csrf"
+
+	sessionCookie = SessionCookie
+	loginCSRF     = LoginCSRFCookie
 )
 
 // APITokenLifetime is how long an API token works after it was created: a

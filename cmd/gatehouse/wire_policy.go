@@ -75,6 +75,7 @@ func dnsGuardConfig(cfg *config.Config) dnsguard.Config {
 			Subnet:            s.Subnet,
 			SafeSearch:        cfg.DNS.SafeSearch,
 			BlockPrivateRelay: s.Name == "pupil" || s.Portal,
+			Portal:            s.Portal,
 		})
 	}
 	return gc
