@@ -58,6 +58,9 @@ type bed struct {
 	nsh    *testbed.NS
 	dir    string
 	n      int
+	// open opens a server socket; nil means ListenLink, the server's
+	// default, which sees each frame's Ethernet source.
+	open func(iface string) (net.PacketConn, error)
 }
 
 func newBed(t *testing.T) *bed {
@@ -106,10 +109,14 @@ func (b *bed) client(bridge, mac string) string {
 
 // listen opens server sockets inside the router namespace.
 func (b *bed) listen(iface string) (net.PacketConn, error) {
+	open := b.open
+	if open == nil {
+		open = ListenLink
+	}
 	var c net.PacketConn
 	err := b.nsh.Do(func() error {
 		var err error
-		c, err = ListenUDP(iface)
+		c, err = open(iface)
 		return err
 	})
 	return c, err
@@ -236,7 +243,8 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 func e2eSegments(bridgeV, bridgeS string) []Segment {
 	return []Segment{
 		{Name: "visitor", Interface: bridgeV, Subnet: netip.MustParsePrefix("10.40.0.0/24"), Gateway: netip.MustParseAddr("10.40.0.1"),
-			RangeStart: netip.MustParseAddr("10.40.0.50"), RangeEnd: netip.MustParseAddr("10.40.0.99"), Lease: time.Hour, PortalURI: portalURI},
+			RangeStart: netip.MustParseAddr("10.40.0.50"), RangeEnd: netip.MustParseAddr("10.40.0.99"), Lease: time.Hour, PortalURI: portalURI,
+			RapidCommit: true}, // opted in, to prove dhcpcd's two-message exchange works
 		{Name: "staff", Interface: bridgeS, Subnet: netip.MustParsePrefix("10.10.0.0/24"), Gateway: netip.MustParseAddr("10.10.0.1"),
 			RangeStart: netip.MustParseAddr("10.10.0.50"), RangeEnd: netip.MustParseAddr("10.10.0.99"), Lease: 8 * time.Hour},
 	}
