@@ -3,7 +3,9 @@
 // captive portal's HTTP server (OS connectivity probes, the RFC 8908 Captive
 // Portal API, the sign-in, status and log-out pages in English and Welsh),
 // the brute-force limits on code guessing, guest sessions (re-admission of a
-// returning device, rebuilding admissions after a restart), and the
+// returning device, rebuilding admissions after a restart with Restore),
+// the daily purge of guests' records past the school's retention
+// (PurgeDaily), and the
 // reception pages it adds to the admin shell (issue, list, revoke, extend,
 // print slips; the AUP editor and the acceptance export for network
 // managers) with the code actions also as JSON under /api/v1/vouchers for

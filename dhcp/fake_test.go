@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -144,7 +145,8 @@ type enforcer struct {
 	fail error
 }
 
-func (e *enforcer) Quarantine(_ context.Context, _ net.HardwareAddr, ip netip.Addr) error {
+func (e *enforcer) Quarantine(_ context.Context, d policy.Device) error {
+	ip := d.IP
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.fail != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
 )
@@ -306,7 +307,7 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 		return nil
 	}
 	if quarantine {
-		if err := s.cfg.Enforcer.Quarantine(ctx, l.MAC, ip); err != nil {
+		if err := s.cfg.Enforcer.Quarantine(ctx, policy.Device{MAC: l.MAC, IP: ip}); err != nil {
 			s.metrics.inc(&s.metrics.QuarantineError)
 			s.log.Error("dhcp: quarantine failed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
 			return nil

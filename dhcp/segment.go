@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
-
-	"github.com/gatehouse-net/gatehouse/config"
 )
 
 // Approval is what a segment does with a device nobody approved.
@@ -37,25 +35,6 @@ type Segment struct {
 	// segments set it, every other segment leaves the option out.
 	PortalURI string
 	Approval  Approval
-}
-
-// FromConfig maps a configured segment. portalURI is used only when the
-// segment has portal: true; approval applies as given.
-func FromConfig(c config.Segment, portalURI string, approval Approval) Segment {
-	s := Segment{
-		Name:       c.Name,
-		Interface:  c.Interface,
-		Subnet:     c.Subnet,
-		Gateway:    c.Gateway,
-		RangeStart: c.DHCP.RangeStart,
-		RangeEnd:   c.DHCP.RangeEnd,
-		Lease:      c.DHCP.Lease,
-		Approval:   approval,
-	}
-	if c.Portal {
-		s.PortalURI = portalURI
-	}
-	return s
 }
 
 func (s Segment) serverID() netip.Addr {

@@ -6,8 +6,10 @@
 //
 // It owns the DHCP wire exchange and the in-memory pool state. It does not
 // own SQL (a LeaseStore, implemented over package store, persists leases and
-// devices), firewall rules (quarantine goes through an Enforcer the daemon
-// wires to policy), or what findings mean (they go out on the event hub).
+// devices), firewall rules (quarantine goes through an Enforcer, which is
+// package policy's, as is what each segment does with unknown devices), the
+// configuration file (the daemon fills each Segment from it), or what
+// findings mean (they go out on the event hub).
 package dhcp
 
 import (
@@ -18,6 +20,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // LeaseState is where a lease stands.
@@ -99,9 +102,9 @@ type LeaseStore interface {
 }
 
 // Enforcer puts a device into the quarantine set (reaches nothing but the
-// portal). The daemon wires it to package policy.
+// portal): *policy.Enforcer, as it is.
 type Enforcer interface {
-	Quarantine(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error
+	Quarantine(ctx context.Context, d policy.Device) error
 }
 
 // Publisher is the event hub as this package uses it.

@@ -166,7 +166,7 @@ func requireTools(t *testing.T) {
 // macs answers the guard's MAC lookups from the testbed's clients.
 type macs map[netip.Addr]net.HardwareAddr
 
-func (m macs) MAC(ip netip.Addr) net.HardwareAddr { return m[ip] }
+func (m macs) MACFor(ip netip.Addr) net.HardwareAddr { return m[ip] }
 
 func newE2E(t *testing.T) *e2e {
 	requireTools(t)

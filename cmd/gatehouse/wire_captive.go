@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
@@ -54,21 +53,24 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 	})
 }
 
-// purgeGuestRecords deletes guests' acceptance records and code attempts
-// older than the school's retention, at start and then daily.
-func purgeGuestRecords(ctx context.Context, log *slog.Logger, portal *captive.Portal, retention time.Duration) error {
-	tick := time.NewTicker(24 * time.Hour)
-	defer tick.Stop()
-	for {
-		if _, _, err := portal.Purge(ctx, "scheduler", retention); err != nil && ctx.Err() == nil {
-			log.Error("purging old guest records", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
+// wireCaptive builds the portal and its admin pages; the guest admissions
+// the database holds are restored before the enforcer starts.
+func wireCaptive(_ context.Context, w *wiring) error {
+	portal, err := newPortal(w.log, w.cfg, w.store, w.hub, w.enf)
+	if err != nil {
+		return err
 	}
+	if err := captive.RegisterAdminPages(w.web, portal); err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+	w.portal = portal
+	w.restoreStep("guest admissions", portal.Restore)
+	// Made now, before DHCP starts, so that no lease is missed.
+	leases := w.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
+	w.run("captive portal", portal.Run)
+	w.run("guest record retention", func(ctx context.Context) error { return portal.PurgeDaily(ctx, w.cfg.Portal.Retention) })
+	w.run("guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, w.log, leases, portal); return ctx.Err() })
+	return nil
 }
 
 // readmitOnLease lets a visitor whose code is still valid back on when
