@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
@@ -32,23 +33,6 @@ import (
 // ping and nc (Debian packages curl, dnsutils, iputils-ping,
 // netcat-openbsd). Where the issue names a time ("fails within 100 ms"), the
 // time is measured and logged, never asserted: CI machines are shared.
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // Fake addresses in the testbed's internet.
 const (
@@ -67,7 +51,7 @@ type e2e struct {
 	t      *testing.T
 	s      *testbed.School
 	e      *policy.Enforcer
-	clock  *clock
+	clock  *testkit.Clock
 	st     *store.Store
 	events *events.Subscription
 	hits   map[string]*atomic.Int32 // accepted connections per fake server
@@ -178,7 +162,7 @@ func newE2E(t *testing.T) *e2e {
 	s := testbed.New(t, testbed.Options{DNSRecords: recs})
 	x := &e2e{t: t, s: s, hits: map[string]*atomic.Int32{},
 		// A Monday, so the weekly rule below has its slot today.
-		clock: &clock{t: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}}
+		clock: testkit.NewClock(time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC))}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	n := policy.Network{

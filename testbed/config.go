@@ -114,8 +114,10 @@ func (s *School) Config(dir string) (ConfigFiles, error) {
 		Servers:  map[string]string{"mis": "10.5.0.0/24"},
 		DNS:      yamlDNS{Upstream: []string{ResolverIP}, SafeSearch: true},
 		Radius: yamlRadius{
-			Auth:       ":1812",
-			Accounting: ":1813",
+			// Only on the management network, where the access points
+			// are: never on the uplink or the pupils' segments.
+			Auth:       MgmtRouterIP + ":1812",
+			Accounting: MgmtRouterIP + ":1813",
 			Clients: []yamlRadiusClient{{
 				Name: "aps", Address: MgmtNet, SecretFile: f.RadiusSecretFile, CoAPort: 3799,
 			}},

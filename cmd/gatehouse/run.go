@@ -23,7 +23,6 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
-	"github.com/gatehouse-net/gatehouse/inspect/findingstore"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -136,11 +135,11 @@ type wiring struct {
 	web     *web.Server
 	enf     *policy.Enforcer
 
-	portal   *captive.Portal
-	dhcp     *dhcp.Server
-	findings *findingstore.Sink
-	site     *inspect.Site
-	guard    *dnsguard.Guard
+	portal *captive.Portal
+	dhcp   *dhcp.Server
+	alerts *alerting
+	site   *inspect.Site
+	guard  *dnsguard.Guard
 
 	restores   []restore
 	components []component
@@ -157,14 +156,15 @@ func (w *wiring) restoreStep(what string, run func(context.Context) (int, error)
 // constructors build the daemon, in order: each may use what the ones
 // before it built.
 var constructors = []func(context.Context, *wiring) error{
-	wireAdmin,    // the admin web server and the metrics registry's page
-	wirePolicy,   // the enforcer and the rules page
-	wireCaptive,  // the portal, its pages, guest retention and re-admission
-	wireDHCP,     // the DHCP server
-	wireDevices,  // the devices page and the device decisions' restore
-	wireFindings, // findings storage and page
-	wireInspect,  // packet inspection on the configured interfaces
-	wireDNS,      // the DNS guard and its query log
+	wireAdmin,   // the admin web server and the metrics registry's page
+	wirePolicy,  // the enforcer and the rules page
+	wireCaptive, // the portal, its pages, guest retention and re-admission
+	wireDHCP,    // the DHCP server
+	wireDevices, // the devices page and the device decisions' restore
+	wireAlerts,  // findings from every source -> alerts -> the DSL (alert.go)
+	wireInspect, // packet inspection on the configured interfaces
+	wireDNS,     // the DNS guard and its query log
+	wireRADIUS,  // the RADIUS server, when configured (radius.go)
 }
 
 // runDaemon runs until ctx is done. Every signal on hup reloads the

@@ -8,31 +8,15 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/inspect"
-	"github.com/gatehouse-net/gatehouse/inspect/findingstore"
-	"github.com/gatehouse-net/gatehouse/inspect/findingsweb"
 	"github.com/gatehouse-net/gatehouse/store"
 )
-
-// wireFindings builds the findings' storage (batched writes, the hub,
-// retention) and registers their page.
-func wireFindings(_ context.Context, w *wiring) error {
-	findings, err := findingstore.New(findingstore.Options{Store: w.store, Hub: w.hub, Retention: w.cfg.Inspect.Retention, Logger: w.log.With("component", "findings")})
-	if err != nil {
-		return err
-	}
-	w.findings = findings
-	w.reg.MustRegister(findingstore.NewCollector(findings))
-	findingsweb.Register(w.web, w.store, w.log.With("component", "findings"))
-	w.run("findings", findings.Run)
-	return nil
-}
 
 // wireInspect builds packet inspection on every configured capture
 // interface, each feeding the findings of the segment it belongs to.
 func wireInspect(_ context.Context, w *wiring) error {
 	opt := inspect.SiteOptions{
 		KnownDevice: knownDevice(w.store),
-		Sink:        w.findings.ForSegment,
+		Sink:        w.alerts.sink.ForSegment,
 		Logger:      w.log.With("component", "inspect"),
 	}
 	for _, s := range w.cfg.Segments {
