@@ -191,7 +191,7 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	if dev.Manufacturer != "" {
 		ev += "; made by " + dev.Manufacturer
 	}
-	s.publish(events.FindingRaised, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingUnapprovedDevice,
+	events.Publish(s.cfg.Events, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingUnapprovedDevice,
 		Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), dev.MAC...), SrcIP: dev.IP, Proto: "dhcp",
 		Detail: finding.DetailNotApproved, Evidence: ev})
 	if s.cfg.OnUnapprovedDevice != nil {
@@ -210,7 +210,7 @@ func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4
 		s.metrics.inc(&s.metrics.PoolExhausted)
 		if seg.pool.noteExhausted() {
 			s.log.Warn("dhcp: pool exhausted", "segment", seg.Name)
-			s.publish(events.FindingRaised, finding.Finding{Time: s.now(), Source: finding.SourceDHCP, Class: FindingPoolExhausted,
+			events.Publish(s.cfg.Events, finding.Finding{Time: s.now(), Source: finding.SourceDHCP, Class: FindingPoolExhausted,
 				Segment: seg.Name, Proto: "dhcp", Detail: "pool-exhausted",
 				Evidence: "no free address in " + seg.RangeStart.String() + "-" + seg.RangeEnd.String()})
 		}
@@ -315,7 +315,7 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 		s.metrics.inc(&s.metrics.Quarantined)
 	}
 	seg.pool.noteAllocated()
-	s.publish(events.LeaseGranted, l)
+	s.granted(l)
 	s.metrics.inc(&s.metrics.Acks)
 	resp := s.reply(seg, req, dhcpv4.MessageTypeAck, ip, true)
 	if rapid {
@@ -337,7 +337,7 @@ func (s *Server) release(seg *segState, req *dhcpv4.DHCPv4) {
 	}
 	s.metrics.inc(&s.metrics.Releases)
 	s.commit.record([]Lease{l}, nil)
-	s.publish(events.LeaseReleased, l)
+	s.released(l)
 }
 
 func (s *Server) decline(seg *segState, req *dhcpv4.DHCPv4) {

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 )
 
@@ -107,14 +106,10 @@ type Enforcer interface {
 	Quarantine(ctx context.Context, d policy.Device) error
 }
 
-// Publisher is the event hub as this package uses it.
-type Publisher interface {
-	Publish(e events.Event) int
-}
-
-// Finding classes this package raises: events.FindingRaised with a
-// finding.Finding (Source finding.SourceDHCP) as Data, the one finding type
-// every source shares.
+// Finding classes this package raises, published on the hub as a
+// finding.Finding (Source finding.SourceDHCP), the one finding type every
+// source shares. Leases go out as events.LeaseGranted and
+// events.LeaseReleased.
 const (
 	FindingUnapprovedDevice = finding.ClassUnapprovedDevice
 	FindingPoolExhausted    = finding.ClassPoolExhausted

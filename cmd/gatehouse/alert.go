@@ -21,12 +21,10 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/alert/findingstore"
 	"github.com/gatehouse-net/gatehouse/alert/findingsweb"
-	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
-	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
 )
@@ -46,9 +44,8 @@ type alerting struct {
 	outbox   *alert.Outbox
 	digest   *alert.Digest // nil without email
 	retain   time.Duration
-	findings *events.Subscription
-	portal   *events.Subscription
-	lookups  *events.Subscription
+	findings *events.Subscription[finding.Finding]
+	lookups  *events.Subscription[events.DNSQuery]
 }
 
 // wireAlerts builds the alert pipeline, which every source's findings feed.
@@ -183,9 +180,8 @@ func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *sto
 		return nil, fmt.Errorf("admin page: %w", err)
 	}
 	// Subscribed now, before any source starts publishing.
-	a.findings = hub.Subscribe("alert-findings", 4096, events.FindingRaised)
-	a.portal = hub.Subscribe("alert-portal", 64, captive.BruteForce)
-	a.lookups = hub.Subscribe("alert-dns", 4096, querylog.EventKind)
+	a.findings = events.Subscribe[finding.Finding](hub, "alert-findings", 4096)
+	a.lookups = events.Subscribe[events.DNSQuery](hub, "alert-dns", 4096)
 	return a, nil
 }
 
@@ -209,17 +205,9 @@ func (a *alerting) Run(ctx context.Context) error {
 		run("digest", a.digest.Run)
 	}
 	run("hub findings", func(ctx context.Context) error { a.sink.Follow(ctx, a.findings); return nil })
-	run("portal events", func(ctx context.Context) error {
-		a.portal.Run(ctx, func(_ context.Context, ev events.Event) {
-			if b, ok := ev.Data.(captive.BruteForceAlert); ok {
-				a.sink.HandleFinding(codeGuessing(ev.At, b))
-			}
-		})
-		return nil
-	})
 	run("dns guard events", func(ctx context.Context) error {
-		a.lookups.Run(ctx, func(_ context.Context, ev events.Event) {
-			if q, ok := ev.Data.(dnsguard.Query); ok && q.Action == dnsguard.Blocked {
+		a.lookups.Run(ctx, func(_ context.Context, q events.DNSQuery) {
+			if q.Action == string(dnsguard.Blocked) {
 				a.sink.HandleFinding(blockedLookup(q))
 			}
 		})
@@ -255,16 +243,8 @@ func (a *alerting) purge(ctx context.Context) error {
 	}
 }
 
-// codeGuessing is the portal's brute-force breaker as a finding.
-func codeGuessing(at time.Time, b captive.BruteForceAlert) finding.Finding {
-	return finding.Finding{Time: at, Source: finding.SourcePortal, Class: finding.ClassCodeGuessing, SrcIP: b.LastIP,
-		SrcMAC: b.LastMAC, Proto: "http", Detail: "breaker",
-		Evidence: fmt.Sprintf("%d wrong visitor codes within %v across the site; every device is slowed until %s; the last came from this device",
-			b.Failures, b.Window, b.Until.Format(time.RFC3339))}
-}
-
 // blockedLookup is a lookup the DNS guard refused as a listed DoH/VPN name.
-func blockedLookup(q dnsguard.Query) finding.Finding {
+func blockedLookup(q events.DNSQuery) finding.Finding {
 	return finding.Finding{Time: q.Time, Source: finding.SourceDNSGuard, Class: finding.ClassBlockedLookup, Segment: q.Segment,
 		SrcIP: q.Client, SrcMAC: q.MAC, Proto: "dns", Detail: q.Name,
 		Evidence: fmt.Sprintf("asked the school's DNS for %s (%s); refused as a listed bypass service", q.Name, q.Type)}

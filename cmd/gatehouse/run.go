@@ -183,7 +183,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	d := &daemon{
 		log: log,
 		cfg: cfg,
-		hub: events.New(nil),
+		hub: events.New(),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_config_reloads_total",
 			Help: "Configuration reloads by outcome.",
@@ -350,7 +350,7 @@ func (d *daemon) reload() {
 	d.cfg = cfg
 	d.mu.Unlock()
 	d.reloads.WithLabelValues("applied").Inc()
-	d.hub.Publish(events.Event{Kind: events.ConfigReloaded, At: time.Now(), Data: cfg})
+	events.Publish(d.hub, events.ConfigReloaded{Path: path, Applied: applied, Restart: restart, At: time.Now()})
 	d.log.Info("configuration reloaded", "config", path, "applied", applied)
 	if len(restart) > 0 {
 		d.log.Warn("these changes take effect at the next restart", "sections", restart)

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
-	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -66,25 +64,9 @@ func wireCaptive(_ context.Context, w *wiring) error {
 	w.portal = portal
 	w.restoreStep("guest admissions", portal.Restore)
 	// Made now, before DHCP starts, so that no lease is missed.
-	leases := w.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
+	leases := captive.SubscribeLeases(w.hub)
 	w.run("captive portal", portal.Run)
 	w.run("guest record retention", func(ctx context.Context) error { return portal.PurgeDaily(ctx, w.cfg.Portal.Retention) })
-	w.run("guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, w.log, leases, portal); return ctx.Err() })
+	w.run("guest re-admission", func(ctx context.Context) error { return portal.FollowLeases(ctx, leases) })
 	return nil
-}
-
-// readmitOnLease lets a visitor whose code is still valid back on when
-// their phone returns and takes a lease, without the sign-in sheet. sub
-// carries events.LeaseGranted; it is made before DHCP starts so no lease is
-// missed.
-func readmitOnLease(ctx context.Context, log *slog.Logger, sub *events.Subscription, portal *captive.Portal) {
-	sub.Run(ctx, func(ctx context.Context, e events.Event) {
-		l, ok := e.Data.(dhcp.Lease)
-		if !ok || l.MAC == nil {
-			return
-		}
-		if _, err := portal.ReadmitOnLease(ctx, l.MAC, l.IP); err != nil && !errors.Is(err, context.Canceled) {
-			log.Warn("re-admitting a returning guest", "mac", l.MAC, "ip", l.IP, "err", err)
-		}
-	})
 }
