@@ -249,6 +249,9 @@ func wireAdmin(_ context.Context, w *wiring) error {
 		KeyFile:    w.cfg.Admin.KeyFile,
 		Gatherer:   w.reg,
 		Registerer: w.reg,
+		// Never nil: the daemon always checks the Host header.
+		AllowedHosts: append([]string{}, w.cfg.Admin.Hostnames...),
+		MetricsFrom:  w.cfg.Admin.MetricsFrom,
 	})
 	if err != nil {
 		return fmt.Errorf("admin page: %w", err)

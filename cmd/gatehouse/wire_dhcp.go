@@ -39,6 +39,9 @@ func dhcpSegments(cfg *config.Config, n policy.Network, portalAPI string) []dhcp
 			RangeEnd:   c.DHCP.RangeEnd,
 			Lease:      c.DHCP.Lease,
 			Approval:   approvals[n.Segments[i].UnknownDevices],
+
+			RapidCommit:         c.DHCP.RapidCommit,
+			NewDevicesPerMinute: c.DHCP.NewDevicesPerMinute,
 		}
 		if c.Portal {
 			s.PortalURI = portalAPI

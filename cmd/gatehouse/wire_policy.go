@@ -80,6 +80,7 @@ func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 			Subnet:            s.Subnet,
 			SafeSearch:        cfg.DNS.SafeSearch,
 			BlockPrivateRelay: s.BlockPrivateRelay,
+			Portal:            s.Portal,
 		})
 	}
 	return gc
@@ -131,6 +132,8 @@ func wireDNS(_ context.Context, w *wiring) error {
 	gc.Recorder = qlog
 	gc.Clients = w.dhcp
 	gc.Answers = w.site.NoteAnswer
+	// Visitors resolve only the portal's and the OS probes' names until admitted.
+	gc.Admitted = w.enf.Admitted
 	guard, err := dnsguard.New(gc, w.log.With("component", "dnsguard"))
 	if err != nil {
 		return err
