@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +54,7 @@ func wireAlerts(_ context.Context, w *wiring) error {
 		return err
 	}
 	w.alerts = a
-	w.run("alerts", a.Run)
+	w.components = append(w.components, a.components()...)
 	return nil
 }
 
@@ -185,43 +184,29 @@ func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *sto
 	return a, nil
 }
 
-// Run runs every part until ctx is done.
-func (a *alerting) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	run := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(ctx); err != nil && ctx.Err() == nil {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
+// components are the pipeline's parts, each a component of the daemon of
+// its own, so that one that stops stops the daemon (runComponents) instead
+// of leaving the rest running without it.
+func (a *alerting) components() []component {
+	cs := []component{
+		{"findings", a.sink.Run},
+		{"alert engine", a.engine.Run},
+		{"alert outbox", a.outbox.Run},
+		{"hub findings", func(ctx context.Context) error { a.sink.Follow(ctx, a.findings); return nil }},
+		{"dns guard findings", func(ctx context.Context) error {
+			a.lookups.Run(ctx, func(_ context.Context, q events.DNSQuery) {
+				if q.Action == string(dnsguard.Blocked) {
+					a.sink.HandleFinding(blockedLookup(q))
+				}
+			})
+			return nil
+		}},
+		{"alert retention", a.purge},
 	}
-	run("findings", a.sink.Run)
-	run("alert engine", a.engine.Run)
-	run("outbox", a.outbox.Run)
 	if a.digest != nil {
-		run("digest", a.digest.Run)
+		cs = append(cs, component{"alert digest", a.digest.Run})
 	}
-	run("hub findings", func(ctx context.Context) error { a.sink.Follow(ctx, a.findings); return nil })
-	run("dns guard events", func(ctx context.Context) error {
-		a.lookups.Run(ctx, func(_ context.Context, q events.DNSQuery) {
-			if q.Action == string(dnsguard.Blocked) {
-				a.sink.HandleFinding(blockedLookup(q))
-			}
-		})
-		return nil
-	})
-	run("alert retention", a.purge)
-	select {
-	case <-ctx.Done():
-		wg.Wait()
-		return nil
-	case err := <-errc:
-		wg.Wait()
-		return err
-	}
+	return cs
 }
 
 func (a *alerting) purge(ctx context.Context) error {
