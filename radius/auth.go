@@ -12,6 +12,7 @@ import (
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2869"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/password"
 )
@@ -117,9 +118,10 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 		if r.ap != nil {
 			apText = r.ap.String()
 		}
-		s.o.Events.Publish(events.Event{Kind: events.FindingRaised, At: now, Data: Finding{
-			Kind: FindingUnapprovedDevice, Segment: seg.Name, At: now, MAC: mac, AP: apText, SSID: r.ssid, NAS: r.client.Name,
-			Action: mode, Detail: fmt.Sprintf("device %s asked to join %s (SSID %q) and nobody approved it", mac, seg.Name, r.ssid)}})
+		events.Publish(s.o.Events, finding.Finding{Time: now, Source: finding.SourceRADIUS, Class: FindingUnapprovedDevice,
+			Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), mac...), Proto: "radius", Detail: finding.DetailNotApproved,
+			Evidence: fmt.Sprintf("a device nobody approved asked to join %s through access point %s (SSID %q, controller %s); the segment's unknown_devices is %s",
+				seg.Name, apText, r.ssid, r.client.Name, mode)})
 	}
 	switch mode {
 	case UnknownAllow, UnknownAlert:

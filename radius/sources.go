@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -60,19 +61,8 @@ type Auditor interface {
 	Audit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
 }
 
-// Event kinds this package publishes, besides events.SessionStarted and
-// events.SessionEnded (Data: store.RADIUSSession).
-const FindingUnapprovedDevice = "unapproved-device"
-
-// Finding is the Data of an events.FindingRaised event from this package.
-type Finding struct {
-	Kind    string
-	Segment string
-	At      time.Time
-	MAC     net.HardwareAddr
-	AP      string // access point MAC
-	SSID    string
-	NAS     string
-	Action  string // the segment's unknown_devices mode
-	Detail  string
-}
+// What this package publishes on the hub: events.SessionStarted and
+// events.SessionEnded (Source events.SourceRADIUS) from accounting, and a
+// finding.Finding of this class when a device nobody approved asks to join
+// a segment that does not allow unknown devices.
+const FindingUnapprovedDevice = finding.ClassUnapprovedDevice
