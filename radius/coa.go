@@ -124,7 +124,10 @@ func (s *Server) sendDisconnect(ctx context.Context, c *Client, sess store.RADIU
 		// The IEEE 802 form of RFC 3580 3.21, which hostapd compares.
 		_ = rfc2865.CallingStationID_SetString(p, dashedMAC(sess.MAC))
 	}
-	if sess.Username != "" {
+	// User-Name only when it names someone: a MAC there says nothing the
+	// Calling-Station-Id does not, and hostapd compares User-Name with the
+	// port's EAP identity, which a MAC-named accounting session lacks.
+	if _, isMAC := ParseMAC(sess.Username); sess.Username != "" && !isMAC {
 		_ = rfc2865.UserName_SetString(p, sess.Username)
 	}
 	_ = rfc2869.EventTimestamp_Set(p, s.now())
@@ -155,7 +158,16 @@ func (s *Server) sendDisconnect(ctx context.Context, c *Client, sess store.RADIU
 		for {
 			n, err := conn.Read(buf)
 			if err != nil {
-				break // timed out (or refused): retransmit
+				// Timed out, or refused (ICMP): either way the NAS gets
+				// the whole wait before the retransmission.
+				if left := time.Until(deadline); left > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(left):
+					}
+				}
+				r.Err = err.Error()
+				break
 			}
 			resp, maOff, ferr := frame(buf[:n])
 			if ferr != nil || resp[1] != p.Identifier || !radius.IsAuthenticResponse(resp, b, c.Secret) {
@@ -168,6 +180,7 @@ func (s *Server) sendDisconnect(ctx context.Context, c *Client, sess store.RADIU
 			if err != nil {
 				continue
 			}
+			r.Err = ""
 			switch q.Code {
 			case radius.CodeDisconnectACK:
 				r.Outcome, r.Err = CoAAck, ""

@@ -516,7 +516,7 @@ func TestDisconnectReachesTheNASAndRecordsAckNakAndTimeout(t *testing.T) {
 			})
 			mac := mustMAC("02:00:00:00:00:01")
 			if _, err := r.st.RecordAccounting(context.Background(), store.AccountingUpdate{Status: store.AcctStart, NAS: "aps",
-				NASAddr: netip.MustParseAddr("127.0.0.1"), AcctSessionID: "S9", Username: "020000000001", MAC: mac, At: time.Now()}); err != nil {
+				NASAddr: netip.MustParseAddr("127.0.0.1"), AcctSessionID: "S9", Username: "amy", MAC: mac, At: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
 			res, err := r.srv.Disconnect(context.Background(), "nm", mac)
@@ -528,7 +528,7 @@ func TestDisconnectReachesTheNASAndRecordsAckNakAndTimeout(t *testing.T) {
 			}
 			req := <-got
 			if rfc2866.AcctSessionID_GetString(req) != "S9" || rfc2865.CallingStationID_GetString(req) != "02-00-00-00-00-01" ||
-				rfc2865.UserName_GetString(req) != "020000000001" {
+				rfc2865.UserName_GetString(req) != "amy" {
 				t.Fatalf("request attributes %v", req.Attributes)
 			}
 			if _, err := rfc2869.EventTimestamp_Lookup(req); err != nil {
