@@ -20,7 +20,7 @@ type ConfigFiles struct {
 	RadiusSecret     string
 }
 
-// The shape of /work/shared/gatehouse.example.yaml, in its key order.
+// The shape of ../shared/gatehouse.example.yaml, in its key order.
 type (
 	yamlConfig struct {
 		Site     yamlSite          `yaml:"site"`
@@ -53,6 +53,7 @@ type (
 		Gateway   string   `yaml:"gateway"`
 		DHCP      yamlDHCP `yaml:"dhcp"`
 		Portal    bool     `yaml:"portal,omitempty"`
+		Unknown   string   `yaml:"unknown_devices,omitempty"`
 	}
 	yamlDHCP struct {
 		Range string `yaml:"range"`
@@ -135,6 +136,7 @@ func (s *School) Config(dir string) (ConfigFiles, error) {
 			Gateway:   seg.Gateway.String(),
 			DHCP:      yamlDHCP{Range: seg.DHCPStart.String() + "-" + seg.DHCPEnd.String(), Lease: shortDuration(seg.Lease)},
 			Portal:    seg.Portal,
+			Unknown:   seg.UnknownDevices,
 		})
 		c.Inspect.Interfaces = append(c.Inspect.Interfaces, seg.Interface)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/radius/radiusweb"
 	"github.com/gatehouse-net/gatehouse/sitekey"
@@ -43,15 +44,14 @@ func (d storeDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (radius.
 		Name: dev.Name, Owner: dev.Owner}, nil
 }
 
-// radiusSegments converts the configuration's segments.
-func radiusSegments(cfg *config.Config) []radius.Segment {
+// radiusSegments converts the configuration's segments, with the
+// unknown-devices mode policy settled on (the file's, or the segment's
+// default); n keeps the configuration's order.
+func radiusSegments(cfg *config.Config, n policy.Network) []radius.Segment {
 	var out []radius.Segment
-	for _, s := range cfg.Segments {
-		mode := s.UnknownDevices
-		if mode == "" {
-			mode = config.DefaultUnknownDevices(s.Name)
-		}
-		out = append(out, radius.Segment{Name: s.Name, VLAN: s.VLAN, SSIDs: s.SSIDs, Unknown: mode, Portal: s.Portal})
+	for i, s := range cfg.Segments {
+		out = append(out, radius.Segment{Name: s.Name, VLAN: s.VLAN, SSIDs: s.SSIDs,
+			Unknown: string(n.Segments[i].UnknownDevices), Portal: s.Portal})
 	}
 	return out
 }
@@ -84,11 +84,13 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 }
 
 // wireRADIUS builds the RADIUS server, its metrics and its pages, and
-// returns the component that runs it; nil when the configuration has no
-// radius listeners.
-func wireRADIUS(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server) (*radius.Server, func(context.Context) error, error) {
+// returns the component that runs it (and a nil server when the
+// configuration has no radius listeners).
+func wireRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server) (*radius.Server, func(context.Context) error, error) {
 	if cfg.RADIUS.Auth == "" && cfg.RADIUS.Accounting == "" {
-		return nil, func(context.Context) error { return nil }, nil
+		// Nothing to serve: a component that waits, as one that returned
+		// would stop the daemon.
+		return nil, func(ctx context.Context) error { <-ctx.Done(); return nil }, nil
 	}
 	clients, err := radiusClients(cfg)
 	if err != nil {
@@ -100,7 +102,7 @@ func wireRADIUS(log *slog.Logger, cfg *config.Config, st *store.Store, hub *even
 	}
 	rs, err := radius.New(radius.Options{
 		AuthAddr: cfg.RADIUS.Auth, AcctAddr: cfg.RADIUS.Accounting,
-		Clients: clients, Segments: radiusSegments(cfg),
+		Clients: clients, Segments: radiusSegments(cfg, n),
 		Devices: storeDevices{st}, Sessions: st, Keys: keys, Auditor: st, Events: hub,
 		// PAP needs the people directory (package people), which this
 		// build does not have yet: Identities stays nil and PAP rejects.
