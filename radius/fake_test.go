@@ -15,6 +15,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -77,12 +78,12 @@ func (h *hubRecorder) Publish(e events.Event) int {
 	return 1
 }
 
-func (h *hubRecorder) findings() []Finding {
+func (h *hubRecorder) findings() []finding.Finding {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []Finding
+	var out []finding.Finding
 	for _, e := range h.evs {
-		if f, ok := e.Data.(Finding); ok {
+		if f, ok := e.Data.(finding.Finding); ok {
 			out = append(out, f)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"layeh.com/radius/rfc2869"
 	"layeh.com/radius/rfc3576"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -97,7 +98,8 @@ func TestUnknownDevicesFollowTheSegmentsModeAndRaiseAFinding(t *testing.T) {
 		}
 	}
 	f := r.hub.findings()[0]
-	if f.Kind != FindingUnapprovedDevice || f.Segment != "staff" || f.MAC.String() != "02:00:00:00:00:a1" || f.SSID != "Staff" {
+	if f.Class != finding.ClassUnapprovedDevice || f.Source != finding.SourceRADIUS || f.Segment != "staff" ||
+		f.SrcMAC.String() != "02:00:00:00:00:a1" || f.Detail != finding.DetailNotApproved || f.Valid() != nil || !strings.Contains(f.Evidence, `SSID "Staff"`) {
 		t.Fatalf("finding %+v", f)
 	}
 }

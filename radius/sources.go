@@ -60,19 +60,7 @@ type Auditor interface {
 	Audit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
 }
 
-// Event kinds this package publishes, besides events.SessionStarted and
-// events.SessionEnded (Data: store.RADIUSSession).
-const FindingUnapprovedDevice = "unapproved-device"
-
-// Finding is the Data of an events.FindingRaised event from this package.
-type Finding struct {
-	Kind    string
-	Segment string
-	At      time.Time
-	MAC     net.HardwareAddr
-	AP      string // access point MAC
-	SSID    string
-	NAS     string
-	Action  string // the segment's unknown_devices mode
-	Detail  string
-}
+// Findings: an unknown device asking to join is published as an
+// events.FindingRaised whose Data is a finding.Finding (Source radius, Class
+// unapproved-device, Detail not-approved); sessions as events.SessionStarted
+// and events.SessionEnded with a store.RADIUSSession.
