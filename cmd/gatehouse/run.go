@@ -243,9 +243,13 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	}
 	d.guard = guard
 	d.reg.MustRegister(dhcp.NewCollector(dhcpSrv.Metrics()))
+	radiusSrv, runRADIUS, err := wireRADIUS(log, cfg, network, st, d.hub, d.reg, srv)
+	if err != nil {
+		return err
+	}
 	if err := devicesweb.Register(srv, st, devicesweb.Options{
 		Segments: dhcpSrv.Segments(),
-		Hooks:    deviceHooks(enf, dhcpSrv.ReloadReservations),
+		Hooks:    disconnectOnBlock(deviceHooks(enf, dhcpSrv.ReloadReservations), radiusSrv, log),
 		Logger:   log.With("component", "devices"),
 	}); err != nil {
 		return fmt.Errorf("admin page: %w", err)
@@ -259,11 +263,6 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	findingsweb.Register(srv, st, log.With("component", "findings"))
 
 	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
-
-	_, runRADIUS, err := wireRADIUS(log, cfg, network, st, d.hub, d.reg, srv)
-	if err != nil {
-		return err
-	}
 
 	// Each component runs until ctx ends; the first to stop stops the rest.
 	components := []component{
