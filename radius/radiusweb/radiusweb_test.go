@@ -149,6 +149,24 @@ func TestPageListsNASAndLiveSessionsForTheNetworkRoleOnly(t *testing.T) {
 	if len(b.rad.actors) != 1 || !strings.Contains(b.rad.actors[0], "nm") {
 		t.Fatalf("actors %v", b.rad.actors)
 	}
+
+	// Rooms: set one, refuse a bad MAC.
+	post := func(form url.Values) *httptest.ResponseRecorder {
+		form.Set("csrf", csrf)
+		req := httptest.NewRequest(http.MethodPost, RoomPath, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "gh_session", Value: cookie})
+		return b.do(req)
+	}
+	if rec := post(url.Values{"ap": {"0A-00-00-00-00-01"}, "room": {"Science 3"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("set room: %d %s", rec.Code, rec.Body)
+	}
+	if rooms, _ := b.st.APRooms(context.Background()); rooms["0a:00:00:00:00:01"] != "Science 3" {
+		t.Fatalf("rooms %v", rooms)
+	}
+	if rec := post(url.Values{"ap": {"not a mac"}, "room": {"x"}}); rec.Code != http.StatusBadRequest {
+		t.Fatalf("bad MAC: %d", rec.Code)
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
