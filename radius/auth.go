@@ -98,7 +98,16 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 			return s.reject(r, "approved device, but neither it nor its SSID names a segment")
 		}
 		var keys []string
-		if s.o.Keys != nil {
+		switch {
+		case s.o.Keys == nil:
+		case info.SealedKeyRead && info.SealedKey == nil:
+		case info.SealedKeyRead:
+			k, err := s.o.Keys.Open(mac, info.SealedKey)
+			if err != nil {
+				return s.reject(r, "opening its personal key failed", "err", err)
+			}
+			keys = []string{k}
+		default:
 			if keys, err = s.o.Keys.Keys(ctx, mac); err != nil {
 				return s.reject(r, "reading its personal key failed", "err", err)
 			}

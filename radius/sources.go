@@ -20,6 +20,11 @@ type DeviceInfo struct {
 	Name    string
 	Owner   string    // the person it belongs to, when known
 	Until   time.Time // when its access ends; zero: no end
+	// SealedKeyRead says SealedKey holds the device's sealed personal key
+	// as the KeyStore keeps it (nil: none), read with the rest in one query;
+	// otherwise the Keyring reads it itself.
+	SealedKeyRead bool
+	SealedKey     []byte
 }
 
 // Devices looks devices up. Today the daemon adapts the store's devices

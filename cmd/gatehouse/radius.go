@@ -30,19 +30,12 @@ import (
 type storeDevices struct{ st *store.Store }
 
 func (d storeDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (radius.DeviceInfo, error) {
-	dev, err := d.st.DeviceByMAC(ctx, mac)
-	if errors.Is(err, store.ErrNotFound) {
-		return radius.DeviceInfo{}, nil
-	}
+	dev, err := d.st.DeviceForRADIUS(ctx, mac)
 	if err != nil {
 		return radius.DeviceInfo{}, err
 	}
-	rd, err := d.st.RADIUSDeviceByMAC(ctx, mac)
-	if err != nil {
-		return radius.DeviceInfo{}, err
-	}
-	return radius.DeviceInfo{Known: true, Approved: dev.Approved, Blocked: dev.Blocked, Segment: rd.Segment,
-		Name: dev.Name, Owner: dev.Owner}, nil
+	return radius.DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
+		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed}, nil
 }
 
 // radiusSegments converts the configuration's segments, with the
