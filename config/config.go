@@ -81,6 +81,13 @@ type Admin struct {
 	// required and must exist; for "auto" they are where the self-signed pair
 	// is kept, by default admin-cert.pem and admin-key.pem next to the database.
 	CertFile, KeyFile string
+	// Hostnames are the names the admin page may be reached by (its Host
+	// header), besides "localhost" and IP addresses; a request naming
+	// another host is refused, which stops DNS rebinding. Optional.
+	Hostnames []string
+	// MetricsFrom are addresses allowed to scrape /metrics without a token.
+	// Optional; empty means /metrics needs the network role.
+	MetricsFrom []netip.Prefix
 }
 
 // Uplink is the interface towards the internet.
@@ -121,6 +128,11 @@ const (
 type DHCP struct {
 	RangeStart, RangeEnd netip.Addr // inclusive, inside the subnet
 	Lease                time.Duration
+	// RapidCommit allows two-message exchanges (RFC 4039); off by default.
+	RapidCommit bool
+	// NewDevicesPerMinute caps the never-seen devices offered an address per
+	// minute; 0 means the server's default.
+	NewDevicesPerMinute int
 }
 
 // Enabled reports whether the segment has a DHCP pool.
@@ -195,12 +207,44 @@ type Alerts struct {
 	SMTP    SMTP
 	DSL     []string // bare email addresses
 	Webhook string   // http(s) URL, empty for none
+	// WebhookSecretFile holds the HMAC-SHA256 key the webhook's body is
+	// signed with; "" signs with an empty key (the receiver should insist
+	// on one).
+	WebhookSecretFile string
+	Syslog            Syslog
+	// Digest is when the digest of medium and low alerts goes out:
+	// "daily HH:MM" or "weekly Mon HH:MM", local time; "" means weekly
+	// Monday 07:30.
+	Digest string
+	// Severity overrides a class's default severity (high, medium, low).
+	Severity map[string]string
+	// Retention is how long closed alerts and their notes are kept; 0
+	// means DefaultAlertRetention.
+	Retention time.Duration
+	// Link is the admin page's address as the DSL's mail client reaches
+	// it, for the link in each email ("https://gatehouse.school.example");
+	// "" means https:// and admin.listen.
+	Link string
+}
+
+// DefaultAlertRetention keeps a safeguarding case for a school year and a
+// term after it closes.
+const DefaultAlertRetention = 500 * 24 * time.Hour
+
+// Syslog is the SIEM the alerts are also sent to (RFC 5424 over TCP).
+type Syslog struct {
+	Server string // host:port; "" for none
+	TLS    bool   // RFC 5425
+	CAFile string // PEM roots for TLS; "" means the system's
 }
 
 // SMTP is the mail relay used for DSL notifications.
 type SMTP struct {
-	Server string // host:port
-	From   string // bare email address
+	Server       string // host:port
+	From         string // bare email address
+	StartTLS     string // auto (default), always or never
+	Username     string // "" sends without AUTH
+	PasswordFile string
 }
 
 // Load reads the file at path and parses it.

@@ -91,7 +91,7 @@ func (e *Engine) checkKnown(p *pkt, st *devState) {
 	}
 	st.checked = true
 	if !known {
-		e.emitDevice(p, ClassUnapprovedDevice, "unknown-mac", "traffic from a MAC address that is not an approved device")
+		e.emitDevice(p, ClassUnapprovedDevice, "unknown-mac", "traffic from a device that never asked our DHCP server for an address")
 	}
 }
 

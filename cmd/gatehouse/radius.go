@@ -39,8 +39,8 @@ func (d storeDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (radius.
 }
 
 // radiusSegments converts the configuration's segments, with the
-// unknown-devices mode policy settled on (the file's, or the segment's
-// default); n keeps the configuration's order.
+// unknown-device mode policy settled for each (policyNetwork keeps the
+// configuration's order).
 func radiusSegments(cfg *config.Config, n policy.Network) []radius.Segment {
 	var out []radius.Segment
 	for i, s := range cfg.Segments {
@@ -78,13 +78,11 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 }
 
 // wireRADIUS builds the RADIUS server, its metrics and its pages, and
-// returns the component that runs it (and a nil server when the
-// configuration has no radius listeners).
+// returns the component that runs it; nil (and no component) when the
+// configuration has no radius listeners.
 func wireRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server) (*radius.Server, func(context.Context) error, error) {
 	if cfg.RADIUS.Auth == "" && cfg.RADIUS.Accounting == "" {
-		// Nothing to serve: a component that waits, as one that returned
-		// would stop the daemon.
-		return nil, func(ctx context.Context) error { <-ctx.Done(); return nil }, nil
+		return nil, nil, nil
 	}
 	clients, err := radiusClients(cfg)
 	if err != nil {

@@ -23,8 +23,6 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/events"
-	"github.com/gatehouse-net/gatehouse/inspect/findingstore"
-	"github.com/gatehouse-net/gatehouse/inspect/findingsweb"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/policy/ruledb"
@@ -156,6 +154,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		KeyFile:    keyFile,
 		Gatherer:   d.reg,
 		Registerer: d.reg,
+		// Never nil: the daemon always checks the Host header.
+		AllowedHosts: append([]string{}, cfg.Admin.Hostnames...),
+		MetricsFrom:  cfg.Admin.MetricsFrom,
 	})
 	if err != nil {
 		return fmt.Errorf("admin page: %w", err)
@@ -237,6 +238,8 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	gc.Recorder = qlog
 	// The query log names the device behind each address from the leases.
 	gc.Clients = leaseHolders{dhcpSrv}
+	// Visitors resolve only the portal's and the OS probes' names until admitted.
+	gc.Admitted = enf.Admitted
 	guard, err := dnsguard.New(gc, log.With("component", "dnsguard"))
 	if err != nil {
 		return err
@@ -255,12 +258,10 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("admin page: %w", err)
 	}
 
-	findings, err := findingstore.New(findingstore.Options{Store: st, Hub: d.hub, Retention: cfg.Inspect.Retention, Logger: log.With("component", "findings")})
+	alerts, err := newAlerting(log, cfg, st, d.hub, srv, d.reg)
 	if err != nil {
 		return err
 	}
-	d.reg.MustRegister(findingstore.NewCollector(findings))
-	findingsweb.Register(srv, st, log.With("component", "findings"))
 
 	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
 
@@ -273,11 +274,13 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"dhcp", dhcpSrv.Run},
 		{"captive portal", portal.Run},
 		{"guest record retention", func(ctx context.Context) error { return purgeGuestRecords(ctx, log, portal, cfg.Portal.Retention) }},
-		{"findings", findings.Run},
-		{"radius", runRADIUS},
+		{"alerts", alerts.Run},
 		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
 	}
-	for i, run := range inspectors(log, cfg, st, d.hub, findings) {
+	if runRADIUS != nil {
+		components = append(components, component{"radius", runRADIUS})
+	}
+	for i, run := range inspectors(log, cfg, st, d.hub, alerts.sink) {
 		components = append(components, component{fmt.Sprintf("inspection %d", i), run})
 	}
 	started := func() {
