@@ -215,3 +215,27 @@ func dashedMAC(m net.HardwareAddr) string {
 	}
 	return string(b)
 }
+
+// MACDisconnector adapts the server to callers that only need "end this
+// device's sessions" (package people's Disconnector): each result is
+// recorded per NAS and audited as Actor; the error names every session the
+// NAS did not acknowledge.
+type MACDisconnector struct {
+	Server *Server
+	Actor  string
+}
+
+// Disconnect ends mac's live sessions.
+func (d MACDisconnector) Disconnect(ctx context.Context, mac net.HardwareAddr) error {
+	res, err := d.Server.Disconnect(ctx, d.Actor, mac)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range res {
+		if r.Outcome != CoAAck {
+			errs = append(errs, fmt.Errorf("radius: %s did not acknowledge ending session %s: %s %s", r.NAS, r.AcctID, r.Outcome, r.Err))
+		}
+	}
+	return errors.Join(errs...)
+}

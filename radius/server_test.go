@@ -547,6 +547,10 @@ func TestDisconnectReachesTheNASAndRecordsAckNakAndTimeout(t *testing.T) {
 			if len(log) == 0 || log[0].Action != "session.disconnect" {
 				t.Fatalf("not audited: %+v", log)
 			}
+			if err := (MACDisconnector{Server: r.srv, Actor: "leavers"}).Disconnect(context.Background(), mac); (err == nil) != (tc.outcome == CoAAck) {
+				t.Fatalf("MACDisconnector: %v for %s", err, tc.outcome)
+			}
+			<-got
 		})
 	}
 }
