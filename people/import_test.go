@@ -61,6 +61,9 @@ func newService(t testing.TB, at time.Time, opts Options) (*Service, *clock) {
 	t.Cleanup(func() { st.Close() })
 	c := &clock{at}
 	opts.Store, opts.Now = st, c.now
+	if opts.Kernel == nil {
+		opts.Kernel = newFakeKernel()
+	}
 	if opts.Location == nil {
 		opts.Location = london(t)
 	}

@@ -50,6 +50,7 @@ func commands() []command {
 		{name: "voucher", summary: "issue visitor Wi-Fi codes", usage: voucherUsage, run: cmdVoucher},
 		{name: "user", summary: "manage admin page users", usage: userUsage, run: cmdUser},
 		{name: "audit", summary: "check the audit log", usage: auditUsage, run: cmdAudit},
+		{name: "people", summary: "import the school's people from the MIS, and list them", usage: peopleUsage, run: cmdPeople},
 		{name: "inspect", summary: "inspect packet captures for filter bypass", usage: inspectUsage, run: cmdInspect},
 		{name: "version", summary: "print the version", usage: versionUsage, run: cmdVersion},
 	}

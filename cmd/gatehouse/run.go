@@ -162,10 +162,12 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	defer enf.Close()
 
 	rules := ruledb.Source{Store: st}
-	// Person and group rules need the people directory, which is not part
-	// of this build: they are saved but refused when loaded, and the rules
-	// page says so.
-	if err := enf.LoadRules(ctx, rules, nil); err != nil {
+	ppl, err := newPeople(log, cfg, st, d.hub, enf)
+	if err != nil {
+		return err
+	}
+	// People resolve person and group rules to their devices.
+	if err := enf.LoadRules(ctx, rules, ppl.svc); err != nil {
 		log.Error("the school's rules could not all be put in force; the built-in defaults are", "err", err)
 	}
 	network, err := policyNetwork(cfg)
@@ -177,7 +179,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		Network: network,
 		Logger:  log.With("component", "rules"),
 		OnChange: func(ctx context.Context) error {
-			if err := enf.LoadRules(ctx, rules, nil); err != nil {
+			if err := enf.LoadRules(ctx, rules, ppl.svc); err != nil {
 				return err
 			}
 			_, err := enf.Sync(ctx)
@@ -194,15 +196,10 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	if err := captive.RegisterAdminPages(srv, portal); err != nil {
 		return fmt.Errorf("admin page: %w", err)
 	}
-	if a, b, err := restoreDevices(ctx, st, enf); err != nil {
+	if a, b, q, err := ppl.svc.Restore(ctx, time.Now()); err != nil {
 		return err
-	} else if a+b > 0 {
-		log.Info("device decisions restored", "approved", a, "blocked", b)
-	}
-	if n, err := restoreQuarantine(ctx, cfg, st, enf, time.Now()); err != nil {
-		return err
-	} else if n > 0 {
-		log.Info("quarantines restored", "devices", n)
+	} else if a+b+q > 0 {
+		log.Info("device decisions restored", "approved", a, "blocked", b, "quarantined", q)
 	}
 	// The membership the database holds goes in before the first Apply, so
 	// the table is built whole in one batch and nobody admitted before a
@@ -215,6 +212,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	if _, _, err := enf.Start(ctx); err != nil {
 		return fmt.Errorf("policy: bringing the kernel's table in line: %w", err)
 	}
+	ppl.started.Store(true)
 
 	dhcpSrv, err := newDHCP(log, cfg, st, d.hub, enf, portal.APIURL())
 	if err != nil {
@@ -236,9 +234,10 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	d.guard = guard
 	d.reg.MustRegister(dhcp.NewCollector(dhcpSrv.Metrics()))
 	if err := devicesweb.Register(srv, st, devicesweb.Options{
-		Segments: dhcpSrv.Segments(),
-		Hooks:    deviceHooks(enf, dhcpSrv.ReloadReservations),
-		Logger:   log.With("component", "devices"),
+		Segments:              dhcpSrv.Segments(),
+		Devices:               ppl.svc,
+		OnReservationsChanged: dhcpSrv.ReloadReservations,
+		Logger:                log.With("component", "devices"),
 	}); err != nil {
 		return fmt.Errorf("admin page: %w", err)
 	}
@@ -264,6 +263,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"captive portal", portal.Run},
 		{"guest record retention", func(ctx context.Context) error { return purgeGuestRecords(ctx, log, portal, cfg.Portal.Retention) }},
 		{"findings", findings.Run},
+		{"people", func(ctx context.Context) error { return ppl.run(ctx, log, cfg) }},
 		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
 	}
 	for i, run := range inspectors(log, cfg, st, d.hub, findings) {
@@ -374,6 +374,7 @@ func reloadPlan(old, cfg *config.Config) (applied, restart []string) {
 		{"dhcp", old.DHCPRelay, cfg.DHCPRelay},
 		{"portal", old.Portal, cfg.Portal},
 		{"alerts", old.Alerts, cfg.Alerts},
+		{"people", old.People, cfg.People},
 	} {
 		if !reflect.DeepEqual(c.old, c.new) {
 			restart = append(restart, c.section)
