@@ -1059,8 +1059,9 @@ func (s *Store) ReinstatePerson(ctx context.Context, actor string, personID int6
 	return devs, nil
 }
 
-// PurgePeople deletes people who lost access and whose leaving day (or
-// revocation) is before cutoff (YYYY-MM-DD), except those under a records
+// PurgePeople deletes people who lost access and whose leaving day (the
+// day they left the MIS, a postponed day, or the day of their revocation)
+// is before cutoff (YYYY-MM-DD), except those under a records
 // hold, and returns how many went. Their devices stay, unowned; their
 // revocations stay, without a person. Audited as "people.purge" with the
 // ids removed, in the same transaction.
@@ -1072,7 +1073,8 @@ func (s *Store) PurgePeople(ctx context.Context, actor, cutoff string, now time.
 			err := sc.Scan(&id)
 			return id, err
 		}, `SELECT id FROM people WHERE state IN ('revoked', 'left') AND records_hold = 0
-			AND CASE WHEN left_on <> '' THEN left_on WHEN leaves_on <> '' THEN leaves_on ELSE substr(revoked_at, 1, 10) END < ?
+			AND CASE WHEN left_on <> '' THEN left_on WHEN postponed_to > leaves_on THEN postponed_to
+				WHEN leaves_on <> '' THEN leaves_on ELSE substr(revoked_at, 1, 10) END < ?
 			ORDER BY id LIMIT 5000`, cutoff)
 		if err != nil || len(ids) == 0 {
 			return err
