@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/internal/shared"
 )
 
 func TestExampleParsesWithExpectedValues(t *testing.T) {
@@ -34,8 +36,7 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 	}
 	seg := func(name string, vlan int, iface, subnet, gw, start, end string, lease time.Duration, portal bool) Segment {
 		return Segment{Name: name, VLAN: vlan, Interface: iface, Subnet: netip.MustParsePrefix(subnet), Gateway: netip.MustParseAddr(gw),
-			DHCP: DHCP{RangeStart: netip.MustParseAddr(start), RangeEnd: netip.MustParseAddr(end), Lease: lease}, Portal: portal,
-			UnknownDevices: DefaultUnknownDevices(name)}
+			DHCP: DHCP{RangeStart: netip.MustParseAddr(start), RangeEnd: netip.MustParseAddr(end), Lease: lease}, Portal: portal}
 	}
 	wantSegs := []Segment{
 		seg("staff", 10, "lan.10", "10.10.0.0/22", "10.10.0.1", "10.10.0.50", "10.10.3.250", 8*time.Hour, false),
@@ -59,7 +60,8 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 		t.Errorf("DNS = %+v", c.DNS)
 	}
 	wantRadius := RADIUS{Auth: ":1812", Accounting: ":1813", Clients: []RADIUSClient{{
-		Name: "aps", Address: netip.MustParsePrefix("10.99.0.0/24"), SecretFile: "/etc/gatehouse/radius-aps.secret", CoAPort: 3799}}}
+		Name: "aps", Address: netip.MustParsePrefix("10.99.0.0/24"), SecretFile: "/etc/gatehouse/radius-aps.secret", CoAPort: 3799,
+		RequireMessageAuthenticator: true}}, InterimInterval: DefaultInterimInterval}
 	if !reflect.DeepEqual(c.RADIUS, wantRadius) {
 		t.Errorf("RADIUS = %+v", c.RADIUS)
 	}
@@ -78,13 +80,20 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 // The shared example is the contract with the rest of the project; the copy
 // in testdata must not drift from it.
 func TestSharedExampleStillParses(t *testing.T) {
-	const shared = "/work/shared/gatehouse.example.yaml"
-	data, err := os.ReadFile(shared)
+	example := shared.Path(t, "gatehouse.example.yaml")
+	data, err := os.ReadFile(example)
 	if err != nil {
-		t.Skipf("shared example not present: %v", err)
+		t.Fatal(err)
 	}
-	if _, err := Parse(shared, data); err != nil {
+	if _, err := Parse(example, data); err != nil {
 		t.Fatalf("shared example rejected:\n%v", err)
+	}
+	copy, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(copy) != string(data) {
+		t.Errorf("testdata/example.yaml has drifted from %s; copy the shared one over it", example)
 	}
 }
 
@@ -139,9 +148,12 @@ dns:
 	if got := c.Segments[0].DHCP.Lease; got != DefaultLease {
 		t.Errorf("lease = %v, want default %v", got, DefaultLease)
 	}
-	want := RADIUSClient{Name: "ap1", Address: netip.MustParsePrefix("10.99.0.7/32"), SecretFile: "/etc/gatehouse/secrets/ap1", CoAPort: 3799}
+	want := RADIUSClient{Name: "ap1", Address: netip.MustParsePrefix("10.99.0.7/32"), SecretFile: "/etc/gatehouse/secrets/ap1", CoAPort: 3799, RequireMessageAuthenticator: true}
 	if c.RADIUS.Clients[0] != want {
 		t.Errorf("client = %+v, want %+v", c.RADIUS.Clients[0], want)
+	}
+	if c.RADIUS.InterimInterval != DefaultInterimInterval {
+		t.Errorf("interim interval = %v, want default %v", c.RADIUS.InterimInterval, DefaultInterimInterval)
 	}
 	wantUp := []netip.AddrPort{netip.MustParseAddrPort("[2001:db8::53]:53"), netip.MustParseAddrPort("[2001:db8::54]:5353"), netip.MustParseAddrPort("192.0.2.53:5300")}
 	if !reflect.DeepEqual(c.DNS.Upstream, wantUp) {
@@ -230,15 +242,16 @@ func TestLoadReportsMissingFile(t *testing.T) {
 	}
 }
 
-func TestUnknownDevicesDefaultsBySegmentAndRejectsUnknownModes(t *testing.T) {
+// The file's word is kept as written, and left empty when the file gives
+// none: the segment's default is package policy's to decide.
+func TestUnknownDevicesKeptAsWrittenAndUnknownModesRejected(t *testing.T) {
 	cfg, err := Load("testdata/example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"staff": UnknownAlert, "pupil": UnknownAlert, "byod": UnknownAllow, "visitor": UnknownAllow}
 	for _, s := range cfg.Segments {
-		if s.UnknownDevices != want[s.Name] {
-			t.Errorf("segment %s: unknown_devices %q, want %q", s.Name, s.UnknownDevices, want[s.Name])
+		if s.UnknownDevices != "" {
+			t.Errorf("segment %s: unknown_devices %q from a file that gives none, want empty", s.Name, s.UnknownDevices)
 		}
 	}
 	data, err := os.ReadFile("testdata/example.yaml")
@@ -250,6 +263,8 @@ func TestUnknownDevicesDefaultsBySegmentAndRejectsUnknownModes(t *testing.T) {
 	}{
 		{"quarantine", ""},
 		{"deny", ""},
+		{"alert", ""},
+		{"allow", ""},
 		{"lockdown", `segments[1].unknown_devices: "lockdown" is not a mode; use alert, quarantine, deny or allow`},
 	}
 	for _, tc := range cases {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-net/gatehouse/internal/shared"
 )
 
 // FuzzParse checks that no input crashes Parse, that a rejection is always an
@@ -12,10 +14,12 @@ import (
 // satisfies the invariants consumers rely on, and that parsing is
 // deterministic (map iteration must not leak into results or messages).
 func FuzzParse(f *testing.F) {
-	for _, p := range []string{"testdata/example.yaml", "/work/shared/gatehouse.example.yaml"} {
-		if data, err := os.ReadFile(p); err == nil {
-			f.Add(data)
+	for _, p := range []string{"testdata/example.yaml", shared.Path(f, "gatehouse.example.yaml")} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
 		}
+		f.Add(data)
 	}
 	f.Add([]byte(minimal))
 	f.Add([]byte(minimal + second))

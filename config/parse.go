@@ -156,6 +156,7 @@ func (d *decoder) crossChecks(c *Config) {
 
 	names := map[string]int{}
 	vlans := map[int]int{}
+	ssids := map[string]int{}
 	ifaces := map[string]string{}
 	if c.Uplink.Interface != "" {
 		ifaces[c.Uplink.Interface] = "uplink.interface"
@@ -174,6 +175,13 @@ func (d *decoder) crossChecks(c *Config) {
 				d.at(p+".vlan", "VLAN %d is already used by segments[%d] (%s)", s.VLAN, j, c.Segments[j].Name)
 			} else {
 				vlans[s.VLAN] = i
+			}
+		}
+		for _, n := range s.SSIDs {
+			if j, dup := ssids[n]; dup {
+				d.at(p+".ssids", "SSID %q is already served by segments[%d] (%s); a request for it could not tell which VLAN", n, j, c.Segments[j].Name)
+			} else {
+				ssids[n] = i
 			}
 		}
 		if s.Interface != "" {

@@ -5,6 +5,7 @@ package config
 import (
 	"net/netip"
 	"path/filepath"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -21,7 +22,23 @@ func (d *decoder) radius(c *Config, path string, v *yaml.Node) {
 		}
 	}
 	dir := filepath.Dir(d.file)
+	c.RADIUS.InterimInterval = DefaultInterimInterval
 	d.mapping(v, path, map[string]fieldFunc{
+		"interim_interval": func(p string, v *yaml.Node) {
+			n, ok := d.str(p, v)
+			if !ok || n == "" {
+				return
+			}
+			dur, err := time.ParseDuration(n)
+			switch {
+			case err != nil:
+				d.at(p, "%q is not a duration; write it like 10m or 1h", n)
+			case dur < MinInterimInterval:
+				d.at(p, "interim interval %s is shorter than the minimum of %s (RFC 2869)", dur, MinInterimInterval)
+			default:
+				c.RADIUS.InterimInterval = dur
+			}
+		},
 		"auth":       listen(&c.RADIUS.Auth),
 		"accounting": listen(&c.RADIUS.Accounting),
 		"clients": func(p string, v *yaml.Node) {
@@ -39,7 +56,7 @@ func (d *decoder) radius(c *Config, path string, v *yaml.Node) {
 }
 
 func (d *decoder) radiusClient(path string, v *yaml.Node) RADIUSClient {
-	rc := RADIUSClient{CoAPort: DefaultCoAPort}
+	rc := RADIUSClient{CoAPort: DefaultCoAPort, RequireMessageAuthenticator: true}
 	d.mapping(v, path, map[string]fieldFunc{
 		"name": func(p string, v *yaml.Node) {
 			if s, ok := d.str(p, v); ok && s != "" {
@@ -70,6 +87,9 @@ func (d *decoder) radiusClient(path string, v *yaml.Node) RADIUSClient {
 			if s, ok := d.str(p, v); ok {
 				rc.SecretFile = s
 			}
+		},
+		"require_message_authenticator": func(p string, v *yaml.Node) {
+			rc.RequireMessageAuthenticator = d.boolean(p, v, true)
 		},
 		"coa_port": func(p string, v *yaml.Node) {
 			if port, ok := d.integer(p, v); ok {

@@ -106,6 +106,20 @@ func (d *decoder) segment(path string, v *yaml.Node) Segment {
 			})
 		},
 		"portal": func(p string, v *yaml.Node) { s.Portal = d.boolean(p, v, false) },
+		"ssids": func(p string, v *yaml.Node) {
+			d.strList(p, v, func(ip, n string) {
+				// IEEE 802.11 limits an SSID to 32 octets.
+				if n == "" || len(n) > 32 {
+					d.at(ip, "SSID %q must be 1 to 32 bytes long", n)
+					return
+				}
+				if slices.Contains(s.SSIDs, n) {
+					d.at(ip, "SSID %q is already listed for this segment", n)
+					return
+				}
+				s.SSIDs = append(s.SSIDs, n)
+			})
+		},
 		"unknown_devices": func(p string, v *yaml.Node) {
 			if m, ok := d.str(p, v); ok {
 				switch m {
@@ -165,9 +179,6 @@ func (d *decoder) segment(path string, v *yaml.Node) Segment {
 		if s.Gateway.IsValid() && start.Compare(s.Gateway) <= 0 && s.Gateway.Compare(end) <= 0 {
 			d.at(rp, "range %s-%s contains the gateway %s; clients would be handed the router's address", start, end, s.Gateway)
 		}
-	}
-	if s.UnknownDevices == "" {
-		s.UnknownDevices = DefaultUnknownDevices(s.Name)
 	}
 	return s
 }

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -125,12 +127,12 @@ func (r *recorder) Publish(e events.Event) int {
 	return 0
 }
 
-func (r *recorder) findings(kind string) []Finding {
+func (r *recorder) findings(class string) []finding.Finding {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []Finding
+	var out []finding.Finding
 	for _, e := range r.evs {
-		if f, ok := e.Data.(Finding); ok && e.Kind == events.FindingRaised && f.Kind == kind {
+		if f, ok := e.Data.(finding.Finding); ok && e.Kind == events.FindingRaised && f.Class == class {
 			out = append(out, f)
 		}
 	}
@@ -151,18 +153,6 @@ func (e *enforcer) Quarantine(_ context.Context, _ net.HardwareAddr, ip netip.Ad
 	}
 	e.got = append(e.got, ip)
 	return nil
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 var (
@@ -195,20 +185,20 @@ type harness struct {
 	st  *memStore
 	pub *recorder
 	enf *enforcer
-	clk *clock
+	clk *testkit.Clock
 }
 
 // newHarness builds a server over st with its committer running; no
 // sockets are opened: packets go straight to the handler.
 func newHarness(t testing.TB, st *memStore, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, st: st, pub: &recorder{}, enf: &enforcer{}, clk: &clock{t: time.Date(2026, 1, 12, 8, 0, 0, 0, time.UTC)}}
+	h := &harness{t: t, st: st, pub: &recorder{}, enf: &enforcer{}, clk: testkit.NewClock(time.Date(2026, 1, 12, 8, 0, 0, 0, time.UTC))}
 	cfg := Config{
 		Segments:      testSegments(),
 		Store:         st,
 		Events:        h.pub,
 		Enforcer:      h.enf,
-		Now:           h.clk.now,
+		Now:           h.clk.Now,
 		TrustedRelays: []netip.Prefix{netip.MustParsePrefix("10.99.0.0/24")},
 	}
 	if mod != nil {

@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -176,9 +178,21 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	}
 	s.alerted[key] = now
 	s.alertMu.Unlock()
-	d := dev
-	s.publish(events.FindingRaised, Finding{Kind: FindingUnapprovedDevice, Segment: seg.Name, At: now, Device: &d, Action: seg.Approval,
-		Detail: "device " + dev.MAC.String() + " is not approved on " + seg.Name})
+	// The log says it too, so the network manager sees strangers in the
+	// journal whether or not anything acts on the finding.
+	s.log.Warn("dhcp: unapproved device", "segment", seg.Name, "mac", dev.MAC.String(), "action", string(seg.Approval), "hostname", dev.Hostname)
+	// The label says what was seen: the device asked us for an address and
+	// nobody approved it (inspect's "never asked" is another finding).
+	ev := fmt.Sprintf("a device nobody approved asked for an address on %s; the segment's unknown_devices is %s", seg.Name, seg.Approval)
+	if dev.Hostname != "" {
+		ev += "; it calls itself " + strconv.Quote(dev.Hostname)
+	}
+	if dev.Manufacturer != "" {
+		ev += "; made by " + dev.Manufacturer
+	}
+	s.publish(events.FindingRaised, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingUnapprovedDevice,
+		Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), dev.MAC...), SrcIP: dev.IP, Proto: "dhcp",
+		Detail: finding.DetailNotApproved, Evidence: ev})
 	if s.cfg.OnUnapprovedDevice != nil {
 		s.cfg.OnUnapprovedDevice(seg.Segment, dev)
 	}
@@ -195,8 +209,9 @@ func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4
 		s.metrics.inc(&s.metrics.PoolExhausted)
 		if seg.pool.noteExhausted() {
 			s.log.Warn("dhcp: pool exhausted", "segment", seg.Name)
-			s.publish(events.FindingRaised, Finding{Kind: FindingPoolExhausted, Segment: seg.Name, At: s.now(),
-				Detail: "no free address in " + seg.RangeStart.String() + "-" + seg.RangeEnd.String()})
+			s.publish(events.FindingRaised, finding.Finding{Time: s.now(), Source: finding.SourceDHCP, Class: FindingPoolExhausted,
+				Segment: seg.Name, Proto: "dhcp", Detail: "pool-exhausted",
+				Evidence: "no free address in " + seg.RangeStart.String() + "-" + seg.RangeEnd.String()})
 		}
 		return nil
 	}

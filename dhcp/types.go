@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 )
 
@@ -108,18 +109,10 @@ type Publisher interface {
 	Publish(e events.Event) int
 }
 
-// Finding kinds this package raises (events.FindingRaised, Data: Finding).
+// Finding classes this package raises: events.FindingRaised with a
+// finding.Finding (Source finding.SourceDHCP) as Data, the one finding type
+// every source shares.
 const (
-	FindingUnapprovedDevice = "unapproved-device"
-	FindingPoolExhausted    = "pool-exhausted"
+	FindingUnapprovedDevice = finding.ClassUnapprovedDevice
+	FindingPoolExhausted    = finding.ClassPoolExhausted
 )
-
-// Finding is the Data of an events.FindingRaised event from this package.
-type Finding struct {
-	Kind    string
-	Segment string
-	At      time.Time
-	Device  *Device  // unapproved-device: everything we know about it
-	Action  Approval // unapproved-device: what the segment did about it
-	Detail  string
-}

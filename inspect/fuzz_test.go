@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,19 +10,16 @@ import (
 	"github.com/gatehouse-net/gatehouse/inspect/internal/pcapseed"
 )
 
-// seeds returns real packets from the shared captures, when present.
-func seeds(max int) []pcapseed.Packet {
-	dir, ok := pcapseed.Dir(filepath.Join("..", "..", "shared", "pcaps"))
-	if !ok {
-		return nil
-	}
-	return pcapseed.Read(dir, max)
+// seeds returns real packets from the shared captures.
+func seeds(t testing.TB, max int) []pcapseed.Packet {
+	t.Helper()
+	return pcapseed.Read(pcapseed.Dir(t), max)
 }
 
 // FuzzHandlePacket feeds arbitrary frames of every supported link type
 // through the whole packet path; two frames per input so that flows form.
 func FuzzHandlePacket(f *testing.F) {
-	for _, p := range seeds(8) {
+	for _, p := range seeds(f, 8) {
 		f.Add(uint8(p.Link), p.Frame, []byte(nil))
 	}
 	f.Add(uint8(layers.LinkTypeEthernet), []byte{}, []byte{0})
@@ -42,7 +38,7 @@ func FuzzHandlePacket(f *testing.F) {
 func FuzzOpenVPNTCP(f *testing.F) {
 	f.Add([]byte("\x00\x0e\x38\x50\x7a\x28\xa7\x82\x75\x78\x8d\x00\x00\x00\x00\x00"),
 		[]byte("\x00\x1a\x40\x9a\xd7\x47\xbe\xb2\x4d\x8a\x1b\x01\x00\x00\x00\x00\x50\x7a\x28\xa7\x82\x75\x78\x8d\x00\x00\x00\x00"))
-	for _, p := range seeds(4) {
+	for _, p := range seeds(f, 4) {
 		if len(p.Payload) > 0 {
 			f.Add(p.Payload, p.Payload)
 		}
@@ -74,7 +70,7 @@ func FuzzDNSTunnelHeuristics(f *testing.F) {
 
 // FuzzFullyEncrypted checks the entropy heuristics on arbitrary payloads.
 func FuzzFullyEncrypted(f *testing.F) {
-	for _, p := range seeds(4) {
+	for _, p := range seeds(f, 4) {
 		if len(p.Payload) > 0 {
 			f.Add(p.Payload)
 		}

@@ -8,21 +8,18 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-net/gatehouse/internal/shared"
 )
 
 // pcapDir finds the shared capture set: GATEHOUSE_PCAPS, else the
-// repository's sibling shared/pcaps.
+// repository's sibling shared/pcaps; the test fails naming both when
+// neither holds the labels.
 func pcapDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("GATEHOUSE_PCAPS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "pcaps")
-	}
+	dir := shared.Pcaps(t)
 	if _, err := os.Stat(filepath.Join(dir, "labels.csv")); err != nil {
-		if testing.Short() {
-			t.Skipf("capture set not available at %s (set GATEHOUSE_PCAPS): %v", dir, err)
-		}
-		t.Fatalf("capture set not available at %s (set GATEHOUSE_PCAPS, or run with -short to skip): %v", dir, err)
+		t.Fatalf("capture set at %s has no labels.csv (set %s to another): %v", dir, shared.PcapsEnv, err)
 	}
 	return dir
 }

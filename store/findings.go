@@ -15,6 +15,7 @@ import (
 type Finding struct {
 	ID       int64
 	At       time.Time
+	Source   string // the component that raised it (finding.Source*); "" in old rows
 	Segment  string // "" when the sensor could not tell
 	SrcIP    netip.Addr
 	SrcMAC   net.HardwareAddr // nil when unknown
@@ -46,8 +47,8 @@ func (s *Store) InsertFindings(ctx context.Context, fs []Finding) error {
 	ids := make([]int64, len(fs))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO findings
-			(at, segment, src_ip, src_mac, dst_ip, dst_port, proto, class, detail, evidence, device_id, person_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			(at, segment, src_ip, src_mac, dst_ip, dst_port, proto, class, detail, evidence, device_id, person_id, source)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -62,7 +63,7 @@ func (s *Store) InsertFindings(ctx context.Context, fs []Finding) error {
 			}
 			res, err := ins.ExecContext(ctx, formatTime(f.At), f.Segment, addrText(f.SrcIP.Unmap()), mac,
 				addrText(f.DstIP.Unmap()), int(f.DstPort), f.Proto, f.Class, f.Detail, f.Evidence,
-				nullID(f.DeviceID), nullID(f.PersonID))
+				nullID(f.DeviceID), nullID(f.PersonID), f.Source)
 			if err != nil {
 				return err
 			}
@@ -130,9 +131,24 @@ func (s *Store) Findings(ctx context.Context, f FindingFilter) ([]Finding, error
 		return nil, fmt.Errorf("store: findings: limit %d offset %d out of range", f.Limit, f.Offset)
 	}
 	where, args := f.where()
-	q := `SELECT id, at, segment, src_ip, src_mac, dst_ip, dst_port, proto, class, detail, evidence, device_id, person_id
-		FROM findings` + where + ` ORDER BY at DESC, id DESC LIMIT ? OFFSET ?`
+	q := `SELECT ` + findingColumns + ` FROM findings` + where + ` ORDER BY at DESC, id DESC LIMIT ? OFFSET ?`
 	args = append(args, f.Limit, f.Offset)
+	return s.queryFindings(ctx, q, args...)
+}
+
+const findingColumns = `id, at, segment, src_ip, src_mac, dst_ip, dst_port, proto, class, detail, evidence, device_id, person_id, source`
+
+// FindingsAfter returns up to limit findings with an id above after, in id
+// order: the alert pipeline's feed. Ids grow in commit order (one writer at
+// a time), so a reader that remembers the last id it handled misses none.
+func (s *Store) FindingsAfter(ctx context.Context, after int64, limit int) ([]Finding, error) {
+	if limit <= 0 || limit > MaxFindingsPage {
+		limit = MaxFindingsPage
+	}
+	return s.queryFindings(ctx, `SELECT `+findingColumns+` FROM findings WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+}
+
+func (s *Store) queryFindings(ctx context.Context, q string, args ...any) ([]Finding, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: findings: %w", err)
@@ -145,7 +161,7 @@ func (s *Store) Findings(ctx context.Context, f FindingFilter) ([]Finding, error
 		var port int
 		var dev, person sql.NullInt64
 		if err := rows.Scan(&fd.ID, &at, &fd.Segment, &src, &mac, &dst, &port, &fd.Proto, &fd.Class,
-			&fd.Detail, &fd.Evidence, &dev, &person); err != nil {
+			&fd.Detail, &fd.Evidence, &dev, &person, &fd.Source); err != nil {
 			return nil, fmt.Errorf("store: findings: %w", err)
 		}
 		if fd.At, err = parseTime(at); err != nil {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-net/gatehouse/internal/shared"
 )
 
 // cli runs one command line in-process and returns its exit code and output.
@@ -16,8 +18,6 @@ func cli(t *testing.T, stdin string, args ...string) (code int, stdout, stderr s
 	code = runCLI(context.Background(), &cliEnv{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb}, args)
 	return code, out.String(), errb.String()
 }
-
-const exampleConfig = "../../../shared/gatehouse.example.yaml"
 
 func TestCommandLineMistakesExit2WithOneLine(t *testing.T) {
 	cfg := writeConfig(t, t.TempDir())
@@ -70,9 +70,7 @@ func TestEveryCommandExplainsItselfWithAnExample(t *testing.T) {
 }
 
 func TestCheckConfigAcceptsTheSharedExample(t *testing.T) {
-	if _, err := os.Stat(exampleConfig); err != nil {
-		t.Skipf("shared example not beside the checkout: %v", err)
-	}
+	exampleConfig := shared.Path(t, "gatehouse.example.yaml")
 	code, stdout, stderr := cli(t, "", "check-config", "--config", exampleConfig)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)

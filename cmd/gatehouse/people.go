@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/people"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/ruledb"
+	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -24,11 +26,39 @@ type peopleWiring struct {
 	// started is set once the enforcer's table is in the kernel: before
 	// that a change to people needs no Sync (the first Apply reads them).
 	started atomic.Bool
+	// radius is set once the RADIUS server is built (after people, since
+	// the portal and DHCP come between); until then revocations have only
+	// the kernel's backstop.
+	radius atomic.Pointer[radius.Server]
 }
 
-// newPeople builds the people service from the configuration. enf may be
-// nil (the command line), in which case revocations wait for the daemon.
-func newPeople(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.Hub, enf *policy.Enforcer) (*peopleWiring, error) {
+// Disconnect ends a device's live Wi-Fi sessions through the RADIUS server,
+// and reports any access point that did not acknowledge.
+func (w *peopleWiring) Disconnect(ctx context.Context, mac net.HardwareAddr) error {
+	srv := w.radius.Load()
+	if srv == nil {
+		return nil
+	}
+	res, err := srv.Disconnect(ctx, "people", mac)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, r := range res {
+		if r.Outcome != radius.CoAAck {
+			bad = append(bad, fmt.Sprintf("%s %s %s", r.NAS, r.Outcome, r.Err))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("disconnect not acknowledged: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// newPeople builds the people service from the configuration and the
+// enforcer's view of the network. enf may be nil (the command line), in
+// which case revocations wait for the daemon.
+func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st *store.Store, hub *events.Hub, enf *policy.Enforcer) (*peopleWiring, error) {
 	w := &peopleWiring{}
 	opts := people.Options{
 		Store:      st,
@@ -40,13 +70,14 @@ func newPeople(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 		Retention:  cfg.People.Retention,
 		NoticeDays: cfg.People.NoticeDays,
 	}
-	for _, s := range cfg.Segments {
-		if s.UnknownDevices == config.UnknownQuarantine {
+	for _, s := range network.Segments {
+		if s.UnknownDevices == policy.UnknownQuarantine {
 			opts.QuarantineSegments = append(opts.QuarantineSegments, s.Name)
 		}
 	}
 	if enf != nil {
 		opts.Kernel = enf
+		opts.Disconnector = w
 		rules := ruledb.Source{Store: st}
 		opts.OnChange = func(ctx context.Context) error {
 			if !w.started.Load() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/people"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -72,7 +73,7 @@ func cmdPeopleImport(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer st.Close()
-	w, err := newPeople(slog.New(slog.DiscardHandler), cfg, st, nil, nil)
+	w, err := newPeople(slog.New(slog.DiscardHandler), cfg, policy.Network{}, st, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/hex"
-	"path/filepath"
 	"testing"
 
 	"github.com/gatehouse-net/gatehouse/inspect/internal/pcapseed"
@@ -136,11 +135,9 @@ func TestGoogleCHLOFindsSNI(t *testing.T) {
 // arbitrary datagrams, seeded with the QUIC packets of the captures.
 func FuzzInitial(f *testing.F) {
 	f.Add(protect(f, Version1, []byte{1, 2, 3, 4, 5, 6, 7, 8}, append([]byte{6, 0, 4, 1, 0, 0, 0}, make([]byte, 40)...)))
-	if dir, ok := pcapseed.Dir(filepath.Join("..", "..", "..", "shared", "pcaps")); ok {
-		for _, p := range pcapseed.Read(dir, 6) {
-			if p.UDP && len(p.Payload) > 20 {
-				f.Add(p.Payload)
-			}
+	for _, p := range pcapseed.Read(pcapseed.Dir(f), 6) {
+		if p.UDP && len(p.Payload) > 20 {
+			f.Add(p.Payload)
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -3,7 +3,6 @@ package tlshello
 import (
 	"crypto/tls"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -139,11 +138,9 @@ func TestJA4IgnoresGREASEAndOrder(t *testing.T) {
 // bare handshake message and a server flight.
 func FuzzClientHello(f *testing.F) {
 	f.Add(clientHelloBytes(f, &tls.Config{ServerName: "seed.example", NextProtos: []string{"h2"}}))
-	if dir, ok := pcapseed.Dir(filepath.Join("..", "..", "..", "shared", "pcaps")); ok {
-		for _, p := range pcapseed.Read(dir, 12) {
-			if len(p.Payload) > 5 && p.Payload[0] == 0x16 {
-				f.Add(p.Payload)
-			}
+	for _, p := range pcapseed.Read(pcapseed.Dir(f), 12) {
+		if len(p.Payload) > 5 && p.Payload[0] == 0x16 {
+			f.Add(p.Payload)
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

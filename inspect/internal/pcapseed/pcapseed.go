@@ -8,21 +8,22 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"testing"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/gatehouse-net/gatehouse/internal/shared"
 )
 
-// Dir returns the capture directory: $GATEHOUSE_PCAPS, else rel (the
-// caller's path to shared/pcaps). ok is false when it does not exist.
-func Dir(rel string) (string, bool) {
-	dir := os.Getenv("GATEHOUSE_PCAPS")
-	if dir == "" {
-		dir = rel
-	}
-	_, err := os.Stat(dir)
-	return dir, err == nil
+// Dir returns the capture directory: $GATEHOUSE_PCAPS, else
+// ../shared/pcaps beside the repository. t fails, naming where it looked,
+// when neither exists: seeds that silently vanish make a fuzz target
+// weaker without anyone noticing.
+func Dir(t testing.TB) string {
+	t.Helper()
+	return shared.Pcaps(t)
 }
 
 // Packet is one frame of a capture with its link type and the payload

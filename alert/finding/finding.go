@@ -1,0 +1,104 @@
+// Package finding is the one type every source of findings produces: the
+// inspection engines, the DHCP server, the captive portal, the DNS guard and
+// the RADIUS server. It is a leaf: it imports nothing of Gatehouse, so any
+// package may publish a Finding (as the Data of an events.FindingRaised) or
+// build one at the wiring edge without importing package alert's internals.
+//
+// It owns the shape of a finding and the names of its sources and classes.
+// It does not store findings, attribute them or decide who is told (package
+// alert does).
+package finding
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Sources: which component saw it.
+const (
+	SourceInspect  = "inspect"
+	SourceDHCP     = "dhcp"
+	SourcePortal   = "portal"
+	SourceDNSGuard = "dnsguard"
+	SourceRADIUS   = "radius"
+)
+
+// Classes. The inspection classes keep inspect's names (inspect.Class*), so
+// a stored finding reads the same whichever side converted it.
+const (
+	ClassVPN              = "vpn"
+	ClassTor              = "tor"
+	ClassProxy            = "proxy"
+	ClassDoH              = "doh"
+	ClassDoT              = "dot"
+	ClassDoQ              = "doq"
+	ClassECH              = "ech"
+	ClassSSH              = "ssh"
+	ClassRemoteAccess     = "remote-access"
+	ClassTunnel           = "tunnel"
+	ClassTethering        = "tethering"
+	ClassUnapprovedDevice = "unapproved-device"
+	ClassRogueDHCP        = "rogue-dhcp"
+	ClassPoolExhausted    = "pool-exhausted" // dhcp: a segment ran out of addresses
+	ClassCodeGuessing     = "code-guessing"  // portal: the brute-force breaker tripped
+	ClassBlockedLookup    = "blocked-lookup" // DNS guard: a listed DoH/VPN name was asked for
+)
+
+// Classes lists every class in a stable order.
+var Classes = []string{
+	ClassVPN, ClassTor, ClassProxy, ClassDoH, ClassDoT, ClassDoQ, ClassECH,
+	ClassSSH, ClassRemoteAccess, ClassTunnel, ClassTethering,
+	ClassUnapprovedDevice, ClassRogueDHCP, ClassPoolExhausted, ClassCodeGuessing, ClassBlockedLookup,
+}
+
+// Details of unapproved-device, so the label says what was seen.
+const (
+	// DetailNeverLeased: traffic from a MAC our DHCP server never gave an
+	// address to (it set its own).
+	DetailNeverLeased = "unknown-mac"
+	// DetailNotApproved: the device asked for an address (DHCP) or to join
+	// (RADIUS MAB) and nobody has approved it.
+	DetailNotApproved = "not-approved"
+)
+
+// Finding is one observation of a bypass attempt or a device problem.
+// Src is the device on our side (for rogue-dhcp the rogue server; empty for
+// site-wide findings such as pool-exhausted), Dst the far end.
+type Finding struct {
+	Time     time.Time
+	Source   string // Source*
+	Class    string // Class*
+	Segment  string // "" when the source could not tell
+	SrcIP    netip.Addr
+	SrcMAC   net.HardwareAddr
+	DstIP    netip.Addr
+	DstPort  uint16
+	Proto    string
+	Detail   string // a short machine word: "openvpn", "not-approved", the SNI
+	Evidence string // what was seen, for the technical part of the alert
+}
+
+// Valid reports whether f has what every finding needs: a time, a source
+// and a class.
+func (f Finding) Valid() error {
+	if f.Time.IsZero() || f.Class == "" || f.Source == "" {
+		return fmt.Errorf("finding: needs a time, a source and a class (got %v, %q, %q)", f.Time, f.Source, f.Class)
+	}
+	return nil
+}
+
+// String renders the finding as one readable line.
+func (f Finding) String() string {
+	mac := "-"
+	if len(f.SrcMAC) > 0 {
+		mac = f.SrcMAC.String()
+	}
+	dst := "-"
+	if f.DstIP.IsValid() {
+		dst = netip.AddrPortFrom(f.DstIP, f.DstPort).String()
+	}
+	return fmt.Sprintf("%s %s/%s segment=%s src=%s mac=%s dst=%s proto=%s detail=%s evidence=%q",
+		f.Time.UTC().Format(time.RFC3339Nano), f.Source, f.Class, f.Segment, f.SrcIP, mac, dst, f.Proto, f.Detail, f.Evidence)
+}

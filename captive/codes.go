@@ -1,0 +1,253 @@
+// This file: what the portal does with a code (redeem, admit, revoke,
+// extend, restore); code.go says what a code is.
+
+package captive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// codeLimits turns a code's options (bits per second, bytes) into the
+// kernel limits its devices are admitted with.
+func codeLimits(upBits, downBits, quota int64) policy.Limits {
+	return policy.Limits{UpBps: uint64(upBits) / 8, DownBps: uint64(downBits) / 8, QuotaBytes: uint64(quota)}
+}
+
+// admitDevice opens the gate for mac/ip until the code's end and records the
+// address.
+func (p *Portal) admitDevice(ctx context.Context, v store.Voucher, mac net.HardwareAddr, ip netip.Addr, reason string) error {
+	until := v.Until()
+	if err := p.adm.AdmitWith(ctx, policy.Device{MAC: mac, IP: ip}, until, codeLimits(v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
+		return err
+	}
+	if n := p.conns.closeIdle(ip); n > 0 {
+		p.log.Debug("closed connections opened before admission", "ip", ip, "connections", n)
+	}
+	if reason == "returned" {
+		if err := p.st.TouchVoucherDevice(ctx, v.ID, mac, ip, p.now()); err != nil {
+			p.log.Warn("record returning device's address", "mac", mac, "err", err)
+		}
+	}
+	p.publish(events.SessionStarted, GuestSession{VoucherID: v.ID, MAC: mac, IP: ip, Until: until, Reason: reason})
+	p.log.Info("guest admitted", "voucher", v.ID, "mac", mac, "ip", ip, "until", until, "reason", reason)
+	return nil
+}
+
+// ReadmitOnLease is for the DHCP server's lease hook: a device that comes
+// back (same MAC, maybe a new address) while its code is valid is admitted
+// again without the portal. It reports whether it was.
+func (p *Portal) ReadmitOnLease(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) (bool, error) {
+	v, d, err := p.st.VoucherForDevice(ctx, mac, p.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("captive: readmit %v: %w", mac, err)
+	}
+	if d.IP.IsValid() && d.IP != ip {
+		// The old address is no longer this device's: close it.
+		if err := p.adm.Evict(ctx, policy.Device{MAC: mac, IP: d.IP}); err != nil {
+			p.log.Warn("evict previous address", "mac", mac, "ip", d.IP, "err", err)
+		}
+	}
+	if err := p.admitDevice(ctx, v, mac, ip, "returned"); err != nil {
+		return false, fmt.Errorf("captive: readmit %v: %w", mac, err)
+	}
+	return true, nil
+}
+
+// Restore re-admits every signed-in device of a valid code, for daemon start:
+// the kernel's admissions are rebuilt from the database. It returns how many
+// were admitted and the errors of those that could not be.
+func (p *Portal) Restore(ctx context.Context) (int, error) {
+	gs, err := p.st.ActiveGuestDevices(ctx, p.now())
+	if err != nil {
+		return 0, fmt.Errorf("captive: restore: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, g := range gs {
+		if !g.IP.IsValid() {
+			continue
+		}
+		if err := p.adm.AdmitWith(ctx, policy.Device{MAC: g.MAC, IP: g.IP}, g.Until, codeLimits(g.RateUpBps, g.RateDownBps, g.QuotaBytes)); err != nil {
+			errs = append(errs, fmt.Errorf("%v/%v: %w", g.MAC, g.IP, err))
+			continue
+		}
+		n++
+	}
+	if len(errs) > 0 {
+		return n, fmt.Errorf("captive: restore: %w", errors.Join(errs...))
+	}
+	p.log.Info("guest admissions restored", "devices", n)
+	return n, nil
+}
+
+// Revoke ends a code now and evicts every device that used it.
+func (p *Portal) Revoke(ctx context.Context, actor string, id int64) (store.Voucher, error) {
+	v, ds, err := p.st.RevokeVoucher(ctx, actor, id, p.now())
+	if err != nil {
+		return store.Voucher{}, fmt.Errorf("captive: revoke %d: %w", id, err)
+	}
+	var errs []error
+	for _, d := range ds {
+		// MAC only: every address the device was admitted on.
+		if err := p.adm.Evict(ctx, policy.Device{MAC: d.MAC}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.publish(events.SessionEnded, GuestSession{VoucherID: id, MAC: d.MAC, IP: d.IP, Reason: "revoked"})
+	}
+	p.log.Info("voucher revoked", "voucher", id, "by", actor, "devices", len(ds))
+	if len(errs) > 0 {
+		return v, fmt.Errorf("captive: revoke %d: evict: %w", id, errors.Join(errs...))
+	}
+	return v, nil
+}
+
+// Extend lengthens a code by d and moves its signed-in devices' admissions
+// to the new end.
+func (p *Portal) Extend(ctx context.Context, actor string, id int64, d time.Duration) (store.Voucher, error) {
+	v, ds, err := p.st.ExtendVoucher(ctx, actor, id, d.Round(time.Second))
+	if err != nil {
+		return store.Voucher{}, fmt.Errorf("captive: extend %d: %w", id, err)
+	}
+	until := v.Until()
+	var errs []error
+	if !until.IsZero() && until.After(p.now()) {
+		for _, dev := range ds {
+			if !dev.LoggedOutAt.IsZero() || !dev.IP.IsValid() {
+				continue
+			}
+			if err := p.adm.AdmitWith(ctx, policy.Device{MAC: dev.MAC, IP: dev.IP}, until, codeLimits(v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	p.log.Info("voucher extended", "voucher", id, "by", actor, "until", until)
+	if len(errs) > 0 {
+		return v, fmt.Errorf("captive: extend %d: admit: %w", id, errors.Join(errs...))
+	}
+	return v, nil
+}
+
+// Outcomes of a code attempt, as logged.
+const (
+	outcomeOK         = "ok"
+	outcomeInvalid    = "invalid"
+	outcomeMalformed  = "malformed"
+	outcomeExpired    = "expired"
+	outcomeNotYet     = "not-yet-valid"
+	outcomeRevoked    = "revoked"
+	outcomeDevices    = "device-limit"
+	outcomeThrottled  = "throttled"
+	outcomeNoDevice   = "unknown-device"
+	outcomeAdmitError = "admit-failed"
+)
+
+// refusal is why redeem refused a code, with what the page should say.
+type refusal struct {
+	outcome string
+	msg     func(lang string) string
+}
+
+func (e *refusal) Error() string { return "captive: code refused: " + e.outcome }
+
+// redeem checks a typed code for the device mac/ip, records the acceptance
+// and admits the device. The attempt is logged and counted by the limits.
+func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr, ip netip.Addr, name, company string) (store.Voucher, error) {
+	now := p.now()
+	var v store.Voucher
+	outcome := outcomeOK
+	defer func() {
+		if err := p.st.RecordVoucherAttempt(context.WithoutCancel(ctx), store.VoucherAttempt{At: now, MAC: mac, IP: ip, Outcome: outcome}); err != nil {
+			p.log.Error("record code attempt", "err", err)
+		}
+	}()
+	if len(mac) == 0 {
+		outcome = outcomeNoDevice
+		return v, &refusal{outcome, func(l string) string { return tr(l, "err_device") }}
+	}
+	key := mac.String()
+	if wait := p.lim.allow(key, now); wait > 0 {
+		outcome = outcomeThrottled
+		return v, &refusal{outcome, func(l string) string { return tr(l, "err_throttled", durationText(l, wait)) }}
+	}
+	fail := func(o string) error {
+		outcome = o
+		if p.lim.fail(key, now) {
+			alert := BruteForceAlert{Failures: p.lim.lim.SiteFailures, Window: p.lim.lim.Window,
+				Until: now.Add(p.lim.lim.BreakerHold), LastMAC: mac, LastIP: ip}
+			p.log.Warn("code guessing breaker tripped: every device slowed", "failures", alert.Failures, "window", alert.Window, "mac", mac, "ip", ip)
+			p.publish(BruteForce, alert)
+		}
+		return &refusal{o, func(l string) string { return tr(l, "err_invalid") }}
+	}
+	code, err := NormaliseCode(typed)
+	if err != nil {
+		return v, fail(outcomeMalformed)
+	}
+	k, err := p.codeKey(ctx)
+	if err != nil {
+		outcome = "error"
+		return v, err
+	}
+	aup := p.currentAUP(ctx)
+	red := store.Redemption{CodeHash: HashCode(k, code), MAC: mac, IP: ip, At: now,
+		Name: clip(name, 100), Company: clip(company, 100), AUPVersion: aup.Version}
+	v, err = p.st.RedeemVoucher(ctx, red, func(v store.Voucher, known bool) error {
+		switch {
+		case !v.RevokedAt.IsZero():
+			return &refusal{outcomeRevoked, func(l string) string { return tr(l, "err_revoked") }}
+		case !v.NotBefore.IsZero() && now.Before(v.NotBefore):
+			at := v.NotBefore.In(p.loc).Format("2 Jan 2006 15:04")
+			return &refusal{outcomeNotYet, func(l string) string { return tr(l, "err_notyet", at) }}
+		case !v.NotAfter.IsZero() && !now.Before(v.NotAfter), !v.ExpiresAt.IsZero() && !now.Before(v.ExpiresAt):
+			return &refusal{outcomeExpired, func(l string) string { return tr(l, "err_expired") }}
+		case !known && v.MaxDevices > 0 && v.Devices >= v.MaxDevices:
+			n := v.MaxDevices
+			return &refusal{outcomeDevices, func(l string) string { return tr(l, "err_devices", n) }}
+		}
+		return nil
+	})
+	var ref *refusal
+	switch {
+	case errors.As(err, &ref):
+		outcome = ref.outcome
+		return v, ref
+	case errors.Is(err, store.ErrNotFound):
+		return v, fail(outcomeInvalid)
+	case err != nil:
+		outcome = "error"
+		return v, err
+	}
+	p.lim.succeed(key)
+	if err := p.admitDevice(ctx, v, mac, ip, "redeemed"); err != nil {
+		outcome = outcomeAdmitError
+		return v, err
+	}
+	return v, nil
+}
+
+func clip(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,492 @@
+package store
+
+// The RADIUS server's tables: accounting sessions (who held which MAC and
+// address, where, when), the room each access point stands in, and the
+// RADIUS side of a device (the segment it was approved for and its sealed
+// personal Wi-Fi key).
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// RADIUSSession is one accounting session a NAS reported.
+type RADIUSSession struct {
+	ID            int64
+	NAS           string // the client's name in the configuration
+	NASAddr       netip.Addr
+	AcctSessionID string
+	Username      string
+	Person        string // the person it belongs to, when known
+	MAC           net.HardwareAddr
+	IP            netip.Addr
+	AP            string // access point: Called-Station-Id's MAC part
+	Room          string // the room the network manager gave the AP
+	SSID          string
+	NASPort       string
+	Start         time.Time
+	Updated       time.Time
+	Stop          time.Time // zero while open
+	StopCause     string
+	InOctets      uint64
+	OutOctets     uint64
+}
+
+// Open reports whether the NAS has not reported the session's end.
+func (s RADIUSSession) Open() bool { return s.Stop.IsZero() }
+
+// The accounting statuses RecordAccounting understands.
+const (
+	AcctStart   = "start"
+	AcctInterim = "interim"
+	AcctStop    = "stop"
+)
+
+// AccountingUpdate is one Accounting-Request's content.
+type AccountingUpdate struct {
+	Status        string // AcctStart, AcctInterim or AcctStop
+	NAS           string
+	NASAddr       netip.Addr
+	AcctSessionID string
+	Username      string
+	Person        string
+	MAC           net.HardwareAddr
+	IP            netip.Addr // invalid: the MAC's DHCP lease is used
+	AP            string
+	SSID          string
+	NASPort       string
+	At            time.Time     // when the event happened (now minus Acct-Delay-Time)
+	SessionTime   time.Duration // Acct-Session-Time: a session first seen mid-way started this long ago
+	InOctets      uint64
+	OutOctets     uint64
+	StopCause     string
+}
+
+const sessionColumns = `id, nas, nas_addr, acct_session_id, username, person, mac, ip, ap, room, ssid, nas_port,
+	started_at, updated_at, stopped_at, stop_cause, in_octets, out_octets`
+
+func scanSession(r scanner) (RADIUSSession, error) {
+	var s RADIUSSession
+	var nasAddr, mac, ip, start, upd, stop string
+	var in, out int64
+	if err := r.Scan(&s.ID, &s.NAS, &nasAddr, &s.AcctSessionID, &s.Username, &s.Person, &mac, &ip, &s.AP, &s.Room,
+		&s.SSID, &s.NASPort, &start, &upd, &stop, &s.StopCause, &in, &out); err != nil {
+		return RADIUSSession{}, err
+	}
+	s.InOctets, s.OutOctets = uint64(in), uint64(out)
+	var err error
+	if s.NASAddr, err = parseAddrText(nasAddr); err != nil {
+		return RADIUSSession{}, err
+	}
+	if s.MAC, err = parseMACText(mac); err != nil {
+		return RADIUSSession{}, err
+	}
+	if s.IP, err = parseAddrText(ip); err != nil {
+		return RADIUSSession{}, err
+	}
+	if s.Start, err = parseTime(start); err != nil {
+		return RADIUSSession{}, err
+	}
+	if s.Updated, err = parseTime(upd); err != nil {
+		return RADIUSSession{}, err
+	}
+	if s.Stop, err = parseTime(stop); err != nil {
+		return RADIUSSession{}, err
+	}
+	return s, nil
+}
+
+// octets keeps a counter inside SQLite's signed 64-bit integers.
+func octets(n uint64) int64 {
+	if n > 1<<62 {
+		return 1 << 62
+	}
+	return int64(n)
+}
+
+// RecordAccounting applies one accounting event to the session it names
+// (nas, acct session id) and returns the session as stored. A Start or
+// Interim-Update for an unknown session opens it; a Stop closes it (creating
+// it closed if its Start was lost). When u.IP is not given the MAC's bound
+// DHCP lease supplies it, and the room comes from the AP's room. Accounting
+// is data the NAS reports, not a change a person made: it is not audited.
+func (s *Store) RecordAccounting(ctx context.Context, u AccountingUpdate) (RADIUSSession, error) {
+	if u.NAS == "" || u.AcctSessionID == "" || u.At.IsZero() {
+		return RADIUSSession{}, fmt.Errorf("store: record accounting: needs a NAS, a session id and a time")
+	}
+	var out RADIUSSession
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		ip := addrText(u.IP)
+		if ip == "" && len(u.MAC) > 0 {
+			err := tx.QueryRowContext(ctx, `SELECT ip FROM dhcp_leases WHERE mac = ? AND state = 'bound'
+				ORDER BY start_at DESC LIMIT 1`, macText(u.MAC)).Scan(&ip)
+			if err != nil && err != sql.ErrNoRows {
+				return err
+			}
+		}
+		var room string
+		if u.AP != "" {
+			if err := tx.QueryRowContext(ctx, `SELECT room FROM radius_rooms WHERE ap = ?`, u.AP).Scan(&room); err != nil && err != sql.ErrNoRows {
+				return err
+			}
+		}
+		mac := ""
+		if len(u.MAC) > 0 {
+			mac = macText(u.MAC)
+		}
+		at := formatTime(u.At)
+		stop, cause := "", ""
+		if u.Status == AcctStop {
+			stop, cause = at, u.StopCause
+		}
+		var id int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM radius_sessions WHERE nas = ? AND acct_session_id = ? AND stopped_at = ''`,
+			u.NAS, u.AcctSessionID).Scan(&id)
+		switch {
+		case err == sql.ErrNoRows:
+			start := u.At
+			if u.Status != AcctStart {
+				start = u.At.Add(-u.SessionTime)
+			}
+			res, err := tx.ExecContext(ctx, `INSERT INTO radius_sessions (nas, nas_addr, acct_session_id, username, person, mac, ip,
+				ap, room, ssid, nas_port, started_at, updated_at, stopped_at, stop_cause, in_octets, out_octets)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				u.NAS, addrText(u.NASAddr), u.AcctSessionID, u.Username, u.Person, mac, ip, u.AP, room, u.SSID, u.NASPort,
+				formatTime(start), at, stop, cause, octets(u.InOctets), octets(u.OutOctets))
+			if err != nil {
+				return err
+			}
+			if id, err = res.LastInsertId(); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			// Later reports fill in what earlier ones lacked (an address
+			// learnt after Start) and never blank what is known.
+			if _, err := tx.ExecContext(ctx, `UPDATE radius_sessions SET
+				nas_addr = ?, updated_at = ?, stopped_at = ?, stop_cause = ?,
+				username = CASE WHEN ? <> '' THEN ? ELSE username END,
+				person = CASE WHEN ? <> '' THEN ? ELSE person END,
+				mac = CASE WHEN ? <> '' THEN ? ELSE mac END,
+				ip = CASE WHEN ? <> '' THEN ? ELSE ip END,
+				ap = CASE WHEN ? <> '' THEN ? ELSE ap END,
+				room = CASE WHEN ? <> '' THEN ? ELSE room END,
+				ssid = CASE WHEN ? <> '' THEN ? ELSE ssid END,
+				in_octets = max(in_octets, ?), out_octets = max(out_octets, ?)
+				WHERE id = ?`,
+				addrText(u.NASAddr), at, stop, cause, u.Username, u.Username, u.Person, u.Person, mac, mac, ip, ip,
+				u.AP, u.AP, room, room, u.SSID, u.SSID, octets(u.InOctets), octets(u.OutOctets), id); err != nil {
+				return err
+			}
+		}
+		out, err = scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM radius_sessions WHERE id = ?`, id))
+		return err
+	})
+	if err != nil {
+		return RADIUSSession{}, fmt.Errorf("store: record accounting %s/%s: %w", u.NAS, u.AcctSessionID, err)
+	}
+	return out, nil
+}
+
+// CloseNASSessions ends every open session of a NAS (Accounting-On/Off: the
+// NAS rebooted or is going down, so none of them survives) and returns how
+// many it closed.
+func (s *Store) CloseNASSessions(ctx context.Context, nas string, at time.Time, cause string) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE radius_sessions SET stopped_at = ?, updated_at = ?, stop_cause = ?
+			WHERE nas = ? AND stopped_at = ''`, formatTime(at), formatTime(at), cause, nas)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: close sessions of %s: %w", nas, err)
+	}
+	return n, nil
+}
+
+// SessionFilter narrows RADIUSSessions; zero fields do not filter.
+type SessionFilter struct {
+	OpenOnly bool
+	MAC      net.HardwareAddr
+	Limit    int // 0: 1000
+}
+
+// RADIUSSessions lists sessions, most recently started first.
+func (s *Store) RADIUSSessions(ctx context.Context, f SessionFilter) ([]RADIUSSession, error) {
+	q := `SELECT ` + sessionColumns + ` FROM radius_sessions WHERE 1=1`
+	var args []any
+	if f.OpenOnly {
+		q += ` AND stopped_at = ''`
+	}
+	if len(f.MAC) > 0 {
+		q += ` AND mac = ?`
+		args = append(args, macText(f.MAC))
+	}
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	q += ` ORDER BY started_at DESC, id DESC LIMIT ?`
+	args = append(args, f.Limit)
+	return queryAll(ctx, s.db, "list RADIUS sessions", scanSession, q, args...)
+}
+
+// RADIUSSession returns one session by id; ErrNotFound if there is none.
+func (s *Store) RADIUSSession(ctx context.Context, id int64) (RADIUSSession, error) {
+	r, err := scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM radius_sessions WHERE id = ?`, id))
+	if err == sql.ErrNoRows {
+		return RADIUSSession{}, fmt.Errorf("store: RADIUS session %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return RADIUSSession{}, fmt.Errorf("store: RADIUS session %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// WhoHeld returns the session that held ip (when valid) or else mac at t:
+// started at or before t and not stopped before t, the latest such. It
+// answers "who held 10.20.3.7 at 10:41:07?" for alert attribution, walking
+// the (ip, started_at) or (mac, started_at) index. ErrNotFound when no
+// session covers t.
+func (s *Store) WhoHeld(ctx context.Context, ip netip.Addr, mac net.HardwareAddr, t time.Time) (RADIUSSession, error) {
+	col, key := "ip", addrText(ip)
+	if !ip.IsValid() {
+		if len(mac) == 0 {
+			return RADIUSSession{}, fmt.Errorf("store: who held: needs an address or a MAC")
+		}
+		col, key = "mac", macText(mac)
+	}
+	at := formatTime(t)
+	r, err := scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM radius_sessions
+		WHERE `+col+` = ? AND started_at <= ? AND (stopped_at = '' OR stopped_at >= ?)
+		ORDER BY started_at DESC, id DESC LIMIT 1`, key, at, at))
+	if err == sql.ErrNoRows {
+		return RADIUSSession{}, fmt.Errorf("store: who held %s at %s: %w", key, at, ErrNotFound)
+	}
+	if err != nil {
+		return RADIUSSession{}, fmt.Errorf("store: who held %s at %s: %w", key, at, err)
+	}
+	return r, nil
+}
+
+// PurgeRADIUSSessions deletes sessions that ended before the cut-off,
+// audited with their count.
+func (s *Store) PurgeRADIUSSessions(ctx context.Context, actor string, before time.Time) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM radius_sessions WHERE stopped_at <> '' AND stopped_at < ?`, formatTime(before))
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		after, err := auditJSON(struct {
+			Before  time.Time `json:"before"`
+			Deleted int64     `json:"deleted"`
+		}{before.UTC(), n})
+		if err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "radius.sessions.purge", Object: "radius_sessions", After: after})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: purge RADIUS sessions: %w", err)
+	}
+	return n, nil
+}
+
+// SetAPRoom names the room an access point (its MAC, as in
+// Called-Station-Id) is in; an empty room forgets it. Audited as "ap.room".
+func (s *Store) SetAPRoom(ctx context.Context, actor string, ap net.HardwareAddr, room string) error {
+	if len(ap) == 0 {
+		return fmt.Errorf("store: set AP room: no MAC")
+	}
+	m := macText(ap)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var before string
+		if err := tx.QueryRowContext(ctx, `SELECT room FROM radius_rooms WHERE ap = ?`, m).Scan(&before); err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		var err error
+		if room == "" {
+			_, err = tx.ExecContext(ctx, `DELETE FROM radius_rooms WHERE ap = ?`, m)
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO radius_rooms (ap, room) VALUES (?, ?)
+				ON CONFLICT (ap) DO UPDATE SET room = excluded.room`, m, room)
+		}
+		if err != nil {
+			return err
+		}
+		type roomAudit struct {
+			AP   string `json:"ap"`
+			Room string `json:"room"`
+		}
+		e := AuditEntry{Actor: actor, Action: "ap.room", Object: "ap:" + m}
+		if before != "" {
+			if e.Before, err = auditJSON(roomAudit{m, before}); err != nil {
+				return err
+			}
+		}
+		if e.After, err = auditJSON(roomAudit{m, room}); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, e)
+	})
+	if err != nil {
+		return fmt.Errorf("store: set room of AP %s: %w", m, err)
+	}
+	return nil
+}
+
+// APRooms returns every access point's room, keyed by lower-case colon MAC.
+func (s *Store) APRooms(ctx context.Context) (map[string]string, error) {
+	type pair struct{ ap, room string }
+	rows, err := queryAll(ctx, s.db, "list AP rooms", func(r scanner) (pair, error) {
+		var p pair
+		return p, r.Scan(&p.ap, &p.room)
+	}, `SELECT ap, room FROM radius_rooms ORDER BY ap`)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(rows))
+	for _, p := range rows {
+		out[p.ap] = p.room
+	}
+	return out, nil
+}
+
+// ApproveDevice approves a device for a segment ("" = whichever segment its
+// SSID asks for), unblocking it and naming it when name is given, creating
+// its record ahead of its arrival if need be. The devices row and the
+// RADIUS segment change together and are audited as one "device.approve".
+func (s *Store) ApproveDevice(ctx context.Context, actor string, mac net.HardwareAddr, segment, name string, now time.Time) error {
+	if len(mac) == 0 {
+		return fmt.Errorf("store: approve device: no MAC")
+	}
+	m := macText(mac)
+	type approval struct {
+		MAC      string `json:"mac"`
+		Approved bool   `json:"approved"`
+		Blocked  bool   `json:"blocked"`
+		Name     string `json:"name"`
+		Segment  string `json:"segment"`
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		before := approval{MAC: m}
+		var had bool
+		err := tx.QueryRowContext(ctx, `SELECT d.approved, d.blocked, d.name, coalesce(r.segment, '')
+			FROM devices d LEFT JOIN radius_devices r ON r.mac = d.mac WHERE d.mac = ?`, m).
+			Scan(&before.Approved, &before.Blocked, &before.Name, &before.Segment)
+		switch {
+		case err == sql.ErrNoRows:
+		case err != nil:
+			return err
+		default:
+			had = true
+		}
+		after := approval{MAC: m, Approved: true, Name: before.Name, Segment: segment}
+		if name != "" {
+			after.Name = name
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (mac, first_seen, last_seen, approved, blocked, name)
+			VALUES (?, ?, ?, 1, 0, ?)
+			ON CONFLICT (mac) DO UPDATE SET approved = 1, blocked = 0, name = excluded.name`,
+			m, formatTime(now), formatTime(now), after.Name); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO radius_devices (mac, segment) VALUES (?, ?)
+			ON CONFLICT (mac) DO UPDATE SET segment = excluded.segment`, m, segment); err != nil {
+			return err
+		}
+		e := AuditEntry{Actor: actor, Action: "device.approve", Object: "device:" + m}
+		if had {
+			if e.Before, err = auditJSON(before); err != nil {
+				return err
+			}
+		}
+		if e.After, err = auditJSON(after); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, e)
+	})
+	if err != nil {
+		return fmt.Errorf("store: approve device %s: %w", m, err)
+	}
+	return nil
+}
+
+// RADIUSDevice is what the RADIUS server keeps about a device.
+type RADIUSDevice struct {
+	Segment   string
+	PSKSealed []byte // nil: no personal key
+	PSKSetAt  time.Time
+}
+
+// RADIUSDeviceByMAC returns the RADIUS side of a device; a device with none
+// gives the zero value.
+func (s *Store) RADIUSDeviceByMAC(ctx context.Context, mac net.HardwareAddr) (RADIUSDevice, error) {
+	var d RADIUSDevice
+	var at string
+	err := s.db.QueryRowContext(ctx, `SELECT segment, psk_sealed, psk_set_at FROM radius_devices WHERE mac = ?`, macText(mac)).
+		Scan(&d.Segment, &d.PSKSealed, &at)
+	if err == sql.ErrNoRows {
+		return RADIUSDevice{}, nil
+	}
+	if err == nil {
+		d.PSKSetAt, err = parseTime(at)
+	}
+	if err != nil {
+		return RADIUSDevice{}, fmt.Errorf("store: RADIUS device %s: %w", mac, err)
+	}
+	return d, nil
+}
+
+// SetDeviceKey stores a device's personal Wi-Fi key, sealed by the caller
+// (the store never sees it in clear), replacing any earlier one, audited as
+// "device.key" without the key. The device must be known.
+func (s *Store) SetDeviceKey(ctx context.Context, actor string, mac net.HardwareAddr, sealed []byte, now time.Time) error {
+	if len(mac) == 0 || len(sealed) == 0 {
+		return fmt.Errorf("store: set device key: needs a MAC and a sealed key")
+	}
+	m := macText(mac)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM devices WHERE mac = ?`, m).Scan(&one); err == sql.ErrNoRows {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		var before string
+		if err := tx.QueryRowContext(ctx, `SELECT psk_set_at FROM radius_devices WHERE mac = ?`, m).Scan(&before); err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO radius_devices (mac, psk_sealed, psk_set_at) VALUES (?, ?, ?)
+			ON CONFLICT (mac) DO UPDATE SET psk_sealed = excluded.psk_sealed, psk_set_at = excluded.psk_set_at`,
+			m, sealed, formatTime(now)); err != nil {
+			return err
+		}
+		type keyAudit struct {
+			MAC      string `json:"mac"`
+			Rotated  bool   `json:"rotated"`
+			Previous string `json:"previous_set_at,omitempty"`
+		}
+		after, err := auditJSON(keyAudit{m, before != "", before})
+		if err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "device.key", Object: "device:" + m, After: after})
+	})
+	if err != nil {
+		return fmt.Errorf("store: set key of device %s: %w", m, err)
+	}
+	return nil
+}
