@@ -1104,3 +1104,22 @@ func (s *Store) PurgePeople(ctx context.Context, actor, cutoff string, now time.
 	}
 	return n, nil
 }
+
+// AuditFor returns the newest audit entries about one object ("person:7"),
+// for a person's history and a subject access export.
+func (s *Store) AuditFor(ctx context.Context, object string, limit int) ([]AuditEntry, error) {
+	if limit < 1 || limit > MaxAuditPage {
+		limit = MaxAuditPage
+	}
+	return queryAll(ctx, s.db, "audit of "+object, func(sc scanner) (AuditEntry, error) {
+		var e AuditEntry
+		var at string
+		if err := sc.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Object, &e.Before, &e.After, &e.PrevHash, &e.Hash); err != nil {
+			return e, err
+		}
+		var err error
+		e.At, err = parseTime(at)
+		return e, err
+	}, `SELECT id, at, actor, action, object, before_json, after_json, prev_hash, hash
+		FROM audit_log WHERE object = ? ORDER BY id DESC LIMIT ?`, object, limit)
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/people/peopleweb"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/policy/ruledb"
@@ -175,6 +176,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	ppl, err := newPeople(log, cfg, network, st, d.hub, enf)
 	if err != nil {
 		return err
+	}
+	if err := peopleweb.Register(srv, ppl.svc, log.With("component", "people")); err != nil {
+		return fmt.Errorf("admin page: %w", err)
 	}
 	// People resolve person and group rules to their devices.
 	if err := enf.LoadRules(ctx, rules, ppl.svc); err != nil {
