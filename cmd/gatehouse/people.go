@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/people"
@@ -30,6 +31,18 @@ type peopleWiring struct {
 	// the portal and DHCP come between); until then revocations have only
 	// the kernel's backstop.
 	radius atomic.Pointer[radius.Server]
+	// mailer is the alerts' mailer, set once alerting is built, for the
+	// leavers preview (to the DSL addresses of alerts.dsl).
+	mailer atomic.Pointer[alert.Mailer]
+}
+
+// SendLeaversPreview mails the leavers preview through the alerts' mailer.
+func (w *peopleWiring) SendLeaversPreview(ctx context.Context, subject, body string) error {
+	m := w.mailer.Load()
+	if m == nil {
+		return people.ErrNoMailer
+	}
+	return m.SendMail(ctx, subject, body)
 }
 
 // Disconnect ends a device's live Wi-Fi sessions through the RADIUS server,
@@ -78,6 +91,7 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 	if enf != nil {
 		opts.Kernel = enf
 		opts.Disconnector = w
+		opts.Mailer = w
 		rules := ruledb.Source{Store: st}
 		opts.OnChange = func(ctx context.Context) error {
 			if !w.started.Load() {

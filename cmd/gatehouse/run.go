@@ -256,6 +256,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	if err != nil {
 		return err
 	}
+	if alerts.digest != nil {
+		ppl.mailer.Store(alerts.digest.Mailer)
+	}
 
 	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
 
