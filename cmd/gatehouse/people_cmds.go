@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,6 +27,14 @@ const peopleUsage = `gatehouse people: import the school's people from the MIS, 
       Nothing changes without --apply, which applies the preview in one
       audited transaction. People whose leaving day has passed lose access
       at the daemon's next scheduler run (within a minute).
+
+  gatehouse people mapping --config FILE --name NAME --kind pupil|staff
+                          [--dates DD/MM/YYYY] CSVFILE FIELD=COLUMN...
+      Save a column mapping for an export whose columns no built-in shape
+      knows; later imports of a file with the same header row use it.
+      FIELDs: upn admission_no staff_code title legal_forename
+      legal_surname preferred_forename year_group reg_group role
+      starts_on leaves_on username email.
 
   gatehouse people list --config FILE [--json] [--leaving-before DATE]
       Print the people, optionally only those leaving before DATE
@@ -47,8 +57,10 @@ func cmdPeople(ctx context.Context, env *cliEnv, args []string) error {
 		return cmdPeopleImport(ctx, env, args[1:])
 	case "list":
 		return cmdPeopleList(ctx, env, args[1:])
+	case "mapping":
+		return cmdPeopleMapping(ctx, env, args[1:])
 	}
-	return usagef("unknown subcommand %q (want import or list)", args[0])
+	return usagef("unknown subcommand %q (want import, mapping or list)", args[0])
 }
 
 func cmdPeopleImport(ctx context.Context, env *cliEnv, args []string) error {
@@ -213,4 +225,67 @@ func cmdPeopleList(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", people.Key(p), people.DisplayName(p), p.Kind, groupOf(p), p.State, leaves)
 	}
 	return tw.Flush()
+}
+
+func cmdPeopleMapping(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("people mapping", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file")
+	name := fs.String("name", "", "the mapping's name")
+	kind := fs.String("kind", "", "pupil or staff")
+	dates := fs.String("dates", "", "how dates are written: DD/MM/YYYY or YYYY-MM-DD")
+	if err := parseFlags(fs, args, true); err != nil {
+		return err
+	}
+	if err := requireConfig(*path); err != nil {
+		return err
+	}
+	if *name == "" || fs.NArg() < 2 {
+		return usagef("need --name, a CSV file and at least one FIELD=COLUMN")
+	}
+	sh := people.Shape{Name: *name, Kind: *kind, Columns: map[people.Field]string{}}
+	switch *dates {
+	case "":
+	case "DD/MM/YYYY":
+		sh.Dates = []string{"02/01/2006"}
+	case "YYYY-MM-DD":
+		sh.Dates = []string{"2006-01-02"}
+	default:
+		return usagef("--dates %q: want DD/MM/YYYY or YYYY-MM-DD", *dates)
+	}
+	for _, a := range fs.Args()[1:] {
+		f, col, ok := strings.Cut(a, "=")
+		if !ok {
+			return usagef("%q is not FIELD=COLUMN", a)
+		}
+		sh.Columns[people.Field(f)] = col
+	}
+	if err := sh.Check(); err != nil {
+		return usagef("%v", err)
+	}
+	data, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	header, err := people.ReadHeader(data)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w, err := newPeople(slog.New(slog.DiscardHandler), cfg, policy.Network{}, st, nil, nil)
+	if err != nil {
+		return err
+	}
+	if err := w.svc.SaveShape(ctx, cliActor(), header, sh); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "saved mapping %q for files whose header is: %s\n", *name, strings.Join(header, ","))
+	return nil
 }

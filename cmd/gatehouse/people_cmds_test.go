@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,5 +66,28 @@ func TestPeopleImportPreviewsThenApplies(t *testing.T) {
 	}
 	if _, err := peopleCLI(t, "list", "--config", cfgPath, "--leaving-before", "soon"); err == nil {
 		t.Fatal("a bad date was accepted")
+	}
+}
+
+func TestPeopleMappingThenImport(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir)
+	csvPath := filepath.Join(dir, "other.csv")
+	if err := os.WriteFile(csvPath, []byte("Pupil UPN,Surname,Given name,NC Year\nB00187910201A,Murphy,Priya,8\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := peopleCLI(t, "import", "--config", cfgPath, csvPath); err == nil || !strings.Contains(err.Error(), "column mapping") {
+		t.Fatalf("unknown shape: %v %s", err, out)
+	}
+	if _, err := peopleCLI(t, "mapping", "--config", cfgPath, "--name", "x", "--kind", "pupil", csvPath, "nonsense=UPN"); err == nil {
+		t.Fatal("an unknown field was accepted")
+	}
+	if out, err := peopleCLI(t, "mapping", "--config", cfgPath, "--name", "other", "--kind", "pupil", csvPath,
+		"upn=Pupil UPN", "legal_surname=Surname", "legal_forename=Given name", "year_group=NC Year"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	out, err := peopleCLI(t, "import", "--config", cfgPath, "--apply", csvPath)
+	if err != nil || !strings.Contains(out, "1 joiners") {
+		t.Fatalf("%v %s", err, out)
 	}
 }
