@@ -82,6 +82,13 @@ type Admin struct {
 	// required and must exist; for "auto" they are where the self-signed pair
 	// is kept, by default admin-cert.pem and admin-key.pem next to the database.
 	CertFile, KeyFile string
+	// Hostnames are the names the admin page may be reached by (its Host
+	// header), besides "localhost" and IP addresses; a request naming
+	// another host is refused, which stops DNS rebinding. Optional.
+	Hostnames []string
+	// MetricsFrom are addresses allowed to scrape /metrics without a token.
+	// Optional; empty means /metrics needs the network role.
+	MetricsFrom []netip.Prefix
 }
 
 // Uplink is the interface towards the internet.
@@ -122,6 +129,11 @@ const (
 type DHCP struct {
 	RangeStart, RangeEnd netip.Addr // inclusive, inside the subnet
 	Lease                time.Duration
+	// RapidCommit allows two-message exchanges (RFC 4039); off by default.
+	RapidCommit bool
+	// NewDevicesPerMinute caps the never-seen devices offered an address per
+	// minute; 0 means the server's default.
+	NewDevicesPerMinute int
 }
 
 // Enabled reports whether the segment has a DHCP pool.

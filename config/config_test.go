@@ -28,7 +28,7 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 		t.Errorf("Database = %q", c.Database)
 	}
 	wantAdmin := Admin{Listen: "10.99.0.1:8443", TLS: "auto", CertFile: "/var/lib/gatehouse/admin-cert.pem", KeyFile: "/var/lib/gatehouse/admin-key.pem"}
-	if c.Admin != wantAdmin {
+	if !reflect.DeepEqual(c.Admin, wantAdmin) {
 		t.Errorf("Admin = %+v, want %+v", c.Admin, wantAdmin)
 	}
 	if c.Uplink.Interface != "wan0" {
@@ -114,7 +114,7 @@ func TestMinimalFileGetsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Admin != (Admin{Listen: "127.0.0.1:8443", TLS: "auto", CertFile: "/var/lib/gh/admin-cert.pem", KeyFile: "/var/lib/gh/admin-key.pem"}) {
+	if !reflect.DeepEqual(c.Admin, Admin{Listen: "127.0.0.1:8443", TLS: "auto", CertFile: "/var/lib/gh/admin-cert.pem", KeyFile: "/var/lib/gh/admin-key.pem"}) {
 		t.Errorf("Admin = %+v", c.Admin)
 	}
 	if c.Site.Timezone != "Local" || c.Site.Location != time.Local {
@@ -131,6 +131,28 @@ func TestMinimalFileGetsDefaults(t *testing.T) {
 	}
 	if c.Uplink.Interface != "" || c.Segments[0].Portal {
 		t.Errorf("Uplink = %+v, Portal = %v", c.Uplink, c.Segments[0].Portal)
+	}
+}
+
+func TestAdminHostnamesAndMetricsScrapers(t *testing.T) {
+	data := strings.Replace(minimal, "database:", `admin:
+  hostnames: [gatehouse.school.example]
+  metrics_from: [10.99.0.5, 10.98.0.0/24]
+database:`, 1)
+	c, err := Parse("/etc/gatehouse/gatehouse.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Admin.Hostnames, []string{"gatehouse.school.example"}) {
+		t.Errorf("Hostnames = %v", c.Admin.Hostnames)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.99.0.5/32"), netip.MustParsePrefix("10.98.0.0/24")}
+	if !reflect.DeepEqual(c.Admin.MetricsFrom, want) {
+		t.Errorf("MetricsFrom = %v, want %v", c.Admin.MetricsFrom, want)
+	}
+	bad := strings.Replace(data, "10.99.0.5,", "everyone,", 1)
+	if _, err := Parse("/etc/gatehouse/gatehouse.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "metrics_from") {
+		t.Errorf("a bad scrape address: %v, want a problem naming metrics_from", err)
 	}
 }
 

@@ -166,7 +166,8 @@ var (
 func testSegments() []Segment {
 	return []Segment{
 		{Name: "visitor", Interface: "v0", Subnet: netip.MustParsePrefix("10.40.0.0/24"), Gateway: netip.MustParseAddr("10.40.0.1"),
-			RangeStart: netip.MustParseAddr("10.40.0.50"), RangeEnd: netip.MustParseAddr("10.40.0.70"), Lease: time.Hour, PortalURI: portalURI},
+			RangeStart: netip.MustParseAddr("10.40.0.50"), RangeEnd: netip.MustParseAddr("10.40.0.70"), Lease: time.Hour, PortalURI: portalURI,
+			RapidCommit: true},
 		{Name: "staff", Interface: "s0", Subnet: netip.MustParsePrefix("10.10.0.0/24"), Gateway: netip.MustParseAddr("10.10.0.1"),
 			RangeStart: netip.MustParseAddr("10.10.0.50"), RangeEnd: netip.MustParseAddr("10.10.0.52"), Lease: 8 * time.Hour,
 			Approval: ApprovalAlert, DomainName: "staff.school.example"},
@@ -262,7 +263,7 @@ func (h *harness) send(iface string, src netip.AddrPort, b []byte) (*dhcpv4.DHCP
 			h.t.Fatalf("no segment on %s", iface)
 		}
 	}
-	out, dst, ok := h.s.handle(context.Background(), recv, src, b)
+	out, dst, ok := h.s.handle(context.Background(), recv, src, nil, b)
 	if !ok {
 		return nil, dst
 	}

@@ -93,7 +93,7 @@ func FuzzHandle(f *testing.F) {
 		if relayed {
 			recv, src = nil, relayPort
 		}
-		out, dst, ok := h.s.handle(context.Background(), recv, src, b)
+		out, dst, ok := h.s.handle(context.Background(), recv, src, nil, b)
 		if !ok {
 			return
 		}

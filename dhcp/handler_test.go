@@ -210,6 +210,7 @@ func TestMessageTypes(t *testing.T) {
 		{
 			name:  "release frees the address and is stored",
 			setup: func(h *harness) (netip.Addr, netip.Addr) { return h.dora("v0", a), netip.Addr{} },
+			src:   netip.AddrPortFrom(netip.MustParseAddr("10.40.0.50"), 68), // a client releases from its address
 			send: func(h *harness, ipA, _ netip.Addr) []byte {
 				return msg(t, a, dhcpv4.MessageTypeRelease, dhcpv4.WithClientIP(ipA.AsSlice()), withServerID("10.40.0.1"))
 			},
@@ -383,7 +384,7 @@ func TestReturningMACGetsItsAddressBackAfterRestart(t *testing.T) {
 	const mac = "00:1c:b3:00:00:21"
 	first := h.dora("v0", mac)
 	// A release and a day away do not lose the address while others come.
-	h.send("v0", clientPort, msg(t, mac, dhcpv4.MessageTypeRelease, dhcpv4.WithClientIP(first.AsSlice())))
+	h.send("v0", netip.AddrPortFrom(first, 68), msg(t, mac, dhcpv4.MessageTypeRelease, dhcpv4.WithClientIP(first.AsSlice())))
 	h.eventually(func() bool { l, _ := st.lease("visitor", first); return l.State == StateReleased }, "release stored")
 	h.dora("v0", "00:1c:b3:00:00:22")
 	h.dora("v0", "00:1c:b3:00:00:23")
@@ -458,7 +459,8 @@ func TestRelayedRequestsAreServedFromGiaddrsSegmentAndAnsweredToTheRelay(t *test
 		mods    []dhcpv4.Modifier
 		counter func() uint64
 	}{
-		{"giaddr from an untrusted source", "v0", clientPort, mods, h.s.metrics.RelayUntrusted.Load},
+		{"giaddr on a segment interface", "v0", clientPort, mods, h.s.metrics.RelayOnSegment.Load},
+		{"giaddr from an untrusted source", "", netip.AddrPortFrom(netip.MustParseAddr("192.0.2.7"), 67), mods, h.s.metrics.RelayUntrusted.Load},
 		{"giaddr in no served subnet", "", relayPort, []dhcpv4.Modifier{dhcpv4.WithGatewayIP(net.ParseIP("172.16.0.1"))}, h.s.metrics.WrongSegment.Load},
 		{"direct broadcast on a relay-only interface", "", clientPort, nil, h.s.metrics.WrongSegment.Load},
 	} {

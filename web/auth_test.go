@@ -250,7 +250,7 @@ func TestChangePassword(t *testing.T) {
 	if r := b.Post("/account", url.Values{"csrf": {b.CSRFFrom("/account")}, "current": {testPassword}, "password": {next}, "confirm": {next}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("change: %d, want 303", r.StatusCode)
 	}
-	if r := b.Get("/account?changed=1"); r.StatusCode != http.StatusOK || !strings.Contains(r.Body, "Password changed") {
+	if r := b.Get("/account?done=password-changed"); r.StatusCode != http.StatusOK || !strings.Contains(r.Body, "Password changed") {
 		t.Errorf("the browser that changed the password: %d, want 200 still signed in", r.StatusCode)
 	}
 	if r := elsewhere.Get("/"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {

@@ -23,7 +23,6 @@ func (s *Server) RouteTable() []RouteInfo {
 
 // The cookie names, the refusal text and the page size the tests check.
 const (
-	SessionCookie = sessionCookie
 	LoginFailed   = loginFailed
 	AuditPageSize = auditPageSize
 )

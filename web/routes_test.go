@@ -151,9 +151,9 @@ func TestEveryRouteRefusesRolesItDoesNotList(t *testing.T) {
 					}
 				}
 			case "metrics":
-				// Over TLS from 127.0.0.1: loopback is allowed by design.
+				// Over TLS from 127.0.0.1, the harness's configured scrape address.
 				if r := h.NewBrowser(t).Get(rt.Path); r.StatusCode != http.StatusOK {
-					t.Errorf("loopback: status %d, want 200", r.StatusCode)
+					t.Errorf("scrape address: status %d, want 200", r.StatusCode)
 				}
 				// From elsewhere: only the network role (see TestMetricsAccess).
 			default:

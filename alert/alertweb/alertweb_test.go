@@ -80,13 +80,13 @@ func (s *site) login(name, role string) *http.Cookie {
 	}
 	resp, body := s.do(httptest.NewRequest(http.MethodGet, "/login", nil))
 	m := csrfField.FindStringSubmatch(body)
-	lc := cookie(resp, "gh_login_csrf")
+	lc := cookie(resp, web.LoginCSRFCookie)
 	form := url.Values{"name": {name}, "password": {testPassword}, "csrf": {m[1]}}
 	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.AddCookie(lc)
 	resp, body = s.do(req)
-	sc := cookie(resp, "gh_session")
+	sc := cookie(resp, web.SessionCookie)
 	if resp.StatusCode != http.StatusSeeOther || sc == nil {
 		s.t.Fatalf("login as %s: %d %s", name, resp.StatusCode, body)
 	}

@@ -155,6 +155,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		KeyFile:    keyFile,
 		Gatherer:   d.reg,
 		Registerer: d.reg,
+		// Never nil: the daemon always checks the Host header.
+		AllowedHosts: append([]string{}, cfg.Admin.Hostnames...),
+		MetricsFrom:  cfg.Admin.MetricsFrom,
 	})
 	if err != nil {
 		return fmt.Errorf("admin page: %w", err)
@@ -237,6 +240,8 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	gc.Recorder = qlog
 	// The query log names the device behind each address from the leases.
 	gc.Clients = leaseHolders{dhcpSrv}
+	// Visitors resolve only the portal's and the OS probes' names until admitted.
+	gc.Admitted = enf.Admitted
 	guard, err := dnsguard.New(gc, log.With("component", "dnsguard"))
 	if err != nil {
 		return err

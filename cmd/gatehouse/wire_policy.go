@@ -77,6 +77,7 @@ func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 			Subnet:            s.Subnet,
 			SafeSearch:        cfg.DNS.SafeSearch,
 			BlockPrivateRelay: s.BlockPrivateRelay,
+			Portal:            s.Portal,
 		})
 	}
 	return gc

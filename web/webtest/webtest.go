@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -116,6 +117,10 @@ func New(t testing.TB, opts Options) *Site {
 		Gatherer:   s.Registry,
 		Registerer: s.Registry,
 		Now:        now,
+		// The Host check on, as in the daemon (the browser dials
+		// 127.0.0.1), and 127.0.0.1 the configured scrape address.
+		AllowedHosts: []string{},
+		MetricsFrom:  []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 	})
 	if err != nil {
 		t.Fatalf("webtest: web.New: %v", err)

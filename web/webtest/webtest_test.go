@@ -19,7 +19,7 @@ func TestKitCredentialsAreTheServersOwn(t *testing.T) {
 	if r := b.Get("/users"); r.StatusCode != http.StatusOK {
 		t.Fatalf("GET /users as network: %d", r.StatusCode)
 	}
-	if b.CSRF == "" || b.Cookie("gh_session") == "" {
+	if b.CSRF == "" || b.Cookie(web.SessionCookie) == "" {
 		t.Fatalf("signed-in browser without CSRF token or session cookie")
 	}
 	form := url.Values{"name": {"made-by-form"}, "role": {web.RoleDSL}, "password": {"a long enough password"}, "confirm": {"a long enough password"}}
