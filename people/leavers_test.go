@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -345,5 +346,43 @@ func TestTermCalendar(t *testing.T) {
 	_, probs, _ := ParseTermDates([]byte("term,starts,ends,half_term_starts,half_term_ends\nA,2026-09-03,2026-08-01,,\nB,2026-09-03,2026-12-18,2026-12-20,2026-12-21\n"))
 	if len(probs) != 2 || probs[0].Line != 2 || probs[1].Line != 3 {
 		t.Errorf("problems %v", probs)
+	}
+}
+
+func TestCustomGroupsResolveForRules(t *testing.T) {
+	ctx := context.Background()
+	s, _ := school(t, Options{})
+	if _, err := s.CreateGroup(ctx, "web:nm", "Year 9", ""); err == nil {
+		t.Fatal("a custom group took a year group's name")
+	}
+	gid, err := s.CreateGroup(ctx, "web:nm", "Chess club", "Tuesday lunch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := net.ParseMAC("02:00:00:00:00:99")
+	if _, err := s.Decide(ctx, "web:nm", mac, store.DeviceDecision{Approved: true, Owner: "1002jacc"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetMember(ctx, "web:nm", gid, "1002jacc", true); err != nil {
+		t.Fatal(err)
+	}
+	devs, err := s.Devices(ctx, policy.Who{Kind: policy.Group, ID: "chess club"})
+	if err != nil || len(devs) != 1 || devs[0].MAC.String() != mac.String() {
+		t.Fatalf("chess club devices %v %v", devs, err)
+	}
+	if _, err := s.Devices(ctx, policy.Who{Kind: policy.Group, ID: "Chess clubb"}); !errors.Is(err, ErrNoSuchGroup) {
+		t.Fatalf("a misspelt group: %v", err)
+	}
+	if devs, _ := s.Devices(ctx, policy.Who{Kind: policy.Person, ID: "C00223272516A"}); len(devs) != 1 {
+		t.Fatalf("person rule devices %v", devs)
+	}
+	if _, err := s.SetMember(ctx, "web:nm", gid, "nobody", true); err == nil {
+		t.Fatal("an unknown person was added")
+	}
+	if err := s.DeleteGroup(ctx, "web:nm", gid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Devices(ctx, policy.Who{Kind: policy.Group, ID: "Chess club"}); !errors.Is(err, ErrNoSuchGroup) {
+		t.Fatalf("a deleted group: %v", err)
 	}
 }

@@ -43,6 +43,7 @@ const (
 	CalendarPath = "/people/calendar"
 	LeaversPath  = "/people/leavers"
 	ReviewPath   = "/people/access-review.csv"
+	GroupsPath   = "/people/groups"
 )
 
 // listLimit bounds one listing; a search narrows a bigger school.
@@ -89,7 +90,7 @@ func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
 			return strings.TrimSpace(pp.YearGroup + " " + pp.RegGroup)
 		},
 	}
-	for _, n := range []string{"list", "person", "imports", "import", "calendar", "leavers"} {
+	for _, n := range []string{"list", "person", "imports", "import", "calendar", "leavers", "groups"} {
 		t, err := template.New(n+".html").Funcs(funcs).ParseFS(templates, "templates/"+n+".html")
 		if err != nil {
 			return fmt.Errorf("peopleweb: parse %s template: %w", n, err)
@@ -105,6 +106,7 @@ func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
 	srv.AddPage(web.Page{Path: CalendarPath, Title: "Calendar", Roles: network, GET: p.calendarPage, POST: p.uploadTerms})
 	srv.AddPage(web.Page{Path: LeaversPath, Title: "Leavers", Roles: network, GET: p.leaversPage})
 	srv.AddPage(web.Page{Path: ReviewPath, Roles: network, GET: p.accessReview})
+	srv.AddPage(web.Page{Path: GroupsPath, Title: "Groups", Roles: network, GET: p.groupsPage, POST: p.changeGroups})
 	return nil
 }
 
@@ -615,4 +617,56 @@ func (p *pages) accessReview(c *gin.Context) {
 	}
 	c.Header("Content-Disposition", `attachment; filename="access-review.csv"`)
 	c.Data(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
+}
+
+type groupsData struct {
+	Groups []store.PersonGroup
+	Name   string
+}
+
+func (p *pages) groupsPage(c *gin.Context) {
+	v := p.srv.View(c, "Groups")
+	if c.Query("done") != "" {
+		v.Notice = "Saved."
+	}
+	p.renderGroups(c, http.StatusOK, v, "")
+}
+
+func (p *pages) renderGroups(c *gin.Context, status int, v *web.View, name string) {
+	gs, err := p.st.Groups(c.Request.Context())
+	if err != nil {
+		p.dbError(c, "list groups", err)
+		return
+	}
+	v.Data = groupsData{Groups: gs, Name: name}
+	p.srv.Render(c, status, p.t["groups"], v)
+}
+
+// changeGroups creates or deletes a custom group, or adds or removes a
+// member (named by UPN, staff code, admission number, username or email).
+func (p *pages) changeGroups(c *gin.Context) {
+	ctx := c.Request.Context()
+	actor := web.Actor(c)
+	var err error
+	id, _ := strconv.ParseInt(c.PostForm("group"), 10, 64)
+	switch c.PostForm("action") {
+	case "create":
+		_, err = p.svc.CreateGroup(ctx, actor, c.PostForm("name"), c.PostForm("description"))
+		if errors.Is(err, store.ErrExists) {
+			err = errors.New("a group of that name exists")
+		}
+	case "delete":
+		err = p.svc.DeleteGroup(ctx, actor, id)
+	case "add", "remove":
+		_, err = p.svc.SetMember(ctx, actor, id, c.PostForm("person"), c.PostForm("action") == "add")
+	default:
+		err = errors.New("unknown action")
+	}
+	if err != nil {
+		v := p.srv.View(c, "Groups")
+		v.Error = "Not done: " + err.Error() + "."
+		p.renderGroups(c, http.StatusBadRequest, v, c.PostForm("name"))
+		return
+	}
+	c.Redirect(http.StatusSeeOther, GroupsPath+"?done=1")
 }

@@ -161,13 +161,30 @@ func TestImportPreviewThenConfirm(t *testing.T) {
 	if !svc.InTerm(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)) {
 		t.Fatal("the calendar did not reach the service")
 	}
+	// A custom group with a member named by username.
+	if r := nm.PostForm(GroupsPath, url.Values{"action": {"create"}, "name": {"Chess club"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create group: %d %s", r.StatusCode, r.Body)
+	}
+	gs, _ := svc.Store().Groups(context.Background())
+	if len(gs) != 1 {
+		t.Fatalf("groups %v", gs)
+	}
+	if r := nm.PostForm(GroupsPath, url.Values{"action": {"add"}, "group": {fmt.Sprint(gs[0].ID)}, "person": {"1001murp"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add member: %d %s", r.StatusCode, r.Body)
+	}
+	if r := nm.PostForm(GroupsPath, url.Values{"action": {"add"}, "group": {fmt.Sprint(gs[0].ID)}, "person": {"nobody"}}); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("add an unknown person: %d", r.StatusCode)
+	}
+	if r := nm.Get(ListPath + "?group=Chess+club"); !strings.Contains(r.Body, "Priya Murphy") {
+		t.Fatal("the group's member is not listed")
+	}
 }
 
 func TestPagesAreForTheNetworkRoleOnly(t *testing.T) {
 	site, _ := newSite(t)
 	for _, role := range []string{store.RoleReception, store.RoleDSL} {
 		b := site.Browser(t, role)
-		for _, path := range []string{ListPath, PersonPath + "?id=1", ImportsPath, CalendarPath, LeaversPath, ReviewPath, ExportPath + "?id=1"} {
+		for _, path := range []string{ListPath, PersonPath + "?id=1", ImportsPath, CalendarPath, LeaversPath, ReviewPath, ExportPath + "?id=1", GroupsPath} {
 			if r := b.Get(path); r.StatusCode != http.StatusForbidden {
 				t.Errorf("%s GET %s: %d", role, path, r.StatusCode)
 			}
