@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert"
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/people"
 	"github.com/gatehouse-net/gatehouse/policy"
@@ -34,6 +35,17 @@ type peopleWiring struct {
 	// mailer is the alerts' mailer, set once alerting is built, for the
 	// leavers preview (to the DSL addresses of alerts.dsl).
 	mailer atomic.Pointer[alert.Mailer]
+	// dhcp is set once the DHCP server is built, to release a revoked
+	// device's leases.
+	dhcp atomic.Pointer[dhcp.Server]
+}
+
+// ReleaseMAC gives a revoked device's addresses back to the DHCP pools.
+func (w *peopleWiring) ReleaseMAC(ctx context.Context, mac net.HardwareAddr) error {
+	if srv := w.dhcp.Load(); srv != nil {
+		return srv.ReleaseMAC(ctx, mac)
+	}
+	return nil
 }
 
 // SendLeaversPreview mails the leavers preview through the alerts' mailer.
@@ -92,6 +104,7 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 		opts.Kernel = enf
 		opts.Disconnector = w
 		opts.Mailer = w
+		opts.Leases = w
 		rules := ruledb.Source{Store: st}
 		opts.OnChange = func(ctx context.Context) error {
 			if !w.started.Load() {

@@ -231,6 +231,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	if err != nil {
 		return err
 	}
+	ppl.dhcp.Store(dhcpSrv)
 
 	qlog, err := querylog.New(querylog.Options{Sink: st, Events: d.hub, Retention: cfg.DNS.LogRetention, Logger: log.With("component", "querylog")})
 	if err != nil {
