@@ -50,6 +50,7 @@ type SMTPServer struct {
 	Maildir string
 	CA      *x509.CertPool // trusts the server's STARTTLS certificate
 	dir     string
+	tls     bool
 
 	mu  sync.Mutex
 	cmd *testbed.Cmd
@@ -60,6 +61,18 @@ type SMTPServer struct {
 // STARTTLS required, and stops it when the test ends.
 func StartSMTP(t testing.TB, s *testbed.School, ns, addr string) *SMTPServer {
 	t.Helper()
+	return startSMTP(t, s, ns, addr, true)
+}
+
+// StartPlainSMTP is StartSMTP without STARTTLS, for a daemon that cannot
+// be told to trust the test's certificate.
+func StartPlainSMTP(t testing.TB, s *testbed.School, ns, addr string) *SMTPServer {
+	t.Helper()
+	return startSMTP(t, s, ns, addr, false)
+}
+
+func startSMTP(t testing.TB, s *testbed.School, ns, addr string, withTLS bool) *SMTPServer {
+	t.Helper()
 	if _, err := os.Stat(Python); err != nil {
 		t.Fatalf("%s: %v (apt-get install python3-aiosmtpd)", Python, err)
 	}
@@ -69,7 +82,7 @@ func StartSMTP(t testing.TB, s *testbed.School, ns, addr string) *SMTPServer {
 	dir := t.TempDir()
 	host, _, _ := strings.Cut(addr, ":")
 	ca := writeCert(t, dir, netip.MustParseAddr(host))
-	m := &SMTPServer{t: t, school: s, ns: ns, Addr: addr, Maildir: filepath.Join(dir, "Maildir"), CA: ca, dir: dir}
+	m := &SMTPServer{t: t, school: s, ns: ns, Addr: addr, Maildir: filepath.Join(dir, "Maildir"), CA: ca, dir: dir, tls: withTLS}
 	m.Start()
 	t.Cleanup(m.Stop)
 	return m
@@ -84,9 +97,12 @@ func (m *SMTPServer) Start() {
 		return
 	}
 	host, port, _ := strings.Cut(m.Addr, ":")
-	cmd := m.school.Command(context.Background(), m.ns, Python, "-m", "aiosmtpd", "-n", "-l", host+":"+port,
-		"--tlscert", filepath.Join(m.dir, "cert.pem"), "--tlskey", filepath.Join(m.dir, "key.pem"),
-		"-c", "aiosmtpd.handlers.Mailbox", m.Maildir)
+	args := []string{"-m", "aiosmtpd", "-n", "-l", host + ":" + port}
+	if m.tls {
+		args = append(args, "--tlscert", filepath.Join(m.dir, "cert.pem"), "--tlskey", filepath.Join(m.dir, "key.pem"))
+	}
+	args = append(args, "-c", "aiosmtpd.handlers.Mailbox", m.Maildir)
+	cmd := m.school.Command(context.Background(), m.ns, Python, args...)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = &lockedWriter{b: out}, &lockedWriter{b: out}
 	if err := cmd.Start(); err != nil {
