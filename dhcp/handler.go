@@ -187,9 +187,9 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	if dev.Manufacturer != "" {
 		ev += "; made by " + dev.Manufacturer
 	}
-	s.publish(events.FindingRaised, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingUnapprovedDevice,
-		Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), dev.MAC...), SrcIP: dev.IP, Proto: "dhcp",
-		Detail: finding.DetailNotApproved, Evidence: ev})
+	f := finding.NotApproved(finding.SourceDHCP, now, seg.Name, dev.MAC, dev.IP, ev)
+	f.Proto = "dhcp"
+	s.publish(events.FindingRaised, f)
 	if s.cfg.OnUnapprovedDevice != nil {
 		s.cfg.OnUnapprovedDevice(seg.Segment, dev)
 	}
