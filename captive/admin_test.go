@@ -71,7 +71,7 @@ func (a *adminHarness) as(user, method, target string, form url.Values) (*http.R
 	}
 	r := httptest.NewRequest(method, "https://admin.school.example"+target, body)
 	r.RemoteAddr = "10.99.0.10:40000"
-	r.AddCookie(&http.Cookie{Name: "gh_session", Value: a.sessions[user][0]})
+	r.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: a.sessions[user][0]})
 	if form != nil {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
@@ -237,7 +237,7 @@ func TestReceptionSeesAndChangesOnlyOwnCodes(t *testing.T) {
 	// Without the CSRF token nothing changes.
 	r := httptest.NewRequest("POST", "https://admin.school.example/vouchers/revoke", strings.NewReader("id="+id(own)))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.AddCookie(&http.Cookie{Name: "gh_session", Value: a.sessions["frontdesk"][0]})
+	r.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: a.sessions["frontdesk"][0]})
 	w := httptest.NewRecorder()
 	a.handler.ServeHTTP(w, r)
 	if w.Code != http.StatusForbidden {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/web"
 )
 
 const apiPassword = "correct horse battery staple"
@@ -78,7 +79,7 @@ func (a *apiHarness) token(name, role string) string {
 		a.t.Fatal(err)
 	}
 	res, body := a.send(httptest.NewRequest(http.MethodGet, "https://admin.school.example/login", nil))
-	m, lc := csrfInput.FindStringSubmatch(body), responseCookie(res, "gh_login_csrf")
+	m, lc := csrfInput.FindStringSubmatch(body), responseCookie(res, web.LoginCSRFCookie)
 	if m == nil || lc == nil {
 		a.t.Fatalf("login form: %d, no CSRF token or cookie", res.StatusCode)
 	}
@@ -87,7 +88,7 @@ func (a *apiHarness) token(name, role string) string {
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	r.AddCookie(lc)
 	res, _ = a.send(r)
-	sess := responseCookie(res, "gh_session")
+	sess := responseCookie(res, web.SessionCookie)
 	if res.StatusCode != http.StatusSeeOther || sess == nil {
 		a.t.Fatalf("login as %s: %d", name, res.StatusCode)
 	}

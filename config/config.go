@@ -17,6 +17,14 @@
 // Relative paths in the file (database, admin.cert_file, admin.key_file,
 // radius.clients[].secret_file) are taken relative to the directory of the
 // configuration file, so a configuration and its secrets can be moved together.
+//
+// It does not own what a segment does by default. Package policy holds every
+// segment default (what staff, pupil, byod and visitor may reach, which of
+// them flag, quarantine or refuse unknown devices, where Private Relay is
+// blocked) in one place, so that the kernel, the DHCP server and the DNS
+// guard cannot disagree. This package only knows the names it validates:
+// segments[].unknown_devices is checked against its four modes and left
+// empty when the file gives none, meaning "the segment's default".
 package config
 
 import (
@@ -73,6 +81,13 @@ type Admin struct {
 	// required and must exist; for "auto" they are where the self-signed pair
 	// is kept, by default admin-cert.pem and admin-key.pem next to the database.
 	CertFile, KeyFile string
+	// Hostnames are the names the admin page may be reached by (its Host
+	// header), besides "localhost" and IP addresses; a request naming
+	// another host is refused, which stops DNS rebinding. Optional.
+	Hostnames []string
+	// MetricsFrom are addresses allowed to scrape /metrics without a token.
+	// Optional; empty means /metrics needs the network role.
+	MetricsFrom []netip.Prefix
 }
 
 // Uplink is the interface towards the internet.
@@ -89,9 +104,10 @@ type Segment struct {
 	Gateway   netip.Addr   // the router's address on the segment
 	DHCP      DHCP         // zero when the segment has no dhcp block
 	Portal    bool         // visitors see nothing but the captive portal until a code is redeemed
-	// UnknownDevices is what happens to a device nobody approved: alert,
-	// quarantine, deny or allow. When the file gives none, staff and pupil
-	// segments alert and the others allow (see DefaultUnknownDevices).
+	// UnknownDevices is what happens to a device nobody approved, as the
+	// file gives it: alert, quarantine, deny or allow; empty when the file
+	// gives none, which means the segment's default (see policy.Defaults:
+	// the defaults live there, not here).
 	UnknownDevices string
 	// SSIDs are the Wi-Fi networks that put a device on this segment: a
 	// RADIUS request names its SSID in Called-Station-Id. Unique across
@@ -99,28 +115,24 @@ type Segment struct {
 	SSIDs []string
 }
 
-// The modes of segments[].unknown_devices.
+// The modes segments[].unknown_devices accepts. What each means is package
+// policy's (policy.UnknownDevices); these are the words of the file.
 const (
-	UnknownAlert      = "alert"      // lease it and raise an unapproved-device finding
-	UnknownQuarantine = "quarantine" // lease it into quarantine: nothing but the portal
-	UnknownDeny       = "deny"       // no lease
-	UnknownAllow      = "allow"      // every device is welcome
+	UnknownAlert      = "alert"
+	UnknownQuarantine = "quarantine"
+	UnknownDeny       = "deny"
+	UnknownAllow      = "allow"
 )
-
-// DefaultUnknownDevices is the mode of a segment whose file gives none:
-// DESIGN.md has staff and pupil devices approved, so strangers there are
-// flagged; BYOD and visitor segments take anyone.
-func DefaultUnknownDevices(segment string) string {
-	if segment == "staff" || segment == "pupil" {
-		return UnknownAlert
-	}
-	return UnknownAllow
-}
 
 // DHCP is a segment's DHCPv4 pool.
 type DHCP struct {
 	RangeStart, RangeEnd netip.Addr // inclusive, inside the subnet
 	Lease                time.Duration
+	// RapidCommit allows two-message exchanges (RFC 4039); off by default.
+	RapidCommit bool
+	// NewDevicesPerMinute caps the never-seen devices offered an address per
+	// minute; 0 means the server's default.
+	NewDevicesPerMinute int
 }
 
 // Enabled reports whether the segment has a DHCP pool.

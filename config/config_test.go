@@ -28,7 +28,7 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 		t.Errorf("Database = %q", c.Database)
 	}
 	wantAdmin := Admin{Listen: "10.99.0.1:8443", TLS: "auto", CertFile: "/var/lib/gatehouse/admin-cert.pem", KeyFile: "/var/lib/gatehouse/admin-key.pem"}
-	if c.Admin != wantAdmin {
+	if !reflect.DeepEqual(c.Admin, wantAdmin) {
 		t.Errorf("Admin = %+v, want %+v", c.Admin, wantAdmin)
 	}
 	if c.Uplink.Interface != "wan0" {
@@ -36,8 +36,7 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 	}
 	seg := func(name string, vlan int, iface, subnet, gw, start, end string, lease time.Duration, portal bool) Segment {
 		return Segment{Name: name, VLAN: vlan, Interface: iface, Subnet: netip.MustParsePrefix(subnet), Gateway: netip.MustParseAddr(gw),
-			DHCP: DHCP{RangeStart: netip.MustParseAddr(start), RangeEnd: netip.MustParseAddr(end), Lease: lease}, Portal: portal,
-			UnknownDevices: DefaultUnknownDevices(name)}
+			DHCP: DHCP{RangeStart: netip.MustParseAddr(start), RangeEnd: netip.MustParseAddr(end), Lease: lease}, Portal: portal}
 	}
 	wantSegs := []Segment{
 		seg("staff", 10, "lan.10", "10.10.0.0/22", "10.10.0.1", "10.10.0.50", "10.10.3.250", 8*time.Hour, false),
@@ -115,7 +114,7 @@ func TestMinimalFileGetsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Admin != (Admin{Listen: "127.0.0.1:8443", TLS: "auto", CertFile: "/var/lib/gh/admin-cert.pem", KeyFile: "/var/lib/gh/admin-key.pem"}) {
+	if !reflect.DeepEqual(c.Admin, Admin{Listen: "127.0.0.1:8443", TLS: "auto", CertFile: "/var/lib/gh/admin-cert.pem", KeyFile: "/var/lib/gh/admin-key.pem"}) {
 		t.Errorf("Admin = %+v", c.Admin)
 	}
 	if c.Site.Timezone != "Local" || c.Site.Location != time.Local {
@@ -132,6 +131,28 @@ func TestMinimalFileGetsDefaults(t *testing.T) {
 	}
 	if c.Uplink.Interface != "" || c.Segments[0].Portal {
 		t.Errorf("Uplink = %+v, Portal = %v", c.Uplink, c.Segments[0].Portal)
+	}
+}
+
+func TestAdminHostnamesAndMetricsScrapers(t *testing.T) {
+	data := strings.Replace(minimal, "database:", `admin:
+  hostnames: [gatehouse.school.example]
+  metrics_from: [10.99.0.5, 10.98.0.0/24]
+database:`, 1)
+	c, err := Parse("/etc/gatehouse/gatehouse.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Admin.Hostnames, []string{"gatehouse.school.example"}) {
+		t.Errorf("Hostnames = %v", c.Admin.Hostnames)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.99.0.5/32"), netip.MustParsePrefix("10.98.0.0/24")}
+	if !reflect.DeepEqual(c.Admin.MetricsFrom, want) {
+		t.Errorf("MetricsFrom = %v, want %v", c.Admin.MetricsFrom, want)
+	}
+	bad := strings.Replace(data, "10.99.0.5,", "everyone,", 1)
+	if _, err := Parse("/etc/gatehouse/gatehouse.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "metrics_from") {
+		t.Errorf("a bad scrape address: %v, want a problem naming metrics_from", err)
 	}
 }
 
@@ -243,15 +264,16 @@ func TestLoadReportsMissingFile(t *testing.T) {
 	}
 }
 
-func TestUnknownDevicesDefaultsBySegmentAndRejectsUnknownModes(t *testing.T) {
+// The file's word is kept as written, and left empty when the file gives
+// none: the segment's default is package policy's to decide.
+func TestUnknownDevicesKeptAsWrittenAndUnknownModesRejected(t *testing.T) {
 	cfg, err := Load("testdata/example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"staff": UnknownAlert, "pupil": UnknownAlert, "byod": UnknownAllow, "visitor": UnknownAllow}
 	for _, s := range cfg.Segments {
-		if s.UnknownDevices != want[s.Name] {
-			t.Errorf("segment %s: unknown_devices %q, want %q", s.Name, s.UnknownDevices, want[s.Name])
+		if s.UnknownDevices != "" {
+			t.Errorf("segment %s: unknown_devices %q from a file that gives none, want empty", s.Name, s.UnknownDevices)
 		}
 	}
 	data, err := os.ReadFile("testdata/example.yaml")
@@ -263,6 +285,8 @@ func TestUnknownDevicesDefaultsBySegmentAndRejectsUnknownModes(t *testing.T) {
 	}{
 		{"quarantine", ""},
 		{"deny", ""},
+		{"alert", ""},
+		{"allow", ""},
 		{"lockdown", `segments[1].unknown_devices: "lockdown" is not a mode; use alert, quarantine, deny or allow`},
 	}
 	for _, tc := range cases {

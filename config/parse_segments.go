@@ -103,6 +103,16 @@ func (d *decoder) segment(path string, v *yaml.Node) Segment {
 						s.DHCP.Lease = dur
 					}
 				},
+				"rapid_commit": func(p string, v *yaml.Node) { s.DHCP.RapidCommit = d.boolean(p, v, false) },
+				"new_devices_per_minute": func(p string, v *yaml.Node) {
+					if n, ok := d.integer(p, v); ok {
+						if n < 1 || n > 100000 {
+							d.at(p, "must be from 1 to 100000, not %d", n)
+							return
+						}
+						s.DHCP.NewDevicesPerMinute = n
+					}
+				},
 			})
 		},
 		"portal": func(p string, v *yaml.Node) { s.Portal = d.boolean(p, v, false) },
@@ -179,9 +189,6 @@ func (d *decoder) segment(path string, v *yaml.Node) Segment {
 		if s.Gateway.IsValid() && start.Compare(s.Gateway) <= 0 && s.Gateway.Compare(end) <= 0 {
 			d.at(rp, "range %s-%s contains the gateway %s; clients would be handed the router's address", start, end, s.Gateway)
 		}
-	}
-	if s.UnknownDevices == "" {
-		s.UnknownDevices = DefaultUnknownDevices(s.Name)
 	}
 	return s
 }

@@ -3,6 +3,7 @@ package config
 // Decoding of the configuration file's site, admin and uplink sections.
 
 import (
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -62,6 +63,30 @@ func (d *decoder) admin(c *Config, path string, v *yaml.Node) {
 			if s, ok := d.str(p, v); ok {
 				c.Admin.KeyFile = s
 			}
+		},
+		"hostnames": func(p string, v *yaml.Node) {
+			d.strList(p, v, func(ip, s string) {
+				s = strings.TrimSpace(s)
+				if s == "" || strings.ContainsAny(s, " /:\t") || len(s) > 253 {
+					d.at(ip, "must be a host name such as gatehouse.school.example, not %q", s)
+					return
+				}
+				c.Admin.Hostnames = append(c.Admin.Hostnames, s)
+			})
+		},
+		"metrics_from": func(p string, v *yaml.Node) {
+			d.strList(p, v, func(ip, s string) {
+				pfx, err := netip.ParsePrefix(s)
+				if err != nil {
+					a, aerr := netip.ParseAddr(s)
+					if aerr != nil {
+						d.at(ip, "must be an address or a prefix such as 10.99.0.5 or 10.99.0.0/24, not %q", s)
+						return
+					}
+					pfx = netip.PrefixFrom(a, a.BitLen())
+				}
+				c.Admin.MetricsFrom = append(c.Admin.MetricsFrom, pfx.Masked())
+			})
 		},
 	})
 }

@@ -22,8 +22,11 @@ import (
 )
 
 func crashSegment(bridge string) Segment {
+	// Rapid commit on and no new-device cap: this test is about durability
+	// under a burst, not about the flood limits.
 	return Segment{Name: "pupil", Interface: bridge, Subnet: netip.MustParsePrefix("10.20.0.0/21"), Gateway: netip.MustParseAddr("10.20.0.1"),
-		RangeStart: netip.MustParseAddr("10.20.0.50"), RangeEnd: netip.MustParseAddr("10.20.7.250"), Lease: 8 * time.Hour}
+		RangeStart: netip.MustParseAddr("10.20.0.50"), RangeEnd: netip.MustParseAddr("10.20.7.250"), Lease: 8 * time.Hour,
+		RapidCommit: true, NewDevicesPerMinute: 100000}
 }
 
 // TestCrashHelperProcess is the server that TestSIGKILLMidBurstLosesNoAck
@@ -37,12 +40,14 @@ func TestCrashHelperProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bed{t: t, nsh: h}
+	// A plain UDP socket: the burst's made-up MACs all come from one
+	// client interface, which the link socket would (rightly) refuse.
+	b := &bed{t: t, nsh: h, open: ListenUDP}
 	st, err := store.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Segments: []Segment{crashSegment(bridge)}, Store: NewSQLStore(st), Listen: b.listen})
+	s, err := New(Config{Segments: []Segment{crashSegment(bridge)}, Store: NewSQLStore(st), Listen: b.listen, PacketsPerSecond: 100000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,9 @@ type bed struct {
 	nsh    netns.NsHandle
 	dir    string
 	n      int
+	// open opens a server socket; nil means ListenLink, the server's
+	// default, which sees each frame's Ethernet source.
+	open func(iface string) (net.PacketConn, error)
 }
 
 func newBed(t *testing.T) *bed {
@@ -135,7 +138,11 @@ func (b *bed) listen(iface string) (net.PacketConn, error) {
 		runtime.UnlockOSThread()
 		return nil, err
 	}
-	c, lerr := ListenUDP(iface)
+	open := b.open
+	if open == nil {
+		open = ListenLink
+	}
+	c, lerr := open(iface)
 	if err := netns.Set(orig); err != nil {
 		// The thread stays locked and dies with its goroutine rather than
 		// serve anything else from the wrong namespace.
@@ -266,7 +273,8 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 func e2eSegments(bridgeV, bridgeS string) []Segment {
 	return []Segment{
 		{Name: "visitor", Interface: bridgeV, Subnet: netip.MustParsePrefix("10.40.0.0/24"), Gateway: netip.MustParseAddr("10.40.0.1"),
-			RangeStart: netip.MustParseAddr("10.40.0.50"), RangeEnd: netip.MustParseAddr("10.40.0.99"), Lease: time.Hour, PortalURI: portalURI},
+			RangeStart: netip.MustParseAddr("10.40.0.50"), RangeEnd: netip.MustParseAddr("10.40.0.99"), Lease: time.Hour, PortalURI: portalURI,
+			RapidCommit: true}, // opted in, to prove dhcpcd's two-message exchange works
 		{Name: "staff", Interface: bridgeS, Subnet: netip.MustParsePrefix("10.10.0.0/24"), Gateway: netip.MustParseAddr("10.10.0.1"),
 			RangeStart: netip.MustParseAddr("10.10.0.50"), RangeEnd: netip.MustParseAddr("10.10.0.99"), Lease: 8 * time.Hour},
 	}

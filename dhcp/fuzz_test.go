@@ -62,7 +62,7 @@ func TestRealClientPacketsAreServedAndFingerprinted(t *testing.T) {
 				return
 			}
 			req, _ := dhcpv4.FromBytes(b)
-			if d := h.s.device(h.s.byIface["v0"], req, netip.Addr{}, h.clk.now()); d.OS != w.os {
+			if d := h.s.device(h.s.byIface["v0"], req, netip.Addr{}, h.clk.Now()); d.OS != w.os {
 				t.Errorf("OS guess %q from vendor %q prl %q, want %q", d.OS, d.VendorClass, d.Fingerprint, w.os)
 			}
 		})
@@ -93,7 +93,7 @@ func FuzzHandle(f *testing.F) {
 		if relayed {
 			recv, src = nil, relayPort
 		}
-		out, dst, ok := h.s.handle(context.Background(), recv, src, b)
+		out, dst, ok := h.s.handle(context.Background(), recv, src, nil, b)
 		if !ok {
 			return
 		}

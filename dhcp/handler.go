@@ -1,6 +1,7 @@
 package dhcp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -38,10 +39,17 @@ func addr4(ip net.IP) netip.Addr {
 	return a
 }
 
+// declineWindow is how soon after its ACK a client may DECLINE its address:
+// a client declines right after binding, when its ARP probe finds the
+// address in use, never hours into a lease.
+const declineWindow = 2 * time.Minute
+
 // handle answers one datagram that arrived on recv's interface (recv is nil
-// on a relay-only interface). It returns the reply and where to send it, or
-// ok false when the RFC or policy says to stay silent.
-func (s *Server) handle(ctx context.Context, recv *segState, src netip.AddrPort, data []byte) (out []byte, dst netip.AddrPort, ok bool) {
+// on a relay-only interface) from src, whose frame came from the Ethernet
+// address hwsrc (nil when the socket does not tell). It returns the reply
+// and where to send it, or ok false when the RFC or policy says to stay
+// silent.
+func (s *Server) handle(ctx context.Context, recv *segState, src netip.AddrPort, hwsrc net.HardwareAddr, data []byte) (out []byte, dst netip.AddrPort, ok bool) {
 	req, err := dhcpv4.FromBytes(data)
 	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
 		s.metrics.inc(&s.metrics.Malformed)
@@ -56,6 +64,13 @@ func (s *Server) handle(ctx context.Context, recv *segState, src netip.AddrPort,
 	seg := recv
 	giaddr := addr4(req.GatewayIPAddr)
 	if giaddr.IsValid() {
+		// Relays speak on the relay interfaces only: a segment's clients
+		// could otherwise claim a trusted relay's address and giaddr and
+		// draw an address from another segment's pool.
+		if recv != nil {
+			s.metrics.inc(&s.metrics.RelayOnSegment)
+			return nil, dst, false
+		}
 		if !s.trustedRelay(src.Addr()) {
 			s.metrics.inc(&s.metrics.RelayUntrusted)
 			return nil, dst, false
@@ -66,6 +81,13 @@ func (s *Server) handle(ctx context.Context, recv *segState, src netip.AddrPort,
 		s.metrics.inc(&s.metrics.WrongSegment)
 		return nil, dst, false
 	}
+	// On a directly attached segment the frame's source is the client: a
+	// chaddr that differs is a made-up MAC (pool exhaustion) or someone
+	// else's (a forged DECLINE or RELEASE).
+	if !giaddr.IsValid() && hwsrc != nil && !bytes.Equal(hwsrc, mac) {
+		s.metrics.inc(&s.metrics.SpoofedMAC)
+		return nil, dst, false
+	}
 
 	var resp *dhcpv4.DHCPv4
 	switch mt {
@@ -74,7 +96,7 @@ func (s *Server) handle(ctx context.Context, recv *segState, src netip.AddrPort,
 	case dhcpv4.MessageTypeRequest:
 		resp = s.request(ctx, seg, req)
 	case dhcpv4.MessageTypeRelease:
-		s.release(seg, req)
+		s.release(seg, req, src.Addr(), giaddr.IsValid())
 	case dhcpv4.MessageTypeDecline:
 		s.decline(seg, req)
 	case dhcpv4.MessageTypeInform:
@@ -178,6 +200,9 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	}
 	s.alerted[key] = now
 	s.alertMu.Unlock()
+	// The log says it too, so the network manager sees strangers in the
+	// journal whether or not anything acts on the finding.
+	s.log.Warn("dhcp: unapproved device", "segment", seg.Name, "mac", dev.MAC.String(), "action", string(seg.Approval), "hostname", dev.Hostname)
 	// The label says what was seen: the device asked us for an address and
 	// nobody approved it (inspect's "never asked" is another finding).
 	ev := fmt.Sprintf("a device nobody approved asked for an address on %s; the segment's unknown_devices is %s", seg.Name, seg.Approval)
@@ -195,7 +220,37 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	}
 }
 
+// newDeviceAllowed applies the segment's cap on never-seen MACs: one with a
+// binding or an offer in the pool, or a device record, is not new. When the
+// cap trips a finding says so, once per minute.
+func (s *Server) newDeviceAllowed(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) bool {
+	mac := req.ClientHWAddr.String()
+	if seg.pool.knows(mac) {
+		return true
+	}
+	st, err := s.cfg.Store.DeviceStatus(ctx, req.ClientHWAddr)
+	if err == nil && st.Known {
+		return true
+	}
+	now := s.now()
+	ok, first := seg.newMACs.allow(now)
+	if ok {
+		return true
+	}
+	s.metrics.inc(&s.metrics.NewMACLimited)
+	if first {
+		s.log.Warn("dhcp: too many new devices, discovers refused for the rest of the minute", "segment", seg.Name, "limit", seg.newMACs.limit, "mac", req.ClientHWAddr)
+		s.publish(events.FindingRaised, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingNewDeviceFlood,
+			Segment: seg.Name, Proto: "dhcp", Detail: FindingNewDeviceFlood,
+			Evidence: "more than " + strconv.Itoa(seg.newMACs.limit) + " devices never seen before asked for an address within a minute on " + seg.Name})
+	}
+	return false
+}
+
 func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+	if !s.newDeviceAllowed(ctx, seg, req) {
+		return nil
+	}
 	answer, quarantine := s.admit(ctx, seg, req)
 	if !answer {
 		return nil
@@ -212,7 +267,7 @@ func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4
 		}
 		return nil
 	}
-	if !s.cfg.NoRapidCommit && req.Options.Has(dhcpv4.OptionRapidCommit) {
+	if seg.RapidCommit && !s.cfg.NoRapidCommit && req.Options.Has(dhcpv4.OptionRapidCommit) {
 		return s.ack(ctx, seg, req, ip, quarantine, true)
 	}
 	s.metrics.inc(&s.metrics.Offers)
@@ -320,10 +375,18 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 	return resp
 }
 
-func (s *Server) release(seg *segState, req *dhcpv4.DHCPv4) {
+// release ends a lease at the holder's request. A client releases from the
+// address it holds (RFC 2131 4.4.6), so a RELEASE from any other source
+// address is someone else's, and ignored.
+func (s *Server) release(seg *segState, req *dhcpv4.DHCPv4, from netip.Addr, relayed bool) {
 	ip := addr4(req.ClientIPAddr)
 	if !ip.IsValid() {
 		s.metrics.inc(&s.metrics.Malformed)
+		return
+	}
+	if !relayed && from.Unmap() != ip {
+		s.metrics.inc(&s.metrics.ForgedRelease)
+		s.log.Warn("dhcp: release not from the address released, ignored", "segment", seg.Name, "ip", ip, "from", from, "mac", req.ClientHWAddr)
 		return
 	}
 	l, ok := seg.pool.release(ip, req.ClientHWAddr.String(), s.now())
@@ -342,7 +405,12 @@ func (s *Server) decline(seg *segState, req *dhcpv4.DHCPv4) {
 		s.metrics.inc(&s.metrics.Malformed)
 		return
 	}
-	l, ok := seg.pool.decline(ip, req.ClientHWAddr.String(), s.now(), s.cfg.DeclineHold)
+	l, ok, late := seg.pool.decline(ip, req.ClientHWAddr.String(), s.now(), s.cfg.DeclineHold, declineWindow)
+	if late {
+		s.metrics.inc(&s.metrics.ForgedRelease)
+		s.log.Warn("dhcp: decline long after the lease was granted, ignored", "segment", seg.Name, "ip", ip, "mac", req.ClientHWAddr)
+		return
+	}
 	if !ok {
 		s.metrics.inc(&s.metrics.Ignored)
 		return

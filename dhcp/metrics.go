@@ -34,6 +34,12 @@ type Metrics struct {
 	RecordsDropped  atomic.Uint64 // device sightings dropped because the commit queue was full
 	StoreErrors     atomic.Uint64 // device status lookups that failed
 	SendErrors      atomic.Uint64
+	RateLimited     atomic.Uint64 // dropped: over the interface's packet rate
+	SpoofedMAC      atomic.Uint64 // dropped: chaddr is not the frame's Ethernet source
+	RelayOnSegment  atomic.Uint64 // dropped: relayed message on a segment interface
+	NewMACLimited   atomic.Uint64 // discovers from never-seen MACs over the segment's per-minute cap
+	ForgedRelease   atomic.Uint64 // RELEASE/DECLINE not from the lease holder (address, MAC or timing)
+	Panics          atomic.Uint64 // packets whose handling panicked (dropped, server kept running)
 }
 
 func (m *Metrics) inc(c *atomic.Uint64)           { c.Add(1) }
@@ -73,6 +79,12 @@ func (m *Metrics) counters() []struct {
 		{"records_dropped", "Device sightings dropped with a full commit queue.", &m.RecordsDropped},
 		{"store_errors", "Device status lookups that failed.", &m.StoreErrors},
 		{"send_errors", "Replies that could not be sent.", &m.SendErrors},
+		{"dropped_rate_limited", "Datagrams dropped over an interface's packet rate.", &m.RateLimited},
+		{"dropped_spoofed_mac", "Requests whose chaddr is not the frame's Ethernet source.", &m.SpoofedMAC},
+		{"dropped_relay_on_segment", "Relayed messages arriving on a segment interface instead of a relay interface.", &m.RelayOnSegment},
+		{"dropped_new_mac_limited", "Discovers from never-seen MACs over the segment's per-minute cap.", &m.NewMACLimited},
+		{"dropped_forged_release", "RELEASEs and DECLINEs not from the lease holder.", &m.ForgedRelease},
+		{"handler_panics", "Packets whose handling panicked; the packet was dropped and the server kept running.", &m.Panics},
 	}
 }
 

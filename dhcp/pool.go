@@ -391,13 +391,18 @@ func (p *pool) release(a netip.Addr, mac string, now time.Time) (Lease, bool) {
 	return e.lease, true
 }
 
-// decline quarantines a for hold after mac reported it in use.
-func (p *pool) decline(a netip.Addr, mac string, now time.Time, hold time.Duration) (Lease, bool) {
+// decline quarantines a for hold after mac reported it in use. A holder
+// may decline only within window of its lease starting (late: it tried
+// later); an outstanding offer may always be declined.
+func (p *pool) decline(a netip.Addr, mac string, now time.Time, hold, window time.Duration) (l Lease, ok, late bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := p.byIP[a]
 	if e == nil || (e.mac != mac && e.offerMAC != mac) {
-		return Lease{}, false
+		return Lease{}, false, false
+	}
+	if e.offerMAC != mac && now.Sub(e.lease.Start) > window {
+		return Lease{}, false, true
 	}
 	if p.byMAC[mac] == e {
 		delete(p.byMAC, mac)
@@ -407,7 +412,14 @@ func (p *pool) decline(a netip.Addr, mac string, now time.Time, hold time.Durati
 	}
 	e.mac, e.offerMAC = "", ""
 	e.lease = Lease{Segment: p.seg.Name, IP: a, State: StateDeclined, Start: now, Expires: now.Add(hold)}
-	return e.lease, true
+	return e.lease, true, false
+}
+
+// knows reports whether mac holds a binding or an offer in the pool.
+func (p *pool) knows(mac string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.byMAC[mac] != nil || p.offers[mac] != nil
 }
 
 // expired returns bound leases whose time ran out in (since, now].

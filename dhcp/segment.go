@@ -37,6 +37,13 @@ type Segment struct {
 	// segments set it, every other segment leaves the option out.
 	PortalURI string
 	Approval  Approval
+	// RapidCommit answers a DISCOVER carrying option 80 with an ACK at once
+	// (RFC 4039). Off by default: one forged packet then takes an address
+	// for a whole lease, instead of an offer that lapses in seconds.
+	RapidCommit bool
+	// NewDevicesPerMinute caps the MACs never seen before that may be offered
+	// an address per minute; 0 means DefaultNewDevicesPerMinute.
+	NewDevicesPerMinute int
 }
 
 // FromConfig maps a configured segment. portalURI is used only when the
@@ -51,6 +58,9 @@ func FromConfig(c config.Segment, portalURI string, approval Approval) Segment {
 		RangeEnd:   c.DHCP.RangeEnd,
 		Lease:      c.DHCP.Lease,
 		Approval:   approval,
+
+		RapidCommit:         c.DHCP.RapidCommit,
+		NewDevicesPerMinute: c.DHCP.NewDevicesPerMinute,
 	}
 	if c.Portal {
 		s.PortalURI = portalURI
@@ -100,6 +110,9 @@ func (s Segment) validate() error {
 	case ApprovalNone, ApprovalAlert, ApprovalQuarantine, ApprovalDeny:
 	default:
 		return fmt.Errorf("segment %s: approval %q is not alert, quarantine or deny", s.Name, s.Approval)
+	}
+	if s.NewDevicesPerMinute < 0 {
+		return fmt.Errorf("segment %s: new devices per minute %d is negative", s.Name, s.NewDevicesPerMinute)
 	}
 	if len(s.PortalURI) > 255 {
 		return fmt.Errorf("segment %s: portal URI longer than 255 bytes", s.Name)

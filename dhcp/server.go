@@ -2,11 +2,13 @@ package dhcp
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -47,14 +49,23 @@ type Config struct {
 	TrustedRelays []netip.Prefix
 	OfferHold     time.Duration // how long an OFFER holds its address; 0: 30s
 	DeclineHold   time.Duration // how long a declined address rests; 0: 10m
-	// NoRapidCommit turns off RFC 4039 two-message exchanges.
+	// NoRapidCommit turns off RFC 4039 two-message exchanges on every
+	// segment, whatever Segment.RapidCommit says.
 	NoRapidCommit bool
 	MaxInFlight   int // concurrent exchanges; 0: 1024
+	// UnleasedRetention is how long device records that never completed a
+	// lease are kept (when the Store is a DevicePurger); 0 means
+	// DefaultUnleasedRetention.
+	UnleasedRetention time.Duration
+	// PacketsPerSecond bounds the requests each interface's socket takes;
+	// 0 means DefaultPacketsPerSecond.
+	PacketsPerSecond int
 }
 
 type segState struct {
 	Segment
-	pool *pool
+	pool    *pool
+	newMACs *window // offers to MACs never seen before, this minute
 }
 
 // Server serves DHCPv4 on every configured segment.
@@ -89,7 +100,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.OUI = BuiltinOUI()
 	}
 	if cfg.Listen == nil {
-		cfg.Listen = ListenUDP
+		cfg.Listen = ListenLink
 	}
 	if cfg.OfferHold <= 0 {
 		cfg.OfferHold = 30 * time.Second
@@ -99,6 +110,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 1024
+	}
+	if cfg.UnleasedRetention <= 0 {
+		cfg.UnleasedRetention = DefaultUnleasedRetention
+	}
+	if cfg.PacketsPerSecond <= 0 {
+		cfg.PacketsPerSecond = DefaultPacketsPerSecond
 	}
 	s := &Server{
 		cfg:     cfg,
@@ -128,7 +145,11 @@ func New(cfg Config) (*Server, error) {
 		if seg.Approval == ApprovalQuarantine && cfg.Enforcer == nil {
 			return nil, fmt.Errorf("dhcp: segment %s quarantines but no enforcer is wired", seg.Name)
 		}
-		st := &segState{Segment: seg, pool: newPool(seg, cfg.OfferHold)}
+		limit := seg.NewDevicesPerMinute
+		if limit == 0 {
+			limit = DefaultNewDevicesPerMinute
+		}
+		st := &segState{Segment: seg, pool: newPool(seg, cfg.OfferHold), newMACs: &window{limit: limit}}
 		s.segs = append(s.segs, st)
 		if seg.Interface != "" {
 			if _, dup := s.byIface[seg.Interface]; dup {
@@ -270,7 +291,7 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serve(ctx, l.conn, l.seg, &wg)
+			s.serve(ctx, l.conn, l.seg, newBucket(s.cfg.PacketsPerSecond), &wg)
 		}()
 	}
 	wg.Add(1)
@@ -292,7 +313,7 @@ func (s *Server) Run(ctx context.Context) error {
 // serve reads one socket. Each datagram is handled on its own goroutine
 // (bounded by MaxInFlight) so that exchanges waiting for their group commit
 // do not hold up the next packet.
-func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, wg *sync.WaitGroup) {
+func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, limit *bucket, wg *sync.WaitGroup) {
 	buf := make([]byte, MaxDatagram+1)
 	for {
 		n, from, err := conn.ReadFrom(buf)
@@ -313,12 +334,21 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, 
 			s.metrics.inc(&s.metrics.Oversized)
 			continue
 		}
-		ua, ok := from.(*net.UDPAddr)
-		if !ok {
+		var src netip.AddrPort
+		var hwsrc net.HardwareAddr
+		switch a := from.(type) {
+		case *net.UDPAddr:
+			src = a.AddrPort()
+		case *LinkAddr:
+			src, hwsrc = a.UDPAddr.AddrPort(), a.HW
+		default:
 			s.metrics.inc(&s.metrics.Malformed)
 			continue
 		}
-		src := ua.AddrPort()
+		if !limit.take(s.now()) {
+			s.metrics.inc(&s.metrics.RateLimited)
+			continue
+		}
 		pkt := make([]byte, n)
 		copy(pkt, buf[:n])
 		select {
@@ -331,7 +361,7 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, 
 		go func() {
 			defer wg.Done()
 			defer func() { <-s.sem }()
-			out, dst, ok := s.handle(ctx, seg, src, pkt)
+			out, dst, ok := s.handleSafely(ctx, seg, src, hwsrc, pkt)
 			if !ok {
 				return
 			}
@@ -343,11 +373,26 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, 
 	}
 }
 
+// handleSafely is handle with a panic turned into a dropped packet: a bug
+// one packet reaches must not stop DHCP for the school. The panic is
+// counted and logged with the packet, so it can be replayed.
+func (s *Server) handleSafely(ctx context.Context, seg *segState, src netip.AddrPort, hwsrc net.HardwareAddr, pkt []byte) (out []byte, dst netip.AddrPort, ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.metrics.inc(&s.metrics.Panics)
+			s.log.Error("dhcp: handler panic, packet dropped", "panic", fmt.Sprint(v), "from", src, "packet", hex.EncodeToString(pkt), "stack", string(debug.Stack()))
+			out, ok = nil, false
+		}
+	}()
+	return s.handle(ctx, seg, src, hwsrc, pkt)
+}
+
 // sweep publishes expiries and forgets stale offers and alert throttles.
 func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
 	last := s.now()
+	var lastPurge time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -361,6 +406,10 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 		}
 		last = now
+		if now.Sub(lastPurge) >= time.Hour {
+			lastPurge = now
+			s.purgeUnleased(ctx, now)
+		}
 		s.alertMu.Lock()
 		for k, at := range s.alerted {
 			if now.Sub(at) > alertEvery {
@@ -368,6 +417,22 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 		}
 		s.alertMu.Unlock()
+	}
+}
+
+// purgeUnleased forgets devices that never completed a lease, so a flood of
+// made-up MACs does not stay in the inventory for ever.
+func (s *Server) purgeUnleased(ctx context.Context, now time.Time) {
+	p, ok := s.cfg.Store.(DevicePurger)
+	if !ok {
+		return
+	}
+	n, err := p.PurgeUnleasedDevices(ctx, now.Add(-s.cfg.UnleasedRetention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("dhcp: purge devices that never completed a lease", "err", err)
+	case n > 0:
+		s.log.Info("dhcp: purged devices that never completed a lease", "count", n, "retention", s.cfg.UnleasedRetention)
 	}
 }
 

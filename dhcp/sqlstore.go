@@ -3,6 +3,7 @@ package dhcp
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -79,4 +80,10 @@ func (s *SQLStore) DeviceStatus(ctx context.Context, mac net.HardwareAddr) (Devi
 	defer func() { <-s.lookups }()
 	known, approved, blocked, err := s.st.DeviceStatus(ctx, mac)
 	return DeviceStatus{Known: known, Approved: approved, Blocked: blocked}, err
+}
+
+// PurgeUnleasedDevices deletes device records that never completed a lease
+// and were first seen before the cut-off (see DevicePurger).
+func (s *SQLStore) PurgeUnleasedDevices(ctx context.Context, before time.Time) (int64, error) {
+	return s.st.PurgeUnleasedDevices(ctx, "scheduler", before)
 }

@@ -98,6 +98,16 @@ type LeaseStore interface {
 	DeviceStatus(ctx context.Context, mac net.HardwareAddr) (DeviceStatus, error)
 }
 
+// DevicePurger is implemented by a LeaseStore that can forget devices that
+// never completed a lease (made-up MACs); the server calls it hourly.
+type DevicePurger interface {
+	PurgeUnleasedDevices(ctx context.Context, before time.Time) (int64, error)
+}
+
+// DefaultUnleasedRetention is how long a device that never completed a
+// lease is remembered.
+const DefaultUnleasedRetention = 7 * 24 * time.Hour
+
 // Enforcer puts a device into the quarantine set (reaches nothing but the
 // portal). The daemon wires it to package policy.
 type Enforcer interface {
@@ -115,4 +125,7 @@ type Publisher interface {
 const (
 	FindingUnapprovedDevice = finding.ClassUnapprovedDevice
 	FindingPoolExhausted    = finding.ClassPoolExhausted
+	// FindingNewDeviceFlood: more never-seen MACs asked for an address in a
+	// minute than the segment allows (made-up MACs emptying the pool).
+	FindingNewDeviceFlood = "new-device-flood"
 )

@@ -107,7 +107,9 @@ func (s *Store) CreateUser(ctx context.Context, actor string, u User) (User, err
 }
 
 // SetUserPassword replaces a user's password hash, audited as
-// "user.password" (without the hash). ErrNotFound if there is no such user.
+// "user.password" (without the hash), and deletes the user's API tokens in
+// the same transaction: whoever knew the old password may have made one.
+// ErrNotFound if there is no such user.
 func (s *Store) SetUserPassword(ctx context.Context, actor string, name, hash string) error {
 	if hash == "" {
 		return fmt.Errorf("store: set password for %s: empty password hash", name)
@@ -120,7 +122,21 @@ func (s *Store) SetUserPassword(ctx context.Context, actor string, name, hash st
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, u.ID); err != nil {
 			return err
 		}
-		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "user.password", Object: "user:" + u.Name})
+		res, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE user_id = ?`, u.ID)
+		if err != nil {
+			return err
+		}
+		ended, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		after, err := auditJSON(struct {
+			APITokensEnded int64 `json:"api_tokens_ended"`
+		}{ended})
+		if err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "user.password", Object: "user:" + u.Name, After: after})
 	})
 	if err != nil {
 		return fmt.Errorf("store: set password for %s: %w", name, err)
@@ -495,6 +511,38 @@ func (s *Store) APITokensByUser(ctx context.Context, userID int64) ([]APIToken, 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: API tokens of user %d: %w", userID, err)
+	}
+	return out, nil
+}
+
+// OwnedAPIToken is a token with its user's name, for the network role's list
+// of every token.
+type OwnedAPIToken struct {
+	APIToken
+	UserName string
+}
+
+// AllAPITokens returns every user's tokens ordered by user and token name,
+// so the network role can revoke any of them.
+func (s *Store) AllAPITokens(ctx context.Context) ([]OwnedAPIToken, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+`, u.name FROM api_tokens AS t JOIN users AS u ON u.id = t.user_id ORDER BY u.name, t.name, t.id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: all API tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []OwnedAPIToken
+	for rows.Next() {
+		var o OwnedAPIToken
+		var name string
+		t, err := scanToken(suffixScanner{rows, []any{&name}})
+		if err != nil {
+			return nil, fmt.Errorf("store: all API tokens: %w", err)
+		}
+		o.APIToken, o.UserName = t, name
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: all API tokens: %w", err)
 	}
 	return out, nil
 }

@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -116,7 +118,7 @@ func setCookie(c *gin.Context, name, value string, maxAge int) {
 }
 
 // sessionFromCookie returns the live session named by the request's
-// gh_session cookie, or ok=false when there is none, and records the request
+// session cookie, or ok=false when there is none, and records the request
 // as activity on it.
 func (s *Server) sessionFromCookie(c *gin.Context) (store.Session, store.User, bool, error) {
 	ck, err := c.Request.Cookie(sessionCookie)
@@ -216,10 +218,15 @@ func (s *Server) tokenFromHeader(c *gin.Context) (store.APIToken, store.User, bo
 	if err != nil {
 		return store.APIToken{}, store.User{}, false, fmt.Errorf("web: look up api token: %w", err)
 	}
-	if u.Disabled {
+	if u.Disabled || tokenExpired(tok, s.now()) {
 		return store.APIToken{}, store.User{}, false, nil
 	}
 	return tok, u, true, nil
+}
+
+// tokenExpired reports whether tok is past its lifetime at now.
+func tokenExpired(tok store.APIToken, now time.Time) bool {
+	return !now.Before(tok.CreatedAt.Add(APITokenLifetime))
 }
 
 // requireBearer guards an API route. Cookies are ignored: a browser that
@@ -248,13 +255,17 @@ func (s *Server) requireBearer(roles []string) gin.HandlerFunc {
 	}
 }
 
-// requireMetricsAccess lets /metrics through for loopback clients (a
-// Prometheus or node exporter on the router itself) and otherwise only for
-// the network role, by bearer token (a remote Prometheus) or session (a
-// network manager looking in a browser).
+// requireMetricsAccess lets /metrics through for the configured scrape
+// addresses (Options.MetricsFrom) and otherwise only for the network role,
+// by bearer token (a remote Prometheus) or session (a network manager
+// looking in a browser). Loopback is not trusted by itself: any local
+// process, and anything a port forward relays, comes from loopback.
 func (s *Server) requireMetricsAccess(c *gin.Context) {
-	if clientAddr(c.Request).IsLoopback() {
-		return
+	ip := clientAddr(c.Request)
+	for _, p := range s.metricsFrom {
+		if ip.IsValid() && p.Contains(ip) {
+			return
+		}
 	}
 	var u store.User
 	if c.GetHeader("Authorization") != "" {
@@ -299,10 +310,22 @@ type loginData struct {
 	Next, Name string
 }
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext keeps a post-login redirect on this site: only a plain path is
+// accepted. Browsers drop TAB, CR and LF from URLs and read a backslash as a
+// slash, so "/\t/evil.example" or "/\\evil.example" would be followed as
+// "//evil.example", another site; any control or white-space character, a
+// backslash, a scheme or a leading "//" sends the user home instead.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") ||
-		strings.HasPrefix(next, "/login") {
+	if next == "" || next[0] != '/' || len(next) > 2048 || strings.HasPrefix(next, "/login") {
+		return "/"
+	}
+	for _, r := range next {
+		if r < 0x21 || r == 0x7f || r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(next, "//") || !strings.HasPrefix(u.Path, "/") {
 		return "/"
 	}
 	return next

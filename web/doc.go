@@ -17,7 +17,7 @@
 // policy; it calls the feature packages' exported APIs.
 //
 // Access, by route kind (see the route table in routes.go):
-//   - pages: a gh_session cookie (random 32 bytes; the store keeps only its
+//   - pages: a __Host-gh_session cookie (random 32 bytes; the store keeps only its
 //     SHA-256) naming a live session, the page's role, and on POST the
 //     session's CSRF token; anonymous visitors are redirected to /login,
 //     other roles get 403. Sessions end 8 hours after login, after 30
@@ -25,9 +25,15 @@
 //     password in another session.
 //   - /api/v1: "Authorization: Bearer <token>" only (cookies are ignored, so
 //     no CSRF token is needed), and the route's role; 401 or 403.
-//   - /metrics: clients on loopback (a scraper on the router itself) without
-//     credentials; anyone else needs the network role, by bearer token or
-//     session.
+//   - /metrics: the network role, by bearer token or session, or a client
+//     at one of the configured scrape addresses (Options.MetricsFrom);
+//     loopback is not trusted for being local.
+//   - every route: the Host header must be an address the shell listens on,
+//     "localhost" or a configured name (Options.AllowedHosts), or 421.
+//
+// API tokens work for 90 days (APITokenLifetime) and end when their user's
+// password changes; the network role can revoke anyone's. Banners after a
+// change come from fixed message keys (?done=...), never from URL text.
 //   - /login, /healthz and the stylesheet: public.
 //
 // Login refuses, with one generic message, a wrong password, an unknown name,

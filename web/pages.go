@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,9 +119,7 @@ type usersData struct {
 
 func (s *Server) usersPage(c *gin.Context) {
 	v := s.View(c, "Users")
-	if n := c.Query("created"); n != "" {
-		v.Notice = "User " + n + " created."
-	}
+	v.Notice = notice(c)
 	s.renderUsers(c, http.StatusOK, v, "", "")
 }
 
@@ -203,7 +200,7 @@ func (s *Server) createUser(c *gin.Context) {
 		return
 	}
 	s.log.Info("web: user created", logUser(c), "new_user", u.Name, "role", u.Role)
-	c.Redirect(http.StatusSeeOther, "/users?created="+url.QueryEscape(u.Name))
+	c.Redirect(http.StatusSeeOther, "/users?done=user-created")
 }
 
 // hashPassword hashes under the same concurrency bound as verification:
@@ -218,9 +215,30 @@ func (s *Server) hashPassword(ctx context.Context, pw string) (string, error) {
 	return password.Hash(pw)
 }
 
+// notices are the banners a redirect after a change may ask for, by the
+// fixed key in its "done" parameter. A banner never repeats URL text: a link
+// someone else made must not be able to put words in the shell's mouth.
+var notices = map[string]string{
+	"user-created":     "User created.",
+	"token-revoked":    "Token revoked.",
+	"password-changed": "Password changed. Your other sessions and your API tokens have ended.",
+}
+
+// notice is the banner for the request's "done" key; "" for none or an
+// unknown key.
+func notice(c *gin.Context) string { return notices[c.Query("done")] }
+
+// tokenView is a token as the list shows it.
+type tokenView struct {
+	store.APIToken
+	UserName  string // the owner, in the network role's list of every token
+	ExpiresAt time.Time
+}
+
 type tokensData struct {
-	Tokens   []store.APIToken // the user's own, by name
-	NewToken string           // the clear token, shown once right after creation
+	Tokens   []tokenView // the user's own, by name
+	Others   []tokenView // network role: every other user's, to revoke
+	NewToken string      // the clear token, shown once right after creation
 	NewName  string
 	Name     string // form value kept after an error
 }
@@ -231,9 +249,7 @@ type tokensData struct {
 // cannot be shown again.
 func (s *Server) tokensPage(c *gin.Context) {
 	v := s.View(c, "API tokens")
-	if n := c.Query("revoked"); n != "" {
-		v.Notice = "Token " + n + " revoked."
-	}
+	v.Notice = notice(c)
 	s.renderTokens(c, http.StatusOK, v, tokensData{})
 }
 
@@ -241,10 +257,25 @@ func (s *Server) tokensPage(c *gin.Context) {
 // listed in d.
 func (s *Server) renderTokens(c *gin.Context, status int, v *View, d tokensData) {
 	u, _ := CurrentUser(c)
-	var err error
-	if d.Tokens, err = s.store.APITokensByUser(c.Request.Context(), u.ID); err != nil {
+	own, err := s.store.APITokensByUser(c.Request.Context(), u.ID)
+	if err != nil {
 		s.dbError(c, "list api tokens", err)
 		return
+	}
+	for _, t := range own {
+		d.Tokens = append(d.Tokens, tokenView{APIToken: t, UserName: u.Name, ExpiresAt: t.CreatedAt.Add(APITokenLifetime)})
+	}
+	if u.Role == RoleNetwork {
+		all, err := s.store.AllAPITokens(c.Request.Context())
+		if err != nil {
+			s.dbError(c, "list api tokens", err)
+			return
+		}
+		for _, t := range all {
+			if t.UserID != u.ID {
+				d.Others = append(d.Others, tokenView{APIToken: t.APIToken, UserName: t.UserName, ExpiresAt: t.CreatedAt.Add(APITokenLifetime)})
+			}
+		}
 	}
 	v.Data = d
 	s.renderPage(c, status, "tokens", v)
@@ -287,10 +318,11 @@ func (s *Server) createToken(c *gin.Context) {
 	s.renderTokens(c, http.StatusOK, v, tokensData{NewToken: tok, NewName: name})
 }
 
-// deleteToken revokes one of the user's own tokens, by the id the list on
-// the tokens page posts. Only the user's own tokens are looked at, so
-// someone else's id and an id that does not exist get the same 404, and
-// ids cannot be probed for other users' tokens.
+// deleteToken revokes a token by the id the list on the tokens page posts:
+// one of the user's own, or for the network role anyone's (a token a leaver
+// or a lost laptop holds must be stoppable without that user). Other roles
+// only look at their own tokens, so someone else's id and an id that does
+// not exist get the same 404, and ids cannot be probed.
 func (s *Server) deleteToken(c *gin.Context) {
 	u, _ := CurrentUser(c)
 	v := s.View(c, "API tokens")
@@ -300,20 +332,34 @@ func (s *Server) deleteToken(c *gin.Context) {
 		s.renderTokens(c, http.StatusBadRequest, v, tokensData{})
 		return
 	}
-	own, err := s.store.APITokensByUser(c.Request.Context(), u.ID)
-	if err != nil {
-		s.dbError(c, "list api tokens", err)
-		return
+	var name, owner string
+	if u.Role == RoleNetwork {
+		all, err := s.store.AllAPITokens(c.Request.Context())
+		if err != nil {
+			s.dbError(c, "list api tokens", err)
+			return
+		}
+		if i := slices.IndexFunc(all, func(t store.OwnedAPIToken) bool { return t.ID == id }); i >= 0 {
+			name, owner = all[i].Name, all[i].UserName
+		}
+	} else {
+		own, err := s.store.APITokensByUser(c.Request.Context(), u.ID)
+		if err != nil {
+			s.dbError(c, "list api tokens", err)
+			return
+		}
+		if i := slices.IndexFunc(own, func(t store.APIToken) bool { return t.ID == id }); i >= 0 {
+			name, owner = own[i].Name, u.Name
+		}
 	}
-	i := slices.IndexFunc(own, func(t store.APIToken) bool { return t.ID == id })
-	if i < 0 {
+	if owner == "" {
 		err = store.ErrNotFound
 	} else {
 		// Tokens never change owner, so the check above still holds here.
 		err = s.store.DeleteAPIToken(c.Request.Context(), Actor(c), id)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		v.Error = "That is not one of your tokens."
+		v.Error = "That is not a token you can revoke."
 		s.renderTokens(c, http.StatusNotFound, v, tokensData{})
 		return
 	}
@@ -321,9 +367,8 @@ func (s *Server) deleteToken(c *gin.Context) {
 		s.dbError(c, "revoke api token", err)
 		return
 	}
-	tok := own[i]
-	s.log.Info("web: api token revoked", logUser(c), "token_name", tok.Name)
-	c.Redirect(http.StatusSeeOther, "/tokens?revoked="+url.QueryEscape(tok.Name))
+	s.log.Info("web: api token revoked", logUser(c), "token_name", name, "owner", owner)
+	c.Redirect(http.StatusSeeOther, "/tokens?done=token-revoked")
 }
 
 type accountData struct {
@@ -332,9 +377,7 @@ type accountData struct {
 
 func (s *Server) accountPage(c *gin.Context) {
 	v := s.View(c, "Account")
-	if c.Query("changed") != "" {
-		v.Notice = "Password changed."
-	}
+	v.Notice = notice(c)
 	v.Data = accountData{MinLength: MinPasswordLength}
 	s.renderPage(c, http.StatusOK, "account", v)
 }
@@ -394,8 +437,9 @@ func (s *Server) changePassword(c *gin.Context) {
 		fail(http.StatusInternalServerError, "The password was changed, but your other sessions could not be ended. Change it again, or ask a network manager to check the daemon's log.")
 		return
 	}
+	// The store ended the user's API tokens with the password.
 	s.log.Info("web: password changed", logUser(c), "other_sessions_ended", ended)
-	c.Redirect(http.StatusSeeOther, "/account?changed=1")
+	c.Redirect(http.StatusSeeOther, "/account?done=password-changed")
 }
 
 func (s *Server) verifyPassword(ctx context.Context, hash, pw string) (bool, error) {

@@ -30,7 +30,7 @@ const (
 	accessPublic  access = iota // anyone (login form, health, stylesheet)
 	accessSession               // browser session cookie + role
 	accessBearer                // API token + role; cookies ignored
-	accessMetrics               // loopback client, or network role by token or session
+	accessMetrics               // configured scrape address, or network role by token or session
 )
 
 func (a access) String() string {
@@ -184,7 +184,7 @@ func (s *Server) buildEngine() http.Handler {
 	e.RedirectFixedPath = false
 	e.HandleMethodNotAllowed = false
 
-	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, limitBody)
+	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, s.checkHost, limitBody)
 	e.NoRoute(func(c *gin.Context) { s.RenderError(c, http.StatusNotFound, "There is no such page.") })
 
 	for _, r := range s.routes {

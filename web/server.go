@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,11 +53,21 @@ const (
 // per request.
 const sessionTouchEvery = time.Minute
 
-// Cookie names.
+// Cookie names. The __Host- prefix makes browsers refuse the cookie unless
+// it is Secure, has Path=/ and no Domain: a sibling host or a plain-HTTP
+// page on the school's network cannot plant or overwrite it.
 const (
-	sessionCookie = "gh_session"
-	loginCSRF     = "gh_login_csrf"
+	SessionCookie   = "__Host-gh_session"
+	LoginCSRFCookie = "__Host-gh_login_csrf"
+
+	sessionCookie = SessionCookie
+	loginCSRF     = LoginCSRFCookie
 )
+
+// APITokenLifetime is how long an API token works after it was created: a
+// token copied into a script and forgotten stops working on its own. Tokens
+// also end when their user's password changes.
+const APITokenLifetime = 90 * 24 * time.Hour
 
 //go:embed templates/*.html static/*
 var assets embed.FS
@@ -73,6 +85,20 @@ type Options struct {
 	CertFile, KeyFile string
 	Auto              bool
 
+	// AllowedHosts are the host names the Host header may carry (with any
+	// port), besides "localhost" and IP addresses: any address when Listen's
+	// host is unspecified, else only Listen's own and loopback. A name that
+	// is not listed gets 421, which stops DNS-rebinding pages from talking
+	// to the shell through a victim's browser. nil turns the check off, for
+	// tests that build requests by hand; the daemon always sets it.
+	AllowedHosts []string
+
+	// MetricsFrom are addresses that may scrape /metrics without a token
+	// (a Prometheus that cannot send one). Empty: only the network role, by
+	// bearer token or session; loopback is not trusted by itself, as every
+	// local process (and a forwarded port) is loopback.
+	MetricsFrom []netip.Prefix
+
 	Gatherer   prometheus.Gatherer   // served on /metrics; nil: no /metrics route
 	Registerer prometheus.Registerer // where the web's own metrics go; nil: not registered
 	Now        func() time.Time      // nil: time.Now
@@ -89,8 +115,10 @@ type Server struct {
 	tlsConf *tls.Config
 	certPEM []byte
 
-	gatherer prometheus.Gatherer
-	metrics  *metrics
+	gatherer    prometheus.Gatherer
+	metrics     *metrics
+	hosts       *hostCheck // nil: Host headers are not checked
+	metricsFrom []netip.Prefix
 
 	tmpl      map[string]*template.Template
 	layout    *template.Template
@@ -119,6 +147,11 @@ func New(opts Options) (*Server, error) {
 		now:       opts.Now,
 		gatherer:  opts.Gatherer,
 		verifySem: make(chan struct{}, 2),
+
+		metricsFrom: slices.Clone(opts.MetricsFrom),
+	}
+	if opts.AllowedHosts != nil {
+		s.hosts = newHostCheck(opts.Listen, opts.AllowedHosts)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))

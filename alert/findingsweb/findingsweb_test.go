@@ -84,7 +84,7 @@ func (s *site) login(name, role string) *http.Cookie {
 	}
 	resp, body := s.do(httptest.NewRequest(http.MethodGet, "/login", nil))
 	m := csrfField.FindStringSubmatch(body)
-	lc := cookie(resp, "gh_login_csrf")
+	lc := cookie(resp, web.LoginCSRFCookie)
 	if m == nil || lc == nil {
 		s.t.Fatalf("login form without CSRF token or cookie: %d %s", resp.StatusCode, body)
 	}
@@ -93,7 +93,7 @@ func (s *site) login(name, role string) *http.Cookie {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.AddCookie(lc)
 	resp, body = s.do(req)
-	sc := cookie(resp, "gh_session")
+	sc := cookie(resp, web.SessionCookie)
 	if resp.StatusCode != http.StatusSeeOther || sc == nil {
 		s.t.Fatalf("login as %s: %d %s", name, resp.StatusCode, body)
 	}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -153,12 +154,19 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		KeyFile:    keyFile,
 		Gatherer:   d.reg,
 		Registerer: d.reg,
+		// Never nil: the daemon always checks the Host header.
+		AllowedHosts: append([]string{}, cfg.Admin.Hostnames...),
+		MetricsFrom:  cfg.Admin.MetricsFrom,
 	})
 	if err != nil {
 		return fmt.Errorf("admin page: %w", err)
 	}
 
-	enf, err := newEnforcer(log, cfg)
+	network, err := policyNetwork(cfg)
+	if err != nil {
+		return err
+	}
+	enf, err := newEnforcer(log, network)
 	if err != nil {
 		return err
 	}
@@ -172,10 +180,6 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	// page says so.
 	if err := enf.LoadRules(ctx, rules, nil); err != nil {
 		log.Error("the school's rules could not all be put in force; the built-in defaults are", "err", err)
-	}
-	network, err := policyNetwork(cfg)
-	if err != nil {
-		return err
 	}
 	if err := rulesweb.Register(srv, rulesweb.Options{
 		Store:   st,
@@ -204,7 +208,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	} else if a+b > 0 {
 		log.Info("device decisions restored", "approved", a, "blocked", b)
 	}
-	if n, err := restoreQuarantine(ctx, cfg, st, enf, time.Now()); err != nil {
+	if n, err := restoreQuarantine(ctx, network, st, enf, time.Now()); err != nil {
 		return err
 	} else if n > 0 {
 		log.Info("quarantines restored", "devices", n)
@@ -221,7 +225,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("policy: bringing the kernel's table in line: %w", err)
 	}
 
-	dhcpSrv, err := newDHCP(log, cfg, st, d.hub, enf, portal.APIURL())
+	dhcpSrv, err := newDHCP(log, cfg, network, st, d.hub, enf, portal.APIURL())
 	if err != nil {
 		return err
 	}
@@ -230,10 +234,12 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	if err != nil {
 		return err
 	}
-	gc := dnsGuardConfig(cfg)
+	gc := dnsGuardConfig(cfg, network)
 	gc.Recorder = qlog
 	// The query log names the device behind each address from the leases.
 	gc.Clients = leaseHolders{dhcpSrv}
+	// Visitors resolve only the portal's and the OS probes' names until admitted.
+	gc.Admitted = enf.Admitted
 	guard, err := dnsguard.New(gc, log.With("component", "dnsguard"))
 	if err != nil {
 		return err
@@ -255,9 +261,12 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 
 	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// Each component runs until ctx ends; the first to fail stops the rest.
+	_, runRADIUS, err := wireRADIUS(log, cfg, network, st, d.hub, d.reg, srv)
+	if err != nil {
+		return err
+	}
+
+	// Each component runs until ctx ends; the first to stop stops the rest.
 	components := []component{
 		{"admin page", srv.Run},
 		{"policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) }},
@@ -269,22 +278,55 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"alerts", alerts.Run},
 		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
 	}
+	if runRADIUS != nil {
+		components = append(components, component{"radius", runRADIUS})
+	}
 	for i, run := range inspectors(log, cfg, st, d.hub, alerts.sink) {
 		components = append(components, component{fmt.Sprintf("inspection %d", i), run})
 	}
+	started := func() {
+		log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
+			"admin", "https://"+cfg.Admin.Listen, "segments", len(cfg.Segments))
+	}
+	if err := runComponents(ctx, log, components, started, hup, d.reload); err != nil {
+		return err
+	}
+	log.Info("gatehouse stopped")
+	return nil
+}
+
+// errStoppedEarly is a component that returned while the daemon was still
+// running and gave no reason.
+var errStoppedEarly = errors.New("stopped while the daemon was running, without an error")
+
+// runComponents runs every component until ctx ends or one of them stops,
+// then stops the rest and waits for them. A component that returns while
+// ctx is live stops the daemon with its error, or errStoppedEarly when it
+// gave none: a part that quietly stopped (a capture loop, the DHCP server)
+// would otherwise leave the school without it and nobody told. started is
+// called once every component is launched; each signal on hup calls reload.
+func runComponents(ctx context.Context, log *slog.Logger, components []component, started func(), hup <-chan os.Signal, reload func()) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, len(components))
 	var wg sync.WaitGroup
 	for _, c := range components {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.run(ctx); err != nil && ctx.Err() == nil {
-				errc <- fmt.Errorf("%s: %w", c.name, err)
+			err := c.run(ctx)
+			if ctx.Err() != nil {
+				return
 			}
+			if err == nil {
+				err = errStoppedEarly
+			}
+			err = fmt.Errorf("%s: %w", c.name, err)
+			log.Error("a component stopped; stopping the daemon", "component", c.name, "err", err)
+			errc <- err
 		}()
 	}
-	log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
-		"admin", "https://"+cfg.Admin.Listen, "segments", len(cfg.Segments))
+	started()
 
 	var runErr error
 loop:
@@ -293,7 +335,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-hup:
-			d.reload()
+			reload()
 		case err := <-errc:
 			runErr = err
 			break loop
@@ -304,7 +346,6 @@ loop:
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
-	log.Info("gatehouse stopped")
 	return nil
 }
 
@@ -317,9 +358,7 @@ func (d *daemon) reload() {
 	d.mu.RUnlock()
 	cfg, err := config.Load(path)
 	if err == nil {
-		if probs := cfg.HostProblems(); len(probs) > 0 {
-			err = fmt.Errorf("%s", probs[0].String())
-		}
+		err = hostProblems(cfg)
 	}
 	if err != nil {
 		d.reloads.WithLabelValues("refused").Inc()
@@ -334,7 +373,11 @@ func (d *daemon) reload() {
 	}
 	applied, restart := reloadPlan(old, cfg)
 	if len(applied) > 0 && d.guard != nil {
-		if err := d.guard.SetSegments(dnsGuardConfig(cfg).Segments); err != nil {
+		network, err := policyNetwork(cfg)
+		if err == nil {
+			err = d.guard.SetSegments(dnsGuardConfig(cfg, network).Segments)
+		}
+		if err != nil {
 			d.reloads.WithLabelValues("refused").Inc()
 			d.log.Error("configuration reload refused: the DNS guard would not take it; keeping the running configuration", "config", path, "err", err)
 			return
@@ -349,6 +392,20 @@ func (d *daemon) reload() {
 	if len(restart) > 0 {
 		d.log.Warn("these changes take effect at the next restart", "sections", restart)
 	}
+}
+
+// hostProblems is every problem cfg.HostProblems finds, in one error (one
+// line each), or nil.
+func hostProblems(cfg *config.Config) error {
+	probs := cfg.HostProblems()
+	if len(probs) == 0 {
+		return nil
+	}
+	lines := make([]string, len(probs))
+	for i, p := range probs {
+		lines[i] = p.String()
+	}
+	return fmt.Errorf("%d thing(s) this machine lacks: %s", len(probs), strings.Join(lines, "; "))
 }
 
 // reloadPlan compares the running configuration with a new one and says

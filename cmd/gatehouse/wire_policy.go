@@ -46,7 +46,8 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 		DNSPort:    dnsPort,
 	}
 	for _, s := range cfg.Segments {
-		spec := policy.Defaults(s.Name, s.Interface, s.Subnet, s.Gateway, s.Portal)
+		spec := policy.Defaults(s.Name, s.Interface, s.Subnet, s.Gateway, s.Portal).
+			WithUnknownDevices(policy.UnknownDevices(s.UnknownDevices))
 		// A staff default that names a server the school did not
 		// configure would make the whole network invalid.
 		var servers []string
@@ -62,19 +63,21 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 }
 
 // dnsGuardConfig is the guard's view of the configuration: SafeSearch where
-// the school asked for it, Private Relay blocked where DESIGN.md says.
-func dnsGuardConfig(cfg *config.Config) dnsguard.Config {
+// the school asked for it, Private Relay blocked where the segment defaults
+// (n, from policyNetwork) say.
+func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 	gc := dnsguard.Config{
 		Listen:       fmt.Sprintf(":%d", dnsPort),
 		Upstreams:    cfg.DNS.Upstream,
 		BlockedNames: inspect.BypassServiceNames(),
 	}
-	for _, s := range cfg.Segments {
+	for _, s := range n.Segments {
 		gc.Segments = append(gc.Segments, dnsguard.SegmentPolicy{
 			Name:              s.Name,
 			Subnet:            s.Subnet,
 			SafeSearch:        cfg.DNS.SafeSearch,
-			BlockPrivateRelay: s.Name == "pupil" || s.Portal,
+			BlockPrivateRelay: s.BlockPrivateRelay,
+			Portal:            s.Portal,
 		})
 	}
 	return gc
@@ -82,10 +85,6 @@ func dnsGuardConfig(cfg *config.Config) dnsguard.Config {
 
 // newEnforcer opens the enforcer; it changes nothing in the kernel until
 // Apply.
-func newEnforcer(log *slog.Logger, cfg *config.Config) (*policy.Enforcer, error) {
-	n, err := policyNetwork(cfg)
-	if err != nil {
-		return nil, err
-	}
+func newEnforcer(log *slog.Logger, n policy.Network) (*policy.Enforcer, error) {
 	return policy.New(policy.Options{}, n, log)
 }

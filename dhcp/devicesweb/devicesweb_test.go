@@ -136,7 +136,7 @@ func (b *bench) do(s session, method, path string, form url.Values) *httptest.Re
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	req.AddCookie(&http.Cookie{Name: "gh_session", Value: s.cookie})
+	req.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: s.cookie})
 	rec := httptest.NewRecorder()
 	b.h.ServeHTTP(rec, req)
 	return rec

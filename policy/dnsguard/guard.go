@@ -14,12 +14,14 @@ package dnsguard
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +41,23 @@ type SegmentPolicy struct {
 	// BlockedNames are names (and their subdomains) blocked on this
 	// segment only, such as the domain lists of the school's rules.
 	BlockedNames []string
+	// Portal segments answer a client the portal has not admitted only
+	// for the names the portal and the operating systems' captive-portal
+	// probes need (PreAdmissionNames); every other name is NXDOMAIN, so
+	// nothing tunnels through DNS before a code is redeemed.
+	Portal bool
+}
+
+// PreAdmissionNames are the names a visitor's device may resolve before it
+// is admitted: the OS probes that detect a captive portal (they must get a
+// real answer so that the device notices the portal and opens it), and
+// their subdomains. Config.PortalNames adds the portal's own.
+var PreAdmissionNames = []string{
+	"connectivitycheck.gstatic.com", "connectivitycheck.android.com", "clients3.google.com", "clients1.google.com",
+	"www.gstatic.com", "play.googleapis.com",
+	"captive.apple.com", "www.apple.com", "www.appleiphonecell.com", "www.thinkdifferent.us", "www.itools.info",
+	"www.msftconnecttest.com", "www.msftncsi.com", "dns.msftncsi.com", "ipv6.msftconnecttest.com",
+	"detectportal.firefox.com", "nmcheck.gnome.org", "connectivity-check.ubuntu.com", "network-test.debian.org",
 }
 
 // Action is what the guard did with a query.
@@ -53,6 +72,11 @@ const (
 	Blocked    Action = "blocked"
 	Failed     Action = "servfail"
 	Refused    Action = "refused"
+	// Limited: the client went over its query rate; answered REFUSED.
+	Limited Action = "rate-limited"
+	// NotAdmitted: a visitor not yet admitted asked for a name the portal
+	// does not need; answered NXDOMAIN.
+	NotAdmitted Action = "not-admitted"
 )
 
 // Query is one lookup as the query log and the event hub see it.
@@ -84,8 +108,11 @@ type Config struct {
 	Listen    string
 	Upstreams []netip.AddrPort
 	Segments  []SegmentPolicy
-	// Default applies to clients in no segment (the router itself).
+	// Default applies to clients in no segment that are Local.
 	Default SegmentPolicy
+	// Local are the clients outside every segment that are still answered
+	// (the router itself); nil means loopback. Everyone else is REFUSED.
+	Local []netip.Prefix
 	// BlockedNames are DoH/VPN service names; they and their subdomains
 	// are answered NXDOMAIN and recorded as Blocked.
 	BlockedNames []string
@@ -93,7 +120,19 @@ type Config struct {
 	Timeout      time.Duration // per upstream try; 0 means 2s
 	Recorder     Recorder      // optional
 	Clients      ClientLookup  // optional
-	Now          func() time.Time
+	// Admitted reports whether the portal admitted the client at ip (MAC
+	// may be nil); required for Portal segments to answer more than
+	// PreAdmissionNames. nil: nobody is admitted.
+	Admitted func(ip netip.Addr, mac net.HardwareAddr) bool
+	// PortalNames are the portal's own names, resolvable before admission.
+	PortalNames []string
+	// ClientQPS is each client's query rate (twice as many in a burst);
+	// 0 means DefaultClientQPS, negative turns the limit off.
+	ClientQPS int
+	// ClientTable bounds the clients the rate limit tracks; 0 means
+	// DefaultClientTable.
+	ClientTable int
+	Now         func() time.Time
 	// Dial opens the connection to an upstream ("udp" or "tcp"); nil dials
 	// from the process's own network namespace. A caller whose resolver is
 	// reached from another namespace (tests, a router with a management
@@ -104,6 +143,14 @@ type Config struct {
 // Stats are counters for the metrics page.
 type Stats struct {
 	Queries, CacheHits, Upstream, ServFail, Blocked, SafeSearch, BadQueries uint64
+	// Outside counts queries refused because the client is in no segment
+	// (an open resolver is what the uplink side must never find), Limited
+	// those over a client's rate, NotAdmitted those a visitor asked before
+	// redeeming a code.
+	Outside, Limited, NotAdmitted uint64
+	// Panics counts queries whose handling panicked (answered SERVFAIL,
+	// the guard kept serving).
+	Panics uint64
 }
 
 // Guard answers DNS queries. Its handler is safe for concurrent use.
@@ -113,8 +160,11 @@ type Guard struct {
 	cache *cache
 	now   func() time.Time
 	segs  atomic.Pointer[[]SegmentPolicy]
+	limit *clientLimiter // nil: no per-client limit
+	pre   []string       // names resolvable before admission
 
 	queries, hits, upstream, servfail, blocked, safe, bad atomic.Uint64
+	outside, limited, notAdmitted, panics                 atomic.Uint64
 }
 
 // New checks cfg and returns a guard; it opens no sockets.
@@ -144,7 +194,18 @@ func New(cfg Config, logger *slog.Logger) (*Guard, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.BlockedNames = normalize(cfg.BlockedNames)
-	g := &Guard{cfg: cfg, log: logger.With("component", "dnsguard"), cache: newCache(cfg.CacheSize), now: now}
+	g := &Guard{cfg: cfg, log: logger.With("component", "dnsguard"), cache: newCache(cfg.CacheSize), now: now,
+		pre: normalize(append(append([]string{}, PreAdmissionNames...), cfg.PortalNames...))}
+	if cfg.ClientQPS >= 0 {
+		qps, table := cfg.ClientQPS, cfg.ClientTable
+		if qps == 0 {
+			qps = DefaultClientQPS
+		}
+		if table <= 0 {
+			table = DefaultClientTable
+		}
+		g.limit = newClientLimiter(qps, table)
+	}
 	g.SetSegments(cfg.Segments)
 	return g, nil
 }
@@ -185,7 +246,8 @@ func (g *Guard) SetSegments(segs []SegmentPolicy) error {
 // Stats returns the counters so far.
 func (g *Guard) Stats() Stats {
 	return Stats{Queries: g.queries.Load(), CacheHits: g.hits.Load(), Upstream: g.upstream.Load(),
-		ServFail: g.servfail.Load(), Blocked: g.blocked.Load(), SafeSearch: g.safe.Load(), BadQueries: g.bad.Load()}
+		ServFail: g.servfail.Load(), Blocked: g.blocked.Load(), SafeSearch: g.safe.Load(), BadQueries: g.bad.Load(),
+		Outside: g.outside.Load(), Limited: g.limited.Load(), NotAdmitted: g.notAdmitted.Load(), Panics: g.panics.Load()}
 }
 
 // Serve listens on cfg.Listen over UDP and TCP and answers until ctx ends.
@@ -232,14 +294,24 @@ func (g *Guard) ServeConns(ctx context.Context, pc net.PacketConn, ln net.Listen
 	return err
 }
 
-func (g *Guard) segment(ip netip.Addr) SegmentPolicy {
+// segment returns the policy for a client, and false for a client in no
+// segment that is not the router itself (loopback): those are refused.
+func (g *Guard) segment(ip netip.Addr) (SegmentPolicy, bool) {
 	ip = ip.Unmap()
 	for _, s := range *g.segs.Load() {
 		if s.Subnet.Contains(ip) {
-			return s
+			return s, true
 		}
 	}
-	return g.cfg.Default
+	if g.cfg.Local == nil {
+		return g.cfg.Default, ip.IsLoopback()
+	}
+	for _, p := range g.cfg.Local {
+		if p.Contains(ip) {
+			return g.cfg.Default, true
+		}
+	}
+	return g.cfg.Default, false
 }
 
 const canaryName = "use-application-dns.net"
@@ -278,8 +350,23 @@ func matchesAny(name string, list []string) bool {
 	return false
 }
 
-// ServeDNS answers one query.
+// ServeDNS answers one query. A panic while answering is recovered: the
+// query gets SERVFAIL, the panic is counted and logged with the query, and
+// the guard keeps answering everyone else.
 func (g *Guard) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	defer func() {
+		if v := recover(); v != nil {
+			g.panics.Add(1)
+			packed, _ := req.Pack()
+			g.log.Error("dnsguard: handler panic, query answered SERVFAIL", "panic", fmt.Sprint(v), "client", w.RemoteAddr().String(),
+				"query", hex.EncodeToString(packed), "stack", string(debug.Stack()))
+			_ = w.WriteMsg(servfail(req))
+		}
+	}()
+	g.serveDNS(w, req)
+}
+
+func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	g.queries.Add(1)
 	proto := "udp"
 	var client netip.Addr
@@ -291,6 +378,25 @@ func (g *Guard) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		client, _ = netip.AddrFromSlice(a.IP)
 	}
 	client = client.Unmap()
+	seg, inside := g.segment(client)
+	if !inside {
+		// Not an open resolver: the uplink side and anything routed in
+		// from elsewhere get nothing resolved, and nothing recorded.
+		g.outside.Add(1)
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeRefused)
+		_ = w.WriteMsg(m)
+		return
+	}
+	if g.limit != nil && !g.limit.allow(client, g.now()) {
+		// Not recorded either: a flood must not push a client's real
+		// lookups out of what the DSL sees.
+		g.limited.Add(1)
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeRefused)
+		_ = w.WriteMsg(m)
+		return
+	}
 	if req.Response || req.Opcode != dns.OpcodeQuery || len(req.Question) != 1 {
 		g.bad.Add(1)
 		m := new(dns.Msg)
@@ -303,7 +409,6 @@ func (g *Guard) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	q := req.Question[0]
 	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
-	seg := g.segment(client)
 	rec := Query{Time: g.now(), Client: client, Segment: seg.Name, Name: name, Type: dns.TypeToString[q.Qtype]}
 	if g.cfg.Clients != nil {
 		rec.MAC = g.cfg.Clients.MAC(client)
@@ -313,6 +418,9 @@ func (g *Guard) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 
 	var resp *dns.Msg
 	switch {
+	case seg.Portal && !matchesAny(name, g.pre) && (g.cfg.Admitted == nil || !g.cfg.Admitted(client, rec.MAC)):
+		g.notAdmitted.Add(1)
+		resp, rec.Action = nxdomain(req), NotAdmitted
 	case name == canaryName:
 		resp, rec.Action = nxdomain(req), Canary
 	case seg.BlockPrivateRelay && privateRelay[name]:

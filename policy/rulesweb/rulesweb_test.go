@@ -108,7 +108,7 @@ func (s *site) login(role string) *browser {
 	u, _ := url.Parse(s.ts.URL)
 	var loginCSRF string
 	for _, ck := range jar.Cookies(u) {
-		if ck.Name == "gh_login_csrf" {
+		if ck.Name == web.LoginCSRFCookie {
 			loginCSRF = ck.Value
 		}
 	}
