@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -58,7 +59,12 @@ func newAlerting(log *slog.Logger, cfg *config.Config, st *store.Store, hub *eve
 	noise := &alert.Noise{UnknownDevices: map[string]string{}}
 	for _, s := range cfg.Segments {
 		subnets[s.Name] = s.Subnet
-		noise.UnknownDevices[s.Name] = s.UnknownDevices
+		// The file's word, or the segment's default (policy owns those).
+		mode := s.UnknownDevices
+		if mode == "" {
+			mode = string(policy.DefaultUnknownDevices(s.Name))
+		}
+		noise.UnknownDevices[s.Name] = mode
 		noise.OwnIPs = append(noise.OwnIPs, s.Gateway)
 		if s.Interface != "" {
 			if ifc, err := net.InterfaceByName(s.Interface); err == nil && len(ifc.HardwareAddr) > 0 {

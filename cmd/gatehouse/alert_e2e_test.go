@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-net/gatehouse/alert/alerttest"
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
@@ -361,7 +362,7 @@ func startVPN(t *testing.T, school *testbed.School, p vpnPKI, dst netip.Addr, n 
 			"--ifconfig", inner+"2", inner+"1")},
 	} {
 		cmd := school.Command(ctx, c.ns, "openvpn", c.args...)
-		out := &syncBuffer{}
+		out := &testkit.SyncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 		cmd.WaitDelay = 3 * time.Second
