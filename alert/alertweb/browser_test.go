@@ -95,7 +95,9 @@ func TestChromiumDSLFollowsTheEmailToTheIncidentLog(t *testing.T) {
 	mailbox := alerttest.StartPlainSMTP(t, s, "mgmt", testbed.MgmtClientIP+":2525")
 	mailer, err := alert.NewMailer(alert.MailOptions{Server: mailbox.Addr, From: "gatehouse@school.example", To: []string{"dsl@school.example"},
 		StartTLS: alert.StartTLSNever, Location: time.UTC, Link: func(id int64) string { return adminURL + Link(id) },
-		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) { return s.DialContext(ctx, "mgmt", network, addr) }})
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return s.DialContext(ctx, "mgmt", network, addr)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
