@@ -129,7 +129,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 func TestEmailWithAUTHOverSTARTTLS(t *testing.T) {
 	s := testbed.New(t, testbed.Options{})
 	srv := alerttest.StartAuthSMTP(t, s, "mgmt", testbed.MgmtClientIP+":2526", "gatehouse", "s3cret-pass")
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) { return s.DialContext(ctx, "router", network, addr) }
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return s.DialContext(ctx, "router", network, addr)
+	}
 	opts := MailOptions{Server: srv.Addr, From: "gatehouse@school.example", To: []string{"dsl@school.example"}, StartTLS: StartTLSAlways,
 		TLS: srv.TLSConfig(), Dial: dial, Username: "gatehouse", Password: "s3cret-pass"}
 	m, err := NewMailer(opts)
