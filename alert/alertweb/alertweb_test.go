@@ -69,7 +69,7 @@ func TestRolesOnEveryPage(t *testing.T) {
 	s := newSite(t)
 	id := s.seed()
 	dsl, network, reception, anon := s.Browser(t, web.RoleDSL), s.Browser(t, web.RoleNetwork), s.Browser(t, web.RoleReception), s.NewBrowser(t)
-	for _, path := range []string{Path, Link(id), IncidentsPath, CSVPath, PrintPath} {
+	for _, path := range []string{Path, Link(id), IncidentsPath, CSVPath, PrintPath, CSSPath} {
 		if r := dsl.Get(path); r.StatusCode != http.StatusOK {
 			t.Errorf("dsl GET %s: %d", path, r.StatusCode)
 		}
