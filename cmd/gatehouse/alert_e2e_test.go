@@ -222,6 +222,20 @@ func TestPupilVPNEmailsTheDSL(t *testing.T) {
 	fmt.Printf("SMTP down for %v: the email arrived %v after the server came back, after %d attempts\n",
 		back.Sub(down).Round(time.Second), time.Since(back).Round(time.Second), items[0].Attempts)
 
+	// The router's own addresses and MACs never became findings (its gateways
+	// talk on every segment the engines capture).
+	fs, err := st.Findings(ctx, store.FindingFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		for _, seg := range school.Segments() {
+			if f.SrcIP == seg.Gateway || f.SrcMAC.String() == seg.RouterMAC.String() {
+				t.Errorf("the router's own address or MAC (%s, %s) is a finding: %+v", seg.Gateway, seg.RouterMAC, f)
+			}
+		}
+	}
+
 	// Attribution across this suite's alerts, by source.
 	all, err := st.ListAlerts(ctx, store.AlertFilter{Limit: 1000})
 	if err != nil {

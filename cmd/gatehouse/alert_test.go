@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,11 +14,9 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert"
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
-	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
 )
@@ -39,6 +38,7 @@ func TestEverySourceBecomesAnAlert(t *testing.T) {
 	defer st.Close()
 	cfg, err := config.Parse(filepath.Join(dir, "gatehouse.yaml"), []byte(`site: { name: Test }
 database: `+filepath.Join(dir, "gatehouse.db")+`
+uplink: { interface: gh-wan-none }
 segments:
   - { name: pupil, vlan: 20, interface: gh-pupil-none, subnet: 10.20.0.0/21, gateway: 10.20.0.1 }
   - { name: visitor, vlan: 40, interface: gh-visitor-none, subnet: 10.40.0.0/22, gateway: 10.40.0.1 }
@@ -50,26 +50,37 @@ segments:
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := events.New(nil)
-	a, err := newAlerting(slog.New(slog.DiscardHandler), cfg, st, hub, srv, prometheus.NewRegistry())
+	hub := events.New()
+	n, err := policyNetwork(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	a, err := newAlerting(slog.New(slog.DiscardHandler), cfg, n, st, hub, srv, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, c := range a.components() {
+		wg.Go(func() {
+			if err := c.run(ctx); err != nil && ctx.Err() == nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+		})
+	}
 
 	now := time.Now()
 	mac := func(b byte) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, 0, b} }
-	pub := func(kind events.Kind, data any) { hub.Publish(events.Event{Kind: kind, At: now, Data: data}) }
-	pub(events.FindingRaised, finding.NotApproved(finding.SourceDHCP, now, "pupil", mac(1), netip.MustParseAddr("10.20.0.50"), "asked for an address"))
-	pub(events.FindingRaised, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: finding.ClassPoolExhausted, Segment: "pupil", Evidence: "no free address"})
-	pub(captive.BruteForce, captive.BruteForceAlert{Failures: 30, Window: time.Minute, Until: now.Add(5 * time.Minute), LastMAC: mac(2), LastIP: netip.MustParseAddr("10.40.0.60")})
-	pub(querylog.EventKind, dnsguard.Query{Time: now, Client: netip.MustParseAddr("10.20.0.51"), MAC: mac(3), Segment: "pupil", Name: "dns.google", Type: "A", Action: dnsguard.Blocked})
-	pub(querylog.EventKind, dnsguard.Query{Time: now, Client: netip.MustParseAddr("10.20.0.51"), MAC: mac(3), Segment: "pupil", Name: "example.com", Type: "A", Action: dnsguard.Forwarded})
-	pub(events.FindingRaised, finding.NotApproved(finding.SourceRADIUS, now, "pupil", mac(4), netip.Addr{}, "MAB request from an unknown device"))
+	events.Publish(hub, finding.NotApproved(finding.SourceDHCP, now, "pupil", mac(1), netip.MustParseAddr("10.20.0.50"), "asked for an address"))
+	events.Publish(hub, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: finding.ClassPoolExhausted, Segment: "pupil", Evidence: "no free address"})
+	// The portal publishes its breaker as a finding of its own.
+	events.Publish(hub, finding.Finding{Time: now, Source: finding.SourcePortal, Class: finding.ClassCodeGuessing, SrcMAC: mac(2),
+		SrcIP: netip.MustParseAddr("10.40.0.60"), Evidence: "30 wrong codes in a minute"})
+	events.Publish(hub, events.DNSQuery{Time: now, Client: netip.MustParseAddr("10.20.0.51"), MAC: mac(3), Segment: "pupil", Name: "dns.google", Type: "A", Action: string(dnsguard.Blocked)})
+	events.Publish(hub, events.DNSQuery{Time: now, Client: netip.MustParseAddr("10.20.0.51"), MAC: mac(3), Segment: "pupil", Name: "example.com", Type: "A", Action: string(dnsguard.Forwarded)})
+	events.Publish(hub, finding.NotApproved(finding.SourceRADIUS, now, "pupil", mac(4), netip.Addr{}, "MAB request from an unknown device"))
 	// Noise: the router itself, and a stranger where strangers are welcome.
-	pub(events.FindingRaised, finding.Finding{Time: now, Source: finding.SourceInspect, Class: finding.ClassTethering, Segment: "pupil", SrcIP: netip.MustParseAddr("10.20.0.1")})
-	pub(events.FindingRaised, finding.NotApproved(finding.SourceDHCP, now, "visitor", mac(5), netip.MustParseAddr("10.40.0.70"), "a visitor's phone"))
+	events.Publish(hub, finding.Finding{Time: now, Source: finding.SourceInspect, Class: finding.ClassTethering, Segment: "pupil", SrcIP: netip.MustParseAddr("10.20.0.1")})
+	events.Publish(hub, finding.NotApproved(finding.SourceDHCP, now, "visitor", mac(5), netip.MustParseAddr("10.40.0.70"), "a visitor's phone"))
 
 	want := map[string]string{"unapproved-device|dhcp": "", "pool-exhausted|dhcp": "", "code-guessing|portal": "", "blocked-lookup|dnsguard": "", "unapproved-device|radius": ""}
 	deadline := time.Now().Add(20 * time.Second)
@@ -104,9 +115,7 @@ segments:
 		}
 	}
 	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run: %v", err)
-	}
+	wg.Wait()
 }
 
 // TestRADIUSAndPeopleAttributeAnAlert: an accounting session (as the RADIUS
