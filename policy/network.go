@@ -27,6 +27,12 @@ type Network struct {
 	// DNSPort is the DNS guard's port on the router; every segment's port 53
 	// traffic, whatever resolver it was sent to, is redirected there.
 	DNSPort uint16
+	// PortalTLSPort is the portal's HTTPS port on the router, 0 when it has
+	// none.
+	PortalTLSPort uint16
+	// RelayInterfaces carry relayed DHCP (from L3 switches); the DHCP port
+	// is open on them besides the segments.
+	RelayInterfaces []string
 }
 
 // SegmentSpec is one segment (VLAN) and its built-in defaults.

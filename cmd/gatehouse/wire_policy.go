@@ -44,6 +44,11 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 		AdminAddr:  admin,
 		PortalPort: portalPort,
 		DNSPort:    dnsPort,
+
+		RelayInterfaces: cfg.DHCPRelay.Interfaces,
+	}
+	if cfg.Portal.Host != "" {
+		n.PortalTLSPort = 443 // the HTTPS portal (see newPortal)
 	}
 	for _, s := range cfg.Segments {
 		spec := policy.Defaults(s.Name, s.Interface, s.Subnet, s.Gateway, s.Portal)
@@ -68,6 +73,9 @@ func dnsGuardConfig(cfg *config.Config) dnsguard.Config {
 		Listen:       fmt.Sprintf(":%d", dnsPort),
 		Upstreams:    cfg.DNS.Upstream,
 		BlockedNames: inspect.BypassServiceNames(),
+	}
+	if cfg.Portal.Host != "" {
+		gc.PortalNames = []string{cfg.Portal.Host}
 	}
 	for _, s := range cfg.Segments {
 		gc.Segments = append(gc.Segments, dnsguard.SegmentPolicy{
