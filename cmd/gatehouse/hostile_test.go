@@ -71,6 +71,13 @@ func TestHostileClientsAgainstTheDaemon(t *testing.T) {
 		}
 	})
 
+	t.Run("reverse-path filtering is on for the segments", func(t *testing.T) {
+		out, err := school.Command(ctx, "router", "cat", "/proc/sys/net/ipv4/conf/"+visitor.Interface+"/rp_filter").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "1" {
+			t.Errorf("rp_filter on %s: %q (%v), want 1", visitor.Interface, out, err)
+		}
+	})
+
 	t.Run("the portal is not reachable from the uplink side", func(t *testing.T) {
 		conn, err := school.DialContext(ctx, "internet", "tcp", "198.51.100.1:8080")
 		if err == nil {
