@@ -174,14 +174,20 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 			p.log.Error("record code attempt", "err", err)
 		}
 	}()
-	if len(mac) == 0 {
-		outcome = outcomeNoDevice
-		return v, &refusal{outcome, func(l string) string { return tr(l, "err_device") }}
+	// A device the portal cannot name is throttled by its address, and
+	// each try counts as a failure: otherwise it could try without limit.
+	key := "ip:" + ip.String()
+	if len(mac) > 0 {
+		key = mac.String()
 	}
-	key := mac.String()
 	if wait := p.lim.allow(key, now); wait > 0 {
 		outcome = outcomeThrottled
 		return v, &refusal{outcome, func(l string) string { return tr(l, "err_throttled", durationText(l, wait)) }}
+	}
+	if len(mac) == 0 {
+		outcome = outcomeNoDevice
+		p.lim.fail(key, now)
+		return v, &refusal{outcome, func(l string) string { return tr(l, "err_device") }}
 	}
 	fail := func(o string) error {
 		outcome = o

@@ -86,7 +86,7 @@ func TestSiteBreakerTripsOnceAndSpacesEveryone(t *testing.T) {
 	l := newLimiter(Limits{SiteFailures: 30})
 	now := lt0
 	trips := 0
-	for i := range 40 {
+	for i := range 30 {
 		key := fmt.Sprintf("mac%d", i)
 		if w := l.allow(key, now); w != 0 {
 			t.Fatalf("fresh device %d waits %v", i, w)
@@ -102,6 +102,16 @@ func TestSiteBreakerTripsOnceAndSpacesEveryone(t *testing.T) {
 	if !l.breakerTripped(now) {
 		t.Fatal("breaker not tripped")
 	}
+	// While it is tripped, devices never seen before share one spacing
+	// slot: made-up MACs do not each get a free try.
+	if w := l.allow("new1", now); w != 0 {
+		t.Fatalf("first new device while tripped waits %v", w)
+	}
+	l.fail("new1", now)
+	if w := l.allow("new2", now.Add(time.Second)); w != 9*time.Second {
+		t.Fatalf("second new device a second later waits %v, want 9s", w)
+	}
+	now = now.Add(10 * time.Second)
 	// A device that just tried must now wait the spacing, even with no
 	// lockout of its own.
 	l.allow("fresh", now)

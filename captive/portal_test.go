@@ -595,12 +595,13 @@ func TestBruteForceLimitsAndAlert(t *testing.T) {
 	if res := h.login(ip, good); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after the lockout: %d", res.StatusCode)
 	}
-	// The attempt log has every try, without the code.
+	// The attempt log counts every try, without the code, a row per
+	// device, outcome and minute.
 	as, err := h.st.VoucherAttempts(context.Background(), 100)
-	if err != nil || len(as) != 7 {
+	if err != nil || len(as) != 3 {
 		t.Fatalf("attempts %d %v", len(as), err)
 	}
-	if as[0].Outcome != "ok" || as[1].Outcome != "throttled" || as[2].Outcome != "invalid" || as[2].MAC.String() != macOf(50) || as[2].IP.String() != ip {
+	if as[0].Outcome != "ok" || as[1].Outcome != "throttled" || as[2].Outcome != "invalid" || as[2].Count != 5 || as[2].MAC.String() != macOf(50) || as[2].IP.String() != ip {
 		t.Fatalf("attempt log %+v", as[:3])
 	}
 
@@ -631,6 +632,33 @@ func TestBruteForceLimitsAndAlert(t *testing.T) {
 	h.login(ipX, wrong)
 	if res := h.login(ipX, good); res.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("second try during the breaker: %d", res.StatusCode)
+	}
+}
+
+// TestAttemptFloodFromAnUnknownDevice is the proved attack: 300 tries from
+// an address with no known MAC skipped the limiter and wrote 300 rows.
+func TestAttemptFloodFromAnUnknownDevice(t *testing.T) {
+	h := newHarness(t, Limits{})
+	code := h.issue(IssueRequest{Duration: time.Hour})
+	throttled := 0
+	for range 300 {
+		if res := h.login("10.40.0.201", code); res.StatusCode == http.StatusTooManyRequests {
+			throttled++
+		}
+	}
+	if throttled < 290 {
+		t.Errorf("%d of 300 tries from an unknown device throttled, want all after the fifth", throttled)
+	}
+	as, err := h.st.VoucherAttempts(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, a := range as {
+		total += a.Count
+	}
+	if len(as) > 2 || total != 300 {
+		t.Errorf("%d attempt rows counting %d tries, want at most 2 rows counting 300: %+v", len(as), total, as)
 	}
 }
 

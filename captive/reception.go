@@ -410,7 +410,10 @@ func (a *admin) extend(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, fmt.Sprintf("/vouchers?extended=%d", v.ID))
 }
 
-type attemptRow struct{ At, MAC, IP, Outcome string }
+type attemptRow struct {
+	At, MAC, IP, Outcome string
+	Count                int64 // tries with this outcome from the device in that minute
+}
 
 type settingsData struct {
 	Version, TextEN, TextCY string
@@ -436,7 +439,7 @@ func (a *admin) renderSettings(c *gin.Context, status int, v *web.View, typed *s
 		a.p.log.Error("list code attempts", "err", err)
 	}
 	for _, at := range as {
-		r := attemptRow{At: a.when(at.At), Outcome: at.Outcome}
+		r := attemptRow{At: a.when(at.At), Outcome: at.Outcome, Count: at.Count}
 		if at.MAC != nil {
 			r.MAC = at.MAC.String()
 		}
