@@ -761,3 +761,36 @@ func TestPurgeRemovesOldRecordsOnly(t *testing.T) {
 		t.Fatalf("left %+v", left)
 	}
 }
+
+// TestFormsRefuseOtherSites: a hostile page could sign a visitor in with the
+// attacker's code, or out, by posting the portal's forms.
+func TestFormsRefuseOtherSites(t *testing.T) {
+	h := newHarness(t, Limits{})
+	ip := h.device(60)
+	code := h.issue(IssueRequest{Duration: time.Hour})
+	form := url.Values{"code": {code}, "accept": {"yes"}}
+	for _, hdr := range [][]string{
+		{"Origin", "http://evil.example"},
+		{"Origin", "null"},
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Sec-Fetch-Site", "same-site"},
+	} {
+		res := h.do("POST", portalHost, "/login", ip, form, hdr...)
+		if body := readBody(t, res); res.StatusCode != http.StatusForbidden || !strings.Contains(body, "another site") {
+			t.Errorf("login with %s: %s: %d, want 403", hdr[0], hdr[1], res.StatusCode)
+		}
+	}
+	if h.adm.isAdmitted(macOf(60), ip) {
+		t.Fatal("a cross-site post admitted the device")
+	}
+	res := h.do("POST", portalHost, "/login", ip, form, "Origin", "http://"+portalHost, "Sec-Fetch-Site", "same-origin")
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("same-origin login: %d, want 303", res.StatusCode)
+	}
+	if res := h.do("POST", portalHost, "/logout", ip, url.Values{}, "Sec-Fetch-Site", "cross-site"); res.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site logout: %d, want 403", res.StatusCode)
+	}
+	if !h.adm.isAdmitted(macOf(60), ip) {
+		t.Error("a cross-site logout ended the admission")
+	}
+}

@@ -333,24 +333,58 @@ func (p *Portal) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.home(w, r)
-	case "/login":
+	case "/login", "/logout":
 		if r.Method != http.MethodPost {
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
-		p.login(w, r)
-	case "/logout":
-		if r.Method != http.MethodPost {
-			http.Redirect(w, r, "/", http.StatusSeeOther)
+		if !p.sameOrigin(r) {
+			p.log.Warn("portal form posted from another site", "path", r.URL.Path, "origin", clipHeader(r.Header.Get("Origin")),
+				"fetch_site", clipHeader(r.Header.Get("Sec-Fetch-Site")), "client", peerAddr(r))
+			lang := pickLang(r)
+			p.renderLogin(w, r, http.StatusForbidden, lang, "", "", "", tr(lang, "err_form"))
 			return
 		}
-		p.logout(w, r)
+		if r.URL.Path == "/login" {
+			p.login(w, r)
+		} else {
+			p.logout(w, r)
+		}
 	case "/api/captive":
 		p.api(w, r)
 	default:
 		lang := pickLang(r)
 		p.render(w, http.StatusNotFound, "message", p.page(r, lang, tr(lang, "not_found")))
 	}
+}
+
+// sameOrigin is the portal forms' CSRF check: a browser says where a form
+// post comes from (Sec-Fetch-Site, Origin), and a post from any other site
+// (a hostile page signing a visitor in with the attacker's code, or out) is
+// refused. Clients that send neither header are not browsers acting for
+// someone else: scripts and kiosks, which the code limits already bound.
+// The portal is often plain HTTP, where a cookie token could be planted by
+// anyone on the network, so the browser's own statement is the check.
+func (p *Portal) sameOrigin(r *http.Request) bool {
+	if fs := r.Header.Get("Sec-Fetch-Site"); fs != "" && fs != "same-origin" && fs != "none" {
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false // "null" (sandboxed frames, data: pages) included
+	}
+	return p.isPortalHost(u.Host) || strings.EqualFold(u.Host, r.Host)
+}
+
+func clipHeader(v string) string {
+	if len(v) > 100 {
+		return v[:100]
+	}
+	return v
 }
 
 // isPortalHost reports whether a Host header names the portal itself.
