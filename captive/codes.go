@@ -211,7 +211,7 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 	aup := p.currentAUP(ctx)
 	red := store.Redemption{CodeHash: HashCode(k, code), MAC: mac, IP: ip, At: now,
 		Name: clip(name, 100), Company: clip(company, 100), AUPVersion: aup.Version}
-	v, err = p.st.RedeemVoucher(ctx, red, func(v store.Voucher, known bool) error {
+	check := func(v store.Voucher, known bool) error {
 		switch {
 		case !v.RevokedAt.IsZero():
 			return &refusal{outcomeRevoked, func(l string) string { return tr(l, "err_revoked") }}
@@ -225,7 +225,15 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 			return &refusal{outcomeDevices, func(l string) string { return tr(l, "err_devices", n) }}
 		}
 		return nil
-	})
+	}
+	v, err = p.st.RedeemVoucher(ctx, red, check)
+	if errors.Is(err, store.ErrNotFound) {
+		// A code printed before the site key: hashed with the old key.
+		if old, ok := p.legacyKey(ctx); ok {
+			red.CodeHash = HashCode(old, code)
+			v, err = p.st.RedeemVoucher(ctx, red, check)
+		}
+	}
 	var ref *refusal
 	switch {
 	case errors.As(err, &ref):

@@ -1,6 +1,7 @@
 package captive
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -792,5 +793,48 @@ func TestFormsRefuseOtherSites(t *testing.T) {
 	}
 	if !h.adm.isAdmitted(macOf(60), ip) {
 		t.Error("a cross-site logout ended the admission")
+	}
+}
+
+// TestCodesAreHashedWithTheSiteKeyNotTheDatabase: the code-hashing key was
+// stored in the same database as the hashes, so a stolen database could be
+// searched offline. With the site key, the database holds no key; codes
+// printed under the old database key still work.
+func TestCodesAreHashedWithTheSiteKeyNotTheDatabase(t *testing.T) {
+	h := newHarness(t, Limits{})
+	ctx := context.Background()
+	siteKey := bytes.Repeat([]byte{7}, 32)
+	codeKey := CodeKeyFrom(siteKey)
+
+	// Before: a code under the database's key (an older version's).
+	legacy := h.issue(IssueRequest{Duration: time.Hour})
+
+	p, err := New(Options{Store: h.st, Admitter: h.adm, Neighbours: h.nb, Now: h.clock.Now, Location: time.UTC,
+		School: "Example Primary School", PortalURL: "http://" + portalHost, CodeKey: codeKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.p = p
+	out, err := Issue(ctx, h.st, "web:frontdesk", IssueRequest{Key: p.issueKey(), Duration: time.Hour, Now: h.clock.Now()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := out[0].Code
+	norm, _ := NormaliseCode(fresh)
+	oldKey, ok, err := h.st.LegacyVoucherKey(ctx)
+	if err != nil || !ok {
+		t.Fatalf("legacy key: %v %v", ok, err)
+	}
+	if _, err := h.st.VoucherByHash(ctx, HashCode(oldKey, norm)); err == nil {
+		t.Fatal("the new code can be found with the key in the database")
+	}
+	if _, err := h.st.VoucherByHash(ctx, HashCode(codeKey, norm)); err != nil {
+		t.Fatalf("the new code is not hashed with the site key: %v", err)
+	}
+	for i, code := range []string{fresh, legacy} {
+		ip := h.device(70 + i)
+		if res := h.login(ip, code); res.StatusCode != http.StatusSeeOther {
+			t.Errorf("code %d: login %d, want 303", i, res.StatusCode)
+		}
 	}
 }

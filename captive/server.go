@@ -4,6 +4,8 @@ package captive
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -87,6 +90,13 @@ type Options struct {
 
 	Limits Limits    // code-guessing limits; zero: defaults
 	Rand   io.Reader // randomness for codes; nil: crypto/rand
+
+	// CodeKey hashes codes (CodeKeyFrom the site key, kept in a file beside
+	// the database, never in it, so a copied database alone reveals no
+	// code). Codes issued before the site key, under the key an older
+	// version kept in the database, still redeem. nil: that database key
+	// only (tests, and tools that predate the site key).
+	CodeKey []byte
 }
 
 // Portal is the captive portal: its HTTP server, the vouchers' life cycle
@@ -111,8 +121,9 @@ type Portal struct {
 	lim      *limiter
 	tmpl     *template.Template
 
-	keyMu sync.Mutex
-	key   []byte
+	keyMu     sync.Mutex
+	key       []byte
+	siteKeyed bool // key came from the site key file; the database's is legacy
 
 	conns connTracker
 }
@@ -200,6 +211,9 @@ func New(opts Options) (*Portal, error) {
 		now: opts.Now, loc: opts.Location, school: opts.School, ssid: opts.SSID, base: base, venue: opts.VenueURL,
 		listen: opts.Listen, tlsAddr: opts.TLSListen, certFile: opts.CertFile, keyFile: opts.KeyFile,
 		rand: opts.Rand, lim: newLimiter(opts.Limits)}
+	if opts.CodeKey != nil {
+		p.key, p.siteKeyed = slices.Clone(opts.CodeKey), true
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -225,7 +239,8 @@ func (p *Portal) PortalURL() string { return p.base.String() }
 // APIURL is the RFC 8908 API's URL, for DHCP option 114 (RFC 8910).
 func (p *Portal) APIURL() string { return p.base.String() + "/api/captive" }
 
-// codeKey returns the site's code-hashing key, loading it once.
+// codeKey returns the site's code-hashing key (Options.CodeKey, or without
+// it the database's), loading it once.
 func (p *Portal) codeKey(ctx context.Context) ([]byte, error) {
 	p.keyMu.Lock()
 	defer p.keyMu.Unlock()
@@ -237,6 +252,38 @@ func (p *Portal) codeKey(ctx context.Context) ([]byte, error) {
 		p.key = k
 	}
 	return p.key, nil
+}
+
+// issueKey is the key new codes are hashed with: the site key's, or nil
+// (Issue then uses the database's) without one.
+func (p *Portal) issueKey() []byte {
+	if !p.siteKeyed {
+		return nil
+	}
+	return p.key
+}
+
+// legacyKey returns the code key an older version kept in the database, if
+// the portal now hashes with the site key and that older key exists: codes
+// printed before the upgrade must still work.
+func (p *Portal) legacyKey(ctx context.Context) ([]byte, bool) {
+	if !p.siteKeyed {
+		return nil, false
+	}
+	k, ok, err := p.st.LegacyVoucherKey(ctx)
+	if err != nil {
+		p.log.Warn("read the database's old code key", "err", err)
+		return nil, false
+	}
+	return k, ok
+}
+
+// CodeKeyFrom derives the code-hashing key from the site key (package
+// sitekey), so the site key itself never hashes anything directly.
+func CodeKeyFrom(siteKey []byte) []byte {
+	m := hmac.New(sha256.New, siteKey)
+	m.Write([]byte("gatehouse/captive/code-hmac/v1"))
+	return m.Sum(nil)
 }
 
 func (p *Portal) publish(kind events.Kind, data any) {
@@ -318,7 +365,10 @@ func (p *Portal) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// frames, forms only to ourselves.
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer a browser sends
+	// "Origin: null" even on the portal's own form posts, and the origin
+	// is what the forms' CSRF check reads (see sameOrigin).
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 

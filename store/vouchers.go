@@ -179,6 +179,20 @@ func (s *Store) VoucherKey(ctx context.Context) ([]byte, error) {
 	return key, nil
 }
 
+// LegacyVoucherKey returns the code key kept in the database by versions
+// before the site key file, without creating one; ok is false when there is
+// none. Codes hashed with it still redeem.
+func (s *Store) LegacyVoucherKey(ctx context.Context) (key []byte, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT key FROM voucher_key WHERE id = 1`).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: legacy voucher key: %w", err)
+	}
+	return key, true, nil
+}
+
 func checkVoucher(v Voucher) error {
 	switch {
 	case v.CodeHash == "":

@@ -298,7 +298,12 @@ func visitorScene(ctx context.Context, w io.Writer, school *testbed.School, db s
 	if err != nil {
 		return err
 	}
-	codes, err := captive.Issue(ctx, st, "cli:demo", captive.IssueRequest{Duration: 2 * time.Hour, MaxDevices: 1, Note: "demo visitor"}, nil)
+	key, err := codeKey(db)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	codes, err := captive.Issue(ctx, st, "cli:demo", captive.IssueRequest{Key: key, Duration: 2 * time.Hour, MaxDevices: 1, Note: "demo visitor"}, nil)
 	st.Close()
 	if err != nil {
 		return err

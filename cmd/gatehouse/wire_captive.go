@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/gatehouse-net/gatehouse/sitekey"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -35,7 +36,12 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 		base = "https://" + cfg.Portal.Host
 		tlsListen = ":443"
 	}
+	key, err := codeKey(cfg.Database)
+	if err != nil {
+		return nil, err
+	}
 	return captive.New(captive.Options{
+		CodeKey:    key,
 		Store:      st,
 		Admitter:   enf,
 		Neighbours: captive.NeighbourTable{},
@@ -52,6 +58,16 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 		CertFile:  cfg.Portal.CertFile,
 		KeyFile:   cfg.Portal.KeyFile,
 	})
+}
+
+// codeKey is the portal's code-hashing key, derived from the site key kept
+// in a 0600 file beside the database (created on first use).
+func codeKey(database string) ([]byte, error) {
+	k, err := sitekey.Load(sitekey.PathFor(database))
+	if err != nil {
+		return nil, fmt.Errorf("portal: %w", err)
+	}
+	return captive.CodeKeyFrom(k), nil
 }
 
 // purgeGuestRecords deletes guests' acceptance records and code attempts
