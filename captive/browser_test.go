@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/remote"
 
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
@@ -248,7 +249,7 @@ func TestChromiumVisitorSignsInWithACodeFromReception(t *testing.T) {
 // tab of it, reached through a forwarder from this process's loopback.
 func startChromium(t *testing.T, ctx context.Context, s *testbed.School, bin, profile string) context.Context {
 	t.Helper()
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	cmd := s.Command(ctx, "visitor", bin,
 		"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--disable-quic", "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
@@ -449,22 +450,4 @@ func keep(t *testing.T, dir, name string, b []byte) {
 		t.Fatal(err)
 	}
 	t.Logf("artefact: %s (%d bytes)", p, len(b))
-}
-
-// syncBuffer collects a child process's output for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

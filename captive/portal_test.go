@@ -19,21 +19,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // fakeAdmitter records the portal's kernel calls and keeps the resulting
 // admissions, like the enforcer's sets.
@@ -100,7 +89,7 @@ type harness struct {
 	p     *Portal
 	adm   *fakeAdmitter
 	nb    fakeNeighbours
-	clock *clock
+	clock *testkit.Clock
 	hub   *events.Hub
 	sub   *events.Subscription
 }
@@ -117,7 +106,7 @@ func newHarness(t *testing.T, lim Limits) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, st: st, adm: &fakeAdmitter{admitted: map[string]time.Time{}}, nb: fakeNeighbours{}, clock: &clock{t: ht0}}
+	h := &harness{t: t, st: st, adm: &fakeAdmitter{admitted: map[string]time.Time{}}, nb: fakeNeighbours{}, clock: testkit.NewClock(ht0)}
 	h.hub = events.New(h.clock.Now)
 	h.sub = h.hub.Subscribe("test", 100)
 	h.p, err = New(Options{Store: st, Admitter: h.adm, Neighbours: h.nb, Hub: h.hub, Now: h.clock.Now, Location: time.UTC,

@@ -17,6 +17,14 @@
 // Relative paths in the file (database, admin.cert_file, admin.key_file,
 // radius.clients[].secret_file) are taken relative to the directory of the
 // configuration file, so a configuration and its secrets can be moved together.
+//
+// It does not own what a segment does by default. Package policy holds every
+// segment default (what staff, pupil, byod and visitor may reach, which of
+// them flag, quarantine or refuse unknown devices, where Private Relay is
+// blocked) in one place, so that the kernel, the DHCP server and the DNS
+// guard cannot disagree. This package only knows the names it validates:
+// segments[].unknown_devices is checked against its four modes and left
+// empty when the file gives none, meaning "the segment's default".
 package config
 
 import (
@@ -96,9 +104,10 @@ type Segment struct {
 	Gateway   netip.Addr   // the router's address on the segment
 	DHCP      DHCP         // zero when the segment has no dhcp block
 	Portal    bool         // visitors see nothing but the captive portal until a code is redeemed
-	// UnknownDevices is what happens to a device nobody approved: alert,
-	// quarantine, deny or allow. When the file gives none, staff and pupil
-	// segments alert and the others allow (see DefaultUnknownDevices).
+	// UnknownDevices is what happens to a device nobody approved, as the
+	// file gives it: alert, quarantine, deny or allow; empty when the file
+	// gives none, which means the segment's default (see policy.Defaults:
+	// the defaults live there, not here).
 	UnknownDevices string
 	// SSIDs are the Wi-Fi networks that put a device on this segment: a
 	// RADIUS request names its SSID in Called-Station-Id. Unique across
@@ -106,23 +115,14 @@ type Segment struct {
 	SSIDs []string
 }
 
-// The modes of segments[].unknown_devices.
+// The modes segments[].unknown_devices accepts. What each means is package
+// policy's (policy.UnknownDevices); these are the words of the file.
 const (
-	UnknownAlert      = "alert"      // lease it and raise an unapproved-device finding
-	UnknownQuarantine = "quarantine" // lease it into quarantine: nothing but the portal
-	UnknownDeny       = "deny"       // no lease
-	UnknownAllow      = "allow"      // every device is welcome
+	UnknownAlert      = "alert"
+	UnknownQuarantine = "quarantine"
+	UnknownDeny       = "deny"
+	UnknownAllow      = "allow"
 )
-
-// DefaultUnknownDevices is the mode of a segment whose file gives none:
-// DESIGN.md has staff and pupil devices approved, so strangers there are
-// flagged; BYOD and visitor segments take anyone.
-func DefaultUnknownDevices(segment string) string {
-	if segment == "staff" || segment == "pupil" {
-		return UnknownAlert
-	}
-	return UnknownAllow
-}
 
 // DHCP is a segment's DHCPv4 pool.
 type DHCP struct {
@@ -207,12 +207,44 @@ type Alerts struct {
 	SMTP    SMTP
 	DSL     []string // bare email addresses
 	Webhook string   // http(s) URL, empty for none
+	// WebhookSecretFile holds the HMAC-SHA256 key the webhook's body is
+	// signed with; "" signs with an empty key (the receiver should insist
+	// on one).
+	WebhookSecretFile string
+	Syslog            Syslog
+	// Digest is when the digest of medium and low alerts goes out:
+	// "daily HH:MM" or "weekly Mon HH:MM", local time; "" means weekly
+	// Monday 07:30.
+	Digest string
+	// Severity overrides a class's default severity (high, medium, low).
+	Severity map[string]string
+	// Retention is how long closed alerts and their notes are kept; 0
+	// means DefaultAlertRetention.
+	Retention time.Duration
+	// Link is the admin page's address as the DSL's mail client reaches
+	// it, for the link in each email ("https://gatehouse.school.example");
+	// "" means https:// and admin.listen.
+	Link string
+}
+
+// DefaultAlertRetention keeps a safeguarding case for a school year and a
+// term after it closes.
+const DefaultAlertRetention = 500 * 24 * time.Hour
+
+// Syslog is the SIEM the alerts are also sent to (RFC 5424 over TCP).
+type Syslog struct {
+	Server string // host:port; "" for none
+	TLS    bool   // RFC 5425
+	CAFile string // PEM roots for TLS; "" means the system's
 }
 
 // SMTP is the mail relay used for DSL notifications.
 type SMTP struct {
-	Server string // host:port
-	From   string // bare email address
+	Server       string // host:port
+	From         string // bare email address
+	StartTLS     string // auto (default), always or never
+	Username     string // "" sends without AUTH
+	PasswordFile string
 }
 
 // Load reads the file at path and parses it.

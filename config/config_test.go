@@ -36,8 +36,7 @@ func TestExampleParsesWithExpectedValues(t *testing.T) {
 	}
 	seg := func(name string, vlan int, iface, subnet, gw, start, end string, lease time.Duration, portal bool) Segment {
 		return Segment{Name: name, VLAN: vlan, Interface: iface, Subnet: netip.MustParsePrefix(subnet), Gateway: netip.MustParseAddr(gw),
-			DHCP: DHCP{RangeStart: netip.MustParseAddr(start), RangeEnd: netip.MustParseAddr(end), Lease: lease}, Portal: portal,
-			UnknownDevices: DefaultUnknownDevices(name)}
+			DHCP: DHCP{RangeStart: netip.MustParseAddr(start), RangeEnd: netip.MustParseAddr(end), Lease: lease}, Portal: portal}
 	}
 	wantSegs := []Segment{
 		seg("staff", 10, "lan.10", "10.10.0.0/22", "10.10.0.1", "10.10.0.50", "10.10.3.250", 8*time.Hour, false),
@@ -265,15 +264,16 @@ func TestLoadReportsMissingFile(t *testing.T) {
 	}
 }
 
-func TestUnknownDevicesDefaultsBySegmentAndRejectsUnknownModes(t *testing.T) {
+// The file's word is kept as written, and left empty when the file gives
+// none: the segment's default is package policy's to decide.
+func TestUnknownDevicesKeptAsWrittenAndUnknownModesRejected(t *testing.T) {
 	cfg, err := Load("testdata/example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"staff": UnknownAlert, "pupil": UnknownAlert, "byod": UnknownAllow, "visitor": UnknownAllow}
 	for _, s := range cfg.Segments {
-		if s.UnknownDevices != want[s.Name] {
-			t.Errorf("segment %s: unknown_devices %q, want %q", s.Name, s.UnknownDevices, want[s.Name])
+		if s.UnknownDevices != "" {
+			t.Errorf("segment %s: unknown_devices %q from a file that gives none, want empty", s.Name, s.UnknownDevices)
 		}
 	}
 	data, err := os.ReadFile("testdata/example.yaml")
@@ -285,6 +285,8 @@ func TestUnknownDevicesDefaultsBySegmentAndRejectsUnknownModes(t *testing.T) {
 	}{
 		{"quarantine", ""},
 		{"deny", ""},
+		{"alert", ""},
+		{"allow", ""},
 		{"lockdown", `segments[1].unknown_devices: "lockdown" is not a mode; use alert, quarantine, deny or allow`},
 	}
 	for _, tc := range cases {

@@ -190,9 +190,6 @@ func (d *decoder) segment(path string, v *yaml.Node) Segment {
 			d.at(rp, "range %s-%s contains the gateway %s; clients would be handed the router's address", start, end, s.Gateway)
 		}
 	}
-	if s.UnknownDevices == "" {
-		s.UnknownDevices = DefaultUnknownDevices(s.Name)
-	}
 	return s
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -154,18 +155,6 @@ func (e *enforcer) Quarantine(_ context.Context, _ net.HardwareAddr, ip netip.Ad
 	return nil
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 var (
 	errDisk    = errors.New("disk on fire")
 	portalURI  = "https://portal.school.example/api/captive"
@@ -197,20 +186,20 @@ type harness struct {
 	st  *memStore
 	pub *recorder
 	enf *enforcer
-	clk *clock
+	clk *testkit.Clock
 }
 
 // newHarness builds a server over st with its committer running; no
 // sockets are opened: packets go straight to the handler.
 func newHarness(t testing.TB, st *memStore, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, st: st, pub: &recorder{}, enf: &enforcer{}, clk: &clock{t: time.Date(2026, 1, 12, 8, 0, 0, 0, time.UTC)}}
+	h := &harness{t: t, st: st, pub: &recorder{}, enf: &enforcer{}, clk: testkit.NewClock(time.Date(2026, 1, 12, 8, 0, 0, 0, time.UTC))}
 	cfg := Config{
 		Segments:      testSegments(),
 		Store:         st,
 		Events:        h.pub,
 		Enforcer:      h.enf,
-		Now:           h.clk.now,
+		Now:           h.clk.Now,
 		TrustedRelays: []netip.Prefix{netip.MustParsePrefix("10.99.0.0/24")},
 	}
 	if mod != nil {

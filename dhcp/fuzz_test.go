@@ -62,7 +62,7 @@ func TestRealClientPacketsAreServedAndFingerprinted(t *testing.T) {
 				return
 			}
 			req, _ := dhcpv4.FromBytes(b)
-			if d := h.s.device(h.s.byIface["v0"], req, netip.Addr{}, h.clk.now()); d.OS != w.os {
+			if d := h.s.device(h.s.byIface["v0"], req, netip.Addr{}, h.clk.Now()); d.OS != w.os {
 				t.Errorf("OS guess %q from vendor %q prl %q, want %q", d.OS, d.VendorClass, d.Fingerprint, w.os)
 			}
 		})

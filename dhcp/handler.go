@@ -200,6 +200,9 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	}
 	s.alerted[key] = now
 	s.alertMu.Unlock()
+	// The log says it too, so the network manager sees strangers in the
+	// journal whether or not anything acts on the finding.
+	s.log.Warn("dhcp: unapproved device", "segment", seg.Name, "mac", dev.MAC.String(), "action", string(seg.Approval), "hostname", dev.Hostname)
 	// The label says what was seen: the device asked us for an address and
 	// nobody approved it (inspect's "never asked" is another finding).
 	ev := fmt.Sprintf("a device nobody approved asked for an address on %s; the segment's unknown_devices is %s", seg.Name, seg.Approval)

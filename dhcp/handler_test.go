@@ -99,7 +99,7 @@ func TestAckIsSentOnlyAfterTheLeaseIsCommitted(t *testing.T) {
 		t.Fatalf("no ACK once the store works: %v", ack)
 	}
 	l, ok := st.lease("visitor", addr4(ack.YourIPAddr))
-	if !ok || l.MAC.String() != mac || l.State != StateBound || l.Hostname != "tablet-7" || !l.Expires.Equal(h.clk.now().Add(time.Hour)) {
+	if !ok || l.MAC.String() != mac || l.State != StateBound || l.Hostname != "tablet-7" || !l.Expires.Equal(h.clk.Now().Add(time.Hour)) {
 		t.Fatalf("stored lease %+v %v", l, ok)
 	}
 }
@@ -184,7 +184,7 @@ func TestMessageTypes(t *testing.T) {
 			name: "renewal keeps the address and is unicast to the client",
 			setup: func(h *harness) (netip.Addr, netip.Addr) {
 				ip := h.dora("v0", a)
-				h.clk.advance(30 * time.Minute)
+				h.clk.Advance(30 * time.Minute)
 				return ip, netip.Addr{}
 			},
 			send: func(h *harness, ipA, _ netip.Addr) []byte {
@@ -194,7 +194,7 @@ func TestMessageTypes(t *testing.T) {
 			want: result{mt: dhcpv4.MessageTypeAck, dst: netip.AddrPortFrom(netip.MustParseAddr("10.40.0.50"), 68)},
 			check: func(t *testing.T, h *harness, r *dhcpv4.DHCPv4, ipA, _ netip.Addr) {
 				l, _ := h.st.lease("visitor", ipA)
-				if addr4(r.YourIPAddr) != ipA || !l.Expires.Equal(h.clk.now().Add(time.Hour)) {
+				if addr4(r.YourIPAddr) != ipA || !l.Expires.Equal(h.clk.Now().Add(time.Hour)) {
 					t.Errorf("renewal: yiaddr %v, stored expiry %v", r.YourIPAddr, l.Expires)
 				}
 			},
@@ -247,7 +247,7 @@ func TestMessageTypes(t *testing.T) {
 				if again == nil || addr4(again.YourIPAddr) == ipA {
 					t.Fatalf("declined address %v handed out again at once: %v", ipA, again)
 				}
-				h.clk.advance(11 * time.Minute)
+				h.clk.Advance(11 * time.Minute)
 				offer, _ := h.send("v0", clientPort, msg(t, b, dhcpv4.MessageTypeDiscover, withRequested(ipA.String())))
 				if offer == nil || addr4(offer.YourIPAddr) != ipA {
 					t.Errorf("declined address not back after the hold: %v", offer)
@@ -390,7 +390,7 @@ func TestReturningMACGetsItsAddressBackAfterRestart(t *testing.T) {
 	h.dora("v0", "00:1c:b3:00:00:23")
 
 	h2 := newHarness(t, st, nil)
-	h2.clk.advance(24 * time.Hour)
+	h2.clk.Advance(24 * time.Hour)
 	if again := h2.dora("v0", mac); again != first {
 		t.Fatalf("after restart %s got %v, want its old %v", mac, again, first)
 	}
@@ -418,7 +418,7 @@ func TestExhaustedPoolStaysSilentRaisesOneFindingAndReclaimsExpiredLeases(t *tes
 	if f := h.pub.findings(FindingPoolExhausted); len(f) != 1 || f[0].Segment != "staff" {
 		t.Fatalf("want one pool-exhausted finding, got %+v", f)
 	}
-	h.clk.advance(8*time.Hour + time.Second)
+	h.clk.Advance(8*time.Hour + time.Second)
 	ip := h.dora("s0", fourth)
 	if !netip.MustParsePrefix("10.10.0.0/24").Contains(ip) {
 		t.Fatalf("reclaimed %v", ip)
@@ -692,7 +692,7 @@ func TestMACForNamesTheHolderOfABoundLeaseOnly(t *testing.T) {
 	if got := h.s.MACFor(netip.MustParseAddr("192.0.2.1")); got != nil {
 		t.Errorf("an address outside every segment is held by %v", got)
 	}
-	h.clk.advance(2 * time.Hour)
+	h.clk.Advance(2 * time.Hour)
 	if got := h.s.MACFor(ip); got != nil {
 		t.Errorf("an expired lease is still held by %v", got)
 	}

@@ -89,7 +89,7 @@ func TestNewMACCapRaisesAFinding(t *testing.T) {
 	if floods := len(h.pub.findings(FindingNewDeviceFlood)); floods != 1 {
 		t.Errorf("%d new-device-flood findings, want 1 for the minute", floods)
 	}
-	h.clk.advance(time.Minute)
+	h.clk.Advance(time.Minute)
 	mac := "02:77:00:00:01:00"
 	if r := h.sendHW("v0", clientPort, mac, msg(t, mac, dhcpv4.MessageTypeDiscover)); r == nil {
 		t.Error("a new MAC in the next minute was refused")
@@ -100,7 +100,7 @@ func TestForgedDeclineAndReleaseDoNotEndALease(t *testing.T) {
 	h := newHarness(t, newMemStore(), nil)
 	const victim = "00:1c:b3:00:88:01"
 	ip := h.dora("v0", victim)
-	h.clk.advance(10 * time.Minute)
+	h.clk.Advance(10 * time.Minute)
 
 	// From the attacker's own frame: dropped as spoofed.
 	if r := h.sendHW("v0", clientPort, "00:1c:b3:00:88:02", msg(t, victim, dhcpv4.MessageTypeDecline, withRequested(ip.String()), withServerID("10.40.0.1"))); r != nil {

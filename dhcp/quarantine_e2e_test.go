@@ -72,7 +72,7 @@ func TestQuarantineEndToEnd(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	enf, err := policy.New(policy.Options{NetNSFd: int(fd)}, policy.Network{
 		Uplink:     testbed.UplinkInterface,
-		Segments:   []policy.SegmentSpec{policy.Defaults("pupil", pupil.Interface, pupil.Subnet, pupil.Gateway, false)},
+		Segments:   []policy.SegmentSpec{policy.Defaults("pupil", pupil.Interface, pupil.Subnet, pupil.Gateway, false).WithUnknownDevices(policy.UnknownQuarantine)},
 		AdminAddr:  netip.AddrPortFrom(netip.MustParseAddr(testbed.MgmtRouterIP), testbed.AdminPort),
 		PortalPort: 8080,
 		DNSPort:    53,
@@ -100,8 +100,13 @@ func TestQuarantineEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	// The testbed's own client is the approved device.
+	// The testbed's own client is the approved device, in the database
+	// and, as the daemon restores it at start, in the kernel: a
+	// quarantine segment forwards approved devices only.
 	if err := st.DecideDevice(ctx, "test", pupil.ClientMAC, store.DeviceDecision{Approved: true}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := enf.Approve(ctx, policy.Device{MAC: pupil.ClientMAC}); err != nil {
 		t.Fatal(err)
 	}
 	var found findings

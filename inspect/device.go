@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // deviceTracker keeps per-MAC observations of directly attached devices.
@@ -15,7 +16,8 @@ type deviceTracker struct {
 }
 
 type devState struct {
-	checked  bool // KnownDevice asked
+	checked  bool      // KnownDevice answered
+	retryAt  time.Time // after a failed KnownDevice, when to ask again
 	hopped   uint32
 	families uint8 // bit per initial TTL family seen undecremented: 64, 128, 255
 	reported bool
@@ -43,11 +45,8 @@ func (e *Engine) devicePacket(p *pkt) {
 		st = &devState{}
 		e.devices.macs[p.srcMAC] = st
 	}
-	if !st.checked {
-		st.checked = true
-		if e.opt.KnownDevice != nil && !e.opt.KnownDevice(net.HardwareAddr(p.srcMAC[:])) {
-			e.emitDevice(p, ClassUnapprovedDevice, "unknown-mac", "traffic from a MAC address that is not an approved device")
-		}
+	if !st.checked && !p.ts.Before(st.retryAt) {
+		e.checkKnown(p, st)
 	}
 	if st.reported {
 		return
@@ -69,6 +68,30 @@ func (e *Engine) devicePacket(p *pkt) {
 	case st.families&3 == 3:
 		st.reported = true
 		e.emitDevice(p, ClassTethering, "os-mix", "packets with initial TTLs of both 64 and 128 behind one MAC address")
+	}
+}
+
+// knownRetry is how long after a failed KnownDevice lookup the MAC is asked
+// about again: soon enough that a store that recovers is heard, seldom
+// enough that a broken one is not asked once per packet.
+const knownRetry = time.Minute
+
+// checkKnown asks KnownDevice about a new MAC. Only an answer raises a
+// finding: a lookup that failed says nothing about the device.
+func (e *Engine) checkKnown(p *pkt, st *devState) {
+	if e.opt.KnownDevice == nil {
+		st.checked = true
+		return
+	}
+	known, err := e.opt.KnownDevice(net.HardwareAddr(p.srcMAC[:]))
+	if err != nil {
+		e.stats.KnownDeviceErrors++
+		st.retryAt = p.ts.Add(knownRetry)
+		return
+	}
+	st.checked = true
+	if !known {
+		e.emitDevice(p, ClassUnapprovedDevice, "unknown-mac", "traffic from a device that never asked our DHCP server for an address")
 	}
 }
 

@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -61,7 +62,7 @@ func TestTetheringByMixedOSDefaults(t *testing.T) {
 
 func TestUnapprovedDeviceOncePerMAC(t *testing.T) {
 	var got []Finding
-	known := func(mac net.HardwareAddr) bool { return mac.String() == macClient.String() }
+	known := func(mac net.HardwareAddr) (bool, error) { return mac.String() == macClient.String(), nil }
 	e := collect(Options{InsideSubnets: school, KnownDevice: known}, &got)
 	stranger := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}
 	for i := 0; i < 3; i++ {
@@ -72,6 +73,46 @@ func TestUnapprovedDeviceOncePerMAC(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].Class != ClassUnapprovedDevice || got[0].SrcMAC.String() != stranger.String() {
 		t.Errorf("findings = %v, want one unapproved-device for %s", got, stranger)
+	}
+}
+
+// A lookup that fails says nothing about the device: no finding, however
+// many packets arrive while the store is down; once it answers again, the
+// stranger is flagged, once.
+func TestUnapprovedDeviceNeverFromALookupError(t *testing.T) {
+	var got []Finding
+	storeDown := true
+	asked := 0
+	known := func(mac net.HardwareAddr) (bool, error) {
+		asked++
+		if storeDown {
+			return false, errors.New("database is locked")
+		}
+		return false, nil
+	}
+	e := collect(Options{InsideSubnets: school, KnownDevice: known}, &got)
+	stranger := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}
+	send := func(at time.Time, n int) {
+		for i := range n {
+			b := frame(t, pktSpec{srcMAC: stranger, src: pupil, dst: server, udp: true, sport: uint16(30000 + i), dport: 9999, payload: []byte("x")})
+			e.HandlePacket(b, ci(at, len(b)))
+		}
+	}
+	send(t0, 50)
+	if len(got) != 0 {
+		t.Fatalf("findings while the store fails: %v", got)
+	}
+	if asked != 1 || e.Stats().KnownDeviceErrors != 1 {
+		t.Errorf("asked %d times, %d errors counted; want 1 and 1 (no lookup per packet)", asked, e.Stats().KnownDeviceErrors)
+	}
+	storeDown = false
+	send(t0.Add(30*time.Second), 5)
+	if len(got) != 0 || asked != 1 {
+		t.Fatalf("asked again within the minute (%d) or raised %v", asked, got)
+	}
+	send(t0.Add(2*time.Minute), 5)
+	if len(got) != 1 || got[0].Class != ClassUnapprovedDevice || asked != 2 {
+		t.Errorf("after the store recovered: %d lookups, findings %v; want one unapproved-device", asked, got)
 	}
 }
 

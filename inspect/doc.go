@@ -15,8 +15,9 @@
 // bytes; packets of such established flows are counted without allocating.
 //
 // It does not store findings, attribute them to people, alert anyone or
-// enforce anything: findings leave through a Sink, and the store, alert and
-// policy packages take it from there. Its subpackage findingstore is the
-// Sink the daemon uses (batched storage, event hub, retention), and
-// findingsweb the admin page that lists what was stored.
+// enforce anything: findings leave through a Sink, and the alert, store and
+// policy packages take it from there. The daemon's Sink is
+// alert/findingstore, which converts each Finding into the finding type
+// every source shares (alert/finding), so this package still imports
+// nothing of Gatehouse.
 package inspect

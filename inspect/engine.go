@@ -26,8 +26,11 @@ type Options struct {
 	DHCPServerIPs  []netip.Addr
 	DHCPServerMACs []net.HardwareAddr
 	// KnownDevice, when set, is asked about every new source MAC seen
-	// sending from an inside address; false raises unapproved-device.
-	KnownDevice func(mac net.HardwareAddr) bool
+	// sending from an inside address; false raises unapproved-device. An
+	// error is no answer, not "unknown": it raises nothing, is counted
+	// (Stats.KnownDeviceErrors) and the MAC is asked about again a minute
+	// of packet time later.
+	KnownDevice func(mac net.HardwareAddr) (bool, error)
 	// TorRelay, when set, reports whether an address is a known Tor relay
 	// (for example from a consensus file the operator provides).
 	TorRelay func(netip.Addr) bool
@@ -63,6 +66,9 @@ type Stats struct {
 	Evicted     uint64 // flows evicted before going idle
 	Findings    uint64
 	Malformed   uint64 // payloads a parser rejected
+	// KnownDeviceErrors counts KnownDevice lookups that failed (and so
+	// raised nothing).
+	KnownDeviceErrors uint64
 }
 
 // Engine decodes packets, tracks flows and runs the classifiers. It is not

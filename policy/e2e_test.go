@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
@@ -32,23 +33,6 @@ import (
 // ping and nc (Debian packages curl, dnsutils, iputils-ping,
 // netcat-openbsd). Where the issue names a time ("fails within 100 ms"), the
 // time is measured and logged, never asserted: CI machines are shared.
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // Fake addresses in the testbed's internet.
 const (
@@ -67,7 +51,7 @@ type e2e struct {
 	t      *testing.T
 	s      *testbed.School
 	e      *policy.Enforcer
-	clock  *clock
+	clock  *testkit.Clock
 	st     *store.Store
 	events *events.Subscription
 	hits   map[string]*atomic.Int32 // accepted connections per fake server
@@ -178,7 +162,7 @@ func newE2E(t *testing.T) *e2e {
 	s := testbed.New(t, testbed.Options{DNSRecords: recs})
 	x := &e2e{t: t, s: s, hits: map[string]*atomic.Int32{},
 		// A Monday, so the weekly rule below has its slot today.
-		clock: &clock{t: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}}
+		clock: testkit.NewClock(time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC))}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	n := policy.Network{
@@ -191,9 +175,14 @@ func newE2E(t *testing.T) *e2e {
 	var segs []dnsguard.SegmentPolicy
 	clients := macs{}
 	for _, seg := range s.Segments() {
-		n.Segments = append(n.Segments, policy.Defaults(seg.Name, seg.Interface, seg.Subnet, seg.Gateway, seg.Portal))
+		spec := policy.Defaults(seg.Name, seg.Interface, seg.Subnet, seg.Gateway, seg.Portal)
+		if seg.Name == "byod" {
+			// The school lets no stranger on its BYOD network.
+			spec = spec.WithUnknownDevices(policy.UnknownDeny)
+		}
+		n.Segments = append(n.Segments, spec)
 		segs = append(segs, dnsguard.SegmentPolicy{Name: seg.Name, Subnet: seg.Subnet,
-			SafeSearch: seg.Name == "pupil", BlockPrivateRelay: seg.Name == "pupil" || seg.Portal})
+			SafeSearch: seg.Name == "pupil", BlockPrivateRelay: spec.BlockPrivateRelay})
 		clients[seg.ClientAddr] = seg.ClientMAC
 	}
 	h, err := s.OpenNS("router")
@@ -323,7 +312,7 @@ func TestEndToEndWithRealTools(t *testing.T) {
 		x.fails("pupil", "nc", "-z", "-w", "3", testbed.MgmtRouterIP, fmt.Sprint(testbed.AdminPort))
 		x.ok("mgmt", "succeeded", "nc", "-z", "-v", "-w", "3", testbed.MgmtRouterIP, fmt.Sprint(testbed.AdminPort))
 	})
-	t.Run("byod needs approval, then reaches the internet only", func(t *testing.T) {
+	t.Run("byod with unknown_devices: deny needs approval, then reaches the internet only", func(t *testing.T) {
 		x.t = t
 		x.refused("byod", tls)
 		if err := x.e.Approve(ctx, x.device("byod")); err != nil {

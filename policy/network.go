@@ -50,38 +50,18 @@ type SegmentSpec struct {
 	Servers []string
 	// Isolate drops forwarding between two clients of this segment.
 	Isolate bool
-	// RequireApproval forwards only devices whose MAC was approved.
-	RequireApproval bool
+	// UnknownDevices is what the segment does with a device nobody
+	// approved; the zero value is UnknownAllow. Quarantine and deny
+	// forward only approved MACs (RequireApproval).
+	UnknownDevices UnknownDevices
 	// RateLimit caps each client's traffic, in bytes per second in each
 	// direction; 0 means no cap.
 	RateLimit uint64
-}
-
-// VisitorRateLimit is the built-in per-visitor cap: 10 Mbit/s each way.
-const VisitorRateLimit = 10_000_000 / 8
-
-// Defaults returns the built-in defaults of DESIGN.md for one of the four
-// built-in segment names; any other name gets nothing but DNS and the router
-// until the school writes rules for it.
-func Defaults(name, iface string, subnet netip.Prefix, gateway netip.Addr, portal bool) SegmentSpec {
-	s := SegmentSpec{Name: name, Interface: iface, Subnet: subnet, Gateway: gateway, Portal: portal}
-	switch name {
-	case "staff":
-		s.Internet = true
-		s.Servers = []string{"mis"}
-	case "pupil":
-		s.Internet = true
-		s.Isolate = true
-	case "byod":
-		s.Internet = true
-		s.RequireApproval = true
-	case "visitor":
-		s.Internet = true
-		s.Isolate = true
-		s.Portal = true
-		s.RateLimit = VisitorRateLimit
-	}
-	return s
+	// BlockPrivateRelay has the DNS guard refuse the names of Apple's
+	// iCloud Private Relay, which would carry the segment's web traffic
+	// past the school's filtering. The enforcer does not use it; it is
+	// here because it is one of the segment's defaults.
+	BlockPrivateRelay bool
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,23}$`)
@@ -118,6 +98,9 @@ func (n Network) Validate() error {
 		}
 		if !s.Subnet.IsValid() || !s.Subnet.Addr().Is4() {
 			return fmt.Errorf("policy: segment %q: need an IPv4 subnet, got %v", s.Name, s.Subnet)
+		}
+		if !s.UnknownDevices.valid() {
+			return fmt.Errorf("policy: segment %q: unknown devices %q: want allow, alert, quarantine or deny", s.Name, s.UnknownDevices)
 		}
 		for _, srv := range s.Servers {
 			if _, ok := n.Servers[srv]; !ok {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -41,16 +42,46 @@ func TestDefaultsFollowDesign(t *testing.T) {
 	byod := Defaults("byod", "lan30", p, g, false)
 	visitor := Defaults("visitor", "lan40", p, g, false)
 	other := Defaults("library", "lan50", p, g, false)
+	guests := Defaults("guests", "lan60", p, g, true)
 	switch {
-	case !staff.Internet || len(staff.Servers) != 1 || staff.Servers[0] != "mis" || staff.Isolate:
+	case !staff.Internet || len(staff.Servers) != 1 || staff.Servers[0] != "mis" || staff.Isolate || staff.UnknownDevices != UnknownAlert || staff.BlockPrivateRelay:
 		t.Errorf("staff: %+v", staff)
-	case !pupil.Internet || len(pupil.Servers) != 0 || !pupil.Isolate:
+	case !pupil.Internet || len(pupil.Servers) != 0 || !pupil.Isolate || pupil.UnknownDevices != UnknownAlert || !pupil.BlockPrivateRelay:
 		t.Errorf("pupil: %+v", pupil)
-	case !byod.Internet || !byod.RequireApproval || len(byod.Servers) != 0:
+	// "Every device is welcome" on byod (README): no approval gate.
+	case !byod.Internet || byod.UnknownDevices != UnknownAllow || byod.RequireApproval() || len(byod.Servers) != 0 || byod.BlockPrivateRelay:
 		t.Errorf("byod: %+v", byod)
-	case !visitor.Portal || !visitor.Internet || !visitor.Isolate || visitor.RateLimit == 0:
+	case !visitor.Portal || !visitor.Internet || !visitor.Isolate || visitor.RateLimit == 0 || visitor.UnknownDevices != UnknownAllow || !visitor.BlockPrivateRelay:
 		t.Errorf("visitor: %+v", visitor)
-	case other.Internet || other.Portal || len(other.Servers) != 0:
+	case other.Internet || other.Portal || len(other.Servers) != 0 || other.UnknownDevices != UnknownAllow:
 		t.Errorf("unknown segment gets defaults: %+v", other)
+	case !guests.Portal || !guests.BlockPrivateRelay:
+		t.Errorf("a portal segment of another name: %+v", guests)
+	}
+}
+
+// Only quarantine and deny gate forwarding on approval: allow and alert let
+// a stranger through, alert only flags it.
+func TestUnknownDevicesModes(t *testing.T) {
+	p := netip.MustParsePrefix("10.0.0.0/24")
+	g := netip.MustParseAddr("10.0.0.1")
+	for _, c := range []struct {
+		mode UnknownDevices
+		gate bool
+	}{{UnknownAllow, false}, {UnknownAlert, false}, {UnknownQuarantine, true}, {UnknownDeny, true}} {
+		for _, name := range []string{"staff", "pupil", "byod", "visitor"} {
+			s := Defaults(name, "lan10", p, g, false).WithUnknownDevices(c.mode)
+			if s.UnknownDevices != c.mode || s.RequireApproval() != c.gate {
+				t.Errorf("%s with %s: mode %q, approval gate %v; want %v", name, c.mode, s.UnknownDevices, s.RequireApproval(), c.gate)
+			}
+		}
+	}
+	if s := Defaults("pupil", "lan10", p, g, false).WithUnknownDevices(""); s.UnknownDevices != UnknownAlert {
+		t.Errorf("an empty choice replaced the default: %q", s.UnknownDevices)
+	}
+	n := Network{Uplink: "wan0", PortalPort: 1, DNSPort: 2,
+		Segments: []SegmentSpec{Defaults("pupil", "lan10", p, g, false).WithUnknownDevices("lockdown")}}
+	if err := n.Validate(); err == nil || !strings.Contains(err.Error(), "lockdown") {
+		t.Errorf("Validate with an unknown mode: %v", err)
 	}
 }

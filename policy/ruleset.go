@@ -277,7 +277,7 @@ func segmentChain(t *nftables.Table, rs *ruleset, n Network, s SegmentSpec, user
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
 		jump(chainDeny),
 	})
-	if s.RequireApproval {
+	if s.RequireApproval() {
 		add("not approved", cat(macIn(rs.set(SetApproved), true), one(jump(chainDeny))))
 	}
 	if s.Portal {

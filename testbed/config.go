@@ -53,6 +53,7 @@ type (
 		Gateway   string   `yaml:"gateway"`
 		DHCP      yamlDHCP `yaml:"dhcp"`
 		Portal    bool     `yaml:"portal,omitempty"`
+		Unknown   string   `yaml:"unknown_devices,omitempty"`
 	}
 	yamlDHCP struct {
 		Range string `yaml:"range"`
@@ -113,8 +114,10 @@ func (s *School) Config(dir string) (ConfigFiles, error) {
 		Servers:  map[string]string{"mis": "10.5.0.0/24"},
 		DNS:      yamlDNS{Upstream: []string{ResolverIP}, SafeSearch: true},
 		Radius: yamlRadius{
-			Auth:       ":1812",
-			Accounting: ":1813",
+			// Only on the management network, where the access points
+			// are: never on the uplink or the pupils' segments.
+			Auth:       MgmtRouterIP + ":1812",
+			Accounting: MgmtRouterIP + ":1813",
 			Clients: []yamlRadiusClient{{
 				Name: "aps", Address: MgmtNet, SecretFile: f.RadiusSecretFile, CoAPort: 3799,
 			}},
@@ -133,6 +136,7 @@ func (s *School) Config(dir string) (ConfigFiles, error) {
 			Gateway:   seg.Gateway.String(),
 			DHCP:      yamlDHCP{Range: seg.DHCPStart.String() + "-" + seg.DHCPEnd.String(), Lease: shortDuration(seg.Lease)},
 			Portal:    seg.Portal,
+			Unknown:   seg.UnknownDevices,
 		})
 		c.Inspect.Interfaces = append(c.Inspect.Interfaces, seg.Interface)
 	}

@@ -50,6 +50,9 @@ type Segment struct {
 	DHCPStart, DHCPEnd netip.Addr    // default base+50 .. broadcast-5
 	Lease              time.Duration // default one hour
 	Portal             bool          // captive portal segment (written to the config)
+	// UnknownDevices is written to the config as the segment's
+	// unknown_devices; empty leaves it out (the segment's default).
+	UnknownDevices string
 }
 
 // Options configure a School. The zero value gives the default school.

@@ -46,6 +46,13 @@ const (
 	ClassBlockedLookup    = "blocked-lookup" // DNS guard: a listed DoH/VPN name was asked for
 )
 
+// Classes lists every class in a stable order.
+var Classes = []string{
+	ClassVPN, ClassTor, ClassProxy, ClassDoH, ClassDoT, ClassDoQ, ClassECH,
+	ClassSSH, ClassRemoteAccess, ClassTunnel, ClassTethering,
+	ClassUnapprovedDevice, ClassRogueDHCP, ClassPoolExhausted, ClassCodeGuessing, ClassBlockedLookup,
+}
+
 // Details of unapproved-device, so the label says what was seen.
 const (
 	// DetailNeverLeased: traffic from a MAC our DHCP server never gave an

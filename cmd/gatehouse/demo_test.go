@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
@@ -72,8 +73,8 @@ func TestDemoRunsTheProductAndRemovesEverything(t *testing.T) {
 	bin := buildGatehouse(t)
 	before := netnsList(t)
 
-	var out syncBuffer
-	var errOut syncBuffer
+	var out testkit.SyncBuffer
+	var errOut testkit.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	done := make(chan int, 1)

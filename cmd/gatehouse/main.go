@@ -50,6 +50,10 @@ func commands() []command {
 		{name: "voucher", summary: "issue visitor Wi-Fi codes", usage: voucherUsage, run: cmdVoucher},
 		{name: "user", summary: "manage admin page users", usage: userUsage, run: cmdUser},
 		{name: "audit", summary: "check the audit log", usage: auditUsage, run: cmdAudit},
+		{name: "backup", summary: "copy the database while the daemon runs", usage: backupUsage, run: cmdBackup},
+		{name: "restore", summary: "put a backup in place of the database", usage: restoreUsage, run: cmdRestore},
+		{name: "device", summary: "approve a device for Wi-Fi, give it a personal key", usage: deviceUsage, run: cmdDevice},
+		{name: "sessions", summary: "list Wi-Fi (RADIUS) sessions", usage: sessionsUsage, run: cmdSessions},
 		{name: "inspect", summary: "inspect packet captures for filter bypass", usage: inspectUsage, run: cmdInspect},
 		{name: "version", summary: "print the version", usage: versionUsage, run: cmdVersion},
 	}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -22,8 +23,6 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/events"
-	"github.com/gatehouse-net/gatehouse/inspect/findingstore"
-	"github.com/gatehouse-net/gatehouse/inspect/findingsweb"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/policy/ruledb"
@@ -80,6 +79,13 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		return fmt.Errorf("%s names %d thing(s) this machine lacks; not starting", *path, len(probs))
 	}
+
+	// One daemon per database, and no restore underneath a running one.
+	unlock, err := store.LockDaemon(cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -156,7 +162,11 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("admin page: %w", err)
 	}
 
-	enf, err := newEnforcer(log, cfg)
+	network, err := policyNetwork(cfg)
+	if err != nil {
+		return err
+	}
+	enf, err := newEnforcer(log, network)
 	if err != nil {
 		return err
 	}
@@ -170,10 +180,6 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	// page says so.
 	if err := enf.LoadRules(ctx, rules, nil); err != nil {
 		log.Error("the school's rules could not all be put in force; the built-in defaults are", "err", err)
-	}
-	network, err := policyNetwork(cfg)
-	if err != nil {
-		return err
 	}
 	if err := rulesweb.Register(srv, rulesweb.Options{
 		Store:   st,
@@ -202,7 +208,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	} else if a+b > 0 {
 		log.Info("device decisions restored", "approved", a, "blocked", b)
 	}
-	if n, err := restoreQuarantine(ctx, cfg, st, enf, time.Now()); err != nil {
+	if n, err := restoreQuarantine(ctx, network, st, enf, time.Now()); err != nil {
 		return err
 	} else if n > 0 {
 		log.Info("quarantines restored", "devices", n)
@@ -219,7 +225,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("policy: bringing the kernel's table in line: %w", err)
 	}
 
-	dhcpSrv, err := newDHCP(log, cfg, st, d.hub, enf, portal.APIURL())
+	dhcpSrv, err := newDHCP(log, cfg, network, st, d.hub, enf, portal.APIURL())
 	if err != nil {
 		return err
 	}
@@ -228,7 +234,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	if err != nil {
 		return err
 	}
-	gc := dnsGuardConfig(cfg)
+	gc := dnsGuardConfig(cfg, network)
 	gc.Recorder = qlog
 	// The query log names the device behind each address from the leases.
 	gc.Clients = leaseHolders{dhcpSrv}
@@ -248,18 +254,19 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		return fmt.Errorf("admin page: %w", err)
 	}
 
-	findings, err := findingstore.New(findingstore.Options{Store: st, Hub: d.hub, Retention: cfg.Inspect.Retention, Logger: log.With("component", "findings")})
+	alerts, err := newAlerting(log, cfg, st, d.hub, srv, d.reg)
 	if err != nil {
 		return err
 	}
-	d.reg.MustRegister(findingstore.NewCollector(findings))
-	findingsweb.Register(srv, st, log.With("component", "findings"))
 
 	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// Each component runs until ctx ends; the first to fail stops the rest.
+	_, runRADIUS, err := wireRADIUS(log, cfg, network, st, d.hub, d.reg, srv)
+	if err != nil {
+		return err
+	}
+
+	// Each component runs until ctx ends; the first to stop stops the rest.
 	components := []component{
 		{"admin page", srv.Run},
 		{"policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) }},
@@ -268,25 +275,58 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		{"dhcp", dhcpSrv.Run},
 		{"captive portal", portal.Run},
 		{"guest record retention", func(ctx context.Context) error { return purgeGuestRecords(ctx, log, portal, cfg.Portal.Retention) }},
-		{"findings", findings.Run},
+		{"alerts", alerts.Run},
 		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
 	}
-	for i, run := range inspectors(log, cfg, st, d.hub, findings) {
+	if runRADIUS != nil {
+		components = append(components, component{"radius", runRADIUS})
+	}
+	for i, run := range inspectors(log, cfg, st, d.hub, alerts.sink) {
 		components = append(components, component{fmt.Sprintf("inspection %d", i), run})
 	}
+	started := func() {
+		log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
+			"admin", "https://"+cfg.Admin.Listen, "segments", len(cfg.Segments))
+	}
+	if err := runComponents(ctx, log, components, started, hup, d.reload); err != nil {
+		return err
+	}
+	log.Info("gatehouse stopped")
+	return nil
+}
+
+// errStoppedEarly is a component that returned while the daemon was still
+// running and gave no reason.
+var errStoppedEarly = errors.New("stopped while the daemon was running, without an error")
+
+// runComponents runs every component until ctx ends or one of them stops,
+// then stops the rest and waits for them. A component that returns while
+// ctx is live stops the daemon with its error, or errStoppedEarly when it
+// gave none: a part that quietly stopped (a capture loop, the DHCP server)
+// would otherwise leave the school without it and nobody told. started is
+// called once every component is launched; each signal on hup calls reload.
+func runComponents(ctx context.Context, log *slog.Logger, components []component, started func(), hup <-chan os.Signal, reload func()) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, len(components))
 	var wg sync.WaitGroup
 	for _, c := range components {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.run(ctx); err != nil && ctx.Err() == nil {
-				errc <- fmt.Errorf("%s: %w", c.name, err)
+			err := c.run(ctx)
+			if ctx.Err() != nil {
+				return
 			}
+			if err == nil {
+				err = errStoppedEarly
+			}
+			err = fmt.Errorf("%s: %w", c.name, err)
+			log.Error("a component stopped; stopping the daemon", "component", c.name, "err", err)
+			errc <- err
 		}()
 	}
-	log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
-		"admin", "https://"+cfg.Admin.Listen, "segments", len(cfg.Segments))
+	started()
 
 	var runErr error
 loop:
@@ -295,7 +335,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-hup:
-			d.reload()
+			reload()
 		case err := <-errc:
 			runErr = err
 			break loop
@@ -306,7 +346,6 @@ loop:
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
-	log.Info("gatehouse stopped")
 	return nil
 }
 
@@ -319,9 +358,7 @@ func (d *daemon) reload() {
 	d.mu.RUnlock()
 	cfg, err := config.Load(path)
 	if err == nil {
-		if probs := cfg.HostProblems(); len(probs) > 0 {
-			err = fmt.Errorf("%s", probs[0].String())
-		}
+		err = hostProblems(cfg)
 	}
 	if err != nil {
 		d.reloads.WithLabelValues("refused").Inc()
@@ -336,7 +373,11 @@ func (d *daemon) reload() {
 	}
 	applied, restart := reloadPlan(old, cfg)
 	if len(applied) > 0 && d.guard != nil {
-		if err := d.guard.SetSegments(dnsGuardConfig(cfg).Segments); err != nil {
+		network, err := policyNetwork(cfg)
+		if err == nil {
+			err = d.guard.SetSegments(dnsGuardConfig(cfg, network).Segments)
+		}
+		if err != nil {
 			d.reloads.WithLabelValues("refused").Inc()
 			d.log.Error("configuration reload refused: the DNS guard would not take it; keeping the running configuration", "config", path, "err", err)
 			return
@@ -351,6 +392,20 @@ func (d *daemon) reload() {
 	if len(restart) > 0 {
 		d.log.Warn("these changes take effect at the next restart", "sections", restart)
 	}
+}
+
+// hostProblems is every problem cfg.HostProblems finds, in one error (one
+// line each), or nil.
+func hostProblems(cfg *config.Config) error {
+	probs := cfg.HostProblems()
+	if len(probs) == 0 {
+		return nil
+	}
+	lines := make([]string, len(probs))
+	for i, p := range probs {
+		lines[i] = p.String()
+	}
+	return fmt.Errorf("%d thing(s) this machine lacks: %s", len(probs), strings.Join(lines, "; "))
 }
 
 // reloadPlan compares the running configuration with a new one and says

@@ -1,40 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"net/http"
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
-
-// syncBuffer is a log sink the daemon's goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // waitFor polls cond every 50 ms for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -51,7 +32,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 type daemonUnderTest struct {
 	school *testbed.School
 	cmd    *testbed.Cmd
-	log    *syncBuffer
+	log    *testkit.SyncBuffer
 	exited chan error
 	admin  string // https://host:port of the admin page, reached from mgmt
 }
@@ -64,7 +45,7 @@ func startDaemon(t *testing.T, school *testbed.School, bin, path string) *daemon
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemonUnderTest{school: school, log: &syncBuffer{}, exited: make(chan error, 1), admin: "https://" + cfg.Admin.Listen}
+	d := &daemonUnderTest{school: school, log: &testkit.SyncBuffer{}, exited: make(chan error, 1), admin: "https://" + cfg.Admin.Listen}
 	d.cmd = school.Command(context.Background(), "router", bin, "run", "--config", path)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -38,10 +37,10 @@ func deviceHooks(enf *policy.Enforcer, reloadReservations func(context.Context) 
 // lease on a segment that quarantines unknown devices. The quarantine sets
 // have no timeout and the DHCP server fills them only at a lease, so without
 // this a restart would let those devices out until their next renewal.
-func restoreQuarantine(ctx context.Context, cfg *config.Config, st *store.Store, enf *policy.Enforcer, now time.Time) (int, error) {
+func restoreQuarantine(ctx context.Context, network policy.Network, st *store.Store, enf *policy.Enforcer, now time.Time) (int, error) {
 	quarantines := map[string]bool{}
-	for _, s := range cfg.Segments {
-		quarantines[s.Name] = s.UnknownDevices == config.UnknownQuarantine
+	for _, s := range network.Segments {
+		quarantines[s.Name] = s.UnknownDevices == policy.UnknownQuarantine
 	}
 	leases, err := st.DHCPLeases(ctx)
 	if err != nil {

@@ -13,11 +13,13 @@ import (
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
-var approvalModes = map[string]dhcp.Approval{
-	config.UnknownAlert:      dhcp.ApprovalAlert,
-	config.UnknownQuarantine: dhcp.ApprovalQuarantine,
-	config.UnknownDeny:       dhcp.ApprovalDeny,
-	config.UnknownAllow:      dhcp.ApprovalNone,
+// approvals is what the DHCP server does, at a lease, with a device nobody
+// approved on a segment in each of policy's modes.
+var approvals = map[policy.UnknownDevices]dhcp.Approval{
+	policy.UnknownAllow:      dhcp.ApprovalNone,
+	policy.UnknownAlert:      dhcp.ApprovalAlert,
+	policy.UnknownQuarantine: dhcp.ApprovalQuarantine,
+	policy.UnknownDeny:       dhcp.ApprovalDeny,
 }
 
 // quarantiner lets the DHCP server put a stranger into the kernel's
@@ -31,14 +33,14 @@ func (q quarantiner) Quarantine(ctx context.Context, mac net.HardwareAddr, ip ne
 // newDHCP builds the DHCP server for every segment that has a pool;
 // portalAPI is the RFC 8908 address handed out in option 114 on portal
 // segments.
-func newDHCP(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.Hub, enf *policy.Enforcer, portalAPI string) (*dhcp.Server, error) {
+func newDHCP(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, enf *policy.Enforcer, portalAPI string) (*dhcp.Server, error) {
 	oui, err := dhcp.LoadOUI(dhcp.DebianOUIPath)
 	if err != nil {
 		log.Warn("the IEEE OUI registry could not be read; using the built-in table", "path", dhcp.DebianOUIPath, "err", err)
 		oui = dhcp.BuiltinOUI()
 	}
 	var segs []dhcp.Segment
-	for _, s := range cfg.Segments {
+	for i, s := range cfg.Segments {
 		if !s.DHCP.Enabled() {
 			continue
 		}
@@ -46,7 +48,8 @@ func newDHCP(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.
 		if s.Portal {
 			uri = portalAPI
 		}
-		segs = append(segs, dhcp.FromConfig(s, uri, approvalModes[s.UnknownDevices]))
+		// policyNetwork keeps the configuration's order.
+		segs = append(segs, dhcp.FromConfig(s, uri, approvals[n.Segments[i].UnknownDevices]))
 	}
 	return dhcp.New(dhcp.Config{
 		Segments: segs,

@@ -2,15 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert/findingstore"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
-	"github.com/gatehouse-net/gatehouse/inspect/findingstore"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -28,12 +30,7 @@ func inspectors(log *slog.Logger, cfg *config.Config, st *store.Store, hub *even
 		inside = append(inside, s.Subnet)
 		ours = append(ours, s.Gateway)
 	}
-	// A MAC our DHCP server has never dealt with is a device that set its
-	// own address: that is worth a finding.
-	known := func(mac net.HardwareAddr) bool {
-		_, err := st.DeviceByMAC(context.Background(), mac)
-		return err == nil
-	}
+	known := knownDevice(st)
 	res := inspect.NewResolutions(inspect.ResolutionsConfig{})
 	lookups := hub.Subscribe("inspect-resolutions", 4096, querylog.EventKind)
 	runs := []func(context.Context) error{func(ctx context.Context) error {
@@ -67,4 +64,31 @@ func inspectors(log *slog.Logger, cfg *config.Config, st *store.Store, hub *even
 		})
 	}
 	return runs
+}
+
+// deviceLookup is the store as knownDevice uses it.
+type deviceLookup interface {
+	DeviceByMAC(ctx context.Context, mac net.HardwareAddr) (store.Device, error)
+}
+
+// knownDeviceTimeout bounds one lookup on the packet path.
+const knownDeviceTimeout = 2 * time.Second
+
+// knownDevice answers inspection's "is this MAC known": a MAC our DHCP
+// server has never dealt with is a device that set its own address, which
+// is worth a finding. Only "not found" means unknown; any other error is
+// passed on, so the engine raises nothing for it.
+func knownDevice(st deviceLookup) func(net.HardwareAddr) (bool, error) {
+	return func(mac net.HardwareAddr) (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), knownDeviceTimeout)
+		defer cancel()
+		_, err := st.DeviceByMAC(ctx, mac)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, store.ErrNotFound):
+			return false, nil
+		}
+		return false, fmt.Errorf("looking up device %s: %w", mac, err)
+	}
 }

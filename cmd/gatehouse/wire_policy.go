@@ -51,7 +51,8 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 		n.PortalTLSPort = 443 // the HTTPS portal (see newPortal)
 	}
 	for _, s := range cfg.Segments {
-		spec := policy.Defaults(s.Name, s.Interface, s.Subnet, s.Gateway, s.Portal)
+		spec := policy.Defaults(s.Name, s.Interface, s.Subnet, s.Gateway, s.Portal).
+			WithUnknownDevices(policy.UnknownDevices(s.UnknownDevices))
 		// A staff default that names a server the school did not
 		// configure would make the whole network invalid.
 		var servers []string
@@ -67,8 +68,9 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 }
 
 // dnsGuardConfig is the guard's view of the configuration: SafeSearch where
-// the school asked for it, Private Relay blocked where DESIGN.md says.
-func dnsGuardConfig(cfg *config.Config) dnsguard.Config {
+// the school asked for it, Private Relay blocked where the segment defaults
+// (n, from policyNetwork) say.
+func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 	gc := dnsguard.Config{
 		Listen:       fmt.Sprintf(":%d", dnsPort),
 		Upstreams:    cfg.DNS.Upstream,
@@ -77,12 +79,12 @@ func dnsGuardConfig(cfg *config.Config) dnsguard.Config {
 	if cfg.Portal.Host != "" {
 		gc.PortalNames = []string{cfg.Portal.Host}
 	}
-	for _, s := range cfg.Segments {
+	for _, s := range n.Segments {
 		gc.Segments = append(gc.Segments, dnsguard.SegmentPolicy{
 			Name:              s.Name,
 			Subnet:            s.Subnet,
 			SafeSearch:        cfg.DNS.SafeSearch,
-			BlockPrivateRelay: s.Name == "pupil" || s.Portal,
+			BlockPrivateRelay: s.BlockPrivateRelay,
 			Portal:            s.Portal,
 		})
 	}
@@ -91,10 +93,6 @@ func dnsGuardConfig(cfg *config.Config) dnsguard.Config {
 
 // newEnforcer opens the enforcer; it changes nothing in the kernel until
 // Apply.
-func newEnforcer(log *slog.Logger, cfg *config.Config) (*policy.Enforcer, error) {
-	n, err := policyNetwork(cfg)
-	if err != nil {
-		return nil, err
-	}
+func newEnforcer(log *slog.Logger, n policy.Network) (*policy.Enforcer, error) {
 	return policy.New(policy.Options{}, n, log)
 }

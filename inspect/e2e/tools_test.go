@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -28,6 +27,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/gatehouse-net/gatehouse/inspect"
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
@@ -207,28 +207,10 @@ func (l *lab) expect(t *testing.T, class string, dst netip.Addr) inspect.Finding
 	return f
 }
 
-// syncBuffer collects a process's output from its pipe goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a long-running program (a server or a tunnel client).
 type proc struct {
 	name string
-	out  *syncBuffer
+	out  *testkit.SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -249,7 +231,7 @@ func (l *lab) start(t *testing.T, ns, name string, args ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := l.s.Command(ctx, ns, name, args...)
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 3 * time.Second // then SIGKILL
@@ -474,7 +456,7 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 		up := func(ns, ifname string) *proc {
 			ctx, cancel := context.WithCancel(context.Background())
 			cmd := l.s.Command(ctx, ns, "wireguard-go", "-f", ifname)
-			p := &proc{name: "wireguard-go " + ns, out: &syncBuffer{}, done: make(chan struct{})}
+			p := &proc{name: "wireguard-go " + ns, out: &testkit.SyncBuffer{}, done: make(chan struct{})}
 			cmd.Env = append(os.Environ(), env)
 			cmd.Stdout, cmd.Stderr = p.out, p.out
 			cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }

@@ -7,8 +7,9 @@
 //
 // It owns the page and its API route only. Findings are read through
 // package store; the shell (sessions, roles, tokens, layout) is package
-// web's; the findings themselves come from package inspect through package
-// findingstore.
+// web's; the findings themselves come from every source through package
+// findingstore. The network role sees findings and their technical
+// evidence here; the DSL's case states and notes are on the alert pages.
 package findingsweb
 
 import (
@@ -27,7 +28,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gatehouse-net/gatehouse/inspect"
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
 )
@@ -148,7 +149,7 @@ func (p *page) filter(c *gin.Context, d *pageData) (store.FindingFilter, string)
 // alike); fromName and toName name the time fields in the message.
 func checkFilter(class, segment, device, from, to string, loc *time.Location, fromName, toName string) (store.FindingFilter, string) {
 	var f store.FindingFilter
-	if class != "" && !slices.Contains(inspect.Classes, class) {
+	if class != "" && !slices.Contains(finding.Classes, class) {
 		return f, "Choose a class from the list."
 	}
 	f.Class = class
@@ -203,7 +204,7 @@ func (d *pageData) pageURL(n int) string {
 func (p *page) list(c *gin.Context) {
 	ctx := c.Request.Context()
 	v := p.srv.View(c, "Findings")
-	d := pageData{Classes: inspect.Classes}
+	d := pageData{Classes: finding.Classes}
 	segs, err := p.st.FindingSegments(ctx)
 	if err != nil {
 		p.dbError(c, err)

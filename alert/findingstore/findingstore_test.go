@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -30,8 +31,8 @@ func openStore(t *testing.T) *store.Store {
 
 var pupilMAC = net.HardwareAddr{2, 0, 0, 0, 0x20, 0x0a}
 
-func vpnFinding(at time.Time, src string) inspect.Finding {
-	return inspect.Finding{Time: at, SrcIP: netip.MustParseAddr(src), SrcMAC: pupilMAC,
+func vpnFinding(at time.Time, src string) finding.Finding {
+	return finding.Finding{Time: at, Source: finding.SourceInspect, SrcIP: netip.MustParseAddr(src), SrcMAC: pupilMAC,
 		DstIP: netip.MustParseAddr("192.0.2.11"), DstPort: 1194, Proto: "udp",
 		Class: inspect.ClassVPN, Detail: "openvpn", Evidence: "OpenVPN hard reset"}
 }
@@ -56,64 +57,91 @@ func runSink(t *testing.T, s *Sink) (stop func()) {
 	}
 }
 
-func TestFindingsAreStoredWithSegmentAndPublished(t *testing.T) {
+func TestFindingsAreStoredWithSegmentAndSourceFromEverySource(t *testing.T) {
 	st := openStore(t)
 	hub := events.New(nil)
-	sub := hub.Subscribe("test", 64, events.FindingRaised)
-	defer sub.Close()
+	stored := make(chan struct{}, 64)
 	s, err := New(Options{
-		Store: st, Hub: hub, Batch: 3, FlushEvery: 20 * time.Millisecond,
+		Store: st, Batch: 3, FlushEvery: 20 * time.Millisecond,
+		Stored:    func() { stored <- struct{}{} },
 		SegmentOf: SegmentByPrefix(map[string]netip.Prefix{"pupil": netip.MustParsePrefix("10.20.0.0/21")}),
+		Ignore: func(f finding.Finding) string {
+			if f.SrcIP == netip.MustParseAddr("10.20.0.1") {
+				return "the router"
+			}
+			return ""
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := runSink(t, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	followed := make(chan struct{})
+	sub := hub.Subscribe("findings", 64, events.FindingRaised)
+	go func() { defer close(followed); s.Follow(ctx, sub) }()
+
 	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
-	// Seven findings: two full batches and a partial one, which the flush
-	// timer writes.
 	for i := range 5 {
 		s.HandleFinding(vpnFinding(t0.Add(time.Duration(i)*time.Second), "10.20.0.10"))
 	}
 	s.HandleFinding(vpnFinding(t0.Add(5*time.Second), "10.77.0.10")) // in no segment
-	s.ForSegment("staff").HandleFinding(vpnFinding(t0.Add(6*time.Second), "10.20.0.11"))
+	s.ForSegment("staff").HandleFinding(inspect.Finding{Time: t0.Add(6 * time.Second), SrcIP: netip.MustParseAddr("10.20.0.11"),
+		SrcMAC: pupilMAC, DstIP: netip.MustParseAddr("192.0.2.11"), DstPort: 1194, Proto: "udp", Class: inspect.ClassVPN, Detail: "openvpn"})
+	s.HandleFinding(vpnFinding(t0.Add(7*time.Second), "10.20.0.1")) // the router itself: noise
+	// DHCP publishes on the hub.
+	hub.Publish(events.Event{Kind: events.FindingRaised, Data: finding.Finding{Time: t0.Add(8 * time.Second), Source: finding.SourceDHCP,
+		Class: finding.ClassPoolExhausted, Segment: "staff", Detail: "pool-exhausted"}})
 
-	var got []inspect.Finding
-	deadline := time.After(10 * time.Second)
-	for len(got) < 7 {
-		select {
-		case e := <-sub.C():
-			f, ok := e.Data.(inspect.Finding)
-			if !ok {
-				t.Fatalf("event data is %T, want inspect.Finding", e.Data)
-			}
-			got = append(got, f)
-		case <-deadline:
-			t.Fatalf("%d of 7 findings published within 10s", len(got))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := st.CountFindings(context.Background(), store.FindingFilter{})
+		if err != nil {
+			t.Fatal(err)
 		}
+		if n == 8 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 8 findings stored within 10s", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
+	cancel()
+	<-followed
 	stop()
-	if got[6].SrcIP != netip.MustParseAddr("10.20.0.11") || got[0].Detail != "openvpn" {
-		t.Errorf("published out of order or altered: %+v", got)
+	select {
+	case <-stored:
+	default:
+		t.Error("Stored was never called")
 	}
 
 	rows, err := st.Findings(context.Background(), store.FindingFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 7 {
-		t.Fatalf("%d rows stored, want 7", len(rows))
-	}
-	wantSeg := map[string]string{"10.20.0.10": "pupil", "10.77.0.10": "", "10.20.0.11": "staff"}
+	wantSeg := map[string]string{"10.20.0.10": "pupil", "10.77.0.10": "", "10.20.0.11": "staff", "invalid IP": "staff"}
 	for _, r := range rows {
+		if r.SrcIP == netip.MustParseAddr("10.20.0.1") {
+			t.Errorf("the router's own finding was stored: %+v", r)
+		}
 		if r.Segment != wantSeg[r.SrcIP.String()] {
 			t.Errorf("row from %v has segment %q, want %q", r.SrcIP, r.Segment, wantSeg[r.SrcIP.String()])
 		}
-		if r.Class != "vpn" || r.Detail != "openvpn" || r.SrcMAC.String() != pupilMAC.String() || r.DstPort != 1194 {
+		switch r.Class {
+		case "vpn":
+			if r.Source != "inspect" || r.Detail != "openvpn" || r.SrcMAC.String() != pupilMAC.String() || r.DstPort != 1194 {
+				t.Errorf("row %+v", r)
+			}
+		case "pool-exhausted":
+			if r.Source != "dhcp" {
+				t.Errorf("row %+v", r)
+			}
+		default:
 			t.Errorf("row %+v", r)
 		}
 	}
-	if st := s.Stats(); st.Received != 7 || st.Stored != 7 || st.Dropped != 0 || st.WriteErrors != 0 {
+	if st := s.Stats(); st.Received != 9 || st.Ignored != 1 || st.Stored != 8 || st.Dropped != 0 || st.WriteErrors != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -189,22 +217,17 @@ func TestRetentionPurgesExpiredFindings(t *testing.T) {
 	}
 }
 
-func TestWriteFailureIsCountedAndStillPublished(t *testing.T) {
+func TestWriteFailureIsCounted(t *testing.T) {
 	st := openStore(t)
-	hub := events.New(nil)
-	sub := hub.Subscribe("test", 8, events.FindingRaised)
-	defer sub.Close()
-	s, err := New(Options{Store: st, Hub: hub, FlushEvery: 10 * time.Millisecond})
+	s, err := New(Options{Store: st, FlushEvery: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.Close() // every write now fails
 	s.HandleFinding(vpnFinding(time.Now(), "10.20.0.10"))
 	stop := runSink(t, s)
-	select {
-	case <-sub.C():
-	case <-time.After(10 * time.Second):
-		t.Fatal("finding not published after its write failed")
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().WriteErrors == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
 	}
 	stop()
 	if st := s.Stats(); st.WriteErrors != 1 || st.Stored != 0 {
@@ -243,8 +266,8 @@ func TestEngineReplayLandsInStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) == 0 || rows[0].Detail != "openvpn" || !rows[0].SrcIP.IsValid() {
-		t.Fatalf("stored vpn findings from 443-opvn.pcap: %+v", rows)
+	if len(rows) == 0 || rows[0].Detail != "openvpn" || !rows[0].SrcIP.IsValid() || rows[0].Source != "inspect" {
+		t.Fatalf("stored vpn findings from 443-opvn.pcap: %+v (stats %+v)", rows, s.Stats())
 	}
 }
 
@@ -261,7 +284,7 @@ func TestCollectorReportsCounters(t *testing.T) {
 # HELP gatehouse_findings_dropped_total Findings dropped because the sink's queue was full.
 # TYPE gatehouse_findings_dropped_total counter
 gatehouse_findings_dropped_total 1
-# HELP gatehouse_findings_received_total Findings handed to the store sink by the inspection engines.
+# HELP gatehouse_findings_received_total Findings handed to the store sink by every source.
 # TYPE gatehouse_findings_received_total counter
 gatehouse_findings_received_total 2
 `

@@ -1,12 +1,15 @@
-// Package findingstore takes findings from the inspect engines, stores them
-// in batches, publishes each on the event hub and purges old ones.
+// Package findingstore takes findings from every source (the inspect
+// engines directly, and through the event hub the DHCP server, the portal,
+// the DNS guard and RADIUS), drops the ones that are noise, stores the rest
+// in batches and purges old ones.
 //
-// It owns the hand-off between the packet path and the database: the
-// engine calls HandleFinding from its capture goroutine, which only puts
-// the finding on a bounded queue (a full queue drops it and counts the
-// drop, so a slow disk never stalls capture); Run, owned by the caller,
-// drains the queue, writes batches through package store and publishes
-// events.FindingRaised with the inspect.Finding as Data.
+// It owns the hand-off between the packet path and the database: an engine
+// calls HandleFinding from its capture goroutine, which only puts the
+// finding on a bounded queue (a full queue drops it and counts the drop,
+// so a slow disk never stalls capture); Run, owned by the caller, drains
+// the queue and writes batches through package store, then calls
+// Options.Stored so the alert pipeline reads the new rows from the
+// database (where nothing is lost once written).
 //
 // It does not classify traffic (inspect), attribute findings to people or
 // alert anyone (alert), or speak SQL (store).
@@ -21,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -40,9 +44,14 @@ const purgeActor = "inspect-retention"
 // Options configure a Sink. Store is required.
 type Options struct {
 	Store *store.Store
-	// Hub, when set, gets an events.FindingRaised for every finding, after
-	// the batch holding it was written (or failed to be).
-	Hub    *events.Hub
+	// Stored, when set, is called after each batch was written, so the
+	// alert pipeline picks the new rows up at once.
+	Stored func()
+	// Ignore, when set, is asked about every finding before it is queued;
+	// a non-empty reason drops it (the router's own addresses, an
+	// unapproved-device finding on a segment that welcomes strangers) and
+	// counts it as ignored.
+	Ignore func(finding.Finding) string
 	Logger *slog.Logger
 	// Queue bounds the findings waiting to be written; default DefaultQueue.
 	Queue int
@@ -58,7 +67,7 @@ type Options struct {
 	// SegmentOf names the segment of a finding from HandleFinding, for
 	// example from its source address; nil leaves it empty. Findings that
 	// come through ForSegment carry that segment instead.
-	SegmentOf func(inspect.Finding) string
+	SegmentOf func(finding.Finding) string
 	// Now is the clock for retention; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,15 +75,11 @@ type Options struct {
 // Stats are the sink's counters.
 type Stats struct {
 	Received    uint64 // findings handed in
+	Ignored     uint64 // of those, dropped as noise by Options.Ignore
 	Dropped     uint64 // of those, dropped because the queue was full
 	Stored      uint64 // written to the database
 	WriteErrors uint64 // findings in batches that failed to be written
 	Purged      uint64 // rows deleted by retention
-}
-
-type item struct {
-	f       inspect.Finding
-	segment string
 }
 
 // Sink is an inspect.Sink that stores and publishes findings. HandleFinding
@@ -82,9 +87,9 @@ type item struct {
 type Sink struct {
 	opt Options
 	log *slog.Logger
-	q   chan item
+	q   chan finding.Finding
 
-	received, dropped, stored, writeErrors, purged atomic.Uint64
+	received, ignored, dropped, stored, writeErrors, purged atomic.Uint64
 }
 
 // New returns a sink; call Run to start writing.
@@ -114,37 +119,60 @@ func New(opt Options) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Sink{opt: opt, log: log, q: make(chan item, opt.Queue)}, nil
+	return &Sink{opt: opt, log: log, q: make(chan finding.Finding, opt.Queue)}, nil
 }
 
-// HandleFinding queues f without blocking; a full queue drops it.
-func (s *Sink) HandleFinding(f inspect.Finding) {
-	seg := ""
-	if s.opt.SegmentOf != nil {
-		seg = s.opt.SegmentOf(f)
+// HandleFinding queues f without blocking; a full queue drops it. A
+// finding without a segment gets one from Options.SegmentOf.
+func (s *Sink) HandleFinding(f finding.Finding) {
+	if f.Segment == "" && s.opt.SegmentOf != nil {
+		f.Segment = s.opt.SegmentOf(f)
 	}
-	s.enqueue(item{f, seg})
-}
-
-func (s *Sink) enqueue(it item) {
 	s.received.Add(1)
+	if s.opt.Ignore != nil {
+		if why := s.opt.Ignore(f); why != "" {
+			s.ignored.Add(1)
+			s.log.Debug("findingstore: ignored", "finding", f.String(), "why", why)
+			return
+		}
+	}
 	select {
-	case s.q <- it:
+	case s.q <- f:
 	default:
 		s.dropped.Add(1)
 	}
 }
 
-// ForSegment returns a sink for the engine capturing one segment's
-// interface: its findings are stored with that segment.
+// ForSegment returns the inspect.Sink for the engine capturing one
+// segment's interface: its findings become finding.Findings of that
+// segment. This is the one place inspect's own type is converted, so
+// package inspect keeps importing nothing of Gatehouse.
 func (s *Sink) ForSegment(segment string) inspect.Sink {
-	return inspect.SinkFunc(func(f inspect.Finding) { s.enqueue(item{f, segment}) })
+	return inspect.SinkFunc(func(f inspect.Finding) { s.HandleFinding(FromInspect(f, segment)) })
+}
+
+// FromInspect converts an inspection finding.
+func FromInspect(f inspect.Finding, segment string) finding.Finding {
+	return finding.Finding{Time: f.Time, Source: finding.SourceInspect, Class: f.Class, Segment: segment,
+		SrcIP: f.SrcIP, SrcMAC: f.SrcMAC, DstIP: f.DstIP, DstPort: f.DstPort, Proto: f.Proto,
+		Detail: f.Detail, Evidence: f.Evidence}
+}
+
+// Follow stores every finding.Finding published on sub (events.FindingRaised
+// from the DHCP server, RADIUS, and the adapters for the portal and the DNS
+// guard) until ctx is done; other Data is ignored.
+func (s *Sink) Follow(ctx context.Context, sub *events.Subscription) {
+	sub.Run(ctx, func(_ context.Context, ev events.Event) {
+		if f, ok := ev.Data.(finding.Finding); ok {
+			s.HandleFinding(f)
+		}
+	})
 }
 
 // SegmentByPrefix returns a SegmentOf function that names the segment whose
 // subnet holds the finding's source address.
-func SegmentByPrefix(subnets map[string]netip.Prefix) func(inspect.Finding) string {
-	return func(f inspect.Finding) string {
+func SegmentByPrefix(subnets map[string]netip.Prefix) func(finding.Finding) string {
+	return func(f finding.Finding) string {
 		a := f.SrcIP.Unmap()
 		for name, p := range subnets {
 			if p.Contains(a) {
@@ -159,6 +187,7 @@ func SegmentByPrefix(subnets map[string]netip.Prefix) func(inspect.Finding) stri
 func (s *Sink) Stats() Stats {
 	return Stats{
 		Received:    s.received.Load(),
+		Ignored:     s.ignored.Load(),
 		Dropped:     s.dropped.Load(),
 		Stored:      s.stored.Load(),
 		WriteErrors: s.writeErrors.Load(),
@@ -181,7 +210,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	defer purge.Stop()
 	s.purge(ctx)
 
-	batch := make([]item, 0, s.opt.Batch)
+	batch := make([]finding.Finding, 0, s.opt.Batch)
 	for {
 		select {
 		case <-ctx.Done():
@@ -189,8 +218,8 @@ func (s *Sink) Run(ctx context.Context) error {
 			defer cancel()
 			for {
 				select {
-				case it := <-s.q:
-					batch = append(batch, it)
+				case f := <-s.q:
+					batch = append(batch, f)
 					if len(batch) == s.opt.Batch {
 						batch = s.write(final, batch)
 					}
@@ -199,8 +228,8 @@ func (s *Sink) Run(ctx context.Context) error {
 					return nil
 				}
 			}
-		case it := <-s.q:
-			batch = append(batch, it)
+		case f := <-s.q:
+			batch = append(batch, f)
 			if len(batch) == s.opt.Batch {
 				batch = s.write(ctx, batch)
 			}
@@ -212,16 +241,15 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 }
 
-// write stores and publishes batch and returns it emptied for reuse.
-func (s *Sink) write(ctx context.Context, batch []item) []item {
+// write stores batch and returns it emptied for reuse.
+func (s *Sink) write(ctx context.Context, batch []finding.Finding) []finding.Finding {
 	if len(batch) == 0 {
 		return batch
 	}
 	rows := make([]store.Finding, len(batch))
-	for i, it := range batch {
-		f := it.f
+	for i, f := range batch {
 		rows[i] = store.Finding{
-			At: f.Time, Segment: it.segment, SrcIP: f.SrcIP, SrcMAC: f.SrcMAC,
+			At: f.Time, Source: f.Source, Segment: f.Segment, SrcIP: f.SrcIP, SrcMAC: f.SrcMAC,
 			DstIP: f.DstIP, DstPort: f.DstPort, Proto: f.Proto,
 			Class: f.Class, Detail: f.Detail, Evidence: f.Evidence,
 		}
@@ -234,10 +262,8 @@ func (s *Sink) write(ctx context.Context, batch []item) []item {
 		s.log.Error("findingstore: write findings", "count", len(rows), "err", err)
 	} else {
 		s.stored.Add(uint64(len(rows)))
-	}
-	if s.opt.Hub != nil {
-		for _, it := range batch {
-			s.opt.Hub.Publish(events.Event{Kind: events.FindingRaised, At: it.f.Time, Data: it.f})
+		if s.opt.Stored != nil {
+			s.opt.Stored()
 		}
 	}
 	clear(batch)

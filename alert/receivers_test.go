@@ -1,0 +1,124 @@
+package alert
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/alert/alerttest"
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/testbed"
+)
+
+// TestEmailReachesARealSMTPServerAcrossAnOutage delivers alert emails over
+// STARTTLS to aiosmtpd in the testbed's management namespace, then stops
+// the server, queues another alert, and starts it again: the email still
+// arrives, from the outbox in the database.
+func TestEmailReachesARealSMTPServerAcrossAnOutage(t *testing.T) {
+	s := testbed.New(t, testbed.Options{})
+	srv := alerttest.StartSMTP(t, s, "mgmt", testbed.MgmtClientIP+":2525")
+	st := openStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pupilDeviceAt(t, st, "Sam Pupil", time.Now())
+
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return s.DialContext(ctx, "router", network, addr)
+	}
+	m, err := NewMailer(MailOptions{Server: srv.Addr, From: "gatehouse@school.example", To: []string{"dsl@school.example"},
+		StartTLS: StartTLSAlways, TLS: srv.TLSConfig(), Dial: dial, Location: time.UTC, Site: "Hillside",
+		Link: func(id int64) string { return fmt.Sprintf("https://10.99.0.1:8443/alerts/%d", id) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Options{Store: st, Attributor: &Attributor{Records: st}, Immediate: []string{store.ChannelEmail}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := NewOutbox(OutboxOptions{Store: st, Channels: map[string]Channel{store.ChannelEmail: m}, RetryMin: 200 * time.Millisecond, RetryMax: time.Second,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.opt.Delivered = o.Poke
+	done := make(chan struct{})
+	go func() { defer close(done); o.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	now := time.Now()
+	st.InsertFindings(ctx, []store.Finding{vpn(now)})
+	if err := e.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msg, ok := srv.WaitFor(30*time.Second, "Sam Pupil", "LAPTOP-0042", "VPN use")
+	if !ok {
+		for _, m := range srv.Messages() {
+			t.Logf("delivered: %q\n%s", alerttest.Subject(m), m.Body)
+		}
+		t.Fatalf("no email naming the pupil and the device within 30s; server log:\n%s", srv.Log())
+	}
+	if !strings.Contains(alerttest.Subject(msg), "Sam Pupil") || !strings.Contains(msg.Body, "/alerts/") {
+		t.Errorf("email %q:\n%s", alerttest.Subject(msg), msg.Body)
+	}
+	t.Logf("first email arrived %v after the finding", msg.Arrived.Sub(now))
+
+	// Outage: the server goes away, an alert is raised, attempts fail.
+	srv.Stop()
+	st.InsertFindings(ctx, []store.Finding{{At: time.Now(), Source: "inspect", Class: "tor", Segment: "pupil", SrcIP: pupilIP}})
+	if err := e.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		items, _ := st.DueOutbox(ctx, time.Now().Add(time.Hour), 10)
+		if len(items) == 1 && items[0].Attempts >= 2 && items[0].LastError != "" {
+			t.Logf("while the server is down: %d attempts, last error %q", items[0].Attempts, items[0].LastError)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox did not retry while the server was down: %+v", items)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	srv.Start()
+	if _, ok := srv.WaitFor(30*time.Second, "Tor use", "Sam Pupil"); !ok {
+		t.Fatalf("the email raised during the outage never arrived; server log:\n%s", srv.Log())
+	}
+	if d, _ := st.OutboxDepth(ctx); d[store.ChannelEmail] != 0 {
+		t.Errorf("outbox depth %v after delivery", d)
+	}
+}
+
+// TestSyslogReachesRsyslog sends an alert to Debian's rsyslogd, which must
+// parse it as RFC 5424 with our structured data.
+func TestSyslogReachesRsyslog(t *testing.T) {
+	s := testbed.New(t, testbed.Options{})
+	r := alerttest.StartRsyslog(t, s, "mgmt", testbed.MgmtClientIP+":5514")
+	sl := &Syslog{Server: r.Addr, Hostname: "gatehouse-test", Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return s.DialContext(ctx, "router", network, addr)
+	}}
+	a := &store.Alert{ID: 42, Class: "vpn", Severity: "high", FirstSeen: t0, LastSeen: t0, Count: 3, PersonName: "Sam Pupil",
+		PersonGroup: "Year 9, 9B", SrcMAC: pupilMAC, SrcIP: pupilIP, Room: "B12", AttributedBy: ByLease}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sl.Send(ctx, store.OutboxItem{ID: 1}, a); err != nil {
+		t.Fatal(err)
+	}
+	line, ok := r.WaitFor(15*time.Second, `gatehouse|alert|[gatehouse@32473 id="42"`, `person="Sam Pupil"`, `room="B12"`, "VPN use")
+	if !ok {
+		t.Fatalf("rsyslog did not log the alert as RFC 5424 with its structured data; file:\n%s\nrsyslogd:\n%s", line, r.Log())
+	}
+}
+
+// testWriter sends a logger's lines to the test log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-net/gatehouse/alert"
+	"github.com/gatehouse-net/gatehouse/alert/alertweb"
+	"github.com/gatehouse-net/gatehouse/alert/finding"
+	"github.com/gatehouse-net/gatehouse/alert/findingstore"
+	"github.com/gatehouse-net/gatehouse/alert/findingsweb"
+	"github.com/gatehouse-net/gatehouse/captive"
+	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
+	"github.com/gatehouse-net/gatehouse/policy/querylog"
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/web"
+)
+
+// alertPurgeActor is who the audit log names for alert retention purges.
+const alertPurgeActor = "alert-retention"
+
+// alerting is the alert pipeline as the daemon runs it: the findings sink
+// every source feeds, the engine that folds findings into alerts, the
+// outbox that notifies, the digest, retention, and the adapters that turn
+// the portal's and the DNS guard's events into findings.
+type alerting struct {
+	log      *slog.Logger
+	st       *store.Store
+	sink     *findingstore.Sink
+	engine   *alert.Engine
+	outbox   *alert.Outbox
+	digest   *alert.Digest // nil without email
+	retain   time.Duration
+	findings *events.Subscription
+	portal   *events.Subscription
+	lookups  *events.Subscription
+}
+
+// newAlerting builds the pipeline and registers its pages and metrics.
+func newAlerting(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.Hub, srv *web.Server, reg prometheus.Registerer) (*alerting, error) {
+	log = log.With("component", "alerts")
+	metrics := alert.NewMetrics(st.OutboxDepth)
+	subnets := map[string]netip.Prefix{}
+	noise := &alert.Noise{UnknownDevices: map[string]string{}}
+	for _, s := range cfg.Segments {
+		subnets[s.Name] = s.Subnet
+		noise.UnknownDevices[s.Name] = s.UnknownDevices
+		noise.OwnIPs = append(noise.OwnIPs, s.Gateway)
+		if s.Interface != "" {
+			if ifc, err := net.InterfaceByName(s.Interface); err == nil && len(ifc.HardwareAddr) > 0 {
+				noise.OwnMACs = append(noise.OwnMACs, ifc.HardwareAddr)
+			}
+		}
+	}
+	if cfg.Uplink.Interface != "" {
+		if ifc, err := net.InterfaceByName(cfg.Uplink.Interface); err == nil && len(ifc.HardwareAddr) > 0 {
+			noise.OwnMACs = append(noise.OwnMACs, ifc.HardwareAddr)
+		}
+	}
+	a := &alerting{log: log, st: st, retain: cfg.Alerts.Retention}
+	if a.retain <= 0 {
+		a.retain = config.DefaultAlertRetention
+	}
+
+	link := func(id int64) string {
+		base := cfg.Alerts.Link
+		if base == "" {
+			base = "https://" + cfg.Admin.Listen
+		}
+		return base + alertweb.Link(id)
+	}
+	channels := map[string]alert.Channel{}
+	var immediate, every []string
+	if s := cfg.Alerts.SMTP; s.Server != "" && s.From != "" && len(cfg.Alerts.DSL) > 0 {
+		pw := ""
+		if s.PasswordFile != "" {
+			b, err := os.ReadFile(s.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("alerts.smtp.password_file: %w", err)
+			}
+			pw = strings.TrimSpace(string(b))
+		}
+		m, err := alert.NewMailer(alert.MailOptions{Server: s.Server, From: s.From, To: cfg.Alerts.DSL, StartTLS: s.StartTLS,
+			Username: s.Username, Password: pw, Link: link, Location: cfg.Site.Location, Site: cfg.Site.Name})
+		if err != nil {
+			return nil, err
+		}
+		channels[store.ChannelEmail], channels[store.ChannelDigest] = m, m
+		immediate = append(immediate, store.ChannelEmail)
+		sched := alert.DefaultSchedule
+		sched.Location = cfg.Site.Location
+		if cfg.Alerts.Digest != "" {
+			if sched, err = alert.ParseSchedule(cfg.Alerts.Digest, cfg.Site.Location); err != nil {
+				return nil, err
+			}
+		}
+		a.digest = &alert.Digest{Store: st, Schedule: sched, Mailer: m, Logger: log}
+	} else {
+		log.Warn("no email for the DSL: alerts.smtp.server, alerts.smtp.from and alerts.dsl are needed; alerts are still stored and shown")
+	}
+	if cfg.Alerts.Webhook != "" {
+		var secret []byte
+		if cfg.Alerts.WebhookSecretFile != "" {
+			b, err := os.ReadFile(cfg.Alerts.WebhookSecretFile)
+			if err != nil {
+				return nil, fmt.Errorf("alerts.webhook_secret_file: %w", err)
+			}
+			secret = []byte(strings.TrimSpace(string(b)))
+		} else {
+			log.Warn("alerts.webhook has no webhook_secret_file: its signature uses an empty key")
+		}
+		channels[store.ChannelWebhook] = &alert.Webhook{URL: cfg.Alerts.Webhook, Secret: secret, Link: link}
+		every = append(every, store.ChannelWebhook)
+	}
+	if sl := cfg.Alerts.Syslog; sl.Server != "" {
+		s := &alert.Syslog{Server: sl.Server, Link: link}
+		if sl.TLS {
+			host, _, _ := net.SplitHostPort(sl.Server)
+			s.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+			if sl.CAFile != "" {
+				pem, err := os.ReadFile(sl.CAFile)
+				if err != nil {
+					return nil, fmt.Errorf("alerts.syslog.ca_file: %w", err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return nil, fmt.Errorf("alerts.syslog.ca_file %s holds no PEM certificate", sl.CAFile)
+				}
+				s.TLS.RootCAs = pool
+			}
+		}
+		channels[store.ChannelSyslog] = s
+		every = append(every, store.ChannelSyslog)
+	}
+
+	var err error
+	if a.outbox, err = alert.NewOutbox(alert.OutboxOptions{Store: st, Channels: channels, Logger: log, Metrics: metrics}); err != nil {
+		return nil, err
+	}
+	if a.digest != nil {
+		a.digest.Queued = a.outbox.Poke
+	}
+	attributor := &alert.Attributor{Records: st, Sessions: radiusSessions{st}, People: storePeople{st}}
+	if a.engine, err = alert.New(alert.Options{Store: st, Attributor: attributor, Severity: cfg.Alerts.Severity,
+		Immediate: immediate, Every: every, Logger: log, Delivered: a.outbox.Poke, Metrics: metrics}); err != nil {
+		return nil, err
+	}
+	if a.sink, err = findingstore.New(findingstore.Options{Store: st, Retention: cfg.Inspect.Retention, Logger: log,
+		Stored: a.engine.Poke, Ignore: noise.Ignore, SegmentOf: findingstore.SegmentByPrefix(subnets)}); err != nil {
+		return nil, err
+	}
+	reg.MustRegister(findingstore.NewCollector(a.sink), metrics)
+	findingsweb.Register(srv, st, log)
+	if err := alertweb.Register(srv, alertweb.Options{Store: st, Location: cfg.Site.Location, Logger: log}); err != nil {
+		return nil, fmt.Errorf("admin page: %w", err)
+	}
+	// Subscribed now, before any source starts publishing.
+	a.findings = hub.Subscribe("alert-findings", 4096, events.FindingRaised)
+	a.portal = hub.Subscribe("alert-portal", 64, captive.BruteForce)
+	a.lookups = hub.Subscribe("alert-dns", 4096, querylog.EventKind)
+	return a, nil
+}
+
+// Run runs every part until ctx is done.
+func (a *alerting) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	run := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	run("findings", a.sink.Run)
+	run("alert engine", a.engine.Run)
+	run("outbox", a.outbox.Run)
+	if a.digest != nil {
+		run("digest", a.digest.Run)
+	}
+	run("hub findings", func(ctx context.Context) error { a.sink.Follow(ctx, a.findings); return nil })
+	run("portal events", func(ctx context.Context) error {
+		a.portal.Run(ctx, func(_ context.Context, ev events.Event) {
+			if b, ok := ev.Data.(captive.BruteForceAlert); ok {
+				a.sink.HandleFinding(codeGuessing(ev.At, b))
+			}
+		})
+		return nil
+	})
+	run("dns guard events", func(ctx context.Context) error {
+		a.lookups.Run(ctx, func(_ context.Context, ev events.Event) {
+			if q, ok := ev.Data.(dnsguard.Query); ok && q.Action == dnsguard.Blocked {
+				a.sink.HandleFinding(blockedLookup(q))
+			}
+		})
+		return nil
+	})
+	run("alert retention", a.purge)
+	select {
+	case <-ctx.Done():
+		wg.Wait()
+		return nil
+	case err := <-errc:
+		wg.Wait()
+		return err
+	}
+}
+
+func (a *alerting) purge(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := a.st.PurgeAlerts(ctx, alertPurgeActor, time.Now().Add(-a.retain))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.log.Error("alerts: purge closed alerts past retention", "err", err)
+		case n > 0:
+			a.log.Info("alerts: purged closed alerts past retention", "count", n, "retention", a.retain)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// codeGuessing is the portal's brute-force breaker as a finding.
+func codeGuessing(at time.Time, b captive.BruteForceAlert) finding.Finding {
+	return finding.Finding{Time: at, Source: finding.SourcePortal, Class: finding.ClassCodeGuessing, SrcIP: b.LastIP,
+		SrcMAC: b.LastMAC, Proto: "http", Detail: "breaker",
+		Evidence: fmt.Sprintf("%d wrong visitor codes within %v across the site; every device is slowed until %s; the last came from this device",
+			b.Failures, b.Window, b.Until.Format(time.RFC3339))}
+}
+
+// blockedLookup is a lookup the DNS guard refused as a listed DoH/VPN name.
+func blockedLookup(q dnsguard.Query) finding.Finding {
+	return finding.Finding{Time: q.Time, Source: finding.SourceDNSGuard, Class: finding.ClassBlockedLookup, Segment: q.Segment,
+		SrcIP: q.Client, SrcMAC: q.MAC, Proto: "dns", Detail: q.Name,
+		Evidence: fmt.Sprintf("asked the school's DNS for %s (%s); refused as a listed bypass service", q.Name, q.Type)}
+}
+
+// radiusSessions answers alert attribution from RADIUS accounting.
+type radiusSessions struct{ st *store.Store }
+
+func (r radiusSessions) WhoHeld(ctx context.Context, ip netip.Addr, mac net.HardwareAddr, at time.Time) (alert.Session, bool, error) {
+	s, err := r.st.WhoHeld(ctx, ip, mac, at)
+	if errors.Is(err, store.ErrNotFound) {
+		return alert.Session{}, false, nil
+	}
+	if err != nil {
+		return alert.Session{}, false, err
+	}
+	return alert.Session{Username: s.Username, PersonRef: s.Person, MAC: s.MAC, IP: s.IP, AccessPoint: s.AP, Room: s.Room, SSID: s.SSID}, true, nil
+}
+
+// storePeople names the person a device's owner or a RADIUS user is.
+type storePeople struct{ st *store.Store }
+
+func (p storePeople) Person(ctx context.Context, ref string) (alert.Person, bool, error) {
+	v, err := p.st.PersonByKey(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return alert.Person{}, false, nil
+	}
+	if err != nil {
+		return alert.Person{}, false, err
+	}
+	first := v.PreferredForename
+	if first == "" {
+		first = v.LegalForename
+	}
+	out := alert.Person{Name: strings.TrimSpace(first + " " + v.LegalSurname)}
+	if v.Kind == "staff" {
+		out.Role = v.Role
+		if out.Role == "" {
+			out.Role = "Staff"
+		}
+	} else {
+		var g []string
+		if v.YearGroup != "" {
+			g = append(g, "Year "+strings.TrimPrefix(v.YearGroup, "Year "))
+		}
+		if v.RegGroup != "" {
+			g = append(g, v.RegGroup)
+		}
+		out.Group = strings.Join(g, ", ")
+	}
+	return out, true, nil
+}

@@ -1,0 +1,118 @@
+package main
+
+// Construction of the RADIUS server from the configuration, and the
+// adapters it needs over the store.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/gatehouse-net/gatehouse/radius"
+	"github.com/gatehouse-net/gatehouse/radius/radiusweb"
+	"github.com/gatehouse-net/gatehouse/sitekey"
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/web"
+)
+
+// storeDevices answers radius's device lookups from the store's devices
+// table until package people owns approval.
+type storeDevices struct{ st *store.Store }
+
+func (d storeDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (radius.DeviceInfo, error) {
+	dev, err := d.st.DeviceByMAC(ctx, mac)
+	if errors.Is(err, store.ErrNotFound) {
+		return radius.DeviceInfo{}, nil
+	}
+	if err != nil {
+		return radius.DeviceInfo{}, err
+	}
+	rd, err := d.st.RADIUSDeviceByMAC(ctx, mac)
+	if err != nil {
+		return radius.DeviceInfo{}, err
+	}
+	return radius.DeviceInfo{Known: true, Approved: dev.Approved, Blocked: dev.Blocked, Segment: rd.Segment,
+		Name: dev.Name, Owner: dev.Owner}, nil
+}
+
+// radiusSegments converts the configuration's segments, with the
+// unknown-device mode policy settled for each (policyNetwork keeps the
+// configuration's order).
+func radiusSegments(cfg *config.Config, n policy.Network) []radius.Segment {
+	var out []radius.Segment
+	for i, s := range cfg.Segments {
+		out = append(out, radius.Segment{Name: s.Name, VLAN: s.VLAN, SSIDs: s.SSIDs,
+			Unknown: string(n.Segments[i].UnknownDevices), Portal: s.Portal})
+	}
+	return out
+}
+
+// radiusClients reads each client's secret file.
+func radiusClients(cfg *config.Config) ([]radius.Client, error) {
+	var out []radius.Client
+	for _, c := range cfg.RADIUS.Clients {
+		b, err := os.ReadFile(c.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("radius client %s: reading its secret: %w", c.Name, err)
+		}
+		secret := strings.TrimSpace(string(b))
+		if secret == "" {
+			return nil, fmt.Errorf("radius client %s: %s is empty", c.Name, c.SecretFile)
+		}
+		out = append(out, radius.Client{Name: c.Name, Prefix: c.Address, Secret: []byte(secret), CoAPort: c.CoAPort,
+			RequireMessageAuthenticator: c.RequireMessageAuthenticator})
+	}
+	return out, nil
+}
+
+// openKeyring loads (or makes) the site key beside the database.
+func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
+	key, err := sitekey.Load(sitekey.PathFor(cfg.Database))
+	if err != nil {
+		return nil, err
+	}
+	return radius.NewKeyring(key, st, nil)
+}
+
+// wireRADIUS builds the RADIUS server, its metrics and its pages, and
+// returns the component that runs it; nil (and no component) when the
+// configuration has no radius listeners.
+func wireRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server) (*radius.Server, func(context.Context) error, error) {
+	if cfg.RADIUS.Auth == "" && cfg.RADIUS.Accounting == "" {
+		return nil, nil, nil
+	}
+	clients, err := radiusClients(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, err := openKeyring(cfg, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err := radius.New(radius.Options{
+		AuthAddr: cfg.RADIUS.Auth, AcctAddr: cfg.RADIUS.Accounting,
+		Clients: clients, Segments: radiusSegments(cfg, n),
+		Devices: storeDevices{st}, Sessions: st, Keys: keys, Auditor: st, Events: hub,
+		// PAP needs the people directory (package people), which this
+		// build does not have yet: Identities stays nil and PAP rejects.
+		InterimInterval: cfg.RADIUS.InterimInterval,
+		Logger:          log.With("component", "radius"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	reg.MustRegister(rs.Collector())
+	if err := radiusweb.Register(srv, radiusweb.Options{RADIUS: rs, Sessions: st, Logger: log.With("component", "radiusweb")}); err != nil {
+		return nil, nil, fmt.Errorf("admin page: %w", err)
+	}
+	return rs, rs.Run, nil
+}

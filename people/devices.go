@@ -1,0 +1,195 @@
+package people
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+func kernelDevice(d store.Device) policy.Device { return policy.Device{MAC: d.MAC, IP: d.IP} }
+
+// ErrOwnerRevoked is returned when a device of a person whose access was
+// revoked is to be approved.
+var ErrOwnerRevoked = errors.New("people: the device's owner no longer has access")
+
+// Decide records what a person decided about a device (approval, block,
+// name, owner) and applies it to the kernel: approving lets the MAC
+// through approval-gated segments and ends a quarantine, withdrawing it
+// cuts the device's connections, blocking puts it in the revoked set,
+// unblocking lifts that (and restores its approval). The owner text is
+// matched against people (UPN, staff code, admission number, username or
+// email) and links the device to that person when it names one.
+//
+// committed reports whether the database change was made: an error with
+// committed true means the router could not apply it yet, and Restore
+// applies it at the next start.
+func (s *Service) Decide(ctx context.Context, actor string, mac net.HardwareAddr, dec store.DeviceDecision) (committed bool, err error) {
+	if len(mac) != 6 {
+		return false, fmt.Errorf("people: decide device: need a 6-byte MAC")
+	}
+	before, err := s.st.DeviceByMAC(ctx, mac)
+	had := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	var owner store.Person
+	if dec.Owner != "" {
+		if p, err := s.st.PersonByKey(ctx, dec.Owner); err == nil {
+			owner = p
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return false, err
+		}
+	}
+	if owner.ID == 0 && had {
+		// The text names nobody: keep a link the text did not change.
+		if pid, err := s.st.DeviceOwner(ctx, mac); err == nil && pid != 0 && dec.Owner == before.Owner {
+			if p, err := s.st.PersonByID(ctx, pid); err == nil {
+				owner = p
+			}
+		}
+	}
+	if dec.Approved && !dec.Blocked && (owner.State == store.PersonRevoked || owner.State == store.PersonLeft) {
+		return false, fmt.Errorf("%w: %s", ErrOwnerRevoked, DisplayName(owner))
+	}
+	now := s.now()
+	if err := s.st.DecideDevice(ctx, actor, mac, dec, now); err != nil {
+		return false, err
+	}
+	if err := s.st.SetDeviceOwner(ctx, actor, mac, owner.ID, now); err != nil {
+		return true, err
+	}
+	after, err := s.st.DeviceByMAC(ctx, mac)
+	if err != nil {
+		return true, err
+	}
+	var errs []error
+	k := s.opts.Kernel
+	if k != nil {
+		d := kernelDevice(after)
+		switch {
+		case after.Blocked && (!had || !before.Blocked):
+			errs = append(errs, k.Revoke(ctx, d))
+		case !after.Blocked && had && before.Blocked:
+			errs = append(errs, k.Reinstate(ctx, d))
+			if after.Approved {
+				errs = append(errs, k.Approve(ctx, d))
+			}
+		}
+		if !after.Blocked {
+			switch {
+			case after.Approved && (!had || !before.Approved):
+				errs = append(errs, k.Approve(ctx, d), k.Release(ctx, d))
+			case !after.Approved && had && before.Approved:
+				errs = append(errs, k.Unapprove(ctx, d))
+			}
+		}
+	}
+	if after.Blocked && (!had || !before.Blocked) {
+		errs = append(errs, s.cutSessions(ctx, mac))
+	}
+	if !had || before.Owner != after.Owner || before.Approved != after.Approved || before.Blocked != after.Blocked {
+		errs = append(errs, s.changed(ctx))
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.log.Error("device decision saved but not applied", "mac", mac, "by", actor, "err", err)
+		return true, err
+	}
+	s.log.Info("device decided", "mac", mac, "by", actor, "approved", after.Approved, "blocked", after.Blocked, "owner", owner.ID)
+	return true, nil
+}
+
+// cutSessions ends a device's live RADIUS session and its DHCP lease, when
+// those components are wired. Their failure does not stop the kernel's
+// backstop, which has already cut the device.
+func (s *Service) cutSessions(ctx context.Context, mac net.HardwareAddr) error {
+	var errs []error
+	if s.opts.Disconnector != nil {
+		if err := s.opts.Disconnector.Disconnect(ctx, mac); err != nil {
+			errs = append(errs, fmt.Errorf("disconnect %s: %w", mac, err))
+		}
+	}
+	if s.opts.Leases != nil {
+		if err := s.opts.Leases.ReleaseMAC(ctx, mac); err != nil {
+			errs = append(errs, fmt.Errorf("release leases of %s: %w", mac, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Restore puts the database's device decisions into the kernel before its
+// first Apply, so a restart neither grants nor loses access: approved
+// devices into the approved set, blocked ones (a revoked person's devices
+// among them) into the revoked set, and strangers holding a lease on a
+// quarantining segment back into quarantine (the quarantine sets have no
+// timeout and the DHCP server fills them only at a lease).
+func (s *Service) Restore(ctx context.Context, now time.Time) (approved, blocked, quarantined int, err error) {
+	k := s.opts.Kernel
+	if k == nil {
+		return 0, 0, 0, errors.New("people: restore: no kernel")
+	}
+	devs, err := s.st.ListDevices(ctx, store.DeviceFilter{Limit: 1 << 30})
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("people: restore: loading devices: %w", err)
+	}
+	var revoke []policy.Device
+	for _, d := range devs {
+		switch {
+		case d.Blocked:
+			revoke = append(revoke, kernelDevice(d))
+		case d.Approved:
+			if err := k.Approve(ctx, kernelDevice(d)); err != nil {
+				return approved, blocked, 0, err
+			}
+			approved++
+		}
+	}
+	if len(revoke) > 0 {
+		if err := k.Revoke(ctx, revoke...); err != nil {
+			return approved, 0, 0, err
+		}
+		blocked = len(revoke)
+	}
+	if len(s.opts.QuarantineSegments) == 0 {
+		return approved, blocked, 0, nil
+	}
+	leases, err := s.st.DHCPLeases(ctx)
+	if err != nil {
+		return approved, blocked, 0, fmt.Errorf("people: restore: loading leases: %w", err)
+	}
+	for _, l := range leases {
+		if !slices.Contains(s.opts.QuarantineSegments, l.Segment) || l.MAC == nil || l.State != "bound" || !now.Before(l.Expires) {
+			continue
+		}
+		d, err := s.st.DeviceByMAC(ctx, l.MAC)
+		if err == nil && (d.Approved || d.Blocked) {
+			continue
+		}
+		if err := k.Quarantine(ctx, policy.Device{MAC: l.MAC, IP: l.IP}); err != nil {
+			return approved, blocked, quarantined, err
+		}
+		quarantined++
+	}
+	return approved, blocked, quarantined, nil
+}
+
+// DevicesOfPerson returns a person's devices.
+func (s *Service) DevicesOfPerson(ctx context.Context, id int64) ([]store.Device, error) {
+	ods, err := s.st.DevicesOf(ctx, []int64{id})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.Device, len(ods))
+	for i, d := range ods {
+		out[i] = d.Device
+	}
+	return out, nil
+}
+
+func parseIP(s string) (netip.Addr, error) { return netip.ParseAddr(s) }

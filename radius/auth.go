@@ -1,0 +1,254 @@
+package radius
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2869"
+
+	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/password"
+)
+
+// Attribute numbers and values used in replies.
+const (
+	tunnelTypeVLAN       = 13 // RFC 3580
+	tunnelMediumIEEE802  = 6
+	terminationRADIUSReq = 1 // Termination-Action: re-authenticate at Session-Timeout
+	vendorCisco          = 9
+	ciscoAVPair          = 1
+	vendorAruba          = 14823
+	arubaMPSKPassphrase  = 44 // salt-encrypted like Tunnel-Password
+)
+
+// request is the part of an Access-Request the decisions use.
+type request struct {
+	client  *Client
+	pkt     *radius.Packet
+	user    string
+	calling net.HardwareAddr // Calling-Station-Id as a MAC
+	ap      net.HardwareAddr
+	ssid    string
+	asks    *Segment // the SSID's segment; nil when unknown
+}
+
+func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet) outcome {
+	r := request{client: c, pkt: p, user: rfc2865.UserName_GetString(p)}
+	r.calling, _ = ParseMAC(rfc2865.CallingStationID_GetString(p))
+	r.ap, r.ssid = splitCalledStation(rfc2865.CalledStationID_GetString(p))
+	r.asks = s.ssid[r.ssid]
+	if mac, ok := s.isMAB(&r); ok {
+		return s.mab(ctx, &r, mac)
+	}
+	return s.pap(ctx, &r)
+}
+
+// isMAB recognises MAC authentication: the User-Name is a MAC (in any
+// vendor's form), the same as Calling-Station-Id when that is given, and the
+// password, if any, is the MAC again (as hostapd and most switches send it).
+func (s *Server) isMAB(r *request) (net.HardwareAddr, bool) {
+	mac, ok := ParseMAC(r.user)
+	if !ok {
+		return nil, false
+	}
+	if r.calling != nil && r.calling.String() != mac.String() {
+		return nil, false
+	}
+	if _, has := r.pkt.Lookup(rfc2865.UserPassword_Type); has {
+		pw, err := rfc2865.UserPassword_LookupString(r.pkt)
+		if err != nil {
+			return nil, false
+		}
+		if pm, ok := ParseMAC(pw); pw != "" && (!ok || pm.String() != mac.String()) {
+			return nil, false
+		}
+	}
+	return mac, true
+}
+
+func (s *Server) reject(r *request, why string, kv ...any) outcome {
+	s.log.Info("radius: Access-Reject", append([]any{"client", r.client.Name, "user", r.user, "ssid", r.ssid, "why", why}, kv...)...)
+	return outcome{reply: r.pkt.Response(radius.CodeAccessReject), delay: true}
+}
+
+func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outcome {
+	info, err := s.o.Devices.Lookup(ctx, mac)
+	if err != nil {
+		// A lookup failure is neither an approval nor a stranger: fail
+		// closed and raise nothing.
+		return s.reject(r, "device lookup failed", "err", err)
+	}
+	if info.Blocked {
+		return s.reject(r, "device blocked")
+	}
+	now := s.now()
+	if info.Approved {
+		seg := r.asks
+		if info.Segment != "" {
+			seg = s.segs[info.Segment]
+		}
+		if seg == nil {
+			return s.reject(r, "approved device, but neither it nor its SSID names a segment")
+		}
+		var keys []string
+		if s.o.Keys != nil {
+			if keys, err = s.o.Keys.Keys(ctx, mac); err != nil {
+				return s.reject(r, "reading its personal key failed", "err", err)
+			}
+		}
+		return s.accept(r, seg, info.Until, keys, now)
+	}
+	seg := r.asks
+	if seg == nil {
+		return s.reject(r, "unknown device on an SSID no segment serves")
+	}
+	mode := seg.Unknown
+	if mode == "" {
+		mode = UnknownAllow
+	}
+	if mode != UnknownAllow && s.alerted.allow(seg.Name+"|"+mac.String(), now) && s.o.Events != nil {
+		apText := ""
+		if r.ap != nil {
+			apText = r.ap.String()
+		}
+		s.o.Events.Publish(events.Event{Kind: events.FindingRaised, At: now, Data: Finding{
+			Kind: FindingUnapprovedDevice, Segment: seg.Name, At: now, MAC: mac, AP: apText, SSID: r.ssid, NAS: r.client.Name,
+			Action: mode, Detail: fmt.Sprintf("device %s asked to join %s (SSID %q) and nobody approved it", mac, seg.Name, r.ssid)}})
+	}
+	switch mode {
+	case UnknownAllow, UnknownAlert:
+		return s.accept(r, seg, time.Time{}, nil, now)
+	case UnknownQuarantine:
+		if s.portal == nil {
+			return s.reject(r, "quarantine asked for, but no segment has the portal")
+		}
+		return s.accept(r, s.portal, time.Time{}, nil, now)
+	}
+	return s.reject(r, "unknown device on a segment that denies strangers", "segment", seg.Name)
+}
+
+func (s *Server) pap(ctx context.Context, r *request) outcome {
+	pw, err := rfc2865.UserPassword_LookupString(r.pkt)
+	if err != nil || pw == "" || r.user == "" {
+		return s.reject(r, "neither MAB nor PAP")
+	}
+	if s.o.Identities == nil {
+		return s.reject(r, "PAP: no directory of people to check against")
+	}
+	id, err := s.o.Identities.Lookup(ctx, r.user)
+	if err != nil {
+		return s.reject(r, "PAP: unknown user or lookup failed", "err", err)
+	}
+	if !id.Active || id.PasswordHash == "" {
+		return s.reject(r, "PAP: inactive or no Wi-Fi password")
+	}
+	// Each argon2id verification takes 64 MiB and a core for a moment: a
+	// few at a time, whatever the bound on requests in flight.
+	select {
+	case s.hashSem <- struct{}{}:
+	case <-ctx.Done():
+		return outcome{reason: dropOverload}
+	}
+	ok, err := password.Verify(id.PasswordHash, pw)
+	<-s.hashSem
+	if err != nil || !ok {
+		return s.reject(r, "PAP: wrong password")
+	}
+	seg := r.asks
+	if id.Segment != "" {
+		if r.asks != nil && r.asks.Name != id.Segment {
+			return s.reject(r, "PAP: not allowed on this SSID's segment", "segment", r.asks.Name, "theirs", id.Segment)
+		}
+		seg = s.segs[id.Segment]
+	}
+	if seg == nil {
+		return s.reject(r, "PAP: no segment for this login")
+	}
+	return s.accept(r, seg, id.Until, nil, s.now())
+}
+
+// accept builds the Access-Accept: the segment's VLAN (RFC 3580 3.31),
+// the personal keys, Session-Timeout clamped to until, and the interim
+// interval.
+func (s *Server) accept(r *request, seg *Segment, until time.Time, keys []string, now time.Time) outcome {
+	resp := r.pkt.Response(radius.CodeAccessAccept)
+	if seg.VLAN > 0 {
+		// Untagged (tag 0) forms, as FreeRADIUS sends them: every NAS
+		// vendor reads these.
+		resp.Add(64, radius.Attribute{0, 0, 0, tunnelTypeVLAN})
+		resp.Add(65, radius.Attribute{0, 0, 0, tunnelMediumIEEE802})
+		resp.Add(81, radius.Attribute(strconv.Itoa(seg.VLAN)))
+	}
+	if !until.IsZero() {
+		left := until.Sub(now)
+		if left <= 0 {
+			return s.reject(r, "access has ended", "until", until)
+		}
+		secs := uint32((left + time.Second - 1) / time.Second)
+		_ = rfc2865.SessionTimeout_Set(resp, rfc2865.SessionTimeout(secs))
+		_ = rfc2865.TerminationAction_Set(resp, terminationRADIUSReq)
+	}
+	_ = rfc2869.AcctInterimInterval_Set(resp, rfc2869.AcctInterimInterval(s.o.InterimInterval/time.Second))
+	for _, k := range keys {
+		if err := addKey(resp, r.pkt.Authenticator, r.client.Secret, k); err != nil {
+			s.log.Error("radius: adding a personal key", "client", r.client.Name, "err", err)
+			return s.reject(r, "personal key could not be encoded")
+		}
+	}
+	s.log.Info("radius: Access-Accept", "client", r.client.Name, "user", r.user, "ssid", r.ssid, "segment", seg.Name, "vlan", seg.VLAN, "keys", len(keys))
+	return outcome{reply: resp}
+}
+
+// addKey adds one personal key in every documented form: Tunnel-Password
+// (RFC 2868, salt-encrypted; hostapd, Ruckus, Meraki), Aruba-MPSK-Passphrase
+// (the same encryption inside Aruba's vendor attribute) and Cisco's iPSK
+// AV-pairs (which Cisco defines in clear text).
+func addKey(resp *radius.Packet, reqAuth [16]byte, secret []byte, key string) error {
+	salt := func() ([]byte, error) {
+		var b [2]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		b[0] |= 0x80 // RFC 2868 3.5: the salt's high bit is set
+		return b[:], nil
+	}
+	sl, err := salt()
+	if err != nil {
+		return err
+	}
+	tp, err := radius.NewTunnelPassword([]byte(key), sl, secret, reqAuth[:])
+	if err != nil {
+		return err
+	}
+	resp.Add(69, append(radius.Attribute{0}, tp...))
+	if sl, err = salt(); err != nil {
+		return err
+	}
+	ap, err := radius.NewTunnelPassword([]byte(key), sl, secret, reqAuth[:])
+	if err != nil {
+		return err
+	}
+	for _, v := range []struct {
+		vendor uint32
+		typ    byte
+		val    []byte
+	}{
+		{vendorAruba, arubaMPSKPassphrase, ap},
+		{vendorCisco, ciscoAVPair, []byte("psk-mode=ascii")},
+		{vendorCisco, ciscoAVPair, []byte("psk=" + key)},
+	} {
+		inner := append([]byte{v.typ, byte(2 + len(v.val))}, v.val...)
+		vsa, err := radius.NewVendorSpecific(v.vendor, inner)
+		if err != nil {
+			return err
+		}
+		resp.Add(rfc2865.VendorSpecific_Type, vsa)
+	}
+	return nil
+}

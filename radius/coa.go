@@ -1,0 +1,204 @@
+package radius
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2866"
+	"layeh.com/radius/rfc2869"
+	"layeh.com/radius/rfc3576"
+
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// The outcomes of a Disconnect/CoA request.
+const (
+	CoAAck     = "ack"
+	CoANak     = "nak"
+	CoATimeout = "timeout"
+	CoAError   = "error" // could not be sent (no such NAS, socket error)
+)
+
+// CoAResult is what a NAS answered to one Disconnect-Request.
+type CoAResult struct {
+	NAS        string
+	SessionID  int64 // our session row
+	AcctID     string
+	MAC        string
+	At         time.Time
+	Outcome    string
+	ErrorCause uint32 // the NAK's Error-Cause (RFC 5176 3.5); 0 when none
+	Tries      int
+	Err        string
+}
+
+// Disconnect asks the NAS of every open session of mac to end it. actor is
+// who asked (audited); each session's result is returned and recorded.
+// Revoking, blocking or expiring something calls this; whatever the NAS
+// answers, the caller's own backstop (nftables) still cuts the device.
+func (s *Server) Disconnect(ctx context.Context, actor string, mac net.HardwareAddr) ([]CoAResult, error) {
+	if s.o.Sessions == nil {
+		return nil, errors.New("radius: disconnect: no session store")
+	}
+	open, err := s.o.Sessions.RADIUSSessions(ctx, store.SessionFilter{OpenOnly: true, MAC: mac})
+	if err != nil {
+		return nil, fmt.Errorf("radius: disconnect %s: %w", mac, err)
+	}
+	var out []CoAResult
+	for _, sess := range open {
+		out = append(out, s.disconnect(ctx, actor, sess))
+	}
+	return out, nil
+}
+
+// DisconnectSession asks the NAS holding session id to end it.
+func (s *Server) DisconnectSession(ctx context.Context, actor string, id int64) (CoAResult, error) {
+	if s.o.Sessions == nil {
+		return CoAResult{}, errors.New("radius: disconnect: no session store")
+	}
+	sess, err := s.o.Sessions.RADIUSSession(ctx, id)
+	if err != nil {
+		return CoAResult{}, fmt.Errorf("radius: disconnect session %d: %w", id, err)
+	}
+	return s.disconnect(ctx, actor, sess), nil
+}
+
+func (s *Server) disconnect(ctx context.Context, actor string, sess store.RADIUSSession) CoAResult {
+	r := CoAResult{NAS: sess.NAS, SessionID: sess.ID, AcctID: sess.AcctSessionID, At: s.now(), Outcome: CoAError}
+	if sess.MAC != nil {
+		r.MAC = sess.MAC.String()
+	}
+	c := s.byName[sess.NAS]
+	switch {
+	case c == nil:
+		r.Err = "the NAS is no longer a configured client"
+	case !sess.NASAddr.IsValid():
+		r.Err = "the session has no NAS address"
+	default:
+		r = s.sendDisconnect(ctx, c, sess, r)
+	}
+	s.nas.coa(r)
+	s.metrics.coa.WithLabelValues(clientLabel(c), r.Outcome).Inc()
+	s.log.Info("radius: Disconnect-Request", "nas", r.NAS, "session", r.AcctID, "mac", r.MAC, "outcome", r.Outcome,
+		"error_cause", r.ErrorCause, "tries", r.Tries, "err", r.Err)
+	if s.o.Auditor != nil && actor != "" {
+		after, _ := json.Marshal(r)
+		if _, err := s.o.Auditor.Audit(ctx, store.AuditEntry{Actor: actor, Action: "session.disconnect",
+			Object: "session:" + strconv.FormatInt(sess.ID, 10), After: string(after)}); err != nil {
+			s.log.Error("radius: auditing a disconnect", "err", err)
+		}
+	}
+	return r
+}
+
+func clientLabel(c *Client) string {
+	if c == nil {
+		return unknownClient
+	}
+	return c.Name
+}
+
+// sendDisconnect sends the Disconnect-Request, retransmitting the same
+// packet after each of CoATimeouts (RFC 5176 2.3 keeps the identifier and
+// authenticator across retransmissions).
+func (s *Server) sendDisconnect(ctx context.Context, c *Client, sess store.RADIUSSession, r CoAResult) CoAResult {
+	var id [1]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	p := &radius.Packet{Code: radius.CodeDisconnectRequest, Identifier: id[0], Secret: c.Secret}
+	if sess.AcctSessionID != "" {
+		_ = rfc2866.AcctSessionID_SetString(p, sess.AcctSessionID)
+	}
+	if sess.MAC != nil {
+		// The IEEE 802 form of RFC 3580 3.21, which hostapd compares.
+		_ = rfc2865.CallingStationID_SetString(p, dashedMAC(sess.MAC))
+	}
+	if sess.Username != "" {
+		_ = rfc2865.UserName_SetString(p, sess.Username)
+	}
+	_ = rfc2869.EventTimestamp_Set(p, s.now())
+	b, err := encodeCoARequest(p, c.Secret)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(sess.NASAddr, uint16(c.CoAPort)))
+	conn, err := net.DialUDP("udp", nil, to)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	defer conn.Close()
+	buf := make([]byte, maxPacket+1)
+	for _, wait := range s.o.CoATimeouts {
+		r.Tries++
+		if _, err := conn.Write(b); err != nil {
+			r.Err = err.Error()
+			return r
+		}
+		deadline := time.Now().Add(wait)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		_ = conn.SetReadDeadline(deadline)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				break // timed out (or refused): retransmit
+			}
+			resp, maOff, ferr := frame(buf[:n])
+			if ferr != nil || resp[1] != p.Identifier || !radius.IsAuthenticResponse(resp, b, c.Secret) {
+				continue // not the answer to this request
+			}
+			if maOff >= 0 && !validMA(resp, maOff, c.Secret, b[4:20]) {
+				continue
+			}
+			q, err := radius.Parse(resp, c.Secret)
+			if err != nil {
+				continue
+			}
+			switch q.Code {
+			case radius.CodeDisconnectACK:
+				r.Outcome, r.Err = CoAAck, ""
+			case radius.CodeDisconnectNAK:
+				r.Outcome, r.Err = CoANak, ""
+				if v, err := rfc3576.ErrorCause_Lookup(q); err == nil {
+					r.ErrorCause = uint32(v)
+					r.Err = v.String()
+				}
+			default:
+				continue
+			}
+			return r
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	r.Outcome = CoATimeout
+	return r
+}
+
+// dashedMAC is the "AA-BB-CC-DD-EE-FF" form.
+func dashedMAC(m net.HardwareAddr) string {
+	const hexd = "0123456789ABCDEF"
+	b := make([]byte, 0, 17)
+	for i, x := range m {
+		if i > 0 {
+			b = append(b, '-')
+		}
+		b = append(b, hexd[x>>4], hexd[x&15])
+	}
+	return string(b)
+}

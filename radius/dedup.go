@@ -1,0 +1,107 @@
+package radius
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// dupKey names one request: RFC 5080 2.2.2's (client, source, identifier,
+// request authenticator).
+type dupKey struct {
+	client string
+	src    netip.AddrPort
+	id     byte
+	auth   [16]byte
+}
+
+type dupEntry struct {
+	at      time.Time
+	done    bool
+	reply   []byte
+	readyAt time.Time // a delayed reject: retransmissions before this are ignored
+}
+
+type dupState int
+
+const (
+	dupNew        dupState = iota // first time: handle it
+	dupInProgress                 // being handled, or its reply is not due yet: ignore
+	dupReplay                     // answered: send the cached reply again
+	dupFull                       // the cache is full: drop, so no request is ever handled twice
+)
+
+// dupCache remembers requests for a window so that a retransmission gets the
+// byte-identical reply without being handled (and written) twice. Entries
+// all live the same time, so expiry walks a FIFO; the size is bounded.
+type dupCache struct {
+	mu     sync.Mutex
+	window time.Duration
+	max    int
+	m      map[dupKey]*dupEntry
+	fifo   []dupKey
+	head   int
+}
+
+func newDupCache(window time.Duration, max int) *dupCache {
+	return &dupCache{window: window, max: max, m: make(map[dupKey]*dupEntry)}
+}
+
+func (c *dupCache) expire(now time.Time) {
+	for c.head < len(c.fifo) {
+		k := c.fifo[c.head]
+		e, ok := c.m[k]
+		if ok && now.Sub(e.at) < c.window {
+			break
+		}
+		if ok {
+			delete(c.m, k)
+		}
+		c.head++
+	}
+	if c.head > 1024 && c.head*2 > len(c.fifo) {
+		c.fifo = append(c.fifo[:0], c.fifo[c.head:]...)
+		c.head = 0
+	}
+}
+
+// begin records k as seen and says what to do with it.
+func (c *dupCache) begin(k dupKey, now time.Time) (dupState, []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expire(now)
+	if e, ok := c.m[k]; ok {
+		if !e.done || now.Before(e.readyAt) {
+			return dupInProgress, nil
+		}
+		return dupReplay, e.reply
+	}
+	if len(c.m) >= c.max {
+		return dupFull, nil
+	}
+	c.m[k] = &dupEntry{at: now}
+	c.fifo = append(c.fifo, k)
+	return dupNew, nil
+}
+
+// complete stores the reply to k, sent at readyAt.
+func (c *dupCache) complete(k dupKey, reply []byte, readyAt time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[k]; ok {
+		e.done, e.reply, e.readyAt = true, reply, readyAt
+	}
+}
+
+// forget drops k: it was not answered, so a retransmission is handled anew.
+func (c *dupCache) forget(k dupKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
+}
+
+func (c *dupCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}

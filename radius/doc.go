@@ -1,0 +1,21 @@
+// Package radius is Gatehouse's RADIUS server for the school's access points
+// and switches: who may join, on which VLAN, with which personal key, and who
+// is on now.
+//
+// It owns the RADIUS conversation (RFC 2865/2866 over UDP, with the wire
+// format from layeh.com/radius): which NAS may talk to it (address prefix and
+// shared secret per client), BlastRADIUS-safe Message-Authenticator handling
+// (CVE-2024-3596: required and verified on every Access-Request, first in
+// every Access-Accept/Reject/Challenge we send), the duplicate cache, the
+// bound on requests in flight, the delayed Access-Reject, Status-Server
+// (RFC 5997), MAC authentication (MAB) and PAP decisions, VLAN assignment
+// from the SSID's segment, personal Wi-Fi keys (sealed with the site key),
+// accounting into sessions, and Disconnect/CoA (RFC 5176) towards the NAS.
+//
+// It does not own devices, people or their approval: it asks through the
+// small Devices and Identities interfaces, and the daemon adapts the owners
+// (today the store's devices table; package people later). It does not touch
+// the kernel: cutting a device off is the owner's job; this package asks the
+// NAS to end the session. Only package store speaks SQL; this package keeps
+// sessions and keys through the SessionStore and KeyStore interfaces.
+package radius

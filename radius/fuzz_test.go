@@ -1,0 +1,204 @@
+package radius
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// seedPackets adds the packets radclient sent (testdata/*.bin).
+func seedPackets(f *testing.F) {
+	f.Helper()
+	files, err := filepath.Glob("testdata/*.bin")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seed packets in testdata: %v", err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// nullSessions keeps nothing: the fuzzer exercises parsing, not SQLite.
+type nullSessions struct{}
+
+func (nullSessions) RecordAccounting(_ context.Context, u store.AccountingUpdate) (store.RADIUSSession, error) {
+	return store.RADIUSSession{NAS: u.NAS, AcctSessionID: u.AcctSessionID}, nil
+}
+func (nullSessions) CloseNASSessions(context.Context, string, time.Time, string) (int64, error) {
+	return 0, nil
+}
+func (nullSessions) RADIUSSessions(context.Context, store.SessionFilter) ([]store.RADIUSSession, error) {
+	return nil, nil
+}
+func (nullSessions) RADIUSSession(context.Context, int64) (store.RADIUSSession, error) {
+	return store.RADIUSSession{}, store.ErrNotFound
+}
+
+// FuzzFrame checks the framing and Message-Authenticator code never panics
+// and only passes packets layeh.com/radius can also parse.
+func FuzzFrame(f *testing.F) {
+	seedPackets(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pkt, maOff, err := frame(b)
+		if err != nil {
+			return
+		}
+		if len(pkt) < headerLen || len(pkt) > maxPacket {
+			t.Fatalf("frame passed %d octets", len(pkt))
+		}
+		if _, err := radius.Parse(pkt, []byte("testing123")); err != nil {
+			t.Fatalf("frame passed what layeh rejects: %v", err)
+		}
+		if maOff >= 0 {
+			_ = validMA(pkt, maOff, []byte("testing123"), nil)
+		}
+	})
+}
+
+// FuzzHandle drives whole requests (Access, Accounting, Status-Server)
+// through the decisions with the seeds' secret, so the mutated attributes
+// reach the MAB, PAP and accounting parsers.
+func FuzzHandle(f *testing.F) {
+	seedPackets(f)
+	devices := &fakeDevices{m: map[string]DeviceInfo{}}
+	devices.set("02:00:00:00:00:01", DeviceInfo{Approved: true})
+	s, err := New(Options{
+		Clients:  []Client{{Name: "aps", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte("testing123"), RequireMessageAuthenticator: false}},
+		Segments: testSegments, Devices: devices, Sessions: nullSessions{}, Identities: fakeIdentities{},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	c := s.clients[0]
+	src := netip.MustParseAddrPort("127.0.0.1:4000")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pkt, maOff, err := frame(b)
+		if err != nil {
+			return
+		}
+		for _, acct := range []bool{false, true} {
+			o := s.handle(context.Background(), acct, c, src, pkt, maOff)
+			if o.reply == nil {
+				continue
+			}
+			var auth [16]byte
+			copy(auth[:], pkt[4:20])
+			out, err := encodeResponse(o.reply, radius.Code(pkt[0]), auth, c.Secret)
+			if err != nil {
+				continue // an over-long reply is dropped, not sent
+			}
+			if o.reply.Code != radius.CodeAccountingResponse && out[20] != typeMsgAut {
+				t.Fatal("a reply without Message-Authenticator first")
+			}
+		}
+	})
+}
+
+// FuzzParseMAC checks every accepted form reads back to the same address.
+func FuzzParseMAC(f *testing.F) {
+	for _, s := range []string{"aabbccddeeff", "AA-BB-CC-DD-EE-FF", "aa:bb:cc:dd:ee:ff", "aabb.ccdd.eeff", "aabbcc-ddeeff", "0A-00-00-00-00-01:Staff", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, ok := ParseMAC(s)
+		if ok {
+			if len(m) != 6 {
+				t.Fatalf("%q gave %d octets", s, len(m))
+			}
+			for _, form := range []string{m.String(), dashedMAC(m)} {
+				if again, ok := ParseMAC(form); !ok || !bytes.Equal(again, m) {
+					t.Fatalf("%q -> %v -> %q does not read back", s, m, form)
+				}
+			}
+		}
+		ap, _ := splitCalledStation(s)
+		if ap != nil && len(ap) != 6 {
+			t.Fatalf("%q: AP of %d octets", s, len(ap))
+		}
+	})
+}
+
+// FuzzTunnelPassword checks the salt encryption round-trips and that
+// decoding arbitrary attributes never panics.
+func FuzzTunnelPassword(f *testing.F) {
+	f.Add([]byte("k7dm-3xqa-9wpe-fh4t"), []byte{0x80, 1})
+	f.Add([]byte(""), []byte{0xff, 0xff})
+	f.Fuzz(func(t *testing.T, pw, salt []byte) {
+		secret, auth := []byte("testing123"), bytes.Repeat([]byte{7}, 16)
+		_, _, _ = radius.TunnelPassword(pw, secret, auth)
+		if len(pw) > 240 || len(salt) != 2 {
+			return
+		}
+		salt[0] |= 0x80
+		a, err := radius.NewTunnelPassword(pw, salt, secret, auth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, gotSalt, err := radius.TunnelPassword(a, secret, auth)
+		if err != nil || !bytes.Equal(got, pw) || !bytes.Equal(gotSalt, salt) {
+			t.Fatalf("round trip: %q %x %v", got, gotSalt, err)
+		}
+	})
+}
+
+func TestParseMACForms(t *testing.T) {
+	for _, s := range []string{"aabbccddeeff", "AABBCCDDEEFF", "AA-BB-CC-DD-EE-FF", "aa:bb:cc:dd:ee:ff", "aabb.ccdd.eeff", "aabbcc-ddeeff"} {
+		if m, ok := ParseMAC(s); !ok || m.String() != "aa:bb:cc:dd:ee:ff" {
+			t.Errorf("%q: %v %v", s, m, ok)
+		}
+	}
+	for _, s := range []string{"", "aabbccddeef", "aa-bb:cc-dd-ee-ff", "aabbccddeefg", "a-abbccddeeff", "amy", "aa:bb:cc:dd:ee:ff:00"} {
+		if m, ok := ParseMAC(s); ok {
+			t.Errorf("%q accepted as %v", s, m)
+		}
+	}
+	for _, tc := range []struct{ in, ap, ssid string }{
+		{"0A-00-00-00-00-01:Staff", "0a:00:00:00:00:01", "Staff"},
+		{"0a0000000001:My SSID:x", "0a:00:00:00:00:01", "My SSID:x"},
+		{"0A-00-00-00-00-01", "0a:00:00:00:00:01", ""},
+		{"not a mac", "", ""},
+	} {
+		ap, ssid := splitCalledStation(tc.in)
+		got := ""
+		if ap != nil {
+			got = ap.String()
+		}
+		if got != tc.ap || ssid != tc.ssid {
+			t.Errorf("%q: %q %q", tc.in, got, ssid)
+		}
+	}
+}
+
+func TestGeneratedKeysAndQRPayload(t *testing.T) {
+	seen := map[string]bool{}
+	for range 50 {
+		k, err := GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(k) != 19 || seen[k] {
+			t.Fatalf("key %q", k)
+		}
+		seen[k] = true
+		for _, c := range k {
+			if c != '-' && !bytes.ContainsRune([]byte(keyAlphabet), c) {
+				t.Fatalf("key %q has %q", k, c)
+			}
+		}
+	}
+	if got := WiFiQR(`Staff;"Wi:Fi"`, `a\b`); got != `WIFI:T:WPA;S:Staff\;\"Wi\:Fi\";P:a\\b;;` {
+		t.Fatal(got)
+	}
+}

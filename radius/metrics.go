@@ -1,0 +1,79 @@
+package radius
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Drop reasons, the values of the "reason" label.
+const (
+	dropUnknownClient   = "unknown_client"
+	dropShort           = "short"
+	dropOversize        = "oversize"
+	dropBadLength       = "bad_length"
+	dropBadAttribute    = "bad_attribute"
+	dropUnexpectedCode  = "unexpected_code"
+	dropNoMA            = "no_message_authenticator"
+	dropBadMA           = "bad_message_authenticator"
+	dropBadAuthenticatr = "bad_authenticator" // an accounting request signed with another secret
+	dropDuplicate       = "duplicate_in_progress"
+	dropOverload        = "overload"
+	dropPanic           = "panic"
+	dropStoreError      = "store_error"
+	dropRejectQueueFull = "reject_queue_full"
+)
+
+// unknownClient labels what came from no configured client.
+const unknownClient = "(unknown)"
+
+// metrics counts per client. Labels are bounded: client names come from the
+// configuration (plus unknownClient), the other labels from this package's
+// constants.
+type metrics struct {
+	requests  *prometheus.CounterVec
+	responses *prometheus.CounterVec
+	drops     *prometheus.CounterVec
+	retrans   *prometheus.CounterVec
+	coa       *prometheus.CounterVec
+	inFlight  prometheus.GaugeFunc
+}
+
+func newMetrics(inFlight func() float64) *metrics {
+	return &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_radius_requests_total", Help: "RADIUS requests received, by client and code.",
+		}, []string{"client", "code"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_radius_responses_total", Help: "RADIUS responses sent (first time, not replays), by client and code.",
+		}, []string{"client", "code"}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_radius_drops_total", Help: "RADIUS datagrams dropped without an answer, by client and reason.",
+		}, []string{"client", "reason"}),
+		retrans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_radius_retransmissions_total", Help: "Retransmitted requests answered from the duplicate cache, by client.",
+		}, []string{"client"}),
+		coa: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_radius_coa_total", Help: "Disconnect and CoA requests sent, by client and outcome (ack, nak, timeout, error).",
+		}, []string{"client", "outcome"}),
+		inFlight: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_radius_in_flight", Help: "RADIUS requests being handled now.",
+		}, inFlight),
+	}
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.responses, m.drops, m.retrans, m.coa, m.inFlight}
+}
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
+}

@@ -1,0 +1,144 @@
+package radius
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// keyAlphabet has no characters that read alike on a printed card (0/O/o,
+// 1/l/I, 5/S, 2/Z, u/v): lower case only, so nobody hunts for shift.
+const keyAlphabet = "346789abcdefghjkmnpqrtwxy"
+
+// keyGroups of keyGroupLen characters joined by '-' make a key: 16 random
+// characters of a 25-letter alphabet, about 74 bits, typed as four groups.
+const (
+	keyGroups   = 4
+	keyGroupLen = 4
+)
+
+// GenerateKey returns a new personal Wi-Fi key, like "k7dm-3xqa-9wpe-fh4t".
+func GenerateKey() (string, error) {
+	var b strings.Builder
+	max := big.NewInt(int64(len(keyAlphabet)))
+	for g := range keyGroups {
+		if g > 0 {
+			b.WriteByte('-')
+		}
+		for range keyGroupLen {
+			n, err := rand.Int(rand.Reader, max)
+			if err != nil {
+				return "", fmt.Errorf("radius: generating a key: %w", err)
+			}
+			b.WriteByte(keyAlphabet[n.Int64()])
+		}
+	}
+	return b.String(), nil
+}
+
+// KeyStore keeps sealed keys (package store).
+type KeyStore interface {
+	RADIUSDeviceByMAC(ctx context.Context, mac net.HardwareAddr) (store.RADIUSDevice, error)
+	SetDeviceKey(ctx context.Context, actor string, mac net.HardwareAddr, sealed []byte, now time.Time) error
+}
+
+// Keyring seals personal keys with AES-256-GCM under a key derived from the
+// site key, bound to the device's MAC (the additional data), so a sealed key
+// copied onto another device's row does not open.
+type Keyring struct {
+	aead  cipher.AEAD
+	store KeyStore
+	now   func() time.Time
+}
+
+// NewKeyring derives the sealing key from siteKey (package sitekey).
+func NewKeyring(siteKey []byte, st KeyStore, now func() time.Time) (*Keyring, error) {
+	if len(siteKey) < 32 {
+		return nil, errors.New("radius: the site key must be at least 32 bytes")
+	}
+	m := hmac.New(sha256.New, siteKey)
+	m.Write([]byte("gatehouse radius personal-key sealing v1"))
+	block, err := aes.NewCipher(m.Sum(nil))
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Keyring{aead: aead, store: st, now: now}, nil
+}
+
+func (k *Keyring) seal(mac net.HardwareAddr, key string) ([]byte, error) {
+	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(key)+k.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return k.aead.Seal(nonce, nonce, []byte(key), []byte(mac.String())), nil
+}
+
+func (k *Keyring) open(mac net.HardwareAddr, sealed []byte) (string, error) {
+	ns := k.aead.NonceSize()
+	if len(sealed) < ns+k.aead.Overhead() {
+		return "", errors.New("sealed key too short")
+	}
+	pt, err := k.aead.Open(nil, sealed[:ns], sealed[ns:], []byte(mac.String()))
+	if err != nil {
+		return "", errors.New("sealed key does not open with this site key")
+	}
+	return string(pt), nil
+}
+
+// Rotate gives a device a new personal key, replacing its old one at once,
+// and returns it: the only time it is shown. The device must be known.
+func (k *Keyring) Rotate(ctx context.Context, actor string, mac net.HardwareAddr) (string, error) {
+	key, err := GenerateKey()
+	if err != nil {
+		return "", err
+	}
+	sealed, err := k.seal(mac, key)
+	if err != nil {
+		return "", fmt.Errorf("radius: sealing a key: %w", err)
+	}
+	if err := k.store.SetDeviceKey(ctx, actor, mac, sealed, k.now()); err != nil {
+		return "", fmt.Errorf("radius: storing the key of %s: %w", mac, err)
+	}
+	return key, nil
+}
+
+// Keys returns the device's personal keys in clear, for an Access-Accept.
+func (k *Keyring) Keys(ctx context.Context, mac net.HardwareAddr) ([]string, error) {
+	d, err := k.store.RADIUSDeviceByMAC(ctx, mac)
+	if err != nil {
+		return nil, err
+	}
+	if d.PSKSealed == nil {
+		return nil, nil
+	}
+	key, err := k.open(mac, d.PSKSealed)
+	if err != nil {
+		return nil, fmt.Errorf("radius: key of %s: %w", mac, err)
+	}
+	return []string{key}, nil
+}
+
+// WiFiQR is the payload of a Wi-Fi joining QR code (the WIFI:T:WPA;S:..;P:..;;
+// form phones' cameras read), with ; , : \ and " escaped.
+func WiFiQR(ssid, key string) string {
+	esc := strings.NewReplacer(`\`, `\\`, `;`, `\;`, `,`, `\,`, `:`, `\:`, `"`, `\"`)
+	return "WIFI:T:WPA;S:" + esc.Replace(ssid) + ";P:" + esc.Replace(key) + ";;"
+}

@@ -1,0 +1,221 @@
+// Package radiusweb is the network role's view of the RADIUS server: the
+// access points and controllers (NAS) with when they were last heard from,
+// their request and drop counts and Disconnect results, and the live
+// sessions (who, device, AP and room, SSID, address, since, bytes) with a
+// disconnect button; plus the JSON API for the same.
+//
+// It owns the pages, the API handlers and their input checks. What a
+// disconnect does is package radius's (which audits it); sessions come from
+// package store. Sessions, roles and CSRF are package web's.
+package radiusweb
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gatehouse-net/gatehouse/radius"
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/web"
+)
+
+// Paths of the page and the API.
+const (
+	PagePath       = "/radius"
+	DisconnectPath = "/radius/disconnect"
+	APISessions    = "/api/v1/sessions"
+	APIDisconnect  = "/api/v1/sessions/:id/disconnect"
+)
+
+// listLimit bounds one listing.
+const listLimit = 500
+
+// Sessions lists sessions (package store).
+type Sessions interface {
+	RADIUSSessions(ctx context.Context, f store.SessionFilter) ([]store.RADIUSSession, error)
+}
+
+// Server is the RADIUS server as the pages use it.
+type Server interface {
+	NAS() []radius.NASStatus
+	DisconnectSession(ctx context.Context, actor string, id int64) (radius.CoAResult, error)
+}
+
+// Options are what the pages need.
+type Options struct {
+	RADIUS   Server
+	Sessions Sessions
+	Logger   *slog.Logger
+}
+
+//go:embed templates/*.html
+var templates embed.FS
+
+type pages struct {
+	srv  *web.Server
+	o    Options
+	log  *slog.Logger
+	page *template.Template
+}
+
+// Register adds the page and the API, for the network role.
+func Register(srv *web.Server, o Options) error {
+	if srv == nil || o.RADIUS == nil || o.Sessions == nil {
+		return errors.New("radiusweb: register: web server, RADIUS server and sessions are required")
+	}
+	p := &pages{srv: srv, o: o, log: o.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	funcs := template.FuncMap{
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return t.Local().Format("2006-01-02 15:04:05")
+		},
+		"bytes": humanBytes,
+	}
+	var err error
+	if p.page, err = template.New("radius.html").Funcs(funcs).ParseFS(templates, "templates/radius.html"); err != nil {
+		return fmt.Errorf("radiusweb: parse template: %w", err)
+	}
+	network := []string{web.RoleNetwork}
+	srv.AddPage(web.Page{Path: PagePath, Title: "Wi-Fi sessions", Roles: network, GET: p.show})
+	srv.AddPage(web.Page{Path: DisconnectPath, Roles: network, POST: p.disconnect})
+	srv.AddAPI(http.MethodGet, APISessions, network, p.apiSessions)
+	srv.AddAPI(http.MethodPost, APIDisconnect, network, p.apiDisconnect)
+	return nil
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+type pageData struct {
+	NAS      []radius.NASStatus
+	Sessions []store.RADIUSSession
+}
+
+func (p *pages) show(c *gin.Context) {
+	v := p.srv.View(c, "Wi-Fi sessions")
+	switch c.Query("done") {
+	case radius.CoAAck:
+		v.Notice = "The access point ended the session."
+	case "":
+	default:
+		v.Error = "The access point did not confirm the disconnect (" + c.Query("done") + "); the session may still be live."
+	}
+	p.render(c, http.StatusOK, v)
+}
+
+func (p *pages) render(c *gin.Context, status int, v *web.View) {
+	open, err := p.o.Sessions.RADIUSSessions(c.Request.Context(), store.SessionFilter{OpenOnly: true, Limit: listLimit})
+	if err != nil {
+		p.log.Error("radiusweb: list sessions", "err", err)
+		p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read. Try again; if it keeps failing, check the daemon's log.")
+		return
+	}
+	v.Data = pageData{NAS: p.o.RADIUS.NAS(), Sessions: open}
+	p.srv.Render(c, status, p.page, v)
+}
+
+func (p *pages) disconnect(c *gin.Context) {
+	id, err := strconv.ParseInt(c.PostForm("id"), 10, 64)
+	if err != nil || id <= 0 {
+		v := p.srv.View(c, "Wi-Fi sessions")
+		v.Error = "No such session."
+		p.render(c, http.StatusBadRequest, v)
+		return
+	}
+	r, err := p.o.RADIUS.DisconnectSession(c.Request.Context(), web.Actor(c), id)
+	if err != nil {
+		v := p.srv.View(c, "Wi-Fi sessions")
+		v.Error = "That session could not be found."
+		p.render(c, http.StatusNotFound, v)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, PagePath+"?done="+r.Outcome)
+}
+
+// apiSession is a session as the API shows it.
+type apiSession struct {
+	ID            int64     `json:"id"`
+	NAS           string    `json:"nas"`
+	AcctSessionID string    `json:"acct_session_id"`
+	Username      string    `json:"username,omitempty"`
+	Person        string    `json:"person,omitempty"`
+	MAC           string    `json:"mac,omitempty"`
+	IP            string    `json:"ip,omitempty"`
+	AP            string    `json:"ap,omitempty"`
+	Room          string    `json:"room,omitempty"`
+	SSID          string    `json:"ssid,omitempty"`
+	Start         time.Time `json:"start"`
+	Stop          time.Time `json:"stop,omitzero"`
+	InOctets      uint64    `json:"in_octets"`
+	OutOctets     uint64    `json:"out_octets"`
+}
+
+// APISession converts a stored session for JSON (the CLI prints the same).
+func APISession(s store.RADIUSSession) apiSession {
+	a := apiSession{ID: s.ID, NAS: s.NAS, AcctSessionID: s.AcctSessionID, Username: s.Username, Person: s.Person,
+		AP: s.AP, Room: s.Room, SSID: s.SSID, Start: s.Start, Stop: s.Stop, InOctets: s.InOctets, OutOctets: s.OutOctets}
+	if s.MAC != nil {
+		a.MAC = s.MAC.String()
+	}
+	if s.IP.IsValid() {
+		a.IP = s.IP.String()
+	}
+	return a
+}
+
+func (p *pages) apiSessions(c *gin.Context) {
+	f := store.SessionFilter{OpenOnly: c.Query("all") == "", Limit: listLimit}
+	list, err := p.o.Sessions.RADIUSSessions(c.Request.Context(), f)
+	if err != nil {
+		p.log.Error("radiusweb: list sessions", "err", err)
+		c.JSON(http.StatusInternalServerError, gin.H{"error": "database error"})
+		return
+	}
+	out := make([]apiSession, 0, len(list))
+	for _, s := range list {
+		out = append(out, APISession(s))
+	}
+	c.JSON(http.StatusOK, gin.H{"sessions": out})
+}
+
+func (p *pages) apiDisconnect(c *gin.Context) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		c.JSON(http.StatusBadRequest, gin.H{"error": "id must be a session number"})
+		return
+	}
+	r, err := p.o.RADIUS.DisconnectSession(c.Request.Context(), web.Actor(c), id)
+	if errors.Is(err, store.ErrNotFound) {
+		c.JSON(http.StatusNotFound, gin.H{"error": "no such session"})
+		return
+	}
+	if err != nil {
+		p.log.Error("radiusweb: disconnect", "id", id, "err", err)
+		c.JSON(http.StatusInternalServerError, gin.H{"error": "database error"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"outcome": r.Outcome, "nas": r.NAS, "error_cause": r.ErrorCause, "tries": r.Tries, "detail": r.Err})
+}

@@ -1,0 +1,513 @@
+package radius
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"layeh.com/radius"
+
+	"github.com/gatehouse-net/gatehouse/events"
+)
+
+// Client is a NAS (access point, controller, switch) allowed to use us.
+type Client struct {
+	Name    string
+	Prefix  netip.Prefix // where its requests come from
+	Secret  []byte
+	CoAPort int // where it takes Disconnect/CoA requests; 0: 3799
+	// RequireMessageAuthenticator drops its Access-Requests that lack a
+	// valid Message-Authenticator. Only an old NAS that cannot send one
+	// should have it off: without it, BlastRADIUS can forge an Accept.
+	RequireMessageAuthenticator bool
+}
+
+// Segment is what this package needs of a segment.
+type Segment struct {
+	Name  string
+	VLAN  int // 0: the Accept carries no VLAN
+	SSIDs []string
+	// Unknown is the segment's unknown_devices mode: "allow" (accept),
+	// "alert" (accept and raise a finding), "quarantine" (accept onto the
+	// portal segment's VLAN and raise a finding) or "deny" (reject and raise
+	// a finding).
+	Unknown string
+	Portal  bool // the visitor segment: quarantine puts strangers here
+}
+
+// The unknown_devices modes.
+const (
+	UnknownAllow      = "allow"
+	UnknownAlert      = "alert"
+	UnknownQuarantine = "quarantine"
+	UnknownDeny       = "deny"
+)
+
+// Publisher is the event hub as this package uses it.
+type Publisher interface {
+	Publish(e events.Event) int
+}
+
+// Options configure a Server.
+type Options struct {
+	AuthAddr string // host:port for Access-Request and Status-Server; "" = none
+	AcctAddr string // host:port for Accounting-Request and Status-Server; "" = none
+	Clients  []Client
+	Segments []Segment
+
+	Devices    Devices      // required
+	Identities Identities   // nil: PAP rejects everyone (no directory yet)
+	Sessions   SessionStore // required when AcctAddr is set, and for Disconnect
+	Keys       *Keyring     // nil: no personal keys in Accepts
+	Auditor    Auditor      // records disconnects; nil: not recorded
+	Events     Publisher    // nil: nothing published
+
+	InterimInterval time.Duration // Acct-Interim-Interval in every Accept; 0: 10 minutes
+	MaxInFlight     int           // requests handled at once; 0: 256
+	RejectDelay     time.Duration // Access-Reject delay; 0: 1 s; negative: none (tests)
+	DuplicateWindow time.Duration // 0: 5 s
+	MaxDuplicates   int           // duplicate cache entries; 0: 65536
+	// CoATimeouts are the waits before each Disconnect/CoA retransmission;
+	// nil: 1 s, 2 s, 4 s.
+	CoATimeouts []time.Duration
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Server answers RADIUS on the configured addresses.
+type Server struct {
+	o       Options
+	log     *slog.Logger
+	now     func() time.Time
+	clients []*Client
+	byName  map[string]*Client
+	ssid    map[string]*Segment
+	segs    map[string]*Segment
+	portal  *Segment
+
+	dups     *dupCache
+	sem      chan struct{}
+	hashSem  chan struct{}
+	inFlight atomic.Int64
+	delayed  chan delayedReply
+	metrics  *metrics
+	nas      *nasBook
+	alerted  *alertLimiter
+
+	mu        sync.Mutex
+	authConn  *net.UDPConn
+	acctConn  *net.UDPConn
+	wg        sync.WaitGroup
+	listening bool
+}
+
+type delayedReply struct {
+	at   time.Time
+	conn *net.UDPConn
+	to   netip.AddrPort
+	b    []byte
+}
+
+// New checks o and returns a server that is not listening yet.
+func New(o Options) (*Server, error) {
+	if o.Devices == nil {
+		return nil, errors.New("radius: Options.Devices is required")
+	}
+	if o.AcctAddr != "" && o.Sessions == nil {
+		return nil, errors.New("radius: Options.Sessions is required to serve accounting")
+	}
+	if o.InterimInterval == 0 {
+		o.InterimInterval = 10 * time.Minute
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 256
+	}
+	if o.RejectDelay == 0 {
+		o.RejectDelay = time.Second
+	}
+	if o.DuplicateWindow <= 0 {
+		o.DuplicateWindow = 5 * time.Second
+	}
+	if o.MaxDuplicates <= 0 {
+		o.MaxDuplicates = 65536
+	}
+	if o.CoATimeouts == nil {
+		o.CoATimeouts = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{
+		o: o, log: o.Logger, now: o.Now,
+		byName: map[string]*Client{}, ssid: map[string]*Segment{}, segs: map[string]*Segment{},
+		dups:    newDupCache(o.DuplicateWindow, o.MaxDuplicates),
+		sem:     make(chan struct{}, o.MaxInFlight),
+		hashSem: make(chan struct{}, runtime.NumCPU()),
+		delayed: make(chan delayedReply, 4096),
+		nas:     newNASBook(),
+		alerted: newAlertLimiter(4096, time.Hour),
+	}
+	s.metrics = newMetrics(func() float64 { return float64(s.inFlight.Load()) })
+	for i := range o.Clients {
+		c := o.Clients[i]
+		if c.Name == "" || !c.Prefix.IsValid() || len(c.Secret) == 0 {
+			return nil, fmt.Errorf("radius: client %d needs a name, an address and a secret", i)
+		}
+		if _, dup := s.byName[c.Name]; dup {
+			return nil, fmt.Errorf("radius: client name %q used twice", c.Name)
+		}
+		if c.CoAPort == 0 {
+			c.CoAPort = 3799
+		}
+		c.Prefix = c.Prefix.Masked()
+		s.clients = append(s.clients, &c)
+		s.byName[c.Name] = &c
+		s.nas.add(c.Name)
+		if !c.RequireMessageAuthenticator {
+			s.log.Warn("radius: this client's Access-Requests are accepted without Message-Authenticator; it is open to BlastRADIUS (CVE-2024-3596) forgery",
+				"client", c.Name, "address", c.Prefix)
+		}
+	}
+	// Most specific prefix first, so a single AP inside a controller's
+	// range gets its own secret.
+	sort.SliceStable(s.clients, func(i, j int) bool { return s.clients[i].Prefix.Bits() > s.clients[j].Prefix.Bits() })
+	for i := range o.Segments {
+		g := &o.Segments[i]
+		s.segs[g.Name] = g
+		for _, id := range g.SSIDs {
+			s.ssid[id] = g
+		}
+		if g.Portal && s.portal == nil {
+			s.portal = g
+		}
+	}
+	return s, nil
+}
+
+// Collector returns the server's metrics.
+func (s *Server) Collector() prometheus.Collector { return s.metrics }
+
+func (s *Server) clientFor(a netip.Addr) *Client {
+	a = a.Unmap()
+	for _, c := range s.clients {
+		if c.Prefix.Contains(a) {
+			return c
+		}
+	}
+	return nil
+}
+
+// Listen binds the configured addresses. Run calls it; tests call it first
+// to learn the ports.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listening {
+		return nil
+	}
+	bind := func(addr string) (*net.UDPConn, error) {
+		if addr == "" {
+			return nil, nil
+		}
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("radius: listen address %q: %w", addr, err)
+		}
+		c, err := net.ListenUDP("udp", ua)
+		if err != nil {
+			return nil, fmt.Errorf("radius: listening on %s: %w", addr, err)
+		}
+		return c, nil
+	}
+	var err error
+	if s.authConn, err = bind(s.o.AuthAddr); err != nil {
+		return err
+	}
+	if s.acctConn, err = bind(s.o.AcctAddr); err != nil {
+		if s.authConn != nil {
+			s.authConn.Close()
+		}
+		return err
+	}
+	s.listening = true
+	return nil
+}
+
+// AuthAddr is the bound authentication address (after Listen).
+func (s *Server) AuthAddr() netip.AddrPort { return boundAddr(s.authConn) }
+
+// AcctAddr is the bound accounting address (after Listen).
+func (s *Server) AcctAddr() netip.AddrPort { return boundAddr(s.acctConn) }
+
+func boundAddr(c *net.UDPConn) netip.AddrPort {
+	if c == nil {
+		return netip.AddrPort{}
+	}
+	return c.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// Run serves until ctx ends, then waits for the requests in hand.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var loops sync.WaitGroup
+	for _, c := range []struct {
+		conn *net.UDPConn
+		acct bool
+	}{{s.authConn, false}, {s.acctConn, true}} {
+		if c.conn == nil {
+			continue
+		}
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			s.readLoop(ctx, c.conn, c.acct)
+		}()
+	}
+	loops.Add(1)
+	go func() {
+		defer loops.Done()
+		s.sendDelayed(ctx)
+	}()
+	s.log.Info("radius: serving", "auth", s.AuthAddr(), "accounting", s.AcctAddr(), "clients", len(s.clients))
+	<-ctx.Done()
+	for _, c := range []*net.UDPConn{s.authConn, s.acctConn} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	loops.Wait()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
+	// One octet more than the largest packet, to tell an oversize datagram
+	// from a full-sized one.
+	buf := make([]byte, maxPacket+1)
+	for {
+		n, src, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("radius: read", "err", err)
+			continue
+		}
+		s.receive(ctx, conn, acct, buf[:n], src)
+	}
+}
+
+// receive does what can be done without a worker: who sent it, framing,
+// duplicates and the in-flight bound.
+func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []byte, src netip.AddrPort) {
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	c := s.clientFor(src.Addr())
+	if c == nil {
+		s.drop(nil, dropUnknownClient)
+		return
+	}
+	s.nas.seen(c.Name, s.now())
+	pkt, maOff, err := frame(b)
+	if err != nil {
+		s.drop(c, frameReason(err))
+		return
+	}
+	code := radius.Code(pkt[0])
+	s.metrics.requests.WithLabelValues(c.Name, code.String()).Inc()
+	switch {
+	case code == radius.CodeStatusServer:
+	case !acct && code == radius.CodeAccessRequest:
+	case acct && code == radius.CodeAccountingRequest:
+	default:
+		s.drop(c, dropUnexpectedCode)
+		return
+	}
+	k := dupKey{client: c.Name, src: src, id: pkt[1]}
+	copy(k.auth[:], pkt[4:20])
+	state, cached := s.dups.begin(k, s.now())
+	switch state {
+	case dupInProgress:
+		s.drop(c, dropDuplicate)
+		return
+	case dupReplay:
+		s.metrics.retrans.WithLabelValues(c.Name).Inc()
+		if _, err := conn.WriteToUDPAddrPort(cached, src); err != nil {
+			s.log.Warn("radius: resend", "client", c.Name, "err", err)
+		}
+		return
+	case dupFull:
+		s.drop(c, dropOverload)
+		return
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		s.dups.forget(k)
+		s.drop(c, dropOverload)
+		return
+	}
+	s.inFlight.Add(1)
+	pkt = append([]byte(nil), pkt...) // b is the read buffer, reused at once
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.sem; s.inFlight.Add(-1) }()
+		s.work(ctx, conn, acct, c, src, k, pkt, maOff)
+	}()
+}
+
+func frameReason(err error) string {
+	switch err {
+	case errShort:
+		return dropShort
+	case errOversize:
+		return dropOversize
+	case errBadLength:
+		return dropBadLength
+	}
+	return dropBadAttribute
+}
+
+func (s *Server) drop(c *Client, reason string) {
+	name := unknownClient
+	if c != nil {
+		name = c.Name
+		s.nas.dropped(name)
+	}
+	s.metrics.drops.WithLabelValues(name, reason).Inc()
+}
+
+// outcome is what handling a request decided.
+type outcome struct {
+	reply  *radius.Packet // nil: drop
+	reason string         // drop reason when reply is nil
+	delay  bool           // an Access-Reject: sent after RejectDelay
+}
+
+func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Client, src netip.AddrPort, k dupKey, pkt []byte, maOff int) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.dups.forget(k)
+			s.drop(c, dropPanic)
+			s.log.Error("radius: panic handling a packet; dropped it and carried on", "client", c.Name, "src", src,
+				"panic", fmt.Sprint(p), "packet", hex.EncodeToString(pkt), "stack", string(debug.Stack()))
+		}
+	}()
+	o := s.handle(ctx, acct, c, src, pkt, maOff)
+	if o.reply == nil {
+		s.dups.forget(k)
+		s.drop(c, o.reason)
+		return
+	}
+	var req [16]byte
+	copy(req[:], pkt[4:20])
+	b, err := encodeResponse(o.reply, radius.Code(pkt[0]), req, c.Secret)
+	if err != nil {
+		s.dups.forget(k)
+		s.log.Error("radius: encoding a reply", "client", c.Name, "err", err)
+		s.drop(c, dropBadAttribute)
+		return
+	}
+	s.metrics.responses.WithLabelValues(c.Name, o.reply.Code.String()).Inc()
+	now := s.now()
+	if o.delay && s.o.RejectDelay > 0 {
+		at := now.Add(s.o.RejectDelay)
+		s.dups.complete(k, b, at)
+		select {
+		case s.delayed <- delayedReply{at: at, conn: conn, to: src, b: b}:
+		default:
+			s.drop(c, dropRejectQueueFull)
+		}
+		return
+	}
+	s.dups.complete(k, b, now)
+	if _, err := conn.WriteToUDPAddrPort(b, src); err != nil {
+		s.log.Warn("radius: send", "client", c.Name, "err", err)
+	}
+}
+
+// sendDelayed sends Access-Rejects when they fall due. Every reject waits
+// the same delay, so the queue is in due order and one goroutine serves it
+// without a worker held per reject.
+func (s *Server) sendDelayed(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case d := <-s.delayed:
+			if wait := d.at.Sub(s.now()); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			}
+			if _, err := d.conn.WriteToUDPAddrPort(d.b, d.to); err != nil {
+				s.log.Warn("radius: send reject", "to", d.to, "err", err)
+			}
+		}
+	}
+}
+
+// handle authenticates the request and decides the reply.
+func (s *Server) handle(ctx context.Context, acct bool, c *Client, src netip.AddrPort, pkt []byte, maOff int) outcome {
+	p, err := radius.Parse(pkt, c.Secret)
+	if err != nil {
+		return outcome{reason: dropBadAttribute}
+	}
+	switch p.Code {
+	case radius.CodeAccessRequest:
+		if maOff < 0 {
+			if c.RequireMessageAuthenticator {
+				return outcome{reason: dropNoMA}
+			}
+		} else if !validMA(pkt, maOff, c.Secret, nil) {
+			return outcome{reason: dropBadMA}
+		}
+		return s.access(ctx, c, p)
+	case radius.CodeStatusServer:
+		// RFC 5997 3: a Status-Server without a valid
+		// Message-Authenticator is silently discarded.
+		if maOff < 0 {
+			return outcome{reason: dropNoMA}
+		}
+		if !validMA(pkt, maOff, c.Secret, nil) {
+			return outcome{reason: dropBadMA}
+		}
+		code := radius.CodeAccessAccept
+		if acct {
+			code = radius.CodeAccountingResponse
+		}
+		return outcome{reply: p.Response(code)}
+	case radius.CodeAccountingRequest:
+		if !radius.IsAuthenticRequest(pkt, c.Secret) {
+			return outcome{reason: dropBadAuthenticatr}
+		}
+		if maOff >= 0 && !validMA(pkt, maOff, c.Secret, make([]byte, 16)) {
+			return outcome{reason: dropBadMA}
+		}
+		return s.accounting(ctx, c, src, p)
+	}
+	return outcome{reason: dropUnexpectedCode}
+}

@@ -1,0 +1,78 @@
+package radius
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// DeviceInfo is what the owner of devices says about one MAC.
+type DeviceInfo struct {
+	Known    bool // recorded at all; an unknown device is neither approved nor blocked
+	Approved bool
+	Blocked  bool // blocked or revoked: always rejected
+	// Segment is the segment the device was approved for; "" lets the
+	// SSID's segment decide.
+	Segment string
+	Name    string
+	Owner   string    // the person it belongs to, when known
+	Until   time.Time // when its access ends; zero: no end
+}
+
+// Devices looks devices up. Today the daemon adapts the store's devices
+// table; package people will own approval.
+type Devices interface {
+	Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceInfo, error)
+}
+
+// Identity is what the owner of people says about a login name.
+type Identity struct {
+	Person       string // the person's id, recorded on their sessions
+	PasswordHash string // argon2id (package password); "" = no Wi-Fi password set
+	Active       bool   // false: left, revoked or suspended
+	Segment      string // the segment their logins go on; "" = the SSID's
+	Until        time.Time
+}
+
+// ErrNoIdentity is what Identities.Lookup returns (wrapped) for an unknown
+// name.
+var ErrNoIdentity = errors.New("radius: no such identity")
+
+// Identities looks people up by login name, for PAP. Package people
+// implements it.
+type Identities interface {
+	Lookup(ctx context.Context, username string) (Identity, error)
+}
+
+// SessionStore keeps accounting sessions (package store).
+type SessionStore interface {
+	RecordAccounting(ctx context.Context, u store.AccountingUpdate) (store.RADIUSSession, error)
+	CloseNASSessions(ctx context.Context, nas string, at time.Time, cause string) (int64, error)
+	RADIUSSessions(ctx context.Context, f store.SessionFilter) ([]store.RADIUSSession, error)
+	RADIUSSession(ctx context.Context, id int64) (store.RADIUSSession, error)
+}
+
+// Auditor records what a person caused (package store).
+type Auditor interface {
+	Audit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
+}
+
+// Event kinds this package publishes, besides events.SessionStarted and
+// events.SessionEnded (Data: store.RADIUSSession).
+const FindingUnapprovedDevice = "unapproved-device"
+
+// Finding is the Data of an events.FindingRaised event from this package.
+type Finding struct {
+	Kind    string
+	Segment string
+	At      time.Time
+	MAC     net.HardwareAddr
+	AP      string // access point MAC
+	SSID    string
+	NAS     string
+	Action  string // the segment's unknown_devices mode
+	Detail  string
+}
