@@ -4,8 +4,10 @@
 // retention on an interval, and, when given an event hub, publishes each
 // lookup as a "dns.query" event for inspection and alerting.
 //
-// It never blocks the DNS path: when the queue is full a record is dropped
-// and counted. It does not own the table or its SQL (package store) or decide
+// It never blocks the DNS path: when the queue is full a record is dropped,
+// counted and logged (at most once a minute). Each client's routine lookups
+// are stored up to a budget a minute; lookups the guard acted on always are,
+// so a flood cannot push the first and the unusual out of the log. It does not own the table or its SQL (package store) or decide
 // what a lookup means (the guard decides, subscribers judge).
 package querylog
 
@@ -47,15 +49,25 @@ type Options struct {
 	PurgeEvery time.Duration // 1h
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// ClientBudget is how many routine lookups of one client are stored a
+	// minute; lookups the guard acted on are always stored. 0 means
+	// DefaultClientBudget.
+	ClientBudget int
+	// ClientTable bounds the clients the budget tracks; 0 means
+	// DefaultClientTable.
+	ClientTable int
 }
 
 // Stats are the log's counters.
 type Stats struct {
 	Recorded uint64 // handed to Record
 	Dropped  uint64 // refused because the queue was full
-	Written  uint64 // committed to the database
-	Failed   uint64 // lost in a batch the database refused
-	Purged   uint64 // rows removed by retention
+	// OverBudget are routine lookups not stored because their client went
+	// over its budget for the minute (they were still published).
+	OverBudget uint64
+	Written    uint64 // committed to the database
+	Failed     uint64 // lost in a batch the database refused
+	Purged     uint64 // rows removed by retention
 }
 
 // Log is a dnsguard.Recorder backed by the database. Record is safe for
@@ -64,8 +76,10 @@ type Log struct {
 	opts Options
 	log  *slog.Logger
 	ch   chan dnsguard.Query
+	bud  *budget
 
-	recorded, dropped, written, failed, purged atomic.Uint64
+	recorded, dropped, written, failed, purged, overBudget atomic.Uint64
+	lastDropWarn                                           atomic.Int64 // unix seconds of the last queue-full log line
 }
 
 var _ dnsguard.Recorder = (*Log)(nil)
@@ -97,7 +111,14 @@ func New(opts Options) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Log{opts: opts, log: logger.With("component", "querylog"), ch: make(chan dnsguard.Query, opts.Queue)}, nil
+	if opts.ClientBudget <= 0 {
+		opts.ClientBudget = DefaultClientBudget
+	}
+	if opts.ClientTable <= 0 {
+		opts.ClientTable = DefaultClientTable
+	}
+	return &Log{opts: opts, log: logger.With("component", "querylog"), ch: make(chan dnsguard.Query, opts.Queue),
+		bud: newBudget(opts.ClientBudget, opts.ClientTable)}, nil
 }
 
 // Record queues q for the database and publishes it; it never blocks.
@@ -106,17 +127,31 @@ func (l *Log) Record(q dnsguard.Query) {
 	if l.opts.Events != nil {
 		l.opts.Events.Publish(events.Event{Kind: EventKind, At: q.Time, Data: q})
 	}
+	keep, firstOver := l.bud.keep(q, l.opts.Now())
+	if !keep {
+		l.overBudget.Add(1)
+		if firstOver {
+			l.log.Warn("querylog: a client went over its lookup budget; its routine lookups are not stored for the rest of the minute",
+				"client", q.Client, "mac", q.MAC, "segment", q.Segment, "budget_per_minute", l.opts.ClientBudget)
+		}
+		return
+	}
 	select {
 	case l.ch <- q:
 	default:
 		l.dropped.Add(1)
+		// The alarm: at most one line a minute, the count in Stats.
+		now := l.opts.Now().Unix()
+		if last := l.lastDropWarn.Load(); now-last >= 60 && l.lastDropWarn.CompareAndSwap(last, now) {
+			l.log.Error("querylog: queue full, DNS log records dropped", "dropped_total", l.dropped.Load())
+		}
 	}
 }
 
 // Stats returns the counters so far.
 func (l *Log) Stats() Stats {
 	return Stats{Recorded: l.recorded.Load(), Dropped: l.dropped.Load(), Written: l.written.Load(),
-		Failed: l.failed.Load(), Purged: l.purged.Load()}
+		Failed: l.failed.Load(), Purged: l.purged.Load(), OverBudget: l.overBudget.Load()}
 }
 
 // writeTimeout bounds one batch's write. Writes are detached from Run's
