@@ -46,4 +46,3 @@ func TestWriteHealthFollowsStorageFailures(t *testing.T) {
 		t.Errorf("after a successful write: %+v, want not failing", w)
 	}
 }
-
