@@ -114,6 +114,15 @@ type Enforcer interface {
 	Quarantine(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error
 }
 
+// Binder keeps the kernel's MAC-to-address bindings (package policy): the
+// server binds each lease before it acknowledges it and unbinds it when the
+// client gives it up, so that on a binding segment only the pairs the server
+// handed out are forwarded.
+type Binder interface {
+	Bind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, until time.Time) error
+	Unbind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error
+}
+
 // Publisher is the event hub as this package uses it.
 type Publisher interface {
 	Publish(e events.Event) int

@@ -117,3 +117,50 @@ func TestRouterServicesOnlyForTheSegments(t *testing.T) {
 		})
 	}
 }
+
+// TestStaticAddressGetsNothingUntilBound: on a binding segment a device
+// with a static address, or with someone else's, is dropped before any
+// rule; a bound pair (a lease) goes through.
+func TestStaticAddressGetsNothingUntilBound(t *testing.T) {
+	s := newSchool(t)
+	n := testNetwork()
+	n.Segments[0].BindMACIP = true // staff
+	e := newEnforcer(t, s.router, n, time.Now)
+	ctx := context.Background()
+	if err := e.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, s.internet, "198.51.100.2:443")
+	staff := Device{MAC: mac("02:00:00:00:10:0a"), IP: netip.MustParseAddr("10.10.0.10")}
+	dial := func() error {
+		c, err := dialFrom(t, s.staff, "198.51.100.2:443")
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := dial(); err == nil {
+		t.Fatal("a static address nobody handed out reached the internet")
+	}
+	if err := e.Bind(ctx, staff, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err != nil {
+		t.Fatalf("the bound pair: %v", err)
+	}
+	if got := listSet(t, s.routerNS, SetBound); !strings.Contains(got, "02:00:00:00:10:0a . 10.10.0.10") {
+		t.Errorf("bound set:\n%s", got)
+	}
+	// The same address from another MAC is someone else's.
+	nsRun(t, s.staffNS, "ip", "link", "set", "eth0", "address", "02:00:00:00:66:10")
+	if err := dial(); err == nil {
+		t.Error("the bound address from another MAC reached the internet")
+	}
+	nsRun(t, s.staffNS, "ip", "link", "set", "eth0", "address", "02:00:00:00:10:0a")
+	if err := e.Unbind(ctx, staff); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err == nil {
+		t.Error("an unbound pair reached the internet")
+	}
+}

@@ -54,6 +54,10 @@ type SegmentSpec struct {
 	// approved; the zero value is UnknownAllow. Quarantine and deny
 	// forward only approved MACs (RequireApproval).
 	UnknownDevices UnknownDevices
+	// BindMACIP forwards only source MAC and address pairs the router
+	// bound (Enforcer.Bind: DHCP leases and reservations) or admitted;
+	// anything else is dropped before any meter or quota.
+	BindMACIP bool
 	// RateLimit caps each client's traffic, in bytes per second in each
 	// direction; 0 means no cap.
 	RateLimit uint64

@@ -26,6 +26,10 @@ const (
 	SetRevokedMAC    = "revoked_mac"    // ether_addr
 	SetRevokedIP     = "revoked_ip"     // ipv4_addr
 	SetBlocked       = "blocked"        // ipv4_addr
+	// SetBound holds the MAC and address pairs the router handed out (DHCP
+	// leases, reservations included); with the admissions they are the
+	// only sources a binding segment forwards.
+	SetBound = "bound" // ether_addr . ipv4_addr, per-element timeout
 )
 
 const chainDeny = "deny"
@@ -97,6 +101,7 @@ func membershipSets(t *nftables.Table) []*nftables.Set {
 		{Table: t, ID: 8, Name: SetLimitUp, KeyType: nftables.TypeIPAddr, IsMap: true, DataType: nftables.TypeVerdict, HasTimeout: true},
 		{Table: t, ID: 9, Name: SetLimitDown, KeyType: nftables.TypeIPAddr, IsMap: true, DataType: nftables.TypeVerdict, HasTimeout: true},
 		{Table: t, ID: 10, Name: SetBudget, KeyType: nftables.TypeIPAddr, IsMap: true, DataType: nftables.TypeVerdict, HasTimeout: true},
+		{Table: t, ID: 11, Name: SetBound, KeyType: nftables.MustConcatSetType(nftables.TypeEtherAddr, nftables.TypeIPAddr), Concatenation: true, HasTimeout: true},
 	}
 }
 
@@ -122,6 +127,16 @@ func build(n Network, user compiled) *ruleset {
 		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop}}
 	fwd.rules = []ruleSpec{
 		{"invalid", cat(ctState(expr.CtStateBitINVALID), one(verdict(expr.VerdictDrop)))},
+	}
+	// MAC and address bound together, before anything counts a packet: a
+	// source pair the router did not hand out (a lease or a reservation)
+	// or admit is someone using another's address, or a static address
+	// nobody reserved. It goes nowhere, and uses nobody's quota or rate.
+	for _, s := range n.Segments {
+		if s.BindMACIP {
+			fwd.rules = append(fwd.rules, ruleSpec{s.Name + " source not bound",
+				cat(iifname(s.Interface), macIPIn(rs.set(SetBound), true), macIPIn(rs.set(SetAdmitted), true), one(counter(), verdict(expr.VerdictDrop)))})
+		}
 	}
 	fwd.rules = append(fwd.rules, []ruleSpec{
 		// Revoked and quarantined devices are checked before established

@@ -71,6 +71,13 @@ func TestHostileClientsAgainstTheDaemon(t *testing.T) {
 		}
 	})
 
+	t.Run("a static address nobody reserved gets nothing through the router", func(t *testing.T) {
+		out, err := school.Command(ctx, "staff", "curl", "-s", "-S", "-k", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", "https://"+testbed.WebIP+"/").CombinedOutput()
+		if err == nil {
+			t.Errorf("the staff client's static, unreserved address reached the internet: %s", out)
+		}
+	})
+
 	t.Run("reverse-path filtering is on for the segments", func(t *testing.T) {
 		out, err := school.Command(ctx, "router", "cat", "/proc/sys/net/ipv4/conf/"+visitor.Interface+"/rp_filter").CombinedOutput()
 		if err != nil || strings.TrimSpace(string(out)) != "1" {
@@ -88,6 +95,7 @@ func TestHostileClientsAgainstTheDaemon(t *testing.T) {
 
 	t.Run("a TAB in next is no open redirect", func(t *testing.T) {
 		c := d.client()
+		c.Timeout = time.Minute // argon2 on a loaded machine
 		c.Jar, _ = cookiejar.New(nil)
 		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 		c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp"
@@ -28,6 +29,17 @@ type quarantiner struct{ enf *policy.Enforcer }
 
 func (q quarantiner) Quarantine(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error {
 	return q.enf.Quarantine(ctx, policy.Device{MAC: mac, IP: ip})
+}
+
+// binder keeps the kernel's MAC-address bindings in step with the leases.
+type binder struct{ enf *policy.Enforcer }
+
+func (b binder) Bind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, until time.Time) error {
+	return b.enf.Bind(ctx, policy.Device{MAC: mac, IP: ip}, until)
+}
+
+func (b binder) Unbind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error {
+	return b.enf.Unbind(ctx, policy.Device{MAC: mac, IP: ip})
 }
 
 // newDHCP builds the DHCP server for every segment that has a pool;
@@ -56,6 +68,7 @@ func newDHCP(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.S
 		Store:    dhcp.NewSQLStore(st),
 		Events:   hub,
 		Enforcer: quarantiner{enf},
+		Binder:   binder{enf},
 		OUI:      oui,
 		Logger:   log.With("component", "dhcp"),
 		// Relayed requests are served only from relays the school named.

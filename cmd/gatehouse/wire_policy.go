@@ -62,6 +62,7 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 			}
 		}
 		spec.Servers = servers
+		spec.BindMACIP = s.MACIPBinding
 		n.Segments = append(n.Segments, spec)
 	}
 	return n, n.Validate()
