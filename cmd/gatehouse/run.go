@@ -246,6 +246,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	}
 	d.guard = guard
 	d.reg.MustRegister(dhcp.NewCollector(dhcpSrv.Metrics()))
+	d.reg.MustRegister(hardeningCollectors(guard, qlog, st)...)
 	if err := devicesweb.Register(srv, st, devicesweb.Options{
 		Segments: dhcpSrv.Segments(),
 		Hooks:    deviceHooks(enf, dhcpSrv.ReloadReservations),
