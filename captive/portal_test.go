@@ -827,3 +827,38 @@ func TestCodesAreHashedWithTheSiteKeyNotTheDatabase(t *testing.T) {
 		}
 	}
 }
+
+// panicNeighbours panics for one address: a bug one request can reach.
+type panicNeighbours struct {
+	fakeNeighbours
+	bad netip.Addr
+}
+
+func (p panicNeighbours) MACFor(ip netip.Addr) (net.HardwareAddr, error) {
+	if ip == p.bad {
+		panic("injected: neighbour lookup of " + ip.String())
+	}
+	return p.fakeNeighbours.MACFor(ip)
+}
+
+func TestAPanickingRequestIsAnswered500AndThePortalGoesOn(t *testing.T) {
+	h := newHarness(t, Limits{})
+	good := h.device(80)
+	bad := netip.MustParseAddr("10.40.0.81")
+	p, err := New(Options{Store: h.st, Admitter: h.adm, Neighbours: panicNeighbours{h.nb, bad}, Now: h.clock.Now, Location: time.UTC,
+		School: "Example Primary School", PortalURL: "http://" + portalHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.p = p
+	code := h.issue(IssueRequest{Duration: time.Hour})
+	if res := h.login(bad.String(), code); res.StatusCode != http.StatusInternalServerError {
+		t.Errorf("the panicking request: %d, want 500", res.StatusCode)
+	}
+	if p.Panics() != 1 {
+		t.Errorf("panics = %d, want 1", p.Panics())
+	}
+	if res := h.login(good, code); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the next visitor: %d, want 303", res.StatusCode)
+	}
+}

@@ -16,9 +16,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/events"
@@ -126,7 +128,13 @@ type Portal struct {
 	siteKeyed bool // key came from the site key file; the database's is legacy
 
 	conns connTracker
+
+	panics atomic.Uint64 // requests whose handling panicked
 }
+
+// Panics returns how many requests' handling panicked (each was answered
+// 500 and the portal went on serving).
+func (p *Portal) Panics() uint64 { return p.panics.Load() }
 
 // connTracker knows the portal's open client connections and their state,
 // so that admitting a device can close the idle ones it opened while it
@@ -360,6 +368,19 @@ func (p *Portal) Serve(ctx context.Context, ln net.Listener) error {
 func (p *Portal) Handler() http.Handler { return http.HandlerFunc(p.serveHTTP) }
 
 func (p *Portal) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// A panic in one request is answered 500, counted and logged; the
+	// portal keeps serving everyone else. (net/http would also survive it,
+	// but silently, with the connection dropped.)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			p.panics.Add(1)
+			p.log.Error("portal: handler panic", "method", r.Method, "path", r.URL.Path, "client", peerAddr(r), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		}
+	}()
 	h := w.Header()
 	// Pages carry their CSS inline and nothing else: no scripts, no
 	// frames, forms only to ourselves.

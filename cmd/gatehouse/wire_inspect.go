@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,9 @@ func inspectors(log *slog.Logger, cfg *config.Config, st *store.Store, hub *even
 			KnownDevice:   known,
 			Resolutions:   res,
 			Sink:          sink.ForSegment(segment),
+			OnPanic: func(v any, packet []byte) {
+				log.Error("inspect: packet inspection panicked; packet skipped", "interface", iface, "panic", fmt.Sprint(v), "packet", hex.EncodeToString(packet))
+			},
 		})
 		runs = append(runs, func(ctx context.Context) error {
 			log.Info("inspecting", "interface", iface, "segment", segment)
