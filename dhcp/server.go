@@ -261,11 +261,6 @@ func (s *Server) ReloadReservations(ctx context.Context) error {
 	return s.bindReservations(ctx, rs)
 }
 
-// reservationBinding is how long a reservation's binding lasts in the
-// kernel: it is renewed at every reload and start, so in effect until the
-// reservation is removed.
-const reservationBinding = 10 * 365 * 24 * time.Hour
-
 // bindReservations makes every reservation a binding (a device with a
 // reserved address may use it without asking DHCP: the school's printers
 // and servers with static addresses) and ends the bindings of reservations
@@ -276,7 +271,6 @@ func (s *Server) bindReservations(ctx context.Context, rs []Reservation) error {
 	}
 	s.resvMu.Lock()
 	defer s.resvMu.Unlock()
-	now := s.now()
 	next := map[string]Reservation{}
 	var errs []error
 	for _, r := range rs {
@@ -285,7 +279,8 @@ func (s *Server) bindReservations(ctx context.Context, rs []Reservation) error {
 		}
 		k := r.MAC.String() + "/" + r.IP.String()
 		next[k] = r
-		if err := s.cfg.Binder.Bind(ctx, r.MAC, r.IP, now.Add(reservationBinding)); err != nil {
+		// A zero until: bound for as long as the reservation exists.
+		if err := s.cfg.Binder.Bind(ctx, r.MAC, r.IP, time.Time{}); err != nil {
 			errs = append(errs, fmt.Errorf("bind reservation %s: %w", k, err))
 		}
 	}

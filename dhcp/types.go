@@ -117,7 +117,7 @@ type Enforcer interface {
 // Binder keeps the kernel's MAC-to-address bindings (package policy): the
 // server binds each lease before it acknowledges it and unbinds it when the
 // client gives it up, so that on a binding segment only the pairs the server
-// handed out are forwarded.
+// handed out are forwarded. A zero until binds for good (a reservation).
 type Binder interface {
 	Bind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, until time.Time) error
 	Unbind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error

@@ -221,6 +221,11 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	} else if n > 0 {
 		log.Info("guest admissions restored", "devices", n)
 	}
+	if n, err := restoreBindings(ctx, st, enf, time.Now()); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("MAC-address bindings restored", "bindings", n)
+	}
 	if _, _, err := enf.Start(ctx); err != nil {
 		return fmt.Errorf("policy: bringing the kernel's table in line: %w", err)
 	}

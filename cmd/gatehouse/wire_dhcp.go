@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -40,6 +41,37 @@ func (b binder) Bind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, u
 
 func (b binder) Unbind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error {
 	return b.enf.Unbind(ctx, policy.Device{MAC: mac, IP: ip})
+}
+
+// restoreBindings binds the active leases and the reservations the database
+// holds before the enforcer's first Apply, so the table is built whole and a
+// restart neither cuts a device off nor rewrites its element.
+func restoreBindings(ctx context.Context, st *store.Store, enf *policy.Enforcer, now time.Time) (int, error) {
+	ls, err := st.DHCPLeases(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("restore bindings: %w", err)
+	}
+	n := 0
+	for _, l := range ls {
+		if l.State != string(dhcp.StateBound) || l.MAC == nil || !now.Before(l.Expires) {
+			continue
+		}
+		if err := enf.Bind(ctx, policy.Device{MAC: l.MAC, IP: l.IP}, l.Expires); err != nil {
+			return n, fmt.Errorf("restore binding of %v/%v: %w", l.MAC, l.IP, err)
+		}
+		n++
+	}
+	rs, err := st.DHCPReservations(ctx)
+	if err != nil {
+		return n, fmt.Errorf("restore bindings: %w", err)
+	}
+	for _, r := range rs {
+		if err := enf.Bind(ctx, policy.Device{MAC: r.MAC, IP: r.IP}, time.Time{}); err != nil {
+			return n, fmt.Errorf("restore binding of reservation %v/%v: %w", r.MAC, r.IP, err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // newDHCP builds the DHCP server for every segment that has a pool;
