@@ -3,14 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp"
-	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -24,14 +23,38 @@ var approvals = map[policy.UnknownDevices]dhcp.Approval{
 	policy.UnknownDeny:       dhcp.ApprovalDeny,
 }
 
-// quarantiner lets the DHCP server put a stranger into the kernel's
-// quarantine set.
-type quarantiner struct{ enf *policy.Enforcer }
+// dhcpSegments are the DHCP server's segments: every configured segment
+// with a pool, doing with unknown devices what its policy spec (n, in the
+// configuration's order) says. portalAPI is the RFC 8908 address handed
+// out in option 114 on portal segments.
+func dhcpSegments(cfg *config.Config, n policy.Network, portalAPI string) []dhcp.Segment {
+	var segs []dhcp.Segment
+	for i, c := range cfg.Segments {
+		if !c.DHCP.Enabled() {
+			continue
+		}
+		s := dhcp.Segment{
+			Name:       c.Name,
+			Interface:  c.Interface,
+			Subnet:     c.Subnet,
+			Gateway:    c.Gateway,
+			RangeStart: c.DHCP.RangeStart,
+			RangeEnd:   c.DHCP.RangeEnd,
+			Lease:      c.DHCP.Lease,
+			Approval:   approvals[n.Segments[i].UnknownDevices],
 
-func (q quarantiner) Quarantine(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error {
-	return q.enf.Quarantine(ctx, policy.Device{MAC: mac, IP: ip})
+			RapidCommit:         c.DHCP.RapidCommit,
+			NewDevicesPerMinute: c.DHCP.NewDevicesPerMinute,
+		}
+		if c.Portal {
+			s.PortalURI = portalAPI
+		}
+		segs = append(segs, s)
+	}
+	return segs
 }
 
+// wireDHCP builds the DHCP server for every segment that has a pool.
 // binder keeps the kernel's MAC-address bindings in step with the leases.
 type binder struct{ enf *policy.Enforcer }
 
@@ -74,42 +97,53 @@ func restoreBindings(ctx context.Context, st *store.Store, enf *policy.Enforcer,
 	return n, nil
 }
 
-// newDHCP builds the DHCP server for every segment that has a pool;
-// portalAPI is the RFC 8908 address handed out in option 114 on portal
-// segments.
-func newDHCP(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, enf *policy.Enforcer, portalAPI string) (*dhcp.Server, error) {
+func wireDHCP(_ context.Context, w *wiring) error {
 	oui, err := dhcp.LoadOUI(dhcp.DebianOUIPath)
 	if err != nil {
-		log.Warn("the IEEE OUI registry could not be read; using the built-in table", "path", dhcp.DebianOUIPath, "err", err)
+		w.log.Warn("the IEEE OUI registry could not be read; using the built-in table", "path", dhcp.DebianOUIPath, "err", err)
 		oui = dhcp.BuiltinOUI()
 	}
-	var segs []dhcp.Segment
-	for i, s := range cfg.Segments {
-		if !s.DHCP.Enabled() {
-			continue
-		}
-		uri := ""
-		if s.Portal {
-			uri = portalAPI
-		}
-		// policyNetwork keeps the configuration's order.
-		segs = append(segs, dhcp.FromConfig(s, uri, approvals[n.Segments[i].UnknownDevices]))
-	}
-	return dhcp.New(dhcp.Config{
-		Segments: segs,
-		Store:    dhcp.NewSQLStore(st),
-		Events:   hub,
-		Enforcer: quarantiner{enf},
-		Binder:   binder{enf},
+	srv, err := dhcp.New(dhcp.Config{
+		Segments: dhcpSegments(w.cfg, w.network, w.portal.APIURL()),
+		Store:    dhcp.NewSQLStore(w.store),
+		Events:   w.hub,
+		Enforcer: w.enf,
+		Binder:   binder{w.enf},
 		OUI:      oui,
-		Logger:   log.With("component", "dhcp"),
+		Logger:   w.log.With("component", "dhcp"),
 		// Relayed requests are served only from relays the school named.
-		RelayInterfaces: cfg.DHCPRelay.Interfaces,
-		TrustedRelays:   cfg.DHCPRelay.Trusted,
+		RelayInterfaces: w.cfg.DHCPRelay.Interfaces,
+		TrustedRelays:   w.cfg.DHCPRelay.Trusted,
 	})
+	if err != nil {
+		return err
+	}
+	w.dhcp = srv
+	w.reg.MustRegister(dhcp.NewCollector(srv.Metrics()))
+	w.restoreStep("MAC-address bindings", func(ctx context.Context) (int, error) {
+		return restoreBindings(ctx, w.store, w.enf, time.Now())
+	})
+	w.run("dhcp", srv.Run)
+	return nil
 }
 
-// leaseHolders answers the DNS guard's "which device has this address".
-type leaseHolders struct{ srv *dhcp.Server }
-
-func (l leaseHolders) MAC(ip netip.Addr) net.HardwareAddr { return l.srv.MACFor(ip) }
+// wireDevices registers the devices page and restores the network
+// manager's device decisions and the quarantines of strangers holding
+// leases (wire_devices.go).
+func wireDevices(_ context.Context, w *wiring) error {
+	if err := devicesweb.Register(w.web, w.store, devicesweb.Options{
+		Segments: w.dhcp.Segments(),
+		Hooks:    disconnectOnBlock(deviceHooks(w.enf, w.dhcp.ReloadReservations), w.radius, w.log),
+		Logger:   w.log.With("component", "devices"),
+	}); err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+	w.restoreStep("device decisions", func(ctx context.Context) (int, error) {
+		a, b, err := restoreDevices(ctx, w.store, w.enf)
+		return a + b, err
+	})
+	w.restoreStep("quarantines", func(ctx context.Context) (int, error) {
+		return restoreQuarantine(ctx, w.network, w.store, w.enf, time.Now())
+	})
+	return nil
+}

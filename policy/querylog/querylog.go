@@ -4,28 +4,28 @@
 // retention on an interval, and, when given an event hub, publishes each
 // lookup as a "dns.query" event for inspection and alerting.
 //
-// It never blocks the DNS path: when the queue is full a record is dropped,
-// counted and logged (at most once a minute). Each client's routine lookups
-// are stored up to a budget a minute; lookups the guard acted on always are,
-// so a flood cannot push the first and the unusual out of the log. It does not own the table or its SQL (package store) or decide
+// Each client's routine lookups are stored up to a budget a minute; lookups
+// the guard acted on always are, so a flood cannot push the first and the
+// unusual out of the log.
+//
+// It never blocks the DNS path: when the queue is full a record is dropped
+// and counted. It does not own the table or its SQL (package store) or decide
 // what a lookup means (the guard decides, subscribers judge).
 package querylog
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/internal/batch"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/store"
 )
-
-// EventKind is the kind of the event published for each lookup; its Data is
-// a dnsguard.Query.
-const EventKind events.Kind = "dns.query"
 
 // Sink is where batches go (*store.Store).
 type Sink interface {
@@ -33,15 +33,10 @@ type Sink interface {
 	PurgeDNSQueries(ctx context.Context, actor string, before time.Time) (int64, error)
 }
 
-// Publisher is the event hub (*events.Hub); Publish must not block.
-type Publisher interface {
-	Publish(events.Event) int
-}
-
 // Options configure a Log. Zero values take the defaults given.
 type Options struct {
 	Sink       Sink          // required
-	Events     Publisher     // optional
+	Events     *events.Hub   // optional: every lookup is published as an events.DNSQuery
 	Queue      int           // records waiting to be written; 4096
 	BatchSize  int           // records per transaction at most; 512
 	FlushEvery time.Duration // a partial batch waits at most this long; 1s
@@ -62,12 +57,12 @@ type Options struct {
 type Stats struct {
 	Recorded uint64 // handed to Record
 	Dropped  uint64 // refused because the queue was full
+	Written  uint64 // committed to the database
+	Failed   uint64 // lost in a batch the database refused
+	Purged   uint64 // rows removed by retention
 	// OverBudget are routine lookups not stored because their client went
 	// over its budget for the minute (they were still published).
 	OverBudget uint64
-	Written    uint64 // committed to the database
-	Failed     uint64 // lost in a batch the database refused
-	Purged     uint64 // rows removed by retention
 }
 
 // Log is a dnsguard.Recorder backed by the database. Record is safe for
@@ -75,11 +70,11 @@ type Stats struct {
 type Log struct {
 	opts Options
 	log  *slog.Logger
-	ch   chan dnsguard.Query
-	bud  *budget
+	w    *batch.Writer[store.DNSQuery]
 
-	recorded, dropped, written, failed, purged, overBudget atomic.Uint64
-	lastDropWarn                                           atomic.Int64 // unix seconds of the last queue-full log line
+	bud *budget
+
+	recorded, purged, overBudget atomic.Uint64
 }
 
 var _ dnsguard.Recorder = (*Log)(nil)
@@ -117,16 +112,35 @@ func New(opts Options) (*Log, error) {
 	if opts.ClientTable <= 0 {
 		opts.ClientTable = DefaultClientTable
 	}
-	return &Log{opts: opts, log: logger.With("component", "querylog"), ch: make(chan dnsguard.Query, opts.Queue),
-		bud: newBudget(opts.ClientBudget, opts.ClientTable)}, nil
+	l := &Log{opts: opts, log: logger.With("component", "querylog"), bud: newBudget(opts.ClientBudget, opts.ClientTable)}
+	var err error
+	l.w, err = batch.New(batch.Options[store.DNSQuery]{
+		Name:  "dns query log",
+		Write: opts.Sink.InsertDNSQueries,
+		Purge: l.purge,
+		Queue: opts.Queue, Size: opts.BatchSize, FlushEvery: opts.FlushEvery, PurgeEvery: opts.PurgeEvery,
+		WriteTimeout: writeTimeout,
+		Logger:       l.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("querylog: %w", err)
+	}
+	return l, nil
+}
+
+// Event is a lookup as the hub carries it.
+func Event(q dnsguard.Query) events.DNSQuery {
+	return events.DNSQuery{Time: q.Time, Client: q.Client, MAC: q.MAC, Segment: q.Segment, Name: q.Name,
+		Type: q.Type, Answer: q.Answer, Action: string(q.Action)}
 }
 
 // Record queues q for the database and publishes it; it never blocks.
 func (l *Log) Record(q dnsguard.Query) {
 	l.recorded.Add(1)
-	if l.opts.Events != nil {
-		l.opts.Events.Publish(events.Event{Kind: EventKind, At: q.Time, Data: q})
-	}
+	events.Publish(l.opts.Events, Event(q))
+	// Each client's first and unusual lookups are stored; a flood of
+	// routine ones past the budget is counted and logged, not stored, so it
+	// cannot push the rest out of what the DSL sees.
 	keep, firstOver := l.bud.keep(q, l.opts.Now())
 	if !keep {
 		l.overBudget.Add(1)
@@ -136,22 +150,14 @@ func (l *Log) Record(q dnsguard.Query) {
 		}
 		return
 	}
-	select {
-	case l.ch <- q:
-	default:
-		l.dropped.Add(1)
-		// The alarm: at most one line a minute, the count in Stats.
-		now := l.opts.Now().Unix()
-		if last := l.lastDropWarn.Load(); now-last >= 60 && l.lastDropWarn.CompareAndSwap(last, now) {
-			l.log.Error("querylog: queue full, DNS log records dropped", "dropped_total", l.dropped.Load())
-		}
-	}
+	l.w.Offer(toRow(q))
 }
 
 // Stats returns the counters so far.
 func (l *Log) Stats() Stats {
-	return Stats{Recorded: l.recorded.Load(), Dropped: l.dropped.Load(), Written: l.written.Load(),
-		Failed: l.failed.Load(), Purged: l.purged.Load(), OverBudget: l.overBudget.Load()}
+	w := l.w.Stats()
+	return Stats{Recorded: l.recorded.Load(), Dropped: w.Dropped, Written: w.Written, Failed: w.Failed, Purged: l.purged.Load(),
+		OverBudget: l.overBudget.Load()}
 }
 
 // writeTimeout bounds one batch's write. Writes are detached from Run's
@@ -162,56 +168,7 @@ const writeTimeout = 10 * time.Second
 // Run writes queued records and purges old ones until ctx ends, then writes
 // what is still queued and returns nil. Database errors are logged and
 // counted, not fatal: the DNS guard keeps answering meanwhile.
-func (l *Log) Run(ctx context.Context) error {
-	flush := time.NewTicker(l.opts.FlushEvery)
-	defer flush.Stop()
-	purge := time.NewTicker(l.opts.PurgeEvery)
-	defer purge.Stop()
-	l.purge(ctx)
-	batch := make([]store.DNSQuery, 0, l.opts.BatchSize)
-	write := func() {
-		if len(batch) == 0 {
-			return
-		}
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
-		defer cancel()
-		if err := l.opts.Sink.InsertDNSQueries(wctx, batch); err != nil {
-			l.failed.Add(uint64(len(batch)))
-			l.log.Error("write dns query log", "queries", len(batch), "err", err)
-		} else {
-			l.written.Add(uint64(len(batch)))
-		}
-		batch = batch[:0]
-	}
-	add := func(q dnsguard.Query) {
-		batch = append(batch, toRow(q))
-		if len(batch) == l.opts.BatchSize {
-			write()
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-		drain:
-			for {
-				select {
-				case q := <-l.ch:
-					add(q)
-				default:
-					break drain
-				}
-			}
-			write()
-			return nil
-		case q := <-l.ch:
-			add(q)
-		case <-flush.C:
-			write()
-		case <-purge.C:
-			l.purge(ctx)
-		}
-	}
-}
+func (l *Log) Run(ctx context.Context) error { return l.w.Run(ctx) }
 
 func (l *Log) purge(ctx context.Context) {
 	before := l.opts.Now().Add(-l.opts.Retention)
