@@ -363,6 +363,14 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 		s.log.Error("dhcp: lease not committed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
 		return nil
 	}
+	if s.cfg.Binder != nil {
+		// Bound before the ACK: a device that has its address can use it.
+		if err := s.cfg.Binder.Bind(ctx, l.MAC, ip, l.Expires); err != nil {
+			s.metrics.inc(&s.metrics.BindErrors)
+			s.log.Error("dhcp: binding failed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
+			return nil
+		}
+	}
 	if quarantine {
 		if err := s.cfg.Enforcer.Quarantine(ctx, policy.Device{MAC: l.MAC, IP: ip}); err != nil {
 			s.metrics.inc(&s.metrics.QuarantineError)
@@ -402,6 +410,7 @@ func (s *Server) release(seg *segState, req *dhcpv4.DHCPv4, from netip.Addr, rel
 	}
 	s.metrics.inc(&s.metrics.Releases)
 	s.commit.record([]Lease{l}, nil)
+	s.unbind(seg, req.ClientHWAddr, ip)
 	s.released(l)
 }
 
@@ -422,8 +431,22 @@ func (s *Server) decline(seg *segState, req *dhcpv4.DHCPv4) {
 		return
 	}
 	s.metrics.inc(&s.metrics.Declines)
+	s.unbind(seg, req.ClientHWAddr, ip)
 	s.log.Warn("dhcp: address declined, held back", "segment", seg.Name, "ip", ip, "by", req.ClientHWAddr, "until", l.Expires)
 	s.commit.record([]Lease{l}, nil)
+}
+
+// unbind tells the Binder a client gave its address up. A failure leaves
+// the element to run out with the lease's time; it is logged.
+func (s *Server) unbind(seg *segState, mac net.HardwareAddr, ip netip.Addr) {
+	if s.cfg.Binder == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Binder.Unbind(ctx, mac, ip); err != nil {
+		s.log.Warn("dhcp: unbind released address", "segment", seg.Name, "mac", mac, "ip", ip, "err", err)
+	}
 }
 
 func (s *Server) inform(seg *segState, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {

@@ -47,6 +47,11 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 		AdminAddr:  admin,
 		PortalPort: portalPort,
 		DNSPort:    dnsPort,
+
+		RelayInterfaces: cfg.DHCPRelay.Interfaces,
+	}
+	if cfg.Portal.Host != "" {
+		n.PortalTLSPort = 443 // the HTTPS portal (see newPortal)
 	}
 	for _, s := range cfg.Segments {
 		spec := policy.Defaults(s.Name, s.Interface, s.Subnet, s.Gateway, s.Portal).
@@ -60,6 +65,7 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 			}
 		}
 		spec.Servers = servers
+		spec.BindMACIP = s.MACIPBinding
 		n.Segments = append(n.Segments, spec)
 	}
 	return n, n.Validate()
@@ -73,6 +79,9 @@ func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 		Listen:       fmt.Sprintf(":%d", dnsPort),
 		Upstreams:    cfg.DNS.Upstream,
 		BlockedNames: inspect.BypassServiceNames(),
+	}
+	if cfg.Portal.Host != "" {
+		gc.PortalNames = []string{cfg.Portal.Host}
 	}
 	for _, s := range n.Segments {
 		gc.Segments = append(gc.Segments, dnsguard.SegmentPolicy{
@@ -143,6 +152,7 @@ func wireDNS(_ context.Context, w *wiring) error {
 		return err
 	}
 	w.guard = guard
+	w.reg.MustRegister(hardeningCollectors(guard, qlog, w.store)...)
 	w.run("dns guard", guard.Serve)
 	w.run("dns query log", qlog.Run)
 	return nil

@@ -206,8 +206,9 @@ func (p *pages) segmentNames() []string {
 
 func (p *pages) listPage(c *gin.Context) {
 	v := p.srv.View(c, "Devices")
-	if m := c.Query("added"); m != "" {
-		v.Notice = "Device " + m + " recorded."
+	// A fixed message: a banner never repeats URL text.
+	if c.Query("added") != "" {
+		v.Notice = "Device recorded."
 	}
 	f := filter{Segment: c.Query("segment"), Approved: c.Query("approved"), Randomised: c.Query("randomised"), Seen: c.Query("seen")}
 	p.renderList(c, http.StatusOK, v, f, listData{})
@@ -296,7 +297,7 @@ func (p *pages) addDevice(c *gin.Context) {
 		fail(status, msg)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, ListPath+"?added="+url.QueryEscape(mac.String()))
+	c.Redirect(http.StatusSeeOther, ListPath+"?added=1")
 }
 
 type reservationRow struct {
