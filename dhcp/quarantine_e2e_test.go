@@ -19,14 +19,6 @@ import (
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
-// policyQuarantine is the daemon's adapter from this package's Enforcer to
-// package policy.
-type policyQuarantine struct{ enf *policy.Enforcer }
-
-func (q policyQuarantine) Quarantine(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error {
-	return q.enf.Quarantine(ctx, policy.Device{MAC: mac, IP: ip})
-}
-
 // findings collects unapproved-device findings.
 type findings struct {
 	mu  sync.Mutex
@@ -113,7 +105,7 @@ func TestQuarantineEndToEnd(t *testing.T) {
 		Segments: []Segment{{Name: "pupil", Interface: pupil.Interface, Subnet: pupil.Subnet, Gateway: pupil.Gateway,
 			RangeStart: pupil.DHCPStart, RangeEnd: pupil.DHCPEnd, Lease: pupil.Lease, Approval: ApprovalQuarantine}},
 		Store:              NewSQLStore(st),
-		Enforcer:           policyQuarantine{enf},
+		Enforcer:           enf,
 		OnUnapprovedDevice: found.add,
 		Listen: func(iface string) (net.PacketConn, error) {
 			var c net.PacketConn

@@ -166,15 +166,10 @@ func FromInspect(f inspect.Finding, segment string) finding.Finding {
 		Detail: f.Detail, Evidence: f.Evidence}
 }
 
-// Follow stores every finding.Finding published on sub (events.FindingRaised
-// from the DHCP server, RADIUS, and the adapters for the portal and the DNS
-// guard) until ctx is done; other Data is ignored.
-func (s *Sink) Follow(ctx context.Context, sub *events.Subscription) {
-	sub.Run(ctx, func(_ context.Context, ev events.Event) {
-		if f, ok := ev.Data.(finding.Finding); ok {
-			s.HandleFinding(f)
-		}
-	})
+// Follow stores every finding published on the hub (by the DHCP server,
+// RADIUS, the portal, and the adapter for the DNS guard) until ctx is done.
+func (s *Sink) Follow(ctx context.Context, sub *events.Subscription[finding.Finding]) {
+	sub.Run(ctx, func(_ context.Context, f finding.Finding) { s.HandleFinding(f) })
 }
 
 // SegmentByPrefix returns a SegmentOf function that names the segment whose

@@ -23,25 +23,16 @@ import (
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
-// EventKind is the kind of the event published for each lookup; its Data is
-// a dnsguard.Query.
-const EventKind events.Kind = "dns.query"
-
 // Sink is where batches go (*store.Store).
 type Sink interface {
 	InsertDNSQueries(ctx context.Context, qs []store.DNSQuery) error
 	PurgeDNSQueries(ctx context.Context, actor string, before time.Time) (int64, error)
 }
 
-// Publisher is the event hub (*events.Hub); Publish must not block.
-type Publisher interface {
-	Publish(events.Event) int
-}
-
 // Options configure a Log. Zero values take the defaults given.
 type Options struct {
 	Sink       Sink          // required
-	Events     Publisher     // optional
+	Events     *events.Hub   // optional: every lookup is published as an events.DNSQuery
 	Queue      int           // records waiting to be written; 4096
 	BatchSize  int           // records per transaction at most; 512
 	FlushEvery time.Duration // a partial batch waits at most this long; 1s
@@ -115,12 +106,16 @@ func New(opts Options) (*Log, error) {
 	return l, nil
 }
 
+// Event is a lookup as the hub carries it.
+func Event(q dnsguard.Query) events.DNSQuery {
+	return events.DNSQuery{Time: q.Time, Client: q.Client, MAC: q.MAC, Segment: q.Segment, Name: q.Name,
+		Type: q.Type, Answer: q.Answer, Action: string(q.Action)}
+}
+
 // Record queues q for the database and publishes it; it never blocks.
 func (l *Log) Record(q dnsguard.Query) {
 	l.recorded.Add(1)
-	if l.opts.Events != nil {
-		l.opts.Events.Publish(events.Event{Kind: EventKind, At: q.Time, Data: q})
-	}
+	events.Publish(l.opts.Events, Event(q))
 	l.w.Offer(toRow(q))
 }
 
