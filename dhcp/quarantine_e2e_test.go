@@ -2,7 +2,6 @@ package dhcp
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -140,11 +139,7 @@ func TestQuarantineEndToEnd(t *testing.T) {
 
 	// The stranger shares the pupil wire through a macvlan on the
 	// testbed client's interface, in a namespace of its own.
-	var r [3]byte
-	rand.Read(r[:])
-	stranger := fmt.Sprintf("gh-dhcp-%x-q", r)
-	sh(t, "ip", "netns", "add", stranger)
-	t.Cleanup(func() { shErr(10*time.Second, "ip", "netns", "del", stranger) })
+	stranger := testbed.NewNS(t).Name
 	const strangerMAC = "00:16:3e:20:00:66"
 	sh(t, "ip", "-n", pupil.ClientNS, "link", "add", "link", testbed.ClientInterface, "name", "mv0", "address", strangerMAC, "type", "macvlan", "mode", "bridge")
 	sh(t, "ip", "-n", pupil.ClientNS, "link", "set", "mv0", "netns", stranger)

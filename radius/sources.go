@@ -6,7 +6,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -21,6 +20,11 @@ type DeviceInfo struct {
 	Name    string
 	Owner   string    // the person it belongs to, when known
 	Until   time.Time // when its access ends; zero: no end
+	// SealedKeyRead says SealedKey holds the device's sealed personal key
+	// as the KeyStore keeps it (nil: none), read with the rest in one query;
+	// otherwise the Keyring reads it itself.
+	SealedKeyRead bool
+	SealedKey     []byte
 }
 
 // Devices looks devices up. Today the daemon adapts the store's devices
@@ -63,6 +67,6 @@ type Auditor interface {
 
 // What this package publishes on the hub: events.SessionStarted and
 // events.SessionEnded (Source events.SourceRADIUS) from accounting, and a
-// finding.Finding of this class when a device nobody approved asks to join
-// a segment that does not allow unknown devices.
-const FindingUnapprovedDevice = finding.ClassUnapprovedDevice
+// finding.Finding (Source radius, Class unapproved-device, Detail
+// not-approved) when a device nobody approved asks to join a segment that
+// does not allow unknown devices.

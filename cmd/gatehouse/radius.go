@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius"
@@ -29,19 +30,12 @@ import (
 type storeDevices struct{ st *store.Store }
 
 func (d storeDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (radius.DeviceInfo, error) {
-	dev, err := d.st.DeviceByMAC(ctx, mac)
-	if errors.Is(err, store.ErrNotFound) {
-		return radius.DeviceInfo{}, nil
-	}
+	dev, err := d.st.DeviceForRADIUS(ctx, mac)
 	if err != nil {
 		return radius.DeviceInfo{}, err
 	}
-	rd, err := d.st.RADIUSDeviceByMAC(ctx, mac)
-	if err != nil {
-		return radius.DeviceInfo{}, err
-	}
-	return radius.DeviceInfo{Known: true, Approved: dev.Approved, Blocked: dev.Blocked, Segment: rd.Segment,
-		Name: dev.Name, Owner: dev.Owner}, nil
+	return radius.DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
+		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed}, nil
 }
 
 // radiusSegments converts the configuration's segments, with the
@@ -85,10 +79,11 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 
 // wireRADIUS adds the RADIUS server, when the configuration has listeners.
 func wireRADIUS(_ context.Context, w *wiring) error {
-	_, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.reg, w.web)
+	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.reg, w.web)
 	if err != nil {
 		return err
 	}
+	w.radius = rs
 	if run != nil {
 		w.run("radius", run)
 	}
@@ -127,4 +122,26 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 		return nil, nil, fmt.Errorf("admin page: %w", err)
 	}
 	return rs, rs.Run, nil
+}
+
+// disconnectOnBlock adds to the devices page's block a Disconnect-Request
+// for the device's live Wi-Fi sessions, after the kernel has cut it off (the
+// backstop, whatever the access point answers). rs is nil without RADIUS.
+func disconnectOnBlock(h devicesweb.Hooks, rs *radius.Server, log *slog.Logger) devicesweb.Hooks {
+	if rs == nil {
+		return h
+	}
+	block := h.OnBlock
+	h.OnBlock = func(ctx context.Context, d store.Device) error {
+		var err error
+		if block != nil {
+			err = block(ctx, d)
+		}
+		res, derr := rs.Disconnect(ctx, "devices page: block", d.MAC)
+		for _, r := range res {
+			log.Info("blocked device's Wi-Fi session disconnected", "mac", d.MAC, "nas", r.NAS, "outcome", r.Outcome)
+		}
+		return errors.Join(err, derr)
+	}
+	return h
 }

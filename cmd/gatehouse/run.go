@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
+	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
 )
@@ -138,6 +139,7 @@ type wiring struct {
 	portal *captive.Portal
 	dhcp   *dhcp.Server
 	alerts *alerting
+	radius *radius.Server // nil without radius listeners
 	site   *inspect.Site
 	guard  *dnsguard.Guard
 
@@ -160,11 +162,11 @@ var constructors = []func(context.Context, *wiring) error{
 	wirePolicy,  // the enforcer and the rules page
 	wireCaptive, // the portal, its pages, guest retention and re-admission
 	wireDHCP,    // the DHCP server
-	wireDevices, // the devices page and the device decisions' restore
+	wireRADIUS,  // the RADIUS server, when configured (radius.go)
+	wireDevices, // the devices page (a block also ends Wi-Fi sessions) and the device decisions' restore
 	wireAlerts,  // findings from every source -> alerts -> the DSL (alert.go)
 	wireInspect, // packet inspection on the configured interfaces
 	wireDNS,     // the DNS guard and its query log
-	wireRADIUS,  // the RADIUS server, when configured (radius.go)
 }
 
 // runDaemon runs until ctx is done. Every signal on hup reloads the

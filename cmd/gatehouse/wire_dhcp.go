@@ -84,7 +84,7 @@ func wireDHCP(_ context.Context, w *wiring) error {
 func wireDevices(_ context.Context, w *wiring) error {
 	if err := devicesweb.Register(w.web, w.store, devicesweb.Options{
 		Segments: w.dhcp.Segments(),
-		Hooks:    deviceHooks(w.enf, w.dhcp.ReloadReservations),
+		Hooks:    disconnectOnBlock(deviceHooks(w.enf, w.dhcp.ReloadReservations), w.radius, w.log),
 		Logger:   w.log.With("component", "devices"),
 	}); err != nil {
 		return fmt.Errorf("admin page: %w", err)
