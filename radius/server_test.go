@@ -18,6 +18,7 @@ import (
 	"layeh.com/radius/rfc3576"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
+	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -409,6 +410,7 @@ func TestPersonalKeyIsSentAsTunnelPasswordArubaAndCiscoForms(t *testing.T) {
 func TestAccountingMakesSessionsAndAccountingOnClosesThem(t *testing.T) {
 	r := newRig(t, nil)
 	r.devices.set("02:00:00:00:00:01", DeviceInfo{Approved: true, Owner: "P123"})
+	started := events.Subscribe[events.SessionStarted](r.hub.hub, "test", 8)
 	acct := func(status rfc2866.AcctStatusType, id string, extra func(*radius.Packet)) {
 		t.Helper()
 		p := radius.New(radius.CodeAccountingRequest, []byte(testSecret))
@@ -442,6 +444,11 @@ func TestAccountingMakesSessionsAndAccountingOnClosesThem(t *testing.T) {
 	if s.Person != "P123" || s.MAC.String() != "02:00:00:00:00:01" || s.IP.String() != "10.10.0.77" || s.SSID != "Staff" ||
 		s.AP != "0a:00:00:00:00:01" || s.NASPort != "7" || s.NAS != "aps" {
 		t.Fatalf("session %+v", s)
+	}
+	// The start is on the hub, in events' own type.
+	if got := started.Drain(); len(got) != 1 || got[0].Source != events.SourceRADIUS || got[0].MAC.String() != "02:00:00:00:00:01" ||
+		got[0].IP.String() != "10.10.0.77" || got[0].SessionID != "A1" || got[0].SSID != "Staff" || got[0].Person != "P123" {
+		t.Fatalf("session-started events %+v", got)
 	}
 	acct(rfc2866.AcctStatusType_Value_AccountingOn, "", nil)
 	if open, _ := r.st.RADIUSSessions(context.Background(), store.SessionFilter{OpenOnly: true}); len(open) != 0 {
