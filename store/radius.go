@@ -511,7 +511,10 @@ func (s *Store) DeviceForRADIUS(ctx context.Context, mac net.HardwareAddr) (Devi
 		return DeviceForRADIUS{}, fmt.Errorf("store: RADIUS device %s: %w", mac, err)
 	}
 	d := DeviceForRADIUS{Known: true}
-	err = stmt.QueryRowContext(ctx, macText(mac)).Scan(&d.Approved, &d.Blocked, &d.Name, &d.Owner, &d.Segment, &d.PSKSealed)
+	// A cancellable context makes database/sql start a goroutine and the
+	// driver register an interrupt for every query; this one is a single
+	// indexed row, over before a cancel could matter.
+	err = stmt.QueryRowContext(context.WithoutCancel(ctx), macText(mac)).Scan(&d.Approved, &d.Blocked, &d.Name, &d.Owner, &d.Segment, &d.PSKSealed)
 	if err == sql.ErrNoRows {
 		return DeviceForRADIUS{}, nil
 	}
