@@ -127,11 +127,10 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 		if r.ap != nil {
 			apText = r.ap.String()
 		}
-		s.o.Events.Publish(events.Event{Kind: events.FindingRaised, At: now, Data: finding.Finding{
-			Time: now, Source: finding.SourceRADIUS, Class: finding.ClassUnapprovedDevice, Segment: seg.Name, SrcMAC: mac,
-			Detail: finding.DetailNotApproved,
+		events.Publish(s.o.Events, finding.Finding{Time: now, Source: finding.SourceRADIUS, Class: finding.ClassUnapprovedDevice,
+			Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), mac...), Proto: "radius", Detail: finding.DetailNotApproved,
 			Evidence: fmt.Sprintf("RADIUS MAC authentication: device %s asked %s (access point %s, SSID %q) to join %s; nobody has approved it, and the segment's unknown_devices is %s",
-				mac, r.client.Name, apText, r.ssid, seg.Name, mode)}})
+				mac, r.client.Name, apText, r.ssid, seg.Name, mode)})
 	}
 	switch mode {
 	case UnknownAllow, UnknownAlert:

@@ -54,11 +54,6 @@ const (
 	UnknownDeny       = "deny"
 )
 
-// Publisher is the event hub as this package uses it.
-type Publisher interface {
-	Publish(e events.Event) int
-}
-
 // Options configure a Server.
 type Options struct {
 	AuthAddr string // host:port for Access-Request and Status-Server; "" = none
@@ -71,7 +66,7 @@ type Options struct {
 	Sessions   SessionStore // required when AcctAddr is set, and for Disconnect
 	Keys       *Keyring     // nil: no personal keys in Accepts
 	Auditor    Auditor      // records disconnects; nil: not recorded
-	Events     Publisher    // nil: nothing published
+	Events     *events.Hub  // nil: nothing published
 
 	InterimInterval time.Duration // Acct-Interim-Interval in every Accept; 0: 10 minutes
 	MaxInFlight     int           // requests queued or in work at once; 0: 256

@@ -65,7 +65,8 @@ type Auditor interface {
 	Audit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
 }
 
-// Findings: an unknown device asking to join is published as an
-// events.FindingRaised whose Data is a finding.Finding (Source radius, Class
-// unapproved-device, Detail not-approved); sessions as events.SessionStarted
-// and events.SessionEnded with a store.RADIUSSession.
+// What this package publishes on the hub: events.SessionStarted and
+// events.SessionEnded (Source events.SourceRADIUS) from accounting, and a
+// finding.Finding (Source radius, Class unapproved-device, Detail
+// not-approved) when a device nobody approved asks to join a segment that
+// does not allow unknown devices.

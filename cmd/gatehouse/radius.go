@@ -77,10 +77,23 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 	return radius.NewKeyring(key, st, nil)
 }
 
-// wireRADIUS builds the RADIUS server, its metrics and its pages, and
+// wireRADIUS adds the RADIUS server, when the configuration has listeners.
+func wireRADIUS(_ context.Context, w *wiring) error {
+	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.reg, w.web)
+	if err != nil {
+		return err
+	}
+	w.radius = rs
+	if run != nil {
+		w.run("radius", run)
+	}
+	return nil
+}
+
+// newRADIUS builds the RADIUS server, its metrics and its pages, and
 // returns the component that runs it; nil (and no component) when the
 // configuration has no radius listeners.
-func wireRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server) (*radius.Server, func(context.Context) error, error) {
+func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server) (*radius.Server, func(context.Context) error, error) {
 	if cfg.RADIUS.Auth == "" && cfg.RADIUS.Accounting == "" {
 		return nil, nil, nil
 	}
