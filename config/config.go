@@ -56,6 +56,7 @@ type Config struct {
 	DHCPRelay DHCPRelay
 	Portal    Portal
 	Alerts    Alerts
+	People    People
 
 	// lines maps a YAML path ("segments[1].dhcp.range") to the line it was
 	// found on, so that later checks (HostProblems, other packages through

@@ -162,9 +162,12 @@ func (s *Server) segmentFor(giaddr netip.Addr) *segState {
 // whether to answer at all and whether the lease goes into quarantine.
 func (s *Server) admit(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) (answer, quarantine bool) {
 	st, err := s.cfg.Store.DeviceStatus(ctx, req.ClientHWAddr)
-	if err != nil {
+	lookupFailed := err != nil
+	if lookupFailed {
 		// Without an answer the device counts as unknown: quarantine and
-		// deny segments fail closed, open segments keep working.
+		// deny segments fail closed, open segments keep working. But it is
+		// not called unapproved: a database that could not answer is not
+		// a finding about the device.
 		s.metrics.inc(&s.metrics.StoreErrors)
 		s.log.Warn("dhcp: device status", "mac", req.ClientHWAddr, "err", err)
 		st = DeviceStatus{}
@@ -177,7 +180,9 @@ func (s *Server) admit(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) (
 		return true, false
 	}
 	dev := s.device(seg, req, netip.Addr{}, s.now())
-	s.unapproved(seg, dev)
+	if !lookupFailed {
+		s.unapproved(seg, dev)
+	}
 	switch seg.Approval {
 	case ApprovalDeny:
 		s.metrics.inc(&s.metrics.Denied)
@@ -213,9 +218,9 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	if dev.Manufacturer != "" {
 		ev += "; made by " + dev.Manufacturer
 	}
-	events.Publish(s.cfg.Events, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingUnapprovedDevice,
-		Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), dev.MAC...), SrcIP: dev.IP, Proto: "dhcp",
-		Detail: finding.DetailNotApproved, Evidence: ev})
+	f := finding.NotApproved(finding.SourceDHCP, now, seg.Name, dev.MAC, dev.IP, ev)
+	f.Proto = "dhcp"
+	events.Publish(s.cfg.Events, f)
 	if s.cfg.OnUnapprovedDevice != nil {
 		s.cfg.OnUnapprovedDevice(seg.Segment, dev)
 	}

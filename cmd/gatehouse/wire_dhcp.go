@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp"
@@ -78,23 +77,16 @@ func wireDHCP(_ context.Context, w *wiring) error {
 	return nil
 }
 
-// wireDevices registers the devices page and restores the network
-// manager's device decisions and the quarantines of strangers holding
-// leases (wire_devices.go).
+// wireDevices registers the devices page; approving, blocking and
+// revoking on it go through people, which owns what they mean.
 func wireDevices(_ context.Context, w *wiring) error {
 	if err := devicesweb.Register(w.web, w.store, devicesweb.Options{
-		Segments: w.dhcp.Segments(),
-		Hooks:    disconnectOnBlock(deviceHooks(w.enf, w.dhcp.ReloadReservations), w.radius, w.log),
-		Logger:   w.log.With("component", "devices"),
+		Segments:              w.dhcp.Segments(),
+		Devices:               w.people.svc,
+		OnReservationsChanged: w.dhcp.ReloadReservations,
+		Logger:                w.log.With("component", "devices"),
 	}); err != nil {
 		return fmt.Errorf("admin page: %w", err)
 	}
-	w.restoreStep("device decisions", func(ctx context.Context) (int, error) {
-		a, b, err := restoreDevices(ctx, w.store, w.enf)
-		return a + b, err
-	})
-	w.restoreStep("quarantines", func(ctx context.Context) (int, error) {
-		return restoreQuarantine(ctx, w.network, w.store, w.enf, time.Now())
-	})
 	return nil
 }

@@ -87,19 +87,24 @@ func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 }
 
 // wirePolicy opens the enforcer (it changes nothing in the kernel until
-// runDaemon starts it, after every restore step) with the school's rules,
-// and registers the rules page.
-func wirePolicy(ctx context.Context, w *wiring) error {
+// runDaemon starts it, after every restore step).
+func wirePolicy(_ context.Context, w *wiring) error {
 	enf, err := policy.New(policy.Options{}, w.network, w.log)
 	if err != nil {
 		return err
 	}
 	w.enf = enf
+	w.run("policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) })
+	return nil
+}
+
+// wireRules puts the school's rules in force, with the people directory
+// resolving person and group rules to devices, and registers the rules
+// page.
+func wireRules(ctx context.Context, w *wiring) error {
 	rules := ruledb.Source{Store: w.store}
-	// Person and group rules need the people directory, which is not part
-	// of this build: they are saved but refused when loaded, and the rules
-	// page says so.
-	if err := enf.LoadRules(ctx, rules, nil); err != nil {
+	dir := w.people.svc
+	if err := w.enf.LoadRules(ctx, rules, dir); err != nil {
 		w.log.Error("the school's rules could not all be put in force; the built-in defaults are", "err", err)
 	}
 	if err := rulesweb.Register(w.web, rulesweb.Options{
@@ -107,16 +112,15 @@ func wirePolicy(ctx context.Context, w *wiring) error {
 		Network: w.network,
 		Logger:  w.log.With("component", "rules"),
 		OnChange: func(ctx context.Context) error {
-			if err := enf.LoadRules(ctx, rules, nil); err != nil {
+			if err := w.enf.LoadRules(ctx, rules, dir); err != nil {
 				return err
 			}
-			_, err := enf.Sync(ctx)
+			_, err := w.enf.Sync(ctx)
 			return err
 		},
 	}); err != nil {
 		return fmt.Errorf("admin page: %w", err)
 	}
-	w.run("policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) })
 	return nil
 }
 
