@@ -116,7 +116,7 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 		return nil, nil, err
 	}
 	reg.MustRegister(rs.Collector())
-	if err := radiusweb.Register(srv, radiusweb.Options{RADIUS: rs, Sessions: st, Logger: log.With("component", "radiusweb")}); err != nil {
+	if err := radiusweb.Register(srv, radiusweb.Options{RADIUS: rs, Sessions: st, Keys: keys, Logger: log.With("component", "radiusweb")}); err != nil {
 		return nil, nil, fmt.Errorf("admin page: %w", err)
 	}
 	return rs, rs.Run, nil
