@@ -86,7 +86,7 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 // wireRADIUS builds the RADIUS server, its metrics and its pages, and
 // returns the component that runs it; nil (and no component) when the
 // configuration has no radius listeners.
-func wireRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server) (*radius.Server, func(context.Context) error, error) {
+func wireRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server, ids radius.Identities) (*radius.Server, func(context.Context) error, error) {
 	if cfg.RADIUS.Auth == "" && cfg.RADIUS.Accounting == "" {
 		return nil, nil, nil
 	}
@@ -102,8 +102,8 @@ func wireRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *stor
 		AuthAddr: cfg.RADIUS.Auth, AcctAddr: cfg.RADIUS.Accounting,
 		Clients: clients, Segments: radiusSegments(cfg, n),
 		Devices: storeDevices{st}, Sessions: st, Keys: keys, Auditor: st, Events: hub,
-		// PAP needs the people directory (package people), which this
-		// build does not have yet: Identities stays nil and PAP rejects.
+		// PAP logins are people's usernames and Wi-Fi passwords.
+		Identities:      ids,
 		InterimInterval: cfg.RADIUS.InterimInterval,
 		Logger:          log.With("component", "radius"),
 	})

@@ -268,7 +268,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 
 	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
 
-	radiusSrv, runRADIUS, err := wireRADIUS(log, cfg, network, st, d.hub, d.reg, srv)
+	radiusSrv, runRADIUS, err := wireRADIUS(log, cfg, network, st, d.hub, d.reg, srv, peopleIdentities{ppl.svc})
 	if err != nil {
 		return err
 	}
