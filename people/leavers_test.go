@@ -3,6 +3,7 @@ package people
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/internal/testkit"
+	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -386,4 +388,47 @@ func TestCustomGroupsResolveForRules(t *testing.T) {
 	if _, err := s.Devices(ctx, policy.Who{Kind: policy.Group, ID: "Chess club"}); !errors.Is(err, ErrNoSuchGroup) {
 		t.Fatalf("a deleted group: %v", err)
 	}
+}
+
+func TestWiFiPasswordEndsWithAccess(t *testing.T) {
+	ctx := context.Background()
+	s, _ := school(t, Options{})
+	p := state(t, s, "1002jacc")
+	if err := s.SetWiFiPassword(ctx, "web:nm", p.ID, "short"); err == nil {
+		t.Fatal("a short password was accepted")
+	}
+	if err := s.SetWiFiPassword(ctx, "web:nm", p.ID, "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Identity(ctx, "1002JACC")
+	if err != nil || !id.Active || id.PasswordHash == "" || id.PersonID != p.ID {
+		t.Fatalf("identity %+v %v", id, err)
+	}
+	if ok, _ := password.Verify(id.PasswordHash, "correct horse battery"); !ok {
+		t.Fatal("the stored hash does not verify")
+	}
+	for _, e := range auditOf(t, s, p.ID) {
+		if strings.Contains(e.After, id.PasswordHash) {
+			t.Fatal("the hash is in the audit log")
+		}
+	}
+	if _, err := s.RevokeNow(ctx, "web:nm", p.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	id, err = s.Identity(ctx, "1002jacc")
+	if err != nil || id.Active || id.PasswordHash != "" {
+		t.Fatalf("after revocation %+v %v", id, err)
+	}
+	if _, err := s.Identity(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown login: %v", err)
+	}
+}
+
+func auditOf(t *testing.T, s *Service, id int64) []store.AuditEntry {
+	t.Helper()
+	es, err := s.st.AuditFor(context.Background(), fmt.Sprintf("person:%d", id), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
 }

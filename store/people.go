@@ -887,6 +887,10 @@ func (s *Store) RevokePerson(ctx context.Context, actor string, personID int64, 
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET blocked = 1, approved = 0 WHERE person_id = ?`, personID); err != nil {
 			return err
 		}
+		// Their Wi-Fi password stops working with the rest.
+		if _, err := tx.ExecContext(ctx, `UPDATE people SET wifi_password_hash = '' WHERE id = ?`, personID); err != nil {
+			return err
+		}
 		if before.Kind == "staff" {
 			users, err := queryAll(ctx, tx, "users of person", scanUser, `SELECT `+userColumns+` FROM users
 				WHERE disabled = 0 AND (name = ? AND ? <> '' OR name = ? AND ? <> '' OR name = ? AND ? <> '')`,
@@ -1122,4 +1126,40 @@ func (s *Store) AuditFor(ctx context.Context, object string, limit int) ([]Audit
 		return e, err
 	}, `SELECT id, at, actor, action, object, before_json, after_json, prev_hash, hash
 		FROM audit_log WHERE object = ? ORDER BY id DESC LIMIT ?`, object, limit)
+}
+
+// SetPersonWiFiPassword sets (hash "" clears) a person's Wi-Fi password
+// hash, audited as "person.wifi_password" without the hash.
+func (s *Store) SetPersonWiFiPassword(ctx context.Context, actor string, personID int64, hash string, now time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := execOne(ctx, tx, `UPDATE people SET wifi_password_hash = ? WHERE id = ?`, hash, personID); err != nil {
+			return err
+		}
+		after, err := auditJSON(struct {
+			Set bool `json:"set"`
+		}{hash != ""})
+		if err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "person.wifi_password", Object: personObject(personID), After: after, At: now})
+	})
+	if err != nil {
+		return fmt.Errorf("store: set Wi-Fi password of person %d: %w", personID, err)
+	}
+	return nil
+}
+
+// PersonLogin finds the person whose username (ignoring case) is name, with
+// their Wi-Fi password hash, for RADIUS PAP. ErrNotFound if nobody.
+func (s *Store) PersonLogin(ctx context.Context, name string) (Person, string, error) {
+	var hash string
+	p, err := scanPerson(suffixScanner{s.db.QueryRowContext(ctx, `SELECT `+personColumns+`, wifi_password_hash FROM people
+		WHERE username = ? COLLATE NOCASE AND username <> '' ORDER BY id LIMIT 1`, name), []any{&hash}})
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Person{}, "", fmt.Errorf("store: login %q: %w", name, err)
+	}
+	return p, hash, nil
 }

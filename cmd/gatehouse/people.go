@@ -302,3 +302,17 @@ func wirePeopleLinks(_ context.Context, w *wiring) error {
 	}
 	return nil
 }
+
+// peopleIdentities answers RADIUS's PAP lookups from package people.
+type peopleIdentities struct{ svc *people.Service }
+
+func (p peopleIdentities) Lookup(ctx context.Context, username string) (radius.Identity, error) {
+	id, err := p.svc.Identity(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return radius.Identity{}, fmt.Errorf("%w: %s", radius.ErrNoIdentity, username)
+	}
+	if err != nil {
+		return radius.Identity{}, err
+	}
+	return radius.Identity{Person: people.PersonRef(id.PersonID), PasswordHash: id.PasswordHash, Active: id.Active, Until: id.Until}, nil
+}

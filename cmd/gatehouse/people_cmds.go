@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -36,6 +37,10 @@ const peopleUsage = `gatehouse people: import the school's people from the MIS, 
       legal_surname preferred_forename year_group reg_group role
       starts_on leaves_on username email.
 
+  gatehouse people password --config FILE --person ID
+      Set a person's Wi-Fi password (RADIUS PAP/802.1X login: their
+      username), read from standard input; an empty line removes it.
+
   gatehouse people list --config FILE [--json] [--leaving-before DATE]
       Print the people, optionally only those leaving before DATE
       (YYYY-MM-DD).
@@ -59,8 +64,10 @@ func cmdPeople(ctx context.Context, env *cliEnv, args []string) error {
 		return cmdPeopleList(ctx, env, args[1:])
 	case "mapping":
 		return cmdPeopleMapping(ctx, env, args[1:])
+	case "password":
+		return cmdPeoplePassword(ctx, env, args[1:])
 	}
-	return usagef("unknown subcommand %q (want import, mapping or list)", args[0])
+	return usagef("unknown subcommand %q (want import, mapping, password or list)", args[0])
 }
 
 func cmdPeopleImport(ctx context.Context, env *cliEnv, args []string) error {
@@ -287,5 +294,51 @@ func cmdPeopleMapping(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "saved mapping %q for files whose header is: %s\n", *name, strings.Join(header, ","))
+	return nil
+}
+
+func cmdPeoplePassword(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("people password", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file")
+	who := fs.String("person", "", "UPN, staff code, admission number, username or email")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if err := requireConfig(*path); err != nil {
+		return err
+	}
+	if *who == "" {
+		return usagef("missing --person ID")
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	pw, err := bufio.NewReader(env.stdin).ReadString('\n')
+	if err != nil && pw == "" {
+		return fmt.Errorf("reading the password from standard input: nothing was given")
+	}
+	pw = strings.TrimRight(pw, "\r\n")
+	st, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w, err := newPeople(slog.New(slog.DiscardHandler), cfg, policy.Network{}, st, nil, nil)
+	if err != nil {
+		return err
+	}
+	p, err := w.svc.Person(ctx, *who)
+	if err != nil {
+		return err
+	}
+	if err := w.svc.SetWiFiPassword(ctx, cliActor(), p.ID, pw); err != nil {
+		return err
+	}
+	if pw == "" {
+		fmt.Fprintf(env.stdout, "removed the Wi-Fi password of %s\n", people.DisplayName(p))
+	} else {
+		fmt.Fprintf(env.stdout, "set the Wi-Fi password of %s (login: %s)\n", people.DisplayName(p), p.Username)
+	}
 	return nil
 }

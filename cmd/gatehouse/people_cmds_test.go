@@ -64,6 +64,11 @@ func TestPeopleImportPreviewsThenApplies(t *testing.T) {
 	if len(ps) < 4 {
 		t.Fatalf("%d people leaving before 2027, want at least 4", len(ps))
 	}
+	var out2 bytes.Buffer
+	if err := cmdPeople(context.Background(), &cliEnv{stdin: strings.NewReader("correct horse battery\n"), stdout: &out2, stderr: &out2},
+		[]string{"password", "--config", cfgPath, "--person", "C00223272516A"}); err != nil || !strings.Contains(out2.String(), "login: 1002jacc") {
+		t.Fatalf("password: %v %s", err, out2.String())
+	}
 	if _, err := peopleCLI(t, "list", "--config", cfgPath, "--leaving-before", "soon"); err == nil {
 		t.Fatal("a bad date was accepted")
 	}

@@ -77,7 +77,7 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 
 // wireRADIUS adds the RADIUS server, when the configuration has listeners.
 func wireRADIUS(_ context.Context, w *wiring) error {
-	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.reg, w.web)
+	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.reg, w.web, peopleIdentities{w.people.svc})
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func wireRADIUS(_ context.Context, w *wiring) error {
 // newRADIUS builds the RADIUS server, its metrics and its pages, and
 // returns the component that runs it; nil (and no component) when the
 // configuration has no radius listeners.
-func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server) (*radius.Server, func(context.Context) error, error) {
+func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server, ids radius.Identities) (*radius.Server, func(context.Context) error, error) {
 	if cfg.RADIUS.Auth == "" && cfg.RADIUS.Accounting == "" {
 		return nil, nil, nil
 	}
@@ -107,8 +107,8 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 		AuthAddr: cfg.RADIUS.Auth, AcctAddr: cfg.RADIUS.Accounting,
 		Clients: clients, Segments: radiusSegments(cfg, n),
 		Devices: storeDevices{st}, Sessions: st, Keys: keys, Auditor: st, Events: hub,
-		// PAP needs the people directory (package people), which this
-		// build does not have yet: Identities stays nil and PAP rejects.
+		// PAP logins are people's usernames and Wi-Fi passwords.
+		Identities:      ids,
 		InterimInterval: cfg.RADIUS.InterimInterval,
 		Logger:          log.With("component", "radius"),
 	})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -11,15 +10,15 @@ import (
 
 	"layeh.com/radius"
 
-	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	grad "github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
-// TestBlockingADeviceDisconnectsItsWiFiSession checks the devices page's
-// block hook: the kernel hook runs, then a Disconnect-Request reaches the
+// TestPeoplesDisconnectsReachTheNAS checks the link between people and
+// RADIUS: blocking or revoking a device (people.Service.Decide and the
+// leavers engine call their Disconnector) sends a Disconnect-Request to the
 // NAS holding the device's session.
-func TestBlockingADeviceDisconnectsItsWiFiSession(t *testing.T) {
+func TestPeoplesDisconnectsReachTheNAS(t *testing.T) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
@@ -64,13 +63,14 @@ func TestBlockingADeviceDisconnectsItsWiFiSession(t *testing.T) {
 		AcctSessionID: "B1", MAC: mac, At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	kernel := false
-	h := disconnectOnBlock(devicesweb.Hooks{OnBlock: func(context.Context, store.Device) error { kernel = true; return nil }}, rs, slog.New(slog.DiscardHandler))
-	if err := h.OnBlock(ctx, store.Device{MAC: mac}); err != nil {
-		t.Fatal(err)
+	links := &peopleWiring{}
+	// Before the RADIUS server is linked there is nothing to disconnect.
+	if err := links.Disconnect(ctx, mac); err != nil {
+		t.Fatalf("disconnect before RADIUS is linked: %v", err)
 	}
-	if !kernel {
-		t.Fatal("the kernel hook did not run")
+	links.radius.Store(rs)
+	if err := links.Disconnect(ctx, mac); err != nil {
+		t.Fatal(err)
 	}
 	select {
 	case code := <-got:
@@ -79,9 +79,5 @@ func TestBlockingADeviceDisconnectsItsWiFiSession(t *testing.T) {
 		}
 	default:
 		t.Fatal("no Disconnect-Request reached the NAS")
-	}
-	// Without RADIUS the hooks are left as they were.
-	if h2 := disconnectOnBlock(devicesweb.Hooks{}, nil, nil); h2.OnBlock != nil {
-		t.Fatal("a hook appeared without a RADIUS server")
 	}
 }

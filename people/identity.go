@@ -1,0 +1,63 @@
+package people
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// Identity is what RADIUS needs to know of a login name (PAP, 802.1X).
+type Identity struct {
+	PersonID     int64
+	PasswordHash string // argon2id; "" = no Wi-Fi password set
+	Active       bool   // false: revoked or left
+	Kind         string // pupil or staff
+	Until        time.Time
+}
+
+// Identity looks a login name (a person's username) up; store.ErrNotFound
+// when nobody has it.
+func (s *Service) Identity(ctx context.Context, username string) (Identity, error) {
+	p, hash, err := s.st.PersonLogin(ctx, username)
+	if err != nil {
+		return Identity{}, err
+	}
+	id := Identity{PersonID: p.ID, PasswordHash: hash, Kind: p.Kind,
+		Active: p.State == store.PersonActive || p.State == store.PersonLeaving}
+	if d, ok, err := s.departure(ctx, p); err == nil && ok {
+		id.Until = d.At
+	}
+	return id, nil
+}
+
+// SetWiFiPassword gives a person a Wi-Fi password (at least 10
+// characters), hashed with argon2id; "" removes it. A revoked person gets
+// none.
+func (s *Service) SetWiFiPassword(ctx context.Context, actor string, id int64, pw string) error {
+	p, err := s.st.PersonByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	hash := ""
+	if pw != "" {
+		if p.State != store.PersonActive && p.State != store.PersonLeaving {
+			return fmt.Errorf("people: %s has no access: %w", DisplayName(p), store.ErrConflict)
+		}
+		if utf8.RuneCountInString(pw) < 10 || len(pw) > 256 {
+			return errors.New("people: a Wi-Fi password is 10 to 256 characters")
+		}
+		if hash, err = password.Hash(pw); err != nil {
+			return fmt.Errorf("people: hash password: %w", err)
+		}
+	}
+	return s.st.SetPersonWiFiPassword(ctx, actor, id, hash, s.now())
+}
+
+// PersonRef is how sessions name a person: their id as text.
+func PersonRef(id int64) string { return strconv.FormatInt(id, 10) }
