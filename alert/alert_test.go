@@ -437,3 +437,44 @@ func TestAlertEmailNamesWhoWhatWhereWhen(t *testing.T) {
 		t.Error("a header was injected through the subject")
 	}
 }
+
+// TestDigestCatchesUpAfterTheRouterWasOff: the last digest went out two
+// weeks ago; on start the digest queues each missed Monday's period once
+// (an empty period queues nothing but still counts as sent), then waits.
+func TestDigestCatchesUpAfterTheRouterWasOff(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	mon := time.Date(2026, 3, 2, 7, 30, 0, 0, time.UTC) // a Monday
+	pupilDevice(t, st, "Sam Pupil")
+	st.InsertFindings(ctx, []store.Finding{{At: mon.Add(24 * time.Hour), Source: finding.SourceInspect, Class: finding.ClassDoH, Segment: "pupil", SrcIP: pupilIP}})
+	if err := newEngine(t, st, nil, nil).Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnqueueDigest(ctx, "", digestProgress, mon.Format(time.RFC3339Nano), mon); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := NewMailer(MailOptions{Server: "mail.example:25", From: "gatehouse@school.example", To: []string{"dsl@school.example"}, Location: time.UTC})
+	now := mon.Add(15 * 24 * time.Hour) // Tuesday, two Mondays later
+	rctx, cancel := context.WithCancel(ctx)
+	queued := make(chan struct{}, 4)
+	d := &Digest{Store: st, Mailer: m, Schedule: Schedule{Weekday: time.Monday, Hour: 7, Minute: 30, Location: time.UTC},
+		Now: func() time.Time { return now }, Queued: func() { queued <- struct{}{} }}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(rctx) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if p, _ := st.AlertProgress(ctx, digestProgress); p == mon.Add(14*24*time.Hour).Format(time.RFC3339Nano) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the digest did not catch up to the last Monday")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	items, _ := st.OutboxItems(ctx, 0, 10)
+	if len(items) != 1 || !strings.Contains(items[0].Payload, "Encrypted DNS") || len(queued) != 1 {
+		t.Errorf("digests %+v (queued %d), want exactly one, for the week with the alert", items, len(queued))
+	}
+}

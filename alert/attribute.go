@@ -104,16 +104,20 @@ func (a *Attributor) Attribute(ctx context.Context, ip netip.Addr, mac net.Hardw
 				at.MAC = s.MAC
 			}
 			at.Person.Name = s.PersonName
-			ref := s.PersonRef
-			if ref == "" {
-				ref = s.Username
-			}
-			if a.People != nil && ref != "" {
+			// The session's person when RADIUS knew it, else its user name
+			// (802.1X and PAP users are people; MAB's is a MAC).
+			for _, ref := range []string{s.PersonRef, s.Username} {
+				if a.People == nil || ref == "" {
+					continue
+				}
 				p, found, err := a.People.Person(ctx, ref)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("person %q: %w", ref, err))
-				} else if found {
+					continue
+				}
+				if found {
 					at.Person = p
+					break
 				}
 			}
 		}

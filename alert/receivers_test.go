@@ -122,3 +122,48 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// TestEmailWithAUTHOverSTARTTLS authenticates to a real server that
+// requires AUTH after STARTTLS; a wrong password is an error the outbox
+// would retry.
+func TestEmailWithAUTHOverSTARTTLS(t *testing.T) {
+	s := testbed.New(t, testbed.Options{})
+	srv := alerttest.StartAuthSMTP(t, s, "mgmt", testbed.MgmtClientIP+":2526", "gatehouse", "s3cret-pass")
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return s.DialContext(ctx, "router", network, addr)
+	}
+	opts := MailOptions{Server: srv.Addr, From: "gatehouse@school.example", To: []string{"dsl@school.example"}, StartTLS: StartTLSAlways,
+		TLS: srv.TLSConfig(), Dial: dial, Username: "gatehouse", Password: "s3cret-pass"}
+	m, err := NewMailer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := m.SendMail(ctx, "test with auth", "hello DSL"); err != nil {
+		t.Fatalf("send with the right password: %v\n%s", err, srv.Log())
+	}
+	if _, ok := srv.WaitFor(10*time.Second, "test with auth", "hello DSL"); !ok {
+		t.Fatalf("not delivered:\n%s", srv.Log())
+	}
+	opts.Password = "wrong"
+	bad, _ := NewMailer(opts)
+	// aiosmtpd does not answer a refused AUTH before our deadline; either
+	// way it is an error at AUTH and nothing is delivered.
+	bctx, bcancel := context.WithTimeout(ctx, 3*time.Second)
+	err = bad.SendMail(bctx, "wrong password", "y")
+	bcancel()
+	if err == nil || !strings.Contains(err.Error(), "AUTH") {
+		t.Errorf("wrong password: %v, want an AUTH error", err)
+	}
+	opts.Password, opts.StartTLS, opts.TLS = "s3cret-pass", StartTLSNever, nil
+	plain, _ := NewMailer(opts)
+	if err := plain.SendMail(ctx, "x", "y"); err == nil {
+		t.Error("a password was sent without TLS")
+	}
+	for _, m := range srv.Messages() {
+		if alerttest.Subject(m) != "test with auth" {
+			t.Errorf("delivered without the right password over TLS: %q", alerttest.Subject(m))
+		}
+	}
+}

@@ -170,6 +170,7 @@ func (a *admin) apiIssue(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, err.Error())
 		return
 	}
+	q.Key = a.p.issueKey()
 	out, err := Issue(c.Request.Context(), a.p.st, web.Actor(c), q, a.p.rand)
 	if err != nil {
 		a.p.log.Error("issue vouchers", "by", web.Actor(c), "err", err)
@@ -269,7 +270,7 @@ func (a *admin) apiExtend(c *gin.Context) {
 	if !ok {
 		return
 	}
-	by, status, msg := extension(v, b.By)
+	by, status, msg := extension(v, b.By, a.p.now())
 	if status != 0 {
 		apiError(c, status, msg)
 		return

@@ -301,6 +301,7 @@ func TestVoucherAPIRefusesBadInput(t *testing.T) {
 	a := newAPIHarness(t)
 	own := a.issue("kiosk", `{"duration":"1h"}`)[0]
 	revoked := a.issue("kiosk", `{"duration":"1h"}`)[0]
+	longest := a.issue("kiosk", `{"duration":"8784h"}`)[0] // 366 days
 	if status, body := a.call("kiosk", http.MethodPost, fmt.Sprintf("/api/v1/vouchers/%d/revoke", revoked.ID), ""); status != http.StatusOK {
 		t.Fatalf("revoke: %d %s", status, body)
 	}
@@ -330,6 +331,7 @@ func TestVoucherAPIRefusesBadInput(t *testing.T) {
 		{"bad extension", http.MethodPost, extend(own.ID), `{"by":"soon"}`, 400, "extend the code by"},
 		{"extension too long", http.MethodPost, extend(own.ID), `{"by":"1000h"}`, 400, "extend the code by"},
 		{"extend revoked", http.MethodPost, extend(revoked.ID), `{"by":"1h"}`, 409, "revoked code cannot be extended"},
+		{"extend past 366 days in all", http.MethodPost, extend(longest.ID), `{"by":"1h"}`, 400, "at most 366 days in all"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -341,8 +343,8 @@ func TestVoucherAPIRefusesBadInput(t *testing.T) {
 		})
 	}
 	// Nothing was issued by the refused requests.
-	if got := a.listIDs("kiosk"); len(got) != 2 {
-		t.Errorf("reception has %d codes after refusals, want 2", len(got))
+	if got := a.listIDs("kiosk"); len(got) != 3 {
+		t.Errorf("reception has %d codes after refusals, want 3", len(got))
 	}
 	if v, err := a.st.VoucherByID(context.Background(), own.ID); err != nil || v.Duration != time.Hour {
 		t.Errorf("own code after refused extensions: %+v %v", v, err)

@@ -175,14 +175,20 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 			p.log.Error("record code attempt", "err", err)
 		}
 	}()
-	if len(mac) == 0 {
-		outcome = outcomeNoDevice
-		return v, &refusal{outcome, func(l string) string { return tr(l, "err_device") }}
+	// A device the portal cannot name is throttled by its address, and
+	// each try counts as a failure: otherwise it could try without limit.
+	key := "ip:" + ip.String()
+	if len(mac) > 0 {
+		key = mac.String()
 	}
-	key := mac.String()
 	if wait := p.lim.allow(key, now); wait > 0 {
 		outcome = outcomeThrottled
 		return v, &refusal{outcome, func(l string) string { return tr(l, "err_throttled", durationText(l, wait)) }}
+	}
+	if len(mac) == 0 {
+		outcome = outcomeNoDevice
+		p.lim.fail(key, now)
+		return v, &refusal{outcome, func(l string) string { return tr(l, "err_device") }}
 	}
 	fail := func(o string) error {
 		outcome = o
@@ -208,7 +214,7 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 	aup := p.currentAUP(ctx)
 	red := store.Redemption{CodeHash: HashCode(k, code), MAC: mac, IP: ip, At: now,
 		Name: clip(name, 100), Company: clip(company, 100), AUPVersion: aup.Version}
-	v, err = p.st.RedeemVoucher(ctx, red, func(v store.Voucher, known bool) error {
+	check := func(v store.Voucher, known bool) error {
 		switch {
 		case !v.RevokedAt.IsZero():
 			return &refusal{outcomeRevoked, func(l string) string { return tr(l, "err_revoked") }}
@@ -222,7 +228,15 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 			return &refusal{outcomeDevices, func(l string) string { return tr(l, "err_devices", n) }}
 		}
 		return nil
-	})
+	}
+	v, err = p.st.RedeemVoucher(ctx, red, check)
+	if errors.Is(err, store.ErrNotFound) {
+		// A code printed before the site key: hashed with the old key.
+		if old, ok := p.legacyKey(ctx); ok {
+			red.CodeHash = HashCode(old, code)
+			v, err = p.st.RedeemVoucher(ctx, red, check)
+		}
+	}
 	var ref *refusal
 	switch {
 	case errors.As(err, &ref):

@@ -35,6 +35,7 @@ var messages = map[string][2]string{
 	"other_lang":    {"Cymraeg", "English"},
 	"errors":        {"There is a problem", "Mae problem"},
 	"err_accept":    {"Tick the box to accept the Acceptable Use Policy.", "Ticiwch y blwch i dderbyn y Polisi Defnydd Derbyniol."},
+	"err_form":      {"This form came from another site. Open this page again and sign in here.", "Daeth y ffurflen hon o wefan arall. Agorwch y dudalen hon eto a mewngofnodwch yma."},
 	"err_invalid":   {"That code is not right. Check it against your slip and try again.", "Nid yw'r cod hwnnw'n gywir. Gwiriwch ef yn erbyn eich slip a rhowch gynnig arall arni."},
 	"err_expired":   {"This code has expired. Ask reception for a new one.", "Mae'r cod hwn wedi dod i ben. Gofynnwch i'r dderbynfa am un newydd."},
 	"err_revoked":   {"This code has been cancelled. Ask reception for a new one.", "Mae'r cod hwn wedi'i ganslo. Gofynnwch i'r dderbynfa am un newydd."},

@@ -21,6 +21,10 @@ const MaxDevicesPerCode = 1000
 // fields mean: one code, clock starts on issue, no date window, one device,
 // no rate or quota values, no note, no batch.
 type IssueRequest struct {
+	// Key hashes the codes: CodeKeyFrom the site key. nil: the key an older
+	// version kept in the database (tests and tools that predate the site
+	// key); the daemon and the CLI always pass the site key's.
+	Key             []byte
 	Count           int           // 1..store.MaxVoucherBatch; 0 means 1
 	Duration        time.Duration // required, rounded to the second
 	StartOnFirstUse bool
@@ -89,9 +93,13 @@ func Issue(ctx context.Context, st *store.Store, actor string, q IssueRequest, r
 	if q.Now.IsZero() {
 		q.Now = time.Now()
 	}
-	key, err := st.VoucherKey(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("captive: issue: %w", err)
+	key := q.Key
+	if key == nil {
+		k, err := st.VoucherKey(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("captive: issue: %w", err)
+		}
+		key = k
 	}
 	// A clash with an existing code (about 2^-49 per pair) is retried with
 	// fresh codes rather than reported.

@@ -56,6 +56,10 @@ type limiter struct {
 	devices      map[string]*deviceLimit
 	siteFails    []time.Time // failures within the window, oldest first
 	trippedUntil time.Time
+	// lastNew is when a device the limiter did not know last tried while
+	// the breaker was tripped: new devices share one spacing slot then, or
+	// a guesser would make up a new MAC for every try.
+	lastNew time.Time
 }
 
 type deviceLimit struct {
@@ -85,6 +89,12 @@ func (l *limiter) allow(key string, now time.Time) time.Duration {
 		}
 	}
 	if d == nil {
+		if now.Before(l.trippedUntil) {
+			if next := l.lastNew.Add(l.lim.BreakerSpacing); !l.lastNew.IsZero() && now.Before(next) {
+				return next.Sub(now)
+			}
+			l.lastNew = now
+		}
 		d = l.track(key, now)
 	}
 	d.lastAttempt = now

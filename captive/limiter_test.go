@@ -2,8 +2,11 @@ package captive
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/store"
 )
 
 var lt0 = time.Date(2025, 10, 6, 9, 0, 0, 0, time.UTC)
@@ -86,7 +89,7 @@ func TestSiteBreakerTripsOnceAndSpacesEveryone(t *testing.T) {
 	l := newLimiter(Limits{SiteFailures: 30})
 	now := lt0
 	trips := 0
-	for i := range 40 {
+	for i := range 30 {
 		key := fmt.Sprintf("mac%d", i)
 		if w := l.allow(key, now); w != 0 {
 			t.Fatalf("fresh device %d waits %v", i, w)
@@ -102,6 +105,16 @@ func TestSiteBreakerTripsOnceAndSpacesEveryone(t *testing.T) {
 	if !l.breakerTripped(now) {
 		t.Fatal("breaker not tripped")
 	}
+	// While it is tripped, devices never seen before share one spacing
+	// slot: made-up MACs do not each get a free try.
+	if w := l.allow("new1", now); w != 0 {
+		t.Fatalf("first new device while tripped waits %v", w)
+	}
+	l.fail("new1", now)
+	if w := l.allow("new2", now.Add(time.Second)); w != 9*time.Second {
+		t.Fatalf("second new device a second later waits %v, want 9s", w)
+	}
+	now = now.Add(10 * time.Second)
 	// A device that just tried must now wait the spacing, even with no
 	// lockout of its own.
 	l.allow("fresh", now)
@@ -132,5 +145,27 @@ func TestLimiterForgetsStalestWhenFull(t *testing.T) {
 	}
 	if _, ok := l.devices["mac99"]; !ok {
 		t.Fatal("newest device forgotten")
+	}
+}
+
+func TestExtensionsNeverReviveOrPassTheMaximum(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	live := store.Voucher{CreatedAt: now.Add(-time.Hour), Duration: 2 * time.Hour, ExpiresAt: now.Add(time.Hour)}
+	expired := store.Voucher{CreatedAt: now.Add(-3 * time.Hour), Duration: 2 * time.Hour, ExpiresAt: now.Add(-time.Hour)}
+	windowed := store.Voucher{CreatedAt: now, Duration: time.Hour, NotBefore: now, NotAfter: now.Add(MaxDuration - time.Hour)}
+	for _, tc := range []struct {
+		name   string
+		v      store.Voucher
+		by     string
+		status int
+	}{
+		{"a live code", live, "1h", 0},
+		{"an expired code", expired, "1h", http.StatusConflict},
+		{"a window past 366 days", windowed, "2h", http.StatusBadRequest},
+		{"a window up to 366 days", windowed, "1h", 0},
+	} {
+		if _, status, msg := extension(tc.v, tc.by, now); status != tc.status {
+			t.Errorf("%s: status %d (%s), want %d", tc.name, status, msg, tc.status)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package captive
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -581,12 +582,13 @@ func TestBruteForceLimitsAndAlert(t *testing.T) {
 	if res := h.login(ip, good); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after the lockout: %d", res.StatusCode)
 	}
-	// The attempt log has every try, without the code.
+	// The attempt log counts every try, without the code, a row per
+	// device, outcome and minute.
 	as, err := h.st.VoucherAttempts(context.Background(), 100)
-	if err != nil || len(as) != 7 {
+	if err != nil || len(as) != 3 {
 		t.Fatalf("attempts %d %v", len(as), err)
 	}
-	if as[0].Outcome != "ok" || as[1].Outcome != "throttled" || as[2].Outcome != "invalid" || as[2].MAC.String() != macOf(50) || as[2].IP.String() != ip {
+	if as[0].Outcome != "ok" || as[1].Outcome != "throttled" || as[2].Outcome != "invalid" || as[2].Count != 5 || as[2].MAC.String() != macOf(50) || as[2].IP.String() != ip {
 		t.Fatalf("attempt log %+v", as[:3])
 	}
 
@@ -611,6 +613,33 @@ func TestBruteForceLimitsAndAlert(t *testing.T) {
 	h.login(ipX, wrong)
 	if res := h.login(ipX, good); res.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("second try during the breaker: %d", res.StatusCode)
+	}
+}
+
+// TestAttemptFloodFromAnUnknownDevice is the proved attack: 300 tries from
+// an address with no known MAC skipped the limiter and wrote 300 rows.
+func TestAttemptFloodFromAnUnknownDevice(t *testing.T) {
+	h := newHarness(t, Limits{})
+	code := h.issue(IssueRequest{Duration: time.Hour})
+	throttled := 0
+	for range 300 {
+		if res := h.login("10.40.0.201", code); res.StatusCode == http.StatusTooManyRequests {
+			throttled++
+		}
+	}
+	if throttled < 290 {
+		t.Errorf("%d of 300 tries from an unknown device throttled, want all after the fifth", throttled)
+	}
+	as, err := h.st.VoucherAttempts(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, a := range as {
+		total += a.Count
+	}
+	if len(as) > 2 || total != 300 {
+		t.Errorf("%d attempt rows counting %d tries, want at most 2 rows counting 300: %+v", len(as), total, as)
 	}
 }
 
@@ -711,5 +740,116 @@ func TestPurgeRemovesOldRecordsOnly(t *testing.T) {
 	left, _ := h.st.GuestAcceptances(context.Background(), time.Time{}, h.clock.Now().Add(time.Hour))
 	if len(left) != 1 || !left[0].At.Equal(h.clock.Now()) {
 		t.Fatalf("left %+v", left)
+	}
+}
+
+// TestFormsRefuseOtherSites: a hostile page could sign a visitor in with the
+// attacker's code, or out, by posting the portal's forms.
+func TestFormsRefuseOtherSites(t *testing.T) {
+	h := newHarness(t, Limits{})
+	ip := h.device(60)
+	code := h.issue(IssueRequest{Duration: time.Hour})
+	form := url.Values{"code": {code}, "accept": {"yes"}}
+	for _, hdr := range [][]string{
+		{"Origin", "http://evil.example"},
+		{"Origin", "null"},
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Sec-Fetch-Site", "same-site"},
+	} {
+		res := h.do("POST", portalHost, "/login", ip, form, hdr...)
+		if body := readBody(t, res); res.StatusCode != http.StatusForbidden || !strings.Contains(body, "another site") {
+			t.Errorf("login with %s: %s: %d, want 403", hdr[0], hdr[1], res.StatusCode)
+		}
+	}
+	if h.adm.isAdmitted(macOf(60), ip) {
+		t.Fatal("a cross-site post admitted the device")
+	}
+	res := h.do("POST", portalHost, "/login", ip, form, "Origin", "http://"+portalHost, "Sec-Fetch-Site", "same-origin")
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("same-origin login: %d, want 303", res.StatusCode)
+	}
+	if res := h.do("POST", portalHost, "/logout", ip, url.Values{}, "Sec-Fetch-Site", "cross-site"); res.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site logout: %d, want 403", res.StatusCode)
+	}
+	if !h.adm.isAdmitted(macOf(60), ip) {
+		t.Error("a cross-site logout ended the admission")
+	}
+}
+
+// TestCodesAreHashedWithTheSiteKeyNotTheDatabase: the code-hashing key was
+// stored in the same database as the hashes, so a stolen database could be
+// searched offline. With the site key, the database holds no key; codes
+// printed under the old database key still work.
+func TestCodesAreHashedWithTheSiteKeyNotTheDatabase(t *testing.T) {
+	h := newHarness(t, Limits{})
+	ctx := context.Background()
+	siteKey := bytes.Repeat([]byte{7}, 32)
+	codeKey := CodeKeyFrom(siteKey)
+
+	// Before: a code under the database's key (an older version's).
+	legacy := h.issue(IssueRequest{Duration: time.Hour})
+
+	p, err := New(Options{Store: h.st, Admitter: h.adm, Neighbours: h.nb, Now: h.clock.Now, Location: time.UTC,
+		School: "Example Primary School", PortalURL: "http://" + portalHost, CodeKey: codeKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.p = p
+	out, err := Issue(ctx, h.st, "web:frontdesk", IssueRequest{Key: p.issueKey(), Duration: time.Hour, Now: h.clock.Now()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := out[0].Code
+	norm, _ := NormaliseCode(fresh)
+	oldKey, ok, err := h.st.LegacyVoucherKey(ctx)
+	if err != nil || !ok {
+		t.Fatalf("legacy key: %v %v", ok, err)
+	}
+	if _, err := h.st.VoucherByHash(ctx, HashCode(oldKey, norm)); err == nil {
+		t.Fatal("the new code can be found with the key in the database")
+	}
+	if _, err := h.st.VoucherByHash(ctx, HashCode(codeKey, norm)); err != nil {
+		t.Fatalf("the new code is not hashed with the site key: %v", err)
+	}
+	for i, code := range []string{fresh, legacy} {
+		ip := h.device(70 + i)
+		if res := h.login(ip, code); res.StatusCode != http.StatusSeeOther {
+			t.Errorf("code %d: login %d, want 303", i, res.StatusCode)
+		}
+	}
+}
+
+// panicNeighbours panics for one address: a bug one request can reach.
+type panicNeighbours struct {
+	fakeNeighbours
+	bad netip.Addr
+}
+
+func (p panicNeighbours) MACFor(ip netip.Addr) (net.HardwareAddr, error) {
+	if ip == p.bad {
+		panic("injected: neighbour lookup of " + ip.String())
+	}
+	return p.fakeNeighbours.MACFor(ip)
+}
+
+func TestAPanickingRequestIsAnswered500AndThePortalGoesOn(t *testing.T) {
+	h := newHarness(t, Limits{})
+	good := h.device(80)
+	bad := netip.MustParseAddr("10.40.0.81")
+	p, err := New(Options{Store: h.st, Admitter: h.adm, Neighbours: panicNeighbours{h.nb, bad}, Now: h.clock.Now, Location: time.UTC,
+		School: "Example Primary School", PortalURL: "http://" + portalHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.p = p
+	code := h.issue(IssueRequest{Duration: time.Hour})
+	if res := h.login(bad.String(), code); res.StatusCode != http.StatusInternalServerError {
+		t.Errorf("the panicking request: %d, want 500", res.StatusCode)
+	}
+	if p.Panics() != 1 {
+		t.Errorf("panics = %d, want 1", p.Panics())
+	}
+	if res := h.login(good, code); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the next visitor: %d, want 303", res.StatusCode)
 	}
 }

@@ -148,11 +148,12 @@ func plural(n int, unit string) string {
 
 func (a *admin) listPage(c *gin.Context) {
 	v := a.srv.View(c, "Visitor codes")
-	switch {
-	case c.Query("revoked") != "":
-		v.Notice = "Code " + c.Query("revoked") + " revoked; its devices were disconnected."
-	case c.Query("extended") != "":
-		v.Notice = "Code " + c.Query("extended") + " extended."
+	// Fixed messages by key: a banner never repeats URL text.
+	switch c.Query("done") {
+	case "revoked":
+		v.Notice = "Code revoked; its devices were disconnected."
+	case "extended":
+		v.Notice = "Code extended."
 	}
 	a.renderList(c, http.StatusOK, v)
 }
@@ -300,6 +301,7 @@ func (a *admin) issue(c *gin.Context) {
 		a.formFail(c, http.StatusBadRequest, "The codes were not issued: "+err.Error()+".")
 		return
 	}
+	q.Key = a.p.issueKey()
 	out, err := Issue(c.Request.Context(), a.p.st, web.Actor(c), q, a.p.rand)
 	if err != nil {
 		a.p.log.Error("issue vouchers", "by", web.Actor(c), "err", err)
@@ -368,13 +370,28 @@ func (a *admin) visibleCode(c *gin.Context, id int64) (store.Voucher, error) {
 
 // extension reads how long to extend v by. On refusal it returns the HTTP
 // status and the message for the person.
-func extension(v store.Voucher, by string) (time.Duration, int, string) {
+func extension(v store.Voucher, by string, now time.Time) (time.Duration, int, string) {
 	d, err := time.ParseDuration(by)
 	if err != nil || d < time.Minute || d > 30*24*time.Hour {
 		return 0, http.StatusBadRequest, "Choose how long to extend the code by (1m to 720h)."
 	}
+	d = d.Round(time.Second)
 	if !v.RevokedAt.IsZero() {
 		return 0, http.StatusConflict, "A revoked code cannot be extended; issue a new one."
+	}
+	// An expired code stays expired: extending it would revive access
+	// nobody issued for today.
+	if until := v.Until(); !until.IsZero() && !now.Before(until) {
+		return 0, http.StatusConflict, "An expired code cannot be extended; issue a new one."
+	}
+	// Extensions never take a code past the longest a code may be issued
+	// for, however many there are.
+	start := v.CreatedAt
+	if !v.NotBefore.IsZero() {
+		start = v.NotBefore
+	}
+	if v.Duration+d > MaxDuration || (!v.NotAfter.IsZero() && v.NotAfter.Add(d).Sub(start) > MaxDuration) {
+		return 0, http.StatusBadRequest, "A code may last at most 366 days in all, extensions included."
 	}
 	return d, 0, ""
 }
@@ -389,7 +406,7 @@ func (a *admin) revoke(c *gin.Context) {
 		a.formFail(c, http.StatusInternalServerError, "The code could not be fully revoked: "+err.Error())
 		return
 	}
-	c.Redirect(http.StatusSeeOther, fmt.Sprintf("/vouchers?revoked=%d", v.ID))
+	c.Redirect(http.StatusSeeOther, "/vouchers?done=revoked")
 }
 
 func (a *admin) extend(c *gin.Context) {
@@ -397,7 +414,7 @@ func (a *admin) extend(c *gin.Context) {
 	if !ok {
 		return
 	}
-	by, status, msg := extension(v, c.PostForm("by"))
+	by, status, msg := extension(v, c.PostForm("by"), a.p.now())
 	if status != 0 {
 		a.formFail(c, status, msg)
 		return
@@ -407,10 +424,13 @@ func (a *admin) extend(c *gin.Context) {
 		a.formFail(c, http.StatusInternalServerError, "The code could not be extended: "+err.Error())
 		return
 	}
-	c.Redirect(http.StatusSeeOther, fmt.Sprintf("/vouchers?extended=%d", v.ID))
+	c.Redirect(http.StatusSeeOther, "/vouchers?done=extended")
 }
 
-type attemptRow struct{ At, MAC, IP, Outcome string }
+type attemptRow struct {
+	At, MAC, IP, Outcome string
+	Count                int64 // tries with this outcome from the device in that minute
+}
 
 type settingsData struct {
 	Version, TextEN, TextCY string
@@ -436,7 +456,7 @@ func (a *admin) renderSettings(c *gin.Context, status int, v *web.View, typed *s
 		a.p.log.Error("list code attempts", "err", err)
 	}
 	for _, at := range as {
-		r := attemptRow{At: a.when(at.At), Outcome: at.Outcome}
+		r := attemptRow{At: a.when(at.At), Outcome: at.Outcome, Count: at.Count}
 		if at.MAC != nil {
 			r.MAC = at.MAC.String()
 		}

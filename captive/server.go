@@ -4,6 +4,8 @@ package captive
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -14,8 +16,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/events"
@@ -66,6 +71,13 @@ type Options struct {
 
 	Limits Limits    // code-guessing limits; zero: defaults
 	Rand   io.Reader // randomness for codes; nil: crypto/rand
+
+	// CodeKey hashes codes (CodeKeyFrom the site key, kept in a file beside
+	// the database, never in it, so a copied database alone reveals no
+	// code). Codes issued before the site key, under the key an older
+	// version kept in the database, still redeem. nil: that database key
+	// only (tests, and tools that predate the site key).
+	CodeKey []byte
 }
 
 // Portal is the captive portal: its HTTP server, the vouchers' life cycle
@@ -90,11 +102,18 @@ type Portal struct {
 	lim      *limiter
 	tmpl     *template.Template
 
-	keyMu sync.Mutex
-	key   []byte
+	keyMu     sync.Mutex
+	key       []byte
+	siteKeyed bool // key came from the site key file; the database's is legacy
 
 	conns connTracker
+
+	panics atomic.Uint64 // requests whose handling panicked
 }
+
+// Panics returns how many requests' handling panicked (each was answered
+// 500 and the portal went on serving).
+func (p *Portal) Panics() uint64 { return p.panics.Load() }
 
 // connTracker knows the portal's open client connections and their state,
 // so that admitting a device can close the idle ones it opened while it
@@ -179,6 +198,9 @@ func New(opts Options) (*Portal, error) {
 		now: opts.Now, loc: opts.Location, school: opts.School, ssid: opts.SSID, base: base, venue: opts.VenueURL,
 		listen: opts.Listen, tlsAddr: opts.TLSListen, certFile: opts.CertFile, keyFile: opts.KeyFile,
 		rand: opts.Rand, lim: newLimiter(opts.Limits)}
+	if opts.CodeKey != nil {
+		p.key, p.siteKeyed = slices.Clone(opts.CodeKey), true
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -204,7 +226,8 @@ func (p *Portal) PortalURL() string { return p.base.String() }
 // APIURL is the RFC 8908 API's URL, for DHCP option 114 (RFC 8910).
 func (p *Portal) APIURL() string { return p.base.String() + "/api/captive" }
 
-// codeKey returns the site's code-hashing key, loading it once.
+// codeKey returns the site's code-hashing key (Options.CodeKey, or without
+// it the database's), loading it once.
 func (p *Portal) codeKey(ctx context.Context) ([]byte, error) {
 	p.keyMu.Lock()
 	defer p.keyMu.Unlock()
@@ -216,6 +239,38 @@ func (p *Portal) codeKey(ctx context.Context) ([]byte, error) {
 		p.key = k
 	}
 	return p.key, nil
+}
+
+// issueKey is the key new codes are hashed with: the site key's, or nil
+// (Issue then uses the database's) without one.
+func (p *Portal) issueKey() []byte {
+	if !p.siteKeyed {
+		return nil
+	}
+	return p.key
+}
+
+// legacyKey returns the code key an older version kept in the database, if
+// the portal now hashes with the site key and that older key exists: codes
+// printed before the upgrade must still work.
+func (p *Portal) legacyKey(ctx context.Context) ([]byte, bool) {
+	if !p.siteKeyed {
+		return nil, false
+	}
+	k, ok, err := p.st.LegacyVoucherKey(ctx)
+	if err != nil {
+		p.log.Warn("read the database's old code key", "err", err)
+		return nil, false
+	}
+	return k, ok
+}
+
+// CodeKeyFrom derives the code-hashing key from the site key (package
+// sitekey), so the site key itself never hashes anything directly.
+func CodeKeyFrom(siteKey []byte) []byte {
+	m := hmac.New(sha256.New, siteKey)
+	m.Write([]byte("gatehouse/captive/code-hmac/v1"))
+	return m.Sum(nil)
 }
 
 // Run serves the portal on Options.Listen (and Options.TLSListen when set)
@@ -286,12 +341,28 @@ func (p *Portal) Serve(ctx context.Context, ln net.Listener) error {
 func (p *Portal) Handler() http.Handler { return http.HandlerFunc(p.serveHTTP) }
 
 func (p *Portal) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// A panic in one request is answered 500, counted and logged; the
+	// portal keeps serving everyone else. (net/http would also survive it,
+	// but silently, with the connection dropped.)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			p.panics.Add(1)
+			p.log.Error("portal: handler panic", "method", r.Method, "path", r.URL.Path, "client", peerAddr(r), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		}
+	}()
 	h := w.Header()
 	// Pages carry their CSS inline and nothing else: no scripts, no
 	// frames, forms only to ourselves.
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer a browser sends
+	// "Origin: null" even on the portal's own form posts, and the origin
+	// is what the forms' CSRF check reads (see sameOrigin).
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 
@@ -306,24 +377,58 @@ func (p *Portal) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.home(w, r)
-	case "/login":
+	case "/login", "/logout":
 		if r.Method != http.MethodPost {
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
-		p.login(w, r)
-	case "/logout":
-		if r.Method != http.MethodPost {
-			http.Redirect(w, r, "/", http.StatusSeeOther)
+		if !p.sameOrigin(r) {
+			p.log.Warn("portal form posted from another site", "path", r.URL.Path, "origin", clipHeader(r.Header.Get("Origin")),
+				"fetch_site", clipHeader(r.Header.Get("Sec-Fetch-Site")), "client", peerAddr(r))
+			lang := pickLang(r)
+			p.renderLogin(w, r, http.StatusForbidden, lang, "", "", "", tr(lang, "err_form"))
 			return
 		}
-		p.logout(w, r)
+		if r.URL.Path == "/login" {
+			p.login(w, r)
+		} else {
+			p.logout(w, r)
+		}
 	case "/api/captive":
 		p.api(w, r)
 	default:
 		lang := pickLang(r)
 		p.render(w, http.StatusNotFound, "message", p.page(r, lang, tr(lang, "not_found")))
 	}
+}
+
+// sameOrigin is the portal forms' CSRF check: a browser says where a form
+// post comes from (Sec-Fetch-Site, Origin), and a post from any other site
+// (a hostile page signing a visitor in with the attacker's code, or out) is
+// refused. Clients that send neither header are not browsers acting for
+// someone else: scripts and kiosks, which the code limits already bound.
+// The portal is often plain HTTP, where a cookie token could be planted by
+// anyone on the network, so the browser's own statement is the check.
+func (p *Portal) sameOrigin(r *http.Request) bool {
+	if fs := r.Header.Get("Sec-Fetch-Site"); fs != "" && fs != "same-origin" && fs != "none" {
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false // "null" (sandboxed frames, data: pages) included
+	}
+	return p.isPortalHost(u.Host) || strings.EqualFold(u.Host, r.Host)
+}
+
+func clipHeader(v string) string {
+	if len(v) > 100 {
+		return v[:100]
+	}
+	return v
 }
 
 // isPortalHost reports whether a Host header names the portal itself.

@@ -56,6 +56,7 @@ type Config struct {
 	DHCPRelay DHCPRelay
 	Portal    Portal
 	Alerts    Alerts
+	People    People
 
 	// lines maps a YAML path ("segments[1].dhcp.range") to the line it was
 	// found on, so that later checks (HostProblems, other packages through
@@ -113,6 +114,11 @@ type Segment struct {
 	// RADIUS request names its SSID in Called-Station-Id. Unique across
 	// segments; optional.
 	SSIDs []string
+	// MACIPBinding forwards only the MAC and address pairs the router
+	// handed out (DHCP leases, reservations) or admitted: a copied or
+	// static address gets nothing through. On unless the file says
+	// mac_ip_binding: false.
+	MACIPBinding bool
 }
 
 // The modes segments[].unknown_devices accepts. What each means is package

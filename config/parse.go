@@ -55,6 +55,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		DNS:     DNS{SafeSearch: true, LogRetention: DefaultDNSLogRetention},
 		Inspect: Inspect{Retention: DefaultFindingRetention},
 		Portal:  Portal{Retention: DefaultGuestRetention},
+		People:  People{Retention: DefaultPeopleRetention},
 		RADIUS:  RADIUS{Auth: DefaultRADIUSAuth, Accounting: DefaultRADIUSAcct},
 		lines:   d.lines,
 	}
@@ -95,6 +96,7 @@ func (d *decoder) config(c *Config, root *yaml.Node) {
 		"alerts":   func(p string, v *yaml.Node) { d.alerts(c, p, v) },
 		"dhcp":     func(p string, v *yaml.Node) { d.dhcpRelays(c, p, v) },
 		"portal":   func(p string, v *yaml.Node) { d.portal(c, p, v) },
+		"people":   func(p string, v *yaml.Node) { d.people(c, p, v) },
 	})
 	if d.aborted {
 		// What was not read cannot be called missing.

@@ -24,10 +24,11 @@ func (d *decoder) segments(c *Config, path string, v *yaml.Node) {
 }
 
 func (d *decoder) segment(path string, v *yaml.Node) Segment {
-	var s Segment
+	s := Segment{MACIPBinding: true}
 	var dhcpRange string
 	var dhcpPresent bool
 	d.mapping(v, path, map[string]fieldFunc{
+		"mac_ip_binding": func(p string, v *yaml.Node) { s.MACIPBinding = d.boolean(p, v, true) },
 		"name": func(p string, v *yaml.Node) {
 			if n, ok := d.str(p, v); ok && n != "" {
 				s.Name = n

@@ -25,7 +25,9 @@ type memStore struct {
 	status  map[string]DeviceStatus
 	resv    []Reservation
 	fail    error
-	batches int
+	// statusFail makes DeviceStatus fail (a locked or broken database).
+	statusFail error
+	batches    int
 	// gate, when set, runs at the start of every SaveBatch (outside mu).
 	gate func()
 }
@@ -86,6 +88,9 @@ func (m *memStore) SaveBatch(_ context.Context, leases []Lease, devices []Device
 func (m *memStore) DeviceStatus(_ context.Context, mac net.HardwareAddr) (DeviceStatus, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.statusFail != nil {
+		return DeviceStatus{}, m.statusFail
+	}
 	return m.status[mac.String()], nil
 }
 

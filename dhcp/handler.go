@@ -162,9 +162,12 @@ func (s *Server) segmentFor(giaddr netip.Addr) *segState {
 // whether to answer at all and whether the lease goes into quarantine.
 func (s *Server) admit(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) (answer, quarantine bool) {
 	st, err := s.cfg.Store.DeviceStatus(ctx, req.ClientHWAddr)
-	if err != nil {
+	lookupFailed := err != nil
+	if lookupFailed {
 		// Without an answer the device counts as unknown: quarantine and
-		// deny segments fail closed, open segments keep working.
+		// deny segments fail closed, open segments keep working. But it is
+		// not called unapproved: a database that could not answer is not
+		// a finding about the device.
 		s.metrics.inc(&s.metrics.StoreErrors)
 		s.log.Warn("dhcp: device status", "mac", req.ClientHWAddr, "err", err)
 		st = DeviceStatus{}
@@ -177,7 +180,9 @@ func (s *Server) admit(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) (
 		return true, false
 	}
 	dev := s.device(seg, req, netip.Addr{}, s.now())
-	s.unapproved(seg, dev)
+	if !lookupFailed {
+		s.unapproved(seg, dev)
+	}
 	switch seg.Approval {
 	case ApprovalDeny:
 		s.metrics.inc(&s.metrics.Denied)
@@ -213,9 +218,9 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	if dev.Manufacturer != "" {
 		ev += "; made by " + dev.Manufacturer
 	}
-	events.Publish(s.cfg.Events, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingUnapprovedDevice,
-		Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), dev.MAC...), SrcIP: dev.IP, Proto: "dhcp",
-		Detail: finding.DetailNotApproved, Evidence: ev})
+	f := finding.NotApproved(finding.SourceDHCP, now, seg.Name, dev.MAC, dev.IP, ev)
+	f.Proto = "dhcp"
+	events.Publish(s.cfg.Events, f)
 	if s.cfg.OnUnapprovedDevice != nil {
 		s.cfg.OnUnapprovedDevice(seg.Segment, dev)
 	}
@@ -358,6 +363,14 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 		s.log.Error("dhcp: lease not committed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
 		return nil
 	}
+	if s.cfg.Binder != nil {
+		// Bound before the ACK: a device that has its address can use it.
+		if err := s.cfg.Binder.Bind(ctx, l.MAC, ip, l.Expires); err != nil {
+			s.metrics.inc(&s.metrics.BindErrors)
+			s.log.Error("dhcp: binding failed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
+			return nil
+		}
+	}
 	if quarantine {
 		if err := s.cfg.Enforcer.Quarantine(ctx, policy.Device{MAC: l.MAC, IP: ip}); err != nil {
 			s.metrics.inc(&s.metrics.QuarantineError)
@@ -397,6 +410,7 @@ func (s *Server) release(seg *segState, req *dhcpv4.DHCPv4, from netip.Addr, rel
 	}
 	s.metrics.inc(&s.metrics.Releases)
 	s.commit.record([]Lease{l}, nil)
+	s.unbind(seg, req.ClientHWAddr, ip)
 	s.released(l)
 }
 
@@ -417,8 +431,22 @@ func (s *Server) decline(seg *segState, req *dhcpv4.DHCPv4) {
 		return
 	}
 	s.metrics.inc(&s.metrics.Declines)
+	s.unbind(seg, req.ClientHWAddr, ip)
 	s.log.Warn("dhcp: address declined, held back", "segment", seg.Name, "ip", ip, "by", req.ClientHWAddr, "until", l.Expires)
 	s.commit.record([]Lease{l}, nil)
+}
+
+// unbind tells the Binder a client gave its address up. A failure leaves
+// the element to run out with the lease's time; it is logged.
+func (s *Server) unbind(seg *segState, mac net.HardwareAddr, ip netip.Addr) {
+	if s.cfg.Binder == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Binder.Unbind(ctx, mac, ip); err != nil {
+		s.log.Warn("dhcp: unbind released address", "segment", seg.Name, "mac", mac, "ip", ip, "err", err)
+	}
 }
 
 func (s *Server) inform(seg *segState, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {

@@ -517,6 +517,18 @@ func TestApprovalModes(t *testing.T) {
 			t.Fatalf("ACK although quarantine failed: %v", ack)
 		}
 	})
+	t.Run("a failed lookup fails closed but is not a finding", func(t *testing.T) {
+		st := newMemStore()
+		st.statusFail = errDisk
+		h := newHarness(t, st, nil)
+		if r, _ := h.send("l0", clientPort, msg(t, unknown, dhcpv4.MessageTypeDiscover)); r != nil {
+			t.Fatalf("deny segment answered %v while the store could not say who it is", r)
+		}
+		h.dora("s0", unknown) // alert segment: still leased
+		if f := h.pub.findings(FindingUnapprovedDevice); len(f) != 0 {
+			t.Fatalf("a store failure became a finding: %+v", f)
+		}
+	})
 	t.Run("deny answers nothing but records the device", func(t *testing.T) {
 		h := newHarness(t, newMemStore(), nil)
 		if r, _ := h.send("l0", clientPort, msg(t, unknown, dhcpv4.MessageTypeDiscover)); r != nil {

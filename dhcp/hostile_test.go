@@ -2,11 +2,13 @@ package dhcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -269,5 +271,75 @@ func TestHostileClientsOnARealSegment(t *testing.T) {
 	}
 	if srv.Metrics().Declines.Load() != 0 {
 		t.Error("the forged decline was honoured")
+	}
+}
+
+// fakeBinder records the bindings the server asks for.
+type fakeBinder struct {
+	mu    sync.Mutex
+	bound map[string]time.Time // "mac/ip" -> until
+	fail  error
+}
+
+func (b *fakeBinder) Bind(_ context.Context, mac net.HardwareAddr, ip netip.Addr, until time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fail != nil {
+		return b.fail
+	}
+	b.bound[mac.String()+"/"+ip.String()] = until
+	return nil
+}
+
+func (b *fakeBinder) Unbind(_ context.Context, mac net.HardwareAddr, ip netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.bound, mac.String()+"/"+ip.String())
+	return nil
+}
+
+func (b *fakeBinder) has(mac string, ip netip.Addr) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.bound[mac+"/"+ip.String()]
+	return ok
+}
+
+func TestLeasesAndReservationsFeedTheBindings(t *testing.T) {
+	st := newMemStore()
+	const printer = "00:1c:b3:00:bb:09"
+	st.resv = []Reservation{{Segment: "staff", MAC: hw(t, printer), IP: netip.MustParseAddr("10.10.0.9")}}
+	b := &fakeBinder{bound: map[string]time.Time{}}
+	h := newHarness(t, st, func(c *Config) { c.Binder = b })
+	if !b.has(printer, netip.MustParseAddr("10.10.0.9")) {
+		t.Error("a reservation is not bound at start")
+	}
+	const mac = "00:1c:b3:00:bb:01"
+	ip := h.dora("v0", mac)
+	if !b.has(mac, ip) {
+		t.Fatal("a lease was acknowledged without its binding")
+	}
+	h.send("v0", netip.AddrPortFrom(ip, 68), msg(t, mac, dhcpv4.MessageTypeRelease, dhcpv4.WithClientIP(ip.AsSlice())))
+	if b.has(mac, ip) {
+		t.Error("a released lease is still bound")
+	}
+	// A restart binds the leases that are still active.
+	const other = "00:1c:b3:00:bb:02"
+	oip := h.dora("v0", other)
+	h.eventually(func() bool { _, ok := st.lease("visitor", oip); return ok }, "lease stored")
+	b2 := &fakeBinder{bound: map[string]time.Time{}}
+	newHarness(t, st, func(c *Config) { c.Binder = b2 })
+	if !b2.has(other, oip) {
+		t.Error("an active lease was not bound again at start")
+	}
+	// No binding, no ACK.
+	b.fail = errors.New("netlink down")
+	offer, _ := h.send("v0", clientPort, msg(t, "00:1c:b3:00:bb:03", dhcpv4.MessageTypeDiscover))
+	if offer == nil {
+		t.Fatal("no offer")
+	}
+	ack, _ := h.send("v0", clientPort, msg(t, "00:1c:b3:00:bb:03", dhcpv4.MessageTypeRequest, withRequested(offer.YourIPAddr.String()), withServerID("10.40.0.1")))
+	if ack != nil && ack.MessageType() == dhcpv4.MessageTypeAck {
+		t.Error("acknowledged a lease whose binding failed")
 	}
 }

@@ -40,6 +40,7 @@ type Metrics struct {
 	NewMACLimited   atomic.Uint64 // discovers from never-seen MACs over the segment's per-minute cap
 	ForgedRelease   atomic.Uint64 // RELEASE/DECLINE not from the lease holder (address, MAC or timing)
 	Panics          atomic.Uint64 // packets whose handling panicked (dropped, server kept running)
+	BindErrors      atomic.Uint64 // leases withheld because the kernel binding failed
 }
 
 func (m *Metrics) inc(c *atomic.Uint64)           { c.Add(1) }
@@ -84,6 +85,7 @@ func (m *Metrics) counters() []struct {
 		{"dropped_relay_on_segment", "Relayed messages arriving on a segment interface instead of a relay interface.", &m.RelayOnSegment},
 		{"dropped_new_mac_limited", "Discovers from never-seen MACs over the segment's per-minute cap.", &m.NewMACLimited},
 		{"dropped_forged_release", "RELEASEs and DECLINEs not from the lease holder.", &m.ForgedRelease},
+		{"bind_errors", "Leases withheld because the kernel's MAC-address binding failed.", &m.BindErrors},
 		{"handler_panics", "Packets whose handling panicked; the packet was dropped and the server kept running.", &m.Panics},
 	}
 }

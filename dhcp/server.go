@@ -29,6 +29,9 @@ type Config struct {
 	Store    LeaseStore
 	Events   *events.Hub // nil: events are not published
 	Enforcer Enforcer
+	// Binder, when set, is told every lease (before its ACK) and every
+	// release, and at start every lease still active.
+	Binder Binder
 	// OnUnapprovedDevice is called (once per device, segment and hour) when
 	// an unapproved device asks for a lease on a segment with an approval
 	// mode, after the finding was published. It must not block.
@@ -83,6 +86,9 @@ type Server struct {
 
 	alertMu sync.Mutex
 	alerted map[string]time.Time // segment|mac -> when the finding was raised
+
+	resvMu    sync.Mutex
+	resvBound map[string]Reservation // "mac/ip" -> reservation bound in the kernel
 }
 
 // New checks cfg and returns a server; Run starts it.
@@ -223,6 +229,18 @@ func (s *Server) load(ctx context.Context) error {
 	for _, seg := range s.segs {
 		seg.pool.restore(bySeg[seg.Name])
 	}
+	if s.cfg.Binder != nil {
+		// The kernel's bindings are rebuilt from the leases: a device
+		// keeps its address across a restart without asking again.
+		now := s.now()
+		for _, l := range ls {
+			if l.Active(now) && l.MAC != nil {
+				if err := s.cfg.Binder.Bind(ctx, l.MAC, l.IP, l.Expires); err != nil {
+					return fmt.Errorf("dhcp: bind restored lease %v/%v: %w", l.MAC, l.IP, err)
+				}
+			}
+		}
+	}
 	return nil
 }
 
@@ -239,6 +257,43 @@ func (s *Server) ReloadReservations(ctx context.Context) error {
 	}
 	for _, seg := range s.segs {
 		seg.pool.setReservations(bySeg[seg.Name])
+	}
+	return s.bindReservations(ctx, rs)
+}
+
+// bindReservations makes every reservation a binding (a device with a
+// reserved address may use it without asking DHCP: the school's printers
+// and servers with static addresses) and ends the bindings of reservations
+// that were removed.
+func (s *Server) bindReservations(ctx context.Context, rs []Reservation) error {
+	if s.cfg.Binder == nil {
+		return nil
+	}
+	s.resvMu.Lock()
+	defer s.resvMu.Unlock()
+	next := map[string]Reservation{}
+	var errs []error
+	for _, r := range rs {
+		if s.segmentFor(r.IP) == nil {
+			continue
+		}
+		k := r.MAC.String() + "/" + r.IP.String()
+		next[k] = r
+		// A zero until: bound for as long as the reservation exists.
+		if err := s.cfg.Binder.Bind(ctx, r.MAC, r.IP, time.Time{}); err != nil {
+			errs = append(errs, fmt.Errorf("bind reservation %s: %w", k, err))
+		}
+	}
+	for k, r := range s.resvBound {
+		if _, ok := next[k]; !ok {
+			if err := s.cfg.Binder.Unbind(ctx, r.MAC, r.IP); err != nil {
+				errs = append(errs, fmt.Errorf("unbind removed reservation %s: %w", k, err))
+			}
+		}
+	}
+	s.resvBound = next
+	if len(errs) > 0 {
+		return fmt.Errorf("dhcp: %w", errors.Join(errs...))
 	}
 	return nil
 }

@@ -116,6 +116,15 @@ type Enforcer interface {
 	Quarantine(ctx context.Context, d policy.Device) error
 }
 
+// Binder keeps the kernel's MAC-to-address bindings (package policy): the
+// server binds each lease before it acknowledges it and unbinds it when the
+// client gives it up, so that on a binding segment only the pairs the server
+// handed out are forwarded. A zero until binds for good (a reservation).
+type Binder interface {
+	Bind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, until time.Time) error
+	Unbind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error
+}
+
 // Finding classes this package raises, published on the hub as a
 // finding.Finding (Source finding.SourceDHCP), the one finding type every
 // source shares. Leases go out as events.LeaseGranted and

@@ -42,6 +42,10 @@ type Options struct {
 	Resolutions *Resolutions
 	// Sink receives findings. Nil drops them (still counted).
 	Sink Sink
+	// OnPanic, when set, is told about a packet whose inspection panicked
+	// (the panic value and the packet, to log for replay); the packet is
+	// skipped and inspection goes on either way.
+	OnPanic func(v any, packet []byte)
 	// MaxFlows bounds the flow table; the least recently seen flow is
 	// evicted when it is full. Default 32768: about 15 MB of table plus
 	// 8 MiB of shared TCP reassembly buffers.
@@ -69,6 +73,9 @@ type Stats struct {
 	// KnownDeviceErrors counts KnownDevice lookups that failed (and so
 	// raised nothing).
 	KnownDeviceErrors uint64
+	// Panics counts packets whose inspection panicked: the packet was
+	// skipped (and handed to Options.OnPanic) and inspection went on.
+	Panics uint64
 }
 
 // Engine decodes packets, tracks flows and runs the classifiers. It is not
@@ -269,6 +276,15 @@ func (e *Engine) HandlePacketLink(lt layers.LinkType, data []byte, ci gopacket.C
 }
 
 func (e *Engine) handle(parser *gopacket.DecodingLayerParser, data []byte, ci gopacket.CaptureInfo) {
+	// A bug one packet reaches must not stop inspection (or the daemon).
+	defer func() {
+		if v := recover(); v != nil {
+			e.stats.Panics++
+			if e.opt.OnPanic != nil {
+				e.opt.OnPanic(v, append([]byte(nil), data...))
+			}
+		}
+	}()
 	e.stats.Packets++
 	if (parser == e.pIP4 || parser == e.pIP6) && len(data) > 0 {
 		// Raw IP links carry both families; the version nibble decides.

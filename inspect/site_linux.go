@@ -4,6 +4,7 @@ package inspect
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,12 +58,17 @@ func NewSite(opt SiteOptions) *Site {
 		if opt.Sink != nil {
 			sink = opt.Sink(ifc.Segment)
 		}
+		name := ifc.Name
 		s.engines = append(s.engines, NewEngine(Options{
 			InsideSubnets: opt.InsideSubnets,
 			DHCPServerIPs: opt.DHCPServerIPs,
 			KnownDevice:   opt.KnownDevice,
 			Resolutions:   s.res,
 			Sink:          sink,
+			// Logged with the packet, so the bug can be replayed.
+			OnPanic: func(v any, packet []byte) {
+				s.log.Error("inspect: packet inspection panicked; packet skipped", "interface", name, "panic", fmt.Sprint(v), "packet", hex.EncodeToString(packet))
+			},
 		}))
 	}
 	return s

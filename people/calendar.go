@@ -94,7 +94,6 @@ func ParseTermDates(data []byte) ([]store.Term, []Problem, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -103,6 +102,8 @@ func ParseTermDates(data []byte) ([]store.Term, []Problem, error) {
 			}
 			return nil, nil, fmt.Errorf("people: term dates: %w", err)
 		}
+		// Only a record read without error has a position.
+		line, _ := r.FieldPos(0)
 		if len(terms) > 100 {
 			return nil, nil, errors.New("people: term dates: more than 100 terms")
 		}

@@ -182,7 +182,6 @@ func parseRows(name string, r *csv.Reader, header []string, shape Shape) (Batch,
 		if err == io.EOF {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -193,6 +192,8 @@ func parseRows(name string, r *csv.Reader, header []string, shape Shape) (Batch,
 			}
 			return Batch{}, fmt.Errorf("people: %s: %w", name, err)
 		}
+		// Only a record read without error has a position.
+		line, _ := r.FieldPos(0)
 		if len(b.Records)+len(b.Problems) >= MaxRecords {
 			return Batch{}, fmt.Errorf("people: %s has more than %d rows", name, MaxRecords)
 		}

@@ -55,6 +55,9 @@ func newService(t testing.TB, at time.Time, opts Options) (*Service, *testkit.Cl
 	t.Cleanup(func() { st.Close() })
 	c := testkit.NewClock(at)
 	opts.Store, opts.Now = st, c.Now
+	if opts.Kernel == nil {
+		opts.Kernel = newFakeKernel()
+	}
 	if opts.Location == nil {
 		opts.Location = london(t)
 	}
@@ -411,5 +414,42 @@ func TestLDAPEntriesGiveTheSamePeopleAsTheCSV(t *testing.T) {
 	csvPeople := peopleFrom(t, parseFile(t, "pupils-sims.csv"), parseFile(t, "staff.csv"))
 	if a, c := project(csvPeople), project(ldapPeople); !reflect.DeepEqual(a, c) {
 		t.Fatalf("LDAP and CSV differ: %d vs %d people", len(c), len(a))
+	}
+}
+
+func TestSavedColumnMappingReadsAnotherExport(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, sampleNow, Options{})
+	data := []byte("Pupil UPN,Surname,Given name,NC Year,Form,Left\nB00187910201A,Murphy,Priya,8,8B,\nC00223272516A,Jackson,Charlie,Yr 9,9C,20/07/2027\n,Nobody,X,9,9A,\n")
+	if _, err := ParseCSV("other.csv", data, nil); !errors.Is(err, ErrUnknownShape) {
+		t.Fatalf("unknown shape: %v", err)
+	}
+	header, err := ReadHeader(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := Shape{Name: "other MIS", Kind: "pupil", Dates: []string{"02/01/2006"}, Columns: map[Field]string{
+		FUPN: "Pupil UPN", FSurname: "Surname", FForename: "Given name", FYear: "NC Year", FReg: "Form", FLeaves: "Left"}}
+	bad := sh
+	bad.Columns = map[Field]string{FUPN: "No such column", FSurname: "Surname"}
+	if err := s.SaveShape(ctx, "web:nm", header, bad); err == nil {
+		t.Fatal("a mapping naming a missing column was saved")
+	}
+	if err := s.SaveShape(ctx, "web:nm", header, sh); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := s.SavedShapes(ctx)
+	if err != nil || len(saved) != 1 {
+		t.Fatalf("saved %v %v", saved, err)
+	}
+	b, err := ParseCSV("other.csv", data, saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Records) != 2 || len(b.Problems) != 1 || b.Problems[0].Line != 4 || b.Problems[0].Reason != "missing UPN" {
+		t.Fatalf("records %d problems %v", len(b.Records), b.Problems)
+	}
+	if b.Records[1].get(FYear) != "Year 9" || b.Records[1].get(FLeaves) != "2027-07-20" {
+		t.Fatalf("record %+v", b.Records[1].Values)
 	}
 }

@@ -29,6 +29,7 @@ type kernelRig struct {
 	pupil testbed.SegmentInfo
 	// applied is set once the enforcer's table is in the kernel.
 	applied bool
+	network policy.Network
 }
 
 func newKernelRig(t *testing.T, rules []policy.Rule) *kernelRig {
@@ -57,6 +58,7 @@ func newKernelRig(t *testing.T, rules []policy.Rule) *kernelRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
+	r.network = n
 	r.enf, err = policy.New(policy.Options{NetNSFd: int(h)}, n, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -182,5 +184,113 @@ func TestYear9RuleFollowsTheOwnersYearGroup(t *testing.T) {
 	// And approving it again is refused while its owner has no access.
 	if _, err := r.svc.Decide(ctx, "web:nm", mac, store.DeviceDecision{Approved: true, Owner: y10.UPN}); err == nil || !strings.Contains(err.Error(), "no longer has access") {
 		t.Fatalf("approving a revoked person's device: %v", err)
+	}
+}
+
+// TestLeaverLosesTheInternetAtT0AndARestartFinishesTheRevocation drives the
+// scheduler with an injected clock against the real enforcer: the leaver's
+// device works until the end of their leaving day and stops at T0; a
+// revocation whose database half was written before a crash is finished by
+// the next start (a new enforcer restoring from the database).
+func TestLeaverLosesTheInternetAtT0AndARestartFinishesTheRevocation(t *testing.T) {
+	r := newKernelRig(t, nil)
+	ctx := context.Background()
+	tls := "https://" + testbed.WebIP + "/"
+	// A Year 11 pupil leaving after exams (2027-06-25).
+	var leaver store.Person
+	ps, _ := r.svc.Members(ctx, "Year 11")
+	for _, p := range ps {
+		if p.LeavesOn == "2027-06-25" {
+			leaver = p
+			break
+		}
+	}
+	if leaver.ID == 0 {
+		t.Fatal("no Year 11 leaver in the sample")
+	}
+	mac := r.pupil.ClientMAC
+	if _, err := r.svc.Decide(ctx, "web:nm", mac, store.DeviceDecision{Approved: true, Owner: leaver.UPN}); err != nil {
+		t.Fatal(err)
+	}
+	// The device's address, as DHCP would have recorded it.
+	if err := r.st.SaveDHCP(ctx, nil, []store.Device{{MAC: mac, IP: r.pupil.ClientAddr, Segment: "pupil", FirstSeen: time.Now(), LastSeen: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	loc, _ := time.LoadLocation("Europe/London")
+	clock := time.Date(2027, 6, 25, 22, 59, 0, 0, time.UTC) // 23:59 BST on the leaving day
+	svc, err := people.New(people.Options{Store: r.st, Kernel: r.enf, Location: loc, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (Earlier leavers, the autumn's, are caught up on now.)
+	if _, err := svc.Tick(ctx); err != nil {
+		t.Fatalf("a minute before T0: %v", err)
+	}
+	if p, _ := r.st.PersonByID(ctx, leaver.ID); p.State != store.PersonLeaving {
+		t.Fatalf("a minute before T0 the leaver is %s", p.State)
+	}
+	if ok, out := r.curl(tls); !ok {
+		t.Fatalf("the leaver lost access before T0: %s", out)
+	}
+	clock = time.Date(2027, 6, 25, 23, 0, 0, 0, time.UTC) // midnight BST: T0
+	start := time.Now()
+	if res, err := svc.Tick(ctx); err != nil || res.Revoked < 1 {
+		t.Fatalf("at T0: %+v %v", res, err)
+	}
+	if ok, _ := r.curl(tls); ok {
+		t.Fatal("the leaver's device still reaches the internet after T0")
+	}
+	t.Logf("T0 tick to refused HTTPS: %v", time.Since(start))
+
+	// Crash in the middle of the next revocation: the database half is
+	// written, the kernel never told.
+	other := r.pupilOf("Year 10")
+	mac2 := r.s.Segments()[0].ClientMAC // the staff client, reused as a second device
+	if _, err := r.svc.Decide(ctx, "web:nm", mac2, store.DeviceDecision{Approved: true, Owner: other.UPN}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.st.RevokePerson(ctx, "scheduler", other.ID, "crash test", clock); err != nil {
+		t.Fatal(err)
+	}
+	staffTLS := func() bool {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return r.s.Command(c, "staff", "curl", "-sS", "-k", "--max-time", "3", tls).Run() == nil
+	}
+	if !staffTLS() {
+		t.Fatal("the kernel refused the device before the revocation reached it")
+	}
+	// Restart: a new enforcer (a new process) restores from the database
+	// and the scheduler finishes the pending revocation.
+	r.enf.Close()
+	h, err := r.s.OpenNS("router")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	enf2, err := policy.New(policy.Options{NetNSFd: int(h)}, r.network, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enf2.Close()
+	svc2, err := people.New(people.Options{Store: r.st, Kernel: enf2, Location: loc, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := svc2.Restore(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := enf2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc2.Tick(ctx)
+	if err != nil || res.Finished != 1 {
+		t.Fatalf("restart: %+v %v", res, err)
+	}
+	if staffTLS() {
+		t.Fatal("after the restart the revoked person's device still reaches the internet")
+	}
+	if ok, _ := r.curl(tls); ok {
+		t.Fatal("the first leaver regained access across the restart")
 	}
 }

@@ -147,7 +147,9 @@ func (s *Service) Tick(ctx context.Context) (TickResult, error) {
 		}
 	}
 	if len(notice) > 0 && s.opts.Mailer != nil {
-		if err := s.notify(ctx, notice); err != nil {
+		if err := s.notify(ctx, notice); errors.Is(err, ErrNoMailer) {
+			// The admin page's leavers list is the preview.
+		} else if err != nil {
 			errs = append(errs, err)
 		} else {
 			res.Notified = len(notice)

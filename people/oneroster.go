@@ -72,7 +72,6 @@ func readTable(name string, data []byte, probs *[]Problem) (csvTable, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -81,6 +80,8 @@ func readTable(name string, data []byte, probs *[]Problem) (csvTable, error) {
 			}
 			return t, fmt.Errorf("people: OneRoster %s: %w", name, err)
 		}
+		// Only a record read without error has a position.
+		line, _ := r.FieldPos(0)
 		if len(t.rows) >= MaxRecords*4 {
 			return t, fmt.Errorf("people: OneRoster %s has too many rows", name)
 		}

@@ -47,10 +47,14 @@ type Credentials interface {
 }
 
 // Mailer sends the leavers preview to the network manager and the DSL
-// (package alert's mailer).
+// (package alert's mailer). ErrNoMailer from it means no mail is set up:
+// the preview stays on the admin page only and is not marked sent.
 type Mailer interface {
 	SendLeaversPreview(ctx context.Context, subject, body string) error
 }
+
+// ErrNoMailer is what a Mailer returns when no mail server is configured.
+var ErrNoMailer = errors.New("people: no mail server is configured")
 
 // Options are the service's dependencies and settings. Store is required;
 // every interface may be nil until the component behind it is wired.

@@ -316,8 +316,13 @@ func (s *Service) Apply(ctx context.Context, actor string, id int64) (Preview, e
 	}
 	s.log.Info("import applied", "import", id, "by", actor, "summary", pv.Summary())
 	err = s.changed(ctx)
-	if _, terr := s.Tick(ctx); terr != nil {
-		err = errors.Join(err, terr)
+	// Anyone whose access has already ended loses it now. Without the
+	// kernel (the command line) the daemon's scheduler does it within a
+	// minute.
+	if s.opts.Kernel != nil {
+		if _, terr := s.Tick(ctx); terr != nil {
+			err = errors.Join(err, terr)
+		}
 	}
 	return pv, err
 }
@@ -402,4 +407,35 @@ func (s *Service) SaveShape(ctx context.Context, actor string, header []string, 
 		return err
 	}
 	return s.st.SaveImportMapping(ctx, actor, store.ImportMapping{Name: sh.Name, HeaderKey: HeaderKey(header), Mapping: raw}, s.now())
+}
+
+// Merge joins batches read together (a pupil export and a staff export)
+// into one, so that one import covers every kind either covers.
+func Merge(source string, bs ...Batch) Batch {
+	out := Batch{Source: source, Fields: map[Kind]map[Field]bool{}}
+	kinds := map[string]bool{}
+	for _, b := range bs {
+		for _, k := range b.Kinds {
+			if !kinds[k] {
+				kinds[k] = true
+				out.Kinds = append(out.Kinds, k)
+			}
+		}
+		for k, fs := range b.Fields {
+			if out.Fields[k] == nil {
+				out.Fields[k] = map[Field]bool{}
+			}
+			for f := range fs {
+				out.Fields[k][f] = true
+			}
+		}
+		out.Records = append(out.Records, b.Records...)
+		for _, p := range b.Problems {
+			if p.File == "" {
+				p.File = b.Source
+			}
+			out.Problems = append(out.Problems, p)
+		}
+	}
+	return out
 }

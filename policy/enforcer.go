@@ -68,6 +68,7 @@ type Enforcer struct {
 	rs      *ruleset
 	members map[string]map[string]member // set name -> key bytes -> element
 	quotas  map[string]*quota            // IPv4 key -> data budget
+	netnsFd int                          // Options.NetNSFd: 0 when the enforcer runs in its own namespace
 	// leftovers are quota objects that may still be in the kernel though
 	// no admission wants them, so that a new budget of the same name is
 	// not started from an old count.
@@ -108,7 +109,7 @@ func New(opts Options, n Network, logger *slog.Logger) (*Enforcer, error) {
 			return nil, err
 		}
 	}
-	e := &Enforcer{log: logger.With("component", "policy"), now: now, flows: flows, cc: cc, net: n,
+	e := &Enforcer{log: logger.With("component", "policy"), now: now, flows: flows, cc: cc, net: n, netnsFd: opts.NetNSFd,
 		members: map[string]map[string]member{}, quotas: map[string]*quota{}, leftovers: map[string]bool{}}
 	for _, s := range membershipSets(newTable()) {
 		e.members[s.Name] = map[string]member{}
@@ -214,6 +215,11 @@ func (e *Enforcer) applyLocked(ctx context.Context) error {
 	e.rs = rs
 	e.applied = true
 	clear(e.leftovers)
+	if err := e.setRPFilter(); err != nil {
+		// The table is in force; a missing interface (not up yet) is
+		// worth a warning, not a refusal of the whole ruleset.
+		e.log.Warn("reverse-path filter not set", "err", err)
+	}
 	e.log.Info("table applied", "chains", len(rs.chains), "rules", rs.ruleCount())
 	return nil
 }

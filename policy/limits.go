@@ -477,29 +477,45 @@ func clearLimitOps(ips ...netip.Addr) []op {
 // admitted anew (after Evict or expiry) starts from nothing. Zero Limits
 // remove any limits the device had.
 func (e *Enforcer) AdmitWith(ctx context.Context, d Device, until time.Time, l Limits) error {
+	moved, err := e.admitWith(ctx, d, until, l)
+	if err != nil || len(moved) == 0 {
+		return err
+	}
+	e.log.Info("admission moved to a new address", "mac", d.MAC, "from", moved, "to", d.IP)
+	return e.killFlows(ctx, moved...)
+}
+
+// admitWith does AdmitWith's work under the lock and returns the addresses
+// the device's admission moved away from, whose flows are to be cut.
+func (e *Enforcer) admitWith(ctx context.Context, d Device, until time.Time, l Limits) ([]netip.Addr, error) {
 	what := "admit " + d.String()
 	k, err := admittedKey(d)
 	if err != nil {
-		return fmt.Errorf("policy: %s: %w", what, err)
+		return nil, fmt.Errorf("policy: %s: %w", what, err)
 	}
 	ipk, _ := ipKey(d.IP)
 	if !until.After(e.now()) {
-		return fmt.Errorf("policy: %s: until %v is not in the future", what, until)
+		return nil, fmt.Errorf("policy: %s: until %v is not in the future", what, until)
 	}
 	up, err := tierFor(l.UpBps)
 	if err != nil {
-		return fmt.Errorf("policy: %s: upload limit: %w", what, err)
+		return nil, fmt.Errorf("policy: %s: upload limit: %w", what, err)
 	}
 	down, err := tierFor(l.DownBps)
 	if err != nil {
-		return fmt.Errorf("policy: %s: download limit: %w", what, err)
+		return nil, fmt.Errorf("policy: %s: download limit: %w", what, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("policy: %s: %w", what, err)
+		return nil, fmt.Errorf("policy: %s: %w", what, err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
+	// One admission per MAC: a device seen on a new address moves there,
+	// and its old address loses the admission, its limits and its open
+	// connections. Otherwise one code limited to one device collects an
+	// admission (and a fresh budget) per address it claims.
+	moved, movedOps, carried := e.otherAdmissionsLocked(d, now)
 	var q *quota
 	if l.QuotaBytes > 0 {
 		old, ok := e.quotas[ipk]
@@ -508,21 +524,58 @@ func (e *Enforcer) AdmitWith(ctx context.Context, d Device, until time.Time, l L
 		if live {
 			q.used = old.used
 		}
+		// The budget follows the device to its new address.
+		q.used = max(q.used, carried)
 		if !live && e.applied && (ok || e.leftovers[quotaName(d.IP)]) {
 			// A budget left by an admission that ran out, or by another
 			// device on this address, must not be inherited.
 			if err := e.resetQuota(q); err != nil {
-				return fmt.Errorf("policy: %s: %w", what, err)
+				return nil, fmt.Errorf("policy: %s: %w", what, err)
 			}
 		}
 		e.quotas[ipk] = q
 	}
-	ops := append([]op{{set: SetAdmitted, key: k, add: true, until: until}}, limitOps(ipk, up, down, q, until)...)
+	ops := append(movedOps, op{set: SetAdmitted, key: k, add: true, until: until})
+	ops = append(ops, limitOps(ipk, up, down, q, until)...)
 	if err := e.changeLocked(what, ops, now); err != nil {
-		return err
+		return nil, err
 	}
+	for _, ip := range moved {
+		if mk, err := ipKey(ip); err == nil {
+			e.dropQuotaLocked(mk)
+		}
+	}
+
 	e.log.Info("admitted", "mac", d.MAC, "ip", d.IP, "until", until, "up", tierName(up), "down", tierName(down), "quota", l.QuotaBytes)
-	return nil
+	return moved, nil
+}
+
+// otherAdmissionsLocked finds d.MAC's admissions on addresses other than
+// d.IP: their addresses, the ops that end them with their limits, and the
+// most budget any of them had used (carried to the new address).
+func (e *Enforcer) otherAdmissionsLocked(d Device, now time.Time) (ips []netip.Addr, ops []op, used uint64) {
+	m, err := macKey(d.MAC)
+	if err != nil {
+		return nil, nil, 0
+	}
+	for k := range e.members[SetAdmitted] {
+		if !strings.HasPrefix(k, m) || len(k) != 12 {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice([]byte(k[8:]))
+		if !ok || ip == d.IP {
+			continue
+		}
+		ips = append(ips, ip)
+		ops = append(ops, op{set: SetAdmitted, key: k})
+		ops = append(ops, clearLimitOps(ip)...)
+		if ik, err := ipKey(ip); err == nil {
+			if q, ok := e.quotas[ik]; ok && q.until.After(now) {
+				used = max(used, q.used)
+			}
+		}
+	}
+	return ips, ops, used
 }
 
 func tierName(t *tier) string {

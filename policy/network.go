@@ -27,6 +27,12 @@ type Network struct {
 	// DNSPort is the DNS guard's port on the router; every segment's port 53
 	// traffic, whatever resolver it was sent to, is redirected there.
 	DNSPort uint16
+	// PortalTLSPort is the portal's HTTPS port on the router, 0 when it has
+	// none.
+	PortalTLSPort uint16
+	// RelayInterfaces carry relayed DHCP (from L3 switches); the DHCP port
+	// is open on them besides the segments.
+	RelayInterfaces []string
 }
 
 // SegmentSpec is one segment (VLAN) and its built-in defaults.
@@ -48,6 +54,10 @@ type SegmentSpec struct {
 	// approved; the zero value is UnknownAllow. Quarantine and deny
 	// forward only approved MACs (RequireApproval).
 	UnknownDevices UnknownDevices
+	// BindMACIP forwards only source MAC and address pairs the router
+	// bound (Enforcer.Bind: DHCP leases and reservations) or admitted;
+	// anything else is dropped before any meter or quota.
+	BindMACIP bool
 	// RateLimit caps each client's traffic, in bytes per second in each
 	// direction; 0 means no cap.
 	RateLimit uint64

@@ -26,6 +26,10 @@ const (
 	SetRevokedMAC    = "revoked_mac"    // ether_addr
 	SetRevokedIP     = "revoked_ip"     // ipv4_addr
 	SetBlocked       = "blocked"        // ipv4_addr
+	// SetBound holds the MAC and address pairs the router handed out (DHCP
+	// leases, reservations included); with the admissions they are the
+	// only sources a binding segment forwards.
+	SetBound = "bound" // ether_addr . ipv4_addr, per-element timeout
 )
 
 const chainDeny = "deny"
@@ -97,6 +101,7 @@ func membershipSets(t *nftables.Table) []*nftables.Set {
 		{Table: t, ID: 8, Name: SetLimitUp, KeyType: nftables.TypeIPAddr, IsMap: true, DataType: nftables.TypeVerdict, HasTimeout: true},
 		{Table: t, ID: 9, Name: SetLimitDown, KeyType: nftables.TypeIPAddr, IsMap: true, DataType: nftables.TypeVerdict, HasTimeout: true},
 		{Table: t, ID: 10, Name: SetBudget, KeyType: nftables.TypeIPAddr, IsMap: true, DataType: nftables.TypeVerdict, HasTimeout: true},
+		{Table: t, ID: 11, Name: SetBound, KeyType: nftables.MustConcatSetType(nftables.TypeEtherAddr, nftables.TypeIPAddr), Concatenation: true, HasTimeout: true},
 	}
 }
 
@@ -123,6 +128,16 @@ func build(n Network, user compiled) *ruleset {
 	fwd.rules = []ruleSpec{
 		{"invalid", cat(ctState(expr.CtStateBitINVALID), one(verdict(expr.VerdictDrop)))},
 	}
+	// MAC and address bound together, before anything counts a packet: a
+	// source pair the router did not hand out (a lease or a reservation)
+	// or admit is someone using another's address, or a static address
+	// nobody reserved. It goes nowhere, and uses nobody's quota or rate.
+	for _, s := range n.Segments {
+		if s.BindMACIP {
+			fwd.rules = append(fwd.rules, ruleSpec{s.Name + " source not bound",
+				cat(iifname(s.Interface), macIPIn(rs.set(SetBound), true), macIPIn(rs.set(SetAdmitted), true), one(counter(), verdict(expr.VerdictDrop)))})
+		}
+	}
 	fwd.rules = append(fwd.rules, []ruleSpec{
 		// Revoked and quarantined devices are checked before established
 		// traffic so that a connection that outlives its conntrack flush (a
@@ -138,6 +153,16 @@ func build(n Network, user compiled) *ruleset {
 	// refusals, so that a refused packet is neither metered nor counted.
 	// The segment's cap is a meter of its own, in front of a device's:
 	// whichever is tighter is what the device gets.
+	// A visitor who has not redeemed a code is refused before any meter
+	// or quota: otherwise a packet sent from another visitor's address
+	// with one's own MAC is counted against that visitor's budget before
+	// the portal gate refuses it.
+	for _, s := range n.Segments {
+		if s.Portal {
+			fwd.rules = append(fwd.rules, ruleSpec{s.Name + " not admitted, before any meter",
+				cat(iifname(s.Interface), macIPIn(rs.set(SetAdmitted), true), one(jump(chainDeny)))})
+		}
+	}
 	meterID := uint32(50)
 	for _, s := range n.Segments {
 		if s.RateLimit == 0 {
@@ -206,11 +231,52 @@ func build(n Network, user compiled) *ruleset {
 		in.rules = append(in.rules, ruleSpec{s.Name + " dns-over-tls to router",
 			cat(iifname(s.Interface), l4proto(unix.IPPROTO_TCP), dport(853), one(counter(), rejectTCPReset()))})
 	}
+	in.rules = append(in.rules, serviceRules(n)...)
 
 	rs.chains = append([]chainSpec{deny}, segChains...)
 	rs.chains = append(rs.chains, tierChains...)
 	rs.chains = append(rs.chains, fwd, pre, post, in)
 	return rs
+}
+
+// routerService is a service the router itself offers its segments.
+type routerService struct {
+	name  string
+	proto byte
+	port  uint16
+}
+
+// serviceRules open the router's DNS guard, DHCP server and portal to the
+// segments (and DHCP to the relay interfaces) and to the router itself,
+// and close them to every other interface: from the uplink the DNS guard
+// would be an open resolver, and the portal and DHCP are nobody's business
+// there.
+func serviceRules(n Network) []ruleSpec {
+	svcs := []routerService{{"dns/udp", unix.IPPROTO_UDP, n.DNSPort}, {"dns/tcp", unix.IPPROTO_TCP, n.DNSPort}, {"dhcp", unix.IPPROTO_UDP, 67}}
+	if n.PortalPort != 0 {
+		svcs = append(svcs, routerService{"portal", unix.IPPROTO_TCP, n.PortalPort})
+	}
+	if n.PortalTLSPort != 0 {
+		svcs = append(svcs, routerService{"portal/tls", unix.IPPROTO_TCP, n.PortalTLSPort})
+	}
+	var rules []ruleSpec
+	for _, s := range n.Segments {
+		// Quarantine can send a device on any segment to the portal, so
+		// every segment uses all of them.
+		for _, v := range svcs {
+			rules = append(rules, ruleSpec{s.Name + " " + v.name + " to router",
+				cat(iifname(s.Interface), l4proto(v.proto), dport(v.port), one(verdict(expr.VerdictAccept)))})
+		}
+	}
+	for _, ri := range n.RelayInterfaces {
+		rules = append(rules, ruleSpec{"relayed dhcp from " + ri, cat(iifname(ri), l4proto(unix.IPPROTO_UDP), dport(67), one(verdict(expr.VerdictAccept)))})
+	}
+	for _, v := range svcs {
+		rules = append(rules,
+			ruleSpec{"local " + v.name, cat(iifname("lo"), l4proto(v.proto), dport(v.port), one(verdict(expr.VerdictAccept)))},
+			ruleSpec{"no " + v.name + " from elsewhere", cat(l4proto(v.proto), dport(v.port), one(counter(), verdict(expr.VerdictDrop)))})
+	}
+	return rules
 }
 
 func segmentChain(t *nftables.Table, rs *ruleset, n Network, s SegmentSpec, user []ruleSpec) chainSpec {

@@ -91,7 +91,7 @@ func dialFrom(t *testing.T, fd *testbed.NS, addr string) (net.Conn, error) {
 // one veth per segment, as on a router with one interface per VLAN.
 type school struct {
 	router, pupil, staff, visitor, internet *testbed.NS
-	routerNS                                string
+	routerNS, visitorNS, staffNS            string
 }
 
 func newSchool(t *testing.T) school {
@@ -101,7 +101,7 @@ func newSchool(t *testing.T) school {
 	for i, p := range fds {
 		names[i], *p = newNS(t)
 	}
-	s.routerNS = names[0]
+	s.routerNS, s.visitorNS, s.staffNS = names[0], names[3], names[2]
 	link := func(clientNS, clientIf, routerIf, clientAddr, routerAddr, mac string) {
 		run(t, "ip", "link", "add", routerIf, "netns", names[0], "type", "veth", "peer", "name", clientIf, "netns", clientNS)
 		nsRun(t, clientNS, "ip", "link", "set", clientIf, "address", mac, "up")

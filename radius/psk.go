@@ -151,3 +151,19 @@ func WiFiQR(ssid, key string) string {
 	esc := strings.NewReplacer(`\`, `\\`, `;`, `\;`, `,`, `\,`, `:`, `\:`, `"`, `\"`)
 	return "WIFI:T:WPA;S:" + esc.Replace(ssid) + ";P:" + esc.Replace(key) + ";;"
 }
+
+// PersonKeys disables a person's personal keys: package people's
+// Credentials (a leaver's or a revoked person's keys stop working; their
+// devices' next Access-Accept carries none). Actor is who is recorded.
+type PersonKeys struct {
+	Store interface {
+		DisablePersonKeys(ctx context.Context, actor string, personID int64, now time.Time) (int64, error)
+	}
+	Actor string
+}
+
+// DisablePerson removes the keys of every device the person owns.
+func (p PersonKeys) DisablePerson(ctx context.Context, personID int64) error {
+	_, err := p.Store.DisablePersonKeys(ctx, p.Actor, personID, time.Now())
+	return err
+}

@@ -339,7 +339,6 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 		return
 	}
 	code := radius.Code(pkt[0])
-	s.metrics.requests.WithLabelValues(c.Name, code.String()).Inc()
 	switch {
 	case code == radius.CodeStatusServer:
 	case !acct && code == radius.CodeAccessRequest:
@@ -348,6 +347,9 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 		s.drop(c, dropUnexpectedCode)
 		return
 	}
+	// Counted by code only now: the label takes the three codes we serve,
+	// not any octet a sender puts there.
+	s.metrics.requests.WithLabelValues(c.Name, code.String()).Inc()
 	k := dupKey{client: c.Name, src: src, id: pkt[1]}
 	copy(k.auth[:], pkt[4:20])
 	state, cached := s.dups.begin(k, s.now())

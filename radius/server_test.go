@@ -3,6 +3,7 @@ package radius
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -571,5 +572,22 @@ func TestCollectorExportsPerClientCounters(t *testing.T) {
 	n, err := testutil.GatherAndCount(reg, "gatehouse_radius_requests_total", "gatehouse_radius_responses_total")
 	if err != nil || n < 2 {
 		t.Fatalf("%d series, %v", n, err)
+	}
+}
+
+func TestOptOutOfMessageAuthenticatorIsWarnedAtStart(t *testing.T) {
+	var buf bytes.Buffer
+	_, err := New(Options{
+		Clients: []Client{{Name: "old-ap", Prefix: netip.MustParsePrefix("10.99.0.7/32"), Secret: []byte("x"), RequireMessageAuthenticator: false},
+			{Name: "aps", Prefix: netip.MustParsePrefix("10.99.0.0/24"), Secret: []byte("y"), RequireMessageAuthenticator: true}},
+		Devices: &fakeDevices{m: map[string]DeviceInfo{}},
+		Logger:  slog.New(slog.NewTextHandler(&buf, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "client=old-ap") || !strings.Contains(out, "BlastRADIUS") || strings.Contains(out, "client=aps") {
+		t.Fatalf("log:\n%s", out)
 	}
 }

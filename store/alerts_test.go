@@ -100,6 +100,9 @@ func TestFoldFindingRollsUpAndQueuesOnce(t *testing.T) {
 	if n, err := st.PurgeAlerts(ctx, "alert-retention", t0.Add(24*time.Hour)); err != nil || n != 1 {
 		t.Errorf("purge: %d %v", n, err)
 	}
+	if audit, _ := st.AuditList(ctx, 1, 0); len(audit) != 1 || audit[0].Action != "alerts.purge" || audit[0].Actor != "alert-retention" {
+		t.Errorf("the purge was not audited: %+v", audit)
+	}
 	if _, err := st.AlertByID(ctx, first); !errors.Is(err, ErrNotFound) {
 		t.Errorf("purged alert still there: %v", err)
 	}

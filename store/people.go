@@ -1059,8 +1059,9 @@ func (s *Store) ReinstatePerson(ctx context.Context, actor string, personID int6
 	return devs, nil
 }
 
-// PurgePeople deletes people who lost access and whose leaving day (or
-// revocation) is before cutoff (YYYY-MM-DD), except those under a records
+// PurgePeople deletes people who lost access and whose leaving day (the
+// day they left the MIS, a postponed day, or the day of their revocation)
+// is before cutoff (YYYY-MM-DD), except those under a records
 // hold, and returns how many went. Their devices stay, unowned; their
 // revocations stay, without a person. Audited as "people.purge" with the
 // ids removed, in the same transaction.
@@ -1072,7 +1073,8 @@ func (s *Store) PurgePeople(ctx context.Context, actor, cutoff string, now time.
 			err := sc.Scan(&id)
 			return id, err
 		}, `SELECT id FROM people WHERE state IN ('revoked', 'left') AND records_hold = 0
-			AND CASE WHEN left_on <> '' THEN left_on WHEN leaves_on <> '' THEN leaves_on ELSE substr(revoked_at, 1, 10) END < ?
+			AND CASE WHEN left_on <> '' THEN left_on WHEN postponed_to > leaves_on THEN postponed_to
+				WHEN leaves_on <> '' THEN leaves_on ELSE substr(revoked_at, 1, 10) END < ?
 			ORDER BY id LIMIT 5000`, cutoff)
 		if err != nil || len(ids) == 0 {
 			return err
@@ -1101,4 +1103,23 @@ func (s *Store) PurgePeople(ctx context.Context, actor, cutoff string, now time.
 		return 0, fmt.Errorf("store: purge people left before %s: %w", cutoff, err)
 	}
 	return n, nil
+}
+
+// AuditFor returns the newest audit entries about one object ("person:7"),
+// for a person's history and a subject access export.
+func (s *Store) AuditFor(ctx context.Context, object string, limit int) ([]AuditEntry, error) {
+	if limit < 1 || limit > MaxAuditPage {
+		limit = MaxAuditPage
+	}
+	return queryAll(ctx, s.db, "audit of "+object, func(sc scanner) (AuditEntry, error) {
+		var e AuditEntry
+		var at string
+		if err := sc.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Object, &e.Before, &e.After, &e.PrevHash, &e.Hash); err != nil {
+			return e, err
+		}
+		var err error
+		e.At, err = parseTime(at)
+		return e, err
+	}, `SELECT id, at, actor, action, object, before_json, after_json, prev_hash, hash
+		FROM audit_log WHERE object = ? ORDER BY id DESC LIMIT ?`, object, limit)
 }

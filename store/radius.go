@@ -500,7 +500,10 @@ type DeviceForRADIUS struct {
 	PSKSealed                []byte
 }
 
-const deviceForRADIUSQuery = `SELECT d.approved, d.blocked, d.name, d.owner, coalesce(r.segment, ''), r.psk_sealed
+// The owner is the person's id (package people's link) when there is one,
+// else the free-text owner the devices page keeps.
+const deviceForRADIUSQuery = `SELECT d.approved, d.blocked, d.name, coalesce(CAST(d.person_id AS TEXT), d.owner),
+	coalesce(r.segment, ''), r.psk_sealed
 	FROM devices d LEFT JOIN radius_devices r ON r.mac = d.mac WHERE d.mac = ?`
 
 // DeviceForRADIUS looks a device up for an Access-Request; an unknown
@@ -511,7 +514,10 @@ func (s *Store) DeviceForRADIUS(ctx context.Context, mac net.HardwareAddr) (Devi
 		return DeviceForRADIUS{}, fmt.Errorf("store: RADIUS device %s: %w", mac, err)
 	}
 	d := DeviceForRADIUS{Known: true}
-	err = stmt.QueryRowContext(ctx, macText(mac)).Scan(&d.Approved, &d.Blocked, &d.Name, &d.Owner, &d.Segment, &d.PSKSealed)
+	// A cancellable context makes database/sql start a goroutine and the
+	// driver register an interrupt for every query; this one is a single
+	// indexed row, over before a cancel could matter.
+	err = stmt.QueryRowContext(context.WithoutCancel(ctx), macText(mac)).Scan(&d.Approved, &d.Blocked, &d.Name, &d.Owner, &d.Segment, &d.PSKSealed)
 	if err == sql.ErrNoRows {
 		return DeviceForRADIUS{}, nil
 	}
@@ -542,4 +548,33 @@ func (s *Store) prepared(ctx context.Context, id int, query string) (*sql.Stmt, 
 	}
 	s.stmts[id] = st
 	return st, nil
+}
+
+// DisablePersonKeys removes the personal Wi-Fi keys of every device the
+// person owns (a leaver, a revocation), audited as "person.keys.disable"
+// with how many went, and returns that count.
+func (s *Store) DisablePersonKeys(ctx context.Context, actor string, personID int64, now time.Time) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE radius_devices SET psk_sealed = NULL, psk_set_at = ?
+			WHERE psk_sealed IS NOT NULL AND mac IN (SELECT mac FROM devices WHERE person_id = ?)`, formatTime(now), personID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		after, err := auditJSON(struct {
+			Person int64 `json:"person"`
+			Keys   int64 `json:"keys_disabled"`
+		}{personID, n})
+		if err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "person.keys.disable", Object: fmt.Sprintf("person:%d", personID), After: after})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: disable keys of person %d: %w", personID, err)
+	}
+	return n, nil
 }

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +125,39 @@ func TestApproveDeviceAndKeyAreAudited(t *testing.T) {
 	}
 	if !actions["device.approve"] || !actions["device.key"] {
 		t.Fatalf("audit actions %v", actions)
+	}
+}
+
+func TestDisablePersonKeysRemovesOnlyThatPersonsKeys(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	p, err := s.CreatePerson(ctx, "nm", Person{Kind: "pupil", UPN: "A123", LegalForename: "Ann", LegalSurname: "Lee"}, leaseT0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hers, other := leaseTestMAC(t, "02:00:00:00:00:41"), leaseTestMAC(t, "02:00:00:00:00:42")
+	for _, m := range []net.HardwareAddr{hers, other} {
+		if err := s.ApproveDevice(ctx, "nm", m, "", "", leaseT0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetDeviceKey(ctx, "nm", m, []byte("sealed"), leaseT0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetDeviceOwner(ctx, "nm", hers, p.ID, leaseT0); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.DeviceForRADIUS(ctx, hers); err != nil || v.Owner != strconv.FormatInt(p.ID, 10) {
+		t.Fatalf("owner %+v %v", v, err)
+	}
+	n, err := s.DisablePersonKeys(ctx, "leavers", p.ID, leaseT0)
+	if err != nil || n != 1 {
+		t.Fatalf("disabled %d %v", n, err)
+	}
+	if v, _ := s.DeviceForRADIUS(ctx, hers); v.PSKSealed != nil {
+		t.Fatal("her key survived")
+	}
+	if v, _ := s.DeviceForRADIUS(ctx, other); v.PSKSealed == nil {
+		t.Fatal("someone else's key went too")
 	}
 }

@@ -74,6 +74,7 @@ type Store struct {
 	// handler. busy_timeout still covers writers in other processes (the CLI
 	// while the daemon runs).
 	writeSem chan struct{}
+	health   writeHealth
 
 	// stmts are statements prepared once for per-packet paths (see
 	// prepared), indexed by the stmt* constants.
@@ -194,6 +195,7 @@ func (s *Store) Close() error {
 // writes): the write lock is not re-entrant and that would deadlock. fn should
 // use only tx, never s.db, for the same reason.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	defer func() { s.health.record(err) }()
 	select {
 	case s.writeSem <- struct{}{}:
 	case <-ctx.Done():

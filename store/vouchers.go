@@ -94,10 +94,11 @@ type GuestAcceptance struct {
 // VoucherAttempt is one code typed at the portal, without the code.
 type VoucherAttempt struct {
 	ID      int64
-	At      time.Time
+	At      time.Time        // the first attempt of the row's minute
 	MAC     net.HardwareAddr // nil when the portal could not learn it
 	IP      netip.Addr
 	Outcome string
+	Count   int64 // attempts with this MAC, address and outcome in that minute
 }
 
 // PortalAUP is an Acceptable Use Policy text as published.
@@ -176,6 +177,20 @@ func (s *Store) VoucherKey(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("store: voucher key: %w", err)
 	}
 	return key, nil
+}
+
+// LegacyVoucherKey returns the code key kept in the database by versions
+// before the site key file, without creating one; ok is false when there is
+// none. Codes hashed with it still redeem.
+func (s *Store) LegacyVoucherKey(ctx context.Context) (key []byte, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT key FROM voucher_key WHERE id = 1`).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: legacy voucher key: %w", err)
+	}
+	return key, true, nil
 }
 
 func checkVoucher(v Voucher) error {
@@ -641,8 +656,20 @@ func (s *Store) RecordVoucherAttempt(ctx context.Context, a VoucherAttempt) erro
 	if len(a.MAC) > 0 {
 		mac = macText(a.MAC)
 	}
+	// Aggregated: the attempt adds to its device's row for the outcome and
+	// minute, if there is one.
+	minute := a.At.UTC().Truncate(time.Minute)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO voucher_attempts (at, mac, ip, outcome) VALUES (?, ?, ?, ?)`,
+		res, err := tx.ExecContext(ctx, `UPDATE voucher_attempts SET count = count + 1
+			WHERE id = (SELECT id FROM voucher_attempts WHERE mac = ? AND ip = ? AND outcome = ? AND at >= ? AND at < ? ORDER BY id DESC LIMIT 1)`,
+			mac, addrText(a.IP), a.Outcome, formatTime(minute), formatTime(minute.Add(time.Minute)))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO voucher_attempts (at, mac, ip, outcome) VALUES (?, ?, ?, ?)`,
 			formatTime(a.At), mac, addrText(a.IP), a.Outcome)
 		return err
 	})
@@ -654,7 +681,7 @@ func (s *Store) RecordVoucherAttempt(ctx context.Context, a VoucherAttempt) erro
 
 // VoucherAttempts returns the newest attempts, newest first.
 func (s *Store) VoucherAttempts(ctx context.Context, limit int) ([]VoucherAttempt, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, at, mac, ip, outcome FROM voucher_attempts ORDER BY id DESC LIMIT ?`, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, at, mac, ip, outcome, count FROM voucher_attempts ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: voucher attempts: %w", err)
 	}
@@ -663,7 +690,7 @@ func (s *Store) VoucherAttempts(ctx context.Context, limit int) ([]VoucherAttemp
 	for rows.Next() {
 		var a VoucherAttempt
 		var at, mac, ip string
-		if err := rows.Scan(&a.ID, &at, &mac, &ip, &a.Outcome); err != nil {
+		if err := rows.Scan(&a.ID, &at, &mac, &ip, &a.Outcome, &a.Count); err != nil {
 			return nil, fmt.Errorf("store: voucher attempts: %w", err)
 		}
 		if a.At, err = parseTime(at); err == nil {

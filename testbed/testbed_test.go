@@ -475,6 +475,7 @@ func mustLinks(t *testing.T) []netlink.Link {
 
 // NewNS gives a test its own empty namespace and takes it away afterwards.
 func TestNewNSIsOwnAndRemoved(t *testing.T) {
+	Require(t)
 	var name string
 	t.Run("inner", func(t *testing.T) {
 		n := NewNS(t)

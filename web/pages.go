@@ -455,8 +455,8 @@ func (s *Server) verifyPassword(ctx context.Context, hash, pw string) (bool, err
 	return password.Verify(hash, pw)
 }
 
-// healthz answers load balancers and the watchdog: the process serves and
-// the database answers a query.
+// healthz answers load balancers and the watchdog: the process serves, the
+// database answers a query, and its writes are being stored.
 func (s *Server) healthz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
@@ -465,5 +465,14 @@ func (s *Server) healthz(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "error", "db": "error"})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "db": "ok"})
+	// Reads working is not enough: with the disk full the DHCP server
+	// (rightly) sends no ACK, as a lease it cannot store must not be
+	// given, so no new device gets an address. That is an outage, and
+	// the health check must say so.
+	if w := s.store.WriteHealth(); w.Failing {
+		s.log.Error("web: healthz: the database is not storing writes", "since", w.LastFail, "failures", w.Failures, "err", w.LastErr)
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "degraded", "db": "ok", "writes": "failing", "since": w.LastFail})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "db": "ok", "writes": "ok"})
 }

@@ -21,6 +21,10 @@ type Page struct {
 	// session, role and CSRF checks have passed.
 	GET  gin.HandlerFunc
 	POST gin.HandlerFunc
+
+	// MaxBody bounds a POST's body for a page that takes an upload (an
+	// MIS export); 0 keeps the 64 KiB every other form gets.
+	MaxBody int64
 }
 
 // access says how a route authenticates its caller.
@@ -56,6 +60,7 @@ type route struct {
 	access  access
 	roles   []string // for session and bearer routes
 	handler gin.HandlerFunc
+	maxBody int64 // 0: defaultMaxBody
 }
 
 // AddPage adds a page (and its navigation entry, when it has a Title). It
@@ -91,7 +96,7 @@ func (s *Server) addPage(p Page) {
 		s.addRoute(route{method: http.MethodGet, path: p.Path, access: accessSession, roles: p.Roles, handler: p.GET})
 	}
 	if p.POST != nil {
-		s.addRoute(route{method: http.MethodPost, path: p.Path, access: accessSession, roles: p.Roles, handler: p.POST})
+		s.addRoute(route{method: http.MethodPost, path: p.Path, access: accessSession, roles: p.Roles, handler: p.POST, maxBody: p.MaxBody})
 	}
 	s.pages = append(s.pages, p)
 }
@@ -184,7 +189,13 @@ func (s *Server) buildEngine() http.Handler {
 	e.RedirectFixedPath = false
 	e.HandleMethodNotAllowed = false
 
-	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, s.checkHost, limitBody)
+	limits := map[string]int64{}
+	for _, r := range s.routes {
+		if r.maxBody > 0 {
+			limits[r.method+" "+r.path] = r.maxBody
+		}
+	}
+	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, s.checkHost, limitBody(limits))
 	e.NoRoute(func(c *gin.Context) { s.RenderError(c, http.StatusNotFound, "There is no such page.") })
 
 	for _, r := range s.routes {
@@ -226,12 +237,22 @@ func (s *Server) securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
-// limitBody bounds request bodies: every form here is a few fields.
-func limitBody(c *gin.Context) {
-	if c.Request.Body != nil {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
+// defaultMaxBody bounds request bodies: every form here is a few fields.
+const defaultMaxBody = 64 << 10
+
+// limitBody bounds request bodies, by the route's own limit where a page
+// declared one (keyed "METHOD /path").
+func limitBody(limits map[string]int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.Body != nil {
+			n, ok := limits[c.Request.Method+" "+c.FullPath()]
+			if !ok {
+				n = defaultMaxBody
+			}
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		}
+		c.Next()
 	}
-	c.Next()
 }
 
 // accessLog logs each request: path only (no query), never headers or body,

@@ -108,7 +108,7 @@ func TestEveryRouteRefusesRolesItDoesNotList(t *testing.T) {
 					t.Errorf("anonymous: status %d location %q, want 303 to /login", r.StatusCode, r.Header.Get("Location"))
 				}
 				for _, role := range web.Roles() {
-					b := sessions[role]
+					b := sessions[role].For(t)
 					if rt.Method == http.MethodPost {
 						if rt.Path == "/logout" {
 							b = h.NewBrowser(t)

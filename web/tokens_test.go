@@ -153,9 +153,9 @@ func TestTokensPageListsAndRevokesOwnTokens(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, set := tc.form["csrf"]; !set {
-				tc.form.Set("csrf", tc.b.CSRFFrom("/tokens"))
+				tc.form.Set("csrf", tc.b.For(t).CSRFFrom("/tokens"))
 			}
-			r := tc.b.Post("/tokens/delete", tc.form)
+			r := tc.b.For(t).Post("/tokens/delete", tc.form)
 			if r.StatusCode != tc.want || !strings.Contains(r.Body, tc.wantText) {
 				t.Fatalf("status %d, want %d with %q; body %.300s", r.StatusCode, tc.want, tc.wantText, r.Body)
 			}

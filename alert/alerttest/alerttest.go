@@ -50,6 +50,8 @@ type SMTPServer struct {
 	Maildir string
 	CA      *x509.CertPool // trusts the server's STARTTLS certificate
 	dir     string
+	tls     bool
+	auth    [2]string // user and password AUTH requires; "" for none
 
 	mu  sync.Mutex
 	cmd *testbed.Cmd
@@ -60,6 +62,44 @@ type SMTPServer struct {
 // STARTTLS required, and stops it when the test ends.
 func StartSMTP(t testing.TB, s *testbed.School, ns, addr string) *SMTPServer {
 	t.Helper()
+	return startSMTP(t, s, ns, addr, true)
+}
+
+// StartPlainSMTP is StartSMTP without STARTTLS, for a daemon that cannot
+// be told to trust the test's certificate.
+func StartPlainSMTP(t testing.TB, s *testbed.School, ns, addr string) *SMTPServer {
+	t.Helper()
+	return startSMTP(t, s, ns, addr, false)
+}
+
+// StartAuthSMTP is StartSMTP that also requires AUTH (PLAIN or LOGIN, only
+// after STARTTLS) as user with password pw.
+func StartAuthSMTP(t testing.TB, s *testbed.School, ns, addr, user, pw string) *SMTPServer {
+	t.Helper()
+	return startSMTP(t, s, ns, addr, true, user, pw)
+}
+
+// authServer is aiosmtpd with an authenticator, which its command line
+// cannot set up.
+const authServer = `import asyncio, signal, ssl, sys
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+host, port, maildir, cert, key, user, pw = sys.argv[1:8]
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+def check(server, session, envelope, mechanism, data):
+    ok = isinstance(data, LoginPassword) and data.login.decode() == user and data.password.decode() == pw
+    return AuthResult(success=ok)
+handler = Mailbox(maildir)
+loop = asyncio.new_event_loop()
+loop.run_until_complete(loop.create_server(lambda: SMTP(handler, tls_context=ctx, require_starttls=True,
+    authenticator=check, auth_required=True, auth_require_tls=True), host, int(port)))
+loop.add_signal_handler(signal.SIGTERM, loop.stop)
+loop.run_forever()
+`
+
+func startSMTP(t testing.TB, s *testbed.School, ns, addr string, withTLS bool, auth ...string) *SMTPServer {
+	t.Helper()
 	if _, err := os.Stat(Python); err != nil {
 		t.Fatalf("%s: %v (apt-get install python3-aiosmtpd)", Python, err)
 	}
@@ -69,7 +109,13 @@ func StartSMTP(t testing.TB, s *testbed.School, ns, addr string) *SMTPServer {
 	dir := t.TempDir()
 	host, _, _ := strings.Cut(addr, ":")
 	ca := writeCert(t, dir, netip.MustParseAddr(host))
-	m := &SMTPServer{t: t, school: s, ns: ns, Addr: addr, Maildir: filepath.Join(dir, "Maildir"), CA: ca, dir: dir}
+	m := &SMTPServer{t: t, school: s, ns: ns, Addr: addr, Maildir: filepath.Join(dir, "Maildir"), CA: ca, dir: dir, tls: withTLS}
+	if len(auth) == 2 {
+		m.auth = [2]string{auth[0], auth[1]}
+		if err := os.WriteFile(filepath.Join(dir, "server.py"), []byte(authServer), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	m.Start()
 	t.Cleanup(m.Stop)
 	return m
@@ -84,9 +130,15 @@ func (m *SMTPServer) Start() {
 		return
 	}
 	host, port, _ := strings.Cut(m.Addr, ":")
-	cmd := m.school.Command(context.Background(), m.ns, Python, "-m", "aiosmtpd", "-n", "-l", host+":"+port,
-		"--tlscert", filepath.Join(m.dir, "cert.pem"), "--tlskey", filepath.Join(m.dir, "key.pem"),
-		"-c", "aiosmtpd.handlers.Mailbox", m.Maildir)
+	args := []string{"-m", "aiosmtpd", "-n", "-l", host + ":" + port}
+	if m.tls {
+		args = append(args, "--tlscert", filepath.Join(m.dir, "cert.pem"), "--tlskey", filepath.Join(m.dir, "key.pem"))
+	}
+	args = append(args, "-c", "aiosmtpd.handlers.Mailbox", m.Maildir)
+	if m.auth[0] != "" {
+		args = []string{filepath.Join(m.dir, "server.py"), host, port, m.Maildir, filepath.Join(m.dir, "cert.pem"), filepath.Join(m.dir, "key.pem"), m.auth[0], m.auth[1]}
+	}
+	cmd := m.school.Command(context.Background(), m.ns, Python, args...)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = &lockedWriter{b: out}, &lockedWriter{b: out}
 	if err := cmd.Start(); err != nil {

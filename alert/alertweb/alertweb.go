@@ -53,8 +53,12 @@ func Link(id int64) string { return fmt.Sprintf("%s?id=%d", ViewPath, id) }
 // timelineWindow is how far either side of an alert the timeline reaches.
 const timelineWindow = time.Hour
 
-//go:embed templates/*.html
+//go:embed templates/*.html static/alerts.css
 var templates embed.FS
+
+// CSSPath is the pages' stylesheet (the shell's policy allows no inline
+// styles).
+const CSSPath = Path + "/alerts.css"
 
 // Options are the pages' dependencies.
 type Options struct {
@@ -106,6 +110,10 @@ func Register(srv *web.Server, opt Options) error {
 	srv.AddPage(web.Page{Path: IncidentsPath, Title: "Incident log", Roles: dsl, GET: p.incidentsPage})
 	srv.AddPage(web.Page{Path: CSVPath, Roles: dsl, GET: p.incidentsCSV})
 	srv.AddPage(web.Page{Path: PrintPath, Roles: dsl, GET: p.incidentsPrint})
+	srv.AddPage(web.Page{Path: CSSPath, Roles: dsl, GET: func(c *gin.Context) {
+		b, _ := templates.ReadFile("static/alerts.css")
+		c.Data(http.StatusOK, "text/css; charset=utf-8", b)
+	}})
 	srv.AddAPI(http.MethodGet, APIPath, dsl, p.apiList)
 	return nil
 }

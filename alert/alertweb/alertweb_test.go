@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,45 +17,26 @@ import (
 	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
 
+var t0 = time.Date(2026, 3, 2, 10, 41, 7, 0, time.UTC)
+
+// site is the admin shell with the alert pages, on a real TLS listener.
 type site struct {
+	*webtest.Site
 	t  *testing.T
 	st *store.Store
-	w  *webtest.Site
 }
-
-var t0 = time.Date(2026, 3, 2, 10, 41, 7, 0, time.UTC)
 
 func newSite(t *testing.T) *site {
 	t.Helper()
-	st := webtest.OpenStore(t)
-	w := webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ws := webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
 		return Register(srv, Options{Store: st, Location: time.UTC, Now: func() time.Time { return t0.Add(time.Hour) }})
 	}})
-	return &site{t: t, st: st, w: w}
-}
-
-// login creates a user with role and signs in as them through the login
-// form.
-func (s *site) login(name, role string) *webtest.Browser {
-	s.t.Helper()
-	return s.w.SignIn(s.t, name, role)
-}
-
-// get fetches path as the browser (nil: anonymous).
-func (s *site) get(path string, b *webtest.Browser) (int, string) {
-	s.t.Helper()
-	if b == nil {
-		b = s.w.NewBrowser(s.t)
-	}
-	r := b.Get(path)
-	return r.StatusCode, r.Body
-}
-
-// post submits form as the browser, with its session's CSRF token.
-func (s *site) post(path string, b *webtest.Browser, form url.Values) (webtest.Response, string) {
-	s.t.Helper()
-	r := b.PostForm(path, form)
-	return r, r.Body
+	return &site{Site: ws, t: t, st: st}
 }
 
 var pupilMAC = net.HardwareAddr{2, 0, 0, 0, 0x20, 0x0a}
@@ -86,64 +68,71 @@ func (s *site) seed() int64 {
 func TestRolesOnEveryPage(t *testing.T) {
 	s := newSite(t)
 	id := s.seed()
-	dsl, network, reception := s.login("dsl", web.RoleDSL), s.login("net", web.RoleNetwork), s.login("recep", web.RoleReception)
-	for _, path := range []string{Path, Link(id), IncidentsPath, CSVPath, PrintPath} {
-		if code, _ := s.get(path, dsl); code != http.StatusOK {
-			t.Errorf("dsl GET %s: %d", path, code)
+	dsl, network, reception, anon := s.Browser(t, web.RoleDSL), s.Browser(t, web.RoleNetwork), s.Browser(t, web.RoleReception), s.NewBrowser(t)
+	for _, path := range []string{Path, Link(id), IncidentsPath, CSVPath, PrintPath, CSSPath} {
+		if r := dsl.Get(path); r.StatusCode != http.StatusOK {
+			t.Errorf("dsl GET %s: %d", path, r.StatusCode)
 		}
-		for name, sess := range map[string]*webtest.Browser{"network": network, "reception": reception} {
-			if code, _ := s.get(path, sess); code != http.StatusForbidden {
-				t.Errorf("%s GET %s: %d, want 403", name, path, code)
+		for name, b := range map[string]*webtest.Browser{"network": network, "reception": reception} {
+			if r := b.Get(path); r.StatusCode != http.StatusForbidden {
+				t.Errorf("%s GET %s: %d, want 403", name, path, r.StatusCode)
 			}
 		}
-		if code, _ := s.get(path, nil); code != http.StatusSeeOther {
-			t.Errorf("anonymous GET %s: %d, want a redirect to the login", path, code)
+		if r := anon.Get(path); r.StatusCode != http.StatusSeeOther {
+			t.Errorf("anonymous GET %s: %d, want a redirect to the login", path, r.StatusCode)
 		}
 	}
 	for _, path := range []string{ChangePath, SuppressPath} {
-		for name, sess := range map[string]*webtest.Browser{"network": network, "reception": reception} {
-			if resp, _ := s.post(path, sess, url.Values{"id": {"1"}, "state": {"closed"}, "note": {"x"}}); resp.StatusCode != http.StatusForbidden {
-				t.Errorf("%s POST %s: %d, want 403", name, path, resp.StatusCode)
+		for name, b := range map[string]*webtest.Browser{"network": network, "reception": reception} {
+			if r := b.PostForm(path, url.Values{"id": {"1"}, "state": {"closed"}, "note": {"x"}, "reason": {"x"}, "days": {"3"}}); r.StatusCode != http.StatusForbidden {
+				t.Errorf("%s POST %s: %d, want 403", name, path, r.StatusCode)
 			}
 		}
 	}
 	if a, _ := s.st.AlertByID(context.Background(), id); a.State != store.AlertNew {
 		t.Errorf("a forbidden post changed the alert: %+v", a)
 	}
+	for name, want := range map[string]int{web.RoleDSL: http.StatusOK, web.RoleNetwork: http.StatusForbidden, web.RoleReception: http.StatusForbidden} {
+		if r := anon.API(http.MethodGet, APIPath, s.Token(t, name), ""); r.StatusCode != want {
+			t.Errorf("%s token GET %s: %d, want %d", name, APIPath, r.StatusCode, want)
+		} else if want == http.StatusOK && !strings.Contains(r.Body, `"person":"Sam Pupil"`) {
+			t.Errorf("API body %s", r.Body)
+		}
+	}
 }
 
 func TestTriageToTheIncidentLog(t *testing.T) {
 	s := newSite(t)
 	id := s.seed()
-	dsl := s.login("dsl", web.RoleDSL)
-	code, page := s.get(Link(id), dsl)
+	dsl := s.Browser(t, web.RoleDSL)
+	r := dsl.Get(Link(id))
 	for _, want := range []string{"Sam Pupil (Year 9, 9B)", "A VPN hides", "OpenVPN hard reset", "vpn.example.net", "Nobody has looked at this yet"} {
-		if code != 200 || !strings.Contains(page, want) {
-			t.Errorf("alert page lacks %q (%d)", want, code)
+		if r.StatusCode != 200 || !strings.Contains(r.Body, want) {
+			t.Errorf("alert page lacks %q (%d)", want, r.StatusCode)
 		}
 	}
-	// Without CSRF: refused.
-	if resp := dsl.Post(ChangePath, url.Values{"id": {"1"}, "state": {"triaged"}}); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("post without CSRF: %d", resp.StatusCode)
+	if r := dsl.PostForm(ChangePath, url.Values{"id": {"1"}, "state": {"triaged"}, "csrf": {""}}); r.StatusCode != http.StatusForbidden {
+		t.Errorf("post without CSRF: %d", r.StatusCode)
 	}
-	resp, body := s.post(ChangePath, dsl, url.Values{"id": {"1"}, "state": {"triaged"}, "outcome": {"true-positive"}, "note": {"Spoke to Sam; VPN app removed."}})
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("triage: %d %s", resp.StatusCode, body)
+	if r := dsl.PostForm(ChangePath, url.Values{"id": {"1"}, "state": {"triaged"}, "outcome": {"true-positive"}, "note": {"Spoke to Sam; VPN app removed."}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("triage: %d %s", r.StatusCode, r.Body)
 	}
-	if resp, _ := s.post(ChangePath, dsl, url.Values{"id": {"1"}, "state": {"closed"}}); resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("closing without a note: %d, want 400", resp.StatusCode)
+	if r := dsl.PostForm(ChangePath, url.Values{"id": {"1"}, "state": {"closed"}}); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("closing without a note: %d, want 400", r.StatusCode)
 	}
 	a, _ := s.st.AlertByID(context.Background(), id)
 	if a.State != store.AlertTriaged || a.Outcome != store.OutcomeTruePositive {
 		t.Errorf("alert %+v", a)
 	}
-	_, log := s.get(IncidentsPath, dsl)
+	if e := s.LastAudit(t); e.Action != "alert.change" || !strings.Contains(e.Actor, "dsl") {
+		t.Errorf("audit %+v", e)
+	}
+	log := dsl.Get(IncidentsPath).Body
 	if !strings.Contains(log, "Spoke to Sam; VPN app removed.") || !strings.Contains(log, "Sam Pupil") {
 		t.Errorf("incident log lacks the triage:\n%s", log)
 	}
-	_, raw := s.get(CSVPath, dsl)
-	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(raw, "\xef\xbb\xbf")))
-	recs, err := r.ReadAll()
+	raw := dsl.Get(CSVPath).Body
+	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(raw, "\xef\xbb\xbf"))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,18 +144,20 @@ func TestTriageToTheIncidentLog(t *testing.T) {
 			t.Errorf("cell %q would be read as a formula", cell)
 		}
 	}
-	if !strings.Contains(recs[1][4], "VPN app removed") {
-		t.Errorf("actions %q", recs[1][4])
+	if !strings.Contains(recs[1][4], "VPN app removed") || !strings.HasPrefix(recs[1][2], "'=HYPERLINK") {
+		t.Errorf("row %q", recs[1])
 	}
-	// Suppression.
-	if resp, body := s.post(SuppressPath, dsl, url.Values{"id": {"1"}, "days": {"30"}, "reason": {"exam board VPN"}}); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("suppress: %d %s", resp.StatusCode, body)
+	if p := dsl.Get(PrintPath).Body; !strings.Contains(p, "Online safety incident log") || !strings.Contains(p, "VPN app removed") {
+		t.Errorf("print page:\n%s", p)
+	}
+	if r := dsl.PostForm(SuppressPath, url.Values{"id": {"1"}, "days": {"30"}, "reason": {"exam board VPN"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("suppress: %d %s", r.StatusCode, r.Body)
 	}
 	if ok, _ := s.st.Suppressed(context.Background(), pupilMAC, "vpn", t0.Add(2*time.Hour)); !ok {
 		t.Error("not suppressed")
 	}
-	if resp, _ := s.post(SuppressPath, dsl, url.Values{"id": {"1"}, "days": {"30"}}); resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("suppression without a reason: %d", resp.StatusCode)
+	if r := dsl.PostForm(SuppressPath, url.Values{"id": {"1"}, "days": {"30"}}); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("suppression without a reason: %d", r.StatusCode)
 	}
 }
 

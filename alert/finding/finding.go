@@ -64,6 +64,16 @@ const (
 	DetailNotApproved = "not-approved"
 )
 
+// NotApproved is the unapproved-device finding of a device that asked to
+// join (a DHCP request, a RADIUS MAB request) and that nobody approved, on
+// a segment whose unknown_devices asks to hear of it. RADIUS publishes it
+// as the Data of an events.FindingRaised with Source SourceRADIUS; DHCP
+// with SourceDHCP.
+func NotApproved(source string, at time.Time, segment string, mac net.HardwareAddr, ip netip.Addr, evidence string) Finding {
+	return Finding{Time: at, Source: source, Class: ClassUnapprovedDevice, Segment: segment,
+		SrcMAC: append(net.HardwareAddr(nil), mac...), SrcIP: ip, Detail: DetailNotApproved, Evidence: evidence}
+}
+
 // Finding is one observation of a bypass attempt or a device problem.
 // Src is the device on our side (for rogue-dhcp the rogue server; empty for
 // site-wide findings such as pool-exhausted), Dst the far end.

@@ -90,6 +90,9 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := reserveStaticClients(ctx, cfg.Database, school); err != nil {
+		return err
+	}
 
 	logPath := filepath.Join(dir, "gatehouse.log")
 	logFile, err := os.Create(logPath)
@@ -169,6 +172,28 @@ Press Ctrl-C to stop; everything the demo made is removed.
 		tail, _ := os.ReadFile(logPath)
 		return fmt.Errorf("gatehouse stopped unexpectedly (%v)\n--- gatehouse log ---\n%s", err, tail)
 	}
+}
+
+// reserveStaticClients reserves each static client's address for its MAC:
+// with MAC-address binding, a static address nobody reserved gets nothing
+// through the router. Portal segments are left alone: there an admission
+// is what lets a device through.
+func reserveStaticClients(ctx context.Context, db string, school *testbed.School) error {
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, seg := range school.Segments() {
+		if seg.Unconfigured || seg.Portal || !seg.ClientAddr.IsValid() {
+			continue
+		}
+		r := store.DHCPReservation{Segment: seg.Name, MAC: seg.ClientMAC, IP: seg.ClientAddr}
+		if err := st.ReserveAddress(ctx, "cli:demo", r); err != nil {
+			return fmt.Errorf("reserve %s's client address: %w", seg.Name, err)
+		}
+	}
+	return nil
 }
 
 type demoCred struct{ role, name, password string }
@@ -298,7 +323,12 @@ func visitorScene(ctx context.Context, w io.Writer, school *testbed.School, db s
 	if err != nil {
 		return err
 	}
-	codes, err := captive.Issue(ctx, st, "cli:demo", captive.IssueRequest{Duration: 2 * time.Hour, MaxDevices: 1, Note: "demo visitor"}, nil)
+	key, err := codeKey(db)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	codes, err := captive.Issue(ctx, st, "cli:demo", captive.IssueRequest{Key: key, Duration: 2 * time.Hour, MaxDevices: 1, Note: "demo visitor"}, nil)
 	st.Close()
 	if err != nil {
 		return err

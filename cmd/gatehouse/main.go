@@ -50,6 +50,7 @@ func commands() []command {
 		{name: "voucher", summary: "issue visitor Wi-Fi codes", usage: voucherUsage, run: cmdVoucher},
 		{name: "user", summary: "manage admin page users", usage: userUsage, run: cmdUser},
 		{name: "audit", summary: "check the audit log", usage: auditUsage, run: cmdAudit},
+		{name: "people", summary: "import the school's people from the MIS, and list them", usage: peopleUsage, run: cmdPeople},
 		{name: "backup", summary: "copy the database while the daemon runs", usage: backupUsage, run: cmdBackup},
 		{name: "restore", summary: "put a backup in place of the database", usage: restoreUsage, run: cmdRestore},
 		{name: "device", summary: "approve a device for Wi-Fi, give it a personal key", usage: deviceUsage, run: cmdDevice},

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-net/gatehouse/config"
-	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius"
@@ -118,30 +116,8 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 		return nil, nil, err
 	}
 	reg.MustRegister(rs.Collector())
-	if err := radiusweb.Register(srv, radiusweb.Options{RADIUS: rs, Sessions: st, Logger: log.With("component", "radiusweb")}); err != nil {
+	if err := radiusweb.Register(srv, radiusweb.Options{RADIUS: rs, Sessions: st, Keys: keys, Logger: log.With("component", "radiusweb")}); err != nil {
 		return nil, nil, fmt.Errorf("admin page: %w", err)
 	}
 	return rs, rs.Run, nil
-}
-
-// disconnectOnBlock adds to the devices page's block a Disconnect-Request
-// for the device's live Wi-Fi sessions, after the kernel has cut it off (the
-// backstop, whatever the access point answers). rs is nil without RADIUS.
-func disconnectOnBlock(h devicesweb.Hooks, rs *radius.Server, log *slog.Logger) devicesweb.Hooks {
-	if rs == nil {
-		return h
-	}
-	block := h.OnBlock
-	h.OnBlock = func(ctx context.Context, d store.Device) error {
-		var err error
-		if block != nil {
-			err = block(ctx, d)
-		}
-		res, derr := rs.Disconnect(ctx, "devices page: block", d.MAC)
-		for _, r := range res {
-			log.Info("blocked device's Wi-Fi session disconnected", "mac", d.MAC, "nas", r.NAS, "outcome", r.Outcome)
-		}
-		return errors.Join(err, derr)
-	}
-	return h
 }

@@ -139,6 +139,7 @@ type wiring struct {
 	portal *captive.Portal
 	dhcp   *dhcp.Server
 	alerts *alerting
+	people *peopleWiring
 	radius *radius.Server // nil without radius listeners
 	site   *inspect.Site
 	guard  *dnsguard.Guard
@@ -158,15 +159,18 @@ func (w *wiring) restoreStep(what string, run func(context.Context) (int, error)
 // constructors build the daemon, in order: each may use what the ones
 // before it built.
 var constructors = []func(context.Context, *wiring) error{
-	wireAdmin,   // the admin web server and the metrics registry's page
-	wirePolicy,  // the enforcer and the rules page
-	wireCaptive, // the portal, its pages, guest retention and re-admission
-	wireDHCP,    // the DHCP server
-	wireRADIUS,  // the RADIUS server, when configured (radius.go)
-	wireDevices, // the devices page (a block also ends Wi-Fi sessions) and the device decisions' restore
-	wireAlerts,  // findings from every source -> alerts -> the DSL (alert.go)
-	wireInspect, // packet inspection on the configured interfaces
-	wireDNS,     // the DNS guard and its query log
+	wireAdmin,       // the admin web server and the metrics registry's page
+	wirePolicy,      // the enforcer
+	wirePeople,      // people, groups, the calendar, leavers; device decisions and their restore (people.go)
+	wireRules,       // the school's rules, person and group rules resolved by people; the rules page
+	wireCaptive,     // the portal, its pages, guest retention and re-admission
+	wireDHCP,        // the DHCP server
+	wireRADIUS,      // the RADIUS server, when configured (radius.go)
+	wireDevices,     // the devices page, acting through people
+	wireAlerts,      // findings from every source -> alerts -> the DSL (alert.go)
+	wireInspect,     // packet inspection on the configured interfaces
+	wireDNS,         // the DNS guard and its query log
+	wirePeopleLinks, // what people's revocations reach: leases, Wi-Fi sessions, the DSL's mail
 }
 
 // runDaemon runs until ctx is done. Every signal on hup reloads the
@@ -227,6 +231,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	if _, _, err := w.enf.Start(ctx); err != nil {
 		return fmt.Errorf("policy: bringing the kernel's table in line: %w", err)
 	}
+	w.people.started.Store(true)
 
 	started := func() {
 		log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
@@ -402,6 +407,7 @@ func reloadPlan(old, cfg *config.Config) (applied, restart []string) {
 		{"dhcp", old.DHCPRelay, cfg.DHCPRelay},
 		{"portal", old.Portal, cfg.Portal},
 		{"alerts", old.Alerts, cfg.Alerts},
+		{"people", old.People, cfg.People},
 	} {
 		if !reflect.DeepEqual(c.old, c.new) {
 			restart = append(restart, c.section)

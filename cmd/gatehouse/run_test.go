@@ -127,6 +127,11 @@ func TestDaemonInTheRouter(t *testing.T) {
 	if err := os.WriteFile(files.Path, good, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The static clients' addresses are reserved, as a school must for a
+	// device with a static address under MAC-address binding.
+	if err := reserveStaticClients(context.Background(), files.Database, school); err != nil {
+		t.Fatal(err)
+	}
 	d := startDaemon(t, school, bin, files.Path)
 
 	t.Run("SIGHUP with a bad file keeps the running configuration", func(t *testing.T) {

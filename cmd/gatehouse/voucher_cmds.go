@@ -95,6 +95,9 @@ func cmdVoucher(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if q.Key, err = codeKey(cfg.Database); err != nil {
+		return err
+	}
 	out, err := captive.Issue(ctx, st, cliActor(), q, nil)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/gatehouse-net/gatehouse/sitekey"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -32,7 +33,12 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 		base = "https://" + cfg.Portal.Host
 		tlsListen = ":443"
 	}
+	key, err := codeKey(cfg.Database)
+	if err != nil {
+		return nil, err
+	}
 	return captive.New(captive.Options{
+		CodeKey:    key,
 		Store:      st,
 		Admitter:   enf,
 		Neighbours: captive.NeighbourTable{},
@@ -69,4 +75,14 @@ func wireCaptive(_ context.Context, w *wiring) error {
 	w.run("guest record retention", func(ctx context.Context) error { return portal.PurgeDaily(ctx, w.cfg.Portal.Retention) })
 	w.run("guest re-admission", func(ctx context.Context) error { return portal.FollowLeases(ctx, leases) })
 	return nil
+}
+
+// codeKey is the portal's code-hashing key, derived from the site key kept
+// in a 0600 file beside the database (created on first use).
+func codeKey(database string) ([]byte, error) {
+	k, err := sitekey.Load(sitekey.PathFor(database))
+	if err != nil {
+		return nil, fmt.Errorf("portal: %w", err)
+	}
+	return captive.CodeKeyFrom(k), nil
 }

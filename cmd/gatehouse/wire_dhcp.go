@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/gatehouse-net/gatehouse/store"
 )
 
 // approvals is what the DHCP server does, at a lease, with a device nobody
@@ -52,6 +55,48 @@ func dhcpSegments(cfg *config.Config, n policy.Network, portalAPI string) []dhcp
 }
 
 // wireDHCP builds the DHCP server for every segment that has a pool.
+// binder keeps the kernel's MAC-address bindings in step with the leases.
+type binder struct{ enf *policy.Enforcer }
+
+func (b binder) Bind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, until time.Time) error {
+	return b.enf.Bind(ctx, policy.Device{MAC: mac, IP: ip}, until)
+}
+
+func (b binder) Unbind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error {
+	return b.enf.Unbind(ctx, policy.Device{MAC: mac, IP: ip})
+}
+
+// restoreBindings binds the active leases and the reservations the database
+// holds before the enforcer's first Apply, so the table is built whole and a
+// restart neither cuts a device off nor rewrites its element.
+func restoreBindings(ctx context.Context, st *store.Store, enf *policy.Enforcer, now time.Time) (int, error) {
+	ls, err := st.DHCPLeases(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("restore bindings: %w", err)
+	}
+	n := 0
+	for _, l := range ls {
+		if l.State != string(dhcp.StateBound) || l.MAC == nil || !now.Before(l.Expires) {
+			continue
+		}
+		if err := enf.Bind(ctx, policy.Device{MAC: l.MAC, IP: l.IP}, l.Expires); err != nil {
+			return n, fmt.Errorf("restore binding of %v/%v: %w", l.MAC, l.IP, err)
+		}
+		n++
+	}
+	rs, err := st.DHCPReservations(ctx)
+	if err != nil {
+		return n, fmt.Errorf("restore bindings: %w", err)
+	}
+	for _, r := range rs {
+		if err := enf.Bind(ctx, policy.Device{MAC: r.MAC, IP: r.IP}, time.Time{}); err != nil {
+			return n, fmt.Errorf("restore binding of reservation %v/%v: %w", r.MAC, r.IP, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
 func wireDHCP(_ context.Context, w *wiring) error {
 	oui, err := dhcp.LoadOUI(dhcp.DebianOUIPath)
 	if err != nil {
@@ -63,6 +108,7 @@ func wireDHCP(_ context.Context, w *wiring) error {
 		Store:    dhcp.NewSQLStore(w.store),
 		Events:   w.hub,
 		Enforcer: w.enf,
+		Binder:   binder{w.enf},
 		OUI:      oui,
 		Logger:   w.log.With("component", "dhcp"),
 		// Relayed requests are served only from relays the school named.
@@ -74,27 +120,23 @@ func wireDHCP(_ context.Context, w *wiring) error {
 	}
 	w.dhcp = srv
 	w.reg.MustRegister(dhcp.NewCollector(srv.Metrics()))
+	w.restoreStep("MAC-address bindings", func(ctx context.Context) (int, error) {
+		return restoreBindings(ctx, w.store, w.enf, time.Now())
+	})
 	w.run("dhcp", srv.Run)
 	return nil
 }
 
-// wireDevices registers the devices page and restores the network
-// manager's device decisions and the quarantines of strangers holding
-// leases (wire_devices.go).
+// wireDevices registers the devices page; approving, blocking and
+// revoking on it go through people, which owns what they mean.
 func wireDevices(_ context.Context, w *wiring) error {
 	if err := devicesweb.Register(w.web, w.store, devicesweb.Options{
-		Segments: w.dhcp.Segments(),
-		Hooks:    disconnectOnBlock(deviceHooks(w.enf, w.dhcp.ReloadReservations), w.radius, w.log),
-		Logger:   w.log.With("component", "devices"),
+		Segments:              w.dhcp.Segments(),
+		Devices:               w.people.svc,
+		OnReservationsChanged: w.dhcp.ReloadReservations,
+		Logger:                w.log.With("component", "devices"),
 	}); err != nil {
 		return fmt.Errorf("admin page: %w", err)
 	}
-	w.restoreStep("device decisions", func(ctx context.Context) (int, error) {
-		a, b, err := restoreDevices(ctx, w.store, w.enf)
-		return a + b, err
-	})
-	w.restoreStep("quarantines", func(ctx context.Context) (int, error) {
-		return restoreQuarantine(ctx, w.network, w.store, w.enf, time.Now())
-	})
 	return nil
 }

@@ -47,6 +47,11 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 		AdminAddr:  admin,
 		PortalPort: portalPort,
 		DNSPort:    dnsPort,
+
+		RelayInterfaces: cfg.DHCPRelay.Interfaces,
+	}
+	if cfg.Portal.Host != "" {
+		n.PortalTLSPort = 443 // the HTTPS portal (see newPortal)
 	}
 	for _, s := range cfg.Segments {
 		spec := policy.Defaults(s.Name, s.Interface, s.Subnet, s.Gateway, s.Portal).
@@ -60,6 +65,7 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 			}
 		}
 		spec.Servers = servers
+		spec.BindMACIP = s.MACIPBinding
 		n.Segments = append(n.Segments, spec)
 	}
 	return n, n.Validate()
@@ -74,6 +80,9 @@ func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 		Upstreams:    cfg.DNS.Upstream,
 		BlockedNames: inspect.BypassServiceNames(),
 	}
+	if cfg.Portal.Host != "" {
+		gc.PortalNames = []string{cfg.Portal.Host}
+	}
 	for _, s := range n.Segments {
 		gc.Segments = append(gc.Segments, dnsguard.SegmentPolicy{
 			Name:              s.Name,
@@ -87,19 +96,24 @@ func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 }
 
 // wirePolicy opens the enforcer (it changes nothing in the kernel until
-// runDaemon starts it, after every restore step) with the school's rules,
-// and registers the rules page.
-func wirePolicy(ctx context.Context, w *wiring) error {
+// runDaemon starts it, after every restore step).
+func wirePolicy(_ context.Context, w *wiring) error {
 	enf, err := policy.New(policy.Options{}, w.network, w.log)
 	if err != nil {
 		return err
 	}
 	w.enf = enf
+	w.run("policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) })
+	return nil
+}
+
+// wireRules puts the school's rules in force, with the people directory
+// resolving person and group rules to devices, and registers the rules
+// page.
+func wireRules(ctx context.Context, w *wiring) error {
 	rules := ruledb.Source{Store: w.store}
-	// Person and group rules need the people directory, which is not part
-	// of this build: they are saved but refused when loaded, and the rules
-	// page says so.
-	if err := enf.LoadRules(ctx, rules, nil); err != nil {
+	dir := w.people.svc
+	if err := w.enf.LoadRules(ctx, rules, dir); err != nil {
 		w.log.Error("the school's rules could not all be put in force; the built-in defaults are", "err", err)
 	}
 	if err := rulesweb.Register(w.web, rulesweb.Options{
@@ -107,16 +121,15 @@ func wirePolicy(ctx context.Context, w *wiring) error {
 		Network: w.network,
 		Logger:  w.log.With("component", "rules"),
 		OnChange: func(ctx context.Context) error {
-			if err := enf.LoadRules(ctx, rules, nil); err != nil {
+			if err := w.enf.LoadRules(ctx, rules, dir); err != nil {
 				return err
 			}
-			_, err := enf.Sync(ctx)
+			_, err := w.enf.Sync(ctx)
 			return err
 		},
 	}); err != nil {
 		return fmt.Errorf("admin page: %w", err)
 	}
-	w.run("policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) })
 	return nil
 }
 
@@ -139,6 +152,7 @@ func wireDNS(_ context.Context, w *wiring) error {
 		return err
 	}
 	w.guard = guard
+	w.reg.MustRegister(hardeningCollectors(guard, qlog, w.store)...)
 	w.run("dns guard", guard.Serve)
 	w.run("dns query log", qlog.Run)
 	return nil

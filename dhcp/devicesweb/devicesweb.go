@@ -3,12 +3,13 @@
 // randomised MAC, last seen) and, per device, approves it, names it, assigns
 // it an owner, reserves it an address or blocks it.
 //
-// It owns the pages and their form handling only. Every change goes through
-// package store, which writes the audit entry in the same transaction; the
-// kernel and the DHCP server learn of a change through Hooks, which the
-// daemon wires to package policy and to the dhcp.Server. It does not own
-// sessions, roles or CSRF (package web checks them before a handler runs),
-// nor what approval means on the wire (package dhcp, package policy).
+// It owns the pages and their form handling only. What approving, blocking
+// and owning a device mean, in the database and in the kernel together,
+// belongs to package people, which the daemon hands in as the Decider; the
+// page reads the inventory from the store and sends every decision there.
+// Reservations are DHCP's: the page writes them through the store (audited)
+// and tells the DHCP server through OnReservationsChanged. It does not own
+// sessions, roles or CSRF (package web checks them before a handler runs).
 package devicesweb
 
 import (
@@ -47,26 +48,12 @@ const listLimit = 500
 // maxText bounds a device's name and owner.
 const maxText = 100
 
-// Hooks let the daemon act on a change once it is committed. Each is
-// optional and gets the device as stored after the change (its last known
-// segment and address included, so a kernel set can be updated by MAC and
-// IP). A hook's error is shown to the network manager and logged: the
-// change itself stands, and the daemon's reconciliation from the database
-// on restart applies it.
-type Hooks struct {
-	// OnApprove: the device may now use approval-gated segments (the daemon
-	// calls policy Approve and ends a quarantine).
-	OnApprove func(ctx context.Context, d store.Device) error
-	// OnUnapprove: approval withdrawn (policy Unapprove).
-	OnUnapprove func(ctx context.Context, d store.Device) error
-	// OnBlock: the device gets no lease on any segment from now on; the
-	// daemon may also cut it off in the kernel.
-	OnBlock func(ctx context.Context, d store.Device) error
-	// OnUnblock: a block lifted.
-	OnUnblock func(ctx context.Context, d store.Device) error
-	// OnReservationsChanged: a reservation was added, moved or removed (the
-	// daemon calls dhcp.Server.ReloadReservations).
-	OnReservationsChanged func(ctx context.Context) error
+// Decider stores a decision about a device (audited) and applies it to the
+// router; package people's Service is one. committed reports whether the
+// database change was made: an error with committed true means the router
+// could not apply it yet (the daemon's restore at the next start does).
+type Decider interface {
+	Decide(ctx context.Context, actor string, mac net.HardwareAddr, dec store.DeviceDecision) (committed bool, err error)
 }
 
 // Options are what the pages need besides the web server and the store.
@@ -74,9 +61,13 @@ type Options struct {
 	// Segments are the DHCP segments, for the segment filter and for
 	// checking that a reserved address lies in its segment's subnet.
 	Segments []dhcp.Segment
-	Hooks    Hooks
-	Logger   *slog.Logger     // nil: discard
-	Now      func() time.Time // nil: time.Now
+	// Devices decides approval, blocking, name and owner; required.
+	Devices Decider
+	// OnReservationsChanged is called after a reservation was added,
+	// moved or removed (the daemon calls dhcp.Server.ReloadReservations).
+	OnReservationsChanged func(ctx context.Context) error
+	Logger                *slog.Logger     // nil: discard
+	Now                   func() time.Time // nil: time.Now
 }
 
 //go:embed templates/*.html
@@ -86,7 +77,8 @@ type pages struct {
 	srv    *web.Server
 	st     *store.Store
 	segs   []dhcp.Segment
-	hooks  Hooks
+	dec    Decider
+	reload func(ctx context.Context) error
 	log    *slog.Logger
 	now    func() time.Time
 	list   *template.Template
@@ -96,10 +88,10 @@ type pages struct {
 // Register adds the device pages to srv, for the network role only. Call it
 // before srv is started.
 func Register(srv *web.Server, st *store.Store, opts Options) error {
-	if srv == nil || st == nil {
-		return errors.New("devicesweb: register: web server and store are required")
+	if srv == nil || st == nil || opts.Devices == nil {
+		return errors.New("devicesweb: register: web server, store and a Decider are required")
 	}
-	p := &pages{srv: srv, st: st, segs: opts.Segments, hooks: opts.Hooks, log: opts.Logger, now: opts.Now}
+	p := &pages{srv: srv, st: st, segs: opts.Segments, dec: opts.Devices, reload: opts.OnReservationsChanged, log: opts.Logger, now: opts.Now}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -214,8 +206,9 @@ func (p *pages) segmentNames() []string {
 
 func (p *pages) listPage(c *gin.Context) {
 	v := p.srv.View(c, "Devices")
-	if m := c.Query("added"); m != "" {
-		v.Notice = "Device " + m + " recorded."
+	// A fixed message: a banner never repeats URL text.
+	if c.Query("added") != "" {
+		v.Notice = "Device recorded."
 	}
 	f := filter{Segment: c.Query("segment"), Approved: c.Query("approved"), Randomised: c.Query("randomised"), Seen: c.Query("seen")}
 	p.renderList(c, http.StatusOK, v, f, listData{})
@@ -300,17 +293,11 @@ func (p *pages) addDevice(c *gin.Context) {
 		return
 	}
 	dec := store.DeviceDecision{Approved: c.PostForm("approved") == "yes", Name: name, Owner: owner}
-	if err := p.st.DecideDevice(ctx, web.Actor(c), mac, dec, p.now()); err != nil {
-		p.dbError(c, "record device", err)
+	if msg, status := p.decide(c, "record", mac, dec); msg != "" {
+		fail(status, msg)
 		return
 	}
-	if dec.Approved {
-		if msg := p.runHook(c, "approve", mac, p.hooks.OnApprove); msg != "" {
-			fail(http.StatusInternalServerError, msg)
-			return
-		}
-	}
-	c.Redirect(http.StatusSeeOther, ListPath+"?added="+url.QueryEscape(mac.String()))
+	c.Redirect(http.StatusSeeOther, ListPath+"?added=1")
 }
 
 type reservationRow struct {
@@ -398,23 +385,19 @@ func (p *pages) renderDevice(c *gin.Context, status int, v *web.View, d deviceDa
 	p.srv.Render(c, status, p.device, v)
 }
 
-// runHook calls h, if set, with the device as stored now. It returns a
-// message for the page when the daemon could not apply the change.
-func (p *pages) runHook(c *gin.Context, what string, mac net.HardwareAddr, h func(context.Context, store.Device) error) string {
-	if h == nil {
-		return ""
-	}
-	ctx := c.Request.Context()
-	d, err := p.st.DeviceByMAC(ctx, mac)
+// decide hands a decision to the Decider. It returns a message and status
+// for the page when the change was refused or could not be applied.
+func (p *pages) decide(c *gin.Context, what string, mac net.HardwareAddr, dec store.DeviceDecision) (string, int) {
+	committed, err := p.dec.Decide(c.Request.Context(), web.Actor(c), mac, dec)
 	if err == nil {
-		err = h(ctx, d)
+		return "", 0
 	}
-	if err != nil {
-		u, _ := web.CurrentUser(c)
-		p.log.Error("devicesweb: apply change", "change", what, "mac", mac, "user", u.Name, "err", err)
-		return "The change is saved, but the router could not apply it yet (" + err.Error() + "). It applies when the daemon restarts; check the daemon's log."
+	u, _ := web.CurrentUser(c)
+	p.log.Error("devicesweb: decide", "change", what, "mac", mac, "user", u.Name, "committed", committed, "err", err)
+	if !committed {
+		return "The change was not made: " + err.Error() + ".", http.StatusConflict
 	}
-	return ""
+	return "The change is saved, but the router could not apply it yet (" + err.Error() + "). It applies when the daemon restarts; check the daemon's log.", http.StatusInternalServerError
 }
 
 // changeDevice applies one action from the device page's forms.
@@ -432,16 +415,15 @@ func (p *pages) changeDevice(c *gin.Context) {
 		p.renderDevice(c, status, v, dd)
 	}
 	dec := store.DeviceDecision{Approved: d.Approved, Blocked: d.Blocked, Name: d.Name, Owner: d.Owner}
-	var hook func(context.Context, store.Device) error
 	switch action {
 	case "approve":
-		dec.Approved, hook = true, p.hooks.OnApprove
+		dec.Approved = true
 	case "unapprove":
-		dec.Approved, hook = false, p.hooks.OnUnapprove
+		dec.Approved = false
 	case "block":
-		dec.Blocked, hook = true, p.hooks.OnBlock
+		dec.Blocked = true
 	case "unblock":
-		dec.Blocked, hook = false, p.hooks.OnUnblock
+		dec.Blocked = false
 	case "details":
 		name, ok1 := cleanText(c.PostForm("name"))
 		owner, ok2 := cleanText(c.PostForm("owner"))
@@ -465,15 +447,11 @@ func (p *pages) changeDevice(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, deviceURL(d.MAC, action))
 		return
 	}
-	if err := p.st.DecideDevice(ctx, web.Actor(c), d.MAC, dec, p.now()); err != nil {
-		p.dbError(c, "update device", err)
-		return
-	}
-	if msg := p.runHook(c, action, d.MAC, hook); msg != "" {
+	if msg, status := p.decide(c, action, d.MAC, dec); msg != "" {
 		if d2, err := p.st.DeviceByMAC(ctx, d.MAC); err == nil {
 			d = d2
 		}
-		fail(http.StatusInternalServerError, msg, deviceData{})
+		fail(status, msg, deviceData{})
 		return
 	}
 	c.Redirect(http.StatusSeeOther, deviceURL(d.MAC, action))
@@ -563,10 +541,10 @@ func (p *pages) unreserve(c *gin.Context, d store.Device, fail func(int, string,
 }
 
 func (p *pages) reloadReservations(c *gin.Context) string {
-	if p.hooks.OnReservationsChanged == nil {
+	if p.reload == nil {
 		return ""
 	}
-	if err := p.hooks.OnReservationsChanged(c.Request.Context()); err != nil {
+	if err := p.reload(c.Request.Context()); err != nil {
 		u, _ := web.CurrentUser(c)
 		p.log.Error("devicesweb: reload reservations", "user", u.Name, "err", err)
 		return "The reservation is saved, but the DHCP server could not reload it yet (" + err.Error() + "). It applies when the daemon restarts."

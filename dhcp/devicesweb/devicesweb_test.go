@@ -34,6 +34,38 @@ func (c *calls) hook(name string) func(context.Context, store.Device) error {
 	}
 }
 
+// fakeDecider stores decisions as package people does and records which
+// kernel change each would make, named after the device page's actions.
+type fakeDecider struct {
+	st    *store.Store
+	calls *calls
+	now   func() time.Time
+}
+
+func (f fakeDecider) Decide(ctx context.Context, actor string, mac net.HardwareAddr, dec store.DeviceDecision) (bool, error) {
+	before, err := f.st.DeviceByMAC(ctx, mac)
+	had := err == nil
+	if err := f.st.DecideDevice(ctx, actor, mac, dec, f.now()); err != nil {
+		return false, err
+	}
+	after, err := f.st.DeviceByMAC(ctx, mac)
+	if err != nil {
+		return true, err
+	}
+	var errs []error
+	switch {
+	case after.Blocked && (!had || !before.Blocked):
+		errs = append(errs, f.calls.hook("block")(ctx, after))
+	case !after.Blocked && had && before.Blocked:
+		errs = append(errs, f.calls.hook("unblock")(ctx, after))
+	case after.Approved && (!had || !before.Approved):
+		errs = append(errs, f.calls.hook("approve")(ctx, after))
+	case !after.Approved && had && before.Approved:
+		errs = append(errs, f.calls.hook("unapprove")(ctx, after))
+	}
+	return true, errors.Join(errs...)
+}
+
 func (c *calls) take() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -63,17 +95,12 @@ func newBench(t *testing.T) *bench {
 	opts := Options{
 		Segments: testSegments,
 		Now:      func() time.Time { return b.now },
-		Hooks: Hooks{
-			OnApprove:   b.calls.hook("approve"),
-			OnUnapprove: b.calls.hook("unapprove"),
-			OnBlock:     b.calls.hook("block"),
-			OnUnblock:   b.calls.hook("unblock"),
-			OnReservationsChanged: func(context.Context) error {
-				b.calls.mu.Lock()
-				defer b.calls.mu.Unlock()
-				b.calls.got = append(b.calls.got, "reservations")
-				return b.calls.fail
-			},
+		Devices:  fakeDecider{st: b.st, calls: b.calls, now: func() time.Time { return b.now }},
+		OnReservationsChanged: func(context.Context) error {
+			b.calls.mu.Lock()
+			defer b.calls.mu.Unlock()
+			b.calls.got = append(b.calls.got, "reservations")
+			return b.calls.fail
 		},
 	}
 	b.site = webtest.New(t, webtest.Options{Store: b.st, Setup: func(srv *web.Server) error { return Register(srv, b.st, opts) }})

@@ -4,6 +4,10 @@
 // retention on an interval, and, when given an event hub, publishes each
 // lookup as a "dns.query" event for inspection and alerting.
 //
+// Each client's routine lookups are stored up to a budget a minute; lookups
+// the guard acted on always are, so a flood cannot push the first and the
+// unusual out of the log.
+//
 // It never blocks the DNS path: when the queue is full a record is dropped
 // and counted. It does not own the table or its SQL (package store) or decide
 // what a lookup means (the guard decides, subscribers judge).
@@ -40,6 +44,13 @@ type Options struct {
 	PurgeEvery time.Duration // 1h
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// ClientBudget is how many routine lookups of one client are stored a
+	// minute; lookups the guard acted on are always stored. 0 means
+	// DefaultClientBudget.
+	ClientBudget int
+	// ClientTable bounds the clients the budget tracks; 0 means
+	// DefaultClientTable.
+	ClientTable int
 }
 
 // Stats are the log's counters.
@@ -49,6 +60,9 @@ type Stats struct {
 	Written  uint64 // committed to the database
 	Failed   uint64 // lost in a batch the database refused
 	Purged   uint64 // rows removed by retention
+	// OverBudget are routine lookups not stored because their client went
+	// over its budget for the minute (they were still published).
+	OverBudget uint64
 }
 
 // Log is a dnsguard.Recorder backed by the database. Record is safe for
@@ -58,7 +72,9 @@ type Log struct {
 	log  *slog.Logger
 	w    *batch.Writer[store.DNSQuery]
 
-	recorded, purged atomic.Uint64
+	bud *budget
+
+	recorded, purged, overBudget atomic.Uint64
 }
 
 var _ dnsguard.Recorder = (*Log)(nil)
@@ -90,7 +106,13 @@ func New(opts Options) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{opts: opts, log: logger.With("component", "querylog")}
+	if opts.ClientBudget <= 0 {
+		opts.ClientBudget = DefaultClientBudget
+	}
+	if opts.ClientTable <= 0 {
+		opts.ClientTable = DefaultClientTable
+	}
+	l := &Log{opts: opts, log: logger.With("component", "querylog"), bud: newBudget(opts.ClientBudget, opts.ClientTable)}
 	var err error
 	l.w, err = batch.New(batch.Options[store.DNSQuery]{
 		Name:  "dns query log",
@@ -116,13 +138,26 @@ func Event(q dnsguard.Query) events.DNSQuery {
 func (l *Log) Record(q dnsguard.Query) {
 	l.recorded.Add(1)
 	events.Publish(l.opts.Events, Event(q))
+	// Each client's first and unusual lookups are stored; a flood of
+	// routine ones past the budget is counted and logged, not stored, so it
+	// cannot push the rest out of what the DSL sees.
+	keep, firstOver := l.bud.keep(q, l.opts.Now())
+	if !keep {
+		l.overBudget.Add(1)
+		if firstOver {
+			l.log.Warn("querylog: a client went over its lookup budget; its routine lookups are not stored for the rest of the minute",
+				"client", q.Client, "mac", q.MAC, "segment", q.Segment, "budget_per_minute", l.opts.ClientBudget)
+		}
+		return
+	}
 	l.w.Offer(toRow(q))
 }
 
 // Stats returns the counters so far.
 func (l *Log) Stats() Stats {
 	w := l.w.Stats()
-	return Stats{Recorded: l.recorded.Load(), Dropped: w.Dropped, Written: w.Written, Failed: w.Failed, Purged: l.purged.Load()}
+	return Stats{Recorded: l.recorded.Load(), Dropped: w.Dropped, Written: w.Written, Failed: w.Failed, Purged: l.purged.Load(),
+		OverBudget: l.overBudget.Load()}
 }
 
 // writeTimeout bounds one batch's write. Writes are detached from Run's

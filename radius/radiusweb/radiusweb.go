@@ -38,6 +38,7 @@ const (
 	RoomPath       = "/radius/room"
 	APISessions    = "/api/v1/sessions"
 	APIDisconnect  = "/api/v1/sessions/:id/disconnect"
+	APIDeviceKey   = "/api/v1/devices/:mac/key"
 )
 
 // listLimit bounds one listing.
@@ -60,10 +61,16 @@ type Server interface {
 	DisconnectSession(ctx context.Context, actor string, id int64) (radius.CoAResult, error)
 }
 
+// Keys makes personal Wi-Fi keys (radius.Keyring).
+type Keys interface {
+	Rotate(ctx context.Context, actor string, mac net.HardwareAddr) (string, error)
+}
+
 // Options are what the pages need.
 type Options struct {
 	RADIUS   Server
 	Sessions Sessions
+	Keys     Keys // nil: no key API
 	Logger   *slog.Logger
 }
 
@@ -105,6 +112,9 @@ func Register(srv *web.Server, o Options) error {
 	srv.AddPage(web.Page{Path: RoomPath, Roles: network, POST: p.setRoom})
 	srv.AddAPI(http.MethodGet, APISessions, network, p.apiSessions)
 	srv.AddAPI(http.MethodPost, APIDisconnect, network, p.apiDisconnect)
+	if o.Keys != nil {
+		srv.AddAPI(http.MethodPost, APIDeviceKey, network, p.apiRotateKey)
+	}
 	return nil
 }
 
@@ -266,4 +276,35 @@ func (p *pages) apiDisconnect(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"outcome": r.Outcome, "nas": r.NAS, "error_cause": r.ErrorCause, "tries": r.Tries, "detail": r.Err})
+}
+
+// apiRotateKey gives a device a new personal key and returns it, once, with
+// the QR payload for ?ssid= when given. The device must be recorded.
+func (p *pages) apiRotateKey(c *gin.Context) {
+	mac, ok := radius.ParseMAC(c.Param("mac"))
+	if !ok {
+		c.JSON(http.StatusBadRequest, gin.H{"error": "mac must be a MAC address"})
+		return
+	}
+	ssid := c.Query("ssid")
+	if len(ssid) > 32 {
+		c.JSON(http.StatusBadRequest, gin.H{"error": "an SSID is at most 32 bytes"})
+		return
+	}
+	key, err := p.o.Keys.Rotate(c.Request.Context(), web.Actor(c), mac)
+	if errors.Is(err, store.ErrNotFound) {
+		c.JSON(http.StatusNotFound, gin.H{"error": "no such device; approve it first"})
+		return
+	}
+	if err != nil {
+		p.log.Error("radiusweb: rotate key", "mac", mac, "err", err)
+		c.JSON(http.StatusInternalServerError, gin.H{"error": "database error"})
+		return
+	}
+	out := gin.H{"mac": mac.String(), "key": key}
+	if ssid != "" {
+		out["wifi_qr"] = radius.WiFiQR(ssid, key)
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, out)
 }

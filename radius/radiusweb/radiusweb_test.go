@@ -46,6 +46,7 @@ type bench struct {
 	site *webtest.Site
 	st   *store.Store
 	rad  *fakeRADIUS
+	keys *radius.Keyring
 	id   int64
 }
 
@@ -54,8 +55,12 @@ func newBench(t *testing.T) *bench {
 	ctx := context.Background()
 	st := webtest.OpenStore(t)
 	b := &bench{st: st, rad: &fakeRADIUS{st: st, outcome: radius.CoAAck}}
+	var err error
+	if b.keys, err = radius.NewKeyring(make([]byte, 32), st, nil); err != nil {
+		t.Fatal(err)
+	}
 	b.site = webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
-		return Register(srv, Options{RADIUS: b.rad, Sessions: st})
+		return Register(srv, Options{RADIUS: b.rad, Sessions: st, Keys: b.keys})
 	}})
 	mac, _ := net.ParseMAC("02:00:00:00:00:01")
 	s, err := st.RecordAccounting(ctx, store.AccountingUpdate{Status: store.AcctStart, NAS: "aps", NASAddr: netip.MustParseAddr("10.99.0.10"),
@@ -129,5 +134,40 @@ func TestAPIListsSessionsAndDisconnects(t *testing.T) {
 	}
 	if r := client.API(http.MethodGet, APISessions, b.site.Token(t, web.RoleDSL), ""); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("dsl role got %d", r.StatusCode)
+	}
+}
+
+func TestAPIRotatesAPersonalKey(t *testing.T) {
+	b := newBench(t)
+	token := b.site.Token(t, web.RoleNetwork)
+	client := b.site.NewBrowser(t)
+	mac, _ := net.ParseMAC("02:00:00:00:00:09")
+	if r := client.API(http.MethodPost, "/api/v1/devices/02-00-00-00-00-09/key", token, ""); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown device: %d %s", r.StatusCode, r.Body)
+	}
+	if err := b.st.ApproveDevice(context.Background(), "test", mac, "", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := client.API(http.MethodPost, "/api/v1/devices/02-00-00-00-00-09/key?ssid=Pupils", token, "")
+	var doc struct {
+		MAC    string `json:"mac"`
+		Key    string `json:"key"`
+		WifiQR string `json:"wifi_qr"`
+	}
+	if err := json.Unmarshal([]byte(r.Body), &doc); err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("%d %v %s", r.StatusCode, err, r.Body)
+	}
+	if doc.WifiQR != radius.WiFiQR("Pupils", doc.Key) {
+		t.Fatalf("%+v", doc)
+	}
+	keys, err := b.keys.Keys(context.Background(), mac)
+	if err != nil || len(keys) != 1 || keys[0] != doc.Key {
+		t.Fatalf("stored key %v %v, printed %q", keys, err, doc.Key)
+	}
+	if r := client.API(http.MethodPost, "/api/v1/devices/zz/key", token, ""); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad MAC: %d", r.StatusCode)
+	}
+	if r := client.API(http.MethodPost, "/api/v1/devices/02-00-00-00-00-09/key", b.site.Token(t, web.RoleReception), ""); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("reception: %d", r.StatusCode)
 	}
 }

@@ -333,6 +333,14 @@ type Browser struct {
 	c    *http.Client
 }
 
+// For returns the same browser (cookies, CSRF token) reporting to t: for
+// use inside a subtest, whose failures must not stop its parent.
+func (b *Browser) For(t testing.TB) *Browser {
+	c := *b
+	c.t = t
+	return &c
+}
+
 // Do sends req (its URL relative to the site) and reads the response.
 func (b *Browser) Do(req *http.Request) Response {
 	b.t.Helper()

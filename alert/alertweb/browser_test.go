@@ -1,0 +1,299 @@
+package alertweb
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/remote"
+
+	"github.com/gatehouse-net/gatehouse/alert"
+	"github.com/gatehouse-net/gatehouse/alert/alerttest"
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
+	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/testbed"
+	"github.com/gatehouse-net/gatehouse/web"
+)
+
+// TestChromiumDSLFollowsTheEmailToTheIncidentLog: a finding goes through
+// the real pipeline to a real SMTP server; the DSL opens the link in the
+// email in Debian's chromium (headless, in the testbed's management
+// namespace), signs in, lands on the alert, marks it triaged as a true
+// positive with a note, and finds it in the incident log.
+func TestChromiumDSLFollowsTheEmailToTheIncidentLog(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if testing.Short() {
+			t.Skip("chromium is not installed (Debian package chromium)")
+		}
+		t.Fatal("chromium is not installed (Debian package chromium): ", err)
+	}
+	testbed.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	s := testbed.New(t, testbed.Options{})
+	profile, err := os.MkdirTemp("", "gh-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(profile) })
+
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const user, pass = "dsl", "correct horse battery staple"
+	hash, err := password.Hash(pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateUser(ctx, "test", store.User{Name: user, Role: web.RoleDSL, PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := web.New(web.Options{Store: st, Site: "Testbed School", Auto: true,
+		CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Register(srv, Options{Store: st, Location: time.UTC}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := s.Listen("mgmt", "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminURL := "http://" + ln.Addr().String()
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("admin shell: %v", err)
+		}
+	})
+
+	// The pipeline: a stored finding, the engine, the outbox, a real mail
+	// server.
+	mailbox := alerttest.StartPlainSMTP(t, s, "mgmt", testbed.MgmtClientIP+":2525")
+	mailer, err := alert.NewMailer(alert.MailOptions{Server: mailbox.Addr, From: "gatehouse@school.example", To: []string{"dsl@school.example"},
+		StartTLS: alert.StartTLSNever, Location: time.UTC, Link: func(id int64) string { return adminURL + Link(id) },
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return s.DialContext(ctx, "mgmt", network, addr)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := st.InsertFindings(ctx, []store.Finding{{At: now, Source: "inspect", Class: "vpn", Segment: "pupil", SrcIP: netip.MustParseAddr("10.20.0.10"),
+		SrcMAC: pupilMAC, DstIP: netip.MustParseAddr("192.0.2.11"), DstPort: 1194, Proto: "udp", Detail: "openvpn", Evidence: "OpenVPN hard reset"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DecideDevice(ctx, "test", pupilMAC, store.DeviceDecision{Approved: true, Name: "LAPTOP-0042", Owner: "Sam Pupil"}, now); err != nil {
+		t.Fatal(err)
+	}
+	e, err := alert.New(alert.Options{Store: st, Attributor: &alert.Attributor{Records: st}, Immediate: []string{store.ChannelEmail}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o, err := alert.NewOutbox(alert.OutboxOptions{Store: st, Channels: map[string]alert.Channel{store.ChannelEmail: mailer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msg, ok := mailbox.WaitFor(30*time.Second, "Sam Pupil", "VPN use")
+	if !ok {
+		t.Fatalf("no email; SMTP log:\n%s", mailbox.Log())
+	}
+	link := regexp.MustCompile(`http://127\.0\.0\.1:\d+/alerts/view\?id=\d+`).FindString(msg.Body)
+	if link == "" {
+		t.Fatalf("no link to the alert in the email:\n%s", msg.Body)
+	}
+
+	tab := startChromium(t, ctx, s, chromium, profile, "mgmt")
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(tab, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	location := func() string {
+		t.Helper()
+		loc, err := chromedp.Run(tab, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return loc
+	}
+	text := func(sel chromedp.CSS) string {
+		t.Helper()
+		s, err := chromedp.Run(tab, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	submit := func(what string, button chromedp.CSS) int64 {
+		t.Helper()
+		res, err := chromedp.RunResponse(tab, chromedp.Click(button))
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return res.Status
+	}
+
+	// A phone's viewport (a window cannot be made that narrow).
+	do("emulate a phone", chromedp.EmulateViewport(390, 844))
+	do("open the email's link", chromedp.Navigate(link))
+	if loc := location(); !strings.HasPrefix(loc, adminURL+"/login") {
+		t.Fatalf("the link without a session went to %s, want the sign-in page", loc)
+	}
+	do("sign in", chromedp.SendKeys(chromedp.ID("name"), user), chromedp.SendKeys(chromedp.ID("password"), pass))
+	if st := submit("sign in", chromedp.CSS(`form button[type=submit]`)); st != http.StatusOK || location() != link {
+		t.Fatalf("sign-in: %d at %s, want the alert %s", st, location(), link)
+	}
+	if body := text("body"); !strings.Contains(body, "Sam Pupil") || !strings.Contains(body, "A VPN hides") || !strings.Contains(body, "OpenVPN hard reset") {
+		t.Fatalf("the alert page does not show the person, the meaning and the evidence:\n%s", body)
+	}
+	// A phone's width: the page's content must not scroll sideways (wide
+	// tables scroll inside their own box). The shell's header is package
+	// web's and not checked here.
+	if w, err := chromedp.Run(tab, chromedp.Evaluate[float64](`Math.max(...Array.from(document.querySelectorAll('main *')).map(e => e.getBoundingClientRect().right))`)); err != nil || w > 390 {
+		wide, _ := chromedp.Run(tab, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('main *')).filter(e => e.getBoundingClientRect().right > 390).map(e => e.tagName + '.' + e.className).join(' ')`))
+		t.Errorf("the alert's content reaches %v px (%v) in a 390 px window: %s", w, err, wide)
+	}
+	const note = "Spoke to Sam with his head of year; the VPN app is removed."
+	do("triage", chromedp.SetValue(chromedp.ID("state"), store.AlertTriaged), chromedp.SetValue(chromedp.ID("outcome"), store.OutcomeTruePositive),
+		chromedp.SendKeys(chromedp.ID("note"), note))
+	if st := submit("save the triage", chromedp.CSS(`form[action="/alerts/change"] button[type=submit]`)); st != http.StatusOK {
+		t.Fatalf("saving the triage: status %d", st)
+	}
+	if body := text("body"); !strings.Contains(body, "Saved.") || !strings.Contains(body, note) {
+		t.Fatalf("after saving, the alert page does not show the note:\n%s", body)
+	}
+	do("open the incident log", chromedp.Navigate(adminURL+IncidentsPath))
+	if body := text("body"); !strings.Contains(body, note) || !strings.Contains(body, "Sam Pupil") || !strings.Contains(body, "LAPTOP-0042") {
+		t.Fatalf("the incident log does not have the triaged alert:\n%s", body)
+	}
+}
+
+// startChromium starts headless chromium in namespace ns with its DevTools
+// port forwarded to this process, and returns a tab.
+func startChromium(t *testing.T, ctx context.Context, s *testbed.School, bin, profile, ns string) context.Context {
+	t.Helper()
+	var out testkit.SyncBuffer
+	cmd := s.Command(ctx, ns, bin,
+		"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--disable-quic", "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--disable-breakpad", "--disable-domain-reliability",
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--no-proxy-server",
+		"--window-size=390,900", // a phone
+		"--user-data-dir="+profile, "--remote-debugging-port=9222", "about:blank")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := s.DialContext(dctx, ns, "tcp4", "127.0.0.1:9222")
+		cancel()
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("chromium exited before opening its DevTools port (%v):\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chromium opened no DevTools port in 30 s:\n%s", out.String())
+		}
+	}
+	fwd := forward(t, ctx, s, ns, "127.0.0.1:9222")
+	actx, acancel := remote.NewAllocator(ctx, "http://"+fwd+"/")
+	tab, tcancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		tcancel()
+		acancel()
+	})
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("attach to chromium: %v\n%s", err, out.String())
+	}
+	return tab
+}
+
+// forward listens on this process's loopback and relays each connection
+// to addr inside namespace ns until the test ends.
+func forward(t *testing.T, ctx context.Context, s *testbed.School, ns, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				up, err := s.DialContext(fctx, ns, "tcp4", addr)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+				select {
+				case <-done:
+				case <-fctx.Done():
+				}
+				c.Close()
+				up.Close()
+				for range cap(done) - len(done) {
+					<-done
+				}
+			})
+		}
+	})
+	t.Cleanup(func() {
+		stop()
+		ln.Close()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}

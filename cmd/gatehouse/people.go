@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/alert"
+	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/dhcp"
+	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/people"
+	"github.com/gatehouse-net/gatehouse/people/peopleweb"
+	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/gatehouse-net/gatehouse/policy/ruledb"
+	"github.com/gatehouse-net/gatehouse/radius"
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// peopleWiring is the people service and what the daemon connects to it.
+type peopleWiring struct {
+	svc *people.Service
+	// started is set once the enforcer's table is in the kernel: before
+	// that a change to people needs no Sync (the first Apply reads them).
+	started atomic.Bool
+	// radius is set once the RADIUS server is built (after people, since
+	// the portal and DHCP come between); until then revocations have only
+	// the kernel's backstop.
+	radius atomic.Pointer[radius.Server]
+	// mailer is the alerts' mailer, set once alerting is built, for the
+	// leavers preview (to the DSL addresses of alerts.dsl).
+	mailer atomic.Pointer[alert.Mailer]
+	// dhcp is set once the DHCP server is built, to release a revoked
+	// device's leases.
+	dhcp atomic.Pointer[dhcp.Server]
+}
+
+// ReleaseMAC gives a revoked device's addresses back to the DHCP pools.
+func (w *peopleWiring) ReleaseMAC(ctx context.Context, mac net.HardwareAddr) error {
+	if srv := w.dhcp.Load(); srv != nil {
+		return srv.ReleaseMAC(ctx, mac)
+	}
+	return nil
+}
+
+// SendLeaversPreview mails the leavers preview through the alerts' mailer.
+func (w *peopleWiring) SendLeaversPreview(ctx context.Context, subject, body string) error {
+	m := w.mailer.Load()
+	if m == nil {
+		return people.ErrNoMailer
+	}
+	return m.SendMail(ctx, subject, body)
+}
+
+// Disconnect ends a device's live Wi-Fi sessions through the RADIUS server,
+// and reports any access point that did not acknowledge.
+func (w *peopleWiring) Disconnect(ctx context.Context, mac net.HardwareAddr) error {
+	srv := w.radius.Load()
+	if srv == nil {
+		return nil
+	}
+	res, err := srv.Disconnect(ctx, "people", mac)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, r := range res {
+		if r.Outcome != radius.CoAAck {
+			bad = append(bad, fmt.Sprintf("%s %s %s", r.NAS, r.Outcome, r.Err))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("disconnect not acknowledged: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// newPeople builds the people service from the configuration and the
+// enforcer's view of the network. enf may be nil (the command line), in
+// which case revocations wait for the daemon.
+func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st *store.Store, hub *events.Hub, enf *policy.Enforcer) (*peopleWiring, error) {
+	w := &peopleWiring{}
+	opts := people.Options{
+		Store:      st,
+		Hub:        hub,
+		Logger:     log,
+		Location:   cfg.Site.Location,
+		MaxLeavers: cfg.People.MaxLeavers,
+		Grace:      cfg.People.Grace,
+		Retention:  cfg.People.Retention,
+		NoticeDays: cfg.People.NoticeDays,
+	}
+	for _, s := range network.Segments {
+		if s.UnknownDevices == policy.UnknownQuarantine {
+			opts.QuarantineSegments = append(opts.QuarantineSegments, s.Name)
+		}
+	}
+	if enf != nil {
+		opts.Kernel = enf
+		opts.Disconnector = w
+		opts.Mailer = w
+		opts.Leases = w
+		rules := ruledb.Source{Store: st}
+		opts.OnChange = func(ctx context.Context) error {
+			if !w.started.Load() {
+				return nil
+			}
+			if err := enf.LoadRules(ctx, rules, w.svc); err != nil {
+				return err
+			}
+			_, err := enf.Sync(ctx)
+			return err
+		}
+	}
+	svc, err := people.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	w.svc = svc
+	return w, svc.Load(context.Background())
+}
+
+// scheduledImports runs each configured import daily at its time of day in
+// the site's zone. An import that would make too many leavers, or has bad
+// rows, waits on the imports page for a person.
+func (w *peopleWiring) scheduledImports(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
+	if len(cfg.People.Imports) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	loc := cfg.Site.Location
+	next := func(im config.PeopleImport, after time.Time) time.Time {
+		l := after.In(loc)
+		t := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc).Add(im.At)
+		if !t.After(after) {
+			l2 := l.AddDate(0, 0, 1)
+			t = time.Date(l2.Year(), l2.Month(), l2.Day(), 0, 0, 0, 0, loc).Add(im.At)
+		}
+		return t
+	}
+	due := make([]time.Time, len(cfg.People.Imports))
+	for i, im := range cfg.People.Imports {
+		due[i] = next(im, time.Now())
+		log.Info("scheduled import", "import", im.String(), "next", due[i])
+	}
+	for {
+		soonest := 0
+		for i := range due {
+			if due[i].Before(due[soonest]) {
+				soonest = i
+			}
+		}
+		t := time.NewTimer(time.Until(due[soonest]))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		im := cfg.People.Imports[soonest]
+		due[soonest] = next(im, time.Now())
+		b, err := readImport(ctx, im)
+		if err != nil {
+			log.Error("scheduled import could not read its source", "import", im.Name, "err", err)
+			continue
+		}
+		pv, err := w.svc.ApplyScheduled(ctx, b)
+		if err != nil {
+			log.Warn("scheduled import not applied", "import", im.Name, "summary", pv.Summary(), "err", err)
+			continue
+		}
+		log.Info("scheduled import applied", "import", im.Name, "summary", pv.Summary())
+	}
+}
+
+// readImport reads one configured import's source into a batch.
+func readImport(ctx context.Context, im config.PeopleImport) (people.Batch, error) {
+	switch {
+	case im.LDAP != nil:
+		o := people.LDAPOptions{URL: im.LDAP.URL, BaseDN: im.LDAP.BaseDN, Filter: im.LDAP.Filter, BindDN: im.LDAP.BindDN}
+		if im.LDAP.PasswordFile != "" {
+			pw, err := os.ReadFile(im.LDAP.PasswordFile)
+			if err != nil {
+				return people.Batch{}, fmt.Errorf("LDAP password: %w", err)
+			}
+			o.Password = strings.TrimSpace(string(pw))
+		}
+		es, err := people.FetchLDAP(ctx, o)
+		if err != nil {
+			return people.Batch{}, err
+		}
+		return people.ParseLDAP(im.Name, es, o), nil
+	case im.OneRoster != "":
+		bundle, err := people.ReadOneRoster(os.DirFS(im.OneRoster))
+		if err != nil {
+			return people.Batch{}, err
+		}
+		return people.ParseOneRoster(im.Name, bundle, people.OneRosterOptions{})
+	}
+	return readCSVFiles(im.Name, im.Files, nil)
+}
+
+// readCSVFiles reads CSV exports (or OneRoster bundle directories) read
+// together into one batch.
+func readCSVFiles(source string, files []string, saved []people.SavedShape) (people.Batch, error) {
+	var bs []people.Batch
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && fi.IsDir() {
+			bundle, err := people.ReadOneRoster(os.DirFS(f))
+			if err != nil {
+				return people.Batch{}, err
+			}
+			b, err := people.ParseOneRoster(f, bundle, people.OneRosterOptions{})
+			if err != nil {
+				return people.Batch{}, err
+			}
+			bs = append(bs, b)
+			continue
+		}
+		fh, err := os.Open(f)
+		if err != nil {
+			return people.Batch{}, err
+		}
+		data, err := readBounded(fh, people.MaxFileBytes)
+		fh.Close()
+		if err != nil {
+			return people.Batch{}, fmt.Errorf("%s: %w", f, err)
+		}
+		b, err := people.ParseCSV(f, data, saved)
+		if err != nil {
+			return people.Batch{}, err
+		}
+		bs = append(bs, b)
+	}
+	if len(bs) == 0 {
+		return people.Batch{}, errors.New("no files to import")
+	}
+	return people.Merge(source, bs...), nil
+}
+
+func readBounded(f *os.File, limit int64) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("larger than %d MiB", limit>>20)
+	}
+	buf := make([]byte, fi.Size())
+	_, err = f.ReadAt(buf, 0)
+	if err != nil && fi.Size() > 0 {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// run is the people component: the leavers scheduler (which first finishes
+// revocations a restart interrupted and catches up on departures missed
+// while the router was off) and the scheduled imports.
+func (w *peopleWiring) run(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
+	errc := make(chan error, 1)
+	go func() { errc <- w.scheduledImports(ctx, log.With("component", "people"), cfg) }()
+	err := w.svc.Run(ctx, time.Minute)
+	return errors.Join(err, <-errc)
+}
+
+// wirePeople builds the people service over the enforcer, registers its
+// pages, and restores device decisions before the enforcer starts.
+func wirePeople(_ context.Context, w *wiring) error {
+	ppl, err := newPeople(w.log, w.cfg, w.network, w.store, w.hub, w.enf)
+	if err != nil {
+		return err
+	}
+	w.people = ppl
+	if err := peopleweb.Register(w.web, ppl.svc, w.log.With("component", "people")); err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+	w.restoreStep("device decisions", func(ctx context.Context) (int, error) {
+		a, b, q, err := ppl.svc.Restore(ctx, time.Now())
+		return a + b + q, err
+	})
+	w.run("people", func(ctx context.Context) error { return ppl.run(ctx, w.log, w.cfg) })
+	return nil
+}
+
+// wirePeopleLinks connects people's revocations to what was built after
+// people: the DHCP server (leases released), the RADIUS server (live
+// sessions disconnected) and the alerts' mailer (the leavers preview).
+func wirePeopleLinks(_ context.Context, w *wiring) error {
+	w.people.dhcp.Store(w.dhcp)
+	if w.radius != nil {
+		w.people.radius.Store(w.radius)
+	}
+	if w.alerts != nil && w.alerts.digest != nil {
+		w.people.mailer.Store(w.alerts.digest.Mailer)
+	}
+	return nil
+}

@@ -1,0 +1,672 @@
+// Package peopleweb is the network manager's pages for people: the list
+// with search and filters, a person's page (groups, devices, revocations,
+// history; postpone, records hold, revoke now, reinstate, a subject access
+// export), MIS imports with their previews and confirmation, the term
+// calendar, the leavers ahead, and the termly access review as CSV.
+//
+// It owns the pages and their form handling only; every change goes through
+// package people (which writes the store and the kernel together). Sessions,
+// roles and CSRF are package web's.
+package peopleweb
+
+import (
+	"bytes"
+	"embed"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gatehouse-net/gatehouse/people"
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/web"
+)
+
+// Paths of the pages.
+const (
+	ListPath     = "/people"
+	PersonPath   = "/people/person"
+	ExportPath   = "/people/person/export"
+	ImportsPath  = "/people/imports"
+	ImportPath   = "/people/import"
+	CalendarPath = "/people/calendar"
+	LeaversPath  = "/people/leavers"
+	ReviewPath   = "/people/access-review.csv"
+	GroupsPath   = "/people/groups"
+)
+
+// listLimit bounds one listing; a search narrows a bigger school.
+const listLimit = 500
+
+// maxUpload bounds an import's upload (several exports together).
+const maxUpload = 16 << 20
+
+//go:embed templates/*.html
+var templates embed.FS
+
+type pages struct {
+	srv *web.Server
+	svc *people.Service
+	st  *store.Store
+	log *slog.Logger
+	t   map[string]*template.Template
+}
+
+// Register adds the pages to srv for the network role. Call it before srv
+// is started.
+func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
+	if srv == nil || svc == nil {
+		return errors.New("peopleweb: register: web server and people service are required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	p := &pages{srv: srv, svc: svc, st: svc.Store(), log: logger, t: map[string]*template.Template{}}
+	loc := svc.Location()
+	funcs := template.FuncMap{
+		"name": people.DisplayName,
+		"key":  people.Key,
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.In(loc).Format("2006-01-02 15:04")
+		},
+		"group": func(pp store.Person) string {
+			if pp.Kind == "staff" {
+				return strings.TrimSpace("staff " + pp.Role)
+			}
+			return strings.TrimSpace(pp.YearGroup + " " + pp.RegGroup)
+		},
+	}
+	for _, n := range []string{"list", "person", "imports", "import", "calendar", "leavers", "groups"} {
+		t, err := template.New(n+".html").Funcs(funcs).ParseFS(templates, "templates/"+n+".html")
+		if err != nil {
+			return fmt.Errorf("peopleweb: parse %s template: %w", n, err)
+		}
+		p.t[n] = t
+	}
+	network := []string{web.RoleNetwork}
+	srv.AddPage(web.Page{Path: ListPath, Title: "People", Roles: network, GET: p.listPage})
+	srv.AddPage(web.Page{Path: PersonPath, Roles: network, GET: p.personPage, POST: p.changePerson})
+	srv.AddPage(web.Page{Path: ExportPath, Roles: network, GET: p.export})
+	srv.AddPage(web.Page{Path: ImportsPath, Title: "Imports", Roles: network, GET: p.importsPage, POST: p.upload, MaxBody: maxUpload})
+	srv.AddPage(web.Page{Path: ImportPath, Roles: network, GET: p.importPage, POST: p.decideImport})
+	srv.AddPage(web.Page{Path: CalendarPath, Title: "Calendar", Roles: network, GET: p.calendarPage, POST: p.uploadTerms})
+	srv.AddPage(web.Page{Path: LeaversPath, Title: "Leavers", Roles: network, GET: p.leaversPage})
+	srv.AddPage(web.Page{Path: ReviewPath, Roles: network, GET: p.accessReview})
+	srv.AddPage(web.Page{Path: GroupsPath, Title: "Groups", Roles: network, GET: p.groupsPage, POST: p.changeGroups})
+	return nil
+}
+
+func (p *pages) dbError(c *gin.Context, what string, err error) {
+	u, _ := web.CurrentUser(c)
+	p.log.Error("peopleweb: "+what, "user", u.Name, "err", err)
+	p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read or written. Try again; if it keeps failing, check the daemon's log.")
+}
+
+type listData struct {
+	Q, Kind, State, Group string
+	People                []store.Person
+	Truncated             bool
+	Limit                 int
+}
+
+func (p *pages) listPage(c *gin.Context) {
+	d := listData{Q: strings.TrimSpace(c.Query("q")), Kind: c.Query("kind"), State: c.Query("state"), Group: strings.TrimSpace(c.Query("group")), Limit: listLimit}
+	v := p.srv.View(c, "People")
+	f := store.PeopleFilter{Search: d.Q, Group: d.Group, Limit: listLimit + 1}
+	status := http.StatusOK
+	switch d.Kind {
+	case "", "pupil", "staff":
+		f.Kind = d.Kind
+	default:
+		v.Error, status, d.Kind = "Kind must be pupil or staff.", http.StatusBadRequest, ""
+	}
+	switch d.State {
+	case "":
+	case store.PersonActive, store.PersonLeaving, store.PersonRevoked, store.PersonLeft:
+		f.States = []string{d.State}
+	default:
+		v.Error, status, d.State = "Choose a state from the list.", http.StatusBadRequest, ""
+	}
+	if len(d.Q) > 100 || len(d.Group) > 100 {
+		v.Error, status, f.Search, f.Group = "A search is at most 100 characters.", http.StatusBadRequest, "", ""
+	}
+	ps, err := p.st.ListPeople(c.Request.Context(), f)
+	if err != nil {
+		p.dbError(c, "list people", err)
+		return
+	}
+	if len(ps) > listLimit {
+		ps, d.Truncated = ps[:listLimit], true
+	}
+	d.People = ps
+	v.Data = d
+	p.srv.Render(c, status, p.t["list"], v)
+}
+
+func (p *pages) personFor(c *gin.Context, raw string) (store.Person, bool) {
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 {
+		p.srv.RenderError(c, http.StatusBadRequest, "That is not a person's number.")
+		return store.Person{}, false
+	}
+	pp, err := p.st.PersonByID(c.Request.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		p.srv.RenderError(c, http.StatusNotFound, "There is no such person (a leaver's record may have been purged).")
+		return store.Person{}, false
+	}
+	if err != nil {
+		p.dbError(c, "read person", err)
+		return store.Person{}, false
+	}
+	return pp, true
+}
+
+type personData struct {
+	Person      store.Person
+	Groups      []string
+	Devices     []store.Device
+	Revocations []store.Revocation
+	History     []store.AuditEntry
+	Departure   *people.Departure
+	Today       string
+}
+
+func (p *pages) personPage(c *gin.Context) {
+	pp, ok := p.personFor(c, c.Query("id"))
+	if !ok {
+		return
+	}
+	v := p.srv.View(c, people.DisplayName(pp))
+	if n := c.Query("done"); n != "" {
+		v.Notice = doneText(n)
+	}
+	p.renderPerson(c, http.StatusOK, v, pp)
+}
+
+func (p *pages) renderPerson(c *gin.Context, status int, v *web.View, pp store.Person) {
+	ctx := c.Request.Context()
+	d := personData{Person: pp, Today: p.svc.Now().In(p.svc.Location()).Format("2006-01-02")}
+	var err error
+	if d.Groups, err = p.st.GroupsOf(ctx, pp.ID); err == nil {
+		if d.Devices, err = p.svc.DevicesOfPerson(ctx, pp.ID); err == nil {
+			if d.Revocations, err = p.st.Revocations(ctx, pp.ID); err == nil {
+				d.History, err = p.st.AuditFor(ctx, fmt.Sprintf("person:%d", pp.ID), 50)
+			}
+		}
+	}
+	if err != nil {
+		p.dbError(c, "read person", err)
+		return
+	}
+	if ds, err := p.svc.Departures(ctx, p.svc.Now().AddDate(5, 0, 0)); err == nil {
+		for _, dep := range ds {
+			if dep.Person.ID == pp.ID {
+				dep := dep
+				d.Departure = &dep
+			}
+		}
+	}
+	v.Data = d
+	p.srv.Render(c, status, p.t["person"], v)
+}
+
+func doneText(k string) string {
+	switch k {
+	case "postpone":
+		return "The end of access is postponed."
+	case "hold":
+		return "Records hold set: this person's records outlive the retention period."
+	case "unhold":
+		return "Records hold lifted."
+	case "revoke":
+		return "Access revoked: devices refused, sessions ended, admin account disabled."
+	case "reinstate":
+		return "Access reinstated."
+	}
+	return ""
+}
+
+func (p *pages) changePerson(c *gin.Context) {
+	pp, ok := p.personFor(c, c.PostForm("id"))
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	actor := web.Actor(c)
+	action := c.PostForm("action")
+	var err error
+	switch action {
+	case "postpone":
+		_, err = p.svc.Postpone(ctx, actor, pp.ID, strings.TrimSpace(c.PostForm("day")), c.PostForm("reason"))
+	case "hold":
+		_, err = p.svc.Hold(ctx, actor, pp.ID, true, c.PostForm("reason"))
+	case "unhold":
+		_, err = p.svc.Hold(ctx, actor, pp.ID, false, "")
+	case "revoke":
+		reason := strings.TrimSpace(c.PostForm("reason"))
+		if reason == "" || len(reason) > 200 {
+			err = errors.New("give a reason of at most 200 characters")
+		} else {
+			_, err = p.svc.RevokeNow(ctx, actor, pp.ID, reason)
+		}
+	case "reinstate":
+		err = p.svc.Reinstate(ctx, actor, pp.ID)
+	default:
+		err = errors.New("unknown action")
+	}
+	if err != nil {
+		v := p.srv.View(c, people.DisplayName(pp))
+		v.Error = "Not done: " + err.Error() + "."
+		if fresh, ferr := p.st.PersonByID(ctx, pp.ID); ferr == nil {
+			pp = fresh
+		}
+		status := http.StatusBadRequest
+		if errors.Is(err, store.ErrConflict) {
+			status = http.StatusConflict
+		}
+		p.renderPerson(c, status, v, pp)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, fmt.Sprintf("%s?id=%d&done=%s", PersonPath, pp.ID, action))
+}
+
+// export is a subject access request's answer: everything Gatehouse holds
+// about one person, as JSON. The export itself is audited.
+func (p *pages) export(c *gin.Context) {
+	pp, ok := p.personFor(c, c.Query("id"))
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	devs, err := p.svc.DevicesOfPerson(ctx, pp.ID)
+	if err != nil {
+		p.dbError(c, "export", err)
+		return
+	}
+	groups, _ := p.st.GroupsOf(ctx, pp.ID)
+	revs, _ := p.st.Revocations(ctx, pp.ID)
+	hist, _ := p.st.AuditFor(ctx, fmt.Sprintf("person:%d", pp.ID), store.MaxAuditPage)
+	type device struct {
+		MAC, Name, Hostname, Segment, IP, Manufacturer string
+		FirstSeen, LastSeen                            time.Time
+		Approved, Blocked                              bool
+	}
+	out := struct {
+		Person      store.Person       `json:"person"`
+		Groups      []string           `json:"groups"`
+		Devices     []device           `json:"devices"`
+		Revocations []store.Revocation `json:"revocations"`
+		History     []store.AuditEntry `json:"history"`
+		ExportedAt  time.Time          `json:"exported_at"`
+	}{Person: pp, Groups: groups, Revocations: revs, History: hist, ExportedAt: p.svc.Now().UTC()}
+	for _, d := range devs {
+		ip := ""
+		if d.IP.IsValid() {
+			ip = d.IP.String()
+		}
+		out.Devices = append(out.Devices, device{d.MAC.String(), d.Name, d.Hostname, d.Segment, ip, d.Manufacturer, d.FirstSeen, d.LastSeen, d.Approved, d.Blocked})
+	}
+	body, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		p.dbError(c, "export", err)
+		return
+	}
+	if _, err := p.st.Audit(ctx, store.AuditEntry{Actor: web.Actor(c), Action: "person.export", Object: fmt.Sprintf("person:%d", pp.ID)}); err != nil {
+		p.dbError(c, "audit export", err)
+		return
+	}
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="person-%d.json"`, pp.ID))
+	c.Data(http.StatusOK, "application/json", body)
+}
+
+type importsData struct {
+	Runs []store.ImportRun
+}
+
+func (p *pages) importsPage(c *gin.Context) {
+	v := p.srv.View(c, "Imports")
+	p.renderImports(c, http.StatusOK, v)
+}
+
+func (p *pages) renderImports(c *gin.Context, status int, v *web.View) {
+	runs, err := p.st.ListImports(c.Request.Context(), 30)
+	if err != nil {
+		p.dbError(c, "list imports", err)
+		return
+	}
+	v.Data = importsData{Runs: runs}
+	p.srv.Render(c, status, p.t["imports"], v)
+}
+
+// upload reads the posted exports (CSV files read together) and records
+// their preview; nothing about people changes until it is confirmed.
+func (p *pages) upload(c *gin.Context) {
+	v := p.srv.View(c, "Imports")
+	fail := func(status int, msg string) {
+		v.Error = msg
+		p.renderImports(c, status, v)
+	}
+	form, err := c.MultipartForm()
+	if err != nil {
+		fail(http.StatusBadRequest, "Choose one or more CSV files to import (at most 16 MiB together).")
+		return
+	}
+	files := form.File["files"]
+	if len(files) == 0 || len(files) > 10 {
+		fail(http.StatusBadRequest, "Choose between one and ten CSV files.")
+		return
+	}
+	ctx := c.Request.Context()
+	saved, err := p.svc.SavedShapes(ctx)
+	if err != nil {
+		p.dbError(c, "read column mappings", err)
+		return
+	}
+	var bs []people.Batch
+	var names []string
+	for _, fh := range files {
+		data, err := readUpload(fh)
+		if err != nil {
+			fail(http.StatusBadRequest, fh.Filename+": "+err.Error())
+			return
+		}
+		b, err := people.ParseCSV(cleanName(fh.Filename), data, saved)
+		if err != nil {
+			fail(http.StatusBadRequest, err.Error())
+			return
+		}
+		bs = append(bs, b)
+		names = append(names, cleanName(fh.Filename))
+	}
+	pv, err := p.svc.Preview(ctx, web.Actor(c), people.Merge(strings.Join(names, " + "), bs...))
+	if err != nil {
+		p.dbError(c, "preview import", err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, fmt.Sprintf("%s?id=%d", ImportPath, pv.ID))
+}
+
+func readUpload(fh *multipart.FileHeader) ([]byte, error) {
+	if fh.Size > people.MaxFileBytes {
+		return nil, errors.New("the file is too large")
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, people.MaxFileBytes))
+}
+
+// cleanName keeps an uploaded file's base name printable and short.
+func cleanName(s string) string {
+	if i := strings.LastIndexAny(s, `/\`); i >= 0 {
+		s = s[i+1:]
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 80 {
+		s = s[:80]
+	}
+	if s == "" {
+		s = "upload.csv"
+	}
+	return s
+}
+
+type importData struct {
+	Run     store.ImportRun
+	Preview people.Preview
+	Open    bool
+}
+
+func (p *pages) importFor(c *gin.Context, raw string) (people.Preview, store.ImportRun, bool) {
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 {
+		p.srv.RenderError(c, http.StatusBadRequest, "That is not an import's number.")
+		return people.Preview{}, store.ImportRun{}, false
+	}
+	pv, run, err := p.svc.LoadPreview(c.Request.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		p.srv.RenderError(c, http.StatusNotFound, "There is no such import.")
+		return pv, run, false
+	}
+	if err != nil {
+		p.dbError(c, "read import", err)
+		return pv, run, false
+	}
+	return pv, run, true
+}
+
+func (p *pages) importPage(c *gin.Context) {
+	pv, run, ok := p.importFor(c, c.Query("id"))
+	if !ok {
+		return
+	}
+	v := p.srv.View(c, fmt.Sprintf("Import %d", run.ID))
+	switch c.Query("done") {
+	case "apply":
+		v.Notice = "Applied."
+	case "discard":
+		v.Notice = "Discarded: nothing was changed."
+	}
+	v.Data = importData{Run: run, Preview: pv, Open: run.State == "preview" || run.State == "waiting"}
+	p.srv.Render(c, http.StatusOK, p.t["import"], v)
+}
+
+func (p *pages) decideImport(c *gin.Context) {
+	pv, run, ok := p.importFor(c, c.PostForm("id"))
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	var err error
+	action := c.PostForm("action")
+	switch action {
+	case "apply":
+		_, err = p.svc.Apply(ctx, web.Actor(c), run.ID)
+	case "discard":
+		err = p.st.DiscardImport(ctx, web.Actor(c), run.ID, p.svc.Now())
+	default:
+		err = errors.New("unknown action")
+	}
+	if err != nil {
+		v := p.srv.View(c, fmt.Sprintf("Import %d", run.ID))
+		v.Error = "Not done: " + err.Error() + "."
+		if errors.Is(err, store.ErrConflict) {
+			v.Error = "Not applied: people changed since this preview (or it was already applied or discarded). Import the file again for a fresh preview."
+		}
+		if r2, e2 := p.st.Import(ctx, run.ID); e2 == nil {
+			run = r2
+		}
+		v.Data = importData{Run: run, Preview: pv, Open: run.State == "preview" || run.State == "waiting"}
+		p.srv.Render(c, http.StatusConflict, p.t["import"], v)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, fmt.Sprintf("%s?id=%d&done=%s", ImportPath, run.ID, action))
+}
+
+func (p *pages) calendarPage(c *gin.Context) {
+	v := p.srv.View(c, "Calendar")
+	if c.Query("done") == "1" {
+		v.Notice = "Term dates saved."
+	}
+	v.Data = p.svc.Terms()
+	p.srv.Render(c, http.StatusOK, p.t["calendar"], v)
+}
+
+// uploadTerms replaces the calendar from a pasted term-dates CSV (term,
+// starts, ends, half_term_starts, half_term_ends).
+func (p *pages) uploadTerms(c *gin.Context) {
+	text := c.PostForm("csv")
+	if _, err := p.svc.ImportTerms(c.Request.Context(), web.Actor(c), []byte(text)); err != nil {
+		v := p.srv.View(c, "Calendar")
+		v.Error = "Not saved: " + err.Error() + "."
+		v.Data = p.svc.Terms()
+		p.srv.Render(c, http.StatusBadRequest, p.t["calendar"], v)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, CalendarPath+"?done=1")
+}
+
+type leaversData struct {
+	Days       int
+	Departures []people.Departure
+}
+
+func (p *pages) leaversPage(c *gin.Context) {
+	days := 60
+	if s := c.Query("days"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 400 {
+			p.srv.RenderError(c, http.StatusBadRequest, "Days must be 1 to 400.")
+			return
+		}
+		days = n
+	}
+	ds, err := p.svc.Departures(c.Request.Context(), p.svc.Now().AddDate(0, 0, days))
+	if err != nil {
+		p.dbError(c, "list departures", err)
+		return
+	}
+	v := p.srv.View(c, "Leavers")
+	v.Data = leaversData{Days: days, Departures: ds}
+	p.srv.Render(c, http.StatusOK, p.t["leavers"], v)
+}
+
+// csvSafe keeps a spreadsheet from reading a cell as a formula.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// accessReview is the termly access review: everyone who has access, by
+// group, with their devices and when each was last seen.
+func (p *pages) accessReview(c *gin.Context) {
+	ctx := c.Request.Context()
+	ps, err := p.st.ListPeople(ctx, store.PeopleFilter{States: []string{store.PersonActive, store.PersonLeaving}})
+	if err != nil {
+		p.dbError(c, "access review", err)
+		return
+	}
+	ids := make([]int64, len(ps))
+	for i, pp := range ps {
+		ids[i] = pp.ID
+	}
+	devs, err := p.st.DevicesOf(ctx, ids)
+	if err != nil {
+		p.dbError(c, "access review", err)
+		return
+	}
+	groupOf := func(pp store.Person) string {
+		if pp.Kind == "staff" {
+			return "Staff"
+		}
+		return pp.YearGroup
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return groupOf(ps[i]) < groupOf(ps[j]) })
+	byPerson := map[int64][]store.OwnedDevice{}
+	for _, d := range devs {
+		byPerson[d.PersonID] = append(byPerson[d.PersonID], d)
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"group", "id", "name", "kind", "state", "leaves", "devices", "last seen"})
+	loc := p.svc.Location()
+	for _, pp := range ps {
+		group := groupOf(pp)
+		var last time.Time
+		var macs []string
+		for _, d := range byPerson[pp.ID] {
+			macs = append(macs, d.MAC.String())
+			if d.LastSeen.After(last) {
+				last = d.LastSeen
+			}
+		}
+		seen := ""
+		if !last.IsZero() {
+			seen = last.In(loc).Format("2006-01-02 15:04")
+		}
+		w.Write([]string{csvSafe(group), csvSafe(people.Key(pp)), csvSafe(people.DisplayName(pp)), pp.Kind, pp.State,
+			pp.LeavesOn, strings.Join(macs, " "), seen})
+	}
+	w.Flush()
+	if _, err := p.st.Audit(ctx, store.AuditEntry{Actor: web.Actor(c), Action: "people.access_review", Object: "people"}); err != nil {
+		p.dbError(c, "audit access review", err)
+		return
+	}
+	c.Header("Content-Disposition", `attachment; filename="access-review.csv"`)
+	c.Data(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
+}
+
+type groupsData struct {
+	Groups []store.PersonGroup
+	Name   string
+}
+
+func (p *pages) groupsPage(c *gin.Context) {
+	v := p.srv.View(c, "Groups")
+	if c.Query("done") != "" {
+		v.Notice = "Saved."
+	}
+	p.renderGroups(c, http.StatusOK, v, "")
+}
+
+func (p *pages) renderGroups(c *gin.Context, status int, v *web.View, name string) {
+	gs, err := p.st.Groups(c.Request.Context())
+	if err != nil {
+		p.dbError(c, "list groups", err)
+		return
+	}
+	v.Data = groupsData{Groups: gs, Name: name}
+	p.srv.Render(c, status, p.t["groups"], v)
+}
+
+// changeGroups creates or deletes a custom group, or adds or removes a
+// member (named by UPN, staff code, admission number, username or email).
+func (p *pages) changeGroups(c *gin.Context) {
+	ctx := c.Request.Context()
+	actor := web.Actor(c)
+	var err error
+	id, _ := strconv.ParseInt(c.PostForm("group"), 10, 64)
+	switch c.PostForm("action") {
+	case "create":
+		_, err = p.svc.CreateGroup(ctx, actor, c.PostForm("name"), c.PostForm("description"))
+		if errors.Is(err, store.ErrExists) {
+			err = errors.New("a group of that name exists")
+		}
+	case "delete":
+		err = p.svc.DeleteGroup(ctx, actor, id)
+	case "add", "remove":
+		_, err = p.svc.SetMember(ctx, actor, id, c.PostForm("person"), c.PostForm("action") == "add")
+	default:
+		err = errors.New("unknown action")
+	}
+	if err != nil {
+		v := p.srv.View(c, "Groups")
+		v.Error = "Not done: " + err.Error() + "."
+		p.renderGroups(c, http.StatusBadRequest, v, c.PostForm("name"))
+		return
+	}
+	c.Redirect(http.StatusSeeOther, GroupsPath+"?done=1")
+}
