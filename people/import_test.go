@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/internal/shared"
 	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -19,10 +20,7 @@ import (
 // misDir is the sample school's exports, beside the repository.
 func misDir(t testing.TB) string {
 	t.Helper()
-	d, err := filepath.Abs("../../shared/mis")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := shared.Path(t, "mis")
 	if _, err := os.Stat(filepath.Join(d, "pupils-sims.csv")); err != nil {
 		t.Fatalf("sample MIS exports missing: %v (want them at %s)", err, d)
 	}

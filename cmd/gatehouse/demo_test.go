@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,9 +58,16 @@ func TestDemoRunsTheProductAndRemovesEverything(t *testing.T) {
 	if !ready {
 		t.Fatalf("demo not ready after 2 minutes\nstdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
 	}
-	// Other tests may make and remove namespaces meanwhile: the demo's are
-	// those that are new now.
-	mine := newNames(before, netnsList(t))
+	// Other tests, in this process or others on the machine, may make and
+	// remove namespaces meanwhile: the demo's are those that are new now
+	// and carry this process's id (the demo runs in-process; see testbed's
+	// naming).
+	var mine []string
+	for _, n := range newNames(before, netnsList(t)) {
+		if strings.HasPrefix(n, fmt.Sprintf("gh%dx", os.Getpid())) {
+			mine = append(mine, n)
+		}
+	}
 	if len(mine) == 0 {
 		t.Errorf("the demo made no namespaces")
 	}
