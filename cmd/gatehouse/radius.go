@@ -107,8 +107,8 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 		AuthAddr: cfg.RADIUS.Auth, AcctAddr: cfg.RADIUS.Accounting,
 		Clients: clients, Segments: radiusSegments(cfg, n),
 		Devices: storeDevices{st}, Sessions: st, Keys: keys, Auditor: st, Events: hub,
-		// PAP needs the people directory (package people), which this
-		// build does not have yet: Identities stays nil and PAP rejects.
+		// PAP needs people's Wi-Fi passwords, which package people does
+		// not keep yet: Identities stays nil and PAP rejects.
 		InterimInterval: cfg.RADIUS.InterimInterval,
 		Logger:          log.With("component", "radius"),
 	})
