@@ -591,3 +591,43 @@ func TestOptOutOfMessageAuthenticatorIsWarnedAtStart(t *testing.T) {
 		t.Fatalf("log:\n%s", out)
 	}
 }
+
+func TestARevokedPersonsDeviceGetsNoKeyThroughTheStoreAdapterPath(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	p, err := r.st.CreatePerson(ctx, "nm", store.Person{Kind: "staff", StaffCode: "ABC", LegalForename: "Al", LegalSurname: "Bee"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := mustMAC("02:00:00:00:00:61")
+	if err := r.st.ApproveDevice(ctx, "nm", mac, "staff", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.SetDeviceOwner(ctx, "nm", mac, p.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.keys.Rotate(ctx, "nm", mac); err != nil {
+		t.Fatal(err)
+	}
+	// What the daemon's adapter does: one query, sealed key included.
+	lookup := func() {
+		v, err := r.st.DeviceForRADIUS(ctx, mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.devices.set(mac.String(), DeviceInfo{Approved: v.Approved, Segment: v.Segment, Owner: v.Owner, SealedKeyRead: true, SealedKey: v.PSKSealed})
+	}
+	lookup()
+	req := signRequest(t, mabRequest(testSecret, "02-00-00-00-00-61", "0A-00-00-00-00-01:Staff"), false)
+	if p := checkReply(t, req, exchange(t, r.srv.AuthAddr(), req, wait), testSecret); p.Code != radius.CodeAccessAccept || p.Get(69) == nil {
+		t.Fatalf("before: %v, Tunnel-Password %x", p.Code, p.Get(69))
+	}
+	if err := (PersonKeys{Store: r.st, Actor: "leavers"}).DisablePerson(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	lookup()
+	req = signRequest(t, mabRequest(testSecret, "02-00-00-00-00-61", "0A-00-00-00-00-01:Staff"), false)
+	if p := checkReply(t, req, exchange(t, r.srv.AuthAddr(), req, wait), testSecret); p.Get(69) != nil {
+		t.Fatal("the key still goes out after the person's keys were disabled")
+	}
+}

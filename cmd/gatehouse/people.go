@@ -106,6 +106,9 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 		opts.Disconnector = w
 		opts.Mailer = w
 		opts.Leases = w
+		// A revoked person's personal Wi-Fi keys stop working (radius
+		// keeps them sealed in the store).
+		opts.Credentials = radius.PersonKeys{Store: st, Actor: "people"}
 		rules := ruledb.Source{Store: st}
 		opts.OnChange = func(ctx context.Context) error {
 			if !w.started.Load() {
