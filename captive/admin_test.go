@@ -2,14 +2,9 @@ package captive
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,69 +12,49 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
+	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
 
 // adminHarness is the admin shell with the captive pages, over the same
-// store and portal as a portal harness.
+// store, clock and portal as a portal harness, with one signed-in browser
+// per user.
 type adminHarness struct {
 	*harness
-	srv     *web.Server
-	handler http.Handler
-	// user name -> session token and CSRF token
-	sessions map[string][2]string
+	site     *webtest.Site
+	browsers map[string]*webtest.Browser // by user name
 }
 
 func newAdminHarness(t *testing.T) *adminHarness {
 	t.Helper()
 	h := newHarness(t, Limits{})
-	dir := t.TempDir()
-	srv, err := web.New(web.Options{Store: h.st, Site: "Example Primary School", CertFile: filepath.Join(dir, "c.pem"),
-		KeyFile: filepath.Join(dir, "k.pem"), Auto: true, Now: h.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := RegisterAdminPages(srv, h.p); err != nil {
-		t.Fatal(err)
-	}
-	a := &adminHarness{harness: h, srv: srv, handler: srv.Handler(), sessions: map[string][2]string{}}
-	for i, u := range []struct{ name, role string }{
+	site := webtest.New(t, webtest.Options{Store: h.st, Now: h.clock.Now, Site: "Example Primary School",
+		Setup: func(srv *web.Server) error { return RegisterAdminPages(srv, h.p) }})
+	a := &adminHarness{harness: h, site: site, browsers: map[string]*webtest.Browser{}}
+	for _, u := range []struct{ name, role string }{
 		{"frontdesk", store.RoleReception}, {"office", store.RoleReception}, {"netman", store.RoleNetwork}, {"dsl", store.RoleDSL},
 	} {
-		user, err := h.st.CreateUser(context.Background(), "cli:root", store.User{Name: u.name, Role: u.role, PasswordHash: "$argon2id$unused", CreatedAt: ht0})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok := fmt.Sprintf("%043d", i+1) // any 43-character token
-		csrf := fmt.Sprintf("csrf-%d", i+1)
-		sum := sha256.Sum256([]byte(tok))
-		if err := h.st.CreateSession(context.Background(), store.Session{TokenHash: hex.EncodeToString(sum[:]), UserID: user.ID,
-			CSRFToken: csrf, CreatedAt: ht0, ExpiresAt: ht0.Add(8 * time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
-		a.sessions[u.name] = [2]string{tok, csrf}
+		a.browsers[u.name] = site.SignIn(t, u.name, u.role)
 	}
 	return a
 }
 
 // as sends a request as user; a form gets the user's CSRF token.
-func (a *adminHarness) as(user, method, target string, form url.Values) (*http.Response, string) {
+func (a *adminHarness) as(user, method, target string, form url.Values) (webtest.Response, string) {
 	a.t.Helper()
-	var body io.Reader
-	if form != nil {
-		form.Set("csrf", a.sessions[user][1])
-		body = strings.NewReader(form.Encode())
+	b, ok := a.browsers[user]
+	if !ok {
+		a.t.Fatalf("no browser for %q", user)
 	}
-	r := httptest.NewRequest(method, "https://admin.school.example"+target, body)
-	r.RemoteAddr = "10.99.0.10:40000"
-	r.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: a.sessions[user][0]})
-	if form != nil {
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var r webtest.Response
+	switch method {
+	case http.MethodGet:
+		r = b.Get(target)
+	case http.MethodPost:
+		r = b.PostForm(target, form)
+	default:
+		a.t.Fatalf("as %s: method %s", user, method)
 	}
-	w := httptest.NewRecorder()
-	a.handler.ServeHTTP(w, r)
-	res := w.Result()
-	b, _ := io.ReadAll(res.Body)
-	return res, string(b)
+	return r, r.Body
 }
 
 var printedCode = regexp.MustCompile(`<p class="code">([2-9A-Z]{5}-[2-9A-Z]{5})</p>`)
@@ -235,13 +210,8 @@ func TestReceptionSeesAndChangesOnlyOwnCodes(t *testing.T) {
 		t.Fatalf("network revoking any code: %d", res.StatusCode)
 	}
 	// Without the CSRF token nothing changes.
-	r := httptest.NewRequest("POST", "https://admin.school.example/vouchers/revoke", strings.NewReader("id="+id(own)))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: a.sessions["frontdesk"][0]})
-	w := httptest.NewRecorder()
-	a.handler.ServeHTTP(w, r)
-	if w.Code != http.StatusForbidden {
-		t.Fatalf("revoke without CSRF: %d", w.Code)
+	if r := a.browsers["frontdesk"].Post("/vouchers/revoke", url.Values{"id": {id(own)}}); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("revoke without CSRF: %d", r.StatusCode)
 	}
 }
 

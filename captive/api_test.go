@@ -4,136 +4,55 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
-	"github.com/gatehouse-net/gatehouse/web"
+	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
-
-const apiPassword = "correct horse battery staple"
 
 // apiHarness is the admin shell with the captive routes and one API token
 // per caller, each made the way a person makes one: sign in through the
 // login form, then create it on the tokens page.
 type apiHarness struct {
 	*adminHarness
+	client *webtest.Browser  // no session: API calls carry only their token
 	tokens map[string]string // user name -> bearer token
 }
 
 func newAPIHarness(t *testing.T) *apiHarness {
 	t.Helper()
-	a := &apiHarness{adminHarness: newAdminHarness(t), tokens: map[string]string{}}
+	ah := newAdminHarness(t)
+	a := &apiHarness{adminHarness: ah, client: ah.site.NewBrowser(t), tokens: map[string]string{}}
 	for _, u := range []struct{ name, role string }{
 		{"kiosk", store.RoleReception}, {"kiosk2", store.RoleReception}, {"script", store.RoleNetwork}, {"dslscript", store.RoleDSL},
 	} {
-		a.tokens[u.name] = a.token(u.name, u.role)
+		a.tokens[u.name] = a.site.SignIn(t, u.name, u.role).NewToken("api-test")
 	}
 	return a
 }
 
-var (
-	csrfInput   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	shownToken  = regexp.MustCompile(`<code class="secret">(gh_[A-Za-z0-9_-]{43})</code>`)
-	codePattern = regexp.MustCompile(`^[2-9A-Z]{5}-[2-9A-Z]{5}$`)
-)
-
-// send passes r through the shell's handler from an admin workstation.
-func (a *apiHarness) send(r *http.Request) (*http.Response, string) {
-	a.t.Helper()
-	r.RemoteAddr = "10.99.0.10:40000"
-	w := httptest.NewRecorder()
-	a.handler.ServeHTTP(w, r)
-	res := w.Result()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	return res, string(b)
-}
-
-func responseCookie(res *http.Response, name string) *http.Cookie {
-	for _, c := range res.Cookies() {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
-}
-
-// token creates a user, signs in as them and creates an API token.
-func (a *apiHarness) token(name, role string) string {
-	a.t.Helper()
-	hash, err := password.Hash(apiPassword)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	if _, err := a.st.CreateUser(context.Background(), "test", store.User{Name: name, Role: role, PasswordHash: hash}); err != nil {
-		a.t.Fatal(err)
-	}
-	res, body := a.send(httptest.NewRequest(http.MethodGet, "https://admin.school.example/login", nil))
-	m, lc := csrfInput.FindStringSubmatch(body), responseCookie(res, web.LoginCSRFCookie)
-	if m == nil || lc == nil {
-		a.t.Fatalf("login form: %d, no CSRF token or cookie", res.StatusCode)
-	}
-	form := url.Values{"name": {name}, "password": {apiPassword}, "csrf": {m[1]}}
-	r := httptest.NewRequest(http.MethodPost, "https://admin.school.example/login", strings.NewReader(form.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.AddCookie(lc)
-	res, _ = a.send(r)
-	sess := responseCookie(res, web.SessionCookie)
-	if res.StatusCode != http.StatusSeeOther || sess == nil {
-		a.t.Fatalf("login as %s: %d", name, res.StatusCode)
-	}
-	r = httptest.NewRequest(http.MethodGet, "https://admin.school.example/tokens", nil)
-	r.AddCookie(sess)
-	_, body = a.send(r)
-	if m = csrfInput.FindStringSubmatch(body); m == nil {
-		a.t.Fatalf("tokens page of %s has no CSRF token", name)
-	}
-	form = url.Values{"name": {"api-test"}, "csrf": {m[1]}}
-	r = httptest.NewRequest(http.MethodPost, "https://admin.school.example/tokens", strings.NewReader(form.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.AddCookie(sess)
-	res, body = a.send(r)
-	tm := shownToken.FindStringSubmatch(body)
-	if res.StatusCode != http.StatusOK || tm == nil {
-		a.t.Fatalf("create token for %s: %d, no token shown", name, res.StatusCode)
-	}
-	return tm[1]
-}
+var codePattern = regexp.MustCompile(`^[2-9A-Z]{5}-[2-9A-Z]{5}$`)
 
 // call sends an API request as user ("" for no token) with a JSON body
 // (none if body is "").
 func (a *apiHarness) call(user, method, path, body string) (int, string) {
 	a.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	r := httptest.NewRequest(method, "https://admin.school.example"+path, rd)
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
-	}
+	tok := ""
 	if user != "" {
-		tok, ok := a.tokens[user]
-		if !ok {
+		var ok bool
+		if tok, ok = a.tokens[user]; !ok {
 			a.t.Fatalf("no token for %q", user)
 		}
-		r.Header.Set("Authorization", "Bearer "+tok)
 	}
-	res, b := a.send(r)
-	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	r := a.client.API(method, path, tok, body)
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		a.t.Errorf("%s %s: Content-Type %q, want JSON", method, path, ct)
 	}
-	return res.StatusCode, b
+	return r.StatusCode, r.Body
 }
 
 type issuedJSON struct {

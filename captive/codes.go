@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -38,7 +39,7 @@ func (p *Portal) admitDevice(ctx context.Context, v store.Voucher, mac net.Hardw
 			p.log.Warn("record returning device's address", "mac", mac, "err", err)
 		}
 	}
-	p.publish(events.SessionStarted, GuestSession{VoucherID: v.ID, MAC: mac, IP: ip, Until: until, Reason: reason})
+	events.Publish(p.hub, events.SessionStarted{Source: events.SourcePortal, At: p.now(), VoucherID: v.ID, MAC: mac, IP: ip, Until: until, Reason: reason})
 	p.log.Info("guest admitted", "voucher", v.ID, "mac", mac, "ip", ip, "until", until, "reason", reason)
 	return nil
 }
@@ -106,7 +107,7 @@ func (p *Portal) Revoke(ctx context.Context, actor string, id int64) (store.Vouc
 			errs = append(errs, err)
 			continue
 		}
-		p.publish(events.SessionEnded, GuestSession{VoucherID: id, MAC: d.MAC, IP: d.IP, Reason: "revoked"})
+		events.Publish(p.hub, events.SessionEnded{Source: events.SourcePortal, At: p.now(), VoucherID: id, MAC: d.MAC, IP: d.IP, Reason: "revoked"})
 	}
 	p.log.Info("voucher revoked", "voucher", id, "by", actor, "devices", len(ds))
 	if len(errs) > 0 {
@@ -186,10 +187,12 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 	fail := func(o string) error {
 		outcome = o
 		if p.lim.fail(key, now) {
-			alert := BruteForceAlert{Failures: p.lim.lim.SiteFailures, Window: p.lim.lim.Window,
-				Until: now.Add(p.lim.lim.BreakerHold), LastMAC: mac, LastIP: ip}
-			p.log.Warn("code guessing breaker tripped: every device slowed", "failures", alert.Failures, "window", alert.Window, "mac", mac, "ip", ip)
-			p.publish(BruteForce, alert)
+			failures, window, until := p.lim.lim.SiteFailures, p.lim.lim.Window, now.Add(p.lim.lim.BreakerHold)
+			p.log.Warn("code guessing breaker tripped: every device slowed", "failures", failures, "window", window, "mac", mac, "ip", ip)
+			events.Publish(p.hub, finding.Finding{Time: now, Source: finding.SourcePortal, Class: finding.ClassCodeGuessing,
+				SrcIP: ip, SrcMAC: mac, Proto: "http", Detail: "breaker",
+				Evidence: fmt.Sprintf("%d wrong visitor codes within %v across the site; every device is slowed until %s; the last came from this device",
+					failures, window, until.Format(time.RFC3339))})
 		}
 		return &refusal{o, func(l string) string { return tr(l, "err_invalid") }}
 	}

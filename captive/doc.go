@@ -3,7 +3,9 @@
 // captive portal's HTTP server (OS connectivity probes, the RFC 8908 Captive
 // Portal API, the sign-in, status and log-out pages in English and Welsh),
 // the brute-force limits on code guessing, guest sessions (re-admission of a
-// returning device, rebuilding admissions after a restart), and the
+// returning device, rebuilding admissions after a restart with Restore),
+// the daily purge of guests' records past the school's retention
+// (PurgeDaily), and the
 // reception pages it adds to the admin shell (issue, list, revoke, extend,
 // print slips; the AUP editor and the acceptance export for network
 // managers) with the code actions also as JSON under /api/v1/vouchers for
@@ -14,8 +16,8 @@
 // rule that sends a non-admitted visitor's port 80 to this server belongs to
 // package policy. It does not own SQL (package store), sessions, roles and
 // CSRF of the admin shell (package web), DHCP option 114 (package dhcp, which
-// serves the API URL this package exposes with APIURL) or the lease events
-// that trigger ReadmitOnLease (the daemon wires them).
+// serves the API URL this package exposes with APIURL) or leases: it hears
+// of them as events.LeaseGranted on the hub (FollowLeases).
 //
 // Codes are 10 characters from a 30-symbol alphabet with no 0/O, 1/I/L or U
 // (about 49 bits from crypto/rand), printed like ABCDE-FGHJK, typed in any case

@@ -67,7 +67,7 @@ func TestVisitorJourneyThroughTheKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	hub := events.New(nil)
+	hub := events.New()
 	p, err := New(Options{Store: st, Admitter: enf, Neighbours: NeighbourTable{NetNS: int(rh)}, Hub: hub, Logger: logger,
 		School: "Testbed School", SSID: "Guest", PortalURL: "http://10.40.0.1:8080"})
 	if err != nil {

@@ -205,7 +205,7 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 		if err := p.adm.Evict(ctx, policy.Device{MAC: c.mac, IP: c.ip}); err != nil {
 			p.log.Error("evict guest on logout", "mac", c.mac, "ip", c.ip, "err", err)
 		}
-		p.publish(events.SessionEnded, GuestSession{VoucherID: c.v.ID, MAC: c.mac, IP: c.ip, Reason: "logout"})
+		events.Publish(p.hub, events.SessionEnded{Source: events.SourcePortal, At: p.now(), VoucherID: c.v.ID, MAC: c.mac, IP: c.ip, Reason: "logout"})
 		p.log.Info("guest logged out", "voucher", c.v.ID, "mac", c.mac, "ip", c.ip)
 	}
 	http.Redirect(w, r, "/?out=1&lang="+lang, http.StatusSeeOther)

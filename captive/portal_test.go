@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/policy"
@@ -90,7 +91,8 @@ type harness struct {
 	nb    fakeNeighbours
 	clock *testkit.Clock
 	hub   *events.Hub
-	sub   *events.Subscription
+	sub   *events.Subscription[events.SessionStarted]
+	found *events.Subscription[finding.Finding]
 }
 
 const portalHost = "10.40.0.1:8080"
@@ -106,8 +108,9 @@ func newHarness(t *testing.T, lim Limits) *harness {
 	}
 	t.Cleanup(func() { st.Close() })
 	h := &harness{t: t, st: st, adm: &fakeAdmitter{admitted: map[string]time.Time{}}, nb: fakeNeighbours{}, clock: testkit.NewClock(ht0)}
-	h.hub = events.New(h.clock.Now)
-	h.sub = h.hub.Subscribe("test", 100)
+	h.hub = events.New()
+	h.sub = events.Subscribe[events.SessionStarted](h.hub, "test", 100)
+	h.found = events.Subscribe[finding.Finding](h.hub, "test", 100)
 	h.p, err = New(Options{Store: st, Admitter: h.adm, Neighbours: h.nb, Hub: h.hub, Now: h.clock.Now, Location: time.UTC,
 		School: "Example Primary School", SSID: "School-Guest", PortalURL: "http://" + portalHost, VenueURL: "https://school.example/visitors",
 		Limits: lim})
@@ -243,14 +246,8 @@ func TestLoginAdmitsUntilCodeEndAndRecordsAcceptance(t *testing.T) {
 	if a.Name != "Ann Visitor" || a.Company != "Acme" || !a.Randomised || a.AUPVersion != store.AUPVersion(DefaultAUP, DefaultAUPWelsh) {
 		t.Fatalf("acceptance %+v", a)
 	}
-	select {
-	case e := <-h.sub.C():
-		gs, ok := e.Data.(GuestSession)
-		if e.Kind != events.SessionStarted || !ok || gs.MAC.String() != macOf(50) {
-			t.Fatalf("event %+v", e)
-		}
-	default:
-		t.Fatal("no session.started event")
+	if got := h.sub.Drain(); len(got) != 1 || got[0].MAC.String() != macOf(50) || got[0].Source != events.SourcePortal || got[0].Reason != "redeemed" {
+		t.Fatalf("session-started events %+v, want one for %s", got, macOf(50))
 	}
 
 	// The status page shows the time left and the end in local time.
@@ -598,22 +595,16 @@ func TestBruteForceLimitsAndAlert(t *testing.T) {
 		h.login(h.device(i), wrong)
 	}
 	var alerts int
-	for {
-		select {
-		case e := <-h.sub.C():
-			if e.Kind == BruteForce {
-				alerts++
-				if _, ok := e.Data.(BruteForceAlert); !ok {
-					t.Fatalf("alert data %T", e.Data)
-				}
+	for _, f := range h.found.Drain() {
+		if f.Class == finding.ClassCodeGuessing {
+			alerts++
+			if f.Source != finding.SourcePortal || f.SrcMAC == nil {
+				t.Fatalf("code-guessing finding %+v", f)
 			}
-			continue
-		default:
 		}
-		break
 	}
 	if alerts != 1 {
-		t.Fatalf("%d brute-force alerts, want 1", alerts)
+		t.Fatalf("%d code-guessing findings, want 1", alerts)
 	}
 	// While tripped, a device that just tried waits even with one failure.
 	ipX := h.device(120)

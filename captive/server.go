@@ -36,31 +36,10 @@ type Neighbours interface {
 	MACFor(ip netip.Addr) (net.HardwareAddr, error)
 }
 
-// Event kinds this package publishes besides events.SessionStarted and
-// events.SessionEnded (whose Data is a GuestSession).
-const (
-	// BruteForce is published when failed codes across the site trip the
-	// breaker; Data is a BruteForceAlert.
-	BruteForce events.Kind = "voucher.bruteforce"
-)
-
-// GuestSession is the Data of SessionStarted and SessionEnded events.
-type GuestSession struct {
-	VoucherID int64
-	MAC       net.HardwareAddr
-	IP        netip.Addr
-	Until     time.Time // zero on SessionEnded
-	Reason    string    // "redeemed", "returned", "logout", "revoked"
-}
-
-// BruteForceAlert is the Data of a BruteForce event.
-type BruteForceAlert struct {
-	Failures int           // failed codes within the window that tripped it
-	Window   time.Duration // that window
-	Until    time.Time     // when the breaker lets go unless failures go on
-	LastMAC  net.HardwareAddr
-	LastIP   netip.Addr
-}
+// What this package publishes on the hub: events.SessionStarted and
+// events.SessionEnded (Source events.SourcePortal) as guests come and go,
+// and a finding.Finding of class code-guessing when failed codes across the
+// site trip the breaker.
 
 // Options are the portal's dependencies and settings.
 type Options struct {
@@ -237,12 +216,6 @@ func (p *Portal) codeKey(ctx context.Context) ([]byte, error) {
 		p.key = k
 	}
 	return p.key, nil
-}
-
-func (p *Portal) publish(kind events.Kind, data any) {
-	if p.hub != nil {
-		p.hub.Publish(events.Event{Kind: kind, At: p.now(), Data: data})
-	}
 }
 
 // Run serves the portal on Options.Listen (and Options.TLSListen when set)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,9 +15,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/testbed"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
-	"github.com/vishvananda/netns"
 )
 
 func crashSegment(bridge string) Segment {
@@ -36,13 +35,9 @@ func TestCrashHelperProcess(t *testing.T) {
 	if ns == "" {
 		t.Skip("helper process for TestSIGKILLMidBurstLosesNoAck")
 	}
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A plain UDP socket: the burst's made-up MACs all come from one
 	// client interface, which the link socket would (rightly) refuse.
-	b := &bed{t: t, nsh: h, open: ListenUDP}
+	b := &bed{t: t, nsh: testbed.JoinNS(t, ns), open: ListenUDP}
 	st, err := store.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
@@ -66,29 +61,13 @@ func TestCrashHelperProcess(t *testing.T) {
 // clientConn opens a broadcast-capable socket on port 68 bound to eth0 in ns.
 func clientConn(t *testing.T, ns string) net.PacketConn {
 	t.Helper()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
+	var c net.PacketConn
+	if err := testbed.JoinNS(t, ns).Do(func() error {
+		var err error
+		c, err = server4.NewIPv4UDPConn("eth0", &net.UDPAddr{Port: dhcpv4.ClientPort})
+		return err
+	}); err != nil {
 		t.Fatal(err)
-	}
-	defer h.Close()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	if err := netns.Set(h); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	c, lerr := server4.NewIPv4UDPConn("eth0", &net.UDPAddr{Port: dhcpv4.ClientPort})
-	if err := netns.Set(orig); err != nil {
-		t.Fatalf("return from namespace: %v", err) // thread stays locked and dies with the test goroutine
-	}
-	runtime.UnlockOSThread()
-	if lerr != nil {
-		t.Fatal(lerr)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c

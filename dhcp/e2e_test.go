@@ -11,14 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/store"
-	"github.com/vishvananda/netns"
+	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
 // The end-to-end tests run real DHCP clients (dhclient from
@@ -27,16 +26,12 @@ import (
 // with one bridge per segment, and one namespace per client, cabled to its
 // segment's bridge with a veth pair.
 
+// requireNetAdmin stops the test under testbed.Require's rule (root, or
+// skip with -short) and fails it if ip or one of tools is missing.
 func requireNetAdmin(t *testing.T, tools ...string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	for _, tool := range append([]string{"ip"}, tools...) {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed (CI needs packages iproute2 isc-dhcp-client udhcpc dhcpcd-base): %v", tool, err)
-		}
-	}
+	testbed.Require(t)
+	testbed.RequireTools(t, append([]string{"ip"}, tools...)...)
 }
 
 // sh runs a command with a bound time and fails the test on error.
@@ -60,7 +55,7 @@ type bed struct {
 	t      *testing.T
 	id     string
 	router string // namespace name
-	nsh    netns.NsHandle
+	nsh    *testbed.NS
 	dir    string
 	n      int
 	// open opens a server socket; nil means ListenLink, the server's
@@ -75,31 +70,20 @@ func newBed(t *testing.T) *bed {
 		t.Fatal(err)
 	}
 	b := &bed{t: t, id: hex.EncodeToString(r[:]), dir: t.TempDir()}
-	b.router = "gh-dhcp-" + b.id + "-r"
-	b.addNS(b.router)
-	h, err := netns.GetFromName(b.router)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.nsh = h
-	t.Cleanup(func() { h.Close() })
+	b.nsh = b.newNS()
+	b.router = b.nsh.Name
 	return b
 }
 
-func (b *bed) addNS(name string) {
+// addNS makes a namespace (removed, with whatever runs in it, when the
+// test ends) with lo up, and returns its name.
+func (b *bed) addNS() string { return b.newNS().Name }
+
+func (b *bed) newNS() *testbed.NS {
 	b.t.Helper()
-	sh(b.t, "ip", "netns", "add", name)
-	b.t.Cleanup(func() {
-		// Clients that daemonised live in the namespace; end them first so
-		// the namespace and its veths go away with it.
-		if out, err := shErr(5*time.Second, "ip", "netns", "pids", name); err == nil {
-			for _, p := range strings.Fields(out) {
-				shErr(5*time.Second, "kill", "-9", p)
-			}
-		}
-		shErr(10*time.Second, "ip", "netns", "del", name)
-	})
-	sh(b.t, "ip", "-n", name, "link", "set", "lo", "up")
+	n := testbed.NewNS(b.t)
+	sh(b.t, "ip", "-n", n.Name, "link", "set", "lo", "up")
+	return n
 }
 
 // segment makes a bridge in the router namespace holding gw.
@@ -115,8 +99,7 @@ func (b *bed) segment(bridge, gw string) {
 func (b *bed) client(bridge, mac string) string {
 	b.t.Helper()
 	b.n++
-	ns := fmt.Sprintf("gh-dhcp-%s-c%d", b.id, b.n)
-	b.addNS(ns)
+	ns := b.addNS()
 	port := fmt.Sprintf("ghp%s%d", b.id[:4], b.n)
 	sh(b.t, "ip", "link", "add", "eth0", "netns", ns, "address", mac, "type", "veth", "peer", "name", port, "netns", b.router)
 	sh(b.t, "ip", "-n", b.router, "link", "set", port, "master", bridge, "up")
@@ -124,32 +107,19 @@ func (b *bed) client(bridge, mac string) string {
 	return ns
 }
 
-// listen opens server sockets inside the router namespace. The OS thread
-// is locked while it is switched, so no other goroutine runs there.
+// listen opens server sockets inside the router namespace.
 func (b *bed) listen(iface string) (net.PacketConn, error) {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, err
-	}
-	defer orig.Close()
-	if err := netns.Set(b.nsh); err != nil {
-		runtime.UnlockOSThread()
-		return nil, err
-	}
 	open := b.open
 	if open == nil {
 		open = ListenLink
 	}
-	c, lerr := open(iface)
-	if err := netns.Set(orig); err != nil {
-		// The thread stays locked and dies with its goroutine rather than
-		// serve anything else from the wrong namespace.
-		return nil, fmt.Errorf("return from namespace: %w", err)
-	}
-	runtime.UnlockOSThread()
-	return c, lerr
+	var c net.PacketConn
+	err := b.nsh.Do(func() error {
+		var err error
+		c, err = open(iface)
+		return err
+	})
+	return c, err
 }
 
 // serve runs a server over the database at path until the returned stop

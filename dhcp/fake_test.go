@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/internal/testkit"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -114,25 +115,28 @@ func (m *memStore) setFail(err error) {
 	m.fail = err
 }
 
-// recorder collects published events.
+// recorder collects the findings published on a real hub.
 type recorder struct {
-	mu  sync.Mutex
-	evs []events.Event
+	hub  *events.Hub
+	sub  *events.Subscription[finding.Finding]
+	mu   sync.Mutex
+	seen []finding.Finding
 }
 
-func (r *recorder) Publish(e events.Event) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.evs = append(r.evs, e)
-	return 0
+func newRecorder() *recorder {
+	h := events.New()
+	return &recorder{hub: h, sub: events.Subscribe[finding.Finding](h, "test", 1024)}
 }
 
+// findings returns every finding of class published so far; publishing
+// happens before the handler returns, so they are all queued.
 func (r *recorder) findings(class string) []finding.Finding {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.seen = append(r.seen, r.sub.Drain()...)
 	var out []finding.Finding
-	for _, e := range r.evs {
-		if f, ok := e.Data.(finding.Finding); ok && e.Kind == events.FindingRaised && f.Class == class {
+	for _, f := range r.seen {
+		if f.Class == class {
 			out = append(out, f)
 		}
 	}
@@ -145,7 +149,8 @@ type enforcer struct {
 	fail error
 }
 
-func (e *enforcer) Quarantine(_ context.Context, _ net.HardwareAddr, ip netip.Addr) error {
+func (e *enforcer) Quarantine(_ context.Context, d policy.Device) error {
+	ip := d.IP
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.fail != nil {
@@ -193,11 +198,11 @@ type harness struct {
 // sockets are opened: packets go straight to the handler.
 func newHarness(t testing.TB, st *memStore, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, st: st, pub: &recorder{}, enf: &enforcer{}, clk: testkit.NewClock(time.Date(2026, 1, 12, 8, 0, 0, 0, time.UTC))}
+	h := &harness{t: t, st: st, pub: newRecorder(), enf: &enforcer{}, clk: testkit.NewClock(time.Date(2026, 1, 12, 8, 0, 0, 0, time.UTC))}
 	cfg := Config{
 		Segments:      testSegments(),
 		Store:         st,
-		Events:        h.pub,
+		Events:        h.pub.hub,
 		Enforcer:      h.enf,
 		Now:           h.clk.Now,
 		TrustedRelays: []netip.Prefix{netip.MustParsePrefix("10.99.0.0/24")},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
 )
@@ -212,7 +213,7 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	if dev.Manufacturer != "" {
 		ev += "; made by " + dev.Manufacturer
 	}
-	s.publish(events.FindingRaised, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingUnapprovedDevice,
+	events.Publish(s.cfg.Events, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingUnapprovedDevice,
 		Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), dev.MAC...), SrcIP: dev.IP, Proto: "dhcp",
 		Detail: finding.DetailNotApproved, Evidence: ev})
 	if s.cfg.OnUnapprovedDevice != nil {
@@ -240,7 +241,7 @@ func (s *Server) newDeviceAllowed(ctx context.Context, seg *segState, req *dhcpv
 	s.metrics.inc(&s.metrics.NewMACLimited)
 	if first {
 		s.log.Warn("dhcp: too many new devices, discovers refused for the rest of the minute", "segment", seg.Name, "limit", seg.newMACs.limit, "mac", req.ClientHWAddr)
-		s.publish(events.FindingRaised, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingNewDeviceFlood,
+		events.Publish(s.cfg.Events, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingNewDeviceFlood,
 			Segment: seg.Name, Proto: "dhcp", Detail: FindingNewDeviceFlood,
 			Evidence: "more than " + strconv.Itoa(seg.newMACs.limit) + " devices never seen before asked for an address within a minute on " + seg.Name})
 	}
@@ -261,7 +262,7 @@ func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4
 		s.metrics.inc(&s.metrics.PoolExhausted)
 		if seg.pool.noteExhausted() {
 			s.log.Warn("dhcp: pool exhausted", "segment", seg.Name)
-			s.publish(events.FindingRaised, finding.Finding{Time: s.now(), Source: finding.SourceDHCP, Class: FindingPoolExhausted,
+			events.Publish(s.cfg.Events, finding.Finding{Time: s.now(), Source: finding.SourceDHCP, Class: FindingPoolExhausted,
 				Segment: seg.Name, Proto: "dhcp", Detail: "pool-exhausted",
 				Evidence: "no free address in " + seg.RangeStart.String() + "-" + seg.RangeEnd.String()})
 		}
@@ -358,7 +359,7 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 		return nil
 	}
 	if quarantine {
-		if err := s.cfg.Enforcer.Quarantine(ctx, l.MAC, ip); err != nil {
+		if err := s.cfg.Enforcer.Quarantine(ctx, policy.Device{MAC: l.MAC, IP: ip}); err != nil {
 			s.metrics.inc(&s.metrics.QuarantineError)
 			s.log.Error("dhcp: quarantine failed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
 			return nil
@@ -366,7 +367,7 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 		s.metrics.inc(&s.metrics.Quarantined)
 	}
 	seg.pool.noteAllocated()
-	s.publish(events.LeaseGranted, l)
+	s.granted(l)
 	s.metrics.inc(&s.metrics.Acks)
 	resp := s.reply(seg, req, dhcpv4.MessageTypeAck, ip, true)
 	if rapid {
@@ -396,7 +397,7 @@ func (s *Server) release(seg *segState, req *dhcpv4.DHCPv4, from netip.Addr, rel
 	}
 	s.metrics.inc(&s.metrics.Releases)
 	s.commit.record([]Lease{l}, nil)
-	s.publish(events.LeaseReleased, l)
+	s.released(l)
 }
 
 func (s *Server) decline(seg *segState, req *dhcpv4.DHCPv4) {

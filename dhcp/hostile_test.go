@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -35,13 +34,11 @@ func (h *harness) sendHW(iface string, src netip.AddrPort, hwsrc string, b []byt
 func TestRapidCommitIsOffUnlessTheSegmentOptsIn(t *testing.T) {
 	h := newHarness(t, newMemStore(), nil)
 	rapid := dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionRapidCommit, nil))
-	// staff does not opt in (the default, as FromConfig leaves it).
+	// staff does not opt in (the default, as the daemon's dhcpSegments
+	// leaves it: cmd/gatehouse's TestDHCPSegmentsFromTheConfiguration).
 	r, _ := h.send("s0", clientPort, msg(t, "00:1c:b3:00:10:01", dhcpv4.MessageTypeDiscover, rapid))
 	if r == nil || r.MessageType() != dhcpv4.MessageTypeOffer {
 		t.Fatalf("rapid-commit discover on a segment without rapid commit: %v, want an OFFER", r)
-	}
-	if seg := FromConfig(configSegment(), "", ApprovalNone); seg.RapidCommit {
-		t.Error("FromConfig turns rapid commit on by default")
 	}
 }
 
@@ -273,11 +270,4 @@ func TestHostileClientsOnARealSegment(t *testing.T) {
 	if srv.Metrics().Declines.Load() != 0 {
 		t.Error("the forged decline was honoured")
 	}
-}
-
-// configSegment is a segment as the configuration file gives it, without
-// any dhcp option beyond the range.
-func configSegment() config.Segment {
-	return config.Segment{Name: "visitor", Interface: "v0", Subnet: netip.MustParsePrefix("10.40.0.0/24"), Gateway: netip.MustParseAddr("10.40.0.1"),
-		DHCP: config.DHCP{RangeStart: netip.MustParseAddr("10.40.0.50"), RangeEnd: netip.MustParseAddr("10.40.0.70"), Lease: time.Hour}}
 }

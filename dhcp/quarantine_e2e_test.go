@@ -2,7 +2,6 @@ package dhcp
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,14 +18,6 @@ import (
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
-
-// policyQuarantine is the daemon's adapter from this package's Enforcer to
-// package policy.
-type policyQuarantine struct{ enf *policy.Enforcer }
-
-func (q policyQuarantine) Quarantine(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error {
-	return q.enf.Quarantine(ctx, policy.Device{MAC: mac, IP: ip})
-}
 
 // findings collects unapproved-device findings.
 type findings struct {
@@ -114,7 +105,7 @@ func TestQuarantineEndToEnd(t *testing.T) {
 		Segments: []Segment{{Name: "pupil", Interface: pupil.Interface, Subnet: pupil.Subnet, Gateway: pupil.Gateway,
 			RangeStart: pupil.DHCPStart, RangeEnd: pupil.DHCPEnd, Lease: pupil.Lease, Approval: ApprovalQuarantine}},
 		Store:              NewSQLStore(st),
-		Enforcer:           policyQuarantine{enf},
+		Enforcer:           enf,
 		OnUnapprovedDevice: found.add,
 		Listen: func(iface string) (net.PacketConn, error) {
 			var c net.PacketConn
@@ -148,11 +139,7 @@ func TestQuarantineEndToEnd(t *testing.T) {
 
 	// The stranger shares the pupil wire through a macvlan on the
 	// testbed client's interface, in a namespace of its own.
-	var r [3]byte
-	rand.Read(r[:])
-	stranger := fmt.Sprintf("gh-dhcp-%x-q", r)
-	sh(t, "ip", "netns", "add", stranger)
-	t.Cleanup(func() { shErr(10*time.Second, "ip", "netns", "del", stranger) })
+	stranger := testbed.NewNS(t).Name
 	const strangerMAC = "00:16:3e:20:00:66"
 	sh(t, "ip", "-n", pupil.ClientNS, "link", "add", "link", testbed.ClientInterface, "name", "mv0", "address", strangerMAC, "type", "macvlan", "mode", "bridge")
 	sh(t, "ip", "-n", pupil.ClientNS, "link", "set", "mv0", "netns", stranger)

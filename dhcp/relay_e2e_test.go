@@ -3,7 +3,6 @@ package dhcp
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -23,8 +22,7 @@ import (
 func TestRealRelay(t *testing.T) {
 	requireNetAdmin(t, "dhcrelay", "udhcpc")
 	b := newBed(t)
-	relay := "gh-dhcp-" + b.id + "-relay"
-	b.addNS(relay)
+	relay := b.addNS()
 	up := "ghu" + b.id[:4] // the server's side of the link to the relay
 	sh(t, "ip", "link", "add", "up0", "netns", relay, "type", "veth", "peer", "name", up, "netns", b.router)
 	sh(t, "ip", "-n", b.router, "addr", "add", "10.0.0.1/30", "dev", up)
@@ -35,8 +33,7 @@ func TestRealRelay(t *testing.T) {
 	sh(t, "ip", "-n", b.router, "route", "add", "10.60.0.0/15", "via", "10.0.0.2")
 
 	// The client's wire ends on the relay's "annex" interface.
-	client := fmt.Sprintf("gh-dhcp-%s-rc", b.id)
-	b.addNS(client)
+	client := b.addNS()
 	const mac = "00:16:3e:70:00:01"
 	sh(t, "ip", "link", "add", "eth0", "netns", client, "address", mac, "type", "veth", "peer", "name", "annex0", "netns", relay)
 	sh(t, "ip", "-n", relay, "addr", "add", "10.70.0.1/24", "dev", "annex0")

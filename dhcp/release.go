@@ -4,8 +4,6 @@ import (
 	"context"
 	"net"
 	"strings"
-
-	"github.com/gatehouse-net/gatehouse/events"
 )
 
 // ReleaseMAC ends every bound lease of mac on every segment, as if the
@@ -36,7 +34,7 @@ func (s *Server) ReleaseMAC(ctx context.Context, mac net.HardwareAddr) error {
 	s.commit.record(released, nil)
 	for _, l := range released {
 		s.metrics.inc(&s.metrics.Releases)
-		s.publish(events.LeaseReleased, l)
+		s.released(l)
 	}
 	return nil
 }

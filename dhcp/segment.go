@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
-
-	"github.com/gatehouse-net/gatehouse/config"
 )
 
 // Approval is what a segment does with a device nobody approved.
@@ -44,28 +42,6 @@ type Segment struct {
 	// NewDevicesPerMinute caps the MACs never seen before that may be offered
 	// an address per minute; 0 means DefaultNewDevicesPerMinute.
 	NewDevicesPerMinute int
-}
-
-// FromConfig maps a configured segment. portalURI is used only when the
-// segment has portal: true; approval applies as given.
-func FromConfig(c config.Segment, portalURI string, approval Approval) Segment {
-	s := Segment{
-		Name:       c.Name,
-		Interface:  c.Interface,
-		Subnet:     c.Subnet,
-		Gateway:    c.Gateway,
-		RangeStart: c.DHCP.RangeStart,
-		RangeEnd:   c.DHCP.RangeEnd,
-		Lease:      c.DHCP.Lease,
-		Approval:   approval,
-
-		RapidCommit:         c.DHCP.RapidCommit,
-		NewDevicesPerMinute: c.DHCP.NewDevicesPerMinute,
-	}
-	if c.Portal {
-		s.PortalURI = portalURI
-	}
-	return s
 }
 
 func (s Segment) serverID() netip.Addr {

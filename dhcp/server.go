@@ -27,7 +27,7 @@ const MaxDatagram = 1472
 type Config struct {
 	Segments []Segment
 	Store    LeaseStore
-	Events   Publisher // nil: events are not published
+	Events   *events.Hub // nil: events are not published
 	Enforcer Enforcer
 	// OnUnapprovedDevice is called (once per device, segment and hour) when
 	// an unapproved device asks for a lease on a segment with an approval
@@ -402,7 +402,7 @@ func (s *Server) sweep(ctx context.Context) {
 		now := s.now()
 		for _, seg := range s.segs {
 			for _, l := range seg.pool.expired(last, now) {
-				s.publish(events.LeaseReleased, l)
+				s.released(l)
 			}
 		}
 		last = now
@@ -436,10 +436,12 @@ func (s *Server) purgeUnleased(ctx context.Context, now time.Time) {
 	}
 }
 
-func (s *Server) publish(kind events.Kind, data any) {
-	if s.cfg.Events != nil {
-		s.cfg.Events.Publish(events.Event{Kind: kind, At: s.now(), Data: data})
-	}
+func (s *Server) granted(l Lease) {
+	events.Publish(s.cfg.Events, events.LeaseGranted{Segment: l.Segment, MAC: l.MAC, IP: l.IP, Hostname: l.Hostname, Start: l.Start, Expires: l.Expires})
+}
+
+func (s *Server) released(l Lease) {
+	events.Publish(s.cfg.Events, events.LeaseReleased{Segment: l.Segment, MAC: l.MAC, IP: l.IP, At: s.now()})
 }
 
 // MACFor returns the MAC that holds a bound lease on ip now, or nil. The DNS

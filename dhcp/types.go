@@ -6,8 +6,10 @@
 //
 // It owns the DHCP wire exchange and the in-memory pool state. It does not
 // own SQL (a LeaseStore, implemented over package store, persists leases and
-// devices), firewall rules (quarantine goes through an Enforcer the daemon
-// wires to policy), or what findings mean (they go out on the event hub).
+// devices), firewall rules (quarantine goes through an Enforcer, which is
+// package policy's, as is what each segment does with unknown devices), the
+// configuration file (the daemon fills each Segment from it), or what
+// findings mean (they go out on the event hub).
 package dhcp
 
 import (
@@ -17,7 +19,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // LeaseState is where a lease stands.
@@ -109,19 +111,15 @@ type DevicePurger interface {
 const DefaultUnleasedRetention = 7 * 24 * time.Hour
 
 // Enforcer puts a device into the quarantine set (reaches nothing but the
-// portal). The daemon wires it to package policy.
+// portal): *policy.Enforcer, as it is.
 type Enforcer interface {
-	Quarantine(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error
+	Quarantine(ctx context.Context, d policy.Device) error
 }
 
-// Publisher is the event hub as this package uses it.
-type Publisher interface {
-	Publish(e events.Event) int
-}
-
-// Finding classes this package raises: events.FindingRaised with a
-// finding.Finding (Source finding.SourceDHCP) as Data, the one finding type
-// every source shares.
+// Finding classes this package raises, published on the hub as a
+// finding.Finding (Source finding.SourceDHCP), the one finding type every
+// source shares. Leases go out as events.LeaseGranted and
+// events.LeaseReleased.
 const (
 	FindingUnapprovedDevice = finding.ClassUnapprovedDevice
 	FindingPoolExhausted    = finding.ClassPoolExhausted

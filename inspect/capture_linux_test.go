@@ -8,52 +8,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/testbed"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
-
-// inNS runs fn on an OS thread switched into the named namespace. Sockets
-// created by fn stay in that namespace after the thread switches back.
-func inNS(t *testing.T, name string, fn func() error) error {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromName(name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: the runtime discards it when
-			// this goroutine exits, namespace and all.
-			errc <- fmt.Errorf("restore namespace: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
 
 func run(t *testing.T, args ...string) {
 	t.Helper()
@@ -66,17 +28,9 @@ func run(t *testing.T, args ...string) {
 // namespace, connects from a peer namespace to an SSH-speaking listener and
 // expects the finding to name the peer's address and MAC.
 func TestCaptureOnVethRaisesSSHFinding(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces and AF_PACKET")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs the ip command to build the test namespaces")
-	}
-	srv, cli := fmt.Sprintf("ghinsp-s%d", os.Getpid()), fmt.Sprintf("ghinsp-c%d", os.Getpid())
-	run(t, "ip", "netns", "add", srv)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", srv).Run() })
-	run(t, "ip", "netns", "add", cli)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", cli).Run() })
+	srvNS, cliNS := testbed.NewNS(t), testbed.NewNS(t)
+	testbed.RequireTools(t, "ip")
+	srv, cli := srvNS.Name, cliNS.Name
 	run(t, "ip", "-n", srv, "link", "add", "vsrv", "type", "veth", "peer", "name", "vcli", "netns", cli)
 	run(t, "ip", "-n", srv, "addr", "add", "10.99.0.1/24", "dev", "vsrv")
 	run(t, "ip", "-n", cli, "addr", "add", "10.99.0.5/24", "dev", "vcli")
@@ -85,7 +39,7 @@ func TestCaptureOnVethRaisesSSHFinding(t *testing.T) {
 
 	var capt *LiveCapture
 	var ln net.Listener
-	if err := inNS(t, srv, func() error {
+	if err := srvNS.Do(func() error {
 		var err error
 		if capt, err = OpenCapture("vsrv", CaptureConfig{}); err != nil {
 			return err
@@ -127,7 +81,7 @@ func TestCaptureOnVethRaisesSSHFinding(t *testing.T) {
 	}()
 
 	var cliMAC net.HardwareAddr
-	if err := inNS(t, cli, func() error {
+	if err := cliNS.Do(func() error {
 		l, err := netlink.LinkByName("vcli")
 		if err != nil {
 			return err

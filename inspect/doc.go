@@ -14,6 +14,9 @@
 // inspected once it is classified or after a bounded number of packets and
 // bytes; packets of such established flows are counted without allocating.
 //
+// Site runs one engine per capture interface for the daemon, all sharing
+// one Resolutions that the DNS guard feeds through Site.NoteAnswer.
+//
 // It does not store findings, attribute them to people, alert anyone or
 // enforce anything: findings leave through a Sink, and the alert, store and
 // policy packages take it from there. The daemon's Sink is

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -47,20 +48,15 @@ func london(t testing.TB) *time.Location {
 	return loc
 }
 
-// clock is a settable test clock.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-func newService(t testing.TB, at time.Time, opts Options) (*Service, *clock) {
+func newService(t testing.TB, at time.Time, opts Options) (*Service, *testkit.Clock) {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gh.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c := &clock{at}
-	opts.Store, opts.Now = st, c.now
+	c := testkit.NewClock(at)
+	opts.Store, opts.Now = st, c.Now
 	if opts.Kernel == nil {
 		opts.Kernel = newFakeKernel()
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -290,7 +289,7 @@ func (s *Service) finish(ctx context.Context, rv store.Revocation) error {
 	if err := s.st.FinishRevocation(ctx, "scheduler", rv.ID, done, s.now()); err != nil {
 		return err
 	}
-	s.publish(events.PersonRevoked, rv)
+	s.publishRevoked(rv)
 	return nil
 }
 

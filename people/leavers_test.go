@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -31,7 +32,7 @@ func (m *fakeMailer) SendLeaversPreview(_ context.Context, subject, body string)
 
 // school is a service with the sample school imported at sampleNow and
 // the term dates loaded.
-func school(t *testing.T, opts Options) (*Service, *clock) {
+func school(t *testing.T, opts Options) (*Service, *testkit.Clock) {
 	t.Helper()
 	s, c := newService(t, sampleNow, opts)
 	if _, err := s.ImportTerms(context.Background(), "test", readMIS(t, "term-dates-2026-27.csv")); err != nil {
@@ -51,9 +52,9 @@ func state(t *testing.T, s *Service, key string) store.Person {
 	return p
 }
 
-func tick(t *testing.T, s *Service, c *clock, at time.Time) TickResult {
+func tick(t *testing.T, s *Service, c *testkit.Clock, at time.Time) TickResult {
 	t.Helper()
-	c.t = at
+	c.Set(at)
 	res, err := s.Tick(context.Background())
 	if err != nil {
 		t.Fatalf("tick at %v: %v", at, err)
@@ -109,7 +110,7 @@ func TestLeavingDaysAcrossTheOctoberClockChange(t *testing.T) {
 	s, c := newService(t, time.Date(2026, 10, 20, 12, 0, 0, 0, time.UTC), Options{})
 	mk := func(upn, day string) {
 		if _, err := s.st.CreatePerson(ctx, "test", store.Person{Kind: "pupil", UPN: upn, LegalForename: "A", LegalSurname: upn,
-			YearGroup: "Year 9", LeavesOn: day, State: store.PersonLeaving}, c.t); err != nil {
+			YearGroup: "Year 9", LeavesOn: day, State: store.PersonLeaving}, c.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -151,7 +152,7 @@ func TestPostponeHoldGraceAndRetention(t *testing.T) {
 		}
 	}
 	postponed, held := y13[0], y13[1]
-	c.t = time.Date(2027, 7, 1, 9, 0, 0, 0, time.UTC)
+	c.Set(time.Date(2027, 7, 1, 9, 0, 0, 0, time.UTC))
 	if _, err := s.Postpone(ctx, "web:nm", postponed.ID, "2027-07-23", "summer school; MIS date wrong"); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +256,7 @@ func TestInterruptedRevocationFinishesOnTheNextStart(t *testing.T) {
 	// The kernel refuses at T0 (the daemon dies between the database and
 	// the kernel, as far as the record goes).
 	k.fail = errors.New("netlink: no buffer space")
-	c.t = time.Date(2026, 12, 19, 0, 0, 1, 0, time.UTC)
+	c.Set(time.Date(2026, 12, 19, 0, 0, 1, 0, time.UTC))
 	if _, err := s.Tick(ctx); err == nil {
 		t.Fatal("a failed kernel revoke was not reported")
 	}
@@ -273,11 +274,11 @@ func TestInterruptedRevocationFinishesOnTheNextStart(t *testing.T) {
 	}
 	// Restart: a new service over the same database and a working kernel.
 	k2 := newFakeKernel()
-	s2, err := New(Options{Store: s.st, Kernel: k2, Disconnector: rad, Location: s.loc, Now: c.now})
+	s2, err := New(Options{Store: s.st, Kernel: k2, Disconnector: rad, Location: s.loc, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := s2.Restore(ctx, c.t); err != nil {
+	if _, _, _, err := s2.Restore(ctx, c.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if !k2.isRevoked(mac) {

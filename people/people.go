@@ -163,10 +163,15 @@ func (s *Service) changed(ctx context.Context) error {
 	return nil
 }
 
-func (s *Service) publish(kind events.Kind, data any) {
-	if s.opts.Hub != nil {
-		s.opts.Hub.Publish(events.Event{Kind: kind, At: s.now(), Data: data})
+// publishRevoked tells the hub a person's revocation is done.
+func (s *Service) publishRevoked(rv store.Revocation) {
+	ev := events.PersonRevoked{RevocationID: rv.ID, PersonID: rv.PersonID, Reason: rv.Reason, At: s.now()}
+	for _, d := range rv.Devices {
+		if mac, err := net.ParseMAC(d.MAC); err == nil {
+			ev.Devices = append(ev.Devices, mac)
+		}
 	}
+	events.Publish(s.opts.Hub, ev)
 }
 
 // DisplayName is how pages and alerts name a person.

@@ -14,6 +14,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
+	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,6 +39,10 @@ type Options struct {
 	// Flows deletes conntrack entries of an address that lost access; when
 	// nil, one is dialled in the same namespace.
 	Flows FlowKiller
+
+	// testDial, set only by this package's tests, replaces the kernel with
+	// a function that sees every netlink message (the golden table test).
+	testDial nltest.Func
 }
 
 // FlowKiller removes the kernel's connection-tracking entries of an address so
@@ -86,6 +91,10 @@ func New(opts Options, n Network, logger *slog.Logger) (*Enforcer, error) {
 	connOpts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(bigBuffers)}
 	if opts.NetNSFd != 0 {
 		connOpts = append(connOpts, nftables.WithNetNSFd(opts.NetNSFd))
+	}
+	if opts.testDial != nil {
+		// No socket, so no socket buffers to raise.
+		connOpts = []nftables.ConnOption{nftables.AsLasting(), nftables.WithTestDial(opts.testDial)}
 	}
 	cc, err := nftables.New(connOpts...)
 	if err != nil {

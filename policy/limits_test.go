@@ -6,13 +6,14 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
 func TestRateTierRoundsDownAndNeverGivesMore(t *testing.T) {
@@ -168,7 +169,7 @@ func TestLimitsAreElementsOfTheirTier(t *testing.T) {
 }
 
 // sourceServer writes n bytes to every connection on addr and closes it.
-func sourceServer(t *testing.T, fd *os.File, addr string, n int) {
+func sourceServer(t *testing.T, fd *testbed.NS, addr string, n int) {
 	t.Helper()
 	serveTCP(t, fd, addr, func(c net.Conn) {
 		defer c.Close()
@@ -186,7 +187,7 @@ func sourceServer(t *testing.T, fd *os.File, addr string, n int) {
 
 // sinkServer reads and discards what every connection on addr sends, adding
 // the bytes to got.
-func sinkServer(t *testing.T, fd *os.File, addr string, got *atomic.Int64) {
+func sinkServer(t *testing.T, fd *testbed.NS, addr string, got *atomic.Int64) {
 	t.Helper()
 	serveTCP(t, fd, addr, func(c net.Conn) {
 		defer c.Close()
@@ -201,14 +202,14 @@ func (c counting) Write(b []byte) (int, error) { c.n.Add(int64(len(b))); return 
 
 // download reads from addr until the server closes, the connection fails or
 // the time is up, and returns how many bytes arrived and why it stopped.
-func download(t *testing.T, fd *os.File, addr string, d time.Duration) (int64, error) {
+func download(t *testing.T, fd *testbed.NS, addr string, d time.Duration) (int64, error) {
 	t.Helper()
 	var n atomic.Int64
 	err := downloadInto(t, fd, addr, d, &n)
 	return n.Load(), err
 }
 
-func downloadInto(t *testing.T, fd *os.File, addr string, d time.Duration, n *atomic.Int64) error {
+func downloadInto(t *testing.T, fd *testbed.NS, addr string, d time.Duration, n *atomic.Int64) error {
 	t.Helper()
 	c, err := dialFrom(t, fd, addr)
 	if err != nil {
@@ -221,7 +222,7 @@ func downloadInto(t *testing.T, fd *os.File, addr string, d time.Duration, n *at
 }
 
 // upload writes to addr for d.
-func upload(t *testing.T, fd *os.File, addr string, d time.Duration) {
+func upload(t *testing.T, fd *testbed.NS, addr string, d time.Duration) {
 	t.Helper()
 	c, err := dialFrom(t, fd, addr)
 	if err != nil {

@@ -2,8 +2,6 @@ package policy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -13,30 +11,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
-// newNS creates a network namespace for one test and removes it afterwards.
-func newNS(t testing.TB) (string, *os.File) {
+// newNS is a namespace of the test's own with the tools these tests run in
+// it; it returns its name too, for `ip netns exec`.
+func newNS(t testing.TB) (string, *testbed.NS) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("test needs %s (Debian packages iproute2 and nftables): %v", tool, err)
-		}
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "gh-pol-" + hex.EncodeToString(b)
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	f, err := os.Open("/var/run/netns/" + name)
-	if err != nil {
-		t.Fatalf("open netns %s: %v", name, err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return name, f
+	n := testbed.NewNS(t)
+	testbed.RequireTools(t, "ip", "nft")
+	return n.Name, n
 }
 
 func run(t testing.TB, args ...string) string {
@@ -74,7 +59,7 @@ func testNetwork() Network {
 	}
 }
 
-func newEnforcer(t testing.TB, fd *os.File, n Network, now func() time.Time) *Enforcer {
+func newEnforcer(t testing.TB, fd *testbed.NS, n Network, now func() time.Time) *Enforcer {
 	t.Helper()
 	e, err := New(Options{NetNSFd: int(fd.Fd()), Now: now}, n, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {

@@ -7,42 +7,26 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
 // inNS runs f on an OS thread switched into the namespace of fd; sockets f
 // creates stay in that namespace.
-func inNS(t *testing.T, fd *os.File, f func()) {
+func inNS(t *testing.T, fd *testbed.NS, f func()) {
 	t.Helper()
-	runtime.LockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("open own netns: %v", err)
+	if err := fd.Do(func() error { f(); return nil }); err != nil {
+		t.Fatal(err)
 	}
-	defer orig.Close()
-	if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("setns: %v", err)
-	}
-	f()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		// Leave the thread locked: Go discards it when the goroutine ends.
-		t.Fatalf("setns back: %v", err)
-	}
-	runtime.UnlockOSThread()
 }
 
 // serveTCP listens on addr inside fd's namespace and hands every
 // connection to handle on its own goroutine, until the test ends. handle
 // owns the connection and closes it.
-func serveTCP(t *testing.T, fd *os.File, addr string, handle func(net.Conn)) {
+func serveTCP(t *testing.T, fd *testbed.NS, addr string, handle func(net.Conn)) {
 	t.Helper()
 	var ln net.Listener
 	var err error
@@ -63,7 +47,7 @@ func serveTCP(t *testing.T, fd *os.File, addr string, handle func(net.Conn)) {
 }
 
 // echoServer echoes what every connection on addr sends.
-func echoServer(t *testing.T, fd *os.File, addr string) {
+func echoServer(t *testing.T, fd *testbed.NS, addr string) {
 	t.Helper()
 	serveTCP(t, fd, addr, func(c net.Conn) {
 		defer c.Close()
@@ -72,7 +56,7 @@ func echoServer(t *testing.T, fd *os.File, addr string) {
 }
 
 // bannerServer writes its banner to every connection on addr and closes it.
-func bannerServer(t *testing.T, fd *os.File, addr, text string) {
+func bannerServer(t *testing.T, fd *testbed.NS, addr, text string) {
 	t.Helper()
 	serveTCP(t, fd, addr, func(c net.Conn) {
 		defer c.Close()
@@ -81,7 +65,7 @@ func bannerServer(t *testing.T, fd *os.File, addr, text string) {
 }
 
 // banner reads what the server at addr says first (at most 16 bytes).
-func banner(t *testing.T, fd *os.File, addr string) string {
+func banner(t *testing.T, fd *testbed.NS, addr string) string {
 	t.Helper()
 	c, err := dialFrom(t, fd, addr)
 	if err != nil {
@@ -92,7 +76,7 @@ func banner(t *testing.T, fd *os.File, addr string) string {
 	return string(b)
 }
 
-func dialFrom(t *testing.T, fd *os.File, addr string) (net.Conn, error) {
+func dialFrom(t *testing.T, fd *testbed.NS, addr string) (net.Conn, error) {
 	t.Helper()
 	var c net.Conn
 	var err error
@@ -106,14 +90,14 @@ func dialFrom(t *testing.T, fd *os.File, addr string) (net.Conn, error) {
 // school wires a router namespace to client namespaces and a fake internet:
 // one veth per segment, as on a router with one interface per VLAN.
 type school struct {
-	router, pupil, staff, visitor, internet *os.File
+	router, pupil, staff, visitor, internet *testbed.NS
 	routerNS                                string
 }
 
 func newSchool(t *testing.T) school {
 	var s school
 	var names [5]string
-	fds := []**os.File{&s.router, &s.pupil, &s.staff, &s.visitor, &s.internet}
+	fds := []**testbed.NS{&s.router, &s.pupil, &s.staff, &s.visitor, &s.internet}
 	for i, p := range fds {
 		names[i], *p = newNS(t)
 	}

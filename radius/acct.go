@@ -92,13 +92,13 @@ func (s *Server) accounting(ctx context.Context, c *Client, src netip.AddrPort, 
 		s.log.Error("radius: recording accounting", "client", c.Name, "session", u.AcctSessionID, "err", err)
 		return outcome{reason: dropStoreError}
 	}
-	if s.o.Events != nil {
-		switch u.Status {
-		case store.AcctStart:
-			s.o.Events.Publish(events.Event{Kind: events.SessionStarted, At: at, Data: sess})
-		case store.AcctStop:
-			s.o.Events.Publish(events.Event{Kind: events.SessionEnded, At: at, Data: sess})
-		}
+	switch u.Status {
+	case store.AcctStart:
+		events.Publish(s.o.Events, events.SessionStarted{Source: events.SourceRADIUS, At: at, MAC: sess.MAC, IP: sess.IP,
+			Username: sess.Username, Person: sess.Person, AccessPoint: sess.AP, SSID: sess.SSID, SessionID: sess.AcctSessionID})
+	case store.AcctStop:
+		events.Publish(s.o.Events, events.SessionEnded{Source: events.SourceRADIUS, At: at, MAC: sess.MAC, IP: sess.IP,
+			Username: sess.Username, Reason: sess.StopCause, SessionID: sess.AcctSessionID})
 	}
 	return outcome{reply: resp}
 }

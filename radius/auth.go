@@ -12,6 +12,7 @@ import (
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2869"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/password"
 )
@@ -97,7 +98,16 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 			return s.reject(r, "approved device, but neither it nor its SSID names a segment")
 		}
 		var keys []string
-		if s.o.Keys != nil {
+		switch {
+		case s.o.Keys == nil:
+		case info.SealedKeyRead && info.SealedKey == nil:
+		case info.SealedKeyRead:
+			k, err := s.o.Keys.Open(mac, info.SealedKey)
+			if err != nil {
+				return s.reject(r, "opening its personal key failed", "err", err)
+			}
+			keys = []string{k}
+		default:
 			if keys, err = s.o.Keys.Keys(ctx, mac); err != nil {
 				return s.reject(r, "reading its personal key failed", "err", err)
 			}
@@ -117,9 +127,10 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 		if r.ap != nil {
 			apText = r.ap.String()
 		}
-		s.o.Events.Publish(events.Event{Kind: events.FindingRaised, At: now, Data: Finding{
-			Kind: FindingUnapprovedDevice, Segment: seg.Name, At: now, MAC: mac, AP: apText, SSID: r.ssid, NAS: r.client.Name,
-			Action: mode, Detail: fmt.Sprintf("device %s asked to join %s (SSID %q) and nobody approved it", mac, seg.Name, r.ssid)}})
+		events.Publish(s.o.Events, finding.Finding{Time: now, Source: finding.SourceRADIUS, Class: finding.ClassUnapprovedDevice,
+			Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), mac...), Proto: "radius", Detail: finding.DetailNotApproved,
+			Evidence: fmt.Sprintf("RADIUS MAC authentication: device %s asked %s (access point %s, SSID %q) to join %s; nobody has approved it, and the segment's unknown_devices is %s",
+				mac, r.client.Name, apText, r.ssid, seg.Name, mode)})
 	}
 	switch mode {
 	case UnknownAllow, UnknownAlert:

@@ -124,7 +124,10 @@ func (s *Server) sendDisconnect(ctx context.Context, c *Client, sess store.RADIU
 		// The IEEE 802 form of RFC 3580 3.21, which hostapd compares.
 		_ = rfc2865.CallingStationID_SetString(p, dashedMAC(sess.MAC))
 	}
-	if sess.Username != "" {
+	// User-Name only when it names someone: a MAC there says nothing the
+	// Calling-Station-Id does not, and hostapd compares User-Name with the
+	// port's EAP identity, which a MAC-named accounting session lacks.
+	if _, isMAC := ParseMAC(sess.Username); sess.Username != "" && !isMAC {
 		_ = rfc2865.UserName_SetString(p, sess.Username)
 	}
 	_ = rfc2869.EventTimestamp_Set(p, s.now())
@@ -155,7 +158,16 @@ func (s *Server) sendDisconnect(ctx context.Context, c *Client, sess store.RADIU
 		for {
 			n, err := conn.Read(buf)
 			if err != nil {
-				break // timed out (or refused): retransmit
+				// Timed out, or refused (ICMP): either way the NAS gets
+				// the whole wait before the retransmission.
+				if left := time.Until(deadline); left > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(left):
+					}
+				}
+				r.Err = err.Error()
+				break
 			}
 			resp, maOff, ferr := frame(buf[:n])
 			if ferr != nil || resp[1] != p.Identifier || !radius.IsAuthenticResponse(resp, b, c.Secret) {
@@ -168,6 +180,7 @@ func (s *Server) sendDisconnect(ctx context.Context, c *Client, sess store.RADIU
 			if err != nil {
 				continue
 			}
+			r.Err = ""
 			switch q.Code {
 			case radius.CodeDisconnectACK:
 				r.Outcome, r.Err = CoAAck, ""
@@ -201,4 +214,28 @@ func dashedMAC(m net.HardwareAddr) string {
 		b = append(b, hexd[x>>4], hexd[x&15])
 	}
 	return string(b)
+}
+
+// MACDisconnector adapts the server to callers that only need "end this
+// device's sessions" (package people's Disconnector): each result is
+// recorded per NAS and audited as Actor; the error names every session the
+// NAS did not acknowledge.
+type MACDisconnector struct {
+	Server *Server
+	Actor  string
+}
+
+// Disconnect ends mac's live sessions.
+func (d MACDisconnector) Disconnect(ctx context.Context, mac net.HardwareAddr) error {
+	res, err := d.Server.Disconnect(ctx, d.Actor, mac)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range res {
+		if r.Outcome != CoAAck {
+			errs = append(errs, fmt.Errorf("radius: %s did not acknowledge ending session %s: %s %s", r.NAS, r.AcctID, r.Outcome, r.Err))
+		}
+	}
+	return errors.Join(errs...)
 }

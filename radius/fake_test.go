@@ -15,6 +15,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -65,28 +66,26 @@ func (c *countingSessions) RecordAccounting(ctx context.Context, u store.Account
 	return c.Store.RecordAccounting(ctx, u)
 }
 
+// hubRecorder is a real hub and the findings published on it.
 type hubRecorder struct {
-	mu  sync.Mutex
-	evs []events.Event
+	hub  *events.Hub
+	sub  *events.Subscription[finding.Finding]
+	mu   sync.Mutex
+	seen []finding.Finding
 }
 
-func (h *hubRecorder) Publish(e events.Event) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.evs = append(h.evs, e)
-	return 1
+func newHubRecorder() *hubRecorder {
+	h := events.New()
+	return &hubRecorder{hub: h, sub: events.Subscribe[finding.Finding](h, "test", 1024)}
 }
 
-func (h *hubRecorder) findings() []Finding {
+// findings is every finding published so far: the server publishes before
+// it answers, so they are queued by the time a test has its reply.
+func (h *hubRecorder) findings() []finding.Finding {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []Finding
-	for _, e := range h.evs {
-		if f, ok := e.Data.(Finding); ok {
-			out = append(out, f)
-		}
-	}
-	return out
+	h.seen = append(h.seen, h.sub.Drain()...)
+	return append([]finding.Finding(nil), h.seen...)
 }
 
 const testSecret = "s3cret-for-tests"
@@ -123,7 +122,7 @@ func newRigWith(t *testing.T, mod func(*Options), listen func(*Server) error) *r
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	r := &rig{devices: &fakeDevices{m: map[string]DeviceInfo{}}, ids: fakeIdentities{}, sessions: &countingSessions{Store: st}, hub: &hubRecorder{}, st: st}
+	r := &rig{devices: &fakeDevices{m: map[string]DeviceInfo{}}, ids: fakeIdentities{}, sessions: &countingSessions{Store: st}, hub: newHubRecorder(), st: st}
 	siteKey := make([]byte, 32)
 	siteKey[0] = 7
 	if r.keys, err = NewKeyring(siteKey, st, nil); err != nil {
@@ -134,7 +133,7 @@ func newRigWith(t *testing.T, mod func(*Options), listen func(*Server) error) *r
 		Clients: []Client{
 			{Name: "aps", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte(testSecret), RequireMessageAuthenticator: true},
 		},
-		Segments: testSegments, Devices: r.devices, Identities: r.ids, Sessions: r.sessions, Keys: r.keys, Events: r.hub,
+		Segments: testSegments, Devices: r.devices, Identities: r.ids, Sessions: r.sessions, Keys: r.keys, Events: r.hub.hub,
 		Auditor: st, RejectDelay: -1,
 	}
 	if mod != nil {

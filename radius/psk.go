@@ -136,6 +136,15 @@ func (k *Keyring) Keys(ctx context.Context, mac net.HardwareAddr) ([]string, err
 	return []string{key}, nil
 }
 
+// Open returns the key sealed for mac, as the KeyStore keeps it.
+func (k *Keyring) Open(mac net.HardwareAddr, sealed []byte) (string, error) {
+	key, err := k.open(mac, sealed)
+	if err != nil {
+		return "", fmt.Errorf("radius: key of %s: %w", mac, err)
+	}
+	return key, nil
+}
+
 // WiFiQR is the payload of a Wi-Fi joining QR code (the WIFI:T:WPA;S:..;P:..;;
 // form phones' cameras read), with ; , : \ and " escaped.
 func WiFiQR(ssid, key string) string {

@@ -54,11 +54,6 @@ const (
 	UnknownDeny       = "deny"
 )
 
-// Publisher is the event hub as this package uses it.
-type Publisher interface {
-	Publish(e events.Event) int
-}
-
 // Options configure a Server.
 type Options struct {
 	AuthAddr string // host:port for Access-Request and Status-Server; "" = none
@@ -71,10 +66,11 @@ type Options struct {
 	Sessions   SessionStore // required when AcctAddr is set, and for Disconnect
 	Keys       *Keyring     // nil: no personal keys in Accepts
 	Auditor    Auditor      // records disconnects; nil: not recorded
-	Events     Publisher    // nil: nothing published
+	Events     *events.Hub  // nil: nothing published
 
 	InterimInterval time.Duration // Acct-Interim-Interval in every Accept; 0: 10 minutes
-	MaxInFlight     int           // requests handled at once; 0: 256
+	MaxInFlight     int           // requests queued or in work at once; 0: 256
+	Workers         int           // requests in work at once; 0: 32 (at most MaxInFlight)
 	RejectDelay     time.Duration // Access-Reject delay; 0: 1 s; negative: none (tests)
 	DuplicateWindow time.Duration // 0: 5 s
 	MaxDuplicates   int           // duplicate cache entries; 0: 65536
@@ -98,7 +94,8 @@ type Server struct {
 	portal  *Segment
 
 	dups     *dupCache
-	sem      chan struct{}
+	sem      chan struct{} // a token per request in flight (queued or in work)
+	jobs     chan job
 	hashSem  chan struct{}
 	inFlight atomic.Int64
 	delayed  chan delayedReply
@@ -109,7 +106,6 @@ type Server struct {
 	mu        sync.Mutex
 	authConn  *net.UDPConn
 	acctConn  *net.UDPConn
-	wg        sync.WaitGroup
 	listening bool
 }
 
@@ -134,6 +130,10 @@ func New(o Options) (*Server, error) {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 256
 	}
+	if o.Workers <= 0 {
+		o.Workers = 32
+	}
+	o.Workers = min(o.Workers, o.MaxInFlight)
 	if o.RejectDelay == 0 {
 		o.RejectDelay = time.Second
 	}
@@ -157,6 +157,7 @@ func New(o Options) (*Server, error) {
 		byName: map[string]*Client{}, ssid: map[string]*Segment{}, segs: map[string]*Segment{},
 		dups:    newDupCache(o.DuplicateWindow, o.MaxDuplicates),
 		sem:     make(chan struct{}, o.MaxInFlight),
+		jobs:    make(chan job, o.MaxInFlight),
 		hashSem: make(chan struct{}, runtime.NumCPU()),
 		delayed: make(chan delayedReply, 4096),
 		nas:     newNASBook(),
@@ -287,6 +288,13 @@ func (s *Server) Run(ctx context.Context) error {
 		defer loops.Done()
 		s.sendDelayed(ctx)
 	}()
+	for range s.o.Workers {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			s.worker(ctx)
+		}()
+	}
 	s.log.Info("radius: serving", "auth", s.AuthAddr(), "accounting", s.AcctAddr(), "clients", len(s.clients))
 	<-ctx.Done()
 	for _, c := range []*net.UDPConn{s.authConn, s.acctConn} {
@@ -295,7 +303,6 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	loops.Wait()
-	s.wg.Wait()
 	return nil
 }
 
@@ -366,13 +373,35 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 		return
 	}
 	s.inFlight.Add(1)
-	pkt = append([]byte(nil), pkt...) // b is the read buffer, reused at once
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() { <-s.sem; s.inFlight.Add(-1) }()
-		s.work(ctx, conn, acct, c, src, k, pkt, maOff)
-	}()
+	// b is the read buffer, reused at once. The semaphore guarantees room.
+	s.jobs <- job{conn: conn, acct: acct, c: c, src: src, k: k, pkt: append([]byte(nil), pkt...), maOff: maOff}
+}
+
+// job is one request handed to a worker.
+type job struct {
+	conn  *net.UDPConn
+	acct  bool
+	c     *Client
+	src   netip.AddrPort
+	k     dupKey
+	pkt   []byte
+	maOff int
+}
+
+// worker handles requests until ctx ends. Workers live as long as the
+// server, so a request does not pay for a new goroutine growing its stack
+// through the SQLite driver.
+func (s *Server) worker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-s.jobs:
+			s.work(ctx, j.conn, j.acct, j.c, j.src, j.k, j.pkt, j.maOff)
+			<-s.sem
+			s.inFlight.Add(-1)
+		}
+	}
 }
 
 func frameReason(err error) string {

@@ -17,6 +17,7 @@ import (
 	"layeh.com/radius/rfc2869"
 	"layeh.com/radius/rfc3576"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -97,7 +98,8 @@ func TestUnknownDevicesFollowTheSegmentsModeAndRaiseAFinding(t *testing.T) {
 		}
 	}
 	f := r.hub.findings()[0]
-	if f.Kind != FindingUnapprovedDevice || f.Segment != "staff" || f.MAC.String() != "02:00:00:00:00:a1" || f.SSID != "Staff" {
+	if f.Class != finding.ClassUnapprovedDevice || f.Source != finding.SourceRADIUS || f.Segment != "staff" ||
+		f.SrcMAC.String() != "02:00:00:00:00:a1" || f.Detail != finding.DetailNotApproved || f.Valid() != nil || !strings.Contains(f.Evidence, `SSID "Staff"`) {
 		t.Fatalf("finding %+v", f)
 	}
 }
@@ -516,7 +518,7 @@ func TestDisconnectReachesTheNASAndRecordsAckNakAndTimeout(t *testing.T) {
 			})
 			mac := mustMAC("02:00:00:00:00:01")
 			if _, err := r.st.RecordAccounting(context.Background(), store.AccountingUpdate{Status: store.AcctStart, NAS: "aps",
-				NASAddr: netip.MustParseAddr("127.0.0.1"), AcctSessionID: "S9", Username: "020000000001", MAC: mac, At: time.Now()}); err != nil {
+				NASAddr: netip.MustParseAddr("127.0.0.1"), AcctSessionID: "S9", Username: "amy", MAC: mac, At: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
 			res, err := r.srv.Disconnect(context.Background(), "nm", mac)
@@ -528,7 +530,7 @@ func TestDisconnectReachesTheNASAndRecordsAckNakAndTimeout(t *testing.T) {
 			}
 			req := <-got
 			if rfc2866.AcctSessionID_GetString(req) != "S9" || rfc2865.CallingStationID_GetString(req) != "02-00-00-00-00-01" ||
-				rfc2865.UserName_GetString(req) != "020000000001" {
+				rfc2865.UserName_GetString(req) != "amy" {
 				t.Fatalf("request attributes %v", req.Attributes)
 			}
 			if _, err := rfc2869.EventTimestamp_Lookup(req); err != nil {
@@ -545,6 +547,10 @@ func TestDisconnectReachesTheNASAndRecordsAckNakAndTimeout(t *testing.T) {
 			if len(log) == 0 || log[0].Action != "session.disconnect" {
 				t.Fatalf("not audited: %+v", log)
 			}
+			if err := (MACDisconnector{Server: r.srv, Actor: "leavers"}).Disconnect(context.Background(), mac); (err == nil) != (tc.outcome == CoAAck) {
+				t.Fatalf("MACDisconnector: %v for %s", err, tc.outcome)
+			}
+			<-got
 		})
 	}
 }

@@ -20,6 +20,11 @@ type DeviceInfo struct {
 	Name    string
 	Owner   string    // the person it belongs to, when known
 	Until   time.Time // when its access ends; zero: no end
+	// SealedKeyRead says SealedKey holds the device's sealed personal key
+	// as the KeyStore keeps it (nil: none), read with the rest in one query;
+	// otherwise the Keyring reads it itself.
+	SealedKeyRead bool
+	SealedKey     []byte
 }
 
 // Devices looks devices up. Today the daemon adapts the store's devices
@@ -60,19 +65,8 @@ type Auditor interface {
 	Audit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
 }
 
-// Event kinds this package publishes, besides events.SessionStarted and
-// events.SessionEnded (Data: store.RADIUSSession).
-const FindingUnapprovedDevice = "unapproved-device"
-
-// Finding is the Data of an events.FindingRaised event from this package.
-type Finding struct {
-	Kind    string
-	Segment string
-	At      time.Time
-	MAC     net.HardwareAddr
-	AP      string // access point MAC
-	SSID    string
-	NAS     string
-	Action  string // the segment's unknown_devices mode
-	Detail  string
-}
+// What this package publishes on the hub: events.SessionStarted and
+// events.SessionEnded (Source events.SourceRADIUS) from accounting, and a
+// finding.Finding (Source radius, Class unapproved-device, Detail
+// not-approved) when a device nobody approved asks to join a segment that
+// does not allow unknown devices.

@@ -490,3 +490,56 @@ func (s *Store) SetDeviceKey(ctx context.Context, actor string, mac net.Hardware
 	}
 	return nil
 }
+
+// DeviceForRADIUS is a device as the RADIUS server decides on it: the
+// devices row's decisions and the RADIUS side, read in one query (an
+// Access-Request's hot path).
+type DeviceForRADIUS struct {
+	Known, Approved, Blocked bool
+	Name, Owner, Segment     string
+	PSKSealed                []byte
+}
+
+const deviceForRADIUSQuery = `SELECT d.approved, d.blocked, d.name, d.owner, coalesce(r.segment, ''), r.psk_sealed
+	FROM devices d LEFT JOIN radius_devices r ON r.mac = d.mac WHERE d.mac = ?`
+
+// DeviceForRADIUS looks a device up for an Access-Request; an unknown
+// device gives the zero value (Known false), not an error.
+func (s *Store) DeviceForRADIUS(ctx context.Context, mac net.HardwareAddr) (DeviceForRADIUS, error) {
+	stmt, err := s.prepared(ctx, stmtDeviceForRADIUS, deviceForRADIUSQuery)
+	if err != nil {
+		return DeviceForRADIUS{}, fmt.Errorf("store: RADIUS device %s: %w", mac, err)
+	}
+	d := DeviceForRADIUS{Known: true}
+	err = stmt.QueryRowContext(ctx, macText(mac)).Scan(&d.Approved, &d.Blocked, &d.Name, &d.Owner, &d.Segment, &d.PSKSealed)
+	if err == sql.ErrNoRows {
+		return DeviceForRADIUS{}, nil
+	}
+	if err != nil {
+		return DeviceForRADIUS{}, fmt.Errorf("store: RADIUS device %s: %w", mac, err)
+	}
+	return d, nil
+}
+
+// Statements prepared once per Store (see prepared).
+const (
+	stmtDeviceForRADIUS = iota
+	numStmts
+)
+
+// prepared returns statement id (whose text is query), prepared once per
+// Store, for queries on a per-packet path: preparing costs about as much as
+// running them.
+func (s *Store) prepared(ctx context.Context, id int, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st := s.stmts[id]; st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[id] = st
+	return st, nil
+}

@@ -99,6 +99,13 @@ func TestApproveDeviceAndKeyAreAudited(t *testing.T) {
 	if err := s.SetDeviceKey(ctx, "nm", mac, []byte("sealed"), leaseT0); err != nil {
 		t.Fatal(err)
 	}
+	v, err := s.DeviceForRADIUS(ctx, mac)
+	if err != nil || !v.Known || !v.Approved || v.Segment != "staff" || v.Name != "Laptop 7" || string(v.PSKSealed) != "sealed" {
+		t.Fatalf("device for RADIUS %+v %v", v, err)
+	}
+	if v, err := s.DeviceForRADIUS(ctx, leaseTestMAC(t, "02:00:00:00:00:99")); err != nil || v.Known {
+		t.Fatalf("unknown device %+v %v", v, err)
+	}
 	d, err := s.RADIUSDeviceByMAC(ctx, mac)
 	if err != nil || d.Segment != "staff" || string(d.PSKSealed) != "sealed" {
 		t.Fatalf("%+v %v", d, err)

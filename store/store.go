@@ -52,6 +52,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -73,6 +74,11 @@ type Store struct {
 	// handler. busy_timeout still covers writers in other processes (the CLI
 	// while the daemon runs).
 	writeSem chan struct{}
+
+	// stmts are statements prepared once for per-packet paths (see
+	// prepared), indexed by the stmt* constants.
+	stmtMu sync.Mutex
+	stmts  [numStmts]*sql.Stmt
 }
 
 // Connection parameters, applied by the driver to every pooled connection.
@@ -168,6 +174,14 @@ func (s *Store) checkPragmas(ctx context.Context) error {
 
 // Close closes the database. Committed transactions are already durable.
 func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for i, st := range s.stmts {
+		if st != nil {
+			st.Close()
+			s.stmts[i] = nil
+		}
+	}
+	s.stmtMu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", s.path, err)
 	}

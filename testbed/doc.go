@@ -43,6 +43,10 @@
 // in the router namespace: s.Command(ctx, "router", binary, "run", ...) with
 // the file from Config.
 //
+// A test that wires its own topology instead of a school takes empty
+// namespaces one at a time from NewNS (same naming, owner markers and
+// cleanup, same rule on root as Require).
+//
 // Cleanup: Close removes everything. New registers Close with t.Cleanup. A
 // caller of Start owns the School and must call Close, including on its
 // panic paths (defer s.Close() right after Start); a process killed before

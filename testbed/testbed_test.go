@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -470,4 +471,35 @@ func mustLinks(t *testing.T) []netlink.Link {
 		t.Fatal(err)
 	}
 	return links
+}
+
+// NewNS gives a test its own empty namespace and takes it away afterwards.
+func TestNewNSIsOwnAndRemoved(t *testing.T) {
+	var name string
+	t.Run("inner", func(t *testing.T) {
+		n := NewNS(t)
+		name = n.Name
+		if !nsNameRE.MatchString(n.Name) {
+			t.Errorf("name %q is not a testbed name, so a leftover would not be cleaned", n.Name)
+		}
+		if _, err := os.Stat(netnsDir + "/" + n.Name); err != nil {
+			t.Fatalf("namespace not bound: %v", err)
+		}
+		var links []string
+		if err := n.Do(func() error {
+			ifs, err := net.Interfaces()
+			for _, i := range ifs {
+				links = append(links, i.Name)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(links) != 1 || links[0] != "lo" {
+			t.Errorf("interfaces %v inside, want only lo: not a fresh namespace", links)
+		}
+	})
+	if _, err := os.Stat(netnsDir + "/" + name); !os.IsNotExist(err) {
+		t.Errorf("namespace %s still bound after the test: %v", name, err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"testing"
 	"time"
@@ -66,4 +67,20 @@ func New(t testing.TB, opts Options) *School {
 		}
 	})
 	return s
+}
+
+// RequireTools fails the test unless every program in tools is on PATH:
+// a test that runs ip, nft or a DHCP client must say what is missing
+// rather than skip (build/deps installs them all).
+func RequireTools(t testing.TB, tools ...string) {
+	t.Helper()
+	var missing []string
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("testbed: %v not installed; build/deps installs the Debian packages the tests need", missing)
+	}
 }

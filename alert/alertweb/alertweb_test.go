@@ -3,116 +3,58 @@ package alertweb
 import (
 	"context"
 	"encoding/csv"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
+	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
-
-const testPassword = "correct horse battery staple"
 
 type site struct {
 	t  *testing.T
 	st *store.Store
-	h  http.Handler
+	w  *webtest.Site
 }
 
 var t0 = time.Date(2026, 3, 2, 10, 41, 7, 0, time.UTC)
 
 func newSite(t *testing.T) *site {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := web.New(web.Options{Store: st, Site: "Test School", Listen: "127.0.0.1:0", Auto: true,
-		CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Register(srv, Options{Store: st, Location: time.UTC, Now: func() time.Time { return t0.Add(time.Hour) }}); err != nil {
-		t.Fatal(err)
-	}
-	return &site{t: t, st: st, h: srv.Handler()}
+	st := webtest.OpenStore(t)
+	w := webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
+		return Register(srv, Options{Store: st, Location: time.UTC, Now: func() time.Time { return t0.Add(time.Hour) }})
+	}})
+	return &site{t: t, st: st, w: w}
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-func (s *site) do(req *http.Request) (*http.Response, string) {
+// login creates a user with role and signs in as them through the login
+// form.
+func (s *site) login(name, role string) *webtest.Browser {
 	s.t.Helper()
-	rec := httptest.NewRecorder()
-	s.h.ServeHTTP(rec, req)
-	resp := rec.Result()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
+	return s.w.SignIn(s.t, name, role)
 }
 
-func cookie(resp *http.Response, name string) *http.Cookie {
-	for _, c := range resp.Cookies() {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
-}
-
-func (s *site) login(name, role string) *http.Cookie {
+// get fetches path as the browser (nil: anonymous).
+func (s *site) get(path string, b *webtest.Browser) (int, string) {
 	s.t.Helper()
-	hash, err := password.Hash(testPassword)
-	if err != nil {
-		s.t.Fatal(err)
+	if b == nil {
+		b = s.w.NewBrowser(s.t)
 	}
-	if _, err := s.st.CreateUser(context.Background(), "test", store.User{Name: name, Role: role, PasswordHash: hash}); err != nil {
-		s.t.Fatal(err)
-	}
-	resp, body := s.do(httptest.NewRequest(http.MethodGet, "/login", nil))
-	m := csrfField.FindStringSubmatch(body)
-	lc := cookie(resp, web.LoginCSRFCookie)
-	form := url.Values{"name": {name}, "password": {testPassword}, "csrf": {m[1]}}
-	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(lc)
-	resp, body = s.do(req)
-	sc := cookie(resp, web.SessionCookie)
-	if resp.StatusCode != http.StatusSeeOther || sc == nil {
-		s.t.Fatalf("login as %s: %d %s", name, resp.StatusCode, body)
-	}
-	return sc
+	r := b.Get(path)
+	return r.StatusCode, r.Body
 }
 
-func (s *site) get(path string, session *http.Cookie) (int, string) {
+// post submits form as the browser, with its session's CSRF token.
+func (s *site) post(path string, b *webtest.Browser, form url.Values) (webtest.Response, string) {
 	s.t.Helper()
-	req := httptest.NewRequest(http.MethodGet, path, nil)
-	if session != nil {
-		req.AddCookie(session)
-	}
-	resp, body := s.do(req)
-	return resp.StatusCode, body
-}
-
-func (s *site) post(path string, session *http.Cookie, form url.Values) (*http.Response, string) {
-	s.t.Helper()
-	_, page := s.get(Link(1), session)
-	if m := csrfField.FindStringSubmatch(page); m != nil {
-		form.Set("csrf", m[1])
-	}
-	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(session)
-	return s.do(req)
+	r := b.PostForm(path, form)
+	return r, r.Body
 }
 
 var pupilMAC = net.HardwareAddr{2, 0, 0, 0, 0x20, 0x0a}
@@ -149,7 +91,7 @@ func TestRolesOnEveryPage(t *testing.T) {
 		if code, _ := s.get(path, dsl); code != http.StatusOK {
 			t.Errorf("dsl GET %s: %d", path, code)
 		}
-		for name, sess := range map[string]*http.Cookie{"network": network, "reception": reception} {
+		for name, sess := range map[string]*webtest.Browser{"network": network, "reception": reception} {
 			if code, _ := s.get(path, sess); code != http.StatusForbidden {
 				t.Errorf("%s GET %s: %d, want 403", name, path, code)
 			}
@@ -159,7 +101,7 @@ func TestRolesOnEveryPage(t *testing.T) {
 		}
 	}
 	for _, path := range []string{ChangePath, SuppressPath} {
-		for name, sess := range map[string]*http.Cookie{"network": network, "reception": reception} {
+		for name, sess := range map[string]*webtest.Browser{"network": network, "reception": reception} {
 			if resp, _ := s.post(path, sess, url.Values{"id": {"1"}, "state": {"closed"}, "note": {"x"}}); resp.StatusCode != http.StatusForbidden {
 				t.Errorf("%s POST %s: %d, want 403", name, path, resp.StatusCode)
 			}
@@ -181,10 +123,7 @@ func TestTriageToTheIncidentLog(t *testing.T) {
 		}
 	}
 	// Without CSRF: refused.
-	req := httptest.NewRequest(http.MethodPost, ChangePath, strings.NewReader(url.Values{"id": {"1"}, "state": {"triaged"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(dsl)
-	if resp, _ := s.do(req); resp.StatusCode != http.StatusForbidden {
+	if resp := dsl.Post(ChangePath, url.Values{"id": {"1"}, "state": {"triaged"}}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("post without CSRF: %d", resp.StatusCode)
 	}
 	resp, body := s.post(ChangePath, dsl, url.Values{"id": {"1"}, "state": {"triaged"}, "outcome": {"true-positive"}, "note": {"Spoke to Sam; VPN app removed."}})

@@ -1,8 +1,9 @@
 // Package finding is the one type every source of findings produces: the
 // inspection engines, the DHCP server, the captive portal, the DNS guard and
 // the RADIUS server. It is a leaf: it imports nothing of Gatehouse, so any
-// package may publish a Finding (as the Data of an events.FindingRaised) or
-// build one at the wiring edge without importing package alert's internals.
+// package may publish a Finding on the event hub (events.Publish: the type
+// is the topic) or build one at the wiring edge without importing package
+// alert's internals.
 //
 // It owns the shape of a finding and the names of its sources and classes.
 // It does not store findings, attribute them or decide who is told (package

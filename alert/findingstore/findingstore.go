@@ -18,6 +18,7 @@ package findingstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -27,6 +28,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
+	"github.com/gatehouse-net/gatehouse/internal/batch"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -87,9 +89,9 @@ type Stats struct {
 type Sink struct {
 	opt Options
 	log *slog.Logger
-	q   chan finding.Finding
+	w   *batch.Writer[finding.Finding]
 
-	received, ignored, dropped, stored, writeErrors, purged atomic.Uint64
+	received, ignored, purged atomic.Uint64
 }
 
 // New returns a sink; call Run to start writing.
@@ -119,7 +121,17 @@ func New(opt Options) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Sink{opt: opt, log: log, q: make(chan finding.Finding, opt.Queue)}, nil
+	s := &Sink{opt: opt, log: log}
+	var err error
+	s.w, err = batch.New(batch.Options[finding.Finding]{
+		Name: "findings", Write: s.write, Purge: s.purge,
+		Queue: opt.Queue, Size: opt.Batch, FlushEvery: opt.FlushEvery, PurgeEvery: opt.PurgeEvery,
+		ShutdownGrace: shutdownGrace, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("findingstore: %w", err)
+	}
+	return s, nil
 }
 
 // HandleFinding queues f without blocking; a full queue drops it. A
@@ -136,11 +148,7 @@ func (s *Sink) HandleFinding(f finding.Finding) {
 			return
 		}
 	}
-	select {
-	case s.q <- f:
-	default:
-		s.dropped.Add(1)
-	}
+	s.w.Offer(f)
 }
 
 // ForSegment returns the inspect.Sink for the engine capturing one
@@ -158,15 +166,10 @@ func FromInspect(f inspect.Finding, segment string) finding.Finding {
 		Detail: f.Detail, Evidence: f.Evidence}
 }
 
-// Follow stores every finding.Finding published on sub (events.FindingRaised
-// from the DHCP server, RADIUS, and the adapters for the portal and the DNS
-// guard) until ctx is done; other Data is ignored.
-func (s *Sink) Follow(ctx context.Context, sub *events.Subscription) {
-	sub.Run(ctx, func(_ context.Context, ev events.Event) {
-		if f, ok := ev.Data.(finding.Finding); ok {
-			s.HandleFinding(f)
-		}
-	})
+// Follow stores every finding published on the hub (by the DHCP server,
+// RADIUS, the portal, and the adapter for the DNS guard) until ctx is done.
+func (s *Sink) Follow(ctx context.Context, sub *events.Subscription[finding.Finding]) {
+	sub.Run(ctx, func(_ context.Context, f finding.Finding) { s.HandleFinding(f) })
 }
 
 // SegmentByPrefix returns a SegmentOf function that names the segment whose
@@ -185,12 +188,13 @@ func SegmentByPrefix(subnets map[string]netip.Prefix) func(finding.Finding) stri
 
 // Stats returns the counters so far.
 func (s *Sink) Stats() Stats {
+	w := s.w.Stats()
 	return Stats{
 		Received:    s.received.Load(),
 		Ignored:     s.ignored.Load(),
-		Dropped:     s.dropped.Load(),
-		Stored:      s.stored.Load(),
-		WriteErrors: s.writeErrors.Load(),
+		Dropped:     w.Dropped,
+		Stored:      w.Written,
+		WriteErrors: w.Failed,
 		Purged:      s.purged.Load(),
 	}
 }
@@ -203,49 +207,10 @@ const shutdownGrace = 5 * time.Second
 // queued and returns nil. It purges expired findings at start and every
 // PurgeEvery. Write failures are logged and counted, never fatal: the
 // findings are still published.
-func (s *Sink) Run(ctx context.Context) error {
-	flush := time.NewTicker(s.opt.FlushEvery)
-	defer flush.Stop()
-	purge := time.NewTicker(s.opt.PurgeEvery)
-	defer purge.Stop()
-	s.purge(ctx)
+func (s *Sink) Run(ctx context.Context) error { return s.w.Run(ctx) }
 
-	batch := make([]finding.Finding, 0, s.opt.Batch)
-	for {
-		select {
-		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-			defer cancel()
-			for {
-				select {
-				case f := <-s.q:
-					batch = append(batch, f)
-					if len(batch) == s.opt.Batch {
-						batch = s.write(final, batch)
-					}
-				default:
-					s.write(final, batch)
-					return nil
-				}
-			}
-		case f := <-s.q:
-			batch = append(batch, f)
-			if len(batch) == s.opt.Batch {
-				batch = s.write(ctx, batch)
-			}
-		case <-flush.C:
-			batch = s.write(ctx, batch)
-		case <-purge.C:
-			s.purge(ctx)
-		}
-	}
-}
-
-// write stores batch and returns it emptied for reuse.
-func (s *Sink) write(ctx context.Context, batch []finding.Finding) []finding.Finding {
-	if len(batch) == 0 {
-		return batch
-	}
+// write stores one batch.
+func (s *Sink) write(ctx context.Context, batch []finding.Finding) error {
 	rows := make([]store.Finding, len(batch))
 	for i, f := range batch {
 		rows[i] = store.Finding{
@@ -258,16 +223,12 @@ func (s *Sink) write(ctx context.Context, batch []finding.Finding) []finding.Fin
 		}
 	}
 	if err := s.opt.Store.InsertFindings(ctx, rows); err != nil {
-		s.writeErrors.Add(uint64(len(rows)))
-		s.log.Error("findingstore: write findings", "count", len(rows), "err", err)
-	} else {
-		s.stored.Add(uint64(len(rows)))
-		if s.opt.Stored != nil {
-			s.opt.Stored()
-		}
+		return err
 	}
-	clear(batch)
-	return batch[:0]
+	if s.opt.Stored != nil {
+		s.opt.Stored()
+	}
+	return nil
 }
 
 func (s *Sink) purge(ctx context.Context) {

@@ -59,7 +59,7 @@ func runSink(t *testing.T, s *Sink) (stop func()) {
 
 func TestFindingsAreStoredWithSegmentAndSourceFromEverySource(t *testing.T) {
 	st := openStore(t)
-	hub := events.New(nil)
+	hub := events.New()
 	stored := make(chan struct{}, 64)
 	s, err := New(Options{
 		Store: st, Batch: 3, FlushEvery: 20 * time.Millisecond,
@@ -78,7 +78,7 @@ func TestFindingsAreStoredWithSegmentAndSourceFromEverySource(t *testing.T) {
 	stop := runSink(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	followed := make(chan struct{})
-	sub := hub.Subscribe("findings", 64, events.FindingRaised)
+	sub := events.Subscribe[finding.Finding](hub, "findings", 64)
 	go func() { defer close(followed); s.Follow(ctx, sub) }()
 
 	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
@@ -90,8 +90,8 @@ func TestFindingsAreStoredWithSegmentAndSourceFromEverySource(t *testing.T) {
 		SrcMAC: pupilMAC, DstIP: netip.MustParseAddr("192.0.2.11"), DstPort: 1194, Proto: "udp", Class: inspect.ClassVPN, Detail: "openvpn"})
 	s.HandleFinding(vpnFinding(t0.Add(7*time.Second), "10.20.0.1")) // the router itself: noise
 	// DHCP publishes on the hub.
-	hub.Publish(events.Event{Kind: events.FindingRaised, Data: finding.Finding{Time: t0.Add(8 * time.Second), Source: finding.SourceDHCP,
-		Class: finding.ClassPoolExhausted, Segment: "staff", Detail: "pool-exhausted"}})
+	events.Publish(hub, finding.Finding{Time: t0.Add(8 * time.Second), Source: finding.SourceDHCP,
+		Class: finding.ClassPoolExhausted, Segment: "staff", Detail: "pool-exhausted"})
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,42 +12,21 @@ import (
 	"github.com/gatehouse-net/gatehouse/web"
 )
 
-var shownToken = regexp.MustCompile(`<code class="secret">(gh_[A-Za-z0-9_-]{43})</code>`)
-
 // token signs in as a new user with role and creates an API token on the
 // tokens page, as a person would.
 func (s *site) token(name, role string) string {
 	s.t.Helper()
-	sess := s.login(name, role)
-	_, page := s.get("/tokens", sess)
-	m := csrfField.FindStringSubmatch(page)
-	if m == nil {
-		s.t.Fatalf("tokens page of %s has no CSRF token", name)
-	}
-	form := url.Values{"name": {"script"}, "csrf": {m[1]}}
-	req := httptest.NewRequest(http.MethodPost, "/tokens", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(sess)
-	resp, body := s.do(req)
-	tm := shownToken.FindStringSubmatch(body)
-	if resp.StatusCode != http.StatusOK || tm == nil {
-		s.t.Fatalf("create token for %s: %d, no token shown", name, resp.StatusCode)
-	}
-	return tm[1]
+	return s.login(name, role).NewToken("script")
 }
 
 // api GETs path with a bearer token ("" for none).
 func (s *site) api(path, token string) (int, string) {
 	s.t.Helper()
-	req := httptest.NewRequest(http.MethodGet, path, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, body := s.do(req)
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	r := s.w.NewBrowser(s.t).API(http.MethodGet, path, token, "")
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		s.t.Errorf("GET %s: Content-Type %q, want JSON", path, ct)
 	}
-	return resp.StatusCode, body
+	return r.StatusCode, r.Body
 }
 
 type apiList struct {

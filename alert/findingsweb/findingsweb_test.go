@@ -3,111 +3,51 @@ package findingsweb
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
-	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
+	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
 
-const testPassword = "correct horse battery staple"
-
-// site is a web server with the findings page, driven through its handler.
+// site is a web server with the findings page and API.
 type site struct {
 	t  *testing.T
 	st *store.Store
-	h  http.Handler
+	w  *webtest.Site
 }
 
 func newSite(t *testing.T) *site {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := web.New(web.Options{
-		Store: st, Site: "Test School", Listen: "127.0.0.1:0", Auto: true,
-		CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	Register(srv, st, nil)
-	return &site{t: t, st: st, h: srv.Handler()}
-}
-
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-func (s *site) do(req *http.Request) (*http.Response, string) {
-	s.t.Helper()
-	rec := httptest.NewRecorder()
-	s.h.ServeHTTP(rec, req)
-	resp := rec.Result()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return resp, string(body)
-}
-
-func cookie(resp *http.Response, name string) *http.Cookie {
-	for _, c := range resp.Cookies() {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
+	st := webtest.OpenStore(t)
+	w := webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
+		Register(srv, st, nil)
+		return nil
+	}})
+	return &site{t: t, st: w.Store, w: w}
 }
 
 // login creates a user with role and signs in as them through the login
-// form, returning the session cookie.
-func (s *site) login(name, role string) *http.Cookie {
+// form.
+func (s *site) login(name, role string) *webtest.Browser {
 	s.t.Helper()
-	hash, err := password.Hash(testPassword)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if _, err := s.st.CreateUser(context.Background(), "test", store.User{Name: name, Role: role, PasswordHash: hash}); err != nil {
-		s.t.Fatal(err)
-	}
-	resp, body := s.do(httptest.NewRequest(http.MethodGet, "/login", nil))
-	m := csrfField.FindStringSubmatch(body)
-	lc := cookie(resp, web.LoginCSRFCookie)
-	if m == nil || lc == nil {
-		s.t.Fatalf("login form without CSRF token or cookie: %d %s", resp.StatusCode, body)
-	}
-	form := url.Values{"name": {name}, "password": {testPassword}, "csrf": {m[1]}}
-	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(lc)
-	resp, body = s.do(req)
-	sc := cookie(resp, web.SessionCookie)
-	if resp.StatusCode != http.StatusSeeOther || sc == nil {
-		s.t.Fatalf("login as %s: %d %s", name, resp.StatusCode, body)
-	}
-	return sc
+	return s.w.SignIn(s.t, name, role)
 }
 
-func (s *site) get(path string, session *http.Cookie) (int, string) {
+// get fetches path as the browser (nil: anonymous).
+func (s *site) get(path string, b *webtest.Browser) (int, string) {
 	s.t.Helper()
-	req := httptest.NewRequest(http.MethodGet, path, nil)
-	if session != nil {
-		req.AddCookie(session)
+	if b == nil {
+		b = s.w.NewBrowser(s.t)
 	}
-	resp, body := s.do(req)
-	return resp.StatusCode, body
+	r := b.Get(path)
+	return r.StatusCode, r.Body
 }
 
 var (
@@ -185,8 +125,7 @@ func TestFindingsPageByRole(t *testing.T) {
 
 func TestFindingsPageNeedsSignIn(t *testing.T) {
 	s := newSite(t)
-	req := httptest.NewRequest(http.MethodGet, Path, nil)
-	resp, _ := s.do(req)
+	resp := s.w.NewBrowser(t).Get(Path)
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
 		t.Fatalf("anonymous GET: %d to %q, want a redirect to /login", resp.StatusCode, resp.Header.Get("Location"))
 	}

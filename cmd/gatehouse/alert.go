@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,11 +20,10 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/alert/findingstore"
 	"github.com/gatehouse-net/gatehouse/alert/findingsweb"
-	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
-	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
 )
@@ -45,20 +43,32 @@ type alerting struct {
 	outbox   *alert.Outbox
 	digest   *alert.Digest // nil without email
 	retain   time.Duration
-	findings *events.Subscription
-	portal   *events.Subscription
-	lookups  *events.Subscription
+	findings *events.Subscription[finding.Finding]
+	lookups  *events.Subscription[events.DNSQuery]
+}
+
+// wireAlerts builds the alert pipeline, which every source's findings feed.
+func wireAlerts(_ context.Context, w *wiring) error {
+	a, err := newAlerting(w.log, w.cfg, w.network, w.store, w.hub, w.web, w.reg)
+	if err != nil {
+		return err
+	}
+	w.alerts = a
+	w.components = append(w.components, a.components()...)
+	return nil
 }
 
 // newAlerting builds the pipeline and registers its pages and metrics.
-func newAlerting(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.Hub, srv *web.Server, reg prometheus.Registerer) (*alerting, error) {
+func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, srv *web.Server, reg prometheus.Registerer) (*alerting, error) {
 	log = log.With("component", "alerts")
 	metrics := alert.NewMetrics(st.OutboxDepth)
 	subnets := map[string]netip.Prefix{}
 	noise := &alert.Noise{UnknownDevices: map[string]string{}}
-	for _, s := range cfg.Segments {
+	for i, s := range cfg.Segments {
 		subnets[s.Name] = s.Subnet
-		noise.UnknownDevices[s.Name] = s.UnknownDevices
+		// The mode in force, defaults included (policyNetwork keeps the
+		// configuration's order).
+		noise.UnknownDevices[s.Name] = string(n.Segments[i].UnknownDevices)
 		noise.OwnIPs = append(noise.OwnIPs, s.Gateway)
 		if s.Interface != "" {
 			if ifc, err := net.InterfaceByName(s.Interface); err == nil && len(ifc.HardwareAddr) > 0 {
@@ -169,57 +179,34 @@ func newAlerting(log *slog.Logger, cfg *config.Config, st *store.Store, hub *eve
 		return nil, fmt.Errorf("admin page: %w", err)
 	}
 	// Subscribed now, before any source starts publishing.
-	a.findings = hub.Subscribe("alert-findings", 4096, events.FindingRaised)
-	a.portal = hub.Subscribe("alert-portal", 64, captive.BruteForce)
-	a.lookups = hub.Subscribe("alert-dns", 4096, querylog.EventKind)
+	a.findings = events.Subscribe[finding.Finding](hub, "alert-findings", 4096)
+	a.lookups = events.Subscribe[events.DNSQuery](hub, "alert-dns", 4096)
 	return a, nil
 }
 
-// Run runs every part until ctx is done.
-func (a *alerting) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	run := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(ctx); err != nil && ctx.Err() == nil {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
+// components are the pipeline's parts, each a component of the daemon of
+// its own, so that one that stops stops the daemon (runComponents) instead
+// of leaving the rest running without it.
+func (a *alerting) components() []component {
+	cs := []component{
+		{"findings", a.sink.Run},
+		{"alert engine", a.engine.Run},
+		{"alert outbox", a.outbox.Run},
+		{"hub findings", func(ctx context.Context) error { a.sink.Follow(ctx, a.findings); return nil }},
+		{"dns guard findings", func(ctx context.Context) error {
+			a.lookups.Run(ctx, func(_ context.Context, q events.DNSQuery) {
+				if q.Action == string(dnsguard.Blocked) {
+					a.sink.HandleFinding(blockedLookup(q))
+				}
+			})
+			return nil
+		}},
+		{"alert retention", a.purge},
 	}
-	run("findings", a.sink.Run)
-	run("alert engine", a.engine.Run)
-	run("outbox", a.outbox.Run)
 	if a.digest != nil {
-		run("digest", a.digest.Run)
+		cs = append(cs, component{"alert digest", a.digest.Run})
 	}
-	run("hub findings", func(ctx context.Context) error { a.sink.Follow(ctx, a.findings); return nil })
-	run("portal events", func(ctx context.Context) error {
-		a.portal.Run(ctx, func(_ context.Context, ev events.Event) {
-			if b, ok := ev.Data.(captive.BruteForceAlert); ok {
-				a.sink.HandleFinding(codeGuessing(ev.At, b))
-			}
-		})
-		return nil
-	})
-	run("dns guard events", func(ctx context.Context) error {
-		a.lookups.Run(ctx, func(_ context.Context, ev events.Event) {
-			if q, ok := ev.Data.(dnsguard.Query); ok && q.Action == dnsguard.Blocked {
-				a.sink.HandleFinding(blockedLookup(q))
-			}
-		})
-		return nil
-	})
-	run("alert retention", a.purge)
-	select {
-	case <-ctx.Done():
-		wg.Wait()
-		return nil
-	case err := <-errc:
-		wg.Wait()
-		return err
-	}
+	return cs
 }
 
 func (a *alerting) purge(ctx context.Context) error {
@@ -241,16 +228,8 @@ func (a *alerting) purge(ctx context.Context) error {
 	}
 }
 
-// codeGuessing is the portal's brute-force breaker as a finding.
-func codeGuessing(at time.Time, b captive.BruteForceAlert) finding.Finding {
-	return finding.Finding{Time: at, Source: finding.SourcePortal, Class: finding.ClassCodeGuessing, SrcIP: b.LastIP,
-		SrcMAC: b.LastMAC, Proto: "http", Detail: "breaker",
-		Evidence: fmt.Sprintf("%d wrong visitor codes within %v across the site; every device is slowed until %s; the last came from this device",
-			b.Failures, b.Window, b.Until.Format(time.RFC3339))}
-}
-
 // blockedLookup is a lookup the DNS guard refused as a listed DoH/VPN name.
-func blockedLookup(q dnsguard.Query) finding.Finding {
+func blockedLookup(q events.DNSQuery) finding.Finding {
 	return finding.Finding{Time: q.Time, Source: finding.SourceDNSGuard, Class: finding.ClassBlockedLookup, Segment: q.Segment,
 		SrcIP: q.Client, SrcMAC: q.MAC, Proto: "dns", Detail: q.Name,
 		Evidence: fmt.Sprintf("asked the school's DNS for %s (%s); refused as a listed bypass service", q.Name, q.Type)}

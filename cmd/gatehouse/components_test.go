@@ -108,7 +108,7 @@ func TestReloadReportsEveryHostProblem(t *testing.T) {
 	d := &daemon{
 		log:     slog.New(slog.NewTextHandler(&log, nil)),
 		cfg:     running,
-		hub:     events.New(nil),
+		hub:     events.New(),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reloads"}, []string{"outcome"}),
 	}
 	d.reload()

@@ -2,11 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"io"
-	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +12,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/testbed"
+	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
 
 // buildGatehouse builds the binary the demo starts inside the router.
@@ -31,42 +27,9 @@ func buildGatehouse(t *testing.T) string {
 }
 
 var (
-	csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	adminURL  = regexp.MustCompile(`Admin page: (https://\S+)`)
-	credLine  = regexp.MustCompile(`(?m)^\s+(\w+)\s+user (\S+)\s+password (\S+)$`)
+	adminURL = regexp.MustCompile(`Admin page: (https://\S+)`)
+	credLine = regexp.MustCompile(`(?m)^\s+(\w+)\s+user (\S+)\s+password (\S+)$`)
 )
-
-// login signs in through the admin page's form, as a browser would.
-func login(t *testing.T, base, name, pw string) *http.Client {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{
-		Jar:     jar,
-		Timeout: 10 * time.Second,
-		// The demo's certificate is the daemon's own self-signed one.
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
-	}
-	resp, err := c.Get(base + "/login")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfField.FindSubmatch(body)
-	if m == nil {
-		t.Fatalf("login page has no CSRF field:\n%s", body)
-	}
-	resp, err = c.PostForm(base+"/login", url.Values{"csrf": {string(m[1])}, "name": {name}, "password": {pw}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `name="password"`) {
-		t.Fatalf("login as %s: status %d\n%s", name, resp.StatusCode, body)
-	}
-	return c
-}
 
 func TestDemoRunsTheProductAndRemovesEverything(t *testing.T) {
 	testbed.Require(t)
@@ -115,15 +78,11 @@ func TestDemoRunsTheProductAndRemovesEverything(t *testing.T) {
 	}
 	for _, cr := range creds {
 		role, name, pw := cr[1], cr[2], cr[3]
-		c := login(t, m[1], name, pw)
-		resp, err := c.Get(m[1] + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if !strings.Contains(string(body), name) {
-			t.Errorf("%s (%s) home page does not name the user:\n%s", name, role, body)
+		// The demo's certificate is the daemon's own self-signed one.
+		b := webtest.Remote(t, m[1], nil)
+		b.Login(name, pw)
+		if r := b.Get("/"); !strings.Contains(r.Body, name) {
+			t.Errorf("%s (%s) home page does not name the user:\n%s", name, role, r.Body)
 		}
 	}
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/people"
+	"github.com/gatehouse-net/gatehouse/people/peopleweb"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/ruledb"
 	"github.com/gatehouse-net/gatehouse/radius"
@@ -57,27 +58,14 @@ func (w *peopleWiring) SendLeaversPreview(ctx context.Context, subject, body str
 	return m.SendMail(ctx, subject, body)
 }
 
-// Disconnect ends a device's live Wi-Fi sessions through the RADIUS server,
-// and reports any access point that did not acknowledge.
+// Disconnect ends a device's live Wi-Fi sessions through the RADIUS server
+// (an error names every access point that did not acknowledge).
 func (w *peopleWiring) Disconnect(ctx context.Context, mac net.HardwareAddr) error {
 	srv := w.radius.Load()
 	if srv == nil {
 		return nil
 	}
-	res, err := srv.Disconnect(ctx, "people", mac)
-	if err != nil {
-		return err
-	}
-	var bad []string
-	for _, r := range res {
-		if r.Outcome != radius.CoAAck {
-			bad = append(bad, fmt.Sprintf("%s %s %s", r.NAS, r.Outcome, r.Err))
-		}
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("disconnect not acknowledged: %s", strings.Join(bad, "; "))
-	}
-	return nil
+	return radius.MACDisconnector{Server: srv, Actor: "people"}.Disconnect(ctx, mac)
 }
 
 // newPeople builds the people service from the configuration and the
@@ -263,6 +251,8 @@ func readBounded(f *os.File, limit int64) ([]byte, error) {
 // revocations a restart interrupted and catches up on departures missed
 // while the router was off) and the scheduled imports.
 func (w *peopleWiring) run(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
+	// Components start once the enforcer's table is in the kernel.
+	w.started.Store(true)
 	errc := make(chan error, 1)
 	go func() { errc <- w.scheduledImports(ctx, log.With("component", "people"), cfg) }()
 	err := w.svc.Run(ctx, time.Minute)
@@ -281,4 +271,46 @@ func (p peopleIdentities) Lookup(ctx context.Context, username string) (radius.I
 		return radius.Identity{}, err
 	}
 	return radius.Identity{Person: people.PersonRef(id.PersonID), PasswordHash: id.PasswordHash, Active: id.Active, Until: id.Until}, nil
+}
+
+// wirePeople builds the people service (the directory person and group
+// rules resolve through), puts the school's rules in force with it, and
+// registers the people pages and the leavers scheduler.
+func wirePeople(ctx context.Context, w *wiring) error {
+	ppl, err := newPeople(w.log, w.cfg, w.network, w.store, w.hub, w.enf)
+	if err != nil {
+		return err
+	}
+	w.people = ppl
+	if err := w.enf.LoadRules(ctx, ruledb.Source{Store: w.store}, ppl.svc); err != nil {
+		w.log.Error("the school's rules could not all be put in force; the built-in defaults are", "err", err)
+	}
+	if err := peopleweb.Register(w.web, ppl.svc, w.log.With("component", "people")); err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+	w.run("people", func(ctx context.Context) error { return ppl.run(ctx, w.log, w.cfg) })
+	return nil
+}
+
+// linkPeople gives revocation its reach into the parts built after people:
+// RADIUS Disconnects, DHCP lease releases, and the DSL's mail for the
+// leavers preview.
+func linkPeople(_ context.Context, w *wiring) error {
+	if w.radius != nil {
+		w.people.radius.Store(w.radius)
+	}
+	w.people.dhcp.Store(w.dhcp)
+	if w.alerts != nil && w.alerts.digest != nil {
+		w.people.mailer.Store(w.alerts.digest.Mailer)
+	}
+	return nil
+}
+
+// directory is what person and group rules resolve through: nil until
+// wirePeople has built it.
+func (w *wiring) directory() policy.Directory {
+	if w.people == nil {
+		return nil
+	}
+	return w.people.svc
 }

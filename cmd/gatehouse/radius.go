@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,19 +28,12 @@ import (
 type storeDevices struct{ st *store.Store }
 
 func (d storeDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (radius.DeviceInfo, error) {
-	dev, err := d.st.DeviceByMAC(ctx, mac)
-	if errors.Is(err, store.ErrNotFound) {
-		return radius.DeviceInfo{}, nil
-	}
+	dev, err := d.st.DeviceForRADIUS(ctx, mac)
 	if err != nil {
 		return radius.DeviceInfo{}, err
 	}
-	rd, err := d.st.RADIUSDeviceByMAC(ctx, mac)
-	if err != nil {
-		return radius.DeviceInfo{}, err
-	}
-	return radius.DeviceInfo{Known: true, Approved: dev.Approved, Blocked: dev.Blocked, Segment: rd.Segment,
-		Name: dev.Name, Owner: dev.Owner}, nil
+	return radius.DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
+		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed}, nil
 }
 
 // radiusSegments converts the configuration's segments, with the
@@ -83,10 +75,23 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 	return radius.NewKeyring(key, st, nil)
 }
 
-// wireRADIUS builds the RADIUS server, its metrics and its pages, and
+// wireRADIUS adds the RADIUS server, when the configuration has listeners.
+func wireRADIUS(_ context.Context, w *wiring) error {
+	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.reg, w.web, peopleIdentities{w.people.svc})
+	if err != nil {
+		return err
+	}
+	w.radius = rs
+	if run != nil {
+		w.run("radius", run)
+	}
+	return nil
+}
+
+// newRADIUS builds the RADIUS server, its metrics and its pages, and
 // returns the component that runs it; nil (and no component) when the
 // configuration has no radius listeners.
-func wireRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server, ids radius.Identities) (*radius.Server, func(context.Context) error, error) {
+func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server, ids radius.Identities) (*radius.Server, func(context.Context) error, error) {
 	if cfg.RADIUS.Auth == "" && cfg.RADIUS.Accounting == "" {
 		return nil, nil, nil
 	}

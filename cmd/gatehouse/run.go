@@ -21,13 +21,11 @@ import (
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp"
-	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/events"
-	"github.com/gatehouse-net/gatehouse/people/peopleweb"
+	"github.com/gatehouse-net/gatehouse/inspect"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
-	"github.com/gatehouse-net/gatehouse/policy/querylog"
-	"github.com/gatehouse-net/gatehouse/policy/ruledb"
-	"github.com/gatehouse-net/gatehouse/policy/rulesweb"
+	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
 )
@@ -102,9 +100,7 @@ type daemon struct {
 	mu  sync.RWMutex
 	cfg *config.Config
 
-	store *store.Store
 	hub   *events.Hub
-	reg   *prometheus.Registry
 	guard *dnsguard.Guard // set once built; reload re-applies its segment settings
 
 	reloads *prometheus.CounterVec
@@ -117,9 +113,72 @@ type component struct {
 	run  func(context.Context) error
 }
 
+// restore is one feature putting the kernel state the database holds back
+// into the enforcer, before its first Apply, so that a restart neither
+// grants nor loses access. It reports how many things it restored.
+type restore struct {
+	what string
+	run  func(context.Context) (int, error)
+}
+
+// wiring is what the constructors share: the configuration, the services
+// every feature uses, and what each constructor built for the ones after
+// it. Each constructor (one per feature, in its own file) builds its parts
+// from these, registers its pages, and adds its restore steps and its
+// components.
+type wiring struct {
+	log     *slog.Logger
+	cfg     *config.Config
+	network policy.Network // the segment defaults, applied to cfg
+	store   *store.Store
+	hub     *events.Hub
+	reg     *prometheus.Registry
+	web     *web.Server
+	enf     *policy.Enforcer
+
+	portal *captive.Portal
+	dhcp   *dhcp.Server
+	alerts *alerting
+	radius *radius.Server // nil without radius listeners
+	people *peopleWiring
+	site   *inspect.Site
+	guard  *dnsguard.Guard
+
+	restores   []restore
+	components []component
+}
+
+func (w *wiring) run(name string, run func(context.Context) error) {
+	w.components = append(w.components, component{name, run})
+}
+
+func (w *wiring) restoreStep(what string, run func(context.Context) (int, error)) {
+	w.restores = append(w.restores, restore{what, run})
+}
+
+// constructors build the daemon, in order: each may use what the ones
+// before it built.
+var constructors = []func(context.Context, *wiring) error{
+	wireAdmin,   // the admin web server and the metrics registry's page
+	wirePolicy,  // the enforcer and the rules page
+	wirePeople,  // people, groups, the calendar, imports and leavers; the directory rules resolve through (people.go)
+	wireCaptive, // the portal, its pages, guest retention and re-admission
+	wireDHCP,    // the DHCP server
+	wireRADIUS,  // the RADIUS server, when configured (radius.go)
+	wireDevices, // the devices page (a block also ends Wi-Fi sessions) and the device decisions' restore
+	wireAlerts,  // findings from every source -> alerts -> the DSL (alert.go)
+	wireInspect, // packet inspection on the configured interfaces
+	wireDNS,     // the DNS guard and its query log
+	linkPeople,  // revocation's reach into RADIUS, DHCP and the DSL's mail (people.go)
+}
+
 // runDaemon runs until ctx is done. Every signal on hup reloads the
 // configuration file.
 func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-chan os.Signal) error {
+	network, err := policyNetwork(cfg)
+	if err != nil {
+		return err
+	}
 	st, err := store.Open(ctx, cfg.Database)
 	if err != nil {
 		return err
@@ -127,182 +186,83 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	defer st.Close()
 
 	d := &daemon{
-		log:   log,
-		cfg:   cfg,
-		store: st,
-		hub:   events.New(nil),
-		reg:   prometheus.NewRegistry(),
+		log: log,
+		cfg: cfg,
+		hub: events.New(),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_config_reloads_total",
 			Help: "Configuration reloads by outcome.",
 		}, []string{"outcome"}),
 	}
-	d.reg.MustRegister(
+	w := &wiring{log: log, cfg: cfg, network: network, store: st, hub: d.hub, reg: prometheus.NewRegistry()}
+	w.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		events.NewCollector(d.hub),
 		d.reloads,
 	)
-
-	certFile, keyFile := cfg.Admin.CertFile, cfg.Admin.KeyFile
-	srv, err := web.New(web.Options{
-		Store:      st,
-		Logger:     log.With("component", "web"),
-		Site:       cfg.Site.Name,
-		Listen:     cfg.Admin.Listen,
-		Auto:       cfg.Admin.TLS == "auto",
-		CertFile:   certFile,
-		KeyFile:    keyFile,
-		Gatherer:   d.reg,
-		Registerer: d.reg,
-		// Never nil: the daemon always checks the Host header.
-		AllowedHosts: append([]string{}, cfg.Admin.Hostnames...),
-		MetricsFrom:  cfg.Admin.MetricsFrom,
-	})
-	if err != nil {
-		return fmt.Errorf("admin page: %w", err)
-	}
-
-	network, err := policyNetwork(cfg)
-	if err != nil {
-		return err
-	}
-	enf, err := newEnforcer(log, network)
-	if err != nil {
-		return err
-	}
-	// Closing releases netlink only: the table stays in the kernel, so a
-	// stopped or crashed daemon keeps enforcing.
-	defer enf.Close()
-
-	rules := ruledb.Source{Store: st}
-	ppl, err := newPeople(log, cfg, network, st, d.hub, enf)
-	if err != nil {
-		return err
-	}
-	if err := peopleweb.Register(srv, ppl.svc, log.With("component", "people")); err != nil {
-		return fmt.Errorf("admin page: %w", err)
-	}
-	// People resolve person and group rules to their devices.
-	if err := enf.LoadRules(ctx, rules, ppl.svc); err != nil {
-		log.Error("the school's rules could not all be put in force; the built-in defaults are", "err", err)
-	}
-	if err := rulesweb.Register(srv, rulesweb.Options{
-		Store:   st,
-		Network: network,
-		Logger:  log.With("component", "rules"),
-		OnChange: func(ctx context.Context) error {
-			if err := enf.LoadRules(ctx, rules, ppl.svc); err != nil {
-				return err
-			}
-			_, err := enf.Sync(ctx)
+	// Closing the enforcer releases netlink only: the table stays in the
+	// kernel, so a stopped or crashed daemon keeps enforcing.
+	defer func() {
+		if w.enf != nil {
+			w.enf.Close()
+		}
+	}()
+	for _, build := range constructors {
+		if err := build(ctx, w); err != nil {
 			return err
-		},
-	}); err != nil {
-		return fmt.Errorf("admin page: %w", err)
+		}
 	}
+	d.guard = w.guard
 
-	portal, err := newPortal(log, cfg, st, d.hub, enf)
-	if err != nil {
-		return err
+	// What the database holds goes in before the first Apply, so the table
+	// is built whole in one batch and nobody admitted, approved or
+	// quarantined before a restart changes state, even for a moment.
+	for _, r := range w.restores {
+		n, err := r.run(ctx)
+		if err != nil {
+			return fmt.Errorf("restoring %s: %w", r.what, err)
+		}
+		if n > 0 {
+			log.Info("restored", "what", r.what, "count", n)
+		}
 	}
-	if err := captive.RegisterAdminPages(srv, portal); err != nil {
-		return fmt.Errorf("admin page: %w", err)
-	}
-	if a, b, q, err := ppl.svc.Restore(ctx, time.Now()); err != nil {
-		return err
-	} else if a+b+q > 0 {
-		log.Info("device decisions restored", "approved", a, "blocked", b, "quarantined", q)
-	}
-	// The membership the database holds goes in before the first Apply, so
-	// the table is built whole in one batch and nobody admitted before a
-	// restart loses access, even for a moment.
-	if n, err := portal.Restore(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		log.Info("guest admissions restored", "devices", n)
-	}
-	if _, _, err := enf.Start(ctx); err != nil {
+	if _, _, err := w.enf.Start(ctx); err != nil {
 		return fmt.Errorf("policy: bringing the kernel's table in line: %w", err)
 	}
-	ppl.started.Store(true)
 
-	dhcpSrv, err := newDHCP(log, cfg, network, st, d.hub, enf, portal.APIURL())
-	if err != nil {
-		return err
-	}
-	ppl.dhcp.Store(dhcpSrv)
-
-	qlog, err := querylog.New(querylog.Options{Sink: st, Events: d.hub, Retention: cfg.DNS.LogRetention, Logger: log.With("component", "querylog")})
-	if err != nil {
-		return err
-	}
-	gc := dnsGuardConfig(cfg, network)
-	gc.Recorder = qlog
-	// The query log names the device behind each address from the leases.
-	gc.Clients = leaseHolders{dhcpSrv}
-	// Visitors resolve only the portal's and the OS probes' names until admitted.
-	gc.Admitted = enf.Admitted
-	guard, err := dnsguard.New(gc, log.With("component", "dnsguard"))
-	if err != nil {
-		return err
-	}
-	d.guard = guard
-	d.reg.MustRegister(dhcp.NewCollector(dhcpSrv.Metrics()))
-	if err := devicesweb.Register(srv, st, devicesweb.Options{
-		Segments:              dhcpSrv.Segments(),
-		Devices:               ppl.svc,
-		OnReservationsChanged: dhcpSrv.ReloadReservations,
-		Logger:                log.With("component", "devices"),
-	}); err != nil {
-		return fmt.Errorf("admin page: %w", err)
-	}
-
-	alerts, err := newAlerting(log, cfg, st, d.hub, srv, d.reg)
-	if err != nil {
-		return err
-	}
-	if alerts.digest != nil {
-		ppl.mailer.Store(alerts.digest.Mailer)
-	}
-
-	leases := d.hub.Subscribe("guest-readmit", 0, events.LeaseGranted)
-
-	radiusSrv, runRADIUS, err := wireRADIUS(log, cfg, network, st, d.hub, d.reg, srv, peopleIdentities{ppl.svc})
-	if err != nil {
-		return err
-	}
-	if radiusSrv != nil {
-		ppl.radius.Store(radiusSrv)
-	}
-
-	// Each component runs until ctx ends; the first to stop stops the rest.
-	components := []component{
-		{"admin page", srv.Run},
-		{"policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) }},
-		{"dns guard", guard.Serve},
-		{"dns query log", qlog.Run},
-		{"dhcp", dhcpSrv.Run},
-		{"captive portal", portal.Run},
-		{"guest record retention", func(ctx context.Context) error { return purgeGuestRecords(ctx, log, portal, cfg.Portal.Retention) }},
-		{"alerts", alerts.Run},
-		{"people", func(ctx context.Context) error { return ppl.run(ctx, log, cfg) }},
-		{"guest re-admission", func(ctx context.Context) error { readmitOnLease(ctx, log, leases, portal); return nil }},
-	}
-	if runRADIUS != nil {
-		components = append(components, component{"radius", runRADIUS})
-	}
-	for i, run := range inspectors(log, cfg, st, d.hub, alerts.sink) {
-		components = append(components, component{fmt.Sprintf("inspection %d", i), run})
-	}
 	started := func() {
 		log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
 			"admin", "https://"+cfg.Admin.Listen, "segments", len(cfg.Segments))
 	}
-	if err := runComponents(ctx, log, components, started, hup, d.reload); err != nil {
+	if err := runComponents(ctx, log, w.components, started, hup, d.reload); err != nil {
 		return err
 	}
 	log.Info("gatehouse stopped")
+	return nil
+}
+
+// wireAdmin builds the admin web server.
+func wireAdmin(_ context.Context, w *wiring) error {
+	srv, err := web.New(web.Options{
+		Store:      w.store,
+		Logger:     w.log.With("component", "web"),
+		Site:       w.cfg.Site.Name,
+		Listen:     w.cfg.Admin.Listen,
+		Auto:       w.cfg.Admin.TLS == "auto",
+		CertFile:   w.cfg.Admin.CertFile,
+		KeyFile:    w.cfg.Admin.KeyFile,
+		Gatherer:   w.reg,
+		Registerer: w.reg,
+		// Never nil: the daemon always checks the Host header.
+		AllowedHosts: append([]string{}, w.cfg.Admin.Hostnames...),
+		MetricsFrom:  w.cfg.Admin.MetricsFrom,
+	})
+	if err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+	w.web = srv
+	w.run("admin page", srv.Run)
 	return nil
 }
 
@@ -398,7 +358,7 @@ func (d *daemon) reload() {
 	d.cfg = cfg
 	d.mu.Unlock()
 	d.reloads.WithLabelValues("applied").Inc()
-	d.hub.Publish(events.Event{Kind: events.ConfigReloaded, At: time.Now(), Data: cfg})
+	events.Publish(d.hub, events.ConfigReloaded{Path: path, Applied: applied, Restart: restart, At: time.Now()})
 	d.log.Info("configuration reloaded", "config", path, "applied", applied)
 	if len(restart) > 0 {
 		d.log.Warn("these changes take effect at the next restart", "sections", restart)

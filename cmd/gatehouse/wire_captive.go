@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
-	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -54,35 +51,22 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 	})
 }
 
-// purgeGuestRecords deletes guests' acceptance records and code attempts
-// older than the school's retention, at start and then daily.
-func purgeGuestRecords(ctx context.Context, log *slog.Logger, portal *captive.Portal, retention time.Duration) error {
-	tick := time.NewTicker(24 * time.Hour)
-	defer tick.Stop()
-	for {
-		if _, _, err := portal.Purge(ctx, "scheduler", retention); err != nil && ctx.Err() == nil {
-			log.Error("purging old guest records", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
+// wireCaptive builds the portal and its admin pages; the guest admissions
+// the database holds are restored before the enforcer starts.
+func wireCaptive(_ context.Context, w *wiring) error {
+	portal, err := newPortal(w.log, w.cfg, w.store, w.hub, w.enf)
+	if err != nil {
+		return err
 	}
-}
-
-// readmitOnLease lets a visitor whose code is still valid back on when
-// their phone returns and takes a lease, without the sign-in sheet. sub
-// carries events.LeaseGranted; it is made before DHCP starts so no lease is
-// missed.
-func readmitOnLease(ctx context.Context, log *slog.Logger, sub *events.Subscription, portal *captive.Portal) {
-	sub.Run(ctx, func(ctx context.Context, e events.Event) {
-		l, ok := e.Data.(dhcp.Lease)
-		if !ok || l.MAC == nil {
-			return
-		}
-		if _, err := portal.ReadmitOnLease(ctx, l.MAC, l.IP); err != nil && !errors.Is(err, context.Canceled) {
-			log.Warn("re-admitting a returning guest", "mac", l.MAC, "ip", l.IP, "err", err)
-		}
-	})
+	if err := captive.RegisterAdminPages(w.web, portal); err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+	w.portal = portal
+	w.restoreStep("guest admissions", portal.Restore)
+	// Made now, before DHCP starts, so that no lease is missed.
+	leases := captive.SubscribeLeases(w.hub)
+	w.run("captive portal", portal.Run)
+	w.run("guest record retention", func(ctx context.Context) error { return portal.PurgeDaily(ctx, w.cfg.Portal.Retention) })
+	w.run("guest re-admission", func(ctx context.Context) error { return portal.FollowLeases(ctx, leases) })
+	return nil
 }

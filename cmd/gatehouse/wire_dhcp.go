@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"net"
-	"net/netip"
+	"fmt"
+	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp"
-	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/policy"
-	"github.com/gatehouse-net/gatehouse/store"
 )
 
 // approvals is what the DHCP server does, at a lease, with a device nobody
@@ -22,49 +20,80 @@ var approvals = map[policy.UnknownDevices]dhcp.Approval{
 	policy.UnknownDeny:       dhcp.ApprovalDeny,
 }
 
-// quarantiner lets the DHCP server put a stranger into the kernel's
-// quarantine set.
-type quarantiner struct{ enf *policy.Enforcer }
-
-func (q quarantiner) Quarantine(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error {
-	return q.enf.Quarantine(ctx, policy.Device{MAC: mac, IP: ip})
-}
-
-// newDHCP builds the DHCP server for every segment that has a pool;
-// portalAPI is the RFC 8908 address handed out in option 114 on portal
-// segments.
-func newDHCP(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, enf *policy.Enforcer, portalAPI string) (*dhcp.Server, error) {
-	oui, err := dhcp.LoadOUI(dhcp.DebianOUIPath)
-	if err != nil {
-		log.Warn("the IEEE OUI registry could not be read; using the built-in table", "path", dhcp.DebianOUIPath, "err", err)
-		oui = dhcp.BuiltinOUI()
-	}
+// dhcpSegments are the DHCP server's segments: every configured segment
+// with a pool, doing with unknown devices what its policy spec (n, in the
+// configuration's order) says. portalAPI is the RFC 8908 address handed
+// out in option 114 on portal segments.
+func dhcpSegments(cfg *config.Config, n policy.Network, portalAPI string) []dhcp.Segment {
 	var segs []dhcp.Segment
-	for i, s := range cfg.Segments {
-		if !s.DHCP.Enabled() {
+	for i, c := range cfg.Segments {
+		if !c.DHCP.Enabled() {
 			continue
 		}
-		uri := ""
-		if s.Portal {
-			uri = portalAPI
+		s := dhcp.Segment{
+			Name:       c.Name,
+			Interface:  c.Interface,
+			Subnet:     c.Subnet,
+			Gateway:    c.Gateway,
+			RangeStart: c.DHCP.RangeStart,
+			RangeEnd:   c.DHCP.RangeEnd,
+			Lease:      c.DHCP.Lease,
+			Approval:   approvals[n.Segments[i].UnknownDevices],
+
+			RapidCommit:         c.DHCP.RapidCommit,
+			NewDevicesPerMinute: c.DHCP.NewDevicesPerMinute,
 		}
-		// policyNetwork keeps the configuration's order.
-		segs = append(segs, dhcp.FromConfig(s, uri, approvals[n.Segments[i].UnknownDevices]))
+		if c.Portal {
+			s.PortalURI = portalAPI
+		}
+		segs = append(segs, s)
 	}
-	return dhcp.New(dhcp.Config{
-		Segments: segs,
-		Store:    dhcp.NewSQLStore(st),
-		Events:   hub,
-		Enforcer: quarantiner{enf},
-		OUI:      oui,
-		Logger:   log.With("component", "dhcp"),
-		// Relayed requests are served only from relays the school named.
-		RelayInterfaces: cfg.DHCPRelay.Interfaces,
-		TrustedRelays:   cfg.DHCPRelay.Trusted,
-	})
+	return segs
 }
 
-// leaseHolders answers the DNS guard's "which device has this address".
-type leaseHolders struct{ srv *dhcp.Server }
+// wireDHCP builds the DHCP server for every segment that has a pool.
+func wireDHCP(_ context.Context, w *wiring) error {
+	oui, err := dhcp.LoadOUI(dhcp.DebianOUIPath)
+	if err != nil {
+		w.log.Warn("the IEEE OUI registry could not be read; using the built-in table", "path", dhcp.DebianOUIPath, "err", err)
+		oui = dhcp.BuiltinOUI()
+	}
+	srv, err := dhcp.New(dhcp.Config{
+		Segments: dhcpSegments(w.cfg, w.network, w.portal.APIURL()),
+		Store:    dhcp.NewSQLStore(w.store),
+		Events:   w.hub,
+		Enforcer: w.enf,
+		OUI:      oui,
+		Logger:   w.log.With("component", "dhcp"),
+		// Relayed requests are served only from relays the school named.
+		RelayInterfaces: w.cfg.DHCPRelay.Interfaces,
+		TrustedRelays:   w.cfg.DHCPRelay.Trusted,
+	})
+	if err != nil {
+		return err
+	}
+	w.dhcp = srv
+	w.reg.MustRegister(dhcp.NewCollector(srv.Metrics()))
+	w.run("dhcp", srv.Run)
+	return nil
+}
 
-func (l leaseHolders) MAC(ip netip.Addr) net.HardwareAddr { return l.srv.MACFor(ip) }
+// wireDevices registers the devices page, whose decisions package people
+// applies (store and kernel together; a block also ends the device's Wi-Fi
+// sessions), and restores the device decisions and the quarantines of
+// strangers holding leases.
+func wireDevices(_ context.Context, w *wiring) error {
+	if err := devicesweb.Register(w.web, w.store, devicesweb.Options{
+		Segments:              w.dhcp.Segments(),
+		Devices:               w.people.svc,
+		OnReservationsChanged: w.dhcp.ReloadReservations,
+		Logger:                w.log.With("component", "devices"),
+	}); err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+	w.restoreStep("device decisions and quarantines", func(ctx context.Context) (int, error) {
+		a, b, q, err := w.people.svc.Restore(ctx, time.Now())
+		return a + b + q, err
+	})
+	return nil
+}

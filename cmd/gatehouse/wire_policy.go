@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"time"
 
@@ -10,6 +10,9 @@ import (
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
+	"github.com/gatehouse-net/gatehouse/policy/querylog"
+	"github.com/gatehouse-net/gatehouse/policy/ruledb"
+	"github.com/gatehouse-net/gatehouse/policy/rulesweb"
 )
 
 // The router-side ports the kernel redirects to: visitors' and quarantined
@@ -83,8 +86,59 @@ func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 	return gc
 }
 
-// newEnforcer opens the enforcer; it changes nothing in the kernel until
-// Apply.
-func newEnforcer(log *slog.Logger, n policy.Network) (*policy.Enforcer, error) {
-	return policy.New(policy.Options{}, n, log)
+// wirePolicy opens the enforcer (it changes nothing in the kernel until
+// runDaemon starts it, after every restore step) with the school's rules,
+// and registers the rules page.
+func wirePolicy(ctx context.Context, w *wiring) error {
+	enf, err := policy.New(policy.Options{}, w.network, w.log)
+	if err != nil {
+		return err
+	}
+	w.enf = enf
+	rules := ruledb.Source{Store: w.store}
+	// Person and group rules resolve through the people directory, which
+	// wirePeople loads them with once it is built.
+	if err := enf.LoadRules(ctx, rules, nil); err != nil {
+		w.log.Error("the school's rules could not all be put in force; the built-in defaults are", "err", err)
+	}
+	if err := rulesweb.Register(w.web, rulesweb.Options{
+		Store:   w.store,
+		Network: w.network,
+		Logger:  w.log.With("component", "rules"),
+		OnChange: func(ctx context.Context) error {
+			if err := enf.LoadRules(ctx, rules, w.directory()); err != nil {
+				return err
+			}
+			_, err := enf.Sync(ctx)
+			return err
+		},
+	}); err != nil {
+		return fmt.Errorf("admin page: %w", err)
+	}
+	w.run("policy", func(ctx context.Context) error { return enf.Run(ctx, driftCheck) })
+	return nil
+}
+
+// wireDNS builds the DNS guard every segment is forced through and its
+// query log. The guard names the device behind each address from the DHCP
+// leases and tells packet inspection what each client was answered.
+func wireDNS(_ context.Context, w *wiring) error {
+	qlog, err := querylog.New(querylog.Options{Sink: w.store, Events: w.hub, Retention: w.cfg.DNS.LogRetention, Logger: w.log.With("component", "querylog")})
+	if err != nil {
+		return err
+	}
+	gc := dnsGuardConfig(w.cfg, w.network)
+	gc.Recorder = qlog
+	gc.Clients = w.dhcp
+	gc.Answers = w.site.NoteAnswer
+	// Visitors resolve only the portal's and the OS probes' names until admitted.
+	gc.Admitted = w.enf.Admitted
+	guard, err := dnsguard.New(gc, w.log.With("component", "dnsguard"))
+	if err != nil {
+		return err
+	}
+	w.guard = guard
+	w.run("dns guard", guard.Serve)
+	w.run("dns query log", qlog.Run)
+	return nil
 }

@@ -2,17 +2,11 @@ package devicesweb
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +15,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
+	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
 
 // calls records what the hooks were told.
@@ -82,13 +77,10 @@ func (c *calls) take() []string {
 type bench struct {
 	t     *testing.T
 	st    *store.Store
-	h     http.Handler
+	site  *webtest.Site
 	calls *calls
 	now   time.Time
 }
-
-// session is a logged-in browser: its cookie and CSRF token.
-type session struct{ cookie, csrf string }
 
 var testSegments = []dhcp.Segment{
 	{Name: "staff", Interface: "gh-staff", Subnet: netip.MustParsePrefix("10.10.0.0/22"), Gateway: netip.MustParseAddr("10.10.0.1"),
@@ -99,84 +91,45 @@ var testSegments = []dhcp.Segment{
 
 func newBench(t *testing.T) *bench {
 	t.Helper()
-	dir := t.TempDir()
-	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(dir, "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := web.New(web.Options{Store: st, CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), Auto: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &bench{t: t, st: st, calls: &calls{}, now: time.Now().UTC().Truncate(time.Second)}
-	err = Register(srv, st, Options{
+	b := &bench{t: t, st: webtest.OpenStore(t), calls: &calls{}, now: time.Now().UTC().Truncate(time.Second)}
+	opts := Options{
 		Segments: testSegments,
 		Now:      func() time.Time { return b.now },
-		Devices:  fakeDecider{st: st, calls: b.calls, now: func() time.Time { return b.now }},
+		Devices:  fakeDecider{st: b.st, calls: b.calls, now: func() time.Time { return b.now }},
 		OnReservationsChanged: func(context.Context) error {
 			b.calls.mu.Lock()
 			defer b.calls.mu.Unlock()
 			b.calls.got = append(b.calls.got, "reservations")
 			return b.calls.fail
 		},
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	b.h = srv.Handler()
+	b.site = webtest.New(t, webtest.Options{Store: b.st, Setup: func(srv *web.Server) error { return Register(srv, b.st, opts) }})
 	return b
 }
 
-// login creates a user of role and a session for it directly in the store:
-// the login form itself is package web's to test.
-func (b *bench) login(name, role string) session {
+// login creates a user of role and signs in as them through the login
+// form.
+func (b *bench) login(name, role string) *webtest.Browser {
 	b.t.Helper()
-	ctx := context.Background()
-	u, err := b.st.CreateUser(ctx, "test", store.User{Name: name, Role: role, PasswordHash: "not-a-real-hash"})
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	tok := base64.RawURLEncoding.EncodeToString(raw)
-	sum := sha256.Sum256([]byte(tok))
-	csrf := base64.RawURLEncoding.EncodeToString(raw[:16])
-	now := time.Now()
-	if err := b.st.CreateSession(ctx, store.Session{TokenHash: hex.EncodeToString(sum[:]), UserID: u.ID, CSRFToken: csrf,
-		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
-		b.t.Fatal(err)
-	}
-	return session{cookie: tok, csrf: csrf}
+	return b.site.SignIn(b.t, name, role)
 }
 
-func (b *bench) do(s session, method, path string, form url.Values) *httptest.ResponseRecorder {
+// do sends a request as s; a form goes as it is, without the CSRF token.
+func (b *bench) do(s *webtest.Browser, method, path string, form url.Values) webtest.Response {
 	b.t.Helper()
-	var body *strings.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	} else {
-		body = strings.NewReader("")
+	if method == http.MethodGet {
+		return s.Get(path)
 	}
-	req := httptest.NewRequest(method, path, body)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if form == nil {
+		form = url.Values{}
 	}
-	req.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: s.cookie})
-	rec := httptest.NewRecorder()
-	b.h.ServeHTTP(rec, req)
-	return rec
+	return s.Post(path, form)
 }
 
 // post sends a form with the session's CSRF token.
-func (b *bench) post(s session, path string, form url.Values) *httptest.ResponseRecorder {
+func (b *bench) post(s *webtest.Browser, path string, form url.Values) webtest.Response {
 	b.t.Helper()
-	f := url.Values{"csrf": {s.csrf}}
-	for k, v := range form {
-		f[k] = v
-	}
-	return b.do(s, http.MethodPost, path, f)
+	return s.PostForm(path, form)
 }
 
 // seen records a DHCP sighting, as the server's store adapter would.
@@ -198,23 +151,9 @@ func mustMAC(s string) net.HardwareAddr {
 }
 
 // lastAudit returns the newest audit entry.
-func (b *bench) lastAudit() store.AuditEntry {
-	b.t.Helper()
-	es, err := b.st.AuditList(context.Background(), 1, 0)
-	if err != nil || len(es) == 0 {
-		b.t.Fatalf("audit list: %v %v", es, err)
-	}
-	return es[0]
-}
+func (b *bench) lastAudit() store.AuditEntry { return b.site.LastAudit(b.t) }
 
-func (b *bench) auditCount() int {
-	b.t.Helper()
-	es, err := b.st.AuditList(context.Background(), 1000, 0)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return len(es)
-}
+func (b *bench) auditCount() int { return len(b.site.Audit(b.t)) }
 
 func (b *bench) device(mac string) store.Device {
 	b.t.Helper()
@@ -250,11 +189,11 @@ func TestListFilters(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := b.do(nm, http.MethodGet, ListPath+tc.query, nil)
-			if rec.Code != http.StatusOK {
-				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			if rec.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.StatusCode, rec.Body)
 			}
 			for _, m := range all {
-				listed := strings.Contains(rec.Body.String(), ">"+m+"</a>")
+				listed := strings.Contains(rec.Body, ">"+m+"</a>")
 				want := strings.Contains(strings.Join(tc.want, " "), m)
 				if listed != want {
 					t.Errorf("%s listed=%v, want %v", m, listed, want)
@@ -264,20 +203,20 @@ func TestListFilters(t *testing.T) {
 	}
 	t.Run("a bad filter is refused and the full list shown", func(t *testing.T) {
 		rec := b.do(nm, http.MethodGet, ListPath+"?segment=nosuch", nil)
-		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "Choose a segment") {
-			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		if rec.StatusCode != http.StatusBadRequest || !strings.Contains(rec.Body, "Choose a segment") {
+			t.Fatalf("status %d: %s", rec.StatusCode, rec.Body)
 		}
 	})
 	t.Run("device page shows the record", func(t *testing.T) {
 		rec := b.do(nm, http.MethodGet, DevicePath+"?mac=02:16:3e:00:00:02", nil)
-		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "10.20.0.52") || !strings.Contains(rec.Body.String(), "(randomised)") {
-			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		if rec.StatusCode != http.StatusOK || !strings.Contains(rec.Body, "10.20.0.52") || !strings.Contains(rec.Body, "(randomised)") {
+			t.Fatalf("status %d: %s", rec.StatusCode, rec.Body)
 		}
-		if rec := b.do(nm, http.MethodGet, DevicePath+"?mac=00:16:3e:99:99:99", nil); rec.Code != http.StatusNotFound {
-			t.Errorf("unknown device: status %d", rec.Code)
+		if rec := b.do(nm, http.MethodGet, DevicePath+"?mac=00:16:3e:99:99:99", nil); rec.StatusCode != http.StatusNotFound {
+			t.Errorf("unknown device: status %d", rec.StatusCode)
 		}
-		if rec := b.do(nm, http.MethodGet, DevicePath+"?mac=nonsense", nil); rec.Code != http.StatusBadRequest {
-			t.Errorf("bad MAC: status %d", rec.Code)
+		if rec := b.do(nm, http.MethodGet, DevicePath+"?mac=nonsense", nil); rec.StatusCode != http.StatusBadRequest {
+			t.Errorf("bad MAC: status %d", rec.StatusCode)
 		}
 	})
 }
@@ -318,8 +257,8 @@ func TestNetworkManagerActionsAreAudited(t *testing.T) {
 			before := b.auditCount()
 			tc.form.Set("mac", mac)
 			rec := b.post(nm, DevicePath, tc.form)
-			if rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), DevicePath+"?mac=") {
-				t.Fatalf("status %d location %q: %s", rec.Code, rec.Header().Get("Location"), rec.Body)
+			if rec.StatusCode != http.StatusSeeOther || !strings.HasPrefix(rec.Header.Get("Location"), DevicePath+"?mac=") {
+				t.Fatalf("status %d location %q: %s", rec.StatusCode, rec.Header.Get("Location"), rec.Body)
 			}
 			if n := b.auditCount(); n != before+1 {
 				t.Fatalf("%d audit entries added, want 1", n-before)
@@ -349,8 +288,8 @@ func TestNetworkManagerActionsAreAudited(t *testing.T) {
 				t.Errorf("reservation %q, want %q", ip, tc.reservedIP)
 			}
 			// The page after the redirect says what happened.
-			if rec := b.do(nm, http.MethodGet, rec.Header().Get("Location"), nil); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `class="notice"`) {
-				t.Errorf("page after redirect: %d %s", rec.Code, rec.Body)
+			if rec := b.do(nm, http.MethodGet, rec.Header.Get("Location"), nil); rec.StatusCode != http.StatusOK || !strings.Contains(rec.Body, `class="notice"`) {
+				t.Errorf("page after redirect: %d %s", rec.StatusCode, rec.Body)
 			}
 		})
 	}
@@ -359,15 +298,15 @@ func TestNetworkManagerActionsAreAudited(t *testing.T) {
 		b.calls.take()
 		before := b.auditCount()
 		rec := b.post(nm, DevicePath, url.Values{"mac": {mac}, "action": {"approve"}})
-		if rec.Code != http.StatusSeeOther || b.auditCount() != before || len(b.calls.take()) != 0 {
-			t.Fatalf("status %d, audit %d->%d", rec.Code, before, b.auditCount())
+		if rec.StatusCode != http.StatusSeeOther || b.auditCount() != before || len(b.calls.take()) != 0 {
+			t.Fatalf("status %d, audit %d->%d", rec.StatusCode, before, b.auditCount())
 		}
 	})
 	t.Run("record a device ahead of its arrival", func(t *testing.T) {
 		before := b.auditCount()
 		rec := b.post(nm, ListPath, url.Values{"mac": {"00-16-3E-00-00-0B"}, "name": {"Hall printer"}, "approved": {"yes"}})
-		if rec.Code != http.StatusSeeOther {
-			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		if rec.StatusCode != http.StatusSeeOther {
+			t.Fatalf("status %d: %s", rec.StatusCode, rec.Body)
 		}
 		d := b.device("00:16:3e:00:00:0b")
 		if !d.Approved || d.Name != "Hall printer" || b.auditCount() != before+1 || b.lastAudit().Action != "device.update" {
@@ -376,8 +315,8 @@ func TestNetworkManagerActionsAreAudited(t *testing.T) {
 		if got := b.calls.take(); len(got) != 1 || !strings.HasPrefix(got[0], "approve 00:16:3e:00:00:0b") {
 			t.Errorf("hooks %q", got)
 		}
-		if rec := b.post(nm, ListPath, url.Values{"mac": {"00:16:3e:00:00:0b"}}); rec.Code != http.StatusConflict {
-			t.Errorf("recording it twice: status %d", rec.Code)
+		if rec := b.post(nm, ListPath, url.Values{"mac": {"00:16:3e:00:00:0b"}}); rec.StatusCode != http.StatusConflict {
+			t.Errorf("recording it twice: status %d", rec.StatusCode)
 		}
 	})
 }
@@ -413,8 +352,8 @@ func TestBadInputIsRefusedWithoutChange(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := b.auditCount()
 			rec := b.post(nm, tc.path, tc.form)
-			if rec.Code != tc.status {
-				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			if rec.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.StatusCode, tc.status, rec.Body)
 			}
 			if b.auditCount() != before || len(b.calls.take()) != 0 {
 				t.Errorf("a refused change was audited or applied")
@@ -442,20 +381,20 @@ func TestOtherRolesAndMissingCSRFAreRefused(t *testing.T) {
 				{http.MethodPost, DevicePath, url.Values{"mac": {mac}, "action": {"reserve"}, "segment": {"staff"}, "ip": {"10.10.1.5"}}},
 			} {
 				before := b.auditCount()
-				var rec *httptest.ResponseRecorder
+				var rec webtest.Response
 				if tc.form == nil {
 					rec = b.do(s, tc.method, tc.path, nil)
 				} else {
 					rec = b.post(s, tc.path, tc.form)
 				}
-				if rec.Code != http.StatusForbidden {
-					t.Errorf("%s %s: status %d, want 403", tc.method, tc.path, rec.Code)
+				if rec.StatusCode != http.StatusForbidden {
+					t.Errorf("%s %s: status %d, want 403", tc.method, tc.path, rec.StatusCode)
 				}
 				if b.auditCount() != before {
 					t.Errorf("%s %s: audited", tc.method, tc.path)
 				}
 			}
-			if strings.Contains(b.do(s, http.MethodGet, "/", nil).Body.String(), `href="/devices"`) {
+			if strings.Contains(b.do(s, http.MethodGet, "/", nil).Body, `href="/devices"`) {
 				t.Errorf("the navigation offers Devices to %s", role)
 			}
 		})
@@ -466,19 +405,19 @@ func TestOtherRolesAndMissingCSRFAreRefused(t *testing.T) {
 			{"mac": {mac}, "action": {"approve"}},
 			{"mac": {mac}, "action": {"approve"}, "csrf": {"wrong"}},
 		} {
-			if rec := b.do(nm, http.MethodPost, DevicePath, f); rec.Code != http.StatusForbidden {
-				t.Errorf("form %v: status %d, want 403", f, rec.Code)
+			if rec := b.do(nm, http.MethodPost, DevicePath, f); rec.StatusCode != http.StatusForbidden {
+				t.Errorf("form %v: status %d, want 403", f, rec.StatusCode)
 			}
 		}
-		if rec := b.do(nm, http.MethodPost, ListPath, url.Values{"mac": {"00:16:3e:00:00:0d"}}); rec.Code != http.StatusForbidden {
-			t.Errorf("record without token: status %d, want 403", rec.Code)
+		if rec := b.do(nm, http.MethodPost, ListPath, url.Values{"mac": {"00:16:3e:00:00:0d"}}); rec.StatusCode != http.StatusForbidden {
+			t.Errorf("record without token: status %d, want 403", rec.StatusCode)
 		}
 		if b.auditCount() != before || b.device(mac).Approved || len(b.calls.take()) != 0 {
 			t.Errorf("a forged form changed something")
 		}
 	})
 	t.Run("the network role sees Devices in the navigation", func(t *testing.T) {
-		if !strings.Contains(b.do(nm, http.MethodGet, "/", nil).Body.String(), `href="/devices"`) {
+		if !strings.Contains(b.do(nm, http.MethodGet, "/", nil).Body, `href="/devices"`) {
 			t.Errorf("no Devices link")
 		}
 	})
@@ -491,15 +430,15 @@ func TestHookFailureKeepsTheChangeAndSaysSo(t *testing.T) {
 	b.seen(mac, "staff", "10.10.0.60", false, b.now)
 	b.calls.fail = errors.New("netlink: operation not permitted")
 	rec := b.post(nm, DevicePath, url.Values{"mac": {mac}, "action": {"approve"}})
-	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "operation not permitted") {
-		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	if rec.StatusCode != http.StatusInternalServerError || !strings.Contains(rec.Body, "operation not permitted") {
+		t.Fatalf("status %d: %s", rec.StatusCode, rec.Body)
 	}
 	if !b.device(mac).Approved || b.lastAudit().Action != "device.update" {
 		t.Errorf("the approval was not kept")
 	}
 	rec = b.post(nm, DevicePath, url.Values{"mac": {mac}, "action": {"reserve"}, "segment": {"staff"}, "ip": {"10.10.1.5"}})
-	if rec.Code != http.StatusInternalServerError || b.lastAudit().Action != "dhcp.reserve" {
-		t.Fatalf("status %d, audit %+v", rec.Code, b.lastAudit())
+	if rec.StatusCode != http.StatusInternalServerError || b.lastAudit().Action != "dhcp.reserve" {
+		t.Fatalf("status %d, audit %+v", rec.StatusCode, b.lastAudit())
 	}
 }
 

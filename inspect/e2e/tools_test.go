@@ -655,13 +655,7 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 		// A phone's hotspot: a second device behind the pupil device, which
 		// forwards and masquerades, so its packets reach the router one
 		// hop older than the pupil device's own.
-		// Named under the testbed's id, so that the testbed's stale
-		// cleanup removes it should this process die before its cleanup.
-		phone := l.s.ID() + "-phone"
-		if out, err := exec.Command("ip", "netns", "add", phone).CombinedOutput(); err != nil {
-			t.Fatalf("ip netns add %s: %v\n%s", phone, err, out)
-		}
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", phone).Run() })
+		phone := testbed.NewNS(t).Name
 		l.run(t, "pupil", "ip", "link", "add", "hotspot0", "type", "veth", "peer", "name", "wlan0", "netns", phone)
 		l.run(t, "pupil", "ip", "addr", "add", "10.201.0.1/24", "dev", "hotspot0")
 		l.run(t, "pupil", "ip", "link", "set", "hotspot0", "up")

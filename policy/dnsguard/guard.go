@@ -8,8 +8,9 @@
 //
 // It does not store the query log or purge it (the guard hands each record to
 // a Recorder; policy/querylog writes them to package store and purges them
-// after the retention), know which MAC has an
-// IP (a ClientLookup answers that), or program the kernel.
+// after the retention), know which MAC has an IP (a ClientLookup, the DHCP
+// server, answers that), classify traffic (it tells packet inspection what
+// each client was answered through Config.Answers), or program the kernel.
 package dnsguard
 
 import (
@@ -97,10 +98,18 @@ type Recorder interface {
 	Record(Query)
 }
 
-// ClientLookup tells the MAC that holds an IP (from the DHCP leases).
+// ClientLookup tells the MAC that holds an IP (from the DHCP leases):
+// *dhcp.Server, as it is.
 type ClientLookup interface {
-	MAC(ip netip.Addr) net.HardwareAddr
+	MACFor(ip netip.Addr) net.HardwareAddr
 }
+
+// Answers is told what every client was answered, as the query log's
+// summary (addresses, "cname TARGET", or an rcode name): packet inspection
+// uses it to tell which name an address a client connects to came from.
+// It is called on the serving goroutine, so it must be quick and never
+// block (inspect.Resolutions.NoteAnswer is a bounded in-memory table).
+type Answers func(client netip.Addr, name, answer string, at time.Time)
 
 // Config is the guard's settings and dependencies.
 type Config struct {
@@ -120,6 +129,7 @@ type Config struct {
 	Timeout      time.Duration // per upstream try; 0 means 2s
 	Recorder     Recorder      // optional
 	Clients      ClientLookup  // optional
+	Answers      Answers       // optional
 	// Admitted reports whether the portal admitted the client at ip (MAC
 	// may be nil); required for Portal segments to answer more than
 	// PreAdmissionNames. nil: nobody is admitted.
@@ -411,7 +421,7 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
 	rec := Query{Time: g.now(), Client: client, Segment: seg.Name, Name: name, Type: dns.TypeToString[q.Qtype]}
 	if g.cfg.Clients != nil {
-		rec.MAC = g.cfg.Clients.MAC(client)
+		rec.MAC = g.cfg.Clients.MACFor(client)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Timeout*time.Duration(len(g.cfg.Upstreams)+1))
 	defer cancel()
@@ -444,6 +454,9 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	// Recorded before the answer leaves, so the log never lags the client.
 	if g.cfg.Recorder != nil {
 		g.cfg.Recorder.Record(rec)
+	}
+	if g.cfg.Answers != nil {
+		g.cfg.Answers(rec.Client, rec.Name, rec.Answer, rec.Time)
 	}
 	if err := w.WriteMsg(resp); err != nil {
 		g.log.Debug("write answer", "client", client, "err", err)

@@ -175,8 +175,13 @@ func answers(m *dns.Msg) string {
 func TestGuardAnswersPerSegment(t *testing.T) {
 	up := startUpstream(t)
 	rec := &recorder{}
+	// What inspection is told: the last answer per client and name.
+	var told sync.Map
 	_, addr := startGuard(t, Config{Upstreams: []netip.AddrPort{up.addr}, Recorder: rec,
-		BlockedNames: []string{"dns.nextdns.io", "nordvpn.com"}})
+		BlockedNames: []string{"dns.nextdns.io", "nordvpn.com"},
+		Answers: func(client netip.Addr, name, answer string, _ time.Time) {
+			told.Store(client.String()+" "+name, answer)
+		}})
 	cases := []struct {
 		name, from, proto, q string
 		rcode                int
@@ -208,6 +213,9 @@ func TestGuardAnswersPerSegment(t *testing.T) {
 			q := rec.last()
 			if q.Action != c.action || q.Name != strings.ToLower(c.q) || q.Client.String() != c.from {
 				t.Errorf("recorded %+v, want action %s for %s from %s", q, c.action, c.q, c.from)
+			}
+			if a, ok := told.Load(c.from + " " + strings.ToLower(c.q)); !ok || a != q.Answer {
+				t.Errorf("Answers was told %q (%v), want the recorded %q", a, ok, q.Answer)
 			}
 		})
 	}

@@ -103,7 +103,7 @@ func TestVisitorsResolveOnlyPortalNamesBeforeAdmission(t *testing.T) {
 // panicLookup panics for one address: a bug one query can reach.
 type panicLookup struct{ ip netip.Addr }
 
-func (p panicLookup) MAC(ip netip.Addr) net.HardwareAddr {
+func (p panicLookup) MACFor(ip netip.Addr) net.HardwareAddr {
 	if ip == p.ip {
 		panic("injected: MAC lookup of " + ip.String())
 	}

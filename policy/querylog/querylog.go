@@ -12,18 +12,16 @@ package querylog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/internal/batch"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/store"
 )
-
-// EventKind is the kind of the event published for each lookup; its Data is
-// a dnsguard.Query.
-const EventKind events.Kind = "dns.query"
 
 // Sink is where batches go (*store.Store).
 type Sink interface {
@@ -31,15 +29,10 @@ type Sink interface {
 	PurgeDNSQueries(ctx context.Context, actor string, before time.Time) (int64, error)
 }
 
-// Publisher is the event hub (*events.Hub); Publish must not block.
-type Publisher interface {
-	Publish(events.Event) int
-}
-
 // Options configure a Log. Zero values take the defaults given.
 type Options struct {
 	Sink       Sink          // required
-	Events     Publisher     // optional
+	Events     *events.Hub   // optional: every lookup is published as an events.DNSQuery
 	Queue      int           // records waiting to be written; 4096
 	BatchSize  int           // records per transaction at most; 512
 	FlushEvery time.Duration // a partial batch waits at most this long; 1s
@@ -63,9 +56,9 @@ type Stats struct {
 type Log struct {
 	opts Options
 	log  *slog.Logger
-	ch   chan dnsguard.Query
+	w    *batch.Writer[store.DNSQuery]
 
-	recorded, dropped, written, failed, purged atomic.Uint64
+	recorded, purged atomic.Uint64
 }
 
 var _ dnsguard.Recorder = (*Log)(nil)
@@ -97,26 +90,39 @@ func New(opts Options) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Log{opts: opts, log: logger.With("component", "querylog"), ch: make(chan dnsguard.Query, opts.Queue)}, nil
+	l := &Log{opts: opts, log: logger.With("component", "querylog")}
+	var err error
+	l.w, err = batch.New(batch.Options[store.DNSQuery]{
+		Name:  "dns query log",
+		Write: opts.Sink.InsertDNSQueries,
+		Purge: l.purge,
+		Queue: opts.Queue, Size: opts.BatchSize, FlushEvery: opts.FlushEvery, PurgeEvery: opts.PurgeEvery,
+		WriteTimeout: writeTimeout,
+		Logger:       l.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("querylog: %w", err)
+	}
+	return l, nil
+}
+
+// Event is a lookup as the hub carries it.
+func Event(q dnsguard.Query) events.DNSQuery {
+	return events.DNSQuery{Time: q.Time, Client: q.Client, MAC: q.MAC, Segment: q.Segment, Name: q.Name,
+		Type: q.Type, Answer: q.Answer, Action: string(q.Action)}
 }
 
 // Record queues q for the database and publishes it; it never blocks.
 func (l *Log) Record(q dnsguard.Query) {
 	l.recorded.Add(1)
-	if l.opts.Events != nil {
-		l.opts.Events.Publish(events.Event{Kind: EventKind, At: q.Time, Data: q})
-	}
-	select {
-	case l.ch <- q:
-	default:
-		l.dropped.Add(1)
-	}
+	events.Publish(l.opts.Events, Event(q))
+	l.w.Offer(toRow(q))
 }
 
 // Stats returns the counters so far.
 func (l *Log) Stats() Stats {
-	return Stats{Recorded: l.recorded.Load(), Dropped: l.dropped.Load(), Written: l.written.Load(),
-		Failed: l.failed.Load(), Purged: l.purged.Load()}
+	w := l.w.Stats()
+	return Stats{Recorded: l.recorded.Load(), Dropped: w.Dropped, Written: w.Written, Failed: w.Failed, Purged: l.purged.Load()}
 }
 
 // writeTimeout bounds one batch's write. Writes are detached from Run's
@@ -127,56 +133,7 @@ const writeTimeout = 10 * time.Second
 // Run writes queued records and purges old ones until ctx ends, then writes
 // what is still queued and returns nil. Database errors are logged and
 // counted, not fatal: the DNS guard keeps answering meanwhile.
-func (l *Log) Run(ctx context.Context) error {
-	flush := time.NewTicker(l.opts.FlushEvery)
-	defer flush.Stop()
-	purge := time.NewTicker(l.opts.PurgeEvery)
-	defer purge.Stop()
-	l.purge(ctx)
-	batch := make([]store.DNSQuery, 0, l.opts.BatchSize)
-	write := func() {
-		if len(batch) == 0 {
-			return
-		}
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
-		defer cancel()
-		if err := l.opts.Sink.InsertDNSQueries(wctx, batch); err != nil {
-			l.failed.Add(uint64(len(batch)))
-			l.log.Error("write dns query log", "queries", len(batch), "err", err)
-		} else {
-			l.written.Add(uint64(len(batch)))
-		}
-		batch = batch[:0]
-	}
-	add := func(q dnsguard.Query) {
-		batch = append(batch, toRow(q))
-		if len(batch) == l.opts.BatchSize {
-			write()
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-		drain:
-			for {
-				select {
-				case q := <-l.ch:
-					add(q)
-				default:
-					break drain
-				}
-			}
-			write()
-			return nil
-		case q := <-l.ch:
-			add(q)
-		case <-flush.C:
-			write()
-		case <-purge.C:
-			l.purge(ctx)
-		}
-	}
-}
+func (l *Log) Run(ctx context.Context) error { return l.w.Run(ctx) }
 
 func (l *Log) purge(ctx context.Context) {
 	before := l.opts.Now().Add(-l.opts.Retention)

@@ -54,8 +54,8 @@ func run(t *testing.T, l *Log) func() {
 
 func TestRecordsReachTheDatabaseAndTheHub(t *testing.T) {
 	st := openStore(t)
-	hub := events.New(nil)
-	sub := hub.Subscribe("test", 100, EventKind)
+	hub := events.New()
+	sub := events.Subscribe[events.DNSQuery](hub, "test", 100)
 	defer sub.Close()
 	l, err := New(Options{Sink: st, Events: hub, BatchSize: 4, FlushEvery: time.Hour})
 	if err != nil {
@@ -82,15 +82,13 @@ func TestRecordsReachTheDatabaseAndTheHub(t *testing.T) {
 	if s := l.Stats(); s.Recorded != 10 || s.Written != 10 || s.Dropped != 0 || s.Failed != 0 {
 		t.Errorf("stats %+v", s)
 	}
-	for i := range 10 {
-		select {
-		case e := <-sub.C():
-			q, ok := e.Data.(dnsguard.Query)
-			if e.Kind != EventKind || !ok || q.Name != fmt.Sprintf("n%d.example", i) {
-				t.Fatalf("event %d: %+v", i, e)
-			}
-		default:
-			t.Fatalf("event %d not published", i)
+	got := sub.Drain()
+	if len(got) != 10 {
+		t.Fatalf("%d lookups published, want 10", len(got))
+	}
+	for i, q := range got {
+		if q.Name != fmt.Sprintf("n%d.example", i) || q.Segment != "pupil" || q.Action != string(dnsguard.Forwarded) || q.MAC.String() != "02:00:00:00:20:0a" {
+			t.Fatalf("event %d: %+v", i, q)
 		}
 	}
 }

@@ -5,22 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
+	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
 
 func testNetwork() policy.Network {
@@ -40,119 +35,64 @@ func testNetwork() policy.Network {
 type site struct {
 	t       *testing.T
 	st      *store.Store
-	ts      *httptest.Server
+	w       *webtest.Site
 	changes atomic.Int32
 	failing atomic.Bool
 }
 
-const testPassword = "correct horse battery staple"
-
+// newSite is the admin server with the rules pages and one user per role,
+// named <role>-user.
 func newSite(t *testing.T) *site {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(dir, "gh.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	s := &site{t: t, st: st}
-	srv, err := web.New(web.Options{Store: st, Auto: true, Listen: "127.0.0.1:0",
-		CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = Register(srv, Options{Store: st, Network: testNetwork(), OnChange: func(context.Context) error {
-		s.changes.Add(1)
-		if s.failing.Load() {
-			return errors.New("enforcer refused")
-		}
-		return nil
+	s := &site{t: t, st: webtest.OpenStore(t)}
+	s.w = webtest.New(t, webtest.Options{Store: s.st, Setup: func(srv *web.Server) error {
+		return Register(srv, Options{Store: s.st, Network: testNetwork(), OnChange: func(context.Context) error {
+			s.changes.Add(1)
+			if s.failing.Load() {
+				return errors.New("enforcer refused")
+			}
+			return nil
+		}})
 	}})
-	if err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	hash, err := password.Hash(testPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, role := range web.Roles() {
-		if _, err := st.CreateUser(ctx, "test", store.User{Name: role + "-user", Role: role, PasswordHash: hash}); err != nil {
-			t.Fatal(err)
-		}
+		s.w.AddUser(t, role+"-user", role, webtest.Password)
 	}
-	s.ts = httptest.NewTLSServer(srv.Handler())
-	t.Cleanup(s.ts.Close)
 	return s
 }
 
-// browser is one signed-in user.
+// browser is one signed-in user. Its answers are the page text with
+// HTML entities decoded, or for a redirect the Location.
 type browser struct {
-	s    *site
-	c    *http.Client
-	csrf string
+	s *site
+	b *webtest.Browser
 }
-
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func (s *site) login(role string) *browser {
 	s.t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := s.ts.Client()
-	c.Jar = jar
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	b := &browser{s: s, c: c}
-	if code, _ := b.get("/login"); code != http.StatusOK {
-		s.t.Fatalf("GET /login: %d", code)
-	}
-	u, _ := url.Parse(s.ts.URL)
-	var loginCSRF string
-	for _, ck := range jar.Cookies(u) {
-		if ck.Name == web.LoginCSRFCookie {
-			loginCSRF = ck.Value
-		}
-	}
-	if code, _ := b.post("/login", url.Values{"name": {role + "-user"}, "password": {testPassword}, "csrf": {loginCSRF}}); code != http.StatusSeeOther {
-		s.t.Fatalf("login as %s: %d", role, code)
-	}
-	_, body := b.get("/")
-	m := csrfField.FindStringSubmatch(body)
-	if m == nil {
-		s.t.Fatalf("no CSRF token on the home page of %s", role)
-	}
-	b.csrf = m[1]
-	return b
+	b := s.w.NewBrowser(s.t)
+	b.Login(role+"-user", webtest.Password)
+	return &browser{s: s, b: b}
 }
 
 func (b *browser) get(path string) (int, string) {
 	b.s.t.Helper()
-	resp, err := b.c.Get(b.s.ts.URL + path)
-	if err != nil {
-		b.s.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, html.UnescapeString(string(body))
+	r := b.b.Get(path)
+	return r.StatusCode, html.UnescapeString(r.Body)
 }
 
 func (b *browser) post(path string, form url.Values) (int, string) {
 	b.s.t.Helper()
-	resp, err := b.c.PostForm(b.s.ts.URL+path, form)
-	if err != nil {
-		b.s.t.Fatalf("POST %s: %v", path, err)
+	r := b.b.Post(path, form)
+	if r.StatusCode == http.StatusSeeOther {
+		return r.StatusCode, r.Header.Get("Location")
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusSeeOther {
-		return resp.StatusCode, resp.Header.Get("Location")
-	}
-	return resp.StatusCode, html.UnescapeString(string(body))
+	return r.StatusCode, html.UnescapeString(r.Body)
 }
 
 // submit posts with the session's CSRF token.
 func (b *browser) submit(path string, fields map[string]string) (int, string) {
 	b.s.t.Helper()
-	form := url.Values{"csrf": {b.csrf}}
+	form := url.Values{"csrf": {b.b.CSRF}}
 	for k, v := range fields {
 		form.Set(k, v)
 	}

@@ -16,9 +16,13 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -31,6 +35,7 @@ import (
 const (
 	PagePath       = "/radius"
 	DisconnectPath = "/radius/disconnect"
+	RoomPath       = "/radius/room"
 	APISessions    = "/api/v1/sessions"
 	APIDisconnect  = "/api/v1/sessions/:id/disconnect"
 )
@@ -38,10 +43,16 @@ const (
 // listLimit bounds one listing.
 const listLimit = 500
 
-// Sessions lists sessions (package store).
+// Sessions lists sessions and keeps the rooms access points are in
+// (package store).
 type Sessions interface {
 	RADIUSSessions(ctx context.Context, f store.SessionFilter) ([]store.RADIUSSession, error)
+	APRooms(ctx context.Context) (map[string]string, error)
+	SetAPRoom(ctx context.Context, actor string, ap net.HardwareAddr, room string) error
 }
+
+// maxRoom bounds a room's name.
+const maxRoom = 64
 
 // Server is the RADIUS server as the pages use it.
 type Server interface {
@@ -91,6 +102,7 @@ func Register(srv *web.Server, o Options) error {
 	network := []string{web.RoleNetwork}
 	srv.AddPage(web.Page{Path: PagePath, Title: "Wi-Fi sessions", Roles: network, GET: p.show})
 	srv.AddPage(web.Page{Path: DisconnectPath, Roles: network, POST: p.disconnect})
+	srv.AddPage(web.Page{Path: RoomPath, Roles: network, POST: p.setRoom})
 	srv.AddAPI(http.MethodGet, APISessions, network, p.apiSessions)
 	srv.AddAPI(http.MethodPost, APIDisconnect, network, p.apiDisconnect)
 	return nil
@@ -112,6 +124,8 @@ func humanBytes(n uint64) string {
 type pageData struct {
 	NAS      []radius.NASStatus
 	Sessions []store.RADIUSSession
+	Rooms    map[string]string
+	AP, Room string // the room form's values, kept after an error
 }
 
 func (p *pages) show(c *gin.Context) {
@@ -133,8 +147,42 @@ func (p *pages) render(c *gin.Context, status int, v *web.View) {
 		p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read. Try again; if it keeps failing, check the daemon's log.")
 		return
 	}
-	v.Data = pageData{NAS: p.o.RADIUS.NAS(), Sessions: open}
+	rooms, err := p.o.Sessions.APRooms(c.Request.Context())
+	if err != nil {
+		p.log.Error("radiusweb: list rooms", "err", err)
+		p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read. Try again; if it keeps failing, check the daemon's log.")
+		return
+	}
+	d, _ := v.Data.(pageData)
+	d.NAS, d.Sessions, d.Rooms = p.o.RADIUS.NAS(), open, rooms
+	v.Data = d
 	p.srv.Render(c, status, p.page, v)
+}
+
+// setRoom names the room an access point is in (an empty room forgets it).
+func (p *pages) setRoom(c *gin.Context) {
+	apText, room := strings.TrimSpace(c.PostForm("ap")), strings.TrimSpace(c.PostForm("room"))
+	fail := func(msg string) {
+		v := p.srv.View(c, "Wi-Fi sessions")
+		v.Error = msg
+		v.Data = pageData{AP: apText, Room: room}
+		p.render(c, http.StatusBadRequest, v)
+	}
+	ap, ok := radius.ParseMAC(apText)
+	if !ok {
+		fail("The access point must be given by its MAC address, as in Called-Station-Id (AA-BB-CC-DD-EE-FF).")
+		return
+	}
+	if utf8.RuneCountInString(room) > maxRoom || strings.IndexFunc(room, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		fail(fmt.Sprintf("A room name is at most %d printable characters.", maxRoom))
+		return
+	}
+	if err := p.o.Sessions.SetAPRoom(c.Request.Context(), web.Actor(c), ap, room); err != nil {
+		p.log.Error("radiusweb: set room", "ap", ap, "err", err)
+		p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be written. Try again; if it keeps failing, check the daemon's log.")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, PagePath)
 }
 
 func (p *pages) disconnect(c *gin.Context) {

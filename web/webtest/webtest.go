@@ -47,9 +47,9 @@ const Password = "correct horse battery staple"
 // Options are what a test may choose about its site; the zero value is a
 // bare admin shell.
 type Options struct {
-	// Store is the database the server uses; nil opens a fresh one in a
-	// temporary directory (closed when the test ends). A test that drives
-	// a feature over the same store (a portal, a DHCP server) passes it.
+	// Store is the database the server uses; nil opens a fresh one (see
+	// OpenStore). A test that drives a feature over the same store (a
+	// portal, a DHCP server) or registers pages that need it passes it.
 	Store *store.Store
 	// Now is the server's clock; nil uses Site.Clock, a testkit.Clock set
 	// to the current time (whole seconds).
@@ -71,9 +71,10 @@ type Site struct {
 	URL      string               // https://127.0.0.1:port, no trailing slash
 	Dir      string               // the temporary directory holding the TLS pair
 
-	pool *x509.CertPool
-	mu   sync.Mutex
-	n    int // users created for Browser and Token, for unique names
+	pool   *x509.CertPool
+	mu     sync.Mutex
+	n      int               // users created for Browser and Token, for unique names
+	hashes map[string]string // password -> hash, see hashOf
 }
 
 // New starts a site for t and stops it when t ends, failing t if the
@@ -88,14 +89,10 @@ func New(t testing.TB, opts Options) *Site {
 		Logs:     &testkit.SyncBuffer{},
 		Registry: prometheus.NewRegistry(),
 		Dir:      dir,
+		hashes:   map[string]string{},
 	}
 	if s.Store == nil {
-		st, err := store.Open(ctx, filepath.Join(dir, "gatehouse.db"))
-		if err != nil {
-			t.Fatalf("webtest: open store: %v", err)
-		}
-		t.Cleanup(func() { st.Close() })
-		s.Store = st
+		s.Store = OpenStore(t)
 	}
 	now := opts.Now
 	if now == nil {
@@ -157,11 +154,23 @@ func New(t testing.TB, opts Options) *Site {
 	return s
 }
 
+// OpenStore opens a fresh store in a temporary directory and closes it when
+// t ends: for a test whose Setup needs the store before the site exists.
+func OpenStore(t testing.TB) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatalf("webtest: open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // AddUser creates a user directly in the store, with a real password hash,
 // as `gatehouse user add` does.
 func (s *Site) AddUser(t testing.TB, name, role, pw string) store.User {
 	t.Helper()
-	hash, err := password.Hash(pw)
+	hash, err := s.hashOf(pw)
 	if err != nil {
 		t.Fatalf("webtest: hash password: %v", err)
 	}
@@ -172,10 +181,44 @@ func (s *Site) AddUser(t testing.TB, name, role, pw string) store.User {
 	return u
 }
 
+// hashOf returns an argon2 hash of pw, one per password and site: a hash
+// costs 64 MiB and a noticeable fraction of a second, and one salted hash
+// verifies for any number of users. Every login still runs the real
+// verification.
+func (s *Site) hashOf(pw string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h, ok := s.hashes[pw]; ok {
+		return h, nil
+	}
+	h, err := password.Hash(pw)
+	if err != nil {
+		return "", err
+	}
+	s.hashes[pw] = h
+	return h, nil
+}
+
 // NewBrowser returns a browser that has not signed in. It verifies the
 // server's certificate against the auto-created one and does not follow
 // redirects, so tests see the 303s.
 func (s *Site) NewBrowser(t testing.TB) *Browser {
+	t.Helper()
+	return newBrowser(t, s, &tls.Config{RootCAs: s.pool})
+}
+
+// Remote returns a browser, not signed in, for an admin server this test
+// did not start: a daemon under test at baseURL ("https://host:port").
+// roots verifies its certificate; nil accepts the daemon's self-signed one
+// unchecked, for a test that cannot read the daemon's certificate file.
+// Site methods other than NewBrowser are not available through it.
+func Remote(t testing.TB, baseURL string, roots *x509.CertPool) *Browser {
+	t.Helper()
+	conf := &tls.Config{RootCAs: roots, InsecureSkipVerify: roots == nil}
+	return newBrowser(t, &Site{URL: strings.TrimSuffix(baseURL, "/"), pool: roots}, conf)
+}
+
+func newBrowser(t testing.TB, s *Site, conf *tls.Config) *Browser {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -184,7 +227,7 @@ func (s *Site) NewBrowser(t testing.TB) *Browser {
 	return &Browser{t: t, site: s, c: &http.Client{
 		Jar:           jar,
 		Timeout:       30 * time.Second,
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.pool}},
+		Transport:     &http.Transport{TLSClientConfig: conf},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
 }

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# RADIUS benchmark: Gatehouse's RADIUS server (bench/cmd/radiusserver:
+# package radius with device lookups in the SQLite store, as the daemon
+# wires it) against FreeRADIUS 3 (Debian freeradius, files + pap modules,
+# the same devices and users), loaded by the same radclient runs, in the
+# same run, one server after the other on loopback.
+#
+# Prints, for each server and each load (MAB, then PAP): requests per second
+# (radclient's answers divided by the wall time), the server process's CPU
+# time per request (user+system from /proc, in microseconds), and the ratio
+# Gatehouse/FreeRADIUS. radclient keeps PARALLEL requests in flight and is
+# usually the bottleneck, so CPU per request is the figure to compare.
+#
+# Both require Message-Authenticator on requests. They differ where the
+# product differs, and the figures include it: Gatehouse checks PAP
+# passwords against argon2id hashes (64 MiB, t=3: deliberately slow), the
+# files module against a cleartext password; Gatehouse looks devices up in
+# SQLite (synchronous=FULL, WAL), FreeRADIUS in its in-memory users file.
+# Every request is a distinct packet (no duplicate-cache hits).
+#
+# Needs radclient (freeradius-utils), freeradius, and Go. Settings:
+#   COUNT      MAB requests per server (default 20000)
+#   PAP_COUNT  PAP requests per server (default 300: argon2id is slow)
+#   PARALLEL   requests in flight (default 64)
+#   DEVICES    approved devices seeded in both (default 1000)
+#   TIMEOUT    seconds each radclient run may take at most (default 180)
+# FreeRADIUS's packaged service is not used (and not touched): it runs from a
+# copy of /etc/freeradius/3.0 in a temporary directory on other ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COUNT=${COUNT:-20000}
+PAP_COUNT=${PAP_COUNT:-300}
+PARALLEL=${PARALLEL:-64}
+DEVICES=${DEVICES:-1000}
+TIMEOUT=${TIMEOUT:-180}
+USERS=10
+GH_PORT=${GH_PORT:-28512}
+FR_PORT=${FR_PORT:-28612}
+
+for tool in radclient freeradius go; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "bench/radius.sh: $tool not installed (apt-get install freeradius freeradius-utils); skipped" >&2
+		exit 0
+	fi
+done
+if [ ! -d /etc/freeradius/3.0 ]; then
+	echo "bench/radius.sh: /etc/freeradius/3.0 missing; skipped" >&2
+	exit 0
+fi
+
+tmp=$(mktemp -d /tmp/gh-radius-bench.XXXXXX)
+chmod 755 "$tmp"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+secret=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+mac() { printf '02000000%02x%02x' $(( ($1 >> 8) & 255 )) $(( $1 & 255 )); }
+
+# The same requests for both servers (awk: a shell loop takes minutes).
+awk -v n="$COUNT" -v d="$DEVICES" 'BEGIN {
+	for (i = 0; i < n; i++) {
+		k = i % d; m = sprintf("02000000%02x%02x", int(k / 256) % 256, k % 256)
+		printf "User-Name = \"%s\"\nUser-Password = \"%s\"\nCalling-Station-Id = \"%s\"\nCalled-Station-Id = \"0A-00-00-00-00-01:Pupils\"\nMessage-Authenticator = 0x00\n\n", m, m, m
+	}
+}' > "$tmp/mab.txt"
+awk -v n="$PAP_COUNT" -v u="$USERS" 'BEGIN {
+	for (i = 0; i < n; i++) {
+		printf "User-Name = \"user%d\"\nUser-Password = \"password%d\"\nCalled-Station-Id = \"0A-00-00-00-00-01:Pupils\"\nMessage-Authenticator = 0x00\n\n", i % u, i % u
+	}
+}' > "$tmp/pap.txt"
+
+# FreeRADIUS: a copy of the packaged configuration with only what the
+# benchmark needs (files, pap), one virtual server on loopback.
+raddb="$tmp/raddb"
+cp -a /etc/freeradius/3.0 "$raddb"
+sed -i "s#^raddbdir = .*#raddbdir = $raddb#" "$raddb/radiusd.conf"
+for m in "$raddb"/mods-enabled/*; do
+	case $(basename "$m") in always|expr|files|pap|preprocess|attr_filter) ;; *) rm -f "$m" ;; esac
+done
+rm -f "$raddb"/sites-enabled/*
+cat > "$raddb/sites-enabled/bench" <<CONF
+server default {
+listen {
+	type = auth
+	ipaddr = 127.0.0.1
+	port = $FR_PORT
+}
+authorize {
+	files
+	pap
+}
+authenticate {
+	Auth-Type PAP {
+		pap
+	}
+}
+post-auth {
+}
+}
+CONF
+printf 'client bench {\n\tipaddr = 127.0.0.1\n\tsecret = %s\n\trequire_message_authenticator = yes\n}\n' "$secret" > "$raddb/clients.conf"
+{
+	awk -v d="$DEVICES" 'BEGIN {
+		for (k = 0; k < d; k++) {
+			m = sprintf("02000000%02x%02x", int(k / 256) % 256, k % 256)
+			printf "%s Cleartext-Password := \"%s\"\n\tTunnel-Type = VLAN,\n\tTunnel-Medium-Type = IEEE-802,\n\tTunnel-Private-Group-Id = \"20\"\n\n", m, m
+		}
+	}'
+	for ((u = 0; u < USERS; u++)); do
+		printf 'user%d Cleartext-Password := "password%d"\n\tTunnel-Type = VLAN,\n\tTunnel-Medium-Type = IEEE-802,\n\tTunnel-Private-Group-Id = "20"\n\n' "$u" "$u"
+	done
+} > "$raddb/mods-config/files/authorize"
+chmod -R a+rX "$raddb"
+
+go build -o "$tmp/radiusserver" ./bench/cmd/radiusserver
+
+# wait_ready PORT PID: until the server answers a request for device 0
+# (at most 120 s: Gatehouse first seeds its database, one audited
+# transaction per device).
+wait_ready() {
+	local m
+	m=$(mac 0)
+	for _ in $(seq 240); do
+		if printf 'User-Name = "%s"\nUser-Password = "%s"\nCalled-Station-Id = "0A-00-00-00-00-01:Pupils"\nMessage-Authenticator = 0x00\n' "$m" "$m" |
+			radclient -x -r 1 -t 1 "127.0.0.1:$1" auth "$secret" 2>&1 | grep -q 'Received Access-Accept'; then
+			return 0
+		fi
+		if ! kill -0 "$2" 2>/dev/null; then
+			echo "server exited before answering" >&2
+			return 1
+		fi
+		sleep 0.5
+	done
+	echo "server did not accept device 0 within 120 s" >&2
+	return 1
+}
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# load NAME PID PORT FILE: prints "answered seconds cpu_seconds".
+load() {
+	local t0 t1 c0 c1 out answered
+	c0=$(ticks "$2")
+	t0=$(date +%s.%N)
+	out=$(timeout "$TIMEOUT" radclient -s -q -p "$PARALLEL" -r 3 -t 5 -f "$4" "127.0.0.1:$3" auth "$secret" 2>&1 || true)
+	t1=$(date +%s.%N)
+	c1=$(ticks "$2")
+	answered=$(echo "$out" | awk '/Accepted|Rejected/ {n += $3} END {print n + 0}')
+	lost=$(echo "$out" | awk '/Lost/ {print $3}')
+	echo "$answered $(echo "$t1 - $t0" | bc -l) $(echo "($c1 - $c0) / $hz" | bc -l) ${lost:-?}"
+}
+
+declare -A res
+run_server() { # NAME PORT PID
+	for kind in mab pap; do
+		read -r n s c lost < <(load "$1" "$3" "$2" "$tmp/$kind.txt")
+		res[$1.$kind]="$n $s $c $lost"
+	done
+}
+
+"$tmp/radiusserver" -db "$tmp/gatehouse.db" -auth "127.0.0.1:$GH_PORT" -acct "127.0.0.1:$((GH_PORT + 1))" \
+	-secret "$secret" -devices "$DEVICES" -users "$USERS" > "$tmp/gatehouse.log" 2>&1 &
+gh=$!
+pids+=("$gh")
+wait_ready "$GH_PORT" "$gh"
+run_server gatehouse "$GH_PORT" "$gh"
+kill "$gh"
+
+freeradius -f -l stdout -d "$raddb" > "$tmp/freeradius.log" 2>&1 &
+fr=$!
+pids+=("$fr")
+wait_ready "$FR_PORT" "$fr"
+run_server freeradius "$FR_PORT" "$fr"
+kill "$fr"
+
+printf '%-10s %-5s %9s %8s %10s %12s %6s\n' server load answered req/s cpu_s us_cpu/req lost
+for kind in mab pap; do
+	for srv in gatehouse freeradius; do
+		read -r n s c lost <<<"${res[$srv.$kind]}"
+		printf '%-10s %-5s %9d %8.0f %10.2f %12.1f %6s\n' "$srv" "$kind" "$n" "$(echo "$n / $s" | bc -l)" "$c" \
+			"$(echo "if ($n > 0) $c * 1000000 / $n else 0" | bc -l)" "$lost"
+	done
+	read -r gn _ gc _ <<<"${res[gatehouse.$kind]}"
+	read -r fn _ fc _ <<<"${res[freeradius.$kind]}"
+	if [ "$gn" -gt 0 ] && [ "$fn" -gt 0 ] && [ "$(echo "$fc > 0" | bc -l)" = 1 ]; then
+		printf '%s: Gatehouse/FreeRADIUS CPU per request = %.2f\n' "$kind" "$(echo "($gc / $gn) / ($fc / $fn)" | bc -l)"
+	fi
+done

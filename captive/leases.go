@@ -1,0 +1,30 @@
+package captive
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gatehouse-net/gatehouse/events"
+)
+
+// SubscribeLeases subscribes to the hub's granted leases for
+// FollowLeases. Call it before the DHCP server starts, so that no lease is
+// missed.
+func SubscribeLeases(hub *events.Hub) *events.Subscription[events.LeaseGranted] {
+	return events.Subscribe[events.LeaseGranted](hub, "guest-readmit", 0)
+}
+
+// FollowLeases lets a visitor whose code is still valid back on when their
+// phone returns and takes a lease, without the sign-in sheet
+// (ReadmitOnLease for each granted lease), until ctx is done.
+func (p *Portal) FollowLeases(ctx context.Context, leases *events.Subscription[events.LeaseGranted]) error {
+	leases.Run(ctx, func(ctx context.Context, l events.LeaseGranted) {
+		if l.MAC == nil {
+			return
+		}
+		if _, err := p.ReadmitOnLease(ctx, l.MAC, l.IP); err != nil && !errors.Is(err, context.Canceled) {
+			p.log.Warn("re-admitting a returning guest", "mac", l.MAC.String(), "ip", l.IP, "err", err)
+		}
+	})
+	return nil
+}

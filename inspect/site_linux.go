@@ -1,0 +1,109 @@
+//go:build linux
+
+package inspect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Interface is one capture interface and the segment whose traffic it
+// carries ("" when it serves none).
+type Interface struct {
+	Name    string
+	Segment string
+}
+
+// SiteOptions describe a school's inspection: where to capture and what
+// every engine shares.
+type SiteOptions struct {
+	Interfaces []Interface
+	// InsideSubnets, DHCPServerIPs and KnownDevice are as in Options, the
+	// same for every engine.
+	InsideSubnets []netip.Prefix
+	DHCPServerIPs []netip.Addr
+	KnownDevice   func(mac net.HardwareAddr) (bool, error)
+	// Sink gives the sink for one segment's findings.
+	Sink    func(segment string) Sink
+	Capture CaptureConfig
+	Logger  *slog.Logger
+}
+
+// Site is one engine per capture interface, all sharing one Resolutions:
+// a TLS flow without a name to an address the client got from a VPN's
+// name is that VPN, whichever interface saw the lookup. Its engines are
+// fed only by Run's capture loops.
+type Site struct {
+	opt     SiteOptions
+	log     *slog.Logger
+	res     *Resolutions
+	engines []*Engine
+}
+
+// NewSite builds the engines; it opens no sockets.
+func NewSite(opt SiteOptions) *Site {
+	s := &Site{opt: opt, log: opt.Logger, res: NewResolutions(ResolutionsConfig{})}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	for _, ifc := range opt.Interfaces {
+		var sink Sink
+		if opt.Sink != nil {
+			sink = opt.Sink(ifc.Segment)
+		}
+		s.engines = append(s.engines, NewEngine(Options{
+			InsideSubnets: opt.InsideSubnets,
+			DHCPServerIPs: opt.DHCPServerIPs,
+			KnownDevice:   opt.KnownDevice,
+			Resolutions:   s.res,
+			Sink:          sink,
+		}))
+	}
+	return s
+}
+
+// NoteAnswer records what the DNS guard answered a client (its
+// dnsguard.Config.Answers); it is safe to call from the guard's goroutines.
+func (s *Site) NoteAnswer(client netip.Addr, name, answer string, at time.Time) {
+	s.res.NoteAnswer(client, name, answer, at)
+}
+
+// Run captures on every interface until ctx is done. A capture that fails,
+// or ends while ctx is live, stops the others and Run returns why: a
+// segment that silently stopped being inspected is worse than a daemon
+// that says so.
+func (s *Site) Run(ctx context.Context) error {
+	if len(s.engines) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(s.engines))
+	var wg sync.WaitGroup
+	for i, eng := range s.engines {
+		ifc := s.opt.Interfaces[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cancel()
+			s.log.Info("inspecting", "interface", ifc.Name, "segment", ifc.Segment)
+			err := eng.Capture(ctx, ifc.Name, s.opt.Capture)
+			if err == nil && ctx.Err() != nil {
+				return // stopped with the others
+			}
+			if err == nil {
+				err = errors.New("capture ended")
+			}
+			errs[i] = fmt.Errorf("inspect %s: %w", ifc.Name, err)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
