@@ -58,27 +58,14 @@ func (w *peopleWiring) SendLeaversPreview(ctx context.Context, subject, body str
 	return m.SendMail(ctx, subject, body)
 }
 
-// Disconnect ends a device's live Wi-Fi sessions through the RADIUS server,
-// and reports any access point that did not acknowledge.
+// Disconnect ends a device's live Wi-Fi sessions through the RADIUS server
+// (an error names every access point that did not acknowledge).
 func (w *peopleWiring) Disconnect(ctx context.Context, mac net.HardwareAddr) error {
 	srv := w.radius.Load()
 	if srv == nil {
 		return nil
 	}
-	res, err := srv.Disconnect(ctx, "people", mac)
-	if err != nil {
-		return err
-	}
-	var bad []string
-	for _, r := range res {
-		if r.Outcome != radius.CoAAck {
-			bad = append(bad, fmt.Sprintf("%s %s %s", r.NAS, r.Outcome, r.Err))
-		}
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("disconnect not acknowledged: %s", strings.Join(bad, "; "))
-	}
-	return nil
+	return radius.MACDisconnector{Server: srv, Actor: "people"}.Disconnect(ctx, mac)
 }
 
 // newPeople builds the people service from the configuration and the
@@ -267,6 +254,8 @@ func readBounded(f *os.File, limit int64) ([]byte, error) {
 // revocations a restart interrupted and catches up on departures missed
 // while the router was off) and the scheduled imports.
 func (w *peopleWiring) run(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
+	// Components start once the enforcer's table is in the kernel.
+	w.started.Store(true)
 	errc := make(chan error, 1)
 	go func() { errc <- w.scheduledImports(ctx, log.With("component", "people"), cfg) }()
 	err := w.svc.Run(ctx, time.Minute)

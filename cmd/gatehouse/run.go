@@ -231,7 +231,6 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	if _, _, err := w.enf.Start(ctx); err != nil {
 		return fmt.Errorf("policy: bringing the kernel's table in line: %w", err)
 	}
-	w.people.started.Store(true)
 
 	started := func() {
 		log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
