@@ -79,13 +79,15 @@ func TestPupilVPNEmailsTheDSL(t *testing.T) {
 		segs[i].Unconfigured = segs[i].Name == "pupil"
 	}
 	school := testbed.New(t, testbed.Options{Segments: segs})
-	mailbox := alerttest.StartPlainSMTP(t, school, "mgmt", testbed.MgmtClientIP+":2525")
+	// STARTTLS required; the daemon trusts the server's certificate
+	// through alerts.smtp.ca_file.
+	mailbox := alerttest.StartSMTP(t, school, "mgmt", testbed.MgmtClientIP+":2525")
 	dir := t.TempDir()
 	files, err := school.Config(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	setAlertsConfig(t, files.Path, mailbox.Addr)
+	setAlertsConfig(t, files.Path, mailbox.Addr, mailbox.CAFile)
 
 	// The pupil and their approved laptop, as the network manager and the
 	// MIS import would have recorded them.
@@ -257,9 +259,9 @@ func TestPupilVPNEmailsTheDSL(t *testing.T) {
 }
 
 // setAlertsConfig points the testbed's configuration at the test's mail
-// server (plain SMTP: the daemon cannot be told to trust a test CA) and
-// the admin page's address for links.
-func setAlertsConfig(t *testing.T, path, smtp string) {
+// server (STARTTLS always, trusting caFile) and the admin page's address
+// for links.
+func setAlertsConfig(t *testing.T, path, smtp, caFile string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -273,7 +275,7 @@ func setAlertsConfig(t *testing.T, path, smtp string) {
 	if alerts == nil {
 		alerts = map[string]any{}
 	}
-	alerts["smtp"] = map[string]any{"server": smtp, "from": "gatehouse@school.example", "starttls": "never"}
+	alerts["smtp"] = map[string]any{"server": smtp, "from": "gatehouse@school.example", "starttls": "always", "ca_file": caFile}
 	alerts["dsl"] = []string{"dsl@school.example"}
 	alerts["link"] = "https://" + testbed.MgmtRouterIP + ":8443"
 	c["alerts"] = alerts
