@@ -52,9 +52,9 @@ type SMTPServer struct {
 	// CAFile is that certificate as PEM (self-signed, so its own CA), for
 	// a daemon's alerts.smtp.ca_file.
 	CAFile string
-	dir     string
-	tls     bool
-	auth    [2]string // user and password AUTH requires; "" for none
+	dir    string
+	tls    bool
+	auth   [2]string // user and password AUTH requires; "" for none
 
 	mu  sync.Mutex
 	cmd *testbed.Cmd
