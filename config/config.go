@@ -249,6 +249,7 @@ type SMTP struct {
 	Server       string // host:port
 	From         string // bare email address
 	StartTLS     string // auto (default), always or never
+	CAFile       string // PEM roots the relay's certificate is checked against; "" means the system's
 	Username     string // "" sends without AUTH
 	PasswordFile string
 }

@@ -41,6 +41,11 @@ func (d *decoder) alerts(c *Config, path string, v *yaml.Node) {
 						c.Alerts.SMTP.StartTLS = s
 					}
 				},
+				"ca_file": func(p string, v *yaml.Node) {
+					if s, ok := d.str(p, v); ok {
+						c.Alerts.SMTP.CAFile = s
+					}
+				},
 				"username": func(p string, v *yaml.Node) {
 					if s, ok := d.str(p, v); ok {
 						c.Alerts.SMTP.Username = s

@@ -49,9 +49,12 @@ type SMTPServer struct {
 	Addr    string // ip:port
 	Maildir string
 	CA      *x509.CertPool // trusts the server's STARTTLS certificate
-	dir     string
-	tls     bool
-	auth    [2]string // user and password AUTH requires; "" for none
+	// CAFile is that certificate as PEM (self-signed, so its own CA), for
+	// a daemon's alerts.smtp.ca_file.
+	CAFile string
+	dir    string
+	tls    bool
+	auth   [2]string // user and password AUTH requires; "" for none
 
 	mu  sync.Mutex
 	cmd *testbed.Cmd
@@ -109,7 +112,7 @@ func startSMTP(t testing.TB, s *testbed.School, ns, addr string, withTLS bool, a
 	dir := t.TempDir()
 	host, _, _ := strings.Cut(addr, ":")
 	ca := writeCert(t, dir, netip.MustParseAddr(host))
-	m := &SMTPServer{t: t, school: s, ns: ns, Addr: addr, Maildir: filepath.Join(dir, "Maildir"), CA: ca, dir: dir, tls: withTLS}
+	m := &SMTPServer{t: t, school: s, ns: ns, Addr: addr, Maildir: filepath.Join(dir, "Maildir"), CA: ca, CAFile: filepath.Join(dir, "cert.pem"), dir: dir, tls: withTLS}
 	if len(auth) == 2 {
 		m.auth = [2]string{auth[0], auth[1]}
 		if err := os.WriteFile(filepath.Join(dir, "server.py"), []byte(authServer), 0o600); err != nil {

@@ -104,7 +104,16 @@ func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *sto
 			}
 			pw = strings.TrimSpace(string(b))
 		}
-		m, err := alert.NewMailer(alert.MailOptions{Server: s.Server, From: s.From, To: cfg.Alerts.DSL, StartTLS: s.StartTLS,
+		var tlsCfg *tls.Config
+		if s.CAFile != "" {
+			pool, err := loadCAs(s.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("alerts.smtp.ca_file: %w", err)
+			}
+			host, _, _ := net.SplitHostPort(s.Server)
+			tlsCfg = &tls.Config{ServerName: host, RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
+		m, err := alert.NewMailer(alert.MailOptions{Server: s.Server, From: s.From, To: cfg.Alerts.DSL, StartTLS: s.StartTLS, TLS: tlsCfg,
 			Username: s.Username, Password: pw, Link: link, Location: cfg.Site.Location, Site: cfg.Site.Name})
 		if err != nil {
 			return nil, err
@@ -142,13 +151,9 @@ func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *sto
 			host, _, _ := net.SplitHostPort(sl.Server)
 			s.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 			if sl.CAFile != "" {
-				pem, err := os.ReadFile(sl.CAFile)
+				pool, err := loadCAs(sl.CAFile)
 				if err != nil {
 					return nil, fmt.Errorf("alerts.syslog.ca_file: %w", err)
-				}
-				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(pem) {
-					return nil, fmt.Errorf("alerts.syslog.ca_file %s holds no PEM certificate", sl.CAFile)
 				}
 				s.TLS.RootCAs = pool
 			}
@@ -281,4 +286,17 @@ func (p storePeople) Person(ctx context.Context, ref string) (alert.Person, bool
 		out.Group = strings.Join(g, ", ")
 	}
 	return out, true, nil
+}
+
+// loadCAs reads PEM certificates to trust.
+func loadCAs(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }

@@ -7,9 +7,12 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,12 +20,14 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gatehouse-net/gatehouse/alert"
 	"github.com/gatehouse-net/gatehouse/alert/alerttest"
 	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -79,13 +84,47 @@ func TestPupilVPNEmailsTheDSL(t *testing.T) {
 		segs[i].Unconfigured = segs[i].Name == "pupil"
 	}
 	school := testbed.New(t, testbed.Options{Segments: segs})
-	mailbox := alerttest.StartPlainSMTP(t, school, "mgmt", testbed.MgmtClientIP+":2525")
+	// STARTTLS required; the daemon trusts the server's certificate
+	// through alerts.smtp.ca_file.
+	mailbox := alerttest.StartSMTP(t, school, "mgmt", testbed.MgmtClientIP+":2525")
 	dir := t.TempDir()
 	files, err := school.Config(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	setAlertsConfig(t, files.Path, mailbox.Addr)
+	// The trust's SIEM: rsyslog, and a webhook receiver that checks the
+	// signature.
+	siem := alerttest.StartRsyslog(t, school, "mgmt", testbed.MgmtClientIP+":5514")
+	secret := "webhook-secret-123"
+	secretFile := filepath.Join(dir, "webhook.key")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hookLn, err := school.Listen("mgmt", "tcp4", testbed.MgmtClientIP+":8088")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hookMu sync.Mutex
+	var hooks []alert.Event
+	badHooks := 0
+	hookSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		var e alert.Event
+		if r.Header.Get(alert.SignatureHeader) != alert.Sign([]byte(secret), body) || json.Unmarshal(body, &e) != nil {
+			badHooks++
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		hooks = append(hooks, e)
+	})}
+	go hookSrv.Serve(hookLn)
+	t.Cleanup(func() { hookSrv.Close() })
+	setAlertsConfig(t, files.Path, mailbox.Addr, mailbox.CAFile, map[string]any{
+		"webhook": "http://" + testbed.MgmtClientIP + ":8088/gatehouse", "webhook_secret_file": secretFile,
+		"syslog": map[string]any{"server": siem.Addr},
+	})
 
 	// The pupil and their approved laptop, as the network manager and the
 	// MIS import would have recorded them.
@@ -182,8 +221,9 @@ func TestPupilVPNEmailsTheDSL(t *testing.T) {
 			})
 			stop2()
 			items, err := st.OutboxItems(ctx, a.ID, 10)
-			if err != nil || len(items) != 1 {
-				t.Errorf("the rolled-up alert has %d notifications (%v), want the one email", len(items), err)
+			if err != nil || len(emails(items)) != 1 || len(items) != 3 {
+				t.Errorf("the rolled-up alert has %d notifications, %d of them emails (%v), want one each by email, webhook and syslog",
+					len(items), len(emails(items)), err)
 			}
 			if as, _ := st.ListAlerts(ctx, store.AlertFilter{State: store.AlertNew}); len(as) != 1 {
 				t.Errorf("%d open alerts after a repeat, want 1: %+v", len(as), as)
@@ -202,6 +242,23 @@ func TestPupilVPNEmailsTheDSL(t *testing.T) {
 		len(latencies), latencies[0].Round(time.Millisecond), p(0.5).Round(time.Millisecond), p(0.95).Round(time.Millisecond),
 		latencies[len(latencies)-1].Round(time.Millisecond))
 
+	// Every new alert also reached the SIEM, by syslog and by the signed
+	// webhook.
+	if line, ok := siem.WaitFor(30*time.Second, `class="vpn"`, `person="Sam Pupil"`, `id="20"`); !ok {
+		t.Errorf("rsyslog did not get the 20th alert:\n%s", line)
+	}
+	waitForLong(t, "the webhook posts", 30*time.Second, func() bool {
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		return len(hooks) >= alertRuns
+	})
+	hookMu.Lock()
+	if badHooks != 0 || hooks[0].Person != "Sam Pupil" || hooks[0].MAC != pupil.ClientMAC.String() || hooks[0].Class != "vpn" {
+		t.Errorf("webhook: %d badly signed, first %+v", badHooks, hooks[0])
+	}
+	fmt.Printf("SIEM: %d signed webhook posts; rsyslog parsed the last run's alert as RFC 5424\n", len(hooks))
+	hookMu.Unlock()
+
 	// The mail server goes away; an alert is raised; it comes back.
 	mailbox.Stop()
 	down := time.Now()
@@ -211,6 +268,7 @@ func TestPupilVPNEmailsTheDSL(t *testing.T) {
 	waitForLong(t, "an alert while the mail server is down", 60*time.Second, func() bool { a = openAlert(); return a.ID != 0 })
 	waitForLong(t, "a failed delivery attempt", 60*time.Second, func() bool {
 		items, err := st.OutboxItems(ctx, a.ID, 10)
+		items = emails(items)
 		return err == nil && len(items) == 1 && items[0].Attempts >= 1 && items[0].SentAt.IsZero()
 	})
 	stop()
@@ -219,6 +277,7 @@ func TestPupilVPNEmailsTheDSL(t *testing.T) {
 	back := time.Now()
 	waitForLong(t, "the email raised during the outage", 7*time.Minute, func() bool { return vpnMails() > before })
 	items, _ := st.OutboxItems(ctx, a.ID, 10)
+	items = emails(items)
 	fmt.Printf("SMTP down for %v: the email arrived %v after the server came back, after %d attempts\n",
 		back.Sub(down).Round(time.Second), time.Since(back).Round(time.Second), items[0].Attempts)
 
@@ -257,9 +316,9 @@ func TestPupilVPNEmailsTheDSL(t *testing.T) {
 }
 
 // setAlertsConfig points the testbed's configuration at the test's mail
-// server (plain SMTP: the daemon cannot be told to trust a test CA) and
-// the admin page's address for links.
-func setAlertsConfig(t *testing.T, path, smtp string) {
+// server (STARTTLS always, trusting caFile) and the admin page's address
+// for links.
+func setAlertsConfig(t *testing.T, path, smtp, caFile string, more map[string]any) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -273,9 +332,12 @@ func setAlertsConfig(t *testing.T, path, smtp string) {
 	if alerts == nil {
 		alerts = map[string]any{}
 	}
-	alerts["smtp"] = map[string]any{"server": smtp, "from": "gatehouse@school.example", "starttls": "never"}
+	alerts["smtp"] = map[string]any{"server": smtp, "from": "gatehouse@school.example", "starttls": "always", "ca_file": caFile}
 	alerts["dsl"] = []string{"dsl@school.example"}
 	alerts["link"] = "https://" + testbed.MgmtRouterIP + ":8443"
+	for k, v := range more {
+		alerts[k] = v
+	}
 	c["alerts"] = alerts
 	out, err := yaml.Marshal(c)
 	if err != nil {
@@ -405,4 +467,15 @@ func waitForLong(t *testing.T, what string, d time.Duration, cond func() bool) {
 		}
 	}
 	t.Fatalf("timed out after %v waiting for %s", d, what)
+}
+
+// emails keeps the email notifications of an outbox listing.
+func emails(items []store.OutboxItem) []store.OutboxItem {
+	var out []store.OutboxItem
+	for _, it := range items {
+		if it.Channel == store.ChannelEmail {
+			out = append(out, it)
+		}
+	}
+	return out
 }
