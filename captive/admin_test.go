@@ -264,7 +264,7 @@ func TestNetworkSetsAUPAndExportsAcceptances(t *testing.T) {
 		t.Fatalf("export: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 	lines := strings.Split(strings.TrimSpace(csvBody), "\n")
-	version := store.AUPVersion("Be kind online.\n\nNo games.", "Byddwch yn garedig ar-lein.")
+	version := AUPVersion("Be kind online.\n\nNo games.", "Byddwch yn garedig ar-lein.")
 	if len(lines) != 2 || !strings.Contains(lines[1], macOf(9)) || !strings.Contains(lines[1], ",true,") ||
 		!strings.Contains(lines[1], version) || !strings.Contains(lines[1], `'=HYPERLINK`) {
 		t.Fatalf("CSV:\n%s", csvBody)

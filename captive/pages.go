@@ -5,7 +5,9 @@ package captive
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +50,7 @@ func (p *Portal) currentAUP(ctx context.Context) store.PortalAUP {
 		if !errors.Is(err, store.ErrNotFound) {
 			p.log.Error("read AUP", "err", err)
 		}
-		return store.PortalAUP{Version: store.AUPVersion(DefaultAUP, DefaultAUPWelsh), TextEN: DefaultAUP, TextCY: DefaultAUPWelsh}
+		return store.PortalAUP{Version: AUPVersion(DefaultAUP, DefaultAUPWelsh), TextEN: DefaultAUP, TextCY: DefaultAUPWelsh}
 	}
 	return a
 }
@@ -298,4 +300,16 @@ func (p *Portal) intercepted(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, p.base.String()+"/status", http.StatusFound)
+}
+
+// AUPVersion is the version of a pair of AUP texts: a hash of both, so an
+// acceptance names exactly the words the visitor was shown, and publishing
+// the same texts again is the same version.
+func AUPVersion(en, cy string) string {
+	h := sha256.New()
+	h.Write([]byte("gatehouse-aup-v1\x00"))
+	h.Write([]byte(en))
+	h.Write([]byte{0})
+	h.Write([]byte(cy))
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -244,7 +244,7 @@ func TestLoginAdmitsUntilCodeEndAndRecordsAcceptance(t *testing.T) {
 		t.Fatalf("acceptances %+v %v", acc, err)
 	}
 	a := acc[0]
-	if a.Name != "Ann Visitor" || a.Company != "Acme" || !a.Randomised || a.AUPVersion != store.AUPVersion(DefaultAUP, DefaultAUPWelsh) {
+	if a.Name != "Ann Visitor" || a.Company != "Acme" || !a.Randomised || a.AUPVersion != AUPVersion(DefaultAUP, DefaultAUPWelsh) {
 		t.Fatalf("acceptance %+v", a)
 	}
 	if got := h.sub.Drain(); len(got) != 1 || got[0].MAC.String() != macOf(50) || got[0].Source != events.SourcePortal || got[0].Reason != "redeemed" {
@@ -677,7 +677,7 @@ func TestPagesAreSmallAccessibleAndBilingual(t *testing.T) {
 
 	// A school's own AUP, long, in both languages, still under 50 KB.
 	en := strings.Repeat("Use the network kindly and lawfully. ", 300)
-	if _, err := h.st.SetPortalAUP(context.Background(), "web:net", en+"\n\nSecond paragraph.", "Defnyddiwch y rhwydwaith yn garedig.", ht0); err != nil {
+	if _, err := h.st.SetPortalAUP(context.Background(), "web:net", AUPVersion(en+"\n\nSecond paragraph.", "Defnyddiwch y rhwydwaith yn garedig."), en+"\n\nSecond paragraph.", "Defnyddiwch y rhwydwaith yn garedig.", ht0); err != nil {
 		t.Fatal(err)
 	}
 	check("school AUP", h.do("GET", portalHost, "/", ip, nil), "en", "Second paragraph.")
@@ -687,7 +687,7 @@ func TestPagesAreSmallAccessibleAndBilingual(t *testing.T) {
 	h.login(ip, code, "lang", "cy")
 	check("status cy", h.do("GET", portalHost, "/status?lang=cy", ip, nil), "cy", "Rydych chi wedi cysylltu", "Amser ar ôl", "1 awr 0 munud", "Allgofnodi")
 	acc, _ := h.st.GuestAcceptances(context.Background(), ht0, ht0.Add(time.Hour))
-	if len(acc) != 1 || acc[0].AUPVersion != store.AUPVersion(en+"\n\nSecond paragraph.", "Defnyddiwch y rhwydwaith yn garedig.") {
+	if len(acc) != 1 || acc[0].AUPVersion != AUPVersion(en+"\n\nSecond paragraph.", "Defnyddiwch y rhwydwaith yn garedig.") {
 		t.Fatalf("acceptance AUP version %+v", acc)
 	}
 }

@@ -478,7 +478,7 @@ func (a *admin) setAUP(c *gin.Context) {
 		a.renderSettings(c, http.StatusBadRequest, v, &store.PortalAUP{TextEN: en, TextCY: cy})
 		return
 	}
-	if _, err := a.p.st.SetPortalAUP(c.Request.Context(), web.Actor(c), en, cy, a.p.now()); err != nil {
+	if _, err := a.p.st.SetPortalAUP(c.Request.Context(), web.Actor(c), AUPVersion(en, cy), en, cy, a.p.now()); err != nil {
 		a.p.log.Error("set AUP", "err", err)
 		a.srv.RenderError(c, http.StatusInternalServerError, "The text could not be saved.")
 		return

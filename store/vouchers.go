@@ -3,9 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -709,26 +707,20 @@ func (s *Store) VoucherAttempts(ctx context.Context, limit int) ([]VoucherAttemp
 	return out, nil
 }
 
-// AUPVersion is the version hash of a pair of AUP texts.
-func AUPVersion(en, cy string) string {
-	h := sha256.New()
-	h.Write([]byte("gatehouse-aup-v1\x00"))
-	h.Write([]byte(en))
-	h.Write([]byte{0})
-	h.Write([]byte(cy))
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// SetPortalAUP publishes new AUP texts, audited as "portal.aup" with their
-// version hash; the previous texts stay on record.
-func (s *Store) SetPortalAUP(ctx context.Context, actor, en, cy string, at time.Time) (PortalAUP, error) {
+// SetPortalAUP publishes new AUP texts under version (what the portal
+// records against each acceptance; package captive says how a version is
+// made), audited as "portal.aup"; the previous texts stay on record.
+func (s *Store) SetPortalAUP(ctx context.Context, actor, version, en, cy string, at time.Time) (PortalAUP, error) {
 	if en == "" {
 		return PortalAUP{}, errors.New("store: set portal AUP: the English text is empty")
+	}
+	if len(version) < 12 {
+		return PortalAUP{}, errors.New("store: set portal AUP: a version of at least 12 characters is required")
 	}
 	if len(en) > 64<<10 || len(cy) > 64<<10 {
 		return PortalAUP{}, errors.New("store: set portal AUP: a text is longer than 64 KiB")
 	}
-	p := PortalAUP{Version: AUPVersion(en, cy), TextEN: en, TextCY: cy, SetAt: at.UTC(), SetBy: actor}
+	p := PortalAUP{Version: version, TextEN: en, TextCY: cy, SetAt: at.UTC(), SetBy: actor}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO portal_aup (version, text_en, text_cy, set_at, set_by) VALUES (?, ?, ?, ?, ?)`,
 			p.Version, en, cy, formatTime(p.SetAt), actor); err != nil {

@@ -306,17 +306,20 @@ func TestVoucherAttemptsAUPAndPurge(t *testing.T) {
 	if _, err := s.CurrentPortalAUP(ctx); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("AUP before any: %v", err)
 	}
-	p1, err := s.SetPortalAUP(ctx, "web:net", "Be kind.", "Byddwch yn garedig.", t0)
+	p1, err := s.SetPortalAUP(ctx, "web:net", "version-one-0001", "Be kind.", "Byddwch yn garedig.", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p1.Version != AUPVersion("Be kind.", "Byddwch yn garedig.") || p1.Version == AUPVersion("Be kind.", "") {
+	if p1.Version != "version-one-0001" {
 		t.Fatalf("version %s", p1.Version)
 	}
-	if _, err := s.SetPortalAUP(ctx, "web:net", "", "", t0); err == nil {
+	if _, err := s.SetPortalAUP(ctx, "web:net", "version-empty-01", "", "", t0); err == nil {
 		t.Fatal("empty AUP accepted")
 	}
-	p2, err := s.SetPortalAUP(ctx, "web:net", "Be very kind.", "", t0.Add(time.Hour))
+	if _, err := s.SetPortalAUP(ctx, "web:net", "", "Be kind.", "", t0); err == nil {
+		t.Fatal("AUP without a version accepted")
+	}
+	p2, err := s.SetPortalAUP(ctx, "web:net", "version-two-0002", "Be very kind.", "", t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -206,7 +207,7 @@ func demoUsers(ctx context.Context, db string) ([]demoCred, error) {
 	}
 	defer st.Close()
 	var out []demoCred
-	for _, c := range []demoCred{{role: "reception", name: "reception"}, {role: "network", name: "net-admin"}, {role: "dsl", name: "dsl"}} {
+	for _, c := range []demoCred{{role: store.RoleReception, name: "reception"}, {role: store.RoleNetwork, name: "net-admin"}, {role: store.RoleDSL, name: "dsl"}} {
 		b := make([]byte, 10)
 		if _, err := rand.Read(b); err != nil {
 			return nil, err
@@ -304,6 +305,9 @@ func visitorScene(ctx context.Context, w io.Writer, school *testbed.School, db s
 	if !ok {
 		return errors.New("the school has no visitor segment")
 	}
+	if err := sceneNeeds("curl"); err != nil {
+		return err
+	}
 	curl := func(args ...string) string {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -349,6 +353,9 @@ func pupilScene(ctx context.Context, w io.Writer, school *testbed.School, db str
 	if !ok {
 		return errors.New("the school has no pupil segment")
 	}
+	if err := sceneNeeds("nc"); err != nil {
+		return err
+	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	server := school.Command(sctx, "internet", "nc", "-l", "-s", "192.0.2.22", "-p", "22")
@@ -384,4 +391,19 @@ func pupilScene(ctx context.Context, w io.Writer, school *testbed.School, db str
 		}
 	}
 	return errors.New("no finding was stored")
+}
+
+// sceneNeeds says in one line which programs a scene lacks, so the demo
+// tells the reader why a scene cannot run instead of an exec error.
+func sceneNeeds(programs ...string) error {
+	var missing []string
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("it needs %s, which this machine lacks (make demo installs it through build/deps)", strings.Join(missing, ", "))
+	}
+	return nil
 }

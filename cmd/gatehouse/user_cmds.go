@@ -28,8 +28,6 @@ Example:
   printf '%s\n' "$PASSWORD" | gatehouse user add --config /etc/gatehouse/gatehouse.yaml --role reception --name frontdesk
 `
 
-var roles = map[string]bool{"reception": true, "network": true, "dsl": true}
-
 func cmdUser(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
 		return usagef("missing subcommand (add)")
@@ -55,7 +53,7 @@ func cmdUser(ctx context.Context, env *cliEnv, args []string) error {
 		return usagef("missing --name NAME")
 	case *role == "":
 		return usagef("missing --role reception|network|dsl")
-	case !roles[*role]:
+	case !store.ValidRole(*role):
 		return usagef("unknown role %q (want reception, network or dsl)", *role)
 	}
 	cfg, err := loadConfig(*path)
