@@ -5,25 +5,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/remote"
 
-	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
+	"github.com/gatehouse-net/gatehouse/testbed/browser"
 	"github.com/gatehouse-net/gatehouse/web"
 )
 
@@ -91,7 +87,15 @@ func TestChromiumVisitorSignsInWithACodeFromReception(t *testing.T) {
 		}
 	})
 
-	tab := startChromium(t, ctx, r.s, chromium, profile)
+	tab := browser.Start(t, ctx, r.s, "visitor", chromium, profile,
+		// Every host is the fake web server, so no lookup reaches a
+		// resolver, except the portal and the admin shell (the rules map
+		// addresses too).
+		"--host-resolver-rules=MAP * "+testbed.WebIP+", EXCLUDE 10.40.0.1, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+		// A plain http:// site stays plain: a visitor's first page is
+		// what the portal must catch.
+		"--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,HttpsFirstModeV2ForTypicallySecureUsers",
+		"--window-size=800,900")
 	shot := func(name string) {
 		t.Helper()
 		png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
@@ -242,115 +246,6 @@ func TestChromiumVisitorSignsInWithACodeFromReception(t *testing.T) {
 		t.Fatalf("after signing in http://www.example.com/ gave %d at %s:\n%s", res.Status, location(), body)
 	}
 	shot("08-internet")
-}
-
-// startChromium runs chromium in the visitor namespace with its DevTools
-// port on that namespace's loopback, and returns a chromedp context for a
-// tab of it, reached through a forwarder from this process's loopback.
-func startChromium(t *testing.T, ctx context.Context, s *testbed.School, bin, profile string) context.Context {
-	t.Helper()
-	var out testkit.SyncBuffer
-	cmd := s.Command(ctx, "visitor", bin,
-		"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--disable-quic", "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--disable-breakpad", "--disable-domain-reliability",
-		// Every host is the fake web server, so no lookup reaches a
-		// resolver, except the portal and the admin shell (the rules map
-		// addresses too).
-		"--host-resolver-rules=MAP * "+testbed.WebIP+", EXCLUDE 10.40.0.1, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-		"--no-proxy-server",
-		// A plain http:// site stays plain: a visitor's first page is
-		// what the portal must catch.
-		"--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,HttpsFirstModeV2ForTypicallySecureUsers",
-		"--window-size=800,900",
-		"--user-data-dir="+profile, "--remote-debugging-port=9222", "about:blank")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	// Ready when its DevTools port accepts a connection.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		dctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := s.DialContext(dctx, "visitor", "tcp4", "127.0.0.1:9222")
-		cancel()
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("chromium exited before opening its DevTools port (%v):\n%s", err, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("chromium opened no DevTools port in 30 s:\n%s", out.String())
-		}
-	}
-	fwd := forward(t, ctx, s, "visitor", "127.0.0.1:9222")
-	actx, acancel := remote.NewAllocator(ctx, "http://"+fwd+"/")
-	tab, tcancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		tcancel()
-		acancel()
-	})
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("attach to chromium: %v\n%s", err, out.String())
-	}
-	return tab
-}
-
-// forward listens on this process's loopback and relays each connection
-// to addr inside namespace ns. It stops when the test ends.
-func forward(t *testing.T, ctx context.Context, s *testbed.School, ns, addr string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				up, err := s.DialContext(fctx, ns, "tcp4", addr)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				done := make(chan struct{}, 2)
-				go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
-				go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
-				select {
-				case <-done:
-				case <-fctx.Done():
-				}
-				// Closing both ends ends the copy still running.
-				c.Close()
-				up.Close()
-				for range cap(done) - len(done) {
-					<-done
-				}
-			})
-		}
-	})
-	t.Cleanup(func() {
-		stop()
-		ln.Close()
-		wg.Wait()
-	})
-	return ln.Addr().String()
 }
 
 // printPDF prints the current page as the browser's print dialog would,

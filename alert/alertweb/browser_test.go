@@ -3,7 +3,6 @@ package alertweb
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,19 +11,17 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/remote"
 
 	"github.com/gatehouse-net/gatehouse/alert"
 	"github.com/gatehouse-net/gatehouse/alert/alerttest"
-	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
+	"github.com/gatehouse-net/gatehouse/testbed/browser"
 	"github.com/gatehouse-net/gatehouse/web"
 )
 
@@ -132,7 +129,9 @@ func TestChromiumDSLFollowsTheEmailToTheIncidentLog(t *testing.T) {
 		t.Fatalf("no link to the alert in the email:\n%s", msg.Body)
 	}
 
-	tab := startChromium(t, ctx, s, chromium, profile, "mgmt")
+	tab := browser.Start(t, ctx, s, "mgmt", chromium, profile,
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+		"--window-size=390,900") // a phone
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(tab, actions...); err != nil {
@@ -197,103 +196,4 @@ func TestChromiumDSLFollowsTheEmailToTheIncidentLog(t *testing.T) {
 	if body := text("body"); !strings.Contains(body, note) || !strings.Contains(body, "Sam Pupil") || !strings.Contains(body, "LAPTOP-0042") {
 		t.Fatalf("the incident log does not have the triaged alert:\n%s", body)
 	}
-}
-
-// startChromium starts headless chromium in namespace ns with its DevTools
-// port forwarded to this process, and returns a tab.
-func startChromium(t *testing.T, ctx context.Context, s *testbed.School, bin, profile, ns string) context.Context {
-	t.Helper()
-	var out testkit.SyncBuffer
-	cmd := s.Command(ctx, ns, bin,
-		"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--disable-quic", "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--disable-breakpad", "--disable-domain-reliability",
-		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--no-proxy-server",
-		"--window-size=390,900", // a phone
-		"--user-data-dir="+profile, "--remote-debugging-port=9222", "about:blank")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		dctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := s.DialContext(dctx, ns, "tcp4", "127.0.0.1:9222")
-		cancel()
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("chromium exited before opening its DevTools port (%v):\n%s", err, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("chromium opened no DevTools port in 30 s:\n%s", out.String())
-		}
-	}
-	fwd := forward(t, ctx, s, ns, "127.0.0.1:9222")
-	actx, acancel := remote.NewAllocator(ctx, "http://"+fwd+"/")
-	tab, tcancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		tcancel()
-		acancel()
-	})
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("attach to chromium: %v\n%s", err, out.String())
-	}
-	return tab
-}
-
-// forward listens on this process's loopback and relays each connection
-// to addr inside namespace ns until the test ends.
-func forward(t *testing.T, ctx context.Context, s *testbed.School, ns, addr string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				up, err := s.DialContext(fctx, ns, "tcp4", addr)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				done := make(chan struct{}, 2)
-				go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
-				go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
-				select {
-				case <-done:
-				case <-fctx.Done():
-				}
-				c.Close()
-				up.Close()
-				for range cap(done) - len(done) {
-					<-done
-				}
-			})
-		}
-	})
-	t.Cleanup(func() {
-		stop()
-		ln.Close()
-		wg.Wait()
-	})
-	return ln.Addr().String()
 }
