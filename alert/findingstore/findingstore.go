@@ -172,6 +172,28 @@ func (s *Sink) Follow(ctx context.Context, sub *events.Subscription[finding.Find
 	sub.Run(ctx, func(_ context.Context, f finding.Finding) { s.HandleFinding(f) })
 }
 
+// BlockedAction is the DNS guard's word for a lookup it refused as a
+// listed DoH or VPN service (dnsguard.Blocked; the hub carries it as text).
+const BlockedAction = "blocked"
+
+// FollowLookups turns each lookup the DNS guard refused as a listed bypass
+// service into a finding, until ctx ends or the subscription closes. Every
+// other lookup is the query log's, not a finding.
+func (s *Sink) FollowLookups(ctx context.Context, sub *events.Subscription[events.DNSQuery]) {
+	sub.Run(ctx, func(_ context.Context, q events.DNSQuery) {
+		if q.Action == BlockedAction {
+			s.HandleFinding(BlockedLookup(q))
+		}
+	})
+}
+
+// BlockedLookup is the finding for a lookup the DNS guard refused.
+func BlockedLookup(q events.DNSQuery) finding.Finding {
+	return finding.Finding{Time: q.Time, Source: finding.SourceDNSGuard, Class: finding.ClassBlockedLookup, Segment: q.Segment,
+		SrcIP: q.Client, SrcMAC: q.MAC, Proto: "dns", Detail: q.Name,
+		Evidence: fmt.Sprintf("asked the school's DNS for %s (%s); refused as a listed bypass service", q.Name, q.Type)}
+}
+
 // SegmentByPrefix returns a SegmentOf function that names the segment whose
 // subnet holds the finding's source address.
 func SegmentByPrefix(subnets map[string]netip.Prefix) func(finding.Finding) string {

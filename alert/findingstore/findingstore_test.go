@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
+	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -290,5 +291,13 @@ gatehouse_findings_received_total 2
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "gatehouse_findings_dropped_total", "gatehouse_findings_received_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+// The guard's word for a refused bypass name is what FollowLookups looks
+// for: the hub carries it as text, so a rename in dnsguard must show here.
+func TestBlockedActionIsTheGuards(t *testing.T) {
+	if BlockedAction != string(dnsguard.Blocked) {
+		t.Fatalf("BlockedAction %q, the guard says %q", BlockedAction, dnsguard.Blocked)
 	}
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
-	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
 )
@@ -198,14 +197,7 @@ func (a *alerting) components() []component {
 		{"alert engine", a.engine.Run},
 		{"alert outbox", a.outbox.Run},
 		{"hub findings", func(ctx context.Context) error { a.sink.Follow(ctx, a.findings); return nil }},
-		{"dns guard findings", func(ctx context.Context) error {
-			a.lookups.Run(ctx, func(_ context.Context, q events.DNSQuery) {
-				if q.Action == string(dnsguard.Blocked) {
-					a.sink.HandleFinding(blockedLookup(q))
-				}
-			})
-			return nil
-		}},
+		{"dns guard findings", func(ctx context.Context) error { a.sink.FollowLookups(ctx, a.lookups); return nil }},
 		{"alert retention", a.purge},
 	}
 	if a.digest != nil {
@@ -231,13 +223,6 @@ func (a *alerting) purge(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-// blockedLookup is a lookup the DNS guard refused as a listed DoH/VPN name.
-func blockedLookup(q events.DNSQuery) finding.Finding {
-	return finding.Finding{Time: q.Time, Source: finding.SourceDNSGuard, Class: finding.ClassBlockedLookup, Segment: q.Segment,
-		SrcIP: q.Client, SrcMAC: q.MAC, Proto: "dns", Detail: q.Name,
-		Evidence: fmt.Sprintf("asked the school's DNS for %s (%s); refused as a listed bypass service", q.Name, q.Type)}
 }
 
 // radiusSessions answers alert attribution from RADIUS accounting.
