@@ -116,57 +116,15 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 	return w, svc.Load(context.Background())
 }
 
-// scheduledImports runs each configured import daily at its time of day in
-// the site's zone. An import that would make too many leavers, or has bad
-// rows, waits on the imports page for a person.
-func (w *peopleWiring) scheduledImports(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
-	if len(cfg.People.Imports) == 0 {
-		<-ctx.Done()
-		return nil
+// scheduledImports turns the configuration's imports into people's, each
+// reading its own source.
+func scheduledImports(cfg *config.Config) []people.ScheduledImport {
+	var out []people.ScheduledImport
+	for _, im := range cfg.People.Imports {
+		out = append(out, people.ScheduledImport{Name: im.Name, At: im.At,
+			Read: func(ctx context.Context) (people.Batch, error) { return readImport(ctx, im) }})
 	}
-	loc := cfg.Site.Location
-	next := func(im config.PeopleImport, after time.Time) time.Time {
-		l := after.In(loc)
-		t := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc).Add(im.At)
-		if !t.After(after) {
-			l2 := l.AddDate(0, 0, 1)
-			t = time.Date(l2.Year(), l2.Month(), l2.Day(), 0, 0, 0, 0, loc).Add(im.At)
-		}
-		return t
-	}
-	due := make([]time.Time, len(cfg.People.Imports))
-	for i, im := range cfg.People.Imports {
-		due[i] = next(im, time.Now())
-		log.Info("scheduled import", "import", im.String(), "next", due[i])
-	}
-	for {
-		soonest := 0
-		for i := range due {
-			if due[i].Before(due[soonest]) {
-				soonest = i
-			}
-		}
-		t := time.NewTimer(time.Until(due[soonest]))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		im := cfg.People.Imports[soonest]
-		due[soonest] = next(im, time.Now())
-		b, err := readImport(ctx, im)
-		if err != nil {
-			log.Error("scheduled import could not read its source", "import", im.Name, "err", err)
-			continue
-		}
-		pv, err := w.svc.ApplyScheduled(ctx, b)
-		if err != nil {
-			log.Warn("scheduled import not applied", "import", im.Name, "summary", pv.Summary(), "err", err)
-			continue
-		}
-		log.Info("scheduled import applied", "import", im.Name, "summary", pv.Summary())
-	}
+	return out
 }
 
 // readImport reads one configured import's source into a batch.
@@ -253,12 +211,17 @@ func readBounded(f *os.File, limit int64) ([]byte, error) {
 // run is the people component: the leavers scheduler (which first finishes
 // revocations a restart interrupted and catches up on departures missed
 // while the router was off) and the scheduled imports.
-func (w *peopleWiring) run(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
+func (w *peopleWiring) run(ctx context.Context, cfg *config.Config) error {
 	// Components start once the enforcer's table is in the kernel.
 	w.started.Store(true)
+	// The imports stop with the leavers scheduler, so a scheduler that
+	// fails is reported at once rather than waiting for the daemon to end.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- w.scheduledImports(ctx, log.With("component", "people"), cfg) }()
+	go func() { errc <- w.svc.RunImports(ctx, scheduledImports(cfg)) }()
 	err := w.svc.Run(ctx, time.Minute)
+	cancel()
 	return errors.Join(err, <-errc)
 }
 
@@ -277,7 +240,7 @@ func wirePeople(_ context.Context, w *wiring) error {
 		a, b, q, err := ppl.svc.Restore(ctx, time.Now())
 		return a + b + q, err
 	})
-	w.run("people", func(ctx context.Context) error { return ppl.run(ctx, w.log, w.cfg) })
+	w.run("people", func(ctx context.Context) error { return ppl.run(ctx, w.cfg) })
 	return nil
 }
 
