@@ -40,11 +40,7 @@ func cmdAudit(ctx context.Context, env *cliEnv, args []string) error {
 	if err := requireConfig(*path); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.Database)
+	_, st, err := openDatabase(ctx, *path)
 	if err != nil {
 		return err
 	}

@@ -66,11 +66,7 @@ func cmdBackup(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(path)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.Database)
+	cfg, st, err := openDatabase(ctx, path)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/store"
 )
 
 // version is set at build time by the Makefile (-ldflags -X main.version=...).
@@ -155,4 +158,19 @@ func cmdVersion(_ context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "gatehouse %s\n", version)
 	return nil
+}
+
+// openDatabase loads the configuration at path and opens (and migrates) the
+// database it names: what every command that reads or changes the school's
+// data starts with. The caller closes the store.
+func openDatabase(ctx context.Context, path string) (*config.Config, *store.Store, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
 }

@@ -83,11 +83,7 @@ func cmdPeopleImport(ctx context.Context, env *cliEnv, args []string) error {
 	if fs.NArg() == 0 {
 		return usagef("name at least one file to import")
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.Database)
+	cfg, st, err := openDatabase(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -197,11 +193,7 @@ func cmdPeopleList(ctx context.Context, env *cliEnv, args []string) error {
 			return usagef("--leaving-before %q: want YYYY-MM-DD", *before)
 		}
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.Database)
+	_, st, err := openDatabase(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -277,11 +269,7 @@ func cmdPeopleMapping(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.Database)
+	cfg, st, err := openDatabase(ctx, *path)
 	if err != nil {
 		return err
 	}

@@ -61,11 +61,7 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 	if !ok {
 		return usagef("--mac %q is not a MAC address", *macText)
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.Database)
+	cfg, st, err := openDatabase(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -138,11 +134,7 @@ func cmdSessions(ctx context.Context, env *cliEnv, args []string) error {
 	if err := requireConfig(*path); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.Database)
+	_, st, err := openDatabase(ctx, *path)
 	if err != nil {
 		return err
 	}
