@@ -337,3 +337,22 @@ func checkName(s string) error {
 	}
 	return nil
 }
+
+// duration reads a Go duration of at least min into dst; an empty value
+// leaves dst (its default) as it is. what names the field in the problem
+// ("lease"), example shows how to write one ("8h or 90m").
+func (d *decoder) duration(p string, v *yaml.Node, dst *time.Duration, min time.Duration, what, example string) {
+	n, ok := d.str(p, v)
+	if !ok || n == "" {
+		return
+	}
+	dur, err := time.ParseDuration(n)
+	switch {
+	case err != nil:
+		d.at(p, "%q is not a duration; write it like %s", n, example)
+	case dur < min:
+		d.at(p, "%s %s is shorter than the minimum of %s", what, dur, min)
+	default:
+		*dst = dur
+	}
+}

@@ -5,7 +5,6 @@ package config
 import (
 	"net/netip"
 	"path/filepath"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -25,19 +24,7 @@ func (d *decoder) radius(c *Config, path string, v *yaml.Node) {
 	c.RADIUS.InterimInterval = DefaultInterimInterval
 	d.mapping(v, path, map[string]fieldFunc{
 		"interim_interval": func(p string, v *yaml.Node) {
-			n, ok := d.str(p, v)
-			if !ok || n == "" {
-				return
-			}
-			dur, err := time.ParseDuration(n)
-			switch {
-			case err != nil:
-				d.at(p, "%q is not a duration; write it like 10m or 1h", n)
-			case dur < MinInterimInterval:
-				d.at(p, "interim interval %s is shorter than the minimum of %s (RFC 2869)", dur, MinInterimInterval)
-			default:
-				c.RADIUS.InterimInterval = dur
-			}
+			d.duration(p, v, &c.RADIUS.InterimInterval, MinInterimInterval, "interim interval", "10m or 1h")
 		},
 		"auth":       listen(&c.RADIUS.Auth),
 		"accounting": listen(&c.RADIUS.Accounting),

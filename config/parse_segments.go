@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -90,19 +89,7 @@ func (d *decoder) segment(path string, v *yaml.Node) Segment {
 					}
 				},
 				"lease": func(p string, v *yaml.Node) {
-					n, ok := d.str(p, v)
-					if !ok || n == "" {
-						return
-					}
-					dur, err := time.ParseDuration(n)
-					switch {
-					case err != nil:
-						d.at(p, "%q is not a duration; write it like 8h, 90m or 1h30m", n)
-					case dur < MinLease:
-						d.at(p, "lease %s is shorter than the minimum of %s", dur, MinLease)
-					default:
-						s.DHCP.Lease = dur
-					}
+					d.duration(p, v, &s.DHCP.Lease, MinLease, "lease", "8h, 90m or 1h30m")
 				},
 				"rapid_commit": func(p string, v *yaml.Node) { s.DHCP.RapidCommit = d.boolean(p, v, false) },
 				"new_devices_per_minute": func(p string, v *yaml.Node) {
