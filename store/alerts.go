@@ -211,14 +211,7 @@ func (s *Store) AlertProgress(ctx context.Context, name string) (string, error) 
 
 // AlertByID returns one alert; ErrNotFound when there is none.
 func (s *Store) AlertByID(ctx context.Context, id int64) (Alert, error) {
-	a, err := scanAlert(s.db.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return Alert{}, fmt.Errorf("store: alert %d: %w", id, err)
-	}
-	return a, nil
+	return queryOne(ctx, s.db, fmt.Sprintf("alert %d", id), scanAlert, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id)
 }
 
 // AlertFilter selects alerts; zero fields select everything.

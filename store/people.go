@@ -165,14 +165,7 @@ func (s *Store) ListPeople(ctx context.Context, f PeopleFilter) ([]Person, error
 
 // PersonByID returns one person; ErrNotFound if there is none.
 func (s *Store) PersonByID(ctx context.Context, id int64) (Person, error) {
-	p, err := scanPerson(s.db.QueryRowContext(ctx, `SELECT `+personColumns+` FROM people WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return Person{}, fmt.Errorf("store: person %d: %w", id, err)
-	}
-	return p, nil
+	return queryOne(ctx, s.db, fmt.Sprintf("person %d", id), scanPerson, `SELECT `+personColumns+` FROM people WHERE id = ?`, id)
 }
 
 // PersonByKey finds a person by UPN, staff code, admission number or
@@ -465,14 +458,7 @@ func scanImport(sc scanner) (ImportRun, error) {
 
 // Import returns one import; ErrNotFound if there is none.
 func (s *Store) Import(ctx context.Context, id int64) (ImportRun, error) {
-	r, err := scanImport(s.db.QueryRowContext(ctx, `SELECT `+importColumns+` FROM people_imports WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return ImportRun{}, fmt.Errorf("store: import %d: %w", id, err)
-	}
-	return r, nil
+	return queryOne(ctx, s.db, fmt.Sprintf("import %d", id), scanImport, `SELECT `+importColumns+` FROM people_imports WHERE id = ?`, id)
 }
 
 // ListImports returns the newest imports first, without their previews.

@@ -290,6 +290,20 @@ func queryAll[T any](ctx context.Context, q querier, what string, scan func(scan
 	return out, nil
 }
 
+// queryOne runs a query for one row and scans it; ErrNotFound (wrapped with
+// what) when there is none, the same error shape as queryAll's.
+func queryOne[T any](ctx context.Context, q querier, what string, scan func(scanner) (T, error), query string, args ...any) (T, error) {
+	v, err := scan(q.QueryRowContext(ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return v, nil
+}
+
 // execOne runs a statement that must touch a row, and returns ErrNotFound
 // when it touched none.
 func execOne(ctx context.Context, q querier, query string, args ...any) error {
