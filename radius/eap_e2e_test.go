@@ -253,6 +253,11 @@ func TestEapolTestMethodsOverTLS12And13(t *testing.T) {
 				if !strings.Contains(out, "MPPE keys OK: 1  mismatch: 0") {
 					t.Fatalf("MPPE keys not checked or wrong:\n%s", tail(out, 40))
 				}
+				// EAP_DUMP=DIR keeps each output: radius/eap's fuzz seeds
+				// (testdata/eapol_test-*.hex) are its EAP-Message dumps.
+				if d := os.Getenv("EAP_DUMP"); d != "" {
+					os.WriteFile(filepath.Join(d, strings.ReplaceAll(m.method+v, "/", "_")+".txt"), []byte(out), 0o644)
+				}
 				if got := tlsVersionUsed(out); got != v {
 					t.Fatalf("negotiated TLS %s, wanted %s", got, v)
 				}

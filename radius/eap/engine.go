@@ -50,7 +50,10 @@ type Options struct {
 	// NTHash gives the NT password hash (RFC 2759 8.3) of a person who
 	// may log in, for MSCHAPv2 inside PEAP and EAP-TTLS; an error says why
 	// not (logged). nil: those inner methods are off.
-	NTHash func(ctx context.Context, user string) ([16]byte, error)
+	// found is false for nobody of that name and for a person who may not
+	// log in; err is for a lookup that could not be made. (It is package
+	// radius/mschapv2's Lookup.)
+	NTHash func(ctx context.Context, user string) (ntHash [16]byte, found bool, err error)
 	// VerifyClient decides on an EAP-TLS client certificate that already
 	// chains to TLS.ClientCAs (the place for revocation by serial). It
 	// returns the login name the certificate stands for ("" means
