@@ -177,7 +177,9 @@ func TestSessionTableBoundsReplaysAndExpiry(t *testing.T) {
 }
 
 func TestRetransmittedRoundGetsTheSameAnswer(t *testing.T) {
-	e, _ := newTestEngine(t, func(o *Options) { o.NTHash = func(context.Context, string) ([16]byte, bool, error) { return [16]byte{}, false, nil } })
+	e, _ := newTestEngine(t, func(o *Options) {
+		o.NTHash = func(context.Context, string) ([16]byte, bool, error) { return [16]byte{}, false, nil }
+	})
 	ctx := context.Background()
 	first, err := e.Handle(ctx, Request{Client: "c", Message: identity(5, "x")})
 	if err != nil {
