@@ -159,6 +159,27 @@ type RADIUS struct {
 	// InterimInterval is the Acct-Interim-Interval sent in every
 	// Access-Accept: how often access points report a session's counters.
 	InterimInterval time.Duration
+	EAP             RADIUSEAP
+}
+
+// RADIUSEAP is WPA-Enterprise: EAP logins inside RADIUS (radius.eap).
+// It is on when the server certificate is given (cert_file and key_file).
+type RADIUSEAP struct {
+	// Methods are offered in this order: peap, ttls, tls. Empty: every
+	// method the certificates and stored passwords allow.
+	Methods []string
+	// TLSMinVersion is "1.2" (the default) or "1.3".
+	TLSMinVersion string
+	// FragmentSize bounds the TLS data in one EAP request (Framed-MTU
+	// lowers it); 0: 1000.
+	FragmentSize int
+	// ServerName is the name in the server certificate that devices are
+	// told to check (Android 11 and later insist on one).
+	ServerName string
+	// CertFile and KeyFile are the server certificate (PEM, chain after
+	// the leaf) and its key; ClientCAFile the CAs EAP-TLS client
+	// certificates must chain to ("": no EAP-TLS).
+	CertFile, KeyFile, ClientCAFile string
 }
 
 // DefaultInterimInterval is radius.interim_interval when the file gives none.

@@ -296,3 +296,76 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(l, "\n")
 }
+
+// e2eMethods are the methods the end-to-end tests log in by, with the
+// login that works for each.
+var e2eMethods = []struct{ name, method, user, secret string }{
+	{eap.MethodTLS, "TLS", "amy@school.example", "amy"},
+	{eap.MethodTTLS, "TTLS-PAP", "amy", amyPassword},
+}
+
+// Every enabled method NAKs to every other: the server offers one first
+// and the supplicant, configured for another, asks for that instead.
+func TestEapolTestNAKFromEveryMethodToEveryOther(t *testing.T) {
+	for _, first := range e2eMethods {
+		t.Run("offering "+first.name, func(t *testing.T) {
+			order := []string{first.name}
+			for _, m := range e2eMethods {
+				if m.name != first.name {
+					order = append(order, m.name)
+				}
+			}
+			e := newEAPE2E(t, func(o *eap.Options) { o.Methods = order })
+			for _, m := range e2eMethods {
+				if m.name == first.name {
+					continue
+				}
+				ok, out := e.eapolTest(t, "nak", e.network(m.method, "1.3", m.user, m.secret))
+				if !ok || !strings.Contains(out, "-> NAK") || !strings.Contains(out, "MPPE keys OK: 1  mismatch: 0") {
+					t.Fatalf("%s after a NAK from %s:\n%s", m.method, first.name, tail(out, 60))
+				}
+			}
+			// Asking only for a method that is not offered fails.
+			ok, out := e.eapolTest(t, "md5", "\teap=MD5\n\tidentity=\"amy\"\n\tpassword=\"x\"\n")
+			if ok || !strings.Contains(out, "CTRL-EVENT-EAP-FAILURE") {
+				t.Fatalf("NAK to MD5:\n%s", tail(out, 40))
+			}
+		})
+	}
+}
+
+// 32 logins at once, every method and both TLS versions, each from its own
+// device: all succeed with their keys.
+func TestEapolTest32Parallel(t *testing.T) {
+	e := newEAPE2E(t, nil)
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := range n {
+		m := e2eMethods[i%len(e2eMethods)]
+		v := []string{"1.2", "1.3"}[(i/len(e2eMethods))%2]
+		conf := filepath.Join(e.dir, fmt.Sprintf("par%d.conf", i))
+		if err := os.WriteFile(conf, []byte("network={\n\tkey_mgmt=WPA-EAP\n"+e.network(m.method, v, m.user, m.secret)+"}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+			defer cancel()
+			out, err := e.school.Command(ctx, "mgmt", "eapol_test", "-c", conf, "-a", testbed.MgmtRouterIP, "-p", "1812", "-s", e2eSecret,
+				"-t", "120", "-M", fmt.Sprintf("02:00:00:00:10:%02x", i), "-N", "30:s:0A-00-00-00-00-01:Staff").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "SUCCESS") || !strings.Contains(string(out), "MPPE keys OK: 1  mismatch: 0") {
+				errs <- fmt.Sprintf("login %d (%s over TLS %s): %v\n%s", i, m.method, v, err, tail(string(out), 30))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+	if n := e.srv.eap.InProgress(); n > 32 {
+		t.Errorf("%d logins still in the table", n)
+	}
+}

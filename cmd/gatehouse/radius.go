@@ -103,12 +103,17 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 	if err != nil {
 		return nil, nil, err
 	}
+	eapOpts, err := radiusEAP(cfg.RADIUS.EAP)
+	if err != nil {
+		return nil, nil, err
+	}
 	rs, err := radius.New(radius.Options{
 		AuthAddr: cfg.RADIUS.Auth, AcctAddr: cfg.RADIUS.Accounting,
 		Clients: clients, Segments: radiusSegments(cfg, n),
 		Devices: storeDevices{st}, Sessions: st, Keys: keys, Auditor: st, Events: hub,
 		// PAP logins are people's usernames and Wi-Fi passwords.
 		Identities:      ids,
+		EAP:             eapOpts,
 		InterimInterval: cfg.RADIUS.InterimInterval,
 		Logger:          log.With("component", "radius"),
 	})
