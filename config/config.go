@@ -159,6 +159,12 @@ type RADIUS struct {
 	// InterimInterval is the Acct-Interim-Interval sent in every
 	// Access-Accept: how often access points report a session's counters.
 	InterimInterval time.Duration
+	// StoreNTHash (radius.store_nt_hash) keeps every Wi-Fi password also
+	// as an NT hash, sealed with the site key, which MSCHAPv2 (PEAP,
+	// TTLS-MSCHAPv2) needs; false (the default) stores none and removes
+	// any left over at start. The daemon also turns it on when an enabled
+	// EAP method needs MSCHAPv2.
+	StoreNTHash bool
 }
 
 // DefaultInterimInterval is radius.interim_interval when the file gives none.
