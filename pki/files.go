@@ -65,6 +65,12 @@ func readKey(path string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseKey(data, path)
+}
+
+// parseKey finds the first private key in PEM data read from path.
+func parseKey(data []byte, path string) (crypto.Signer, error) {
+	var err error
 	for {
 		var b *pem.Block
 		b, data = pem.Decode(data)
@@ -101,6 +107,11 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseCerts(data, path)
+}
+
+// parseCerts reads every certificate in PEM data read from path.
+func parseCerts(data []byte, path string) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	for {
 		var b *pem.Block
