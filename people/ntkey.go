@@ -111,3 +111,23 @@ func (s *Service) ClearNTHashes(ctx context.Context) (int64, error) {
 	}
 	return n, err
 }
+
+// WiFiPasswordState says whether p has a Wi-Fi password and whether it is
+// also kept as a sealed NT hash, for the person page.
+func (s *Service) WiFiPasswordState(ctx context.Context, p store.Person) (set, nt bool, err error) {
+	if p.Username == "" {
+		return false, false, nil
+	}
+	got, hash, err := s.st.PersonLogin(ctx, p.Username)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && got.ID != p.ID) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	_, sealed, err := s.st.PersonNTLogin(ctx, p.Username)
+	if err != nil {
+		return false, false, err
+	}
+	return hash != "", len(sealed) > 0, nil
+}

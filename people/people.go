@@ -105,6 +105,9 @@ type Service struct {
 	cal   calendar
 	calMu sync.RWMutex
 
+	// self limits the self-service Wi-Fi password page's wrong attempts.
+	self selfService
+
 	// revokeMu serialises revocations, so the scheduler and a "revoke now"
 	// never work on one person at once.
 	revokeMu sync.Mutex
