@@ -26,6 +26,7 @@ var (
 	ErrRevoked   = errors.New("pki: certificate revoked")
 	ErrUnknown   = errors.New("pki: certificate not on record")
 	ErrNoPerson  = errors.New("pki: the person cannot have a certificate")
+	ErrBadName   = errors.New("pki: not a device name")
 )
 
 // Issued is a new client certificate: the PKCS#12 file and its password
@@ -61,7 +62,7 @@ func (a *Authority) IssuePerson(ctx context.Context, actor string, personID int6
 func (a *Authority) IssueDevice(ctx context.Context, actor, name string) (Issued, error) {
 	name = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), "."))
 	if err := checkDNSName(name); err != nil {
-		return Issued{}, fmt.Errorf("pki: device name %q: %w", name, err)
+		return Issued{}, fmt.Errorf("%w: %q: %v", ErrBadName, name, err)
 	}
 	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: name, Organization: []string{a.o.Organization}}, DNSNames: []string{name}}
 	return a.issue(ctx, actor, tmpl, store.ClientCert{Kind: store.CertDevice, Identity: name}, name)
