@@ -159,6 +159,8 @@ type RADIUS struct {
 	// InterimInterval is the Acct-Interim-Interval sent in every
 	// Access-Accept: how often access points report a session's counters.
 	InterimInterval time.Duration
+	// EAP is WPA-Enterprise's certificates and onboarding (parse_eap.go).
+	EAP EAP
 }
 
 // DefaultInterimInterval is radius.interim_interval when the file gives none.
