@@ -182,6 +182,32 @@ func (a *Authority) VerifyClientCert(ctx context.Context, cert *x509.Certificate
 	return Client{Identity: Identity(cert), Kind: rec.Kind, PersonID: rec.PersonID, Serial: serial}, nil
 }
 
+// VerifyLogin is VerifyClient for the EAP engine (eap.Options.VerifyClient),
+// which wants the login name RADIUS looks the person up by: for a person's
+// certificate their current username (the certificate is tied to the
+// person, so a username changed in the MIS follows), for a device's its
+// DNS name.
+func (a *Authority) VerifyLogin(ctx context.Context, cert *x509.Certificate) (string, error) {
+	c, err := a.VerifyClientCert(ctx, cert)
+	if err != nil {
+		return "", err
+	}
+	if c.Kind != store.CertPerson {
+		return c.Identity, nil
+	}
+	if c.PersonID == 0 {
+		return "", fmt.Errorf("%w: serial %s: its person is no longer on record", ErrNoPerson, c.Serial)
+	}
+	p, err := a.o.People.PersonByID(ctx, c.PersonID)
+	if err != nil {
+		return "", fmt.Errorf("pki: serial %s: look up person %d: %w", c.Serial, c.PersonID, err)
+	}
+	if p.Username == "" {
+		return "", fmt.Errorf("%w: serial %s: person %d has no username", ErrNoPerson, c.Serial, c.PersonID)
+	}
+	return p.Username, nil
+}
+
 // Identity is who a certificate names: the SAN rfc822Name, else the SAN
 // DNS name, else the subject CN.
 func Identity(c *x509.Certificate) string {

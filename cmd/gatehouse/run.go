@@ -167,8 +167,8 @@ var constructors = []func(context.Context, *wiring) error{
 	wireRules,       // the school's rules, person and group rules resolved by people; the rules page
 	wireCaptive,     // the portal, its pages, guest retention and re-admission
 	wireDHCP,        // the DHCP server
-	wireRADIUS,      // the RADIUS server, when configured (radius.go)
 	wirePKI,         // the school CA, server certificate and onboarding pages, with RADIUS (pki.go)
+	wireRADIUS,      // the RADIUS server, when configured (radius.go)
 	wireDevices,     // the devices page, acting through people
 	wireAlerts,      // findings from every source -> alerts -> the DSL (alert.go)
 	wireInspect,     // packet inspection on the configured interfaces
