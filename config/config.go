@@ -165,6 +165,8 @@ type RADIUS struct {
 	// any left over at start. The daemon also turns it on when an enabled
 	// EAP method needs MSCHAPv2.
 	StoreNTHash bool
+	// EAP is WPA-Enterprise's certificates and onboarding (parse_eap.go).
+	EAP EAP
 }
 
 // DefaultInterimInterval is radius.interim_interval when the file gives none.
