@@ -193,6 +193,13 @@ type Inspect struct {
 	Interfaces []string
 	// Retention is how long findings are kept.
 	Retention time.Duration
+	// MinConfidence maps a finding class (or "default") to the least
+	// confidence reported: "attempt", "likely" or "certain". Empty
+	// reports everything.
+	MinConfidence map[string]string
+	// Signatures is the path of a signatures file used instead of the one
+	// shipped with inspection; "" uses the shipped one.
+	Signatures string
 }
 
 // Portal is the captive portal's optional HTTPS and how long guests'
