@@ -221,6 +221,10 @@ type Portal struct {
 type DHCPRelay struct {
 	Interfaces []string       // extra interfaces that only carry relayed traffic
 	Trusted    []netip.Prefix // relays' source addresses
+	// DeviceRetention is how long a device's record is kept after it was
+	// last seen ("dhcp.device_retention"); 0 means the DHCP server's
+	// default (400 days).
+	DeviceRetention time.Duration
 }
 
 // Alerts is how the DSL is told about findings.
