@@ -26,6 +26,10 @@ func (d *decoder) radius(c *Config, path string, v *yaml.Node) {
 		"interim_interval": func(p string, v *yaml.Node) {
 			d.duration(p, v, &c.RADIUS.InterimInterval, MinInterimInterval, "interim interval", "10m or 1h")
 		},
+		"store_nt_hash": func(p string, v *yaml.Node) {
+			c.RADIUS.StoreNTHash = d.boolean(p, v, false)
+		},
+		"eap":        func(p string, v *yaml.Node) { d.radiusEAP(c, p, v) },
 		"auth":       listen(&c.RADIUS.Auth),
 		"accounting": listen(&c.RADIUS.Accounting),
 		"clients": func(p string, v *yaml.Node) {
@@ -39,64 +43,7 @@ func (d *decoder) radius(c *Config, path string, v *yaml.Node) {
 				c.RADIUS.Clients = append(c.RADIUS.Clients, rc)
 			})
 		},
-		"eap": func(p string, v *yaml.Node) { d.radiusEAP(&c.RADIUS.EAP, dir, p, v) },
 	})
-}
-
-// radiusEAP decodes radius.eap.
-func (d *decoder) radiusEAP(e *RADIUSEAP, dir, path string, v *yaml.Node) {
-	file := func(dst *string) fieldFunc {
-		return func(p string, v *yaml.Node) {
-			if s, ok := d.str(p, v); ok && s != "" {
-				*dst = relTo(dir, s)
-			}
-		}
-	}
-	d.mapping(v, path, map[string]fieldFunc{
-		"methods": func(p string, v *yaml.Node) {
-			d.strList(p, v, func(ip, s string) {
-				switch s {
-				case "peap", "ttls", "tls":
-					e.Methods = append(e.Methods, s)
-				default:
-					d.at(ip, "%q is not an EAP method here (peap, ttls or tls)", s)
-				}
-			})
-		},
-		"tls_min_version": func(p string, v *yaml.Node) {
-			if s, ok := d.str(p, v); ok && s != "" {
-				if s != "1.2" && s != "1.3" {
-					d.at(p, "%q: the TLS minimum version is 1.2 or 1.3", s)
-					return
-				}
-				e.TLSMinVersion = s
-			}
-		},
-		"fragment_size": func(p string, v *yaml.Node) {
-			if n, ok := d.integer(p, v); ok {
-				if n < 200 || n > 4000 {
-					d.at(p, "%d: the fragment size is between 200 and 4000 octets", n)
-					return
-				}
-				e.FragmentSize = n
-			}
-		},
-		"server_name": func(p string, v *yaml.Node) {
-			if s, ok := d.str(p, v); ok && s != "" {
-				if !portalHostRe.MatchString(s) {
-					d.at(p, "%q is not a host name like radius.school.example", s)
-					return
-				}
-				e.ServerName = s
-			}
-		},
-		"cert_file":      file(&e.CertFile),
-		"key_file":       file(&e.KeyFile),
-		"client_ca_file": file(&e.ClientCAFile),
-	})
-	if (e.CertFile == "") != (e.KeyFile == "") {
-		d.at(path, "cert_file and key_file go together")
-	}
 }
 
 func (d *decoder) radiusClient(path string, v *yaml.Node) RADIUSClient {

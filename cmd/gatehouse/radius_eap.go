@@ -2,38 +2,28 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
-	"os"
 
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/people"
+	"github.com/gatehouse-net/gatehouse/pki"
 	"github.com/gatehouse-net/gatehouse/radius/eap"
 )
 
-// radiusEAP converts radius.eap into the EAP engine's options; nil (EAP
-// off) when no server certificate is configured.
-func radiusEAP(c config.RADIUSEAP) (*eap.Options, error) {
-	if c.CertFile == "" {
-		return nil, nil
+// radiusEAP builds the EAP engine's options (WPA-Enterprise): the server
+// certificate, client CA and certificate check from the school CA, the NT
+// hashes from people when they are stored (radius.store_nt_hash), and
+// radius.eap's methods and limits. nil (EAP off) without the CA.
+func radiusEAP(cfg *config.Config, a *pki.Authority, svc *people.Service) *eap.Options {
+	if a == nil {
+		return nil
 	}
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("radius.eap: loading the server certificate: %w", err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
-	if c.ClientCAFile != "" {
-		pem, err := os.ReadFile(c.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("radius.eap: reading the client CAs: %w", err)
-		}
-		cfg.ClientCAs = x509.NewCertPool()
-		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("radius.eap: %s holds no PEM certificate", c.ClientCAFile)
-		}
-	}
-	o := &eap.Options{TLS: cfg, Methods: c.Methods, FragmentSize: c.FragmentSize}
+	c := cfg.RADIUS.EAP
+	o := &eap.Options{TLS: a.TLSConfig(), Methods: c.Methods, FragmentSize: c.FragmentSize, VerifyClient: a.VerifyClient}
 	if c.TLSMinVersion == "1.3" {
 		o.MinVersion = tls.VersionTLS13
 	}
-	return o, nil
+	if storeNTHashes(cfg) && svc != nil {
+		o.NTHash = svc.NTHash
+	}
+	return o
 }
