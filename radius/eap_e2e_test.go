@@ -30,6 +30,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/radius/eap"
+	"github.com/gatehouse-net/gatehouse/radius/mschapv2"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
@@ -160,6 +161,14 @@ func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
 		eo := &eap.Options{
 			TLS:          &tls.Config{Certificates: []tls.Certificate{e.pki.server}, ClientCAs: e.pki.pool},
 			VerifyClient: e.revoked.verify,
+			// As people.Service.NTHash: nobody for a leaver.
+			NTHash: func(_ context.Context, user string) ([16]byte, bool, error) {
+				id, ok := e.ids[user]
+				if !ok || !id.Active {
+					return [16]byte{}, false, nil
+				}
+				return mschapv2.NTPasswordHash(amyPassword), true, nil
+			},
 		}
 		if mod != nil {
 			mod(eo)
@@ -240,8 +249,10 @@ func tlsVersionUsed(out string) string {
 func TestEapolTestMethodsOverTLS12And13(t *testing.T) {
 	e := newEAPE2E(t, nil)
 	methods := []struct{ method, user, secret string }{
-		{"TLS", "amy@school.example", "amy"},
+		{"PEAP", "amy", amyPassword},
 		{"TTLS-PAP", "amy", amyPassword},
+		{"TTLS-MSCHAPV2", "amy", amyPassword},
+		{"TLS", "amy@school.example", "amy"},
 	}
 	for _, m := range methods {
 		for _, v := range []string{"1.2", "1.3"} {
@@ -265,13 +276,17 @@ func TestEapolTestMethodsOverTLS12And13(t *testing.T) {
 		}
 	}
 	t.Run("wrong password fails", func(t *testing.T) {
-		if ok, out := e.eapolTest(t, "bad", e.network("TTLS-PAP", "1.2", "amy", "not it")); ok || !strings.Contains(out, "CTRL-EVENT-EAP-FAILURE") {
-			t.Fatalf("wrong password:\n%s", tail(out, 40))
+		for _, m := range []string{"PEAP", "TTLS-PAP", "TTLS-MSCHAPV2"} {
+			if ok, out := e.eapolTest(t, "bad", e.network(m, "1.2", "amy", "not it")); ok || !strings.Contains(out, "CTRL-EVENT-EAP-FAILURE") {
+				t.Fatalf("%s wrong password:\n%s", m, tail(out, 40))
+			}
 		}
 	})
 	t.Run("a leaver fails", func(t *testing.T) {
-		if ok, out := e.eapolTest(t, "leaver", e.network("TTLS-PAP", "1.3", "leo", amyPassword)); ok {
-			t.Fatalf("leaver:\n%s", tail(out, 40))
+		for _, m := range []string{"PEAP", "TTLS-PAP", "TTLS-MSCHAPV2"} {
+			if ok, out := e.eapolTest(t, "leaver", e.network(m, "1.3", "leo", amyPassword)); ok {
+				t.Fatalf("%s leaver:\n%s", m, tail(out, 40))
+			}
 		}
 	})
 	t.Run("a certificate the callback refuses fails", func(t *testing.T) {
@@ -300,8 +315,9 @@ func tail(s string, n int) string {
 // e2eMethods are the methods the end-to-end tests log in by, with the
 // login that works for each.
 var e2eMethods = []struct{ name, method, user, secret string }{
-	{eap.MethodTLS, "TLS", "amy@school.example", "amy"},
+	{eap.MethodPEAP, "PEAP", "amy", amyPassword},
 	{eap.MethodTTLS, "TTLS-PAP", "amy", amyPassword},
+	{eap.MethodTLS, "TLS", "amy@school.example", "amy"},
 }
 
 // Every enabled method NAKs to every other: the server offers one first

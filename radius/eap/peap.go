@@ -1,15 +1,231 @@
 package eap
 
+// PEAPv0 ([MS-PEAP], draft-kamath-pppext-peapv0) with EAP-MSCHAPv2 inside.
+// Inner EAP packets travel without their four-octet header (PEAPv0's
+// compression), except the Extensions (TLV) packets that carry the result.
+
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/gatehouse-net/gatehouse/radius/mschapv2"
 )
 
-func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
-	return methodResult{method: "PEAP", reason: "PEAP is not built yet"}
+// PEAP TLVs (type 33 packets).
+const (
+	tlvResult        = 3
+	tlvCryptoBinding = 12
+	tlvMandatory     = 0x8000
+	resultSuccess    = 1
+	resultFailure    = 2
+	maxInnerRounds   = 8
+)
+
+// tlv is one PEAP TLV.
+type tlv struct {
+	typ       uint16 // without the mandatory bit
+	mandatory bool
+	value     []byte
 }
 
+var errTLV = errors.New("eap: malformed PEAP TLV")
+
+// parseTLVs parses the TLVs of an Extensions packet's data.
+func parseTLVs(b []byte) ([]tlv, error) {
+	var out []tlv
+	for len(b) > 0 {
+		if len(b) < 4 || len(out) >= 16 {
+			return nil, errTLV
+		}
+		t := binary.BigEndian.Uint16(b[0:2])
+		n := int(binary.BigEndian.Uint16(b[2:4]))
+		if 4+n > len(b) {
+			return nil, errTLV
+		}
+		out = append(out, tlv{typ: t & 0x3fff, mandatory: t&tlvMandatory != 0, value: b[4 : 4+n]})
+		b = b[4+n:]
+	}
+	return out, nil
+}
+
+func appendTLV(b []byte, typ uint16, mandatory bool, v []byte) []byte {
+	if mandatory {
+		typ |= tlvMandatory
+	}
+	b = binary.BigEndian.AppendUint16(b, typ)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(v)))
+	return append(b, v...)
+}
+
+// readTunnel reads one message from inside the tunnel.
+func readTunnel(tc *tls.Conn) ([]byte, error) {
+	buf := make([]byte, 16<<10)
+	n, err := tc.Read(buf)
+	if err != nil {
+		return nil, fmt.Errorf("reading inside the tunnel: %w", err)
+	}
+	return buf[:n], nil
+}
+
+func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
+	res := methodResult{method: "PEAP-MSCHAPv2"}
+	if e.o.NTHash == nil {
+		res.reason = "MSCHAPv2 is not enabled"
+		return res
+	}
+	tc, _, err := e.handshake(ctx, c, false)
+	if err != nil {
+		res.reason = err.Error()
+		return res
+	}
+	st := tc.ConnectionState()
+	res.version = tlsVersion(st.Version)
+	if res.msk, res.emsk, err = exportKeys(st, TypePEAP); err != nil {
+		res.reason = err.Error()
+		return res
+	}
+	fail := func(format string, a ...any) methodResult {
+		res.ok, res.reason = false, fmt.Sprintf(format, a...)
+		return res
+	}
+	// Phase 2: the inner identity, then EAP-MSCHAPv2 for it. The identity
+	// request goes with its header, as FreeRADIUS sends it: over TLS 1.2
+	// it shares a message with our Finished, and wpa_supplicant takes
+	// that early data as it is, without restoring a PEAPv0 header.
+	if _, err := tc.Write(Packet{Code: CodeRequest, ID: 0, Type: TypeIdentity}.Marshal()); err != nil {
+		return fail("writing the inner identity request: %v", err)
+	}
+	in, err := readTunnel(tc)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if len(in) < 2 || in[0] != TypeIdentity {
+		return fail("the inner response is not an identity")
+	}
+	identity := string(in[1:])
+	res.identity = mschapv2.StripDomain(identity)
+	ms, err := mschapv2.NewServer(mschapv2.Config{Lookup: e.o.NTHash, Identity: identity})
+	if err != nil {
+		return fail("%v", err)
+	}
+	td, err := ms.Start()
+	if err != nil {
+		return fail("%v", err)
+	}
+	var result mschapv2.Result
+	for round := 0; ; round++ {
+		if round >= maxInnerRounds {
+			return fail("the inner method took too many rounds")
+		}
+		if _, err := tc.Write(append([]byte{TypeMSCHAPv2}, td...)); err != nil {
+			return fail("writing the inner request: %v", err)
+		}
+		if in, err = readTunnel(tc); err != nil {
+			return fail("%v", err)
+		}
+		if len(in) < 1 {
+			return fail("empty inner response")
+		}
+		if in[0] == TypeNak {
+			return fail("the client wants another inner method than EAP-MSCHAPv2 (it asked for %v)", in[1:])
+		}
+		if in[0] != TypeMSCHAPv2 {
+			return fail("inner response of type %d", in[0])
+		}
+		step, err := ms.Handle(ctx, in[1:])
+		if err != nil {
+			return fail("inner EAP-MSCHAPv2: %v", err)
+		}
+		if step.Done {
+			result = step.Result
+			break
+		}
+		td = step.Reply
+	}
+	if result.Username != "" {
+		res.identity = result.Username
+	}
+	// The result, protected by the tunnel: the client must agree.
+	status := uint16(resultFailure)
+	if result.Success {
+		status = resultSuccess
+	}
+	msg := Packet{Code: CodeRequest, ID: 1, Type: TypeExtensions,
+		Data: appendTLV(nil, tlvResult, true, binary.BigEndian.AppendUint16(nil, status))}.Marshal()
+	if _, err := tc.Write(msg); err != nil {
+		return fail("writing the result: %v", err)
+	}
+	if in, err = readTunnel(tc); err != nil {
+		return fail("%v", err)
+	}
+	p, err := Parse(in)
+	if err != nil || p.Code != CodeResponse || p.Type != TypeExtensions {
+		return fail("the answer to the result is not an Extensions response")
+	}
+	tlvs, err := parseTLVs(p.Data)
+	if err != nil {
+		return fail("%v", err)
+	}
+	agreed := false
+	for _, t := range tlvs {
+		if t.typ == tlvResult && len(t.value) == 2 && binary.BigEndian.Uint16(t.value) == resultSuccess {
+			agreed = true
+		}
+	}
+	if !result.Success {
+		return fail("inner EAP-MSCHAPv2: %s", result.Reason)
+	}
+	if !agreed {
+		return fail("the client did not confirm the success result")
+	}
+	res.ok = true
+	return res
+}
+
+// ttlsMSCHAPv2 is MSCHAPv2 inside EAP-TTLS (RFC 5281 11.2.4): the
+// challenge comes from the tunnel's keys, the client sends its response at
+// once, we answer MS-CHAP2-Success and the client acknowledges it.
 func (e *Engine) ttlsMSCHAPv2(ctx context.Context, c *flight, tc *tls.Conn, st tls.ConnectionState, avps []avp, res methodResult) methodResult {
-	res.reason = "MSCHAPv2 inside TTLS is not built yet"
+	if e.o.NTHash == nil {
+		res.reason = "MSCHAPv2 inside TTLS is not enabled"
+		return res
+	}
+	implicit, err := st.ExportKeyingMaterial("ttls challenge", nil, 17)
+	if err != nil {
+		res.reason = "deriving the implicit challenge: " + err.Error()
+		return res
+	}
+	r, err := mschapv2.VerifyTTLS(ctx, e.o.NTHash, mschapv2.TTLS{
+		UserName:  string(findAVP(avps, avpUserName, 0)),
+		Challenge: findAVP(avps, avpMSCHAPChal, vendorMicrosoft),
+		Response:  findAVP(avps, avpMSCHAP2Resp, vendorMicrosoft),
+		Implicit:  implicit,
+	})
+	if err != nil {
+		res.reason = err.Error()
+		return res
+	}
+	res.identity = r.Username
+	if !r.Success {
+		res.reason = "MSCHAPv2: " + r.Reason
+		return res
+	}
+	if _, err := tc.Write(appendAVP(nil, avpMSCHAP2Success, vendorMicrosoft, r.SuccessAVP)); err != nil {
+		res.reason = "writing MS-CHAP2-Success: " + err.Error()
+		return res
+	}
+	in, err := c.exchange()
+	if err != nil {
+		res.reason = err.Error()
+		return res
+	}
+	if len(in) != 0 {
+		res.reason = "the client answered MS-CHAP2-Success with more than an acknowledgement"
+		return res
+	}
+	res.ok = true
 	return res
 }
