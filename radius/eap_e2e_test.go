@@ -228,7 +228,12 @@ func (e *eapRig) network(method, version, user, pw string, extra ...string) stri
 	case "PEAP":
 		fmt.Fprintf(&b, "\teap=PEAP\n\tanonymous_identity=\"anonymous@school.example\"\n\tidentity=%q\n\tpassword=%q\n\tphase2=\"auth=MSCHAPV2\"\n", user, pw)
 	}
-	fmt.Fprintf(&b, "\tphase1=%q\n", tlsPhase1(version))
+	phase1 := tlsPhase1(version)
+	if method == "PEAP" {
+		// Require the crypto binding TLV (and its compound MSK).
+		phase1 += " crypto_binding=2"
+	}
+	fmt.Fprintf(&b, "\tphase1=%q\n", phase1)
 	for _, x := range extra {
 		b.WriteString("\t" + x + "\n")
 	}
@@ -357,9 +362,10 @@ func TestEapolTest32Parallel(t *testing.T) {
 	const n = 32
 	var wg sync.WaitGroup
 	errs := make(chan string, n)
+	all := append(e2eMethods, struct{ name, method, user, secret string }{eap.MethodTTLS, "TTLS-MSCHAPV2", "amy", amyPassword})
 	for i := range n {
-		m := e2eMethods[i%len(e2eMethods)]
-		v := []string{"1.2", "1.3"}[(i/len(e2eMethods))%2]
+		m := all[i%len(all)]
+		v := []string{"1.2", "1.3"}[(i/len(all))%2]
 		conf := filepath.Join(e.dir, fmt.Sprintf("par%d.conf", i))
 		if err := os.WriteFile(conf, []byte("network={\n\tkey_mgmt=WPA-EAP\n"+e.network(m.method, v, m.user, m.secret)+"}\n"), 0o600); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,10 @@ package eap
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/subtle"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -153,8 +157,18 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 	if result.Success {
 		status = resultSuccess
 	}
-	msg := Packet{Code: CodeRequest, ID: 1, Type: TypeExtensions,
-		Data: appendTLV(nil, tlvResult, true, binary.BigEndian.AppendUint16(nil, status))}.Marshal()
+	data := appendTLV(nil, tlvResult, true, binary.BigEndian.AppendUint16(nil, status))
+	var cb *cryptoBinding
+	if result.Success {
+		// [MS-PEAP] 3.1.5.5: binds the inner method's keys to the tunnel,
+		// so a man in the middle of the inner method gets nowhere; the
+		// MSK then comes from the compound keys.
+		if cb, err = newCryptoBinding(res.msk[:40], result.Keys.MSK()); err != nil {
+			return fail("crypto binding: %v", err)
+		}
+		data = append(data, cb.request()...)
+	}
+	msg := Packet{Code: CodeRequest, ID: 1, Type: TypeExtensions, Data: data}.Marshal()
 	if _, err := tc.Write(msg); err != nil {
 		return fail("writing the result: %v", err)
 	}
@@ -169,10 +183,19 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 	if err != nil {
 		return fail("%v", err)
 	}
-	agreed := false
-	for _, t := range tlvs {
-		if t.typ == tlvResult && len(t.value) == 2 && binary.BigEndian.Uint16(t.value) == resultSuccess {
-			agreed = true
+	agreed, bound := false, false
+	for i, t := range tlvs {
+		switch t.typ {
+		case tlvResult:
+			agreed = len(t.value) == 2 && binary.BigEndian.Uint16(t.value) == resultSuccess
+		case tlvCryptoBinding:
+			if cb == nil {
+				return fail("the client sent a crypto binding we did not ask for")
+			}
+			if !cb.verifyResponse(tlvBytes(p.Data, i)) {
+				return fail("the client's crypto binding is wrong (a man in the middle?)")
+			}
+			bound = true
 		}
 	}
 	if !result.Success {
@@ -181,8 +204,93 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 	if !agreed {
 		return fail("the client did not confirm the success result")
 	}
+	if bound {
+		// [MS-PEAP] 3.1.5.7: with the binding, the MSK is the compound
+		// session key; there is no EMSK.
+		res.msk, res.emsk = cb.msk(), nil
+	}
 	res.ok = true
 	return res
+}
+
+// tlvBytes returns the i-th TLV of b with its header.
+func tlvBytes(b []byte, i int) []byte {
+	for ; len(b) >= 4; i-- {
+		n := 4 + int(binary.BigEndian.Uint16(b[2:4]))
+		if i == 0 {
+			return b[:n]
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// cryptoBinding is PEAPv0's crypto binding ([MS-PEAP] 3.1.5.5, as
+// hostapd and wpa_supplicant implement it).
+type cryptoBinding struct {
+	ipmk  []byte // 40 octets
+	cmk   []byte // 20 octets
+	nonce [32]byte
+}
+
+// peapPRF is [MS-PEAP]'s PRF+ for PEAPv0: T(n) = HMAC-SHA1(K, T(n-1) |
+// label | seed | n | 0x00 0x00).
+func peapPRF(key []byte, label string, seed []byte, n int) []byte {
+	var out, t []byte
+	for c := byte(1); len(out) < n; c++ {
+		h := hmac.New(sha1.New, key)
+		h.Write(t)
+		h.Write([]byte(label))
+		h.Write(seed)
+		h.Write([]byte{c, 0, 0})
+		t = h.Sum(nil)
+		out = append(out, t...)
+	}
+	return out[:n]
+}
+
+func newCryptoBinding(tempKey, isk []byte) (*cryptoBinding, error) {
+	var k [32]byte // the ISK, zero-padded to 32 octets
+	copy(k[:], isk)
+	imck := peapPRF(tempKey, "Inner Methods Compound Keys", k[:], 60)
+	cb := &cryptoBinding{ipmk: imck[:40], cmk: imck[40:60]}
+	if _, err := rand.Read(cb.nonce[:]); err != nil {
+		return nil, err
+	}
+	return cb, nil
+}
+
+// tlv builds the binding TLV of subtype (0 request, 1 response) with the
+// Compound MAC over it (MAC field zero) and the PEAP type.
+func (cb *cryptoBinding) tlv(subtype byte) []byte {
+	v := make([]byte, 56)
+	v[1], v[2], v[3] = 0, 0, subtype // reserved, version 0, received version 0
+	copy(v[4:36], cb.nonce[:])
+	b := appendTLV(nil, tlvCryptoBinding, false, v)
+	copy(b[4+36:], cb.mac(b))
+	return b
+}
+
+func (cb *cryptoBinding) mac(t []byte) []byte {
+	h := hmac.New(sha1.New, cb.cmk)
+	z := append([]byte(nil), t...)
+	clear(z[4+36 : 4+56])
+	h.Write(z)
+	h.Write([]byte{TypePEAP})
+	return h.Sum(nil)
+}
+
+func (cb *cryptoBinding) request() []byte { return cb.tlv(0) }
+
+func (cb *cryptoBinding) verifyResponse(t []byte) bool {
+	if len(t) != 60 || t[4+1] != 0 || t[4+3] != 1 || subtle.ConstantTimeCompare(t[8:40], cb.nonce[:]) != 1 {
+		return false
+	}
+	return hmac.Equal(cb.mac(t), t[40:60])
+}
+
+func (cb *cryptoBinding) msk() []byte {
+	return peapPRF(cb.ipmk, "Session Key Generating Function", []byte{0}, 64)
 }
 
 // ttlsMSCHAPv2 is MSCHAPv2 inside EAP-TTLS (RFC 5281 11.2.4): the
