@@ -29,6 +29,7 @@ func (d *decoder) radius(c *Config, path string, v *yaml.Node) {
 		"store_nt_hash": func(p string, v *yaml.Node) {
 			c.RADIUS.StoreNTHash = d.boolean(p, v, false)
 		},
+		"eap":        func(p string, v *yaml.Node) { d.radiusEAP(c, p, v) },
 		"auth":       listen(&c.RADIUS.Auth),
 		"accounting": listen(&c.RADIUS.Accounting),
 		"clients": func(p string, v *yaml.Node) {

@@ -46,6 +46,22 @@ type Credentials interface {
 	DisablePerson(ctx context.Context, personID int64) error
 }
 
+// CredentialSet is several keepers of credentials as one (personal keys in
+// radius, client certificates in pki): each is disabled, even when one
+// before it fails, and the failures are returned together.
+type CredentialSet []Credentials
+
+// DisablePerson disables the person's credentials in every keeper.
+func (cs CredentialSet) DisablePerson(ctx context.Context, personID int64) error {
+	var errs []error
+	for _, c := range cs {
+		if c != nil {
+			errs = append(errs, c.DisablePerson(ctx, personID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Mailer sends the leavers preview to the network manager and the DSL
 // (package alert's mailer). ErrNoMailer from it means no mail is set up:
 // the preview stays on the admin page only and is not marked sent.
