@@ -391,3 +391,35 @@ func TestEapolTest32Parallel(t *testing.T) {
 		t.Errorf("%d logins still in the table", n)
 	}
 }
+
+// EAP-TLS resumes its TLS session on re-authentication (eapol_test -r 1)
+// over TLS 1.3, by session ticket (crypto/tls checks the certificate again
+// through VerifyConnection, so VerifyClient still decides). Over TLS 1.2
+// wpa_supplicant offers only session-ID resumption, which crypto/tls does
+// not serve: those logins run in full. TTLS and PEAP never resume (a
+// resumed tunnel would skip the person's inner login).
+func TestEapolTestEAPTLSResumes(t *testing.T) {
+	e := newEAPE2E(t, nil)
+	for _, v := range []string{"1.3"} {
+		ok, out := e.eapolTest(t, "resume", e.network("TLS", v, "amy@school.example", "amy"), "-r", "1")
+		if !ok || strings.Count(out, "MPPE keys OK: 1  mismatch: 0") != 1 && !strings.Contains(out, "MPPE keys OK: 2  mismatch: 0") {
+			t.Fatalf("TLS %s re-authentication:\n%s", v, tail(out, 40))
+		}
+		if !strings.Contains(out, "resumed=1") {
+			t.Fatalf("TLS %s: the second login did not resume:\n%s", v, grepLines(out, "resumed", "ticket", "Ticket", "Session ID"))
+		}
+	}
+}
+
+func grepLines(s string, subs ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, x := range subs {
+			if strings.Contains(l, x) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
