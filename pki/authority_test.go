@@ -87,7 +87,7 @@ func TestOpenMakesCAAndServerCertificateAndKeepsThem(t *testing.T) {
 	if len(tc.Certificate) != 2 || tc.PrivateKey == nil {
 		t.Fatalf("tls certificate chain %d", len(tc.Certificate))
 	}
-	if tc := a.TLSConfig(); len(tc.Certificates) != 1 || !tc.ClientCAs.Equal(pool) || tc.MinVersion != tls.VersionTLS12 {
+	if tc := a.TLSConfig(); tc.GetCertificate == nil || !tc.ClientCAs.Equal(pool) || tc.MinVersion != tls.VersionTLS12 {
 		t.Fatal("TLS config")
 	}
 	if !a.ClientCAs().Equal(pool) {
@@ -372,5 +372,38 @@ func TestPKCS12ReadsBackWithOpenSSL(t *testing.T) {
 	}
 	if out, err := exec.Command("openssl", "pkcs12", "-info", "-in", f, "-passin", "pass:wrong", "-noenc").CombinedOutput(); err == nil {
 		t.Fatalf("openssl accepted a wrong password:\n%s", out)
+	}
+}
+
+// TestRunningAuthorityRenewsTheServerCertificateInPlace: the engine's TLS
+// configuration serves the new certificate after a renewal without being
+// rebuilt; the school's own files are never replaced.
+func TestRunningAuthorityRenewsTheServerCertificateInPlace(t *testing.T) {
+	b := newBench(t)
+	a := b.open(t)
+	tc := a.TLSConfig()
+	old := a.ServerLeaf()
+	if renewed, err := a.RenewIfDue(); err != nil || renewed {
+		t.Fatalf("fresh certificate renewed: %v %v", renewed, err)
+	}
+	b.clock.Set(old.NotAfter.Add(-DefaultRenewBefore + time.Minute))
+	if renewed, err := a.RenewIfDue(); err != nil || !renewed {
+		t.Fatalf("due certificate not renewed: %v %v", renewed, err)
+	}
+	got, err := tc.GetCertificate(&tls.ClientHelloInfo{})
+	if err != nil || got.Leaf.Equal(old) || !got.Leaf.Equal(a.ServerLeaf()) || !got.Leaf.NotAfter.After(old.NotAfter) {
+		t.Fatal("the TLS configuration still serves the old certificate")
+	}
+	// The file on disk is the new one: a restart keeps it.
+	if !b.open(t).ServerLeaf().Equal(got.Leaf) {
+		t.Fatal("the renewed certificate was not written")
+	}
+
+	now := b.clock.Now()
+	cf, kf, caf := schoolPKI(t, filepath.Join(b.dir, "own"), "radius.school.example", now.Add(-time.Hour), now.Add(24*time.Hour))
+	b.opts.CertFile, b.opts.KeyFile, b.opts.CAFile = cf, kf, caf
+	s := b.open(t)
+	if renewed, err := s.RenewIfDue(); err != nil || renewed || s.ServerLeaf().Subject.CommonName != "radius.school.example" || !s.SchoolOwnServerCert() {
+		t.Fatalf("school's own certificate replaced: %v %v", renewed, err)
 	}
 }
