@@ -102,6 +102,10 @@ type Options struct {
 	// QuarantineSegments are the segments whose unknown devices are
 	// quarantined, for Restore.
 	QuarantineSegments []string
+	// NTHashes, when set, makes every Wi-Fi password also stored as a
+	// sealed NT hash for MSCHAPv2 (PEAP, TTLS-MSCHAPv2); nil (MSCHAPv2 not
+	// enabled) stores none, and ClearNTHashes removes any left over.
+	NTHashes *NTSealer
 	// OnChange is called after people, groups or devices change, so the
 	// enforcer can re-resolve person and group rules (policy Sync).
 	OnChange func(ctx context.Context) error
@@ -116,6 +120,9 @@ type Service struct {
 	now   func() time.Time
 	cal   calendar
 	calMu sync.RWMutex
+
+	// self limits the self-service Wi-Fi password page's wrong attempts.
+	self selfService
 
 	// revokeMu serialises revocations, so the scheduler and a "revoke now"
 	// never work on one person at once.

@@ -109,11 +109,21 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 			return err
 		}
 	}
+	sealer, err := ntSealer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts.NTHashes = sealer
 	svc, err := people.New(opts)
 	if err != nil {
 		return nil, err
 	}
 	w.svc = svc
+	if enf != nil {
+		if err := clearStaleNTHashes(context.Background(), svc); err != nil {
+			return nil, err
+		}
+	}
 	return w, svc.Load(context.Background())
 }
 
