@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,9 @@ type Store interface {
 	ClientCerts(ctx context.Context, f store.ClientCertFilter) ([]store.ClientCert, error)
 	RevokeClientCert(ctx context.Context, actor, serial, reason string, now time.Time) (store.ClientCert, error)
 	RevokePersonClientCerts(ctx context.Context, actor string, personID int64, reason string, now time.Time) (int, error)
+	// Audit records what changes outside the database: a CA or server
+	// certificate made.
+	Audit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
 }
 
 // People looks a person up for a client certificate (package store).
@@ -238,6 +242,7 @@ func (a *Authority) loadCA() error {
 	}
 	a.ca, a.caKey = cert, key
 	a.log.Info("pki: made the school CA", "subject", cert.Subject.CommonName, "sha256", Fingerprint(cert))
+	a.audit("pki.ca.create", cert, "")
 	return nil
 }
 
@@ -340,6 +345,26 @@ func (a *Authority) loadOwnServer() error {
 	return a.renewServer(why)
 }
 
+// audit records a certificate the authority made by itself (actor
+// "pki"): which, for what name, until when and why. A failure is logged,
+// not returned: the certificate is already in place.
+func (a *Authority) audit(action string, c *x509.Certificate, why string) {
+	after, err := json.Marshal(struct {
+		Serial   string    `json:"serial"`
+		Subject  string    `json:"subject"`
+		DNS      []string  `json:"dns,omitempty"`
+		NotAfter time.Time `json:"not_after"`
+		SHA256   string    `json:"sha256"`
+		Why      string    `json:"why,omitempty"`
+	}{SerialHex(c), c.Subject.CommonName, c.DNSNames, c.NotAfter.UTC(), Fingerprint(c), why})
+	if err == nil {
+		_, err = a.o.Store.Audit(context.Background(), store.AuditEntry{Actor: "pki", Action: action, Object: "cert:" + SerialHex(c), After: string(after)})
+	}
+	if err != nil {
+		a.log.Error("pki: audit", "action", action, "err", err)
+	}
+}
+
 // renewServer makes, writes and puts in place a new server certificate.
 func (a *Authority) renewServer(why string) error {
 	leaf, key, err := a.issueServer()
@@ -350,6 +375,7 @@ func (a *Authority) renewServer(why string) error {
 		return fmt.Errorf("pki: write server certificate: %w", err)
 	}
 	a.log.Info("pki: made a new server certificate", "name", a.o.ServerName, "why", why, "expires", leaf.NotAfter)
+	a.audit("pki.server.issue", leaf, why)
 	a.server.Store(&tls.Certificate{Certificate: [][]byte{leaf.Raw, a.ca.Raw}, PrivateKey: key, Leaf: leaf})
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,14 @@ func TestOpenMakesCAAndServerCertificateAndKeepsThem(t *testing.T) {
 	}
 	if st, _ := os.Stat(b.opts.Dir); st.Mode().Perm() != 0o700 {
 		t.Fatalf("dir mode %v", st.Mode())
+	}
+
+	var made []string
+	for _, e := range mustAudit(t, b.st) {
+		made = append(made, e.Action+" "+e.Actor)
+	}
+	if strings.Join(made, ",") != "pki.ca.create pki,pki.server.issue pki" {
+		t.Fatalf("audit %v", made)
 	}
 
 	// A restart keeps both.
@@ -406,4 +415,14 @@ func TestRunningAuthorityRenewsTheServerCertificateInPlace(t *testing.T) {
 	if renewed, err := s.RenewIfDue(); err != nil || renewed || s.ServerLeaf().Subject.CommonName != "radius.school.example" || !s.SchoolOwnServerCert() {
 		t.Fatalf("school's own certificate replaced: %v %v", renewed, err)
 	}
+}
+
+func mustAudit(t *testing.T, st *store.Store) []store.AuditEntry {
+	t.Helper()
+	log, err := st.AuditList(context.Background(), 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(log) // oldest first
+	return log
 }
