@@ -346,6 +346,16 @@ func (p *pages) download(c *gin.Context) {
 		return
 	}
 	p.log.Info("pkiweb: certificate downloaded", "serial", e.issued.Cert.Serial, "by", actor)
+	if c.PostForm("format") == "apple" {
+		doc, err := p.onboarding().MobileConfigTLS(e.issued)
+		if err != nil {
+			p.log.Warn("pkiweb: EAP-TLS mobileconfig", "err", err)
+			p.srv.RenderError(c, http.StatusConflict, "No Wi-Fi network is set up for staff or pupil sign-in, so there is no Apple profile to make. Revoke the certificate and issue a new one to download it as a file.")
+			return
+		}
+		attachment(c, strings.TrimSuffix(fileSafe(e.issued.FileName), ".p12")+".mobileconfig", "application/x-apple-aspen-config", doc)
+		return
+	}
 	attachment(c, fileSafe(e.issued.FileName), "application/x-pkcs12", e.issued.PKCS12)
 }
 

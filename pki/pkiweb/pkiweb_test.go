@@ -239,3 +239,23 @@ func TestWaitingDownloadsAreBounded(t *testing.T) {
 		t.Fatalf("after expiry: %d", r.StatusCode)
 	}
 }
+
+func TestIssueAsAnAppleProfile(t *testing.T) {
+	b := newBench(t)
+	nm := b.site.Browser(t, web.RoleNetwork)
+	r := nm.PostForm(IssuePath, url.Values{"person": {"alovelace"}})
+	tok, pw := tokenRE.FindStringSubmatch(r.Body), passwordRE.FindStringSubmatch(r.Body)
+	if tok == nil || pw == nil {
+		t.Fatalf("%d %s", r.StatusCode, r.Body)
+	}
+	d := nm.PostForm(DownloadPath, url.Values{"token": {tok[1]}, "format": {"apple"}})
+	if d.StatusCode != http.StatusOK || d.Header.Get("Content-Type") != "application/x-apple-aspen-config" ||
+		!strings.Contains(d.Header.Get("Content-Disposition"), "alovelace.mobileconfig") ||
+		!strings.Contains(d.Body, "com.apple.security.pkcs12") || strings.Contains(d.Body, pw[1]) {
+		t.Fatalf("%d %v", d.StatusCode, d.Header)
+	}
+	// Either download uses up the hand-over.
+	if r := nm.PostForm(DownloadPath, url.Values{"token": {tok[1]}, "format": {"p12"}}); r.StatusCode != http.StatusGone {
+		t.Fatalf("second download: %d", r.StatusCode)
+	}
+}
