@@ -270,10 +270,14 @@ func (a *Authority) loadSchoolServer() error {
 	}
 	tc := tls.Certificate{Certificate: rawChain(chain), PrivateKey: key, Leaf: leaf}
 	a.serverCA, a.schoolOwn = cas[0], true
-	// A chain file without its issuer: send the CA's intermediates too.
-	if len(chain) == 1 && len(cas) > 1 {
-		for _, c := range cas[1:] {
-			tc.Certificate = append(tc.Certificate, c.Raw)
+	// A certificate file without its chain: send the intermediates the CA
+	// file holds (every CA there that is not self-signed), so supplicants
+	// that trust only the root can build the path.
+	if len(chain) == 1 {
+		for _, c := range cas {
+			if c.CheckSignatureFrom(c) != nil {
+				tc.Certificate = append(tc.Certificate, c.Raw)
+			}
 		}
 	}
 	a.server.Store(&tc)

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -425,4 +426,52 @@ func mustAudit(t *testing.T, st *store.Store) []store.AuditEntry {
 	}
 	slices.Reverse(log) // oldest first
 	return log
+}
+
+// TestSchoolChainWithAnIntermediate: a school CA file holding an
+// intermediate and its root, and a certificate file with only the leaf:
+// the server sends the leaf and the intermediate, and onboarding pins the
+// root.
+func TestSchoolChainWithAnIntermediate(t *testing.T) {
+	b := newBench(t)
+	now := b.clock.Now()
+	mk := func(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if parent == nil {
+			parent, parentKey = tmpl, k
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, k.Public(), parentKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(der)
+		return c, k
+	}
+	root, rootKey := mk(&x509.Certificate{SerialNumber: randomSerial(), Subject: pkix.Name{CommonName: "Trust Root"}, NotBefore: now.Add(-time.Hour),
+		NotAfter: now.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
+	inter, interKey := mk(&x509.Certificate{SerialNumber: randomSerial(), Subject: pkix.Name{CommonName: "Trust Issuing"}, NotBefore: now.Add(-time.Hour),
+		NotAfter: now.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, root, rootKey)
+	leaf, leafKey := mk(&x509.Certificate{SerialNumber: randomSerial(), Subject: pkix.Name{CommonName: "radius.school.example"},
+		DNSNames: []string{"radius.school.example"}, NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}, inter, interKey)
+	dir := filepath.Join(b.dir, "chain")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePair(dir, "leaf.pem", "leaf-key.pem", leafKey, leaf); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(filepath.Join(dir, "ca.pem"), certPEM(inter, root), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.opts.CertFile, b.opts.KeyFile, b.opts.CAFile = filepath.Join(dir, "leaf.pem"), filepath.Join(dir, "leaf-key.pem"), filepath.Join(dir, "ca.pem")
+	a := b.open(t)
+	sent := a.ServerCertificate().Certificate
+	if len(sent) != 2 || !bytes.Equal(sent[1], inter.Raw) || !a.TrustAnchor().Equal(root) {
+		t.Fatalf("sent %d certificates; anchor %s", len(sent), a.TrustAnchor().Subject.CommonName)
+	}
+	// A supplicant that trusts only the root connects (as for PEAP).
+	if _, err := handshake(t, a, tls.VersionTLS13, root, "radius.school.example", nil); err != nil {
+		t.Fatalf("the supplicant could not build the path to the root: %v", err)
+	}
 }
