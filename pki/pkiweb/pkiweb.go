@@ -119,7 +119,6 @@ func Register(srv *web.Server, o Options) error {
 			}
 			return t.Local().Format("2006-01-02")
 		},
-		"query": func(s string) string { return template.URLQueryEscaper(s) },
 	}
 	var err error
 	if p.onboard, err = template.New("onboard.html").Funcs(funcs).ParseFS(templates, "templates/onboard.html"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"html"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -46,7 +47,7 @@ func newBench(t *testing.T) *bench {
 	}
 	b := &bench{st: st, a: a, p: p, clock: testkit.NewClock(time.Now())}
 	b.site = webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
-		return Register(srv, Options{Authority: a, People: st, Site: "Test School", SSIDs: []string{"Staff", "Pupils"}, Now: b.clock.Now})
+		return Register(srv, Options{Authority: a, People: st, Site: "Test School", SSIDs: []string{"Staff", "Pupils", "Staff & 5G"}, Now: b.clock.Now})
 	}})
 	return b
 }
@@ -82,6 +83,15 @@ func TestOnboardingIsPublicAndCarriesNoSecrets(t *testing.T) {
 	w := anon.Get(WindowsPath + "?ssid=Staff")
 	if w.StatusCode != http.StatusOK || !strings.Contains(w.Body, "<name>Staff</name>") || !strings.Contains(w.Header.Get("Content-Disposition"), "wifi-Staff.xml") {
 		t.Fatalf("windows: %d %s", w.StatusCode, w.Body)
+	}
+	// An SSID with a space and an ampersand: the page's link, followed as
+	// a browser would, reaches its profile.
+	link := regexp.MustCompile(`href="(/wifi/windows\.xml\?ssid=Staff[^"]*5G)"`).FindStringSubmatch(r.Body)
+	if link == nil {
+		t.Fatalf("no link for Staff & 5G:\n%s", r.Body)
+	}
+	if w := anon.Get(html.UnescapeString(link[1])); w.StatusCode != http.StatusOK || !strings.Contains(w.Body, "<name>Staff &amp; 5G</name>") {
+		t.Fatalf("link %s: %d %s", link[1], w.StatusCode, w.Body)
 	}
 	if r := anon.Get(WindowsPath + "?ssid=Guests"); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown SSID: %d", r.StatusCode)
