@@ -154,7 +154,7 @@ func (s *Server) Render(c *gin.Context, status int, t *template.Template, v *Vie
 		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("internal error\n"))
 		return
 	}
-	c.Data(status, "text/html; charset=utf-8", page.Bytes())
+	c.Data(status, "text/html; charset=utf-8", labelCells(page.Bytes()))
 }
 
 // renderPage renders one of the shell's own templates.
