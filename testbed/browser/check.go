@@ -74,7 +74,7 @@ func Widths(tab context.Context) (doc, viewport int, err error) {
 // Screenshot keeps a full-page PNG of the tab as dir/name.png.
 func Screenshot(t *testing.T, tab context.Context, dir, name string) {
 	t.Helper()
-	png, err := chromedp.Run(tab, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
