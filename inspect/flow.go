@@ -16,7 +16,7 @@ import (
 func (e *Engine) flowPacket(p *pkt) {
 	k := makeKey(p.src, p.sport, p.dst, p.dport, uint8(p.proto))
 	i, ok := e.flows.get(k)
-	if ok && p.ts.Sub(e.flows.slots[i].last) > e.opt.FlowIdle {
+	if ok && p.ts.Sub(e.flows.at(i).last) > e.opt.FlowIdle {
 		// The slot outlived its idle time: this packet starts afresh.
 		e.release(i)
 		ok = false
@@ -26,7 +26,7 @@ func (e *Engine) flowPacket(p *pkt) {
 	} else {
 		i = e.newFlow(k, p)
 	}
-	f := &e.flows.slots[i]
+	f := e.flows.at(i)
 	dir := dirS2C
 	if p.src == f.client && p.sport == f.cport {
 		dir = dirC2S
@@ -92,7 +92,7 @@ func (e *Engine) newFlow(k flowKey, p *pkt) int32 {
 	// Reclaim a few idle flows from the cold end, then evict if still full.
 	for n := 0; n < 4; n++ {
 		o := e.flows.oldest()
-		if o < 0 || p.ts.Sub(e.flows.slots[o].last) <= e.opt.FlowIdle {
+		if o < 0 || p.ts.Sub(e.flows.at(o).last) <= e.opt.FlowIdle {
 			break
 		}
 		e.release(o)
@@ -103,7 +103,7 @@ func (e *Engine) newFlow(k flowKey, p *pkt) int32 {
 	}
 	e.stats.Flows++
 	i := e.flows.add(k)
-	f := &e.flows.slots[i]
+	f := e.flows.at(i)
 	f.proto = uint8(p.proto)
 	f.first = p.ts
 	f.last = p.ts
@@ -159,7 +159,7 @@ func (e *Engine) finish(f *flow) {
 }
 
 func (e *Engine) release(i int32) {
-	e.finish(&e.flows.slots[i])
+	e.finish(e.flows.at(i))
 	e.flows.remove(i)
 }
 

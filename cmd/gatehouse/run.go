@@ -214,6 +214,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 			return err
 		}
 	}
+	if p := heapProfiler(log); p != nil {
+		w.run("heap profiles", p) // debug builds only (heapprofile_pprof.go)
+	}
 	d.guard = w.guard
 
 	// What the database holds goes in before the first Apply, so the table
