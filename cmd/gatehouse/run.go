@@ -67,6 +67,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 		return usagef("unknown --log %q (want text or json)", *logFormat)
 	}
 	log := slog.New(handler)
+	setMemoryLimit(log) // memlimit.go
 
 	cfg, err := loadConfig(*path)
 	if err != nil {
