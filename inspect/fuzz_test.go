@@ -44,8 +44,12 @@ func FuzzOpenVPNTCP(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, cs, ss []byte) {
-		openVPNTCP(cs, ss)
+		openVPNTCP(cs, ss, time.Time{})
+		openVPNTCPClient(cs)
 		socksHandshake(cs, ss)
+		socksGreeting(cs)
+		sslVPNRequest(cs)
+		icmpCarrier(cs)
 		rdpConnectionRequest(cs)
 		absoluteFormRequest(cs)
 		pptpStart(cs)

@@ -74,10 +74,12 @@ func TestRecordCorpus(t *testing.T) {
 			time.Sleep(time.Duration(r.seconds) * time.Second / 4)
 			stop()
 			if t.Failed() {
+				os.Remove(path) // no half-recorded capture left behind
 				return
 			}
 			fi, err := os.Stat(path)
 			if err != nil || fi.Size() <= 24 {
+				os.Remove(path)
 				t.Fatalf("%s: nothing captured (%v)", path, err)
 			}
 			manifest[r.file] = []string{r.file + ".pcap", r.tool, r.pkg, pkgVersion(r.pkg), r.options, r.expected, r.server}
@@ -176,7 +178,7 @@ func recordings() []recording {
 			run: func(t *testing.T, l *lab, dir string) { l.shadowsocks(t, "192.0.2.120", "aes-256-gcm") }},
 		{file: "tor-private-bridge", tool: "tor", pkg: "tor", options: "UseBridges to a private relay in the fake internet", expected: "tor", server: "answers", addr: "192.0.2.121", seconds: 8,
 			run: func(t *testing.T, l *lab, dir string) { l.tor(t, dir, "192.0.2.121", false) }},
-		{file: "tor-obfs4-bridge", tool: "tor + obfs4proxy", pkg: "obfs4proxy", options: "UseBridges with an obfs4 bridge (iat-mode=0)", expected: "tor", server: "answers", addr: "192.0.2.122", seconds: 8,
+		{file: "tor-obfs4-bridge", tool: "tor + obfs4proxy", pkg: "obfs4proxy", options: "UseBridges with an obfs4 bridge (iat-mode=0); obfs4 looks like any fully encrypted proxy", expected: "proxy", server: "answers", addr: "192.0.2.122", seconds: 8,
 			run: func(t *testing.T, l *lab, dir string) { l.tor(t, dir, "192.0.2.122", true) }},
 		{file: "iodine", tool: "iodine/iodined", pkg: "iodine", options: "-r (DNS only, no raw UDP), tunnel domain t.example.net", expected: "tunnel", server: "answers", addr: "192.0.2.123", seconds: 6,
 			run: func(t *testing.T, l *lab, dir string) { l.iodine(t, "192.0.2.123") }},
@@ -184,6 +186,26 @@ func recordings() []recording {
 			run: func(t *testing.T, l *lab, dir string) { l.ptunnel(t, "192.0.2.124") }},
 		{file: "ikev2-strongswan-silent", tool: "strongswan (charon, swanctl)", pkg: "strongswan-charon", options: "IKEv2 PSK to a blackholed gateway", expected: "vpn", server: "silent", addr: silentAddr, seconds: 8,
 			run: func(t *testing.T, l *lab, dir string) { l.ikeSilent(t, dir, silentAddr) }},
+		{file: "shadowsocks-udp", tool: "ss-tunnel/ss-server -u", pkg: "shadowsocks-libev", options: "-m chacha20-ietf-poly1305, DNS lookups relayed over UDP", expected: "proxy", server: "answers", addr: "192.0.2.125", seconds: 3,
+			run: func(t *testing.T, l *lab, dir string) {
+				srv := l.start(t, "internet", "ss-server", "-s", "192.0.2.125", "-p", "8388", "-k", "correct-horse", "-m", "chacha20-ietf-poly1305", "-u")
+				l.waitUDP(t, srv, "internet", "192.0.2.125:8388")
+				cli := l.start(t, "pupil", "ss-tunnel", "-s", "192.0.2.125", "-p", "8388", "-b", "127.0.0.1", "-l", "5353", "-L", testbed.ResolverIP+":53", "-U",
+					"-k", "correct-horse", "-m", "chacha20-ietf-poly1305")
+				l.waitUDP(t, cli, "pupil", "127.0.0.1:5353")
+				for _, n := range []string{"www.example.com", "example.org", "debian.org"} {
+					l.try(t, "pupil", "dig", "+time=2", "+tries=1", "-p", "5353", "@127.0.0.1", n)
+				}
+			}},
+		{file: "stunnel-socks", tool: "stunnel4 + microsocks", pkg: "stunnel4", options: "stunnel client wrapping SOCKS5 to a stunnel server on 443", expected: "proxy", server: "answers", addr: "192.0.2.126", seconds: 3,
+			run: func(t *testing.T, l *lab, dir string) { l.stunnelSOCKS(t, dir, "192.0.2.126") }},
+		{file: "openconnect-ocserv", tool: "openconnect/ocserv", pkg: "openconnect", options: "--protocol=anyconnect, password auth, TLS on 443 then DTLS on 443/udp", expected: "vpn", server: "answers", addr: "192.0.2.127", seconds: 6,
+			run: func(t *testing.T, l *lab, dir string) { l.openconnect(t, dir, "192.0.2.127") }},
+		{file: "benign-chromium-https", tool: "chromium --headless", pkg: "chromium", options: "one HTTPS page load from the testbed web server", expected: "none", server: "answers", addr: testbed.WebIP, seconds: 3,
+			run: func(t *testing.T, l *lab, dir string) {
+				l.try(t, "pupil", "timeout", "15", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors",
+					"--user-data-dir="+dir, "--dump-dom", "https://"+testbed.WebIP+"/")
+			}},
 		// Benign traffic: nothing may be raised.
 		{file: "benign-curl-https", tool: "curl", pkg: "curl", options: "three HTTPS page loads from the testbed web server", expected: "none", server: "answers", addr: testbed.WebIP, seconds: 3,
 			run: func(t *testing.T, l *lab, dir string) {
@@ -199,13 +221,8 @@ func recordings() []recording {
 					l.try(t, "pupil", "curl", "-sS", "-A", "Debian APT-HTTP/1.3 (2.6.1)", "--max-time", "5", "http://"+testbed.WebIP+p)
 				}
 			}},
-		{file: "benign-ntp", tool: "busybox ntpd", pkg: "busybox", options: "one-shot NTP client against busybox ntpd -l", expected: "none", server: "answers", addr: "192.0.2.131", seconds: 4,
-			run: func(t *testing.T, l *lab, dir string) {
-				srv := l.start(t, "internet", "busybox", "ntpd", "-n", "-l")
-				_ = srv
-				time.Sleep(500 * time.Millisecond)
-				l.try(t, "pupil", "busybox", "ntpd", "-n", "-q", "-p", "192.0.2.131")
-			}},
+		{file: "benign-ntp", tool: "chronyd", pkg: "chrony", options: "chronyd -q one-shot client against a chronyd server", expected: "none", server: "answers", addr: "192.0.2.131", seconds: 4,
+			run: func(t *testing.T, l *lab, dir string) { l.ntp(t, dir, "192.0.2.131") }},
 		{file: "benign-dns", tool: "dig", pkg: "dnsutils", options: "ordinary lookups through the testbed resolver", expected: "none", server: "answers", addr: testbed.ResolverIP, seconds: 2,
 			run: func(t *testing.T, l *lab, dir string) {
 				for _, n := range []string{"www.example.com", "example.org", "debian.org"} {
@@ -504,7 +521,7 @@ func (l *lab) iodine(t *testing.T, addr string) {
 }
 
 func (l *lab) ptunnel(t *testing.T, addr string) {
-	l.start(t, "internet", "ptunnel-ng", "-r"+testbed.WebIP, "-R80", "-l"+addr)
+	l.start(t, "internet", "ptunnel-ng", "-r"+testbed.WebIP, "-R80")
 	time.Sleep(500 * time.Millisecond)
 	cli := l.start(t, "pupil", "ptunnel-ng", "-p"+addr, "-l2223", "-r"+testbed.WebIP, "-R80")
 	l.waitSocket(t, cli, "pupil", "-Hltn", "0.0.0.0:2223")
@@ -628,4 +645,70 @@ func writeManifest(t *testing.T, m map[string][]string) {
 	if err := errors.Join(w.Error(), fh.Close()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func (l *lab) stunnelSOCKS(t *testing.T, dir, addr string) {
+	p := newPKI(t, dir, "proxy.example.net")
+	socks := l.start(t, "internet", "microsocks", "-i", "127.0.0.1", "-p", "1085")
+	l.waitTCP(t, socks, "127.0.0.1:1085")
+	writeFile(t, filepath.Join(dir, "server.conf"), "foreground = yes\npid =\n[socks]\naccept = "+addr+":443\nconnect = 127.0.0.1:1085\ncert = "+p.serverCert+"\nkey = "+p.serverKey+"\n")
+	srv := l.start(t, "internet", "stunnel4", filepath.Join(dir, "server.conf"))
+	l.waitTCP(t, srv, addr+":443")
+	writeFile(t, filepath.Join(dir, "client.conf"), "foreground = yes\npid =\n[socks]\nclient = yes\naccept = 127.0.0.1:1086\nconnect = "+addr+":443\n")
+	cli := l.start(t, "pupil", "stunnel4", filepath.Join(dir, "client.conf"))
+	l.waitSocket(t, cli, "pupil", "-Hltn", "127.0.0.1:1086")
+	l.try(t, "pupil", "curl", "-sS", "--max-time", "5", "--socks5", "127.0.0.1:1086", "http://"+testbed.WebIP+"/")
+}
+
+func (l *lab) openconnect(t *testing.T, dir, addr string) {
+	p := newPKI(t, dir, "vpn.example.net")
+	pw := filepath.Join(dir, "ocpasswd")
+	cmd := exec.Command("ocpasswd", "-c", pw, "pupil")
+	cmd.Stdin = strings.NewReader("correct-horse\ncorrect-horse\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ocpasswd: %v %s", err, out)
+	}
+	writeFile(t, filepath.Join(dir, "ocserv.conf"), strings.Join([]string{
+		`auth = "plain[passwd=` + pw + `]"`, "tcp-port = 443", "udp-port = 443", "listen-host = " + addr,
+		"run-as-user = nobody", "run-as-group = nogroup", "socket-file = " + filepath.Join(dir, "ocserv.sock"),
+		"server-cert = " + p.serverCert, "server-key = " + p.serverKey, "isolate-workers = false", "max-clients = 4",
+		"keepalive = 30", "dpd = 60", "mobile-dpd = 300", "try-mtu-discovery = false", "device = vpns",
+		"ipv4-network = 10.253.0.0/24", "dns = " + testbed.ResolverIP, "pid-file = " + filepath.Join(dir, "ocserv.pid"),
+		"cert-user-oid = 0.9.2342.19200300.100.1.1", "compression = false", "predictable-ips = true",
+	}, "\n")+"\n")
+	srv := l.start(t, "internet", "ocserv", "-f", "-d", "1", "-c", filepath.Join(dir, "ocserv.conf"))
+	l.waitTCP(t, srv, addr+":443")
+	ctx, cancel := context.WithCancel(context.Background())
+	c := l.s.Command(ctx, "pupil", "openconnect", "--protocol=anyconnect", "--cafile", p.ca, "--resolve", "vpn.example.net:"+addr,
+		"-u", "pupil", "--passwd-on-stdin", "--script", "/bin/true", "https://vpn.example.net/")
+	c.Stdin = strings.NewReader("correct-horse\n")
+	out := &testkit.SyncBuffer{}
+	c.Stdout, c.Stderr = out, out
+	c.Cancel = func() error { return c.Process.Signal(syscall.SIGINT) }
+	c.WaitDelay = 3 * time.Second
+	if err := c.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	waitFor(10*time.Second, func() bool {
+		return strings.Contains(out.String(), "DTLS") && strings.Contains(out.String(), "onnected")
+	})
+	time.Sleep(2 * time.Second)
+	cancel()
+	<-done
+	t.Logf("openconnect:\n%s", out.String())
+}
+
+// ntp serves time with one chronyd in the fake internet and sets the
+// clock once (without touching it: -x) with another in the pupil.
+func (l *lab) ntp(t *testing.T, dir, addr string) {
+	conf := filepath.Join(dir, "server.conf")
+	writeFile(t, conf, "bindaddress "+addr+"\nallow all\nlocal stratum 8\ncmdport 0\npidfile "+filepath.Join(dir, "srv.pid")+"\ndriftfile "+filepath.Join(dir, "drift")+"\n")
+	srv := l.start(t, "internet", "chronyd", "-d", "-x", "-f", conf)
+	l.waitUDP(t, srv, "internet", addr+":123")
+	cconf := filepath.Join(dir, "client.conf")
+	writeFile(t, cconf, "server "+addr+" iburst\ncmdport 0\npidfile "+filepath.Join(dir, "cli.pid")+"\n")
+	l.try(t, "pupil", "timeout", "10", "chronyd", "-q", "-x", "-f", cconf)
 }
