@@ -153,6 +153,7 @@ const (
 	outcomeDevices    = "device-limit"
 	outcomeThrottled  = "throttled"
 	outcomeNoDevice   = "unknown-device"
+	outcomeUnbound    = "no-lease"
 	outcomeAdmitError = "admit-failed"
 )
 
@@ -188,6 +189,12 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 	if len(mac) == 0 {
 		outcome = outcomeNoDevice
 		p.lim.fail(key, now)
+		return v, &refusal{outcome, func(l string) string { return tr(l, "err_device") }}
+	}
+	if p.bound != nil && !p.bound(mac, ip) {
+		// An address the router never gave this MAC: a code must not
+		// make it work (MAC-address binding). Not a guess, so no failure.
+		outcome = outcomeUnbound
 		return v, &refusal{outcome, func(l string) string { return tr(l, "err_device") }}
 	}
 	fail := func(o string) error {

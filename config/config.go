@@ -159,6 +159,14 @@ type RADIUS struct {
 	// InterimInterval is the Acct-Interim-Interval sent in every
 	// Access-Accept: how often access points report a session's counters.
 	InterimInterval time.Duration
+	// StoreNTHash (radius.store_nt_hash) keeps every Wi-Fi password also
+	// as an NT hash, sealed with the site key, which MSCHAPv2 (PEAP,
+	// TTLS-MSCHAPv2) needs; false (the default) stores none and removes
+	// any left over at start. The daemon also turns it on when an enabled
+	// EAP method needs MSCHAPv2.
+	StoreNTHash bool
+	// EAP is WPA-Enterprise's certificates and onboarding (parse_eap.go).
+	EAP EAP
 }
 
 // DefaultInterimInterval is radius.interim_interval when the file gives none.
@@ -213,6 +221,10 @@ type Portal struct {
 type DHCPRelay struct {
 	Interfaces []string       // extra interfaces that only carry relayed traffic
 	Trusted    []netip.Prefix // relays' source addresses
+	// DeviceRetention is how long a device's record is kept after it was
+	// last seen ("dhcp.device_retention"); 0 means the DHCP server's
+	// default (400 days).
+	DeviceRetention time.Duration
 }
 
 // Alerts is how the DSL is told about findings.

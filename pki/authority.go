@@ -393,6 +393,14 @@ func randomSerial() *big.Int {
 // chain, for tls.Config.Certificates.
 func (a *Authority) ServerCertificate() tls.Certificate { return a.server }
 
+// TLSConfig is the TLS configuration the EAP engine takes
+// (eap.Options.TLS): the server certificate with its chain, and the school
+// CA as the pool EAP-TLS client certificates must chain to. The engine
+// sets ClientAuth per method; pass VerifyLogin as its VerifyClient.
+func (a *Authority) TLSConfig() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{a.server}, ClientCAs: a.caPool, MinVersion: tls.VersionTLS12}
+}
+
 // ServerLeaf is the server certificate itself.
 func (a *Authority) ServerLeaf() *x509.Certificate { return a.serverLeaf }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -85,6 +86,9 @@ func TestOpenMakesCAAndServerCertificateAndKeepsThem(t *testing.T) {
 	tc := a.ServerCertificate()
 	if len(tc.Certificate) != 2 || tc.PrivateKey == nil {
 		t.Fatalf("tls certificate chain %d", len(tc.Certificate))
+	}
+	if tc := a.TLSConfig(); len(tc.Certificates) != 1 || !tc.ClientCAs.Equal(pool) || tc.MinVersion != tls.VersionTLS12 {
+		t.Fatal("TLS config")
 	}
 	if !a.ClientCAs().Equal(pool) {
 		t.Fatal("client CA pool is not the school CA")
@@ -239,6 +243,10 @@ func TestClientCertificatesIssueVerifyRevoke(t *testing.T) {
 		t.Fatalf("%+v %v", got, err)
 	}
 
+	if login, err := a.VerifyLogin(ctx, cert); err != nil || login != "ALovelace" {
+		t.Fatalf("login name %q %v", login, err)
+	}
+
 	dev, err := a.IssueDevice(ctx, "web:nm", "Library-Printer.school.example.")
 	if err != nil {
 		t.Fatal(err)
@@ -271,6 +279,9 @@ func TestClientCertificatesIssueVerifyRevoke(t *testing.T) {
 	}
 	if _, err := a.VerifyClient(ctx, cert); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("leaver: %v", err)
+	}
+	if _, err := a.VerifyLogin(ctx, cert); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("leaver's login: %v", err)
 	}
 
 	// Expired: the clock runs past the end.

@@ -26,6 +26,7 @@ var (
 	ErrRevoked   = errors.New("pki: certificate revoked")
 	ErrUnknown   = errors.New("pki: certificate not on record")
 	ErrNoPerson  = errors.New("pki: the person cannot have a certificate")
+	ErrBadName   = errors.New("pki: not a device name")
 )
 
 // Issued is a new client certificate: the PKCS#12 file and its password
@@ -61,7 +62,7 @@ func (a *Authority) IssuePerson(ctx context.Context, actor string, personID int6
 func (a *Authority) IssueDevice(ctx context.Context, actor, name string) (Issued, error) {
 	name = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), "."))
 	if err := checkDNSName(name); err != nil {
-		return Issued{}, fmt.Errorf("pki: device name %q: %w", name, err)
+		return Issued{}, fmt.Errorf("%w: %q: %v", ErrBadName, name, err)
 	}
 	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: name, Organization: []string{a.o.Organization}}, DNSNames: []string{name}}
 	return a.issue(ctx, actor, tmpl, store.ClientCert{Kind: store.CertDevice, Identity: name}, name)
@@ -179,6 +180,32 @@ func (a *Authority) VerifyClientCert(ctx context.Context, cert *x509.Certificate
 		return Client{}, fmt.Errorf("%w: serial %s on %s (%s)", ErrRevoked, serial, rec.RevokedAt.UTC().Format(time.DateTime), rec.RevokeReason)
 	}
 	return Client{Identity: Identity(cert), Kind: rec.Kind, PersonID: rec.PersonID, Serial: serial}, nil
+}
+
+// VerifyLogin is VerifyClient for the EAP engine (eap.Options.VerifyClient),
+// which wants the login name RADIUS looks the person up by: for a person's
+// certificate their current username (the certificate is tied to the
+// person, so a username changed in the MIS follows), for a device's its
+// DNS name.
+func (a *Authority) VerifyLogin(ctx context.Context, cert *x509.Certificate) (string, error) {
+	c, err := a.VerifyClientCert(ctx, cert)
+	if err != nil {
+		return "", err
+	}
+	if c.Kind != store.CertPerson {
+		return c.Identity, nil
+	}
+	if c.PersonID == 0 {
+		return "", fmt.Errorf("%w: serial %s: its person is no longer on record", ErrNoPerson, c.Serial)
+	}
+	p, err := a.o.People.PersonByID(ctx, c.PersonID)
+	if err != nil {
+		return "", fmt.Errorf("pki: serial %s: look up person %d: %w", c.Serial, c.PersonID, err)
+	}
+	if p.Username == "" {
+		return "", fmt.Errorf("%w: serial %s: person %d has no username", ErrNoPerson, c.Serial, c.PersonID)
+	}
+	return p.Username, nil
 }
 
 // Identity is who a certificate names: the SAN rfc822Name, else the SAN

@@ -142,11 +142,20 @@ func TestStaticAddressGetsNothingUntilBound(t *testing.T) {
 	if err := dial(); err == nil {
 		t.Fatal("a static address nobody handed out reached the internet")
 	}
+	if e.Bound(staff) {
+		t.Error("Bound reports a pair nobody bound (the portal would admit it)")
+	}
+	if !e.Bound(Device{MAC: mac("02:00:00:00:20:0a"), IP: netip.MustParseAddr("10.20.0.10")}) {
+		t.Error("Bound refuses a pair on a segment without binding")
+	}
 	if err := e.Bind(ctx, staff, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if err := dial(); err != nil {
 		t.Fatalf("the bound pair: %v", err)
+	}
+	if !e.Bound(staff) || e.Bound(Device{MAC: mac("02:00:00:00:66:10"), IP: staff.IP}) {
+		t.Error("Bound does not follow the bound set")
 	}
 	if got := listSet(t, s.routerNS, SetBound); !strings.Contains(got, "02:00:00:00:10:0a . 10.10.0.10") {
 		t.Errorf("bound set:\n%s", got)

@@ -70,7 +70,14 @@ type Options struct {
 	// example from its source address; nil leaves it empty. Findings that
 	// come through ForSegment carry that segment instead.
 	SegmentOf func(finding.Finding) string
-	// Now is the clock for retention; nil means time.Now.
+	// ClientBudget is how many findings of one client (MAC, else
+	// address) are stored a minute before only the unusual ones are (see
+	// budget); 0 means DefaultClientBudget, negative turns the bound off.
+	ClientBudget int
+	// ClientTable bounds the clients the budget tracks; 0 means
+	// DefaultClientTable.
+	ClientTable int
+	// Now is the clock for retention and the budget; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -82,6 +89,9 @@ type Stats struct {
 	Stored      uint64 // written to the database
 	WriteErrors uint64 // findings in batches that failed to be written
 	Purged      uint64 // rows deleted by retention
+	// OverBudget are findings not stored because their client went over
+	// its budget for the minute with nothing new (a flood).
+	OverBudget uint64
 }
 
 // Sink is an inspect.Sink that stores and publishes findings. HandleFinding
@@ -90,8 +100,9 @@ type Sink struct {
 	opt Options
 	log *slog.Logger
 	w   *batch.Writer[finding.Finding]
+	bud *budget // nil when the bound is off
 
-	received, ignored, purged atomic.Uint64
+	received, ignored, purged, overBudget atomic.Uint64
 }
 
 // New returns a sink; call Run to start writing.
@@ -122,6 +133,16 @@ func New(opt Options) (*Sink, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Sink{opt: opt, log: log}
+	if opt.ClientBudget >= 0 {
+		limit, table := opt.ClientBudget, opt.ClientTable
+		if limit == 0 {
+			limit = DefaultClientBudget
+		}
+		if table <= 0 {
+			table = DefaultClientTable
+		}
+		s.bud = newBudget(limit, DefaultClientKinds, table)
+	}
 	var err error
 	s.w, err = batch.New(batch.Options[finding.Finding]{
 		Name: "findings", Write: s.write, Purge: s.purge,
@@ -145,6 +166,16 @@ func (s *Sink) HandleFinding(f finding.Finding) {
 		if why := s.opt.Ignore(f); why != "" {
 			s.ignored.Add(1)
 			s.log.Debug("findingstore: ignored", "finding", f.String(), "why", why)
+			return
+		}
+	}
+	if s.bud != nil {
+		if keep, first := s.bud.keep(f, s.opt.Now()); !keep {
+			s.overBudget.Add(1)
+			if first {
+				s.log.Warn("findingstore: a device went over its finding budget; only new kinds of finding are stored for the rest of the minute",
+					"mac", f.SrcMAC, "ip", f.SrcIP, "segment", f.Segment, "class", f.Class, "budget_per_minute", s.bud.limit)
+			}
 			return
 		}
 	}
@@ -218,6 +249,7 @@ func (s *Sink) Stats() Stats {
 		Stored:      w.Written,
 		WriteErrors: w.Failed,
 		Purged:      s.purged.Load(),
+		OverBudget:  s.overBudget.Load(),
 	}
 }
 

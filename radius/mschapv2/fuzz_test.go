@@ -8,7 +8,8 @@ import (
 
 // FuzzHandle feeds arbitrary type-data to a server at each state, seeded
 // with the packets of a real exchange (the RFC 2759 sample's Response,
-// the acknowledgements, a Windows-style DOMAIN\name). It must never panic
+// the acknowledgements, a Windows-style DOMAIN\name, and wpa_supplicant's
+// real Response from testdata/interop.txt). It must never panic
 // and never report success for bytes that did not answer the challenge.
 func FuzzHandle(f *testing.F) {
 	auth := unhex(f, rfcAuthChallenge)
@@ -20,6 +21,9 @@ func FuzzHandle(f *testing.F) {
 	f.Add(responsePacket(7, peer, nt, `SCHOOL\User`), []byte{OpFailure})
 	f.Add([]byte{OpFailure}, []byte{OpResponse, 8, 0, 5, 0})
 	f.Add([]byte{OpChangePassword, 7, 0, 4}, []byte{})
+	// wpa_supplicant's real Response and acknowledgement (testdata/interop.txt).
+	x := interop(f)
+	f.Add(x["response"], x["ack"])
 	f.Fuzz(func(t *testing.T, first, second []byte) {
 		s, err := NewServer(Config{
 			Lookup:  users(map[string]string{"User": rfcPassword}),
