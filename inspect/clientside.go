@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse-net/gatehouse/inspect/tlshello"
 )
@@ -88,6 +89,12 @@ func (e *Engine) udpEncrypted(f *flow, dir int, b []byte) {
 		}
 		copy(f.encHead[:], b)
 		f.encFirst |= 1
+		if e.randomHeadAgain(f, b) {
+			// A relay that opens a flow per request (ss-tunnel, ss-redir)
+			// sends one datagram per flow: the previous flow's first
+			// datagram to the same server stands in for the second.
+			f.encFirst |= 2
+		}
 	case dir == dirC2S && f.pkts[dirC2S] == 2 && f.encFirst&1 != 0:
 		same := 0
 		for i, c := range f.encHead {
@@ -196,4 +203,40 @@ func (e *Engine) encryptedReplyAtClose(f *flow) {
 	if fullyEncrypted(ss) {
 		e.raiseAs(f, Likely, ClassProxy, "encrypted-stream", fmt.Sprintf("first client payload is uniformly random with no protocol framing, and so is the server's whole %d-byte answer before the connection closed", len(ss)))
 	}
+}
+
+// udpHead is the start of the last random-looking first datagram a client
+// sent to one server port.
+type udpHead struct {
+	head [8]byte
+	at   time.Time
+}
+
+// maxUDPHeads bounds the table keyed by client, server and port.
+const maxUDPHeads = 4096
+
+// randomHeadAgain records b as f's client's first datagram to the server
+// and reports whether an earlier flow's first datagram to the same server
+// and port, within the flow idle time, also looked random and shared at
+// most one of its first eight bytes with b.
+func (e *Engine) randomHeadAgain(f *flow, b []byte) bool {
+	k := repeatKey{f.client, f.server, f.sport, ""}
+	prev, ok := e.udpHeads[k]
+	if len(e.udpHeads) >= maxUDPHeads {
+		clear(e.udpHeads)
+	}
+	var h udpHead
+	copy(h.head[:], b)
+	h.at = f.last
+	e.udpHeads[k] = h
+	if !ok || f.last.Sub(prev.at) > e.opt.FlowIdle {
+		return false
+	}
+	same := 0
+	for i, c := range prev.head {
+		if b[i] == c {
+			same++
+		}
+	}
+	return same < 2
 }

@@ -199,12 +199,13 @@ func recordings() []recording {
 			}},
 		{file: "stunnel-socks", tool: "stunnel4 + microsocks", pkg: "stunnel4", options: "stunnel client wrapping SOCKS5 to a stunnel server on 443", expected: "proxy", server: "answers", addr: "192.0.2.126", seconds: 3,
 			run: func(t *testing.T, l *lab, dir string) { l.stunnelSOCKS(t, dir, "192.0.2.126") }},
-		{file: "openconnect-ocserv", tool: "openconnect/ocserv", pkg: "openconnect", options: "--protocol=anyconnect, password auth, TLS on 443 then DTLS on 443/udp", expected: "vpn", server: "answers", addr: "192.0.2.127", seconds: 6,
-			run: func(t *testing.T, l *lab, dir string) { l.openconnect(t, dir, "192.0.2.127") }},
+		// openconnect ↔ ocserv is not recorded yet: in this testbed ocserv
+		// ends the TLS handshake ("Error in the pull function"); see
+		// (*lab).openconnect, kept for the next attempt.
 		{file: "benign-chromium-https", tool: "chromium --headless", pkg: "chromium", options: "one HTTPS page load from the testbed web server", expected: "none", server: "answers", addr: testbed.WebIP, seconds: 3,
 			run: func(t *testing.T, l *lab, dir string) {
 				l.try(t, "pupil", "timeout", "15", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors",
-					"--user-data-dir="+dir, "--dump-dom", "https://"+testbed.WebIP+"/")
+					"--user-data-dir="+dir, "--disable-features=DialMediaRouteProvider", "--no-first-run", "--virtual-time-budget=3000", "--dump-dom", "https://"+testbed.WebIP+"/")
 			}},
 		// Benign traffic: nothing may be raised.
 		{file: "benign-curl-https", tool: "curl", pkg: "curl", options: "three HTTPS page loads from the testbed web server", expected: "none", server: "answers", addr: testbed.WebIP, seconds: 3,
