@@ -57,7 +57,7 @@ func TestRecordCorpus(t *testing.T) {
 	only := os.Getenv(recordEnv + "_ONLY") // a regexp of file names, to redo some
 	l := newLab(t)
 	// A blackholed server: packets to it vanish, as behind a firewall.
-	l.run(t, "internet", "nft", "-f", writeTemp(t, "table ip ghsilent {\n chain in {\n  type filter hook input priority 0; policy accept;\n  ip daddr "+silentAddr+" drop\n }\n}\n"))
+	l.blackhole(t)
 	manifest := readManifest(t)
 	for _, r := range recordings() {
 		if only != "" && !regexp.MustCompile(only).MatchString(r.file) {
@@ -202,11 +202,10 @@ func recordings() []recording {
 		// openconnect ↔ ocserv is not recorded yet: in this testbed ocserv
 		// ends the TLS handshake ("Error in the pull function"); see
 		// (*lab).openconnect, kept for the next attempt.
-		{file: "benign-chromium-https", tool: "chromium --headless", pkg: "chromium", options: "one HTTPS page load from the testbed web server", expected: "none", server: "answers", addr: testbed.WebIP, seconds: 3,
-			run: func(t *testing.T, l *lab, dir string) {
-				l.try(t, "pupil", "timeout", "15", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors",
-					"--user-data-dir="+dir, "--disable-features=DialMediaRouteProvider", "--no-first-run", "--virtual-time-budget=3000", "--dump-dom", "https://"+testbed.WebIP+"/")
-			}},
+		// Chromium browsing is not recorded yet: headless --dump-dom hangs in
+		// this testbed (no D-Bus) before it loads the page.
+		{file: "tinc-1.0", tool: "tincd", pkg: "tinc", options: "tinc 1.0 meta-protocol on 655/tcp, RSA keys, switch mode", expected: "vpn", server: "answers", addr: "192.0.2.128", seconds: 4,
+			run: func(t *testing.T, l *lab, dir string) { l.tinc(t, dir, "192.0.2.128") }},
 		// Benign traffic: nothing may be raised.
 		{file: "benign-curl-https", tool: "curl", pkg: "curl", options: "three HTTPS page loads from the testbed web server", expected: "none", server: "answers", addr: testbed.WebIP, seconds: 3,
 			run: func(t *testing.T, l *lab, dir string) {
@@ -712,4 +711,51 @@ func (l *lab) ntp(t *testing.T, dir, addr string) {
 	cconf := filepath.Join(dir, "client.conf")
 	writeFile(t, cconf, "server "+addr+" iburst\ncmdport 0\npidfile "+filepath.Join(dir, "cli.pid")+"\n")
 	l.try(t, "pupil", "timeout", "10", "chronyd", "-q", "-x", "-f", cconf)
+}
+
+// blackhole makes silentAddr a server that never answers: the fake
+// internet drops everything sent to it, as a firewall would.
+func (l *lab) blackhole(t *testing.T) {
+	l.run(t, "internet", "nft", "-f", writeTemp(t, "table ip ghsilent {\n chain in {\n  type filter hook input priority 0; policy accept;\n  ip daddr "+silentAddr+" drop\n }\n}\n"))
+}
+
+// tinc runs a tinc 1.0 node in the fake internet and one on the pupil's
+// laptop that connects to it.
+func (l *lab) tinc(t *testing.T, dir, addr string) {
+	nodes := map[string]string{"gw": filepath.Join(dir, "gw"), "laptop": filepath.Join(dir, "laptop")}
+	for name, d := range nodes {
+		if err := os.MkdirAll(filepath.Join(d, "hosts"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		conf := "Name = " + name + "\nMode = switch\nInterface = tinc" + name[:2] + fmt.Sprint(os.Getpid()%1000) + "\n"
+		host := ""
+		if name == "gw" {
+			conf += "BindToAddress = " + addr + "\n"
+			host = "Address = " + addr + "\n"
+		} else {
+			conf += "ConnectTo = gw\n"
+		}
+		writeFile(t, filepath.Join(d, "tinc.conf"), conf)
+		writeFile(t, filepath.Join(d, "hosts", name), host)
+		cmd := exec.Command("tincd", "-c", d, "-K", "2048")
+		cmd.Stdin = strings.NewReader("\n\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("tincd -K: %v\n%s", err, out)
+		}
+	}
+	for name, d := range nodes {
+		other := "laptop"
+		if name == "laptop" {
+			other = "gw"
+		}
+		b, err := os.ReadFile(filepath.Join(nodes[other], "hosts", other))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(d, "hosts", other), string(b))
+	}
+	srv := l.start(t, "internet", "tincd", "-c", nodes["gw"], "-D", "-d1", "--pidfile", filepath.Join(dir, "gw.pid"))
+	l.waitTCP(t, srv, addr+":655")
+	l.start(t, "pupil", "tincd", "-c", nodes["laptop"], "-D", "-d1", "--pidfile", filepath.Join(dir, "laptop.pid"))
+	time.Sleep(4 * time.Second)
 }
