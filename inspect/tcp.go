@@ -376,7 +376,8 @@ func pptpStart(b []byte) bool {
 		binary.BigEndian.Uint16(b[8:10]) == 1
 }
 
-// tincID matches tinc's first meta-protocol line: "0 <node name> 17.<minor>".
+// tincID matches tinc's first meta-protocol line: "0 <node name> 17" (1.0)
+// or "0 <node name> 17.<minor>" (1.1).
 func tincID(b []byte) bool {
 	line := b
 	i := bytes.IndexByte(b, '\n')
@@ -385,7 +386,8 @@ func tincID(b []byte) bool {
 	}
 	line = b[:i]
 	f := bytes.Fields(line)
-	if len(f) != 3 || string(f[0]) != "0" || !bytes.HasPrefix(f[2], []byte("17.")) {
+	// tinc 1.1 sends "17.<minor>", tinc 1.0 the bare major "17".
+	if len(f) != 3 || string(f[0]) != "0" || !(string(f[2]) == "17" || bytes.HasPrefix(f[2], []byte("17."))) {
 		return false
 	}
 	for _, c := range f[1] {
