@@ -199,9 +199,8 @@ func recordings() []recording {
 			}},
 		{file: "stunnel-socks", tool: "stunnel4 + microsocks", pkg: "stunnel4", options: "stunnel client wrapping SOCKS5 to a stunnel server on 443", expected: "proxy", server: "answers", addr: "192.0.2.126", seconds: 3,
 			run: func(t *testing.T, l *lab, dir string) { l.stunnelSOCKS(t, dir, "192.0.2.126") }},
-		// openconnect ↔ ocserv is not recorded yet: in this testbed ocserv
-		// ends the TLS handshake ("Error in the pull function"); see
-		// (*lab).openconnect, kept for the next attempt.
+		{file: "openconnect-ocserv", tool: "openconnect/ocserv", pkg: "openconnect", options: "--protocol=anyconnect, password auth, TLS on 443 then DTLS on 443/udp", expected: "vpn", server: "answers", addr: "192.0.2.127", seconds: 6,
+			run: func(t *testing.T, l *lab, dir string) { l.openconnect(t, dir, "192.0.2.127") }},
 		// Chromium browsing is not recorded yet: headless --dump-dom hangs in
 		// this testbed (no D-Bus) before it loads the page.
 		{file: "tinc-1.0", tool: "tincd", pkg: "tinc", options: "tinc 1.0 meta-protocol on 655/tcp, RSA keys, switch mode", expected: "vpn", server: "answers", addr: "192.0.2.128", seconds: 4,
@@ -668,9 +667,19 @@ func (l *lab) openconnect(t *testing.T, dir, addr string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ocpasswd: %v %s", err, out)
 	}
+	// The workers run as nobody and must reach sec-mod's socket, which
+	// t.TempDir's private parent would hide.
+	sockDir, err := os.MkdirTemp("", "gh-ocserv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	if err := os.Chmod(sockDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	writeFile(t, filepath.Join(dir, "ocserv.conf"), strings.Join([]string{
 		`auth = "plain[passwd=` + pw + `]"`, "tcp-port = 443", "udp-port = 443", "listen-host = " + addr,
-		"run-as-user = nobody", "run-as-group = nogroup", "socket-file = " + filepath.Join(dir, "ocserv.sock"),
+		"run-as-user = nobody", "run-as-group = nogroup", "socket-file = " + filepath.Join(sockDir, "ocserv.sock"),
 		"server-cert = " + p.serverCert, "server-key = " + p.serverKey, "isolate-workers = false", "max-clients = 4",
 		"keepalive = 30", "dpd = 60", "mobile-dpd = 300", "try-mtu-discovery = false", "device = vpns",
 		"ipv4-network = 10.253.0.0/24", "dns = " + testbed.ResolverIP, "pid-file = " + filepath.Join(dir, "ocserv.pid"),
@@ -699,6 +708,7 @@ func (l *lab) openconnect(t *testing.T, dir, addr string) {
 	cancel()
 	<-done
 	t.Logf("openconnect:\n%s", out.String())
+	t.Logf("ocserv:\n%s", srv.out.String())
 }
 
 // ntp serves time with one chronyd in the fake internet and sets the
