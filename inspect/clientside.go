@@ -240,3 +240,64 @@ func (e *Engine) randomHeadAgain(f *flow, b []byte) bool {
 	}
 	return same < 2
 }
+
+// webSocketTunnel recognises a fully encrypted proxy carried in WebSocket
+// frames over plain HTTP (v2ray's VMess or VLESS over ws, and the like):
+// after an Upgrade to websocket and the server's 101, the first binary
+// frame each way carries, once the client's mask is taken off, uniformly
+// random bytes. Web applications send text frames (JSON) or framed binary
+// protocols, which the fully-encrypted test exempts.
+func webSocketTunnel(cs, ss []byte) string {
+	if !hasPrefix(cs, "GET ") || !hasPrefix(ss, "HTTP/1.1 101") {
+		return ""
+	}
+	ch := bytes.Index(cs, []byte("\r\n\r\n"))
+	sh := bytes.Index(ss, []byte("\r\n\r\n"))
+	if ch < 0 || sh < 0 || !bytes.Contains(bytes.ToLower(cs[:ch]), []byte("\r\nupgrade: websocket")) {
+		return ""
+	}
+	cp, ok1 := wsBinaryPayload(cs[ch+4:])
+	sp, ok2 := wsBinaryPayload(ss[sh+4:])
+	if !ok1 || !ok2 || !fullyEncrypted(cp) || !fullyEncrypted(sp) {
+		return ""
+	}
+	return fmt.Sprintf("WebSocket whose first binary frames carry uniformly random bytes both ways (client %d, server %d bytes)", len(cp), len(sp))
+}
+
+// wsBinaryPayload returns the (unmasked) payload of a binary WebSocket
+// frame at the start of b, as far as it has arrived.
+func wsBinaryPayload(b []byte) ([]byte, bool) {
+	if len(b) < 2 || b[0]&0x0f != 2 {
+		return nil, false
+	}
+	n := int(b[1] & 0x7f)
+	i := 2
+	switch n {
+	case 126:
+		if len(b) < 4 {
+			return nil, false
+		}
+		n, i = int(binary.BigEndian.Uint16(b[2:])), 4
+	case 127:
+		if len(b) < 10 {
+			return nil, false
+		}
+		n, i = int(min(binary.BigEndian.Uint64(b[2:]), 1<<20)), 10
+	}
+	var mask []byte
+	if b[1]&0x80 != 0 {
+		if len(b) < i+4 {
+			return nil, false
+		}
+		mask, i = b[i:i+4], i+4
+	}
+	p := b[i:min(len(b), i+n, i+2048)]
+	if mask != nil {
+		q := make([]byte, len(p))
+		for j := range p {
+			q[j] = p[j] ^ mask[j&3]
+		}
+		p = q
+	}
+	return p, true
+}

@@ -50,6 +50,7 @@ func FuzzOpenVPNTCP(f *testing.F) {
 		socksGreeting(cs)
 		sslVPNRequest(cs)
 		icmpCarrier(cs)
+		webSocketTunnel(cs, ss)
 		rdpConnectionRequest(cs)
 		absoluteFormRequest(cs)
 		pptpStart(cs)

@@ -177,7 +177,13 @@ func (e *Engine) tcpSignatures(f *flow, cs, ss []byte) bool {
 		// answers: the client's random opening is all there is.
 		e.expectAnswer(f, "", 1, ClassProxy, "encrypted-stream", fmt.Sprintf("first client payload of %d bytes is uniformly random with no protocol framing", len(cs)))
 	}
-	if f.encFirst == 1 && len(ss) >= 1024 && !f.tlsSNI {
+	if ev := webSocketTunnel(cs, ss); ev != "" {
+		e.raiseAs(f, Likely, ClassProxy, "websocket-tunnel", ev)
+		return true
+	}
+	// The server's first turn is over when the client speaks again.
+	turnEnd := len(ss) >= 128 && e.cur.src == f.client && e.cur.sport == f.cport && len(e.cur.payload) > 0
+	if f.encFirst == 1 && (len(ss) >= 1024 || turnEnd) && !f.tlsSNI {
 		// The client spoke first in what looks like random bytes and the
 		// server answered with a kilobyte of the same (or less, when the
 		// connection closes first: encryptedReplyAtClose): a

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -71,7 +72,8 @@ func TestRecordCorpus(t *testing.T) {
 			path := filepath.Join(corpusDir, r.file+".pcap")
 			stop := l.tcpdump(t, path, r.addr)
 			r.run(t, l, dir)
-			time.Sleep(time.Duration(r.seconds) * time.Second / 4)
+			// The last packets' way from the ring to the file.
+			time.Sleep(time.Second + time.Duration(r.seconds)*time.Second/4)
 			stop()
 			if t.Failed() {
 				os.Remove(path) // no half-recorded capture left behind
@@ -205,6 +207,14 @@ func recordings() []recording {
 		// this testbed (no D-Bus) before it loads the page.
 		{file: "tinc-1.0", tool: "tincd", pkg: "tinc", options: "tinc 1.0 meta-protocol on 655/tcp, RSA keys, switch mode", expected: "vpn", server: "answers", addr: "192.0.2.128", seconds: 4,
 			run: func(t *testing.T, l *lab, dir string) { l.tinc(t, dir, "192.0.2.128") }},
+		{file: "v2ray-vmess-tcp", tool: "v2ray", pkg: "v2ray", options: "VMess (AEAD) over raw TCP, curl through the client's SOCKS inbound", expected: "proxy", server: "answers", addr: "192.0.2.132", seconds: 3,
+			run: func(t *testing.T, l *lab, dir string) { l.v2ray(t, dir, "192.0.2.132", "vmess", "tcp") }},
+		{file: "v2ray-vmess-ws", tool: "v2ray", pkg: "v2ray", options: "VMess over WebSocket (no TLS) on port 80", expected: "proxy", server: "answers", addr: "192.0.2.133", seconds: 3,
+			run: func(t *testing.T, l *lab, dir string) { l.v2ray(t, dir, "192.0.2.133", "vmess", "ws") }},
+		{file: "v2ray-vless-tls", tool: "v2ray", pkg: "v2ray", options: "VLESS over TCP+TLS on 443", expected: "proxy", server: "answers", addr: "192.0.2.134", seconds: 3,
+			run: func(t *testing.T, l *lab, dir string) { l.v2ray(t, dir, "192.0.2.134", "vless", "tls") }},
+		{file: "v2ray-trojan", tool: "v2ray", pkg: "v2ray", options: "Trojan over TLS on 443, an HTTPS page fetched through it", expected: "proxy", server: "answers", addr: "192.0.2.135", seconds: 3,
+			run: func(t *testing.T, l *lab, dir string) { l.v2ray(t, dir, "192.0.2.135", "trojan", "tls") }},
 		// Benign traffic: nothing may be raised.
 		{file: "benign-curl-https", tool: "curl", pkg: "curl", options: "three HTTPS page loads from the testbed web server", expected: "none", server: "answers", addr: testbed.WebIP, seconds: 3,
 			run: func(t *testing.T, l *lab, dir string) {
@@ -239,7 +249,7 @@ func (l *lab) tcpdump(t *testing.T, path, addr string) (stop func()) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := l.s.Command(ctx, "router", "tcpdump", "-i", l.pupil.Interface, "-U", "-n", "-s", "2048", "-c", "400",
+	cmd := l.s.Command(ctx, "router", "tcpdump", "-i", l.pupil.Interface, "-U", "--immediate-mode", "-n", "-s", "2048", "-c", "400",
 		"-w", path, "host", addr)
 	out := &testkit.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -768,4 +778,60 @@ func (l *lab) tinc(t *testing.T, dir, addr string) {
 	l.waitTCP(t, srv, addr+":655")
 	l.start(t, "pupil", "tincd", "-c", nodes["laptop"], "-D", "-d1", "--pidfile", filepath.Join(dir, "laptop.pid"))
 	time.Sleep(4 * time.Second)
+}
+
+// v2ray runs a v2ray server in the fake internet and a v2ray client on the
+// pupil's laptop with a SOCKS inbound, and fetches a page through it (an
+// HTTPS one over TLS transports, so that a TLS handshake runs inside).
+func (l *lab) v2ray(t *testing.T, dir, addr, proto, transport string) {
+	const id = "b831381d-6324-4d53-ad4f-8cda48b30811"
+	port := map[string]int{"tcp": 10086, "ws": 80, "tls": 443}[transport]
+	p := newPKI(t, dir, "cdn.example.net")
+	stream := map[string]any{"network": "tcp"}
+	switch transport {
+	case "ws":
+		stream = map[string]any{"network": "ws", "wsSettings": map[string]any{"path": "/ray"}}
+	case "tls":
+		stream = map[string]any{"network": "tcp", "security": "tls", "tlsSettings": map[string]any{
+			"serverName": "cdn.example.net", "allowInsecure": true,
+			"certificates": []any{map[string]any{"certificateFile": p.serverCert, "keyFile": p.serverKey}}}}
+	}
+	var in, out map[string]any
+	switch proto {
+	case "vmess":
+		in = map[string]any{"clients": []any{map[string]any{"id": id, "alterId": 0}}}
+		out = map[string]any{"vnext": []any{map[string]any{"address": addr, "port": port, "users": []any{map[string]any{"id": id, "alterId": 0, "security": "aes-128-gcm"}}}}}
+	case "vless":
+		in = map[string]any{"clients": []any{map[string]any{"id": id}}, "decryption": "none"}
+		out = map[string]any{"vnext": []any{map[string]any{"address": addr, "port": port, "users": []any{map[string]any{"id": id, "encryption": "none"}}}}}
+	case "trojan":
+		in = map[string]any{"clients": []any{map[string]any{"password": "correct-horse"}}}
+		out = map[string]any{"servers": []any{map[string]any{"address": addr, "port": port, "password": "correct-horse"}}}
+	}
+	srvConf := map[string]any{
+		"log":       map[string]any{"loglevel": "warning"},
+		"inbounds":  []any{map[string]any{"listen": addr, "port": port, "protocol": proto, "settings": in, "streamSettings": stream}},
+		"outbounds": []any{map[string]any{"protocol": "freedom"}},
+	}
+	cliConf := map[string]any{
+		"log":       map[string]any{"loglevel": "warning"},
+		"inbounds":  []any{map[string]any{"listen": "127.0.0.1", "port": 1087, "protocol": "socks", "settings": map[string]any{"udp": false}}},
+		"outbounds": []any{map[string]any{"protocol": proto, "settings": out, "streamSettings": stream}},
+	}
+	for name, c := range map[string]any{"server.json": srvConf, "client.json": cliConf} {
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, name), string(b))
+	}
+	srv := l.start(t, "internet", "v2ray", "-config", filepath.Join(dir, "server.json"))
+	l.waitTCP(t, srv, fmt.Sprintf("%s:%d", addr, port))
+	cli := l.start(t, "pupil", "v2ray", "-config", filepath.Join(dir, "client.json"))
+	l.waitSocket(t, cli, "pupil", "-Hltn", "127.0.0.1:1087")
+	url := "http://" + testbed.WebIP + "/"
+	if transport == "tls" {
+		url = "https://" + testbed.WebIP + "/"
+	}
+	l.try(t, "pupil", "curl", "-sSk", "--max-time", "5", "--socks5", "127.0.0.1:1087", url)
 }
