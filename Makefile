@@ -8,7 +8,7 @@ BIN      := bin/gatehouse
 # Fuzz each target briefly; `make fuzz FUZZTIME=10m` for a longer run.
 FUZZTIME ?= 10s
 
-.PHONY: all build deps test test-short demo bench fuzz lint clean cross cross-test deb deb-security ipk boot-test
+.PHONY: all build deps test test-short demo bench fuzz lint clean cross cross-test deb deb-security ipk boot-test record-corpus
 
 all: build
 
@@ -31,6 +31,12 @@ test: deps build
 
 test-short:
 	$(GO) test -short -count=1 ./...
+
+# Re-records inspect/testdata/recorded from the real tools in the testbed
+# (root, namespaces; a few minutes). Not part of `make test`, which replays
+# the committed captures. RECORD_ONLY=regexp re-records some files only.
+record-corpus: deps
+	GATEHOUSE_RECORD=1 GATEHOUSE_RECORD_ONLY='$(RECORD_ONLY)' $(GO) test -count=1 -timeout 20m -run TestRecordCorpus -v ./inspect/e2e/
 
 demo: deps build
 	./$(BIN) demo

@@ -142,6 +142,10 @@ type Engine struct {
 	recent  map[repeatKey]time.Time     // last finding per device/destination/class
 	pending map[flowKey]*pendingAttempt // client-side recognitions waiting for the server
 	sigs    *Signatures
+	// learnedDoH are server names whose traffic had the DoH shape.
+	learnedDoH map[string]struct{}
+	// udpHeads: see randomHeadAgain.
+	udpHeads map[repeatKey]udpHead
 
 	cur   pkt    // the packet being handled
 	file  string // replay file name put into findings
@@ -166,20 +170,21 @@ func NewEngine(opt Options) *Engine {
 		opt.RepeatWindow = 10 * time.Minute
 	}
 	e := &Engine{
-		opt:     opt,
-		recent:  make(map[repeatKey]time.Time),
-		pending: make(map[flowKey]*pendingAttempt),
-		sigs:    opt.Signatures,
-		decoded: make([]gopacket.LayerType, 0, 16),
-		flows:   newFlowTable(opt.MaxFlows, opt.FlowIdle),
-		bufs:    opt.Buffers,
-		crypto:  new(quic.CryptoStream),
-		scratch: make([]byte, 0, 16<<10),
-		qbuf:    make([]byte, 0, 2048),
-		dnsTun:  newDNSTunnelTracker(4096),
-		res:     opt.Resolutions,
-		devices: newDeviceTracker(4096),
-		once:    newOnceSet(8192),
+		opt:      opt,
+		recent:   make(map[repeatKey]time.Time),
+		pending:  make(map[flowKey]*pendingAttempt),
+		udpHeads: make(map[repeatKey]udpHead),
+		sigs:     opt.Signatures,
+		decoded:  make([]gopacket.LayerType, 0, 16),
+		flows:    newFlowTable(opt.MaxFlows, opt.FlowIdle),
+		bufs:     opt.Buffers,
+		crypto:   new(quic.CryptoStream),
+		scratch:  make([]byte, 0, 16<<10),
+		qbuf:     make([]byte, 0, 2048),
+		dnsTun:   newDNSTunnelTracker(4096),
+		res:      opt.Resolutions,
+		devices:  newDeviceTracker(4096),
+		once:     newOnceSet(8192),
 	}
 	if e.sigs == nil {
 		// The shipped file is checked by the tests; should it ever fail
@@ -226,6 +231,8 @@ func (e *Engine) Reset() {
 	clear(e.once.seen)
 	clear(e.recent)
 	clear(e.pending)
+	clear(e.learnedDoH)
+	clear(e.udpHeads)
 	if e.ownRes {
 		e.res.reset()
 	}
