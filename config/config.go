@@ -159,6 +159,14 @@ type RADIUS struct {
 	// InterimInterval is the Acct-Interim-Interval sent in every
 	// Access-Accept: how often access points report a session's counters.
 	InterimInterval time.Duration
+	// StoreNTHash (radius.store_nt_hash) keeps every Wi-Fi password also
+	// as an NT hash, sealed with the site key, which MSCHAPv2 (PEAP,
+	// TTLS-MSCHAPv2) needs; false (the default) stores none and removes
+	// any left over at start. The daemon also turns it on when an enabled
+	// EAP method needs MSCHAPv2.
+	StoreNTHash bool
+	// EAP is WPA-Enterprise's certificates and onboarding (parse_eap.go).
+	EAP EAP
 }
 
 // DefaultInterimInterval is radius.interim_interval when the file gives none.
@@ -185,6 +193,13 @@ type Inspect struct {
 	Interfaces []string
 	// Retention is how long findings are kept.
 	Retention time.Duration
+	// MinConfidence maps a finding class (or "default") to the least
+	// confidence reported: "attempt", "likely" or "certain". Empty
+	// reports everything.
+	MinConfidence map[string]string
+	// Signatures is the path of a signatures file used instead of the one
+	// shipped with inspection; "" uses the shipped one.
+	Signatures string
 }
 
 // Portal is the captive portal's optional HTTPS and how long guests'

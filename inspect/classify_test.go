@@ -113,7 +113,7 @@ func TestClassifiersOnSyntheticConversations(t *testing.T) {
 		{"openvpn udp wrong ack", true, 1194, []conv{{true, ovpnClientReset(csid)}, {false, ovpnServerReset(ssid, ssid)}}, "", ""},
 		{"openvpn tcp on 443", false, 443, []conv{{true, withLen(ovpnClientReset(csid))}, {false, withLen(ovpnServerReset(ssid, csid))}}, ClassVPN, "openvpn"},
 		{"tinc", false, 655, []conv{{true, []byte("0 pupil_laptop 17.7\n")}, {false, []byte("0 home 17.7\n")}}, ClassVPN, "tinc"},
-		{"http connect", false, 3128, []conv{{true, []byte("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")}}, ClassProxy, "http-connect"},
+		{"http connect", false, 3128, []conv{{true, []byte("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")}, {false, []byte("HTTP/1.1 200 Connection established\r\n\r\n")}}, ClassProxy, "http-connect"},
 		{"haproxy PROXY protocol is not a proxy bypass", false, 8080, []conv{{true, []byte("PROXY TCP4 10.20.0.5 203.0.113.7 45000 8080\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")}}, "", ""},
 		{"ordinary request to 8080", false, 8080, []conv{{true, []byte("GET /index.html HTTP/1.1\r\nHost: example.com:8080\r\n\r\n")}}, "", ""},
 		{"socks5", false, 1080, []conv{{true, []byte{5, 1, 0}}, {false, []byte{5, 0}}}, ClassProxy, "socks5"},

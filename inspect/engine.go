@@ -57,6 +57,15 @@ type Options struct {
 	// at before giving up on classifying it. Defaults 40 and 64 KiB.
 	InspectPackets int
 	InspectBytes   int
+	// MinConfidence is the least confidence a finding of each class needs
+	// to be reported (key: the class, or MinConfidenceDefault for the
+	// rest); weaker ones are counted in Stats.BelowThreshold and dropped.
+	// Nil reports everything. See CheckMinConfidence.
+	MinConfidence map[string]Confidence
+	// Signatures are the operator's data-file signatures (JA4, names,
+	// addresses, port rules) on top of the built-in detectors; nil uses
+	// the set shipped with the project (DefaultSignatures).
+	Signatures *Signatures
 	// RepeatWindow suppresses repeats: one finding per device, destination
 	// address and port, and class within this time. Default 10 minutes.
 	RepeatWindow time.Duration
@@ -76,6 +85,10 @@ type Stats struct {
 	// Panics counts packets whose inspection panicked: the packet was
 	// skipped (and handed to Options.OnPanic) and inspection went on.
 	Panics uint64
+	// Attempts counts findings raised from the client's side alone, and
+	// BelowThreshold those dropped under Options.MinConfidence.
+	Attempts       uint64
+	BelowThreshold uint64
 }
 
 // Engine decodes packets, tracks flows and runs the classifiers. It is not
@@ -122,7 +135,9 @@ type Engine struct {
 	ownRes  bool // res is private: Reset clears it
 	devices *deviceTracker
 	once    *onceSet
-	recent  map[repeatKey]time.Time // last finding per device/destination/class
+	recent  map[repeatKey]time.Time     // last finding per device/destination/class
+	pending map[flowKey]*pendingAttempt // client-side recognitions waiting for the server
+	sigs    *Signatures
 
 	cur   pkt    // the packet being handled
 	file  string // replay file name put into findings
@@ -149,6 +164,8 @@ func NewEngine(opt Options) *Engine {
 	e := &Engine{
 		opt:     opt,
 		recent:  make(map[repeatKey]time.Time),
+		pending: make(map[flowKey]*pendingAttempt),
+		sigs:    opt.Signatures,
 		decoded: make([]gopacket.LayerType, 0, 16),
 		flows:   newFlowTable(opt.MaxFlows, opt.FlowIdle),
 		bufs:    newBufPool(min(max(opt.MaxFlows/16, 64), 1024), streamBufSize),
@@ -159,6 +176,11 @@ func NewEngine(opt Options) *Engine {
 		res:     opt.Resolutions,
 		devices: newDeviceTracker(4096),
 		once:    newOnceSet(8192),
+	}
+	if e.sigs == nil {
+		// The shipped file is checked by the tests; should it ever fail
+		// to parse, the built-in detectors still run.
+		e.sigs, _ = DefaultSignatures()
 	}
 	if e.res == nil {
 		e.res = NewResolutions(ResolutionsConfig{})
@@ -196,6 +218,7 @@ func (e *Engine) Reset() {
 	clear(e.devices.macs)
 	clear(e.once.seen)
 	clear(e.recent)
+	clear(e.pending)
 	if e.ownRes {
 		e.res.reset()
 	}
@@ -416,7 +439,14 @@ func (e *Engine) emit(f Finding) {
 		f.Time = time.Now()
 	}
 	f.File = e.file
+	if !e.wanted(f.Class, f.Confidence) {
+		e.stats.BelowThreshold++
+		return
+	}
 	e.stats.Findings++
+	if f.Confidence == Attempt {
+		e.stats.Attempts++
+	}
 	if e.opt.Sink != nil {
 		e.opt.Sink.HandleFinding(f)
 	}

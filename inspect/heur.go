@@ -119,7 +119,7 @@ func (e *Engine) checkTLSInTLS(f *flow) {
 	}
 	c2 := recs[i]
 	if srv >= 1000 && c2.typ == 23 && c2.len >= 60 && c2.len <= 140 {
-		e.raise(f, ClassProxy, "tls-in-tls", "records after the TLS handshake match a tunnelled TLS handshake: client "+
+		e.raiseAs(f, Likely, ClassProxy, "tls-in-tls", "records after the TLS handshake match a tunnelled TLS handshake: client "+
 			itoa(int(c1.len))+" bytes, server "+itoa(srv)+" bytes, client "+itoa(int(c2.len))+" bytes")
 		return
 	}

@@ -64,7 +64,7 @@ func (e *Engine) inspectICMP(f *flow, dir int, p *pkt) {
 		f.icmpOdd++
 	}
 	if f.icmpOdd >= 3 {
-		e.raise(f, ClassTunnel, "icmp-tunnel", fmt.Sprintf("%d echo packets with high-entropy payloads (last %d bytes, %.1f bits/byte)", f.icmpOdd, len(b), entropy(b)))
+		e.raiseAs(f, Likely, ClassTunnel, "icmp-tunnel", fmt.Sprintf("%d echo packets with high-entropy payloads (last %d bytes, %.1f bits/byte)", f.icmpOdd, len(b), entropy(b)))
 	}
 }
 

@@ -97,6 +97,9 @@ func (e *Engine) tcpSignatures(f *flow, cs, ss []byte) bool {
 		}
 		e.raise(f, ClassSSH, "ssh", "banner "+quoteLine(banner))
 		return true
+	case hasPrefix(cs, "CONNECT ") && httpRequestLine(cs) && !f.server.IsLoopback() && len(ss) == 0:
+		e.expectAnswer(f, Certain, 1, ClassProxy, "http-connect", "request "+quoteLine(cs))
+		return true
 	case hasPrefix(cs, "CONNECT ") && httpRequestLine(cs) && !f.server.IsLoopback():
 		e.raise(f, ClassProxy, "http-connect", "request "+quoteLine(cs))
 		return true
@@ -139,6 +142,11 @@ func (e *Engine) tcpSignatures(f *flow, cs, ss []byte) bool {
 		e.raise(f, ClassVPN, "openvpn", ev)
 		return true
 	}
+	if len(ss) == 0 && !f.server.IsLoopback() {
+		if ev := e.clientOnlyTCP(f, cs); ev {
+			return true
+		}
+	}
 	if len(cs) > 2 && len(ss) > 2 && hasPrefix(ss[2:], dnscryptResolverMagic) {
 		e.raise(f, ClassDoH, "dnscrypt", "DNSCrypt response over TCP (resolver magic \"r6fnvWj8\")")
 		return true
@@ -158,13 +166,18 @@ func (e *Engine) tcpSignatures(f *flow, cs, ss []byte) bool {
 			f.encFirst = 1
 		}
 	}
+	if f.encFirst == 1 && len(ss) == 0 && !f.server.IsLoopback() {
+		// obfs4, Shadowsocks and friends towards a server that never
+		// answers: the client's random opening is all there is.
+		e.expectAnswer(f, "", 1, ClassProxy, "encrypted-stream", fmt.Sprintf("first client payload of %d bytes is uniformly random with no protocol framing", len(cs)))
+	}
 	if f.encFirst == 1 && len(ss) >= 1024 && !f.tlsSNI {
 		// The client spoke first in what looks like random bytes and the
 		// server answered with a kilobyte of the same: a Shadowsocks-style
 		// fully encrypted proxy.
 		f.encFirst = -1
 		if fullyEncrypted(ss) {
-			e.raise(f, ClassProxy, "encrypted-stream", fmt.Sprintf("first client payload of %d bytes is uniformly random with no protocol framing", len(cs)))
+			e.raiseAs(f, Likely, ClassProxy, "encrypted-stream", fmt.Sprintf("first client payload of %d bytes is uniformly random with no protocol framing", len(cs)))
 			return true
 		}
 	}

@@ -74,7 +74,14 @@ func Actor(c *gin.Context) string {
 // CSRFToken returns the session's CSRF token, for a form's hidden "csrf"
 // field. Render fills it in for templates; this is for other responses.
 func CSRFToken(c *gin.Context) string {
-	sess, _ := currentSession(c)
+	sess, ok := currentSession(c)
+	if !ok {
+		// A public form (AddPublicForm) has its double-submit token.
+		if tok, ok := c.Get(keyFormCSRF); ok {
+			s, _ := tok.(string)
+			return s
+		}
+	}
 	return sess.CSRFToken
 }
 

@@ -101,6 +101,23 @@ func (s *Server) addPage(p Page) {
 	s.pages = append(s.pages, p)
 }
 
+// AddPublicPage adds a GET page anyone may open without signing in, such
+// as the Wi-Fi onboarding page that pupils and staff fetch on their own
+// devices. It must show nothing secret and change nothing (there is no
+// POST: a form needs a session for its CSRF token). It is never in the
+// navigation. Like AddPage it panics on a programming error.
+func (s *Server) AddPublicPage(path string, get gin.HandlerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.built {
+		panic(fmt.Sprintf("web: AddPublicPage(%q) after the server was started", path))
+	}
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "/api/") || get == nil {
+		panic(fmt.Sprintf("web: AddPublicPage: bad path %q or no handler", path))
+	}
+	s.addRoute(route{method: http.MethodGet, path: path, access: accessPublic, handler: get})
+}
+
 // AddAPI adds a JSON API route for scripts and kiosks: path must start
 // with /api/v1/, callers need an API token ("Authorization: Bearer") whose
 // user has one of roles (cookies are ignored, so there is no CSRF check);

@@ -94,6 +94,10 @@ type Finding struct {
 	Proto    string
 	Detail   string // a short machine word: "openvpn", "not-approved", the SNI
 	Evidence string // what was seen, for the technical part of the alert
+	// Confidence is how sure the source was: the inspect engine's
+	// "certain", "likely" or "attempt" (the server never answered); ""
+	// from sources that do not grade.
+	Confidence string
 }
 
 // Valid reports whether f has what every finding needs: a time, a source

@@ -194,7 +194,7 @@ func (s *Sink) ForSegment(segment string) inspect.Sink {
 func FromInspect(f inspect.Finding, segment string) finding.Finding {
 	return finding.Finding{Time: f.Time, Source: finding.SourceInspect, Class: f.Class, Segment: segment,
 		SrcIP: f.SrcIP, SrcMAC: f.SrcMAC, DstIP: f.DstIP, DstPort: f.DstPort, Proto: f.Proto,
-		Detail: f.Detail, Evidence: f.Evidence}
+		Detail: f.Detail, Evidence: f.Evidence, Confidence: string(f.Confidence)}
 }
 
 // Follow stores every finding published on the hub (by the DHCP server,
@@ -270,7 +270,7 @@ func (s *Sink) write(ctx context.Context, batch []finding.Finding) error {
 		rows[i] = store.Finding{
 			At: f.Time, Source: f.Source, Segment: f.Segment, SrcIP: f.SrcIP, SrcMAC: f.SrcMAC,
 			DstIP: f.DstIP, DstPort: f.DstPort, Proto: f.Proto,
-			Class: f.Class, Detail: f.Detail, Evidence: f.Evidence,
+			Class: f.Class, Detail: f.Detail, Evidence: f.Evidence, Confidence: f.Confidence,
 		}
 		if rows[i].At.IsZero() {
 			rows[i].At = s.opt.Now()

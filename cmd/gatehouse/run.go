@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/internal/recordwatch"
+	"github.com/gatehouse-net/gatehouse/pki"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
@@ -143,6 +144,7 @@ type wiring struct {
 	alerts *alerting
 	people *peopleWiring
 	radius *radius.Server // nil without radius listeners
+	pki    *pki.Authority // the school CA for EAP; nil without a radius auth listener
 	site   *inspect.Site
 	guard  *dnsguard.Guard
 	qlog   *querylog.Log
@@ -170,6 +172,7 @@ var constructors = []func(context.Context, *wiring) error{
 	wireRules,       // the school's rules, person and group rules resolved by people; the rules page
 	wireCaptive,     // the portal, its pages, guest retention and re-admission
 	wireDHCP,        // the DHCP server
+	wirePKI,         // the school CA, server certificate and onboarding pages, with RADIUS (pki.go)
 	wireRADIUS,      // the RADIUS server, when configured (radius.go)
 	wireDevices,     // the devices page, acting through people
 	wireAlerts,      // findings from every source -> alerts -> the DSL (alert.go)
