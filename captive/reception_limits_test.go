@@ -63,3 +63,14 @@ func TestReceptionStaysWithinTheNetworkManagersLimits(t *testing.T) {
 		t.Errorf("audit of the limits: %+v", e)
 	}
 }
+
+// The API bounds a reception token the same way as the form.
+func TestReceptionTokensStayWithinTheLimits(t *testing.T) {
+	a := newAPIHarness(t)
+	if status, body := a.call("kiosk", http.MethodPost, "/api/v1/vouchers", `{"duration":"1h","devices":0}`); status != http.StatusBadRequest || !strings.Contains(body, "not unlimited") {
+		t.Errorf("a reception token's unlimited-device code: %d %s", status, body)
+	}
+	if status, body := a.call("kiosk", http.MethodPost, "/api/v1/vouchers", `{"duration":"1h","devices":2}`); status != http.StatusCreated {
+		t.Errorf("a reception token's code within the limits: %d %s", status, body)
+	}
+}
