@@ -21,6 +21,7 @@ build:
 # lives in build/deps alone, which installs only what is missing.
 deps:
 	./build/deps
+	./build/axe >/dev/null
 
 # Packages run one at a time (-p 1) because the end-to-end tests share the
 # machine's two cores with real DHCP/RADIUS peers; -timeout bounds a hang.

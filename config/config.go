@@ -89,6 +89,11 @@ type Admin struct {
 	// MetricsFrom are addresses allowed to scrape /metrics without a token.
 	// Optional; empty means /metrics needs the network role.
 	MetricsFrom []netip.Prefix
+	// IdleTimeout is, per role, how long a signed-in browser may make no
+	// request before it must sign in again (a reception kiosk stays signed
+	// in through opening hours). Optional; nil or a missing role: the
+	// admin page's default (30 minutes).
+	IdleTimeout map[string]time.Duration
 }
 
 // Uplink is the interface towards the internet.

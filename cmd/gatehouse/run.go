@@ -63,9 +63,9 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	var handler slog.Handler
 	switch *logFormat {
 	case "text":
-		handler = slog.NewTextHandler(env.stderr, nil)
+		handler = slog.NewTextHandler(env.stderr, logOptions(nil))
 	case "json":
-		handler = slog.NewJSONHandler(env.stderr, nil)
+		handler = slog.NewJSONHandler(env.stderr, logOptions(nil))
 	default:
 		return usagef("unknown --log %q (want text or json)", *logFormat)
 	}
@@ -267,6 +267,8 @@ func wireAdmin(_ context.Context, w *wiring) error {
 		// Never nil: the daemon always checks the Host header.
 		AllowedHosts: append([]string{}, w.cfg.Admin.Hostnames...),
 		MetricsFrom:  w.cfg.Admin.MetricsFrom,
+		IdleTimeout:  w.cfg.Admin.IdleTimeout,
+		Location:     w.cfg.Site.Location,
 	})
 	if err != nil {
 		return fmt.Errorf("admin page: %w", err)
