@@ -166,6 +166,14 @@ func (a *admin) apiIssue(c *gin.Context) {
 		return
 	}
 	q, err := b.request(a.p.now())
+	if err == nil {
+		var failed bool
+		if err, failed = a.receptionBound(c.Request.Context(), c, &q); failed {
+			a.p.log.Error("read reception limits", "err", err)
+			apiError(c, http.StatusInternalServerError, "the codes could not be issued; the database could not be read")
+			return
+		}
+	}
 	if err != nil {
 		apiError(c, http.StatusBadRequest, err.Error())
 		return

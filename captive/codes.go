@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,16 +20,21 @@ import (
 )
 
 // codeLimits turns a code's options (bits per second, bytes) into the
-// kernel limits its devices are admitted with.
-func codeLimits(upBits, downBits, quota int64) policy.Limits {
-	return policy.Limits{UpBps: uint64(upBits) / 8, DownBps: uint64(downBits) / 8, QuotaBytes: uint64(quota)}
+// kernel limits its devices are admitted with. The quota is the code's:
+// every device of code id counts against one budget.
+func codeLimits(id, upBits, downBits, quota int64) policy.Limits {
+	l := policy.Limits{UpBps: uint64(upBits) / 8, DownBps: uint64(downBits) / 8, QuotaBytes: uint64(quota)}
+	if quota > 0 {
+		l.QuotaKey = "v" + strconv.FormatInt(id, 10)
+	}
+	return l
 }
 
 // admitDevice opens the gate for mac/ip until the code's end and records the
 // address.
 func (p *Portal) admitDevice(ctx context.Context, v store.Voucher, mac net.HardwareAddr, ip netip.Addr, reason string) error {
 	until := v.Until()
-	if err := p.adm.AdmitWith(ctx, policy.Device{MAC: mac, IP: ip}, until, codeLimits(v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
+	if err := p.adm.AdmitWith(ctx, policy.Device{MAC: mac, IP: ip}, until, codeLimits(v.ID, v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
 		return err
 	}
 	if n := p.conns.closeIdle(ip); n > 0 {
@@ -81,7 +87,7 @@ func (p *Portal) Restore(ctx context.Context) (int, error) {
 		if !g.IP.IsValid() {
 			continue
 		}
-		if err := p.adm.AdmitWith(ctx, policy.Device{MAC: g.MAC, IP: g.IP}, g.Until, codeLimits(g.RateUpBps, g.RateDownBps, g.QuotaBytes)); err != nil {
+		if err := p.adm.AdmitWith(ctx, policy.Device{MAC: g.MAC, IP: g.IP}, g.Until, codeLimits(g.VoucherID, g.RateUpBps, g.RateDownBps, g.QuotaBytes)); err != nil {
 			errs = append(errs, fmt.Errorf("%v/%v: %w", g.MAC, g.IP, err))
 			continue
 		}
@@ -159,7 +165,7 @@ func (p *Portal) Extend(ctx context.Context, actor string, id int64, d time.Dura
 			if !dev.LoggedOutAt.IsZero() || !dev.IP.IsValid() {
 				continue
 			}
-			if err := p.adm.AdmitWith(ctx, policy.Device{MAC: dev.MAC, IP: dev.IP}, until, codeLimits(v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
+			if err := p.adm.AdmitWith(ctx, policy.Device{MAC: dev.MAC, IP: dev.IP}, until, codeLimits(v.ID, v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
 				errs = append(errs, err)
 			}
 		}

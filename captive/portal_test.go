@@ -354,7 +354,8 @@ func TestCodeLimitsGoToTheKernelAtLoginAndRestore(t *testing.T) {
 	plain := h.issue(IssueRequest{Duration: time.Hour})
 	h.login(h.device(1), code)
 	h.login(h.device(2), plain)
-	want := policy.Limits{UpBps: 125_000, DownBps: 500_000, QuotaBytes: 1 << 30}
+	// The quota is the code's (voucher 1's), shared by all its devices.
+	want := policy.Limits{UpBps: 125_000, DownBps: 500_000, QuotaBytes: 1 << 30, QuotaKey: "v1"}
 	key := macOf(1) + "/10.40.0.1"
 	if got := h.adm.limits[key]; got != want {
 		t.Errorf("login admitted %s with %+v, want %+v", key, got, want)

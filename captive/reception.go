@@ -64,6 +64,7 @@ func RegisterAdminPages(srv *web.Server, p *Portal) error {
 	srv.AddPage(web.Page{Path: "/vouchers/print.js", Roles: both, GET: a.asset("static/print.js", "text/javascript; charset=utf-8")})
 	srv.AddPage(web.Page{Path: "/portal", Title: "Portal", Roles: network, GET: a.settingsPage, POST: a.setAUP, Menu: web.MenuSetup})
 	srv.AddPage(web.Page{Path: "/portal/acceptances.csv", Roles: network, GET: a.exportCSV})
+	srv.AddPage(web.Page{Path: "/portal/limits", Roles: network, POST: a.setLimits})
 	a.registerAPI(both)
 	return nil
 }
@@ -373,6 +374,14 @@ func qrDataURL(payload string) (template.URL, error) {
 // logged and are stored only as hashes.
 func (a *admin) issue(c *gin.Context) {
 	q, layout, err := a.issueRequest(c)
+	if err == nil {
+		var failed bool
+		if err, failed = a.receptionBound(c.Request.Context(), c, &q); failed {
+			a.p.log.Error("read reception limits", "err", err)
+			a.formFail(c, http.StatusInternalServerError, "The codes could not be issued; the database could not be read.")
+			return
+		}
+	}
 	if err != nil {
 		a.formFail(c, http.StatusBadRequest, "The codes were not issued: "+err.Error()+".")
 		return
@@ -569,6 +578,7 @@ type attemptRow struct {
 }
 
 type settingsData struct {
+	Limits                  limitsData
 	Version, TextEN, TextCY string
 	Attempts                []attemptRow
 }
@@ -578,6 +588,9 @@ func (a *admin) settingsPage(c *gin.Context) {
 	if c.Query("published") != "" {
 		v.Notice = "The Acceptable Use Policy was published."
 	}
+	if c.Query("limits") != "" {
+		v.Notice = "The limits for reception's codes were saved."
+	}
 	a.renderSettings(c, http.StatusOK, v, nil)
 }
 
@@ -586,7 +599,7 @@ func (a *admin) renderSettings(c *gin.Context, status int, v *web.View, typed *s
 	if typed != nil {
 		aup.TextEN, aup.TextCY = typed.TextEN, typed.TextCY
 	}
-	d := settingsData{Version: aup.Version[:12], TextEN: aup.TextEN, TextCY: aup.TextCY}
+	d := settingsData{Version: aup.Version[:12], TextEN: aup.TextEN, TextCY: aup.TextCY, Limits: a.limitsData(c.Request.Context())}
 	as, err := a.p.st.VoucherAttempts(c.Request.Context(), 50)
 	if err != nil {
 		a.p.log.Error("list code attempts", "err", err)

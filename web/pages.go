@@ -40,6 +40,7 @@ func roleText(role string) string {
 
 type homeData struct {
 	RoleText string
+	Alarms   []string // see AddAlarms
 	Links    []NavItem
 	// Network role only.
 	Users  int
@@ -49,7 +50,7 @@ type homeData struct {
 func (s *Server) homePage(c *gin.Context) {
 	u, _ := CurrentUser(c)
 	v := s.View(c, "Home")
-	d := homeData{RoleText: roleText(u.Role)}
+	d := homeData{RoleText: roleText(u.Role), Alarms: s.alarmLines(u.Role)}
 	for _, n := range v.Nav {
 		if n.Path != "/" {
 			d.Links = append(d.Links, n)

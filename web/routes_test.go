@@ -453,3 +453,24 @@ func TestRun(t *testing.T) {
 		})
 	}
 }
+
+func TestHomeShowsAlarmsToTheNetworkManagerAndTheDSL(t *testing.T) {
+	var lines []string
+	h := webtest.New(t, webtest.Options{Setup: func(s *web.Server) error {
+		s.AddAlarms(func() []string { return lines })
+		return nil
+	}})
+	net, dsl, rec := h.Browser(t, web.RoleNetwork), h.Browser(t, web.RoleDSL), h.Browser(t, web.RoleReception)
+	if r := net.Get("/"); r.StatusCode != http.StatusOK || strings.Contains(r.Body, `role="alert"`) {
+		t.Fatalf("home with no alarms: %d\n%s", r.StatusCode, r.Body)
+	}
+	lines = []string{"The database's disk is nearly full: 90 MB free of 8.0 GB. <b>"}
+	for _, b := range []*webtest.Browser{net, dsl} {
+		if r := b.Get("/"); !strings.Contains(r.Body, "The database&#39;s disk is nearly full: 90 MB free of 8.0 GB. &lt;b&gt;") {
+			t.Errorf("the alarm is not on the home page (escaped):\n%s", r.Body)
+		}
+	}
+	if r := rec.Get("/"); strings.Contains(r.Body, "nearly full") {
+		t.Error("reception is shown the alarm")
+	}
+}

@@ -139,6 +139,7 @@ type Server struct {
 	throttle  *ipThrottle
 
 	mu      sync.Mutex
+	alarms  []func() []string // see AddAlarms
 	pages   []Page
 	routes  []route
 	built   bool

@@ -23,9 +23,11 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
+	"github.com/gatehouse-net/gatehouse/internal/recordwatch"
 	"github.com/gatehouse-net/gatehouse/pki"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
+	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -146,6 +148,9 @@ type wiring struct {
 	pki    *pki.Authority // the school CA for EAP; nil without a radius auth listener
 	site   *inspect.Site
 	guard  *dnsguard.Guard
+	qlog   *querylog.Log
+
+	recordwatch *recordwatch.Watcher // status for the admin pages (issue 15's overview)
 
 	restores   []restore
 	components []component
@@ -175,6 +180,7 @@ var constructors = []func(context.Context, *wiring) error{
 	wireInspect,     // packet inspection on the configured interfaces
 	wireDNS,         // the DNS guard and its query log
 	wirePeopleLinks, // what people's revocations reach: leases, Wi-Fi sessions, the DSL's mail
+	wireRecordWatch, // the alarm when records are lost or the disk is nearly full (wire_recordwatch.go)
 }
 
 // runDaemon runs until ctx is done. Every signal on hup reloads the
