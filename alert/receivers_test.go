@@ -2,9 +2,11 @@ package alert
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +113,40 @@ func TestSyslogReachesRsyslog(t *testing.T) {
 	line, ok := r.WaitFor(15*time.Second, `gatehouse|alert|[gatehouse@32473 id="42"`, `person="Sam Pupil"`, `room="B12"`, "VPN use")
 	if !ok {
 		t.Fatalf("rsyslog did not log the alert as RFC 5424 with its structured data; file:\n%s\nrsyslogd:\n%s", line, r.Log())
+	}
+}
+
+// TestSyslogOverTLSReachesRsyslog sends an alert over TLS (RFC 5425) to
+// rsyslogd's GnuTLS listener, with a certificate made for the test; a
+// client that does not trust the certificate sends nothing.
+func TestSyslogOverTLSReachesRsyslog(t *testing.T) {
+	s := testbed.New(t, testbed.Options{})
+	r := alerttest.StartRsyslogTLS(t, s, "mgmt", testbed.MgmtClientIP+":6514")
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return s.DialContext(ctx, "router", network, addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a := &store.Alert{ID: 43, Class: "tor", Severity: "high", FirstSeen: t0, LastSeen: t0, Count: 1, PersonName: "Sam Pupil",
+		PersonGroup: "Year 9, 9B", SrcMAC: pupilMAC, SrcIP: pupilIP, Room: "B12", AttributedBy: ByRADIUS}
+
+	untrusted := &Syslog{Server: r.Addr, Hostname: "gatehouse-test", Dial: dial,
+		TLS: &tls.Config{ServerName: r.TLSConfig().ServerName, MinVersion: tls.VersionTLS12}} // the system roots only
+	if err := untrusted.Send(ctx, store.OutboxItem{ID: 1}, &store.Alert{ID: 44, Class: "vpn", Severity: "high", FirstSeen: t0, LastSeen: t0, Count: 1}); err == nil {
+		t.Error("sent over TLS to a server whose certificate nobody trusts")
+	}
+
+	sl := &Syslog{Server: r.Addr, Hostname: "gatehouse-test", Dial: dial, TLS: r.TLSConfig()}
+	if err := sl.Send(ctx, store.OutboxItem{ID: 2}, a); err != nil {
+		t.Fatalf("send over TLS: %v\nrsyslogd:\n%s", err, r.Log())
+	}
+	line, ok := r.WaitFor(15*time.Second, `gatehouse|alert|[gatehouse@32473 id="43"`, `person="Sam Pupil"`, `room="B12"`, "Tor use")
+	if !ok {
+		t.Fatalf("rsyslog's TLS listener did not log the alert as RFC 5424; file:\n%s\nrsyslogd:\n%s", line, r.Log())
+	}
+	t.Logf("rsyslog over TLS logged: %s", line)
+	if b, _ := os.ReadFile(r.File); strings.Contains(string(b), `id="44"`) {
+		t.Error("the alert sent to an untrusted certificate was logged")
 	}
 }
 
