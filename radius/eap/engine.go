@@ -115,6 +115,10 @@ var (
 	ErrNotEAP   = errors.New("eap: not an EAP response")
 )
 
+// replayWindow is how long a finished login stays to answer a
+// retransmission of its last round (the RADIUS duplicate cache's window).
+const replayWindow = 5 * time.Second
+
 // Engine runs the EAP logins. It is safe for concurrent use.
 type Engine struct {
 	o       Options
@@ -251,6 +255,7 @@ type session struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	touched atomic.Int64 // unix nanoseconds of the last round; read without mu
+	over    atomic.Bool  // answered with Success or Failure; kept only for replays
 
 	mu       sync.Mutex
 	finished bool
@@ -277,7 +282,11 @@ func (e *Engine) sweep(now time.Time) {
 	}
 	e.lastSweep = now
 	for _, s := range e.sessions {
-		if now.Sub(time.Unix(0, s.touched.Load())) > e.o.Timeout {
+		keep := e.o.Timeout
+		if s.over.Load() {
+			keep = min(keep, replayWindow)
+		}
+		if now.Sub(time.Unix(0, s.touched.Load())) > keep {
 			e.removeLocked(s)
 		}
 	}
@@ -400,6 +409,7 @@ func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
 	s.lastResp, s.last = append([]byte(nil), req.Message...), r
 	if r.Outcome != Challenge {
 		s.finished = true
+		s.over.Store(true)
 		s.stop()
 		// Kept until it expires, so a retransmission of this last round
 		// gets the same answer; but no longer counted against the client.
