@@ -87,7 +87,8 @@ func (o Outcome) String() string {
 // Request is one Access-Request's EAP part.
 type Request struct {
 	// Client names who is logging in from where: the NAS's name and the
-	// Calling-Station-Id. The per-client bound counts by it.
+	// Calling-Station-Id. The per-client bound counts by it; "" (a NAS
+	// that does not say) is bound by MaxSessions only.
 	Client  string
 	State   []byte // the State attribute; nil on a login's first round
 	Message []byte // the EAP-Message attributes joined
@@ -316,7 +317,7 @@ func (e *Engine) newSession(client string, now time.Time) (*session, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.sweep(now)
-	if l := e.perClient[client]; len(l) >= e.o.MaxPerClient {
+	if l := e.perClient[client]; client != "" && len(l) >= e.o.MaxPerClient {
 		// The same device starting over: its oldest login is abandoned.
 		e.removeLocked(l[0])
 	}
