@@ -249,7 +249,7 @@ func (a *admin) apiRevoke(c *gin.Context) {
 		return
 	}
 	id := v.ID
-	v, err := a.p.Revoke(c.Request.Context(), web.Actor(c), id)
+	v, _, err := a.p.Revoke(c.Request.Context(), web.Actor(c), id)
 	if err != nil {
 		a.p.log.Error("revoke voucher", "id", id, "err", err)
 		apiError(c, http.StatusInternalServerError, "the code could not be fully revoked: "+err.Error())

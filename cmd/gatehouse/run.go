@@ -61,13 +61,14 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	var handler slog.Handler
 	switch *logFormat {
 	case "text":
-		handler = slog.NewTextHandler(env.stderr, nil)
+		handler = slog.NewTextHandler(env.stderr, logOptions(nil))
 	case "json":
-		handler = slog.NewJSONHandler(env.stderr, nil)
+		handler = slog.NewJSONHandler(env.stderr, logOptions(nil))
 	default:
 		return usagef("unknown --log %q (want text or json)", *logFormat)
 	}
 	log := slog.New(handler)
+	setMemoryLimit(log) // memlimit.go
 
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -217,6 +218,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 			return err
 		}
 	}
+	if p := heapProfiler(log); p != nil {
+		w.run("heap profiles", p) // debug builds only (heapprofile_pprof.go)
+	}
 	d.guard = w.guard
 
 	// What the database holds goes in before the first Apply, so the table
@@ -261,6 +265,8 @@ func wireAdmin(_ context.Context, w *wiring) error {
 		// Never nil: the daemon always checks the Host header.
 		AllowedHosts: append([]string{}, w.cfg.Admin.Hostnames...),
 		MetricsFrom:  w.cfg.Admin.MetricsFrom,
+		IdleTimeout:  w.cfg.Admin.IdleTimeout,
+		Location:     w.cfg.Site.Location,
 	})
 	if err != nil {
 		return fmt.Errorf("admin page: %w", err)
