@@ -299,5 +299,5 @@ func (e *Engine) Stats() Stats {
 // and tests).
 func FindingOf(f store.Finding) finding.Finding {
 	return finding.Finding{Time: f.At, Source: f.Source, Class: f.Class, Segment: f.Segment, SrcIP: f.SrcIP, SrcMAC: f.SrcMAC,
-		DstIP: f.DstIP, DstPort: f.DstPort, Proto: f.Proto, Detail: f.Detail, Evidence: f.Evidence}
+		DstIP: f.DstIP, DstPort: f.DstPort, Proto: f.Proto, Detail: f.Detail, Evidence: f.Evidence, Confidence: f.Confidence}
 }

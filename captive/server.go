@@ -51,10 +51,15 @@ type Options struct {
 	Store      *store.Store // required
 	Admitter   Admitter     // required
 	Neighbours Neighbours   // required
-	Hub        *events.Hub  // nil: no events
-	Logger     *slog.Logger // nil: discard
-	Now        func() time.Time
-	Location   *time.Location // for times shown to people; nil: time.Local
+	// Bound reports whether the router gave ip to mac (a lease or a
+	// reservation) where MAC-address binding is on; a code admits only
+	// such a pair, so a static address nobody was given stays shut even
+	// with a code. nil admits any pair (segments without binding).
+	Bound    func(mac net.HardwareAddr, ip netip.Addr) bool
+	Hub      *events.Hub  // nil: no events
+	Logger   *slog.Logger // nil: discard
+	Now      func() time.Time
+	Location *time.Location // for times shown to people; nil: time.Local
 
 	School string // shown on every page and slip
 	SSID   string // the guest network's name, printed on slips
@@ -86,6 +91,7 @@ type Portal struct {
 	st       *store.Store
 	adm      Admitter
 	nb       Neighbours
+	bound    func(net.HardwareAddr, netip.Addr) bool
 	hub      *events.Hub
 	log      *slog.Logger
 	now      func() time.Time
@@ -194,7 +200,7 @@ func New(opts Options) (*Portal, error) {
 	if opts.TLSListen != "" && (opts.CertFile == "" || opts.KeyFile == "") {
 		return nil, errors.New("captive: new: TLSListen needs CertFile and KeyFile")
 	}
-	p := &Portal{st: opts.Store, adm: opts.Admitter, nb: opts.Neighbours, hub: opts.Hub, log: opts.Logger,
+	p := &Portal{st: opts.Store, adm: opts.Admitter, nb: opts.Neighbours, bound: opts.Bound, hub: opts.Hub, log: opts.Logger,
 		now: opts.Now, loc: opts.Location, school: opts.School, ssid: opts.SSID, base: base, venue: opts.VenueURL,
 		listen: opts.Listen, tlsAddr: opts.TLSListen, certFile: opts.CertFile, keyFile: opts.KeyFile,
 		rand: opts.Rand, lim: newLimiter(opts.Limits)}

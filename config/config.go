@@ -89,6 +89,11 @@ type Admin struct {
 	// MetricsFrom are addresses allowed to scrape /metrics without a token.
 	// Optional; empty means /metrics needs the network role.
 	MetricsFrom []netip.Prefix
+	// IdleTimeout is, per role, how long a signed-in browser may make no
+	// request before it must sign in again (a reception kiosk stays signed
+	// in through opening hours). Optional; nil or a missing role: the
+	// admin page's default (30 minutes).
+	IdleTimeout map[string]time.Duration
 }
 
 // Uplink is the interface towards the internet.
@@ -159,6 +164,14 @@ type RADIUS struct {
 	// InterimInterval is the Acct-Interim-Interval sent in every
 	// Access-Accept: how often access points report a session's counters.
 	InterimInterval time.Duration
+	// StoreNTHash (radius.store_nt_hash) keeps every Wi-Fi password also
+	// as an NT hash, sealed with the site key, which MSCHAPv2 (PEAP,
+	// TTLS-MSCHAPv2) needs; false (the default) stores none and removes
+	// any left over at start. The daemon also turns it on when an enabled
+	// EAP method needs MSCHAPv2.
+	StoreNTHash bool
+	// EAP is WPA-Enterprise's certificates and onboarding (parse_eap.go).
+	EAP EAP
 }
 
 // DefaultInterimInterval is radius.interim_interval when the file gives none.
@@ -185,6 +198,13 @@ type Inspect struct {
 	Interfaces []string
 	// Retention is how long findings are kept.
 	Retention time.Duration
+	// MinConfidence maps a finding class (or "default") to the least
+	// confidence reported: "attempt", "likely" or "certain". Empty
+	// reports everything.
+	MinConfidence map[string]string
+	// Signatures is the path of a signatures file used instead of the one
+	// shipped with inspection; "" uses the shipped one.
+	Signatures string
 	// CaptureRingKiB sizes each interface's capture ring (0: inspection's
 	// default, 1 MiB); it is resident memory for every interface.
 	CaptureRingKiB int
@@ -220,6 +240,10 @@ type Portal struct {
 type DHCPRelay struct {
 	Interfaces []string       // extra interfaces that only carry relayed traffic
 	Trusted    []netip.Prefix // relays' source addresses
+	// DeviceRetention is how long a device's record is kept after it was
+	// last seen ("dhcp.device_retention"); 0 means the DHCP server's
+	// default (400 days).
+	DeviceRetention time.Duration
 }
 
 // Alerts is how the DSL is told about findings.

@@ -394,3 +394,20 @@ func TestRetentionsAndPortalHTTPS(t *testing.T) {
 		})
 	}
 }
+
+func TestDHCPDeviceRetention(t *testing.T) {
+	data, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse("school.yaml", append(append([]byte{}, data...), "dhcp:\n  device_retention: 180d\n"...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DHCPRelay.DeviceRetention != 180*24*time.Hour {
+		t.Errorf("dhcp.device_retention = %v, want 180 days", cfg.DHCPRelay.DeviceRetention)
+	}
+	if _, err := Parse("school.yaml", append(append([]byte{}, data...), "dhcp:\n  device_retention: soon\n"...)); err == nil || !strings.Contains(err.Error(), "dhcp.device_retention") {
+		t.Errorf("a bad retention: %v, want an error naming dhcp.device_retention", err)
+	}
+}

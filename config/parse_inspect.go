@@ -28,6 +28,32 @@ func (d *decoder) inspect(c *Config, path string, v *yaml.Node) {
 			})
 		},
 		"retention": func(p string, v *yaml.Node) { d.retention(p, v, &c.Inspect.Retention) },
+		// min_confidence: {default: attempt, vpn: likely}: per finding
+		// class (or "default"), the least confidence that is reported. The
+		// class names are checked by the daemon against inspection's own.
+		"min_confidence": func(p string, v *yaml.Node) {
+			for _, kv := range d.pairs(v, p, 0) {
+				kp := p + "." + kv.key.Value
+				s, ok := d.str(kp, kv.value)
+				if !ok {
+					continue
+				}
+				if s != "attempt" && s != "likely" && s != "certain" {
+					d.at(kp, "%q must be attempt, likely or certain", s)
+					continue
+				}
+				if c.Inspect.MinConfidence == nil {
+					c.Inspect.MinConfidence = map[string]string{}
+				}
+				c.Inspect.MinConfidence[kv.key.Value] = s
+			}
+		},
+		// signatures: a signatures file used instead of the shipped one.
+		"signatures": func(p string, v *yaml.Node) {
+			if s, ok := d.str(p, v); ok {
+				c.Inspect.Signatures = s
+			}
+		},
 		// Memory: the ring is resident for every interface, the table
 		// grows to its bound under a scan.
 		"capture_ring_kib": func(p string, v *yaml.Node) {

@@ -26,6 +26,10 @@ func (d *decoder) radius(c *Config, path string, v *yaml.Node) {
 		"interim_interval": func(p string, v *yaml.Node) {
 			d.duration(p, v, &c.RADIUS.InterimInterval, MinInterimInterval, "interim interval", "10m or 1h")
 		},
+		"store_nt_hash": func(p string, v *yaml.Node) {
+			c.RADIUS.StoreNTHash = d.boolean(p, v, false)
+		},
+		"eap":        func(p string, v *yaml.Node) { d.radiusEAP(c, p, v) },
 		"auth":       listen(&c.RADIUS.Auth),
 		"accounting": listen(&c.RADIUS.Accounting),
 		"clients": func(p string, v *yaml.Node) {

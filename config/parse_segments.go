@@ -258,6 +258,7 @@ func (d *decoder) servers(c *Config, path string, v *yaml.Node) {
 // L3 switches arrive and which relays are trusted to send them.
 func (d *decoder) dhcpRelays(c *Config, path string, v *yaml.Node) {
 	d.mapping(v, path, map[string]fieldFunc{
+		"device_retention": func(p string, v *yaml.Node) { d.retention(p, v, &c.DHCPRelay.DeviceRetention) },
 		"relay_interfaces": func(p string, v *yaml.Node) {
 			d.strList(p, v, func(ip, s string) {
 				if err := checkInterfaceName(s); err != nil {

@@ -60,6 +60,10 @@ type Config struct {
 	// lease are kept (when the Store is a DevicePurger); 0 means
 	// DefaultUnleasedRetention.
 	UnleasedRetention time.Duration
+	// DeviceRetention is how long any device's record is kept after it
+	// was last seen (when the Store is a StaleDevicePurger); 0 means
+	// DefaultDeviceRetention.
+	DeviceRetention time.Duration
 	// PacketsPerSecond bounds the requests each interface's socket takes;
 	// 0 means DefaultPacketsPerSecond.
 	PacketsPerSecond int
@@ -119,6 +123,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.UnleasedRetention <= 0 {
 		cfg.UnleasedRetention = DefaultUnleasedRetention
+	}
+	if cfg.DeviceRetention <= 0 {
+		cfg.DeviceRetention = DefaultDeviceRetention
 	}
 	if cfg.PacketsPerSecond <= 0 {
 		cfg.PacketsPerSecond = DefaultPacketsPerSecond
@@ -464,6 +471,7 @@ func (s *Server) sweep(ctx context.Context) {
 		if now.Sub(lastPurge) >= time.Hour {
 			lastPurge = now
 			s.purgeUnleased(ctx, now)
+			s.purgeStale(ctx, now)
 		}
 		s.alertMu.Lock()
 		for k, at := range s.alerted {
@@ -488,6 +496,22 @@ func (s *Server) purgeUnleased(ctx context.Context, now time.Time) {
 		s.log.Warn("dhcp: purge devices that never completed a lease", "err", err)
 	case n > 0:
 		s.log.Info("dhcp: purged devices that never completed a lease", "count", n, "retention", s.cfg.UnleasedRetention)
+	}
+}
+
+// purgeStale forgets every device not seen for DeviceRetention: the
+// inventory is personal data, kept only while it is of use.
+func (s *Server) purgeStale(ctx context.Context, now time.Time) {
+	p, ok := s.cfg.Store.(StaleDevicePurger)
+	if !ok {
+		return
+	}
+	n, err := p.PurgeStaleDevices(ctx, now.Add(-s.cfg.DeviceRetention), now)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("dhcp: purge devices not seen within the retention", "err", err)
+	case n > 0:
+		s.log.Info("dhcp: purged devices not seen within the retention", "count", n, "retention", s.cfg.DeviceRetention)
 	}
 }
 

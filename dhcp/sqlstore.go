@@ -87,3 +87,9 @@ func (s *SQLStore) DeviceStatus(ctx context.Context, mac net.HardwareAddr) (Devi
 func (s *SQLStore) PurgeUnleasedDevices(ctx context.Context, before time.Time) (int64, error) {
 	return s.st.PurgeUnleasedDevices(ctx, "scheduler", before)
 }
+
+// PurgeStaleDevices deletes the records of devices last seen before the
+// cut-off (see StaleDevicePurger).
+func (s *SQLStore) PurgeStaleDevices(ctx context.Context, before, now time.Time) (int64, error) {
+	return s.st.PurgeStaleDevices(ctx, "scheduler", before, now)
+}

@@ -106,6 +106,18 @@ type DevicePurger interface {
 	PurgeUnleasedDevices(ctx context.Context, before time.Time) (int64, error)
 }
 
+// StaleDevicePurger is implemented by a LeaseStore that can forget every
+// device last seen before a cut-off (leased or not, keeping reserved and
+// blocked ones); the server calls it hourly with DeviceRetention.
+type StaleDevicePurger interface {
+	PurgeStaleDevices(ctx context.Context, before, now time.Time) (int64, error)
+}
+
+// DefaultDeviceRetention is how long any device is remembered after it was
+// last seen: a school year and a bit, so a device back after the summer
+// holiday is still known.
+const DefaultDeviceRetention = 400 * 24 * time.Hour
+
 // DefaultUnleasedRetention is how long a device that never completed a
 // lease is remembered.
 const DefaultUnleasedRetention = 7 * 24 * time.Hour

@@ -33,19 +33,19 @@ func (e *Engine) inspectDNS(f *flow, dir int, b []byte) {
 	name := strings.ToLower(strings.TrimSuffix(string(q.Name), "."))
 	switch {
 	case strings.HasPrefix(name, "2.dnscrypt-cert."):
-		e.raise(f, ClassDoH, "dnscrypt", "DNS query for a DNSCrypt resolver certificate "+name)
+		e.raiseAs(f, Likely, ClassDoH, "dnscrypt", "DNS query for a DNSCrypt resolver certificate "+name)
 		return
 	}
 	if p, ok := lookupSuffix(vpnNames, name); ok {
-		e.raise(f, ClassVPN, p, "DNS query for a VPN service name "+name)
+		e.raiseAs(f, Likely, ClassVPN, p, "DNS query for a VPN service name "+name)
 		return
 	}
 	if p, ok := lookupSuffix(dohNames, name); ok && dohOnlyName(name) {
-		e.raise(f, ClassDoH, "doh:"+p, "DNS query for a DNS-over-HTTPS resolver name "+name)
+		e.raiseAs(f, Likely, ClassDoH, "doh:"+p, "DNS query for a DNS-over-HTTPS resolver name "+name)
 		return
 	}
 	if ev := e.dnsTun.query(name, q.Type); ev != "" {
-		e.raise(f, ClassTunnel, "dns-tunnel", ev)
+		e.raiseAs(f, Likely, ClassTunnel, "dns-tunnel", ev)
 	}
 }
 

@@ -61,6 +61,15 @@ type Options struct {
 	// at before giving up on classifying it. Defaults 40 and 64 KiB.
 	InspectPackets int
 	InspectBytes   int
+	// MinConfidence is the least confidence a finding of each class needs
+	// to be reported (key: the class, or MinConfidenceDefault for the
+	// rest); weaker ones are counted in Stats.BelowThreshold and dropped.
+	// Nil reports everything. See CheckMinConfidence.
+	MinConfidence map[string]Confidence
+	// Signatures are the operator's data-file signatures (JA4, names,
+	// addresses, port rules) on top of the built-in detectors; nil uses
+	// the set shipped with the project (DefaultSignatures).
+	Signatures *Signatures
 	// RepeatWindow suppresses repeats: one finding per device, destination
 	// address and port, and class within this time. Default 10 minutes.
 	RepeatWindow time.Duration
@@ -80,6 +89,10 @@ type Stats struct {
 	// Panics counts packets whose inspection panicked: the packet was
 	// skipped (and handed to Options.OnPanic) and inspection went on.
 	Panics uint64
+	// Attempts counts findings raised from the client's side alone, and
+	// BelowThreshold those dropped under Options.MinConfidence.
+	Attempts       uint64
+	BelowThreshold uint64
 }
 
 // Engine decodes packets, tracks flows and runs the classifiers. It is not
@@ -126,7 +139,13 @@ type Engine struct {
 	ownRes  bool // res is private: Reset clears it
 	devices *deviceTracker
 	once    *onceSet
-	recent  map[repeatKey]time.Time // last finding per device/destination/class
+	recent  map[repeatKey]time.Time     // last finding per device/destination/class
+	pending map[flowKey]*pendingAttempt // client-side recognitions waiting for the server
+	sigs    *Signatures
+	// learnedDoH are server names whose traffic had the DoH shape.
+	learnedDoH map[string]struct{}
+	// udpHeads: see randomHeadAgain.
+	udpHeads map[repeatKey]udpHead
 
 	cur   pkt    // the packet being handled
 	file  string // replay file name put into findings
@@ -151,18 +170,26 @@ func NewEngine(opt Options) *Engine {
 		opt.RepeatWindow = 10 * time.Minute
 	}
 	e := &Engine{
-		opt:     opt,
-		recent:  make(map[repeatKey]time.Time),
-		decoded: make([]gopacket.LayerType, 0, 16),
-		flows:   newFlowTable(opt.MaxFlows, opt.FlowIdle),
-		bufs:    opt.Buffers,
-		crypto:  new(quic.CryptoStream),
-		scratch: make([]byte, 0, 16<<10),
-		qbuf:    make([]byte, 0, 2048),
-		dnsTun:  newDNSTunnelTracker(4096),
-		res:     opt.Resolutions,
-		devices: newDeviceTracker(4096),
-		once:    newOnceSet(8192),
+		opt:      opt,
+		recent:   make(map[repeatKey]time.Time),
+		pending:  make(map[flowKey]*pendingAttempt),
+		udpHeads: make(map[repeatKey]udpHead),
+		sigs:     opt.Signatures,
+		decoded:  make([]gopacket.LayerType, 0, 16),
+		flows:    newFlowTable(opt.MaxFlows, opt.FlowIdle),
+		bufs:     opt.Buffers,
+		crypto:   new(quic.CryptoStream),
+		scratch:  make([]byte, 0, 16<<10),
+		qbuf:     make([]byte, 0, 2048),
+		dnsTun:   newDNSTunnelTracker(4096),
+		res:      opt.Resolutions,
+		devices:  newDeviceTracker(4096),
+		once:     newOnceSet(8192),
+	}
+	if e.sigs == nil {
+		// The shipped file is checked by the tests; should it ever fail
+		// to parse, the built-in detectors still run.
+		e.sigs, _ = DefaultSignatures()
 	}
 	if e.bufs == nil {
 		e.bufs = NewBufferPool(min(max(opt.MaxFlows/16, 64), 1024))
@@ -203,6 +230,9 @@ func (e *Engine) Reset() {
 	clear(e.devices.macs)
 	clear(e.once.seen)
 	clear(e.recent)
+	clear(e.pending)
+	clear(e.learnedDoH)
+	clear(e.udpHeads)
 	if e.ownRes {
 		e.res.reset()
 	}
@@ -423,7 +453,14 @@ func (e *Engine) emit(f Finding) {
 		f.Time = time.Now()
 	}
 	f.File = e.file
+	if !e.wanted(f.Class, f.Confidence) {
+		e.stats.BelowThreshold++
+		return
+	}
 	e.stats.Findings++
+	if f.Confidence == Attempt {
+		e.stats.Attempts++
+	}
 	if e.opt.Sink != nil {
 		e.opt.Sink.HandleFinding(f)
 	}

@@ -46,6 +46,9 @@ type Finding struct {
 	Class    string           `json:"class"`
 	Detail   string           `json:"detail"`
 	Evidence string           `json:"evidence"`
+	// Confidence says how the class was decided: a parsed handshake, a
+	// fingerprint or heuristic, or the client's side alone.
+	Confidence Confidence `json:"confidence,omitempty"`
 }
 
 // String renders the finding as one readable line.
@@ -58,8 +61,8 @@ func (f Finding) String() string {
 	if f.DstIP.IsValid() {
 		dst = netip.AddrPortFrom(f.DstIP, f.DstPort).String()
 	}
-	s := fmt.Sprintf("%s %s src=%s mac=%s dst=%s proto=%s detail=%s evidence=%q",
-		f.Time.UTC().Format(time.RFC3339Nano), f.Class, f.SrcIP, mac, dst, f.Proto, f.Detail, f.Evidence)
+	s := fmt.Sprintf("%s %s src=%s mac=%s dst=%s proto=%s detail=%s confidence=%s evidence=%q",
+		f.Time.UTC().Format(time.RFC3339Nano), f.Class, f.SrcIP, mac, dst, f.Proto, f.Detail, f.Confidence, f.Evidence)
 	if f.File != "" {
 		s = f.File + ": " + s
 	}
@@ -90,6 +93,8 @@ type findingJSON struct {
 	Class    string     `json:"class"`
 	Detail   string     `json:"detail"`
 	Evidence string     `json:"evidence"`
+	// Confidence is empty in findings written before it existed.
+	Confidence Confidence `json:"confidence,omitempty"`
 }
 
 // MarshalJSON writes the finding with src_mac as "aa:bb:cc:dd:ee:ff"
@@ -103,7 +108,7 @@ func (f Finding) toJSON() findingJSON {
 	if len(f.SrcMAC) > 0 {
 		mac = f.SrcMAC.String()
 	}
-	return findingJSON{f.File, f.Time, f.SrcIP, mac, f.DstIP, f.DstPort, f.Proto, f.Class, f.Detail, f.Evidence}
+	return findingJSON{f.File, f.Time, f.SrcIP, mac, f.DstIP, f.DstPort, f.Proto, f.Class, f.Detail, f.Evidence, f.Confidence}
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -119,6 +124,6 @@ func (f *Finding) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("inspect: finding src_mac: %w", err)
 		}
 	}
-	*f = Finding{j.File, j.Time, j.SrcIP, mac, j.DstIP, j.DstPort, j.Proto, j.Class, j.Detail, j.Evidence}
+	*f = Finding{j.File, j.Time, j.SrcIP, mac, j.DstIP, j.DstPort, j.Proto, j.Class, j.Detail, j.Evidence, j.Confidence}
 	return nil
 }

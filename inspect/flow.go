@@ -40,6 +40,14 @@ func (e *Engine) flowPacket(p *pkt) {
 	if f.done {
 		return
 	}
+	if f.attempt {
+		if e.attemptPacket(f, dir, p); f.done {
+			return
+		}
+	}
+	if p.proto == layers.IPProtocolTCP && len(p.payload) == 0 {
+		e.synAttempt(f, dir, p)
+	}
 	switch p.proto {
 	case layers.IPProtocolTCP:
 		e.inspectTCP(f, dir, p)
@@ -70,15 +78,20 @@ func (e *Engine) flowPacket(p *pkt) {
 // tunnel. Flows that named their server in a TLS or QUIC hello were judged
 // by that name instead.
 func (e *Engine) giveUp(f *flow) {
+	if f.attempt {
+		if e.flushAttempt(f); f.done {
+			return
+		}
+	}
 	if !f.sniSeen && (f.proto == uint8(layers.IPProtocolTCP) || f.proto == uint8(layers.IPProtocolUDP)) {
 		if name, ok := e.res.nameOf(f.client, f.server, f.last); ok {
 			what := fmt.Sprintf("%d packets of an unrecognised protocol to an address the client resolved from %s", f.pkts[0]+f.pkts[1], name)
 			if p, ok := lookupSuffix(vpnNames, name); ok {
-				e.raise(f, ClassVPN, p, what+", a VPN service name")
+				e.raiseAs(f, Likely, ClassVPN, p, what+", a VPN service name")
 				return
 			}
 			if p, ok := lookupSuffix(remoteAccessNames, name); ok {
-				e.raise(f, ClassRemoteAccess, p, what+", a remote-access service name")
+				e.raiseAs(f, Likely, ClassRemoteAccess, p, what+", a remote-access service name")
 				return
 			}
 		}
@@ -159,13 +172,23 @@ func (e *Engine) finish(f *flow) {
 }
 
 func (e *Engine) release(i int32) {
+	if f := e.flows.at(i); f.attempt && !f.done {
+		e.flushAttempt(f)
+	}
 	e.finish(e.flows.at(i))
 	e.flows.remove(i)
 }
 
-// raise reports a finding for f and stops inspecting it. Bypass classes
-// only count when the far end is outside the school.
+// raise reports a finding for f from a parsed handshake (confidence
+// Certain); raiseAs says how sure it is. Either stops inspecting the flow.
 func (e *Engine) raise(f *flow, class, detail, evidence string) {
+	e.raiseAs(f, Certain, class, detail, evidence)
+}
+
+// raiseAs reports a finding for f and stops inspecting it. Bypass classes
+// only count when the far end is outside the school.
+func (e *Engine) raiseAs(f *flow, conf Confidence, class, detail, evidence string) {
+	e.dropAttempt(f)
 	if !f.done && !(f.proto == uint8(layers.IPProtocolUDP) && f.sport == 53) {
 		// A DNS flow stays watched: later answers on it are still
 		// evidence for other flows, and later queries for a tunnel.
@@ -186,15 +209,16 @@ func (e *Engine) raise(f *flow, class, detail, evidence string) {
 		mac = net.HardwareAddr(append([]byte(nil), f.clientMAC[:]...))
 	}
 	e.emit(Finding{
-		Time:     f.last,
-		SrcIP:    f.client,
-		SrcMAC:   mac,
-		DstIP:    f.server,
-		DstPort:  f.sport,
-		Proto:    protoName(f.proto),
-		Class:    class,
-		Detail:   detail,
-		Evidence: evidence,
+		Time:       f.last,
+		SrcIP:      f.client,
+		SrcMAC:     mac,
+		DstIP:      f.server,
+		DstPort:    f.sport,
+		Proto:      protoName(f.proto),
+		Class:      class,
+		Detail:     detail,
+		Evidence:   evidence,
+		Confidence: conf,
 	})
 }
 

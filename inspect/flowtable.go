@@ -70,7 +70,9 @@ type flow struct {
 	dohWhy    uint8    // why it is watched
 	ztAddrs   [10]byte // ZeroTier destination and source of the client's first packet
 	ztSeen    bool
-	tvUDP     uint8 // TeamViewer UDP frames seen
+	tvUDP     uint8   // TeamViewer UDP frames seen
+	attempt   bool    // a client-side recognition waits for the server (Engine.pending)
+	encHead   [8]byte // first bytes of the first random-looking datagram
 }
 
 // flowChunk is how many slots the table allocates at a time. A table

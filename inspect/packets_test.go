@@ -17,7 +17,7 @@ type pktSpec struct {
 	ttl            uint8
 	sport, dport   uint16
 	udp            bool
-	syn, ack       bool
+	syn, ack, rst  bool
 	seq            uint32
 	payload        []byte
 }
@@ -51,7 +51,7 @@ func frame(t testing.TB, s pktSpec) []byte {
 		l4 = u
 	} else {
 		ip.Protocol = layers.IPProtocolTCP
-		tc := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), SYN: s.syn, ACK: s.ack, Seq: s.seq, Window: 65535}
+		tc := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), SYN: s.syn, ACK: s.ack, RST: s.rst, Seq: s.seq, Window: 65535}
 		if err := tc.SetNetworkLayerForChecksum(ip); err != nil {
 			t.Fatal(err)
 		}

@@ -63,6 +63,8 @@ func (e *Engine) ReplayFile(ctx context.Context, path string) error {
 		}
 		data, ci, err := src.ReadPacketData()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			// Whoever is still waiting for a server's answer got none.
+			e.flushAttempts()
 			return nil
 		}
 		if err != nil {

@@ -30,6 +30,9 @@ type SiteOptions struct {
 	InsideSubnets []netip.Prefix
 	DHCPServerIPs []netip.Addr
 	KnownDevice   func(mac net.HardwareAddr) (bool, error)
+	// MinConfidence and Signatures are as in Options.
+	MinConfidence map[string]Confidence
+	Signatures    *Signatures
 	// Sink gives the sink for one segment's findings.
 	Sink    func(segment string) Sink
 	Capture CaptureConfig
@@ -71,6 +74,8 @@ func NewSite(opt SiteOptions) *Site {
 			InsideSubnets: opt.InsideSubnets,
 			DHCPServerIPs: opt.DHCPServerIPs,
 			KnownDevice:   opt.KnownDevice,
+			MinConfidence: opt.MinConfidence,
+			Signatures:    opt.Signatures,
 			Resolutions:   s.res,
 			Buffers:       bufs,
 			MaxFlows:      opt.MaxFlows,

@@ -33,12 +33,18 @@ func (e *Engine) judgeHello(f *flow, h *tlshello.ClientHello, isQUIC bool) {
 		return
 	case h.HasECH && h.ECHOuter && sni != "":
 		if p, ok := lookupSuffix(echPublicNames, sni); ok {
-			e.raise(f, ClassECH, "ech:"+p, ev("ClientHello with ECH, outer SNI is the client-facing server"))
+			e.raiseAs(f, Likely, ClassECH, "ech:"+p, ev("ClientHello with ECH, outer SNI is the client-facing server"))
 			return
 		}
 	}
 	for _, a := range h.ALPN {
 		if string(a) == "doq" || strings.HasPrefix(string(a), "doq-") {
+			if isQUIC && f.pkts[dirS2C] == 0 {
+				// The Initial is the client's alone: certain once the
+				// server answers, an attempt if it never does.
+				e.expectAnswer(f, Certain, 1, ClassDoQ, "doq", ev("ALPN offers DNS-over-QUIC"))
+				return
+			}
 			e.raise(f, ClassDoQ, "doq", ev("ALPN offers DNS-over-QUIC"))
 			return
 		}
@@ -48,7 +54,9 @@ func (e *Engine) judgeHello(f *flow, h *tlshello.ClientHello, isQUIC bool) {
 		}
 	}
 	if f.sport == 853 {
-		if isQUIC {
+		if isQUIC && f.pkts[dirS2C] == 0 {
+			e.expectAnswer(f, Certain, 1, ClassDoQ, "doq", ev("QUIC handshake to the DNS-over-QUIC port"))
+		} else if isQUIC {
 			e.raise(f, ClassDoQ, "doq", ev("QUIC handshake to the DNS-over-QUIC port"))
 		} else {
 			e.raise(f, ClassDoT, "dot", ev("TLS handshake to the DNS-over-TLS port"))
@@ -58,32 +66,38 @@ func (e *Engine) judgeHello(f *flow, h *tlshello.ClientHello, isQUIC bool) {
 	if sni != "" {
 		f.sniSeen = true
 		if p, ok := lookupSuffix(dohNames, sni); ok {
-			e.raise(f, ClassDoH, "doh:"+p, ev("handshake to a DNS-over-HTTPS resolver name"))
+			e.raiseAs(f, Likely, ClassDoH, "doh:"+p, ev("handshake to a DNS-over-HTTPS resolver name"))
 			return
 		}
 		if p, ok := lookupSuffix(vpnNames, sni); ok {
-			e.raise(f, ClassVPN, p, ev("handshake to a VPN service name"))
+			e.raiseAs(f, Likely, ClassVPN, p, ev("handshake to a VPN service name"))
 			return
 		}
 		if p, ok := lookupSuffix(remoteAccessNames, sni); ok {
-			e.raise(f, ClassRemoteAccess, p, ev("handshake to a remote-access service name"))
+			e.raiseAs(f, Likely, ClassRemoteAccess, p, ev("handshake to a remote-access service name"))
 			return
 		}
 		if p, ok := lookupSuffix(proxyNames, sni); ok {
-			e.raise(f, ClassProxy, p, ev("handshake to a proxy service name"))
+			e.raiseAs(f, Likely, ClassProxy, p, ev("handshake to a proxy service name"))
 			return
 		}
 	} else if p, ok := resolverAddrs[f.server.Unmap()]; ok && (f.sport == 443 || isQUIC) {
-		e.raise(f, ClassDoH, "doh:"+p, ev("handshake without SNI to a public resolver address"))
+		e.raiseAs(f, Likely, ClassDoH, "doh:"+p, ev("handshake without SNI to a public resolver address"))
 		return
 	} else if name, ok := e.res.nameOf(f.client, f.server, f.last); ok && e.judgeResolvedName(f, name, ev) {
 		return
 	}
 	if e.opt.TorRelay != nil && e.opt.TorRelay(f.server) {
-		e.raise(f, ClassTor, "tor", ev("handshake to a listed Tor relay"))
+		e.raiseAs(f, Likely, ClassTor, "tor", ev("handshake to a listed Tor relay"))
 		return
 	}
 	if e.judgeTorSNI(f, h, sni, isQUIC, ev) {
+		return
+	}
+	if e.judgeSignatures(f, h, isQUIC, sni, ev) {
+		return
+	}
+	if e.judgeLearned(f, sni, ev) {
 		return
 	}
 	f.torName = torLikeSNI(sni)
@@ -100,19 +114,19 @@ func (e *Engine) judgeHello(f *flow, h *tlshello.ClientHello, isQUIC bool) {
 func (e *Engine) judgeResolvedName(f *flow, name string, ev func(string) string) bool {
 	what := ev("handshake without SNI to an address the client resolved from " + name)
 	if p, ok := lookupSuffix(dohNames, name); ok {
-		e.raise(f, ClassDoH, "doh:"+p, what+", a DNS-over-HTTPS resolver name")
+		e.raiseAs(f, Likely, ClassDoH, "doh:"+p, what+", a DNS-over-HTTPS resolver name")
 		return true
 	}
 	if p, ok := lookupSuffix(vpnNames, name); ok {
-		e.raise(f, ClassVPN, p, what+", a VPN service name")
+		e.raiseAs(f, Likely, ClassVPN, p, what+", a VPN service name")
 		return true
 	}
 	if p, ok := lookupSuffix(remoteAccessNames, name); ok {
-		e.raise(f, ClassRemoteAccess, p, what+", a remote-access service name")
+		e.raiseAs(f, Likely, ClassRemoteAccess, p, what+", a remote-access service name")
 		return true
 	}
 	if p, ok := lookupSuffix(proxyNames, name); ok {
-		e.raise(f, ClassProxy, p, what+", a proxy service name")
+		e.raiseAs(f, Likely, ClassProxy, p, what+", a proxy service name")
 		return true
 	}
 	return false
@@ -138,9 +152,9 @@ func (e *Engine) judgeTorSNI(f *flow, h *tlshello.ClientHello, sni string, isQUI
 	strong := randomBase32Label(label)
 	switch {
 	case strong && h.Version == 0x0304:
-		e.raise(f, ClassTor, "tor", ev("TLS 1.3 ClientHello without ALPN, SNI of the random www.<base32>.com shape Tor makes up, and no lookup of it seen"))
+		e.raiseAs(f, Likely, ClassTor, "tor", ev("TLS 1.3 ClientHello without ALPN, SNI of the random www.<base32>.com shape Tor makes up, and no lookup of it seen"))
 	case (strong || weakRandomLabel(label)) && e.res.covered(f.client, f.last):
-		e.raise(f, ClassTor, "tor", ev("ClientHello without ALPN, SNI of the random www.<base32>.com shape Tor makes up, which the client never looked up through the school's resolver"))
+		e.raiseAs(f, Likely, ClassTor, "tor", ev("ClientHello without ALPN, SNI of the random www.<base32>.com shape Tor makes up, which the client never looked up through the school's resolver"))
 	default:
 		return false
 	}
@@ -252,25 +266,25 @@ func (e *Engine) checkServerCert(f *flow, ss []byte) {
 	if f.torName && torCertName(cert.Issuer.CommonName) && torCertName(cert.Subject.CommonName) &&
 		len(cert.Issuer.Organization) == 0 && len(cert.Subject.Organization) == 0 &&
 		len(cert.DNSNames) == 0 {
-		e.raise(f, ClassTor, "tor", fmt.Sprintf("tls certificate issuer=%q subject=%q, SNI of the same random shape", cert.Issuer.CommonName, cert.Subject.CommonName))
+		e.raiseAs(f, Likely, ClassTor, "tor", fmt.Sprintf("tls certificate issuer=%q subject=%q, SNI of the same random shape", cert.Issuer.CommonName, cert.Subject.CommonName))
 		return
 	}
 	names := append([]string{cert.Subject.CommonName}, cert.DNSNames...)
 	for _, n := range names {
 		n = strings.ToLower(strings.TrimPrefix(n, "*."))
 		if p, ok := lookupSuffix(vpnNames, n); ok {
-			e.raise(f, ClassVPN, p, fmt.Sprintf("tls server certificate for %q, a VPN service name", n))
+			e.raiseAs(f, Likely, ClassVPN, p, fmt.Sprintf("tls server certificate for %q, a VPN service name", n))
 			return
 		}
 		if p, ok := lookupSuffix(remoteAccessNames, n); ok {
-			e.raise(f, ClassRemoteAccess, p, fmt.Sprintf("tls server certificate for %q, a remote-access service name", n))
+			e.raiseAs(f, Likely, ClassRemoteAccess, p, fmt.Sprintf("tls server certificate for %q, a remote-access service name", n))
 			return
 		}
 	}
 	subject, issuer := cert.Subject.String(), cert.Issuer.String()
 	for _, m := range certMarkers {
 		if strings.Contains(subject, m.subject) || strings.Contains(issuer, m.subject) {
-			e.raise(f, m.class, m.detail, fmt.Sprintf("tls server certificate subject %q issuer %q", subject, issuer))
+			e.raiseAs(f, Likely, m.class, m.detail, fmt.Sprintf("tls server certificate subject %q issuer %q", subject, issuer))
 			return
 		}
 	}

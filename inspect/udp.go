@@ -40,6 +40,10 @@ func (e *Engine) inspectUDP(f *flow, dir int, p *pkt) {
 	if ev := wireGuard(f, dir, b); ev != "" {
 		e.raise(f, ClassVPN, "wireguard", ev)
 		return
+	} else if dir == dirC2S && f.wgInit && len(b) == 148 && b[0] == 1 && f.pkts[dirS2C] == 0 {
+		// Each retry is a fresh initiation; two unanswered make an attempt.
+		e.expectAnswer(f, "", 2, ClassVPN, "wireguard", "WireGuard handshake initiations (type 1, 148 bytes)")
+		return
 	}
 	if dir == dirC2S && len(b) >= 6 && string(b[:6]) == "TS\xf0\x9f\x92\xac" {
 		e.raise(f, ClassVPN, "tailscale", "Tailscale disco packet (magic \"TS💬\")")
@@ -62,6 +66,11 @@ func (e *Engine) inspectUDP(f *flow, dir int, p *pkt) {
 		return
 	}
 	if ev := ikeMessage(f, b); ev != "" {
+		if dir == dirC2S && f.pkts[dirS2C] == 0 {
+			// IKE_SA_INIT and friends are retransmitted until answered.
+			e.expectAnswer(f, "", 1, ClassVPN, "ipsec", ev)
+			return
+		}
 		e.raise(f, ClassVPN, "ipsec", ev)
 		return
 	}
@@ -94,6 +103,9 @@ func (e *Engine) inspectUDP(f *flow, dir int, p *pkt) {
 	if ev := rdpUDP(f, dir, b); ev != "" {
 		e.raise(f, ClassRemoteAccess, "rdp", ev)
 		return
+	}
+	if !f.done && f.sport != 123 {
+		e.udpEncrypted(f, dir, b)
 	}
 }
 
@@ -184,6 +196,10 @@ func (e *Engine) inspectDTLS(f *flow, b []byte) {
 		e.stats.Malformed++
 		return
 	}
+	if ev := dtlsVPNHello(f, &e.hello, int(body[34]), int(body[sidEnd])); ev != "" {
+		e.raiseAs(f, Likely, ClassVPN, "dtls-vpn", ev)
+		return
+	}
 	e.judgeHello(f, &e.hello, false)
 }
 
@@ -193,11 +209,11 @@ func (e *Engine) judgeName(f *flow, name, what string) {
 	f.sniSeen = name != ""
 	ev := what + " sni=" + name
 	if p, ok := lookupSuffix(dohNames, name); ok {
-		e.raise(f, ClassDoH, "doh:"+p, ev)
+		e.raiseAs(f, Likely, ClassDoH, "doh:"+p, ev)
 	} else if p, ok := lookupSuffix(vpnNames, name); ok {
-		e.raise(f, ClassVPN, p, ev)
+		e.raiseAs(f, Likely, ClassVPN, p, ev)
 	} else if p, ok := lookupSuffix(remoteAccessNames, name); ok {
-		e.raise(f, ClassRemoteAccess, p, ev)
+		e.raiseAs(f, Likely, ClassRemoteAccess, p, ev)
 	}
 }
 
@@ -277,15 +293,22 @@ func (e *Engine) openVPNUDP(f *flow, dir int, b []byte) string {
 	}
 	if dir == dirC2S && f.pkts[dirC2S] <= 2 && !f.ovpnSeen {
 		op := b[0] >> 3
-		if b[0]&7 == 0 && (op == 7 || op == 10) {
+		if b[0]&7 == 0 && (op == 7 || op == 10) && len(b) <= 1400 && !bytes.Equal(b[1:9], make([]byte, 8)) {
 			copy(f.ovpnSID[:], b[1:9])
 			f.ovpnSeen = true
+			e.expectAnswer(f, "", 2, ClassVPN, "openvpn", fmt.Sprintf("OpenVPN client hard reset (opcode %d) with session %x", op, b[1:9]))
 		}
+		return ""
+	}
+	if dir == dirC2S && f.ovpnSeen && f.pkts[dirS2C] == 0 && b[0]&7 == 0 && (b[0]>>3 == 7 || b[0]>>3 == 10) &&
+		bytes.Equal(b[1:9], f.ovpnSID[:]) {
+		// The client resends its reset (same session ID) until answered.
+		e.expectAnswer(f, "", 2, ClassVPN, "openvpn", "")
 		return ""
 	}
 	if dir == dirS2C && f.ovpnSeen {
 		c := append([]byte{7 << 3}, f.ovpnSID[:]...)
-		return openVPNReset(c, b, "udp")
+		return openVPNReset(c, b, "udp", f.last)
 	}
 	return ""
 }

@@ -14,6 +14,14 @@
 // person or a group ("Year 9") resolve to that group's devices, and the
 // rules about term time read its calendar.
 //
+// It owns people's Wi-Fi passwords: an argon2id hash for PAP and, only
+// while MSCHAPv2 is enabled (Options.NTHashes), the NT hash MSCHAPv2 needs,
+// sealed with AES-256-GCM under an HKDF subkey of the site key and bound
+// to the person (ntkey.go). Both are written together and removed together
+// (revocation, departure, purge); NTHash is the lookup PEAP and
+// TTLS-MSCHAPv2 use. ChangeOwnWiFiPassword is the self-service change,
+// with its own limits on wrong attempts per person and per address.
+//
 // It does not own SQL (package store), the kernel's tables (package
 // policy, reached through the Kernel interface), RADIUS sessions and
 // personal keys (package radius, reached through Disconnector and

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/radius/mschapv2"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -37,26 +38,44 @@ func (s *Service) Identity(ctx context.Context, username string) (Identity, erro
 }
 
 // SetWiFiPassword gives a person a Wi-Fi password (at least 10
-// characters), hashed with argon2id; "" removes it. A revoked person gets
-// none.
+// characters), hashed with argon2id and, when MSCHAPv2 is enabled
+// (Options.NTHashes), also kept as a sealed NT hash, both written in one
+// audited transaction; "" removes both. A revoked person gets none.
 func (s *Service) SetWiFiPassword(ctx context.Context, actor string, id int64, pw string) error {
 	p, err := s.st.PersonByID(ctx, id)
 	if err != nil {
 		return err
 	}
 	hash := ""
+	var sealed []byte
 	if pw != "" {
 		if p.State != store.PersonActive && p.State != store.PersonLeaving {
 			return fmt.Errorf("people: %s has no access: %w", DisplayName(p), store.ErrConflict)
 		}
-		if utf8.RuneCountInString(pw) < 10 || len(pw) > 256 {
-			return errors.New("people: a Wi-Fi password is 10 to 256 characters")
+		if err := CheckWiFiPassword(pw); err != nil {
+			return err
 		}
 		if hash, err = password.Hash(pw); err != nil {
 			return fmt.Errorf("people: hash password: %w", err)
 		}
+		if s.opts.NTHashes != nil {
+			if sealed, err = s.opts.NTHashes.seal(id, mschapv2.NTPasswordHash(pw)); err != nil {
+				return err
+			}
+		}
 	}
-	return s.st.SetPersonWiFiPassword(ctx, actor, id, hash, s.now())
+	return s.st.SetPersonWiFiCredentials(ctx, actor, id, hash, sealed, s.now())
+}
+
+// ErrWeakPassword is wrapped by CheckWiFiPassword's error.
+var ErrWeakPassword = errors.New("people: a Wi-Fi password is 10 to 256 characters")
+
+// CheckWiFiPassword says whether pw may be a Wi-Fi password.
+func CheckWiFiPassword(pw string) error {
+	if utf8.RuneCountInString(pw) < 10 || len(pw) > 256 || !utf8.ValidString(pw) {
+		return ErrWeakPassword
+	}
+	return nil
 }
 
 // PersonRef is how sessions name a person: their id as text.

@@ -46,6 +46,22 @@ type Credentials interface {
 	DisablePerson(ctx context.Context, personID int64) error
 }
 
+// CredentialSet is several keepers of credentials as one (personal keys in
+// radius, client certificates in pki): each is disabled, even when one
+// before it fails, and the failures are returned together.
+type CredentialSet []Credentials
+
+// DisablePerson disables the person's credentials in every keeper.
+func (cs CredentialSet) DisablePerson(ctx context.Context, personID int64) error {
+	var errs []error
+	for _, c := range cs {
+		if c != nil {
+			errs = append(errs, c.DisablePerson(ctx, personID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Mailer sends the leavers preview to the network manager and the DSL
 // (package alert's mailer). ErrNoMailer from it means no mail is set up:
 // the preview stays on the admin page only and is not marked sent.
@@ -86,6 +102,10 @@ type Options struct {
 	// QuarantineSegments are the segments whose unknown devices are
 	// quarantined, for Restore.
 	QuarantineSegments []string
+	// NTHashes, when set, makes every Wi-Fi password also stored as a
+	// sealed NT hash for MSCHAPv2 (PEAP, TTLS-MSCHAPv2); nil (MSCHAPv2 not
+	// enabled) stores none, and ClearNTHashes removes any left over.
+	NTHashes *NTSealer
 	// OnChange is called after people, groups or devices change, so the
 	// enforcer can re-resolve person and group rules (policy Sync).
 	OnChange func(ctx context.Context) error
@@ -100,6 +120,9 @@ type Service struct {
 	now   func() time.Time
 	cal   calendar
 	calMu sync.RWMutex
+
+	// self limits the self-service Wi-Fi password page's wrong attempts.
+	self selfService
 
 	// revokeMu serialises revocations, so the scheduler and a "revoke now"
 	// never work on one person at once.

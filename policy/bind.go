@@ -40,3 +40,30 @@ func (e *Enforcer) Unbind(ctx context.Context, d Device) error {
 	}
 	return e.killFlows(ctx, d.IP)
 }
+
+// Bound reports whether d may send through the router as far as MAC-address
+// binding goes: its address is on no segment that binds, or the router
+// bound the pair (a live lease or a reservation). The portal asks it before
+// admitting a visitor, so that a code cannot turn an address nobody was
+// given into a working one.
+func (e *Enforcer) Bound(d Device) bool {
+	ip := d.IP.Unmap()
+	binds := false
+	for _, s := range e.net.Segments {
+		if s.Subnet.Contains(ip) {
+			binds = s.BindMACIP
+			break
+		}
+	}
+	if !binds {
+		return true
+	}
+	k, err := admittedKey(Device{MAC: d.MAC, IP: ip})
+	if err != nil {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m, ok := e.members[SetBound][k]
+	return ok && (m.until.IsZero() || e.now().Before(m.until))
+}

@@ -44,6 +44,9 @@ func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet) outcom
 	r.calling, _ = ParseMAC(rfc2865.CallingStationID_GetString(p))
 	r.ap, r.ssid = splitCalledStation(rfc2865.CalledStationID_GetString(p))
 	r.asks = s.ssid[r.ssid]
+	if _, ok := p.Lookup(typeEAPMessage); ok {
+		return s.eapAccess(ctx, &r)
+	}
 	if mac, ok := s.isMAB(&r); ok {
 		return s.mab(ctx, &r, mac)
 	}

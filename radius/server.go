@@ -19,6 +19,7 @@ import (
 	"layeh.com/radius"
 
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/radius/eap"
 )
 
 // Client is a NAS (access point, controller, switch) allowed to use us.
@@ -67,6 +68,10 @@ type Options struct {
 	Keys       *Keyring     // nil: no personal keys in Accepts
 	Auditor    Auditor      // records disconnects; nil: not recorded
 	Events     *events.Hub  // nil: nothing published
+	// EAP configures WPA-Enterprise logins (package radius/eap); nil: an
+	// Access-Request carrying EAP is rejected. Its CheckPassword, when
+	// unset, checks Identities' argon2id hashes.
+	EAP *eap.Options
 
 	InterimInterval time.Duration // Acct-Interim-Interval in every Accept; 0: 10 minutes
 	MaxInFlight     int           // requests queued or in work at once; 0: 256
@@ -102,6 +107,7 @@ type Server struct {
 	metrics  *metrics
 	nas      *nasBook
 	alerted  *alertLimiter
+	eap      *eap.Engine
 
 	mu        sync.Mutex
 	authConn  *net.UDPConn
@@ -195,6 +201,12 @@ func New(o Options) (*Server, error) {
 		}
 		if g.Portal && s.portal == nil {
 			s.portal = g
+		}
+	}
+	if o.EAP != nil {
+		var err error
+		if s.eap, err = s.newEAP(*o.EAP); err != nil {
+			return nil, fmt.Errorf("radius: %w", err)
 		}
 	}
 	return s, nil
@@ -303,6 +315,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	loops.Wait()
+	if s.eap != nil {
+		s.eap.Close()
+	}
 	return nil
 }
 

@@ -25,6 +25,9 @@ type Finding struct {
 	Class    string
 	Detail   string
 	Evidence string
+	// Confidence is the inspect engine's: "certain", "likely" or
+	// "attempt"; "" for other sources and older rows.
+	Confidence string
 	// Attribution; 0 until the alert pipeline has worked out who it was.
 	DeviceID int64
 	PersonID int64
@@ -47,8 +50,8 @@ func (s *Store) InsertFindings(ctx context.Context, fs []Finding) error {
 	ids := make([]int64, len(fs))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO findings
-			(at, segment, src_ip, src_mac, dst_ip, dst_port, proto, class, detail, evidence, device_id, person_id, source)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			(at, segment, src_ip, src_mac, dst_ip, dst_port, proto, class, detail, evidence, device_id, person_id, source, confidence)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -63,7 +66,7 @@ func (s *Store) InsertFindings(ctx context.Context, fs []Finding) error {
 			}
 			res, err := ins.ExecContext(ctx, formatTime(f.At), f.Segment, addrText(f.SrcIP.Unmap()), mac,
 				addrText(f.DstIP.Unmap()), int(f.DstPort), f.Proto, f.Class, f.Detail, f.Evidence,
-				nullID(f.DeviceID), nullID(f.PersonID), f.Source)
+				nullID(f.DeviceID), nullID(f.PersonID), f.Source, f.Confidence)
 			if err != nil {
 				return err
 			}
@@ -136,7 +139,7 @@ func (s *Store) Findings(ctx context.Context, f FindingFilter) ([]Finding, error
 	return s.queryFindings(ctx, q, args...)
 }
 
-const findingColumns = `id, at, segment, src_ip, src_mac, dst_ip, dst_port, proto, class, detail, evidence, device_id, person_id, source`
+const findingColumns = `id, at, segment, src_ip, src_mac, dst_ip, dst_port, proto, class, detail, evidence, device_id, person_id, source, confidence`
 
 // FindingsAfter returns up to limit findings with an id above after, in id
 // order: the alert pipeline's feed. Ids grow in commit order (one writer at
@@ -161,7 +164,7 @@ func (s *Store) queryFindings(ctx context.Context, q string, args ...any) ([]Fin
 		var port int
 		var dev, person sql.NullInt64
 		if err := rows.Scan(&fd.ID, &at, &fd.Segment, &src, &mac, &dst, &port, &fd.Proto, &fd.Class,
-			&fd.Detail, &fd.Evidence, &dev, &person, &fd.Source); err != nil {
+			&fd.Detail, &fd.Evidence, &dev, &person, &fd.Source, &fd.Confidence); err != nil {
 			return nil, fmt.Errorf("store: findings: %w", err)
 		}
 		if fd.At, err = parseTime(at); err != nil {

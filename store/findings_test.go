@@ -30,6 +30,7 @@ func TestFindingsRoundTripNewestFirstWithIDsAndAttribution(t *testing.T) {
 		finding(t0.Add(2*time.Second), "", "rogue-dhcp", nil),
 	}
 	batch[1].DeviceID, batch[1].PersonID = 7, 42
+	batch[0].Confidence = "attempt" // kept as given, like Detail
 	batch[2].DstIP, batch[2].DstPort = netip.Addr{}, 0
 	batch[2].SrcIP = netip.MustParseAddr("::ffff:10.20.0.99") // stored unmapped
 	if err := s.InsertFindings(ctx, batch); err != nil {

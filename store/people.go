@@ -231,6 +231,13 @@ func updatePerson(ctx context.Context, tx *sql.Tx, p *Person, expect int64, now 
 	}
 	p.Version = expect + 1
 	p.UpdatedAt = now.UTC()
+	if p.State == PersonRevoked || p.State == PersonLeft {
+		// Whatever path took them out, their Wi-Fi password (both forms)
+		// goes with their access.
+		if err := clearWiFiPasswordTx(ctx, tx, p.ID); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -874,7 +881,7 @@ func (s *Store) RevokePerson(ctx context.Context, actor string, personID int64, 
 			return err
 		}
 		// Their Wi-Fi password stops working with the rest.
-		if _, err := tx.ExecContext(ctx, `UPDATE people SET wifi_password_hash = '' WHERE id = ?`, personID); err != nil {
+		if err := clearWiFiPasswordTx(ctx, tx, personID); err != nil {
 			return err
 		}
 		if before.Kind == "staff" {
@@ -1115,24 +1122,10 @@ func (s *Store) AuditFor(ctx context.Context, object string, limit int) ([]Audit
 }
 
 // SetPersonWiFiPassword sets (hash "" clears) a person's Wi-Fi password
-// hash, audited as "person.wifi_password" without the hash.
+// hash and clears any NT hash (see SetPersonWiFiCredentials), audited as
+// "person.wifi_password" without the hash.
 func (s *Store) SetPersonWiFiPassword(ctx context.Context, actor string, personID int64, hash string, now time.Time) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := execOne(ctx, tx, `UPDATE people SET wifi_password_hash = ? WHERE id = ?`, hash, personID); err != nil {
-			return err
-		}
-		after, err := auditJSON(struct {
-			Set bool `json:"set"`
-		}{hash != ""})
-		if err != nil {
-			return err
-		}
-		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "person.wifi_password", Object: personObject(personID), After: after, At: now})
-	})
-	if err != nil {
-		return fmt.Errorf("store: set Wi-Fi password of person %d: %w", personID, err)
-	}
-	return nil
+	return s.SetPersonWiFiCredentials(ctx, actor, personID, hash, nil, now)
 }
 
 // PersonLogin finds the person whose username (ignoring case) is name, with

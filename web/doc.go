@@ -34,7 +34,9 @@
 // API tokens work for 90 days (APITokenLifetime) and end when their user's
 // password changes; the network role can revoke anyone's. Banners after a
 // change come from fixed message keys (?done=...), never from URL text.
-//   - /login, /healthz and the stylesheet: public.
+//   - /login, /healthz and the stylesheet: public; so are the GET pages a
+//     feature adds with AddPublicPage (Wi-Fi onboarding), which show
+//     nothing secret.
 //
 // Login refuses, with one generic message, a wrong password, an unknown name,
 // an account locked after 10 bad passwords (for 15 minutes, even with the

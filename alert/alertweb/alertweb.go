@@ -103,7 +103,7 @@ func Register(srv *web.Server, opt Options) error {
 	p := &pages{opt: opt, srv: srv, list: parse("alerts.html"), view: parse("alert.html"), incidentsT: parse("incidents.html"),
 		printLog: parse("print.html"), logger: opt.Logger}
 	dsl := []string{web.RoleDSL}
-	srv.AddPage(web.Page{Path: Path, Title: "Alerts", Roles: dsl, GET: p.listPage})
+	srv.AddPage(web.Page{Path: Path, Title: "Alerts", Roles: dsl, GET: p.listPage, Menu: web.MenuDaily, LandingFor: dsl})
 	srv.AddPage(web.Page{Path: ViewPath, Roles: dsl, GET: p.viewPage})
 	srv.AddPage(web.Page{Path: ChangePath, Roles: dsl, POST: p.change})
 	srv.AddPage(web.Page{Path: SuppressPath, Roles: dsl, POST: p.suppress})
@@ -342,6 +342,7 @@ func (p *pages) findingEvent(f store.Finding, this bool) event {
 	if f.DstIP.IsValid() {
 		text += fmt.Sprintf(" to %s:%d/%s", f.DstIP, f.DstPort, f.Proto)
 	}
+	text += confidenceText(f.Confidence)
 	return event{At: f.At, When: f.At.In(p.opt.Location).Format("15:04:05"), Kind: "finding", Text: text, ThisOne: this, Evidence: f.Evidence}
 }
 
@@ -539,4 +540,17 @@ func (p *pages) apiList(c *gin.Context) {
 		out = append(out, apiAlert{Event: alert.EventOf(a, Link), State: a.State, Outcome: a.Outcome})
 	}
 	c.JSON(http.StatusOK, gin.H{"alerts": out})
+}
+
+// confidenceText says how sure the sensor was, in the DSL's words.
+func confidenceText(c string) string {
+	switch c {
+	case "certain":
+		return " — certain (the protocol's handshake was seen)"
+	case "likely":
+		return " — likely (a fingerprint or heuristic matched)"
+	case "attempt":
+		return " — attempt (the device tried; the server never answered)"
+	}
+	return ""
 }

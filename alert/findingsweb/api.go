@@ -27,13 +27,15 @@ type apiFinding struct {
 	Class    string    `json:"class"`
 	Detail   string    `json:"detail,omitempty"`
 	Evidence string    `json:"evidence,omitempty"`
-	DeviceID int64     `json:"device_id,omitempty"`
-	PersonID int64     `json:"person_id,omitempty"`
+	// Confidence: "certain", "likely" or "attempt" (inspect's findings).
+	Confidence string `json:"confidence,omitempty"`
+	DeviceID   int64  `json:"device_id,omitempty"`
+	PersonID   int64  `json:"person_id,omitempty"`
 }
 
 func toAPIFinding(f store.Finding) apiFinding {
 	a := apiFinding{ID: f.ID, At: f.At, Segment: f.Segment, DstPort: f.DstPort, Proto: f.Proto, Class: f.Class,
-		Detail: f.Detail, Evidence: f.Evidence, DeviceID: f.DeviceID, PersonID: f.PersonID}
+		Detail: f.Detail, Evidence: f.Evidence, Confidence: f.Confidence, DeviceID: f.DeviceID, PersonID: f.PersonID}
 	if f.SrcIP.IsValid() {
 		a.SrcIP = f.SrcIP.String()
 	}

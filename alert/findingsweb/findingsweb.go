@@ -76,6 +76,7 @@ func Register(srv *web.Server, st *store.Store, log *slog.Logger) {
 
 type row struct {
 	When, Segment, Class, Detail string
+	Confidence                   string
 	MAC, DeviceURL               string
 	Src, Dst, Evidence           string
 }
@@ -246,11 +247,12 @@ func (p *page) list(c *gin.Context) {
 
 func (p *page) row(f store.Finding) row {
 	r := row{
-		When:     f.At.In(p.loc).Format("2006-01-02 15:04:05"),
-		Segment:  f.Segment,
-		Class:    f.Class,
-		Detail:   f.Detail,
-		Evidence: f.Evidence,
+		When:       f.At.In(p.loc).Format("2006-01-02 15:04:05"),
+		Segment:    f.Segment,
+		Class:      f.Class,
+		Detail:     f.Detail,
+		Evidence:   f.Evidence,
+		Confidence: f.Confidence,
 	}
 	if f.SrcIP.IsValid() {
 		r.Src = f.SrcIP.String()

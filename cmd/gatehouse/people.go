@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/people"
 	"github.com/gatehouse-net/gatehouse/people/peopleweb"
+	"github.com/gatehouse-net/gatehouse/pki"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/ruledb"
 	"github.com/gatehouse-net/gatehouse/radius"
@@ -93,9 +94,9 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 		opts.Disconnector = w
 		opts.Mailer = w
 		opts.Leases = w
-		// A revoked person's personal Wi-Fi keys stop working (radius
-		// keeps them sealed in the store).
-		opts.Credentials = radius.PersonKeys{Store: st, Actor: "people"}
+		// A revoked person's personal Wi-Fi keys and EAP-TLS client
+		// certificates stop working (radius and pki keep them).
+		opts.Credentials = people.CredentialSet{radius.PersonKeys{Store: st, Actor: "people"}, pki.PersonCertificates{Store: st, Actor: "people"}}
 		rules := ruledb.Source{Store: st}
 		opts.OnChange = func(ctx context.Context) error {
 			if !w.started.Load() {
@@ -108,11 +109,21 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 			return err
 		}
 	}
+	sealer, err := ntSealer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts.NTHashes = sealer
 	svc, err := people.New(opts)
 	if err != nil {
 		return nil, err
 	}
 	w.svc = svc
+	if enf != nil {
+		if err := clearStaleNTHashes(context.Background(), svc); err != nil {
+			return nil, err
+		}
+	}
 	return w, svc.Load(context.Background())
 }
 

@@ -23,8 +23,11 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
+	"github.com/gatehouse-net/gatehouse/internal/recordwatch"
+	"github.com/gatehouse-net/gatehouse/pki"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
+	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -60,9 +63,9 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	var handler slog.Handler
 	switch *logFormat {
 	case "text":
-		handler = slog.NewTextHandler(env.stderr, nil)
+		handler = slog.NewTextHandler(env.stderr, logOptions(nil))
 	case "json":
-		handler = slog.NewJSONHandler(env.stderr, nil)
+		handler = slog.NewJSONHandler(env.stderr, logOptions(nil))
 	default:
 		return usagef("unknown --log %q (want text or json)", *logFormat)
 	}
@@ -142,8 +145,12 @@ type wiring struct {
 	alerts *alerting
 	people *peopleWiring
 	radius *radius.Server // nil without radius listeners
+	pki    *pki.Authority // the school CA for EAP; nil without a radius auth listener
 	site   *inspect.Site
 	guard  *dnsguard.Guard
+	qlog   *querylog.Log
+
+	recordwatch *recordwatch.Watcher // status for the admin pages (issue 15's overview)
 
 	restores   []restore
 	components []component
@@ -166,12 +173,14 @@ var constructors = []func(context.Context, *wiring) error{
 	wireRules,       // the school's rules, person and group rules resolved by people; the rules page
 	wireCaptive,     // the portal, its pages, guest retention and re-admission
 	wireDHCP,        // the DHCP server
+	wirePKI,         // the school CA, server certificate and onboarding pages, with RADIUS (pki.go)
 	wireRADIUS,      // the RADIUS server, when configured (radius.go)
 	wireDevices,     // the devices page, acting through people
 	wireAlerts,      // findings from every source -> alerts -> the DSL (alert.go)
 	wireInspect,     // packet inspection on the configured interfaces
 	wireDNS,         // the DNS guard and its query log
 	wirePeopleLinks, // what people's revocations reach: leases, Wi-Fi sessions, the DSL's mail
+	wireRecordWatch, // the alarm when records are lost or the disk is nearly full (wire_recordwatch.go)
 }
 
 // runDaemon runs until ctx is done. Every signal on hup reloads the
@@ -263,6 +272,8 @@ func wireAdmin(_ context.Context, w *wiring) error {
 		// Never nil: the daemon always checks the Host header.
 		AllowedHosts: append([]string{}, w.cfg.Admin.Hostnames...),
 		MetricsFrom:  w.cfg.Admin.MetricsFrom,
+		IdleTimeout:  w.cfg.Admin.IdleTimeout,
+		Location:     w.cfg.Site.Location,
 	})
 	if err != nil {
 		return fmt.Errorf("admin page: %w", err)

@@ -21,6 +21,7 @@ Flags:
   --duration D        how long each code is valid, e.g. 2h, 90m, 8h (required)
   --count N           how many codes, 1 to 500 (default 1)
   --devices N         devices per code; 0 means unlimited (default 1)
+  --quota-mb N        data each code's devices share, in MB; 0 means none (default 0)
   --first-use         the clock starts when a code is first used (default true);
                       --first-use=false starts it now
   --not-before TIME   not valid before TIME ("2006-01-02 15:04", site time zone)
@@ -47,6 +48,7 @@ func cmdVoucher(ctx context.Context, env *cliEnv, args []string) error {
 	duration := fs.Duration("duration", 0, "validity")
 	count := fs.Int("count", 1, "number of codes")
 	devices := fs.Int("devices", 1, "devices per code, 0 unlimited")
+	quotaMB := fs.Int64("quota-mb", 0, "data quota in MB, 0 none")
 	firstUse := fs.Bool("first-use", true, "clock starts on first use")
 	notBefore := fs.String("not-before", "", "not valid before")
 	notAfter := fs.String("not-after", "", "not valid after")
@@ -64,6 +66,10 @@ func cmdVoucher(ctx context.Context, env *cliEnv, args []string) error {
 	now := time.Now()
 	q := captive.IssueRequest{Count: *count, Duration: *duration, StartOnFirstUse: *firstUse, MaxDevices: *devices,
 		Note: *note, Batch: *batch, Now: now}
+	if *quotaMB < 0 || *quotaMB > 1_000_000 {
+		return usagef("--quota-mb %d: want 0 to 1000000", *quotaMB)
+	}
+	q.QuotaBytes = *quotaMB * 1_000_000
 	if q.Count > 1 && q.Batch == "" {
 		q.Batch = "cli " + now.Format("2006-01-02 15:04")
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
@@ -41,7 +43,8 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 		CodeKey:    key,
 		Store:      st,
 		Admitter:   enf,
-		Neighbours: captive.NeighbourTable{},
+		Neighbours: faultNeighbours(captive.NeighbourTable{}),
+		Bound:      func(mac net.HardwareAddr, ip netip.Addr) bool { return enf.Bound(policy.Device{MAC: mac, IP: ip}) },
 		Hub:        hub,
 		Logger:     log,
 		Location:   cfg.Site.Location,

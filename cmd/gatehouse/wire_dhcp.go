@@ -108,12 +108,13 @@ func wireDHCP(_ context.Context, w *wiring) error {
 		Store:    dhcp.NewSQLStore(w.store),
 		Events:   w.hub,
 		Enforcer: w.enf,
-		Binder:   binder{w.enf},
+		Binder:   faultBinder(binder{w.enf}),
 		OUI:      oui,
 		Logger:   w.log.With("component", "dhcp"),
 		// Relayed requests are served only from relays the school named.
 		RelayInterfaces: w.cfg.DHCPRelay.Interfaces,
 		TrustedRelays:   w.cfg.DHCPRelay.Trusted,
+		DeviceRetention: w.cfg.DHCPRelay.DeviceRetention,
 	})
 	if err != nil {
 		return err

@@ -34,6 +34,9 @@ func wireInspect(_ context.Context, w *wiring) error {
 		}
 		opt.Interfaces = append(opt.Interfaces, ifc)
 	}
+	if err := inspectSignals(w.cfg.Inspect.MinConfidence, w.cfg.Inspect.Signatures, &opt); err != nil {
+		return err
+	}
 	w.site = inspect.NewSite(opt)
 	w.run("inspection", w.site.Run)
 	return nil
@@ -64,4 +67,31 @@ func knownDevice(st deviceLookup) func(net.HardwareAddr) (bool, error) {
 		}
 		return false, fmt.Errorf("looking up device %s: %w", mac, err)
 	}
+}
+
+// inspectSignals converts the inspect section's thresholds and signatures
+// file, refusing a class inspection does not know or a bad signature line
+// (with its file and line).
+func inspectSignals(minConf map[string]string, sigPath string, opt *inspect.SiteOptions) error {
+	if len(minConf) > 0 {
+		opt.MinConfidence = map[string]inspect.Confidence{}
+		for class, level := range minConf {
+			c, err := inspect.ParseConfidence(level)
+			if err != nil {
+				return fmt.Errorf("inspect.min_confidence.%s: %w", class, err)
+			}
+			opt.MinConfidence[class] = c
+		}
+		if err := inspect.CheckMinConfidence(opt.MinConfidence); err != nil {
+			return fmt.Errorf("inspect.%w", err)
+		}
+	}
+	if sigPath != "" {
+		sigs, err := inspect.LoadSignatures(sigPath)
+		if err != nil {
+			return fmt.Errorf("inspect.signatures: %w", err)
+		}
+		opt.Signatures = sigs
+	}
+	return nil
 }

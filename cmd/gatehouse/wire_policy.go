@@ -142,7 +142,7 @@ func wireDNS(_ context.Context, w *wiring) error {
 		return err
 	}
 	gc := dnsGuardConfig(w.cfg, w.network)
-	gc.Recorder = qlog
+	gc.Recorder = faultRecorder(qlog)
 	gc.Clients = w.dhcp
 	gc.Answers = w.site.NoteAnswer
 	// Visitors resolve only the portal's and the OS probes' names until admitted.
@@ -152,6 +152,7 @@ func wireDNS(_ context.Context, w *wiring) error {
 		return err
 	}
 	w.guard = guard
+	w.qlog = qlog
 	w.reg.MustRegister(hardeningCollectors(guard, qlog, w.store)...)
 	w.run("dns guard", guard.Serve)
 	w.run("dns query log", qlog.Run)

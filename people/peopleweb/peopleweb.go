@@ -44,6 +44,9 @@ const (
 	LeaversPath  = "/people/leavers"
 	ReviewPath   = "/people/access-review.csv"
 	GroupsPath   = "/people/groups"
+	// SelfServicePath is the public page where a person changes their own
+	// Wi-Fi password (no account on this server needed).
+	SelfServicePath = "/wifi-password"
 )
 
 // listLimit bounds one listing; a search narrows a bigger school.
@@ -90,7 +93,7 @@ func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
 			return strings.TrimSpace(pp.YearGroup + " " + pp.RegGroup)
 		},
 	}
-	for _, n := range []string{"list", "person", "imports", "import", "calendar", "leavers", "groups"} {
+	for _, n := range []string{"list", "person", "imports", "import", "calendar", "leavers", "groups", "selfservice"} {
 		t, err := template.New(n+".html").Funcs(funcs).ParseFS(templates, "templates/"+n+".html")
 		if err != nil {
 			return fmt.Errorf("peopleweb: parse %s template: %w", n, err)
@@ -107,6 +110,7 @@ func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
 	srv.AddPage(web.Page{Path: LeaversPath, Title: "Leavers", Roles: network, GET: p.leaversPage})
 	srv.AddPage(web.Page{Path: ReviewPath, Roles: network, GET: p.accessReview})
 	srv.AddPage(web.Page{Path: GroupsPath, Title: "Groups", Roles: network, GET: p.groupsPage, POST: p.changeGroups})
+	srv.AddPublicForm(web.PublicForm{Path: SelfServicePath, Title: "Change your Wi-Fi password", GET: p.selfServicePage, POST: p.selfServiceChange})
 	return nil
 }
 
@@ -183,6 +187,11 @@ type personData struct {
 	History     []store.AuditEntry
 	Departure   *people.Departure
 	Today       string
+	// WiFiPassword says whether the person has a Wi-Fi password, and
+	// WiFiNTHash whether it is also kept for MSCHAPv2 (PEAP).
+	WiFiPassword, WiFiNTHash bool
+	// NewPassword is a password just set, shown this once.
+	NewPassword string
 }
 
 func (p *pages) personPage(c *gin.Context) {
@@ -212,6 +221,13 @@ func (p *pages) renderPerson(c *gin.Context, status int, v *web.View, pp store.P
 		p.dbError(c, "read person", err)
 		return
 	}
+	if d.WiFiPassword, d.WiFiNTHash, err = p.svc.WiFiPasswordState(ctx, pp); err != nil {
+		p.dbError(c, "read person", err)
+		return
+	}
+	if np, ok := c.Get(newPasswordKey); ok {
+		d.NewPassword, _ = np.(string)
+	}
 	if ds, err := p.svc.Departures(ctx, p.svc.Now().AddDate(5, 0, 0)); err == nil {
 		for _, dep := range ds {
 			if dep.Person.ID == pp.ID {
@@ -236,6 +252,8 @@ func doneText(k string) string {
 		return "Access revoked: devices refused, sessions ended, admin account disabled."
 	case "reinstate":
 		return "Access reinstated."
+	case "wifi_password_remove":
+		return "Wi-Fi password removed."
 	}
 	return ""
 }
@@ -265,6 +283,11 @@ func (p *pages) changePerson(c *gin.Context) {
 		}
 	case "reinstate":
 		err = p.svc.Reinstate(ctx, actor, pp.ID)
+	case "wifi_password":
+		p.setWiFiPassword(c, pp)
+		return
+	case "wifi_password_remove":
+		err = p.svc.SetWiFiPassword(ctx, actor, pp.ID, "")
 	default:
 		err = errors.New("unknown action")
 	}

@@ -1,0 +1,139 @@
+package people
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-net/gatehouse/radius/mschapv2"
+)
+
+func testSiteKey(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+
+func TestNTHashSealedAndEndsWithAccess(t *testing.T) {
+	ctx := context.Background()
+	sealer, err := NewNTSealer(testSiteKey(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := school(t, Options{NTHashes: sealer})
+	p := state(t, s, "1002jacc")
+	const pw = "correct horse battery"
+	if err := s.SetWiFiPassword(ctx, "web:nm", p.ID, pw); err != nil {
+		t.Fatal(err)
+	}
+	nt, found, err := s.NTHash(ctx, "1002JACC")
+	if err != nil || !found || nt != mschapv2.NTPasswordHash(pw) {
+		t.Fatalf("NTHash %x %v %v", nt, found, err)
+	}
+	// At rest it is sealed: neither the hash nor its hex is in the row.
+	_, sealed, err := s.st.PersonNTLogin(ctx, "1002jacc")
+	if err != nil || len(sealed) == 0 {
+		t.Fatalf("sealed %x %v", sealed, err)
+	}
+	if bytes.Contains(sealed, nt[:]) || strings.Contains(strings.ToLower(string(sealed)), hex.EncodeToString(nt[:])) {
+		t.Fatal("the NT hash is stored in clear")
+	}
+	for _, e := range auditOf(t, s, p.ID) {
+		if strings.Contains(e.After, hex.EncodeToString(nt[:])) || strings.Contains(e.After, hex.EncodeToString(sealed)) {
+			t.Fatal("the NT hash is in the audit log")
+		}
+		if e.Action == "person.wifi_password" && !strings.Contains(e.After, `"nt_hash":true`) {
+			t.Fatalf("audit %s", e.After)
+		}
+	}
+	// Another site key does not open it; nor does another person's row.
+	other, _ := NewNTSealer(testSiteKey(8))
+	if _, err := other.open(p.ID, sealed); err == nil {
+		t.Fatal("opened with another site key")
+	}
+	if _, err := sealer.open(p.ID+1, sealed); err == nil {
+		t.Fatal("opened as another person")
+	}
+	// The EAP-MSCHAPv2 method authenticates against it end to end.
+	srv, err := mschapv2.NewServer(mschapv2.Config{Lookup: s.NTHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, _ := srv.Start()
+	var auth, peer [16]byte
+	copy(auth[:], ch[5:21])
+	resp := mschapv2.GenerateNTResponse(auth, peer, "1002jacc", mschapv2.NTPasswordHash(pw))
+	td := []byte{mschapv2.OpResponse, ch[1], 0, byte(4 + 1 + 49 + len("1002jacc")), 49}
+	td = append(td, peer[:]...)
+	td = append(td, make([]byte, 8)...)
+	td = append(td, resp[:]...)
+	td = append(append(td, 0), "1002jacc"...)
+	step, err := srv.Handle(ctx, td)
+	if err != nil || step.Reply[0] != mschapv2.OpSuccess {
+		t.Fatalf("%v %+v", err, step)
+	}
+
+	// Revocation takes it with the password.
+	if _, err := s.RevokeNow(ctx, "web:nm", p.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := s.NTHash(ctx, "1002jacc"); found || err != nil {
+		t.Fatalf("after revocation: found %v %v", found, err)
+	}
+	if _, sealed, _ := s.st.PersonNTLogin(ctx, "1002jacc"); len(sealed) != 0 {
+		t.Fatal("the sealed NT hash survived the revocation")
+	}
+	if _, found, _ := s.NTHash(ctx, "nobody"); found {
+		t.Fatal("unknown user found")
+	}
+}
+
+func TestNTHashOnlyWhenEnabled(t *testing.T) {
+	ctx := context.Background()
+	sealer, _ := NewNTSealer(testSiteKey(7))
+	s, _ := school(t, Options{NTHashes: sealer})
+	p := state(t, s, "1002jacc")
+	if err := s.SetWiFiPassword(ctx, "web:nm", p.ID, "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.ClearNTHashes(ctx); n != 0 {
+		t.Fatal("cleared while enabled")
+	}
+	// The same database with MSCHAPv2 turned off: no NT hash is stored
+	// and the ones left over are removed at start.
+	off, err := New(Options{Store: s.st, Now: s.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := off.NTHash(ctx, "1002jacc"); found {
+		t.Fatal("NTHash answers while disabled")
+	}
+	if n, err := off.ClearNTHashes(ctx); n != 1 || err != nil {
+		t.Fatalf("cleared %d %v", n, err)
+	}
+	if n, _ := s.st.CountWiFiNTHashes(ctx); n != 0 {
+		t.Fatalf("%d NT hashes left", n)
+	}
+	if err := off.SetWiFiPassword(ctx, "web:nm", p.ID, "another good password"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.st.CountWiFiNTHashes(ctx); n != 0 {
+		t.Fatal("an NT hash was stored with MSCHAPv2 off")
+	}
+	// Back on: a stale NT hash can never answer for a newer password,
+	// because setting one always rewrites (or clears) both.
+	if _, found, _ := s.NTHash(ctx, "1002jacc"); found {
+		t.Fatal("a stale NT hash answers")
+	}
+	// Removing the password removes both.
+	if err := s.SetWiFiPassword(ctx, "web:nm", p.ID, "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWiFiPassword(ctx, "web:nm", p.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := s.NTHash(ctx, "1002jacc"); found {
+		t.Fatal("NT hash after the password was removed")
+	}
+	if _, err := NewNTSealer([]byte("short")); err == nil {
+		t.Fatal("a short site key was accepted")
+	}
+}

@@ -1,0 +1,181 @@
+package radius
+
+// WPA-Enterprise: the EAP conversation (package radius/eap) carried in
+// Access-Request/Challenge, and what a successful login may do, decided
+// here as for PAP: the person must be active and allowed on the SSID's
+// segment, and the Accept carries that segment's VLAN and the MPPE keys.
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/radius/eap"
+)
+
+const (
+	typeEAPMessage = 79
+	vendorMS       = 311
+	msMPPESendKey  = 16
+	msMPPERecvKey  = 17
+	dropEAP        = "eap"
+	dropEAPOver    = "eap_overload"
+)
+
+// newEAP builds the EAP engine from o, with this server's people behind
+// the password checks the caller left unset.
+func (s *Server) newEAP(o eap.Options) (*eap.Engine, error) {
+	if o.CheckPassword == nil && s.o.Identities != nil {
+		o.CheckPassword = s.checkPassword
+	}
+	if o.Logger == nil {
+		o.Logger = s.log
+	}
+	if o.Now == nil {
+		o.Now = s.now
+	}
+	return eap.New(o)
+}
+
+// checkPassword is TTLS-PAP's check: the person must be active and have a
+// Wi-Fi password, and the password must match its argon2id hash.
+func (s *Server) checkPassword(ctx context.Context, user, pw string) error {
+	id, err := s.o.Identities.Lookup(ctx, user)
+	if err != nil {
+		return fmt.Errorf("unknown user or lookup failed: %w", err)
+	}
+	if !id.Active {
+		return errors.New("the person is not active (left, revoked or suspended)")
+	}
+	if id.PasswordHash == "" {
+		return errors.New("no Wi-Fi password set")
+	}
+	select {
+	case s.hashSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	ok, err := password.Verify(id.PasswordHash, pw)
+	<-s.hashSem
+	if err != nil || !ok {
+		return errors.New("wrong password")
+	}
+	return nil
+}
+
+// eapAccess runs one EAP round of an Access-Request.
+func (s *Server) eapAccess(ctx context.Context, r *request) outcome {
+	if s.eap == nil {
+		return s.reject(r, "EAP asked for, but no EAP method is configured")
+	}
+	var msg []byte
+	for _, a := range r.pkt.Attributes {
+		if a.Type == typeEAPMessage {
+			msg = append(msg, a.Attribute...)
+		}
+	}
+	mtu, _ := rfc2865.FramedMTU_Lookup(r.pkt)
+	client := r.client.Name + "|" + rfc2865.CallingStationID_GetString(r.pkt)
+	rep, err := s.eap.Handle(ctx, eap.Request{Client: client, State: rfc2865.State_Get(r.pkt), Message: msg, MTU: int(mtu)})
+	if err != nil {
+		if errors.Is(err, eap.ErrOverload) {
+			return outcome{reason: dropEAPOver}
+		}
+		s.log.Debug("radius: EAP round dropped", "client", r.client.Name, "user", r.user, "err", err)
+		return outcome{reason: dropEAP}
+	}
+	switch rep.Outcome {
+	case eap.Challenge:
+		resp := r.pkt.Response(radius.CodeAccessChallenge)
+		addEAP(resp, rep.Message)
+		_ = rfc2865.State_Set(resp, rep.State)
+		return outcome{reply: resp}
+	case eap.Reject:
+		o := s.reject(r, "EAP: "+rep.Reason, "outer", rep.Outer, "identity", rep.Identity, "method", rep.Method, "tls", rep.Version)
+		addEAP(o.reply, rep.Message)
+		return o
+	}
+	// The login succeeded; whether this person may be on now is ours.
+	fail := func(why string, kv ...any) outcome {
+		o := s.reject(r, "EAP: "+why, append([]any{"outer", rep.Outer, "identity", rep.Identity, "method", rep.Method}, kv...)...)
+		addEAP(o.reply, []byte{eap.CodeFailure, rep.Message[1], 0, 4})
+		return o
+	}
+	if s.o.Identities == nil {
+		return fail("no directory of people to check against")
+	}
+	id, err := s.o.Identities.Lookup(ctx, rep.Identity)
+	if err != nil {
+		return fail("unknown person or lookup failed", "err", err)
+	}
+	if !id.Active {
+		return fail("the person is not active (left, revoked or suspended)")
+	}
+	seg := r.asks
+	if id.Segment != "" {
+		if r.asks != nil && r.asks.Name != id.Segment {
+			return fail("not allowed on this SSID's segment", "segment", r.asks.Name, "theirs", id.Segment)
+		}
+		seg = s.segs[id.Segment]
+	}
+	if seg == nil {
+		return fail("no segment for this login")
+	}
+	r.user = rep.Identity
+	o := s.accept(r, seg, id.Until, nil, s.now())
+	if o.reply.Code != radius.CodeAccessAccept {
+		addEAP(o.reply, []byte{eap.CodeFailure, rep.Message[1], 0, 4})
+		return o
+	}
+	addEAP(o.reply, rep.Message)
+	// The NAS accounts the session under this name, so the session names
+	// the person even when the outer identity was anonymous.
+	_ = rfc2865.UserName_SetString(o.reply, rep.Identity)
+	if err := addMPPE(o.reply, r.pkt.Authenticator, r.client.Secret, rep.MSK); err != nil {
+		return fail("encoding the MPPE keys failed", "err", err)
+	}
+	s.log.Info("radius: EAP login", "client", r.client.Name, "outer", rep.Outer, "identity", rep.Identity, "person", id.Person,
+		"method", rep.Method, "tls", rep.Version, "segment", seg.Name)
+	return o
+}
+
+func addEAP(p *radius.Packet, msg []byte) {
+	for _, part := range eap.SplitMessage(msg) {
+		p.Add(typeEAPMessage, radius.Attribute(part))
+	}
+}
+
+// addMPPE adds MS-MPPE-Recv-Key (the MSK's first half) and
+// MS-MPPE-Send-Key (its second), each salt-encrypted as RFC 2548 2.4.2
+// says, which is RFC 2868's Tunnel-Password encryption.
+func addMPPE(p *radius.Packet, reqAuth [16]byte, secret, msk []byte) error {
+	if len(msk) < 64 {
+		return errors.New("MSK shorter than 64 octets")
+	}
+	for _, k := range []struct {
+		typ byte
+		key []byte
+	}{{msMPPERecvKey, msk[:32]}, {msMPPESendKey, msk[32:64]}} {
+		var salt [2]byte
+		if _, err := rand.Read(salt[:]); err != nil {
+			return err
+		}
+		salt[0] |= 0x80
+		enc, err := radius.NewTunnelPassword(k.key, salt[:], secret, reqAuth[:])
+		if err != nil {
+			return err
+		}
+		inner := append([]byte{k.typ, byte(2 + len(enc))}, enc...)
+		vsa, err := radius.NewVendorSpecific(vendorMS, inner)
+		if err != nil {
+			return err
+		}
+		p.Add(rfc2865.VendorSpecific_Type, vsa)
+	}
+	return nil
+}

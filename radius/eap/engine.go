@@ -1,0 +1,544 @@
+package eap
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Method names, as the configuration spells them.
+const (
+	MethodPEAP = "peap" // PEAPv0 with EAP-MSCHAPv2 inside
+	MethodTTLS = "ttls" // EAP-TTLS with PAP or MSCHAPv2 inside
+	MethodTLS  = "tls"  // EAP-TLS: a client certificate
+)
+
+// Options configure an Engine.
+type Options struct {
+	// TLS holds the server certificate (with its chain) and, for EAP-TLS,
+	// the CAs client certificates must chain to (ClientCAs). Required.
+	TLS *tls.Config
+	// Methods are the methods offered, the first one first; a client may
+	// NAK to any other. nil: every method the callbacks allow.
+	Methods []string
+	// MinVersion is the lowest TLS version accepted; 0: TLS 1.2.
+	MinVersion uint16
+	// FragmentSize bounds the TLS data in one EAP request; Framed-MTU
+	// lowers it. 0: 1000.
+	FragmentSize int
+	// MaxSessions bounds logins in progress; beyond it new logins get no
+	// answer (the NAS retries). 0: 1024.
+	MaxSessions int
+	// MaxPerClient bounds logins in progress from one client (NAS and
+	// Calling-Station-Id); a new one beyond it ends that client's oldest.
+	// 0: 4.
+	MaxPerClient int
+	// Timeout ends a login whose client went quiet. 0: 30 s.
+	Timeout time.Duration
+
+	// CheckPassword checks a person's password (EAP-TTLS with PAP). It
+	// returns nil for the right password of a person who may log in, and
+	// otherwise an error that says why (logged; never the password).
+	CheckPassword func(ctx context.Context, user, password string) error
+	// NTHash gives the NT password hash (RFC 2759 8.3) of a person who
+	// may log in, for MSCHAPv2 inside PEAP and EAP-TTLS; an error says why
+	// not (logged). nil: those inner methods are off.
+	// found is false for nobody of that name and for a person who may not
+	// log in; err is for a lookup that could not be made. (It is package
+	// radius/mschapv2's Lookup.)
+	NTHash func(ctx context.Context, user string) (ntHash [16]byte, found bool, err error)
+	// VerifyClient decides on an EAP-TLS client certificate that already
+	// chains to TLS.ClientCAs (the place for revocation by serial). It
+	// returns the login name the certificate stands for ("" means
+	// CertIdentity's). nil: EAP-TLS accepts every chained certificate.
+	VerifyClient func(ctx context.Context, cert *x509.Certificate) (identity string, err error)
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Outcome is what a round decided.
+type Outcome int
+
+const (
+	Challenge Outcome = iota // send Message in an Access-Challenge with State
+	Accept                   // the login succeeded: Access-Accept with Message (EAP-Success)
+	Reject                   // the login failed: Access-Reject with Message (EAP-Failure)
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Challenge:
+		return "challenge"
+	case Accept:
+		return "accept"
+	}
+	return "reject"
+}
+
+// Request is one Access-Request's EAP part.
+type Request struct {
+	// Client names who is logging in from where: the NAS's name and the
+	// Calling-Station-Id. The per-client bound counts by it.
+	Client  string
+	State   []byte // the State attribute; nil on a login's first round
+	Message []byte // the EAP-Message attributes joined
+	MTU     int    // Framed-MTU; 0: not given
+}
+
+// Reply is what to answer.
+type Reply struct {
+	Outcome  Outcome
+	Message  []byte // the EAP packet for EAP-Message
+	State    []byte // Challenge: the State attribute
+	Outer    string // the outer (possibly anonymous) identity
+	Identity string // Accept: the inner identity, the person's login name
+	Method   string // for the log: "EAP-TLS", "TTLS-PAP", ...
+	Version  string // the TLS version, for the log
+	MSK      []byte // Accept: the master session key (64 octets)
+	EMSK     []byte
+	Reason   string // Reject: why, for the log
+}
+
+// Errors that mean "drop the request, answer nothing".
+var (
+	ErrOverload = errors.New("eap: too many logins in progress")
+	ErrStale    = errors.New("eap: response to a request that is not the current one")
+	ErrNotEAP   = errors.New("eap: not an EAP response")
+)
+
+// Engine runs the EAP logins. It is safe for concurrent use.
+type Engine struct {
+	o       Options
+	log     *slog.Logger
+	now     func() time.Time
+	base    *tls.Config
+	methods []byte // EAP types in the order offered
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	mu        sync.Mutex
+	sessions  map[[16]byte]*session
+	perClient map[string][]*session
+	lastSweep time.Time
+}
+
+// New checks o and returns an engine. Close ends its logins in progress.
+func New(o Options) (*Engine, error) {
+	if o.TLS == nil || (len(o.TLS.Certificates) == 0 && o.TLS.GetCertificate == nil) {
+		return nil, errors.New("eap: Options.TLS needs the server certificate")
+	}
+	if o.MinVersion == 0 {
+		o.MinVersion = tls.VersionTLS12
+	}
+	if o.MinVersion < tls.VersionTLS12 || o.MinVersion > tls.VersionTLS13 {
+		return nil, fmt.Errorf("eap: TLS minimum version %#x: only TLS 1.2 and 1.3 are offered", o.MinVersion)
+	}
+	if o.FragmentSize <= 0 {
+		o.FragmentSize = 1000
+	}
+	o.FragmentSize = max(o.FragmentSize, 64)
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = 1024
+	}
+	if o.MaxPerClient <= 0 {
+		o.MaxPerClient = 4
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	e := &Engine{o: o, log: o.Logger, now: o.Now, sessions: map[[16]byte]*session{}, perClient: map[string][]*session{}}
+	names := o.Methods
+	if names == nil {
+		names = []string{MethodPEAP, MethodTTLS, MethodTLS}
+	}
+	seen := map[byte]bool{}
+	for _, m := range names {
+		var t byte
+		switch m {
+		case MethodPEAP:
+			if o.NTHash == nil {
+				if o.Methods == nil {
+					continue
+				}
+				return nil, errors.New("eap: PEAP needs Options.NTHash")
+			}
+			t = TypePEAP
+		case MethodTTLS:
+			if o.CheckPassword == nil && o.NTHash == nil {
+				if o.Methods == nil {
+					continue
+				}
+				return nil, errors.New("eap: TTLS needs Options.CheckPassword or Options.NTHash")
+			}
+			t = TypeTTLS
+		case MethodTLS:
+			if o.TLS.ClientCAs == nil {
+				if o.Methods == nil {
+					continue
+				}
+				return nil, errors.New("eap: EAP-TLS needs Options.TLS.ClientCAs")
+			}
+			t = TypeTLS
+		default:
+			return nil, fmt.Errorf("eap: unknown method %q (peap, ttls or tls)", m)
+		}
+		if !seen[t] {
+			seen[t] = true
+			e.methods = append(e.methods, t)
+		}
+	}
+	if len(e.methods) == 0 {
+		return nil, errors.New("eap: no method is enabled")
+	}
+	// One ticket key for every login, so a TLS session resumes across
+	// logins; a fresh one at each start.
+	e.base = o.TLS.Clone()
+	var tk [32]byte
+	if _, err := rand.Read(tk[:]); err != nil {
+		return nil, err
+	}
+	e.base.SetSessionTicketKeys([][32]byte{tk})
+	e.base.MinVersion, e.base.MaxVersion = o.MinVersion, tls.VersionTLS13
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	return e, nil
+}
+
+// Methods reports the enabled methods' EAP types, in the order offered.
+func (e *Engine) Methods() []byte { return append([]byte(nil), e.methods...) }
+
+// Close ends every login in progress and its goroutine.
+func (e *Engine) Close() {
+	e.cancel()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k, s := range e.sessions {
+		s.stop()
+		delete(e.sessions, k)
+	}
+	clear(e.perClient)
+}
+
+// InProgress reports the logins in the table.
+func (e *Engine) InProgress() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.sessions)
+}
+
+// session is one login: from the identity response to Success or Failure.
+type session struct {
+	e      *Engine
+	state  [16]byte
+	client string
+
+	// ctx ends the login's method goroutine; cancel may be called
+	// without mu (the sweep does).
+	ctx     context.Context
+	cancel  context.CancelFunc
+	touched atomic.Int64 // unix nanoseconds of the last round; read without mu
+
+	mu       sync.Mutex
+	finished bool
+	outer    string
+	id       byte // the identifier of the request awaiting its response
+	method   byte
+	tried    map[byte]bool
+	flight   *flight
+	in       reassembler
+	frag     fragmenter
+	fragSize int
+	final    *methodResult
+	lastResp []byte
+	last     Reply
+}
+
+func (s *session) stop() { s.cancel() }
+
+// sweep ends logins gone quiet. Called with e.mu held; it never takes a
+// session's mu (the lock order is session, then engine).
+func (e *Engine) sweep(now time.Time) {
+	if now.Sub(e.lastSweep) < time.Second {
+		return
+	}
+	e.lastSweep = now
+	for _, s := range e.sessions {
+		if now.Sub(time.Unix(0, s.touched.Load())) > e.o.Timeout {
+			e.removeLocked(s)
+		}
+	}
+}
+
+func (e *Engine) removeLocked(s *session) {
+	if e.sessions[s.state] != s {
+		return
+	}
+	delete(e.sessions, s.state)
+	l := e.perClient[s.client]
+	for i, x := range l {
+		if x == s {
+			l = append(l[:i], l[i+1:]...)
+			break
+		}
+	}
+	if len(l) == 0 {
+		delete(e.perClient, s.client)
+	} else {
+		e.perClient[s.client] = l
+	}
+	s.stop()
+}
+
+func (e *Engine) newSession(client string, now time.Time) (*session, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sweep(now)
+	if l := e.perClient[client]; len(l) >= e.o.MaxPerClient {
+		// The same device starting over: its oldest login is abandoned.
+		e.removeLocked(l[0])
+	}
+	if len(e.sessions) >= e.o.MaxSessions {
+		return nil, ErrOverload
+	}
+	s := &session{e: e, client: client, tried: map[byte]bool{}, fragSize: e.o.FragmentSize}
+	s.touched.Store(now.UnixNano())
+	s.ctx, s.cancel = context.WithCancel(e.ctx)
+	for {
+		if _, err := rand.Read(s.state[:]); err != nil {
+			return nil, err
+		}
+		if _, dup := e.sessions[s.state]; !dup {
+			break
+		}
+	}
+	e.sessions[s.state] = s
+	e.perClient[client] = append(e.perClient[client], s)
+	return s, nil
+}
+
+func (e *Engine) lookup(state []byte, now time.Time) *session {
+	if len(state) != 16 {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sweep(now)
+	return e.sessions[[16]byte(state)]
+}
+
+func (e *Engine) end(s *session) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.removeLocked(s)
+}
+
+// Handle runs one round of a login. An error means: answer nothing.
+func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
+	p, err := Parse(req.Message)
+	if err != nil {
+		return Reply{}, err
+	}
+	if p.Code != CodeResponse {
+		return Reply{}, ErrNotEAP
+	}
+	now := e.now()
+	if len(req.State) == 0 {
+		if p.Type != TypeIdentity {
+			return Reply{Outcome: Reject, Message: Packet{Code: CodeFailure, ID: p.ID}.Marshal(), Reason: "a login must start with its identity"}, nil
+		}
+		s, err := e.newSession(req.Client, now)
+		if err != nil {
+			return Reply{}, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.outer = string(p.Data)
+		s.id = p.ID
+		s.setMTU(req.MTU)
+		r := s.startMethod(e.methods[0])
+		s.lastResp, s.last = append([]byte(nil), req.Message...), r
+		return r, nil
+	}
+	s := e.lookup(req.State, now)
+	if s == nil {
+		return Reply{Outcome: Reject, Message: Packet{Code: CodeFailure, ID: p.ID}.Marshal(), Reason: "unknown or expired State"}, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if bytes.Equal(req.Message, s.lastResp) {
+		// A retransmitted round: the same answer, nothing advanced.
+		return s.last, nil
+	}
+	if s.finished || p.ID != s.id {
+		return Reply{}, ErrStale
+	}
+	s.touched.Store(now.UnixNano())
+	s.setMTU(req.MTU)
+	r, err := s.respond(ctx, p)
+	if err != nil {
+		// The request's context ended mid-round: the method's state is
+		// unknown, so this login is over.
+		s.finished = true
+		e.end(s)
+		return Reply{}, err
+	}
+	r.Outer = s.outer
+	s.lastResp, s.last = append([]byte(nil), req.Message...), r
+	if r.Outcome != Challenge {
+		s.finished = true
+		s.stop()
+		// Kept until it expires, so a retransmission of this last round
+		// gets the same answer; but no longer counted against the client.
+		e.mu.Lock()
+		l := e.perClient[s.client]
+		for i, x := range l {
+			if x == s {
+				e.perClient[s.client] = append(l[:i:i], l[i+1:]...)
+				break
+			}
+		}
+		if len(e.perClient[s.client]) == 0 {
+			delete(e.perClient, s.client)
+		}
+		e.mu.Unlock()
+	}
+	return r, nil
+}
+
+func (s *session) setMTU(mtu int) {
+	if mtu <= 0 {
+		return
+	}
+	// The EAP header (5), the flags and length (5) and RADIUS's own
+	// overhead in the frame the NAS builds from it leave this much.
+	s.fragSize = max(64, min(s.e.o.FragmentSize, mtu-14))
+}
+
+func (s *session) challenge(typ byte, data []byte) Reply {
+	s.id++
+	return Reply{Outcome: Challenge, Message: Packet{Code: CodeRequest, ID: s.id, Type: typ, Data: data}.Marshal(), State: s.state[:], Outer: s.outer}
+}
+
+func (s *session) failure(id byte, why string) Reply {
+	return Reply{Outcome: Reject, Message: Packet{Code: CodeFailure, ID: id}.Marshal(), Reason: why, Outer: s.outer, Method: methodName(s.method)}
+}
+
+func (s *session) startMethod(t byte) Reply {
+	s.method = t
+	s.tried[t] = true
+	if s.flight != nil {
+		s.flight.stop()
+		s.flight = nil
+	}
+	s.in.reset()
+	s.frag = fragmenter{}
+	s.final = nil
+	return s.challenge(t, []byte{flagStart})
+}
+
+func (s *session) respond(ctx context.Context, p Packet) (Reply, error) {
+	if p.Type == TypeNak {
+		if s.flight != nil || s.frag.pending() {
+			return s.failure(p.ID, "NAK in the middle of a method"), nil
+		}
+		for _, want := range p.Data {
+			if s.tried[want] {
+				continue
+			}
+			for _, m := range s.e.methods {
+				if m == want {
+					return s.startMethod(m), nil
+				}
+			}
+		}
+		return s.failure(p.ID, fmt.Sprintf("the client wants none of the methods offered (it asked for %v)", p.Data)), nil
+	}
+	if p.Type != s.method {
+		return s.failure(p.ID, fmt.Sprintf("response of type %d to a request of type %d", p.Type, s.method)), nil
+	}
+	return s.tlsRound(ctx, p)
+}
+
+func (s *session) tlsRound(ctx context.Context, p Packet) (Reply, error) {
+	f, err := parseTLSFrame(p.Data)
+	if err != nil {
+		return s.failure(p.ID, err.Error()), nil
+	}
+	if s.frag.pending() {
+		if len(f.data) != 0 || f.flags&flagMore != 0 {
+			return s.failure(p.ID, "the client sent data while it should acknowledge a fragment"), nil
+		}
+		d, _ := s.frag.next()
+		return s.challenge(s.method, d), nil
+	}
+	if s.final != nil {
+		return s.finalReply(p.ID), nil
+	}
+	msg, complete, err := s.in.add(f)
+	if err != nil {
+		return s.failure(p.ID, err.Error()), nil
+	}
+	if !complete {
+		return s.challenge(s.method, []byte{0}), nil // acknowledge the fragment
+	}
+	var (
+		out  []byte
+		r    methodResult
+		done bool
+	)
+	if s.flight == nil {
+		s.flight = startFlight(s.ctx, msg, s.e.methodFunc(s.method))
+		out, r, done, err = s.flight.step(ctx, nil, true)
+	} else {
+		out, r, done, err = s.flight.step(ctx, msg, false)
+	}
+	if err != nil {
+		return Reply{}, err
+	}
+	if done {
+		s.final = &r
+		if len(out) == 0 {
+			return s.finalReply(p.ID), nil
+		}
+	}
+	s.frag.start(out, s.fragSize)
+	d, _ := s.frag.next()
+	return s.challenge(s.method, d), nil
+}
+
+func (s *session) finalReply(id byte) Reply {
+	r := s.final
+	if !r.ok {
+		rep := s.failure(id, r.reason)
+		rep.Identity, rep.Method, rep.Version = r.identity, r.method, r.version
+		return rep
+	}
+	return Reply{Outcome: Accept, Message: Packet{Code: CodeSuccess, ID: id}.Marshal(), Outer: s.outer,
+		Identity: r.identity, Method: r.method, Version: r.version, MSK: r.msk, EMSK: r.emsk}
+}
+
+func methodName(t byte) string {
+	switch t {
+	case TypeTLS:
+		return "EAP-TLS"
+	case TypeTTLS:
+		return "EAP-TTLS"
+	case TypePEAP:
+		return "PEAP"
+	}
+	return fmt.Sprintf("EAP type %d", t)
+}

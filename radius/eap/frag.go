@@ -1,0 +1,124 @@
+package eap
+
+// EAP-TLS style framing (RFC 5216 3.1, shared by TTLS and PEAP): a flags
+// octet, an optional four-octet total length, and a fragment of the TLS
+// records.
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+const (
+	flagLength = 0x80 // L: the total length follows
+	flagMore   = 0x40 // M: more fragments follow
+	flagStart  = 0x20 // S: the server's start
+	// The low three bits carry the PEAP/TTLS version; we speak version 0.
+)
+
+// maxTLSMessage bounds a reassembled TLS message from a client: a
+// certificate chain of a few certificates fits with room to spare, and
+// nobody gets to make us buffer more.
+const maxTLSMessage = 64 << 10
+
+var (
+	errTLSShort    = errors.New("eap: TLS data without its flags")
+	errTLSLength   = errors.New("eap: TLS message length is wrong or too large")
+	errTLSOverflow = errors.New("eap: TLS fragments exceed the announced length")
+)
+
+// tlsFrame is the method data of one EAP-TLS/TTLS/PEAP packet.
+type tlsFrame struct {
+	flags byte
+	total int // the L field, 0 when absent
+	data  []byte
+}
+
+func parseTLSFrame(d []byte) (tlsFrame, error) {
+	if len(d) < 1 {
+		return tlsFrame{}, errTLSShort
+	}
+	f := tlsFrame{flags: d[0], data: d[1:]}
+	if f.flags&flagLength != 0 {
+		if len(d) < 5 {
+			return tlsFrame{}, errTLSShort
+		}
+		t := binary.BigEndian.Uint32(d[1:5])
+		if t > maxTLSMessage || int(t) < len(d)-5 {
+			return tlsFrame{}, errTLSLength
+		}
+		f.total = int(t)
+		f.data = d[5:]
+	}
+	return f, nil
+}
+
+// reassembler joins a client's fragments into one TLS message.
+type reassembler struct {
+	buf   []byte
+	total int
+	busy  bool // a fragment with M came, the message is not complete
+}
+
+// add takes one frame; it returns the whole message when f completes one.
+func (r *reassembler) add(f tlsFrame) (msg []byte, complete bool, err error) {
+	if !r.busy {
+		r.buf, r.total = nil, f.total
+	}
+	if len(r.buf)+len(f.data) > maxTLSMessage || (r.total > 0 && len(r.buf)+len(f.data) > r.total) {
+		r.reset()
+		return nil, false, errTLSOverflow
+	}
+	r.buf = append(r.buf, f.data...)
+	if f.flags&flagMore != 0 {
+		r.busy = true
+		return nil, false, nil
+	}
+	msg = r.buf
+	r.reset()
+	return msg, true, nil
+}
+
+func (r *reassembler) reset() { r.buf, r.total, r.busy = nil, 0, false }
+
+// fragmenter cuts our TLS message into fragments the client acknowledges
+// one by one.
+type fragmenter struct {
+	msg  []byte
+	off  int
+	size int
+}
+
+func (f *fragmenter) pending() bool { return f.msg != nil }
+
+// start sets the message to send; next gives its first fragment.
+func (f *fragmenter) start(msg []byte, size int) {
+	f.msg, f.off, f.size = msg, 0, size
+	if f.msg == nil {
+		f.msg = []byte{}
+	}
+}
+
+// next returns the method data of the next fragment (flags included) and
+// whether it was the last.
+func (f *fragmenter) next() (data []byte, last bool) {
+	rest := len(f.msg) - f.off
+	if rest <= f.size {
+		var flags byte
+		data = append([]byte{flags}, f.msg[f.off:]...)
+		f.msg, f.off = nil, 0
+		return data, true
+	}
+	flags := byte(flagMore)
+	if f.off == 0 {
+		flags |= flagLength
+		data = make([]byte, 5, 5+f.size)
+		data[0] = flags
+		binary.BigEndian.PutUint32(data[1:5], uint32(len(f.msg)))
+	} else {
+		data = []byte{flags}
+	}
+	data = append(data, f.msg[f.off:f.off+f.size]...)
+	f.off += f.size
+	return data, false
+}
