@@ -392,7 +392,10 @@ func (l load) startDaemon(ctx context.Context, s *testbed.School, bin, cfg, logP
 	admin := adminClient(s)
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		if d.exited() {
-			return nil, fmt.Errorf("the daemon exited during start: see %s", logPath)
+			// The log goes with the bench's directory: its end is the reason.
+			b, _ := os.ReadFile(logPath)
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			return nil, fmt.Errorf("the daemon exited during start:\n%s", strings.Join(lines[max(0, len(lines)-15):], "\n"))
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			d.stop()
