@@ -93,8 +93,12 @@ type Digest struct {
 	Schedule Schedule
 	Mailer   *Mailer // renders times and links; required
 	Now      func() time.Time
-	Logger   *slog.Logger
-	Queued   func() // poked after a digest was queued
+	// After is the wait between looks at the clock; nil means time.After.
+	// A test that moves Now on gives its own, so the digest is sent at the
+	// scheduled time of Now's clock without waiting for Monday.
+	After  func(time.Duration) <-chan time.Time
+	Logger *slog.Logger
+	Queued func() // poked after a digest was queued
 }
 
 // Run queues digests until ctx is done. The period's end is recorded with
@@ -112,6 +116,10 @@ func (d *Digest) Run(ctx context.Context) error {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	after := d.After
+	if after == nil {
+		after = time.After
+	}
 	for {
 		last, err := d.lastPeriodEnd(ctx, now())
 		if err != nil {
@@ -119,23 +127,19 @@ func (d *Digest) Run(ctx context.Context) error {
 		}
 		next := d.Schedule.Next(last)
 		if wait := next.Sub(now()); wait > 0 {
-			t := time.NewTimer(min(wait, time.Hour))
 			select {
 			case <-ctx.Done():
-				t.Stop()
 				return nil
-			case <-t.C:
+			case <-after(min(wait, time.Hour)):
 			}
 			continue
 		}
 		if err := d.Queue(ctx, last, next, now()); err != nil {
 			log.Error("alert: digest", "err", err)
-			t := time.NewTimer(time.Minute)
 			select {
 			case <-ctx.Done():
-				t.Stop()
 				return nil
-			case <-t.C:
+			case <-after(time.Minute):
 			}
 		}
 	}

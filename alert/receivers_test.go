@@ -2,14 +2,19 @@ package alert
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/alert/alerttest"
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
@@ -114,6 +119,40 @@ func TestSyslogReachesRsyslog(t *testing.T) {
 	}
 }
 
+// TestSyslogOverTLSReachesRsyslog sends an alert over TLS (RFC 5425) to
+// rsyslogd's GnuTLS listener, with a certificate made for the test; a
+// client that does not trust the certificate sends nothing.
+func TestSyslogOverTLSReachesRsyslog(t *testing.T) {
+	s := testbed.New(t, testbed.Options{})
+	r := alerttest.StartRsyslogTLS(t, s, "mgmt", testbed.MgmtClientIP+":6514")
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return s.DialContext(ctx, "router", network, addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a := &store.Alert{ID: 43, Class: "tor", Severity: "high", FirstSeen: t0, LastSeen: t0, Count: 1, PersonName: "Sam Pupil",
+		PersonGroup: "Year 9, 9B", SrcMAC: pupilMAC, SrcIP: pupilIP, Room: "B12", AttributedBy: ByRADIUS}
+
+	untrusted := &Syslog{Server: r.Addr, Hostname: "gatehouse-test", Dial: dial,
+		TLS: &tls.Config{ServerName: r.TLSConfig().ServerName, MinVersion: tls.VersionTLS12}} // the system roots only
+	if err := untrusted.Send(ctx, store.OutboxItem{ID: 1}, &store.Alert{ID: 44, Class: "vpn", Severity: "high", FirstSeen: t0, LastSeen: t0, Count: 1}); err == nil {
+		t.Error("sent over TLS to a server whose certificate nobody trusts")
+	}
+
+	sl := &Syslog{Server: r.Addr, Hostname: "gatehouse-test", Dial: dial, TLS: r.TLSConfig()}
+	if err := sl.Send(ctx, store.OutboxItem{ID: 2}, a); err != nil {
+		t.Fatalf("send over TLS: %v\nrsyslogd:\n%s", err, r.Log())
+	}
+	line, ok := r.WaitFor(15*time.Second, `gatehouse|alert|[gatehouse@32473 id="43"`, `person="Sam Pupil"`, `room="B12"`, "Tor use")
+	if !ok {
+		t.Fatalf("rsyslog's TLS listener did not log the alert as RFC 5424; file:\n%s\nrsyslogd:\n%s", line, r.Log())
+	}
+	t.Logf("rsyslog over TLS logged: %s", line)
+	if b, _ := os.ReadFile(r.File); strings.Contains(string(b), `id="44"`) {
+		t.Error("the alert sent to an untrusted certificate was logged")
+	}
+}
+
 // testWriter sends a logger's lines to the test log.
 type testWriter struct{ t testing.TB }
 
@@ -166,4 +205,145 @@ func TestEmailWithAUTHOverSTARTTLS(t *testing.T) {
 			t.Errorf("delivered without the right password over TLS: %q", alerttest.Subject(m))
 		}
 	}
+}
+
+// stepClock is a clock the test moves on; After fires when it is moved.
+type stepClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []chan time.Time
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *stepClock) After(time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, ch)
+	return ch
+}
+
+func (c *stepClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+	for _, ch := range c.waiters {
+		ch <- t
+	}
+	c.waiters = nil
+}
+
+// TestDigestReachesARealSMTPServerAtItsTime: lower-severity alerts
+// accumulate over a Sunday; nothing is mailed for them until the schedule's
+// Monday 07:30 comes on the digest's clock, when one digest listing them
+// (and not the high-severity alert, which was mailed at once) arrives in
+// aiosmtpd's Maildir.
+func TestDigestReachesARealSMTPServerAtItsTime(t *testing.T) {
+	s := testbed.New(t, testbed.Options{})
+	srv := alerttest.StartSMTP(t, s, "mgmt", testbed.MgmtClientIP+":2527")
+	st := openStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sunday := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := &stepClock{now: sunday}
+	pupilDeviceAt(t, st, "Sam Pupil", sunday.Add(2*time.Hour))
+
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return s.DialContext(ctx, "router", network, addr)
+	}
+	m, err := NewMailer(MailOptions{Server: srv.Addr, From: "gatehouse@school.example", To: []string{"dsl@school.example"},
+		StartTLS: StartTLSAlways, TLS: srv.TLSConfig(), Dial: dial, Location: time.UTC, Site: "Hillside",
+		Link: func(id int64) string { return fmt.Sprintf("https://10.99.0.1:8443/alerts/%d", id) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	o, err := NewOutbox(OutboxOptions{Store: st, Channels: map[string]Channel{store.ChannelEmail: m, store.ChannelDigest: m},
+		RetryMin: 200 * time.Millisecond, RetryMax: time.Second, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Options{Store: st, Attributor: &Attributor{Records: st}, Immediate: []string{store.ChannelEmail},
+		Now: clock.Now, Delivered: o.Poke})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Digest{Store: st, Mailer: m, Schedule: Schedule{Weekday: time.Monday, Hour: 7, Minute: 30, Location: time.UTC},
+		Now: clock.Now, After: clock.After, Queued: o.Poke, Logger: log}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); o.Run(ctx) }()
+	go func() { defer wg.Done(); d.Run(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+
+	// The digest's first start records Sunday noon as the period's start.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if p, _ := st.AlertProgress(ctx, digestProgress); p != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the digest did not start its first period")
+		}
+	}
+	// Sunday afternoon: two medium and one low alert, and one high.
+	at := sunday.Add(2 * time.Hour)
+	lower := []store.Finding{
+		{At: at, Source: finding.SourceInspect, Class: finding.ClassDoH, Segment: "pupil", SrcIP: pupilIP, DstIP: netip.MustParseAddr("192.0.2.53"), DstPort: 443, Proto: "tcp", Detail: "dns.example"},
+		{At: at.Add(time.Minute), Source: finding.SourceInspect, Class: finding.ClassSSH, Segment: "pupil", SrcIP: pupilIP, DstIP: netip.MustParseAddr("192.0.2.22"), DstPort: 22, Proto: "tcp"},
+		{At: at.Add(2 * time.Minute), Source: finding.SourceDNSGuard, Class: finding.ClassBlockedLookup, Segment: "pupil", SrcIP: pupilIP, Proto: "dns", Detail: "vpn.example"},
+	}
+	for i, f := range append(lower, vpn(at.Add(3*time.Minute))) {
+		clock.mu.Lock()
+		clock.now = f.At
+		clock.mu.Unlock()
+		if err := st.InsertFindings(ctx, []store.Finding{f}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Drain(ctx); err != nil {
+			t.Fatalf("finding %d: %v", i, err)
+		}
+	}
+	if _, ok := srv.WaitFor(30*time.Second, "VPN use", "Sam Pupil"); !ok {
+		t.Fatalf("the high-severity alert was not mailed at once; server log:\n%s", srv.Log())
+	}
+	for _, msg := range srv.Messages() {
+		if strings.Contains(alerttest.Subject(msg), "[Digest]") {
+			t.Fatalf("a digest was mailed before its time: %q", alerttest.Subject(msg))
+		}
+	}
+
+	// Monday 07:30 comes on the digest's clock.
+	monday := time.Date(2026, 3, 2, 7, 30, 1, 0, time.UTC)
+	clock.Set(monday)
+	msg, ok := srv.WaitFor(30*time.Second, "[Digest]", "Sam Pupil")
+	if !ok {
+		for _, m := range srv.Messages() {
+			t.Logf("delivered: %q\n%s", alerttest.Subject(m), m.Body)
+		}
+		t.Fatalf("no digest within 30s of Monday 07:30; server log:\n%s", srv.Log())
+	}
+	t.Logf("digest %q:\n%s", alerttest.Subject(msg), msg.Body)
+	for _, c := range []string{finding.ClassDoH, finding.ClassSSH, finding.ClassBlockedLookup} {
+		if !strings.Contains(msg.Body, MeaningOf(c).Title) {
+			t.Errorf("the digest does not list the %s alert (%q)", c, MeaningOf(c).Title)
+		}
+	}
+	if strings.Contains(msg.Body, MeaningOf(finding.ClassVPN).Title) {
+		t.Error("the digest repeats the high-severity alert that was mailed at once")
+	}
+	if !strings.Contains(alerttest.Subject(msg), "3 alert(s)") || strings.Count(msg.Body, "/alerts/") != 3 {
+		t.Errorf("digest %q should list exactly the 3 lower-severity alerts", alerttest.Subject(msg))
+	}
+	n := 0
+	for _, m := range srv.Messages() {
+		if strings.Contains(alerttest.Subject(m), "[Digest]") {
+			n++
+		}
+	}
+	fmt.Printf("digest: %d lower-severity alerts accumulated on Sunday arrived in one digest at Monday 07:30 (digest clock); %d digest(s) in the Maildir\n", 3, n)
 }

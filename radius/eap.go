@@ -80,7 +80,10 @@ func (s *Server) eapAccess(ctx context.Context, r *request) outcome {
 		}
 	}
 	mtu, _ := rfc2865.FramedMTU_Lookup(r.pkt)
-	client := r.client.Name + "|" + rfc2865.CallingStationID_GetString(r.pkt)
+	client := ""
+	if cs := rfc2865.CallingStationID_GetString(r.pkt); cs != "" {
+		client = r.client.Name + "|" + cs
+	}
 	rep, err := s.eap.Handle(ctx, eap.Request{Client: client, State: rfc2865.State_Get(r.pkt), Message: msg, MTU: int(mtu)})
 	if err != nil {
 		if errors.Is(err, eap.ErrOverload) {

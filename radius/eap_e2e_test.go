@@ -18,6 +18,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/netip"
 	"os"
@@ -139,6 +140,25 @@ type eapRig struct {
 	*e2eRig
 	pki     *testPKI
 	revoked *revokedSerials
+	logs    *syncBuffer
+}
+
+// syncBuffer is the server's log, written from its goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
@@ -149,7 +169,7 @@ func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
 		}
 	}
 	school := testbed.New(t, testbed.Options{})
-	e := &eapRig{e2eRig: &e2eRig{school: school, dir: t.TempDir()}, revoked: &revokedSerials{m: map[string]bool{}}}
+	e := &eapRig{e2eRig: &e2eRig{school: school, dir: t.TempDir()}, revoked: &revokedSerials{m: map[string]bool{}}, logs: &syncBuffer{}}
 	e.pki = newTestPKI(t, e.dir)
 	e.pki.client(t, "amy", "amy@school.example", 100)
 	e.pki.client(t, "revoked", "amy@school.example", 101)
@@ -158,6 +178,7 @@ func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
 		o.AuthAddr, o.AcctAddr = e2eAuth, e2eAcct
 		o.Clients = []Client{{Name: "aps", Prefix: netip.MustParsePrefix(testbed.MgmtNet), Secret: []byte(e2eSecret), RequireMessageAuthenticator: true}}
 		o.RejectDelay = -1
+		o.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
 		eo := &eap.Options{
 			TLS:          &tls.Config{Certificates: []tls.Certificate{e.pki.server}, ClientCAs: e.pki.pool},
 			VerifyClient: e.revoked.verify,
@@ -292,6 +313,16 @@ func TestEapolTestMethodsOverTLS12And13(t *testing.T) {
 			if ok, out := e.eapolTest(t, "leaver", e.network(m, "1.3", "leo", amyPassword)); ok {
 				t.Fatalf("%s leaver:\n%s", m, tail(out, 40))
 			}
+		}
+		// Each rejection says why, and no log line ever holds a password.
+		logs := e.logs.String()
+		// (PAP says the person left; MSCHAPv2 finds no NT hash for a
+		// leaver, as people.Service.NTHash answers.)
+		if !strings.Contains(logs, "PAP: the person is not active") || !strings.Contains(logs, "MSCHAPv2: no Wi-Fi password for") {
+			t.Fatalf("the leaver's rejections are not logged with a reason:\n%s", grepLines(logs, "Access-Reject"))
+		}
+		if strings.Contains(logs, amyPassword) || strings.Contains(logs, "not it") {
+			t.Fatal("a password reached the log")
 		}
 	})
 	t.Run("a certificate the callback refuses fails", func(t *testing.T) {

@@ -328,7 +328,16 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 type Rsyslog struct {
 	Addr string
 	File string
-	out  *lockedWriter
+	// CA trusts the listener's certificate (StartRsyslogTLS); nil for
+	// plain TCP.
+	CA  *x509.CertPool
+	out *lockedWriter
+}
+
+// TLSConfig is a client configuration that trusts the TLS listener.
+func (r *Rsyslog) TLSConfig() *tls.Config {
+	host, _, _ := strings.Cut(r.Addr, ":")
+	return &tls.Config{RootCAs: r.CA, ServerName: host, MinVersion: tls.VersionTLS12}
 }
 
 // Log returns rsyslogd's own output so far.
@@ -342,6 +351,25 @@ func (r *Rsyslog) Log() string {
 // ends.
 func StartRsyslog(t testing.TB, s *testbed.School, ns, addr string) *Rsyslog {
 	t.Helper()
+	return startRsyslog(t, s, ns, addr, false)
+}
+
+// StartRsyslogTLS starts rsyslogd in ns listening for RFC 5424 over TLS
+// (RFC 5425) on addr, through its GnuTLS stream driver (Debian's
+// rsyslog-gnutls), with a certificate made for the test; r.TLSConfig
+// trusts it.
+func StartRsyslogTLS(t testing.TB, s *testbed.School, ns, addr string) *Rsyslog {
+	t.Helper()
+	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so"); err != nil {
+		if m, _ := filepath.Glob("/usr/lib/*/rsyslog/lmnsd_gtls.so"); len(m) == 0 {
+			t.Fatalf("rsyslog's GnuTLS driver is not installed (build/deps installs rsyslog-gnutls): %v", err)
+		}
+	}
+	return startRsyslog(t, s, ns, addr, true)
+}
+
+func startRsyslog(t testing.TB, s *testbed.School, ns, addr string, withTLS bool) *Rsyslog {
+	t.Helper()
 	bin, err := exec.LookPath("rsyslogd")
 	if err != nil {
 		bin = "/usr/sbin/rsyslogd"
@@ -352,12 +380,27 @@ func StartRsyslog(t testing.TB, s *testbed.School, ns, addr string) *Rsyslog {
 	dir := t.TempDir()
 	host, port, _ := strings.Cut(addr, ":")
 	r := &Rsyslog{Addr: addr, File: filepath.Join(dir, "alerts.log")}
-	conf := fmt.Sprintf(`global(workDirectory=%q net.enableDNS="off")
+	global := fmt.Sprintf(`global(workDirectory=%q net.enableDNS="off")
 module(load="imtcp")
-input(type="imtcp" address=%q port=%q)
+`, dir)
+	if withTLS {
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			t.Fatalf("rsyslog TLS address %q: %v", addr, err)
+		}
+		r.CA = writeCert(t, dir, ip)
+		global = fmt.Sprintf(`global(workDirectory=%q net.enableDNS="off"
+  defaultNetstreamDriver="gtls"
+  defaultNetstreamDriverCAFile=%q
+  defaultNetstreamDriverCertFile=%q
+  defaultNetstreamDriverKeyFile=%q)
+module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
+`, dir, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	}
+	conf := global + fmt.Sprintf(`input(type="imtcp" address=%q port=%q)
 template(name="alert" type="string" string="%%app-name%%|%%msgid%%|%%structured-data%%|%%msg%%\n")
 *.* action(type="omfile" file=%q template="alert")
-`, dir, host, port, r.File)
+`, host, port, r.File)
 	cf := filepath.Join(dir, "rsyslog.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)

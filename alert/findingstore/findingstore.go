@@ -4,12 +4,20 @@
 // in batches and purges old ones.
 //
 // It owns the hand-off between the packet path and the database: an engine
-// calls HandleFinding from its capture goroutine, which only puts the
-// finding on a bounded queue (a full queue drops it and counts the drop,
-// so a slow disk never stalls capture); Run, owned by the caller, drains
-// the queue and writes batches through package store, then calls
+// calls HandleFinding from its capture goroutine, which normally only puts
+// the finding on a bounded queue; Run, owned by the caller, drains the
+// queue and writes batches through package store, then calls
 // Options.Stored so the alert pipeline reads the new rows from the
 // database (where nothing is lost once written).
+//
+// The queue never drops a finding. What may be left out is decided before
+// it, on purpose and counted: noise (Options.Ignore) and a flooding
+// client's repeats (the per-client budget). A finding that passed both and
+// meets a full queue is written to the database at once by the caller's
+// goroutine (Stats.Spilled): back-pressure on the source rather than loss.
+// The budget bounds how often that can happen, and a capture goroutine
+// held up by it makes the kernel's packet ring shed packets (counted
+// there) rather than this package shed findings.
 //
 // It does not classify traffic (inspect), attribute findings to people or
 // alert anyone (alert), or speak SQL (store).
@@ -83,10 +91,16 @@ type Options struct {
 
 // Stats are the sink's counters.
 type Stats struct {
-	Received    uint64 // findings handed in
-	Ignored     uint64 // of those, dropped as noise by Options.Ignore
-	Dropped     uint64 // of those, dropped because the queue was full
-	Stored      uint64 // written to the database
+	Received uint64 // findings handed in
+	Ignored  uint64 // of those, dropped as noise by Options.Ignore
+	// Dropped is findings lost because the queue was full: always 0 now
+	// that a full queue spills to a direct write; kept so the metric and
+	// its dashboards keep their name.
+	Dropped uint64
+	// Spilled are findings that met a full queue and were written at
+	// once by the source's goroutine (back-pressure).
+	Spilled     uint64
+	Stored      uint64 // written to the database (queued and spilled)
 	WriteErrors uint64 // findings in batches that failed to be written
 	Purged      uint64 // rows deleted by retention
 	// OverBudget are findings not stored because their client went over
@@ -102,7 +116,7 @@ type Sink struct {
 	w   *batch.Writer[finding.Finding]
 	bud *budget // nil when the bound is off
 
-	received, ignored, purged, overBudget atomic.Uint64
+	received, ignored, purged, overBudget, spilled, spillStored, spillFailed atomic.Uint64
 }
 
 // New returns a sink; call Run to start writing.
@@ -155,8 +169,9 @@ func New(opt Options) (*Sink, error) {
 	return s, nil
 }
 
-// HandleFinding queues f without blocking; a full queue drops it. A
-// finding without a segment gets one from Options.SegmentOf.
+// HandleFinding queues f; when the queue is full it writes f to the
+// database before returning (back-pressure, never a drop). A finding
+// without a segment gets one from Options.SegmentOf.
 func (s *Sink) HandleFinding(f finding.Finding) {
 	if f.Segment == "" && s.opt.SegmentOf != nil {
 		f.Segment = s.opt.SegmentOf(f)
@@ -179,8 +194,29 @@ func (s *Sink) HandleFinding(f finding.Finding) {
 			return
 		}
 	}
-	s.w.Offer(f)
+	if s.w.TryOffer(f) {
+		return
+	}
+	s.spill(f)
 }
+
+// spill writes one finding that met a full queue, in the caller's
+// goroutine, so the queue never loses what passed the budget.
+func (s *Sink) spill(f finding.Finding) {
+	s.spilled.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), spillTimeout)
+	defer cancel()
+	if err := s.write(ctx, []finding.Finding{f}); err != nil {
+		s.spillFailed.Add(1)
+		s.log.Error("findingstore: write a finding that met a full queue", "finding", f.String(), "err", err)
+		return
+	}
+	s.spillStored.Add(1)
+}
+
+// spillTimeout bounds one direct write: the database's own busy wait
+// decides most of it.
+const spillTimeout = 10 * time.Second
 
 // ForSegment returns the inspect.Sink for the engine capturing one
 // segment's interface: its findings become finding.Findings of that
@@ -246,8 +282,9 @@ func (s *Sink) Stats() Stats {
 		Received:    s.received.Load(),
 		Ignored:     s.ignored.Load(),
 		Dropped:     w.Dropped,
-		Stored:      w.Written,
-		WriteErrors: w.Failed,
+		Spilled:     s.spilled.Load(),
+		Stored:      w.Written + s.spillStored.Load(),
+		WriteErrors: w.Failed + s.spillFailed.Load(),
 		Purged:      s.purged.Load(),
 		OverBudget:  s.overBudget.Load(),
 	}

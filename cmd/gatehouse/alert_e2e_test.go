@@ -479,3 +479,114 @@ func emails(items []store.OutboxItem) []store.OutboxItem {
 	}
 	return out
 }
+
+// TestLiveRADIUSSessionAttributesAnAlert: the access point (radclient in
+// the management namespace) sends the daemon's RADIUS listener an
+// Accounting-Start for the pupil's login on the pupil's laptop, with the
+// laptop's MAC and the address the daemon leased it, from an access point
+// the network manager placed in a room. The laptop is approved but owned
+// by nobody, so only the live RADIUS session can name the pupil: the VPN
+// alert that follows is attributed "radius" with the pupil, the access
+// point, the room and the SSID, and the DSL's email names the room.
+func TestLiveRADIUSSessionAttributesAnAlert(t *testing.T) {
+	testbed.Require(t)
+	for _, tool := range []string{"openvpn", "udhcpc", "ip", "radclient"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed (build/deps): %v", tool, err)
+		}
+	}
+	bin := buildGatehouse(t)
+	segs := testbed.DefaultSegments()
+	for i := range segs {
+		segs[i].Unconfigured = segs[i].Name == "pupil"
+	}
+	school := testbed.New(t, testbed.Options{Segments: segs})
+	mailbox := alerttest.StartSMTP(t, school, "mgmt", testbed.MgmtClientIP+":2528")
+	dir := t.TempDir()
+	files, err := school.Config(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setAlertsConfig(t, files.Path, mailbox.Addr, mailbox.CAFile, nil)
+
+	pupil, _ := school.Segment("pupil")
+	ap := []byte{0x0a, 0x00, 0x00, 0x00, 0x00, 0x07}
+	ctx := context.Background()
+	st, err := store.Open(ctx, files.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.CreatePerson(ctx, "test", store.Person{Kind: "pupil", UPN: "A123456789013", AdmissionNo: "S1043", Username: "sam.pupil",
+		LegalForename: "Samuel", PreferredForename: "Sam", LegalSurname: "Pupil", YearGroup: "9", RegGroup: "9B"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetAPRoom(ctx, "test", ap, "B12 Science"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DecideDevice(ctx, "test", pupil.ClientMAC, store.DeviceDecision{Approved: true, Name: "LAPTOP-0043"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	d := startDaemon(t, school, bin, files.Path)
+	ip := dhcpLease(t, school, dir)
+	macDash := strings.ToUpper(strings.ReplaceAll(pupil.ClientMAC.String(), ":", "-"))
+	apDash := "0A-00-00-00-00-07"
+	req := filepath.Join(dir, "acct-start.txt")
+	if err := os.WriteFile(req, []byte(strings.Join([]string{`Acct-Status-Type = Start`, `Acct-Session-Id = "LIVE-1"`, `User-Name = "sam.pupil"`,
+		`Calling-Station-Id = "` + macDash + `"`, `Called-Station-Id = "` + apDash + `:Pupils"`, `Framed-IP-Address = ` + ip,
+		`NAS-IP-Address = ` + testbed.MgmtClientIP}, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	out, _ := school.Command(rctx, "mgmt", "radclient", "-x", "-r", "2", "-t", "3", "-f", req,
+		testbed.MgmtRouterIP+":1813", "acct", files.RadiusSecret).CombinedOutput()
+	rcancel()
+	if !strings.Contains(string(out), "Received Accounting-Response") {
+		t.Fatalf("the daemon did not answer the access point's Accounting-Start:\n%s\n--- daemon:\n%s", out, d.log.String())
+	}
+	t.Logf("Accounting-Start for sam.pupil on %s (%s) at AP %s answered", pupil.ClientMAC, ip, apDash)
+
+	pki := newVPNPKI(t, dir)
+	stop := startVPN(t, school, pki, netip.MustParseAddr("192.0.2.150"), 50)
+	var a store.Alert
+	waitForLong(t, "the VPN alert", 90*time.Second, func() bool {
+		as, err := st.ListAlerts(ctx, store.AlertFilter{Limit: 100})
+		if err != nil {
+			return false
+		}
+		for _, x := range as {
+			if x.Class == "vpn" {
+				a = x
+				return true
+			}
+		}
+		return false
+	})
+	stop()
+	if a.AttributedBy != alert.ByRADIUS || a.PersonName != "Sam Pupil" || a.PersonGroup != "Year 9, 9B" || a.Room != "B12 Science" ||
+		a.SSID != "Pupils" || !strings.EqualFold(a.AccessPoint, "0a:00:00:00:00:07") || a.DeviceName != "LAPTOP-0043" {
+		t.Errorf("the VPN alert is not attributed through the live RADIUS session: by %q person %q (%q) room %q AP %q SSID %q device %q",
+			a.AttributedBy, a.PersonName, a.PersonGroup, a.Room, a.AccessPoint, a.SSID, a.DeviceName)
+	}
+	msg, ok := mailbox.WaitFor(90*time.Second, "VPN use", "Sam Pupil", "B12 Science")
+	if !ok {
+		t.Fatalf("no email naming the pupil and the room; SMTP log:\n%s", mailbox.Log())
+	}
+	t.Logf("email:\nSubject: %s\n%s", alerttest.Subject(msg), msg.Body)
+
+	all, err := st.ListAlerts(ctx, store.AlertFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]int{}
+	for _, x := range all {
+		src := x.AttributedBy
+		if src == "" {
+			src = "none"
+		}
+		by[src]++
+	}
+	fmt.Printf("live RADIUS attribution: vpn alert by %q (person %q, AP %s, room %q, SSID %q); all %d alerts by source %v\n",
+		a.AttributedBy, a.PersonName, a.AccessPoint, a.Room, a.SSID, len(all), by)
+}

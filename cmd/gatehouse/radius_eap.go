@@ -18,7 +18,10 @@ func radiusEAP(cfg *config.Config, a *pki.Authority, svc *people.Service) *eap.O
 		return nil
 	}
 	c := cfg.RADIUS.EAP
-	o := &eap.Options{TLS: a.TLSConfig(), Methods: c.Methods, FragmentSize: c.FragmentSize, VerifyClient: a.VerifyClient}
+	// VerifyLogin, not VerifyClient: the engine wants the login name RADIUS
+	// looks the person up by (their username), not the certificate's
+	// rfc822Name (username@realm), which no person lookup matches.
+	o := &eap.Options{TLS: a.TLSConfig(), Methods: c.Methods, FragmentSize: c.FragmentSize, VerifyClient: a.VerifyLogin}
 	if c.TLSMinVersion == "1.3" {
 		o.MinVersion = tls.VersionTLS13
 	}

@@ -70,6 +70,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 		return usagef("unknown --log %q (want text or json)", *logFormat)
 	}
 	log := slog.New(handler)
+	setMemoryLimit(log) // memlimit.go
 
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -222,6 +223,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		if err := build(ctx, w); err != nil {
 			return err
 		}
+	}
+	if p := heapProfiler(log); p != nil {
+		w.run("heap profiles", p) // debug builds only (heapprofile_pprof.go)
 	}
 	d.guard = w.guard
 

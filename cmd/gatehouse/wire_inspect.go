@@ -18,6 +18,8 @@ func wireInspect(_ context.Context, w *wiring) error {
 		KnownDevice: knownDevice(w.store),
 		Sink:        w.alerts.sink.ForSegment,
 		Logger:      w.log.With("component", "inspect"),
+		Capture:     inspect.CaptureConfig{RingBytes: w.cfg.Inspect.CaptureRingKiB << 10},
+		MaxFlows:    w.cfg.Inspect.MaxFlows,
 	}
 	for _, s := range w.cfg.Segments {
 		opt.InsideSubnets = append(opt.InsideSubnets, s.Subnet)

@@ -114,6 +114,18 @@ func (w *Writer[T]) Offer(item T) bool {
 	}
 }
 
+// TryOffer queues item without blocking and reports whether it was
+// queued. Unlike Offer a full queue is not counted as a drop: the caller
+// keeps the item and takes it another way (findingstore writes it at once).
+func (w *Writer[T]) TryOffer(item T) bool {
+	select {
+	case w.q <- item:
+		return true
+	default:
+		return false
+	}
+}
+
 // Stats returns the counters so far.
 func (w *Writer[T]) Stats() Stats {
 	return Stats{Dropped: w.dropped.Load(), Written: w.written.Load(), Failed: w.failed.Load()}

@@ -87,7 +87,8 @@ func (o Outcome) String() string {
 // Request is one Access-Request's EAP part.
 type Request struct {
 	// Client names who is logging in from where: the NAS's name and the
-	// Calling-Station-Id. The per-client bound counts by it.
+	// Calling-Station-Id. The per-client bound counts by it; "" (a NAS
+	// that does not say) is bound by MaxSessions only.
 	Client  string
 	State   []byte // the State attribute; nil on a login's first round
 	Message []byte // the EAP-Message attributes joined
@@ -114,6 +115,10 @@ var (
 	ErrStale    = errors.New("eap: response to a request that is not the current one")
 	ErrNotEAP   = errors.New("eap: not an EAP response")
 )
+
+// replayWindow is how long a finished login stays to answer a
+// retransmission of its last round (the RADIUS duplicate cache's window).
+const replayWindow = 5 * time.Second
 
 // Engine runs the EAP logins. It is safe for concurrent use.
 type Engine struct {
@@ -251,6 +256,7 @@ type session struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	touched atomic.Int64 // unix nanoseconds of the last round; read without mu
+	over    atomic.Bool  // answered with Success or Failure; kept only for replays
 
 	mu       sync.Mutex
 	finished bool
@@ -277,7 +283,11 @@ func (e *Engine) sweep(now time.Time) {
 	}
 	e.lastSweep = now
 	for _, s := range e.sessions {
-		if now.Sub(time.Unix(0, s.touched.Load())) > e.o.Timeout {
+		keep := e.o.Timeout
+		if s.over.Load() {
+			keep = min(keep, replayWindow)
+		}
+		if now.Sub(time.Unix(0, s.touched.Load())) > keep {
 			e.removeLocked(s)
 		}
 	}
@@ -307,7 +317,7 @@ func (e *Engine) newSession(client string, now time.Time) (*session, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.sweep(now)
-	if l := e.perClient[client]; len(l) >= e.o.MaxPerClient {
+	if l := e.perClient[client]; client != "" && len(l) >= e.o.MaxPerClient {
 		// The same device starting over: its oldest login is abandoned.
 		e.removeLocked(l[0])
 	}
@@ -400,6 +410,7 @@ func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
 	s.lastResp, s.last = append([]byte(nil), req.Message...), r
 	if r.Outcome != Challenge {
 		s.finished = true
+		s.over.Store(true)
 		s.stop()
 		// Kept until it expires, so a retransmission of this last round
 		// gets the same answer; but no longer counted against the client.
