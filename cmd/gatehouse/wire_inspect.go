@@ -17,6 +17,7 @@ func wireInspect(_ context.Context, w *wiring) error {
 	opt := inspect.SiteOptions{
 		KnownDevice: knownDevice(w.store),
 		Sink:        w.alerts.sink.ForSegment,
+		OnFlow:      w.alerts.flows.ForSegment,
 		Logger:      w.log.With("component", "inspect"),
 	}
 	for _, s := range w.cfg.Segments {
