@@ -8,7 +8,7 @@ BIN      := bin/gatehouse
 # Fuzz each target briefly; `make fuzz FUZZTIME=10m` for a longer run.
 FUZZTIME ?= 10s
 
-.PHONY: all build deps test test-short demo bench fuzz lint clean
+.PHONY: all build deps test test-short demo bench fuzz lint clean cross cross-test deb deb-security ipk boot-test record-corpus
 
 all: build
 
@@ -21,6 +21,7 @@ build:
 # lives in build/deps alone, which installs only what is missing.
 deps:
 	./build/deps
+	./build/axe >/dev/null
 
 # Packages run one at a time (-p 1) because the end-to-end tests share the
 # machine's two cores with real DHCP/RADIUS peers; -timeout bounds a hang.
@@ -30,6 +31,12 @@ test: deps build
 
 test-short:
 	$(GO) test -short -count=1 ./...
+
+# Re-records inspect/testdata/recorded from the real tools in the testbed
+# (root, namespaces; a few minutes). Not part of `make test`, which replays
+# the committed captures. RECORD_ONLY=regexp re-records some files only.
+record-corpus: deps
+	GATEHOUSE_RECORD=1 GATEHOUSE_RECORD_ONLY='$(RECORD_ONLY)' $(GO) test -count=1 -timeout 20m -run TestRecordCorpus -v ./inspect/e2e/
 
 demo: deps build
 	./$(BIN) demo
@@ -47,3 +54,35 @@ lint:
 
 clean:
 	rm -rf bin
+
+# The router builds: amd64, arm64 and armv7 (cgo SQLite through Debian's
+# cross compilers) into bin/cross/; cross-test runs the pure packages' tests,
+# `version` and `inspect replay` for arm64 and armv7 under qemu-user.
+cross: deps
+	VERSION=$(VERSION) ./build/cross build
+
+cross-test: cross
+	VERSION=$(VERSION) ./build/cross test
+
+# The Debian packages (amd64, arm64, armhf) into bin/deb/, lintian on the
+# amd64 one (failing on any tag not overridden with a reason), and the
+# unit's systemd-analyze exposure (failing above 3.0).
+deb: cross
+	VERSION=$(VERSION) ./build/deb
+	./build/deb --lint
+	./build/deb --security
+
+deb-security:
+	./build/deb --security
+
+# OpenWrt packages for aarch64 and arm into bin/ipk/, built without the SDK
+# from static cross builds, each unpacked and run under qemu-user.
+ipk: deps
+	VERSION=$(VERSION) ./build/cross static arm64 armv7
+	VERSION=$(VERSION) ./build/ipk
+
+# Boots the .deb on a debootstrapped Debian 12 under qemu and plays a
+# visitor's arrival (build/boot-test); hard-bounded, transcript in
+# bin/artefacts/boot-test/.
+boot-test: deb
+	timeout --kill-after=30s 25m ./build/boot-test

@@ -61,6 +61,12 @@ var meanings = map[string]Meaning{
 	finding.ClassBlockedLookup: {"Blocked bypass service", "The device asked for the address of a service the school blocks " +
 		"because it is used to get round the filter (an encrypted DNS or VPN service). The look-up was refused. Repeated " +
 		"attempts suggest an app trying to bypass the filter."},
+	finding.ClassRecordsDropped: {"Records lost", "Gatehouse could not keep some of the records it should have (DNS look-ups, " +
+		"findings or other writes): a queue was full or the database failed to store them. What a device did in that time may " +
+		"be missing from what the DSL sees. This is a matter for the network manager: check the daemon's log and the disk."},
+	finding.ClassDiskLow: {"Disk nearly full", "The disk that holds Gatehouse's database is nearly full. When it is full no " +
+		"record is kept and no new device gets a network address. This is a matter for the network manager: free space or " +
+		"shorten the retention of the DNS log and findings."},
 }
 
 // MeaningOf returns the text for class; an unknown class gets a generic one.
@@ -91,6 +97,8 @@ var DefaultSeverity = map[string]string{
 	finding.ClassCodeGuessing:     store.SeverityMedium,
 	finding.ClassBlockedLookup:    store.SeverityLow,
 	finding.ClassPoolExhausted:    store.SeverityLow,
+	finding.ClassRecordsDropped:   store.SeverityMedium,
+	finding.ClassDiskLow:          store.SeverityHigh,
 }
 
 // ValidSeverity reports whether s is a severity.

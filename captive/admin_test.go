@@ -59,31 +59,73 @@ func (a *adminHarness) as(user, method, target string, form url.Values) (webtest
 
 var printedCode = regexp.MustCompile(`<p class="code">([2-9A-Z]{5}-[2-9A-Z]{5})</p>`)
 
-func TestReceptionIssuesOneCodeInThreeClicks(t *testing.T) {
-	a := newAdminHarness(t)
-	// Click 1: the landing page links to the codes page.
-	res, body := a.as("frontdesk", "GET", "/", nil)
-	if res.StatusCode != 200 || !strings.Contains(body, `href="/vouchers"`) {
-		t.Fatalf("landing page: %d, no link to /vouchers", res.StatusCode)
+// issue posts the issue form as user and follows the redirect to the
+// print page (POST, redirect, GET), returning the print page's URL and body.
+func (a *adminHarness) issueAndPrint(user string, form url.Values) (string, webtest.Response) {
+	a.t.Helper()
+	res, body := a.as(user, "POST", "/vouchers", form)
+	loc := res.Header.Get("Location")
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/vouchers/print?batch=") {
+		a.t.Fatalf("issue %v: %d to %q, want 303 to the print page\n%s", form, res.StatusCode, loc, body)
 	}
-	res, body = a.as("frontdesk", "GET", "/vouchers", nil)
-	if res.StatusCode != 200 || !strings.Contains(body, "Issue one code") || !strings.Contains(body, `<option value="2h" selected>`) {
+	pr, _ := a.as(user, "GET", loc, nil)
+	if pr.StatusCode != http.StatusOK {
+		a.t.Fatalf("print page %s: %d", loc, pr.StatusCode)
+	}
+	return loc, pr
+}
+
+// Issue 15: reception needed 4 clicks and landed on Home. It now lands on
+// the codes page with "Issue one code" as its first control, and that one
+// click leads to the print page, whose Print button is the second.
+func TestReceptionIssuesOneCodeInTwoClicks(t *testing.T) {
+	a := newAdminHarness(t)
+	// Signing in lands on the codes page.
+	b := a.site.NewBrowser(t)
+	if got := b.Login("frontdesk", webtest.Password); got != "/vouchers" {
+		t.Fatalf("reception landed on %q, want /vouchers", got)
+	}
+	res, body := a.as("frontdesk", "GET", "/vouchers", nil)
+	if res.StatusCode != 200 || !strings.Contains(body, `<option value="2h" selected>`) {
 		t.Fatalf("codes page: %d\n%s", res.StatusCode, body)
 	}
-	// Click 2: the quick form as the browser submits it, defaults only.
-	res, body = a.as("frontdesk", "POST", "/vouchers", url.Values{"duration": {"2h"}})
-	if res.StatusCode != 200 {
-		t.Fatalf("issue: %d\n%s", res.StatusCode, body)
+	main := body[strings.Index(body, "<main>"):]
+	if i := strings.Index(main, "<button"); i < 0 || !strings.HasPrefix(main[i:], `<button type="submit" class="primary">Issue one code</button>`) {
+		t.Fatalf("the first button on the codes page is not \"Issue one code\":\n%s", main)
 	}
-	// Click 3 is the Print button of the print page.
-	for _, want := range []string{`id="print"`, "Example Primary School", "School-Guest", "data:image/png;base64,",
-		"Valid for 2 hours from first use", "Acceptable Use Policy", `class="layout-slip"`, `href="/vouchers/print.css"`} {
+	// Click 1: the quick form as the browser submits it, defaults only.
+	printURL, pr := a.issueAndPrint("frontdesk", url.Values{"duration": {"2h"}})
+	body = pr.Body
+	res = pr
+	// Click 2 is the Print button of the print page.
+	for _, want := range []string{`id="print"`, "Example Primary School", "Wi-Fi network: <strong>School-Guest</strong>", "data:image/png;base64,",
+		"Valid for 2 hours from first use", "Acceptable Use Policy", `class="layout-slip"`, `href="/vouchers/print.css"`,
+		"<main>", "<h1>", "joins the Wi-Fi network School-Guest"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("print page lacks %q", want)
 		}
 	}
 	if res.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("print page Cache-Control %q", res.Header.Get("Cache-Control"))
+	}
+	// A refresh shows the same code and issues nothing more.
+	again, _ := a.as("frontdesk", "GET", printURL, nil)
+	if again.Body != body {
+		t.Errorf("refreshing the print page changed it")
+	}
+	if vs, _ := a.st.ListVouchers(context.Background(), store.VoucherFilter{}); len(vs) != 1 {
+		t.Errorf("%d codes after issuing one and refreshing its print page, want 1", len(vs))
+	}
+	// Nobody else can open it, and it ends.
+	if r, _ := a.as("office", "GET", printURL, nil); r.StatusCode != http.StatusGone || strings.Contains(r.Body, "School-Guest") {
+		t.Errorf("another receptionist opened the print page: %d", r.StatusCode)
+	}
+	if _, list := a.as("frontdesk", "GET", "/vouchers", nil); !strings.Contains(list, `href="`+strings.ReplaceAll(printURL, "&", "&amp;")+`"`) {
+		t.Errorf("the codes page offers no way to print the last batch again")
+	}
+	a.clock.Advance(printKeep + time.Second)
+	if r, _ := a.as("frontdesk", "GET", printURL, nil); r.StatusCode != http.StatusGone {
+		t.Errorf("print page after %v: %d, want 410", printKeep, r.StatusCode)
 	}
 	m := printedCode.FindStringSubmatch(body)
 	if m == nil {
@@ -115,10 +157,8 @@ func TestPrintLayoutsAndBatches(t *testing.T) {
 	a := newAdminHarness(t)
 	form := url.Values{"duration": {"8h"}, "count": {"10"}, "batch": {"Open evening"}, "devices": {"2"},
 		"not_before": {"2025-10-06T17:00"}, "not_after": {"2025-10-06T21:00"}, "layout": {"sheet"}, "note": {"Parents"}}
-	res, body := a.as("netman", "POST", "/vouchers", form)
-	if res.StatusCode != 200 {
-		t.Fatalf("batch: %d\n%s", res.StatusCode, body)
-	}
+	_, pr := a.issueAndPrint("netman", form)
+	body := pr.Body
 	if n := len(printedCode.FindAllString(body, -1)); n != 10 {
 		t.Fatalf("%d codes printed, want 10", n)
 	}
@@ -135,10 +175,10 @@ func TestPrintLayoutsAndBatches(t *testing.T) {
 		t.Fatalf("stored batch %+v %v", vs[0], err)
 	}
 
-	res, body = a.as("frontdesk", "POST", "/vouchers", url.Values{"duration": {"1h"}, "count": {"1"}, "layout": {"receipt"}, "first_use": {"yes"},
+	_, pr = a.issueAndPrint("frontdesk", url.Values{"duration": {"1h"}, "count": {"1"}, "layout": {"receipt"}, "first_use": {"yes"},
 		"rate_down": {"5"}, "rate_up": {"1.5"}, "quota": {"500"}})
-	if res.StatusCode != 200 || !strings.Contains(body, `class="layout-receipt"`) {
-		t.Fatalf("receipt: %d\n%s", res.StatusCode, body)
+	if !strings.Contains(pr.Body, `class="layout-receipt"`) {
+		t.Fatalf("receipt:\n%s", pr.Body)
 	}
 	mine, _ := a.st.ListVouchers(context.Background(), store.VoucherFilter{CreatedBy: "web:frontdesk"})
 	if len(mine) != 1 || mine[0].RateDownBps != 5e6 || mine[0].RateUpBps != 1.5e6 || mine[0].QuotaBytes != 500e6 {
@@ -272,5 +312,110 @@ func TestNetworkSetsAUPAndExportsAcceptances(t *testing.T) {
 	_, page := a.as("netman", "GET", "/portal", nil)
 	if !strings.Contains(page, "invalid") || !strings.Contains(page, version[:12]) {
 		t.Fatalf("settings page lacks attempts or version:\n%s", page)
+	}
+}
+
+// Issue 15: the batch form forgot its input on an error.
+func TestRefusedBatchFormKeepsWhatWasTyped(t *testing.T) {
+	a := newAdminHarness(t)
+	res, body := a.as("frontdesk", "POST", "/vouchers", url.Values{"duration": {"4h"}, "count": {"25"}, "batch": {""}, "devices": {"3"},
+		"not_before": {"2025-10-07T17:00"}, "note": {"Governors' meeting"}, "layout": {"sheet"}, "quota": {"200"}})
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "needs a name") {
+		t.Fatalf("a batch without a name: %d\n%s", res.StatusCode, body)
+	}
+	for _, want := range []string{`<option value="4h" selected>`, `id="count" name="count" type="number" min="1" max="500" value="25"`,
+		`value="3"`, `value="2025-10-07T17:00"`, `value="Governors&#39; meeting"`, `value="sheet" checked`, `value="200"`, "<details open>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the refused form lost %q", want)
+		}
+	}
+	if strings.Contains(body, `id="first_use" name="first_use" type="checkbox" value="yes" checked`) {
+		t.Errorf("the refused form ticked a box that was not ticked")
+	}
+}
+
+// Issue 15: every slip printed "Wi-Fi network:" with nothing after it when
+// no guest SSID was configured; the line (and the join QR code) is left out.
+func TestSlipWithoutGuestSSIDLeavesTheNetworkOut(t *testing.T) {
+	a := newAdminHarness(t)
+	a.p.ssid = ""
+	_, pr := a.issueAndPrint("frontdesk", url.Values{"duration": {"1h"}})
+	if strings.Contains(pr.Body, "Wi-Fi network:") || strings.Contains(pr.Body, "joins the Wi-Fi network") {
+		t.Errorf("a slip without a guest SSID still names a network:\n%s", pr.Body)
+	}
+	if !printedCode.MatchString(pr.Body) {
+		t.Errorf("no code on the slip")
+	}
+}
+
+func TestWiFiQRPayload(t *testing.T) {
+	for in, want := range map[string]string{
+		"School-Guest":     "WIFI:T:nopass;S:School-Guest;;",
+		`Guest; "Wi-Fi":1`: `WIFI:T:nopass;S:Guest\; \"Wi-Fi\"\:1;;`,
+		`a\b,c`:            `WIFI:T:nopass;S:a\\b\,c;;`,
+	} {
+		if got := wifiQR(in); got != want {
+			t.Errorf("wifiQR(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Issue 15: Revoke acted on one click and said "its devices were
+// disconnected" when none were. It now asks first, saying what will
+// happen, and then says what did.
+func TestRevokeConfirmsAndCountsRealDisconnects(t *testing.T) {
+	a := newAdminHarness(t)
+	ctx := context.Background()
+	used, err := Issue(ctx, a.st, "web:frontdesk", IssueRequest{Duration: time.Hour, MaxDevices: 3, Now: ht0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unused, err := Issue(ctx, a.st, "web:frontdesk", IssueRequest{Duration: time.Hour, Now: ht0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip1, ip2 := a.device(11), a.device(12)
+	a.login(ip1, used[0].Code)
+	a.login(ip2, used[0].Code)
+	id := fmt.Sprint(used[0].Voucher.ID)
+
+	_, list := a.as("frontdesk", "GET", "/vouchers", nil)
+	if strings.Contains(list, `action="/vouchers/revoke"`) || !strings.Contains(list, `href="/vouchers/revoke?id=`+id+`"`) {
+		t.Fatalf("the list revokes on one click instead of asking first")
+	}
+	res, confirm := a.as("frontdesk", "GET", "/vouchers/revoke?id="+id, nil)
+	if res.StatusCode != 200 || !strings.Contains(confirm, "disconnects the 2 devices signed in with it") || !strings.Contains(confirm, "Revoke code "+id+" and disconnect 2 devices") {
+		t.Fatalf("confirmation: %d\n%s", res.StatusCode, confirm)
+	}
+	if !a.adm.isAdmitted(macOf(11), ip1) {
+		t.Fatalf("opening the confirmation changed something")
+	}
+	res, _ = a.as("frontdesk", "POST", "/vouchers/revoke", url.Values{"id": {id}})
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != "/vouchers?done=revoked&disconnected=2" {
+		t.Fatalf("revoke: %d to %q", res.StatusCode, loc)
+	}
+	if _, page := a.as("frontdesk", "GET", "/vouchers?done=revoked&disconnected=2", nil); !strings.Contains(page, "2 devices that were signed in with it were disconnected") {
+		t.Errorf("no truthful notice after revoking")
+	}
+
+	uid := fmt.Sprint(unused[0].Voucher.ID)
+	if _, confirm := a.as("frontdesk", "GET", "/vouchers/revoke?id="+uid, nil); !strings.Contains(confirm, "no device is signed in with it") {
+		t.Errorf("confirmation for an unused code:\n%s", confirm)
+	}
+	res, _ = a.as("frontdesk", "POST", "/vouchers/revoke", url.Values{"id": {uid}})
+	loc := res.Header.Get("Location")
+	if loc != "/vouchers?done=revoked&disconnected=0" {
+		t.Fatalf("revoking an unused code went to %q", loc)
+	}
+	if _, page := a.as("frontdesk", "GET", loc, nil); !strings.Contains(page, "No device was signed in with it") || strings.Contains(page, "were disconnected") {
+		t.Errorf("revoking an unused code claimed disconnects")
+	}
+	// Someone else's code: the same answer as a missing one.
+	other, err := Issue(ctx, a.st, "web:office", IssueRequest{Duration: time.Hour, Now: ht0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := a.as("frontdesk", "GET", "/vouchers/revoke?id="+fmt.Sprint(other[0].Voucher.ID), nil); res.StatusCode != http.StatusNotFound {
+		t.Errorf("confirmation for another's code: %d, want 404", res.StatusCode)
 	}
 }

@@ -166,6 +166,14 @@ func (a *admin) apiIssue(c *gin.Context) {
 		return
 	}
 	q, err := b.request(a.p.now())
+	if err == nil {
+		var failed bool
+		if err, failed = a.receptionBound(c.Request.Context(), c, &q); failed {
+			a.p.log.Error("read reception limits", "err", err)
+			apiError(c, http.StatusInternalServerError, "the codes could not be issued; the database could not be read")
+			return
+		}
+	}
 	if err != nil {
 		apiError(c, http.StatusBadRequest, err.Error())
 		return
@@ -249,7 +257,7 @@ func (a *admin) apiRevoke(c *gin.Context) {
 		return
 	}
 	id := v.ID
-	v, err := a.p.Revoke(c.Request.Context(), web.Actor(c), id)
+	v, _, err := a.p.Revoke(c.Request.Context(), web.Actor(c), id)
 	if err != nil {
 		a.p.log.Error("revoke voucher", "id", id, "err", err)
 		apiError(c, http.StatusInternalServerError, "the code could not be fully revoked: "+err.Error())

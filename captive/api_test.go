@@ -299,6 +299,11 @@ func TestVoucherAPIReceptionOnlyTouchesOwnCodes(t *testing.T) {
 
 func TestVoucherAPIRefusesBadInput(t *testing.T) {
 	a := newAPIHarness(t)
+	// The network manager lets reception issue the longest codes, so that
+	// the extension past 366 days below is the cap being tested.
+	if err := a.st.SetReceptionLimits(context.Background(), "web:netman", store.ReceptionLimits{MaxDevices: 5, MaxDuration: MaxDuration}, a.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 	own := a.issue("kiosk", `{"duration":"1h"}`)[0]
 	revoked := a.issue("kiosk", `{"duration":"1h"}`)[0]
 	longest := a.issue("kiosk", `{"duration":"8784h"}`)[0] // 366 days

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,16 +20,21 @@ import (
 )
 
 // codeLimits turns a code's options (bits per second, bytes) into the
-// kernel limits its devices are admitted with.
-func codeLimits(upBits, downBits, quota int64) policy.Limits {
-	return policy.Limits{UpBps: uint64(upBits) / 8, DownBps: uint64(downBits) / 8, QuotaBytes: uint64(quota)}
+// kernel limits its devices are admitted with. The quota is the code's:
+// every device of code id counts against one budget.
+func codeLimits(id, upBits, downBits, quota int64) policy.Limits {
+	l := policy.Limits{UpBps: uint64(upBits) / 8, DownBps: uint64(downBits) / 8, QuotaBytes: uint64(quota)}
+	if quota > 0 {
+		l.QuotaKey = "v" + strconv.FormatInt(id, 10)
+	}
+	return l
 }
 
 // admitDevice opens the gate for mac/ip until the code's end and records the
 // address.
 func (p *Portal) admitDevice(ctx context.Context, v store.Voucher, mac net.HardwareAddr, ip netip.Addr, reason string) error {
 	until := v.Until()
-	if err := p.adm.AdmitWith(ctx, policy.Device{MAC: mac, IP: ip}, until, codeLimits(v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
+	if err := p.adm.AdmitWith(ctx, policy.Device{MAC: mac, IP: ip}, until, codeLimits(v.ID, v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
 		return err
 	}
 	if n := p.conns.closeIdle(ip); n > 0 {
@@ -81,7 +87,7 @@ func (p *Portal) Restore(ctx context.Context) (int, error) {
 		if !g.IP.IsValid() {
 			continue
 		}
-		if err := p.adm.AdmitWith(ctx, policy.Device{MAC: g.MAC, IP: g.IP}, g.Until, codeLimits(g.RateUpBps, g.RateDownBps, g.QuotaBytes)); err != nil {
+		if err := p.adm.AdmitWith(ctx, policy.Device{MAC: g.MAC, IP: g.IP}, g.Until, codeLimits(g.VoucherID, g.RateUpBps, g.RateDownBps, g.QuotaBytes)); err != nil {
 			errs = append(errs, fmt.Errorf("%v/%v: %w", g.MAC, g.IP, err))
 			continue
 		}
@@ -94,26 +100,55 @@ func (p *Portal) Restore(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Revoke ends a code now and evicts every device that used it.
-func (p *Portal) Revoke(ctx context.Context, actor string, id int64) (store.Voucher, error) {
-	v, ds, err := p.st.RevokeVoucher(ctx, actor, id, p.now())
+// Revoke ends a code now and evicts every device that used it. It returns
+// how many devices were signed in with it and are now disconnected.
+func (p *Portal) Revoke(ctx context.Context, actor string, id int64) (store.Voucher, int, error) {
+	now := p.now()
+	v, ds, err := p.st.RevokeVoucher(ctx, actor, id, now)
 	if err != nil {
-		return store.Voucher{}, fmt.Errorf("captive: revoke %d: %w", id, err)
+		return store.Voucher{}, 0, fmt.Errorf("captive: revoke %d: %w", id, err)
 	}
+	// Only devices still signed in with a code that was live until now lose
+	// anything: the count says what really happened, not how many devices
+	// ever used the code.
+	online := v.RevokedAt.Equal(now.UTC()) && (v.Until().IsZero() || v.Until().After(now))
 	var errs []error
+	disconnected := 0
 	for _, d := range ds {
 		// MAC only: every address the device was admitted on.
 		if err := p.adm.Evict(ctx, policy.Device{MAC: d.MAC}); err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		if online && d.LoggedOutAt.IsZero() {
+			disconnected++
+		}
 		events.Publish(p.hub, events.SessionEnded{Source: events.SourcePortal, At: p.now(), VoucherID: id, MAC: d.MAC, IP: d.IP, Reason: "revoked"})
 	}
-	p.log.Info("voucher revoked", "voucher", id, "by", actor, "devices", len(ds))
+	p.log.Info("voucher revoked", "voucher", id, "by", actor, "devices", len(ds), "disconnected", disconnected)
 	if len(errs) > 0 {
-		return v, fmt.Errorf("captive: revoke %d: evict: %w", id, errors.Join(errs...))
+		return v, disconnected, fmt.Errorf("captive: revoke %d: evict: %w", id, errors.Join(errs...))
 	}
-	return v, nil
+	return v, disconnected, nil
+}
+
+// SignedIn counts the devices signed in now with code v: what revoking it
+// would disconnect.
+func (p *Portal) SignedIn(ctx context.Context, v store.Voucher) (int, error) {
+	if !v.RevokedAt.IsZero() || (!v.Until().IsZero() && !v.Until().After(p.now())) {
+		return 0, nil
+	}
+	ds, err := p.st.VoucherDevices(ctx, v.ID)
+	if err != nil {
+		return 0, fmt.Errorf("captive: devices of code %d: %w", v.ID, err)
+	}
+	n := 0
+	for _, d := range ds {
+		if d.LoggedOutAt.IsZero() {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Extend lengthens a code by d and moves its signed-in devices' admissions
@@ -130,7 +165,7 @@ func (p *Portal) Extend(ctx context.Context, actor string, id int64, d time.Dura
 			if !dev.LoggedOutAt.IsZero() || !dev.IP.IsValid() {
 				continue
 			}
-			if err := p.adm.AdmitWith(ctx, policy.Device{MAC: dev.MAC, IP: dev.IP}, until, codeLimits(v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
+			if err := p.adm.AdmitWith(ctx, policy.Device{MAC: dev.MAC, IP: dev.IP}, until, codeLimits(v.ID, v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -226,8 +261,8 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 		case !v.RevokedAt.IsZero():
 			return &refusal{outcomeRevoked, func(l string) string { return tr(l, "err_revoked") }}
 		case !v.NotBefore.IsZero() && now.Before(v.NotBefore):
-			at := v.NotBefore.In(p.loc).Format("2 Jan 2006 15:04")
-			return &refusal{outcomeNotYet, func(l string) string { return tr(l, "err_notyet", at) }}
+			at := v.NotBefore.In(p.loc)
+			return &refusal{outcomeNotYet, func(l string) string { return tr(l, "err_notyet", dateTimeText(l, at)) }}
 		case !v.NotAfter.IsZero() && !now.Before(v.NotAfter), !v.ExpiresAt.IsZero() && !now.Before(v.ExpiresAt):
 			return &refusal{outcomeExpired, func(l string) string { return tr(l, "err_expired") }}
 		case !known && v.MaxDevices > 0 && v.Devices >= v.MaxDevices:

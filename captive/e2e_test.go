@@ -171,7 +171,7 @@ func TestVisitorJourneyThroughTheKernel(t *testing.T) {
 	}
 
 	// Revoked: back to the sheet (eviction is synchronous and cuts flows).
-	if _, err := p.Revoke(ctx, "web:frontdesk", out[0].Voucher.ID); err != nil {
+	if _, _, err := p.Revoke(ctx, "web:frontdesk", out[0].Voucher.ID); err != nil {
 		t.Fatal(err)
 	}
 	expectSheet("after revocation")

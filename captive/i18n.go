@@ -105,3 +105,20 @@ func durationText(lang string, d time.Duration) string {
 	}
 	return tr(lang, "hours", m/60, m%60)
 }
+
+// Month and day names in Welsh: Go's time package knows only English ones,
+// and a Welsh page that says "6 Dec 2026" is half translated.
+var (
+	monthsCY = [12]string{"Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin",
+		"Gorffennaf", "Awst", "Medi", "Hydref", "Tachwedd", "Rhagfyr"}
+	daysCY = [7]string{"Dydd Sul", "Dydd Llun", "Dydd Mawrth", "Dydd Mercher", "Dydd Iau", "Dydd Gwener", "Dydd Sadwrn"}
+)
+
+// dateTimeText is a time of day and date as the status page shows it, in
+// lang: "15:04, Sunday 6 December 2026" or "15:04, Dydd Sul 6 Rhagfyr 2026".
+func dateTimeText(lang string, t time.Time) string {
+	if lang == langCY {
+		return fmt.Sprintf("%s, %s %d %s %d", t.Format("15:04"), daysCY[t.Weekday()], t.Day(), monthsCY[t.Month()-1], t.Year())
+	}
+	return t.Format("15:04, Monday 2 January 2006")
+}

@@ -112,7 +112,7 @@ func TestOSProbesWithCurlThroughTheKernel(t *testing.T) {
 	signIn(t, ctx, r.s, out[0].Code)
 	probesSay(t, ctx, r.s, "after admission", false)
 
-	if _, err := r.p.Revoke(ctx, "web:frontdesk", out[0].Voucher.ID); err != nil {
+	if _, _, err := r.p.Revoke(ctx, "web:frontdesk", out[0].Voucher.ID); err != nil {
 		t.Fatal(err)
 	}
 	probesSay(t, ctx, r.s, "after revocation", true)
@@ -165,7 +165,7 @@ func TestAdmissionsSurviveRestartAndReboot(t *testing.T) {
 	if _, err := r.p.redeem(ctx, out[1].Code, gone, netip.MustParseAddr("10.40.0.99"), "", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.p.Revoke(ctx, "web:frontdesk", out[1].Voucher.ID); err != nil {
+	if _, _, err := r.p.Revoke(ctx, "web:frontdesk", out[1].Voucher.ID); err != nil {
 		t.Fatal(err)
 	}
 	if set := r.admittedSet(); !strings.Contains(set, element) || !strings.Contains(set, "expires") {

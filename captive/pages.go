@@ -150,7 +150,7 @@ func (p *Portal) renderStatus(w http.ResponseWriter, r *http.Request, lang strin
 		left = 0
 	}
 	d.Left = durationText(lang, left)
-	d.Until = until.In(p.loc).Format("15:04, 2 Jan 2006")
+	d.Until = dateTimeText(lang, until.In(p.loc))
 	d.UntilISO = until.In(p.loc).Format(time.RFC3339)
 	d.Error = msg
 	p.render(w, http.StatusOK, "status", d)

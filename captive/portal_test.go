@@ -254,7 +254,7 @@ func TestLoginAdmitsUntilCodeEndAndRecordsAcceptance(t *testing.T) {
 	// The status page shows the time left and the end in local time.
 	res = h.do("GET", portalHost, "/status", ip, nil)
 	body := readBody(t, res)
-	if !strings.Contains(body, "1 h 20 min") || !strings.Contains(body, "10:30, 6 Oct 2025") || !strings.Contains(body, `action="/logout"`) {
+	if !strings.Contains(body, "1 h 20 min") || !strings.Contains(body, "10:30, Monday 6 October 2025") || !strings.Contains(body, `action="/logout"`) {
 		t.Fatalf("status page lacks time left or log out:\n%s", body)
 	}
 	// The API agrees.
@@ -303,7 +303,7 @@ func TestCodeOptionsAtThePortal(t *testing.T) {
 		{"clock starts on first use", IssueRequest{Duration: time.Hour, StartOnFirstUse: true, MaxDevices: 0},
 			[]step{{5 * time.Hour, 1, "ok"}, {59 * time.Minute, 2, "ok"}, {2 * time.Minute, 3, "expired"}}},
 		{"not before", IssueRequest{Duration: time.Hour, StartOnFirstUse: true, NotBefore: ht0.Add(2 * time.Hour)},
-			[]step{{0, 1, "cannot be used yet. It works from 6 Oct 2025 11:00"}, {2 * time.Hour, 1, "ok"}}},
+			[]step{{0, 1, "cannot be used yet. It works from 11:00, Monday 6 October 2025"}, {2 * time.Hour, 1, "ok"}}},
 		{"not after caps a first-use code", IssueRequest{Duration: 8 * time.Hour, StartOnFirstUse: true, NotAfter: ht0.Add(time.Hour)},
 			[]step{{30 * time.Minute, 1, "ok"}, {31 * time.Minute, 1, "expired"}}},
 		{"one device", IssueRequest{Duration: time.Hour, MaxDevices: 1},
@@ -354,7 +354,8 @@ func TestCodeLimitsGoToTheKernelAtLoginAndRestore(t *testing.T) {
 	plain := h.issue(IssueRequest{Duration: time.Hour})
 	h.login(h.device(1), code)
 	h.login(h.device(2), plain)
-	want := policy.Limits{UpBps: 125_000, DownBps: 500_000, QuotaBytes: 1 << 30}
+	// The quota is the code's (voucher 1's), shared by all its devices.
+	want := policy.Limits{UpBps: 125_000, DownBps: 500_000, QuotaBytes: 1 << 30, QuotaKey: "v1"}
 	key := macOf(1) + "/10.40.0.1"
 	if got := h.adm.limits[key]; got != want {
 		t.Errorf("login admitted %s with %+v, want %+v", key, got, want)
@@ -464,7 +465,7 @@ func TestRevokeEvictsAndExtendReadmits(t *testing.T) {
 		t.Fatalf("after extend device admitted until %v; calls %q", until, h.adm.Calls())
 	}
 
-	if _, err := h.p.Revoke(ctx, "web:frontdesk", id); err != nil {
+	if _, _, err := h.p.Revoke(ctx, "web:frontdesk", id); err != nil {
 		t.Fatal(err)
 	}
 	if h.adm.isAdmitted(macOf(1), ip1) || h.adm.isAdmitted(macOf(2), ip2) {
@@ -685,7 +686,12 @@ func TestPagesAreSmallAccessibleAndBilingual(t *testing.T) {
 
 	code := h.issue(IssueRequest{Duration: time.Hour})
 	h.login(ip, code, "lang", "cy")
-	check("status cy", h.do("GET", portalHost, "/status?lang=cy", ip, nil), "cy", "Rydych chi wedi cysylltu", "Amser ar ôl", "1 awr 0 munud", "Allgofnodi")
+	check("status cy", h.do("GET", portalHost, "/status?lang=cy", ip, nil), "cy", "Rydych chi wedi cysylltu", "Amser ar ôl", "1 awr 0 munud", "Allgofnodi",
+		// Welsh month and day names (issue 15: the Welsh page said "6 Oct").
+		"10:00, Dydd Llun 6 Hydref 2025")
+	if body := readBody(t, h.do("GET", portalHost, "/status?lang=cy", ip, nil)); strings.Contains(body, "Oct") || strings.Contains(body, "Monday") {
+		t.Errorf("the Welsh status page has an English month or day name")
+	}
 	acc, _ := h.st.GuestAcceptances(context.Background(), ht0, ht0.Add(time.Hour))
 	if len(acc) != 1 || acc[0].AUPVersion != AUPVersion(en+"\n\nSecond paragraph.", "Defnyddiwch y rhwydwaith yn garedig.") {
 		t.Fatalf("acceptance AUP version %+v", acc)

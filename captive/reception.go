@@ -29,6 +29,8 @@ type admin struct {
 	vouchers *template.Template
 	settings *template.Template
 	print    *template.Template
+	confirm  *template.Template
+	prints   *printCache
 }
 
 // RegisterAdminPages adds the visitor-code pages (roles reception and
@@ -36,7 +38,7 @@ type admin struct {
 // portal settings pages (network role: the AUP text, the acceptance export,
 // the attempt log) to the admin shell. Call it before srv.Handler or Run.
 func RegisterAdminPages(srv *web.Server, p *Portal) error {
-	a := &admin{p: p, srv: srv}
+	a := &admin{p: p, srv: srv, prints: newPrintCache()}
 	var err error
 	if a.vouchers, err = template.New("vouchers.html").ParseFS(templateFS, "templates/vouchers.html"); err != nil {
 		return fmt.Errorf("captive: parse admin templates: %w", err)
@@ -47,15 +49,22 @@ func RegisterAdminPages(srv *web.Server, p *Portal) error {
 	if a.print, err = template.New("print.html").ParseFS(templateFS, "templates/print.html"); err != nil {
 		return fmt.Errorf("captive: parse admin templates: %w", err)
 	}
+	if a.confirm, err = template.New("revoke.html").ParseFS(templateFS, "templates/revoke.html"); err != nil {
+		return fmt.Errorf("captive: parse admin templates: %w", err)
+	}
 	both := []string{web.RoleReception, web.RoleNetwork}
 	network := []string{web.RoleNetwork}
-	srv.AddPage(web.Page{Path: "/vouchers", Title: "Visitor codes", Roles: both, GET: a.listPage, POST: a.issue})
-	srv.AddPage(web.Page{Path: "/vouchers/revoke", Roles: both, POST: a.revoke})
+	// Reception's daily work: it lands here, "Issue one code" first.
+	srv.AddPage(web.Page{Path: "/vouchers", Title: "Visitor codes", Roles: both, GET: a.listPage, POST: a.issue,
+		Menu: web.MenuDaily, LandingFor: []string{web.RoleReception}})
+	srv.AddPage(web.Page{Path: "/vouchers/print", Roles: both, GET: a.printPage})
+	srv.AddPage(web.Page{Path: "/vouchers/revoke", Roles: both, GET: a.confirmRevoke, POST: a.revoke})
 	srv.AddPage(web.Page{Path: "/vouchers/extend", Roles: both, POST: a.extend})
 	srv.AddPage(web.Page{Path: "/vouchers/print.css", Roles: both, GET: a.asset("static/print.css", "text/css; charset=utf-8")})
 	srv.AddPage(web.Page{Path: "/vouchers/print.js", Roles: both, GET: a.asset("static/print.js", "text/javascript; charset=utf-8")})
-	srv.AddPage(web.Page{Path: "/portal", Title: "Portal", Roles: network, GET: a.settingsPage, POST: a.setAUP})
+	srv.AddPage(web.Page{Path: "/portal", Title: "Portal", Roles: network, GET: a.settingsPage, POST: a.setAUP, Menu: web.MenuSetup})
 	srv.AddPage(web.Page{Path: "/portal/acceptances.csv", Roles: network, GET: a.exportCSV})
+	srv.AddPage(web.Page{Path: "/portal/limits", Roles: network, POST: a.setLimits})
 	a.registerAPI(both)
 	return nil
 }
@@ -98,6 +107,38 @@ type vouchersData struct {
 	MaxDevices int
 	All        bool
 	Codes      []codeRow
+	Form       issueForm
+	Reprint    string // the batch of this person's last issue, while it can be printed again
+}
+
+// issueForm is the issue form as typed: a refused form comes back with
+// everything still in it.
+type issueForm struct {
+	Duration, Count, Batch, NotBefore, NotAfter, Devices string
+	RateDown, RateUp, Quota, Note, Layout                string
+	FirstUse                                             bool
+	More                                                 bool // "more options" open: the person used them
+}
+
+// freshForm is the form as the page first shows it.
+func freshForm() issueForm {
+	return issueForm{Duration: "2h", Count: "1", Devices: "1", Layout: "slip", FirstUse: true}
+}
+
+// typedForm reads the issue form back as the person typed it.
+func typedForm(c *gin.Context) issueForm {
+	f := issueForm{Duration: c.PostForm("duration"), Count: c.PostForm("count"), Batch: c.PostForm("batch"),
+		NotBefore: c.PostForm("not_before"), NotAfter: c.PostForm("not_after"), Devices: c.PostForm("devices"),
+		RateDown: c.PostForm("rate_down"), RateUp: c.PostForm("rate_up"), Quota: c.PostForm("quota"),
+		Note: c.PostForm("note"), Layout: c.PostForm("layout"), FirstUse: c.PostForm("first_use") == "yes"}
+	// The quick form sends only a duration.
+	f.More = f.Count != ""
+	if !f.More {
+		g := freshForm()
+		g.Duration = f.Duration
+		return g
+	}
+	return f
 }
 
 // mine reports whether the user may only see and change their own codes.
@@ -151,14 +192,22 @@ func (a *admin) listPage(c *gin.Context) {
 	// Fixed messages by key: a banner never repeats URL text.
 	switch c.Query("done") {
 	case "revoked":
-		v.Notice = "Code revoked; its devices were disconnected."
+		// The count is a number or nothing: a banner never repeats URL text.
+		switch n, _ := strconv.Atoi(c.Query("disconnected")); {
+		case n == 1:
+			v.Notice = "Code revoked. 1 device that was signed in with it was disconnected."
+		case n > 1:
+			v.Notice = fmt.Sprintf("Code revoked. %d devices that were signed in with it were disconnected.", n)
+		default:
+			v.Notice = "Code revoked. No device was signed in with it, so none was disconnected."
+		}
 	case "extended":
 		v.Notice = "Code extended."
 	}
-	a.renderList(c, http.StatusOK, v)
+	a.renderList(c, http.StatusOK, v, freshForm())
 }
 
-func (a *admin) renderList(c *gin.Context, status int, v *web.View) {
+func (a *admin) renderList(c *gin.Context, status int, v *web.View, form issueForm) {
 	f := store.VoucherFilter{Limit: 200}
 	if mine(c) {
 		f.CreatedBy = web.Actor(c)
@@ -170,7 +219,10 @@ func (a *admin) renderList(c *gin.Context, status int, v *web.View) {
 		return
 	}
 	now := a.p.now()
-	d := vouchersData{Durations: durationChoices, MaxBatch: store.MaxVoucherBatch, MaxDevices: MaxDevicesPerCode, All: !mine(c)}
+	d := vouchersData{Durations: durationChoices, MaxBatch: store.MaxVoucherBatch, MaxDevices: MaxDevicesPerCode, All: !mine(c), Form: form}
+	if id, _, ok := a.prints.latest(web.Actor(c), now); ok {
+		d.Reprint = id
+	}
 	for _, vc := range vs {
 		r := codeRow{ID: vc.ID, Issued: a.when(vc.CreatedAt), By: strings.TrimPrefix(vc.CreatedBy, "web:"), Valid: a.validText(vc),
 			Note: vc.Note, Batch: vc.BatchName}
@@ -198,11 +250,16 @@ func (a *admin) renderList(c *gin.Context, status int, v *web.View) {
 	a.srv.Render(c, status, a.vouchers, v)
 }
 
-// formFail re-renders the list page with an error.
+// formFail re-renders the list page with an error, and the issue form as
+// it was typed when the error was about it.
 func (a *admin) formFail(c *gin.Context, status int, msg string) {
 	v := a.srv.View(c, "Visitor codes")
 	v.Error = msg
-	a.renderList(c, status, v)
+	form := freshForm()
+	if c.Request.Method == http.MethodPost && c.FullPath() == "/vouchers" {
+		form = typedForm(c)
+	}
+	a.renderList(c, status, v, form)
 }
 
 // parseLocal reads a datetime-local field in the school's time zone.
@@ -290,13 +347,41 @@ type printData struct {
 	School, SSID, Layout string
 	Slips                []slip
 	Pages                [][]slip
+	// JoinQR is a QR code in the standard WIFI: form that joins the guest
+	// network, for every slip of the batch; empty without a guest SSID.
+	JoinQR template.URL
 }
 
-// issue makes the codes and answers with the print page, the one response
-// that ever holds them in clear. It is not cached (the shell sends
-// no-store) and the codes are not logged.
+// wifiQR is the payload of a QR code that joins an open network ssid, in
+// the form phone cameras read (WIFI:T:nopass;S:<ssid>;;), with the
+// characters the form reserves escaped.
+func wifiQR(ssid string) string {
+	r := strings.NewReplacer(`\`, `\\`, `;`, `\;`, `,`, `\,`, `:`, `\:`, `"`, `\"`)
+	return "WIFI:T:nopass;S:" + r.Replace(ssid) + ";;"
+}
+
+func qrDataURL(payload string) (template.URL, error) {
+	png, err := qrcode.Encode(payload, qrcode.Medium, 220)
+	if err != nil {
+		return "", err
+	}
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), nil
+}
+
+// issue makes the codes, keeps their print page for a few minutes and
+// sends the browser to it (POST, redirect, GET): a refresh of the print
+// page shows the same codes and never issues more. The codes are not
+// logged and are stored only as hashes.
 func (a *admin) issue(c *gin.Context) {
 	q, layout, err := a.issueRequest(c)
+	if err == nil {
+		var failed bool
+		if err, failed = a.receptionBound(c.Request.Context(), c, &q); failed {
+			a.p.log.Error("read reception limits", "err", err)
+			a.formFail(c, http.StatusInternalServerError, "The codes could not be issued; the database could not be read.")
+			return
+		}
+	}
 	if err != nil {
 		a.formFail(c, http.StatusBadRequest, "The codes were not issued: "+err.Error()+".")
 		return
@@ -310,15 +395,21 @@ func (a *admin) issue(c *gin.Context) {
 	}
 	a.p.log.Info("vouchers issued", "by", web.Actor(c), "count", len(out), "first_id", out[0].Voucher.ID)
 	d := printData{School: a.p.school, SSID: a.p.ssid, Layout: layout}
+	if a.p.ssid != "" {
+		if d.JoinQR, err = qrDataURL(wifiQR(a.p.ssid)); err != nil {
+			a.p.log.Error("encode QR code", "err", err)
+			a.formFail(c, http.StatusInternalServerError, "The QR codes could not be made.")
+			return
+		}
+	}
 	for _, ic := range out {
-		png, err := qrcode.Encode(a.p.base.String()+"/?code="+url.QueryEscape(ic.Code), qrcode.Medium, 220)
+		qr, err := qrDataURL(a.p.base.String() + "/?code=" + url.QueryEscape(ic.Code))
 		if err != nil {
 			a.p.log.Error("encode QR code", "err", err)
 			a.formFail(c, http.StatusInternalServerError, "The QR codes could not be made.")
 			return
 		}
-		d.Slips = append(d.Slips, slip{Code: ic.Code, Valid: "Valid " + a.validText(ic.Voucher),
-			QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))})
+		d.Slips = append(d.Slips, slip{Code: ic.Code, Valid: "Valid " + a.validText(ic.Voucher), QR: qr})
 	}
 	per := len(d.Slips)
 	if layout == "sheet" {
@@ -327,10 +418,27 @@ func (a *admin) issue(c *gin.Context) {
 	for i := 0; i < len(d.Slips); i += per {
 		d.Pages = append(d.Pages, d.Slips[i:min(i+per, len(d.Slips))])
 	}
+	id, err := a.prints.put(web.Actor(c), d, a.p.now())
+	if err != nil {
+		a.p.log.Error("keep print page", "err", err)
+		a.formFail(c, http.StatusInternalServerError, "The print page could not be made.")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/vouchers/print?batch="+id)
+}
+
+// printPage shows an issued batch's slips, to the person who issued it,
+// for printKeep after issuing.
+func (a *admin) printPage(c *gin.Context) {
+	d, ok := a.prints.get(web.Actor(c), c.Query("batch"), a.p.now())
+	if !ok {
+		a.srv.RenderError(c, http.StatusGone, fmt.Sprintf("These codes can no longer be shown: a print page stays open for %d minutes after issuing, and only for the person who issued them. If they were not printed, revoke them on the Visitor codes page and issue new ones.", int(printKeep/time.Minute)))
+		return
+	}
 	var b bytes.Buffer
 	if err := a.print.Execute(&b, d); err != nil {
 		a.p.log.Error("render print page", "err", err)
-		a.formFail(c, http.StatusInternalServerError, "The print page could not be made.")
+		a.srv.RenderError(c, http.StatusInternalServerError, "The print page could not be made.")
 		return
 	}
 	c.Data(http.StatusOK, "text/html; charset=utf-8", b.Bytes())
@@ -396,17 +504,54 @@ func extension(v store.Voucher, by string, now time.Time) (time.Duration, int, s
 	return d, 0, ""
 }
 
+type confirmData struct {
+	ID      int64
+	Valid   string
+	Note    string
+	Devices int // signed in now: what revoking disconnects
+}
+
+// confirmRevoke says what revoking a code will do before anything
+// happens; its button posts the revocation.
+func (a *admin) confirmRevoke(c *gin.Context) {
+	id, err := strconv.ParseInt(c.Query("id"), 10, 64)
+	if err != nil || id <= 0 {
+		a.formFail(c, http.StatusBadRequest, "No such code.")
+		return
+	}
+	v, err := a.visibleCode(c, id)
+	if errors.Is(err, store.ErrNotFound) {
+		a.formFail(c, http.StatusNotFound, "No such code among yours.")
+		return
+	}
+	if err != nil {
+		a.p.log.Error("look up voucher", "id", id, "err", err)
+		a.formFail(c, http.StatusInternalServerError, "The database could not be read.")
+		return
+	}
+	n, err := a.p.SignedIn(c.Request.Context(), v)
+	if err != nil {
+		a.p.log.Error("count devices of voucher", "id", id, "err", err)
+		a.formFail(c, http.StatusInternalServerError, "The database could not be read.")
+		return
+	}
+	view := a.srv.View(c, fmt.Sprintf("Revoke code %d?", v.ID))
+	view.Data = confirmData{ID: v.ID, Valid: a.validText(v), Note: v.Note, Devices: n}
+	a.srv.Render(c, http.StatusOK, a.confirm, view)
+}
+
 func (a *admin) revoke(c *gin.Context) {
 	v, ok := a.ownCode(c)
 	if !ok {
 		return
 	}
-	if _, err := a.p.Revoke(c.Request.Context(), web.Actor(c), v.ID); err != nil {
+	_, n, err := a.p.Revoke(c.Request.Context(), web.Actor(c), v.ID)
+	if err != nil {
 		a.p.log.Error("revoke voucher", "id", v.ID, "err", err)
-		a.formFail(c, http.StatusInternalServerError, "The code could not be fully revoked: "+err.Error())
+		a.formFail(c, http.StatusInternalServerError, "The code was revoked, but not every device could be disconnected: "+err.Error())
 		return
 	}
-	c.Redirect(http.StatusSeeOther, "/vouchers?done=revoked")
+	c.Redirect(http.StatusSeeOther, "/vouchers?done=revoked&disconnected="+strconv.Itoa(n))
 }
 
 func (a *admin) extend(c *gin.Context) {
@@ -433,6 +578,7 @@ type attemptRow struct {
 }
 
 type settingsData struct {
+	Limits                  limitsData
 	Version, TextEN, TextCY string
 	Attempts                []attemptRow
 }
@@ -442,6 +588,9 @@ func (a *admin) settingsPage(c *gin.Context) {
 	if c.Query("published") != "" {
 		v.Notice = "The Acceptable Use Policy was published."
 	}
+	if c.Query("limits") != "" {
+		v.Notice = "The limits for reception's codes were saved."
+	}
 	a.renderSettings(c, http.StatusOK, v, nil)
 }
 
@@ -450,7 +599,7 @@ func (a *admin) renderSettings(c *gin.Context, status int, v *web.View, typed *s
 	if typed != nil {
 		aup.TextEN, aup.TextCY = typed.TextEN, typed.TextCY
 	}
-	d := settingsData{Version: aup.Version[:12], TextEN: aup.TextEN, TextCY: aup.TextCY}
+	d := settingsData{Version: aup.Version[:12], TextEN: aup.TextEN, TextCY: aup.TextCY, Limits: a.limitsData(c.Request.Context())}
 	as, err := a.p.st.VoucherAttempts(c.Request.Context(), 50)
 	if err != nil {
 		a.p.log.Error("list code attempts", "err", err)

@@ -89,6 +89,11 @@ type Admin struct {
 	// MetricsFrom are addresses allowed to scrape /metrics without a token.
 	// Optional; empty means /metrics needs the network role.
 	MetricsFrom []netip.Prefix
+	// IdleTimeout is, per role, how long a signed-in browser may make no
+	// request before it must sign in again (a reception kiosk stays signed
+	// in through opening hours). Optional; nil or a missing role: the
+	// admin page's default (30 minutes).
+	IdleTimeout map[string]time.Duration
 }
 
 // Uplink is the interface towards the internet.
@@ -203,7 +208,21 @@ type Inspect struct {
 	// Signatures is the path of a signatures file used instead of the one
 	// shipped with inspection; "" uses the shipped one.
 	Signatures string
+	// CaptureRingKiB sizes each interface's capture ring (0: inspection's
+	// default, 1 MiB); it is resident memory for every interface.
+	CaptureRingKiB int
+	// MaxFlows bounds each interface's flow table (0: inspection's
+	// default, 16384 flows, about 8 MiB at most).
+	MaxFlows int
 }
+
+// Bounds of the inspect section's sizes.
+const (
+	MinCaptureRingKiB = 64
+	MaxCaptureRingKiB = 256 << 10
+	MinInspectFlows   = 256
+	MaxInspectFlows   = 1 << 20
+)
 
 // Portal is the captive portal's optional HTTPS and how long guests'
 // records are kept. With Host, CertFile and KeyFile set, the portal and its

@@ -26,6 +26,14 @@ type EAP struct {
 	// for; empty means the SSIDs of every segment without a captive
 	// portal. Each must be a segment's SSID.
 	SSIDs []string
+	// Methods are the EAP methods offered, in this order: peap, ttls,
+	// tls. Empty: every method the certificates and stored passwords allow.
+	Methods []string
+	// TLSMinVersion is "1.2" (the default) or "1.3".
+	TLSMinVersion string
+	// FragmentSize bounds the TLS data in one EAP request (Framed-MTU
+	// lowers it); 0: 1000.
+	FragmentSize int
 }
 
 func (d *decoder) radiusEAP(c *Config, path string, v *yaml.Node) {
@@ -53,6 +61,34 @@ func (d *decoder) radiusEAP(c *Config, path string, v *yaml.Node) {
 		"cert_file": file(&e.CertFile),
 		"key_file":  file(&e.KeyFile),
 		"ca_file":   file(&e.CAFile),
+		"methods": func(p string, v *yaml.Node) {
+			d.strList(p, v, func(ip, s string) {
+				switch s {
+				case "peap", "ttls", "tls":
+					e.Methods = append(e.Methods, s)
+				default:
+					d.at(ip, "%q is not an EAP method here (peap, ttls or tls)", s)
+				}
+			})
+		},
+		"tls_min_version": func(p string, v *yaml.Node) {
+			if s, ok := d.str(p, v); ok && s != "" {
+				if s != "1.2" && s != "1.3" {
+					d.at(p, "%q: the TLS minimum version is 1.2 or 1.3", s)
+					return
+				}
+				e.TLSMinVersion = s
+			}
+		},
+		"fragment_size": func(p string, v *yaml.Node) {
+			if n, ok := d.integer(p, v); ok {
+				if n < 200 || n > 4000 {
+					d.at(p, "%d: the fragment size is between 200 and 4000 octets", n)
+					return
+				}
+				e.FragmentSize = n
+			}
+		},
 		"ssids": func(p string, v *yaml.Node) {
 			d.strList(p, v, func(ip, s string) {
 				if s == "" || len(s) > 32 || !utf8.ValidString(s) {

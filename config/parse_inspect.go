@@ -56,5 +56,25 @@ func (d *decoder) inspect(c *Config, path string, v *yaml.Node) {
 				c.Inspect.Signatures = s
 			}
 		},
+		// Memory: the ring is resident for every interface, the table
+		// grows to its bound under a scan.
+		"capture_ring_kib": func(p string, v *yaml.Node) {
+			if n, ok := d.integer(p, v); ok {
+				if n < MinCaptureRingKiB || n > MaxCaptureRingKiB {
+					d.at(p, "must be %d to %d (KiB per interface), not %d", MinCaptureRingKiB, MaxCaptureRingKiB, n)
+					return
+				}
+				c.Inspect.CaptureRingKiB = n
+			}
+		},
+		"max_flows": func(p string, v *yaml.Node) {
+			if n, ok := d.integer(p, v); ok {
+				if n < MinInspectFlows || n > MaxInspectFlows {
+					d.at(p, "must be %d to %d (flows per interface), not %d", MinInspectFlows, MaxInspectFlows, n)
+					return
+				}
+				c.Inspect.MaxFlows = n
+			}
+		},
 	})
 }

@@ -74,6 +74,7 @@ func (d *decoder) admin(c *Config, path string, v *yaml.Node) {
 				c.Admin.Hostnames = append(c.Admin.Hostnames, s)
 			})
 		},
+		"idle_timeout": func(p string, v *yaml.Node) { d.adminIdle(c, p, v) },
 		"metrics_from": func(p string, v *yaml.Node) {
 			d.strList(p, v, func(ip, s string) {
 				pfx, err := netip.ParsePrefix(s)

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -99,7 +101,12 @@ func Randomised(mac net.HardwareAddr) bool {
 
 // OUI maps the first three bytes of a MAC to the registered manufacturer.
 type OUI struct {
-	names map[uint32]string
+	names map[uint32]string // the built-in table
+	// A registry read from a file (about 38,000 prefixes) is kept as
+	// sorted prefixes and their names, each distinct name once: a map of
+	// it held 4 MB of the daemon's heap, this about 1.
+	prefixes []uint32
+	makers   []string
 }
 
 // BuiltinOUI is the compact table compiled into the binary.
@@ -129,6 +136,7 @@ func LoadOUI(path string) (*OUI, error) {
 // ParseOUI reads the registry's "001A2B (base 16) Organisation" lines.
 func ParseOUI(r io.Reader) (*OUI, error) {
 	names := map[uint32]string{}
+	distinct := map[string]string{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64<<10)
 	for sc.Scan() {
@@ -146,6 +154,13 @@ func ParseOUI(r io.Reader) (*OUI, error) {
 			continue
 		}
 		if name := strings.TrimSpace(line[i+len("(base 16)"):]); name != "" {
+			// A copy, so the line it came from is not kept alive.
+			if d, ok := distinct[name]; ok {
+				name = d
+			} else {
+				name = strings.Clone(name)
+				distinct[name] = name
+			}
 			names[uint32(v)] = name
 		}
 	}
@@ -155,16 +170,28 @@ func ParseOUI(r io.Reader) (*OUI, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("no OUI entries found")
 	}
-	return &OUI{names: names}, nil
+	o := &OUI{prefixes: make([]uint32, 0, len(names)), makers: make([]string, 0, len(names))}
+	for _, p := range slices.Sorted(maps.Keys(names)) {
+		o.prefixes = append(o.prefixes, p)
+		o.makers = append(o.makers, names[p])
+	}
+	return o, nil
 }
 
 // Len is how many prefixes the table knows.
-func (o *OUI) Len() int { return len(o.names) }
+func (o *OUI) Len() int { return len(o.names) + len(o.prefixes) }
 
 // Manufacturer names the maker of mac; "" for randomised or unknown MACs.
 func (o *OUI) Manufacturer(mac net.HardwareAddr) string {
 	if o == nil || len(mac) < 3 || Randomised(mac) {
 		return ""
 	}
-	return o.names[uint32(mac[0])<<16|uint32(mac[1])<<8|uint32(mac[2])]
+	p := uint32(mac[0])<<16 | uint32(mac[1])<<8 | uint32(mac[2])
+	if o.names != nil {
+		return o.names[p]
+	}
+	if i, ok := slices.BinarySearch(o.prefixes, p); ok {
+		return o.makers[i]
+	}
+	return ""
 }

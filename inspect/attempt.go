@@ -113,7 +113,7 @@ func (e *Engine) flushAttempt(f *flow) {
 func (e *Engine) flushAttempts() {
 	for k := range e.pending {
 		if i, ok := e.flows.get(k); ok {
-			e.flushAttempt(&e.flows.slots[i])
+			e.flushAttempt(e.flows.at(i))
 		} else {
 			delete(e.pending, k)
 		}

@@ -11,11 +11,46 @@ import (
 	"github.com/google/gopacket/afpacket"
 )
 
-// CaptureConfig sizes the AF_PACKET ring. The zero value gives a 4 MiB
-// ring, enough for bursts on a school uplink without pinning much memory.
+// CaptureConfig sizes the AF_PACKET ring. The ring is memory the kernel
+// fills and the daemon maps, resident once the traffic has gone round it,
+// for every interface: the zero value gives 1 MiB (eight 128 KiB blocks),
+// which holds several milliseconds of a busy gigabit segment while the
+// engine catches up; RingBytes sizes it from the configuration.
 type CaptureConfig struct {
-	BlockSize int // bytes per ring block, a multiple of the page size; default 256 KiB
-	NumBlocks int // default 16
+	// RingBytes, when set, is the ring's size: blocks of 128 KiB (a
+	// quarter of the ring, at least 16 KiB, for rings under 512 KiB).
+	// It overrides BlockSize and NumBlocks.
+	RingBytes int
+	BlockSize int // bytes per ring block, a multiple of the page size; default 128 KiB
+	NumBlocks int // default 8
+}
+
+// MinCaptureRing and MaxCaptureRing bound CaptureConfig.RingBytes.
+const (
+	MinCaptureRing = 64 << 10
+	MaxCaptureRing = 256 << 20
+)
+
+// blocks works out the ring's geometry.
+func (cfg CaptureConfig) blocks() (size, n int, err error) {
+	if r := cfg.RingBytes; r > 0 {
+		if r < MinCaptureRing || r > MaxCaptureRing {
+			return 0, 0, fmt.Errorf("inspect: capture ring of %d bytes: want %d to %d", r, MinCaptureRing, MaxCaptureRing)
+		}
+		size = 128 << 10
+		if r < 512<<10 {
+			size = max(r/4/4096*4096, 16<<10)
+		}
+		return size, r / size, nil
+	}
+	size, n = cfg.BlockSize, cfg.NumBlocks
+	if size <= 0 {
+		size = 128 << 10
+	}
+	if n <= 0 {
+		n = 8
+	}
+	return size, n, nil
 }
 
 // LiveCapture is an open AF_PACKET (TPACKET_V3, memory-mapped ring)
@@ -31,17 +66,15 @@ const pollTimeout = 200 * time.Millisecond
 // OpenCapture opens a capture socket on iface in the calling thread's
 // network namespace.
 func OpenCapture(iface string, cfg CaptureConfig) (*LiveCapture, error) {
-	if cfg.BlockSize <= 0 {
-		cfg.BlockSize = 256 << 10
-	}
-	if cfg.NumBlocks <= 0 {
-		cfg.NumBlocks = 16
+	size, n, err := cfg.blocks()
+	if err != nil {
+		return nil, err
 	}
 	tp, err := afpacket.NewTPacket(
 		afpacket.OptInterface(iface),
 		afpacket.OptFrameSize(1<<11),
-		afpacket.OptBlockSize(cfg.BlockSize),
-		afpacket.OptNumBlocks(cfg.NumBlocks),
+		afpacket.OptBlockSize(size),
+		afpacket.OptNumBlocks(n),
 		afpacket.OptPollTimeout(pollTimeout),
 		afpacket.OptBlockTimeout(50*time.Millisecond),
 		afpacket.TPacketVersion3,

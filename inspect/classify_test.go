@@ -123,6 +123,11 @@ func TestClassifiersOnSyntheticConversations(t *testing.T) {
 		{"fully encrypted stream", false, 8388, []conv{{true, randomBytes(300, 3)}, {false, randomBytes(1400, 4)}}, ClassProxy, "encrypted-stream"},
 		{"text both ways is not encrypted", false, 8388, []conv{{true, text[:300]}, {false, text}}, "", ""},
 		{"teredo", true, 3544, []conv{{true, append([]byte{0x60, 0, 0, 0, 0, 8, 17, 64}, make([]byte, 40)...)}}, ClassTunnel, "teredo"},
+		{"anyconnect tunnel request in clear", false, 443, []conv{{true, []byte("CONNECT /CSCOSSLC/tunnel HTTP/1.1\r\nHost: vpn.example.net\r\nX-CSTP-Version: 1\r\n\r\n")}}, ClassVPN, "cisco-anyconnect"},
+		{"fortigate ssl-vpn login in clear", false, 10443, []conv{{true, []byte("POST /remote/logincheck HTTP/1.1\r\nHost: fw.example.net\r\n\r\n")}}, ClassVPN, "fortinet-sslvpn"},
+		{"random datagrams both ways", true, 8388, []conv{{true, randomBytes(120, 11)}, {true, randomBytes(90, 12)}, {false, randomBytes(140, 13)}}, ClassProxy, "encrypted-datagrams"},
+		{"rtp-like datagrams with a repeated header", true, 40000, []conv{{true, append([]byte{0x80, 0x6f, 0, 1, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef}, randomBytes(160, 14)...)},
+			{true, append([]byte{0x80, 0x6f, 0, 2, 0, 0, 0, 2, 0xde, 0xad, 0xbe, 0xef}, randomBytes(160, 15)...)}, {false, randomBytes(160, 16)}}, "", ""},
 		{"dnscrypt answer", true, 443, []conv{{true, randomBytes(256, 5)}, {false, append([]byte("r6fnvWj8"), randomBytes(200, 6)...)}}, ClassDoH, "dnscrypt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,8 +1,12 @@
 package inspect
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/inspect/tlshello"
 )
 
 // clientOnlyTCP recognises the openings of tunnels and proxies from the
@@ -61,4 +65,239 @@ func socksGreeting(cs []byte) string {
 		return fmt.Sprintf("socks4 CONNECT request to port %d", binary.BigEndian.Uint16(cs[2:4]))
 	}
 	return ""
+}
+
+// udpEncrypted applies the fully-encrypted test to a UDP flow's first
+// datagrams: the client's first two and the server's first must each look
+// uniformly random, and the client's two must not share a header: framed
+// protocols repeat something in their first bytes from one datagram to the
+// next (RTP's version, payload type and SSRC, STUN's type and magic cookie,
+// QUIC's version and connection ID, KCP's conversation ID, DTLS's record
+// header, WireGuard's type), while a Shadowsocks-style datagram starts with
+// a fresh random salt every time. f.encFirst collects what was seen as
+// bits: 1 the client's first, 2 its second, 4 the server's first;
+// -1 ends the test.
+func (e *Engine) udpEncrypted(f *flow, dir int, b []byte) {
+	if f.encFirst < 0 {
+		return
+	}
+	switch {
+	case dir == dirC2S && f.pkts[dirC2S] == 1:
+		if !fullyEncrypted(b) {
+			f.encFirst = -1
+			return
+		}
+		copy(f.encHead[:], b)
+		f.encFirst |= 1
+		if e.randomHeadAgain(f, b) {
+			// A relay that opens a flow per request (ss-tunnel, ss-redir)
+			// sends one datagram per flow: the previous flow's first
+			// datagram to the same server stands in for the second.
+			f.encFirst |= 2
+		}
+	case dir == dirC2S && f.pkts[dirC2S] == 2 && f.encFirst&1 != 0:
+		same := 0
+		for i, c := range f.encHead {
+			if b[i] == c {
+				same++
+			}
+		}
+		if same >= 2 || !fullyEncrypted(b) {
+			f.encFirst = -1
+			return
+		}
+		f.encFirst |= 2
+	case dir == dirS2C && f.pkts[dirS2C] == 1:
+		if !fullyEncrypted(b) {
+			f.encFirst = -1
+			return
+		}
+		f.encFirst |= 4
+	case dir == dirC2S && f.encFirst == 3 && f.pkts[dirS2C] == 0 && fullyEncrypted(b):
+		// Still nothing back: each further random datagram is a retry.
+	default:
+		if f.pkts[dirC2S] > 2 && f.pkts[dirS2C] > 1 {
+			f.encFirst = -1 // the test is over for this flow
+		}
+		return
+	}
+	const what = "datagrams that are uniformly random from their first byte, with no header repeated between them"
+	switch {
+	case f.encFirst == 7:
+		e.raiseAs(f, Likely, ClassProxy, "encrypted-datagrams", "client and server "+what)
+	case f.encFirst == 3 && f.pkts[dirS2C] == 0:
+		e.expectAnswer(f, "", 2, ClassProxy, "encrypted-datagrams", "client "+what)
+	}
+}
+
+// sslVPNRequest matches the cleartext openings of SSL VPNs, seen when a
+// gateway is reached without TLS or a middlebox has opened the TLS:
+// AnyConnect/OpenConnect's tunnel CONNECT and its X-CSTP- headers,
+// FortiGate's /remote/ pages and Pulse/Ivanti's /dana-na/.
+func sslVPNRequest(cs []byte) (detail, ev string) {
+	if !httpRequestLine(cs) {
+		return "", ""
+	}
+	head := cs[:min(len(cs), 2048)]
+	switch {
+	case hasPrefix(cs, "CONNECT /CSCOSSLC/tunnel "), bytes.Contains(head, []byte("\r\nX-CSTP-")):
+		return "cisco-anyconnect", "AnyConnect tunnel request " + quoteLine(cs)
+	case hasPrefix(cs, "GET /remote/sslvpn-tunnel"), hasPrefix(cs, "POST /remote/logincheck"), hasPrefix(cs, "GET /remote/login"):
+		return "fortinet-sslvpn", "FortiGate SSL-VPN request " + quoteLine(cs)
+	case hasPrefix(cs, "GET /dana-na/"), hasPrefix(cs, "POST /dana-na/"):
+		return "pulse-sslvpn", "Pulse/Ivanti SSL-VPN request " + quoteLine(cs)
+	}
+	return "", ""
+}
+
+// dtlsVPNHello recognises the DTLS ClientHello of an SSL VPN's data
+// channel: AnyConnect-style clients resume, in their very first datagram,
+// a session they were handed inside the TLS control connection (a 32-byte
+// session ID with no cookie yet), or offer only pre-shared-key suites
+// (OpenConnect's PSK-NEGOTIATE). WebRTC's DTLS does neither.
+func dtlsVPNHello(f *flow, h *tlshello.ClientHello, sidLen, cookieLen int) string {
+	if f.pkts[dirC2S] > 2 {
+		return ""
+	}
+	psk := len(h.CipherSuites) > 0
+	for _, c := range h.CipherSuites {
+		if tlshello.IsGREASE(c) || c == 0x00ff {
+			continue
+		}
+		if !(c >= 0x008c && c <= 0x0095 || c >= 0x00a8 && c <= 0x00ab || c >= 0x00ae && c <= 0x00b3 ||
+			c >= 0xc0a4 && c <= 0xc0ab || c >= 0xccab && c <= 0xccae || c >= 0xd001 && c <= 0xd005) {
+			psk = false
+			break
+		}
+	}
+	switch {
+	case psk:
+		return "DTLS ClientHello offering only pre-shared-key suites, as an SSL VPN's data channel does"
+	case sidLen == 32 && cookieLen == 0 && len(h.SNI) == 0:
+		return "DTLS ClientHello resuming, in its first datagram and without a name, a session negotiated elsewhere (an SSL VPN's data channel)"
+	}
+	return ""
+}
+
+// sslVPN raises an SSL-VPN request seen in clear.
+func (e *Engine) sslVPN(f *flow, cs []byte) bool {
+	detail, ev := sslVPNRequest(cs)
+	if detail == "" {
+		return false
+	}
+	e.raise(f, ClassVPN, detail, ev)
+	return true
+}
+
+// encryptedReplyAtClose judges a fully-encrypted-looking client opening
+// whose server answered with less than the kilobyte the stream test waits
+// for before the connection closed (a short request through a Shadowsocks
+// relay): the whole answer must look random too, and be at least as long
+// as the test's floor.
+func (e *Engine) encryptedReplyAtClose(f *flow) {
+	ss := e.view(f, dirS2C, dirC2S, nil)
+	if len(ss) < 48 || f.tlsSNI {
+		return
+	}
+	f.encFirst = -1
+	if fullyEncrypted(ss) {
+		e.raiseAs(f, Likely, ClassProxy, "encrypted-stream", fmt.Sprintf("first client payload is uniformly random with no protocol framing, and so is the server's whole %d-byte answer before the connection closed", len(ss)))
+	}
+}
+
+// udpHead is the start of the last random-looking first datagram a client
+// sent to one server port.
+type udpHead struct {
+	head [8]byte
+	at   time.Time
+}
+
+// maxUDPHeads bounds the table keyed by client, server and port.
+const maxUDPHeads = 4096
+
+// randomHeadAgain records b as f's client's first datagram to the server
+// and reports whether an earlier flow's first datagram to the same server
+// and port, within the flow idle time, also looked random and shared at
+// most one of its first eight bytes with b.
+func (e *Engine) randomHeadAgain(f *flow, b []byte) bool {
+	k := repeatKey{f.client, f.server, f.sport, ""}
+	prev, ok := e.udpHeads[k]
+	if len(e.udpHeads) >= maxUDPHeads {
+		clear(e.udpHeads)
+	}
+	var h udpHead
+	copy(h.head[:], b)
+	h.at = f.last
+	e.udpHeads[k] = h
+	if !ok || f.last.Sub(prev.at) > e.opt.FlowIdle {
+		return false
+	}
+	same := 0
+	for i, c := range prev.head {
+		if b[i] == c {
+			same++
+		}
+	}
+	return same < 2
+}
+
+// webSocketTunnel recognises a fully encrypted proxy carried in WebSocket
+// frames over plain HTTP (v2ray's VMess or VLESS over ws, and the like):
+// after an Upgrade to websocket and the server's 101, the first binary
+// frame each way carries, once the client's mask is taken off, uniformly
+// random bytes. Web applications send text frames (JSON) or framed binary
+// protocols, which the fully-encrypted test exempts.
+func webSocketTunnel(cs, ss []byte) string {
+	if !hasPrefix(cs, "GET ") || !hasPrefix(ss, "HTTP/1.1 101") {
+		return ""
+	}
+	ch := bytes.Index(cs, []byte("\r\n\r\n"))
+	sh := bytes.Index(ss, []byte("\r\n\r\n"))
+	if ch < 0 || sh < 0 || !bytes.Contains(bytes.ToLower(cs[:ch]), []byte("\r\nupgrade: websocket")) {
+		return ""
+	}
+	cp, ok1 := wsBinaryPayload(cs[ch+4:])
+	sp, ok2 := wsBinaryPayload(ss[sh+4:])
+	if !ok1 || !ok2 || !fullyEncrypted(cp) || !fullyEncrypted(sp) {
+		return ""
+	}
+	return fmt.Sprintf("WebSocket whose first binary frames carry uniformly random bytes both ways (client %d, server %d bytes)", len(cp), len(sp))
+}
+
+// wsBinaryPayload returns the (unmasked) payload of a binary WebSocket
+// frame at the start of b, as far as it has arrived.
+func wsBinaryPayload(b []byte) ([]byte, bool) {
+	if len(b) < 2 || b[0]&0x0f != 2 {
+		return nil, false
+	}
+	n := int(b[1] & 0x7f)
+	i := 2
+	switch n {
+	case 126:
+		if len(b) < 4 {
+			return nil, false
+		}
+		n, i = int(binary.BigEndian.Uint16(b[2:])), 4
+	case 127:
+		if len(b) < 10 {
+			return nil, false
+		}
+		n, i = int(min(binary.BigEndian.Uint64(b[2:]), 1<<20)), 10
+	}
+	var mask []byte
+	if b[1]&0x80 != 0 {
+		if len(b) < i+4 {
+			return nil, false
+		}
+		mask, i = b[i:i+4], i+4
+	}
+	p := b[i:min(len(b), i+n, i+2048)]
+	if mask != nil {
+		q := make([]byte, len(p))
+		for j := range p {
+			q[j] = p[j] ^ mask[j&3]
+		}
+		p = q
+	}
+	return p, true
 }

@@ -14,6 +14,20 @@
 // inspected once it is classified or after a bounded number of packets and
 // bytes; packets of such established flows are counted without allocating.
 //
+// Every finding carries a Confidence: Certain when a protocol handshake
+// was parsed, Likely for a fingerprint or heuristic (listed names and
+// addresses, JA4, fully-encrypted-traffic statistics, record-size shapes),
+// Attempt when only the client's side was seen: recognitions from the
+// client's first packets wait for the server (attempt.go), and a server
+// that never answers makes them attempts, so a pupil retrying a blocked
+// VPN is still found. Options.MinConfidence drops weaker findings per
+// class. Signatures (signatures.go, the shipped signatures.txt) add JA4,
+// name, address and port rules from a data file without a release.
+//
+// testdata/recorded holds captures of real tools recorded in the testbed
+// by inspect/e2e (make record-corpus), with a manifest; TestRecordedCorpus
+// replays them and prints a table per tool.
+//
 // Site runs one engine per capture interface for the daemon, all sharing
 // one Resolutions that the DNS guard feeds through Site.NoteAnswer.
 //

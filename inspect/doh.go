@@ -155,6 +155,9 @@ func (e *Engine) checkDoHShape(f *flow) {
 	default:
 		why = "TLS with ALPN h2 under sni=" + f.dohSNI + ", a name for a DNS service"
 	}
+	if f.dohWhy != dohWhyNoSNI {
+		e.learnDoH(f.dohSNI)
+	}
 	e.raiseAs(f, Likely, ClassDoH, "doh:unknown", fmt.Sprintf("%s; %d small request/response turns (requests up to %d bytes, answers up to %d), the shape of DNS-over-HTTPS",
 		why, s.exch, s.maxQ, s.maxA))
 }

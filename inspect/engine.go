@@ -50,9 +50,13 @@ type Options struct {
 	// skipped and inspection goes on either way.
 	OnPanic func(v any, packet []byte)
 	// MaxFlows bounds the flow table; the least recently seen flow is
-	// evicted when it is full. Default 32768: about 15 MB of table plus
-	// 8 MiB of shared TCP reassembly buffers.
+	// evicted when it is full. The table grows to it as flows arrive
+	// (about 500 bytes a flow) and keeps what it grew to. Default 16384.
 	MaxFlows int
+	// Buffers, when set, is the TCP reassembly pool; the daemon's engines
+	// share one. Nil gives the engine a private pool of MaxFlows/16
+	// buffers (64 to 1024), which is what replay uses.
+	Buffers *BufferPool
 	// FlowIdle is how long a flow may stay silent before its slot is
 	// reused. Default 2 minutes.
 	FlowIdle time.Duration
@@ -118,7 +122,7 @@ type Engine struct {
 	pIP6    *gopacket.DecodingLayerParser
 
 	flows *flowTable
-	bufs  *bufPool
+	bufs  *BufferPool
 
 	// Scratch for the DPI path; reused so that the common cases do not
 	// allocate either.
@@ -141,6 +145,10 @@ type Engine struct {
 	recent  map[repeatKey]time.Time     // last finding per device/destination/class
 	pending map[flowKey]*pendingAttempt // client-side recognitions waiting for the server
 	sigs    *Signatures
+	// learnedDoH are server names whose traffic had the DoH shape.
+	learnedDoH map[string]struct{}
+	// udpHeads: see randomHeadAgain.
+	udpHeads map[repeatKey]udpHead
 
 	cur   pkt    // the packet being handled
 	file  string // replay file name put into findings
@@ -150,7 +158,7 @@ type Engine struct {
 // NewEngine returns an engine configured by opt.
 func NewEngine(opt Options) *Engine {
 	if opt.MaxFlows <= 0 {
-		opt.MaxFlows = 32768
+		opt.MaxFlows = 16384
 	}
 	if opt.FlowIdle <= 0 {
 		opt.FlowIdle = 2 * time.Minute
@@ -165,25 +173,29 @@ func NewEngine(opt Options) *Engine {
 		opt.RepeatWindow = 10 * time.Minute
 	}
 	e := &Engine{
-		opt:     opt,
-		recent:  make(map[repeatKey]time.Time),
-		pending: make(map[flowKey]*pendingAttempt),
-		sigs:    opt.Signatures,
-		decoded: make([]gopacket.LayerType, 0, 16),
-		flows:   newFlowTable(opt.MaxFlows, opt.FlowIdle),
-		bufs:    newBufPool(min(max(opt.MaxFlows/16, 64), 1024), streamBufSize),
-		crypto:  new(quic.CryptoStream),
-		scratch: make([]byte, 0, 16<<10),
-		qbuf:    make([]byte, 0, 2048),
-		dnsTun:  newDNSTunnelTracker(4096),
-		res:     opt.Resolutions,
-		devices: newDeviceTracker(4096),
-		once:    newOnceSet(8192),
+		opt:      opt,
+		recent:   make(map[repeatKey]time.Time),
+		pending:  make(map[flowKey]*pendingAttempt),
+		udpHeads: make(map[repeatKey]udpHead),
+		sigs:     opt.Signatures,
+		decoded:  make([]gopacket.LayerType, 0, 16),
+		flows:    newFlowTable(opt.MaxFlows, opt.FlowIdle),
+		bufs:     opt.Buffers,
+		crypto:   new(quic.CryptoStream),
+		scratch:  make([]byte, 0, 16<<10),
+		qbuf:     make([]byte, 0, 2048),
+		dnsTun:   newDNSTunnelTracker(4096),
+		res:      opt.Resolutions,
+		devices:  newDeviceTracker(4096),
+		once:     newOnceSet(8192),
 	}
 	if e.sigs == nil {
 		// The shipped file is checked by the tests; should it ever fail
 		// to parse, the built-in detectors still run.
 		e.sigs, _ = DefaultSignatures()
+	}
+	if e.bufs == nil {
+		e.bufs = NewBufferPool(min(max(opt.MaxFlows/16, 64), 1024))
 	}
 	if e.res == nil {
 		e.res = NewResolutions(ResolutionsConfig{})
@@ -222,6 +234,8 @@ func (e *Engine) Reset() {
 	clear(e.once.seen)
 	clear(e.recent)
 	clear(e.pending)
+	clear(e.learnedDoH)
+	clear(e.udpHeads)
 	if e.ownRes {
 		e.res.reset()
 	}

@@ -16,7 +16,7 @@ import (
 func (e *Engine) flowPacket(p *pkt) {
 	k := makeKey(p.src, p.sport, p.dst, p.dport, uint8(p.proto))
 	i, ok := e.flows.get(k)
-	if ok && p.ts.Sub(e.flows.slots[i].last) > e.opt.FlowIdle {
+	if ok && p.ts.Sub(e.flows.at(i).last) > e.opt.FlowIdle {
 		// The slot outlived its idle time: this packet starts afresh.
 		e.release(i)
 		ok = false
@@ -26,7 +26,7 @@ func (e *Engine) flowPacket(p *pkt) {
 	} else {
 		i = e.newFlow(k, p)
 	}
-	f := &e.flows.slots[i]
+	f := e.flows.at(i)
 	dir := dirS2C
 	if p.src == f.client && p.sport == f.cport {
 		dir = dirC2S
@@ -105,7 +105,7 @@ func (e *Engine) newFlow(k flowKey, p *pkt) int32 {
 	// Reclaim a few idle flows from the cold end, then evict if still full.
 	for n := 0; n < 4; n++ {
 		o := e.flows.oldest()
-		if o < 0 || p.ts.Sub(e.flows.slots[o].last) <= e.opt.FlowIdle {
+		if o < 0 || p.ts.Sub(e.flows.at(o).last) <= e.opt.FlowIdle {
 			break
 		}
 		e.release(o)
@@ -116,7 +116,7 @@ func (e *Engine) newFlow(k flowKey, p *pkt) int32 {
 	}
 	e.stats.Flows++
 	i := e.flows.add(k)
-	f := &e.flows.slots[i]
+	f := e.flows.at(i)
 	f.proto = uint8(p.proto)
 	f.first = p.ts
 	f.last = p.ts
@@ -172,10 +172,10 @@ func (e *Engine) finish(f *flow) {
 }
 
 func (e *Engine) release(i int32) {
-	if f := &e.flows.slots[i]; f.attempt && !f.done {
+	if f := e.flows.at(i); f.attempt && !f.done {
 		e.flushAttempt(f)
 	}
-	f := &e.flows.slots[i]
+	f := e.flows.at(i)
 	e.finish(f)
 	e.flowRecord(f, true)
 	e.flows.remove(i)

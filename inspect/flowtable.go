@@ -26,7 +26,8 @@ const (
 )
 
 // flow is one slot of the table. Nothing in it is allocated per flow, so
-// the table is one allocation and reusing a slot costs nothing.
+// reusing a slot costs nothing; the TCP reassembly buffers are borrowed
+// from the BufferPool only while a flow is being classified.
 type flow struct {
 	key        flowKey
 	prev, next int32
@@ -74,29 +75,39 @@ type flow struct {
 	encHead   [8]byte // first bytes of the first random-looking datagram
 }
 
-// flowTable is a fixed-size table with LRU order; the least recently seen
+// flowChunk is how many slots the table allocates at a time. A table
+// grows by chunks as flows arrive, up to its bound, and keeps what it grew
+// to: a quiet segment holds a few chunks, not its bound's worth of slots.
+const flowChunk = 256
+
+// flowTable is a bounded table with LRU order; the least recently seen
 // flow is reused when the table is full or it has been idle too long.
+// Slots live in chunks so that a slot's address never changes as the
+// table grows.
 type flowTable struct {
-	slots      []flow
+	chunks     []*[flowChunk]flow
+	n          int32 // slots handed out so far (the high-water mark)
+	max        int32
 	index      map[flowKey]int32
-	head, tail int32 // head is the most recently used
-	free       []int32
+	head, tail int32   // head is the most recently used
+	free       []int32 // released slots below n, reused first
 	idle       time.Duration
 }
 
 func newFlowTable(n int, idle time.Duration) *flowTable {
-	t := &flowTable{
-		slots: make([]flow, n),
-		index: make(map[flowKey]int32, n),
+	return &flowTable{
+		max:   int32(n),
+		index: make(map[flowKey]int32),
 		head:  -1,
 		tail:  -1,
-		free:  make([]int32, n),
 		idle:  idle,
 	}
-	for i := range t.free {
-		t.free[i] = int32(n - 1 - i)
-	}
-	return t
+}
+
+// at returns slot i.
+func (t *flowTable) at(i int32) *flow {
+	u := uint32(i)
+	return &t.chunks[u/flowChunk][u%flowChunk]
 }
 
 func (t *flowTable) get(k flowKey) (int32, bool) {
@@ -105,14 +116,14 @@ func (t *flowTable) get(k flowKey) (int32, bool) {
 }
 
 func (t *flowTable) unlink(i int32) {
-	f := &t.slots[i]
+	f := t.at(i)
 	if f.prev >= 0 {
-		t.slots[f.prev].next = f.next
+		t.at(f.prev).next = f.next
 	} else {
 		t.head = f.next
 	}
 	if f.next >= 0 {
-		t.slots[f.next].prev = f.prev
+		t.at(f.next).prev = f.prev
 	} else {
 		t.tail = f.prev
 	}
@@ -120,11 +131,11 @@ func (t *flowTable) unlink(i int32) {
 }
 
 func (t *flowTable) pushFront(i int32) {
-	f := &t.slots[i]
+	f := t.at(i)
 	f.prev = -1
 	f.next = t.head
 	if t.head >= 0 {
-		t.slots[t.head].prev = i
+		t.at(t.head).prev = i
 	}
 	t.head = i
 	if t.tail < 0 {
@@ -146,24 +157,36 @@ func (t *flowTable) oldest() int32 { return t.tail }
 
 // remove frees slot i.
 func (t *flowTable) remove(i int32) {
-	f := &t.slots[i]
+	f := t.at(i)
 	delete(t.index, f.key)
 	t.unlink(i)
 	f.live = false
 	t.free = append(t.free, i)
 }
 
-// add takes a free slot for k; the caller must have made room.
+// add takes a slot for k, a released one if there is one and otherwise a
+// new one (growing the table by a chunk when needed); the caller must have
+// made room.
 func (t *flowTable) add(k flowKey) int32 {
-	i := t.free[len(t.free)-1]
-	t.free = t.free[:len(t.free)-1]
+	var i int32
+	if n := len(t.free); n > 0 {
+		i = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		if t.n%flowChunk == 0 {
+			t.chunks = append(t.chunks, new([flowChunk]flow))
+		}
+		i = t.n
+		t.n++
+	}
 	t.index[k] = i
-	t.slots[i] = flow{key: k, live: true, prev: -1, next: -1}
-	t.slots[i].st[0].buf, t.slots[i].st[1].buf = -1, -1
+	f := t.at(i)
+	*f = flow{key: k, live: true, prev: -1, next: -1}
+	f.st[0].buf, f.st[1].buf = -1, -1
 	t.pushFront(i)
 	return i
 }
 
-func (t *flowTable) full() bool { return len(t.free) == 0 }
+func (t *flowTable) full() bool { return len(t.free) == 0 && t.n >= t.max }
 
-func (t *flowTable) len() int { return len(t.slots) - len(t.free) }
+func (t *flowTable) len() int { return int(t.n) - len(t.free) }

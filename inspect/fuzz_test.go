@@ -44,8 +44,13 @@ func FuzzOpenVPNTCP(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, cs, ss []byte) {
-		openVPNTCP(cs, ss)
+		openVPNTCP(cs, ss, time.Time{})
+		openVPNTCPClient(cs)
 		socksHandshake(cs, ss)
+		socksGreeting(cs)
+		sslVPNRequest(cs)
+		icmpCarrier(cs)
+		webSocketTunnel(cs, ss)
 		rdpConnectionRequest(cs)
 		absoluteFormRequest(cs)
 		pptpStart(cs)

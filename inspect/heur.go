@@ -89,6 +89,9 @@ func (e *Engine) checkTLSInTLS(f *flow) {
 	if !f.tlsSNI || r.n < 8 {
 		return
 	}
+	if e.checkWrappedSOCKS(f) {
+		return
+	}
 	recs := r.recs[:r.n]
 	// The client's ChangeCipherSpec is followed by its Finished; what
 	// comes after is application data.
@@ -159,6 +162,40 @@ func lengthFramed(b []byte) bool {
 			return true
 		}
 		if len(b) >= off+4 && near(uint32(b[off])<<24|uint32(b[off+1])<<16|uint32(b[off+2])<<8|uint32(b[off+3])) {
+			return true
+		}
+	}
+	return false
+}
+
+// wrappedTiny bounds an encrypted record that carries a SOCKS greeting or
+// method selection (2 to 4 bytes) under TLS 1.3 (17 bytes of overhead) or
+// TLS 1.2 AES-GCM (24).
+const wrappedTiny = 30
+
+// checkWrappedSOCKS looks for a SOCKS handshake inside TLS (stunnel or
+// similar wrapping a SOCKS proxy): the client's first application-data
+// record holds a few bytes and the server answers with a few bytes, where
+// every protocol spoken over TLS for the web opens with a request of tens
+// or hundreds of bytes.
+func (e *Engine) checkWrappedSOCKS(f *flow) bool {
+	recs := f.tlsRecs.recs[:f.tlsRecs.n]
+	i := 0
+	for i < len(recs) && !(recs[i].dir == dirC2S && recs[i].typ == 20) {
+		i++
+	}
+	i += 2
+	for i < len(recs) && recs[i].dir == dirS2C {
+		i++
+	}
+	if i >= len(recs) || recs[i].typ != 23 || recs[i].len > wrappedTiny {
+		return false
+	}
+	c1 := recs[i]
+	for i++; i < len(recs) && recs[i].dir == dirS2C; i++ {
+		if recs[i].typ == 23 && recs[i].len <= wrappedTiny {
+			e.raiseAs(f, Likely, ClassProxy, "tls-wrapped-socks", "records after the TLS handshake match a SOCKS handshake inside it: client "+
+				itoa(int(c1.len))+" bytes answered by "+itoa(int(recs[i].len))+" bytes")
 			return true
 		}
 	}

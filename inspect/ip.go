@@ -1,6 +1,8 @@
 package inspect
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/google/gopacket/layers"
@@ -60,6 +62,12 @@ func (e *Engine) inspectICMP(f *flow, dir int, p *pkt) {
 	if p.proto == layers.IPProtocolICMPv6 && len(b) >= 4 {
 		b = b[4:] // gopacket leaves id and sequence in the ICMPv6 payload
 	}
+	if dir == dirC2S {
+		if ev := icmpCarrier(b); ev != "" {
+			e.raise(f, ClassTunnel, "icmp-tunnel", ev)
+			return
+		}
+	}
 	if len(b) >= 64 && !pingPattern(b) && entropy(b) >= 5.0 {
 		f.icmpOdd++
 	}
@@ -92,4 +100,27 @@ func pingPattern(b []byte) bool {
 		}
 	}
 	return inc || same || alpha
+}
+
+// icmpCarrier recognises an echo request that carries a tunnel's framing
+// rather than a ping pattern: ptunnel's and ptunnel-ng's magic numbers at
+// the start, or another protocol's opening (an HTTP request line, an SSH
+// banner, a TLS ClientHello record) within the first bytes, where a ping
+// has its fill pattern.
+func icmpCarrier(b []byte) string {
+	if len(b) >= 28 {
+		switch binary.BigEndian.Uint32(b) {
+		case 0xd5200880:
+			return "echo request with ptunnel's magic d5200880 and its header"
+		case 0xdeadc0de:
+			return "echo request with ptunnel-ng's magic deadc0de and its header"
+		}
+	}
+	head := b[:min(len(b), 64)]
+	for _, m := range []string{"GET /", "POST /", "CONNECT ", "SSH-2.0-", "\x16\x03\x01"} {
+		if i := bytes.Index(head, []byte(m)); i >= 0 && i+len(m) < len(b) {
+			return fmt.Sprintf("echo request carrying %q at byte %d, another protocol inside ping", m, i)
+		}
+	}
+	return ""
 }

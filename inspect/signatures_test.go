@@ -1,7 +1,10 @@
 package inspect
 
 import (
+	"context"
+	"maps"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -77,4 +80,61 @@ func FuzzParseSignatures(f *testing.F) {
 			t.Fatal("nil signatures without an error")
 		}
 	})
+}
+
+// TestJA4SignatureFromARecordedTool takes curl's JA4 from one recorded
+// session and, as a data-file signature, finds curl in another.
+func TestJA4SignatureFromARecordedTool(t *testing.T) {
+	var first []Finding
+	e := NewEngine(Options{})
+	if err := e.ReplayFiles(context.Background(), []string{filepath.Join(recordedDir, "doh-curl-cloudflare-name.pcap")}, func(f Finding) { first = append(first, f) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(first) == 0 {
+		t.Fatal("no finding to take curl's JA4 from")
+	}
+	_, ja4, ok := strings.Cut(first[0].Evidence, "ja4=")
+	if !ok {
+		t.Fatalf("no ja4 in %q", first[0].Evidence)
+	}
+	sigs, err := ParseSignatures(strings.NewReader("ja4 proxy curl-ja4 "+ja4+" curl 7.88 as built by Debian\n"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Finding
+	e = NewEngine(Options{Signatures: sigs})
+	if err := e.ReplayFiles(context.Background(), []string{filepath.Join(recordedDir, "doh-curl-unlisted-name.pcap")}, func(f Finding) { got = append(got, f) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Detail != "curl-ja4" || got[0].Confidence != Likely || !strings.Contains(got[0].Evidence, "signature line 1") {
+		t.Fatalf("findings = %v, want the JA4 signature's", got)
+	}
+}
+
+// TestLearnedDoHResolver: a name whose traffic had the DoH shape is a
+// resolver from then on.
+func TestLearnedDoHResolver(t *testing.T) {
+	path := filepath.Join(recordedDir, "doh-curl-unlisted-name.pcap")
+	e := NewEngine(Options{})
+	var got []Finding
+	e.opt.Sink = SinkFunc(func(f Finding) { got = append(got, f) })
+	if err := e.ReplayFile(context.Background(), path); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Detail != "doh:unknown" {
+		t.Fatalf("by shape: %v", got)
+	}
+	if _, ok := e.learnedDoH["dns.example.net"]; !ok {
+		t.Fatalf("learned %v", e.learnedDoH)
+	}
+	learned := maps.Clone(e.learnedDoH)
+	e.Reset()
+	e.learnedDoH = learned // as in a live engine, which is never reset
+	got = nil
+	if err := e.ReplayFile(context.Background(), path); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Detail != "doh:learned" {
+		t.Fatalf("second time: %v", got)
+	}
 }

@@ -39,13 +39,20 @@ type SiteOptions struct {
 	// segment's engine.
 	OnFlow  func(segment string) func(FlowRecord)
 	Capture CaptureConfig
-	Logger  *slog.Logger
+	// MaxFlows bounds each engine's flow table (Options.MaxFlows).
+	MaxFlows int
+	// StreamBuffers bounds the TCP reassembly buffers (8 KiB each) that
+	// every engine of the site shares; default 1024 (8 MiB), allocated
+	// only as flows need them.
+	StreamBuffers int
+	Logger        *slog.Logger
 }
 
-// Site is one engine per capture interface, all sharing one Resolutions:
-// a TLS flow without a name to an address the client got from a VPN's
-// name is that VPN, whichever interface saw the lookup. Its engines are
-// fed only by Run's capture loops.
+// Site is one engine per capture interface, all sharing one Resolutions
+// (a TLS flow without a name to an address the client got from a VPN's
+// name is that VPN, whichever interface saw the lookup) and one
+// BufferPool (so reassembly memory is bounded for the site, not per
+// interface). Its engines are fed only by Run's capture loops.
 type Site struct {
 	opt     SiteOptions
 	log     *slog.Logger
@@ -56,6 +63,7 @@ type Site struct {
 // NewSite builds the engines; it opens no sockets.
 func NewSite(opt SiteOptions) *Site {
 	s := &Site{opt: opt, log: opt.Logger, res: NewResolutions(ResolutionsConfig{})}
+	bufs := NewBufferPool(opt.StreamBuffers)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -76,6 +84,8 @@ func NewSite(opt SiteOptions) *Site {
 			MinConfidence: opt.MinConfidence,
 			Signatures:    opt.Signatures,
 			Resolutions:   s.res,
+			Buffers:       bufs,
+			MaxFlows:      opt.MaxFlows,
 			Sink:          sink,
 			OnFlow:        onFlow,
 			// Logged with the packet, so the bug can be replayed.

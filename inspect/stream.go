@@ -1,43 +1,93 @@
 package inspect
 
+import (
+	"sync"
+	"sync/atomic"
+)
+
 // streamBufSize is how much of each direction of a TCP flow is kept for the
 // classifiers: enough for a ClientHello with a post-quantum key share and a
 // TLS 1.2 server flight with a modest certificate chain.
 const streamBufSize = 8 << 10
 
-// bufPool hands out fixed-size buffers from one allocation, so that
-// reassembly memory is bounded however many flows are open.
-type bufPool struct {
-	mem  []byte
+// bufChunk is how many buffers a BufferPool allocates at a time (64 KiB).
+const bufChunk = 8
+
+// BufferPool is the TCP reassembly memory of one or more engines: at most
+// a fixed number of streamBufSize buffers, allocated a chunk at a time as
+// flows need them and kept for reuse, so that reassembly memory is bounded
+// however many flows are open and an idle site holds none. A flow borrows
+// a buffer per direction while it is being classified and gives it back
+// when it is decided or given up on; when the pool is dry, flows are
+// judged on their first segment alone. It is safe for concurrent use, so
+// the engines of a site share one.
+type BufferPool struct {
 	size int
+	// chunks has a fixed length, so readers need no lock: an entry is
+	// stored once, under mu, before any index in it is handed out.
+	chunks []atomic.Pointer[[bufChunk * streamBufSize]byte]
+
+	mu   sync.Mutex
+	n    int32 // buffers allocated so far
 	free []int32
 }
 
-func newBufPool(n, size int) *bufPool {
-	p := &bufPool{mem: make([]byte, n*size), size: size, free: make([]int32, n)}
-	for i := range p.free {
-		p.free[i] = int32(n - 1 - i)
+// NewBufferPool returns a pool of at most n buffers (default 1024, 8 MiB,
+// when n <= 0).
+func NewBufferPool(n int) *BufferPool {
+	if n <= 0 {
+		n = 1024
 	}
-	return p
+	chunks := (n + bufChunk - 1) / bufChunk
+	return &BufferPool{
+		size:   streamBufSize,
+		chunks: make([]atomic.Pointer[[bufChunk * streamBufSize]byte], chunks),
+		free:   make([]int32, 0, chunks*bufChunk),
+	}
 }
 
-func (p *bufPool) get() int32 {
-	if len(p.free) == 0 {
+// Max is how many buffers the pool may hold.
+func (p *BufferPool) Max() int { return len(p.chunks) * bufChunk }
+
+// Allocated is how many bytes of buffers the pool holds so far.
+func (p *BufferPool) Allocated() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return int(p.n) * p.size
+}
+
+func (p *BufferPool) get() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		i := p.free[n-1]
+		p.free = p.free[:n-1]
+		return i
+	}
+	if int(p.n) >= p.Max() {
 		return -1
 	}
-	i := p.free[len(p.free)-1]
-	p.free = p.free[:len(p.free)-1]
+	i := p.n
+	if i%bufChunk == 0 {
+		p.chunks[i/bufChunk].Store(new([bufChunk * streamBufSize]byte))
+	}
+	p.n++
 	return i
 }
 
-func (p *bufPool) put(i int32) {
-	if i >= 0 {
-		p.free = append(p.free, i)
+func (p *BufferPool) put(i int32) {
+	if i < 0 {
+		return
 	}
+	p.mu.Lock()
+	p.free = append(p.free, i)
+	p.mu.Unlock()
 }
 
-func (p *bufPool) slot(i int32) []byte {
-	return p.mem[int(i)*p.size : int(i+1)*p.size]
+func (p *BufferPool) slot(i int32) []byte {
+	c := p.chunks[i/bufChunk].Load()
+	off := int(i%bufChunk) * p.size
+	return c[off : off+p.size : off+p.size]
 }
 
 // tcpStream reassembles the start of one direction of a TCP flow, in order,

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse-net/gatehouse/inspect/tlshello"
 )
@@ -18,6 +19,9 @@ func (e *Engine) inspectTCP(f *flow, dir int, p *pkt) {
 	}
 	data := st.add(p.tcp.Seq, p.tcp.SYN, p.payload)
 	if len(data) == 0 {
+		if (p.tcp.FIN || p.tcp.RST) && f.encFirst == 1 {
+			e.encryptedReplyAtClose(f)
+		}
 		return
 	}
 	f.tlsRecs.feed(dir, data)
@@ -97,6 +101,8 @@ func (e *Engine) tcpSignatures(f *flow, cs, ss []byte) bool {
 		}
 		e.raise(f, ClassSSH, "ssh", "banner "+quoteLine(banner))
 		return true
+	case len(cs) > 0 && (cs[0] == 'C' || cs[0] == 'G' || cs[0] == 'P') && e.sslVPN(f, cs):
+		return true
 	case hasPrefix(cs, "CONNECT ") && httpRequestLine(cs) && !f.server.IsLoopback() && len(ss) == 0:
 		e.expectAnswer(f, Certain, 1, ClassProxy, "http-connect", "request "+quoteLine(cs))
 		return true
@@ -138,7 +144,7 @@ func (e *Engine) tcpSignatures(f *flow, cs, ss []byte) bool {
 		e.raise(f, ClassProxy, ev[:6], ev)
 		return true
 	}
-	if ev := openVPNTCP(cs, ss); ev != "" {
+	if ev := openVPNTCP(cs, ss, f.last); ev != "" {
 		e.raise(f, ClassVPN, "openvpn", ev)
 		return true
 	}
@@ -171,10 +177,17 @@ func (e *Engine) tcpSignatures(f *flow, cs, ss []byte) bool {
 		// answers: the client's random opening is all there is.
 		e.expectAnswer(f, "", 1, ClassProxy, "encrypted-stream", fmt.Sprintf("first client payload of %d bytes is uniformly random with no protocol framing", len(cs)))
 	}
-	if f.encFirst == 1 && len(ss) >= 1024 && !f.tlsSNI {
+	if ev := webSocketTunnel(cs, ss); ev != "" {
+		e.raiseAs(f, Likely, ClassProxy, "websocket-tunnel", ev)
+		return true
+	}
+	// The server's first turn is over when the client speaks again.
+	turnEnd := len(ss) >= 128 && e.cur.src == f.client && e.cur.sport == f.cport && len(e.cur.payload) > 0
+	if f.encFirst == 1 && (len(ss) >= 1024 || turnEnd) && !f.tlsSNI {
 		// The client spoke first in what looks like random bytes and the
-		// server answered with a kilobyte of the same: a Shadowsocks-style
-		// fully encrypted proxy.
+		// server answered with a kilobyte of the same (or less, when the
+		// connection closes first: encryptedReplyAtClose): a
+		// Shadowsocks-style fully encrypted proxy.
 		f.encFirst = -1
 		if fullyEncrypted(ss) {
 			e.raiseAs(f, Likely, ClassProxy, "encrypted-stream", fmt.Sprintf("first client payload of %d bytes is uniformly random with no protocol framing", len(cs)))
@@ -320,7 +333,7 @@ func socks5Target(req []byte) string {
 // openVPNTCP recognises the OpenVPN reset exchange over TCP: a 2-byte length,
 // a P_CONTROL_HARD_RESET_CLIENT (v2/v3) from the client, and the server's
 // P_CONTROL_HARD_RESET_SERVER_V2 that acknowledges the client's session ID.
-func openVPNTCP(cs, ss []byte) string {
+func openVPNTCP(cs, ss []byte, now time.Time) string {
 	if len(cs) < 2+1+8+5 || len(ss) < 2+1+8+5 {
 		return ""
 	}
@@ -329,12 +342,12 @@ func openVPNTCP(cs, ss []byte) string {
 	if cl < 14 || cl > 1500 || sl < 14 || sl > 1500 || len(ss) < 2+sl {
 		return ""
 	}
-	return openVPNReset(cs[2:min(len(cs), 2+cl)], ss[2:2+sl], "tcp")
+	return openVPNReset(cs[2:min(len(cs), 2+cl)], ss[2:2+sl], "tcp", now)
 }
 
 // openVPNReset checks one client reset and one server reset packet (without
 // the TCP length prefix).
-func openVPNReset(c, s []byte, proto string) string {
+func openVPNReset(c, s []byte, proto string, now time.Time) string {
 	if len(c) < 9 || len(s) < 9 {
 		return ""
 	}
@@ -347,6 +360,14 @@ func openVPNReset(c, s []byte, proto string) string {
 		return ""
 	}
 	if !bytes.Contains(s[9:], sid) {
+		// Under tls-crypt the acknowledgement is encrypted; what stays in
+		// clear after the server's session ID is its packet ID and its
+		// clock (net_time), which must read as now.
+		if len(s) >= 17+32 && !bytes.Equal(s[1:9], sid) {
+			if t := int64(binary.BigEndian.Uint32(s[13:17])); now.IsZero() || abs64(t-now.Unix()) <= 86400 {
+				return fmt.Sprintf("OpenVPN hard reset over %s answered by the server's reset, tls-crypt wrapped (net_time in clear), client session %x", proto, sid)
+			}
+		}
 		return ""
 	}
 	return fmt.Sprintf("OpenVPN hard reset over %s, server acknowledged client session %x", proto, sid)
@@ -361,7 +382,8 @@ func pptpStart(b []byte) bool {
 		binary.BigEndian.Uint16(b[8:10]) == 1
 }
 
-// tincID matches tinc's first meta-protocol line: "0 <node name> 17.<minor>".
+// tincID matches tinc's first meta-protocol line: "0 <node name> 17" (1.0)
+// or "0 <node name> 17.<minor>" (1.1).
 func tincID(b []byte) bool {
 	line := b
 	i := bytes.IndexByte(b, '\n')
@@ -370,7 +392,8 @@ func tincID(b []byte) bool {
 	}
 	line = b[:i]
 	f := bytes.Fields(line)
-	if len(f) != 3 || string(f[0]) != "0" || !bytes.HasPrefix(f[2], []byte("17.")) {
+	// tinc 1.1 sends "17.<minor>", tinc 1.0 the bare major "17".
+	if len(f) != 3 || string(f[0]) != "0" || !(string(f[2]) == "17" || bytes.HasPrefix(f[2], []byte("17."))) {
 		return false
 	}
 	for _, c := range f[1] {
@@ -379,4 +402,11 @@ func tincID(b []byte) bool {
 		}
 	}
 	return true
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }

@@ -97,6 +97,9 @@ func (e *Engine) judgeHello(f *flow, h *tlshello.ClientHello, isQUIC bool) {
 	if e.judgeSignatures(f, h, isQUIC, sni, ev) {
 		return
 	}
+	if e.judgeLearned(f, sni, ev) {
+		return
+	}
 	f.torName = torLikeSNI(sni)
 	f.certCheck = !isQUIC
 	f.tlsSNI = true

@@ -104,6 +104,9 @@ func (e *Engine) inspectUDP(f *flow, dir int, p *pkt) {
 		e.raise(f, ClassRemoteAccess, "rdp", ev)
 		return
 	}
+	if !f.done && f.sport != 123 {
+		e.udpEncrypted(f, dir, b)
+	}
 }
 
 // inspectQUIC decrypts the client's Initial packets (several may be
@@ -191,6 +194,10 @@ func (e *Engine) inspectDTLS(f *flow, b []byte) {
 	msg = append(msg, inner...)
 	if err := e.hello.Parse(msg); err != nil {
 		e.stats.Malformed++
+		return
+	}
+	if ev := dtlsVPNHello(f, &e.hello, int(body[34]), int(body[sidEnd])); ev != "" {
+		e.raiseAs(f, Likely, ClassVPN, "dtls-vpn", ev)
 		return
 	}
 	e.judgeHello(f, &e.hello, false)
@@ -301,7 +308,7 @@ func (e *Engine) openVPNUDP(f *flow, dir int, b []byte) string {
 	}
 	if dir == dirS2C && f.ovpnSeen {
 		c := append([]byte{7 << 3}, f.ovpnSID[:]...)
-		return openVPNReset(c, b, "udp")
+		return openVPNReset(c, b, "udp", f.last)
 	}
 	return ""
 }

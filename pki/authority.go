@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/store"
@@ -31,6 +34,9 @@ type Store interface {
 	ClientCerts(ctx context.Context, f store.ClientCertFilter) ([]store.ClientCert, error)
 	RevokeClientCert(ctx context.Context, actor, serial, reason string, now time.Time) (store.ClientCert, error)
 	RevokePersonClientCerts(ctx context.Context, actor string, personID int64, reason string, now time.Time) (int, error)
+	// Audit records what changes outside the database: a CA or server
+	// certificate made.
+	Audit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
 }
 
 // People looks a person up for a client certificate (package store).
@@ -65,8 +71,11 @@ type Options struct {
 	// 400 days: a school year and a summer) and RenewBefore (default 30
 	// days) are the lifetimes.
 	ServerValidity, ClientValidity, RenewBefore time.Duration
-	Now                                         func() time.Time
-	Logger                                      *slog.Logger
+	// CheckEvery is how often Run looks at the server certificate's
+	// expiry; default 12 hours.
+	CheckEvery time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Defaults for Options' lifetimes.
@@ -88,10 +97,12 @@ type Authority struct {
 	caKey  crypto.Signer
 	caPool *x509.CertPool
 
-	server     tls.Certificate
-	serverLeaf *x509.Certificate
-	serverCA   *x509.Certificate // what supplicants trust for the server: the school's CA file or ours
-	schoolOwn  bool
+	// server is the server certificate with its Leaf; swapped whole when
+	// Run renews it, so handshakes in flight keep the one they started with.
+	server    atomic.Pointer[tls.Certificate]
+	renewMu   sync.Mutex
+	serverCA  *x509.Certificate // what supplicants trust for the server: the school's CA file or ours
+	schoolOwn bool
 }
 
 // Open loads the CA and the server certificate, making what is missing and
@@ -231,6 +242,7 @@ func (a *Authority) loadCA() error {
 	}
 	a.ca, a.caKey = cert, key
 	a.log.Info("pki: made the school CA", "subject", cert.Subject.CommonName, "sha256", Fingerprint(cert))
+	a.audit("pki.ca.create", cert, "")
 	return nil
 }
 
@@ -256,14 +268,19 @@ func (a *Authority) loadSchoolServer() error {
 	if left := leaf.NotAfter.Sub(a.now()); left < o.RenewBefore {
 		a.log.Warn("pki: the school's server certificate expires soon; replace cert_file and key_file", "file", o.CertFile, "expires", leaf.NotAfter)
 	}
-	a.server = tls.Certificate{Certificate: rawChain(chain), PrivateKey: key, Leaf: leaf}
-	a.serverLeaf, a.serverCA, a.schoolOwn = leaf, cas[0], true
-	// A chain file without its issuer: send the CA's intermediates too.
-	if len(chain) == 1 && len(cas) > 1 {
-		for _, c := range cas[1:] {
-			a.server.Certificate = append(a.server.Certificate, c.Raw)
+	tc := tls.Certificate{Certificate: rawChain(chain), PrivateKey: key, Leaf: leaf}
+	a.serverCA, a.schoolOwn = cas[0], true
+	// A certificate file without its chain: send the intermediates the CA
+	// file holds (every CA there that is not self-signed), so supplicants
+	// that trust only the root can build the path.
+	if len(chain) == 1 {
+		for _, c := range cas {
+			if c.CheckSignatureFrom(c) != nil {
+				tc.Certificate = append(tc.Certificate, c.Raw)
+			}
 		}
 	}
+	a.server.Store(&tc)
 	for _, c := range cas {
 		if c.IsCA && c.CheckSignatureFrom(c) == nil {
 			a.serverCA = c // the root is what supplicants pin
@@ -324,11 +341,36 @@ func (a *Authority) loadOwnServer() error {
 			why = cerr.Error()
 		}
 	}
+	a.serverCA = a.ca
 	if why == "" {
-		a.server = tls.Certificate{Certificate: rawChain(chain), PrivateKey: key, Leaf: chain[0]}
-		a.serverLeaf, a.serverCA = chain[0], a.ca
+		a.server.Store(&tls.Certificate{Certificate: rawChain(chain), PrivateKey: key, Leaf: chain[0]})
 		return nil
 	}
+	return a.renewServer(why)
+}
+
+// audit records a certificate the authority made by itself (actor
+// "pki"): which, for what name, until when and why. A failure is logged,
+// not returned: the certificate is already in place.
+func (a *Authority) audit(action string, c *x509.Certificate, why string) {
+	after, err := json.Marshal(struct {
+		Serial   string    `json:"serial"`
+		Subject  string    `json:"subject"`
+		DNS      []string  `json:"dns,omitempty"`
+		NotAfter time.Time `json:"not_after"`
+		SHA256   string    `json:"sha256"`
+		Why      string    `json:"why,omitempty"`
+	}{SerialHex(c), c.Subject.CommonName, c.DNSNames, c.NotAfter.UTC(), Fingerprint(c), why})
+	if err == nil {
+		_, err = a.o.Store.Audit(context.Background(), store.AuditEntry{Actor: "pki", Action: action, Object: "cert:" + SerialHex(c), After: string(after)})
+	}
+	if err != nil {
+		a.log.Error("pki: audit", "action", action, "err", err)
+	}
+}
+
+// renewServer makes, writes and puts in place a new server certificate.
+func (a *Authority) renewServer(why string) error {
 	leaf, key, err := a.issueServer()
 	if err != nil {
 		return err
@@ -337,9 +379,52 @@ func (a *Authority) loadOwnServer() error {
 		return fmt.Errorf("pki: write server certificate: %w", err)
 	}
 	a.log.Info("pki: made a new server certificate", "name", a.o.ServerName, "why", why, "expires", leaf.NotAfter)
-	a.server = tls.Certificate{Certificate: [][]byte{leaf.Raw, a.ca.Raw}, PrivateKey: key, Leaf: leaf}
-	a.serverLeaf, a.serverCA = leaf, a.ca
+	a.audit("pki.server.issue", leaf, why)
+	a.server.Store(&tls.Certificate{Certificate: [][]byte{leaf.Raw, a.ca.Raw}, PrivateKey: key, Leaf: leaf})
 	return nil
+}
+
+// RenewIfDue renews the server certificate Gatehouse made when it expires
+// within RenewBefore, and reports whether it did. The school's own files
+// are never replaced; their coming expiry is logged as a warning.
+func (a *Authority) RenewIfDue() (bool, error) {
+	a.renewMu.Lock()
+	defer a.renewMu.Unlock()
+	leaf := a.ServerLeaf()
+	if !a.now().Add(a.o.RenewBefore).After(leaf.NotAfter) {
+		return false, nil
+	}
+	if a.schoolOwn {
+		a.log.Warn("pki: the school's server certificate expires soon; replace cert_file and key_file and restart",
+			"file", a.o.CertFile, "expires", leaf.NotAfter)
+		return false, nil
+	}
+	if err := a.renewServer("expires " + leaf.NotAfter.UTC().Format(time.DateOnly)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Run checks the server certificate every CheckEvery (default 12 hours)
+// and renews it when due, so a router that runs for years without a
+// restart keeps a valid certificate; it returns when ctx ends.
+func (a *Authority) Run(ctx context.Context) error {
+	every := a.o.CheckEvery
+	if every <= 0 {
+		every = 12 * time.Hour
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := a.RenewIfDue(); err != nil {
+				a.log.Error("pki: renewing the server certificate failed; the current one stays", "err", err)
+			}
+		}
+	}
 }
 
 func (a *Authority) issueServer() (*x509.Certificate, crypto.Signer, error) {
@@ -391,18 +476,24 @@ func randomSerial() *big.Int {
 
 // ServerCertificate is the RADIUS server's certificate and key, with its
 // chain, for tls.Config.Certificates.
-func (a *Authority) ServerCertificate() tls.Certificate { return a.server }
+func (a *Authority) ServerCertificate() tls.Certificate { return *a.server.Load() }
 
 // TLSConfig is the TLS configuration the EAP engine takes
 // (eap.Options.TLS): the server certificate with its chain, and the school
 // CA as the pool EAP-TLS client certificates must chain to. The engine
 // sets ClientAuth per method; pass VerifyLogin as its VerifyClient.
 func (a *Authority) TLSConfig() *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{a.server}, ClientCAs: a.caPool, MinVersion: tls.VersionTLS12}
+	return &tls.Config{
+		// The current certificate at each handshake: a renewal needs no
+		// restart of the engine.
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return a.server.Load(), nil },
+		ClientCAs:      a.caPool,
+		MinVersion:     tls.VersionTLS12,
+	}
 }
 
 // ServerLeaf is the server certificate itself.
-func (a *Authority) ServerLeaf() *x509.Certificate { return a.serverLeaf }
+func (a *Authority) ServerLeaf() *x509.Certificate { return a.server.Load().Leaf }
 
 // ServerName is the name supplicants must check.
 func (a *Authority) ServerName() string { return a.o.ServerName }

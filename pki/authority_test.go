@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +89,7 @@ func TestOpenMakesCAAndServerCertificateAndKeepsThem(t *testing.T) {
 	if len(tc.Certificate) != 2 || tc.PrivateKey == nil {
 		t.Fatalf("tls certificate chain %d", len(tc.Certificate))
 	}
-	if tc := a.TLSConfig(); len(tc.Certificates) != 1 || !tc.ClientCAs.Equal(pool) || tc.MinVersion != tls.VersionTLS12 {
+	if tc := a.TLSConfig(); tc.GetCertificate == nil || !tc.ClientCAs.Equal(pool) || tc.MinVersion != tls.VersionTLS12 {
 		t.Fatal("TLS config")
 	}
 	if !a.ClientCAs().Equal(pool) {
@@ -101,6 +103,14 @@ func TestOpenMakesCAAndServerCertificateAndKeepsThem(t *testing.T) {
 	}
 	if st, _ := os.Stat(b.opts.Dir); st.Mode().Perm() != 0o700 {
 		t.Fatalf("dir mode %v", st.Mode())
+	}
+
+	var made []string
+	for _, e := range mustAudit(t, b.st) {
+		made = append(made, e.Action+" "+e.Actor)
+	}
+	if strings.Join(made, ",") != "pki.ca.create pki,pki.server.issue pki" {
+		t.Fatalf("audit %v", made)
 	}
 
 	// A restart keeps both.
@@ -372,5 +382,96 @@ func TestPKCS12ReadsBackWithOpenSSL(t *testing.T) {
 	}
 	if out, err := exec.Command("openssl", "pkcs12", "-info", "-in", f, "-passin", "pass:wrong", "-noenc").CombinedOutput(); err == nil {
 		t.Fatalf("openssl accepted a wrong password:\n%s", out)
+	}
+}
+
+// TestRunningAuthorityRenewsTheServerCertificateInPlace: the engine's TLS
+// configuration serves the new certificate after a renewal without being
+// rebuilt; the school's own files are never replaced.
+func TestRunningAuthorityRenewsTheServerCertificateInPlace(t *testing.T) {
+	b := newBench(t)
+	a := b.open(t)
+	tc := a.TLSConfig()
+	old := a.ServerLeaf()
+	if renewed, err := a.RenewIfDue(); err != nil || renewed {
+		t.Fatalf("fresh certificate renewed: %v %v", renewed, err)
+	}
+	b.clock.Set(old.NotAfter.Add(-DefaultRenewBefore + time.Minute))
+	if renewed, err := a.RenewIfDue(); err != nil || !renewed {
+		t.Fatalf("due certificate not renewed: %v %v", renewed, err)
+	}
+	got, err := tc.GetCertificate(&tls.ClientHelloInfo{})
+	if err != nil || got.Leaf.Equal(old) || !got.Leaf.Equal(a.ServerLeaf()) || !got.Leaf.NotAfter.After(old.NotAfter) {
+		t.Fatal("the TLS configuration still serves the old certificate")
+	}
+	// The file on disk is the new one: a restart keeps it.
+	if !b.open(t).ServerLeaf().Equal(got.Leaf) {
+		t.Fatal("the renewed certificate was not written")
+	}
+
+	now := b.clock.Now()
+	cf, kf, caf := schoolPKI(t, filepath.Join(b.dir, "own"), "radius.school.example", now.Add(-time.Hour), now.Add(24*time.Hour))
+	b.opts.CertFile, b.opts.KeyFile, b.opts.CAFile = cf, kf, caf
+	s := b.open(t)
+	if renewed, err := s.RenewIfDue(); err != nil || renewed || s.ServerLeaf().Subject.CommonName != "radius.school.example" || !s.SchoolOwnServerCert() {
+		t.Fatalf("school's own certificate replaced: %v %v", renewed, err)
+	}
+}
+
+func mustAudit(t *testing.T, st *store.Store) []store.AuditEntry {
+	t.Helper()
+	log, err := st.AuditList(context.Background(), 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(log) // oldest first
+	return log
+}
+
+// TestSchoolChainWithAnIntermediate: a school CA file holding an
+// intermediate and its root, and a certificate file with only the leaf:
+// the server sends the leaf and the intermediate, and onboarding pins the
+// root.
+func TestSchoolChainWithAnIntermediate(t *testing.T) {
+	b := newBench(t)
+	now := b.clock.Now()
+	mk := func(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if parent == nil {
+			parent, parentKey = tmpl, k
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, k.Public(), parentKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(der)
+		return c, k
+	}
+	root, rootKey := mk(&x509.Certificate{SerialNumber: randomSerial(), Subject: pkix.Name{CommonName: "Trust Root"}, NotBefore: now.Add(-time.Hour),
+		NotAfter: now.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
+	inter, interKey := mk(&x509.Certificate{SerialNumber: randomSerial(), Subject: pkix.Name{CommonName: "Trust Issuing"}, NotBefore: now.Add(-time.Hour),
+		NotAfter: now.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, root, rootKey)
+	leaf, leafKey := mk(&x509.Certificate{SerialNumber: randomSerial(), Subject: pkix.Name{CommonName: "radius.school.example"},
+		DNSNames: []string{"radius.school.example"}, NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}, inter, interKey)
+	dir := filepath.Join(b.dir, "chain")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePair(dir, "leaf.pem", "leaf-key.pem", leafKey, leaf); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(filepath.Join(dir, "ca.pem"), certPEM(inter, root), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.opts.CertFile, b.opts.KeyFile, b.opts.CAFile = filepath.Join(dir, "leaf.pem"), filepath.Join(dir, "leaf-key.pem"), filepath.Join(dir, "ca.pem")
+	a := b.open(t)
+	sent := a.ServerCertificate().Certificate
+	if len(sent) != 2 || !bytes.Equal(sent[1], inter.Raw) || !a.TrustAnchor().Equal(root) {
+		t.Fatalf("sent %d certificates; anchor %s", len(sent), a.TrustAnchor().Subject.CommonName)
+	}
+	// A supplicant that trusts only the root connects (as for PEAP).
+	if _, err := handshake(t, a, tls.VersionTLS13, root, "radius.school.example", nil); err != nil {
+		t.Fatalf("the supplicant could not build the path to the root: %v", err)
 	}
 }

@@ -22,7 +22,9 @@
 //
 // The server certificate is either made here, signed by the school CA, with
 // the configured server name as its DNS SAN and the serverAuth EKU (renewed
-// at start when it is due, the name changed or the CA changed), or given by
+// at start when it is due, the name changed or the CA changed, and by Run
+// when it comes due while the router runs; TLSConfig serves the current
+// one at every handshake), or given by
 // the school as files, which are checked at load (expired, not yet valid,
 // name mismatch, key mismatch, not signed by the CA file) with an error that
 // says which. Client certificates are always issued by Gatehouse's own CA,

@@ -125,6 +125,92 @@ const (
 	eapMSCV2 = 26
 )
 
+// MobileConfigTLS is an Apple profile for EAP-TLS with one issued client
+// certificate: the school CA, the PKCS#12 as a com.apple.security.pkcs12
+// payload (its password is not in the profile: the device asks for it on
+// install, so the file alone opens nothing), and per SSID a
+// com.apple.wifi.managed payload that logs in with that identity and
+// trusts only the CA and the server name.
+func (o Onboarding) MobileConfigTLS(iss Issued) ([]byte, error) {
+	if len(o.SSIDs) == 0 {
+		return nil, errors.New("pki: no Wi-Fi networks are configured for WPA-Enterprise")
+	}
+	if len(iss.PKCS12) == 0 {
+		return nil, errors.New("pki: no certificate to put in the profile")
+	}
+	base := "net.gatehouse." + o.ServerName + ".tls." + iss.Cert.Serial
+	caUUID, idUUID := o.uuidFor("ca"), o.uuidFor("identity:"+iss.Cert.Serial)
+	content := []any{
+		(&dict{}).
+			set("PayloadType", "com.apple.security.root").
+			set("PayloadVersion", 1).
+			set("PayloadIdentifier", base+".ca").
+			set("PayloadUUID", caUUID).
+			set("PayloadDisplayName", o.CA.Subject.CommonName).
+			set("PayloadCertificateFileName", "school-ca.cer").
+			set("PayloadContent", o.CA.Raw),
+		(&dict{}).
+			set("PayloadType", "com.apple.security.pkcs12").
+			set("PayloadVersion", 1).
+			set("PayloadIdentifier", base+".identity").
+			set("PayloadUUID", idUUID).
+			set("PayloadDisplayName", iss.Cert.Identity).
+			set("PayloadCertificateFileName", iss.FileName).
+			set("PayloadContent", iss.PKCS12),
+	}
+	for _, ssid := range o.SSIDs {
+		if err := checkSSID(ssid); err != nil {
+			return nil, fmt.Errorf("pki: mobileconfig: %w", err)
+		}
+		eap := (&dict{}).
+			set("AcceptEAPTypes", []any{eapTLS}).
+			set("UserName", iss.Cert.Identity).
+			set("TLSTrustedServerNames", []any{o.ServerName}).
+			set("PayloadCertificateAnchorUUID", []any{caUUID}).
+			set("TLSMinimumVersion", "1.2")
+		u := o.uuidFor("tls:" + iss.Cert.Serial + ":" + ssid)
+		content = append(content, (&dict{}).
+			set("PayloadType", "com.apple.wifi.managed").
+			set("PayloadVersion", 1).
+			set("PayloadIdentifier", base+".wifi."+u).
+			set("PayloadUUID", u).
+			set("PayloadDisplayName", "Wi-Fi "+ssid).
+			set("SSID_STR", ssid).
+			set("HIDDEN_NETWORK", false).
+			set("AutoJoin", true).
+			set("EncryptionType", "WPA2").
+			set("IsHotspot", false).
+			set("PayloadCertificateUUID", idUUID).
+			set("EAPClientConfiguration", eap))
+	}
+	site := o.Site
+	if site == "" {
+		site = "School"
+	}
+	top := (&dict{}).
+		set("PayloadType", "Configuration").
+		set("PayloadVersion", 1).
+		set("PayloadIdentifier", base).
+		set("PayloadUUID", o.uuidFor("profile-tls:"+iss.Cert.Serial)).
+		set("PayloadDisplayName", site+" Wi-Fi ("+iss.Cert.Identity+")").
+		set("PayloadDescription", "Joins "+strings.Join(o.SSIDs, ", ")+" with the certificate of "+iss.Cert.Identity+".").
+		set("PayloadOrganization", site).
+		set("PayloadContent", content)
+	return plistDoc(top)
+}
+
+func plistDoc(top *dict) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	b.WriteString(`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">` + "\n")
+	b.WriteString(`<plist version="1.0">` + "\n")
+	if err := writePlist(&b, top, ""); err != nil {
+		return nil, err
+	}
+	b.WriteString("</plist>\n")
+	return b.Bytes(), nil
+}
+
 // MobileConfig is an Apple configuration profile (iOS, iPadOS, macOS): a
 // com.apple.security.root payload with the CA and, per SSID, a
 // com.apple.wifi.managed payload for WPA2/WPA3-Enterprise that accepts
@@ -185,15 +271,7 @@ func (o Onboarding) MobileConfig() ([]byte, error) {
 		set("PayloadOrganization", site).
 		set("PayloadRemovalDisallowed", false).
 		set("PayloadContent", content)
-	var b bytes.Buffer
-	b.WriteString(xml.Header)
-	b.WriteString(`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">` + "\n")
-	b.WriteString(`<plist version="1.0">` + "\n")
-	if err := writePlist(&b, top, ""); err != nil {
-		return nil, err
-	}
-	b.WriteString("</plist>\n")
-	return b.Bytes(), nil
+	return plistDoc(top)
 }
 
 // windowsProfile is a WLAN profile (schema

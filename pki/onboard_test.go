@@ -2,6 +2,7 @@ package pki
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
@@ -275,5 +276,38 @@ func TestAndroidSettingsNameTheDomainAndCA(t *testing.T) {
 	if got["Domain"] != "radius.school.example" || got["EAP method"] != "PEAP" || got["Anonymous identity"] != "anonymous@school.example" ||
 		!strings.Contains(got["CA certificate"], a.CA().Subject.CommonName) {
 		t.Fatalf("%v", got)
+	}
+}
+
+func TestMobileConfigTLSCarriesTheIdentityButNotItsPassword(t *testing.T) {
+	b := newBench(t)
+	a := b.open(t)
+	p := b.person(t, "amy")
+	iss, err := a.IssuePerson(context.Background(), "web:nm", p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := a.Onboarding("Test School", []string{"Staff"}).MobileConfigTLS(iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(doc, []byte(iss.Password)) {
+		t.Fatal("the profile carries the PKCS#12 password")
+	}
+	pl := readPlist(t, doc)
+	content := pl["PayloadContent"].([]any)
+	if len(content) != 3 {
+		t.Fatalf("%d payloads", len(content))
+	}
+	ca, id, wifi := content[0].(map[string]any), content[1].(map[string]any), content[2].(map[string]any)
+	p12, _ := base64.StdEncoding.DecodeString(id["PayloadContent"].(map[string]any)["data"].(string))
+	if id["PayloadType"] != "com.apple.security.pkcs12" || !bytes.Equal(p12, iss.PKCS12) {
+		t.Fatal("the identity payload does not hold the PKCS#12")
+	}
+	eap := wifi["EAPClientConfiguration"].(map[string]any)
+	if wifi["PayloadCertificateUUID"] != id["PayloadUUID"] || eap["UserName"] != "amy@school.example" ||
+		eap["PayloadCertificateAnchorUUID"].([]any)[0] != ca["PayloadUUID"] || eap["AcceptEAPTypes"].([]any)[0] != 13.0 ||
+		eap["TLSTrustedServerNames"].([]any)[0] != "radius.school.example" || wifi["SSID_STR"] != "Staff" {
+		t.Fatalf("wifi payload %v", wifi)
 	}
 }

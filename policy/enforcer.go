@@ -248,7 +248,7 @@ func (e *Enforcer) pruneLocked(now time.Time) {
 		if now.After(q.until.Add(expiryGrace)) {
 			delete(e.quotas, k)
 			// Its object stays in the kernel until a check sweeps it.
-			e.leftovers[quotaName(q.ip)] = true
+			e.leftovers[q.objName()] = true
 		}
 	}
 }

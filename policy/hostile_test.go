@@ -173,3 +173,76 @@ func TestStaticAddressGetsNothingUntilBound(t *testing.T) {
 		t.Error("an unbound pair reached the internet")
 	}
 }
+
+// TestACodesDevicesShareOneBudget: a code's quota belongs to the code, not
+// to each address: two devices admitted with the same QuotaKey count
+// against one quota object, which lasts while either is admitted.
+func TestACodesDevicesShareOneBudget(t *testing.T) {
+	s := newSchool(t)
+	e := newEnforcer(t, s.router, testNetwork(), time.Now)
+	ctx := context.Background()
+	if err := e.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Hour)
+	phone := Device{MAC: mac("02:00:00:00:40:0a"), IP: netip.MustParseAddr("10.40.0.10")} // the visitor namespace
+	laptop := Device{MAC: mac("02:00:00:00:40:0b"), IP: netip.MustParseAddr("10.40.0.11")}
+	lone := Device{MAC: mac("02:00:00:00:40:0c"), IP: netip.MustParseAddr("10.40.0.12")}
+	for _, d := range []Device{phone, laptop} {
+		if err := e.AdmitWith(ctx, d, until, Limits{QuotaBytes: 1_000_000, QuotaKey: "v7"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.AdmitWith(ctx, lone, until, Limits{QuotaBytes: 1_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	inNS(t, s.visitor, func() {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP("10.40.0.10")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		buf := make([]byte, 1000)
+		for range 100 {
+			_, _ = c.WriteTo(buf, &net.UDPAddr{IP: net.ParseIP("198.51.100.2"), Port: 9})
+		}
+	})
+	time.Sleep(200 * time.Millisecond) // let the packets cross the router
+	pu, err := e.QuotaUsed(ctx, phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lu, err := e.QuotaUsed(ctx, laptop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pu < 50_000 || lu != pu {
+		t.Errorf("the phone used %d bytes; the code's budget as the laptop sees it: %d; want the same, over 50 kB", pu, lu)
+	}
+	if ou, err := e.QuotaUsed(ctx, lone); err != nil || ou != 0 {
+		t.Errorf("a device with its own budget was charged %d (%v)", ou, err)
+	}
+	objs := nsRun(t, s.routerNS, "nft", "list", "quotas", "table", "inet", TableName)
+	if strings.Count(objs, "quota quota_k_v7 ") != 1 || strings.Count(objs, "quota quota_") != 2 {
+		t.Errorf("quota objects, want one for the code and one for the lone device:\n%s", objs)
+	}
+	if n, err := e.Check(ctx); err != nil || n != 0 {
+		t.Errorf("a check after sharing repaired %d (%v), want nothing", n, err)
+	}
+	// The budget lasts while any of the code's devices is admitted.
+	if err := e.Evict(ctx, phone); err != nil {
+		t.Fatal(err)
+	}
+	if lu2, err := e.QuotaUsed(ctx, laptop); err != nil || lu2 != pu {
+		t.Errorf("after the phone left the laptop's budget reads %d (%v), want %d", lu2, err, pu)
+	}
+	if err := e.Evict(ctx, laptop); err != nil {
+		t.Fatal(err)
+	}
+	if objs := nsRun(t, s.routerNS, "nft", "list", "quotas", "table", "inet", TableName); strings.Contains(objs, "quota_k_v7") {
+		t.Errorf("the code's quota object outlived its devices:\n%s", objs)
+	}
+	if err := e.AdmitWith(ctx, lone, until, Limits{QuotaBytes: 1, QuotaKey: "bad key!"}); err == nil {
+		t.Error("a quota key that cannot name an object was accepted")
+	}
+}

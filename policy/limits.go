@@ -59,6 +59,11 @@ type Limits struct {
 	// counts: the router's own services (the portal, DNS) stay reachable
 	// when the budget is spent.
 	QuotaBytes uint64
+	// QuotaKey names the budget's owner (a visitor code): every device
+	// admitted with the same key counts against one budget, so a code's
+	// quota is the code's, not each address's. Empty gives the device a
+	// budget of its own. Letters, digits and '_' only.
+	QuotaKey string
 }
 
 // ErrNoQuota is returned by QuotaUsed for a device admitted without a quota.
@@ -171,25 +176,48 @@ type quota struct {
 	bytes uint64
 	until time.Time
 	used  uint64
+	key   string // Limits.QuotaKey: the shared object's owner; "" for the device's own
 }
 
+// quotaName names a device's quota chain (and its own quota object).
 func quotaName(ip netip.Addr) string {
 	return quotaPrefix + strings.ReplaceAll(ip.String(), ".", "_")
 }
 
+// objName names the quota object q counts against: the key's shared one,
+// or the device's own.
+func (q *quota) objName() string {
+	if q.key != "" {
+		return quotaPrefix + "k_" + q.key
+	}
+	return quotaName(q.ip)
+}
+
 func (q *quota) obj(t *nftables.Table) *nftables.QuotaObj {
 	// The kernel refuses a consumed count above the budget.
-	return &nftables.QuotaObj{Table: t, Name: quotaName(q.ip), Bytes: q.bytes, Consumed: min(q.used, q.bytes), Over: true}
+	return &nftables.QuotaObj{Table: t, Name: q.objName(), Bytes: q.bytes, Consumed: min(q.used, q.bytes), Over: true}
+}
+
+// sharersLocked returns the live quotas other than skip that count against
+// object name.
+func (e *Enforcer) sharersLocked(name, skip string, now time.Time) []*quota {
+	var out []*quota
+	for k, q := range e.quotas {
+		if k != skip && q.objName() == name && q.until.After(now) {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 // quotaChain is a device's quota chain. The object is evaluated, and so
 // counts the packet, only after the address matched, so each packet is
 // counted once for each end of it that has a quota: a download in the first
 // rule, an upload in the second.
-func quotaChain(t *nftables.Table, ip netip.Addr) chainSpec {
+func quotaChain(t *nftables.Table, ip netip.Addr, obj string) chainSpec {
 	name := quotaName(ip)
 	a := ip.As4()
-	ref := &expr.Objref{Type: int(nftables.ObjTypeQuota), Name: name}
+	ref := &expr.Objref{Type: int(nftables.ObjTypeQuota), Name: obj}
 	is := func(load expr.Any) []expr.Any {
 		return cat(ipv4Only(), one(load, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a[:]}))
 	}
@@ -205,11 +233,11 @@ func quotaChain(t *nftables.Table, ip netip.Addr) chainSpec {
 // that starts from q.used; the chain's rules, which hold it, go first.
 func (e *Enforcer) queueQuota(q *quota, recreate bool) {
 	t := e.rs.table
-	c := quotaChain(t, q.ip)
+	c := quotaChain(t, q.ip, q.objName())
 	e.cc.AddChain(c.chain)
 	e.cc.FlushChain(c.chain)
 	if recreate {
-		e.cc.DeleteObject(&nftables.QuotaObj{Table: t, Name: quotaName(q.ip)})
+		e.cc.DeleteObject(&nftables.QuotaObj{Table: t, Name: q.objName()})
 	}
 	e.cc.AddObj(q.obj(t))
 	addRules(e.cc, t, c)
@@ -249,7 +277,7 @@ func (e *Enforcer) readQuotaUsage() {
 		return
 	}
 	for _, q := range e.quotas {
-		if o, ok := objs[quotaName(q.ip)]; ok {
+		if o, ok := objs[q.objName()]; ok {
 			q.used = max(q.used, o.Consumed)
 		}
 	}
@@ -274,7 +302,7 @@ func (e *Enforcer) repairQuotas() (int, error) {
 	repairs := 0
 	for _, k := range sortedKeys(e.quotas) {
 		q := e.quotas[k]
-		name := quotaName(q.ip)
+		name, chain := q.objName(), quotaName(q.ip)
 		fix, recreate := false, false
 		if o, ok := objs[name]; !ok {
 			e.log.Warn("drift repaired", "what", "quota object missing", "quota", name, "used", q.used)
@@ -296,18 +324,18 @@ func (e *Enforcer) repairQuotas() (int, error) {
 				q.used = max(q.used, o.Consumed)
 			}
 		}
-		if !chains[name] {
-			e.log.Warn("drift repaired", "what", "quota chain missing", "chain", name)
+		if !chains[chain] {
+			e.log.Warn("drift repaired", "what", "quota chain missing", "chain", chain)
 			fix = true
 			repairs++
 		} else {
-			c := quotaChain(e.rs.table, q.ip)
+			c := quotaChain(e.rs.table, q.ip, name)
 			same, err := e.sameRules(c)
 			if err != nil {
 				return repairs, err
 			}
 			if !same {
-				e.log.Warn("drift repaired", "what", "quota chain changed", "chain", name)
+				e.log.Warn("drift repaired", "what", "quota chain changed", "chain", chain)
 				fix = true
 				repairs++
 			}
@@ -338,27 +366,28 @@ func (e *Enforcer) sweepQuotas() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	want := map[string]bool{}
+	wantObj, wantChain := map[string]bool{}, map[string]bool{}
 	for _, q := range e.quotas {
-		want[quotaName(q.ip)] = true
+		wantObj[q.objName()] = true
+		wantChain[quotaName(q.ip)] = true
 	}
 	stray := map[string]bool{}
 	for name := range objs {
-		if !want[name] {
+		if !wantObj[name] {
 			stray[name] = true
 		}
 	}
 	for name := range chains {
-		if !want[name] {
+		if !wantChain[name] {
 			stray[name] = true
 		}
 	}
 	n := 0
 	for _, name := range sortedKeys(stray) {
-		if chains[name] {
+		if chains[name] && !wantChain[name] {
 			e.cc.DelChain(&nftables.Chain{Table: newTable(), Name: name})
 		}
-		if _, ok := objs[name]; ok {
+		if _, ok := objs[name]; ok && !wantObj[name] {
 			e.cc.DeleteObject(&nftables.QuotaObj{Table: newTable(), Name: name})
 		}
 		if err := e.cc.Flush(); err != nil {
@@ -387,15 +416,20 @@ func (e *Enforcer) dropQuotaLocked(key string) {
 	if !e.applied {
 		return
 	}
-	name := quotaName(q.ip)
-	e.cc.DelChain(&nftables.Chain{Table: e.rs.table, Name: name})
-	e.cc.DeleteObject(&nftables.QuotaObj{Table: e.rs.table, Name: name})
+	name := q.objName()
+	e.cc.DelChain(&nftables.Chain{Table: e.rs.table, Name: quotaName(q.ip)})
+	shared := len(e.sharersLocked(name, key, e.now())) > 0
+	if !shared {
+		e.cc.DeleteObject(&nftables.QuotaObj{Table: e.rs.table, Name: name})
+	}
 	if err := e.cc.Flush(); err != nil {
 		e.log.Warn("quota left for the next check to remove", "quota", name, "err", err)
 		e.leftovers[name] = true
 		return
 	}
-	delete(e.leftovers, name)
+	if !shared {
+		delete(e.leftovers, name)
+	}
 }
 
 func (e *Enforcer) quotaChains() (map[string]bool, error) {
@@ -453,7 +487,7 @@ func limitOps(ipk string, up, down *tier, q *quota, until time.Time) []op {
 	if q == nil {
 		ops = append(ops, op{set: SetBudget, key: ipk})
 	} else {
-		ops = append(ops, op{set: SetBudget, key: ipk, add: true, until: until, jump: quotaName(q.ip)})
+		ops = append(ops, op{set: SetBudget, key: ipk, add: true, until: until, jump: quotaName(q.ip)}) // the device's chain
 	}
 	return ops
 }
@@ -497,6 +531,9 @@ func (e *Enforcer) admitWith(ctx context.Context, d Device, until time.Time, l L
 	if !until.After(e.now()) {
 		return nil, fmt.Errorf("policy: %s: until %v is not in the future", what, until)
 	}
+	if !validQuotaKey(l.QuotaKey) {
+		return nil, fmt.Errorf("policy: %s: quota key %q: want up to 40 letters, digits or '_'", what, l.QuotaKey)
+	}
 	up, err := tierFor(l.UpBps)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %s: upload limit: %w", what, err)
@@ -520,13 +557,19 @@ func (e *Enforcer) admitWith(ctx context.Context, d Device, until time.Time, l L
 	if l.QuotaBytes > 0 {
 		old, ok := e.quotas[ipk]
 		live := ok && old.until.After(now) && bytes.Equal(old.mac, d.MAC)
-		q = &quota{ip: d.IP, mac: slices.Clone(d.MAC), bytes: l.QuotaBytes, until: until}
-		if live {
+		q = &quota{ip: d.IP, mac: slices.Clone(d.MAC), bytes: l.QuotaBytes, until: until, key: l.QuotaKey}
+		if live && old.objName() == q.objName() {
 			q.used = old.used
 		}
 		// The budget follows the device to its new address.
 		q.used = max(q.used, carried)
-		if !live && e.applied && (ok || e.leftovers[quotaName(d.IP)]) {
+		// A shared budget other devices already count against is theirs
+		// too: joined as it stands, never reset.
+		sharers := e.sharersLocked(q.objName(), ipk, now)
+		for _, o := range sharers {
+			q.used = max(q.used, o.used)
+		}
+		if len(sharers) == 0 && !(live && old.objName() == q.objName()) && e.applied && ((ok && old.objName() == q.objName()) || e.leftovers[q.objName()]) {
 			// A budget left by an admission that ran out, or by another
 			// device on this address, must not be inherited.
 			if err := e.resetQuota(q); err != nil {
@@ -588,7 +631,7 @@ func tierName(t *tier) string {
 // resetQuota zeroes the consumed count of a leftover object of q's name, if
 // the kernel still holds one.
 func (e *Enforcer) resetQuota(q *quota) error {
-	name := quotaName(q.ip)
+	name := q.objName()
 	_, err := e.cc.ResetObject(&nftables.QuotaObj{Table: e.rs.table, Name: name})
 	if err != nil {
 		// google/nftables does not keep the errno: tell "gone" from a
@@ -623,7 +666,7 @@ func (e *Enforcer) QuotaUsed(ctx context.Context, d Device) (uint64, error) {
 		return 0, fmt.Errorf("%w: %v", ErrNoQuota, d.IP)
 	}
 	if e.applied {
-		o, err := e.cc.GetObject(&nftables.QuotaObj{Table: e.rs.table, Name: quotaName(q.ip)})
+		o, err := e.cc.GetObject(&nftables.QuotaObj{Table: e.rs.table, Name: q.objName()})
 		if err != nil {
 			return 0, fmt.Errorf("policy: read quota of %v: %w", d.IP, err)
 		}
@@ -636,4 +679,17 @@ func (e *Enforcer) QuotaUsed(ctx context.Context, d Device) (uint64, error) {
 		q.used = max(q.used, qo.Consumed)
 	}
 	return min(q.used, q.bytes), nil
+}
+
+// validQuotaKey reports whether k can name a shared quota object.
+func validQuotaKey(k string) bool {
+	if len(k) > 40 {
+		return false
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

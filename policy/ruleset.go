@@ -355,10 +355,19 @@ func (rs *ruleset) program(cc *nftables.Conn, elems map[string][]nftables.SetEle
 	cc.DelTable(rs.table)
 	cc.AddTable(rs.table)
 	var qchains []chainSpec
+	objs := map[string]*nftables.QuotaObj{}
 	for _, k := range sortedKeys(quotas) {
 		q := quotas[k]
-		cc.AddObj(q.obj(rs.table))
-		qchains = append(qchains, quotaChain(rs.table, q.ip))
+		// A shared budget once, from the most any sharer has used.
+		o := q.obj(rs.table)
+		if prev, ok := objs[o.Name]; ok {
+			o.Consumed = max(o.Consumed, prev.Consumed)
+		}
+		objs[o.Name] = o
+		qchains = append(qchains, quotaChain(rs.table, q.ip, q.objName()))
+	}
+	for _, name := range sortedKeys(objs) {
+		cc.AddObj(objs[name])
 	}
 	chains := append(slices.Clone(rs.chains), qchains...)
 	for _, c := range chains {

@@ -8,7 +8,8 @@
 // (CVE-2024-3596: required and verified on every Access-Request, first in
 // every Access-Accept/Reject/Challenge we send), the duplicate cache, the
 // bound on requests in flight, the delayed Access-Reject, Status-Server
-// (RFC 5997), MAC authentication (MAB) and PAP decisions, VLAN assignment
+// (RFC 5997), MAC authentication (MAB), PAP and EAP (WPA-Enterprise; the
+// EAP methods themselves are package radius/eap's) decisions, VLAN assignment
 // from the SSID's segment, personal Wi-Fi keys (sealed with the site key),
 // accounting into sessions, and Disconnect/CoA (RFC 5176) towards the NAS.
 //

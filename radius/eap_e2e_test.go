@@ -30,6 +30,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/radius/eap"
+	"github.com/gatehouse-net/gatehouse/radius/mschapv2"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
@@ -160,6 +161,14 @@ func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
 		eo := &eap.Options{
 			TLS:          &tls.Config{Certificates: []tls.Certificate{e.pki.server}, ClientCAs: e.pki.pool},
 			VerifyClient: e.revoked.verify,
+			// As people.Service.NTHash: nobody for a leaver.
+			NTHash: func(_ context.Context, user string) ([16]byte, bool, error) {
+				id, ok := e.ids[user]
+				if !ok || !id.Active {
+					return [16]byte{}, false, nil
+				}
+				return mschapv2.NTPasswordHash(amyPassword), true, nil
+			},
 		}
 		if mod != nil {
 			mod(eo)
@@ -219,7 +228,12 @@ func (e *eapRig) network(method, version, user, pw string, extra ...string) stri
 	case "PEAP":
 		fmt.Fprintf(&b, "\teap=PEAP\n\tanonymous_identity=\"anonymous@school.example\"\n\tidentity=%q\n\tpassword=%q\n\tphase2=\"auth=MSCHAPV2\"\n", user, pw)
 	}
-	fmt.Fprintf(&b, "\tphase1=%q\n", tlsPhase1(version))
+	phase1 := tlsPhase1(version)
+	if method == "PEAP" {
+		// Require the crypto binding TLV (and its compound MSK).
+		phase1 += " crypto_binding=2"
+	}
+	fmt.Fprintf(&b, "\tphase1=%q\n", phase1)
 	for _, x := range extra {
 		b.WriteString("\t" + x + "\n")
 	}
@@ -240,8 +254,10 @@ func tlsVersionUsed(out string) string {
 func TestEapolTestMethodsOverTLS12And13(t *testing.T) {
 	e := newEAPE2E(t, nil)
 	methods := []struct{ method, user, secret string }{
-		{"TLS", "amy@school.example", "amy"},
+		{"PEAP", "amy", amyPassword},
 		{"TTLS-PAP", "amy", amyPassword},
+		{"TTLS-MSCHAPV2", "amy", amyPassword},
+		{"TLS", "amy@school.example", "amy"},
 	}
 	for _, m := range methods {
 		for _, v := range []string{"1.2", "1.3"} {
@@ -265,13 +281,17 @@ func TestEapolTestMethodsOverTLS12And13(t *testing.T) {
 		}
 	}
 	t.Run("wrong password fails", func(t *testing.T) {
-		if ok, out := e.eapolTest(t, "bad", e.network("TTLS-PAP", "1.2", "amy", "not it")); ok || !strings.Contains(out, "CTRL-EVENT-EAP-FAILURE") {
-			t.Fatalf("wrong password:\n%s", tail(out, 40))
+		for _, m := range []string{"PEAP", "TTLS-PAP", "TTLS-MSCHAPV2"} {
+			if ok, out := e.eapolTest(t, "bad", e.network(m, "1.2", "amy", "not it")); ok || !strings.Contains(out, "CTRL-EVENT-EAP-FAILURE") {
+				t.Fatalf("%s wrong password:\n%s", m, tail(out, 40))
+			}
 		}
 	})
 	t.Run("a leaver fails", func(t *testing.T) {
-		if ok, out := e.eapolTest(t, "leaver", e.network("TTLS-PAP", "1.3", "leo", amyPassword)); ok {
-			t.Fatalf("leaver:\n%s", tail(out, 40))
+		for _, m := range []string{"PEAP", "TTLS-PAP", "TTLS-MSCHAPV2"} {
+			if ok, out := e.eapolTest(t, "leaver", e.network(m, "1.3", "leo", amyPassword)); ok {
+				t.Fatalf("%s leaver:\n%s", m, tail(out, 40))
+			}
 		}
 	})
 	t.Run("a certificate the callback refuses fails", func(t *testing.T) {
@@ -295,4 +315,111 @@ func tail(s string, n int) string {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// e2eMethods are the methods the end-to-end tests log in by, with the
+// login that works for each.
+var e2eMethods = []struct{ name, method, user, secret string }{
+	{eap.MethodPEAP, "PEAP", "amy", amyPassword},
+	{eap.MethodTTLS, "TTLS-PAP", "amy", amyPassword},
+	{eap.MethodTLS, "TLS", "amy@school.example", "amy"},
+}
+
+// Every enabled method NAKs to every other: the server offers one first
+// and the supplicant, configured for another, asks for that instead.
+func TestEapolTestNAKFromEveryMethodToEveryOther(t *testing.T) {
+	for _, first := range e2eMethods {
+		t.Run("offering "+first.name, func(t *testing.T) {
+			order := []string{first.name}
+			for _, m := range e2eMethods {
+				if m.name != first.name {
+					order = append(order, m.name)
+				}
+			}
+			e := newEAPE2E(t, func(o *eap.Options) { o.Methods = order })
+			for _, m := range e2eMethods {
+				if m.name == first.name {
+					continue
+				}
+				ok, out := e.eapolTest(t, "nak", e.network(m.method, "1.3", m.user, m.secret))
+				if !ok || !strings.Contains(out, "-> NAK") || !strings.Contains(out, "MPPE keys OK: 1  mismatch: 0") {
+					t.Fatalf("%s after a NAK from %s:\n%s", m.method, first.name, tail(out, 60))
+				}
+			}
+			// Asking only for a method that is not offered fails.
+			ok, out := e.eapolTest(t, "md5", "\teap=MD5\n\tidentity=\"amy\"\n\tpassword=\"x\"\n")
+			if ok || !strings.Contains(out, "CTRL-EVENT-EAP-FAILURE") {
+				t.Fatalf("NAK to MD5:\n%s", tail(out, 40))
+			}
+		})
+	}
+}
+
+// 32 logins at once, every method and both TLS versions, each from its own
+// device: all succeed with their keys.
+func TestEapolTest32Parallel(t *testing.T) {
+	e := newEAPE2E(t, nil)
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	all := append(e2eMethods, struct{ name, method, user, secret string }{eap.MethodTTLS, "TTLS-MSCHAPV2", "amy", amyPassword})
+	for i := range n {
+		m := all[i%len(all)]
+		v := []string{"1.2", "1.3"}[(i/len(all))%2]
+		conf := filepath.Join(e.dir, fmt.Sprintf("par%d.conf", i))
+		if err := os.WriteFile(conf, []byte("network={\n\tkey_mgmt=WPA-EAP\n"+e.network(m.method, v, m.user, m.secret)+"}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+			defer cancel()
+			out, err := e.school.Command(ctx, "mgmt", "eapol_test", "-c", conf, "-a", testbed.MgmtRouterIP, "-p", "1812", "-s", e2eSecret,
+				"-t", "120", "-M", fmt.Sprintf("02:00:00:00:10:%02x", i), "-N", "30:s:0A-00-00-00-00-01:Staff").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "SUCCESS") || !strings.Contains(string(out), "MPPE keys OK: 1  mismatch: 0") {
+				errs <- fmt.Sprintf("login %d (%s over TLS %s): %v\n%s", i, m.method, v, err, tail(string(out), 30))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+	if n := e.srv.eap.InProgress(); n > 32 {
+		t.Errorf("%d logins still in the table", n)
+	}
+}
+
+// EAP-TLS resumes its TLS session on re-authentication (eapol_test -r 1)
+// over TLS 1.3, by session ticket (crypto/tls checks the certificate again
+// through VerifyConnection, so VerifyClient still decides). Over TLS 1.2
+// wpa_supplicant offers only session-ID resumption, which crypto/tls does
+// not serve: those logins run in full. TTLS and PEAP never resume (a
+// resumed tunnel would skip the person's inner login).
+func TestEapolTestEAPTLSResumes(t *testing.T) {
+	e := newEAPE2E(t, nil)
+	for _, v := range []string{"1.3"} {
+		ok, out := e.eapolTest(t, "resume", e.network("TLS", v, "amy@school.example", "amy"), "-r", "1")
+		if !ok || strings.Count(out, "MPPE keys OK: 1  mismatch: 0") != 1 && !strings.Contains(out, "MPPE keys OK: 2  mismatch: 0") {
+			t.Fatalf("TLS %s re-authentication:\n%s", v, tail(out, 40))
+		}
+		if !strings.Contains(out, "resumed=1") {
+			t.Fatalf("TLS %s: the second login did not resume:\n%s", v, grepLines(out, "resumed", "ticket", "Ticket", "Session ID"))
+		}
+	}
+}
+
+func grepLines(s string, subs ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, x := range subs {
+			if strings.Contains(l, x) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -7,11 +7,10 @@ package radius
 // reports the Stop.
 //
 // hostapd's wired driver has no MAC-authentication (MAB) path: macaddr_acl
-// applies to IEEE 802.11 association only, and 802.1X through an external
-// server needs EAP, which this package does not speak yet (issue 14). So the
-// port authenticates the supplicant with hostapd's own EAP server (EAP-MD5),
-// and everything RADIUS between hostapd and Gatehouse is real: accounting
-// Start/Stop and Disconnect.
+// applies to IEEE 802.11 association only. Here the port authenticates the
+// supplicant with hostapd's own EAP server (EAP-MD5), so that accounting and
+// Disconnect are tested on their own; eap_hostapd_e2e_test.go has hostapd
+// send the EAP logins themselves to Gatehouse.
 
 import (
 	"bufio"

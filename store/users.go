@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Roles of admin users. A user has exactly one.
@@ -35,15 +37,30 @@ type User struct {
 	LockedUntil  time.Time // zero when not locked
 	CreatedAt    time.Time
 	Disabled     bool
+	// DisplayName is how pages name the user ("Mrs Patel"); spaces allowed,
+	// at most MaxDisplayName bytes. Empty: the login name.
+	DisplayName string
+}
+
+// MaxDisplayName bounds User.DisplayName.
+const MaxDisplayName = 100
+
+// Shown is how pages name u: the display name, or the login name.
+func (u User) Shown() string {
+	if u.DisplayName != "" {
+		return u.DisplayName
+	}
+	return u.Name
 }
 
 // userAudit is what the audit log records about a user: never the hash.
 type userAudit struct {
-	ID        int64     `json:"id"`
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
+	ID          int64     `json:"id"`
+	Name        string    `json:"name"`
+	DisplayName string    `json:"display_name,omitempty"`
+	Role        string    `json:"role"`
+	Disabled    bool      `json:"disabled"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 const maxNameLen = 64
@@ -82,9 +99,12 @@ func (s *Store) CreateUser(ctx context.Context, actor string, u User) (User, err
 	}
 	u.CreatedAt = u.CreatedAt.UTC()
 	u.FailedLogins, u.LockedUntil = 0, time.Time{}
+	if err := validDisplayName(u.DisplayName); err != nil {
+		return User{}, fmt.Errorf("store: create user %s: %w", u.Name, err)
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, role, password_hash, created_at, disabled) VALUES (?, ?, ?, ?, ?)`,
-			u.Name, u.Role, u.PasswordHash, formatTime(u.CreatedAt), u.Disabled)
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, role, password_hash, created_at, disabled, display_name) VALUES (?, ?, ?, ?, ?, ?)`,
+			u.Name, u.Role, u.PasswordHash, formatTime(u.CreatedAt), u.Disabled, u.DisplayName)
 		if err != nil {
 			if isUniqueViolation(err) {
 				return ErrExists
@@ -94,7 +114,7 @@ func (s *Store) CreateUser(ctx context.Context, actor string, u User) (User, err
 		if u.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		after, err := auditJSON(userAudit{ID: u.ID, Name: u.Name, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt})
+		after, err := auditJSON(userAudit{ID: u.ID, Name: u.Name, DisplayName: u.DisplayName, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt})
 		if err != nil {
 			return err
 		}
@@ -144,14 +164,14 @@ func (s *Store) SetUserPassword(ctx context.Context, actor string, name, hash st
 	return nil
 }
 
-const userColumns = `id, name, role, password_hash, failed_logins, locked_until, created_at, disabled`
+const userColumns = `id, name, role, password_hash, failed_logins, locked_until, created_at, disabled, display_name`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanUser(sc scanner) (User, error) {
 	var u User
 	var locked, created string
-	if err := sc.Scan(&u.ID, &u.Name, &u.Role, &u.PasswordHash, &u.FailedLogins, &locked, &created, &u.Disabled); err != nil {
+	if err := sc.Scan(&u.ID, &u.Name, &u.Role, &u.PasswordHash, &u.FailedLogins, &locked, &created, &u.Disabled, &u.DisplayName); err != nil {
 		return User{}, err
 	}
 	var err error
@@ -316,7 +336,7 @@ func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash string, now ti
 	var sess Session
 	var created, expires, seen string
 	row := s.db.QueryRowContext(ctx, `SELECT s.token_hash, s.user_id, s.csrf_token, s.created_at, s.expires_at, s.last_seen,
-			u.id, u.name, u.role, u.password_hash, u.failed_logins, u.locked_until, u.created_at, u.disabled
+			u.id, u.name, u.role, u.password_hash, u.failed_logins, u.locked_until, u.created_at, u.disabled, u.display_name
 		FROM sessions AS s JOIN users AS u ON u.id = s.user_id
 		WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0`, tokenHash, formatTime(now))
 	u, err := scanUser(prefixScanner{row, []any{&sess.TokenHash, &sess.UserID, &sess.CSRFToken, &created, &expires, &seen}})
@@ -555,7 +575,7 @@ func (s *Store) APITokenByHash(ctx context.Context, tokenHash string, now time.T
 	var t APIToken
 	var created, used string
 	row := s.db.QueryRowContext(ctx, `SELECT t.id, t.name, t.user_id, t.token_hash, t.created_at, t.last_used,
-			u.id, u.name, u.role, u.password_hash, u.failed_logins, u.locked_until, u.created_at, u.disabled
+			u.id, u.name, u.role, u.password_hash, u.failed_logins, u.locked_until, u.created_at, u.disabled, u.display_name
 		FROM api_tokens AS t JOIN users AS u ON u.id = t.user_id
 		WHERE t.token_hash = ? AND u.disabled = 0`, tokenHash)
 	u, err := scanUser(prefixScanner{row, []any{&t.ID, &t.Name, &t.UserID, &t.TokenHash, &created, &used}})
@@ -604,6 +624,23 @@ func (s *Store) DeleteAPIToken(ctx context.Context, actor string, id int64) erro
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete API token %d: %w", id, err)
+	}
+	return nil
+}
+
+// validDisplayName allows any printable text (spaces included) up to
+// MaxDisplayName bytes, without control characters or surrounding space.
+func validDisplayName(s string) error {
+	if len(s) > MaxDisplayName {
+		return fmt.Errorf("display name is longer than %d bytes", MaxDisplayName)
+	}
+	if strings.TrimSpace(s) != s {
+		return errors.New("display name starts or ends with a space")
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return errors.New("display name has a control character")
+		}
 	}
 	return nil
 }

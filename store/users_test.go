@@ -573,10 +573,18 @@ func TestSessionIdleMigrationBackfillsLastSeen(t *testing.T) {
 	if err := old.migrate(ctx, before); err != nil {
 		t.Fatal(err)
 	}
-	bob := mustUser(t, old, "bob", RoleDSL)
+	// By hand: today's CreateUser writes columns the old schema lacks.
 	created := "2025-09-01T09:00:00.000000000Z"
+	res, err := old.db.Exec(`INSERT INTO users (name, role, password_hash, created_at) VALUES ('bob', ?, 'x', ?)`, RoleDSL, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobID, err := res.LastInsertId()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := old.db.Exec(`INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ('aa11', ?, 'c', ?, '2025-09-01T17:00:00.000000000Z')`,
-		bob.ID, created); err != nil {
+		bobID, created); err != nil {
 		t.Fatal(err)
 	}
 	old.Close()

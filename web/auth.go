@@ -140,10 +140,10 @@ func (s *Server) sessionFromCookie(c *gin.Context) (store.Session, store.User, b
 	if err != nil {
 		return store.Session{}, store.User{}, false, fmt.Errorf("web: look up session: %w", err)
 	}
-	if u.Disabled || !now.Before(sess.ExpiresAt) || now.Sub(sess.CreatedAt) >= SessionLifetime {
+	if u.Disabled || !now.Before(sess.ExpiresAt) || now.Sub(sess.CreatedAt) >= s.lifetimeFor(u.Role) {
 		return store.Session{}, store.User{}, false, nil
 	}
-	if now.Sub(sess.LastSeen) > SessionIdle {
+	if now.Sub(sess.LastSeen) > s.idleFor(u.Role) {
 		// Deleted, not just refused: a router clock that is later set back
 		// (no RTC, NTP not yet synced) must not bring the session back.
 		if err := s.store.DeleteSession(c.Request.Context(), sess.TokenHash); err != nil {
@@ -343,8 +343,12 @@ func safeNext(next string) string {
 // it to, and without it a hostile site could log a browser in as the
 // attacker.
 func (s *Server) loginPage(c *gin.Context) {
-	if _, _, ok, err := s.sessionFromCookie(c); err == nil && ok {
-		c.Redirect(http.StatusSeeOther, safeNext(c.Query("next")))
+	if _, u, ok, err := s.sessionFromCookie(c); err == nil && ok {
+		next := safeNext(c.Query("next"))
+		if next == "/" {
+			next = s.landing(u.Role)
+		}
+		c.Redirect(http.StatusSeeOther, next)
 		return
 	}
 	csrf, err := s.loginCSRF(c)
@@ -371,7 +375,7 @@ func (s *Server) loginCSRF(c *gin.Context) (string, error) {
 }
 
 func (s *Server) renderLogin(c *gin.Context, status int, csrf string, d loginData, msg string) {
-	s.renderPage(c, status, "login", &View{Title: "Sign in", CSRF: csrf, Error: msg, Data: d})
+	s.renderPage(c, status, "login", &View{Site: s.site, Title: "Sign in", CSRF: csrf, Error: msg, Data: d})
 }
 
 func (s *Server) login(c *gin.Context) {
@@ -419,17 +423,21 @@ func (s *Server) login(c *gin.Context) {
 		s.renderLogin(c, http.StatusInternalServerError, ck.Value, d, "Internal error.")
 		return
 	}
-	sess := store.Session{TokenHash: hashToken(tok), UserID: u.ID, CSRFToken: csrf, CreatedAt: now, ExpiresAt: now.Add(SessionLifetime)}
+	sess := store.Session{TokenHash: hashToken(tok), UserID: u.ID, CSRFToken: csrf, CreatedAt: now, ExpiresAt: now.Add(s.lifetimeFor(u.Role))}
 	if err := s.store.CreateSession(c.Request.Context(), sess); err != nil {
 		s.log.Error("web: login: create session", "user", u.Name, "err", err)
 		s.renderLogin(c, http.StatusInternalServerError, ck.Value, d, "Sign-in is not working right now; the session could not be saved.")
 		return
 	}
-	setCookie(c, sessionCookie, tok, int(SessionLifetime/time.Second))
+	setCookie(c, sessionCookie, tok, int(s.lifetimeFor(u.Role)/time.Second))
 	setCookie(c, loginCSRF, "", -1)
 	s.metrics.logins.WithLabelValues("success").Inc()
 	s.log.Info("web: login", "user", u.Name, "role", u.Role, "client", ip.String())
 	s.audit(c.Request.Context(), "web:"+u.Name, "login", "user:"+u.Name, ip)
+	if d.Next == "/" {
+		// No page asked for: each role starts where its daily work is.
+		d.Next = s.landing(u.Role)
+	}
 	c.Redirect(http.StatusSeeOther, d.Next)
 }
 

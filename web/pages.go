@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +40,7 @@ func roleText(role string) string {
 
 type homeData struct {
 	RoleText string
+	Alarms   []string // see AddAlarms
 	Links    []NavItem
 	// Network role only.
 	Users  int
@@ -47,7 +50,7 @@ type homeData struct {
 func (s *Server) homePage(c *gin.Context) {
 	u, _ := CurrentUser(c)
 	v := s.View(c, "Home")
-	d := homeData{RoleText: roleText(u.Role)}
+	d := homeData{RoleText: roleText(u.Role), Alarms: s.alarmLines(u.Role)}
 	for _, n := range v.Nav {
 		if n.Path != "/" {
 			d.Links = append(d.Links, n)
@@ -75,9 +78,77 @@ func (s *Server) dbError(c *gin.Context, what string, err error) {
 	s.RenderError(c, http.StatusInternalServerError, "The database could not be read or written. Try again; if it keeps failing, check the daemon's log.")
 }
 
+// auditRow is one audit entry as the page shows it.
+type auditRow struct {
+	store.AuditEntry
+	When, Sentence string
+}
+
 type auditData struct {
-	Entries          []store.AuditEntry
+	Entries          []auditRow
 	Page, Prev, Next int // Prev, Next: 0 when there is none
+	// The filters, as typed, and the query string that keeps them for the
+	// pager and the CSV link.
+	Who, Kind, Text, From, To string
+	Query                     template.URL // already encoded
+	Actors                    []string
+	Kinds                     []string
+}
+
+// auditFilter reads the audit page's filters from the URL. From and To are
+// dates (YYYY-MM-DD) in the school's time zone; To is inclusive.
+func (s *Server) auditFilter(c *gin.Context, d *auditData) (store.AuditFilter, string) {
+	d.Who, d.Kind, d.Text = c.Query("who"), c.Query("kind"), strings.TrimSpace(c.Query("q"))
+	d.From, d.To = c.Query("from"), c.Query("to")
+	f := store.AuditFilter{Actor: d.Who, Kind: d.Kind, Text: d.Text}
+	if len(d.Text) > 100 || len(d.Who) > 200 || len(d.Kind) > 100 {
+		return f, "A filter is too long."
+	}
+	if d.From != "" {
+		t, err := time.ParseInLocation("2006-01-02", d.From, s.loc)
+		if err != nil {
+			return f, "The 'from' date must be a date like 2026-12-06."
+		}
+		f.From = t
+	}
+	if d.To != "" {
+		t, err := time.ParseInLocation("2006-01-02", d.To, s.loc)
+		if err != nil {
+			return f, "The 'to' date must be a date like 2026-12-06."
+		}
+		f.Before = t.AddDate(0, 0, 1)
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"who": d.Who, "kind": d.Kind, "q": d.Text, "from": d.From, "to": d.To} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	d.Query = template.URL(q.Encode()) // url.Values.Encode escapes every value
+	return f, ""
+}
+
+// userRoles maps admin user names to their roles, for sentences.
+func (s *Server) userRoles(ctx context.Context) map[string]string {
+	m := map[string]string{}
+	users, err := s.store.ListUsers(ctx)
+	if err != nil {
+		s.log.Warn("web: list users for the audit log", "err", err)
+		return m
+	}
+	for _, u := range users {
+		m[u.Name] = u.Role
+	}
+	return m
+}
+
+func (s *Server) auditRows(ctx context.Context, es []store.AuditEntry) []auditRow {
+	roles := s.userRoles(ctx)
+	out := make([]auditRow, len(es))
+	for i, e := range es {
+		out[i] = auditRow{AuditEntry: e, When: s.When(e.At), Sentence: auditSentence(e, roles)}
+	}
+	return out
 }
 
 func (s *Server) auditPage(c *gin.Context) {
@@ -90,46 +161,100 @@ func (s *Server) auditPage(c *gin.Context) {
 		}
 		page = n
 	}
+	var d auditData
+	f, msg := s.auditFilter(c, &d)
+	v := s.View(c, "Audit log")
+	status := http.StatusOK
+	if msg != "" {
+		v.Error, status = msg, http.StatusBadRequest
+		f = store.AuditFilter{}
+	}
 	// One more than a page tells whether there is a next page.
-	entries, err := s.store.AuditList(c.Request.Context(), auditPageSize+1, (page-1)*auditPageSize)
+	f.Limit, f.Offset = auditPageSize+1, (page-1)*auditPageSize
+	entries, err := s.store.AuditSearch(c.Request.Context(), f)
 	if err != nil {
 		s.dbError(c, "list audit log", err)
 		return
 	}
-	d := auditData{Entries: entries, Page: page}
+	d.Page = page
 	if len(entries) > auditPageSize {
-		d.Entries, d.Next = entries[:auditPageSize], page+1
+		entries, d.Next = entries[:auditPageSize], page+1
 	}
 	if page > 1 {
 		d.Prev = page - 1
 	}
-	v := s.View(c, "Audit log")
+	d.Entries = s.auditRows(c.Request.Context(), entries)
+	if d.Actors, err = s.store.AuditActors(c.Request.Context()); err != nil {
+		s.dbError(c, "list audit actors", err)
+		return
+	}
+	d.Kinds = auditKinds()
 	v.Data = d
-	s.renderPage(c, http.StatusOK, "audit", v)
+	s.renderPage(c, status, "audit", v)
+}
+
+// auditKinds are the first parts of the actions the kind filter offers.
+func auditKinds() []string {
+	seen := map[string]bool{}
+	var out []string
+	for a := range auditVerbs {
+		k, _, _ := strings.Cut(a, ".")
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// auditCSV exports what the audit page's filters select (at most
+// store.MaxAuditPage entries), with the sentence beside the raw JSON.
+func (s *Server) auditCSV(c *gin.Context) {
+	var d auditData
+	f, msg := s.auditFilter(c, &d)
+	if msg != "" {
+		s.RenderError(c, http.StatusBadRequest, msg)
+		return
+	}
+	f.Limit = store.MaxAuditPage
+	entries, err := s.store.AuditSearch(c.Request.Context(), f)
+	if err != nil {
+		s.dbError(c, "export audit log", err)
+		return
+	}
+	rows := make([][]string, 0, len(entries))
+	for _, r := range s.auditRows(c.Request.Context(), entries) {
+		rows = append(rows, []string{strconv.FormatInt(r.ID, 10), s.CSVTime(r.At), r.Actor, r.Action, r.Object, r.Sentence, r.Before, r.After})
+	}
+	s.SendCSV(c, "audit-log", []string{"id", "time", "actor", "action", "object", "in_words", "before", "after"}, rows)
 }
 
 type usersData struct {
-	Users     []store.User
-	Roles     []string
-	Now       time.Time
-	Name      string // form values kept after an error
-	Role      string
-	MinLength int
+	Users       []store.User
+	Roles       []string
+	Now         time.Time
+	Name        string // form values kept after an error
+	DisplayName string
+	Role        string
+	MinLength   int
+	MaxDisplay  int
 }
 
 func (s *Server) usersPage(c *gin.Context) {
 	v := s.View(c, "Users")
 	v.Notice = notice(c)
-	s.renderUsers(c, http.StatusOK, v, "", "")
+	s.renderUsers(c, http.StatusOK, v, "", "", "")
 }
 
-func (s *Server) renderUsers(c *gin.Context, status int, v *View, name, role string) {
+func (s *Server) renderUsers(c *gin.Context, status int, v *View, name, display, role string) {
 	users, err := s.store.ListUsers(c.Request.Context())
 	if err != nil {
 		s.dbError(c, "list users", err)
 		return
 	}
-	v.Data = usersData{Users: users, Roles: Roles(), Now: s.now(), Name: name, Role: role, MinLength: MinPasswordLength}
+	v.Data = usersData{Users: users, Roles: Roles(), Now: s.now(), Name: name, DisplayName: display, Role: role,
+		MinLength: MinPasswordLength, MaxDisplay: store.MaxDisplayName}
 	s.renderPage(c, status, "users", v)
 }
 
@@ -164,15 +289,24 @@ func checkNewPassword(pw, confirm string) string {
 
 func (s *Server) createUser(c *gin.Context) {
 	name := strings.TrimSpace(c.PostForm("name"))
+	display := strings.Join(strings.Fields(c.PostForm("display_name")), " ")
 	role := c.PostForm("role")
 	pw := c.PostForm("password")
 	v := s.View(c, "Users")
 	fail := func(status int, msg string) {
 		v.Error = msg
-		s.renderUsers(c, status, v, name, role)
+		s.renderUsers(c, status, v, name, display, role)
 	}
 	if !validUserName(name) {
-		fail(http.StatusBadRequest, "A name is 1 to 64 letters, digits or . _ - @.")
+		msg := "The login name must be 1 to 64 letters, digits or . _ - @, with no spaces."
+		if strings.ContainsRune(name, ' ') {
+			msg += " Put a name with spaces, like \"" + name + "\", in the display name."
+		}
+		fail(http.StatusBadRequest, msg)
+		return
+	}
+	if len(display) > store.MaxDisplayName {
+		fail(http.StatusBadRequest, fmt.Sprintf("The display name must be at most %d characters.", store.MaxDisplayName))
 		return
 	}
 	if !store.ValidRole(role) {
@@ -189,7 +323,7 @@ func (s *Server) createUser(c *gin.Context) {
 		fail(http.StatusInternalServerError, "The password could not be hashed.")
 		return
 	}
-	u, err := s.store.CreateUser(c.Request.Context(), Actor(c), store.User{Name: name, Role: role, PasswordHash: hash, CreatedAt: s.now()})
+	u, err := s.store.CreateUser(c.Request.Context(), Actor(c), store.User{Name: name, DisplayName: display, Role: role, PasswordHash: hash, CreatedAt: s.now()})
 	if errors.Is(err, store.ErrExists) {
 		fail(http.StatusConflict, "There is already a user called "+name+".")
 		return

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,20 +42,25 @@ func (v *View) CSRFField() template.HTML {
 }
 
 // templateFuncs are available to the shell's own templates.
-func templateFuncs() template.FuncMap {
+func (s *Server) templateFuncs() template.FuncMap {
 	return template.FuncMap{
-		"when": func(t time.Time) string {
-			if t.IsZero() {
-				return "never"
-			}
-			return t.Local().Format("2006-01-02 15:04")
-		},
+		"when": s.When,
 	}
+}
+
+// When is a time as pages show it: the school's local time, in words
+// people read without thinking ("Sun 6 Dec 2026 09:15"); "never" for the
+// zero time.
+func (s *Server) When(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.In(s.loc).Format("Mon 2 Jan 2006 15:04")
 }
 
 func (s *Server) parseTemplates() error {
 	var err error
-	s.layout, err = template.New("layout.html").Funcs(templateFuncs()).ParseFS(assets, "templates/layout.html")
+	s.layout, err = template.New("layout.html").Funcs(s.templateFuncs()).ParseFS(assets, "templates/layout.html")
 	if err != nil {
 		return fmt.Errorf("web: parse layout: %w", err)
 	}
@@ -68,7 +74,7 @@ func (s *Server) parseTemplates() error {
 		if base == "layout.html" {
 			continue
 		}
-		t, err := template.New(base).Funcs(templateFuncs()).ParseFS(assets, f)
+		t, err := template.New(base).Funcs(s.templateFuncs()).ParseFS(assets, f)
 		if err != nil {
 			return fmt.Errorf("web: parse %s: %w", f, err)
 		}
@@ -88,18 +94,47 @@ func (s *Server) View(c *gin.Context, title string) *View {
 	return v
 }
 
-// nav lists the titled pages role may open, in registration order.
+// nav lists the titled pages role may open, by daily use (Page.Menu), then
+// in registration order.
 func (s *Server) nav(role, current string) []NavItem {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var items []NavItem
+	var pages []Page
 	for _, p := range s.pages {
 		if p.Title == "" || p.GET == nil || !hasRole(p.Roles, role) {
 			continue
 		}
+		pages = append(pages, p)
+	}
+	// The page the role lands on comes first: that is its daily work.
+	rank := func(p Page) int {
+		if slices.Contains(p.LandingFor, role) || (p.Path == "/" && s.landingLocked(role) == "/") {
+			return -1
+		}
+		return p.Menu
+	}
+	slices.SortStableFunc(pages, func(a, b Page) int { return rank(a) - rank(b) })
+	items := make([]NavItem, 0, len(pages))
+	for _, p := range pages {
 		items = append(items, NavItem{Path: p.Path, Title: p.Title, Current: p.Path == current})
 	}
 	return items
+}
+
+// landing is where a sign-in of role goes when no page was asked for.
+func (s *Server) landing(role string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.landingLocked(role)
+}
+
+func (s *Server) landingLocked(role string) string {
+	for _, p := range s.pages {
+		if slices.Contains(p.LandingFor, role) && p.GET != nil {
+			return p.Path
+		}
+	}
+	return "/"
 }
 
 // Render executes t with v and writes the result inside the shared layout.
@@ -119,7 +154,7 @@ func (s *Server) Render(c *gin.Context, status int, t *template.Template, v *Vie
 		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("internal error\n"))
 		return
 	}
-	c.Data(status, "text/html; charset=utf-8", page.Bytes())
+	c.Data(status, "text/html; charset=utf-8", labelCells(page.Bytes()))
 }
 
 // renderPage renders one of the shell's own templates.

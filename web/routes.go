@@ -22,10 +22,27 @@ type Page struct {
 	GET  gin.HandlerFunc
 	POST gin.HandlerFunc
 
+	// Menu places the page in the navigation: smaller comes first, so the
+	// menu follows how often people need each page (MenuDaily, MenuWeekly,
+	// MenuSetup); 0 means MenuWeekly. Equal values keep the order the pages
+	// were added in.
+	Menu int
+	// LandingFor are the roles whose sign-in lands on this page (when no
+	// other page was asked for): reception on its codes, the DSL on alerts.
+	// A role no page claims lands on the home page.
+	LandingFor []string
+
 	// MaxBody bounds a POST's body for a page that takes an upload (an
 	// MIS export); 0 keeps the 64 KiB every other form gets.
 	MaxBody int64
 }
+
+// Menu positions (Page.Menu), by how often people open the page.
+const (
+	MenuDaily  = 10 // the day's work: codes, alerts, devices, the overview
+	MenuWeekly = 50 // looked at now and then: people, rules, sessions, audit
+	MenuSetup  = 90 // set once: users, API tokens, portal text, the account
+)
 
 // access says how a route authenticates its caller.
 type access int
@@ -91,7 +108,21 @@ func (s *Server) addPage(p Page) {
 			panic(fmt.Sprintf("web: AddPage(%q): unknown role %q", p.Path, r))
 		}
 	}
+	for _, r := range p.LandingFor {
+		if !slices.Contains(p.Roles, r) {
+			panic(fmt.Sprintf("web: AddPage(%q): landing role %q may not open it", p.Path, r))
+		}
+		for _, old := range s.pages {
+			if slices.Contains(old.LandingFor, r) {
+				panic(fmt.Sprintf("web: AddPage(%q): role %q already lands on %s", p.Path, r, old.Path))
+			}
+		}
+	}
+	if p.Menu == 0 {
+		p.Menu = MenuWeekly
+	}
 	p.Roles = slices.Clone(p.Roles)
+	p.LandingFor = slices.Clone(p.LandingFor)
 	if p.GET != nil {
 		s.addRoute(route{method: http.MethodGet, path: p.Path, access: accessSession, roles: p.Roles, handler: p.GET})
 	}
@@ -173,12 +204,13 @@ func (s *Server) addRoute(r route) {
 func (s *Server) registerBuiltins() {
 	all := Roles()
 	network := []string{RoleNetwork}
-	s.addPage(Page{Path: "/", Title: "Home", Roles: all, GET: s.homePage})
-	s.addPage(Page{Path: "/audit", Title: "Audit log", Roles: network, GET: s.auditPage})
-	s.addPage(Page{Path: "/users", Title: "Users", Roles: network, GET: s.usersPage, POST: s.createUser})
-	s.addPage(Page{Path: "/tokens", Title: "API tokens", Roles: all, GET: s.tokensPage, POST: s.createToken})
+	s.addPage(Page{Path: "/", Title: "Home", Roles: all, GET: s.homePage, Menu: MenuDaily})
+	s.addPage(Page{Path: "/audit", Title: "Audit log", Roles: network, GET: s.auditPage, Menu: MenuWeekly + 10})
+	s.addPage(Page{Path: "/audit.csv", Roles: network, GET: s.auditCSV})
+	s.addPage(Page{Path: "/users", Title: "Users", Roles: network, GET: s.usersPage, POST: s.createUser, Menu: MenuSetup})
+	s.addPage(Page{Path: "/account", Title: "Account", Roles: all, GET: s.accountPage, POST: s.changePassword, Menu: MenuSetup})
+	s.addPage(Page{Path: "/tokens", Title: "API tokens", Roles: all, GET: s.tokensPage, POST: s.createToken, Menu: MenuSetup + 5})
 	s.addPage(Page{Path: "/tokens/delete", Roles: all, POST: s.deleteToken})
-	s.addPage(Page{Path: "/account", Title: "Account", Roles: all, GET: s.accountPage, POST: s.changePassword})
 	s.addPage(Page{Path: "/logout", Roles: all, POST: s.logout})
 
 	s.addRoute(route{method: http.MethodGet, path: "/login", access: accessPublic, handler: s.loginPage})

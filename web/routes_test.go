@@ -53,7 +53,7 @@ func TestEveryRouteRefusesRolesItDoesNotList(t *testing.T) {
 	// deliberate change here too.
 	all, net := []string{web.RoleReception, web.RoleNetwork, web.RoleDSL}, []string{web.RoleNetwork}
 	wantRoles := map[string][]string{
-		"GET /": all, "GET /audit": net, "GET /users": net, "POST /users": net,
+		"GET /": all, "GET /audit": net, "GET /audit.csv": net, "GET /users": net, "POST /users": net,
 		"GET /tokens": all, "POST /tokens": all, "POST /tokens/delete": all,
 		"GET /account": all, "POST /account": all, "POST /logout": all,
 		"GET /vouchers": {web.RoleReception}, "POST /vouchers": {web.RoleReception},
@@ -166,10 +166,12 @@ func TestEveryRouteRefusesRolesItDoesNotList(t *testing.T) {
 func TestNavigationShowsOnlyOwnRolePages(t *testing.T) {
 	h := webtest.New(t, webtest.Options{Setup: func(s *web.Server) error {
 		s.AddPage(web.Page{Path: "/vouchers", Title: "Vouchers", Roles: []string{web.RoleReception, web.RoleNetwork},
+			Menu: web.MenuDaily, LandingFor: []string{web.RoleReception},
 			GET: func(c *gin.Context) { c.String(http.StatusOK, "vouchers") }})
 		// A feature page rendered in the shared layout.
 		alerts := template.Must(template.New("alerts").Parse(`<form method="post">{{.CSRFField}}<p>{{.Data}}</p></form>`))
 		s.AddPage(web.Page{Path: "/alerts", Title: "Alerts", Roles: []string{web.RoleDSL},
+			Menu: web.MenuDaily, LandingFor: []string{web.RoleDSL},
 			GET: func(c *gin.Context) {
 				v := s.View(c, "Alerts")
 				v.Data = "3 open <alerts>"
@@ -178,15 +180,20 @@ func TestNavigationShowsOnlyOwnRolePages(t *testing.T) {
 		return nil
 	}})
 	roleUsers(t, h)
+	// By daily use, the role's landing page first (issue 15: reception's
+	// "Visitor codes" came after "API tokens").
 	want := map[string][]string{
-		web.RoleReception: {"/", "/tokens", "/account", "/vouchers"},
-		web.RoleNetwork:   {"/", "/audit", "/users", "/tokens", "/account", "/vouchers"},
-		web.RoleDSL:       {"/", "/tokens", "/account", "/alerts"},
+		web.RoleReception: {"/vouchers", "/", "/account", "/tokens"},
+		web.RoleNetwork:   {"/", "/vouchers", "/audit", "/users", "/account", "/tokens"},
+		web.RoleDSL:       {"/alerts", "/", "/account", "/tokens"},
 	}
+	landing := map[string]string{web.RoleReception: "/vouchers", web.RoleNetwork: "/", web.RoleDSL: "/alerts"}
 	for _, role := range web.Roles() {
 		t.Run(role, func(t *testing.T) {
 			b := h.NewBrowser(t)
-			b.Login("u-"+role, testPassword)
+			if got := b.Login("u-"+role, testPassword); got != landing[role] {
+				t.Errorf("signing in landed on %q, want %q", got, landing[role])
+			}
 			r := b.Get("/")
 			if r.StatusCode != http.StatusOK {
 				t.Fatalf("GET /: %d", r.StatusCode)
@@ -444,5 +451,26 @@ func TestRun(t *testing.T) {
 				t.Errorf("Run = %v, want error %v", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestHomeShowsAlarmsToTheNetworkManagerAndTheDSL(t *testing.T) {
+	var lines []string
+	h := webtest.New(t, webtest.Options{Setup: func(s *web.Server) error {
+		s.AddAlarms(func() []string { return lines })
+		return nil
+	}})
+	net, dsl, rec := h.Browser(t, web.RoleNetwork), h.Browser(t, web.RoleDSL), h.Browser(t, web.RoleReception)
+	if r := net.Get("/"); r.StatusCode != http.StatusOK || strings.Contains(r.Body, `role="alert"`) {
+		t.Fatalf("home with no alarms: %d\n%s", r.StatusCode, r.Body)
+	}
+	lines = []string{"The database's disk is nearly full: 90 MB free of 8.0 GB. <b>"}
+	for _, b := range []*webtest.Browser{net, dsl} {
+		if r := b.Get("/"); !strings.Contains(r.Body, "The database&#39;s disk is nearly full: 90 MB free of 8.0 GB. &lt;b&gt;") {
+			t.Errorf("the alarm is not on the home page (escaped):\n%s", r.Body)
+		}
+	}
+	if r := rec.Get("/"); strings.Contains(r.Body, "nearly full") {
+		t.Error("reception is shown the alarm")
 	}
 }

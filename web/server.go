@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -99,6 +100,15 @@ type Options struct {
 	// local process (and a forwarded port) is loopback.
 	MetricsFrom []netip.Prefix
 
+	// IdleTimeout is, per role, how long a session may make no request
+	// before it ends; a role not in the map gets SessionIdle. A role whose
+	// idle timeout is longer than SessionLifetime (a reception kiosk kept
+	// signed in through opening hours) gets that long a lifetime too.
+	IdleTimeout map[string]time.Duration
+	// Location is the school's time zone, for times shown on pages; nil:
+	// time.Local.
+	Location *time.Location
+
 	Gatherer   prometheus.Gatherer   // served on /metrics; nil: no /metrics route
 	Registerer prometheus.Registerer // where the web's own metrics go; nil: not registered
 	Now        func() time.Time      // nil: time.Now
@@ -119,6 +129,8 @@ type Server struct {
 	metrics     *metrics
 	hosts       *hostCheck // nil: Host headers are not checked
 	metricsFrom []netip.Prefix
+	idle        map[string]time.Duration
+	loc         *time.Location
 
 	tmpl      map[string]*template.Template
 	layout    *template.Template
@@ -127,6 +139,7 @@ type Server struct {
 	throttle  *ipThrottle
 
 	mu      sync.Mutex
+	alarms  []func() []string // see AddAlarms
 	pages   []Page
 	routes  []route
 	built   bool
@@ -149,6 +162,16 @@ func New(opts Options) (*Server, error) {
 		verifySem: make(chan struct{}, 2),
 
 		metricsFrom: slices.Clone(opts.MetricsFrom),
+		idle:        maps.Clone(opts.IdleTimeout),
+		loc:         opts.Location,
+	}
+	if s.loc == nil {
+		s.loc = time.Local
+	}
+	for role, d := range s.idle {
+		if !slices.Contains(Roles(), role) || d < time.Minute {
+			return nil, fmt.Errorf("web: new: idle timeout %v for role %q: want a known role and at least a minute", d, role)
+		}
 	}
 	if opts.AllowedHosts != nil {
 		s.hosts = newHostCheck(opts.Listen, opts.AllowedHosts)
@@ -189,6 +212,23 @@ func New(opts Options) (*Server, error) {
 	s.registerBuiltins()
 	return s, nil
 }
+
+// idleFor is how long a session of role may stay idle.
+func (s *Server) idleFor(role string) time.Duration {
+	if d, ok := s.idle[role]; ok {
+		return d
+	}
+	return SessionIdle
+}
+
+// lifetimeFor is a session's absolute lifetime for role: the working day,
+// or the role's idle timeout when that is longer.
+func (s *Server) lifetimeFor(role string) time.Duration {
+	return max(SessionLifetime, s.idleFor(role))
+}
+
+// Location is the school's time zone, for feature pages that show times.
+func (s *Server) Location() *time.Location { return s.loc }
 
 // CertPEM returns the server certificate in PEM form, so a caller (or a
 // test) can pin it.

@@ -31,6 +31,8 @@ func TestCreateUserAndAuditPages(t *testing.T) {
 		{"mismatch", url.Values{"name": {"erin"}, "role": {web.RoleDSL}, "password": {"a long enough password"}, "confirm": {"another long password"}}, http.StatusBadRequest, "do not match"},
 		{"bad role", url.Values{"name": {"erin"}, "role": {"root"}, "password": {"a long enough password"}, "confirm": {"a long enough password"}}, http.StatusBadRequest, "Choose one of the roles"},
 		{"bad name", url.Values{"name": {"erin smith"}, "role": {web.RoleDSL}, "password": {"a long enough password"}, "confirm": {"a long enough password"}}, http.StatusBadRequest, "letters, digits"},
+		// Issue 15: "Mrs Patel" was refused; it is a display name beside a login name.
+		{"display name with spaces", url.Values{"name": {"spatel"}, "display_name": {"Mrs  Patel "}, "role": {web.RoleReception}, "password": {"a long enough password"}, "confirm": {"a long enough password"}}, http.StatusSeeOther, ""},
 		{"ok", url.Values{"name": {"erin"}, "role": {web.RoleDSL}, "password": {"a long enough password"}, "confirm": {"a long enough password"}}, http.StatusSeeOther, ""},
 		{"duplicate", url.Values{"name": {"Erin"}, "role": {web.RoleDSL}, "password": {"a long enough password"}, "confirm": {"a long enough password"}}, http.StatusConflict, "already a user"},
 	}
@@ -55,6 +57,33 @@ func TestCreateUserAndAuditPages(t *testing.T) {
 		t.Errorf("no user.create audit entry by web:admin for erin in %+v", entries)
 	}
 	h.NewBrowser(t).Login("erin", "a long enough password")
+	if u, err := h.Store.UserByName(context.Background(), "spatel"); err != nil || u.DisplayName != "Mrs Patel" {
+		t.Errorf("spatel: %+v %v, want display name \"Mrs Patel\"", u, err)
+	}
+	// The rules are on the form before anyone gets them wrong, and a
+	// refused form keeps what was typed.
+	form := b.Get("/users").Body
+	for _, want := range []string{"spaces allowed", "no spaces", "12 characters", `pattern="`} {
+		if !strings.Contains(form, want) {
+			t.Errorf("the new-user form does not say %q before the first mistake", want)
+		}
+	}
+	r := b.Post("/users", url.Values{"csrf": {b.CSRFFrom("/users")}, "name": {"mrs patel"}, "display_name": {"Mrs Patel"}, "role": {web.RoleReception}, "password": {"short"}, "confirm": {"short"}})
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.Body, `value="Mrs Patel"`) || !strings.Contains(r.Body, "display name") {
+		t.Errorf("a login name with a space: %d, want 400 that keeps the display name and points to it", r.StatusCode)
+	}
+	// The audit log is in words and the school's time, the JSON behind a disclosure.
+	audit := b.Get("/audit?kind=user").Body
+	if !strings.Contains(audit, "admin (network) created the admin user spatel") || !strings.Contains(audit, "<details>") {
+		t.Errorf("the audit log does not say in words who created spatel:\n%s", audit)
+	}
+	if strings.Contains(audit, "signed out") || strings.Contains(audit, "signed in") {
+		t.Errorf("the kind filter let other kinds through")
+	}
+	csv := b.Get("/audit.csv?kind=user")
+	if csv.StatusCode != http.StatusOK || !strings.Contains(csv.Body, "in_words") || !strings.Contains(csv.Body, "created the admin user erin") {
+		t.Errorf("audit CSV: %d\n%s", csv.StatusCode, csv.Body)
+	}
 
 	// Pagination: fill past two pages.
 	for i := range 2 * web.AuditPageSize {
@@ -62,7 +91,7 @@ func TestCreateUserAndAuditPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows := regexp.MustCompile(`<tr><td>\d+</td>`)
+	rows := regexp.MustCompile(`<summary>Entry \d+</summary>`)
 	p1 := b.Get("/audit")
 	if n := len(rows.FindAllString(p1.Body, -1)); n != web.AuditPageSize || !strings.Contains(p1.Body, `href="/audit?page=2"`) {
 		t.Errorf("page 1: %d rows (want %d) and a link to page 2", n, web.AuditPageSize)

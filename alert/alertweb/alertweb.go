@@ -104,7 +104,7 @@ func Register(srv *web.Server, opt Options) error {
 	p := &pages{opt: opt, srv: srv, list: parse("alerts.html"), view: parse("alert.html"), incidentsT: parse("incidents.html"),
 		printLog: parse("print.html"), logger: opt.Logger}
 	dsl := []string{web.RoleDSL}
-	srv.AddPage(web.Page{Path: Path, Title: "Alerts", Roles: dsl, GET: p.listPage})
+	srv.AddPage(web.Page{Path: Path, Title: "Alerts", Roles: dsl, GET: p.listPage, Menu: web.MenuDaily, LandingFor: dsl})
 	srv.AddPage(web.Page{Path: ViewPath, Roles: dsl, GET: p.viewPage})
 	srv.AddPage(web.Page{Path: ChangePath, Roles: dsl, POST: p.change})
 	srv.AddPage(web.Page{Path: SuppressPath, Roles: dsl, POST: p.suppress})

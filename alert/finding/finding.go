@@ -24,6 +24,8 @@ const (
 	SourcePortal   = "portal"
 	SourceDNSGuard = "dnsguard"
 	SourceRADIUS   = "radius"
+	// SourceGatehouse is Gatehouse watching itself (internal/recordwatch).
+	SourceGatehouse = "gatehouse"
 )
 
 // Classes. The inspection classes keep inspect's names (inspect.Class*), so
@@ -42,9 +44,11 @@ const (
 	ClassTethering        = "tethering"
 	ClassUnapprovedDevice = "unapproved-device"
 	ClassRogueDHCP        = "rogue-dhcp"
-	ClassPoolExhausted    = "pool-exhausted" // dhcp: a segment ran out of addresses
-	ClassCodeGuessing     = "code-guessing"  // portal: the brute-force breaker tripped
-	ClassBlockedLookup    = "blocked-lookup" // DNS guard: a listed DoH/VPN name was asked for
+	ClassPoolExhausted    = "pool-exhausted"  // dhcp: a segment ran out of addresses
+	ClassCodeGuessing     = "code-guessing"   // portal: the brute-force breaker tripped
+	ClassBlockedLookup    = "blocked-lookup"  // DNS guard: a listed DoH/VPN name was asked for
+	ClassRecordsDropped   = "records-dropped" // gatehouse: records were lost (full queue, failed writes)
+	ClassDiskLow          = "disk-low"        // gatehouse: the database's disk is nearly full
 )
 
 // Classes lists every class in a stable order.
@@ -52,6 +56,7 @@ var Classes = []string{
 	ClassVPN, ClassTor, ClassProxy, ClassDoH, ClassDoT, ClassDoQ, ClassECH,
 	ClassSSH, ClassRemoteAccess, ClassTunnel, ClassTethering,
 	ClassUnapprovedDevice, ClassRogueDHCP, ClassPoolExhausted, ClassCodeGuessing, ClassBlockedLookup,
+	ClassRecordsDropped, ClassDiskLow,
 }
 
 // Details of unapproved-device, so the label says what was seen.

@@ -361,6 +361,34 @@ func TestProvedAttacksAgainstTheDaemon(t *testing.T) {
 		}
 	})
 
+	t.Run("a code's quota is the code's: two devices, one budget", func(t *testing.T) {
+		u.t = t
+		code, stdout, stderr := cli(t, "", "voucher", "issue", "--config", files.Path, "--duration", "2h", "--devices", "2", "--quota-mb", "1")
+		if code != 0 {
+			t.Fatalf("voucher issue: exit %d: %s", code, stderr)
+		}
+		shared := &unknownRig{t: t, school: school, d: d, dir: u.dir, codes: []string{strings.TrimSpace(stdout)}}
+		for _, m := range []net.HardwareAddr{attacker, {0x00, 0x16, 0x3e, 0x13, 0x00, 0x77}} {
+			shared.become(visitor, m)
+			if _, ok := shared.lease(visitor); !ok {
+				t.Fatalf("%s got no lease", m)
+			}
+			if out, err := shared.redeem(visitor); err != nil || !regexp.MustCompile(`\n(200|303) `).MatchString(out) {
+				t.Fatalf("%s redeeming the two-device code: %v\n%s", m, err, out)
+			}
+			shared.used = 0
+		}
+		out, err := school.Command(ctx, "router", "nft", "list", "quotas", "table", "inet", "gatehouse").CombinedOutput()
+		if err != nil {
+			t.Fatalf("nft list quotas: %v\n%s", err, out)
+		}
+		// The victim's code and the shared code: two budgets for three
+		// admitted devices.
+		if n := strings.Count(string(out), "quota quota_"); n != 2 {
+			t.Errorf("%d quota objects for two codes (one of them on two devices), want 2:\n%s", n, out)
+		}
+	})
+
 	t.Run("panicking packets and requests stop none of DHCP, DNS and the portal", func(t *testing.T) {
 		u.t = t
 		// DHCP: the marker MAC's lease panics in the handler.

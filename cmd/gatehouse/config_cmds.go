@@ -43,7 +43,7 @@ func cmdCheckConfig(_ context.Context, env *cliEnv, args []string) error {
 		}
 		return err
 	}
-	for _, p := range cfg.HostProblems() {
+	for _, p := range append(cfg.HostProblems(), cfg.Advice()...) {
 		fmt.Fprintf(env.stderr, "warning: %s\n", p.String())
 	}
 	fmt.Fprintf(env.stdout, "%s: ok (%d segments)\n", *path, len(cfg.Segments))

@@ -64,7 +64,7 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 	if err := testbed.Usable(); err != nil {
 		return fmt.Errorf("the demo cannot build its simulated school (run it as root): %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(env.stderr, logOptions(slog.LevelWarn)))
 
 	dir, err := os.MkdirTemp("", "gatehouse-demo-")
 	if err != nil {

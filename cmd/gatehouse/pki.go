@@ -39,6 +39,7 @@ func wirePKI(_ context.Context, w *wiring) error {
 		return err
 	}
 	w.pki = a
+	w.run("pki", a.Run) // renews the server certificate when due
 	if err := pkiweb.Register(w.web, pkiweb.Options{Authority: a, People: w.store, Site: w.cfg.Site.Name,
 		SSIDs: eapSSIDs(w.cfg), Logger: w.log.With("component", "pkiweb")}); err != nil {
 		return fmt.Errorf("admin page: %w", err)

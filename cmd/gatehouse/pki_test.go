@@ -2,14 +2,22 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/people"
+	"github.com/gatehouse-net/gatehouse/pki"
+	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
 	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
@@ -76,5 +84,64 @@ radius:
 	w2 := &wiring{log: slog.New(slog.DiscardHandler), cfg: cfg, store: st}
 	if err := wirePKI(context.Background(), w2); err != nil || w2.pki != nil {
 		t.Fatalf("%v %v", err, w2.pki)
+	}
+}
+
+// TestEAPTLSLoginNameIsOnePeopleFinds: the EAP engine's certificate check,
+// as the daemon wires it, names a person's certificate by the login name
+// the RADIUS identity lookup (people) finds, and refuses it once the
+// person's certificates are revoked.
+func TestEAPTLSLoginNameIsOnePeopleFinds(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg, err := config.Parse(filepath.Join(dir, "gatehouse.yaml"), []byte(`site:
+  name: Test School
+database: `+filepath.Join(dir, "gatehouse.db")+`
+segments:
+  - {name: staff, vlan: 10, interface: lan10, subnet: 10.10.0.0/24, gateway: 10.10.0.1, ssids: [Staff]}
+radius:
+  auth: 127.0.0.1:1812
+  eap:
+    server_name: radius.school.example
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := webtest.OpenStore(t)
+	a, err := pki.Open(pki.Options{Dir: pki.DirFor(cfg.Database), ServerName: "radius.school.example", Store: st, People: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := newPeople(slog.New(slog.DiscardHandler), cfg, policy.Network{}, st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.CreatePerson(ctx, "test", store.Person{Kind: "staff", StaffCode: "AMY", LegalForename: "Amy", LegalSurname: "Pond",
+		Username: "amy"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := a.IssuePerson(ctx, "test", p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cert, _, err := pkcs12.DecodeChain(iss.PKCS12, iss.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := radiusEAP(cfg, a, w.svc)
+	login, err := o.VerifyClient(ctx, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := (peopleIdentities{w.svc}).Lookup(ctx, login)
+	if err != nil || !id.Active || id.Person != people.PersonRef(p.ID) {
+		t.Fatalf("login %q: %+v %v", login, id, err)
+	}
+	if _, err := st.RevokePersonClientCerts(ctx, "people", p.ID, "left", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.VerifyClient(ctx, cert); !errors.Is(err, pki.ErrRevoked) {
+		t.Fatalf("revoked: %v", err)
 	}
 }

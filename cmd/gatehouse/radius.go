@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius"
+	"github.com/gatehouse-net/gatehouse/radius/eap"
 	"github.com/gatehouse-net/gatehouse/radius/radiusweb"
 	"github.com/gatehouse-net/gatehouse/sitekey"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -77,7 +78,8 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 
 // wireRADIUS adds the RADIUS server, when the configuration has listeners.
 func wireRADIUS(_ context.Context, w *wiring) error {
-	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.reg, w.web, peopleIdentities{w.people.svc})
+	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.reg, w.web, peopleIdentities{w.people.svc},
+		radiusEAP(w.cfg, w.pki, w.people.svc))
 	if err != nil {
 		return err
 	}
@@ -91,7 +93,7 @@ func wireRADIUS(_ context.Context, w *wiring) error {
 // newRADIUS builds the RADIUS server, its metrics and its pages, and
 // returns the component that runs it; nil (and no component) when the
 // configuration has no radius listeners.
-func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server, ids radius.Identities) (*radius.Server, func(context.Context) error, error) {
+func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server, ids radius.Identities, eapOpts *eap.Options) (*radius.Server, func(context.Context) error, error) {
 	if cfg.RADIUS.Auth == "" && cfg.RADIUS.Accounting == "" {
 		return nil, nil, nil
 	}
@@ -109,6 +111,7 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 		Devices: storeDevices{st}, Sessions: st, Keys: keys, Auditor: st, Events: hub,
 		// PAP logins are people's usernames and Wi-Fi passwords.
 		Identities:      ids,
+		EAP:             eapOpts,
 		InterimInterval: cfg.RADIUS.InterimInterval,
 		Logger:          log.With("component", "radius"),
 	})

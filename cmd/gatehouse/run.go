@@ -23,9 +23,11 @@ import (
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
+	"github.com/gatehouse-net/gatehouse/internal/recordwatch"
 	"github.com/gatehouse-net/gatehouse/pki"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
+	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -61,13 +63,14 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	var handler slog.Handler
 	switch *logFormat {
 	case "text":
-		handler = slog.NewTextHandler(env.stderr, nil)
+		handler = slog.NewTextHandler(env.stderr, logOptions(nil))
 	case "json":
-		handler = slog.NewJSONHandler(env.stderr, nil)
+		handler = slog.NewJSONHandler(env.stderr, logOptions(nil))
 	default:
 		return usagef("unknown --log %q (want text or json)", *logFormat)
 	}
 	log := slog.New(handler)
+	setMemoryLimit(log) // memlimit.go
 
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -145,6 +148,9 @@ type wiring struct {
 	pki    *pki.Authority // the school CA for EAP; nil without a radius auth listener
 	site   *inspect.Site
 	guard  *dnsguard.Guard
+	qlog   *querylog.Log
+
+	recordwatch *recordwatch.Watcher // status for the admin pages (issue 15's overview)
 
 	restores   []restore
 	components []component
@@ -174,6 +180,7 @@ var constructors = []func(context.Context, *wiring) error{
 	wireInspect,     // packet inspection on the configured interfaces
 	wireDNS,         // the DNS guard and its query log
 	wirePeopleLinks, // what people's revocations reach: leases, Wi-Fi sessions, the DSL's mail
+	wireRecordWatch, // the alarm when records are lost or the disk is nearly full (wire_recordwatch.go)
 }
 
 // runDaemon runs until ctx is done. Every signal on hup reloads the
@@ -216,6 +223,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		if err := build(ctx, w); err != nil {
 			return err
 		}
+	}
+	if p := heapProfiler(log); p != nil {
+		w.run("heap profiles", p) // debug builds only (heapprofile_pprof.go)
 	}
 	d.guard = w.guard
 
@@ -261,6 +271,8 @@ func wireAdmin(_ context.Context, w *wiring) error {
 		// Never nil: the daemon always checks the Host header.
 		AllowedHosts: append([]string{}, w.cfg.Admin.Hostnames...),
 		MetricsFrom:  w.cfg.Admin.MetricsFrom,
+		IdleTimeout:  w.cfg.Admin.IdleTimeout,
+		Location:     w.cfg.Site.Location,
 	})
 	if err != nil {
 		return fmt.Errorf("admin page: %w", err)

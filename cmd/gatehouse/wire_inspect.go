@@ -19,6 +19,8 @@ func wireInspect(_ context.Context, w *wiring) error {
 		Sink:        w.alerts.sink.ForSegment,
 		OnFlow:      w.alerts.flows.ForSegment,
 		Logger:      w.log.With("component", "inspect"),
+		Capture:     inspect.CaptureConfig{RingBytes: w.cfg.Inspect.CaptureRingKiB << 10},
+		MaxFlows:    w.cfg.Inspect.MaxFlows,
 	}
 	for _, s := range w.cfg.Segments {
 		opt.InsideSubnets = append(opt.InsideSubnets, s.Subnet)

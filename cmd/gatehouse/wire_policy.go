@@ -152,6 +152,7 @@ func wireDNS(_ context.Context, w *wiring) error {
 		return err
 	}
 	w.guard = guard
+	w.qlog = qlog
 	w.reg.MustRegister(hardeningCollectors(guard, qlog, w.store)...)
 	w.run("dns guard", guard.Serve)
 	w.run("dns query log", qlog.Run)

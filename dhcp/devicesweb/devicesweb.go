@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -39,6 +40,7 @@ import (
 const (
 	ListPath   = "/devices"
 	DevicePath = "/devices/device"
+	CSVPath    = "/devices.csv"
 )
 
 // listLimit is how many devices one listing shows; a filter narrows a
@@ -120,7 +122,8 @@ func Register(srv *web.Server, st *store.Store, opts Options) error {
 		return fmt.Errorf("devicesweb: parse device template: %w", err)
 	}
 	network := []string{web.RoleNetwork}
-	srv.AddPage(web.Page{Path: ListPath, Title: "Devices", Roles: network, GET: p.listPage, POST: p.addDevice})
+	srv.AddPage(web.Page{Path: ListPath, Title: "Devices", Roles: network, GET: p.listPage, POST: p.addDevice, Menu: web.MenuDaily})
+	srv.AddPage(web.Page{Path: CSVPath, Roles: network, GET: p.exportCSV})
 	srv.AddPage(web.Page{Path: DevicePath, Roles: network, GET: p.devicePage, POST: p.changeDevice})
 	return nil
 }
@@ -131,6 +134,29 @@ type filter struct {
 	Approved   string // "", "yes", "no"
 	Randomised string // "", "yes", "no"
 	Seen       string // "", or one of seenWindows' keys
+	Q          string // search: part of the MAC, name, owner or host name
+}
+
+// matches reports whether d has q in its MAC, name, owner or host name,
+// ignoring case.
+func (f filter) matches(d store.Device) bool {
+	if f.Q == "" {
+		return true
+	}
+	q := strings.ToLower(f.Q)
+	for _, s := range []string{d.MAC.String(), d.Name, d.Owner, d.Hostname, addrText(d.IP)} {
+		if strings.Contains(strings.ToLower(s), q) {
+			return true
+		}
+	}
+	return false
+}
+
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // seenWindow is a choice of the "last seen" filter.
@@ -210,18 +236,87 @@ func (p *pages) listPage(c *gin.Context) {
 	if c.Query("added") != "" {
 		v.Notice = "Device recorded."
 	}
-	f := filter{Segment: c.Query("segment"), Approved: c.Query("approved"), Randomised: c.Query("randomised"), Seen: c.Query("seen")}
-	p.renderList(c, http.StatusOK, v, f, listData{})
+	p.renderList(c, http.StatusOK, v, queryFilter(c), listData{})
+}
+
+func queryFilter(c *gin.Context) filter {
+	return filter{Segment: c.Query("segment"), Approved: c.Query("approved"), Randomised: c.Query("randomised"), Seen: c.Query("seen"),
+		Q: strings.TrimSpace(c.Query("q"))}
+}
+
+// query is f as a URL query, for the CSV link.
+func (f filter) Query() template.URL {
+	q := url.Values{}
+	for k, v := range map[string]string{"segment": f.Segment, "approved": f.Approved, "randomised": f.Randomised, "seen": f.Seen, "q": f.Q} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return template.URL(q.Encode()) // url.Values.Encode escapes every value
+}
+
+// devices lists what f selects, at most listLimit+1.
+func (p *pages) devices(c *gin.Context, f filter) ([]store.Device, string, error) {
+	sf, msg := p.storeFilter(f)
+	if msg != "" {
+		return nil, msg, nil
+	}
+	if len(f.Q) > 100 {
+		return nil, "The search is too long.", nil
+	}
+	if f.Q != "" {
+		sf.Limit = 0 // the store's bound; the search narrows it below
+	}
+	devs, err := p.st.ListDevices(c.Request.Context(), sf)
+	if err != nil {
+		return nil, "", err
+	}
+	out := devs[:0]
+	for _, d := range devs {
+		if f.matches(d) {
+			out = append(out, d)
+		}
+	}
+	return out, "", nil
+}
+
+// exportCSV sends the devices the list's filters select, formula-safe,
+// times in the school's zone with their offset.
+func (p *pages) exportCSV(c *gin.Context) {
+	f := queryFilter(c)
+	devs, msg, err := p.devices(c, f)
+	if err != nil {
+		p.dbError(c, "export devices", err)
+		return
+	}
+	if msg != "" {
+		p.srv.RenderError(c, http.StatusBadRequest, msg)
+		return
+	}
+	rows := make([][]string, 0, len(devs))
+	for _, d := range devs {
+		status := "not approved"
+		switch {
+		case d.Blocked:
+			status = "blocked"
+		case d.Approved:
+			status = "approved"
+		}
+		rows = append(rows, []string{d.MAC.String(), d.Name, d.Owner, d.Hostname, d.Segment, addrText(d.IP), d.OS, d.Manufacturer,
+			strconv.FormatBool(d.Randomised), status, p.srv.CSVTime(d.FirstSeen), p.srv.CSVTime(d.LastSeen)})
+	}
+	p.srv.SendCSV(c, "devices", []string{"mac", "name", "owner", "hostname", "segment", "address", "type", "manufacturer",
+		"randomised", "status", "first_seen", "last_seen"}, rows)
 }
 
 func (p *pages) renderList(c *gin.Context, status int, v *web.View, f filter, d listData) {
-	sf, msg := p.storeFilter(f)
-	if msg != "" {
+	devs, msg, err := p.devices(c, f)
+	if err == nil && msg != "" {
 		v.Error = msg
 		status = http.StatusBadRequest
-		f, sf = filter{}, store.DeviceFilter{Limit: listLimit + 1}
+		f = filter{}
+		devs, _, err = p.devices(c, f)
 	}
-	devs, err := p.st.ListDevices(c.Request.Context(), sf)
 	if err != nil {
 		p.dbError(c, "list devices", err)
 		return

@@ -119,7 +119,6 @@ func Register(srv *web.Server, o Options) error {
 			}
 			return t.Local().Format("2006-01-02")
 		},
-		"query": func(s string) string { return template.URLQueryEscaper(s) },
 	}
 	var err error
 	if p.onboard, err = template.New("onboard.html").Funcs(funcs).ParseFS(templates, "templates/onboard.html"); err != nil {
@@ -346,6 +345,16 @@ func (p *pages) download(c *gin.Context) {
 		return
 	}
 	p.log.Info("pkiweb: certificate downloaded", "serial", e.issued.Cert.Serial, "by", actor)
+	if c.PostForm("format") == "apple" {
+		doc, err := p.onboarding().MobileConfigTLS(e.issued)
+		if err != nil {
+			p.log.Warn("pkiweb: EAP-TLS mobileconfig", "err", err)
+			p.srv.RenderError(c, http.StatusConflict, "No Wi-Fi network is set up for staff or pupil sign-in, so there is no Apple profile to make. Revoke the certificate and issue a new one to download it as a file.")
+			return
+		}
+		attachment(c, strings.TrimSuffix(fileSafe(e.issued.FileName), ".p12")+".mobileconfig", "application/x-apple-aspen-config", doc)
+		return
+	}
 	attachment(c, fileSafe(e.issued.FileName), "application/x-pkcs12", e.issued.PKCS12)
 }
 

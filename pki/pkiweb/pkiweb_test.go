@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"html"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/pki"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -21,10 +24,11 @@ import (
 )
 
 type bench struct {
-	site *webtest.Site
-	st   *store.Store
-	a    *pki.Authority
-	p    store.Person
+	site  *webtest.Site
+	st    *store.Store
+	a     *pki.Authority
+	p     store.Person
+	clock *testkit.Clock // the pages' clock (the one-time downloads' expiry)
 }
 
 func newBench(t *testing.T) *bench {
@@ -41,9 +45,9 @@ func newBench(t *testing.T) *bench {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bench{st: st, a: a, p: p}
+	b := &bench{st: st, a: a, p: p, clock: testkit.NewClock(time.Now())}
 	b.site = webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
-		return Register(srv, Options{Authority: a, People: st, Site: "Test School", SSIDs: []string{"Staff", "Pupils"}})
+		return Register(srv, Options{Authority: a, People: st, Site: "Test School", SSIDs: []string{"Staff", "Pupils", "Staff & 5G"}, Now: b.clock.Now})
 	}})
 	return b
 }
@@ -79,6 +83,15 @@ func TestOnboardingIsPublicAndCarriesNoSecrets(t *testing.T) {
 	w := anon.Get(WindowsPath + "?ssid=Staff")
 	if w.StatusCode != http.StatusOK || !strings.Contains(w.Body, "<name>Staff</name>") || !strings.Contains(w.Header.Get("Content-Disposition"), "wifi-Staff.xml") {
 		t.Fatalf("windows: %d %s", w.StatusCode, w.Body)
+	}
+	// An SSID with a space and an ampersand: the page's link, followed as
+	// a browser would, reaches its profile.
+	link := regexp.MustCompile(`href="(/wifi/windows\.xml\?ssid=Staff[^"]*5G)"`).FindStringSubmatch(r.Body)
+	if link == nil {
+		t.Fatalf("no link for Staff & 5G:\n%s", r.Body)
+	}
+	if w := anon.Get(html.UnescapeString(link[1])); w.StatusCode != http.StatusOK || !strings.Contains(w.Body, "<name>Staff &amp; 5G</name>") {
+		t.Fatalf("link %s: %d %s", link[1], w.StatusCode, w.Body)
 	}
 	if r := anon.Get(WindowsPath + "?ssid=Guests"); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown SSID: %d", r.StatusCode)
@@ -199,5 +212,60 @@ func TestRevokeNeedsCSRFAndAReasonAndStopsTheCertificate(t *testing.T) {
 	}
 	if e := b.site.AuditWith(t, "pki.client.revoke"); len(e) != 1 || !strings.Contains(e[0].Actor, nm.User.Name) {
 		t.Fatalf("audit %+v", e)
+	}
+}
+
+func TestAnUncollectedDownloadExpires(t *testing.T) {
+	b := newBench(t)
+	nm := b.site.Browser(t, web.RoleNetwork)
+	r := nm.PostForm(IssuePath, url.Values{"device": {"laptop-1"}})
+	tok := tokenRE.FindStringSubmatch(r.Body)
+	if tok == nil {
+		t.Fatalf("%d %s", r.StatusCode, r.Body)
+	}
+	b.clock.Advance(pendingTTL + time.Second)
+	if r := nm.PostForm(DownloadPath, url.Values{"token": {tok[1]}}); r.StatusCode != http.StatusGone {
+		t.Fatalf("expired download: %d", r.StatusCode)
+	}
+}
+
+// TestWaitingDownloadsAreBounded: the in-memory hand-over holds at most
+// maxPending files; beyond that issuing says so instead of growing.
+func TestWaitingDownloadsAreBounded(t *testing.T) {
+	b := newBench(t)
+	nm := b.site.Browser(t, web.RoleNetwork)
+	for i := range maxPending {
+		if r := nm.PostForm(IssuePath, url.Values{"device": {"laptop-" + strconv.Itoa(i)}}); r.StatusCode != http.StatusOK {
+			t.Fatalf("issue %d: %d", i, r.StatusCode)
+		}
+	}
+	r := nm.PostForm(IssuePath, url.Values{"device": {"one-too-many"}})
+	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(r.Body, "already waiting") {
+		t.Fatalf("%d %s", r.StatusCode, r.Body)
+	}
+	// Once they expire there is room again.
+	b.clock.Advance(pendingTTL + time.Second)
+	if r := nm.PostForm(IssuePath, url.Values{"device": {"after-expiry"}}); r.StatusCode != http.StatusOK {
+		t.Fatalf("after expiry: %d", r.StatusCode)
+	}
+}
+
+func TestIssueAsAnAppleProfile(t *testing.T) {
+	b := newBench(t)
+	nm := b.site.Browser(t, web.RoleNetwork)
+	r := nm.PostForm(IssuePath, url.Values{"person": {"alovelace"}})
+	tok, pw := tokenRE.FindStringSubmatch(r.Body), passwordRE.FindStringSubmatch(r.Body)
+	if tok == nil || pw == nil {
+		t.Fatalf("%d %s", r.StatusCode, r.Body)
+	}
+	d := nm.PostForm(DownloadPath, url.Values{"token": {tok[1]}, "format": {"apple"}})
+	if d.StatusCode != http.StatusOK || d.Header.Get("Content-Type") != "application/x-apple-aspen-config" ||
+		!strings.Contains(d.Header.Get("Content-Disposition"), "alovelace.mobileconfig") ||
+		!strings.Contains(d.Body, "com.apple.security.pkcs12") || strings.Contains(d.Body, pw[1]) {
+		t.Fatalf("%d %v", d.StatusCode, d.Header)
+	}
+	// Either download uses up the hand-over.
+	if r := nm.PostForm(DownloadPath, url.Values{"token": {tok[1]}, "format": {"p12"}}); r.StatusCode != http.StatusGone {
+		t.Fatalf("second download: %d", r.StatusCode)
 	}
 }

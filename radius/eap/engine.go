@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -245,9 +246,13 @@ type session struct {
 	state  [16]byte
 	client string
 
+	// ctx ends the login's method goroutine; cancel may be called
+	// without mu (the sweep does).
+	ctx     context.Context
+	cancel  context.CancelFunc
+	touched atomic.Int64 // unix nanoseconds of the last round; read without mu
+
 	mu       sync.Mutex
-	created  time.Time
-	touched  time.Time
 	finished bool
 	outer    string
 	id       byte // the identifier of the request awaiting its response
@@ -262,23 +267,17 @@ type session struct {
 	last     Reply
 }
 
-func (s *session) stop() {
-	if s.flight != nil {
-		s.flight.stop()
-	}
-}
+func (s *session) stop() { s.cancel() }
 
-// sweep ends logins gone quiet. Called with e.mu held.
+// sweep ends logins gone quiet. Called with e.mu held; it never takes a
+// session's mu (the lock order is session, then engine).
 func (e *Engine) sweep(now time.Time) {
 	if now.Sub(e.lastSweep) < time.Second {
 		return
 	}
 	e.lastSweep = now
 	for _, s := range e.sessions {
-		s.mu.Lock()
-		old := now.Sub(s.touched) > e.o.Timeout
-		s.mu.Unlock()
-		if old {
+		if now.Sub(time.Unix(0, s.touched.Load())) > e.o.Timeout {
 			e.removeLocked(s)
 		}
 	}
@@ -315,7 +314,9 @@ func (e *Engine) newSession(client string, now time.Time) (*session, error) {
 	if len(e.sessions) >= e.o.MaxSessions {
 		return nil, ErrOverload
 	}
-	s := &session{e: e, client: client, created: now, touched: now, tried: map[byte]bool{}, fragSize: e.o.FragmentSize}
+	s := &session{e: e, client: client, tried: map[byte]bool{}, fragSize: e.o.FragmentSize}
+	s.touched.Store(now.UnixNano())
+	s.ctx, s.cancel = context.WithCancel(e.ctx)
 	for {
 		if _, err := rand.Read(s.state[:]); err != nil {
 			return nil, err
@@ -385,7 +386,7 @@ func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
 	if s.finished || p.ID != s.id {
 		return Reply{}, ErrStale
 	}
-	s.touched = now
+	s.touched.Store(now.UnixNano())
 	s.setMTU(req.MTU)
 	r, err := s.respond(ctx, p)
 	if err != nil {
@@ -500,7 +501,7 @@ func (s *session) tlsRound(ctx context.Context, p Packet) (Reply, error) {
 		done bool
 	)
 	if s.flight == nil {
-		s.flight = startFlight(s.e.ctx, msg, s.e.methodFunc(s.method))
+		s.flight = startFlight(s.ctx, msg, s.e.methodFunc(s.method))
 		out, r, done, err = s.flight.step(ctx, nil, true)
 	} else {
 		out, r, done, err = s.flight.step(ctx, msg, false)

@@ -94,3 +94,46 @@ func FuzzHandle(f *testing.F) {
 		_, _ = e.Handle(context.Background(), Request{Client: "fuzz", State: r.State, Message: second})
 	})
 }
+
+// FuzzTLVs parses PEAP Extensions data, seeded with a result and a crypto
+// binding TLV as wpa_supplicant sends them; a binding that parses never
+// verifies against a binding it was not made for.
+func FuzzTLVs(f *testing.F) {
+	cb, err := newCryptoBinding(make([]byte, 40), make([]byte, 32))
+	if err != nil {
+		f.Fatal(err)
+	}
+	resp := cb.tlv(1)
+	f.Add(append(appendTLV(nil, tlvResult, true, []byte{0, 1}), resp...))
+	f.Add(appendTLV(nil, tlvResult, true, []byte{0, 2}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tlvs, err := parseTLVs(b)
+		if err != nil {
+			return
+		}
+		for i, x := range tlvs {
+			raw := tlvBytes(b, i)
+			if len(raw) != 4+len(x.value) {
+				t.Fatalf("TLV %d is %d octets with its header, value %d", i, len(raw), len(x.value))
+			}
+			if x.typ == tlvCryptoBinding && !bytes.Equal(raw, resp) && cb.verifyResponse(raw) {
+				t.Fatal("a made-up crypto binding verified")
+			}
+		}
+	})
+}
+
+func TestCryptoBindingRoundTrip(t *testing.T) {
+	cb, err := newCryptoBinding(bytes.Repeat([]byte{1}, 40), bytes.Repeat([]byte{2}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cb.verifyResponse(cb.tlv(1)) {
+		t.Fatal("our own response does not verify")
+	}
+	bad := cb.tlv(1)
+	bad[20] ^= 1 // the nonce
+	if cb.verifyResponse(bad) || cb.verifyResponse(cb.tlv(0)) {
+		t.Fatal("a changed nonce or the request subtype verified")
+	}
+}

@@ -1,15 +1,339 @@
 package eap
 
+// PEAPv0 ([MS-PEAP], draft-kamath-pppext-peapv0) with EAP-MSCHAPv2 inside.
+// Inner EAP packets travel without their four-octet header (PEAPv0's
+// compression), except the Extensions (TLV) packets that carry the result.
+
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/subtle"
 	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/gatehouse-net/gatehouse/radius/mschapv2"
 )
 
-func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
-	return methodResult{method: "PEAP", reason: "PEAP is not built yet"}
+// PEAP TLVs (type 33 packets).
+const (
+	tlvResult        = 3
+	tlvCryptoBinding = 12
+	tlvMandatory     = 0x8000
+	resultSuccess    = 1
+	resultFailure    = 2
+	maxInnerRounds   = 8
+)
+
+// tlv is one PEAP TLV.
+type tlv struct {
+	typ       uint16 // without the mandatory bit
+	mandatory bool
+	value     []byte
 }
 
+var errTLV = errors.New("eap: malformed PEAP TLV")
+
+// parseTLVs parses the TLVs of an Extensions packet's data.
+func parseTLVs(b []byte) ([]tlv, error) {
+	var out []tlv
+	for len(b) > 0 {
+		if len(b) < 4 || len(out) >= 16 {
+			return nil, errTLV
+		}
+		t := binary.BigEndian.Uint16(b[0:2])
+		n := int(binary.BigEndian.Uint16(b[2:4]))
+		if 4+n > len(b) {
+			return nil, errTLV
+		}
+		out = append(out, tlv{typ: t & 0x3fff, mandatory: t&tlvMandatory != 0, value: b[4 : 4+n]})
+		b = b[4+n:]
+	}
+	return out, nil
+}
+
+func appendTLV(b []byte, typ uint16, mandatory bool, v []byte) []byte {
+	if mandatory {
+		typ |= tlvMandatory
+	}
+	b = binary.BigEndian.AppendUint16(b, typ)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(v)))
+	return append(b, v...)
+}
+
+// readTunnel reads one message from inside the tunnel.
+func readTunnel(tc *tls.Conn) ([]byte, error) {
+	buf := make([]byte, 16<<10)
+	n, err := tc.Read(buf)
+	if err != nil {
+		return nil, fmt.Errorf("reading inside the tunnel: %w", err)
+	}
+	return buf[:n], nil
+}
+
+func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
+	res := methodResult{method: "PEAP-MSCHAPv2"}
+	if e.o.NTHash == nil {
+		res.reason = "MSCHAPv2 is not enabled"
+		return res
+	}
+	tc, _, err := e.handshake(ctx, c, false)
+	if err != nil {
+		res.reason = err.Error()
+		return res
+	}
+	st := tc.ConnectionState()
+	res.version = tlsVersion(st.Version)
+	if res.msk, res.emsk, err = exportKeys(st, TypePEAP); err != nil {
+		res.reason = err.Error()
+		return res
+	}
+	fail := func(format string, a ...any) methodResult {
+		res.ok, res.reason = false, fmt.Sprintf(format, a...)
+		return res
+	}
+	// Phase 2: the inner identity, then EAP-MSCHAPv2 for it. The identity
+	// request goes with its header, as FreeRADIUS sends it: over TLS 1.2
+	// it shares a message with our Finished, and wpa_supplicant takes
+	// that early data as it is, without restoring a PEAPv0 header.
+	if _, err := tc.Write(Packet{Code: CodeRequest, ID: 0, Type: TypeIdentity}.Marshal()); err != nil {
+		return fail("writing the inner identity request: %v", err)
+	}
+	in, err := readTunnel(tc)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if len(in) < 2 || in[0] != TypeIdentity {
+		return fail("the inner response is not an identity")
+	}
+	identity := string(in[1:])
+	res.identity = mschapv2.StripDomain(identity)
+	ms, err := mschapv2.NewServer(mschapv2.Config{Lookup: e.o.NTHash, Identity: identity})
+	if err != nil {
+		return fail("%v", err)
+	}
+	td, err := ms.Start()
+	if err != nil {
+		return fail("%v", err)
+	}
+	var result mschapv2.Result
+	for round := 0; ; round++ {
+		if round >= maxInnerRounds {
+			return fail("the inner method took too many rounds")
+		}
+		if _, err := tc.Write(append([]byte{TypeMSCHAPv2}, td...)); err != nil {
+			return fail("writing the inner request: %v", err)
+		}
+		if in, err = readTunnel(tc); err != nil {
+			return fail("%v", err)
+		}
+		if len(in) < 1 {
+			return fail("empty inner response")
+		}
+		if in[0] == TypeNak {
+			return fail("the client wants another inner method than EAP-MSCHAPv2 (it asked for %v)", in[1:])
+		}
+		if in[0] != TypeMSCHAPv2 {
+			return fail("inner response of type %d", in[0])
+		}
+		step, err := ms.Handle(ctx, in[1:])
+		if err != nil {
+			return fail("inner EAP-MSCHAPv2: %v", err)
+		}
+		if step.Done {
+			result = step.Result
+			break
+		}
+		td = step.Reply
+	}
+	if result.Username != "" {
+		res.identity = result.Username
+	}
+	// The result, protected by the tunnel: the client must agree.
+	status := uint16(resultFailure)
+	if result.Success {
+		status = resultSuccess
+	}
+	data := appendTLV(nil, tlvResult, true, binary.BigEndian.AppendUint16(nil, status))
+	var cb *cryptoBinding
+	if result.Success {
+		// [MS-PEAP] 3.1.5.5: binds the inner method's keys to the tunnel,
+		// so a man in the middle of the inner method gets nowhere; the
+		// MSK then comes from the compound keys.
+		if cb, err = newCryptoBinding(res.msk[:40], result.Keys.MSK()); err != nil {
+			return fail("crypto binding: %v", err)
+		}
+		data = append(data, cb.request()...)
+	}
+	msg := Packet{Code: CodeRequest, ID: 1, Type: TypeExtensions, Data: data}.Marshal()
+	if _, err := tc.Write(msg); err != nil {
+		return fail("writing the result: %v", err)
+	}
+	if in, err = readTunnel(tc); err != nil {
+		return fail("%v", err)
+	}
+	p, err := Parse(in)
+	if err != nil || p.Code != CodeResponse || p.Type != TypeExtensions {
+		return fail("the answer to the result is not an Extensions response")
+	}
+	tlvs, err := parseTLVs(p.Data)
+	if err != nil {
+		return fail("%v", err)
+	}
+	agreed, bound := false, false
+	for i, t := range tlvs {
+		switch t.typ {
+		case tlvResult:
+			agreed = len(t.value) == 2 && binary.BigEndian.Uint16(t.value) == resultSuccess
+		case tlvCryptoBinding:
+			if cb == nil {
+				return fail("the client sent a crypto binding we did not ask for")
+			}
+			if !cb.verifyResponse(tlvBytes(p.Data, i)) {
+				return fail("the client's crypto binding is wrong (a man in the middle?)")
+			}
+			bound = true
+		}
+	}
+	if !result.Success {
+		return fail("inner EAP-MSCHAPv2: %s", result.Reason)
+	}
+	if !agreed {
+		return fail("the client did not confirm the success result")
+	}
+	if bound {
+		// [MS-PEAP] 3.1.5.7: with the binding, the MSK is the compound
+		// session key; there is no EMSK.
+		res.msk, res.emsk = cb.msk(), nil
+	}
+	res.ok = true
+	return res
+}
+
+// tlvBytes returns the i-th TLV of b with its header.
+func tlvBytes(b []byte, i int) []byte {
+	for ; len(b) >= 4; i-- {
+		n := 4 + int(binary.BigEndian.Uint16(b[2:4]))
+		if i == 0 {
+			return b[:n]
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// cryptoBinding is PEAPv0's crypto binding ([MS-PEAP] 3.1.5.5, as
+// hostapd and wpa_supplicant implement it).
+type cryptoBinding struct {
+	ipmk  []byte // 40 octets
+	cmk   []byte // 20 octets
+	nonce [32]byte
+}
+
+// peapPRF is [MS-PEAP]'s PRF+ for PEAPv0: T(n) = HMAC-SHA1(K, T(n-1) |
+// label | seed | n | 0x00 0x00).
+func peapPRF(key []byte, label string, seed []byte, n int) []byte {
+	var out, t []byte
+	for c := byte(1); len(out) < n; c++ {
+		h := hmac.New(sha1.New, key)
+		h.Write(t)
+		h.Write([]byte(label))
+		h.Write(seed)
+		h.Write([]byte{c, 0, 0})
+		t = h.Sum(nil)
+		out = append(out, t...)
+	}
+	return out[:n]
+}
+
+func newCryptoBinding(tempKey, isk []byte) (*cryptoBinding, error) {
+	var k [32]byte // the ISK, zero-padded to 32 octets
+	copy(k[:], isk)
+	imck := peapPRF(tempKey, "Inner Methods Compound Keys", k[:], 60)
+	cb := &cryptoBinding{ipmk: imck[:40], cmk: imck[40:60]}
+	if _, err := rand.Read(cb.nonce[:]); err != nil {
+		return nil, err
+	}
+	return cb, nil
+}
+
+// tlv builds the binding TLV of subtype (0 request, 1 response) with the
+// Compound MAC over it (MAC field zero) and the PEAP type.
+func (cb *cryptoBinding) tlv(subtype byte) []byte {
+	v := make([]byte, 56)
+	v[1], v[2], v[3] = 0, 0, subtype // reserved, version 0, received version 0
+	copy(v[4:36], cb.nonce[:])
+	b := appendTLV(nil, tlvCryptoBinding, false, v)
+	copy(b[4+36:], cb.mac(b))
+	return b
+}
+
+func (cb *cryptoBinding) mac(t []byte) []byte {
+	h := hmac.New(sha1.New, cb.cmk)
+	z := append([]byte(nil), t...)
+	clear(z[4+36 : 4+56])
+	h.Write(z)
+	h.Write([]byte{TypePEAP})
+	return h.Sum(nil)
+}
+
+func (cb *cryptoBinding) request() []byte { return cb.tlv(0) }
+
+func (cb *cryptoBinding) verifyResponse(t []byte) bool {
+	if len(t) != 60 || t[4+1] != 0 || t[4+3] != 1 || subtle.ConstantTimeCompare(t[8:40], cb.nonce[:]) != 1 {
+		return false
+	}
+	return hmac.Equal(cb.mac(t), t[40:60])
+}
+
+func (cb *cryptoBinding) msk() []byte {
+	return peapPRF(cb.ipmk, "Session Key Generating Function", []byte{0}, 64)
+}
+
+// ttlsMSCHAPv2 is MSCHAPv2 inside EAP-TTLS (RFC 5281 11.2.4): the
+// challenge comes from the tunnel's keys, the client sends its response at
+// once, we answer MS-CHAP2-Success and the client acknowledges it.
 func (e *Engine) ttlsMSCHAPv2(ctx context.Context, c *flight, tc *tls.Conn, st tls.ConnectionState, avps []avp, res methodResult) methodResult {
-	res.reason = "MSCHAPv2 inside TTLS is not built yet"
+	if e.o.NTHash == nil {
+		res.reason = "MSCHAPv2 inside TTLS is not enabled"
+		return res
+	}
+	implicit, err := st.ExportKeyingMaterial("ttls challenge", nil, 17)
+	if err != nil {
+		res.reason = "deriving the implicit challenge: " + err.Error()
+		return res
+	}
+	r, err := mschapv2.VerifyTTLS(ctx, e.o.NTHash, mschapv2.TTLS{
+		UserName:  string(findAVP(avps, avpUserName, 0)),
+		Challenge: findAVP(avps, avpMSCHAPChal, vendorMicrosoft),
+		Response:  findAVP(avps, avpMSCHAP2Resp, vendorMicrosoft),
+		Implicit:  implicit,
+	})
+	if err != nil {
+		res.reason = err.Error()
+		return res
+	}
+	res.identity = r.Username
+	if !r.Success {
+		res.reason = "MSCHAPv2: " + r.Reason
+		return res
+	}
+	if _, err := tc.Write(appendAVP(nil, avpMSCHAP2Success, vendorMicrosoft, r.SuccessAVP)); err != nil {
+		res.reason = "writing MS-CHAP2-Success: " + err.Error()
+		return res
+	}
+	in, err := c.exchange()
+	if err != nil {
+		res.reason = err.Error()
+		return res
+	}
+	if len(in) != 0 {
+		res.reason = "the client answered MS-CHAP2-Success with more than an acknowledgement"
+		return res
+	}
+	res.ok = true
 	return res
 }

@@ -59,6 +59,9 @@ type Options struct {
 	// Setup runs between web.New and Serve: the feature's Register call.
 	// An error fails the test.
 	Setup func(*web.Server) error
+	// IdleTimeout and Location go to web.Options as they are.
+	IdleTimeout map[string]time.Duration
+	Location    *time.Location
 }
 
 // Site is a running admin server and what the test needs to drive it.
@@ -104,16 +107,18 @@ func New(t testing.TB, opts Options) *Site {
 	}
 	var err error
 	s.Server, err = web.New(web.Options{
-		Store:      s.Store,
-		Logger:     slog.New(slog.NewTextHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Site:       site,
-		Listen:     "127.0.0.1:0",
-		CertFile:   filepath.Join(dir, "tls", "cert.pem"),
-		KeyFile:    filepath.Join(dir, "tls", "key.pem"),
-		Auto:       true,
-		Gatherer:   s.Registry,
-		Registerer: s.Registry,
-		Now:        now,
+		Store:       s.Store,
+		Logger:      slog.New(slog.NewTextHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Site:        site,
+		Listen:      "127.0.0.1:0",
+		CertFile:    filepath.Join(dir, "tls", "cert.pem"),
+		KeyFile:     filepath.Join(dir, "tls", "key.pem"),
+		Auto:        true,
+		Gatherer:    s.Registry,
+		Registerer:  s.Registry,
+		Now:         now,
+		IdleTimeout: opts.IdleTimeout,
+		Location:    opts.Location,
 		// The Host check on, as in the daemon (the browser dials
 		// 127.0.0.1), and 127.0.0.1 the configured scrape address.
 		AllowedHosts: []string{},
@@ -436,13 +441,18 @@ func (b *Browser) TryLogin(name, pw string) Response {
 
 // Login signs in and fails the test unless it worked; it then keeps the
 // session's CSRF token from the landing page.
-func (b *Browser) Login(name, pw string) {
+//
+// It returns the page the sign-in landed on: each role lands where its work
+// is ("/vouchers" for reception when the codes page is registered).
+func (b *Browser) Login(name, pw string) string {
 	b.t.Helper()
 	r := b.TryLogin(name, pw)
-	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
-		b.t.Fatalf("webtest: login as %s: status %d location %q, want 303 to /", name, r.StatusCode, r.Header.Get("Location"))
+	loc := r.Header.Get("Location")
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") {
+		b.t.Fatalf("webtest: login as %s: status %d location %q, want 303 to a page of this site", name, r.StatusCode, loc)
 	}
 	b.CSRF = b.CSRFFrom("/")
+	return loc
 }
 
 var shownToken = regexp.MustCompile(`<code class="secret">(gh_[A-Za-z0-9_-]{43})</code>`)

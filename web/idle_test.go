@@ -1,0 +1,48 @@
+package web_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/web"
+	"github.com/gatehouse-net/gatehouse/web/webtest"
+)
+
+// Issue 15: a quiet front desk was signed out after 30 minutes. The idle
+// timeout is per role: reception's kiosk stays signed in through the
+// opening hours while the network manager's session still ends after 30
+// idle minutes.
+func TestIdleTimeoutPerRole(t *testing.T) {
+	h := webtest.New(t, webtest.Options{IdleTimeout: map[string]time.Duration{web.RoleReception: 10 * time.Hour}})
+	h.AddUser(t, "kiosk", web.RoleReception, testPassword)
+	h.AddUser(t, "nm", web.RoleNetwork, testPassword)
+	kiosk, nm := h.NewBrowser(t), h.NewBrowser(t)
+	kiosk.Login("kiosk", testPassword)
+	nm.Login("nm", testPassword)
+
+	h.Clock.Advance(2 * time.Hour) // a quiet morning at the front desk
+	if r := kiosk.Get("/"); r.StatusCode != http.StatusOK {
+		t.Errorf("reception after 2 idle hours: %d, want still signed in", r.StatusCode)
+	}
+	if r := nm.Get("/"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
+		t.Errorf("network manager after 2 idle hours: %d %q, want sent to sign in", r.StatusCode, r.Header.Get("Location"))
+	}
+	// The whole day: nine hours after sign-in, idle in between, the kiosk
+	// is still signed in (its lifetime follows its idle timeout).
+	h.Clock.Advance(7 * time.Hour)
+	if r := kiosk.Get("/"); r.StatusCode != http.StatusOK {
+		t.Errorf("reception 9 hours after signing in: %d, want still signed in", r.StatusCode)
+	}
+	h.Clock.Advance(10*time.Hour + time.Minute)
+	if r := kiosk.Get("/"); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("reception idle past its own timeout: %d, want sent to sign in", r.StatusCode)
+	}
+}
+
+func TestIdleTimeoutRefusesUnknownRoles(t *testing.T) {
+	if _, err := web.New(web.Options{Store: webtest.OpenStore(t), IdleTimeout: map[string]time.Duration{"pupil": time.Hour}}); err == nil {
+		t.Error("web.New took an idle timeout for an unknown role")
+	}
+}
