@@ -23,6 +23,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gatehouse-net/gatehouse/alert"
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/ruledb"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -96,7 +98,13 @@ func Register(srv *web.Server, opts Options) error {
 type choices struct {
 	WhoKinds, WhatKinds, WhenKinds, Actions, Protos []option
 	Segments, Servers                               []option
+	Classes                                         []option // what inspection detects, by its plain-English name
 }
+
+// ruleClasses are the detected classes a rule can name: inspection's,
+// not the ones the router itself raises (code guessing, a full pool).
+var ruleClasses = []string{finding.ClassVPN, finding.ClassTor, finding.ClassProxy, finding.ClassDoH, finding.ClassDoT, finding.ClassDoQ,
+	finding.ClassECH, finding.ClassSSH, finding.ClassRemoteAccess, finding.ClassTunnel, finding.ClassTethering}
 
 type option struct{ Value, Label string }
 
@@ -111,6 +119,9 @@ func (p *pages) choices() choices {
 	}
 	for _, s := range p.opts.Network.Segments {
 		c.Segments = append(c.Segments, option{s.Name, s.Name})
+	}
+	for _, cl := range ruleClasses {
+		c.Classes = append(c.Classes, option{cl, alert.MeaningOf(cl).Title + " (" + cl + ")"})
 	}
 	var names []string
 	for n := range p.opts.Network.Servers {
