@@ -51,7 +51,11 @@ type Options struct {
 	// context; an error is shown to the user (the rule is saved, but not in
 	// force) and logged. Optional.
 	OnChange func(context.Context) error
-	Logger   *slog.Logger
+	// NotInForce says which rules cannot be put in force now, and why (a
+	// group the people directory cannot find); the table shows it beside
+	// the rule. Optional.
+	NotInForce func(context.Context) (map[int64]string, error)
+	Logger     *slog.Logger
 }
 
 //go:embed templates/*.html
@@ -139,6 +143,7 @@ type row struct {
 	Position                             int
 	Name, Who, What, Where, When, Action string
 	Disabled, First, Last                bool
+	NotInForce                           string // why the rule enforces nothing now; "" when it is in force
 }
 
 type listData struct {
@@ -182,6 +187,12 @@ func (p *pages) renderList(c *gin.Context, status int, v *web.View, f form) {
 		return
 	}
 	d := listData{Form: f, Choices: p.choices()}
+	var notInForce map[int64]string
+	if p.opts.NotInForce != nil {
+		if notInForce, err = p.opts.NotInForce(c.Request.Context()); err != nil {
+			p.log.Warn("rulesweb: which rules are not in force", "err", err)
+		}
+	}
 	for i, sr := range rows {
 		r := ruledb.FromStore(sr)
 		where := r.Where
@@ -190,7 +201,7 @@ func (p *pages) renderList(c *gin.Context, status int, v *web.View, f form) {
 		}
 		d.Rows = append(d.Rows, row{ID: r.ID, Position: sr.Position, Name: r.Name, Who: whoText(r.Who), What: whatText(r.What),
 			Where: where, When: whenText(r.When), Action: string(r.Action), Disabled: r.Disabled,
-			First: i == 0, Last: i == len(rows)-1})
+			NotInForce: notInForce[r.ID], First: i == 0, Last: i == len(rows)-1})
 	}
 	v.Data = d
 	p.srv.Render(c, status, p.list, v)
