@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -55,8 +56,12 @@ type Options struct {
 	// reservation) where MAC-address binding is on; a code admits only
 	// such a pair, so a static address nobody was given stays shut even
 	// with a code. nil admits any pair (segments without binding).
-	Bound    func(mac net.HardwareAddr, ip netip.Addr) bool
-	Hub      *events.Hub  // nil: no events
+	Bound func(mac net.HardwareAddr, ip netip.Addr) bool
+	Hub   *events.Hub // nil: no events
+	// Findings takes every finding this package raises, without loss (the
+	// finding store); nil: findings are only published on the hub, where
+	// a subscriber that falls behind misses them.
+	Findings finding.Sink
 	Logger   *slog.Logger // nil: discard
 	Now      func() time.Time
 	Location *time.Location // for times shown to people; nil: time.Local
@@ -93,6 +98,7 @@ type Portal struct {
 	nb       Neighbours
 	bound    func(net.HardwareAddr, netip.Addr) bool
 	hub      *events.Hub
+	findings finding.Sink
 	log      *slog.Logger
 	now      func() time.Time
 	loc      *time.Location
@@ -200,7 +206,7 @@ func New(opts Options) (*Portal, error) {
 	if opts.TLSListen != "" && (opts.CertFile == "" || opts.KeyFile == "") {
 		return nil, errors.New("captive: new: TLSListen needs CertFile and KeyFile")
 	}
-	p := &Portal{st: opts.Store, adm: opts.Admitter, nb: opts.Neighbours, bound: opts.Bound, hub: opts.Hub, log: opts.Logger,
+	p := &Portal{st: opts.Store, adm: opts.Admitter, nb: opts.Neighbours, bound: opts.Bound, hub: opts.Hub, findings: opts.Findings, log: opts.Logger,
 		now: opts.Now, loc: opts.Location, school: opts.School, ssid: opts.SSID, base: base, venue: opts.VenueURL,
 		listen: opts.Listen, tlsAddr: opts.TLSListen, certFile: opts.CertFile, keyFile: opts.KeyFile,
 		rand: opts.Rand, lim: newLimiter(opts.Limits)}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
@@ -28,6 +29,10 @@ type Config struct {
 	Segments []Segment
 	Store    LeaseStore
 	Events   *events.Hub // nil: events are not published
+	// Findings takes every finding this package raises, without loss (the
+	// finding store); nil: findings are only published on the hub, where
+	// a subscriber that falls behind misses them.
+	Findings finding.Sink
 	Enforcer Enforcer
 	// Binder, when set, is told every lease (before its ACK) and every
 	// release, and at start every lease still active.

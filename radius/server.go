@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"layeh.com/radius"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/radius/eap"
 )
@@ -68,6 +69,10 @@ type Options struct {
 	Keys       *Keyring     // nil: no personal keys in Accepts
 	Auditor    Auditor      // records disconnects; nil: not recorded
 	Events     *events.Hub  // nil: nothing published
+	// Findings takes every finding this package raises, without loss (the
+	// finding store); nil: findings are only published on the hub, where
+	// a subscriber that falls behind misses them.
+	Findings finding.Sink
 	// EAP configures WPA-Enterprise logins (package radius/eap); nil: an
 	// Access-Request carrying EAP is rejected. Its CheckPassword, when
 	// unset, checks Identities' argon2id hashes.

@@ -122,3 +122,21 @@ func (f Finding) String() string {
 	return fmt.Sprintf("%s %s/%s segment=%s src=%s mac=%s dst=%s proto=%s detail=%s evidence=%q",
 		f.Time.UTC().Format(time.RFC3339Nano), f.Source, f.Class, f.Segment, f.SrcIP, mac, dst, f.Proto, f.Detail, f.Evidence)
 }
+
+// Sink takes findings from a source and must not lose them: the daemon
+// passes each source (DHCP, RADIUS, the portal, the DNS query log) the
+// finding store's sink, which stores every finding that is not noise or
+// over its device's budget, writing at once rather than dropping when its
+// queue is full. Findings go to a Sink and not only to the event hub
+// because the hub drops (counted) for a subscriber that falls behind, which
+// is right for observers and wrong for what the DSL must be told.
+// Offer may block briefly (a direct database write) under a flood.
+type Sink interface {
+	Offer(Finding)
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(Finding)
+
+// Offer calls fn(f).
+func (fn SinkFunc) Offer(f Finding) { fn(f) }

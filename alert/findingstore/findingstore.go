@@ -1,6 +1,8 @@
 // Package findingstore takes findings from every source (the inspect
-// engines directly, and through the event hub the DHCP server, the portal,
-// the DNS guard and RADIUS), drops the ones that are noise, stores the rest
+// engines through ForSegment; the DHCP server, the portal, the DNS query log
+// and RADIUS through Offer, the finding.Sink each is given at construction,
+// never through the event hub, whose bounded queues drop for a subscriber
+// that falls behind), drops the ones that are noise, stores the rest
 // in batches and purges old ones.
 //
 // It owns the hand-off between the packet path and the database: an engine
@@ -34,7 +36,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/internal/batch"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -200,6 +201,10 @@ func (s *Sink) HandleFinding(f finding.Finding) {
 	s.spill(f)
 }
 
+// Offer is HandleFinding, making the sink the finding.Sink every source
+// is given at construction.
+func (s *Sink) Offer(f finding.Finding) { s.HandleFinding(f) }
+
 // spill writes one finding that met a full queue, in the caller's
 // goroutine, so the queue never loses what passed the budget.
 func (s *Sink) spill(f finding.Finding) {
@@ -231,34 +236,6 @@ func FromInspect(f inspect.Finding, segment string) finding.Finding {
 	return finding.Finding{Time: f.Time, Source: finding.SourceInspect, Class: f.Class, Segment: segment,
 		SrcIP: f.SrcIP, SrcMAC: f.SrcMAC, DstIP: f.DstIP, DstPort: f.DstPort, Proto: f.Proto,
 		Detail: f.Detail, Evidence: f.Evidence, Confidence: string(f.Confidence)}
-}
-
-// Follow stores every finding published on the hub (by the DHCP server,
-// RADIUS, the portal, and the adapter for the DNS guard) until ctx is done.
-func (s *Sink) Follow(ctx context.Context, sub *events.Subscription[finding.Finding]) {
-	sub.Run(ctx, func(_ context.Context, f finding.Finding) { s.HandleFinding(f) })
-}
-
-// BlockedAction is the DNS guard's word for a lookup it refused as a
-// listed DoH or VPN service (dnsguard.Blocked; the hub carries it as text).
-const BlockedAction = "blocked"
-
-// FollowLookups turns each lookup the DNS guard refused as a listed bypass
-// service into a finding, until ctx ends or the subscription closes. Every
-// other lookup is the query log's, not a finding.
-func (s *Sink) FollowLookups(ctx context.Context, sub *events.Subscription[events.DNSQuery]) {
-	sub.Run(ctx, func(_ context.Context, q events.DNSQuery) {
-		if q.Action == BlockedAction {
-			s.HandleFinding(BlockedLookup(q))
-		}
-	})
-}
-
-// BlockedLookup is the finding for a lookup the DNS guard refused.
-func BlockedLookup(q events.DNSQuery) finding.Finding {
-	return finding.Finding{Time: q.Time, Source: finding.SourceDNSGuard, Class: finding.ClassBlockedLookup, Segment: q.Segment,
-		SrcIP: q.Client, SrcMAC: q.MAC, Proto: "dns", Detail: q.Name,
-		Evidence: fmt.Sprintf("asked the school's DNS for %s (%s); refused as a listed bypass service", q.Name, q.Type)}
 }
 
 // SegmentByPrefix returns a SegmentOf function that names the segment whose

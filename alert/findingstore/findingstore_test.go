@@ -16,9 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/inspect"
-	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -62,7 +60,6 @@ func runSink(t *testing.T, s *Sink) (stop func()) {
 
 func TestFindingsAreStoredWithSegmentAndSourceFromEverySource(t *testing.T) {
 	st := openStore(t)
-	hub := events.New()
 	stored := make(chan struct{}, 64)
 	s, err := New(Options{
 		Store: st, Batch: 3, FlushEvery: 20 * time.Millisecond,
@@ -79,10 +76,6 @@ func TestFindingsAreStoredWithSegmentAndSourceFromEverySource(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runSink(t, s)
-	ctx, cancel := context.WithCancel(context.Background())
-	followed := make(chan struct{})
-	sub := events.Subscribe[finding.Finding](hub, "findings", 64)
-	go func() { defer close(followed); s.Follow(ctx, sub) }()
 
 	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
 	for i := range 5 {
@@ -92,8 +85,8 @@ func TestFindingsAreStoredWithSegmentAndSourceFromEverySource(t *testing.T) {
 	s.ForSegment("staff").HandleFinding(inspect.Finding{Time: t0.Add(6 * time.Second), SrcIP: netip.MustParseAddr("10.20.0.11"),
 		SrcMAC: pupilMAC, DstIP: netip.MustParseAddr("192.0.2.11"), DstPort: 1194, Proto: "udp", Class: inspect.ClassVPN, Detail: "openvpn"})
 	s.HandleFinding(vpnFinding(t0.Add(7*time.Second), "10.20.0.1")) // the router itself: noise
-	// DHCP publishes on the hub.
-	events.Publish(hub, finding.Finding{Time: t0.Add(8 * time.Second), Source: finding.SourceDHCP,
+	// DHCP offers through the finding.Sink it is given.
+	s.Offer(finding.Finding{Time: t0.Add(8 * time.Second), Source: finding.SourceDHCP,
 		Class: finding.ClassPoolExhausted, Segment: "staff", Detail: "pool-exhausted"})
 
 	deadline := time.Now().Add(10 * time.Second)
@@ -110,8 +103,6 @@ func TestFindingsAreStoredWithSegmentAndSourceFromEverySource(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	cancel()
-	<-followed
 	stop()
 	select {
 	case <-stored:
@@ -338,13 +329,5 @@ gatehouse_findings_received_total 2
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "gatehouse_findings_dropped_total", "gatehouse_findings_spilled_total", "gatehouse_findings_received_total"); err != nil {
 		t.Error(err)
-	}
-}
-
-// The guard's word for a refused bypass name is what FollowLookups looks
-// for: the hub carries it as text, so a rename in dnsguard must show here.
-func TestBlockedActionIsTheGuards(t *testing.T) {
-	if BlockedAction != string(dnsguard.Blocked) {
-		t.Fatalf("BlockedAction %q, the guard says %q", BlockedAction, dnsguard.Blocked)
 	}
 }

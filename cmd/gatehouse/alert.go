@@ -22,7 +22,6 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert/findingsweb"
 	"github.com/gatehouse-net/gatehouse/alert/flowlog"
 	"github.com/gatehouse-net/gatehouse/config"
-	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -33,24 +32,24 @@ const alertPurgeActor = "alert-retention"
 
 // alerting is the alert pipeline as the daemon runs it: the findings sink
 // every source feeds, the engine that folds findings into alerts, the
-// outbox that notifies, the digest, retention, and the adapters that turn
-// the portal's and the DNS guard's events into findings.
+// outbox that notifies, the digest and retention. The sources (DHCP, the
+// portal, RADIUS, the DNS query log) are given the sink itself as their
+// Options.Findings, not a hub subscription: the hub drops for a subscriber
+// that falls behind, and the sink does not (see findingstore).
 type alerting struct {
-	log      *slog.Logger
-	st       *store.Store
-	sink     *findingstore.Sink
-	flows    *flowlog.Log // the flow log the alert timeline shows
-	engine   *alert.Engine
-	outbox   *alert.Outbox
-	digest   *alert.Digest // nil without email
-	retain   time.Duration
-	findings *events.Subscription[finding.Finding]
-	lookups  *events.Subscription[events.DNSQuery]
+	log    *slog.Logger
+	st     *store.Store
+	sink   *findingstore.Sink
+	flows  *flowlog.Log // the flow log the alert timeline shows
+	engine *alert.Engine
+	outbox *alert.Outbox
+	digest *alert.Digest // nil without email
+	retain time.Duration
 }
 
 // wireAlerts builds the alert pipeline, which every source's findings feed.
 func wireAlerts(_ context.Context, w *wiring) error {
-	a, err := newAlerting(w.log, w.cfg, w.network, w.store, w.hub, w.web, w.reg)
+	a, err := newAlerting(w.log, w.cfg, w.network, w.store, w.web, w.reg)
 	if err != nil {
 		return err
 	}
@@ -60,7 +59,7 @@ func wireAlerts(_ context.Context, w *wiring) error {
 }
 
 // newAlerting builds the pipeline and registers its pages and metrics.
-func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, srv *web.Server, reg prometheus.Registerer) (*alerting, error) {
+func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, srv *web.Server, reg prometheus.Registerer) (*alerting, error) {
 	log = log.With("component", "alerts")
 	metrics := alert.NewMetrics(st.OutboxDepth)
 	subnets := map[string]netip.Prefix{}
@@ -187,11 +186,11 @@ func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *sto
 	if err := alertweb.Register(srv, alertweb.Options{Store: st, Location: cfg.Site.Location, Logger: log}); err != nil {
 		return nil, fmt.Errorf("admin page: %w", err)
 	}
-	// Subscribed now, before any source starts publishing.
-	a.findings = events.Subscribe[finding.Finding](hub, "alert-findings", 4096)
-	a.lookups = events.Subscribe[events.DNSQuery](hub, "alert-dns", 4096)
 	return a, nil
 }
+
+// findings is the finding.Sink each source is constructed with.
+func (a *alerting) findings() finding.Sink { return a.sink }
 
 // components are the pipeline's parts, each a component of the daemon of
 // its own, so that one that stops stops the daemon (runComponents) instead
@@ -202,8 +201,6 @@ func (a *alerting) components() []component {
 		{"flow log", a.flows.Run},
 		{"alert engine", a.engine.Run},
 		{"alert outbox", a.outbox.Run},
-		{"hub findings", func(ctx context.Context) error { a.sink.Follow(ctx, a.findings); return nil }},
-		{"dns guard findings", func(ctx context.Context) error { a.sink.FollowLookups(ctx, a.lookups); return nil }},
 		{"alert retention", a.purge},
 	}
 	if a.digest != nil {

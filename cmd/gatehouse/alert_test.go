@@ -15,8 +15,8 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert"
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/config"
-	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
+	"github.com/gatehouse-net/gatehouse/policy/querylog"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
 )
@@ -50,12 +50,11 @@ segments:
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := events.New()
 	n, err := policyNetwork(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newAlerting(slog.New(slog.DiscardHandler), cfg, n, st, hub, srv, prometheus.NewRegistry())
+	a, err := newAlerting(slog.New(slog.DiscardHandler), cfg, n, st, srv, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,17 +69,24 @@ segments:
 
 	now := time.Now()
 	mac := func(b byte) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, 0, b} }
-	events.Publish(hub, finding.NotApproved(finding.SourceDHCP, now, "pupil", mac(1), netip.MustParseAddr("10.20.0.50"), "asked for an address"))
-	events.Publish(hub, finding.Finding{Time: now, Source: finding.SourceDHCP, Class: finding.ClassPoolExhausted, Segment: "pupil", Evidence: "no free address"})
-	// The portal publishes its breaker as a finding of its own.
-	events.Publish(hub, finding.Finding{Time: now, Source: finding.SourcePortal, Class: finding.ClassCodeGuessing, SrcMAC: mac(2),
+	a.findings().Offer(finding.NotApproved(finding.SourceDHCP, now, "pupil", mac(1), netip.MustParseAddr("10.20.0.50"), "asked for an address"))
+	a.findings().Offer(finding.Finding{Time: now, Source: finding.SourceDHCP, Class: finding.ClassPoolExhausted, Segment: "pupil", Evidence: "no free address"})
+	// DHCP, the portal (its breaker) and RADIUS offer to the sink they
+	// are constructed with (Options.Findings).
+	a.findings().Offer(finding.Finding{Time: now, Source: finding.SourcePortal, Class: finding.ClassCodeGuessing, SrcMAC: mac(2),
 		SrcIP: netip.MustParseAddr("10.40.0.60"), Evidence: "30 wrong codes in a minute"})
-	events.Publish(hub, events.DNSQuery{Time: now, Client: netip.MustParseAddr("10.20.0.51"), MAC: mac(3), Segment: "pupil", Name: "dns.google", Type: "A", Action: string(dnsguard.Blocked)})
-	events.Publish(hub, events.DNSQuery{Time: now, Client: netip.MustParseAddr("10.20.0.51"), MAC: mac(3), Segment: "pupil", Name: "example.com", Type: "A", Action: string(dnsguard.Forwarded)})
-	events.Publish(hub, finding.NotApproved(finding.SourceRADIUS, now, "pupil", mac(4), netip.Addr{}, "MAB request from an unknown device"))
+	// The DNS guard's query log, wired as wireDNS does, turns a refused
+	// bypass lookup into a finding and a routine one into none.
+	qlog, err := querylog.New(querylog.Options{Sink: st, Findings: a.findings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qlog.Record(dnsguard.Query{Time: now, Client: netip.MustParseAddr("10.20.0.51"), MAC: mac(3), Segment: "pupil", Name: "dns.google", Type: "A", Action: dnsguard.Blocked})
+	qlog.Record(dnsguard.Query{Time: now, Client: netip.MustParseAddr("10.20.0.51"), MAC: mac(3), Segment: "pupil", Name: "example.com", Type: "A", Action: dnsguard.Forwarded})
+	a.findings().Offer(finding.NotApproved(finding.SourceRADIUS, now, "pupil", mac(4), netip.Addr{}, "MAB request from an unknown device"))
 	// Noise: the router itself, and a stranger where strangers are welcome.
-	events.Publish(hub, finding.Finding{Time: now, Source: finding.SourceInspect, Class: finding.ClassTethering, Segment: "pupil", SrcIP: netip.MustParseAddr("10.20.0.1")})
-	events.Publish(hub, finding.NotApproved(finding.SourceDHCP, now, "visitor", mac(5), netip.MustParseAddr("10.40.0.70"), "a visitor's phone"))
+	a.findings().Offer(finding.Finding{Time: now, Source: finding.SourceInspect, Class: finding.ClassTethering, Segment: "pupil", SrcIP: netip.MustParseAddr("10.20.0.1")})
+	a.findings().Offer(finding.NotApproved(finding.SourceDHCP, now, "visitor", mac(5), netip.MustParseAddr("10.40.0.70"), "a visitor's phone"))
 
 	want := map[string]string{"unapproved-device|dhcp": "", "pool-exhausted|dhcp": "", "code-guessing|portal": "", "blocked-lookup|dnsguard": "", "unapproved-device|radius": ""}
 	deadline := time.Now().Add(20 * time.Second)

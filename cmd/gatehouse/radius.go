@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
@@ -78,7 +79,7 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 
 // wireRADIUS adds the RADIUS server, when the configuration has listeners.
 func wireRADIUS(_ context.Context, w *wiring) error {
-	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.reg, w.web, peopleIdentities{w.people.svc},
+	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.alerts.findings(), w.reg, w.web, peopleIdentities{w.people.svc},
 		radiusEAP(w.cfg, w.pki, w.people.svc))
 	if err != nil {
 		return err
@@ -93,7 +94,7 @@ func wireRADIUS(_ context.Context, w *wiring) error {
 // newRADIUS builds the RADIUS server, its metrics and its pages, and
 // returns the component that runs it; nil (and no component) when the
 // configuration has no radius listeners.
-func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, reg prometheus.Registerer, srv *web.Server, ids radius.Identities, eapOpts *eap.Options) (*radius.Server, func(context.Context) error, error) {
+func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, findings finding.Sink, reg prometheus.Registerer, srv *web.Server, ids radius.Identities, eapOpts *eap.Options) (*radius.Server, func(context.Context) error, error) {
 	if cfg.RADIUS.Auth == "" && cfg.RADIUS.Accounting == "" {
 		return nil, nil, nil
 	}
@@ -108,7 +109,7 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 	rs, err := radius.New(radius.Options{
 		AuthAddr: cfg.RADIUS.Auth, AcctAddr: cfg.RADIUS.Accounting,
 		Clients: clients, Segments: radiusSegments(cfg, n),
-		Devices: storeDevices{st}, Sessions: st, Keys: keys, Auditor: st, Events: hub,
+		Devices: storeDevices{st}, Sessions: st, Keys: keys, Auditor: st, Events: hub, Findings: findings,
 		// PAP logins are people's usernames and Wi-Fi passwords.
 		Identities:      ids,
 		EAP:             eapOpts,

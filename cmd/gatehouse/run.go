@@ -169,6 +169,7 @@ func (w *wiring) restoreStep(what string, run func(context.Context) (int, error)
 var constructors = []func(context.Context, *wiring) error{
 	wireAdmin,       // the admin web server and the metrics registry's page
 	wirePolicy,      // the enforcer
+	wireAlerts,      // findings from every source -> alerts -> the DSL (alert.go); before the sources, which are given its sink
 	wirePeople,      // people, groups, the calendar, leavers; device decisions and their restore (people.go)
 	wireRules,       // the school's rules, person and group rules resolved by people; the rules page
 	wireCaptive,     // the portal, its pages, guest retention and re-admission
@@ -176,7 +177,6 @@ var constructors = []func(context.Context, *wiring) error{
 	wirePKI,         // the school CA, server certificate and onboarding pages, with RADIUS (pki.go)
 	wireRADIUS,      // the RADIUS server, when configured (radius.go)
 	wireDevices,     // the devices page, acting through people
-	wireAlerts,      // findings from every source -> alerts -> the DSL (alert.go)
 	wireInspect,     // packet inspection on the configured interfaces
 	wireDNS,         // the DNS guard and its query log
 	wirePeopleLinks, // what people's revocations reach: leases, Wi-Fi sessions, the DSL's mail

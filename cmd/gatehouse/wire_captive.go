@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
@@ -18,7 +19,7 @@ import (
 // newPortal builds the captive portal on the first portal segment's gateway.
 // A configuration without a portal segment still gets one, listening on the
 // router only, so reception can issue codes before the visitor VLAN exists.
-func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.Hub, enf *policy.Enforcer) (*captive.Portal, error) {
+func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *events.Hub, findings finding.Sink, enf *policy.Enforcer) (*captive.Portal, error) {
 	host := "127.0.0.1"
 	for _, s := range cfg.Segments {
 		if s.Portal {
@@ -46,6 +47,7 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 		Neighbours: faultNeighbours(captive.NeighbourTable{}),
 		Bound:      func(mac net.HardwareAddr, ip netip.Addr) bool { return enf.Bound(policy.Device{MAC: mac, IP: ip}) },
 		Hub:        hub,
+		Findings:   findings,
 		Logger:     log,
 		Location:   cfg.Site.Location,
 		School:     cfg.Site.Name,
@@ -63,7 +65,7 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 // wireCaptive builds the portal and its admin pages; the guest admissions
 // the database holds are restored before the enforcer starts.
 func wireCaptive(_ context.Context, w *wiring) error {
-	portal, err := newPortal(w.log, w.cfg, w.store, w.hub, w.enf)
+	portal, err := newPortal(w.log, w.cfg, w.store, w.hub, w.alerts.findings(), w.enf)
 	if err != nil {
 		return err
 	}

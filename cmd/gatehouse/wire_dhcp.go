@@ -107,6 +107,7 @@ func wireDHCP(_ context.Context, w *wiring) error {
 		Segments: dhcpSegments(w.cfg, w.network, w.portal.APIURL()),
 		Store:    dhcp.NewSQLStore(w.store),
 		Events:   w.hub,
+		Findings: w.alerts.findings(),
 		Enforcer: w.enf,
 		Binder:   faultBinder(binder{w.enf}),
 		OUI:      oui,

@@ -138,7 +138,7 @@ func wireRules(ctx context.Context, w *wiring) error {
 // query log. The guard names the device behind each address from the DHCP
 // leases and tells packet inspection what each client was answered.
 func wireDNS(_ context.Context, w *wiring) error {
-	qlog, err := querylog.New(querylog.Options{Sink: w.store, Events: w.hub, Retention: w.cfg.DNS.LogRetention, Logger: w.log.With("component", "querylog")})
+	qlog, err := querylog.New(querylog.Options{Sink: w.store, Events: w.hub, Findings: w.alerts.findings(), Retention: w.cfg.DNS.LogRetention, Logger: w.log.With("component", "querylog")})
 	if err != nil {
 		return err
 	}

@@ -17,10 +17,9 @@ func wireRecordWatch(_ context.Context, w *wiring) error {
 		{Name: "DNS log writes failed", Dropped: func() uint64 { return w.qlog.Stats().Failed }},
 		{Name: "findings queue full", Dropped: func() uint64 { return w.alerts.sink.Stats().Dropped }},
 		{Name: "findings writes failed", Dropped: func() uint64 { return w.alerts.sink.Stats().WriteErrors }},
-		{Name: "findings not delivered to the store", Dropped: w.alerts.findings.Dropped},
 		{Name: "database writes failed", Dropped: func() uint64 { return w.store.WriteHealth().Failures }},
 	}
-	rw, err := recordwatch.New(recordwatch.Options{Path: w.cfg.Database, Sources: sources, Hub: w.hub, Logger: w.log.With("component", "recordwatch")})
+	rw, err := recordwatch.New(recordwatch.Options{Path: w.cfg.Database, Sources: sources, Hub: w.hub, Findings: w.alerts.findings(), Logger: w.log.With("component", "recordwatch")})
 	if err != nil {
 		return err
 	}

@@ -58,8 +58,11 @@ type Options struct {
 	// Path is a file on the file system to watch (the database).
 	Path    string
 	Sources []Source
-	Hub     *events.Hub // nil: no findings, only the log and Status
-	Logger  *slog.Logger
+	Hub     *events.Hub // nil: findings are not published on the hub
+	// Findings takes the findings raised (the finding store, which does
+	// not lose them as a hub subscriber that falls behind would).
+	Findings finding.Sink
+	Logger   *slog.Logger
 	// MinFreeBytes and MinFreePercent are the thresholds (either
 	// passed makes the disk low); 0 means the defaults.
 	MinFreeBytes   uint64
@@ -237,6 +240,9 @@ func (w *Watcher) Check() {
 	}
 	w.mu.Unlock()
 	for _, f := range raise {
+		if w.opt.Findings != nil {
+			w.opt.Findings.Offer(f)
+		}
 		events.Publish(w.opt.Hub, f)
 	}
 }

@@ -2,7 +2,9 @@
 // serving path through a bounded queue, writes them to the database in
 // batches (one transaction each), purges rows older than the school's
 // retention on an interval, and, when given an event hub, publishes each
-// lookup as a "dns.query" event for inspection and alerting.
+// lookup as a "dns.query" event for inspection and alerting. A lookup
+// the guard refused as a bypass service also becomes a finding, handed to
+// Options.Findings (the finding store) rather than left to the hub.
 //
 // Each client's routine lookups are stored up to a budget a minute; lookups
 // the guard acted on always are, so a flood cannot push the first and the
@@ -21,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/internal/batch"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
@@ -35,8 +38,14 @@ type Sink interface {
 
 // Options configure a Log. Zero values take the defaults given.
 type Options struct {
-	Sink       Sink          // required
-	Events     *events.Hub   // optional: every lookup is published as an events.DNSQuery
+	Sink   Sink        // required
+	Events *events.Hub // optional: every lookup is published as an events.DNSQuery
+	// Findings, when set, is handed a finding (BlockedFinding) for every
+	// lookup the guard refused as a listed bypass service. It is the
+	// finding store, which does not lose them as a hub subscriber that
+	// falls behind would; its per-device budget bounds a flood, so a
+	// direct write it may make under one cannot hold the DNS path for long.
+	Findings   finding.Sink
 	Queue      int           // records waiting to be written; 4096
 	BatchSize  int           // records per transaction at most; 512
 	FlushEvery time.Duration // a partial batch waits at most this long; 1s
@@ -134,10 +143,21 @@ func Event(q dnsguard.Query) events.DNSQuery {
 		Type: q.Type, Answer: q.Answer, Action: string(q.Action)}
 }
 
+// BlockedFinding is the finding for a lookup the guard refused as a listed
+// DoH or VPN service.
+func BlockedFinding(q dnsguard.Query) finding.Finding {
+	return finding.Finding{Time: q.Time, Source: finding.SourceDNSGuard, Class: finding.ClassBlockedLookup, Segment: q.Segment,
+		SrcIP: q.Client, SrcMAC: q.MAC, Proto: "dns", Detail: q.Name,
+		Evidence: fmt.Sprintf("asked the school's DNS for %s (%s); refused as a listed bypass service", q.Name, q.Type)}
+}
+
 // Record queues q for the database and publishes it; it never blocks.
 func (l *Log) Record(q dnsguard.Query) {
 	l.recorded.Add(1)
 	events.Publish(l.opts.Events, Event(q))
+	if q.Action == dnsguard.Blocked && l.opts.Findings != nil {
+		l.opts.Findings.Offer(BlockedFinding(q))
+	}
 	// Each client's first and unusual lookups are stored; a flood of
 	// routine ones past the budget is counted and logged, not stored, so it
 	// cannot push the rest out of what the DSL sees.
