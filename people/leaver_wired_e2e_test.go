@@ -9,9 +9,8 @@ package people_test
 // revocation is interrupted (the kernel fails, as a daemon dying between the
 // database and the kernel would leave it) and the next start finishes it.
 //
-// In process: the real enforcer in the router namespace, the real RADIUS
-// server with EAP, real hostapd and wpa_supplicant; the lease is recorded
-// in the store as DHCP records one (Gatehouse's DHCP server is not run).
+// In process: the real enforcer, RADIUS server (with EAP) and DHCP server
+// in the router namespace, real hostapd, wpa_supplicant and udhcpc.
 
 import (
 	"bufio"
@@ -38,6 +37,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/people"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius"
@@ -212,7 +212,38 @@ func TestLeaverOnAWiredPortLosesTheSessionAndTheInternetAtT0(t *testing.T) {
 	// The RADIUS server, with EAP, answering from package people.
 	kern := &failingKernel{Enforcer: r.enf}
 	disc := &routerDisconnector{s: r.s}
-	svc, err := people.New(people.Options{Store: r.st, Kernel: kern, Disconnector: disc, Location: loc, Now: now,
+	// Gatehouse's DHCP server on both segments.
+	var dsegs []dhcp.Segment
+	for _, name := range []string{"pupil", "staff"} {
+		seg, _ := r.s.Segment(name)
+		dsegs = append(dsegs, dhcp.Segment{Name: name, Interface: seg.Interface, Subnet: seg.Subnet, Gateway: seg.Gateway,
+			RangeStart: seg.DHCPStart, RangeEnd: seg.DHCPEnd, Lease: seg.Lease})
+	}
+	dsrv, err := dhcp.New(dhcp.Config{Segments: dsegs, Store: dhcp.NewSQLStore(r.st),
+		Listen: func(iface string) (net.PacketConn, error) {
+			var c net.PacketConn
+			err := r.s.Do("router", func() error {
+				var err error
+				c, err = dhcp.ListenUDP(iface)
+				return err
+			})
+			return c, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithCancel(ctx)
+	ddone := make(chan error, 1)
+	go func() { ddone <- dsrv.Run(dctx) }()
+	t.Cleanup(func() { dcancel(); <-ddone })
+	select {
+	case <-dsrv.Ready():
+	case err := <-ddone:
+		t.Fatalf("dhcp server: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("dhcp server not ready")
+	}
+	svc, err := people.New(people.Options{Store: r.st, Kernel: kern, Disconnector: disc, Leases: dsrv, Location: loc, Now: now,
 		Credentials: radius.PersonKeys{Store: r.st, Actor: "people"}})
 	if err != nil {
 		t.Fatal(err)
@@ -326,6 +357,23 @@ radius_das_require_message_authenticator=1
 		}
 		return time.Since(start)
 	}
+	// lease runs udhcpc on seg's client, which configures the address it
+	// is given; it reports the address, or udhcpc's output on failure.
+	configure := write("udhcpc.sh", "#!/bin/sh\ncase \"$1\" in bound|renew) ip addr flush dev \"$interface\"; ip addr add \"$ip/$subnet\" dev \"$interface\"; ip route replace default via \"$router\"; echo \"leased=$ip\";; esac\n")
+	if err := os.Chmod(configure, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lease := func(seg testbed.SegmentInfo) (string, bool) {
+		c, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		out, err := r.s.Command(c, seg.ClientNS, "udhcpc", "-f", "-q", "-n", "-i", testbed.ClientInterface, "-s", configure, "-t", "3", "-T", "1").CombinedOutput()
+		for _, l := range strings.Split(string(out), "\n") {
+			if ip, ok := strings.CutPrefix(l, "leased="); ok && err == nil {
+				return ip, true
+			}
+		}
+		return string(out), false
+	}
 	// login gives the leaver a device on seg, logged in and with a lease.
 	login := func(seg testbed.SegmentInfo, p store.Person, hlog *lineLog) (store.RADIUSSession, func()) {
 		if err := svc.SetWiFiPassword(ctx, "web:nm", p.ID, wiredPassword); err != nil {
@@ -334,10 +382,12 @@ radius_das_require_message_authenticator=1
 		if _, err := svc.Decide(ctx, "web:nm", seg.ClientMAC, store.DeviceDecision{Approved: true, Owner: p.UPN}); err != nil {
 			t.Fatal(err)
 		}
-		// The device's address, as Gatehouse's DHCP records a lease.
-		if err := r.st.SaveDHCP(ctx, nil, []store.Device{{MAC: seg.ClientMAC, IP: seg.ClientAddr, Segment: seg.Name, FirstSeen: time.Now(), LastSeen: time.Now()}}); err != nil {
-			t.Fatal(err)
+		// The device takes its address from Gatehouse's DHCP.
+		ip, ok := lease(seg)
+		if !ok {
+			t.Fatalf("no DHCP lease for %s: %s", seg.Name, ip)
 		}
+		fmt.Printf("wired leaver: %s's device leased %s on %s\n", p.Username, ip, seg.Name)
 		sup, stop := supplicant(seg, "sup-"+seg.Name, p.Username)
 		if !sup.waitFor("CTRL-EVENT-EAP-SUCCESS", 60*time.Second) {
 			t.Fatalf("%s did not authenticate:\n%s\n--- hostapd:\n%s", p.Username, lastLines(sup.text(), 40), lastLines(hlog.text(), 40))
@@ -412,6 +462,12 @@ radius_das_require_message_authenticator=1
 		got, err := r.st.RADIUSSession(ctx, sess.ID)
 		return err == nil && !got.Open()
 	})
+	if n := dsrv.Metrics().Releases.Load(); n != 1 {
+		t.Fatalf("%d leases released at T0, want the leaver's", n)
+	}
+	if ip, ok := lease(pupil); ok {
+		t.Fatalf("the revoked device was given a new lease: %s", ip)
+	}
 	stop()
 	rejected(pupil, leaver)
 	if reachable(pupil) {
@@ -454,7 +510,7 @@ radius_das_require_message_authenticator=1
 		t.Fatal(err)
 	}
 	defer enf2.Close()
-	svc2, err := people.New(people.Options{Store: r.st, Kernel: enf2, Disconnector: disc, Location: loc, Now: now,
+	svc2, err := people.New(people.Options{Store: r.st, Kernel: enf2, Disconnector: disc, Leases: dsrv, Location: loc, Now: now,
 		Credentials: radius.PersonKeys{Store: r.st, Actor: "people"}})
 	if err != nil {
 		t.Fatal(err)
@@ -485,6 +541,12 @@ radius_das_require_message_authenticator=1
 	})
 	if pend, _ := r.st.PendingRevocations(ctx); len(pend) != 0 {
 		t.Fatalf("still pending after the restart: %+v", pend)
+	}
+	if n := dsrv.Metrics().Releases.Load(); n != 2 {
+		t.Fatalf("%d leases released in all, want both leavers'", n)
+	}
+	if ip, ok := lease(staff); ok {
+		t.Fatalf("the second revoked device was given a new lease: %s", ip)
 	}
 	stop2()
 	rejected(staff, second)
