@@ -5,16 +5,20 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/gatehouse
+# nomsgpack: gin without its MessagePack binding (github.com/ugorji/go, 6 MB
+# of the binary), which nothing here uses. Every build of the product
+# passes $(TAGS).
+TAGS     ?= nomsgpack
 # Fuzz each target briefly; `make fuzz FUZZTIME=10m` for a longer run.
 FUZZTIME ?= 10s
 
-.PHONY: all build deps test test-short demo bench fuzz lint clean cross cross-test deb deb-security ipk boot-test record-corpus
+.PHONY: all build deps test test-short demo bench bench-memory fuzz lint clean cross cross-test deb deb-security ipk boot-test record-corpus
 
 all: build
 
 # Stripped and trimmed: the binary goes on routers with little flash.
 build:
-	$(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(BIN) ./cmd/gatehouse
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '-s -w $(LDFLAGS)' -o $(BIN) ./cmd/gatehouse
 	@echo "$(BIN): $$(( $$(stat -c %s $(BIN)) / 1048576 )) MiB ($$(stat -c %s $(BIN)) bytes)"
 
 # The Debian packages the tests, the demo and the benchmarks drive; the list
@@ -44,6 +48,10 @@ demo: deps build
 bench: deps
 	./bench/run
 
+# The memory budget of issue 17 on the real daemon (also part of bench).
+bench-memory: deps
+	./bench/memory.sh
+
 # Every fuzz target, each for FUZZTIME.
 fuzz:
 	./build/fuzz-all $(FUZZTIME)
@@ -59,7 +67,7 @@ clean:
 # cross compilers) into bin/cross/; cross-test runs the pure packages' tests,
 # `version` and `inspect replay` for arm64 and armv7 under qemu-user.
 cross: deps
-	VERSION=$(VERSION) ./build/cross build
+	VERSION=$(VERSION) TAGS=$(TAGS) ./build/cross build
 
 cross-test: cross
 	VERSION=$(VERSION) ./build/cross test

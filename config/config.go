@@ -198,6 +198,9 @@ type Inspect struct {
 	Interfaces []string
 	// Retention is how long findings are kept.
 	Retention time.Duration
+	// FlowRetention is how long the flow log (the alert timeline's flows)
+	// is kept; 0 means store.DefaultFlowRetention.
+	FlowRetention time.Duration
 	// MinConfidence maps a finding class (or "default") to the least
 	// confidence reported: "attempt", "likely" or "certain". Empty
 	// reports everything.

@@ -28,6 +28,8 @@ func (d *decoder) inspect(c *Config, path string, v *yaml.Node) {
 			})
 		},
 		"retention": func(p string, v *yaml.Node) { d.retention(p, v, &c.Inspect.Retention) },
+		// flow_retention: how long the flow log behind alert timelines is kept.
+		"flow_retention": func(p string, v *yaml.Node) { d.retention(p, v, &c.Inspect.FlowRetention) },
 		// min_confidence: {default: attempt, vpn: likely}: per finding
 		// class (or "default"), the least confidence that is reported. The
 		// class names are checked by the daemon against inspection's own.

@@ -42,6 +42,9 @@ type Options struct {
 	Resolutions *Resolutions
 	// Sink receives findings. Nil drops them (still counted).
 	Sink Sink
+	// OnFlow, when set, is told of each flow (see FlowRecord), from the
+	// goroutine that feeds the engine: it must not block.
+	OnFlow func(FlowRecord)
 	// OnPanic, when set, is told about a packet whose inspection panicked
 	// (the panic value and the packet, to log for replay); the packet is
 	// skipped and inspection goes on either way.

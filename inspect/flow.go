@@ -175,7 +175,9 @@ func (e *Engine) release(i int32) {
 	if f := e.flows.at(i); f.attempt && !f.done {
 		e.flushAttempt(f)
 	}
-	e.finish(e.flows.at(i))
+	f := e.flows.at(i)
+	e.finish(f)
+	e.flowRecord(f, true)
 	e.flows.remove(i)
 }
 
@@ -201,6 +203,7 @@ func (e *Engine) raiseAs(f *flow, conf Confidence, class, detail, evidence strin
 		return
 	}
 	f.class = class
+	e.flowRecord(f, false) // classified: on the flow log at once, not only when it ends
 	if e.repeated(repeatKey{f.client, f.server, f.sport, class}, f.last) {
 		return
 	}

@@ -34,7 +34,10 @@ type SiteOptions struct {
 	MinConfidence map[string]Confidence
 	Signatures    *Signatures
 	// Sink gives the sink for one segment's findings.
-	Sink    func(segment string) Sink
+	Sink func(segment string) Sink
+	// OnFlow, when set, gives the flow callback (Options.OnFlow) for one
+	// segment's engine.
+	OnFlow  func(segment string) func(FlowRecord)
 	Capture CaptureConfig
 	// MaxFlows bounds each engine's flow table (Options.MaxFlows).
 	MaxFlows int
@@ -69,6 +72,10 @@ func NewSite(opt SiteOptions) *Site {
 		if opt.Sink != nil {
 			sink = opt.Sink(ifc.Segment)
 		}
+		var onFlow func(FlowRecord)
+		if opt.OnFlow != nil {
+			onFlow = opt.OnFlow(ifc.Segment)
+		}
 		name := ifc.Name
 		s.engines = append(s.engines, NewEngine(Options{
 			InsideSubnets: opt.InsideSubnets,
@@ -80,6 +87,7 @@ func NewSite(opt SiteOptions) *Site {
 			Buffers:       bufs,
 			MaxFlows:      opt.MaxFlows,
 			Sink:          sink,
+			OnFlow:        onFlow,
 			// Logged with the packet, so the bug can be replayed.
 			OnPanic: func(v any, packet []byte) {
 				s.log.Error("inspect: packet inspection panicked; packet skipped", "interface", name, "panic", fmt.Sprint(v), "packet", hex.EncodeToString(packet))

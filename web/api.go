@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -73,7 +74,7 @@ func (s *Server) apiAudit(c *gin.Context) {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "limit must be a whole number from 1 to " + strconv.Itoa(store.MaxAuditPage)})
 		return
 	}
-	offset, err := queryInt(c, "offset", 0, 0, 1<<40)
+	offset, err := queryInt(c, "offset", 0, 0, math.MaxInt) // any offset; 1<<40 overflowed int on 32-bit ARM
 	if err != nil {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "offset must be a whole number, 0 or more"})
 		return

@@ -462,7 +462,7 @@ func (s *Server) authenticate(ctx context.Context, ip netip.Addr, name, pw strin
 
 	u, err = s.store.UserByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		_, _ = password.Verify(s.dummyHash, pw)
+		s.burnUnknownUser(pw)
 		s.throttle.fail(ip, now)
 		return store.User{}, false, nil
 	}
@@ -529,5 +529,24 @@ func (s *Server) audit(ctx context.Context, actor, action, object string, client
 	e := store.AuditEntry{At: s.now(), Actor: actor, Action: action, Object: object, After: string(after)}
 	if _, err := s.store.Audit(ctx, e); err != nil {
 		s.log.Error("web: write audit entry", "action", action, "err", err)
+	}
+}
+
+// burnUnknownUser spends on an unknown user name what a known one costs:
+// one argon2 run. The dummy hash is made at the first unknown name rather
+// than at start, where its memory (19 MiB) would set the daemon's peak
+// and linger; making it is that first name's argon2 run.
+func (s *Server) burnUnknownUser(pw string) {
+	made := false
+	s.dummyOnce.Do(func() {
+		made = true
+		h, err := password.Hash(s.dummyPW)
+		if err != nil {
+			s.log.Error("web: login: dummy hash", "err", err)
+		}
+		s.dummyHash = h
+	})
+	if !made {
+		_, _ = password.Verify(s.dummyHash, pw)
 	}
 }

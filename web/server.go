@@ -19,7 +19,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -132,9 +131,13 @@ type Server struct {
 	idle        map[string]time.Duration
 	loc         *time.Location
 
-	tmpl      map[string]*template.Template
-	layout    *template.Template
-	dummyHash string        // verified against for unknown users, so they cost the same time
+	tmpl   map[string]*template.Template
+	layout *template.Template
+	// dummyHash is verified against for unknown users, so they cost the
+	// same time; made at the first one (see burnUnknownUser) from dummyPW.
+	dummyPW   string
+	dummyOnce sync.Once
+	dummyHash string
 	verifySem chan struct{} // bounds concurrent argon2 verifications (64 MiB each)
 	throttle  *ipThrottle
 
@@ -206,9 +209,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.dummyHash, err = password.Hash(tok); err != nil {
-		return nil, fmt.Errorf("web: new: dummy hash: %w", err)
-	}
+	s.dummyPW = tok
 	s.registerBuiltins()
 	return s, nil
 }

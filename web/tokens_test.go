@@ -71,7 +71,8 @@ func TestBearerTokenAPI(t *testing.T) {
 	}
 }
 
-var tokenRow = regexp.MustCompile(`<tr><td>([^<]+)</td><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td><td><form method="post" action="/tokens/delete"><input type="hidden" name="csrf" value="[^"]+"><input type="hidden" name="id" value="(\d+)">`)
+// Cells carry their column's name (data-label) for the phone layout.
+var tokenRow = regexp.MustCompile(`<tr><td[^>]*>([^<]+)</td><td[^>]*>([^<]*)</td><td[^>]*>[^<]*</td><td[^>]*>([^<]*)</td><td[^>]*><form method="post" action="/tokens/delete"><input type="hidden" name="csrf" value="[^"]+"><input type="hidden" name="id" value="(\d+)">`)
 
 // tokenRows returns the rows of the token list on b's tokens page, by name:
 // {created, last used, id}.

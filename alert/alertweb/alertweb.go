@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -205,11 +206,42 @@ func (p *pages) listPage(c *gin.Context) {
 	p.srv.Render(c, http.StatusOK, p.list, v)
 }
 
+// flowEvent is a flow on the timeline: where to, by which name, for how
+// long and how much, and the class it raised.
+func (p *pages) flowEvent(f store.Flow) event {
+	to := netip.AddrPortFrom(f.Server, f.ServerPort).String() + "/" + f.Proto
+	if f.Name != "" {
+		to = f.Name + " (" + to + ")"
+	}
+	text := fmt.Sprintf("%s, %s sent, %s received", to, byteText(f.BytesOut), byteText(f.BytesIn))
+	if d := f.Last.Sub(f.Start); d >= time.Second {
+		text += ", " + d.Round(time.Second).String()
+	}
+	if !f.Ended {
+		text += ", still open when last seen"
+	}
+	if f.Class != "" {
+		text += " — " + alert.MeaningOf(f.Class).Title
+	}
+	return event{At: f.Start, When: f.Start.In(p.opt.Location).Format("15:04:05"), Kind: "flow", Text: text}
+}
+
+// byteText is a byte count for people.
+func byteText(n uint64) string {
+	switch {
+	case n >= 10<<20:
+		return fmt.Sprintf("%d MB", n>>20)
+	case n >= 10<<10:
+		return fmt.Sprintf("%d kB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 // event is one line of the timeline.
 type event struct {
 	At       time.Time
 	When     string
-	Kind     string // "lookup" or "finding"
+	Kind     string // "lookup", "flow" or "finding"
 	Text     string
 	ThisOne  bool
 	Evidence string
@@ -287,7 +319,8 @@ func (p *pages) viewPage(c *gin.Context) {
 		mine[f.ID] = true
 		d.Evidence = append(d.Evidence, p.findingEvent(f, true))
 	}
-	// The timeline: the device's lookups and findings an hour either side.
+	// The timeline: the device's lookups, flows and findings an hour
+	// either side.
 	from, to := a.FirstSeen.Add(-timelineWindow), a.LastSeen.Add(timelineWindow)
 	if a.SrcIP.IsValid() || len(a.SrcMAC) > 0 {
 		qs, err := p.opt.Store.DeviceLookups(ctx, a.SrcIP, a.SrcMAC, from, to, 500)
@@ -298,6 +331,16 @@ func (p *pages) viewPage(c *gin.Context) {
 		for _, q := range qs {
 			d.Timeline = append(d.Timeline, event{At: q.At, When: q.At.In(p.opt.Location).Format("15:04:05"), Kind: "lookup",
 				Text: fmt.Sprintf("%s %s → %s (%s)", q.Type, q.Name, q.Answer, q.Action)})
+		}
+	}
+	if a.SrcIP.IsValid() || len(a.SrcMAC) > 0 {
+		flows, err := p.opt.Store.DeviceFlows(ctx, a.SrcIP, a.SrcMAC, from, to, 500)
+		if err != nil {
+			p.dbError(c, err)
+			return
+		}
+		for _, f := range flows {
+			d.Timeline = append(d.Timeline, p.flowEvent(f))
 		}
 	}
 	if len(a.SrcMAC) > 0 {

@@ -168,3 +168,40 @@ func TestSafeCell(t *testing.T) {
 		}
 	}
 }
+
+// The alert's timeline shows the device's flows an hour either side: the
+// far end, the name it was looked up by, the bytes and the class; a flow
+// outside the window, or another device's, is not shown.
+func TestTimelineShowsTheDevicesFlows(t *testing.T) {
+	s := newSite(t)
+	id := s.seed()
+	c := netip.MustParseAddr("10.20.0.10")
+	flows := []store.Flow{
+		{Start: t0.Add(-30 * time.Second), Last: t0.Add(5 * time.Minute), Ended: true, Segment: "pupil", MAC: pupilMAC, Client: c, ClientPort: 40000,
+			Server: netip.MustParseAddr("192.0.2.11"), ServerPort: 1194, Proto: "udp", Name: "vpn.example.net", Class: "vpn", BytesOut: 48 << 10, BytesIn: 900 << 10},
+		{Start: t0.Add(-20 * time.Minute), Last: t0.Add(-19 * time.Minute), Ended: true, MAC: pupilMAC, Client: c, ClientPort: 40001,
+			Server: netip.MustParseAddr("198.51.100.7"), ServerPort: 443, Proto: "tcp", Name: "homework.example", BytesOut: 2000, BytesIn: 30000},
+		{Start: t0.Add(-3 * time.Hour), Last: t0.Add(-3 * time.Hour), MAC: pupilMAC, Client: c, ClientPort: 40002,
+			Server: netip.MustParseAddr("198.51.100.8"), ServerPort: 443, Proto: "tcp", Name: "long-ago.example"},
+		{Start: t0, Last: t0, MAC: net.HardwareAddr{2, 0, 0, 0, 0x20, 0x0b}, Client: netip.MustParseAddr("10.20.0.11"),
+			Server: netip.MustParseAddr("198.51.100.9"), ServerPort: 443, Proto: "tcp", Name: "someone-else.example"},
+	}
+	if err := s.st.SaveFlows(context.Background(), flows); err != nil {
+		t.Fatal(err)
+	}
+	r := s.Browser(t, web.RoleDSL).Get(Link(id))
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", Link(id), r.StatusCode)
+	}
+	for _, want := range []string{"vpn.example.net (192.0.2.11:1194/udp), 48 kB sent, 900 kB received, 5m30s — VPN use",
+		"homework.example (198.51.100.7:443/tcp), 2000 bytes sent, 29 kB received, 1m0s", "<td>flow</td>", "vpn.example.net → "} {
+		if !strings.Contains(r.Body, want) {
+			t.Errorf("the timeline lacks %q", want)
+		}
+	}
+	for _, not := range []string{"long-ago.example", "someone-else.example"} {
+		if strings.Contains(r.Body, not) {
+			t.Errorf("the timeline shows %q (outside the window or another device)", not)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/alert/findingstore"
 	"github.com/gatehouse-net/gatehouse/alert/findingsweb"
+	"github.com/gatehouse-net/gatehouse/alert/flowlog"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
@@ -38,6 +39,7 @@ type alerting struct {
 	log      *slog.Logger
 	st       *store.Store
 	sink     *findingstore.Sink
+	flows    *flowlog.Log // the flow log the alert timeline shows
 	engine   *alert.Engine
 	outbox   *alert.Outbox
 	digest   *alert.Digest // nil without email
@@ -177,6 +179,9 @@ func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *sto
 		Stored: a.engine.Poke, Ignore: noise.Ignore, SegmentOf: findingstore.SegmentByPrefix(subnets)}); err != nil {
 		return nil, err
 	}
+	if a.flows, err = flowlog.New(flowlog.Options{Store: st, Retention: cfg.Inspect.FlowRetention, Logger: log}); err != nil {
+		return nil, err
+	}
 	reg.MustRegister(findingstore.NewCollector(a.sink), metrics)
 	findingsweb.Register(srv, st, log)
 	if err := alertweb.Register(srv, alertweb.Options{Store: st, Location: cfg.Site.Location, Logger: log}); err != nil {
@@ -194,6 +199,7 @@ func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *sto
 func (a *alerting) components() []component {
 	cs := []component{
 		{"findings", a.sink.Run},
+		{"flow log", a.flows.Run},
 		{"alert engine", a.engine.Run},
 		{"alert outbox", a.outbox.Run},
 		{"hub findings", func(ctx context.Context) error { a.sink.Follow(ctx, a.findings); return nil }},

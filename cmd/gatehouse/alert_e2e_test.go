@@ -487,7 +487,8 @@ func emails(items []store.OutboxItem) []store.OutboxItem {
 // the network manager placed in a room. The laptop is approved but owned
 // by nobody, so only the live RADIUS session can name the pupil: the VPN
 // alert that follows is attributed "radius" with the pupil, the access
-// point, the room and the SSID, and the DSL's email names the room.
+// point, the room and the SSID, and the DSL's email names the room. The
+// VPN flow itself is on the flow log the alert's timeline shows.
 func TestLiveRADIUSSessionAttributesAnAlert(t *testing.T) {
 	testbed.Require(t)
 	for _, tool := range []string{"openvpn", "udhcpc", "ip", "radclient"} {
@@ -569,6 +570,28 @@ func TestLiveRADIUSSessionAttributesAnAlert(t *testing.T) {
 		t.Errorf("the VPN alert is not attributed through the live RADIUS session: by %q person %q (%q) room %q AP %q SSID %q device %q",
 			a.AttributedBy, a.PersonName, a.PersonGroup, a.Room, a.AccessPoint, a.SSID, a.DeviceName)
 	}
+	// The flow that raised it is on the flow log the alert's timeline
+	// shows, with its class, its far end and its bytes.
+	var vpnFlow store.Flow
+	waitForLong(t, "the VPN flow in the flow log", 30*time.Second, func() bool {
+		fs, err := st.DeviceFlows(ctx, a.SrcIP, a.SrcMAC, a.FirstSeen.Add(-time.Hour), a.LastSeen.Add(time.Hour), 500)
+		if err != nil {
+			return false
+		}
+		for _, f := range fs {
+			if f.Class == "vpn" && f.Server == netip.MustParseAddr("192.0.2.150") && f.ServerPort == 1194 && f.BytesOut > 0 && f.BytesIn > 0 {
+				vpnFlow = f
+				return true
+			}
+		}
+		return false
+	})
+	fmt.Printf("flow log: the VPN flow %s:%d -> %s:%d/%s from %s, %d bytes out, %d in, segment %q, MAC %s\n", vpnFlow.Client, vpnFlow.ClientPort,
+		vpnFlow.Server, vpnFlow.ServerPort, vpnFlow.Proto, vpnFlow.Start.Format(time.RFC3339), vpnFlow.BytesOut, vpnFlow.BytesIn, vpnFlow.Segment, vpnFlow.MAC)
+	if vpnFlow.Segment != "pupil" || vpnFlow.MAC.String() != pupil.ClientMAC.String() {
+		t.Errorf("the VPN flow's segment %q / MAC %s, want pupil / %s", vpnFlow.Segment, vpnFlow.MAC, pupil.ClientMAC)
+	}
+
 	msg, ok := mailbox.WaitFor(90*time.Second, "VPN use", "Sam Pupil", "B12 Science")
 	if !ok {
 		t.Fatalf("no email naming the pupil and the room; SMTP log:\n%s", mailbox.Log())

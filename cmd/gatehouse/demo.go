@@ -177,8 +177,8 @@ Press Ctrl-C to stop; everything the demo made is removed.
 
 // reserveStaticClients reserves each static client's address for its MAC:
 // with MAC-address binding, a static address nobody reserved gets nothing
-// through the router. Portal segments are left alone: there an admission
-// is what lets a device through.
+// through the router, on every segment: on a portal segment a code admits
+// only an address the router gave (a lease or a reservation).
 func reserveStaticClients(ctx context.Context, db string, school *testbed.School) error {
 	st, err := store.Open(ctx, db)
 	if err != nil {
@@ -186,7 +186,7 @@ func reserveStaticClients(ctx context.Context, db string, school *testbed.School
 	}
 	defer st.Close()
 	for _, seg := range school.Segments() {
-		if seg.Unconfigured || seg.Portal || !seg.ClientAddr.IsValid() {
+		if seg.Unconfigured || !seg.ClientAddr.IsValid() {
 			continue
 		}
 		r := store.DHCPReservation{Segment: seg.Name, MAC: seg.ClientMAC, IP: seg.ClientAddr}

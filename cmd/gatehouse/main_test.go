@@ -82,6 +82,10 @@ func TestCheckConfigAcceptsTheSharedExample(t *testing.T) {
 	if !strings.Contains(stderr, "warning:") {
 		t.Errorf("expected host warnings on stderr, got %q", stderr)
 	}
+	// The example sets no guest SSID: slips would name no network (issue 15).
+	if !strings.Contains(stderr, "site.guest_ssid") || !strings.Contains(stderr, "slips") {
+		t.Errorf("check-config does not warn that site.guest_ssid is unset: %q", stderr)
+	}
 }
 
 func TestCheckConfigReportsProblemsWithLineAndExits1(t *testing.T) {

@@ -25,3 +25,10 @@ func setMemoryLimit(log *slog.Logger) {
 	}
 	debug.SetMemoryLimit(defaultMemoryLimit)
 }
+
+// releaseStartupMemory gives the start-up's transient memory back to the
+// kernel once every component is running: the migrations, the first full
+// ruleset, the OUI registry's parse and the web's dummy argon2 hash leave
+// tens of MB of free heap behind, which the runtime would otherwise keep
+// mapped until its goal came down, minutes later.
+func releaseStartupMemory() { debug.FreeOSMemory() }

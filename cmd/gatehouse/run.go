@@ -246,6 +246,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	}
 
 	started := func() {
+		releaseStartupMemory() // memlimit.go
 		log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
 			"admin", "https://"+cfg.Admin.Listen, "segments", len(cfg.Segments))
 	}

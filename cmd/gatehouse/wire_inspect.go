@@ -17,6 +17,7 @@ func wireInspect(_ context.Context, w *wiring) error {
 	opt := inspect.SiteOptions{
 		KnownDevice: knownDevice(w.store),
 		Sink:        w.alerts.sink.ForSegment,
+		OnFlow:      w.alerts.flows.ForSegment,
 		Logger:      w.log.With("component", "inspect"),
 		Capture:     inspect.CaptureConfig{RingBytes: w.cfg.Inspect.CaptureRingKiB << 10},
 		MaxFlows:    w.cfg.Inspect.MaxFlows,

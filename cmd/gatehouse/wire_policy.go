@@ -117,9 +117,10 @@ func wireRules(ctx context.Context, w *wiring) error {
 		w.log.Error("the school's rules could not all be put in force; the built-in defaults are", "err", err)
 	}
 	if err := rulesweb.Register(w.web, rulesweb.Options{
-		Store:   w.store,
-		Network: w.network,
-		Logger:  w.log.With("component", "rules"),
+		Store:      w.store,
+		Network:    w.network,
+		Logger:     w.log.With("component", "rules"),
+		NotInForce: w.enf.NotInForce,
 		OnChange: func(ctx context.Context) error {
 			if err := w.enf.LoadRules(ctx, rules, dir); err != nil {
 				return err

@@ -22,7 +22,7 @@ func TestAttemptsAgainstSilentServers(t *testing.T) {
 		}
 	}
 	l := newLab(t)
-	l.blackhole(t)
+	l.Blackhole(t, silentAddr)
 	silent := netip.MustParseAddr(silentAddr)
 	attempt := func(t *testing.T, class, detail string) {
 		t.Helper()
@@ -32,29 +32,29 @@ func TestAttemptsAgainstSilentServers(t *testing.T) {
 		if !ok {
 			t.Fatalf("no %s/%s finding to %s; findings: %v", class, detail, silent, l.got.all())
 		}
-		if f.Confidence != inspect.Attempt || f.SrcIP != l.pupil.ClientAddr || f.SrcMAC.String() != l.pupil.ClientMAC.String() {
-			t.Errorf("finding %s: want an attempt from the pupil %v (%v)", f, l.pupil.ClientAddr, l.pupil.ClientMAC)
+		if f.Confidence != inspect.Attempt || f.SrcIP != l.Pupil.ClientAddr || f.SrcMAC.String() != l.Pupil.ClientMAC.String() {
+			t.Errorf("finding %s: want an attempt from the pupil %v (%v)", f, l.Pupil.ClientAddr, l.Pupil.ClientMAC)
 		}
 		t.Logf("%s", f)
 	}
 	t.Run("openvpn-udp", func(t *testing.T) {
 		dir := t.TempDir()
 		done := make(chan struct{})
-		go func() { defer close(done); l.openvpn(t, dir, "udp", silentAddr, "1194", false, nil) }()
+		go func() { defer close(done); l.OpenVPN(t, dir, "udp", silentAddr, "1194", false, nil) }()
 		attempt(t, inspect.ClassVPN, "openvpn")
 		<-done
 	})
 	t.Run("wireguard", func(t *testing.T) {
 		dir := t.TempDir()
 		done := make(chan struct{})
-		go func() { defer close(done); l.wireguard(t, dir, silentAddr, "51820", false) }()
+		go func() { defer close(done); l.WireGuard(t, dir, silentAddr, "51820", false) }()
 		attempt(t, inspect.ClassVPN, "wireguard")
 		<-done
 	})
 	t.Run("ikev2-strongswan", func(t *testing.T) {
 		dir := t.TempDir()
 		done := make(chan struct{})
-		go func() { defer close(done); l.ikeSilent(t, dir, silentAddr) }()
+		go func() { defer close(done); l.IKESilent(t, dir, silentAddr) }()
 		attempt(t, inspect.ClassVPN, "ipsec")
 		<-done
 	})
@@ -62,7 +62,7 @@ func TestAttemptsAgainstSilentServers(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			l.try(t, "pupil", "kdig", "+tls", "+time=4", "+retry=0", "-p", "853", "@"+silentAddr, "www.example.com", "A")
+			l.Try(t, "pupil", "kdig", "+tls", "+time=4", "+retry=0", "-p", "853", "@"+silentAddr, "www.example.com", "A")
 		}()
 		attempt(t, inspect.ClassDoT, "dot")
 		<-done

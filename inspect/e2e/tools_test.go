@@ -4,15 +4,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -27,7 +20,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/gatehouse-net/gatehouse/inspect"
-	"github.com/gatehouse-net/gatehouse/internal/testkit"
+	"github.com/gatehouse-net/gatehouse/internal/tooltest"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
@@ -121,10 +114,9 @@ func (c *collector) wait(d time.Duration, match func(inspect.Finding) bool) (ins
 // lab is the testbed with an engine capturing on the router's pupil
 // interface.
 type lab struct {
-	t     *testing.T
-	s     *testbed.School
-	pupil testbed.SegmentInfo
-	got   *collector
+	*tooltest.Lab // the tool launchers, shared with cmd/gatehouse's daemon test
+	t             *testing.T
+	got           *collector
 }
 
 func newLab(t *testing.T) *lab {
@@ -151,7 +143,7 @@ func newLab(t *testing.T) *lab {
 	for _, seg := range s.Segments() {
 		inside = append(inside, seg.Subnet)
 	}
-	l := &lab{t: t, s: s, pupil: pupil, got: &collector{notify: make(chan struct{}, 1)}}
+	l := &lab{Lab: &tooltest.Lab{S: s, Pupil: pupil}, t: t, got: &collector{notify: make(chan struct{}, 1)}}
 	e := inspect.NewEngine(inspect.Options{
 		InsideSubnets:  inside,
 		DHCPServerIPs:  []netip.Addr{pupil.Gateway},
@@ -200,202 +192,11 @@ func (l *lab) expect(t *testing.T, class string, dst netip.Addr) inspect.Finding
 		}
 		t.Fatalf("no %s finding to %v within %v; findings so far:\n%s", class, dst, findingWait, strings.Join(seen, "\n"))
 	}
-	if f.SrcIP != l.pupil.ClientAddr || f.SrcMAC.String() != l.pupil.ClientMAC.String() {
-		t.Errorf("%s finding names %v (%v), want the pupil %v (%v): %s", class, f.SrcIP, f.SrcMAC, l.pupil.ClientAddr, l.pupil.ClientMAC, f)
+	if f.SrcIP != l.Pupil.ClientAddr || f.SrcMAC.String() != l.Pupil.ClientMAC.String() {
+		t.Errorf("%s finding names %v (%v), want the pupil %v (%v): %s", class, f.SrcIP, f.SrcMAC, l.Pupil.ClientAddr, l.Pupil.ClientMAC, f)
 	}
 	t.Logf("%s", f)
 	return f
-}
-
-// proc is a long-running program (a server or a tunnel client).
-type proc struct {
-	name string
-	out  *testkit.SyncBuffer
-	done chan struct{}
-	err  error
-}
-
-// exited reports whether the program has ended, and how.
-func (p *proc) exited() (bool, error) {
-	select {
-	case <-p.done:
-		return true, p.err
-	default:
-		return false, nil
-	}
-}
-
-// start runs a program in namespace ns until the test ends; its output is
-// logged when the test fails.
-func (l *lab) start(t *testing.T, ns, name string, args ...string) *proc {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := l.s.Command(ctx, ns, name, args...)
-	p := &proc{name: name, out: &testkit.SyncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 3 * time.Second // then SIGKILL
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start %s in %s: %v", name, ns, err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-p.done
-		if t.Failed() {
-			t.Logf("%s %s output:\n%s", name, strings.Join(args, " "), p.out.String())
-		}
-	})
-	return p
-}
-
-// run runs a short command in namespace ns and returns its output, failing
-// the test if it fails.
-func (l *lab) run(t *testing.T, ns, name string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := l.s.Command(ctx, ns, name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s in %s: %v\n%s", name, strings.Join(args, " "), ns, err, out)
-	}
-	return string(out)
-}
-
-// waitFor polls cond every 50 ms for up to d.
-func waitFor(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); ; {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// waitTCP waits until a TCP socket listens on addr in the internet
-// namespace (where the servers run). It looks at the socket table rather
-// than connecting, because some servers (OpenVPN's tcp-server) take a
-// probe connection for their one client and restart.
-func (l *lab) waitTCP(t *testing.T, p *proc, addr string) {
-	t.Helper()
-	l.waitSocket(t, p, "internet", "-Hltn", addr)
-}
-
-// waitUDP waits until a UDP socket is bound to addr in namespace ns.
-func (l *lab) waitUDP(t *testing.T, p *proc, ns, addr string) {
-	t.Helper()
-	l.waitSocket(t, p, ns, "-Hlun", addr)
-}
-
-func (l *lab) waitSocket(t *testing.T, p *proc, ns, ssFlags, addr string) {
-	t.Helper()
-	ok := waitFor(10*time.Second, func() bool {
-		if done, _ := p.exited(); done {
-			return true
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		out, err := l.s.Command(ctx, ns, "ss", ssFlags).Output()
-		return err == nil && strings.Contains(string(out), " "+addr+" ")
-	})
-	if done, err := p.exited(); done {
-		t.Fatalf("%s exited before listening on %s: %v\n%s", p.name, addr, err, p.out.String())
-	}
-	if !ok {
-		t.Fatalf("%s not listening on %s within 10s\n%s", p.name, addr, p.out.String())
-	}
-}
-
-// waitOutput waits until the program printed want.
-func waitOutput(t *testing.T, p *proc, want string, d time.Duration) {
-	t.Helper()
-	ok := waitFor(d, func() bool {
-		done, _ := p.exited()
-		return done || strings.Contains(p.out.String(), want)
-	})
-	if !ok || !strings.Contains(p.out.String(), want) {
-		_, err := p.exited()
-		t.Fatalf("%s did not print %q within %v (exit: %v)\n%s", p.name, want, d, err, p.out.String())
-	}
-}
-
-// pki is a throwaway CA with a server and a client certificate, as PEM
-// files in dir.
-type pki struct{ ca, serverCert, serverKey, clientCert, clientKey string }
-
-func newPKI(t *testing.T, dir string, serverNames ...string) pki {
-	t.Helper()
-	now := time.Now()
-	caKey := mustKey(t)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Gatehouse test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := pki{ca: filepath.Join(dir, "ca.pem")}
-	writePEM(t, p.ca, "CERTIFICATE", caDER)
-	leaf := func(name string, serial int64, eku x509.ExtKeyUsage, dns []string) (string, string) {
-		key := mustKey(t)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyAgreement, ExtKeyUsage: []x509.ExtKeyUsage{eku},
-			DNSNames: dns,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-		writePEM(t, cert, "CERTIFICATE", der)
-		writePEM(t, keyFile, "PRIVATE KEY", kder)
-		return cert, keyFile
-	}
-	p.serverCert, p.serverKey = leaf("server", 2, x509.ExtKeyUsageServerAuth, serverNames)
-	p.clientCert, p.clientKey = leaf("client", 3, x509.ExtKeyUsageClientAuth, nil)
-	return p
-}
-
-func mustKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestRealToolsFromPupilRaiseFindings drives each bypass tool from the
@@ -404,7 +205,7 @@ func writeFile(t *testing.T, path, content string) {
 // pupil's address and MAC.
 func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 	l := newLab(t)
-	pupilIP := l.pupil.ClientAddr.String()
+	pupilIP := l.Pupil.ClientAddr.String()
 
 	for _, c := range []struct{ name, proto, addr, port, serverProto, clientProto string }{
 		{"openvpn-udp", "udp", openvpnUDPAddr.String(), "1194", "udp", "udp"},
@@ -412,21 +213,21 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			p := newPKI(t, dir, "vpn.example.net")
-			common := []string{"--verb", "3", "--disable-dco", "--dev", "tun", "--dh", "none", "--ca", p.ca,
+			p := tooltest.NewPKI(t, dir, "vpn.example.net")
+			common := []string{"--verb", "3", "--disable-dco", "--dev", "tun", "--dh", "none", "--ca", p.CA,
 				"--data-ciphers", "AES-256-GCM", "--connect-timeout", "10", "--connect-retry", "1", "1"}
-			srv := l.start(t, "internet", "openvpn", append(common, "--tls-server", "--proto", c.serverProto,
-				"--local", c.addr, "--lport", c.port, "--cert", p.serverCert, "--key", p.serverKey,
+			srv := l.Start(t, "internet", "openvpn", append(common, "--tls-server", "--proto", c.serverProto,
+				"--local", c.addr, "--lport", c.port, "--cert", p.ServerCert, "--key", p.ServerKey,
 				"--ifconfig", "10.250.0.1", "10.250.0.2")...)
 			if c.proto == "tcp" {
-				l.waitTCP(t, srv, c.addr+":"+c.port)
+				l.WaitTCP(t, srv, c.addr+":"+c.port)
 			} else {
-				l.waitUDP(t, srv, "internet", c.addr+":"+c.port)
+				l.WaitUDP(t, srv, "internet", c.addr+":"+c.port)
 			}
-			cli := l.start(t, "pupil", "openvpn", append(common, "--tls-client", "--proto", c.clientProto,
-				"--remote", c.addr, c.port, "--nobind", "--cert", p.clientCert, "--key", p.clientKey,
+			cli := l.Start(t, "pupil", "openvpn", append(common, "--tls-client", "--proto", c.clientProto,
+				"--remote", c.addr, c.port, "--nobind", "--cert", p.ClientCert, "--key", p.ClientKey,
 				"--ifconfig", "10.250.0.2", "10.250.0.1")...)
-			waitOutput(t, cli, "Initialization Sequence Completed", 20*time.Second)
+			tooltest.WaitOutput(t, cli, "Initialization Sequence Completed", 20*time.Second)
 			f := l.expect(t, inspect.ClassVPN, netip.MustParseAddr(c.addr))
 			if f.Detail != "openvpn" || f.Proto != c.proto {
 				t.Errorf("detail %q proto %q, want openvpn over %s", f.Detail, f.Proto, c.proto)
@@ -442,7 +243,7 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 		srvIf, cliIf := "wgs"+suffix, "wgc"+suffix
 		keys := map[string]string{}
 		for _, side := range []string{"server", "client"} {
-			priv := strings.TrimSpace(l.run(t, "internet", "wg", "genkey"))
+			priv := strings.TrimSpace(l.Run(t, "internet", "wg", "genkey"))
 			cmd := exec.Command("wg", "pubkey")
 			cmd.Stdin = strings.NewReader(priv + "\n")
 			pub, err := cmd.Output()
@@ -450,47 +251,29 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 				t.Fatalf("wg pubkey: %v", err)
 			}
 			keys[side] = strings.TrimSpace(string(pub))
-			writeFile(t, filepath.Join(dir, side+".key"), priv+"\n")
+			tooltest.WriteFile(t, filepath.Join(dir, side+".key"), priv+"\n")
 		}
 		env := "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1"
-		up := func(ns, ifname string) *proc {
-			ctx, cancel := context.WithCancel(context.Background())
-			cmd := l.s.Command(ctx, ns, "wireguard-go", "-f", ifname)
-			p := &proc{name: "wireguard-go " + ns, out: &testkit.SyncBuffer{}, done: make(chan struct{})}
-			cmd.Env = append(os.Environ(), env)
-			cmd.Stdout, cmd.Stderr = p.out, p.out
-			cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-			cmd.WaitDelay = 3 * time.Second
-			if err := cmd.Start(); err != nil {
-				cancel()
-				t.Fatalf("start wireguard-go: %v", err)
-			}
-			go func() { p.err = cmd.Wait(); close(p.done) }()
-			t.Cleanup(func() {
-				cancel()
-				<-p.done
-				if t.Failed() {
-					t.Logf("%s output:\n%s", p.name, p.out.String())
-				}
-			})
+		up := func(ns, ifname string) *tooltest.Proc {
+			p := l.StartEnv(t, ns, []string{env}, "wireguard-go", "-f", ifname)
 			sock := "/var/run/wireguard/" + ifname + ".sock"
-			if !waitFor(10*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
-				t.Fatalf("wireguard-go in %s made no %s within 10s\n%s", ns, sock, p.out.String())
+			if !tooltest.WaitFor(10*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
+				t.Fatalf("wireguard-go in %s made no %s within 10s\n%s", ns, sock, p.Out.String())
 			}
 			return p
 		}
 		up("internet", srvIf)
-		l.run(t, "internet", "wg", "set", srvIf, "listen-port", "51820", "private-key", filepath.Join(dir, "server.key"),
+		l.Run(t, "internet", "wg", "set", srvIf, "listen-port", "51820", "private-key", filepath.Join(dir, "server.key"),
 			"peer", keys["client"], "allowed-ips", "10.251.0.2/32")
-		l.run(t, "internet", "ip", "addr", "add", "10.251.0.1/24", "dev", srvIf)
-		l.run(t, "internet", "ip", "link", "set", srvIf, "up")
+		l.Run(t, "internet", "ip", "addr", "add", "10.251.0.1/24", "dev", srvIf)
+		l.Run(t, "internet", "ip", "link", "set", srvIf, "up")
 		up("pupil", cliIf)
-		l.run(t, "pupil", "wg", "set", cliIf, "private-key", filepath.Join(dir, "client.key"),
+		l.Run(t, "pupil", "wg", "set", cliIf, "private-key", filepath.Join(dir, "client.key"),
 			"peer", keys["server"], "allowed-ips", "10.251.0.1/32", "endpoint", wireguardAddr.String()+":51820")
-		l.run(t, "pupil", "ip", "addr", "add", "10.251.0.2/24", "dev", cliIf)
-		l.run(t, "pupil", "ip", "link", "set", cliIf, "up")
+		l.Run(t, "pupil", "ip", "addr", "add", "10.251.0.2/24", "dev", cliIf)
+		l.Run(t, "pupil", "ip", "link", "set", cliIf, "up")
 		// A ping through the tunnel makes the handshake and proves it works.
-		l.run(t, "pupil", "ping", "-c", "3", "-i", "0.3", "-w", "10", "10.251.0.1")
+		l.Run(t, "pupil", "ping", "-c", "3", "-i", "0.3", "-w", "10", "10.251.0.1")
 		f := l.expect(t, inspect.ClassVPN, wireguardAddr)
 		if f.Detail != "wireguard" {
 			t.Errorf("detail %q, want wireguard", f.Detail)
@@ -499,14 +282,14 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 
 	t.Run("ssh-D", func(t *testing.T) {
 		dir := t.TempDir()
-		l.run(t, "internet", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "host"))
-		l.run(t, "internet", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "id"))
+		l.Run(t, "internet", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "host"))
+		l.Run(t, "internet", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "id"))
 		pub, err := os.ReadFile(filepath.Join(dir, "id.pub"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(dir, "authorized_keys"), string(pub))
-		writeFile(t, filepath.Join(dir, "sshd_config"), strings.Join([]string{
+		tooltest.WriteFile(t, filepath.Join(dir, "authorized_keys"), string(pub))
+		tooltest.WriteFile(t, filepath.Join(dir, "sshd_config"), strings.Join([]string{
 			"ListenAddress " + sshAddr.String() + ":22",
 			"HostKey " + filepath.Join(dir, "host"),
 			"PidFile none",
@@ -528,25 +311,25 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := l.start(t, "internet", sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-		l.waitTCP(t, srv, sshAddr.String()+":22")
-		cli := l.start(t, "pupil", "ssh", "-N", "-D", "127.0.0.1:1080", "-i", filepath.Join(dir, "id"),
+		srv := l.Start(t, "internet", sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+		l.WaitTCP(t, srv, sshAddr.String()+":22")
+		cli := l.Start(t, "pupil", "ssh", "-N", "-D", "127.0.0.1:1080", "-i", filepath.Join(dir, "id"),
 			"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
 			"-o", "ConnectTimeout=5", "-o", "ExitOnForwardFailure=yes", "root@"+sshAddr.String())
 		// The dynamic forward works: fetch a page through it.
 		var out string
-		if !waitFor(10*time.Second, func() bool {
-			if done, _ := cli.exited(); done {
+		if !tooltest.WaitFor(10*time.Second, func() bool {
+			if done, _ := cli.Exited(); done {
 				return true
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			b, err := l.s.Command(ctx, "pupil", "curl", "-sS", "--max-time", "4", "--socks5", "127.0.0.1:1080", "http://"+testbed.WebIP+"/").CombinedOutput()
+			b, err := l.S.Command(ctx, "pupil", "curl", "-sS", "--max-time", "4", "--socks5", "127.0.0.1:1080", "http://"+testbed.WebIP+"/").CombinedOutput()
 			out = string(b)
 			return err == nil
 		}) || !strings.Contains(out, testbed.WebBanner) {
-			_, err := cli.exited()
-			t.Fatalf("curl through ssh -D failed (ssh: %v):\n%s\nssh output:\n%s", err, out, cli.out.String())
+			_, err := cli.Exited()
+			t.Fatalf("curl through ssh -D failed (ssh: %v):\n%s\nssh output:\n%s", err, out, cli.Out.String())
 		}
 		f := l.expect(t, inspect.ClassSSH, sshAddr)
 		if f.DstPort != 22 {
@@ -583,9 +366,9 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 		}, "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		srv := l.start(t, "internet", "squid", "-N", "-d", "1", "-f", conf)
-		l.waitTCP(t, srv, squidAddr.String()+":3128")
-		out := l.run(t, "pupil", "curl", "-sS", "-k", "--max-time", "10", "-x", "http://"+squidAddr.String()+":3128", "https://"+testbed.WebIP+"/")
+		srv := l.Start(t, "internet", "squid", "-N", "-d", "1", "-f", conf)
+		l.WaitTCP(t, srv, squidAddr.String()+":3128")
+		out := l.Run(t, "pupil", "curl", "-sS", "-k", "--max-time", "10", "-x", "http://"+squidAddr.String()+":3128", "https://"+testbed.WebIP+"/")
 		if !strings.Contains(out, testbed.WebBanner) {
 			t.Fatalf("curl through squid got:\n%s", out)
 		}
@@ -596,9 +379,9 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 	})
 
 	t.Run("socks5-microsocks", func(t *testing.T) {
-		srv := l.start(t, "internet", "microsocks", "-i", socksAddr.String(), "-p", "1080")
-		l.waitTCP(t, srv, socksAddr.String()+":1080")
-		out := l.run(t, "pupil", "curl", "-sS", "--max-time", "10", "--socks5", socksAddr.String()+":1080", "http://"+testbed.WebIP+"/")
+		srv := l.Start(t, "internet", "microsocks", "-i", socksAddr.String(), "-p", "1080")
+		l.WaitTCP(t, srv, socksAddr.String()+":1080")
+		out := l.Run(t, "pupil", "curl", "-sS", "--max-time", "10", "--socks5", socksAddr.String()+":1080", "http://"+testbed.WebIP+"/")
 		if !strings.Contains(out, testbed.WebBanner) {
 			t.Fatalf("curl through microsocks got:\n%s", out)
 		}
@@ -611,23 +394,23 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 	// One dnsdist serves both DoH and DoT, forwarding to the testbed's
 	// resolver.
 	dnsDir := t.TempDir()
-	dnsPKI := newPKI(t, dnsDir, dohName)
+	dnsPKI := tooltest.NewPKI(t, dnsDir, dohName)
 	dnsConf := filepath.Join(dnsDir, "dnsdist.conf")
-	writeFile(t, dnsConf, strings.Join([]string{
+	tooltest.WriteFile(t, dnsConf, strings.Join([]string{
 		`setSecurityPollSuffix("")`,
 		`setACL({"0.0.0.0/0"})`,
 		fmt.Sprintf(`newServer({address=%q})`, testbed.ResolverIP+":53"),
-		fmt.Sprintf(`addDOHLocal(%q, %q, %q, "/dns-query")`, dohAddr.String()+":443", dnsPKI.serverCert, dnsPKI.serverKey),
-		fmt.Sprintf(`addTLSLocal(%q, %q, %q)`, dotAddr.String()+":853", dnsPKI.serverCert, dnsPKI.serverKey),
+		fmt.Sprintf(`addDOHLocal(%q, %q, %q, "/dns-query")`, dohAddr.String()+":443", dnsPKI.ServerCert, dnsPKI.ServerKey),
+		fmt.Sprintf(`addTLSLocal(%q, %q, %q)`, dotAddr.String()+":853", dnsPKI.ServerCert, dnsPKI.ServerKey),
 	}, "\n")+"\n")
-	dnsdist := l.start(t, "internet", "dnsdist", "--supervised", "--disable-syslog", "-C", dnsConf)
-	l.waitTCP(t, dnsdist, dohAddr.String()+":443")
-	l.waitTCP(t, dnsdist, dotAddr.String()+":853")
+	dnsdist := l.Start(t, "internet", "dnsdist", "--supervised", "--disable-syslog", "-C", dnsConf)
+	l.WaitTCP(t, dnsdist, dohAddr.String()+":443")
+	l.WaitTCP(t, dnsdist, dotAddr.String()+":853")
 
 	t.Run("doh-curl-dnsdist", func(t *testing.T) {
 		// --resolve points the DoH server's name at the fake internet; the
 		// page's own name is then resolved over DoH.
-		out := l.run(t, "pupil", "curl", "-sS", "--max-time", "10",
+		out := l.Run(t, "pupil", "curl", "-sS", "--max-time", "10",
 			"--resolve", dohName+":443:"+dohAddr.String(),
 			"--doh-url", "https://"+dohName+"/dns-query", "--doh-insecure",
 			"http://www.example.com/")
@@ -641,7 +424,7 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 	})
 
 	t.Run("dot-kdig", func(t *testing.T) {
-		out := l.run(t, "pupil", "kdig", "+tls", "+time=3", "+retry=1", "-p", "853", "@"+dotAddr.String(), "www.example.com", "A")
+		out := l.Run(t, "pupil", "kdig", "+tls", "+time=3", "+retry=1", "-p", "853", "@"+dotAddr.String(), "www.example.com", "A")
 		if !strings.Contains(out, testbed.WebIP) {
 			t.Fatalf("kdig over DoT got:\n%s", out)
 		}
@@ -656,13 +439,13 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 		// forwards and masquerades, so its packets reach the router one
 		// hop older than the pupil device's own.
 		phone := testbed.NewNS(t).Name
-		l.run(t, "pupil", "ip", "link", "add", "hotspot0", "type", "veth", "peer", "name", "wlan0", "netns", phone)
-		l.run(t, "pupil", "ip", "addr", "add", "10.201.0.1/24", "dev", "hotspot0")
-		l.run(t, "pupil", "ip", "link", "set", "hotspot0", "up")
-		l.run(t, "pupil", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		l.Run(t, "pupil", "ip", "link", "add", "hotspot0", "type", "veth", "peer", "name", "wlan0", "netns", phone)
+		l.Run(t, "pupil", "ip", "addr", "add", "10.201.0.1/24", "dev", "hotspot0")
+		l.Run(t, "pupil", "ip", "link", "set", "hotspot0", "up")
+		l.Run(t, "pupil", "sysctl", "-qw", "net.ipv4.ip_forward=1")
 		nat := filepath.Join(t.TempDir(), "nat.nft")
-		writeFile(t, nat, "table ip ghtether {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname \""+testbed.ClientInterface+"\" masquerade\n }\n}\n")
-		l.run(t, "pupil", "nft", "-f", nat)
+		tooltest.WriteFile(t, nat, "table ip ghtether {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname \""+testbed.ClientInterface+"\" masquerade\n }\n}\n")
+		l.Run(t, "pupil", "nft", "-f", nat)
 		for _, args := range [][]string{
 			{"-n", phone, "addr", "add", "10.201.0.2/24", "dev", "wlan0"},
 			{"-n", phone, "link", "set", "wlan0", "up"},
@@ -688,14 +471,14 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 	t.Run("rogue-dhcp-dnsmasq", func(t *testing.T) {
 		dir := t.TempDir()
 		// The pupil device runs its own DHCP server on the segment.
-		srv := l.start(t, "pupil", "dnsmasq", "--keep-in-foreground", "--log-facility=-", "--conf-file=/dev/null",
+		srv := l.Start(t, "pupil", "dnsmasq", "--keep-in-foreground", "--log-facility=-", "--conf-file=/dev/null",
 			"--port=0", "--user=root", "--interface="+testbed.ClientInterface, "--bind-interfaces",
 			"--dhcp-range=10.20.0.100,10.20.0.150,255.255.248.0,5m", "--dhcp-authoritative",
 			"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "pid"), "--log-dhcp")
-		l.waitUDP(t, srv, "pupil", "0.0.0.0%"+testbed.ClientInterface+":67") // bound to the device
+		l.WaitUDP(t, srv, "pupil", "0.0.0.0%"+testbed.ClientInterface+":67") // bound to the device
 		offer := l.discover(t)
-		if got := offer.ServerIdentifier(); !got.Equal(net.IP(l.pupil.ClientAddr.AsSlice())) {
-			t.Fatalf("offer from server %v, want dnsmasq on %v", got, l.pupil.ClientAddr)
+		if got := offer.ServerIdentifier(); !got.Equal(net.IP(l.Pupil.ClientAddr.AsSlice())) {
+			t.Fatalf("offer from server %v, want dnsmasq on %v", got, l.Pupil.ClientAddr)
 		}
 		f := l.expect(t, inspect.ClassRogueDHCP, netip.Addr{})
 		if !strings.Contains(f.Evidence, "OFFER") {
@@ -717,14 +500,14 @@ func TestRealToolsFromPupilRaiseFindings(t *testing.T) {
 func (l *lab) discover(t *testing.T) *dhcpv4.DHCPv4 {
 	t.Helper()
 	var conn net.PacketConn
-	err := l.s.Do("router", func() error {
+	err := l.S.Do("router", func() error {
 		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			err := rc.Control(func(fd uintptr) {
 				if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1); serr != nil {
 					return
 				}
-				serr = syscall.BindToDevice(int(fd), l.pupil.Interface)
+				serr = syscall.BindToDevice(int(fd), l.Pupil.Interface)
 			})
 			return errors.Join(err, serr)
 		}}
@@ -736,7 +519,7 @@ func (l *lab) discover(t *testing.T) *dhcpv4.DHCPv4 {
 		t.Fatalf("dhcp client socket in the router: %v", err)
 	}
 	defer conn.Close()
-	disc, err := dhcpv4.NewDiscovery(l.pupil.RouterMAC, dhcpv4.WithBroadcast(true))
+	disc, err := dhcpv4.NewDiscovery(l.Pupil.RouterMAC, dhcpv4.WithBroadcast(true))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gatehouse-net/gatehouse/alert"
+	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/ruledb"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -49,7 +51,11 @@ type Options struct {
 	// context; an error is shown to the user (the rule is saved, but not in
 	// force) and logged. Optional.
 	OnChange func(context.Context) error
-	Logger   *slog.Logger
+	// NotInForce says which rules cannot be put in force now, and why (a
+	// group the people directory cannot find); the table shows it beside
+	// the rule. Optional.
+	NotInForce func(context.Context) (map[int64]string, error)
+	Logger     *slog.Logger
 }
 
 //go:embed templates/*.html
@@ -96,7 +102,13 @@ func Register(srv *web.Server, opts Options) error {
 type choices struct {
 	WhoKinds, WhatKinds, WhenKinds, Actions, Protos []option
 	Segments, Servers                               []option
+	Classes                                         []option // what inspection detects, by its plain-English name
 }
+
+// ruleClasses are the detected classes a rule can name: inspection's,
+// not the ones the router itself raises (code guessing, a full pool).
+var ruleClasses = []string{finding.ClassVPN, finding.ClassTor, finding.ClassProxy, finding.ClassDoH, finding.ClassDoT, finding.ClassDoQ,
+	finding.ClassECH, finding.ClassSSH, finding.ClassRemoteAccess, finding.ClassTunnel, finding.ClassTethering}
 
 type option struct{ Value, Label string }
 
@@ -111,6 +123,9 @@ func (p *pages) choices() choices {
 	}
 	for _, s := range p.opts.Network.Segments {
 		c.Segments = append(c.Segments, option{s.Name, s.Name})
+	}
+	for _, cl := range ruleClasses {
+		c.Classes = append(c.Classes, option{cl, alert.MeaningOf(cl).Title + " (" + cl + ")"})
 	}
 	var names []string
 	for n := range p.opts.Network.Servers {
@@ -128,6 +143,7 @@ type row struct {
 	Position                             int
 	Name, Who, What, Where, When, Action string
 	Disabled, First, Last                bool
+	NotInForce                           string // why the rule enforces nothing now; "" when it is in force
 }
 
 type listData struct {
@@ -171,6 +187,12 @@ func (p *pages) renderList(c *gin.Context, status int, v *web.View, f form) {
 		return
 	}
 	d := listData{Form: f, Choices: p.choices()}
+	var notInForce map[int64]string
+	if p.opts.NotInForce != nil {
+		if notInForce, err = p.opts.NotInForce(c.Request.Context()); err != nil {
+			p.log.Warn("rulesweb: which rules are not in force", "err", err)
+		}
+	}
 	for i, sr := range rows {
 		r := ruledb.FromStore(sr)
 		where := r.Where
@@ -179,7 +201,7 @@ func (p *pages) renderList(c *gin.Context, status int, v *web.View, f form) {
 		}
 		d.Rows = append(d.Rows, row{ID: r.ID, Position: sr.Position, Name: r.Name, Who: whoText(r.Who), What: whatText(r.What),
 			Where: where, When: whenText(r.When), Action: string(r.Action), Disabled: r.Disabled,
-			First: i == 0, Last: i == len(rows)-1})
+			NotInForce: notInForce[r.ID], First: i == 0, Last: i == len(rows)-1})
 	}
 	v.Data = d
 	p.srv.Render(c, status, p.list, v)

@@ -55,8 +55,15 @@ func (v Violation) String() string {
 // Axe injects axe (AxeSource) into the tab's current page and returns
 // what it finds against WCAG 2.2 A and AA and best practice.
 func Axe(tab context.Context, axe string) ([]Violation, error) {
-	if err := chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](axe)); err != nil {
-		return nil, fmt.Errorf("inject axe-core: %w", err)
+	// Once per page: it stays loaded when only the viewport changes.
+	loaded, err := chromedp.Run(tab, chromedp.Evaluate[bool](`typeof axe !== 'undefined'`))
+	if err != nil {
+		return nil, fmt.Errorf("look for axe-core: %w", err)
+	}
+	if !loaded {
+		if err := chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](axe)); err != nil {
+			return nil, fmt.Errorf("inject axe-core: %w", err)
+		}
 	}
 	return chromedp.Run(tab, chromedp.Evaluate[[]Violation](`axe.run(document, {
 		runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']},

@@ -132,8 +132,9 @@ func (l load) check() error {
 
 // sample is the daemon's memory at one moment.
 type sample struct {
-	rss, hwm float64 // MiB, from /proc
-	heap     float64 // MiB, go_memstats_heap_inuse_bytes
+	rss, hwm   float64 // MiB, from /proc
+	anon, file float64 // MiB: RssAnon (the daemon's own) and RssFile (mostly the binary's pages)
+	heap       float64 // MiB, go_memstats_heap_inuse_bytes
 }
 
 // figures are one binary's measurements.
@@ -391,7 +392,10 @@ func (l load) startDaemon(ctx context.Context, s *testbed.School, bin, cfg, logP
 	admin := adminClient(s)
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		if d.exited() {
-			return nil, fmt.Errorf("the daemon exited during start: see %s", logPath)
+			// The log goes with the bench's directory: its end is the reason.
+			b, _ := os.ReadFile(logPath)
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			return nil, fmt.Errorf("the daemon exited during start:\n%s", strings.Join(lines[max(0, len(lines)-15):], "\n"))
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			d.stop()
@@ -438,7 +442,7 @@ func (d *daemon) sample(s *testbed.School, phase string) (sample, error) {
 			return out, err
 		}
 	}
-	if out.rss, out.hwm, err = procMemory(d.cmd.Process.Pid); err != nil {
+	if out.rss, out.hwm, out.anon, out.file, err = procMemory(d.cmd.Process.Pid); err != nil {
 		return out, err
 	}
 	heap, err := scrape(s, "go_memstats_heap_inuse_bytes")
@@ -506,11 +510,11 @@ func scrape(s *testbed.School, name string) (float64, error) {
 	return 0, fmt.Errorf("/metrics has no %s", name)
 }
 
-// procMemory reads VmRSS and VmHWM (MiB) of pid.
-func procMemory(pid int) (rss, hwm float64, err error) {
+// procMemory reads VmRSS, VmHWM, RssAnon and RssFile (MiB) of pid.
+func procMemory(pid int) (rss, hwm, anon, file float64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -522,9 +526,13 @@ func procMemory(pid int) (rss, hwm float64, err error) {
 			rss = kb / 1024
 		case "VmHWM":
 			hwm = kb / 1024
+		case "RssAnon":
+			anon = kb / 1024
+		case "RssFile":
+			file = kb / 1024
 		}
 	}
-	return rss, hwm, sc.Err()
+	return rss, hwm, anon, file, sc.Err()
 }
 
 // echoServer is the fake internet's end of the flows: TLS, echoing what
@@ -738,7 +746,11 @@ func report(w io.Writer, old *figures, cur figures) bool {
 	line("idle, empty database: Go heap in use", o.idle.heap, cur.idle.heap, 0)
 	line("devices and visitors restored, idle: resident", o.seeded.rss, cur.seeded.rss, 0)
 	line("devices and visitors restored, idle: Go heap in use", o.seeded.heap, cur.seeded.heap, 0)
+	line("idle, empty database: of which anonymous (RssAnon)", o.idle.anon, cur.idle.anon, 0)
+	line("idle, empty database: of which file pages (RssFile)", o.idle.file, cur.idle.file, 0)
 	line("flows held: resident at the end", o.flows.rss, cur.flows.rss, budgetLoaded)
+	line("flows held: of which anonymous (RssAnon)", o.flows.anon, cur.flows.anon, 0)
+	line("flows held: of which file pages (RssFile)", o.flows.file, cur.flows.file, 0)
 	line("flows held: Go heap in use at the end", o.flows.heap, cur.flows.heap, 0)
 	line("peak resident over the whole run (VmHWM)", o.flows.hwm, cur.flows.hwm, budgetLoaded)
 	if old != nil {

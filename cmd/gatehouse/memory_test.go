@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bufio"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/testbed"
+)
+
+// idleHeapBound is the CI guard of the memory budget (issue 17): far above
+// what an idle daemon holds (about 14 MB of heap in use with four
+// inspected segments, bench/memory.sh) and far below what preallocating
+// inspection's tables did (126 MB), so that a regression of that kind
+// fails here without anything being timed.
+const idleHeapBound = 48 << 20
+
+func TestIdleDaemonHeapStaysWithinTheBudget(t *testing.T) {
+	testbed.Require(t)
+	bin := buildGatehouse(t)
+	school := testbed.New(t, testbed.Options{})
+	files, err := school.Config(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.ReadFile(files.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// /metrics for the management network, as a scraper would read it.
+	scrape := strings.Replace(string(conf), "\nadmin:\n", "\nadmin:\n    metrics_from: ["+testbed.MgmtNet+"]\n", 1)
+	if scrape == string(conf) || !strings.Contains(scrape, "gh-visitor") {
+		t.Fatalf("the testbed's configuration has no admin section or no inspected segments:\n%s", conf)
+	}
+	if err := os.WriteFile(files.Path, []byte(scrape), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, school, bin, files.Path)
+	// Every component is running once the admin page answers; inspection
+	// has opened its four captures when it says so.
+	waitFor(t, "inspection on four interfaces", func() bool { return strings.Count(d.log.String(), "msg=inspecting") == 4 })
+	time.Sleep(time.Second)
+
+	heap := metric(t, d, "go_memstats_heap_inuse_bytes")
+	t.Logf("idle daemon with four inspected segments: %.1f MiB of Go heap in use", heap/(1<<20))
+	if heap > idleHeapBound {
+		t.Errorf("the idle daemon holds %.1f MiB of Go heap, over the guard of %d MiB: something is preallocated again (see bench/memory.sh and a -tags gatehouse_pprof heap profile)", heap/(1<<20), idleHeapBound>>20)
+	}
+}
+
+// metric reads one unlabelled series from the daemon's /metrics.
+func metric(t *testing.T, d *daemonUnderTest, name string) float64 {
+	t.Helper()
+	res, err := d.client().Get(d.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s", res.Status)
+	}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics has no %s (err %v)", name, sc.Err())
+	return 0
+}
