@@ -22,7 +22,9 @@ import (
 // with `gatehouse people password` (the NT hash is stored because PEAP is
 // enabled, not because of radius.store_nt_hash), and EAP-TLS with a client
 // certificate the school CA issued for them, both with the MPPE keys
-// checked; once another pupil becomes a leaver (the MIS gives a leaving
+// checked; a device certificate is rejected from a MAC nobody approved and
+// accepted, on the device's segment, once `gatehouse device approve` names
+// the device by the certificate's DNS name; once another pupil becomes a leaver (the MIS gives a leaving
 // date in the past), their PEAP login, which worked before, is rejected.
 func TestDaemonEAPWithPeopleAndCertificates(t *testing.T) {
 	testbed.Require(t)
@@ -92,7 +94,15 @@ func TestDaemonEAPWithPeopleAndCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dev, err := a.IssueDevice(context.Background(), "test", "laptop7.school.example")
+	if err != nil {
+		t.Fatal(err)
+	}
 	st.Close()
+	devP12 := filepath.Join(dir, "laptop7.p12")
+	if err := os.WriteFile(devP12, dev.PKCS12, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p12 := filepath.Join(dir, iss.FileName)
 	if err := os.WriteFile(p12, iss.PKCS12, 0o600); err != nil {
 		t.Fatal(err)
@@ -107,7 +117,7 @@ func TestDaemonEAPWithPeopleAndCertificates(t *testing.T) {
 	}
 
 	d := startDaemon(t, school, bin, files.Path)
-	eapol := func(name, network string) (bool, string) {
+	eapolAs := func(name, network, mac string) (bool, string) {
 		t.Helper()
 		conf := filepath.Join(dir, name+".conf")
 		body := fmt.Sprintf("network={\n\tkey_mgmt=WPA-EAP\n\tca_cert=%q\n\tdomain_suffix_match=%q\n%s}\n", ca, serverName, network)
@@ -117,9 +127,13 @@ func TestDaemonEAPWithPeopleAndCertificates(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		out, err := school.Command(ctx, "mgmt", "eapol_test", "-c", conf, "-a", testbed.MgmtRouterIP, "-p", "1812",
-			"-s", files.RadiusSecret, "-t", "30", "-M", "02:00:00:00:00:42", "-N", "30:s:0A-00-00-00-00-01:Pupils").CombinedOutput()
+			"-s", files.RadiusSecret, "-t", "30", "-M", mac, "-N", "30:s:0A-00-00-00-00-01:Pupils").CombinedOutput()
 		o := string(out)
 		return err == nil && strings.Contains(o, "SUCCESS") && strings.Contains(o, "MPPE keys OK: 1  mismatch: 0"), o
+	}
+	eapol := func(name, network string) (bool, string) {
+		t.Helper()
+		return eapolAs(name, network, "02:00:00:00:00:42")
 	}
 	peap := func(user, pw string) string {
 		return fmt.Sprintf("\teap=PEAP\n\tanonymous_identity=\"anonymous@school.example\"\n\tidentity=%q\n\tpassword=%q\n\tphase2=\"auth=MSCHAPV2\"\n", user, pw)
@@ -133,6 +147,19 @@ func TestDaemonEAPWithPeopleAndCertificates(t *testing.T) {
 	tlsNet := fmt.Sprintf("\teap=TLS\n\tidentity=\"1002jacc\"\n\tprivate_key=%q\n\tprivate_key_passwd=%q\n", p12, iss.Password)
 	if ok, out := eapol("tls", tlsNet); !ok {
 		t.Fatalf("EAP-TLS:\n%s\n--- daemon:\n%s", tailLines(out, 40), d.log.String())
+	}
+	// A device certificate: rejected until the device at that MAC is
+	// approved under the certificate's name, then on its segment.
+	devNet := fmt.Sprintf("\teap=TLS\n\tidentity=\"laptop7.school.example\"\n\tprivate_key=%q\n\tprivate_key_passwd=%q\n", devP12, dev.Password)
+	if ok, out := eapolAs("dev-unknown", devNet, "3c:22:fb:0a:0b:0c"); ok {
+		t.Fatalf("device certificate from an unapproved MAC accepted:\n%s", tailLines(out, 20))
+	}
+	cli("", "device", "approve", "--config", files.Path, "--mac", "3c:22:fb:0a:0b:0c", "--segment", "pupil", "--name", "laptop7.school.example")
+	if ok, out := eapolAs("dev", devNet, "3c:22:fb:0a:0b:0c"); !ok {
+		t.Fatalf("EAP-TLS with the approved device's certificate:\n%s\n--- daemon:\n%s", tailLines(out, 40), d.log.String())
+	}
+	if !regexp.MustCompile(`radius: EAP login.*identity=laptop7.school.example.*segment=pupil`).MatchString(d.log.String()) {
+		t.Fatalf("the device's login is not logged on its segment:\n%s", d.log.String())
 	}
 	if ok, out := eapol("priya", peap("1001murp", "priya's wifi 2")); !ok {
 		t.Fatalf("PEAP-MSCHAPv2 of 1001murp before leaving:\n%s", tailLines(out, 40))
