@@ -10,6 +10,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
@@ -113,6 +115,9 @@ func (s *Server) eapAccess(ctx context.Context, r *request) outcome {
 		return fail("no directory of people to check against")
 	}
 	id, err := s.o.Identities.Lookup(ctx, rep.Identity)
+	if errors.Is(err, ErrNoIdentity) && rep.Method == eapTLSMethod {
+		return s.eapDevice(ctx, r, rep, fail)
+	}
 	if err != nil {
 		return fail("unknown person or lookup failed", "err", err)
 	}
@@ -129,8 +134,50 @@ func (s *Server) eapAccess(ctx context.Context, r *request) outcome {
 	if seg == nil {
 		return fail("no segment for this login")
 	}
+	return s.eapAccept(r, rep, seg, id.Until, id.Person, fail)
+}
+
+// eapTLSMethod is the method name the EAP engine reports for EAP-TLS.
+const eapTLSMethod = "EAP-TLS"
+
+// eapDevice decides an EAP-TLS login whose certificate names no person: a
+// device certificate (pki's VerifyLogin gives its DNS name). The device is
+// the one at Calling-Station-Id, and it must be approved under the
+// certificate's name: a certificate copied to another machine, or a
+// machine nobody approved, gets nothing. The device's approval decides its
+// segment (and VLAN), as for MAC authentication.
+func (s *Server) eapDevice(ctx context.Context, r *request, rep eap.Reply, fail func(string, ...any) outcome) outcome {
+	if r.calling == nil {
+		return fail("device certificate without a Calling-Station-Id MAC", "certificate", rep.Identity)
+	}
+	info, err := s.o.Devices.Lookup(ctx, r.calling)
+	switch {
+	case err != nil:
+		return fail("device lookup failed", "err", err)
+	case !info.Known:
+		return fail("device certificate from an unknown device (neither a person nor an approved device by this name)", "certificate", rep.Identity, "mac", r.calling.String())
+	case info.Blocked:
+		return fail("device blocked", "mac", r.calling.String())
+	case !info.Approved:
+		return fail("device not approved", "mac", r.calling.String())
+	case !strings.EqualFold(strings.TrimSuffix(info.Name, "."), rep.Identity):
+		return fail("device certificate does not name the device at this MAC", "certificate", rep.Identity, "mac", r.calling.String(), "device", info.Name)
+	}
+	seg := r.asks
+	if info.Segment != "" {
+		seg = s.segs[info.Segment]
+	}
+	if seg == nil {
+		return fail("approved device, but neither it nor its SSID names a segment", "mac", r.calling.String())
+	}
+	return s.eapAccept(r, rep, seg, info.Until, "device:"+r.calling.String(), fail)
+}
+
+// eapAccept answers a login that may go on: the Access-Accept with seg's
+// VLAN, the EAP-Success, the inner identity as User-Name and the MPPE keys.
+func (s *Server) eapAccept(r *request, rep eap.Reply, seg *Segment, until time.Time, who string, fail func(string, ...any) outcome) outcome {
 	r.user = rep.Identity
-	o := s.accept(r, seg, id.Until, nil, s.now())
+	o := s.accept(r, seg, until, nil, s.now())
 	if o.reply.Code != radius.CodeAccessAccept {
 		addEAP(o.reply, []byte{eap.CodeFailure, rep.Message[1], 0, 4})
 		return o
@@ -142,7 +189,7 @@ func (s *Server) eapAccess(ctx context.Context, r *request) outcome {
 	if err := addMPPE(o.reply, r.pkt.Authenticator, r.client.Secret, rep.MSK); err != nil {
 		return fail("encoding the MPPE keys failed", "err", err)
 	}
-	s.log.Info("radius: EAP login", "client", r.client.Name, "outer", rep.Outer, "identity", rep.Identity, "person", id.Person,
+	s.log.Info("radius: EAP login", "client", r.client.Name, "outer", rep.Outer, "identity", rep.Identity, "person", who,
 		"method", rep.Method, "tls", rep.Version, "segment", seg.Name)
 	return o
 }

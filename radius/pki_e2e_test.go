@@ -91,3 +91,78 @@ func TestEapolTestEAPTLSWithTheSchoolCA(t *testing.T) {
 		t.Fatalf("new certificate:\n%s", tail(out, 60))
 	}
 }
+
+// TestEapolTestEAPTLSDeviceCertificate: a device certificate from the
+// school CA (a DNS name, no person) logs in as the device at
+// Calling-Station-Id when that device is approved under the certificate's
+// name, and goes on the device's segment (VLAN), not the SSID's; the same
+// certificate from an unknown MAC, a blocked device, an unapproved one or a
+// device approved under another name is rejected.
+func TestEapolTestEAPTLSDeviceCertificate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, err := pki.Open(pki.Options{Dir: pki.DirFor(filepath.Join(dir, "gatehouse.db")), ServerName: eapServerName,
+		Organization: "Test School", Store: st, People: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEAPE2E(t, func(o *eap.Options) {
+		o.TLS = a.TLSConfig()
+		o.VerifyClient = a.VerifyLogin
+	})
+	caFile := filepath.Join(e.dir, "school-ca.pem")
+	if err := os.WriteFile(caFile, a.Onboarding("Test School", []string{"Staff"}).CAPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	iss, err := a.IssueDevice(ctx, "web:nm", "Laptop7.school.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p12 := filepath.Join(e.dir, "laptop7.p12")
+	if err := os.WriteFile(p12, iss.PKCS12, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	network := "\tca_cert=\"" + caFile + "\"\n\tdomain_suffix_match=\"" + eapServerName + "\"\n\teap=TLS\n" +
+		"\tidentity=\"laptop7.school.example\"\n\tprivate_key=\"" + p12 + "\"\n\tprivate_key_passwd=\"" + iss.Password + "\"\n" +
+		"\tphase1=\"" + tlsPhase1("1.2") + "\"\n"
+	const mac = "02:00:00:00:00:42" // eapolTest's -M
+
+	// Unknown MAC: nobody approved this machine.
+	if ok, out := e.eapolTest(t, "dev-unknown", network); ok {
+		t.Fatalf("device certificate from an unknown MAC accepted:\n%s", tail(out, 30))
+	}
+	for _, c := range []struct {
+		name string
+		info DeviceInfo
+	}{
+		{"unapproved", DeviceInfo{Name: "laptop7.school.example", Segment: "lab"}},
+		{"blocked", DeviceInfo{Approved: true, Blocked: true, Name: "laptop7.school.example", Segment: "lab"}},
+		{"other-name", DeviceInfo{Approved: true, Name: "laptop8.school.example", Segment: "lab"}},
+	} {
+		e.devices.set(mac, c.info)
+		if ok, out := e.eapolTest(t, "dev-"+c.name, network); ok {
+			t.Fatalf("%s device accepted:\n%s", c.name, tail(out, 30))
+		}
+	}
+	e.devices.set(mac, DeviceInfo{Approved: true, Name: "laptop7.school.example", Segment: "lab"})
+	ok, out := e.eapolTest(t, "dev-ok", network)
+	if !ok || !strings.Contains(out, "MPPE keys OK: 1  mismatch: 0") {
+		t.Fatalf("approved device's certificate:\n%s\n--- server:\n%s", tail(out, 60), e.logs.String())
+	}
+	// Its segment is the device's (lab, VLAN 50), not the SSID's (staff).
+	var login string
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(l, `msg="radius: EAP login"`) {
+			login = l
+		}
+	}
+	if !strings.Contains(login, "identity=laptop7.school.example person=device:02:00:00:00:00:42 method=EAP-TLS") ||
+		!strings.HasSuffix(login, "segment=lab") {
+		t.Fatalf("login not logged as the device on its segment: %q\n%s", login, e.logs.String())
+	}
+}

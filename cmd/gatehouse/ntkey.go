@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/people"
@@ -9,9 +10,22 @@ import (
 )
 
 // storeNTHashes says whether Wi-Fi passwords are also kept as sealed NT
-// hashes, which MSCHAPv2 (PEAP, TTLS-MSCHAPv2) needs. The EAP wiring adds
-// its own condition here (an enabled method that uses MSCHAPv2).
-func storeNTHashes(cfg *config.Config) bool { return cfg.RADIUS.StoreNTHash }
+// hashes, which MSCHAPv2 (PEAP, TTLS-MSCHAPv2) needs: when
+// radius.store_nt_hash says so, or when EAP is on (a RADIUS authentication
+// listener, see wirePKI) with a method that may carry MSCHAPv2 (peap or
+// ttls; no radius.eap.methods means every method). Without this a school
+// that enables PEAP would see every login fail until someone also found
+// store_nt_hash.
+func storeNTHashes(cfg *config.Config) bool {
+	if cfg.RADIUS.StoreNTHash {
+		return true
+	}
+	if cfg.RADIUS.Auth == "" {
+		return false
+	}
+	m := cfg.RADIUS.EAP.Methods
+	return len(m) == 0 || slices.Contains(m, "peap") || slices.Contains(m, "ttls")
+}
 
 // ntSealer is people's NT hash sealer (a subkey of the site key) when
 // MSCHAPv2 is enabled, else nil: no NT hash is then stored.

@@ -59,9 +59,9 @@ func TestPeoplePasswordFromStdinStoresNTHash(t *testing.T) {
 		t.Fatalf("audit %+v", es)
 	}
 
-	// With the option off, the daemon's start removes it (and the command
-	// line stores none).
-	if err := os.WriteFile(cfgPath, []byte(testConfig(dir)), 0o600); err != nil {
+	// With the option off and no EAP method that uses MSCHAPv2, the
+	// daemon's start removes it (and the command line stores none).
+	if err := os.WriteFile(cfgPath, []byte(testConfig(dir)+"radius:\n  eap:\n    methods: [tls]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	off, _ := loadConfig(cfgPath)
@@ -87,4 +87,40 @@ func personObjectOf(t *testing.T, st *store.Store, login string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("person:%d", p.ID)
+}
+
+// NT hashes are stored when store_nt_hash says so, or when EAP is on (an
+// authentication listener) with a method that may carry MSCHAPv2: PEAP or
+// TTLS, or no method list (every method). EAP-TLS alone needs none.
+func TestStoreNTHashesFollowsEAPMethods(t *testing.T) {
+	for _, c := range []struct {
+		radius string
+		want   bool
+	}{
+		{"", true}, // radius.auth defaults to :1812 and every method
+		{"radius:\n  store_nt_hash: true\n", true},
+		{"radius:\n  auth: 127.0.0.1:1812\n", true},
+		{"radius:\n  auth: 127.0.0.1:1812\n  eap:\n    methods: [peap]\n", true},
+		{"radius:\n  auth: 127.0.0.1:1812\n  eap:\n    methods: [tls, ttls]\n", true},
+		{"radius:\n  auth: 127.0.0.1:1812\n  eap:\n    methods: [tls]\n", false},
+		{"radius:\n  auth: 127.0.0.1:1812\n  store_nt_hash: true\n  eap:\n    methods: [tls]\n", true},
+		{"radius:\n  eap:\n    methods: [tls]\n", false},
+	} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "gatehouse.yaml")
+		if err := os.WriteFile(path, []byte(testConfig(dir)+c.radius), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadConfig(path)
+		if err != nil {
+			t.Fatalf("%q: %v", c.radius, err)
+		}
+		if got := storeNTHashes(cfg); got != c.want {
+			t.Errorf("%q: storeNTHashes %v, want %v", c.radius, got, c.want)
+		}
+		s, err := ntSealer(cfg)
+		if err != nil || (s != nil) != c.want {
+			t.Errorf("%q: sealer %v, %v", c.radius, s != nil, err)
+		}
+	}
 }

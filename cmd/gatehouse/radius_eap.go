@@ -11,7 +11,7 @@ import (
 
 // radiusEAP builds the EAP engine's options (WPA-Enterprise): the server
 // certificate, client CA and certificate check from the school CA, the NT
-// hashes from people when they are stored (radius.store_nt_hash), and
+// hashes from people when they are stored (storeNTHashes), and
 // radius.eap's methods and limits. nil (EAP off) without the CA.
 func radiusEAP(cfg *config.Config, a *pki.Authority, svc *people.Service) *eap.Options {
 	if a == nil {
