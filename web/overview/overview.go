@@ -55,11 +55,31 @@ type Health struct {
 	Alarms              []string // in words, one line each
 }
 
+// Pool is one segment's DHCP pool.
+type Pool struct {
+	Segment string
+	Size    int // addresses in the range
+}
+
+// KernelCheck is the last drift check of the kernel's table.
+type KernelCheck struct {
+	At      time.Time // zero: none yet
+	Repairs int       // differences it repaired
+	Err     string    // the check failed
+	Total   int       // repairs since the daemon started
+}
+
 // Options are the page's dependencies.
 type Options struct {
 	Source Source // required
 	// Health reports disk state; nil shows that the disk is not watched.
 	Health func() Health
+	// Pools lists the DHCP pools the server hands out, for "pool use";
+	// nil (no DHCP server) leaves that table out.
+	Pools func() []Pool
+	// KernelCheck reports the last comparison of the kernel's table with
+	// the rules (and its repairs); nil leaves it out.
+	KernelCheck func() KernelCheck
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
 	// Location is the school's time zone for "today" and the day buckets;
@@ -128,6 +148,16 @@ type data struct {
 	DiskWatched          bool
 	Alarms               []string
 	Memory               string
+	Pools                []PoolUse
+	Kernel               string // "" when not known
+	KernelBad            bool
+}
+
+// PoolUse is one row of "DHCP pool use".
+type PoolUse struct {
+	Segment      string
+	Leased, Size int
+	Percent      int
 }
 
 func (p *page) show(c *gin.Context) {
@@ -165,6 +195,32 @@ func (p *page) collect(ctx context.Context, now time.Time) (*data, error) {
 		d.Online = append(d.Online, SegmentOnline{Segment: seg, Leases: n})
 	}
 	sort.Slice(d.Online, func(i, j int) bool { return d.Online[i].Segment < d.Online[j].Segment })
+
+	if p.o.Pools != nil {
+		for _, pl := range p.o.Pools() {
+			u := PoolUse{Segment: pl.Segment, Leased: bySeg[pl.Segment], Size: pl.Size}
+			if pl.Size > 0 {
+				u.Percent = u.Leased * 100 / pl.Size
+			}
+			d.Pools = append(d.Pools, u)
+		}
+	}
+	if p.o.KernelCheck != nil {
+		k := p.o.KernelCheck()
+		switch {
+		case k.At.IsZero():
+			d.Kernel = "not checked yet since the daemon started"
+		case k.Err != "":
+			d.Kernel, d.KernelBad = fmt.Sprintf("the check at %s failed: %s", k.At.In(loc).Format("15:04"), k.Err), true
+		case k.Repairs > 0:
+			d.Kernel, d.KernelBad = fmt.Sprintf("last checked at %s: %d differences repaired", k.At.In(loc).Format("15:04"), k.Repairs), true
+		default:
+			d.Kernel = fmt.Sprintf("in sync, last checked at %s", k.At.In(loc).Format("15:04"))
+		}
+		if !k.At.IsZero() {
+			d.Kernel += fmt.Sprintf(" (%d repairs since the daemon started)", k.Total)
+		}
+	}
 
 	sess, err := p.o.Source.RADIUSSessions(ctx, store.SessionFilter{OpenOnly: true})
 	if err != nil {

@@ -22,9 +22,16 @@ var now = time.Date(2026, 12, 6, 15, 30, 0, 0, time.UTC)
 
 func newSite(t *testing.T, health func() Health) *webtest.Site {
 	t.Helper()
+	return newSiteWith(t, Options{Health: health})
+}
+
+// newSiteWith registers the page with o, its Source, clock and zone set.
+func newSiteWith(t *testing.T, o Options) *webtest.Site {
+	t.Helper()
 	st := webtest.OpenStore(t)
+	o.Source, o.Now, o.Location = st, func() time.Time { return now }, time.UTC
 	return webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
-		Register(srv, Options{Source: st, Health: health, Now: func() time.Time { return now }, Location: time.UTC})
+		Register(srv, o)
 		return nil
 	}})
 }
@@ -182,5 +189,49 @@ func TestDayChartBucketsByLocalDay(t *testing.T) {
 	}
 	if c.First != "7 Nov" || c.Last != "6 Dec" {
 		t.Errorf("axis %s to %s, want 7 Nov to 6 Dec", c.First, c.Last)
+	}
+}
+
+func TestOverviewShowsPoolUseAndTheKernelCheck(t *testing.T) {
+	kc := KernelCheck{}
+	s := newSiteWith(t, Options{
+		Pools:       func() []Pool { return []Pool{{"pupil", 200}, {"staff", 4}, {"visitor", 50}} },
+		KernelCheck: func() KernelCheck { return kc },
+	})
+	seed(t, s.Store)
+	b := s.Browser(t, web.RoleNetwork)
+	txt := text(b.Get(Path).Body)
+	for _, want := range []string{
+		"DHCP pool use Segment Leased Pool Used pupil 2 200 1% 1% staff 1 4 25% 25% visitor 0 50 0% 0%",
+		"Kernel firewall table: not checked yet since the daemon started.",
+	} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("the overview does not say %q:\n%s", want, txt)
+		}
+	}
+	kc = KernelCheck{At: now.Add(-time.Minute), Total: 3}
+	if txt := text(b.Get(Path).Body); !strings.Contains(txt, "Kernel firewall table: in sync, last checked at 15:29 (3 repairs since the daemon started).") {
+		t.Errorf("a clean check is not shown:\n%s", txt)
+	}
+	kc = KernelCheck{At: now.Add(-time.Minute), Repairs: 2, Total: 5}
+	if txt := text(b.Get(Path).Body); !strings.Contains(txt, "last checked at 15:29: 2 differences repaired (5 repairs since the daemon started) — look at the daemon's log") {
+		t.Errorf("repairs are not shown:\n%s", txt)
+	}
+	kc = KernelCheck{At: now.Add(-time.Minute), Err: "netlink: busy"}
+	if txt := text(b.Get(Path).Body); !strings.Contains(txt, "the check at 15:29 failed: netlink: busy") {
+		t.Errorf("a failed check is not shown:\n%s", txt)
+	}
+}
+
+func TestOverviewLeavesOutWhatItIsNotGiven(t *testing.T) {
+	s := newSite(t, nil)
+	txt := text(s.Browser(t, web.RoleNetwork).Get(Path).Body)
+	for _, absent := range []string{"DHCP pool use", "Kernel firewall table"} {
+		if strings.Contains(txt, absent) {
+			t.Errorf("the overview shows %q without its source", absent)
+		}
+	}
+	if !strings.Contains(txt, "Disk (database): not watched.") || !strings.Contains(txt, "None in any hour.") {
+		t.Errorf("an empty overview does not say so:\n%s", txt)
 	}
 }
