@@ -191,6 +191,10 @@ type RADIUSClient struct {
 	// the file sets require_message_authenticator: false for an old access
 	// point that cannot send one.
 	RequireMessageAuthenticator bool
+	// Segment (radius.clients[].segment) is where this client's logins go
+	// when they name no SSID a segment serves: an 802.1X switch port sends
+	// no SSID at all. "" sends such logins nowhere (rejected).
+	Segment string
 }
 
 // Inspect lists the interfaces packet inspection captures on.

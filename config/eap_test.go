@@ -53,3 +53,21 @@ func TestRADIUSEAPSection(t *testing.T) {
 		}
 	}
 }
+
+func TestRADIUSClientSegmentMustExist(t *testing.T) {
+	data := minimal + `radius:
+  clients:
+    - {name: switch, address: 10.0.0.2, secret_file: s, segment: staff}
+`
+	c, err := Parse("/etc/gatehouse/gatehouse.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RADIUS.Clients[0].Segment != "staff" {
+		t.Errorf("segment = %q, want staff", c.RADIUS.Clients[0].Segment)
+	}
+	bad := strings.Replace(data, "segment: staff", "segment: nowhere", 1)
+	if _, err := Parse("/etc/gatehouse/gatehouse.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), `radius.clients[0].segment: "nowhere" is not the name of any segment`) {
+		t.Errorf("an unknown segment: %v", err)
+	}
+}

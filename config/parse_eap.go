@@ -110,14 +110,23 @@ func (d *decoder) radiusEAP(c *Config, path string, v *yaml.Node) {
 	}
 }
 
-// eapChecks compares radius.eap with the segments: every onboarding SSID
-// must be one a segment serves, or the profiles would name a network that
-// puts nobody anywhere.
+// eapChecks compares radius with the segments: a client's default segment
+// must exist, and every onboarding SSID must be one a segment serves, or
+// the profiles would name a network that puts nobody anywhere.
 func (d *decoder) eapChecks(c *Config) {
 	served := map[string]bool{}
 	for _, s := range c.Segments {
 		for _, n := range s.SSIDs {
 			served[n] = true
+		}
+	}
+	names := map[string]bool{}
+	for _, s := range c.Segments {
+		names[s.Name] = true
+	}
+	for i, rc := range c.RADIUS.Clients {
+		if rc.Segment != "" && !names[rc.Segment] {
+			d.at(fmt.Sprintf("radius.clients[%d].segment", i), "%q is not the name of any segment", rc.Segment)
 		}
 	}
 	for i, s := range c.RADIUS.EAP.SSIDs {

@@ -79,6 +79,11 @@ func (d *decoder) radiusClient(path string, v *yaml.Node) RADIUSClient {
 				rc.SecretFile = s
 			}
 		},
+		"segment": func(p string, v *yaml.Node) {
+			if s, ok := d.str(p, v); ok {
+				rc.Segment = s
+			}
+		},
 		"require_message_authenticator": func(p string, v *yaml.Node) {
 			rc.RequireMessageAuthenticator = d.boolean(p, v, true)
 		},

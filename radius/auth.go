@@ -44,6 +44,10 @@ func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet) outcom
 	r.calling, _ = ParseMAC(rfc2865.CallingStationID_GetString(p))
 	r.ap, r.ssid = splitCalledStation(rfc2865.CalledStationID_GetString(p))
 	r.asks = s.ssid[r.ssid]
+	if r.asks == nil && r.ssid == "" && c.Segment != "" {
+		// A switch port has no SSID: the client's own segment stands in.
+		r.asks = s.segs[c.Segment]
+	}
 	if _, ok := p.Lookup(typeEAPMessage); ok {
 		return s.eapAccess(ctx, &r)
 	}

@@ -32,6 +32,9 @@ type Client struct {
 	// valid Message-Authenticator. Only an old NAS that cannot send one
 	// should have it off: without it, BlastRADIUS can forge an Accept.
 	RequireMessageAuthenticator bool
+	// Segment names the segment of its logins that name no SSID a segment
+	// serves (a wired 802.1X switch sends none); "" rejects them.
+	Segment string
 }
 
 // Segment is what this package needs of a segment.
@@ -201,6 +204,11 @@ func New(o Options) (*Server, error) {
 		}
 		if g.Portal && s.portal == nil {
 			s.portal = g
+		}
+	}
+	for _, c := range s.clients {
+		if c.Segment != "" && s.segs[c.Segment] == nil {
+			return nil, fmt.Errorf("radius: client %s: segment %q does not exist", c.Name, c.Segment)
 		}
 	}
 	if o.EAP != nil {

@@ -631,3 +631,36 @@ func TestARevokedPersonsDeviceGetsNoKeyThroughTheStoreAdapterPath(t *testing.T) 
 		t.Fatal("the key still goes out after the person's keys were disabled")
 	}
 }
+
+// A wired 802.1X switch names no SSID: its logins go to the segment its
+// client entry names, and without one they are rejected as before.
+func TestWiredLoginWithoutSSIDUsesTheClientsSegment(t *testing.T) {
+	hash, err := password.Hash("correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pap := func(r *rig, user string) *radius.Packet {
+		p := radius.New(radius.CodeAccessRequest, []byte(testSecret))
+		_ = rfc2865.UserName_SetString(p, user)
+		_ = rfc2865.UserPassword_SetString(p, "correct horse battery")
+		_ = rfc2865.CalledStationID_SetString(p, "0A-00-00-00-00-01") // a switch: no SSID
+		req := signRequest(t, p, false)
+		return checkReply(t, req, exchange(t, r.srv.AuthAddr(), req, 20*time.Second), testSecret)
+	}
+	plain := newRig(t, nil)
+	plain.ids["visiting"] = Identity{Person: "T099", PasswordHash: hash, Active: true}
+	if p := pap(plain, "visiting"); p.Code != radius.CodeAccessReject {
+		t.Fatalf("no SSID, no person segment, no client segment: %v, want reject", p.Code)
+	}
+	wired := newRig(t, func(o *Options) { o.Clients[0].Segment = "staff" })
+	wired.ids["visiting"] = Identity{Person: "T099", PasswordHash: hash, Active: true}
+	wired.ids["pupil"] = Identity{Person: "P001", PasswordHash: hash, Active: true, Segment: "pupil"}
+	if p := pap(wired, "visiting"); p.Code != radius.CodeAccessAccept || vlanOf(t, p) != "10" {
+		t.Fatalf("switch port on the staff segment: %v, want Accept on VLAN 10", p.Code)
+	}
+	// The client's segment is what the port asks for: a person of another
+	// segment is refused there, as on another segment's SSID.
+	if p := pap(wired, "pupil"); p.Code != radius.CodeAccessReject {
+		t.Fatalf("a pupil on the staff switch: %v, want reject", p.Code)
+	}
+}

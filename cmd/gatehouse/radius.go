@@ -62,7 +62,7 @@ func radiusClients(cfg *config.Config) ([]radius.Client, error) {
 			return nil, fmt.Errorf("radius client %s: %s is empty", c.Name, c.SecretFile)
 		}
 		out = append(out, radius.Client{Name: c.Name, Prefix: c.Address, Secret: []byte(secret), CoAPort: c.CoAPort,
-			RequireMessageAuthenticator: c.RequireMessageAuthenticator})
+			RequireMessageAuthenticator: c.RequireMessageAuthenticator, Segment: c.Segment})
 	}
 	return out, nil
 }
