@@ -2,6 +2,7 @@ package captive
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -417,5 +418,55 @@ func TestRevokeConfirmsAndCountsRealDisconnects(t *testing.T) {
 	}
 	if res, _ := a.as("frontdesk", "GET", "/vouchers/revoke?id="+fmt.Sprint(other[0].Voucher.ID), nil); res.StatusCode != http.StatusNotFound {
 		t.Errorf("confirmation for another's code: %d, want 404", res.StatusCode)
+	}
+}
+
+// Issue 15: codes had no CSV export. Reception exports its own codes, the
+// network role everyone's; people-typed notes are formula-safe and the
+// code itself is never in the file.
+func TestCodesExportAsCSVPerRole(t *testing.T) {
+	a := newAdminHarness(t)
+	ctx := context.Background()
+	own, err := Issue(ctx, a.st, "web:frontdesk", IssueRequest{Duration: 2 * time.Hour, Note: "=cmd|' /C calc'!A0", Now: ht0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Issue(ctx, a.st, "web:office", IssueRequest{Duration: time.Hour, Note: "office code", Now: ht0}, nil); err != nil {
+		t.Fatal(err)
+	}
+	read := func(user string) [][]string {
+		t.Helper()
+		r, body := a.as(user, "GET", "/vouchers.csv", nil)
+		if r.StatusCode != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") ||
+			!strings.Contains(r.Header.Get("Content-Disposition"), `filename="visitor-codes-`) {
+			t.Fatalf("%s: export %d %q %q", user, r.StatusCode, r.Header.Get("Content-Type"), r.Header.Get("Content-Disposition"))
+		}
+		if strings.Contains(body, own[0].Code) {
+			t.Fatalf("the export holds the code itself")
+		}
+		recs, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+		if err != nil {
+			t.Fatalf("%s: not CSV: %v\n%s", user, err, body)
+		}
+		if recs[0][0] != "id" || recs[0][11] != "note" {
+			t.Fatalf("header %q", recs[0])
+		}
+		return recs[1:]
+	}
+	fd := read("frontdesk")
+	if len(fd) != 1 || fd[0][2] != "frontdesk" || fd[0][11] != "'=cmd|' /C calc'!A0" || fd[0][4] != "7200" || fd[0][10] != "not used yet" {
+		t.Errorf("reception's export %q, want only its own code, its note formula-safe", fd)
+	}
+	if _, err := time.Parse(time.RFC3339, fd[0][1]); err != nil {
+		t.Errorf("issued %q is not a local time with offset: %v", fd[0][1], err)
+	}
+	if nm := read("netman"); len(nm) != 2 {
+		t.Errorf("the network role's export has %d codes, want both", len(nm))
+	}
+	if _, body := a.as("frontdesk", "GET", "/vouchers", nil); !strings.Contains(body, `href="/vouchers.csv"`) {
+		t.Error("the codes page has no link to the export")
+	}
+	if r, _ := a.as("dsl", "GET", "/vouchers.csv", nil); r.StatusCode != http.StatusForbidden {
+		t.Errorf("dsl: export %d, want 403", r.StatusCode)
 	}
 }

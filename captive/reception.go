@@ -58,6 +58,7 @@ func RegisterAdminPages(srv *web.Server, p *Portal) error {
 	srv.AddPage(web.Page{Path: "/vouchers", Title: "Visitor codes", Roles: both, GET: a.listPage, POST: a.issue,
 		Menu: web.MenuDaily, LandingFor: []string{web.RoleReception}})
 	srv.AddPage(web.Page{Path: "/vouchers/print", Roles: both, GET: a.printPage})
+	srv.AddPage(web.Page{Path: "/vouchers.csv", Roles: both, GET: a.exportCodesCSV})
 	srv.AddPage(web.Page{Path: "/vouchers/revoke", Roles: both, GET: a.confirmRevoke, POST: a.revoke})
 	srv.AddPage(web.Page{Path: "/vouchers/extend", Roles: both, POST: a.extend})
 	srv.AddPage(web.Page{Path: "/vouchers/print.css", Roles: both, GET: a.asset("static/print.css", "text/css; charset=utf-8")})
@@ -207,6 +208,49 @@ func (a *admin) listPage(c *gin.Context) {
 	a.renderList(c, http.StatusOK, v, freshForm())
 }
 
+// codeState is a code's state in words, and whether it can still admit.
+func (a *admin) codeState(vc store.Voucher, until, now time.Time) (string, bool) {
+	switch {
+	case !vc.RevokedAt.IsZero():
+		return "revoked " + a.when(vc.RevokedAt), false
+	case !until.IsZero() && !now.Before(until):
+		return "expired", false
+	case !vc.NotBefore.IsZero() && now.Before(vc.NotBefore):
+		return "not yet valid", true
+	case vc.FirstUsedAt.IsZero():
+		return "not used yet", true
+	}
+	return "in use", true
+}
+
+// exportCodesCSV sends the codes the list shows (reception: their own;
+// the network role: everyone's), newest first, with local times and their
+// offset; notes and batch names are typed by people, so every cell goes
+// through web.SendCSV's formula guard. Never the code itself: only its
+// hash is stored.
+func (a *admin) exportCodesCSV(c *gin.Context) {
+	f := store.VoucherFilter{Limit: 10000}
+	if mine(c) {
+		f.CreatedBy = web.Actor(c)
+	}
+	vs, err := a.p.st.ListVouchers(c.Request.Context(), f)
+	if err != nil {
+		a.p.log.Error("export vouchers", "err", err)
+		a.srv.RenderError(c, http.StatusInternalServerError, "The codes could not be read from the database.")
+		return
+	}
+	now := a.p.now()
+	rows := make([][]string, 0, len(vs))
+	for _, vc := range vs {
+		state, _ := a.codeState(vc, vc.Until(), now)
+		rows = append(rows, []string{strconv.FormatInt(vc.ID, 10), a.srv.CSVTime(vc.CreatedAt), strings.TrimPrefix(vc.CreatedBy, "web:"),
+			vc.BatchName, strconv.FormatInt(int64(vc.Duration/time.Second), 10), strconv.Itoa(vc.MaxDevices), strconv.Itoa(vc.Devices),
+			a.srv.CSVTime(vc.FirstUsedAt), a.srv.CSVTime(vc.Until()), a.srv.CSVTime(vc.RevokedAt), state, vc.Note})
+	}
+	a.srv.SendCSV(c, "visitor-codes", []string{"id", "issued", "issued_by", "batch", "duration_s", "max_devices", "devices",
+		"first_used", "valid_until", "revoked", "state", "note"}, rows)
+}
+
 func (a *admin) renderList(c *gin.Context, status int, v *web.View, form issueForm) {
 	f := store.VoucherFilter{Limit: 200}
 	if mine(c) {
@@ -232,18 +276,7 @@ func (a *admin) renderList(c *gin.Context, status int, v *web.View, form issueFo
 			r.Devices = fmt.Sprintf("%d of %d", vc.Devices, vc.MaxDevices)
 		}
 		until := vc.Until()
-		switch {
-		case !vc.RevokedAt.IsZero():
-			r.State = "revoked " + a.when(vc.RevokedAt)
-		case !until.IsZero() && !now.Before(until):
-			r.State = "expired"
-		case !vc.NotBefore.IsZero() && now.Before(vc.NotBefore):
-			r.State, r.Live = "not yet valid", true
-		case vc.FirstUsedAt.IsZero():
-			r.State, r.Live = "not used yet", true
-		default:
-			r.State, r.Live = "in use", true
-		}
+		r.State, r.Live = a.codeState(vc, until, now)
 		d.Codes = append(d.Codes, r)
 	}
 	v.Data = d

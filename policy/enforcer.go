@@ -60,6 +60,8 @@ type Enforcer struct {
 	now   func() time.Time
 	flows FlowKiller
 
+	checks checkRecord // Run's last drift check (checkstatus.go)
+
 	mu      sync.Mutex
 	cc      *nftables.Conn
 	net     Network

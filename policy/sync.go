@@ -86,7 +86,9 @@ func (e *Enforcer) Run(ctx context.Context, checkEvery time.Duration) error {
 			}
 		case <-check.C:
 			boundary.Stop()
-			if n, err := e.Check(ctx); err != nil {
+			n, err := e.Check(ctx)
+			e.checks.note(e.now(), n, err)
+			if err != nil {
 				e.log.Error("drift check", "err", err)
 			} else if n > 0 {
 				e.log.Warn("drift check repaired", "repairs", n)

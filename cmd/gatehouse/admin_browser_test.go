@@ -165,8 +165,8 @@ func TestAdminPagesInChromiumPerRole(t *testing.T) {
 
 	t.Run("network manager finds a device by name, approves it and exports devices", func(t *testing.T) {
 		w.t, w.clicks = t, 0
-		if got := signIn(users["network"]); got != "/" {
-			t.Fatalf("the network manager landed on %s, want the overview /", got)
+		if got := signIn(users["network"]); got != "/overview" {
+			t.Fatalf("the network manager landed on %s, want the overview /overview", got)
 		}
 		w.check("network-01-landing")
 		w.click(`nav a[href="/devices"]`) // 1

@@ -181,6 +181,7 @@ var constructors = []func(context.Context, *wiring) error{
 	wireDNS,         // the DNS guard and its query log
 	wirePeopleLinks, // what people's revocations reach: leases, Wi-Fi sessions, the DSL's mail
 	wireRecordWatch, // the alarm when records are lost or the disk is nearly full (wire_recordwatch.go)
+	wireOverview,    // the network manager's overview page (overview.go)
 }
 
 // runDaemon runs until ctx is done. Every signal on hup reloads the

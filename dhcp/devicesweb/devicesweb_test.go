@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -451,5 +452,53 @@ func TestReservable(t *testing.T) {
 		if got := reservable(seg, netip.MustParseAddr(ip)) == ""; got != ok {
 			t.Errorf("reservable(%s) = %v, want %v", ip, got, ok)
 		}
+	}
+}
+
+// Block is behind a confirmation that says what it will do, and the page
+// after it says truthfully what happened (issue 15: Block acted on one
+// click with no word of what it does).
+func TestBlockAsksFirstAndSaysWhatHappened(t *testing.T) {
+	b := newBench(t)
+	nm := b.login("nina", store.RoleNetwork)
+	const mac = "00:16:3e:00:00:0b"
+	b.seen(mac, "staff", "10.10.0.61", false, b.now)
+	page := b.do(nm, http.MethodGet, DevicePath+"?mac="+mac, nil).Body
+	confirm := regexp.MustCompile(`(?s)<details class="confirm"><summary>Block…</summary>(.*?)</details>`).FindStringSubmatch(page)
+	if confirm == nil {
+		t.Fatalf("no Block… confirmation on the device page:\n%s", page)
+	}
+	if !strings.Contains(confirm[1], "it gets no address from the router") || !strings.Contains(confirm[1], `value="block"`) {
+		t.Errorf("the confirmation does not say what blocking does, or holds no block button:\n%s", confirm[1])
+	}
+	// The only block button is the one inside the confirmation.
+	if n := strings.Count(page, `value="block"`); n != 1 {
+		t.Errorf("%d block buttons on the page, want the one inside the confirmation", n)
+	}
+	if b.device(mac).Blocked {
+		t.Fatal("the device is blocked before anyone confirmed")
+	}
+
+	rec := b.post(nm, DevicePath, url.Values{"mac": {mac}, "action": {"block"}})
+	if rec.StatusCode != http.StatusSeeOther {
+		t.Fatalf("block: %d %s", rec.StatusCode, rec.Body)
+	}
+	if !b.device(mac).Blocked {
+		t.Fatal("the device is not blocked after the confirmed block")
+	}
+	after := b.do(nm, http.MethodGet, rec.Header.Get("Location"), nil)
+	notice := regexp.MustCompile(`class="notice"[^>]*>([^<]*)<`).FindStringSubmatch(after.Body)
+	if after.StatusCode != http.StatusOK || notice == nil || notice[1] != "Device blocked: it gets no address on any segment." {
+		t.Errorf("after blocking: %d, notice %q", after.StatusCode, notice)
+	}
+	if strings.Contains(after.Body, `value="block"`) || !strings.Contains(after.Body, `value="unblock"`) ||
+		!strings.Contains(after.Body, "<th>Status</th><td>blocked</td>") {
+		t.Errorf("the page after blocking does not show a blocked device with Lift block:\n%s", after.Body)
+	}
+	// A refresh of the page after is a GET: it blocks nothing again.
+	before := b.auditCount()
+	b.do(nm, http.MethodGet, rec.Header.Get("Location"), nil)
+	if n := b.auditCount(); n != before {
+		t.Errorf("refreshing the page after Block wrote %d audit entries", n-before)
 	}
 }

@@ -36,6 +36,7 @@ const (
 	PagePath       = "/radius"
 	DisconnectPath = "/radius/disconnect"
 	RoomPath       = "/radius/room"
+	CSVPath        = "/radius/sessions.csv"
 	APISessions    = "/api/v1/sessions"
 	APIDisconnect  = "/api/v1/sessions/:id/disconnect"
 	APIDeviceKey   = "/api/v1/devices/:mac/key"
@@ -110,6 +111,7 @@ func Register(srv *web.Server, o Options) error {
 	srv.AddPage(web.Page{Path: PagePath, Title: "Wi-Fi sessions", Roles: network, GET: p.show})
 	srv.AddPage(web.Page{Path: DisconnectPath, Roles: network, POST: p.disconnect})
 	srv.AddPage(web.Page{Path: RoomPath, Roles: network, POST: p.setRoom})
+	srv.AddPage(web.Page{Path: CSVPath, Roles: network, GET: p.exportCSV})
 	srv.AddAPI(http.MethodGet, APISessions, network, p.apiSessions)
 	srv.AddAPI(http.MethodPost, APIDisconnect, network, p.apiDisconnect)
 	if o.Keys != nil {
@@ -307,4 +309,32 @@ func (p *pages) apiRotateKey(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, out)
+}
+
+// exportCSV sends the most recent sessions, open and ended (the store's
+// default bound), for a spreadsheet: local times with their offset and
+// every cell formula-safe (web.SendCSV), since user names, rooms and SSIDs
+// come from people and devices.
+func (p *pages) exportCSV(c *gin.Context) {
+	ss, err := p.o.Sessions.RADIUSSessions(c.Request.Context(), store.SessionFilter{})
+	if err != nil {
+		p.log.Error("radiusweb: export sessions", "err", err)
+		p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read. Try again; if it keeps failing, check the daemon's log.")
+		return
+	}
+	rows := make([][]string, 0, len(ss))
+	for _, s := range ss {
+		mac, ip := "", ""
+		if len(s.MAC) > 0 {
+			mac = s.MAC.String()
+		}
+		if s.IP.IsValid() {
+			ip = s.IP.String()
+		}
+		rows = append(rows, []string{strconv.FormatInt(s.ID, 10), p.srv.CSVTime(s.Start), p.srv.CSVTime(s.Updated), p.srv.CSVTime(s.Stop),
+			s.StopCause, s.Username, s.Person, mac, ip, s.NAS, s.AP, s.Room, s.SSID,
+			strconv.FormatUint(s.InOctets, 10), strconv.FormatUint(s.OutOctets, 10)})
+	}
+	p.srv.SendCSV(c, "wifi-sessions", []string{"id", "start", "updated", "stop", "stop_cause", "username", "person", "mac", "ip",
+		"nas", "ap", "room", "ssid", "in_octets", "out_octets"}, rows)
 }

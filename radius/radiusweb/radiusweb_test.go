@@ -2,6 +2,7 @@ package radiusweb
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -169,5 +170,62 @@ func TestAPIRotatesAPersonalKey(t *testing.T) {
 	}
 	if r := client.API(http.MethodPost, "/api/v1/devices/02-00-00-00-00-09/key", b.site.Token(t, web.RoleReception), ""); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("reception: %d", r.StatusCode)
+	}
+}
+
+func TestSessionsExportAsFormulaSafeCSVForTheNetworkRoleOnly(t *testing.T) {
+	b := newBench(t)
+	ctx := context.Background()
+	mac, _ := net.ParseMAC("02:00:00:00:00:02")
+	// A user name that a spreadsheet would run as a formula, and an ended
+	// session: both are exported.
+	if _, err := b.st.RecordAccounting(ctx, store.AccountingUpdate{Status: store.AcctStart, NAS: "aps", NASAddr: netip.MustParseAddr("10.99.0.10"),
+		AcctSessionID: "S2", Username: "=HYPERLINK(\"http://evil.example\")", MAC: mac, IP: netip.MustParseAddr("10.20.0.6"), SSID: "Staff", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.RecordAccounting(ctx, store.AccountingUpdate{Status: store.AcctStop, NAS: "aps", NASAddr: netip.MustParseAddr("10.99.0.10"),
+		AcctSessionID: "S2", MAC: mac, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.site.Browser(t, web.RoleNetwork).Get(PagePath).Body, `href="`+CSVPath+`"`) {
+		t.Error("the sessions page has no link to the CSV export")
+	}
+	r := b.site.Browser(t, web.RoleNetwork).Get(CSVPath)
+	if r.StatusCode != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") ||
+		!strings.Contains(r.Header.Get("Content-Disposition"), `filename="wifi-sessions-`) {
+		t.Fatalf("export: %d %q %q", r.StatusCode, r.Header.Get("Content-Type"), r.Header.Get("Content-Disposition"))
+	}
+	recs, err := csv.NewReader(strings.NewReader(r.Body)).ReadAll()
+	if err != nil {
+		t.Fatalf("the export is not CSV: %v\n%s", err, r.Body)
+	}
+	if len(recs) != 3 || recs[0][0] != "id" || recs[0][5] != "username" {
+		t.Fatalf("want a header and 2 sessions, got %q", recs)
+	}
+	var ended, live []string
+	for _, rec := range recs[1:] {
+		switch rec[8] {
+		case "10.20.0.6":
+			ended = rec
+		case "10.20.0.5":
+			live = rec
+		}
+	}
+	if ended == nil || live == nil {
+		t.Fatalf("sessions missing from the export: %q", recs)
+	}
+	if ended[5] != "'=HYPERLINK(\"http://evil.example\")" {
+		t.Errorf("user name exported as %q, want it made formula-safe", ended[5])
+	}
+	if ended[3] == "" || live[3] != "" || live[6] != "P0042" || ended[7] != "02:00:00:00:00:02" {
+		t.Errorf("rows %q / %q: want the ended one with a stop time, the live one without, with its person", ended, live)
+	}
+	if _, err := time.Parse(time.RFC3339, live[1]); err != nil {
+		t.Errorf("start %q is not a local time with offset: %v", live[1], err)
+	}
+	for _, role := range []string{web.RoleReception, web.RoleDSL} {
+		if r := b.site.Browser(t, role).Get(CSVPath); r.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: export = %d, want 403", role, r.StatusCode)
+		}
 	}
 }
