@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -31,22 +29,9 @@ import (
 // namespace), signs in, lands on the alert, marks it triaged as a true
 // positive with a note, and finds it in the incident log.
 func TestChromiumDSLFollowsTheEmailToTheIncidentLog(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if testing.Short() {
-			t.Skip("chromium is not installed (Debian package chromium)")
-		}
-		t.Fatal("chromium is not installed (Debian package chromium): ", err)
-	}
-	testbed.Require(t)
+	chromium, s, profile := browser.Prepare(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	s := testbed.New(t, testbed.Options{})
-	profile, err := os.MkdirTemp("", "gh-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(profile) })
 
 	dir := t.TempDir()
 	st, err := store.Open(ctx, filepath.Join(dir, "gatehouse.db"))

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,22 +25,9 @@ import (
 // phone's width, with JavaScript off, changes their Wi-Fi password with
 // the plain form, and the new password is what MSCHAPv2 now checks.
 func TestChromiumSelfServiceOnAPhone(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if testing.Short() {
-			t.Skip("chromium is not installed (Debian package chromium)")
-		}
-		t.Fatal("chromium is not installed (Debian package chromium): ", err)
-	}
-	testbed.Require(t)
+	chromium, s, profile := browser.Prepare(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	s := testbed.New(t, testbed.Options{})
-	profile, err := os.MkdirTemp("", "gh-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(profile) })
 
 	dir := t.TempDir()
 	st, err := store.Open(ctx, filepath.Join(dir, "gatehouse.db"))

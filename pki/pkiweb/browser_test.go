@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -30,22 +28,9 @@ var shownPassword = regexp.MustCompile(`(?m)^[a-z0-9]{5}(-[a-z0-9]{5}){3}$`)
 // in, issues a certificate through the form and sees its password; no
 // page's content is wider than the phone.
 func TestChromiumOnAPhone(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if testing.Short() {
-			t.Skip("chromium is not installed (Debian package chromium)")
-		}
-		t.Fatal("chromium is not installed (Debian package chromium): ", err)
-	}
-	testbed.Require(t)
+	chromium, s, profile := browser.Prepare(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	s := testbed.New(t, testbed.Options{})
-	profile, err := os.MkdirTemp("", "gh-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(profile) })
 
 	dir := t.TempDir()
 	st, err := store.Open(ctx, filepath.Join(dir, "gatehouse.db"))

@@ -9,6 +9,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +30,32 @@ var flags = []string{
 	"--disable-quic", "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
 	"--disable-component-update", "--disable-sync", "--disable-breakpad", "--disable-domain-reliability",
 	"--no-proxy-server",
+}
+
+// Prepare is how every page test in Chromium begins: it finds Debian's
+// chromium (a -short run without it skips; otherwise its absence fails,
+// since build/deps installs it), requires the testbed, and returns the
+// browser's path, a fresh testbed school and a profile directory, both
+// removed when the test ends.
+func Prepare(t *testing.T, opts testbed.Options) (bin string, s *testbed.School, profile string) {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if testing.Short() {
+			t.Skip("chromium is not installed (Debian package chromium)")
+		}
+		t.Fatal("chromium is not installed (Debian package chromium): ", err)
+	}
+	testbed.Require(t)
+	s = testbed.New(t, opts)
+	// Not t.TempDir: Chromium may still be writing into its profile when
+	// the test's own temporary directory is checked for removal.
+	profile, err = os.MkdirTemp("", "gh-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(profile) })
+	return bin, s, profile
 }
 
 // Start runs bin (Chromium) in namespace ns with a fresh profile directory
