@@ -83,33 +83,27 @@ func (s *Store) DNSQueries(ctx context.Context, f DNSQueryFilter) ([]DNSQuery, e
 	}
 	q += ` ORDER BY at DESC, id DESC LIMIT ?`
 	args = append(args, f.Limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	return queryAll(ctx, s.db, "dns queries", scanDNSQuery, q, args...)
+}
+
+// scanDNSQuery reads one row of DNSQueries's columns.
+func scanDNSQuery(r scanner) (DNSQuery, error) {
+	var d DNSQuery
+	var at, client, mac string
+	err := r.Scan(&at, &client, &mac, &d.Segment, &d.Name, &d.Type, &d.Answer, &d.Action)
 	if err != nil {
-		return nil, fmt.Errorf("store: dns queries: %w", err)
+		return d, err
 	}
-	defer rows.Close()
-	var out []DNSQuery
-	for rows.Next() {
-		var d DNSQuery
-		var at, client, mac string
-		if err := rows.Scan(&at, &client, &mac, &d.Segment, &d.Name, &d.Type, &d.Answer, &d.Action); err != nil {
-			return nil, fmt.Errorf("store: dns queries: %w", err)
-		}
-		if d.At, err = parseTime(at); err != nil {
-			return nil, fmt.Errorf("store: dns queries: %w", err)
-		}
-		if d.Client, err = parseAddrText(client); err != nil {
-			return nil, fmt.Errorf("store: dns queries: %w", err)
-		}
-		if d.MAC, err = parseMACText(mac); err != nil {
-			return nil, fmt.Errorf("store: dns queries: %w", err)
-		}
-		out = append(out, d)
+	if d.At, err = parseTime(at); err != nil {
+		return d, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: dns queries: %w", err)
+	if d.Client, err = parseAddrText(client); err != nil {
+		return d, err
 	}
-	return out, nil
+	if d.MAC, err = parseMACText(mac); err != nil {
+		return d, err
+	}
+	return d, nil
 }
 
 // PurgeDNSQueries deletes lookups older than before and returns how many

@@ -114,44 +114,38 @@ func (s *Store) DeviceFlows(ctx context.Context, ip netip.Addr, mac net.Hardware
 	}
 	q += ` ORDER BY at, id LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	return queryAll(ctx, s.db, "device flows", scanFlow, q, args...)
+}
+
+// scanFlow reads one row of DeviceFlows's columns.
+func scanFlow(r scanner) (Flow, error) {
+	var f Flow
+	var at, last, mac, client, server string
+	var cport, sport int
+	var bo, bi, po, pi int64
+	err := r.Scan(&at, &last, &f.Ended, &f.Segment, &mac, &client, &cport, &server, &sport, &f.Proto, &f.Name, &f.Class,
+		&bo, &bi, &po, &pi)
 	if err != nil {
-		return nil, fmt.Errorf("store: device flows: %w", err)
+		return f, err
 	}
-	defer rows.Close()
-	var out []Flow
-	for rows.Next() {
-		var f Flow
-		var at, last, mac, client, server string
-		var cport, sport int
-		var bo, bi, po, pi int64
-		if err := rows.Scan(&at, &last, &f.Ended, &f.Segment, &mac, &client, &cport, &server, &sport, &f.Proto, &f.Name, &f.Class,
-			&bo, &bi, &po, &pi); err != nil {
-			return nil, fmt.Errorf("store: device flows: %w", err)
-		}
-		if f.Start, err = parseTime(at); err != nil {
-			return nil, fmt.Errorf("store: device flows: %w", err)
-		}
-		if f.Last, err = parseTime(last); err != nil {
-			return nil, fmt.Errorf("store: device flows: %w", err)
-		}
-		if f.MAC, err = parseMACText(mac); err != nil {
-			return nil, fmt.Errorf("store: device flows: %w", err)
-		}
-		if f.Client, err = parseAddrText(client); err != nil {
-			return nil, fmt.Errorf("store: device flows: %w", err)
-		}
-		if f.Server, err = parseAddrText(server); err != nil {
-			return nil, fmt.Errorf("store: device flows: %w", err)
-		}
-		f.ClientPort, f.ServerPort = uint16(cport), uint16(sport)
-		f.BytesOut, f.BytesIn, f.PacketsOut, f.PacketsIn = uint64(bo), uint64(bi), uint64(po), uint64(pi)
-		out = append(out, f)
+	if f.Start, err = parseTime(at); err != nil {
+		return f, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: device flows: %w", err)
+	if f.Last, err = parseTime(last); err != nil {
+		return f, err
 	}
-	return out, nil
+	if f.MAC, err = parseMACText(mac); err != nil {
+		return f, err
+	}
+	if f.Client, err = parseAddrText(client); err != nil {
+		return f, err
+	}
+	if f.Server, err = parseAddrText(server); err != nil {
+		return f, err
+	}
+	f.ClientPort, f.ServerPort = uint16(cport), uint16(sport)
+	f.BytesOut, f.BytesIn, f.PacketsOut, f.PacketsIn = uint64(bo), uint64(bi), uint64(po), uint64(pi)
+	return f, nil
 }
 
 // PurgeFlows deletes flows that started before before and returns how many
