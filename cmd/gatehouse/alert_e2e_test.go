@@ -255,8 +255,8 @@ func TestPupilVPNEmailsTheDSL(t *testing.T) {
 
 	// Every new alert also reached the SIEM, by syslog and by the signed
 	// webhook.
-	if line, ok := siem.WaitFor(30*time.Second, `class="vpn"`, `person="Sam Pupil"`, `id="20"`); !ok {
-		t.Errorf("rsyslog did not get the 20th alert:\n%s", line)
+	if line, ok := siem.WaitFor(30*time.Second, `class="vpn"`, `person="Sam Pupil"`, fmt.Sprintf(`id="%d"`, alertRuns)); !ok {
+		t.Errorf("rsyslog did not get alert %d, the last:\n%s", alertRuns, line)
 	}
 	waitForLong(t, "the webhook posts", 30*time.Second, func() bool {
 		hookMu.Lock()
