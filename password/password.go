@@ -42,6 +42,10 @@ const (
 	keyLen    = 32
 )
 
+// HashMemory is how many bytes one hash or check of the current cost takes
+// while it runs, for callers that budget memory (the daemon's soft limit).
+const HashMemory = memoryKiB << 10
+
 // Bounds on parameters read from an encoded string. A stored hash is trusted
 // data only as far as the database is; these stop a corrupted or hostile row
 // from panicking argon2 or exhausting the router's memory.
