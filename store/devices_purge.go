@@ -16,7 +16,7 @@ import (
 func (s *Store) PurgeUnleasedDevices(ctx context.Context, actor string, before time.Time) (int64, error) {
 	return s.purgeDevices(ctx, actor, "device.purge_unleased", before, `DELETE FROM devices WHERE mac IN (
 		SELECT d.mac FROM devices AS d
-		WHERE d.first_seen < ? AND d.approved = 0 AND d.blocked = 0 AND d.name = '' AND d.owner = ''
+		WHERE d.first_seen <> '' AND d.first_seen < ? AND d.approved = 0 AND d.blocked = 0 AND d.name = '' AND d.owner = ''
 		  AND NOT EXISTS (SELECT 1 FROM dhcp_leases AS l WHERE l.mac = d.mac)
 		  AND NOT EXISTS (SELECT 1 FROM dhcp_reservations AS r WHERE r.mac = d.mac)
 		LIMIT ?)`, formatTime(before))

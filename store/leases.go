@@ -138,7 +138,8 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 				(mac, first_seen, last_seen, segment, ip, hostname, vendor_class, fingerprint, os, manufacturer, randomised)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (mac) DO UPDATE SET
-				first_seen = CASE WHEN excluded.first_seen < devices.first_seen THEN excluded.first_seen ELSE devices.first_seen END,
+				first_seen = CASE WHEN devices.first_seen = '' OR excluded.first_seen < devices.first_seen
+					THEN excluded.first_seen ELSE devices.first_seen END,
 				last_seen = CASE WHEN excluded.last_seen > devices.last_seen THEN excluded.last_seen ELSE devices.last_seen END,
 				segment = excluded.segment,
 				ip = CASE WHEN excluded.ip <> '' THEN excluded.ip ELSE devices.ip END,
@@ -344,11 +345,14 @@ func (s *Store) DecideDevice(ctx context.Context, actor string, mac net.Hardware
 			had = true
 			before.MAC = m
 		}
+		// A device recorded by hand has not been seen: first_seen stays
+		// empty ("never") until DHCP sees it; last_seen is the recording,
+		// so the retention purge counts from it.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (mac, first_seen, last_seen, approved, blocked, name, owner)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, '', ?, ?, ?, ?, ?)
 			ON CONFLICT (mac) DO UPDATE SET approved = excluded.approved, blocked = excluded.blocked,
 			name = excluded.name, owner = excluded.owner`,
-			m, formatTime(now), formatTime(now), d.Approved, d.Blocked, d.Name, d.Owner); err != nil {
+			m, formatTime(now), d.Approved, d.Blocked, d.Name, d.Owner); err != nil {
 			return err
 		}
 		e := AuditEntry{Actor: actor, Action: "device.update", Object: "device:" + m}

@@ -143,6 +143,44 @@ func TestDeviceSightingsKeepFirstSeenAndPeoplesDecisions(t *testing.T) {
 	}
 }
 
+// A device recorded by hand before anything saw it has no first sighting:
+// the recording time is not when it was first seen (issue 15). The first
+// DHCP sighting sets it, and neither purge takes the hand-made record.
+func TestDeviceRecordedByHandIsNotSeenUntilDHCPSeesIt(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	byHand, approved := mustMAC(t, "02:00:00:00:15:01"), mustMAC(t, "02:00:00:00:15:02")
+	if err := s.DecideDevice(ctx, "web:nm", byHand, DeviceDecision{Name: "visitor projector"}, leaseT0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApproveDevice(ctx, "cli:root", approved, "staff", "printer", leaseT0); err != nil {
+		t.Fatal(err)
+	}
+	for _, mac := range []net.HardwareAddr{byHand, approved} {
+		d, err := s.DeviceByMAC(ctx, mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.FirstSeen.IsZero() {
+			t.Errorf("%s recorded by hand: first seen %v, want never", mac, d.FirstSeen)
+		}
+	}
+	if n, err := s.PurgeUnleasedDevices(ctx, "test", leaseT0.Add(30*24*time.Hour)); err != nil || n != 0 {
+		t.Errorf("unleased purge took %d hand-made records (%v)", n, err)
+	}
+	seen := leaseT0.Add(48 * time.Hour)
+	if err := s.SaveDHCP(ctx, nil, []Device{{MAC: byHand, FirstSeen: seen, LastSeen: seen, Segment: "staff"}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.DeviceByMAC(ctx, byHand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.FirstSeen.Equal(seen) || !d.LastSeen.Equal(seen) || d.Name != "visitor projector" {
+		t.Errorf("after its first sighting: %+v, want first and last seen %v and the name kept", d, seen)
+	}
+}
+
 func TestReservationsAreUniquePerAddressAndAudited(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()

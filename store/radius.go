@@ -397,10 +397,12 @@ func (s *Store) ApproveDevice(ctx context.Context, actor string, mac net.Hardwar
 		if name != "" {
 			after.Name = name
 		}
+		// Approved before it was ever seen: first_seen stays empty until
+		// DHCP sees it (see DecideDevice).
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (mac, first_seen, last_seen, approved, blocked, name)
-			VALUES (?, ?, ?, 1, 0, ?)
+			VALUES (?, '', ?, 1, 0, ?)
 			ON CONFLICT (mac) DO UPDATE SET approved = 1, blocked = 0, name = excluded.name`,
-			m, formatTime(now), formatTime(now), after.Name); err != nil {
+			m, formatTime(now), after.Name); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO radius_devices (mac, segment) VALUES (?, ?)
