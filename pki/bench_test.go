@@ -14,11 +14,17 @@ import (
 // server makes in every full TLS handshake, for the key type chosen
 // (ECDSA P-256) and the alternative (RSA-3072): the reason for the choice.
 //
-//	go test -run XXX -bench HandshakeSignature -benchtime 200x ./pki
+//	go test -run '^$' -bench HandshakeSignature -benchtime 200x ./pki
 func BenchmarkHandshakeSignature(b *testing.B) {
 	digest := sha256.Sum256([]byte("transcript"))
-	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	rk, _ := rsa.GenerateKey(rand.Reader, 3072)
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rk, err := rsa.GenerateKey(rand.Reader, 3072)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, k := range []struct {
 		name string
 		key  crypto.Signer

@@ -2,7 +2,6 @@ package alertweb
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -55,22 +54,7 @@ func TestChromiumDSLFollowsTheEmailToTheIncidentLog(t *testing.T) {
 	if err := Register(srv, Options{Store: st, Location: time.UTC}); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := s.Listen("mgmt", "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminURL := "http://" + ln.Addr().String()
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("admin shell: %v", err)
-		}
-	})
+	adminURL := browser.Serve(t, s, "mgmt", srv.Handler())
 
 	// The pipeline: a stored finding, the engine, the outbox, a real mail
 	// server.

@@ -3,7 +3,6 @@ package peopleweb
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -59,22 +58,7 @@ func TestChromiumSelfServiceOnAPhone(t *testing.T) {
 	if err := Register(srv, svc, nil); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := s.Listen("mgmt", "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("admin shell: %v", err)
-		}
-	})
+	base := browser.Serve(t, s, "mgmt", srv.Handler())
 
 	tab := browser.Start(t, ctx, s, "mgmt", chromium, profile,
 		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",

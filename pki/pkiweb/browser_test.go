@@ -2,7 +2,6 @@ package pkiweb
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -63,22 +62,7 @@ func TestChromiumOnAPhone(t *testing.T) {
 	if err := Register(srv, Options{Authority: a, People: st, Site: "St Example Academy", SSIDs: []string{"StExample-Staff", "StExample-Pupils"}}); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := s.Listen("mgmt", "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminURL := "http://" + ln.Addr().String()
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("admin shell: %v", err)
-		}
-	})
+	adminURL := browser.Serve(t, s, "mgmt", srv.Handler())
 
 	tab := browser.Start(t, ctx, s, "mgmt", chromium, profile,
 		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--window-size=390,900")

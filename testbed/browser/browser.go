@@ -7,8 +7,10 @@ package browser
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"sync"
@@ -56,6 +58,30 @@ func Prepare(t *testing.T, opts testbed.Options) (bin string, s *testbed.School,
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(profile) })
 	return bin, s, profile
+}
+
+// Serve serves h over plain HTTP on a loopback port inside namespace ns,
+// where the test's Chromium runs, and returns its base URL. The server is
+// shut down when the test ends, and an error other than the shutdown fails
+// the test.
+func Serve(t *testing.T, s *testbed.School, ns string, h http.Handler) string {
+	t.Helper()
+	ln, err := s.Listen(ns, "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serving in %s: %v", ns, err)
+		}
+	})
+	return "http://" + ln.Addr().String()
 }
 
 // Start runs bin (Chromium) in namespace ns with a fresh profile directory
