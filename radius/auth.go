@@ -166,7 +166,7 @@ func (s *Server) pap(ctx context.Context, r *request) outcome {
 	if !id.Active || id.PasswordHash == "" {
 		return s.reject(r, "PAP: inactive or no Wi-Fi password")
 	}
-	// Each argon2id verification takes 64 MiB and a core for a moment: a
+	// Each argon2id verification takes password.HashMemory and a core for a moment: a
 	// few at a time, whatever the bound on requests in flight.
 	select {
 	case s.hashSem <- struct{}{}:

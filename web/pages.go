@@ -338,7 +338,7 @@ func (s *Server) createUser(c *gin.Context) {
 }
 
 // hashPassword hashes under the same concurrency bound as verification:
-// each argon2 run takes 64 MiB.
+// each argon2 run takes password.HashMemory (19 MiB).
 func (s *Server) hashPassword(ctx context.Context, pw string) (string, error) {
 	select {
 	case s.verifySem <- struct{}{}:

@@ -138,7 +138,7 @@ type Server struct {
 	dummyPW   string
 	dummyOnce sync.Once
 	dummyHash string
-	verifySem chan struct{} // bounds concurrent argon2 verifications (64 MiB each)
+	verifySem chan struct{} // bounds concurrent argon2 verifications (password.HashMemory each)
 	throttle  *ipThrottle
 
 	mu      sync.Mutex

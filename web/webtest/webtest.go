@@ -187,7 +187,7 @@ func (s *Site) AddUser(t testing.TB, name, role, pw string) store.User {
 }
 
 // hashOf returns an argon2 hash of pw, one per password and site: a hash
-// costs 64 MiB and a noticeable fraction of a second, and one salted hash
+// costs 19 MiB and a noticeable fraction of a second, and one salted hash
 // verifies for any number of users. Every login still runs the real
 // verification.
 func (s *Site) hashOf(pw string) (string, error) {
