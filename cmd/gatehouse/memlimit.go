@@ -24,10 +24,10 @@ const baseMemoryLimit = 48 << 20
 // the base plus room for two argon2 checks per core in flight (RADIUS runs
 // one per core, the admin login its own). Without that room a burst of
 // logins sits at the limit and the collector runs flat out: two parallel
-// checks cost 313 ms with a 48 MiB limit against 61 ms without one (a Go
-// benchmark of password.Verify on the 2-core development machine), and
-// bench/eap.sh's TTLS-PAP logins took 340 ms of CPU each; with this
-// default (124 MiB there) the checks cost what they cost without a limit.
+// checks took 442 ms with a 48 MiB limit, 57 ms with this default (124 MiB
+// on two cores) and 68 ms with none (password's BenchmarkVerifyTwoAtOnce,
+// whose doc has the commands, on the 2-core development machine), and
+// bench/eap.sh's TTLS-PAP logins fell from 340 to 56 ms of CPU each.
 func defaultMemoryLimit() int64 {
 	return baseMemoryLimit + int64(runtime.NumCPU())*2*password.HashMemory
 }
