@@ -26,7 +26,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/people"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -114,7 +114,7 @@ func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
 	return nil
 }
 
-func (p *pages) dbError(c *gin.Context, what string, err error) {
+func (p *pages) dbError(c *httpx.Context, what string, err error) {
 	u, _ := web.CurrentUser(c)
 	p.log.Error("peopleweb: "+what, "user", u.Name, "err", err)
 	p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read or written. Try again; if it keeps failing, check the daemon's log.")
@@ -127,7 +127,7 @@ type listData struct {
 	Limit                 int
 }
 
-func (p *pages) listPage(c *gin.Context) {
+func (p *pages) listPage(c *httpx.Context) {
 	d := listData{Q: strings.TrimSpace(c.Query("q")), Kind: c.Query("kind"), State: c.Query("state"), Group: strings.TrimSpace(c.Query("group")), Limit: listLimit}
 	v := p.srv.View(c, "People")
 	f := store.PeopleFilter{Search: d.Q, Group: d.Group, Limit: listLimit + 1}
@@ -161,7 +161,7 @@ func (p *pages) listPage(c *gin.Context) {
 	p.srv.Render(c, status, p.t["list"], v)
 }
 
-func (p *pages) personFor(c *gin.Context, raw string) (store.Person, bool) {
+func (p *pages) personFor(c *httpx.Context, raw string) (store.Person, bool) {
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
 		p.srv.RenderError(c, http.StatusBadRequest, "That is not a person's number.")
@@ -194,7 +194,7 @@ type personData struct {
 	NewPassword string
 }
 
-func (p *pages) personPage(c *gin.Context) {
+func (p *pages) personPage(c *httpx.Context) {
 	pp, ok := p.personFor(c, c.Query("id"))
 	if !ok {
 		return
@@ -206,7 +206,7 @@ func (p *pages) personPage(c *gin.Context) {
 	p.renderPerson(c, http.StatusOK, v, pp)
 }
 
-func (p *pages) renderPerson(c *gin.Context, status int, v *web.View, pp store.Person) {
+func (p *pages) renderPerson(c *httpx.Context, status int, v *web.View, pp store.Person) {
 	ctx := c.Request.Context()
 	d := personData{Person: pp, Today: p.svc.Now().In(p.svc.Location()).Format("2006-01-02")}
 	var err error
@@ -258,7 +258,7 @@ func doneText(k string) string {
 	return ""
 }
 
-func (p *pages) changePerson(c *gin.Context) {
+func (p *pages) changePerson(c *httpx.Context) {
 	pp, ok := p.personFor(c, c.PostForm("id"))
 	if !ok {
 		return
@@ -309,7 +309,7 @@ func (p *pages) changePerson(c *gin.Context) {
 
 // export is a subject access request's answer: everything Gatehouse holds
 // about one person, as JSON. The export itself is audited.
-func (p *pages) export(c *gin.Context) {
+func (p *pages) export(c *httpx.Context) {
 	pp, ok := p.personFor(c, c.Query("id"))
 	if !ok {
 		return
@@ -360,12 +360,12 @@ type importsData struct {
 	Runs []store.ImportRun
 }
 
-func (p *pages) importsPage(c *gin.Context) {
+func (p *pages) importsPage(c *httpx.Context) {
 	v := p.srv.View(c, "Imports")
 	p.renderImports(c, http.StatusOK, v)
 }
 
-func (p *pages) renderImports(c *gin.Context, status int, v *web.View) {
+func (p *pages) renderImports(c *httpx.Context, status int, v *web.View) {
 	runs, err := p.st.ListImports(c.Request.Context(), 30)
 	if err != nil {
 		p.dbError(c, "list imports", err)
@@ -377,7 +377,7 @@ func (p *pages) renderImports(c *gin.Context, status int, v *web.View) {
 
 // upload reads the posted exports (CSV files read together) and records
 // their preview; nothing about people changes until it is confirmed.
-func (p *pages) upload(c *gin.Context) {
+func (p *pages) upload(c *httpx.Context) {
 	v := p.srv.View(c, "Imports")
 	fail := func(status int, msg string) {
 		v.Error = msg
@@ -461,7 +461,7 @@ type importData struct {
 	Open    bool
 }
 
-func (p *pages) importFor(c *gin.Context, raw string) (people.Preview, store.ImportRun, bool) {
+func (p *pages) importFor(c *httpx.Context, raw string) (people.Preview, store.ImportRun, bool) {
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
 		p.srv.RenderError(c, http.StatusBadRequest, "That is not an import's number.")
@@ -479,7 +479,7 @@ func (p *pages) importFor(c *gin.Context, raw string) (people.Preview, store.Imp
 	return pv, run, true
 }
 
-func (p *pages) importPage(c *gin.Context) {
+func (p *pages) importPage(c *httpx.Context) {
 	pv, run, ok := p.importFor(c, c.Query("id"))
 	if !ok {
 		return
@@ -495,7 +495,7 @@ func (p *pages) importPage(c *gin.Context) {
 	p.srv.Render(c, http.StatusOK, p.t["import"], v)
 }
 
-func (p *pages) decideImport(c *gin.Context) {
+func (p *pages) decideImport(c *httpx.Context) {
 	pv, run, ok := p.importFor(c, c.PostForm("id"))
 	if !ok {
 		return
@@ -527,7 +527,7 @@ func (p *pages) decideImport(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, fmt.Sprintf("%s?id=%d&done=%s", ImportPath, run.ID, action))
 }
 
-func (p *pages) calendarPage(c *gin.Context) {
+func (p *pages) calendarPage(c *httpx.Context) {
 	v := p.srv.View(c, "Calendar")
 	if c.Query("done") == "1" {
 		v.Notice = "Term dates saved."
@@ -538,7 +538,7 @@ func (p *pages) calendarPage(c *gin.Context) {
 
 // uploadTerms replaces the calendar from a pasted term-dates CSV (term,
 // starts, ends, half_term_starts, half_term_ends).
-func (p *pages) uploadTerms(c *gin.Context) {
+func (p *pages) uploadTerms(c *httpx.Context) {
 	text := c.PostForm("csv")
 	if _, err := p.svc.ImportTerms(c.Request.Context(), web.Actor(c), []byte(text)); err != nil {
 		v := p.srv.View(c, "Calendar")
@@ -555,7 +555,7 @@ type leaversData struct {
 	Departures []people.Departure
 }
 
-func (p *pages) leaversPage(c *gin.Context) {
+func (p *pages) leaversPage(c *httpx.Context) {
 	days := 60
 	if s := c.Query("days"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -585,7 +585,7 @@ func csvSafe(s string) string {
 
 // accessReview is the termly access review: everyone who has access, by
 // group, with their devices and when each was last seen.
-func (p *pages) accessReview(c *gin.Context) {
+func (p *pages) accessReview(c *httpx.Context) {
 	ctx := c.Request.Context()
 	ps, err := p.st.ListPeople(ctx, store.PeopleFilter{States: []string{store.PersonActive, store.PersonLeaving}})
 	if err != nil {
@@ -647,7 +647,7 @@ type groupsData struct {
 	Name   string
 }
 
-func (p *pages) groupsPage(c *gin.Context) {
+func (p *pages) groupsPage(c *httpx.Context) {
 	v := p.srv.View(c, "Groups")
 	if c.Query("done") != "" {
 		v.Notice = "Saved."
@@ -655,7 +655,7 @@ func (p *pages) groupsPage(c *gin.Context) {
 	p.renderGroups(c, http.StatusOK, v, "")
 }
 
-func (p *pages) renderGroups(c *gin.Context, status int, v *web.View, name string) {
+func (p *pages) renderGroups(c *httpx.Context, status int, v *web.View, name string) {
 	gs, err := p.st.Groups(c.Request.Context())
 	if err != nil {
 		p.dbError(c, "list groups", err)
@@ -667,7 +667,7 @@ func (p *pages) renderGroups(c *gin.Context, status int, v *web.View, name strin
 
 // changeGroups creates or deletes a custom group, or adds or removes a
 // member (named by UPN, staff code, admission number, username or email).
-func (p *pages) changeGroups(c *gin.Context) {
+func (p *pages) changeGroups(c *httpx.Context) {
 	ctx := c.Request.Context()
 	actor := web.Actor(c)
 	var err error

@@ -24,7 +24,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -160,7 +160,7 @@ type PoolUse struct {
 	Percent      int
 }
 
-func (p *page) show(c *gin.Context) {
+func (p *page) show(c *httpx.Context) {
 	ctx := c.Request.Context()
 	now := p.o.Now()
 	d, err := p.collect(ctx, now)
