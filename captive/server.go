@@ -43,9 +43,9 @@ type Neighbours interface {
 }
 
 // What this package publishes on the hub: events.SessionStarted and
-// events.SessionEnded (Source events.SourcePortal) as guests come and go,
-// and a finding.Finding of class code-guessing when failed codes across the
-// site trip the breaker.
+// events.SessionEnded (Source events.SourcePortal) as guests come and go.
+// It offers Options.Findings a finding.Finding of class code-guessing when
+// failed codes across the site trip the breaker.
 
 // Options are the portal's dependencies and settings.
 type Options struct {
@@ -58,9 +58,9 @@ type Options struct {
 	// with a code. nil admits any pair (segments without binding).
 	Bound func(mac net.HardwareAddr, ip netip.Addr) bool
 	Hub   *events.Hub // nil: no events
-	// Findings takes every finding this package raises, without loss (the
-	// finding store); nil: findings are only published on the hub, where
-	// a subscriber that falls behind misses them.
+	// Findings takes every finding this package raises, without loss: the
+	// daemon's one finding sink. nil drops them (finding.Discard), for
+	// tests that do not look.
 	Findings finding.Sink
 	Logger   *slog.Logger // nil: discard
 	Now      func() time.Time
@@ -205,6 +205,9 @@ func New(opts Options) (*Portal, error) {
 	}
 	if opts.TLSListen != "" && (opts.CertFile == "" || opts.KeyFile == "") {
 		return nil, errors.New("captive: new: TLSListen needs CertFile and KeyFile")
+	}
+	if opts.Findings == nil {
+		opts.Findings = finding.Discard{}
 	}
 	p := &Portal{st: opts.Store, adm: opts.Admitter, nb: opts.Neighbours, bound: opts.Bound, hub: opts.Hub, findings: opts.Findings, log: opts.Logger,
 		now: opts.Now, loc: opts.Location, school: opts.School, ssid: opts.SSID, base: base, venue: opts.VenueURL,

@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -220,7 +219,7 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	}
 	f := finding.NotApproved(finding.SourceDHCP, now, seg.Name, dev.MAC, dev.IP, ev)
 	f.Proto = "dhcp"
-	s.raise(f)
+	s.cfg.Findings.Offer(f)
 	if s.cfg.OnUnapprovedDevice != nil {
 		s.cfg.OnUnapprovedDevice(seg.Segment, dev)
 	}
@@ -246,7 +245,7 @@ func (s *Server) newDeviceAllowed(ctx context.Context, seg *segState, req *dhcpv
 	s.metrics.inc(&s.metrics.NewMACLimited)
 	if first {
 		s.log.Warn("dhcp: too many new devices, discovers refused for the rest of the minute", "segment", seg.Name, "limit", seg.newMACs.limit, "mac", req.ClientHWAddr)
-		s.raise(finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingNewDeviceFlood,
+		s.cfg.Findings.Offer(finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingNewDeviceFlood,
 			Segment: seg.Name, Proto: "dhcp", Detail: FindingNewDeviceFlood,
 			Evidence: "more than " + strconv.Itoa(seg.newMACs.limit) + " devices never seen before asked for an address within a minute on " + seg.Name})
 	}
@@ -267,7 +266,7 @@ func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4
 		s.metrics.inc(&s.metrics.PoolExhausted)
 		if seg.pool.noteExhausted() {
 			s.log.Warn("dhcp: pool exhausted", "segment", seg.Name)
-			s.raise(finding.Finding{Time: s.now(), Source: finding.SourceDHCP, Class: FindingPoolExhausted,
+			s.cfg.Findings.Offer(finding.Finding{Time: s.now(), Source: finding.SourceDHCP, Class: FindingPoolExhausted,
 				Segment: seg.Name, Proto: "dhcp", Detail: "pool-exhausted",
 				Evidence: "no free address in " + seg.RangeStart.String() + "-" + seg.RangeEnd.String()})
 		}
@@ -570,13 +569,4 @@ func clean(v string, max int) string {
 		}
 	}
 	return b.String()
-}
-
-// raise hands f to the finding sink, which must not lose it, and publishes
-// it on the hub for anything else that listens (best effort).
-func (s *Server) raise(f finding.Finding) {
-	if s.cfg.Findings != nil {
-		s.cfg.Findings.Offer(f)
-	}
-	events.Publish(s.cfg.Events, f)
 }

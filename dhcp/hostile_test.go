@@ -85,7 +85,7 @@ func TestNewMACCapRaisesAFinding(t *testing.T) {
 	if r := h.sendHW("v0", clientPort, known, msg(t, known, dhcpv4.MessageTypeDiscover)); r == nil {
 		t.Error("a known device was refused while the cap was tripped")
 	}
-	if floods := len(h.pub.findings(FindingNewDeviceFlood)); floods != 1 {
+	if floods := len(h.found.Class(FindingNewDeviceFlood)); floods != 1 {
 		t.Errorf("%d new-device-flood findings, want 1 for the minute", floods)
 	}
 	h.clk.Advance(time.Minute)

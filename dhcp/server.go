@@ -29,9 +29,9 @@ type Config struct {
 	Segments []Segment
 	Store    LeaseStore
 	Events   *events.Hub // nil: events are not published
-	// Findings takes every finding this package raises, without loss (the
-	// finding store); nil: findings are only published on the hub, where
-	// a subscriber that falls behind misses them.
+	// Findings takes every finding this package raises, without loss: the
+	// daemon's one finding sink. nil drops them (finding.Discard), for
+	// benchmarks and tests that do not look.
 	Findings finding.Sink
 	Enforcer Enforcer
 	// Binder, when set, is told every lease (before its ACK) and every
@@ -39,7 +39,7 @@ type Config struct {
 	Binder Binder
 	// OnUnapprovedDevice is called (once per device, segment and hour) when
 	// an unapproved device asks for a lease on a segment with an approval
-	// mode, after the finding was published. It must not block.
+	// mode, after the finding was offered. It must not block.
 	OnUnapprovedDevice func(Segment, Device)
 	OUI                *OUI         // nil: the built-in table
 	Logger             *slog.Logger // nil: discard
@@ -110,6 +110,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Findings == nil {
+		cfg.Findings = finding.Discard{}
 	}
 	if cfg.OUI == nil {
 		cfg.OUI = BuiltinOUI()

@@ -137,7 +137,7 @@ type Binder interface {
 	Unbind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error
 }
 
-// Finding classes this package raises, published on the hub as a
+// Finding classes this package raises, offered to Config.Findings as a
 // finding.Finding (Source finding.SourceDHCP), the one finding type every
 // source shares. Leases go out as events.LeaseGranted and
 // events.LeaseReleased.

@@ -72,9 +72,9 @@ type Options struct {
 	Keys       *Keyring     // nil: no personal keys in Accepts
 	Auditor    Auditor      // records disconnects; nil: not recorded
 	Events     *events.Hub  // nil: nothing published
-	// Findings takes every finding this package raises, without loss (the
-	// finding store); nil: findings are only published on the hub, where
-	// a subscriber that falls behind misses them.
+	// Findings takes every finding this package raises, without loss: the
+	// daemon's one finding sink. nil drops them (finding.Discard), for
+	// benchmarks and tests that do not look.
 	Findings finding.Sink
 	// EAP configures WPA-Enterprise logins (package radius/eap); nil: an
 	// Access-Request carrying EAP is rejected. Its CheckPassword, when
@@ -162,6 +162,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Findings == nil {
+		o.Findings = finding.Discard{}
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -66,7 +66,7 @@ type Auditor interface {
 }
 
 // What this package publishes on the hub: events.SessionStarted and
-// events.SessionEnded (Source events.SourceRADIUS) from accounting, and a
-// finding.Finding (Source radius, Class unapproved-device, Detail
-// not-approved) when a device nobody approved asks to join a segment that
+// events.SessionEnded (Source events.SourceRADIUS) from accounting. It
+// offers Options.Findings a finding.Finding (Source radius, Class
+// unapproved-device, Detail not-approved) when a device nobody approved asks to join a segment that
 // does not allow unknown devices.
