@@ -38,6 +38,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/internal/batch"
+	"github.com/gatehouse-net/gatehouse/internal/clientbudget"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -112,10 +113,11 @@ type Stats struct {
 // Sink is an inspect.Sink that stores and publishes findings. HandleFinding
 // and ForSegment's sinks are safe for concurrent use by several engines.
 type Sink struct {
-	opt Options
-	log *slog.Logger
-	w   *batch.Writer[finding.Finding]
-	bud *budget // nil when the bound is off
+	opt      Options
+	log      *slog.Logger
+	w        *batch.Writer[finding.Finding]
+	bud      *clientbudget.Budget // nil when the bound is off
+	budLimit int
 
 	received, ignored, purged, overBudget, spilled, spillStored, spillFailed atomic.Uint64
 }
@@ -156,7 +158,7 @@ func New(opt Options) (*Sink, error) {
 		if table <= 0 {
 			table = DefaultClientTable
 		}
-		s.bud = newBudget(limit, DefaultClientKinds, table)
+		s.bud, s.budLimit = clientbudget.New(limit, DefaultClientKinds, table), limit
 	}
 	var err error
 	s.w, err = batch.New(batch.Options[finding.Finding]{
@@ -186,11 +188,11 @@ func (s *Sink) HandleFinding(f finding.Finding) {
 		}
 	}
 	if s.bud != nil {
-		if keep, first := s.bud.keep(f, s.opt.Now()); !keep {
+		if keep, first := s.bud.Allow(clientKey(f), kindOf(f), s.opt.Now()); !keep {
 			s.overBudget.Add(1)
 			if first {
 				s.log.Warn("findingstore: a device went over its finding budget; only new kinds of finding are stored for the rest of the minute",
-					"mac", f.SrcMAC, "ip", f.SrcIP, "segment", f.Segment, "class", f.Class, "budget_per_minute", s.bud.limit)
+					"mac", f.SrcMAC, "ip", f.SrcIP, "segment", f.Segment, "class", f.Class, "budget_per_minute", s.budLimit)
 			}
 			return
 		}
