@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -205,7 +206,7 @@ func TestSuppressionAndUnattributed(t *testing.T) {
 
 func TestNoiseIsNeverAFinding(t *testing.T) {
 	n := &Noise{OwnIPs: []netip.Addr{routerIP}, OwnMACs: []net.HardwareAddr{routerMAC},
-		UnknownDevices: map[string]string{"pupil": UnknownAlert, "visitor": UnknownAllow}}
+		UnknownDevices: map[string]policy.UnknownDevices{"pupil": policy.UnknownAlert, "visitor": policy.UnknownAllow}}
 	for _, c := range []struct {
 		name  string
 		f     finding.Finding

@@ -175,19 +175,19 @@ func (s *Server) admit(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) (
 		s.metrics.inc(&s.metrics.Blocked)
 		return false, false
 	}
-	if seg.Approval == ApprovalNone || st.Approved {
+	if seg.Unknown.Welcomes() || st.Approved {
 		return true, false
 	}
 	dev := s.device(seg, req, netip.Addr{}, s.now())
 	if !lookupFailed {
 		s.unapproved(seg, dev)
 	}
-	switch seg.Approval {
-	case ApprovalDeny:
+	switch seg.Unknown {
+	case policy.UnknownDeny:
 		s.metrics.inc(&s.metrics.Denied)
 		s.commit.record(nil, []Device{dev})
 		return false, false
-	case ApprovalQuarantine:
+	case policy.UnknownQuarantine:
 		return true, true
 	}
 	return true, false
@@ -207,10 +207,10 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	s.alertMu.Unlock()
 	// The log says it too, so the network manager sees strangers in the
 	// journal whether or not anything acts on the finding.
-	s.log.Warn("dhcp: unapproved device", "segment", seg.Name, "mac", dev.MAC.String(), "action", string(seg.Approval), "hostname", dev.Hostname)
+	s.log.Warn("dhcp: unapproved device", "segment", seg.Name, "mac", dev.MAC.String(), "action", string(seg.Unknown), "hostname", dev.Hostname)
 	// The label says what was seen: the device asked us for an address and
 	// nobody approved it (inspect's "never asked" is another finding).
-	ev := fmt.Sprintf("a device nobody approved asked for an address on %s; the segment's unknown_devices is %s", seg.Name, seg.Approval)
+	ev := fmt.Sprintf("a device nobody approved asked for an address on %s; the segment's unknown_devices is %s", seg.Name, seg.Unknown)
 	if dev.Hostname != "" {
 		ev += "; it calls itself " + strconv.Quote(dev.Hostname)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -651,8 +652,8 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		"reversed range":          bad(func(s *Segment) { s.RangeStart, s.RangeEnd = s.RangeEnd, s.RangeStart }),
 		"short lease":             bad(func(s *Segment) { s.Lease = time.Second }),
 		"ipv6 subnet":             bad(func(s *Segment) { s.Subnet = netip.MustParsePrefix("fd00::/64") }),
-		"unknown approval":        bad(func(s *Segment) { s.Approval = "maybe" }),
-		"quarantine, no enforcer": bad(func(s *Segment) { s.Approval = ApprovalQuarantine }),
+		"unknown approval":        bad(func(s *Segment) { s.Unknown = "maybe" }),
+		"quarantine, no enforcer": bad(func(s *Segment) { s.Unknown = policy.UnknownQuarantine }),
 		"overlap":                 {seg, func() Segment { s := seg; s.Name, s.Interface = "other", "o0"; return s }()},
 	} {
 		if _, err := New(Config{Segments: segs, Store: newMemStore()}); err == nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 )
@@ -163,7 +164,7 @@ func New(cfg Config) (*Server, error) {
 				return nil, fmt.Errorf("dhcp: segments %s and %s overlap", o.Name, seg.Name)
 			}
 		}
-		if seg.Approval == ApprovalQuarantine && cfg.Enforcer == nil {
+		if seg.Unknown == policy.UnknownQuarantine && cfg.Enforcer == nil {
 			return nil, fmt.Errorf("dhcp: segment %s quarantines but no enforcer is wired", seg.Name)
 		}
 		limit := seg.NewDevicesPerMinute

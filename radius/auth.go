@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // Attribute numbers and values used in replies.
@@ -125,10 +126,7 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 		return s.reject(r, "unknown device on an SSID no segment serves")
 	}
 	mode := seg.Unknown
-	if mode == "" {
-		mode = UnknownAllow
-	}
-	if mode != UnknownAllow && s.alerted.allow(seg.Name+"|"+mac.String(), now) {
+	if !mode.Welcomes() && s.alerted.allow(seg.Name+"|"+mac.String(), now) {
 		apText := ""
 		if r.ap != nil {
 			apText = r.ap.String()
@@ -139,9 +137,9 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 				mac, r.client.Name, apText, r.ssid, seg.Name, mode)})
 	}
 	switch mode {
-	case UnknownAllow, UnknownAlert:
+	case "", policy.UnknownAllow, policy.UnknownAlert:
 		return s.accept(r, seg, time.Time{}, nil, now)
-	case UnknownQuarantine:
+	case policy.UnknownQuarantine:
 		if s.portal == nil {
 			return s.reject(r, "quarantine asked for, but no segment has the portal")
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding/findingtest"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -81,11 +82,11 @@ type rig struct {
 }
 
 var testSegments = []Segment{
-	{Name: "staff", VLAN: 10, SSIDs: []string{"Staff"}, Unknown: UnknownAlert},
-	{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}, Unknown: UnknownQuarantine},
-	{Name: "byod", VLAN: 30, SSIDs: []string{"BYOD"}, Unknown: UnknownAllow},
-	{Name: "visitor", VLAN: 40, SSIDs: []string{"Guest"}, Unknown: UnknownAllow, Portal: true},
-	{Name: "lab", VLAN: 50, SSIDs: []string{"Lab"}, Unknown: UnknownDeny},
+	{Name: "staff", VLAN: 10, SSIDs: []string{"Staff"}, Unknown: policy.UnknownAlert},
+	{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}, Unknown: policy.UnknownQuarantine},
+	{Name: "byod", VLAN: 30, SSIDs: []string{"BYOD"}, Unknown: policy.UnknownAllow},
+	{Name: "visitor", VLAN: 40, SSIDs: []string{"Guest"}, Unknown: policy.UnknownAllow, Portal: true},
+	{Name: "lab", VLAN: 50, SSIDs: []string{"Lab"}, Unknown: policy.UnknownDeny},
 }
 
 func newRig(t *testing.T, mod func(*Options)) *rig {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius/eap"
 )
 
@@ -43,21 +44,13 @@ type Segment struct {
 	Name  string
 	VLAN  int // 0: the Accept carries no VLAN
 	SSIDs []string
-	// Unknown is the segment's unknown_devices mode: "allow" (accept),
-	// "alert" (accept and raise a finding), "quarantine" (accept onto the
-	// portal segment's VLAN and raise a finding) or "deny" (reject and raise
+	// Unknown is the segment's unknown_devices mode: allow or "" (accept),
+	// alert (accept and raise a finding), quarantine (accept onto the
+	// portal segment's VLAN and raise a finding) or deny (reject and raise
 	// a finding).
-	Unknown string
+	Unknown policy.UnknownDevices
 	Portal  bool // the visitor segment: quarantine puts strangers here
 }
-
-// The unknown_devices modes.
-const (
-	UnknownAllow      = "allow"
-	UnknownAlert      = "alert"
-	UnknownQuarantine = "quarantine"
-	UnknownDeny       = "deny"
-)
 
 // Options configure a Server.
 type Options struct {

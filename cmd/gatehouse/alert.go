@@ -63,12 +63,12 @@ func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *sto
 	log = log.With("component", "alerts")
 	metrics := alert.NewMetrics(st.OutboxDepth)
 	subnets := map[string]netip.Prefix{}
-	noise := &alert.Noise{UnknownDevices: map[string]string{}}
+	noise := &alert.Noise{UnknownDevices: map[string]policy.UnknownDevices{}}
 	for i, s := range cfg.Segments {
 		subnets[s.Name] = s.Subnet
 		// The mode in force, defaults included (policyNetwork keeps the
 		// configuration's order).
-		noise.UnknownDevices[s.Name] = string(n.Segments[i].UnknownDevices)
+		noise.UnknownDevices[s.Name] = n.Segments[i].UnknownDevices
 		noise.OwnIPs = append(noise.OwnIPs, s.Gateway)
 		if s.Interface != "" {
 			if ifc, err := net.InterfaceByName(s.Interface); err == nil && len(ifc.HardwareAddr) > 0 {

@@ -45,7 +45,7 @@ func radiusSegments(cfg *config.Config, n policy.Network) []radius.Segment {
 	var out []radius.Segment
 	for i, s := range cfg.Segments {
 		out = append(out, radius.Segment{Name: s.Name, VLAN: s.VLAN, SSIDs: s.SSIDs,
-			Unknown: string(n.Segments[i].UnknownDevices), Portal: s.Portal})
+			Unknown: n.Segments[i].UnknownDevices, Portal: s.Portal})
 	}
 	return out
 }

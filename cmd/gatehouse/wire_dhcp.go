@@ -14,15 +14,6 @@ import (
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
-// approvals is what the DHCP server does, at a lease, with a device nobody
-// approved on a segment in each of policy's modes.
-var approvals = map[policy.UnknownDevices]dhcp.Approval{
-	policy.UnknownAllow:      dhcp.ApprovalNone,
-	policy.UnknownAlert:      dhcp.ApprovalAlert,
-	policy.UnknownQuarantine: dhcp.ApprovalQuarantine,
-	policy.UnknownDeny:       dhcp.ApprovalDeny,
-}
-
 // dhcpSegments are the DHCP server's segments: every configured segment
 // with a pool, doing with unknown devices what its policy spec (n, in the
 // configuration's order) says. portalAPI is the RFC 8908 address handed
@@ -41,7 +32,7 @@ func dhcpSegments(cfg *config.Config, n policy.Network, portalAPI string) []dhcp
 			RangeStart: c.DHCP.RangeStart,
 			RangeEnd:   c.DHCP.RangeEnd,
 			Lease:      c.DHCP.Lease,
-			Approval:   approvals[n.Segments[i].UnknownDevices],
+			Unknown:    n.Segments[i].UnknownDevices,
 
 			RapidCommit:         c.DHCP.RapidCommit,
 			NewDevicesPerMinute: c.DHCP.NewDevicesPerMinute,

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -99,7 +100,7 @@ func run() error {
 	srv, err := radius.New(radius.Options{
 		AuthAddr: *auth, AcctAddr: *acct,
 		Clients:  []radius.Client{{Name: "bench", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte(*secret), RequireMessageAuthenticator: true}},
-		Segments: []radius.Segment{{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}, Unknown: radius.UnknownDeny}},
+		Segments: []radius.Segment{{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}, Unknown: policy.UnknownDeny}},
 		Devices:  devices{st}, Identities: ids, Sessions: st,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
