@@ -364,7 +364,7 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 	}
 	if s.cfg.Binder != nil {
 		// Bound before the ACK: a device that has its address can use it.
-		if err := s.cfg.Binder.Bind(ctx, l.MAC, ip, l.Expires); err != nil {
+		if err := s.cfg.Binder.Bind(ctx, policy.Device{MAC: l.MAC, IP: ip}, l.Expires); err != nil {
 			s.metrics.inc(&s.metrics.BindErrors)
 			s.log.Error("dhcp: binding failed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
 			return nil
@@ -443,7 +443,7 @@ func (s *Server) unbind(seg *segState, mac net.HardwareAddr, ip netip.Addr) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.cfg.Binder.Unbind(ctx, mac, ip); err != nil {
+	if err := s.cfg.Binder.Unbind(ctx, policy.Device{MAC: mac, IP: ip}); err != nil {
 		s.log.Warn("dhcp: unbind released address", "segment", seg.Name, "mac", mac, "ip", ip, "err", err)
 	}
 }
