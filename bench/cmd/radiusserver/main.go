@@ -37,18 +37,6 @@ func main() {
 	}
 }
 
-// devices is the daemon's adapter (cmd/gatehouse/radius.go) over the store.
-type devices struct{ st *store.Store }
-
-func (d devices) Lookup(ctx context.Context, mac net.HardwareAddr) (radius.DeviceInfo, error) {
-	dev, err := d.st.DeviceForRADIUS(ctx, mac)
-	if err != nil {
-		return radius.DeviceInfo{}, err
-	}
-	return radius.DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
-		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed}, nil
-}
-
 type identities map[string]radius.Identity
 
 func (m identities) Lookup(_ context.Context, u string) (radius.Identity, error) {
@@ -101,7 +89,7 @@ func run() error {
 		AuthAddr: *auth, AcctAddr: *acct,
 		Clients:  []radius.Client{{Name: "bench", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte(*secret), RequireMessageAuthenticator: true}},
 		Segments: []radius.Segment{{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}, Unknown: policy.UnknownDeny}},
-		Devices:  devices{st}, Identities: ids, Sessions: st,
+		Devices:  radius.StoreDevices{Store: st}, Identities: ids, Sessions: st,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
