@@ -116,7 +116,7 @@ type Sink struct {
 	opt      Options
 	log      *slog.Logger
 	w        *batch.Writer[finding.Finding]
-	bud      *clientbudget.Budget // nil when the bound is off
+	bud      *clientbudget.Budget[string] // nil when the bound is off
 	budLimit int
 
 	received, ignored, purged, overBudget, spilled, spillStored, spillFailed atomic.Uint64
@@ -158,7 +158,7 @@ func New(opt Options) (*Sink, error) {
 		if table <= 0 {
 			table = DefaultClientTable
 		}
-		s.bud, s.budLimit = clientbudget.New(limit, DefaultClientKinds, table), limit
+		s.bud, s.budLimit = clientbudget.New[string](limit, DefaultClientKinds, table), limit
 	}
 	var err error
 	s.w, err = batch.New(batch.Options[finding.Finding]{

@@ -83,7 +83,7 @@ type Log struct {
 	log *slog.Logger
 	w   *batch.Writer[store.Flow]
 
-	budget *clientbudget.Budget
+	budget *clientbudget.Budget[string]
 
 	received, overBudget, purged atomic.Uint64
 }
@@ -119,7 +119,7 @@ func New(opt Options) (*Log, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	// Flows have no kinds: over the budget only classified ones are kept.
-	l := &Log{opt: opt, log: log, budget: clientbudget.New(opt.ClientBudget, 0, opt.ClientTable)}
+	l := &Log{opt: opt, log: log, budget: clientbudget.New[string](opt.ClientBudget, 0, opt.ClientTable)}
 	var err error
 	l.w, err = batch.New(batch.Options[store.Flow]{Name: "flow log", Write: opt.Store.SaveFlows, Purge: l.purge,
 		Queue: opt.Queue, Size: opt.Batch, FlushEvery: opt.FlushEvery, PurgeEvery: opt.PurgeEvery, Logger: log})

@@ -1,5 +1,6 @@
 // Package clientbudget is the per-device budget of records a minute that
-// the finding store and the flow log apply before they queue a write: a
+// the finding store, the flow log and the DNS query log apply before they
+// queue a write: a
 // device doing something a detector notices produces a handful of records;
 // a flood of crafted packets meant to bury the real ones (or fill the disk)
 // produces thousands, and only the first of them are worth keeping.
@@ -15,13 +16,14 @@ import (
 	"time"
 )
 
-// Budget counts records per client and minute. Safe for concurrent use.
-type Budget struct {
+// Budget counts records per client and minute; K names a client (a MAC
+// or address as text, a netip.Addr). Safe for concurrent use.
+type Budget[K comparable] struct {
 	mu      sync.Mutex
 	limit   int
 	kinds   int
 	max     int
-	clients map[string]*minute
+	clients map[K]*minute
 }
 
 type minute struct {
@@ -35,8 +37,8 @@ type minute struct {
 // remembers up to kinds distinct kinds per client and minute (0: none, so
 // nothing over the limit is kept for being unusual), and tracks at most
 // clients clients (at least 1).
-func New(limit, kinds, clients int) *Budget {
-	return &Budget{limit: limit, kinds: max(kinds, 0), max: max(clients, 1), clients: map[string]*minute{}}
+func New[K comparable](limit, kinds, clients int) *Budget[K] {
+	return &Budget[K]{limit: limit, kinds: max(kinds, 0), max: max(clients, 1), clients: map[K]*minute{}}
 }
 
 // Allow counts one record of client at now and reports whether it is kept:
@@ -44,9 +46,10 @@ func New(limit, kinds, clients int) *Budget {
 // client has not had this minute while fewer than the bound of kinds are
 // remembered ("" is no kind). firstOver is true for the first record left
 // out in the client's minute, so a caller logs once rather than per record.
-// A record about no client (client "") is always kept and not counted.
-func (b *Budget) Allow(client, kind string, now time.Time) (keep, firstOver bool) {
-	if client == "" {
+// A record about no client (the zero K) is always kept and not counted.
+func (b *Budget[K]) Allow(client K, kind string, now time.Time) (keep, firstOver bool) {
+	var none K
+	if client == none {
 		return true, false
 	}
 	b.mu.Lock()
@@ -69,8 +72,9 @@ func (b *Budget) Allow(client, kind string, now time.Time) (keep, firstOver bool
 // Count counts one record of client at now that its caller keeps whatever
 // the budget (the flow a finding came from), so that it still uses up the
 // client's minute.
-func (b *Budget) Count(client string, now time.Time) {
-	if client == "" {
+func (b *Budget[K]) Count(client K, now time.Time) {
+	var none K
+	if client == none {
 		return
 	}
 	b.mu.Lock()
@@ -79,7 +83,7 @@ func (b *Budget) Count(client string, now time.Time) {
 }
 
 // Clients is how many clients the budget tracks now.
-func (b *Budget) Clients() int {
+func (b *Budget[K]) Clients() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.clients)
@@ -87,7 +91,7 @@ func (b *Budget) Clients() int {
 
 // current returns client's minute at now, starting a new one when the last
 // is over (or the clock went back). b.mu is held.
-func (b *Budget) current(client string, now time.Time) *minute {
+func (b *Budget[K]) current(client K, now time.Time) *minute {
 	c := b.clients[client]
 	if c == nil {
 		if len(b.clients) >= b.max {
@@ -108,19 +112,20 @@ func (b *Budget) current(client string, now time.Time) *minute {
 
 // evict forgets clients whose minute is over, or else the oldest. b.mu is
 // held.
-func (b *Budget) evict(now time.Time) {
-	var oldest string
+func (b *Budget[K]) evict(now time.Time) {
+	var oldest K
 	var oldestAt time.Time
+	found := false
 	for k, c := range b.clients {
 		if now.Sub(c.start) >= time.Minute {
 			delete(b.clients, k)
 			continue
 		}
-		if oldest == "" || c.start.Before(oldestAt) {
-			oldest, oldestAt = k, c.start
+		if !found || c.start.Before(oldestAt) {
+			oldest, oldestAt, found = k, c.start, true
 		}
 	}
-	if len(b.clients) >= b.max && oldest != "" {
+	if len(b.clients) >= b.max && found {
 		delete(b.clients, oldest)
 	}
 }

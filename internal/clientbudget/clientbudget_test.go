@@ -1,6 +1,7 @@
 package clientbudget
 
 import (
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -9,7 +10,7 @@ import (
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 func TestTheFirstAreKeptAndTheRestCountedOnce(t *testing.T) {
-	b := New(5, 0, 10)
+	b := New[string](5, 0, 10)
 	kept, firsts := 0, 0
 	for range 100 {
 		k, first := b.Allow("02:00:00:00:00:01", "", t0)
@@ -45,7 +46,7 @@ func TestTheFirstAreKeptAndTheRestCountedOnce(t *testing.T) {
 }
 
 func TestUnusualKindsAreKeptUpToTheBound(t *testing.T) {
-	b := New(2, 3, 10)
+	b := New[string](2, 3, 10)
 	var kept []string
 	for _, kind := range []string{"vpn", "vpn", "vpn", "tor", "tor", "ssh", "doh", "proxy"} {
 		if k, _ := b.Allow("10.20.0.10", kind, t0); k {
@@ -60,7 +61,7 @@ func TestUnusualKindsAreKeptUpToTheBound(t *testing.T) {
 }
 
 func TestCountedRecordsUseUpTheMinute(t *testing.T) {
-	b := New(3, 0, 10)
+	b := New[string](3, 0, 10)
 	for range 3 {
 		b.Count("02:00:00:00:00:01", t0)
 	}
@@ -70,7 +71,7 @@ func TestCountedRecordsUseUpTheMinute(t *testing.T) {
 }
 
 func TestRecordsAboutNoClientAreAlwaysKept(t *testing.T) {
-	b := New(0, 0, 1)
+	b := New[string](0, 0, 1)
 	for range 10 {
 		if k, _ := b.Allow("", "pool-exhausted", t0); !k {
 			t.Fatal("a record about no client was left out")
@@ -84,7 +85,7 @@ func TestRecordsAboutNoClientAreAlwaysKept(t *testing.T) {
 // Keys come from client packets, so both tables are bounded however many
 // clients and kinds a flood makes up.
 func TestTablesAreBounded(t *testing.T) {
-	b := New(5, 8, 100)
+	b := New[string](5, 8, 100)
 	for i := range 10000 {
 		b.Allow("10.20."+strconv.Itoa(i>>8)+"."+strconv.Itoa(i&0xff), "vpn", t0)
 	}
@@ -108,5 +109,21 @@ func TestTablesAreBounded(t *testing.T) {
 	}
 	if k, _ := b.Allow("10.30.0.10", "", later); !k {
 		t.Error("an evicted client's record in a new minute was left out")
+	}
+}
+
+// Any comparable key names a client: the DNS query log keys by netip.Addr,
+// with no text made per lookup.
+func TestAddressKeys(t *testing.T) {
+	b := New[netip.Addr](1, 0, 2)
+	a := netip.MustParseAddr("10.20.0.10")
+	if k, _ := b.Allow(a, "", t0); !k {
+		t.Error("first lookup left out")
+	}
+	if k, first := b.Allow(a, "", t0); k || !first {
+		t.Errorf("second lookup: kept %v, first over %v", k, first)
+	}
+	if k, _ := b.Allow(netip.Addr{}, "", t0); !k {
+		t.Error("a record about no address was left out")
 	}
 }
