@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/store/storetest"
+
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -15,7 +17,7 @@ import (
 // network.
 func TestRADIUSAndPeopleAttributeAnAlert(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
+	st := storetest.Open(t)
 	now := time.Now().Truncate(time.Second)
 	mac := net.HardwareAddr{0x00, 0x1c, 0xb3, 1, 2, 3}
 	ap := net.HardwareAddr{0x00, 0x11, 0x22, 0x33, 0x44, 0x55}
@@ -54,7 +56,7 @@ func TestRADIUSAndPeopleAttributeAnAlert(t *testing.T) {
 
 func TestStorePeopleNamesStaffAndNobody(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
+	st := storetest.Open(t)
 	now := time.Now()
 	if _, err := st.CreatePerson(ctx, "test", store.Person{Kind: "staff", StaffCode: "JSM", Username: "j.smith",
 		LegalForename: "Jane", LegalSurname: "Smith"}, now); err != nil {

@@ -3,11 +3,10 @@ package radius
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/store/storetest"
 )
 
 // StoreDevices reads what the devices page and people decided: an approved
@@ -15,11 +14,7 @@ import (
 // unknown, not an error.
 func TestStoreDevicesReadsTheDevicesTable(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t)
 	mac := net.HardwareAddr{0x00, 0x1c, 0xb3, 0, 0, 0x42}
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	if err := st.ApproveDevice(ctx, "test", mac, "staff", "Library printer", now); err != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/store/storetest"
+
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -15,7 +17,7 @@ import (
 // database without bound.
 func TestAFindingFloodKeepsTheFirstAndTheUnusual(t *testing.T) {
 	clock := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	st := openStore(t)
+	st := storetest.Open(t)
 	s, err := New(Options{Store: st, Queue: 100000, ClientBudget: 20, Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/store/storetest"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-net/gatehouse/internal/testkit"
@@ -163,12 +165,7 @@ func New(t testing.TB, opts Options) *Site {
 // t ends: for a test whose Setup needs the store before the site exists.
 func OpenStore(t testing.TB) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatalf("webtest: open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return storetest.Open(t)
 }
 
 // AddUser creates a user directly in the store, with a real password hash,
