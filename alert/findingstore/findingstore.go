@@ -53,9 +53,15 @@ const (
 // purgeActor is who the audit log names for retention purges.
 const purgeActor = "inspect-retention"
 
+// Store is the part of the store a Sink writes to.
+type Store interface {
+	InsertFindings(ctx context.Context, fs []store.Finding) error
+	PurgeFindings(ctx context.Context, actor string, before time.Time) (int64, error)
+}
+
 // Options configure a Sink. Store is required.
 type Options struct {
-	Store *store.Store
+	Store Store
 	// Stored, when set, is called after each batch was written, so the
 	// alert pipeline picks the new rows up at once.
 	Stored func()
