@@ -49,9 +49,9 @@ type Neighbours interface {
 
 // Options are the portal's dependencies and settings.
 type Options struct {
-	Store      *store.Store // required
-	Admitter   Admitter     // required
-	Neighbours Neighbours   // required
+	Store      Store      // required
+	Admitter   Admitter   // required
+	Neighbours Neighbours // required
 	// Bound reports whether the router gave ip to mac (a lease or a
 	// reservation) where MAC-address binding is on; a code admits only
 	// such a pair, so a static address nobody was given stays shut even
@@ -93,7 +93,7 @@ type Options struct {
 // Portal is the captive portal: its HTTP server, the vouchers' life cycle
 // and guest admissions. Build it with New.
 type Portal struct {
-	st       *store.Store
+	st       Store
 	adm      Admitter
 	nb       Neighbours
 	bound    func(net.HardwareAddr, netip.Addr) bool
