@@ -90,3 +90,13 @@ func (s Segment) validate() error {
 	}
 	return nil
 }
+
+// PoolSize is how many addresses the segment's range holds, RangeStart to
+// RangeEnd inclusive (what the overview page measures use against); 0 for a
+// range that is not IPv4 or runs backwards.
+func (s Segment) PoolSize() int {
+	if !s.RangeStart.Is4() || !s.RangeEnd.Is4() || s.RangeEnd.Less(s.RangeStart) {
+		return 0
+	}
+	return int(ip4u(s.RangeEnd)-ip4u(s.RangeStart)) + 1
+}
