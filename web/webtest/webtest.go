@@ -220,6 +220,20 @@ func Remote(t testing.TB, baseURL string, roots *x509.CertPool) *Browser {
 	return newBrowser(t, &Site{URL: strings.TrimSuffix(baseURL, "/"), pool: roots}, conf)
 }
 
+// RemoteVia is Remote through c's transport: a daemon under test reached
+// from inside a testbed namespace (testbed.School.HTTPClient), with c's TLS
+// settings and, when set, its timeout (argon2 on a loaded machine). The
+// browser keeps cookies of its own and does not follow redirects.
+func RemoteVia(t testing.TB, baseURL string, c *http.Client) *Browser {
+	t.Helper()
+	b := newBrowser(t, &Site{URL: strings.TrimSuffix(baseURL, "/")}, nil)
+	b.c.Transport = c.Transport
+	if c.Timeout > 0 {
+		b.c.Timeout = c.Timeout
+	}
+	return b
+}
+
 func newBrowser(t testing.TB, s *Site, conf *tls.Config) *Browser {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
