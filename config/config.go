@@ -33,6 +33,8 @@ import (
 	"net/netip"
 	"os"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // MaxFileSize bounds the configuration file. A router's network layout is a
@@ -113,8 +115,8 @@ type Segment struct {
 	// UnknownDevices is what happens to a device nobody approved, as the
 	// file gives it: alert, quarantine, deny or allow; empty when the file
 	// gives none, which means the segment's default (see policy.Defaults:
-	// the defaults live there, not here).
-	UnknownDevices string
+	// the modes and defaults live there, not here).
+	UnknownDevices policy.UnknownDevices
 	// SSIDs are the Wi-Fi networks that put a device on this segment: a
 	// RADIUS request names its SSID in Called-Station-Id. Unique across
 	// segments; optional.
@@ -125,15 +127,6 @@ type Segment struct {
 	// mac_ip_binding: false.
 	MACIPBinding bool
 }
-
-// The modes segments[].unknown_devices accepts. What each means is package
-// policy's (policy.UnknownDevices); these are the words of the file.
-const (
-	UnknownAlert      = "alert"
-	UnknownQuarantine = "quarantine"
-	UnknownDeny       = "deny"
-	UnknownAllow      = "allow"
-)
 
 // DHCP is a segment's DHCPv4 pool.
 type DHCP struct {

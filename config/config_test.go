@@ -297,7 +297,7 @@ func TestUnknownDevicesKeptAsWrittenAndUnknownModesRejected(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if s, _ := cfg.Segment("pupil"); s.UnknownDevices != tc.mode {
+				if s, _ := cfg.Segment("pupil"); string(s.UnknownDevices) != tc.mode {
 					t.Errorf("pupil unknown_devices %q, want %q", s.UnknownDevices, tc.mode)
 				}
 				return

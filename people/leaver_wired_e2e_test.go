@@ -254,8 +254,8 @@ func TestLeaverOnAWiredPortLosesTheSessionAndTheInternetAtT0(t *testing.T) {
 		// hostapd names its port's network in Called-Station-Id (ssid=
 		// below): a wired port has no SSID of its own, and a person's
 		// login lands on the segment it names.
-		Segments: []radius.Segment{{Name: "pupil", SSIDs: []string{"wired-pupil"}, Unknown: radius.UnknownAllow},
-			{Name: "staff", SSIDs: []string{"wired-staff"}, Unknown: radius.UnknownAllow}},
+		Segments: []radius.Segment{{Name: "pupil", SSIDs: []string{"wired-pupil"}, Unknown: policy.UnknownAllow},
+			{Name: "staff", SSIDs: []string{"wired-staff"}, Unknown: policy.UnknownAllow}},
 		Devices: wiredDevices{r.st}, Identities: wiredIdentities{svc}, Sessions: r.st, Auditor: r.st,
 		EAP:         &eap.Options{TLS: &tls.Config{Certificates: []tls.Certificate{serverCert(t, dir)}}},
 		RejectDelay: -1,

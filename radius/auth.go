@@ -13,8 +13,8 @@ import (
 	"layeh.com/radius/rfc2869"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // Attribute numbers and values used in replies.
@@ -126,23 +126,20 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 		return s.reject(r, "unknown device on an SSID no segment serves")
 	}
 	mode := seg.Unknown
-	if mode == "" {
-		mode = UnknownAllow
-	}
-	if mode != UnknownAllow && s.alerted.allow(seg.Name+"|"+mac.String(), now) && (s.o.Events != nil || s.o.Findings != nil) {
+	if !mode.Welcomes() && s.alerted.allow(seg.Name+"|"+mac.String(), now) {
 		apText := ""
 		if r.ap != nil {
 			apText = r.ap.String()
 		}
-		s.raise(finding.Finding{Time: now, Source: finding.SourceRADIUS, Class: finding.ClassUnapprovedDevice,
+		s.o.Findings.Offer(finding.Finding{Time: now, Source: finding.SourceRADIUS, Class: finding.ClassUnapprovedDevice,
 			Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), mac...), Proto: "radius", Detail: finding.DetailNotApproved,
 			Evidence: fmt.Sprintf("RADIUS MAC authentication: device %s asked %s (access point %s, SSID %q) to join %s; nobody has approved it, and the segment's unknown_devices is %s",
 				mac, r.client.Name, apText, r.ssid, seg.Name, mode)})
 	}
 	switch mode {
-	case UnknownAllow, UnknownAlert:
+	case "", policy.UnknownAllow, policy.UnknownAlert:
 		return s.accept(r, seg, time.Time{}, nil, now)
-	case UnknownQuarantine:
+	case policy.UnknownQuarantine:
 		if s.portal == nil {
 			return s.reject(r, "quarantine asked for, but no segment has the portal")
 		}
@@ -269,13 +266,4 @@ func addKey(resp *radius.Packet, reqAuth [16]byte, secret []byte, key string) er
 		resp.Add(rfc2865.VendorSpecific_Type, vsa)
 	}
 	return nil
-}
-
-// raise hands f to the finding sink, which must not lose it, and publishes
-// it on the hub for anything else that listens (best effort).
-func (s *Server) raise(f finding.Finding) {
-	if s.o.Findings != nil {
-		s.o.Findings.Offer(f)
-	}
-	events.Publish(s.o.Events, f)
 }

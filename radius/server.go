@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius/eap"
 )
 
@@ -43,21 +44,13 @@ type Segment struct {
 	Name  string
 	VLAN  int // 0: the Accept carries no VLAN
 	SSIDs []string
-	// Unknown is the segment's unknown_devices mode: "allow" (accept),
-	// "alert" (accept and raise a finding), "quarantine" (accept onto the
-	// portal segment's VLAN and raise a finding) or "deny" (reject and raise
+	// Unknown is the segment's unknown_devices mode: allow or "" (accept),
+	// alert (accept and raise a finding), quarantine (accept onto the
+	// portal segment's VLAN and raise a finding) or deny (reject and raise
 	// a finding).
-	Unknown string
+	Unknown policy.UnknownDevices
 	Portal  bool // the visitor segment: quarantine puts strangers here
 }
-
-// The unknown_devices modes.
-const (
-	UnknownAllow      = "allow"
-	UnknownAlert      = "alert"
-	UnknownQuarantine = "quarantine"
-	UnknownDeny       = "deny"
-)
 
 // Options configure a Server.
 type Options struct {
@@ -72,9 +65,9 @@ type Options struct {
 	Keys       *Keyring     // nil: no personal keys in Accepts
 	Auditor    Auditor      // records disconnects; nil: not recorded
 	Events     *events.Hub  // nil: nothing published
-	// Findings takes every finding this package raises, without loss (the
-	// finding store); nil: findings are only published on the hub, where
-	// a subscriber that falls behind misses them.
+	// Findings takes every finding this package raises, without loss: the
+	// daemon's one finding sink. nil drops them (finding.Discard), for
+	// benchmarks and tests that do not look.
 	Findings finding.Sink
 	// EAP configures WPA-Enterprise logins (package radius/eap); nil: an
 	// Access-Request carrying EAP is rejected. Its CheckPassword, when
@@ -162,6 +155,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Findings == nil {
+		o.Findings = finding.Discard{}
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -55,7 +55,7 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 	}
 	for _, s := range cfg.Segments {
 		spec := policy.Defaults(s.Name, s.Interface, s.Subnet, s.Gateway, s.Portal).
-			WithUnknownDevices(policy.UnknownDevices(s.UnknownDevices))
+			WithUnknownDevices(s.UnknownDevices)
 		// A staff default that names a server the school did not
 		// configure would make the whole network invalid.
 		var servers []string

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -34,18 +35,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "radiusserver:", err)
 		os.Exit(1)
 	}
-}
-
-// devices is the daemon's adapter (cmd/gatehouse/radius.go) over the store.
-type devices struct{ st *store.Store }
-
-func (d devices) Lookup(ctx context.Context, mac net.HardwareAddr) (radius.DeviceInfo, error) {
-	dev, err := d.st.DeviceForRADIUS(ctx, mac)
-	if err != nil {
-		return radius.DeviceInfo{}, err
-	}
-	return radius.DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
-		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed}, nil
 }
 
 type identities map[string]radius.Identity
@@ -99,8 +88,8 @@ func run() error {
 	srv, err := radius.New(radius.Options{
 		AuthAddr: *auth, AcctAddr: *acct,
 		Clients:  []radius.Client{{Name: "bench", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte(*secret), RequireMessageAuthenticator: true}},
-		Segments: []radius.Segment{{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}, Unknown: radius.UnknownDeny}},
-		Devices:  devices{st}, Identities: ids, Sessions: st,
+		Segments: []radius.Segment{{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}, Unknown: policy.UnknownDeny}},
+		Devices:  radius.StoreDevices{Store: st}, Identities: ids, Sessions: st,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
