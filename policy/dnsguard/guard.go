@@ -171,6 +171,9 @@ type Stats struct {
 	// Overload counts UDP queries dropped unanswered because
 	// MaxInFlight queries were already waiting for an upstream.
 	Overload uint64
+	// LogDropped counts cached answers sent but not handed to the
+	// Recorder and Answers because the hit log's buffer was full.
+	LogDropped uint64
 }
 
 // Guard answers DNS queries. Its handler is safe for concurrent use.
@@ -186,6 +189,9 @@ type Guard struct {
 	queries, hits, upstream, servfail, blocked, safe, bad atomic.Uint64
 	outside, limited, notAdmitted, panics, overload       atomic.Uint64
 	inFlight                                              atomic.Int64
+
+	hitLog  *hitLog
+	flushMu sync.Mutex // one flushHits at a time
 }
 
 // state is the segments' policies and the packed answers computed under
@@ -223,7 +229,7 @@ func New(cfg Config, logger *slog.Logger) (*Guard, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.BlockedNames = normalize(cfg.BlockedNames)
-	g := &Guard{cfg: cfg, log: logger.With("component", "dnsguard"), cache: newCache(cfg.CacheSize), now: now,
+	g := &Guard{cfg: cfg, log: logger.With("component", "dnsguard"), cache: newCache(cfg.CacheSize), now: now, hitLog: newHitLog(),
 		pre: normalize(append(append([]string{}, PreAdmissionNames...), cfg.PortalNames...))}
 	if cfg.ClientQPS >= 0 {
 		qps, table := cfg.ClientQPS, cfg.ClientTable
@@ -279,7 +285,7 @@ func (g *Guard) Stats() Stats {
 	return Stats{Queries: g.queries.Load(), CacheHits: g.hits.Load(), Upstream: g.upstream.Load(),
 		ServFail: g.servfail.Load(), Blocked: g.blocked.Load(), SafeSearch: g.safe.Load(), BadQueries: g.bad.Load(),
 		Outside: g.outside.Load(), Limited: g.limited.Load(), NotAdmitted: g.notAdmitted.Load(), Panics: g.panics.Load(),
-		Overload: g.overload.Load()}
+		Overload: g.overload.Load(), LogDropped: g.hitLog.dropped.Load()}
 }
 
 // Serve listens on cfg.Listen over UDP (UDPSockets sockets sharing the
@@ -325,6 +331,11 @@ func (g *Guard) serve(ctx context.Context, conns []*net.UDPConn, pc net.PacketCo
 			errc <- s.ActivateAndServe()
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		g.runHitLog(sctx)
+	}()
 	if len(conns) > 0 {
 		wg.Add(1)
 		go func() {
@@ -347,6 +358,7 @@ func (g *Guard) serve(ctx context.Context, conns []*net.UDPConn, pc net.PacketCo
 		cancel()
 	}
 	wg.Wait()
+	g.flushHits() // what the last answers left
 	return err
 }
 

@@ -236,6 +236,7 @@ func TestPackedHitsKeepIDSpellingTTLAndPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		g.flushHits() // cached answers are recorded off their path
 		return r
 	}
 	for _, name := range []string{"school.example.", "www.google.com.", "nordvpn.com."} {
@@ -353,3 +354,31 @@ func TestWireHelpers(t *testing.T) {
 		t.Errorf("IP_PKTINFO control message % x", oob)
 	}
 }
+
+// The hit log is bounded: a full buffer drops and counts, and a Recorder
+// that panics on a cached answer is recovered off the path as on it.
+func TestHitLogIsBoundedAndSurvivesPanics(t *testing.T) {
+	g, err := New(Config{Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:53")}, Recorder: panicRecorder{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &packedEntry{name: "panic.example", action: Forwarded}
+	for range hitLogSize + 5 {
+		g.hitLog.add(hitNote{at: time.Now(), client: netip.MustParseAddr("10.0.0.1"), e: e})
+	}
+	if s := g.Stats(); s.LogDropped != 5 {
+		t.Errorf("dropped %d past a buffer of %d, want 5", s.LogDropped, hitLogSize)
+	}
+	g.flushHits()
+	if s := g.Stats(); s.Panics != hitLogSize {
+		t.Errorf("%d panics recovered, want %d", s.Panics, hitLogSize)
+	}
+	g.hitLog.add(hitNote{client: netip.MustParseAddr("10.0.0.1"), e: e})
+	if s := g.Stats(); s.LogDropped != 5 {
+		t.Errorf("the buffer was not emptied by the flush: %+v", s)
+	}
+}
+
+type panicRecorder struct{}
+
+func (panicRecorder) Record(Query) { panic("injected") }

@@ -269,12 +269,16 @@ func (w *udpWorker) fast(pkt, oob []byte, from netip.AddrPort) (done bool) {
 	if e == nil {
 		return false
 	}
-	var mac net.HardwareAddr
-	if g.cfg.Clients != nil {
-		mac = g.cfg.Clients.MACFor(client)
-	}
-	if e.admission && seg.Portal && (g.cfg.Admitted == nil || !g.cfg.Admitted(client, mac)) {
-		return false // the long way answers NXDOMAIN and counts it
+	if e.admission && seg.Portal {
+		// Whether this client may have the answer is its own, not the
+		// name's: asked every time.
+		var mac net.HardwareAddr
+		if g.cfg.Clients != nil {
+			mac = g.cfg.Clients.MACFor(client)
+		}
+		if g.cfg.Admitted == nil || !g.cfg.Admitted(client, mac) {
+			return false // the long way answers NXDOMAIN and counts it
+		}
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -304,17 +308,8 @@ func (w *udpWorker) fast(pkt, oob []byte, from netip.AddrPort) (done bool) {
 		g.blocked.Add(1)
 	}
 	out := e.patch(w.out, binary.BigEndian.Uint16(pkt), &q, now)
-	rec := Query{Time: now, Client: client, MAC: mac, Segment: seg.Name, Name: e.name, Type: e.qtype, Answer: e.summary, Action: e.action}
-	if rec.Action == Forwarded {
-		rec.Action = Cached
-	}
-	if g.cfg.Recorder != nil {
-		g.cfg.Recorder.Record(rec)
-	}
-	if g.cfg.Answers != nil {
-		g.cfg.Answers(client, rec.Name, rec.Answer, now)
-	}
 	w.send(out, oob, from)
+	g.hitLog.add(hitNote{at: now, client: client, segment: seg.Name, e: e})
 	return true
 }
 
