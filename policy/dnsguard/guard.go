@@ -133,10 +133,14 @@ type Config struct {
 	// SO_REUSEPORT, each read by its own goroutine; 0 means one per core
 	// (GOMAXPROCS).
 	UDPSockets int
-	Timeout    time.Duration // per upstream try; 0 means 2s
-	Recorder   Recorder      // optional
-	Clients    ClientLookup  // optional
-	Answers    Answers       // optional
+	// UDPBatch 1 reads and answers one datagram per system call; any other
+	// value takes up to 16 with recvmmsg and answers cached ones with one
+	// sendmmsg (batch.go).
+	UDPBatch int
+	Timeout  time.Duration // per upstream try; 0 means 2s
+	Recorder Recorder      // optional
+	Clients  ClientLookup  // optional
+	Answers  Answers       // optional
 	// Admitted reports whether the portal admitted the client at ip (MAC
 	// may be nil); required for Portal segments to answer more than
 	// PreAdmissionNames. nil: nobody is admitted.

@@ -209,6 +209,11 @@ func (g *Guard) serveUDP(ctx context.Context, conns []*net.UDPConn) error {
 }
 
 func (w *udpWorker) run(ctx context.Context) error {
+	if w.g.cfg.UDPBatch != 1 {
+		if b, err := newBatchIO(w.conn); err == nil {
+			return w.runBatched(ctx, b)
+		}
+	}
 	for {
 		n, oobn, flags, from, err := w.conn.ReadMsgUDPAddrPort(w.in, w.oob)
 		if err != nil {
@@ -248,26 +253,38 @@ func (w *udpWorker) handle(pkt, oob []byte, from netip.AddrPort) {
 }
 
 // fast answers pkt from the packed cache and reports whether it did.
-func (w *udpWorker) fast(pkt, oob []byte, from netip.AddrPort) (done bool) {
+func (w *udpWorker) fast(pkt, oob []byte, from netip.AddrPort) bool {
+	ans, ok := w.answer(pkt, oob, from, w.out[:0])
+	if ok {
+		w.send(ans, oob, from)
+	}
+	return ok
+}
+
+// answer writes the packed-cache answer to pkt into out (whose capacity
+// must hold it) and returns it, or reports false for a query the long
+// way must answer. A nil answer with true means the query was dealt with
+// (answered SERVFAIL after a panic).
+func (w *udpWorker) answer(pkt, oob []byte, from netip.AddrPort, out []byte) (ans []byte, done bool) {
 	g := w.g
 	q, ok := parseQuery(pkt)
 	if !ok {
-		return false
+		return nil, false
 	}
 	st := g.state.Load()
 	if st.answers == nil {
-		return false
+		return nil, false
 	}
 	client := from.Addr().Unmap()
 	seg, view, inside := g.segment(st, client)
 	if !inside {
-		return false
+		return nil, false
 	}
 	w.key = appendKey(w.key[:0], view, &q)
 	now := g.now()
 	e := st.answers.get(w.key, now)
-	if e == nil {
-		return false
+	if e == nil || len(e.wire) > cap(out) {
+		return nil, false
 	}
 	if e.admission && seg.Portal {
 		// Whether this client may have the answer is its own, not the
@@ -277,7 +294,7 @@ func (w *udpWorker) fast(pkt, oob []byte, from netip.AddrPort) (done bool) {
 			mac = g.cfg.Clients.MACFor(client)
 		}
 		if g.cfg.Admitted == nil || !g.cfg.Admitted(client, mac) {
-			return false // the long way answers NXDOMAIN and counts it
+			return nil, false // the long way answers NXDOMAIN and counts it
 		}
 	}
 	defer func() {
@@ -289,14 +306,13 @@ func (w *udpWorker) fast(pkt, oob []byte, from netip.AddrPort) (done bool) {
 			if req.Unpack(pkt) == nil {
 				w.send(w.packMsg(servfail(req)), oob, from)
 			}
-			done = true
+			ans, done = nil, true
 		}
 	}()
 	g.queries.Add(1)
 	if g.limit != nil && !g.limit.allow(client, now) {
 		g.limited.Add(1)
-		w.send(refusedWire(w.out, pkt, len(q.qname)), oob, from)
-		return true
+		return refusedWire(out, pkt, len(q.qname)), true
 	}
 	switch e.action {
 	case Forwarded:
@@ -307,10 +323,9 @@ func (w *udpWorker) fast(pkt, oob []byte, from netip.AddrPort) (done bool) {
 	case Blocked:
 		g.blocked.Add(1)
 	}
-	out := e.patch(w.out, binary.BigEndian.Uint16(pkt), &q, now)
-	w.send(out, oob, from)
+	ans = e.patch(out, binary.BigEndian.Uint16(pkt), &q, now)
 	g.hitLog.add(hitNote{at: now, client: client, segment: seg.Name, e: e})
-	return true
+	return ans, true
 }
 
 func (w *udpWorker) send(b, oob []byte, to netip.AddrPort) {

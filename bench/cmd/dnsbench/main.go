@@ -40,6 +40,9 @@ import (
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 )
 
+// udpBatch is the -udp-batch flag, for the component run's A/B of batching.
+var udpBatch int
+
 const (
 	upstreamAddr = "127.0.0.1:5300"
 	guardAddr    = "127.0.0.1:5301"
@@ -52,6 +55,7 @@ func main() {
 	clients := flag.Int("clients", 8, "concurrent clients")
 	outstanding := flag.Int("outstanding", 64, "queries in flight at most (dnsperf -q)")
 	gatehouse := flag.String("gatehouse", "", "measure this gatehouse binary as deployed, in a testbed router")
+	flag.IntVar(&udpBatch, "udp-batch", 0, "component run: the guard's Config.UDPBatch (1: one datagram per system call)")
 	fwdNames := flag.Int("fwd-names", 1_000_000, "unique names for the deployed forwarded run")
 	flag.Parse()
 	if *duration <= 0 || *duration > time.Minute || *names < 1 || *names > 100000 || *clients < 1 || *clients > 256 {
@@ -172,6 +176,7 @@ func measureGuard(ctx context.Context, cache bool, d time.Duration, queries stri
 		Segments:     []dnsguard.SegmentPolicy{{Name: "pupil", Subnet: netip.MustParsePrefix("127.0.0.0/8"), SafeSearch: true, BlockPrivateRelay: true}},
 		BlockedNames: []string{"dns.google", "cloudflare-dns.com", "dns.quad9.net", "nordvpn.com"},
 		CacheSize:    size,
+		UDPBatch:     udpBatch,
 		Recorder:     discard{},
 	}, nil)
 	if err != nil {
