@@ -196,6 +196,9 @@ type Guard struct {
 
 	hitLog  *hitLog
 	flushMu sync.Mutex // one flushHits at a time
+
+	poolMu sync.Mutex
+	pools  map[netip.AddrPort]*upstreamPool // forwarded UDP, by upstream (upstream.go)
 }
 
 // state is the segments' policies and the packed answers computed under
@@ -363,6 +366,7 @@ func (g *Guard) serve(ctx context.Context, conns []*net.UDPConn, pc net.PacketCo
 	}
 	wg.Wait()
 	g.flushHits() // what the last answers left
+	g.closePools()
 	return err
 }
 
@@ -584,7 +588,13 @@ func (g *Guard) exchange(ctx context.Context, req *dns.Msg, proto string) (*dns.
 	for _, u := range g.cfg.Upstreams {
 		g.upstream.Add(1)
 		c := &dns.Client{Net: proto, Timeout: g.cfg.Timeout, UDPSize: dns.DefaultMsgSize}
-		m, err := g.ask(ctx, c, out, u.String())
+		var m *dns.Msg
+		var err error
+		if proto == "udp" {
+			m, err = g.pool(u).exchangeUDP(ctx, out, g.cfg.Timeout)
+		} else {
+			m, err = g.ask(ctx, c, out, u.String())
+		}
 		if err == nil && m.Truncated && proto == "udp" {
 			c.Net = "tcp"
 			m, err = g.ask(ctx, c, out, u.String())

@@ -426,3 +426,50 @@ func TestBatchedHitAllocatesNothing(t *testing.T) {
 		t.Errorf("%.1f allocations per batched hit, want 0", allocs)
 	}
 }
+
+// Forwarded UDP queries share an upstream socket, each answer reaching
+// the query it belongs to, and the socket is replaced every upstreamUses
+// queries so the source port keeps changing.
+func TestForwardedQueriesShareRotatingUpstreamSockets(t *testing.T) {
+	up := startUpstream(t)
+	_, addr := startGuard(t, Config{Upstreams: []netip.AddrPort{up.addr}, CacheSize: -1, ClientQPS: -1})
+	const n = 3 * upstreamUses
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	// 16 clients at once, each asking in turn: many queries share a
+	// socket at the same time, without a burst the kernel would drop.
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &dns.Client{Timeout: 10 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(staffClient)}}}
+			for i := w; i < n; i += 16 {
+				name, want := "school.example.", "192.0.2.10"
+				if i%2 == 1 {
+					name, want = "www.google.com.", "192.0.2.99"
+				}
+				m := new(dns.Msg)
+				m.SetQuestion(name, dns.TypeA)
+				r, _, err := c.Exchange(m, addr)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				if got := answers(r); got != want {
+					errs <- name + " answered " + got + " " + dns.RcodeToString[r.Rcode]
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	up.mu.Lock()
+	ports := len(up.ports)
+	up.mu.Unlock()
+	if ports < 3 || ports > n/10 {
+		t.Errorf("%d queries came from %d upstream sockets, want about %d", n, ports, n/upstreamUses)
+	}
+}

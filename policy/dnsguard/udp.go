@@ -96,6 +96,30 @@ func listenUDP(ctx context.Context, addr string, n int) ([]*net.UDPConn, error) 
 	return conns, nil
 }
 
+// socketBuffer is the receive buffer asked for on the guard's sockets: a
+// morning's burst of queries (or of the upstream's answers to them) must
+// wait in the kernel rather than be dropped while the workers catch up.
+const socketBuffer = 1 << 20
+
+// growReceiveBuffer raises c's receive buffer to socketBuffer, past the
+// system's maximum where the process may (CAP_NET_ADMIN), else as far as
+// the system allows.
+func growReceiveBuffer(c net.Conn) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, socketBuffer) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, socketBuffer)
+		}
+	})
+}
+
 // askDestination turns on IP_PKTINFO (and IPV6_RECVPKTINFO on a v6 socket)
 // where the socket allows it. A socket bound to one address needs neither.
 func askDestination(c *net.UDPConn) {
@@ -180,6 +204,7 @@ func (g *Guard) serveUDP(ctx context.Context, conns []*net.UDPConn) error {
 	errc := make(chan error, len(conns))
 	for _, c := range conns {
 		askDestination(c)
+		growReceiveBuffer(c)
 		w := g.newUDPWorker(c)
 		wg.Add(1)
 		go func() {
