@@ -6,6 +6,14 @@
 // providers' strict hosts, answers the DoH canary and iCloud Private Relay
 // NXDOMAIN, blocks listed DoH/VPN service names, and reports every lookup.
 //
+// It owns its UDP sockets (one per core, SO_REUSEPORT, read in batches by
+// recvmmsg: udp.go, batch.go), a cache of the packed answers it sent, keyed
+// by question and policy view (each segment's policy is a view), which
+// answers a hit by patching a copy of the bytes with no allocation
+// (packed.go), emptied whenever the segments' policies change, and the hit
+// log that hands cached answers to the Recorder off their path (hitlog.go).
+// Forwarded UDP queries share a rotating socket per upstream (upstream.go).
+//
 // It does not store the query log or purge it (the guard hands each record to
 // a Recorder; policy/querylog writes them to package store and purges them
 // after the retention), know which MAC has an IP (a ClientLookup, the DHCP
