@@ -193,3 +193,12 @@ for kind in mab pap; do
 		printf '%s: Gatehouse/FreeRADIUS CPU per request = %.2f\n' "$kind" "$(echo "($gc / $gn) / ($fc / $fn)" | bc -l)"
 	fi
 done
+# The verdict lines (bench/lib/verdict.sh): issue 10's target, Gatehouse
+# <= 0.5x FreeRADIUS's CPU per request.
+. bench/lib/verdict.sh
+for kind in mab pap; do
+	read -r gn _ gc _ <<<"${res[gatehouse.$kind]}"
+	read -r fn _ fc _ <<<"${res[freeradius.$kind]}"
+	per() { if [ "$1" -gt 0 ]; then printf '%.1f' "$(echo "$2 * 1000000 / $1" | bc -l)"; else echo n/a; fi; }
+	verdict_ratio "radius $kind CPU us per request" "$(per "$gn" "$gc")" freeradius "$(per "$fn" "$fc")" "<=" 0.5
+done

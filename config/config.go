@@ -148,6 +148,10 @@ type DNS struct {
 	SafeSearch bool
 	// LogRetention is how long the per-client query log is kept.
 	LogRetention time.Duration
+	// ClientQPS (dns.client_qps) is each client's sustained query rate at
+	// the DNS guard, twice as many in a burst; 0 is the guard's default
+	// (50/s). A load test from one address raises it.
+	ClientQPS int
 }
 
 // RADIUS is the RADIUS server's listeners and the peers allowed to use it.

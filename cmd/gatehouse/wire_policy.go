@@ -79,6 +79,7 @@ func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 		Listen:       fmt.Sprintf(":%d", dnsPort),
 		Upstreams:    cfg.DNS.Upstream,
 		BlockedNames: inspect.BypassServiceNames(),
+		ClientQPS:    cfg.DNS.ClientQPS,
 	}
 	if cfg.Portal.Host != "" {
 		gc.PortalNames = []string{cfg.Portal.Host}

@@ -720,6 +720,7 @@ func numCPU() int {
 // report prints the table and says whether every budget line passed.
 func report(w io.Writer, old *figures, cur figures) bool {
 	ok := true
+	var verdicts []string // the verdict lines every bench script prints (bench/lib/verdict.sh)
 	fmt.Fprintf(w, "\n%-56s %12s %12s %10s\n", "daemon memory (MiB)", "before", "now", "budget")
 	line := func(what string, before, now float64, budget float64) {
 		b := "-"
@@ -735,6 +736,7 @@ func report(w io.Writer, old *figures, cur figures) bool {
 				verdict = "FAIL"
 				ok = false
 			}
+			verdicts = append(verdicts, fmt.Sprintf("%s memory MiB, %s: gatehouse %.1f, target <= %.0f", verdict, what, now, budget))
 		}
 		fmt.Fprintf(w, "%-56s %12s %12.1f %10s %s\n", what, b, now, lim, verdict)
 	}
@@ -757,6 +759,9 @@ func report(w io.Writer, old *figures, cur figures) bool {
 		fmt.Fprintf(w, "before: %s (%d flows held)\n", old.binary, old.held)
 	}
 	fmt.Fprintf(w, "now:    %s (%d flows held)\n", cur.binary, cur.held)
+	for _, v := range verdicts {
+		fmt.Fprintln(w, v)
+	}
 	if ok {
 		fmt.Fprintln(w, "memory budget: PASS")
 	} else {
