@@ -53,6 +53,7 @@ demo: deps build
 	./$(BIN) demo
 
 bench: deps
+	./build/deps bench
 	./bench/run
 
 # The memory budget of issue 17 on the real daemon (also part of bench).
