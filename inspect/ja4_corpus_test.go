@@ -133,7 +133,7 @@ func TestShippedJA4sComeFromTheCorpus(t *testing.T) {
 		if !ok {
 			continue
 		}
-		file, _, _ = strings.Cut(file, " ")
+		file, _, _ = strings.Cut(strings.TrimSuffix(file, ")"), " ")
 		n++
 		if !byFile[file][ja4] {
 			t.Errorf("signature line %d: JA4 %s is not the fingerprint of any ClientHello in %s", r.Line, ja4, file)
