@@ -289,7 +289,7 @@ func (s *Signatures) portRule(proto layers.IPProtocol, port uint16) (sigRule, bo
 // judgeSignatures applies the data-file signatures to a ClientHello the
 // built-in lists did not settle.
 func (e *Engine) judgeSignatures(f *flow, h *tlshello.ClientHello, isQUIC bool, sni string, ev func(string) string) bool {
-	s := e.sigs
+	s := e.sigs.Load()
 	if s == nil {
 		return false
 	}
