@@ -39,8 +39,9 @@ Loads and checks the configuration (a bad file never starts the daemon),
 opens the database and applies its migrations, then serves the admin page.
 SIGHUP reloads the configuration: a bad file is refused with the reason in
 the log and the running configuration is kept; a good one applies
-dns.safesearch at once and logs which other changed sections take effect at
-the next restart. SIGINT or SIGTERM stop it; the kernel keeps enforcing.
+dns.safesearch at once, re-reads inspection's signatures file (a bad one is
+refused, each bad line logged, and the signatures in force stay), and logs
+which other changed sections take effect at the next restart. SIGINT or SIGTERM stop it; the kernel keeps enforcing.
 
 Flags:
   --config FILE   the configuration file (required)
