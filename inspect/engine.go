@@ -153,8 +153,9 @@ type Engine struct {
 	// udpHeads: see randomHeadAgain.
 	udpHeads map[repeatKey]udpHead
 
-	cur   pkt    // the packet being handled
-	file  string // replay file name put into findings
+	leaf  leafCert // the server certificate being read, reused
+	cur   pkt      // the packet being handled
+	file  string   // replay file name put into findings
 	stats Stats
 }
 

@@ -66,14 +66,14 @@ func pcapHellos(path string) ([]corpusHello, error) {
 	seen := map[string]bool{}
 	var out []corpusHello
 	for n := 0; n < 100000; n++ {
-		data, _, err := src.ReadPacketData()
+		data, _, err := src.ZeroCopyReadPacketData()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
 		}
 		if err != nil {
 			return nil, err
 		}
-		p := gopacket.NewPacket(data, lt, gopacket.NoCopy)
+		p := gopacket.NewPacket(data, lt, gopacket.Default)
 		tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
 		if tcp == nil || len(tcp.Payload) == 0 || p.NetworkLayer() == nil {
 			continue

@@ -293,9 +293,10 @@ func (e *Engine) judgeSignatures(f *flow, h *tlshello.ClientHello, isQUIC bool, 
 	if s == nil {
 		return false
 	}
+	var buf [tlshello.JA4Len]byte
 	if len(s.ja4) == 0 {
 		// JA4 hashes; skip them when no signature needs one.
-	} else if r, ok := s.ja4[h.JA4(isQUIC)]; ok {
+	} else if r, ok := s.ja4[string(h.AppendJA4(buf[:0], isQUIC))]; ok {
 		e.raiseAs(f, Likely, r.Class, r.Detail, ev(fmt.Sprintf("ClientHello with the JA4 fingerprint of %s (signature line %d)", r.Why, r.Line)))
 		return true
 	}
