@@ -48,7 +48,7 @@ func TestSiteReloadsSignaturesWithoutARestart(t *testing.T) {
 }
 
 // TestEngineAppliesNewSignaturesToTheNextHandshake replays the recorded
-// simple-obfs session, found only by its shipped JA4, against an engine
+// v2ray-plugin TLS session, found only by its shipped JA4, against an engine
 // with no signatures and then, without a new engine, with the shipped set.
 func TestEngineAppliesNewSignaturesToTheNextHandshake(t *testing.T) {
 	empty, err := ParseSignatures(strings.NewReader(""), "empty")
@@ -56,7 +56,7 @@ func TestEngineAppliesNewSignaturesToTheNextHandshake(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := NewEngine(Options{MaxFlows: 64, Signatures: empty})
-	capture := filepath.Join(recordedDir, "shadowsocks-obfs-tls.pcap")
+	capture := filepath.Join(recordedDir, "shadowsocks-v2ray-plugin-tls.pcap")
 	var got []Finding
 	sink := func(f Finding) { got = append(got, f) }
 	if err := e.ReplayFiles(context.Background(), []string{capture}, sink); err != nil {
@@ -73,7 +73,7 @@ func TestEngineAppliesNewSignaturesToTheNextHandshake(t *testing.T) {
 	if err := e.ReplayFiles(context.Background(), []string{capture}, sink); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) == 0 || got[0].Detail != "simple-obfs-tls" {
+	if len(got) == 0 || got[0].Detail != "v2ray-plugin" {
 		t.Fatalf("with the shipped set swapped in: %v", got)
 	}
 }

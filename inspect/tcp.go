@@ -86,6 +86,9 @@ func (e *Engine) classifyTCP(f *flow, dir int, cs, ss []byte) {
 		}
 	}
 	if dir == dirS2C && len(ss) > 0 && len(cs) > 0 {
+		if f.tlsSNI && e.checkFakeResumption(f) {
+			return
+		}
 		e.checkTLSInTLS(f)
 	}
 }

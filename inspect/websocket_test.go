@@ -1,7 +1,9 @@
 package inspect
 
 import (
+	"context"
 	"crypto/rand"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -45,5 +47,32 @@ func TestWebSocketDisguise(t *testing.T) {
 	// Too little after the headers to judge.
 	if ev := webSocketTunnel(append([]byte(req), notFrame(8)...), append([]byte(resp), notFrame(8)...)); ev != "" {
 		t.Errorf("8 bytes each way: %q", ev)
+	}
+}
+
+// TestFakeResumptionWithoutItsJA4: the recorded simple-obfs obfs=tls
+// session is found by its shape alone, with no signature to name it.
+func TestFakeResumptionWithoutItsJA4(t *testing.T) {
+	empty, err := ParseSignatures(strings.NewReader(""), "empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(Options{MaxFlows: 64, Signatures: empty})
+	var got []Finding
+	if err := e.ReplayFiles(context.Background(), []string{filepath.Join(recordedDir, "shadowsocks-obfs-tls.pcap")}, func(f Finding) { got = append(got, f) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || got[0].Detail != "fake-tls-resumption" {
+		t.Fatalf("findings %v, want fake-tls-resumption", got)
+	}
+	// Benign TLS 1.2 and 1.3 sessions of the corpus never match.
+	for _, benign := range []string{"benign-curl-https.pcap", "benign-https-download.pcap", "benign-chromium-browsing.pcap"} {
+		got = nil
+		if err := e.ReplayFiles(context.Background(), []string{filepath.Join(recordedDir, benign)}, func(f Finding) { got = append(got, f) }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 0 {
+			t.Errorf("%s: %v", benign, got)
+		}
 	}
 }
