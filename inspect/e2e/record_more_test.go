@@ -71,7 +71,7 @@ func moreRecordings() []recording {
 		// Benign traffic.
 		{file: "benign-chromium-browsing", tool: "chromium", pkg: "chromium", options: "headless Chromium loading HTTPS and HTTP pages from the testbed web server", expected: "none", server: "answers", addr: testbed.WebIP, seconds: 4,
 			run: func(t *testing.T, l *lab, dir string) { l.chromiumBrowse(t) }},
-		{file: "benign-rtp-call", tool: "ffmpeg (RTP, VP8 both ways)", pkg: "ffmpeg", options: "a video-call-like exchange: VP8 over RTP, 25 fps, each side sending to the other on 5004/udp", expected: "none", server: "answers", addr: "192.0.2.150", seconds: 5,
+		{file: "benign-rtp-call", tool: "ffmpeg (RTP, VP8 both ways)", pkg: "ffmpeg", options: "a video-call-like exchange: VP8 over RTP, 25 fps, each side sending to the other from and to 5004/udp", expected: "none", server: "answers", addr: "192.0.2.150", seconds: 6,
 			run: func(t *testing.T, l *lab, dir string) { l.rtpCall(t, "192.0.2.150") }},
 		{file: "benign-http3", tool: "gtlsclient/gtlsserver (ngtcp2)", pkg: "ngtcp2-client", options: "an HTTP/3 page load over QUIC on 443/udp (Debian 12's curl has no HTTP/3 and nginx no QUIC: ngtcp2's example client and server)", expected: "none", server: "answers", addr: "192.0.2.151", seconds: 3,
 			run: func(t *testing.T, l *lab, dir string) { l.http3(t, dir, "192.0.2.151") }},
@@ -272,14 +272,18 @@ func chromiumProfile(t *testing.T) (bin, profile string) {
 // video call's media does.
 func (l *lab) rtpCall(t *testing.T, addr string) {
 	send := func(to, local string) []string {
-		return []string{"-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25", "-t", "4",
-			"-c:v", "libvpx", "-deadline", "realtime", "-b:v", "800k", "-f", "rtp", "rtp://" + to + ":5004?localport=5004" + local}
+		return []string{"-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25", "-t", "6",
+			"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "800k", "-f", "rtp", "rtp://" + to + ":5004?localport=5004" + local}
 	}
-	a := l.Start(t, "pupil", "ffmpeg", send(addr, "")...)
-	// The far end sends from addr (the fake internet's block is routed
-	// locally, so any of its addresses can be bound).
+	// The far end first, and the pupil's side as soon as the far end's
+	// socket is bound, so that neither side's first packets meet a closed
+	// port (ffmpeg gives up on the ICMP error). The far end sends from
+	// addr: the fake internet's block is routed locally, so any of its
+	// addresses can be bound.
 	b := l.Start(t, "internet", "ffmpeg", send(l.Pupil.ClientAddr.String(), "&localaddr="+addr)...)
-	tooltest.WaitFor(8*time.Second, func() bool {
+	l.WaitUDP(t, b, "internet", addr+":5004")
+	a := l.Start(t, "pupil", "ffmpeg", send(addr, "")...)
+	tooltest.WaitFor(20*time.Second, func() bool {
 		da, _ := a.Exited()
 		db, _ := b.Exited()
 		return da && db
