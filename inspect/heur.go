@@ -140,16 +140,25 @@ const fakeFinishedMin = 160
 // encrypted handshake record far bigger than a Finished: data riding in a
 // made-up TLS 1.2 resumption, as simple-obfs's obfs=tls and
 // ShadowsocksR's tls1.2_ticket_auth send. TLS 1.3 servers send their
-// encrypted flight as application-data records, so they never match.
+// encrypted flight as application-data records, and a HelloRetryRequest
+// waits for a second ClientHello, so neither matches.
 func (e *Engine) checkFakeResumption(f *flow) bool {
 	var srv [3]tlsRec
 	n := 0
 	for _, r := range f.tlsRecs.recs[:f.tlsRecs.n] {
-		if r.dir == dirS2C {
-			srv[n] = r
-			if n++; n == len(srv) {
-				break
+		if r.dir == dirC2S {
+			if n > 0 {
+				// The client spoke within the server's flight: a
+				// HelloRetryRequest (and its compatibility
+				// ChangeCipherSpec) answered by a second ClientHello,
+				// not a resumption.
+				return false
 			}
+			continue
+		}
+		srv[n] = r
+		if n++; n == len(srv) {
+			break
 		}
 	}
 	if n < len(srv) || srv[0].typ != 22 || srv[1].typ != 20 || srv[2].typ != 22 || srv[2].len < fakeFinishedMin {

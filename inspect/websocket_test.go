@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-net/gatehouse/inspect/internal/pcapseed"
 )
 
 // TestWebSocketDisguise: an upgrade followed by random bytes that are not
@@ -64,6 +66,17 @@ func TestFakeResumptionWithoutItsJA4(t *testing.T) {
 	}
 	if len(got) == 0 || got[0].Detail != "fake-tls-resumption" {
 		t.Fatalf("findings %v, want fake-tls-resumption", got)
+	}
+	// A TLS 1.3 HelloRetryRequest with its compatibility ChangeCipherSpec,
+	// then the real ServerHello, is not a resumption.
+	got = nil
+	if err := e.ReplayFiles(context.Background(), []string{filepath.Join(pcapseed.Dir(t), "dnscrypt-v2-doh.pcap")}, func(f Finding) { got = append(got, f) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range got {
+		if f.Detail == "fake-tls-resumption" {
+			t.Errorf("HelloRetryRequest taken for a resumption: %s", f)
+		}
 	}
 	// Benign TLS 1.2 and 1.3 sessions of the corpus never match.
 	for _, benign := range []string{"benign-curl-https.pcap", "benign-https-download.pcap", "benign-chromium-browsing.pcap"} {

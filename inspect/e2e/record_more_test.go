@@ -68,6 +68,8 @@ func moreRecordings() []recording {
 			}},
 		{file: "doh-chromium", tool: "chromium (secure DNS, custom provider)", pkg: "chromium", options: "headless Chromium with secure DNS mode and a custom DoH template (dnsdist as dns.example.net), loading a page", expected: "doh", server: "answers", addr: "192.0.2.149", seconds: 4,
 			run: func(t *testing.T, l *lab, dir string) { l.chromiumDoH(t, dir, "192.0.2.149") }},
+		{file: "doh-firefox", tool: "firefox-esr (TRR, custom provider)", pkg: "firefox-esr", options: "headless Firefox with DNS over HTTPS in TRR-only mode (network.trr.mode 3) to a custom provider (dnsdist as dns.example.net), loading a page", expected: "doh", server: "answers", addr: "192.0.2.152", seconds: 4,
+			run: func(t *testing.T, l *lab, dir string) { l.firefoxDoH(t, dir, "192.0.2.152") }},
 		// Benign traffic.
 		{file: "benign-chromium-browsing", tool: "chromium", pkg: "chromium", options: "headless Chromium loading HTTPS and HTTP pages from the testbed web server", expected: "none", server: "answers", addr: testbed.WebIP, seconds: 4,
 			run: func(t *testing.T, l *lab, dir string) { l.chromiumBrowse(t) }},
@@ -234,6 +236,47 @@ func spkiHash(t *testing.T, certFile string) string {
 	}
 	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
 	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// firefoxDoH runs dnsdist as dns.example.net and a headless Firefox
+// whose profile turns on DNS over HTTPS with that custom provider, only
+// (as Settings → Privacy → DNS over HTTPS → Max Protection does), then
+// loads a page by name. The profile's own certificate store trusts the
+// test CA, as a pupil would click through.
+func (l *lab) firefoxDoH(t *testing.T, dir, addr string) {
+	l.DNSDist(t, dir, addr, "dns.example.net")
+	profile := filepath.Join(dir, "firefox")
+	if err := os.MkdirAll(profile, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-N", "-d", "sql:" + profile, "--empty-password"}, {"-A", "-d", "sql:" + profile, "-n", "gh-test-ca", "-t", "C,,", "-i", filepath.Join(dir, "ca.pem")}} {
+		if out, err := exec.Command("certutil", args...).CombinedOutput(); err != nil {
+			t.Fatalf("certutil %v: %v\n%s", args, err, out)
+		}
+	}
+	prefs := map[string]any{
+		"network.trr.mode": 3, "network.trr.uri": "https://dns.example.net/dns-query", "network.trr.custom_uri": "https://dns.example.net/dns-query",
+		"network.trr.bootstrapAddr": addr, "network.trr.confirmationNS": "skip",
+		"app.update.enabled": false, "app.normandy.enabled": false, "datareporting.policy.dataSubmissionEnabled": false,
+		"toolkit.telemetry.enabled": false, "browser.shell.checkDefaultBrowser": false, "browser.safebrowsing.malware.enabled": false,
+		"browser.safebrowsing.phishing.enabled": false, "network.captive-portal-service.enabled": false, "network.connectivity-service.enabled": false,
+		"extensions.update.enabled": false, "browser.startup.homepage_override.mstone": "ignore", "dom.security.https_only_mode": false,
+	}
+	var js strings.Builder
+	for k, v := range prefs {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&js, "user_pref(%q, %s);\n", k, b)
+	}
+	tooltest.WriteFile(t, filepath.Join(profile, "user.js"), js.String())
+	ff := l.StartEnv(t, "pupil", []string{"MOZ_HEADLESS=1", "HOME=" + dir}, "firefox-esr", "--headless", "--no-remote", "--profile", profile,
+		"--screenshot", filepath.Join(dir, "page.png"), "http://www.example.com/")
+	tooltest.WaitFor(30*time.Second, func() bool { done, _ := ff.Exited(); return done })
+	if _, err := os.Stat(filepath.Join(dir, "page.png")); err != nil {
+		t.Logf("firefox made no screenshot (%v):\n%s", err, ff.Out.String())
+	}
 }
 
 // chromiumBrowse loads pages from the testbed web server in headless
