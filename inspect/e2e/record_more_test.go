@@ -90,40 +90,11 @@ func chmodAll(t *testing.T, paths ...string) {
 	}
 }
 
-// sshServer starts sshd on listen (addr:port) in the fake internet with
-// tunnelling allowed, and returns the client's key.
-func (l *lab) sshServer(t *testing.T, dir, listen string) (key string) {
-	t.Helper()
-	l.Run(t, "internet", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "host"))
-	l.Run(t, "internet", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "id"))
-	pub, err := os.ReadFile(filepath.Join(dir, "id.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tooltest.WriteFile(t, filepath.Join(dir, "authorized_keys"), string(pub))
-	tooltest.WriteFile(t, filepath.Join(dir, "sshd_config"), strings.Join([]string{
-		"ListenAddress " + listen, "HostKey " + filepath.Join(dir, "host"), "PidFile none",
-		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"), "PermitRootLogin prohibit-password",
-		"PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
-		"AllowTcpForwarding yes", "PermitTunnel yes",
-	}, "\n")+"\n")
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sshd, err := exec.LookPath("sshd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := l.Start(t, "internet", sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-	l.WaitTCP(t, srv, listen)
-	return filepath.Join(dir, "id")
-}
-
 var sshClientOpts = []string{"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"}
 
 // sshTun runs ssh -w: a layer-3 tunnel device on each side, carried by SSH.
 func (l *lab) sshTun(t *testing.T, dir, addr string) {
-	key := l.sshServer(t, dir, addr+":22")
+	key := l.SSHServer(t, dir, addr+":22")
 	l.Start(t, "pupil", "ssh", append(append([]string{"-N", "-w", "5:5", "-o", "Tunnel=point-to-point", "-i", key}, sshClientOpts...), "root@"+addr)...)
 	up := func(ns, local, peer string) bool {
 		return tooltest.WaitFor(10*time.Second, func() bool {
@@ -143,7 +114,7 @@ func (l *lab) sshTun(t *testing.T, dir, addr string) {
 // sslhSSH runs sslh on addr:443 in front of sshd (and the web server's
 // HTTPS), and an ssh -D session through it.
 func (l *lab) sslhSSH(t *testing.T, dir, addr string) {
-	key := l.sshServer(t, dir, "127.0.0.1:22")
+	key := l.SSHServer(t, dir, "127.0.0.1:22")
 	srv := l.Start(t, "internet", "sslh", "-f", "-n", "-p", addr+":443", "--ssh", "127.0.0.1:22", "--tls", testbed.WebIP+":443")
 	l.WaitTCP(t, srv, addr+":443")
 	l.Start(t, "pupil", "ssh", append(append([]string{"-N", "-p", "443", "-D", "127.0.0.1:1088", "-i", key}, sshClientOpts...), "root@"+addr)...)
