@@ -24,6 +24,8 @@ import (
 // project ships a set (signatures.txt beside this file, DefaultSignatures);
 // a school may point the daemon at its own copy, which is validated on
 // load and refused, with every bad line named, when it does not parse.
+// A running engine takes a new set whole (Engine.SetSignatures,
+// Site.ReloadSignatures on the daemon's reload), from its next handshake.
 //
 // A name, address or JA4 match is a fingerprint: confidence Likely. A port
 // rule only ever raises an Attempt, for a client whose SYN to that port
