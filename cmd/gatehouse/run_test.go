@@ -351,6 +351,7 @@ func TestReloadPlanAppliesDNSSettingsAndNamesWhatNeedsARestart(t *testing.T) {
 	}{
 		{"nothing changed", same, nil, nil},
 		{"safesearch off", func(s string) string { return s + "  safesearch: false\n" }, []string{"dns.safesearch"}, nil},
+		{"another signatures file", func(s string) string { return s + "inspect:\n  signatures: /etc/gatehouse/signatures.txt\n" }, []string{"inspect.signatures"}, nil},
 		{"a segment's lease", func(s string) string { return strings.Replace(s, "lease: 8h", "lease: 4h", 1) }, nil, []string{"segments"}},
 		{"school renamed and a new upstream", func(s string) string {
 			return strings.Replace(strings.Replace(s, "Test School", "New School", 1), "[203.0.113.53]", "[203.0.113.54]", 1)
