@@ -47,6 +47,7 @@ test-short:
 # (root, namespaces; a few minutes). Not part of `make test`, which replays
 # the committed captures. RECORD_ONLY=regexp re-records some files only.
 record-corpus: deps
+	./build/deps record
 	GATEHOUSE_RECORD=1 GATEHOUSE_RECORD_ONLY='$(RECORD_ONLY)' $(GO) test -count=1 -timeout 20m -run TestRecordCorpus -v ./inspect/e2e/
 
 demo: deps build
