@@ -45,5 +45,16 @@ func setMemoryLimit(log *slog.Logger) {
 // kernel once every component is running: the migrations, the first full
 // ruleset, the OUI registry's parse and the web's dummy argon2 hash leave
 // tens of MB of free heap behind, which the runtime would otherwise keep
-// mapped until its goal came down, minutes later.
-func releaseStartupMemory() { debug.FreeOSMemory() }
+// mapped until its goal came down, minutes later; and start-up touched
+// nearly every page of the binary, which dropFilePages unmaps so that only
+// the pages the running daemon uses are resident (filepages.go).
+func releaseStartupMemory(log *slog.Logger) {
+	debug.FreeOSMemory()
+	cHeapTrim() // cmalloc.go: SQLite's share of the start-up
+	n, err := dropFilePages()
+	if err != nil {
+		log.Warn("memory: file pages left mapped", "err", err)
+		return
+	}
+	log.Debug("memory: start-up's file pages unmapped", "bytes", n)
+}
