@@ -210,7 +210,7 @@ type Inspect struct {
 	// shipped with inspection; "" uses the shipped one.
 	Signatures string
 	// CaptureRingKiB sizes each interface's capture ring (0: inspection's
-	// default, 1 MiB); it is resident memory for every interface.
+	// default, 256 KiB); it is resident memory for every interface.
 	CaptureRingKiB int
 	// MaxFlows bounds each interface's flow table (0: inspection's
 	// default, 16384 flows, about 8 MiB at most).

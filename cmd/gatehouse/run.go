@@ -71,7 +71,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 		return usagef("unknown --log %q (want text or json)", *logFormat)
 	}
 	log := slog.New(handler)
-	setMemoryLimit(log) // memlimit.go
+	setMemoryLimit(log)                         // memlimit.go
+	cHeapOneArena()                             // cmalloc.go
+	if err := smallFileMappings(); err != nil { // filepages.go
+		log.Warn("memory: file pages stay in 2 MiB mappings", "err", err)
+	}
 
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -254,7 +258,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	}
 
 	started := func() {
-		releaseStartupMemory() // memlimit.go
+		releaseStartupMemory(log) // memlimit.go
 		log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
 			"admin", "https://"+cfg.Admin.Listen, "segments", len(cfg.Segments))
 	}

@@ -146,10 +146,10 @@ func (c *Context) readForm() {
 		return
 	}
 	c.formRead = true
-	if err := c.Request.ParseMultipartForm(maxMultipartMemory); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		// The form stays as far as it was parsed; PostForm reads "".
-		_ = err
-	}
+	// An error (a body over its limit, a malformed encoding) leaves the
+	// form as far as it was parsed, as gin did; http.ErrNotMultipart is
+	// the usual URL-encoded form, parsed all the same.
+	_ = c.Request.ParseMultipartForm(maxMultipartMemory)
 }
 
 // PostForm is the first value of a field of the request's form body
