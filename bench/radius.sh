@@ -166,12 +166,13 @@ run_server() { # NAME PORT PID
 }
 
 "$tmp/radiusserver" -db "$tmp/gatehouse.db" -auth "127.0.0.1:$GH_PORT" -acct "127.0.0.1:$((GH_PORT + 1))" \
-	-secret "$secret" -devices "$DEVICES" -users "$USERS" > "$tmp/gatehouse.log" 2>&1 &
+	-secret "$secret" -devices "$DEVICES" -users "$USERS" ${PROFILE:+-cpuprofile "$PROFILE"} > "$tmp/gatehouse.log" 2>&1 &
 gh=$!
 pids+=("$gh")
 wait_ready "$GH_PORT" "$gh"
 run_server gatehouse "$GH_PORT" "$gh"
 kill "$gh"
+wait "$gh" 2>/dev/null || true
 
 freeradius -f -l stdout -d "$raddb" > "$tmp/freeradius.log" 2>&1 &
 fr=$!
