@@ -1,6 +1,7 @@
 package radius
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -28,8 +29,9 @@ type credCache struct {
 	ttl time.Duration
 	max int
 
-	mu sync.Mutex
-	m  map[string]credEntry
+	mu       sync.Mutex
+	m        map[string]credEntry
+	checking map[string]chan struct{} // people whose password is being verified now
 }
 
 type credEntry struct {
@@ -43,7 +45,7 @@ func newCredCache(ttl time.Duration, max int) (*credCache, error) {
 	if ttl <= 0 || max <= 0 {
 		return nil, nil
 	}
-	c := &credCache{ttl: ttl, max: max, m: make(map[string]credEntry)}
+	c := &credCache{ttl: ttl, max: max, m: make(map[string]credEntry), checking: make(map[string]chan struct{})}
 	if _, err := rand.Read(c.key[:]); err != nil {
 		return nil, fmt.Errorf("credential cache key: %w", err)
 	}
@@ -101,6 +103,39 @@ func (c *credCache) remember(who, hash, pw string, now time.Time) {
 		}
 	}
 	c.m[who] = credEntry{tag: t, at: now}
+}
+
+// turn waits until nobody else is verifying a password of who, then
+// returns done, which the caller must call when its own verification is
+// over. Concurrent logins of one person (a device retrying through two
+// access points, a burst after an outage) then cost one argon2id: the
+// others find its result in the cache. It also keeps a guesser hammering
+// one account to one argon2id at a time. ok is false when ctx ended first.
+func (c *credCache) turn(ctx context.Context, who string) (done func(), ok bool) {
+	if c == nil {
+		return func() {}, true
+	}
+	for {
+		c.mu.Lock()
+		ch, busy := c.checking[who]
+		if !busy {
+			ch = make(chan struct{})
+			c.checking[who] = ch
+			c.mu.Unlock()
+			return func() {
+				c.mu.Lock()
+				delete(c.checking, who)
+				c.mu.Unlock()
+				close(ch)
+			}, true
+		}
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
 }
 
 func (c *credCache) len() int {

@@ -3,6 +3,7 @@ package radius
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -166,5 +167,37 @@ func TestCredentialCacheIsBoundedAndHoldsNoPassword(t *testing.T) {
 	}
 	if n, _ := newCredCache(-1, 3); n != nil || n.verified("a", "h", "p", now) {
 		t.Fatal("a disabled cache answers")
+	}
+}
+
+func TestConcurrentLoginsOfOnePersonCostOneArgon2id(t *testing.T) {
+	s, err := New(Options{Devices: &fakeDevices{m: map[string]DeviceInfo{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := password.Hash("same time same place")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := Identity{Person: "P9", PasswordHash: h, Active: true}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.verifyPassword(context.Background(), "cy", id, "same time same place")
+			if err != nil || !ok {
+				errs <- fmt.Errorf("verify: %v %v", ok, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if a, c := testutil.ToFloat64(s.metrics.passwords.WithLabelValues("argon2id")), testutil.ToFloat64(s.metrics.passwords.WithLabelValues("cached")); a != 1 || c != 7 {
+		t.Fatalf("%v argon2id and %v cached, want 1 and 7", a, c)
 	}
 }

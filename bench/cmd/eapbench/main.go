@@ -51,7 +51,9 @@ func main() {
 	par := flag.Int("parallel", 16, "eapol_test runs in flight")
 	timeout := flag.Duration("timeout", 5*time.Minute, "hard limit of each server's load for one method")
 	skipFR := flag.Bool("no-freeradius", false, "measure Gatehouse only")
+	only := flag.String("methods", strings.Join(methods, ","), "the methods to load, comma-separated")
 	flag.Parse()
+	methods = strings.Split(*only, ",")
 	if *bin == "" || *mis == "" || *n < 1 || *n > 5000 || *par < 1 || *par > 64 {
 		flag.Usage()
 		os.Exit(2)
