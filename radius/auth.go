@@ -163,16 +163,9 @@ func (s *Server) pap(ctx context.Context, r *request) outcome {
 	if !id.Active || id.PasswordHash == "" {
 		return s.reject(r, "PAP: inactive or no Wi-Fi password")
 	}
-	// Each argon2id verification takes password.HashMemory and a core for a moment: a
-	// few at a time, whatever the bound on requests in flight.
-	select {
-	case s.hashSem <- struct{}{}:
-	case <-ctx.Done():
+	if ok, err := s.verifyPassword(ctx, r.user, id, pw); err != nil {
 		return outcome{reason: dropOverload}
-	}
-	ok, err := password.Verify(id.PasswordHash, pw)
-	<-s.hashSem
-	if err != nil || !ok {
+	} else if !ok {
 		return s.reject(r, "PAP: wrong password")
 	}
 	seg := r.asks
@@ -186,6 +179,47 @@ func (s *Server) pap(ctx context.Context, r *request) outcome {
 		return s.reject(r, "PAP: no segment for this login")
 	}
 	return s.accept(r, seg, id.Until, nil, s.now())
+}
+
+// verifyPassword checks pw against id's argon2id hash, or against the
+// credential cache when the same password verified against the same hash
+// a moment ago. It fails only when ctx ends while waiting for a turn.
+func (s *Server) verifyPassword(ctx context.Context, user string, id Identity, pw string) (bool, error) {
+	who := id.Person
+	if who == "" {
+		who = "user:" + user
+	}
+	now := s.now()
+	if s.creds.verified(who, id.PasswordHash, pw, now) {
+		s.metrics.passwords.WithLabelValues("cached").Inc()
+		return true, nil
+	}
+	done, ok := s.creds.turn(ctx, who)
+	if !ok {
+		return false, ctx.Err()
+	}
+	defer done()
+	if s.creds.verified(who, id.PasswordHash, pw, now) {
+		// Verified by the login we waited for.
+		s.metrics.passwords.WithLabelValues("cached").Inc()
+		return true, nil
+	}
+	// Each argon2id verification takes password.HashMemory and a core
+	// for a moment: a few at a time, whatever the bound on requests in
+	// flight.
+	select {
+	case s.hashSem <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	ok, err := password.Verify(id.PasswordHash, pw)
+	<-s.hashSem
+	s.metrics.passwords.WithLabelValues("argon2id").Inc()
+	if err != nil || !ok {
+		return false, nil
+	}
+	s.creds.remember(who, id.PasswordHash, pw, now)
+	return true, nil
 }
 
 // accept builds the Access-Accept: the segment's VLAN (RFC 3580 3.31),

@@ -74,6 +74,14 @@ type Options struct {
 	// unset, checks Identities' argon2id hashes.
 	EAP *eap.Options
 
+	// CredentialCacheTTL is how long a verified PAP/TTLS-PAP password
+	// (as a keyed hash bound to the stored argon2id hash, never the
+	// password) lets the same person's re-authentication skip argon2id;
+	// 0: 10 minutes; negative: no cache, every login pays argon2id.
+	CredentialCacheTTL time.Duration
+	// MaxCredentials bounds the credential cache; 0: 8192.
+	MaxCredentials int
+
 	InterimInterval time.Duration // Acct-Interim-Interval in every Accept; 0: 10 minutes
 	MaxInFlight     int           // requests queued or in work at once; 0: 256
 	Workers         int           // requests in work at once; 0: 32 (at most MaxInFlight)
@@ -103,6 +111,7 @@ type Server struct {
 	sem      chan struct{} // a token per request in flight (queued or in work)
 	jobs     chan job
 	hashSem  chan struct{}
+	creds    *credCache
 	inFlight atomic.Int64
 	delayed  chan delayedReply
 	metrics  *metrics
@@ -153,6 +162,12 @@ func New(o Options) (*Server, error) {
 	if o.CoATimeouts == nil {
 		o.CoATimeouts = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
 	}
+	if o.CredentialCacheTTL == 0 {
+		o.CredentialCacheTTL = 10 * time.Minute
+	}
+	if o.MaxCredentials <= 0 {
+		o.MaxCredentials = 8192
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -172,6 +187,10 @@ func New(o Options) (*Server, error) {
 		delayed: make(chan delayedReply, 4096),
 		nas:     newNASBook(),
 		alerted: newAlertLimiter(4096, time.Hour),
+	}
+	var err error
+	if s.creds, err = newCredCache(o.CredentialCacheTTL, o.MaxCredentials); err != nil {
+		return nil, fmt.Errorf("radius: %w", err)
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.inFlight.Load()) })
 	for i := range o.Clients {
@@ -213,7 +232,6 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	if o.EAP != nil {
-		var err error
 		if s.eap, err = s.newEAP(*o.EAP); err != nil {
 			return nil, fmt.Errorf("radius: %w", err)
 		}
