@@ -27,6 +27,11 @@ type People struct {
 	NoticeDays int
 	// Grace delays the end of access after the leaving day per group name.
 	Grace map[string]time.Duration
+	// LeaversPreviewTo are the network manager's addresses for the T-14
+	// leavers preview, which also goes to alerts.dsl. Empty: the addresses
+	// of the enabled admin accounts with the network role (their member of
+	// staff's email, or the account's name when it is an address).
+	LeaversPreviewTo []string
 	// Imports run daily at their time.
 	Imports []PeopleImport
 }
@@ -71,6 +76,15 @@ func (d *decoder) people(c *Config, path string, v *yaml.Node) {
 				}
 				c.People.NoticeDays = n
 			}
+		},
+		"leavers_preview_to": func(p string, v *yaml.Node) {
+			d.strList(p, v, func(ip, s string) {
+				if err := checkEmail(s); err != nil {
+					d.at(ip, "%v", err)
+					return
+				}
+				c.People.LeaversPreviewTo = append(c.People.LeaversPreviewTo, s)
+			})
 		},
 		"grace": func(p string, v *yaml.Node) {
 			d.list(p, v, func(_ int, ip string, item *yaml.Node) {

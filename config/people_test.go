@@ -18,6 +18,7 @@ func TestPeopleSection(t *testing.T) {
   retention: 400d
   max_leavers: 12
   notice_days: 10
+  leavers_preview_to: [nm@school.example, it@school.example]
   grace: [{group: Year 13, period: 7d}]
   imports:
     - {name: mis, at: "02:30", files: [pupils.csv, /srv/staff.csv]}
@@ -27,7 +28,8 @@ func TestPeopleSection(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := c.People
-	if p.Retention != 400*24*time.Hour || p.MaxLeavers != 12 || p.NoticeDays != 10 || p.Grace["Year 13"] != 7*24*time.Hour {
+	if p.Retention != 400*24*time.Hour || p.MaxLeavers != 12 || p.NoticeDays != 10 || p.Grace["Year 13"] != 7*24*time.Hour ||
+		strings.Join(p.LeaversPreviewTo, " ") != "nm@school.example it@school.example" {
 		t.Fatalf("people %+v", p)
 	}
 	if len(p.Imports) != 2 || p.Imports[0].At != 2*time.Hour+30*time.Minute || p.Imports[0].Files[0] != "/etc/gh/pupils.csv" ||
@@ -36,11 +38,12 @@ func TestPeopleSection(t *testing.T) {
 	}
 	_, err = Parse("f.yaml", []byte(minimal+`people:
   max_leavers: 0
+  leavers_preview_to: [not an address]
   imports:
     - {name: a, at: "25:00", files: [x.csv], oneroster: dir}
     - {name: b, ldap: {url: "http://x"}}
 `))
-	for _, want := range []string{"people.max_leavers", "people.imports[0].at", "exactly one of", "people.imports[1].ldap.url"} {
+	for _, want := range []string{"people.max_leavers", "people.leavers_preview_to[0]", "people.imports[0].at", "exactly one of", "people.imports[1].ldap.url"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want a problem naming %q in: %v", want, err)
 		}

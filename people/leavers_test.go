@@ -22,7 +22,7 @@ type fakeMailer struct {
 	bodys []string
 }
 
-func (m *fakeMailer) SendLeaversPreview(_ context.Context, subject, body string) error {
+func (m *fakeMailer) SendMailTo(_ context.Context, _ []string, subject, body string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sent = append(m.sent, subject)
@@ -143,7 +143,7 @@ func TestLeavingDaysAcrossTheOctoberClockChange(t *testing.T) {
 func TestPostponeHoldGraceAndRetention(t *testing.T) {
 	ctx := context.Background()
 	mail := &fakeMailer{}
-	s, c := school(t, Options{Mailer: mail, Grace: map[string]time.Duration{"13B": 7 * 24 * time.Hour}})
+	s, c := school(t, Options{Mailer: mail, DSL: []string{"dsl@bars-academy.sch.uk"}, Grace: map[string]time.Duration{"13B": 7 * 24 * time.Hour}})
 	var y13 []store.Person
 	ps, _ := s.st.ListPeople(ctx, store.PeopleFilter{Group: "Year 13"})
 	for _, p := range ps {

@@ -35,7 +35,7 @@ type peopleWiring struct {
 	// the kernel's backstop.
 	radius atomic.Pointer[radius.Server]
 	// mailer is the alerts' mailer, set once alerting is built, for the
-	// leavers preview (to the DSL addresses of alerts.dsl).
+	// leavers preview (to the network manager and alerts.dsl).
 	mailer atomic.Pointer[alert.Mailer]
 	// dhcp is set once the DHCP server is built, to release a revoked
 	// device's leases.
@@ -50,13 +50,14 @@ func (w *peopleWiring) ReleaseMAC(ctx context.Context, mac net.HardwareAddr) err
 	return nil
 }
 
-// SendLeaversPreview mails the leavers preview through the alerts' mailer.
-func (w *peopleWiring) SendLeaversPreview(ctx context.Context, subject, body string) error {
+// SendMailTo mails the leavers preview through the alerts' mailer (its
+// server and From; people chooses the recipients).
+func (w *peopleWiring) SendMailTo(ctx context.Context, to []string, subject, body string) error {
 	m := w.mailer.Load()
 	if m == nil {
 		return people.ErrNoMailer
 	}
-	return m.SendMail(ctx, subject, body)
+	return m.SendMailTo(ctx, to, subject, body)
 }
 
 // Disconnect ends a device's live Wi-Fi sessions through the RADIUS server
@@ -83,6 +84,9 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 		Grace:      cfg.People.Grace,
 		Retention:  cfg.People.Retention,
 		NoticeDays: cfg.People.NoticeDays,
+		// The T-14 preview goes to the network manager and the DSL.
+		NetworkManagers: cfg.People.LeaversPreviewTo,
+		DSL:             cfg.Alerts.DSL,
 	}
 	for _, s := range network.Segments {
 		if s.UnknownDevices == policy.UnknownQuarantine {
