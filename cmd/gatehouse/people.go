@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,13 +147,9 @@ func scheduledImports(cfg *config.Config) []people.ScheduledImport {
 func readImport(ctx context.Context, im config.PeopleImport) (people.Batch, error) {
 	switch {
 	case im.LDAP != nil:
-		o := people.LDAPOptions{URL: im.LDAP.URL, BaseDN: im.LDAP.BaseDN, Filter: im.LDAP.Filter, BindDN: im.LDAP.BindDN}
-		if im.LDAP.PasswordFile != "" {
-			pw, err := os.ReadFile(im.LDAP.PasswordFile)
-			if err != nil {
-				return people.Batch{}, fmt.Errorf("LDAP password: %w", err)
-			}
-			o.Password = strings.TrimSpace(string(pw))
+		o, err := ldapOptions(im.LDAP)
+		if err != nil {
+			return people.Batch{}, err
 		}
 		es, err := people.FetchLDAP(ctx, o)
 		if err != nil {
@@ -167,6 +164,51 @@ func readImport(ctx context.Context, im config.PeopleImport) (people.Batch, erro
 		return people.ParseOneRoster(im.Name, bundle, people.OneRosterOptions{})
 	}
 	return readCSVFiles(im.Name, im.Files, nil)
+}
+
+// ldapFields are the people fields config.LDAPAttributeKeys name ("kind"
+// is the kind attribute, not a field).
+var ldapFields = map[string]people.Field{
+	"upn": people.FUPN, "admission_number": people.FAdmissionNo, "staff_code": people.FStaffCode, "title": people.FTitle,
+	"forename": people.FForename, "surname": people.FSurname, "preferred_forename": people.FPreferred,
+	"year_group": people.FYear, "reg_group": people.FReg, "role": people.FRole, "username": people.FUsername, "email": people.FEmail,
+}
+
+// ldapOptions turns an import's ldap section into people's options: the
+// bind password and CA read from their files, the attribute map and the
+// kind values as configured (people's defaults for the rest).
+func ldapOptions(l *config.PeopleLDAP) (people.LDAPOptions, error) {
+	o := people.LDAPOptions{URL: l.URL, BaseDN: l.BaseDN, Filter: l.Filter, BindDN: l.BindDN, StartTLS: l.StartTLS,
+		PupilValues: l.PupilValues, StaffValues: l.StaffValues}
+	if l.PasswordFile != "" {
+		pw, err := os.ReadFile(l.PasswordFile)
+		if err != nil {
+			return o, fmt.Errorf("LDAP password: %w", err)
+		}
+		o.Password = strings.TrimSpace(string(pw))
+	}
+	if l.CAFile != "" {
+		pool, err := loadCAs(l.CAFile)
+		if err != nil {
+			return o, fmt.Errorf("LDAP ca_file: %w", err)
+		}
+		o.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	for k, attr := range l.Attributes {
+		if k == "kind" {
+			o.KindAttribute = attr
+			continue
+		}
+		f, ok := ldapFields[k]
+		if !ok {
+			return o, fmt.Errorf("LDAP attributes: %q is not a field", k)
+		}
+		if o.Attributes == nil {
+			o.Attributes = map[people.Field]string{}
+		}
+		o.Attributes[f] = attr
+	}
+	return o, nil
 }
 
 // readCSVFiles reads CSV exports (or OneRoster bundle directories) read
