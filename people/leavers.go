@@ -457,8 +457,10 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 		}
 		wait := interval
 		if !res.Next.IsZero() {
-			// Wake just after the departure, by the wall clock.
-			wait = min(wait, max(time.Until(res.Next)+time.Second, time.Second))
+			// Wake just after the departure, by the service's own clock
+			// (a test's clock may not read what the system's does); a
+			// timer that fires a little early wakes again shortly.
+			wait = min(wait, max(res.Next.Sub(s.now())+100*time.Millisecond, 100*time.Millisecond))
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -114,6 +114,11 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 			return err
 		}
 	}
+	now, err := daemonClock(log)
+	if err != nil {
+		return nil, err
+	}
+	opts.Now = now
 	sealer, err := ntSealer(cfg)
 	if err != nil {
 		return nil, err

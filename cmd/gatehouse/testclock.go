@@ -1,0 +1,13 @@
+//go:build !gatehouse_testclock
+
+package main
+
+import (
+	"log/slog"
+	"time"
+)
+
+// daemonClock is the clock the leavers scheduler reads. Only a test build
+// (go build -tags gatehouse_testclock, testclock_set.go) can start it at
+// another instant; every other build reads the system's clock.
+func daemonClock(*slog.Logger) (func() time.Time, error) { return time.Now, nil }
