@@ -179,8 +179,12 @@ func (s *Service) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("people: load calendar: %w", err)
 	}
+	holidays, err := s.st.Holidays(ctx)
+	if err != nil {
+		return fmt.Errorf("people: load calendar: %w", err)
+	}
 	s.calMu.Lock()
-	s.cal = newCalendar(terms)
+	s.cal = newCalendar(terms, holidays)
 	s.calMu.Unlock()
 	return nil
 }
