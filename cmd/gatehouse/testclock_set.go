@@ -3,10 +3,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/people"
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // TestClockEnv names the instant (RFC 3339) at which a test build's clock
@@ -31,4 +35,28 @@ func daemonClock(log *slog.Logger) (func() time.Time, error) {
 	base := time.Now()
 	log.Warn("test clock: the leavers scheduler runs on a shifted clock", "clock", start.Format(time.RFC3339Nano), "real", base.UTC().Format(time.RFC3339Nano))
 	return func() time.Time { return start.Add(time.Since(base)) }, nil
+}
+
+// TestCrashEnv, set to 1, makes a test build's daemon exit at once when a
+// revocation reaches the kernel: after its database half is committed and
+// before anything outside the database is done, the point a crash or a
+// power cut would leave a revocation pending for the next start to finish.
+const TestCrashEnv = "GATEHOUSE_TEST_CRASH_IN_REVOCATION"
+
+// TestCrashExit is the exit status of that crash.
+const TestCrashExit = 75
+
+type crashingKernel struct{ people.Kernel }
+
+func (k crashingKernel) Revoke(context.Context, ...policy.Device) error {
+	fmt.Fprintln(os.Stderr, "test build: exiting in the middle of a revocation ("+TestCrashEnv+")")
+	os.Exit(TestCrashExit)
+	return nil
+}
+
+func testKernel(k people.Kernel) people.Kernel {
+	if os.Getenv(TestCrashEnv) == "1" {
+		return crashingKernel{k}
+	}
+	return k
 }
