@@ -95,7 +95,7 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 		}
 	}
 	if enf != nil {
-		opts.Kernel = testKernel(enf)
+		opts.Kernel = testKernel(enf, w.started.Load)
 		opts.Disconnector = w
 		opts.Mailer = w
 		opts.Leases = w

@@ -15,5 +15,6 @@ import (
 func daemonClock(*slog.Logger) (func() time.Time, error) { return time.Now, nil }
 
 // testKernel hands the enforcer to people untouched; a test build may make
-// it stop the daemon half way through a revocation (testclock_set.go).
-func testKernel(k people.Kernel) people.Kernel { return k }
+// it stop the daemon half way through a revocation once running reports
+// true (testclock_set.go).
+func testKernel(k people.Kernel, _ func() bool) people.Kernel { return k }

@@ -46,17 +46,26 @@ const TestCrashEnv = "GATEHOUSE_TEST_CRASH_IN_REVOCATION"
 // TestCrashExit is the exit status of that crash.
 const TestCrashExit = 75
 
-type crashingKernel struct{ people.Kernel }
+// crashingKernel exits on a revocation once the daemon runs; before that
+// Revoke is the start's restore of devices revoked earlier, not a
+// revocation.
+type crashingKernel struct {
+	people.Kernel
+	running func() bool
+}
 
-func (k crashingKernel) Revoke(context.Context, ...policy.Device) error {
+func (k crashingKernel) Revoke(ctx context.Context, ds ...policy.Device) error {
+	if !k.running() {
+		return k.Kernel.Revoke(ctx, ds...)
+	}
 	fmt.Fprintln(os.Stderr, "test build: exiting in the middle of a revocation ("+TestCrashEnv+")")
 	os.Exit(TestCrashExit)
 	return nil
 }
 
-func testKernel(k people.Kernel) people.Kernel {
+func testKernel(k people.Kernel, running func() bool) people.Kernel {
 	if os.Getenv(TestCrashEnv) == "1" {
-		return crashingKernel{k}
+		return crashingKernel{Kernel: k, running: running}
 	}
 	return k
 }
