@@ -189,7 +189,10 @@ func (s *Service) notify(ctx context.Context, ds []Departure) error {
 		return err
 	}
 	if len(to) == 0 {
-		s.log.Warn("leavers preview not mailed: no address for the network manager (people.leavers_preview_to, or an admin account with the network role) or the DSL (alerts.dsl)")
+		// Once per process: the scheduler asks again every minute.
+		if !s.warnedNoRecipients.Swap(true) {
+			s.log.Warn("leavers preview not mailed: no address for the network manager (people.leavers_preview_to, or an admin account with the network role) or the DSL (alerts.dsl); it stays on the Leavers page")
+		}
 		return ErrNoMailer
 	}
 	if err := s.opts.Mailer.SendMailTo(ctx, to, subject, b.String()); err != nil {

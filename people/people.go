@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/events"
@@ -132,6 +133,10 @@ type Service struct {
 
 	// self limits the self-service Wi-Fi password page's wrong attempts.
 	self selfService
+
+	// warnedNoRecipients: the leavers preview had nobody to go to, and
+	// the log has said so.
+	warnedNoRecipients atomic.Bool
 
 	// revokeMu serialises revocations, so the scheduler and a "revoke now"
 	// never work on one person at once.

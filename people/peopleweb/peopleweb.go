@@ -2,7 +2,10 @@
 // with search and filters, a person's page (groups, devices, revocations,
 // history; postpone, records hold, revoke now, reinstate, a subject access
 // export), MIS imports with their previews and confirmation, the term
-// calendar, the leavers ahead, and the termly access review as CSV.
+// calendar (terms, half-terms and holidays, edited one at a time or a year
+// from a CSV), the leavers ahead, and the termly access review as CSV; and,
+// for the DSL, the limited view of people: only those a finding names,
+// with their groups and the devices the findings name.
 //
 // It owns the pages and their form handling only; every change goes through
 // package people (which writes the store and the kernel together). Sessions,
