@@ -2,7 +2,10 @@ package peopleweb
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,7 +26,8 @@ import (
 // year's terms, edits a term and adds a holiday with the plain forms. The
 // pages carry no script at all (JavaScript stays on only because axe-core
 // runs as one); each page state fits the phone and axe-core finds no
-// violation on it.
+// violation on it. Then the DSL signs in and opens the limited view of a
+// person a finding names, which fits and passes axe too.
 func TestChromiumCalendarOnAPhone(t *testing.T) {
 	chromium, s, profile := browser.Prepare(t, testbed.Options{})
 	axe := browser.AxeSource(t)
@@ -157,4 +161,36 @@ func TestChromiumCalendarOnAPhone(t *testing.T) {
 		t.Fatalf("the refusal is not explained:\n%s", b)
 	}
 	check("calendar-refused")
+
+	// The DSL's limited view of a person a finding names, on the same
+	// phone: it fits and passes axe too.
+	if _, err := st.CreateUser(ctx, "test", store.User{Name: "dsl", Role: store.RoleDSL, PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	pp, err := st.CreatePerson(ctx, "test", store.Person{Kind: "pupil", UPN: "N100000000001", LegalForename: "Priya", LegalSurname: "Named",
+		YearGroup: "Year 9", RegGroup: "9C", State: store.PersonActive}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := net.ParseMAC("02:00:00:00:09:01")
+	if _, err := svc.Decide(ctx, "test", mac, store.DeviceDecision{Approved: true, Owner: "N100000000001", Name: "Priya's laptop"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertFindings(ctx, []store.Finding{{At: time.Now(), Source: "inspect", Class: "vpn", SrcIP: netip.MustParseAddr("10.20.0.5"), SrcMAC: mac, PersonID: pp.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	submit("sign out", `form.logout button[type=submit]`)
+	do("open the sign-in page", chromedp.Navigate(base+"/login"))
+	do("sign in as the DSL", chromedp.SendKeys(chromedp.ID("name"), "dsl"), chromedp.SendKeys(chromedp.ID("password"), pw))
+	submit("sign in as the DSL", `form.login button[type=submit]`)
+	do("open the named people", chromedp.Navigate(base+NamedPath))
+	if b := body(); !strings.Contains(b, "Priya Named") {
+		t.Fatalf("the DSL's list:\n%s", b)
+	}
+	check("named")
+	do("open the named person", chromedp.Navigate(fmt.Sprintf("%s%s?id=%d", base, NamedPersonPath, pp.ID)))
+	if b := body(); !strings.Contains(b, "Priya's laptop") || !strings.Contains(b, "9C") {
+		t.Fatalf("the DSL's view of the person:\n%s", b)
+	}
+	check("named-person")
 }
