@@ -421,7 +421,7 @@ func TestAlertEmailNamesWhoWhatWhereWhen(t *testing.T) {
 	if strings.Contains(body, "SECRET-EVIDENCE") {
 		t.Error("the email carries the technical evidence; it belongs on the page")
 	}
-	msg, err := m.compose("a\r\nBcc: evil@example.com", body)
+	msg, err := m.compose(m.opt.To, "a\r\nBcc: evil@example.com", body)
 	if err != nil {
 		t.Fatal(err)
 	}

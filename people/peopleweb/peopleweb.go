@@ -2,7 +2,10 @@
 // with search and filters, a person's page (groups, devices, revocations,
 // history; postpone, records hold, revoke now, reinstate, a subject access
 // export), MIS imports with their previews and confirmation, the term
-// calendar, the leavers ahead, and the termly access review as CSV.
+// calendar (terms, half-terms and holidays, edited one at a time or a year
+// from a CSV), the leavers ahead, and the termly access review as CSV; and,
+// for the DSL, the limited view of people: only those a finding names,
+// with their groups and the devices the findings name.
 //
 // It owns the pages and their form handling only; every change goes through
 // package people (which writes the store and the kernel together). Sessions,
@@ -44,6 +47,11 @@ const (
 	LeaversPath  = "/people/leavers"
 	ReviewPath   = "/people/access-review.csv"
 	GroupsPath   = "/people/groups"
+	// NamedPath and NamedPersonPath are the DSL's limited view: the people
+	// findings name, with their groups and the devices those findings
+	// name, and nothing else.
+	NamedPath       = "/people/named"
+	NamedPersonPath = "/people/named/person"
 	// SelfServicePath is the public page where a person changes their own
 	// Wi-Fi password (no account on this server needed).
 	SelfServicePath = "/wifi-password"
@@ -93,7 +101,7 @@ func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
 			return strings.TrimSpace(pp.YearGroup + " " + pp.RegGroup)
 		},
 	}
-	for _, n := range []string{"list", "person", "imports", "import", "calendar", "leavers", "groups", "selfservice"} {
+	for _, n := range []string{"list", "person", "imports", "import", "calendar", "leavers", "groups", "selfservice", "named", "namedperson"} {
 		t, err := template.New(n+".html").Funcs(funcs).ParseFS(templates, "templates/"+n+".html")
 		if err != nil {
 			return fmt.Errorf("peopleweb: parse %s template: %w", n, err)
@@ -106,10 +114,13 @@ func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
 	srv.AddPage(web.Page{Path: ExportPath, Roles: network, GET: p.export})
 	srv.AddPage(web.Page{Path: ImportsPath, Title: "Imports", Roles: network, GET: p.importsPage, POST: p.upload, MaxBody: maxUpload})
 	srv.AddPage(web.Page{Path: ImportPath, Roles: network, GET: p.importPage, POST: p.decideImport})
-	srv.AddPage(web.Page{Path: CalendarPath, Title: "Calendar", Roles: network, GET: p.calendarPage, POST: p.uploadTerms})
+	srv.AddPage(web.Page{Path: CalendarPath, Title: "Calendar", Roles: network, GET: p.calendarPage, POST: p.changeCalendar})
 	srv.AddPage(web.Page{Path: LeaversPath, Title: "Leavers", Roles: network, GET: p.leaversPage})
 	srv.AddPage(web.Page{Path: ReviewPath, Roles: network, GET: p.accessReview})
 	srv.AddPage(web.Page{Path: GroupsPath, Title: "Groups", Roles: network, GET: p.groupsPage, POST: p.changeGroups})
+	dsl := []string{web.RoleDSL}
+	srv.AddPage(web.Page{Path: NamedPath, Title: "Named people", Roles: dsl, GET: p.namedPage})
+	srv.AddPage(web.Page{Path: NamedPersonPath, Roles: dsl, GET: p.namedPersonPage})
 	srv.AddPublicForm(web.PublicForm{Path: SelfServicePath, Title: "Change your Wi-Fi password", GET: p.selfServicePage, POST: p.selfServiceChange})
 	return nil
 }
@@ -118,6 +129,69 @@ func (p *pages) dbError(c *httpx.Context, what string, err error) {
 	u, _ := web.CurrentUser(c)
 	p.log.Error("peopleweb: "+what, "user", u.Name, "err", err)
 	p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read or written. Try again; if it keeps failing, check the daemon's log.")
+}
+
+// namedPage lists the people findings name, for the DSL.
+func (p *pages) namedPage(c *httpx.Context) {
+	ns, err := p.st.PeopleNamedByFindings(c.Request.Context(), listLimit)
+	if err != nil {
+		p.dbError(c, "people named by findings", err)
+		return
+	}
+	v := p.srv.View(c, "Named people")
+	v.Data = ns
+	p.srv.Render(c, http.StatusOK, p.t["named"], v)
+}
+
+type namedPersonData struct {
+	Person  store.NamedPerson
+	Groups  []string
+	Devices []store.NamedDevice
+}
+
+// namedPersonPage is one person as the DSL may see them: name, groups and
+// the devices findings name. A person no finding names is "not found",
+// the same answer as for a person who does not exist, so the page tells
+// the DSL nothing about people outside the findings.
+func (p *pages) namedPersonPage(c *httpx.Context) {
+	id, err := strconv.ParseInt(c.Query("id"), 10, 64)
+	if err != nil || id <= 0 {
+		p.srv.RenderError(c, http.StatusBadRequest, "That is not a person's number.")
+		return
+	}
+	ctx := c.Request.Context()
+	np, devs, err := p.st.NamedByFindings(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		p.srv.RenderError(c, http.StatusNotFound, "No finding names this person.")
+		return
+	}
+	if err != nil {
+		p.dbError(c, "person named by findings", err)
+		return
+	}
+	d := namedPersonData{Person: np, Devices: devs}
+	pp := np.Person
+	if pp.Kind == "staff" {
+		d.Groups = append(d.Groups, "Staff")
+		if pp.Role != "" {
+			d.Groups = append(d.Groups, pp.Role)
+		}
+	} else {
+		for _, g := range []string{pp.YearGroup, pp.RegGroup} {
+			if g != "" {
+				d.Groups = append(d.Groups, g)
+			}
+		}
+	}
+	custom, err := p.st.GroupsOf(ctx, pp.ID)
+	if err != nil {
+		p.dbError(c, "person named by findings", err)
+		return
+	}
+	d.Groups = append(d.Groups, custom...)
+	v := p.srv.View(c, people.DisplayName(pp))
+	v.Data = d
+	p.srv.Render(c, http.StatusOK, p.t["namedperson"], v)
 }
 
 type listData struct {
@@ -527,27 +601,123 @@ func (p *pages) decideImport(c *httpx.Context) {
 	c.Redirect(http.StatusSeeOther, fmt.Sprintf("%s?id=%d&done=%s", ImportPath, run.ID, action))
 }
 
-func (p *pages) calendarPage(c *httpx.Context) {
-	v := p.srv.View(c, "Calendar")
-	if c.Query("done") == "1" {
-		v.Notice = "Term dates saved."
-	}
-	v.Data = p.svc.Terms()
-	p.srv.Render(c, http.StatusOK, p.t["calendar"], v)
+type calendarData struct {
+	Terms    []store.Term
+	Holidays []store.Holiday
+	// Was is the first day of the term being edited ("" adds one); Term
+	// and Holiday fill the forms.
+	Was     string
+	Term    store.Term
+	Holiday store.Holiday
 }
 
-// uploadTerms replaces the calendar from a pasted term-dates CSV (term,
-// starts, ends, half_term_starts, half_term_ends).
-func (p *pages) uploadTerms(c *httpx.Context) {
-	text := c.PostForm("csv")
-	if _, err := p.svc.ImportTerms(c.Request.Context(), web.Actor(c), []byte(text)); err != nil {
+func (p *pages) calendarPage(c *httpx.Context) {
+	v := p.srv.View(c, "Calendar")
+	v.Notice = calendarDone(c.Query("done"))
+	d := calendarData{}
+	if was := c.Query("term"); was != "" {
+		for _, t := range p.svc.Terms() {
+			if t.StartsOn == was {
+				d.Was, d.Term = was, t
+			}
+		}
+		if d.Was == "" {
+			p.srv.RenderError(c, http.StatusNotFound, "There is no term starting on that day.")
+			return
+		}
+	}
+	if raw := c.Query("holiday"); raw != "" {
+		id, _ := strconv.ParseInt(raw, 10, 64)
+		for _, h := range p.svc.Holidays() {
+			if h.ID == id {
+				d.Holiday = h
+			}
+		}
+		if d.Holiday.ID == 0 {
+			p.srv.RenderError(c, http.StatusNotFound, "There is no such holiday.")
+			return
+		}
+	}
+	p.renderCalendar(c, http.StatusOK, v, d)
+}
+
+func calendarDone(k string) string {
+	switch k {
+	case "import", "1":
+		return "Term dates saved."
+	case "term_save":
+		return "Term saved."
+	case "term_delete":
+		return "Term deleted."
+	case "holiday_save":
+		return "Holiday saved."
+	case "holiday_delete":
+		return "Holiday deleted."
+	}
+	return ""
+}
+
+func (p *pages) renderCalendar(c *httpx.Context, status int, v *web.View, d calendarData) {
+	d.Terms, d.Holidays = p.svc.Terms(), p.svc.Holidays()
+	v.Data = d
+	p.srv.Render(c, status, p.t["calendar"], v)
+}
+
+// changeCalendar adds, changes or deletes one term or holiday, or replaces
+// a year's terms from a pasted term-dates CSV (term, starts, ends,
+// half_term_starts, half_term_ends). Each change is audited by the store.
+func (p *pages) changeCalendar(c *httpx.Context) {
+	ctx := c.Request.Context()
+	actor := web.Actor(c)
+	action := c.PostForm("action")
+	d := calendarData{}
+	var err error
+	switch action {
+	case "import", "":
+		action = "import"
+		_, err = p.svc.ImportTerms(ctx, actor, []byte(c.PostForm("csv")))
+	case "term_save":
+		d.Was = c.PostForm("was")
+		d.Term = store.Term{Name: c.PostForm("name"), StartsOn: c.PostForm("starts"), EndsOn: c.PostForm("ends"),
+			HalfTermStarts: c.PostForm("half_term_starts"), HalfTermEnds: c.PostForm("half_term_ends")}
+		_, err = p.svc.SaveTerm(ctx, actor, d.Was, d.Term)
+	case "term_delete":
+		err = p.svc.DeleteTerm(ctx, actor, c.PostForm("was"))
+	case "holiday_save":
+		d.Holiday = store.Holiday{Name: c.PostForm("name"), StartsOn: c.PostForm("starts"), EndsOn: c.PostForm("ends")}
+		if raw := c.PostForm("id"); raw != "" {
+			if d.Holiday.ID, err = strconv.ParseInt(raw, 10, 64); err != nil || d.Holiday.ID <= 0 {
+				err = errors.New("that is not a holiday's number")
+			}
+		}
+		if err == nil {
+			_, err = p.svc.SaveHoliday(ctx, actor, d.Holiday)
+		}
+	case "holiday_delete":
+		id, perr := strconv.ParseInt(c.PostForm("id"), 10, 64)
+		if perr != nil || id <= 0 {
+			err = errors.New("that is not a holiday's number")
+		} else {
+			err = p.svc.DeleteHoliday(ctx, actor, id)
+		}
+	default:
+		err = errors.New("unknown action")
+	}
+	if err != nil {
 		v := p.srv.View(c, "Calendar")
-		v.Error = "Not saved: " + err.Error() + "."
-		v.Data = p.svc.Terms()
-		p.srv.Render(c, http.StatusBadRequest, p.t["calendar"], v)
+		status := http.StatusBadRequest
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			status, v.Error = http.StatusNotFound, "Not saved: that term or holiday is no longer in the calendar."
+		case errors.Is(err, store.ErrExists):
+			status, v.Error = http.StatusConflict, "Not saved: another term starts on that day."
+		default:
+			v.Error = "Not saved: " + strings.TrimPrefix(err.Error(), "people: ") + "."
+		}
+		p.renderCalendar(c, status, v, d)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, CalendarPath+"?done=1")
+	c.Redirect(http.StatusSeeOther, CalendarPath+"?done="+action)
 }
 
 type leaversData struct {
