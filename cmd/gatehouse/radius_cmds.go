@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/people"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/radius/radiusweb"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -17,10 +21,12 @@ import (
 
 const deviceUsage = `gatehouse device: approve a device for Wi-Fi, or give it a personal key.
 
-  gatehouse device approve --config FILE --mac MAC --segment NAME [--name TEXT]
+  gatehouse device approve --config FILE --mac MAC --segment NAME [--owner ID] [--name TEXT]
       Approves the device (MAB: RADIUS accepts it onto NAME's VLAN whatever
       SSID it joins; --segment "" lets the SSID decide) and lifts any block.
-      Audited. A running daemon's kernel rules take the approval at its next
+      --owner links it to a person, named by MIS id (UPN, admission number or
+      staff code), username or email; a person not found is an error and
+      approves nothing. Audited. A running daemon's kernel rules take the approval at its next
       restart; the devices page applies it at once.
 
   gatehouse device key --config FILE --mac MAC [--ssid NAME]
@@ -30,7 +36,7 @@ const deviceUsage = `gatehouse device: approve a device for Wi-Fi, or give it a 
       (WIFI:T:WPA;S:...;P:...;;). Audited without the key.
 
 Example:
-  gatehouse device approve --config /etc/gatehouse/gatehouse.yaml --mac 3c:22:fb:01:02:03 --segment staff --name "Head's laptop"
+  gatehouse device approve --config /etc/gatehouse/gatehouse.yaml --mac 3c:22:fb:01:02:03 --segment staff --owner ABC --name "Head's laptop"
   gatehouse device key --config /etc/gatehouse/gatehouse.yaml --mac 3c:22:fb:01:02:03 --ssid Staff
 `
 
@@ -50,6 +56,7 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 	macText := fs.String("mac", "", "the device's MAC")
 	segment := fs.String("segment", "", "segment it is approved for")
 	name := fs.String("name", "", "a name for the device")
+	owner := fs.String("owner", "", "the owner's MIS id (UPN, admission number, staff code) or username")
 	ssid := fs.String("ssid", "", "SSID for the QR payload")
 	if err := parseFlags(fs, args[1:], false); err != nil {
 		return err
@@ -76,10 +83,23 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 		if *segment != "" && !slices.ContainsFunc(cfg.Segments, func(s config.Segment) bool { return s.Name == *segment }) {
 			return usagef("--segment %q is not a segment of %s", *segment, *path)
 		}
-		if err := st.ApproveDevice(ctx, cliActor(), mac, *segment, *name, time.Now()); err != nil {
+		// People owns what approving means (owner checks, kernel); with
+		// no enforcer here the daemon applies it at its next start.
+		w, err := newPeople(slog.New(slog.DiscardHandler), cfg, policy.Network{}, st, nil, nil)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "approved %s for %s\n", mac, orSSID(*segment))
+		if _, err := w.svc.ApproveDevice(ctx, cliActor(), mac, *segment, *name, strings.TrimSpace(*owner)); err != nil {
+			if errors.Is(err, people.ErrUnknownPerson) {
+				return fmt.Errorf("--owner %q names nobody: give a UPN, admission number, staff code or username from gatehouse people list; nothing was approved", *owner)
+			}
+			return err
+		}
+		fmt.Fprintf(env.stdout, "approved %s for %s", mac, orSSID(*segment))
+		if *owner != "" {
+			fmt.Fprintf(env.stdout, ", owned by %s", strings.TrimSpace(*owner))
+		}
+		fmt.Fprintln(env.stdout)
 		return nil
 	default:
 		known, approved, blocked, err := st.DeviceStatus(ctx, mac)
