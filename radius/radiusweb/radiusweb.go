@@ -2,7 +2,8 @@
 // access points and controllers (NAS) with when they were last heard from,
 // their request and drop counts and Disconnect results, and the live
 // sessions (who, device, AP and room, SSID, address, since, bytes) with a
-// disconnect button; plus the JSON API for the same.
+// disconnect button; plus the JSON API for the same, and for listing and
+// approving devices (what approval means is package people's).
 //
 // It owns the pages, the API handlers and their input checks. What a
 // disconnect does is package radius's (which audits it); sessions come from
@@ -72,7 +73,13 @@ type Options struct {
 	RADIUS   Server
 	Sessions Sessions
 	Keys     Keys // nil: no key API
-	Logger   *slog.Logger
+	// Devices and Approver make GET and POST /api/v1/devices (both or
+	// neither); Segments are the segments a device may be approved for.
+	Devices        DeviceStore
+	Approver       Approver
+	ApproverErrors ApproverErrors
+	Segments       []string
+	Logger         *slog.Logger
 }
 
 //go:embed templates/*.html
@@ -116,6 +123,13 @@ func Register(srv *web.Server, o Options) error {
 	srv.AddAPI(http.MethodPost, APIDisconnect, network, p.apiDisconnect)
 	if o.Keys != nil {
 		srv.AddAPI(http.MethodPost, APIDeviceKey, network, p.apiRotateKey)
+	}
+	if (o.Devices == nil) != (o.Approver == nil) {
+		return errors.New("radiusweb: register: the devices API needs both a device store and an approver")
+	}
+	if o.Devices != nil {
+		srv.AddAPI(http.MethodGet, APIDevices, network, p.apiListDevices)
+		srv.AddAPI(http.MethodPost, APIDevices, network, p.apiApproveDevice)
 	}
 	return nil
 }
