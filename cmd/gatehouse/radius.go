@@ -106,11 +106,12 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 		return nil, nil, err
 	}
 	reg.MustRegister(rs.Collector())
-	var segs []string
+	var segs, ssids []string
 	for _, s := range cfg.Segments {
 		segs = append(segs, s.Name)
+		ssids = append(ssids, s.SSIDs...)
 	}
-	wo := radiusweb.Options{RADIUS: rs, Sessions: st, Keys: keys, Segments: segs, Logger: log.With("component", "radiusweb")}
+	wo := radiusweb.Options{RADIUS: rs, Sessions: st, Keys: keys, Segments: segs, SSIDs: ssids, Logger: log.With("component", "radiusweb")}
 	if approver != nil {
 		// The devices API approves through people, as the devices page does.
 		wo.Devices, wo.Approver = st, approver

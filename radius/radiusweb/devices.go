@@ -30,6 +30,7 @@ const maxDeviceText = 64
 type DeviceStore interface {
 	ListDevices(ctx context.Context, f store.DeviceFilter) ([]store.Device, error)
 	RADIUSDeviceByMAC(ctx context.Context, mac net.HardwareAddr) (store.RADIUSDevice, error)
+	DeviceByMAC(ctx context.Context, mac net.HardwareAddr) (store.Device, error)
 }
 
 // Approver approves a device for a segment, with an optional name and

@@ -68,7 +68,7 @@ func newBench(t *testing.T) *bench {
 		}
 		return Register(srv, Options{RADIUS: b.rad, Sessions: st, Keys: b.keys, Devices: st, Approver: ppl,
 			ApproverErrors: ApproverErrors{UnknownOwner: people.ErrUnknownPerson, OwnerRevoked: people.ErrOwnerRevoked},
-			Segments:       []string{"staff", "pupil"}})
+			Segments:       []string{"staff", "pupil"}, SSIDs: []string{"Staff", `Pupils;"Wi:Fi"`}})
 	}})
 	mac, _ := net.ParseMAC("02:00:00:00:00:01")
 	s, err := st.RecordAccounting(ctx, store.AccountingUpdate{Status: store.AcctStart, NAS: "aps", NASAddr: netip.MustParseAddr("10.99.0.10"),
