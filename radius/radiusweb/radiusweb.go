@@ -168,8 +168,8 @@ type pageData struct {
 	AP, Room string // the room form's values, kept after an error
 	// The key form: shown when keys are made here; its values kept after
 	// an error.
-	Keys             bool
-	SSIDs            []string
+	Keys            bool
+	SSIDs           []string
 	KeyMAC, KeySSID string
 }
 
