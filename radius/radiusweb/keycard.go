@@ -1,14 +1,11 @@
 package radiusweb
 
 import (
-	"encoding/base64"
 	"errors"
 	"html/template"
 	"net/http"
 	"slices"
 	"strings"
-
-	"github.com/skip2/go-qrcode"
 
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -20,16 +17,6 @@ import (
 type cardData struct {
 	SSID, Key, MAC, Name string
 	QR                   template.URL
-}
-
-// qrDataURL draws payload as a PNG QR code inline (the admin pages' CSP
-// allows data: images), as the visitor slips do.
-func qrDataURL(payload string) (template.URL, error) {
-	png, err := qrcode.Encode(payload, qrcode.Medium, 220)
-	if err != nil {
-		return "", err
-	}
-	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), nil
 }
 
 // newKey gives an approved device a new personal key and shows it once, on
@@ -84,7 +71,7 @@ func (p *pages) newKey(c *httpx.Context) {
 		p.srv.RenderError(c, http.StatusInternalServerError, "The key could not be made; the database could not be written.")
 		return
 	}
-	qr, err := qrDataURL(radius.WiFiQR(ssid, key))
+	qr, err := web.QRDataURL(radius.WiFiQR(ssid, key))
 	if err != nil {
 		// The key is already in force: show it without the code.
 		p.log.Error("radiusweb: key card QR code", "err", err)
