@@ -3,7 +3,6 @@ package captive
 import (
 	"bytes"
 	"embed"
-	"encoding/base64"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/web/httpx"
-	"github.com/skip2/go-qrcode"
 
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -393,14 +391,6 @@ func wifiQR(ssid string) string {
 	return "WIFI:T:nopass;S:" + r.Replace(ssid) + ";;"
 }
 
-func qrDataURL(payload string) (template.URL, error) {
-	png, err := qrcode.Encode(payload, qrcode.Medium, 220)
-	if err != nil {
-		return "", err
-	}
-	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), nil
-}
-
 // issue makes the codes, keeps their print page for a few minutes and
 // sends the browser to it (POST, redirect, GET): a refresh of the print
 // page shows the same codes and never issues more. The codes are not
@@ -429,14 +419,14 @@ func (a *admin) issue(c *httpx.Context) {
 	a.p.log.Info("vouchers issued", "by", web.Actor(c), "count", len(out), "first_id", out[0].Voucher.ID)
 	d := printData{School: a.p.school, SSID: a.p.ssid, Layout: layout}
 	if a.p.ssid != "" {
-		if d.JoinQR, err = qrDataURL(wifiQR(a.p.ssid)); err != nil {
+		if d.JoinQR, err = web.QRDataURL(wifiQR(a.p.ssid)); err != nil {
 			a.p.log.Error("encode QR code", "err", err)
 			a.formFail(c, http.StatusInternalServerError, "The QR codes could not be made.")
 			return
 		}
 	}
 	for _, ic := range out {
-		qr, err := qrDataURL(a.p.base.String() + "/?code=" + url.QueryEscape(ic.Code))
+		qr, err := web.QRDataURL(a.p.base.String() + "/?code=" + url.QueryEscape(ic.Code))
 		if err != nil {
 			a.p.log.Error("encode QR code", "err", err)
 			a.formFail(c, http.StatusInternalServerError, "The QR codes could not be made.")

@@ -69,6 +69,78 @@ func (s *Service) Decide(ctx context.Context, actor string, mac net.HardwareAddr
 	if err != nil {
 		return true, err
 	}
+	return true, s.apply(ctx, actor, mac, had, before, after, owner.ID)
+}
+
+// ErrUnknownPerson is returned when an approval names an owner who is not
+// among the people.
+var ErrUnknownPerson = errors.New("people: no such person")
+
+// ApproveDevice is what "gatehouse device approve" and the devices API
+// mean: approve mac for a RADIUS segment ("" lets the SSID decide), lift
+// any block, name it when name is given, and, when owner is given, link it
+// to that person (UPN, staff code, admission number, username or email).
+// Unlike Decide, an owner naming nobody is an error (ErrUnknownPerson):
+// a script that mistypes an id must not approve an ownerless device. The
+// kernel takes the change as with Decide; committed has Decide's meaning.
+func (s *Service) ApproveDevice(ctx context.Context, actor string, mac net.HardwareAddr, segment, name, owner string) (committed bool, err error) {
+	if len(mac) != 6 {
+		return false, fmt.Errorf("people: approve device: need a 6-byte MAC")
+	}
+	var p store.Person
+	if owner != "" {
+		if p, err = s.st.PersonByKey(ctx, owner); errors.Is(err, store.ErrNotFound) {
+			return false, fmt.Errorf("%w: %q", ErrUnknownPerson, owner)
+		} else if err != nil {
+			return false, err
+		}
+	}
+	before, err := s.st.DeviceByMAC(ctx, mac)
+	had := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	if p.ID == 0 && had {
+		// No owner given: the device keeps its owner, who must still
+		// have access for it to be approved.
+		if pid, err := s.st.DeviceOwner(ctx, mac); err == nil && pid != 0 {
+			if p, err = s.st.PersonByID(ctx, pid); err != nil {
+				return false, err
+			}
+		}
+	}
+	if p.State == store.PersonRevoked || p.State == store.PersonLeft {
+		return false, fmt.Errorf("%w: %s", ErrOwnerRevoked, DisplayName(p))
+	}
+	now := s.now()
+	if err := s.st.ApproveDevice(ctx, actor, mac, segment, name, now); err != nil {
+		return false, err
+	}
+	if owner != "" {
+		mid, err := s.st.DeviceByMAC(ctx, mac)
+		if err != nil {
+			return true, err
+		}
+		if mid.Owner != owner {
+			if err := s.st.DecideDevice(ctx, actor, mac, store.DeviceDecision{Approved: true, Name: mid.Name, Owner: owner}, now); err != nil {
+				return true, err
+			}
+		}
+		if err := s.st.SetDeviceOwner(ctx, actor, mac, p.ID, now); err != nil {
+			return true, err
+		}
+	}
+	after, err := s.st.DeviceByMAC(ctx, mac)
+	if err != nil {
+		return true, err
+	}
+	return true, s.apply(ctx, actor, mac, had, before, after, p.ID)
+}
+
+// apply puts a saved device decision into the kernel (before is the
+// record as it was, had whether there was one), cuts a newly blocked
+// device's sessions and tells OnChange.
+func (s *Service) apply(ctx context.Context, actor string, mac net.HardwareAddr, had bool, before, after store.Device, ownerID int64) error {
 	var errs []error
 	k := s.opts.Kernel
 	if k != nil {
@@ -99,10 +171,10 @@ func (s *Service) Decide(ctx context.Context, actor string, mac net.HardwareAddr
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.log.Error("device decision saved but not applied", "mac", mac, "by", actor, "err", err)
-		return true, err
+		return err
 	}
-	s.log.Info("device decided", "mac", mac, "by", actor, "approved", after.Approved, "blocked", after.Blocked, "owner", owner.ID)
-	return true, nil
+	s.log.Info("device decided", "mac", mac, "by", actor, "approved", after.Approved, "blocked", after.Blocked, "owner", ownerID)
+	return nil
 }
 
 // cutSessions ends a device's live RADIUS session and its DHCP lease, when

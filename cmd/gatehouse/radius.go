@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/people"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/radius/eap"
@@ -65,7 +66,7 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 // wireRADIUS adds the RADIUS server, when the configuration has listeners.
 func wireRADIUS(_ context.Context, w *wiring) error {
 	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.alerts.findings(), w.reg, w.web, peopleIdentities{w.people.svc},
-		radiusEAP(w.cfg, w.pki, w.people.svc))
+		radiusEAP(w.cfg, w.pki, w.people.svc), w.people.svc)
 	if err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func wireRADIUS(_ context.Context, w *wiring) error {
 // newRADIUS builds the RADIUS server, its metrics and its pages, and
 // returns the component that runs it; nil (and no component) when the
 // configuration has no radius listeners.
-func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, findings finding.Sink, reg prometheus.Registerer, srv *web.Server, ids radius.Identities, eapOpts *eap.Options) (*radius.Server, func(context.Context) error, error) {
+func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, findings finding.Sink, reg prometheus.Registerer, srv *web.Server, ids radius.Identities, eapOpts *eap.Options, approver radiusweb.Approver) (*radius.Server, func(context.Context) error, error) {
 	if cfg.RADIUS.Auth == "" && cfg.RADIUS.Accounting == "" {
 		return nil, nil, nil
 	}
@@ -105,7 +106,18 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 		return nil, nil, err
 	}
 	reg.MustRegister(rs.Collector())
-	if err := radiusweb.Register(srv, radiusweb.Options{RADIUS: rs, Sessions: st, Keys: keys, Logger: log.With("component", "radiusweb")}); err != nil {
+	var segs, ssids []string
+	for _, s := range cfg.Segments {
+		segs = append(segs, s.Name)
+		ssids = append(ssids, s.SSIDs...)
+	}
+	wo := radiusweb.Options{RADIUS: rs, Sessions: st, Keys: keys, Segments: segs, SSIDs: ssids, Logger: log.With("component", "radiusweb")}
+	if approver != nil {
+		// The devices API approves through people, as the devices page does.
+		wo.Devices, wo.Approver = st, approver
+		wo.ApproverErrors = radiusweb.ApproverErrors{UnknownOwner: people.ErrUnknownPerson, OwnerRevoked: people.ErrOwnerRevoked}
+	}
+	if err := radiusweb.Register(srv, wo); err != nil {
 		return nil, nil, fmt.Errorf("admin page: %w", err)
 	}
 	return rs, rs.Run, nil

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/people"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/radius/radiusweb"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -18,11 +21,12 @@ import (
 
 const deviceUsage = `gatehouse device: approve a device for Wi-Fi, or give it a personal key.
 
-  gatehouse device approve --config FILE --mac MAC --segment NAME [--name TEXT] [--owner ID]
+  gatehouse device approve --config FILE --mac MAC --segment NAME [--owner ID] [--name TEXT]
       Approves the device (MAB: RADIUS accepts it onto NAME's VLAN whatever
-      SSID it joins; --segment "" lets the SSID decide) and lifts any block;
-      --owner gives it to a person (UPN, admission number, staff code or
-      username), so it loses access when they leave. Audited. A running daemon's kernel rules take the approval at its next
+      SSID it joins; --segment "" lets the SSID decide) and lifts any block.
+      --owner links it to a person, named by MIS id (UPN, admission number or
+      staff code), username or email; a person not found is an error and
+      approves nothing. Audited. A running daemon's kernel rules take the approval at its next
       restart; the devices page applies it at once.
 
   gatehouse device key --config FILE --mac MAC [--ssid NAME]
@@ -32,7 +36,7 @@ const deviceUsage = `gatehouse device: approve a device for Wi-Fi, or give it a 
       (WIFI:T:WPA;S:...;P:...;;). Audited without the key.
 
 Example:
-  gatehouse device approve --config /etc/gatehouse/gatehouse.yaml --mac 3c:22:fb:01:02:03 --segment staff --name "Head's laptop"
+  gatehouse device approve --config /etc/gatehouse/gatehouse.yaml --mac 3c:22:fb:01:02:03 --segment staff --owner ABC --name "Head's laptop"
   gatehouse device key --config /etc/gatehouse/gatehouse.yaml --mac 3c:22:fb:01:02:03 --ssid Staff
 `
 
@@ -52,8 +56,8 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 	macText := fs.String("mac", "", "the device's MAC")
 	segment := fs.String("segment", "", "segment it is approved for")
 	name := fs.String("name", "", "a name for the device")
+	owner := fs.String("owner", "", "the owner's MIS id (UPN, admission number, staff code) or username")
 	ssid := fs.String("ssid", "", "SSID for the QR payload")
-	owner := fs.String("owner", "", "the person who owns it (UPN, admission number, staff code or username)")
 	if err := parseFlags(fs, args[1:], false); err != nil {
 		return err
 	}
@@ -79,32 +83,23 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 		if *segment != "" && !slices.ContainsFunc(cfg.Segments, func(s config.Segment) bool { return s.Name == *segment }) {
 			return usagef("--segment %q is not a segment of %s", *segment, *path)
 		}
-		var ownerID int64
-		if *owner != "" {
-			// The owner is checked before anything is written: a device
-			// must not be approved for a person who is not there.
-			p, err := st.PersonByKey(ctx, *owner)
-			if errors.Is(err, store.ErrNotFound) {
-				return usagef("--owner %q is nobody's UPN, admission number, staff code or username", *owner)
-			}
-			if err != nil {
-				return err
-			}
-			if p.State != store.PersonActive && p.State != store.PersonLeaving {
-				return fmt.Errorf("--owner %s has no access (%s)", *owner, p.State)
-			}
-			ownerID = p.ID
-		}
-		if err := st.ApproveDevice(ctx, cliActor(), mac, *segment, *name, time.Now()); err != nil {
+		// People owns what approving means (owner checks, kernel); with
+		// no enforcer here the daemon applies it at its next start.
+		w, err := newPeople(slog.New(slog.DiscardHandler), cfg, policy.Network{}, st, nil, nil)
+		if err != nil {
 			return err
 		}
-		if ownerID != 0 {
-			// Owned, the device goes with its owner: revoked when they leave.
-			if err := st.SetDeviceOwner(ctx, cliActor(), mac, ownerID, time.Now()); err != nil {
-				return err
+		if _, err := w.svc.ApproveDevice(ctx, cliActor(), mac, *segment, *name, strings.TrimSpace(*owner)); err != nil {
+			if errors.Is(err, people.ErrUnknownPerson) {
+				return fmt.Errorf("--owner %q names nobody: give a UPN, admission number, staff code or username from gatehouse people list; nothing was approved", *owner)
 			}
+			return err
 		}
-		fmt.Fprintf(env.stdout, "approved %s for %s\n", mac, orSSID(*segment))
+		fmt.Fprintf(env.stdout, "approved %s for %s", mac, orSSID(*segment))
+		if *owner != "" {
+			fmt.Fprintf(env.stdout, ", owned by %s", strings.TrimSpace(*owner))
+		}
+		fmt.Fprintln(env.stdout)
 		return nil
 	default:
 		known, approved, blocked, err := st.DeviceStatus(ctx, mac)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,10 @@ func TestDaemonRADIUSWithTheCommandLine(t *testing.T) {
 	}
 	if err := os.WriteFile(files.Path, []byte(withSSID), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	const nmPassword = "a long network manager passphrase"
+	if code, _, stderr := cli(t, nmPassword+"\n", "user", "add", "--config", files.Path, "--role", "network", "--name", "nm"); code != 0 {
+		t.Fatalf("user add: %s", stderr)
 	}
 	d := startDaemon(t, school, bin, files.Path)
 
@@ -94,6 +99,26 @@ func TestDaemonRADIUSWithTheCommandLine(t *testing.T) {
 		}
 	}
 	check("first start")
+
+	// The devices API approves as the command line does: a second device,
+	// approved by a script with a token, is accepted onto the pupil VLAN.
+	b := d.browser(t)
+	b.Login("nm", nmPassword)
+	token := b.NewToken("approvals")
+	if r := b.API(http.MethodPost, "/api/v1/devices", token, `{"mac":"3c:22:fb:01:02:04","segment":"pupil","owner":"NOBODY"}`); r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("API approval naming nobody: %d %s", r.StatusCode, r.Body)
+	}
+	if r := b.API(http.MethodPost, "/api/v1/devices", token, `{"mac":"3c:22:fb:01:02:04","segment":"pupil","name":"Pupil laptop 8"}`); r.StatusCode != http.StatusOK {
+		t.Fatalf("API approval: %d %s", r.StatusCode, r.Body)
+	}
+	if r := b.API(http.MethodGet, "/api/v1/devices", token, ""); r.StatusCode != http.StatusOK || !strings.Contains(r.Body, `"mac":"3c:22:fb:01:02:04"`) {
+		t.Fatalf("API devices: %d %s", r.StatusCode, r.Body)
+	}
+	got := radclient("auth", `User-Name = "3C22FB010204"`, `User-Password = "3C22FB010204"`, `Calling-Station-Id = "3C-22-FB-01-02-04"`,
+		`Called-Station-Id = "0A-00-00-00-00-01:Pupils"`, `Message-Authenticator = 0x00`)
+	if !strings.Contains(got, "Received Access-Accept") || !strings.Contains(got, `Tunnel-Private-Group-Id:0 = "20"`) {
+		t.Fatalf("MAB of the device the API approved:\n%s", got)
+	}
 
 	acct := radclient("acct", `Acct-Status-Type = Start`, `Acct-Session-Id = "CLI-1"`, `User-Name = "3C22FB010203"`,
 		`Calling-Station-Id = "3C-22-FB-01-02-03"`, `Called-Station-Id = "0A-00-00-00-00-01:Pupils"`, `Framed-IP-Address = 10.20.0.99`)

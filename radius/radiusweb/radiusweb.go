@@ -2,7 +2,8 @@
 // access points and controllers (NAS) with when they were last heard from,
 // their request and drop counts and Disconnect results, and the live
 // sessions (who, device, AP and room, SSID, address, since, bytes) with a
-// disconnect button; plus the JSON API for the same.
+// disconnect button; plus the JSON API for the same, and for listing and
+// approving devices (what approval means is package people's).
 //
 // It owns the pages, the API handlers and their input checks. What a
 // disconnect does is package radius's (which audits it); sessions come from
@@ -40,6 +41,8 @@ const (
 	APISessions    = "/api/v1/sessions"
 	APIDisconnect  = "/api/v1/sessions/:id/disconnect"
 	APIDeviceKey   = "/api/v1/devices/:mac/key"
+	KeyPath        = "/radius/key"
+	KeyCSSPath     = "/radius/keycard.css"
 )
 
 // listLimit bounds one listing.
@@ -72,10 +75,19 @@ type Options struct {
 	RADIUS   Server
 	Sessions Sessions
 	Keys     Keys // nil: no key API
-	Logger   *slog.Logger
+	// Devices and Approver make GET and POST /api/v1/devices (both or
+	// neither); Segments are the segments a device may be approved for.
+	Devices        DeviceStore
+	Approver       Approver
+	ApproverErrors ApproverErrors
+	Segments       []string
+	// SSIDs are the networks a key card may name (the segments' ssids);
+	// none: the card's SSID is typed in.
+	SSIDs  []string
+	Logger *slog.Logger
 }
 
-//go:embed templates/*.html
+//go:embed templates/*.html static/keycard.css
 var templates embed.FS
 
 type pages struct {
@@ -83,6 +95,7 @@ type pages struct {
 	o    Options
 	log  *slog.Logger
 	page *template.Template
+	card *template.Template
 }
 
 // Register adds the page and the API, for the network role.
@@ -107,6 +120,9 @@ func Register(srv *web.Server, o Options) error {
 	if p.page, err = template.New("radius.html").Funcs(funcs).ParseFS(templates, "templates/radius.html"); err != nil {
 		return fmt.Errorf("radiusweb: parse template: %w", err)
 	}
+	if p.card, err = template.New("keycard.html").ParseFS(templates, "templates/keycard.html"); err != nil {
+		return fmt.Errorf("radiusweb: parse template: %w", err)
+	}
 	network := []string{web.RoleNetwork}
 	srv.AddPage(web.Page{Path: PagePath, Title: "Wi-Fi sessions", Roles: network, GET: p.show})
 	srv.AddPage(web.Page{Path: DisconnectPath, Roles: network, POST: p.disconnect})
@@ -116,6 +132,18 @@ func Register(srv *web.Server, o Options) error {
 	srv.AddAPI(http.MethodPost, APIDisconnect, network, p.apiDisconnect)
 	if o.Keys != nil {
 		srv.AddAPI(http.MethodPost, APIDeviceKey, network, p.apiRotateKey)
+		srv.AddPage(web.Page{Path: KeyPath, Roles: network, POST: p.newKey})
+		srv.AddPage(web.Page{Path: KeyCSSPath, Roles: network, GET: func(c *httpx.Context) {
+			b, _ := templates.ReadFile("static/keycard.css")
+			c.Data(http.StatusOK, "text/css; charset=utf-8", b)
+		}})
+	}
+	if (o.Devices == nil) != (o.Approver == nil) {
+		return errors.New("radiusweb: register: the devices API needs both a device store and an approver")
+	}
+	if o.Devices != nil {
+		srv.AddAPI(http.MethodGet, APIDevices, network, p.apiListDevices)
+		srv.AddAPI(http.MethodPost, APIDevices, network, p.apiApproveDevice)
 	}
 	return nil
 }
@@ -138,6 +166,11 @@ type pageData struct {
 	Sessions []store.RADIUSSession
 	Rooms    map[string]string
 	AP, Room string // the room form's values, kept after an error
+	// The key form: shown when keys are made here; its values kept after
+	// an error.
+	Keys            bool
+	SSIDs           []string
+	KeyMAC, KeySSID string
 }
 
 func (p *pages) show(c *httpx.Context) {
@@ -167,6 +200,7 @@ func (p *pages) render(c *httpx.Context, status int, v *web.View) {
 	}
 	d, _ := v.Data.(pageData)
 	d.NAS, d.Sessions, d.Rooms = p.o.RADIUS.NAS(), open, rooms
+	d.Keys, d.SSIDs = p.o.Keys != nil, p.o.SSIDs
 	v.Data = d
 	p.srv.Render(c, status, p.page, v)
 }

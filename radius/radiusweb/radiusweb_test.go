@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/people"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -61,7 +62,13 @@ func newBench(t *testing.T) *bench {
 		t.Fatal(err)
 	}
 	b.site = webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
-		return Register(srv, Options{RADIUS: b.rad, Sessions: st, Keys: b.keys})
+		ppl, err := people.New(people.Options{Store: st})
+		if err != nil {
+			return err
+		}
+		return Register(srv, Options{RADIUS: b.rad, Sessions: st, Keys: b.keys, Devices: st, Approver: ppl,
+			ApproverErrors: ApproverErrors{UnknownOwner: people.ErrUnknownPerson, OwnerRevoked: people.ErrOwnerRevoked},
+			Segments:       []string{"staff", "pupil"}, SSIDs: []string{"Staff", `Pupils;"Wi:Fi"`}})
 	}})
 	mac, _ := net.ParseMAC("02:00:00:00:00:01")
 	s, err := st.RecordAccounting(ctx, store.AccountingUpdate{Status: store.AcctStart, NAS: "aps", NASAddr: netip.MustParseAddr("10.99.0.10"),
