@@ -90,13 +90,13 @@ type Options struct {
 var templates embed.FS
 
 type pages struct {
-	srv    *web.Server
-	st     *store.Store
-	segs   []dhcp.Segment
-	dec    Decider
-	reload func(ctx context.Context) error
-	log    *slog.Logger
-	now    func() time.Time
+	srv     *web.Server
+	st      *store.Store
+	segs    []dhcp.Segment
+	dec     Decider
+	reload  func(ctx context.Context) error
+	log     *slog.Logger
+	now     func() time.Time
 	list    *template.Template
 	device  *template.Template
 	confirm *template.Template
