@@ -164,29 +164,29 @@ type Count struct {
 }
 
 type data struct {
-	Now                  string
+	Now string
 	// The sentences the live feed refreshes, keyed as the page's
 	// data-live attributes are.
 	OnlineText, CodesText, FindingsText string
-	Online               []SegmentOnline
-	LeasesTotal          int
-	RADIUS               []Count // open sessions by SSID
-	RADIUSTotal          int
-	Visitors             int
-	CodesToday           int
-	FindingsToday        []Count
-	FindingsTodayTotal   int
-	Hourly, Daily, Codes Chart
-	Disk                 string
-	DiskLow              bool
-	DiskWatched          bool
-	Alarms               []string
-	Memory               string
-	Pools                []PoolUse
-	Kernel               string // "" when not known
-	KernelBad            bool
-	Backup               string // the last backup in words
-	BackupBad            bool   // none, failed, or older than BackupMaxAge
+	Online                              []SegmentOnline
+	LeasesTotal                         int
+	RADIUS                              []Count // open sessions by SSID
+	RADIUSTotal                         int
+	Visitors                            int
+	CodesToday                          int
+	FindingsToday                       []Count
+	FindingsTodayTotal                  int
+	Hourly, Daily, Codes                Chart
+	Disk                                string
+	DiskLow                             bool
+	DiskWatched                         bool
+	Alarms                              []string
+	Memory                              string
+	Pools                               []PoolUse
+	Kernel                              string // "" when not known
+	KernelBad                           bool
+	Backup                              string // the last backup in words
+	BackupBad                           bool   // none, failed, or older than BackupMaxAge
 }
 
 // PoolUse is one row of "DHCP pool use".
