@@ -41,7 +41,7 @@ type admin struct {
 func RegisterAdminPages(srv *web.Server, p *Portal) error {
 	a := &admin{p: p, srv: srv, prints: newPrintCache()}
 	var err error
-	if a.vouchers, err = template.New("vouchers.html").ParseFS(templateFS, "templates/vouchers.html"); err != nil {
+	if a.vouchers, err = template.New("vouchers.html").Funcs(template.FuncMap{"plural": web.Plural}).ParseFS(templateFS, "templates/vouchers.html"); err != nil {
 		return fmt.Errorf("captive: parse admin templates: %w", err)
 	}
 	if a.settings, err = template.New("portal_admin.html").ParseFS(templateFS, "templates/portal_admin.html"); err != nil {
@@ -50,7 +50,7 @@ func RegisterAdminPages(srv *web.Server, p *Portal) error {
 	if a.print, err = template.New("print.html").ParseFS(templateFS, "templates/print.html"); err != nil {
 		return fmt.Errorf("captive: parse admin templates: %w", err)
 	}
-	if a.confirm, err = template.New("revoke.html").ParseFS(templateFS, "templates/revoke.html"); err != nil {
+	if a.confirm, err = template.New("revoke.html").Funcs(template.FuncMap{"plural": web.Plural}).ParseFS(templateFS, "templates/revoke.html"); err != nil {
 		return fmt.Errorf("captive: parse admin templates: %w", err)
 	}
 	if a.bulkConfirm, err = template.New("revoke_selected.html").Funcs(template.FuncMap{"plural": web.Plural}).

@@ -78,8 +78,9 @@ func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
 	p := &pages{srv: srv, svc: svc, st: svc.Store(), log: logger, t: map[string]*template.Template{}}
 	loc := svc.Location()
 	funcs := template.FuncMap{
-		"name": people.DisplayName,
-		"key":  people.Key,
+		"name":   people.DisplayName,
+		"key":    people.Key,
+		"plural": web.Plural,
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return ""

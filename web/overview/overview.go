@@ -249,12 +249,12 @@ func (p *page) collect(ctx context.Context, now time.Time) (*data, error) {
 		case k.Err != "":
 			d.Kernel, d.KernelBad = fmt.Sprintf("the check at %s failed: %s", k.At.In(loc).Format("15:04"), k.Err), true
 		case k.Repairs > 0:
-			d.Kernel, d.KernelBad = fmt.Sprintf("last checked at %s: %d differences repaired", k.At.In(loc).Format("15:04"), k.Repairs), true
+			d.Kernel, d.KernelBad = fmt.Sprintf("last checked at %s: %s repaired", k.At.In(loc).Format("15:04"), web.Plural(k.Repairs, "difference", "differences")), true
 		default:
 			d.Kernel = fmt.Sprintf("in sync, last checked at %s", k.At.In(loc).Format("15:04"))
 		}
 		if !k.At.IsZero() {
-			d.Kernel += fmt.Sprintf(" (%d repairs since the daemon started)", k.Total)
+			d.Kernel += " (" + web.Plural(k.Total, "repair", "repairs") + " since the daemon started)"
 		}
 	}
 
