@@ -68,10 +68,12 @@ type pageData struct {
 	ErrorField            string
 	Left, Until, UntilISO string
 	VenueURL              string
+	Brand                 brand
 }
 
 func (p *Portal) page(r *http.Request, lang, title string) *pageData {
-	d := &pageData{Lang: lang, Title: title, School: p.school, VenueURL: p.venue, T: make(map[string]string, len(messages))}
+	d := &pageData{Lang: lang, Title: title, School: p.school, VenueURL: p.venue, T: make(map[string]string, len(messages)),
+		Brand: p.currentBrand(r.Context())}
 	for k := range messages {
 		d.T[k] = tr(lang, k)
 	}

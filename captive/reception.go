@@ -72,6 +72,8 @@ func RegisterAdminPages(srv *web.Server, p *Portal) error {
 	srv.AddPage(web.Page{Path: "/portal", Title: "Portal", Roles: network, GET: a.settingsPage, POST: a.setAUP, Menu: web.MenuSetup})
 	srv.AddPage(web.Page{Path: "/portal/acceptances.csv", Roles: network, GET: a.exportCSV})
 	srv.AddPage(web.Page{Path: "/portal/limits", Roles: network, POST: a.setLimits})
+	srv.AddPage(web.Page{Path: "/portal/branding", Roles: network, POST: a.setBranding, MaxBody: brandingMaxBody})
+	srv.AddPage(web.Page{Path: "/vouchers/brand.css", Roles: both, GET: a.brandCSS})
 	a.registerAPI(both)
 	return nil
 }
@@ -410,8 +412,11 @@ type slip struct {
 
 type printData struct {
 	School, SSID, Layout string
-	Slips                []slip
-	Pages                [][]slip
+	// LogoURI is the school's logo (filled in when the page is shown, so
+	// a reprint shows the current one).
+	LogoURI template.URL
+	Slips   []slip
+	Pages   [][]slip
 	// JoinQR is a QR code in the standard WIFI: form that joins the guest
 	// network, for every slip of the batch; empty without a guest SSID.
 	JoinQR template.URL
@@ -500,6 +505,7 @@ func (a *admin) printPage(c *gin.Context) {
 		a.srv.RenderError(c, http.StatusGone, fmt.Sprintf("These codes can no longer be shown: a print page stays open for %d minutes after issuing, and only for the person who issued them. If they were not printed, revoke them on the Visitor codes page and issue new ones.", int(printKeep/time.Minute)))
 		return
 	}
+	d.LogoURI = a.p.currentBrand(c.Request.Context()).LogoURI
 	var b bytes.Buffer
 	if err := a.print.Execute(&b, d); err != nil {
 		a.p.log.Error("render print page", "err", err)
@@ -643,6 +649,8 @@ type attemptRow struct {
 }
 
 type settingsData struct {
+	Brand                   brand
+	BrandColour             string // as stored, for the colour field
 	Limits                  limitsData
 	Version, TextEN, TextCY string
 	Attempts                []attemptRow
@@ -656,6 +664,9 @@ func (a *admin) settingsPage(c *gin.Context) {
 	if c.Query("limits") != "" {
 		v.Notice = "The limits for reception's codes were saved."
 	}
+	if c.Query("branded") != "" {
+		v.Notice = "The logo and colour were saved; the portal and new slips show them now."
+	}
 	a.renderSettings(c, http.StatusOK, v, nil)
 }
 
@@ -664,7 +675,9 @@ func (a *admin) renderSettings(c *gin.Context, status int, v *web.View, typed *s
 	if typed != nil {
 		aup.TextEN, aup.TextCY = typed.TextEN, typed.TextCY
 	}
-	d := settingsData{Version: aup.Version[:12], TextEN: aup.TextEN, TextCY: aup.TextCY, Limits: a.limitsData(c.Request.Context())}
+	d := settingsData{Version: aup.Version[:12], TextEN: aup.TextEN, TextCY: aup.TextCY, Limits: a.limitsData(c.Request.Context()),
+		Brand: a.p.currentBrand(c.Request.Context())}
+	d.BrandColour = string(d.Brand.Colour)
 	as, err := a.p.st.VoucherAttempts(c.Request.Context(), 50)
 	if err != nil {
 		a.p.log.Error("list code attempts", "err", err)
