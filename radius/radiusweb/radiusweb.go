@@ -42,6 +42,9 @@ const (
 	APIDeviceKey   = "/api/v1/devices/:mac/key"
 )
 
+// sessionsPageSize is how many live sessions one page of the list shows.
+const sessionsPageSize = 50
+
 // listLimit bounds one listing.
 const listLimit = 500
 
@@ -49,6 +52,7 @@ const listLimit = 500
 // (package store).
 type Sessions interface {
 	RADIUSSessions(ctx context.Context, f store.SessionFilter) ([]store.RADIUSSession, error)
+	CountRADIUSSessions(ctx context.Context, f store.SessionFilter) (int, error)
 	APRooms(ctx context.Context) (map[string]string, error)
 	SetAPRoom(ctx context.Context, actor string, ap net.HardwareAddr, room string) error
 }
@@ -136,6 +140,7 @@ func humanBytes(n uint64) string {
 type pageData struct {
 	NAS      []radius.NASStatus
 	Sessions []store.RADIUSSession
+	Pager    web.Pager // the live sessions' pages
 	Rooms    map[string]string
 	AP, Room string // the room form's values, kept after an error
 }
@@ -153,7 +158,17 @@ func (p *pages) show(c *gin.Context) {
 }
 
 func (p *pages) render(c *gin.Context, status int, v *web.View) {
-	open, err := p.o.Sessions.RADIUSSessions(c.Request.Context(), store.SessionFilter{OpenOnly: true, Limit: listLimit})
+	page, ok := web.PageNumber(c)
+	if !ok {
+		v.Error, status = "The page number must be a positive whole number.", http.StatusBadRequest
+	}
+	f := store.SessionFilter{OpenOnly: true}
+	total, err := p.o.Sessions.CountRADIUSSessions(c.Request.Context(), f)
+	var open []store.RADIUSSession
+	if err == nil {
+		f.Limit, f.Offset = sessionsPageSize, (page-1)*sessionsPageSize
+		open, err = p.o.Sessions.RADIUSSessions(c.Request.Context(), f)
+	}
 	if err != nil {
 		p.log.Error("radiusweb: list sessions", "err", err)
 		p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read. Try again; if it keeps failing, check the daemon's log.")
@@ -167,6 +182,7 @@ func (p *pages) render(c *gin.Context, status int, v *web.View) {
 	}
 	d, _ := v.Data.(pageData)
 	d.NAS, d.Sessions, d.Rooms = p.o.RADIUS.NAS(), open, rooms
+	d.Pager = web.NewPager(PagePath, nil, page, sessionsPageSize, total)
 	v.Data = d
 	p.srv.Render(c, status, p.page, v)
 }
