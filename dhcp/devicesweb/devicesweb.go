@@ -1,7 +1,9 @@
 // Package devicesweb is the admin page of the device inventory that DHCP
-// feeds: a network manager lists devices with filters (segment, approved,
-// randomised MAC, last seen) and, per device, approves it, names it, assigns
-// it an owner, reserves it an address or blocks it.
+// and inspection feed: a network manager lists devices with filters
+// (search, segment, approved, randomised MAC, last seen) a page at a time,
+// approves several at once after a confirmation, and, per device, sees its
+// findings, Wi-Fi sessions and leases, approves it, names it, assigns it an
+// owner, reserves it an address or blocks it.
 //
 // It owns the pages and their form handling only. What approving, blocking
 // and owning a device mean, in the database and in the kernel together,
