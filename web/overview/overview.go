@@ -2,10 +2,13 @@
 // where the network role lands after signing in: who is online now on each
 // segment (DHCP leases, open RADIUS sessions, admitted visitors), visitor
 // codes issued today, findings today by class, the database's disk and
-// the daemon's memory, and small server-rendered SVG bar charts of
+// the daemon's memory, the last `gatehouse backup` run (a warning when none
+// worked for a week), and small server-rendered SVG bar charts of
 // findings per hour (last 24 hours) and findings and codes per day (last
 // 30 days). The page needs no JavaScript: the charts are inline SVG with a
-// title and a description a screen reader reads.
+// title and a description a screen reader reads. A small script refreshes
+// the headline sentences from a server-sent event feed (LivePath); without
+// it the page is the same, only as of its loading.
 //
 // It owns the page and its charts only. The numbers come from package
 // store through the small Source interface; disk and memory come from a
