@@ -140,3 +140,15 @@ func TestBulkApproveConfirmsThenApproves(t *testing.T) {
 		t.Errorf("bulk approve without the CSRF token: status %d", r.StatusCode)
 	}
 }
+
+// One device selected: the confirmation speaks of it in the singular.
+func TestBulkApproveOfOneDeviceReadsAsOne(t *testing.T) {
+	b := newBench(t)
+	nm := b.login("nina", store.RoleNetwork)
+	b.seen("00:16:3e:00:00:31", "pupil", "10.20.0.81", false, b.now)
+	ask := b.post(nm, BulkPath, url.Values{"action": {"approve"}, "mac": {"00:16:3e:00:00:31"}})
+	if !strings.Contains(ask.Body, "Approving lets this device onto its segment now, as if it had been approved on its own page; the approval is recorded") ||
+		!strings.Contains(ask.Body, "Approve 1 device now") {
+		t.Errorf("confirmation for one device:\n%s", ask.Body)
+	}
+}
