@@ -141,11 +141,17 @@ func (f DeviceFilter) where() (string, []any) {
 		args = append(args, formatTime(f.SeenSince))
 	}
 	if f.Q != "" {
-		// LIKE with its wildcards escaped: the search is plain text.
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(f.Q)) + "%"
+		like := likePattern(f.Q)
 		q += ` AND (mac LIKE ? ESCAPE '\' OR lower(name) LIKE ? ESCAPE '\' OR lower(owner) LIKE ? ESCAPE '\'
 			OR lower(hostname) LIKE ? ESCAPE '\' OR ip LIKE ? ESCAPE '\')`
 		args = append(args, like, like, like, like, like)
 	}
 	return q, args
+}
+
+// likePattern is a LIKE pattern (used with ESCAPE) matching text that
+// contains q, ignoring case: q's own % and _ match only themselves, since a
+// search is plain text.
+func likePattern(q string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q)) + "%"
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -137,8 +136,7 @@ func (f VoucherFilter) where() (string, []any) {
 		args = append(args, f.CreatedBy)
 	}
 	if f.Q != "" {
-		// LIKE with its wildcards escaped: the search is plain text.
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(f.Q)) + "%"
+		like := likePattern(f.Q)
 		q += `AND (lower(v.note) LIKE ? ESCAPE '\' OR lower(coalesce(b.name, '')) LIKE ? ESCAPE '\') `
 		args = append(args, like, like)
 	}
