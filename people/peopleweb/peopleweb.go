@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,8 +50,8 @@ const (
 	SelfServicePath = "/wifi-password"
 )
 
-// listLimit bounds one listing; a search narrows a bigger school.
-const listLimit = 500
+// PageSize is how many people one page of the list shows.
+const PageSize = 100
 
 // maxUpload bounds an import's upload (several exports together).
 const maxUpload = 16 << 20
@@ -124,15 +125,18 @@ func (p *pages) dbError(c *gin.Context, what string, err error) {
 type listData struct {
 	Q, Kind, State, Group string
 	People                []store.Person
-	Truncated             bool
-	Limit                 int
+	Pager                 web.Pager // keeps the search and filters
 }
 
 func (p *pages) listPage(c *gin.Context) {
-	d := listData{Q: strings.TrimSpace(c.Query("q")), Kind: c.Query("kind"), State: c.Query("state"), Group: strings.TrimSpace(c.Query("group")), Limit: listLimit}
+	d := listData{Q: strings.TrimSpace(c.Query("q")), Kind: c.Query("kind"), State: c.Query("state"), Group: strings.TrimSpace(c.Query("group"))}
 	v := p.srv.View(c, "People")
-	f := store.PeopleFilter{Search: d.Q, Group: d.Group, Limit: listLimit + 1}
+	f := store.PeopleFilter{Search: d.Q, Group: d.Group}
 	status := http.StatusOK
+	page, ok := web.PageNumber(c)
+	if !ok {
+		v.Error, status = "The page number must be a positive whole number.", http.StatusBadRequest
+	}
 	switch d.Kind {
 	case "", "pupil", "staff":
 		f.Kind = d.Kind
@@ -149,15 +153,18 @@ func (p *pages) listPage(c *gin.Context) {
 	if len(d.Q) > 100 || len(d.Group) > 100 {
 		v.Error, status, f.Search, f.Group = "A search is at most 100 characters.", http.StatusBadRequest, "", ""
 	}
-	ps, err := p.st.ListPeople(c.Request.Context(), f)
+	total, err := p.st.CountPeople(c.Request.Context(), f)
+	var ps []store.Person
+	if err == nil {
+		f.Limit, f.Offset = PageSize, (page-1)*PageSize
+		ps, err = p.st.ListPeople(c.Request.Context(), f)
+	}
 	if err != nil {
 		p.dbError(c, "list people", err)
 		return
 	}
-	if len(ps) > listLimit {
-		ps, d.Truncated = ps[:listLimit], true
-	}
 	d.People = ps
+	d.Pager = web.NewPager(ListPath, url.Values{"q": {d.Q}, "kind": {d.Kind}, "state": {d.State}, "group": {d.Group}}, page, PageSize, total)
 	v.Data = d
 	p.srv.Render(c, status, p.t["list"], v)
 }
