@@ -6,25 +6,17 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/store/storetest"
+
 	"github.com/gatehouse-net/gatehouse/alert/finding"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
-
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 var (
 	t0        = time.Date(2026, 3, 2, 10, 41, 7, 0, time.UTC)
@@ -88,7 +80,7 @@ func newEngine(t *testing.T, st *store.Store, people People, sessions Sessions) 
 }
 
 func TestLeaseOwnerPersonAttributionAndRollUp(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	ctx := context.Background()
 	pupilDevice(t, st, "S1042")
 	// The finding names the address only; the lease gives the MAC.
@@ -129,7 +121,7 @@ func TestLeaseOwnerPersonAttributionAndRollUp(t *testing.T) {
 		t.Errorf("count %d after a second drain", a2.Count)
 	}
 	// Without a people directory, the owner text is the person.
-	st2 := openStore(t)
+	st2 := storetest.Open(t)
 	pupilDevice(t, st2, "Sam Pupil")
 	st2.InsertFindings(ctx, []store.Finding{vpn(t0)})
 	if err := newEngine(t, st2, nil, nil).Drain(ctx); err != nil {
@@ -141,7 +133,7 @@ func TestLeaseOwnerPersonAttributionAndRollUp(t *testing.T) {
 }
 
 func TestRADIUSSessionComesFirstAndNamesTheRoom(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	ctx := context.Background()
 	pupilDevice(t, st, "S1042")
 	sessions := fakeSessions{map[netip.Addr]Session{pupilIP: {Username: "sam.pupil", MAC: pupilMAC, AccessPoint: "ap-b12", Room: "B12 Science", SSID: "School-Pupil"}}}
@@ -157,7 +149,7 @@ func TestRADIUSSessionComesFirstAndNamesTheRoom(t *testing.T) {
 }
 
 func TestPortalSessionNamesTheVisitor(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	ctx := context.Background()
 	guestMAC := net.HardwareAddr{0x02, 0xaa, 0, 0, 0, 7}
 	guestIP := netip.MustParseAddr("10.40.0.50")
@@ -181,7 +173,7 @@ func TestPortalSessionNamesTheVisitor(t *testing.T) {
 }
 
 func TestSuppressionAndUnattributed(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	ctx := context.Background()
 	pupilDevice(t, st, "S1042")
 	if _, err := st.AddSuppression(ctx, "web:dsl", store.Suppression{MAC: pupilMAC, Class: finding.ClassVPN, Reason: "school-issued VPN for the exam board",
@@ -205,7 +197,7 @@ func TestSuppressionAndUnattributed(t *testing.T) {
 
 func TestNoiseIsNeverAFinding(t *testing.T) {
 	n := &Noise{OwnIPs: []netip.Addr{routerIP}, OwnMACs: []net.HardwareAddr{routerMAC},
-		UnknownDevices: map[string]string{"pupil": UnknownAlert, "visitor": UnknownAllow}}
+		UnknownDevices: map[string]policy.UnknownDevices{"pupil": policy.UnknownAlert, "visitor": policy.UnknownAllow}}
 	for _, c := range []struct {
 		name  string
 		f     finding.Finding
@@ -237,7 +229,7 @@ func (failingRecords) GuestAt(context.Context, net.HardwareAddr, netip.Addr, tim
 }
 
 func TestAttributionFailureKeepsTheFinding(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	ctx := context.Background()
 	st.InsertFindings(ctx, []store.Finding{vpn(t0)})
 	e, err := New(Options{Store: st, Attributor: &Attributor{Records: failingRecords{}}})
@@ -269,7 +261,7 @@ func TestLabelsSayWhatWasSeen(t *testing.T) {
 }
 
 func TestSeverityIsConfigurable(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	if _, err := New(Options{Store: st, Attributor: &Attributor{Records: st}, Severity: map[string]string{"ssh": "urgent"}}); err == nil {
 		t.Error("a bad severity was accepted")
 	}
@@ -301,7 +293,7 @@ func (f *flaky) Send(_ context.Context, it store.OutboxItem, a *store.Alert) err
 }
 
 func TestOutboxRetriesWithBackoffAndSurvivesARestart(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	ctx := context.Background()
 	pupilDevice(t, st, "S1042")
 	st.InsertFindings(ctx, []store.Finding{vpn(t0)})
@@ -374,7 +366,7 @@ func TestScheduleNext(t *testing.T) {
 }
 
 func TestDigestQueuesOncePerPeriod(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	ctx := context.Background()
 	pupilDevice(t, st, "Sam Pupil")
 	st.InsertFindings(ctx, []store.Finding{{At: t0, Source: finding.SourceInspect, Class: finding.ClassDoH, Segment: "pupil", SrcIP: pupilIP, Detail: "cloudflare-dns.com"}})
@@ -429,7 +421,7 @@ func TestAlertEmailNamesWhoWhatWhereWhen(t *testing.T) {
 	if strings.Contains(body, "SECRET-EVIDENCE") {
 		t.Error("the email carries the technical evidence; it belongs on the page")
 	}
-	msg, err := m.compose("a\r\nBcc: evil@example.com", body)
+	msg, err := m.compose(m.opt.To, "a\r\nBcc: evil@example.com", body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +434,7 @@ func TestAlertEmailNamesWhoWhatWhereWhen(t *testing.T) {
 // weeks ago; on start the digest queues each missed Monday's period once
 // (an empty period queues nothing but still counts as sent), then waits.
 func TestDigestCatchesUpAfterTheRouterWasOff(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	ctx := context.Background()
 	mon := time.Date(2026, 3, 2, 7, 30, 0, 0, time.UTC) // a Monday
 	pupilDevice(t, st, "Sam Pupil")

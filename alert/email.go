@@ -146,7 +146,18 @@ func siteOr(s string) string {
 
 // SendMail sends one plain-text message to every recipient.
 func (m *Mailer) SendMail(ctx context.Context, subject, body string) error {
-	msg, err := m.compose(subject, body)
+	return m.SendMailTo(ctx, m.opt.To, subject, body)
+}
+
+// SendMailTo sends one plain-text message to the recipients given instead
+// of the configured ones, through the same server and with the same From,
+// for mail that is not an alert (package people's leavers preview goes to
+// the network manager as well as the DSL).
+func (m *Mailer) SendMailTo(ctx context.Context, to []string, subject, body string) error {
+	if len(to) == 0 {
+		return errors.New("smtp: no recipients")
+	}
+	msg, err := m.compose(to, subject, body)
 	if err != nil {
 		return err
 	}
@@ -190,9 +201,9 @@ func (m *Mailer) SendMail(ctx context.Context, subject, body string) error {
 	if err := c.Mail(m.opt.From); err != nil {
 		return fmt.Errorf("smtp: MAIL FROM: %w", err)
 	}
-	for _, to := range m.opt.To {
-		if err := c.Rcpt(to); err != nil {
-			return fmt.Errorf("smtp: RCPT TO %s: %w", to, err)
+	for _, rcpt := range to {
+		if err := c.Rcpt(rcpt); err != nil {
+			return fmt.Errorf("smtp: RCPT TO %s: %w", rcpt, err)
 		}
 	}
 	w, err := c.Data()
@@ -214,7 +225,7 @@ func (m *Mailer) SendMail(ctx context.Context, subject, body string) error {
 // compose builds the RFC 5322 message: UTF-8 text, quoted-printable, the
 // subject encoded, no header injection from any field (they are ours, but a
 // device's hostname is a client's text).
-func (m *Mailer) compose(subject, body string) ([]byte, error) {
+func (m *Mailer) compose(to []string, subject, body string) ([]byte, error) {
 	id := make([]byte, 12)
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
@@ -226,7 +237,7 @@ func (m *Mailer) compose(subject, body string) ([]byte, error) {
 	var b bytes.Buffer
 	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
 	h("From", m.opt.From)
-	h("To", strings.Join(m.opt.To, ", "))
+	h("To", oneLine(strings.Join(to, ", ")))
 	h("Subject", mime.QEncoding.Encode("utf-8", oneLine(subject)))
 	h("Date", time.Now().Format(time.RFC1123Z))
 	h("Message-ID", "<"+hex.EncodeToString(id)+"@"+domain+">")

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/store/storetest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -23,7 +25,7 @@ import (
 )
 
 func TestMetricsCountFindingsAlertsAndOutboxDepth(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	ctx := context.Background()
 	pupilDevice(t, st, "Sam Pupil")
 	m := NewMetrics(st.OutboxDepth)

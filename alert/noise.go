@@ -6,14 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-)
-
-// Unknown-device modes of a segment (config's segments[].unknown_devices).
-const (
-	UnknownAlert      = "alert"
-	UnknownQuarantine = "quarantine"
-	UnknownDeny       = "deny"
-	UnknownAllow      = "allow"
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // Noise decides which findings are not findings at all: the router's own
@@ -26,7 +19,7 @@ type Noise struct {
 	// UnknownDevices maps a segment to its unknown_devices mode. A segment
 	// missing from the map is treated as "alert" (better one finding too
 	// many than a stranger nobody hears of).
-	UnknownDevices map[string]string
+	UnknownDevices map[string]policy.UnknownDevices
 }
 
 // Ignore returns why f is noise, or "" when it is a finding.
@@ -45,7 +38,7 @@ func (n *Noise) Ignore(f finding.Finding) string {
 		}
 	}
 	if f.Class == finding.ClassUnapprovedDevice && f.Segment != "" {
-		if mode, ok := n.UnknownDevices[f.Segment]; ok && mode == UnknownAllow {
+		if mode, ok := n.UnknownDevices[f.Segment]; ok && mode == policy.UnknownAllow {
 			return "unknown devices are allowed on " + f.Segment
 		}
 	}

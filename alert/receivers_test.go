@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/store/storetest"
+
 	"github.com/gatehouse-net/gatehouse/alert/alerttest"
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -26,7 +28,7 @@ import (
 func TestEmailReachesARealSMTPServerAcrossAnOutage(t *testing.T) {
 	s := testbed.New(t, testbed.Options{})
 	srv := alerttest.StartSMTP(t, s, "mgmt", testbed.MgmtClientIP+":2525")
-	st := openStore(t)
+	st := storetest.Open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pupilDeviceAt(t, st, "Sam Pupil", time.Now())
@@ -255,7 +257,7 @@ func (c *stepClock) Set(t time.Time) {
 func TestDigestReachesARealSMTPServerAtItsTime(t *testing.T) {
 	s := testbed.New(t, testbed.Options{})
 	srv := alerttest.StartSMTP(t, s, "mgmt", testbed.MgmtClientIP+":2527")
-	st := openStore(t)
+	st := storetest.Open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sunday := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -61,4 +61,12 @@ fi
 echo "captive portal: $CLIENTS visitors, $CONCURRENCY in flight, $(nproc) cores"
 # Bounded: the whole run, openNDS included, has 15 minutes.
 timeout 900 "$tmp/captivebench" -gatehouse "$tmp/gatehouse" -clients "$CLIENTS" -concurrency "$CONCURRENCY" \
-	-redirect-seconds "$REDIRECT_SECONDS" "${nds[@]}"
+	-redirect-seconds "$REDIRECT_SECONDS" "${nds[@]}" | tee "$tmp/out"
+
+# The verdict lines (bench/lib/verdict.sh) against issue 16's portal-rush
+# targets: >= 500 logins/s and form POST -> forwarded p99 <= 300 ms.
+. bench/lib/verdict.sh
+logins=$(sed -n 's/^rush: .* \([0-9.]*\) logins\/s$/\1/p' "$tmp/out")
+p99=$(sed -n 's/^rush: form POST -> first forwarded probe: p50 [0-9.]* ms, p99 \([0-9.]*\) ms.*/\1/p' "$tmp/out")
+verdict_value "captive logins/s, $CLIENTS visitors, $CONCURRENCY in flight" "$logins" ">=" 500
+verdict_value "captive form POST to forwarded p99 ms" "$p99" "<=" 300

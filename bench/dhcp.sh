@@ -211,3 +211,12 @@ for s in gatehouse kea; do
 done
 echo "ratio gatehouse/kea leases per second: $ratio"
 echo "memory with $MEMLEASES leases: gatehouse $gh_rss ($gh_active active), kea $kea_rss"
+
+# The verdict lines (bench/lib/verdict.sh) against issue 16's targets. The
+# p99 target is set at 3,000 exchanges/s offered: run with RATE=3000 for it.
+. bench/lib/verdict.sh
+num() { awk '{ print $1 }' <<<"$1"; }
+verdict_ratio "dhcp leases/s" "$gh" kea "$kea" ">=" 1.5
+verdict_ratio "dhcp DISCOVER-OFFER p99 ms at $RATE/s offered" "$(num "$(pct "$tmp/gatehouse.do" 99)")" kea "$(num "$(pct "$tmp/kea.do" 99)")" "<=" 2
+verdict_ratio "dhcp REQUEST-ACK p99 ms at $RATE/s offered" "$(num "$(pct "$tmp/gatehouse.ra" 99)")" kea "$(num "$(pct "$tmp/kea.ra" 99)")" "<=" 2
+verdict_ratio "dhcp resident MiB with $MEMLEASES leases" "$(num "$gh_rss")" kea "$(num "$kea_rss")" "<=" 1

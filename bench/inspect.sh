@@ -90,3 +90,6 @@ awk -v p="$packets" -v g="$gm" -v n="$nm" -v f="$findings" 'BEGIN {
 	printf "median: gatehouse %.0f pkt/s of CPU (%.3f s), ndpiReader %.0f pkt/s of CPU (%.3f s)\n", p / g, g, p / n, n
 	printf "ratio gatehouse/ndpiReader: %.2f\n", (p / g) / (p / n)
 	printf "gatehouse findings on the trace: %d\n", f }'
+. bench/lib/verdict.sh
+verdict_ratio "inspect packets per CPU-second" "$(awk -v p="$packets" -v g="$gm" 'BEGIN { printf "%.0f", p / g }')" ndpiReader \
+	"$(awk -v p="$packets" -v n="$nm" 'BEGIN { printf "%.0f", p / n }')" ">=" 2

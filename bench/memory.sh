@@ -19,6 +19,8 @@
 #   FLOWS       TCP flows per segment (default 2000)
 #   HOLD        how long the flows are held (default 20s)
 #   BEFORE_REV  the revision to compare with (default 70aa901)
+#   SMAPS       a directory to copy the daemon's /proc/PID/smaps into at
+#               each phase (which mappings the resident set is in)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,4 +61,5 @@ fi
 
 # Bounded: both binaries, every phase, in 20 minutes.
 timeout 1200 "$tmp/memorybench" -gatehouse "$tmp/gatehouse" "${before[@]}" \
-	-devices "$DEVICES" -visitors "$VISITORS" -flows "$FLOWS" -hold "$HOLD"
+	-devices "$DEVICES" -visitors "$VISITORS" -flows "$FLOWS" -hold "$HOLD" \
+	${SMAPS:+-smaps "$SMAPS"}

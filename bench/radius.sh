@@ -5,36 +5,46 @@
 # the same devices and users), loaded by the same radclient runs, in the
 # same run, one server after the other on loopback.
 #
-# Prints, for each server and each load (MAB, then PAP): requests per second
-# (radclient's answers divided by the wall time), the server process's CPU
-# time per request (user+system from /proc, in microseconds), and the ratio
-# Gatehouse/FreeRADIUS. radclient keeps PARALLEL requests in flight and is
-# usually the bottleneck, so CPU per request is the figure to compare.
+# Prints, for each server and each load: requests per second (radclient's
+# answers divided by the wall time), the server process's CPU time per
+# request (user+system from /proc, in microseconds), the ratio
+# Gatehouse/FreeRADIUS against the target (<= 0.5) with PASS/FAIL; then,
+# from bench/cmd/radlat (radclient prints no latencies), p50/p99 latency
+# with PARALLEL requests in flight against the target (p99 < 20 ms).
+# radclient keeps PARALLEL requests in flight and is usually the
+# bottleneck, so CPU per request is the figure to compare.
 #
-# Both require Message-Authenticator on requests. They differ where the
-# product differs, and the figures include it: Gatehouse checks PAP
-# passwords against argon2id hashes (64 MiB, t=3: deliberately slow), the
-# files module against a cleartext password; Gatehouse looks devices up in
-# SQLite (synchronous=FULL, WAL), FreeRADIUS in its in-memory users file.
-# Every request is a distinct packet (no duplicate-cache hits).
+# The loads: mab (MAC authentication of approved devices); pap-cold (each
+# of PAP_COUNT users logs in once: Gatehouse verifies an argon2id hash,
+# deliberately slow, where the files module compares a cleartext
+# password); pap (the same users again, re-authenticating: Gatehouse's
+# credential cache answers without argon2id). Both servers require
+# Message-Authenticator on requests. Gatehouse looks devices up in SQLite
+# (synchronous=FULL, WAL), FreeRADIUS in its in-memory users file. Every
+# request is a distinct packet (no duplicate-cache hits).
 #
 # Needs radclient (freeradius-utils), freeradius, and Go. Settings:
 #   COUNT      MAB requests per server (default 20000)
-#   PAP_COUNT  PAP requests per server (default 300: argon2id is slow)
+#   PAP_COUNT  PAP users, each logging in once in pap-cold (default 200)
+#   PAP_REPEAT how many times each re-authenticates in pap (default 25)
+#   LAT_COUNT  requests per latency run (default 5000)
 #   PARALLEL   requests in flight (default 64)
 #   DEVICES    approved devices seeded in both (default 1000)
 #   TIMEOUT    seconds each radclient run may take at most (default 180)
+#   PROFILE    write a CPU profile of Gatehouse's loads to this file
 # FreeRADIUS's packaged service is not used (and not touched): it runs from a
 # copy of /etc/freeradius/3.0 in a temporary directory on other ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COUNT=${COUNT:-20000}
-PAP_COUNT=${PAP_COUNT:-300}
+PAP_COUNT=${PAP_COUNT:-200}
+PAP_REPEAT=${PAP_REPEAT:-25}
+LAT_COUNT=${LAT_COUNT:-5000}
 PARALLEL=${PARALLEL:-64}
 DEVICES=${DEVICES:-1000}
 TIMEOUT=${TIMEOUT:-180}
-USERS=10
+USERS=$PAP_COUNT
 GH_PORT=${GH_PORT:-28512}
 FR_PORT=${FR_PORT:-28612}
 
@@ -69,11 +79,14 @@ awk -v n="$COUNT" -v d="$DEVICES" 'BEGIN {
 		printf "User-Name = \"%s\"\nUser-Password = \"%s\"\nCalling-Station-Id = \"%s\"\nCalled-Station-Id = \"0A-00-00-00-00-01:Pupils\"\nMessage-Authenticator = 0x00\n\n", m, m, m
 	}
 }' > "$tmp/mab.txt"
-awk -v n="$PAP_COUNT" -v u="$USERS" 'BEGIN {
+awk -v n="$PAP_COUNT" 'BEGIN {
 	for (i = 0; i < n; i++) {
-		printf "User-Name = \"user%d\"\nUser-Password = \"password%d\"\nCalled-Station-Id = \"0A-00-00-00-00-01:Pupils\"\nMessage-Authenticator = 0x00\n\n", i % u, i % u
+		printf "User-Name = \"user%d\"\nUser-Password = \"password%d\"\nCalled-Station-Id = \"0A-00-00-00-00-01:Pupils\"\nMessage-Authenticator = 0x00\n\n", i, i
 	}
-}' > "$tmp/pap.txt"
+}' > "$tmp/pap-cold.txt"
+# The re-authentications: the same users, the same order, PAP_REPEAT times
+# (enough requests for /proc's 10 ms CPU ticks to resolve).
+for ((r = 0; r < PAP_REPEAT; r++)); do cat "$tmp/pap-cold.txt"; done > "$tmp/pap.txt"
 
 # FreeRADIUS: a copy of the packaged configuration with only what the
 # benchmark needs (files, pap), one virtual server on loopback.
@@ -119,6 +132,7 @@ printf 'client bench {\n\tipaddr = 127.0.0.1\n\tsecret = %s\n\trequire_message_a
 chmod -R a+rX "$raddb"
 
 go build -o "$tmp/radiusserver" ./bench/cmd/radiusserver
+go build -o "$tmp/radlat" ./bench/cmd/radlat
 
 # wait_ready PORT PID: until the server answers a request for device 0
 # (at most 120 s: Gatehouse first seeds its database, one audited
@@ -144,12 +158,13 @@ wait_ready() {
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
-# load NAME PID PORT FILE: prints "answered seconds cpu_seconds".
+# load NAME PID PORT FILE WAIT: prints "answered seconds cpu_seconds lost";
+# WAIT is radclient's wait per try.
 load() {
 	local t0 t1 c0 c1 out answered
 	c0=$(ticks "$2")
 	t0=$(date +%s.%N)
-	out=$(timeout "$TIMEOUT" radclient -s -q -p "$PARALLEL" -r 3 -t 5 -f "$4" "127.0.0.1:$3" auth "$secret" 2>&1 || true)
+	out=$(timeout "$TIMEOUT" radclient -s -q -p "$PARALLEL" -r 3 -t "$5" -f "$4" "127.0.0.1:$3" auth "$secret" 2>&1 || true)
 	t1=$(date +%s.%N)
 	c1=$(ticks "$2")
 	answered=$(echo "$out" | awk '/Accepted|Rejected/ {n += $3} END {print n + 0}')
@@ -157,21 +172,30 @@ load() {
 	echo "$answered $(echo "$t1 - $t0" | bc -l) $(echo "($c1 - $c0) / $hz" | bc -l) ${lost:-?}"
 }
 
-declare -A res
+declare -A res lat
 run_server() { # NAME PORT PID
-	for kind in mab pap; do
-		read -r n s c lost < <(load "$1" "$3" "$2" "$tmp/$kind.txt")
+	for kind in mab pap-cold pap; do
+		# First logins queue for argon2id (a core each): with PARALLEL in
+		# flight, the last waits seconds, so radclient waits longer.
+		wait=5
+		[ "$kind" = pap-cold ] && wait=60
+		read -r n s c lost < <(load "$1" "$3" "$2" "$tmp/$kind.txt" "$wait")
 		res[$1.$kind]="$n $s $c $lost"
 	done
+	# Latency with PARALLEL in flight: MAB, and PAP re-authentications
+	# (every user was verified a moment ago by the loads above).
+	lat[$1.mab]=$("$tmp/radlat" -addr "127.0.0.1:$2" -secret "$secret" -kind mab -n "$LAT_COUNT" -parallel "$PARALLEL" -devices "$DEVICES")
+	lat[$1.pap]=$("$tmp/radlat" -addr "127.0.0.1:$2" -secret "$secret" -kind pap -n "$LAT_COUNT" -parallel "$PARALLEL" -devices "$USERS")
 }
 
 "$tmp/radiusserver" -db "$tmp/gatehouse.db" -auth "127.0.0.1:$GH_PORT" -acct "127.0.0.1:$((GH_PORT + 1))" \
-	-secret "$secret" -devices "$DEVICES" -users "$USERS" > "$tmp/gatehouse.log" 2>&1 &
+	-secret "$secret" -devices "$DEVICES" -users "$USERS" ${PROFILE:+-cpuprofile "$PROFILE"} > "$tmp/gatehouse.log" 2>&1 &
 gh=$!
 pids+=("$gh")
 wait_ready "$GH_PORT" "$gh"
 run_server gatehouse "$GH_PORT" "$gh"
 kill "$gh"
+wait "$gh" 2>/dev/null || true
 
 freeradius -f -l stdout -d "$raddb" > "$tmp/freeradius.log" 2>&1 &
 fr=$!
@@ -180,16 +204,35 @@ wait_ready "$FR_PORT" "$fr"
 run_server freeradius "$FR_PORT" "$fr"
 kill "$fr"
 
-printf '%-10s %-5s %9s %8s %10s %12s %6s\n' server load answered req/s cpu_s us_cpu/req lost
-for kind in mab pap; do
+echo "radclient load, $PARALLEL in flight; pap-cold: first logins (argon2id at Gatehouse), pap: the same users re-authenticating (Gatehouse's credential cache)"
+printf '%-10s %-8s %9s %8s %10s %12s %6s\n' server load answered req/s cpu_s us_cpu/req lost
+for kind in mab pap-cold pap; do
 	for srv in gatehouse freeradius; do
 		read -r n s c lost <<<"${res[$srv.$kind]}"
-		printf '%-10s %-5s %9d %8.0f %10.2f %12.1f %6s\n' "$srv" "$kind" "$n" "$(echo "$n / $s" | bc -l)" "$c" \
+		printf '%-10s %-8s %9d %8.0f %10.2f %12.1f %6s\n' "$srv" "$kind" "$n" "$(echo "$n / $s" | bc -l)" "$c" \
 			"$(echo "if ($n > 0) $c * 1000000 / $n else 0" | bc -l)" "$lost"
 	done
-	read -r gn _ gc _ <<<"${res[gatehouse.$kind]}"
-	read -r fn _ fc _ <<<"${res[freeradius.$kind]}"
-	if [ "$gn" -gt 0 ] && [ "$fn" -gt 0 ] && [ "$(echo "$fc > 0" | bc -l)" = 1 ]; then
-		printf '%s: Gatehouse/FreeRADIUS CPU per request = %.2f\n' "$kind" "$(echo "($gc / $gn) / ($fc / $fn)" | bc -l)"
+done
+# The verdict lines (bench/lib/verdict.sh): CPU per request against
+# FreeRADIUS's (<= 0.5x), and p99 at $PARALLEL in flight (< 20 ms, none lost).
+. bench/lib/verdict.sh
+for kind in mab pap-cold pap; do
+	read -r gn _ gc glost <<<"${res[gatehouse.$kind]}"
+	read -r fn _ fc flost <<<"${res[freeradius.$kind]}"
+	g=n/a f=n/a
+	if [ "$gn" -gt 0 ] && [ "$fn" -gt 0 ] && [ "$glost" = 0 ] && [ "$flost" = 0 ]; then
+		g=$(printf '%.1f' "$(echo "$gc * 1000000 / $gn" | bc -l)")
+		f=$(printf '%.1f' "$(echo "$fc * 1000000 / $fn" | bc -l)")
 	fi
+	verdict_ratio "radius $kind CPU us per request" "$g" freeradius "$f" "<=" 0.5
+done
+for kind in mab pap; do
+	for srv in gatehouse freeradius; do
+		echo "latency $kind $srv ($PARALLEL in flight): ${lat[$srv.$kind]}"
+	done
+	p99=$(echo "${lat[gatehouse.$kind]}" | awk '{for (i = 1; i < NF; i++) if ($i == "p99_ms") print $(i + 1)}')
+	glost=$(echo "${lat[gatehouse.$kind]}" | awk '{print $4}')
+	# A lost request makes the p99 meaningless: no figure, so FAIL.
+	[ "$glost" = 0 ] || p99=n/a
+	verdict_value "radius $kind p99 ms at $PARALLEL in flight" "${p99:-n/a}" "<=" 20
 done

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -90,13 +90,13 @@ const (
 	maxAPIMB   = 1_000_000
 )
 
-func apiError(c *gin.Context, status int, msg string) {
-	c.JSON(status, gin.H{"error": msg})
+func apiError(c *httpx.Context, status int, msg string) {
+	c.JSON(status, httpx.H{"error": msg})
 }
 
 // readJSON decodes the request body, a single JSON object with only known
 // fields, into dst.
-func readJSON(c *gin.Context, dst any) error {
+func readJSON(c *httpx.Context, dst any) error {
 	dec := json.NewDecoder(c.Request.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -159,7 +159,7 @@ func (b apiIssueBody) request(now time.Time) (IssueRequest, error) {
 
 // apiIssue makes codes and answers 201 with them in clear. The codes are
 // not logged.
-func (a *admin) apiIssue(c *gin.Context) {
+func (a *admin) apiIssue(c *httpx.Context) {
 	var b apiIssueBody
 	if err := readJSON(c, &b); err != nil {
 		apiError(c, http.StatusBadRequest, err.Error())
@@ -190,12 +190,12 @@ func (a *admin) apiIssue(c *gin.Context) {
 	for _, ic := range out {
 		codes = append(codes, apiIssued{apiVoucher: toAPIVoucher(ic.Voucher), Code: ic.Code})
 	}
-	c.JSON(http.StatusCreated, gin.H{"codes": codes})
+	c.JSON(http.StatusCreated, httpx.H{"codes": codes})
 }
 
 // apiList lists the codes the caller may see, newest first:
 // ?limit=1..1000 (default 200, as the page shows) &offset=N.
-func (a *admin) apiList(c *gin.Context) {
+func (a *admin) apiList(c *httpx.Context) {
 	limit, offset := 200, 0
 	if s := c.Query("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -227,12 +227,12 @@ func (a *admin) apiList(c *gin.Context) {
 	for _, v := range vs {
 		out = append(out, toAPIVoucher(v))
 	}
-	c.JSON(http.StatusOK, gin.H{"vouchers": out, "limit": limit, "offset": offset})
+	c.JSON(http.StatusOK, httpx.H{"vouchers": out, "limit": limit, "offset": offset})
 }
 
 // apiCode fetches the code named by the path's id, answering 404 for
 // someone else's code as for a missing one.
-func (a *admin) apiCode(c *gin.Context) (store.Voucher, bool) {
+func (a *admin) apiCode(c *httpx.Context) (store.Voucher, bool) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
 		apiError(c, http.StatusBadRequest, "the id must be a positive whole number")
@@ -251,7 +251,7 @@ func (a *admin) apiCode(c *gin.Context) (store.Voucher, bool) {
 	return v, true
 }
 
-func (a *admin) apiRevoke(c *gin.Context) {
+func (a *admin) apiRevoke(c *httpx.Context) {
 	v, ok := a.apiCode(c)
 	if !ok {
 		return
@@ -266,7 +266,7 @@ func (a *admin) apiRevoke(c *gin.Context) {
 	c.JSON(http.StatusOK, toAPIVoucher(v))
 }
 
-func (a *admin) apiExtend(c *gin.Context) {
+func (a *admin) apiExtend(c *httpx.Context) {
 	var b struct {
 		By string `json:"by"` // Go syntax: "1h"
 	}

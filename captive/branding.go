@@ -16,7 +16,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -158,7 +158,7 @@ func (p *Portal) currentBrand(ctx context.Context) brand {
 
 // setBranding saves the logo and colour from the Portal page's form
 // (multipart: the logo is a file). A refusal keeps what is stored.
-func (a *admin) setBranding(c *gin.Context) {
+func (a *admin) setBranding(c *httpx.Context) {
 	fail := func(msg string) {
 		v := a.srv.View(c, "Portal")
 		v.Error = msg
@@ -180,7 +180,8 @@ func (a *admin) setBranding(c *gin.Context) {
 	if c.PostForm("remove_logo") == "yes" {
 		next.Logo = nil
 	}
-	if fh, err := c.FormFile("logo"); err == nil {
+	if form, err := c.MultipartForm(); err == nil && len(form.File["logo"]) > 0 && form.File["logo"][0].Size > 0 {
+		fh := form.File["logo"][0]
 		if fh.Size > maxLogoUpload {
 			fail("The logo file is over 1 MB; save a smaller PNG or JPEG.")
 			return
@@ -214,7 +215,7 @@ func (a *admin) setBranding(c *gin.Context) {
 
 // brandCSS is the slips' colour, a stylesheet of its own because the
 // admin pages allow no inline style.
-func (a *admin) brandCSS(c *gin.Context) {
+func (a *admin) brandCSS(c *httpx.Context) {
 	b := a.p.currentBrand(c.Request.Context())
 	css := ""
 	if b.Colour != "" {

@@ -237,7 +237,7 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 		if p.lim.fail(key, now) {
 			failures, window, until := p.lim.lim.SiteFailures, p.lim.lim.Window, now.Add(p.lim.lim.BreakerHold)
 			p.log.Warn("code guessing breaker tripped: every device slowed", "failures", failures, "window", window, "mac", mac, "ip", ip)
-			p.raise(finding.Finding{Time: now, Source: finding.SourcePortal, Class: finding.ClassCodeGuessing,
+			p.findings.Offer(finding.Finding{Time: now, Source: finding.SourcePortal, Class: finding.ClassCodeGuessing,
 				SrcIP: ip, SrcMAC: mac, Proto: "http", Detail: "breaker",
 				Evidence: fmt.Sprintf("%d wrong visitor codes within %v across the site; every device is slowed until %s; the last came from this device",
 					failures, window, until.Format(time.RFC3339))})
@@ -310,12 +310,3 @@ func clip(s string, n int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
-
-// raise hands f to the finding sink, which must not lose it, and publishes
-// it on the hub for anything else that listens (best effort).
-func (p *Portal) raise(f finding.Finding) {
-	if p.findings != nil {
-		p.findings.Offer(f)
-	}
-	events.Publish(p.hub, f)
-}

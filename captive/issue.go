@@ -83,7 +83,7 @@ func rateSettable(bits int64) bool {
 // Issue makes new codes and stores their hashes, audited as actor. It is
 // what the reception page and `gatehouse voucher issue` call. rnd is the
 // randomness (nil: crypto/rand).
-func Issue(ctx context.Context, st *store.Store, actor string, q IssueRequest, rnd io.Reader) ([]IssuedCode, error) {
+func Issue(ctx context.Context, st Issuer, actor string, q IssueRequest, rnd io.Reader) ([]IssuedCode, error) {
 	if err := q.Check(); err != nil {
 		return nil, fmt.Errorf("captive: issue: %w", err)
 	}

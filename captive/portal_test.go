@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
+	"github.com/gatehouse-net/gatehouse/alert/finding/findingtest"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/policy"
@@ -93,7 +94,7 @@ type harness struct {
 	clock *testkit.Clock
 	hub   *events.Hub
 	sub   *events.Subscription[events.SessionStarted]
-	found *events.Subscription[finding.Finding]
+	found *findingtest.Collector
 }
 
 const portalHost = "10.40.0.1:8080"
@@ -111,8 +112,8 @@ func newHarness(t *testing.T, lim Limits) *harness {
 	h := &harness{t: t, st: st, adm: &fakeAdmitter{admitted: map[string]time.Time{}}, nb: fakeNeighbours{}, clock: testkit.NewClock(ht0)}
 	h.hub = events.New()
 	h.sub = events.Subscribe[events.SessionStarted](h.hub, "test", 100)
-	h.found = events.Subscribe[finding.Finding](h.hub, "test", 100)
-	h.p, err = New(Options{Store: st, Admitter: h.adm, Neighbours: h.nb, Hub: h.hub, Now: h.clock.Now, Location: time.UTC,
+	h.found = &findingtest.Collector{}
+	h.p, err = New(Options{Store: st, Admitter: h.adm, Neighbours: h.nb, Hub: h.hub, Findings: h.found, Now: h.clock.Now, Location: time.UTC,
 		School: "Example Primary School", SSID: "School-Guest", PortalURL: "http://" + portalHost, VenueURL: "https://school.example/visitors",
 		Limits: lim})
 	if err != nil {
@@ -598,7 +599,7 @@ func TestBruteForceLimitsAndAlert(t *testing.T) {
 		h.login(h.device(i), wrong)
 	}
 	var alerts int
-	for _, f := range h.found.Drain() {
+	for _, f := range h.found.All() {
 		if f.Class == finding.ClassCodeGuessing {
 			alerts++
 			if f.Source != finding.SourcePortal || f.SrcMAC == nil {

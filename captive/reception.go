@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 	"github.com/skip2/go-qrcode"
 
 	"github.com/gatehouse-net/gatehouse/store"
@@ -81,8 +81,8 @@ func RegisterAdminPages(srv *web.Server, p *Portal) error {
 //go:embed static/*
 var staticFS embed.FS
 
-func (a *admin) asset(name, ctype string) gin.HandlerFunc {
-	return func(c *gin.Context) {
+func (a *admin) asset(name, ctype string) httpx.HandlerFunc {
+	return func(c *httpx.Context) {
 		b, err := staticFS.ReadFile(name)
 		if err != nil {
 			c.AbortWithStatus(http.StatusInternalServerError)
@@ -137,7 +137,7 @@ func freshForm() issueForm {
 }
 
 // typedForm reads the issue form back as the person typed it.
-func typedForm(c *gin.Context) issueForm {
+func typedForm(c *httpx.Context) issueForm {
 	f := issueForm{Duration: c.PostForm("duration"), Count: c.PostForm("count"), Batch: c.PostForm("batch"),
 		NotBefore: c.PostForm("not_before"), NotAfter: c.PostForm("not_after"), Devices: c.PostForm("devices"),
 		RateDown: c.PostForm("rate_down"), RateUp: c.PostForm("rate_up"), Quota: c.PostForm("quota"),
@@ -153,7 +153,7 @@ func typedForm(c *gin.Context) issueForm {
 }
 
 // mine reports whether the user may only see and change their own codes.
-func mine(c *gin.Context) bool {
+func mine(c *httpx.Context) bool {
 	u, _ := web.CurrentUser(c)
 	return u.Role != web.RoleNetwork
 }
@@ -198,7 +198,7 @@ func plural(n int, unit string) string {
 	return fmt.Sprintf("%d %ss", n, unit)
 }
 
-func (a *admin) listPage(c *gin.Context) {
+func (a *admin) listPage(c *httpx.Context) {
 	v := a.srv.View(c, "Visitor codes")
 	// Fixed messages by key: a banner never repeats URL text.
 	switch c.Query("done") {
@@ -243,7 +243,7 @@ func (a *admin) codeState(vc store.Voucher, until, now time.Time) (string, bool)
 // offset; notes and batch names are typed by people, so every cell goes
 // through web.SendCSV's formula guard. Never the code itself: only its
 // hash is stored.
-func (a *admin) exportCodesCSV(c *gin.Context) {
+func (a *admin) exportCodesCSV(c *httpx.Context) {
 	f := store.VoucherFilter{Limit: 10000}
 	if mine(c) {
 		f.CreatedBy = web.Actor(c)
@@ -269,7 +269,7 @@ func (a *admin) exportCodesCSV(c *gin.Context) {
 // codesPageSize is how many codes one page of the list shows.
 const codesPageSize = 50
 
-func (a *admin) renderList(c *gin.Context, status int, v *web.View, form issueForm) {
+func (a *admin) renderList(c *httpx.Context, status int, v *web.View, form issueForm) {
 	f := store.VoucherFilter{Q: strings.TrimSpace(c.Query("q"))}
 	if mine(c) {
 		f.CreatedBy = web.Actor(c)
@@ -319,7 +319,7 @@ func (a *admin) renderList(c *gin.Context, status int, v *web.View, form issueFo
 
 // formFail re-renders the list page with an error, and the issue form as
 // it was typed when the error was about it.
-func (a *admin) formFail(c *gin.Context, status int, msg string) {
+func (a *admin) formFail(c *httpx.Context, status int, msg string) {
 	v := a.srv.View(c, "Visitor codes")
 	v.Error = msg
 	form := freshForm()
@@ -343,7 +343,7 @@ func (a *admin) parseLocal(s string) (time.Time, error) {
 }
 
 // issueRequest reads the issue form.
-func (a *admin) issueRequest(c *gin.Context) (IssueRequest, string, error) {
+func (a *admin) issueRequest(c *httpx.Context) (IssueRequest, string, error) {
 	q := IssueRequest{Now: a.p.now(), Count: 1, MaxDevices: 1, Note: strings.TrimSpace(c.PostForm("note")),
 		Batch: strings.TrimSpace(c.PostForm("batch")), StartOnFirstUse: c.PostForm("first_use") == "yes"}
 	// The quick form has only a duration: its code starts on first use.
@@ -442,7 +442,7 @@ func qrDataURL(payload string) (template.URL, error) {
 // sends the browser to it (POST, redirect, GET): a refresh of the print
 // page shows the same codes and never issues more. The codes are not
 // logged and are stored only as hashes.
-func (a *admin) issue(c *gin.Context) {
+func (a *admin) issue(c *httpx.Context) {
 	q, layout, err := a.issueRequest(c)
 	if err == nil {
 		var failed bool
@@ -499,7 +499,7 @@ func (a *admin) issue(c *gin.Context) {
 
 // printPage shows an issued batch's slips, to the person who issued it,
 // for printKeep after issuing.
-func (a *admin) printPage(c *gin.Context) {
+func (a *admin) printPage(c *httpx.Context) {
 	d, ok := a.prints.get(web.Actor(c), c.Query("batch"), a.p.now())
 	if !ok {
 		a.srv.RenderError(c, http.StatusGone, fmt.Sprintf("These codes can no longer be shown: a print page stays open for %d minutes after issuing, and only for the person who issued them. If they were not printed, revoke them on the Visitor codes page and issue new ones.", int(printKeep/time.Minute)))
@@ -517,7 +517,7 @@ func (a *admin) printPage(c *gin.Context) {
 
 // ownCode fetches the code named by the form's id, refusing reception users
 // someone else's code with the same answer as a missing one.
-func (a *admin) ownCode(c *gin.Context) (store.Voucher, bool) {
+func (a *admin) ownCode(c *httpx.Context) (store.Voucher, bool) {
 	id, err := strconv.ParseInt(c.PostForm("id"), 10, 64)
 	if err != nil || id <= 0 {
 		a.formFail(c, http.StatusBadRequest, "No such code.")
@@ -539,7 +539,7 @@ func (a *admin) ownCode(c *gin.Context) (store.Voucher, bool) {
 // visibleCode fetches code id if the current user may see and change it:
 // for reception users someone else's code is store.ErrNotFound, like a
 // missing one.
-func (a *admin) visibleCode(c *gin.Context, id int64) (store.Voucher, error) {
+func (a *admin) visibleCode(c *httpx.Context, id int64) (store.Voucher, error) {
 	v, err := a.p.st.VoucherByID(c.Request.Context(), id)
 	if err == nil && mine(c) && v.CreatedBy != web.Actor(c) {
 		return store.Voucher{}, fmt.Errorf("captive: voucher %d belongs to %s: %w", id, v.CreatedBy, store.ErrNotFound)
@@ -584,7 +584,7 @@ type confirmData struct {
 
 // confirmRevoke says what revoking a code will do before anything
 // happens; its button posts the revocation.
-func (a *admin) confirmRevoke(c *gin.Context) {
+func (a *admin) confirmRevoke(c *httpx.Context) {
 	id, err := strconv.ParseInt(c.Query("id"), 10, 64)
 	if err != nil || id <= 0 {
 		a.formFail(c, http.StatusBadRequest, "No such code.")
@@ -611,7 +611,7 @@ func (a *admin) confirmRevoke(c *gin.Context) {
 	a.srv.Render(c, http.StatusOK, a.confirm, view)
 }
 
-func (a *admin) revoke(c *gin.Context) {
+func (a *admin) revoke(c *httpx.Context) {
 	v, ok := a.ownCode(c)
 	if !ok {
 		return
@@ -625,7 +625,7 @@ func (a *admin) revoke(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, "/vouchers?done=revoked&disconnected="+strconv.Itoa(n))
 }
 
-func (a *admin) extend(c *gin.Context) {
+func (a *admin) extend(c *httpx.Context) {
 	v, ok := a.ownCode(c)
 	if !ok {
 		return
@@ -656,7 +656,7 @@ type settingsData struct {
 	Attempts                []attemptRow
 }
 
-func (a *admin) settingsPage(c *gin.Context) {
+func (a *admin) settingsPage(c *httpx.Context) {
 	v := a.srv.View(c, "Portal")
 	if c.Query("published") != "" {
 		v.Notice = "The Acceptable Use Policy was published."
@@ -670,7 +670,7 @@ func (a *admin) settingsPage(c *gin.Context) {
 	a.renderSettings(c, http.StatusOK, v, nil)
 }
 
-func (a *admin) renderSettings(c *gin.Context, status int, v *web.View, typed *store.PortalAUP) {
+func (a *admin) renderSettings(c *httpx.Context, status int, v *web.View, typed *store.PortalAUP) {
 	aup := a.p.currentAUP(c.Request.Context())
 	if typed != nil {
 		aup.TextEN, aup.TextCY = typed.TextEN, typed.TextCY
@@ -696,7 +696,7 @@ func (a *admin) renderSettings(c *gin.Context, status int, v *web.View, typed *s
 	a.srv.Render(c, status, a.settings, v)
 }
 
-func (a *admin) setAUP(c *gin.Context) {
+func (a *admin) setAUP(c *httpx.Context) {
 	en := strings.TrimSpace(c.PostForm("aup_en"))
 	cy := strings.TrimSpace(c.PostForm("aup_cy"))
 	if en == "" || len(en) > 32<<10 || len(cy) > 32<<10 {
@@ -714,7 +714,7 @@ func (a *admin) setAUP(c *gin.Context) {
 }
 
 // exportCSV sends the acceptances of the last ?days= days (default 30).
-func (a *admin) exportCSV(c *gin.Context) {
+func (a *admin) exportCSV(c *httpx.Context) {
 	days := 30
 	if s := c.Query("days"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -788,8 +788,9 @@ type bulkRevokeData struct {
 // audited by the store) and redirects to the list (post/redirect/get).
 // Reception may revoke only its own codes: another's is refused like a
 // missing one.
-func (a *admin) revokeSelected(c *gin.Context) {
-	raw := c.PostFormArray("id")
+func (a *admin) revokeSelected(c *httpx.Context) {
+	_ = c.PostForm("id") // parses the body
+	raw := c.Request.PostForm["id"]
 	if len(raw) == 0 {
 		a.formFail(c, http.StatusBadRequest, "Tick the codes to revoke first.")
 		return

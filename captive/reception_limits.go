@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -61,7 +61,7 @@ func limitText(what string, v int64) string {
 
 // receptionBound is boundForReception for the signed-in user: the network
 // role is not bounded.
-func (a *admin) receptionBound(ctx context.Context, c *gin.Context, q *IssueRequest) (err error, failed bool) {
+func (a *admin) receptionBound(ctx context.Context, c *httpx.Context, q *IssueRequest) (err error, failed bool) {
 	if u, _ := web.CurrentUser(c); u.Role != web.RoleReception {
 		return nil, false
 	}
@@ -102,7 +102,7 @@ func (a *admin) limitsData(ctx context.Context) limitsData {
 }
 
 // setLimits saves the network manager's limits for reception.
-func (a *admin) setLimits(c *gin.Context) {
+func (a *admin) setLimits(c *httpx.Context) {
 	fail := func(msg string) {
 		v := a.srv.View(c, "Portal")
 		v.Error = "The limits were not saved: " + msg + "."

@@ -43,24 +43,24 @@ type Neighbours interface {
 }
 
 // What this package publishes on the hub: events.SessionStarted and
-// events.SessionEnded (Source events.SourcePortal) as guests come and go,
-// and a finding.Finding of class code-guessing when failed codes across the
-// site trip the breaker.
+// events.SessionEnded (Source events.SourcePortal) as guests come and go.
+// It offers Options.Findings a finding.Finding of class code-guessing when
+// failed codes across the site trip the breaker.
 
 // Options are the portal's dependencies and settings.
 type Options struct {
-	Store      *store.Store // required
-	Admitter   Admitter     // required
-	Neighbours Neighbours   // required
+	Store      Store      // required
+	Admitter   Admitter   // required
+	Neighbours Neighbours // required
 	// Bound reports whether the router gave ip to mac (a lease or a
 	// reservation) where MAC-address binding is on; a code admits only
 	// such a pair, so a static address nobody was given stays shut even
 	// with a code. nil admits any pair (segments without binding).
 	Bound func(mac net.HardwareAddr, ip netip.Addr) bool
 	Hub   *events.Hub // nil: no events
-	// Findings takes every finding this package raises, without loss (the
-	// finding store); nil: findings are only published on the hub, where
-	// a subscriber that falls behind misses them.
+	// Findings takes every finding this package raises, without loss: the
+	// daemon's one finding sink. nil drops them (finding.Discard), for
+	// tests that do not look.
 	Findings finding.Sink
 	Logger   *slog.Logger // nil: discard
 	Now      func() time.Time
@@ -93,7 +93,7 @@ type Options struct {
 // Portal is the captive portal: its HTTP server, the vouchers' life cycle
 // and guest admissions. Build it with New.
 type Portal struct {
-	st       *store.Store
+	st       Store
 	adm      Admitter
 	nb       Neighbours
 	bound    func(net.HardwareAddr, netip.Addr) bool
@@ -205,6 +205,9 @@ func New(opts Options) (*Portal, error) {
 	}
 	if opts.TLSListen != "" && (opts.CertFile == "" || opts.KeyFile == "") {
 		return nil, errors.New("captive: new: TLSListen needs CertFile and KeyFile")
+	}
+	if opts.Findings == nil {
+		opts.Findings = finding.Discard{}
 	}
 	p := &Portal{st: opts.Store, adm: opts.Admitter, nb: opts.Neighbours, bound: opts.Bound, hub: opts.Hub, findings: opts.Findings, log: opts.Logger,
 		now: opts.Now, loc: opts.Location, school: opts.School, ssid: opts.SSID, base: base, venue: opts.VenueURL,

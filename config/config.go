@@ -33,6 +33,8 @@ import (
 	"net/netip"
 	"os"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // MaxFileSize bounds the configuration file. A router's network layout is a
@@ -113,8 +115,8 @@ type Segment struct {
 	// UnknownDevices is what happens to a device nobody approved, as the
 	// file gives it: alert, quarantine, deny or allow; empty when the file
 	// gives none, which means the segment's default (see policy.Defaults:
-	// the defaults live there, not here).
-	UnknownDevices string
+	// the modes and defaults live there, not here).
+	UnknownDevices policy.UnknownDevices
 	// SSIDs are the Wi-Fi networks that put a device on this segment: a
 	// RADIUS request names its SSID in Called-Station-Id. Unique across
 	// segments; optional.
@@ -125,15 +127,6 @@ type Segment struct {
 	// mac_ip_binding: false.
 	MACIPBinding bool
 }
-
-// The modes segments[].unknown_devices accepts. What each means is package
-// policy's (policy.UnknownDevices); these are the words of the file.
-const (
-	UnknownAlert      = "alert"
-	UnknownQuarantine = "quarantine"
-	UnknownDeny       = "deny"
-	UnknownAllow      = "allow"
-)
 
 // DHCP is a segment's DHCPv4 pool.
 type DHCP struct {
@@ -155,6 +148,10 @@ type DNS struct {
 	SafeSearch bool
 	// LogRetention is how long the per-client query log is kept.
 	LogRetention time.Duration
+	// ClientQPS (dns.client_qps) is each client's sustained query rate at
+	// the DNS guard, twice as many in a burst; 0 is the guard's default
+	// (50/s). A load test from one address raises it.
+	ClientQPS int
 }
 
 // RADIUS is the RADIUS server's listeners and the peers allowed to use it.
@@ -213,7 +210,7 @@ type Inspect struct {
 	// shipped with inspection; "" uses the shipped one.
 	Signatures string
 	// CaptureRingKiB sizes each interface's capture ring (0: inspection's
-	// default, 1 MiB); it is resident memory for every interface.
+	// default, 256 KiB); it is resident memory for every interface.
 	CaptureRingKiB int
 	// MaxFlows bounds each interface's flow table (0: inspection's
 	// default, 16384 flows, about 8 MiB at most).

@@ -297,7 +297,7 @@ func TestUnknownDevicesKeptAsWrittenAndUnknownModesRejected(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if s, _ := cfg.Segment("pupil"); s.UnknownDevices != tc.mode {
+				if s, _ := cfg.Segment("pupil"); string(s.UnknownDevices) != tc.mode {
 					t.Errorf("pupil unknown_devices %q, want %q", s.UnknownDevices, tc.mode)
 				}
 				return
@@ -368,6 +368,9 @@ func TestRetentionsAndPortalHTTPS(t *testing.T) {
 		{"hours", edit("inspect:\n", "inspect:\n  retention: 720h\n"), "",
 			func(c *Config) bool { return c.Inspect.Retention == 30*24*time.Hour }},
 		{"too short", edit("  safesearch: true\n", "  safesearch: true\n  log_retention: 2h\n"), "dns.log_retention: retention 2h is shorter than a day", nil},
+		{"client qps", edit("  safesearch: true\n", "  safesearch: true\n  client_qps: 200000\n"), "",
+			func(c *Config) bool { return c.DNS.ClientQPS == 200000 }},
+		{"client qps zero", edit("  safesearch: true\n", "  safesearch: true\n  client_qps: 0\n"), "dns.client_qps: 0 queries a second per client", nil},
 		{"not a period", edit("  safesearch: true\n", "  safesearch: true\n  log_retention: forever\n"), `dns.log_retention: "forever" is not a period`, nil},
 		{"portal https", append(append([]byte{}, data...), "portal:\n  host: wifi.school.example\n  cert_file: portal.pem\n  key_file: portal.key\n  retention: 90d\n"...), "",
 			func(c *Config) bool {

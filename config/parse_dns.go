@@ -25,6 +25,15 @@ func (d *decoder) dns(c *Config, path string, v *yaml.Node) {
 		},
 		"safesearch":    func(p string, v *yaml.Node) { c.DNS.SafeSearch = d.boolean(p, v, true) },
 		"log_retention": func(p string, v *yaml.Node) { d.retention(p, v, &c.DNS.LogRetention) },
+		"client_qps": func(p string, v *yaml.Node) {
+			if n, ok := d.integer(p, v); ok {
+				if n < 1 || n > 10_000_000 {
+					d.at(p, "%d queries a second per client: want 1 to 10000000", n)
+					return
+				}
+				c.DNS.ClientQPS = n
+			}
+		},
 	})
 }
 

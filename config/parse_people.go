@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -27,6 +28,11 @@ type People struct {
 	NoticeDays int
 	// Grace delays the end of access after the leaving day per group name.
 	Grace map[string]time.Duration
+	// LeaversPreviewTo are the network manager's addresses for the T-14
+	// leavers preview, which also goes to alerts.dsl. Empty: the addresses
+	// of the enabled admin accounts with the network role (their member of
+	// staff's email, or the account's name when it is an address).
+	LeaversPreviewTo []string
 	// Imports run daily at their time.
 	Imports []PeopleImport
 }
@@ -48,7 +54,27 @@ type PeopleLDAP struct {
 	Filter       string
 	BindDN       string
 	PasswordFile string
+	// StartTLS upgrades an ldap:// connection before the bind (ldaps://
+	// is TLS from the start).
+	StartTLS bool
+	// CAFile is the PEM file of the CA that signed the directory's
+	// certificate; "" trusts the system's roots.
+	CAFile string
+	// Attributes say which attribute holds what, by the names of
+	// LDAPAttributeKeys; the keys not given keep package people's
+	// defaults (inetOrgPerson as ../shared/mis/README.md describes:
+	// employeeNumber holds the UPN or staff code, employeeType the kind,
+	// departmentNumber the year, ou the registration group, title the
+	// role, uid the username, mail, givenName, sn).
+	Attributes map[string]string
+	// PupilValues and StaffValues are the kind attribute's values for
+	// pupils and staff (default pupil/student and staff/teacher).
+	PupilValues, StaffValues []string
 }
+
+// LDAPAttributeKeys are the keys people.imports[].ldap.attributes takes.
+var LDAPAttributeKeys = []string{"kind", "upn", "admission_number", "staff_code", "title", "forename", "surname",
+	"preferred_forename", "year_group", "reg_group", "role", "username", "email"}
 
 func (d *decoder) people(c *Config, path string, v *yaml.Node) {
 	dir := filepath.Dir(d.file)
@@ -71,6 +97,15 @@ func (d *decoder) people(c *Config, path string, v *yaml.Node) {
 				}
 				c.People.NoticeDays = n
 			}
+		},
+		"leavers_preview_to": func(p string, v *yaml.Node) {
+			d.strList(p, v, func(ip, s string) {
+				if err := checkEmail(s); err != nil {
+					d.at(ip, "%v", err)
+					return
+				}
+				c.People.LeaversPreviewTo = append(c.People.LeaversPreviewTo, s)
+			})
 		},
 		"grace": func(p string, v *yaml.Node) {
 			d.list(p, v, func(_ int, ip string, item *yaml.Node) {
@@ -135,7 +170,43 @@ func (d *decoder) people(c *Config, path string, v *yaml.Node) {
 									l.PasswordFile = relTo(dir, s)
 								}
 							},
+							"starttls": func(p string, v *yaml.Node) { l.StartTLS = d.boolean(p, v, false) },
+							"ca_file": func(p string, v *yaml.Node) {
+								if s, ok := d.str(p, v); ok && s != "" {
+									l.CAFile = relTo(dir, s)
+								}
+							},
+							"attributes": func(p string, v *yaml.Node) {
+								fields := map[string]fieldFunc{}
+								for _, k := range LDAPAttributeKeys {
+									fields[k] = func(p string, v *yaml.Node) {
+										s, ok := d.str(p, v)
+										if !ok {
+											return
+										}
+										if !validLDAPAttribute(s) {
+											d.at(p, "%q is not an LDAP attribute name", s)
+											return
+										}
+										if l.Attributes == nil {
+											l.Attributes = map[string]string{}
+										}
+										l.Attributes[k] = s
+									}
+								}
+								d.mapping(v, p, fields)
+							},
+							"pupil_values": func(p string, v *yaml.Node) {
+								d.strList(p, v, func(_ string, s string) { l.PupilValues = append(l.PupilValues, s) })
+							},
+							"staff_values": func(p string, v *yaml.Node) {
+								d.strList(p, v, func(_ string, s string) { l.StaffValues = append(l.StaffValues, s) })
+							},
 						})
+						if l.StartTLS && strings.HasPrefix(strings.ToLower(l.URL), "ldaps:") {
+							d.at(p, "starttls is for ldap:// URLs; ldaps:// is TLS already")
+							return
+						}
 						if l.URL == "" || l.BaseDN == "" {
 							d.at(p, "needs url and base_dn")
 							return
@@ -167,6 +238,28 @@ func (d *decoder) people(c *Config, path string, v *yaml.Node) {
 			})
 		},
 	})
+}
+
+// validLDAPAttribute accepts an attribute description's name (RFC 4512
+// descr: a letter, then letters, digits and hyphens) or a numeric OID.
+func validLDAPAttribute(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	if s[0] >= '0' && s[0] <= '9' {
+		for _, r := range s {
+			if (r < '0' || r > '9') && r != '.' {
+				return false
+			}
+		}
+		return true
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // String names an import for logs.

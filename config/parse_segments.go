@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatehouse-net/gatehouse/policy"
 	"gopkg.in/yaml.v3"
 )
 
@@ -120,10 +121,9 @@ func (d *decoder) segment(path string, v *yaml.Node) Segment {
 		},
 		"unknown_devices": func(p string, v *yaml.Node) {
 			if m, ok := d.str(p, v); ok {
-				switch m {
-				case UnknownAlert, UnknownQuarantine, UnknownDeny, UnknownAllow:
-					s.UnknownDevices = m
-				default:
+				if u := policy.UnknownDevices(m); u != "" && u.Valid() {
+					s.UnknownDevices = u
+				} else {
 					d.at(p, "%q is not a mode; use alert, quarantine, deny or allow", m)
 				}
 			}

@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/alert/finding/findingtest"
 	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -120,34 +119,6 @@ func (m *memStore) setFail(err error) {
 	m.fail = err
 }
 
-// recorder collects the findings published on a real hub.
-type recorder struct {
-	hub  *events.Hub
-	sub  *events.Subscription[finding.Finding]
-	mu   sync.Mutex
-	seen []finding.Finding
-}
-
-func newRecorder() *recorder {
-	h := events.New()
-	return &recorder{hub: h, sub: events.Subscribe[finding.Finding](h, "test", 1024)}
-}
-
-// findings returns every finding of class published so far; publishing
-// happens before the handler returns, so they are all queued.
-func (r *recorder) findings(class string) []finding.Finding {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen = append(r.seen, r.sub.Drain()...)
-	var out []finding.Finding
-	for _, f := range r.seen {
-		if f.Class == class {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 type enforcer struct {
 	mu   sync.Mutex
 	got  []netip.Addr
@@ -180,34 +151,34 @@ func testSegments() []Segment {
 			RapidCommit: true},
 		{Name: "staff", Interface: "s0", Subnet: netip.MustParsePrefix("10.10.0.0/24"), Gateway: netip.MustParseAddr("10.10.0.1"),
 			RangeStart: netip.MustParseAddr("10.10.0.50"), RangeEnd: netip.MustParseAddr("10.10.0.52"), Lease: 8 * time.Hour,
-			Approval: ApprovalAlert, DomainName: "staff.school.example"},
+			Unknown: policy.UnknownAlert, DomainName: "staff.school.example"},
 		{Name: "pupil", Interface: "p0", Subnet: netip.MustParsePrefix("10.20.0.0/24"), Gateway: netip.MustParseAddr("10.20.0.1"),
-			RangeStart: netip.MustParseAddr("10.20.0.50"), RangeEnd: netip.MustParseAddr("10.20.0.99"), Lease: 8 * time.Hour, Approval: ApprovalQuarantine},
+			RangeStart: netip.MustParseAddr("10.20.0.50"), RangeEnd: netip.MustParseAddr("10.20.0.99"), Lease: 8 * time.Hour, Unknown: policy.UnknownQuarantine},
 		{Name: "lab", Interface: "l0", Subnet: netip.MustParsePrefix("10.30.0.0/24"), Gateway: netip.MustParseAddr("10.30.0.1"),
-			RangeStart: netip.MustParseAddr("10.30.0.50"), RangeEnd: netip.MustParseAddr("10.30.0.99"), Lease: 4 * time.Hour, Approval: ApprovalDeny},
+			RangeStart: netip.MustParseAddr("10.30.0.50"), RangeEnd: netip.MustParseAddr("10.30.0.99"), Lease: 4 * time.Hour, Unknown: policy.UnknownDeny},
 		{Name: "annexe", Subnet: netip.MustParsePrefix("10.50.0.0/24"), Gateway: netip.MustParseAddr("10.50.0.1"), ServerID: netip.MustParseAddr("10.99.0.1"),
 			RangeStart: netip.MustParseAddr("10.50.0.100"), RangeEnd: netip.MustParseAddr("10.50.0.110"), Lease: time.Hour},
 	}
 }
 
 type harness struct {
-	t   testing.TB
-	s   *Server
-	st  *memStore
-	pub *recorder
-	enf *enforcer
-	clk *testkit.Clock
+	t     testing.TB
+	s     *Server
+	st    *memStore
+	found *findingtest.Collector
+	enf   *enforcer
+	clk   *testkit.Clock
 }
 
 // newHarness builds a server over st with its committer running; no
 // sockets are opened: packets go straight to the handler.
 func newHarness(t testing.TB, st *memStore, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, st: st, pub: newRecorder(), enf: &enforcer{}, clk: testkit.NewClock(time.Date(2026, 1, 12, 8, 0, 0, 0, time.UTC))}
+	h := &harness{t: t, st: st, found: &findingtest.Collector{}, enf: &enforcer{}, clk: testkit.NewClock(time.Date(2026, 1, 12, 8, 0, 0, 0, time.UTC))}
 	cfg := Config{
 		Segments:      testSegments(),
 		Store:         st,
-		Events:        h.pub.hub,
+		Findings:      h.found,
 		Enforcer:      h.enf,
 		Now:           h.clk.Now,
 		TrustedRelays: []netip.Prefix{netip.MustParsePrefix("10.99.0.0/24")},

@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -176,19 +175,19 @@ func (s *Server) admit(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) (
 		s.metrics.inc(&s.metrics.Blocked)
 		return false, false
 	}
-	if seg.Approval == ApprovalNone || st.Approved {
+	if seg.Unknown.Welcomes() || st.Approved {
 		return true, false
 	}
 	dev := s.device(seg, req, netip.Addr{}, s.now())
 	if !lookupFailed {
 		s.unapproved(seg, dev)
 	}
-	switch seg.Approval {
-	case ApprovalDeny:
+	switch seg.Unknown {
+	case policy.UnknownDeny:
 		s.metrics.inc(&s.metrics.Denied)
 		s.commit.record(nil, []Device{dev})
 		return false, false
-	case ApprovalQuarantine:
+	case policy.UnknownQuarantine:
 		return true, true
 	}
 	return true, false
@@ -208,10 +207,10 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	s.alertMu.Unlock()
 	// The log says it too, so the network manager sees strangers in the
 	// journal whether or not anything acts on the finding.
-	s.log.Warn("dhcp: unapproved device", "segment", seg.Name, "mac", dev.MAC.String(), "action", string(seg.Approval), "hostname", dev.Hostname)
+	s.log.Warn("dhcp: unapproved device", "segment", seg.Name, "mac", dev.MAC.String(), "action", string(seg.Unknown), "hostname", dev.Hostname)
 	// The label says what was seen: the device asked us for an address and
 	// nobody approved it (inspect's "never asked" is another finding).
-	ev := fmt.Sprintf("a device nobody approved asked for an address on %s; the segment's unknown_devices is %s", seg.Name, seg.Approval)
+	ev := fmt.Sprintf("a device nobody approved asked for an address on %s; the segment's unknown_devices is %s", seg.Name, seg.Unknown)
 	if dev.Hostname != "" {
 		ev += "; it calls itself " + strconv.Quote(dev.Hostname)
 	}
@@ -220,7 +219,7 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 	}
 	f := finding.NotApproved(finding.SourceDHCP, now, seg.Name, dev.MAC, dev.IP, ev)
 	f.Proto = "dhcp"
-	s.raise(f)
+	s.cfg.Findings.Offer(f)
 	if s.cfg.OnUnapprovedDevice != nil {
 		s.cfg.OnUnapprovedDevice(seg.Segment, dev)
 	}
@@ -246,7 +245,7 @@ func (s *Server) newDeviceAllowed(ctx context.Context, seg *segState, req *dhcpv
 	s.metrics.inc(&s.metrics.NewMACLimited)
 	if first {
 		s.log.Warn("dhcp: too many new devices, discovers refused for the rest of the minute", "segment", seg.Name, "limit", seg.newMACs.limit, "mac", req.ClientHWAddr)
-		s.raise(finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingNewDeviceFlood,
+		s.cfg.Findings.Offer(finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingNewDeviceFlood,
 			Segment: seg.Name, Proto: "dhcp", Detail: FindingNewDeviceFlood,
 			Evidence: "more than " + strconv.Itoa(seg.newMACs.limit) + " devices never seen before asked for an address within a minute on " + seg.Name})
 	}
@@ -267,7 +266,7 @@ func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4
 		s.metrics.inc(&s.metrics.PoolExhausted)
 		if seg.pool.noteExhausted() {
 			s.log.Warn("dhcp: pool exhausted", "segment", seg.Name)
-			s.raise(finding.Finding{Time: s.now(), Source: finding.SourceDHCP, Class: FindingPoolExhausted,
+			s.cfg.Findings.Offer(finding.Finding{Time: s.now(), Source: finding.SourceDHCP, Class: FindingPoolExhausted,
 				Segment: seg.Name, Proto: "dhcp", Detail: "pool-exhausted",
 				Evidence: "no free address in " + seg.RangeStart.String() + "-" + seg.RangeEnd.String()})
 		}
@@ -365,7 +364,7 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 	}
 	if s.cfg.Binder != nil {
 		// Bound before the ACK: a device that has its address can use it.
-		if err := s.cfg.Binder.Bind(ctx, l.MAC, ip, l.Expires); err != nil {
+		if err := s.cfg.Binder.Bind(ctx, policy.Device{MAC: l.MAC, IP: ip}, l.Expires); err != nil {
 			s.metrics.inc(&s.metrics.BindErrors)
 			s.log.Error("dhcp: binding failed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
 			return nil
@@ -444,7 +443,7 @@ func (s *Server) unbind(seg *segState, mac net.HardwareAddr, ip netip.Addr) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.cfg.Binder.Unbind(ctx, mac, ip); err != nil {
+	if err := s.cfg.Binder.Unbind(ctx, policy.Device{MAC: mac, IP: ip}); err != nil {
 		s.log.Warn("dhcp: unbind released address", "segment", seg.Name, "mac", mac, "ip", ip, "err", err)
 	}
 }
@@ -570,13 +569,4 @@ func clean(v string, max int) string {
 		}
 	}
 	return b.String()
-}
-
-// raise hands f to the finding sink, which must not lose it, and publishes
-// it on the hub for anything else that listens (best effort).
-func (s *Server) raise(f finding.Finding) {
-	if s.cfg.Findings != nil {
-		s.cfg.Findings.Offer(f)
-	}
-	events.Publish(s.cfg.Events, f)
 }

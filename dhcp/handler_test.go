@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -415,7 +416,7 @@ func TestExhaustedPoolStaysSilentRaisesOneFindingAndReclaimsExpiredLeases(t *tes
 	if got := h.s.metrics.PoolExhausted.Load(); got != 5 {
 		t.Errorf("pool exhausted counted %d times, want 5", got)
 	}
-	if f := h.pub.findings(FindingPoolExhausted); len(f) != 1 || f[0].Segment != "staff" {
+	if f := h.found.Class(FindingPoolExhausted); len(f) != 1 || f[0].Segment != "staff" {
 		t.Fatalf("want one pool-exhausted finding, got %+v", f)
 	}
 	h.clk.Advance(8*time.Hour + time.Second)
@@ -483,7 +484,7 @@ func TestApprovalModes(t *testing.T) {
 			c.OnUnapprovedDevice = func(_ Segment, d Device) { mu.Lock(); called = append(called, d); mu.Unlock() }
 		})
 		h.dora("s0", unknown, dhcpv4.WithOption(dhcpv4.OptHostName("pupil-phone")))
-		f := h.pub.findings(FindingUnapprovedDevice)
+		f := h.found.Class(FindingUnapprovedDevice)
 		if len(f) != 1 || f[0].Segment != "staff" || f[0].Source != "dhcp" || f[0].Detail != "not-approved" || f[0].SrcMAC.String() != unknown ||
 			!strings.Contains(f[0].Evidence, `"pupil-phone"`) || !strings.Contains(f[0].Evidence, "unknown_devices is alert") {
 			t.Fatalf("findings %+v", f)
@@ -499,7 +500,7 @@ func TestApprovalModes(t *testing.T) {
 		st.setStatus(unknown, DeviceStatus{Known: true, Approved: true})
 		h := newHarness(t, st, nil)
 		h.dora("s0", unknown)
-		if f := h.pub.findings(FindingUnapprovedDevice); len(f) != 0 {
+		if f := h.found.Class(FindingUnapprovedDevice); len(f) != 0 {
 			t.Fatalf("approved device raised %+v", f)
 		}
 	})
@@ -525,7 +526,7 @@ func TestApprovalModes(t *testing.T) {
 			t.Fatalf("deny segment answered %v while the store could not say who it is", r)
 		}
 		h.dora("s0", unknown) // alert segment: still leased
-		if f := h.pub.findings(FindingUnapprovedDevice); len(f) != 0 {
+		if f := h.found.Class(FindingUnapprovedDevice); len(f) != 0 {
 			t.Fatalf("a store failure became a finding: %+v", f)
 		}
 	})
@@ -534,8 +535,8 @@ func TestApprovalModes(t *testing.T) {
 		if r, _ := h.send("l0", clientPort, msg(t, unknown, dhcpv4.MessageTypeDiscover)); r != nil {
 			t.Fatalf("deny segment answered %v", r)
 		}
-		if h.s.metrics.Denied.Load() != 1 || len(h.pub.findings(FindingUnapprovedDevice)) != 1 {
-			t.Errorf("denied %d, findings %d", h.s.metrics.Denied.Load(), len(h.pub.findings(FindingUnapprovedDevice)))
+		if h.s.metrics.Denied.Load() != 1 || len(h.found.Class(FindingUnapprovedDevice)) != 1 {
+			t.Errorf("denied %d, findings %d", h.s.metrics.Denied.Load(), len(h.found.Class(FindingUnapprovedDevice)))
 		}
 		h.eventually(func() bool { _, ok := h.st.device(unknown); return ok }, "denied device recorded")
 	})
@@ -651,8 +652,8 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		"reversed range":          bad(func(s *Segment) { s.RangeStart, s.RangeEnd = s.RangeEnd, s.RangeStart }),
 		"short lease":             bad(func(s *Segment) { s.Lease = time.Second }),
 		"ipv6 subnet":             bad(func(s *Segment) { s.Subnet = netip.MustParsePrefix("fd00::/64") }),
-		"unknown approval":        bad(func(s *Segment) { s.Approval = "maybe" }),
-		"quarantine, no enforcer": bad(func(s *Segment) { s.Approval = ApprovalQuarantine }),
+		"unknown approval":        bad(func(s *Segment) { s.Unknown = "maybe" }),
+		"quarantine, no enforcer": bad(func(s *Segment) { s.Unknown = policy.UnknownQuarantine }),
 		"overlap":                 {seg, func() Segment { s := seg; s.Name, s.Interface = "other", "o0"; return s }()},
 	} {
 		if _, err := New(Config{Segments: segs, Store: newMemStore()}); err == nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -85,7 +86,7 @@ func TestNewMACCapRaisesAFinding(t *testing.T) {
 	if r := h.sendHW("v0", clientPort, known, msg(t, known, dhcpv4.MessageTypeDiscover)); r == nil {
 		t.Error("a known device was refused while the cap was tripped")
 	}
-	if floods := len(h.pub.findings(FindingNewDeviceFlood)); floods != 1 {
+	if floods := len(h.found.Class(FindingNewDeviceFlood)); floods != 1 {
 		t.Errorf("%d new-device-flood findings, want 1 for the minute", floods)
 	}
 	h.clk.Advance(time.Minute)
@@ -281,20 +282,20 @@ type fakeBinder struct {
 	fail  error
 }
 
-func (b *fakeBinder) Bind(_ context.Context, mac net.HardwareAddr, ip netip.Addr, until time.Time) error {
+func (b *fakeBinder) Bind(_ context.Context, d policy.Device, until time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.fail != nil {
 		return b.fail
 	}
-	b.bound[mac.String()+"/"+ip.String()] = until
+	b.bound[d.MAC.String()+"/"+d.IP.String()] = until
 	return nil
 }
 
-func (b *fakeBinder) Unbind(_ context.Context, mac net.HardwareAddr, ip netip.Addr) error {
+func (b *fakeBinder) Unbind(_ context.Context, d policy.Device) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.bound, mac.String()+"/"+ip.String())
+	delete(b.bound, d.MAC.String()+"/"+d.IP.String())
 	return nil
 }
 
@@ -341,5 +342,41 @@ func TestLeasesAndReservationsFeedTheBindings(t *testing.T) {
 	ack, _ := h.send("v0", clientPort, msg(t, "00:1c:b3:00:bb:03", dhcpv4.MessageTypeRequest, withRequested(offer.YourIPAddr.String()), withServerID("10.40.0.1")))
 	if ack != nil && ack.MessageType() == dhcpv4.MessageTypeAck {
 		t.Error("acknowledged a lease whose binding failed")
+	}
+}
+
+// The daemon's restore step: before the enforcer's first Apply, and before
+// Run, the reservations and the leases still active are bound; an expired
+// lease and a reservation in no segment are not.
+func TestRestoreBindsReservationsAndActiveLeases(t *testing.T) {
+	now := time.Date(2026, 1, 12, 8, 0, 0, 0, time.UTC)
+	st := newMemStore()
+	const printer, phone, gone, stray = "00:1c:b3:00:bb:09", "00:1c:b3:00:bb:01", "00:1c:b3:00:bb:02", "00:1c:b3:00:bb:03"
+	st.resv = []Reservation{
+		{Segment: "staff", MAC: hw(t, printer), IP: netip.MustParseAddr("10.10.0.9")},
+		{Segment: "elsewhere", MAC: hw(t, stray), IP: netip.MustParseAddr("192.0.2.9")},
+	}
+	active, expired := netip.MustParseAddr("10.40.0.50"), netip.MustParseAddr("10.40.0.51")
+	st.leases["visitor|"+active.String()] = Lease{Segment: "visitor", IP: active, MAC: hw(t, phone), State: StateBound, Start: now.Add(-time.Hour), Expires: now.Add(time.Hour)}
+	st.leases["visitor|"+expired.String()] = Lease{Segment: "visitor", IP: expired, MAC: hw(t, gone), State: StateBound, Start: now.Add(-2 * time.Hour), Expires: now.Add(-time.Minute)}
+	b := &fakeBinder{bound: map[string]time.Time{}}
+	s, err := New(Config{Segments: testSegments(), Store: st, Binder: b, Enforcer: &enforcer{}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Restore(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || !b.has(printer, netip.MustParseAddr("10.10.0.9")) || !b.has(phone, active) || len(b.bound) != 2 {
+		t.Errorf("restored %d bindings: %v; want the printer's reservation and the phone's active lease", n, b.bound)
+	}
+	// Without a binder (no segment binds MACs to addresses) there is nothing to restore.
+	s, err = New(Config{Segments: testSegments(), Store: st, Enforcer: &enforcer{}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Restore(context.Background()); n != 0 || err != nil {
+		t.Errorf("restore without a binder: %d, %v", n, err)
 	}
 }

@@ -103,7 +103,7 @@ func TestQuarantineEndToEnd(t *testing.T) {
 	var found findings
 	srv, err := New(Config{
 		Segments: []Segment{{Name: "pupil", Interface: pupil.Interface, Subnet: pupil.Subnet, Gateway: pupil.Gateway,
-			RangeStart: pupil.DHCPStart, RangeEnd: pupil.DHCPEnd, Lease: pupil.Lease, Approval: ApprovalQuarantine}},
+			RangeStart: pupil.DHCPStart, RangeEnd: pupil.DHCPEnd, Lease: pupil.Lease, Unknown: policy.UnknownQuarantine}},
 		Store:              NewSQLStore(st),
 		Enforcer:           enf,
 		OnUnapprovedDevice: found.add,

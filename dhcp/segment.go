@@ -4,17 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
-)
 
-// Approval is what a segment does with a device nobody approved.
-type Approval string
-
-// Approval modes.
-const (
-	ApprovalNone       Approval = ""           // every device is welcome (byod, visitor)
-	ApprovalAlert      Approval = "alert"      // lease it, raise a finding
-	ApprovalQuarantine Approval = "quarantine" // lease it into the quarantine set, raise a finding
-	ApprovalDeny       Approval = "deny"       // no answer, raise a finding
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // Segment is what the server needs to know to serve one segment.
@@ -34,7 +25,11 @@ type Segment struct {
 	// PortalURI is the RFC 8908 API URI sent as option 114; only portal
 	// segments set it, every other segment leaves the option out.
 	PortalURI string
-	Approval  Approval
+	// Unknown is what the segment does with a device nobody approved
+	// (segments[].unknown_devices): allow or "" leases it, alert leases it
+	// and raises a finding, quarantine leases it into the quarantine set and
+	// raises one, deny answers nothing and raises one.
+	Unknown policy.UnknownDevices
 	// RapidCommit answers a DISCOVER carrying option 80 with an ACK at once
 	// (RFC 4039). Off by default: one forged packet then takes an address
 	// for a whole lease, instead of an offer that lapses in seconds.
@@ -82,10 +77,10 @@ func (s Segment) validate() error {
 			return fmt.Errorf("segment %s: dns %v is not IPv4", s.Name, d)
 		}
 	}
-	switch s.Approval {
-	case ApprovalNone, ApprovalAlert, ApprovalQuarantine, ApprovalDeny:
+	switch s.Unknown {
+	case "", policy.UnknownAllow, policy.UnknownAlert, policy.UnknownQuarantine, policy.UnknownDeny:
 	default:
-		return fmt.Errorf("segment %s: approval %q is not alert, quarantine or deny", s.Name, s.Approval)
+		return fmt.Errorf("segment %s: unknown devices %q is not allow, alert, quarantine or deny", s.Name, s.Unknown)
 	}
 	if s.NewDevicesPerMinute < 0 {
 		return fmt.Errorf("segment %s: new devices per minute %d is negative", s.Name, s.NewDevicesPerMinute)
@@ -94,4 +89,14 @@ func (s Segment) validate() error {
 		return fmt.Errorf("segment %s: portal URI longer than 255 bytes", s.Name)
 	}
 	return nil
+}
+
+// PoolSize is how many addresses the segment's range holds, RangeStart to
+// RangeEnd inclusive (what the overview page measures use against); 0 for a
+// range that is not IPv4 or runs backwards.
+func (s Segment) PoolSize() int {
+	if !s.RangeStart.Is4() || !s.RangeEnd.Is4() || s.RangeEnd.Less(s.RangeStart) {
+		return 0
+	}
+	return int(ip4u(s.RangeEnd)-ip4u(s.RangeStart)) + 1
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 )
@@ -29,9 +30,9 @@ type Config struct {
 	Segments []Segment
 	Store    LeaseStore
 	Events   *events.Hub // nil: events are not published
-	// Findings takes every finding this package raises, without loss (the
-	// finding store); nil: findings are only published on the hub, where
-	// a subscriber that falls behind misses them.
+	// Findings takes every finding this package raises, without loss: the
+	// daemon's one finding sink. nil drops them (finding.Discard), for
+	// benchmarks and tests that do not look.
 	Findings finding.Sink
 	Enforcer Enforcer
 	// Binder, when set, is told every lease (before its ACK) and every
@@ -39,7 +40,7 @@ type Config struct {
 	Binder Binder
 	// OnUnapprovedDevice is called (once per device, segment and hour) when
 	// an unapproved device asks for a lease on a segment with an approval
-	// mode, after the finding was published. It must not block.
+	// mode, after the finding was offered. It must not block.
 	OnUnapprovedDevice func(Segment, Device)
 	OUI                *OUI         // nil: the built-in table
 	Logger             *slog.Logger // nil: discard
@@ -111,6 +112,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Findings == nil {
+		cfg.Findings = finding.Discard{}
+	}
 	if cfg.OUI == nil {
 		cfg.OUI = BuiltinOUI()
 	}
@@ -160,7 +164,7 @@ func New(cfg Config) (*Server, error) {
 				return nil, fmt.Errorf("dhcp: segments %s and %s overlap", o.Name, seg.Name)
 			}
 		}
-		if seg.Approval == ApprovalQuarantine && cfg.Enforcer == nil {
+		if seg.Unknown == policy.UnknownQuarantine && cfg.Enforcer == nil {
 			return nil, fmt.Errorf("dhcp: segment %s quarantines but no enforcer is wired", seg.Name)
 		}
 		limit := seg.NewDevicesPerMinute
@@ -241,19 +245,54 @@ func (s *Server) load(ctx context.Context) error {
 	for _, seg := range s.segs {
 		seg.pool.restore(bySeg[seg.Name])
 	}
-	if s.cfg.Binder != nil {
-		// The kernel's bindings are rebuilt from the leases: a device
-		// keeps its address across a restart without asking again.
-		now := s.now()
-		for _, l := range ls {
-			if l.Active(now) && l.MAC != nil {
-				if err := s.cfg.Binder.Bind(ctx, l.MAC, l.IP, l.Expires); err != nil {
-					return fmt.Errorf("dhcp: bind restored lease %v/%v: %w", l.MAC, l.IP, err)
-				}
+	_, err = s.bindLeases(ctx, ls)
+	return err
+}
+
+// bindLeases rebuilds the kernel's bindings from the leases: a device keeps
+// its address across a restart without asking again. It reports how many
+// it bound.
+func (s *Server) bindLeases(ctx context.Context, ls []Lease) (int, error) {
+	if s.cfg.Binder == nil {
+		return 0, nil
+	}
+	now, n := s.now(), 0
+	for _, l := range ls {
+		if l.Active(now) && l.MAC != nil {
+			if err := s.cfg.Binder.Bind(ctx, policy.Device{MAC: l.MAC, IP: l.IP}, l.Expires); err != nil {
+				return n, fmt.Errorf("dhcp: bind restored lease %v/%v: %w", l.MAC, l.IP, err)
 			}
+			n++
 		}
 	}
-	return nil
+	return n, nil
+}
+
+// Restore binds every reservation and active lease the store holds, before
+// the enforcer's first Apply (the daemon's restore step), so the kernel's
+// table is built whole and a restart neither cuts a device off nor rewrites
+// its element. Run binds them again, which changes nothing. It reports how
+// many bindings it made.
+func (s *Server) Restore(ctx context.Context) (int, error) {
+	if s.cfg.Binder == nil {
+		return 0, nil
+	}
+	rs, err := s.cfg.Store.LoadReservations(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("dhcp: restore bindings: %w", err)
+	}
+	if err := s.bindReservations(ctx, rs); err != nil {
+		return 0, err
+	}
+	s.resvMu.Lock()
+	n := len(s.resvBound)
+	s.resvMu.Unlock()
+	ls, err := s.cfg.Store.LoadLeases(ctx)
+	if err != nil {
+		return n, fmt.Errorf("dhcp: restore bindings: %w", err)
+	}
+	m, err := s.bindLeases(ctx, ls)
+	return n + m, err
 }
 
 // ReloadReservations re-reads static reservations; the admin page calls it
@@ -292,13 +331,13 @@ func (s *Server) bindReservations(ctx context.Context, rs []Reservation) error {
 		k := r.MAC.String() + "/" + r.IP.String()
 		next[k] = r
 		// A zero until: bound for as long as the reservation exists.
-		if err := s.cfg.Binder.Bind(ctx, r.MAC, r.IP, time.Time{}); err != nil {
+		if err := s.cfg.Binder.Bind(ctx, policy.Device{MAC: r.MAC, IP: r.IP}, time.Time{}); err != nil {
 			errs = append(errs, fmt.Errorf("bind reservation %s: %w", k, err))
 		}
 	}
 	for k, r := range s.resvBound {
 		if _, ok := next[k]; !ok {
-			if err := s.cfg.Binder.Unbind(ctx, r.MAC, r.IP); err != nil {
+			if err := s.cfg.Binder.Unbind(ctx, policy.Device{MAC: r.MAC, IP: r.IP}); err != nil {
 				errs = append(errs, fmt.Errorf("unbind removed reservation %s: %w", k, err))
 			}
 		}

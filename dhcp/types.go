@@ -132,12 +132,13 @@ type Enforcer interface {
 // server binds each lease before it acknowledges it and unbinds it when the
 // client gives it up, so that on a binding segment only the pairs the server
 // handed out are forwarded. A zero until binds for good (a reservation).
+// *policy.Enforcer is one as it is.
 type Binder interface {
-	Bind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, until time.Time) error
-	Unbind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error
+	Bind(ctx context.Context, d policy.Device, until time.Time) error
+	Unbind(ctx context.Context, d policy.Device) error
 }
 
-// Finding classes this package raises, published on the hub as a
+// Finding classes this package raises, offered to Config.Findings as a
 // finding.Finding (Source finding.SourceDHCP), the one finding type every
 // source shares. Leases go out as events.LeaseGranted and
 // events.LeaseReleased.

@@ -1,7 +1,7 @@
 // Package events is Gatehouse's in-process publish/subscribe hub.
 //
 // Components announce what happened (a lease granted, a guest session
-// started, a finding raised, a person revoked) and other components react,
+// started, a person revoked) and other components react,
 // without importing each other. The hub owns delivery only: it does not
 // store events (the store does) and it does not decide what an event means.
 //
@@ -10,15 +10,16 @@
 // Subscribe[T](hub, ...) and receives values of type T, so it never
 // type-asserts and imports only the package that defines T, not the
 // publisher. The shared payload types are defined here (LeaseGranted,
-// SessionStarted, PersonRevoked, ...), and findings are the leaf type
-// alert/finding.Finding; a publisher must not publish a type of its own
+// SessionStarted, PersonRevoked, ...); a publisher must not publish a type of its own
 // package that others would have to import to hear it. The shape follows
 // Tailscale's util/eventbus.
 //
 // Publishing never blocks. Each subscriber has its own bounded queue; when a
 // subscriber falls behind, new events for it are dropped and counted, so a
 // slow consumer (say, an SMTP notifier) can never stall the packet or DHCP
-// path that published the event.
+// path that published the event. That is why findings, which must not be
+// lost, do not travel here: each source offers them to the finding.Sink it
+// was built with (alert/finding).
 package events
 
 import (

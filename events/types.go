@@ -8,7 +8,7 @@ import (
 
 // The payload types shared between components. Each is its own topic: a
 // subscriber to LeaseGranted hears every granted lease, whoever granted it.
-// Findings have their own leaf type, alert/finding.Finding.
+// Findings are not events: they go to a finding.Sink (alert/finding).
 
 // LeaseGranted is a DHCP lease bound or renewed.
 type LeaseGranted struct {

@@ -137,7 +137,7 @@ func (e *Engine) synAttempt(f *flow, dir int, p *pkt) {
 	if dir != dirC2S || p.tcp == nil || !p.tcp.SYN || p.tcp.ACK || f.pkts[dirS2C] > 0 {
 		return
 	}
-	r, ok := e.sigs.portRule(layers.IPProtocolTCP, f.sport)
+	r, ok := e.sigs.Load().portRule(layers.IPProtocolTCP, f.sport)
 	if !ok {
 		return
 	}

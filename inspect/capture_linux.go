@@ -13,16 +13,19 @@ import (
 
 // CaptureConfig sizes the AF_PACKET ring. The ring is memory the kernel
 // fills and the daemon maps, resident once the traffic has gone round it,
-// for every interface: the zero value gives 1 MiB (eight 128 KiB blocks),
-// which holds several milliseconds of a busy gigabit segment while the
-// engine catches up; RingBytes sizes it from the configuration.
+// for every interface, from the moment it is opened: the zero value gives
+// 256 KiB (four 64 KiB blocks), which holds a few milliseconds of a busy
+// gigabit segment while the engine catches up and keeps four segments
+// within the router's memory budget (issue 17: 1 MiB each was a tenth of
+// the idle daemon); RingBytes sizes it from the configuration
+// (inspect.capture_ring_kib) for a site that sees drops.
 type CaptureConfig struct {
 	// RingBytes, when set, is the ring's size: blocks of 128 KiB (a
 	// quarter of the ring, at least 16 KiB, for rings under 512 KiB).
 	// It overrides BlockSize and NumBlocks.
 	RingBytes int
-	BlockSize int // bytes per ring block, a multiple of the page size; default 128 KiB
-	NumBlocks int // default 8
+	BlockSize int // bytes per ring block, a multiple of the page size; default 64 KiB
+	NumBlocks int // default 4
 }
 
 // MinCaptureRing and MaxCaptureRing bound CaptureConfig.RingBytes.
@@ -45,10 +48,10 @@ func (cfg CaptureConfig) blocks() (size, n int, err error) {
 	}
 	size, n = cfg.BlockSize, cfg.NumBlocks
 	if size <= 0 {
-		size = 128 << 10
+		size = 64 << 10
 	}
 	if n <= 0 {
-		n = 8
+		n = 4
 	}
 	return size, n, nil
 }

@@ -256,12 +256,41 @@ func webSocketTunnel(cs, ss []byte) string {
 	if ch < 0 || sh < 0 || !bytes.Contains(bytes.ToLower(cs[:ch]), []byte("\r\nupgrade: websocket")) {
 		return ""
 	}
-	cp, ok1 := wsBinaryPayload(cs[ch+4:])
-	sp, ok2 := wsBinaryPayload(ss[sh+4:])
-	if !ok1 || !ok2 || !fullyEncrypted(cp) || !fullyEncrypted(sp) {
-		return ""
+	cb, sb := cs[ch+4:], ss[sh+4:]
+	cp, ok1 := wsBinaryPayload(cb)
+	sp, ok2 := wsBinaryPayload(sb)
+	if ok1 && ok2 && fullyEncrypted(cp) && fullyEncrypted(sp) {
+		return fmt.Sprintf("WebSocket whose first binary frames carry uniformly random bytes both ways (client %d, server %d bytes)", len(cp), len(sp))
 	}
-	return fmt.Sprintf("WebSocket whose first binary frames carry uniformly random bytes both ways (client %d, server %d bytes)", len(cp), len(sp))
+	// An upgrade used only as a disguise (simple-obfs's obfs=http and its
+	// kin): what follows the handshake is not WebSocket framing at all,
+	// but random bytes, both ways. Every real endpoint frames (and every
+	// client masks) from the first byte after the headers.
+	if len(cb) >= wsDisguiseMin && len(sb) >= wsDisguiseMin && !wsFrameStart(cb, true) && !wsFrameStart(sb, false) &&
+		fullyEncrypted(cb) && fullyEncrypted(sb) {
+		return fmt.Sprintf("WebSocket upgrade followed, both ways, by uniformly random bytes that are not WebSocket frames (client %d, server %d bytes): a proxy disguised as a WebSocket", len(cb), len(sb))
+	}
+	return ""
+}
+
+// wsDisguiseMin is how many bytes after each side's headers the disguised
+// WebSocket test wants before judging.
+const wsDisguiseMin = 32
+
+// wsFrameStart reports whether b starts with a plausible WebSocket frame
+// header (RFC 6455 section 5.2): a defined opcode, no reserved bit but
+// RSV1 (permessage-deflate), and the mask bit set exactly on a client's
+// frames.
+func wsFrameStart(b []byte, client bool) bool {
+	if len(b) < 2 || b[0]&0x30 != 0 {
+		return false
+	}
+	switch b[0] & 0x0f {
+	case 0, 1, 2, 8, 9, 10:
+	default:
+		return false
+	}
+	return (b[1]&0x80 != 0) == client
 }
 
 // wsBinaryPayload returns the (unmasked) payload of a binary WebSocket

@@ -3,6 +3,7 @@ package inspect
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/gopacket"
@@ -144,16 +145,28 @@ type Engine struct {
 	once    *onceSet
 	recent  map[repeatKey]time.Time     // last finding per device/destination/class
 	pending map[flowKey]*pendingAttempt // client-side recognitions waiting for the server
-	sigs    *Signatures
+	// sigs is swapped whole by SetSignatures (a reload) while the
+	// capture goroutine reads it, once per handshake.
+	sigs atomic.Pointer[Signatures]
 	// learnedDoH are server names whose traffic had the DoH shape.
 	learnedDoH map[string]struct{}
 	// udpHeads: see randomHeadAgain.
 	udpHeads map[repeatKey]udpHead
 
-	cur   pkt    // the packet being handled
-	file  string // replay file name put into findings
+	leaf  leafCert // the server certificate being read, reused
+	cur   pkt      // the packet being handled
+	file  string   // replay file name put into findings
 	stats Stats
 }
+
+// SetSignatures replaces the signatures the engine applies, from the next
+// handshake on; it is safe to call while the engine runs. nil means none.
+func (e *Engine) SetSignatures(s *Signatures) {
+	e.sigs.Store(s)
+}
+
+// Signatures returns the set the engine applies now.
+func (e *Engine) Signatures() *Signatures { return e.sigs.Load() }
 
 // NewEngine returns an engine configured by opt.
 func NewEngine(opt Options) *Engine {
@@ -177,7 +190,6 @@ func NewEngine(opt Options) *Engine {
 		recent:   make(map[repeatKey]time.Time),
 		pending:  make(map[flowKey]*pendingAttempt),
 		udpHeads: make(map[repeatKey]udpHead),
-		sigs:     opt.Signatures,
 		decoded:  make([]gopacket.LayerType, 0, 16),
 		flows:    newFlowTable(opt.MaxFlows, opt.FlowIdle),
 		bufs:     opt.Buffers,
@@ -189,11 +201,13 @@ func NewEngine(opt Options) *Engine {
 		devices:  newDeviceTracker(4096),
 		once:     newOnceSet(8192),
 	}
-	if e.sigs == nil {
+	sigs := opt.Signatures
+	if sigs == nil {
 		// The shipped file is checked by the tests; should it ever fail
 		// to parse, the built-in detectors still run.
-		e.sigs, _ = DefaultSignatures()
+		sigs, _ = DefaultSignatures()
 	}
+	e.sigs.Store(sigs)
 	if e.bufs == nil {
 		e.bufs = NewBufferPool(min(max(opt.MaxFlows/16, 64), 1024))
 	}

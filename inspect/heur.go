@@ -129,6 +129,46 @@ func (e *Engine) checkTLSInTLS(f *flow) {
 	f.tlsSNI = false // the shape did not match; stop looking
 }
 
+// fakeFinishedMin bounds an encrypted TLS 1.2 Finished from above: 16
+// bytes of message, an explicit IV or nonce, a MAC or tag of at most 48
+// bytes and block padding come to about 100 on the wire; TLS stacks pad to
+// the block, not by hundreds of bytes.
+const fakeFinishedMin = 160
+
+// checkFakeResumption looks for a server that "resumes" a session
+// (ServerHello, then ChangeCipherSpec straight away) and follows with an
+// encrypted handshake record far bigger than a Finished: data riding in a
+// made-up TLS 1.2 resumption, as simple-obfs's obfs=tls and
+// ShadowsocksR's tls1.2_ticket_auth send. TLS 1.3 servers send their
+// encrypted flight as application-data records, and a HelloRetryRequest
+// waits for a second ClientHello, so neither matches.
+func (e *Engine) checkFakeResumption(f *flow) bool {
+	var srv [3]tlsRec
+	n := 0
+	for _, r := range f.tlsRecs.recs[:f.tlsRecs.n] {
+		if r.dir == dirC2S {
+			if n > 0 {
+				// The client spoke within the server's flight: a
+				// HelloRetryRequest (and its compatibility
+				// ChangeCipherSpec) answered by a second ClientHello,
+				// not a resumption.
+				return false
+			}
+			continue
+		}
+		srv[n] = r
+		if n++; n == len(srv) {
+			break
+		}
+	}
+	if n < len(srv) || srv[0].typ != 22 || srv[1].typ != 20 || srv[2].typ != 22 || srv[2].len < fakeFinishedMin {
+		return false
+	}
+	e.raiseAs(f, Likely, ClassProxy, "fake-tls-resumption", "server resumed a TLS session (ServerHello, ChangeCipherSpec) and sent a "+
+		itoa(int(srv[2].len))+"-byte encrypted handshake record where a Finished takes under 100: data disguised as a TLS resumption")
+	return true
+}
+
 func itoa(n int) string {
 	if n == 0 {
 		return "0"

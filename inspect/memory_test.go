@@ -119,7 +119,7 @@ func TestCaptureRingGeometry(t *testing.T) {
 		size, count int
 		bad         bool
 	}{
-		{CaptureConfig{}, 128 << 10, 8, false},
+		{CaptureConfig{}, 64 << 10, 4, false},
 		{CaptureConfig{RingBytes: 4 << 20}, 128 << 10, 32, false},
 		{CaptureConfig{RingBytes: 256 << 10}, 64 << 10, 4, false},
 		{CaptureConfig{RingBytes: 64 << 10}, 16 << 10, 4, false},

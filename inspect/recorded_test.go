@@ -43,7 +43,7 @@ func TestRecordedCorpus(t *testing.T) {
 	// The testbed's school is 10.0.0.0/8: its pupils are inside.
 	e := NewEngine(Options{MaxFlows: 4096, InsideSubnets: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	var table strings.Builder
-	fmt.Fprintf(&table, "\n%-28s %-30s %-9s %-8s %-5s %-10s %s\n", "capture", "tool", "expected", "server", "found", "confidence", "detail / finding")
+	fmt.Fprintf(&table, "\n%-28s %-38s %-9s %-8s %-5s %-10s %s\n", "capture", "tool", "expected", "server", "found", "confidence", "detail / finding")
 	found, bypass, flagged, benign := 0, 0, 0, 0
 	for _, r := range rows[1:] {
 		file, tool, expected, server := r[col["file"]], r[col["tool"]], r[col["expected"]], r[col["server"]]
@@ -56,11 +56,11 @@ func TestRecordedCorpus(t *testing.T) {
 		if expected == "none" {
 			benign++
 			if len(got) == 0 {
-				fmt.Fprintf(&table, "%-28s %-30s %-9s %-8s %-5s %-10s %s\n", name, tool, "none", server, "-", "-", "nothing raised")
+				fmt.Fprintf(&table, "%-28s %-38s %-9s %-8s %-5s %-10s %s\n", name, tool, "none", server, "-", "-", "nothing raised")
 			}
 			for _, f := range got {
 				flagged++
-				fmt.Fprintf(&table, "%-28s %-30s %-9s %-8s %-5s %-10s FALSE POSITIVE %s/%s\n", name, tool, "none", server, "yes", f.Confidence, f.Class, f.Detail)
+				fmt.Fprintf(&table, "%-28s %-38s %-9s %-8s %-5s %-10s FALSE POSITIVE %s/%s\n", name, tool, "none", server, "yes", f.Confidence, f.Class, f.Detail)
 				t.Errorf("%s (benign %s): flagged: %s", file, tool, f)
 			}
 			continue
@@ -73,12 +73,12 @@ func TestRecordedCorpus(t *testing.T) {
 			}
 		}
 		if hit == nil {
-			fmt.Fprintf(&table, "%-28s %-30s %-9s %-8s %-5s %-10s MISSED (got %d other findings)\n", name, tool, expected, server, "no", "-", len(got))
+			fmt.Fprintf(&table, "%-28s %-38s %-9s %-8s %-5s %-10s MISSED (got %d other findings)\n", name, tool, expected, server, "no", "-", len(got))
 			t.Errorf("%s (%s, server %s): no %s finding; got %v", file, tool, server, expected, got)
 			continue
 		}
 		found++
-		fmt.Fprintf(&table, "%-28s %-30s %-9s %-8s %-5s %-10s %s\n", name, tool, expected, server, "yes", hit.Confidence, hit.Detail)
+		fmt.Fprintf(&table, "%-28s %-38s %-9s %-8s %-5s %-10s %s\n", name, tool, expected, server, "yes", hit.Confidence, hit.Detail)
 		if server != "answers" && hit.Confidence != Attempt {
 			t.Errorf("%s: the server never answered but the finding is %s, not an attempt: %s", file, hit.Confidence, hit)
 		}

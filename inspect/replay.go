@@ -17,7 +17,7 @@ import (
 
 // packetSource is what both pcap readers offer.
 type packetSource interface {
-	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 }
 
 // openCapture opens a pcap or pcapng file, telling them apart by magic
@@ -61,7 +61,9 @@ func (e *Engine) ReplayFile(ctx context.Context, path string) error {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		data, ci, err := src.ReadPacketData()
+		// The reader's buffer is reused for the next packet, as the live
+		// capture's ring is: the engine copies whatever it keeps.
+		data, ci, err := src.ZeroCopyReadPacketData()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			// Whoever is still waiting for a server's answer got none.
 			e.flushAttempts()

@@ -24,6 +24,8 @@ import (
 // project ships a set (signatures.txt beside this file, DefaultSignatures);
 // a school may point the daemon at its own copy, which is validated on
 // load and refused, with every bad line named, when it does not parse.
+// A running engine takes a new set whole (Engine.SetSignatures,
+// Site.ReloadSignatures on the daemon's reload), from its next handshake.
 //
 // A name, address or JA4 match is a fingerprint: confidence Likely. A port
 // rule only ever raises an Attempt, for a client whose SYN to that port
@@ -289,13 +291,14 @@ func (s *Signatures) portRule(proto layers.IPProtocol, port uint16) (sigRule, bo
 // judgeSignatures applies the data-file signatures to a ClientHello the
 // built-in lists did not settle.
 func (e *Engine) judgeSignatures(f *flow, h *tlshello.ClientHello, isQUIC bool, sni string, ev func(string) string) bool {
-	s := e.sigs
+	s := e.sigs.Load()
 	if s == nil {
 		return false
 	}
+	var buf [tlshello.JA4Len]byte
 	if len(s.ja4) == 0 {
 		// JA4 hashes; skip them when no signature needs one.
-	} else if r, ok := s.ja4[h.JA4(isQUIC)]; ok {
+	} else if r, ok := s.ja4[string(h.AppendJA4(buf[:0], isQUIC))]; ok {
 		e.raiseAs(f, Likely, r.Class, r.Detail, ev(fmt.Sprintf("ClientHello with the JA4 fingerprint of %s (signature line %d)", r.Why, r.Line)))
 		return true
 	}

@@ -136,3 +136,34 @@ func (s *Site) Run(ctx context.Context) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// ReloadSignatures reads and validates the signatures file at path (the
+// shipped set when path is "") and, only when every line is good, has
+// every engine apply it from its next handshake on, without a restart. A
+// bad file changes nothing: the error names each bad line and the set in
+// force stays.
+func (s *Site) ReloadSignatures(path string) (*Signatures, error) {
+	var sigs *Signatures
+	var err error
+	if path == "" {
+		sigs, err = DefaultSignatures()
+	} else {
+		sigs, err = LoadSignatures(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range s.engines {
+		e.SetSignatures(sigs)
+	}
+	return sigs, nil
+}
+
+// Signatures returns the set the site's engines apply now (nil when it
+// has none).
+func (s *Site) Signatures() *Signatures {
+	if len(s.engines) == 0 {
+		return nil
+	}
+	return s.engines[0].Signatures()
+}

@@ -86,6 +86,9 @@ func (e *Engine) classifyTCP(f *flow, dir int, cs, ss []byte) {
 		}
 	}
 	if dir == dirS2C && len(ss) > 0 && len(cs) > 0 {
+		if f.tlsSNI && e.checkFakeResumption(f) {
+			return
+		}
 		e.checkTLSInTLS(f)
 	}
 }
@@ -385,6 +388,11 @@ func pptpStart(b []byte) bool {
 // tincID matches tinc's first meta-protocol line: "0 <node name> 17" (1.0)
 // or "0 <node name> 17.<minor>" (1.1).
 func tincID(b []byte) bool {
+	// Every ID message starts "0 " (request 0, ID); most payloads are
+	// turned away here, before any splitting.
+	if len(b) < 6 || b[0] != '0' || b[1] != ' ' {
+		return false
+	}
 	line := b
 	i := bytes.IndexByte(b, '\n')
 	if i < 0 || i > 128 {

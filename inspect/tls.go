@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -258,19 +257,23 @@ func (e *Engine) checkServerCert(f *flow, ss []byte) {
 	if err != nil || e.server.LeafCert == nil {
 		return
 	}
-	cert, err := x509.ParseCertificate(e.server.LeafCert)
-	if err != nil {
+	cert := &e.leaf
+	if !cert.parse(e.server.LeafCert) {
 		e.stats.Malformed++
 		return
 	}
-	if f.torName && torCertName(cert.Issuer.CommonName) && torCertName(cert.Subject.CommonName) &&
-		len(cert.Issuer.Organization) == 0 && len(cert.Subject.Organization) == 0 &&
-		len(cert.DNSNames) == 0 {
-		e.raiseAs(f, Likely, ClassTor, "tor", fmt.Sprintf("tls certificate issuer=%q subject=%q, SNI of the same random shape", cert.Issuer.CommonName, cert.Subject.CommonName))
+	issuerCN, subjectCN := lastAttr(cert.issuer, "CN"), lastAttr(cert.subject, "CN")
+	if f.torName && torCertName(issuerCN) && torCertName(subjectCN) &&
+		countAttr(cert.issuer, "O") == 0 && countAttr(cert.subject, "O") == 0 &&
+		len(cert.dnsNames) == 0 {
+		e.raiseAs(f, Likely, ClassTor, "tor", fmt.Sprintf("tls certificate issuer=%q subject=%q, SNI of the same random shape", issuerCN, subjectCN))
 		return
 	}
-	names := append([]string{cert.Subject.CommonName}, cert.DNSNames...)
-	for _, n := range names {
+	for i := -1; i < len(cert.dnsNames); i++ {
+		n := subjectCN
+		if i >= 0 {
+			n = string(cert.dnsNames[i])
+		}
 		n = strings.ToLower(strings.TrimPrefix(n, "*."))
 		if p, ok := lookupSuffix(vpnNames, n); ok {
 			e.raiseAs(f, Likely, ClassVPN, p, fmt.Sprintf("tls server certificate for %q, a VPN service name", n))
@@ -281,10 +284,9 @@ func (e *Engine) checkServerCert(f *flow, ss []byte) {
 			return
 		}
 	}
-	subject, issuer := cert.Subject.String(), cert.Issuer.String()
 	for _, m := range certMarkers {
-		if strings.Contains(subject, m.subject) || strings.Contains(issuer, m.subject) {
-			e.raiseAs(f, Likely, m.class, m.detail, fmt.Sprintf("tls server certificate subject %q issuer %q", subject, issuer))
+		if nameHas(cert.subject, m.subject) || nameHas(cert.issuer, m.subject) {
+			e.raiseAs(f, Likely, m.class, m.detail, fmt.Sprintf("tls server certificate subject %q issuer %q", nameString(cert.subject), nameString(cert.issuer)))
 			return
 		}
 	}

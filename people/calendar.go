@@ -16,16 +16,24 @@ import (
 // calendar is the term dates in memory, as days (YYYY-MM-DD compares as
 // text in date order).
 type calendar struct {
-	terms []store.Term
+	terms    []store.Term
+	holidays []store.Holiday
 }
 
-func newCalendar(terms []store.Term) calendar { return calendar{terms: terms} }
+func newCalendar(terms []store.Term, holidays []store.Holiday) calendar {
+	return calendar{terms: terms, holidays: holidays}
+}
 
 // inTerm reports whether day is a term day (inside a term, outside its
-// half-term, Monday to Friday).
+// half-term and the holidays, Monday to Friday).
 func (c calendar) inTerm(day string, wd time.Weekday) bool {
 	if wd == time.Saturday || wd == time.Sunday {
 		return false
+	}
+	for _, h := range c.holidays {
+		if day >= h.StartsOn && day <= h.EndsOn {
+			return false
+		}
 	}
 	for _, t := range c.terms {
 		if day >= t.StartsOn && day <= t.EndsOn {
@@ -63,6 +71,115 @@ func (s *Service) Terms() []store.Term {
 	s.calMu.RLock()
 	defer s.calMu.RUnlock()
 	return append([]store.Term(nil), s.cal.terms...)
+}
+
+// Holidays returns the holidays inside terms (bank holidays, INSET days,
+// closures), in date order.
+func (s *Service) Holidays() []store.Holiday {
+	s.calMu.RLock()
+	defer s.calMu.RUnlock()
+	return append([]store.Holiday(nil), s.cal.holidays...)
+}
+
+// checkTerm cleans and checks one term as the calendar page gives it.
+func checkTerm(t store.Term) (store.Term, error) {
+	name, ok := cleanValue(t.Name)
+	if !ok || name == "" {
+		return t, errors.New("give the term a name")
+	}
+	t.Name = name
+	for _, f := range []struct {
+		what string
+		dst  *string
+		req  bool
+	}{{"start", &t.StartsOn, true}, {"end", &t.EndsOn, true}, {"half-term start", &t.HalfTermStarts, false}, {"half-term end", &t.HalfTermEnds, false}} {
+		d, ok := parseDay(*f.dst, isoThenUK...)
+		switch {
+		case !ok:
+			return t, fmt.Errorf("the %s %q is not a date (YYYY-MM-DD)", f.what, *f.dst)
+		case d == "" && f.req:
+			return t, fmt.Errorf("give the term's %s", f.what)
+		}
+		*f.dst = d
+	}
+	switch {
+	case t.EndsOn < t.StartsOn:
+		return t, errors.New("the term ends before it starts")
+	case (t.HalfTermStarts == "") != (t.HalfTermEnds == ""):
+		return t, errors.New("a half-term needs a start and an end")
+	case t.HalfTermStarts != "" && (t.HalfTermStarts < t.StartsOn || t.HalfTermEnds > t.EndsOn || t.HalfTermEnds < t.HalfTermStarts):
+		return t, errors.New("the half-term is not inside the term")
+	}
+	return t, nil
+}
+
+// SaveTerm adds a term (was "") or changes the term that started on was,
+// audited, and reloads the calendar. A term may not overlap another.
+func (s *Service) SaveTerm(ctx context.Context, actor, was string, t store.Term) (store.Term, error) {
+	t, err := checkTerm(t)
+	if err != nil {
+		return t, fmt.Errorf("people: term: %w", err)
+	}
+	for _, o := range s.Terms() {
+		if o.StartsOn != was && t.StartsOn <= o.EndsOn && o.StartsOn <= t.EndsOn {
+			return t, fmt.Errorf("people: term: %s to %s overlaps %s (%s to %s)", t.StartsOn, t.EndsOn, o.Name, o.StartsOn, o.EndsOn)
+		}
+	}
+	if err := s.st.SaveTerm(ctx, actor, was, t, s.now()); err != nil {
+		return t, err
+	}
+	return t, s.calendarChanged(ctx)
+}
+
+// DeleteTerm removes the term that starts on startsOn, audited.
+func (s *Service) DeleteTerm(ctx context.Context, actor, startsOn string) error {
+	if err := s.st.DeleteTerm(ctx, actor, startsOn, s.now()); err != nil {
+		return err
+	}
+	return s.calendarChanged(ctx)
+}
+
+// SaveHoliday adds (ID 0) or changes a holiday, audited.
+func (s *Service) SaveHoliday(ctx context.Context, actor string, h store.Holiday) (store.Holiday, error) {
+	name, ok := cleanValue(h.Name)
+	if !ok || name == "" {
+		return h, errors.New("people: holiday: give it a name (like \"INSET day\")")
+	}
+	h.Name = name
+	from, ok1 := parseDay(h.StartsOn, isoThenUK...)
+	to, ok2 := parseDay(h.EndsOn, isoThenUK...)
+	if !ok1 || !ok2 || from == "" {
+		return h, errors.New("people: holiday: give its first day (and last day, if longer) as dates (YYYY-MM-DD)")
+	}
+	if to == "" {
+		to = from // one day
+	}
+	if to < from {
+		return h, errors.New("people: holiday: it ends before it starts")
+	}
+	h.StartsOn, h.EndsOn = from, to
+	h, err := s.st.SaveHoliday(ctx, actor, h, s.now())
+	if err != nil {
+		return h, err
+	}
+	return h, s.calendarChanged(ctx)
+}
+
+// DeleteHoliday removes a holiday, audited.
+func (s *Service) DeleteHoliday(ctx context.Context, actor string, id int64) error {
+	if err := s.st.DeleteHoliday(ctx, actor, id, s.now()); err != nil {
+		return err
+	}
+	return s.calendarChanged(ctx)
+}
+
+// calendarChanged reloads the calendar and lets the rules about term time
+// see it.
+func (s *Service) calendarChanged(ctx context.Context) error {
+	if err := s.Load(ctx); err != nil {
+		return err
+	}
+	return s.changed(ctx)
 }
 
 // ParseTermDates reads a term-dates CSV (term,starts,ends,half_term_starts,

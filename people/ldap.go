@@ -40,7 +40,13 @@ type LDAPOptions struct {
 	// Dial, when set, makes the connection (a test's namespace, a proxy);
 	// default a TCP dial of the URL's host.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// TLS is used for ldaps:// URLs.
+	// StartTLS upgrades an ldap:// connection with the StartTLS extended
+	// operation before binding; the bind fails rather than go in clear
+	// when the server refuses it. ldaps:// is TLS from the start.
+	StartTLS bool
+	// TLS is the client configuration for ldaps:// and StartTLS: RootCAs
+	// from the directory's CA file; nil verifies against the system roots
+	// for the URL's host.
 	TLS *tls.Config
 }
 
@@ -115,11 +121,18 @@ func FetchLDAP(ctx context.Context, o LDAPOptions) ([]LDAPEntry, error) {
 		return nil, fmt.Errorf("people: LDAP connect %s: %w", host, err)
 	}
 	isTLS := u.Scheme == "ldaps"
-	if isTLS {
-		cfg := o.TLS
-		if cfg == nil {
-			cfg = &tls.Config{ServerName: u.Hostname()}
+	if o.StartTLS && isTLS {
+		raw.Close()
+		return nil, fmt.Errorf("people: LDAP %s: StartTLS is for ldap:// URLs (ldaps:// is TLS already)", o.URL)
+	}
+	cfg := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+	if o.TLS != nil {
+		cfg = o.TLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
 		}
+	}
+	if isTLS {
 		tc := tls.Client(raw, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
@@ -137,6 +150,11 @@ func FetchLDAP(ctx context.Context, o LDAPOptions) ([]LDAPEntry, error) {
 	// The connection is closed when ctx ends, which unblocks any request.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	if o.StartTLS {
+		if err := conn.StartTLS(cfg); err != nil {
+			return nil, fmt.Errorf("people: LDAP StartTLS %s: %w", host, err)
+		}
+	}
 	if o.BindDN != "" {
 		if err := conn.Bind(o.BindDN, o.Password); err != nil {
 			return nil, fmt.Errorf("people: LDAP bind as %s: %w", o.BindDN, err)
@@ -195,6 +213,14 @@ func ParseLDAP(name string, entries []LDAPEntry, o LDAPOptions) Batch {
 		"pupil": {FUPN: true, FForename: true, FSurname: true, FPreferred: true, FYear: true, FReg: true, FUsername: true, FEmail: true},
 		"staff": {FStaffCode: true, FForename: true, FSurname: true, FPreferred: true, FRole: true, FUsername: true, FEmail: true},
 	}}
+	// A directory that holds admission numbers or titles carries them
+	// only when the attribute map names where.
+	if o.Attributes[FAdmissionNo] != "" {
+		b.Fields["pupil"][FAdmissionNo] = true
+	}
+	if o.Attributes[FTitle] != "" {
+		b.Fields["staff"][FTitle] = true
+	}
 	for i, e := range entries {
 		kind := get(e, o.KindAttribute)
 		rec := Record{Line: i + 1, Values: map[Field]string{}}
@@ -223,7 +249,10 @@ func ParseLDAP(name string, entries []LDAPEntry, o LDAPOptions) Batch {
 			}
 			rec.Values[FStaffCode] = get(e, idAttr)
 		}
-		rec.Values[FPreferred] = rec.Values[FForename]
+		if rec.Values[FPreferred] == "" {
+			// Most directories hold one forename: the one people use.
+			rec.Values[FPreferred] = rec.Values[FForename]
+		}
 		b.Records = append(b.Records, rec)
 	}
 	b.finish("", nil)

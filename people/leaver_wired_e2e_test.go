@@ -13,7 +13,6 @@ package people_test
 // in the router namespace, real hostapd, wpa_supplicant and udhcpc.
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -24,13 +23,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,6 +41,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/radius/eap"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
+	"github.com/gatehouse-net/gatehouse/testbed/wired"
 )
 
 const (
@@ -51,50 +49,6 @@ const (
 	wiredServerName = "radius.school.example"
 	wiredPassword   = "leaver wifi password 1"
 )
-
-// lineLog collects a process's output lines.
-type lineLog struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func collect(r io.Reader) *lineLog {
-	l := &lineLog{}
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			l.mu.Lock()
-			l.lines = append(l.lines, sc.Text())
-			l.mu.Unlock()
-		}
-	}()
-	return l
-}
-
-func (l *lineLog) text() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
-func (l *lineLog) waitFor(sub string, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if strings.Contains(l.text(), sub) {
-			return true
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return false
-}
-
-func lastLines(s string, n int) string {
-	ls := strings.Split(s, "\n")
-	if len(ls) > n {
-		ls = ls[len(ls)-n:]
-	}
-	return strings.Join(ls, "\n")
-}
 
 // wiredIdentities answers RADIUS from package people, as the daemon's
 // adapter does (cmd/gatehouse/people.go).
@@ -183,11 +137,7 @@ func serverCert(t *testing.T, dir string) tls.Certificate {
 }
 
 func TestLeaverOnAWiredPortLosesTheSessionAndTheInternetAtT0(t *testing.T) {
-	for _, tool := range []string{"hostapd", "wpa_supplicant"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (build/deps installs it): %v", tool, err)
-		}
-	}
+	wired.Require(t)
 	r := newKernelRig(t, nil)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -254,8 +204,8 @@ func TestLeaverOnAWiredPortLosesTheSessionAndTheInternetAtT0(t *testing.T) {
 		// hostapd names its port's network in Called-Station-Id (ssid=
 		// below): a wired port has no SSID of its own, and a person's
 		// login lands on the segment it names.
-		Segments: []radius.Segment{{Name: "pupil", SSIDs: []string{"wired-pupil"}, Unknown: radius.UnknownAllow},
-			{Name: "staff", SSIDs: []string{"wired-staff"}, Unknown: radius.UnknownAllow}},
+		Segments: []radius.Segment{{Name: "pupil", SSIDs: []string{"wired-pupil"}, Unknown: policy.UnknownAllow},
+			{Name: "staff", SSIDs: []string{"wired-staff"}, Unknown: policy.UnknownAllow}},
 		Devices: wiredDevices{r.st}, Identities: wiredIdentities{svc}, Sessions: r.st, Auditor: r.st,
 		EAP:         &eap.Options{TLS: &tls.Config{Certificates: []tls.Certificate{serverCert(t, dir)}}},
 		RejectDelay: -1,
@@ -284,56 +234,18 @@ func TestLeaverOnAWiredPortLosesTheSessionAndTheInternetAtT0(t *testing.T) {
 	defer pcancel()
 	// hostapd on a segment's router-side interface: the segment's port.
 	// (One at a time: each takes Disconnects on the router's port 3799.)
-	hostapd := func(seg testbed.SegmentInfo) (*lineLog, func()) {
-		conf := write("hostapd-"+seg.Name+".conf", fmt.Sprintf(`interface=%s
-driver=wired
-ssid=wired-%s
-ieee8021x=1
-use_pae_group_addr=1
-own_ip_addr=%s
-nas_identifier=switch-%s
-auth_server_addr=%s
-auth_server_port=1812
-auth_server_shared_secret=%s
-acct_server_addr=%s
-acct_server_port=1813
-acct_server_shared_secret=%s
-radius_das_port=3799
-radius_das_client=%s %s
-radius_das_require_event_timestamp=1
-radius_das_require_message_authenticator=1
-`, seg.Interface, seg.Name, testbed.MgmtRouterIP, seg.Name, testbed.MgmtRouterIP, wiredSecret, testbed.MgmtRouterIP, wiredSecret, testbed.MgmtRouterIP, wiredSecret))
-		cmd := r.s.Command(pctx, "router", "hostapd", "-d", conf)
-		out, _ := cmd.StdoutPipe()
-		cmd.Stderr = cmd.Stdout
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		l := collect(out)
-		var once sync.Once
-		stop := func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
-		t.Cleanup(stop)
-		if !l.waitFor("interface state", 20*time.Second) {
-			t.Fatalf("hostapd did not start:\n%s", lastLines(l.text(), 30))
-		}
-		return l, stop
+	hostapd := func(seg testbed.SegmentInfo) (*wired.Log, func()) {
+		p := wired.StartHostapd(t, pctx, r.s, "router", dir, "hostapd-"+seg.Name, wired.Hostapd{Interface: seg.Interface,
+			SSID: "wired-" + seg.Name, NASIdentifier: "switch-" + seg.Name, OwnIP: testbed.MgmtRouterIP,
+			AuthServer: testbed.MgmtRouterIP, AcctServer: testbed.MgmtRouterIP, Secret: wiredSecret, DASClient: testbed.MgmtRouterIP})
+		return p.Log, p.Stop
 	}
-	supplicant := func(seg testbed.SegmentInfo, name, user string) (*lineLog, func()) {
-		conf := write(name+".conf", fmt.Sprintf("ap_scan=0\nnetwork={\n\tkey_mgmt=IEEE8021X\n\teapol_flags=0\n"+
+	supplicant := func(seg testbed.SegmentInfo, name, user string) (*wired.Log, func()) {
+		p := wired.StartSupplicant(t, pctx, r.s, seg.ClientNS, seg.ClientInterface, dir, name, fmt.Sprintf(
 			"\teap=TTLS\n\tanonymous_identity=\"anonymous@school.example\"\n\tidentity=%q\n\tpassword=%q\n\tphase2=\"auth=PAP\"\n"+
-			"\tca_cert=%q\n\tdomain_suffix_match=%q\n\tphase1=\"tls_disable_tlsv1_0=1 tls_disable_tlsv1_1=1 tls_disable_tlsv1_3=1\"\n}\n",
+				"\tca_cert=%q\n\tdomain_suffix_match=%q\n\tphase1=\"tls_disable_tlsv1_0=1 tls_disable_tlsv1_1=1 tls_disable_tlsv1_3=1\"\n",
 			user, wiredPassword, filepath.Join(dir, "ca.pem"), wiredServerName))
-		cmd := r.s.Command(pctx, seg.ClientNS, "wpa_supplicant", "-Dwired", "-i", seg.ClientInterface, "-c", conf, "-d")
-		out, _ := cmd.StdoutPipe()
-		cmd.Stderr = cmd.Stdout
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		l := collect(out)
-		var once sync.Once
-		stop := func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
-		t.Cleanup(stop)
-		return l, stop
+		return p.Log, p.Stop
 	}
 	openSession := func(mac net.HardwareAddr, person string) (store.RADIUSSession, bool) {
 		open, err := r.st.RADIUSSessions(ctx, store.SessionFilter{OpenOnly: true, MAC: mac})
@@ -375,7 +287,7 @@ radius_das_require_message_authenticator=1
 		return string(out), false
 	}
 	// login gives the leaver a device on seg, logged in and with a lease.
-	login := func(seg testbed.SegmentInfo, p store.Person, hlog *lineLog) (store.RADIUSSession, func()) {
+	login := func(seg testbed.SegmentInfo, p store.Person, hlog *wired.Log) (store.RADIUSSession, func()) {
 		if err := svc.SetWiFiPassword(ctx, "web:nm", p.ID, wiredPassword); err != nil {
 			t.Fatal(err)
 		}
@@ -389,8 +301,8 @@ radius_das_require_message_authenticator=1
 		}
 		fmt.Printf("wired leaver: %s's device leased %s on %s\n", p.Username, ip, seg.Name)
 		sup, stop := supplicant(seg, "sup-"+seg.Name, p.Username)
-		if !sup.waitFor("CTRL-EVENT-EAP-SUCCESS", 60*time.Second) {
-			t.Fatalf("%s did not authenticate:\n%s\n--- hostapd:\n%s", p.Username, lastLines(sup.text(), 40), lastLines(hlog.text(), 40))
+		if !sup.WaitFor("CTRL-EVENT-EAP-SUCCESS", 60*time.Second) {
+			t.Fatalf("%s did not authenticate:\n%s\n--- hostapd:\n%s", p.Username, wired.Tail(sup.Text(), 40), wired.Tail(hlog.Text(), 40))
 		}
 		var sess store.RADIUSSession
 		waitFor("an open session naming the leaver", 30*time.Second, func() bool {
@@ -408,8 +320,8 @@ radius_das_require_message_authenticator=1
 	rejected := func(seg testbed.SegmentInfo, p store.Person) {
 		again, stop := supplicant(seg, "sup-again-"+seg.Name, p.Username)
 		defer stop()
-		if !again.waitFor("CTRL-EVENT-EAP-FAILURE", 60*time.Second) || strings.Contains(again.text(), "CTRL-EVENT-EAP-SUCCESS") {
-			t.Fatalf("the leaver's next login was not rejected:\n%s", lastLines(again.text(), 40))
+		if !again.WaitFor("CTRL-EVENT-EAP-FAILURE", 60*time.Second) || strings.Contains(again.Text(), "CTRL-EVENT-EAP-SUCCESS") {
+			t.Fatalf("the leaver's next login was not rejected:\n%s", wired.Tail(again.Text(), 40))
 		}
 	}
 	segOf := func(name string) testbed.SegmentInfo {
@@ -453,10 +365,10 @@ radius_das_require_message_authenticator=1
 	tickTook := time.Since(t0)
 	fmt.Printf("wired leaver: T0 to the internet refused: %v (the whole T0 tick, Disconnect included: %v)\n", cut.Round(time.Millisecond), tickTook.Round(time.Millisecond))
 	if disc.n != 1 || disc.err[0] != nil {
-		t.Fatalf("disconnects at T0: %d %v\n--- hostapd:\n%s", disc.n, disc.err, lastLines(hlog.text(), 40))
+		t.Fatalf("disconnects at T0: %d %v\n--- hostapd:\n%s", disc.n, disc.err, wired.Tail(hlog.Text(), 40))
 	}
-	if !strings.Contains(hlog.text(), "RADIUS DAS: Found a matching session "+pupil.ClientMAC.String()+" - disconnecting") {
-		t.Fatalf("hostapd did not act on the Disconnect:\n%s", lastLines(hlog.text(), 40))
+	if !strings.Contains(hlog.Text(), "RADIUS DAS: Found a matching session "+pupil.ClientMAC.String()+" - disconnecting") {
+		t.Fatalf("hostapd did not act on the Disconnect:\n%s", wired.Tail(hlog.Text(), 40))
 	}
 	waitFor("hostapd's Stop for the session", 20*time.Second, func() bool {
 		got, err := r.st.RADIUSSession(ctx, sess.ID)
@@ -530,10 +442,10 @@ radius_das_require_message_authenticator=1
 		t.Fatal("after the restart the second leaver's device still reaches the internet")
 	}
 	if disc.n <= discBefore || disc.err[len(disc.err)-1] != nil {
-		t.Fatalf("the restart sent no acknowledged Disconnect: %d %v\n--- hostapd:\n%s", disc.n, disc.err, lastLines(hlog2.text(), 40))
+		t.Fatalf("the restart sent no acknowledged Disconnect: %d %v\n--- hostapd:\n%s", disc.n, disc.err, wired.Tail(hlog2.Text(), 40))
 	}
-	if !strings.Contains(hlog2.text(), "RADIUS DAS: Found a matching session "+staff.ClientMAC.String()+" - disconnecting") {
-		t.Fatalf("hostapd did not act on the restart's Disconnect:\n%s", lastLines(hlog2.text(), 40))
+	if !strings.Contains(hlog2.Text(), "RADIUS DAS: Found a matching session "+staff.ClientMAC.String()+" - disconnecting") {
+		t.Fatalf("hostapd did not act on the restart's Disconnect:\n%s", wired.Tail(hlog2.Text(), 40))
 	}
 	waitFor("hostapd's Stop for the second session", 20*time.Second, func() bool {
 		got, err := r.st.RADIUSSession(ctx, sess2.ID)

@@ -183,12 +183,23 @@ func (s *Service) notify(ctx context.Context, ds []Departure) error {
 			Key(d.Person), groupLabel(d.Person), d.Why)
 	}
 	b.WriteString("\nTo postpone one (a leaving date the MIS got wrong), open the person on the admin page.\n")
-	who := fmt.Sprintf("%d people lose", len(ds))
+	who := fmt.Sprintf("%d people", len(ds))
 	if len(ds) == 1 {
-		who = "1 person loses"
+		who = "1 person"
 	}
-	subject := fmt.Sprintf("Gatehouse: %s network access in the next %d days", who, s.opts.NoticeDays)
-	if err := s.opts.Mailer.SendLeaversPreview(ctx, subject, b.String()); err != nil {
+	subject := fmt.Sprintf("Gatehouse: %s will lose network access in the next %d days", who, s.opts.NoticeDays)
+	to, err := s.PreviewRecipients(ctx)
+	if err != nil {
+		return err
+	}
+	if len(to) == 0 {
+		// Once per process: the scheduler asks again every minute.
+		if !s.warnedNoRecipients.Swap(true) {
+			s.log.Warn("leavers preview not mailed: no address for the network manager (people.leavers_preview_to, or an admin account with the network role) or the DSL (alerts.dsl); it stays on the Leavers page")
+		}
+		return ErrNoMailer
+	}
+	if err := s.opts.Mailer.SendMailTo(ctx, to, subject, b.String()); err != nil {
 		return fmt.Errorf("people: send leavers preview: %w", err)
 	}
 	for _, d := range ds {
@@ -199,6 +210,30 @@ func (s *Service) notify(ctx context.Context, ds []Departure) error {
 		}
 	}
 	return nil
+}
+
+// PreviewRecipients are the addresses the leavers preview goes to: the
+// network manager's (Options.NetworkManagers, or by default the network
+// role's admin accounts' addresses) and the DSL's, each once.
+func (s *Service) PreviewRecipients(ctx context.Context) ([]string, error) {
+	nm := s.opts.NetworkManagers
+	if len(nm) == 0 {
+		var err error
+		if nm, err = s.st.NetworkManagerEmails(ctx); err != nil {
+			return nil, fmt.Errorf("people: leavers preview recipients: %w", err)
+		}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range append(append([]string(nil), nm...), s.opts.DSL...) {
+		a = strings.TrimSpace(a)
+		if a == "" || seen[strings.ToLower(a)] {
+			continue
+		}
+		seen[strings.ToLower(a)] = true
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 func groupLabel(p store.Person) string {
@@ -429,8 +464,10 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 		}
 		wait := interval
 		if !res.Next.IsZero() {
-			// Wake just after the departure, by the wall clock.
-			wait = min(wait, max(time.Until(res.Next)+time.Second, time.Second))
+			// Wake just after the departure, by the service's own clock
+			// (a test's clock may not read what the system's does); a
+			// timer that fires a little early wakes again shortly.
+			wait = min(wait, max(res.Next.Sub(s.now())+100*time.Millisecond, 100*time.Millisecond))
 		}
 		t := time.NewTimer(wait)
 		select {

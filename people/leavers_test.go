@@ -22,7 +22,7 @@ type fakeMailer struct {
 	bodys []string
 }
 
-func (m *fakeMailer) SendLeaversPreview(_ context.Context, subject, body string) error {
+func (m *fakeMailer) SendMailTo(_ context.Context, _ []string, subject, body string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sent = append(m.sent, subject)
@@ -143,7 +143,7 @@ func TestLeavingDaysAcrossTheOctoberClockChange(t *testing.T) {
 func TestPostponeHoldGraceAndRetention(t *testing.T) {
 	ctx := context.Background()
 	mail := &fakeMailer{}
-	s, c := school(t, Options{Mailer: mail, Grace: map[string]time.Duration{"13B": 7 * 24 * time.Hour}})
+	s, c := school(t, Options{Mailer: mail, DSL: []string{"dsl@bars-academy.sch.uk"}, Grace: map[string]time.Duration{"13B": 7 * 24 * time.Hour}})
 	var y13 []store.Person
 	ps, _ := s.st.ListPeople(ctx, store.PeopleFilter{Group: "Year 13"})
 	for _, p := range ps {
@@ -431,4 +431,48 @@ func auditOf(t *testing.T, s *Service, id int64) []store.AuditEntry {
 		t.Fatal(err)
 	}
 	return es
+}
+
+// TestRunWakesAtTheDepartureByItsOwnClock: the scheduler's clock may not
+// read what the system's does (a test build of the daemon starts it at a
+// chosen instant). Run must wake at a departure by that clock, not wait
+// for its interval (an hour here) because the system's clock is far from
+// it.
+func TestRunWakesAtTheDepartureByItsOwnClock(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	loc := london(t)
+	// Two seconds before midnight at the end of 25 June 2027, whatever the
+	// system's clock says, and running on from there.
+	start, base := time.Date(2027, 6, 25, 23, 59, 58, 0, loc), time.Now()
+	shifted := func() time.Time { return start.Add(time.Since(base)) }
+	s, _ := newService(t, start, Options{})
+	s.now = shifted
+	p, err := s.st.CreatePerson(ctx, "test", store.Person{Kind: "pupil", UPN: "R100000000001", LegalForename: "Rae", LegalSurname: "Run",
+		YearGroup: "Year 11", LeavesOn: "2027-06-25", State: store.PersonLeaving}, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, time.Hour) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := s.st.PersonByID(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State == store.PersonRevoked {
+			t.Logf("revoked at %v by the scheduler's clock", got.RevokedAt.In(loc))
+			if got.RevokedAt.Before(time.Date(2027, 6, 26, 0, 0, 0, 0, loc)) {
+				t.Fatalf("revoked before T0: %v", got.RevokedAt)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduler did not wake at the departure (it waits for its interval by the system's clock)")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }

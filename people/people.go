@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/events"
@@ -63,10 +64,11 @@ func (cs CredentialSet) DisablePerson(ctx context.Context, personID int64) error
 }
 
 // Mailer sends the leavers preview to the network manager and the DSL
-// (package alert's mailer). ErrNoMailer from it means no mail is set up:
-// the preview stays on the admin page only and is not marked sent.
+// (package alert's mailer, whose SendMailTo this is). ErrNoMailer from it
+// means no mail is set up: the preview stays on the admin page only and is
+// not marked sent.
 type Mailer interface {
-	SendLeaversPreview(ctx context.Context, subject, body string) error
+	SendMailTo(ctx context.Context, to []string, subject, body string) error
 }
 
 // ErrNoMailer is what a Mailer returns when no mail server is configured.
@@ -81,8 +83,16 @@ type Options struct {
 	Leases       LeaseReleaser
 	Credentials  Credentials
 	Mailer       Mailer
-	Hub          *events.Hub
-	Logger       *slog.Logger
+	// NetworkManagers are the network manager's addresses for the leavers
+	// preview (people.leavers_preview_to); empty: the addresses of the
+	// enabled admin accounts with the network role
+	// (store.NetworkManagerEmails), read when the preview is sent.
+	NetworkManagers []string
+	// DSL are the DSL's addresses (alerts.dsl); the preview goes to them
+	// too.
+	DSL    []string
+	Hub    *events.Hub
+	Logger *slog.Logger
 	// Location is the school's time zone: leaving days end at its
 	// midnight. Default time.Local.
 	Location *time.Location
@@ -123,6 +133,10 @@ type Service struct {
 
 	// self limits the self-service Wi-Fi password page's wrong attempts.
 	self selfService
+
+	// warnedNoRecipients: the leavers preview had nobody to go to, and
+	// the log has said so.
+	warnedNoRecipients atomic.Bool
 
 	// revokeMu serialises revocations, so the scheduler and a "revoke now"
 	// never work on one person at once.
@@ -170,8 +184,12 @@ func (s *Service) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("people: load calendar: %w", err)
 	}
+	holidays, err := s.st.Holidays(ctx)
+	if err != nil {
+		return fmt.Errorf("people: load calendar: %w", err)
+	}
 	s.calMu.Lock()
-	s.cal = newCalendar(terms)
+	s.cal = newCalendar(terms, holidays)
 	s.calMu.Unlock()
 	return nil
 }

@@ -76,6 +76,8 @@ type Enforcer struct {
 	// not started from an old count.
 	leftovers map[string]bool
 	applied   bool
+
+	cleaner flowCleaner // conntrack cleanup after evictions and revocations (flowcleaner.go)
 }
 
 // New validates n and opens a netlink connection (in opts.NetNSFd's namespace
@@ -153,6 +155,7 @@ func bigBuffers(c *netlink.Conn) error {
 // Close releases the netlink connections, Options.Flows included. The table
 // stays in the kernel: a daemon that stops keeps enforcing.
 func (e *Enforcer) Close() error {
+	e.closeCleaner()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return errors.Join(e.cc.CloseLasting(), e.flows.Close())
@@ -490,7 +493,9 @@ func (e *Enforcer) Evict(ctx context.Context, d Device) error {
 		return err
 	}
 	e.log.Info("evicted", "mac", d.MAC, "ips", ips)
-	return e.killFlows(ctx, ips...)
+	// The kernel already refuses the device's next packet (the portal
+	// gate precedes established traffic); its conntrack entries go after.
+	return e.killFlowsSoon(ctx, ips...)
 }
 
 // pairOps returns ops for a MAC set and an IP set, for whichever of d's fields
@@ -598,7 +603,9 @@ func (e *Enforcer) Revoke(ctx context.Context, devices ...Device) error {
 		return err
 	}
 	e.log.Info("revoked", "devices", len(devices))
-	return e.killFlows(ctx, ips...)
+	// Revoked devices are refused ahead of established traffic: the
+	// kernel already drops them; their conntrack entries go after.
+	return e.killFlowsSoon(ctx, ips...)
 }
 
 // Reinstate lifts a revocation (the devices are not re-approved).

@@ -103,7 +103,7 @@ func (n Network) Validate() error {
 		if !s.Subnet.IsValid() || !s.Subnet.Addr().Is4() {
 			return fmt.Errorf("policy: segment %q: need an IPv4 subnet, got %v", s.Name, s.Subnet)
 		}
-		if !s.UnknownDevices.valid() {
+		if !s.UnknownDevices.Valid() {
 			return fmt.Errorf("policy: segment %q: unknown devices %q: want allow, alert, quarantine or deny", s.Name, s.UnknownDevices)
 		}
 		for _, srv := range s.Servers {

@@ -8,7 +8,9 @@ import "net/netip"
 // treated no better than one that asked.
 type UnknownDevices string
 
-// The modes, as segments[].unknown_devices names them.
+// The modes, as segments[].unknown_devices names them. These are the one
+// definition: the configuration parser, the DHCP and RADIUS servers and the
+// alert pipeline's noise filter all take this type.
 const (
 	// UnknownAllow welcomes it: it gets a lease and the segment's defaults,
 	// as any device does.
@@ -25,13 +27,19 @@ const (
 	UnknownDeny UnknownDevices = "deny"
 )
 
-func (u UnknownDevices) valid() bool {
+// Valid reports whether u is one of the modes, or "" (the segment's
+// default).
+func (u UnknownDevices) Valid() bool {
 	switch u {
 	case "", UnknownAllow, UnknownAlert, UnknownQuarantine, UnknownDeny:
 		return true
 	}
 	return false
 }
+
+// Welcomes reports whether a device nobody approved is simply let on, with
+// no finding: allow, or "" where a component was given no mode.
+func (u UnknownDevices) Welcomes() bool { return u == "" || u == UnknownAllow }
 
 // RequireApproval reports whether the kernel forwards only approved MACs on
 // a segment in this mode.

@@ -16,7 +16,7 @@ import (
 
 // inNS runs f on an OS thread switched into the namespace of fd; sockets f
 // creates stay in that namespace.
-func inNS(t *testing.T, fd *testbed.NS, f func()) {
+func inNS(t testing.TB, fd *testbed.NS, f func()) {
 	t.Helper()
 	if err := fd.Do(func() error { f(); return nil }); err != nil {
 		t.Fatal(err)
@@ -26,7 +26,7 @@ func inNS(t *testing.T, fd *testbed.NS, f func()) {
 // serveTCP listens on addr inside fd's namespace and hands every
 // connection to handle on its own goroutine, until the test ends. handle
 // owns the connection and closes it.
-func serveTCP(t *testing.T, fd *testbed.NS, addr string, handle func(net.Conn)) {
+func serveTCP(t testing.TB, fd *testbed.NS, addr string, handle func(net.Conn)) {
 	t.Helper()
 	var ln net.Listener
 	var err error
@@ -47,7 +47,7 @@ func serveTCP(t *testing.T, fd *testbed.NS, addr string, handle func(net.Conn)) 
 }
 
 // echoServer echoes what every connection on addr sends.
-func echoServer(t *testing.T, fd *testbed.NS, addr string) {
+func echoServer(t testing.TB, fd *testbed.NS, addr string) {
 	t.Helper()
 	serveTCP(t, fd, addr, func(c net.Conn) {
 		defer c.Close()
@@ -76,7 +76,7 @@ func banner(t *testing.T, fd *testbed.NS, addr string) string {
 	return string(b)
 }
 
-func dialFrom(t *testing.T, fd *testbed.NS, addr string) (net.Conn, error) {
+func dialFrom(t testing.TB, fd *testbed.NS, addr string) (net.Conn, error) {
 	t.Helper()
 	var c net.Conn
 	var err error
@@ -94,7 +94,7 @@ type school struct {
 	routerNS, visitorNS, staffNS            string
 }
 
-func newSchool(t *testing.T) school {
+func newSchool(t testing.TB) school {
 	var s school
 	var names [5]string
 	fds := []**testbed.NS{&s.router, &s.pupil, &s.staff, &s.visitor, &s.internet}
@@ -345,7 +345,7 @@ func TestTrafficMembershipAndRouterServices(t *testing.T) {
 	})
 }
 
-func echo(t *testing.T, c net.Conn) {
+func echo(t testing.TB, c net.Conn) {
 	t.Helper()
 	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
 	if _, err := c.Write([]byte("hello")); err != nil {

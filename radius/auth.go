@@ -13,8 +13,8 @@ import (
 	"layeh.com/radius/rfc2869"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // Attribute numbers and values used in replies.
@@ -126,23 +126,20 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 		return s.reject(r, "unknown device on an SSID no segment serves")
 	}
 	mode := seg.Unknown
-	if mode == "" {
-		mode = UnknownAllow
-	}
-	if mode != UnknownAllow && s.alerted.allow(seg.Name+"|"+mac.String(), now) && (s.o.Events != nil || s.o.Findings != nil) {
+	if !mode.Welcomes() && s.alerted.allow(seg.Name+"|"+mac.String(), now) {
 		apText := ""
 		if r.ap != nil {
 			apText = r.ap.String()
 		}
-		s.raise(finding.Finding{Time: now, Source: finding.SourceRADIUS, Class: finding.ClassUnapprovedDevice,
+		s.o.Findings.Offer(finding.Finding{Time: now, Source: finding.SourceRADIUS, Class: finding.ClassUnapprovedDevice,
 			Segment: seg.Name, SrcMAC: append(net.HardwareAddr(nil), mac...), Proto: "radius", Detail: finding.DetailNotApproved,
 			Evidence: fmt.Sprintf("RADIUS MAC authentication: device %s asked %s (access point %s, SSID %q) to join %s; nobody has approved it, and the segment's unknown_devices is %s",
 				mac, r.client.Name, apText, r.ssid, seg.Name, mode)})
 	}
 	switch mode {
-	case UnknownAllow, UnknownAlert:
+	case "", policy.UnknownAllow, policy.UnknownAlert:
 		return s.accept(r, seg, time.Time{}, nil, now)
-	case UnknownQuarantine:
+	case policy.UnknownQuarantine:
 		if s.portal == nil {
 			return s.reject(r, "quarantine asked for, but no segment has the portal")
 		}
@@ -166,16 +163,9 @@ func (s *Server) pap(ctx context.Context, r *request) outcome {
 	if !id.Active || id.PasswordHash == "" {
 		return s.reject(r, "PAP: inactive or no Wi-Fi password")
 	}
-	// Each argon2id verification takes password.HashMemory and a core for a moment: a
-	// few at a time, whatever the bound on requests in flight.
-	select {
-	case s.hashSem <- struct{}{}:
-	case <-ctx.Done():
+	if ok, err := s.verifyPassword(ctx, r.user, id, pw); err != nil {
 		return outcome{reason: dropOverload}
-	}
-	ok, err := password.Verify(id.PasswordHash, pw)
-	<-s.hashSem
-	if err != nil || !ok {
+	} else if !ok {
 		return s.reject(r, "PAP: wrong password")
 	}
 	seg := r.asks
@@ -189,6 +179,47 @@ func (s *Server) pap(ctx context.Context, r *request) outcome {
 		return s.reject(r, "PAP: no segment for this login")
 	}
 	return s.accept(r, seg, id.Until, nil, s.now())
+}
+
+// verifyPassword checks pw against id's argon2id hash, or against the
+// credential cache when the same password verified against the same hash
+// a moment ago. It fails only when ctx ends while waiting for a turn.
+func (s *Server) verifyPassword(ctx context.Context, user string, id Identity, pw string) (bool, error) {
+	who := id.Person
+	if who == "" {
+		who = "user:" + user
+	}
+	now := s.now()
+	if s.creds.verified(who, id.PasswordHash, pw, now) {
+		s.metrics.passwords.WithLabelValues("cached").Inc()
+		return true, nil
+	}
+	done, ok := s.creds.turn(ctx, who)
+	if !ok {
+		return false, ctx.Err()
+	}
+	defer done()
+	if s.creds.verified(who, id.PasswordHash, pw, now) {
+		// Verified by the login we waited for.
+		s.metrics.passwords.WithLabelValues("cached").Inc()
+		return true, nil
+	}
+	// Each argon2id verification takes password.HashMemory and a core
+	// for a moment: a few at a time, whatever the bound on requests in
+	// flight.
+	select {
+	case s.hashSem <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	ok, err := password.Verify(id.PasswordHash, pw)
+	<-s.hashSem
+	s.metrics.passwords.WithLabelValues("argon2id").Inc()
+	if err != nil || !ok {
+		return false, nil
+	}
+	s.creds.remember(who, id.PasswordHash, pw, now)
+	return true, nil
 }
 
 // accept builds the Access-Accept: the segment's VLAN (RFC 3580 3.31),
@@ -269,13 +300,4 @@ func addKey(resp *radius.Packet, reqAuth [16]byte, secret []byte, key string) er
 		resp.Add(rfc2865.VendorSpecific_Type, vsa)
 	}
 	return nil
-}
-
-// raise hands f to the finding sink, which must not lose it, and publishes
-// it on the hub for anything else that listens (best effort).
-func (s *Server) raise(f finding.Finding) {
-	if s.o.Findings != nil {
-		s.o.Findings.Offer(f)
-	}
-	events.Publish(s.o.Events, f)
 }

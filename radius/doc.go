@@ -12,6 +12,11 @@
 // EAP methods themselves are package radius/eap's) decisions, VLAN assignment
 // from the SSID's segment, personal Wi-Fi keys (sealed with the site key),
 // accounting into sessions, and Disconnect/CoA (RFC 5176) towards the NAS.
+// It also owns the credential cache of PAP and TTLS-PAP: a person whose
+// password verified against their argon2id hash a few minutes ago is let in
+// on a keyed hash of it (never the password itself) instead of another
+// argon2id verification, so re-authentications while roaming stay cheap; a
+// changed password or a revoked person is never let in from it.
 //
 // It does not own devices, people or their approval: it asks through the
 // small Devices and Identities interfaces, and the daemon adapts the owners

@@ -16,7 +16,6 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
-	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/radius/eap"
 )
 
@@ -57,14 +56,11 @@ func (s *Server) checkPassword(ctx context.Context, user, pw string) error {
 	if id.PasswordHash == "" {
 		return errors.New("no Wi-Fi password set")
 	}
-	select {
-	case s.hashSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	ok, err := s.verifyPassword(ctx, user, id, pw)
+	if err != nil {
+		return err
 	}
-	ok, err := password.Verify(id.PasswordHash, pw)
-	<-s.hashSem
-	if err != nil || !ok {
+	if !ok {
 		return errors.New("wrong password")
 	}
 	return nil

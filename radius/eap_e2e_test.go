@@ -29,6 +29,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
+
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/radius/eap"
 	"github.com/gatehouse-net/gatehouse/radius/mschapv2"
@@ -140,25 +142,7 @@ type eapRig struct {
 	*e2eRig
 	pki     *testPKI
 	revoked *revokedSerials
-	logs    *syncBuffer
-}
-
-// syncBuffer is the server's log, written from its goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    *testkit.SyncBuffer // the server's log, written from its goroutines
 }
 
 func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
@@ -169,7 +153,7 @@ func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
 		}
 	}
 	school := testbed.New(t, testbed.Options{})
-	e := &eapRig{e2eRig: &e2eRig{school: school, dir: t.TempDir()}, revoked: &revokedSerials{m: map[string]bool{}}, logs: &syncBuffer{}}
+	e := &eapRig{e2eRig: &e2eRig{school: school, dir: t.TempDir()}, revoked: &revokedSerials{m: map[string]bool{}}, logs: &testkit.SyncBuffer{}}
 	e.pki = newTestPKI(t, e.dir)
 	e.pki.client(t, "amy", "amy@school.example", 100)
 	e.pki.client(t, "revoked", "amy@school.example", 101)

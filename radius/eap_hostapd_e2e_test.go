@@ -9,79 +9,33 @@ package radius
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
+	"github.com/gatehouse-net/gatehouse/testbed/wired"
 )
 
 func TestHostapdWiredEAPThroughGatehouse(t *testing.T) {
-	for _, tool := range []string{"hostapd", "wpa_supplicant"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (build/deps installs it): %v", tool, err)
-		}
-	}
+	wired.Require(t)
 	e := newEAPE2E(t, nil)
 	seg, ok := e.school.Segment("byod")
 	if !ok {
 		t.Fatal("no byod segment in the testbed")
 	}
-	write := func(name, body string) string {
-		p := filepath.Join(e.dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	hconf := write("hostapd.conf", fmt.Sprintf(`interface=%s
-driver=wired
-ieee8021x=1
-use_pae_group_addr=1
-own_ip_addr=%s
-nas_identifier=switch1
-auth_server_addr=%s
-auth_server_port=1812
-auth_server_shared_secret=%s
-acct_server_addr=%s
-acct_server_port=1813
-acct_server_shared_secret=%s
-radius_das_port=3799
-radius_das_client=%s %s
-radius_das_require_event_timestamp=1
-radius_das_require_message_authenticator=1
-logger_stdout=-1
-logger_stdout_level=1
-`, seg.Interface, testbed.MgmtRouterIP, testbed.MgmtRouterIP, e2eSecret, testbed.MgmtRouterIP, e2eSecret, testbed.MgmtRouterIP, e2eSecret))
 	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
-	hap := e.school.Command(ctx, "router", "hostapd", "-d", hconf)
-	hout, _ := hap.StdoutPipe()
-	hap.Stderr = hap.Stdout
-	if err := hap.Start(); err != nil {
-		t.Fatal(err)
-	}
-	hlog := watch(hout)
-	defer func() { _ = hap.Process.Kill(); _ = hap.Wait() }()
-	if !hlog.waitFor("interface state", 20*time.Second) && !hlog.waitFor(seg.Interface, time.Second) {
-		t.Fatalf("hostapd did not start:\n%s", hlog.text())
-	}
-	supplicant := func(t *testing.T, name, network string) (*logWatch, func()) {
+	hap := wired.StartHostapd(t, ctx, e.school, "router", e.dir, "hostapd", wired.Hostapd{Interface: seg.Interface,
+		NASIdentifier: "switch1", OwnIP: testbed.MgmtRouterIP, AuthServer: testbed.MgmtRouterIP, AcctServer: testbed.MgmtRouterIP,
+		Secret: e2eSecret, DASClient: testbed.MgmtRouterIP})
+	defer hap.Stop()
+	hlog := hap.Log
+	supplicant := func(t *testing.T, name, network string) (*wired.Log, func()) {
 		t.Helper()
-		conf := write(name+".conf", "ap_scan=0\nnetwork={\n\tkey_mgmt=IEEE8021X\n\teapol_flags=0\n"+network+"}\n")
-		sup := e.school.Command(ctx, seg.ClientNS, "wpa_supplicant", "-Dwired", "-i", seg.ClientInterface, "-c", conf, "-d")
-		sout, _ := sup.StdoutPipe()
-		sup.Stderr = sup.Stdout
-		if err := sup.Start(); err != nil {
-			t.Fatal(err)
-		}
-		w := watch(sout)
-		return w, func() { _ = sup.Process.Kill(); _ = sup.Wait() }
+		p := wired.StartSupplicant(t, ctx, e.school, seg.ClientNS, seg.ClientInterface, e.dir, name, network)
+		return p.Log, p.Stop
 	}
 	personSession := func() (store.RADIUSSession, bool) {
 		open, err := e.st.RADIUSSessions(context.Background(), store.SessionFilter{OpenOnly: true, MAC: seg.ClientMAC})
@@ -103,9 +57,9 @@ logger_stdout_level=1
 	} {
 		t.Run(m.method, func(t *testing.T) {
 			slog, stop := supplicant(t, "sup-"+m.method, e.network(m.method, "1.3", m.user, m.secret))
-			if !slog.waitFor("CTRL-EVENT-EAP-SUCCESS", 60*time.Second) {
+			if !slog.WaitFor("CTRL-EVENT-EAP-SUCCESS", 60*time.Second) {
 				stop()
-				t.Fatalf("wpa_supplicant did not authenticate:\n%s\n--- hostapd:\n%s", tail(slog.text(), 60), tail(hlog.text(), 60))
+				t.Fatalf("wpa_supplicant did not authenticate:\n%s\n--- hostapd:\n%s", tail(slog.Text(), 60), tail(hlog.Text(), 60))
 			}
 			var sess store.RADIUSSession
 			deadline := time.Now().Add(30 * time.Second)
@@ -117,7 +71,7 @@ logger_stdout_level=1
 			}
 			if !found {
 				stop()
-				t.Fatalf("no open session naming the person after %s\n--- hostapd:\n%s", m.method, tail(hlog.text(), 60))
+				t.Fatalf("no open session naming the person after %s\n--- hostapd:\n%s", m.method, tail(hlog.Text(), 60))
 			}
 			if sess.Username != "amy" && sess.Username != "amy@school.example" {
 				t.Errorf("session user %q, want the inner identity", sess.Username)
@@ -138,7 +92,7 @@ logger_stdout_level=1
 				return err
 			})
 			if err != nil || len(res) == 0 || res[0].Outcome != CoAAck {
-				t.Fatalf("disconnect: %+v %v\n--- hostapd:\n%s", res, err, tail(hlog.text(), 40))
+				t.Fatalf("disconnect: %+v %v\n--- hostapd:\n%s", res, err, tail(hlog.Text(), 40))
 			}
 			deadline = time.Now().Add(20 * time.Second)
 			for {
@@ -150,7 +104,7 @@ logger_stdout_level=1
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("hostapd acknowledged the Disconnect but no Stop was recorded\n--- hostapd:\n%s", tail(hlog.text(), 40))
+					t.Fatalf("hostapd acknowledged the Disconnect but no Stop was recorded\n--- hostapd:\n%s", tail(hlog.Text(), 40))
 				}
 				time.Sleep(300 * time.Millisecond)
 			}
@@ -158,8 +112,8 @@ logger_stdout_level=1
 			stop()
 			again, stopAgain := supplicant(t, "sup-again", e.network(m.method, "1.3", m.user, m.secret))
 			defer stopAgain()
-			if !again.waitFor("CTRL-EVENT-EAP-FAILURE", 60*time.Second) || strings.Contains(again.text(), "CTRL-EVENT-EAP-SUCCESS") {
-				t.Fatalf("the revoked person's next login was not rejected:\n%s", tail(again.text(), 60))
+			if !again.WaitFor("CTRL-EVENT-EAP-FAILURE", 60*time.Second) || strings.Contains(again.Text(), "CTRL-EVENT-EAP-SUCCESS") {
+				t.Fatalf("the revoked person's next login was not rejected:\n%s", tail(again.Text(), 60))
 			}
 		})
 	}

@@ -15,8 +15,9 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
-	"github.com/gatehouse-net/gatehouse/alert/finding"
+	"github.com/gatehouse-net/gatehouse/alert/finding/findingtest"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -66,28 +67,6 @@ func (c *countingSessions) RecordAccounting(ctx context.Context, u store.Account
 	return c.Store.RecordAccounting(ctx, u)
 }
 
-// hubRecorder is a real hub and the findings published on it.
-type hubRecorder struct {
-	hub  *events.Hub
-	sub  *events.Subscription[finding.Finding]
-	mu   sync.Mutex
-	seen []finding.Finding
-}
-
-func newHubRecorder() *hubRecorder {
-	h := events.New()
-	return &hubRecorder{hub: h, sub: events.Subscribe[finding.Finding](h, "test", 1024)}
-}
-
-// findings is every finding published so far: the server publishes before
-// it answers, so they are queued by the time a test has its reply.
-func (h *hubRecorder) findings() []finding.Finding {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.seen = append(h.seen, h.sub.Drain()...)
-	return append([]finding.Finding(nil), h.seen...)
-}
-
 const testSecret = "s3cret-for-tests"
 
 // rig is a server on loopback with fakes behind it.
@@ -96,17 +75,18 @@ type rig struct {
 	devices  *fakeDevices
 	ids      fakeIdentities
 	sessions *countingSessions
-	hub      *hubRecorder
+	hub      *events.Hub
+	found    *findingtest.Collector
 	st       *store.Store
 	keys     *Keyring
 }
 
 var testSegments = []Segment{
-	{Name: "staff", VLAN: 10, SSIDs: []string{"Staff"}, Unknown: UnknownAlert},
-	{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}, Unknown: UnknownQuarantine},
-	{Name: "byod", VLAN: 30, SSIDs: []string{"BYOD"}, Unknown: UnknownAllow},
-	{Name: "visitor", VLAN: 40, SSIDs: []string{"Guest"}, Unknown: UnknownAllow, Portal: true},
-	{Name: "lab", VLAN: 50, SSIDs: []string{"Lab"}, Unknown: UnknownDeny},
+	{Name: "staff", VLAN: 10, SSIDs: []string{"Staff"}, Unknown: policy.UnknownAlert},
+	{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}, Unknown: policy.UnknownQuarantine},
+	{Name: "byod", VLAN: 30, SSIDs: []string{"BYOD"}, Unknown: policy.UnknownAllow},
+	{Name: "visitor", VLAN: 40, SSIDs: []string{"Guest"}, Unknown: policy.UnknownAllow, Portal: true},
+	{Name: "lab", VLAN: 50, SSIDs: []string{"Lab"}, Unknown: policy.UnknownDeny},
 }
 
 func newRig(t *testing.T, mod func(*Options)) *rig {
@@ -122,7 +102,7 @@ func newRigWith(t *testing.T, mod func(*Options), listen func(*Server) error) *r
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	r := &rig{devices: &fakeDevices{m: map[string]DeviceInfo{}}, ids: fakeIdentities{}, sessions: &countingSessions{Store: st}, hub: newHubRecorder(), st: st}
+	r := &rig{devices: &fakeDevices{m: map[string]DeviceInfo{}}, ids: fakeIdentities{}, sessions: &countingSessions{Store: st}, hub: events.New(), found: &findingtest.Collector{}, st: st}
 	siteKey := make([]byte, 32)
 	siteKey[0] = 7
 	if r.keys, err = NewKeyring(siteKey, st, nil); err != nil {
@@ -133,7 +113,7 @@ func newRigWith(t *testing.T, mod func(*Options), listen func(*Server) error) *r
 		Clients: []Client{
 			{Name: "aps", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte(testSecret), RequireMessageAuthenticator: true},
 		},
-		Segments: testSegments, Devices: r.devices, Identities: r.ids, Sessions: r.sessions, Keys: r.keys, Events: r.hub.hub,
+		Segments: testSegments, Devices: r.devices, Identities: r.ids, Sessions: r.sessions, Keys: r.keys, Events: r.hub, Findings: r.found,
 		Auditor: st, RejectDelay: -1,
 	}
 	if mod != nil {

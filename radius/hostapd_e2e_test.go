@@ -13,141 +13,43 @@ package radius
 // send the EAP logins themselves to Gatehouse.
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
+	"github.com/gatehouse-net/gatehouse/testbed/wired"
 )
 
-// logWatch collects a process's output lines and waits for one.
-type logWatch struct {
-	mu    sync.Mutex
-	lines []string
-	cond  chan struct{}
-}
-
-func watch(r io.Reader) *logWatch {
-	w := &logWatch{cond: make(chan struct{}, 1)}
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			w.mu.Lock()
-			w.lines = append(w.lines, sc.Text())
-			w.mu.Unlock()
-			select {
-			case w.cond <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	return w
-}
-
-func (w *logWatch) text() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return strings.Join(w.lines, "\n")
-}
-
-func (w *logWatch) waitFor(sub string, d time.Duration) bool {
-	deadline := time.After(d)
-	for {
-		if strings.Contains(w.text(), sub) {
-			return true
-		}
-		select {
-		case <-w.cond:
-		case <-time.After(200 * time.Millisecond):
-		case <-deadline:
-			return false
-		}
-	}
-}
-
 func TestHostapdAccountingAndDisconnectThroughGatehouse(t *testing.T) {
-	for _, tool := range []string{"hostapd", "wpa_supplicant"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (build/deps installs it): %v", tool, err)
-		}
-	}
+	wired.Require(t)
 	e := newE2E(t)
 	e.ids["pupil1"] = Identity{Person: "P0001", Active: true}
 	seg, ok := e.school.Segment("byod")
 	if !ok {
 		t.Fatal("no byod segment in the testbed")
 	}
-	dir := e.dir
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+	users := filepath.Join(e.dir, "eap_users")
+	if err := os.WriteFile(users, []byte("\"pupil1\" MD5 \"pupil-password\"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	users := write("eap_users", "\"pupil1\" MD5 \"pupil-password\"\n")
-	hconf := write("hostapd.conf", fmt.Sprintf(`interface=%s
-driver=wired
-ieee8021x=1
-use_pae_group_addr=1
-eap_server=1
-eap_user_file=%s
-own_ip_addr=%s
-nas_identifier=switch1
-acct_server_addr=%s
-acct_server_port=1813
-acct_server_shared_secret=%s
-radius_das_port=3799
-radius_das_client=%s %s
-radius_das_require_event_timestamp=1
-radius_das_require_message_authenticator=1
-logger_stdout=-1
-logger_stdout_level=1
-`, seg.Interface, users, testbed.MgmtRouterIP, testbed.MgmtRouterIP, e2eSecret, testbed.MgmtRouterIP, e2eSecret))
-	wconf := write("wpa_supplicant.conf", `ap_scan=0
-network={
-	key_mgmt=IEEE8021X
-	eap=MD5
-	identity="pupil1"
-	password="pupil-password"
-	eapol_flags=0
-}
-`)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
 	// The "switch": hostapd on the router's port towards the byod client.
-	hap := e.school.Command(ctx, "router", "hostapd", "-d", hconf)
-	hout, _ := hap.StdoutPipe()
-	hap.Stderr = hap.Stdout
-	if err := hap.Start(); err != nil {
-		t.Fatal(err)
-	}
-	hlog := watch(hout)
-	defer func() { _ = hap.Process.Kill(); _ = hap.Wait() }()
-	if !hlog.waitFor("interface state", 20*time.Second) && !hlog.waitFor(seg.Interface, time.Second) {
-		t.Fatalf("hostapd did not start:\n%s", hlog.text())
-	}
-
-	sup := e.school.Command(ctx, seg.ClientNS, "wpa_supplicant", "-Dwired", "-i", seg.ClientInterface, "-c", wconf, "-d")
-	sout, _ := sup.StdoutPipe()
-	sup.Stderr = sup.Stdout
-	if err := sup.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slog := watch(sout)
-	defer func() { _ = sup.Process.Kill(); _ = sup.Wait() }()
-	if !slog.waitFor("CTRL-EVENT-EAP-SUCCESS", 40*time.Second) {
-		t.Fatalf("wpa_supplicant did not authenticate:\n%s\n--- hostapd:\n%s", slog.text(), hlog.text())
+	hap := wired.StartHostapd(t, ctx, e.school, "router", e.dir, "hostapd", wired.Hostapd{Interface: seg.Interface,
+		NASIdentifier: "switch1", OwnIP: testbed.MgmtRouterIP, EAPUserFile: users, AcctServer: testbed.MgmtRouterIP,
+		Secret: e2eSecret, DASClient: testbed.MgmtRouterIP})
+	defer hap.Stop()
+	hlog := hap.Log
+	sup := wired.StartSupplicant(t, ctx, e.school, seg.ClientNS, seg.ClientInterface, e.dir, "wpa_supplicant",
+		"\teap=MD5\n\tidentity=\"pupil1\"\n\tpassword=\"pupil-password\"\n")
+	defer sup.Stop()
+	if !sup.Log.WaitFor("CTRL-EVENT-EAP-SUCCESS", 40*time.Second) {
+		t.Fatalf("wpa_supplicant did not authenticate:\n%s\n--- hostapd:\n%s", sup.Log.Text(), hlog.Text())
 	}
 
 	// Accounting Start reaches Gatehouse as a session naming the device.
@@ -165,7 +67,7 @@ network={
 		time.Sleep(300 * time.Millisecond)
 	}
 	if sess.ID == 0 {
-		t.Fatalf("no session for %s after hostapd's Accounting-Start\n--- hostapd:\n%s", seg.ClientMAC, hlog.text())
+		t.Fatalf("no session for %s after hostapd's Accounting-Start\n--- hostapd:\n%s", seg.ClientMAC, hlog.Text())
 	}
 	// hostapd's wired port starts accounting when the station appears,
 	// before EAP has named anyone: User-Name is the MAC then.
@@ -185,7 +87,7 @@ network={
 		t.Fatalf("disconnect: %v %v", res, err)
 	}
 	if res[0].Outcome != CoAAck {
-		t.Fatalf("hostapd answered %+v\n--- hostapd:\n%s", res[0], hlog.text())
+		t.Fatalf("hostapd answered %+v\n--- hostapd:\n%s", res[0], hlog.Text())
 	}
 	deadline = time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -198,5 +100,5 @@ network={
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	t.Fatalf("hostapd acknowledged the Disconnect but no Stop was recorded\n--- hostapd:\n%s", hlog.text())
+	t.Fatalf("hostapd acknowledged the Disconnect but no Stop was recorded\n--- hostapd:\n%s", hlog.Text())
 }

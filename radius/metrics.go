@@ -34,6 +34,7 @@ type metrics struct {
 	drops     *prometheus.CounterVec
 	retrans   *prometheus.CounterVec
 	coa       *prometheus.CounterVec
+	passwords *prometheus.CounterVec
 	inFlight  prometheus.GaugeFunc
 }
 
@@ -54,6 +55,10 @@ func newMetrics(inFlight func() float64) *metrics {
 		coa: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_radius_coa_total", Help: "Disconnect and CoA requests sent, by client and outcome (ack, nak, timeout, error).",
 		}, []string{"client", "outcome"}),
+		passwords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_radius_password_checks_total",
+			Help: "PAP and TTLS-PAP password checks, by how they were decided: argon2id (a full verification), cached (the same password verified against the same hash within the credential cache's expiry).",
+		}, []string{"how"}),
 		inFlight: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gatehouse_radius_in_flight", Help: "RADIUS requests being handled now.",
 		}, inFlight),
@@ -61,7 +66,7 @@ func newMetrics(inFlight func() float64) *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.responses, m.drops, m.retrans, m.coa, m.inFlight}
+	return []prometheus.Collector{m.requests, m.responses, m.drops, m.retrans, m.coa, m.passwords, m.inFlight}
 }
 
 // Describe implements prometheus.Collector.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius/eap"
 )
 
@@ -43,21 +44,13 @@ type Segment struct {
 	Name  string
 	VLAN  int // 0: the Accept carries no VLAN
 	SSIDs []string
-	// Unknown is the segment's unknown_devices mode: "allow" (accept),
-	// "alert" (accept and raise a finding), "quarantine" (accept onto the
-	// portal segment's VLAN and raise a finding) or "deny" (reject and raise
+	// Unknown is the segment's unknown_devices mode: allow or "" (accept),
+	// alert (accept and raise a finding), quarantine (accept onto the
+	// portal segment's VLAN and raise a finding) or deny (reject and raise
 	// a finding).
-	Unknown string
+	Unknown policy.UnknownDevices
 	Portal  bool // the visitor segment: quarantine puts strangers here
 }
-
-// The unknown_devices modes.
-const (
-	UnknownAllow      = "allow"
-	UnknownAlert      = "alert"
-	UnknownQuarantine = "quarantine"
-	UnknownDeny       = "deny"
-)
 
 // Options configure a Server.
 type Options struct {
@@ -72,14 +65,22 @@ type Options struct {
 	Keys       *Keyring     // nil: no personal keys in Accepts
 	Auditor    Auditor      // records disconnects; nil: not recorded
 	Events     *events.Hub  // nil: nothing published
-	// Findings takes every finding this package raises, without loss (the
-	// finding store); nil: findings are only published on the hub, where
-	// a subscriber that falls behind misses them.
+	// Findings takes every finding this package raises, without loss: the
+	// daemon's one finding sink. nil drops them (finding.Discard), for
+	// benchmarks and tests that do not look.
 	Findings finding.Sink
 	// EAP configures WPA-Enterprise logins (package radius/eap); nil: an
 	// Access-Request carrying EAP is rejected. Its CheckPassword, when
 	// unset, checks Identities' argon2id hashes.
 	EAP *eap.Options
+
+	// CredentialCacheTTL is how long a verified PAP/TTLS-PAP password
+	// (as a keyed hash bound to the stored argon2id hash, never the
+	// password) lets the same person's re-authentication skip argon2id;
+	// 0: 10 minutes; negative: no cache, every login pays argon2id.
+	CredentialCacheTTL time.Duration
+	// MaxCredentials bounds the credential cache; 0: 8192.
+	MaxCredentials int
 
 	InterimInterval time.Duration // Acct-Interim-Interval in every Accept; 0: 10 minutes
 	MaxInFlight     int           // requests queued or in work at once; 0: 256
@@ -110,6 +111,7 @@ type Server struct {
 	sem      chan struct{} // a token per request in flight (queued or in work)
 	jobs     chan job
 	hashSem  chan struct{}
+	creds    *credCache
 	inFlight atomic.Int64
 	delayed  chan delayedReply
 	metrics  *metrics
@@ -160,8 +162,17 @@ func New(o Options) (*Server, error) {
 	if o.CoATimeouts == nil {
 		o.CoATimeouts = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
 	}
+	if o.CredentialCacheTTL == 0 {
+		o.CredentialCacheTTL = 10 * time.Minute
+	}
+	if o.MaxCredentials <= 0 {
+		o.MaxCredentials = 8192
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Findings == nil {
+		o.Findings = finding.Discard{}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -176,6 +187,10 @@ func New(o Options) (*Server, error) {
 		delayed: make(chan delayedReply, 4096),
 		nas:     newNASBook(),
 		alerted: newAlertLimiter(4096, time.Hour),
+	}
+	var err error
+	if s.creds, err = newCredCache(o.CredentialCacheTTL, o.MaxCredentials); err != nil {
+		return nil, fmt.Errorf("radius: %w", err)
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.inFlight.Load()) })
 	for i := range o.Clients {
@@ -217,7 +232,6 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	if o.EAP != nil {
-		var err error
 		if s.eap, err = s.newEAP(*o.EAP); err != nil {
 			return nil, fmt.Errorf("radius: %w", err)
 		}

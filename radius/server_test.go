@@ -85,7 +85,7 @@ func TestUnknownDevicesFollowTheSegmentsModeAndRaiseAFinding(t *testing.T) {
 		{"02:00:00:00:00:a5", "Nobody", radius.CodeAccessReject, "", false},  // SSID no segment serves
 		{"02:00:00:00:00:0b", "Staff", radius.CodeAccessReject, "", false},   // blocked
 	} {
-		before := len(r.hub.findings())
+		before := len(r.found.All())
 		req := signRequest(t, mabRequest(testSecret, tc.mac, "0A-00-00-00-00-01:"+tc.ssid), false)
 		p := checkReply(t, req, exchange(t, r.srv.AuthAddr(), req, wait), testSecret)
 		if p.Code != tc.code {
@@ -94,12 +94,12 @@ func TestUnknownDevicesFollowTheSegmentsModeAndRaiseAFinding(t *testing.T) {
 		if tc.vlan != "" && vlanOf(t, p) != tc.vlan {
 			t.Fatalf("%s on %s: VLAN %q, want %s", tc.mac, tc.ssid, vlanOf(t, p), tc.vlan)
 		}
-		got := len(r.hub.findings()) - before
+		got := len(r.found.All()) - before
 		if (got == 1) != tc.finding || got > 1 {
 			t.Fatalf("%s on %s: %d findings", tc.mac, tc.ssid, got)
 		}
 	}
-	f := r.hub.findings()[0]
+	f := r.found.All()[0]
 	if f.Class != finding.ClassUnapprovedDevice || f.Source != finding.SourceRADIUS || f.Segment != "staff" ||
 		f.SrcMAC.String() != "02:00:00:00:00:a1" || f.Detail != finding.DetailNotApproved || f.Valid() != nil || !strings.Contains(f.Evidence, `SSID "Staff"`) {
 		t.Fatalf("finding %+v", f)
@@ -411,7 +411,7 @@ func TestPersonalKeyIsSentAsTunnelPasswordArubaAndCiscoForms(t *testing.T) {
 func TestAccountingMakesSessionsAndAccountingOnClosesThem(t *testing.T) {
 	r := newRig(t, nil)
 	r.devices.set("02:00:00:00:00:01", DeviceInfo{Approved: true, Owner: "P123"})
-	started := events.Subscribe[events.SessionStarted](r.hub.hub, "test", 8)
+	started := events.Subscribe[events.SessionStarted](r.hub, "test", 8)
 	acct := func(status rfc2866.AcctStatusType, id string, extra func(*radius.Packet)) {
 		t.Helper()
 		p := radius.New(radius.CodeAccountingRequest, []byte(testSecret))

@@ -27,10 +27,28 @@ type DeviceInfo struct {
 	SealedKey     []byte
 }
 
-// Devices looks devices up. Today the daemon adapts the store's devices
-// table; package people will own approval.
+// Devices looks devices up: StoreDevices over the store's devices table
+// (approval itself is package people's).
 type Devices interface {
 	Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceInfo, error)
+}
+
+// DeviceRecords is the part of the store StoreDevices reads.
+type DeviceRecords interface {
+	DeviceForRADIUS(ctx context.Context, mac net.HardwareAddr) (store.DeviceForRADIUS, error)
+}
+
+// StoreDevices is Devices over the store's devices table.
+type StoreDevices struct{ Store DeviceRecords }
+
+// Lookup reads mac's device record, its sealed personal key included.
+func (d StoreDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceInfo, error) {
+	dev, err := d.Store.DeviceForRADIUS(ctx, mac)
+	if err != nil {
+		return DeviceInfo{}, err
+	}
+	return DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
+		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed}, nil
 }
 
 // Identity is what the owner of people says about a login name.
@@ -66,7 +84,7 @@ type Auditor interface {
 }
 
 // What this package publishes on the hub: events.SessionStarted and
-// events.SessionEnded (Source events.SourceRADIUS) from accounting, and a
-// finding.Finding (Source radius, Class unapproved-device, Detail
-// not-approved) when a device nobody approved asks to join a segment that
+// events.SessionEnded (Source events.SourceRADIUS) from accounting. It
+// offers Options.Findings a finding.Finding (Source radius, Class
+// unapproved-device, Detail not-approved) when a device nobody approved asks to join a segment that
 // does not allow unknown devices.

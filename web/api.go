@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -34,12 +34,12 @@ func toAPIUser(u store.User, now time.Time) apiUser {
 	return a
 }
 
-func (s *Server) apiWhoami(c *gin.Context) {
+func (s *Server) apiWhoami(c *httpx.Context) {
 	u, _ := CurrentUser(c)
-	resp := gin.H{"id": u.ID, "name": u.Name, "role": u.Role}
+	resp := httpx.H{"id": u.ID, "name": u.Name, "role": u.Role}
 	if v, ok := c.Get(keyToken); ok {
 		if t, ok := v.(store.APIToken); ok {
-			resp["token"] = gin.H{"id": t.ID, "name": t.Name, "created_at": t.CreatedAt}
+			resp["token"] = httpx.H{"id": t.ID, "name": t.Name, "created_at": t.CreatedAt}
 		}
 	}
 	c.JSON(http.StatusOK, resp)
@@ -68,21 +68,21 @@ func rawJSON(s string) json.RawMessage {
 
 // apiAudit lists audit entries, newest first: ?limit=1..1000 (default 50)
 // &offset=N.
-func (s *Server) apiAudit(c *gin.Context) {
+func (s *Server) apiAudit(c *httpx.Context) {
 	limit, err := queryInt(c, "limit", 50, 1, store.MaxAuditPage)
 	if err != nil {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "limit must be a whole number from 1 to " + strconv.Itoa(store.MaxAuditPage)})
+		c.JSON(http.StatusBadRequest, httpx.H{"error": "limit must be a whole number from 1 to " + strconv.Itoa(store.MaxAuditPage)})
 		return
 	}
 	offset, err := queryInt(c, "offset", 0, 0, math.MaxInt) // any offset; 1<<40 overflowed int on 32-bit ARM
 	if err != nil {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "offset must be a whole number, 0 or more"})
+		c.JSON(http.StatusBadRequest, httpx.H{"error": "offset must be a whole number, 0 or more"})
 		return
 	}
 	entries, err := s.store.AuditList(c.Request.Context(), limit, offset)
 	if err != nil {
 		s.log.Error("web: api: list audit log", logUser(c), "err", err)
-		c.JSON(http.StatusInternalServerError, gin.H{"error": "database error"})
+		c.JSON(http.StatusInternalServerError, httpx.H{"error": "database error"})
 		return
 	}
 	out := make([]apiAuditEntry, 0, len(entries))
@@ -90,14 +90,14 @@ func (s *Server) apiAudit(c *gin.Context) {
 		out = append(out, apiAuditEntry{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Object: e.Object,
 			Before: rawJSON(e.Before), After: rawJSON(e.After), PrevHash: e.PrevHash, Hash: e.Hash})
 	}
-	c.JSON(http.StatusOK, gin.H{"entries": out, "limit": limit, "offset": offset})
+	c.JSON(http.StatusOK, httpx.H{"entries": out, "limit": limit, "offset": offset})
 }
 
-func (s *Server) apiUsers(c *gin.Context) {
+func (s *Server) apiUsers(c *httpx.Context) {
 	users, err := s.store.ListUsers(c.Request.Context())
 	if err != nil {
 		s.log.Error("web: api: list users", logUser(c), "err", err)
-		c.JSON(http.StatusInternalServerError, gin.H{"error": "database error"})
+		c.JSON(http.StatusInternalServerError, httpx.H{"error": "database error"})
 		return
 	}
 	now := s.now()
@@ -105,11 +105,11 @@ func (s *Server) apiUsers(c *gin.Context) {
 	for _, u := range users {
 		out = append(out, toAPIUser(u, now))
 	}
-	c.JSON(http.StatusOK, gin.H{"users": out})
+	c.JSON(http.StatusOK, httpx.H{"users": out})
 }
 
 // queryInt parses an optional integer query parameter in [lo, hi].
-func queryInt(c *gin.Context, name string, def, lo, hi int) (int, error) {
+func queryInt(c *httpx.Context, name string, def, lo, hi int) (int, error) {
 	v := c.Query(name)
 	if v == "" {
 		return def, nil

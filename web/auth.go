@@ -18,13 +18,13 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
-// Keys of the values the guards put on the gin context.
+// Keys of the values the guards put on the request context (httpx.Context).
 const (
 	keyUser    = "gatehouse.web.user"
 	keySession = "gatehouse.web.session"
@@ -56,7 +56,7 @@ func equalTokens(a, b string) bool {
 }
 
 // CurrentUser returns the user a guard authenticated for this request.
-func CurrentUser(c *gin.Context) (store.User, bool) {
+func CurrentUser(c *httpx.Context) (store.User, bool) {
 	v, ok := c.Get(keyUser)
 	if !ok {
 		return store.User{}, false
@@ -66,14 +66,14 @@ func CurrentUser(c *gin.Context) (store.User, bool) {
 }
 
 // Actor names the current user in audit entries: "web:<name>".
-func Actor(c *gin.Context) string {
+func Actor(c *httpx.Context) string {
 	u, _ := CurrentUser(c)
 	return "web:" + u.Name
 }
 
 // CSRFToken returns the session's CSRF token, for a form's hidden "csrf"
 // field. Render fills it in for templates; this is for other responses.
-func CSRFToken(c *gin.Context) string {
+func CSRFToken(c *httpx.Context) string {
 	sess, ok := currentSession(c)
 	if !ok {
 		// A public form (AddPublicForm) has its double-submit token.
@@ -86,7 +86,7 @@ func CSRFToken(c *gin.Context) string {
 }
 
 // currentSession returns the session requireSession authenticated.
-func currentSession(c *gin.Context) (store.Session, bool) {
+func currentSession(c *httpx.Context) (store.Session, bool) {
 	v, ok := c.Get(keySession)
 	if !ok {
 		return store.Session{}, false
@@ -112,7 +112,7 @@ func clientAddr(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-func setCookie(c *gin.Context, name, value string, maxAge int) {
+func setCookie(c *httpx.Context, name, value string, maxAge int) {
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name:     name,
 		Value:    value,
@@ -127,13 +127,13 @@ func setCookie(c *gin.Context, name, value string, maxAge int) {
 // sessionFromCookie returns the live session named by the request's
 // session cookie, or ok=false when there is none, and records the request
 // as activity on it.
-func (s *Server) sessionFromCookie(c *gin.Context) (store.Session, store.User, bool, error) {
+func (s *Server) sessionFromCookie(c *httpx.Context) (store.Session, store.User, bool, error) {
 	return s.sessionOf(c, false)
 }
 
 // sessionOf is sessionFromCookie; a passive request (Page.Passive) is
 // checked the same way but not recorded as activity.
-func (s *Server) sessionOf(c *gin.Context, passive bool) (store.Session, store.User, bool, error) {
+func (s *Server) sessionOf(c *httpx.Context, passive bool) (store.Session, store.User, bool, error) {
 	ck, err := c.Request.Cookie(sessionCookie)
 	if err != nil || len(ck.Value) != tokenLen {
 		return store.Session{}, store.User{}, false, nil
@@ -172,8 +172,8 @@ func (s *Server) sessionOf(c *gin.Context, passive bool) (store.Session, store.U
 // requireSession guards a page: anonymous visitors are sent to the login
 // form, other roles get 403, and unsafe methods need the session's CSRF
 // token.
-func (s *Server) requireSession(roles []string, passive bool) gin.HandlerFunc {
-	return func(c *gin.Context) {
+func (s *Server) requireSession(roles []string, passive bool) httpx.HandlerFunc {
+	return func(c *httpx.Context) {
 		sess, u, ok, err := s.sessionOf(c, passive)
 		if err != nil {
 			s.log.Error("web: session", "err", err)
@@ -209,7 +209,7 @@ func (s *Server) requireSession(roles []string, passive bool) gin.HandlerFunc {
 
 // checkCSRF compares the form field "csrf" (or the X-CSRF-Token header, for
 // scripts) with want.
-func checkCSRF(c *gin.Context, want string) bool {
+func checkCSRF(c *httpx.Context, want string) bool {
 	got := c.PostForm("csrf")
 	if got == "" {
 		got = c.GetHeader("X-CSRF-Token")
@@ -218,7 +218,7 @@ func checkCSRF(c *gin.Context, want string) bool {
 }
 
 // tokenFromHeader authenticates "Authorization: Bearer <token>".
-func (s *Server) tokenFromHeader(c *gin.Context) (store.APIToken, store.User, bool, error) {
+func (s *Server) tokenFromHeader(c *httpx.Context) (store.APIToken, store.User, bool, error) {
 	scheme, val, _ := strings.Cut(c.GetHeader("Authorization"), " ")
 	val = strings.TrimSpace(val)
 	if !strings.EqualFold(scheme, "Bearer") || val == "" || len(val) > 256 {
@@ -245,24 +245,24 @@ func tokenExpired(tok store.APIToken, now time.Time) bool {
 // requireBearer guards an API route. Cookies are ignored: a browser that
 // happens to hold a session cannot be made to call the API cross-site, so
 // the API needs no CSRF token.
-func (s *Server) requireBearer(roles []string) gin.HandlerFunc {
-	return func(c *gin.Context) {
+func (s *Server) requireBearer(roles []string) httpx.HandlerFunc {
+	return func(c *httpx.Context) {
 		tok, u, ok, err := s.tokenFromHeader(c)
 		if err != nil {
 			s.log.Error("web: api token", "err", err)
-			c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error"})
+			c.AbortWithStatusJSON(http.StatusInternalServerError, httpx.H{"error": "internal error"})
 			return
 		}
 		if !ok {
 			c.Header("WWW-Authenticate", `Bearer realm="gatehouse"`)
-			c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "missing or invalid bearer token"})
+			c.AbortWithStatusJSON(http.StatusUnauthorized, httpx.H{"error": "missing or invalid bearer token"})
 			return
 		}
 		c.Set(keyUser, u)
 		c.Set(keyToken, tok)
 		if !hasRole(roles, u.Role) {
 			s.log.Warn("web: api role refused", "user", u.Name, "role", u.Role, "method", c.Request.Method, "path", c.Request.URL.Path)
-			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "forbidden for role " + u.Role})
+			c.AbortWithStatusJSON(http.StatusForbidden, httpx.H{"error": "forbidden for role " + u.Role})
 			return
 		}
 	}
@@ -273,7 +273,7 @@ func (s *Server) requireBearer(roles []string) gin.HandlerFunc {
 // by bearer token (a remote Prometheus) or session (a network manager
 // looking in a browser). Loopback is not trusted by itself: any local
 // process, and anything a port forward relays, comes from loopback.
-func (s *Server) requireMetricsAccess(c *gin.Context) {
+func (s *Server) requireMetricsAccess(c *httpx.Context) {
 	ip := clientAddr(c.Request)
 	for _, p := range s.metricsFrom {
 		if ip.IsValid() && p.Contains(ip) {
@@ -348,7 +348,7 @@ func safeNext(next string) string {
 // match a cookie set here (double submit): there is no session yet to tie
 // it to, and without it a hostile site could log a browser in as the
 // attacker.
-func (s *Server) loginPage(c *gin.Context) {
+func (s *Server) loginPage(c *httpx.Context) {
 	if _, u, ok, err := s.sessionFromCookie(c); err == nil && ok {
 		next := safeNext(c.Query("next"))
 		if next == "/" {
@@ -368,7 +368,7 @@ func (s *Server) loginPage(c *gin.Context) {
 
 // loginCSRF returns the browser's login CSRF cookie, setting a fresh one if
 // it has none (so two open login tabs both work).
-func (s *Server) loginCSRF(c *gin.Context) (string, error) {
+func (s *Server) loginCSRF(c *httpx.Context) (string, error) {
 	if ck, err := c.Request.Cookie(loginCSRF); err == nil && len(ck.Value) == tokenLen {
 		return ck.Value, nil
 	}
@@ -380,11 +380,11 @@ func (s *Server) loginCSRF(c *gin.Context) (string, error) {
 	return tok, nil
 }
 
-func (s *Server) renderLogin(c *gin.Context, status int, csrf string, d loginData, msg string) {
+func (s *Server) renderLogin(c *httpx.Context, status int, csrf string, d loginData, msg string) {
 	s.renderPage(c, status, "login", &View{Site: s.site, Title: "Sign in", CSRF: csrf, Error: msg, Data: d})
 }
 
-func (s *Server) login(c *gin.Context) {
+func (s *Server) login(c *httpx.Context) {
 	ck, err := c.Request.Cookie(loginCSRF)
 	if err != nil || len(ck.Value) != tokenLen || !equalTokens(ck.Value, c.PostForm("csrf")) {
 		s.log.Warn("web: login csrf token missing or wrong", "client", clientAddr(c.Request).String())
@@ -506,7 +506,7 @@ func (s *Server) authenticate(ctx context.Context, ip netip.Addr, name, pw strin
 	return u, true, nil
 }
 
-func (s *Server) logout(c *gin.Context) {
+func (s *Server) logout(c *httpx.Context) {
 	if ck, err := c.Request.Cookie(sessionCookie); err == nil {
 		if err := s.store.DeleteSession(c.Request.Context(), hashToken(ck.Value)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.log.Error("web: logout: delete session", "err", err)

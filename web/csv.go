@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 )
 
 // CSVSafe keeps a spreadsheet from reading a cell as a formula: a cell that
@@ -33,7 +33,7 @@ func (s *Server) CSVTime(t time.Time) string {
 
 // SendCSV answers with a CSV attachment named name-<local date>.csv. Every
 // cell passes through CSVSafe.
-func (s *Server) SendCSV(c *gin.Context, name string, header []string, rows [][]string) {
+func (s *Server) SendCSV(c *httpx.Context, name string, header []string, rows [][]string) {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	_ = w.Write(header)

@@ -1,5 +1,5 @@
-// Package web is the admin shell of Gatehouse: the HTTPS server (gin over
-// TLS, with an optional self-signed certificate kept on disk), login with
+// Package web is the admin shell of Gatehouse: the HTTPS server (net/http
+// routing through web/httpx, over TLS, with an optional self-signed certificate kept on disk), login with
 // argon2id passwords, server-side sessions, CSRF protection, role checks on
 // every route, the shared page layout and navigation, the audit log, user and
 // API-token pages, the bearer-token JSON API under /api/v1, /healthz and

@@ -4,7 +4,7 @@ import (
 	"html/template"
 	"net/http"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/web"
 )
@@ -20,12 +20,12 @@ func ExampleServer_AddPage() {
 		Path:  "/vouchers",
 		Title: "Visitor codes",
 		Roles: []string{web.RoleReception, web.RoleNetwork},
-		GET: func(c *gin.Context) {
+		GET: func(c *httpx.Context) {
 			v := srv.View(c, "Visitor codes")
 			v.Data = "No codes issued today."
 			srv.Render(c, http.StatusOK, page, v)
 		},
-		POST: func(c *gin.Context) {
+		POST: func(c *httpx.Context) {
 			// ... issue the code through the feature's API, auditing as web.Actor(c) ...
 			c.Redirect(http.StatusSeeOther, "/vouchers")
 		},

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 )
 
 // hostCheck is the Host-header allow-list. A DNS-rebinding page makes a
@@ -60,7 +60,7 @@ func (h *hostCheck) allowed(hostport string) bool {
 }
 
 // checkHost refuses requests whose Host header is not on the allow-list.
-func (s *Server) checkHost(c *gin.Context) {
+func (s *Server) checkHost(c *httpx.Context) {
 	if s.hosts != nil && !s.hosts.allowed(c.Request.Host) {
 		s.log.Warn("web: host not allowed", "host", truncate(c.Request.Host, 100), "client", clientAddr(c.Request).String())
 		c.AbortWithStatus(http.StatusMisdirectedRequest)

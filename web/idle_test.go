@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/web"
 	"github.com/gatehouse-net/gatehouse/web/webtest"
@@ -54,7 +54,7 @@ func TestIdleTimeoutRefusesUnknownRoles(t *testing.T) {
 // network manager signed in.
 func TestPassivePagesDoNotKeepASessionAwake(t *testing.T) {
 	h := webtest.New(t, webtest.Options{Setup: func(srv *web.Server) error {
-		srv.AddPage(web.Page{Path: "/feed", Roles: []string{web.RoleNetwork}, Passive: true, GET: func(c *gin.Context) { c.String(http.StatusOK, "feed") }})
+		srv.AddPage(web.Page{Path: "/feed", Roles: []string{web.RoleNetwork}, Passive: true, GET: func(c *httpx.Context) { c.String(http.StatusOK, "feed") }})
 		return nil
 	}})
 	h.AddUser(t, "nm", web.RoleNetwork, testPassword)

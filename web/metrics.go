@@ -3,7 +3,7 @@ package web
 import (
 	"fmt"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -40,12 +40,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (s *Server) metricsHandler() gin.HandlerFunc {
+func (s *Server) metricsHandler() httpx.HandlerFunc {
 	h := promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
 		ErrorLog:      promErrorLog{s},
 	})
-	return func(c *gin.Context) { h.ServeHTTP(c.Writer, c.Request) }
+	return func(c *httpx.Context) { h.ServeHTTP(c.Writer, c.Request) }
 }
 
 // promErrorLog sends promhttp's gathering errors to the server's logger.

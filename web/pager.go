@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 )
 
 // MaxPage bounds the page number a list accepts, so a typed URL cannot ask
@@ -14,7 +14,7 @@ const MaxPage = 100_000
 
 // PageNumber reads the "page" query parameter: 1 when absent; ok false
 // (with nothing written) when it is not a whole number from 1 to MaxPage.
-func PageNumber(c *gin.Context) (page int, ok bool) {
+func PageNumber(c *httpx.Context) (page int, ok bool) {
 	s := c.Query("page")
 	if s == "" {
 		return 1, true

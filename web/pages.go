@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -47,7 +47,7 @@ type homeData struct {
 	Recent []store.AuditEntry
 }
 
-func (s *Server) homePage(c *gin.Context) {
+func (s *Server) homePage(c *httpx.Context) {
 	u, _ := CurrentUser(c)
 	v := s.View(c, "Home")
 	d := homeData{RoleText: roleText(u.Role), Alarms: s.alarmLines(u.Role)}
@@ -73,7 +73,7 @@ func (s *Server) homePage(c *gin.Context) {
 }
 
 // dbError answers a request whose store call failed.
-func (s *Server) dbError(c *gin.Context, what string, err error) {
+func (s *Server) dbError(c *httpx.Context, what string, err error) {
 	s.log.Error("web: "+what, "path", c.Request.URL.Path, logUser(c), "err", err)
 	s.RenderError(c, http.StatusInternalServerError, "The database could not be read or written. Try again; if it keeps failing, check the daemon's log.")
 }
@@ -97,7 +97,7 @@ type auditData struct {
 
 // auditFilter reads the audit page's filters from the URL. From and To are
 // dates (YYYY-MM-DD) in the school's time zone; To is inclusive.
-func (s *Server) auditFilter(c *gin.Context, d *auditData) (store.AuditFilter, string) {
+func (s *Server) auditFilter(c *httpx.Context, d *auditData) (store.AuditFilter, string) {
 	d.Who, d.Kind, d.Text = c.Query("who"), c.Query("kind"), strings.TrimSpace(c.Query("q"))
 	d.From, d.To = c.Query("from"), c.Query("to")
 	f := store.AuditFilter{Actor: d.Who, Kind: d.Kind, Text: d.Text}
@@ -151,7 +151,7 @@ func (s *Server) auditRows(ctx context.Context, es []store.AuditEntry) []auditRo
 	return out
 }
 
-func (s *Server) auditPage(c *gin.Context) {
+func (s *Server) auditPage(c *httpx.Context) {
 	page := 1
 	if p := c.Query("page"); p != "" {
 		n, err := strconv.Atoi(p)
@@ -210,7 +210,7 @@ func auditKinds() []string {
 
 // auditCSV exports what the audit page's filters select (at most
 // store.MaxAuditPage entries), with the sentence beside the raw JSON.
-func (s *Server) auditCSV(c *gin.Context) {
+func (s *Server) auditCSV(c *httpx.Context) {
 	var d auditData
 	f, msg := s.auditFilter(c, &d)
 	if msg != "" {
@@ -241,13 +241,13 @@ type usersData struct {
 	MaxDisplay  int
 }
 
-func (s *Server) usersPage(c *gin.Context) {
+func (s *Server) usersPage(c *httpx.Context) {
 	v := s.View(c, "Users")
 	v.Notice = notice(c)
 	s.renderUsers(c, http.StatusOK, v, "", "", "")
 }
 
-func (s *Server) renderUsers(c *gin.Context, status int, v *View, name, display, role string) {
+func (s *Server) renderUsers(c *httpx.Context, status int, v *View, name, display, role string) {
 	users, err := s.store.ListUsers(c.Request.Context())
 	if err != nil {
 		s.dbError(c, "list users", err)
@@ -287,7 +287,7 @@ func checkNewPassword(pw, confirm string) string {
 	return ""
 }
 
-func (s *Server) createUser(c *gin.Context) {
+func (s *Server) createUser(c *httpx.Context) {
 	name := strings.TrimSpace(c.PostForm("name"))
 	display := strings.Join(strings.Fields(c.PostForm("display_name")), " ")
 	role := c.PostForm("role")
@@ -360,7 +360,7 @@ var notices = map[string]string{
 
 // notice is the banner for the request's "done" key; "" for none or an
 // unknown key.
-func notice(c *gin.Context) string { return notices[c.Query("done")] }
+func notice(c *httpx.Context) string { return notices[c.Query("done")] }
 
 // tokenView is a token as the list shows it.
 type tokenView struct {
@@ -381,7 +381,7 @@ type tokensData struct {
 // (name, created, last used) and revoke them. A new token is shown once, in
 // the response to the form that made it; only its hash is stored, so it
 // cannot be shown again.
-func (s *Server) tokensPage(c *gin.Context) {
+func (s *Server) tokensPage(c *httpx.Context) {
 	v := s.View(c, "API tokens")
 	v.Notice = notice(c)
 	s.renderTokens(c, http.StatusOK, v, tokensData{})
@@ -389,7 +389,7 @@ func (s *Server) tokensPage(c *gin.Context) {
 
 // renderTokens renders the tokens page with the current user's tokens
 // listed in d.
-func (s *Server) renderTokens(c *gin.Context, status int, v *View, d tokensData) {
+func (s *Server) renderTokens(c *httpx.Context, status int, v *View, d tokensData) {
 	u, _ := CurrentUser(c)
 	own, err := s.store.APITokensByUser(c.Request.Context(), u.ID)
 	if err != nil {
@@ -419,7 +419,7 @@ func (s *Server) renderTokens(c *gin.Context, status int, v *View, d tokensData)
 // should not be is recognisable (and findable by secret scanners).
 const apiTokenPrefix = "gh_"
 
-func (s *Server) createToken(c *gin.Context) {
+func (s *Server) createToken(c *httpx.Context) {
 	u, _ := CurrentUser(c)
 	name := strings.TrimSpace(c.PostForm("name"))
 	v := s.View(c, "API tokens")
@@ -457,7 +457,7 @@ func (s *Server) createToken(c *gin.Context) {
 // or a lost laptop holds must be stoppable without that user). Other roles
 // only look at their own tokens, so someone else's id and an id that does
 // not exist get the same 404, and ids cannot be probed.
-func (s *Server) deleteToken(c *gin.Context) {
+func (s *Server) deleteToken(c *httpx.Context) {
 	u, _ := CurrentUser(c)
 	v := s.View(c, "API tokens")
 	id, err := strconv.ParseInt(c.PostForm("id"), 10, 64)
@@ -509,7 +509,7 @@ type accountData struct {
 	MinLength int
 }
 
-func (s *Server) accountPage(c *gin.Context) {
+func (s *Server) accountPage(c *httpx.Context) {
 	v := s.View(c, "Account")
 	v.Notice = notice(c)
 	v.Data = accountData{MinLength: MinPasswordLength}
@@ -518,7 +518,7 @@ func (s *Server) accountPage(c *gin.Context) {
 
 // changePassword changes the user's own password; it asks for the current
 // one so an unattended logged-in browser cannot be used to take the account.
-func (s *Server) changePassword(c *gin.Context) {
+func (s *Server) changePassword(c *httpx.Context) {
 	u, _ := CurrentUser(c)
 	v := s.View(c, "Account")
 	v.Data = accountData{MinLength: MinPasswordLength}
@@ -591,12 +591,12 @@ func (s *Server) verifyPassword(ctx context.Context, hash, pw string) (bool, err
 
 // healthz answers load balancers and the watchdog: the process serves, the
 // database answers a query, and its writes are being stored.
-func (s *Server) healthz(c *gin.Context) {
+func (s *Server) healthz(c *httpx.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if _, err := s.store.SchemaVersion(ctx); err != nil {
 		s.log.Error("web: healthz: database", "err", err)
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "error", "db": "error"})
+		c.JSON(http.StatusServiceUnavailable, httpx.H{"status": "error", "db": "error"})
 		return
 	}
 	// Reads working is not enough: with the disk full the DHCP server
@@ -605,8 +605,8 @@ func (s *Server) healthz(c *gin.Context) {
 	// the health check must say so.
 	if w := s.store.WriteHealth(); w.Failing {
 		s.log.Error("web: healthz: the database is not storing writes", "since", w.LastFail, "failures", w.Failures, "err", w.LastErr)
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "degraded", "db": "ok", "writes": "failing", "since": w.LastFail})
+		c.JSON(http.StatusServiceUnavailable, httpx.H{"status": "degraded", "db": "ok", "writes": "failing", "since": w.LastFail})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "db": "ok", "writes": "ok"})
+	c.JSON(http.StatusOK, httpx.H{"status": "ok", "db": "ok", "writes": "ok"})
 }

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 )
 
 // FormCSRFCookie holds the double-submit CSRF token of the public forms.
@@ -24,8 +24,8 @@ const keyFormCSRF = "gatehouse.web.formcsrf"
 type PublicForm struct {
 	Path  string // absolute; not under /api/
 	Title string // the page's title (public forms are never in the navigation)
-	GET   gin.HandlerFunc
-	POST  gin.HandlerFunc
+	GET   httpx.HandlerFunc
+	POST  httpx.HandlerFunc
 }
 
 // AddPublicForm adds f. Like AddPage it must be called before the server
@@ -37,7 +37,7 @@ func (s *Server) AddPublicForm(f PublicForm) {
 	if f.GET == nil || f.POST == nil {
 		panic(fmt.Sprintf("web: AddPublicForm(%q): a public form needs GET and POST", f.Path))
 	}
-	s.addRoute(route{method: http.MethodGet, path: f.Path, access: accessPublic, handler: func(c *gin.Context) {
+	s.addRoute(route{method: http.MethodGet, path: f.Path, access: accessPublic, handler: func(c *httpx.Context) {
 		tok, err := s.formCSRF(c)
 		if err != nil {
 			s.log.Error("web: public form", "path", f.Path, "err", err)
@@ -47,7 +47,7 @@ func (s *Server) AddPublicForm(f PublicForm) {
 		c.Set(keyFormCSRF, tok)
 		f.GET(c)
 	}})
-	s.addRoute(route{method: http.MethodPost, path: f.Path, access: accessPublic, handler: func(c *gin.Context) {
+	s.addRoute(route{method: http.MethodPost, path: f.Path, access: accessPublic, handler: func(c *httpx.Context) {
 		ck, err := c.Request.Cookie(FormCSRFCookie)
 		if err != nil || len(ck.Value) != tokenLen || !equalTokens(ck.Value, c.PostForm("csrf")) {
 			s.log.Warn("web: public form csrf token missing or wrong", "path", f.Path, "client", clientAddr(c.Request).String())
@@ -61,7 +61,7 @@ func (s *Server) AddPublicForm(f PublicForm) {
 
 // formCSRF returns the browser's public-form CSRF cookie, setting a fresh
 // one if it has none.
-func (s *Server) formCSRF(c *gin.Context) (string, error) {
+func (s *Server) formCSRF(c *httpx.Context) (string, error) {
 	if ck, err := c.Request.Cookie(FormCSRFCookie); err == nil && len(ck.Value) == tokenLen {
 		return ck.Value, nil
 	}
@@ -74,4 +74,4 @@ func (s *Server) formCSRF(c *gin.Context) (string, error) {
 }
 
 // ClientAddr is the request's TCP peer, for a public form's rate limits.
-func ClientAddr(c *gin.Context) netip.Addr { return clientAddr(c.Request) }
+func ClientAddr(c *httpx.Context) netip.Addr { return clientAddr(c.Request) }

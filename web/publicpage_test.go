@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/web"
 	"github.com/gatehouse-net/gatehouse/web/webtest"
@@ -16,7 +16,7 @@ import (
 // without a session, with the shell's security headers, and nothing else.
 func TestAddPublicPageIsReadOnlyAndOpenToAll(t *testing.T) {
 	site := webtest.New(t, webtest.Options{Setup: func(srv *web.Server) error {
-		srv.AddPublicPage("/hello", func(c *gin.Context) { c.String(http.StatusOK, "hello, stranger") })
+		srv.AddPublicPage("/hello", func(c *httpx.Context) { c.String(http.StatusOK, "hello, stranger") })
 		return nil
 	}})
 	anon := site.NewBrowser(t)
@@ -33,5 +33,5 @@ func TestAddPublicPageIsReadOnlyAndOpenToAll(t *testing.T) {
 			t.Fatal("AddPublicPage after the start did not panic")
 		}
 	}()
-	site.Server.AddPublicPage("/late", func(*gin.Context) {})
+	site.Server.AddPublicPage("/late", func(*httpx.Context) {})
 }

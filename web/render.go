@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -85,7 +85,7 @@ func (s *Server) parseTemplates() error {
 
 // View returns a View for the current request with the layout fields
 // (site, user, navigation, CSRF token) filled in.
-func (s *Server) View(c *gin.Context, title string) *View {
+func (s *Server) View(c *httpx.Context, title string) *View {
 	v := &View{Site: s.site, Title: title, CSRF: CSRFToken(c)}
 	if u, ok := CurrentUser(c); ok {
 		v.User = &u
@@ -140,7 +140,7 @@ func (s *Server) landingLocked(role string) string {
 // Render executes t with v and writes the result inside the shared layout.
 // Feature pages use it with their own templates; forms in t should include
 // {{.CSRFField}}.
-func (s *Server) Render(c *gin.Context, status int, t *template.Template, v *View) {
+func (s *Server) Render(c *httpx.Context, status int, t *template.Template, v *View) {
 	var body bytes.Buffer
 	if err := t.Execute(&body, v); err != nil {
 		s.log.Error("web: render page", "template", t.Name(), "path", c.Request.URL.Path, "err", err)
@@ -158,7 +158,7 @@ func (s *Server) Render(c *gin.Context, status int, t *template.Template, v *Vie
 }
 
 // renderPage renders one of the shell's own templates.
-func (s *Server) renderPage(c *gin.Context, status int, name string, v *View) {
+func (s *Server) renderPage(c *httpx.Context, status int, name string, v *View) {
 	t, ok := s.tmpl[name]
 	if !ok {
 		panic("web: no template " + name) // the set is embedded: a missing one is a build mistake
@@ -168,13 +168,13 @@ func (s *Server) renderPage(c *gin.Context, status int, name string, v *View) {
 
 // RenderError renders an error page with msg inside the layout, for feature
 // pages as for the shell's own.
-func (s *Server) RenderError(c *gin.Context, status int, msg string) {
+func (s *Server) RenderError(c *httpx.Context, status int, msg string) {
 	v := s.View(c, http.StatusText(status))
 	v.Error = msg
 	s.renderPage(c, status, "error", v)
 }
 
-func (s *Server) stylesheet(c *gin.Context) {
+func (s *Server) stylesheet(c *httpx.Context) {
 	css, err := assets.ReadFile("static/gatehouse.css")
 	if err != nil {
 		c.AbortWithStatus(http.StatusInternalServerError)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 )
 
 // Page is an admin page a feature package adds with AddPage.
@@ -19,8 +19,8 @@ type Page struct {
 
 	// Handlers; at least one. POST requests reach POST only after the
 	// session, role and CSRF checks have passed.
-	GET  gin.HandlerFunc
-	POST gin.HandlerFunc
+	GET  httpx.HandlerFunc
+	POST httpx.HandlerFunc
 
 	// Menu places the page in the navigation: smaller comes first, so the
 	// menu follows how often people need each page (MenuDaily, MenuWeekly,
@@ -81,7 +81,7 @@ type route struct {
 	path    string
 	access  access
 	roles   []string // for session and bearer routes
-	handler gin.HandlerFunc
+	handler httpx.HandlerFunc
 	maxBody int64 // 0: defaultMaxBody
 	passive bool  // not activity: see Page.Passive
 }
@@ -143,7 +143,7 @@ func (s *Server) addPage(p Page) {
 // devices. It must show nothing secret and change nothing (there is no
 // POST: a form needs a session for its CSRF token). It is never in the
 // navigation. Like AddPage it panics on a programming error.
-func (s *Server) AddPublicPage(path string, get gin.HandlerFunc) {
+func (s *Server) AddPublicPage(path string, get httpx.HandlerFunc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.built {
@@ -162,7 +162,7 @@ func (s *Server) AddPublicPage(path string, get gin.HandlerFunc) {
 // Handler or Run and panics on a programming error: a bad method or path,
 // no handler, no or unknown roles, a route already taken, or a call after
 // the server was started.
-func (s *Server) AddAPI(method, path string, roles []string, h gin.HandlerFunc) {
+func (s *Server) AddAPI(method, path string, roles []string, h httpx.HandlerFunc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.built {
@@ -232,17 +232,13 @@ func (s *Server) registerBuiltins() {
 	s.addRoute(route{method: http.MethodGet, path: "/api/v1/users", access: accessBearer, roles: network, handler: s.apiUsers})
 }
 
-// buildEngine turns the route table into a gin engine. Called once.
+// buildEngine turns the route table into a router. Called once.
 func (s *Server) buildEngine() http.Handler {
-	gin.SetMode(gin.ReleaseMode)
-	e := gin.New()
-	// The server faces clients directly: the client address is the TCP
-	// peer, never a header a client can forge.
-	e.ForwardedByClientIP = false
-	_ = e.SetTrustedProxies(nil)
-	e.RedirectTrailingSlash = false
-	e.RedirectFixedPath = false
-	e.HandleMethodNotAllowed = false
+	// The client address is the TCP peer (clientAddr), never a header a
+	// client can forge; a path is served as asked or not at all (no
+	// trailing-slash or case redirects), and a method a path does not
+	// take gets the same 404 page as an unknown path.
+	e := httpx.NewRouter()
 
 	limits := map[string]int64{}
 	for _, r := range s.routes {
@@ -251,13 +247,13 @@ func (s *Server) buildEngine() http.Handler {
 		}
 	}
 	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, s.checkHost, limitBody(limits))
-	e.NoRoute(func(c *gin.Context) { s.RenderError(c, http.StatusNotFound, "There is no such page.") })
+	e.NoRoute(func(c *httpx.Context) { s.RenderError(c, http.StatusNotFound, "There is no such page.") })
 
 	for _, r := range s.routes {
-		var guard gin.HandlerFunc
+		var guard httpx.HandlerFunc
 		switch r.access {
 		case accessPublic:
-			guard = func(*gin.Context) {}
+			guard = func(*httpx.Context) {}
 		case accessSession:
 			guard = s.requireSession(r.roles, r.passive)
 		case accessBearer:
@@ -278,7 +274,7 @@ func hasRole(roles []string, role string) bool { return slices.Contains(roles, r
 // securityHeaders sets the headers every response carries. Authenticated
 // responses and forms must never sit in a shared or back-button cache, so
 // everything but the stylesheet is no-store.
-func (s *Server) securityHeaders(c *gin.Context) {
+func (s *Server) securityHeaders(c *httpx.Context) {
 	h := c.Writer.Header()
 	h.Set("Strict-Transport-Security", "max-age=63072000")
 	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
@@ -297,8 +293,8 @@ const defaultMaxBody = 64 << 10
 
 // limitBody bounds request bodies, by the route's own limit where a page
 // declared one (keyed "METHOD /path").
-func limitBody(limits map[string]int64) gin.HandlerFunc {
-	return func(c *gin.Context) {
+func limitBody(limits map[string]int64) httpx.HandlerFunc {
+	return func(c *httpx.Context) {
 		if c.Request.Body != nil {
 			n, ok := limits[c.Request.Method+" "+c.FullPath()]
 			if !ok {
@@ -312,7 +308,7 @@ func limitBody(limits map[string]int64) gin.HandlerFunc {
 
 // accessLog logs each request: path only (no query), never headers or body,
 // so no password or token can end up in a log.
-func (s *Server) accessLog(c *gin.Context) {
+func (s *Server) accessLog(c *httpx.Context) {
 	start := time.Now()
 	c.Next()
 	attrs := []any{
@@ -330,7 +326,7 @@ func (s *Server) accessLog(c *gin.Context) {
 
 // recoverPanic turns a handler panic into a 500 and an error log line. The
 // request itself is not dumped: its headers hold cookies and tokens.
-func (s *Server) recoverPanic(c *gin.Context) {
+func (s *Server) recoverPanic(c *httpx.Context) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -348,7 +344,7 @@ func (s *Server) recoverPanic(c *gin.Context) {
 }
 
 // logUser is the user part of a log line.
-func logUser(c *gin.Context) slog.Attr {
+func logUser(c *httpx.Context) slog.Attr {
 	if u, ok := CurrentUser(c); ok {
 		return slog.String("user", u.Name)
 	}

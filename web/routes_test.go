@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/gatehouse-net/gatehouse/web"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 	"github.com/gatehouse-net/gatehouse/web/webtest"
-	"github.com/gin-gonic/gin"
 )
 
 // The route table is the single place roles are declared; this walks every
@@ -23,13 +23,13 @@ func TestEveryRouteRefusesRolesItDoesNotList(t *testing.T) {
 	h := webtest.New(t, webtest.Options{Setup: func(s *web.Server) error {
 		// A feature page, to prove AddPage routes get the same guard.
 		s.AddPage(web.Page{Path: "/vouchers", Title: "Vouchers", Roles: []string{web.RoleReception},
-			GET:  func(c *gin.Context) { c.String(http.StatusOK, "vouchers") },
-			POST: func(c *gin.Context) { c.String(http.StatusOK, "voucher issued") }})
+			GET:  func(c *httpx.Context) { c.String(http.StatusOK, "vouchers") },
+			POST: func(c *httpx.Context) { c.String(http.StatusOK, "voucher issued") }})
 		// And feature API routes, to prove AddAPI routes do too.
 		s.AddAPI(http.MethodGet, "/api/v1/vouchers", []string{web.RoleReception, web.RoleNetwork},
-			func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"vouchers": []string{}}) })
+			func(c *httpx.Context) { c.JSON(http.StatusOK, httpx.H{"vouchers": []string{}}) })
 		s.AddAPI(http.MethodPost, "/api/v1/vouchers/:id/revoke", []string{web.RoleReception},
-			func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"id": c.Param("id")}) })
+			func(c *httpx.Context) { c.JSON(http.StatusOK, httpx.H{"id": c.Param("id")}) })
 		return nil
 	}})
 	roleUsers(t, h)
@@ -167,12 +167,12 @@ func TestNavigationShowsOnlyOwnRolePages(t *testing.T) {
 	h := webtest.New(t, webtest.Options{Setup: func(s *web.Server) error {
 		s.AddPage(web.Page{Path: "/vouchers", Title: "Vouchers", Roles: []string{web.RoleReception, web.RoleNetwork},
 			Menu: web.MenuDaily, LandingFor: []string{web.RoleReception},
-			GET: func(c *gin.Context) { c.String(http.StatusOK, "vouchers") }})
+			GET: func(c *httpx.Context) { c.String(http.StatusOK, "vouchers") }})
 		// A feature page rendered in the shared layout.
 		alerts := template.Must(template.New("alerts").Parse(`<form method="post">{{.CSRFField}}<p>{{.Data}}</p></form>`))
 		s.AddPage(web.Page{Path: "/alerts", Title: "Alerts", Roles: []string{web.RoleDSL},
 			Menu: web.MenuDaily, LandingFor: []string{web.RoleDSL},
-			GET: func(c *gin.Context) {
+			GET: func(c *httpx.Context) {
 				v := s.View(c, "Alerts")
 				v.Data = "3 open <alerts>"
 				s.Render(c, http.StatusOK, alerts, v)
@@ -321,7 +321,7 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestAddPageRefusesMistakes(t *testing.T) {
-	ok := func(c *gin.Context) {}
+	ok := func(c *httpx.Context) {}
 	tests := []struct {
 		name string
 		page web.Page
@@ -355,12 +355,12 @@ func TestAddPageRefusesMistakes(t *testing.T) {
 }
 
 func TestAddAPIRefusesMistakes(t *testing.T) {
-	ok := func(c *gin.Context) {}
+	ok := func(c *httpx.Context) {}
 	reception := []string{web.RoleReception}
 	tests := []struct {
 		name, method, path string
 		roles              []string
-		h                  gin.HandlerFunc
+		h                  httpx.HandlerFunc
 	}{
 		{"no roles", http.MethodGet, "/api/v1/x", nil, ok},
 		{"unknown role", http.MethodGet, "/api/v1/x", []string{"admin"}, ok},
@@ -372,7 +372,7 @@ func TestAddAPIRefusesMistakes(t *testing.T) {
 		{"trailing slash", http.MethodGet, "/api/v1/x/", reception, ok},
 		{"taken path", http.MethodGet, "/api/v1/whoami", reception, ok},
 	}
-	panics := func(s *web.Server, method, path string, roles []string, h gin.HandlerFunc) (panicked bool) {
+	panics := func(s *web.Server, method, path string, roles []string, h httpx.HandlerFunc) (panicked bool) {
 		defer func() { panicked = recover() != nil }()
 		s.AddAPI(method, path, roles, h)
 		return false

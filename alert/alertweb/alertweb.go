@@ -29,7 +29,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/alert"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -111,7 +111,7 @@ func Register(srv *web.Server, opt Options) error {
 	srv.AddPage(web.Page{Path: IncidentsPath, Title: "Incident log", Roles: dsl, GET: p.incidentsPage})
 	srv.AddPage(web.Page{Path: CSVPath, Roles: dsl, GET: p.incidentsCSV})
 	srv.AddPage(web.Page{Path: PrintPath, Roles: dsl, GET: p.incidentsPrint})
-	srv.AddPage(web.Page{Path: CSSPath, Roles: dsl, GET: func(c *gin.Context) {
+	srv.AddPage(web.Page{Path: CSSPath, Roles: dsl, GET: func(c *httpx.Context) {
 		b, _ := templates.ReadFile("static/alerts.css")
 		c.Data(http.StatusOK, "text/css; charset=utf-8", b)
 	}})
@@ -119,7 +119,7 @@ func Register(srv *web.Server, opt Options) error {
 	return nil
 }
 
-func (p *pages) dbError(c *gin.Context, err error) {
+func (p *pages) dbError(c *httpx.Context, err error) {
 	p.logger.Error("alertweb: database", "path", c.Request.URL.Path, "err", err)
 	p.srv.RenderError(c, http.StatusInternalServerError, "The alerts could not be read or saved. Try again; if it keeps failing, check the daemon's log.")
 }
@@ -167,7 +167,7 @@ type listData struct {
 	Rows  []row
 }
 
-func (p *pages) listPage(c *gin.Context) {
+func (p *pages) listPage(c *httpx.Context) {
 	ctx := c.Request.Context()
 	state := c.DefaultQuery("state", store.AlertNew)
 	if state != "all" && !slices.Contains(store.AlertStates, state) {
@@ -269,7 +269,7 @@ type sentRow struct {
 	Attempts                      int
 }
 
-func (p *pages) alertFromQuery(c *gin.Context, field string) (store.Alert, bool) {
+func (p *pages) alertFromQuery(c *httpx.Context, field string) (store.Alert, bool) {
 	id, err := strconv.ParseInt(c.Request.FormValue(field), 10, 64)
 	if err != nil || id <= 0 {
 		p.srv.RenderError(c, http.StatusBadRequest, "That is not an alert number.")
@@ -287,7 +287,7 @@ func (p *pages) alertFromQuery(c *gin.Context, field string) (store.Alert, bool)
 	return a, true
 }
 
-func (p *pages) viewPage(c *gin.Context) {
+func (p *pages) viewPage(c *httpx.Context) {
 	ctx := c.Request.Context()
 	a, ok := p.alertFromQuery(c, "id")
 	if !ok {
@@ -389,7 +389,7 @@ func (p *pages) findingEvent(f store.Finding, this bool) event {
 	return event{At: f.At, When: f.At.In(p.opt.Location).Format("15:04:05"), Kind: "finding", Text: text, ThisOne: this, Evidence: f.Evidence}
 }
 
-func (p *pages) change(c *gin.Context) {
+func (p *pages) change(c *httpx.Context) {
 	a, ok := p.alertFromQuery(c, "id")
 	if !ok {
 		return
@@ -430,7 +430,7 @@ func (p *pages) change(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, Link(a.ID)+"&done=change")
 }
 
-func (p *pages) suppress(c *gin.Context) {
+func (p *pages) suppress(c *httpx.Context) {
 	a, ok := p.alertFromQuery(c, "id")
 	if !ok {
 		return
@@ -465,7 +465,7 @@ type incident struct {
 	When, Name, RoomDevice, Details, Actions, URL string
 }
 
-func (p *pages) incidents(c *gin.Context) ([]incident, bool) {
+func (p *pages) incidents(c *httpx.Context) ([]incident, bool) {
 	ctx := c.Request.Context()
 	as, err := p.opt.Store.ListAlerts(ctx, store.AlertFilter{Outcome: store.OutcomeTruePositive, Limit: 1000})
 	if err != nil {
@@ -509,7 +509,7 @@ func (p *pages) incidents(c *gin.Context) ([]incident, bool) {
 	return out, true
 }
 
-func (p *pages) incidentsPage(c *gin.Context) {
+func (p *pages) incidentsPage(c *httpx.Context) {
 	rows, ok := p.incidents(c)
 	if !ok {
 		return
@@ -519,7 +519,7 @@ func (p *pages) incidentsPage(c *gin.Context) {
 	p.srv.Render(c, http.StatusOK, p.incidentsT, v)
 }
 
-func (p *pages) incidentsPrint(c *gin.Context) {
+func (p *pages) incidentsPrint(c *httpx.Context) {
 	rows, ok := p.incidents(c)
 	if !ok {
 		return
@@ -542,7 +542,7 @@ func SafeCell(s string) string {
 	return s
 }
 
-func (p *pages) incidentsCSV(c *gin.Context) {
+func (p *pages) incidentsCSV(c *httpx.Context) {
 	rows, ok := p.incidents(c)
 	if !ok {
 		return
@@ -566,23 +566,23 @@ type apiAlert struct {
 	Outcome string `json:"outcome,omitempty"`
 }
 
-func (p *pages) apiList(c *gin.Context) {
+func (p *pages) apiList(c *httpx.Context) {
 	state := c.Query("state")
 	if state != "" && !slices.Contains(store.AlertStates, state) {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "state must be one of " + strings.Join(store.AlertStates, ", ")})
+		c.JSON(http.StatusBadRequest, httpx.H{"error": "state must be one of " + strings.Join(store.AlertStates, ", ")})
 		return
 	}
 	as, err := p.opt.Store.ListAlerts(c.Request.Context(), store.AlertFilter{State: state, Limit: 1000})
 	if err != nil {
 		p.logger.Error("alertweb: api", "err", err)
-		c.JSON(http.StatusInternalServerError, gin.H{"error": "database"})
+		c.JSON(http.StatusInternalServerError, httpx.H{"error": "database"})
 		return
 	}
 	out := []apiAlert{}
 	for _, a := range as {
 		out = append(out, apiAlert{Event: alert.EventOf(a, Link), State: a.State, Outcome: a.Outcome})
 	}
-	c.JSON(http.StatusOK, gin.H{"alerts": out})
+	c.JSON(http.StatusOK, httpx.H{"alerts": out})
 }
 
 // confidenceText says how sure the sensor was, in the DSL's words.

@@ -1,9 +1,8 @@
 // Package finding is the one type every source of findings produces: the
 // inspection engines, the DHCP server, the captive portal, the DNS guard and
 // the RADIUS server. It is a leaf: it imports nothing of Gatehouse, so any
-// package may publish a Finding on the event hub (events.Publish: the type
-// is the topic) or build one at the wiring edge without importing package
-// alert's internals.
+// source may build a Finding and offer it to the Sink it was given without
+// importing package alert's internals.
 //
 // It owns the shape of a finding and the names of its sources and classes.
 // It does not store findings, attribute them or decide who is told (package
@@ -71,9 +70,8 @@ const (
 
 // NotApproved is the unapproved-device finding of a device that asked to
 // join (a DHCP request, a RADIUS MAB request) and that nobody approved, on
-// a segment whose unknown_devices asks to hear of it. RADIUS publishes it
-// as the Data of an events.FindingRaised with Source SourceRADIUS; DHCP
-// with SourceDHCP.
+// a segment whose unknown_devices asks to hear of it: DHCP raises it with
+// SourceDHCP; RADIUS builds its own with SourceRADIUS.
 func NotApproved(source string, at time.Time, segment string, mac net.HardwareAddr, ip netip.Addr, evidence string) Finding {
 	return Finding{Time: at, Source: source, Class: ClassUnapprovedDevice, Segment: segment,
 		SrcMAC: append(net.HardwareAddr(nil), mac...), SrcIP: ip, Detail: DetailNotApproved, Evidence: evidence}
@@ -123,13 +121,14 @@ func (f Finding) String() string {
 		f.Time.UTC().Format(time.RFC3339Nano), f.Source, f.Class, f.Segment, f.SrcIP, mac, dst, f.Proto, f.Detail, f.Evidence)
 }
 
-// Sink takes findings from a source and must not lose them: the daemon
-// passes each source (DHCP, RADIUS, the portal, the DNS query log) the
-// finding store's sink, which stores every finding that is not noise or
-// over its device's budget, writing at once rather than dropping when its
-// queue is full. Findings go to a Sink and not only to the event hub
-// because the hub drops (counted) for a subscriber that falls behind, which
-// is right for observers and wrong for what the DSL must be told.
+// Sink takes findings from a source and must not lose them. The daemon
+// builds one sink, the finding store's, and hands it to every source (DHCP,
+// RADIUS, the portal, the DNS query log, inspection) as its
+// Options.Findings: it is the only way a finding leaves its source. That
+// sink stores every finding that is not noise or over its device's budget,
+// writing at once rather than dropping when its queue is full. Findings do
+// not go on the event hub, which drops (counted) for a subscriber that falls
+// behind: right for observers, wrong for what the DSL must be told.
 // Offer may block briefly (a direct database write) under a flood.
 type Sink interface {
 	Offer(Finding)
@@ -140,3 +139,11 @@ type SinkFunc func(Finding)
 
 // Offer calls fn(f).
 func (fn SinkFunc) Offer(f Finding) { fn(f) }
+
+// Discard is the Sink of a source built without one (a benchmark, a test
+// that does not look at findings): it drops every finding. The daemon never
+// uses it.
+type Discard struct{}
+
+// Offer drops f.
+func (Discard) Offer(Finding) {}

@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-net/gatehouse/alert/finding"
+	"github.com/gatehouse-net/gatehouse/store/storetest"
+
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -16,7 +17,7 @@ import (
 // database without bound.
 func TestAFindingFloodKeepsTheFirstAndTheUnusual(t *testing.T) {
 	clock := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	st := openStore(t)
+	st := storetest.Open(t)
 	s, err := New(Options{Store: st, Queue: 100000, ClientBudget: 20, Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
@@ -55,28 +56,5 @@ func TestAFindingFloodKeepsTheFirstAndTheUnusual(t *testing.T) {
 	s.HandleFinding(vpnFinding(clock, "10.20.0.10"))
 	if s.Stats().OverBudget != before {
 		t.Error("a finding in the next minute was left out")
-	}
-}
-
-func TestFindingBudgetIsBounded(t *testing.T) {
-	b := newBudget(5, 8, 100)
-	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	for i := range 10000 {
-		b.keep(finding.Finding{Class: "vpn", SrcIP: netip.AddrFrom4([4]byte{10, 20, byte(i >> 8), byte(i)})}, now)
-	}
-	if n := b.size(); n > 100 {
-		t.Errorf("budget tracks %d clients, bound is 100", n)
-	}
-	// One client raising ever-new kinds is bounded too: the first 5, then
-	// new kinds only until 8 kinds are known.
-	kept := 0
-	for i := range 1000 {
-		f := finding.Finding{Class: "vpn", SrcIP: netip.MustParseAddr("10.20.0.10"), DstPort: uint16(i)}
-		if k, _ := b.keep(f, now); k {
-			kept++
-		}
-	}
-	if kept != 8 {
-		t.Errorf("%d of 1000 findings of new kinds kept, want 8 (the bound on kinds a minute)", kept)
 	}
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/internal/batch"
+	"github.com/gatehouse-net/gatehouse/internal/clientbudget"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -52,9 +53,15 @@ const (
 // purgeActor is who the audit log names for retention purges.
 const purgeActor = "inspect-retention"
 
+// Store is the part of the store a Sink writes to.
+type Store interface {
+	InsertFindings(ctx context.Context, fs []store.Finding) error
+	PurgeFindings(ctx context.Context, actor string, before time.Time) (int64, error)
+}
+
 // Options configure a Sink. Store is required.
 type Options struct {
-	Store *store.Store
+	Store Store
 	// Stored, when set, is called after each batch was written, so the
 	// alert pipeline picks the new rows up at once.
 	Stored func()
@@ -112,10 +119,11 @@ type Stats struct {
 // Sink is an inspect.Sink that stores and publishes findings. HandleFinding
 // and ForSegment's sinks are safe for concurrent use by several engines.
 type Sink struct {
-	opt Options
-	log *slog.Logger
-	w   *batch.Writer[finding.Finding]
-	bud *budget // nil when the bound is off
+	opt      Options
+	log      *slog.Logger
+	w        *batch.Writer[finding.Finding]
+	bud      *clientbudget.Budget[string] // nil when the bound is off
+	budLimit int
 
 	received, ignored, purged, overBudget, spilled, spillStored, spillFailed atomic.Uint64
 }
@@ -156,7 +164,7 @@ func New(opt Options) (*Sink, error) {
 		if table <= 0 {
 			table = DefaultClientTable
 		}
-		s.bud = newBudget(limit, DefaultClientKinds, table)
+		s.bud, s.budLimit = clientbudget.New[string](limit, DefaultClientKinds, table), limit
 	}
 	var err error
 	s.w, err = batch.New(batch.Options[finding.Finding]{
@@ -186,11 +194,11 @@ func (s *Sink) HandleFinding(f finding.Finding) {
 		}
 	}
 	if s.bud != nil {
-		if keep, first := s.bud.keep(f, s.opt.Now()); !keep {
+		if keep, first := s.bud.Allow(clientKey(f), kindOf(f), s.opt.Now()); !keep {
 			s.overBudget.Add(1)
 			if first {
 				s.log.Warn("findingstore: a device went over its finding budget; only new kinds of finding are stored for the rest of the minute",
-					"mac", f.SrcMAC, "ip", f.SrcIP, "segment", f.Segment, "class", f.Class, "budget_per_minute", s.bud.limit)
+					"mac", f.SrcMAC, "ip", f.SrcIP, "segment", f.Segment, "class", f.Class, "budget_per_minute", s.budLimit)
 			}
 			return
 		}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/store/storetest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -19,16 +21,6 @@ import (
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/store"
 )
-
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 var pupilMAC = net.HardwareAddr{2, 0, 0, 0, 0x20, 0x0a}
 
@@ -59,7 +51,7 @@ func runSink(t *testing.T, s *Sink) (stop func()) {
 }
 
 func TestFindingsAreStoredWithSegmentAndSourceFromEverySource(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	stored := make(chan struct{}, 64)
 	s, err := New(Options{
 		Store: st, Batch: 3, FlushEvery: 20 * time.Millisecond,
@@ -144,7 +136,7 @@ func TestFindingsAreStoredWithSegmentAndSourceFromEverySource(t *testing.T) {
 // finding past the queue's size meets a full queue. None may be lost: each
 // is written at once (spilled), and the queued ones when Run starts.
 func TestAFullQueueLosesNoFinding(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	const queue, n = 4, 200
 	s, err := New(Options{Store: st, Queue: queue, ClientBudget: -1})
 	if err != nil {
@@ -174,7 +166,7 @@ func TestAFullQueueLosesNoFinding(t *testing.T) {
 // The engine folds every finding of a full-queue burst: the rows the
 // spill wrote are in id order with the rest.
 func TestAFullQueueFromManySourcesLosesNoFinding(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	const queue, producers, each = 8, 4, 100
 	s, err := New(Options{Store: st, Queue: queue, Batch: 16, FlushEvery: 5 * time.Millisecond, ClientBudget: -1})
 	if err != nil {
@@ -205,7 +197,7 @@ func TestAFullQueueFromManySourcesLosesNoFinding(t *testing.T) {
 }
 
 func TestQueuedFindingsAreWrittenOnShutdown(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	// A flush interval longer than the test: only the shutdown path writes.
 	s, err := New(Options{Store: st, FlushEvery: time.Hour})
 	if err != nil {
@@ -222,7 +214,7 @@ func TestQueuedFindingsAreWrittenOnShutdown(t *testing.T) {
 }
 
 func TestRetentionPurgesExpiredFindings(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	ctx := context.Background()
 	rows := []store.Finding{
@@ -254,7 +246,7 @@ func TestRetentionPurgesExpiredFindings(t *testing.T) {
 }
 
 func TestWriteFailureIsCounted(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	s, err := New(Options{Store: st, FlushEvery: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +272,7 @@ func TestNewNeedsAStore(t *testing.T) {
 // TestEngineReplayLandsInStore runs the real engine over a capture with the
 // sink attached, as the daemon wires it.
 func TestEngineReplayLandsInStore(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	s, err := New(Options{Store: st, FlushEvery: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +300,7 @@ func TestEngineReplayLandsInStore(t *testing.T) {
 }
 
 func TestCollectorReportsCounters(t *testing.T) {
-	s, err := New(Options{Store: openStore(t), Queue: 1})
+	s, err := New(Options{Store: storetest.Open(t), Queue: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -55,19 +55,19 @@ const maxAPIOffset = 100_000 * PageSize
 // &limit=1..1000 (default PageSize)&offset=N with the findings, newest
 // first, and how many match. The filters are checked as the page's are;
 // since and until take the page's forms or RFC 3339, until inclusive.
-func (p *page) apiList(c *gin.Context) {
+func (p *page) apiList(c *httpx.Context) {
 	f, msg := checkFilter(strings.TrimSpace(c.Query("class")), strings.TrimSpace(c.Query("segment")),
 		strings.TrimSpace(c.Query("mac")), strings.TrimSpace(c.Query("since")), strings.TrimSpace(c.Query("until")),
 		p.loc, "since", "until")
 	if msg != "" {
-		c.JSON(http.StatusBadRequest, gin.H{"error": msg})
+		c.JSON(http.StatusBadRequest, httpx.H{"error": msg})
 		return
 	}
 	f.Limit = PageSize
 	if s := c.Query("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > store.MaxFindingsPage {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "limit must be a whole number from 1 to " + strconv.Itoa(store.MaxFindingsPage) + "."})
+			c.JSON(http.StatusBadRequest, httpx.H{"error": "limit must be a whole number from 1 to " + strconv.Itoa(store.MaxFindingsPage) + "."})
 			return
 		}
 		f.Limit = n
@@ -75,7 +75,7 @@ func (p *page) apiList(c *gin.Context) {
 	if s := c.Query("offset"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > maxAPIOffset {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "offset must be a whole number from 0 to " + strconv.Itoa(maxAPIOffset) + "."})
+			c.JSON(http.StatusBadRequest, httpx.H{"error": "offset must be a whole number from 0 to " + strconv.Itoa(maxAPIOffset) + "."})
 			return
 		}
 		f.Offset = n
@@ -95,10 +95,10 @@ func (p *page) apiList(c *gin.Context) {
 	for _, fd := range found {
 		out = append(out, toAPIFinding(fd))
 	}
-	c.JSON(http.StatusOK, gin.H{"findings": out, "total": total, "limit": f.Limit, "offset": f.Offset})
+	c.JSON(http.StatusOK, httpx.H{"findings": out, "total": total, "limit": f.Limit, "offset": f.Offset})
 }
 
-func (p *page) apiDBError(c *gin.Context, err error) {
+func (p *page) apiDBError(c *httpx.Context, err error) {
 	p.log.Error("findingsweb: read findings", "path", c.Request.URL.Path, "err", err)
-	c.JSON(http.StatusInternalServerError, gin.H{"error": "the findings could not be read from the database"})
+	c.JSON(http.StatusInternalServerError, httpx.H{"error": "the findings could not be read from the database"})
 }

@@ -26,7 +26,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -85,7 +85,7 @@ func Register(srv *web.Server, st *store.Store, log *slog.Logger) {
 // csvLimit), newest first, times in the school's zone with their offset.
 // Detail and evidence come from packets a pupil's device sent, so every
 // cell goes through web.SendCSV's formula guard.
-func (p *page) exportCSV(c *gin.Context) {
+func (p *page) exportCSV(c *httpx.Context) {
 	var d pageData
 	f, msg := p.filter(c, &d)
 	if msg != "" {
@@ -175,7 +175,7 @@ func parseWhen(s string, loc *time.Location) (start, end time.Time, err error) {
 }
 
 // filter reads and checks the query. The message is for the person.
-func (p *page) filter(c *gin.Context, d *pageData) (store.FindingFilter, string) {
+func (p *page) filter(c *httpx.Context, d *pageData) (store.FindingFilter, string) {
 	d.Class = strings.TrimSpace(c.Query("class"))
 	d.Segment = strings.TrimSpace(c.Query("segment"))
 	d.Device = strings.TrimSpace(c.Query("device"))
@@ -253,7 +253,7 @@ func (d *pageData) pageURL(n int) string {
 	return Path + "?" + q.Encode()
 }
 
-func (p *page) list(c *gin.Context) {
+func (p *page) list(c *httpx.Context) {
 	ctx := c.Request.Context()
 	v := p.srv.View(c, "Findings")
 	d := pageData{Classes: finding.Classes}
@@ -325,7 +325,7 @@ func (p *page) row(f store.Finding) row {
 	return r
 }
 
-func (p *page) dbError(c *gin.Context, err error) {
+func (p *page) dbError(c *httpx.Context, err error) {
 	p.log.Error("findingsweb: read findings", "path", c.Request.URL.Path, "err", err)
 	p.srv.RenderError(c, http.StatusInternalServerError, "The findings could not be read from the database. Try again; if it keeps failing, check the daemon's log.")
 }

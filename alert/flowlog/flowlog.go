@@ -21,12 +21,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/internal/batch"
+	"github.com/gatehouse-net/gatehouse/internal/clientbudget"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -83,15 +83,9 @@ type Log struct {
 	log *slog.Logger
 	w   *batch.Writer[store.Flow]
 
-	mu      sync.Mutex
-	clients map[string]*minute
+	budget *clientbudget.Budget[string]
 
 	received, overBudget, purged atomic.Uint64
-}
-
-type minute struct {
-	start time.Time
-	n     int
 }
 
 // New returns a log; Run writes it.
@@ -124,7 +118,8 @@ func New(opt Options) (*Log, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	l := &Log{opt: opt, log: log, clients: map[string]*minute{}}
+	// Flows have no kinds: over the budget only classified ones are kept.
+	l := &Log{opt: opt, log: log, budget: clientbudget.New[string](opt.ClientBudget, 0, opt.ClientTable)}
 	var err error
 	l.w, err = batch.New(batch.Options[store.Flow]{Name: "flow log", Write: opt.Store.SaveFlows, Purge: l.purge,
 		Queue: opt.Queue, Size: opt.Batch, FlushEvery: opt.FlushEvery, PurgeEvery: opt.PurgeEvery, Logger: log})
@@ -165,51 +160,16 @@ func (l *Log) within(f store.Flow) bool {
 	if len(f.MAC) > 0 {
 		key = f.MAC.String()
 	}
-	now := l.opt.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c := l.clients[key]
-	if c == nil {
-		if len(l.clients) >= l.opt.ClientTable {
-			l.evict(now)
-		}
-		c = &minute{start: now}
-		l.clients[key] = c
+	if f.Class != "" {
+		l.budget.Count(key, l.opt.Now())
+		return true
 	}
-	if now.Sub(c.start) >= time.Minute || now.Before(c.start) {
-		c.start, c.n = now, 0
-	}
-	if c.n >= l.opt.ClientBudget && f.Class == "" {
-		return false
-	}
-	c.n++
-	return true
-}
-
-// evict forgets clients whose minute is over, or else the oldest.
-func (l *Log) evict(now time.Time) {
-	var oldest string
-	var oldestAt time.Time
-	for k, c := range l.clients {
-		if now.Sub(c.start) >= time.Minute {
-			delete(l.clients, k)
-			continue
-		}
-		if oldest == "" || c.start.Before(oldestAt) {
-			oldest, oldestAt = k, c.start
-		}
-	}
-	if len(l.clients) >= l.opt.ClientTable && oldest != "" {
-		delete(l.clients, oldest)
-	}
+	keep, _ := l.budget.Allow(key, "", l.opt.Now())
+	return keep
 }
 
 // Clients is how many clients the budget tracks now.
-func (l *Log) Clients() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.clients)
-}
+func (l *Log) Clients() int { return l.budget.Clients() }
 
 // Run writes queued flows and purges until ctx is done.
 func (l *Log) Run(ctx context.Context) error { return l.w.Run(ctx) }

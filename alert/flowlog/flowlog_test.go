@@ -4,23 +4,14 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/store/storetest"
 
 	"github.com/gatehouse-net/gatehouse/inspect"
 	"github.com/gatehouse-net/gatehouse/store"
 )
-
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 func run(t *testing.T, l *Log) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -32,7 +23,7 @@ func run(t *testing.T, l *Log) (stop func()) {
 // A replayed OpenVPN session lands in the flow log as one row with its
 // class, counts and MAC, on the segment of the engine that saw it.
 func TestReplayedFlowsLandInTheLog(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	l, err := New(Options{Store: st})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +55,7 @@ func TestReplayedFlowsLandInTheLog(t *testing.T) {
 // One client's flood is bounded per minute (classified flows still kept);
 // the client table is bounded.
 func TestFlowLogIsBoundedPerClient(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	l, err := New(Options{Store: st, ClientBudget: 50, ClientTable: 100, Queue: 100000, Now: func() time.Time { return now }})
 	if err != nil {
@@ -106,7 +97,7 @@ func TestFlowLogIsBoundedPerClient(t *testing.T) {
 
 // Retention purges old flows.
 func TestFlowRetention(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	c, s := netip.MustParseAddr("10.20.0.10"), netip.MustParseAddr("192.0.2.1")
 	if err := st.SaveFlows(context.Background(), []store.Flow{{Start: now.Add(-15 * 24 * time.Hour), Client: c, Server: s}, {Start: now.Add(-time.Hour), Client: c, Server: s, ClientPort: 1}}); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -63,12 +62,12 @@ func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *sto
 	log = log.With("component", "alerts")
 	metrics := alert.NewMetrics(st.OutboxDepth)
 	subnets := map[string]netip.Prefix{}
-	noise := &alert.Noise{UnknownDevices: map[string]string{}}
+	noise := &alert.Noise{UnknownDevices: map[string]policy.UnknownDevices{}}
 	for i, s := range cfg.Segments {
 		subnets[s.Name] = s.Subnet
 		// The mode in force, defaults included (policyNetwork keeps the
 		// configuration's order).
-		noise.UnknownDevices[s.Name] = string(n.Segments[i].UnknownDevices)
+		noise.UnknownDevices[s.Name] = n.Segments[i].UnknownDevices
 		noise.OwnIPs = append(noise.OwnIPs, s.Gateway)
 		if s.Interface != "" {
 			if ifc, err := net.InterfaceByName(s.Interface); err == nil && len(ifc.HardwareAddr) > 0 {
@@ -169,7 +168,7 @@ func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *sto
 	if a.digest != nil {
 		a.digest.Queued = a.outbox.Poke
 	}
-	attributor := &alert.Attributor{Records: st, Sessions: radiusSessions{st}, People: storePeople{st}}
+	attributor := &alert.Attributor{Records: st, Sessions: alert.StoreSessions{Store: st}, People: alert.StorePeople{Store: st}}
 	if a.engine, err = alert.New(alert.Options{Store: st, Attributor: attributor, Severity: cfg.Alerts.Severity,
 		Immediate: immediate, Every: every, Logger: log, Delivered: a.outbox.Poke, Metrics: metrics}); err != nil {
 		return nil, err
@@ -226,54 +225,6 @@ func (a *alerting) purge(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-// radiusSessions answers alert attribution from RADIUS accounting.
-type radiusSessions struct{ st *store.Store }
-
-func (r radiusSessions) WhoHeld(ctx context.Context, ip netip.Addr, mac net.HardwareAddr, at time.Time) (alert.Session, bool, error) {
-	s, err := r.st.WhoHeld(ctx, ip, mac, at)
-	if errors.Is(err, store.ErrNotFound) {
-		return alert.Session{}, false, nil
-	}
-	if err != nil {
-		return alert.Session{}, false, err
-	}
-	return alert.Session{Username: s.Username, PersonRef: s.Person, MAC: s.MAC, IP: s.IP, AccessPoint: s.AP, Room: s.Room, SSID: s.SSID}, true, nil
-}
-
-// storePeople names the person a device's owner or a RADIUS user is.
-type storePeople struct{ st *store.Store }
-
-func (p storePeople) Person(ctx context.Context, ref string) (alert.Person, bool, error) {
-	v, err := p.st.PersonByKey(ctx, ref)
-	if errors.Is(err, store.ErrNotFound) {
-		return alert.Person{}, false, nil
-	}
-	if err != nil {
-		return alert.Person{}, false, err
-	}
-	first := v.PreferredForename
-	if first == "" {
-		first = v.LegalForename
-	}
-	out := alert.Person{Name: strings.TrimSpace(first + " " + v.LegalSurname)}
-	if v.Kind == "staff" {
-		out.Role = v.Role
-		if out.Role == "" {
-			out.Role = "Staff"
-		}
-	} else {
-		var g []string
-		if v.YearGroup != "" {
-			g = append(g, "Year "+strings.TrimPrefix(v.YearGroup, "Year "))
-		}
-		if v.RegGroup != "" {
-			g = append(g, v.RegGroup)
-		}
-		out.Group = strings.Join(g, ", ")
-	}
-	return out, true, nil
 }
 
 // loadCAs reads PEM certificates to trust.

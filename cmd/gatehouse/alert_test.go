@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/gatehouse-net/gatehouse/alert"
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
@@ -122,50 +121,4 @@ segments:
 	}
 	cancel()
 	wg.Wait()
-}
-
-// TestRADIUSAndPeopleAttributeAnAlert: an accounting session (as the RADIUS
-// server records it) and a person in the people table, read through the
-// daemon's adapters, name the pupil, the room and the SSID.
-func TestRADIUSAndPeopleAttributeAnAlert(t *testing.T) {
-	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Now().Truncate(time.Second)
-	mac := net.HardwareAddr{0x00, 0x1c, 0xb3, 1, 2, 3}
-	ap := net.HardwareAddr{0x00, 0x11, 0x22, 0x33, 0x44, 0x55}
-	ip := netip.MustParseAddr("10.20.3.7")
-	if _, err := st.CreatePerson(ctx, "test", store.Person{Kind: "pupil", UPN: "A123456789012", AdmissionNo: "S1042", Username: "sam.pupil",
-		LegalForename: "Samuel", PreferredForename: "Sam", LegalSurname: "Pupil", YearGroup: "9", RegGroup: "9B"}, now); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetAPRoom(ctx, "test", ap, "B12 Science"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.RecordAccounting(ctx, store.AccountingUpdate{Status: store.AcctStart, NAS: "aps", NASAddr: netip.MustParseAddr("10.99.0.10"),
-		AcctSessionID: "s1", Username: "sam.pupil", Person: "sam.pupil", MAC: mac, IP: ip, AP: ap.String(), SSID: "School-Pupil", At: now.Add(-time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
-	e, err := alert.New(alert.Options{Store: st, Attributor: &alert.Attributor{Records: st, Sessions: radiusSessions{st}, People: storePeople{st}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.InsertFindings(ctx, []store.Finding{{At: now, Source: "inspect", Class: "vpn", Segment: "pupil", SrcIP: ip}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Drain(ctx); err != nil {
-		t.Fatal(err)
-	}
-	as, err := st.ListAlerts(ctx, store.AlertFilter{})
-	if err != nil || len(as) != 1 {
-		t.Fatalf("alerts %+v %v", as, err)
-	}
-	a := as[0]
-	if a.AttributedBy != alert.ByRADIUS || a.PersonName != "Sam Pupil" || a.PersonGroup != "Year 9, 9B" || a.Room != "B12 Science" ||
-		a.SSID != "School-Pupil" || a.SrcMAC.String() != mac.String() {
-		t.Errorf("alert %+v", a)
-	}
 }

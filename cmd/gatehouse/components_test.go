@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/inspect"
 )
 
 // untilDone is a component that runs until its context ends, and says
@@ -119,5 +121,51 @@ func TestReloadReportsEveryHostProblem(t *testing.T) {
 	}
 	if d.currentConfig() != running {
 		t.Error("a refused reload replaced the running configuration")
+	}
+}
+
+// A reload re-reads inspection's signatures file: an edited file takes
+// effect without a restart, and a bad one is refused with its bad line
+// named while the set in force stays and the rest of the reload goes on.
+func TestReloadAppliesSignaturesAndRefusesABadFile(t *testing.T) {
+	dir := t.TempDir()
+	sigFile := filepath.Join(dir, "signatures.txt")
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(sigFile, "name proxy school-test proxy.example.net a test proxy\n")
+	path := filepath.Join(dir, "gatehouse.yaml")
+	write(path, testConfig(dir)+"inspect:\n  signatures: "+sigFile+"\n")
+	running, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := inspect.NewSite(inspect.SiteOptions{Interfaces: []inspect.Interface{{Name: "gh-sig0"}}})
+	var log bytes.Buffer
+	d := &daemon{
+		log:     slog.New(slog.NewTextHandler(&log, nil)),
+		cfg:     running,
+		hub:     events.New(),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reloads"}, []string{"outcome"}),
+		sigs:    site,
+	}
+	d.reload()
+	first := site.Signatures()
+	if first.Len() != 1 || !strings.Contains(log.String(), "inspection signatures reloaded") {
+		t.Fatalf("after a reload the site applies %d signature(s), want the file's 1; log:\n%s", first.Len(), log.String())
+	}
+	write(sigFile, "name proxy school-test proxy.example.net\nport vpn x tcp/99999 out of range\n")
+	log.Reset()
+	d.reload()
+	for _, want := range []string{"inspection signatures reload refused", "signatures.txt:2:", "configuration reloaded"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, log.String())
+		}
+	}
+	if site.Signatures() != first {
+		t.Error("a bad signatures file replaced the set in force")
 	}
 }

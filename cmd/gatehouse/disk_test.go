@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -66,28 +62,10 @@ func TestADiskFillingUpIsReportedByTheDaemon(t *testing.T) {
 			fs, err := st.Findings(ctx, store.FindingFilter{Class: "disk-low"})
 			return err == nil && len(fs) > 0
 		})
-		c := d.client()
-		c.Timeout = time.Minute // argon2 on a loaded machine
-		c.Jar, _ = cookiejar.New(nil)
-		c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
-		resp, err := c.Get(d.admin + "/login")
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(readAll(t, resp))
-		if m == nil {
-			t.Fatal("no csrf field on the login page")
-		}
-		resp, err = c.PostForm(d.admin+"/login", url.Values{"csrf": {m[1]}, "name": {"amy"}, "password": {pw}, "next": {"/"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp, err = c.Get(d.admin + "/"); err != nil {
-			t.Fatal(err)
-		}
-		if home := readAll(t, resp); !strings.Contains(home, "disk is nearly full") {
-			t.Errorf("the network manager's home page (%d, %s) does not warn of the disk:\n%s", resp.StatusCode, resp.Request.URL, home)
+		b := d.browser(t)
+		b.Login("amy", pw)
+		if r := b.Get("/"); !strings.Contains(r.Body, "disk is nearly full") {
+			t.Errorf("the network manager's home page (%d) does not warn of the disk:\n%s", r.StatusCode, r.Body)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/dhcp"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 )
 
@@ -25,11 +26,11 @@ var (
 
 type panicBinder struct{ dhcp.Binder }
 
-func (b panicBinder) Bind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, until time.Time) error {
-	if mac.String() == faultMAC.String() {
-		panic("injected fault: DHCP lease for " + mac.String())
+func (b panicBinder) Bind(ctx context.Context, d policy.Device, until time.Time) error {
+	if d.MAC.String() == faultMAC.String() {
+		panic("injected fault: DHCP lease for " + d.MAC.String())
 	}
-	return b.Binder.Bind(ctx, mac, ip, until)
+	return b.Binder.Bind(ctx, d, until)
 }
 
 type panicRecorder struct{ dnsguard.Recorder }

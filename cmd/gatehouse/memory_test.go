@@ -50,6 +50,41 @@ func TestIdleDaemonHeapStaysWithinTheBudget(t *testing.T) {
 	if heap > idleHeapBound {
 		t.Errorf("the idle daemon holds %.1f MiB of Go heap, over the guard of %d MiB: something is preallocated again (see bench/memory.sh and a -tags gatehouse_pprof heap profile)", heap/(1<<20), idleHeapBound>>20)
 	}
+
+	// The file pages (the binary's, the C library's, the capture rings)
+	// once start-up's pages were paged out (filepages.go): about 10 MiB,
+	// where the whole binary, 25 MiB and more unstripped, stayed before.
+	waitFor(t, "the started line", func() bool { return strings.Contains(d.log.String(), "msg=\"gatehouse started\"") })
+	file := procStatusKiB(t, d.cmd.Process.Pid, "RssFile") << 10
+	t.Logf("idle daemon: %.1f MiB of file pages resident", float64(file)/(1<<20))
+	if file > idleFilePagesBound {
+		t.Errorf("the idle daemon holds %.1f MiB of file pages, over the guard of %d MiB: start-up's pages of the binary were not paged out (see bench/memory.sh with SMAPS=dir)", float64(file)/(1<<20), idleFilePagesBound>>20)
+	}
+}
+
+// idleFilePagesBound is the CI guard of the binary's resident pages:
+// between what the idle daemon keeps (about 10 MiB with four rings) and
+// the whole binary, which start-up touches.
+const idleFilePagesBound = 18 << 20
+
+// procStatusKiB reads one "Key: N kB" line of /proc/PID/status.
+func procStatusKiB(t *testing.T, pid int, key string) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("/proc/%d/status has no %s", pid, key)
+	return 0
 }
 
 // metric reads one unlabelled series from the daemon's /metrics.

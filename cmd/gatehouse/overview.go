@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"math/big"
-	"net/netip"
 
 	"github.com/gatehouse-net/gatehouse/web/overview"
 )
@@ -33,7 +31,7 @@ func wireOverview(_ context.Context, w *wiring) error {
 		o.Pools = func() []overview.Pool {
 			var out []overview.Pool
 			for _, seg := range srv.Segments() {
-				out = append(out, overview.Pool{Segment: seg.Name, Size: rangeSize(seg.RangeStart, seg.RangeEnd)})
+				out = append(out, overview.Pool{Segment: seg.Name, Size: seg.PoolSize()})
 			}
 			return out
 		}
@@ -50,18 +48,4 @@ func wireOverview(_ context.Context, w *wiring) error {
 	}
 	overview.Register(w.web, o)
 	return nil
-}
-
-// rangeSize counts the addresses from start to end inclusive; 0 for an
-// empty or mixed-family range. Capped so an IPv6 range cannot overflow.
-func rangeSize(start, end netip.Addr) int {
-	if !start.IsValid() || !end.IsValid() || start.Is4() != end.Is4() || end.Less(start) {
-		return 0
-	}
-	n := new(big.Int).Sub(new(big.Int).SetBytes(end.AsSlice()), new(big.Int).SetBytes(start.AsSlice()))
-	n.Add(n, big.NewInt(1))
-	if !n.IsInt64() || n.Int64() > 1<<30 {
-		return 1 << 30
-	}
-	return int(n.Int64())
 }

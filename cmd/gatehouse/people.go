@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,7 +36,7 @@ type peopleWiring struct {
 	// the kernel's backstop.
 	radius atomic.Pointer[radius.Server]
 	// mailer is the alerts' mailer, set once alerting is built, for the
-	// leavers preview (to the DSL addresses of alerts.dsl).
+	// leavers preview (to the network manager and alerts.dsl).
 	mailer atomic.Pointer[alert.Mailer]
 	// dhcp is set once the DHCP server is built, to release a revoked
 	// device's leases.
@@ -50,13 +51,14 @@ func (w *peopleWiring) ReleaseMAC(ctx context.Context, mac net.HardwareAddr) err
 	return nil
 }
 
-// SendLeaversPreview mails the leavers preview through the alerts' mailer.
-func (w *peopleWiring) SendLeaversPreview(ctx context.Context, subject, body string) error {
+// SendMailTo mails the leavers preview through the alerts' mailer (its
+// server and From; people chooses the recipients).
+func (w *peopleWiring) SendMailTo(ctx context.Context, to []string, subject, body string) error {
 	m := w.mailer.Load()
 	if m == nil {
 		return people.ErrNoMailer
 	}
-	return m.SendMail(ctx, subject, body)
+	return m.SendMailTo(ctx, to, subject, body)
 }
 
 // Disconnect ends a device's live Wi-Fi sessions through the RADIUS server
@@ -83,6 +85,9 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 		Grace:      cfg.People.Grace,
 		Retention:  cfg.People.Retention,
 		NoticeDays: cfg.People.NoticeDays,
+		// The T-14 preview goes to the network manager and the DSL.
+		NetworkManagers: cfg.People.LeaversPreviewTo,
+		DSL:             cfg.Alerts.DSL,
 	}
 	for _, s := range network.Segments {
 		if s.UnknownDevices == policy.UnknownQuarantine {
@@ -90,7 +95,7 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 		}
 	}
 	if enf != nil {
-		opts.Kernel = enf
+		opts.Kernel = testKernel(enf, w.started.Load)
 		opts.Disconnector = w
 		opts.Mailer = w
 		opts.Leases = w
@@ -109,6 +114,11 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 			return err
 		}
 	}
+	now, err := daemonClock(log)
+	if err != nil {
+		return nil, err
+	}
+	opts.Now = now
 	sealer, err := ntSealer(cfg)
 	if err != nil {
 		return nil, err
@@ -142,13 +152,9 @@ func scheduledImports(cfg *config.Config) []people.ScheduledImport {
 func readImport(ctx context.Context, im config.PeopleImport) (people.Batch, error) {
 	switch {
 	case im.LDAP != nil:
-		o := people.LDAPOptions{URL: im.LDAP.URL, BaseDN: im.LDAP.BaseDN, Filter: im.LDAP.Filter, BindDN: im.LDAP.BindDN}
-		if im.LDAP.PasswordFile != "" {
-			pw, err := os.ReadFile(im.LDAP.PasswordFile)
-			if err != nil {
-				return people.Batch{}, fmt.Errorf("LDAP password: %w", err)
-			}
-			o.Password = strings.TrimSpace(string(pw))
+		o, err := ldapOptions(im.LDAP)
+		if err != nil {
+			return people.Batch{}, err
 		}
 		es, err := people.FetchLDAP(ctx, o)
 		if err != nil {
@@ -163,6 +169,51 @@ func readImport(ctx context.Context, im config.PeopleImport) (people.Batch, erro
 		return people.ParseOneRoster(im.Name, bundle, people.OneRosterOptions{})
 	}
 	return readCSVFiles(im.Name, im.Files, nil)
+}
+
+// ldapFields are the people fields config.LDAPAttributeKeys name ("kind"
+// is the kind attribute, not a field).
+var ldapFields = map[string]people.Field{
+	"upn": people.FUPN, "admission_number": people.FAdmissionNo, "staff_code": people.FStaffCode, "title": people.FTitle,
+	"forename": people.FForename, "surname": people.FSurname, "preferred_forename": people.FPreferred,
+	"year_group": people.FYear, "reg_group": people.FReg, "role": people.FRole, "username": people.FUsername, "email": people.FEmail,
+}
+
+// ldapOptions turns an import's ldap section into people's options: the
+// bind password and CA read from their files, the attribute map and the
+// kind values as configured (people's defaults for the rest).
+func ldapOptions(l *config.PeopleLDAP) (people.LDAPOptions, error) {
+	o := people.LDAPOptions{URL: l.URL, BaseDN: l.BaseDN, Filter: l.Filter, BindDN: l.BindDN, StartTLS: l.StartTLS,
+		PupilValues: l.PupilValues, StaffValues: l.StaffValues}
+	if l.PasswordFile != "" {
+		pw, err := os.ReadFile(l.PasswordFile)
+		if err != nil {
+			return o, fmt.Errorf("LDAP password: %w", err)
+		}
+		o.Password = strings.TrimSpace(string(pw))
+	}
+	if l.CAFile != "" {
+		pool, err := loadCAs(l.CAFile)
+		if err != nil {
+			return o, fmt.Errorf("LDAP ca_file: %w", err)
+		}
+		o.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	for k, attr := range l.Attributes {
+		if k == "kind" {
+			o.KindAttribute = attr
+			continue
+		}
+		f, ok := ldapFields[k]
+		if !ok {
+			return o, fmt.Errorf("LDAP attributes: %q is not a field", k)
+		}
+		if o.Attributes == nil {
+			o.Attributes = map[people.Field]string{}
+		}
+		o.Attributes[f] = attr
+	}
+	return o, nil
 }
 
 // readCSVFiles reads CSV exports (or OneRoster bundle directories) read

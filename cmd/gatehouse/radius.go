@@ -1,13 +1,11 @@
 package main
 
-// Construction of the RADIUS server from the configuration, and the
-// adapters it needs over the store.
+// Construction of the RADIUS server from the configuration.
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 
@@ -25,19 +23,6 @@ import (
 	"github.com/gatehouse-net/gatehouse/web"
 )
 
-// storeDevices answers radius's device lookups from the store's devices
-// table until package people owns approval.
-type storeDevices struct{ st *store.Store }
-
-func (d storeDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (radius.DeviceInfo, error) {
-	dev, err := d.st.DeviceForRADIUS(ctx, mac)
-	if err != nil {
-		return radius.DeviceInfo{}, err
-	}
-	return radius.DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
-		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed}, nil
-}
-
 // radiusSegments converts the configuration's segments, with the
 // unknown-device mode policy settled for each (policyNetwork keeps the
 // configuration's order).
@@ -45,7 +30,7 @@ func radiusSegments(cfg *config.Config, n policy.Network) []radius.Segment {
 	var out []radius.Segment
 	for i, s := range cfg.Segments {
 		out = append(out, radius.Segment{Name: s.Name, VLAN: s.VLAN, SSIDs: s.SSIDs,
-			Unknown: string(n.Segments[i].UnknownDevices), Portal: s.Portal})
+			Unknown: n.Segments[i].UnknownDevices, Portal: s.Portal})
 	}
 	return out
 }
@@ -109,7 +94,7 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 	rs, err := radius.New(radius.Options{
 		AuthAddr: cfg.RADIUS.Auth, AcctAddr: cfg.RADIUS.Accounting,
 		Clients: clients, Segments: radiusSegments(cfg, n),
-		Devices: storeDevices{st}, Sessions: st, Keys: keys, Auditor: st, Events: hub, Findings: findings,
+		Devices: radius.StoreDevices{Store: st}, Sessions: st, Keys: keys, Auditor: st, Events: hub, Findings: findings,
 		// PAP logins are people's usernames and Wi-Fi passwords.
 		Identities:      ids,
 		EAP:             eapOpts,

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -17,10 +18,11 @@ import (
 
 const deviceUsage = `gatehouse device: approve a device for Wi-Fi, or give it a personal key.
 
-  gatehouse device approve --config FILE --mac MAC --segment NAME [--name TEXT]
+  gatehouse device approve --config FILE --mac MAC --segment NAME [--name TEXT] [--owner ID]
       Approves the device (MAB: RADIUS accepts it onto NAME's VLAN whatever
-      SSID it joins; --segment "" lets the SSID decide) and lifts any block.
-      Audited. A running daemon's kernel rules take the approval at its next
+      SSID it joins; --segment "" lets the SSID decide) and lifts any block;
+      --owner gives it to a person (UPN, admission number, staff code or
+      username), so it loses access when they leave. Audited. A running daemon's kernel rules take the approval at its next
       restart; the devices page applies it at once.
 
   gatehouse device key --config FILE --mac MAC [--ssid NAME]
@@ -51,6 +53,7 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 	segment := fs.String("segment", "", "segment it is approved for")
 	name := fs.String("name", "", "a name for the device")
 	ssid := fs.String("ssid", "", "SSID for the QR payload")
+	owner := fs.String("owner", "", "the person who owns it (UPN, admission number, staff code or username)")
 	if err := parseFlags(fs, args[1:], false); err != nil {
 		return err
 	}
@@ -76,8 +79,30 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 		if *segment != "" && !slices.ContainsFunc(cfg.Segments, func(s config.Segment) bool { return s.Name == *segment }) {
 			return usagef("--segment %q is not a segment of %s", *segment, *path)
 		}
+		var ownerID int64
+		if *owner != "" {
+			// The owner is checked before anything is written: a device
+			// must not be approved for a person who is not there.
+			p, err := st.PersonByKey(ctx, *owner)
+			if errors.Is(err, store.ErrNotFound) {
+				return usagef("--owner %q is nobody's UPN, admission number, staff code or username", *owner)
+			}
+			if err != nil {
+				return err
+			}
+			if p.State != store.PersonActive && p.State != store.PersonLeaving {
+				return fmt.Errorf("--owner %s has no access (%s)", *owner, p.State)
+			}
+			ownerID = p.ID
+		}
 		if err := st.ApproveDevice(ctx, cliActor(), mac, *segment, *name, time.Now()); err != nil {
 			return err
+		}
+		if ownerID != 0 {
+			// Owned, the device goes with its owner: revoked when they leave.
+			if err := st.SetDeviceOwner(ctx, cliActor(), mac, ownerID, time.Now()); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(env.stdout, "approved %s for %s\n", mac, orSSID(*segment))
 		return nil

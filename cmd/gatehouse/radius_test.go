@@ -51,7 +51,7 @@ func TestPeoplesDisconnectsReachTheNAS(t *testing.T) {
 	}()
 	rs, err := grad.New(grad.Options{
 		Clients:     []grad.Client{{Name: "aps", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte(secret), CoAPort: nas.LocalAddr().(*net.UDPAddr).Port, RequireMessageAuthenticator: true}},
-		Devices:     storeDevices{st},
+		Devices:     grad.StoreDevices{Store: st},
 		Sessions:    st,
 		CoATimeouts: []time.Duration{2 * time.Second},
 	})

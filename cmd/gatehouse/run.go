@@ -39,8 +39,9 @@ Loads and checks the configuration (a bad file never starts the daemon),
 opens the database and applies its migrations, then serves the admin page.
 SIGHUP reloads the configuration: a bad file is refused with the reason in
 the log and the running configuration is kept; a good one applies
-dns.safesearch at once and logs which other changed sections take effect at
-the next restart. SIGINT or SIGTERM stop it; the kernel keeps enforcing.
+dns.safesearch at once, re-reads inspection's signatures file (a bad one is
+refused, each bad line logged, and the signatures in force stay), and logs
+which other changed sections take effect at the next restart. SIGINT or SIGTERM stop it; the kernel keeps enforcing.
 
 Flags:
   --config FILE   the configuration file (required)
@@ -70,7 +71,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 		return usagef("unknown --log %q (want text or json)", *logFormat)
 	}
 	log := slog.New(handler)
-	setMemoryLimit(log) // memlimit.go
+	setMemoryLimit(log)                         // memlimit.go
+	cHeapOneArena()                             // cmalloc.go
+	if err := smallFileMappings(); err != nil { // filepages.go
+		log.Warn("memory: file pages stay in 2 MiB mappings", "err", err)
+	}
 
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -106,6 +111,9 @@ type daemon struct {
 
 	hub   *events.Hub
 	guard *dnsguard.Guard // set once built; reload re-applies its segment settings
+	// sigs is inspection, set once built; reload re-reads its signatures
+	// file.
+	sigs signatureReloader
 
 	reloads *prometheus.CounterVec
 }
@@ -229,6 +237,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 		w.run("heap profiles", p) // debug builds only (heapprofile_pprof.go)
 	}
 	d.guard = w.guard
+	if w.site != nil {
+		d.sigs = w.site
+	}
 
 	// What the database holds goes in before the first Apply, so the table
 	// is built whole in one batch and nobody admitted, approved or
@@ -247,7 +258,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	}
 
 	started := func() {
-		releaseStartupMemory() // memlimit.go
+		releaseStartupMemory(log) // memlimit.go
 		log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
 			"admin", "https://"+cfg.Admin.Listen, "segments", len(cfg.Segments))
 	}
@@ -372,6 +383,7 @@ func (d *daemon) reload() {
 			return
 		}
 	}
+	d.reloadSignatures(cfg.Inspect.Signatures)
 	d.mu.Lock()
 	d.cfg = cfg
 	d.mu.Unlock()
@@ -381,6 +393,31 @@ func (d *daemon) reload() {
 	if len(restart) > 0 {
 		d.log.Warn("these changes take effect at the next restart", "sections", restart)
 	}
+}
+
+// signatureReloader is inspection as a reload sees it (inspect.Site).
+type signatureReloader interface {
+	ReloadSignatures(path string) (*inspect.Signatures, error)
+}
+
+// reloadSignatures re-reads inspection's signatures file (the shipped set
+// when path is ""), so a network manager's edited copy takes effect on
+// SIGHUP. A file that does not validate leaves the signatures in force,
+// and the log names every bad line; the rest of the reload goes on.
+func (d *daemon) reloadSignatures(path string) {
+	if d.sigs == nil {
+		return
+	}
+	shown := path
+	if shown == "" {
+		shown = "(shipped)"
+	}
+	sigs, err := d.sigs.ReloadSignatures(path)
+	if err != nil {
+		d.log.Error("inspection signatures reload refused; keeping the signatures in force", "signatures", shown, "err", err)
+		return
+	}
+	d.log.Info("inspection signatures reloaded", "signatures", shown, "count", sigs.Len())
 }
 
 // hostProblems is every problem cfg.HostProblems finds, in one error (one
@@ -405,6 +442,9 @@ func reloadPlan(old, cfg *config.Config) (applied, restart []string) {
 	if old.DNS.SafeSearch != cfg.DNS.SafeSearch {
 		applied = append(applied, "dns.safesearch")
 	}
+	if old.Inspect.Signatures != cfg.Inspect.Signatures {
+		applied = append(applied, "inspect.signatures")
+	}
 	for _, c := range []struct {
 		section  string
 		old, new any
@@ -419,7 +459,7 @@ func reloadPlan(old, cfg *config.Config) (applied, restart []string) {
 		{"dns.upstream", old.DNS.Upstream, cfg.DNS.Upstream},
 		{"dns.log_retention", old.DNS.LogRetention, cfg.DNS.LogRetention},
 		{"radius", old.RADIUS, cfg.RADIUS},
-		{"inspect", old.Inspect, cfg.Inspect},
+		{"inspect", inspectBesidesSignatures(old.Inspect), inspectBesidesSignatures(cfg.Inspect)},
 		{"dhcp", old.DHCPRelay, cfg.DHCPRelay},
 		{"portal", old.Portal, cfg.Portal},
 		{"alerts", old.Alerts, cfg.Alerts},
@@ -430,6 +470,13 @@ func reloadPlan(old, cfg *config.Config) (applied, restart []string) {
 		}
 	}
 	return applied, restart
+}
+
+// inspectBesidesSignatures is the inspect section less what a reload
+// applies (the signatures file).
+func inspectBesidesSignatures(c config.Inspect) config.Inspect {
+	c.Signatures = ""
+	return c
 }
 
 func (d *daemon) currentConfig() *config.Config {

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/internal/testkit"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
+	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
 
 // waitFor polls cond every 50 ms for up to 20 s.
@@ -74,6 +75,14 @@ func (d *daemonUnderTest) client() *http.Client {
 	// The daemon's own self-signed certificate.
 	c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	return c
+}
+
+// browser is a webtest browser, not signed in, on the daemon's admin page
+// from the management network, patient with argon2 on a loaded machine.
+func (d *daemonUnderTest) browser(t testing.TB) *webtest.Browser {
+	c := d.client()
+	c.Timeout = time.Minute
+	return webtest.RemoteVia(t, d.admin, c)
 }
 
 func (d *daemonUnderTest) healthy() bool {
@@ -342,6 +351,7 @@ func TestReloadPlanAppliesDNSSettingsAndNamesWhatNeedsARestart(t *testing.T) {
 	}{
 		{"nothing changed", same, nil, nil},
 		{"safesearch off", func(s string) string { return s + "  safesearch: false\n" }, []string{"dns.safesearch"}, nil},
+		{"another signatures file", func(s string) string { return s + "inspect:\n  signatures: /etc/gatehouse/signatures.txt\n" }, []string{"inspect.signatures"}, nil},
 		{"a segment's lease", func(s string) string { return strings.Replace(s, "lease: 8h", "lease: 4h", 1) }, nil, []string{"segments"}},
 		{"school renamed and a new upstream", func(s string) string {
 			return strings.Replace(strings.Replace(s, "Test School", "New School", 1), "[203.0.113.53]", "[203.0.113.54]", 1)

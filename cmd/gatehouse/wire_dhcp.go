@@ -3,25 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/netip"
-	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/dhcp/devicesweb"
 	"github.com/gatehouse-net/gatehouse/policy"
-	"github.com/gatehouse-net/gatehouse/store"
 )
-
-// approvals is what the DHCP server does, at a lease, with a device nobody
-// approved on a segment in each of policy's modes.
-var approvals = map[policy.UnknownDevices]dhcp.Approval{
-	policy.UnknownAllow:      dhcp.ApprovalNone,
-	policy.UnknownAlert:      dhcp.ApprovalAlert,
-	policy.UnknownQuarantine: dhcp.ApprovalQuarantine,
-	policy.UnknownDeny:       dhcp.ApprovalDeny,
-}
 
 // dhcpSegments are the DHCP server's segments: every configured segment
 // with a pool, doing with unknown devices what its policy spec (n, in the
@@ -41,7 +28,7 @@ func dhcpSegments(cfg *config.Config, n policy.Network, portalAPI string) []dhcp
 			RangeStart: c.DHCP.RangeStart,
 			RangeEnd:   c.DHCP.RangeEnd,
 			Lease:      c.DHCP.Lease,
-			Approval:   approvals[n.Segments[i].UnknownDevices],
+			Unknown:    n.Segments[i].UnknownDevices,
 
 			RapidCommit:         c.DHCP.RapidCommit,
 			NewDevicesPerMinute: c.DHCP.NewDevicesPerMinute,
@@ -54,49 +41,8 @@ func dhcpSegments(cfg *config.Config, n policy.Network, portalAPI string) []dhcp
 	return segs
 }
 
-// wireDHCP builds the DHCP server for every segment that has a pool.
-// binder keeps the kernel's MAC-address bindings in step with the leases.
-type binder struct{ enf *policy.Enforcer }
-
-func (b binder) Bind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, until time.Time) error {
-	return b.enf.Bind(ctx, policy.Device{MAC: mac, IP: ip}, until)
-}
-
-func (b binder) Unbind(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) error {
-	return b.enf.Unbind(ctx, policy.Device{MAC: mac, IP: ip})
-}
-
-// restoreBindings binds the active leases and the reservations the database
-// holds before the enforcer's first Apply, so the table is built whole and a
-// restart neither cuts a device off nor rewrites its element.
-func restoreBindings(ctx context.Context, st *store.Store, enf *policy.Enforcer, now time.Time) (int, error) {
-	ls, err := st.DHCPLeases(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("restore bindings: %w", err)
-	}
-	n := 0
-	for _, l := range ls {
-		if l.State != string(dhcp.StateBound) || l.MAC == nil || !now.Before(l.Expires) {
-			continue
-		}
-		if err := enf.Bind(ctx, policy.Device{MAC: l.MAC, IP: l.IP}, l.Expires); err != nil {
-			return n, fmt.Errorf("restore binding of %v/%v: %w", l.MAC, l.IP, err)
-		}
-		n++
-	}
-	rs, err := st.DHCPReservations(ctx)
-	if err != nil {
-		return n, fmt.Errorf("restore bindings: %w", err)
-	}
-	for _, r := range rs {
-		if err := enf.Bind(ctx, policy.Device{MAC: r.MAC, IP: r.IP}, time.Time{}); err != nil {
-			return n, fmt.Errorf("restore binding of reservation %v/%v: %w", r.MAC, r.IP, err)
-		}
-		n++
-	}
-	return n, nil
-}
-
+// wireDHCP builds the DHCP server for every segment that has a pool; its
+// bindings are restored before the enforcer starts.
 func wireDHCP(_ context.Context, w *wiring) error {
 	oui, err := dhcp.LoadOUI(dhcp.DebianOUIPath)
 	if err != nil {
@@ -109,7 +55,7 @@ func wireDHCP(_ context.Context, w *wiring) error {
 		Events:   w.hub,
 		Findings: w.alerts.findings(),
 		Enforcer: w.enf,
-		Binder:   faultBinder(binder{w.enf}),
+		Binder:   faultBinder(w.enf),
 		OUI:      oui,
 		Logger:   w.log.With("component", "dhcp"),
 		// Relayed requests are served only from relays the school named.
@@ -122,9 +68,7 @@ func wireDHCP(_ context.Context, w *wiring) error {
 	}
 	w.dhcp = srv
 	w.reg.MustRegister(dhcp.NewCollector(srv.Metrics()))
-	w.restoreStep("MAC-address bindings", func(ctx context.Context) (int, error) {
-		return restoreBindings(ctx, w.store, w.enf, time.Now())
-	})
+	w.restoreStep("MAC-address bindings", srv.Restore)
 	w.run("dhcp", srv.Run)
 	return nil
 }

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-net/gatehouse/config"
-	"github.com/gatehouse-net/gatehouse/dhcp"
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // The DHCP server's segments come from the configuration with what policy
@@ -53,23 +53,23 @@ segments:
 	}
 	segs := dhcpSegments(cfg, n, "http://10.40.0.1:8080/api/captive")
 	want := []struct {
-		name     string
-		approval dhcp.Approval
-		rapid    bool
-		portal   bool
+		name    string
+		unknown policy.UnknownDevices
+		rapid   bool
+		portal  bool
 	}{
-		{"staff", dhcp.ApprovalAlert, false, false},
-		{"byod", dhcp.ApprovalNone, true, false},
-		{"pupil", dhcp.ApprovalQuarantine, false, false},
-		{"visitor", dhcp.ApprovalNone, false, true},
+		{"staff", policy.UnknownAlert, false, false},
+		{"byod", policy.UnknownAllow, true, false},
+		{"pupil", policy.UnknownQuarantine, false, false},
+		{"visitor", policy.UnknownAllow, false, true},
 	}
 	if len(segs) != len(want) {
 		t.Fatalf("%d DHCP segments, want %d (library has no pool): %+v", len(segs), len(want), segs)
 	}
 	for i, w := range want {
 		s := segs[i]
-		if s.Name != w.name || s.Approval != w.approval || s.RapidCommit != w.rapid || (s.PortalURI != "") != w.portal {
-			t.Errorf("segment %d = %+v; want %s with approval %q, rapid commit %v, portal %v", i, s, w.name, w.approval, w.rapid, w.portal)
+		if s.Name != w.name || s.Unknown != w.unknown || s.RapidCommit != w.rapid || (s.PortalURI != "") != w.portal {
+			t.Errorf("segment %d = %+v; want %s with unknown devices %q, rapid commit %v, portal %v", i, s, w.name, w.unknown, w.rapid, w.portal)
 		}
 	}
 }

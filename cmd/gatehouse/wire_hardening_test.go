@@ -38,6 +38,7 @@ func TestHardeningCountersAreExported(t *testing.T) {
 		got[mf.GetName()] = true
 	}
 	for _, name := range []string{"gatehouse_dns_refused_outside_total", "gatehouse_dns_rate_limited_total", "gatehouse_dns_handler_panics_total",
+		"gatehouse_dns_hit_log_dropped_total", "gatehouse_dns_overload_total",
 		"gatehouse_dnslog_dropped_total", "gatehouse_dnslog_over_budget_total", "gatehouse_store_write_failures_total", "gatehouse_store_writes_failing"} {
 		if !got[name] {
 			t.Errorf("%s is not exported", name)

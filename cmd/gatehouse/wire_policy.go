@@ -55,7 +55,7 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 	}
 	for _, s := range cfg.Segments {
 		spec := policy.Defaults(s.Name, s.Interface, s.Subnet, s.Gateway, s.Portal).
-			WithUnknownDevices(policy.UnknownDevices(s.UnknownDevices))
+			WithUnknownDevices(s.UnknownDevices)
 		// A staff default that names a server the school did not
 		// configure would make the whole network invalid.
 		var servers []string
@@ -79,6 +79,7 @@ func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 		Listen:       fmt.Sprintf(":%d", dnsPort),
 		Upstreams:    cfg.DNS.Upstream,
 		BlockedNames: inspect.BypassServiceNames(),
+		ClientQPS:    cfg.DNS.ClientQPS,
 	}
 	if cfg.Portal.Host != "" {
 		gc.PortalNames = []string{cfg.Portal.Host}

@@ -19,7 +19,7 @@ func wireRecordWatch(_ context.Context, w *wiring) error {
 		{Name: "findings writes failed", Dropped: func() uint64 { return w.alerts.sink.Stats().WriteErrors }},
 		{Name: "database writes failed", Dropped: func() uint64 { return w.store.WriteHealth().Failures }},
 	}
-	rw, err := recordwatch.New(recordwatch.Options{Path: w.cfg.Database, Sources: sources, Hub: w.hub, Findings: w.alerts.findings(), Logger: w.log.With("component", "recordwatch")})
+	rw, err := recordwatch.New(recordwatch.Options{Path: w.cfg.Database, Sources: sources, Findings: w.alerts.findings(), Logger: w.log.With("component", "recordwatch")})
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/dhcp"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -236,7 +236,7 @@ func (p *pages) segmentNames() []string {
 	return out
 }
 
-func (p *pages) listPage(c *gin.Context) {
+func (p *pages) listPage(c *httpx.Context) {
 	v := p.srv.View(c, "Devices")
 	// A fixed message: a banner never repeats URL text.
 	if c.Query("added") != "" {
@@ -248,7 +248,7 @@ func (p *pages) listPage(c *gin.Context) {
 	p.renderList(c, http.StatusOK, v, queryFilter(c), listData{})
 }
 
-func queryFilter(c *gin.Context) filter {
+func queryFilter(c *httpx.Context) filter {
 	return filter{Segment: c.Query("segment"), Approved: c.Query("approved"), Randomised: c.Query("randomised"), Seen: c.Query("seen"),
 		Q: strings.TrimSpace(c.Query("q"))}
 }
@@ -271,7 +271,7 @@ func (f filter) Query() template.URL {
 
 // devices lists what f selects: limit rows from offset, and how many
 // there are in all.
-func (p *pages) devices(c *gin.Context, f filter, limit, offset int) ([]store.Device, int, string, error) {
+func (p *pages) devices(c *httpx.Context, f filter, limit, offset int) ([]store.Device, int, string, error) {
 	sf, msg := p.storeFilter(f)
 	if msg != "" {
 		return nil, 0, msg, nil
@@ -294,7 +294,7 @@ func (p *pages) devices(c *gin.Context, f filter, limit, offset int) ([]store.De
 
 // exportCSV sends the devices the list's filters select, formula-safe,
 // times in the school's zone with their offset.
-func (p *pages) exportCSV(c *gin.Context) {
+func (p *pages) exportCSV(c *httpx.Context) {
 	f := queryFilter(c)
 	devs, _, msg, err := p.devices(c, f, exportLimit, 0)
 	if err != nil {
@@ -321,7 +321,7 @@ func (p *pages) exportCSV(c *gin.Context) {
 		"randomised", "status", "first_seen", "last_seen"}, rows)
 }
 
-func (p *pages) renderList(c *gin.Context, status int, v *web.View, f filter, d listData) {
+func (p *pages) renderList(c *httpx.Context, status int, v *web.View, f filter, d listData) {
 	page, ok := web.PageNumber(c)
 	if !ok {
 		v.Error = "The page number must be a positive whole number."
@@ -345,7 +345,7 @@ func (p *pages) renderList(c *gin.Context, status int, v *web.View, f filter, d 
 	p.srv.Render(c, status, p.list, v)
 }
 
-func (p *pages) dbError(c *gin.Context, what string, err error) {
+func (p *pages) dbError(c *httpx.Context, what string, err error) {
 	u, _ := web.CurrentUser(c)
 	p.log.Error("devicesweb: "+what, "user", u.Name, "err", err)
 	p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read or written. Try again; if it keeps failing, check the daemon's log.")
@@ -376,7 +376,7 @@ func cleanText(s string) (string, bool) {
 
 // addDevice records a device before DHCP has seen it: a network manager
 // approving a new printer ahead of its arrival, say.
-func (p *pages) addDevice(c *gin.Context) {
+func (p *pages) addDevice(c *httpx.Context) {
 	v := p.srv.View(c, "Devices")
 	d := listData{MAC: c.PostForm("mac"), Name: c.PostForm("name"), Owner: c.PostForm("owner")}
 	fail := func(status int, msg string) {
@@ -431,7 +431,7 @@ type deviceData struct {
 
 // deviceFor reads the device named by the "mac" parameter; ok false when
 // the response was already written.
-func (p *pages) deviceFor(c *gin.Context, raw string) (store.Device, bool) {
+func (p *pages) deviceFor(c *httpx.Context, raw string) (store.Device, bool) {
 	mac, ok := parseMAC(raw)
 	if !ok {
 		p.srv.RenderError(c, http.StatusBadRequest, "That is not a MAC address.")
@@ -449,7 +449,7 @@ func (p *pages) deviceFor(c *gin.Context, raw string) (store.Device, bool) {
 	return d, true
 }
 
-func (p *pages) devicePage(c *gin.Context) {
+func (p *pages) devicePage(c *httpx.Context) {
 	d, ok := p.deviceFor(c, c.Query("mac"))
 	if !ok {
 		return
@@ -482,7 +482,7 @@ func doneText(k string) string {
 	return ""
 }
 
-func (p *pages) renderDevice(c *gin.Context, status int, v *web.View, d deviceData) {
+func (p *pages) renderDevice(c *httpx.Context, status int, v *web.View, d deviceData) {
 	rs, err := p.st.DHCPReservations(c.Request.Context())
 	if err != nil {
 		p.dbError(c, "list reservations", err)
@@ -518,7 +518,7 @@ func (p *pages) renderDevice(c *gin.Context, status int, v *web.View, d deviceDa
 
 // decide hands a decision to the Decider. It returns a message and status
 // for the page when the change was refused or could not be applied.
-func (p *pages) decide(c *gin.Context, what string, mac net.HardwareAddr, dec store.DeviceDecision) (string, int) {
+func (p *pages) decide(c *httpx.Context, what string, mac net.HardwareAddr, dec store.DeviceDecision) (string, int) {
 	committed, err := p.dec.Decide(c.Request.Context(), web.Actor(c), mac, dec)
 	if err == nil {
 		return "", 0
@@ -532,7 +532,7 @@ func (p *pages) decide(c *gin.Context, what string, mac net.HardwareAddr, dec st
 }
 
 // changeDevice applies one action from the device page's forms.
-func (p *pages) changeDevice(c *gin.Context) {
+func (p *pages) changeDevice(c *httpx.Context) {
 	d, ok := p.deviceFor(c, c.PostForm("mac"))
 	if !ok {
 		return
@@ -621,7 +621,7 @@ func reservable(seg dhcp.Segment, ip netip.Addr) string {
 	return ""
 }
 
-func (p *pages) reserve(c *gin.Context, d store.Device, fail func(int, string, deviceData)) {
+func (p *pages) reserve(c *httpx.Context, d store.Device, fail func(int, string, deviceData)) {
 	dd := deviceData{ResSegment: c.PostForm("segment"), ResIP: strings.TrimSpace(c.PostForm("ip"))}
 	seg, ok := p.segment(dd.ResSegment)
 	if !ok {
@@ -653,7 +653,7 @@ func (p *pages) reserve(c *gin.Context, d store.Device, fail func(int, string, d
 	c.Redirect(http.StatusSeeOther, deviceURL(d.MAC, "reserve"))
 }
 
-func (p *pages) unreserve(c *gin.Context, d store.Device, fail func(int, string, deviceData)) {
+func (p *pages) unreserve(c *httpx.Context, d store.Device, fail func(int, string, deviceData)) {
 	seg := c.PostForm("segment")
 	err := p.st.Unreserve(c.Request.Context(), web.Actor(c), seg, d.MAC)
 	if errors.Is(err, store.ErrNotFound) {
@@ -671,7 +671,7 @@ func (p *pages) unreserve(c *gin.Context, d store.Device, fail func(int, string,
 	c.Redirect(http.StatusSeeOther, deviceURL(d.MAC, "unreserve"))
 }
 
-func (p *pages) reloadReservations(c *gin.Context) string {
+func (p *pages) reloadReservations(c *httpx.Context) string {
 	if p.reload == nil {
 		return ""
 	}
@@ -694,12 +694,13 @@ type bulkData struct {
 // list) only shows what will happen and asks again; the second, with
 // confirm=yes, approves each device through the Decider (each change
 // audited) and redirects back to the list (post/redirect/get).
-func (p *pages) bulk(c *gin.Context) {
+func (p *pages) bulk(c *httpx.Context) {
 	if c.PostForm("action") != "approve" {
 		p.srv.RenderError(c, http.StatusBadRequest, "Unknown action.")
 		return
 	}
-	raw := c.PostFormArray("mac")
+	_ = c.PostForm("mac") // parses the body
+	raw := c.Request.PostForm["mac"]
 	back := ListPath
 	if q := c.PostForm("back"); q != "" {
 		if vals, err := url.ParseQuery(q); err == nil {

@@ -119,7 +119,7 @@ func recordings() []recording {
 		}
 		return []string{"--tls-crypt-v2", srv}, []string{"--tls-crypt-v2", cli}
 	}
-	return []recording{
+	return append([]recording{
 		ovpn("openvpn-udp", "--proto udp, port 1194, certificates", "udp", "192.0.2.101", "1194", nil),
 		ovpn("openvpn-tcp", "--proto tcp-client, port 1194", "tcp", "192.0.2.102", "1194", nil),
 		ovpn("openvpn-tcp-443", "--proto tcp-client, port 443", "tcp", "192.0.2.103", "443", nil),
@@ -198,8 +198,6 @@ func recordings() []recording {
 			run: func(t *testing.T, l *lab, dir string) { l.StunnelSOCKS(t, dir, "192.0.2.126") }},
 		{file: "openconnect-ocserv", tool: "openconnect/ocserv", pkg: "openconnect", options: "--protocol=anyconnect, password auth, TLS on 443 then DTLS on 443/udp", expected: "vpn", server: "answers", addr: "192.0.2.127", seconds: 6,
 			run: func(t *testing.T, l *lab, dir string) { l.OpenConnect(t, dir, "192.0.2.127") }},
-		// Chromium browsing is not recorded yet: headless --dump-dom hangs in
-		// this testbed (no D-Bus) before it loads the page.
 		{file: "tinc-1.0", tool: "tincd", pkg: "tinc", options: "tinc 1.0 meta-protocol on 655/tcp, RSA keys, switch mode", expected: "vpn", server: "answers", addr: "192.0.2.128", seconds: 4,
 			run: func(t *testing.T, l *lab, dir string) { l.Tinc(t, dir, "192.0.2.128") }},
 		{file: "v2ray-vmess-tcp", tool: "v2ray", pkg: "v2ray", options: "VMess (AEAD) over raw TCP, curl through the client's SOCKS inbound", expected: "proxy", server: "answers", addr: "192.0.2.132", seconds: 3,
@@ -233,7 +231,7 @@ func recordings() []recording {
 					l.Try(t, "pupil", "dig", "+time=1", "+tries=1", "@"+testbed.ResolverIP, n)
 				}
 			}},
-	}
+	}, moreRecordings()...)
 }
 
 // pkgVersion is the installed version of a Debian package.

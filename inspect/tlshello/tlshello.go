@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
-	"strconv"
 )
 
 // Errors returned by the parsers. ErrShort means "not enough bytes yet": the
@@ -247,19 +246,34 @@ func (ch *ClientHello) HasALPN(proto string) bool {
 // JA4 returns the JA4 fingerprint (FoxIO, BSD-3 spec) of the hello. quic
 // selects the "q" transport prefix instead of "t".
 func (ch *ClientHello) JA4(quic bool) string {
-	var b []byte
+	var buf [JA4Len]byte
+	return string(ch.AppendJA4(buf[:0], quic))
+}
+
+// JA4Len is the length of a JA4 fingerprint.
+const JA4Len = 36
+
+// ja4MaxList bounds the cipher and extension lists hashed on the stack;
+// a hello with more (none seen in the wild) takes the heap.
+const ja4MaxList = 256
+
+// AppendJA4 appends the JA4 fingerprint to dst. It allocates nothing for
+// hellos of up to ja4MaxList ciphers and extensions, since a fingerprint
+// is taken of every handshake the engine sees.
+func (ch *ClientHello) AppendJA4(dst []byte, quic bool) []byte {
 	if quic {
-		b = append(b, 'q')
+		dst = append(dst, 'q')
 	} else {
-		b = append(b, 't')
+		dst = append(dst, 't')
 	}
-	b = append(b, ja4Version(ch.Version)...)
+	dst = append(dst, ja4Version(ch.Version)...)
 	if ch.SNI != nil {
-		b = append(b, 'd')
+		dst = append(dst, 'd')
 	} else {
-		b = append(b, 'i')
+		dst = append(dst, 'i')
 	}
-	var ciphers, exts []uint16
+	var cbuf, ebuf [ja4MaxList]uint16
+	ciphers, exts := cbuf[:0], ebuf[:0]
 	for _, c := range ch.CipherSuites {
 		if !IsGREASE(c) {
 			ciphers = append(ciphers, c)
@@ -275,24 +289,25 @@ func (ch *ClientHello) JA4(quic bool) string {
 			exts = append(exts, e)
 		}
 	}
-	b = append(b, twoDigits(len(ciphers))...)
-	b = append(b, twoDigits(extCount)...)
-	b = append(b, ja4ALPN(ch.ALPN)...)
-	b = append(b, '_')
+	dst = appendTwoDigits(dst, len(ciphers))
+	dst = appendTwoDigits(dst, extCount)
+	dst = appendJA4ALPN(dst, ch.ALPN)
+	dst = append(dst, '_')
 	slices.Sort(ciphers)
-	b = append(b, hash12(hexList(ciphers))...)
-	b = append(b, '_')
-	slices.Sort(exts)
-	ext := hexList(exts)
-	if len(ch.SigAlgs) > 0 {
-		ext += "_" + hexList(ch.SigAlgs)
-	}
+	var hbuf [ja4MaxList * 5 * 2]byte
+	h := appendHexList(hbuf[:0], ciphers)
+	dst = appendHash12(dst, h)
+	dst = append(dst, '_')
 	if len(exts) == 0 {
-		b = append(b, "000000000000"...)
-	} else {
-		b = append(b, hash12(ext)...)
+		return append(dst, "000000000000"...)
 	}
-	return string(b)
+	slices.Sort(exts)
+	h = appendHexList(hbuf[:0], exts)
+	if len(ch.SigAlgs) > 0 {
+		h = append(h, '_')
+		h = appendHexList(h, ch.SigAlgs)
+	}
+	return appendHash12(dst, h)
 }
 
 func ja4Version(v uint16) string {
@@ -319,55 +334,49 @@ func ja4Version(v uint16) string {
 	return "00"
 }
 
-func twoDigits(n int) string {
-	if n > 99 {
-		n = 99
-	}
-	if n < 10 {
-		return "0" + strconv.Itoa(n)
-	}
-	return strconv.Itoa(n)
+func appendTwoDigits(dst []byte, n int) []byte {
+	n = min(n, 99)
+	return append(dst, byte('0'+n/10), byte('0'+n%10))
 }
 
-func ja4ALPN(alpn [][]byte) string {
+func appendJA4ALPN(dst []byte, alpn [][]byte) []byte {
 	if len(alpn) == 0 || len(alpn[0]) == 0 {
-		return "00"
+		return append(dst, "00"...)
 	}
 	p := alpn[0]
 	first, last := p[0], p[len(p)-1]
 	if isAlnum(first) && isAlnum(last) {
-		return string([]byte{first, last})
+		return append(dst, first, last)
 	}
-	h := hex.EncodeToString(p)
-	return string([]byte{h[0], h[len(h)-1]})
+	// The first hex digit of the first byte and the last of the last.
+	const digits = "0123456789abcdef"
+	return append(dst, digits[first>>4], digits[last&15])
 }
 
 func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
-func hexList(v []uint16) string {
-	b := make([]byte, 0, len(v)*5)
+// appendHexList appends v as comma-separated four-digit hex.
+func appendHexList(dst []byte, v []uint16) []byte {
+	const digits = "0123456789abcdef"
 	for i, x := range v {
 		if i > 0 {
-			b = append(b, ',')
+			dst = append(dst, ',')
 		}
-		b = append(b, hex4(x)...)
+		dst = append(dst, digits[x>>12], digits[x>>8&15], digits[x>>4&15], digits[x&15])
 	}
-	return string(b)
+	return dst
 }
 
-func hex4(x uint16) string {
-	const digits = "0123456789abcdef"
-	return string([]byte{digits[x>>12], digits[x>>8&15], digits[x>>4&15], digits[x&15]})
-}
-
-func hash12(s string) string {
-	if s == "" {
-		return "000000000000"
+// appendHash12 appends the first 12 hex digits of the SHA-256 of s, or
+// twelve zeros for an empty s.
+func appendHash12(dst, s []byte) []byte {
+	if len(s) == 0 {
+		return append(dst, "000000000000"...)
 	}
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:6])
+	sum := sha256.Sum256(s)
+	return hex.AppendEncode(dst, sum[:6])
 }
 
 // reader is a bounds-checked cursor; after the first short read it returns

@@ -155,3 +155,18 @@ func FuzzClientHello(f *testing.F) {
 		sf.ParseServerFlight(b, nil)
 	})
 }
+
+// A fingerprint is taken of every handshake: it must not allocate.
+func TestAppendJA4DoesNotAllocate(t *testing.T) {
+	var ch ClientHello
+	if _, err := ch.ParseRecord(clientHelloBytes(t, &tls.Config{ServerName: "example.com", NextProtos: []string{"h2", "http/1.1"}}), nil); err != nil {
+		t.Fatal(err)
+	}
+	var buf [JA4Len]byte
+	if n := testing.AllocsPerRun(100, func() { ch.AppendJA4(buf[:0], false) }); n != 0 {
+		t.Errorf("AppendJA4 allocates %v times", n)
+	}
+	if got := string(ch.AppendJA4(buf[:0], false)); got != ch.JA4(false) || len(got) != JA4Len {
+		t.Errorf("AppendJA4 %q, JA4 %q", got, ch.JA4(false))
+	}
+}

@@ -8,8 +8,8 @@
 // A Watcher polls counters the components already keep and the free space
 // of the database's file system. When a counter grows or the free space
 // falls under the threshold it logs, raises a finding (class
-// records-dropped or disk-low) through the event hub, which the alert
-// pipeline turns into an alert, and keeps a Status that the admin pages
+// records-dropped or disk-low) to the finding sink it was given, which the
+// alert pipeline turns into an alert, and keeps a Status that the admin pages
 // show and the metrics export. It does not store, count or drop anything
 // itself.
 package recordwatch
@@ -27,7 +27,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/events"
 )
 
 // Defaults of the zero Options fields.
@@ -58,9 +57,8 @@ type Options struct {
 	// Path is a file on the file system to watch (the database).
 	Path    string
 	Sources []Source
-	Hub     *events.Hub // nil: findings are not published on the hub
-	// Findings takes the findings raised (the finding store, which does
-	// not lose them as a hub subscriber that falls behind would).
+	// Findings takes the findings raised: the daemon's one finding sink.
+	// nil drops them (finding.Discard); the Status still shows the alarm.
 	Findings finding.Sink
 	Logger   *slog.Logger
 	// MinFreeBytes and MinFreePercent are the thresholds (either
@@ -130,6 +128,9 @@ type Watcher struct {
 func New(opt Options) (*Watcher, error) {
 	if opt.Path == "" {
 		return nil, fmt.Errorf("recordwatch: new: Options.Path is empty")
+	}
+	if opt.Findings == nil {
+		opt.Findings = finding.Discard{}
 	}
 	if opt.MinFreeBytes == 0 {
 		opt.MinFreeBytes = DefaultMinFreeBytes
@@ -240,10 +241,7 @@ func (w *Watcher) Check() {
 	}
 	w.mu.Unlock()
 	for _, f := range raise {
-		if w.opt.Findings != nil {
-			w.opt.Findings.Offer(f)
-		}
-		events.Publish(w.opt.Hub, f)
+		w.opt.Findings.Offer(f)
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
-	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/alert/finding/findingtest"
 )
 
 type rig struct {
@@ -15,17 +15,16 @@ type rig struct {
 	dropped atomic.Uint64
 	space   Space
 	clock   time.Time
-	sub     *events.Subscription[finding.Finding]
+	found   findingtest.Collector
+	seen    int // findings already returned by raised
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	r := &rig{space: Space{Total: 100 << 30, Free: 50 << 30}, clock: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	r.dropped.Store(7) // from before the watcher started: not raised
-	hub := events.New()
-	r.sub = events.Subscribe[finding.Finding](hub, "test", 16)
 	var err error
-	r.w, err = New(Options{Path: "/var/lib/gatehouse/gatehouse.db", Hub: hub,
+	r.w, err = New(Options{Path: "/var/lib/gatehouse/gatehouse.db", Findings: &r.found,
 		Sources: []Source{{Name: "dns log", Dropped: r.dropped.Load}},
 		Now:     func() time.Time { return r.clock },
 		StatFS:  func(string) (Space, error) { return r.space, nil }})
@@ -35,10 +34,14 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
-// raised returns the findings published so far (Publish is synchronous).
+// raised returns the findings offered since the last call (Offer is
+// synchronous).
 func (r *rig) raised(t *testing.T) []finding.Finding {
 	t.Helper()
-	return r.sub.Drain()
+	all := r.found.All()
+	out := all[r.seen:]
+	r.seen = len(all)
+	return out
 }
 
 func TestLostRecordsRaiseAnAlarmOnce(t *testing.T) {

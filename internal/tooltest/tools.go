@@ -393,9 +393,11 @@ func (l *Lab) WireGuard(t *testing.T, dir, addr, port string, serve bool) {
 	}
 }
 
-// SSHD runs sshd in the fake internet and ssh -D (a SOCKS proxy over SSH)
-// on the pupil's laptop, and fetches a page through it.
-func (l *Lab) SSHD(t *testing.T, dir, addr string) {
+// SSHServer starts sshd on listen (addr:port) in the fake internet, with
+// TCP forwarding and tunnel devices allowed, and returns the path of the
+// client key it accepts (for root).
+func (l *Lab) SSHServer(t *testing.T, dir, listen string) (key string) {
+	t.Helper()
 	l.Run(t, "internet", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "host"))
 	l.Run(t, "internet", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "id"))
 	pub, err := os.ReadFile(filepath.Join(dir, "id.pub"))
@@ -404,9 +406,10 @@ func (l *Lab) SSHD(t *testing.T, dir, addr string) {
 	}
 	WriteFile(t, filepath.Join(dir, "authorized_keys"), string(pub))
 	WriteFile(t, filepath.Join(dir, "sshd_config"), strings.Join([]string{
-		"ListenAddress " + addr + ":22", "HostKey " + filepath.Join(dir, "host"), "PidFile none",
+		"ListenAddress " + listen, "HostKey " + filepath.Join(dir, "host"), "PidFile none",
 		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"), "PermitRootLogin prohibit-password",
-		"PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", "AllowTcpForwarding yes",
+		"PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
+		"AllowTcpForwarding yes", "PermitTunnel yes",
 	}, "\n")+"\n")
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		t.Fatal(err)
@@ -416,7 +419,14 @@ func (l *Lab) SSHD(t *testing.T, dir, addr string) {
 		t.Fatal(err)
 	}
 	srv := l.Start(t, "internet", sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-	l.WaitTCP(t, srv, addr+":22")
+	l.WaitTCP(t, srv, listen)
+	return filepath.Join(dir, "id")
+}
+
+// SSHD runs sshd in the fake internet and ssh -D (a SOCKS proxy over SSH)
+// on the pupil's laptop, and fetches a page through it.
+func (l *Lab) SSHD(t *testing.T, dir, addr string) {
+	l.SSHServer(t, dir, addr+":22")
 	l.Start(t, "pupil", "ssh", "-N", "-D", "127.0.0.1:1082", "-i", filepath.Join(dir, "id"),
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "root@"+addr)
 	WaitFor(10*time.Second, func() bool {

@@ -2,7 +2,10 @@
 // with search and filters, a person's page (groups, devices, revocations,
 // history; postpone, records hold, revoke now, reinstate, a subject access
 // export), MIS imports with their previews and confirmation, the term
-// calendar, the leavers ahead, and the termly access review as CSV.
+// calendar (terms, half-terms and holidays, edited one at a time or a year
+// from a CSV), the leavers ahead, and the termly access review as CSV; and,
+// for the DSL, the limited view of people: only those a finding names,
+// with their groups and the devices the findings name.
 //
 // It owns the pages and their form handling only; every change goes through
 // package people (which writes the store and the kernel together). Sessions,
@@ -27,7 +30,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/people"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -45,6 +48,11 @@ const (
 	LeaversPath  = "/people/leavers"
 	ReviewPath   = "/people/access-review.csv"
 	GroupsPath   = "/people/groups"
+	// NamedPath and NamedPersonPath are the DSL's limited view: the people
+	// findings name, with their groups and the devices those findings
+	// name, and nothing else.
+	NamedPath       = "/people/named"
+	NamedPersonPath = "/people/named/person"
 	// SelfServicePath is the public page where a person changes their own
 	// Wi-Fi password (no account on this server needed).
 	SelfServicePath = "/wifi-password"
@@ -52,6 +60,9 @@ const (
 
 // PageSize is how many people one page of the list shows.
 const PageSize = 100
+
+// listLimit bounds the other listings (the people findings name).
+const listLimit = 500
 
 // maxUpload bounds an import's upload (several exports together).
 const maxUpload = 16 << 20
@@ -95,7 +106,7 @@ func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
 			return strings.TrimSpace(pp.YearGroup + " " + pp.RegGroup)
 		},
 	}
-	for _, n := range []string{"list", "person", "imports", "import", "calendar", "leavers", "groups", "selfservice"} {
+	for _, n := range []string{"list", "person", "imports", "import", "calendar", "leavers", "groups", "selfservice", "named", "namedperson"} {
 		t, err := template.New(n+".html").Funcs(funcs).ParseFS(templates, "templates/"+n+".html")
 		if err != nil {
 			return fmt.Errorf("peopleweb: parse %s template: %w", n, err)
@@ -108,18 +119,84 @@ func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
 	srv.AddPage(web.Page{Path: ExportPath, Roles: network, GET: p.export})
 	srv.AddPage(web.Page{Path: ImportsPath, Title: "Imports", Roles: network, GET: p.importsPage, POST: p.upload, MaxBody: maxUpload})
 	srv.AddPage(web.Page{Path: ImportPath, Roles: network, GET: p.importPage, POST: p.decideImport})
-	srv.AddPage(web.Page{Path: CalendarPath, Title: "Calendar", Roles: network, GET: p.calendarPage, POST: p.uploadTerms})
+	srv.AddPage(web.Page{Path: CalendarPath, Title: "Calendar", Roles: network, GET: p.calendarPage, POST: p.changeCalendar})
 	srv.AddPage(web.Page{Path: LeaversPath, Title: "Leavers", Roles: network, GET: p.leaversPage})
 	srv.AddPage(web.Page{Path: ReviewPath, Roles: network, GET: p.accessReview})
 	srv.AddPage(web.Page{Path: GroupsPath, Title: "Groups", Roles: network, GET: p.groupsPage, POST: p.changeGroups})
+	dsl := []string{web.RoleDSL}
+	srv.AddPage(web.Page{Path: NamedPath, Title: "Named people", Roles: dsl, GET: p.namedPage})
+	srv.AddPage(web.Page{Path: NamedPersonPath, Roles: dsl, GET: p.namedPersonPage})
 	srv.AddPublicForm(web.PublicForm{Path: SelfServicePath, Title: "Change your Wi-Fi password", GET: p.selfServicePage, POST: p.selfServiceChange})
 	return nil
 }
 
-func (p *pages) dbError(c *gin.Context, what string, err error) {
+func (p *pages) dbError(c *httpx.Context, what string, err error) {
 	u, _ := web.CurrentUser(c)
 	p.log.Error("peopleweb: "+what, "user", u.Name, "err", err)
 	p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read or written. Try again; if it keeps failing, check the daemon's log.")
+}
+
+// namedPage lists the people findings name, for the DSL.
+func (p *pages) namedPage(c *httpx.Context) {
+	ns, err := p.st.PeopleNamedByFindings(c.Request.Context(), listLimit)
+	if err != nil {
+		p.dbError(c, "people named by findings", err)
+		return
+	}
+	v := p.srv.View(c, "Named people")
+	v.Data = ns
+	p.srv.Render(c, http.StatusOK, p.t["named"], v)
+}
+
+type namedPersonData struct {
+	Person  store.NamedPerson
+	Groups  []string
+	Devices []store.NamedDevice
+}
+
+// namedPersonPage is one person as the DSL may see them: name, groups and
+// the devices findings name. A person no finding names is "not found",
+// the same answer as for a person who does not exist, so the page tells
+// the DSL nothing about people outside the findings.
+func (p *pages) namedPersonPage(c *httpx.Context) {
+	id, err := strconv.ParseInt(c.Query("id"), 10, 64)
+	if err != nil || id <= 0 {
+		p.srv.RenderError(c, http.StatusBadRequest, "That is not a person's number.")
+		return
+	}
+	ctx := c.Request.Context()
+	np, devs, err := p.st.NamedByFindings(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		p.srv.RenderError(c, http.StatusNotFound, "No finding names this person.")
+		return
+	}
+	if err != nil {
+		p.dbError(c, "person named by findings", err)
+		return
+	}
+	d := namedPersonData{Person: np, Devices: devs}
+	pp := np.Person
+	if pp.Kind == "staff" {
+		d.Groups = append(d.Groups, "Staff")
+		if pp.Role != "" {
+			d.Groups = append(d.Groups, pp.Role)
+		}
+	} else {
+		for _, g := range []string{pp.YearGroup, pp.RegGroup} {
+			if g != "" {
+				d.Groups = append(d.Groups, g)
+			}
+		}
+	}
+	custom, err := p.st.GroupsOf(ctx, pp.ID)
+	if err != nil {
+		p.dbError(c, "person named by findings", err)
+		return
+	}
+	d.Groups = append(d.Groups, custom...)
+	v := p.srv.View(c, people.DisplayName(pp))
+	v.Data = d
+	p.srv.Render(c, http.StatusOK, p.t["namedperson"], v)
 }
 
 type listData struct {
@@ -128,7 +205,7 @@ type listData struct {
 	Pager                 web.Pager // keeps the search and filters
 }
 
-func (p *pages) listPage(c *gin.Context) {
+func (p *pages) listPage(c *httpx.Context) {
 	d := listData{Q: strings.TrimSpace(c.Query("q")), Kind: c.Query("kind"), State: c.Query("state"), Group: strings.TrimSpace(c.Query("group"))}
 	v := p.srv.View(c, "People")
 	f := store.PeopleFilter{Search: d.Q, Group: d.Group}
@@ -169,7 +246,7 @@ func (p *pages) listPage(c *gin.Context) {
 	p.srv.Render(c, status, p.t["list"], v)
 }
 
-func (p *pages) personFor(c *gin.Context, raw string) (store.Person, bool) {
+func (p *pages) personFor(c *httpx.Context, raw string) (store.Person, bool) {
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
 		p.srv.RenderError(c, http.StatusBadRequest, "That is not a person's number.")
@@ -202,7 +279,7 @@ type personData struct {
 	NewPassword string
 }
 
-func (p *pages) personPage(c *gin.Context) {
+func (p *pages) personPage(c *httpx.Context) {
 	pp, ok := p.personFor(c, c.Query("id"))
 	if !ok {
 		return
@@ -214,7 +291,7 @@ func (p *pages) personPage(c *gin.Context) {
 	p.renderPerson(c, http.StatusOK, v, pp)
 }
 
-func (p *pages) renderPerson(c *gin.Context, status int, v *web.View, pp store.Person) {
+func (p *pages) renderPerson(c *httpx.Context, status int, v *web.View, pp store.Person) {
 	ctx := c.Request.Context()
 	d := personData{Person: pp, Today: p.svc.Now().In(p.svc.Location()).Format("2006-01-02")}
 	var err error
@@ -266,7 +343,7 @@ func doneText(k string) string {
 	return ""
 }
 
-func (p *pages) changePerson(c *gin.Context) {
+func (p *pages) changePerson(c *httpx.Context) {
 	pp, ok := p.personFor(c, c.PostForm("id"))
 	if !ok {
 		return
@@ -317,7 +394,7 @@ func (p *pages) changePerson(c *gin.Context) {
 
 // export is a subject access request's answer: everything Gatehouse holds
 // about one person, as JSON. The export itself is audited.
-func (p *pages) export(c *gin.Context) {
+func (p *pages) export(c *httpx.Context) {
 	pp, ok := p.personFor(c, c.Query("id"))
 	if !ok {
 		return
@@ -368,12 +445,12 @@ type importsData struct {
 	Runs []store.ImportRun
 }
 
-func (p *pages) importsPage(c *gin.Context) {
+func (p *pages) importsPage(c *httpx.Context) {
 	v := p.srv.View(c, "Imports")
 	p.renderImports(c, http.StatusOK, v)
 }
 
-func (p *pages) renderImports(c *gin.Context, status int, v *web.View) {
+func (p *pages) renderImports(c *httpx.Context, status int, v *web.View) {
 	runs, err := p.st.ListImports(c.Request.Context(), 30)
 	if err != nil {
 		p.dbError(c, "list imports", err)
@@ -385,7 +462,7 @@ func (p *pages) renderImports(c *gin.Context, status int, v *web.View) {
 
 // upload reads the posted exports (CSV files read together) and records
 // their preview; nothing about people changes until it is confirmed.
-func (p *pages) upload(c *gin.Context) {
+func (p *pages) upload(c *httpx.Context) {
 	v := p.srv.View(c, "Imports")
 	fail := func(status int, msg string) {
 		v.Error = msg
@@ -469,7 +546,7 @@ type importData struct {
 	Open    bool
 }
 
-func (p *pages) importFor(c *gin.Context, raw string) (people.Preview, store.ImportRun, bool) {
+func (p *pages) importFor(c *httpx.Context, raw string) (people.Preview, store.ImportRun, bool) {
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
 		p.srv.RenderError(c, http.StatusBadRequest, "That is not an import's number.")
@@ -487,7 +564,7 @@ func (p *pages) importFor(c *gin.Context, raw string) (people.Preview, store.Imp
 	return pv, run, true
 }
 
-func (p *pages) importPage(c *gin.Context) {
+func (p *pages) importPage(c *httpx.Context) {
 	pv, run, ok := p.importFor(c, c.Query("id"))
 	if !ok {
 		return
@@ -503,7 +580,7 @@ func (p *pages) importPage(c *gin.Context) {
 	p.srv.Render(c, http.StatusOK, p.t["import"], v)
 }
 
-func (p *pages) decideImport(c *gin.Context) {
+func (p *pages) decideImport(c *httpx.Context) {
 	pv, run, ok := p.importFor(c, c.PostForm("id"))
 	if !ok {
 		return
@@ -535,27 +612,123 @@ func (p *pages) decideImport(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, fmt.Sprintf("%s?id=%d&done=%s", ImportPath, run.ID, action))
 }
 
-func (p *pages) calendarPage(c *gin.Context) {
-	v := p.srv.View(c, "Calendar")
-	if c.Query("done") == "1" {
-		v.Notice = "Term dates saved."
-	}
-	v.Data = p.svc.Terms()
-	p.srv.Render(c, http.StatusOK, p.t["calendar"], v)
+type calendarData struct {
+	Terms    []store.Term
+	Holidays []store.Holiday
+	// Was is the first day of the term being edited ("" adds one); Term
+	// and Holiday fill the forms.
+	Was     string
+	Term    store.Term
+	Holiday store.Holiday
 }
 
-// uploadTerms replaces the calendar from a pasted term-dates CSV (term,
-// starts, ends, half_term_starts, half_term_ends).
-func (p *pages) uploadTerms(c *gin.Context) {
-	text := c.PostForm("csv")
-	if _, err := p.svc.ImportTerms(c.Request.Context(), web.Actor(c), []byte(text)); err != nil {
+func (p *pages) calendarPage(c *httpx.Context) {
+	v := p.srv.View(c, "Calendar")
+	v.Notice = calendarDone(c.Query("done"))
+	d := calendarData{}
+	if was := c.Query("term"); was != "" {
+		for _, t := range p.svc.Terms() {
+			if t.StartsOn == was {
+				d.Was, d.Term = was, t
+			}
+		}
+		if d.Was == "" {
+			p.srv.RenderError(c, http.StatusNotFound, "There is no term starting on that day.")
+			return
+		}
+	}
+	if raw := c.Query("holiday"); raw != "" {
+		id, _ := strconv.ParseInt(raw, 10, 64)
+		for _, h := range p.svc.Holidays() {
+			if h.ID == id {
+				d.Holiday = h
+			}
+		}
+		if d.Holiday.ID == 0 {
+			p.srv.RenderError(c, http.StatusNotFound, "There is no such holiday.")
+			return
+		}
+	}
+	p.renderCalendar(c, http.StatusOK, v, d)
+}
+
+func calendarDone(k string) string {
+	switch k {
+	case "import", "1":
+		return "Term dates saved."
+	case "term_save":
+		return "Term saved."
+	case "term_delete":
+		return "Term deleted."
+	case "holiday_save":
+		return "Holiday saved."
+	case "holiday_delete":
+		return "Holiday deleted."
+	}
+	return ""
+}
+
+func (p *pages) renderCalendar(c *httpx.Context, status int, v *web.View, d calendarData) {
+	d.Terms, d.Holidays = p.svc.Terms(), p.svc.Holidays()
+	v.Data = d
+	p.srv.Render(c, status, p.t["calendar"], v)
+}
+
+// changeCalendar adds, changes or deletes one term or holiday, or replaces
+// a year's terms from a pasted term-dates CSV (term, starts, ends,
+// half_term_starts, half_term_ends). Each change is audited by the store.
+func (p *pages) changeCalendar(c *httpx.Context) {
+	ctx := c.Request.Context()
+	actor := web.Actor(c)
+	action := c.PostForm("action")
+	d := calendarData{}
+	var err error
+	switch action {
+	case "import", "":
+		action = "import"
+		_, err = p.svc.ImportTerms(ctx, actor, []byte(c.PostForm("csv")))
+	case "term_save":
+		d.Was = c.PostForm("was")
+		d.Term = store.Term{Name: c.PostForm("name"), StartsOn: c.PostForm("starts"), EndsOn: c.PostForm("ends"),
+			HalfTermStarts: c.PostForm("half_term_starts"), HalfTermEnds: c.PostForm("half_term_ends")}
+		_, err = p.svc.SaveTerm(ctx, actor, d.Was, d.Term)
+	case "term_delete":
+		err = p.svc.DeleteTerm(ctx, actor, c.PostForm("was"))
+	case "holiday_save":
+		d.Holiday = store.Holiday{Name: c.PostForm("name"), StartsOn: c.PostForm("starts"), EndsOn: c.PostForm("ends")}
+		if raw := c.PostForm("id"); raw != "" {
+			if d.Holiday.ID, err = strconv.ParseInt(raw, 10, 64); err != nil || d.Holiday.ID <= 0 {
+				err = errors.New("that is not a holiday's number")
+			}
+		}
+		if err == nil {
+			_, err = p.svc.SaveHoliday(ctx, actor, d.Holiday)
+		}
+	case "holiday_delete":
+		id, perr := strconv.ParseInt(c.PostForm("id"), 10, 64)
+		if perr != nil || id <= 0 {
+			err = errors.New("that is not a holiday's number")
+		} else {
+			err = p.svc.DeleteHoliday(ctx, actor, id)
+		}
+	default:
+		err = errors.New("unknown action")
+	}
+	if err != nil {
 		v := p.srv.View(c, "Calendar")
-		v.Error = "Not saved: " + err.Error() + "."
-		v.Data = p.svc.Terms()
-		p.srv.Render(c, http.StatusBadRequest, p.t["calendar"], v)
+		status := http.StatusBadRequest
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			status, v.Error = http.StatusNotFound, "Not saved: that term or holiday is no longer in the calendar."
+		case errors.Is(err, store.ErrExists):
+			status, v.Error = http.StatusConflict, "Not saved: another term starts on that day."
+		default:
+			v.Error = "Not saved: " + strings.TrimPrefix(err.Error(), "people: ") + "."
+		}
+		p.renderCalendar(c, status, v, d)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, CalendarPath+"?done=1")
+	c.Redirect(http.StatusSeeOther, CalendarPath+"?done="+action)
 }
 
 type leaversData struct {
@@ -563,7 +736,7 @@ type leaversData struct {
 	Departures []people.Departure
 }
 
-func (p *pages) leaversPage(c *gin.Context) {
+func (p *pages) leaversPage(c *httpx.Context) {
 	days := 60
 	if s := c.Query("days"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -593,7 +766,7 @@ func csvSafe(s string) string {
 
 // accessReview is the termly access review: everyone who has access, by
 // group, with their devices and when each was last seen.
-func (p *pages) accessReview(c *gin.Context) {
+func (p *pages) accessReview(c *httpx.Context) {
 	ctx := c.Request.Context()
 	ps, err := p.st.ListPeople(ctx, store.PeopleFilter{States: []string{store.PersonActive, store.PersonLeaving}})
 	if err != nil {
@@ -655,7 +828,7 @@ type groupsData struct {
 	Name   string
 }
 
-func (p *pages) groupsPage(c *gin.Context) {
+func (p *pages) groupsPage(c *httpx.Context) {
 	v := p.srv.View(c, "Groups")
 	if c.Query("done") != "" {
 		v.Notice = "Saved."
@@ -663,7 +836,7 @@ func (p *pages) groupsPage(c *gin.Context) {
 	p.renderGroups(c, http.StatusOK, v, "")
 }
 
-func (p *pages) renderGroups(c *gin.Context, status int, v *web.View, name string) {
+func (p *pages) renderGroups(c *httpx.Context, status int, v *web.View, name string) {
 	gs, err := p.st.Groups(c.Request.Context())
 	if err != nil {
 		p.dbError(c, "list groups", err)
@@ -675,7 +848,7 @@ func (p *pages) renderGroups(c *gin.Context, status int, v *web.View, name strin
 
 // changeGroups creates or deletes a custom group, or adds or removes a
 // member (named by UPN, staff code, admission number, username or email).
-func (p *pages) changeGroups(c *gin.Context) {
+func (p *pages) changeGroups(c *httpx.Context) {
 	ctx := c.Request.Context()
 	actor := web.Actor(c)
 	var err error

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/people"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -19,7 +19,7 @@ const newPasswordKey = "peopleweb.newpassword"
 // setWiFiPassword sets or resets a person's Wi-Fi password for the network
 // role: the one typed, or (left empty) a generated one; the page that
 // answers shows it once (the response is no-store, like every page).
-func (p *pages) setWiFiPassword(c *gin.Context, pp store.Person) {
+func (p *pages) setWiFiPassword(c *httpx.Context, pp store.Person) {
 	ctx := c.Request.Context()
 	pw := c.PostForm("password")
 	v := p.srv.View(c, people.DisplayName(pp))
@@ -51,7 +51,7 @@ type selfServiceData struct {
 	Done     bool
 }
 
-func (p *pages) selfServicePage(c *gin.Context) {
+func (p *pages) selfServicePage(c *httpx.Context) {
 	v := p.srv.View(c, "Change your Wi-Fi password")
 	v.Data = selfServiceData{}
 	p.srv.Render(c, http.StatusOK, p.t["selfservice"], v)
@@ -59,7 +59,7 @@ func (p *pages) selfServicePage(c *gin.Context) {
 
 // selfServiceChange changes a person's own Wi-Fi password after checking
 // the current one; the limits per person and per address are people's.
-func (p *pages) selfServiceChange(c *gin.Context) {
+func (p *pages) selfServiceChange(c *httpx.Context) {
 	v := p.srv.View(c, "Change your Wi-Fi password")
 	d := selfServiceData{Username: strings.TrimSpace(c.PostForm("username"))}
 	if len(d.Username) > 128 {

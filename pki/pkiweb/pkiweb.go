@@ -34,7 +34,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/pki"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -150,27 +150,27 @@ type onboardData struct {
 	CAExpiry time.Time
 }
 
-func (p *pages) onboardPage(c *gin.Context) {
+func (p *pages) onboardPage(c *httpx.Context) {
 	v := p.srv.View(c, "Join the school Wi-Fi")
 	o := p.onboarding()
 	v.Data = onboardData{O: o, Android: o.AndroidSettings(), Server: o.ServerName, CAName: o.CA.Subject.CommonName, CAExpiry: o.CA.NotAfter}
 	p.srv.Render(c, http.StatusOK, p.onboard, v)
 }
 
-func attachment(c *gin.Context, name, ctype string, data []byte) {
+func attachment(c *httpx.Context, name, ctype string, data []byte) {
 	c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
 	c.Data(http.StatusOK, ctype, data)
 }
 
-func (p *pages) caDER(c *gin.Context) {
+func (p *pages) caDER(c *httpx.Context) {
 	attachment(c, "school-ca.crt", "application/x-x509-ca-cert", p.onboarding().CA.Raw)
 }
 
-func (p *pages) caPEM(c *gin.Context) {
+func (p *pages) caPEM(c *httpx.Context) {
 	attachment(c, "school-ca.pem", "application/x-pem-file", p.onboarding().CAPEM())
 }
 
-func (p *pages) mobileConfig(c *gin.Context) {
+func (p *pages) mobileConfig(c *httpx.Context) {
 	doc, err := p.onboarding().MobileConfig()
 	if err != nil {
 		p.log.Warn("pkiweb: mobileconfig", "err", err)
@@ -180,7 +180,7 @@ func (p *pages) mobileConfig(c *gin.Context) {
 	attachment(c, "school-wifi.mobileconfig", "application/x-apple-aspen-config", doc)
 }
 
-func (p *pages) windows(c *gin.Context) {
+func (p *pages) windows(c *httpx.Context) {
 	ssid := c.Query("ssid")
 	if !slices.Contains(p.o.SSIDs, ssid) {
 		p.srv.RenderError(c, http.StatusNotFound, "There is no such school Wi-Fi network.")
@@ -225,13 +225,13 @@ var notices = map[string]string{
 	"revoked": "The certificate was revoked: it no longer logs in.",
 }
 
-func (p *pages) certsPage(c *gin.Context) {
+func (p *pages) certsPage(c *httpx.Context) {
 	v := p.srv.View(c, "Wi-Fi certificates")
 	v.Notice = notices[c.Query("done")]
 	p.renderCerts(c, http.StatusOK, v, certsData{})
 }
 
-func (p *pages) renderCerts(c *gin.Context, status int, v *web.View, d certsData) {
+func (p *pages) renderCerts(c *httpx.Context, status int, v *web.View, d certsData) {
 	list, err := p.o.Authority.ClientCerts(c.Request.Context(), store.ClientCertFilter{Limit: listLimit})
 	if err != nil {
 		p.log.Error("pkiweb: list certificates", "err", err)
@@ -255,7 +255,7 @@ func cleanText(s string, n int) (string, bool) {
 // issue makes a certificate for a person (by username, UPN, staff code or
 // admission number) or a device (by DNS name), and shows its password with
 // a one-time download button.
-func (p *pages) issue(c *gin.Context) {
+func (p *pages) issue(c *httpx.Context) {
 	ctx := c.Request.Context()
 	who, ok1 := cleanText(c.PostForm("person"), maxKeyInput)
 	device, ok2 := cleanText(c.PostForm("device"), maxKeyInput)
@@ -331,7 +331,7 @@ func (p *pages) hold(actor string, iss pki.Issued) (string, error) {
 }
 
 // download hands over a held PKCS#12 once, to the user who issued it.
-func (p *pages) download(c *gin.Context) {
+func (p *pages) download(c *httpx.Context) {
 	t := c.PostForm("token")
 	actor := web.Actor(c)
 	p.mu.Lock()
@@ -358,7 +358,7 @@ func (p *pages) download(c *gin.Context) {
 	attachment(c, fileSafe(e.issued.FileName), "application/x-pkcs12", e.issued.PKCS12)
 }
 
-func (p *pages) revoke(c *gin.Context) {
+func (p *pages) revoke(c *httpx.Context) {
 	serial := strings.ToLower(strings.TrimSpace(c.PostForm("serial")))
 	reason, ok := cleanText(c.PostForm("reason"), maxReason)
 	fail := func(status int, msg string) {

@@ -6,6 +6,14 @@
 // providers' strict hosts, answers the DoH canary and iCloud Private Relay
 // NXDOMAIN, blocks listed DoH/VPN service names, and reports every lookup.
 //
+// It owns its UDP sockets (one per core, SO_REUSEPORT, read in batches by
+// recvmmsg: udp.go, batch.go), a cache of the packed answers it sent, keyed
+// by question and policy view (each segment's policy is a view), which
+// answers a hit by patching a copy of the bytes with no allocation
+// (packed.go), emptied whenever the segments' policies change, and the hit
+// log that hands cached answers to the Recorder off their path (hitlog.go).
+// Forwarded UDP queries share a rotating socket per upstream (upstream.go).
+//
 // It does not store the query log or purge it (the guard hands each record to
 // a Recorder; policy/querylog writes them to package store and purges them
 // after the retention), know which MAC has an IP (a ClientLookup, the DHCP
@@ -125,11 +133,22 @@ type Config struct {
 	// BlockedNames are DoH/VPN service names; they and their subdomains
 	// are answered NXDOMAIN and recorded as Blocked.
 	BlockedNames []string
-	CacheSize    int           // entries; 0 means 4096, negative disables
-	Timeout      time.Duration // per upstream try; 0 means 2s
-	Recorder     Recorder      // optional
-	Clients      ClientLookup  // optional
-	Answers      Answers       // optional
+	// CacheSize bounds both caches: upstream answers, and the packed
+	// answers as each segment's policy sees them. 0 means 4096, negative
+	// disables both.
+	CacheSize int
+	// UDPSockets is how many UDP sockets Serve opens on Listen with
+	// SO_REUSEPORT, each read by its own goroutine; 0 means one per core
+	// (GOMAXPROCS).
+	UDPSockets int
+	// UDPBatch 1 reads and answers one datagram per system call; any other
+	// value takes up to 16 with recvmmsg and answers cached ones with one
+	// sendmmsg (batch.go).
+	UDPBatch int
+	Timeout  time.Duration // per upstream try; 0 means 2s
+	Recorder Recorder      // optional
+	Clients  ClientLookup  // optional
+	Answers  Answers       // optional
 	// Admitted reports whether the portal admitted the client at ip (MAC
 	// may be nil); required for Portal segments to answer more than
 	// PreAdmissionNames. nil: nobody is admitted.
@@ -161,6 +180,12 @@ type Stats struct {
 	// Panics counts queries whose handling panicked (answered SERVFAIL,
 	// the guard kept serving).
 	Panics uint64
+	// Overload counts UDP queries dropped unanswered because
+	// MaxInFlight queries were already waiting for an upstream.
+	Overload uint64
+	// LogDropped counts cached answers sent but not handed to the
+	// Recorder and Answers because the hit log's buffer was full.
+	LogDropped uint64
 }
 
 // Guard answers DNS queries. Its handler is safe for concurrent use.
@@ -169,12 +194,27 @@ type Guard struct {
 	log   *slog.Logger
 	cache *cache
 	now   func() time.Time
-	segs  atomic.Pointer[[]SegmentPolicy]
+	state atomic.Pointer[state]
 	limit *clientLimiter // nil: no per-client limit
 	pre   []string       // names resolvable before admission
 
 	queries, hits, upstream, servfail, blocked, safe, bad atomic.Uint64
-	outside, limited, notAdmitted, panics                 atomic.Uint64
+	outside, limited, notAdmitted, panics, overload       atomic.Uint64
+	inFlight                                              atomic.Int64
+
+	hitLog  *hitLog
+	flushMu sync.Mutex // one flushHits at a time
+
+	poolMu sync.Mutex
+	pools  map[netip.AddrPort]*upstreamPool // forwarded UDP, by upstream (upstream.go)
+}
+
+// state is the segments' policies and the packed answers computed under
+// them, swapped together: an answer worked out under the old policies can
+// only land in the old cache, which nobody reads any more.
+type state struct {
+	segs    []SegmentPolicy
+	answers *packedCache // nil: caching is off
 }
 
 // New checks cfg and returns a guard; it opens no sockets.
@@ -204,7 +244,7 @@ func New(cfg Config, logger *slog.Logger) (*Guard, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.BlockedNames = normalize(cfg.BlockedNames)
-	g := &Guard{cfg: cfg, log: logger.With("component", "dnsguard"), cache: newCache(cfg.CacheSize), now: now,
+	g := &Guard{cfg: cfg, log: logger.With("component", "dnsguard"), cache: newCache(cfg.CacheSize), now: now, hitLog: newHitLog(),
 		pre: normalize(append(append([]string{}, PreAdmissionNames...), cfg.PortalNames...))}
 	if cfg.ClientQPS >= 0 {
 		qps, table := cfg.ClientQPS, cfg.ClientTable
@@ -249,7 +289,9 @@ func (g *Guard) SetSegments(segs []SegmentPolicy) error {
 		s.BlockedNames = normalize(s.BlockedNames)
 		cp[i] = s
 	}
-	g.segs.Store(&cp)
+	// A new policy starts with an empty packed cache: every decision in
+	// the old one (blocked, SafeSearch, admitted-only) may have changed.
+	g.state.Store(&state{segs: cp, answers: newPackedCache(g.cfg.CacheSize)})
 	return nil
 }
 
@@ -257,30 +299,45 @@ func (g *Guard) SetSegments(segs []SegmentPolicy) error {
 func (g *Guard) Stats() Stats {
 	return Stats{Queries: g.queries.Load(), CacheHits: g.hits.Load(), Upstream: g.upstream.Load(),
 		ServFail: g.servfail.Load(), Blocked: g.blocked.Load(), SafeSearch: g.safe.Load(), BadQueries: g.bad.Load(),
-		Outside: g.outside.Load(), Limited: g.limited.Load(), NotAdmitted: g.notAdmitted.Load(), Panics: g.panics.Load()}
+		Outside: g.outside.Load(), Limited: g.limited.Load(), NotAdmitted: g.notAdmitted.Load(), Panics: g.panics.Load(),
+		Overload: g.overload.Load(), LogDropped: g.hitLog.dropped.Load()}
 }
 
-// Serve listens on cfg.Listen over UDP and TCP and answers until ctx ends.
+// Serve listens on cfg.Listen over UDP (UDPSockets sockets sharing the
+// port) and TCP and answers until ctx ends.
 func (g *Guard) Serve(ctx context.Context) error {
-	pc, err := net.ListenPacket("udp", g.cfg.Listen)
+	conns, err := listenUDP(ctx, g.cfg.Listen, g.udpSockets())
 	if err != nil {
-		return fmt.Errorf("dnsguard: listen udp %s: %w", g.cfg.Listen, err)
+		return err
 	}
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
-		pc.Close()
+		for _, c := range conns {
+			c.Close()
+		}
 		return fmt.Errorf("dnsguard: listen tcp %s: %w", g.cfg.Listen, err)
 	}
-	return g.ServeConns(ctx, pc, ln)
+	return g.serve(ctx, conns, nil, ln)
 }
 
 // ServeConns answers on already open sockets until ctx ends, then closes them.
 func (g *Guard) ServeConns(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
-	servers := []*dns.Server{
-		{PacketConn: pc, Handler: g, Net: "udp"},
-		{Listener: ln, Handler: g, Net: "tcp", ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second},
+	if uc, ok := pc.(*net.UDPConn); ok {
+		return g.serve(ctx, []*net.UDPConn{uc}, nil, ln)
 	}
-	errc := make(chan error, len(servers))
+	return g.serve(ctx, nil, pc, ln)
+}
+
+// serve answers UDP on conns with the guard's own loop, on pc (a
+// PacketConn that is not a UDP socket) through miekg/dns, and TCP on ln.
+func (g *Guard) serve(ctx context.Context, conns []*net.UDPConn, pc net.PacketConn, ln net.Listener) error {
+	servers := []*dns.Server{{Listener: ln, Handler: g, Net: "tcp", ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}}
+	if pc != nil {
+		servers = append(servers, &dns.Server{PacketConn: pc, Handler: g, Net: "udp"})
+	}
+	sctx, stopUDP := context.WithCancel(ctx)
+	defer stopUDP()
+	errc := make(chan error, len(servers)+1)
 	var wg sync.WaitGroup
 	for _, s := range servers {
 		wg.Add(1)
@@ -289,39 +346,57 @@ func (g *Guard) ServeConns(ctx context.Context, pc net.PacketConn, ln net.Listen
 			errc <- s.ActivateAndServe()
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		g.runHitLog(sctx)
+	}()
+	if len(conns) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.serveUDP(sctx, conns); err != nil {
+				errc <- err
+			}
+		}()
+	}
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 		err = fmt.Errorf("dnsguard: serve: %w", err)
 	}
+	stopUDP()
 	for _, s := range servers {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = s.ShutdownContext(sctx)
+		shctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.ShutdownContext(shctx)
 		cancel()
 	}
 	wg.Wait()
+	g.flushHits() // what the last answers left
+	g.closePools()
 	return err
 }
 
-// segment returns the policy for a client, and false for a client in no
-// segment that is not the router itself (loopback): those are refused.
-func (g *Guard) segment(ip netip.Addr) (SegmentPolicy, bool) {
+// segment returns the policy for a client and its view (the segment's
+// index + 1, 0 for Default), and false for a client in no segment that is
+// not the router itself (loopback): those are refused.
+func (g *Guard) segment(st *state, ip netip.Addr) (*SegmentPolicy, uint16, bool) {
 	ip = ip.Unmap()
-	for _, s := range *g.segs.Load() {
-		if s.Subnet.Contains(ip) {
-			return s, true
+	for i := range st.segs {
+		if st.segs[i].Subnet.Contains(ip) {
+			return &st.segs[i], uint16(i + 1), true
 		}
 	}
 	if g.cfg.Local == nil {
-		return g.cfg.Default, ip.IsLoopback()
+		return &g.cfg.Default, 0, ip.IsLoopback()
 	}
 	for _, p := range g.cfg.Local {
 		if p.Contains(ip) {
-			return g.cfg.Default, true
+			return &g.cfg.Default, 0, true
 		}
 	}
-	return g.cfg.Default, false
+	return &g.cfg.Default, 0, false
 }
 
 const canaryName = "use-application-dns.net"
@@ -347,7 +422,7 @@ func safeSearchTarget(name string) string {
 	return ""
 }
 
-func (g *Guard) blockedName(name string, seg SegmentPolicy) bool {
+func (g *Guard) blockedName(name string, seg *SegmentPolicy) bool {
 	return matchesAny(name, g.cfg.BlockedNames) || matchesAny(name, seg.BlockedNames)
 }
 
@@ -388,7 +463,8 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 		client, _ = netip.AddrFromSlice(a.IP)
 	}
 	client = client.Unmap()
-	seg, inside := g.segment(client)
+	st := g.state.Load()
+	seg, view, inside := g.segment(st, client)
 	if !inside {
 		// Not an open resolver: the uplink side and anything routed in
 		// from elsewhere get nothing resolved, and nothing recorded.
@@ -450,6 +526,14 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	rec.Answer = summary(resp)
 	if proto == "udp" {
 		resp.Truncate(udpSize(req))
+		if pw, ok := w.(*packetWriter); ok && st.answers != nil {
+			// What the next client asking the same in this view gets
+			// from the packed cache, without coming here.
+			if life, ok := cacheLife(resp, rec.Action); ok {
+				pw.keep = &packedNote{cache: st.answers, view: view, life: life, rec: rec,
+					admission: seg.Portal && !matchesAny(name, g.pre)}
+			}
+		}
 	}
 	// Recorded before the answer leaves, so the log never lags the client.
 	if g.cfg.Recorder != nil {
@@ -512,7 +596,13 @@ func (g *Guard) exchange(ctx context.Context, req *dns.Msg, proto string) (*dns.
 	for _, u := range g.cfg.Upstreams {
 		g.upstream.Add(1)
 		c := &dns.Client{Net: proto, Timeout: g.cfg.Timeout, UDPSize: dns.DefaultMsgSize}
-		m, err := g.ask(ctx, c, out, u.String())
+		var m *dns.Msg
+		var err error
+		if proto == "udp" {
+			m, err = g.pool(u).exchangeUDP(ctx, out, g.cfg.Timeout)
+		} else {
+			m, err = g.ask(ctx, c, out, u.String())
+		}
 		if err == nil && m.Truncated && proto == "udp" {
 			c.Net = "tcp"
 			m, err = g.ask(ctx, c, out, u.String())

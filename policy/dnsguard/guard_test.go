@@ -21,6 +21,7 @@ type fakeUpstream struct {
 	queries atomic.Int64
 	mu      sync.Mutex
 	lastOPT *dns.OPT
+	ports   map[string]bool // client addresses seen over UDP
 }
 
 func startUpstream(t *testing.T) *fakeUpstream { return startUpstreamTB(t) }
@@ -49,6 +50,12 @@ func (u *fakeUpstream) serve(w dns.ResponseWriter, r *dns.Msg) {
 	u.queries.Add(1)
 	u.mu.Lock()
 	u.lastOPT = r.IsEdns0()
+	if a, ok := w.RemoteAddr().(*net.UDPAddr); ok {
+		if u.ports == nil {
+			u.ports = map[string]bool{}
+		}
+		u.ports[a.String()] = true
+	}
 	u.mu.Unlock()
 	m := new(dns.Msg)
 	m.SetReply(r)

@@ -20,12 +20,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/internal/batch"
+	"github.com/gatehouse-net/gatehouse/internal/clientbudget"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -81,7 +83,7 @@ type Log struct {
 	log  *slog.Logger
 	w    *batch.Writer[store.DNSQuery]
 
-	bud *budget
+	bud *clientbudget.Budget[netip.Addr]
 
 	recorded, purged, overBudget atomic.Uint64
 }
@@ -121,7 +123,7 @@ func New(opts Options) (*Log, error) {
 	if opts.ClientTable <= 0 {
 		opts.ClientTable = DefaultClientTable
 	}
-	l := &Log{opts: opts, log: logger.With("component", "querylog"), bud: newBudget(opts.ClientBudget, opts.ClientTable)}
+	l := &Log{opts: opts, log: logger.With("component", "querylog"), bud: clientbudget.New[netip.Addr](opts.ClientBudget, 0, opts.ClientTable)}
 	var err error
 	l.w, err = batch.New(batch.Options[store.DNSQuery]{
 		Name:  "dns query log",
@@ -161,7 +163,10 @@ func (l *Log) Record(q dnsguard.Query) {
 	// Each client's first and unusual lookups are stored; a flood of
 	// routine ones past the budget is counted and logged, not stored, so it
 	// cannot push the rest out of what the DSL sees.
-	keep, firstOver := l.bud.keep(q, l.opts.Now())
+	keep, firstOver := true, false
+	if routine(q) {
+		keep, firstOver = l.bud.Allow(q.Client, "", l.opts.Now())
+	}
 	if !keep {
 		l.overBudget.Add(1)
 		if firstOver {

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/store/storetest"
 
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
@@ -19,16 +20,6 @@ import (
 func query(i int, at time.Time) dnsguard.Query {
 	return dnsguard.Query{Time: at, Client: netip.MustParseAddr("10.20.0.10"), MAC: net.HardwareAddr{2, 0, 0, 0, 0x20, 0x0a},
 		Segment: "pupil", Name: fmt.Sprintf("n%d.example", i), Type: "A", Answer: "203.0.113.80", Action: dnsguard.Forwarded}
-}
-
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gh.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
 }
 
 // run starts l.Run and returns a function that stops it and waits.
@@ -53,7 +44,7 @@ func run(t *testing.T, l *Log) func() {
 }
 
 func TestRecordsReachTheDatabaseAndTheHub(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	hub := events.New()
 	sub := events.Subscribe[events.DNSQuery](hub, "test", 100)
 	defer sub.Close()
@@ -94,7 +85,7 @@ func TestRecordsReachTheDatabaseAndTheHub(t *testing.T) {
 }
 
 func TestPartialBatchIsWrittenOnTheFlushInterval(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	l, err := New(Options{Sink: st, BatchSize: 100, FlushEvery: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

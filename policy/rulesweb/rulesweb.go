@@ -21,7 +21,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/alert"
 	"github.com/gatehouse-net/gatehouse/alert/finding"
@@ -157,12 +157,12 @@ type editData struct {
 	Choices choices
 }
 
-func (p *pages) dbError(c *gin.Context, what string, err error) {
+func (p *pages) dbError(c *httpx.Context, what string, err error) {
 	p.log.Error("rulesweb: "+what, "err", err)
 	p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read or written. Try again; if it keeps failing, check the daemon's log.")
 }
 
-func (p *pages) listPage(c *gin.Context) {
+func (p *pages) listPage(c *httpx.Context) {
 	v := p.srv.View(c, "Rules")
 	switch c.Query("done") {
 	case "created":
@@ -180,7 +180,7 @@ func (p *pages) listPage(c *gin.Context) {
 	p.renderList(c, http.StatusOK, v, form{WhoKind: "anyone", WhatKind: "any", WhenKind: "always", Action: "block"})
 }
 
-func (p *pages) renderList(c *gin.Context, status int, v *web.View, f form) {
+func (p *pages) renderList(c *httpx.Context, status int, v *web.View, f form) {
 	rows, err := p.opts.Store.Rules(c.Request.Context())
 	if err != nil {
 		p.dbError(c, "list rules", err)
@@ -207,7 +207,7 @@ func (p *pages) renderList(c *gin.Context, status int, v *web.View, f form) {
 	p.srv.Render(c, status, p.list, v)
 }
 
-func formFrom(c *gin.Context) form {
+func formFrom(c *httpx.Context) form {
 	return form{
 		Name: c.PostForm("name"), WhoKind: c.PostForm("who_kind"), WhoID: c.PostForm("who_id"),
 		WhatKind: c.PostForm("what_kind"), Proto: c.PostForm("proto"), Ports: c.PostForm("ports"),
@@ -218,7 +218,7 @@ func formFrom(c *gin.Context) form {
 }
 
 // parse reads and checks the posted rule; the message is for the user.
-func (p *pages) parse(c *gin.Context) (form, policy.Rule, string) {
+func (p *pages) parse(c *httpx.Context) (form, policy.Rule, string) {
 	f := formFrom(c)
 	r, err := f.rule()
 	if err == nil {
@@ -231,7 +231,7 @@ func (p *pages) parse(c *gin.Context) (form, policy.Rule, string) {
 }
 
 // changed runs OnChange and redirects to the list with what happened.
-func (p *pages) changed(c *gin.Context, done string) {
+func (p *pages) changed(c *httpx.Context, done string) {
 	target := "/rules?done=" + done
 	if p.opts.OnChange != nil {
 		if err := p.opts.OnChange(c.Request.Context()); err != nil {
@@ -242,7 +242,7 @@ func (p *pages) changed(c *gin.Context, done string) {
 	c.Redirect(http.StatusSeeOther, target)
 }
 
-func (p *pages) create(c *gin.Context) {
+func (p *pages) create(c *httpx.Context) {
 	f, r, msg := p.parse(c)
 	if msg != "" {
 		v := p.srv.View(c, "Rules")
@@ -264,7 +264,7 @@ func ruleID(s string) (int64, bool) {
 	return id, err == nil && id > 0
 }
 
-func (p *pages) editPage(c *gin.Context) {
+func (p *pages) editPage(c *httpx.Context) {
 	id, ok := ruleID(c.Query("id"))
 	if !ok {
 		p.srv.RenderError(c, http.StatusBadRequest, "Which rule? The link lacks a rule number.")
@@ -284,7 +284,7 @@ func (p *pages) editPage(c *gin.Context) {
 	p.srv.Render(c, http.StatusOK, p.edit, v)
 }
 
-func (p *pages) update(c *gin.Context) {
+func (p *pages) update(c *httpx.Context) {
 	id, ok := ruleID(c.PostForm("id"))
 	if !ok {
 		p.srv.RenderError(c, http.StatusBadRequest, "Which rule? The form lacks a rule number.")
@@ -312,7 +312,7 @@ func (p *pages) update(c *gin.Context) {
 	p.changed(c, "updated")
 }
 
-func (p *pages) remove(c *gin.Context) {
+func (p *pages) remove(c *httpx.Context) {
 	id, ok := ruleID(c.PostForm("id"))
 	if !ok {
 		p.srv.RenderError(c, http.StatusBadRequest, "Which rule? The form lacks a rule number.")
@@ -331,7 +331,7 @@ func (p *pages) remove(c *gin.Context) {
 	p.changed(c, "deleted")
 }
 
-func (p *pages) move(c *gin.Context) {
+func (p *pages) move(c *httpx.Context) {
 	id, ok := ruleID(c.PostForm("id"))
 	if !ok {
 		p.srv.RenderError(c, http.StatusBadRequest, "Which rule? The form lacks a rule number.")

@@ -16,9 +16,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/internal/testkit"
 )
 
 func serverCert(t testing.TB) tls.Certificate {
@@ -36,26 +37,13 @@ func serverCert(t testing.TB) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// clock is a settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newTestEngine(t testing.TB, mod func(*Options)) (*Engine, *clock) {
+func newTestEngine(t testing.TB, mod func(*Options)) (*Engine, *testkit.Clock) {
 	t.Helper()
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := testkit.NewClock(time.Unix(1_800_000_000, 0))
 	o := Options{
 		TLS:           &tls.Config{Certificates: []tls.Certificate{serverCert(t)}},
 		CheckPassword: func(context.Context, string, string) error { return errors.New("no") },
-		Now:           clk.now,
+		Now:           clk.Now,
 	}
 	if mod != nil {
 		mod(&o)
@@ -167,7 +155,7 @@ func TestSessionTableBoundsReplaysAndExpiry(t *testing.T) {
 	if _, err := start("ap|c"); !errors.Is(err, ErrOverload) {
 		t.Fatalf("fourth login: %v, want overload", err)
 	}
-	clk.add(11 * time.Second)
+	clk.Advance(11 * time.Second)
 	if _, err := start("ap|c"); err != nil {
 		t.Fatalf("after expiry: %v", err)
 	}

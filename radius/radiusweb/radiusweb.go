@@ -24,7 +24,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
@@ -145,7 +145,7 @@ type pageData struct {
 	AP, Room string // the room form's values, kept after an error
 }
 
-func (p *pages) show(c *gin.Context) {
+func (p *pages) show(c *httpx.Context) {
 	v := p.srv.View(c, "Wi-Fi sessions")
 	switch c.Query("done") {
 	case radius.CoAAck:
@@ -157,7 +157,7 @@ func (p *pages) show(c *gin.Context) {
 	p.render(c, http.StatusOK, v)
 }
 
-func (p *pages) render(c *gin.Context, status int, v *web.View) {
+func (p *pages) render(c *httpx.Context, status int, v *web.View) {
 	page, ok := web.PageNumber(c)
 	if !ok {
 		v.Error, status = "The page number must be a positive whole number.", http.StatusBadRequest
@@ -188,7 +188,7 @@ func (p *pages) render(c *gin.Context, status int, v *web.View) {
 }
 
 // setRoom names the room an access point is in (an empty room forgets it).
-func (p *pages) setRoom(c *gin.Context) {
+func (p *pages) setRoom(c *httpx.Context) {
 	apText, room := strings.TrimSpace(c.PostForm("ap")), strings.TrimSpace(c.PostForm("room"))
 	fail := func(msg string) {
 		v := p.srv.View(c, "Wi-Fi sessions")
@@ -213,7 +213,7 @@ func (p *pages) setRoom(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, PagePath)
 }
 
-func (p *pages) disconnect(c *gin.Context) {
+func (p *pages) disconnect(c *httpx.Context) {
 	id, err := strconv.ParseInt(c.PostForm("id"), 10, 64)
 	if err != nil || id <= 0 {
 		v := p.srv.View(c, "Wi-Fi sessions")
@@ -262,64 +262,64 @@ func APISession(s store.RADIUSSession) apiSession {
 	return a
 }
 
-func (p *pages) apiSessions(c *gin.Context) {
+func (p *pages) apiSessions(c *httpx.Context) {
 	f := store.SessionFilter{OpenOnly: c.Query("all") == "", Limit: listLimit}
 	list, err := p.o.Sessions.RADIUSSessions(c.Request.Context(), f)
 	if err != nil {
 		p.log.Error("radiusweb: list sessions", "err", err)
-		c.JSON(http.StatusInternalServerError, gin.H{"error": "database error"})
+		c.JSON(http.StatusInternalServerError, httpx.H{"error": "database error"})
 		return
 	}
 	out := make([]apiSession, 0, len(list))
 	for _, s := range list {
 		out = append(out, APISession(s))
 	}
-	c.JSON(http.StatusOK, gin.H{"sessions": out})
+	c.JSON(http.StatusOK, httpx.H{"sessions": out})
 }
 
-func (p *pages) apiDisconnect(c *gin.Context) {
+func (p *pages) apiDisconnect(c *httpx.Context) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "id must be a session number"})
+		c.JSON(http.StatusBadRequest, httpx.H{"error": "id must be a session number"})
 		return
 	}
 	r, err := p.o.RADIUS.DisconnectSession(c.Request.Context(), web.Actor(c), id)
 	if errors.Is(err, store.ErrNotFound) {
-		c.JSON(http.StatusNotFound, gin.H{"error": "no such session"})
+		c.JSON(http.StatusNotFound, httpx.H{"error": "no such session"})
 		return
 	}
 	if err != nil {
 		p.log.Error("radiusweb: disconnect", "id", id, "err", err)
-		c.JSON(http.StatusInternalServerError, gin.H{"error": "database error"})
+		c.JSON(http.StatusInternalServerError, httpx.H{"error": "database error"})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"outcome": r.Outcome, "nas": r.NAS, "error_cause": r.ErrorCause, "tries": r.Tries, "detail": r.Err})
+	c.JSON(http.StatusOK, httpx.H{"outcome": r.Outcome, "nas": r.NAS, "error_cause": r.ErrorCause, "tries": r.Tries, "detail": r.Err})
 }
 
 // apiRotateKey gives a device a new personal key and returns it, once, with
 // the QR payload for ?ssid= when given. The device must be recorded.
-func (p *pages) apiRotateKey(c *gin.Context) {
+func (p *pages) apiRotateKey(c *httpx.Context) {
 	mac, ok := radius.ParseMAC(c.Param("mac"))
 	if !ok {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "mac must be a MAC address"})
+		c.JSON(http.StatusBadRequest, httpx.H{"error": "mac must be a MAC address"})
 		return
 	}
 	ssid := c.Query("ssid")
 	if len(ssid) > 32 {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "an SSID is at most 32 bytes"})
+		c.JSON(http.StatusBadRequest, httpx.H{"error": "an SSID is at most 32 bytes"})
 		return
 	}
 	key, err := p.o.Keys.Rotate(c.Request.Context(), web.Actor(c), mac)
 	if errors.Is(err, store.ErrNotFound) {
-		c.JSON(http.StatusNotFound, gin.H{"error": "no such device; approve it first"})
+		c.JSON(http.StatusNotFound, httpx.H{"error": "no such device; approve it first"})
 		return
 	}
 	if err != nil {
 		p.log.Error("radiusweb: rotate key", "mac", mac, "err", err)
-		c.JSON(http.StatusInternalServerError, gin.H{"error": "database error"})
+		c.JSON(http.StatusInternalServerError, httpx.H{"error": "database error"})
 		return
 	}
-	out := gin.H{"mac": mac.String(), "key": key}
+	out := httpx.H{"mac": mac.String(), "key": key}
 	if ssid != "" {
 		out["wifi_qr"] = radius.WiFiQR(ssid, key)
 	}
@@ -331,7 +331,7 @@ func (p *pages) apiRotateKey(c *gin.Context) {
 // default bound), for a spreadsheet: local times with their offset and
 // every cell formula-safe (web.SendCSV), since user names, rooms and SSIDs
 // come from people and devices.
-func (p *pages) exportCSV(c *gin.Context) {
+func (p *pages) exportCSV(c *httpx.Context) {
 	ss, err := p.o.Sessions.RADIUSSessions(c.Request.Context(), store.SessionFilter{})
 	if err != nil {
 		p.log.Error("radiusweb: export sessions", "err", err)

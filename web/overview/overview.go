@@ -28,7 +28,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/gatehouse-net/gatehouse/web/httpx"
 
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -139,7 +139,7 @@ func Register(srv *web.Server, o Options) {
 	p := &page{srv: srv, o: o, tmpl: template.Must(template.ParseFS(templates, "templates/overview.html"))}
 	network := []string{web.RoleNetwork}
 	srv.AddPage(web.Page{Path: LivePath, Roles: network, GET: p.live, Passive: true})
-	srv.AddPage(web.Page{Path: LiveJSPath, Roles: network, GET: func(c *gin.Context) {
+	srv.AddPage(web.Page{Path: LiveJSPath, Roles: network, GET: func(c *httpx.Context) {
 		b, _ := templates.ReadFile("templates/live.js")
 		c.Header("Cache-Control", "no-cache")
 		c.Data(http.StatusOK, "text/javascript; charset=utf-8", b)
@@ -199,7 +199,7 @@ type PoolUse struct {
 	Percent      int
 }
 
-func (p *page) show(c *gin.Context) {
+func (p *page) show(c *httpx.Context) {
 	ctx := c.Request.Context()
 	now := p.o.Now()
 	d, err := p.collect(ctx, now)
@@ -393,7 +393,7 @@ func backupText(last, lastOK store.BackupRun, now time.Time, loc *time.Location)
 // for LiveFor, then ends; the page's script (live.js) puts them in place
 // and EventSource reconnects. The page is whole without it. The feed is a
 // passive page: an overview left open does not keep its session awake.
-func (p *page) live(c *gin.Context) {
+func (p *page) live(c *httpx.Context) {
 	ctx := c.Request.Context()
 	c.Header("Content-Type", "text/event-stream")
 	c.Header("Cache-Control", "no-store")

@@ -33,6 +33,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/store/storetest"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-net/gatehouse/internal/testkit"
@@ -163,12 +165,7 @@ func New(t testing.TB, opts Options) *Site {
 // t ends: for a test whose Setup needs the store before the site exists.
 func OpenStore(t testing.TB) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatalf("webtest: open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return storetest.Open(t)
 }
 
 // AddUser creates a user directly in the store, with a real password hash,
@@ -221,6 +218,20 @@ func Remote(t testing.TB, baseURL string, roots *x509.CertPool) *Browser {
 	t.Helper()
 	conf := &tls.Config{RootCAs: roots, InsecureSkipVerify: roots == nil}
 	return newBrowser(t, &Site{URL: strings.TrimSuffix(baseURL, "/"), pool: roots}, conf)
+}
+
+// RemoteVia is Remote through c's transport: a daemon under test reached
+// from inside a testbed namespace (testbed.School.HTTPClient), with c's TLS
+// settings and, when set, its timeout (argon2 on a loaded machine). The
+// browser keeps cookies of its own and does not follow redirects.
+func RemoteVia(t testing.TB, baseURL string, c *http.Client) *Browser {
+	t.Helper()
+	b := newBrowser(t, &Site{URL: strings.TrimSuffix(baseURL, "/")}, nil)
+	b.c.Transport = c.Transport
+	if c.Timeout > 0 {
+		b.c.Timeout = c.Timeout
+	}
+	return b
 }
 
 func newBrowser(t testing.TB, s *Site, conf *tls.Config) *Browser {

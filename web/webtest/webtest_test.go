@@ -1,10 +1,12 @@
 package webtest_test
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-net/gatehouse/web"
 	"github.com/gatehouse-net/gatehouse/web/webtest"
@@ -46,5 +48,25 @@ func TestKitCredentialsAreTheServersOwn(t *testing.T) {
 	}
 	if r := anon.API(http.MethodGet, "/api/v1/whoami", "", ""); r.StatusCode != http.StatusUnauthorized {
 		t.Errorf("whoami without a token: %d, want 401", r.StatusCode)
+	}
+}
+
+// RemoteVia signs in through a client the test was handed (a namespace's,
+// in the daemon tests) with cookies of its own, and sees redirects rather
+// than following them.
+func TestRemoteViaSignsInThroughTheGivenClient(t *testing.T) {
+	s := webtest.New(t, webtest.Options{})
+	s.AddUser(t, "amy", web.RoleNetwork, "a long staff passphrase")
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: time.Minute}
+	b := webtest.RemoteVia(t, s.URL, c)
+	if r := b.Get("/users"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("GET /users before signing in: %d, want 303 to the login page", r.StatusCode)
+	}
+	b.Login("amy", "a long staff passphrase")
+	if r := b.Get("/users"); r.StatusCode != http.StatusOK {
+		t.Errorf("GET /users signed in: %d", r.StatusCode)
+	}
+	if c.Jar != nil {
+		t.Error("the given client was handed the browser's cookies")
 	}
 }

@@ -76,6 +76,7 @@ func main() {
 	flows := flag.Int("flows", 2000, "TCP flows per segment in flight")
 	hold := flag.Duration("hold", 20*time.Second, "how long the flows are held open, writing")
 	settle := flag.Duration("settle", 10*time.Second, "how long the daemon is left alone after start before the idle figures")
+	smaps := flag.String("smaps", "", "copy the daemon's /proc/PID/smaps at each phase into this directory, to see which mappings the resident set is in")
 	profiles := flag.String("heap-profiles", "", "write the daemon's heap profile at each phase into this directory (a binary built with -tags gatehouse_pprof)")
 	flag.Parse()
 	if *now == "" {
@@ -84,7 +85,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	l := load{devices: *devices, visitors: *visitors, flows: *flows, hold: *hold, settle: *settle, profiles: *profiles}
+	l := load{devices: *devices, visitors: *visitors, flows: *flows, hold: *hold, settle: *settle, profiles: *profiles, smaps: *smaps}
 	if err := l.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "memorybench:", err)
 		os.Exit(2)
@@ -114,6 +115,7 @@ type load struct {
 	devices, visitors, flows int
 	hold, settle             time.Duration
 	profiles                 string
+	smaps                    string
 }
 
 func (l load) check() error {
@@ -371,6 +373,7 @@ type daemon struct {
 	done     chan struct{}
 	logPath  string
 	profiles string // where heap profiles go, or ""
+	smaps    string // where smaps copies go, or ""
 	once     sync.Once
 }
 
@@ -379,7 +382,7 @@ func (l load) startDaemon(ctx context.Context, s *testbed.School, bin, cfg, logP
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cmd: s.Command(context.Background(), "router", bin, "run", "--config", cfg), done: make(chan struct{}), logPath: logPath, profiles: l.profiles}
+	d := &daemon{cmd: s.Command(context.Background(), "router", bin, "run", "--config", cfg), done: make(chan struct{}), logPath: logPath, profiles: l.profiles, smaps: l.smaps}
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if d.profiles != "" {
 		d.cmd.Env = append(os.Environ(), "GATEHOUSE_HEAP_PROFILE="+filepath.Join(filepath.Dir(logPath), "heap.pb.gz"))
@@ -444,6 +447,18 @@ func (d *daemon) sample(s *testbed.School, phase string) (sample, error) {
 	}
 	if out.rss, out.hwm, out.anon, out.file, err = procMemory(d.cmd.Process.Pid); err != nil {
 		return out, err
+	}
+	if d.smaps != "" {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", d.cmd.Process.Pid))
+		if err != nil {
+			return out, err
+		}
+		if err := os.MkdirAll(d.smaps, 0o755); err != nil {
+			return out, err
+		}
+		if err := os.WriteFile(filepath.Join(d.smaps, fmt.Sprintf("%s-%d.smaps", phase, d.cmd.Process.Pid)), b, 0o644); err != nil {
+			return out, err
+		}
 	}
 	heap, err := scrape(s, "go_memstats_heap_inuse_bytes")
 	if err != nil {
@@ -720,6 +735,7 @@ func numCPU() int {
 // report prints the table and says whether every budget line passed.
 func report(w io.Writer, old *figures, cur figures) bool {
 	ok := true
+	var verdicts []string // the verdict lines every bench script prints (bench/lib/verdict.sh)
 	fmt.Fprintf(w, "\n%-56s %12s %12s %10s\n", "daemon memory (MiB)", "before", "now", "budget")
 	line := func(what string, before, now float64, budget float64) {
 		b := "-"
@@ -735,6 +751,7 @@ func report(w io.Writer, old *figures, cur figures) bool {
 				verdict = "FAIL"
 				ok = false
 			}
+			verdicts = append(verdicts, fmt.Sprintf("%s memory MiB, %s: gatehouse %.1f, target <= %.0f", verdict, what, now, budget))
 		}
 		fmt.Fprintf(w, "%-56s %12s %12.1f %10s %s\n", what, b, now, lim, verdict)
 	}
@@ -757,6 +774,9 @@ func report(w io.Writer, old *figures, cur figures) bool {
 		fmt.Fprintf(w, "before: %s (%d flows held)\n", old.binary, old.held)
 	}
 	fmt.Fprintf(w, "now:    %s (%d flows held)\n", cur.binary, cur.held)
+	for _, v := range verdicts {
+		fmt.Fprintln(w, v)
+	}
 	if ok {
 		fmt.Fprintln(w, "memory budget: PASS")
 	} else {

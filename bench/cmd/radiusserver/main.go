@@ -6,8 +6,10 @@
 //
 // It owns nothing beyond this process: the database is the file -db names,
 // seeded with -devices approved devices 02:00:00:xx:xx:xx and -users PAP
-// users userN / passwordN (argon2id, package password, as people will store
-// them; the directory is an in-memory map, as package people is not built).
+// users userN / passwordN (argon2id, package password, as people stores
+// them; the directory is an in-memory map). PAP checks go through the
+// server's credential cache (its default: 10 minutes), so a user's first
+// login pays argon2id and a re-authentication does not.
 package main
 
 import (
@@ -20,11 +22,14 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -34,18 +39,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "radiusserver:", err)
 		os.Exit(1)
 	}
-}
-
-// devices is the daemon's adapter (cmd/gatehouse/radius.go) over the store.
-type devices struct{ st *store.Store }
-
-func (d devices) Lookup(ctx context.Context, mac net.HardwareAddr) (radius.DeviceInfo, error) {
-	dev, err := d.st.DeviceForRADIUS(ctx, mac)
-	if err != nil {
-		return radius.DeviceInfo{}, err
-	}
-	return radius.DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
-		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed}, nil
 }
 
 type identities map[string]radius.Identity
@@ -88,19 +81,32 @@ func run() error {
 			return err
 		}
 	}
+	// The users' hashes, a core each at a time (argon2id is slow).
+	hashes := make([]string, *nUsers)
+	errs := make([]error, *nUsers)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.NumCPU())
+	for i := range *nUsers {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			hashes[i], errs[i] = password.Hash(fmt.Sprintf("password%d", i))
+		}()
+	}
+	wg.Wait()
 	ids := identities{}
 	for i := range *nUsers {
-		h, err := password.Hash(fmt.Sprintf("password%d", i))
-		if err != nil {
-			return err
+		if errs[i] != nil {
+			return errs[i]
 		}
-		ids[fmt.Sprintf("user%d", i)] = radius.Identity{Person: fmt.Sprintf("P%d", i), PasswordHash: h, Active: true}
+		ids[fmt.Sprintf("user%d", i)] = radius.Identity{Person: fmt.Sprintf("P%d", i), PasswordHash: hashes[i], Active: true}
 	}
 	srv, err := radius.New(radius.Options{
 		AuthAddr: *auth, AcctAddr: *acct,
 		Clients:  []radius.Client{{Name: "bench", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte(*secret), RequireMessageAuthenticator: true}},
-		Segments: []radius.Segment{{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}, Unknown: radius.UnknownDeny}},
-		Devices:  devices{st}, Identities: ids, Sessions: st,
+		Segments: []radius.Segment{{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}, Unknown: policy.UnknownDeny}},
+		Devices:  radius.StoreDevices{Store: st}, Identities: ids, Sessions: st,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

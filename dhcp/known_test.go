@@ -1,32 +1,28 @@
-package main
+package dhcp
 
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/store/storetest"
 )
 
-// Inspection asks the store whether a MAC is known; only "not found" may
-// become an unapproved-device finding. A store that fails (here: closed, as
-// when the disk went away) must come back as an error, which the engine
-// counts and raises nothing for (inspect's
-// TestUnapprovedDeviceNeverFromALookupError).
+// Inspection asks whether a MAC is known; only "not found" may become an
+// unapproved-device finding. A store that fails (here: closed, as when the
+// disk went away) must come back as an error, which the engine counts and
+// raises nothing for (inspect's TestUnapprovedDeviceNeverFromALookupError).
 func TestKnownDeviceNeverTurnsAStoreErrorIntoUnknown(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gh.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t)
 	approved := net.HardwareAddr{0x02, 0, 0, 0, 0, 1}
 	stranger := net.HardwareAddr{0x02, 0, 0, 0, 0, 2}
 	if err := st.DecideDevice(ctx, "test", approved, store.DeviceDecision{Approved: true}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	known := knownDevice(st)
+	known := KnownDevice(st)
 	if ok, err := known(approved); !ok || err != nil {
 		t.Errorf("a recorded device: known %v, %v; want true, nil", ok, err)
 	}
