@@ -6,9 +6,10 @@
 // returning device, rebuilding admissions after a restart with Restore),
 // the daily purge of guests' records past the school's retention
 // (PurgeDaily), and the
-// reception pages it adds to the admin shell (issue, list, revoke, extend,
-// print slips; the AUP editor and the acceptance export for network
-// managers) with the code actions also as JSON under /api/v1/vouchers for
+// reception pages it adds to the admin shell (issue, list a page at a time
+// with a search, revoke one or several after a confirmation, extend, print
+// slips; the AUP editor, the school's logo and colour for the portal and
+// slips, and the acceptance export for network managers) with the code actions also as JSON under /api/v1/vouchers for
 // scripts and a reception kiosk.
 //
 // It does not own the kernel: admitting and evicting a device goes through

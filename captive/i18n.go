@@ -18,8 +18,9 @@ const (
 // the English text's short name; templates use them through .T.
 var messages = map[string][2]string{
 	"title":         {"Wi-Fi for visitors", "Wi-Fi i ymwelwyr"},
-	"welcome":       {"Welcome. To use the Wi-Fi, read the Acceptable Use Policy, then type the code from your slip.", "Croeso. I ddefnyddio'r Wi-Fi, darllenwch y Polisi Defnydd Derbyniol, yna teipiwch y cod o'ch slip."},
+	"welcome":       {"Welcome. To use the Wi-Fi, type the code from your slip and accept the Acceptable Use Policy.", "Croeso. I ddefnyddio'r Wi-Fi, teipiwch y cod o'ch slip a derbyniwch y Polisi Defnydd Derbyniol."},
 	"aup":           {"Acceptable Use Policy", "Polisi Defnydd Derbyniol"},
+	"aup_read":      {"Read the Acceptable Use Policy", "Darllen y Polisi Defnydd Derbyniol"},
 	"code":          {"Your code", "Eich cod"},
 	"code_hint":     {"10 letters and numbers, for example ABCDE-23456. Capitals, spaces and dashes do not matter.", "10 llythyren a rhif, er enghraifft ABCDE-23456. Does dim ots am briflythrennau, bylchau na llinellau toriad."},
 	"name":          {"Your name (optional)", "Eich enw (dewisol)"},

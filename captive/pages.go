@@ -63,12 +63,17 @@ type pageData struct {
 	AUP                           []string
 	Code, Name, Company           string
 	Error, Notice                 string
-	Left, Until, UntilISO         string
-	VenueURL                      string
+	// ErrorField is the id of the field the error is about, which the
+	// error summary links to ("code" or "accept"); "" for none.
+	ErrorField            string
+	Left, Until, UntilISO string
+	VenueURL              string
+	Brand                 brand
 }
 
 func (p *Portal) page(r *http.Request, lang, title string) *pageData {
-	d := &pageData{Lang: lang, Title: title, School: p.school, VenueURL: p.venue, T: make(map[string]string, len(messages))}
+	d := &pageData{Lang: lang, Title: title, School: p.school, VenueURL: p.venue, T: make(map[string]string, len(messages)),
+		Brand: p.currentBrand(r.Context())}
 	for k := range messages {
 		d.T[k] = tr(lang, k)
 	}
@@ -136,6 +141,12 @@ func (p *Portal) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	}
 	d.AUP = aupParagraphs(text)
 	d.Code, d.Name, d.Company, d.Error = code, name, company, msg
+	if msg != "" {
+		d.ErrorField = "code"
+		if msg == tr(lang, "err_accept") {
+			d.ErrorField = "accept"
+		}
+	}
 	if r.URL.Query().Get("out") == "1" {
 		d.Notice = tr(lang, "logged_out")
 	}

@@ -22,13 +22,14 @@ import (
 
 // admin holds the admin pages' templates and dependencies.
 type admin struct {
-	p        *Portal
-	srv      *web.Server
-	vouchers *template.Template
-	settings *template.Template
-	print    *template.Template
-	confirm  *template.Template
-	prints   *printCache
+	p           *Portal
+	srv         *web.Server
+	vouchers    *template.Template
+	settings    *template.Template
+	print       *template.Template
+	confirm     *template.Template
+	bulkConfirm *template.Template
+	prints      *printCache
 }
 
 // RegisterAdminPages adds the visitor-code pages (roles reception and
@@ -38,7 +39,7 @@ type admin struct {
 func RegisterAdminPages(srv *web.Server, p *Portal) error {
 	a := &admin{p: p, srv: srv, prints: newPrintCache()}
 	var err error
-	if a.vouchers, err = template.New("vouchers.html").ParseFS(templateFS, "templates/vouchers.html"); err != nil {
+	if a.vouchers, err = template.New("vouchers.html").Funcs(template.FuncMap{"plural": web.Plural}).ParseFS(templateFS, "templates/vouchers.html"); err != nil {
 		return fmt.Errorf("captive: parse admin templates: %w", err)
 	}
 	if a.settings, err = template.New("portal_admin.html").ParseFS(templateFS, "templates/portal_admin.html"); err != nil {
@@ -47,7 +48,11 @@ func RegisterAdminPages(srv *web.Server, p *Portal) error {
 	if a.print, err = template.New("print.html").ParseFS(templateFS, "templates/print.html"); err != nil {
 		return fmt.Errorf("captive: parse admin templates: %w", err)
 	}
-	if a.confirm, err = template.New("revoke.html").ParseFS(templateFS, "templates/revoke.html"); err != nil {
+	if a.confirm, err = template.New("revoke.html").Funcs(template.FuncMap{"plural": web.Plural}).ParseFS(templateFS, "templates/revoke.html"); err != nil {
+		return fmt.Errorf("captive: parse admin templates: %w", err)
+	}
+	if a.bulkConfirm, err = template.New("revoke_selected.html").Funcs(template.FuncMap{"plural": web.Plural}).
+		ParseFS(templateFS, "templates/revoke_selected.html"); err != nil {
 		return fmt.Errorf("captive: parse admin templates: %w", err)
 	}
 	both := []string{web.RoleReception, web.RoleNetwork}
@@ -59,11 +64,14 @@ func RegisterAdminPages(srv *web.Server, p *Portal) error {
 	srv.AddPage(web.Page{Path: "/vouchers.csv", Roles: both, GET: a.exportCodesCSV})
 	srv.AddPage(web.Page{Path: "/vouchers/revoke", Roles: both, GET: a.confirmRevoke, POST: a.revoke})
 	srv.AddPage(web.Page{Path: "/vouchers/extend", Roles: both, POST: a.extend})
+	srv.AddPage(web.Page{Path: BulkRevokePath, Roles: both, POST: a.revokeSelected})
 	srv.AddPage(web.Page{Path: "/vouchers/print.css", Roles: both, GET: a.asset("static/print.css", "text/css; charset=utf-8")})
 	srv.AddPage(web.Page{Path: "/vouchers/print.js", Roles: both, GET: a.asset("static/print.js", "text/javascript; charset=utf-8")})
 	srv.AddPage(web.Page{Path: "/portal", Title: "Portal", Roles: network, GET: a.settingsPage, POST: a.setAUP, Menu: web.MenuSetup})
 	srv.AddPage(web.Page{Path: "/portal/acceptances.csv", Roles: network, GET: a.exportCSV})
 	srv.AddPage(web.Page{Path: "/portal/limits", Roles: network, POST: a.setLimits})
+	srv.AddPage(web.Page{Path: "/portal/branding", Roles: network, POST: a.setBranding, MaxBody: brandingMaxBody})
+	srv.AddPage(web.Page{Path: "/vouchers/brand.css", Roles: both, GET: a.brandCSS})
 	a.registerAPI(both)
 	return nil
 }
@@ -106,6 +114,8 @@ type vouchersData struct {
 	MaxDevices int
 	All        bool
 	Codes      []codeRow
+	Q          string    // the search, echoed into its field
+	Pager      web.Pager // the list's pages, keeping the search
 	Form       issueForm
 	Reprint    string // the batch of this person's last issue, while it can be printed again
 }
@@ -202,6 +212,11 @@ func (a *admin) listPage(c *httpx.Context) {
 		}
 	case "extended":
 		v.Notice = "Code extended."
+	case "revoked_n":
+		// Numbers only: a banner never repeats URL text.
+		n, _ := strconv.Atoi(c.Query("n"))
+		d, _ := strconv.Atoi(c.Query("disconnected"))
+		v.Notice = web.Plural(max(n, 0), "code", "codes") + " revoked; " + disconnectedText(max(d, 0)) + "."
 	}
 	a.renderList(c, http.StatusOK, v, freshForm())
 }
@@ -249,19 +264,38 @@ func (a *admin) exportCodesCSV(c *httpx.Context) {
 		"first_used", "valid_until", "revoked", "state", "note"}, rows)
 }
 
+// codesPageSize is how many codes one page of the list shows.
+const codesPageSize = 50
+
 func (a *admin) renderList(c *httpx.Context, status int, v *web.View, form issueForm) {
-	f := store.VoucherFilter{Limit: 200}
+	f := store.VoucherFilter{Q: strings.TrimSpace(c.Query("q"))}
 	if mine(c) {
 		f.CreatedBy = web.Actor(c)
 	}
-	vs, err := a.p.st.ListVouchers(c.Request.Context(), f)
+	if len(f.Q) > 200 {
+		v.Error, status, f.Q = "The search is too long.", http.StatusBadRequest, ""
+	}
+	page, ok := web.PageNumber(c)
+	if !ok {
+		v.Error, status = "The page number must be a positive whole number.", http.StatusBadRequest
+	}
+	ctx := c.Request.Context()
+	total, err := a.p.st.CountVouchers(ctx, f)
+	if err == nil {
+		f.Limit, f.Offset = codesPageSize, (page-1)*codesPageSize
+	}
+	var vs []store.Voucher
+	if err == nil {
+		vs, err = a.p.st.ListVouchers(ctx, f)
+	}
 	if err != nil {
 		a.p.log.Error("list vouchers", "err", err)
 		a.srv.RenderError(c, http.StatusInternalServerError, "The codes could not be read from the database.")
 		return
 	}
 	now := a.p.now()
-	d := vouchersData{Durations: durationChoices, MaxBatch: store.MaxVoucherBatch, MaxDevices: MaxDevicesPerCode, All: !mine(c), Form: form}
+	d := vouchersData{Durations: durationChoices, MaxBatch: store.MaxVoucherBatch, MaxDevices: MaxDevicesPerCode, All: !mine(c), Form: form, Q: f.Q}
+	d.Pager = web.NewPager("/vouchers", url.Values{"q": {f.Q}}, page, codesPageSize, total)
 	if id, _, ok := a.prints.latest(web.Actor(c), now); ok {
 		d.Reprint = id
 	}
@@ -376,8 +410,11 @@ type slip struct {
 
 type printData struct {
 	School, SSID, Layout string
-	Slips                []slip
-	Pages                [][]slip
+	// LogoURI is the school's logo (filled in when the page is shown, so
+	// a reprint shows the current one).
+	LogoURI template.URL
+	Slips   []slip
+	Pages   [][]slip
 	// JoinQR is a QR code in the standard WIFI: form that joins the guest
 	// network, for every slip of the batch; empty without a guest SSID.
 	JoinQR template.URL
@@ -458,6 +495,7 @@ func (a *admin) printPage(c *httpx.Context) {
 		a.srv.RenderError(c, http.StatusGone, fmt.Sprintf("These codes can no longer be shown: a print page stays open for %d minutes after issuing, and only for the person who issued them. If they were not printed, revoke them on the Visitor codes page and issue new ones.", int(printKeep/time.Minute)))
 		return
 	}
+	d.LogoURI = a.p.currentBrand(c.Request.Context()).LogoURI
 	var b bytes.Buffer
 	if err := a.print.Execute(&b, d); err != nil {
 		a.p.log.Error("render print page", "err", err)
@@ -601,6 +639,8 @@ type attemptRow struct {
 }
 
 type settingsData struct {
+	Brand                   brand
+	BrandColour             string // as stored, for the colour field
 	Limits                  limitsData
 	Version, TextEN, TextCY string
 	Attempts                []attemptRow
@@ -614,6 +654,9 @@ func (a *admin) settingsPage(c *httpx.Context) {
 	if c.Query("limits") != "" {
 		v.Notice = "The limits for reception's codes were saved."
 	}
+	if c.Query("branded") != "" {
+		v.Notice = "The logo and colour were saved; the portal and new slips show them now."
+	}
 	a.renderSettings(c, http.StatusOK, v, nil)
 }
 
@@ -622,7 +665,9 @@ func (a *admin) renderSettings(c *httpx.Context, status int, v *web.View, typed 
 	if typed != nil {
 		aup.TextEN, aup.TextCY = typed.TextEN, typed.TextCY
 	}
-	d := settingsData{Version: aup.Version[:12], TextEN: aup.TextEN, TextCY: aup.TextCY, Limits: a.limitsData(c.Request.Context())}
+	d := settingsData{Version: aup.Version[:12], TextEN: aup.TextEN, TextCY: aup.TextCY, Limits: a.limitsData(c.Request.Context()),
+		Brand: a.p.currentBrand(c.Request.Context())}
+	d.BrandColour = string(d.Brand.Colour)
 	as, err := a.p.st.VoucherAttempts(c.Request.Context(), 50)
 	if err != nil {
 		a.p.log.Error("list code attempts", "err", err)
@@ -695,4 +740,116 @@ func csvSafe(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// BulkRevokePath revokes the codes ticked on the list.
+const BulkRevokePath = "/vouchers/revoke-selected"
+
+// maxBulkRevoke bounds one bulk revocation: a page of codes and then some.
+const maxBulkRevoke = 200
+
+// disconnectedText says how many devices a revocation disconnected.
+func disconnectedText(n int) string {
+	switch n {
+	case 0:
+		return "no device was signed in with them, so none was disconnected"
+	case 1:
+		return "1 device that was signed in was disconnected"
+	}
+	return strconv.Itoa(n) + " devices that were signed in were disconnected"
+}
+
+type bulkCode struct {
+	ID          int64
+	Valid, Note string
+	Devices     int // signed in now
+}
+
+type bulkRevokeData struct {
+	Codes   []bulkCode
+	Devices int // in all: what revoking disconnects
+	Skipped int // selected codes already revoked or expired
+	Back    string
+}
+
+// revokeSelected revokes the codes ticked on the list. The first POST only
+// says what will happen (how many codes, how many devices it disconnects)
+// and asks again; the second, with confirm=yes, revokes each code (each
+// audited by the store) and redirects to the list (post/redirect/get).
+// Reception may revoke only its own codes: another's is refused like a
+// missing one.
+func (a *admin) revokeSelected(c *httpx.Context) {
+	_ = c.PostForm("id") // parses the body
+	raw := c.Request.PostForm["id"]
+	if len(raw) == 0 {
+		a.formFail(c, http.StatusBadRequest, "Tick the codes to revoke first.")
+		return
+	}
+	if len(raw) > maxBulkRevoke {
+		a.formFail(c, http.StatusBadRequest, fmt.Sprintf("Revoke at most %d codes at a time.", maxBulkRevoke))
+		return
+	}
+	back := "/vouchers"
+	if q := strings.TrimSpace(c.PostForm("q")); q != "" && len(q) <= 200 {
+		back += "?" + url.Values{"q": {q}}.Encode()
+	}
+	ctx := c.Request.Context()
+	d := bulkRevokeData{Back: back}
+	seen := map[int64]bool{}
+	for _, r := range raw {
+		id, err := strconv.ParseInt(r, 10, 64)
+		if err != nil || id <= 0 {
+			a.formFail(c, http.StatusBadRequest, "No such code.")
+			return
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		v, err := a.visibleCode(c, id)
+		if errors.Is(err, store.ErrNotFound) {
+			a.formFail(c, http.StatusNotFound, fmt.Sprintf("Code %d is not among yours.", id))
+			return
+		}
+		if err != nil {
+			a.p.log.Error("look up voucher", "id", id, "err", err)
+			a.formFail(c, http.StatusInternalServerError, "The database could not be read.")
+			return
+		}
+		if _, live := a.codeState(v, v.Until(), a.p.now()); !live {
+			d.Skipped++
+			continue
+		}
+		n, err := a.p.SignedIn(ctx, v)
+		if err != nil {
+			a.p.log.Error("count devices of voucher", "id", id, "err", err)
+			a.formFail(c, http.StatusInternalServerError, "The database could not be read.")
+			return
+		}
+		d.Codes = append(d.Codes, bulkCode{ID: v.ID, Valid: a.validText(v), Note: v.Note, Devices: n})
+		d.Devices += n
+	}
+	if c.PostForm("confirm") != "yes" || len(d.Codes) == 0 {
+		view := a.srv.View(c, "Revoke "+web.Plural(len(d.Codes), "code", "codes")+"?")
+		view.Data = d
+		a.srv.Render(c, http.StatusOK, a.bulkConfirm, view)
+		return
+	}
+	revoked, disconnected := 0, 0
+	for _, bc := range d.Codes {
+		_, n, err := a.p.Revoke(ctx, web.Actor(c), bc.ID)
+		if err != nil {
+			a.p.log.Error("revoke voucher", "id", bc.ID, "err", err)
+			a.formFail(c, http.StatusInternalServerError, fmt.Sprintf("%s revoked; code %d could not be revoked, or not every device disconnected: %v",
+				web.Plural(revoked, "code was", "codes were"), bc.ID, err))
+			return
+		}
+		revoked++
+		disconnected += n
+	}
+	sep := "?"
+	if strings.Contains(back, "?") {
+		sep = "&"
+	}
+	c.Redirect(http.StatusSeeOther, back+sep+"done=revoked_n&n="+strconv.Itoa(revoked)+"&disconnected="+strconv.Itoa(disconnected))
 }

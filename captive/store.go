@@ -18,6 +18,7 @@ type Store interface {
 
 	// Codes and the devices on them.
 	ListVouchers(ctx context.Context, f store.VoucherFilter) ([]store.Voucher, error)
+	CountVouchers(ctx context.Context, f store.VoucherFilter) (int, error)
 	VoucherByID(ctx context.Context, id int64) (store.Voucher, error)
 	VoucherDevices(ctx context.Context, id int64) ([]store.VoucherDevice, error)
 	VoucherForDevice(ctx context.Context, mac net.HardwareAddr, now time.Time) (store.Voucher, store.VoucherDevice, error)
@@ -40,6 +41,10 @@ type Store interface {
 	SetPortalAUP(ctx context.Context, actor, version, en, cy string, at time.Time) (store.PortalAUP, error)
 	ReceptionLimits(ctx context.Context) (store.ReceptionLimits, error)
 	SetReceptionLimits(ctx context.Context, actor string, l store.ReceptionLimits, at time.Time) error
+
+	// The school's logo and colour, on the portal and the slips.
+	CurrentBranding(ctx context.Context) (store.Branding, error)
+	SetBranding(ctx context.Context, actor string, b store.Branding, at time.Time) error
 }
 
 // Issuer is what Issue needs of the store: the code-hashing key it kept

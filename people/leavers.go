@@ -183,7 +183,11 @@ func (s *Service) notify(ctx context.Context, ds []Departure) error {
 			Key(d.Person), groupLabel(d.Person), d.Why)
 	}
 	b.WriteString("\nTo postpone one (a leaving date the MIS got wrong), open the person on the admin page.\n")
-	subject := fmt.Sprintf("Gatehouse: %d people lose network access in the next %d days", len(ds), s.opts.NoticeDays)
+	who := fmt.Sprintf("%d people", len(ds))
+	if len(ds) == 1 {
+		who = "1 person"
+	}
+	subject := fmt.Sprintf("Gatehouse: %s will lose network access in the next %d days", who, s.opts.NoticeDays)
 	to, err := s.PreviewRecipients(ctx)
 	if err != nil {
 		return err

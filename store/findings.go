@@ -41,7 +41,8 @@ const DefaultFindingRetention = 90 * 24 * time.Hour
 const MaxFindingsPage = 1000
 
 // InsertFindings stores a batch in one transaction: all of them or, on
-// error, none. On success each finding's ID is set. Findings are what
+// error, none. The devices the findings name (by source MAC) are recorded
+// in the inventory as seen then, in the same transaction. On success each finding's ID is set. Findings are what
 // devices did, not a person's change, so they are not audited.
 func (s *Store) InsertFindings(ctx context.Context, fs []Finding) error {
 	if len(fs) == 0 {
@@ -74,7 +75,11 @@ func (s *Store) InsertFindings(ctx context.Context, fs []Finding) error {
 				return err
 			}
 		}
-		return nil
+		n, err := sightFindingsTx(ctx, tx, fs)
+		if err != nil || n == 0 {
+			return err
+		}
+		return s.evictDevicesTx(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("store: insert %d findings: %w", len(fs), err)

@@ -160,6 +160,7 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 					return err
 				}
 			}
+			return s.evictDevicesTx(ctx, tx)
 		}
 		return nil
 	})
@@ -263,34 +264,21 @@ type DeviceFilter struct {
 	Approved   *bool
 	Randomised *bool
 	SeenSince  time.Time
-	Limit      int // 0: 1000
+	// Q is a search: part of the MAC, name, owner, host name or address,
+	// ignoring case.
+	Q      string
+	Limit  int // 0: 1000
+	Offset int
 }
 
 // ListDevices returns devices, most recently seen first.
 func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) ([]Device, error) {
-	q := `SELECT ` + deviceColumns + ` FROM devices WHERE 1=1`
-	var args []any
-	if f.Segment != "" {
-		q += ` AND segment = ?`
-		args = append(args, f.Segment)
-	}
-	if f.Approved != nil {
-		q += ` AND approved = ?`
-		args = append(args, *f.Approved)
-	}
-	if f.Randomised != nil {
-		q += ` AND randomised = ?`
-		args = append(args, *f.Randomised)
-	}
-	if !f.SeenSince.IsZero() {
-		q += ` AND last_seen >= ?`
-		args = append(args, formatTime(f.SeenSince))
-	}
+	where, args := f.where()
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
-	q += ` ORDER BY last_seen DESC, mac LIMIT ?`
-	args = append(args, f.Limit)
+	q := `SELECT ` + deviceColumns + ` FROM devices` + where + ` ORDER BY last_seen DESC, mac LIMIT ? OFFSET ?`
+	args = append(args, f.Limit, max(f.Offset, 0))
 	return queryAll(ctx, s.db, "list devices", scanDevice, q, args...)
 }
 

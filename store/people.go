@@ -121,11 +121,34 @@ type PeopleFilter struct {
 	// LeavingBefore keeps people with a leaving date before this day.
 	LeavingBefore string
 	Limit         int // 0: no limit
+	Offset        int // with a Limit: rows to skip, for a list's pages
 }
 
 // ListPeople returns people ordered by surname, forename and id.
 func (s *Store) ListPeople(ctx context.Context, f PeopleFilter) ([]Person, error) {
-	q := `SELECT ` + personColumns + ` FROM people WHERE 1=1`
+	where, args := f.where()
+	q := `SELECT ` + personColumns + ` FROM people` + where
+	q += ` ORDER BY legal_surname, legal_forename, id`
+	if f.Limit > 0 {
+		q += ` LIMIT ? OFFSET ?`
+		args = append(args, f.Limit, max(f.Offset, 0))
+	}
+	return queryAll(ctx, s.db, "list people", scanPerson, q, args...)
+}
+
+// CountPeople counts the people f selects (Limit and Offset ignored).
+func (s *Store) CountPeople(ctx context.Context, f PeopleFilter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM people`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count people: %w", err)
+	}
+	return n, nil
+}
+
+// where renders the filter as a WHERE clause and its arguments.
+func (f PeopleFilter) where() (string, []any) {
+	q := ` WHERE 1=1`
 	var args []any
 	if f.Kind != "" {
 		q += ` AND kind = ?`
@@ -155,12 +178,7 @@ func (s *Store) ListPeople(ctx context.Context, f PeopleFilter) ([]Person, error
 		q += ` AND leaves_on <> '' AND leaves_on < ?`
 		args = append(args, f.LeavingBefore)
 	}
-	q += ` ORDER BY legal_surname, legal_forename, id`
-	if f.Limit > 0 {
-		q += ` LIMIT ?`
-		args = append(args, f.Limit)
-	}
-	return queryAll(ctx, s.db, "list people", scanPerson, q, args...)
+	return q, args
 }
 
 // PersonByID returns one person; ErrNotFound if there is none.

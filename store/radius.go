@@ -218,11 +218,12 @@ type SessionFilter struct {
 	OpenOnly bool
 	MAC      net.HardwareAddr
 	Limit    int // 0: 1000
+	Offset   int
 }
 
-// RADIUSSessions lists sessions, most recently started first.
-func (s *Store) RADIUSSessions(ctx context.Context, f SessionFilter) ([]RADIUSSession, error) {
-	q := `SELECT ` + sessionColumns + ` FROM radius_sessions WHERE 1=1`
+// where renders the filter as a WHERE clause and its arguments.
+func (f SessionFilter) where() (string, []any) {
+	q := ` WHERE 1=1`
 	var args []any
 	if f.OpenOnly {
 		q += ` AND stopped_at = ''`
@@ -231,11 +232,29 @@ func (s *Store) RADIUSSessions(ctx context.Context, f SessionFilter) ([]RADIUSSe
 		q += ` AND mac = ?`
 		args = append(args, macText(f.MAC))
 	}
+	return q, args
+}
+
+// CountRADIUSSessions counts the sessions f selects (Limit and Offset
+// ignored), for a list's pages.
+func (s *Store) CountRADIUSSessions(ctx context.Context, f SessionFilter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM radius_sessions`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count RADIUS sessions: %w", err)
+	}
+	return n, nil
+}
+
+// RADIUSSessions lists sessions, most recently started first.
+func (s *Store) RADIUSSessions(ctx context.Context, f SessionFilter) ([]RADIUSSession, error) {
+	where, args := f.where()
+	q := `SELECT ` + sessionColumns + ` FROM radius_sessions` + where
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
-	q += ` ORDER BY started_at DESC, id DESC LIMIT ?`
-	args = append(args, f.Limit)
+	q += ` ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?`
+	args = append(args, f.Limit, max(f.Offset, 0))
 	return queryAll(ctx, s.db, "list RADIUS sessions", scanSession, q, args...)
 }
 

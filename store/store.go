@@ -75,6 +75,8 @@ type Store struct {
 	// while the daemon runs).
 	writeSem chan struct{}
 	health   writeHealth
+	// devCap bounds the device inventory (SetMaxDevices).
+	devCap deviceCap
 
 	// stmts are statements prepared once for per-packet paths (see
 	// prepared), indexed by the stmt* constants.

@@ -121,8 +121,36 @@ type GuestDevice struct {
 // VoucherFilter narrows ListVouchers.
 type VoucherFilter struct {
 	CreatedBy string // "" for every issuer
-	Limit     int    // <= 0: 200
-	Offset    int
+	// Q is a search in the note and the batch name, ignoring case.
+	Q      string
+	Limit  int // <= 0: 200
+	Offset int
+}
+
+// where renders the filter as a WHERE clause and its arguments.
+func (f VoucherFilter) where() (string, []any) {
+	q := `WHERE 1=1 `
+	var args []any
+	if f.CreatedBy != "" {
+		q += `AND v.created_by = ? `
+		args = append(args, f.CreatedBy)
+	}
+	if f.Q != "" {
+		like := likePattern(f.Q)
+		q += `AND (lower(v.note) LIKE ? ESCAPE '\' OR lower(coalesce(b.name, '')) LIKE ? ESCAPE '\') `
+		args = append(args, like, like)
+	}
+	return q, args
+}
+
+// CountVouchers counts the codes f selects (Limit and Offset ignored).
+func (s *Store) CountVouchers(ctx context.Context, f VoucherFilter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*)`+voucherFrom+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count vouchers: %w", err)
+	}
+	return n, nil
 }
 
 // voucherAudit is what the audit log records about a code: never its hash.
@@ -355,12 +383,8 @@ func (s *Store) ListVouchers(ctx context.Context, f VoucherFilter) ([]Voucher, e
 	if f.Limit <= 0 {
 		f.Limit = 200
 	}
-	q := `SELECT ` + voucherColumns + voucherFrom
-	var args []any
-	if f.CreatedBy != "" {
-		q += `WHERE v.created_by = ? `
-		args = append(args, f.CreatedBy)
-	}
+	where, args := f.where()
+	q := `SELECT ` + voucherColumns + voucherFrom + where
 	q += `ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?`
 	args = append(args, f.Limit, f.Offset)
 	return queryAll(ctx, s.db, "list vouchers", scanVoucher, q, args...)

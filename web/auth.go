@@ -128,6 +128,12 @@ func setCookie(c *httpx.Context, name, value string, maxAge int) {
 // session cookie, or ok=false when there is none, and records the request
 // as activity on it.
 func (s *Server) sessionFromCookie(c *httpx.Context) (store.Session, store.User, bool, error) {
+	return s.sessionOf(c, false)
+}
+
+// sessionOf is sessionFromCookie; a passive request (Page.Passive) is
+// checked the same way but not recorded as activity.
+func (s *Server) sessionOf(c *httpx.Context, passive bool) (store.Session, store.User, bool, error) {
 	ck, err := c.Request.Cookie(sessionCookie)
 	if err != nil || len(ck.Value) != tokenLen {
 		return store.Session{}, store.User{}, false, nil
@@ -152,7 +158,7 @@ func (s *Server) sessionFromCookie(c *httpx.Context) (store.Session, store.User,
 		s.log.Info("web: session ended after being idle", "user", u.Name, "idle", now.Sub(sess.LastSeen).Truncate(time.Second))
 		return store.Session{}, store.User{}, false, nil
 	}
-	if now.Sub(sess.LastSeen) >= sessionTouchEvery {
+	if !passive && now.Sub(sess.LastSeen) >= sessionTouchEvery {
 		// A failed touch costs at most the session's idle allowance, not this
 		// request: the session was valid when it arrived.
 		if err := s.store.TouchSession(c.Request.Context(), sess.TokenHash, now); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -166,9 +172,9 @@ func (s *Server) sessionFromCookie(c *httpx.Context) (store.Session, store.User,
 // requireSession guards a page: anonymous visitors are sent to the login
 // form, other roles get 403, and unsafe methods need the session's CSRF
 // token.
-func (s *Server) requireSession(roles []string) httpx.HandlerFunc {
+func (s *Server) requireSession(roles []string, passive bool) httpx.HandlerFunc {
 	return func(c *httpx.Context) {
-		sess, u, ok, err := s.sessionFromCookie(c)
+		sess, u, ok, err := s.sessionOf(c, passive)
 		if err != nil {
 			s.log.Error("web: session", "err", err)
 			s.RenderError(c, http.StatusInternalServerError, "The database could not be read.")

@@ -45,5 +45,9 @@
 //
 // Pages work with JavaScript off: every action is a plain HTML form posted
 // back to the server, answered with a redirect (post/redirect/get) or a
-// re-rendered page.
+// re-rendered page. Lists that grow page with Pager, whose links keep the
+// list's filters in the URL; counts before nouns go through Plural. A page's
+// own feed (Page.Passive: the overview's server-sent events) needs the
+// session but does not count as activity, so it never keeps an idle
+// session alive.
 package web

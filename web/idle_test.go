@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/web/httpx"
+
 	"github.com/gatehouse-net/gatehouse/web"
 	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
@@ -44,5 +46,29 @@ func TestIdleTimeoutPerRole(t *testing.T) {
 func TestIdleTimeoutRefusesUnknownRoles(t *testing.T) {
 	if _, err := web.New(web.Options{Store: webtest.OpenStore(t), IdleTimeout: map[string]time.Duration{"pupil": time.Hour}}); err == nil {
 		t.Error("web.New took an idle timeout for an unknown role")
+	}
+}
+
+// A page's own feed (Page.Passive, the overview's live refresh) needs the
+// session but is not activity: an overview left open does not keep the
+// network manager signed in.
+func TestPassivePagesDoNotKeepASessionAwake(t *testing.T) {
+	h := webtest.New(t, webtest.Options{Setup: func(srv *web.Server) error {
+		srv.AddPage(web.Page{Path: "/feed", Roles: []string{web.RoleNetwork}, Passive: true, GET: func(c *httpx.Context) { c.String(http.StatusOK, "feed") }})
+		return nil
+	}})
+	h.AddUser(t, "nm", web.RoleNetwork, testPassword)
+	nm := h.NewBrowser(t)
+	nm.Login("nm", testPassword)
+	for range 3 {
+		h.Clock.Advance(10 * time.Minute)
+		if r := nm.Get("/feed"); r.StatusCode != http.StatusOK {
+			t.Fatalf("feed while signed in: %d", r.StatusCode)
+		}
+	}
+	// 35 minutes of feed and no person: past the 30-minute idle timeout.
+	h.Clock.Advance(5 * time.Minute)
+	if r := nm.Get("/"); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("after 35 minutes of nothing but the feed: %d, want sent to sign in", r.StatusCode)
 	}
 }

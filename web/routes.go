@@ -35,6 +35,11 @@ type Page struct {
 	// MaxBody bounds a POST's body for a page that takes an upload (an
 	// MIS export); 0 keeps the 64 KiB every other form gets.
 	MaxBody int64
+
+	// Passive marks a GET a page makes on its own (a live feed of
+	// server-sent events): it needs the session like any page but is not
+	// a person's activity, so it never keeps an idle session alive.
+	Passive bool
 }
 
 // Menu positions (Page.Menu), by how often people open the page.
@@ -78,6 +83,7 @@ type route struct {
 	roles   []string // for session and bearer routes
 	handler httpx.HandlerFunc
 	maxBody int64 // 0: defaultMaxBody
+	passive bool  // not activity: see Page.Passive
 }
 
 // AddPage adds a page (and its navigation entry, when it has a Title). It
@@ -124,7 +130,7 @@ func (s *Server) addPage(p Page) {
 	p.Roles = slices.Clone(p.Roles)
 	p.LandingFor = slices.Clone(p.LandingFor)
 	if p.GET != nil {
-		s.addRoute(route{method: http.MethodGet, path: p.Path, access: accessSession, roles: p.Roles, handler: p.GET})
+		s.addRoute(route{method: http.MethodGet, path: p.Path, access: accessSession, roles: p.Roles, handler: p.GET, passive: p.Passive})
 	}
 	if p.POST != nil {
 		s.addRoute(route{method: http.MethodPost, path: p.Path, access: accessSession, roles: p.Roles, handler: p.POST, maxBody: p.MaxBody})
@@ -249,7 +255,7 @@ func (s *Server) buildEngine() http.Handler {
 		case accessPublic:
 			guard = func(*httpx.Context) {}
 		case accessSession:
-			guard = s.requireSession(r.roles)
+			guard = s.requireSession(r.roles, r.passive)
 		case accessBearer:
 			guard = s.requireBearer(r.roles)
 		case accessMetrics:

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -48,7 +53,7 @@ func TestAdminPagesInChromiumPerRole(t *testing.T) {
 	bin := buildGatehouse(t)
 	segs := testbed.DefaultSegments()
 	for i := range segs {
-		segs[i].Unconfigured = segs[i].Name == "pupil"
+		segs[i].Unconfigured = segs[i].Name == "pupil" || segs[i].Name == "visitor"
 	}
 	school := testbed.New(t, testbed.Options{Segments: segs})
 	dir := t.TempDir()
@@ -88,6 +93,12 @@ func TestAdminPagesInChromiumPerRole(t *testing.T) {
 		"-x", "hostname:pupil-laptop").CombinedOutput(); err != nil {
 		t.Fatalf("udhcpc: %v\n%s", err, out)
 	}
+	// A visitor's phone takes a lease too: it is the unapproved device the
+	// network manager selects for a bulk approval, and it opens the portal.
+	visitorSeg, _ := school.Segment("visitor")
+	if out, err := school.Command(ctx, "visitor", "sh", "-c", "udhcpc -q -n -f -i eth0 -t 10 -T 1 -x hostname:visitor-phone -s "+leaseScript(t)).CombinedOutput(); err != nil {
+		t.Fatalf("udhcpc on the visitor segment: %v\n%s", err, out)
+	}
 
 	profile, err := os.MkdirTemp("", "gh-chromium-")
 	if err != nil {
@@ -125,6 +136,7 @@ func TestAdminPagesInChromiumPerRole(t *testing.T) {
 		}
 	}
 
+	var issued string // the code reception printed, for the portal's walk
 	t.Run("reception issues and prints one code in 2 clicks", func(t *testing.T) {
 		w.t = t
 		if got := signIn(users["reception"]); got != "/vouchers" {
@@ -140,6 +152,9 @@ func TestAdminPagesInChromiumPerRole(t *testing.T) {
 			t.Fatalf("after Issue one code: %s, want the print page", loc)
 		}
 		w.check("reception-02-print")
+		if issued, err = chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector('.slip .code').textContent`)); err != nil || issued == "" {
+			t.Fatalf("no code on the print page (%v)", err)
+		}
 		// The print dialog: window.print is counted instead of opened.
 		do("watch the print dialog", chromedp.Evaluate[chromedp.Void](`window.printed = 0; window.print = () => { window.printed++ }`))
 		w.clickInPage(`#print`) // 2
@@ -160,6 +175,12 @@ func TestAdminPagesInChromiumPerRole(t *testing.T) {
 		w.check("reception-04-batch-refused")
 		w.click(`a[href^="/vouchers/revoke?id="]`)
 		w.check("reception-05-revoke-confirm")
+		// Several codes at once: the confirmation says what will happen.
+		// Not confirmed: the printed code is the visitor's below.
+		do("open the codes page", chromedp.Navigate(d.admin+"/vouchers"))
+		do("select a code", chromedp.Click(chromedp.CSS(`input[form="revoke-selected"]`)))
+		w.click(`#revoke-selected button[type=submit]`)
+		w.check("reception-06-revoke-selected-confirm")
 		signOut()
 	})
 
@@ -189,6 +210,29 @@ func TestAdminPagesInChromiumPerRole(t *testing.T) {
 			t.Fatalf("devices CSV (%v):\n%s", err, csv)
 		}
 		t.Logf("network manager: %d clicks from landing to an approved device and its CSV", w.clicks)
+		// Bulk approval: tick the visitor's phone, see what will happen.
+		do("select a device", chromedp.Click(chromedp.CSS(`input[name=mac]`)))
+		w.click(`form[action="/devices/bulk"] button[value=approve]`)
+		w.check("network-06-bulk-approve-confirm")
+		// The device page's history: findings, sessions and leases.
+		do("open the laptop", chromedp.Navigate(d.admin+"/devices?q=pupil-laptop"))
+		w.click(`table.devices tbody a`)
+		w.check("network-07-device-history")
+		// The school's logo and colour, on the Portal page.
+		logo := filepath.Join(t.TempDir(), "logo.png")
+		if err := os.WriteFile(logo, testLogo(t), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		do("open the portal settings", chromedp.Navigate(d.admin+"/portal"))
+		do("choose a logo and a colour", chromedp.SetUploadFiles(chromedp.ID("logo"), []string{logo}), chromedp.SetValue(chromedp.ID("colour"), "#1d4d2b"))
+		w.click(`form[action="/portal/branding"] button[type=submit]`)
+		if loc := w.location(); !strings.HasSuffix(loc, "/portal?branded=1") {
+			t.Fatalf("after saving the branding: %s", loc)
+		}
+		w.check("network-08-branded")
+		do("a colour too light to read", chromedp.SetValue(chromedp.ID("colour"), "#ffdd00"))
+		w.click(`form[action="/portal/branding"] button[type=submit]`)
+		w.check("network-09-branding-refused")
 		w.everyPage("network")
 		signOut()
 	})
@@ -207,9 +251,94 @@ func TestAdminPagesInChromiumPerRole(t *testing.T) {
 		signIn(users["reception"])
 		w.everyPage("reception")
 	})
+	// The visitor portal, in a browser on the visitor segment, in every
+	// state a visitor meets: sign-in in English and Welsh, a wrong code
+	// (focus on the error summary), connected, connected in Welsh. It
+	// carries the school's logo and colour from the Portal page.
+	t.Run("the visitor portal", func(t *testing.T) {
+		if issued == "" {
+			t.Fatal("reception printed no code")
+		}
+		vprofile, err := os.MkdirTemp("", "gh-chromium-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(vprofile) })
+		portal := "http://" + visitorSeg.Gateway.String() + ":8080"
+		vtab := browser.Start(t, ctx, school, "visitor", chromium, vprofile,
+			"--host-resolver-rules=MAP * "+testbed.WebIP+", EXCLUDE "+visitorSeg.Gateway.String(),
+			"--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,HttpsFirstModeV2ForTypicallySecureUsers",
+			"--window-size=1280,900")
+		pw := &walker{t: t, tab: vtab, axe: axe, art: art, base: portal}
+		vdo := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+			t.Helper()
+			if err := chromedp.Do(vtab, actions...); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		}
+		vdo("open the portal", chromedp.Navigate(portal+"/"))
+		pw.check("portal-01-sign-in")
+		if src, err := chromedp.Run(vtab, chromedp.Evaluate[string](`(document.querySelector('header img.logo') || {}).src || ''`)); err != nil || !strings.HasPrefix(src, "data:image/png;base64,") {
+			t.Errorf("the portal shows no logo (%v)", err)
+		}
+		// On a phone the code field comes before the AUP.
+		vdo("phone width", chromedp.EmulateViewport(phoneWidth, 844))
+		order, err := chromedp.Run(vtab, chromedp.Evaluate[bool](`document.getElementById('code').getBoundingClientRect().top < document.querySelector('details.aup').getBoundingClientRect().top`))
+		if err != nil || !order {
+			t.Errorf("on a phone the code field is not above the AUP (%v)", err)
+		}
+		vdo("desktop width", chromedp.EmulateViewport(1280, 900))
+		vdo("open the portal in Welsh", chromedp.Navigate(portal+"/?lang=cy"))
+		pw.check("portal-02-sign-in-cy")
+		vdo("open the portal", chromedp.Navigate(portal+"/"))
+		vdo("open the AUP", chromedp.Click(chromedp.CSS("details.aup summary")))
+		pw.check("portal-03-aup-open")
+		vdo("a wrong code", chromedp.SendKeys(chromedp.ID("code"), "ZZZZZ-ZZZZZ"), chromedp.Click(chromedp.ID("accept")))
+		pw.click(`form[action="/login"] button[type=submit]`)
+		if id, err := chromedp.Run(vtab, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.id : ''`)); err != nil || id != "problem" {
+			t.Errorf("after a wrong code the focus is on %q (%v), want the error summary", id, err)
+		}
+		pw.check("portal-04-wrong-code")
+		vdo("the right code", chromedp.SetValue(chromedp.ID("code"), issued), chromedp.Click(chromedp.ID("accept")))
+		pw.click(`form[action="/login"] button[type=submit]`)
+		if h, err := chromedp.Run(vtab, chromedp.Text(chromedp.CSS("h1"))); err != nil || h != "You are connected" {
+			t.Fatalf("after the right code the heading is %q (%v)", h, err)
+		}
+		pw.check("portal-05-connected")
+		vdo("the status page in Welsh", chromedp.Navigate(portal+"/status?lang=cy"))
+		pw.check("portal-06-connected-cy")
+		w.failures = append(w.failures, pw.failures...)
+	})
 	if len(w.failures) > 0 {
 		t.Errorf("%d page checks failed:\n%s", len(w.failures), strings.Join(w.failures, "\n"))
 	}
+}
+
+// leaseScript writes udhcpcScript (which puts the leased address on the
+// interface) where udhcpc can run it.
+func leaseScript(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "udhcpc.sh")
+	if err := os.WriteFile(p, []byte(udhcpcScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// testLogo is a small PNG, as a school's logo file would be.
+func testLogo(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, 300, 100))
+	for y := range 100 {
+		for x := range 300 {
+			img.SetNRGBA(x, y, color.NRGBA{0x1d, uint8(0x4d + x/10), 0x2b, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // walker drives the tab through the admin pages, counting clicks and

@@ -4,6 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -71,10 +74,25 @@ func cmdBackup(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.Backup(ctx, file); err != nil {
-		return err
+	run := store.BackupRun{At: time.Now(), File: file}
+	if abs, err := filepath.Abs(file); err == nil {
+		run.File = abs
 	}
-	fmt.Fprintf(env.stdout, "backup of %s written to %s\n", cfg.Database, file)
+	backupErr := st.Backup(ctx, file)
+	if backupErr != nil {
+		run.Err = backupErr.Error()
+	} else if fi, err := os.Stat(file); err == nil {
+		run.Size = fi.Size()
+	}
+	// The overview shows the last run and warns when no backup worked for
+	// a week; a run that cannot be recorded still did (or did not) back up.
+	if err := st.RecordBackup(ctx, run); err != nil {
+		fmt.Fprintf(env.stderr, "warning: the backup run was not recorded for the overview: %v\n", err)
+	}
+	if backupErr != nil {
+		return backupErr
+	}
+	fmt.Fprintf(env.stdout, "backup of %s written to %s (%d bytes)\n", cfg.Database, file, run.Size)
 	return nil
 }
 

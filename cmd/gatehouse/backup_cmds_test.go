@@ -64,3 +64,33 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 		t.Fatalf("backup without FILE: exit %d, %q", code, errs)
 	}
 }
+
+// Each backup run is recorded for the overview: a written one with its
+// size, a refused one with the reason.
+func TestBackupRunsAreRecorded(t *testing.T) {
+	ctx := context.Background()
+	cfgPath := writeConfig(t, t.TempDir())
+	file := filepath.Join(t.TempDir(), "backup.db")
+	if code, out, errs := cli(t, "", "backup", "--config", cfgPath, file); code != 0 || !strings.Contains(out, "bytes)") {
+		t.Fatalf("backup: exit %d, %q %q", code, out, errs)
+	}
+	if code, _, _ := cli(t, "", "backup", "--config", cfgPath, file); code != 1 {
+		t.Fatalf("backup onto an existing file: exit %d", code)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	last, ok, err := st.LastBackups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.OK() || !strings.Contains(last.Err, "never overwrites") || !ok.OK() || ok.File != file || ok.Size <= 0 {
+		t.Errorf("last run %+v, last good %+v", last, ok)
+	}
+}

@@ -1,7 +1,9 @@
 // Package devicesweb is the admin page of the device inventory that DHCP
-// feeds: a network manager lists devices with filters (segment, approved,
-// randomised MAC, last seen) and, per device, approves it, names it, assigns
-// it an owner, reserves it an address or blocks it.
+// and inspection feed: a network manager lists devices with filters
+// (search, segment, approved, randomised MAC, last seen) a page at a time,
+// approves several at once after a confirmation, and, per device, sees its
+// findings, Wi-Fi sessions and leases, approves it, names it, assigns it an
+// owner, reserves it an address or blocks it.
 //
 // It owns the pages and their form handling only. What approving, blocking
 // and owning a device mean, in the database and in the kernel together,
@@ -41,11 +43,25 @@ const (
 	ListPath   = "/devices"
 	DevicePath = "/devices/device"
 	CSVPath    = "/devices.csv"
+	BulkPath   = "/devices/bulk"
 )
 
-// listLimit is how many devices one listing shows; a filter narrows a
-// bigger inventory.
-const listLimit = 500
+// PageSize is how many devices one page of the list shows.
+const PageSize = 100
+
+// exportLimit bounds one CSV export; a filter narrows a bigger inventory.
+const exportLimit = 10_000
+
+// maxBulk bounds how many devices one bulk action takes: a page's worth
+// and then some.
+const maxBulk = 500
+
+// FindingsPath is the findings page (package findingsweb), which a device
+// page links to filtered to the device.
+const FindingsPath = "/findings"
+
+// historyLimit bounds the sessions a device page lists.
+const historyLimit = 20
 
 // maxText bounds a device's name and owner.
 const maxText = 100
@@ -76,15 +92,16 @@ type Options struct {
 var templates embed.FS
 
 type pages struct {
-	srv    *web.Server
-	st     *store.Store
-	segs   []dhcp.Segment
-	dec    Decider
-	reload func(ctx context.Context) error
-	log    *slog.Logger
-	now    func() time.Time
-	list   *template.Template
-	device *template.Template
+	srv     *web.Server
+	st      *store.Store
+	segs    []dhcp.Segment
+	dec     Decider
+	reload  func(ctx context.Context) error
+	log     *slog.Logger
+	now     func() time.Time
+	list    *template.Template
+	device  *template.Template
+	confirm *template.Template
 }
 
 // Register adds the device pages to srv, for the network role only. Call it
@@ -107,6 +124,7 @@ func Register(srv *web.Server, st *store.Store, opts Options) error {
 			}
 			return t.Local().Format("2006-01-02 15:04")
 		},
+		"plural": web.Plural,
 		"addr": func(a netip.Addr) string {
 			if !a.IsValid() {
 				return ""
@@ -121,10 +139,14 @@ func Register(srv *web.Server, st *store.Store, opts Options) error {
 	if p.device, err = template.New("device.html").Funcs(funcs).ParseFS(templates, "templates/device.html"); err != nil {
 		return fmt.Errorf("devicesweb: parse device template: %w", err)
 	}
+	if p.confirm, err = template.New("bulk.html").Funcs(funcs).ParseFS(templates, "templates/bulk.html"); err != nil {
+		return fmt.Errorf("devicesweb: parse bulk template: %w", err)
+	}
 	network := []string{web.RoleNetwork}
 	srv.AddPage(web.Page{Path: ListPath, Title: "Devices", Roles: network, GET: p.listPage, POST: p.addDevice, Menu: web.MenuDaily})
 	srv.AddPage(web.Page{Path: CSVPath, Roles: network, GET: p.exportCSV})
 	srv.AddPage(web.Page{Path: DevicePath, Roles: network, GET: p.devicePage, POST: p.changeDevice})
+	srv.AddPage(web.Page{Path: BulkPath, Roles: network, POST: p.bulk})
 	return nil
 }
 
@@ -135,21 +157,6 @@ type filter struct {
 	Randomised string // "", "yes", "no"
 	Seen       string // "", or one of seenWindows' keys
 	Q          string // search: part of the MAC, name, owner or host name
-}
-
-// matches reports whether d has q in its MAC, name, owner or host name,
-// ignoring case.
-func (f filter) matches(d store.Device) bool {
-	if f.Q == "" {
-		return true
-	}
-	q := strings.ToLower(f.Q)
-	for _, s := range []string{d.MAC.String(), d.Name, d.Owner, d.Hostname, addrText(d.IP)} {
-		if strings.Contains(strings.ToLower(s), q) {
-			return true
-		}
-	}
-	return false
 }
 
 func addrText(a netip.Addr) string {
@@ -190,7 +197,7 @@ func yesNo(v string) (*bool, bool) {
 
 // storeFilter checks f and turns it into the store's filter.
 func (p *pages) storeFilter(f filter) (store.DeviceFilter, string) {
-	out := store.DeviceFilter{Segment: f.Segment, Limit: listLimit + 1}
+	out := store.DeviceFilter{Segment: f.Segment, Q: f.Q}
 	if f.Segment != "" && !slices.ContainsFunc(p.segs, func(s dhcp.Segment) bool { return s.Name == f.Segment }) {
 		return out, "Choose a segment from the list."
 	}
@@ -212,12 +219,11 @@ func (p *pages) storeFilter(f filter) (store.DeviceFilter, string) {
 }
 
 type listData struct {
-	Filter    filter
-	Segments  []string
-	Windows   []seenWindow
-	Devices   []store.Device
-	Truncated bool
-	Limit     int
+	Filter   filter
+	Segments []string
+	Windows  []seenWindow
+	Devices  []store.Device
+	Pager    web.Pager
 	// The add form's values, kept after an error.
 	MAC, Name, Owner string
 }
@@ -236,6 +242,9 @@ func (p *pages) listPage(c *httpx.Context) {
 	if c.Query("added") != "" {
 		v.Notice = "Device recorded."
 	}
+	if n, err := strconv.Atoi(c.Query("approved_n")); err == nil && n > 0 {
+		v.Notice = web.Plural(n, "device", "devices") + " approved."
+	}
 	p.renderList(c, http.StatusOK, v, queryFilter(c), listData{})
 }
 
@@ -244,47 +253,50 @@ func queryFilter(c *httpx.Context) filter {
 		Q: strings.TrimSpace(c.Query("q"))}
 }
 
-// query is f as a URL query, for the CSV link.
-func (f filter) Query() template.URL {
+// Values is f as URL query values, for the CSV and page links.
+func (f filter) Values() url.Values {
 	q := url.Values{}
 	for k, v := range map[string]string{"segment": f.Segment, "approved": f.Approved, "randomised": f.Randomised, "seen": f.Seen, "q": f.Q} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	return template.URL(q.Encode()) // url.Values.Encode escapes every value
+	return q
 }
 
-// devices lists what f selects, at most listLimit+1.
-func (p *pages) devices(c *httpx.Context, f filter) ([]store.Device, string, error) {
+// Query is f as a URL query, for the CSV link.
+func (f filter) Query() template.URL {
+	return template.URL(f.Values().Encode()) // url.Values.Encode escapes every value
+}
+
+// devices lists what f selects: limit rows from offset, and how many
+// there are in all.
+func (p *pages) devices(c *httpx.Context, f filter, limit, offset int) ([]store.Device, int, string, error) {
 	sf, msg := p.storeFilter(f)
 	if msg != "" {
-		return nil, msg, nil
+		return nil, 0, msg, nil
 	}
 	if len(f.Q) > 100 {
-		return nil, "The search is too long.", nil
+		return nil, 0, "The search is too long.", nil
 	}
-	if f.Q != "" {
-		sf.Limit = 0 // the store's bound; the search narrows it below
-	}
-	devs, err := p.st.ListDevices(c.Request.Context(), sf)
+	ctx := c.Request.Context()
+	total, err := p.st.CountDevices(ctx, sf)
 	if err != nil {
-		return nil, "", err
+		return nil, 0, "", err
 	}
-	out := devs[:0]
-	for _, d := range devs {
-		if f.matches(d) {
-			out = append(out, d)
-		}
+	sf.Limit, sf.Offset = limit, offset
+	devs, err := p.st.ListDevices(ctx, sf)
+	if err != nil {
+		return nil, 0, "", err
 	}
-	return out, "", nil
+	return devs, total, "", nil
 }
 
 // exportCSV sends the devices the list's filters select, formula-safe,
 // times in the school's zone with their offset.
 func (p *pages) exportCSV(c *httpx.Context) {
 	f := queryFilter(c)
-	devs, msg, err := p.devices(c, f)
+	devs, _, msg, err := p.devices(c, f, exportLimit, 0)
 	if err != nil {
 		p.dbError(c, "export devices", err)
 		return
@@ -310,21 +322,24 @@ func (p *pages) exportCSV(c *httpx.Context) {
 }
 
 func (p *pages) renderList(c *httpx.Context, status int, v *web.View, f filter, d listData) {
-	devs, msg, err := p.devices(c, f)
+	page, ok := web.PageNumber(c)
+	if !ok {
+		v.Error = "The page number must be a positive whole number."
+		status = http.StatusBadRequest
+	}
+	devs, total, msg, err := p.devices(c, f, PageSize, (page-1)*PageSize)
 	if err == nil && msg != "" {
 		v.Error = msg
 		status = http.StatusBadRequest
-		f = filter{}
-		devs, _, err = p.devices(c, f)
+		f, page = filter{}, 1
+		devs, total, _, err = p.devices(c, f, PageSize, 0)
 	}
 	if err != nil {
 		p.dbError(c, "list devices", err)
 		return
 	}
-	d.Filter, d.Segments, d.Windows, d.Limit = f, p.segmentNames(), seenWindows(), listLimit
-	if len(devs) > listLimit {
-		devs, d.Truncated = devs[:listLimit], true
-	}
+	d.Filter, d.Segments, d.Windows = f, p.segmentNames(), seenWindows()
+	d.Pager = web.NewPager(ListPath, f.Values(), page, PageSize, total)
 	d.Devices = devs
 	v.Data = d
 	p.srv.Render(c, status, p.list, v)
@@ -404,6 +419,12 @@ type deviceData struct {
 	Device       store.Device
 	Reservations []reservationRow
 	Segments     []string
+	// What the device did: its findings (counted, linked to the findings
+	// page), its Wi-Fi sessions and its leases, newest first.
+	Findings    int
+	FindingsURL string
+	Sessions    []store.RADIUSSession
+	Leases      []store.DHCPLease
 	// The reserve form's values, kept after an error.
 	ResSegment, ResIP string
 }
@@ -473,6 +494,21 @@ func (p *pages) renderDevice(c *httpx.Context, status int, v *web.View, d device
 		}
 	}
 	d.Segments = p.segmentNames()
+	ctx := c.Request.Context()
+	mac := d.Device.MAC
+	if d.Findings, err = p.st.CountFindings(ctx, store.FindingFilter{MAC: mac}); err != nil {
+		p.dbError(c, "count findings", err)
+		return
+	}
+	d.FindingsURL = FindingsPath + "?" + url.Values{"device": {mac.String()}}.Encode()
+	if d.Sessions, err = p.st.RADIUSSessions(ctx, store.SessionFilter{MAC: mac, Limit: historyLimit}); err != nil {
+		p.dbError(c, "list sessions", err)
+		return
+	}
+	if d.Leases, err = p.st.LeasesForMAC(ctx, mac); err != nil {
+		p.dbError(c, "list leases", err)
+		return
+	}
 	if d.ResSegment == "" {
 		d.ResSegment = d.Device.Segment
 	}
@@ -645,4 +681,95 @@ func (p *pages) reloadReservations(c *httpx.Context) string {
 		return "The reservation is saved, but the DHCP server could not reload it yet (" + err.Error() + "). It applies when the daemon restarts."
 	}
 	return ""
+}
+
+type bulkData struct {
+	Devices []store.Device // the selected devices not yet approved
+	Already int            // selected devices already approved
+	Blocked int            // selected devices that stay blocked
+	Back    string         // the list the selection was made on
+}
+
+// bulk approves the devices ticked on the list. The first POST (from the
+// list) only shows what will happen and asks again; the second, with
+// confirm=yes, approves each device through the Decider (each change
+// audited) and redirects back to the list (post/redirect/get).
+func (p *pages) bulk(c *httpx.Context) {
+	if c.PostForm("action") != "approve" {
+		p.srv.RenderError(c, http.StatusBadRequest, "Unknown action.")
+		return
+	}
+	_ = c.PostForm("mac") // parses the body
+	raw := c.Request.PostForm["mac"]
+	back := ListPath
+	if q := c.PostForm("back"); q != "" {
+		if vals, err := url.ParseQuery(q); err == nil {
+			f := filter{Segment: vals.Get("segment"), Approved: vals.Get("approved"), Randomised: vals.Get("randomised"), Seen: vals.Get("seen"), Q: vals.Get("q")}
+			if enc := f.Values().Encode(); enc != "" {
+				back = ListPath + "?" + enc
+			}
+		}
+	}
+	v := p.srv.View(c, "Approve devices")
+	if len(raw) == 0 {
+		v.Error = "Tick the devices to approve first."
+		p.renderList(c, http.StatusBadRequest, v, filter{}, listData{})
+		return
+	}
+	if len(raw) > maxBulk {
+		p.srv.RenderError(c, http.StatusBadRequest, fmt.Sprintf("Approve at most %d devices at a time.", maxBulk))
+		return
+	}
+	ctx := c.Request.Context()
+	var d bulkData
+	seen := map[string]bool{}
+	for _, r := range raw {
+		mac, ok := parseMAC(r)
+		if !ok {
+			p.srv.RenderError(c, http.StatusBadRequest, "That is not a MAC address.")
+			return
+		}
+		if seen[mac.String()] {
+			continue
+		}
+		seen[mac.String()] = true
+		dev, err := p.st.DeviceByMAC(ctx, mac)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // gone since the list was shown
+		}
+		if err != nil {
+			p.dbError(c, "read device", err)
+			return
+		}
+		switch {
+		case dev.Approved:
+			d.Already++
+		default:
+			if dev.Blocked {
+				d.Blocked++
+			}
+			d.Devices = append(d.Devices, dev)
+		}
+	}
+	d.Back = back
+	if c.PostForm("confirm") != "yes" || len(d.Devices) == 0 {
+		v.Data = d
+		p.srv.Render(c, http.StatusOK, p.confirm, v)
+		return
+	}
+	done := 0
+	for _, dev := range d.Devices {
+		dec := store.DeviceDecision{Approved: true, Blocked: dev.Blocked, Name: dev.Name, Owner: dev.Owner}
+		if msg, status := p.decide(c, "approve", dev.MAC, dec); msg != "" {
+			v.Error = fmt.Sprintf("%s approved; then %s: %s", web.Plural(done, "device was", "devices were"), dev.MAC, msg)
+			p.renderList(c, status, v, filter{}, listData{})
+			return
+		}
+		done++
+	}
+	sep := "?"
+	if strings.Contains(back, "?") {
+		sep = "&"
+	}
+	c.Redirect(http.StatusSeeOther, back+sep+"approved_n="+strconv.Itoa(done))
 }

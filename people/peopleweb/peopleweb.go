@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,7 +58,10 @@ const (
 	SelfServicePath = "/wifi-password"
 )
 
-// listLimit bounds one listing; a search narrows a bigger school.
+// PageSize is how many people one page of the list shows.
+const PageSize = 100
+
+// listLimit bounds the other listings (the people findings name).
 const listLimit = 500
 
 // maxUpload bounds an import's upload (several exports together).
@@ -86,8 +90,9 @@ func Register(srv *web.Server, svc *people.Service, logger *slog.Logger) error {
 	p := &pages{srv: srv, svc: svc, st: svc.Store(), log: logger, t: map[string]*template.Template{}}
 	loc := svc.Location()
 	funcs := template.FuncMap{
-		"name": people.DisplayName,
-		"key":  people.Key,
+		"name":   people.DisplayName,
+		"key":    people.Key,
+		"plural": web.Plural,
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return ""
@@ -197,15 +202,18 @@ func (p *pages) namedPersonPage(c *httpx.Context) {
 type listData struct {
 	Q, Kind, State, Group string
 	People                []store.Person
-	Truncated             bool
-	Limit                 int
+	Pager                 web.Pager // keeps the search and filters
 }
 
 func (p *pages) listPage(c *httpx.Context) {
-	d := listData{Q: strings.TrimSpace(c.Query("q")), Kind: c.Query("kind"), State: c.Query("state"), Group: strings.TrimSpace(c.Query("group")), Limit: listLimit}
+	d := listData{Q: strings.TrimSpace(c.Query("q")), Kind: c.Query("kind"), State: c.Query("state"), Group: strings.TrimSpace(c.Query("group"))}
 	v := p.srv.View(c, "People")
-	f := store.PeopleFilter{Search: d.Q, Group: d.Group, Limit: listLimit + 1}
+	f := store.PeopleFilter{Search: d.Q, Group: d.Group}
 	status := http.StatusOK
+	page, ok := web.PageNumber(c)
+	if !ok {
+		v.Error, status = "The page number must be a positive whole number.", http.StatusBadRequest
+	}
 	switch d.Kind {
 	case "", "pupil", "staff":
 		f.Kind = d.Kind
@@ -222,15 +230,18 @@ func (p *pages) listPage(c *httpx.Context) {
 	if len(d.Q) > 100 || len(d.Group) > 100 {
 		v.Error, status, f.Search, f.Group = "A search is at most 100 characters.", http.StatusBadRequest, "", ""
 	}
-	ps, err := p.st.ListPeople(c.Request.Context(), f)
+	total, err := p.st.CountPeople(c.Request.Context(), f)
+	var ps []store.Person
+	if err == nil {
+		f.Limit, f.Offset = PageSize, (page-1)*PageSize
+		ps, err = p.st.ListPeople(c.Request.Context(), f)
+	}
 	if err != nil {
 		p.dbError(c, "list people", err)
 		return
 	}
-	if len(ps) > listLimit {
-		ps, d.Truncated = ps[:listLimit], true
-	}
 	d.People = ps
+	d.Pager = web.NewPager(ListPath, url.Values{"q": {d.Q}, "kind": {d.Kind}, "state": {d.State}, "group": {d.Group}}, page, PageSize, total)
 	v.Data = d
 	p.srv.Render(c, status, p.t["list"], v)
 }

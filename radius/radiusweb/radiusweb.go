@@ -45,6 +45,9 @@ const (
 	KeyCSSPath     = "/radius/keycard.css"
 )
 
+// sessionsPageSize is how many live sessions one page of the list shows.
+const sessionsPageSize = 50
+
 // listLimit bounds one listing.
 const listLimit = 500
 
@@ -52,6 +55,7 @@ const listLimit = 500
 // (package store).
 type Sessions interface {
 	RADIUSSessions(ctx context.Context, f store.SessionFilter) ([]store.RADIUSSession, error)
+	CountRADIUSSessions(ctx context.Context, f store.SessionFilter) (int, error)
 	APRooms(ctx context.Context) (map[string]string, error)
 	SetAPRoom(ctx context.Context, actor string, ap net.HardwareAddr, room string) error
 }
@@ -164,6 +168,7 @@ func humanBytes(n uint64) string {
 type pageData struct {
 	NAS      []radius.NASStatus
 	Sessions []store.RADIUSSession
+	Pager    web.Pager // the live sessions' pages
 	Rooms    map[string]string
 	AP, Room string // the room form's values, kept after an error
 	// The key form: shown when keys are made here; its values kept after
@@ -186,7 +191,17 @@ func (p *pages) show(c *httpx.Context) {
 }
 
 func (p *pages) render(c *httpx.Context, status int, v *web.View) {
-	open, err := p.o.Sessions.RADIUSSessions(c.Request.Context(), store.SessionFilter{OpenOnly: true, Limit: listLimit})
+	page, ok := web.PageNumber(c)
+	if !ok {
+		v.Error, status = "The page number must be a positive whole number.", http.StatusBadRequest
+	}
+	f := store.SessionFilter{OpenOnly: true}
+	total, err := p.o.Sessions.CountRADIUSSessions(c.Request.Context(), f)
+	var open []store.RADIUSSession
+	if err == nil {
+		f.Limit, f.Offset = sessionsPageSize, (page-1)*sessionsPageSize
+		open, err = p.o.Sessions.RADIUSSessions(c.Request.Context(), f)
+	}
 	if err != nil {
 		p.log.Error("radiusweb: list sessions", "err", err)
 		p.srv.RenderError(c, http.StatusInternalServerError, "The database could not be read. Try again; if it keeps failing, check the daemon's log.")
@@ -201,6 +216,7 @@ func (p *pages) render(c *httpx.Context, status int, v *web.View) {
 	d, _ := v.Data.(pageData)
 	d.NAS, d.Sessions, d.Rooms = p.o.RADIUS.NAS(), open, rooms
 	d.Keys, d.SSIDs = p.o.Keys != nil, p.o.SSIDs
+	d.Pager = web.NewPager(PagePath, nil, page, sessionsPageSize, total)
 	v.Data = d
 	p.srv.Render(c, status, p.page, v)
 }

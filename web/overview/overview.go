@@ -2,10 +2,13 @@
 // where the network role lands after signing in: who is online now on each
 // segment (DHCP leases, open RADIUS sessions, admitted visitors), visitor
 // codes issued today, findings today by class, the database's disk and
-// the daemon's memory, and small server-rendered SVG bar charts of
+// the daemon's memory, the last `gatehouse backup` run (a warning when none
+// worked for a week), and small server-rendered SVG bar charts of
 // findings per hour (last 24 hours) and findings and codes per day (last
 // 30 days). The page needs no JavaScript: the charts are inline SVG with a
-// title and a description a screen reader reads.
+// title and a description a screen reader reads. A small script refreshes
+// the headline sentences from a server-sent event feed (LivePath); without
+// it the page is the same, only as of its loading.
 //
 // It owns the page and its charts only. The numbers come from package
 // store through the small Source interface; disk and memory come from a
@@ -16,6 +19,7 @@ package overview
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -33,7 +37,7 @@ import (
 // Path is where the page lives.
 const Path = "/overview"
 
-//go:embed templates/overview.html
+//go:embed templates/overview.html templates/live.js
 var templates embed.FS
 
 // Source is what the page reads from the store.
@@ -44,7 +48,12 @@ type Source interface {
 	DHCPLeases(ctx context.Context) ([]store.DHCPLease, error)
 	RADIUSSessions(ctx context.Context, f store.SessionFilter) ([]store.RADIUSSession, error)
 	ActiveGuestDevices(ctx context.Context, now time.Time) ([]store.GuestDevice, error)
+	LastBackups(ctx context.Context) (last, lastOK store.BackupRun, err error)
 }
+
+// BackupMaxAge is how old the last good backup may be before the overview
+// warns: a school that loses the router should lose at most a week.
+const BackupMaxAge = 7 * 24 * time.Hour
 
 // Health is the state of the machine the page shows.
 type Health struct {
@@ -86,7 +95,19 @@ type Options struct {
 	// nil uses time.Local.
 	Location *time.Location
 	Logger   *slog.Logger // database errors; nil discards them
+
+	// LiveEvery is how often the live feed sends the numbers again (0:
+	// 15 s); LiveFor is how long one feed connection lasts before the
+	// browser reconnects (0: 50 s, inside the server's 60 s write
+	// timeout).
+	LiveEvery, LiveFor time.Duration
 }
+
+// Paths of the live feed and its script.
+const (
+	LivePath   = "/overview/live"
+	LiveJSPath = "/overview/live.js"
+)
 
 type page struct {
 	srv  *web.Server
@@ -109,7 +130,20 @@ func Register(srv *web.Server, o Options) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.LiveEvery <= 0 {
+		o.LiveEvery = 15 * time.Second
+	}
+	if o.LiveFor <= 0 {
+		o.LiveFor = 50 * time.Second
+	}
 	p := &page{srv: srv, o: o, tmpl: template.Must(template.ParseFS(templates, "templates/overview.html"))}
+	network := []string{web.RoleNetwork}
+	srv.AddPage(web.Page{Path: LivePath, Roles: network, GET: p.live, Passive: true})
+	srv.AddPage(web.Page{Path: LiveJSPath, Roles: network, GET: func(c *httpx.Context) {
+		b, _ := templates.ReadFile("templates/live.js")
+		c.Header("Cache-Control", "no-cache")
+		c.Data(http.StatusOK, "text/javascript; charset=utf-8", b)
+	}})
 	srv.AddPage(web.Page{
 		Path:       Path,
 		Title:      "Overview",
@@ -133,24 +167,29 @@ type Count struct {
 }
 
 type data struct {
-	Now                  string
-	Online               []SegmentOnline
-	LeasesTotal          int
-	RADIUS               []Count // open sessions by SSID
-	RADIUSTotal          int
-	Visitors             int
-	CodesToday           int
-	FindingsToday        []Count
-	FindingsTodayTotal   int
-	Hourly, Daily, Codes Chart
-	Disk                 string
-	DiskLow              bool
-	DiskWatched          bool
-	Alarms               []string
-	Memory               string
-	Pools                []PoolUse
-	Kernel               string // "" when not known
-	KernelBad            bool
+	Now string
+	// The sentences the live feed refreshes, keyed as the page's
+	// data-live attributes are.
+	OnlineText, CodesText, FindingsText string
+	Online                              []SegmentOnline
+	LeasesTotal                         int
+	RADIUS                              []Count // open sessions by SSID
+	RADIUSTotal                         int
+	Visitors                            int
+	CodesToday                          int
+	FindingsToday                       []Count
+	FindingsTodayTotal                  int
+	Hourly, Daily, Codes                Chart
+	Disk                                string
+	DiskLow                             bool
+	DiskWatched                         bool
+	Alarms                              []string
+	Memory                              string
+	Pools                               []PoolUse
+	Kernel                              string // "" when not known
+	KernelBad                           bool
+	Backup                              string // the last backup in words
+	BackupBad                           bool   // none, failed, or older than BackupMaxAge
 }
 
 // PoolUse is one row of "DHCP pool use".
@@ -213,12 +252,12 @@ func (p *page) collect(ctx context.Context, now time.Time) (*data, error) {
 		case k.Err != "":
 			d.Kernel, d.KernelBad = fmt.Sprintf("the check at %s failed: %s", k.At.In(loc).Format("15:04"), k.Err), true
 		case k.Repairs > 0:
-			d.Kernel, d.KernelBad = fmt.Sprintf("last checked at %s: %d differences repaired", k.At.In(loc).Format("15:04"), k.Repairs), true
+			d.Kernel, d.KernelBad = fmt.Sprintf("last checked at %s: %s repaired", k.At.In(loc).Format("15:04"), web.Plural(k.Repairs, "difference", "differences")), true
 		default:
 			d.Kernel = fmt.Sprintf("in sync, last checked at %s", k.At.In(loc).Format("15:04"))
 		}
 		if !k.At.IsZero() {
-			d.Kernel += fmt.Sprintf(" (%d repairs since the daemon started)", k.Total)
+			d.Kernel += " (" + web.Plural(k.Total, "repair", "repairs") + " since the daemon started)"
 		}
 	}
 
@@ -263,6 +302,11 @@ func (p *page) collect(ctx context.Context, now time.Time) (*data, error) {
 	d.Daily = dayChart("findings-daily", "Findings per day, last 30 days", fh, dayStart, loc)
 	d.Codes = dayChart("codes-daily", "Visitor codes issued per day, last 30 days", vh, dayStart, loc)
 	d.CodesToday = d.Codes.Bars[len(d.Codes.Bars)-1].N
+	d.OnlineText = web.Plural(d.LeasesTotal, "device", "devices") + " with a DHCP lease, " +
+		web.Plural(d.RADIUSTotal, "Wi-Fi sign-in", "Wi-Fi sign-ins") + " (RADIUS sessions), " +
+		web.Plural(d.Visitors, "visitor device", "visitor devices") + " admitted."
+	d.CodesText = web.Plural(d.CodesToday, "visitor code", "visitor codes") + " issued today"
+	d.FindingsText = web.Plural(d.FindingsTodayTotal, "finding", "findings") + " today"
 
 	if p.o.Health != nil {
 		h := p.o.Health()
@@ -280,6 +324,12 @@ func (p *page) collect(ctx context.Context, now time.Time) (*data, error) {
 			d.Disk = "unknown size"
 		}
 	}
+	last, lastOK, err := p.o.Source.LastBackups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read backups: %w", err)
+	}
+	d.Backup, d.BackupBad = backupText(last, lastOK, now, loc)
+
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	d.Memory = fmt.Sprintf("%s held by the daemon (%s in use on the heap)", bytesText(ms.Sys-ms.HeapReleased), bytesText(ms.HeapInuse))
@@ -315,4 +365,78 @@ func bytesText(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// backupText says when the last backup was and whether that is a worry:
+// never, the last run failed, or the last good one is over a week old.
+func backupText(last, lastOK store.BackupRun, now time.Time, loc *time.Location) (string, bool) {
+	when := func(t time.Time) string { return t.In(loc).Format("Mon 2 Jan 2006 15:04") }
+	good := ""
+	if lastOK.OK() {
+		good = fmt.Sprintf("%s, %s to %s", when(lastOK.At), bytesText(uint64(lastOK.Size)), lastOK.File)
+	}
+	switch {
+	case last.At.IsZero():
+		return "never: run \"gatehouse backup\" (see the README) and keep the copy off the router", true
+	case !last.OK() && good == "":
+		return fmt.Sprintf("the last run, %s, failed (%s), and no backup has ever worked", when(last.At), last.Err), true
+	case !last.OK():
+		return fmt.Sprintf("the last run, %s, failed (%s); the last good backup was %s", when(last.At), last.Err, good), true
+	case now.Sub(lastOK.At) > BackupMaxAge:
+		return fmt.Sprintf("%s — over a week old: run a backup", good), true
+	}
+	return good, false
+}
+
+// live streams the overview's headline numbers as server-sent events
+// ("counts", a JSON object of the page's data-live texts) every LiveEvery
+// for LiveFor, then ends; the page's script (live.js) puts them in place
+// and EventSource reconnects. The page is whole without it. The feed is a
+// passive page: an overview left open does not keep its session awake.
+func (p *page) live(c *httpx.Context) {
+	ctx := c.Request.Context()
+	c.Header("Content-Type", "text/event-stream")
+	c.Header("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+	// Reconnect after LiveEvery, not the browser's default 3 s.
+	if _, err := fmt.Fprintf(c.Writer, "retry: %d\n\n", p.o.LiveEvery.Milliseconds()); err != nil {
+		return
+	}
+	send := func() bool {
+		d, err := p.collect(ctx, p.o.Now())
+		if err != nil {
+			if ctx.Err() == nil {
+				p.o.Logger.Error("overview: live feed", "err", err)
+			}
+			return false
+		}
+		b, err := json.Marshal(map[string]string{"now": d.Now, "online": d.OnlineText, "codes": d.CodesText, "findings": d.FindingsText})
+		if err != nil {
+			return false
+		}
+		if _, err := fmt.Fprintf(c.Writer, "event: counts\ndata: %s\n\n", b); err != nil {
+			return false
+		}
+		c.Writer.Flush()
+		return true
+	}
+	end := time.NewTimer(p.o.LiveFor)
+	defer end.Stop()
+	tick := time.NewTicker(p.o.LiveEvery)
+	defer tick.Stop()
+	if !send() {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-end.C:
+			return
+		case <-tick.C:
+			if !send() {
+				return
+			}
+		}
+	}
 }
