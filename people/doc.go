@@ -2,7 +2,8 @@
 // network: staff and pupils as the MIS knows them, groups (year groups,
 // registration groups, staff/pupils, and groups the network manager makes),
 // the term calendar, imports from the MIS (CSV exports, OneRoster 1.1 CSV
-// bundles, LDAP directories) with a preview before anything is applied,
+// bundles, LDAP directories; Source reads each from where it lives) with a
+// preview before anything is applied,
 // devices and their approval, and leavers: the scheduler that ends a
 // leaver's access at the end of their leaving day and the revocation that
 // does it in the database and in the kernel together.
@@ -19,7 +20,8 @@
 // sealed with AES-256-GCM under an HKDF subkey of the site key and bound
 // to the person (ntkey.go). Both are written together and removed together
 // (revocation, departure, purge); NTHash is the lookup PEAP and
-// TTLS-MSCHAPv2 use. ChangeOwnWiFiPassword is the self-service change,
+// TTLS-MSCHAPv2 use, and RADIUSIdentities is who may log in, as RADIUS
+// asks for it. ChangeOwnWiFiPassword is the self-service change,
 // with its own limits on wrong attempts per person and per address.
 //
 // It does not own SQL (package store), the kernel's tables (package

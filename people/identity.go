@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-net/gatehouse/password"
+	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/radius/mschapv2"
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -80,3 +81,20 @@ func CheckWiFiPassword(pw string) error {
 
 // PersonRef is how sessions name a person: their id as text.
 func PersonRef(id int64) string { return strconv.FormatInt(id, 10) }
+
+// RADIUSIdentities answers RADIUS's PAP lookups (radius.Identities) from
+// the people a Service keeps: people owns who may log in, radius only asks.
+type RADIUSIdentities struct{ Service *Service }
+
+// Lookup is radius.Identities.Lookup: an unknown name is
+// radius.ErrNoIdentity, so RADIUS can tell it from a broken store.
+func (p RADIUSIdentities) Lookup(ctx context.Context, username string) (radius.Identity, error) {
+	id, err := p.Service.Identity(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return radius.Identity{}, fmt.Errorf("%w: %s", radius.ErrNoIdentity, username)
+	}
+	if err != nil {
+		return radius.Identity{}, err
+	}
+	return radius.Identity{Person: PersonRef(id.PersonID), PasswordHash: id.PasswordHash, Active: id.Active, Until: id.Until}, nil
+}

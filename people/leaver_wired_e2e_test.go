@@ -50,21 +50,6 @@ const (
 	wiredPassword   = "leaver wifi password 1"
 )
 
-// wiredIdentities answers RADIUS from package people, as the daemon's
-// adapter does (cmd/gatehouse/people.go).
-type wiredIdentities struct{ svc *people.Service }
-
-func (p wiredIdentities) Lookup(ctx context.Context, username string) (radius.Identity, error) {
-	id, err := p.svc.Identity(ctx, username)
-	if errors.Is(err, store.ErrNotFound) {
-		return radius.Identity{}, fmt.Errorf("%w: %s", radius.ErrNoIdentity, username)
-	}
-	if err != nil {
-		return radius.Identity{}, err
-	}
-	return radius.Identity{Person: people.PersonRef(id.PersonID), PasswordHash: id.PasswordHash, Active: id.Active, Until: id.Until}, nil
-}
-
 // wiredDevices answers RADIUS's device lookups from the store, as the
 // daemon's adapter does (cmd/gatehouse/radius.go).
 type wiredDevices struct{ st *store.Store }
@@ -206,7 +191,7 @@ func TestLeaverOnAWiredPortLosesTheSessionAndTheInternetAtT0(t *testing.T) {
 		// login lands on the segment it names.
 		Segments: []radius.Segment{{Name: "pupil", SSIDs: []string{"wired-pupil"}, Unknown: policy.UnknownAllow},
 			{Name: "staff", SSIDs: []string{"wired-staff"}, Unknown: policy.UnknownAllow}},
-		Devices: wiredDevices{r.st}, Identities: wiredIdentities{svc}, Sessions: r.st, Auditor: r.st,
+		Devices: wiredDevices{r.st}, Identities: people.RADIUSIdentities{Service: svc}, Sessions: r.st, Auditor: r.st,
 		EAP:         &eap.Options{TLS: &tls.Config{Certificates: []tls.Certificate{serverCert(t, dir)}}},
 		RejectDelay: -1,
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),

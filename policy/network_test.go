@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -83,5 +84,20 @@ func TestUnknownDevicesModes(t *testing.T) {
 		Segments: []SegmentSpec{Defaults("pupil", "lan10", p, g, false).WithUnknownDevices("lockdown")}}
 	if err := n.Validate(); err == nil || !strings.Contains(err.Error(), "lockdown") {
 		t.Errorf("Validate with an unknown mode: %v", err)
+	}
+}
+
+func TestSegmentsWithNamesTheSegmentsInAMode(t *testing.T) {
+	n := Network{Segments: []SegmentSpec{
+		{Name: "staff", UnknownDevices: UnknownAlert},
+		{Name: "byod", UnknownDevices: UnknownQuarantine},
+		{Name: "pupil", UnknownDevices: UnknownDeny},
+		{Name: "lab", UnknownDevices: UnknownQuarantine},
+	}}
+	if got := n.SegmentsWith(UnknownQuarantine); !slices.Equal(got, []string{"byod", "lab"}) {
+		t.Fatalf("quarantine: %v", got)
+	}
+	if got := n.SegmentsWith(UnknownAllow); got != nil {
+		t.Fatalf("allow: %v", got)
 	}
 }

@@ -101,3 +101,15 @@ func Defaults(name, iface string, subnet netip.Prefix, gateway netip.Addr, porta
 	s.BlockPrivateRelay = name == "pupil" || s.Portal
 	return s
 }
+
+// SegmentsWith names the segments whose unknown devices get mode u, in the
+// order the network lists them.
+func (n Network) SegmentsWith(u UnknownDevices) []string {
+	var out []string
+	for _, s := range n.Segments {
+		if s.UnknownDevices == u {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}

@@ -67,6 +67,12 @@ type Options struct {
 	Location *time.Location
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// NamedPersonPath is the DSL's limited view of a person (package
+	// people's pages; "?id=N" is added): where an alert's findings name a
+	// person, their name links there. "" shows the name without a link.
+	// It is passed in rather than imported so the alert pages do not
+	// depend on the people pages.
+	NamedPersonPath string
 }
 
 type pages struct {
@@ -139,6 +145,25 @@ func (p *pages) row(a store.Alert) row {
 		Last: a.LastSeen.In(p.opt.Location).Format("2006-01-02 15:04"), Severity: a.Severity, State: stateText(a.State),
 		Outcome: a.Outcome, Title: alert.MeaningOf(a.Class).Title, Who: alert.WhoText(a), Device: alert.DeviceText(a),
 		Room: alert.RoomText(a), What: alert.WhatText(a), HowText: alert.HowText(a.AttributedBy), Count: a.Count}
+}
+
+// personURL links the person an alert names to the DSL's limited view of
+// them: only for a DSL viewer (the view is theirs alone), only when the
+// alert shows a name, and only with the person a finding of the alert
+// named (the alert itself keeps the name, not the person's number).
+func (p *pages) personURL(c *httpx.Context, a store.Alert, ev []store.Finding) string {
+	if p.opt.NamedPersonPath == "" || a.PersonName == "" {
+		return ""
+	}
+	if u, ok := web.CurrentUser(c); !ok || u.Role != web.RoleDSL {
+		return ""
+	}
+	for _, f := range ev {
+		if f.PersonID > 0 {
+			return p.opt.NamedPersonPath + "?id=" + strconv.FormatInt(f.PersonID, 10)
+		}
+	}
+	return ""
 }
 
 func stateText(s string) string {
@@ -258,6 +283,9 @@ type viewData struct {
 	States   []stateTab
 	MAC      string
 	Class    string
+	// PersonURL is the DSL's view of the person the alert names; "" when
+	// there is none to link to.
+	PersonURL string
 }
 
 type noteRow struct {
@@ -319,6 +347,7 @@ func (p *pages) viewPage(c *httpx.Context) {
 		mine[f.ID] = true
 		d.Evidence = append(d.Evidence, p.findingEvent(f, true))
 	}
+	d.PersonURL = p.personURL(c, a, ev)
 	// The timeline: the device's lookups, flows and findings an hour
 	// either side.
 	from, to := a.FirstSeen.Add(-timelineWindow), a.LastSeen.Add(timelineWindow)

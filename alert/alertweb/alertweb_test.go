@@ -28,13 +28,19 @@ type site struct {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
+	return newSiteWith(t, "")
+}
+
+// newSiteWith is newSite with the people pages' named-person path.
+func newSiteWith(t *testing.T, namedPersonPath string) *site {
+	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	ws := webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
-		return Register(srv, Options{Store: st, Location: time.UTC, Now: func() time.Time { return t0.Add(time.Hour) }})
+		return Register(srv, Options{Store: st, Location: time.UTC, Now: func() time.Time { return t0.Add(time.Hour) }, NamedPersonPath: namedPersonPath})
 	}})
 	return &site{Site: ws, t: t, st: st}
 }
@@ -43,11 +49,15 @@ var pupilMAC = net.HardwareAddr{2, 0, 0, 0, 0x20, 0x0a}
 
 // seed raises one alert: a pupil's VPN, with a formula in the hostname a
 // device chose, as a hostile device would.
-func (s *site) seed() int64 {
+func (s *site) seed() int64 { return s.seedPerson(0) }
+
+// seedPerson is seed with the finding attributed to person number person
+// (0: to nobody).
+func (s *site) seedPerson(person int64) int64 {
 	s.t.Helper()
 	ctx := context.Background()
 	fs := []store.Finding{{At: t0, Source: "inspect", Class: "vpn", Segment: "pupil", SrcIP: netip.MustParseAddr("10.20.0.10"), SrcMAC: pupilMAC,
-		DstIP: netip.MustParseAddr("192.0.2.11"), DstPort: 1194, Proto: "udp", Detail: "openvpn", Evidence: "OpenVPN hard reset"}}
+		DstIP: netip.MustParseAddr("192.0.2.11"), DstPort: 1194, Proto: "udp", Detail: "openvpn", Evidence: "OpenVPN hard reset", PersonID: person}}
 	if err := s.st.InsertFindings(ctx, fs); err != nil {
 		s.t.Fatal(err)
 	}
@@ -203,5 +213,32 @@ func TestTimelineShowsTheDevicesFlows(t *testing.T) {
 		if strings.Contains(r.Body, not) {
 			t.Errorf("the timeline shows %q (outside the window or another device)", not)
 		}
+	}
+}
+
+// Where an alert's finding names a person, the DSL's alert page links the
+// name to the DSL's limited view of that person; without a person on the
+// finding, or without the path, the name is shown unlinked.
+func TestAlertLinksTheNamedPersonForTheDSL(t *testing.T) {
+	const named = "/people/named/person"
+	s := newSiteWith(t, named)
+	id := s.seedPerson(42)
+	r := s.Browser(t, web.RoleDSL).Get(Link(id))
+	if want := `<a href="/people/named/person?id=42">Sam Pupil (Year 9, 9B)</a>`; r.StatusCode != http.StatusOK || !strings.Contains(r.Body, want) {
+		t.Fatalf("alert page (%d) lacks %s", r.StatusCode, want)
+	}
+
+	unnamed := newSiteWith(t, named)
+	id = unnamed.seedPerson(0)
+	r = unnamed.Browser(t, web.RoleDSL).Get(Link(id))
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.Body, "Sam Pupil") || strings.Contains(r.Body, named) {
+		t.Fatalf("a finding naming nobody: (%d) link shown or name missing", r.StatusCode)
+	}
+
+	noPath := newSite(t)
+	id = noPath.seedPerson(42)
+	r = noPath.Browser(t, web.RoleDSL).Get(Link(id))
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.Body, "Sam Pupil") || strings.Contains(r.Body, "?id=42") {
+		t.Fatalf("no named-person path: (%d) link shown or name missing", r.StatusCode)
 	}
 }

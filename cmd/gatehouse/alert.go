@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/alert/findingsweb"
 	"github.com/gatehouse-net/gatehouse/alert/flowlog"
 	"github.com/gatehouse-net/gatehouse/config"
+	"github.com/gatehouse-net/gatehouse/people/peopleweb"
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -182,7 +183,7 @@ func newAlerting(log *slog.Logger, cfg *config.Config, n policy.Network, st *sto
 	}
 	reg.MustRegister(findingstore.NewCollector(a.sink), metrics)
 	findingsweb.Register(srv, st, log)
-	if err := alertweb.Register(srv, alertweb.Options{Store: st, Location: cfg.Site.Location, Logger: log}); err != nil {
+	if err := alertweb.Register(srv, alertweb.Options{Store: st, Location: cfg.Site.Location, Logger: log, NamedPersonPath: peopleweb.NamedPersonPath}); err != nil {
 		return nil, fmt.Errorf("admin page: %w", err)
 	}
 	return a, nil

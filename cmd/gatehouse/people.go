@@ -86,13 +86,9 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 		Retention:  cfg.People.Retention,
 		NoticeDays: cfg.People.NoticeDays,
 		// The T-14 preview goes to the network manager and the DSL.
-		NetworkManagers: cfg.People.LeaversPreviewTo,
-		DSL:             cfg.Alerts.DSL,
-	}
-	for _, s := range network.Segments {
-		if s.UnknownDevices == policy.UnknownQuarantine {
-			opts.QuarantineSegments = append(opts.QuarantineSegments, s.Name)
-		}
+		NetworkManagers:    cfg.People.LeaversPreviewTo,
+		DSL:                cfg.Alerts.DSL,
+		QuarantineSegments: network.SegmentsWith(policy.UnknownQuarantine),
 	}
 	if enf != nil {
 		opts.Kernel = testKernel(enf, w.started.Load)
@@ -143,32 +139,29 @@ func scheduledImports(cfg *config.Config) []people.ScheduledImport {
 	var out []people.ScheduledImport
 	for _, im := range cfg.People.Imports {
 		out = append(out, people.ScheduledImport{Name: im.Name, At: im.At,
-			Read: func(ctx context.Context) (people.Batch, error) { return readImport(ctx, im) }})
+			Read: func(ctx context.Context) (people.Batch, error) {
+				src, err := importSource(im)
+				if err != nil {
+					return people.Batch{}, err
+				}
+				return src.Read(ctx)
+			}})
 	}
 	return out
 }
 
-// readImport reads one configured import's source into a batch.
-func readImport(ctx context.Context, im config.PeopleImport) (people.Batch, error) {
-	switch {
-	case im.LDAP != nil:
+// importSource turns one configured import into people's source. It runs
+// at each read, so a rotated LDAP password file is read afresh.
+func importSource(im config.PeopleImport) (people.Source, error) {
+	src := people.Source{Name: im.Name, OneRoster: im.OneRoster, Files: im.Files}
+	if im.LDAP != nil {
 		o, err := ldapOptions(im.LDAP)
 		if err != nil {
-			return people.Batch{}, err
+			return people.Source{}, err
 		}
-		es, err := people.FetchLDAP(ctx, o)
-		if err != nil {
-			return people.Batch{}, err
-		}
-		return people.ParseLDAP(im.Name, es, o), nil
-	case im.OneRoster != "":
-		bundle, err := people.ReadOneRoster(os.DirFS(im.OneRoster))
-		if err != nil {
-			return people.Batch{}, err
-		}
-		return people.ParseOneRoster(im.Name, bundle, people.OneRosterOptions{})
+		src.LDAP = &o
 	}
-	return readCSVFiles(im.Name, im.Files, nil)
+	return src, nil
 }
 
 // ldapFields are the people fields config.LDAPAttributeKeys name ("kind"
@@ -214,60 +207,6 @@ func ldapOptions(l *config.PeopleLDAP) (people.LDAPOptions, error) {
 		o.Attributes[f] = attr
 	}
 	return o, nil
-}
-
-// readCSVFiles reads CSV exports (or OneRoster bundle directories) read
-// together into one batch.
-func readCSVFiles(source string, files []string, saved []people.SavedShape) (people.Batch, error) {
-	var bs []people.Batch
-	for _, f := range files {
-		if fi, err := os.Stat(f); err == nil && fi.IsDir() {
-			bundle, err := people.ReadOneRoster(os.DirFS(f))
-			if err != nil {
-				return people.Batch{}, err
-			}
-			b, err := people.ParseOneRoster(f, bundle, people.OneRosterOptions{})
-			if err != nil {
-				return people.Batch{}, err
-			}
-			bs = append(bs, b)
-			continue
-		}
-		fh, err := os.Open(f)
-		if err != nil {
-			return people.Batch{}, err
-		}
-		data, err := readBounded(fh, people.MaxFileBytes)
-		fh.Close()
-		if err != nil {
-			return people.Batch{}, fmt.Errorf("%s: %w", f, err)
-		}
-		b, err := people.ParseCSV(f, data, saved)
-		if err != nil {
-			return people.Batch{}, err
-		}
-		bs = append(bs, b)
-	}
-	if len(bs) == 0 {
-		return people.Batch{}, errors.New("no files to import")
-	}
-	return people.Merge(source, bs...), nil
-}
-
-func readBounded(f *os.File, limit int64) ([]byte, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("larger than %d MiB", limit>>20)
-	}
-	buf := make([]byte, fi.Size())
-	_, err = f.ReadAt(buf, 0)
-	if err != nil && fi.Size() > 0 {
-		return nil, err
-	}
-	return buf, nil
 }
 
 // run is the people component: the leavers scheduler (which first finishes
@@ -318,18 +257,4 @@ func wirePeopleLinks(_ context.Context, w *wiring) error {
 		w.people.mailer.Store(w.alerts.digest.Mailer)
 	}
 	return nil
-}
-
-// peopleIdentities answers RADIUS's PAP lookups from package people.
-type peopleIdentities struct{ svc *people.Service }
-
-func (p peopleIdentities) Lookup(ctx context.Context, username string) (radius.Identity, error) {
-	id, err := p.svc.Identity(ctx, username)
-	if errors.Is(err, store.ErrNotFound) {
-		return radius.Identity{}, fmt.Errorf("%w: %s", radius.ErrNoIdentity, username)
-	}
-	if err != nil {
-		return radius.Identity{}, err
-	}
-	return radius.Identity{Person: people.PersonRef(id.PersonID), PasswordHash: id.PasswordHash, Active: id.Active, Until: id.Until}, nil
 }

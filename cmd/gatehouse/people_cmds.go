@@ -96,7 +96,7 @@ func cmdPeopleImport(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := readCSVFiles("cli", fs.Args(), saved)
+	b, err := people.ReadFiles("cli", fs.Args(), saved)
 	if err != nil {
 		return err
 	}

@@ -134,7 +134,7 @@ radius:
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := (peopleIdentities{w.svc}).Lookup(ctx, login)
+	id, err := (people.RADIUSIdentities{Service: w.svc}).Lookup(ctx, login)
 	if err != nil || !id.Active || id.Person != people.PersonRef(p.ID) {
 		t.Fatalf("login %q: %+v %v", login, id, err)
 	}

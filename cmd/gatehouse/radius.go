@@ -65,7 +65,7 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 
 // wireRADIUS adds the RADIUS server, when the configuration has listeners.
 func wireRADIUS(_ context.Context, w *wiring) error {
-	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.alerts.findings(), w.reg, w.web, peopleIdentities{w.people.svc},
+	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.alerts.findings(), w.reg, w.web, people.RADIUSIdentities{Service: w.people.svc},
 		radiusEAP(w.cfg, w.pki, w.people.svc), w.people.svc)
 	if err != nil {
 		return err
