@@ -14,6 +14,7 @@
 package alertweb
 
 import (
+	"context"
 	"embed"
 	"encoding/csv"
 	"errors"
@@ -61,9 +62,30 @@ var templates embed.FS
 // styles).
 const CSSPath = Path + "/alerts.css"
 
+// Store is the part of the database the pages read and change: alerts,
+// their notes, evidence and notifications, suppressions, and the device's
+// lookups, flows and findings for the timeline. *store.Store is one; only
+// package store speaks SQL (and audits each change).
+type Store interface {
+	// Alerts and their case.
+	ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Alert, error)
+	AlertCounts(ctx context.Context) (map[string]int, error)
+	AlertByID(ctx context.Context, id int64) (store.Alert, error)
+	AlertNotes(ctx context.Context, id int64) ([]store.AlertNote, error)
+	AlertEvidence(ctx context.Context, id int64, limit int) ([]store.Finding, error)
+	OutboxItems(ctx context.Context, alertID int64, limit int) ([]store.OutboxItem, error)
+	ChangeAlert(ctx context.Context, actor string, id int64, state, outcome, note string, at time.Time) (store.AlertNote, error)
+	AddSuppression(ctx context.Context, actor string, sp store.Suppression) (store.Suppression, error)
+
+	// The device's timeline an hour either side.
+	DeviceLookups(ctx context.Context, ip netip.Addr, mac net.HardwareAddr, from, to time.Time, limit int) ([]store.DNSQuery, error)
+	DeviceFlows(ctx context.Context, ip netip.Addr, mac net.HardwareAddr, from, to time.Time, limit int) ([]store.Flow, error)
+	Findings(ctx context.Context, f store.FindingFilter) ([]store.Finding, error)
+}
+
 // Options are the pages' dependencies.
 type Options struct {
-	Store    *store.Store // required
+	Store    Store // required
 	Location *time.Location
 	Logger   *slog.Logger
 	Now      func() time.Time

@@ -17,6 +17,9 @@ import (
 	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
 
+// The pages run over the daemon's store as it is.
+var _ Store = (*store.Store)(nil)
+
 var t0 = time.Date(2026, 3, 2, 10, 41, 7, 0, time.UTC)
 
 // site is the admin shell with the alert pages, on a real TLS listener.
