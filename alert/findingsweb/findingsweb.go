@@ -13,6 +13,7 @@
 package findingsweb
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"html/template"
@@ -48,10 +49,19 @@ const csvLimit = 10_000
 //go:embed templates/findings.html
 var templates embed.FS
 
+// Store is the part of the database the page and its API read: findings
+// under a filter, their count, and the segments they were seen on.
+// *store.Store is one; only package store speaks SQL.
+type Store interface {
+	Findings(ctx context.Context, f store.FindingFilter) ([]store.Finding, error)
+	CountFindings(ctx context.Context, f store.FindingFilter) (int, error)
+	FindingSegments(ctx context.Context) ([]string, error)
+}
+
 // page holds the page's dependencies.
 type page struct {
 	srv  *web.Server
-	st   *store.Store
+	st   Store
 	tmpl *template.Template
 	loc  *time.Location
 	log  *slog.Logger
@@ -60,7 +70,7 @@ type page struct {
 // Register adds the findings page to srv. Call it before srv starts
 // serving (web.Server.AddPage panics after). log receives database errors;
 // nil discards them.
-func Register(srv *web.Server, st *store.Store, log *slog.Logger) {
+func Register(srv *web.Server, st Store, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

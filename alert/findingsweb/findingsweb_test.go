@@ -16,6 +16,9 @@ import (
 	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
 
+// The page runs over the daemon's store as it is.
+var _ Store = (*store.Store)(nil)
+
 // site is a web server with the findings page and API.
 type site struct {
 	t  *testing.T
