@@ -74,6 +74,27 @@ type Decider interface {
 	Decide(ctx context.Context, actor string, mac net.HardwareAddr, dec store.DeviceDecision) (committed bool, err error)
 }
 
+// Store is the part of the database the pages read and write: the
+// inventory, a device's findings count, Wi-Fi sessions and leases, and the
+// DHCP reservations (written audited). Decisions about a device go to the
+// Decider, not here. *store.Store is one; only package store speaks SQL.
+type Store interface {
+	// The inventory.
+	ListDevices(ctx context.Context, f store.DeviceFilter) ([]store.Device, error)
+	CountDevices(ctx context.Context, f store.DeviceFilter) (int, error)
+	DeviceByMAC(ctx context.Context, mac net.HardwareAddr) (store.Device, error)
+
+	// A device's history.
+	CountFindings(ctx context.Context, f store.FindingFilter) (int, error)
+	RADIUSSessions(ctx context.Context, f store.SessionFilter) ([]store.RADIUSSession, error)
+	LeasesForMAC(ctx context.Context, mac net.HardwareAddr) ([]store.DHCPLease, error)
+
+	// Reservations.
+	DHCPReservations(ctx context.Context) ([]store.DHCPReservation, error)
+	ReserveAddress(ctx context.Context, actor string, r store.DHCPReservation) error
+	Unreserve(ctx context.Context, actor, segment string, mac net.HardwareAddr) error
+}
+
 // Options are what the pages need besides the web server and the store.
 type Options struct {
 	// Segments are the DHCP segments, for the segment filter and for
@@ -93,7 +114,7 @@ var templates embed.FS
 
 type pages struct {
 	srv     *web.Server
-	st      *store.Store
+	st      Store
 	segs    []dhcp.Segment
 	dec     Decider
 	reload  func(ctx context.Context) error
@@ -106,7 +127,7 @@ type pages struct {
 
 // Register adds the device pages to srv, for the network role only. Call it
 // before srv is started.
-func Register(srv *web.Server, st *store.Store, opts Options) error {
+func Register(srv *web.Server, st Store, opts Options) error {
 	if srv == nil || st == nil || opts.Devices == nil {
 		return errors.New("devicesweb: register: web server, store and a Decider are required")
 	}

@@ -19,6 +19,9 @@ import (
 	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
 
+// The pages run over the daemon's store as it is.
+var _ Store = (*store.Store)(nil)
+
 // calls records what the hooks were told.
 type calls struct {
 	mu   sync.Mutex
