@@ -14,6 +14,7 @@ package peopleweb
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"encoding/csv"
 	"encoding/json"
@@ -70,10 +71,40 @@ const maxUpload = 16 << 20
 //go:embed templates/*.html
 var templates embed.FS
 
+// Store is the part of the database the pages read directly: people,
+// their groups, devices, revocations and history, the imports, the people
+// findings name, and the audit rows for an export and an access review.
+// Every change to a person goes through package people instead.
+// *store.Store (what people.Service.Store returns) is one; only package
+// store speaks SQL.
+type Store interface {
+	// People and what hangs off them.
+	ListPeople(ctx context.Context, f store.PeopleFilter) ([]store.Person, error)
+	CountPeople(ctx context.Context, f store.PeopleFilter) (int, error)
+	PersonByID(ctx context.Context, id int64) (store.Person, error)
+	Groups(ctx context.Context) ([]store.PersonGroup, error)
+	GroupsOf(ctx context.Context, personID int64) ([]string, error)
+	DevicesOf(ctx context.Context, ids []int64) ([]store.OwnedDevice, error)
+	Revocations(ctx context.Context, personID int64) ([]store.Revocation, error)
+
+	// MIS imports.
+	ListImports(ctx context.Context, limit int) ([]store.ImportRun, error)
+	Import(ctx context.Context, id int64) (store.ImportRun, error)
+	DiscardImport(ctx context.Context, actor string, id int64, now time.Time) error
+
+	// The DSL's limited view.
+	PeopleNamedByFindings(ctx context.Context, limit int) ([]store.NamedPerson, error)
+	NamedByFindings(ctx context.Context, personID int64) (store.NamedPerson, []store.NamedDevice, error)
+
+	// History, and the audit rows of a subject access export and a review.
+	AuditFor(ctx context.Context, object string, limit int) ([]store.AuditEntry, error)
+	Audit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
+}
+
 type pages struct {
 	srv *web.Server
 	svc *people.Service
-	st  *store.Store
+	st  Store
 	log *slog.Logger
 	t   map[string]*template.Template
 }

@@ -20,6 +20,9 @@ import (
 	"github.com/gatehouse-net/gatehouse/web/webtest"
 )
 
+// The pages run over the store people.Service hands out, as it is.
+var _ Store = (*store.Store)(nil)
+
 func misFile(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("../../../shared/mis", name))
