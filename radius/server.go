@@ -63,6 +63,7 @@ type Options struct {
 	Identities Identities   // nil: PAP rejects everyone (no directory yet)
 	Sessions   SessionStore // required when AcctAddr is set, and for Disconnect
 	Keys       *Keyring     // nil: no personal keys in Accepts
+	PMKs       *PMKTable    // finds a stranger's key from hostapd's 4-way handshake; nil: plain MAB
 	Auditor    Auditor      // records disconnects; nil: not recorded
 	Events     *events.Hub  // nil: nothing published
 	// Findings takes every finding this package raises, without loss: the
