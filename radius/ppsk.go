@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"layeh.com/radius"
+
+	"github.com/gatehouse-net/gatehouse/store"
 )
 
 // Where hostapd puts the handshake (src/radius/radius.h, hostapd 2.11).
@@ -368,4 +370,91 @@ func (s *Server) handshakeKey(ctx context.Context, r *request, mac net.HardwareA
 	}
 	s.log.Info("radius: personal key found from the 4-way handshake", "client", r.client.Name, "mac", mac.String(), "key_of", owner.String(), "ssid", r.ssid)
 	return s.accept(r, seg, info.Until, []string{key}, now), true
+}
+
+// KeySource lists the personal keys a handshake may match (package store).
+type KeySource interface {
+	SealedDeviceKeys(ctx context.Context) ([]store.SealedDeviceKey, error)
+}
+
+// pmkRefreshEvery is how long a key set or rotated elsewhere (the command
+// line, another page) waits before handshakes can find it; the device's own
+// MAC gets its new key by MAB at once.
+const pmkRefreshEvery = time.Minute
+
+// macs lists the devices the table holds keys of.
+func (t *PMKTable) macs() map[string]net.HardwareAddr {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := map[string]net.HardwareAddr{}
+	for _, m := range t.bySSID {
+		for id, e := range m {
+			out[id] = e.mac
+		}
+	}
+	return out
+}
+
+// RefreshPMKs brings s.o.PMKs to the keys s.o.PMKKeys lists: new and rotated
+// keys get their PMKs (PBKDF2 once per SSID), unchanged keys cost a map
+// look-up, and keys gone (revoked, blocked, disabled) are forgotten. A device
+// approved onto a segment gets its key on that segment's SSIDs; one the SSID
+// decides for, on every SSID.
+func (s *Server) RefreshPMKs(ctx context.Context) error {
+	if s.o.PMKs == nil || s.o.PMKKeys == nil || s.o.Keys == nil {
+		return nil
+	}
+	keys, err := s.o.PMKKeys.SealedDeviceKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("radius: refreshing PMKs: %w", err)
+	}
+	all := make([]string, 0, len(s.ssid))
+	for id := range s.ssid {
+		all = append(all, id)
+	}
+	present := map[string]bool{}
+	var firstErr error
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ssids := all
+		if seg := s.segs[k.Segment]; seg != nil {
+			ssids = seg.SSIDs
+		}
+		key, err := s.o.Keys.Open(k.MAC, k.Sealed)
+		if err == nil {
+			err = s.o.PMKs.Set(k.MAC, key, ssids)
+		}
+		if err != nil {
+			// One unreadable key must not keep the others out.
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		present[k.MAC.String()] = true
+	}
+	for id, mac := range s.o.PMKs.macs() {
+		if !present[id] {
+			s.o.PMKs.Remove(mac)
+		}
+	}
+	return firstErr
+}
+
+// refreshPMKs keeps the table current until ctx ends.
+func (s *Server) refreshPMKs(ctx context.Context) {
+	t := time.NewTicker(pmkRefreshEvery)
+	defer t.Stop()
+	for {
+		if err := s.RefreshPMKs(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("radius: personal keys for 4-way handshakes", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -2,14 +2,19 @@ package radius
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
 	"net"
+	"sync"
 	"testing"
+	"time"
 
 	"layeh.com/radius"
+
+	"github.com/gatehouse-net/gatehouse/store"
 )
 
 func mustHex(t testing.TB, s string) []byte {
@@ -307,4 +312,84 @@ func FuzzEAPOLKeyMsg2(f *testing.F) {
 		tab := &PMKTable{bySSID: map[string]map[string]pmkEntry{"x": {"k": {mac: testAA, pmk: make([]byte, 32)}}}}
 		_, _, _ = tab.Match("x", testAA, testSPA, h)
 	})
+}
+
+// keySource serves the store's keys until emptied. The server's own refresh
+// loop reads it too, hence the lock.
+type keySource struct {
+	mu    sync.Mutex
+	st    KeySource
+	empty bool
+}
+
+func (k *keySource) set(st KeySource, empty bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.st, k.empty = st, empty
+}
+
+func (k *keySource) SealedDeviceKeys(ctx context.Context) ([]store.SealedDeviceKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.empty || k.st == nil {
+		return nil, nil
+	}
+	return k.st.SealedDeviceKeys(ctx)
+}
+
+// TestRefreshPMKsFollowsTheStore: a key set and rotated in the store becomes
+// matchable on its segment's SSIDs only, the rotated-away key stops matching,
+// and a key the store no longer lists is forgotten.
+func TestRefreshPMKsFollowsTheStore(t *testing.T) {
+	ctx := context.Background()
+	tab := NewPMKTable()
+	src := &keySource{}
+	r := newRig(t, func(o *Options) { o.PMKs = tab; o.PMKKeys = src })
+	src.set(r.st, false)
+	owner := mustMAC("02:00:00:00:00:77")
+	if err := r.st.ApproveDevice(ctx, "nm", owner, "staff", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	key, err := r.keys.Rotate(ctx, "nm", owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.RefreshPMKs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hs := func(pass, ssid string) *Handshake {
+		m, err := ParseEAPOLKeyMsg2(buildMsg2(t, pass, ssid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &Handshake{Msg2: m}
+		copy(h.ANonce[:], testANonce)
+		return h
+	}
+	if mac, got, ok := tab.Match("Staff", testAA, testSPA, hs(key, "Staff")); !ok || got != key || mac.String() != owner.String() {
+		t.Fatalf("after refresh: %v %q %v", mac, got, ok)
+	}
+	if tab.Len() != 1 {
+		t.Fatalf("%d PMKs, want 1 (staff serves one SSID)", tab.Len())
+	}
+	newKey, err := r.keys.Rotate(ctx, "nm", owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.RefreshPMKs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := tab.Match("Staff", testAA, testSPA, hs(key, "Staff")); ok {
+		t.Fatal("the rotated-away key still matches")
+	}
+	if _, _, ok := tab.Match("Staff", testAA, testSPA, hs(newKey, "Staff")); !ok {
+		t.Fatal("the new key does not match")
+	}
+	src.set(r.st, true)
+	if err := r.srv.RefreshPMKs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tab.Len() != 0 {
+		t.Fatalf("%d PMKs after the store listed none", tab.Len())
+	}
 }
