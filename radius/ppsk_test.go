@@ -393,3 +393,38 @@ func TestRefreshPMKsFollowsTheStore(t *testing.T) {
 		t.Fatalf("%d PMKs after the store listed none", tab.Len())
 	}
 }
+
+// BenchmarkMatch1000 is the per-request cost against 1000 keys on one SSID,
+// none matching (the worst case). Run bounded: -benchtime=20x.
+func BenchmarkMatch1000(b *testing.B) {
+	tab := NewPMKTable()
+	m := map[string]pmkEntry{}
+	for i := range 1000 {
+		mac := net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)}
+		pmk := make([]byte, 32)
+		pmk[0], pmk[1] = byte(i>>8), byte(i)
+		m[mac.String()] = pmkEntry{mac: mac, key: "x", pmk: pmk}
+	}
+	tab.bySSID["Lab"] = m
+	msg, err := ParseEAPOLKeyMsg2(buildMsg2(b, "k7dm-3xqa-9wpe-fh4t", "Lab"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &Handshake{Msg2: msg}
+	copy(h.ANonce[:], testANonce)
+	b.ResetTimer()
+	for range b.N {
+		if _, _, ok := tab.Match("Lab", testAA, testSPA, h); ok {
+			b.Fatal("matched")
+		}
+	}
+}
+
+// BenchmarkPMK is the PBKDF2 cost paid once per (SSID, key). Run bounded.
+func BenchmarkPMK(b *testing.B) {
+	for range b.N {
+		if _, err := PMK("k7dm-3xqa-9wpe-fh4t", "Lab"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
