@@ -428,3 +428,25 @@ func BenchmarkPMK(b *testing.B) {
 		}
 	}
 }
+
+// FuzzHandshakeAttributes feeds arbitrary values of the two FreeRADIUS
+// attributes (as hostapd would put them in Extended-Vendor-Specific-5) to
+// handshakeFrom: it must never panic, and only a 32-octet ANonce with a
+// parsable message 2/4 may pass.
+func FuzzHandshakeAttributes(f *testing.F) {
+	f.Add(testANonce, buildMsg2(f, "k7dm-3xqa-9wpe-fh4t", "Lab"), byte(0))
+	f.Add(testANonce[:31], buildMsg2(f, "password", "IEEE"), byte(longExtFlagMore))
+	f.Fuzz(func(t *testing.T, anonce, eapol []byte, flags byte) {
+		p := mabRequest(testSecret, "02-11-22-33-44-55", "0A-00-00-00-00-01:Lab")
+		a, e := freeRADIUSAttr(freeRADIUSANonce, anonce), freeRADIUSAttr(freeRADIUSEAPOLKeyMsg, eapol)
+		e.Attribute[1] = flags
+		p.Attributes = append(p.Attributes, a, e)
+		h, err := handshakeFrom(p)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(h.ANonce[:], anonce) || !bytes.Equal(h.Msg2.Frame, eapol) || flags&longExtFlagMore != 0 {
+			t.Fatalf("passed ANonce %x, frame of %d octets, flags %#x", anonce, len(eapol), flags)
+		}
+	})
+}
