@@ -121,6 +121,9 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 		}
 		return s.accept(r, seg, info.Until, keys, now)
 	}
+	if o, done := s.handshakeKey(ctx, r, mac, now); done {
+		return o
+	}
 	seg := r.asks
 	if seg == nil {
 		return s.reject(r, "unknown device on an SSID no segment serves")

@@ -17,6 +17,10 @@
 // on a keyed hash of it (never the password itself) instead of another
 // argon2id verification, so re-authentications while roaming stay cheap; a
 // changed password or a revoked person is never let in from it.
+// It owns finding a stranger's personal key from the 4-way handshake hostapd
+// sends with wpa_psk_radius=3 (EAPOL-Key message 2/4 and ANonce in
+// FreeRADIUS vendor attributes): the PMK table, kept per (SSID, key) so
+// PBKDF2 runs when a key is set or rotated, never per request.
 //
 // It does not own devices, people or their approval: it asks through the
 // small Devices and Identities interfaces, and the daemon adapts the owners

@@ -20,6 +20,7 @@ const (
 	dropPanic           = "panic"
 	dropStoreError      = "store_error"
 	dropRejectQueueFull = "reject_queue_full"
+	dropBadEAPOLKey     = "bad_eapol_key" // a malformed 4-way handshake (wpa_psk_radius=3)
 )
 
 // unknownClient labels what came from no configured client.

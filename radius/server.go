@@ -63,6 +63,8 @@ type Options struct {
 	Identities Identities   // nil: PAP rejects everyone (no directory yet)
 	Sessions   SessionStore // required when AcctAddr is set, and for Disconnect
 	Keys       *Keyring     // nil: no personal keys in Accepts
+	PMKs       *PMKTable    // finds a stranger's key from hostapd's 4-way handshake; nil: plain MAB
+	PMKKeys    KeySource    // keeps PMKs current (with Keys); nil: PMKs only as the caller sets them
 	Auditor    Auditor      // records disconnects; nil: not recorded
 	Events     *events.Hub  // nil: nothing published
 	// Findings takes every finding this package raises, without loss: the
@@ -327,6 +329,13 @@ func (s *Server) Run(ctx context.Context) error {
 		defer loops.Done()
 		s.sendDelayed(ctx)
 	}()
+	if s.o.PMKs != nil && s.o.PMKKeys != nil && s.o.Keys != nil {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			s.refreshPMKs(ctx)
+		}()
+	}
 	for range s.o.Workers {
 		loops.Add(1)
 		go func() {

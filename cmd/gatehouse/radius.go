@@ -96,6 +96,9 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 		AuthAddr: cfg.RADIUS.Auth, AcctAddr: cfg.RADIUS.Accounting,
 		Clients: clients, Segments: radiusSegments(cfg, n),
 		Devices: radius.StoreDevices{Store: st}, Sessions: st, Keys: keys, Auditor: st, Events: hub, Findings: findings,
+		// hostapd's wpa_psk_radius=3: a stranger's MAC is matched to a
+		// device's personal key from the 4-way handshake.
+		PMKs: radius.NewPMKTable(), PMKKeys: st,
 		// PAP logins are people's usernames and Wi-Fi passwords.
 		Identities:      ids,
 		EAP:             eapOpts,
