@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/people"
@@ -29,11 +31,13 @@ const deviceUsage = `gatehouse device: approve a device for Wi-Fi, or give it a 
       approves nothing. Audited. A running daemon's kernel rules take the approval at its next
       restart; the devices page applies it at once.
 
-  gatehouse device key --config FILE --mac MAC [--ssid NAME]
+  gatehouse device key --config FILE --mac MAC [--ssid NAME] [--keep-old DURATION]
       Makes a new personal Wi-Fi key for an approved device, replacing its old
       one, and prints it (the only time it is shown; the database keeps it
       sealed with the site key). With --ssid, also prints the QR payload
-      (WIFI:T:WPA;S:...;P:...;;). Audited without the key.
+      (WIFI:T:WPA;S:...;P:...;;). With --keep-old (e.g. 72h or 7d), the old
+      key stays valid that much longer: RADIUS sends both until then, one
+      Tunnel-Password each. Audited without the key.
 
 Example:
   gatehouse device approve --config /etc/gatehouse/gatehouse.yaml --mac 3c:22:fb:01:02:03 --segment staff --owner ABC --name "Head's laptop"
@@ -58,6 +62,7 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 	name := fs.String("name", "", "a name for the device")
 	owner := fs.String("owner", "", "the owner's MIS id (UPN, admission number, staff code) or username")
 	ssid := fs.String("ssid", "", "SSID for the QR payload")
+	keepOld := fs.String("keep-old", "", "how long the replaced key stays valid (72h, 7d); default: not at all")
 	if err := parseFlags(fs, args[1:], false); err != nil {
 		return err
 	}
@@ -109,11 +114,15 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 		if !known || !approved || blocked {
 			return fmt.Errorf("%s is not an approved device; approve it first (gatehouse device approve)", mac)
 		}
+		keep, err := parseKeepOld(*keepOld)
+		if err != nil {
+			return err
+		}
 		keys, err := openKeyring(cfg, st)
 		if err != nil {
 			return err
 		}
-		key, err := keys.Rotate(ctx, cliActor(), mac)
+		key, err := keys.RotateKeepingOld(ctx, cliActor(), mac, keep)
 		if err != nil {
 			return err
 		}
@@ -123,6 +132,26 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		return nil
 	}
+}
+
+// parseKeepOld reads --keep-old: a Go duration, or whole days as "7d"
+// (overlaps are planned in days).
+func parseKeepOld(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 366 {
+			return 0, usagef("--keep-old %q: want a duration like 72h or a whole number of days like 7d (at most 366d)", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > 366*24*time.Hour {
+		return 0, usagef("--keep-old %q: want a duration like 72h or a whole number of days like 7d (at most 366d)", v)
+	}
+	return d, nil
 }
 
 func orSSID(seg string) string {
