@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -662,5 +663,85 @@ func TestWiredLoginWithoutSSIDUsesTheClientsSegment(t *testing.T) {
 	// segment is refused there, as on another segment's SSID.
 	if p := pap(wired, "pupil"); p.Code != radius.CodeAccessReject {
 		t.Fatalf("a pupil on the staff switch: %v, want reject", p.Code)
+	}
+}
+
+// Several valid keys (a rotation with an overlap) go out as several
+// Tunnel-Password attributes, each decrypting to its key, through both
+// the store adapter's one-query path and the Keyring's own read; once the
+// overlap ends only the new key goes out.
+func TestRotationOverlapSendsOneTunnelPasswordPerValidKey(t *testing.T) {
+	var clock atomic.Pointer[time.Time]
+	start := time.Now()
+	clock.Store(&start)
+	r := newRig(t, func(o *Options) { o.Now = func() time.Time { return *clock.Load() } })
+	ctx := context.Background()
+	mac := mustMAC("02:00:00:00:00:71")
+	if err := r.st.ApproveDevice(ctx, "nm", mac, "staff", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	oldKey, err := r.keys.Rotate(ctx, "nm", mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, err := r.keys.RotateKeepingOld(ctx, "nm", mac, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oldKey == newKey {
+		t.Fatal("the rotation gave the same key")
+	}
+	keysSent := func() (tunnel, aruba []string) {
+		t.Helper()
+		rp := mabRequest(testSecret, "02-00-00-00-00-71", "0A-00-00-00-00-01:Staff")
+		req := signRequest(t, rp, false)
+		p := checkReply(t, req, exchange(t, r.srv.AuthAddr(), req, wait), testSecret)
+		if p.Code != radius.CodeAccessAccept {
+			t.Fatalf("%v", p.Code)
+		}
+		for _, a := range p.Attributes {
+			switch a.Type {
+			case 69:
+				pw, _, err := radius.TunnelPassword(a.Attribute[1:], []byte(testSecret), rp.Authenticator[:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				tunnel = append(tunnel, string(pw))
+			case rfc2865.VendorSpecific_Type:
+				if vendor, v, err := radius.VendorSpecific(a.Attribute); err == nil && vendor == vendorAruba {
+					pw, _, err := radius.TunnelPassword(v[2:], []byte(testSecret), rp.Authenticator[:])
+					if err != nil {
+						t.Fatal(err)
+					}
+					aruba = append(aruba, string(pw))
+				}
+			}
+		}
+		return tunnel, aruba
+	}
+	both := newKey + "," + oldKey
+	// The store adapter path: one query, old keys included.
+	adapter := func() {
+		d, err := StoreDevices{Store: r.st}.Lookup(ctx, mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.devices.set(mac.String(), d)
+	}
+	adapter()
+	if tp, ar := keysSent(); strings.Join(tp, ",") != both || strings.Join(ar, ",") != both {
+		t.Fatalf("within the overlap (adapter): Tunnel-Password %v Aruba %v, want %s", tp, ar, both)
+	}
+	// The Keyring's own read (a Devices that does not read keys).
+	r.devices.set(mac.String(), DeviceInfo{Approved: true})
+	if tp, _ := keysSent(); strings.Join(tp, ",") != both {
+		t.Fatalf("within the overlap (keyring): Tunnel-Password %v, want %s", tp, both)
+	}
+	// After the overlap: the server's clock drops the old key.
+	later := time.Now().Add(2 * time.Hour)
+	clock.Store(&later)
+	adapter()
+	if tp, ar := keysSent(); strings.Join(tp, ",") != newKey || strings.Join(ar, ",") != newKey {
+		t.Fatalf("after the overlap: Tunnel-Password %v Aruba %v, want only %s", tp, ar, newKey)
 	}
 }
