@@ -745,3 +745,73 @@ func TestRotationOverlapSendsOneTunnelPasswordPerValidKey(t *testing.T) {
 		t.Fatalf("after the overlap: Tunnel-Password %v Aruba %v, want only %s", tp, ar, newKey)
 	}
 }
+
+// A CoA-Request (code 43) carries the change and identifies the session as
+// Disconnect does; CoA-ACK, CoA-NAK with its Error-Cause, silence, and a
+// Disconnect-ACK (an answer to another kind of request) are each recorded
+// as what they are.
+func TestChangeOfAuthorizationReachesTheNASAndRecordsTheAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answer  func(*radius.Packet) *radius.Packet
+		outcome string
+		cause   uint32
+	}{
+		{"ack", func(p *radius.Packet) *radius.Packet { return p.Response(radius.CodeCoAACK) }, CoAAck, 0},
+		{"nak", func(p *radius.Packet) *radius.Packet {
+			q := p.Response(radius.CodeCoANAK)
+			_ = rfc3576.ErrorCause_Set(q, rfc3576.ErrorCause_Value_UnsupportedAttribute)
+			return q
+		}, CoANak, 401},
+		{"silent", func(*radius.Packet) *radius.Packet { return nil }, CoATimeout, 0},
+		{"disconnect-ack", func(p *radius.Packet) *radius.Packet { return p.Response(radius.CodeDisconnectACK) }, CoATimeout, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port, got := fakeNAS(t, tc.answer)
+			r := newRig(t, func(o *Options) {
+				o.Clients[0].CoAPort = port
+				o.CoATimeouts = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}
+			})
+			mac := mustMAC("02:00:00:00:00:02")
+			if _, err := r.st.RecordAccounting(context.Background(), store.AccountingUpdate{Status: store.AcctStart, NAS: "aps",
+				NASAddr: netip.MustParseAddr("127.0.0.1"), AcctSessionID: "S10", Username: "amy", MAC: mac, At: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.srv.ChangeAuthorization(context.Background(), "nm", mac, Change{}); err == nil {
+				t.Fatal("an empty change was sent")
+			}
+			res, err := r.srv.ChangeAuthorization(context.Background(), "nm", mac, Change{SessionTimeout: 90 * time.Minute, VLAN: 20})
+			if err != nil || len(res) != 1 {
+				t.Fatalf("%v %v", res, err)
+			}
+			if res[0].Kind != KindCoA || res[0].Outcome != tc.outcome || res[0].ErrorCause != tc.cause {
+				t.Fatalf("result %+v", res[0])
+			}
+			req := <-got
+			if req.Code != radius.CodeCoARequest || rfc2866.AcctSessionID_GetString(req) != "S10" ||
+				rfc2865.CallingStationID_GetString(req) != "02-00-00-00-00-02" || rfc2865.UserName_GetString(req) != "amy" {
+				t.Fatalf("request %v %v", req.Code, req.Attributes)
+			}
+			if _, err := rfc2869.EventTimestamp_Lookup(req); err != nil {
+				t.Fatal("no Event-Timestamp")
+			}
+			if st, err := rfc2865.SessionTimeout_Lookup(req); err != nil || st != 5400 {
+				t.Fatalf("Session-Timeout %v %v", st, err)
+			}
+			if ta, err := rfc2865.TerminationAction_Lookup(req); err != nil || ta != terminationRADIUSReq {
+				t.Fatalf("Termination-Action %v %v", ta, err)
+			}
+			if v := req.Get(81); string(v) != "20" || len(req.Get(64)) != 4 || req.Get(64)[3] != tunnelTypeVLAN {
+				t.Fatalf("VLAN attributes %q %x", v, req.Get(64))
+			}
+			nas := r.srv.NAS()
+			if len(nas) != 1 || nas[0].CoA[tc.outcome] != 1 || len(nas[0].LastCoA) != 1 || nas[0].LastCoA[0].Kind != KindCoA {
+				t.Fatalf("NAS book %+v", nas)
+			}
+			log, _ := r.st.AuditList(context.Background(), 5, 0)
+			if len(log) == 0 || log[0].Action != "session.coa" {
+				t.Fatalf("not audited: %+v", log)
+			}
+		})
+	}
+}
