@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -131,6 +132,31 @@ func (k *Keyring) RotateKeepingOld(ctx context.Context, actor string, mac net.Ha
 		return "", fmt.Errorf("radius: storing the key of %s: %w", mac, err)
 	}
 	return key, nil
+}
+
+// MaxOverlap bounds how long a replaced key may stay valid.
+const MaxOverlap = 366 * 24 * time.Hour
+
+// ParseOverlap reads how long a replaced key stays valid: "" (not at all),
+// a Go duration ("72h") or whole days ("7d", as overlaps are planned), at
+// most MaxOverlap.
+func ParseOverlap(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	bad := fmt.Errorf("radius: overlap %q: want a duration like 72h or whole days like 7d, at most 366d", v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || time.Duration(n)*24*time.Hour > MaxOverlap {
+			return 0, bad
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > MaxOverlap {
+		return 0, bad
+	}
+	return d, nil
 }
 
 // Keys returns the device's personal keys in clear, for an Access-Accept:

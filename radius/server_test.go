@@ -815,3 +815,16 @@ func TestChangeOfAuthorizationReachesTheNASAndRecordsTheAnswer(t *testing.T) {
 		})
 	}
 }
+
+func TestParseOverlap(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": 0, "72h": 72 * time.Hour, "7d": 7 * 24 * time.Hour, "0d": 0, "366d": MaxOverlap} {
+		if got, err := ParseOverlap(in); err != nil || got != want {
+			t.Errorf("ParseOverlap(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"forever", "-1h", "367d", "-2d", "1.5d", "9000h"} {
+		if got, err := ParseOverlap(in); err == nil {
+			t.Errorf("ParseOverlap(%q) = %v; want an error", in, got)
+		}
+	}
+}

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/gatehouse-net/gatehouse/config"
 	"github.com/gatehouse-net/gatehouse/people"
@@ -114,9 +112,9 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 		if !known || !approved || blocked {
 			return fmt.Errorf("%s is not an approved device; approve it first (gatehouse device approve)", mac)
 		}
-		keep, err := parseKeepOld(*keepOld)
+		keep, err := radius.ParseOverlap(*keepOld)
 		if err != nil {
-			return err
+			return usagef("--keep-old: %v", err)
 		}
 		keys, err := openKeyring(cfg, st)
 		if err != nil {
@@ -132,26 +130,6 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		return nil
 	}
-}
-
-// parseKeepOld reads --keep-old: a Go duration, or whole days as "7d"
-// (overlaps are planned in days).
-func parseKeepOld(v string) (time.Duration, error) {
-	if v == "" {
-		return 0, nil
-	}
-	if d, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 || n > 366 {
-			return 0, usagef("--keep-old %q: want a duration like 72h or a whole number of days like 7d (at most 366d)", v)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 || d > 366*24*time.Hour {
-		return 0, usagef("--keep-old %q: want a duration like 72h or a whole number of days like 7d (at most 366d)", v)
-	}
-	return d, nil
 }
 
 func orSSID(seg string) string {
