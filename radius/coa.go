@@ -53,16 +53,26 @@ type CoAResult struct {
 // Revoking, blocking or expiring something calls this; whatever the NAS
 // answers, the caller's own backstop (nftables) still cuts the device.
 func (s *Server) Disconnect(ctx context.Context, actor string, mac net.HardwareAddr) ([]CoAResult, error) {
+	return s.everyOpenSession(ctx, actor, mac, nil)
+}
+
+// everyOpenSession sends a Disconnect-Request (ch nil) or a CoA-Request
+// for every open session of mac.
+func (s *Server) everyOpenSession(ctx context.Context, actor string, mac net.HardwareAddr, ch *Change) ([]CoAResult, error) {
+	what := "disconnect"
+	if ch != nil {
+		what = "change of authorization"
+	}
 	if s.o.Sessions == nil {
-		return nil, errors.New("radius: disconnect: no session store")
+		return nil, fmt.Errorf("radius: %s: no session store", what)
 	}
 	open, err := s.o.Sessions.RADIUSSessions(ctx, store.SessionFilter{OpenOnly: true, MAC: mac})
 	if err != nil {
-		return nil, fmt.Errorf("radius: disconnect %s: %w", mac, err)
+		return nil, fmt.Errorf("radius: %s %s: %w", what, mac, err)
 	}
 	var out []CoAResult
 	for _, sess := range open {
-		out = append(out, s.disconnect(ctx, actor, sess))
+		out = append(out, s.dynamicAuth(ctx, actor, sess, ch))
 	}
 	return out, nil
 }
@@ -103,21 +113,10 @@ func (c Change) empty() bool { return c.SessionTimeout <= 0 && c.VLAN <= 0 }
 // NAS and audited as "session.coa". A NAK leaves the session as the NAS
 // had it: callers that must cut access disconnect instead.
 func (s *Server) ChangeAuthorization(ctx context.Context, actor string, mac net.HardwareAddr, ch Change) ([]CoAResult, error) {
-	if s.o.Sessions == nil {
-		return nil, errors.New("radius: change of authorization: no session store")
-	}
 	if ch.empty() {
 		return nil, errors.New("radius: change of authorization: nothing to change")
 	}
-	open, err := s.o.Sessions.RADIUSSessions(ctx, store.SessionFilter{OpenOnly: true, MAC: mac})
-	if err != nil {
-		return nil, fmt.Errorf("radius: change of authorization %s: %w", mac, err)
-	}
-	var out []CoAResult
-	for _, sess := range open {
-		out = append(out, s.dynamicAuth(ctx, actor, sess, &ch))
-	}
-	return out, nil
+	return s.everyOpenSession(ctx, actor, mac, &ch)
 }
 
 // dynamicAuth sends a Disconnect-Request (ch nil) or a CoA-Request for
