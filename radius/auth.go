@@ -107,13 +107,13 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 		var keys []string
 		switch {
 		case s.o.Keys == nil:
-		case info.SealedKeyRead && info.SealedKey == nil:
+		case info.SealedKeyRead && info.SealedKey == nil && len(info.SealedOldKeys) == 0:
 		case info.SealedKeyRead:
-			k, err := s.o.Keys.Open(mac, info.SealedKey)
-			if err != nil {
-				return s.reject(r, "opening its personal key failed", "err", err)
+			// Several valid keys (an overlap after a rotation) go out
+			// as several Tunnel-Password attributes (RFC 2868 3.5).
+			if keys, err = s.o.Keys.OpenAll(mac, info.SealedKey, info.SealedOldKeys, now); err != nil {
+				return s.reject(r, "opening its personal keys failed", "err", err)
 			}
-			keys = []string{k}
 		default:
 			if keys, err = s.o.Keys.Keys(ctx, mac); err != nil {
 				return s.reject(r, "reading its personal key failed", "err", err)

@@ -28,8 +28,15 @@ const (
 	CoAError   = "error" // could not be sent (no such NAS, socket error)
 )
 
-// CoAResult is what a NAS answered to one Disconnect-Request.
+// The kinds of dynamic-authorization request (CoAResult.Kind).
+const (
+	KindDisconnect = "disconnect" // Disconnect-Request (RFC 5176 code 40)
+	KindCoA        = "coa"        // CoA-Request (code 43)
+)
+
+// CoAResult is what a NAS answered to one Disconnect-Request or CoA-Request.
 type CoAResult struct {
+	Kind       string // KindDisconnect or KindCoA
 	NAS        string
 	SessionID  int64 // our session row
 	AcctID     string
@@ -46,16 +53,26 @@ type CoAResult struct {
 // Revoking, blocking or expiring something calls this; whatever the NAS
 // answers, the caller's own backstop (nftables) still cuts the device.
 func (s *Server) Disconnect(ctx context.Context, actor string, mac net.HardwareAddr) ([]CoAResult, error) {
+	return s.everyOpenSession(ctx, actor, mac, nil)
+}
+
+// everyOpenSession sends a Disconnect-Request (ch nil) or a CoA-Request
+// for every open session of mac.
+func (s *Server) everyOpenSession(ctx context.Context, actor string, mac net.HardwareAddr, ch *Change) ([]CoAResult, error) {
+	what := "disconnect"
+	if ch != nil {
+		what = "change of authorization"
+	}
 	if s.o.Sessions == nil {
-		return nil, errors.New("radius: disconnect: no session store")
+		return nil, fmt.Errorf("radius: %s: no session store", what)
 	}
 	open, err := s.o.Sessions.RADIUSSessions(ctx, store.SessionFilter{OpenOnly: true, MAC: mac})
 	if err != nil {
-		return nil, fmt.Errorf("radius: disconnect %s: %w", mac, err)
+		return nil, fmt.Errorf("radius: %s %s: %w", what, mac, err)
 	}
 	var out []CoAResult
 	for _, sess := range open {
-		out = append(out, s.disconnect(ctx, actor, sess))
+		out = append(out, s.dynamicAuth(ctx, actor, sess, ch))
 	}
 	return out, nil
 }
@@ -73,7 +90,43 @@ func (s *Server) DisconnectSession(ctx context.Context, actor string, id int64) 
 }
 
 func (s *Server) disconnect(ctx context.Context, actor string, sess store.RADIUSSession) CoAResult {
-	r := CoAResult{NAS: sess.NAS, SessionID: sess.ID, AcctID: sess.AcctSessionID, At: s.now(), Outcome: CoAError}
+	return s.dynamicAuth(ctx, actor, sess, nil)
+}
+
+// Change is what a CoA-Request changes in a live session; a zero field
+// is left as it is.
+type Change struct {
+	// SessionTimeout is the session's new time left, sent with
+	// Termination-Action RADIUS-Request so the NAS asks again at its end.
+	SessionTimeout time.Duration
+	// VLAN moves the session to this VLAN (RFC 3580 tunnel attributes,
+	// untagged as in our Access-Accept).
+	VLAN int
+}
+
+func (c Change) empty() bool { return c.SessionTimeout <= 0 && c.VLAN <= 0 }
+
+// ChangeAuthorization sends a CoA-Request (RFC 5176) to the NAS of every
+// open session of mac, for an authorisation that changed without ending
+// access (a shorter or longer time left, another VLAN after approval),
+// identifying each session as Disconnect does. Each result is recorded per
+// NAS and audited as "session.coa". A NAK leaves the session as the NAS
+// had it: callers that must cut access disconnect instead.
+func (s *Server) ChangeAuthorization(ctx context.Context, actor string, mac net.HardwareAddr, ch Change) ([]CoAResult, error) {
+	if ch.empty() {
+		return nil, errors.New("radius: change of authorization: nothing to change")
+	}
+	return s.everyOpenSession(ctx, actor, mac, &ch)
+}
+
+// dynamicAuth sends a Disconnect-Request (ch nil) or a CoA-Request for
+// sess, and records, counts, logs and audits what the NAS answered.
+func (s *Server) dynamicAuth(ctx context.Context, actor string, sess store.RADIUSSession, ch *Change) CoAResult {
+	kind, what, action := KindDisconnect, "Disconnect-Request", "session.disconnect"
+	if ch != nil {
+		kind, what, action = KindCoA, "CoA-Request", "session.coa"
+	}
+	r := CoAResult{Kind: kind, NAS: sess.NAS, SessionID: sess.ID, AcctID: sess.AcctSessionID, At: s.now(), Outcome: CoAError}
 	if sess.MAC != nil {
 		r.MAC = sess.MAC.String()
 	}
@@ -84,17 +137,17 @@ func (s *Server) disconnect(ctx context.Context, actor string, sess store.RADIUS
 	case !sess.NASAddr.IsValid():
 		r.Err = "the session has no NAS address"
 	default:
-		r = s.sendDisconnect(ctx, c, sess, r)
+		r = s.sendDAS(ctx, c, sess, r, ch)
 	}
 	s.nas.coa(r)
 	s.metrics.coa.WithLabelValues(clientLabel(c), r.Outcome).Inc()
-	s.log.Info("radius: Disconnect-Request", "nas", r.NAS, "session", r.AcctID, "mac", r.MAC, "outcome", r.Outcome,
+	s.log.Info("radius: "+what, "nas", r.NAS, "session", r.AcctID, "mac", r.MAC, "outcome", r.Outcome,
 		"error_cause", r.ErrorCause, "tries", r.Tries, "err", r.Err)
 	if s.o.Auditor != nil && actor != "" {
 		after, _ := json.Marshal(r)
-		if _, err := s.o.Auditor.Audit(ctx, store.AuditEntry{Actor: actor, Action: "session.disconnect",
+		if _, err := s.o.Auditor.Audit(ctx, store.AuditEntry{Actor: actor, Action: action,
 			Object: "session:" + strconv.FormatInt(sess.ID, 10), After: string(after)}); err != nil {
-			s.log.Error("radius: auditing a disconnect", "err", err)
+			s.log.Error("radius: auditing a "+what, "err", err)
 		}
 	}
 	return r
@@ -107,16 +160,21 @@ func clientLabel(c *Client) string {
 	return c.Name
 }
 
-// sendDisconnect sends the Disconnect-Request, retransmitting the same
-// packet after each of CoATimeouts (RFC 5176 2.3 keeps the identifier and
-// authenticator across retransmissions).
-func (s *Server) sendDisconnect(ctx context.Context, c *Client, sess store.RADIUSSession, r CoAResult) CoAResult {
+// sendDAS sends the Disconnect-Request (ch nil) or the CoA-Request
+// carrying ch, retransmitting the same packet after each of CoATimeouts
+// (RFC 5176 2.3 keeps the identifier and authenticator across
+// retransmissions).
+func (s *Server) sendDAS(ctx context.Context, c *Client, sess store.RADIUSSession, r CoAResult, ch *Change) CoAResult {
 	var id [1]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		r.Err = err.Error()
 		return r
 	}
-	p := &radius.Packet{Code: radius.CodeDisconnectRequest, Identifier: id[0], Secret: c.Secret}
+	code, ack, nak := radius.CodeDisconnectRequest, radius.CodeDisconnectACK, radius.CodeDisconnectNAK
+	if ch != nil {
+		code, ack, nak = radius.CodeCoARequest, radius.CodeCoAACK, radius.CodeCoANAK
+	}
+	p := &radius.Packet{Code: code, Identifier: id[0], Secret: c.Secret}
 	if sess.AcctSessionID != "" {
 		_ = rfc2866.AcctSessionID_SetString(p, sess.AcctSessionID)
 	}
@@ -131,6 +189,17 @@ func (s *Server) sendDisconnect(ctx context.Context, c *Client, sess store.RADIU
 		_ = rfc2865.UserName_SetString(p, sess.Username)
 	}
 	_ = rfc2869.EventTimestamp_Set(p, s.now())
+	if ch != nil {
+		if ch.SessionTimeout > 0 {
+			_ = rfc2865.SessionTimeout_Set(p, rfc2865.SessionTimeout((ch.SessionTimeout+time.Second-1)/time.Second))
+			_ = rfc2865.TerminationAction_Set(p, terminationRADIUSReq)
+		}
+		if ch.VLAN > 0 {
+			p.Add(64, radius.Attribute{0, 0, 0, tunnelTypeVLAN})
+			p.Add(65, radius.Attribute{0, 0, 0, tunnelMediumIEEE802})
+			p.Add(81, radius.Attribute(strconv.Itoa(ch.VLAN)))
+		}
+	}
 	b, err := encodeCoARequest(p, c.Secret)
 	if err != nil {
 		r.Err = err.Error()
@@ -182,9 +251,9 @@ func (s *Server) sendDisconnect(ctx context.Context, c *Client, sess store.RADIU
 			}
 			r.Err = ""
 			switch q.Code {
-			case radius.CodeDisconnectACK:
+			case ack:
 				r.Outcome, r.Err = CoAAck, ""
-			case radius.CodeDisconnectNAK:
+			case nak:
 				r.Outcome, r.Err = CoANak, ""
 				if v, err := rfc3576.ErrorCause_Lookup(q); err == nil {
 					r.ErrorCause = uint32(v)

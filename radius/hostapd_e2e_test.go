@@ -75,10 +75,40 @@ func TestHostapdAccountingAndDisconnectThroughGatehouse(t *testing.T) {
 		t.Fatalf("session %+v", sess)
 	}
 
+	// Gatehouse -> hostapd's DAS, CoA-Request: Debian 12's hostapd 2.10
+	// (built with CONFIG_HS20) accepts only the Hotspot 2.0 Terms and
+	// Conditions filtering attribute in a CoA-Request, so a new
+	// Session-Timeout or VLAN is answered CoA-NAK, Error-Cause 401
+	// (Unsupported-Attribute): recorded as such, and the session stays.
+	var coa []CoAResult
+	err := e.school.Do("router", func() error {
+		var err error
+		coa, err = e.srv.ChangeAuthorization(context.Background(), "test", seg.ClientMAC, Change{SessionTimeout: time.Hour, VLAN: 20})
+		return err
+	})
+	if err != nil || len(coa) != 1 {
+		t.Fatalf("CoA: %v %v", coa, err)
+	}
+	if coa[0].Kind != KindCoA || coa[0].Outcome != CoANak || coa[0].ErrorCause != 401 {
+		t.Fatalf("hostapd answered the CoA-Request %+v\n--- hostapd:\n%s", coa[0], hlog.Text())
+	}
+	naks := uint64(0)
+	for _, n := range e.srv.NAS() {
+		if n.Name == "aps" {
+			naks = n.CoA[CoANak]
+		}
+	}
+	if naks != 1 {
+		t.Fatalf("the NAK is not in the NAS book: %+v", e.srv.NAS())
+	}
+	if got, err := e.st.RADIUSSession(context.Background(), sess.ID); err != nil || !got.Open() {
+		t.Fatalf("after the NAKed CoA the session is %+v (%v); want still open", got, err)
+	}
+
 	// Gatehouse -> hostapd's DAS: acknowledged, and the Stop comes back.
 	// The request leaves from the router namespace, as the daemon's would.
 	var res []CoAResult
-	err := e.school.Do("router", func() error {
+	err = e.school.Do("router", func() error {
 		var err error
 		res, err = e.srv.Disconnect(context.Background(), "test", seg.ClientMAC)
 		return err

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,8 +50,8 @@ func GenerateKey() (string, error) {
 
 // KeyStore keeps sealed keys (package store).
 type KeyStore interface {
-	RADIUSDeviceByMAC(ctx context.Context, mac net.HardwareAddr) (store.RADIUSDevice, error)
-	SetDeviceKey(ctx context.Context, actor string, mac net.HardwareAddr, sealed []byte, now time.Time) error
+	RADIUSDeviceAt(ctx context.Context, mac net.HardwareAddr, now time.Time) (store.RADIUSDevice, error)
+	SetDeviceKeyKeepingOld(ctx context.Context, actor string, mac net.HardwareAddr, sealed []byte, now, keepUntil time.Time) error
 }
 
 // Keyring seals personal keys with AES-256-GCM under a key derived from the
@@ -106,6 +107,14 @@ func (k *Keyring) open(mac net.HardwareAddr, sealed []byte) (string, error) {
 // Rotate gives a device a new personal key, replacing its old one at once,
 // and returns it: the only time it is shown. The device must be known.
 func (k *Keyring) Rotate(ctx context.Context, actor string, mac net.HardwareAddr) (string, error) {
+	return k.RotateKeepingOld(ctx, actor, mac, 0)
+}
+
+// RotateKeepingOld is Rotate, except that the key it replaces stays valid
+// for keepOld more (when keepOld > 0): every Access-Accept in that time
+// carries both keys, so the people who share the device's key can move to
+// the new one without being cut off. Old keys already expired are deleted.
+func (k *Keyring) RotateKeepingOld(ctx context.Context, actor string, mac net.HardwareAddr, keepOld time.Duration) (string, error) {
 	key, err := GenerateKey()
 	if err != nil {
 		return "", err
@@ -114,26 +123,74 @@ func (k *Keyring) Rotate(ctx context.Context, actor string, mac net.HardwareAddr
 	if err != nil {
 		return "", fmt.Errorf("radius: sealing a key: %w", err)
 	}
-	if err := k.store.SetDeviceKey(ctx, actor, mac, sealed, k.now()); err != nil {
+	now := k.now()
+	var until time.Time
+	if keepOld > 0 {
+		until = now.Add(keepOld)
+	}
+	if err := k.store.SetDeviceKeyKeepingOld(ctx, actor, mac, sealed, now, until); err != nil {
 		return "", fmt.Errorf("radius: storing the key of %s: %w", mac, err)
 	}
 	return key, nil
 }
 
-// Keys returns the device's personal keys in clear, for an Access-Accept.
+// MaxOverlap bounds how long a replaced key may stay valid.
+const MaxOverlap = 366 * 24 * time.Hour
+
+// ParseOverlap reads how long a replaced key stays valid: "" (not at all),
+// a Go duration ("72h") or whole days ("7d", as overlaps are planned), at
+// most MaxOverlap.
+func ParseOverlap(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	bad := fmt.Errorf("radius: overlap %q: want a duration like 72h or whole days like 7d, at most 366d", v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || time.Duration(n)*24*time.Hour > MaxOverlap {
+			return 0, bad
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > MaxOverlap {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// Keys returns the device's personal keys in clear, for an Access-Accept:
+// the current one first, then the old ones still valid, oldest first.
 func (k *Keyring) Keys(ctx context.Context, mac net.HardwareAddr) ([]string, error) {
-	d, err := k.store.RADIUSDeviceByMAC(ctx, mac)
+	d, err := k.store.RADIUSDeviceAt(ctx, mac, k.now())
 	if err != nil {
 		return nil, err
 	}
-	if d.PSKSealed == nil {
-		return nil, nil
+	return k.OpenAll(mac, d.PSKSealed, d.OldKeys, k.now())
+}
+
+// OpenAll opens a device's current sealed key (nil: none) and those of its
+// old keys not expired at now, current first: one Tunnel-Password each.
+func (k *Keyring) OpenAll(mac net.HardwareAddr, current []byte, old []store.OldKey, now time.Time) ([]string, error) {
+	var keys []string
+	if current != nil {
+		key, err := k.Open(mac, current)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, key)
 	}
-	key, err := k.open(mac, d.PSKSealed)
-	if err != nil {
-		return nil, fmt.Errorf("radius: key of %s: %w", mac, err)
+	for _, o := range old {
+		if !o.Expires.After(now) {
+			continue
+		}
+		key, err := k.Open(mac, o.Sealed)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, key)
 	}
-	return []string{key}, nil
+	return keys, nil
 }
 
 // Open returns the key sealed for mac, as the KeyStore keeps it.

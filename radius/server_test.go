@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -662,5 +663,168 @@ func TestWiredLoginWithoutSSIDUsesTheClientsSegment(t *testing.T) {
 	// segment is refused there, as on another segment's SSID.
 	if p := pap(wired, "pupil"); p.Code != radius.CodeAccessReject {
 		t.Fatalf("a pupil on the staff switch: %v, want reject", p.Code)
+	}
+}
+
+// Several valid keys (a rotation with an overlap) go out as several
+// Tunnel-Password attributes, each decrypting to its key, through both
+// the store adapter's one-query path and the Keyring's own read; once the
+// overlap ends only the new key goes out.
+func TestRotationOverlapSendsOneTunnelPasswordPerValidKey(t *testing.T) {
+	var clock atomic.Pointer[time.Time]
+	start := time.Now()
+	clock.Store(&start)
+	r := newRig(t, func(o *Options) { o.Now = func() time.Time { return *clock.Load() } })
+	ctx := context.Background()
+	mac := mustMAC("02:00:00:00:00:71")
+	if err := r.st.ApproveDevice(ctx, "nm", mac, "staff", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	oldKey, err := r.keys.Rotate(ctx, "nm", mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, err := r.keys.RotateKeepingOld(ctx, "nm", mac, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oldKey == newKey {
+		t.Fatal("the rotation gave the same key")
+	}
+	keysSent := func() (tunnel, aruba []string) {
+		t.Helper()
+		rp := mabRequest(testSecret, "02-00-00-00-00-71", "0A-00-00-00-00-01:Staff")
+		req := signRequest(t, rp, false)
+		p := checkReply(t, req, exchange(t, r.srv.AuthAddr(), req, wait), testSecret)
+		if p.Code != radius.CodeAccessAccept {
+			t.Fatalf("%v", p.Code)
+		}
+		for _, a := range p.Attributes {
+			switch a.Type {
+			case 69:
+				pw, _, err := radius.TunnelPassword(a.Attribute[1:], []byte(testSecret), rp.Authenticator[:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				tunnel = append(tunnel, string(pw))
+			case rfc2865.VendorSpecific_Type:
+				if vendor, v, err := radius.VendorSpecific(a.Attribute); err == nil && vendor == vendorAruba {
+					pw, _, err := radius.TunnelPassword(v[2:], []byte(testSecret), rp.Authenticator[:])
+					if err != nil {
+						t.Fatal(err)
+					}
+					aruba = append(aruba, string(pw))
+				}
+			}
+		}
+		return tunnel, aruba
+	}
+	both := newKey + "," + oldKey
+	// The store adapter path: one query, old keys included.
+	adapter := func() {
+		d, err := StoreDevices{Store: r.st}.Lookup(ctx, mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.devices.set(mac.String(), d)
+	}
+	adapter()
+	if tp, ar := keysSent(); strings.Join(tp, ",") != both || strings.Join(ar, ",") != both {
+		t.Fatalf("within the overlap (adapter): Tunnel-Password %v Aruba %v, want %s", tp, ar, both)
+	}
+	// The Keyring's own read (a Devices that does not read keys).
+	r.devices.set(mac.String(), DeviceInfo{Approved: true})
+	if tp, _ := keysSent(); strings.Join(tp, ",") != both {
+		t.Fatalf("within the overlap (keyring): Tunnel-Password %v, want %s", tp, both)
+	}
+	// After the overlap: the server's clock drops the old key.
+	later := time.Now().Add(2 * time.Hour)
+	clock.Store(&later)
+	adapter()
+	if tp, ar := keysSent(); strings.Join(tp, ",") != newKey || strings.Join(ar, ",") != newKey {
+		t.Fatalf("after the overlap: Tunnel-Password %v Aruba %v, want only %s", tp, ar, newKey)
+	}
+}
+
+// A CoA-Request (code 43) carries the change and identifies the session as
+// Disconnect does; CoA-ACK, CoA-NAK with its Error-Cause, silence, and a
+// Disconnect-ACK (an answer to another kind of request) are each recorded
+// as what they are.
+func TestChangeOfAuthorizationReachesTheNASAndRecordsTheAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answer  func(*radius.Packet) *radius.Packet
+		outcome string
+		cause   uint32
+	}{
+		{"ack", func(p *radius.Packet) *radius.Packet { return p.Response(radius.CodeCoAACK) }, CoAAck, 0},
+		{"nak", func(p *radius.Packet) *radius.Packet {
+			q := p.Response(radius.CodeCoANAK)
+			_ = rfc3576.ErrorCause_Set(q, rfc3576.ErrorCause_Value_UnsupportedAttribute)
+			return q
+		}, CoANak, 401},
+		{"silent", func(*radius.Packet) *radius.Packet { return nil }, CoATimeout, 0},
+		{"disconnect-ack", func(p *radius.Packet) *radius.Packet { return p.Response(radius.CodeDisconnectACK) }, CoATimeout, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port, got := fakeNAS(t, tc.answer)
+			r := newRig(t, func(o *Options) {
+				o.Clients[0].CoAPort = port
+				o.CoATimeouts = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}
+			})
+			mac := mustMAC("02:00:00:00:00:02")
+			if _, err := r.st.RecordAccounting(context.Background(), store.AccountingUpdate{Status: store.AcctStart, NAS: "aps",
+				NASAddr: netip.MustParseAddr("127.0.0.1"), AcctSessionID: "S10", Username: "amy", MAC: mac, At: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.srv.ChangeAuthorization(context.Background(), "nm", mac, Change{}); err == nil {
+				t.Fatal("an empty change was sent")
+			}
+			res, err := r.srv.ChangeAuthorization(context.Background(), "nm", mac, Change{SessionTimeout: 90 * time.Minute, VLAN: 20})
+			if err != nil || len(res) != 1 {
+				t.Fatalf("%v %v", res, err)
+			}
+			if res[0].Kind != KindCoA || res[0].Outcome != tc.outcome || res[0].ErrorCause != tc.cause {
+				t.Fatalf("result %+v", res[0])
+			}
+			req := <-got
+			if req.Code != radius.CodeCoARequest || rfc2866.AcctSessionID_GetString(req) != "S10" ||
+				rfc2865.CallingStationID_GetString(req) != "02-00-00-00-00-02" || rfc2865.UserName_GetString(req) != "amy" {
+				t.Fatalf("request %v %v", req.Code, req.Attributes)
+			}
+			if _, err := rfc2869.EventTimestamp_Lookup(req); err != nil {
+				t.Fatal("no Event-Timestamp")
+			}
+			if st, err := rfc2865.SessionTimeout_Lookup(req); err != nil || st != 5400 {
+				t.Fatalf("Session-Timeout %v %v", st, err)
+			}
+			if ta, err := rfc2865.TerminationAction_Lookup(req); err != nil || ta != terminationRADIUSReq {
+				t.Fatalf("Termination-Action %v %v", ta, err)
+			}
+			if v := req.Get(81); string(v) != "20" || len(req.Get(64)) != 4 || req.Get(64)[3] != tunnelTypeVLAN {
+				t.Fatalf("VLAN attributes %q %x", v, req.Get(64))
+			}
+			nas := r.srv.NAS()
+			if len(nas) != 1 || nas[0].CoA[tc.outcome] != 1 || len(nas[0].LastCoA) != 1 || nas[0].LastCoA[0].Kind != KindCoA {
+				t.Fatalf("NAS book %+v", nas)
+			}
+			log, _ := r.st.AuditList(context.Background(), 5, 0)
+			if len(log) == 0 || log[0].Action != "session.coa" {
+				t.Fatalf("not audited: %+v", log)
+			}
+		})
+	}
+}
+
+func TestParseOverlap(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": 0, "72h": 72 * time.Hour, "7d": 7 * 24 * time.Hour, "0d": 0, "366d": MaxOverlap} {
+		if got, err := ParseOverlap(in); err != nil || got != want {
+			t.Errorf("ParseOverlap(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"forever", "-1h", "367d", "-2d", "1.5d", "9000h"} {
+		if got, err := ParseOverlap(in); err == nil {
+			t.Errorf("ParseOverlap(%q) = %v; want an error", in, got)
+		}
 	}
 }

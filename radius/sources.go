@@ -25,6 +25,9 @@ type DeviceInfo struct {
 	// otherwise the Keyring reads it itself.
 	SealedKeyRead bool
 	SealedKey     []byte
+	// SealedOldKeys are the keys kept beside SealedKey after a rotation
+	// with an overlap (read with it); the server drops the expired ones.
+	SealedOldKeys []store.OldKey
 }
 
 // Devices looks devices up: StoreDevices over the store's devices table
@@ -48,7 +51,7 @@ func (d StoreDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceI
 		return DeviceInfo{}, err
 	}
 	return DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
-		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed}, nil
+		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed, SealedOldKeys: dev.OldKeys}, nil
 }
 
 // Identity is what the owner of people says about a login name.

@@ -450,11 +450,19 @@ type RADIUSDevice struct {
 	Segment   string
 	PSKSealed []byte // nil: no personal key
 	PSKSetAt  time.Time
+	// OldKeys are the keys kept beside PSKSealed after a rotation with an
+	// overlap, not expired at the time asked for.
+	OldKeys []OldKey
 }
 
 // RADIUSDeviceByMAC returns the RADIUS side of a device; a device with none
 // gives the zero value.
 func (s *Store) RADIUSDeviceByMAC(ctx context.Context, mac net.HardwareAddr) (RADIUSDevice, error) {
+	return s.RADIUSDeviceAt(ctx, mac, time.Now())
+}
+
+// RADIUSDeviceAt is RADIUSDeviceByMAC with the old keys still valid at now.
+func (s *Store) RADIUSDeviceAt(ctx context.Context, mac net.HardwareAddr, now time.Time) (RADIUSDevice, error) {
 	var d RADIUSDevice
 	var at string
 	err := s.db.QueryRowContext(ctx, `SELECT segment, psk_sealed, psk_set_at FROM radius_devices WHERE mac = ?`, macText(mac)).
@@ -465,6 +473,9 @@ func (s *Store) RADIUSDeviceByMAC(ctx context.Context, mac net.HardwareAddr) (RA
 	if err == nil {
 		d.PSKSetAt, err = parseTime(at)
 	}
+	if err == nil {
+		d.OldKeys, err = oldKeys(ctx, s.db, macText(mac), now)
+	}
 	if err != nil {
 		return RADIUSDevice{}, fmt.Errorf("store: RADIUS device %s: %w", mac, err)
 	}
@@ -472,9 +483,26 @@ func (s *Store) RADIUSDeviceByMAC(ctx context.Context, mac net.HardwareAddr) (RA
 }
 
 // SetDeviceKey stores a device's personal Wi-Fi key, sealed by the caller
-// (the store never sees it in clear), replacing any earlier one, audited as
-// "device.key" without the key. The device must be known.
+// (the store never sees it in clear), replacing any earlier one at once,
+// audited as "device.key" without the key. The device must be known.
 func (s *Store) SetDeviceKey(ctx context.Context, actor string, mac net.HardwareAddr, sealed []byte, now time.Time) error {
+	return s.SetDeviceKeyKeepingOld(ctx, actor, mac, sealed, now, time.Time{})
+}
+
+// OldKey is a sealed personal key a device keeps beside its current one
+// until Expires.
+type OldKey struct {
+	Sealed  []byte
+	SetAt   time.Time
+	Expires time.Time
+}
+
+// SetDeviceKeyKeepingOld stores a device's new personal key like
+// SetDeviceKey; when keepUntil is after now, the key it replaces stays
+// valid until keepUntil (a rotation with an overlap, so devices not yet
+// given the new key keep joining). Old keys already expired at now are
+// deleted here. Audited as "device.key" with the overlap, without keys.
+func (s *Store) SetDeviceKeyKeepingOld(ctx context.Context, actor string, mac net.HardwareAddr, sealed []byte, now, keepUntil time.Time) error {
 	if len(mac) == 0 || len(sealed) == 0 {
 		return fmt.Errorf("store: set device key: needs a MAC and a sealed key")
 	}
@@ -487,8 +515,20 @@ func (s *Store) SetDeviceKey(ctx context.Context, actor string, mac net.Hardware
 			return err
 		}
 		var before string
-		if err := tx.QueryRowContext(ctx, `SELECT psk_set_at FROM radius_devices WHERE mac = ?`, m).Scan(&before); err != nil && err != sql.ErrNoRows {
+		var oldSealed []byte
+		if err := tx.QueryRowContext(ctx, `SELECT psk_set_at, psk_sealed FROM radius_devices WHERE mac = ?`, m).Scan(&before, &oldSealed); err != nil && err != sql.ErrNoRows {
 			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM radius_device_old_keys WHERE mac = ? AND expires_at <= ?`, m, formatTime(now)); err != nil {
+			return err
+		}
+		kept := ""
+		if oldSealed != nil && keepUntil.After(now) {
+			kept = formatTime(keepUntil)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO radius_device_old_keys (mac, sealed, set_at, expires_at) VALUES (?, ?, ?, ?)`,
+				m, oldSealed, before, kept); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO radius_devices (mac, psk_sealed, psk_set_at) VALUES (?, ?, ?)
 			ON CONFLICT (mac) DO UPDATE SET psk_sealed = excluded.psk_sealed, psk_set_at = excluded.psk_set_at`,
@@ -499,8 +539,9 @@ func (s *Store) SetDeviceKey(ctx context.Context, actor string, mac net.Hardware
 			MAC      string `json:"mac"`
 			Rotated  bool   `json:"rotated"`
 			Previous string `json:"previous_set_at,omitempty"`
+			OldUntil string `json:"previous_valid_until,omitempty"`
 		}
-		after, err := auditJSON(keyAudit{m, before != "", before})
+		after, err := auditJSON(keyAudit{m, before != "", before, kept})
 		if err != nil {
 			return err
 		}
@@ -512,6 +553,34 @@ func (s *Store) SetDeviceKey(ctx context.Context, actor string, mac net.Hardware
 	return nil
 }
 
+// oldKeys reads mac's old keys not yet expired at now, oldest first.
+func oldKeys(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, mac string, now time.Time) ([]OldKey, error) {
+	rows, err := q.QueryContext(ctx, `SELECT sealed, set_at, expires_at FROM radius_device_old_keys
+		WHERE mac = ? AND expires_at > ? ORDER BY id`, mac, formatTime(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []OldKey
+	for rows.Next() {
+		var k OldKey
+		var set, exp string
+		if err := rows.Scan(&k.Sealed, &set, &exp); err != nil {
+			return nil, err
+		}
+		if k.SetAt, err = parseTime(set); err != nil {
+			return nil, err
+		}
+		if k.Expires, err = parseTime(exp); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
 // DeviceForRADIUS is a device as the RADIUS server decides on it: the
 // devices row's decisions and the RADIUS side, read in one query (an
 // Access-Request's hot path).
@@ -519,12 +588,16 @@ type DeviceForRADIUS struct {
 	Known, Approved, Blocked bool
 	Name, Owner, Segment     string
 	PSKSealed                []byte
+	// OldKeys are every old key kept beside PSKSealed, expired or not
+	// (the caller's clock decides), read only when the device has any.
+	OldKeys []OldKey
 }
 
 // The owner is the person's id (package people's link) when there is one,
 // else the free-text owner the devices page keeps.
 const deviceForRADIUSQuery = `SELECT d.approved, d.blocked, d.name, coalesce(CAST(d.person_id AS TEXT), d.owner),
-	coalesce(r.segment, ''), r.psk_sealed
+	coalesce(r.segment, ''), r.psk_sealed,
+	EXISTS (SELECT 1 FROM radius_device_old_keys k WHERE k.mac = d.mac)
 	FROM devices d LEFT JOIN radius_devices r ON r.mac = d.mac WHERE d.mac = ?`
 
 // DeviceForRADIUS looks a device up for an Access-Request; an unknown
@@ -535,12 +608,17 @@ func (s *Store) DeviceForRADIUS(ctx context.Context, mac net.HardwareAddr) (Devi
 		return DeviceForRADIUS{}, fmt.Errorf("store: RADIUS device %s: %w", mac, err)
 	}
 	d := DeviceForRADIUS{Known: true}
+	var hasOld bool
 	// A cancellable context makes database/sql start a goroutine and the
 	// driver register an interrupt for every query; this one is a single
 	// indexed row, over before a cancel could matter.
-	err = stmt.QueryRowContext(context.WithoutCancel(ctx), macText(mac)).Scan(&d.Approved, &d.Blocked, &d.Name, &d.Owner, &d.Segment, &d.PSKSealed)
+	err = stmt.QueryRowContext(context.WithoutCancel(ctx), macText(mac)).Scan(&d.Approved, &d.Blocked, &d.Name, &d.Owner, &d.Segment, &d.PSKSealed, &hasOld)
 	if err == sql.ErrNoRows {
 		return DeviceForRADIUS{}, nil
+	}
+	if err == nil && hasOld {
+		// Rare (an overlap after a rotation): a second query only then.
+		d.OldKeys, err = oldKeys(ctx, s.db, macText(mac), time.Time{})
 	}
 	if err != nil {
 		return DeviceForRADIUS{}, fmt.Errorf("store: RADIUS device %s: %w", mac, err)
@@ -580,6 +658,11 @@ func (s *Store) DisablePersonKeys(ctx context.Context, actor string, personID in
 		res, err := tx.ExecContext(ctx, `UPDATE radius_devices SET psk_sealed = NULL, psk_set_at = ?
 			WHERE psk_sealed IS NOT NULL AND mac IN (SELECT mac FROM devices WHERE person_id = ?)`, formatTime(now), personID)
 		if err != nil {
+			return err
+		}
+		// Keys kept for an overlap go too: a leaver's old key must not
+		// outlive their current one.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM radius_device_old_keys WHERE mac IN (SELECT mac FROM devices WHERE person_id = ?)`, personID); err != nil {
 			return err
 		}
 		if n, err = res.RowsAffected(); err != nil {

@@ -161,3 +161,91 @@ func TestDisablePersonKeysRemovesOnlyThatPersonsKeys(t *testing.T) {
 		t.Fatal("someone else's key went too")
 	}
 }
+
+// A rotation with an overlap keeps the replaced key until the time asked
+// for; after it the key is no longer read, the next rotation deletes it,
+// and disabling the owner's keys takes old ones too.
+func TestRotationOverlapKeepsTheOldKeyUntilItExpires(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	mac := leaseTestMAC(t, "02:00:00:00:00:32")
+	if err := s.ApproveDevice(ctx, "nm", mac, "staff", "", leaseT0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDeviceKey(ctx, "nm", mac, []byte("key-1"), leaseT0); err != nil {
+		t.Fatal(err)
+	}
+	t1 := leaseT0.Add(time.Hour)
+	if err := s.SetDeviceKeyKeepingOld(ctx, "nm", mac, []byte("key-2"), t1, t1.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	sealed := func(ks []OldKey) (out []string) {
+		for _, k := range ks {
+			out = append(out, string(k.Sealed))
+		}
+		return out
+	}
+	d, err := s.RADIUSDeviceAt(ctx, mac, t1.Add(47*time.Hour))
+	if err != nil || string(d.PSKSealed) != "key-2" || strings.Join(sealed(d.OldKeys), ",") != "key-1" ||
+		!d.OldKeys[0].SetAt.Equal(leaseT0) || !d.OldKeys[0].Expires.Equal(t1.Add(48*time.Hour)) {
+		t.Fatalf("within the overlap: %+v %v", d, err)
+	}
+	if d, err := s.RADIUSDeviceAt(ctx, mac, t1.Add(48*time.Hour)); err != nil || len(d.OldKeys) != 0 {
+		t.Fatalf("at the overlap's end the old key is still read: %+v %v", d, err)
+	}
+	// The hot path reads every kept key; the RADIUS server's clock decides.
+	v, err := s.DeviceForRADIUS(ctx, mac)
+	if err != nil || string(v.PSKSealed) != "key-2" || strings.Join(sealed(v.OldKeys), ",") != "key-1" {
+		t.Fatalf("device for RADIUS: %+v %v", v, err)
+	}
+	// A plain rotation keeps nothing new; one after expiry deletes the old row.
+	t2 := t1.Add(49 * time.Hour)
+	if err := s.SetDeviceKey(ctx, "nm", mac, []byte("key-3"), t2); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.DeviceForRADIUS(ctx, mac); err != nil || string(v.PSKSealed) != "key-3" || len(v.OldKeys) != 0 {
+		t.Fatalf("after a plain rotation past expiry: %+v %v", v, err)
+	}
+	// Keeping old while none is set keeps nothing.
+	mac2 := leaseTestMAC(t, "02:00:00:00:00:33")
+	if err := s.ApproveDevice(ctx, "nm", mac2, "staff", "", leaseT0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDeviceKeyKeepingOld(ctx, "nm", mac2, []byte("first"), t1, t1.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.DeviceForRADIUS(ctx, mac2); err != nil || len(v.OldKeys) != 0 {
+		t.Fatalf("a first key kept a phantom old one: %+v %v", v, err)
+	}
+	// A person's keys disabled: the overlap key goes too.
+	p, err := s.CreatePerson(ctx, "nm", Person{Kind: "staff", StaffCode: "OVL", LegalForename: "Ov", LegalSurname: "Lap"}, leaseT0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDeviceOwner(ctx, "nm", mac, p.ID, leaseT0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDeviceKeyKeepingOld(ctx, "nm", mac, []byte("key-4"), t2, t2.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DisablePersonKeys(ctx, "leavers", p.ID, t2); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.DeviceForRADIUS(ctx, mac); err != nil || v.PSKSealed != nil || len(v.OldKeys) != 0 {
+		t.Fatalf("after disabling the person's keys: %+v %v", v, err)
+	}
+	log, err := s.AuditList(ctx, 20, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range log {
+		found = found || (e.Action == "device.key" && strings.Contains(e.After, "previous_valid_until"))
+		if strings.Contains(e.After, "key-") {
+			t.Fatalf("the audit row holds a key: %s", e.After)
+		}
+	}
+	if !found {
+		t.Fatal("no audit row says the old key was kept")
+	}
+}

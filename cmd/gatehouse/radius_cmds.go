@@ -29,11 +29,13 @@ const deviceUsage = `gatehouse device: approve a device for Wi-Fi, or give it a 
       approves nothing. Audited. A running daemon's kernel rules take the approval at its next
       restart; the devices page applies it at once.
 
-  gatehouse device key --config FILE --mac MAC [--ssid NAME]
+  gatehouse device key --config FILE --mac MAC [--ssid NAME] [--keep-old DURATION]
       Makes a new personal Wi-Fi key for an approved device, replacing its old
       one, and prints it (the only time it is shown; the database keeps it
       sealed with the site key). With --ssid, also prints the QR payload
-      (WIFI:T:WPA;S:...;P:...;;). Audited without the key.
+      (WIFI:T:WPA;S:...;P:...;;). With --keep-old (e.g. 72h or 7d), the old
+      key stays valid that much longer: RADIUS sends both until then, one
+      Tunnel-Password each. Audited without the key.
 
 Example:
   gatehouse device approve --config /etc/gatehouse/gatehouse.yaml --mac 3c:22:fb:01:02:03 --segment staff --owner ABC --name "Head's laptop"
@@ -58,6 +60,7 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 	name := fs.String("name", "", "a name for the device")
 	owner := fs.String("owner", "", "the owner's MIS id (UPN, admission number, staff code) or username")
 	ssid := fs.String("ssid", "", "SSID for the QR payload")
+	keepOld := fs.String("keep-old", "", "how long the replaced key stays valid (72h, 7d); default: not at all")
 	if err := parseFlags(fs, args[1:], false); err != nil {
 		return err
 	}
@@ -109,11 +112,15 @@ func cmdDevice(ctx context.Context, env *cliEnv, args []string) error {
 		if !known || !approved || blocked {
 			return fmt.Errorf("%s is not an approved device; approve it first (gatehouse device approve)", mac)
 		}
+		keep, err := radius.ParseOverlap(*keepOld)
+		if err != nil {
+			return usagef("--keep-old: %v", err)
+		}
 		keys, err := openKeyring(cfg, st)
 		if err != nil {
 			return err
 		}
-		key, err := keys.Rotate(ctx, cliActor(), mac)
+		key, err := keys.RotateKeepingOld(ctx, cliActor(), mac, keep)
 		if err != nil {
 			return err
 		}

@@ -100,6 +100,18 @@ func TestDaemonRADIUSWithTheCommandLine(t *testing.T) {
 	}
 	check("first start")
 
+	// A rotation with an overlap: radclient decrypts two Tunnel-Password
+	// attributes, the new key and the one it replaces, both valid for now.
+	newKey := strings.TrimSpace(cli("device", "key", "--config", files.Path, "--mac", mac, "--keep-old", "7d"))
+	if newKey == key || strings.Contains(newKey, "\n") {
+		t.Fatalf("device key --keep-old printed %q (old %q)", newKey, key)
+	}
+	if got := radclient("auth", mab...); strings.Count(got, "Tunnel-Password:0 = ") != 2 ||
+		!strings.Contains(got, fmt.Sprintf("Tunnel-Password:0 = %q", key)) || !strings.Contains(got, fmt.Sprintf("Tunnel-Password:0 = %q", newKey)) {
+		t.Fatalf("after device key --keep-old 7d: want both %q and %q as Tunnel-Password:\n%s", key, newKey, got)
+	}
+	key = newKey
+
 	// The devices API approves as the command line does: a second device,
 	// approved by a script with a token, is accepted onto the pupil VLAN.
 	b := d.browser(t)

@@ -72,6 +72,7 @@ type Server interface {
 // Keys makes personal Wi-Fi keys (radius.Keyring).
 type Keys interface {
 	Rotate(ctx context.Context, actor string, mac net.HardwareAddr) (string, error)
+	RotateKeepingOld(ctx context.Context, actor string, mac net.HardwareAddr, keepOld time.Duration) (string, error)
 }
 
 // Options are what the pages need.
@@ -331,7 +332,8 @@ func (p *pages) apiDisconnect(c *httpx.Context) {
 }
 
 // apiRotateKey gives a device a new personal key and returns it, once, with
-// the QR payload for ?ssid= when given. The device must be recorded.
+// the QR payload for ?ssid= when given; ?keep_old= (72h, 7d) keeps the
+// replaced key valid that long. The device must be recorded.
 func (p *pages) apiRotateKey(c *httpx.Context) {
 	mac, ok := radius.ParseMAC(c.Param("mac"))
 	if !ok {
@@ -343,7 +345,12 @@ func (p *pages) apiRotateKey(c *httpx.Context) {
 		c.JSON(http.StatusBadRequest, httpx.H{"error": "an SSID is at most 32 bytes"})
 		return
 	}
-	key, err := p.o.Keys.Rotate(c.Request.Context(), web.Actor(c), mac)
+	keep, err := radius.ParseOverlap(c.Query("keep_old"))
+	if err != nil {
+		c.JSON(http.StatusBadRequest, httpx.H{"error": "keep_old must be a duration like 72h or whole days like 7d, at most 366d"})
+		return
+	}
+	key, err := p.o.Keys.RotateKeepingOld(c.Request.Context(), web.Actor(c), mac, keep)
 	if errors.Is(err, store.ErrNotFound) {
 		c.JSON(http.StatusNotFound, httpx.H{"error": "no such device; approve it first"})
 		return

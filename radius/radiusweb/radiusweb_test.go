@@ -172,6 +172,20 @@ func TestAPIRotatesAPersonalKey(t *testing.T) {
 	if err != nil || len(keys) != 1 || keys[0] != doc.Key {
 		t.Fatalf("stored key %v %v, printed %q", keys, err, doc.Key)
 	}
+	// A rotation keeping the old key a week: both are valid now.
+	r = client.API(http.MethodPost, "/api/v1/devices/02-00-00-00-00-09/key?keep_old=7d", token, "")
+	var doc2 struct {
+		Key string `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(r.Body), &doc2); err != nil || r.StatusCode != http.StatusOK || doc2.Key == doc.Key {
+		t.Fatalf("keep_old: %d %v %s", r.StatusCode, err, r.Body)
+	}
+	if keys, err := b.keys.Keys(context.Background(), mac); err != nil || strings.Join(keys, ",") != doc2.Key+","+doc.Key {
+		t.Fatalf("after keep_old=7d the keys are %v %v; want the new then the old", keys, err)
+	}
+	if r := client.API(http.MethodPost, "/api/v1/devices/02-00-00-00-00-09/key?keep_old=forever", token, ""); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad keep_old: %d", r.StatusCode)
+	}
 	if r := client.API(http.MethodPost, "/api/v1/devices/zz/key", token, ""); r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad MAC: %d", r.StatusCode)
 	}
