@@ -5,9 +5,8 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/gatehouse
-# Build tags; every build of the product passes $(TAGS). (nomsgpack was
-# gin's, which web/httpx replaced; it selects nothing now and is harmless.)
-TAGS     ?= nomsgpack
+# Build tags; every build of the product passes $(TAGS) (none by default).
+TAGS     ?=
 # Fuzz each target briefly; `make fuzz FUZZTIME=10m` for a longer run.
 FUZZTIME ?= 10s
 

@@ -23,8 +23,9 @@
 // PBKDF2 runs when a key is set or rotated, never per request.
 //
 // It does not own devices, people or their approval: it asks through the
-// small Devices and Identities interfaces, and the daemon adapts the owners
-// (today the store's devices table; package people later). It does not touch
+// small Devices and Identities interfaces, which their owners implement
+// (radius.StoreDevices over the store's devices table, people.RADIUSIdentities
+// for people). It does not touch
 // the kernel: cutting a device off is the owner's job; this package asks the
 // NAS to end the session. Only package store speaks SQL; this package keeps
 // sessions and keys through the SessionStore and KeyStore interfaces.
