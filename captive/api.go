@@ -1,10 +1,8 @@
 package captive
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -94,23 +92,6 @@ func apiError(c *httpx.Context, status int, msg string) {
 	c.JSON(status, httpx.H{"error": msg})
 }
 
-// readJSON decodes the request body, a single JSON object with only known
-// fields, into dst.
-func readJSON(c *httpx.Context, dst any) error {
-	dec := json.NewDecoder(c.Request.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errors.New("the request body must be a JSON object")
-		}
-		return fmt.Errorf("the request body is not valid: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("the request body must hold one JSON object only")
-	}
-	return nil
-}
-
 // request turns the body into an IssueRequest, checked by
 // IssueRequest.Check like the form is.
 func (b apiIssueBody) request(now time.Time) (IssueRequest, error) {
@@ -161,7 +142,7 @@ func (b apiIssueBody) request(now time.Time) (IssueRequest, error) {
 // not logged.
 func (a *admin) apiIssue(c *httpx.Context) {
 	var b apiIssueBody
-	if err := readJSON(c, &b); err != nil {
+	if err := c.DecodeJSON(&b); err != nil {
 		apiError(c, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -270,7 +251,7 @@ func (a *admin) apiExtend(c *httpx.Context) {
 	var b struct {
 		By string `json:"by"` // Go syntax: "1h"
 	}
-	if err := readJSON(c, &b); err != nil {
+	if err := c.DecodeJSON(&b); err != nil {
 		apiError(c, http.StatusBadRequest, err.Error())
 		return
 	}

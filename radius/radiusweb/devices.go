@@ -2,10 +2,8 @@ package radiusweb
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -98,22 +96,6 @@ type approveBody struct {
 	Name    string  `json:"name"`
 }
 
-// readJSON decodes a body holding one JSON object with only known fields.
-func readJSON(c *httpx.Context, dst any) error {
-	dec := json.NewDecoder(c.Request.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errors.New("the request body must be a JSON object")
-		}
-		return fmt.Errorf("the request body is not valid: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("the request body must hold one JSON object only")
-	}
-	return nil
-}
-
 func deviceText(s string) (string, bool) {
 	s = strings.TrimSpace(s)
 	return s, utf8.RuneCountInString(s) <= maxDeviceText && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
@@ -122,7 +104,7 @@ func deviceText(s string) (string, bool) {
 // apiApproveDevice is "gatehouse device approve" over HTTP.
 func (p *pages) apiApproveDevice(c *httpx.Context) {
 	var b approveBody
-	if err := readJSON(c, &b); err != nil {
+	if err := c.DecodeJSON(&b); err != nil {
 		c.JSON(http.StatusBadRequest, httpx.H{"error": err.Error()})
 		return
 	}

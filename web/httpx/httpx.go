@@ -382,3 +382,21 @@ func MuxPattern(path string) string {
 	}
 	return p
 }
+
+// DecodeJSON reads the request body as exactly one JSON object into dst,
+// refusing unknown fields and anything after the object; its error is worded
+// for the API client that sent the body.
+func (c *Context) DecodeJSON(dst any) error {
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("the request body must be a JSON object")
+		}
+		return fmt.Errorf("the request body is not valid: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("the request body must hold one JSON object only")
+	}
+	return nil
+}
