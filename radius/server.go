@@ -59,7 +59,7 @@ type Options struct {
 	Clients  []Client
 	Segments []Segment
 
-	Devices    Devices      // required
+	Devices    Devices      // required; a StoreDevices over a DeviceChangeLog is held in memory (devcache.go)
 	Identities Identities   // nil: PAP rejects everyone (no directory yet)
 	Sessions   SessionStore // required when AcctAddr is set, and for Disconnect
 	Keys       *Keyring     // nil: no personal keys in Accepts
@@ -86,6 +86,7 @@ type Options struct {
 
 	InterimInterval time.Duration // Acct-Interim-Interval in every Accept; 0: 10 minutes
 	MaxInFlight     int           // requests queued or in work at once; 0: 256
+	DeviceCacheSize int           // devices held in memory; 0: 65536; negative: none, every lookup reads the store
 	Workers         int           // requests in work at once; 0: 32 (at most MaxInFlight)
 	RejectDelay     time.Duration // Access-Reject delay; 0: 1 s; negative: none (tests)
 	DuplicateWindow time.Duration // 0: 5 s
@@ -173,6 +174,7 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Devices = cachedDevices(o.Devices, o.DeviceCacheSize)
 	if o.Findings == nil {
 		o.Findings = finding.Discard{}
 	}

@@ -1,0 +1,175 @@
+package radius
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// DeviceChangeLog tells a device cache which devices changed, whoever
+// changed them (package store's radius_device_changes, migration 0082:
+// triggers log every change to what DeviceForRADIUS reads, from this
+// process or another, such as `gatehouse device approve` while the daemon
+// runs).
+type DeviceChangeLog interface {
+	// RADIUSDeviceGeneration is the log's newest entry: unchanged, no
+	// device changed.
+	RADIUSDeviceGeneration(ctx context.Context) (int64, error)
+	// RADIUSDeviceChangesSince lists the MACs (lower-case colon text)
+	// changed after since, at most max, and the generation that brings
+	// the reader to; complete false means "forget everything".
+	RADIUSDeviceChangesSince(ctx context.Context, since int64, max int) (macs []string, gen int64, complete bool, err error)
+}
+
+// maxChangesRead is how many logged changes the cache drops one by one;
+// beyond that (a bulk import) it starts afresh.
+const maxChangesRead = 1024
+
+// deviceCache is Devices held in memory and checked against the change log
+// before every answer: an Access-Request's lookup costs a map read and (at
+// most) one read of the log's last row, shared by the requests that arrive
+// while it runs, instead of a join over three tables.
+//
+// Correctness across processes: every lookup is preceded by a check of the
+// log's generation that started after the lookup began, so a change
+// committed before a request arrived (by any connection of any process) is
+// seen by that request. A fill from the store records the generation it
+// started under and is discarded if changes were applied meanwhile (its
+// row may predate them); one read before a change commits but stored after
+// the check that saw it is impossible for the same reason.
+//
+// Bounded: MACs come from the network (an unknown device is cached as
+// unknown), so at most max entries; when full, an arbitrary one goes.
+type deviceCache struct {
+	src Devices
+	log DeviceChangeLog
+	max int
+
+	// Checks of the log are serialised by checkMu and numbered: a lookup
+	// that arrives while check n runs is covered by check n+1, which one of
+	// the waiters runs for all of them.
+	checkMu   sync.Mutex
+	started   atomic.Uint64 // checks begun
+	completed atomic.Uint64 // the number of the last check that ended well
+
+	mu      sync.Mutex
+	gen     int64  // the log generation entries are current to
+	primed  bool   // gen has been read
+	epoch   uint64 // moves whenever entries are dropped: voids fills begun before
+	entries map[string]DeviceInfo
+}
+
+// cachedDevices holds d in memory when it is a StoreDevices over a store
+// with the change log, unless size is negative (0: 65536 devices).
+func cachedDevices(d Devices, size int) Devices {
+	sd, ok := d.(StoreDevices)
+	if !ok || size < 0 {
+		return d
+	}
+	log, ok := sd.Store.(DeviceChangeLog)
+	if !ok {
+		return d
+	}
+	if size == 0 {
+		size = 65536
+	}
+	return newDeviceCache(sd, log, size)
+}
+
+func newDeviceCache(src Devices, log DeviceChangeLog, max int) *deviceCache {
+	return &deviceCache{src: src, log: log, max: max, entries: make(map[string]DeviceInfo)}
+}
+
+// Lookup answers from memory once the change log says the entry is current.
+func (c *deviceCache) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceInfo, error) {
+	if err := c.sync(ctx); err != nil {
+		return DeviceInfo{}, err
+	}
+	key := strings.ToLower(mac.String())
+	c.mu.Lock()
+	info, ok := c.entries[key]
+	epoch := c.epoch
+	c.mu.Unlock()
+	if ok {
+		return info, nil
+	}
+	info, err := c.src.Lookup(ctx, mac)
+	if err != nil {
+		return DeviceInfo{}, err
+	}
+	c.mu.Lock()
+	// Keep it only if no change was applied since the check above: a
+	// change the read may have missed would otherwise stay cached.
+	if c.epoch == epoch {
+		if len(c.entries) >= c.max {
+			for k := range c.entries {
+				delete(c.entries, k)
+				break
+			}
+		}
+		c.entries[key] = info
+	}
+	c.mu.Unlock()
+	return info, nil
+}
+
+// sync brings the entries up to a generation read after it was called.
+func (c *deviceCache) sync(ctx context.Context) error {
+	arrived := c.started.Load()
+	c.checkMu.Lock()
+	defer c.checkMu.Unlock()
+	if c.completed.Load() > arrived {
+		// A check that began after this call arrived has ended.
+		return nil
+	}
+	n := c.started.Add(1)
+	if err := c.check(ctx); err != nil {
+		return err
+	}
+	c.completed.Store(n)
+	return nil
+}
+
+// check reads the log's generation and drops what changed since the last.
+func (c *deviceCache) check(ctx context.Context) error {
+	g, err := c.log.RADIUSDeviceGeneration(ctx)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	same, primed, since := g == c.gen, c.primed, c.gen
+	c.mu.Unlock()
+	if primed && same {
+		return nil
+	}
+	var (
+		macs     []string
+		complete bool
+	)
+	if primed {
+		if macs, g, complete, err = c.log.RADIUSDeviceChangesSince(ctx, since, maxChangesRead); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if complete {
+		for _, m := range macs {
+			delete(c.entries, m)
+		}
+	} else {
+		clear(c.entries)
+	}
+	c.epoch++
+	c.gen, c.primed = g, true
+	return nil
+}
+
+// len is the number of cached devices (tests).
+func (c *deviceCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}

@@ -1,0 +1,156 @@
+package radius
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// The server holds devices in memory, and still sees at once what another
+// process (here a second Open of the same file, as `gatehouse device
+// approve` runs beside the daemon) approved, blocked or keyed.
+func TestDeviceCacheSeesChangesFromAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cli, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	d := cachedDevices(StoreDevices{Store: st}, 0)
+	c, ok := d.(*deviceCache)
+	if !ok {
+		t.Fatalf("StoreDevices over the store is %T, want the cache", d)
+	}
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x42}
+	look := func(what string) DeviceInfo {
+		t.Helper()
+		info, err := c.Lookup(ctx, mac)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return info
+	}
+	if info := look("stranger"); info.Known || info.Approved {
+		t.Fatalf("stranger: %+v", info)
+	}
+	if c.len() != 1 {
+		t.Fatalf("cache holds %d devices after a lookup, want 1 (the stranger)", c.len())
+	}
+	look("stranger again") // from memory
+	if err := cli.ApproveDevice(ctx, "cli", mac, "staff", "Laptop", now); err != nil {
+		t.Fatal(err)
+	}
+	if info := look("approved"); !info.Approved || info.Segment != "staff" || info.Name != "Laptop" {
+		t.Fatalf("after approval elsewhere: %+v", info)
+	}
+	if err := cli.SetDeviceKey(ctx, "cli", mac, []byte("sealed"), now); err != nil {
+		t.Fatal(err)
+	}
+	if info := look("keyed"); string(info.SealedKey) != "sealed" {
+		t.Fatalf("after a key elsewhere: %+v", info)
+	}
+	if err := cli.DecideDevice(ctx, "nm", mac, store.DeviceDecision{Approved: true, Blocked: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	if info := look("blocked"); !info.Blocked {
+		t.Fatalf("after a block elsewhere: %+v", info)
+	}
+	// A change in this process's store is logged the same way.
+	if err := st.DecideDevice(ctx, "nm", mac, store.DeviceDecision{Approved: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	if info := look("unblocked"); info.Blocked || !info.Approved {
+		t.Fatalf("after unblocking: %+v", info)
+	}
+}
+
+// MACs come from the network: the cache never holds more than its bound.
+func TestDeviceCacheIsBounded(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := cachedDevices(StoreDevices{Store: st}, 8).(*deviceCache)
+	for i := range 100 {
+		if _, err := c.Lookup(ctx, net.HardwareAddr{2, 0, 0, 0, 0, byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.len() > 8 {
+		t.Fatalf("cache holds %d devices, bound 8", c.len())
+	}
+}
+
+// changingLog is a change log whose generation moves while a fill reads
+// the store: the fill must not be kept.
+type changingLog struct {
+	mu  sync.Mutex
+	gen int64
+}
+
+func (l *changingLog) RADIUSDeviceGeneration(context.Context) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gen, nil
+}
+
+func (l *changingLog) RADIUSDeviceChangesSince(_ context.Context, since int64, _ int) ([]string, int64, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return []string{"02:00:00:00:00:07"}, l.gen, true, nil
+}
+
+type slowDevices struct {
+	read    chan struct{} // closed when a read began
+	release chan struct{}
+	info    DeviceInfo
+}
+
+func (d *slowDevices) Lookup(context.Context, net.HardwareAddr) (DeviceInfo, error) {
+	close(d.read)
+	<-d.release
+	return d.info, nil
+}
+
+// A read that began before a change was applied (it may have read the row
+// before the change committed) answers its own request but is not kept.
+func TestDeviceCacheDiscardsAFillOverlappingAChange(t *testing.T) {
+	ctx := context.Background()
+	log := &changingLog{gen: 1}
+	src := &slowDevices{read: make(chan struct{}), release: make(chan struct{}), info: DeviceInfo{Known: true, Approved: true}}
+	c := newDeviceCache(src, log, 16)
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 7}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := c.Lookup(ctx, mac); err != nil {
+			t.Error(err)
+		}
+	}()
+	<-src.read
+	log.mu.Lock()
+	log.gen = 2 // the device changed while the read ran
+	log.mu.Unlock()
+	if err := c.sync(ctx); err != nil { // another request sees the change
+		t.Fatal(err)
+	}
+	close(src.release)
+	<-done
+	if c.len() != 0 {
+		t.Fatalf("a fill that overlapped a change was kept")
+	}
+}
