@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# RADIUS benchmark: Gatehouse's RADIUS server (bench/cmd/radiusserver:
-# package radius with device lookups in the SQLite store, as the daemon
-# wires it) against FreeRADIUS 3 (Debian freeradius, files + pap modules,
-# the same devices and users), loaded by the same radclient runs, in the
-# same run, one server after the other on loopback.
+# RADIUS benchmark: Gatehouse's daemon as deployed (`gatehouse run` with
+# every component on, in a testbed router namespace, devices in its SQLite
+# database: bench/cmd/radiusdaemon) against FreeRADIUS 3 (Debian
+# freeradius, files + pap modules, the same devices and users, in the same
+# router namespace), loaded by the same radclient runs from the testbed's
+# management namespace (where access points are), in the same run, one
+# server after the other.
 #
 # Prints, for each server and each load: requests per second (radclient's
 # answers divided by the wall time), the server process's CPU time per
@@ -12,7 +14,9 @@
 # from bench/cmd/radlat (radclient prints no latencies), p50/p99 latency
 # with PARALLEL requests in flight against the target (p99 < 20 ms).
 # radclient keeps PARALLEL requests in flight and is usually the
-# bottleneck, so CPU per request is the figure to compare.
+# bottleneck, so CPU per request is the figure to compare. The daemon's
+# figure includes whatever its other components (DHCP, DNS, inspection,
+# the admin page) spend while idle during the load.
 #
 # The loads: mab (MAC authentication of approved devices); pap-cold (each
 # of PAP_COUNT users logs in once: Gatehouse verifies an argon2id hash,
@@ -20,10 +24,16 @@
 # password); pap (the same users again, re-authenticating: Gatehouse's
 # credential cache answers without argon2id). Both servers require
 # Message-Authenticator on requests. Gatehouse looks devices up in SQLite
-# (synchronous=FULL, WAL), FreeRADIUS in its in-memory users file. Every
+# (synchronous=FULL, WAL; held in memory and checked against the devices
+# change log per request), FreeRADIUS in its in-memory users file. Every
 # request is a distinct packet (no duplicate-cache hits).
 #
-# Needs radclient (freeradius-utils), freeradius, and Go. Settings:
+# SIDE=harness measures bench/cmd/radiusserver instead (package radius
+# alone over the store, on loopback, no root needed); PROFILE then writes
+# its CPU profile.
+#
+# Needs radclient (freeradius-utils), freeradius, Go, and root (namespaces)
+# unless SIDE=harness. Settings:
 #   COUNT      MAB requests per server (default 20000)
 #   PAP_COUNT  PAP users, each logging in once in pap-cold (default 200)
 #   PAP_REPEAT how many times each re-authenticates in pap (default 25)
@@ -31,7 +41,10 @@
 #   PARALLEL   requests in flight (default 64)
 #   DEVICES    approved devices seeded in both (default 1000)
 #   TIMEOUT    seconds each radclient run may take at most (default 180)
-#   PROFILE    write a CPU profile of Gatehouse's loads to this file
+#   SIDE       daemon (default) or harness
+#   PROFILE    (harness) write a CPU profile of Gatehouse's loads to this file
+#   PERF       (daemon) `perf record` the daemon's loads into this file (the
+#              binary beside it as PERF.bin, for `perf report -i PERF`)
 # FreeRADIUS's packaged service is not used (and not touched): it runs from a
 # copy of /etc/freeradius/3.0 in a temporary directory on other ports.
 set -euo pipefail
@@ -44,9 +57,23 @@ LAT_COUNT=${LAT_COUNT:-5000}
 PARALLEL=${PARALLEL:-64}
 DEVICES=${DEVICES:-1000}
 TIMEOUT=${TIMEOUT:-180}
+SIDE=${SIDE:-daemon}
 USERS=$PAP_COUNT
 GH_PORT=${GH_PORT:-28512}
 FR_PORT=${FR_PORT:-28612}
+case $SIDE in
+daemon)
+	if [ "$(id -u)" != 0 ]; then
+		echo "bench/radius.sh: the daemon side needs root for the testbed namespaces (SIDE=harness does not); skipped" >&2
+		exit 0
+	fi
+	;;
+harness) ;;
+*)
+	echo "bench/radius.sh: SIDE is daemon or harness, not $SIDE" >&2
+	exit 2
+	;;
+esac
 
 for tool in radclient freeradius go; do
 	if ! command -v "$tool" >/dev/null; then
@@ -62,7 +89,10 @@ fi
 tmp=$(mktemp -d /tmp/gh-radius-bench.XXXXXX)
 chmod 755 "$tmp"
 pids=()
+gh=
 cleanup() {
+	# A daemon stopped while FreeRADIUS ran must run again to hear SIGTERM.
+	[ -n "$gh" ] && kill -CONT "$gh" 2>/dev/null || true
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$tmp"
@@ -81,7 +111,7 @@ awk -v n="$COUNT" -v d="$DEVICES" 'BEGIN {
 }' > "$tmp/mab.txt"
 awk -v n="$PAP_COUNT" 'BEGIN {
 	for (i = 0; i < n; i++) {
-		printf "User-Name = \"user%d\"\nUser-Password = \"password%d\"\nCalled-Station-Id = \"0A-00-00-00-00-01:Pupils\"\nMessage-Authenticator = 0x00\n\n", i, i
+		printf "User-Name = \"user%d\"\nUser-Password = \"benchpass%d\"\nCalled-Station-Id = \"0A-00-00-00-00-01:Pupils\"\nMessage-Authenticator = 0x00\n\n", i, i
 	}
 }' > "$tmp/pap-cold.txt"
 # The re-authentications: the same users, the same order, PAP_REPEAT times
@@ -101,7 +131,7 @@ cat > "$raddb/sites-enabled/bench" <<CONF
 server default {
 listen {
 	type = auth
-	ipaddr = 127.0.0.1
+	ipaddr = @FR_HOST@
 	port = $FR_PORT
 }
 authorize {
@@ -117,7 +147,6 @@ post-auth {
 }
 }
 CONF
-printf 'client bench {\n\tipaddr = 127.0.0.1\n\tsecret = %s\n\trequire_message_authenticator = yes\n}\n' "$secret" > "$raddb/clients.conf"
 {
 	awk -v d="$DEVICES" 'BEGIN {
 		for (k = 0; k < d; k++) {
@@ -126,26 +155,62 @@ printf 'client bench {\n\tipaddr = 127.0.0.1\n\tsecret = %s\n\trequire_message_a
 		}
 	}'
 	for ((u = 0; u < USERS; u++)); do
-		printf 'user%d Cleartext-Password := "password%d"\n\tTunnel-Type = VLAN,\n\tTunnel-Medium-Type = IEEE-802,\n\tTunnel-Private-Group-Id = "20"\n\n' "$u" "$u"
+		printf 'user%d Cleartext-Password := "benchpass%d"\n\tTunnel-Type = VLAN,\n\tTunnel-Medium-Type = IEEE-802,\n\tTunnel-Private-Group-Id = "20"\n\n' "$u" "$u"
 	done
 } > "$raddb/mods-config/files/authorize"
 chmod -R a+rX "$raddb"
 
-go build -o "$tmp/radiusserver" ./bench/cmd/radiusserver
 go build -o "$tmp/radlat" ./bench/cmd/radlat
 
-# wait_ready PORT PID: until the server answers a request for device 0
-# (at most 120 s: Gatehouse first seeds its database, one audited
-# transaction per device).
+# The Gatehouse side: where it listens (GH_HOST:GH_PORT), its process
+# (gh), and IN, the prefix that runs a client where the access points are.
+IN=()
+if [ "$SIDE" = daemon ]; then
+	go build -o "$tmp/gatehouse" ./cmd/gatehouse
+	go build -o "$tmp/radiusdaemon" ./bench/cmd/radiusdaemon
+	mkdir -m 755 "$tmp/daemon"
+	"$tmp/radiusdaemon" -gatehouse "$tmp/gatehouse" -mis "$(pwd)/../shared/mis/pupils-sims.csv" -dir "$tmp/daemon" \
+		-env "$tmp/daemon.env" -devices "$DEVICES" -users "$USERS" > "$tmp/radiusdaemon.log" 2>&1 &
+	helper=$!
+	pids+=("$helper")
+	# Seeding hashes USERS argon2id passwords: minutes on a loaded machine.
+	for _ in $(seq 600); do
+		[ -f "$tmp/daemon.env" ] && break
+		if ! kill -0 "$helper" 2>/dev/null; then
+			echo "bench/radius.sh: radiusdaemon exited:" >&2
+			cat "$tmp/radiusdaemon.log" >&2
+			exit 1
+		fi
+		sleep 0.5
+	done
+	# shellcheck disable=SC1091
+	. "$tmp/daemon.env"
+	secret=$SECRET gh=$PID GH_HOST=$ADDR GH_PORT=1812 FR_HOST=$ADDR nas=$CLIENTS
+	IN=(ip netns exec "$NS_MGMT")
+	FR=(ip netns exec "$NS_ROUTER")
+else
+	go build -o "$tmp/radiusserver" ./bench/cmd/radiusserver
+	GH_HOST=127.0.0.1 FR_HOST=127.0.0.1 nas=127.0.0.1
+	FR=()
+	"$tmp/radiusserver" -db "$tmp/gatehouse.db" -auth "127.0.0.1:$GH_PORT" -acct "127.0.0.1:$((GH_PORT + 1))" \
+		-secret "$secret" -devices "$DEVICES" -users "$USERS" ${PROFILE:+-cpuprofile "$PROFILE"} > "$tmp/gatehouse.log" 2>&1 &
+	gh=$!
+	pids+=("$gh")
+fi
+sed -i "s#@FR_HOST@#$FR_HOST#" "$raddb/sites-enabled/bench"
+printf 'client bench {\n\tipaddr = %s\n\tsecret = %s\n\trequire_message_authenticator = yes\n}\n' "$nas" "$secret" > "$raddb/clients.conf"
+
+# wait_ready HOST PORT PID: until the server answers a request for device 0
+# (at most 120 s).
 wait_ready() {
 	local m
 	m=$(mac 0)
 	for _ in $(seq 240); do
 		if printf 'User-Name = "%s"\nUser-Password = "%s"\nCalled-Station-Id = "0A-00-00-00-00-01:Pupils"\nMessage-Authenticator = 0x00\n' "$m" "$m" |
-			radclient -x -r 1 -t 1 "127.0.0.1:$1" auth "$secret" 2>&1 | grep -q 'Received Access-Accept'; then
+			"${IN[@]}" radclient -x -r 1 -t 1 "$1:$2" auth "$secret" 2>&1 | grep -q 'Received Access-Accept'; then
 			return 0
 		fi
-		if ! kill -0 "$2" 2>/dev/null; then
+		if ! kill -0 "$3" 2>/dev/null; then
 			echo "server exited before answering" >&2
 			return 1
 		fi
@@ -158,50 +223,64 @@ wait_ready() {
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
-# load NAME PID PORT FILE WAIT: prints "answered seconds cpu_seconds lost";
+# load PID HOST PORT FILE WAIT: prints "answered seconds cpu_seconds lost";
 # WAIT is radclient's wait per try.
 load() {
 	local t0 t1 c0 c1 out answered
-	c0=$(ticks "$2")
+	c0=$(ticks "$1")
 	t0=$(date +%s.%N)
-	out=$(timeout "$TIMEOUT" radclient -s -q -p "$PARALLEL" -r 3 -t "$5" -f "$4" "127.0.0.1:$3" auth "$secret" 2>&1 || true)
+	out=$(timeout "$TIMEOUT" "${IN[@]}" radclient -s -q -p "$PARALLEL" -r 3 -t "$5" -f "$4" "$2:$3" auth "$secret" 2>&1 || true)
 	t1=$(date +%s.%N)
-	c1=$(ticks "$2")
+	c1=$(ticks "$1")
 	answered=$(echo "$out" | awk '/Accepted|Rejected/ {n += $3} END {print n + 0}')
 	lost=$(echo "$out" | awk '/Lost/ {print $3}')
 	echo "$answered $(echo "$t1 - $t0" | bc -l) $(echo "($c1 - $c0) / $hz" | bc -l) ${lost:-?}"
 }
 
 declare -A res lat
-run_server() { # NAME PORT PID
+run_server() { # NAME HOST PORT PID
 	for kind in mab pap-cold pap; do
 		# First logins queue for argon2id (a core each): with PARALLEL in
 		# flight, the last waits seconds, so radclient waits longer.
 		wait=5
 		[ "$kind" = pap-cold ] && wait=60
-		read -r n s c lost < <(load "$1" "$3" "$2" "$tmp/$kind.txt" "$wait")
+		read -r n s c lost < <(load "$4" "$2" "$3" "$tmp/$kind.txt" "$wait")
 		res[$1.$kind]="$n $s $c $lost"
 	done
 	# Latency with PARALLEL in flight: MAB, and PAP re-authentications
 	# (every user was verified a moment ago by the loads above).
-	lat[$1.mab]=$("$tmp/radlat" -addr "127.0.0.1:$2" -secret "$secret" -kind mab -n "$LAT_COUNT" -parallel "$PARALLEL" -devices "$DEVICES")
-	lat[$1.pap]=$("$tmp/radlat" -addr "127.0.0.1:$2" -secret "$secret" -kind pap -n "$LAT_COUNT" -parallel "$PARALLEL" -devices "$USERS")
+	lat[$1.mab]=$(timeout "$TIMEOUT" "${IN[@]}" "$tmp/radlat" -addr "$2:$3" -secret "$secret" -kind mab -n "$LAT_COUNT" -parallel "$PARALLEL" -devices "$DEVICES")
+	lat[$1.pap]=$(timeout "$TIMEOUT" "${IN[@]}" "$tmp/radlat" -addr "$2:$3" -secret "$secret" -kind pap -n "$LAT_COUNT" -parallel "$PARALLEL" -devices "$USERS")
 }
 
-"$tmp/radiusserver" -db "$tmp/gatehouse.db" -auth "127.0.0.1:$GH_PORT" -acct "127.0.0.1:$((GH_PORT + 1))" \
-	-secret "$secret" -devices "$DEVICES" -users "$USERS" ${PROFILE:+-cpuprofile "$PROFILE"} > "$tmp/gatehouse.log" 2>&1 &
-gh=$!
-pids+=("$gh")
-wait_ready "$GH_PORT" "$gh"
-run_server gatehouse "$GH_PORT" "$gh"
-kill "$gh"
-wait "$gh" 2>/dev/null || true
+wait_ready "$GH_HOST" "$GH_PORT" "$gh"
+echo "gatehouse ($SIDE) ready; uptime: $(uptime)"
+perf=
+if [ -n "${PERF:-}" ] && [ "$SIDE" = daemon ] && command -v perf >/dev/null; then
+	cp "$tmp/gatehouse" "$PERF.bin"
+	perf record -q -F 499 -g -p "$gh" -o "$PERF" >/dev/null 2>&1 &
+	perf=$!
+fi
+run_server gatehouse "$GH_HOST" "$GH_PORT" "$gh"
+if [ -n "$perf" ]; then
+	kill -INT "$perf"
+	wait "$perf" 2>/dev/null || true
+fi
+if [ "$SIDE" = daemon ]; then
+	# The daemon (and the namespaces) stay; stopped, it takes no CPU
+	# from FreeRADIUS's run.
+	kill -STOP "$gh"
+else
+	kill "$gh"
+	wait "$gh" 2>/dev/null || true
+fi
 
-freeradius -f -l stdout -d "$raddb" > "$tmp/freeradius.log" 2>&1 &
+"${FR[@]}" freeradius -f -l stdout -d "$raddb" > "$tmp/freeradius.log" 2>&1 &
 fr=$!
 pids+=("$fr")
-wait_ready "$FR_PORT" "$fr"
-run_server freeradius "$FR_PORT" "$fr"
+wait_ready "$FR_HOST" "$FR_PORT" "$fr"
+echo "freeradius ready; uptime: $(uptime)"
+run_server freeradius "$FR_HOST" "$FR_PORT" "$fr"
 kill "$fr"
 
 echo "radclient load, $PARALLEL in flight; pap-cold: first logins (argon2id at Gatehouse), pap: the same users re-authenticating (Gatehouse's credential cache)"

@@ -3,7 +3,6 @@ package radius
 import (
 	"context"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -87,7 +86,7 @@ func (c *deviceCache) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceI
 	if err := c.sync(ctx); err != nil {
 		return DeviceInfo{}, err
 	}
-	key := strings.ToLower(mac.String())
+	key := mac.String() // lower-case colon text, as the change log names it
 	c.mu.Lock()
 	info, ok := c.entries[key]
 	epoch := c.epoch

@@ -6,7 +6,7 @@
 //
 // It owns nothing beyond this process: the database is the file -db names,
 // seeded with -devices approved devices 02:00:00:xx:xx:xx and -users PAP
-// users userN / passwordN (argon2id, package password, as people stores
+// users userN / benchpassN (argon2id, package password, as people stores
 // them; the directory is an in-memory map). PAP checks go through the
 // server's credential cache (its default: 10 minutes), so a user's first
 // login pays argon2id and a re-authentication does not.
@@ -91,7 +91,7 @@ func run() error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			hashes[i], errs[i] = password.Hash(fmt.Sprintf("password%d", i))
+			hashes[i], errs[i] = password.Hash(fmt.Sprintf("benchpass%d", i))
 		}()
 	}
 	wg.Wait()

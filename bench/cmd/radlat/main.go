@@ -27,7 +27,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:1812", "server address")
 	secret := flag.String("secret", "", "shared secret (required)")
-	kind := flag.String("kind", "mab", "mab (device 02:00:00:00:xx:xx, as radius.sh) or pap (userN/passwordN)")
+	kind := flag.String("kind", "mab", "mab (device 02:00:00:00:xx:xx, as radius.sh) or pap (userN/benchpassN)")
 	n := flag.Int("n", 5000, "requests")
 	par := flag.Int("parallel", 64, "requests in flight")
 	devices := flag.Int("devices", 1000, "devices (mab) or users (pap) to cycle through")
@@ -56,7 +56,7 @@ func request(secret []byte, kind string, i, devices int) ([]byte, error) {
 	k := i % devices
 	var user, pw string
 	if kind == "pap" {
-		user, pw = fmt.Sprintf("user%d", k), fmt.Sprintf("password%d", k)
+		user, pw = fmt.Sprintf("user%d", k), fmt.Sprintf("benchpass%d", k)
 	} else {
 		user = fmt.Sprintf("02000000%02x%02x", (k>>8)&255, k&255)
 		pw = user
