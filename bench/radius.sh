@@ -43,8 +43,8 @@
 #   TIMEOUT    seconds each radclient run may take at most (default 180)
 #   SIDE       daemon (default) or harness
 #   PROFILE    (harness) write a CPU profile of Gatehouse's loads to this file
-#   PERF       (daemon) `perf record` the daemon's loads into this file (the
-#              binary beside it as PERF.bin, for `perf report -i PERF`)
+#   PERF       (daemon) `perf record` the daemon during the mab load into this
+#              file (the binary beside it as PERF.bin)
 # FreeRADIUS's packaged service is not used (and not touched): it runs from a
 # copy of /etc/freeradius/3.0 in a temporary directory on other ports.
 set -euo pipefail
@@ -244,7 +244,17 @@ run_server() { # NAME HOST PORT PID
 		# flight, the last waits seconds, so radclient waits longer.
 		wait=5
 		[ "$kind" = pap-cold ] && wait=60
+		perf=
+		if [ -n "${PERF:-}" ] && [ "$SIDE" = daemon ] && [ "$1.$kind" = gatehouse.mab ] && command -v perf >/dev/null; then
+			cp "$tmp/gatehouse" "$PERF.bin"
+			perf record -q -F 499 -g -p "$4" -o "$PERF" >/dev/null 2>&1 &
+			perf=$!
+		fi
 		read -r n s c lost < <(load "$4" "$2" "$3" "$tmp/$kind.txt" "$wait")
+		if [ -n "$perf" ]; then
+			kill -INT "$perf"
+			wait "$perf" 2>/dev/null || true
+		fi
 		res[$1.$kind]="$n $s $c $lost"
 	done
 	# Latency with PARALLEL in flight: MAB, and PAP re-authentications
@@ -255,17 +265,7 @@ run_server() { # NAME HOST PORT PID
 
 wait_ready "$GH_HOST" "$GH_PORT" "$gh"
 echo "gatehouse ($SIDE) ready; uptime: $(uptime)"
-perf=
-if [ -n "${PERF:-}" ] && [ "$SIDE" = daemon ] && command -v perf >/dev/null; then
-	cp "$tmp/gatehouse" "$PERF.bin"
-	perf record -q -F 499 -g -p "$gh" -o "$PERF" >/dev/null 2>&1 &
-	perf=$!
-fi
 run_server gatehouse "$GH_HOST" "$GH_PORT" "$gh"
-if [ -n "$perf" ]; then
-	kill -INT "$perf"
-	wait "$perf" 2>/dev/null || true
-fi
 if [ "$SIDE" = daemon ]; then
 	# The daemon (and the namespaces) stay; stopped, it takes no CPU
 	# from FreeRADIUS's run.
