@@ -428,6 +428,12 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 		return
 	}
 	s.inFlight.Add(1)
+	if s.answersInline(acct, pkt) { // inline.go
+		s.work(ctx, conn, acct, c, src, k, pkt, maOff)
+		<-s.sem
+		s.inFlight.Add(-1)
+		return
+	}
 	// b is the read buffer, reused at once. The semaphore guarantees room.
 	s.jobs <- job{conn: conn, acct: acct, c: c, src: src, k: k, pkt: append([]byte(nil), pkt...), maOff: maOff}
 }
