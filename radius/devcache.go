@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DeviceChangeLog tells a device cache which devices changed, whoever
@@ -31,13 +32,19 @@ const maxChangesRead = 1024
 // most) one read of the log's last row, shared by the requests that arrive
 // while it runs, instead of a join over three tables.
 //
-// Correctness across processes: every lookup is preceded by a check of the
-// log's generation that started after the lookup began, so a change
-// committed before a request arrived (by any connection of any process) is
-// seen by that request. A fill from the store records the generation it
-// started under and is discarded if changes were applied meanwhile (its
-// row may predate them); one read before a change commits but stored after
-// the check that saw it is impossible for the same reason.
+// Correctness across processes: every lookup is covered by a check of the
+// log's generation that began no earlier than maxStale before the lookup
+// (and, with maxStale 0, after it), so a change committed by any
+// connection of any process is seen by every request that arrives more
+// than maxStale after the commit. The default, 5 ms, is far below anything
+// a person or script can do between `gatehouse device approve` returning
+// and a device asking (a new radclient process alone takes longer), and
+// it is what makes the check cheap: under load one check (a read of the
+// log's last row, through cgo and SQLite's file locks, which had become
+// the largest part of a MAB answer) serves every request of the next 5 ms
+// instead of about one each. A fill from the store is discarded if changes
+// were applied while it read (its row may predate them), so a stale row
+// is never kept past the check that saw the change.
 //
 // Bounded: MACs come from the network (an unknown device is cached as
 // unknown), so at most max entries; when full, an arbitrary one goes.
@@ -52,6 +59,11 @@ type deviceCache struct {
 	checkMu   sync.Mutex
 	started   atomic.Uint64 // checks begun
 	completed atomic.Uint64 // the number of the last check that ended well
+	// freshAt is when (since base) the last check that ended well began;
+	// lookups up to maxStale after that trust it without a check.
+	base     time.Time
+	maxStale time.Duration
+	freshAt  atomic.Int64
 
 	mu      sync.Mutex
 	gen     int64  // the log generation entries are current to
@@ -74,11 +86,17 @@ func cachedDevices(d Devices, size int) Devices {
 	if size == 0 {
 		size = 65536
 	}
-	return newDeviceCache(sd, log, size)
+	return newDeviceCache(sd, log, size, defaultMaxStale)
 }
 
-func newDeviceCache(src Devices, log DeviceChangeLog, max int) *deviceCache {
-	return &deviceCache{src: src, log: log, max: max, entries: make(map[string]DeviceInfo)}
+// defaultMaxStale is how long after a check began its answer covers new
+// lookups (see deviceCache).
+const defaultMaxStale = 5 * time.Millisecond
+
+func newDeviceCache(src Devices, log DeviceChangeLog, max int, maxStale time.Duration) *deviceCache {
+	c := &deviceCache{src: src, log: log, max: max, base: time.Now(), maxStale: maxStale, entries: make(map[string]DeviceInfo)}
+	c.freshAt.Store(-int64(time.Hour)) // never checked
+	return c
 }
 
 // Lookup answers from memory once the change log says the entry is current.
@@ -117,6 +135,10 @@ func (c *deviceCache) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceI
 // sync brings the entries up to a generation read after it was called.
 func (c *deviceCache) sync(ctx context.Context) error {
 	arrived := c.started.Load()
+	at := int64(time.Since(c.base)) // monotonic
+	if c.maxStale > 0 && at-c.freshAt.Load() < int64(c.maxStale) {
+		return nil
+	}
 	c.checkMu.Lock()
 	defer c.checkMu.Unlock()
 	if c.completed.Load() > arrived {
@@ -124,10 +146,12 @@ func (c *deviceCache) sync(ctx context.Context) error {
 		return nil
 	}
 	n := c.started.Add(1)
+	began := int64(time.Since(c.base))
 	if err := c.check(ctx); err != nil {
 		return err
 	}
 	c.completed.Store(n)
+	c.freshAt.Store(began)
 	return nil
 }
 

@@ -32,6 +32,9 @@ func TestDeviceCacheSeesChangesFromAnotherProcess(t *testing.T) {
 	if !ok {
 		t.Fatalf("StoreDevices over the store is %T, want the cache", d)
 	}
+	// Strict here: every lookup checks the log (the 5 ms default would
+	// let this fast test see its own changes late, as intended).
+	c.maxStale = 0
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x42}
 	look := func(what string) DeviceInfo {
@@ -132,7 +135,7 @@ func TestDeviceCacheDiscardsAFillOverlappingAChange(t *testing.T) {
 	ctx := context.Background()
 	log := &changingLog{gen: 1}
 	src := &slowDevices{read: make(chan struct{}), release: make(chan struct{}), info: DeviceInfo{Known: true, Approved: true}}
-	c := newDeviceCache(src, log, 16)
+	c := newDeviceCache(src, log, 16, 0)
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 7}
 	done := make(chan struct{})
 	go func() {
@@ -152,5 +155,34 @@ func TestDeviceCacheDiscardsAFillOverlappingAChange(t *testing.T) {
 	<-done
 	if c.len() != 0 {
 		t.Fatalf("a fill that overlapped a change was kept")
+	}
+}
+
+// With the default bound a lookup more than maxStale after a change sees
+// it: a check covers only the lookups that arrive soon after it began.
+func TestDeviceCacheSeesAChangeOnceItsCheckIsOlderThanTheBound(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cli, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c := cachedDevices(StoreDevices{Store: st}, 0).(*deviceCache)
+	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x43}
+	if info, err := c.Lookup(ctx, mac); err != nil || info.Approved {
+		t.Fatalf("stranger: %+v, %v", info, err)
+	}
+	if err := cli.ApproveDevice(ctx, "cli", mac, "", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(c.maxStale + time.Millisecond)
+	if info, err := c.Lookup(ctx, mac); err != nil || !info.Approved {
+		t.Fatalf("%v after an approval elsewhere: %+v, %v; want approved", c.maxStale, info, err)
 	}
 }
