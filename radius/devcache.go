@@ -132,7 +132,8 @@ func (c *deviceCache) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceI
 	return info, nil
 }
 
-// sync brings the entries up to a generation read after it was called.
+// sync brings the entries up to a generation read no earlier than
+// maxStale before it was called (after it, with maxStale 0).
 func (c *deviceCache) sync(ctx context.Context) error {
 	arrived := c.started.Load()
 	at := int64(time.Since(c.base)) // monotonic

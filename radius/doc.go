@@ -25,7 +25,10 @@
 // It does not own devices, people or their approval: it asks through the
 // small Devices and Identities interfaces, which their owners implement
 // (radius.StoreDevices over the store's devices table, people.RADIUSIdentities
-// for people). It does not touch
+// for people). It holds the devices StoreDevices reads in memory
+// (devcache.go), bounded, and learns of every change, from any process,
+// through the store's device change log; a MAC authentication of a known
+// device is then answered by the read loop without a worker. It does not touch
 // the kernel: cutting a device off is the owner's job; this package asks the
 // NAS to end the session. Only package store speaks SQL; this package keeps
 // sessions and keys through the SessionStore and KeyStore interfaces.
