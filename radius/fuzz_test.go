@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
 
 	"github.com/gatehouse-net/gatehouse/store"
 )
@@ -50,6 +51,8 @@ func (nullSessions) RADIUSSession(context.Context, int64) (store.RADIUSSession, 
 // and only passes packets layeh.com/radius can also parse.
 func FuzzFrame(f *testing.F) {
 	seedPackets(f)
+	// answersInline walks the framed attributes itself (inline.go).
+	inline := &Server{o: Options{Devices: newDeviceCache(&fakeDevices{m: map[string]DeviceInfo{}}, &changingLog{}, 16, 0)}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pkt, maOff, err := frame(b)
 		if err != nil {
@@ -58,8 +61,16 @@ func FuzzFrame(f *testing.F) {
 		if len(pkt) < headerLen || len(pkt) > maxPacket {
 			t.Fatalf("frame passed %d octets", len(pkt))
 		}
-		if _, err := radius.Parse(pkt, []byte("testing123")); err != nil {
+		p, err := radius.Parse(pkt, []byte("testing123"))
+		if err != nil {
 			t.Fatalf("frame passed what layeh rejects: %v", err)
+		}
+		if inline.answersInline(false, pkt) {
+			_, eap := p.Lookup(typeEAPMessage)
+			_, mac := ParseMAC(rfc2865.UserName_GetString(p))
+			if p.Code != radius.CodeAccessRequest || eap || !mac {
+				t.Fatalf("answered inline: %v, EAP %v, User-Name a MAC %v", p.Code, eap, mac)
+			}
 		}
 		if maOff >= 0 {
 			_ = validMA(pkt, maOff, []byte("testing123"), nil)

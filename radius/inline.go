@@ -19,7 +19,7 @@ func (s *Server) answersInline(acct bool, pkt []byte) bool {
 	if _, ok := s.o.Devices.(*deviceCache); !ok {
 		return false
 	}
-	mab := false
+	mab, named := false, false
 	for i := headerLen; i+2 <= len(pkt); {
 		t, l := pkt[i], int(pkt[i+1])
 		if l < 2 || i+l > len(pkt) {
@@ -28,8 +28,11 @@ func (s *Server) answersInline(acct bool, pkt []byte) bool {
 		switch t {
 		case typeEAPMessage, typeLongExtended5:
 			return false
-		case 1: // User-Name
-			_, mab = ParseMAC(string(pkt[i+2 : i+l]))
+		case 1: // User-Name: the first, as the decision reads it
+			if !named {
+				_, mab = ParseMAC(string(pkt[i+2 : i+l]))
+				named = true
+			}
 		}
 		i += l
 	}
