@@ -24,9 +24,9 @@
 # password); pap (the same users again, re-authenticating: Gatehouse's
 # credential cache answers without argon2id). Both servers require
 # Message-Authenticator on requests. Gatehouse looks devices up in SQLite
-# (synchronous=FULL, WAL; held in memory and checked against the devices
-# change log per request), FreeRADIUS in its in-memory users file. Every
-# request is a distinct packet (no duplicate-cache hits).
+# (synchronous=FULL, WAL; held in memory, checked against the devices
+# change log at most 5 ms before each lookup), FreeRADIUS in its in-memory
+# users file. Every request is a distinct packet (no duplicate-cache hits).
 #
 # SIDE=harness measures bench/cmd/radiusserver instead (package radius
 # alone over the store, on loopback, no root needed); PROFILE then writes
