@@ -594,7 +594,9 @@ type DeviceForRADIUS struct {
 }
 
 // The owner is the person's id (package people's link) when there is one,
-// else the free-text owner the devices page keeps.
+// else the free-text owner the devices page keeps. The RADIUS server holds
+// these rows in memory and learns of changes only through the triggers of
+// migration 0082: a column or table added here needs its trigger there.
 const deviceForRADIUSQuery = `SELECT d.approved, d.blocked, d.name, coalesce(CAST(d.person_id AS TEXT), d.owner),
 	coalesce(r.segment, ''), r.psk_sealed,
 	EXISTS (SELECT 1 FROM radius_device_old_keys k WHERE k.mac = d.mac)
