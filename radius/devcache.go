@@ -191,6 +191,16 @@ func (c *deviceCache) check(ctx context.Context) error {
 	return nil
 }
 
+// approved says whether mac is held as approved (and not blocked), without
+// checking the log: a hint, not a decision (inline.go).
+func (c *deviceCache) approved(mac []byte) bool {
+	key := net.HardwareAddr(mac).String()
+	c.mu.Lock()
+	info, ok := c.entries[key]
+	c.mu.Unlock()
+	return ok && info.Approved && !info.Blocked
+}
+
 // len is the number of cached devices (tests).
 func (c *deviceCache) len() int {
 	c.mu.Lock()

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -184,5 +187,44 @@ func TestDeviceCacheSeesAChangeOnceItsCheckIsOlderThanTheBound(t *testing.T) {
 	time.Sleep(c.maxStale + time.Millisecond)
 	if info, err := c.Lookup(ctx, mac); err != nil || !info.Approved {
 		t.Fatalf("%v after an approval elsewhere: %+v, %v; want approved", c.maxStale, info, err)
+	}
+}
+
+// The read loop answers only MAB of a device held as approved; a stranger,
+// EAP or accounting goes to a worker.
+func TestAnswersInlineOnlyApprovedDevicesInMemory(t *testing.T) {
+	cache := newDeviceCache(&fakeDevices{m: map[string]DeviceInfo{}}, &changingLog{}, 16, 0)
+	cache.entries["02:00:00:00:00:01"] = DeviceInfo{Known: true, Approved: true}
+	cache.entries["02:00:00:00:00:02"] = DeviceInfo{Known: true, Approved: true, Blocked: true}
+	s := &Server{o: Options{Devices: cache}}
+	packet := func(user string, eap bool) []byte {
+		p := radius.New(radius.CodeAccessRequest, []byte("secret"))
+		_ = rfc2865.UserName_SetString(p, user)
+		if eap {
+			p.Add(typeEAPMessage, radius.Attribute{2, 0, 0, 5, 1})
+		}
+		b, err := p.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		what string
+		pkt  []byte
+		acct bool
+		want bool
+	}{
+		{"approved device", packet("020000000001", false), false, true},
+		{"approved device, dashed", packet("02-00-00-00-00-01", false), false, true},
+		{"blocked device", packet("020000000002", false), false, false},
+		{"stranger", packet("020000000003", false), false, false},
+		{"a person", packet("user1", false), false, false},
+		{"EAP", packet("020000000001", true), false, false},
+		{"on the accounting port", packet("020000000001", false), true, false},
+	} {
+		if got := s.answersInline(c.acct, c.pkt); got != c.want {
+			t.Errorf("%s: inline %v, want %v", c.what, got, c.want)
+		}
 	}
 }

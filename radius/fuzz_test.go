@@ -52,7 +52,9 @@ func (nullSessions) RADIUSSession(context.Context, int64) (store.RADIUSSession, 
 func FuzzFrame(f *testing.F) {
 	seedPackets(f)
 	// answersInline walks the framed attributes itself (inline.go).
-	inline := &Server{o: Options{Devices: newDeviceCache(&fakeDevices{m: map[string]DeviceInfo{}}, &changingLog{}, 16, 0)}}
+	cache := newDeviceCache(&fakeDevices{m: map[string]DeviceInfo{}}, &changingLog{}, 16, 0)
+	cache.entries["02:00:00:00:00:01"] = DeviceInfo{Known: true, Approved: true}
+	inline := &Server{o: Options{Devices: cache}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pkt, maOff, err := frame(b)
 		if err != nil {

@@ -4,8 +4,10 @@ import "layeh.com/radius"
 
 // answersInline says whether the read loop should answer this request
 // itself rather than hand it to a worker: a MAC authentication (User-Name
-// a MAC, no EAP, no 4-way handshake to match) when devices are held in
-// memory (devcache.go), so the answer is a map read, an HMAC and a send.
+// a MAC, no EAP, no 4-way handshake to match) of a device held in memory
+// as approved (devcache.go), so the answer is a map read, an HMAC and a
+// send. A stranger goes to a worker: its finding may wait for a database
+// write, and a flood of made-up MACs must not hold up everyone else's.
 // Handing such a request to a worker cost more than answering it: a
 // second thread woken per request, which on the daemon under radclient's
 // load was a fifth of its CPU (bench/radius.sh, PERF). Anything that may
@@ -16,10 +18,12 @@ func (s *Server) answersInline(acct bool, pkt []byte) bool {
 	if acct || radius.Code(pkt[0]) != radius.CodeAccessRequest {
 		return false
 	}
-	if _, ok := s.o.Devices.(*deviceCache); !ok {
+	cache, ok := s.o.Devices.(*deviceCache)
+	if !ok {
 		return false
 	}
-	mab, named := false, false
+	var mac []byte
+	named := false
 	for i := headerLen; i+2 <= len(pkt); {
 		t, l := pkt[i], int(pkt[i+1])
 		if l < 2 || i+l > len(pkt) {
@@ -30,11 +34,13 @@ func (s *Server) answersInline(acct bool, pkt []byte) bool {
 			return false
 		case 1: // User-Name: the first, as the decision reads it
 			if !named {
-				_, mab = ParseMAC(string(pkt[i+2 : i+l]))
+				mac, _ = ParseMAC(string(pkt[i+2 : i+l]))
 				named = true
 			}
 		}
 		i += l
 	}
-	return mab
+	// The entry may be stale: this only picks the goroutine; the lookup
+	// in work checks the change log as every lookup does.
+	return mac != nil && cache.approved(mac)
 }
