@@ -110,7 +110,7 @@ wait_port67() {
 
 start_gatehouse() {
 	rm -f "$tmp"/gh.db*
-	ip netns exec "$srvns" "$tmp/dhcpserver" -iface srv0 -subnet 10.50.0.0/16 -gateway 10.50.0.1 \
+	ip netns exec "$srvns" "$tmp/dhcpserver" -iface srv0 -relay-only -subnet 10.50.0.0/16 -gateway 10.50.0.1 \
 		-range 10.50.1.0-10.50.255.250 -trusted-relays 10.50.0.2/32 -db "$tmp/gh.db" -status "$tmp/gh.status" \
 		>"$tmp/gh.out" 2>&1 &
 	server_pid=$!

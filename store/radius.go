@@ -629,6 +629,7 @@ func (s *Store) DeviceForRADIUS(ctx context.Context, mac net.HardwareAddr) (Devi
 // Statements prepared once per Store (see prepared).
 const (
 	stmtDeviceForRADIUS = iota
+	stmtDeviceChanges
 	numStmts
 )
 
