@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
@@ -91,8 +92,14 @@ type Server struct {
 	oui     *OUI
 	commit  *committer
 	metrics Metrics
-	sem     chan struct{}
 	ready   chan struct{}
+
+	// The workers (see serve): work carries datagrams to them, bufs
+	// recycles datagram buffers.
+	work    chan job
+	bufs    sync.Pool
+	workers atomic.Int64
+	idle    atomic.Int64
 
 	alertMu sync.Mutex
 	alerted map[string]time.Time // segment|mac -> when the finding was raised
@@ -145,10 +152,11 @@ func New(cfg Config) (*Server, error) {
 		now:     cfg.Now,
 		byIface: map[string]*segState{},
 		oui:     cfg.OUI,
-		sem:     make(chan struct{}, cfg.MaxInFlight),
+		work:    make(chan job, cfg.MaxInFlight),
 		ready:   make(chan struct{}),
 		alerted: map[string]time.Time{},
 	}
+	s.bufs.New = func() any { return new([MaxDatagram + 1]byte) }
 	s.commit = newCommitter(cfg.Store, &s.metrics)
 	names := map[string]bool{}
 	for _, seg := range cfg.Segments {
@@ -416,20 +424,41 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// serve reads one socket. Each datagram is handled on its own goroutine
-// (bounded by MaxInFlight) so that exchanges waiting for their group commit
-// do not hold up the next packet.
+// job is one datagram for a worker.
+type job struct {
+	conn  net.PacketConn
+	seg   *segState
+	src   netip.AddrPort
+	hwsrc net.HardwareAddr
+	pkt   *[MaxDatagram + 1]byte
+	n     int
+}
+
+// workerIdle is how long a worker beyond the first few waits for work
+// before it exits: a burst's workers outlive it briefly, so the next one
+// does not pay for new goroutines (and their stacks growing again).
+const workerIdle = 10 * time.Second
+
+// keepWorkers is how many workers stay however quiet it is.
+const keepWorkers = 4
+
+// serve reads one socket and hands each datagram to the server's workers.
+// There are as many workers as exchanges in flight (at most MaxInFlight):
+// an exchange waiting for its group commit holds one, and the next
+// datagram goes to another, or to a new one.
 func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, limit *bucket, wg *sync.WaitGroup) {
-	buf := make([]byte, MaxDatagram+1)
+	buf := s.bufs.Get().(*[MaxDatagram + 1]byte)
 	for {
-		n, from, err := conn.ReadFrom(buf)
+		n, from, err := conn.ReadFrom(buf[:])
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				s.bufs.Put(buf)
 				return
 			}
 			s.log.Warn("dhcp: read", "err", err)
 			select {
 			case <-ctx.Done():
+				s.bufs.Put(buf)
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
@@ -455,27 +484,76 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, 
 			s.metrics.inc(&s.metrics.RateLimited)
 			continue
 		}
-		pkt := make([]byte, n)
-		copy(pkt, buf[:n])
 		select {
-		case s.sem <- struct{}{}:
+		case s.work <- job{conn: conn, seg: seg, src: src, hwsrc: hwsrc, pkt: buf, n: n}:
 		default:
 			s.metrics.inc(&s.metrics.Overload)
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-s.sem }()
-			out, dst, ok := s.handleSafely(ctx, seg, src, hwsrc, pkt)
-			if !ok {
+		// The worker owns buf now.
+		buf = s.bufs.Get().(*[MaxDatagram + 1]byte)
+		if s.idle.Load() == 0 {
+			s.spawn(ctx, wg)
+		}
+	}
+}
+
+// spawn starts a worker unless MaxInFlight are running.
+func (s *Server) spawn(ctx context.Context, wg *sync.WaitGroup) {
+	for {
+		n := s.workers.Load()
+		if n >= int64(s.cfg.MaxInFlight) {
+			return
+		}
+		if s.workers.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer s.workers.Add(-1)
+		s.worker(ctx)
+	}()
+}
+
+// worker handles datagrams until ctx is done, or until it has been idle
+// for workerIdle while more than keepWorkers run.
+func (s *Server) worker(ctx context.Context) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		s.idle.Add(1)
+		select {
+		case j := <-s.work:
+			s.idle.Add(-1)
+			s.run(ctx, j)
+			idle.Reset(workerIdle)
+		case <-idle.C:
+			s.idle.Add(-1)
+			if s.workers.Load() > keepWorkers {
 				return
 			}
-			if _, err := conn.WriteTo(out, net.UDPAddrFromAddrPort(dst)); err != nil {
-				s.metrics.inc(&s.metrics.SendErrors)
-				s.log.Warn("dhcp: send", "to", dst, "err", err)
-			}
-		}()
+			idle.Reset(workerIdle)
+		case <-ctx.Done():
+			s.idle.Add(-1)
+			// Datagrams still queued were read after the server was told
+			// to stop: dropped, as they would be by a closed socket.
+			return
+		}
+	}
+}
+
+// run handles one datagram and sends the reply.
+func (s *Server) run(ctx context.Context, j job) {
+	out, dst, ok := s.handleSafely(ctx, j.seg, j.src, j.hwsrc, j.pkt[:j.n])
+	s.bufs.Put(j.pkt)
+	if !ok {
+		return
+	}
+	if _, err := j.conn.WriteTo(out, net.UDPAddrFromAddrPort(dst)); err != nil {
+		s.metrics.inc(&s.metrics.SendErrors)
+		s.log.Warn("dhcp: send", "to", dst, "err", err)
 	}
 }
 
