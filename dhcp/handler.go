@@ -23,7 +23,7 @@ import (
 const alertEvery = time.Hour
 
 var (
-	bcast    = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)
+	bcast = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)
 )
 
 func addr4(ip net.IP) netip.Addr {
