@@ -93,6 +93,8 @@ type Server struct {
 	commit  *committer
 	metrics Metrics
 	ready   chan struct{}
+	// listenRelay opens relay interfaces' sockets (see New).
+	listenRelay func(iface string) (net.PacketConn, error)
 
 	// The workers (see serve): work carries datagrams to them, bufs
 	// recycles datagram buffers.
@@ -125,8 +127,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.OUI == nil {
 		cfg.OUI = BuiltinOUI()
 	}
+	listenRelay := cfg.Listen
 	if cfg.Listen == nil {
 		cfg.Listen = ListenLink
+		// A relay interface needs no frame source: relayed requests are
+		// never checked against it, and a plain UDP socket costs less.
+		listenRelay = ListenUDP
 	}
 	if cfg.OfferHold <= 0 {
 		cfg.OfferHold = 30 * time.Second
@@ -147,14 +153,15 @@ func New(cfg Config) (*Server, error) {
 		cfg.PacketsPerSecond = DefaultPacketsPerSecond
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		byIface: map[string]*segState{},
-		oui:     cfg.OUI,
-		work:    make(chan job, cfg.MaxInFlight),
-		ready:   make(chan struct{}),
-		alerted: map[string]time.Time{},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		now:         cfg.Now,
+		byIface:     map[string]*segState{},
+		oui:         cfg.OUI,
+		work:        make(chan job, cfg.MaxInFlight),
+		ready:       make(chan struct{}),
+		alerted:     map[string]time.Time{},
+		listenRelay: listenRelay,
 	}
 	s.bufs.New = func() any { return new([MaxDatagram + 1]byte) }
 	s.commit = newCommitter(cfg.Store, &s.metrics)
@@ -386,7 +393,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ls = append(ls, listener{c, seg})
 	}
 	for _, ri := range s.cfg.RelayInterfaces {
-		c, err := s.cfg.Listen(ri)
+		c, err := s.listenRelay(ri)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("dhcp: relay interface %s: %w", ri, err)
