@@ -17,7 +17,10 @@ type commitReq struct {
 	leases  []Lease
 	devices []Device
 	done    chan error
-	at      time.Time // when it was queued
+	// then, instead of done, is called with the batch's outcome by the
+	// finisher goroutine (see run): an ACK that waits without a goroutine.
+	then func(error)
+	at   time.Time // when it was queued
 }
 
 // committer groups the writes of concurrent exchanges into one transaction:
@@ -37,6 +40,16 @@ type committer struct {
 	timeout  time.Duration
 	m        *Metrics
 	pending  []commitReq // reused between batches
+	// finished carries each batch's then callbacks and outcome to the
+	// finisher, so that what follows a commit (the kernel binding, the
+	// reply) does not hold up the next batch.
+	finished chan finished
+}
+
+// finished is one batch's callbacks and its outcome.
+type finished struct {
+	then []func(error)
+	err  error
 }
 
 // Group commit bounds: at most commitMaxBatch writes in a transaction, and
@@ -48,7 +61,8 @@ const (
 )
 
 func newCommitter(st LeaseStore, m *Metrics) *committer {
-	return &committer{store: st, reqs: make(chan commitReq, 4096), maxBatch: commitMaxBatch, maxAge: commitMaxAge, timeout: 10 * time.Second, m: m}
+	return &committer{store: st, reqs: make(chan commitReq, 4096), maxBatch: commitMaxBatch, maxAge: commitMaxAge, timeout: 10 * time.Second, m: m,
+		finished: make(chan finished, 64)}
 }
 
 // commit queues writes and waits until they are durable.
@@ -62,6 +76,19 @@ func (c *committer) commit(ctx context.Context, leases []Lease, devices []Device
 	select {
 	case err := <-done:
 		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// commitThen queues writes and returns; then is called with their outcome
+// once the batch holding them is committed (or failed). It returns an
+// error, and then is never called, when ctx ends before the writes could
+// be queued.
+func (c *committer) commitThen(ctx context.Context, leases []Lease, devices []Device, then func(error)) error {
+	select {
+	case c.reqs <- commitReq{leases: leases, devices: devices, then: then, at: time.Now()}:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -81,6 +108,15 @@ func (c *committer) record(leases []Lease, devices []Device) {
 // returns. ctx bounds each transaction, not the loop: the owner closes stop
 // only after every handler has returned, so nothing is lost on shutdown.
 func (c *committer) run(ctx context.Context, stop <-chan struct{}) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.finish()
+	}()
+	defer func() {
+		close(c.finished)
+		<-done
+	}()
 	for {
 		select {
 		case r := <-c.reqs:
@@ -113,7 +149,7 @@ fill:
 		}
 		// Nothing queued: wait for more while the oldest write is young.
 		wait := c.maxAge - time.Since(first.at)
-		if wait <= 0 || first.done == nil && len(reqs) == 1 {
+		if wait <= 0 || first.done == nil && first.then == nil && len(reqs) == 1 {
 			break
 		}
 		if timer == nil {
@@ -163,9 +199,36 @@ fill:
 	} else {
 		c.m.add(&c.m.LeasesCommitted, uint64(len(leases)))
 	}
+	var then []func(error)
 	for _, r := range reqs {
 		if r.done != nil {
 			r.done <- err
 		}
+		if r.then != nil {
+			then = append(then, r.then)
+		}
 	}
+	if then != nil {
+		c.finished <- finished{then: then, err: err}
+	}
+}
+
+// finish runs the then callbacks of committed batches, in commit order,
+// until run closes finished. A callback that panics is counted and
+// dropped, as a packet's handler would be: the rest still run.
+func (c *committer) finish() {
+	for f := range c.finished {
+		for _, fn := range f.then {
+			c.call(fn, f.err)
+		}
+	}
+}
+
+func (c *committer) call(fn func(error), err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.m.inc(&c.m.Panics)
+		}
+	}()
+	fn(err)
 }

@@ -49,6 +49,19 @@ const declineWindow = 2 * time.Minute
 // and where to send it, or ok false when the RFC or policy says to stay
 // silent.
 func (s *Server) handle(ctx context.Context, recv *segState, src netip.AddrPort, hwsrc net.HardwareAddr, data []byte) (out []byte, dst netip.AddrPort, ok bool) {
+	return s.exchange(ctx, recv, src, hwsrc, data, nil)
+}
+
+// later sends a reply that was decided after handle returned: an ACK once
+// its lease is durable. It runs on the committer's finisher.
+type later func(out []byte, dst netip.AddrPort)
+
+// exchange is handle. With later set, an ACK does not wait for its group
+// commit: exchange returns ok false at once and later gets the ACK when the
+// lease is durable (nothing, if it never is). The datagram's worker is then
+// free for the next one, and a waiting ACK holds a closure rather than a
+// goroutine's stack.
+func (s *Server) exchange(ctx context.Context, recv *segState, src netip.AddrPort, hwsrc net.HardwareAddr, data []byte, lt later) (out []byte, dst netip.AddrPort, ok bool) {
 	req, err := dhcpv4.FromBytes(data)
 	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
 		s.metrics.inc(&s.metrics.Malformed)
@@ -92,9 +105,9 @@ func (s *Server) handle(ctx context.Context, recv *segState, src netip.AddrPort,
 	var answered bool
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
-		a, answered = s.discover(ctx, seg, req)
+		a, answered = s.discover(ctx, seg, req, lt)
 	case dhcpv4.MessageTypeRequest:
-		a, answered = s.request(ctx, seg, req)
+		a, answered = s.request(ctx, seg, req, lt)
 	case dhcpv4.MessageTypeRelease:
 		s.release(seg, req, src.Addr(), giaddr.IsValid())
 	case dhcpv4.MessageTypeDecline:
@@ -252,7 +265,7 @@ func (s *Server) newDeviceAllowed(ctx context.Context, seg *segState, req *dhcpv
 	return false
 }
 
-func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) (answer, bool) {
+func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, lt later) (answer, bool) {
 	if !s.newDeviceAllowed(ctx, seg, req) {
 		return answer{}, false
 	}
@@ -273,13 +286,13 @@ func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4
 		return answer{}, false
 	}
 	if seg.RapidCommit && !s.cfg.NoRapidCommit && req.Options.Has(dhcpv4.OptionRapidCommit) {
-		return s.ack(ctx, seg, req, ip, quarantine, true)
+		return s.ack(ctx, seg, req, ip, quarantine, true, lt)
 	}
 	s.metrics.inc(&s.metrics.Offers)
 	return answer{mt: dhcpv4.MessageTypeOffer, yiaddr: ip, lease: true}, true
 }
 
-func (s *Server) request(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) (answer, bool) {
+func (s *Server) request(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, lt later) (answer, bool) {
 	mac := req.ClientHWAddr.String()
 	sid := addr4(req.ServerIdentifier())
 	want := addr4(req.RequestedIPAddress())
@@ -333,12 +346,14 @@ func (s *Server) request(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4)
 	if !seg.pool.canBind(ip, mac, now) {
 		return s.nak(seg, req, "address not available")
 	}
-	return s.ack(ctx, seg, req, ip, quarantine, false)
+	return s.ack(ctx, seg, req, ip, quarantine, false, lt)
 }
 
 // ack binds ip to the client, waits for the binding to be committed (and,
-// under quarantine, for the enforcer), and only then builds the ACK.
-func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip netip.Addr, quarantine, rapid bool) (answer, bool) {
+// under quarantine, for the enforcer), and only then builds the ACK. With
+// lt set it does not wait: the rest runs when the group commit is done,
+// and lt sends the ACK (see exchange).
+func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip netip.Addr, quarantine, rapid bool, lt later) (answer, bool) {
 	now := s.now()
 	l := Lease{
 		Segment:   seg.Name,
@@ -357,7 +372,28 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 		return s.nak(seg, req, "address not available")
 	}
 	dev := s.device(seg, req, ip, now)
-	if err := s.commit.commit(ctx, []Lease{l}, []Device{dev}); err != nil {
+	if lt == nil {
+		return s.acked(ctx, seg, l, tok, quarantine, rapid, s.commit.commit(ctx, []Lease{l}, []Device{dev}))
+	}
+	giaddr := addr4(req.GatewayIPAddr)
+	err := s.commit.commitThen(ctx, []Lease{l}, []Device{dev}, func(err error) {
+		a, ok := s.acked(ctx, seg, l, tok, quarantine, rapid, err)
+		if ok {
+			lt(s.encode(seg, req, a), replyDest(req, a.mt, giaddr))
+		}
+	})
+	if err != nil {
+		return s.acked(ctx, seg, l, tok, quarantine, rapid, err)
+	}
+	return answer{}, false // the ACK goes out through lt
+}
+
+// acked finishes an ACK whose commit returned err: nothing but undoing the
+// binding if the lease is not durable, else the kernel binding and
+// quarantine the ACK waits for.
+func (s *Server) acked(ctx context.Context, seg *segState, l Lease, tok bindToken, quarantine, rapid bool, err error) (answer, bool) {
+	ip := l.IP
+	if err != nil {
 		seg.pool.undo(tok)
 		s.log.Error("dhcp: lease not committed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
 		return answer{}, false

@@ -433,7 +433,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 // job is one datagram for a worker.
 type job struct {
-	conn  net.PacketConn
+	send  later // writes a reply on the socket the datagram came from
 	seg   *segState
 	src   netip.AddrPort
 	hwsrc net.HardwareAddr
@@ -454,6 +454,14 @@ const keepWorkers = 4
 // an exchange waiting for its group commit holds one, and the next
 // datagram goes to another, or to a new one.
 func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, limit *bucket, wg *sync.WaitGroup) {
+	// One sender per socket, shared by its replies: the ACKs sent after
+	// their commit use it from the committer's finisher.
+	send := func(out []byte, dst netip.AddrPort) {
+		if _, err := conn.WriteTo(out, net.UDPAddrFromAddrPort(dst)); err != nil && ctx.Err() == nil {
+			s.metrics.inc(&s.metrics.SendErrors)
+			s.log.Warn("dhcp: send", "to", dst, "err", err)
+		}
+	}
 	buf := s.bufs.Get().(*[MaxDatagram + 1]byte)
 	for {
 		n, from, err := conn.ReadFrom(buf[:])
@@ -492,7 +500,7 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, 
 			continue
 		}
 		select {
-		case s.work <- job{conn: conn, seg: seg, src: src, hwsrc: hwsrc, pkt: buf, n: n}:
+		case s.work <- job{send: send, seg: seg, src: src, hwsrc: hwsrc, pkt: buf, n: n}:
 		default:
 			s.metrics.inc(&s.metrics.Overload)
 			continue
@@ -553,21 +561,17 @@ func (s *Server) worker(ctx context.Context) {
 
 // run handles one datagram and sends the reply.
 func (s *Server) run(ctx context.Context, j job) {
-	out, dst, ok := s.handleSafely(ctx, j.seg, j.src, j.hwsrc, j.pkt[:j.n])
+	out, dst, ok := s.handleSafely(ctx, j.seg, j.src, j.hwsrc, j.pkt[:j.n], j.send)
 	s.bufs.Put(j.pkt)
-	if !ok {
-		return
-	}
-	if _, err := j.conn.WriteTo(out, net.UDPAddrFromAddrPort(dst)); err != nil {
-		s.metrics.inc(&s.metrics.SendErrors)
-		s.log.Warn("dhcp: send", "to", dst, "err", err)
+	if ok {
+		j.send(out, dst)
 	}
 }
 
 // handleSafely is handle with a panic turned into a dropped packet: a bug
 // one packet reaches must not stop DHCP for the school. The panic is
 // counted and logged with the packet, so it can be replayed.
-func (s *Server) handleSafely(ctx context.Context, seg *segState, src netip.AddrPort, hwsrc net.HardwareAddr, pkt []byte) (out []byte, dst netip.AddrPort, ok bool) {
+func (s *Server) handleSafely(ctx context.Context, seg *segState, src netip.AddrPort, hwsrc net.HardwareAddr, pkt []byte, lt later) (out []byte, dst netip.AddrPort, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.metrics.inc(&s.metrics.Panics)
@@ -575,7 +579,7 @@ func (s *Server) handleSafely(ctx context.Context, seg *segState, src netip.Addr
 			out, ok = nil, false
 		}
 	}()
-	return s.handle(ctx, seg, src, hwsrc, pkt)
+	return s.exchange(ctx, seg, src, hwsrc, pkt, lt)
 }
 
 // sweep publishes expiries and forgets stale offers and alert throttles.

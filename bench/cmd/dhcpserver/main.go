@@ -51,6 +51,7 @@ func run() error {
 	// address and most from MACs never seen before, which a school's
 	// defaults (200 packets/s per interface, 60 new devices a minute)
 	// rightly refuse. Kea has no such limits to raise.
+	maxInFlight := flag.Int("max-in-flight", 0, "exchanges in flight (0: the server's default)")
 	pps := flag.Int("packets-per-second", 10000000, "per-interface packet rate limit")
 	newPerMin := flag.Int("new-devices-per-minute", 100000000, "cap on never-seen MACs offered an address per minute")
 	flag.Parse()
@@ -120,6 +121,7 @@ func run() error {
 		Segments: []dhcp.Segment{{Name: "bench", Interface: seg, Subnet: pfx, Gateway: gw,
 			RangeStart: first, RangeEnd: last, Lease: *lease, NewDevicesPerMinute: *newPerMin}},
 		PacketsPerSecond: *pps,
+		MaxInFlight:      *maxInFlight,
 		Store:            dhcp.NewSQLStore(st),
 		TrustedRelays:    relays,
 		RelayInterfaces:  relayIfaces,
