@@ -62,7 +62,7 @@ type Config struct {
 	// NoRapidCommit turns off RFC 4039 two-message exchanges on every
 	// segment, whatever Segment.RapidCommit says.
 	NoRapidCommit bool
-	MaxInFlight   int // concurrent exchanges; 0: 1024
+	MaxInFlight   int // datagrams queued for the workers; 0: 1024
 	// UnleasedRetention is how long device records that never completed a
 	// lease are kept (when the Store is a DevicePurger); 0 means
 	// DefaultUnleasedRetention.
@@ -449,10 +449,17 @@ const workerIdle = 10 * time.Second
 // keepWorkers is how many workers stay however quiet it is.
 const keepWorkers = 4
 
-// serve reads one socket and hands each datagram to the server's workers.
-// There are as many workers as exchanges in flight (at most MaxInFlight):
-// an exchange waiting for its group commit holds one, and the next
-// datagram goes to another, or to a new one.
+// maxWorkers bounds the workers. A worker does not wait for a group
+// commit (an ACK is finished by the committer, see exchange), so it is
+// busy only while it computes or asks the kernel something: a few per
+// core keep the cores busy, and more would only hold memory (a stack
+// each) after a burst.
+const maxWorkers = 32
+
+// serve reads one socket and hands each datagram to the server's workers
+// through a queue of MaxInFlight; a datagram that finds it full is
+// dropped and counted (Overload). A new worker starts when none is idle,
+// up to maxWorkers.
 func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, limit *bucket, wg *sync.WaitGroup) {
 	// One sender per socket, shared by its replies: the ACKs sent after
 	// their commit use it from the committer's finisher.
@@ -517,7 +524,7 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, 
 func (s *Server) spawn(ctx context.Context, wg *sync.WaitGroup) {
 	for {
 		n := s.workers.Load()
-		if n >= int64(s.cfg.MaxInFlight) {
+		if n >= int64(min(s.cfg.MaxInFlight, maxWorkers)) {
 			return
 		}
 		if s.workers.CompareAndSwap(n, n+1) {
