@@ -160,3 +160,35 @@ func optAddrs(b []byte, code dhcpv4.OptionCode, as ...netip.Addr) []byte {
 	}
 	return b
 }
+
+// isDiscover reports whether pkt is a DHCPDISCOVER, from its bytes alone:
+// the read loop sorts datagrams before they are parsed (see serve). It
+// walks the options up to the first message type option (53); anything
+// it cannot read is not a DISCOVER, and the handler will judge it.
+func isDiscover(pkt []byte) bool {
+	if len(pkt) < headerLen || pkt[offCookie] != 99 || pkt[offCookie+1] != 130 || pkt[offCookie+2] != 83 || pkt[offCookie+3] != 99 {
+		return false
+	}
+	for i := headerLen; i < len(pkt); {
+		code := pkt[i]
+		switch code {
+		case 0:
+			i++
+			continue
+		case 255:
+			return false
+		}
+		if i+1 >= len(pkt) {
+			return false
+		}
+		n := int(pkt[i+1])
+		if i+2+n > len(pkt) {
+			return false
+		}
+		if code == 53 {
+			return n == 1 && pkt[i+2] == byte(dhcpv4.MessageTypeDiscover)
+		}
+		i += 2 + n
+	}
+	return false
+}

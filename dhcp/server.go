@@ -98,10 +98,11 @@ type Server struct {
 
 	// The workers (see serve): work carries datagrams to them, bufs
 	// recycles datagram buffers.
-	work    chan job
-	bufs    sync.Pool
-	workers atomic.Int64
-	idle    atomic.Int64
+	work      chan job // everything but DISCOVERs
+	discovers chan job
+	bufs      sync.Pool
+	workers   atomic.Int64
+	idle      atomic.Int64
 
 	alertMu sync.Mutex
 	alerted map[string]time.Time // segment|mac -> when the finding was raised
@@ -159,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 		byIface:     map[string]*segState{},
 		oui:         cfg.OUI,
 		work:        make(chan job, cfg.MaxInFlight),
+		discovers:   make(chan job, max(cfg.MaxInFlight/4, 1)),
 		ready:       make(chan struct{}),
 		alerted:     map[string]time.Time{},
 		listenRelay: listenRelay,
@@ -506,8 +508,17 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, 
 			s.metrics.inc(&s.metrics.RateLimited)
 			continue
 		}
+		// DISCOVERs wait in a queue of their own, which workers serve
+		// only when the other is empty: under overload the server
+		// finishes the exchanges it started (a REQUEST's ACK is a lease)
+		// before it starts new ones, and a DISCOVER that cannot be
+		// answered soon is dropped at once rather than answered late.
+		q := s.work
+		if isDiscover(buf[:n]) {
+			q = s.discovers
+		}
 		select {
-		case s.work <- job{send: send, seg: seg, src: src, hwsrc: hwsrc, pkt: buf, n: n}:
+		case q <- job{send: send, seg: seg, src: src, hwsrc: hwsrc, pkt: buf, n: n}:
 		default:
 			s.metrics.inc(&s.metrics.Overload)
 			continue
@@ -545,9 +556,19 @@ func (s *Server) worker(ctx context.Context) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
+		select {
+		case j := <-s.work:
+			s.run(ctx, j)
+			continue
+		default:
+		}
 		s.idle.Add(1)
 		select {
 		case j := <-s.work:
+			s.idle.Add(-1)
+			s.run(ctx, j)
+			idle.Reset(workerIdle)
+		case j := <-s.discovers:
 			s.idle.Add(-1)
 			s.run(ctx, j)
 			idle.Reset(workerIdle)
