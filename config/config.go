@@ -248,6 +248,11 @@ type DHCPRelay struct {
 	// last seen ("dhcp.device_retention"); 0 means the DHCP server's
 	// default (400 days).
 	DeviceRetention time.Duration
+	// PacketsPerSecond bounds the DHCP requests each interface's socket
+	// takes ("dhcp.packets_per_second"); 0 means the DHCP server's default
+	// (200). A relay interface carrying many switches' clients may need
+	// more.
+	PacketsPerSecond int
 }
 
 // Alerts is how the DSL is told about findings.

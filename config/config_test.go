@@ -342,6 +342,33 @@ func TestDHCPRelaySection(t *testing.T) {
 	}
 }
 
+// TestDHCPPacketsPerSecond: dhcp.packets_per_second is optional (0 keeps
+// the server's default) and bounded.
+func TestDHCPPacketsPerSecond(t *testing.T) {
+	data, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse("school.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DHCPRelay.PacketsPerSecond != 0 {
+		t.Errorf("default packets_per_second %d, want 0", cfg.DHCPRelay.PacketsPerSecond)
+	}
+	cfg, err = Parse("school.yaml", append(append([]byte{}, data...), "dhcp:\n  packets_per_second: 5000\n"...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DHCPRelay.PacketsPerSecond != 5000 {
+		t.Errorf("packets_per_second %d, want 5000", cfg.DHCPRelay.PacketsPerSecond)
+	}
+	_, err = Parse("school.yaml", append(append([]byte{}, data...), "dhcp:\n  packets_per_second: 0\n"...))
+	if err == nil || !strings.Contains(err.Error(), "dhcp.packets_per_second: must be from 1 to 10000000") {
+		t.Errorf("packets_per_second 0: %v", err)
+	}
+}
+
 func TestRetentionsAndPortalHTTPS(t *testing.T) {
 	data, err := os.ReadFile("testdata/example.yaml")
 	if err != nil {

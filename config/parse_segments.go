@@ -259,6 +259,15 @@ func (d *decoder) servers(c *Config, path string, v *yaml.Node) {
 func (d *decoder) dhcpRelays(c *Config, path string, v *yaml.Node) {
 	d.mapping(v, path, map[string]fieldFunc{
 		"device_retention": func(p string, v *yaml.Node) { d.retention(p, v, &c.DHCPRelay.DeviceRetention) },
+		"packets_per_second": func(p string, v *yaml.Node) {
+			if n, ok := d.integer(p, v); ok {
+				if n < 1 || n > 10000000 {
+					d.at(p, "must be from 1 to 10000000, not %d", n)
+					return
+				}
+				c.DHCPRelay.PacketsPerSecond = n
+			}
+		},
 		"relay_interfaces": func(p string, v *yaml.Node) {
 			d.strList(p, v, func(ip, s string) {
 				if err := checkInterfaceName(s); err != nil {

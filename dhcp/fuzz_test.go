@@ -124,3 +124,25 @@ func FuzzHandle(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIsDiscover checks the read loop's sorting against the parser: a
+// datagram it calls a DISCOVER is one the handler parses as a DISCOVER
+// (the other way round it may be stricter: a type split over repeated
+// options is left to the handler's queue).
+func FuzzIsDiscover(f *testing.F) {
+	for _, b := range realPackets(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !isDiscover(b) {
+			return
+		}
+		m, err := dhcpv4.FromBytes(b)
+		if err != nil {
+			return // the handler drops it as malformed, from either queue
+		}
+		if m.MessageType() != dhcpv4.MessageTypeDiscover {
+			t.Fatalf("isDiscover, but the parser says %v", m.MessageType())
+		}
+	})
+}

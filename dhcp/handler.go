@@ -23,8 +23,7 @@ import (
 const alertEvery = time.Hour
 
 var (
-	bcast    = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)
-	zeroIPv4 = net.IPv4zero.To4()
+	bcast = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)
 )
 
 func addr4(ip net.IP) netip.Addr {
@@ -50,6 +49,19 @@ const declineWindow = 2 * time.Minute
 // and where to send it, or ok false when the RFC or policy says to stay
 // silent.
 func (s *Server) handle(ctx context.Context, recv *segState, src netip.AddrPort, hwsrc net.HardwareAddr, data []byte) (out []byte, dst netip.AddrPort, ok bool) {
+	return s.exchange(ctx, recv, src, hwsrc, data, nil)
+}
+
+// later sends a reply that was decided after handle returned: an ACK once
+// its lease is durable. It runs on the committer's finisher.
+type later func(out []byte, dst netip.AddrPort)
+
+// exchange is handle. With later set, an ACK does not wait for its group
+// commit: exchange returns ok false at once and later gets the ACK when the
+// lease is durable (nothing, if it never is). The datagram's worker is then
+// free for the next one, and a waiting ACK holds a closure rather than a
+// goroutine's stack.
+func (s *Server) exchange(ctx context.Context, recv *segState, src netip.AddrPort, hwsrc net.HardwareAddr, data []byte, lt later) (out []byte, dst netip.AddrPort, ok bool) {
 	req, err := dhcpv4.FromBytes(data)
 	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
 		s.metrics.inc(&s.metrics.Malformed)
@@ -89,38 +101,39 @@ func (s *Server) handle(ctx context.Context, recv *segState, src netip.AddrPort,
 		return nil, dst, false
 	}
 
-	var resp *dhcpv4.DHCPv4
+	var a answer
+	var answered bool
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
-		resp = s.discover(ctx, seg, req)
+		a, answered = s.discover(ctx, seg, req, lt)
 	case dhcpv4.MessageTypeRequest:
-		resp = s.request(ctx, seg, req)
+		a, answered = s.request(ctx, seg, req, lt)
 	case dhcpv4.MessageTypeRelease:
 		s.release(seg, req, src.Addr(), giaddr.IsValid())
 	case dhcpv4.MessageTypeDecline:
 		s.decline(seg, req)
 	case dhcpv4.MessageTypeInform:
-		resp = s.inform(seg, req)
+		a, answered = s.inform(seg, req)
 	case dhcpv4.MessageTypeNone:
 		s.metrics.inc(&s.metrics.Malformed)
 	default:
 		s.metrics.inc(&s.metrics.Unsupported)
 	}
-	if resp == nil {
+	if !answered {
 		return nil, dst, false
 	}
-	return resp.ToBytes(), replyDest(req, resp, giaddr), true
+	return s.encode(seg, req, a), replyDest(req, a.mt, giaddr), true
 }
 
 // replyDest applies RFC 2131 section 4.1. A reply to a client without an
 // address goes to the limited broadcast address: unicasting to yiaddr
 // would need an ARP entry planted first, and every client accepts the
 // broadcast (the RFC allows it when unicast is not possible).
-func replyDest(req, resp *dhcpv4.DHCPv4, giaddr netip.Addr) netip.AddrPort {
+func replyDest(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, giaddr netip.Addr) netip.AddrPort {
 	if giaddr.IsValid() {
 		return netip.AddrPortFrom(giaddr, dhcpv4.ServerPort)
 	}
-	if resp.MessageType() == dhcpv4.MessageTypeNak {
+	if mt == dhcpv4.MessageTypeNak {
 		return bcast
 	}
 	if ci := addr4(req.ClientIPAddr); ci.IsValid() {
@@ -252,13 +265,13 @@ func (s *Server) newDeviceAllowed(ctx context.Context, seg *segState, req *dhcpv
 	return false
 }
 
-func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, lt later) (answer, bool) {
 	if !s.newDeviceAllowed(ctx, seg, req) {
-		return nil
+		return answer{}, false
 	}
-	answer, quarantine := s.admit(ctx, seg, req)
-	if !answer {
-		return nil
+	ok, quarantine := s.admit(ctx, seg, req)
+	if !ok {
+		return answer{}, false
 	}
 	mac := req.ClientHWAddr.String()
 	ip, err := seg.pool.offer(mac, addr4(req.RequestedIPAddress()), s.now())
@@ -270,16 +283,16 @@ func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4
 				Segment: seg.Name, Proto: "dhcp", Detail: "pool-exhausted",
 				Evidence: "no free address in " + seg.RangeStart.String() + "-" + seg.RangeEnd.String()})
 		}
-		return nil
+		return answer{}, false
 	}
 	if seg.RapidCommit && !s.cfg.NoRapidCommit && req.Options.Has(dhcpv4.OptionRapidCommit) {
-		return s.ack(ctx, seg, req, ip, quarantine, true)
+		return s.ack(ctx, seg, req, ip, quarantine, true, lt)
 	}
 	s.metrics.inc(&s.metrics.Offers)
-	return s.reply(seg, req, dhcpv4.MessageTypeOffer, ip, true)
+	return answer{mt: dhcpv4.MessageTypeOffer, yiaddr: ip, lease: true}, true
 }
 
-func (s *Server) request(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+func (s *Server) request(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, lt later) (answer, bool) {
 	mac := req.ClientHWAddr.String()
 	sid := addr4(req.ServerIdentifier())
 	want := addr4(req.RequestedIPAddress())
@@ -291,14 +304,14 @@ func (s *Server) request(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4)
 		if sid != seg.serverID() {
 			seg.pool.cancelOffer(mac)
 			s.metrics.inc(&s.metrics.Ignored)
-			return nil
+			return answer{}, false
 		}
 		if !want.IsValid() {
 			want = ciaddr
 		}
 		if !want.IsValid() {
 			s.metrics.inc(&s.metrics.Malformed)
-			return nil
+			return answer{}, false
 		}
 		ip = want
 	case want.IsValid() && !ciaddr.IsValid(): // INIT-REBOOT
@@ -314,7 +327,7 @@ func (s *Server) request(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4)
 		case !known:
 			// RFC 2131 4.3.2: no record of the client, remain silent.
 			s.metrics.inc(&s.metrics.Ignored)
-			return nil
+			return answer{}, false
 		}
 		ip = want
 	case ciaddr.IsValid(): // RENEWING or REBINDING
@@ -324,21 +337,23 @@ func (s *Server) request(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4)
 		ip = ciaddr
 	default:
 		s.metrics.inc(&s.metrics.Malformed)
-		return nil
+		return answer{}, false
 	}
-	answer, quarantine := s.admit(ctx, seg, req)
-	if !answer {
-		return nil
+	ok, quarantine := s.admit(ctx, seg, req)
+	if !ok {
+		return answer{}, false
 	}
 	if !seg.pool.canBind(ip, mac, now) {
 		return s.nak(seg, req, "address not available")
 	}
-	return s.ack(ctx, seg, req, ip, quarantine, false)
+	return s.ack(ctx, seg, req, ip, quarantine, false, lt)
 }
 
 // ack binds ip to the client, waits for the binding to be committed (and,
-// under quarantine, for the enforcer), and only then builds the ACK.
-func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip netip.Addr, quarantine, rapid bool) *dhcpv4.DHCPv4 {
+// under quarantine, for the enforcer), and only then builds the ACK. With
+// lt set it does not wait: the rest runs when the group commit is done,
+// and lt sends the ACK (see exchange).
+func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip netip.Addr, quarantine, rapid bool, lt later) (answer, bool) {
 	now := s.now()
 	l := Lease{
 		Segment:   seg.Name,
@@ -357,35 +372,52 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 		return s.nak(seg, req, "address not available")
 	}
 	dev := s.device(seg, req, ip, now)
-	if err := s.commit.commit(ctx, []Lease{l}, []Device{dev}); err != nil {
+	if lt == nil {
+		return s.acked(ctx, seg, l, tok, quarantine, rapid, s.commit.commit(ctx, []Lease{l}, []Device{dev}))
+	}
+	giaddr := addr4(req.GatewayIPAddr)
+	err := s.commit.commitThen(ctx, []Lease{l}, []Device{dev}, func(err error) {
+		a, ok := s.acked(ctx, seg, l, tok, quarantine, rapid, err)
+		if ok {
+			lt(s.encode(seg, req, a), replyDest(req, a.mt, giaddr))
+		}
+	})
+	if err != nil {
+		return s.acked(ctx, seg, l, tok, quarantine, rapid, err)
+	}
+	return answer{}, false // the ACK goes out through lt
+}
+
+// acked finishes an ACK whose commit returned err: nothing but undoing the
+// binding if the lease is not durable, else the kernel binding and
+// quarantine the ACK waits for.
+func (s *Server) acked(ctx context.Context, seg *segState, l Lease, tok bindToken, quarantine, rapid bool, err error) (answer, bool) {
+	ip := l.IP
+	if err != nil {
 		seg.pool.undo(tok)
 		s.log.Error("dhcp: lease not committed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
-		return nil
+		return answer{}, false
 	}
 	if s.cfg.Binder != nil {
 		// Bound before the ACK: a device that has its address can use it.
 		if err := s.cfg.Binder.Bind(ctx, policy.Device{MAC: l.MAC, IP: ip}, l.Expires); err != nil {
 			s.metrics.inc(&s.metrics.BindErrors)
 			s.log.Error("dhcp: binding failed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
-			return nil
+			return answer{}, false
 		}
 	}
 	if quarantine {
 		if err := s.cfg.Enforcer.Quarantine(ctx, policy.Device{MAC: l.MAC, IP: ip}); err != nil {
 			s.metrics.inc(&s.metrics.QuarantineError)
 			s.log.Error("dhcp: quarantine failed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
-			return nil
+			return answer{}, false
 		}
 		s.metrics.inc(&s.metrics.Quarantined)
 	}
 	seg.pool.noteAllocated()
 	s.granted(l)
 	s.metrics.inc(&s.metrics.Acks)
-	resp := s.reply(seg, req, dhcpv4.MessageTypeAck, ip, true)
-	if rapid {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionRapidCommit, nil))
-	}
-	return resp
+	return answer{mt: dhcpv4.MessageTypeAck, yiaddr: ip, lease: true, rapid: rapid}, true
 }
 
 // release ends a lease at the holder's request. A client releases from the
@@ -448,84 +480,20 @@ func (s *Server) unbind(seg *segState, mac net.HardwareAddr, ip netip.Addr) {
 	}
 }
 
-func (s *Server) inform(seg *segState, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+func (s *Server) inform(seg *segState, req *dhcpv4.DHCPv4) (answer, bool) {
 	ci := addr4(req.ClientIPAddr)
 	if !ci.IsValid() || !seg.Subnet.Contains(ci) {
 		s.metrics.inc(&s.metrics.Ignored)
-		return nil
+		return answer{}, false
 	}
 	s.commit.record(nil, []Device{s.device(seg, req, ci, s.now())})
 	s.metrics.inc(&s.metrics.Informs)
-	resp := s.reply(seg, req, dhcpv4.MessageTypeAck, netip.Addr{}, false)
-	resp.ClientIPAddr = req.ClientIPAddr.To4()
-	return resp
+	return answer{mt: dhcpv4.MessageTypeAck, ciaddr: ci}, true
 }
 
-func (s *Server) nak(seg *segState, req *dhcpv4.DHCPv4, why string) *dhcpv4.DHCPv4 {
+func (s *Server) nak(seg *segState, req *dhcpv4.DHCPv4, why string) (answer, bool) {
 	s.metrics.inc(&s.metrics.Naks)
-	resp := s.base(req)
-	resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeNak))
-	resp.UpdateOption(dhcpv4.OptServerIdentifier(seg.serverID().AsSlice()))
-	resp.UpdateOption(dhcpv4.OptMessage(why))
-	if addr4(req.GatewayIPAddr).IsValid() {
-		resp.SetBroadcast() // RFC 2131 4.3.2: the relay broadcasts a NAK
-	}
-	return resp
-}
-
-// base is a BOOTREPLY to req with no options beyond those RFC 6842 and
-// RFC 3046 say to echo.
-func (s *Server) base(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
-	resp := &dhcpv4.DHCPv4{
-		OpCode:        dhcpv4.OpcodeBootReply,
-		HWType:        req.HWType,
-		TransactionID: req.TransactionID,
-		Flags:         req.Flags,
-		ClientIPAddr:  zeroIPv4,
-		YourIPAddr:    zeroIPv4,
-		ServerIPAddr:  zeroIPv4,
-		GatewayIPAddr: zeroIPv4,
-		ClientHWAddr:  req.ClientHWAddr,
-		Options:       dhcpv4.Options{},
-	}
-	if g := req.GatewayIPAddr.To4(); g != nil {
-		resp.GatewayIPAddr = g
-	}
-	if v := req.Options.Get(dhcpv4.OptionClientIdentifier); v != nil {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientIdentifier, v))
-	}
-	if v := req.Options.Get(dhcpv4.OptionRelayAgentInformation); v != nil {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionRelayAgentInformation, v))
-	}
-	return resp
-}
-
-// reply builds an OFFER or ACK carrying the segment's options. withLease
-// adds the address and its times (not for INFORM).
-func (s *Server) reply(seg *segState, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, ip netip.Addr, withLease bool) *dhcpv4.DHCPv4 {
-	resp := s.base(req)
-	resp.UpdateOption(dhcpv4.OptMessageType(mt))
-	resp.UpdateOption(dhcpv4.OptServerIdentifier(seg.serverID().AsSlice()))
-	if withLease {
-		resp.YourIPAddr = ip.AsSlice()
-		resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(seg.Lease))
-		resp.UpdateOption(dhcpv4.OptRenewTimeValue(seg.Lease / 2))
-		resp.UpdateOption(dhcpv4.OptRebindingTimeValue(seg.Lease * 7 / 8))
-	}
-	resp.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(seg.Subnet.Bits(), 32)))
-	resp.UpdateOption(dhcpv4.OptRouter(seg.Gateway.AsSlice()))
-	dns := make([]net.IP, 0, len(seg.dns()))
-	for _, d := range seg.dns() {
-		dns = append(dns, d.AsSlice())
-	}
-	resp.UpdateOption(dhcpv4.OptDNS(dns...))
-	if seg.DomainName != "" {
-		resp.UpdateOption(dhcpv4.OptDomainName(seg.DomainName))
-	}
-	if seg.PortalURI != "" {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionURL, []byte(seg.PortalURI)))
-	}
-	return resp
+	return answer{mt: dhcpv4.MessageTypeNak, why: why, broadcast: addr4(req.GatewayIPAddr).IsValid()}, true
 }
 
 // device describes the client from what req tells.

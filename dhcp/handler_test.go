@@ -615,6 +615,8 @@ func TestConcurrentAcksShareOneCommit(t *testing.T) {
 		offers[i] = msg(t, mac, dhcpv4.MessageTypeRequest, withRequested(o.YourIPAddr.String()), withServerID("10.40.0.1"))
 	}
 	h.s.commit.maxBatch = 1 << 20
+	// Only the pipelining is under test: no waiting for a batch to fill.
+	h.s.commit.maxAge = 0
 	acks := make(chan bool, n)
 	for i := range offers {
 		go func() {
@@ -641,6 +643,47 @@ func TestConcurrentAcksShareOneCommit(t *testing.T) {
 	}
 	if got := h.s.metrics.LeasesCommitted.Load(); got != n {
 		t.Errorf("leases committed %d", got)
+	}
+}
+
+// TestGroupCommitClosesBySize lets a batch wait as long as it likes for
+// company (maxAge far beyond the test) and expects it to close, and
+// commit, as soon as it holds maxBatch writes: n concurrent ACKs, one
+// transaction, each ACK's lease and device sighting counting as writes.
+func TestGroupCommitClosesBySize(t *testing.T) {
+	st := newMemStore()
+	const n = 8
+	h := newHarness(t, st, nil)
+	reqs := make([][]byte, n)
+	for i := range reqs {
+		mac := net.HardwareAddr{0x00, 0x1c, 0xb3, 0x11, 0, byte(i)}.String()
+		o, _ := h.send("v0", clientPort, msg(t, mac, dhcpv4.MessageTypeDiscover))
+		if o == nil {
+			t.Fatalf("no offer for %d", i)
+		}
+		reqs[i] = msg(t, mac, dhcpv4.MessageTypeRequest, withRequested(o.YourIPAddr.String()), withServerID("10.40.0.1"))
+	}
+	st.mu.Lock()
+	before := st.batches
+	st.mu.Unlock()
+	h.s.commit.maxAge = time.Hour
+	h.s.commit.maxBatch = 2 * n
+	acks := make(chan bool, n)
+	for i := range reqs {
+		go func() {
+			r, _ := h.send("v0", clientPort, reqs[i])
+			acks <- r != nil && r.MessageType() == dhcpv4.MessageTypeAck
+		}()
+	}
+	for range n {
+		if !<-acks {
+			t.Fatal("a request was not acknowledged")
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if got := st.batches - before; got != 1 {
+		t.Fatalf("%d ACKs took %d transactions, want 1", n, got)
 	}
 }
 

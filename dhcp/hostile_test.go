@@ -146,14 +146,14 @@ func TestHandlerPanicIsRecoveredAndCounted(t *testing.T) {
 	st := &panicStore{memStore: newMemStore(), mac: "00:1c:b3:00:aa:01"}
 	h := newHarness(t, st.memStore, nil)
 	h.s.cfg.Store = st
-	out, _, ok := h.s.handleSafely(context.Background(), h.s.byIface["v0"], clientPort, nil, msg(t, st.mac, dhcpv4.MessageTypeDiscover))
+	out, _, ok := h.s.handleSafely(context.Background(), h.s.byIface["v0"], clientPort, nil, msg(t, st.mac, dhcpv4.MessageTypeDiscover), nil)
 	if ok || out != nil {
 		t.Fatal("a panicking exchange produced a reply")
 	}
 	if h.s.metrics.Panics.Load() != 1 {
 		t.Errorf("panics = %d, want 1", h.s.metrics.Panics.Load())
 	}
-	if _, _, ok := h.s.handleSafely(context.Background(), h.s.byIface["v0"], clientPort, nil, msg(t, "00:1c:b3:00:aa:02", dhcpv4.MessageTypeDiscover)); !ok {
+	if _, _, ok := h.s.handleSafely(context.Background(), h.s.byIface["v0"], clientPort, nil, msg(t, "00:1c:b3:00:aa:02", dhcpv4.MessageTypeDiscover), nil); !ok {
 		t.Error("the next client was not answered")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/bpf"
@@ -94,6 +95,14 @@ func ListenLink(iface string) (net.PacketConn, error) {
 		pf.Close()
 		return nil, err
 	}
+	// The UDP socket only sends: a filter that accepts nothing has the
+	// kernel drop its copy of every request, instead of queueing it for
+	// drain to read and throw away (a wake-up and a read per request).
+	if err := rejectAll(udp); err != nil {
+		pf.Close()
+		udp.Close()
+		return nil, fmt.Errorf("dhcp: listen on %s: %w", iface, err)
+	}
 	c := &linkConn{udp: udp, pkt: pf, raw: rc, done: make(chan struct{}), frame: make([]byte, 65536)}
 	go c.drain()
 	return c, nil
@@ -101,8 +110,33 @@ func ListenLink(iface string) (net.PacketConn, error) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// drain discards what the UDP socket receives: requests are read from the
-// packet socket. It returns when the socket is closed.
+// rejectAll attaches a socket filter that passes nothing to c.
+func rejectAll(c net.PacketConn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return errors.New("UDP socket without a file descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	f := []unix.SockFilter{{Code: 0x06, K: 0}} // BPF_RET|BPF_K 0: drop
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: 1, Filter: &f[0]})
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("attach reject-all filter: %w", serr)
+	}
+	return nil
+}
+
+// drain discards anything the UDP socket still receives (its filter
+// rejects everything; this is in case a kernel queued some before the
+// filter went on): requests are read from the packet socket. It returns
+// when the socket is closed.
 func (c *linkConn) drain() {
 	defer close(c.done)
 	buf := make([]byte, 2048)

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
@@ -61,7 +62,7 @@ type Config struct {
 	// NoRapidCommit turns off RFC 4039 two-message exchanges on every
 	// segment, whatever Segment.RapidCommit says.
 	NoRapidCommit bool
-	MaxInFlight   int // concurrent exchanges; 0: 1024
+	MaxInFlight   int // datagrams queued for the workers; 0: 1024
 	// UnleasedRetention is how long device records that never completed a
 	// lease are kept (when the Store is a DevicePurger); 0 means
 	// DefaultUnleasedRetention.
@@ -91,8 +92,17 @@ type Server struct {
 	oui     *OUI
 	commit  *committer
 	metrics Metrics
-	sem     chan struct{}
 	ready   chan struct{}
+	// listenRelay opens relay interfaces' sockets (see New).
+	listenRelay func(iface string) (net.PacketConn, error)
+
+	// The workers (see serve): work carries datagrams to them, bufs
+	// recycles datagram buffers.
+	work      chan job // everything but DISCOVERs
+	discovers chan job
+	bufs      sync.Pool
+	workers   atomic.Int64
+	idle      atomic.Int64
 
 	alertMu sync.Mutex
 	alerted map[string]time.Time // segment|mac -> when the finding was raised
@@ -118,8 +128,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.OUI == nil {
 		cfg.OUI = BuiltinOUI()
 	}
+	listenRelay := cfg.Listen
 	if cfg.Listen == nil {
 		cfg.Listen = ListenLink
+		// A relay interface needs no frame source: relayed requests are
+		// never checked against it, and a plain UDP socket costs less.
+		listenRelay = ListenUDP
 	}
 	if cfg.OfferHold <= 0 {
 		cfg.OfferHold = 30 * time.Second
@@ -140,15 +154,18 @@ func New(cfg Config) (*Server, error) {
 		cfg.PacketsPerSecond = DefaultPacketsPerSecond
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		byIface: map[string]*segState{},
-		oui:     cfg.OUI,
-		sem:     make(chan struct{}, cfg.MaxInFlight),
-		ready:   make(chan struct{}),
-		alerted: map[string]time.Time{},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		now:         cfg.Now,
+		byIface:     map[string]*segState{},
+		oui:         cfg.OUI,
+		work:        make(chan job, cfg.MaxInFlight),
+		discovers:   make(chan job, max(cfg.MaxInFlight/4, 1)),
+		ready:       make(chan struct{}),
+		alerted:     map[string]time.Time{},
+		listenRelay: listenRelay,
 	}
+	s.bufs.New = func() any { return new([MaxDatagram + 1]byte) }
 	s.commit = newCommitter(cfg.Store, &s.metrics)
 	names := map[string]bool{}
 	for _, seg := range cfg.Segments {
@@ -378,7 +395,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ls = append(ls, listener{c, seg})
 	}
 	for _, ri := range s.cfg.RelayInterfaces {
-		c, err := s.cfg.Listen(ri)
+		c, err := s.listenRelay(ri)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("dhcp: relay interface %s: %w", ri, err)
@@ -416,20 +433,56 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// serve reads one socket. Each datagram is handled on its own goroutine
-// (bounded by MaxInFlight) so that exchanges waiting for their group commit
-// do not hold up the next packet.
+// job is one datagram for a worker.
+type job struct {
+	send  later // writes a reply on the socket the datagram came from
+	seg   *segState
+	src   netip.AddrPort
+	hwsrc net.HardwareAddr
+	pkt   *[MaxDatagram + 1]byte
+	n     int
+}
+
+// workerIdle is how long a worker beyond the first few waits for work
+// before it exits: a burst's workers outlive it briefly, so the next one
+// does not pay for new goroutines (and their stacks growing again).
+const workerIdle = 10 * time.Second
+
+// keepWorkers is how many workers stay however quiet it is.
+const keepWorkers = 4
+
+// maxWorkers bounds the workers. A worker does not wait for a group
+// commit (an ACK is finished by the committer, see exchange), so it is
+// busy only while it computes or asks the kernel something: a few per
+// core keep the cores busy, and more would only hold memory (a stack
+// each) after a burst.
+const maxWorkers = 32
+
+// serve reads one socket and hands each datagram to the server's workers
+// through a queue of MaxInFlight; a datagram that finds it full is
+// dropped and counted (Overload). A new worker starts when none is idle,
+// up to maxWorkers.
 func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, limit *bucket, wg *sync.WaitGroup) {
-	buf := make([]byte, MaxDatagram+1)
+	// One sender per socket, shared by its replies: the ACKs sent after
+	// their commit use it from the committer's finisher.
+	send := func(out []byte, dst netip.AddrPort) {
+		if _, err := conn.WriteTo(out, net.UDPAddrFromAddrPort(dst)); err != nil && ctx.Err() == nil {
+			s.metrics.inc(&s.metrics.SendErrors)
+			s.log.Warn("dhcp: send", "to", dst, "err", err)
+		}
+	}
+	buf := s.bufs.Get().(*[MaxDatagram + 1]byte)
 	for {
-		n, from, err := conn.ReadFrom(buf)
+		n, from, err := conn.ReadFrom(buf[:])
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				s.bufs.Put(buf)
 				return
 			}
 			s.log.Warn("dhcp: read", "err", err)
 			select {
 			case <-ctx.Done():
+				s.bufs.Put(buf)
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
@@ -455,34 +508,98 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, 
 			s.metrics.inc(&s.metrics.RateLimited)
 			continue
 		}
-		pkt := make([]byte, n)
-		copy(pkt, buf[:n])
+		// DISCOVERs wait in a queue of their own, which workers serve
+		// only when the other is empty: under overload the server
+		// finishes the exchanges it started (a REQUEST's ACK is a lease)
+		// before it starts new ones, and a DISCOVER that cannot be
+		// answered soon is dropped at once rather than answered late.
+		q := s.work
+		if isDiscover(buf[:n]) {
+			q = s.discovers
+		}
 		select {
-		case s.sem <- struct{}{}:
+		case q <- job{send: send, seg: seg, src: src, hwsrc: hwsrc, pkt: buf, n: n}:
 		default:
 			s.metrics.inc(&s.metrics.Overload)
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-s.sem }()
-			out, dst, ok := s.handleSafely(ctx, seg, src, hwsrc, pkt)
-			if !ok {
+		// The worker owns buf now.
+		buf = s.bufs.Get().(*[MaxDatagram + 1]byte)
+		if s.idle.Load() == 0 {
+			s.spawn(ctx, wg)
+		}
+	}
+}
+
+// spawn starts a worker unless MaxInFlight are running.
+func (s *Server) spawn(ctx context.Context, wg *sync.WaitGroup) {
+	for {
+		n := s.workers.Load()
+		if n >= int64(min(s.cfg.MaxInFlight, maxWorkers)) {
+			return
+		}
+		if s.workers.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer s.workers.Add(-1)
+		s.worker(ctx)
+	}()
+}
+
+// worker handles datagrams until ctx is done, or until it has been idle
+// for workerIdle while more than keepWorkers run.
+func (s *Server) worker(ctx context.Context) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case j := <-s.work:
+			s.run(ctx, j)
+			continue
+		default:
+		}
+		s.idle.Add(1)
+		select {
+		case j := <-s.work:
+			s.idle.Add(-1)
+			s.run(ctx, j)
+			idle.Reset(workerIdle)
+		case j := <-s.discovers:
+			s.idle.Add(-1)
+			s.run(ctx, j)
+			idle.Reset(workerIdle)
+		case <-idle.C:
+			s.idle.Add(-1)
+			if s.workers.Load() > keepWorkers {
 				return
 			}
-			if _, err := conn.WriteTo(out, net.UDPAddrFromAddrPort(dst)); err != nil {
-				s.metrics.inc(&s.metrics.SendErrors)
-				s.log.Warn("dhcp: send", "to", dst, "err", err)
-			}
-		}()
+			idle.Reset(workerIdle)
+		case <-ctx.Done():
+			s.idle.Add(-1)
+			// Datagrams still queued were read after the server was told
+			// to stop: dropped, as they would be by a closed socket.
+			return
+		}
+	}
+}
+
+// run handles one datagram and sends the reply.
+func (s *Server) run(ctx context.Context, j job) {
+	out, dst, ok := s.handleSafely(ctx, j.seg, j.src, j.hwsrc, j.pkt[:j.n], j.send)
+	s.bufs.Put(j.pkt)
+	if ok {
+		j.send(out, dst)
 	}
 }
 
 // handleSafely is handle with a panic turned into a dropped packet: a bug
 // one packet reaches must not stop DHCP for the school. The panic is
 // counted and logged with the packet, so it can be replayed.
-func (s *Server) handleSafely(ctx context.Context, seg *segState, src netip.AddrPort, hwsrc net.HardwareAddr, pkt []byte) (out []byte, dst netip.AddrPort, ok bool) {
+func (s *Server) handleSafely(ctx context.Context, seg *segState, src netip.AddrPort, hwsrc net.HardwareAddr, pkt []byte, lt later) (out []byte, dst netip.AddrPort, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.metrics.inc(&s.metrics.Panics)
@@ -490,7 +607,7 @@ func (s *Server) handleSafely(ctx context.Context, seg *segState, src netip.Addr
 			out, ok = nil, false
 		}
 	}()
-	return s.handle(ctx, seg, src, hwsrc, pkt)
+	return s.exchange(ctx, seg, src, hwsrc, pkt, lt)
 }
 
 // sweep publishes expiries and forgets stale offers and alert throttles.

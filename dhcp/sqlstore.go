@@ -2,29 +2,166 @@ package dhcp
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
 // SQLStore is the LeaseStore over Gatehouse's database.
+//
+// DeviceStatus answers from memory: a SQLite query per packet cost more
+// than the rest of the exchange (issue 16's profile). The memory copy is
+// correct whoever writes the devices table, by construction: triggers log
+// every change of a device's presence, approval and blocking
+// (store.DeviceStateChanges), and the copy follows that log at most
+// statusRefresh behind, so the admin pages, people, RADIUS, the purges and
+// the CLI in another process need not know it exists. The server's own
+// sightings are written through at once, so a device it just recorded is
+// known to the next packet.
 type SQLStore struct {
-	st *store.Store
-	// lookups bounds concurrent DeviceStatus queries. Every exchange asks;
-	// unbounded, a burst opens a fresh SQLite connection per waiting
-	// handler and database/sql closes all but its few idle ones afterwards,
-	// so the server spends its time opening connections.
-	lookups chan struct{}
+	st     *store.Store
+	states deviceStates
 }
-
-// statusLookups is how many DeviceStatus queries run at once: as many as
-// database/sql keeps idle connections by default, so they are reused.
-const statusLookups = 2
 
 // NewSQLStore adapts st.
 func NewSQLStore(st *store.Store) *SQLStore {
-	return &SQLStore{st: st, lookups: make(chan struct{}, statusLookups)}
+	return &SQLStore{st: st}
+}
+
+// How far the in-memory device states may lag the database: refreshed when
+// older than statusRefresh; when the database cannot be read for
+// statusStale, lookups fail (and the handler fails closed) rather than
+// serve old decisions.
+const (
+	statusRefresh = 100 * time.Millisecond
+	statusStale   = 5 * time.Second
+	// changesPerRead bounds one read of the change log.
+	changesPerRead = 4096
+)
+
+// Device state bits in deviceStates.m; presence in the map is "known".
+const (
+	stateApproved uint8 = 1 << iota
+	stateBlocked
+)
+
+// deviceStates is the in-memory copy of every device's state. The map is
+// as large as the devices table, which the store bounds (SetMaxDevices).
+type deviceStates struct {
+	mu     sync.RWMutex
+	m      map[[6]byte]uint8
+	seq    int64     // change log position m reflects
+	loaded time.Time // last successful refresh; zero before the first
+	// refresh is held by the one goroutine reading the log; the others
+	// answer from the copy meanwhile.
+	refresh sync.Mutex
+}
+
+func key6(mac net.HardwareAddr) (k [6]byte, ok bool) {
+	if len(mac) != 6 {
+		return k, false
+	}
+	copy(k[:], mac)
+	return k, true
+}
+
+// catchUp brings the copy up to date when it is older than statusRefresh.
+func (s *SQLStore) catchUp(ctx context.Context) error {
+	d := &s.states
+	now := time.Now()
+	d.mu.RLock()
+	at := d.loaded
+	d.mu.RUnlock()
+	if !at.IsZero() && now.Sub(at) < statusRefresh {
+		return nil
+	}
+	if !d.refresh.TryLock() {
+		if !at.IsZero() && now.Sub(at) < statusStale {
+			return nil // another packet is refreshing; this one uses the copy
+		}
+		d.refresh.Lock()
+	}
+	defer d.refresh.Unlock()
+	d.mu.RLock()
+	at, seq := d.loaded, d.seq
+	d.mu.RUnlock()
+	if !at.IsZero() && time.Since(at) < statusRefresh {
+		return nil
+	}
+	err := s.follow(ctx, at.IsZero(), seq)
+	if err != nil {
+		if !at.IsZero() && time.Since(at) < statusStale {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// follow applies the change log after seq, or reloads every state when
+// full is set or the log no longer reaches back to seq. Only the holder of
+// states.refresh calls it.
+func (s *SQLStore) follow(ctx context.Context, full bool, seq int64) error {
+	d := &s.states
+	for !full {
+		ch, last, complete, err := s.st.DeviceStateChanges(ctx, seq, changesPerRead)
+		if err != nil {
+			return err
+		}
+		if !complete {
+			full = true
+			break
+		}
+		d.mu.Lock()
+		for _, c := range ch {
+			k, ok := key6(c.MAC)
+			if !ok {
+				continue
+			}
+			if !c.Present {
+				delete(d.m, k)
+				continue
+			}
+			d.m[k] = bits(c.Approved, c.Blocked)
+		}
+		d.seq = last
+		if len(ch) < changesPerRead {
+			d.loaded = time.Now()
+			d.mu.Unlock()
+			return nil
+		}
+		d.mu.Unlock()
+		seq = last
+	}
+	all, seq, err := s.st.DeviceStates(ctx)
+	if err != nil {
+		return err
+	}
+	m := make(map[[6]byte]uint8, len(all))
+	for _, st := range all {
+		if k, ok := key6(st.MAC); ok {
+			m[k] = bits(st.Approved, st.Blocked)
+		}
+	}
+	d.mu.Lock()
+	d.m, d.seq, d.loaded = m, seq, time.Now()
+	d.mu.Unlock()
+	// Changes made while the table was read.
+	return s.follow(ctx, false, seq)
+}
+
+func bits(approved, blocked bool) uint8 {
+	var b uint8
+	if approved {
+		b |= stateApproved
+	}
+	if blocked {
+		b |= stateBlocked
+	}
+	return b
 }
 
 // LoadLeases implements LeaseStore.
@@ -67,19 +204,41 @@ func (s *SQLStore) SaveBatch(ctx context.Context, leases []Lease, devices []Devi
 			Hostname: d.Hostname, VendorClass: d.VendorClass, Fingerprint: d.Fingerprint, OS: d.OS,
 			Manufacturer: d.Manufacturer, Randomised: d.Randomised})
 	}
-	return s.st.SaveDHCP(ctx, ls, ds)
+	if err := s.st.SaveDHCP(ctx, ls, ds); err != nil {
+		return err
+	}
+	// Written through: every device in the batch now has a record. Its
+	// approval is whatever the copy (or, soon, the change log) says.
+	d := &s.states
+	d.mu.Lock()
+	if d.m != nil {
+		for _, dev := range devices {
+			if k, ok := key6(dev.MAC); ok {
+				if _, known := d.m[k]; !known {
+					d.m[k] = 0
+				}
+			}
+		}
+	}
+	d.mu.Unlock()
+	return nil
 }
 
 // DeviceStatus implements LeaseStore.
 func (s *SQLStore) DeviceStatus(ctx context.Context, mac net.HardwareAddr) (DeviceStatus, error) {
-	select {
-	case s.lookups <- struct{}{}:
-	case <-ctx.Done():
-		return DeviceStatus{}, ctx.Err()
+	k, ok := key6(mac)
+	if !ok {
+		known, approved, blocked, err := s.st.DeviceStatus(ctx, mac)
+		return DeviceStatus{Known: known, Approved: approved, Blocked: blocked}, err
 	}
-	defer func() { <-s.lookups }()
-	known, approved, blocked, err := s.st.DeviceStatus(ctx, mac)
-	return DeviceStatus{Known: known, Approved: approved, Blocked: blocked}, err
+	if err := s.catchUp(ctx); err != nil {
+		return DeviceStatus{}, fmt.Errorf("dhcp: device states: %w", err)
+	}
+	d := &s.states
+	d.mu.RLock()
+	b, known := d.m[k]
+	d.mu.RUnlock()
+	return DeviceStatus{Known: known, Approved: b&stateApproved != 0, Blocked: b&stateBlocked != 0}, nil
 }
 
 // PurgeUnleasedDevices deletes device records that never completed a lease

@@ -37,7 +37,9 @@ func (s *Store) SetMaxDevices(n int) { s.devCap.n.Store(int64(n)) }
 func (s *Store) evictDevicesTx(ctx context.Context, tx *sql.Tx) error {
 	limit := s.devCap.get()
 	var n int64
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM devices`).Scan(&n); err != nil {
+	// device_count is kept by triggers (migration 0021): COUNT(*) would
+	// walk the table in every DHCP commit.
+	if err := tx.QueryRowContext(ctx, `SELECT n FROM device_count WHERE only = 1`).Scan(&n); err != nil {
 		return err
 	}
 	if n <= limit {

@@ -95,12 +95,11 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if len(leases) > 0 {
-			del, err := tx.PrepareContext(ctx, `DELETE FROM dhcp_leases WHERE mac = ? AND segment = ? AND ip <> ?`)
+			del, err := s.txPrepared(ctx, tx, stmtLeaseMove, `DELETE FROM dhcp_leases WHERE mac = ? AND segment = ? AND ip <> ?`)
 			if err != nil {
 				return err
 			}
-			defer del.Close()
-			up, err := tx.PrepareContext(ctx, `INSERT INTO dhcp_leases
+			up, err := s.txPrepared(ctx, tx, stmtLeaseUpsert, `INSERT INTO dhcp_leases
 				(segment, ip, mac, client_id, hostname, state, start_at, expires_at, relay, relay_info)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (segment, ip) DO UPDATE SET
@@ -110,7 +109,6 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 			if err != nil {
 				return err
 			}
-			defer up.Close()
 			for _, l := range leases {
 				if l.Segment == "" || !l.IP.Is4() {
 					return fmt.Errorf("lease %q %v: needs a segment and an IPv4 address", l.Segment, l.IP)
@@ -134,7 +132,7 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 			}
 		}
 		if len(devices) > 0 {
-			up, err := tx.PrepareContext(ctx, `INSERT INTO devices
+			up, err := s.txPrepared(ctx, tx, stmtDeviceSighting, `INSERT INTO devices
 				(mac, first_seen, last_seen, segment, ip, hostname, vendor_class, fingerprint, os, manufacturer, randomised)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (mac) DO UPDATE SET
@@ -150,7 +148,6 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 			if err != nil {
 				return err
 			}
-			defer up.Close()
 			for _, d := range devices {
 				if len(d.MAC) == 0 {
 					return fmt.Errorf("device without a MAC")

@@ -632,6 +632,10 @@ func (s *Store) DeviceForRADIUS(ctx context.Context, mac net.HardwareAddr) (Devi
 const (
 	stmtDeviceForRADIUS = iota
 	stmtRADIUSDeviceGeneration
+	stmtDeviceChanges
+	stmtLeaseMove
+	stmtLeaseUpsert
+	stmtDeviceSighting
 	numStmts
 )
 
@@ -650,6 +654,17 @@ func (s *Store) prepared(ctx context.Context, id int, query string) (*sql.Stmt, 
 	}
 	s.stmts[id] = st
 	return st, nil
+}
+
+// txPrepared is statement id (see prepared) for use inside tx: database/sql
+// keeps it prepared on each connection it ran on, so a DHCP commit does not
+// parse its statements again every batch. The caller must not close it.
+func (s *Store) txPrepared(ctx context.Context, tx *sql.Tx, id int, query string) (*sql.Stmt, error) {
+	st, err := s.prepared(ctx, id, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st), nil
 }
 
 // DisablePersonKeys removes the personal Wi-Fi keys of every device the

@@ -62,6 +62,8 @@ func wireDHCP(_ context.Context, w *wiring) error {
 		RelayInterfaces: w.cfg.DHCPRelay.Interfaces,
 		TrustedRelays:   w.cfg.DHCPRelay.Trusted,
 		DeviceRetention: w.cfg.DHCPRelay.DeviceRetention,
+		// 0 keeps the server's default.
+		PacketsPerSecond: w.cfg.DHCPRelay.PacketsPerSecond,
 	})
 	if err != nil {
 		return err

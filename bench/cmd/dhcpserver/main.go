@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -36,6 +37,7 @@ func main() {
 
 func run() error {
 	iface := flag.String("iface", "", "interface to serve (required)")
+	relayOnly := flag.Bool("relay-only", false, "serve -iface as a relay interface only (what perfdhcp needs: it always relays) and the segment through it")
 	subnet := flag.String("subnet", "", "segment subnet, e.g. 10.50.0.0/16 (required)")
 	gateway := flag.String("gateway", "", "router address on the segment (required)")
 	rng := flag.String("range", "", "pool as FIRST-LAST (required)")
@@ -44,6 +46,14 @@ func run() error {
 	status := flag.String("status", "", "file to write counters to on SIGUSR1 and at exit")
 	lease := flag.Duration("lease", time.Hour, "lease time")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	// The flood limits stay on (checked on every packet) but are raised
+	// above what perfdhcp sends: every request comes from one relay
+	// address and most from MACs never seen before, which a school's
+	// defaults (200 packets/s per interface, 60 new devices a minute)
+	// rightly refuse. Kea has no such limits to raise.
+	maxInFlight := flag.Int("max-in-flight", 0, "exchanges in flight (0: the server's default)")
+	pps := flag.Int("packets-per-second", 10000000, "per-interface packet rate limit")
+	newPerMin := flag.Int("new-devices-per-minute", 100000000, "cap on never-seen MACs offered an address per minute")
 	flag.Parse()
 	if *iface == "" || *subnet == "" || *gateway == "" || *rng == "" || *db == "" {
 		flag.Usage()
@@ -88,6 +98,11 @@ func run() error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// The daemon's collector setting (cmd/gatehouse/memlimit.go), unless
+	// the environment sets one: the memory figure is the daemon's.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	st, err := store.Open(ctx, *db)
@@ -96,12 +111,21 @@ func run() error {
 	}
 	defer st.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	seg, relayIfaces := *iface, []string(nil)
+	if *relayOnly {
+		// Relayed requests are accepted on relay interfaces only; the
+		// segment is then one reached through relays (giaddr in its subnet).
+		seg, relayIfaces = "", []string{*iface}
+	}
 	srv, err := dhcp.New(dhcp.Config{
-		Segments: []dhcp.Segment{{Name: "bench", Interface: *iface, Subnet: pfx, Gateway: gw,
-			RangeStart: first, RangeEnd: last, Lease: *lease}},
-		Store:         dhcp.NewSQLStore(st),
-		TrustedRelays: relays,
-		Logger:        log,
+		Segments: []dhcp.Segment{{Name: "bench", Interface: seg, Subnet: pfx, Gateway: gw,
+			RangeStart: first, RangeEnd: last, Lease: *lease, NewDevicesPerMinute: *newPerMin}},
+		PacketsPerSecond: *pps,
+		MaxInFlight:      *maxInFlight,
+		Store:            dhcp.NewSQLStore(st),
+		TrustedRelays:    relays,
+		RelayInterfaces:  relayIfaces,
+		Logger:           log,
 	})
 	if err != nil {
 		return err
