@@ -57,6 +57,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
@@ -151,7 +152,15 @@ func orchestrate(ctx context.Context, bin, opennds string, n, conc int, redirect
 	if err != nil {
 		return err
 	}
-	fmt.Printf("setup: %d visitors (macvlan interfaces with their own MAC and address) in %.1f s\n", len(vs), time.Since(t0).Seconds())
+	// Every visitor has a DHCP lease, as on a real visitor network: the
+	// segment binds MAC and address (mac_ip_binding, on by default), and a
+	// pair the router never gave out stays shut even with a code. The
+	// leases go into the database as the DHCP server would have written
+	// them; the daemon binds them at start.
+	if err := saveLeases(ctx, files.Database, vs); err != nil {
+		return err
+	}
+	fmt.Printf("setup: %d visitors (macvlan interfaces with their own MAC, address and DHCP lease) in %.1f s\n", len(vs), time.Since(t0).Seconds())
 	list := filepath.Join(dir, "visitors")
 	var b strings.Builder
 	for _, v := range vs {
@@ -474,6 +483,27 @@ func addVisitors(s *testbed.School, codes []string) ([]visitor, error) {
 		vs[i] = v
 	}
 	return vs, nil
+}
+
+// saveLeases records one bound DHCP lease per visitor (eight hours, the
+// rush's codes' length) and the device sightings that go with them.
+func saveLeases(ctx context.Context, db string, vs []visitor) error {
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		return fmt.Errorf("open the database for the visitors' leases: %w", err)
+	}
+	defer st.Close()
+	now := time.Now()
+	leases := make([]store.DHCPLease, 0, len(vs))
+	devices := make([]store.Device, 0, len(vs))
+	for _, v := range vs {
+		leases = append(leases, store.DHCPLease{Segment: "visitor", IP: v.ip, MAC: v.mac, State: "bound", Start: now, Expires: now.Add(8 * time.Hour)})
+		devices = append(devices, store.Device{MAC: v.mac, FirstSeen: now, LastSeen: now, Segment: "visitor", IP: v.ip})
+	}
+	if err := st.SaveDHCP(ctx, leases, devices); err != nil {
+		return fmt.Errorf("record the visitors' leases: %w", err)
+	}
+	return nil
 }
 
 func handleIn(s *testbed.School, ns string) (*netlink.Handle, error) {
@@ -812,11 +842,11 @@ func loadRush(ctx context.Context, path string, conc int) error {
 					fail(v, "sign in: %v", err)
 					continue
 				}
-				_, _ = io.Copy(io.Discard, pr.Body)
+				body, _ := io.ReadAll(io.LimitReader(pr.Body, 64<<10))
 				pr.Body.Close()
 				tPost := time.Since(t0)
 				if pr.StatusCode != http.StatusSeeOther {
-					fail(v, "sign in: status %d", pr.StatusCode)
+					fail(v, "sign in: status %d: %s", pr.StatusCode, pageError(body))
 					continue
 				}
 				forwarded := false
@@ -846,6 +876,34 @@ func loadRush(ctx context.Context, path string, conc int) error {
 	res.ForwardP50ms, res.ForwardP99ms, res.ForwardMaxms = pct(fwd, 50), pct(fwd, 99), pct(fwd, 100)
 	res.PostP50ms, res.PostP99ms = pct(post, 50), pct(post, 99)
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// pageError is the error summary of a portal page that refused a sign-in,
+// so a failed run says why.
+func pageError(body []byte) string {
+	s := string(body)
+	i := strings.Index(s, "role=\"alert\"")
+	if i < 0 {
+		return "(no error on the page)"
+	}
+	s = s[i:]
+	var b strings.Builder
+	in := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>':
+			in = false
+			b.WriteByte(' ')
+		case !in:
+			b.WriteRune(r)
+		}
+		if b.Len() > 300 {
+			break
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
 }
 
 func status(r *http.Response) string {
