@@ -120,6 +120,8 @@ type Portal struct {
 
 	conns connTracker
 
+	signIns signIns // group commit of sign-ins (commit.go)
+
 	panics atomic.Uint64 // requests whose handling panicked
 }
 
@@ -213,6 +215,7 @@ func New(opts Options) (*Portal, error) {
 		now: opts.Now, loc: opts.Location, school: opts.School, ssid: opts.SSID, base: base, venue: opts.VenueURL,
 		listen: opts.Listen, tlsAddr: opts.TLSListen, certFile: opts.CertFile, keyFile: opts.KeyFile,
 		rand: opts.Rand, lim: newLimiter(opts.Limits)}
+	p.signIns.st = opts.Store
 	if opts.CodeKey != nil {
 		p.key, p.siteKeyed = slices.Clone(opts.CodeKey), true
 	}
