@@ -77,7 +77,7 @@ type Enforcer struct {
 	leftovers map[string]bool
 	applied   bool
 
-	cleaner flowCleaner // conntrack cleanup after evictions and revocations (flowcleaner.go)
+	cleaner flowCleaner  // conntrack cleanup after evictions and revocations (flowcleaner.go)
 	admits  admitBatcher // admissions that share a transaction (admitbatch.go)
 }
 
