@@ -188,9 +188,12 @@ func orchestrate(ctx context.Context, bin, opennds string, n, conc int, redirect
 		red.OK, red.Seconds, len(vs), conc, float64(red.OK)/red.Seconds, red.Errors, red.P50ms, red.P99ms)
 
 	var rush rushResult
-	if err := child(ctx, s, self, &rush, "-role", "rush", "-clients-file", list, "-concurrency", strconv.Itoa(conc)); err != nil {
+	cpu0, _ := cpuSeconds(d.cmd.Process.Pid)
+	loadCPU, err := childCPU(ctx, s, self, &rush, "-role", "rush", "-clients-file", list, "-concurrency", strconv.Itoa(conc))
+	if err != nil {
 		return err
 	}
+	cpu1, _ := cpuSeconds(d.cmd.Process.Pid)
 	rss, hwm, err := memory(d.cmd.Process.Pid)
 	if err != nil {
 		return err
@@ -203,6 +206,12 @@ func orchestrate(ctx context.Context, bin, opennds string, n, conc int, redirect
 		rush.OK, len(vs), rush.Seconds, conc, float64(rush.OK)/rush.Seconds)
 	fmt.Printf("rush: form POST -> first forwarded probe: p50 %.1f ms, p99 %.1f ms, max %.1f ms; POST alone: p50 %.1f ms, p99 %.1f ms\n",
 		rush.ForwardP50ms, rush.ForwardP99ms, rush.ForwardMaxms, rush.PostP50ms, rush.PostP99ms)
+	if rush.OK > 0 {
+		// CPU time per login does not depend on what else the machine
+		// runs; the latencies above do.
+		fmt.Printf("rush: CPU per login: daemon %.2f ms, load generator %.2f ms (%.1f and %.1f CPU-seconds in all)\n",
+			(cpu1-cpu0)*1000/float64(rush.OK), loadCPU*1000/float64(rush.OK), cpu1-cpu0, loadCPU)
+	}
 	if len(rush.Failures) > 0 {
 		fmt.Printf("rush: %d failures, first: %s\n", len(rush.Failures), rush.Failures[0])
 	}
@@ -652,13 +661,45 @@ func restoreLogged(path string) string {
 
 // child runs this binary in the visitor namespace and decodes its JSON.
 func child(ctx context.Context, s *testbed.School, self string, out any, args ...string) error {
+	_, err := childCPU(ctx, s, self, out, args...)
+	return err
+}
+
+// childCPU is child that also returns the CPU-seconds the child used.
+func childCPU(ctx context.Context, s *testbed.School, self string, out any, args ...string) (float64, error) {
 	cmd := s.Command(ctx, "visitor", self, args...)
 	cmd.Stderr = os.Stderr
 	b, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("load generator %s: %w", args[1], err)
+		return 0, fmt.Errorf("load generator %s: %w", args[1], err)
 	}
-	return json.Unmarshal(b, out)
+	cpu := 0.0
+	if ps := cmd.ProcessState; ps != nil {
+		cpu = (ps.UserTime() + ps.SystemTime()).Seconds()
+	}
+	return cpu, json.Unmarshal(b, out)
+}
+
+// cpuSeconds reads a process's user and system CPU time so far.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return (ut + st) / ticks, nil
 }
 
 // The load generator's side, inside the visitor namespace.
