@@ -113,6 +113,9 @@ type Portal struct {
 	rand     io.Reader
 	lim      *limiter
 	tmpl     *template.Template
+	// texts are every message in each language, built once for the
+	// templates' .T (which only read them) instead of at every page.
+	texts map[string]map[string]string
 
 	keyMu     sync.Mutex
 	key       []byte
@@ -231,6 +234,14 @@ func New(opts Options) (*Portal, error) {
 	}
 	if p.school == "" {
 		p.school = "Gatehouse"
+	}
+	p.texts = map[string]map[string]string{}
+	for _, lang := range []string{langEN, langCY} {
+		t := make(map[string]string, len(messages))
+		for k := range messages {
+			t[k] = tr(lang, k)
+		}
+		p.texts[lang] = t
 	}
 	if p.tmpl, err = template.New("portal").ParseFS(templateFS, "templates/portal.html"); err != nil {
 		return nil, fmt.Errorf("captive: new: parse templates: %w", err)
