@@ -505,7 +505,7 @@ func (e *Enforcer) Evict(ctx context.Context, d Device) error {
 	e.log.Info("evicted", "mac", d.MAC, "ips", ips)
 	// The kernel already refuses the device's next packet (the portal
 	// gate precedes established traffic); its conntrack entries go after.
-	return e.killFlowsSoon(ctx, ips...)
+	return e.killFlowsSoon(ctx, true, ips...)
 }
 
 // pairOps returns ops for a MAC set and an IP set, for whichever of d's fields
@@ -615,7 +615,7 @@ func (e *Enforcer) Revoke(ctx context.Context, devices ...Device) error {
 	e.log.Info("revoked", "devices", len(devices))
 	// Revoked devices are refused ahead of established traffic: the
 	// kernel already drops them; their conntrack entries go after.
-	return e.killFlowsSoon(ctx, ips...)
+	return e.killFlowsSoon(ctx, false, ips...)
 }
 
 // Reinstate lifts a revocation (the devices are not re-approved).
