@@ -42,7 +42,7 @@ metric() {
 }
 echo "evict, call to open connection dropped (reset by the router, kernel timestamp): p50 $(metric "$tmp/drop" evict-refused-p50-µs) ms, p99 $(metric "$tmp/drop" evict-refused-p99-µs) ms ($EVICTS evictions)"
 echo "evict, call to the visitor's goroutine seeing its socket fail: p50 $(metric "$tmp/drop" evict-seen-p50-µs) ms, p99 $(metric "$tmp/drop" evict-seen-p99-µs) ms"
-echo "evict, call returned (kernel refusing): p50 $(metric "$tmp/drop" evict-return-p50-µs) ms, p99 $(metric "$tmp/drop" evict-return-p99-µs) ms"
+echo "evict, call returned (kernel refusing): p50 $(metric "$tmp/drop" evict-return-p50-µs) ms, p99 $(metric "$tmp/drop" evict-return-p99-µs) ms; CPU time of the call p50 $(metric "$tmp/drop" evict-cpu-p50-µs) ms, p99 $(metric "$tmp/drop" evict-cpu-p99-µs) ms"
 echo "load: $(uptime)"
 . bench/lib/verdict.sh
 verdict_value "evict call to open connection dropped p99 ms" "$(metric "$tmp/drop" evict-refused-p99-µs)" "<=" 5
