@@ -30,6 +30,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -727,11 +728,20 @@ func readVisitors(path string) ([]visitor, error) {
 	return vs, nil
 }
 
-// clientFor is an HTTP client whose every request opens a new connection
-// from v's interface and address, as a phone's probe does, and follows no
-// redirect.
-func clientFor(v visitor) *http.Client {
-	d := &net.Dialer{
+// visitorClient is a phone's HTTP client: every request opens a new
+// connection from its interface and address, as a phone's probe does,
+// and it follows no redirect. It writes the request and reads the answer
+// with net/http's own request writer and response parser, but without
+// http.Transport, whose per-connection goroutines and bookkeeping cost
+// the load generator about as much CPU per login as the daemon spends
+// answering: both share the same two cores, so a lighter client leaves
+// the daemon what a real phone would.
+type visitorClient struct {
+	d *net.Dialer
+}
+
+func clientFor(v visitor) *visitorClient {
+	return &visitorClient{d: &net.Dialer{
 		Timeout:   5 * time.Second,
 		LocalAddr: &net.TCPAddr{IP: v.ip.AsSlice()},
 		Control: func(_, _ string, rc syscall.RawConn) error {
@@ -743,28 +753,67 @@ func clientFor(v visitor) *http.Client {
 			}
 			return serr
 		},
-	}
-	return &http.Client{
-		Timeout:       10 * time.Second,
-		Transport:     &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true, Proxy: nil},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	}}
 }
 
-func probe(ctx context.Context, c *http.Client) (*http.Response, error) {
+// Do sends req on a new connection and returns the response with its
+// body read (at most 1 MiB) and the connection closed; bounded to 10 s.
+func (c *visitorClient) Do(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
+	defer cancel()
+	addr := req.URL.Host
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, "80")
+	}
+	conn, err := c.d.DialContext(ctx, "tcp4", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	req.Close = true
+	if err := req.Write(conn); err != nil {
+		return nil, err
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	return res, nil
+}
+
+func (c *visitorClient) Get(u string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.Do(req)
+}
+
+func (c *visitorClient) PostForm(u string, form url.Values) (*http.Response, error) {
+	req, err := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.Do(req)
+}
+
+func probe(ctx context.Context, c *visitorClient) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+testbed.WebIP+probePath, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Host = probeHost
 	req.Header.Set("User-Agent", probeUA)
-	res, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res, nil
+	return c.Do(req)
 }
 
 type redirectResult struct {
@@ -781,7 +830,7 @@ func loadRedirects(ctx context.Context, path string, conc int, d time.Duration, 
 	if err != nil {
 		return err
 	}
-	clients := make([]*http.Client, len(vs))
+	clients := make([]*visitorClient, len(vs))
 	for i, v := range vs {
 		clients[i] = clientFor(v)
 	}
