@@ -569,6 +569,9 @@ func (e *Enforcer) admitWith(ctx context.Context, d Device, until time.Time, l L
 			}
 		} else {
 			e.mu.Unlock()
+			// Not abandoned on ctx: the desired state already holds the
+			// admission and the transaction carrying it is bounded by
+			// netlink, so the caller learns what the kernel did.
 			<-p.done
 			if p.err != nil {
 				return nil, p.err
