@@ -9,10 +9,13 @@
 #  - eviction as a visitor sees it: EVICTS times, an admitted visitor's
 #    open TCP connection through the router ping-pongs one byte at a time
 #    with a server in the fake internet; the time from the call to Evict
-#    until that connection stops carrying data, p50 and p99, with
-#    PASS/FAIL against issue 16's target (p99 <= 5 ms). The kernel
-#    refuses the device's next packet when Evict returns; its conntrack
-#    entries are deleted after.
+#    until that connection is dropped (the router refuses its next packet
+#    and resets it: the kernel's receive timestamp of that reset), p50 and
+#    p99, with PASS/FAIL against issue 16's target (p99 <= 5 ms); beside
+#    it, when the visitor's goroutine saw its socket fail (that adds the
+#    wait for a CPU on a loaded machine). The kernel refuses the device's
+#    next packet when Evict returns; its conntrack entries are deleted
+#    two seconds after (see policy/flowcleaner.go for why not at once).
 # The DNS guard's comparison with dnsmasq is bench/dns.sh.
 # Needs: iproute2, nftables, Go. Bounded: about a minute.
 set -euo pipefail
@@ -37,8 +40,10 @@ go test -run '^$' -bench 'BenchmarkEvictDropsConnection$' -benchtime "${EVICTS}x
 metric() {
 	awk -v u="$2" '{ for (i = 2; i <= NF; i++) if ($i == u) printf "%.2f\n", $(i - 1) / 1000 }' "$1" | head -1
 }
-echo "evict, call to open connection dropped: p50 $(metric "$tmp/drop" evict-drop-p50-µs) ms, p99 $(metric "$tmp/drop" evict-drop-p99-µs) ms ($EVICTS evictions)"
-echo "evict, call returned (kernel refusing): p50 $(metric "$tmp/drop" evict-return-p50-µs) ms, p99 $(metric "$tmp/drop" evict-return-p99-µs) ms"
+echo "evict, call to open connection dropped (reset by the router, kernel timestamp): p50 $(metric "$tmp/drop" evict-refused-p50-µs) ms, p99 $(metric "$tmp/drop" evict-refused-p99-µs) ms ($EVICTS evictions)"
+echo "evict, call to the visitor's goroutine seeing its socket fail: p50 $(metric "$tmp/drop" evict-seen-p50-µs) ms, p99 $(metric "$tmp/drop" evict-seen-p99-µs) ms"
+echo "evict, call returned (kernel refusing): p50 $(metric "$tmp/drop" evict-return-p50-µs) ms, p99 $(metric "$tmp/drop" evict-return-p99-µs) ms; CPU time of the call p50 $(metric "$tmp/drop" evict-cpu-p50-µs) ms, p99 $(metric "$tmp/drop" evict-cpu-p99-µs) ms"
+echo "load: $(uptime)"
 . bench/lib/verdict.sh
-verdict_value "evict call to open connection dropped p99 ms" "$(metric "$tmp/drop" evict-drop-p99-µs)" "<=" 5
+verdict_value "evict call to open connection dropped p99 ms" "$(metric "$tmp/drop" evict-refused-p99-µs)" "<=" 5
 verdict_value "evict call returned p99 ms, 1000 evictions, full table" "$(metric "$tmp/admit" evict-p99-µs)" "<=" 5

@@ -202,15 +202,22 @@ func (e *refusal) Error() string { return "captive: code refused: " + e.outcome 
 
 // redeem checks a typed code for the device mac/ip, records the acceptance
 // and admits the device. The attempt is logged and counted by the limits.
+// The acceptance and the attempt are written with other visitors' sign-ins
+// in one transaction (signIns); redeem returns only once they are durable.
 func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr, ip netip.Addr, name, company string) (store.Voucher, error) {
 	now := p.now()
 	var v store.Voucher
-	outcome := outcomeOK
-	defer func() {
-		if err := p.st.RecordVoucherAttempt(context.WithoutCancel(ctx), store.VoucherAttempt{At: now, MAC: mac, IP: ip, Outcome: outcome}); err != nil {
-			p.log.Error("record code attempt", "err", err)
+	attempt := store.VoucherAttempt{At: now, MAC: mac, IP: ip}
+	// record writes the attempt of a sign-in refused before its code was
+	// looked up (it waits, as an acceptance does: the attempt log is the
+	// brute-force trail).
+	record := func(outcome string) {
+		a := attempt
+		a.Outcome = outcome
+		if r := p.signIns.do(store.BatchRedemption{Attempt: a}); r.Err != nil {
+			p.log.Error("record code attempt", "err", r.Err)
 		}
-	}()
+	}
 	// A device the portal cannot name is throttled by its address, and
 	// each try counts as a failure: otherwise it could try without limit.
 	key := "ip:" + ip.String()
@@ -218,22 +225,21 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 		key = mac.String()
 	}
 	if wait := p.lim.allow(key, now); wait > 0 {
-		outcome = outcomeThrottled
-		return v, &refusal{outcome, func(l string) string { return tr(l, "err_throttled", durationText(l, wait)) }}
+		record(outcomeThrottled)
+		return v, &refusal{outcomeThrottled, func(l string) string { return tr(l, "err_throttled", durationText(l, wait)) }}
 	}
 	if len(mac) == 0 {
-		outcome = outcomeNoDevice
 		p.lim.fail(key, now)
-		return v, &refusal{outcome, func(l string) string { return tr(l, "err_device") }}
+		record(outcomeNoDevice)
+		return v, &refusal{outcomeNoDevice, func(l string) string { return tr(l, "err_device") }}
 	}
 	if p.bound != nil && !p.bound(mac, ip) {
 		// An address the router never gave this MAC: a code must not
 		// make it work (MAC-address binding). Not a guess, so no failure.
-		outcome = outcomeUnbound
-		return v, &refusal{outcome, func(l string) string { return tr(l, "err_device") }}
+		record(outcomeUnbound)
+		return v, &refusal{outcomeUnbound, func(l string) string { return tr(l, "err_device") }}
 	}
 	fail := func(o string) error {
-		outcome = o
 		if p.lim.fail(key, now) {
 			failures, window, until := p.lim.lim.SiteFailures, p.lim.lim.Window, now.Add(p.lim.lim.BreakerHold)
 			p.log.Warn("code guessing breaker tripped: every device slowed", "failures", failures, "window", window, "mac", mac, "ip", ip)
@@ -246,11 +252,12 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 	}
 	code, err := NormaliseCode(typed)
 	if err != nil {
+		record(outcomeMalformed)
 		return v, fail(outcomeMalformed)
 	}
 	k, err := p.codeKey(ctx)
 	if err != nil {
-		outcome = "error"
+		record("error")
 		return v, err
 	}
 	aup := p.currentAUP(ctx)
@@ -271,28 +278,51 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 		}
 		return nil
 	}
-	v, err = p.st.RedeemVoucher(ctx, red, check)
-	if errors.Is(err, store.ErrNotFound) {
-		// A code printed before the site key: hashed with the old key.
+	// retry: with the site key, a code not found may be one printed before
+	// it, hashed with the database's old key; its attempt is recorded by
+	// that second try.
+	retry := p.siteKeyed
+	outcomeOf := func(_ store.Voucher, err error) string {
+		var ref *refusal
+		switch {
+		case err == nil:
+			return outcomeOK
+		case errors.As(err, &ref):
+			return ref.outcome
+		case errors.Is(err, store.ErrNotFound):
+			if retry {
+				return ""
+			}
+			return outcomeInvalid
+		}
+		return "error"
+	}
+	r := p.signIns.do(store.BatchRedemption{Redemption: red, Check: check, Attempt: attempt, Outcome: outcomeOf})
+	v, err = r.Voucher, r.Err
+	if retry && errors.Is(err, store.ErrNotFound) {
+		retry = false
 		if old, ok := p.legacyKey(ctx); ok {
 			red.CodeHash = HashCode(old, code)
-			v, err = p.st.RedeemVoucher(ctx, red, check)
+			r = p.signIns.do(store.BatchRedemption{Redemption: red, Check: check, Attempt: attempt, Outcome: outcomeOf})
+			v, err = r.Voucher, r.Err
+		} else {
+			record(outcomeInvalid)
 		}
 	}
 	var ref *refusal
 	switch {
 	case errors.As(err, &ref):
-		outcome = ref.outcome
 		return v, ref
 	case errors.Is(err, store.ErrNotFound):
 		return v, fail(outcomeInvalid)
 	case err != nil:
-		outcome = "error"
 		return v, err
 	}
 	p.lim.succeed(key)
 	if err := p.admitDevice(ctx, v, mac, ip, "redeemed"); err != nil {
-		outcome = outcomeAdmitError
+		// The acceptance (and its "ok" attempt) is on record; the trail
+		// also says the kernel then refused the admission.
+		record(outcomeAdmitError)
 		return v, err
 	}
 	return v, nil

@@ -26,6 +26,11 @@
 // HMAC-SHA256 of a code under a per-site key, so a code is shown in clear
 // once: in the response that issued it.
 //
+// At a rush, concurrent sign-ins share one database transaction (each
+// acceptance and code attempt is durable before its visitor's answer, but
+// one fsync serves many: commit.go), and their admissions share nftables
+// transactions (package policy).
+//
 // The portal identifies a visitor by the TCP peer address and the MAC the
 // Neighbours lookup returns for it; it uses no cookies and no JavaScript,
 // because the phones' captive-portal sheets keep neither. Pages carry their

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -24,6 +26,115 @@ type NeighbourTable struct {
 	// router's, as for policy.Options.NetNSFd) to look in; zero looks in
 	// the caller's namespace.
 	NetNS int
+
+	// conns keeps a few netlink sockets open between lookups
+	// (NewNeighbourTable). Without it each lookup opens its own, which
+	// was a sixth of the portal's CPU time at a rush: every probe and
+	// sign-in looks its client up.
+	conns chan *netlink.Conn
+	// routes remembers which interface an address is on
+	// (NewNeighbourTable), which saves the route lookup, the other half of
+	// a lookup's netlink round trips.
+	routes *routeCache
+}
+
+// routeCache maps client addresses to the interface the kernel routes
+// them through, for routeFor. It is bounded (clients choose their
+// addresses) and its entries are short-lived; one found wrong (the entry
+// is not on that interface) is looked up again.
+type routeCache struct {
+	mu sync.Mutex
+	m  map[netip.Addr]routeEntry
+}
+
+type routeEntry struct {
+	ifindex uint32
+	at      time.Time
+}
+
+const (
+	routeCacheMax = 4096
+	routeCacheTTL = 30 * time.Second
+)
+
+// routeFor returns ip's interface, from the cache when it is fresh.
+func (n NeighbourTable) routeFor(c *netlink.Conn, ip netip.Addr) (ifindex uint32, cached bool, err error) {
+	now := time.Now()
+	if r := n.routes; r != nil {
+		r.mu.Lock()
+		e, ok := r.m[ip]
+		r.mu.Unlock()
+		if ok && now.Sub(e.at) < routeCacheTTL {
+			return e.ifindex, true, nil
+		}
+	}
+	ifindex, err = routeInterface(c, ip)
+	if err != nil || n.routes == nil {
+		return ifindex, false, err
+	}
+	r := n.routes
+	r.mu.Lock()
+	if len(r.m) >= routeCacheMax {
+		clear(r.m)
+	}
+	r.m[ip] = routeEntry{ifindex: ifindex, at: now}
+	r.mu.Unlock()
+	return ifindex, false, nil
+}
+
+func (n NeighbourTable) forgetRoute(ip netip.Addr) {
+	if r := n.routes; r != nil {
+		r.mu.Lock()
+		delete(r.m, ip)
+		r.mu.Unlock()
+	}
+}
+
+// neighbourConns is how many idle netlink sockets a NeighbourTable keeps.
+const neighbourConns = 8
+
+// NewNeighbourTable returns a NeighbourTable for the namespace of netNS
+// (zero: the caller's) that reuses its netlink sockets; Close releases
+// them.
+func NewNeighbourTable(netNS int) NeighbourTable {
+	return NeighbourTable{NetNS: netNS, conns: make(chan *netlink.Conn, neighbourConns),
+		routes: &routeCache{m: map[netip.Addr]routeEntry{}}}
+}
+
+// Close closes the idle sockets of a NewNeighbourTable. Lookups after it
+// open sockets of their own again, and close them.
+func (n NeighbourTable) Close() error {
+	for {
+		select {
+		case c := <-n.conns:
+			c.Close()
+		default:
+			return nil
+		}
+	}
+}
+
+// conn returns an idle socket, or a new one.
+func (n NeighbourTable) conn() (*netlink.Conn, error) {
+	select {
+	case c := <-n.conns:
+		return c, nil
+	default:
+	}
+	return netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: n.NetNS})
+}
+
+// release keeps c for the next lookup when it served this one without an
+// error (a socket that failed may hold a stray reply), or closes it.
+func (n NeighbourTable) release(c *netlink.Conn, ok bool) {
+	if ok && n.conns != nil {
+		select {
+		case n.conns <- c:
+			return
+		default:
+		}
+	}
+	c.Close()
 }
 
 // Netlink constants not in x/sys/unix.
@@ -43,22 +154,34 @@ func (n NeighbourTable) MACFor(ip netip.Addr) (net.HardwareAddr, error) {
 	if !ip.Is4() {
 		return nil, fmt.Errorf("captive: neighbour of %v: only IPv4 is looked up", ip)
 	}
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: n.NetNS})
+	c, err := n.conn()
 	if err != nil {
 		return nil, fmt.Errorf("captive: neighbour of %v: open netlink: %w", ip, err)
 	}
-	defer c.Close()
-	ifindex, err := routeInterface(c, ip)
+	ifindex, cached, err := n.routeFor(c, ip)
 	if err != nil {
+		n.release(c, false)
 		return nil, fmt.Errorf("captive: neighbour of %v: route: %w", ip, err)
 	}
 	entries, err := getNeighbour(c, ifindex, ip)
+	if cached && err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EOPNOTSUPP) {
+		// Perhaps not on that interface any more: ask the route again.
+		n.forgetRoute(ip)
+		if ifindex, _, err = n.routeFor(c, ip); err != nil {
+			n.release(c, false)
+			return nil, fmt.Errorf("captive: neighbour of %v: route: %w", ip, err)
+		}
+		entries, err = getNeighbour(c, ifindex, ip)
+	}
 	switch {
 	case errors.Is(err, unix.ENOENT):
+		// The kernel's answer, not a broken socket.
+		n.release(c, true)
 		return nil, fmt.Errorf("captive: neighbour of %v: not in the neighbour table", ip)
 	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP):
 		entries, err = dumpNeighbours(c)
 	}
+	n.release(c, err == nil)
 	if err != nil {
 		return nil, fmt.Errorf("captive: neighbour of %v: %w", ip, err)
 	}

@@ -45,15 +45,23 @@ func TestNeighbourTableFindsOneEntry(t *testing.T) {
 		}
 	}
 	nt := NeighbourTable{NetNS: int(rh)}
-
-	got, err := nt.MACFor(netip.MustParseAddr("10.40.0.77"))
-	if err != nil || got.String() != mac.String() {
-		t.Fatalf("MACFor(10.40.0.77) = %v, %v; want %v", got, err, mac)
-	}
-	for _, ip := range []string{"10.40.0.79", "10.40.0.78", "fd00::1"} {
-		if got, err := nt.MACFor(netip.MustParseAddr(ip)); err == nil {
-			t.Errorf("MACFor(%s) = %v, want an error", ip, got)
+	// A table that keeps its sockets answers the same, round after round
+	// on the same sockets, failed lookups in between included.
+	pooled := NewNeighbourTable(int(rh))
+	defer pooled.Close()
+	for round, table := range []NeighbourTable{nt, pooled, pooled, pooled} {
+		got, err := table.MACFor(netip.MustParseAddr("10.40.0.77"))
+		if err != nil || got.String() != mac.String() {
+			t.Fatalf("round %d: MACFor(10.40.0.77) = %v, %v; want %v", round, got, err, mac)
 		}
+		for _, ip := range []string{"10.40.0.79", "10.40.0.78", "fd00::1"} {
+			if got, err := table.MACFor(netip.MustParseAddr(ip)); err == nil {
+				t.Errorf("round %d: MACFor(%s) = %v, want an error", round, ip, got)
+			}
+		}
+	}
+	if len(pooled.conns) == 0 {
+		t.Error("the pooled table kept no socket")
 	}
 
 	// The fallback for kernels without single gets reads the same entry.

@@ -72,10 +72,10 @@ type pageData struct {
 }
 
 func (p *Portal) page(r *http.Request, lang, title string) *pageData {
-	d := &pageData{Lang: lang, Title: title, School: p.school, VenueURL: p.venue, T: make(map[string]string, len(messages)),
+	d := &pageData{Lang: lang, Title: title, School: p.school, VenueURL: p.venue, T: p.texts[langEN],
 		Brand: p.currentBrand(r.Context())}
-	for k := range messages {
-		d.T[k] = tr(lang, k)
+	if t, ok := p.texts[lang]; ok {
+		d.T = t
 	}
 	d.OtherLang = langCY
 	if lang == langCY {

@@ -113,12 +113,17 @@ type Portal struct {
 	rand     io.Reader
 	lim      *limiter
 	tmpl     *template.Template
+	// texts are every message in each language, built once for the
+	// templates' .T (which only read them) instead of at every page.
+	texts map[string]map[string]string
 
 	keyMu     sync.Mutex
 	key       []byte
 	siteKeyed bool // key came from the site key file; the database's is legacy
 
 	conns connTracker
+
+	signIns signIns // group commit of sign-ins (commit.go)
 
 	panics atomic.Uint64 // requests whose handling panicked
 }
@@ -213,6 +218,7 @@ func New(opts Options) (*Portal, error) {
 		now: opts.Now, loc: opts.Location, school: opts.School, ssid: opts.SSID, base: base, venue: opts.VenueURL,
 		listen: opts.Listen, tlsAddr: opts.TLSListen, certFile: opts.CertFile, keyFile: opts.KeyFile,
 		rand: opts.Rand, lim: newLimiter(opts.Limits)}
+	p.signIns.st = opts.Store
 	if opts.CodeKey != nil {
 		p.key, p.siteKeyed = slices.Clone(opts.CodeKey), true
 	}
@@ -228,6 +234,14 @@ func New(opts Options) (*Portal, error) {
 	}
 	if p.school == "" {
 		p.school = "Gatehouse"
+	}
+	p.texts = map[string]map[string]string{}
+	for _, lang := range []string{langEN, langCY} {
+		t := make(map[string]string, len(messages))
+		for k := range messages {
+			t[k] = tr(lang, k)
+		}
+		p.texts[lang] = t
 	}
 	if p.tmpl, err = template.New("portal").ParseFS(templateFS, "templates/portal.html"); err != nil {
 		return nil, fmt.Errorf("captive: new: parse templates: %w", err)

@@ -22,7 +22,9 @@ type Store interface {
 	VoucherByID(ctx context.Context, id int64) (store.Voucher, error)
 	VoucherDevices(ctx context.Context, id int64) ([]store.VoucherDevice, error)
 	VoucherForDevice(ctx context.Context, mac net.HardwareAddr, now time.Time) (store.Voucher, store.VoucherDevice, error)
-	RedeemVoucher(ctx context.Context, r store.Redemption, check func(v store.Voucher, known bool) error) (store.Voucher, error)
+	// RedeemVouchers redeems codes and records code attempts, many
+	// visitors' in one transaction (RedeemVoucher's batch form).
+	RedeemVouchers(ctx context.Context, batch []store.BatchRedemption) ([]store.RedeemResult, error)
 	ExtendVoucher(ctx context.Context, actor string, id int64, d time.Duration) (store.Voucher, []store.VoucherDevice, error)
 	RevokeVoucher(ctx context.Context, actor string, id int64, at time.Time) (store.Voucher, []store.VoucherDevice, error)
 	TouchVoucherDevice(ctx context.Context, voucherID int64, mac net.HardwareAddr, ip netip.Addr, at time.Time) error
@@ -32,7 +34,6 @@ type Store interface {
 	// Guest records.
 	ActiveGuestDevices(ctx context.Context, now time.Time) ([]store.GuestDevice, error)
 	GuestAcceptances(ctx context.Context, from, to time.Time) ([]store.GuestAcceptance, error)
-	RecordVoucherAttempt(ctx context.Context, a store.VoucherAttempt) error
 	VoucherAttempts(ctx context.Context, limit int) ([]store.VoucherAttempt, error)
 	PurgeGuestRecords(ctx context.Context, actor string, before time.Time) (acceptances, attempts int64, err error)
 

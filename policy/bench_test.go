@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func benchDevice(i int, subnet byte) Device {
@@ -88,9 +91,25 @@ func BenchmarkAdmitEvict(b *testing.B) {
 // router stops carrying data, with the full table of loadSchool. The
 // visitor ping-pongs one byte at a time with a server in the fake internet
 // (each round trip a few tens of microseconds on the veths); the drop is
-// the first round trip that fails (the deny chain answers its packet with
-// a reset). It reports the median and 99th percentile of both the drop and
-// Evict's own return.
+// the first round trip that fails: the deny chain refuses the visitor's
+// packet and answers it with a reset, which kills the visitor's socket.
+//
+// The router refuses whichever packet of the connection comes first after
+// the commit and answers it with a reset in the other end's name: the
+// visitor's next byte (the visitor is reset), or the server's echo of a
+// byte sent just before (the server is reset; the visitor's socket only
+// fails when its TCP retransmits that byte, after its 200 ms minimum
+// retransmission timeout, and sees the reset then). The connection carries
+// nothing from the first refusal on.
+//
+// It reports the median and 99th percentile of four times from the call:
+// Evict's own return; the connection dropped, the kernel's receive
+// timestamp of the first of those resets at either end (rstWatch: it does
+// not depend on when any of the benchmark's goroutines next run); the
+// visitor's own reset alone; and the visitor's goroutine seeing its
+// connection fail, which adds the wait for a CPU to wake it. And the CPU
+// time Evict itself used: on a loaded machine the gap between it and the
+// return is time spent waiting for a CPU.
 func BenchmarkEvictDropsConnection(b *testing.B) {
 	s := newSchool(b)
 	e := newEnforcer(b, s.router, testNetwork(), time.Now)
@@ -101,9 +120,13 @@ func BenchmarkEvictDropsConnection(b *testing.B) {
 	}
 	echoServer(b, s.internet, "198.51.100.2:443")
 	visitor := Device{MAC: net.HardwareAddr{0x02, 0, 0, 0, 0x40, 0x0a}, IP: netip.MustParseAddr("10.40.0.10")}
-	var drops, returns []time.Duration
+	server := netip.MustParseAddr("198.51.100.2")
+	atVisitor := newRSTWatch(b, s.visitor, "eth0", server, true)
+	// The router answers the server in its uplink address's name, from
+	// the port masquerading gave the visitor's (its own, when free).
+	atServer := newRSTWatch(b, s.internet, "eth0", netip.Addr{}, false)
+	var drops, returns, refusals, visitorResets, cpus []time.Duration
 	for b.Loop() {
-		e.waitFlows() // the last eviction's conntrack cleanup is over
 		if err := e.Admit(ctx, visitor, time.Now().Add(time.Hour)); err != nil {
 			b.Fatal(err)
 		}
@@ -134,17 +157,37 @@ func BenchmarkEvictDropsConnection(b *testing.B) {
 			}
 		}()
 		time.Sleep(2 * time.Millisecond) // the ping-pong is going
+		// Evict does its work on the caller's goroutine: on a thread of
+		// its own, the thread's CPU time is Evict's.
+		runtime.LockOSThread()
+		cpu0 := threadCPU(b)
 		t0 := time.Now()
 		if err := e.Evict(ctx, visitor); err != nil {
 			b.Fatal(err)
 		}
 		returns = append(returns, time.Since(t0))
+		cpus = append(cpus, threadCPU(b)-cpu0)
+		runtime.UnlockOSThread()
 		select {
 		case at := <-dropped:
 			drops = append(drops, at.Sub(t0))
 		case <-time.After(10 * time.Second):
 			b.Fatal("the connection still carried data 10 s after Evict")
 		}
+		port := uint16(c.LocalAddr().(*net.TCPAddr).Port)
+		v, err := atVisitor.next(port, t0, 10*time.Second)
+		if err != nil {
+			b.Fatalf("the visitor's reset: %v", err)
+		}
+		first := v
+		// The server is reset only when the refused packet was its own.
+		sv, serr := atServer.next(port, t0, 20*time.Millisecond)
+		if serr == nil && sv.Before(first) {
+			first = sv
+		}
+
+		visitorResets = append(visitorResets, v.Sub(t0))
+		refusals = append(refusals, first.Sub(t0))
 		c.Close()
 	}
 	report := func(name string, ds []time.Duration) {
@@ -152,6 +195,18 @@ func BenchmarkEvictDropsConnection(b *testing.B) {
 		b.ReportMetric(float64(ds[len(ds)/2].Microseconds()), name+"-p50-µs")
 		b.ReportMetric(float64(ds[min(len(ds)-1, len(ds)*99/100)].Microseconds()), name+"-p99-µs")
 	}
-	report("evict-drop", drops)
+	report("evict-refused", refusals)
+	report("evict-visitor-reset", visitorResets)
+	report("evict-seen", drops)
 	report("evict-return", returns)
+	report("evict-cpu", cpus)
+}
+
+// threadCPU is the calling thread's CPU time so far.
+func threadCPU(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

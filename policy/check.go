@@ -25,6 +25,7 @@ func (e *Enforcer) Check(ctx context.Context) (int, error) {
 	if !e.applied {
 		return 0, fmt.Errorf("policy: check: table never applied")
 	}
+	e.drainLocked()
 	drift, err := e.structuralDrift()
 	if err != nil {
 		return 0, err

@@ -77,7 +77,8 @@ type Enforcer struct {
 	leftovers map[string]bool
 	applied   bool
 
-	cleaner flowCleaner // conntrack cleanup after evictions and revocations (flowcleaner.go)
+	cleaner flowCleaner  // conntrack cleanup after evictions and revocations (flowcleaner.go)
+	admits  admitBatcher // admissions that share a transaction (admitbatch.go)
 }
 
 // New validates n and opens a netlink connection (in opts.NetNSFd's namespace
@@ -155,6 +156,7 @@ func bigBuffers(c *netlink.Conn) error {
 // Close releases the netlink connections, Options.Flows included. The table
 // stays in the kernel: a daemon that stops keeps enforcing.
 func (e *Enforcer) Close() error {
+	e.closeAdmits()
 	e.closeCleaner()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -200,6 +202,7 @@ func (e *Enforcer) applyLocked(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("policy: apply: %w", err)
 	}
+	e.drainLocked()
 	now := e.now()
 	user, err := compileActive(ctx, e.net, e.rules, e.dir, now)
 	if err != nil {
@@ -355,23 +358,8 @@ func (e *Enforcer) changeFunc(ctx context.Context, what string, opsOf func() []o
 // in e.quotas) into the same transaction ahead of it; an op that removes one
 // drops the quota after it.
 func (e *Enforcer) changeLocked(what string, ops []op, now time.Time) error {
-	var batch []op
-	var drop []string
-	for _, o := range ops {
-		m := e.members[o.set]
-		prev, had := m[o.key]
-		if o.add {
-			o.was = prev.jump
-			m[o.key] = member{until: o.until, jump: o.jump}
-			batch = append(batch, o)
-		} else if had {
-			delete(m, o.key)
-			batch = append(batch, o)
-		}
-		if o.set == SetBudget && !o.add {
-			drop = append(drop, o.key)
-		}
-	}
+	e.drainLocked()
+	batch, drop := e.recordLocked(ops)
 	if !e.applied {
 		for _, k := range drop {
 			delete(e.quotas, k)
@@ -395,6 +383,28 @@ func (e *Enforcer) changeLocked(what string, ops []op, now time.Time) error {
 		e.dropQuotaLocked(k)
 	}
 	return nil
+}
+
+// recordLocked records ops in the desired state and returns those the
+// kernel needs (an add, or a delete of something there) and the quota keys
+// whose budget element goes.
+func (e *Enforcer) recordLocked(ops []op) (batch []op, drop []string) {
+	for _, o := range ops {
+		m := e.members[o.set]
+		prev, had := m[o.key]
+		if o.add {
+			o.was = prev.jump
+			m[o.key] = member{until: o.until, jump: o.jump}
+			batch = append(batch, o)
+		} else if had {
+			delete(m, o.key)
+			batch = append(batch, o)
+		}
+		if o.set == SetBudget && !o.add {
+			drop = append(drop, o.key)
+		}
+	}
+	return batch, drop
 }
 
 func (e *Enforcer) queueOps(ops []op, now time.Time) error {
@@ -495,7 +505,7 @@ func (e *Enforcer) Evict(ctx context.Context, d Device) error {
 	e.log.Info("evicted", "mac", d.MAC, "ips", ips)
 	// The kernel already refuses the device's next packet (the portal
 	// gate precedes established traffic); its conntrack entries go after.
-	return e.killFlowsSoon(ctx, ips...)
+	return e.killFlowsSoon(ctx, true, ips...)
 }
 
 // pairOps returns ops for a MAC set and an IP set, for whichever of d's fields
@@ -605,7 +615,7 @@ func (e *Enforcer) Revoke(ctx context.Context, devices ...Device) error {
 	e.log.Info("revoked", "devices", len(devices))
 	// Revoked devices are refused ahead of established traffic: the
 	// kernel already drops them; their conntrack entries go after.
-	return e.killFlowsSoon(ctx, ips...)
+	return e.killFlowsSoon(ctx, false, ips...)
 }
 
 // Reinstate lifts a revocation (the devices are not re-approved).

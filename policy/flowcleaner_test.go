@@ -85,3 +85,52 @@ func TestEvictAndRevokeCleanConntrackAfterReturning(t *testing.T) {
 		t.Fatalf("conntrack cleaned for %v, want %v and %v", got, visitor.IP, leaver.IP)
 	}
 }
+
+// An eviction's conntrack cleanup waits (flowCleanupDelay), so that the
+// server's reply in flight still reaches the device and the router resets
+// the device's next packet; a device admitted again by then keeps its
+// entries, which are its own.
+func TestEvictionCleanupWaitsAndSparesAReadmittedDevice(t *testing.T) {
+	dial := func(req []netlink.Message) ([]netlink.Message, error) {
+		for _, m := range req {
+			if m.Header.Flags&netlink.Dump != 0 {
+				return nil, nil
+			}
+		}
+		return req, nil
+	}
+	flows := &gatedFlows{gate: make(chan struct{})}
+	close(flows.gate)
+	e, err := New(Options{Flows: flows, testDial: dial}, exampleNetwork(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := e.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	back := Device{MAC: net.HardwareAddr{2, 0, 0, 0, 0x40, 1}, IP: netip.MustParseAddr("10.40.0.10")}
+	gone := Device{MAC: net.HardwareAddr{2, 0, 0, 0, 0x40, 2}, IP: netip.MustParseAddr("10.40.0.11")}
+	for _, d := range []Device{back, gone} {
+		if err := e.Admit(ctx, d, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Evict(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Admit(ctx, back, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := flows.seen(); len(got) != 0 {
+		t.Fatalf("conntrack cleaned at once for %v, want after %v", got, flowCleanupDelay)
+	}
+	// Close does not wait out the delay: it cleans what is due now.
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := flows.seen(); len(got) != 1 || got[0] != gone.IP {
+		t.Fatalf("conntrack cleaned for %v, want only %v (%v is admitted again)", got, gone.IP, back.IP)
+	}
+}

@@ -546,13 +546,42 @@ func (e *Enforcer) admitWith(ctx context.Context, d Device, until time.Time, l L
 		return nil, fmt.Errorf("policy: %s: %w", what, err)
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	now := e.now()
 	// One admission per MAC: a device seen on a new address moves there,
 	// and its old address loses the admission, its limits and its open
 	// connections. Otherwise one code limited to one device collects an
 	// admission (and a fresh budget) per address it claims.
 	moved, movedOps, carried := e.otherAdmissionsLocked(d, now)
+	if _, hadQuota := e.quotas[ipk]; e.applied && len(moved) == 0 && l.QuotaBytes == 0 && !hadQuota {
+		// A plain admission: it shares a transaction with the others
+		// arriving now (admitbatch.go).
+		batch, _ := e.recordLocked(append([]op{{set: SetAdmitted, key: k, add: true, until: until}}, limitOps(ipk, up, down, nil, until)...))
+		p := e.queueAdmitLocked(what, batch)
+		if p == nil { // closed: send it now
+			e.drainLocked()
+			err := e.queueOps(batch, now)
+			if ferr := e.cc.Flush(); err == nil {
+				err = ferr
+			}
+			e.mu.Unlock()
+			if err != nil {
+				return nil, fmt.Errorf("policy: %s: %w", what, err)
+			}
+		} else {
+			e.mu.Unlock()
+			// Not abandoned on ctx: the desired state already holds the
+			// admission and the transaction carrying it is bounded by
+			// netlink, so the caller learns what the kernel did.
+			<-p.done
+			if p.err != nil {
+				return nil, p.err
+			}
+		}
+		e.log.Info("admitted", "mac", d.MAC, "ip", d.IP, "until", until, "up", tierName(up), "down", tierName(down), "quota", l.QuotaBytes)
+		return nil, nil
+	}
+	defer e.mu.Unlock()
+	e.drainLocked()
 	var q *quota
 	if l.QuotaBytes > 0 {
 		old, ok := e.quotas[ipk]
@@ -661,6 +690,7 @@ func (e *Enforcer) QuotaUsed(ctx context.Context, d Device) (uint64, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.drainLocked()
 	q, ok := e.quotas[k]
 	if !ok || !q.until.After(e.now()) {
 		return 0, fmt.Errorf("%w: %v", ErrNoQuota, d.IP)

@@ -18,6 +18,7 @@ func (e *Enforcer) Start(ctx context.Context) (rebuilt bool, repairs int, err er
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.drainLocked()
 	user, err := compileActive(ctx, e.net, e.rules, e.dir, e.now())
 	if err != nil {
 		return false, 0, err

@@ -452,48 +452,17 @@ func (s *Store) VoucherDevices(ctx context.Context, id int64) ([]VoucherDevice, 
 // doing, not a person's with an account, so they are recorded as
 // acceptances rather than audited.
 func (s *Store) RedeemVoucher(ctx context.Context, r Redemption, check func(v Voucher, known bool) error) (Voucher, error) {
-	if len(r.MAC) == 0 || !r.IP.IsValid() || r.AUPVersion == "" {
-		return Voucher{}, errors.New("store: redeem voucher: needs a MAC, an IP and an AUP version")
+	if err := r.valid(); err != nil {
+		return Voucher{}, err
 	}
-	if len(r.Name) > maxVoucherNote || len(r.Company) > maxVoucherNote {
-		return Voucher{}, fmt.Errorf("store: redeem voucher: name and company must be at most %d bytes", maxVoucherNote)
-	}
-	at := r.At.UTC()
-	mac := macText(r.MAC)
 	var v Voucher
 	var checkErr error
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if v, err = voucherWhere(ctx, tx, `v.code_hash = ?`, r.CodeHash); err != nil {
-			return err
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM voucher_devices WHERE voucher_id = ? AND mac = ?`, v.ID, mac).Scan(&n); err != nil {
-			return err
-		}
-		if checkErr = check(v, n > 0); checkErr != nil {
+		v, checkErr, err = redeemTx(ctx, tx, r, check)
+		if checkErr != nil {
 			return checkErr
 		}
-		if v.FirstUsedAt.IsZero() {
-			v.FirstUsedAt = at
-			if v.StartOnFirstUse {
-				v.ExpiresAt = at.Add(v.Duration)
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE vouchers SET first_used_at = ?, expires_at = ? WHERE id = ?`,
-				formatTime(v.FirstUsedAt), formatTime(v.ExpiresAt), v.ID); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO voucher_devices (voucher_id, mac, ip, first_at, last_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (voucher_id, mac) DO UPDATE SET ip = excluded.ip, last_at = excluded.last_at, logged_out_at = ''`,
-			v.ID, mac, r.IP.String(), formatTime(at), formatTime(at)); err != nil {
-			return err
-		}
-		if n == 0 {
-			v.Devices++
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO guest_acceptances (at, voucher_id, mac, randomised, ip, name, company, aup_version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, formatTime(at), v.ID, mac, r.MAC[0]&2 != 0, r.IP.String(), r.Name, r.Company, r.AUPVersion)
 		return err
 	})
 	if checkErr != nil {
@@ -503,6 +472,58 @@ func (s *Store) RedeemVoucher(ctx context.Context, r Redemption, check func(v Vo
 		return Voucher{}, fmt.Errorf("store: redeem voucher: %w", err)
 	}
 	return v, nil
+}
+
+// valid checks what RedeemVoucher needs of a redemption before any SQL.
+func (r Redemption) valid() error {
+	if len(r.MAC) == 0 || !r.IP.IsValid() || r.AUPVersion == "" {
+		return errors.New("store: redeem voucher: needs a MAC, an IP and an AUP version")
+	}
+	if len(r.Name) > maxVoucherNote || len(r.Company) > maxVoucherNote {
+		return fmt.Errorf("store: redeem voucher: name and company must be at most %d bytes", maxVoucherNote)
+	}
+	return nil
+}
+
+// redeemTx is RedeemVoucher's work inside tx (the caller checked r). A
+// refusal by check comes back as checkErr, any other failure as err; either
+// way the caller must undo what was written.
+func redeemTx(ctx context.Context, tx *sql.Tx, r Redemption, check func(v Voucher, known bool) error) (v Voucher, checkErr, err error) {
+	at := r.At.UTC()
+	mac := macText(r.MAC)
+	if v, err = voucherWhere(ctx, tx, `v.code_hash = ?`, r.CodeHash); err != nil {
+		return Voucher{}, nil, err
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM voucher_devices WHERE voucher_id = ? AND mac = ?`, v.ID, mac).Scan(&n); err != nil {
+		return Voucher{}, nil, err
+	}
+	if checkErr = check(v, n > 0); checkErr != nil {
+		return Voucher{}, checkErr, nil
+	}
+	if v.FirstUsedAt.IsZero() {
+		v.FirstUsedAt = at
+		if v.StartOnFirstUse {
+			v.ExpiresAt = at.Add(v.Duration)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE vouchers SET first_used_at = ?, expires_at = ? WHERE id = ?`,
+			formatTime(v.FirstUsedAt), formatTime(v.ExpiresAt), v.ID); err != nil {
+			return Voucher{}, nil, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO voucher_devices (voucher_id, mac, ip, first_at, last_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (voucher_id, mac) DO UPDATE SET ip = excluded.ip, last_at = excluded.last_at, logged_out_at = ''`,
+		v.ID, mac, r.IP.String(), formatTime(at), formatTime(at)); err != nil {
+		return Voucher{}, nil, err
+	}
+	if n == 0 {
+		v.Devices++
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO guest_acceptances (at, voucher_id, mac, randomised, ip, name, company, aup_version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, formatTime(at), v.ID, mac, r.MAC[0]&2 != 0, r.IP.String(), r.Name, r.Company, r.AUPVersion); err != nil {
+		return Voucher{}, nil, err
+	}
+	return v, nil, nil
 }
 
 // activeDeviceWhere selects signed-in devices of unrevoked codes still valid
@@ -674,31 +695,34 @@ func (s *Store) ExtendVoucher(ctx context.Context, actor string, id int64, d tim
 // RecordVoucherAttempt logs one code attempt (never the code). Not audited:
 // it is a visitor's doing; it is the brute-force trail.
 func (s *Store) RecordVoucherAttempt(ctx context.Context, a VoucherAttempt) error {
-	mac := ""
-	if len(a.MAC) > 0 {
-		mac = macText(a.MAC)
-	}
-	// Aggregated: the attempt adds to its device's row for the outcome and
-	// minute, if there is one.
-	minute := a.At.UTC().Truncate(time.Minute)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE voucher_attempts SET count = count + 1
-			WHERE id = (SELECT id FROM voucher_attempts WHERE mac = ? AND ip = ? AND outcome = ? AND at >= ? AND at < ? ORDER BY id DESC LIMIT 1)`,
-			mac, addrText(a.IP), a.Outcome, formatTime(minute), formatTime(minute.Add(time.Minute)))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO voucher_attempts (at, mac, ip, outcome) VALUES (?, ?, ?, ?)`,
-			formatTime(a.At), mac, addrText(a.IP), a.Outcome)
-		return err
-	})
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return recordAttemptTx(ctx, tx, a) })
 	if err != nil {
 		return fmt.Errorf("store: record voucher attempt: %w", err)
 	}
 	return nil
+}
+
+// recordAttemptTx is RecordVoucherAttempt's work inside tx. Attempts are
+// aggregated: one adds to its device's row for the outcome and minute, if
+// there is one.
+func recordAttemptTx(ctx context.Context, tx *sql.Tx, a VoucherAttempt) error {
+	mac := ""
+	if len(a.MAC) > 0 {
+		mac = macText(a.MAC)
+	}
+	minute := a.At.UTC().Truncate(time.Minute)
+	res, err := tx.ExecContext(ctx, `UPDATE voucher_attempts SET count = count + 1
+		WHERE id = (SELECT id FROM voucher_attempts WHERE mac = ? AND ip = ? AND outcome = ? AND at >= ? AND at < ? ORDER BY id DESC LIMIT 1)`,
+		mac, addrText(a.IP), a.Outcome, formatTime(minute), formatTime(minute.Add(time.Minute)))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO voucher_attempts (at, mac, ip, outcome) VALUES (?, ?, ?, ?)`,
+		formatTime(a.At), mac, addrText(a.IP), a.Outcome)
+	return err
 }
 
 // VoucherAttempts returns the newest attempts, newest first.

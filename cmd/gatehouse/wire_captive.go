@@ -44,7 +44,7 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 		CodeKey:    key,
 		Store:      st,
 		Admitter:   enf,
-		Neighbours: faultNeighbours(captive.NeighbourTable{}),
+		Neighbours: faultNeighbours(captive.NewNeighbourTable(0)), // its idle netlink sockets live as long as the daemon
 		Bound:      func(mac net.HardwareAddr, ip netip.Addr) bool { return enf.Bound(policy.Device{MAC: mac, IP: ip}) },
 		Hub:        hub,
 		Findings:   findings,

@@ -1,0 +1,173 @@
+package policy
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Admissions that arrive together share one nftables transaction. At a
+// morning rush a hundred visitors sign in within the same few
+// milliseconds; each admission on its own is a netlink round trip (a
+// batch sent, an acknowledgement per message read) taken under the
+// enforcer's lock, so they queued for the lock one after another. Now an
+// admission records its desired state under the lock as before, queues
+// its element operations and waits; one goroutine sends everything queued
+// as one transaction, without holding the lock while the kernel works, so
+// the next admissions queue meanwhile. The caller still returns only once
+// the kernel holds its element (or with the error the kernel gave it).
+//
+// Order is kept: every other kernel change (an eviction, a rebuild, a
+// check) first waits for the transaction in flight and sends whatever
+// admissions are still queued (drainLocked), so an eviction can never be
+// overtaken by the admission it undoes. Only plain admissions are queued
+// this way: one that moves a device from another address, or that brings
+// a data quota (an object and a chain of its own), goes the old way.
+
+// admitQueueMax bounds the admissions one transaction carries.
+const admitQueueMax = 256
+
+type pendingAdmit struct {
+	what string
+	ops  []op // already recorded in the desired state
+	err  error
+	done chan struct{} // closed when err is set
+}
+
+type admitBatcher struct {
+	// nl is held while a transaction of queued admissions is in flight,
+	// without e.mu: whoever holds e.mu and wants to talk to the kernel
+	// waits for it first (drainLocked). Order: e.mu, then nl.
+	nl      sync.Mutex
+	pending []*pendingAdmit // guarded by e.mu
+	kick    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	started bool // guarded by e.mu
+	closed  bool // guarded by e.mu
+}
+
+// queueAdmitLocked queues ops (recorded in the desired state already) for
+// the next transaction and returns what to wait on. It returns nil when
+// the batcher is closed: the caller sends the ops itself.
+func (e *Enforcer) queueAdmitLocked(what string, ops []op) *pendingAdmit {
+	b := &e.admits
+	if b.closed {
+		return nil
+	}
+	if !b.started {
+		b.started = true
+		b.kick, b.stop, b.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+		go e.sendAdmits()
+	}
+	p := &pendingAdmit{what: what, ops: ops, done: make(chan struct{})}
+	b.pending = append(b.pending, p)
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	return p
+}
+
+// sendAdmits is the goroutine that sends queued admissions; Close stops it.
+func (e *Enforcer) sendAdmits() {
+	b := &e.admits
+	defer close(b.done)
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-b.kick:
+		}
+		for e.sendAdmitBatch() {
+		}
+	}
+}
+
+// sendAdmitBatch sends up to admitQueueMax queued admissions in one
+// transaction and reports whether more are queued.
+func (e *Enforcer) sendAdmitBatch() bool {
+	b := &e.admits
+	e.mu.Lock()
+	n := min(len(b.pending), admitQueueMax)
+	if n == 0 {
+		e.mu.Unlock()
+		return false
+	}
+	batch := b.pending[:n:n]
+	b.pending = append([]*pendingAdmit(nil), b.pending[n:]...)
+	more := len(b.pending) > 0
+	b.nl.Lock()
+	e.mu.Unlock()
+	// e.rs and e.cc stay put without e.mu: whoever would change them
+	// holds e.mu and waits for nl first (drainLocked).
+	e.sendAdmitsNL(batch)
+	b.nl.Unlock()
+	return more
+}
+
+// sendAdmitsNL sends batch as one transaction and answers each admission.
+// The caller holds nl.
+func (e *Enforcer) sendAdmitsNL(batch []*pendingAdmit) {
+	now := e.now()
+	send := func(ps []*pendingAdmit) error {
+		var err error
+		for _, p := range ps {
+			if err = e.queueOps(p.ops, now); err != nil {
+				break
+			}
+		}
+		if ferr := e.cc.Flush(); err == nil { // on err, Flush drops what was queued
+			err = ferr
+		}
+		return err
+	}
+	err := send(batch)
+	for _, p := range batch {
+		p.err = err
+		if err != nil && len(batch) > 1 {
+			// The kernel takes a transaction whole or not at all:
+			// find out whose admission it refused by sending each on
+			// its own.
+			p.err = send([]*pendingAdmit{p})
+		}
+		if p.err != nil {
+			p.err = fmt.Errorf("policy: %s: %w", p.what, p.err)
+		}
+		close(p.done)
+	}
+}
+
+// drainLocked makes the kernel current with every admission queued so
+// far, for a caller holding e.mu that is about to change or read the
+// kernel's table (or e.rs): it waits for the transaction in flight, then
+// sends what is still queued itself.
+func (e *Enforcer) drainLocked() {
+	b := &e.admits
+	b.nl.Lock()
+	defer b.nl.Unlock()
+	if len(b.pending) == 0 {
+		return
+	}
+	batch := b.pending
+	b.pending = nil
+	e.sendAdmitsNL(batch)
+}
+
+// closeAdmits stops the goroutine after the admissions queued so far are
+// sent; later admissions send their own.
+func (e *Enforcer) closeAdmits() {
+	b := &e.admits
+	e.mu.Lock()
+	if b.closed {
+		e.mu.Unlock()
+		return
+	}
+	b.closed = true
+	started := b.started
+	e.drainLocked()
+	e.mu.Unlock()
+	if started {
+		close(b.stop)
+		<-b.done
+	}
+}
