@@ -50,6 +50,7 @@ const (
 
 type deployed struct {
 	bin                    string
+	perfDir                string // -perf: where the cached run's perf profile goes
 	duration               time.Duration
 	names, fwdNames        int
 	clients, outstanding   int
@@ -60,7 +61,7 @@ type deployed struct {
 	dnsmasqFwd, warmupFile string
 }
 
-func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNames, clients, outstanding int) (bool, error) {
+func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNames, clients, outstanding int, perfDir string) (bool, error) {
 	if _, err := exec.LookPath("dnsperf"); err != nil {
 		return false, errors.New("dnsperf not installed (Debian package dnsperf)")
 	}
@@ -84,7 +85,7 @@ func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNam
 		return false, errors.New("the testbed has no pupil segment")
 	}
 	b := &deployed{bin: bin, duration: d, names: names, fwdNames: fwdNames, clients: clients, outstanding: outstanding,
-		dir: dir, s: s, gateway: pupil.Gateway}
+		dir: dir, s: s, gateway: pupil.Gateway, perfDir: perfDir}
 	stopUp, err := startBenchUpstream(s)
 	if err != nil {
 		return false, err
@@ -137,11 +138,29 @@ func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNam
 			} else if _, err := b.dnsperf(ctx, sd.addr, b.warmupFile, 0, true); err != nil {
 				return false, fmt.Errorf("warming %v: %w", sd.addr, err)
 			}
+			var stopPerf func()
+			if b.perfDir != "" {
+				stopPerf = b.startPerf(w.name+"-"+[]string{"gatehouse", "dnsmasq"}[i], []int{daemon.cmd.Process.Pid, dm.cmd.Process.Pid}[i])
+			}
+			server := []*proc{daemon, dm}[i]
+			cpu0, dcpu0 := server.cpu(), daemon.cpu()
 			r, err := b.dnsperf(ctx, sd.addr, file, d, false)
+			cpu, dcpu := server.cpu()-cpu0, daemon.cpu()-dcpu0
+			if stopPerf != nil {
+				stopPerf()
+			}
 			if err != nil {
 				return false, fmt.Errorf("%s %v: %w", w.name, sd.addr, err)
 			}
 			fmt.Printf("  %-9s %-9s %9.0f q/s  sent %d, lost %d, %s\n", w.name, []string{"gatehouse", "dnsmasq"}[i], r.qps, r.sent, r.lost, r.rcodes)
+			if r.sent > 0 {
+				// CPU per query is the figure the machine's load moves least.
+				fmt.Printf("  %-9s %-9s CPU per query: server %.1f us, dnsperf %.1f us", "", "", cpu.Seconds()*1e6/float64(r.sent), r.cpu.Seconds()*1e6/float64(r.sent))
+				if i == 1 {
+					fmt.Printf(" (the daemon meanwhile, capturing the segment: %.1f us)", dcpu.Seconds()*1e6/float64(r.sent))
+				}
+				fmt.Println()
+			}
 			if w.name == "forwarded" && r.sent > int64(b.fwdNames) {
 				fmt.Printf("  note: %d queries for %d unique names: some repeated and were answered from a cache\n", r.sent, b.fwdNames)
 			}
@@ -207,6 +226,7 @@ type perfResult struct {
 	qps        float64
 	sent, lost int64
 	rcodes     string
+	cpu        time.Duration // dnsperf's own CPU time
 }
 
 var (
@@ -229,11 +249,15 @@ func (b *deployed) dnsperf(ctx context.Context, addr netip.AddrPort, file string
 	}
 	lctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	out, err := b.s.Command(lctx, "pupil", "dnsperf", args...).CombinedOutput()
+	cmd := b.s.Command(lctx, "pupil", "dnsperf", args...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return perfResult{}, fmt.Errorf("dnsperf: %w\n%s", err, out)
 	}
 	var r perfResult
+	if ps := cmd.ProcessState; ps != nil {
+		r.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	m := qpsLine.FindSubmatch(out)
 	if m == nil {
 		return r, fmt.Errorf("dnsperf printed no rate:\n%s", out)
@@ -284,6 +308,30 @@ func startProc(s *testbed.School, ns, logPath, bin string, args ...string) (*pro
 	go func() { _ = p.cmd.Wait(); logf.Close(); close(p.done) }()
 	return p, nil
 }
+
+// cpu is the CPU time the process (all its threads) has used so far,
+// from /proc/PID/stat; 0 when it cannot be read.
+func (p *proc) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) in parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on Linux.
+const clockTicks = 100
 
 func (p *proc) exited() bool {
 	select {
@@ -465,3 +513,25 @@ func answerBench(out, q []byte) []byte {
 }
 
 func numCPU() int { return runtime.NumCPU() }
+
+// startPerf records, while the guard is measured, the whole machine's CPU
+// with call graphs (perf record -a -g: the daemon, the kernel's share of
+// its packets, dnsperf) into DIR/WORKLOAD.perf.data, and the daemon's pid
+// beside it, for `perf report --pid`. Diagnostics only (-perf).
+func (b *deployed) startPerf(workload string, pid int) func() {
+	out := filepath.Join(b.perfDir, workload+".perf.data")
+	_ = os.WriteFile(filepath.Join(b.perfDir, workload+".pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), b.duration+30*time.Second)
+	cmd := exec.CommandContext(ctx, "perf", "record", "-q", "-a", "-g", "-F", "499", "-o", out)
+	if err := cmd.Start(); err != nil {
+		cancel()
+		fmt.Printf("  perf: %v\n", err)
+		return nil
+	}
+	return func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+		cancel()
+		fmt.Printf("  perf profile of the %s run: %s (daemon pid %d)\n", workload, out, pid)
+	}
+}

@@ -56,6 +56,7 @@ func main() {
 	outstanding := flag.Int("outstanding", 64, "queries in flight at most (dnsperf -q)")
 	gatehouse := flag.String("gatehouse", "", "measure this gatehouse binary as deployed, in a testbed router")
 	flag.IntVar(&udpBatch, "udp-batch", 0, "component run: the guard's Config.UDPBatch (1: one datagram per system call)")
+	perfDir := flag.String("perf", "", "deployed run: record perf profiles of the guard's runs (perf record -a -g) into this directory")
 	fwdNames := flag.Int("fwd-names", 1_000_000, "unique names for the deployed forwarded run")
 	flag.Parse()
 	if *duration <= 0 || *duration > time.Minute || *names < 1 || *names > 100000 || *clients < 1 || *clients > 256 {
@@ -67,7 +68,7 @@ func main() {
 		if *fwdNames < 1 || *fwdNames > 5_000_000 {
 			log.Fatal("dnsbench: fwd-names must be in [1, 5000000]")
 		}
-		if _, err := runDeployed(ctx, *gatehouse, *duration, *names, *fwdNames, *clients, *outstanding); err != nil {
+		if _, err := runDeployed(ctx, *gatehouse, *duration, *names, *fwdNames, *clients, *outstanding, *perfDir); err != nil {
 			cancel()
 			log.Fatalf("dnsbench: %v", err)
 		}
