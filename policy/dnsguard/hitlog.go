@@ -3,6 +3,7 @@ package dnsguard
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"runtime/debug"
 	"sync"
@@ -97,15 +98,32 @@ func (g *Guard) flushHits() {
 	if notes == nil {
 		return // another flush holds the spare; it is handing them on
 	}
+	var m macMemo
 	for i := range notes {
-		g.noteHit(&notes[i])
+		g.noteHit(&notes[i], &m)
 	}
 	g.hitLog.give(notes)
 }
 
+// macMemo is the last client a flush looked the MAC of up: a flush holds
+// a few milliseconds of hits, and a device asks for names in bursts, so
+// the lease table is asked once a burst rather than once a hit.
+type macMemo struct {
+	client netip.Addr
+	mac    net.HardwareAddr
+	ok     bool
+}
+
+func (m *macMemo) lookup(c ClientLookup, client netip.Addr) net.HardwareAddr {
+	if !m.ok || m.client != client {
+		m.client, m.mac, m.ok = client, c.MACFor(client), true
+	}
+	return m.mac
+}
+
 // noteHit records one cached answer. A panic in a Recorder or Answers is
 // recovered and counted, as on the serving path, and the rest go on.
-func (g *Guard) noteHit(n *hitNote) {
+func (g *Guard) noteHit(n *hitNote, m *macMemo) {
 	defer func() {
 		if v := recover(); v != nil {
 			g.panics.Add(1)
@@ -119,7 +137,7 @@ func (g *Guard) noteHit(n *hitNote) {
 		rec.Action = Cached
 	}
 	if g.cfg.Clients != nil {
-		rec.MAC = g.cfg.Clients.MACFor(n.client)
+		rec.MAC = m.lookup(g.cfg.Clients, n.client)
 	}
 	if g.cfg.Recorder != nil {
 		g.cfg.Recorder.Record(rec)
