@@ -127,9 +127,13 @@ func (r *Resolutions) note(client netip.Addr, name string, addrs []netip.Addr, a
 	}
 }
 
-// fresh reports whether everything Note would write for this lookup is
-// already in the current generations, noted within noteGrain of at.
-// r.mu is held.
+// fresh reports whether this lookup is already in the current
+// generations, noted within noteGrain of at: the client, the name, and
+// each address given to the client. An address given within the grain
+// for another name as well (names behind one CDN address) stays with the
+// name it has: which of the two was "last" is a matter of milliseconds,
+// and the judgement by the name behind an address is as ambiguous either
+// way. r.mu is held.
 func (r *Resolutions) fresh(client netip.Addr, name string, addrs []netip.Addr, at time.Time) bool {
 	span, ok := r.clients.cur[client]
 	if !ok || !near(at, span.last) {
@@ -147,7 +151,7 @@ func (r *Resolutions) fresh(client netip.Addr, name string, addrs []netip.Addr, 
 			continue
 		}
 		v, ok := r.addrs.cur[addrKey{client, a.Unmap()}]
-		if !ok || v.name != name || !near(at, v.at) {
+		if !ok || !near(at, v.at) {
 			return false
 		}
 	}

@@ -51,6 +51,7 @@ const (
 type deployed struct {
 	bin                    string
 	perfDir                string // -perf: where the cached run's perf profile goes
+	workloads              map[string]bool
 	duration               time.Duration
 	names, fwdNames        int
 	clients, outstanding   int
@@ -61,7 +62,7 @@ type deployed struct {
 	dnsmasqFwd, warmupFile string
 }
 
-func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNames, clients, outstanding int, perfDir string) (bool, error) {
+func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNames, clients, outstanding int, perfDir string, workloads map[string]bool) (bool, error) {
 	if _, err := exec.LookPath("dnsperf"); err != nil {
 		return false, errors.New("dnsperf not installed (Debian package dnsperf)")
 	}
@@ -85,7 +86,7 @@ func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNam
 		return false, errors.New("the testbed has no pupil segment")
 	}
 	b := &deployed{bin: bin, duration: d, names: names, fwdNames: fwdNames, clients: clients, outstanding: outstanding,
-		dir: dir, s: s, gateway: pupil.Gateway, perfDir: perfDir}
+		dir: dir, s: s, gateway: pupil.Gateway, perfDir: perfDir, workloads: workloads}
 	stopUp, err := startBenchUpstream(s)
 	if err != nil {
 		return false, err
@@ -130,6 +131,9 @@ func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNam
 		name   string
 		target float64
 	}{{"cached", targetCached}, {"forwarded", targetForwarded}} {
+		if !b.workloads[w.name] {
+			continue
+		}
 		var qps [2]float64
 		for i, sd := range []side{{guardAddr, b.guardFwd}, {dmAddr, b.dnsmasqFwd}} {
 			file := b.cachedFile
