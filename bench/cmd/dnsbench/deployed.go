@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,20 +50,20 @@ const (
 )
 
 type deployed struct {
-	bin                    string
-	perfDir                string // -perf: where the cached run's perf profile goes
-	workloads              map[string]bool
-	duration               time.Duration
-	names, fwdNames        int
-	clients, outstanding   int
-	dir                    string
-	s                      *testbed.School
-	gateway                netip.Addr
-	cachedFile, guardFwd   string
-	dnsmasqFwd, warmupFile string
+	bin                  string
+	perfDir              string // -perf: where the cached run's perf profile goes
+	workloads            map[string]bool
+	duration             time.Duration
+	names, fwdNames      int
+	clients, outstanding int
+	dir                  string
+	s                    *testbed.School
+	gateway              netip.Addr
+	cachedFile           string
+	rounds               int
 }
 
-func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNames, clients, outstanding int, perfDir string, workloads map[string]bool) (bool, error) {
+func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNames, clients, outstanding int, perfDir string, workloads map[string]bool, rounds int) (bool, error) {
 	if _, err := exec.LookPath("dnsperf"); err != nil {
 		return false, errors.New("dnsperf not installed (Debian package dnsperf)")
 	}
@@ -86,7 +87,7 @@ func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNam
 		return false, errors.New("the testbed has no pupil segment")
 	}
 	b := &deployed{bin: bin, duration: d, names: names, fwdNames: fwdNames, clients: clients, outstanding: outstanding,
-		dir: dir, s: s, gateway: pupil.Gateway, perfDir: perfDir, workloads: workloads}
+		dir: dir, s: s, gateway: pupil.Gateway, perfDir: perfDir, workloads: workloads, rounds: rounds}
 	stopUp, err := startBenchUpstream(s)
 	if err != nil {
 		return false, err
@@ -123,10 +124,6 @@ func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNam
 	guardAddr := netip.AddrPortFrom(pupil.Gateway, 53)
 	dmAddr := netip.AddrPortFrom(pupil.Gateway, dnsmasqPort)
 	ok = true
-	type side struct {
-		addr netip.AddrPort
-		fwd  string
-	}
 	for _, w := range []struct {
 		name   string
 		target float64
@@ -134,43 +131,70 @@ func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNam
 		if !b.workloads[w.name] {
 			continue
 		}
-		var qps [2]float64
-		for i, sd := range []side{{guardAddr, b.guardFwd}, {dmAddr, b.dnsmasqFwd}} {
-			file := b.cachedFile
-			if w.name == "forwarded" {
-				file = sd.fwd
-			} else if _, err := b.dnsperf(ctx, sd.addr, b.warmupFile, 0, true); err != nil {
-				return false, fmt.Errorf("warming %v: %w", sd.addr, err)
-			}
-			var stopPerf func()
-			if b.perfDir != "" {
-				stopPerf = b.startPerf(w.name+"-"+[]string{"gatehouse", "dnsmasq"}[i], []int{daemon.cmd.Process.Pid, dm.cmd.Process.Pid}[i])
-			}
-			server := []*proc{daemon, dm}[i]
-			cpu0, dcpu0 := server.cpu(), daemon.cpu()
-			r, err := b.dnsperf(ctx, sd.addr, file, d, false)
-			cpu, dcpu := server.cpu()-cpu0, daemon.cpu()-dcpu0
-			if stopPerf != nil {
-				stopPerf()
-			}
-			if err != nil {
-				return false, fmt.Errorf("%s %v: %w", w.name, sd.addr, err)
-			}
-			fmt.Printf("  %-9s %-9s %9.0f q/s  sent %d, lost %d, %s\n", w.name, []string{"gatehouse", "dnsmasq"}[i], r.qps, r.sent, r.lost, r.rcodes)
-			if r.sent > 0 {
-				// CPU per query is the figure the machine's load moves least.
-				fmt.Printf("  %-9s %-9s CPU per query: server %.1f us, dnsperf %.1f us", "", "", cpu.Seconds()*1e6/float64(r.sent), r.cpu.Seconds()*1e6/float64(r.sent))
-				if i == 1 {
-					fmt.Printf(" (the daemon meanwhile, capturing the segment: %.1f us)", dcpu.Seconds()*1e6/float64(r.sent))
+		// Rounds alternate the two sides, so that a swing in the
+		// machine's load falls on both; the verdict is on the mean q/s
+		// of each side over the rounds.
+		var sum [2]float64
+		var ratios []float64
+		for round := range b.rounds {
+			var qps [2]float64
+			for i, addr := range []netip.AddrPort{guardAddr, dmAddr} {
+				side := []string{"gatehouse", "dnsmasq"}[i]
+				file := b.cachedFile
+				if w.name == "forwarded" {
+					if file, err = b.fwdFile(side, round); err != nil {
+						return false, err
+					}
+				} else if round == 0 {
+					if _, err := b.dnsperf(ctx, addr, b.cachedFile, 0, true); err != nil {
+						return false, fmt.Errorf("warming %v: %w", addr, err)
+					}
 				}
-				fmt.Println()
+				var stopPerf func()
+				if b.perfDir != "" && round == 0 {
+					stopPerf = b.startPerf(w.name+"-"+side, []int{daemon.cmd.Process.Pid, dm.cmd.Process.Pid}[i])
+				}
+				server := []*proc{daemon, dm}[i]
+				cpu0, dcpu0 := server.cpu(), daemon.cpu()
+				r, err := b.dnsperf(ctx, addr, file, d, false)
+				cpu, dcpu := server.cpu()-cpu0, daemon.cpu()-dcpu0
+				if stopPerf != nil {
+					stopPerf()
+				}
+				if w.name == "forwarded" {
+					os.Remove(file)
+				}
+				if err != nil {
+					return false, fmt.Errorf("%s %v: %w", w.name, addr, err)
+				}
+				label := w.name
+				if b.rounds > 1 {
+					label = fmt.Sprintf("%s#%d", w.name, round+1)
+				}
+				fmt.Printf("  %-11s %-9s %9.0f q/s  sent %d, lost %d, %s\n", label, side, r.qps, r.sent, r.lost, r.rcodes)
+				if r.sent > 0 {
+					// CPU per query is the figure the machine's load moves least.
+					fmt.Printf("  %-11s %-9s CPU per query: server %.1f us, dnsperf %.1f us", "", "", cpu.Seconds()*1e6/float64(r.sent), r.cpu.Seconds()*1e6/float64(r.sent))
+					if i == 1 {
+						fmt.Printf(" (the daemon meanwhile, capturing the segment: %.1f us)", dcpu.Seconds()*1e6/float64(r.sent))
+					}
+					fmt.Println()
+				}
+				if w.name == "forwarded" && r.sent > int64(b.fwdNames) {
+					fmt.Printf("  note: %d queries for %d unique names: some repeated and were answered from a cache\n", r.sent, b.fwdNames)
+				}
+				qps[i] = r.qps
+				sum[i] += r.qps
 			}
-			if w.name == "forwarded" && r.sent > int64(b.fwdNames) {
-				fmt.Printf("  note: %d queries for %d unique names: some repeated and were answered from a cache\n", r.sent, b.fwdNames)
+			if qps[1] > 0 {
+				ratios = append(ratios, qps[0]/qps[1])
 			}
-			qps[i] = r.qps
 		}
-		if !verdict("dns "+w.name+" q/s", qps[0], "dnsmasq", qps[1], w.target) {
+		if b.rounds > 1 && len(ratios) > 0 {
+			fmt.Printf("  %s: ratio per round %.2f to %.2f; the verdict is on the means over %d rounds\n", w.name, slices.Min(ratios), slices.Max(ratios), b.rounds)
+		}
+		n := float64(b.rounds)
+		if !verdict("dns "+w.name+" q/s", sum[0]/n, "dnsmasq", sum[1]/n, w.target) {
 			ok = false
 		}
 	}
@@ -196,34 +220,35 @@ func verdict(what string, gh float64, peer string, pv float64, target float64) b
 }
 
 func (b *deployed) writeQueries() error {
-	write := func(name string, n int, format string) (string, error) {
-		p := filepath.Join(b.dir, name)
-		f, err := os.Create(p)
-		if err != nil {
-			return "", err
-		}
-		w := bufio.NewWriter(f)
-		for i := range n {
-			fmt.Fprintf(w, format+" A\n", i)
-		}
-		if err := w.Flush(); err != nil {
-			f.Close()
-			return "", err
-		}
-		return p, f.Close()
-	}
 	var err error
-	if b.cachedFile, err = write("cached", b.names, "host%d.bench.example"); err != nil {
-		return err
-	}
-	b.warmupFile = b.cachedFile
-	// Unique names, a set for each server, so neither finds the other's
-	// (or its own earlier) answers in a cache.
-	if b.guardFwd, err = write("fwd-gatehouse", b.fwdNames, "g%d.fwd.bench.example"); err != nil {
-		return err
-	}
-	b.dnsmasqFwd, err = write("fwd-dnsmasq", b.fwdNames, "d%d.fwd.bench.example")
+	b.cachedFile, err = writeNames(filepath.Join(b.dir, "cached"), b.names, "host%d.bench.example")
 	return err
+}
+
+// fwdFile writes the unique names of one side's forwarded round: a set
+// for each side and round, so that no server finds the other's (or its
+// own earlier) answers in a cache.
+func (b *deployed) fwdFile(side string, round int) (string, error) {
+	return writeNames(filepath.Join(b.dir, fmt.Sprintf("fwd-%s-%d", side, round)), b.fwdNames,
+		fmt.Sprintf("%c%d-%%d.fwd.bench.example", side[0], round))
+}
+
+// writeNames writes a dnsperf query file of n A questions named by
+// format (with %d for the line number) at p.
+func writeNames(p string, n int, format string) (string, error) {
+	f, err := os.Create(p)
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriter(f)
+	for i := range n {
+		fmt.Fprintf(w, format+" A\n", i)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return "", err
+	}
+	return p, f.Close()
 }
 
 type perfResult struct {
