@@ -58,6 +58,18 @@ func (l *hitLog) add(n hitNote) {
 	l.dropped.Add(1)
 }
 
+// addAll adds the notes of a batch under one lock; those past the room
+// left are dropped and counted.
+func (l *hitLog) addAll(ns []hitNote) {
+	l.mu.Lock()
+	k := min(len(ns), cap(l.buf)-len(l.buf))
+	l.buf = append(l.buf, ns[:k]...)
+	l.mu.Unlock()
+	if k < len(ns) {
+		l.dropped.Add(uint64(len(ns) - k))
+	}
+}
+
 // take swaps the buffer for the empty spare and returns what was in it;
 // give returns it as the next spare once handed on.
 func (l *hitLog) take() []hitNote {
