@@ -154,7 +154,20 @@ func (g *Guard) noteHit(n *hitNote, m *macMemo) {
 	if g.cfg.Recorder != nil {
 		g.cfg.Recorder.Record(rec)
 	}
-	if g.cfg.Answers != nil {
+	if g.cfg.Answers != nil && !(e.toldClient == n.client && sameAnswerGrain(n.at, e.toldAt)) {
+		e.toldClient, e.toldAt = n.client, n.at
 		g.cfg.Answers(rec.Client, rec.Name, rec.Answer, rec.Time)
 	}
+}
+
+// answerGrain is how long after telling Answers of a cached answer to a
+// client the same answer to the same client is not told again: inspection
+// keeps what it is told for an hour and leaves a lookup it was told of
+// within the second as it is (inspect.Resolutions), so a device asking
+// again and again (every query is still recorded above) costs it nothing.
+const answerGrain = time.Second
+
+func sameAnswerGrain(at, told time.Time) bool {
+	d := at.Sub(told)
+	return d >= 0 && d < answerGrain
 }
