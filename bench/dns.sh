@@ -25,8 +25,13 @@
 # Needs root (network namespaces), nft, dnsperf, dnsmasq (dnsmasq-base), Go.
 # Settings: DURATION seconds per run (default 10), CLIENTS dnsperf clients
 # (default 8), OUTSTANDING queries in flight (default 100), NAMES (1000),
-# FWD_NAMES unique names for forwarded (1000000), COMPONENT (0).
-# Bounded: about two minutes.
+# FWD_NAMES unique names for forwarded (1000000), WORKLOADS (one of them:
+# cached or forwarded; both by default), ROUNDS (1: rounds of each
+# workload, the two sides alternating, the verdict on the mean q/s; each
+# round writes FWD_NAMES names per side), COMPONENT (0), PERF (a
+# directory: the guard's runs are profiled there with perf record -a -g;
+# see `perf report -i DIR/cached.perf.data --pid $(cat DIR/cached.pid)`).
+# Bounded: about two minutes a round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +41,9 @@ OUTSTANDING=${OUTSTANDING:-100}
 NAMES=${NAMES:-1000}
 FWD_NAMES=${FWD_NAMES:-1000000}
 COMPONENT=${COMPONENT:-0}
+PERF=${PERF:-}
+WORKLOADS=${WORKLOADS:-cached,forwarded}
+ROUNDS=${ROUNDS:-1}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench/dns.sh: needs root for network namespaces; skipped" >&2
@@ -63,7 +71,7 @@ go build -o "$tmp/dnsbench" ./bench/cmd/dnsbench
 
 echo "dns: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 timeout 600 "$tmp/dnsbench" -gatehouse "$tmp/gatehouse" -duration "${DURATION}s" -names "$NAMES" -fwd-names "$FWD_NAMES" \
-	-clients "$CLIENTS" -outstanding "$OUTSTANDING"
+	-clients "$CLIENTS" -outstanding "$OUTSTANDING" -workloads "$WORKLOADS" -rounds "$ROUNDS" ${PERF:+-perf "$PERF"}
 
 if [ "$COMPONENT" != 0 ]; then
 	echo "-- component: package dnsguard and dnsmasq on loopback"

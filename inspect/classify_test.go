@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -200,6 +201,30 @@ func TestTorLikeSNI(t *testing.T) {
 	} {
 		if got := torLikeSNI(name); got != want {
 			t.Errorf("torLikeSNI(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// splitRegistered cuts names as splitting them into labels and joining
+// them again does.
+func TestSplitRegisteredAsLabels(t *testing.T) {
+	byLabels := func(name string) (string, string) {
+		labels := strings.Split(name, ".")
+		n := 2
+		if len(labels) >= 3 && len(labels[len(labels)-2]) <= 3 && len(labels[len(labels)-1]) == 2 {
+			n = 3
+		}
+		if len(labels) <= n {
+			return name, ""
+		}
+		return strings.Join(labels[len(labels)-n:], "."), strings.Join(labels[:len(labels)-n], ".")
+	}
+	for _, name := range []string{"", ".", "a", "a.b", "a.b.c", "www.bbc.co.uk", "bbc.co.uk", "x.y.bbc.co.uk", "a..b", "..", "a.b.",
+		"t.example.com", "deep.sub.example.com", "co.uk", "x.com.au", "abcd.co.uk", "a.b.cd", "a.bcd.ef.gh", ".co.uk"} {
+		d, s := splitRegistered(name)
+		wd, ws := byLabels(name)
+		if d != wd || s != ws {
+			t.Errorf("splitRegistered(%q) = %q, %q; want %q, %q", name, d, s, wd, ws)
 		}
 	}
 }

@@ -2,9 +2,9 @@ package inspect
 
 import (
 	"fmt"
-	"hash/fnv"
 	"net/netip"
 	"strings"
+	"unsafe"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -30,7 +30,9 @@ func (e *Engine) inspectDNS(f *flow, dir int, b []byte) {
 		return
 	}
 	q := e.dns.Questions[0]
-	name := strings.ToLower(strings.TrimSuffix(string(q.Name), "."))
+	// A view of the decoder's buffer, valid for this call: what keeps the
+	// name (the tunnel tracker's table, evidence) copies it.
+	name := strings.ToLower(strings.TrimSuffix(bytesView(q.Name), "."))
 	switch {
 	case strings.HasPrefix(name, "2.dnscrypt-cert."):
 		e.raiseAs(f, Likely, ClassDoH, "dnscrypt", "DNS query for a DNSCrypt resolver certificate "+name)
@@ -75,9 +77,17 @@ func (t *dnsTunnelTracker) query(name string, qtype layers.DNSType) string {
 		return ""
 	}
 	longest := ""
-	for _, l := range strings.Split(sub, ".") {
+	for rest := sub; ; {
+		l := rest
+		i := strings.IndexByte(rest, '.')
+		if i >= 0 {
+			l, rest = rest[:i], rest[i+1:]
+		}
 		if len(l) > len(longest) {
 			longest = l
+		}
+		if i < 0 {
+			break
 		}
 	}
 	enc := encodedLabel(longest)
@@ -92,15 +102,13 @@ func (t *dnsTunnelTracker) query(name string, qtype layers.DNSType) string {
 			clear(t.doms)
 		}
 		st = &domStat{uniques: make(map[uint64]struct{})}
-		t.doms[dom] = st
+		t.doms[strings.Clone(dom)] = st // dom may be a view of a packet
 	}
 	if st.reported {
 		return ""
 	}
 	if len(st.uniques) < 256 {
-		h := fnv.New64a()
-		h.Write([]byte(sub))
-		st.uniques[h.Sum64()] = struct{}{}
+		st.uniques[fnv64a(sub)] = struct{}{}
 	}
 	if enc && len(longest) >= 16 {
 		st.encoded++
@@ -124,16 +132,43 @@ func (t *dnsTunnelTracker) query(name string, qtype layers.DNSType) string {
 
 // splitRegistered splits a name into a registered domain (the last two
 // labels, three under common two-level public suffixes) and the rest.
+// Both are parts of name: every DNS query on a segment comes this way.
 func splitRegistered(name string) (dom, sub string) {
-	labels := strings.Split(name, ".")
-	n := 2
-	if len(labels) >= 3 && len(labels[len(labels)-2]) <= 3 && len(labels[len(labels)-1]) == 2 {
-		n = 3 // co.uk, com.au, ac.jp ...
+	last := strings.LastIndexByte(name, '.')
+	if last < 0 {
+		return name, "" // one label
 	}
-	if len(labels) <= n {
-		return name, ""
+	second := strings.LastIndexByte(name[:last], '.')
+	if second < 0 {
+		return name, "" // two labels
 	}
-	return strings.Join(labels[len(labels)-n:], "."), strings.Join(labels[:len(labels)-n], ".")
+	cut := second
+	if last-second-1 <= 3 && len(name)-last-1 == 2 {
+		// co.uk, com.au, ac.jp ...: three labels make the domain.
+		if cut = strings.LastIndexByte(name[:second], '.'); cut < 0 {
+			return name, ""
+		}
+	}
+	return name[cut+1:], name[:cut]
+}
+
+// fnv64a is FNV-1a (hash/fnv's New64a) of s, without a hasher to allocate.
+func fnv64a(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// bytesView is b as a string without copying, for a call that does not
+// keep it (or copies what it keeps): b must not change meanwhile.
+func bytesView(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // encodedLabel reports a label that looks like base32/base64/hex output:
@@ -184,5 +219,8 @@ func (e *Engine) learnAnswer(f *flow) {
 			}
 		}
 	}
-	e.res.Note(f.client, string(e.dns.Questions[0].Name), addrs, f.last)
+	// The name is lent from the decoder's buffer: Resolutions copies it
+	// only when it keeps it, which a lookup it has just been told of by
+	// the DNS guard it is not.
+	e.res.note(f.client, bytesView(e.dns.Questions[0].Name), addrs, f.last, true)
 }

@@ -83,6 +83,20 @@ func NewResolutions(cfg ResolutionsConfig) *Resolutions {
 // (none for a failed or blocked lookup, which still shows that the client
 // asked).
 func (r *Resolutions) Note(client netip.Addr, name string, addrs []netip.Addr, at time.Time) {
+	r.note(client, name, addrs, at, false)
+}
+
+// noteGrain is how close in time a lookup noted again is to its last
+// noting for the tables to be left as they are. What reads them works in
+// minutes (Warmup) and hours (Keep), and every lookup on a segment with
+// forced DNS is noted twice within milliseconds (the guard's answer, and
+// the same answer read off the wire by the segment's engine): the second
+// noting, and a client's repeats within the second, cost lookups only.
+const noteGrain = time.Second
+
+// note is Note; borrowed says name's bytes are only lent for the call
+// (an engine's decoding buffer), so that it is copied before being kept.
+func (r *Resolutions) note(client netip.Addr, name string, addrs []netip.Addr, at time.Time, borrowed bool) {
 	if !client.IsValid() {
 		return
 	}
@@ -90,6 +104,12 @@ func (r *Resolutions) Note(client netip.Addr, name string, addrs []netip.Addr, a
 	name = normName(name)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.fresh(client, name, addrs, at) {
+		return
+	}
+	if borrowed {
+		name = strings.Clone(name)
+	}
 	span, ok := r.clients.get(client)
 	if !ok || at.Sub(span.last) > r.keep {
 		span.first = at // a client silent for longer than keep starts over
@@ -107,19 +127,80 @@ func (r *Resolutions) Note(client netip.Addr, name string, addrs []netip.Addr, a
 	}
 }
 
+// fresh reports whether this lookup is already in the current
+// generations, noted within noteGrain of at: the client, the name, and
+// each address given to the client. An address given within the grain
+// for another name as well (names behind one CDN address) stays with the
+// name it has: which of the two was "last" is a matter of milliseconds,
+// and the judgement by the name behind an address is as ambiguous either
+// way. r.mu is held.
+func (r *Resolutions) fresh(client netip.Addr, name string, addrs []netip.Addr, at time.Time) bool {
+	span, ok := r.clients.cur[client]
+	if !ok || !near(at, span.last) {
+		return false
+	}
+	if name == "" {
+		return true
+	}
+	t, ok := r.names.cur[nameKey{client, name}]
+	if !ok || !near(at, t) {
+		return false
+	}
+	for _, a := range addrs {
+		if !a.IsValid() {
+			continue
+		}
+		v, ok := r.addrs.cur[addrKey{client, a.Unmap()}]
+		if !ok || !near(at, v.at) {
+			return false
+		}
+	}
+	return true
+}
+
+func near(a, b time.Time) bool {
+	d := a.Sub(b)
+	return d > -noteGrain && d < noteGrain
+}
+
 // NoteAnswer records a lookup as the DNS guard summarises it: answer holds
 // the addresses given, separated by spaces, possibly mixed with "cname
 // <target>" and record type names, or just an rcode name; everything that
-// is not an address is ignored.
+// is not an address is ignored. It is called for every lookup the guard
+// answers, so it splits answer in place rather than into a new slice.
 func (r *Resolutions) NoteAnswer(client netip.Addr, name, answer string, at time.Time) {
 	var buf [8]netip.Addr
 	addrs := buf[:0]
-	for _, f := range strings.Fields(answer) {
+	for answer != "" {
+		var f string
+		f, answer = nextField(answer)
+		// Only what may be an address is parsed: a failed parse
+		// allocates its error.
+		if f == "" || !(f[0] >= '0' && f[0] <= '9' || strings.IndexByte(f, ':') >= 0) {
+			continue
+		}
 		if a, err := netip.ParseAddr(f); err == nil {
 			addrs = append(addrs, a)
 		}
 	}
 	r.Note(client, name, addrs, at)
+}
+
+// nextField returns the first space-separated field of s and the rest.
+func nextField(s string) (field, rest string) {
+	i := 0
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+	j := i
+	for j < len(s) && !isSpace(s[j]) {
+		j++
+	}
+	return s[i:j], s[j:]
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
 // nameOf returns the name client was last given addr for, if it was within
@@ -198,9 +279,11 @@ func (g *genMap[K, V]) get(k K) (V, bool) {
 }
 
 func (g *genMap[K, V]) put(k K, v V) {
-	if _, ok := g.cur[k]; !ok && len(g.cur) >= g.max {
-		g.old = g.cur
-		g.cur = make(map[K]V, g.max/4)
+	if len(g.cur) >= g.max {
+		if _, ok := g.cur[k]; !ok {
+			g.old = g.cur
+			g.cur = make(map[K]V, g.max/4)
+		}
 	}
 	g.cur[k] = v
 }

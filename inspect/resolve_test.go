@@ -146,3 +146,44 @@ func TestResetKeepsSharedResolutions(t *testing.T) {
 		t.Error("Reset kept a private Resolutions")
 	}
 }
+
+// The engine's copy of a lookup the guard has just noted changes nothing;
+// a new address for the name, or the same lookup a while later, does.
+func TestResolutionsNotingAgainWithinTheGrain(t *testing.T) {
+	r := NewResolutions(ResolutionsConfig{})
+	client := netip.MustParseAddr("10.1.0.5")
+	a1, a2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	r.NoteAnswer(client, "Example.ORG.", "192.0.2.1 cname x.example.org", t0)
+	r.note(client, "example.org", []netip.Addr{a1}, t0.Add(-3*time.Millisecond), true)
+	if n, ok := r.nameOf(client, a1, t0); !ok || n != "example.org" {
+		t.Fatalf("nameOf %v = %q, %v", a1, n, ok)
+	}
+	r.note(client, "example.org", []netip.Addr{a1, a2}, t0.Add(10*time.Millisecond), true)
+	if n, ok := r.nameOf(client, a2, t0); !ok || n != "example.org" {
+		t.Fatalf("an address first given within the grain was not noted: %q, %v", n, ok)
+	}
+	later := t0.Add(2 * time.Second)
+	r.Note(client, "example.org", []netip.Addr{a1}, later)
+	r.mu.Lock()
+	got := r.names.cur[nameKey{client, "example.org"}]
+	r.mu.Unlock()
+	if !got.Equal(later) {
+		t.Fatalf("noted again after the grain: the name's time is %v, want %v", got, later)
+	}
+}
+
+func TestNoteAnswerFields(t *testing.T) {
+	r := NewResolutions(ResolutionsConfig{})
+	client := netip.MustParseAddr("10.1.0.6")
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	r.NoteAnswer(client, "v6.example", "  AAAA\t2001:db8::1  cname 1e100.net 198.51.100.7\n", t0)
+	for _, a := range []string{"2001:db8::1", "198.51.100.7"} {
+		if n, ok := r.nameOf(client, netip.MustParseAddr(a), t0); !ok || n != "v6.example" {
+			t.Errorf("nameOf %s = %q, %v", a, n, ok)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { r.NoteAnswer(client, "v6.example", "2001:db8::1 198.51.100.7", t0) }); allocs != 0 {
+		t.Errorf("NoteAnswer of a lookup just noted allocates %v times", allocs)
+	}
+}

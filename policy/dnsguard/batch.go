@@ -216,6 +216,7 @@ func (w *udpWorker) runBatched(ctx context.Context, b *batchIO) error {
 			}
 			w.handle(pkt, oob, from)
 		}
+		w.settle()
 		b.flush(w.conn)
 	}
 }

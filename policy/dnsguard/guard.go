@@ -372,6 +372,15 @@ func (g *Guard) serve(ctx context.Context, conns []*net.UDPConn, pc net.PacketCo
 		_ = s.ShutdownContext(shctx)
 		cancel()
 	}
+	// A server that had not started when ShutdownContext was called (it
+	// says so and does nothing) would go on serving, and wg.Wait with it:
+	// closing its socket ends it either way.
+	if ln != nil {
+		ln.Close()
+	}
+	if pc != nil {
+		pc.Close()
+	}
 	wg.Wait()
 	g.flushHits() // what the last answers left
 	g.closePools()

@@ -29,11 +29,20 @@ func startUpstream(t *testing.T) *fakeUpstream { return startUpstreamTB(t) }
 func startUpstreamTB(t testing.TB) *fakeUpstream {
 	t.Helper()
 	u := &fakeUpstream{}
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The UDP port the kernel picks may be taken over TCP by another
+	// process on a shared machine: pick again a few times.
+	var pc net.PacketConn
+	var ln net.Listener
+	var err error
+	for range 20 {
+		if pc, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp4", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
 	}
-	ln, err := net.Listen("tcp4", pc.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package dnsguard
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"runtime/debug"
 	"sync"
@@ -57,6 +58,18 @@ func (l *hitLog) add(n hitNote) {
 	l.dropped.Add(1)
 }
 
+// addAll adds the notes of a batch under one lock; those past the room
+// left are dropped and counted.
+func (l *hitLog) addAll(ns []hitNote) {
+	l.mu.Lock()
+	k := min(len(ns), cap(l.buf)-len(l.buf))
+	l.buf = append(l.buf, ns[:k]...)
+	l.mu.Unlock()
+	if k < len(ns) {
+		l.dropped.Add(uint64(len(ns) - k))
+	}
+}
+
 // take swaps the buffer for the empty spare and returns what was in it;
 // give returns it as the next spare once handed on.
 func (l *hitLog) take() []hitNote {
@@ -97,15 +110,32 @@ func (g *Guard) flushHits() {
 	if notes == nil {
 		return // another flush holds the spare; it is handing them on
 	}
+	var m macMemo
 	for i := range notes {
-		g.noteHit(&notes[i])
+		g.noteHit(&notes[i], &m)
 	}
 	g.hitLog.give(notes)
 }
 
+// macMemo is the last client a flush looked the MAC of up: a flush holds
+// a few milliseconds of hits, and a device asks for names in bursts, so
+// the lease table is asked once a burst rather than once a hit.
+type macMemo struct {
+	client netip.Addr
+	mac    net.HardwareAddr
+	ok     bool
+}
+
+func (m *macMemo) lookup(c ClientLookup, client netip.Addr) net.HardwareAddr {
+	if !m.ok || m.client != client {
+		m.client, m.mac, m.ok = client, c.MACFor(client), true
+	}
+	return m.mac
+}
+
 // noteHit records one cached answer. A panic in a Recorder or Answers is
 // recovered and counted, as on the serving path, and the rest go on.
-func (g *Guard) noteHit(n *hitNote) {
+func (g *Guard) noteHit(n *hitNote, m *macMemo) {
 	defer func() {
 		if v := recover(); v != nil {
 			g.panics.Add(1)
@@ -119,12 +149,25 @@ func (g *Guard) noteHit(n *hitNote) {
 		rec.Action = Cached
 	}
 	if g.cfg.Clients != nil {
-		rec.MAC = g.cfg.Clients.MACFor(n.client)
+		rec.MAC = m.lookup(g.cfg.Clients, n.client)
 	}
 	if g.cfg.Recorder != nil {
 		g.cfg.Recorder.Record(rec)
 	}
-	if g.cfg.Answers != nil {
+	if g.cfg.Answers != nil && !(e.toldClient == n.client && sameAnswerGrain(n.at, e.toldAt)) {
+		e.toldClient, e.toldAt = n.client, n.at
 		g.cfg.Answers(rec.Client, rec.Name, rec.Answer, rec.Time)
 	}
+}
+
+// answerGrain is how long after telling Answers of a cached answer to a
+// client the same answer to the same client is not told again: inspection
+// keeps what it is told for an hour and leaves a lookup it was told of
+// within the second as it is (inspect.Resolutions), so a device asking
+// again and again (every query is still recorded above) costs it nothing.
+const answerGrain = time.Second
+
+func sameAnswerGrain(at, told time.Time) bool {
+	d := at.Sub(told)
+	return d >= 0 && d < answerGrain
 }

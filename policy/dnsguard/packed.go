@@ -3,6 +3,7 @@ package dnsguard
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -184,6 +185,10 @@ type packedEntry struct {
 	// admission: the answer is only for clients the portal admitted (a
 	// portal segment, a name the portal does not need).
 	admission bool
+	// The client Answers was last told of this answer for, and when:
+	// read and written only by the hit log's flush (flushMu held).
+	toldClient netip.Addr
+	toldAt     time.Time
 }
 
 // patch writes the answer to query q into out (which must hold

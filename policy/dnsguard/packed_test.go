@@ -473,3 +473,34 @@ func TestForwardedQueriesShareRotatingUpstreamSockets(t *testing.T) {
 		t.Errorf("%d queries came from %d upstream sockets, want about %d", n, ports, n/upstreamUses)
 	}
 }
+
+type countRecorder struct{ n int }
+
+func (r *countRecorder) Record(Query) { r.n++ }
+
+// Every cached hit is recorded; inspection is told of an answer to a
+// client again only once the second since it was last told has passed.
+func TestHitLogTellsAnswersOncePerClientAndSecond(t *testing.T) {
+	rec := &countRecorder{}
+	told := map[netip.Addr]int{}
+	g, err := New(Config{Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:53")}, Recorder: rec,
+		Answers: func(client netip.Addr, _, _ string, _ time.Time) { told[client]++ }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &packedEntry{name: "often.example", summary: "192.0.2.7", action: Forwarded}
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	for _, n := range []hitNote{{at: t0, client: a, e: e}, {at: t0.Add(100 * time.Millisecond), client: a, e: e},
+		{at: t0.Add(200 * time.Millisecond), client: b, e: e}, {at: t0.Add(300 * time.Millisecond), client: a, e: e},
+		{at: t0.Add(1500 * time.Millisecond), client: a, e: e}} {
+		g.hitLog.add(n)
+	}
+	g.flushHits()
+	if rec.n != 5 {
+		t.Errorf("%d hits recorded, want all 5", rec.n)
+	}
+	if told[a] != 3 || told[b] != 1 {
+		t.Errorf("Answers told %v; want a 3 times (first, after b, after the second), b once", told)
+	}
+}

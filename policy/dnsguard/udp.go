@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -191,6 +192,42 @@ type udpWorker struct {
 	out  []byte
 	key  []byte
 	soob []byte
+
+	// What the hits of a batch leave for the hit log and the counters,
+	// handed on once a batch (settle), before its answers are sent: the
+	// workers on the other cores share the log's lock and the counters'
+	// cache lines, which each hit taking them in turn kept moving.
+	notes                                    [udpBatch]hitNote
+	nnotes                                   int
+	queries, hits, safe, blocked, limitedCnt uint64
+}
+
+// note keeps a hit for the hit log until the batch settles.
+func (w *udpWorker) note(n hitNote) {
+	if w.nnotes == len(w.notes) {
+		w.settle()
+	}
+	w.notes[w.nnotes] = n
+	w.nnotes++
+}
+
+// settle hands the notes and counts kept so far to the guard.
+func (w *udpWorker) settle() {
+	g := w.g
+	if w.nnotes > 0 {
+		g.hitLog.addAll(w.notes[:w.nnotes])
+		clear(w.notes[:w.nnotes]) // drop the entries' references for the collector
+		w.nnotes = 0
+	}
+	for _, c := range [...]struct {
+		n   *uint64
+		ctr *atomic.Uint64
+	}{{&w.queries, &g.queries}, {&w.hits, &g.hits}, {&w.safe, &g.safe}, {&w.blocked, &g.blocked}, {&w.limitedCnt, &g.limited}} {
+		if *c.n != 0 {
+			c.ctr.Add(*c.n)
+			*c.n = 0
+		}
+	}
 }
 
 func (g *Guard) newUDPWorker(c *net.UDPConn) *udpWorker {
@@ -280,6 +317,7 @@ func (w *udpWorker) handle(pkt, oob []byte, from netip.AddrPort) {
 // fast answers pkt from the packed cache and reports whether it did.
 func (w *udpWorker) fast(pkt, oob []byte, from netip.AddrPort) bool {
 	ans, ok := w.answer(pkt, oob, from, w.out[:0])
+	w.settle()
 	if ok {
 		w.send(ans, oob, from)
 	}
@@ -334,22 +372,22 @@ func (w *udpWorker) answer(pkt, oob []byte, from netip.AddrPort, out []byte) (an
 			ans, done = nil, true
 		}
 	}()
-	g.queries.Add(1)
+	w.queries++
 	if g.limit != nil && !g.limit.allow(client, now) {
-		g.limited.Add(1)
+		w.limitedCnt++
 		return refusedWire(out, pkt, len(q.qname)), true
 	}
 	switch e.action {
 	case Forwarded:
-		g.hits.Add(1)
+		w.hits++
 	case SafeSearch:
-		g.safe.Add(1)
-		g.hits.Add(1)
+		w.safe++
+		w.hits++
 	case Blocked:
-		g.blocked.Add(1)
+		w.blocked++
 	}
 	ans = e.patch(out, binary.BigEndian.Uint16(pkt), &q, now)
-	g.hitLog.add(hitNote{at: now, client: client, segment: seg.Name, e: e})
+	w.note(hitNote{at: now, client: client, segment: seg.Name, e: e})
 	return ans, true
 }
 

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,18 +50,20 @@ const (
 )
 
 type deployed struct {
-	bin                    string
-	duration               time.Duration
-	names, fwdNames        int
-	clients, outstanding   int
-	dir                    string
-	s                      *testbed.School
-	gateway                netip.Addr
-	cachedFile, guardFwd   string
-	dnsmasqFwd, warmupFile string
+	bin                  string
+	perfDir              string // -perf: where the cached run's perf profile goes
+	workloads            map[string]bool
+	duration             time.Duration
+	names, fwdNames      int
+	clients, outstanding int
+	dir                  string
+	s                    *testbed.School
+	gateway              netip.Addr
+	cachedFile           string
+	rounds               int
 }
 
-func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNames, clients, outstanding int) (bool, error) {
+func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNames, clients, outstanding int, perfDir string, workloads map[string]bool, rounds int) (bool, error) {
 	if _, err := exec.LookPath("dnsperf"); err != nil {
 		return false, errors.New("dnsperf not installed (Debian package dnsperf)")
 	}
@@ -84,7 +87,7 @@ func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNam
 		return false, errors.New("the testbed has no pupil segment")
 	}
 	b := &deployed{bin: bin, duration: d, names: names, fwdNames: fwdNames, clients: clients, outstanding: outstanding,
-		dir: dir, s: s, gateway: pupil.Gateway}
+		dir: dir, s: s, gateway: pupil.Gateway, perfDir: perfDir, workloads: workloads, rounds: rounds}
 	stopUp, err := startBenchUpstream(s)
 	if err != nil {
 		return false, err
@@ -121,33 +124,77 @@ func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNam
 	guardAddr := netip.AddrPortFrom(pupil.Gateway, 53)
 	dmAddr := netip.AddrPortFrom(pupil.Gateway, dnsmasqPort)
 	ok = true
-	type side struct {
-		addr netip.AddrPort
-		fwd  string
-	}
 	for _, w := range []struct {
 		name   string
 		target float64
 	}{{"cached", targetCached}, {"forwarded", targetForwarded}} {
-		var qps [2]float64
-		for i, sd := range []side{{guardAddr, b.guardFwd}, {dmAddr, b.dnsmasqFwd}} {
-			file := b.cachedFile
-			if w.name == "forwarded" {
-				file = sd.fwd
-			} else if _, err := b.dnsperf(ctx, sd.addr, b.warmupFile, 0, true); err != nil {
-				return false, fmt.Errorf("warming %v: %w", sd.addr, err)
-			}
-			r, err := b.dnsperf(ctx, sd.addr, file, d, false)
-			if err != nil {
-				return false, fmt.Errorf("%s %v: %w", w.name, sd.addr, err)
-			}
-			fmt.Printf("  %-9s %-9s %9.0f q/s  sent %d, lost %d, %s\n", w.name, []string{"gatehouse", "dnsmasq"}[i], r.qps, r.sent, r.lost, r.rcodes)
-			if w.name == "forwarded" && r.sent > int64(b.fwdNames) {
-				fmt.Printf("  note: %d queries for %d unique names: some repeated and were answered from a cache\n", r.sent, b.fwdNames)
-			}
-			qps[i] = r.qps
+		if !b.workloads[w.name] {
+			continue
 		}
-		if !verdict("dns "+w.name+" q/s", qps[0], "dnsmasq", qps[1], w.target) {
+		// Rounds alternate the two sides, so that a swing in the
+		// machine's load falls on both; the verdict is on the mean q/s
+		// of each side over the rounds.
+		var sum [2]float64
+		var ratios []float64
+		for round := range b.rounds {
+			var qps [2]float64
+			for i, addr := range []netip.AddrPort{guardAddr, dmAddr} {
+				side := []string{"gatehouse", "dnsmasq"}[i]
+				file := b.cachedFile
+				if w.name == "forwarded" {
+					if file, err = b.fwdFile(side, round); err != nil {
+						return false, err
+					}
+				} else if round == 0 {
+					if _, err := b.dnsperf(ctx, addr, b.cachedFile, 0, true); err != nil {
+						return false, fmt.Errorf("warming %v: %w", addr, err)
+					}
+				}
+				var stopPerf func()
+				if b.perfDir != "" && round == 0 {
+					stopPerf = b.startPerf(w.name+"-"+side, []int{daemon.cmd.Process.Pid, dm.cmd.Process.Pid}[i])
+				}
+				server := []*proc{daemon, dm}[i]
+				cpu0, dcpu0 := server.cpu(), daemon.cpu()
+				r, err := b.dnsperf(ctx, addr, file, d, false)
+				cpu, dcpu := server.cpu()-cpu0, daemon.cpu()-dcpu0
+				if stopPerf != nil {
+					stopPerf()
+				}
+				if w.name == "forwarded" {
+					os.Remove(file)
+				}
+				if err != nil {
+					return false, fmt.Errorf("%s %v: %w", w.name, addr, err)
+				}
+				label := w.name
+				if b.rounds > 1 {
+					label = fmt.Sprintf("%s#%d", w.name, round+1)
+				}
+				fmt.Printf("  %-11s %-9s %9.0f q/s  sent %d, lost %d, %s\n", label, side, r.qps, r.sent, r.lost, r.rcodes)
+				if r.sent > 0 {
+					// CPU per query is the figure the machine's load moves least.
+					fmt.Printf("  %-11s %-9s CPU per query: server %.1f us, dnsperf %.1f us", "", "", cpu.Seconds()*1e6/float64(r.sent), r.cpu.Seconds()*1e6/float64(r.sent))
+					if i == 1 {
+						fmt.Printf(" (the daemon meanwhile, capturing the segment: %.1f us)", dcpu.Seconds()*1e6/float64(r.sent))
+					}
+					fmt.Println()
+				}
+				if w.name == "forwarded" && r.sent > int64(b.fwdNames) {
+					fmt.Printf("  note: %d queries for %d unique names: some repeated and were answered from a cache\n", r.sent, b.fwdNames)
+				}
+				qps[i] = r.qps
+				sum[i] += r.qps
+			}
+			if qps[1] > 0 {
+				ratios = append(ratios, qps[0]/qps[1])
+			}
+		}
+		if b.rounds > 1 && len(ratios) > 0 {
+			fmt.Printf("  %s: ratio per round %.2f to %.2f; the verdict is on the means over %d rounds\n", w.name, slices.Min(ratios), slices.Max(ratios), b.rounds)
+		}
+		n := float64(b.rounds)
+		if !verdict("dns "+w.name+" q/s", sum[0]/n, "dnsmasq", sum[1]/n, w.target) {
 			ok = false
 		}
 	}
@@ -173,40 +220,42 @@ func verdict(what string, gh float64, peer string, pv float64, target float64) b
 }
 
 func (b *deployed) writeQueries() error {
-	write := func(name string, n int, format string) (string, error) {
-		p := filepath.Join(b.dir, name)
-		f, err := os.Create(p)
-		if err != nil {
-			return "", err
-		}
-		w := bufio.NewWriter(f)
-		for i := range n {
-			fmt.Fprintf(w, format+" A\n", i)
-		}
-		if err := w.Flush(); err != nil {
-			f.Close()
-			return "", err
-		}
-		return p, f.Close()
-	}
 	var err error
-	if b.cachedFile, err = write("cached", b.names, "host%d.bench.example"); err != nil {
-		return err
-	}
-	b.warmupFile = b.cachedFile
-	// Unique names, a set for each server, so neither finds the other's
-	// (or its own earlier) answers in a cache.
-	if b.guardFwd, err = write("fwd-gatehouse", b.fwdNames, "g%d.fwd.bench.example"); err != nil {
-		return err
-	}
-	b.dnsmasqFwd, err = write("fwd-dnsmasq", b.fwdNames, "d%d.fwd.bench.example")
+	b.cachedFile, err = writeNames(filepath.Join(b.dir, "cached"), b.names, "host%d.bench.example")
 	return err
+}
+
+// fwdFile writes the unique names of one side's forwarded round: a set
+// for each side and round, so that no server finds the other's (or its
+// own earlier) answers in a cache.
+func (b *deployed) fwdFile(side string, round int) (string, error) {
+	return writeNames(filepath.Join(b.dir, fmt.Sprintf("fwd-%s-%d", side, round)), b.fwdNames,
+		fmt.Sprintf("%c%d-%%d.fwd.bench.example", side[0], round))
+}
+
+// writeNames writes a dnsperf query file of n A questions named by
+// format (with %d for the line number) at p.
+func writeNames(p string, n int, format string) (string, error) {
+	f, err := os.Create(p)
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriter(f)
+	for i := range n {
+		fmt.Fprintf(w, format+" A\n", i)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return "", err
+	}
+	return p, f.Close()
 }
 
 type perfResult struct {
 	qps        float64
 	sent, lost int64
 	rcodes     string
+	cpu        time.Duration // dnsperf's own CPU time
 }
 
 var (
@@ -229,11 +278,15 @@ func (b *deployed) dnsperf(ctx context.Context, addr netip.AddrPort, file string
 	}
 	lctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	out, err := b.s.Command(lctx, "pupil", "dnsperf", args...).CombinedOutput()
+	cmd := b.s.Command(lctx, "pupil", "dnsperf", args...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return perfResult{}, fmt.Errorf("dnsperf: %w\n%s", err, out)
 	}
 	var r perfResult
+	if ps := cmd.ProcessState; ps != nil {
+		r.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	m := qpsLine.FindSubmatch(out)
 	if m == nil {
 		return r, fmt.Errorf("dnsperf printed no rate:\n%s", out)
@@ -284,6 +337,30 @@ func startProc(s *testbed.School, ns, logPath, bin string, args ...string) (*pro
 	go func() { _ = p.cmd.Wait(); logf.Close(); close(p.done) }()
 	return p, nil
 }
+
+// cpu is the CPU time the process (all its threads) has used so far,
+// from /proc/PID/stat; 0 when it cannot be read.
+func (p *proc) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) in parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on Linux.
+const clockTicks = 100
 
 func (p *proc) exited() bool {
 	select {
@@ -465,3 +542,25 @@ func answerBench(out, q []byte) []byte {
 }
 
 func numCPU() int { return runtime.NumCPU() }
+
+// startPerf records, while the guard is measured, the whole machine's CPU
+// with call graphs (perf record -a -g: the daemon, the kernel's share of
+// its packets, dnsperf) into DIR/WORKLOAD.perf.data, and the daemon's pid
+// beside it, for `perf report --pid`. Diagnostics only (-perf).
+func (b *deployed) startPerf(workload string, pid int) func() {
+	out := filepath.Join(b.perfDir, workload+".perf.data")
+	_ = os.WriteFile(filepath.Join(b.perfDir, workload+".pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), b.duration+30*time.Second)
+	cmd := exec.CommandContext(ctx, "perf", "record", "-q", "-a", "-g", "-F", "499", "-o", out)
+	if err := cmd.Start(); err != nil {
+		cancel()
+		fmt.Printf("  perf: %v\n", err)
+		return nil
+	}
+	return func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+		cancel()
+		fmt.Printf("  perf profile of the %s run: %s (daemon pid %d)\n", workload, out, pid)
+	}
+}

@@ -56,6 +56,9 @@ func main() {
 	outstanding := flag.Int("outstanding", 64, "queries in flight at most (dnsperf -q)")
 	gatehouse := flag.String("gatehouse", "", "measure this gatehouse binary as deployed, in a testbed router")
 	flag.IntVar(&udpBatch, "udp-batch", 0, "component run: the guard's Config.UDPBatch (1: one datagram per system call)")
+	perfDir := flag.String("perf", "", "deployed run: record perf profiles of the guard's runs (perf record -a -g) into this directory")
+	rounds := flag.Int("rounds", 1, "deployed run: rounds of each workload, the two sides alternating")
+	workloads := flag.String("workloads", "cached,forwarded", "deployed run: which workloads to measure")
 	fwdNames := flag.Int("fwd-names", 1_000_000, "unique names for the deployed forwarded run")
 	flag.Parse()
 	if *duration <= 0 || *duration > time.Minute || *names < 1 || *names > 100000 || *clients < 1 || *clients > 256 {
@@ -67,7 +70,17 @@ func main() {
 		if *fwdNames < 1 || *fwdNames > 5_000_000 {
 			log.Fatal("dnsbench: fwd-names must be in [1, 5000000]")
 		}
-		if _, err := runDeployed(ctx, *gatehouse, *duration, *names, *fwdNames, *clients, *outstanding); err != nil {
+		if *rounds < 1 || *rounds > 10 {
+			log.Fatal("dnsbench: rounds must be in [1, 10]")
+		}
+		wl := map[string]bool{}
+		for _, w := range strings.Split(*workloads, ",") {
+			if w != "cached" && w != "forwarded" {
+				log.Fatalf("dnsbench: unknown workload %q (cached, forwarded)", w)
+			}
+			wl[w] = true
+		}
+		if _, err := runDeployed(ctx, *gatehouse, *duration, *names, *fwdNames, *clients, *outstanding, *perfDir, wl, *rounds); err != nil {
 			cancel()
 			log.Fatalf("dnsbench: %v", err)
 		}
