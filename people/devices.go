@@ -112,6 +112,16 @@ func (s *Service) ApproveDevice(ctx context.Context, actor string, mac net.Hardw
 	if p.State == store.PersonRevoked || p.State == store.PersonLeft {
 		return false, fmt.Errorf("%w: %s", ErrOwnerRevoked, DisplayName(p))
 	}
+	// The segment it was approved for, to tell a move from a first
+	// approval: a device already on the network is moved in place.
+	var wasOn string
+	if had && before.Approved && !before.Blocked {
+		rd, err := s.st.RADIUSDeviceByMAC(ctx, mac)
+		if err != nil {
+			return false, err
+		}
+		wasOn = rd.Segment
+	}
 	now := s.now()
 	if err := s.st.ApproveDevice(ctx, actor, mac, segment, name, now); err != nil {
 		return false, err
@@ -134,7 +144,18 @@ func (s *Service) ApproveDevice(ctx context.Context, actor string, mac net.Hardw
 	if err != nil {
 		return true, err
 	}
-	return true, s.apply(ctx, actor, mac, had, before, after, p.ID)
+	err = s.apply(ctx, actor, mac, had, before, after, p.ID)
+	if had && before.Approved && !before.Blocked && wasOn != segment && s.opts.Reauthorizer != nil {
+		// Moved while approved: its live sessions change VLAN now,
+		// not at their next re-authentication. A NAS that neither moves
+		// nor ends a session is logged and recorded on its page, not an
+		// error of the approval: the approval is saved and applied, and
+		// the session's next Access-Accept carries the new VLAN.
+		if merr := s.opts.Reauthorizer.MoveSegment(ctx, mac, segment); merr != nil {
+			s.log.Warn("device moved to another segment, but a live session was not moved", "mac", mac, "segment", segment, "err", merr)
+		}
+	}
+	return true, err
 }
 
 // apply puts a saved device decision into the kernel (before is the

@@ -34,6 +34,15 @@ type Disconnector interface {
 	Disconnect(ctx context.Context, mac net.HardwareAddr) error
 }
 
+// Reauthorizer changes a device's live RADIUS sessions whose authorisation
+// changed without ending: a device moved to another segment is moved to
+// that segment's VLAN by a CoA-Request (package radius's MACReauthorizer,
+// which disconnects the session instead when the access point refuses).
+// Revoking and blocking stay with Disconnector.
+type Reauthorizer interface {
+	MoveSegment(ctx context.Context, mac net.HardwareAddr, segment string) error
+}
+
 // LeaseReleaser forgets a device's DHCP leases so its address goes back to
 // the pool (the DHCP server refuses the blocked device a new one).
 type LeaseReleaser interface {
@@ -80,6 +89,7 @@ type Options struct {
 	Store        *store.Store
 	Kernel       Kernel
 	Disconnector Disconnector
+	Reauthorizer Reauthorizer
 	Leases       LeaseReleaser
 	Credentials  Credentials
 	Mailer       Mailer
