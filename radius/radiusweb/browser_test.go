@@ -51,7 +51,7 @@ func TestKeyCardInChromium(t *testing.T) {
 	if err := st.ApproveDevice(ctx, "test", mac, "pupil", "Tablet 4", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := radius.NewKeyring(make([]byte, 32), st, nil)
+	keys, err := radius.NewKeyring(make([]byte, 32), st, []string{"Staff", "Pupils"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func newBench(t *testing.T) *bench {
 	st := webtest.OpenStore(t)
 	b := &bench{st: st, rad: &fakeRADIUS{st: st, outcome: radius.CoAAck}}
 	var err error
-	if b.keys, err = radius.NewKeyring(make([]byte, 32), st, nil); err != nil {
+	if b.keys, err = radius.NewKeyring(make([]byte, 32), st, []string{"Staff", "Pupils"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b.site = webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
