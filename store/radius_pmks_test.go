@@ -87,7 +87,9 @@ func TestKeyGenerationAndPMKsFollowTheKeys(t *testing.T) {
 	if p, _ := s.DevicePMKs(ctx); len(p) != 1 || p[0].KeyRef != KeyRef([]byte("k3")) {
 		t.Fatalf("PMKs %+v, want only k3's", p)
 	}
-	moved("a block", func() error { return s.DecideDevice(ctx, "nm", mac, DeviceDecision{Approved: true, Blocked: true}, now) })
+	moved("a block", func() error {
+		return s.DecideDevice(ctx, "nm", mac, DeviceDecision{Approved: true, Blocked: true}, now)
+	})
 	if keys, _ := s.MatchableDeviceKeys(ctx, now); len(keys) != 0 {
 		t.Fatalf("a blocked device's keys are matchable: %+v", keys)
 	}
