@@ -3,6 +3,7 @@ package radius
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -156,4 +157,60 @@ func TestRunningServerLearnsOfKeysFromEitherProcess(t *testing.T) {
 		t.Fatalf("key generation %d after a rotation, was %d", g, gen)
 	}
 	waitMatch(key2)
+}
+
+// BenchmarkStartWith100Keys compares, in one run, what a start costs for
+// 100 devices' keys on their segment's SSID: loading the stored PMKs (what
+// the server does) against deriving them (what it did before: PBKDF2 per
+// key and SSID). Run bounded: -benchtime=5x.
+func BenchmarkStartWith100Keys(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, b.TempDir()+"/gatehouse.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	keys, err := NewKeyring(make([]byte, 32), st, testSSIDs(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 100 {
+		mac := mustMAC(fmt.Sprintf("02:00:00:00:01:%02x", i))
+		if err := st.ApproveDevice(ctx, "bench", mac, "staff", "", time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := keys.Rotate(ctx, "bench", mac); err != nil {
+			b.Fatal(err)
+		}
+	}
+	srv, err := New(Options{Clients: []Client{{Name: "aps", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte(testSecret)}},
+		Segments: testSegments, Devices: &fakeDevices{m: map[string]DeviceInfo{}}, Keys: keys, PMKs: NewPMKTable(), PMKKeys: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("load-stored", func(b *testing.B) {
+		for range b.N {
+			if ld, err := srv.LoadPMKs(ctx); err != nil || ld.PMKs != 100 || ld.Derived != 0 {
+				b.Fatalf("%+v %v", ld, err)
+			}
+		}
+	})
+	b.Run("derive", func(b *testing.B) {
+		ks, err := st.MatchableDeviceKeys(ctx, time.Now())
+		if err != nil || len(ks) != 100 {
+			b.Fatal(len(ks), err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			for _, k := range ks {
+				key, err := keys.Open(k.MAC, k.Sealed)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := PMK(key, "Staff"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 }
