@@ -97,4 +97,16 @@ func TestKeyGenerationAndPMKsFollowTheKeys(t *testing.T) {
 	if err := s.DecideDevice(ctx, "nm", mac, DeviceDecision{Approved: true, Blocked: true, Name: "renamed"}, now); err != nil || gen() != before {
 		t.Fatalf("a rename moved the generation (%v)", err)
 	}
+	// A leaver's keys go with their PMKs.
+	p, err := s.CreatePerson(ctx, "test", Person{Kind: "staff", StaffCode: "PMK01", LegalForename: "Pat", LegalSurname: "Key", State: PersonActive}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDeviceOwner(ctx, "nm", mac, p.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	moved("disabling the owner's keys", func() error { _, err := s.DisablePersonKeys(ctx, "people", p.ID, now); return err })
+	if count() != 0 {
+		t.Fatalf("%d PMKs after the owner's keys were disabled", count())
+	}
 }
