@@ -66,11 +66,7 @@ func (b *cardBook) put(actor string, card cardData) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	for k, c := range b.cards {
-		if !now.Before(c.expires) {
-			delete(b.cards, k)
-		}
-	}
+	b.sweepLocked(now)
 	if len(b.cards) >= maxCards {
 		// Full of recent cards: forget the one expiring first (an
 		// unshown key in it can be made again).
@@ -86,12 +82,23 @@ func (b *cardBook) put(actor string, card cardData) (string, error) {
 	return token, nil
 }
 
+// sweepLocked forgets expired cards, so that an unshown key does not stay
+// in memory past cardTTL.
+func (b *cardBook) sweepLocked(now time.Time) {
+	for k, c := range b.cards {
+		if !now.Before(c.expires) {
+			delete(b.cards, k)
+		}
+	}
+}
+
 // take returns the card of token for actor, with its key the first time
 // only: after that the key is dropped from memory and the card says it was
 // shown. ok is false for a token unknown, expired or someone else's.
 func (b *cardBook) take(actor, token string) (card cardData, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.sweepLocked(b.now())
 	c := b.cards[token]
 	if c == nil || c.actor != actor || !b.now().Before(c.expires) {
 		return cardData{}, false

@@ -139,3 +139,42 @@ func TestKeyCardShowsTheNewKeyOnceWithItsWiFiQRCode(t *testing.T) {
 		t.Fatalf("card CSS: %d", css.StatusCode)
 	}
 }
+
+// TestCardBookForgetsUnshownKeysAndStaysBounded: a card not fetched within
+// cardTTL is gone (its key with it), a shown one is remembered without its
+// key, only its maker may fetch it, and the book never holds more than
+// maxCards.
+func TestCardBookForgetsUnshownKeysAndStaysBounded(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	b := newCardBook()
+	b.now = func() time.Time { return now }
+	tok, err := b.put("web:nm", cardData{Key: "k7dm-3xqa-9wpe-fh4t", MAC: "02:00:00:00:00:01", SSID: "Staff"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.take("web:other", tok); ok {
+		t.Fatal("another user took the card")
+	}
+	now = now.Add(cardTTL)
+	if _, ok := b.take("web:nm", tok); ok {
+		t.Fatal("a card was shown after cardTTL")
+	}
+	if len(b.cards) != 0 {
+		t.Fatalf("%d cards held after expiry", len(b.cards))
+	}
+	tok, _ = b.put("web:nm", cardData{Key: "k7dm-3xqa-9wpe-fh4t", MAC: "02:00:00:00:00:01", SSID: "Staff"})
+	if c, ok := b.take("web:nm", tok); !ok || c.Key == "" || c.Shown {
+		t.Fatalf("first take: %+v %v", c, ok)
+	}
+	if c, ok := b.take("web:nm", tok); !ok || c.Key != "" || !c.Shown || c.MAC != "02:00:00:00:00:01" || b.cards[tok].card.Key != "" {
+		t.Fatalf("second take: %+v %v", c, ok)
+	}
+	for range 2 * maxCards {
+		if _, err := b.put("web:nm", cardData{Key: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(b.cards) > maxCards {
+		t.Fatalf("%d cards held, bound %d", len(b.cards), maxCards)
+	}
+}
