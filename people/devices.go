@@ -159,8 +159,8 @@ func (s *Service) ApproveDevice(ctx context.Context, actor string, mac net.Hardw
 }
 
 // apply puts a saved device decision into the kernel (before is the
-// record as it was, had whether there was one), cuts a newly blocked
-// device's sessions and tells OnChange.
+// record as it was, had whether there was one), cuts the sessions of a
+// device newly blocked or no longer approved and tells OnChange.
 func (s *Service) apply(ctx context.Context, actor string, mac net.HardwareAddr, had bool, before, after store.Device, ownerID int64) error {
 	var errs []error
 	k := s.opts.Kernel
@@ -184,7 +184,23 @@ func (s *Service) apply(ctx context.Context, actor string, mac net.HardwareAddr,
 			}
 		}
 	}
-	if after.Blocked && (!had || !before.Blocked) {
+	switch {
+	case after.Blocked && (!had || !before.Blocked):
+		errs = append(errs, s.cutSessions(ctx, mac))
+	case !after.Blocked && !after.Approved && had && before.Approved && !before.Blocked:
+		// Approval withdrawn: the live session still carries the
+		// approved segment's VLAN and would keep it until the device
+		// next signs in. Ending it now makes the device's next MAB get
+		// its segment's unknown_devices answer (visitor VLAN,
+		// quarantine or reject). Its lease goes too, as for a block:
+		// the address belongs to the approved segment's pool, and a
+		// device moved to another VLAN needs an address in that
+		// subnet, so the old one would only sit reserved for it until
+		// it ran out, still naming it as the holder of an address it
+		// no longer uses. Unlike a block, the DHCP server answers the
+		// device again, as its segment treats strangers: in place on
+		// a segment that quarantines by DHCP, the new lease is what
+		// puts it in quarantine.
 		errs = append(errs, s.cutSessions(ctx, mac))
 	}
 	if !had || before.Owner != after.Owner || before.Approved != after.Approved || before.Blocked != after.Blocked {

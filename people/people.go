@@ -29,7 +29,9 @@ type Kernel interface {
 var _ Kernel = (*policy.Enforcer)(nil)
 
 // Disconnector ends a device's live RADIUS sessions (a Disconnect-Request
-// to the access point holding it). Package radius's server satisfies it.
+// to the access point holding it) when it is blocked, its approval is
+// withdrawn or its owner's access is revoked. Package radius's
+// MACDisconnector satisfies it.
 type Disconnector interface {
 	Disconnect(ctx context.Context, mac net.HardwareAddr) error
 }
@@ -44,7 +46,9 @@ type Reauthorizer interface {
 }
 
 // LeaseReleaser forgets a device's DHCP leases so its address goes back to
-// the pool (the DHCP server refuses the blocked device a new one).
+// the pool: a blocked device's (the DHCP server refuses it a new one) and a
+// device's whose approval was withdrawn (it gets one as its segment treats
+// strangers).
 type LeaseReleaser interface {
 	ReleaseMAC(ctx context.Context, mac net.HardwareAddr) error
 }
