@@ -79,6 +79,10 @@ func wireRADIUS(_ context.Context, w *wiring) error {
 	w.radius = rs
 	if run != nil {
 		w.run("radius", run)
+		// A revoked visitor code's devices lose their Wi-Fi session as
+		// well as their admission (the portal publishes each eviction).
+		codes := events.Subscribe[events.SessionEnded](w.hub, "radius: visitor codes", 0)
+		w.run("radius: visitor codes", func(ctx context.Context) error { return rs.FollowVisitorCodes(ctx, codes) })
 	}
 	return nil
 }
