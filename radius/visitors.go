@@ -8,7 +8,8 @@ import (
 )
 
 // Why the portal ends a visitor's admission, as its events.SessionEnded
-// says, that ends the device's Wi-Fi session too. A visitor who logs out
+// says (captive.Portal.Revoke publishes "revoked"), that ends the device's
+// Wi-Fi session too. A visitor who logs out
 // at the portal only signs the device out of the portal: its association
 // stays.
 const (
