@@ -200,7 +200,10 @@ func (s *Service) apply(ctx context.Context, actor string, mac net.HardwareAddr,
 		// no longer uses. Unlike a block, the DHCP server answers the
 		// device again, as its segment treats strangers: in place on
 		// a segment that quarantines by DHCP, the new lease is what
-		// puts it in quarantine.
+		// puts it in quarantine. A device that stays on its segment
+		// (no RADIUS session to end) loses nothing: the pool keeps a
+		// released address for its last holder while any other is
+		// free, and gives it back at the device's next request.
 		errs = append(errs, s.cutSessions(ctx, mac))
 	}
 	if !had || before.Owner != after.Owner || before.Approved != after.Approved || before.Blocked != after.Blocked {

@@ -26,7 +26,10 @@
 // when this process sets a key and when the store's key generation moves.
 // Moving a device to another segment is a CoA-Request with the new VLAN
 // (MACReauthorizer, for package people), a Disconnect-Request where the
-// NAS refuses it.
+// NAS refuses it. Ending a device's access is a Disconnect-Request: for
+// package people (MACDisconnector: a block, a withdrawn approval, a
+// leaver) and for the captive portal's revoked visitor codes, which
+// FollowVisitorCodes hears as the portal's events.SessionEnded.
 //
 // It does not own devices, people or their approval: it asks through the
 // small Devices and Identities interfaces, which their owners implement
