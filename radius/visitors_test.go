@@ -22,7 +22,9 @@ func TestRevokedVisitorCodeDisconnectsTheSession(t *testing.T) {
 	port, got := fakeNAS(t, func(p *radius.Packet) *radius.Packet { return p.Response(radius.CodeDisconnectACK) })
 	r := newRig(t, func(o *Options) {
 		o.Clients[0].CoAPort = port
-		o.CoATimeouts = []time.Duration{200 * time.Millisecond}
+		// One try with a long wait: no retransmission, even on a busy
+		// machine, to be mistaken for another request.
+		o.CoATimeouts = []time.Duration{10 * time.Second}
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	sub := events.Subscribe[events.SessionEnded](r.hub, "radius visitor codes", 0)
@@ -54,7 +56,7 @@ func TestRevokedVisitorCodeDisconnectsTheSession(t *testing.T) {
 				t.Fatalf("sent %v, want a Disconnect-Request", req.Code)
 			}
 			sent = append(sent, rfc2865.CallingStationID_GetString(req))
-		case <-time.After(10 * time.Second):
+		case <-time.After(15 * time.Second):
 			t.Fatalf("Disconnect-Requests sent: %v; want the revoked and the expired visitor's", sent)
 		}
 	}
