@@ -2,14 +2,19 @@ package radius
 
 import (
 	"context"
+	"net"
 	"net/netip"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -81,5 +86,83 @@ func TestRevokedVisitorCodeDisconnectsTheSession(t *testing.T) {
 	case req := <-got:
 		t.Fatalf("another request was sent, for %s", rfc2865.CallingStationID_GetString(req))
 	default:
+	}
+}
+
+// evictions records what the portal asks of the kernel.
+type evictions struct {
+	mu   sync.Mutex
+	macs []string
+}
+
+func (e *evictions) AdmitWith(context.Context, policy.Device, time.Time, policy.Limits) error {
+	return nil
+}
+
+func (e *evictions) Evict(_ context.Context, d policy.Device) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.macs = append(e.macs, d.MAC.String())
+	return nil
+}
+
+type noNeighbours struct{}
+
+func (noNeighbours) MACFor(netip.Addr) (net.HardwareAddr, error) { return nil, nil }
+
+// TestThePortalsRevocationReachesTheNAS: the captive portal's own Revoke,
+// for a code a device signed in with, is what FollowVisitorCodes hears: the
+// portal evicts the device and the NAS holding its session gets a
+// Disconnect-Request for it. This holds the portal's event and the
+// follower to one meaning.
+func TestThePortalsRevocationReachesTheNAS(t *testing.T) {
+	port, got := fakeNAS(t, func(p *radius.Packet) *radius.Packet { return p.Response(radius.CodeDisconnectACK) })
+	r := newRig(t, func(o *Options) {
+		o.Clients[0].CoAPort = port
+		o.CoATimeouts = []time.Duration{10 * time.Second}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	sub := events.Subscribe[events.SessionEnded](r.hub, "radius visitor codes", 0)
+	done := make(chan error, 1)
+	go func() { done <- r.srv.FollowVisitorCodes(ctx, sub) }()
+	defer func() { cancel(); <-done }()
+
+	adm := &evictions{}
+	portal, err := captive.New(captive.Options{Store: r.st, Admitter: adm, Neighbours: noNeighbours{}, Hub: r.hub,
+		PortalURL: "http://10.40.0.1:8080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := captive.Issue(ctx, r.st, "web:reception", captive.IssueRequest{Duration: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := codes[0].Voucher
+	mac := mustMAC("02:00:00:00:0b:01")
+	if _, err := r.st.RedeemVoucher(ctx, store.Redemption{CodeHash: v.CodeHash, MAC: mac, IP: netip.MustParseAddr("10.40.0.23"),
+		At: time.Now(), AUPVersion: "1"}, func(store.Voucher, bool) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.st.RecordAccounting(ctx, store.AccountingUpdate{Status: store.AcctStart, NAS: "aps",
+		NASAddr: netip.MustParseAddr("127.0.0.1"), AcctSessionID: "G1", MAC: mac, SSID: "Guest", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, n, err := portal.Revoke(ctx, "web:reception", v.ID); err != nil || n != 1 {
+		t.Fatalf("revoke: %d signed-in devices disconnected, %v; want 1", n, err)
+	}
+	adm.mu.Lock()
+	evicted := slices.Clone(adm.macs)
+	adm.mu.Unlock()
+	if len(evicted) != 1 || evicted[0] != mac.String() {
+		t.Fatalf("the portal evicted %v", evicted)
+	}
+	select {
+	case req := <-got:
+		if req.Code != radius.CodeDisconnectRequest || rfc2865.CallingStationID_GetString(req) != "02-00-00-00-0B-01" {
+			t.Fatalf("sent %v for %s; want a Disconnect-Request for the visitor", req.Code, rfc2865.CallingStationID_GetString(req))
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the portal's revocation sent no Disconnect-Request")
 	}
 }
