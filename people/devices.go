@@ -112,6 +112,16 @@ func (s *Service) ApproveDevice(ctx context.Context, actor string, mac net.Hardw
 	if p.State == store.PersonRevoked || p.State == store.PersonLeft {
 		return false, fmt.Errorf("%w: %s", ErrOwnerRevoked, DisplayName(p))
 	}
+	// The segment it was approved for, to tell a move from a first
+	// approval: a device already on the network is moved in place.
+	var wasOn string
+	if had && before.Approved && !before.Blocked {
+		rd, err := s.st.RADIUSDeviceByMAC(ctx, mac)
+		if err != nil {
+			return false, err
+		}
+		wasOn = rd.Segment
+	}
 	now := s.now()
 	if err := s.st.ApproveDevice(ctx, actor, mac, segment, name, now); err != nil {
 		return false, err
@@ -134,12 +144,23 @@ func (s *Service) ApproveDevice(ctx context.Context, actor string, mac net.Hardw
 	if err != nil {
 		return true, err
 	}
-	return true, s.apply(ctx, actor, mac, had, before, after, p.ID)
+	err = s.apply(ctx, actor, mac, had, before, after, p.ID)
+	if had && before.Approved && !before.Blocked && wasOn != segment && s.opts.Reauthorizer != nil {
+		// Moved while approved: its live sessions change VLAN now,
+		// not at their next re-authentication. A NAS that neither moves
+		// nor ends a session is logged and recorded on its page, not an
+		// error of the approval: the approval is saved and applied, and
+		// the session's next Access-Accept carries the new VLAN.
+		if merr := s.opts.Reauthorizer.MoveSegment(ctx, mac, segment); merr != nil {
+			s.log.Warn("device moved to another segment, but a live session was not moved", "mac", mac, "segment", segment, "err", merr)
+		}
+	}
+	return true, err
 }
 
 // apply puts a saved device decision into the kernel (before is the
-// record as it was, had whether there was one), cuts a newly blocked
-// device's sessions and tells OnChange.
+// record as it was, had whether there was one), cuts the sessions of a
+// device newly blocked or no longer approved and tells OnChange.
 func (s *Service) apply(ctx context.Context, actor string, mac net.HardwareAddr, had bool, before, after store.Device, ownerID int64) error {
 	var errs []error
 	k := s.opts.Kernel
@@ -163,7 +184,26 @@ func (s *Service) apply(ctx context.Context, actor string, mac net.HardwareAddr,
 			}
 		}
 	}
-	if after.Blocked && (!had || !before.Blocked) {
+	switch {
+	case after.Blocked && (!had || !before.Blocked):
+		errs = append(errs, s.cutSessions(ctx, mac))
+	case !after.Blocked && !after.Approved && had && before.Approved && !before.Blocked:
+		// Approval withdrawn: the live session still carries the
+		// approved segment's VLAN and would keep it until the device
+		// next signs in. Ending it now makes the device's next MAB get
+		// its segment's unknown_devices answer (visitor VLAN,
+		// quarantine or reject). Its lease goes too, as for a block:
+		// the address belongs to the approved segment's pool, and a
+		// device moved to another VLAN needs an address in that
+		// subnet, so the old one would only sit reserved for it until
+		// it ran out, still naming it as the holder of an address it
+		// no longer uses. Unlike a block, the DHCP server answers the
+		// device again, as its segment treats strangers: in place on
+		// a segment that quarantines by DHCP, the new lease is what
+		// puts it in quarantine. A device that stays on its segment
+		// (no RADIUS session to end) loses nothing: the pool keeps a
+		// released address for its last holder while any other is
+		// free, and gives it back at the device's next request.
 		errs = append(errs, s.cutSessions(ctx, mac))
 	}
 	if !had || before.Owner != after.Owner || before.Approved != after.Approved || before.Blocked != after.Blocked {

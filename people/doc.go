@@ -26,7 +26,8 @@
 //
 // It does not own SQL (package store), the kernel's tables (package
 // policy, reached through the Kernel interface), RADIUS sessions and
-// personal keys (package radius, reached through Disconnector and
+// personal keys (package radius, reached through Disconnector,
+// Reauthorizer (a device moved to another segment) and
 // Credentials), DHCP leases (reached through LeaseReleaser), or email
 // (reached through Mailer). Each of those may be nil until it is wired.
 package people

@@ -60,15 +60,42 @@ func (k *fakeKernel) Reinstate(_ context.Context, ds ...policy.Device) error {
 	return k.rec("reinstate", ds...)
 }
 
-// fakeRADIUS records Disconnect requests.
+// fakeRADIUS records Disconnect requests; fail is what each returns (an
+// access point that did not acknowledge).
 type fakeRADIUS struct {
 	mu   sync.Mutex
 	macs []string
+	fail error
 }
 
 func (f *fakeRADIUS) Disconnect(_ context.Context, mac net.HardwareAddr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.macs = append(f.macs, mac.String())
+	return f.fail
+}
+
+func (f *fakeRADIUS) disconnected() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.macs...)
+}
+
+// fakeLeases records lease releases.
+type fakeLeases struct {
+	mu   sync.Mutex
+	macs []string
+}
+
+func (f *fakeLeases) ReleaseMAC(_ context.Context, mac net.HardwareAddr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.macs = append(f.macs, mac.String())
 	return nil
+}
+
+func (f *fakeLeases) released() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.macs...)
 }

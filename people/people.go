@@ -29,13 +29,26 @@ type Kernel interface {
 var _ Kernel = (*policy.Enforcer)(nil)
 
 // Disconnector ends a device's live RADIUS sessions (a Disconnect-Request
-// to the access point holding it). Package radius's server satisfies it.
+// to the access point holding it) when it is blocked, its approval is
+// withdrawn or its owner's access is revoked. Package radius's
+// MACDisconnector satisfies it.
 type Disconnector interface {
 	Disconnect(ctx context.Context, mac net.HardwareAddr) error
 }
 
+// Reauthorizer changes a device's live RADIUS sessions whose authorisation
+// changed without ending: a device moved to another segment is moved to
+// that segment's VLAN by a CoA-Request (package radius's MACReauthorizer,
+// which disconnects the session instead when the access point refuses).
+// Revoking and blocking stay with Disconnector.
+type Reauthorizer interface {
+	MoveSegment(ctx context.Context, mac net.HardwareAddr, segment string) error
+}
+
 // LeaseReleaser forgets a device's DHCP leases so its address goes back to
-// the pool (the DHCP server refuses the blocked device a new one).
+// the pool: a blocked device's (the DHCP server refuses it a new one) and a
+// device's whose approval was withdrawn (it gets one as its segment treats
+// strangers).
 type LeaseReleaser interface {
 	ReleaseMAC(ctx context.Context, mac net.HardwareAddr) error
 }
@@ -80,6 +93,7 @@ type Options struct {
 	Store        *store.Store
 	Kernel       Kernel
 	Disconnector Disconnector
+	Reauthorizer Reauthorizer
 	Leases       LeaseReleaser
 	Credentials  Credentials
 	Mailer       Mailer

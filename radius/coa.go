@@ -285,6 +285,74 @@ func dashedMAC(m net.HardwareAddr) string {
 	return string(b)
 }
 
+// MoveToSegment is what a device moved to another segment needs: a
+// CoA-Request to the NAS of each of its open sessions carrying that
+// segment's VLAN, so the device changes network without losing its
+// association. A session the NAS did not move (CoA-NAK: many NAS, hostapd
+// among them, refuse a VLAN in a CoA with Error-Cause 401; or no answer) is
+// ended with a Disconnect-Request instead, so the device authenticates again
+// and MAB gives it the new VLAN. A segment with no VLAN, or "" (the SSID
+// decides), cannot be named in a CoA: those sessions are disconnected at
+// once. Every request's result is returned, recorded per NAS and audited.
+func (s *Server) MoveToSegment(ctx context.Context, actor string, mac net.HardwareAddr, segment string) ([]CoAResult, error) {
+	vlan := 0
+	if segment != "" {
+		seg := s.segs[segment]
+		if seg == nil {
+			return nil, fmt.Errorf("radius: move %s: no segment %q", mac, segment)
+		}
+		vlan = seg.VLAN
+	}
+	if vlan <= 0 {
+		return s.Disconnect(ctx, actor, mac)
+	}
+	res, err := s.ChangeAuthorization(ctx, actor, mac, Change{VLAN: vlan})
+	if err != nil {
+		return nil, err
+	}
+	out := res
+	for _, r := range res {
+		if r.Outcome == CoAAck {
+			continue
+		}
+		d, err := s.DisconnectSession(ctx, actor, r.SessionID)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// MACReauthorizer adapts the server to package people's Reauthorizer:
+// a device moved to another segment is moved in its live sessions
+// (MoveToSegment). The error names every session left where it was.
+type MACReauthorizer struct {
+	Server *Server
+	Actor  string
+}
+
+// MoveSegment moves mac's live sessions to segment.
+func (m MACReauthorizer) MoveSegment(ctx context.Context, mac net.HardwareAddr, segment string) error {
+	res, err := m.Server.MoveToSegment(ctx, m.Actor, mac, segment)
+	if err != nil {
+		return err
+	}
+	// Per session, the last answer decides: a NAKed CoA followed by an
+	// acknowledged Disconnect moved the device (by re-authentication).
+	last := map[int64]CoAResult{}
+	for _, r := range res {
+		last[r.SessionID] = r
+	}
+	var errs []error
+	for _, r := range last {
+		if r.Outcome != CoAAck {
+			errs = append(errs, fmt.Errorf("radius: %s neither moved nor ended session %s: %s %s", r.NAS, r.AcctID, r.Outcome, r.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // MACDisconnector adapts the server to callers that only need "end this
 // device's sessions" (package people's Disconnector): each result is
 // recorded per NAS and audited as Actor; the error names every session the

@@ -19,8 +19,17 @@
 // changed password or a revoked person is never let in from it.
 // It owns finding a stranger's personal key from the 4-way handshake hostapd
 // sends with wpa_psk_radius=3 (EAPOL-Key message 2/4 and ANonce in
-// FreeRADIUS vendor attributes): the PMK table, kept per (SSID, key) so
-// PBKDF2 runs when a key is set or rotated, never per request.
+// FreeRADIUS vendor attributes): the Keyring derives a key's PMK on every
+// SSID when it sets the key (PBKDF2 then only, never per request nor at
+// start), the store keeps them sealed beside the key, and the PMK table
+// holds every key valid now (an overlap's old keys too) per SSID, reloaded
+// when this process sets a key and when the store's key generation moves.
+// Moving a device to another segment is a CoA-Request with the new VLAN
+// (MACReauthorizer, for package people), a Disconnect-Request where the
+// NAS refuses it. Ending a device's access is a Disconnect-Request: for
+// package people (MACDisconnector: a block, a withdrawn approval, a
+// leaver) and for the captive portal's revoked visitor codes, which
+// FollowVisitorCodes hears as the portal's events.SessionEnded.
 //
 // It does not own devices, people or their approval: it asks through the
 // small Devices and Identities interfaces, which their owners implement

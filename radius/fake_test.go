@@ -105,7 +105,7 @@ func newRigWith(t *testing.T, mod func(*Options), listen func(*Server) error) *r
 	r := &rig{devices: &fakeDevices{m: map[string]DeviceInfo{}}, ids: fakeIdentities{}, sessions: &countingSessions{Store: st}, hub: events.New(), found: &findingtest.Collector{}, st: st}
 	siteKey := make([]byte, 32)
 	siteKey[0] = 7
-	if r.keys, err = NewKeyring(siteKey, st, nil); err != nil {
+	if r.keys, err = NewKeyring(siteKey, st, testSSIDs(), nil); err != nil {
 		t.Fatal(err)
 	}
 	o := Options{
@@ -118,6 +118,9 @@ func newRigWith(t *testing.T, mod func(*Options), listen func(*Server) error) *r
 	}
 	if mod != nil {
 		mod(&o)
+	}
+	if _, ok := o.PMKKeys.(rigStoreKeys); ok {
+		o.PMKKeys = st
 	}
 	r.srv, err = New(o)
 	if err != nil {
@@ -213,3 +216,16 @@ func checkReply(t *testing.T, req, resp []byte, secret string) *radius.Packet {
 	}
 	return p
 }
+
+// testSSIDs are the SSIDs of testSegments, as the daemon gives its Keyring.
+func testSSIDs() []string {
+	var out []string
+	for _, s := range testSegments {
+		out = append(out, s.SSIDs...)
+	}
+	return out
+}
+
+// rigStoreKeys in Options.PMKKeys asks newRig for its own store, which
+// does not exist yet when the options are modified.
+type rigStoreKeys struct{ KeySource }

@@ -9,12 +9,15 @@ package radius
 // 26, vendor 11344, vendor types 1 and 2). Whoever holds the right key made a
 // MIC that only the PMK of that key verifies, so the server tries the PMK of
 // every personal key for the SSID. PBKDF2 (4096 HMAC-SHA1 rounds per key) is
-// far too slow to run per request for hundreds of keys, so PMKTable keeps the
-// PMKs computed once when a key is set or rotated; a request then costs two
-// HMAC-SHA1 per candidate.
+// far too slow to run per request for hundreds of keys, or at every start, so
+// the Keyring derives a key's PMKs once, when it sets the key, and the store
+// keeps them sealed beside it; the server loads them into a PMKTable at start
+// and when the keys change, and a request then costs two HMAC-SHA1 per
+// candidate.
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/pbkdf2"
@@ -231,27 +234,31 @@ func micOK(pmk []byte, aa, spa net.HardwareAddr, h *Handshake) bool {
 	return hmac.Equal(m.Sum(nil)[:micLen], h.Msg2.MIC[:])
 }
 
-// pmkEntry is one device's key on one SSID.
+// pmkEntry is one key of one device on one SSID.
 type pmkEntry struct {
-	mac net.HardwareAddr
-	key string
-	pmk []byte
+	mac     net.HardwareAddr
+	key     string
+	pmk     []byte
+	expires time.Time // an old key's end of validity; zero for a current key
 }
 
-// PMKTable keeps, per SSID, the PMK of every device's personal key. PBKDF2
-// runs in Set only, and only for a (SSID, key) it has not computed yet.
+// PMKTable keeps, per SSID, the PMK of every personal key a handshake may
+// match: each device's current key and, during a rotation's overlap, its
+// old ones. The server fills it from the PMKs stored when each key was set
+// (LoadPMKs); Set, which derives them, is for callers without a store.
 type PMKTable struct {
 	mu     sync.RWMutex
-	bySSID map[string]map[string]pmkEntry // SSID → MAC text → entry
+	bySSID map[string][]pmkEntry
 }
 
 // NewPMKTable returns an empty table.
 func NewPMKTable() *PMKTable {
-	return &PMKTable{bySSID: map[string]map[string]pmkEntry{}}
+	return &PMKTable{bySSID: map[string][]pmkEntry{}}
 }
 
-// Set makes key the device's only key on ssids (replacing an older key, and
-// removing it from SSIDs not listed). Call it when a key is set or rotated.
+// Set makes key the device's only key on ssids (replacing its other keys,
+// and removing it from SSIDs not listed), deriving the PMKs it does not
+// already hold for that key.
 func (t *PMKTable) Set(mac net.HardwareAddr, key string, ssids []string) error {
 	id := mac.String()
 	want := map[string]pmkEntry{}
@@ -259,10 +266,7 @@ func (t *PMKTable) Set(mac net.HardwareAddr, key string, ssids []string) error {
 		if _, dup := want[ssid]; dup {
 			continue
 		}
-		t.mu.RLock()
-		old, ok := t.bySSID[ssid][id]
-		t.mu.RUnlock()
-		if ok && old.key == key {
+		if old, ok := t.find(ssid, id, key); ok {
 			want[ssid] = old
 			continue
 		}
@@ -274,50 +278,90 @@ func (t *PMKTable) Set(mac net.HardwareAddr, key string, ssids []string) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for ssid, m := range t.bySSID {
-		if _, keep := want[ssid]; !keep {
-			delete(m, id)
-		}
-	}
+	t.removeLocked(id)
 	for ssid, e := range want {
-		if t.bySSID[ssid] == nil {
-			t.bySSID[ssid] = map[string]pmkEntry{}
-		}
-		t.bySSID[ssid][id] = e
+		t.bySSID[ssid] = append(t.bySSID[ssid], e)
 	}
 	return nil
 }
 
-// Remove forgets the device's key (revoked, key disabled, device gone).
-func (t *PMKTable) Remove(mac net.HardwareAddr) {
-	id := mac.String()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, m := range t.bySSID {
-		delete(m, id)
+func (t *PMKTable) find(ssid, id, key string) (pmkEntry, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, e := range t.bySSID[ssid] {
+		if e.key == key && e.mac.String() == id {
+			return e, true
+		}
+	}
+	return pmkEntry{}, false
+}
+
+func (t *PMKTable) removeLocked(id string) {
+	for ssid, es := range t.bySSID {
+		kept := es[:0:0]
+		for _, e := range es {
+			if e.mac.String() != id {
+				kept = append(kept, e)
+			}
+		}
+		t.bySSID[ssid] = kept
 	}
 }
 
-// Len is the number of (SSID, device) PMKs held.
+// Remove forgets the device's keys (revoked, key disabled, device gone).
+func (t *PMKTable) Remove(mac net.HardwareAddr) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.removeLocked(mac.String())
+}
+
+// replace swaps the whole table for bySSID.
+func (t *PMKTable) replace(bySSID map[string][]pmkEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.bySSID = bySSID
+}
+
+// Len is the number of (SSID, key) PMKs held.
 func (t *PMKTable) Len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	n := 0
-	for _, m := range t.bySSID {
-		n += len(m)
+	for _, es := range t.bySSID {
+		n += len(es)
 	}
 	return n
 }
 
+// nextExpiry is when the first old key held stops being valid; zero when
+// none is held.
+func (t *PMKTable) nextExpiry() time.Time {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var first time.Time
+	for _, es := range t.bySSID {
+		for _, e := range es {
+			if !e.expires.IsZero() && (first.IsZero() || e.expires.Before(first)) {
+				first = e.expires
+			}
+		}
+	}
+	return first
+}
+
 // Match returns the device whose key made the handshake of station spa with
-// access point aa on ssid, and that key; ok is false when no key did.
-func (t *PMKTable) Match(ssid string, aa, spa net.HardwareAddr, h *Handshake) (mac net.HardwareAddr, key string, ok bool) {
+// access point aa on ssid, and that key; ok is false when no key valid at
+// now did.
+func (t *PMKTable) Match(ssid string, aa, spa net.HardwareAddr, h *Handshake, now time.Time) (mac net.HardwareAddr, key string, ok bool) {
 	if len(aa) != 6 || len(spa) != 6 || h == nil || h.Msg2 == nil {
 		return nil, "", false
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	for _, e := range t.bySSID[ssid] {
+		if !e.expires.IsZero() && !e.expires.After(now) {
+			continue
+		}
 		if micOK(e.pmk, aa, spa, h) {
 			return e.mac, e.key, true
 		}
@@ -348,7 +392,7 @@ func (s *Server) handshakeKey(ctx context.Context, r *request, mac net.HardwareA
 		// Called-Station-Id no key can be checked.
 		return outcome{}, false
 	}
-	owner, key, ok := s.o.PMKs.Match(r.ssid, r.ap, mac, h)
+	owner, key, ok := s.o.PMKs.Match(r.ssid, r.ap, mac, h, now)
 	if !ok {
 		return outcome{}, false
 	}
@@ -372,89 +416,155 @@ func (s *Server) handshakeKey(ctx context.Context, r *request, mac net.HardwareA
 	return s.accept(r, seg, info.Until, []string{key}, now), true
 }
 
-// KeySource lists the personal keys a handshake may match (package store).
+// KeySource is where the server finds the personal keys a handshake may
+// match and their PMKs (package store).
 type KeySource interface {
-	SealedDeviceKeys(ctx context.Context) ([]store.SealedDeviceKey, error)
+	// KeyGeneration changes whenever the keys, their PMKs or the devices'
+	// approval change, by this process or another.
+	KeyGeneration(ctx context.Context) (int64, error)
+	MatchableDeviceKeys(ctx context.Context, now time.Time) ([]store.SealedDeviceKey, error)
+	DevicePMKs(ctx context.Context) ([]store.SealedPMK, error)
+	PutDevicePMKs(ctx context.Context, pmks []store.SealedPMK) error
+	PurgeExpiredDeviceKeys(ctx context.Context, actor string, now time.Time) (int64, error)
 }
 
-// pmkRefreshEvery is how long a key set or rotated elsewhere (the command
-// line, another page) waits before handshakes can find it; the device's own
-// MAC gets its new key by MAB at once.
-const pmkRefreshEvery = time.Minute
+// pmkCheckEvery is how often the server reads the key generation to learn
+// of a key set by another process (the command line): one row, so a change
+// reaches handshakes within seconds without reloading every key each time.
+// A key set in this process (the pages, the API) is loaded at once.
+const pmkCheckEvery = 3 * time.Second
 
-// macs lists the devices the table holds keys of.
-func (t *PMKTable) macs() map[string]net.HardwareAddr {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	out := map[string]net.HardwareAddr{}
-	for _, m := range t.bySSID {
-		for id, e := range m {
-			out[id] = e.mac
-		}
-	}
-	return out
+// PMKLoad is what one LoadPMKs did.
+type PMKLoad struct {
+	Keys    int // keys loaded (current and old)
+	PMKs    int // (key, SSID) PMKs loaded
+	Derived int // PMKs the store lacked, derived (PBKDF2) and stored
+	Purged  int64
 }
 
-// RefreshPMKs brings s.o.PMKs to the keys s.o.PMKKeys lists: new and rotated
-// keys get their PMKs (PBKDF2 once per SSID), unchanged keys cost a map
-// look-up, and keys gone (revoked, blocked, disabled) are forgotten. A device
-// approved onto a segment gets its key on that segment's SSIDs; one the SSID
-// decides for, on every SSID.
-func (s *Server) RefreshPMKs(ctx context.Context) error {
+// LoadPMKs fills s.o.PMKs with the PMKs stored when each matchable key was
+// set: old keys expired by now are purged first (with their PMKs), and a
+// key lacking the PMK of one of its SSIDs (an SSID added to the
+// configuration after the key was set) has it derived and stored, once. A
+// device approved onto a segment has its key on that segment's SSIDs; one
+// the SSID decides for, on every SSID. One unreadable key does not keep the
+// others out: it is skipped and the first such error returned.
+func (s *Server) LoadPMKs(ctx context.Context) (PMKLoad, error) {
+	var ld PMKLoad
 	if s.o.PMKs == nil || s.o.PMKKeys == nil || s.o.Keys == nil {
-		return nil
+		return ld, nil
 	}
-	keys, err := s.o.PMKKeys.SealedDeviceKeys(ctx)
+	now := s.now()
+	var err error
+	if ld.Purged, err = s.o.PMKKeys.PurgeExpiredDeviceKeys(ctx, "radius", now); err != nil {
+		return ld, fmt.Errorf("radius: loading PMKs: %w", err)
+	}
+	keys, err := s.o.PMKKeys.MatchableDeviceKeys(ctx, now)
 	if err != nil {
-		return fmt.Errorf("radius: refreshing PMKs: %w", err)
+		return ld, fmt.Errorf("radius: loading PMKs: %w", err)
+	}
+	stored, err := s.o.PMKKeys.DevicePMKs(ctx)
+	if err != nil {
+		return ld, fmt.Errorf("radius: loading PMKs: %w", err)
+	}
+	sealed := make(map[string][]byte, len(stored))
+	for _, p := range stored {
+		sealed[p.MAC.String()+"|"+p.KeyRef+"|"+p.SSID] = p.Sealed
 	}
 	all := make([]string, 0, len(s.ssid))
 	for id := range s.ssid {
 		all = append(all, id)
 	}
-	present := map[string]bool{}
+	bySSID := map[string][]pmkEntry{}
+	var missing []store.SealedPMK
 	var firstErr error
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
-			return err
+			return ld, err
 		}
 		ssids := all
 		if seg := s.segs[k.Segment]; seg != nil {
 			ssids = seg.SSIDs
 		}
 		key, err := s.o.Keys.Open(k.MAC, k.Sealed)
-		if err == nil {
-			err = s.o.PMKs.Set(k.MAC, key, ssids)
-		}
 		if err != nil {
-			// One unreadable key must not keep the others out.
-			if firstErr == nil {
-				firstErr = err
-			}
+			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
-		present[k.MAC.String()] = true
-	}
-	for id, mac := range s.o.PMKs.macs() {
-		if !present[id] {
-			s.o.PMKs.Remove(mac)
+		ref := k.Ref()
+		mac := append(net.HardwareAddr(nil), k.MAC...)
+		for _, ssid := range ssids {
+			var pmk []byte
+			if b, ok := sealed[mac.String()+"|"+ref+"|"+ssid]; ok {
+				pmk, err = s.o.Keys.openPMK(mac, ref, ssid, b)
+			} else {
+				var sp store.SealedPMK
+				if pmk, sp, err = s.o.Keys.derivePMK(mac, ref, key, ssid); err == nil {
+					missing = append(missing, sp)
+					ld.Derived++
+				}
+			}
+			if err != nil {
+				firstErr = cmp.Or(firstErr, err)
+				continue
+			}
+			bySSID[ssid] = append(bySSID[ssid], pmkEntry{mac: mac, key: key, pmk: pmk, expires: k.Expires})
+			ld.PMKs++
 		}
+		ld.Keys++
 	}
-	return firstErr
+	if err := s.o.PMKKeys.PutDevicePMKs(ctx, missing); err != nil {
+		// They are in the table: only the next start derives them again.
+		firstErr = cmp.Or(firstErr, err)
+	}
+	s.o.PMKs.replace(bySSID)
+	return ld, firstErr
 }
 
-// refreshPMKs keeps the table current until ctx ends.
+// RefreshPMKs is LoadPMKs for callers that need only its error.
+func (s *Server) RefreshPMKs(ctx context.Context) error {
+	_, err := s.LoadPMKs(ctx)
+	return err
+}
+
+// refreshPMKs keeps the table current until ctx ends: it loads at start,
+// again when the key generation moves (another process set a key), when
+// this process's Keyring set one, and when an old key held expires.
 func (s *Server) refreshPMKs(ctx context.Context) {
-	t := time.NewTicker(pmkRefreshEvery)
+	t := time.NewTicker(pmkCheckEvery)
 	defer t.Stop()
+	loaded := false
+	var gen int64
 	for {
-		if err := s.RefreshPMKs(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("radius: personal keys for 4-way handshakes", "err", err)
+		g, err := s.o.PMKKeys.KeyGeneration(ctx)
+		exp := s.o.PMKs.nextExpiry()
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				s.log.Warn("radius: reading the personal keys' generation", "err", err)
+			}
+		case !loaded || g != gen || (!exp.IsZero() && !s.now().Before(exp)):
+			ld, err := s.LoadPMKs(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("radius: personal keys for 4-way handshakes", "err", err)
+			}
+			if ctx.Err() == nil {
+				s.log.Info("radius: personal keys for 4-way handshakes loaded", "keys", ld.Keys, "pmks", ld.PMKs,
+					"derived", ld.Derived, "old_keys_purged", ld.Purged)
+			}
+			// What LoadPMKs itself wrote (derived PMKs, a purge) moved
+			// the generation: read it after, so it does not load twice.
+			if g2, err := s.o.PMKKeys.KeyGeneration(ctx); err == nil {
+				g = g2
+			}
+			loaded, gen = true, g
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.o.Keys.Changed():
+			loaded = false
 		}
 	}
 }

@@ -2,19 +2,15 @@ package radius
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"layeh.com/radius"
-
-	"github.com/gatehouse-net/gatehouse/store"
 )
 
 func mustHex(t testing.TB, s string) []byte {
@@ -119,29 +115,29 @@ func TestMsg2ParsesAndOnlyTheRightKeyMatches(t *testing.T) {
 	if err := tab.Set(other, "wrong-key-4444", []string{"Lab", "Staff"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := tab.Match("Lab", testAA, testSPA, h); ok {
+	if _, _, ok := tab.Match("Lab", testAA, testSPA, h, time.Now()); ok {
 		t.Fatal("a wrong key matched")
 	}
 	if err := tab.Set(owner, "k7dm-3xqa-9wpe-fh4t", []string{"Lab"}); err != nil {
 		t.Fatal(err)
 	}
-	mac, key, ok := tab.Match("Lab", testAA, testSPA, h)
+	mac, key, ok := tab.Match("Lab", testAA, testSPA, h, time.Now())
 	if !ok || mac.String() != owner.String() || key != "k7dm-3xqa-9wpe-fh4t" {
 		t.Fatalf("Match = %v %q %v, want %v", mac, key, ok, owner)
 	}
 	// The same key on another SSID is another PMK.
-	if _, _, ok := tab.Match("Staff", testAA, testSPA, h); ok {
+	if _, _, ok := tab.Match("Staff", testAA, testSPA, h, time.Now()); ok {
 		t.Fatal("matched on an SSID the key is not set for")
 	}
 	// Swapped roles (another AP) give another PTK.
-	if _, _, ok := tab.Match("Lab", net.HardwareAddr{0x0a, 0, 0, 0, 0, 2}, testSPA, h); ok {
+	if _, _, ok := tab.Match("Lab", net.HardwareAddr{0x0a, 0, 0, 0, 0, 2}, testSPA, h, time.Now()); ok {
 		t.Fatal("matched with another access point's address")
 	}
 	// A rotated key replaces the old one.
 	if err := tab.Set(owner, "new-key-99999", []string{"Lab"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := tab.Match("Lab", testAA, testSPA, h); ok {
+	if _, _, ok := tab.Match("Lab", testAA, testSPA, h, time.Now()); ok {
 		t.Fatal("the rotated-away key still matched")
 	}
 	if tab.Len() != 3 {
@@ -160,7 +156,7 @@ func TestMsg2ParsesAndOnlyTheRightKeyMatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	hb := &Handshake{Msg2: mb, ANonce: h.ANonce}
-	if _, _, ok := tab.Match("Lab", testAA, testSPA, hb); ok {
+	if _, _, ok := tab.Match("Lab", testAA, testSPA, hb, time.Now()); ok {
 		t.Fatal("a tampered frame matched")
 	}
 }
@@ -172,11 +168,11 @@ func TestSetRunsPBKDF2OnlyForNewKeys(t *testing.T) {
 	if err := tab.Set(mac, "k7dm-3xqa-9wpe-fh4t", []string{"Lab"}); err != nil {
 		t.Fatal(err)
 	}
-	first := tab.bySSID["Lab"][mac.String()].pmk
+	first := tab.bySSID["Lab"][0].pmk
 	if err := tab.Set(mac, "k7dm-3xqa-9wpe-fh4t", []string{"Lab"}); err != nil {
 		t.Fatal(err)
 	}
-	if again := tab.bySSID["Lab"][mac.String()].pmk; &again[0] != &first[0] {
+	if again := tab.bySSID["Lab"][0].pmk; len(tab.bySSID["Lab"]) != 1 || &again[0] != &first[0] {
 		t.Fatal("the PMK was computed again for an unchanged key")
 	}
 }
@@ -309,101 +305,21 @@ func FuzzEAPOLKeyMsg2(f *testing.F) {
 			t.Fatalf("accepted %d octets with %d of key data", len(b), len(m.KeyData))
 		}
 		h := &Handshake{Msg2: m}
-		tab := &PMKTable{bySSID: map[string]map[string]pmkEntry{"x": {"k": {mac: testAA, pmk: make([]byte, 32)}}}}
-		_, _, _ = tab.Match("x", testAA, testSPA, h)
+		tab := &PMKTable{bySSID: map[string][]pmkEntry{"x": {{mac: testAA, pmk: make([]byte, 32)}}}}
+		_, _, _ = tab.Match("x", testAA, testSPA, h, time.Now())
 	})
-}
-
-// keySource serves the store's keys until emptied. The server's own refresh
-// loop reads it too, hence the lock.
-type keySource struct {
-	mu    sync.Mutex
-	st    KeySource
-	empty bool
-}
-
-func (k *keySource) set(st KeySource, empty bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.st, k.empty = st, empty
-}
-
-func (k *keySource) SealedDeviceKeys(ctx context.Context) ([]store.SealedDeviceKey, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.empty || k.st == nil {
-		return nil, nil
-	}
-	return k.st.SealedDeviceKeys(ctx)
-}
-
-// TestRefreshPMKsFollowsTheStore: a key set and rotated in the store becomes
-// matchable on its segment's SSIDs only, the rotated-away key stops matching,
-// and a key the store no longer lists is forgotten.
-func TestRefreshPMKsFollowsTheStore(t *testing.T) {
-	ctx := context.Background()
-	tab := NewPMKTable()
-	src := &keySource{}
-	r := newRig(t, func(o *Options) { o.PMKs = tab; o.PMKKeys = src })
-	src.set(r.st, false)
-	owner := mustMAC("02:00:00:00:00:77")
-	if err := r.st.ApproveDevice(ctx, "nm", owner, "staff", "", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	key, err := r.keys.Rotate(ctx, "nm", owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.srv.RefreshPMKs(ctx); err != nil {
-		t.Fatal(err)
-	}
-	hs := func(pass, ssid string) *Handshake {
-		m, err := ParseEAPOLKeyMsg2(buildMsg2(t, pass, ssid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := &Handshake{Msg2: m}
-		copy(h.ANonce[:], testANonce)
-		return h
-	}
-	if mac, got, ok := tab.Match("Staff", testAA, testSPA, hs(key, "Staff")); !ok || got != key || mac.String() != owner.String() {
-		t.Fatalf("after refresh: %v %q %v", mac, got, ok)
-	}
-	if tab.Len() != 1 {
-		t.Fatalf("%d PMKs, want 1 (staff serves one SSID)", tab.Len())
-	}
-	newKey, err := r.keys.Rotate(ctx, "nm", owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.srv.RefreshPMKs(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, ok := tab.Match("Staff", testAA, testSPA, hs(key, "Staff")); ok {
-		t.Fatal("the rotated-away key still matches")
-	}
-	if _, _, ok := tab.Match("Staff", testAA, testSPA, hs(newKey, "Staff")); !ok {
-		t.Fatal("the new key does not match")
-	}
-	src.set(r.st, true)
-	if err := r.srv.RefreshPMKs(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if tab.Len() != 0 {
-		t.Fatalf("%d PMKs after the store listed none", tab.Len())
-	}
 }
 
 // BenchmarkMatch1000 is the per-request cost against 1000 keys on one SSID,
 // none matching (the worst case). Run bounded: -benchtime=20x.
 func BenchmarkMatch1000(b *testing.B) {
 	tab := NewPMKTable()
-	m := map[string]pmkEntry{}
+	var m []pmkEntry
 	for i := range 1000 {
 		mac := net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)}
 		pmk := make([]byte, 32)
 		pmk[0], pmk[1] = byte(i>>8), byte(i)
-		m[mac.String()] = pmkEntry{mac: mac, key: "x", pmk: pmk}
+		m = append(m, pmkEntry{mac: mac, key: "x", pmk: pmk})
 	}
 	tab.bySSID["Lab"] = m
 	msg, err := ParseEAPOLKeyMsg2(buildMsg2(b, "k7dm-3xqa-9wpe-fh4t", "Lab"))
@@ -412,9 +328,10 @@ func BenchmarkMatch1000(b *testing.B) {
 	}
 	h := &Handshake{Msg2: msg}
 	copy(h.ANonce[:], testANonce)
+	now := time.Now()
 	b.ResetTimer()
 	for range b.N {
-		if _, _, ok := tab.Match("Lab", testAA, testSPA, h); ok {
+		if _, _, ok := tab.Match("Lab", testAA, testSPA, h, now); ok {
 			b.Fatal("matched")
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,23 +49,29 @@ func GenerateKey() (string, error) {
 	return b.String(), nil
 }
 
-// KeyStore keeps sealed keys (package store).
+// KeyStore keeps sealed keys and their sealed PMKs (package store).
 type KeyStore interface {
 	RADIUSDeviceAt(ctx context.Context, mac net.HardwareAddr, now time.Time) (store.RADIUSDevice, error)
-	SetDeviceKeyKeepingOld(ctx context.Context, actor string, mac net.HardwareAddr, sealed []byte, now, keepUntil time.Time) error
+	SetDeviceKeyWithPMKs(ctx context.Context, actor string, mac net.HardwareAddr, sealed []byte, pmks []store.SealedPMK, now, keepUntil time.Time) error
 }
 
 // Keyring seals personal keys with AES-256-GCM under a key derived from the
 // site key, bound to the device's MAC (the additional data), so a sealed key
-// copied onto another device's row does not open.
+// copied onto another device's row does not open. It derives a new key's
+// PMK on every SSID when it sets the key and stores them sealed the same
+// way (bound to the MAC, the key and the SSID), so that neither a request
+// nor a start pays PBKDF2.
 type Keyring struct {
-	aead  cipher.AEAD
-	store KeyStore
-	now   func() time.Time
+	aead    cipher.AEAD
+	store   KeyStore
+	ssids   []string
+	now     func() time.Time
+	changed chan struct{}
 }
 
-// NewKeyring derives the sealing key from siteKey (package sitekey).
-func NewKeyring(siteKey []byte, st KeyStore, now func() time.Time) (*Keyring, error) {
+// NewKeyring derives the sealing key from siteKey (package sitekey). ssids
+// are every SSID the segments serve: a key's PMKs are derived for each.
+func NewKeyring(siteKey []byte, st KeyStore, ssids []string, now func() time.Time) (*Keyring, error) {
 	if len(siteKey) < 32 {
 		return nil, errors.New("radius: the site key must be at least 32 bytes")
 	}
@@ -81,7 +88,50 @@ func NewKeyring(siteKey []byte, st KeyStore, now func() time.Time) (*Keyring, er
 	if now == nil {
 		now = time.Now
 	}
-	return &Keyring{aead: aead, store: st, now: now}, nil
+	var valid []string
+	for _, ssid := range ssids {
+		if ssid != "" && len(ssid) <= 32 && !slices.Contains(valid, ssid) {
+			valid = append(valid, ssid)
+		}
+	}
+	return &Keyring{aead: aead, store: st, ssids: valid, now: now, changed: make(chan struct{}, 1)}, nil
+}
+
+// Changed is signalled after this Keyring set a key: the server reloads
+// its PMKs at once rather than at its next look at the store.
+func (k *Keyring) Changed() <-chan struct{} { return k.changed }
+
+// pmkAD binds a sealed PMK to its device, key and SSID; the prefix keeps it
+// from ever opening as a key.
+func pmkAD(mac net.HardwareAddr, ref, ssid string) []byte {
+	return []byte("pmk\x00" + mac.String() + "\x00" + ref + "\x00" + ssid)
+}
+
+// derivePMK derives key's PMK on ssid (PBKDF2) and seals it for the store.
+func (k *Keyring) derivePMK(mac net.HardwareAddr, ref, key, ssid string) ([]byte, store.SealedPMK, error) {
+	pmk, err := PMK(key, ssid)
+	if err != nil {
+		return nil, store.SealedPMK{}, fmt.Errorf("radius: PMK of %s on %q: %w", mac, ssid, err)
+	}
+	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(pmk)+k.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, store.SealedPMK{}, err
+	}
+	sealed := k.aead.Seal(nonce, nonce, pmk, pmkAD(mac, ref, ssid))
+	return pmk, store.SealedPMK{MAC: append(net.HardwareAddr(nil), mac...), KeyRef: ref, SSID: ssid, Sealed: sealed}, nil
+}
+
+// openPMK opens a PMK derivePMK sealed.
+func (k *Keyring) openPMK(mac net.HardwareAddr, ref, ssid string, sealed []byte) ([]byte, error) {
+	ns := k.aead.NonceSize()
+	if len(sealed) < ns+k.aead.Overhead() {
+		return nil, fmt.Errorf("radius: PMK of %s on %q: sealed PMK too short", mac, ssid)
+	}
+	pmk, err := k.aead.Open(nil, sealed[:ns], sealed[ns:], pmkAD(mac, ref, ssid))
+	if err != nil || len(pmk) != pmkLen {
+		return nil, fmt.Errorf("radius: PMK of %s on %q: does not open with this site key", mac, ssid)
+	}
+	return pmk, nil
 }
 
 func (k *Keyring) seal(mac net.HardwareAddr, key string) ([]byte, error) {
@@ -128,8 +178,21 @@ func (k *Keyring) RotateKeepingOld(ctx context.Context, actor string, mac net.Ha
 	if keepOld > 0 {
 		until = now.Add(keepOld)
 	}
-	if err := k.store.SetDeviceKeyKeepingOld(ctx, actor, mac, sealed, now, until); err != nil {
+	ref := store.KeyRef(sealed)
+	pmks := make([]store.SealedPMK, 0, len(k.ssids))
+	for _, ssid := range k.ssids {
+		_, sp, err := k.derivePMK(mac, ref, key, ssid)
+		if err != nil {
+			return "", err
+		}
+		pmks = append(pmks, sp)
+	}
+	if err := k.store.SetDeviceKeyWithPMKs(ctx, actor, mac, sealed, pmks, now, until); err != nil {
 		return "", fmt.Errorf("radius: storing the key of %s: %w", mac, err)
+	}
+	select {
+	case k.changed <- struct{}{}:
+	default: // a reload is already due
 	}
 	return key, nil
 }

@@ -428,6 +428,12 @@ func (s *Store) ApproveDevice(ctx context.Context, actor string, mac net.Hardwar
 			ON CONFLICT (mac) DO UPDATE SET segment = excluded.segment`, m, segment); err != nil {
 			return err
 		}
+		if !had || !before.Approved || before.Blocked || before.Segment != segment {
+			// Which keys a handshake may match, and on which SSIDs.
+			if err := bumpKeyGeneration(ctx, tx); err != nil {
+				return err
+			}
+		}
 		e := AuditEntry{Actor: actor, Action: "device.approve", Object: "device:" + m}
 		if had {
 			if e.Before, err = auditJSON(before); err != nil {
@@ -503,6 +509,14 @@ type OldKey struct {
 // given the new key keep joining). Old keys already expired at now are
 // deleted here. Audited as "device.key" with the overlap, without keys.
 func (s *Store) SetDeviceKeyKeepingOld(ctx context.Context, actor string, mac net.HardwareAddr, sealed []byte, now, keepUntil time.Time) error {
+	return s.SetDeviceKeyWithPMKs(ctx, actor, mac, sealed, nil, now, keepUntil)
+}
+
+// SetDeviceKeyWithPMKs is SetDeviceKeyKeepingOld storing, in the same
+// transaction, the new key's sealed PMKs (one per SSID, computed by the
+// caller when it made the key), so the RADIUS server never derives them.
+// The PMKs of a key it replaces without an overlap go with that key.
+func (s *Store) SetDeviceKeyWithPMKs(ctx context.Context, actor string, mac net.HardwareAddr, sealed []byte, pmks []SealedPMK, now, keepUntil time.Time) error {
 	if len(mac) == 0 || len(sealed) == 0 {
 		return fmt.Errorf("store: set device key: needs a MAC and a sealed key")
 	}
@@ -535,6 +549,22 @@ func (s *Store) SetDeviceKeyKeepingOld(ctx context.Context, actor string, mac ne
 			m, sealed, formatTime(now)); err != nil {
 			return err
 		}
+		for _, p := range pmks {
+			if macText(p.MAC) != m || p.KeyRef != KeyRef(sealed) {
+				return fmt.Errorf("a PMK of another key was given with the key of %s", m)
+			}
+		}
+		if err := putPMKs(ctx, tx, pmks); err != nil {
+			return err
+		}
+		// The PMKs of keys this device no longer holds (the one replaced
+		// without an overlap, old keys expired above).
+		if err := deleteDeadPMKsOf(ctx, tx, m, sealed); err != nil {
+			return err
+		}
+		if err := bumpKeyGeneration(ctx, tx); err != nil {
+			return err
+		}
 		type keyAudit struct {
 			MAC      string `json:"mac"`
 			Rotated  bool   `json:"rotated"`
@@ -549,6 +579,47 @@ func (s *Store) SetDeviceKeyKeepingOld(ctx context.Context, actor string, mac ne
 	})
 	if err != nil {
 		return fmt.Errorf("store: set key of device %s: %w", m, err)
+	}
+	return nil
+}
+
+// deleteDeadPMKsOf deletes the PMKs of mac's keys other than current and
+// its old keys.
+func deleteDeadPMKsOf(ctx context.Context, tx *sql.Tx, mac string, current []byte) error {
+	live := map[string]bool{}
+	if current != nil {
+		live[KeyRef(current)] = true
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT sealed FROM radius_device_old_keys WHERE mac = ?`, mac)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return err
+		}
+		live[KeyRef(b)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	refs, err := queryAll(ctx, tx, "PMK keys", func(r scanner) (string, error) {
+		var ref string
+		return ref, r.Scan(&ref)
+	}, `SELECT DISTINCT key_ref FROM radius_device_pmks WHERE mac = ?`, mac)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		if live[ref] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM radius_device_pmks WHERE mac = ? AND key_ref = ?`, mac, ref); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -679,8 +750,14 @@ func (s *Store) DisablePersonKeys(ctx context.Context, actor string, personID in
 			return err
 		}
 		// Keys kept for an overlap go too: a leaver's old key must not
-		// outlive their current one.
+		// outlive their current one. So do the PMKs of them all.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM radius_device_old_keys WHERE mac IN (SELECT mac FROM devices WHERE person_id = ?)`, personID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM radius_device_pmks WHERE mac IN (SELECT mac FROM devices WHERE person_id = ?)`, personID); err != nil {
+			return err
+		}
+		if err := bumpKeyGeneration(ctx, tx); err != nil {
 			return err
 		}
 		if n, err = res.RowsAffected(); err != nil {

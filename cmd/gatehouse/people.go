@@ -71,6 +71,17 @@ func (w *peopleWiring) Disconnect(ctx context.Context, mac net.HardwareAddr) err
 	return radius.MACDisconnector{Server: srv, Actor: "people"}.Disconnect(ctx, mac)
 }
 
+// MoveSegment moves a device's live Wi-Fi sessions to another segment's
+// VLAN through the RADIUS server (CoA, or Disconnect where the access
+// point refuses it).
+func (w *peopleWiring) MoveSegment(ctx context.Context, mac net.HardwareAddr, segment string) error {
+	srv := w.radius.Load()
+	if srv == nil {
+		return nil
+	}
+	return radius.MACReauthorizer{Server: srv, Actor: "people"}.MoveSegment(ctx, mac, segment)
+}
+
 // newPeople builds the people service from the configuration and the
 // enforcer's view of the network. enf may be nil (the command line), in
 // which case revocations wait for the daemon.
@@ -93,6 +104,7 @@ func newPeople(log *slog.Logger, cfg *config.Config, network policy.Network, st 
 	if enf != nil {
 		opts.Kernel = testKernel(enf, w.started.Load)
 		opts.Disconnector = w
+		opts.Reauthorizer = w
 		opts.Mailer = w
 		opts.Leases = w
 		// A revoked person's personal Wi-Fi keys and EAP-TLS client

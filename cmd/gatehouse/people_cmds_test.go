@@ -98,44 +98,6 @@ func TestPeopleMappingThenImport(t *testing.T) {
 	}
 }
 
-// TestDeviceApproveWithAnOwner: `gatehouse device approve --owner` gives
-// the device to the person the MIS id names, so it goes when they go; an
-// owner nobody has is refused before anything is written.
-func TestDeviceApproveWithAnOwner(t *testing.T) {
-	cfgPath := writeConfig(t, t.TempDir())
-	mis, _ := filepath.Abs("../../../shared/mis")
-	if _, err := peopleCLI(t, "import", "--config", cfgPath, "--apply", filepath.Join(mis, "pupils-sims.csv")); err != nil {
-		t.Fatal(err)
-	}
-	device := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := cmdDevice(context.Background(), &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &out}, args)
-		return out.String(), err
-	}
-	if out, err := device("approve", "--config", cfgPath, "--mac", "02:00:00:00:aa:02", "--segment", "", "--owner", "nobody-at-all"); err == nil {
-		t.Fatalf("an unknown owner was accepted: %s", out)
-	}
-	if out, err := device("approve", "--config", cfgPath, "--mac", "02:00:00:00:aa:01", "--segment", "", "--owner", "B00187910201A"); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	_, st, err := openDatabase(context.Background(), cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if known, _, _, _ := st.DeviceStatus(context.Background(), mustMAC(t, "02:00:00:00:aa:02")); known {
-		t.Fatal("the refused approval wrote a device")
-	}
-	p, err := st.PersonByKey(context.Background(), "B00187910201A")
-	if err != nil {
-		t.Fatal(err)
-	}
-	devs, err := st.DevicesOf(context.Background(), []int64{p.ID})
-	if err != nil || len(devs) != 1 || devs[0].MAC.String() != "02:00:00:00:aa:01" {
-		t.Fatalf("the person's devices: %+v %v", devs, err)
-	}
-}
-
 func mustMAC(t *testing.T, s string) net.HardwareAddr {
 	t.Helper()
 	m, err := net.ParseMAC(s)

@@ -60,7 +60,13 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return radius.NewKeyring(key, st, nil)
+	// A key's PMKs are derived, when it is set, for every SSID a segment
+	// serves (hostapd's wpa_psk_radius=3 matches them).
+	var ssids []string
+	for _, s := range cfg.Segments {
+		ssids = append(ssids, s.SSIDs...)
+	}
+	return radius.NewKeyring(key, st, ssids, nil)
 }
 
 // wireRADIUS adds the RADIUS server, when the configuration has listeners.
@@ -73,6 +79,10 @@ func wireRADIUS(_ context.Context, w *wiring) error {
 	w.radius = rs
 	if run != nil {
 		w.run("radius", run)
+		// A revoked visitor code's devices lose their Wi-Fi session as
+		// well as their admission (the portal publishes each eviction).
+		codes := events.Subscribe[events.SessionEnded](w.hub, "radius: visitor codes", 0)
+		w.run("radius: visitor codes", func(ctx context.Context) error { return rs.FollowVisitorCodes(ctx, codes) })
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,10 @@ func TestDaemonRADIUSWithTheCommandLine(t *testing.T) {
 		t.Fatalf("after device key --keep-old 7d: want both %q and %q as Tunnel-Password:\n%s", key, newKey, got)
 	}
 	key = newKey
+	// The daemon learns of the command line's keys from the key
+	// generation, not a minute's poll, and derives nothing: both keys'
+	// PMKs were stored by the command line when it made them.
+	waitFor(t, "the daemon loading the command line's two keys", func() bool { return pmkLoad.MatchString(d.log.String()) })
 
 	// The devices API approves as the command line does: a second device,
 	// approved by a script with a token, is accepted onto the pupil VLAN.
@@ -158,4 +163,11 @@ func TestDaemonRADIUSWithTheCommandLine(t *testing.T) {
 		t.Fatalf("sessions after a restart: %v", s)
 	}
 	check("after a restart")
+	// A start loads the stored PMKs: no PBKDF2.
+	waitFor(t, "the restarted daemon loading the stored PMKs", func() bool { return pmkLoad.MatchString(d.log.String()) })
 }
+
+// pmkLoad is the daemon's log line for loading the two keys of the test's
+// device (the current one and the one kept for the overlap) on the Pupils
+// SSID from the stored PMKs, deriving none.
+var pmkLoad = regexp.MustCompile(`personal keys for 4-way handshakes loaded.* keys=2 pmks=2 derived=0`)

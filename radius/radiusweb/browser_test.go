@@ -24,9 +24,10 @@ import (
 
 // TestKeyCardInChromium: a network manager, in Debian's Chromium with
 // JavaScript off, makes a personal key from the sessions page's form and
-// gets its card; the sessions page and the card have no axe-core violation
-// at 1280 and 390 px and fit the phone, and printing shows the card
-// without the site's header and navigation.
+// is redirected to its card; the sessions page, the card and the card
+// loaded a second time (no key, an offer to make another) have no axe-core
+// violation at 1280 and 390 px and fit the phone, and printing shows the
+// card without the site's header and navigation.
 func TestKeyCardInChromium(t *testing.T) {
 	chromium, s, profile := browser.Prepare(t, testbed.Options{})
 	axe := browser.AxeSource(t)
@@ -51,7 +52,7 @@ func TestKeyCardInChromium(t *testing.T) {
 	if err := st.ApproveDevice(ctx, "test", mac, "pupil", "Tablet 4", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := radius.NewKeyring(make([]byte, 32), st, nil)
+	keys, err := radius.NewKeyring(make([]byte, 32), st, []string{"Staff", "Pupils"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +140,21 @@ func TestKeyCardInChromium(t *testing.T) {
 		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
 		return err
 	}))
+	// The card was a one-time GET after the POST: loading it again shows
+	// no key, and offers a new one with a form that needs no JavaScript.
+	cardURL, err := chromedp.Run(tab, chromedp.Evaluate[string](`location.href`))
+	if err != nil || !strings.Contains(cardURL, KeyCardPath+"?card=") {
+		t.Fatalf("the key form did not lead to the card's own address: %q %v", cardURL, err)
+	}
+	do("load the card again", chromedp.Navigate(cardURL))
+	body, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS("main")))
+	if err != nil || strings.Contains(body, stored[0]) || !strings.Contains(body, "already been shown") {
+		t.Fatalf("the card loaded again shows:\n%s (%v)", body, err)
+	}
+	if n, err := chromedp.Run(tab, chromedp.Evaluate[float64](`document.querySelectorAll('.keycard, img').length`)); err != nil || n != 0 {
+		t.Fatalf("the card loaded again still has %v card or image elements (%v)", n, err)
+	}
+	check("the key card loaded again")
 	do("back to the sessions page", chromedp.Navigate(base+PagePath))
 	check("the sessions page with the key form")
 }

@@ -42,6 +42,7 @@ const (
 	APIDisconnect  = "/api/v1/sessions/:id/disconnect"
 	APIDeviceKey   = "/api/v1/devices/:mac/key"
 	KeyPath        = "/radius/key"
+	KeyCardPath    = "/radius/key/card"
 	KeyCSSPath     = "/radius/keycard.css"
 )
 
@@ -96,11 +97,12 @@ type Options struct {
 var templates embed.FS
 
 type pages struct {
-	srv  *web.Server
-	o    Options
-	log  *slog.Logger
-	page *template.Template
-	card *template.Template
+	srv   *web.Server
+	o     Options
+	log   *slog.Logger
+	page  *template.Template
+	card  *template.Template
+	cards *cardBook
 }
 
 // Register adds the page and the API, for the network role.
@@ -108,7 +110,7 @@ func Register(srv *web.Server, o Options) error {
 	if srv == nil || o.RADIUS == nil || o.Sessions == nil {
 		return errors.New("radiusweb: register: web server, RADIUS server and sessions are required")
 	}
-	p := &pages{srv: srv, o: o, log: o.Logger}
+	p := &pages{srv: srv, o: o, log: o.Logger, cards: newCardBook()}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -138,6 +140,7 @@ func Register(srv *web.Server, o Options) error {
 	if o.Keys != nil {
 		srv.AddAPI(http.MethodPost, APIDeviceKey, network, p.apiRotateKey)
 		srv.AddPage(web.Page{Path: KeyPath, Roles: network, POST: p.newKey})
+		srv.AddPage(web.Page{Path: KeyCardPath, Roles: network, GET: p.showCard})
 		srv.AddPage(web.Page{Path: KeyCSSPath, Roles: network, GET: func(c *httpx.Context) {
 			b, _ := templates.ReadFile("static/keycard.css")
 			c.Data(http.StatusOK, "text/css; charset=utf-8", b)

@@ -31,7 +31,14 @@ type fakeRADIUS struct {
 
 func (f *fakeRADIUS) NAS() []radius.NASStatus {
 	return []radius.NASStatus{{Name: "aps", Address: "10.99.0.0/24", LastSeen: time.Now(), Requests: 12, Dropped: 3,
-		CoA: map[string]uint64{"ack": 1}, RequireMA: true}}
+		CoA: map[string]uint64{"ack": 1, "nak": 1}, RequireMA: true,
+		// A device moved to another segment: the access point refused
+		// the CoA (hostapd's answer) and acknowledged the Disconnect.
+		LastCoA: []radius.CoAResult{
+			{Kind: radius.KindDisconnect, NAS: "aps", MAC: "02:00:00:00:00:01", Outcome: radius.CoAAck, At: time.Now()},
+			{Kind: radius.KindCoA, NAS: "aps", MAC: "02:00:00:00:00:01", Outcome: radius.CoANak, ErrorCause: 401,
+				Err: "Unsupported-Attribute", At: time.Now()},
+		}}}
 }
 
 func (f *fakeRADIUS) DisconnectSession(ctx context.Context, actor string, id int64) (radius.CoAResult, error) {
@@ -58,7 +65,7 @@ func newBench(t *testing.T) *bench {
 	st := webtest.OpenStore(t)
 	b := &bench{st: st, rad: &fakeRADIUS{st: st, outcome: radius.CoAAck}}
 	var err error
-	if b.keys, err = radius.NewKeyring(make([]byte, 32), st, nil); err != nil {
+	if b.keys, err = radius.NewKeyring(make([]byte, 32), st, []string{"Staff", "Pupils"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b.site = webtest.New(t, webtest.Options{Store: st, Setup: func(srv *web.Server) error {
@@ -86,6 +93,13 @@ func TestPageListsNASAndLiveSessionsForTheNetworkRoleOnly(t *testing.T) {
 	r := nm.Get(PagePath)
 	if r.StatusCode != http.StatusOK || !strings.Contains(r.Body, "P0042") || !strings.Contains(r.Body, "10.20.0.5") || !strings.Contains(r.Body, "aps") {
 		t.Fatalf("%d\n%s", r.StatusCode, r.Body)
+	}
+	// Every recent Disconnect/CoA answer is shown per NAS, a NAK with its
+	// Error-Cause.
+	for _, want := range []string{"CoA 02:00:00:00:00:01: nak, Error-Cause 401 (Unsupported-Attribute)", "Disconnect 02:00:00:00:00:01: ack"} {
+		if !strings.Contains(r.Body, want) {
+			t.Fatalf("the NAS page does not show %q:\n%s", want, r.Body)
+		}
 	}
 	if r := b.site.Browser(t, web.RoleReception).Get(PagePath); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("reception got %d", r.StatusCode)

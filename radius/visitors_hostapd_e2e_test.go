@@ -1,0 +1,97 @@
+package radius
+
+// A visitor code's end reaching a real access point: hostapd (driver=wired)
+// holds the device's session, the portal's end of its visitor code comes in
+// as the portal publishes it, and Gatehouse's Disconnect-Request is
+// acknowledged by hostapd, which reports the Stop. As in
+// hostapd_e2e_test.go, hostapd's own EAP server authenticates the port.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/testbed"
+	"github.com/gatehouse-net/gatehouse/testbed/wired"
+)
+
+func TestRevokedVisitorCodeDisconnectsOnHostapd(t *testing.T) {
+	wired.Require(t)
+	e := newE2E(t)
+	seg, ok := e.school.Segment("byod")
+	if !ok {
+		t.Fatal("no byod segment in the testbed")
+	}
+	users := filepath.Join(e.dir, "eap_users")
+	if err := os.WriteFile(users, []byte("\"visitor\" MD5 \"visitor-password\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	hap := wired.StartHostapd(t, ctx, e.school, "router", e.dir, "hostapd", wired.Hostapd{Interface: seg.Interface,
+		NASIdentifier: "switch1", OwnIP: testbed.MgmtRouterIP, EAPUserFile: users, AcctServer: testbed.MgmtRouterIP,
+		Secret: e2eSecret, DASClient: testbed.MgmtRouterIP})
+	defer hap.Stop()
+	sup := wired.StartSupplicant(t, ctx, e.school, seg.ClientNS, seg.ClientInterface, e.dir, "wpa_supplicant",
+		"\teap=MD5\n\tidentity=\"visitor\"\n\tpassword=\"visitor-password\"\n")
+	defer sup.Stop()
+	if !sup.Log.WaitFor("CTRL-EVENT-EAP-SUCCESS", 40*time.Second) {
+		t.Fatalf("wpa_supplicant did not authenticate:\n%s\n--- hostapd:\n%s", sup.Log.Text(), hap.Log.Text())
+	}
+	var sess store.RADIUSSession
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && sess.ID == 0; time.Sleep(300 * time.Millisecond) {
+		open, err := e.st.RADIUSSessions(ctx, store.SessionFilter{OpenOnly: true, MAC: seg.ClientMAC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(open) == 1 {
+			sess = open[0]
+		}
+	}
+	if sess.ID == 0 {
+		t.Fatalf("no session for %s after hostapd's Accounting-Start\n--- hostapd:\n%s", seg.ClientMAC, hap.Log.Text())
+	}
+
+	// The portal's event for the device, handled in the router
+	// namespace, where the daemon sends from.
+	if err := e.school.Do("router", func() error {
+		e.srv.visitorCodeEnded(ctx, events.SessionEnded{Source: events.SourcePortal, At: time.Now(), VoucherID: 12,
+			MAC: seg.ClientMAC, Reason: visitorCodeRevoked})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var nas NASStatus
+	for _, n := range e.srv.NAS() {
+		if n.Name == "aps" {
+			nas = n
+		}
+	}
+	if len(nas.LastCoA) != 1 {
+		t.Fatalf("NAS book %+v\n--- hostapd:\n%s", nas, hap.Log.Text())
+	}
+	if d := nas.LastCoA[0]; d.Kind != KindDisconnect || d.Outcome != CoAAck || d.SessionID != sess.ID {
+		t.Fatalf("hostapd's answer to the Disconnect-Request was recorded as %+v\n--- hostapd:\n%s", d, hap.Log.Text())
+	}
+	log, err := e.st.AuditSearch(ctx, store.AuditFilter{Kind: "session.disconnect", Limit: 10})
+	if err != nil || len(log) != 1 || log[0].Actor != "portal" || log[0].Object != fmt.Sprintf("session:%d", sess.ID) {
+		t.Fatalf("audit of the Disconnect: %+v %v", log, err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		got, err := e.st.RADIUSSession(ctx, sess.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Open() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hostapd acknowledged the Disconnect but no Stop was recorded\n--- hostapd:\n%s", hap.Log.Text())
+		}
+	}
+}
