@@ -80,7 +80,7 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 		res.reason = "MSCHAPv2 is not enabled"
 		return res
 	}
-	tc, _, err := e.handshake(ctx, c, false)
+	tc, _, tk, err := e.handshake(ctx, c, false, TypePEAP)
 	if err != nil {
 		res.reason = err.Error()
 		return res
@@ -95,7 +95,102 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 		res.ok, res.reason = false, fmt.Sprintf(format, a...)
 		return res
 	}
-	// Phase 2: the inner identity, then EAP-MSCHAPv2 for it. The identity
+	var (
+		result mschapv2.Result
+		isk    []byte // the inner method's key, for the binding
+		in     []byte
+	)
+	if tk.resumed != nil {
+		// The resumed tunnel stands for the person its first login
+		// authenticated ([MS-PEAP] 3.1.5.2 fast reconnect; RFC 9427 2.4):
+		// straight to the result, its binding keyed from the tunnel alone.
+		res.identity, res.resumed = tk.resumed.identity, true
+		result.Success = true
+	} else {
+		var fr *methodResult
+		if result, fr = e.peapInner(ctx, tc, &res); fr != nil {
+			return *fr
+		}
+		if result.Success {
+			isk = result.Keys.MSK()
+		}
+	}
+	// The result, protected by the tunnel: the client must agree.
+	status := uint16(resultFailure)
+	if result.Success {
+		status = resultSuccess
+	}
+	data := appendTLV(nil, tlvResult, true, binary.BigEndian.AppendUint16(nil, status))
+	var cb *cryptoBinding
+	if result.Success {
+		// [MS-PEAP] 3.1.5.5: binds the inner method's keys to the tunnel,
+		// so a man in the middle of the inner method gets nowhere; the
+		// MSK then comes from the compound keys.
+		if res.resumed {
+			cb, err = resumedCryptoBinding(res.msk[:60])
+		} else {
+			cb, err = newCryptoBinding(res.msk[:40], isk)
+		}
+		if err != nil {
+			return fail("crypto binding: %v", err)
+		}
+		data = append(data, cb.request()...)
+	}
+	msg := Packet{Code: CodeRequest, ID: 1, Type: TypeExtensions, Data: data}.Marshal()
+	if _, err := tc.Write(msg); err != nil {
+		return fail("writing the result: %v", err)
+	}
+	if in, err = readTunnel(tc); err != nil {
+		return fail("%v", err)
+	}
+	p, err := Parse(in)
+	if err != nil || p.Code != CodeResponse || p.Type != TypeExtensions {
+		return fail("the answer to the result is not an Extensions response")
+	}
+	tlvs, err := parseTLVs(p.Data)
+	if err != nil {
+		return fail("%v", err)
+	}
+	agreed, bound := false, false
+	for i, t := range tlvs {
+		switch t.typ {
+		case tlvResult:
+			agreed = len(t.value) == 2 && binary.BigEndian.Uint16(t.value) == resultSuccess
+		case tlvCryptoBinding:
+			if cb == nil {
+				return fail("the client sent a crypto binding we did not ask for")
+			}
+			if !cb.verifyResponse(tlvBytes(p.Data, i)) {
+				return fail("the client's crypto binding is wrong (a man in the middle?)")
+			}
+			bound = true
+		}
+	}
+	if !result.Success {
+		return fail("inner EAP-MSCHAPv2: %s", result.Reason)
+	}
+	if !agreed {
+		return fail("the client did not confirm the success result")
+	}
+	if bound {
+		// [MS-PEAP] 3.1.5.7: with the binding, the MSK is the compound
+		// session key; there is no EMSK.
+		res.msk, res.emsk = cb.msk(), nil
+	}
+	res.ok = true
+	e.bind(tk, res.identity, TypePEAP)
+	return res
+}
+
+// peapInner is PEAP's phase 2: the inner identity, then EAP-MSCHAPv2 for
+// it. A non-nil *methodResult is the login's failure.
+func (e *Engine) peapInner(ctx context.Context, tc *tls.Conn, res *methodResult) (mschapv2.Result, *methodResult) {
+	fail := func(format string, a ...any) (mschapv2.Result, *methodResult) {
+		r := *res
+		r.ok, r.reason = false, fmt.Sprintf(format, a...)
+		return mschapv2.Result{}, &r
+	}
+	// The identity
 	// request goes with its header, as FreeRADIUS sends it: over TLS 1.2
 	// it shares a message with our Finished, and wpa_supplicant takes
 	// that early data as it is, without restoring a PEAPv0 header.
@@ -152,65 +247,7 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 	if result.Username != "" {
 		res.identity = result.Username
 	}
-	// The result, protected by the tunnel: the client must agree.
-	status := uint16(resultFailure)
-	if result.Success {
-		status = resultSuccess
-	}
-	data := appendTLV(nil, tlvResult, true, binary.BigEndian.AppendUint16(nil, status))
-	var cb *cryptoBinding
-	if result.Success {
-		// [MS-PEAP] 3.1.5.5: binds the inner method's keys to the tunnel,
-		// so a man in the middle of the inner method gets nowhere; the
-		// MSK then comes from the compound keys.
-		if cb, err = newCryptoBinding(res.msk[:40], result.Keys.MSK()); err != nil {
-			return fail("crypto binding: %v", err)
-		}
-		data = append(data, cb.request()...)
-	}
-	msg := Packet{Code: CodeRequest, ID: 1, Type: TypeExtensions, Data: data}.Marshal()
-	if _, err := tc.Write(msg); err != nil {
-		return fail("writing the result: %v", err)
-	}
-	if in, err = readTunnel(tc); err != nil {
-		return fail("%v", err)
-	}
-	p, err := Parse(in)
-	if err != nil || p.Code != CodeResponse || p.Type != TypeExtensions {
-		return fail("the answer to the result is not an Extensions response")
-	}
-	tlvs, err := parseTLVs(p.Data)
-	if err != nil {
-		return fail("%v", err)
-	}
-	agreed, bound := false, false
-	for i, t := range tlvs {
-		switch t.typ {
-		case tlvResult:
-			agreed = len(t.value) == 2 && binary.BigEndian.Uint16(t.value) == resultSuccess
-		case tlvCryptoBinding:
-			if cb == nil {
-				return fail("the client sent a crypto binding we did not ask for")
-			}
-			if !cb.verifyResponse(tlvBytes(p.Data, i)) {
-				return fail("the client's crypto binding is wrong (a man in the middle?)")
-			}
-			bound = true
-		}
-	}
-	if !result.Success {
-		return fail("inner EAP-MSCHAPv2: %s", result.Reason)
-	}
-	if !agreed {
-		return fail("the client did not confirm the success result")
-	}
-	if bound {
-		// [MS-PEAP] 3.1.5.7: with the binding, the MSK is the compound
-		// session key; there is no EMSK.
-		res.msk, res.emsk = cb.msk(), nil
-	}
-	res.ok = true
-	return res
+	return result, nil
 }
 
 // tlvBytes returns the i-th TLV of b with its header.
@@ -278,6 +315,17 @@ func (cb *cryptoBinding) mac(t []byte) []byte {
 	h.Write(z)
 	h.Write([]byte{TypePEAP})
 	return h.Sum(nil)
+}
+
+// resumedCryptoBinding is the binding of a resumed session, where no
+// inner method ran: IPMK and CMK are the TLS keys' first 40 and next 20
+// octets, as wpa_supplicant derives them on resumption ("IPMK from TK").
+func resumedCryptoBinding(tk []byte) (*cryptoBinding, error) {
+	cb := &cryptoBinding{ipmk: append([]byte(nil), tk[:40]...), cmk: append([]byte(nil), tk[40:60]...)}
+	if _, err := rand.Read(cb.nonce[:]); err != nil {
+		return nil, err
+	}
+	return cb, nil
 }
 
 func (cb *cryptoBinding) request() []byte { return cb.tlv(0) }
