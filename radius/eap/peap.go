@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/gatehouse-net/gatehouse/radius/mschapv2"
 )
@@ -64,14 +65,35 @@ func appendTLV(b []byte, typ uint16, mandatory bool, v []byte) []byte {
 	return append(b, v...)
 }
 
-// readTunnel reads one message from inside the tunnel.
-func readTunnel(tc *tls.Conn) ([]byte, error) {
-	buf := make([]byte, 16<<10)
-	n, err := tc.Read(buf)
+// tunnelBufs are the buffers inner messages are read into: one TLS
+// record's worth (16 KiB), which a login reads into several times; from a
+// pool, since a fresh one per read was the largest allocation of a PEAP
+// login (and its zeroing, and the collections it set off).
+var tunnelBufs = sync.Pool{New: func() any { return new([16 << 10]byte) }}
+
+// tunnel reads the inner messages of one login; what read returns is valid
+// until the next read. release gives the buffer back.
+type tunnel struct {
+	tc  *tls.Conn
+	buf *[16 << 10]byte
+}
+
+func newTunnel(tc *tls.Conn) *tunnel {
+	return &tunnel{tc: tc, buf: tunnelBufs.Get().(*[16 << 10]byte)}
+}
+
+func (t *tunnel) release() {
+	tunnelBufs.Put(t.buf)
+	t.buf = nil
+}
+
+// read reads one message from inside the tunnel.
+func (t *tunnel) read() ([]byte, error) {
+	n, err := t.tc.Read(t.buf[:])
 	if err != nil {
 		return nil, fmt.Errorf("reading inside the tunnel: %w", err)
 	}
-	return buf[:n], nil
+	return t.buf[:n], nil
 }
 
 func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
@@ -85,6 +107,8 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 		res.reason = err.Error()
 		return res
 	}
+	tun := newTunnel(tc)
+	defer tun.release()
 	st := tc.ConnectionState()
 	res.version = tlsVersion(st.Version)
 	if res.msk, res.emsk, err = exportKeys(st, TypePEAP); err != nil {
@@ -108,7 +132,7 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 		result.Success = true
 	} else {
 		var fr *methodResult
-		if result, fr = e.peapInner(ctx, tc, &res); fr != nil {
+		if result, fr = e.peapInner(ctx, tc, tun, &res); fr != nil {
 			return *fr
 		}
 		if result.Success {
@@ -140,7 +164,7 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 	if _, err := tc.Write(msg); err != nil {
 		return fail("writing the result: %v", err)
 	}
-	if in, err = readTunnel(tc); err != nil {
+	if in, err = tun.read(); err != nil {
 		return fail("%v", err)
 	}
 	p, err := Parse(in)
@@ -184,7 +208,7 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 
 // peapInner is PEAP's phase 2: the inner identity, then EAP-MSCHAPv2 for
 // it. A non-nil *methodResult is the login's failure.
-func (e *Engine) peapInner(ctx context.Context, tc *tls.Conn, res *methodResult) (mschapv2.Result, *methodResult) {
+func (e *Engine) peapInner(ctx context.Context, tc *tls.Conn, tun *tunnel, res *methodResult) (mschapv2.Result, *methodResult) {
 	fail := func(format string, a ...any) (mschapv2.Result, *methodResult) {
 		r := *res
 		r.ok, r.reason = false, fmt.Sprintf(format, a...)
@@ -197,7 +221,7 @@ func (e *Engine) peapInner(ctx context.Context, tc *tls.Conn, res *methodResult)
 	if _, err := tc.Write(Packet{Code: CodeRequest, ID: 0, Type: TypeIdentity}.Marshal()); err != nil {
 		return fail("writing the inner identity request: %v", err)
 	}
-	in, err := readTunnel(tc)
+	in, err := tun.read()
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -222,7 +246,7 @@ func (e *Engine) peapInner(ctx context.Context, tc *tls.Conn, res *methodResult)
 		if _, err := tc.Write(append([]byte{TypeMSCHAPv2}, td...)); err != nil {
 			return fail("writing the inner request: %v", err)
 		}
-		if in, err = readTunnel(tc); err != nil {
+		if in, err = tun.read(); err != nil {
 			return fail("%v", err)
 		}
 		if len(in) < 1 {

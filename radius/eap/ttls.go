@@ -122,13 +122,14 @@ func (e *Engine) runTTLS(ctx context.Context, c *flight) (res methodResult) {
 			e.bind(tk, res.identity, TypeTTLS)
 		}
 	}()
-	buf := make([]byte, 16<<10)
-	n, err := tc.Read(buf)
+	tun := newTunnel(tc)
+	defer tun.release()
+	msg, err := tun.read()
 	if err != nil {
 		res.reason = "reading the tunnelled login: " + err.Error()
 		return res
 	}
-	avps, err := parseAVPs(buf[:n])
+	avps, err := parseAVPs(msg)
 	if err != nil {
 		res.reason = err.Error()
 		return res
