@@ -94,7 +94,7 @@ func hashWith(pw string, p params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password: read salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(pw), salt, p.time, p.memory, p.threads, keyLen)
+	key := idKey([]byte(pw), salt, p, keyLen)
 	return encode(p, salt, key), nil
 }
 
@@ -109,7 +109,7 @@ func Verify(encoded, pw string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.time, p.memory, p.threads, uint32(len(want)))
+	got := idKey([]byte(pw), salt, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

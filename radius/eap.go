@@ -186,7 +186,7 @@ func (s *Server) eapAccept(r *request, rep eap.Reply, seg *Segment, until time.T
 		return fail("encoding the MPPE keys failed", "err", err)
 	}
 	s.log.Info("radius: EAP login", "client", r.client.Name, "outer", rep.Outer, "identity", rep.Identity, "person", who,
-		"method", rep.Method, "tls", rep.Version, "segment", seg.Name)
+		"method", rep.Method, "tls", rep.Version, "resumed", rep.Resumed, "segment", seg.Name)
 	return o
 }
 

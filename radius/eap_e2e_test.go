@@ -140,9 +140,10 @@ func (r *revokedSerials) verify(_ context.Context, c *x509.Certificate) (string,
 
 type eapRig struct {
 	*e2eRig
-	pki     *testPKI
-	revoked *revokedSerials
-	logs    *testkit.SyncBuffer // the server's log, written from its goroutines
+	pki       *testPKI
+	revoked   *revokedSerials
+	directory *revocable          // the server's Identities
+	logs      *testkit.SyncBuffer // the server's log, written from its goroutines
 }
 
 func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
@@ -163,6 +164,8 @@ func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
 		o.Clients = []Client{{Name: "aps", Prefix: netip.MustParsePrefix(testbed.MgmtNet), Secret: []byte(e2eSecret), RequireMessageAuthenticator: true}}
 		o.RejectDelay = -1
 		o.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
+		e.directory = &revocable{Identities: o.Identities, after: -1}
+		o.Identities = e.directory
 		eo := &eap.Options{
 			TLS:          &tls.Config{Certificates: []tls.Certificate{e.pki.server}, ClientCAs: e.pki.pool},
 			VerifyClient: e.revoked.verify,
@@ -410,9 +413,9 @@ func TestEapolTest32Parallel(t *testing.T) {
 // EAP-TLS resumes its TLS session on re-authentication (eapol_test -r 1)
 // over TLS 1.3, by session ticket (crypto/tls checks the certificate again
 // through VerifyConnection, so VerifyClient still decides). Over TLS 1.2
-// wpa_supplicant offers only session-ID resumption, which crypto/tls does
-// not serve: those logins run in full. TTLS and PEAP never resume (a
-// resumed tunnel would skip the person's inner login).
+// wpa_supplicant offers only session-ID resumption unless its phase1 says
+// tls_disable_session_ticket=0, and crypto/tls serves tickets only: those
+// logins run in full. PEAP and TTLS: TestEapolTestTunnelsResume.
 func TestEapolTestEAPTLSResumes(t *testing.T) {
 	e := newEAPE2E(t, nil)
 	for _, v := range []string{"1.3"} {
@@ -422,6 +425,86 @@ func TestEapolTestEAPTLSResumes(t *testing.T) {
 		}
 		if !strings.Contains(out, "resumed=1") {
 			t.Fatalf("TLS %s: the second login did not resume:\n%s", v, grepLines(out, "resumed", "ticket", "Ticket", "Session ID"))
+		}
+	}
+}
+
+// revocable is the directory of people, which revokes a person after
+// some lookups of them: the person revoked between two logins, however
+// quickly eapol_test runs the second.
+type revocable struct {
+	Identities
+	mu      sync.Mutex
+	user    string
+	after   int // lookups of user answered as they are; -1: all
+	lookups int
+}
+
+func (r *revocable) Lookup(ctx context.Context, u string) (Identity, error) {
+	id, err := r.Identities.Lookup(ctx, u)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if u == r.user {
+		r.lookups++
+		if r.after >= 0 && r.lookups > r.after {
+			id.Active = false
+		}
+	}
+	return id, err
+}
+
+func (r *revocable) set(user string, after int) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.lookups
+	r.user, r.after, r.lookups = user, after, 0
+	return n
+}
+
+// PEAP and TTLS resume their tunnel on re-authentication (eapol_test -r 1)
+// over TLS 1.2 (by session ticket, which wpa_supplicant offers when
+// phase1 says tls_disable_session_ticket=0) and TLS 1.3, and the resumed
+// login skips the inner method: the short handshake, and no second
+// password check. A person revoked between the two logins is rejected at
+// the resumed one.
+func TestEapolTestTunnelsResume(t *testing.T) {
+	e := newEAPE2E(t, nil)
+	for _, m := range []string{"PEAP", "TTLS-PAP"} {
+		for _, v := range []string{"1.2", "1.3"} {
+			t.Run(m+"/TLS"+v, func(t *testing.T) {
+				nw := strings.Replace(e.network(m, v, "amy", amyPassword), "tls_disable_tlsv1_0=1", "tls_disable_session_ticket=0 tls_disable_tlsv1_0=1", 1)
+				// One login alone: how many lookups of amy a full login makes.
+				e.directory.set("amy", -1)
+				if ok, out := e.eapolTest(t, "resume-one", nw); !ok {
+					t.Fatalf("the first login failed:\n%s", tail(out, 40))
+				}
+				full := e.directory.set("amy", -1)
+				before := strings.Count(e.logs.String(), "resumed=true")
+				ok, out := e.eapolTest(t, "resume", nw, "-r", "1")
+				if !ok || !strings.Contains(out, "MPPE keys OK: 2  mismatch: 0") {
+					t.Fatalf("re-authentication:\n%s\nserver:\n%s", grepLines(out, "EAP-PEAP", "EAP-TTLS", "esum", "CTRL-EVENT", "MPPE"), tail(e.logs.String(), 6))
+				}
+				if got := tlsVersionUsed(out); got != v {
+					t.Fatalf("negotiated TLS %s, wanted %s", got, v)
+				}
+				if n := strings.Count(e.logs.String(), "resumed=true"); n != before+1 {
+					t.Fatalf("the server resumed %d logins, want 1:\n%s\n%s", n-before, grepLines(e.logs.String(), "EAP login"),
+						grepLines(out, "esum", "icket", "Phase 2"))
+				}
+				// Revoked after the first login's lookups: the resumed one
+				// must fail.
+				e.directory.set("amy", full)
+				ok, out = e.eapolTest(t, "resume-revoked", nw, "-r", "1")
+				e.directory.set("", -1)
+				if ok || strings.Count(out, "CTRL-EVENT-EAP-SUCCESS") != 1 || !strings.Contains(out, "resumed=1") ||
+					!strings.Contains(out, "MPPE keys OK: 1  mismatch: 1") {
+					t.Fatalf("revoked between the logins: want the first to succeed and the resumed one to fail:\n%s", grepLines(out, "CTRL-EVENT", "resumed=", "MPPE"))
+				}
+				logs := e.logs.String()
+				if !strings.Contains(logs[strings.LastIndex(logs, "EAP login"):], "the person is not active") {
+					t.Fatalf("the resumed login of a revoked person is not rejected for it:\n%s", tail(logs, 10))
+				}
+			})
 		}
 	}
 }

@@ -22,6 +22,7 @@ type methodResult struct {
 	emsk     []byte
 	method   string
 	version  string // the TLS version
+	resumed  bool   // a resumed tunnel: no inner login ran
 	out      []byte // a last flight to deliver before Success/Failure (an alert)
 }
 

@@ -9,8 +9,10 @@
 // session table (expiry, a cap on logins in progress, a per-client cap and a
 // cache so that a retransmitted round gets the same answer), method
 // negotiation (a NAK from any enabled method to any other), the TLS server
-// (crypto/tls over an adapter that turns the EAP rounds into a net.Conn) and
-// the keys each method and TLS version derive (MSK and EMSK).
+// (crypto/tls over an adapter that turns the EAP rounds into a net.Conn),
+// session resumption by ticket (for PEAP and TTLS only when the ticket is
+// bound to a person whose inner login succeeded: resume.go) and the keys
+// each method and TLS version derive (MSK and EMSK).
 //
 // It does not own people, passwords, certificates or RADIUS: the caller
 // gives the TLS server certificate, checks passwords and client

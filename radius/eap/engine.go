@@ -43,6 +43,13 @@ type Options struct {
 	MaxPerClient int
 	// Timeout ends a login whose client went quiet. 0: 30 s.
 	Timeout time.Duration
+	// ResumeLifetime is how long a PEAP or TTLS login may be resumed
+	// without its inner login (resume.go); the caller still checks the
+	// person at every Accept. 0: 8 hours, a school day; negative: never.
+	ResumeLifetime time.Duration
+	// MaxResumable bounds the logins remembered for resumption; beyond
+	// it some are forgotten (and log in in full). 0: 8 * MaxSessions.
+	MaxResumable int
 
 	// CheckPassword checks a person's password (EAP-TTLS with PAP). It
 	// returns nil for the right password of a person who may log in, and
@@ -104,6 +111,7 @@ type Reply struct {
 	Identity string // Accept: the inner identity, the person's login name
 	Method   string // for the log: "EAP-TLS", "TTLS-PAP", ...
 	Version  string // the TLS version, for the log
+	Resumed  bool   // Accept: a resumed tunnel, whose inner login was skipped
 	MSK      []byte // Accept: the master session key (64 octets)
 	EMSK     []byte
 	Reason   string // Reject: why, for the log
@@ -134,6 +142,9 @@ type Engine struct {
 	sessions  map[[16]byte]*session
 	perClient map[string][]*session
 	lastSweep time.Time
+
+	tmu   sync.Mutex
+	bound map[[16]byte]binding // ticket reference -> the login it resumes (resume.go)
 }
 
 // New checks o and returns an engine. Close ends its logins in progress.
@@ -160,13 +171,19 @@ func New(o Options) (*Engine, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
+	if o.ResumeLifetime == 0 {
+		o.ResumeLifetime = 8 * time.Hour
+	}
+	if o.MaxResumable <= 0 {
+		o.MaxResumable = 8 * o.MaxSessions
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	e := &Engine{o: o, log: o.Logger, now: o.Now, sessions: map[[16]byte]*session{}, perClient: map[string][]*session{}}
+	e := &Engine{o: o, log: o.Logger, now: o.Now, sessions: map[[16]byte]*session{}, perClient: map[string][]*session{}, bound: map[[16]byte]binding{}}
 	names := o.Methods
 	if names == nil {
 		names = []string{MethodPEAP, MethodTTLS, MethodTLS}
@@ -539,7 +556,7 @@ func (s *session) finalReply(id byte) Reply {
 		return rep
 	}
 	return Reply{Outcome: Accept, Message: Packet{Code: CodeSuccess, ID: id}.Marshal(), Outer: s.outer,
-		Identity: r.identity, Method: r.method, Version: r.version, MSK: r.msk, EMSK: r.emsk}
+		Identity: r.identity, Method: r.method, Version: r.version, Resumed: r.resumed, MSK: r.msk, EMSK: r.emsk}
 }
 
 func methodName(t byte) string {

@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/gatehouse-net/gatehouse/radius/mschapv2"
 )
@@ -64,14 +65,35 @@ func appendTLV(b []byte, typ uint16, mandatory bool, v []byte) []byte {
 	return append(b, v...)
 }
 
-// readTunnel reads one message from inside the tunnel.
-func readTunnel(tc *tls.Conn) ([]byte, error) {
-	buf := make([]byte, 16<<10)
-	n, err := tc.Read(buf)
+// tunnelBufs are the buffers inner messages are read into: one TLS
+// record's worth (16 KiB), which a login reads into several times; from a
+// pool, since a fresh one per read was the largest allocation of a PEAP
+// login (and its zeroing, and the collections it set off).
+var tunnelBufs = sync.Pool{New: func() any { return new([16 << 10]byte) }}
+
+// tunnel reads the inner messages of one login; what read returns is valid
+// until the next read. release gives the buffer back.
+type tunnel struct {
+	tc  *tls.Conn
+	buf *[16 << 10]byte
+}
+
+func newTunnel(tc *tls.Conn) *tunnel {
+	return &tunnel{tc: tc, buf: tunnelBufs.Get().(*[16 << 10]byte)}
+}
+
+func (t *tunnel) release() {
+	tunnelBufs.Put(t.buf)
+	t.buf = nil
+}
+
+// read reads one message from inside the tunnel.
+func (t *tunnel) read() ([]byte, error) {
+	n, err := t.tc.Read(t.buf[:])
 	if err != nil {
 		return nil, fmt.Errorf("reading inside the tunnel: %w", err)
 	}
-	return buf[:n], nil
+	return t.buf[:n], nil
 }
 
 func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
@@ -80,11 +102,13 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 		res.reason = "MSCHAPv2 is not enabled"
 		return res
 	}
-	tc, _, err := e.handshake(ctx, c, false)
+	tc, _, tk, err := e.handshake(ctx, c, false, TypePEAP)
 	if err != nil {
 		res.reason = err.Error()
 		return res
 	}
+	tun := newTunnel(tc)
+	defer tun.release()
 	st := tc.ConnectionState()
 	res.version = tlsVersion(st.Version)
 	if res.msk, res.emsk, err = exportKeys(st, TypePEAP); err != nil {
@@ -95,62 +119,25 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 		res.ok, res.reason = false, fmt.Sprintf(format, a...)
 		return res
 	}
-	// Phase 2: the inner identity, then EAP-MSCHAPv2 for it. The identity
-	// request goes with its header, as FreeRADIUS sends it: over TLS 1.2
-	// it shares a message with our Finished, and wpa_supplicant takes
-	// that early data as it is, without restoring a PEAPv0 header.
-	if _, err := tc.Write(Packet{Code: CodeRequest, ID: 0, Type: TypeIdentity}.Marshal()); err != nil {
-		return fail("writing the inner identity request: %v", err)
-	}
-	in, err := readTunnel(tc)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if len(in) < 2 || in[0] != TypeIdentity {
-		return fail("the inner response is not an identity")
-	}
-	identity := string(in[1:])
-	res.identity = mschapv2.StripDomain(identity)
-	ms, err := mschapv2.NewServer(mschapv2.Config{Lookup: e.o.NTHash, Identity: identity})
-	if err != nil {
-		return fail("%v", err)
-	}
-	td, err := ms.Start()
-	if err != nil {
-		return fail("%v", err)
-	}
-	var result mschapv2.Result
-	for round := 0; ; round++ {
-		if round >= maxInnerRounds {
-			return fail("the inner method took too many rounds")
+	var (
+		result mschapv2.Result
+		isk    []byte // the inner method's key, for the binding
+		in     []byte
+	)
+	if tk.resumed != nil {
+		// The resumed tunnel stands for the person its first login
+		// authenticated ([MS-PEAP] 3.1.5.2 fast reconnect; RFC 9427 2.4):
+		// straight to the result, its binding keyed from the tunnel alone.
+		res.identity, res.resumed = tk.resumed.identity, true
+		result.Success = true
+	} else {
+		var fr *methodResult
+		if result, fr = e.peapInner(ctx, tc, tun, &res); fr != nil {
+			return *fr
 		}
-		if _, err := tc.Write(append([]byte{TypeMSCHAPv2}, td...)); err != nil {
-			return fail("writing the inner request: %v", err)
+		if result.Success {
+			isk = result.Keys.MSK()
 		}
-		if in, err = readTunnel(tc); err != nil {
-			return fail("%v", err)
-		}
-		if len(in) < 1 {
-			return fail("empty inner response")
-		}
-		if in[0] == TypeNak {
-			return fail("the client wants another inner method than EAP-MSCHAPv2 (it asked for %v)", in[1:])
-		}
-		if in[0] != TypeMSCHAPv2 {
-			return fail("inner response of type %d", in[0])
-		}
-		step, err := ms.Handle(ctx, in[1:])
-		if err != nil {
-			return fail("inner EAP-MSCHAPv2: %v", err)
-		}
-		if step.Done {
-			result = step.Result
-			break
-		}
-		td = step.Reply
-	}
-	if result.Username != "" {
-		res.identity = result.Username
 	}
 	// The result, protected by the tunnel: the client must agree.
 	status := uint16(resultFailure)
@@ -163,7 +150,12 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 		// [MS-PEAP] 3.1.5.5: binds the inner method's keys to the tunnel,
 		// so a man in the middle of the inner method gets nowhere; the
 		// MSK then comes from the compound keys.
-		if cb, err = newCryptoBinding(res.msk[:40], result.Keys.MSK()); err != nil {
+		if res.resumed {
+			cb, err = resumedCryptoBinding(res.msk[:60])
+		} else {
+			cb, err = newCryptoBinding(res.msk[:40], isk)
+		}
+		if err != nil {
 			return fail("crypto binding: %v", err)
 		}
 		data = append(data, cb.request()...)
@@ -172,7 +164,7 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 	if _, err := tc.Write(msg); err != nil {
 		return fail("writing the result: %v", err)
 	}
-	if in, err = readTunnel(tc); err != nil {
+	if in, err = tun.read(); err != nil {
 		return fail("%v", err)
 	}
 	p, err := Parse(in)
@@ -210,7 +202,76 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 		res.msk, res.emsk = cb.msk(), nil
 	}
 	res.ok = true
+	e.bind(tk, res.identity, TypePEAP)
 	return res
+}
+
+// peapInner is PEAP's phase 2: the inner identity, then EAP-MSCHAPv2 for
+// it. A non-nil *methodResult is the login's failure.
+func (e *Engine) peapInner(ctx context.Context, tc *tls.Conn, tun *tunnel, res *methodResult) (mschapv2.Result, *methodResult) {
+	fail := func(format string, a ...any) (mschapv2.Result, *methodResult) {
+		r := *res
+		r.ok, r.reason = false, fmt.Sprintf(format, a...)
+		return mschapv2.Result{}, &r
+	}
+	// The identity
+	// request goes with its header, as FreeRADIUS sends it: over TLS 1.2
+	// it shares a message with our Finished, and wpa_supplicant takes
+	// that early data as it is, without restoring a PEAPv0 header.
+	if _, err := tc.Write(Packet{Code: CodeRequest, ID: 0, Type: TypeIdentity}.Marshal()); err != nil {
+		return fail("writing the inner identity request: %v", err)
+	}
+	in, err := tun.read()
+	if err != nil {
+		return fail("%v", err)
+	}
+	if len(in) < 2 || in[0] != TypeIdentity {
+		return fail("the inner response is not an identity")
+	}
+	identity := string(in[1:])
+	res.identity = mschapv2.StripDomain(identity)
+	ms, err := mschapv2.NewServer(mschapv2.Config{Lookup: e.o.NTHash, Identity: identity})
+	if err != nil {
+		return fail("%v", err)
+	}
+	td, err := ms.Start()
+	if err != nil {
+		return fail("%v", err)
+	}
+	var result mschapv2.Result
+	for round := 0; ; round++ {
+		if round >= maxInnerRounds {
+			return fail("the inner method took too many rounds")
+		}
+		if _, err := tc.Write(append([]byte{TypeMSCHAPv2}, td...)); err != nil {
+			return fail("writing the inner request: %v", err)
+		}
+		if in, err = tun.read(); err != nil {
+			return fail("%v", err)
+		}
+		if len(in) < 1 {
+			return fail("empty inner response")
+		}
+		if in[0] == TypeNak {
+			return fail("the client wants another inner method than EAP-MSCHAPv2 (it asked for %v)", in[1:])
+		}
+		if in[0] != TypeMSCHAPv2 {
+			return fail("inner response of type %d", in[0])
+		}
+		step, err := ms.Handle(ctx, in[1:])
+		if err != nil {
+			return fail("inner EAP-MSCHAPv2: %v", err)
+		}
+		if step.Done {
+			result = step.Result
+			break
+		}
+		td = step.Reply
+	}
+	if result.Username != "" {
+		res.identity = result.Username
+	}
+	return result, nil
 }
 
 // tlvBytes returns the i-th TLV of b with its header.
@@ -278,6 +339,17 @@ func (cb *cryptoBinding) mac(t []byte) []byte {
 	h.Write(z)
 	h.Write([]byte{TypePEAP})
 	return h.Sum(nil)
+}
+
+// resumedCryptoBinding is the binding of a resumed session, where no
+// inner method ran: IPMK and CMK are the TLS keys' first 40 and next 20
+// octets, as wpa_supplicant derives them on resumption ("IPMK from TK").
+func resumedCryptoBinding(tk []byte) (*cryptoBinding, error) {
+	cb := &cryptoBinding{ipmk: append([]byte(nil), tk[:40]...), cmk: append([]byte(nil), tk[40:60]...)}
+	if _, err := rand.Read(cb.nonce[:]); err != nil {
+		return nil, err
+	}
+	return cb, nil
 }
 
 func (cb *cryptoBinding) request() []byte { return cb.tlv(0) }

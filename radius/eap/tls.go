@@ -69,9 +69,12 @@ func CertIdentity(c *x509.Certificate) string {
 
 // handshake runs the TLS server over c. clientCert asks for (and
 // verifies) a client certificate; the identity it stands for is returned.
-func (e *Engine) handshake(ctx context.Context, c *flight, clientCert bool) (*tls.Conn, string, error) {
+// For the tunnelled methods (clientCert false) it returns the handshake's
+// tickets: what it issued, and the login it resumed, if any.
+func (e *Engine) handshake(ctx context.Context, c *flight, clientCert bool, method byte) (*tls.Conn, string, *tickets, error) {
 	cfg := e.base.Clone()
 	var identity string
+	tk := &tickets{}
 	if clientCert {
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
@@ -97,21 +100,22 @@ func (e *Engine) handshake(ctx context.Context, c *flight, clientCert bool) (*tl
 		}
 	} else {
 		cfg.ClientAuth = tls.NoClientCert
-		// A resumed tunnel would skip the inner login, and with it the
-		// check that the person may still log in.
-		cfg.SessionTicketsDisabled = true
+		e.bindTickets(cfg, tk, method)
 	}
 	tc := tls.Server(c, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, "", fmt.Errorf("TLS handshake: %w", err)
+		return nil, "", nil, fmt.Errorf("TLS handshake: %w", err)
 	}
-	return tc, identity, nil
+	if !tc.ConnectionState().DidResume {
+		tk.resumed = nil
+	}
+	return tc, identity, tk, nil
 }
 
 // runEAPTLS is EAP-TLS (RFC 5216; RFC 9190 over TLS 1.3).
 func (e *Engine) runEAPTLS(ctx context.Context, c *flight) methodResult {
 	res := methodResult{method: "EAP-TLS"}
-	tc, identity, err := e.handshake(ctx, c, true)
+	tc, identity, _, err := e.handshake(ctx, c, true, TypeTLS)
 	res.identity = identity
 	if err != nil {
 		res.reason = err.Error()

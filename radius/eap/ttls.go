@@ -97,9 +97,9 @@ func findAVP(avps []avp, code, vendor uint32) []byte {
 }
 
 // runTTLS is EAP-TTLS version 0 with PAP or MSCHAPv2 inside.
-func (e *Engine) runTTLS(ctx context.Context, c *flight) methodResult {
-	res := methodResult{method: "TTLS"}
-	tc, _, err := e.handshake(ctx, c, false)
+func (e *Engine) runTTLS(ctx context.Context, c *flight) (res methodResult) {
+	res = methodResult{method: "TTLS"}
+	tc, _, tk, err := e.handshake(ctx, c, false, TypeTTLS)
 	if err != nil {
 		res.reason = err.Error()
 		return res
@@ -110,13 +110,26 @@ func (e *Engine) runTTLS(ctx context.Context, c *flight) methodResult {
 		res.reason = err.Error()
 		return res
 	}
-	buf := make([]byte, 16<<10)
-	n, err := tc.Read(buf)
+	if tk.resumed != nil {
+		// RFC 5281 8, RFC 9427 2.4: the resumed tunnel stands for the
+		// person its first login authenticated; nothing more to ask.
+		res.identity, res.resumed, res.ok = tk.resumed.identity, true, true
+		e.bind(tk, res.identity, TypeTTLS)
+		return res
+	}
+	defer func() {
+		if res.ok {
+			e.bind(tk, res.identity, TypeTTLS)
+		}
+	}()
+	tun := newTunnel(tc)
+	defer tun.release()
+	msg, err := tun.read()
 	if err != nil {
 		res.reason = "reading the tunnelled login: " + err.Error()
 		return res
 	}
-	avps, err := parseAVPs(buf[:n])
+	avps, err := parseAVPs(msg)
 	if err != nil {
 		res.reason = err.Error()
 		return res
