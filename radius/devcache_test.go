@@ -108,16 +108,16 @@ type changingLog struct {
 	gen int64
 }
 
-func (l *changingLog) RADIUSDeviceGeneration(context.Context) (int64, error) {
+func (l *changingLog) LatestChange(context.Context) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.gen, nil
 }
 
-func (l *changingLog) RADIUSDeviceChangesSince(_ context.Context, since int64, _ int) ([]string, int64, bool, error) {
+func (l *changingLog) ChangesSince(_ context.Context, since int64, _ int) ([]string, int64, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return []string{"02:00:00:00:00:07"}, l.gen, true, nil
+	return []string{"02:00:00:00:00:07"}, l.gen, false, nil
 }
 
 type slowDevices struct {
