@@ -18,8 +18,10 @@ import (
 // correct whoever writes the devices table, by construction: triggers log
 // the MAC of every change of a device's presence, approval and blocking in
 // store's device change log (store.ChangesSince), and the copy follows that
-// log, reading again each MAC it names, at most statusRefresh behind, so the admin pages, people, RADIUS, the purges and
-// the CLI in another process need not know it exists. The server's own
+// log, reading again each MAC it names, at most statusRefresh behind (a
+// gap in the log: it reloads every state), so the admin pages, people,
+// RADIUS, the purges and the CLI in another process need not know it
+// exists. The server's own
 // sightings are written through at once, so a device it just recorded is
 // known to the next packet.
 type SQLStore struct {

@@ -228,3 +228,39 @@ func TestAnswersInlineOnlyApprovedDevicesInMemory(t *testing.T) {
 		}
 	}
 }
+
+// gapLog is a change log that has moved past what it still holds (pruned,
+// or a restored backup): every read since a position is a gap.
+type gapLog struct{ gen int64 }
+
+func (l *gapLog) LatestChange(context.Context) (int64, error) { return l.gen, nil }
+
+func (l *gapLog) ChangesSince(context.Context, int64, int) ([]string, int64, bool, error) {
+	return nil, l.gen, true, nil
+}
+
+// A gap in the change log empties the cache: it cannot know which devices
+// changed, so every one is read again.
+func TestDeviceCacheForgetsEverythingOnAGap(t *testing.T) {
+	ctx := context.Background()
+	src := &fakeDevices{m: map[string]DeviceInfo{}}
+	log := &gapLog{gen: 1}
+	c := newDeviceCache(src, log, 16, 0)
+	for i := range 3 {
+		if _, err := c.Lookup(ctx, net.HardwareAddr{2, 0, 0, 0, 0, byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.len() != 3 {
+		t.Fatalf("cache holds %d devices, want 3", c.len())
+	}
+	src.set("02:00:00:00:00:01", DeviceInfo{Known: true, Approved: true})
+	log.gen = 20000
+	info, err := c.Lookup(ctx, net.HardwareAddr{2, 0, 0, 0, 0, 1})
+	if err != nil || !info.Approved {
+		t.Fatalf("after a gap: %+v, %v; want the store's approved device", info, err)
+	}
+	if c.len() != 1 {
+		t.Fatalf("cache holds %d devices after a gap, want only the one read since", c.len())
+	}
+}
