@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,10 +16,12 @@ import (
 // DeviceStatus answers from memory: a SQLite query per packet cost more
 // than the rest of the exchange (issue 16's profile). The memory copy is
 // correct whoever writes the devices table, by construction: triggers log
-// every change of a device's presence, approval and blocking
-// (store.DeviceStateChanges), and the copy follows that log at most
-// statusRefresh behind, so the admin pages, people, RADIUS, the purges and
-// the CLI in another process need not know it exists. The server's own
+// the MAC of every change of a device's presence, approval and blocking in
+// store's device change log (store.ChangesSince), and the copy follows that
+// log, reading again each MAC it names, at most statusRefresh behind (a
+// gap in the log: it reloads every state), so the admin pages, people,
+// RADIUS, the purges and the CLI in another process need not know it
+// exists. The server's own
 // sightings are written through at once, so a device it just recorded is
 // known to the next packet.
 type SQLStore struct {
@@ -38,7 +41,8 @@ func NewSQLStore(st *store.Store) *SQLStore {
 const (
 	statusRefresh = 100 * time.Millisecond
 	statusStale   = 5 * time.Second
-	// changesPerRead bounds one read of the change log.
+	// changesPerRead bounds one read of the change log; more changes than
+	// that since the last refresh (a bulk import) make it reload in full.
 	changesPerRead = 4096
 )
 
@@ -101,40 +105,41 @@ func (s *SQLStore) catchUp(ctx context.Context) error {
 	return nil
 }
 
-// follow applies the change log after seq, or reloads every state when
-// full is set or the log no longer reaches back to seq. Only the holder of
-// states.refresh calls it.
+// follow applies the change log after seq (each MAC it names is read
+// again from the devices table), or reloads every state when full is set
+// or the log no longer reaches back to seq (store.ChangesSince's gap).
+// Only the holder of states.refresh calls it.
 func (s *SQLStore) follow(ctx context.Context, full bool, seq int64) error {
 	d := &s.states
-	for !full {
-		ch, last, complete, err := s.st.DeviceStateChanges(ctx, seq, changesPerRead)
+	if !full {
+		macs, next, gap, err := s.st.ChangesSince(ctx, seq, changesPerRead)
 		if err != nil {
 			return err
 		}
-		if !complete {
-			full = true
-			break
-		}
-		d.mu.Lock()
-		for _, c := range ch {
-			k, ok := key6(c.MAC)
-			if !ok {
-				continue
+		if !gap {
+			// Read after the log (store's reading rule): the states are
+			// at least as new as next.
+			slices.Sort(macs)
+			states, err := s.st.DeviceStatesOf(ctx, slices.Compact(macs))
+			if err != nil {
+				return err
 			}
-			if !c.Present {
-				delete(d.m, k)
-				continue
+			d.mu.Lock()
+			for _, c := range states {
+				k, ok := key6(c.MAC)
+				if !ok {
+					continue
+				}
+				if !c.Present {
+					delete(d.m, k)
+					continue
+				}
+				d.m[k] = bits(c.Approved, c.Blocked)
 			}
-			d.m[k] = bits(c.Approved, c.Blocked)
-		}
-		d.seq = last
-		if len(ch) < changesPerRead {
-			d.loaded = time.Now()
+			d.seq, d.loaded = next, time.Now()
 			d.mu.Unlock()
 			return nil
 		}
-		d.mu.Unlock()
-		seq = last
 	}
 	all, seq, err := s.st.DeviceStates(ctx)
 	if err != nil {

@@ -8,19 +8,19 @@ import (
 	"time"
 )
 
-// DeviceChangeLog tells a device cache which devices changed, whoever
-// changed them (package store's radius_device_changes, migration 0082:
-// triggers log every change to what DeviceForRADIUS reads, from this
-// process or another, such as `gatehouse device approve` while the daemon
-// runs).
+// DeviceChangeLog tells a reader which devices changed, whoever changed
+// them (package store's device change log, migration 0082: triggers log
+// every change to what DeviceForRADIUS and the personal keys' queries read,
+// from this process or another, such as `gatehouse device approve` while
+// the daemon runs). The reading rule is store's (device_changes.go).
 type DeviceChangeLog interface {
-	// RADIUSDeviceGeneration is the log's newest entry: unchanged, no
-	// device changed.
-	RADIUSDeviceGeneration(ctx context.Context) (int64, error)
-	// RADIUSDeviceChangesSince lists the MACs (lower-case colon text)
-	// changed after since, at most max, and the generation that brings
-	// the reader to; complete false means "forget everything".
-	RADIUSDeviceChangesSince(ctx context.Context, since int64, max int) (macs []string, gen int64, complete bool, err error)
+	// LatestChange is the log's newest entry: unchanged, no device
+	// changed.
+	LatestChange(ctx context.Context) (int64, error)
+	// ChangesSince lists the MACs (lower-case colon text) changed after
+	// since, at most max, and the position that brings the reader to;
+	// gap means "reload everything".
+	ChangesSince(ctx context.Context, since int64, max int) (macs []string, next int64, gap bool, err error)
 }
 
 // maxChangesRead is how many logged changes the cache drops one by one;
@@ -158,7 +158,7 @@ func (c *deviceCache) sync(ctx context.Context) error {
 
 // check reads the log's generation and drops what changed since the last.
 func (c *deviceCache) check(ctx context.Context) error {
-	g, err := c.log.RADIUSDeviceGeneration(ctx)
+	g, err := c.log.LatestChange(ctx)
 	if err != nil {
 		return err
 	}
@@ -168,18 +168,16 @@ func (c *deviceCache) check(ctx context.Context) error {
 	if primed && same {
 		return nil
 	}
-	var (
-		macs     []string
-		complete bool
-	)
+	var macs []string
+	gap := true // not primed: nothing is cached yet, start from g
 	if primed {
-		if macs, g, complete, err = c.log.RADIUSDeviceChangesSince(ctx, since, maxChangesRead); err != nil {
+		if macs, g, gap, err = c.log.ChangesSince(ctx, since, maxChangesRead); err != nil {
 			return err
 		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if complete {
+	if !gap {
 		for _, m := range macs {
 			delete(c.entries, m)
 		}

@@ -108,16 +108,16 @@ type changingLog struct {
 	gen int64
 }
 
-func (l *changingLog) RADIUSDeviceGeneration(context.Context) (int64, error) {
+func (l *changingLog) LatestChange(context.Context) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.gen, nil
 }
 
-func (l *changingLog) RADIUSDeviceChangesSince(_ context.Context, since int64, _ int) ([]string, int64, bool, error) {
+func (l *changingLog) ChangesSince(_ context.Context, since int64, _ int) ([]string, int64, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return []string{"02:00:00:00:00:07"}, l.gen, true, nil
+	return []string{"02:00:00:00:00:07"}, l.gen, false, nil
 }
 
 type slowDevices struct {
@@ -226,5 +226,41 @@ func TestAnswersInlineOnlyApprovedDevicesInMemory(t *testing.T) {
 		if got := s.answersInline(c.acct, c.pkt); got != c.want {
 			t.Errorf("%s: inline %v, want %v", c.what, got, c.want)
 		}
+	}
+}
+
+// gapLog is a change log that has moved past what it still holds (pruned,
+// or a restored backup): every read since a position is a gap.
+type gapLog struct{ gen int64 }
+
+func (l *gapLog) LatestChange(context.Context) (int64, error) { return l.gen, nil }
+
+func (l *gapLog) ChangesSince(context.Context, int64, int) ([]string, int64, bool, error) {
+	return nil, l.gen, true, nil
+}
+
+// A gap in the change log empties the cache: it cannot know which devices
+// changed, so every one is read again.
+func TestDeviceCacheForgetsEverythingOnAGap(t *testing.T) {
+	ctx := context.Background()
+	src := &fakeDevices{m: map[string]DeviceInfo{}}
+	log := &gapLog{gen: 1}
+	c := newDeviceCache(src, log, 16, 0)
+	for i := range 3 {
+		if _, err := c.Lookup(ctx, net.HardwareAddr{2, 0, 0, 0, 0, byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.len() != 3 {
+		t.Fatalf("cache holds %d devices, want 3", c.len())
+	}
+	src.set("02:00:00:00:00:01", DeviceInfo{Known: true, Approved: true})
+	log.gen = 20000
+	info, err := c.Lookup(ctx, net.HardwareAddr{2, 0, 0, 0, 0, 1})
+	if err != nil || !info.Approved {
+		t.Fatalf("after a gap: %+v, %v; want the store's approved device", info, err)
+	}
+	if c.len() != 1 {
+		t.Fatalf("cache holds %d devices after a gap, want only the one read since", c.len())
 	}
 }

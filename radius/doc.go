@@ -23,7 +23,8 @@
 // SSID when it sets the key (PBKDF2 then only, never per request nor at
 // start), the store keeps them sealed beside the key, and the PMK table
 // holds every key valid now (an overlap's old keys too) per SSID, reloaded
-// when this process sets a key and when the store's key generation moves.
+// when this process sets a key and when the store's device change log names
+// a device holding a key (checked every 3 s).
 // Moving a device to another segment is a CoA-Request with the new VLAN
 // (MACReauthorizer, for package people), a Disconnect-Request where the
 // NAS refuses it. Ending a device's access is a Disconnect-Request: for

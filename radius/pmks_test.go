@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -117,7 +118,7 @@ func TestPMKsAreStoredWithTheKeyAndLoadedWithoutPBKDF2(t *testing.T) {
 
 // The running server learns of a key set in this process at once, and of a
 // key set by another process (the command line: another Keyring on the
-// same database) from the key generation, without a minute's poll.
+// same database) from the device change log, without a minute's poll.
 func TestRunningServerLearnsOfKeysFromEitherProcess(t *testing.T) {
 	ctx := context.Background()
 	tab := NewPMKTable()
@@ -142,7 +143,7 @@ func TestRunningServerLearnsOfKeysFromEitherProcess(t *testing.T) {
 	}
 	waitMatch(key)
 
-	gen, _ := r.st.KeyGeneration(ctx)
+	gen, _ := r.st.LatestChange(ctx)
 	siteKey := make([]byte, 32)
 	siteKey[0] = 7 // newRig's
 	cli, err := NewKeyring(siteKey, r.st, testSSIDs(), nil)
@@ -153,8 +154,8 @@ func TestRunningServerLearnsOfKeysFromEitherProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g, _ := r.st.KeyGeneration(ctx); g <= gen {
-		t.Fatalf("key generation %d after a rotation, was %d", g, gen)
+	if g, _ := r.st.LatestChange(ctx); g <= gen {
+		t.Fatalf("device change log at %d after a rotation, was %d", g, gen)
 	}
 	waitMatch(key2)
 }
@@ -213,4 +214,67 @@ func BenchmarkStartWith100Keys(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The PMK refresher follows the device change log with its own position:
+// a change to a device holding no key (a DHCP sighting of a new device)
+// does not reload the table; a change to one holding a key, made by
+// another process (a second Open of the file), does; and so does a gap in the log.
+func TestPMKRefresherFollowsTheChangeLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	other, err := store.Open(ctx, path) // another process's view of the file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	r := &rig{devices: &fakeDevices{m: map[string]DeviceInfo{}}, st: st}
+	if r.keys, err = NewKeyring(make([]byte, 32), st, testSSIDs(), nil); err != nil {
+		t.Fatal(err)
+	}
+	owner := mustMAC("02:00:00:00:00:79")
+	if err := r.st.ApproveDevice(ctx, "nm", owner, "staff", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.keys.Rotate(ctx, "nm", owner); err != nil {
+		t.Fatal(err)
+	}
+	srv, tab := loaderWith(t, r, time.Now(), testSegments)
+	pos, err := r.st.LatestChange(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.LoadPMKs(ctx); err != nil || tab.Len() == 0 {
+		t.Fatalf("load: %d PMKs, %v", tab.Len(), err)
+	}
+	// Whatever the load wrote, then nothing: not changed.
+	_, pos, err = srv.keysChanged(ctx, pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed, next, err := srv.keysChanged(ctx, pos); err != nil || changed || next != pos {
+		t.Fatalf("no change: changed %v, %d -> %d, %v", changed, pos, next, err)
+	}
+	if err := r.st.SaveDHCP(ctx, nil, []store.Device{{MAC: mustMAC("02:00:00:00:05:01"), FirstSeen: time.Now(), LastSeen: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	changed, next, err := srv.keysChanged(ctx, pos)
+	if err != nil || changed || next <= pos {
+		t.Fatalf("a new device without a key: changed %v, %d -> %d, %v", changed, pos, next, err)
+	}
+	pos = next
+	if err := other.DecideDevice(ctx, "cli", owner, store.DeviceDecision{Approved: true, Blocked: true}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if changed, _, err := srv.keysChanged(ctx, pos); err != nil || !changed {
+		t.Fatalf("the key holder blocked by another process: changed %v, %v", changed, err)
+	}
+	if changed, _, err := srv.keysChanged(ctx, pos+1000); err != nil || !changed {
+		t.Fatalf("a position ahead of the log (a restored backup): changed %v, %v", changed, err)
+	}
 }

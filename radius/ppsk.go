@@ -315,6 +315,25 @@ func (t *PMKTable) Remove(mac net.HardwareAddr) {
 	t.removeLocked(mac.String())
 }
 
+// holdsAny says whether the table holds a PMK of any of macs (lower-case
+// colon text).
+func (t *PMKTable) holdsAny(macs []string) bool {
+	want := make(map[string]bool, len(macs))
+	for _, m := range macs {
+		want[m] = true
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, es := range t.bySSID {
+		for _, e := range es {
+			if want[e.mac.String()] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // replace swaps the whole table for bySSID.
 func (t *PMKTable) replace(bySSID map[string][]pmkEntry) {
 	t.mu.Lock()
@@ -419,20 +438,28 @@ func (s *Server) handshakeKey(ctx context.Context, r *request, mac net.HardwareA
 // KeySource is where the server finds the personal keys a handshake may
 // match and their PMKs (package store).
 type KeySource interface {
-	// KeyGeneration changes whenever the keys, their PMKs or the devices'
-	// approval change, by this process or another.
-	KeyGeneration(ctx context.Context) (int64, error)
+	// The device change log names every device whose keys, PMKs,
+	// approval, block or segment changed, by this process or another.
+	DeviceChangeLog
+	// HoldingKeys says whether any of macs holds a key or a stored PMK.
+	HoldingKeys(ctx context.Context, macs []string) (bool, error)
 	MatchableDeviceKeys(ctx context.Context, now time.Time) ([]store.SealedDeviceKey, error)
 	DevicePMKs(ctx context.Context) ([]store.SealedPMK, error)
 	PutDevicePMKs(ctx context.Context, pmks []store.SealedPMK) error
 	PurgeExpiredDeviceKeys(ctx context.Context, actor string, now time.Time) (int64, error)
 }
 
-// pmkCheckEvery is how often the server reads the key generation to learn
-// of a key set by another process (the command line): one row, so a change
-// reaches handshakes within seconds without reloading every key each time.
-// A key set in this process (the pages, the API) is loaded at once.
+// pmkCheckEvery is how often the server reads the device change log to
+// learn of a key set by another process (the command line): the staleness
+// bound of the PMK table for changes made elsewhere. Usually one read of
+// the log's newest rows, so a change reaches handshakes within seconds
+// without reloading every key each time. A key set in this process (the
+// pages, the API) is loaded at once.
 const pmkCheckEvery = 3 * time.Second
+
+// pmkChangesPerRead bounds one read of the change log; more changes since
+// the last check make the table reload, as any gap does.
+const pmkChangesPerRead = 4096
 
 // PMKLoad is what one LoadPMKs did.
 type PMKLoad struct {
@@ -528,36 +555,50 @@ func (s *Server) RefreshPMKs(ctx context.Context) error {
 }
 
 // refreshPMKs keeps the table current until ctx ends: it loads at start,
-// again when the key generation moves (another process set a key), when
-// this process's Keyring set one, and when an old key held expires.
+// again when the device change log names a device holding a key or PMKs
+// (or has a gap), when this process's Keyring set a key, and when an old
+// key held expires. It keeps its own position in the log.
 func (s *Server) refreshPMKs(ctx context.Context) {
 	t := time.NewTicker(pmkCheckEvery)
 	defer t.Stop()
 	loaded := false
-	var gen int64
+	var pos int64 // change log position the table reflects
 	for {
-		g, err := s.o.PMKKeys.KeyGeneration(ctx)
+		if loaded {
+			changed, next, err := s.keysChanged(ctx, pos)
+			switch {
+			case err != nil:
+				if ctx.Err() == nil {
+					s.log.Warn("radius: reading the device change log", "err", err)
+				}
+			case changed:
+				loaded = false
+			default:
+				pos = next
+			}
+		}
 		exp := s.o.PMKs.nextExpiry()
-		switch {
-		case err != nil:
-			if ctx.Err() == nil {
-				s.log.Warn("radius: reading the personal keys' generation", "err", err)
+		if !loaded || (!exp.IsZero() && !s.now().Before(exp)) {
+			// The position is read before the keys (store's reading
+			// rule). What LoadPMKs itself writes (derived PMKs, a purge)
+			// is after it, so it causes one more load, which writes
+			// nothing.
+			p, err := s.o.PMKKeys.LatestChange(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("radius: reading the device change log", "err", err)
+				}
+			} else {
+				ld, err := s.LoadPMKs(ctx)
+				if err != nil && ctx.Err() == nil {
+					s.log.Warn("radius: personal keys for 4-way handshakes", "err", err)
+				}
+				if ctx.Err() == nil {
+					s.log.Info("radius: personal keys for 4-way handshakes loaded", "keys", ld.Keys, "pmks", ld.PMKs,
+						"derived", ld.Derived, "old_keys_purged", ld.Purged)
+				}
+				loaded, pos = true, p
 			}
-		case !loaded || g != gen || (!exp.IsZero() && !s.now().Before(exp)):
-			ld, err := s.LoadPMKs(ctx)
-			if err != nil && ctx.Err() == nil {
-				s.log.Warn("radius: personal keys for 4-way handshakes", "err", err)
-			}
-			if ctx.Err() == nil {
-				s.log.Info("radius: personal keys for 4-way handshakes loaded", "keys", ld.Keys, "pmks", ld.PMKs,
-					"derived", ld.Derived, "old_keys_purged", ld.Purged)
-			}
-			// What LoadPMKs itself wrote (derived PMKs, a purge) moved
-			// the generation: read it after, so it does not load twice.
-			if g2, err := s.o.PMKKeys.KeyGeneration(ctx); err == nil {
-				g = g2
-			}
-			loaded, gen = true, g
 		}
 		select {
 		case <-ctx.Done():
@@ -567,4 +608,20 @@ func (s *Server) refreshPMKs(ctx context.Context) {
 			loaded = false
 		}
 	}
+}
+
+// keysChanged reads the change log after pos: changed when it has a gap
+// or names a device the table holds or that holds a key or PMK in the
+// store (a change to any other device, such as a new DHCP sighting, cannot
+// change the table); next is where the log was read to.
+func (s *Server) keysChanged(ctx context.Context, pos int64) (changed bool, next int64, err error) {
+	macs, next, gap, err := s.o.PMKKeys.ChangesSince(ctx, pos, pmkChangesPerRead)
+	if err != nil || gap || len(macs) == 0 {
+		return gap, next, err
+	}
+	if s.o.PMKs.holdsAny(macs) {
+		return true, next, nil
+	}
+	held, err := s.o.PMKKeys.HoldingKeys(ctx, macs)
+	return held, next, err
 }

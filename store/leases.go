@@ -340,13 +340,6 @@ func (s *Store) DecideDevice(ctx context.Context, actor string, mac net.Hardware
 			m, formatTime(now), d.Approved, d.Blocked, d.Name, d.Owner); err != nil {
 			return err
 		}
-		if !had || before.Approved != d.Approved || before.Blocked != d.Blocked {
-			// The RADIUS server matches handshakes against approved,
-			// unblocked devices' keys only.
-			if err := bumpKeyGeneration(ctx, tx); err != nil {
-				return err
-			}
-		}
 		e := AuditEntry{Actor: actor, Action: "device.update", Object: "device:" + m}
 		if had {
 			if e.Before, err = auditJSON(before); err != nil {

@@ -428,12 +428,6 @@ func (s *Store) ApproveDevice(ctx context.Context, actor string, mac net.Hardwar
 			ON CONFLICT (mac) DO UPDATE SET segment = excluded.segment`, m, segment); err != nil {
 			return err
 		}
-		if !had || !before.Approved || before.Blocked || before.Segment != segment {
-			// Which keys a handshake may match, and on which SSIDs.
-			if err := bumpKeyGeneration(ctx, tx); err != nil {
-				return err
-			}
-		}
 		e := AuditEntry{Actor: actor, Action: "device.approve", Object: "device:" + m}
 		if had {
 			if e.Before, err = auditJSON(before); err != nil {
@@ -560,9 +554,6 @@ func (s *Store) SetDeviceKeyWithPMKs(ctx context.Context, actor string, mac net.
 		// The PMKs of keys this device no longer holds (the one replaced
 		// without an overlap, old keys expired above).
 		if err := deleteDeadPMKsOf(ctx, tx, m, sealed); err != nil {
-			return err
-		}
-		if err := bumpKeyGeneration(ctx, tx); err != nil {
 			return err
 		}
 		type keyAudit struct {
@@ -702,7 +693,7 @@ func (s *Store) DeviceForRADIUS(ctx context.Context, mac net.HardwareAddr) (Devi
 // Statements prepared once per Store (see prepared).
 const (
 	stmtDeviceForRADIUS = iota
-	stmtRADIUSDeviceGeneration
+	stmtLatestChange
 	stmtDeviceChanges
 	stmtLeaseMove
 	stmtLeaseUpsert
@@ -755,9 +746,6 @@ func (s *Store) DisablePersonKeys(ctx context.Context, actor string, personID in
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM radius_device_pmks WHERE mac IN (SELECT mac FROM devices WHERE person_id = ?)`, personID); err != nil {
-			return err
-		}
-		if err := bumpKeyGeneration(ctx, tx); err != nil {
 			return err
 		}
 		if n, err = res.RowsAffected(); err != nil {

@@ -100,23 +100,6 @@ func (s *Store) matchableKeys(ctx context.Context, now time.Time, withOld bool) 
 	return out, nil
 }
 
-// bumpKeyGeneration tells the RADIUS server, in the transaction that
-// changes them, that the matchable keys changed.
-func bumpKeyGeneration(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `UPDATE radius_key_generation SET n = n + 1 WHERE id = 1`)
-	return err
-}
-
-// KeyGeneration is the counter every change to the matchable personal keys
-// or their PMKs increments: one indexed row, read every few seconds.
-func (s *Store) KeyGeneration(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.db.QueryRowContext(ctx, `SELECT n FROM radius_key_generation WHERE id = 1`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("store: key generation: %w", err)
-	}
-	return n, nil
-}
-
 // maxDevicePMKs bounds one read: keys times SSIDs.
 const maxDevicePMKs = 1000000
 
@@ -142,10 +125,7 @@ func (s *Store) PutDevicePMKs(ctx context.Context, pmks []SealedPMK) error {
 		return nil
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := putPMKs(ctx, tx, pmks); err != nil {
-			return err
-		}
-		return bumpKeyGeneration(ctx, tx)
+		return putPMKs(ctx, tx, pmks)
 	})
 	if err != nil {
 		return fmt.Errorf("store: put device PMKs: %w", err)
@@ -193,9 +173,6 @@ func (s *Store) PurgeExpiredDeviceKeys(ctx context.Context, actor string, now ti
 			PMKs   int64     `json:"pmks_deleted"`
 		}{now.UTC(), keys, pmks})
 		if err != nil {
-			return err
-		}
-		if err := bumpKeyGeneration(ctx, tx); err != nil {
 			return err
 		}
 		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "device.keys.purge", Object: "radius_device_old_keys", After: after})

@@ -16,14 +16,3 @@ CREATE TABLE radius_device_pmks (
     sealed  BLOB NOT NULL,
     PRIMARY KEY (mac, key_ref, ssid)
 ) WITHOUT ROWID;
-
--- A counter every change to personal keys, their PMKs or what decides which
--- keys a handshake may match (approval, block, segment) increments, in the
--- same transaction: the RADIUS server reads it every few seconds to learn of
--- changes made by another process (the command line) without reloading the
--- keys.
-CREATE TABLE radius_key_generation (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    n  INTEGER NOT NULL
-);
-INSERT INTO radius_key_generation (id, n) VALUES (1, 0);
