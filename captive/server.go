@@ -119,6 +119,7 @@ type Portal struct {
 	siteKeyed bool // key came from the site key file; the database's is legacy
 
 	conns connTracker
+	ends  endWatch // wakes ReportExpiries (expiry.go)
 
 	panics atomic.Uint64 // requests whose handling panicked
 }
