@@ -45,6 +45,7 @@ func (p *Portal) admitDevice(ctx context.Context, v store.Voucher, mac net.Hardw
 			p.log.Warn("record returning device's address", "mac", mac, "err", err)
 		}
 	}
+	p.ends.note(until)
 	events.Publish(p.hub, events.SessionStarted{Source: events.SourcePortal, At: p.now(), VoucherID: v.ID, MAC: mac, IP: ip, Until: until, Reason: reason})
 	p.log.Info("guest admitted", "voucher", v.ID, "mac", mac, "ip", ip, "until", until, "reason", reason)
 	return nil
@@ -159,6 +160,7 @@ func (p *Portal) Extend(ctx context.Context, actor string, id int64, d time.Dura
 		return store.Voucher{}, fmt.Errorf("captive: extend %d: %w", id, err)
 	}
 	until := v.Until()
+	p.ends.note(until)
 	var errs []error
 	if !until.IsZero() && until.After(p.now()) {
 		for _, dev := range ds {

@@ -3,7 +3,8 @@
 // captive portal's HTTP server (OS connectivity probes, the RFC 8908 Captive
 // Portal API, the sign-in, status and log-out pages in English and Welsh),
 // the brute-force limits on code guessing, guest sessions (re-admission of a
-// returning device, rebuilding admissions after a restart with Restore),
+// returning device, rebuilding admissions after a restart with Restore,
+// reporting each device's end when its code runs out with ReportExpiries),
 // the daily purge of guests' records past the school's retention
 // (PurgeDaily), and the
 // reception pages it adds to the admin shell (issue, list a page at a time

@@ -122,6 +122,7 @@ type Portal struct {
 	siteKeyed bool // key came from the site key file; the database's is legacy
 
 	conns connTracker
+	ends  endWatch // wakes ReportExpiries (expiry.go)
 
 	signIns signIns // group commit of sign-ins (commit.go)
 

@@ -60,7 +60,7 @@ type SessionEnded struct {
 	MAC       net.HardwareAddr
 	IP        netip.Addr
 	VoucherID int64  // portal
-	Reason    string // portal: "logout", "revoked"; radius: the terminate cause
+	Reason    string // portal: "logout", "revoked", "expired"; radius: the terminate cause
 	Username  string // radius
 	SessionID string // radius
 }

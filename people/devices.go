@@ -184,9 +184,10 @@ func (s *Service) apply(ctx context.Context, actor string, mac net.HardwareAddr,
 			}
 		}
 	}
+	var unconfirmed error // the NAS did not confirm a Disconnect
 	switch {
 	case after.Blocked && (!had || !before.Blocked):
-		errs = append(errs, s.cutSessions(ctx, mac))
+		unconfirmed = s.cutSessions(ctx, mac, &errs)
 	case !after.Blocked && !after.Approved && had && before.Approved && !before.Blocked:
 		// Approval withdrawn: the live session still carries the
 		// approved segment's VLAN and would keep it until the device
@@ -204,14 +205,18 @@ func (s *Service) apply(ctx context.Context, actor string, mac net.HardwareAddr,
 		// (no RADIUS session to end) loses nothing: the pool keeps a
 		// released address for its last holder while any other is
 		// free, and gives it back at the device's next request.
-		errs = append(errs, s.cutSessions(ctx, mac))
+		unconfirmed = s.cutSessions(ctx, mac, &errs)
 	}
 	if !had || before.Owner != after.Owner || before.Approved != after.Approved || before.Blocked != after.Blocked {
 		errs = append(errs, s.changed(ctx))
 	}
 	if err := errors.Join(errs...); err != nil {
-		s.log.Error("device decision saved but not applied", "mac", mac, "by", actor, "err", err)
-		return err
+		s.log.Error("device decision saved but not applied", "mac", mac, "by", actor, "err", errors.Join(err, unconfirmed))
+		return errors.Join(err, unconfirmed)
+	}
+	if unconfirmed != nil {
+		s.log.Warn("device decision applied, but the NAS did not confirm ending its session", "mac", mac, "by", actor, "err", unconfirmed)
+		return &SessionNotEndedError{Err: unconfirmed}
 	}
 	s.log.Info("device decided", "mac", mac, "by", actor, "approved", after.Approved, "blocked", after.Blocked, "owner", ownerID)
 	return nil
@@ -219,21 +224,39 @@ func (s *Service) apply(ctx context.Context, actor string, mac net.HardwareAddr,
 
 // cutSessions ends a device's live RADIUS session and its DHCP lease, when
 // those components are wired. Their failure does not stop the kernel's
-// backstop, which has already cut the device.
-func (s *Service) cutSessions(ctx context.Context, mac net.HardwareAddr) error {
-	var errs []error
+// backstop, which has already cut the device. A lease's failure is added to
+// errs; the Disconnect's is returned, as the only thing that did not happen
+// is the NAS confirming the session's end.
+func (s *Service) cutSessions(ctx context.Context, mac net.HardwareAddr, errs *[]error) (unconfirmed error) {
 	if s.opts.Disconnector != nil {
 		if err := s.opts.Disconnector.Disconnect(ctx, mac); err != nil {
-			errs = append(errs, fmt.Errorf("disconnect %s: %w", mac, err))
+			unconfirmed = fmt.Errorf("disconnect %s: %w", mac, err)
 		}
 	}
 	if s.opts.Leases != nil {
 		if err := s.opts.Leases.ReleaseMAC(ctx, mac); err != nil {
-			errs = append(errs, fmt.Errorf("release leases of %s: %w", mac, err))
+			*errs = append(*errs, fmt.Errorf("release leases of %s: %w", mac, err))
 		}
 	}
-	return errors.Join(errs...)
+	return unconfirmed
 }
+
+// SessionNotEndedError is Decide's error when a block or a withdrawn
+// approval is saved and the router applies it (the kernel has cut the
+// device), but the NAS did not confirm ending the device's live session:
+// no restart resends the Disconnect, so callers must not say the change
+// waits for one. The NAS's answer is on the RADIUS page's NAS list.
+type SessionNotEndedError struct{ Err error }
+
+func (e *SessionNotEndedError) Error() string {
+	return "the access point did not confirm ending the device's session: " + e.Err.Error()
+}
+
+func (e *SessionNotEndedError) Unwrap() error { return e.Err }
+
+// SessionNotEnded marks the error for callers that know it only by this
+// method (the devices page does not import this package).
+func (e *SessionNotEndedError) SessionNotEnded() {}
 
 // Restore puts the database's device decisions into the kernel before its
 // first Apply, so a restart neither grants nor loses access: approved

@@ -81,6 +81,12 @@ func TestWithdrawingApprovalEndsTheLiveSession(t *testing.T) {
 	if !committed || err == nil {
 		t.Fatalf("unacknowledged disconnect: committed %v, err %v; want saved and reported", committed, err)
 	}
+	// Only the NAS's confirmation is missing, and the error says that
+	// (the page must not say the change waits for a restart).
+	var unconfirmed *SessionNotEndedError
+	if !errors.As(err, &unconfirmed) || !errors.Is(err, rad.fail) {
+		t.Fatalf("unacknowledged disconnect: %v; want a SessionNotEndedError wrapping the NAS's", err)
+	}
 	cuts(3)
 	if d, err := s.st.DeviceByMAC(ctx, mac); err != nil || d.Approved {
 		t.Fatalf("device after a withdrawal the NAS did not acknowledge: %+v %v", d, err)

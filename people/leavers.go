@@ -312,7 +312,9 @@ func (s *Service) finish(ctx context.Context, rv store.Revocation) error {
 	}
 	done := revocationDone{Devices: len(devs)}
 	for _, mac := range macs {
-		if err := s.cutSessions(ctx, mac); err != nil {
+		var errs []error
+		unconfirmed := s.cutSessions(ctx, mac, &errs)
+		if err := errors.Join(append(errs, unconfirmed)...); err != nil {
 			done.Failures = append(done.Failures, err.Error())
 			s.log.Warn("revocation: session not cut; the kernel refuses the device meanwhile", "mac", mac, "err", err)
 		} else if s.opts.Disconnector != nil {

@@ -49,7 +49,11 @@ func TestMoveToSegmentFallsBackToDisconnect(t *testing.T) {
 			port, got := fakeNAS(t, tc.answer)
 			r := newRig(t, func(o *Options) {
 				o.Clients[0].CoAPort = port
-				o.CoATimeouts = []time.Duration{100 * time.Millisecond}
+				// Every case's NAS answers: one try with a long wait,
+				// so a reply slowed by a loaded machine is still the
+				// answer (not a timeout, nor a retransmission seen as
+				// another request).
+				o.CoATimeouts = []time.Duration{10 * time.Second}
 			})
 			mac := mustMAC("02:00:00:00:00:03")
 			if _, err := r.st.RecordAccounting(context.Background(), store.AccountingUpdate{Status: store.AcctStart, NAS: "aps",
@@ -62,7 +66,14 @@ func TestMoveToSegmentFallsBackToDisconnect(t *testing.T) {
 			}
 			var sent []string
 			for range tc.want {
-				req := <-got
+				var req *radius.Packet
+				select {
+				case req = <-got:
+				default:
+					// MoveSegment has returned: every request it sent
+					// is here.
+					t.Fatalf("sent %v, want %v", sent, tc.want)
+				}
 				kind := "coa"
 				if req.Code == radius.CodeDisconnectRequest {
 					kind = "disconnect"
@@ -70,6 +81,11 @@ func TestMoveToSegmentFallsBackToDisconnect(t *testing.T) {
 					t.Fatalf("CoA names VLAN %q, want byod's 30", v)
 				}
 				sent = append(sent, kind)
+			}
+			select {
+			case req := <-got:
+				t.Fatalf("also sent %v after %v", req.Code, sent)
+			default:
 			}
 			nas := r.srv.NAS()[0]
 			if len(nas.LastCoA) != len(tc.want) {

@@ -2,13 +2,17 @@ package radius
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 
 	"github.com/gatehouse-net/gatehouse/events"
+	"github.com/gatehouse-net/gatehouse/store"
 )
 
 // Why the portal ends a visitor's admission, as its events.SessionEnded
-// says (captive.Portal.Revoke publishes "revoked"), that ends the device's
+// says (captive.Portal.Revoke publishes "revoked", captive.Portal.
+// ReportExpiries "expired"), that ends the device's
 // Wi-Fi session too. A visitor who logs out
 // at the portal only signs the device out of the portal: its association
 // stays.
@@ -18,7 +22,7 @@ const (
 )
 
 // FollowVisitorCodes ends the live RADIUS sessions of devices whose visitor
-// code was revoked (or expired, when the portal reports that), until ctx
+// code was revoked or expired, until ctx
 // ends: the captive portal publishes an events.SessionEnded (Source
 // portal) for each device it evicts, and each becomes a Disconnect-Request
 // to the NAS holding the device, recorded per NAS and audited as
@@ -50,7 +54,7 @@ func (s *Server) visitorCodeEnded(ctx context.Context, e events.SessionEnded) {
 			return
 		}
 	}
-	res, err := s.Disconnect(ctx, "portal", mac)
+	res, err := s.endVisitorSessions(ctx, mac, e)
 	if err != nil {
 		s.log.Warn("radius: a visitor code ended, but the device's sessions could not be looked up to disconnect", "mac", mac, "voucher", e.VoucherID, "err", err)
 		return
@@ -60,4 +64,30 @@ func (s *Server) visitorCodeEnded(ctx context.Context, e events.SessionEnded) {
 			s.log.Warn("radius: a visitor code ended, but the NAS did not end the device's session; the kernel has evicted it", "mac", mac, "voucher", e.VoucherID, "nas", r.NAS, "session", r.AcctID, "outcome", r.Outcome)
 		}
 	}
+}
+
+// endVisitorSessions disconnects mac's open sessions that the code's end e
+// ends: all of them for a revocation; for an expiry, those that began
+// before the code's end (e.At), since a session the device began after it
+// was not admitted by the code. The portal reports, at its start, codes
+// that ran out while the daemon was down; that one may have been reported
+// before, and the device may have come back since as a stranger.
+func (s *Server) endVisitorSessions(ctx context.Context, mac net.HardwareAddr, e events.SessionEnded) ([]CoAResult, error) {
+	if e.Reason != visitorCodeExpired || e.At.IsZero() {
+		return s.Disconnect(ctx, "portal", mac)
+	}
+	if s.o.Sessions == nil {
+		return nil, errors.New("radius: disconnect: no session store")
+	}
+	open, err := s.o.Sessions.RADIUSSessions(ctx, store.SessionFilter{OpenOnly: true, MAC: mac})
+	if err != nil {
+		return nil, fmt.Errorf("radius: disconnect %s: %w", mac, err)
+	}
+	var out []CoAResult
+	for _, sess := range open {
+		if sess.Start.Before(e.At) {
+			out = append(out, s.disconnect(ctx, "portal", sess))
+		}
+	}
+	return out, nil
 }

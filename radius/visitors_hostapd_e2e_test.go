@@ -9,11 +9,14 @@ package radius
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
@@ -21,6 +24,57 @@ import (
 )
 
 func TestRevokedVisitorCodeDisconnectsOnHostapd(t *testing.T) {
+	visitorCodeEndOnHostapd(t, func(ctx context.Context, e *e2eRig, mac net.HardwareAddr) events.SessionEnded {
+		return events.SessionEnded{Source: events.SourcePortal, At: time.Now(), VoucherID: 12, MAC: mac, Reason: visitorCodeRevoked}
+	})
+}
+
+// TestExpiredVisitorCodeDisconnectsOnHostapd: the code the device signed
+// in with runs out during its session; the portal's expiry watcher (here
+// at its start, as after a restart) reports it, and hostapd ends the
+// session.
+func TestExpiredVisitorCodeDisconnectsOnHostapd(t *testing.T) {
+	visitorCodeEndOnHostapd(t, func(ctx context.Context, e *e2eRig, mac net.HardwareAddr) events.SessionEnded {
+		sub := events.Subscribe[events.SessionEnded](e.hub, "test expired", 10)
+		defer sub.Close()
+		// A one-hour code issued an hour ago: it ends now, after the
+		// session began.
+		now := time.Now()
+		codes, err := captive.Issue(ctx, e.st, "web:reception", captive.IssueRequest{Duration: time.Hour, Now: now.Add(-time.Hour)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.RedeemVoucher(ctx, store.Redemption{CodeHash: codes[0].Voucher.CodeHash, MAC: mac, IP: netip.MustParseAddr("10.40.0.23"),
+			At: now.Add(-30 * time.Minute), AUPVersion: "1"}, func(store.Voucher, bool) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		portal, err := captive.New(captive.Options{Store: e.st, Admitter: &evictions{}, Neighbours: noNeighbours{}, Hub: e.hub,
+			PortalURL: "http://10.40.0.1:8080"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pctx, pcancel := context.WithCancel(ctx)
+		pdone := make(chan error, 1)
+		go func() { pdone <- portal.ReportExpiries(pctx) }()
+		defer func() { pcancel(); <-pdone }()
+		select {
+		case ev := <-sub.Events():
+			if ev.Reason != visitorCodeExpired || ev.MAC.String() != mac.String() {
+				t.Fatalf("the portal reported %+v", ev)
+			}
+			return ev
+		case <-ctx.Done():
+			t.Fatal("the portal did not report the code's end")
+		}
+		return events.SessionEnded{}
+	})
+}
+
+// visitorCodeEndOnHostapd has hostapd hold a visitor's session, then hands
+// the portal's end of its code (from end) to the server in the router
+// namespace, and checks that hostapd acknowledges the Disconnect and
+// reports the Stop.
+func visitorCodeEndOnHostapd(t *testing.T, end func(ctx context.Context, e *e2eRig, mac net.HardwareAddr) events.SessionEnded) {
 	wired.Require(t)
 	e := newE2E(t)
 	seg, ok := e.school.Segment("byod")
@@ -59,9 +113,9 @@ func TestRevokedVisitorCodeDisconnectsOnHostapd(t *testing.T) {
 
 	// The portal's event for the device, handled in the router
 	// namespace, where the daemon sends from.
+	ev := end(ctx, e, seg.ClientMAC)
 	if err := e.school.Do("router", func() error {
-		e.srv.visitorCodeEnded(ctx, events.SessionEnded{Source: events.SourcePortal, At: time.Now(), VoucherID: 12,
-			MAC: seg.ClientMAC, Reason: visitorCodeRevoked})
+		e.srv.visitorCodeEnded(ctx, ev)
 		return nil
 	}); err != nil {
 		t.Fatal(err)

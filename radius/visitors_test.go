@@ -166,3 +166,69 @@ func TestThePortalsRevocationReachesTheNAS(t *testing.T) {
 		t.Fatal("the portal's revocation sent no Disconnect-Request")
 	}
 }
+
+// TestAnExpiredVisitorCodeReachesTheNAS: a code whose time ran out (here
+// while the daemon was down: the portal reports it when it starts) ends
+// the Wi-Fi session its device had: the NAS gets a Disconnect-Request for
+// it. A device whose session began after its code's end, as a stranger,
+// keeps that session.
+func TestAnExpiredVisitorCodeReachesTheNAS(t *testing.T) {
+	port, got := fakeNAS(t, func(p *radius.Packet) *radius.Packet { return p.Response(radius.CodeDisconnectACK) })
+	r := newRig(t, func(o *Options) {
+		o.Clients[0].CoAPort = port
+		o.CoATimeouts = []time.Duration{10 * time.Second}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	sub := events.Subscribe[events.SessionEnded](r.hub, "radius visitor codes", 0)
+	done := make(chan error, 1)
+	go func() { done <- r.srv.FollowVisitorCodes(ctx, sub) }()
+	defer func() { cancel(); <-done }()
+
+	now := time.Now()
+	signIn := func(issued time.Time, mac net.HardwareAddr, ip string, session string, sessionAt time.Time) {
+		t.Helper()
+		codes, err := captive.Issue(ctx, r.st, "web:reception", captive.IssueRequest{Duration: time.Hour, Now: issued}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.st.RedeemVoucher(ctx, store.Redemption{CodeHash: codes[0].Voucher.CodeHash, MAC: mac, IP: netip.MustParseAddr(ip),
+			At: issued.Add(time.Minute), AUPVersion: "1"}, func(store.Voucher, bool) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.st.RecordAccounting(ctx, store.AccountingUpdate{Status: store.AcctStart, NAS: "aps",
+			NASAddr: netip.MustParseAddr("127.0.0.1"), AcctSessionID: session, MAC: mac, SSID: "Guest", At: sessionAt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stranger, visitor := mustMAC("02:00:00:00:0c:01"), mustMAC("02:00:00:00:0c:02")
+	// The stranger's code ended 2 h 30 min ago; its session began after.
+	signIn(now.Add(-210*time.Minute), stranger, "10.40.0.31", "E1", now.Add(-time.Hour))
+	// The visitor's code ended 2 h ago, during its session.
+	signIn(now.Add(-3*time.Hour), visitor, "10.40.0.32", "E2", now.Add(-170*time.Minute))
+
+	portal, err := captive.New(captive.Options{Store: r.st, Admitter: &evictions{}, Neighbours: noNeighbours{}, Hub: r.hub,
+		PortalURL: "http://10.40.0.1:8080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, pcancel := context.WithCancel(ctx)
+	pdone := make(chan error, 1)
+	go func() { pdone <- portal.ReportExpiries(pctx) }()
+	defer func() { pcancel(); <-pdone }()
+
+	select {
+	case req := <-got:
+		if req.Code != radius.CodeDisconnectRequest || rfc2865.CallingStationID_GetString(req) != "02-00-00-00-0C-02" {
+			t.Fatalf("sent %v for %s; want a Disconnect-Request for the visitor", req.Code, rfc2865.CallingStationID_GetString(req))
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the code's end sent no Disconnect-Request")
+	}
+	// The stranger's end (the earlier) was handled before the visitor's,
+	// by the one follower: a request for it would be here by now.
+	select {
+	case req := <-got:
+		t.Fatalf("also sent %v for %s", req.Code, rfc2865.CallingStationID_GetString(req))
+	default:
+	}
+}

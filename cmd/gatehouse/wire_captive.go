@@ -79,6 +79,9 @@ func wireCaptive(_ context.Context, w *wiring) error {
 	w.run("captive portal", portal.Run)
 	w.run("guest record retention", func(ctx context.Context) error { return portal.PurgeDaily(ctx, w.cfg.Portal.Retention) })
 	w.run("guest re-admission", func(ctx context.Context) error { return portal.FollowLeases(ctx, leases) })
+	// Each code's end is published, so the RADIUS server disconnects its
+	// devices' Wi-Fi sessions (radius.FollowVisitorCodes).
+	w.run("guest code expiry", portal.ReportExpiries)
 	return nil
 }
 

@@ -60,6 +60,10 @@ const maxBulk = 500
 // page links to filtered to the device.
 const FindingsPath = "/findings"
 
+// NASPage is the RADIUS page (package radiusweb), whose NAS list shows what
+// each access point answered to the last Disconnect-Request.
+const NASPage = "/radius"
+
 // historyLimit bounds the sessions a device page lists.
 const historyLimit = 20
 
@@ -548,6 +552,14 @@ func (p *pages) decide(c *httpx.Context, what string, mac net.HardwareAddr, dec 
 	p.log.Error("devicesweb: decide", "change", what, "mac", mac, "user", u.Name, "committed", committed, "err", err)
 	if !committed {
 		return "The change was not made: " + err.Error() + ".", http.StatusConflict
+	}
+	var unconfirmed interface{ SessionNotEnded() }
+	if errors.As(err, &unconfirmed) {
+		// The router has cut the device; only the access point's
+		// confirmation is missing, and a restart would not resend it.
+		// Its error says so (package people's SessionNotEndedError).
+		return "The change is saved and the router has cut the device off, but " + err.Error() +
+			". A restart would not resend it: see the NAS list on the RADIUS page (" + NASPage + ") for the access point's answers.", http.StatusBadGateway
 	}
 	return "The change is saved, but the router could not apply it yet (" + err.Error() + "). It applies when the daemon restarts; check the daemon's log.", http.StatusInternalServerError
 }

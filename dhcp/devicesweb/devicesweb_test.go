@@ -3,6 +3,7 @@ package devicesweb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -503,5 +504,34 @@ func TestBlockAsksFirstAndSaysWhatHappened(t *testing.T) {
 	b.do(nm, http.MethodGet, rec.Header.Get("Location"), nil)
 	if n := b.auditCount(); n != before {
 		t.Errorf("refreshing the page after Block wrote %d audit entries", n-before)
+	}
+}
+
+// unconfirmedDisconnect is package people's SessionNotEndedError as the
+// page knows it: by its method.
+type unconfirmedDisconnect struct{}
+
+func (unconfirmedDisconnect) Error() string {
+	return "the access point did not confirm ending the device's session: disconnect: timeout"
+}
+func (unconfirmedDisconnect) SessionNotEnded() {}
+
+// TestUnconfirmedDisconnectSaysTheDeviceIsCutOff: a block the router
+// applied but whose Disconnect the access point did not acknowledge is
+// reported as that, not as a change that waits for a restart (which would
+// not resend the Disconnect).
+func TestUnconfirmedDisconnectSaysTheDeviceIsCutOff(t *testing.T) {
+	b := newBench(t)
+	nm := b.login("nina", store.RoleNetwork)
+	const mac = "00:16:3e:00:00:0b"
+	b.seen(mac, "staff", "10.10.0.61", false, b.now)
+	b.calls.fail = fmt.Errorf("disconnect %s: %w", mac, unconfirmedDisconnect{})
+	rec := b.post(nm, DevicePath, url.Values{"mac": {mac}, "action": {"block"}})
+	if rec.StatusCode != http.StatusBadGateway || !strings.Contains(rec.Body, "the router has cut the device off") ||
+		!strings.Contains(rec.Body, "did not confirm") || !strings.Contains(rec.Body, NASPage) || strings.Contains(rec.Body, "applies when the daemon restarts") {
+		t.Fatalf("status %d: %s", rec.StatusCode, rec.Body)
+	}
+	if !b.device(mac).Blocked {
+		t.Errorf("the block was not kept")
 	}
 }
