@@ -98,7 +98,11 @@ func (e *Engine) bindTickets(ctx context.Context, cfg *tls.Config, tk *tickets, 
 			cur, err := e.o.CredentialVersion(ctx, b.identity)
 			if err != nil || subtle.ConstantTimeCompare([]byte(cur), []byte(b.cred)) != 1 {
 				// Changed, reset, cleared or not found: the inner login
-				// decides, with the password the person has now.
+				// decides, with the password the person has now. A
+				// changed password stays changed: forget the binding.
+				if err == nil {
+					e.unbind([16]byte(ref))
+				}
 				e.log.Info("eap: resumption refused, the password changed since or its lookup failed; full login",
 					"identity", b.identity, "err", err)
 				return nil, nil
@@ -109,6 +113,12 @@ func (e *Engine) bindTickets(ctx context.Context, cfg *tls.Config, tk *tickets, 
 		}
 		return nil, nil // not resumable: a full handshake
 	}
+}
+
+func (e *Engine) unbind(ref [16]byte) {
+	e.tmu.Lock()
+	defer e.tmu.Unlock()
+	delete(e.bound, ref)
 }
 
 // noteCredential takes user's credential version for tk, before the inner

@@ -191,8 +191,12 @@ func TestResumptionEndsWhenThePasswordChanges(t *testing.T) {
 				t.Fatal("the same password: not resumed")
 			}
 			setPassword("v2") // reset by the network manager
+			held := len(e.bound)
 			if resumes() {
 				t.Fatal("resumed after the password was reset")
+			}
+			if n := len(e.bound); n != held-1 {
+				t.Fatalf("%d bindings held after a stale one was offered, want %d", n, held-1)
 			}
 			// That full login, with the new password, is resumable again.
 			e.bind(login(), "amy", TypeTTLS)
