@@ -7,7 +7,9 @@ package radius
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -33,6 +35,13 @@ const (
 func (s *Server) newEAP(o eap.Options) (*eap.Engine, error) {
 	if o.CheckPassword == nil && s.o.Identities != nil {
 		o.CheckPassword = s.checkPassword
+	}
+	if o.CredentialVersion == nil && s.o.Identities != nil {
+		v, err := s.credentialVersions()
+		if err != nil {
+			return nil, err
+		}
+		o.CredentialVersion = v
 	}
 	if o.Logger == nil {
 		o.Logger = s.log
@@ -64,6 +73,30 @@ func (s *Server) checkPassword(ctx context.Context, user, pw string) error {
 		return errors.New("wrong password")
 	}
 	return nil
+}
+
+// credentialVersions returns the EAP engine's Options.CredentialVersion:
+// a keyed digest of the person's stored argon2id hash. It is the notion
+// the PAP credential cache (credcache.go) relies on: every password set,
+// change or reset stores a new hash (a new salt), and the NT hash is
+// always written with it, so the digest changes exactly when the password
+// does. Keyed with a random per-process key so the value, kept in memory
+// for hours with each resumable login, says nothing about the hash; a
+// restart forgets every binding anyway.
+func (s *Server) credentialVersions() (func(context.Context, string) (string, error), error) {
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, fmt.Errorf("credential version key: %w", err)
+	}
+	return func(ctx context.Context, user string) (string, error) {
+		id, err := s.o.Identities.Lookup(ctx, user)
+		if err != nil {
+			return "", fmt.Errorf("looking up the person for their credential version: %w", err)
+		}
+		m := hmac.New(sha256.New, key[:])
+		m.Write([]byte(id.PasswordHash))
+		return string(m.Sum(nil)[:16]), nil
+	}, nil
 }
 
 // eapAccess runs one EAP round of an Access-Request.

@@ -40,6 +40,8 @@ import (
 const (
 	eapServerName = "radius.school.example"
 	amyPassword   = "correct horse battery"
+	// amyNewPassword is amy's password after a reset.
+	amyNewPassword = "staple battery horse"
 )
 
 // testPKI is a CA, a server certificate and client certificates, in PEM
@@ -174,6 +176,9 @@ func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
 				id, ok := e.ids[user]
 				if !ok || !id.Active {
 					return [16]byte{}, false, nil
+				}
+				if user == "amy" && e.directory.changed() {
+					return mschapv2.NTPasswordHash(amyNewPassword), true, nil
 				}
 				return mschapv2.NTPasswordHash(amyPassword), true, nil
 			},
@@ -429,15 +434,23 @@ func TestEapolTestEAPTLSResumes(t *testing.T) {
 	}
 }
 
-// revocable is the directory of people, which revokes a person after
-// some lookups of them: the person revoked between two logins, however
-// quickly eapol_test runs the second.
+// revocable is the directory of people, which revokes a person (or
+// changes their password) after some lookups of them: the person revoked
+// between two logins, however quickly eapol_test runs the second.
 type revocable struct {
 	Identities
 	mu      sync.Mutex
 	user    string
 	after   int // lookups of user answered as they are; -1: all
 	lookups int
+	newHash string // set: after those lookups the password is changed to it, not the person revoked
+}
+
+// changed reports whether the password of the person set has been changed.
+func (r *revocable) changed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.newHash != "" && r.after >= 0 && r.lookups > r.after
 }
 
 func (r *revocable) Lookup(ctx context.Context, u string) (Identity, error) {
@@ -446,7 +459,11 @@ func (r *revocable) Lookup(ctx context.Context, u string) (Identity, error) {
 	defer r.mu.Unlock()
 	if u == r.user {
 		r.lookups++
-		if r.after >= 0 && r.lookups > r.after {
+		switch {
+		case r.after < 0 || r.lookups <= r.after:
+		case r.newHash != "":
+			id.PasswordHash = r.newHash
+		default:
 			id.Active = false
 		}
 	}
@@ -457,8 +474,17 @@ func (r *revocable) set(user string, after int) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := r.lookups
-	r.user, r.after, r.lookups = user, after, 0
+	r.user, r.after, r.lookups, r.newHash = user, after, 0, ""
 	return n
+}
+
+// setPassword is set, the password changed to newHash instead of the
+// person revoked.
+func (r *revocable) setPassword(user string, after int, newHash string) {
+	r.set(user, after)
+	r.mu.Lock()
+	r.newHash = newHash
+	r.mu.Unlock()
 }
 
 // PEAP and TTLS resume their tunnel on re-authentication (eapol_test -r 1)
@@ -466,9 +492,15 @@ func (r *revocable) set(user string, after int) int {
 // phase1 says tls_disable_session_ticket=0) and TLS 1.3, and the resumed
 // login skips the inner method: the short handshake, and no second
 // password check. A person revoked between the two logins is rejected at
-// the resumed one.
+// the resumed one. A password changed (reset) between the two logins ends
+// the resumption: the second login runs in full, and the old password the
+// device still has fails there.
 func TestEapolTestTunnelsResume(t *testing.T) {
 	e := newEAPE2E(t, nil)
+	newHash, err := password.Hash(amyNewPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, m := range []string{"PEAP", "TTLS-PAP"} {
 		for _, v := range []string{"1.2", "1.3"} {
 			t.Run(m+"/TLS"+v, func(t *testing.T) {
@@ -503,6 +535,45 @@ func TestEapolTestTunnelsResume(t *testing.T) {
 				logs := e.logs.String()
 				if !strings.Contains(logs[strings.LastIndex(logs, "EAP login"):], "the person is not active") {
 					t.Fatalf("the resumed login of a revoked person is not rejected for it:\n%s", tail(logs, 10))
+				}
+				// The password reset after the first login's lookups: the
+				// second login must not resume, and must fail its inner
+				// login with the old password.
+				e.directory.setPassword("amy", full, newHash)
+				before = strings.Count(e.logs.String(), "resumed=true")
+				mark := len(e.logs.String())
+				ok, out = e.eapolTest(t, "resume-changed", nw, "-r", "1")
+				changed := e.directory.changed()
+				e.directory.set("", -1)
+				logs = e.logs.String()[mark:]
+				if !changed {
+					t.Fatal("the password was never changed: the rig's lookups count is off")
+				}
+				if ok || strings.Count(out, "CTRL-EVENT-EAP-SUCCESS") != 1 || strings.Contains(out, "resumed=1") ||
+					!strings.Contains(out, "MPPE keys OK: 1  mismatch: 1") {
+					t.Fatalf("password changed between the logins: want the first to succeed and the second, not resumed, to fail:\n%s",
+						grepLines(out, "CTRL-EVENT", "resumed=", "MPPE"))
+				}
+				if n := strings.Count(e.logs.String(), "resumed=true"); n != before {
+					t.Fatalf("the server resumed %d logins after the password changed", n-before)
+				}
+				if !strings.Contains(logs, "resumption refused") {
+					t.Fatalf("the server did not refuse the resumption:\n%s", tail(logs, 10))
+				}
+				// The old password fails the full inner login: TTLS-PAP's
+				// check rejects it; inside PEAP the MSCHAPv2 failure (E=691,
+				// no retry) ends the login at the client, before any
+				// Access-Reject.
+				last := logs[max(strings.LastIndex(logs, "EAP login"), 0):]
+				rejected := strings.Contains(last, "Access-Reject") && strings.Contains(last, "wrong password")
+				if m == "PEAP" {
+					rejected = strings.Contains(out, "EAP-MSCHAPV2: Received failure") && strings.Contains(out, "E=691")
+				}
+				if !rejected {
+					t.Fatalf("the second login is not rejected for its old password:\n%s\n%s", tail(logs, 10), grepLines(out, "CTRL-EVENT", "resumed=", "EAP-MSCHAPV2: R", "E=6"))
+				}
+				if strings.Contains(logs, amyPassword) || strings.Contains(logs, newHash) {
+					t.Fatal("the server logged a password or hash")
 				}
 			})
 		}

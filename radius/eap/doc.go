@@ -11,7 +11,8 @@
 // negotiation (a NAK from any enabled method to any other), the TLS server
 // (crypto/tls over an adapter that turns the EAP rounds into a net.Conn),
 // session resumption by ticket (for PEAP and TTLS only when the ticket is
-// bound to a person whose inner login succeeded: resume.go) and the keys
+// bound to a person whose inner login succeeded, and who still has the
+// password it proved: resume.go) and the keys
 // each method and TLS version derive (MSK and EMSK).
 //
 // It does not own people, passwords, certificates or RADIUS: the caller

@@ -50,6 +50,16 @@ type Options struct {
 	// MaxResumable bounds the logins remembered for resumption; beyond
 	// it some are forgotten (and log in in full). 0: 8 * MaxSessions.
 	MaxResumable int
+	// CredentialVersion names the password a person has now: anything
+	// that changes whenever their password is set, changed or reset
+	// (package radius gives a keyed digest of the stored hash, the notion
+	// its PAP credential cache uses). It is taken before the inner login
+	// checks the password, kept with the resumable login, and asked again
+	// at resumption: a different answer (or an error) runs the inner
+	// login in full, so a reset password cannot be skipped by resuming.
+	// It must not return the hash itself. nil: PEAP and TTLS are never
+	// resumed.
+	CredentialVersion func(ctx context.Context, user string) (string, error)
 
 	// CheckPassword checks a person's password (EAP-TTLS with PAP). It
 	// returns nil for the right password of a person who may log in, and

@@ -132,7 +132,7 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 		result.Success = true
 	} else {
 		var fr *methodResult
-		if result, fr = e.peapInner(ctx, tc, tun, &res); fr != nil {
+		if result, fr = e.peapInner(ctx, tc, tun, tk, &res); fr != nil {
 			return *fr
 		}
 		if result.Success {
@@ -208,7 +208,7 @@ func (e *Engine) runPEAP(ctx context.Context, c *flight) methodResult {
 
 // peapInner is PEAP's phase 2: the inner identity, then EAP-MSCHAPv2 for
 // it. A non-nil *methodResult is the login's failure.
-func (e *Engine) peapInner(ctx context.Context, tc *tls.Conn, tun *tunnel, res *methodResult) (mschapv2.Result, *methodResult) {
+func (e *Engine) peapInner(ctx context.Context, tc *tls.Conn, tun *tunnel, tk *tickets, res *methodResult) (mschapv2.Result, *methodResult) {
 	fail := func(format string, a ...any) (mschapv2.Result, *methodResult) {
 		r := *res
 		r.ok, r.reason = false, fmt.Sprintf(format, a...)
@@ -230,6 +230,8 @@ func (e *Engine) peapInner(ctx context.Context, tc *tls.Conn, tun *tunnel, res *
 	}
 	identity := string(in[1:])
 	res.identity = mschapv2.StripDomain(identity)
+	// Before the NT hash is read, for the binding (resume.go).
+	e.noteCredential(ctx, tk, res.identity)
 	ms, err := mschapv2.NewServer(mschapv2.Config{Lookup: e.o.NTHash, Identity: identity})
 	if err != nil {
 		return fail("%v", err)

@@ -100,14 +100,14 @@ func (e *Engine) handshake(ctx context.Context, c *flight, clientCert bool, meth
 		}
 	} else {
 		cfg.ClientAuth = tls.NoClientCert
-		e.bindTickets(cfg, tk, method)
+		e.bindTickets(ctx, cfg, tk, method)
 	}
 	tc := tls.Server(c, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, "", nil, fmt.Errorf("TLS handshake: %w", err)
 	}
 	if !tc.ConnectionState().DidResume {
-		tk.resumed = nil
+		tk.resumed, tk.cred = nil, credential{}
 	}
 	return tc, identity, tk, nil
 }

@@ -148,6 +148,8 @@ func (e *Engine) runTTLS(ctx context.Context, c *flight) (res methodResult) {
 		res.reason = "no User-Name in the tunnel"
 		return res
 	}
+	// Before the password is checked, for the binding (resume.go).
+	e.noteCredential(ctx, tk, user)
 	switch {
 	case findAVP(avps, avpUserPassword, 0) != nil:
 		res.method = "TTLS-PAP"
