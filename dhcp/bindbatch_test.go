@@ -95,3 +95,58 @@ func TestCommitBatchBindsItsLeasesInOneCall(t *testing.T) {
 		t.Errorf("a lease that is not durable was bound: %v", b2.batches)
 	}
 }
+
+// panickyBinder's BindMany panics; its Bind panics for one MAC alone.
+type panickyBinder struct {
+	*fakeBinder
+	bad string
+}
+
+func (b panickyBinder) Bind(ctx context.Context, d policy.Device, until time.Time) error {
+	if d.MAC.String() == b.bad {
+		panic("bad lease")
+	}
+	return b.fakeBinder.Bind(ctx, d, until)
+}
+
+func (b panickyBinder) BindMany(context.Context, []policy.Binding) []error {
+	panic("bad batch")
+}
+
+// A BindMany that panics costs only the panicking lease its ACK: the
+// finisher binds the batch's leases one by one and drops the callback of
+// the one whose Bind panics, as it drops a callback that panics.
+func TestBindManyPanicFallsBackToEachLease(t *testing.T) {
+	st := newMemStore()
+	b := panickyBinder{fakeBinder: &fakeBinder{bound: map[string]time.Time{}}, bad: "02:00:00:00:00:01"}
+	var m Metrics
+	c := newCommitter(st, b, &m)
+	ctx := context.Background()
+	until := time.Now().Add(time.Hour)
+	got := make(chan int, 3)
+	for i := range 3 {
+		mac := net.HardwareAddr{2, 0, 0, 0, 0, byte(i)}
+		ip := netip.AddrFrom4([4]byte{10, 40, 0, byte(10 + i)})
+		if err := c.commitThen(ctx, []Lease{{Segment: "visitor", IP: ip, MAC: mac, State: StateBound, Expires: until}}, nil,
+			&policy.Binding{Device: policy.Device{MAC: mac, IP: ip}, Until: until}, func(err, bindErr error) {
+				if err != nil || bindErr != nil {
+					t.Errorf("lease %d: %v, %v", i, err, bindErr)
+				}
+				got <- i
+			}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { defer close(done); c.run(ctx, stop) }()
+	close(stop)
+	<-done
+	close(got)
+	var called []int
+	for i := range got {
+		called = append(called, i)
+	}
+	if fmt.Sprint(called) != "[0 2]" || b.calls != 2 || m.Panics.Load() != 2 {
+		t.Errorf("callbacks %v, Bind calls %d, panics %d; want [0 2], 2, 2", called, b.calls, m.Panics.Load())
+	}
+}
