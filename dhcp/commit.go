@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/policy"
@@ -55,6 +57,7 @@ type committer struct {
 	// binder, when set, binds each finished batch's leases (nil: no
 	// bindings, as without a Config.Binder).
 	binder Binder
+	log    *slog.Logger
 }
 
 // finished is one batch's callbacks, the bindings they wait for (binds[i]
@@ -77,9 +80,17 @@ const (
 	commitMaxAge   = time.Millisecond
 )
 
-func newCommitter(st LeaseStore, b Binder, m *Metrics) *committer {
+func newCommitter(st LeaseStore, b Binder, m *Metrics, log *slog.Logger) *committer {
 	return &committer{store: st, reqs: make(chan commitReq, 4096), maxBatch: commitMaxBatch, maxAge: commitMaxAge, timeout: 10 * time.Second, m: m,
-		finished: make(chan finished, 64), binder: b}
+		finished: make(chan finished, 64), binder: b, log: log}
+}
+
+// panicked counts and logs a panic the finisher recovered from, as
+// handleSafely does for one in a packet's handler: the ACK it was
+// finishing is dropped.
+func (c *committer) panicked(where string, v any) {
+	c.m.inc(&c.m.Panics)
+	c.log.Error("dhcp: handler panic, ACK dropped", "in", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 }
 
 // commit queues writes and waits until they are durable.
@@ -286,7 +297,7 @@ func (c *committer) bindAll(ctx context.Context, f finished) []error {
 func (c *committer) bindMany(ctx context.Context, bs []policy.Binding) (errs []error, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.m.inc(&c.m.Panics)
+			c.panicked("binding a batch", v)
 			ok = false
 		}
 	}()
@@ -296,7 +307,7 @@ func (c *committer) bindMany(ctx context.Context, bs []policy.Binding) (errs []e
 func (c *committer) bindOne(ctx context.Context, b policy.Binding) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.m.inc(&c.m.Panics)
+			c.panicked("binding "+b.Device.String(), v)
 			err = errBindPanicked
 		}
 	}()
@@ -306,7 +317,7 @@ func (c *committer) bindOne(ctx context.Context, b policy.Binding) (err error) {
 func (c *committer) call(fn func(err, bindErr error), err, bindErr error) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.m.inc(&c.m.Panics)
+			c.panicked("finishing an ACK", v)
 		}
 	}()
 	fn(err, bindErr)
