@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"time"
+
+	"github.com/gatehouse-net/gatehouse/policy"
 )
 
 // errStopped is returned to writers still waiting when the committer stops.
@@ -19,7 +23,13 @@ type commitReq struct {
 	done    chan error
 	// then, instead of done, is called with the batch's outcome by the
 	// finisher goroutine (see run): an ACK that waits without a goroutine.
-	then func(error)
+	// bindErr is the outcome of bind (nil without one, or when the batch
+	// failed and nothing was bound).
+	then func(err, bindErr error)
+	// bind, with then, is the kernel binding the ACK waits for: the
+	// finisher binds a whole batch's leases in one call (Binder.BindMany)
+	// once the batch is durable, before any of its callbacks runs.
+	bind *policy.Binding
 	at   time.Time // when it was queued
 }
 
@@ -44,13 +54,23 @@ type committer struct {
 	// finisher, so that what follows a commit (the kernel binding, the
 	// reply) does not hold up the next batch.
 	finished chan finished
+	// binder, when set, binds each finished batch's leases (nil: no
+	// bindings, as without a Config.Binder).
+	binder Binder
+	log    *slog.Logger
 }
 
-// finished is one batch's callbacks and its outcome.
+// finished is one batch's callbacks, the bindings they wait for (binds[i]
+// is then[i]'s, or nil) and the batch's outcome.
 type finished struct {
-	then []func(error)
-	err  error
+	then  []func(err, bindErr error)
+	binds []*policy.Binding
+	err   error
 }
+
+// errBindPanicked marks a binding whose Bind panicked: its callback is
+// dropped, as a callback that panics itself is.
+var errBindPanicked = errors.New("dhcp: binding panicked")
 
 // Group commit bounds: at most commitMaxBatch writes in a transaction, and
 // a write waits at most commitMaxAge for others to share its fsync (an
@@ -60,9 +80,17 @@ const (
 	commitMaxAge   = time.Millisecond
 )
 
-func newCommitter(st LeaseStore, m *Metrics) *committer {
+func newCommitter(st LeaseStore, b Binder, m *Metrics, log *slog.Logger) *committer {
 	return &committer{store: st, reqs: make(chan commitReq, 4096), maxBatch: commitMaxBatch, maxAge: commitMaxAge, timeout: 10 * time.Second, m: m,
-		finished: make(chan finished, 64)}
+		finished: make(chan finished, 64), binder: b, log: log}
+}
+
+// panicked counts and logs a panic the finisher recovered from, as
+// handleSafely does for one in a packet's handler: the ACK it was
+// finishing is dropped.
+func (c *committer) panicked(where string, v any) {
+	c.m.inc(&c.m.Panics)
+	c.log.Error("dhcp: handler panic, ACK dropped", "in", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 }
 
 // commit queues writes and waits until they are durable.
@@ -82,12 +110,13 @@ func (c *committer) commit(ctx context.Context, leases []Lease, devices []Device
 }
 
 // commitThen queues writes and returns; then is called with their outcome
-// once the batch holding them is committed (or failed). It returns an
-// error, and then is never called, when ctx ends before the writes could
-// be queued.
-func (c *committer) commitThen(ctx context.Context, leases []Lease, devices []Device, then func(error)) error {
+// once the batch holding them is committed (or failed) and, when bind is
+// set and the batch committed, with the outcome of binding it in the
+// kernel. It returns an error, and then is never called, when ctx ends
+// before the writes could be queued.
+func (c *committer) commitThen(ctx context.Context, leases []Lease, devices []Device, bind *policy.Binding, then func(err, bindErr error)) error {
 	select {
-	case c.reqs <- commitReq{leases: leases, devices: devices, then: then, at: time.Now()}:
+	case c.reqs <- commitReq{leases: leases, devices: devices, then: then, bind: bind, at: time.Now()}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -111,7 +140,7 @@ func (c *committer) run(ctx context.Context, stop <-chan struct{}) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.finish()
+		c.finish(ctx)
 	}()
 	defer func() {
 		close(c.finished)
@@ -199,36 +228,97 @@ fill:
 	} else {
 		c.m.add(&c.m.LeasesCommitted, uint64(len(leases)))
 	}
-	var then []func(error)
+	var f finished
 	for _, r := range reqs {
 		if r.done != nil {
 			r.done <- err
 		}
 		if r.then != nil {
-			then = append(then, r.then)
+			f.then = append(f.then, r.then)
+			f.binds = append(f.binds, r.bind)
 		}
 	}
-	if then != nil {
-		c.finished <- finished{then: then, err: err}
+	if f.then != nil {
+		f.err = err
+		c.finished <- f
 	}
 }
 
 // finish runs the then callbacks of committed batches, in commit order,
-// until run closes finished. A callback that panics is counted and
+// until run closes finished. A committed batch's leases are bound first,
+// all in one call, so that the kernel work of a batch is one transaction
+// rather than one per lease. A callback that panics is counted and
 // dropped, as a packet's handler would be: the rest still run.
-func (c *committer) finish() {
+func (c *committer) finish(ctx context.Context) {
 	for f := range c.finished {
-		for _, fn := range f.then {
-			c.call(fn, f.err)
+		bindErrs := c.bindAll(ctx, f)
+		for i, fn := range f.then {
+			if bindErrs[i] == errBindPanicked {
+				continue
+			}
+			c.call(fn, f.err, bindErrs[i])
 		}
 	}
 }
 
-func (c *committer) call(fn func(error), err error) {
+// bindAll binds f's leases if f committed, and returns each callback's
+// binding outcome.
+func (c *committer) bindAll(ctx context.Context, f finished) []error {
+	errs := make([]error, len(f.then))
+	if f.err != nil || c.binder == nil {
+		return errs
+	}
+	var bs []policy.Binding
+	var at []int
+	for i, b := range f.binds {
+		if b != nil {
+			bs = append(bs, *b)
+			at = append(at, i)
+		}
+	}
+	if len(bs) == 0 {
+		return errs
+	}
+	got, ok := c.bindMany(ctx, bs)
+	if !ok || len(got) != len(bs) {
+		// BindMany panicked (or broke its contract): bind each lease on
+		// its own, so that one bad lease costs only its own ACK.
+		for _, i := range at {
+			errs[i] = c.bindOne(ctx, *f.binds[i])
+		}
+		return errs
+	}
+	for j, i := range at {
+		errs[i] = got[j]
+	}
+	return errs
+}
+
+func (c *committer) bindMany(ctx context.Context, bs []policy.Binding) (errs []error, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.m.inc(&c.m.Panics)
+			c.panicked("binding a batch", v)
+			ok = false
 		}
 	}()
-	fn(err)
+	return c.binder.BindMany(ctx, bs), true
+}
+
+func (c *committer) bindOne(ctx context.Context, b policy.Binding) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.panicked("binding "+b.Device.String(), v)
+			err = errBindPanicked
+		}
+	}()
+	return c.binder.Bind(ctx, b.Device, b.Until)
+}
+
+func (c *committer) call(fn func(err, bindErr error), err, bindErr error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.panicked("finishing an ACK", v)
+		}
+	}()
+	fn(err, bindErr)
 }

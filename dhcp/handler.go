@@ -372,26 +372,36 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 		return s.nak(seg, req, "address not available")
 	}
 	dev := s.device(seg, req, ip, now)
+	pair := policy.Binding{Device: policy.Device{MAC: l.MAC, IP: ip}, Until: l.Expires}
 	if lt == nil {
-		return s.acked(ctx, seg, l, tok, quarantine, rapid, s.commit.commit(ctx, []Lease{l}, []Device{dev}))
+		err := s.commit.commit(ctx, []Lease{l}, []Device{dev})
+		return s.acked(ctx, seg, l, tok, quarantine, rapid, err, func() error {
+			return s.cfg.Binder.Bind(ctx, pair.Device, pair.Until)
+		})
 	}
 	giaddr := addr4(req.GatewayIPAddr)
-	err := s.commit.commitThen(ctx, []Lease{l}, []Device{dev}, func(err error) {
-		a, ok := s.acked(ctx, seg, l, tok, quarantine, rapid, err)
+	var bind *policy.Binding
+	if s.cfg.Binder != nil {
+		// Bound by the finisher with the rest of its batch.
+		bind = &pair
+	}
+	err := s.commit.commitThen(ctx, []Lease{l}, []Device{dev}, bind, func(err, bindErr error) {
+		a, ok := s.acked(ctx, seg, l, tok, quarantine, rapid, err, func() error { return bindErr })
 		if ok {
 			lt(s.encode(seg, req, a), replyDest(req, a.mt, giaddr))
 		}
 	})
 	if err != nil {
-		return s.acked(ctx, seg, l, tok, quarantine, rapid, err)
+		return s.acked(ctx, seg, l, tok, quarantine, rapid, err, nil)
 	}
 	return answer{}, false // the ACK goes out through lt
 }
 
 // acked finishes an ACK whose commit returned err: nothing but undoing the
-// binding if the lease is not durable, else the kernel binding and
-// quarantine the ACK waits for.
-func (s *Server) acked(ctx context.Context, seg *segState, l Lease, tok bindToken, quarantine, rapid bool, err error) (answer, bool) {
+// binding if the lease is not durable, else the kernel binding (bind does
+// it, or reports how the finisher's batched binding went) and quarantine
+// the ACK waits for.
+func (s *Server) acked(ctx context.Context, seg *segState, l Lease, tok bindToken, quarantine, rapid bool, err error, bind func() error) (answer, bool) {
 	ip := l.IP
 	if err != nil {
 		seg.pool.undo(tok)
@@ -400,7 +410,7 @@ func (s *Server) acked(ctx context.Context, seg *segState, l Lease, tok bindToke
 	}
 	if s.cfg.Binder != nil {
 		// Bound before the ACK: a device that has its address can use it.
-		if err := s.cfg.Binder.Bind(ctx, policy.Device{MAC: l.MAC, IP: ip}, l.Expires); err != nil {
+		if err := bind(); err != nil {
 			s.metrics.inc(&s.metrics.BindErrors)
 			s.log.Error("dhcp: binding failed, no ACK", "segment", seg.Name, "mac", l.MAC, "ip", ip, "err", err)
 			return answer{}, false

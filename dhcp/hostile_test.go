@@ -277,19 +277,41 @@ func TestHostileClientsOnARealSegment(t *testing.T) {
 
 // fakeBinder records the bindings the server asks for.
 type fakeBinder struct {
-	mu    sync.Mutex
-	bound map[string]time.Time // "mac/ip" -> until
-	fail  error
+	mu      sync.Mutex
+	bound   map[string]time.Time // "mac/ip" -> until
+	fail    error
+	failMAC string // refuses this MAC's bindings alone
+	calls   int    // Bind calls
+	batches [][]policy.Binding
 }
 
 func (b *fakeBinder) Bind(_ context.Context, d policy.Device, until time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.calls++
+	return b.bindLocked(d, until)
+}
+
+func (b *fakeBinder) bindLocked(d policy.Device, until time.Time) error {
 	if b.fail != nil {
 		return b.fail
 	}
+	if d.MAC.String() == b.failMAC {
+		return errors.New("element refused")
+	}
 	b.bound[d.MAC.String()+"/"+d.IP.String()] = until
 	return nil
+}
+
+func (b *fakeBinder) BindMany(_ context.Context, bs []policy.Binding) []error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batches = append(b.batches, bs)
+	errs := make([]error, len(bs))
+	for i, p := range bs {
+		errs[i] = b.bindLocked(p.Device, p.Until)
+	}
+	return errs
 }
 
 func (b *fakeBinder) Unbind(_ context.Context, d policy.Device) error {

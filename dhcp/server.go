@@ -166,7 +166,7 @@ func New(cfg Config) (*Server, error) {
 		listenRelay: listenRelay,
 	}
 	s.bufs.New = func() any { return new([MaxDatagram + 1]byte) }
-	s.commit = newCommitter(cfg.Store, &s.metrics)
+	s.commit = newCommitter(cfg.Store, cfg.Binder, &s.metrics, s.log)
 	names := map[string]bool{}
 	for _, seg := range cfg.Segments {
 		if err := seg.validate(); err != nil {

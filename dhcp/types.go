@@ -132,9 +132,11 @@ type Enforcer interface {
 // server binds each lease before it acknowledges it and unbinds it when the
 // client gives it up, so that on a binding segment only the pairs the server
 // handed out are forwarded. A zero until binds for good (a reservation).
-// *policy.Enforcer is one as it is.
+// BindMany binds a group commit's leases in one go and returns one error
+// per binding, each as Bind would have. *policy.Enforcer is one as it is.
 type Binder interface {
 	Bind(ctx context.Context, d policy.Device, until time.Time) error
+	BindMany(ctx context.Context, bs []policy.Binding) []error
 	Unbind(ctx context.Context, d policy.Device) error
 }
 

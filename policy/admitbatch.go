@@ -22,6 +22,10 @@ import (
 // overtaken by the admission it undoes. Only plain admissions are queued
 // this way: one that moves a device from another address, or that brings
 // a data quota (an object and a chain of its own), goes the old way.
+//
+// The queue carries element operations of any plain set change, not only
+// admissions: BindMany (bind.go) queues a DHCP group commit's lease
+// bindings here too, one entry per pair, with the same promises.
 
 // admitQueueMax bounds the admissions one transaction carries.
 const admitQueueMax = 256

@@ -28,6 +28,91 @@ func (e *Enforcer) Bind(ctx context.Context, d Device, until time.Time) error {
 	})
 }
 
+// Binding is one pair for BindMany: Device.IP handed to Device.MAC until
+// Until (a lease), or for good with a zero Until (a reservation).
+type Binding struct {
+	Device Device
+	Until  time.Time
+}
+
+// BindMany binds several pairs as Bind does each, and returns one error per
+// pair (nil where it was bound). The DHCP server binds a group commit's
+// leases this way: instead of one transaction per lease, each taken under
+// the enforcer's lock, the pairs join the queue of plain admissions
+// (admitbatch.go) and go to the kernel together, so a batch of leases costs
+// about one netlink round trip. It returns once the kernel holds every pair
+// it reports bound; a pair the kernel refused gets the kernel's error, the
+// others still go in. Order is kept as for admissions: an unbind or any
+// other change later than this call first sends what is queued.
+func (e *Enforcer) BindMany(ctx context.Context, bs []Binding) []error {
+	errs := make([]error, len(bs))
+	keys := make([]string, len(bs))
+	now := e.now()
+	for i, b := range bs {
+		what := "bind " + b.Device.String()
+		if err := ctx.Err(); err != nil {
+			errs[i] = fmt.Errorf("policy: %s: %w", what, err)
+			continue
+		}
+		k, err := admittedKey(b.Device)
+		if err != nil {
+			errs[i] = fmt.Errorf("policy: %s: %w", what, err)
+			continue
+		}
+		if !b.Until.IsZero() && !b.Until.After(now) {
+			errs[i] = fmt.Errorf("policy: %s: until %v is not in the future", what, b.Until)
+			continue
+		}
+		keys[i] = k
+	}
+	e.mu.Lock()
+	if !e.applied || e.admits.closed {
+		// Before Apply there is no table (Apply sends the desired
+		// state whole); after Close there is no batcher: each pair
+		// goes the way Bind takes it.
+		e.mu.Unlock()
+		for i, b := range bs {
+			if errs[i] == nil {
+				errs[i] = e.Bind(ctx, b.Device, b.Until)
+			}
+		}
+		return errs
+	}
+	waits := make([]*pendingAdmit, len(bs))
+	unchanged := false
+	for i, b := range bs {
+		if errs[i] != nil {
+			continue
+		}
+		if m, ok := e.members[SetBound][keys[i]]; ok && m.until.Equal(b.Until) {
+			unchanged = true
+			continue
+		}
+		batch, _ := e.recordLocked([]op{{set: SetBound, key: keys[i], add: true, until: b.Until}})
+		// One queued entry per pair, so that a refused pair is found
+		// and answered alone (sendAdmitsNL).
+		waits[i] = e.queueAdmitLocked("bind "+b.Device.String(), batch)
+	}
+	e.mu.Unlock()
+	// Not abandoned on ctx: the desired state already holds the pairs and
+	// the transaction carrying them is bounded by netlink.
+	for i, p := range waits {
+		if p != nil {
+			<-p.done
+			errs[i] = p.err
+		}
+	}
+	if unchanged {
+		// A pair already in the desired state may still be on its way
+		// to the kernel in another caller's entry: as Bind would, wait
+		// until what is queued has been sent.
+		e.mu.Lock()
+		e.drainLocked()
+		e.mu.Unlock()
+	}
+	return errs
+}
+
 // Unbind ends a binding (a released or declined lease) and cuts the pair's
 // open connections.
 func (e *Enforcer) Unbind(ctx context.Context, d Device) error {

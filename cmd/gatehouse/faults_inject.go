@@ -33,6 +33,17 @@ func (b panicBinder) Bind(ctx context.Context, d policy.Device, until time.Time)
 	return b.Binder.Bind(ctx, d, until)
 }
 
+// BindMany panics when the batch holds the fault MAC's lease, as Bind does
+// for it alone: the DHCP finisher then binds the batch's leases one by one.
+func (b panicBinder) BindMany(ctx context.Context, bs []policy.Binding) []error {
+	for _, p := range bs {
+		if p.Device.MAC.String() == faultMAC.String() {
+			panic("injected fault: DHCP lease batch holding " + p.Device.MAC.String())
+		}
+	}
+	return b.Binder.BindMany(ctx, bs)
+}
+
 type panicRecorder struct{ dnsguard.Recorder }
 
 func (r panicRecorder) Record(q dnsguard.Query) {
