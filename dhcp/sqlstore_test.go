@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"fmt"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/store/storetest"
 )
 
 // waitStatus polls until mac's status is want: the in-memory copy follows
@@ -41,12 +41,8 @@ func waitStatus(t *testing.T, s *SQLStore, mac net.HardwareAddr, want DeviceStat
 // another process that only speaks SQL.
 func TestDeviceStatusFollowsEveryWriter(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	st, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	path := storetest.Path(t)
+	st := storetest.OpenPath(t, path)
 	s := NewSQLStore(st)
 	now := time.Now()
 	a := hw(t, "02:00:00:00:00:0a")

@@ -12,6 +12,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/store/storetest"
 )
 
 // The server holds devices in memory, and still sees at once what another
@@ -19,17 +20,7 @@ import (
 // approve` runs beside the daemon) approved, blocked or keyed.
 func TestDeviceCacheSeesChangesFromAnotherProcess(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	st, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cli, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	st, cli := storetest.OpenTwice(t)
 	d := cachedDevices(StoreDevices{Store: st}, 0)
 	c, ok := d.(*deviceCache)
 	if !ok {
@@ -165,17 +156,7 @@ func TestDeviceCacheDiscardsAFillOverlappingAChange(t *testing.T) {
 // it: a check covers only the lookups that arrive soon after it began.
 func TestDeviceCacheSeesAChangeOnceItsCheckIsOlderThanTheBound(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	st, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cli, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	st, cli := storetest.OpenTwice(t)
 	c := cachedDevices(StoreDevices{Store: st}, 0).(*deviceCache)
 	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x43}
 	if info, err := c.Lookup(ctx, mac); err != nil || info.Approved {

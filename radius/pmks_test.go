@@ -5,11 +5,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/store"
+	"github.com/gatehouse-net/gatehouse/store/storetest"
 )
 
 func handshakeFor(t *testing.T, pass, ssid string) *Handshake {
@@ -222,18 +222,9 @@ func BenchmarkStartWith100Keys(b *testing.B) {
 // another process (a second Open of the file), does; and so does a gap in the log.
 func TestPMKRefresherFollowsTheChangeLog(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	st, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	other, err := store.Open(ctx, path) // another process's view of the file
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	st, other := storetest.OpenTwice(t) // other: another process's view of the file
 	r := &rig{devices: &fakeDevices{m: map[string]DeviceInfo{}}, st: st}
+	var err error
 	if r.keys, err = NewKeyring(make([]byte, 32), st, testSSIDs(), nil); err != nil {
 		t.Fatal(err)
 	}
