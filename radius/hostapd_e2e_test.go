@@ -14,8 +14,6 @@ package radius
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -28,29 +26,14 @@ func TestHostapdAccountingAndDisconnectThroughGatehouse(t *testing.T) {
 	wired.Require(t)
 	e := newE2E(t)
 	e.ids["pupil1"] = Identity{Person: "P0001", Active: true}
-	seg, ok := e.school.Segment("byod")
-	if !ok {
-		t.Fatal("no byod segment in the testbed")
-	}
-	users := filepath.Join(e.dir, "eap_users")
-	if err := os.WriteFile(users, []byte("\"pupil1\" MD5 \"pupil-password\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
 	// The "switch": hostapd on the router's port towards the byod client.
-	hap := wired.StartHostapd(t, ctx, e.school, "router", e.dir, "hostapd", wired.Hostapd{Interface: seg.Interface,
-		NASIdentifier: "switch1", OwnIP: testbed.MgmtRouterIP, EAPUserFile: users, AcctServer: testbed.MgmtRouterIP,
-		Secret: e2eSecret, DASClient: testbed.MgmtRouterIP})
-	defer hap.Stop()
-	hlog := hap.Log
-	sup := wired.StartSupplicant(t, ctx, e.school, seg.ClientNS, seg.ClientInterface, e.dir, "wpa_supplicant",
-		"\teap=MD5\n\tidentity=\"pupil1\"\n\tpassword=\"pupil-password\"\n")
-	defer sup.Stop()
-	if !sup.Log.WaitFor("CTRL-EVENT-EAP-SUCCESS", 40*time.Second) {
-		t.Fatalf("wpa_supplicant did not authenticate:\n%s\n--- hostapd:\n%s", sup.Log.Text(), hlog.Text())
-	}
+	login := startWiredLogin(t, ctx, e, "pupil1", "pupil-password")
+	seg, hlog := login.seg, login.hap.Log
+	defer login.hap.Stop()
+	defer login.sup.Stop()
 
 	// Accounting Start reaches Gatehouse as a session naming the device.
 	var sess store.RADIUSSession

@@ -11,15 +11,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/captive"
 	"github.com/gatehouse-net/gatehouse/events"
 	"github.com/gatehouse-net/gatehouse/store"
-	"github.com/gatehouse-net/gatehouse/testbed"
 	"github.com/gatehouse-net/gatehouse/testbed/wired"
 )
 
@@ -48,15 +45,7 @@ func TestExpiredVisitorCodeDisconnectsOnHostapd(t *testing.T) {
 			At: now.Add(-30 * time.Minute), AUPVersion: "1"}, func(store.Voucher, bool) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
-		portal, err := captive.New(captive.Options{Store: e.st, Admitter: &evictions{}, Neighbours: noNeighbours{}, Hub: e.hub,
-			PortalURL: "http://10.40.0.1:8080"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pctx, pcancel := context.WithCancel(ctx)
-		pdone := make(chan error, 1)
-		go func() { pdone <- portal.ReportExpiries(pctx) }()
-		defer func() { pcancel(); <-pdone }()
+		defer startExpiryReports(t, ctx, e.st, e.hub)()
 		select {
 		case ev := <-sub.Events():
 			if ev.Reason != visitorCodeExpired || ev.MAC.String() != mac.String() {
@@ -77,26 +66,12 @@ func TestExpiredVisitorCodeDisconnectsOnHostapd(t *testing.T) {
 func visitorCodeEndOnHostapd(t *testing.T, end func(ctx context.Context, e *e2eRig, mac net.HardwareAddr) events.SessionEnded) {
 	wired.Require(t)
 	e := newE2E(t)
-	seg, ok := e.school.Segment("byod")
-	if !ok {
-		t.Fatal("no byod segment in the testbed")
-	}
-	users := filepath.Join(e.dir, "eap_users")
-	if err := os.WriteFile(users, []byte("\"visitor\" MD5 \"visitor-password\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	hap := wired.StartHostapd(t, ctx, e.school, "router", e.dir, "hostapd", wired.Hostapd{Interface: seg.Interface,
-		NASIdentifier: "switch1", OwnIP: testbed.MgmtRouterIP, EAPUserFile: users, AcctServer: testbed.MgmtRouterIP,
-		Secret: e2eSecret, DASClient: testbed.MgmtRouterIP})
+	login := startWiredLogin(t, ctx, e, "visitor", "visitor-password")
+	seg, hap := login.seg, login.hap
 	defer hap.Stop()
-	sup := wired.StartSupplicant(t, ctx, e.school, seg.ClientNS, seg.ClientInterface, e.dir, "wpa_supplicant",
-		"\teap=MD5\n\tidentity=\"visitor\"\n\tpassword=\"visitor-password\"\n")
-	defer sup.Stop()
-	if !sup.Log.WaitFor("CTRL-EVENT-EAP-SUCCESS", 40*time.Second) {
-		t.Fatalf("wpa_supplicant did not authenticate:\n%s\n--- hostapd:\n%s", sup.Log.Text(), hap.Log.Text())
-	}
+	defer login.sup.Stop()
 	var sess store.RADIUSSession
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && sess.ID == 0; time.Sleep(300 * time.Millisecond) {
 		open, err := e.st.RADIUSSessions(ctx, store.SessionFilter{OpenOnly: true, MAC: seg.ClientMAC})

@@ -24,18 +24,8 @@ import (
 // portal, a RADIUS session's own end, and a code's end for a device that is
 // approved in its own right disconnect nothing.
 func TestRevokedVisitorCodeDisconnectsTheSession(t *testing.T) {
-	port, got := fakeNAS(t, func(p *radius.Packet) *radius.Packet { return p.Response(radius.CodeDisconnectACK) })
-	r := newRig(t, func(o *Options) {
-		o.Clients[0].CoAPort = port
-		// One try with a long wait: no retransmission, even on a busy
-		// machine, to be mistaken for another request.
-		o.CoATimeouts = []time.Duration{10 * time.Second}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	sub := events.Subscribe[events.SessionEnded](r.hub, "radius visitor codes", 0)
-	done := make(chan error, 1)
-	go func() { done <- r.srv.FollowVisitorCodes(ctx, sub) }()
-	defer func() { cancel(); <-done }()
+	r, got, ctx, stop := newVisitorCodesRig(t)
+	defer stop()
 
 	visitor, approved, expired := mustMAC("02:00:00:00:0a:01"), mustMAC("02:00:00:00:0a:02"), mustMAC("02:00:00:00:0a:03")
 	r.devices.set(approved.String(), DeviceInfo{Approved: true})
@@ -116,16 +106,8 @@ func (noNeighbours) MACFor(netip.Addr) (net.HardwareAddr, error) { return nil, n
 // Disconnect-Request for it. This holds the portal's event and the
 // follower to one meaning.
 func TestThePortalsRevocationReachesTheNAS(t *testing.T) {
-	port, got := fakeNAS(t, func(p *radius.Packet) *radius.Packet { return p.Response(radius.CodeDisconnectACK) })
-	r := newRig(t, func(o *Options) {
-		o.Clients[0].CoAPort = port
-		o.CoATimeouts = []time.Duration{10 * time.Second}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	sub := events.Subscribe[events.SessionEnded](r.hub, "radius visitor codes", 0)
-	done := make(chan error, 1)
-	go func() { done <- r.srv.FollowVisitorCodes(ctx, sub) }()
-	defer func() { cancel(); <-done }()
+	r, got, ctx, stop := newVisitorCodesRig(t)
+	defer stop()
 
 	adm := &evictions{}
 	portal, err := captive.New(captive.Options{Store: r.st, Admitter: adm, Neighbours: noNeighbours{}, Hub: r.hub,
@@ -173,16 +155,8 @@ func TestThePortalsRevocationReachesTheNAS(t *testing.T) {
 // it. A device whose session began after its code's end, as a stranger,
 // keeps that session.
 func TestAnExpiredVisitorCodeReachesTheNAS(t *testing.T) {
-	port, got := fakeNAS(t, func(p *radius.Packet) *radius.Packet { return p.Response(radius.CodeDisconnectACK) })
-	r := newRig(t, func(o *Options) {
-		o.Clients[0].CoAPort = port
-		o.CoATimeouts = []time.Duration{10 * time.Second}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	sub := events.Subscribe[events.SessionEnded](r.hub, "radius visitor codes", 0)
-	done := make(chan error, 1)
-	go func() { done <- r.srv.FollowVisitorCodes(ctx, sub) }()
-	defer func() { cancel(); <-done }()
+	r, got, ctx, stop := newVisitorCodesRig(t)
+	defer stop()
 
 	now := time.Now()
 	signIn := func(issued time.Time, mac net.HardwareAddr, ip string, session string, sessionAt time.Time) {
@@ -206,15 +180,7 @@ func TestAnExpiredVisitorCodeReachesTheNAS(t *testing.T) {
 	// The visitor's code ended 2 h ago, during its session.
 	signIn(now.Add(-3*time.Hour), visitor, "10.40.0.32", "E2", now.Add(-170*time.Minute))
 
-	portal, err := captive.New(captive.Options{Store: r.st, Admitter: &evictions{}, Neighbours: noNeighbours{}, Hub: r.hub,
-		PortalURL: "http://10.40.0.1:8080"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, pcancel := context.WithCancel(ctx)
-	pdone := make(chan error, 1)
-	go func() { pdone <- portal.ReportExpiries(pctx) }()
-	defer func() { pcancel(); <-pdone }()
+	defer startExpiryReports(t, ctx, r.st, r.hub)()
 
 	select {
 	case req := <-got:
