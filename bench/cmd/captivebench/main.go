@@ -58,6 +58,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	benchdaemon "github.com/gatehouse-net/gatehouse/bench/internal/daemon"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
@@ -127,9 +128,7 @@ func orchestrate(ctx context.Context, bin, opennds string, n, conc int, redirect
 			segs[i].DHCPStart, segs[i].DHCPEnd = netip.MustParseAddr("10.40.0.50"), netip.MustParseAddr("10.40.0.250")
 		}
 	}
-	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	s, err := testbed.Start(sctx, testbed.Options{Segments: segs})
-	cancel()
+	s, err := benchdaemon.StartSchool(ctx, testbed.Options{Segments: segs})
 	if err != nil {
 		return err
 	}

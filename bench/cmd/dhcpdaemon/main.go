@@ -34,6 +34,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gatehouse-net/gatehouse/bench/internal/daemon"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
@@ -62,9 +63,7 @@ func run() error {
 		DHCPStart: netip.MustParseAddr("10.64.1.0"), DHCPEnd: netip.MustParseAddr("10.64.250.250"),
 		Lease: time.Hour, UnknownDevices: "allow",
 	})
-	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	s, err := testbed.Start(sctx, testbed.Options{Segments: segs})
-	cancel()
+	s, err := daemon.StartSchool(ctx, testbed.Options{Segments: segs})
 	if err != nil {
 		return err
 	}
@@ -92,22 +91,12 @@ func run() error {
 		return err
 	}
 	defer logf.Close()
-	cmd := s.Command(context.Background(), s.RouterNS(), bin, "run", "--config", files.Path)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	gh, err := daemon.Run(s, s.RouterNS(), bin, files.Path, logf, 10*time.Second)
+	if err != nil {
 		return err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	defer gh.Stop()
+	cmd, exited := gh.Cmd, gh.Done
 	if err := waitServing(ctx, s, logPath, exited); err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 
+	"github.com/gatehouse-net/gatehouse/bench/internal/daemon"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
@@ -75,9 +76,7 @@ func runDeployed(ctx context.Context, bin string, d time.Duration, names, fwdNam
 		return false, err
 	}
 	defer os.RemoveAll(dir)
-	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	s, err := testbed.Start(sctx, testbed.Options{})
-	cancel()
+	s, err := daemon.StartSchool(ctx, testbed.Options{})
 	if err != nil {
 		return false, err
 	}

@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/bench/internal/daemon"
 	"github.com/gatehouse-net/gatehouse/testbed"
 )
 
@@ -84,9 +85,7 @@ var methods = []string{"peap-mschapv2", "ttls-pap-cold", "ttls-pap"}
 func eapMethod(load string) string { return strings.TrimSuffix(load, "-cold") }
 
 func run(ctx context.Context, bin, mis string, n, par int, timeout time.Duration, skipFR bool) error {
-	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	s, err := testbed.Start(sctx, testbed.Options{})
-	cancel()
+	s, err := daemon.StartSchool(ctx, testbed.Options{})
 	if err != nil {
 		return err
 	}
@@ -103,18 +102,10 @@ func run(ctx context.Context, bin, mis string, n, par int, timeout time.Duration
 	if err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(files.Path)
-	if err != nil {
-		return err
-	}
 	// The pupil segment carries the Pupils SSID, so the pupil may log in
 	// there (Called-Station-Id names it).
-	iface := regexp.MustCompile(`(?m)^( +)interface: gh-pupil\n`)
-	cfg := iface.ReplaceAllString(string(raw), "${1}interface: gh-pupil\n${1}ssids: [Pupils]\n")
-	if cfg == string(raw) {
-		return errors.New("no pupil segment in the testbed configuration")
-	}
-	if err := os.WriteFile(files.Path, []byte(cfg), 0o600); err != nil {
+	cfg, err := daemon.ServePupilsSSID(files.Path)
+	if err != nil {
 		return err
 	}
 	cli := func(stdin string, args ...string) error {
@@ -157,22 +148,11 @@ func run(ctx context.Context, bin, mis string, n, par int, timeout time.Duration
 		return err
 	}
 	defer log.Close()
-	d := s.Command(context.Background(), "router", bin, "run", "--config", files.Path)
-	d.Stdout, d.Stderr = log, log
-	if err := d.Start(); err != nil {
+	gh, err := daemon.Run(s, "router", bin, files.Path, log, 20*time.Second)
+	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	go func() { _ = d.Wait(); close(done) }()
-	stopGH := func() {
-		_ = d.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = d.Process.Kill()
-			<-done
-		}
-	}
+	d, done, stopGH := gh.Cmd, gh.Done, gh.Stop
 	defer stopGH()
 	pkiDir := filepath.Join(filepath.Dir(files.Path), "pki")
 	if db := dbPath(cfg); db != "" {

@@ -29,12 +29,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gatehouse-net/gatehouse/bench/internal/daemon"
 	"github.com/gatehouse-net/gatehouse/password"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/testbed"
@@ -62,9 +62,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	s, err := testbed.Start(sctx, testbed.Options{})
-	cancel()
+	s, err := daemon.StartSchool(ctx, testbed.Options{})
 	if err != nil {
 		return err
 	}
@@ -73,17 +71,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(files.Path)
-	if err != nil {
-		return err
-	}
 	// The pupil segment (VLAN 20) serves the Pupils SSID the requests name.
-	iface := regexp.MustCompile(`(?m)^( +)interface: gh-pupil\n`)
-	cfg := iface.ReplaceAllString(string(raw), "${1}interface: gh-pupil\n${1}ssids: [Pupils]\n")
-	if cfg == string(raw) {
-		return errors.New("no pupil segment in the testbed configuration")
-	}
-	if err := os.WriteFile(files.Path, []byte(cfg), 0o600); err != nil {
+	if _, err := daemon.ServePupilsSSID(files.Path); err != nil {
 		return err
 	}
 
@@ -108,22 +97,12 @@ func run() error {
 		return err
 	}
 	defer log.Close()
-	d := s.Command(context.Background(), "router", *bin, "run", "--config", files.Path)
-	d.Stdout, d.Stderr = log, log
-	if err := d.Start(); err != nil {
+	gh, err := daemon.Run(s, "router", *bin, files.Path, log, 20*time.Second)
+	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	go func() { _ = d.Wait(); close(done) }()
-	defer func() {
-		_ = d.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = d.Process.Kill()
-			<-done
-		}
-	}()
+	defer gh.Stop()
+	d, done := gh.Cmd, gh.Done
 	vars := fmt.Sprintf("NS_ROUTER=%s\nNS_MGMT=%s\nADDR=%s\nSECRET=%s\nPID=%d\nCLIENTS=%s\n",
 		s.RouterNS(), s.MgmtNS(), testbed.MgmtRouterIP, files.RadiusSecret, d.Process.Pid, testbed.MgmtNet)
 	if err := os.WriteFile(*env+".tmp", []byte(vars), 0o600); err != nil {
