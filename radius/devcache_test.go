@@ -3,7 +3,6 @@ package radius
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -76,11 +75,7 @@ func TestDeviceCacheSeesChangesFromAnotherProcess(t *testing.T) {
 // MACs come from the network: the cache never holds more than its bound.
 func TestDeviceCacheIsBounded(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t)
 	c := cachedDevices(StoreDevices{Store: st}, 8).(*deviceCache)
 	for i := range 100 {
 		if _, err := c.Lookup(ctx, net.HardwareAddr{2, 0, 0, 0, 0, byte(i)}); err != nil {
