@@ -125,6 +125,8 @@ type Server struct {
 	mu        sync.Mutex
 	authConn  *net.UDPConn
 	acctConn  *net.UDPConn
+	authIO    *udpIO // raw reads and writes on authConn (udp_linux.go)
+	acctIO    *udpIO
 	listening bool
 }
 
@@ -289,6 +291,22 @@ func (s *Server) Listen() error {
 		}
 		return err
 	}
+	for _, c := range []struct {
+		conn *net.UDPConn
+		io   **udpIO
+	}{{s.authConn, &s.authIO}, {s.acctConn, &s.acctIO}} {
+		if c.conn == nil {
+			continue
+		}
+		if *c.io, err = newUDPIO(c.conn); err != nil {
+			for _, c := range []*net.UDPConn{s.authConn, s.acctConn} {
+				if c != nil {
+					c.Close()
+				}
+			}
+			return err
+		}
+	}
 	s.listening = true
 	return nil
 }
@@ -364,8 +382,9 @@ func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
 	// One octet more than the largest packet, to tell an oversize datagram
 	// from a full-sized one.
 	buf := make([]byte, maxPacket+1)
+	r := s.ioFor(conn).newReader()
 	for {
-		n, src, err := conn.ReadFromUDPAddrPort(buf)
+		n, src, err := r.readFrom(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -375,6 +394,14 @@ func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
 		}
 		s.receive(ctx, conn, acct, buf[:n], src)
 	}
+}
+
+// ioFor is the raw reader/writer of one of the two bound sockets.
+func (s *Server) ioFor(conn *net.UDPConn) *udpIO {
+	if conn == s.acctConn {
+		return s.acctIO
+	}
+	return s.authIO
 }
 
 // receive does what can be done without a worker: who sent it, framing,
@@ -413,7 +440,7 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 		return
 	case dupReplay:
 		s.metrics.retrans.WithLabelValues(c.Name).Inc()
-		if _, err := conn.WriteToUDPAddrPort(cached, src); err != nil {
+		if err := s.ioFor(conn).writeTo(cached, src); err != nil {
 			s.log.Warn("radius: resend", "client", c.Name, "err", err)
 		}
 		return
@@ -531,7 +558,7 @@ func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Clie
 		return
 	}
 	s.dups.complete(k, b, now)
-	if _, err := conn.WriteToUDPAddrPort(b, src); err != nil {
+	if err := s.ioFor(conn).writeTo(b, src); err != nil {
 		s.log.Warn("radius: send", "client", c.Name, "err", err)
 	}
 }
@@ -554,7 +581,7 @@ func (s *Server) sendDelayed(ctx context.Context) {
 				case <-t.C:
 				}
 			}
-			if _, err := d.conn.WriteToUDPAddrPort(d.b, d.to); err != nil {
+			if err := s.ioFor(d.conn).writeTo(d.b, d.to); err != nil {
 				s.log.Warn("radius: send reject", "to", d.to, "err", err)
 			}
 		}
