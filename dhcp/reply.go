@@ -72,7 +72,7 @@ func (s *Server) encode(seg *segState, req *dhcpv4.DHCPv4, a answer) []byte {
 		b = optAddrs(b, dhcpv4.OptionRouter, seg.Gateway)
 		b = optAddrs(b, dhcpv4.OptionDomainNameServer, seg.dns()...)
 		if seg.DomainName != "" {
-			b = optString(b, dhcpv4.OptionDomainName, seg.DomainName)
+			b = opt(b, dhcpv4.OptionDomainName, seg.DomainName)
 		}
 		if a.lease {
 			b = optU32(b, dhcpv4.OptionIPAddressLeaseTime, secs(seg.Lease))
@@ -81,7 +81,7 @@ func (s *Server) encode(seg *segState, req *dhcpv4.DHCPv4, a answer) []byte {
 	b = opt(b, dhcpv4.OptionDHCPMessageType, []byte{byte(a.mt)})
 	b = optAddrs(b, dhcpv4.OptionServerIdentifier, seg.serverID())
 	if nak {
-		b = optString(b, dhcpv4.OptionMessage, a.why)
+		b = opt(b, dhcpv4.OptionMessage, a.why)
 	} else if a.lease {
 		b = optU32(b, dhcpv4.OptionRenewTimeValue, secs(seg.Lease/2))
 		b = optU32(b, dhcpv4.OptionRebindingTimeValue, secs(seg.Lease*7/8))
@@ -90,13 +90,13 @@ func (s *Server) encode(seg *segState, req *dhcpv4.DHCPv4, a answer) []byte {
 		b = opt(b, dhcpv4.OptionClientIdentifier, v)
 	}
 	if a.rapid {
-		b = opt(b, dhcpv4.OptionRapidCommit, nil)
+		b = opt(b, dhcpv4.OptionRapidCommit, []byte(nil))
 	}
 	if v := req.Options.Get(dhcpv4.OptionRelayAgentInformation); v != nil {
 		b = opt(b, dhcpv4.OptionRelayAgentInformation, v)
 	}
 	if !nak && seg.PortalURI != "" {
-		b = optString(b, dhcpv4.OptionURL, seg.PortalURI)
+		b = opt(b, dhcpv4.OptionURL, seg.PortalURI)
 	}
 	b = append(b, 255)
 	for len(b) < bootpMin {
@@ -108,22 +108,9 @@ func (s *Server) encode(seg *segState, req *dhcpv4.DHCPv4, a answer) []byte {
 func secs(d time.Duration) uint32 { return uint32(d / time.Second) }
 
 // opt appends one option, split into several of at most 255 bytes when
-// longer (RFC 3396); an empty value is written with length 0.
-func opt(b []byte, code dhcpv4.OptionCode, v []byte) []byte {
-	c := code.Code()
-	if len(v) == 0 {
-		return append(b, c, 0)
-	}
-	for len(v) > 0 {
-		n := min(len(v), 255)
-		b = append(b, c, byte(n))
-		b = append(b, v[:n]...)
-		v = v[n:]
-	}
-	return b
-}
-
-func optString(b []byte, code dhcpv4.OptionCode, v string) []byte {
+// longer (RFC 3396); an empty value is written with length 0. It takes the
+// value as bytes or as a string, so a string option is not copied first.
+func opt[V ~[]byte | ~string](b []byte, code dhcpv4.OptionCode, v V) []byte {
 	c := code.Code()
 	if len(v) == 0 {
 		return append(b, c, 0)
