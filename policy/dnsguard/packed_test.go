@@ -504,3 +504,49 @@ func TestHitLogTellsAnswersOncePerClientAndSecond(t *testing.T) {
 		t.Errorf("Answers told %v; want a 3 times (first, after b, after the second), b once", told)
 	}
 }
+
+// A query that was handed the last use of an upstream socket keeps it
+// until its exchange ends, even when the next query retires the socket
+// before the first has sent anything: closing it then answered a healthy
+// upstream's query SERVFAIL.
+func TestRetiredUpstreamSocketServesTheQueriesHoldingIt(t *testing.T) {
+	up := startUpstream(t)
+	g, err := New(Config{Upstreams: []netip.AddrPort{up.addr}, CacheSize: -1, ClientQPS: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.closePools)
+	ctx := t.Context()
+	p := g.pool(up.addr)
+	held, err := p.sock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range upstreamUses - 1 {
+		s, err := p.sock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s != held {
+			t.Fatal("a socket was replaced before its uses ran out")
+		}
+		s.release()
+	}
+	q := new(dns.Msg)
+	q.SetQuestion("school.example.", dns.TypeA)
+	// The next query finds the socket used up and retires it.
+	if r, err := p.exchangeUDP(ctx, q, 5*time.Second); err != nil || answers(r) != "192.0.2.10" {
+		t.Fatalf("query on the new socket: %v %v", r, err)
+	}
+	r, err := held.exchange(ctx, q, 5*time.Second)
+	if err != nil || answers(r) != "192.0.2.10" {
+		t.Fatalf("query holding the retired socket: %v %v", r, err)
+	}
+	held.release()
+	held.mu.Lock()
+	closed := held.closed
+	held.mu.Unlock()
+	if !closed {
+		t.Error("the retired socket stayed open after its last query")
+	}
+}

@@ -22,6 +22,13 @@ import (
 // after upstreamUses queries, so the source port an off-path forger has to
 // guess keeps changing, as it does with a socket per query; the retired
 // socket stays open until its last query is answered or times out.
+//
+// "Its last query" is counted from sock, not from the pending table: a
+// query holds its use of the socket (active) from the moment sock hands it
+// out until its exchange ends. Counting the pending table instead closed a
+// retired socket under a query that had been given it but had not yet
+// registered its ID, and that query was answered SERVFAIL although the
+// upstream was healthy (a few per 100,000 forwarded queries under load).
 
 // upstreamUses is how many queries one upstream socket carries.
 const upstreamUses = 256
@@ -40,9 +47,12 @@ type upstreamSock struct {
 	mu      sync.Mutex
 	pending map[uint16]*pendingQuery
 	uses    int
+	active  int // uses handed out whose exchange has not ended (release)
 	retired bool
 	closed  bool
 }
+
+var errRetired = errors.New("retired")
 
 type pendingQuery struct {
 	q    dns.Question
@@ -70,12 +80,13 @@ func (g *Guard) pool(u netip.AddrPort) *upstreamPool {
 }
 
 // sock returns a socket with room for one more query, opening one when
-// the current one is used up.
+// the current one is used up. The caller must release it once its
+// exchange has ended.
 func (p *upstreamPool) sock(ctx context.Context) (*upstreamSock, error) {
 	var idle *upstreamSock
 	defer func() {
 		if idle != nil {
-			idle.close(errors.New("retired")) // after p.mu: close takes it
+			idle.close(errRetired) // after p.mu: close takes it
 		}
 	}()
 	p.mu.Lock()
@@ -84,11 +95,12 @@ func (p *upstreamPool) sock(ctx context.Context) (*upstreamSock, error) {
 		s.mu.Lock()
 		if !s.closed && s.uses < upstreamUses {
 			s.uses++
+			s.active++
 			s.mu.Unlock()
 			return s, nil
 		}
 		s.retired = true
-		if len(s.pending) == 0 {
+		if s.active == 0 {
 			idle = s
 		}
 		s.mu.Unlock()
@@ -108,7 +120,7 @@ func (p *upstreamPool) sock(ctx context.Context) (*upstreamSock, error) {
 		return nil, err
 	}
 	growReceiveBuffer(conn) // up to upstreamUses answers may arrive at once
-	s := &upstreamSock{pool: p, conn: conn, pending: map[uint16]*pendingQuery{}, uses: 1}
+	s := &upstreamSock{pool: p, conn: conn, pending: map[uint16]*pendingQuery{}, uses: 1, active: 1}
 	p.cur = s
 	go s.read()
 	return s, nil
@@ -135,12 +147,19 @@ func (s *upstreamSock) read() {
 			delete(s.pending, m.Id)
 			pq.done <- result{m: m}
 		}
-		last := s.retired && len(s.pending) == 0
 		s.mu.Unlock()
-		if last {
-			s.close(errors.New("retired"))
-			return
-		}
+	}
+}
+
+// release ends one query's use of s; the last one of a retired socket
+// closes it (which ends its reader).
+func (s *upstreamSock) release() {
+	s.mu.Lock()
+	s.active--
+	last := s.retired && s.active == 0
+	s.mu.Unlock()
+	if last {
+		s.close(errRetired)
 	}
 }
 
@@ -177,6 +196,13 @@ func (p *upstreamPool) exchangeUDP(ctx context.Context, req *dns.Msg, timeout ti
 	if err != nil {
 		return nil, err
 	}
+	defer s.release()
+	return s.exchange(ctx, req, timeout)
+}
+
+// exchange sends req on s, whose use the caller holds, with a fresh ID and
+// waits for its answer, until timeout or ctx.
+func (s *upstreamSock) exchange(ctx context.Context, req *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
 	out := req.Copy()
 	pq := &pendingQuery{q: req.Question[0], done: make(chan result, 1)}
 	s.mu.Lock()
@@ -214,16 +240,11 @@ func (p *upstreamPool) exchangeUDP(ctx context.Context, req *dns.Msg, timeout ti
 	}
 }
 
-// forget drops a query nobody waits for any more; the last one of a
-// retired socket closes it.
+// forget drops a query nobody waits for any more.
 func (s *upstreamSock) forget(id uint16) {
 	s.mu.Lock()
 	delete(s.pending, id)
-	last := s.retired && len(s.pending) == 0
 	s.mu.Unlock()
-	if last {
-		s.close(errors.New("retired"))
-	}
 }
 
 // closePools closes every upstream socket (the guard stops serving).
