@@ -142,7 +142,7 @@ type Config struct {
 	// (GOMAXPROCS).
 	UDPSockets int
 	// UDPBatch 1 reads and answers one datagram per system call; any other
-	// value takes up to 16 with recvmmsg and answers cached ones with one
+	// value takes up to 64 with recvmmsg and answers cached ones with one
 	// sendmmsg (batch.go).
 	UDPBatch int
 	Timeout  time.Duration // per upstream try; 0 means 2s
