@@ -43,8 +43,9 @@
 #   TIMEOUT    seconds each radclient run may take at most (default 180)
 #   SIDE       daemon (default) or harness
 #   PROFILE    (harness) write a CPU profile of Gatehouse's loads to this file
-#   PERF       (daemon) `perf record` the daemon during the mab load into this
+#   PERF       (daemon) `perf record` the daemon during one load into this
 #              file (the binary beside it as PERF.bin)
+#   PERF_LOAD  which load PERF records: mab (default), pap-cold or pap
 # FreeRADIUS's packaged service is not used (and not touched): it runs from a
 # copy of /etc/freeradius/3.0 in a temporary directory on other ports.
 set -euo pipefail
@@ -245,7 +246,7 @@ run_server() { # NAME HOST PORT PID
 		wait=5
 		[ "$kind" = pap-cold ] && wait=60
 		perf=
-		if [ -n "${PERF:-}" ] && [ "$SIDE" = daemon ] && [ "$1.$kind" = gatehouse.mab ] && command -v perf >/dev/null; then
+		if [ -n "${PERF:-}" ] && [ "$SIDE" = daemon ] && [ "$1.$kind" = "gatehouse.${PERF_LOAD:-mab}" ] && command -v perf >/dev/null; then
 			cp "$tmp/gatehouse" "$PERF.bin"
 			perf record -q -F 499 -g -p "$4" -o "$PERF" >/dev/null 2>&1 &
 			perf=$!

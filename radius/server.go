@@ -177,7 +177,7 @@ func New(o Options) (*Server, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Devices = cachedDevices(o.Devices, o.DeviceCacheSize)
-	o.Identities = newBoundedIdentities(o.Identities, maxIdentityLookups) // identities.go
+	o.Identities = cachedIdentities(o.Identities, 0) // identities.go
 	if o.Findings == nil {
 		o.Findings = finding.Discard{}
 	}
