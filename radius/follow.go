@@ -8,16 +8,16 @@ import (
 )
 
 // follower runs a change log check on behalf of the lookups of an
-// in-memory cache (identities.go), under the rule deviceCache states
+// in-memory cache (devcache.go, identities.go), under the rule deviceCache states
 // (devcache.go): every lookup is covered by a check that began no earlier
 // than maxStale before the lookup (and, with maxStale 0, after it). Checks
 // are serialised and numbered: a lookup that arrives while check n runs is
 // covered by check n+1, which one of the waiters runs for all of them, so
 // under load one read of the log serves every request of the next
 // maxStale instead of about one each. When local (this process's count of
-// writes to the store) has moved since the last check began, the next
-// lookup checks whatever maxStale says: the process's own changes are never
-// waited for.
+// writes to the store; nil: none) has moved since the last check began,
+// the next lookup checks whatever maxStale says: the process's own changes
+// are never waited for.
 type follower struct {
 	check func(context.Context) error
 	local func() uint64
@@ -44,7 +44,7 @@ func (f *follower) init(maxStale time.Duration, check func(context.Context) erro
 func (f *follower) sync(ctx context.Context) error {
 	arrived := f.started.Load()
 	at := int64(time.Since(f.base)) // monotonic
-	if f.maxStale > 0 && at-f.freshAt.Load() < int64(f.maxStale) && f.local() == f.localAt.Load() {
+	if f.maxStale > 0 && at-f.freshAt.Load() < int64(f.maxStale) && f.localCount() == f.localAt.Load() {
 		return nil
 	}
 	f.checkMu.Lock()
@@ -54,7 +54,7 @@ func (f *follower) sync(ctx context.Context) error {
 		return nil
 	}
 	n := f.started.Add(1)
-	local := f.local() // before the check: a write after it moves it again
+	local := f.localCount() // before the check: a write after it moves it again
 	began := int64(time.Since(f.base))
 	if err := f.check(ctx); err != nil {
 		return err
@@ -63,4 +63,11 @@ func (f *follower) sync(ctx context.Context) error {
 	f.completed.Store(n)
 	f.freshAt.Store(began)
 	return nil
+}
+
+func (f *follower) localCount() uint64 {
+	if f.local == nil {
+		return 0
+	}
+	return f.local()
 }
