@@ -228,3 +228,24 @@ func TestCachedIdentitiesNeedsAChangeLog(t *testing.T) {
 		t.Fatal("a directory with a change log was not cached")
 	}
 }
+
+// The in-memory part of a PAP re-authentication: the identity from the
+// cache and the password from the credential cache.
+func BenchmarkCachedPAPIdentityAndCredential(b *testing.B) {
+	ctx := context.Background()
+	dir := newPeopleLog()
+	c := newIdentityCache(dir, dir, 16, defaultMaxStale, time.Now)
+	creds, err := newCredCache(time.Minute, 16)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	creds.remember("1", "$argon2id$ada", "benchpass1", now)
+	b.ReportAllocs()
+	for b.Loop() {
+		id, err := c.Lookup(ctx, "ada")
+		if err != nil || !creds.verified(id.Person, id.PasswordHash, "benchpass1", now) {
+			b.Fatal("not verified", err)
+		}
+	}
+}
