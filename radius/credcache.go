@@ -32,8 +32,8 @@ type credCache struct {
 	ttl time.Duration
 	max int
 	// macs holds HMAC-SHA256 states keyed with key, reused (Reset) so a
-	// re-authentication's tag allocates nothing: a new HMAC each time,
-	// two SHA-256 states and the padded key, was a tenth of a cached PAP
+	// re-authentication's tag allocates no HMAC: a new one each time (two
+	// SHA-256 states and the padded key) cost about 6 µs of a cached PAP
 	// answer's CPU.
 	macs sync.Pool
 

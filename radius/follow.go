@@ -8,8 +8,8 @@ import (
 )
 
 // follower runs a change log check on behalf of the lookups of an
-// in-memory cache (devcache.go, identities.go), under the rule deviceCache states
-// (devcache.go): every lookup is covered by a check that began no earlier
+// in-memory cache (devcache.go, identities.go), under the rule deviceCache
+// states: every lookup is covered by a check that began no earlier
 // than maxStale before the lookup (and, with maxStale 0, after it). Checks
 // are serialised and numbered: a lookup that arrives while check n runs is
 // covered by check n+1, which one of the waiters runs for all of them, so
