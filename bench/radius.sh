@@ -22,7 +22,8 @@
 # of PAP_COUNT users logs in once: Gatehouse verifies an argon2id hash,
 # deliberately slow, where the files module compares a cleartext
 # password); pap (the same users again, re-authenticating: Gatehouse's
-# credential cache answers without argon2id). Both servers require
+# credential cache answers without argon2id, and the person comes from
+# memory, checked against the people change log as devices are). Both servers require
 # Message-Authenticator on requests. Gatehouse looks devices up in SQLite
 # (synchronous=FULL, WAL; held in memory, checked against the devices
 # change log at most 5 ms before each lookup), FreeRADIUS in its in-memory
