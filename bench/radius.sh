@@ -22,7 +22,8 @@
 # of PAP_COUNT users logs in once: Gatehouse verifies an argon2id hash,
 # deliberately slow, where the files module compares a cleartext
 # password); pap (the same users again, re-authenticating: Gatehouse's
-# credential cache answers without argon2id). Both servers require
+# credential cache answers without argon2id, and the person comes from
+# memory, checked against the people change log as devices are). Both servers require
 # Message-Authenticator on requests. Gatehouse looks devices up in SQLite
 # (synchronous=FULL, WAL; held in memory, checked against the devices
 # change log at most 5 ms before each lookup), FreeRADIUS in its in-memory
@@ -43,8 +44,9 @@
 #   TIMEOUT    seconds each radclient run may take at most (default 180)
 #   SIDE       daemon (default) or harness
 #   PROFILE    (harness) write a CPU profile of Gatehouse's loads to this file
-#   PERF       (daemon) `perf record` the daemon during the mab load into this
+#   PERF       (daemon) `perf record` the daemon during one load into this
 #              file (the binary beside it as PERF.bin)
+#   PERF_LOAD  which load PERF records: mab (default), pap-cold or pap
 # FreeRADIUS's packaged service is not used (and not touched): it runs from a
 # copy of /etc/freeradius/3.0 in a temporary directory on other ports.
 set -euo pipefail
@@ -245,7 +247,7 @@ run_server() { # NAME HOST PORT PID
 		wait=5
 		[ "$kind" = pap-cold ] && wait=60
 		perf=
-		if [ -n "${PERF:-}" ] && [ "$SIDE" = daemon ] && [ "$1.$kind" = gatehouse.mab ] && command -v perf >/dev/null; then
+		if [ -n "${PERF:-}" ] && [ "$SIDE" = daemon ] && [ "$1.$kind" = "gatehouse.${PERF_LOAD:-mab}" ] && command -v perf >/dev/null; then
 			cp "$tmp/gatehouse" "$PERF.bin"
 			perf record -q -F 499 -g -p "$4" -o "$PERF" >/dev/null 2>&1 &
 			perf=$!

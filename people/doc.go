@@ -21,7 +21,8 @@
 // to the person (ntkey.go). Both are written together and removed together
 // (revocation, departure, purge); NTHash is the lookup PEAP and
 // TTLS-MSCHAPv2 use, and RADIUSIdentities is who may log in, as RADIUS
-// asks for it. ChangeOwnWiFiPassword is the self-service change,
+// asks for it, with the store's people change log beside it so RADIUS may
+// hold identities in memory and still see every change at once. ChangeOwnWiFiPassword is the self-service change,
 // with its own limits on wrong attempts per person and per address.
 //
 // It does not own SQL (package store), the kernel's tables (package

@@ -98,3 +98,31 @@ func (p RADIUSIdentities) Lookup(ctx context.Context, username string) (radius.I
 	}
 	return radius.Identity{Person: PersonRef(id.PersonID), PasswordHash: id.PasswordHash, Active: id.Active, Until: id.Until}, nil
 }
+
+// LatestPersonChange is radius.IdentityChangeLog's: the store's people
+// change log (migration 0090), which triggers fill on every change to a
+// person, their groups or the term calendar, so that the RADIUS server may
+// hold identities in memory and still see a revocation, a leaver or a new
+// password on the next request.
+func (p RADIUSIdentities) LatestPersonChange(ctx context.Context) (int64, error) {
+	return p.Service.st.LatestPersonChange(ctx)
+}
+
+// PersonChangesSince is radius.IdentityChangeLog's: the people changed
+// since a position of the log, named as Lookup names them (PersonRef).
+func (p RADIUSIdentities) PersonChangesSince(ctx context.Context, since int64, max int) ([]string, int64, bool, error) {
+	ids, next, gap, err := p.Service.st.PersonChangesSince(ctx, since, max)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	refs := make([]string, len(ids))
+	for i, id := range ids {
+		refs[i] = PersonRef(id)
+	}
+	return refs, next, gap, nil
+}
+
+// Commits is radius.IdentityChangeLog's: the store's count of this
+// process's write transactions, so a change made here is seen by RADIUS's
+// next request without waiting for its check interval.
+func (p RADIUSIdentities) Commits() uint64 { return p.Service.st.Commits() }

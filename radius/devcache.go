@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -42,9 +41,11 @@ const maxChangesRead = 1024
 // it is what makes the check cheap: under load one check (a read of the
 // log's last row, through cgo and SQLite's file locks, which had become
 // the largest part of a MAB answer) serves every request of the next 5 ms
-// instead of about one each. A fill from the store is discarded if changes
-// were applied while it read (its row may predate them), so a stale row
-// is never kept past the check that saw the change.
+// instead of about one each. A change this process commits (the admin
+// page's approval, package people's block) moves the store's Commits, and
+// the next lookup checks at once (follow.go). A fill from the store is
+// discarded if changes were applied while it read (its row may predate
+// them), so a stale row is never kept past the check that saw the change.
 //
 // Bounded: MACs come from the network (an unknown device is cached as
 // unknown), so at most max entries; when full, an arbitrary one goes.
@@ -52,18 +53,7 @@ type deviceCache struct {
 	src Devices
 	log DeviceChangeLog
 	max int
-
-	// Checks of the log are serialised by checkMu and numbered: a lookup
-	// that arrives while check n runs is covered by check n+1, which one of
-	// the waiters runs for all of them.
-	checkMu   sync.Mutex
-	started   atomic.Uint64 // checks begun
-	completed atomic.Uint64 // the number of the last check that ended well
-	// freshAt is when (since base) the last check that ended well began;
-	// lookups up to maxStale after that trust it without a check.
-	base     time.Time
-	maxStale time.Duration
-	freshAt  atomic.Int64
+	f   follower // runs check under the rule above (follow.go)
 
 	mu      sync.Mutex
 	gen     int64  // the log generation entries are current to
@@ -86,16 +76,25 @@ func cachedDevices(d Devices, size int) Devices {
 	if size == 0 {
 		size = 65536
 	}
-	return newDeviceCache(sd, log, size, defaultMaxStale)
+	c := newDeviceCache(sd, log, size, defaultMaxStale)
+	if lc, ok := sd.Store.(localCommits); ok {
+		// This process's own approvals and blocks are seen at once.
+		c.f.local = lc.Commits
+	}
+	return c
 }
+
+// localCommits is the store's count of this process's write transactions
+// (store.Store.Commits): see follower.
+type localCommits interface{ Commits() uint64 }
 
 // defaultMaxStale is how long after a check began its answer covers new
 // lookups (see deviceCache).
 const defaultMaxStale = 5 * time.Millisecond
 
 func newDeviceCache(src Devices, log DeviceChangeLog, max int, maxStale time.Duration) *deviceCache {
-	c := &deviceCache{src: src, log: log, max: max, base: time.Now(), maxStale: maxStale, entries: make(map[string]DeviceInfo)}
-	c.freshAt.Store(-int64(time.Hour)) // never checked
+	c := &deviceCache{src: src, log: log, max: max, entries: make(map[string]DeviceInfo)}
+	c.f.init(maxStale, c.check, nil)
 	return c
 }
 
@@ -134,27 +133,7 @@ func (c *deviceCache) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceI
 
 // sync brings the entries up to a generation read no earlier than
 // maxStale before it was called (after it, with maxStale 0).
-func (c *deviceCache) sync(ctx context.Context) error {
-	arrived := c.started.Load()
-	at := int64(time.Since(c.base)) // monotonic
-	if c.maxStale > 0 && at-c.freshAt.Load() < int64(c.maxStale) {
-		return nil
-	}
-	c.checkMu.Lock()
-	defer c.checkMu.Unlock()
-	if c.completed.Load() > arrived {
-		// A check that began after this call arrived has ended.
-		return nil
-	}
-	n := c.started.Add(1)
-	began := int64(time.Since(c.base))
-	if err := c.check(ctx); err != nil {
-		return err
-	}
-	c.completed.Store(n)
-	c.freshAt.Store(began)
-	return nil
-}
+func (c *deviceCache) sync(ctx context.Context) error { return c.f.sync(ctx) }
 
 // check reads the log's generation and drops what changed since the last.
 func (c *deviceCache) check(ctx context.Context) error {

@@ -27,7 +27,7 @@ func TestDeviceCacheSeesChangesFromAnotherProcess(t *testing.T) {
 	}
 	// Strict here: every lookup checks the log (the 5 ms default would
 	// let this fast test see its own changes late, as intended).
-	c.maxStale = 0
+	c.f.maxStale = 0
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x42}
 	look := func(what string) DeviceInfo {
@@ -160,9 +160,9 @@ func TestDeviceCacheSeesAChangeOnceItsCheckIsOlderThanTheBound(t *testing.T) {
 	if err := cli.ApproveDevice(ctx, "cli", mac, "", "", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(c.maxStale + time.Millisecond)
+	time.Sleep(c.f.maxStale + time.Millisecond)
 	if info, err := c.Lookup(ctx, mac); err != nil || !info.Approved {
-		t.Fatalf("%v after an approval elsewhere: %+v, %v; want approved", c.maxStale, info, err)
+		t.Fatalf("%v after an approval elsewhere: %+v, %v; want approved", c.f.maxStale, info, err)
 	}
 }
 
@@ -238,5 +238,24 @@ func TestDeviceCacheForgetsEverythingOnAGap(t *testing.T) {
 	}
 	if c.len() != 1 {
 		t.Fatalf("cache holds %d devices after a gap, want only the one read since", c.len())
+	}
+}
+
+// A change this process's store commits is seen by the next lookup, even
+// inside the check interval (here an hour).
+func TestDeviceCacheSeesThisProcesssChangeAtOnce(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.Open(t)
+	c := cachedDevices(StoreDevices{Store: st}, 0).(*deviceCache)
+	c.f.maxStale = time.Hour
+	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x44}
+	if info, err := c.Lookup(ctx, mac); err != nil || info.Approved {
+		t.Fatalf("stranger: %+v, %v", info, err)
+	}
+	if err := st.ApproveDevice(ctx, "nm", mac, "", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := c.Lookup(ctx, mac); err != nil || !info.Approved {
+		t.Fatalf("right after this process approved it: %+v, %v; want approved", info, err)
 	}
 }

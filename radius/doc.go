@@ -38,7 +38,12 @@
 // for people). It holds the devices StoreDevices reads in memory
 // (devcache.go), bounded, and learns of every change, from any process,
 // through the store's device change log; a MAC authentication of a known
-// device is then answered by the read loop without a worker. It does not touch
+// device is then answered by the read loop without a worker. It holds people's
+// login identities the same way (identities.go) when the Identities also
+// offers the store's people change log (people.RADIUSIdentities does): a
+// PAP or TTLS-PAP re-authentication reads no SQL, and a revocation, a
+// leaver or a password change is seen by the next request after it
+// commits in this process, within 5 ms from another. It does not touch
 // the kernel: cutting a device off is the owner's job; this package asks the
 // NAS to end the session. Only package store speaks SQL; this package keeps
 // sessions and keys through the SessionStore and KeyStore interfaces.

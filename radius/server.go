@@ -60,7 +60,7 @@ type Options struct {
 	Segments []Segment
 
 	Devices    Devices      // required; a StoreDevices over a DeviceChangeLog is held in memory (devcache.go)
-	Identities Identities   // nil: PAP rejects everyone (no directory yet)
+	Identities Identities   // nil: PAP rejects everyone (no directory yet); one that is an IdentityChangeLog too is held in memory (identities.go)
 	Sessions   SessionStore // required when AcctAddr is set, and for Disconnect
 	Keys       *Keyring     // nil: no personal keys in Accepts
 	PMKs       *PMKTable    // finds a stranger's key from hostapd's 4-way handshake; nil: plain MAB
@@ -177,7 +177,7 @@ func New(o Options) (*Server, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Devices = cachedDevices(o.Devices, o.DeviceCacheSize)
-	o.Identities = newBoundedIdentities(o.Identities, maxIdentityLookups) // identities.go
+	o.Identities = cachedIdentities(o.Identities, 0) // identities.go
 	if o.Findings == nil {
 		o.Findings = finding.Discard{}
 	}

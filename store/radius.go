@@ -698,6 +698,8 @@ const (
 	stmtLeaseMove
 	stmtLeaseUpsert
 	stmtDeviceSighting
+	stmtLatestPersonChange
+	stmtPersonChanges
 	numStmts
 )
 

@@ -53,6 +53,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -74,7 +75,9 @@ type Store struct {
 	// handler. busy_timeout still covers writers in other processes (the CLI
 	// while the daemon runs).
 	writeSem chan struct{}
-	health   writeHealth
+	// commits counts the write transactions that ended (see Commits).
+	commits atomic.Uint64
+	health  writeHealth
 	// devCap bounds the device inventory (SetMaxDevices).
 	devCap deviceCap
 
@@ -90,9 +93,13 @@ type Store struct {
 // makes every BeginTx take the write lock up front, which avoids SQLITE_BUSY
 // deadlocks from read-to-write upgrades and serialises audit appends across
 // processes. _cache_size bounds each connection's page cache to 1 MiB
-// (SQLite's default is 2 MiB): with up to eight idle connections that is
-// memory the router keeps, and the file is in the kernel's page cache anyway.
+// (SQLite's default is 2 MiB): with up to eight connections (maxConns) that
+// is memory the router keeps, and the file is in the kernel's page cache anyway.
 const dsnParams = "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_busy_timeout=5000&_txlock=immediate&_cache_size=-1024"
+
+// maxConns is how many SQLite connections a Store opens at most, and keeps
+// open (see openDB).
+const maxConns = 8
 
 // Open opens (creating if needed) the database at path and brings its schema
 // up to date. It refuses a database whose schema is newer than this binary.
@@ -139,11 +146,22 @@ func openDB(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
 	}
-	// Readers (DHCP device lookups, the admin pages, the DNS log) come in
-	// bursts; database/sql's default of two idle connections made every
-	// burst open and close SQLite connections, which costs more than the
-	// queries themselves.
-	db.SetMaxIdleConns(8)
+	// Readers (DHCP device lookups, RADIUS, the admin pages, the DNS log)
+	// come in bursts. Every connection the pool may open it also keeps:
+	// with more open than idle (database/sql's default keeps two idle and
+	// opens without limit; this file once kept eight of an unlimited
+	// number), a burst wider than the idle count opened a connection per
+	// query beyond it (an SQLite open, the DSN's pragmas, every statement
+	// prepared again) and closed it after, which cost more than the
+	// queries. A query beyond the limit waits for a connection instead, in
+	// database/sql's queue: cheap, and SQLite on a router's two or four
+	// cores gains nothing from more readers in cgo at once. Eight leaves
+	// readers room beside the one write transaction (writeSem) and a
+	// backup's VACUUM INTO. Nothing in this package holds a connection
+	// while asking for another (inTx's fn uses only its tx; no row loop
+	// queries), so the limit cannot deadlock.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	s := &Store{db: db, path: abs, writeSem: make(chan struct{}, 1)}
 	if err := s.checkPragmas(ctx); err != nil {
 		db.Close()
@@ -211,6 +229,9 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	// Counted once it is over, committed or not (a commit that failed may
+	// still have reached the file), before the caller hears of it.
+	defer s.commits.Add(1)
 	defer func() {
 		if p := recover(); p != nil {
 			_ = tx.Rollback()
@@ -228,6 +249,16 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 	}
 	return nil
 }
+
+// Commits counts the write transactions this Store has ended (committed
+// or rolled back), moving before each one's method returns. A reader
+// that holds stored state in memory and checks it against a change log
+// only every few milliseconds (RADIUS's device and identity caches) checks
+// at once when the count moved since its last check: a change made through
+// this Store (a revocation on the admin page, the leavers' scheduler) is
+// then seen by the very next lookup, and only another process's change
+// waits for the reader's bound.
+func (s *Store) Commits() uint64 { return s.commits.Load() }
 
 // querier is what both *sql.DB and *sql.Tx offer, so a lookup can be shared
 // between plain reads and the inside of a write transaction.
