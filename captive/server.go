@@ -126,6 +126,9 @@ type Portal struct {
 
 	signIns signIns // group commit of sign-ins (commit.go)
 
+	brandMemo  brandMemo  // the branding as pages use it (branding.go)
+	loginPages loginPages // the plain sign-in page, rendered (pagecache.go)
+
 	panics atomic.Uint64 // requests whose handling panicked
 }
 

@@ -698,6 +698,14 @@ const (
 	stmtLeaseMove
 	stmtLeaseUpsert
 	stmtDeviceSighting
+	stmtVoucherForDevice
+	stmtRedeemVoucher
+	stmtRedeemKnown
+	stmtRedeemFirstUse
+	stmtRedeemDevice
+	stmtRedeemAcceptance
+	stmtAttemptBump
+	stmtAttemptInsert
 	numStmts
 )
 

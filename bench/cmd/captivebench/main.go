@@ -81,6 +81,7 @@ func main() {
 	clients := flag.String("clients-file", "", "internal: the visitors (interface, address, code per line)")
 	target := flag.String("target", "", "internal: base URL the redirect run expects in Location")
 	opennds := flag.String("opennds", "", "Debian's opennds binary: measure its redirect rate with the same load")
+	perfOut := flag.String("perf", "", "record `perf record -a -g` of the whole machine during the rush into this file (the daemon is comm gatehouse, the load generator captivebench)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -91,7 +92,7 @@ func main() {
 			flag.Usage()
 			os.Exit(2)
 		}
-		err = orchestrate(ctx, *bin, *opennds, *n, *conc, time.Duration(*seconds*float64(time.Second)))
+		err = orchestrate(ctx, *bin, *opennds, *perfOut, *n, *conc, time.Duration(*seconds*float64(time.Second)))
 	case "redirects":
 		err = loadRedirects(ctx, *clients, *conc, time.Duration(*seconds*float64(time.Second)), *target)
 	case "rush":
@@ -113,7 +114,7 @@ type visitor struct {
 	code  string
 }
 
-func orchestrate(ctx context.Context, bin, opennds string, n, conc int, redirectFor time.Duration) error {
+func orchestrate(ctx context.Context, bin, opennds, perfOut string, n, conc int, redirectFor time.Duration) error {
 	if n < 1 || n > 3000 {
 		return fmt.Errorf("-clients %d: want 1 to 3000 (the /20 holds them from %s)", n, firstAddr)
 	}
@@ -188,8 +189,13 @@ func orchestrate(ctx context.Context, bin, opennds string, n, conc int, redirect
 		red.OK, red.Seconds, len(vs), conc, float64(red.OK)/red.Seconds, red.Errors, red.P50ms, red.P99ms)
 
 	var rush rushResult
+	stopPerf, err := startPerf(perfOut)
+	if err != nil {
+		return err
+	}
 	cpu0, _ := cpuSeconds(d.cmd.Process.Pid)
 	loadCPU, err := childCPU(ctx, s, self, &rush, "-role", "rush", "-clients-file", list, "-concurrency", strconv.Itoa(conc))
+	stopPerf()
 	if err != nil {
 		return err
 	}
@@ -285,6 +291,23 @@ func orchestrate(ctx context.Context, bin, opennds string, n, conc int, redirect
 		fmt.Printf("ratio gatehouse/opennds redirects per second, %d in flight: %.0f\n", conc, (float64(red.OK)/red.Seconds)/(float64(ndsRed.OK)/ndsRed.Seconds))
 	}
 	return nil
+}
+
+// startPerf starts `perf record` of every CPU (the daemon, the load
+// generator and the kernel's work for both) into out, and returns what
+// stops it; with out empty it does nothing.
+func startPerf(out string) (func(), error) {
+	if out == "" {
+		return func() {}, nil
+	}
+	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-a", "-o", out)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("perf record: %w", err)
+	}
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}, nil
 }
 
 func logTail(path string, n int) string {
