@@ -513,7 +513,7 @@ func (p *Portal) lookup(ctx context.Context, r *http.Request) client {
 	}
 	c.v, c.admitted = v, true
 	if d.IP != c.ip {
-		if err := p.admitDevice(ctx, v, mac, c.ip, "returned"); err != nil {
+		if err := p.admitDevice(ctx, v, mac, c.ip, "returned", nil); err != nil {
 			p.log.Error("re-admit returning device", "mac", mac, "ip", c.ip, "err", err)
 		}
 	}

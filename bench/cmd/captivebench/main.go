@@ -221,6 +221,9 @@ func orchestrate(ctx context.Context, bin, opennds, perfOut string, n, conc int,
 	if len(rush.Failures) > 0 {
 		fmt.Printf("rush: %d failures, first: %s\n", len(rush.Failures), rush.Failures[0])
 	}
+	if w := signInWaits(filepath.Join(dir, "daemon1.log")); w != "" {
+		fmt.Println("rush: in the daemon, " + w)
+	}
 	fmt.Printf("daemon: peak resident memory %.1f MiB, now %.1f MiB; kernel admitted set: %d elements\n", hwm, rss, inKernel)
 
 	// A reboot: the daemon dies, the kernel's table goes; a new daemon
@@ -666,6 +669,47 @@ func admittedCount(s *testbed.School) (int, error) {
 		return 0, err
 	}
 	return len(els), nil
+}
+
+// signInWaits summarises the daemon's own account of each sign-in (its
+// "guest admitted" lines): how many sign-ins shared each one's database
+// transaction, how long each waited for its writes to be durable (queue
+// and commit), and then for the kernel's admission.
+func signInWaits(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var batch, rec, kern []float64
+	for line := range strings.Lines(string(b)) {
+		if !strings.Contains(line, `msg="guest admitted"`) || !strings.Contains(line, "reason=redeemed") {
+			continue
+		}
+		vals := map[string]float64{}
+		for _, f := range strings.Fields(line) {
+			k, v, ok := strings.Cut(f, "=")
+			if !ok {
+				continue
+			}
+			if x, err := strconv.ParseFloat(v, 64); err == nil {
+				vals[k] = x
+			}
+		}
+		if _, ok := vals["recorded_ms"]; !ok {
+			continue
+		}
+		batch, rec, kern = append(batch, vals["batch"]), append(rec, vals["recorded_ms"]), append(kern, vals["kernel_ms"])
+	}
+	if len(rec) == 0 {
+		return ""
+	}
+	mean := 0.0
+	for _, x := range batch {
+		mean += x
+	}
+	mean /= float64(len(batch))
+	return fmt.Sprintf("%d sign-ins: %.0f per transaction on average (max %.0f); waited for the durable write p50 %.1f ms, p99 %.1f ms, then for the kernel p50 %.1f ms, p99 %.1f ms",
+		len(rec), mean, pct(batch, 100), pct(rec, 50), pct(rec, 99), pct(kern, 50), pct(kern, 99))
 }
 
 // restoreLogged reads the restarted daemon's own account of the restore.
