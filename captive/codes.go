@@ -52,7 +52,7 @@ func (p *Portal) admitDevice(ctx context.Context, v store.Voucher, mac net.Hardw
 	events.Publish(p.hub, events.SessionStarted{Source: events.SourcePortal, At: p.now(), VoucherID: v.ID, MAC: mac, IP: ip, Until: until, Reason: reason})
 	if signIn != nil {
 		p.log.Info("guest admitted", "voucher", v.ID, "mac", mac, "ip", ip, "until", until, "reason", reason,
-			"batch", signIn.batch, "recorded_ms", millis(signIn.wait), "kernel_ms", millis(admitted))
+			"batch", signIn.batch, "recorded_ms", millis(signIn.wait), "commit_ms", millis(signIn.commit), "kernel_ms", millis(admitted))
 		return nil
 	}
 	p.log.Info("guest admitted", "voucher", v.ID, "mac", mac, "ip", ip, "until", until, "reason", reason)

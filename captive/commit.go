@@ -40,7 +40,8 @@ type signIns struct {
 type pendingSignIn struct {
 	b     store.BatchRedemption
 	res   store.RedeemResult
-	batch int // how many sign-ins the transaction that carried it held
+	batch  int           // how many sign-ins the transaction that carried it held
+	commit time.Duration // how long that transaction took
 	// done is sent false when res is ready, or true when this sign-in is
 	// to lead the next batch (its res is not ready yet).
 	done chan bool
@@ -50,8 +51,9 @@ type pendingSignIn struct {
 // sign-ins shared its transaction, and how long it waited from asking
 // until its writes were durable (the queue and the commit).
 type signInTiming struct {
-	batch int
-	wait  time.Duration
+	batch  int
+	wait   time.Duration // queue and commit
+	commit time.Duration // the commit alone
 }
 
 // do commits b with whatever other sign-ins are waiting and returns its
@@ -68,7 +70,7 @@ func (g *signIns) do(b store.BatchRedemption) (store.RedeemResult, signInTiming)
 		// Leading: s is the oldest queued sign-in, so the batch carries it.
 		g.commit()
 	}
-	return s.res, signInTiming{batch: s.batch, wait: time.Since(t0)}
+	return s.res, signInTiming{batch: s.batch, wait: time.Since(t0), commit: s.commit}
 }
 
 // commit takes up to signInBatchMax queued sign-ins, commits them and
@@ -86,7 +88,9 @@ func (g *signIns) commit() {
 		items[i] = s.b
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), signInTimeout)
+	t0 := time.Now()
 	res, err := g.st.RedeemVouchers(ctx, items)
+	took := time.Since(t0)
 	cancel()
 	for i, s := range batch {
 		if err != nil {
@@ -94,7 +98,7 @@ func (g *signIns) commit() {
 		} else {
 			s.res = res[i]
 		}
-		s.batch = len(batch)
+		s.batch, s.commit = len(batch), took
 		if i > 0 { // batch[0] is the leader, which is not waiting
 			s.done <- false
 		}
