@@ -373,6 +373,32 @@ FirewallRuleSet users-to-router {
 	d := &daemon{logPath: logPath, done: make(chan struct{})}
 	d.cmd = s.Command(context.Background(), "router", bin, "-f", "-c", conf, "-w", filepath.Join(dir, "ndsctl.sock"), "-d", "1")
 	d.cmd.Stdout, d.cmd.Stderr = log, log
+	// Debian's openNDS 9.10 moves the nftables filter table's INPUT and
+	// FORWARD chains to priority -100 with nft (OpenWrt's fw4 layout),
+	// after which Debian's iptables-nft refuses to add its own INPUT
+	// chain ("CHAIN_ADD failed (Operation not supported)") and openNDS
+	// exits ("Error initializing firewall rules") a few seconds after it
+	// began answering probes. With iptables-legacy first on its PATH its
+	// rules go to the kernel's xtables instead, and the nft move finds no
+	// table to move; only this process's PATH changes.
+	if legacy, err := exec.LookPath("iptables-legacy"); err == nil {
+		bindir := filepath.Join(dir, "opennds-bin")
+		if err := os.MkdirAll(bindir, 0o755); err != nil {
+			log.Close()
+			return nil, err
+		}
+		for _, name := range []string{"iptables", "iptables-save", "iptables-restore"} {
+			target := legacy
+			if name != "iptables" {
+				target = strings.Replace(legacy, "iptables-legacy", strings.Replace(name, "iptables", "iptables-legacy", 1), 1)
+			}
+			if err := os.Symlink(target, filepath.Join(bindir, name)); err != nil {
+				log.Close()
+				return nil, err
+			}
+		}
+		d.cmd.Env = append(os.Environ(), "PATH="+bindir+":"+os.Getenv("PATH"))
+	}
 	if err := d.cmd.Start(); err != nil {
 		log.Close()
 		os.Remove(leases)
