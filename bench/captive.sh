@@ -25,6 +25,9 @@
 #   CONCURRENCY        visitors in flight at once (default 200)
 #   REDIRECT_SECONDS   length of each redirect-rate run (default 5)
 #   OPENNDS            0 skips openNDS even when installed
+#   PERF               `perf record -a -g` the whole machine during the rush
+#                      into this file (perf report --comm gatehouse for the
+#                      daemon, --comm captivebench for the load generator)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,7 +64,7 @@ fi
 echo "captive portal: $CLIENTS visitors, $CONCURRENCY in flight, $(nproc) cores"
 # Bounded: the whole run, openNDS included, has 15 minutes.
 timeout 900 "$tmp/captivebench" -gatehouse "$tmp/gatehouse" -clients "$CLIENTS" -concurrency "$CONCURRENCY" \
-	-redirect-seconds "$REDIRECT_SECONDS" "${nds[@]}" | tee "$tmp/out"
+	-redirect-seconds "$REDIRECT_SECONDS" ${PERF:+-perf "$PERF"} "${nds[@]}" | tee "$tmp/out"
 
 # The verdict lines (bench/lib/verdict.sh) against issue 16's portal-rush
 # targets: >= 500 logins/s and form POST -> forwarded p99 <= 300 ms.

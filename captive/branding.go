@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/gatehouse-net/gatehouse/web/httpx"
 
@@ -144,6 +145,31 @@ func (p *Portal) currentBrand(ctx context.Context) brand {
 		p.log.Error("read branding", "err", err)
 		return brand{}
 	}
+	return p.brandMemo.of(b)
+}
+
+// brandMemo keeps the last branding turned into a brand, so that every
+// page does not encode the logo again (it changes a few times a year).
+type brandMemo struct {
+	mu     sync.Mutex
+	valid  bool
+	colour string
+	logo   []byte
+	out    brand
+}
+
+func (m *brandMemo) of(b store.Branding) brand {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.valid && m.colour == b.Colour && bytes.Equal(m.logo, b.Logo) {
+		return m.out
+	}
+	out := brandOf(b)
+	m.valid, m.colour, m.logo, m.out = true, b.Colour, bytes.Clone(b.Logo), out
+	return out
+}
+
+func brandOf(b store.Branding) brand {
 	var out brand
 	if len(b.Logo) > 0 {
 		out.LogoURI = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Logo))

@@ -31,12 +31,15 @@ func codeLimits(id, upBits, downBits, quota int64) policy.Limits {
 }
 
 // admitDevice opens the gate for mac/ip until the code's end and records the
-// address.
-func (p *Portal) admitDevice(ctx context.Context, v store.Voucher, mac net.HardwareAddr, ip netip.Addr, reason string) error {
+// address. signIn, for a sign-in, is how its writes went; its log line
+// then also says how long the visitor waited for them and for the kernel.
+func (p *Portal) admitDevice(ctx context.Context, v store.Voucher, mac net.HardwareAddr, ip netip.Addr, reason string, signIn *signInTiming) error {
 	until := v.Until()
+	t0 := time.Now()
 	if err := p.adm.AdmitWith(ctx, policy.Device{MAC: mac, IP: ip}, until, codeLimits(v.ID, v.RateUpBps, v.RateDownBps, v.QuotaBytes)); err != nil {
 		return err
 	}
+	admitted := time.Since(t0)
 	if n := p.conns.closeIdle(ip); n > 0 {
 		p.log.Debug("closed connections opened before admission", "ip", ip, "connections", n)
 	}
@@ -47,6 +50,11 @@ func (p *Portal) admitDevice(ctx context.Context, v store.Voucher, mac net.Hardw
 	}
 	p.ends.note(until)
 	events.Publish(p.hub, events.SessionStarted{Source: events.SourcePortal, At: p.now(), VoucherID: v.ID, MAC: mac, IP: ip, Until: until, Reason: reason})
+	if signIn != nil {
+		p.log.Info("guest admitted", "voucher", v.ID, "mac", mac, "ip", ip, "until", until, "reason", reason,
+			"batch", signIn.batch, "recorded_ms", millis(signIn.wait), "commit_ms", millis(signIn.commit), "kernel_ms", millis(admitted))
+		return nil
+	}
 	p.log.Info("guest admitted", "voucher", v.ID, "mac", mac, "ip", ip, "until", until, "reason", reason)
 	return nil
 }
@@ -68,7 +76,7 @@ func (p *Portal) ReadmitOnLease(ctx context.Context, mac net.HardwareAddr, ip ne
 			p.log.Warn("evict previous address", "mac", mac, "ip", d.IP, "err", err)
 		}
 	}
-	if err := p.admitDevice(ctx, v, mac, ip, "returned"); err != nil {
+	if err := p.admitDevice(ctx, v, mac, ip, "returned", nil); err != nil {
 		return false, fmt.Errorf("captive: readmit %v: %w", mac, err)
 	}
 	return true, nil
@@ -216,7 +224,7 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 	record := func(outcome string) {
 		a := attempt
 		a.Outcome = outcome
-		if r := p.signIns.do(store.BatchRedemption{Attempt: a}); r.Err != nil {
+		if r, _ := p.signIns.do(store.BatchRedemption{Attempt: a}); r.Err != nil {
 			p.log.Error("record code attempt", "err", r.Err)
 		}
 	}
@@ -299,13 +307,13 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 		}
 		return "error"
 	}
-	r := p.signIns.do(store.BatchRedemption{Redemption: red, Check: check, Attempt: attempt, Outcome: outcomeOf})
+	r, timing := p.signIns.do(store.BatchRedemption{Redemption: red, Check: check, Attempt: attempt, Outcome: outcomeOf})
 	v, err = r.Voucher, r.Err
 	if retry && errors.Is(err, store.ErrNotFound) {
 		retry = false
 		if old, ok := p.legacyKey(ctx); ok {
 			red.CodeHash = HashCode(old, code)
-			r = p.signIns.do(store.BatchRedemption{Redemption: red, Check: check, Attempt: attempt, Outcome: outcomeOf})
+			r, timing = p.signIns.do(store.BatchRedemption{Redemption: red, Check: check, Attempt: attempt, Outcome: outcomeOf})
 			v, err = r.Voucher, r.Err
 		} else {
 			record(outcomeInvalid)
@@ -321,7 +329,7 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 		return v, err
 	}
 	p.lim.succeed(key)
-	if err := p.admitDevice(ctx, v, mac, ip, "redeemed"); err != nil {
+	if err := p.admitDevice(ctx, v, mac, ip, "redeemed", &timing); err != nil {
 		// The acceptance (and its "ok" attempt) is on record; the trail
 		// also says the kernel then refused the admission.
 		record(outcomeAdmitError)
@@ -329,6 +337,9 @@ func (p *Portal) redeem(ctx context.Context, typed string, mac net.HardwareAddr,
 	}
 	return v, nil
 }
+
+// millis is d in milliseconds with two decimals, for log lines.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()/10) / 100 }
 
 func clip(s string, n int) string {
 	s = strings.TrimSpace(s)

@@ -38,28 +38,39 @@ type signIns struct {
 }
 
 type pendingSignIn struct {
-	b   store.BatchRedemption
-	res store.RedeemResult
+	b     store.BatchRedemption
+	res   store.RedeemResult
+	batch  int           // how many sign-ins the transaction that carried it held
+	commit time.Duration // how long that transaction took
 	// done is sent false when res is ready, or true when this sign-in is
 	// to lead the next batch (its res is not ready yet).
 	done chan bool
 }
 
+// signInTiming is how a sign-in's writes went, for the log: how many
+// sign-ins shared its transaction, and how long it waited from asking
+// until its writes were durable (the queue and the commit).
+type signInTiming struct {
+	batch  int
+	wait   time.Duration // queue and commit
+	commit time.Duration // the commit alone
+}
+
 // do commits b with whatever other sign-ins are waiting and returns its
 // result (RedeemVoucher's, or for an attempt alone only Err).
-func (g *signIns) do(b store.BatchRedemption) store.RedeemResult {
+func (g *signIns) do(b store.BatchRedemption) (store.RedeemResult, signInTiming) {
+	t0 := time.Now()
 	s := &pendingSignIn{b: b, done: make(chan bool, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, s)
 	lead := !g.leading
 	g.leading = true
 	g.mu.Unlock()
-	if !lead && !<-s.done {
-		return s.res
+	if lead || <-s.done {
+		// Leading: s is the oldest queued sign-in, so the batch carries it.
+		g.commit()
 	}
-	// Leading: s is the oldest queued sign-in, so the batch carries it.
-	g.commit()
-	return s.res
+	return s.res, signInTiming{batch: s.batch, wait: time.Since(t0), commit: s.commit}
 }
 
 // commit takes up to signInBatchMax queued sign-ins, commits them and
@@ -77,7 +88,9 @@ func (g *signIns) commit() {
 		items[i] = s.b
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), signInTimeout)
+	t0 := time.Now()
 	res, err := g.st.RedeemVouchers(ctx, items)
+	took := time.Since(t0)
 	cancel()
 	for i, s := range batch {
 		if err != nil {
@@ -85,6 +98,7 @@ func (g *signIns) commit() {
 		} else {
 			s.res = res[i]
 		}
+		s.batch, s.commit = len(batch), took
 		if i > 0 { // batch[0] is the leader, which is not waiting
 			s.done <- false
 		}

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -209,10 +211,7 @@ func routeInterface(c *netlink.Conn, ip netip.Addr) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	msgs, err := c.Execute(netlink.Message{
-		Header: netlink.Header{Type: unix.RTM_GETROUTE, Flags: netlink.Request},
-		Data:   append(body, attrs...),
-	})
+	msgs, err := exchange(c, unix.RTM_GETROUTE, append(body, attrs...))
 	if err != nil {
 		return 0, err
 	}
@@ -236,6 +235,79 @@ func routeInterface(c *netlink.Conn, ip netip.Addr) (uint32, error) {
 	return 0, errors.New("the kernel named no interface")
 }
 
+// exchangeSeq numbers exchange's requests (any numbering will do: each
+// socket carries one request at a time).
+var exchangeSeq atomic.Uint32
+
+// exchange sends one request (not a dump) of type typ on c and returns the
+// kernel's one answer, or its error as a unix.Errno. It does what
+// c.Execute does for a single answer with a send and a receive on the
+// socket itself: Execute also peeks at each answer before reading it and
+// starts a goroutine per call, which made a lookup cost three times its
+// two system calls, and the portal looks its client up for every request.
+func exchange(c *netlink.Conn, typ uint16, data []byte) ([]netlink.Message, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	seq := exchangeSeq.Add(1)
+	req := make([]byte, unix.NLMSG_HDRLEN+len(data))
+	binary.NativeEndian.PutUint32(req[0:4], uint32(len(req)))
+	binary.NativeEndian.PutUint16(req[4:6], typ)
+	binary.NativeEndian.PutUint16(req[6:8], unix.NLM_F_REQUEST)
+	binary.NativeEndian.PutUint32(req[8:12], seq)
+	copy(req[unix.NLMSG_HDRLEN:], data)
+	var serr error
+	if err := rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		return serr != unix.EAGAIN
+	}); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, fmt.Errorf("send: %w", serr)
+	}
+	// The kernel answers a get while it handles the send, so the answer
+	// is normally queued already; Read waits for it otherwise.
+	buf := make([]byte, 4096)
+	var n, rflags int
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		n, _, rflags, _, rerr = unix.Recvmsg(int(fd), buf, nil, 0)
+		return rerr != unix.EAGAIN
+	}); err != nil {
+		return nil, err
+	}
+	if rerr != nil {
+		return nil, fmt.Errorf("receive: %w", rerr)
+	}
+	if rflags&unix.MSG_TRUNC != 0 {
+		return nil, errors.New("receive: answer truncated")
+	}
+	raw, err := syscall.ParseNetlinkMessage(buf[:n])
+	if err != nil {
+		return nil, fmt.Errorf("receive: %w", err)
+	}
+	out := make([]netlink.Message, 0, len(raw))
+	for _, m := range raw {
+		if m.Header.Seq != seq {
+			return nil, fmt.Errorf("receive: answer to request %d, want %d", m.Header.Seq, seq)
+		}
+		if m.Header.Type == unix.NLMSG_ERROR {
+			if len(m.Data) < 4 {
+				return nil, errors.New("receive: short error message")
+			}
+			if code := int32(binary.NativeEndian.Uint32(m.Data[:4])); code != 0 {
+				return nil, unix.Errno(-code)
+			}
+			continue // an acknowledgement
+		}
+		out = append(out, netlink.Message{Header: netlink.Header{Length: m.Header.Len, Type: netlink.HeaderType(m.Header.Type),
+			Flags: netlink.HeaderFlags(m.Header.Flags), Sequence: m.Header.Seq, PID: m.Header.Pid}, Data: m.Data})
+	}
+	return out, nil
+}
+
 type neighbour struct {
 	ip    netip.Addr
 	mac   net.HardwareAddr
@@ -255,10 +327,7 @@ func getNeighbour(c *netlink.Conn, ifindex uint32, ip netip.Addr) ([]neighbour, 
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := c.Execute(netlink.Message{
-		Header: netlink.Header{Type: unix.RTM_GETNEIGH, Flags: netlink.Request},
-		Data:   append(body, attrs...),
-	})
+	msgs, err := exchange(c, unix.RTM_GETNEIGH, append(body, attrs...))
 	if err != nil {
 		return nil, err
 	}

@@ -94,16 +94,29 @@ func (p *Portal) page(r *http.Request, lang, title string) *pageData {
 }
 
 func (p *Portal) render(w http.ResponseWriter, status int, name string, d *pageData) {
+	body, ok := p.renderBytes(w, name, d)
+	if ok {
+		writePage(w, status, d.Lang, body)
+	}
+}
+
+// renderBytes executes template name with d; on an error it answers w
+// with a 500 and reports false.
+func (p *Portal) renderBytes(w http.ResponseWriter, name string, d *pageData) ([]byte, bool) {
 	var b bytes.Buffer
 	if err := p.tmpl.ExecuteTemplate(&b, name, d); err != nil {
 		p.log.Error("render portal page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+		return nil, false
 	}
+	return b.Bytes(), true
+}
+
+func writePage(w http.ResponseWriter, status int, lang string, body []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Language", d.Lang)
+	w.Header().Set("Content-Language", lang)
 	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes())
+	_, _ = w.Write(body)
 }
 
 func aupParagraphs(text string) []string {
@@ -135,6 +148,19 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) renderLogin(w http.ResponseWriter, r *http.Request, status int, lang, code, name, company, msg string) {
 	d := p.page(r, lang, tr(lang, "title"))
 	aup := p.currentAUP(r.Context())
+	// The plain page (no code, nothing typed, no message) is the same for
+	// every visitor: it is what a rush asks for, so it is rendered once
+	// per language, path, AUP and branding (pagecache.go).
+	q := r.URL.Query()
+	plain := status == http.StatusOK && code == "" && name == "" && company == "" && msg == "" &&
+		q.Get("code") == "" && q.Get("out") != "1"
+	key := loginPageKey{lang: lang, path: r.URL.Path, aup: aup.Version, brand: d.Brand}
+	if plain {
+		if body, ok := p.loginPages.get(key); ok {
+			writePage(w, status, lang, body)
+			return
+		}
+	}
 	text := aup.TextEN
 	if lang == langCY && aup.TextCY != "" {
 		text = aup.TextCY
@@ -150,7 +176,16 @@ func (p *Portal) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	if r.URL.Query().Get("out") == "1" {
 		d.Notice = tr(lang, "logged_out")
 	}
-	p.render(w, status, "login", d)
+	if !plain {
+		p.render(w, status, "login", d)
+		return
+	}
+	body, ok := p.renderBytes(w, "login", d)
+	if !ok {
+		return
+	}
+	p.loginPages.put(key, body)
+	writePage(w, status, lang, body)
 }
 
 func (p *Portal) renderStatus(w http.ResponseWriter, r *http.Request, lang string, v store.Voucher, msg string) {

@@ -126,6 +126,9 @@ type Portal struct {
 
 	signIns signIns // group commit of sign-ins (commit.go)
 
+	brandMemo  brandMemo  // the branding as pages use it (branding.go)
+	loginPages loginPages // the plain sign-in page, rendered (pagecache.go)
+
 	panics atomic.Uint64 // requests whose handling panicked
 }
 
@@ -510,7 +513,7 @@ func (p *Portal) lookup(ctx context.Context, r *http.Request) client {
 	}
 	c.v, c.admitted = v, true
 	if d.IP != c.ip {
-		if err := p.admitDevice(ctx, v, mac, c.ip, "returned"); err != nil {
+		if err := p.admitDevice(ctx, v, mac, c.ip, "returned", nil); err != nil {
 			p.log.Error("re-admit returning device", "mac", mac, "ip", c.ip, "err", err)
 		}
 	}

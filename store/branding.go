@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -45,6 +46,7 @@ func (s *Store) SetBranding(ctx context.Context, actor string, b Branding, at ti
 		}
 		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "portal.branding", Object: "branding", After: after})
 	})
+	s.portal.changed()
 	if err != nil {
 		return fmt.Errorf("store: set branding: %w", err)
 	}
@@ -52,11 +54,19 @@ func (s *Store) SetBranding(ctx context.Context, actor string, b Branding, at ti
 }
 
 // CurrentBranding returns the branding; a zero Branding when none was set.
+// It is read for every portal page, so the last answer is kept (see
+// portalCache); the caller gets its own copy of the logo.
 func (s *Store) CurrentBranding(ctx context.Context) (Branding, error) {
+	if b, ok := s.portal.branding(); ok {
+		b.Logo = bytes.Clone(b.Logo)
+		return b, nil
+	}
+	gen := s.portal.generation()
 	var b Branding
 	var at string
 	err := s.db.QueryRowContext(ctx, `SELECT logo, colour, set_at, set_by FROM branding WHERE id = 1`).Scan(&b.Logo, &b.Colour, &at, &b.SetBy)
 	if errors.Is(err, sql.ErrNoRows) {
+		s.portal.keepBranding(gen, Branding{})
 		return Branding{}, nil
 	}
 	if err == nil {
@@ -68,5 +78,7 @@ func (s *Store) CurrentBranding(ctx context.Context) (Branding, error) {
 	if len(b.Logo) == 0 {
 		b.Logo = nil
 	}
+	s.portal.keepBranding(gen, b)
+	b.Logo = bytes.Clone(b.Logo)
 	return b, nil
 }

@@ -700,6 +700,14 @@ const (
 	stmtDeviceSighting
 	stmtLatestPersonChange
 	stmtPersonChanges
+	stmtVoucherForDevice
+	stmtRedeemVoucher
+	stmtRedeemKnown
+	stmtRedeemFirstUse
+	stmtRedeemDevice
+	stmtRedeemAcceptance
+	stmtAttemptBump
+	stmtAttemptInsert
 	numStmts
 )
 

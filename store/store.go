@@ -85,6 +85,10 @@ type Store struct {
 	// prepared), indexed by the stmt* constants.
 	stmtMu sync.Mutex
 	stmts  [numStmts]*sql.Stmt
+
+	// portal keeps the portal's AUP and branding between reads
+	// (portalcache.go).
+	portal portalCache
 }
 
 // Connection parameters, applied by the driver to every pooled connection.

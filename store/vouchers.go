@@ -457,9 +457,10 @@ func (s *Store) RedeemVoucher(ctx context.Context, r Redemption, check func(v Vo
 	}
 	var v Voucher
 	var checkErr error
+	s.prepareRedeem(ctx)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		v, checkErr, err = redeemTx(ctx, tx, r, check)
+		v, checkErr, err = redeemTx(ctx, s, tx, r, check)
 		if checkErr != nil {
 			return checkErr
 		}
@@ -485,17 +486,37 @@ func (r Redemption) valid() error {
 	return nil
 }
 
+// The sign-in's statements (redeemTx, recordAttemptTx), prepared once.
+const (
+	redeemVoucherQuery  = `SELECT ` + voucherColumns + voucherFrom + `WHERE v.code_hash = ?`
+	redeemKnownQuery    = `SELECT count(*) FROM voucher_devices WHERE voucher_id = ? AND mac = ?`
+	redeemFirstUseQuery = `UPDATE vouchers SET first_used_at = ?, expires_at = ? WHERE id = ?`
+	redeemDeviceQuery   = `INSERT INTO voucher_devices (voucher_id, mac, ip, first_at, last_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (voucher_id, mac) DO UPDATE SET ip = excluded.ip, last_at = excluded.last_at, logged_out_at = ''`
+	redeemAcceptanceQuery = `INSERT INTO guest_acceptances (at, voucher_id, mac, randomised, ip, name, company, aup_version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	attemptBumpQuery = `UPDATE voucher_attempts SET count = count + 1
+		WHERE id = (SELECT id FROM voucher_attempts WHERE mac = ? AND ip = ? AND outcome = ? AND at >= ? AND at < ? ORDER BY id DESC LIMIT 1)`
+	attemptInsertQuery = `INSERT INTO voucher_attempts (at, mac, ip, outcome) VALUES (?, ?, ?, ?)`
+)
+
 // redeemTx is RedeemVoucher's work inside tx (the caller checked r). A
 // refusal by check comes back as checkErr, any other failure as err; either
 // way the caller must undo what was written.
-func redeemTx(ctx context.Context, tx *sql.Tx, r Redemption, check func(v Voucher, known bool) error) (v Voucher, checkErr, err error) {
+// s, when not nil, runs the statements prepared once (txq).
+func redeemTx(ctx context.Context, s *Store, tx *sql.Tx, r Redemption, check func(v Voucher, known bool) error) (v Voucher, checkErr, err error) {
+	q := txq{ctx: ctx, s: s, tx: tx}
 	at := r.At.UTC()
 	mac := macText(r.MAC)
-	if v, err = voucherWhere(ctx, tx, `v.code_hash = ?`, r.CodeHash); err != nil {
+	v, err = scanVoucher(q.queryRow(stmtRedeemVoucher, redeemVoucherQuery, r.CodeHash))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
 		return Voucher{}, nil, err
 	}
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM voucher_devices WHERE voucher_id = ? AND mac = ?`, v.ID, mac).Scan(&n); err != nil {
+	if err := q.queryRow(stmtRedeemKnown, redeemKnownQuery, v.ID, mac).Scan(&n); err != nil {
 		return Voucher{}, nil, err
 	}
 	if checkErr = check(v, n > 0); checkErr != nil {
@@ -506,21 +527,19 @@ func redeemTx(ctx context.Context, tx *sql.Tx, r Redemption, check func(v Vouche
 		if v.StartOnFirstUse {
 			v.ExpiresAt = at.Add(v.Duration)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE vouchers SET first_used_at = ?, expires_at = ? WHERE id = ?`,
+		if _, err := q.exec(stmtRedeemFirstUse, redeemFirstUseQuery,
 			formatTime(v.FirstUsedAt), formatTime(v.ExpiresAt), v.ID); err != nil {
 			return Voucher{}, nil, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO voucher_devices (voucher_id, mac, ip, first_at, last_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (voucher_id, mac) DO UPDATE SET ip = excluded.ip, last_at = excluded.last_at, logged_out_at = ''`,
+	if _, err := q.exec(stmtRedeemDevice, redeemDeviceQuery,
 		v.ID, mac, r.IP.String(), formatTime(at), formatTime(at)); err != nil {
 		return Voucher{}, nil, err
 	}
 	if n == 0 {
 		v.Devices++
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO guest_acceptances (at, voucher_id, mac, randomised, ip, name, company, aup_version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, formatTime(at), v.ID, mac, r.MAC[0]&2 != 0, r.IP.String(), r.Name, r.Company, r.AUPVersion); err != nil {
+	if _, err := q.exec(stmtRedeemAcceptance, redeemAcceptanceQuery, formatTime(at), v.ID, mac, r.MAC[0]&2 != 0, r.IP.String(), r.Name, r.Company, r.AUPVersion); err != nil {
 		return Voucher{}, nil, err
 	}
 	return v, nil, nil
@@ -536,8 +555,14 @@ const activeDeviceWhere = `d.logged_out_at = '' AND v.revoked_at = '' AND v.expi
 // it has none.
 func (s *Store) VoucherForDevice(ctx context.Context, mac net.HardwareAddr, now time.Time) (Voucher, VoucherDevice, error) {
 	var id int64
-	err := s.db.QueryRowContext(ctx, `SELECT v.id FROM voucher_devices d JOIN vouchers v ON v.id = d.voucher_id
-		WHERE d.mac = ?2 AND `+activeDeviceWhere+` ORDER BY v.expires_at DESC LIMIT 1`, formatTime(now), macText(mac)).Scan(&id)
+	// Prepared once: the portal asks this for every probe and page of a
+	// device that is not signed in, and parsing the join cost more than
+	// running it.
+	stmt, err := s.prepared(ctx, stmtVoucherForDevice, `SELECT v.id FROM voucher_devices d JOIN vouchers v ON v.id = d.voucher_id
+		WHERE d.mac = ?2 AND `+activeDeviceWhere+` ORDER BY v.expires_at DESC LIMIT 1`)
+	if err == nil {
+		err = stmt.QueryRowContext(ctx, formatTime(now), macText(mac)).Scan(&id)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -695,7 +720,8 @@ func (s *Store) ExtendVoucher(ctx context.Context, actor string, id int64, d tim
 // RecordVoucherAttempt logs one code attempt (never the code). Not audited:
 // it is a visitor's doing; it is the brute-force trail.
 func (s *Store) RecordVoucherAttempt(ctx context.Context, a VoucherAttempt) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error { return recordAttemptTx(ctx, tx, a) })
+	s.prepareRedeem(ctx)
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return recordAttemptTx(ctx, s, tx, a) })
 	if err != nil {
 		return fmt.Errorf("store: record voucher attempt: %w", err)
 	}
@@ -705,14 +731,14 @@ func (s *Store) RecordVoucherAttempt(ctx context.Context, a VoucherAttempt) erro
 // recordAttemptTx is RecordVoucherAttempt's work inside tx. Attempts are
 // aggregated: one adds to its device's row for the outcome and minute, if
 // there is one.
-func recordAttemptTx(ctx context.Context, tx *sql.Tx, a VoucherAttempt) error {
+func recordAttemptTx(ctx context.Context, s *Store, tx *sql.Tx, a VoucherAttempt) error {
+	q := txq{ctx: ctx, s: s, tx: tx}
 	mac := ""
 	if len(a.MAC) > 0 {
 		mac = macText(a.MAC)
 	}
 	minute := a.At.UTC().Truncate(time.Minute)
-	res, err := tx.ExecContext(ctx, `UPDATE voucher_attempts SET count = count + 1
-		WHERE id = (SELECT id FROM voucher_attempts WHERE mac = ? AND ip = ? AND outcome = ? AND at >= ? AND at < ? ORDER BY id DESC LIMIT 1)`,
+	res, err := q.exec(stmtAttemptBump, attemptBumpQuery,
 		mac, addrText(a.IP), a.Outcome, formatTime(minute), formatTime(minute.Add(time.Minute)))
 	if err != nil {
 		return err
@@ -720,7 +746,7 @@ func recordAttemptTx(ctx context.Context, tx *sql.Tx, a VoucherAttempt) error {
 	if n, err := res.RowsAffected(); err != nil || n > 0 {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO voucher_attempts (at, mac, ip, outcome) VALUES (?, ?, ?, ?)`,
+	_, err = q.exec(stmtAttemptInsert, attemptInsertQuery,
 		formatTime(a.At), mac, addrText(a.IP), a.Outcome)
 	return err
 }
@@ -783,6 +809,7 @@ func (s *Store) SetPortalAUP(ctx context.Context, actor, version, en, cy string,
 		}
 		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Action: "portal.aup", Object: "aup:" + p.Version[:12], After: after})
 	})
+	s.portal.changed()
 	if err != nil {
 		return PortalAUP{}, fmt.Errorf("store: set portal AUP: %w", err)
 	}
@@ -791,11 +818,19 @@ func (s *Store) SetPortalAUP(ctx context.Context, actor, version, en, cy string,
 
 // CurrentPortalAUP returns the AUP in force; ErrNotFound when none was set.
 func (s *Store) CurrentPortalAUP(ctx context.Context) (PortalAUP, error) {
+	if p, found, ok := s.portal.aup(); ok {
+		if !found {
+			return PortalAUP{}, fmt.Errorf("store: portal AUP: %w", ErrNotFound)
+		}
+		return p, nil
+	}
+	gen := s.portal.generation()
 	var p PortalAUP
 	var at string
 	err := s.db.QueryRowContext(ctx, `SELECT version, text_en, text_cy, set_at, set_by FROM portal_aup ORDER BY id DESC LIMIT 1`).
 		Scan(&p.Version, &p.TextEN, &p.TextCY, &at, &p.SetBy)
 	if errors.Is(err, sql.ErrNoRows) {
+		s.portal.keepAUP(gen, PortalAUP{}, false)
 		err = ErrNotFound
 	}
 	if err == nil {
@@ -804,6 +839,7 @@ func (s *Store) CurrentPortalAUP(ctx context.Context) (PortalAUP, error) {
 	if err != nil {
 		return PortalAUP{}, fmt.Errorf("store: portal AUP: %w", err)
 	}
+	s.portal.keepAUP(gen, p, true)
 	return p, nil
 }
 

@@ -43,12 +43,13 @@ func (s *Store) RedeemVouchers(ctx context.Context, batch []BatchRedemption) ([]
 	if len(batch) == 0 {
 		return out, nil
 	}
+	s.prepareRedeem(ctx)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for i, b := range batch {
 			out[i] = RedeemResult{}
 			a := b.Attempt
 			if b.Redemption.CodeHash != "" {
-				v, err, fatal := redeemSavepoint(ctx, tx, b.Redemption, b.Check)
+				v, err, fatal := redeemSavepoint(ctx, s, tx, b.Redemption, b.Check)
 				if fatal != nil {
 					return fatal
 				}
@@ -63,7 +64,7 @@ func (s *Store) RedeemVouchers(ctx context.Context, batch []BatchRedemption) ([]
 			if a.Outcome == "" {
 				continue
 			}
-			if err := recordAttemptTx(ctx, tx, a); err != nil {
+			if err := recordAttemptTx(ctx, s, tx, a); err != nil {
 				return fmt.Errorf("record voucher attempt: %w", err)
 			}
 		}
@@ -80,14 +81,14 @@ func (s *Store) RedeemVouchers(ctx context.Context, batch []BatchRedemption) ([]
 // to the savepoint. fatal is an error that leaves the transaction itself in
 // doubt (a savepoint that could not be set, undone or released): the whole
 // batch must fail then.
-func redeemSavepoint(ctx context.Context, tx *sql.Tx, r Redemption, check func(v Voucher, known bool) error) (v Voucher, err, fatal error) {
+func redeemSavepoint(ctx context.Context, s *Store, tx *sql.Tx, r Redemption, check func(v Voucher, known bool) error) (v Voucher, err, fatal error) {
 	if err := r.valid(); err != nil {
 		return Voucher{}, err, nil
 	}
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT redeem`); err != nil {
 		return Voucher{}, nil, fmt.Errorf("savepoint: %w", err)
 	}
-	v, checkErr, err := redeemTx(ctx, tx, r, check)
+	v, checkErr, err := redeemTx(ctx, s, tx, r, check)
 	if checkErr != nil || err != nil {
 		for _, q := range []string{`ROLLBACK TO redeem`, `RELEASE redeem`} {
 			if _, rbErr := tx.ExecContext(ctx, q); rbErr != nil {

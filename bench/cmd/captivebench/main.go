@@ -81,6 +81,7 @@ func main() {
 	clients := flag.String("clients-file", "", "internal: the visitors (interface, address, code per line)")
 	target := flag.String("target", "", "internal: base URL the redirect run expects in Location")
 	opennds := flag.String("opennds", "", "Debian's opennds binary: measure its redirect rate with the same load")
+	perfOut := flag.String("perf", "", "record `perf record -a -g` of the whole machine during the rush into this file (the daemon is comm gatehouse, the load generator captivebench)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -91,7 +92,7 @@ func main() {
 			flag.Usage()
 			os.Exit(2)
 		}
-		err = orchestrate(ctx, *bin, *opennds, *n, *conc, time.Duration(*seconds*float64(time.Second)))
+		err = orchestrate(ctx, *bin, *opennds, *perfOut, *n, *conc, time.Duration(*seconds*float64(time.Second)))
 	case "redirects":
 		err = loadRedirects(ctx, *clients, *conc, time.Duration(*seconds*float64(time.Second)), *target)
 	case "rush":
@@ -113,7 +114,7 @@ type visitor struct {
 	code  string
 }
 
-func orchestrate(ctx context.Context, bin, opennds string, n, conc int, redirectFor time.Duration) error {
+func orchestrate(ctx context.Context, bin, opennds, perfOut string, n, conc int, redirectFor time.Duration) error {
 	if n < 1 || n > 3000 {
 		return fmt.Errorf("-clients %d: want 1 to 3000 (the /20 holds them from %s)", n, firstAddr)
 	}
@@ -188,8 +189,13 @@ func orchestrate(ctx context.Context, bin, opennds string, n, conc int, redirect
 		red.OK, red.Seconds, len(vs), conc, float64(red.OK)/red.Seconds, red.Errors, red.P50ms, red.P99ms)
 
 	var rush rushResult
+	stopPerf, err := startPerf(perfOut)
+	if err != nil {
+		return err
+	}
 	cpu0, _ := cpuSeconds(d.cmd.Process.Pid)
 	loadCPU, err := childCPU(ctx, s, self, &rush, "-role", "rush", "-clients-file", list, "-concurrency", strconv.Itoa(conc))
+	stopPerf()
 	if err != nil {
 		return err
 	}
@@ -214,6 +220,9 @@ func orchestrate(ctx context.Context, bin, opennds string, n, conc int, redirect
 	}
 	if len(rush.Failures) > 0 {
 		fmt.Printf("rush: %d failures, first: %s\n", len(rush.Failures), rush.Failures[0])
+	}
+	if w := signInWaits(filepath.Join(dir, "daemon1.log")); w != "" {
+		fmt.Println("rush: in the daemon, " + w)
 	}
 	fmt.Printf("daemon: peak resident memory %.1f MiB, now %.1f MiB; kernel admitted set: %d elements\n", hwm, rss, inKernel)
 
@@ -287,6 +296,23 @@ func orchestrate(ctx context.Context, bin, opennds string, n, conc int, redirect
 	return nil
 }
 
+// startPerf starts `perf record` of every CPU (the daemon, the load
+// generator and the kernel's work for both) into out, and returns what
+// stops it; with out empty it does nothing.
+func startPerf(out string) (func(), error) {
+	if out == "" {
+		return func() {}, nil
+	}
+	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-a", "-o", out)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("perf record: %w", err)
+	}
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}, nil
+}
+
 func logTail(path string, n int) string {
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
@@ -347,6 +373,32 @@ FirewallRuleSet users-to-router {
 	d := &daemon{logPath: logPath, done: make(chan struct{})}
 	d.cmd = s.Command(context.Background(), "router", bin, "-f", "-c", conf, "-w", filepath.Join(dir, "ndsctl.sock"), "-d", "1")
 	d.cmd.Stdout, d.cmd.Stderr = log, log
+	// Debian's openNDS 9.10 moves the nftables filter table's INPUT and
+	// FORWARD chains to priority -100 with nft (OpenWrt's fw4 layout),
+	// after which Debian's iptables-nft refuses to add its own INPUT
+	// chain ("CHAIN_ADD failed (Operation not supported)") and openNDS
+	// exits ("Error initializing firewall rules") a few seconds after it
+	// began answering probes. With iptables-legacy first on its PATH its
+	// rules go to the kernel's xtables instead, and the nft move finds no
+	// table to move; only this process's PATH changes.
+	if legacy, err := exec.LookPath("iptables-legacy"); err == nil {
+		bindir := filepath.Join(dir, "opennds-bin")
+		if err := os.MkdirAll(bindir, 0o755); err != nil {
+			log.Close()
+			return nil, err
+		}
+		for _, name := range []string{"iptables", "iptables-save", "iptables-restore"} {
+			target := legacy
+			if name != "iptables" {
+				target = strings.Replace(legacy, "iptables-legacy", strings.Replace(name, "iptables", "iptables-legacy", 1), 1)
+			}
+			if err := os.Symlink(target, filepath.Join(bindir, name)); err != nil {
+				log.Close()
+				return nil, err
+			}
+		}
+		d.cmd.Env = append(os.Environ(), "PATH="+bindir+":"+os.Getenv("PATH"))
+	}
 	if err := d.cmd.Start(); err != nil {
 		log.Close()
 		os.Remove(leases)
@@ -643,6 +695,48 @@ func admittedCount(s *testbed.School) (int, error) {
 		return 0, err
 	}
 	return len(els), nil
+}
+
+// signInWaits summarises the daemon's own account of each sign-in (its
+// "guest admitted" lines): how many sign-ins shared each one's database
+// transaction, how long each waited for its writes to be durable (queue
+// and commit), and then for the kernel's admission.
+func signInWaits(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var batch, rec, commit, kern []float64
+	for line := range strings.Lines(string(b)) {
+		if !strings.Contains(line, `msg="guest admitted"`) || !strings.Contains(line, "reason=redeemed") {
+			continue
+		}
+		vals := map[string]float64{}
+		for _, f := range strings.Fields(line) {
+			k, v, ok := strings.Cut(f, "=")
+			if !ok {
+				continue
+			}
+			if x, err := strconv.ParseFloat(v, 64); err == nil {
+				vals[k] = x
+			}
+		}
+		if _, ok := vals["recorded_ms"]; !ok {
+			continue
+		}
+		batch, rec, kern = append(batch, vals["batch"]), append(rec, vals["recorded_ms"]), append(kern, vals["kernel_ms"])
+		commit = append(commit, vals["commit_ms"])
+	}
+	if len(rec) == 0 {
+		return ""
+	}
+	mean := 0.0
+	for _, x := range batch {
+		mean += x
+	}
+	mean /= float64(len(batch))
+	return fmt.Sprintf("%d sign-ins: %.0f per transaction on average (max %.0f); waited for the durable write p50 %.1f ms, p99 %.1f ms (the transaction itself p50 %.1f ms, p99 %.1f ms), then for the kernel p50 %.1f ms, p99 %.1f ms",
+		len(rec), mean, pct(batch, 100), pct(rec, 50), pct(rec, 99), pct(commit, 50), pct(commit, 99), pct(kern, 50), pct(kern, 99))
 }
 
 // restoreLogged reads the restarted daemon's own account of the restore.
