@@ -161,9 +161,12 @@ func openDB(ctx context.Context, path string) (*Store, error) {
 	// database/sql's queue: cheap, and SQLite on a router's two or four
 	// cores gains nothing from more readers in cgo at once. Eight leaves
 	// readers room beside the one write transaction (writeSem) and a
-	// backup's VACUUM INTO. Nothing in this package holds a connection
-	// while asking for another (inTx's fn uses only its tx; no row loop
-	// queries), so the limit cannot deadlock.
+	// backup's VACUUM INTO. The limit cannot deadlock: inTx's fn uses only
+	// its tx, no row loop queries, and a write waits for writeSem before it
+	// takes a connection. The one place that asks for a second connection
+	// while holding one, txPrepared's first preparation of a statement
+	// inside a transaction, waits only for a reader, and readers wait on
+	// nothing.
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	s := &Store{db: db, path: abs, writeSem: make(chan struct{}, 1)}
