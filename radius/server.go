@@ -590,10 +590,7 @@ func (s *Server) sendDelayed(ctx context.Context) {
 
 // handle authenticates the request and decides the reply.
 func (s *Server) handle(ctx context.Context, acct bool, c *Client, src netip.AddrPort, pkt []byte, maOff int) outcome {
-	p, err := radius.Parse(pkt, c.Secret)
-	if err != nil {
-		return outcome{reason: dropBadAttribute}
-	}
+	p := parsePacket(pkt, c.Secret) // frame has checked pkt
 	switch p.Code {
 	case radius.CodeAccessRequest:
 		if maOff < 0 {

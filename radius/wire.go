@@ -70,6 +70,32 @@ func frame(b []byte) (pkt []byte, maOff int, err error) {
 	return pkt, maOff, nil
 }
 
+// parsePacket is radius.Parse for a packet that frame has checked (pkt is
+// exactly the packet, every attribute within it), in four allocations
+// instead of two or three per attribute: the values share one copy of the
+// packet's attributes (pkt may be the read loop's buffer), each capped so
+// that an append to one copies it rather than overwriting the next.
+func parsePacket(pkt, secret []byte) *radius.Packet {
+	n := 0
+	for i := headerLen; i < len(pkt); i += int(pkt[i+1]) {
+		n++
+	}
+	data := append([]byte(nil), pkt[headerLen:]...)
+	avps := make([]radius.AVP, n)
+	p := &radius.Packet{Code: radius.Code(pkt[0]), Identifier: pkt[1], Secret: secret, Attributes: make(radius.Attributes, n)}
+	copy(p.Authenticator[:], pkt[4:20])
+	for i, k := 0, 0; i < len(data); k++ {
+		l := int(data[i+1])
+		avps[k].Type = radius.Type(data[i])
+		if l > 2 { // as radius.ParseAttributes: an empty value is nil
+			avps[k].Attribute = radius.Attribute(data[i+2 : i+l : i+l])
+		}
+		p.Attributes[k] = &avps[k]
+		i += l
+	}
+	return p
+}
+
 // macMD5 is an HMAC-MD5 and a plain MD5 without allocation: crypto/hmac
 // allocates its two digests, their pads and each Sum (nine allocations
 // per Message-Authenticator), and a request checks one and signs another.
