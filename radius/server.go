@@ -2,6 +2,7 @@ package radius
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,12 +12,14 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"layeh.com/radius"
+	"layeh.com/radius/rfc2869"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
@@ -109,6 +112,9 @@ type Server struct {
 	ssid    map[string]*Segment
 	segs    map[string]*Segment
 	portal  *Segment
+	// Reply attributes that depend only on the configuration (auth.go).
+	vlanAttrs  map[*Segment]*radius.AVP
+	interimAVP *radius.AVP
 
 	dups     *dupCache
 	sem      chan struct{} // a token per request in flight (queued or in work)
@@ -223,8 +229,11 @@ func New(o Options) (*Server, error) {
 	// Most specific prefix first, so a single AP inside a controller's
 	// range gets its own secret.
 	sort.SliceStable(s.clients, func(i, j int) bool { return s.clients[i].Prefix.Bits() > s.clients[j].Prefix.Bits() })
+	s.vlanAttrs = map[*Segment]*radius.AVP{}
+	s.interimAVP = &radius.AVP{Type: rfc2869.AcctInterimInterval_Type, Attribute: radius.Attribute(binary.BigEndian.AppendUint32(nil, uint32(o.InterimInterval/time.Second)))}
 	for i := range o.Segments {
 		g := &o.Segments[i]
+		s.vlanAttrs[g] = &radius.AVP{Type: 81, Attribute: radius.Attribute(strconv.Itoa(g.VLAN))}
 		s.segs[g.Name] = g
 		for _, id := range g.SSIDs {
 			s.ssid[id] = g
