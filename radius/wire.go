@@ -105,6 +105,8 @@ type macMD5 struct {
 	pad          [md5.BlockSize]byte
 	key          [md5.Size]byte // a secret longer than a block, hashed (RFC 2104)
 	sum          [md5.Size]byte
+	mac          [md5.Size]byte
+	zero         [16]byte // the Message-Authenticator's place, as it is signed
 }
 
 var macPool = sync.Pool{New: func() any { return &macMD5{inner: md5.New(), outer: md5.New()} }}
@@ -132,9 +134,10 @@ func (h *macMD5) keyPad(secret []byte, x byte) {
 // response is signed over the request's authenticator, a CoA request over
 // zeros).
 func messageAuthenticatorTo(out, pkt []byte, off int, secret, auth []byte) {
+	// Every buffer handed to the digests is the pooled struct's: a stack
+	// array passed through hash.Hash's methods escapes to the heap.
 	h := macPool.Get().(*macMD5)
 	defer macPool.Put(h)
-	var zero [16]byte
 	h.keyPad(secret, 0x36)
 	h.inner.Reset()
 	h.inner.Write(h.pad[:])
@@ -145,14 +148,14 @@ func messageAuthenticatorTo(out, pkt []byte, off int, secret, auth []byte) {
 		h.inner.Write(pkt[4:20])
 	}
 	h.inner.Write(pkt[20:off])
-	h.inner.Write(zero[:])
+	h.inner.Write(h.zero[:])
 	h.inner.Write(pkt[off+16:])
 	inner := h.inner.Sum(h.sum[:0])
 	h.keyPad(secret, 0x5c)
 	h.outer.Reset()
 	h.outer.Write(h.pad[:])
 	h.outer.Write(inner)
-	h.outer.Sum(out[:0])
+	copy(out, h.outer.Sum(h.mac[:0]))
 }
 
 // messageAuthenticator is messageAuthenticatorTo into a new slice.
