@@ -7,12 +7,24 @@ import (
 )
 
 // dupKey names one request: RFC 5080 2.2.2's (client, source, identifier,
-// request authenticator).
+// request authenticator). It holds no pointer or string (the client by
+// its number, the address as 16 octets), so the map hashes it as plain
+// memory: with the client's name and a netip.AddrPort the key's hashing
+// and comparison were most of the cache's CPU under load. An IPv6 zone is
+// not part of it; two link-local peers that differ only by interface
+// would also need the same identifier and random authenticator.
 type dupKey struct {
-	client string
-	src    netip.AddrPort
+	client uint16
+	addr   [16]byte
+	port   uint16
 	id     byte
 	auth   [16]byte
+}
+
+func newDupKey(c *Client, src netip.AddrPort, pkt []byte) dupKey {
+	k := dupKey{client: c.num, addr: src.Addr().As16(), port: src.Port(), id: pkt[1]}
+	copy(k.auth[:], pkt[4:20])
+	return k
 }
 
 type dupEntry struct {

@@ -8,9 +8,9 @@ import (
 )
 
 func dupKeyN(i int) dupKey {
-	k := dupKey{client: "aps", src: netip.MustParseAddrPort("127.0.0.1:1000"), id: byte(i)}
-	k.auth[0], k.auth[1] = byte(i>>8), byte(i)
-	return k
+	pkt := make([]byte, headerLen)
+	pkt[1], pkt[4], pkt[5] = byte(i), byte(i>>8), byte(i)
+	return newDupKey(&Client{Name: "aps"}, netip.MustParseAddrPort("127.0.0.1:1000"), pkt)
 }
 
 // The duplicate cache answers a retransmission with the stored reply,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"runtime"
@@ -40,6 +41,8 @@ type Client struct {
 	// Segment names the segment of its logins that name no SSID a segment
 	// serves (a wired 802.1X switch sends none); "" rejects them.
 	Segment string
+
+	num uint16 // its place in Options.Clients: its part of a duplicate-cache key
 }
 
 // Segment is what this package needs of a segment.
@@ -217,6 +220,10 @@ func New(o Options) (*Server, error) {
 		if c.CoAPort == 0 {
 			c.CoAPort = 3799
 		}
+		if i > math.MaxUint16 {
+			return nil, fmt.Errorf("radius: more than %d clients", math.MaxUint16+1)
+		}
+		c.num = uint16(i)
 		c.Prefix = c.Prefix.Masked()
 		s.clients = append(s.clients, &c)
 		s.byName[c.Name] = &c
@@ -440,8 +447,7 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 	// Counted by code only now: the label takes the three codes we serve,
 	// not any octet a sender puts there.
 	s.metrics.requests.WithLabelValues(c.Name, code.String()).Inc()
-	k := dupKey{client: c.Name, src: src, id: pkt[1]}
-	copy(k.auth[:], pkt[4:20])
+	k := newDupKey(c, src, pkt)
 	state, cached := s.dups.begin(k, s.now())
 	switch state {
 	case dupInProgress:
