@@ -89,13 +89,13 @@ var testSegments = []Segment{
 	{Name: "lab", VLAN: 50, SSIDs: []string{"Lab"}, Unknown: policy.UnknownDeny},
 }
 
-func newRig(t *testing.T, mod func(*Options)) *rig {
+func newRig(t testing.TB, mod func(*Options)) *rig {
 	t.Helper()
 	return newRigWith(t, mod, func(srv *Server) error { return srv.Listen() })
 }
 
 // newRigWith lets the caller bind the sockets (in a namespace).
-func newRigWith(t *testing.T, mod func(*Options), listen func(*Server) error) *rig {
+func newRigWith(t testing.TB, mod func(*Options), listen func(*Server) error) *rig {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
@@ -122,6 +122,9 @@ func newRigWith(t *testing.T, mod func(*Options), listen func(*Server) error) *r
 	if _, ok := o.PMKKeys.(rigStoreKeys); ok {
 		o.PMKKeys = st
 	}
+	if _, ok := o.Devices.(rigStoreDevices); ok {
+		o.Devices = StoreDevices{Store: st}
+	}
 	r.srv, err = New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +141,7 @@ func newRigWith(t *testing.T, mod func(*Options), listen func(*Server) error) *r
 
 // signRequest encodes an Access-Request or Status-Server, with a
 // Message-Authenticator unless without.
-func signRequest(t *testing.T, p *radius.Packet, without bool) []byte {
+func signRequest(t testing.TB, p *radius.Packet, without bool) []byte {
 	t.Helper()
 	if !without {
 		p.Attributes = append(radius.Attributes{{Type: typeMsgAut, Attribute: make(radius.Attribute, 16)}}, p.Attributes...)

@@ -67,6 +67,16 @@ func FuzzFrame(f *testing.F) {
 		if err != nil {
 			t.Fatalf("frame passed what layeh rejects: %v", err)
 		}
+		// handle's parse is layeh's, in fewer allocations.
+		q := parsePacket(pkt, []byte("testing123"))
+		if q.Code != p.Code || q.Identifier != p.Identifier || q.Authenticator != p.Authenticator || len(q.Attributes) != len(p.Attributes) {
+			t.Fatalf("parsePacket %+v, radius.Parse %+v", q, p)
+		}
+		for i, a := range p.Attributes {
+			if qa := q.Attributes[i]; qa.Type != a.Type || !bytes.Equal(qa.Attribute, a.Attribute) || (qa.Attribute == nil) != (a.Attribute == nil) {
+				t.Fatalf("attribute %d: parsePacket %v %x, radius.Parse %v %x", i, qa.Type, qa.Attribute, a.Type, a.Attribute)
+			}
+		}
 		if inline.answersInline(false, pkt) {
 			_, eap := p.Lookup(typeEAPMessage)
 			_, mac := ParseMAC(rfc2865.UserName_GetString(p))

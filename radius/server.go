@@ -2,21 +2,25 @@ package radius
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"layeh.com/radius"
+	"layeh.com/radius/rfc2869"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
 	"github.com/gatehouse-net/gatehouse/events"
@@ -37,6 +41,8 @@ type Client struct {
 	// Segment names the segment of its logins that name no SSID a segment
 	// serves (a wired 802.1X switch sends none); "" rejects them.
 	Segment string
+
+	num uint16 // its place in Options.Clients: its part of a duplicate-cache key
 }
 
 // Segment is what this package needs of a segment.
@@ -109,6 +115,9 @@ type Server struct {
 	ssid    map[string]*Segment
 	segs    map[string]*Segment
 	portal  *Segment
+	// Reply attributes that depend only on the configuration (auth.go).
+	vlanAttrs  map[*Segment]*radius.AVP
+	interimAVP *radius.AVP
 
 	dups     *dupCache
 	sem      chan struct{} // a token per request in flight (queued or in work)
@@ -211,6 +220,10 @@ func New(o Options) (*Server, error) {
 		if c.CoAPort == 0 {
 			c.CoAPort = 3799
 		}
+		if i > math.MaxUint16 {
+			return nil, fmt.Errorf("radius: more than %d clients", math.MaxUint16+1)
+		}
+		c.num = uint16(i)
 		c.Prefix = c.Prefix.Masked()
 		s.clients = append(s.clients, &c)
 		s.byName[c.Name] = &c
@@ -223,8 +236,11 @@ func New(o Options) (*Server, error) {
 	// Most specific prefix first, so a single AP inside a controller's
 	// range gets its own secret.
 	sort.SliceStable(s.clients, func(i, j int) bool { return s.clients[i].Prefix.Bits() > s.clients[j].Prefix.Bits() })
+	s.vlanAttrs = map[*Segment]*radius.AVP{}
+	s.interimAVP = &radius.AVP{Type: rfc2869.AcctInterimInterval_Type, Attribute: radius.Attribute(binary.BigEndian.AppendUint32(nil, uint32(o.InterimInterval/time.Second)))}
 	for i := range o.Segments {
 		g := &o.Segments[i]
+		s.vlanAttrs[g] = &radius.AVP{Type: 81, Attribute: radius.Attribute(strconv.Itoa(g.VLAN))}
 		s.segs[g.Name] = g
 		for _, id := range g.SSIDs {
 			s.ssid[id] = g
@@ -431,8 +447,7 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 	// Counted by code only now: the label takes the three codes we serve,
 	// not any octet a sender puts there.
 	s.metrics.requests.WithLabelValues(c.Name, code.String()).Inc()
-	k := dupKey{client: c.Name, src: src, id: pkt[1]}
-	copy(k.auth[:], pkt[4:20])
+	k := newDupKey(c, src, pkt)
 	state, cached := s.dups.begin(k, s.now())
 	switch state {
 	case dupInProgress:
@@ -590,10 +605,7 @@ func (s *Server) sendDelayed(ctx context.Context) {
 
 // handle authenticates the request and decides the reply.
 func (s *Server) handle(ctx context.Context, acct bool, c *Client, src netip.AddrPort, pkt []byte, maOff int) outcome {
-	p, err := radius.Parse(pkt, c.Secret)
-	if err != nil {
-		return outcome{reason: dropBadAttribute}
-	}
+	p := parsePacket(pkt, c.Secret) // frame has checked pkt
 	switch p.Code {
 	case radius.CodeAccessRequest:
 		if maOff < 0 {

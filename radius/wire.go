@@ -9,6 +9,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 
 	"layeh.com/radius"
 )
@@ -68,29 +70,107 @@ func frame(b []byte) (pkt []byte, maOff int, err error) {
 	return pkt, maOff, nil
 }
 
-// messageAuthenticator computes HMAC-MD5(secret, packet) with the
-// Message-Authenticator value at off taken as zero and the authenticator
-// field replaced by auth when auth is not nil (a response is signed over the
-// request's authenticator, a CoA request over zeros).
-func messageAuthenticator(pkt []byte, off int, secret []byte, auth []byte) []byte {
-	h := hmac.New(md5.New, secret)
-	var zero [16]byte
-	h.Write(pkt[:4])
-	if auth != nil {
-		h.Write(auth)
-	} else {
-		h.Write(pkt[4:20])
+// parsePacket is radius.Parse for a packet that frame has checked (pkt is
+// exactly the packet, every attribute within it), in four allocations
+// instead of two or three per attribute: the values share one copy of the
+// packet's attributes (pkt may be the read loop's buffer), each capped so
+// that an append to one copies it rather than overwriting the next.
+func parsePacket(pkt, secret []byte) *radius.Packet {
+	n := 0
+	for i := headerLen; i < len(pkt); i += int(pkt[i+1]) {
+		n++
 	}
-	h.Write(pkt[20:off])
-	h.Write(zero[:])
-	h.Write(pkt[off+16:])
-	return h.Sum(nil)
+	data := append([]byte(nil), pkt[headerLen:]...)
+	avps := make([]radius.AVP, n)
+	p := &radius.Packet{Code: radius.Code(pkt[0]), Identifier: pkt[1], Secret: secret, Attributes: make(radius.Attributes, n)}
+	copy(p.Authenticator[:], pkt[4:20])
+	for i, k := 0, 0; i < len(data); k++ {
+		l := int(data[i+1])
+		avps[k].Type = radius.Type(data[i])
+		if l > 2 { // as radius.ParseAttributes: an empty value is nil
+			avps[k].Attribute = radius.Attribute(data[i+2 : i+l : i+l])
+		}
+		p.Attributes[k] = &avps[k]
+		i += l
+	}
+	return p
+}
+
+// macMD5 is an HMAC-MD5 and a plain MD5 without allocation: crypto/hmac
+// allocates its two digests, their pads and each Sum (nine allocations
+// per Message-Authenticator), and a request checks one and signs another.
+// Pooled; one goroutine uses one at a time.
+type macMD5 struct {
+	inner, outer hash.Hash
+	pad          [md5.BlockSize]byte
+	key          [md5.Size]byte // a secret longer than a block, hashed (RFC 2104)
+	sum          [md5.Size]byte
+	mac          [md5.Size]byte
+	zero         [16]byte // the Message-Authenticator's place, as it is signed
+}
+
+var macPool = sync.Pool{New: func() any { return &macMD5{inner: md5.New(), outer: md5.New()} }}
+
+// keyPad fills h.pad with secret (hashed when longer than a block)
+// XOR x, as RFC 2104's ipad/opad.
+func (h *macMD5) keyPad(secret []byte, x byte) {
+	key := secret
+	if len(key) > md5.BlockSize {
+		h.outer.Reset()
+		h.outer.Write(key)
+		key = h.outer.Sum(h.key[:0])
+	}
+	for i := range h.pad {
+		h.pad[i] = x
+	}
+	for i, k := range key {
+		h.pad[i] ^= k
+	}
+}
+
+// messageAuthenticatorTo writes HMAC-MD5(secret, packet) into out (16
+// octets), with the Message-Authenticator value at off taken as zero and
+// the authenticator field replaced by auth when auth is not nil (a
+// response is signed over the request's authenticator, a CoA request over
+// zeros).
+func messageAuthenticatorTo(out, pkt []byte, off int, secret, auth []byte) {
+	// Every buffer handed to the digests is the pooled struct's: a stack
+	// array passed through hash.Hash's methods escapes to the heap.
+	h := macPool.Get().(*macMD5)
+	defer macPool.Put(h)
+	h.keyPad(secret, 0x36)
+	h.inner.Reset()
+	h.inner.Write(h.pad[:])
+	h.inner.Write(pkt[:4])
+	if auth != nil {
+		h.inner.Write(auth)
+	} else {
+		h.inner.Write(pkt[4:20])
+	}
+	h.inner.Write(pkt[20:off])
+	h.inner.Write(h.zero[:])
+	h.inner.Write(pkt[off+16:])
+	inner := h.inner.Sum(h.sum[:0])
+	h.keyPad(secret, 0x5c)
+	h.outer.Reset()
+	h.outer.Write(h.pad[:])
+	h.outer.Write(inner)
+	copy(out, h.outer.Sum(h.mac[:0]))
+}
+
+// messageAuthenticator is messageAuthenticatorTo into a new slice.
+func messageAuthenticator(pkt []byte, off int, secret []byte, auth []byte) []byte {
+	out := make([]byte, md5.Size)
+	messageAuthenticatorTo(out, pkt, off, secret, auth)
+	return out
 }
 
 // validMA reports whether the Message-Authenticator at off is right for
 // secret; auth as for messageAuthenticator.
 func validMA(pkt []byte, off int, secret []byte, auth []byte) bool {
-	return hmac.Equal(messageAuthenticator(pkt, off, secret, auth), pkt[off:off+16])
+	var want [md5.Size]byte
+	messageAuthenticatorTo(want[:], pkt, off, secret, auth)
+	return hmac.Equal(want[:], pkt[off:off+16])
 }
 
 // encodeResponse encodes resp to a request of code reqCode. Every
@@ -109,29 +189,45 @@ func encodeResponse(resp *radius.Packet, reqCode radius.Code, reqAuth [16]byte, 
 // encodeReply encodes resp, a response to a request with authenticator
 // reqAuth, with Message-Authenticator as its first attribute (BlastRADIUS:
 // an attacker who can splice a forged prefix cannot also forge the HMAC) and
-// the Response Authenticator over it.
+// the Response Authenticator over it. It writes the packet itself, into
+// one allocation, rather than through a copied attribute list and
+// layeh.com/radius's MarshalBinary; attributes are encoded as that does
+// (a type outside 0-255 is left out, a value over 253 octets is an error).
 func encodeReply(resp *radius.Packet, reqAuth [16]byte, secret []byte) ([]byte, error) {
-	attrs := make(radius.Attributes, 0, len(resp.Attributes)+1)
-	attrs = append(attrs, &radius.AVP{Type: typeMsgAut, Attribute: make(radius.Attribute, 16)})
+	n := headerLen + msgAutLen
 	for _, a := range resp.Attributes {
-		if a.Type != typeMsgAut {
-			attrs = append(attrs, a)
+		if a.Type == typeMsgAut || a.Type < 0 || a.Type > 255 {
+			continue
 		}
+		if len(a.Attribute) > 253 {
+			return nil, fmt.Errorf("encoding %v: attribute %d too large", resp.Code, a.Type)
+		}
+		n += 2 + len(a.Attribute)
 	}
-	q := *resp
-	q.Attributes = attrs
-	q.Authenticator = reqAuth
-	b, err := q.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("encoding %v: %w", resp.Code, err)
+	if n > maxPacket {
+		return nil, fmt.Errorf("encoding %v: packet is too large", resp.Code)
 	}
-	copy(b[headerLen+2:], messageAuthenticator(b, headerLen+2, secret, nil))
-	h := md5.New()
-	h.Write(b[:4])
-	h.Write(reqAuth[:])
-	h.Write(b[headerLen:])
-	h.Write(secret)
-	copy(b[4:20], h.Sum(nil))
+	b := make([]byte, n)
+	b[0], b[1] = byte(resp.Code), resp.Identifier
+	binary.BigEndian.PutUint16(b[2:4], uint16(n))
+	copy(b[4:20], reqAuth[:])
+	b[headerLen], b[headerLen+1] = typeMsgAut, msgAutLen
+	i := headerLen + msgAutLen
+	for _, a := range resp.Attributes {
+		if a.Type == typeMsgAut || a.Type < 0 || a.Type > 255 {
+			continue
+		}
+		b[i], b[i+1] = byte(a.Type), byte(2+len(a.Attribute))
+		i += 2 + copy(b[i+2:], a.Attribute)
+	}
+	// Signed over the request's authenticator, which b holds now.
+	messageAuthenticatorTo(b[headerLen+2:headerLen+2+16], b, headerLen+2, secret, nil)
+	h := macPool.Get().(*macMD5)
+	h.inner.Reset()
+	h.inner.Write(b) // code, identifier, length, the request's authenticator, attributes
+	h.inner.Write(secret)
+	h.inner.Sum(b[4:4])
+	macPool.Put(h)
 	return b, nil
 }
 

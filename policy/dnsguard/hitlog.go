@@ -41,17 +41,36 @@ type hitLog struct {
 	buf     []hitNote
 	spare   []hitNote
 	dropped atomic.Uint64
+	// wake tells runHitLog that the buffer has notes again. A ticker
+	// instead woke the daemon 200 times a second with nothing to hand on:
+	// on an idle router that was most of its CPU, and under another
+	// component's load (RADIUS) a wake-up of the whole process each time.
+	wake chan struct{}
 }
 
 func newHitLog() *hitLog {
-	return &hitLog{buf: make([]hitNote, 0, hitLogSize), spare: make([]hitNote, 0, hitLogSize)}
+	return &hitLog{buf: make([]hitNote, 0, hitLogSize), spare: make([]hitNote, 0, hitLogSize), wake: make(chan struct{}, 1)}
+}
+
+// signal wakes runHitLog when first is set (the buffer was empty); a wake
+// already pending covers this note too.
+func (l *hitLog) signal(first bool) {
+	if !first {
+		return
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (l *hitLog) add(n hitNote) {
 	l.mu.Lock()
 	if len(l.buf) < cap(l.buf) {
+		first := len(l.buf) == 0
 		l.buf = append(l.buf, n)
 		l.mu.Unlock()
+		l.signal(first)
 		return
 	}
 	l.mu.Unlock()
@@ -63,8 +82,10 @@ func (l *hitLog) add(n hitNote) {
 func (l *hitLog) addAll(ns []hitNote) {
 	l.mu.Lock()
 	k := min(len(ns), cap(l.buf)-len(l.buf))
+	first := len(l.buf) == 0 && k > 0
 	l.buf = append(l.buf, ns[:k]...)
 	l.mu.Unlock()
+	l.signal(first)
 	if k < len(ns) {
 		l.dropped.Add(uint64(len(ns) - k))
 	}
@@ -87,13 +108,23 @@ func (l *hitLog) give(b []hitNote) {
 	l.mu.Unlock()
 }
 
-// runHitLog hands buffered hits on until ctx ends, and once more after.
+// runHitLog hands buffered hits on until ctx ends, and once more after:
+// hitLogEvery after the first note into an empty buffer, so a busy guard
+// flushes as often as before and an idle one never wakes.
 func (g *Guard) runHitLog(ctx context.Context) {
-	t := time.NewTicker(hitLogEvery)
-	defer t.Stop()
+	t := time.NewTimer(hitLogEvery)
+	t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			g.flushHits()
+			return
+		case <-g.hitLog.wake:
+		}
+		t.Reset(hitLogEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			g.flushHits()
 			return
 		case <-t.C:
