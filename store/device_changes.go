@@ -35,20 +35,9 @@ import (
 // says which device.
 
 // LatestChange is the newest entry of the change log (0 when it is empty).
-// One read of the table's last row, on a statement prepared once: cheap
-// enough to run before trusting a cached device.
+// Cheap enough to run before trusting a cached device.
 func (s *Store) LatestChange(ctx context.Context) (int64, error) {
-	stmt, err := s.prepared(ctx, stmtLatestChange, `SELECT coalesce(max(seq), 0) FROM device_changes`)
-	if err != nil {
-		return 0, fmt.Errorf("store: latest device change: %w", err)
-	}
-	var g int64
-	// As DeviceForRADIUS: one row, over before a cancel could matter, and
-	// a cancellable context costs a goroutine per query.
-	if err := stmt.QueryRowContext(context.WithoutCancel(ctx)).Scan(&g); err != nil {
-		return 0, fmt.Errorf("store: latest device change: %w", err)
-	}
-	return g, nil
+	return s.latest(ctx, deviceLog)
 }
 
 // ChangesSince returns the MACs (lower-case colon text, as the tables keep
@@ -57,48 +46,7 @@ func (s *Store) LatestChange(ctx context.Context) (int64, error) {
 // cannot know every change since then (see the reading rule above); macs
 // is then nil and next is where a full reload starts from.
 func (s *Store) ChangesSince(ctx context.Context, since int64, max int) (macs []string, next int64, gap bool, err error) {
-	stmt, err := s.prepared(ctx, stmtDeviceChanges, `SELECT seq, mac FROM device_changes WHERE seq > ? ORDER BY seq LIMIT ?`)
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("store: device changes: %w", err)
-	}
-	rows, err := stmt.QueryContext(ctx, since, max+1)
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("store: device changes: %w", err)
-	}
-	defer rows.Close()
-	next = since
-	for rows.Next() {
-		var seq int64
-		var mac string
-		if err := rows.Scan(&seq, &mac); err != nil {
-			return nil, 0, false, fmt.Errorf("store: device changes: %w", err)
-		}
-		if seq != next+1 || len(macs) == max {
-			// A gap: pruned (or never seen); or too many to list.
-			gap = true
-		}
-		next = seq
-		macs = append(macs, mac)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, false, fmt.Errorf("store: device changes: %w", err)
-	}
-	if gap || len(macs) == 0 {
-		// Where the log stands now (also when since is ahead of it: a
-		// restored backup, which nothing above would notice).
-		now, err := s.LatestChange(ctx)
-		if err != nil {
-			return nil, 0, false, err
-		}
-		if now != next {
-			gap = true
-		}
-		next = now
-	}
-	if gap {
-		macs = nil
-	}
-	return macs, next, gap, nil
+	return changesSince[string](ctx, s, deviceLog, since, max, nil)
 }
 
 // DeviceState is what DHCP needs to know about one device: whether it is

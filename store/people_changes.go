@@ -1,9 +1,6 @@
 package store
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
 // The people change log (migration 0090, table people_changes). Triggers
 // log the id of every person whose row or group memberships change, and 0
@@ -15,20 +12,9 @@ import (
 // everyone is reported as a gap (reload everything).
 
 // LatestPersonChange is the newest entry of the people change log (0 when
-// it is empty). One read of the table's last row, on a statement prepared
-// once: cheap enough to run before trusting a cached identity.
+// it is empty).
 func (s *Store) LatestPersonChange(ctx context.Context) (int64, error) {
-	stmt, err := s.prepared(ctx, stmtLatestPersonChange, `SELECT coalesce(max(seq), 0) FROM people_changes`)
-	if err != nil {
-		return 0, fmt.Errorf("store: latest person change: %w", err)
-	}
-	var g int64
-	// As LatestChange: one row, over before a cancel could matter, and a
-	// cancellable context costs a goroutine per query.
-	if err := stmt.QueryRowContext(context.WithoutCancel(ctx)).Scan(&g); err != nil {
-		return 0, fmt.Errorf("store: latest person change: %w", err)
-	}
-	return g, nil
+	return s.latest(ctx, peopleLog)
 }
 
 // PersonChangesSince returns the ids of the people changed after position
@@ -38,45 +24,5 @@ func (s *Store) LatestPersonChange(ctx context.Context) (int64, error) {
 // change that concerns everyone); ids is then nil and next is where a full
 // reload starts from. The same id may be listed more than once.
 func (s *Store) PersonChangesSince(ctx context.Context, since int64, max int) (ids []int64, next int64, gap bool, err error) {
-	stmt, err := s.prepared(ctx, stmtPersonChanges, `SELECT seq, person_id FROM people_changes WHERE seq > ? ORDER BY seq LIMIT ?`)
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("store: person changes: %w", err)
-	}
-	rows, err := stmt.QueryContext(ctx, since, max+1)
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("store: person changes: %w", err)
-	}
-	defer rows.Close()
-	next = since
-	for rows.Next() {
-		var seq, id int64
-		if err := rows.Scan(&seq, &id); err != nil {
-			return nil, 0, false, fmt.Errorf("store: person changes: %w", err)
-		}
-		if seq != next+1 || len(ids) == max || id == 0 {
-			// Pruned (or never seen), too many to list, or everyone.
-			gap = true
-		}
-		next = seq
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, false, fmt.Errorf("store: person changes: %w", err)
-	}
-	if gap || len(ids) == 0 {
-		// Where the log stands now (also when since is ahead of it: a
-		// restored backup, which nothing above would notice).
-		now, err := s.LatestPersonChange(ctx)
-		if err != nil {
-			return nil, 0, false, err
-		}
-		if now != next {
-			gap = true
-		}
-		next = now
-	}
-	if gap {
-		ids = nil
-	}
-	return ids, next, gap, nil
+	return changesSince(ctx, s, peopleLog, since, max, func(id int64) bool { return id == 0 })
 }
