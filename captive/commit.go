@@ -38,8 +38,8 @@ type signIns struct {
 }
 
 type pendingSignIn struct {
-	b     store.BatchRedemption
-	res   store.RedeemResult
+	b      store.BatchRedemption
+	res    store.RedeemResult
 	batch  int           // how many sign-ins the transaction that carried it held
 	commit time.Duration // how long that transaction took
 	// done is sent false when res is ready, or true when this sign-in is
