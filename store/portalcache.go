@@ -8,9 +8,11 @@ import (
 )
 
 // portalCacheTTL bounds how long a kept answer is used without asking the
-// database again. Every write through this Store (the admin pages) clears
-// the cache at once; the bound is for a write by another process on the
-// same file, which nothing in Gatehouse does today.
+// database again. The two writers of what it keeps, SetPortalAUP's and
+// SetBranding's transactions (the admin pages), clear it at once; the
+// bound is for a write by another process on the same file, which nothing
+// in Gatehouse does today. (Not Commits: that moves on every lease and
+// log write, and would empty the cache many times a second at a rush.)
 const portalCacheTTL = time.Second
 
 // portalCache keeps the last answers of CurrentPortalAUP and
