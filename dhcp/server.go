@@ -19,6 +19,8 @@ import (
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // MaxDatagram is the largest DHCP message accepted: what fits an Ethernet
@@ -98,11 +100,17 @@ type Server struct {
 
 	// The workers (see serve): work carries datagrams to them, bufs
 	// recycles datagram buffers.
-	work      chan job // everything but DISCOVERs
-	discovers chan job
-	bufs      sync.Pool
-	workers   atomic.Int64
-	idle      atomic.Int64
+	// queued and queuedDisc count the datagrams in the jobs each queue
+	// holds (bounded by MaxInFlight and a quarter of it); jobs recycles
+	// jobs.
+	work       chan *job // everything but DISCOVERs
+	discovers  chan *job
+	queued     atomic.Int64
+	queuedDisc atomic.Int64
+	bufs       sync.Pool
+	jobs       sync.Pool
+	workers    atomic.Int64
+	idle       atomic.Int64
 
 	alertMu sync.Mutex
 	alerted map[string]time.Time // segment|mac -> when the finding was raised
@@ -159,8 +167,8 @@ func New(cfg Config) (*Server, error) {
 		now:         cfg.Now,
 		byIface:     map[string]*segState{},
 		oui:         cfg.OUI,
-		work:        make(chan job, cfg.MaxInFlight),
-		discovers:   make(chan job, max(cfg.MaxInFlight/4, 1)),
+		work:        make(chan *job, cfg.MaxInFlight),
+		discovers:   make(chan *job, max(cfg.MaxInFlight/4, 1)),
 		ready:       make(chan struct{}),
 		alerted:     map[string]time.Time{},
 		listenRelay: listenRelay,
@@ -410,11 +418,14 @@ func (s *Server) Run(ctx context.Context) error {
 		s.commit.run(ctx, stop)
 	}()
 	var wg sync.WaitGroup
+	var senders []*sender
 	for _, l := range ls {
+		out := newSender(ctx, s, l.conn)
+		senders = append(senders, out)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serve(ctx, l.conn, l.seg, newBucket(s.cfg.PacketsPerSecond), &wg)
+			s.serve(ctx, l.conn, out, l.seg, newBucket(s.cfg.PacketsPerSecond), &wg)
 		}()
 	}
 	wg.Add(1)
@@ -430,18 +441,42 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Wait()
 	close(stop)
 	<-committed
+	// The committer's finisher has sent its last ACK.
+	for _, o := range senders {
+		o.close()
+	}
 	return nil
 }
 
-// job is one datagram for a worker.
-type job struct {
-	send  later // writes a reply on the socket the datagram came from
-	seg   *segState
+// datagram is one request read from a socket.
+type datagram struct {
 	src   netip.AddrPort
 	hwsrc net.HardwareAddr
 	pkt   *[MaxDatagram + 1]byte
 	n     int
 }
+
+// job is the datagrams of one read for a worker: one from a socket that
+// reads one at a time, up to readBatch from one that reads in batches. A
+// worker answers them all and sends the replies together, so a busy
+// server pays a hand-off and a write per batch, not per datagram.
+type job struct {
+	out  *sender
+	seg  *segState
+	dgs  []datagram
+	outs []reply // the worker's replies, reused with the job
+}
+
+// reply is one answer waiting to be sent.
+type reply struct {
+	b   []byte
+	dst netip.AddrPort
+}
+
+// readBatch is how many datagrams one read takes from a socket that reads
+// in batches (recvmmsg): a busy server's socket holds many, and each read
+// and each hand-off to a worker costs a system call or a wake-up.
+const readBatch = 32
 
 // workerIdle is how long a worker beyond the first few waits for work
 // before it exits: a burst's workers outlive it briefly, so the next one
@@ -458,54 +493,206 @@ const keepWorkers = 4
 // each) after a burst.
 const maxWorkers = 32
 
-// serve reads one socket and hands each datagram to the server's workers
-// through a queue of MaxInFlight; a datagram that finds it full is
-// dropped and counted (Overload). A new worker starts when none is idle,
-// up to maxWorkers.
-func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, limit *bucket, wg *sync.WaitGroup) {
-	// One sender per socket, shared by its replies: the ACKs sent after
-	// their commit use it from the committer's finisher.
-	send := func(out []byte, dst netip.AddrPort) {
-		if _, err := conn.WriteTo(out, net.UDPAddrFromAddrPort(dst)); err != nil && ctx.Err() == nil {
-			s.metrics.inc(&s.metrics.SendErrors)
-			s.log.Warn("dhcp: send", "to", dst, "err", err)
+// sender writes replies on one socket. A plain UDP socket writes a
+// worker's replies in one sendmmsg, and ACKs finished by the committer
+// are gathered by a goroutine of their own and written the same way (a
+// group commit finishes many at once); any other socket writes each.
+type sender struct {
+	s        *Server
+	ctx      context.Context
+	conn     net.PacketConn
+	udp      *net.UDPConn     // nil: conn is not a plain UDP socket
+	pc       *ipv4.PacketConn // batched writes on udp
+	msgs     []ipv4.Message   // reused by sendAll, which one caller at a time runs
+	bufs     [][1][]byte      // msgs' Buffers
+	mu       sync.Mutex       // guards msgs and bufs
+	late     chan reply       // ACKs for the late-reply goroutine; nil: written at once
+	later    later            // sendLater, made once (a method value allocates)
+	lateDone chan struct{}    // closed when the late-reply goroutine returned
+}
+
+func newSender(ctx context.Context, s *Server, conn net.PacketConn) *sender {
+	o := &sender{s: s, ctx: ctx, conn: conn}
+	o.later = o.sendLater
+	if u, ok := conn.(*net.UDPConn); ok {
+		o.udp, o.pc = u, ipv4.NewPacketConn(u)
+		o.late = make(chan reply, 4096)
+		o.lateDone = make(chan struct{})
+		go o.lateLoop()
+	}
+	return o
+}
+
+// failed counts and logs a reply that could not be sent.
+func (o *sender) failed(dst netip.AddrPort, err error) {
+	if o.ctx.Err() == nil {
+		o.s.metrics.inc(&o.s.metrics.SendErrors)
+		o.s.log.Warn("dhcp: send", "to", dst, "err", err)
+	}
+}
+
+// send writes one reply.
+func (o *sender) send(b []byte, dst netip.AddrPort) {
+	var err error
+	if o.udp != nil {
+		_, err = o.udp.WriteToUDPAddrPort(b, dst)
+	} else {
+		_, err = o.conn.WriteTo(b, net.UDPAddrFromAddrPort(dst))
+	}
+	if err != nil {
+		o.failed(dst, err)
+	}
+}
+
+// sendLater is the later of a socket's ACKs: with a late-reply goroutine
+// the ACK joins its queue (the committer's finisher hands over a whole
+// batch before that goroutine runs), else it is written at once. A full
+// queue writes at once rather than wait.
+func (o *sender) sendLater(b []byte, dst netip.AddrPort) {
+	if o.late != nil {
+		select {
+		case o.late <- reply{b, dst}:
+			return
+		default:
 		}
 	}
-	buf := s.bufs.Get().(*[MaxDatagram + 1]byte)
+	o.send(b, dst)
+}
+
+// lateLoop writes queued ACKs, as many as are queued in one sendmmsg,
+// until close stops it.
+func (o *sender) lateLoop() {
+	defer close(o.lateDone)
+	rs := make([]reply, 0, readBatch)
+	for r := range o.late {
+		rs = append(rs[:0], r)
+	more:
+		for len(rs) < readBatch {
+			select {
+			case r, ok := <-o.late:
+				if !ok {
+					break more
+				}
+				rs = append(rs, r)
+			default:
+				break more
+			}
+		}
+		o.sendAll(rs)
+		clear(rs)
+	}
+}
+
+// close stops the late-reply goroutine after it wrote what is queued.
+// Nothing may call sendLater afterwards (Run closes it after the
+// committer has stopped).
+func (o *sender) close() {
+	if o.late != nil {
+		close(o.late)
+		<-o.lateDone
+	}
+}
+
+// sendAll writes rs, in one sendmmsg where the socket allows.
+func (o *sender) sendAll(rs []reply) {
+	if len(rs) == 0 {
+		return
+	}
+	if o.pc == nil || len(rs) == 1 {
+		for _, r := range rs {
+			o.send(r.b, r.dst)
+		}
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if cap(o.msgs) < len(rs) {
+		o.msgs = make([]ipv4.Message, len(rs))
+		o.bufs = make([][1][]byte, len(rs))
+	}
+	ms := o.msgs[:len(rs)]
+	var last *net.UDPAddr
+	for i, r := range rs {
+		// Replies of a batch mostly go to one place (the relay): its
+		// address is made once.
+		if last == nil || last.AddrPort() != r.dst {
+			last = net.UDPAddrFromAddrPort(r.dst)
+		}
+		o.bufs[i][0] = r.b
+		ms[i] = ipv4.Message{Buffers: o.bufs[i][:], Addr: last}
+	}
+	for len(ms) > 0 {
+		n, err := o.pc.WriteBatch(ms, 0)
+		if err != nil {
+			// The first message failed (sendmmsg reports an error only
+			// when none was sent): count it, go on with the rest.
+			o.failed(rs[len(rs)-len(ms)].dst, err)
+			n = 1
+		}
+		ms = ms[n:]
+	}
+	for i := range rs {
+		o.bufs[i][0] = nil
+		o.msgs[i] = ipv4.Message{}
+	}
+}
+
+// serve reads one socket and hands what it read to the server's workers
+// through queues of MaxInFlight datagrams; datagrams that find them full
+// are dropped and counted (Overload). A new worker starts when none is
+// idle, up to maxWorkers.
+func (s *Server) serve(ctx context.Context, conn net.PacketConn, out *sender, seg *segState, limit *bucket, wg *sync.WaitGroup) {
+	var read func(dgs []datagram) (int, error)
+	if out.pc != nil {
+		read = s.batchReader(out)
+	} else {
+		read = func(dgs []datagram) (int, error) {
+			n, from, err := conn.ReadFrom(dgs[0].pkt[:])
+			if err != nil {
+				return 0, err
+			}
+			switch a := from.(type) {
+			case *net.UDPAddr:
+				dgs[0].src, dgs[0].hwsrc = a.AddrPort(), nil
+			case *LinkAddr:
+				dgs[0].src, dgs[0].hwsrc = a.UDPAddr.AddrPort(), a.HW
+			default:
+				dgs[0].n = -1 // not an address a reply can go to
+				return 1, nil
+			}
+			dgs[0].n = n
+			return 1, nil
+		}
+	}
+	size := 1
+	if out.pc != nil {
+		size = readBatch
+	}
+	// in holds the buffers the next read fills: the workers own the ones
+	// handed to them, and return them to s.bufs.
+	in := make([]datagram, size)
+	for i := range in {
+		in[i].pkt = s.bufs.Get().(*[MaxDatagram + 1]byte)
+	}
+	defer func() {
+		for _, d := range in {
+			if d.pkt != nil {
+				s.bufs.Put(d.pkt)
+			}
+		}
+	}()
 	for {
-		n, from, err := conn.ReadFrom(buf[:])
+		n, err := read(in)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				s.bufs.Put(buf)
 				return
 			}
 			s.log.Warn("dhcp: read", "err", err)
 			select {
 			case <-ctx.Done():
-				s.bufs.Put(buf)
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
-			continue
-		}
-		s.metrics.inc(&s.metrics.Received)
-		if n > MaxDatagram {
-			s.metrics.inc(&s.metrics.Oversized)
-			continue
-		}
-		var src netip.AddrPort
-		var hwsrc net.HardwareAddr
-		switch a := from.(type) {
-		case *net.UDPAddr:
-			src = a.AddrPort()
-		case *LinkAddr:
-			src, hwsrc = a.UDPAddr.AddrPort(), a.HW
-		default:
-			s.metrics.inc(&s.metrics.Malformed)
-			continue
-		}
-		if !limit.take(s.now()) {
-			s.metrics.inc(&s.metrics.RateLimited)
 			continue
 		}
 		// DISCOVERs wait in a queue of their own, which workers serve
@@ -513,21 +700,111 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, seg *segState, 
 		// finishes the exchanges it started (a REQUEST's ACK is a lease)
 		// before it starts new ones, and a DISCOVER that cannot be
 		// answered soon is dropped at once rather than answered late.
-		q := s.work
-		if isDiscover(buf[:n]) {
-			q = s.discovers
+		var work, disc *job
+		now := s.now()
+		for i := range in[:n] {
+			d := &in[i]
+			s.metrics.inc(&s.metrics.Received)
+			switch {
+			case d.n < 0:
+				s.metrics.inc(&s.metrics.Malformed)
+				continue
+			case d.n > MaxDatagram:
+				s.metrics.inc(&s.metrics.Oversized)
+				continue
+			case !limit.take(now):
+				s.metrics.inc(&s.metrics.RateLimited)
+				continue
+			}
+			j := &work
+			if isDiscover(d.pkt[:d.n]) {
+				j = &disc
+			}
+			if *j == nil {
+				*j = s.newJob(out, seg)
+			}
+			(*j).dgs = append((*j).dgs, *d)
+			// The job owns the buffer now.
+			d.pkt = s.bufs.Get().(*[MaxDatagram + 1]byte)
 		}
-		select {
-		case q <- job{send: send, seg: seg, src: src, hwsrc: hwsrc, pkt: buf, n: n}:
-		default:
-			s.metrics.inc(&s.metrics.Overload)
-			continue
+		s.enqueue(ctx, work, s.work, &s.queued, s.cfg.MaxInFlight, wg)
+		s.enqueue(ctx, disc, s.discovers, &s.queuedDisc, cap(s.discovers), wg)
+	}
+}
+
+// batchReader reads up to len(dgs) datagrams with one recvmmsg.
+func (s *Server) batchReader(out *sender) func(dgs []datagram) (int, error) {
+	ms := make([]ipv4.Message, readBatch)
+	bufs := make([][1][]byte, readBatch)
+	return func(dgs []datagram) (int, error) {
+		for i := range dgs {
+			bufs[i][0] = dgs[i].pkt[:]
+			ms[i] = ipv4.Message{Buffers: bufs[i][:]}
 		}
-		// The worker owns buf now.
-		buf = s.bufs.Get().(*[MaxDatagram + 1]byte)
-		if s.idle.Load() == 0 {
-			s.spawn(ctx, wg)
+		n, err := out.pc.ReadBatch(ms[:len(dgs)], 0)
+		if err != nil {
+			return 0, err
 		}
+		for i := range ms[:n] {
+			a, ok := ms[i].Addr.(*net.UDPAddr)
+			if !ok {
+				dgs[i].n = -1
+				continue
+			}
+			dgs[i].src, dgs[i].hwsrc, dgs[i].n = a.AddrPort(), nil, ms[i].N
+			if ms[i].Flags&unix.MSG_TRUNC != 0 {
+				dgs[i].n = MaxDatagram + 1 // oversized
+			}
+		}
+		return n, nil
+	}
+}
+
+// newJob returns an empty job from the pool.
+func (s *Server) newJob(out *sender, seg *segState) *job {
+	j, _ := s.jobs.Get().(*job)
+	if j == nil {
+		j = &job{dgs: make([]datagram, 0, readBatch)}
+	}
+	j.out, j.seg = out, seg
+	return j
+}
+
+// freeJob returns j's buffers and j to their pools.
+func (s *Server) freeJob(j *job) {
+	for i, d := range j.dgs {
+		s.bufs.Put(d.pkt)
+		j.dgs[i] = datagram{}
+	}
+	clear(j.outs)
+	j.dgs, j.outs, j.out, j.seg = j.dgs[:0], j.outs[:0], nil, nil
+	s.jobs.Put(j)
+}
+
+// enqueue hands j (nil: nothing) to a worker through q, whose datagrams
+// *queued counts and max bounds; when they would exceed it, j's datagrams
+// are dropped and counted.
+func (s *Server) enqueue(ctx context.Context, j *job, q chan *job, queued *atomic.Int64, max int, wg *sync.WaitGroup) {
+	if j == nil {
+		return
+	}
+	n := int64(len(j.dgs))
+	if queued.Add(n) > int64(max) {
+		queued.Add(-n)
+		s.metrics.add(&s.metrics.Overload, uint64(n))
+		s.freeJob(j)
+		return
+	}
+	select {
+	case q <- j:
+	default:
+		queued.Add(-n)
+		s.metrics.add(&s.metrics.Overload, uint64(n))
+		s.freeJob(j)
+		return
+	}
+	if s.idle.Load() == 0 {
+		s.spawn(ctx, wg)
 	}
 }
 
@@ -558,7 +835,7 @@ func (s *Server) worker(ctx context.Context) {
 	for {
 		select {
 		case j := <-s.work:
-			s.run(ctx, j)
+			s.run(ctx, j, &s.queued)
 			continue
 		default:
 		}
@@ -566,11 +843,11 @@ func (s *Server) worker(ctx context.Context) {
 		select {
 		case j := <-s.work:
 			s.idle.Add(-1)
-			s.run(ctx, j)
+			s.run(ctx, j, &s.queued)
 			idle.Reset(workerIdle)
 		case j := <-s.discovers:
 			s.idle.Add(-1)
-			s.run(ctx, j)
+			s.run(ctx, j, &s.queuedDisc)
 			idle.Reset(workerIdle)
 		case <-idle.C:
 			s.idle.Add(-1)
@@ -587,13 +864,17 @@ func (s *Server) worker(ctx context.Context) {
 	}
 }
 
-// run handles one datagram and sends the reply.
-func (s *Server) run(ctx context.Context, j job) {
-	out, dst, ok := s.handleSafely(ctx, j.seg, j.src, j.hwsrc, j.pkt[:j.n], j.send)
-	s.bufs.Put(j.pkt)
-	if ok {
-		j.send(out, dst)
+// run handles a job's datagrams and sends their replies together.
+func (s *Server) run(ctx context.Context, j *job, queued *atomic.Int64) {
+	queued.Add(-int64(len(j.dgs)))
+	for _, d := range j.dgs {
+		out, dst, ok := s.handleSafely(ctx, j.seg, d.src, d.hwsrc, d.pkt[:d.n], j.out.later)
+		if ok {
+			j.outs = append(j.outs, reply{out, dst})
+		}
 	}
+	j.out.sendAll(j.outs)
+	s.freeJob(j)
 }
 
 // handleSafely is handle with a panic turned into a dropped packet: a bug
