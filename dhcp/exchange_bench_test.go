@@ -122,3 +122,24 @@ func waitAcks(tb testing.TB, acked *atomic.Int64, want int64) {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+// maxExchangeAllocs bounds the allocations of BenchmarkExchange's relayed
+// DORA, both replies and the group commit's share included: 18 when it
+// was set (54 with the library's parser). The margin is for the commit's
+// share, a dozen allocations per batch spread over however many ACKs the
+// batch holds, which a busy machine makes fewer; the library's parser
+// alone would break the bound.
+const maxExchangeAllocs = 30
+
+// TestExchangeAllocations fails when a DORA's packet path allocates more
+// than it did when maxExchangeAllocs was set.
+func TestExchangeAllocations(t *testing.T) {
+	r := testing.Benchmark(BenchmarkExchange)
+	if r.N == 0 {
+		t.Fatal("the benchmark did not run")
+	}
+	t.Logf("%d allocations per exchange", r.AllocsPerOp())
+	if r.AllocsPerOp() > maxExchangeAllocs {
+		t.Errorf("%d allocations per exchange, bound %d", r.AllocsPerOp(), maxExchangeAllocs)
+	}
+}

@@ -61,8 +61,11 @@ func TestRealClientPacketsAreServedAndFingerprinted(t *testing.T) {
 			if w.os == "" {
 				return
 			}
-			req, _ := dhcpv4.FromBytes(b)
-			if d := h.s.device(h.s.byIface["v0"], req, netip.Addr{}, h.clk.Now()); d.OS != w.os {
+			var req request
+			if !parseRequest(b, &req) {
+				t.Fatal("does not parse")
+			}
+			if d := h.s.device(h.s.byIface["v0"], &req, netip.Addr{}, h.clk.Now()); d.OS != w.os {
 				t.Errorf("OS guess %q from vendor %q prl %q, want %q", d.OS, d.VendorClass, d.Fingerprint, w.os)
 			}
 		})

@@ -62,19 +62,19 @@ type later func(out []byte, dst netip.AddrPort)
 // free for the next one, and a waiting ACK holds a closure rather than a
 // goroutine's stack.
 func (s *Server) exchange(ctx context.Context, recv *segState, src netip.AddrPort, hwsrc net.HardwareAddr, data []byte, lt later) (out []byte, dst netip.AddrPort, ok bool) {
-	req, err := dhcpv4.FromBytes(data)
-	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
+	req := new(request)
+	if !parseRequest(data, req) || req.op != dhcpv4.OpcodeBootRequest || req.htype != byte(iana.HWTypeEthernet) || req.hlen != 6 {
 		s.metrics.inc(&s.metrics.Malformed)
 		return nil, dst, false
 	}
-	mac := req.ClientHWAddr
+	mac := req.mac()
 	if mac[0]&0x01 != 0 || isZero(mac) {
 		s.metrics.inc(&s.metrics.Malformed)
 		return nil, dst, false
 	}
-	mt := req.MessageType()
+	mt := req.mt
 	seg := recv
-	giaddr := addr4(req.GatewayIPAddr)
+	giaddr := req.gatewayIP()
 	if giaddr.IsValid() {
 		// Relays speak on the relay interfaces only: a segment's clients
 		// could otherwise claim a trusted relay's address and giaddr and
@@ -129,14 +129,14 @@ func (s *Server) exchange(ctx context.Context, recv *segState, src netip.AddrPor
 // address goes to the limited broadcast address: unicasting to yiaddr
 // would need an ARP entry planted first, and every client accepts the
 // broadcast (the RFC allows it when unicast is not possible).
-func replyDest(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, giaddr netip.Addr) netip.AddrPort {
+func replyDest(req *request, mt dhcpv4.MessageType, giaddr netip.Addr) netip.AddrPort {
 	if giaddr.IsValid() {
 		return netip.AddrPortFrom(giaddr, dhcpv4.ServerPort)
 	}
 	if mt == dhcpv4.MessageTypeNak {
 		return bcast
 	}
-	if ci := addr4(req.ClientIPAddr); ci.IsValid() {
+	if ci := req.clientIP(); ci.IsValid() {
 		return netip.AddrPortFrom(ci, dhcpv4.ClientPort)
 	}
 	return bcast
@@ -172,8 +172,8 @@ func (s *Server) segmentFor(giaddr netip.Addr) *segState {
 
 // admit applies blocking and the segment's approval mode. It returns
 // whether to answer at all and whether the lease goes into quarantine.
-func (s *Server) admit(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) (answer, quarantine bool) {
-	st, err := s.cfg.Store.DeviceStatus(ctx, req.ClientHWAddr)
+func (s *Server) admit(ctx context.Context, seg *segState, req *request) (answer, quarantine bool) {
+	st, err := s.cfg.Store.DeviceStatus(ctx, req.mac())
 	lookupFailed := err != nil
 	if lookupFailed {
 		// Without an answer the device counts as unknown: quarantine and
@@ -181,7 +181,7 @@ func (s *Server) admit(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) (
 		// not called unapproved: a database that could not answer is not
 		// a finding about the device.
 		s.metrics.inc(&s.metrics.StoreErrors)
-		s.log.Warn("dhcp: device status", "mac", req.ClientHWAddr, "err", err)
+		s.log.Warn("dhcp: device status", "mac", req.mac(), "err", err)
 		st = DeviceStatus{}
 	}
 	if st.Blocked {
@@ -241,12 +241,11 @@ func (s *Server) unapproved(seg *segState, dev Device) {
 // newDeviceAllowed applies the segment's cap on never-seen MACs: one with a
 // binding or an offer in the pool, or a device record, is not new. When the
 // cap trips a finding says so, once per minute.
-func (s *Server) newDeviceAllowed(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4) bool {
-	mac := req.ClientHWAddr.String()
+func (s *Server) newDeviceAllowed(ctx context.Context, seg *segState, req *request, mac string) bool {
 	if seg.pool.knows(mac) {
 		return true
 	}
-	st, err := s.cfg.Store.DeviceStatus(ctx, req.ClientHWAddr)
+	st, err := s.cfg.Store.DeviceStatus(ctx, req.mac())
 	if err == nil && st.Known {
 		return true
 	}
@@ -257,7 +256,7 @@ func (s *Server) newDeviceAllowed(ctx context.Context, seg *segState, req *dhcpv
 	}
 	s.metrics.inc(&s.metrics.NewMACLimited)
 	if first {
-		s.log.Warn("dhcp: too many new devices, discovers refused for the rest of the minute", "segment", seg.Name, "limit", seg.newMACs.limit, "mac", req.ClientHWAddr)
+		s.log.Warn("dhcp: too many new devices, discovers refused for the rest of the minute", "segment", seg.Name, "limit", seg.newMACs.limit, "mac", mac)
 		s.cfg.Findings.Offer(finding.Finding{Time: now, Source: finding.SourceDHCP, Class: FindingNewDeviceFlood,
 			Segment: seg.Name, Proto: "dhcp", Detail: FindingNewDeviceFlood,
 			Evidence: "more than " + strconv.Itoa(seg.newMACs.limit) + " devices never seen before asked for an address within a minute on " + seg.Name})
@@ -265,16 +264,16 @@ func (s *Server) newDeviceAllowed(ctx context.Context, seg *segState, req *dhcpv
 	return false
 }
 
-func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, lt later) (answer, bool) {
-	if !s.newDeviceAllowed(ctx, seg, req) {
+func (s *Server) discover(ctx context.Context, seg *segState, req *request, lt later) (answer, bool) {
+	mac := req.mac().String()
+	if !s.newDeviceAllowed(ctx, seg, req, mac) {
 		return answer{}, false
 	}
 	ok, quarantine := s.admit(ctx, seg, req)
 	if !ok {
 		return answer{}, false
 	}
-	mac := req.ClientHWAddr.String()
-	ip, err := seg.pool.offer(mac, addr4(req.RequestedIPAddress()), s.now())
+	ip, err := seg.pool.offer(mac, req.requestedIP(), s.now())
 	if err != nil {
 		s.metrics.inc(&s.metrics.PoolExhausted)
 		if seg.pool.noteExhausted() {
@@ -285,18 +284,18 @@ func (s *Server) discover(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4
 		}
 		return answer{}, false
 	}
-	if seg.RapidCommit && !s.cfg.NoRapidCommit && req.Options.Has(dhcpv4.OptionRapidCommit) {
-		return s.ack(ctx, seg, req, ip, quarantine, true, lt)
+	if seg.RapidCommit && !s.cfg.NoRapidCommit && req.rapid {
+		return s.ack(ctx, seg, req, mac, ip, quarantine, true, lt)
 	}
 	s.metrics.inc(&s.metrics.Offers)
 	return answer{mt: dhcpv4.MessageTypeOffer, yiaddr: ip, lease: true}, true
 }
 
-func (s *Server) request(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, lt later) (answer, bool) {
-	mac := req.ClientHWAddr.String()
-	sid := addr4(req.ServerIdentifier())
-	want := addr4(req.RequestedIPAddress())
-	ciaddr := addr4(req.ClientIPAddr)
+func (s *Server) request(ctx context.Context, seg *segState, req *request, lt later) (answer, bool) {
+	mac := req.mac().String()
+	sid := req.serverIdentifier()
+	want := req.requestedIP()
+	ciaddr := req.clientIP()
 	now := s.now()
 	var ip netip.Addr
 	switch {
@@ -346,28 +345,31 @@ func (s *Server) request(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4,
 	if !seg.pool.canBind(ip, mac, now) {
 		return s.nak(seg, req, "address not available")
 	}
-	return s.ack(ctx, seg, req, ip, quarantine, false, lt)
+	return s.ack(ctx, seg, req, mac, ip, quarantine, false, lt)
 }
 
 // ack binds ip to the client, waits for the binding to be committed (and,
 // under quarantine, for the enforcer), and only then builds the ACK. With
 // lt set it does not wait: the rest runs when the group commit is done,
 // and lt sends the ACK (see exchange).
-func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip netip.Addr, quarantine, rapid bool, lt later) (answer, bool) {
+func (s *Server) ack(ctx context.Context, seg *segState, req *request, mac string, ip netip.Addr, quarantine, rapid bool, lt later) (answer, bool) {
 	now := s.now()
+	// The lease keeps the client identifier and relay information, and
+	// the ACK may be encoded after the datagram's buffer is reused.
+	req = req.clone()
 	l := Lease{
 		Segment:   seg.Name,
 		IP:        ip,
-		MAC:       append(net.HardwareAddr(nil), req.ClientHWAddr...),
-		ClientID:  req.Options.Get(dhcpv4.OptionClientIdentifier),
-		Hostname:  clean(req.HostName(), 63),
+		MAC:       append(net.HardwareAddr(nil), req.mac()...),
+		ClientID:  req.clientID,
+		Hostname:  clean(req.hostName(), 63),
 		State:     StateBound,
 		Start:     now,
 		Expires:   now.Add(seg.Lease),
-		Relay:     addr4(req.GatewayIPAddr),
-		RelayInfo: req.Options.Get(dhcpv4.OptionRelayAgentInformation),
+		Relay:     req.gatewayIP(),
+		RelayInfo: req.relayInfo,
 	}
-	tok, ok := seg.pool.bind(l)
+	tok, ok := seg.pool.bindMAC(l, mac)
 	if !ok {
 		return s.nak(seg, req, "address not available")
 	}
@@ -379,7 +381,7 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *dhcpv4.DHCPv4, ip 
 			return s.cfg.Binder.Bind(ctx, pair.Device, pair.Until)
 		})
 	}
-	giaddr := addr4(req.GatewayIPAddr)
+	giaddr := req.gatewayIP()
 	var bind *policy.Binding
 	if s.cfg.Binder != nil {
 		// Bound by the finisher with the rest of its batch.
@@ -433,38 +435,38 @@ func (s *Server) acked(ctx context.Context, seg *segState, l Lease, tok bindToke
 // release ends a lease at the holder's request. A client releases from the
 // address it holds (RFC 2131 4.4.6), so a RELEASE from any other source
 // address is someone else's, and ignored.
-func (s *Server) release(seg *segState, req *dhcpv4.DHCPv4, from netip.Addr, relayed bool) {
-	ip := addr4(req.ClientIPAddr)
+func (s *Server) release(seg *segState, req *request, from netip.Addr, relayed bool) {
+	ip := req.clientIP()
 	if !ip.IsValid() {
 		s.metrics.inc(&s.metrics.Malformed)
 		return
 	}
 	if !relayed && from.Unmap() != ip {
 		s.metrics.inc(&s.metrics.ForgedRelease)
-		s.log.Warn("dhcp: release not from the address released, ignored", "segment", seg.Name, "ip", ip, "from", from, "mac", req.ClientHWAddr)
+		s.log.Warn("dhcp: release not from the address released, ignored", "segment", seg.Name, "ip", ip, "from", from, "mac", req.mac())
 		return
 	}
-	l, ok := seg.pool.release(ip, req.ClientHWAddr.String(), s.now())
+	l, ok := seg.pool.release(ip, req.mac().String(), s.now())
 	if !ok {
 		s.metrics.inc(&s.metrics.Ignored)
 		return
 	}
 	s.metrics.inc(&s.metrics.Releases)
 	s.commit.record([]Lease{l}, nil)
-	s.unbind(seg, req.ClientHWAddr, ip)
+	s.unbind(seg, req.mac(), ip)
 	s.released(l)
 }
 
-func (s *Server) decline(seg *segState, req *dhcpv4.DHCPv4) {
-	ip := addr4(req.RequestedIPAddress())
+func (s *Server) decline(seg *segState, req *request) {
+	ip := req.requestedIP()
 	if !ip.IsValid() {
 		s.metrics.inc(&s.metrics.Malformed)
 		return
 	}
-	l, ok, late := seg.pool.decline(ip, req.ClientHWAddr.String(), s.now(), s.cfg.DeclineHold, declineWindow)
+	l, ok, late := seg.pool.decline(ip, req.mac().String(), s.now(), s.cfg.DeclineHold, declineWindow)
 	if late {
 		s.metrics.inc(&s.metrics.ForgedRelease)
-		s.log.Warn("dhcp: decline long after the lease was granted, ignored", "segment", seg.Name, "ip", ip, "mac", req.ClientHWAddr)
+		s.log.Warn("dhcp: decline long after the lease was granted, ignored", "segment", seg.Name, "ip", ip, "mac", req.mac())
 		return
 	}
 	if !ok {
@@ -472,8 +474,8 @@ func (s *Server) decline(seg *segState, req *dhcpv4.DHCPv4) {
 		return
 	}
 	s.metrics.inc(&s.metrics.Declines)
-	s.unbind(seg, req.ClientHWAddr, ip)
-	s.log.Warn("dhcp: address declined, held back", "segment", seg.Name, "ip", ip, "by", req.ClientHWAddr, "until", l.Expires)
+	s.unbind(seg, req.mac(), ip)
+	s.log.Warn("dhcp: address declined, held back", "segment", seg.Name, "ip", ip, "by", req.mac(), "until", l.Expires)
 	s.commit.record([]Lease{l}, nil)
 }
 
@@ -490,8 +492,8 @@ func (s *Server) unbind(seg *segState, mac net.HardwareAddr, ip netip.Addr) {
 	}
 }
 
-func (s *Server) inform(seg *segState, req *dhcpv4.DHCPv4) (answer, bool) {
-	ci := addr4(req.ClientIPAddr)
+func (s *Server) inform(seg *segState, req *request) (answer, bool) {
+	ci := req.clientIP()
 	if !ci.IsValid() || !seg.Subnet.Contains(ci) {
 		s.metrics.inc(&s.metrics.Ignored)
 		return answer{}, false
@@ -501,23 +503,23 @@ func (s *Server) inform(seg *segState, req *dhcpv4.DHCPv4) (answer, bool) {
 	return answer{mt: dhcpv4.MessageTypeAck, ciaddr: ci}, true
 }
 
-func (s *Server) nak(seg *segState, req *dhcpv4.DHCPv4, why string) (answer, bool) {
+func (s *Server) nak(seg *segState, req *request, why string) (answer, bool) {
 	s.metrics.inc(&s.metrics.Naks)
-	return answer{mt: dhcpv4.MessageTypeNak, why: why, broadcast: addr4(req.GatewayIPAddr).IsValid()}, true
+	return answer{mt: dhcpv4.MessageTypeNak, why: why, broadcast: req.gatewayIP().IsValid()}, true
 }
 
 // device describes the client from what req tells.
-func (s *Server) device(seg *segState, req *dhcpv4.DHCPv4, ip netip.Addr, now time.Time) Device {
-	mac := append(net.HardwareAddr(nil), req.ClientHWAddr...)
+func (s *Server) device(seg *segState, req *request, ip netip.Addr, now time.Time) Device {
+	mac := append(net.HardwareAddr(nil), req.mac()...)
 	var prl strings.Builder
-	for i, c := range req.Options.Get(dhcpv4.OptionParameterRequestList) {
+	for i, c := range req.prl {
 		if i > 0 {
 			prl.WriteByte(',')
 		}
 		prl.WriteString(strconv.Itoa(int(c)))
 	}
-	host := clean(req.HostName(), 63)
-	vendor := clean(req.ClassIdentifier(), 128)
+	host := clean(req.hostName(), 63)
+	vendor := clean(req.vendor, 128)
 	return Device{
 		MAC:          mac,
 		FirstSeen:    now,
@@ -536,9 +538,9 @@ func (s *Server) device(seg *segState, req *dhcpv4.DHCPv4, ip netip.Addr, now ti
 // clean keeps printable characters of a client-supplied string, at most max
 // bytes, so that logs and admin pages show what was sent without control
 // characters.
-func clean(v string, max int) string {
+func clean[V ~[]byte | ~string](v V, max int) string {
 	var b strings.Builder
-	for _, r := range v {
+	for _, r := range string(v) {
 		if b.Len()+utf8.RuneLen(r) > max {
 			break
 		}

@@ -307,10 +307,12 @@ type bindToken struct {
 
 // bind records l (already checked with canBind) in memory, ahead of its
 // commit. If the commit fails, undo(token) puts things back.
-func (p *pool) bind(l Lease) (bindToken, bool) {
+func (p *pool) bind(l Lease) (bindToken, bool) { return p.bindMAC(l, l.MAC.String()) }
+
+// bindMAC is bind with l.MAC's string form, which the caller has.
+func (p *pool) bindMAC(l Lease, mac string) (bindToken, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	mac := l.MAC.String()
 	if !p.availableTo(l.IP, mac, l.Start) {
 		return bindToken{}, false
 	}

@@ -40,13 +40,13 @@ const (
 // ascending code order (relay agent information, 82, is echoed; only
 // option 114 can follow it), End, and padding to BOOTP's 300 bytes. The
 // reply is its one allocation.
-func (s *Server) encode(seg *segState, req *dhcpv4.DHCPv4, a answer) []byte {
+func (s *Server) encode(seg *segState, req *request, a answer) []byte {
 	b := make([]byte, headerLen, replyAlloc)
 	b[0] = byte(dhcpv4.OpcodeBootReply)
-	b[1] = byte(req.HWType)
-	b[2] = byte(len(req.ClientHWAddr))
-	copy(b[4:8], req.TransactionID[:])
-	flags := req.Flags
+	b[1] = req.htype
+	b[2] = req.hlen
+	copy(b[4:8], req.xid[:])
+	flags := req.flags
 	if a.broadcast {
 		flags |= 0x8000
 	}
@@ -59,10 +59,8 @@ func (s *Server) encode(seg *segState, req *dhcpv4.DHCPv4, a answer) []byte {
 		y := a.yiaddr.As4()
 		copy(b[offYiaddr:], y[:])
 	}
-	if g := req.GatewayIPAddr.To4(); g != nil {
-		copy(b[offGiaddr:offGiaddr+4], g)
-	}
-	copy(b[offChaddr:offChaddr+16], req.ClientHWAddr)
+	copy(b[offGiaddr:offGiaddr+4], req.giaddr[:])
+	copy(b[offChaddr:offChaddr+16], req.mac())
 	copy(b[offCookie:], []byte{99, 130, 83, 99})
 
 	nak := a.mt == dhcpv4.MessageTypeNak
@@ -86,13 +84,13 @@ func (s *Server) encode(seg *segState, req *dhcpv4.DHCPv4, a answer) []byte {
 		b = optU32(b, dhcpv4.OptionRenewTimeValue, secs(seg.Lease/2))
 		b = optU32(b, dhcpv4.OptionRebindingTimeValue, secs(seg.Lease*7/8))
 	}
-	if v := req.Options.Get(dhcpv4.OptionClientIdentifier); v != nil {
+	if v := req.clientID; v != nil {
 		b = opt(b, dhcpv4.OptionClientIdentifier, v)
 	}
 	if a.rapid {
 		b = opt(b, dhcpv4.OptionRapidCommit, []byte(nil))
 	}
-	if v := req.Options.Get(dhcpv4.OptionRelayAgentInformation); v != nil {
+	if v := req.relayInfo; v != nil {
 		b = opt(b, dhcpv4.OptionRelayAgentInformation, v)
 	}
 	if !nak && seg.PortalURI != "" {
