@@ -354,12 +354,18 @@ func (s *Server) request(ctx context.Context, seg *segState, req *request, lt la
 // and lt sends the ACK (see exchange).
 func (s *Server) ack(ctx context.Context, seg *segState, req *request, mac string, ip netip.Addr, quarantine, rapid bool, lt later) (answer, bool) {
 	now := s.now()
-	// The lease keeps the client identifier and relay information, and
-	// the ACK may be encoded after the datagram's buffer is reused.
-	req = req.clone()
-	l := Lease{
-		Segment:   seg.Name,
-		IP:        ip,
+	// One allocation holds what the ACK needs until its commit is done:
+	// the request (the lease keeps its client identifier and relay
+	// information, and the ACK is encoded after the datagram's buffer is
+	// reused), the lease and device the committer writes, the binding.
+	p := &pendingAck{s: s, ctx: ctx, seg: seg, quarantine: quarantine, rapid: rapid, lt: lt}
+	req.cloneInto(&p.req)
+	req = &p.req
+	p.leases[0] = Lease{
+		Segment: seg.Name,
+		IP:      ip,
+		// A copy of its own: the pool keeps the lease for hours, and a
+		// slice of p would keep all of p.
 		MAC:       append(net.HardwareAddr(nil), req.mac()...),
 		ClientID:  req.clientID,
 		Hostname:  clean(req.hostName(), 63),
@@ -369,34 +375,51 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *request, mac strin
 		Relay:     req.gatewayIP(),
 		RelayInfo: req.relayInfo,
 	}
-	tok, ok := seg.pool.bindMAC(l, mac)
+	l := &p.leases[0]
+	tok, ok := seg.pool.bindMAC(*l, mac)
 	if !ok {
 		return s.nak(seg, req, "address not available")
 	}
-	dev := s.device(seg, req, ip, now)
-	pair := policy.Binding{Device: policy.Device{MAC: l.MAC, IP: ip}, Until: l.Expires}
+	p.tok = tok
+	p.devices[0] = s.device(seg, req, ip, now)
+	p.pair = policy.Binding{Device: policy.Device{MAC: l.MAC, IP: ip}, Until: l.Expires}
 	if lt == nil {
-		err := s.commit.commit(ctx, []Lease{l}, []Device{dev})
-		return s.acked(ctx, seg, l, tok, quarantine, rapid, err, func() error {
-			return s.cfg.Binder.Bind(ctx, pair.Device, pair.Until)
+		err := s.commit.commit(ctx, p.leases[:], p.devices[:])
+		return s.acked(ctx, seg, *l, tok, quarantine, rapid, err, func() error {
+			return s.cfg.Binder.Bind(ctx, p.pair.Device, p.pair.Until)
 		})
 	}
-	giaddr := req.gatewayIP()
 	var bind *policy.Binding
 	if s.cfg.Binder != nil {
 		// Bound by the finisher with the rest of its batch.
-		bind = &pair
+		bind = &p.pair
 	}
-	err := s.commit.commitThen(ctx, []Lease{l}, []Device{dev}, bind, func(err, bindErr error) {
-		a, ok := s.acked(ctx, seg, l, tok, quarantine, rapid, err, func() error { return bindErr })
-		if ok {
-			lt(s.encode(seg, req, a), replyDest(req, a.mt, giaddr))
-		}
-	})
-	if err != nil {
-		return s.acked(ctx, seg, l, tok, quarantine, rapid, err, nil)
+	if err := s.commit.commitThen(ctx, p.leases[:], p.devices[:], bind, p.finish); err != nil {
+		return s.acked(ctx, seg, *l, tok, quarantine, rapid, err, nil)
 	}
 	return answer{}, false // the ACK goes out through lt
+}
+
+// pendingAck is an ACK waiting for its group commit (see ack); finish,
+// run by the committer's finisher, completes it.
+type pendingAck struct {
+	s                 *Server
+	ctx               context.Context
+	seg               *segState
+	req               request
+	leases            [1]Lease
+	devices           [1]Device
+	pair              policy.Binding
+	tok               bindToken
+	quarantine, rapid bool
+	lt                later
+}
+
+func (p *pendingAck) finish(err, bindErr error) {
+	a, ok := p.s.acked(p.ctx, p.seg, p.leases[0], p.tok, p.quarantine, p.rapid, err, func() error { return bindErr })
+	if ok {
+		p.lt(p.s.encode(p.seg, &p.req, a), replyDest(&p.req, a.mt, p.req.gatewayIP()))
+	}
 }
 
 // acked finishes an ACK whose commit returned err: nothing but undoing the

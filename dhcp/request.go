@@ -144,11 +144,21 @@ func (r *request) hostName() []byte { return bytes.TrimRight(r.hostname, "\x00")
 // what outlives the datagram's buffer (an ACK finished after its commit,
 // a lease).
 func (r *request) clone() *request {
-	c := *r
+	c := new(request)
+	r.cloneInto(c)
+	return c
+}
+
+// cloneInto is clone into c: one allocation, for the option values.
+func (r *request) cloneInto(c *request) {
+	*c = *r
 	opts := []*[]byte{&c.requested, &c.serverID, &c.clientID, &c.hostname, &c.vendor, &c.prl, &c.relayInfo}
 	n := 0
 	for _, o := range opts {
 		n += len(*o)
+	}
+	if n == 0 {
+		return
 	}
 	buf := make([]byte, 0, n)
 	for _, o := range opts {
@@ -158,5 +168,4 @@ func (r *request) clone() *request {
 			*o = buf[at:len(buf):len(buf)]
 		}
 	}
-	return &c
 }
