@@ -913,42 +913,48 @@ type visitorClient struct {
 }
 
 // phoneSockets opens sockets in one of the phones' namespaces (a child's
-// descriptor 3+group, see childCPU): a goroutine whose thread stays in the
-// namespace creates each one, and it is used from any thread after.
+// descriptor 3+group, see childCPU): the calling thread steps into the
+// namespace for the socket(2) call and back, and the socket is used from
+// any thread after. (A thread of its own per namespace, asked over a
+// channel, cost two thread wake-ups a connection.)
 type phoneSockets struct {
-	req chan chan socketResult
+	ns, home int // the phones' namespace, and the one the process runs in
 }
 
-type socketResult struct {
-	fd  int
-	err error
-}
-
-// openPhoneSockets starts one socket maker per namespace descriptor; they
-// end with the process.
+// openPhoneSockets returns a socket maker per namespace descriptor.
 func openPhoneSockets(groups int) ([]*phoneSockets, error) {
+	// Every thread of the process is still in the namespace it was
+	// started in.
+	home, err := unix.Open("/proc/self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("own namespace: %w", err)
+	}
 	ps := make([]*phoneSockets, groups)
 	for g := range ps {
-		p := &phoneSockets{req: make(chan chan socketResult)}
-		ready := make(chan error, 1)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread is the namespace's
-			if err := unix.Setns(3+g, unix.CLONE_NEWNET); err != nil {
-				ready <- fmt.Errorf("join the phones' namespace %d: %w", g, err)
-				return
-			}
-			ready <- nil
-			for r := range p.req {
-				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-				r <- socketResult{fd, err}
-			}
-		}()
-		if err := <-ready; err != nil {
-			return nil, err
-		}
-		ps[g] = p
+		ps[g] = &phoneSockets{ns: 3 + g, home: home}
 	}
 	return ps, nil
+}
+
+// socket returns a non-blocking TCP socket made in p's namespace.
+func (p *phoneSockets) socket() (int, error) {
+	runtime.LockOSThread()
+	if err := unix.Setns(p.ns, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return -1, fmt.Errorf("join the phones' namespace: %w", err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if rerr := unix.Setns(p.home, unix.CLONE_NEWNET); rerr != nil {
+		// The thread stays locked to this goroutine, in the wrong
+		// namespace: the runtime discards it when the goroutine ends,
+		// and every socket made here steps into its namespace anyway.
+		if err == nil {
+			unix.Close(fd)
+		}
+		return -1, fmt.Errorf("return from the phones' namespace: %w", rerr)
+	}
+	runtime.UnlockOSThread()
+	return fd, err
 }
 
 // groups is how many phones' namespaces the visitors are in.
@@ -970,13 +976,10 @@ func (c *visitorClient) dial(ctx context.Context, addr string) (net.Conn, error)
 	if err != nil {
 		return nil, err
 	}
-	r := make(chan socketResult, 1)
-	c.ns.req <- r
-	sr := <-r
-	if sr.err != nil {
-		return nil, fmt.Errorf("socket: %w", sr.err)
+	fd, err := c.ns.socket()
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
 	}
-	fd := sr.fd
 	if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, c.v.iface); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("bind to %s: %w", c.v.iface, err)
