@@ -913,10 +913,11 @@ type visitorClient struct {
 }
 
 // phoneSockets opens sockets in one of the phones' namespaces (a child's
-// descriptor 3+group, see childCPU): the calling thread steps into the
-// namespace for the socket(2) call and back, and the socket is used from
-// any thread after. (A thread of its own per namespace, asked over a
-// channel, cost two thread wake-ups a connection.)
+// descriptor 3+group, see childCPU): the dialling thread steps into the
+// namespace until the socket exists and back before it connects, and the
+// socket is used from any thread after. (A thread of its own per
+// namespace, asked over a channel, cost two thread wake-ups a
+// connection.)
 type phoneSockets struct {
 	ns, home int // the phones' namespace, and the one the process runs in
 }
@@ -936,27 +937,6 @@ func openPhoneSockets(groups int) ([]*phoneSockets, error) {
 	return ps, nil
 }
 
-// socket returns a non-blocking TCP socket made in p's namespace.
-func (p *phoneSockets) socket() (int, error) {
-	runtime.LockOSThread()
-	if err := unix.Setns(p.ns, unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return -1, fmt.Errorf("join the phones' namespace: %w", err)
-	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if rerr := unix.Setns(p.home, unix.CLONE_NEWNET); rerr != nil {
-		// The thread stays locked to this goroutine, in the wrong
-		// namespace: the runtime discards it when the goroutine ends,
-		// and every socket made here steps into its namespace anyway.
-		if err == nil {
-			unix.Close(fd)
-		}
-		return -1, fmt.Errorf("return from the phones' namespace: %w", rerr)
-	}
-	runtime.UnlockOSThread()
-	return fd, err
-}
-
 // groups is how many phones' namespaces the visitors are in.
 func groups(vs []visitor) int {
 	n := 0
@@ -970,67 +950,56 @@ func clientFor(v visitor, ps []*phoneSockets) *visitorClient {
 	return &visitorClient{v: v, ns: ps[v.group]}
 }
 
-// dial connects to addr (ip:port) from the visitor's interface and address.
+// dial connects to addr (ip:port) from the visitor's interface and
+// address, with a socket made in the visitor's namespace.
 func (c *visitorClient) dial(ctx context.Context, addr string) (net.Conn, error) {
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return nil, err
+	p := c.ns
+	runtime.LockOSThread()
+	if err := unix.Setns(p.ns, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("join the phones' namespace: %w", err)
 	}
-	fd, err := c.ns.socket()
-	if err != nil {
-		return nil, fmt.Errorf("socket: %w", err)
-	}
-	if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, c.v.iface); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("bind to %s: %w", c.v.iface, err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: c.v.ip.As4()}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("bind to %s: %w", c.v.ip, err)
-	}
-	if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil && !errors.Is(err, unix.EINPROGRESS) {
-		unix.Close(fd)
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
-	}
-	f := os.NewFile(uintptr(fd), "tcp")
-	conn, err := net.FileConn(f) // a copy of fd, in the runtime's poller
-	f.Close()
-	if err != nil {
-		return nil, err
-	}
-	// Wait for the connection (writable), bounded by ctx.
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(5 * time.Second)
-	}
-	_ = conn.SetWriteDeadline(deadline)
-	rc, err := conn.(syscall.Conn).SyscallConn()
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	var cerr error
-	if err := rc.Write(func(fd uintptr) bool {
-		e, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
-		switch {
-		case err != nil:
-			cerr = fmt.Errorf("connect %s: %w", addr, err)
-			return true
-		case e != 0:
-			cerr = fmt.Errorf("connect %s: %w", addr, syscall.Errno(e))
-			return true
+	away := true
+	var homeErr error
+	goHome := func() {
+		if !away {
+			return
 		}
-		_, err = unix.Getpeername(int(fd))
-		return !errors.Is(err, unix.ENOTCONN)
-	}); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
+		away = false
+		if err := unix.Setns(p.home, unix.CLONE_NEWNET); err != nil {
+			// The thread stays locked to this goroutine, in the wrong
+			// namespace: the runtime discards it when the goroutine
+			// ends, and every dial steps into its namespace anyway.
+			homeErr = fmt.Errorf("return from the phones' namespace: %w", err)
+			return
+		}
+		runtime.UnlockOSThread()
 	}
-	if cerr != nil {
-		conn.Close()
-		return nil, cerr
+	d := net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: c.v.ip.AsSlice()},
+		// Called once the socket exists, before it is bound and
+		// connected: nothing else needs the namespace.
+		Control: func(_, _ string, rc syscall.RawConn) error {
+			goHome()
+			if homeErr != nil {
+				return homeErr
+			}
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, c.v.iface)
+			}); err != nil {
+				return err
+			}
+			return serr
+		},
 	}
-	return conn, nil
+	conn, err := d.DialContext(ctx, "tcp4", addr)
+	goHome() // when the dial failed before making a socket
+	if err == nil && homeErr != nil {
+		conn.Close()
+		err = homeErr
+	}
+	return conn, err
 }
 
 // Do sends req on a new connection and returns the response with its
