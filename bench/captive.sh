@@ -4,7 +4,10 @@
 # segment, arrive at once, CONCURRENCY in flight: each phone's probe is
 # redirected to the portal, the visitor opens the sign-in page, posts a code
 # and probes again until its traffic is forwarded to the fake internet.
-# The daemon is the real `gatehouse run` in the testbed's router.
+# The daemon is the real `gatehouse run` in the testbed's router. The
+# visitors' interfaces sit fifty to a namespace, so that a connection's
+# route lookup walks fifty visitors' routes, not all of them (a phone has
+# one route; see perNamespace in bench/cmd/captivebench).
 #
 # Prints: probe redirects per second (every visitor still held, each probe
 # a new connection), logins per second, p50/p99 time from the form POST

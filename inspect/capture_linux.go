@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"reflect"
 	"syscall"
@@ -30,6 +31,12 @@ type CaptureConfig struct {
 	RingBytes int
 	BlockSize int // bytes per ring block, a multiple of the page size; default 64 KiB
 	NumBlocks int // default 4
+	// OwnDNS, when set, are the addresses the router's own DNS guard
+	// answers clients from, and the guard tells the engines what it
+	// answered (Site.NoteAnswer): its replies from them are then left out
+	// of the capture by a kernel filter (see ownDNSReplyFilter for exactly
+	// what, and why nothing a bypass could use is).
+	OwnDNS []netip.Addr
 }
 
 // MinCaptureRing and MaxCaptureRing bound CaptureConfig.RingBytes.
@@ -99,6 +106,16 @@ func OpenCapture(iface string, cfg CaptureConfig) (*LiveCapture, error) {
 	)
 	if err != nil {
 		return nil, fmt.Errorf("inspect: open AF_PACKET on %s: %w", iface, err)
+	}
+	if len(cfg.OwnDNS) > 0 {
+		prog, err := ownDNSReplyFilter(cfg.OwnDNS)
+		if err == nil {
+			err = tp.SetBPF(prog)
+		}
+		if err != nil {
+			tp.Close()
+			return nil, fmt.Errorf("inspect: filter on %s: %w", iface, err)
+		}
 	}
 	c := &LiveCapture{iface: iface, tp: tp}
 	if err := c.openWake(); err != nil {

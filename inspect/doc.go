@@ -29,7 +29,9 @@
 // replays them and prints a table per tool.
 //
 // Site runs one engine per capture interface for the daemon, all sharing
-// one Resolutions that the DNS guard feeds through Site.NoteAnswer.
+// one Resolutions that the DNS guard feeds through Site.NoteAnswer; since
+// the guard tells it every answer, the capture's kernel filter leaves the
+// guard's own replies out (CaptureConfig.OwnDNS, capfilter.go).
 //
 // It does not store findings, attribute them to people, alert anyone or
 // enforce anything: findings leave through a Sink, and the alert, store and

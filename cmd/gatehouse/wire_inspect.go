@@ -22,6 +22,10 @@ func wireInspect(_ context.Context, w *wiring) error {
 	for _, s := range w.cfg.Segments {
 		opt.InsideSubnets = append(opt.InsideSubnets, s.Subnet)
 		opt.DHCPServerIPs = append(opt.DHCPServerIPs, s.Gateway)
+		// The DNS guard (wireDNS) answers each segment from its gateway
+		// and tells the site every answer (Site.NoteAnswer), so its
+		// replies need not be captured; the queries still are.
+		opt.Capture.OwnDNS = append(opt.Capture.OwnDNS, s.Gateway)
 	}
 	for _, iface := range w.cfg.Inspect.Interfaces {
 		ifc := inspect.Interface{Name: iface}

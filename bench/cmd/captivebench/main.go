@@ -6,12 +6,14 @@
 // It builds a testbed school whose visitor segment is a /20, runs the real
 // daemon (`gatehouse run`) in its router, issues one code per visitor with
 // `gatehouse voucher issue`, and simulates each visitor as a macvlan
-// interface of its own (its own MAC and address) in the visitor namespace:
-// the portal and the kernel's admitted set key a visitor by MAC and
-// address, so visitors sharing one MAC would look like one returning
-// device. The load itself runs in a child process started inside the
-// visitor namespace (this binary with -role), so every socket it opens is
-// there; each visitor's sockets are bound to its interface.
+// interface of its own (its own MAC and address) on the visitor
+// namespace's link: the portal and the kernel's admitted set key a visitor
+// by MAC and address, so visitors sharing one MAC would look like one
+// returning device. The interfaces are spread over namespaces of their own,
+// fifty to one (perNamespace says why). The load itself runs in a child
+// process started inside the visitor namespace (this binary with -role),
+// which opens each visitor's sockets in the visitor's namespace and binds
+// them to its interface.
 //
 // Neighbour entries for the visitors are added as permanent entries on
 // both sides: the kernel's neighbour table is one table for the whole host,
@@ -46,6 +48,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +59,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	benchdaemon "github.com/gatehouse-net/gatehouse/bench/internal/daemon"
@@ -112,6 +116,7 @@ type visitor struct {
 	mac   net.HardwareAddr
 	ip    netip.Addr
 	code  string
+	group int // which of the phones' namespaces holds its interface
 }
 
 func orchestrate(ctx context.Context, bin, opennds, perfOut string, n, conc int, redirectFor time.Duration) error {
@@ -149,7 +154,12 @@ func orchestrate(ctx context.Context, bin, opennds, perfOut string, n, conc int,
 		return err
 	}
 	t0 := time.Now()
-	vs, err := addVisitors(s, codes)
+	phones, err := newPhoneNamespaces((n + perNamespace - 1) / perNamespace)
+	if err != nil {
+		return err
+	}
+	defer closeAll(phones)
+	vs, err := addVisitors(s, phones, codes)
 	if err != nil {
 		return err
 	}
@@ -161,11 +171,11 @@ func orchestrate(ctx context.Context, bin, opennds, perfOut string, n, conc int,
 	if err := saveLeases(ctx, files.Database, vs); err != nil {
 		return err
 	}
-	fmt.Printf("setup: %d visitors (macvlan interfaces with their own MAC, address and DHCP lease) in %.1f s\n", len(vs), time.Since(t0).Seconds())
+	fmt.Printf("setup: %d visitors (macvlan interfaces with their own MAC, address and DHCP lease, at most %d to a namespace) in %.1f s\n", len(vs), perNamespace, time.Since(t0).Seconds())
 	list := filepath.Join(dir, "visitors")
 	var b strings.Builder
 	for _, v := range vs {
-		fmt.Fprintf(&b, "%s %s %s\n", v.iface, v.ip, v.code)
+		fmt.Fprintf(&b, "%s %s %s %d\n", v.iface, v.ip, v.code, v.group)
 	}
 	if err := os.WriteFile(list, []byte(b.String()), 0o600); err != nil {
 		return err
@@ -181,7 +191,7 @@ func orchestrate(ctx context.Context, bin, opennds, perfOut string, n, conc int,
 		fmt.Printf("daemon: resident memory after start %.1f MiB\n", hwm)
 	}
 	var red redirectResult
-	if err := child(ctx, s, self, &red, "-role", "redirects", "-clients-file", list, "-concurrency", strconv.Itoa(conc),
+	if err := child(ctx, s, phones, self, &red, "-role", "redirects", "-clients-file", list, "-concurrency", strconv.Itoa(conc),
 		"-redirect-seconds", fmt.Sprint(redirectFor.Seconds()), "-target", portal+"/"); err != nil {
 		return err
 	}
@@ -194,7 +204,7 @@ func orchestrate(ctx context.Context, bin, opennds, perfOut string, n, conc int,
 		return err
 	}
 	cpu0, _ := cpuSeconds(d.cmd.Process.Pid)
-	loadCPU, err := childCPU(ctx, s, self, &rush, "-role", "rush", "-clients-file", list, "-concurrency", strconv.Itoa(conc))
+	loadCPU, err := childCPU(ctx, s, phones, self, &rush, "-role", "rush", "-clients-file", list, "-concurrency", strconv.Itoa(conc))
 	stopPerf()
 	if err != nil {
 		return err
@@ -274,7 +284,7 @@ func orchestrate(ctx context.Context, bin, opennds, perfOut string, n, conc int,
 	var ndsRed redirectResult
 	for _, c := range []int{conc, 4} {
 		var r redirectResult
-		if err := child(ctx, s, self, &r, "-role", "redirects", "-clients-file", list, "-concurrency", strconv.Itoa(c),
+		if err := child(ctx, s, phones, self, &r, "-role", "redirects", "-clients-file", list, "-concurrency", strconv.Itoa(c),
 			"-redirect-seconds", fmt.Sprint(redirectFor.Seconds()), "-target", "http://10.40.0.1:2050/"); err != nil {
 			return err
 		}
@@ -470,9 +480,71 @@ func issueCodes(ctx context.Context, bin, cfg string, n int) ([]string, error) {
 	return codes, nil
 }
 
-// addVisitors makes one macvlan per code in the visitor namespace, with
-// permanent neighbour entries both ways (see the package comment).
-func addVisitors(s *testbed.School, codes []string) ([]visitor, error) {
+// perNamespace is how many visitors' interfaces share one namespace.
+//
+// A phone has one interface and one default route. Visitors sharing a
+// namespace share its routing table, where every visitor's interface adds
+// a connected route for the segment and a default route of its own, and a
+// socket bound to an interface finds its route by walking the routes of
+// the same prefix until one leaves by that interface: with all 2,000
+// visitors in one namespace that walk (about a thousand routes, twice a
+// connection) was a quarter of the load generator's CPU, on the cores the
+// daemon uses. Fifty to a namespace keeps the walk short for forty
+// namespaces' cost.
+const perNamespace = 50
+
+// newPhoneNamespaces creates n network namespaces for the visitors'
+// interfaces. They are anonymous, held only by the returned descriptors
+// (handed to the load generator's children as well): when this process
+// ends, however it ends, they and the interfaces in them are gone.
+func newPhoneNamespaces(n int) ([]*os.File, error) {
+	var fs []*os.File
+	for range n {
+		ch := make(chan error, 1)
+		var f *os.File
+		go func() {
+			// The thread is left in the new namespace, locked: the
+			// runtime discards it when this goroutine ends.
+			runtime.LockOSThread()
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				ch <- fmt.Errorf("unshare: %w", err)
+				return
+			}
+			var err error
+			f, err = os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+			if err == nil {
+				// Answer ARP only for an interface's own address, in
+				// case anything asks.
+				for k, v := range map[string]string{"arp_ignore": "1", "arp_announce": "2"} {
+					if err = os.WriteFile("/proc/sys/net/ipv4/conf/all/"+k, []byte(v), 0o644); err != nil {
+						break
+					}
+				}
+			}
+			ch <- err
+		}()
+		if err := <-ch; err != nil {
+			if f != nil {
+				f.Close()
+			}
+			closeAll(fs)
+			return nil, fmt.Errorf("a namespace for the visitors: %w", err)
+		}
+		fs = append(fs, f)
+	}
+	return fs, nil
+}
+
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
+	}
+}
+
+// addVisitors makes one macvlan per code on the visitor namespace's link
+// and moves it into one of the phones' namespaces, with permanent
+// neighbour entries both ways (see the package comment).
+func addVisitors(s *testbed.School, phones []*os.File, codes []string) ([]visitor, error) {
 	seg, ok := s.Segment("visitor")
 	if !ok {
 		return nil, errors.New("no visitor segment")
@@ -487,6 +559,13 @@ func addVisitors(s *testbed.School, codes []string) ([]visitor, error) {
 		return nil, err
 	}
 	defer rh.Close()
+	ph := make([]*netlink.Handle, len(phones))
+	for i, f := range phones {
+		if ph[i], err = netlink.NewHandleAt(netns.NsHandle(f.Fd())); err != nil {
+			return nil, err
+		}
+		defer ph[i].Close()
+	}
 	parent, err := vh.LinkByName(testbed.ClientInterface)
 	if err != nil {
 		return nil, err
@@ -495,46 +574,38 @@ func addVisitors(s *testbed.School, codes []string) ([]visitor, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Answer ARP only for an interface's own address, in case anything asks.
-	if err := s.Do("visitor", func() error {
-		for k, v := range map[string]string{"arp_ignore": "1", "arp_announce": "2"} {
-			if err := os.WriteFile("/proc/sys/net/ipv4/conf/all/"+k, []byte(v), 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("visitor ARP settings: %w", err)
-	}
 	gw := net.ParseIP("10.40.0.1")
 	addr := netip.MustParseAddr(firstAddr)
 	vs := make([]visitor, len(codes))
 	for i, code := range codes {
-		v := visitor{iface: fmt.Sprintf("v%d", i), ip: addr, code: code,
+		v := visitor{iface: fmt.Sprintf("v%d", i), ip: addr, code: code, group: i / perNamespace,
 			mac: net.HardwareAddr{0x02, 0x42, 0x0a, 0x28, byte(i >> 8), byte(i)}}
 		addr = addr.Next()
-		ml := &netlink.Macvlan{LinkAttrs: netlink.LinkAttrs{Name: v.iface, ParentIndex: parent.Attrs().Index, HardwareAddr: v.mac},
-			Mode: netlink.MACVLAN_MODE_BRIDGE}
+		// Made in its namespace (the parent stays in the visitor's):
+		// moving it after costs the kernel a synchronisation per link.
+		ml := &netlink.Macvlan{LinkAttrs: netlink.LinkAttrs{Name: v.iface, ParentIndex: parent.Attrs().Index, HardwareAddr: v.mac,
+			Namespace: netlink.NsFd(int(phones[v.group].Fd()))}, Mode: netlink.MACVLAN_MODE_BRIDGE}
 		if err := vh.LinkAdd(ml); err != nil {
 			return nil, fmt.Errorf("add %s: %w", v.iface, err)
 		}
-		link, err := vh.LinkByName(v.iface)
+		h := ph[v.group]
+		link, err := h.LinkByName(v.iface)
 		if err != nil {
 			return nil, err
 		}
-		if err := vh.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: v.ip.AsSlice(), Mask: net.CIDRMask(20, 32)}}); err != nil {
+		if err := h.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: v.ip.AsSlice(), Mask: net.CIDRMask(20, 32)}}); err != nil {
 			return nil, fmt.Errorf("address %s: %w", v.iface, err)
 		}
-		if err := vh.LinkSetUp(link); err != nil {
+		if err := h.LinkSetUp(link); err != nil {
 			return nil, err
 		}
-		if err := vh.NeighAdd(&netlink.Neigh{LinkIndex: link.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+		if err := h.NeighAdd(&netlink.Neigh{LinkIndex: link.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
 			IP: gw, HardwareAddr: seg.RouterMAC}); err != nil {
 			return nil, fmt.Errorf("gateway neighbour on %s: %w", v.iface, err)
 		}
 		// A default route per interface, each with its own metric: a socket
 		// bound to the interface uses its own.
-		if err := vh.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw, Priority: 100 + i}); err != nil {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw, Priority: 100 + i}); err != nil {
 			return nil, fmt.Errorf("route on %s: %w", v.iface, err)
 		}
 		if err := rh.NeighAdd(&netlink.Neigh{LinkIndex: routerSide.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
@@ -754,15 +825,18 @@ func restoreLogged(path string) string {
 }
 
 // child runs this binary in the visitor namespace and decodes its JSON.
-func child(ctx context.Context, s *testbed.School, self string, out any, args ...string) error {
-	_, err := childCPU(ctx, s, self, out, args...)
+func child(ctx context.Context, s *testbed.School, phones []*os.File, self string, out any, args ...string) error {
+	_, err := childCPU(ctx, s, phones, self, out, args...)
 	return err
 }
 
 // childCPU is child that also returns the CPU-seconds the child used.
-func childCPU(ctx context.Context, s *testbed.School, self string, out any, args ...string) (float64, error) {
+// The phones' namespaces are its descriptors 3, 4, ... (a visitor's group
+// is its index among them).
+func childCPU(ctx context.Context, s *testbed.School, phones []*os.File, self string, out any, args ...string) (float64, error) {
 	cmd := s.Command(ctx, "visitor", self, args...)
 	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = phones
 	b, err := cmd.Output()
 	if err != nil {
 		return 0, fmt.Errorf("load generator %s: %w", args[1], err)
@@ -806,14 +880,18 @@ func readVisitors(path string) ([]visitor, error) {
 	var vs []visitor
 	for line := range strings.Lines(string(b)) {
 		f := strings.Fields(line)
-		if len(f) != 3 {
+		if len(f) != 4 {
 			continue
 		}
 		ip, err := netip.ParseAddr(f[1])
 		if err != nil {
 			return nil, err
 		}
-		vs = append(vs, visitor{iface: f[0], ip: ip, code: f[2]})
+		g, err := strconv.Atoi(f[3])
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, visitor{iface: f[0], ip: ip, code: f[2], group: g})
 	}
 	if len(vs) == 0 {
 		return nil, fmt.Errorf("%s: no visitors", path)
@@ -830,23 +908,98 @@ func readVisitors(path string) ([]visitor, error) {
 // answering: both share the same two cores, so a lighter client leaves
 // the daemon what a real phone would.
 type visitorClient struct {
-	d *net.Dialer
+	v  visitor
+	ns *phoneSockets
 }
 
-func clientFor(v visitor) *visitorClient {
-	return &visitorClient{d: &net.Dialer{
-		Timeout:   5 * time.Second,
-		LocalAddr: &net.TCPAddr{IP: v.ip.AsSlice()},
+// phoneSockets opens sockets in one of the phones' namespaces (a child's
+// descriptor 3+group, see childCPU): the dialling thread steps into the
+// namespace until the socket exists and back before it connects, and the
+// socket is used from any thread after. (A thread of its own per
+// namespace, asked over a channel, cost two thread wake-ups a
+// connection.)
+type phoneSockets struct {
+	ns, home int // the phones' namespace, and the one the process runs in
+}
+
+// openPhoneSockets returns a socket maker per namespace descriptor.
+func openPhoneSockets(groups int) ([]*phoneSockets, error) {
+	// Every thread of the process is still in the namespace it was
+	// started in.
+	home, err := unix.Open("/proc/self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("own namespace: %w", err)
+	}
+	ps := make([]*phoneSockets, groups)
+	for g := range ps {
+		ps[g] = &phoneSockets{ns: 3 + g, home: home}
+	}
+	return ps, nil
+}
+
+// groups is how many phones' namespaces the visitors are in.
+func groups(vs []visitor) int {
+	n := 0
+	for _, v := range vs {
+		n = max(n, v.group+1)
+	}
+	return n
+}
+
+func clientFor(v visitor, ps []*phoneSockets) *visitorClient {
+	return &visitorClient{v: v, ns: ps[v.group]}
+}
+
+// dial connects to addr (ip:port) from the visitor's interface and
+// address, with a socket made in the visitor's namespace.
+func (c *visitorClient) dial(ctx context.Context, addr string) (net.Conn, error) {
+	p := c.ns
+	runtime.LockOSThread()
+	if err := unix.Setns(p.ns, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("join the phones' namespace: %w", err)
+	}
+	away := true
+	var homeErr error
+	goHome := func() {
+		if !away {
+			return
+		}
+		away = false
+		if err := unix.Setns(p.home, unix.CLONE_NEWNET); err != nil {
+			// The thread stays locked to this goroutine, in the wrong
+			// namespace: the runtime discards it when the goroutine
+			// ends, and every dial steps into its namespace anyway.
+			homeErr = fmt.Errorf("return from the phones' namespace: %w", err)
+			return
+		}
+		runtime.UnlockOSThread()
+	}
+	d := net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: c.v.ip.AsSlice()},
+		// Called once the socket exists, before it is bound and
+		// connected: nothing else needs the namespace.
 		Control: func(_, _ string, rc syscall.RawConn) error {
+			goHome()
+			if homeErr != nil {
+				return homeErr
+			}
 			var serr error
 			if err := rc.Control(func(fd uintptr) {
-				serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, v.iface)
+				serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, c.v.iface)
 			}); err != nil {
 				return err
 			}
 			return serr
 		},
-	}}
+	}
+	conn, err := d.DialContext(ctx, "tcp4", addr)
+	goHome() // when the dial failed before making a socket
+	if err == nil && homeErr != nil {
+		conn.Close()
+		err = homeErr
+	}
+	return conn, err
 }
 
 // Do sends req on a new connection and returns the response with its
@@ -858,7 +1011,7 @@ func (c *visitorClient) Do(req *http.Request) (*http.Response, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(addr, "80")
 	}
-	conn, err := c.d.DialContext(ctx, "tcp4", addr)
+	conn, err := c.dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -923,9 +1076,13 @@ func loadRedirects(ctx context.Context, path string, conc int, d time.Duration, 
 	if err != nil {
 		return err
 	}
+	ps, err := openPhoneSockets(groups(vs))
+	if err != nil {
+		return err
+	}
 	clients := make([]*visitorClient, len(vs))
 	for i, v := range vs {
-		clients[i] = clientFor(v)
+		clients[i] = clientFor(v, ps)
 	}
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -987,6 +1144,10 @@ func loadRush(ctx context.Context, path string, conc int) error {
 	if err != nil {
 		return err
 	}
+	ps, err := openPhoneSockets(groups(vs))
+	if err != nil {
+		return err
+	}
 	var next atomic.Int64
 	var mu sync.Mutex
 	var fwd, post []float64
@@ -1006,7 +1167,7 @@ func loadRush(ctx context.Context, path string, conc int) error {
 					return
 				}
 				v := vs[i]
-				c := clientFor(v)
+				c := clientFor(v, ps)
 				r, err := probe(ctx, c)
 				if err != nil || r.StatusCode != http.StatusFound {
 					fail(v, "first probe: %v %v", err, status(r))
