@@ -289,3 +289,31 @@ func BenchmarkSaveDHCPBatch(b *testing.B) {
 		})
 	}
 }
+
+// SaveDHCP runs its statements uncancellable (for speed), but a caller
+// that has given up still gets an error and no write: the context still
+// governs the transaction.
+func TestSaveDHCPWithAnEndedContextWritesNothing(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	mac := leaseTestMAC(t, "02:00:00:00:00:0c")
+	ip := netip.MustParseAddr("10.40.0.60")
+	for range 20 { // inTx's select picks at random between ready cases
+		err := s.SaveDHCP(ctx, []DHCPLease{{Segment: "visitor", IP: ip, MAC: mac, State: "bound", Start: leaseT0, Expires: leaseT0.Add(time.Hour)}},
+			[]Device{{MAC: mac, FirstSeen: leaseT0, LastSeen: leaseT0, Segment: "visitor"}})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("SaveDHCP with an ended context: %v, want context.Canceled", err)
+		}
+	}
+	got, err := s.DHCPLeases(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("leases written by a caller that gave up: %+v", got)
+	}
+	if _, err := s.DeviceByMAC(context.Background(), mac); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("device written by a caller that gave up: %v", err)
+	}
+}
