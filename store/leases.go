@@ -93,6 +93,16 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 	if len(leases) == 0 && len(devices) == 0 {
 		return nil
 	}
+	// The statements run with sctx, which cannot be cancelled: given a
+	// context that can, the SQLite driver runs every statement on a
+	// goroutine of its own (to interrupt it), and the DHCP committer's
+	// batches are three statements a lease, so under load a goroutine
+	// start and two switches per statement cost more than the statement.
+	// ctx still bounds the wait for the write lock (inTx), and its end
+	// still rolls the transaction back (database/sql watches it), so a
+	// batch is never committed after its caller gave up on it; only a
+	// statement already running finishes first, and these take microseconds.
+	sctx := context.WithoutCancel(ctx)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if len(leases) > 0 {
 			del, err := s.txPrepared(ctx, tx, stmtLeaseMove, `DELETE FROM dhcp_leases WHERE mac = ? AND segment = ? AND ip <> ?`)
@@ -121,11 +131,11 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 				mac := ""
 				if len(l.MAC) > 0 {
 					mac = macText(l.MAC)
-					if _, err := del.ExecContext(ctx, mac, l.Segment, l.IP.String()); err != nil {
+					if _, err := del.ExecContext(sctx, mac, l.Segment, l.IP.String()); err != nil {
 						return err
 					}
 				}
-				if _, err := up.ExecContext(ctx, l.Segment, l.IP.String(), mac, l.ClientID, l.Hostname, l.State,
+				if _, err := up.ExecContext(sctx, l.Segment, l.IP.String(), mac, l.ClientID, l.Hostname, l.State,
 					formatTime(l.Start), formatTime(l.Expires), addrText(l.Relay), l.RelayInfo); err != nil {
 					return err
 				}
@@ -152,12 +162,12 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 				if len(d.MAC) == 0 {
 					return fmt.Errorf("device without a MAC")
 				}
-				if _, err := up.ExecContext(ctx, macText(d.MAC), formatTime(d.FirstSeen), formatTime(d.LastSeen), d.Segment,
+				if _, err := up.ExecContext(sctx, macText(d.MAC), formatTime(d.FirstSeen), formatTime(d.LastSeen), d.Segment,
 					addrText(d.IP), d.Hostname, d.VendorClass, d.Fingerprint, d.OS, d.Manufacturer, d.Randomised); err != nil {
 					return err
 				}
 			}
-			return s.evictDevicesTx(ctx, tx)
+			return s.evictDevicesTx(sctx, tx)
 		}
 		return nil
 	})
