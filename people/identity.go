@@ -21,17 +21,35 @@ type Identity struct {
 	Active       bool   // false: revoked or left
 	Kind         string // pupil or staff
 	Until        time.Time
+	// NTSealed is the NT hash as NTSealer sealed it, read only while
+	// MSCHAPv2 is enabled (Options.NTHashes); nil when none. Never opened
+	// here: OpenNTHash opens it for one login, so a copy held in memory
+	// (RADIUS's identity cache) holds only the sealed form.
+	NTSealed []byte
 }
 
 // Identity looks a login name (a person's username) up; store.ErrNotFound
 // when nobody has it.
 func (s *Service) Identity(ctx context.Context, username string) (Identity, error) {
-	p, hash, err := s.st.PersonLogin(ctx, username)
+	var (
+		p      store.Person
+		hash   string
+		sealed []byte
+		err    error
+	)
+	if s.opts.NTHashes != nil {
+		p, hash, sealed, err = s.st.PersonWiFiLogin(ctx, username)
+	} else {
+		p, hash, err = s.st.PersonLogin(ctx, username)
+	}
 	if err != nil {
 		return Identity{}, err
 	}
-	id := Identity{PersonID: p.ID, PasswordHash: hash, Kind: p.Kind,
+	id := Identity{PersonID: p.ID, PasswordHash: hash, Kind: p.Kind, NTSealed: sealed,
 		Active: p.State == store.PersonActive || p.State == store.PersonLeaving}
+	if len(sealed) == 0 {
+		id.NTSealed = nil
+	}
 	if d, ok, err := s.departure(ctx, p); err == nil && ok {
 		id.Until = d.At
 	}
@@ -96,7 +114,30 @@ func (p RADIUSIdentities) Lookup(ctx context.Context, username string) (radius.I
 	if err != nil {
 		return radius.Identity{}, err
 	}
-	return radius.Identity{Person: PersonRef(id.PersonID), PasswordHash: id.PasswordHash, Active: id.Active, Until: id.Until}, nil
+	return radius.Identity{Person: PersonRef(id.PersonID), PasswordHash: id.PasswordHash, Active: id.Active, Until: id.Until, NTSealed: id.NTSealed}, nil
+}
+
+// OpenNTHash is radius.NTHashOpener's: the NT hash of the identity Lookup
+// returned, opened from the sealed copy it carries, with Service.NTHash's
+// answer for the same person (found false for one who has left or is
+// revoked, for one without a Wi-Fi password, and always when MSCHAPv2 is
+// not enabled). RADIUS calls it with an identity from its cache, which the
+// people change log keeps current (a password change, a revocation and
+// ClearWiFiNTHashes all log the person), so a PEAP login costs an AES-GCM
+// open instead of a SQL read.
+func (p RADIUSIdentities) OpenNTHash(id radius.Identity) (nt [16]byte, found bool, err error) {
+	sealer := p.Service.opts.NTHashes
+	if sealer == nil || !id.Active || len(id.NTSealed) == 0 {
+		return nt, false, nil
+	}
+	personID, err := strconv.ParseInt(id.Person, 10, 64)
+	if err != nil {
+		return nt, false, fmt.Errorf("people: identity names person %q: %w", id.Person, err)
+	}
+	if nt, err = sealer.open(personID, id.NTSealed); err != nil {
+		return [16]byte{}, false, err
+	}
+	return nt, true, nil
 }
 
 // LatestPersonChange is radius.IdentityChangeLog's: the store's people

@@ -56,10 +56,10 @@ type deviceCache struct {
 	f   follower // runs check under the rule above (follow.go)
 
 	mu      sync.Mutex
-	gen     int64  // the log generation entries are current to
-	primed  bool   // gen has been read
-	epoch   uint64 // moves whenever entries are dropped: voids fills begun before
-	entries map[string]DeviceInfo
+	gen     int64                 // the log generation entries are current to
+	primed  bool                  // gen has been read
+	epoch   uint64                // moves whenever entries are dropped: voids fills begun before
+	entries map[macKey]DeviceInfo // keyed by value: a lookup builds no string
 }
 
 // cachedDevices holds d in memory when it is a StoreDevices over a store
@@ -93,7 +93,7 @@ type localCommits interface{ Commits() uint64 }
 const defaultMaxStale = 5 * time.Millisecond
 
 func newDeviceCache(src Devices, log DeviceChangeLog, max int, maxStale time.Duration) *deviceCache {
-	c := &deviceCache{src: src, log: log, max: max, entries: make(map[string]DeviceInfo)}
+	c := &deviceCache{src: src, log: log, max: max, entries: make(map[macKey]DeviceInfo)}
 	c.f.init(maxStale, c.check, nil)
 	return c
 }
@@ -103,7 +103,11 @@ func (c *deviceCache) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceI
 	if err := c.sync(ctx); err != nil {
 		return DeviceInfo{}, err
 	}
-	key := mac.String() // lower-case colon text, as the change log names it
+	if len(mac) != len(macKey{}) {
+		// Not an Ethernet MAC (ParseMAC gives none such): not cached.
+		return c.src.Lookup(ctx, mac)
+	}
+	key := macKey(mac)
 	c.mu.Lock()
 	info, ok := c.entries[key]
 	epoch := c.epoch
@@ -158,9 +162,17 @@ func (c *deviceCache) check(ctx context.Context) error {
 	defer c.mu.Unlock()
 	if !gap {
 		for _, m := range macs {
-			delete(c.entries, m)
+			k, ok := parseMAC6(m) // lower-case colon text
+			if !ok {
+				// Not a MAC this cache could hold: forget everything
+				// rather than guess which entry it meant.
+				gap = true
+				break
+			}
+			delete(c.entries, k)
 		}
-	} else {
+	}
+	if gap {
 		clear(c.entries)
 	}
 	c.epoch++
@@ -170,8 +182,7 @@ func (c *deviceCache) check(ctx context.Context) error {
 
 // approved says whether mac is held as approved (and not blocked), without
 // checking the log: a hint, not a decision (inline.go).
-func (c *deviceCache) approved(mac []byte) bool {
-	key := net.HardwareAddr(mac).String()
+func (c *deviceCache) approved(key macKey) bool {
 	c.mu.Lock()
 	info, ok := c.entries[key]
 	c.mu.Unlock()

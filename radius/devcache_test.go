@@ -170,8 +170,8 @@ func TestDeviceCacheSeesAChangeOnceItsCheckIsOlderThanTheBound(t *testing.T) {
 // EAP or accounting goes to a worker.
 func TestAnswersInlineOnlyApprovedDevicesInMemory(t *testing.T) {
 	cache := newDeviceCache(&fakeDevices{m: map[string]DeviceInfo{}}, &changingLog{}, 16, 0)
-	cache.entries["02:00:00:00:00:01"] = DeviceInfo{Known: true, Approved: true}
-	cache.entries["02:00:00:00:00:02"] = DeviceInfo{Known: true, Approved: true, Blocked: true}
+	cache.entries[macKey{2, 0, 0, 0, 0, 1}] = DeviceInfo{Known: true, Approved: true}
+	cache.entries[macKey{2, 0, 0, 0, 0, 2}] = DeviceInfo{Known: true, Approved: true, Blocked: true}
 	s := &Server{o: Options{Devices: cache}}
 	packet := func(user string, eap bool) []byte {
 		p := radius.New(radius.CodeAccessRequest, []byte("secret"))

@@ -43,7 +43,10 @@
 // offers the store's people change log (people.RADIUSIdentities does): a
 // PAP or TTLS-PAP re-authentication reads no SQL, and a revocation, a
 // leaver or a password change is seen by the next request after it
-// commits in this process, within 5 ms from another. It does not touch
+// commits in this process, within 5 ms from another. The identities carry
+// the person's NT hash sealed (Identity.NTSealed); when the Identities can
+// open it (NTHashOpener), PEAP's and TTLS-MSCHAPv2's NT hash lookup is
+// answered from that cache and opened per login, never kept open. It does not touch
 // the kernel: cutting a device off is the owner's job; this package asks the
 // NAS to end the session. Only package store speaks SQL; this package keeps
 // sessions and keys through the SessionStore and KeyStore interfaces.

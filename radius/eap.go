@@ -43,6 +43,14 @@ func (s *Server) newEAP(o eap.Options) (*eap.Engine, error) {
 		}
 		o.CredentialVersion = v
 	}
+	if o.NTHash != nil && s.nt != nil && s.o.Identities != nil {
+		// MSCHAPv2 is on (the caller gave a lookup) and the people can
+		// open the sealed NT hashes their identities carry: answer from
+		// the identity cache, which the people change log keeps current
+		// (migration 0095 logs every NT hash written or removed), instead
+		// of the caller's read of the store per login.
+		o.NTHash = s.ntHash
+	}
 	if o.Logger == nil {
 		o.Logger = s.log
 	}
@@ -50,6 +58,24 @@ func (s *Server) newEAP(o eap.Options) (*eap.Engine, error) {
 		o.Now = s.now
 	}
 	return eap.New(o)
+}
+
+// ntHash is the EAP engine's NT hash lookup (Options.NTHash) through the
+// identity cache: the sealed hash comes from memory (or the store, on a
+// miss) and is opened for this login only; the opened hash is never kept.
+// An unknown name is "not found", as the store-reading lookup answers it.
+func (s *Server) ntHash(ctx context.Context, user string) (nt [16]byte, found bool, err error) {
+	if user == "" {
+		return nt, false, nil
+	}
+	id, err := s.o.Identities.Lookup(ctx, user)
+	if errors.Is(err, ErrNoIdentity) {
+		return nt, false, nil
+	}
+	if err != nil {
+		return nt, false, err
+	}
+	return s.nt.OpenNTHash(id)
 }
 
 // checkPassword is TTLS-PAP's check: the person must be active and have a

@@ -3,9 +3,12 @@ package radius
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,7 +56,7 @@ func FuzzFrame(f *testing.F) {
 	seedPackets(f)
 	// answersInline walks the framed attributes itself (inline.go).
 	cache := newDeviceCache(&fakeDevices{m: map[string]DeviceInfo{}}, &changingLog{}, 16, 0)
-	cache.entries["02:00:00:00:00:01"] = DeviceInfo{Known: true, Approved: true}
+	cache.entries[macKey{2, 0, 0, 0, 0, 1}] = DeviceInfo{Known: true, Approved: true}
 	inline := &Server{o: Options{Devices: cache}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pkt, maOff, err := frame(b)
@@ -223,5 +226,100 @@ func TestGeneratedKeysAndQRPayload(t *testing.T) {
 	}
 	if got := WiFiQR(`Staff;"Wi:Fi"`, `a\b`); got != `WIFI:T:WPA;S:Staff\;\"Wi\:Fi\";P:a\\b;;` {
 		t.Fatal(got)
+	}
+}
+
+// parseMACBefore is ParseMAC as it was before parseMAC6 (separators found
+// and removed, then 12 hex digits read): the reference the allocation-free
+// parser must agree with on every input.
+func parseMACBefore(s string) (net.HardwareAddr, bool) {
+	var sep byte
+	var groups []int
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '-' || c == ':' || c == '.' {
+			if sep != 0 && c != sep {
+				return nil, false
+			}
+			sep = c
+			groups = append(groups, i)
+		}
+	}
+	hex := s
+	if sep != 0 {
+		hex = strings.ReplaceAll(s, string(sep), "")
+		if !validLayout(len(s), groups) {
+			return nil, false
+		}
+	}
+	if len(hex) != 12 {
+		return nil, false
+	}
+	mac := make(net.HardwareAddr, 6)
+	for i := range 6 {
+		hi, ok1 := nibble(hex[2*i])
+		lo, ok2 := nibble(hex[2*i+1])
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		mac[i] = hi<<4 | lo
+	}
+	return mac, true
+}
+
+// validLayout accepts separators every 2 (17 characters), every 4
+// (14 characters) or once in the middle (13 characters).
+func validLayout(n int, at []int) bool {
+	switch {
+	case n == 17 && len(at) == 5:
+		for i, p := range at {
+			if p != 2+3*i {
+				return false
+			}
+		}
+		return true
+	case n == 14 && len(at) == 2:
+		return at[0] == 4 && at[1] == 9
+	case n == 13 && len(at) == 1:
+		return at[0] == 6
+	}
+	return false
+}
+
+// ParseMAC agrees with the parser it replaced on random strings of MAC
+// lengths over hex digits, separators and a few others, and on the
+// vendor forms with one character changed; and allocates only the result.
+func TestParseMACMatchesTheOldParser(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "0123456789abcdefABCDEFg-:._ "
+	check := func(s string) {
+		t.Helper()
+		want, wok := parseMACBefore(s)
+		got, ok := ParseMAC(s)
+		if ok != wok || !bytes.Equal(got, want) {
+			t.Fatalf("%q: %v %v, the old parser %v %v", s, got, ok, want, wok)
+		}
+	}
+	forms := []string{"aabbccddeeff", "AA-BB-CC-DD-EE-FF", "aa:bb:cc:dd:ee:ff", "aabb.ccdd.eeff", "aabbcc-ddeeff", "a0b1.c2d3.e4f5"}
+	for _, f := range forms {
+		check(f)
+		for i := range len(f) {
+			for _, c := range []byte(alphabet) {
+				b := []byte(f)
+				b[i] = c
+				check(string(b))
+			}
+		}
+	}
+	for range 200000 {
+		n := 10 + rng.IntN(10)
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		check(string(b))
+	}
+	if a := testing.AllocsPerRun(100, func() { parseMAC6("AA-BB-CC-DD-EE-FF") }); a != 0 {
+		t.Fatalf("parseMAC6 allocates %v times", a)
 	}
 }

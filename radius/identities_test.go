@@ -249,3 +249,69 @@ func BenchmarkCachedPAPIdentityAndCredential(b *testing.B) {
 		}
 	}
 }
+
+// ntPeopleLog is peopleLog whose identities carry a sealed NT hash, which
+// it "opens" by taking the sealed bytes as the hash (a fake sealer), and
+// counts the opens.
+type ntPeopleLog struct {
+	*peopleLog
+	opens int
+}
+
+func (p *ntPeopleLog) OpenNTHash(id Identity) (nt [16]byte, found bool, err error) {
+	p.mu.Lock()
+	p.opens++
+	p.mu.Unlock()
+	if !id.Active || len(id.NTSealed) == 0 {
+		return nt, false, nil
+	}
+	copy(nt[:], id.NTSealed)
+	return nt, true, nil
+}
+
+// PEAP's NT hash lookup goes through the identity cache: a
+// re-authentication reads no directory, the cache holds the sealed form
+// only (the opener runs on every login), and this process's removal of
+// the NT hashes (ClearWiFiNTHashes logs every person it touched,
+// migration 0095) or a password change is seen by the very next request,
+// with the cache's check interval at an hour.
+func TestNTHashThroughTheIdentityCache(t *testing.T) {
+	ctx := context.Background()
+	dir := &ntPeopleLog{peopleLog: newPeopleLog()}
+	sealedA := []byte("0123456789abcdef")
+	dir.set("ada", Identity{Person: "1", PasswordHash: "$argon2id$ada", Active: true, NTSealed: sealedA}, false)
+	s := &Server{o: Options{Identities: newIdentityCache(dir, dir, 16, time.Hour, time.Now)}, nt: dir}
+	nt, found, err := s.ntHash(ctx, "ADA")
+	if err != nil || !found || string(nt[:]) != string(sealedA) {
+		t.Fatalf("first: %x %v %v", nt, found, err)
+	}
+	n := dir.readCount()
+	if nt, found, err = s.ntHash(ctx, "ada"); err != nil || !found || string(nt[:]) != string(sealedA) || dir.readCount() != n {
+		t.Fatalf("re-authentication: %x %v %v, reads %d -> %d", nt, found, err, n, dir.readCount())
+	}
+	if dir.opens != 2 {
+		t.Fatalf("%d opens for two logins: the opened hash was kept", dir.opens)
+	}
+	// This process clears the NT hashes (MSCHAPv2 turned off).
+	dir.set("ada", Identity{Person: "1", PasswordHash: "$argon2id$ada", Active: true}, true)
+	if _, found, err = s.ntHash(ctx, "ada"); err != nil || found {
+		t.Fatalf("right after the NT hashes were cleared: found %v %v", found, err)
+	}
+	// A new password (both hashes) is seen at once.
+	sealedB := []byte("fedcba9876543210")
+	dir.set("ada", Identity{Person: "1", PasswordHash: "$argon2id$ada2", Active: true, NTSealed: sealedB}, true)
+	if nt, found, err = s.ntHash(ctx, "ada"); err != nil || !found || string(nt[:]) != string(sealedB) {
+		t.Fatalf("right after a password change: %x %v %v", nt, found, err)
+	}
+	// A revocation too.
+	dir.set("ada", Identity{Person: "1", PasswordHash: "$argon2id$ada2", Active: false, NTSealed: sealedB}, true)
+	if _, found, err = s.ntHash(ctx, "ada"); err != nil || found {
+		t.Fatalf("right after a revocation: found %v %v", found, err)
+	}
+	// Nobody of that name, and no name: not found, no error.
+	for _, u := range []string{"nobody", ""} {
+		if _, found, err = s.ntHash(ctx, u); err != nil || found {
+			t.Fatalf("%q: found %v %v", u, found, err)
+		}
+	}
+}

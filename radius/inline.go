@@ -22,8 +22,11 @@ func (s *Server) answersInline(acct bool, pkt []byte) bool {
 	if !ok {
 		return false
 	}
-	var mac []byte
-	named := false
+	var (
+		mac   macKey
+		isMAC bool
+		named bool
+	)
 	for i := headerLen; i+2 <= len(pkt); {
 		t, l := pkt[i], int(pkt[i+1])
 		if l < 2 || i+l > len(pkt) {
@@ -34,7 +37,7 @@ func (s *Server) answersInline(acct bool, pkt []byte) bool {
 			return false
 		case 1: // User-Name: the first, as the decision reads it
 			if !named {
-				mac, _ = ParseMAC(string(pkt[i+2 : i+l]))
+				mac, isMAC = parseMAC6(string(pkt[i+2 : i+l]))
 				named = true
 			}
 		}
@@ -42,5 +45,5 @@ func (s *Server) answersInline(acct bool, pkt []byte) bool {
 	}
 	// The entry may be stale: this only picks the goroutine; the lookup
 	// in work checks the change log as every lookup does.
-	return mac != nil && cache.approved(mac)
+	return isMAC && cache.approved(mac)
 }

@@ -10,57 +10,62 @@ import (
 // aa:bb:cc:dd:ee:ff, aabb.ccdd.eeff (Cisco), aabbcc-ddeeff (HPE/Aruba). The
 // separators must be one kind, in one of those layouts.
 func ParseMAC(s string) (net.HardwareAddr, bool) {
-	var sep byte
-	var groups []int
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '-' || c == ':' || c == '.' {
-			if sep != 0 && c != sep {
-				return nil, false
-			}
-			sep = c
-			groups = append(groups, i)
-		}
-	}
-	hex := s
-	if sep != 0 {
-		hex = strings.ReplaceAll(s, string(sep), "")
-		if !validLayout(len(s), groups) {
-			return nil, false
-		}
-	}
-	if len(hex) != 12 {
+	a, ok := parseMAC6(s)
+	if !ok {
 		return nil, false
 	}
-	mac := make(net.HardwareAddr, 6)
-	for i := range 6 {
-		hi, ok1 := nibble(hex[2*i])
-		lo, ok2 := nibble(hex[2*i+1])
-		if !ok1 || !ok2 {
-			return nil, false
-		}
-		mac[i] = hi<<4 | lo
-	}
-	return mac, true
+	return net.HardwareAddr(a[:]), true
 }
 
-// validLayout accepts separators every 2 (17 characters), every 4
-// (14 characters) or once in the middle (13 characters).
-func validLayout(n int, at []int) bool {
-	switch {
-	case n == 17 && len(at) == 5:
-		for i, p := range at {
-			if p != 2+3*i {
-				return false
-			}
-		}
-		return true
-	case n == 14 && len(at) == 2:
-		return at[0] == 4 && at[1] == 9
-	case n == 13 && len(at) == 1:
-		return at[0] == 6
+// macKey is a MAC address as a comparable value: the device cache's key,
+// so a lookup builds no string.
+type macKey [6]byte
+
+// parseMAC6 is ParseMAC without an allocation (every MAB request parses
+// two or three MACs): the layout is fixed by the length, separators every
+// 2 (17 characters), every 4 (14) or once in the middle (13), all one of
+// '-', ':' or '.', and hex digits everywhere else.
+func parseMAC6(s string) (mac macKey, ok bool) {
+	var step int // hex digits between separators; 0: none
+	switch len(s) {
+	case 12:
+	case 17:
+		step = 2
+	case 14:
+		step = 4
+	case 13:
+		step = 6
+	default:
+		return mac, false
 	}
-	return false
+	var sep byte
+	if step > 0 {
+		sep = s[step]
+		if sep != '-' && sep != ':' && sep != '.' {
+			return mac, false
+		}
+	}
+	n := 0 // hex digits read
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if step > 0 && i%(step+1) == step {
+			if c != sep {
+				return mac, false
+			}
+			continue
+		}
+		v, ok := nibble(c)
+		if !ok {
+			return mac, false
+		}
+		if n%2 == 0 {
+			mac[n/2] = v << 4
+		} else {
+			mac[n/2] |= v
+		}
+		n++
+	}
+	return mac, n == 12
 }
 
 func nibble(c byte) (byte, bool) {

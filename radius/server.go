@@ -130,6 +130,7 @@ type Server struct {
 	nas      *nasBook
 	alerted  *alertLimiter
 	eap      *eap.Engine
+	nt       NTHashOpener // nil: the EAP options' own NTHash is used (eap.go)
 
 	mu        sync.Mutex
 	authConn  *net.UDPConn
@@ -186,6 +187,7 @@ func New(o Options) (*Server, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Devices = cachedDevices(o.Devices, o.DeviceCacheSize)
+	ntOpener, _ := o.Identities.(NTHashOpener)       // before the cache wraps it
 	o.Identities = cachedIdentities(o.Identities, 0) // identities.go
 	if o.Findings == nil {
 		o.Findings = finding.Discard{}
@@ -203,6 +205,7 @@ func New(o Options) (*Server, error) {
 		delayed: make(chan delayedReply, 4096),
 		nas:     newNASBook(),
 		alerted: newAlertLimiter(4096, time.Hour),
+		nt:      ntOpener,
 	}
 	var err error
 	if s.creds, err = newCredCache(o.CredentialCacheTTL, o.MaxCredentials); err != nil {

@@ -61,6 +61,23 @@ type Identity struct {
 	Active       bool   // false: left, revoked or suspended
 	Segment      string // the segment their logins go on; "" = the SSID's
 	Until        time.Time
+	// NTSealed is the person's NT hash sealed by its owner (package
+	// people), nil when none or when MSCHAPv2 is off. This package never
+	// opens it itself: an NTHashOpener does, once per login, so what the
+	// identity cache holds is only ever the sealed form.
+	NTSealed []byte
+}
+
+// NTHashOpener is an Identities whose identities carry a sealed NT hash
+// (Identity.NTSealed) and that can open one (package people's
+// RADIUSIdentities). With one, the server answers the EAP engine's NT hash
+// lookups (PEAP, TTLS-MSCHAPv2) from its identity cache (identities.go)
+// instead of the caller's Options.NTHash, which reads the store per login.
+type NTHashOpener interface {
+	// OpenNTHash opens id's NT hash: found is false when id has none, is
+	// not active, or MSCHAPv2 is not enabled, exactly as Options.NTHash
+	// would answer for the same person.
+	OpenNTHash(id Identity) (nt [16]byte, found bool, err error)
 }
 
 // ErrNoIdentity is what Identities.Lookup returns (wrapped) for an unknown

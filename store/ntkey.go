@@ -64,6 +64,28 @@ func (s *Store) PersonNTLogin(ctx context.Context, name string) (Person, []byte,
 	return p, sealed, nil
 }
 
+// PersonWiFiLogin finds the person whose username (ignoring case) is
+// name, with both forms of their Wi-Fi password in one read: the argon2id
+// hash ("" when none) and the sealed NT hash (empty when none). RADIUS's
+// identity cache holds both, so PEAP and TTLS-MSCHAPv2 read no SQL of
+// their own. ErrNotFound if nobody.
+func (s *Store) PersonWiFiLogin(ctx context.Context, name string) (Person, string, []byte, error) {
+	var (
+		hash   string
+		sealed []byte
+	)
+	p, err := scanPerson(suffixScanner{s.db.QueryRowContext(ctx, `SELECT `+prefixed("people.", personColumns)+`, people.wifi_password_hash, coalesce(n.sealed, x'')
+		FROM people LEFT JOIN people_wifi_nt n ON n.person_id = people.id
+		WHERE people.username = ? COLLATE NOCASE AND people.username <> '' ORDER BY people.id LIMIT 1`, name), []any{&hash, &sealed}})
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Person{}, "", nil, fmt.Errorf("store: Wi-Fi login %q: %w", name, err)
+	}
+	return p, hash, sealed, nil
+}
+
 // ClearWiFiNTHashes removes every stored NT hash: when MSCHAPv2 is turned
 // off they must not linger. Returns how many there were; audited as
 // "people.wifi_nt_hashes_cleared" (only when there were any).
