@@ -81,7 +81,8 @@ func captureScenario(t *testing.T, cfg CaptureConfig, guard, other, client, forg
 	srvNS, cliNS := testbed.NewNS(t), testbed.NewNS(t)
 	testbed.RequireTools(t, "ip")
 	srv, cli := srvNS.Name, cliNS.Name
-	run(t, "ip", "-n", srv, "link", "add", "vsrv", "type", "veth", "peer", "name", "vcli", "netns", cli)
+	const srvMAC, cliMAC = "02:00:00:00:99:01", "02:00:00:00:99:05"
+	run(t, "ip", "-n", srv, "link", "add", "vsrv", "address", srvMAC, "type", "veth", "peer", "name", "vcli", "address", cliMAC, "netns", cli)
 	run(t, "ip", "-n", srv, "addr", "add", guard+"/24", "dev", "vsrv")
 	run(t, "ip", "-n", srv, "addr", "add", other+"/24", "dev", "vsrv")
 	run(t, "ip", "-n", cli, "addr", "add", client+"/24", "dev", "vcli")
@@ -90,6 +91,14 @@ func captureScenario(t *testing.T, cfg CaptureConfig, guard, other, client, forg
 	run(t, "ip", "-n", cli, "addr", "add", filterClient6+"/64", "dev", "vcli", "nodad")
 	run(t, "ip", "-n", srv, "link", "set", "vsrv", "up")
 	run(t, "ip", "-n", cli, "link", "set", "vcli", "up")
+	// Permanent neighbours, so that no datagram waits for ARP or neighbour
+	// discovery (which may drop it while the links are still coming up).
+	for _, a := range []string{client, forged, filterClient6} {
+		run(t, "ip", "-n", srv, "neigh", "replace", a, "lladdr", cliMAC, "dev", "vsrv", "nud", "permanent")
+	}
+	for _, a := range []string{guard, other, filterGuard6} {
+		run(t, "ip", "-n", cli, "neigh", "replace", a, "lladdr", srvMAC, "dev", "vcli", "nud", "permanent")
+	}
 
 	var capt *LiveCapture
 	conns := map[string]*net.UDPConn{}
@@ -126,7 +135,6 @@ func captureScenario(t *testing.T, cfg CaptureConfig, guard, other, client, forg
 			t.Fatalf("%s to %s: %v", from, to, err)
 		}
 	}
-	// Permanent neighbours, so that no ARP is needed.
 	send("c1", guard+":53")
 	send("guard", client+":40001")
 	send("c2", other+":53")
