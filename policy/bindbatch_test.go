@@ -51,9 +51,10 @@ func (c *elemMessages) take() (add, del int) {
 }
 
 // Leases new to the table reach the kernel as one add message for the
-// whole batch; leases the kernel may hold already (renewed ones) keep add,
-// delete, add each, as do new ones after a transaction failed (it may have
-// left elements behind) until the table is rebuilt.
+// whole batch; leases the kernel may hold already (renewed ones) go as add,
+// delete, add, each of the three one message for the batch, as do new ones
+// after a transaction failed (it may have left elements behind) until the
+// table is rebuilt.
 func TestBindManyNewPairsShareOneMessage(t *testing.T) {
 	var c elemMessages
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -87,8 +88,8 @@ func TestBindManyNewPairsShareOneMessage(t *testing.T) {
 		t.Fatalf("%d new pairs: %d add and %d delete messages, want a few adds and no delete", n, add, del)
 	}
 	bindAll(0, n, t0.Add(2*time.Hour))
-	if add, del := c.take(); add != 2*n || del != n {
-		t.Fatalf("%d renewed pairs: %d add and %d delete messages, want %d and %d", n, add, del, 2*n, n)
+	if add, del := c.take(); del < 1 || del >= n || add != 2*del {
+		t.Fatalf("%d renewed pairs: %d add and %d delete messages, want a few deletes and two adds each", n, add, del)
 	}
 
 	// A refused transaction: afterwards new pairs go the careful way.
@@ -99,8 +100,8 @@ func TestBindManyNewPairsShareOneMessage(t *testing.T) {
 		t.Fatal("Approve succeeded through a refused transaction")
 	}
 	bindAll(100, n, t0.Add(time.Hour))
-	if add, del := c.take(); add != 2*n || del != n {
-		t.Fatalf("%d new pairs after a refusal: %d add and %d delete messages, want %d and %d", n, add, del, 2*n, n)
+	if add, del := c.take(); del < 1 || del >= n || add != 2*del {
+		t.Fatalf("%d new pairs after a refusal: %d add and %d delete messages, want a few deletes and two adds each", n, add, del)
 	}
 	if err := e.Apply(ctx); err != nil {
 		t.Fatal(err)

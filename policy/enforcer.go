@@ -433,47 +433,98 @@ func (e *Enforcer) recordLocked(ops []op) (batch []op, drop []string) {
 	return batch, drop
 }
 
-// queueOps queues ops for the next transaction, in order, with one
-// exception that saves the kernel work at a rush of new leases: an add of an
-// element that is new to the kernel (fresh, while exact, and the first op
-// on its key here) joins one add message per set, sent ahead of the rest.
-// Nothing else here touches that key before it, and elements of a set do not
-// depend on one another, so the outcome is the same; the kernel parses one
-// message and sends one acknowledgement instead of three of each per element.
+// queueOps queues ops for the next transaction as a few messages per set,
+// not a few per element: at a rush of new leases the kernel parses one
+// message and sends one acknowledgement for a whole batch, and the library
+// reads one.
+//
+// An add of an element new to the kernel (fresh, while exact, and the first
+// op on its key here) is one plain add. Any other add is add, delete, add:
+// the element may be in the kernel already; the first add makes the delete
+// valid when it is not, and the last add carries the new timeout (and
+// verdict) when it is (the kernel keeps an existing element on a plain add).
+// A key that only one op here touches joins its set's messages (new
+// elements, first adds, deletes, last adds, in that order); elements of a
+// set do not depend on one another, so the outcome is the one of sending
+// each op in turn. The ops on a key touched more than once follow in their
+// own order, an element at a time, after its new element if it was one.
 func (e *Enforcer) queueOps(ops []op, now time.Time) error {
+	type setMsgs struct{ fresh, first, del, last []nftables.SetElement }
 	var (
-		newEls  map[string][]nftables.SetElement // set -> elements new to the kernel
-		newSets []string                         // in first-seen order, for stable bytes
-		rest    []op
-		touched map[string]bool // set "\x00" key of every op
+		exact  = e.exact.Load()
+		count  = make(map[string]int, len(ops)) // set "\x00" key -> ops on it here
+		seen   = make(map[string]bool, len(ops))
+		groups = map[string]*setMsgs{}
+		order  []string // sets in first-seen order, for stable bytes
+		rest   []op
 	)
-	exact := e.exact.Load()
+	for _, o := range ops {
+		count[o.set+"\x00"+o.key]++
+	}
+	group := func(set string) *setMsgs {
+		g := groups[set]
+		if g == nil {
+			g = &setMsgs{}
+			groups[set] = g
+			order = append(order, set)
+		}
+		return g
+	}
 	for _, o := range ops {
 		tk := o.set + "\x00" + o.key
-		if exact && o.add && o.fresh && !touched[tk] {
-			el, ok := element(o.key, member{until: o.until, jump: o.jump}, now)
-			if touched == nil {
-				touched, newEls = map[string]bool{}, map[string][]nftables.SetElement{}
+		firstTouch := !seen[tk]
+		seen[tk] = true
+		if !o.add {
+			if count[tk] > 1 {
+				rest = append(rest, o)
+			} else {
+				g := group(o.set)
+				g.del = append(g.del, nftables.SetElement{Key: []byte(o.key)})
 			}
-			touched[tk] = true
-			if !ok {
-				continue
-			}
-			if _, seen := newEls[o.set]; !seen {
-				newSets = append(newSets, o.set)
-			}
-			newEls[o.set] = append(newEls[o.set], el)
 			continue
 		}
-		if touched == nil {
-			touched, newEls = map[string]bool{}, map[string][]nftables.SetElement{}
+		el, ok := element(o.key, member{until: o.until, jump: o.jump}, now)
+		if exact && o.fresh && firstTouch {
+			if ok {
+				g := group(o.set)
+				g.fresh = append(g.fresh, el)
+			}
+			continue
 		}
-		touched[tk] = true
-		rest = append(rest, o)
+		if count[tk] > 1 {
+			rest = append(rest, o)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		g := group(o.set)
+		first := el
+		if o.was != "" {
+			first.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: o.was}
+		}
+		g.first = append(g.first, first)
+		g.del = append(g.del, nftables.SetElement{Key: el.Key})
+		g.last = append(g.last, el)
 	}
-	for _, name := range newSets {
-		if err := e.cc.SetAddElements(e.rs.set(name), newEls[name]); err != nil {
-			return err
+	for _, name := range order {
+		s, g := e.rs.set(name), groups[name]
+		for _, m := range []struct {
+			del bool
+			els []nftables.SetElement
+		}{{false, g.fresh}, {false, g.first}, {true, g.del}, {false, g.last}} {
+			if len(m.els) == 0 {
+				continue
+			}
+			var err error
+			if m.del {
+				err = e.cc.SetDeleteElements(s, m.els)
+			} else {
+				err = e.cc.SetAddElements(s, m.els)
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	for _, o := range rest {
@@ -484,11 +535,6 @@ func (e *Enforcer) queueOps(ops []op, now time.Time) error {
 			if !ok {
 				continue
 			}
-			// Add, delete, add: the element may be in the kernel
-			// already. The first add makes the delete valid when it is
-			// not, and the last add carries the new timeout (and
-			// verdict) when it is (the kernel keeps an existing element
-			// on a plain add).
 			first := el
 			if o.was != "" {
 				first.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: o.was}
