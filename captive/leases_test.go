@@ -3,6 +3,7 @@ package captive
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,5 +33,41 @@ func TestFollowLeasesReadmitsAReturningGuest(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("FollowLeases = %v", err)
+	}
+}
+
+// With the portal's segments named, a returning guest is still re-admitted
+// on one of them, and a lease on another segment (where no portal gate
+// stands) is passed over: no admission there. The leases are handled in
+// order, so once the later one is admitted the earlier one was seen.
+func TestFollowLeasesOnPortalSegmentsOnly(t *testing.T) {
+	h := newHarness(t, Limits{})
+	ip := h.device(51)
+	h.login(ip, h.issue(IssueRequest{Duration: time.Hour, MaxDevices: 1}))
+	mac := h.nb[netip.MustParseAddr(ip)]
+
+	leases := SubscribeLeases(h.hub)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.FollowLeases(ctx, leases, "visitor") }()
+	events.Publish(h.hub, events.LeaseGranted{Segment: "staff", MAC: mac, IP: netip.MustParseAddr("10.20.0.78")})
+	events.Publish(h.hub, events.LeaseGranted{Segment: "visitor", MAC: mac, IP: netip.MustParseAddr("10.40.0.78")})
+	deadline := time.Now().Add(10 * time.Second)
+	for !h.adm.isAdmitted(macOf(51), "10.40.0.78") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not re-admitted at the portal segment's lease; calls %q", h.adm.Calls())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("FollowLeases = %v", err)
+	}
+	// Not even admitted and moved on: the later lease would have
+	// evicted that admission again.
+	for _, c := range h.adm.Calls() {
+		if strings.Contains(c, "10.20.0.78") {
+			t.Fatalf("a lease on a segment without the portal reached the admitter: %q", h.adm.Calls())
+		}
 	}
 }
