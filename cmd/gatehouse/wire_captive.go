@@ -74,11 +74,21 @@ func wireCaptive(_ context.Context, w *wiring) error {
 	}
 	w.portal = portal
 	w.restoreStep("guest admissions", portal.Restore)
-	// Made now, before DHCP starts, so that no lease is missed.
-	leases := captive.SubscribeLeases(w.hub)
 	w.run("captive portal", portal.Run)
 	w.run("guest record retention", func(ctx context.Context) error { return portal.PurgeDaily(ctx, w.cfg.Portal.Retention) })
-	w.run("guest re-admission", func(ctx context.Context) error { return portal.FollowLeases(ctx, leases) })
+	// A returning guest is re-admitted only where a portal gate stands, so
+	// only leases on those segments are looked up; with none, nothing is.
+	var gated []string
+	for _, s := range w.cfg.Segments {
+		if s.Portal {
+			gated = append(gated, s.Name)
+		}
+	}
+	if len(gated) > 0 {
+		// Made now, before DHCP starts, so that no lease is missed.
+		leases := captive.SubscribeLeases(w.hub)
+		w.run("guest re-admission", func(ctx context.Context) error { return portal.FollowLeases(ctx, leases, gated...) })
+	}
 	// Each code's end is published, so the RADIUS server disconnects its
 	// devices' Wi-Fi sessions (radius.FollowVisitorCodes).
 	w.run("guest code expiry", portal.ReportExpiries)
