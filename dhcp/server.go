@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/alert/finding"
@@ -98,19 +98,12 @@ type Server struct {
 	// listenRelay opens relay interfaces' sockets (see New).
 	listenRelay func(iface string) (net.PacketConn, error)
 
-	// The workers (see serve): work carries datagrams to them, bufs
-	// recycles datagram buffers.
-	// queued and queuedDisc count the datagrams in the jobs each queue
-	// holds (bounded by MaxInFlight and a quarter of it); jobs recycles
-	// jobs.
-	work       chan *job // everything but DISCOVERs
-	discovers  chan *job
-	queued     atomic.Int64
-	queuedDisc atomic.Int64
-	bufs       sync.Pool
-	jobs       sync.Pool
-	workers    atomic.Int64
-	idle       atomic.Int64
+	// The workers (see serve and worker): the sockets' readers put what
+	// they read in sched, a few workers take it out in the order it
+	// chooses; bufs recycles datagram buffers, jobs recycles jobs.
+	sched *scheduler
+	bufs  sync.Pool
+	jobs  sync.Pool
 
 	alertMu sync.Mutex
 	alerted map[string]time.Time // segment|mac -> when the finding was raised
@@ -167,8 +160,7 @@ func New(cfg Config) (*Server, error) {
 		now:         cfg.Now,
 		byIface:     map[string]*segState{},
 		oui:         cfg.OUI,
-		work:        make(chan *job, cfg.MaxInFlight),
-		discovers:   make(chan *job, max(cfg.MaxInFlight/4, 1)),
+		sched:       newScheduler(cfg.MaxInFlight, max(cfg.MaxInFlight/4, 1), workerCount()),
 		ready:       make(chan struct{}),
 		alerted:     map[string]time.Time{},
 		listenRelay: listenRelay,
@@ -418,6 +410,13 @@ func (s *Server) Run(ctx context.Context) error {
 		s.commit.run(ctx, stop)
 	}()
 	var wg sync.WaitGroup
+	for range s.sched.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.worker(ctx)
+		}()
+	}
 	var senders []*sender
 	for _, l := range ls {
 		out := newSender(ctx, s, l.conn)
@@ -425,7 +424,7 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serve(ctx, l.conn, out, l.seg, newBucket(s.cfg.PacketsPerSecond), &wg)
+			s.serve(ctx, l.conn, out, l.seg, newBucket(s.cfg.PacketsPerSecond))
 		}()
 	}
 	wg.Add(1)
@@ -464,7 +463,9 @@ type job struct {
 	out  *sender
 	seg  *segState
 	dgs  []datagram
-	outs []reply // the worker's replies, reused with the job
+	outs []reply   // the worker's replies, reused with the job
+	at   time.Time // when it was read (monotonic: the scheduler's clock)
+	disc bool      // DISCOVERs only (see scheduler)
 }
 
 // reply is one answer waiting to be sent.
@@ -478,20 +479,11 @@ type reply struct {
 // and each hand-off to a worker costs a system call or a wake-up.
 const readBatch = 32
 
-// workerIdle is how long a worker beyond the first few waits for work
-// before it exits: a burst's workers outlive it briefly, so the next one
-// does not pay for new goroutines (and their stacks growing again).
-const workerIdle = 10 * time.Second
-
-// keepWorkers is how many workers stay however quiet it is.
-const keepWorkers = 4
-
-// maxWorkers bounds the workers. A worker does not wait for a group
-// commit (an ACK is finished by the committer, see exchange), so it is
-// busy only while it computes or asks the kernel something: a few per
-// core keep the cores busy, and more would only hold memory (a stack
-// each) after a burst.
-const maxWorkers = 32
+// jobMax is the most datagrams a reader puts in one job: a read of
+// readBatch is cut into several, so that the workers answer it side by
+// side (a job's first reply waits for its last) while a write still
+// carries several replies.
+const jobMax = 8
 
 // sender writes replies on one socket. A plain UDP socket writes a
 // worker's replies in one sendmmsg, and ACKs finished by the committer
@@ -638,10 +630,10 @@ func (o *sender) sendAll(rs []reply) {
 }
 
 // serve reads one socket and hands what it read to the server's workers
-// through queues of MaxInFlight datagrams; datagrams that find them full
-// are dropped and counted (Overload). A new worker starts when none is
-// idle, up to maxWorkers.
-func (s *Server) serve(ctx context.Context, conn net.PacketConn, out *sender, seg *segState, limit *bucket, wg *sync.WaitGroup) {
+// through the scheduler, whose queues hold at most MaxInFlight datagrams
+// (DISCOVERs a quarter of that); datagrams that find them full are
+// dropped and counted (Overload).
+func (s *Server) serve(ctx context.Context, conn net.PacketConn, out *sender, seg *segState, limit *bucket) {
 	var read func(dgs []datagram) (int, error)
 	if out.pc != nil {
 		read = s.batchReader(out)
@@ -695,13 +687,10 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, out *sender, se
 			}
 			continue
 		}
-		// DISCOVERs wait in a queue of their own, which workers serve
-		// only when the other is empty: under overload the server
-		// finishes the exchanges it started (a REQUEST's ACK is a lease)
-		// before it starts new ones, and a DISCOVER that cannot be
-		// answered soon is dropped at once rather than answered late.
+		// DISCOVERs wait in a queue of their own (see scheduler), so a
+		// job holds one kind.
 		var work, disc *job
-		now := s.now()
+		now, at := s.now(), time.Now()
 		for i := range in[:n] {
 			d := &in[i]
 			s.metrics.inc(&s.metrics.Received)
@@ -717,18 +706,24 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, out *sender, se
 				continue
 			}
 			j := &work
-			if isDiscover(d.pkt[:d.n]) {
+			isDisc := isDiscover(d.pkt[:d.n])
+			if isDisc {
 				j = &disc
 			}
 			if *j == nil {
 				*j = s.newJob(out, seg)
+				(*j).at, (*j).disc = at, isDisc
 			}
 			(*j).dgs = append((*j).dgs, *d)
 			// The job owns the buffer now.
 			d.pkt = s.bufs.Get().(*[MaxDatagram + 1]byte)
+			if len((*j).dgs) == jobMax {
+				s.enqueue(*j)
+				*j = nil
+			}
 		}
-		s.enqueue(ctx, work, s.work, &s.queued, s.cfg.MaxInFlight, wg)
-		s.enqueue(ctx, disc, s.discovers, &s.queuedDisc, cap(s.discovers), wg)
+		s.enqueue(work)
+		s.enqueue(disc)
 	}
 }
 
@@ -777,96 +772,192 @@ func (s *Server) freeJob(j *job) {
 		j.dgs[i] = datagram{}
 	}
 	clear(j.outs)
-	j.dgs, j.outs, j.out, j.seg = j.dgs[:0], j.outs[:0], nil, nil
+	j.dgs, j.outs, j.out, j.seg, j.at, j.disc = j.dgs[:0], j.outs[:0], nil, nil, time.Time{}, false
 	s.jobs.Put(j)
 }
 
-// enqueue hands j (nil: nothing) to a worker through q, whose datagrams
-// *queued counts and max bounds; when they would exceed it, j's datagrams
-// are dropped and counted.
-func (s *Server) enqueue(ctx context.Context, j *job, q chan *job, queued *atomic.Int64, max int, wg *sync.WaitGroup) {
+// enqueue hands j (nil: nothing) to the workers; when its queue is full,
+// j's datagrams are dropped and counted.
+func (s *Server) enqueue(j *job) {
 	if j == nil {
 		return
 	}
-	n := int64(len(j.dgs))
-	if queued.Add(n) > int64(max) {
-		queued.Add(-n)
-		s.metrics.add(&s.metrics.Overload, uint64(n))
+	if !s.sched.push(j) {
+		s.metrics.add(&s.metrics.Overload, uint64(len(j.dgs)))
 		s.freeJob(j)
-		return
 	}
+}
+
+// workerCount is how many workers the server runs: one per core the Go
+// runtime uses, and one more. A worker never waits for a group commit
+// (an ACK is finished by the committer, see exchange); it leaves the CPU
+// only to write its replies (a non-blocking sendmmsg), for the device
+// states' periodic refresh from SQLite (one worker at a time, see
+// SQLStore.DeviceStatus) or, under overload, when the committer's queue
+// is full. The extra one keeps every core busy through those. More
+// workers would not answer sooner: runnable goroutines beyond the cores
+// wait in the Go scheduler's queue, first come first served, in front of
+// the socket reader, the ACK finisher and the committer, where nothing
+// can be put first; the backlog waits in the scheduler's queues instead,
+// in the order they choose.
+func workerCount() int {
+	return runtime.GOMAXPROCS(0) + 1
+}
+
+// Scheduling bounds (see scheduler.next).
+const (
+	// discoverMaxWait is how long a DISCOVER may wait for a worker; one
+	// that waited longer is dropped and counted (Overload) rather than
+	// answered stale: the client retransmits, and the time is better
+	// spent on fresh requests. It bounds an OFFER's delay under
+	// overload. REQUESTs are never dropped for age: each is an exchange
+	// the server started.
+	discoverMaxWait = 100 * time.Millisecond
+	// requestRun is how many REQUEST jobs in a row may go before a
+	// DISCOVER job that waits: a flood of REQUESTs (renewals, which no
+	// DISCOVER paces) cannot stop new devices joining.
+	requestRun = 4
+)
+
+// scheduler holds the datagrams read but not yet handled, in two queues:
+// DISCOVERs and everything else (REQUESTs mostly), and chooses what a
+// worker handles next (next). Each queue is bounded in datagrams.
+type scheduler struct {
+	workers int
+	wake    chan struct{} // one token per job pushed, up to workers
+	mu      sync.Mutex
+	reqs    jobQueue
+	discs   jobQueue
+	run     int // REQUEST jobs taken in a row while a DISCOVER waited
+}
+
+// jobQueue is a FIFO of jobs holding at most max datagrams.
+type jobQueue struct {
+	jobs []*job // jobs[head:] are queued
+	head int
+	n    int // datagrams queued
+	max  int
+}
+
+func newScheduler(maxReqs, maxDiscs, workers int) *scheduler {
+	return &scheduler{
+		workers: workers,
+		wake:    make(chan struct{}, workers),
+		reqs:    jobQueue{max: maxReqs},
+		discs:   jobQueue{max: maxDiscs},
+	}
+}
+
+func (q *jobQueue) peek() *job {
+	if q.head == len(q.jobs) {
+		return nil
+	}
+	return q.jobs[q.head]
+}
+
+func (q *jobQueue) pop() *job {
+	j := q.jobs[q.head]
+	q.jobs[q.head] = nil
+	q.head++
+	q.n -= len(j.dgs)
+	if q.head == len(q.jobs) {
+		q.jobs, q.head = q.jobs[:0], 0
+	} else if q.head >= 64 && q.head*2 >= len(q.jobs) {
+		// Move the queued jobs to the front, so the slice does not grow
+		// without bound while the queue never quite empties.
+		k := copy(q.jobs, q.jobs[q.head:])
+		clear(q.jobs[k:])
+		q.jobs, q.head = q.jobs[:k], 0
+	}
+	return j
+}
+
+// push queues j and wakes a worker; it reports false, and queues nothing,
+// when j's datagrams would not fit.
+func (sc *scheduler) push(j *job) bool {
+	q := &sc.reqs
+	if j.disc {
+		q = &sc.discs
+	}
+	sc.mu.Lock()
+	if q.n+len(j.dgs) > q.max {
+		sc.mu.Unlock()
+		return false
+	}
+	q.jobs = append(q.jobs, j)
+	q.n += len(j.dgs)
+	sc.mu.Unlock()
 	select {
-	case q <- j:
+	case sc.wake <- struct{}{}:
 	default:
-		queued.Add(-n)
-		s.metrics.add(&s.metrics.Overload, uint64(n))
-		s.freeJob(j)
-		return
+		// Every worker has a token already: each looks at the queues
+		// again before it sleeps.
 	}
-	if s.idle.Load() == 0 {
-		s.spawn(ctx, wg)
-	}
+	return true
 }
 
-// spawn starts a worker unless MaxInFlight are running.
-func (s *Server) spawn(ctx context.Context, wg *sync.WaitGroup) {
-	for {
-		n := s.workers.Load()
-		if n >= int64(min(s.cfg.MaxInFlight, maxWorkers)) {
-			return
+// next returns the job a worker handles now, or a DISCOVER job too old to
+// answer (stale, to drop), or neither when nothing is queued.
+//
+// REQUESTs (and the rare RELEASE, DECLINE, INFORM) go first, but never
+// more than requestRun jobs in a row while a DISCOVER waits. Below the
+// server's ceiling both queues are short and the order changes little;
+// above it, this is what keeps the exchanges the server started
+// finishing (a REQUEST's ACK also waits for a group commit, which it
+// joins sooner): the excess is shed from the DISCOVERs, by their
+// queue's smaller bound and by age (discoverMaxWait), so the OFFERs that
+// are sent are fresh. In a DORA exchange a REQUEST only follows an
+// OFFER, so REQUESTs cannot take every turn for long; requestRun bounds
+// the wait of DISCOVERs behind REQUESTs that need none (renewals).
+func (sc *scheduler) next(now time.Time) (j, stale *job) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	r, d := sc.reqs.peek(), sc.discs.peek()
+	switch {
+	case d != nil && now.Sub(d.at) > discoverMaxWait:
+		return nil, sc.discs.pop()
+	case r != nil && (d == nil || sc.run < requestRun):
+		if d != nil {
+			sc.run++
 		}
-		if s.workers.CompareAndSwap(n, n+1) {
-			break
-		}
+		return sc.reqs.pop(), nil
+	case d != nil:
+		sc.run = 0
+		return sc.discs.pop(), nil
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer s.workers.Add(-1)
-		s.worker(ctx)
-	}()
+	return nil, nil
 }
 
-// worker handles datagrams until ctx is done, or until it has been idle
-// for workerIdle while more than keepWorkers run.
+// worker handles the scheduler's jobs until ctx is done. Datagrams still
+// queued then were read after the server was told to stop: dropped, as
+// they would be by a closed socket.
 func (s *Server) worker(ctx context.Context) {
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		select {
-		case j := <-s.work:
-			s.run(ctx, j, &s.queued)
-			continue
+	for ctx.Err() == nil {
+		j, stale := s.sched.next(time.Now())
+		switch {
+		case stale != nil:
+			s.metrics.add(&s.metrics.Overload, uint64(len(stale.dgs)))
+			s.freeJob(stale)
+		case j != nil:
+			s.run(ctx, j)
+			// Let what the job woke run before the next job: the
+			// committer it handed leases to waits in this P's next
+			// slot, and the reader and ACK finisher in the run queue,
+			// until this goroutine leaves the CPU; under overload the
+			// workers never block, and the runtime would preempt them
+			// only every 10 ms.
+			runtime.Gosched()
 		default:
-		}
-		s.idle.Add(1)
-		select {
-		case j := <-s.work:
-			s.idle.Add(-1)
-			s.run(ctx, j, &s.queued)
-			idle.Reset(workerIdle)
-		case j := <-s.discovers:
-			s.idle.Add(-1)
-			s.run(ctx, j, &s.queuedDisc)
-			idle.Reset(workerIdle)
-		case <-idle.C:
-			s.idle.Add(-1)
-			if s.workers.Load() > keepWorkers {
-				return
+			select {
+			case <-s.sched.wake:
+			case <-ctx.Done():
 			}
-			idle.Reset(workerIdle)
-		case <-ctx.Done():
-			s.idle.Add(-1)
-			// Datagrams still queued were read after the server was told
-			// to stop: dropped, as they would be by a closed socket.
-			return
 		}
 	}
 }
 
 // run handles a job's datagrams and sends their replies together.
-func (s *Server) run(ctx context.Context, j *job, queued *atomic.Int64) {
-	queued.Add(-int64(len(j.dgs)))
+func (s *Server) run(ctx context.Context, j *job) {
 	for _, d := range j.dgs {
 		out, dst, ok := s.handleSafely(ctx, j.seg, d.src, d.hwsrc, d.pkt[:d.n], j.out.later)
 		if ok {
