@@ -487,16 +487,25 @@ func (r Redemption) valid() error {
 }
 
 // The sign-in's statements (redeemTx, recordAttemptTx), prepared once.
+//
+// A parameter in a WHERE clause is written +? (the same value, no
+// affinity either way, the same query plan): SQLite 3.54's planner marks
+// a bare ? it looked at while planning (whether it is 0 or 1, say) as
+// one whose new value may want a new plan, and the driver clears every
+// binding before each run, which then expires the statement: every
+// execution parsed and planned it again, a tenth of the daemon's CPU at
+// a rush (perf, bench/captive.sh) and half the sign-in transaction's
+// time. The unary plus hides the parameter from that check.
 const (
-	redeemVoucherQuery  = `SELECT ` + voucherColumns + voucherFrom + `WHERE v.code_hash = ?`
-	redeemKnownQuery    = `SELECT count(*) FROM voucher_devices WHERE voucher_id = ? AND mac = ?`
-	redeemFirstUseQuery = `UPDATE vouchers SET first_used_at = ?, expires_at = ? WHERE id = ?`
+	redeemVoucherQuery  = `SELECT ` + voucherColumns + voucherFrom + `WHERE v.code_hash = +?`
+	redeemKnownQuery    = `SELECT count(*) FROM voucher_devices WHERE voucher_id = +? AND mac = +?`
+	redeemFirstUseQuery = `UPDATE vouchers SET first_used_at = ?, expires_at = ? WHERE id = +?`
 	redeemDeviceQuery   = `INSERT INTO voucher_devices (voucher_id, mac, ip, first_at, last_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (voucher_id, mac) DO UPDATE SET ip = excluded.ip, last_at = excluded.last_at, logged_out_at = ''`
 	redeemAcceptanceQuery = `INSERT INTO guest_acceptances (at, voucher_id, mac, randomised, ip, name, company, aup_version)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	attemptBumpQuery = `UPDATE voucher_attempts SET count = count + 1
-		WHERE id = (SELECT id FROM voucher_attempts WHERE mac = ? AND ip = ? AND outcome = ? AND at >= ? AND at < ? ORDER BY id DESC LIMIT 1)`
+		WHERE id = (SELECT id FROM voucher_attempts WHERE mac = +? AND ip = +? AND outcome = +? AND at >= +? AND at < +? ORDER BY id DESC LIMIT 1)`
 	attemptInsertQuery = `INSERT INTO voucher_attempts (at, mac, ip, outcome) VALUES (?, ?, ?, ?)`
 )
 
@@ -546,9 +555,10 @@ func redeemTx(ctx context.Context, s *Store, tx *sql.Tx, r Redemption, check fun
 }
 
 // activeDeviceWhere selects signed-in devices of unrevoked codes still valid
-// at a time (the one argument).
+// at a time (the one argument). +?1, not ?1: see redeemVoucherQuery's
+// comment (VoucherForDevice runs for every probe of a rush).
 const activeDeviceWhere = `d.logged_out_at = '' AND v.revoked_at = '' AND v.expires_at <> ''
-	AND v.expires_at > ?1 AND (v.not_after = '' OR v.not_after > ?1)`
+	AND v.expires_at > +?1 AND (v.not_after = '' OR v.not_after > +?1)`
 
 // VoucherForDevice returns the valid code a signed-in device redeemed, and
 // the device's row, for re-admitting it without the portal. ErrNotFound when
@@ -559,7 +569,7 @@ func (s *Store) VoucherForDevice(ctx context.Context, mac net.HardwareAddr, now 
 	// device that is not signed in, and parsing the join cost more than
 	// running it.
 	stmt, err := s.prepared(ctx, stmtVoucherForDevice, `SELECT v.id FROM voucher_devices d JOIN vouchers v ON v.id = d.voucher_id
-		WHERE d.mac = ?2 AND `+activeDeviceWhere+` ORDER BY v.expires_at DESC LIMIT 1`)
+		WHERE d.mac = +?2 AND `+activeDeviceWhere+` ORDER BY v.expires_at DESC LIMIT 1`)
 	if err == nil {
 		err = stmt.QueryRowContext(ctx, formatTime(now), macText(mac)).Scan(&id)
 	}

@@ -225,8 +225,8 @@ func orchestrate(ctx context.Context, bin, opennds, perfOut string, n, conc int,
 	if rush.OK > 0 {
 		// CPU time per login does not depend on what else the machine
 		// runs; the latencies above do.
-		fmt.Printf("rush: CPU per login: daemon %.2f ms, load generator %.2f ms (%.1f and %.1f CPU-seconds in all)\n",
-			(cpu1-cpu0)*1000/float64(rush.OK), loadCPU*1000/float64(rush.OK), cpu1-cpu0, loadCPU)
+		fmt.Printf("rush: CPU per login: daemon %.2f ms, load generator %.2f ms (%.1f and %.1f CPU-seconds in all); %.1f TCP connections per login\n",
+			(cpu1-cpu0)*1000/float64(rush.OK), loadCPU*1000/float64(rush.OK), cpu1-cpu0, loadCPU, float64(rush.Connections)/float64(rush.OK))
 	}
 	if len(rush.Failures) > 0 {
 		fmt.Printf("rush: %d failures, first: %s\n", len(rush.Failures), rush.Failures[0])
@@ -907,9 +907,18 @@ func readVisitors(path string) ([]visitor, error) {
 // the load generator about as much CPU per login as the daemon spends
 // answering: both share the same two cores, so a lighter client leaves
 // the daemon what a real phone would.
+//
+// A browser keeps its connection to a site open between requests: the
+// sign-in page and the form it posts go to the same portal, so the page
+// is fetched with keep set and the POST reuses that connection (kept).
+// The probes are the OS's own, each a new connection.
 type visitorClient struct {
 	v  visitor
 	ns *phoneSockets
+
+	kept     net.Conn // the connection a request with keep left open, or nil
+	keptAddr string
+	keptRd   *bufio.Reader
 }
 
 // phoneSockets opens sockets in one of the phones' namespaces (a child's
@@ -919,7 +928,8 @@ type visitorClient struct {
 // namespace, asked over a channel, cost two thread wake-ups a
 // connection.)
 type phoneSockets struct {
-	ns, home int // the phones' namespace, and the one the process runs in
+	ns, home int          // the phones' namespace, and the one the process runs in
+	dials    atomic.Int64 // connections opened, for the connections per login
 }
 
 // openPhoneSockets returns a socket maker per namespace descriptor.
@@ -954,6 +964,7 @@ func clientFor(v visitor, ps []*phoneSockets) *visitorClient {
 // address, with a socket made in the visitor's namespace.
 func (c *visitorClient) dial(ctx context.Context, addr string) (net.Conn, error) {
 	p := c.ns
+	p.dials.Add(1)
 	runtime.LockOSThread()
 	if err := unix.Setns(p.ns, unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
@@ -1005,34 +1016,80 @@ func (c *visitorClient) dial(ctx context.Context, addr string) (net.Conn, error)
 // Do sends req on a new connection and returns the response with its
 // body read (at most 1 MiB) and the connection closed; bounded to 10 s.
 func (c *visitorClient) Do(req *http.Request) (*http.Response, error) {
+	return c.do(req, false)
+}
+
+// do is Do that, with keep, leaves the connection open for the next
+// request to the same address (as a browser does) and reuses one a
+// previous request left open. A kept connection the server has closed in
+// the meantime is retried once on a new one, as a browser retries.
+func (c *visitorClient) do(req *http.Request, keep bool) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
 	defer cancel()
 	addr := req.URL.Host
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(addr, "80")
 	}
+	if c.kept != nil && c.keptAddr == addr {
+		conn, rd := c.kept, c.keptRd
+		c.kept, c.keptRd = nil, nil
+		res, err := c.exchange(ctx, req, conn, rd, keep, addr)
+		if err == nil {
+			return res, nil
+		}
+		if req.Body != nil { // the body is spent: send it again
+			if req.GetBody == nil {
+				return nil, err
+			}
+			if req.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c.closeKept()
 	conn, err := c.dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
+	return c.exchange(ctx, req, conn, bufio.NewReader(conn), keep, addr)
+}
+
+// exchange sends req on conn and reads the answer; it closes conn unless
+// keep is set and the server keeps it too, when it becomes the kept one.
+func (c *visitorClient) exchange(ctx context.Context, req *http.Request, conn net.Conn, rd *bufio.Reader, keep bool, addr string) (*http.Response, error) {
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
-	req.Close = true
+	req.Close = !keep
 	if err := req.Write(conn); err != nil {
+		conn.Close()
 		return nil, err
 	}
-	res, err := http.ReadResponse(bufio.NewReader(conn), req)
+	res, err := http.ReadResponse(rd, req)
 	if err != nil {
+		conn.Close()
 		return nil, err
 	}
 	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	res.Body.Close()
 	if err != nil {
+		conn.Close()
 		return nil, err
 	}
 	res.Body = io.NopCloser(bytes.NewReader(body))
+	if keep && !res.Close {
+		c.kept, c.keptAddr, c.keptRd = conn, addr, rd
+	} else {
+		conn.Close()
+	}
 	return res, nil
+}
+
+// closeKept closes the connection a request left open, if any.
+func (c *visitorClient) closeKept() {
+	if c.kept != nil {
+		c.kept.Close()
+		c.kept, c.keptRd = nil, nil
+	}
 }
 
 func (c *visitorClient) Get(u string) (*http.Response, error) {
@@ -1041,6 +1098,15 @@ func (c *visitorClient) Get(u string) (*http.Response, error) {
 		return nil, err
 	}
 	return c.Do(req)
+}
+
+// getKeep is Get that leaves the connection open for the next request.
+func (c *visitorClient) getKeep(u string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.do(req, true)
 }
 
 func (c *visitorClient) PostForm(u string, form url.Values) (*http.Response, error) {
@@ -1133,6 +1199,7 @@ type rushResult struct {
 	ForwardP50ms, ForwardP99ms float64
 	ForwardMaxms               float64
 	PostP50ms, PostP99ms       float64
+	Connections                int64 // TCP connections the visitors opened
 	Failures                   []string
 }
 
@@ -1173,7 +1240,9 @@ func loadRush(ctx context.Context, path string, conc int) error {
 					fail(v, "first probe: %v %v", err, status(r))
 					continue
 				}
-				page, err := c.Get(r.Header.Get("Location"))
+				// The page and the form's POST share the browser's
+				// connection to the portal.
+				page, err := c.getKeep(r.Header.Get("Location"))
 				if err != nil {
 					fail(v, "portal page: %v", err)
 					continue
@@ -1219,6 +1288,9 @@ func loadRush(ctx context.Context, path string, conc int) error {
 	res.Seconds = time.Since(start).Seconds()
 	res.ForwardP50ms, res.ForwardP99ms, res.ForwardMaxms = pct(fwd, 50), pct(fwd, 99), pct(fwd, 100)
 	res.PostP50ms, res.PostP99ms = pct(post, 50), pct(post, 99)
+	for _, p := range ps {
+		res.Connections += p.dials.Load()
+	}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
