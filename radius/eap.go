@@ -102,12 +102,12 @@ func (s *Server) checkPassword(ctx context.Context, user, pw string) error {
 }
 
 // credentialVersions returns the EAP engine's Options.CredentialVersion:
-// a keyed digest of the person's stored argon2id hash. It is the notion
-// the PAP credential cache (credcache.go) relies on: every password set,
-// change or reset stores a new hash (a new salt), and the NT hash is
-// always written with it, so the digest changes exactly when the password
-// does. Keyed with a random per-process key so the value, kept in memory
-// for hours with each resumable login, says nothing about the hash; a
+// a keyed digest of the person's stored argon2id hash and sealed NT hash.
+// Every password set, change or reset stores a new argon2id hash (a new
+// salt) and a new NT hash, and removing the NT hashes changes the second,
+// so a resumable login is refused exactly when its credentials changed.
+// Keyed with a random per-process key so the value, kept in memory for
+// hours with each resumable login, says nothing about either hash; a
 // restart forgets every binding anyway.
 func (s *Server) credentialVersions() (func(context.Context, string) (string, error), error) {
 	var key [32]byte
@@ -121,6 +121,12 @@ func (s *Server) credentialVersions() (func(context.Context, string) (string, er
 		}
 		m := hmac.New(sha256.New, key[:])
 		m.Write([]byte(id.PasswordHash))
+		// The sealed NT hash too (when the source carries it): removing
+		// the NT hashes (MSCHAPv2 turned off, ClearWiFiNTHashes) leaves
+		// the argon2id hash as it was, and a PEAP login resumed past that
+		// would skip the inner login that can no longer succeed.
+		m.Write([]byte{0})
+		m.Write(id.NTSealed)
 		return string(m.Sum(nil)[:16]), nil
 	}, nil
 }
