@@ -17,16 +17,27 @@ func TestFollowLeasesReadmitsAReturningGuest(t *testing.T) {
 	ip := h.device(50)
 	h.login(ip, h.issue(IssueRequest{Duration: time.Hour, MaxDevices: 1}))
 	mac := h.nb[netip.MustParseAddr(ip)]
+	followUntilAdmitted(t, h, 50, "10.40.0.77", nil,
+		events.LeaseGranted{Segment: "visitor", MAC: mac, IP: netip.MustParseAddr("10.40.0.77")})
+}
 
+// followUntilAdmitted runs FollowLeases (told the portal's segments, if
+// any) over the leases, waits until device n is admitted at ip, and stops
+// it: it must return nil.
+func followUntilAdmitted(t *testing.T, h *harness, n int, ip string, portalSegments []string, granted ...events.LeaseGranted) {
+	t.Helper()
 	leases := SubscribeLeases(h.hub)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- h.p.FollowLeases(ctx, leases) }()
-	events.Publish(h.hub, events.LeaseGranted{Segment: "visitor", MAC: mac, IP: netip.MustParseAddr("10.40.0.77")})
+	go func() { done <- h.p.FollowLeases(ctx, leases, portalSegments...) }()
+	for _, l := range granted {
+		events.Publish(h.hub, l)
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !h.adm.isAdmitted(macOf(50), "10.40.0.77") {
+	for !h.adm.isAdmitted(macOf(n), ip) {
 		if time.Now().After(deadline) {
-			t.Fatalf("not re-admitted at the lease's address; calls %q", h.adm.Calls())
+			cancel()
+			t.Fatalf("not re-admitted at %s; calls %q", ip, h.adm.Calls())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -46,23 +57,9 @@ func TestFollowLeasesOnPortalSegmentsOnly(t *testing.T) {
 	h.login(ip, h.issue(IssueRequest{Duration: time.Hour, MaxDevices: 1}))
 	mac := h.nb[netip.MustParseAddr(ip)]
 
-	leases := SubscribeLeases(h.hub)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.p.FollowLeases(ctx, leases, "visitor") }()
-	events.Publish(h.hub, events.LeaseGranted{Segment: "staff", MAC: mac, IP: netip.MustParseAddr("10.20.0.78")})
-	events.Publish(h.hub, events.LeaseGranted{Segment: "visitor", MAC: mac, IP: netip.MustParseAddr("10.40.0.78")})
-	deadline := time.Now().Add(10 * time.Second)
-	for !h.adm.isAdmitted(macOf(51), "10.40.0.78") {
-		if time.Now().After(deadline) {
-			t.Fatalf("not re-admitted at the portal segment's lease; calls %q", h.adm.Calls())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("FollowLeases = %v", err)
-	}
+	followUntilAdmitted(t, h, 51, "10.40.0.78", []string{"visitor"},
+		events.LeaseGranted{Segment: "staff", MAC: mac, IP: netip.MustParseAddr("10.20.0.78")},
+		events.LeaseGranted{Segment: "visitor", MAC: mac, IP: netip.MustParseAddr("10.40.0.78")})
 	// Not even admitted and moved on: the later lease would have
 	// evicted that admission again.
 	for _, c := range h.adm.Calls() {
