@@ -21,6 +21,18 @@ func benchDevice(i int, subnet byte) Device {
 }
 
 // loadSchool records 5,000 approved devices and 2,000 admitted visitors.
+// appliedSchool is an enforcer in a namespace of its own with the full
+// school table (loadSchool) applied in the kernel.
+func appliedSchool(b *testing.B) *Enforcer {
+	_, fd := newNS(b)
+	e := newEnforcer(b, fd, testNetwork(), time.Now)
+	loadSchool(b, e)
+	if err := e.Apply(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
 func loadSchool(b *testing.B, e *Enforcer) {
 	ctx := context.Background()
 	for i := range 5000 {
@@ -53,13 +65,8 @@ func BenchmarkApplyFullRuleset(b *testing.B) {
 // BenchmarkAdmitEvict times single admissions and evictions against the full
 // table and reports their median and 99th percentile.
 func BenchmarkAdmitEvict(b *testing.B) {
-	_, fd := newNS(b)
-	e := newEnforcer(b, fd, testNetwork(), time.Now)
-	loadSchool(b, e)
+	e := appliedSchool(b)
 	ctx := context.Background()
-	if err := e.Apply(ctx); err != nil {
-		b.Fatal(err)
-	}
 	var admits, evicts []time.Duration
 	i := 0
 	for b.Loop() {
@@ -225,13 +232,8 @@ func BenchmarkBindMany(b *testing.B) {
 			name = "renew"
 		}
 		b.Run(name, func(b *testing.B) {
-			_, fd := newNS(b)
-			e := newEnforcer(b, fd, testNetwork(), time.Now)
-			loadSchool(b, e)
+			e := appliedSchool(b)
 			ctx := context.Background()
-			if err := e.Apply(ctx); err != nil {
-				b.Fatal(err)
-			}
 			bs := make([]Binding, batch)
 			fill := func(round int) {
 				for j := range bs {
