@@ -155,25 +155,14 @@ func isDiscover(pkt []byte) bool {
 		return false
 	}
 	for i := headerLen; i < len(pkt); {
-		code := pkt[i]
-		switch code {
-		case 0:
-			i++
-			continue
-		case 255:
-			return false
-		}
-		if i+1 >= len(pkt) {
-			return false
-		}
-		n := int(pkt[i+1])
-		if i+2+n > len(pkt) {
+		code, v, next, ok := nextOption(pkt, i)
+		if !ok || code == 255 {
 			return false
 		}
 		if code == 53 {
-			return n == 1 && pkt[i+2] == byte(dhcpv4.MessageTypeDiscover)
+			return len(v) == 1 && v[0] == byte(dhcpv4.MessageTypeDiscover)
 		}
-		i += 2 + n
+		i = next
 	}
 	return false
 }

@@ -56,10 +56,13 @@ func parseRequest(b []byte, r *request) bool {
 		if i >= len(b) {
 			return false // no End option
 		}
-		code := b[i]
+		code, v, next, ok := nextOption(b, i)
+		if !ok {
+			return false
+		}
+		i = next
 		switch code {
 		case 0:
-			i++
 			continue
 		case 255:
 			if mtSeen {
@@ -70,15 +73,7 @@ func parseRequest(b []byte, r *request) bool {
 			}
 			return true
 		}
-		if i+1 >= len(b) {
-			return false
-		}
-		n := int(b[i+1])
-		if i+2+n > len(b) {
-			return false
-		}
-		v := b[i+2 : i+2+n : i+2+n]
-		i += 2 + n
+		n := len(v)
 		var dst *[]byte
 		switch code { // RFC 2132 option codes
 		case 53: // DHCP message type
@@ -168,4 +163,23 @@ func (r *request) cloneInto(c *request) {
 			*o = buf[at:len(buf):len(buf)]
 		}
 	}
+}
+
+// nextOption reads the option that starts at b[i] (i < len(b)): its code,
+// its value (a slice of b, capacity capped so an append copies) and where
+// the next one starts. Pad (0) and End (255) have no length octet and an
+// empty value. ok is false when the option runs past the end of b.
+func nextOption(b []byte, i int) (code byte, v []byte, next int, ok bool) {
+	code = b[i]
+	if code == 0 || code == 255 {
+		return code, nil, i + 1, true
+	}
+	if i+1 >= len(b) {
+		return code, nil, 0, false
+	}
+	n := int(b[i+1])
+	if i+2+n > len(b) {
+		return code, nil, 0, false
+	}
+	return code, b[i+2 : i+2+n : i+2+n], i + 2 + n, true
 }
