@@ -31,21 +31,8 @@ func relayedExchange(tb testing.TB, n int) (s *Server, discovers, requests [][]b
 	tb.Helper()
 	seg := Segment{Name: "bench", Subnet: netip.MustParsePrefix("10.50.0.0/16"), Gateway: netip.MustParseAddr("10.50.0.1"),
 		RangeStart: netip.MustParseAddr("10.50.1.0"), RangeEnd: netip.MustParseAddr("10.50.255.250"), Lease: time.Hour}
-	s, err := New(Config{Segments: []Segment{seg}, Store: nullStore{},
+	s, stop = loadedServer(tb, Config{Segments: []Segment{seg}, Store: nullStore{},
 		TrustedRelays: []netip.Prefix{netip.MustParsePrefix("10.50.0.2/32")}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := s.load(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	done := make(chan struct{})
-	stopc := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.commit.run(context.Background(), stopc)
-	}()
-	stop = func() { close(stopc); <-done }
 	giaddr := net.IPv4(10, 50, 0, 2)
 	for i := range n {
 		mac := net.HardwareAddr{0x00, 0x0c, 0x01, byte(i >> 16), byte(i >> 8), byte(i)}

@@ -186,25 +186,30 @@ func newHarness(t testing.TB, st *memStore, mod func(*Config)) *harness {
 	if mod != nil {
 		mod(&cfg)
 	}
+	s, stop := loadedServer(t, cfg)
+	t.Cleanup(stop)
+	h.s = s
+	return h
+}
+
+// loadedServer is New(cfg) with its state loaded and its committer
+// running, no sockets open; stop ends the committer and waits for it.
+func loadedServer(tb testing.TB, cfg Config) (s *Server, stop func()) {
+	tb.Helper()
 	s, err := New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := s.load(context.Background()); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	stop := make(chan struct{})
+	stopc := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.commit.run(context.Background(), stop)
+		s.commit.run(context.Background(), stopc)
 	}()
-	t.Cleanup(func() {
-		close(stop)
-		<-done
-	})
-	h.s = s
-	return h
+	return s, func() { close(stopc); <-done }
 }
 
 func hw(t testing.TB, s string) net.HardwareAddr {
