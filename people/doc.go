@@ -22,7 +22,10 @@
 // (revocation, departure, purge); NTHash is the lookup PEAP and
 // TTLS-MSCHAPv2 use, and RADIUSIdentities is who may log in, as RADIUS
 // asks for it, with the store's people change log beside it so RADIUS may
-// hold identities in memory and still see every change at once. ChangeOwnWiFiPassword is the self-service change,
+// hold identities in memory and still see every change at once.
+// RADIUSDeviceEnds gives a device linked to a person its owner's departure
+// as its end, so a MAB login's Session-Timeout ends with the owner's
+// access. ChangeOwnWiFiPassword is the self-service change,
 // with its own limits on wrong attempts per person and per address.
 //
 // It does not own SQL (package store), the kernel's tables (package

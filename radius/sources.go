@@ -42,7 +42,23 @@ type DeviceRecords interface {
 }
 
 // StoreDevices is Devices over the store's devices table.
-type StoreDevices struct{ Store DeviceRecords }
+type StoreDevices struct {
+	Store DeviceRecords
+	// Ends, when set, gives a device with an owner its end of access
+	// (DeviceInfo.Until): package people's, where a person's departure is
+	// worked out. nil: devices have no end of their own.
+	Ends DeviceEnds
+}
+
+// DeviceEnds says when a device's access ends because its owner's does.
+// Its answers must change only with the device change log (the device
+// cache holds them as it holds the rest of the record): package people's
+// migration 0102 logs a person's devices whenever the person changes.
+type DeviceEnds interface {
+	// DeviceEnd is when mac's access ends; zero when it has no end (no
+	// linked owner, or one with no departure).
+	DeviceEnd(ctx context.Context, mac net.HardwareAddr) (time.Time, error)
+}
 
 // Lookup reads mac's device record, its sealed personal key included.
 func (d StoreDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceInfo, error) {
@@ -50,8 +66,14 @@ func (d StoreDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceI
 	if err != nil {
 		return DeviceInfo{}, err
 	}
-	return DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
-		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed, SealedOldKeys: dev.OldKeys}, nil
+	info := DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
+		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed, SealedOldKeys: dev.OldKeys}
+	if d.Ends != nil && dev.Known && dev.Owner != "" {
+		if info.Until, err = d.Ends.DeviceEnd(ctx, mac); err != nil {
+			return DeviceInfo{}, err
+		}
+	}
+	return info, nil
 }
 
 // Identity is what the owner of people says about a login name.

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func startDaemonAt(t *testing.T, school *testbed.School, bin, path string, clock
 func TestDaemonRevokesALeaverAtT0(t *testing.T) {
 	testbed.Require(t)
 	wired.Require(t)
-	for _, tool := range []string{"curl", "udhcpc"} {
+	for _, tool := range []string{"curl", "udhcpc", "radclient"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("the test needs %s: %v", tool, err)
 		}
@@ -250,6 +251,27 @@ func TestDaemonRevokesALeaverAtT0(t *testing.T) {
 	hap := wired.StartHostapd(t, pctx, school, "router", dir, "hostapd", wired.Hostapd{Interface: pupil.Interface, SSID: "Pupils",
 		NASIdentifier: "switch1", OwnIP: testbed.MgmtRouterIP, AuthServer: testbed.MgmtRouterIP, AcctServer: testbed.MgmtRouterIP,
 		Secret: files.RadiusSecret, DASClient: testbed.MgmtRouterIP})
+	// Her laptop by MAC authentication (an access point asking from the
+	// management network, as radclient does here): the Accept's
+	// Session-Timeout ends with her access, at T0 on the real clock that
+	// RADIUS answers by (the test clock is the leavers scheduler's only).
+	mabReq := filepath.Join(dir, "mab.txt")
+	hexMAC := strings.ToUpper(strings.ReplaceAll(mac1.String(), ":", ""))
+	if err := os.WriteFile(mabReq, []byte(fmt.Sprintf("User-Name = %q\nUser-Password = %q\nCalling-Station-Id = %q\nCalled-Station-Id = \"0A-00-00-00-00-01:Pupils\"\nMessage-Authenticator = 0x00\n",
+		hexMAC, hexMAC, strings.ToUpper(strings.ReplaceAll(mac1.String(), ":", "-")))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	mabOut, _ := school.Command(rctx, "mgmt", "radclient", "-x", "-r", "2", "-t", "3", "-f", mabReq, testbed.MgmtRouterIP+":1812", "auth", files.RadiusSecret).CombinedOutput()
+	rcancel()
+	timeout := regexp.MustCompile(`Session-Timeout = (\d+)`).FindStringSubmatch(string(mabOut))
+	want := time.Until(t0a).Seconds()
+	if !strings.Contains(string(mabOut), "Received Access-Accept") || timeout == nil {
+		t.Fatalf("MAB of Priya's laptop: want an Accept with a Session-Timeout:\n%s\n--- daemon:\n%s", mabOut, tailLines(d.log.String(), 30))
+	}
+	if got, _ := strconv.ParseFloat(timeout[1], 64); got < want-10 || got > want+10 {
+		t.Fatalf("MAB of Priya's laptop: Session-Timeout %s s, want about %.0f s (to the end of her leaving day)", timeout[1], want)
+	}
 	sup := online(d, hap, "priya", "1001murp", pw1, mac1, t0aReal)
 	time.Sleep(time.Until(t0aReal))
 	var cut time.Duration

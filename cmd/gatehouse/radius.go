@@ -72,7 +72,7 @@ func openKeyring(cfg *config.Config, st *store.Store) (*radius.Keyring, error) {
 // wireRADIUS adds the RADIUS server, when the configuration has listeners.
 func wireRADIUS(_ context.Context, w *wiring) error {
 	rs, run, err := newRADIUS(w.log, w.cfg, w.network, w.store, w.hub, w.alerts.findings(), w.reg, w.web, people.RADIUSIdentities{Service: w.people.svc},
-		radiusEAP(w.cfg, w.pki, w.people.svc), w.people.svc)
+		people.RADIUSDeviceEnds{Service: w.people.svc}, radiusEAP(w.cfg, w.pki, w.people.svc), w.people.svc)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func wireRADIUS(_ context.Context, w *wiring) error {
 // newRADIUS builds the RADIUS server, its metrics and its pages, and
 // returns the component that runs it; nil (and no component) when the
 // configuration has no radius listeners.
-func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, findings finding.Sink, reg prometheus.Registerer, srv *web.Server, ids radius.Identities, eapOpts *eap.Options, approver radiusweb.Approver) (*radius.Server, func(context.Context) error, error) {
+func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store.Store, hub *events.Hub, findings finding.Sink, reg prometheus.Registerer, srv *web.Server, ids radius.Identities, ends radius.DeviceEnds, eapOpts *eap.Options, approver radiusweb.Approver) (*radius.Server, func(context.Context) error, error) {
 	if cfg.RADIUS.Auth == "" && cfg.RADIUS.Accounting == "" {
 		return nil, nil, nil
 	}
@@ -105,7 +105,8 @@ func newRADIUS(log *slog.Logger, cfg *config.Config, n policy.Network, st *store
 	rs, err := radius.New(radius.Options{
 		AuthAddr: cfg.RADIUS.Auth, AcctAddr: cfg.RADIUS.Accounting,
 		Clients: clients, Segments: radiusSegments(cfg, n),
-		Devices: radius.StoreDevices{Store: st}, Sessions: st, Keys: keys, Auditor: st, Events: hub, Findings: findings,
+		// A device's access ends with its owner's (people's departures).
+		Devices: radius.StoreDevices{Store: st, Ends: ends}, Sessions: st, Keys: keys, Auditor: st, Events: hub, Findings: findings,
 		// hostapd's wpa_psk_radius=3: a stranger's MAC is matched to a
 		// device's personal key from the 4-way handshake.
 		PMKs: radius.NewPMKTable(), PMKKeys: st,

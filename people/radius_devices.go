@@ -1,0 +1,49 @@
+package people
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/gatehouse-net/gatehouse/store"
+)
+
+// RADIUSDeviceEnds is radius.DeviceEnds: a device linked to a person ends
+// its access when that person's does (their departure: leaving day,
+// postponement or end of term, plus their groups' grace). With it, a MAB
+// login's Session-Timeout is clamped to the owner's departure, as their
+// PAP or 802.1X login's is, so the access point ends the session at that
+// moment even if nothing else reaches it then.
+//
+// The RADIUS server keeps these answers in its device cache, which follows
+// the device change log; migration 0102 names a person's devices there
+// whenever the people change log names the person (or everyone), so a new
+// leaving date, a postponement or a calendar change reaches the cache.
+type RADIUSDeviceEnds struct{ Service *Service }
+
+// DeviceEnd is radius.DeviceEnds.DeviceEnd.
+func (e RADIUSDeviceEnds) DeviceEnd(ctx context.Context, mac net.HardwareAddr) (time.Time, error) {
+	// The devices page's owner is a linked person or free text; only the
+	// link names someone with a departure.
+	id, err := e.Service.st.DeviceOwner(ctx, mac)
+	if err != nil || id == 0 {
+		return time.Time{}, err
+	}
+	p, err := e.Service.st.PersonByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return time.Time{}, nil // deleted since; the change log brings the device again
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("people: owner of device %s: %w", mac, err)
+	}
+	dep, ok, err := e.Service.departure(ctx, p)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("people: owner of device %s: %w", mac, err)
+	}
+	if !ok {
+		return time.Time{}, nil
+	}
+	return dep.At, nil
+}
