@@ -514,12 +514,12 @@ func (w *packetWriter) store(k *packedNote, b []byte) {
 			return
 		}
 	}
-	e := &packedEntry{wire: append([]byte(nil), b...), ttls: ttls, qend: qend, stored: k.rec.Time, expires: k.rec.Time.Add(k.life),
+	e := &packedEntry{wire: b, ttls: ttls, qend: qend, stored: k.rec.Time, expires: k.rec.Time.Add(k.life),
 		name: k.rec.Name, qtype: k.rec.Type, summary: k.rec.Answer, action: k.rec.Action, admission: k.admission}
 	if e.action == Cached {
 		e.action = Forwarded
 	}
-	k.cache.put(appendKey(nil, k.view, &q), e)
+	k.cache.put(appendKey(nil, k.view, &q), e) // copies b
 }
 
 func lower(c byte) byte {
