@@ -207,13 +207,14 @@ func (w *udpWorker) runBatched(ctx context.Context, b *batchIO) error {
 			w.g.log.Debug("read udp", "err", err)
 			continue
 		}
+		now := w.g.now()
 		for i := range n {
 			pkt, oob, from, trunc := b.datagram(i)
 			if trunc {
 				continue
 			}
 			if slot := b.slot(); slot != nil {
-				if ans, ok := w.answer(pkt, oob, from, slot); ok {
+				if ans, ok := w.answer(pkt, oob, from, slot, now); ok {
 					if ans != nil {
 						b.queue(ans, i, oob)
 					}

@@ -219,6 +219,24 @@ func BenchmarkPackedHit(b *testing.B) {
 	}
 }
 
+// BenchmarkPackedAnswer is the user-space part of a batched cached answer
+// (parse, view, cache lookup, limit, patch, hit note) without the socket,
+// the part the batched loop spends per query between its system calls.
+func BenchmarkPackedAnswer(b *testing.B) {
+	w, pkt, from := hitRig(b)
+	now := w.g.now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := w.answer(pkt, nil, from, w.out[:0], now); !ok {
+			b.Fatal("miss")
+		}
+		if w.nnotes == len(w.notes) {
+			w.settle()
+		}
+	}
+	w.settle()
+}
+
 func TestPackedHitsKeepIDSpellingTTLAndPolicy(t *testing.T) {
 	up := startUpstream(t)
 	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
@@ -407,7 +425,7 @@ func TestBatchedHitAllocatesNothing(t *testing.T) {
 			t.Fatalf("recv %d, %v", n, err)
 		}
 		p, oob, from, _ := b.datagram(0)
-		ans, ok := w.answer(p, oob, from, b.slot())
+		ans, ok := w.answer(p, oob, from, b.slot(), w.g.now())
 		if !ok || ans == nil {
 			t.Fatal("miss")
 		}
@@ -549,4 +567,82 @@ func TestRetiredUpstreamSocketServesTheQueriesHoldingIt(t *testing.T) {
 	if !closed {
 		t.Error("the retired socket stayed open after its last query")
 	}
+}
+
+// TestPackedCacheSets holds the packed cache to its bound and its choices:
+// a key stored again replaces its entry, a full set gives up the entry
+// stored longest ago, an expired entry is not answered, and readers see
+// whole entries while a writer fills the sets (go test -race).
+func TestPackedCacheSets(t *testing.T) {
+	c := newPackedCache(16) // two sets of eight
+	if len(c.sets) != 2 {
+		t.Fatalf("%d sets for 16 entries", len(c.sets))
+	}
+	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	key := func(i int) []byte { return []byte{byte(i >> 8), byte(i), 'k'} }
+	put := func(i int, at time.Time) *packedEntry {
+		e := &packedEntry{stored: at, expires: at.Add(time.Hour), name: string(key(i))}
+		c.put(key(i), e)
+		return e
+	}
+	for i := range 200 {
+		put(i, t0.Add(time.Duration(i)*time.Second))
+	}
+	if n := c.len(); n != 16 {
+		t.Errorf("%d entries after 200 puts into 16 ways", n)
+	}
+	now := t0.Add(300 * time.Second)
+	found := 0
+	for i := 184; i < 200; i++ {
+		if c.get(key(i), now) != nil {
+			found++
+		}
+	}
+	// The newest eight of each set are the ones kept; the newest 16 keys
+	// spread over the two sets by hash, so at least eight are among them.
+	if found < 8 {
+		t.Errorf("%d of the 16 newest keys kept", found)
+	}
+	if e := c.get(key(199), now); e == nil || e.name != string(key(199)) {
+		t.Fatalf("newest key: %+v", e)
+	}
+	again := put(199, now)
+	if c.get(key(199), now) != again || c.len() != 16 {
+		t.Errorf("a key stored again: got %p want %p, %d entries", c.get(key(199), now), again, c.len())
+	}
+	if c.get(key(199), now.Add(2*time.Hour)) != nil {
+		t.Error("an expired entry was answered")
+	}
+	if c.get([]byte("absent"), now) != nil {
+		t.Error("an absent key was answered")
+	}
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for i := range 64 {
+					if e := c.get(key(i), now); e != nil && e.name != string(key(i)) {
+						t.Errorf("key %d answered with %q", i, e.name)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for r := range 50 {
+		for i := range 64 {
+			put(i, now.Add(time.Duration(r)*time.Millisecond))
+		}
+	}
+	close(stop)
+	wg.Wait()
 }
