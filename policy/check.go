@@ -187,6 +187,12 @@ func (e *Enforcer) repairElements() (int, error) {
 		if e.rs.dynamic[s.Name] {
 			continue
 		}
+		// The time is taken again for each set: a repaired element's
+		// timeout is its until less now, so a now taken before the
+		// other sets were listed and repaired (seconds, with thousands
+		// of elements) would let it outlive its until, and the next
+		// check would find it outliving its time and re-time it again.
+		now := e.now()
 		got, err := e.cc.GetSetElements(s)
 		if err != nil {
 			return repairs, fmt.Errorf("policy: check: list elements of %s: %w", s.Name, err)
