@@ -242,11 +242,15 @@ func (e *Enforcer) repairElements() (int, error) {
 		if err := e.queueOps(fix, now); err != nil {
 			return repairs, fmt.Errorf("policy: check: repair %s: %w", s.Name, err)
 		}
-		if err := e.cc.Flush(); err != nil {
+		if err := e.flush(); err != nil {
 			return repairs, fmt.Errorf("policy: check: repair %s: %w", s.Name, err)
 		}
 		repairs += len(fix)
 	}
 	swept, err := e.sweepQuotas()
+	if err == nil {
+		// Every set now holds the desired elements and no others.
+		e.exact.Store(true)
+	}
 	return repairs + swept, err
 }
