@@ -114,13 +114,17 @@ func (e *Enforcer) sendAdmitBatch() bool {
 func (e *Enforcer) sendAdmitsNL(batch []*pendingAdmit) {
 	now := e.now()
 	send := func(ps []*pendingAdmit) error {
-		var err error
-		for _, p := range ps {
-			if err = e.queueOps(p.ops, now); err != nil {
-				break
+		// One queueOps for the whole transaction, so that the new
+		// elements of every entry share one message per set.
+		ops := ps[0].ops
+		if len(ps) > 1 {
+			ops = nil
+			for _, p := range ps {
+				ops = append(ops, p.ops...)
 			}
 		}
-		if ferr := e.cc.Flush(); err == nil { // on err, Flush drops what was queued
+		err := e.queueOps(ops, now)
+		if ferr := e.flush(); err == nil { // on err, Flush drops what was queued
 			err = ferr
 		}
 		return err

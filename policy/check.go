@@ -187,6 +187,12 @@ func (e *Enforcer) repairElements() (int, error) {
 		if e.rs.dynamic[s.Name] {
 			continue
 		}
+		// The time is taken again for each set: a repaired element's
+		// timeout is its until less now, so a now taken before the
+		// other sets were listed and repaired (seconds, with thousands
+		// of elements) would let it outlive its until, and the next
+		// check would find it outliving its time and re-time it again.
+		now := e.now()
 		got, err := e.cc.GetSetElements(s)
 		if err != nil {
 			return repairs, fmt.Errorf("policy: check: list elements of %s: %w", s.Name, err)
@@ -236,11 +242,15 @@ func (e *Enforcer) repairElements() (int, error) {
 		if err := e.queueOps(fix, now); err != nil {
 			return repairs, fmt.Errorf("policy: check: repair %s: %w", s.Name, err)
 		}
-		if err := e.cc.Flush(); err != nil {
+		if err := e.flush(); err != nil {
 			return repairs, fmt.Errorf("policy: check: repair %s: %w", s.Name, err)
 		}
 		repairs += len(fix)
 	}
 	swept, err := e.sweepQuotas()
+	if err == nil {
+		// Every set now holds the desired elements and no others.
+		e.exact.Store(true)
+	}
 	return repairs + swept, err
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/nftables"
@@ -76,6 +77,13 @@ type Enforcer struct {
 	// not started from an old count.
 	leftovers map[string]bool
 	applied   bool
+	// exact is set while the kernel's sets hold no element of ours that
+	// the desired state lacks: after a rebuild (Apply replaces the table)
+	// or a complete element repair, until a transaction fails (a refused
+	// delete leaves its element behind). While it is set, an element new
+	// to the desired state is new to the kernel too, and one add is
+	// enough (queueOps).
+	exact atomic.Bool
 
 	cleaner flowCleaner  // conntrack cleanup after evictions and revocations (flowcleaner.go)
 	admits  admitBatcher // admissions that share a transaction (admitbatch.go)
@@ -217,9 +225,11 @@ func (e *Enforcer) applyLocked(ctx context.Context) error {
 	if err := rs.program(e.cc, e.elementsLocked(now), e.quotas); err != nil {
 		return err
 	}
-	if err := e.cc.Flush(); err != nil {
+	if err := e.flush(); err != nil {
 		return fmt.Errorf("policy: apply table inet %s: %w", TableName, err)
 	}
+	// The table was replaced whole: it holds the desired elements and no others.
+	e.exact.Store(true)
 	e.rs = rs
 	e.applied = true
 	clear(e.leftovers)
@@ -334,6 +344,21 @@ type op struct {
 	// was is the chain a verdict-map element jumps to in the kernel now,
 	// if it is there: re-adding an element with other data is refused.
 	was string
+	// fresh marks an add of an element the desired state did not hold
+	// when it was recorded (recordLocked).
+	fresh bool
+}
+
+// flush sends the queued messages as one transaction. When the kernel
+// refuses it (or its answer is lost), the sets may keep elements the
+// desired state no longer has, so adds go the careful way (queueOps) until
+// the next rebuild or repair.
+func (e *Enforcer) flush() error {
+	err := e.cc.Flush()
+	if err != nil {
+		e.exact.Store(false)
+	}
+	return err
 }
 
 // change records ops in the desired state and, once the table exists, sends
@@ -375,7 +400,7 @@ func (e *Enforcer) changeLocked(what string, ops []op, now time.Time) error {
 		if err := e.queueOps(batch, now); err != nil {
 			return fmt.Errorf("policy: %s: %w", what, err)
 		}
-		if err := e.cc.Flush(); err != nil {
+		if err := e.flush(); err != nil {
 			return fmt.Errorf("policy: %s: %w", what, err)
 		}
 	}
@@ -394,6 +419,7 @@ func (e *Enforcer) recordLocked(ops []op) (batch []op, drop []string) {
 		prev, had := m[o.key]
 		if o.add {
 			o.was = prev.jump
+			o.fresh = !had
 			m[o.key] = member{until: o.until, jump: o.jump}
 			batch = append(batch, o)
 		} else if had {
@@ -407,8 +433,100 @@ func (e *Enforcer) recordLocked(ops []op) (batch []op, drop []string) {
 	return batch, drop
 }
 
+// queueOps queues ops for the next transaction as a few messages per set,
+// not a few per element: at a rush of new leases the kernel parses one
+// message and sends one acknowledgement for a whole batch, and the library
+// reads one.
+//
+// An add of an element new to the kernel (fresh, while exact, and the first
+// op on its key here) is one plain add. Any other add is add, delete, add:
+// the element may be in the kernel already; the first add makes the delete
+// valid when it is not, and the last add carries the new timeout (and
+// verdict) when it is (the kernel keeps an existing element on a plain add).
+// A key that only one op here touches joins its set's messages (new
+// elements, first adds, deletes, last adds, in that order); elements of a
+// set do not depend on one another, so the outcome is the one of sending
+// each op in turn. The ops on a key touched more than once follow in their
+// own order, an element at a time, after its new element if it was one:
+// the kernel would take them in one message too, but the set's messages
+// are grouped by kind, which would reorder them (an admission and the
+// eviction after it in one batch would leave the element in). That is
+// rare, so it costs little. Every message's element list is split to stay
+// under netlink's 64 KiB attribute length (setElements).
 func (e *Enforcer) queueOps(ops []op, now time.Time) error {
+	type setMsgs struct{ fresh, first, del, last []nftables.SetElement }
+	var (
+		exact  = e.exact.Load()
+		count  = make(map[string]int, len(ops)) // set "\x00" key -> ops on it here
+		seen   = make(map[string]bool, len(ops))
+		groups = map[string]*setMsgs{}
+		order  []string // sets in first-seen order, for stable bytes
+		rest   []op
+	)
 	for _, o := range ops {
+		count[o.set+"\x00"+o.key]++
+	}
+	group := func(set string) *setMsgs {
+		g := groups[set]
+		if g == nil {
+			g = &setMsgs{}
+			groups[set] = g
+			order = append(order, set)
+		}
+		return g
+	}
+	for _, o := range ops {
+		tk := o.set + "\x00" + o.key
+		firstTouch := !seen[tk]
+		seen[tk] = true
+		if !o.add {
+			if count[tk] > 1 {
+				rest = append(rest, o)
+			} else {
+				g := group(o.set)
+				g.del = append(g.del, nftables.SetElement{Key: []byte(o.key)})
+			}
+			continue
+		}
+		el, ok := element(o.key, member{until: o.until, jump: o.jump}, now)
+		if exact && o.fresh && firstTouch {
+			if ok {
+				g := group(o.set)
+				g.fresh = append(g.fresh, el)
+			}
+			continue
+		}
+		if count[tk] > 1 {
+			rest = append(rest, o)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		g := group(o.set)
+		first := el
+		if o.was != "" {
+			first.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: o.was}
+		}
+		g.first = append(g.first, first)
+		g.del = append(g.del, nftables.SetElement{Key: el.Key})
+		g.last = append(g.last, el)
+	}
+	for _, name := range order {
+		s, g := e.rs.set(name), groups[name]
+		for _, m := range []struct {
+			del bool
+			els []nftables.SetElement
+		}{{false, g.fresh}, {false, g.first}, {true, g.del}, {false, g.last}} {
+			if len(m.els) == 0 {
+				continue
+			}
+			if err := setElements(e.cc, s, m.del, m.els); err != nil {
+				return err
+			}
+		}
+	}
+	for _, o := range rest {
 		s := e.rs.set(o.set)
 		el := nftables.SetElement{Key: []byte(o.key)}
 		if o.add {
@@ -416,10 +534,6 @@ func (e *Enforcer) queueOps(ops []op, now time.Time) error {
 			if !ok {
 				continue
 			}
-			// Add, delete, add: the first add makes the delete valid when
-			// the element is new, and the last add carries the new
-			// timeout (and verdict) when it is not (the kernel keeps an
-			// existing element on a plain add).
 			first := el
 			if o.was != "" {
 				first.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: o.was}

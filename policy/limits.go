@@ -345,7 +345,7 @@ func (e *Enforcer) repairQuotas() (int, error) {
 		}
 	}
 	if repairs > 0 {
-		if err := e.cc.Flush(); err != nil {
+		if err := e.flush(); err != nil {
 			return 0, fmt.Errorf("policy: check: repair quotas: %w", err)
 		}
 	}
@@ -390,7 +390,7 @@ func (e *Enforcer) sweepQuotas() (int, error) {
 		if _, ok := objs[name]; ok && !wantObj[name] {
 			e.cc.DeleteObject(&nftables.QuotaObj{Table: newTable(), Name: name})
 		}
-		if err := e.cc.Flush(); err != nil {
+		if err := e.flush(); err != nil {
 			e.log.Info("quota leftovers not removed yet", "quota", name, "err", err)
 			e.leftovers[name] = true
 			continue
@@ -422,7 +422,7 @@ func (e *Enforcer) dropQuotaLocked(key string) {
 	if !shared {
 		e.cc.DeleteObject(&nftables.QuotaObj{Table: e.rs.table, Name: name})
 	}
-	if err := e.cc.Flush(); err != nil {
+	if err := e.flush(); err != nil {
 		e.log.Warn("quota left for the next check to remove", "quota", name, "err", err)
 		e.leftovers[name] = true
 		return
@@ -560,7 +560,7 @@ func (e *Enforcer) admitWith(ctx context.Context, d Device, until time.Time, l L
 		if p == nil { // closed: send it now
 			e.drainLocked()
 			err := e.queueOps(batch, now)
-			if ferr := e.cc.Flush(); err == nil {
+			if ferr := e.flush(); err == nil {
 				err = ferr
 			}
 			e.mu.Unlock()

@@ -394,17 +394,71 @@ func addRules(cc *nftables.Conn, t *nftables.Table, c chainSpec) {
 	}
 }
 
-// elemChunk keeps each element message well below netlink's 64 KiB attribute
-// limit.
-const elemChunk = 512
+// elemMsgBytes bounds the element list of one element message. The list is
+// one netlink attribute, whose length field has 16 bits, and
+// github.com/google/nftables (through mdlayher/netlink) does not check it: a
+// list past 64 KiB is sent with its length wrapped, and the kernel reads only
+// the first elements of it. Added that way, a repair's add of 2,000
+// admitted elements (36 bytes each) put about 180 in, and the delete
+// that followed (24 bytes each, not wrapped) failed on the first absent one
+// with ENOENT, taking the whole transaction with it. Half the limit leaves
+// room for what elemBytes does not count.
+const elemMsgBytes = 32 << 10
 
-func addElements(cc *nftables.Conn, s *nftables.Set, els []nftables.SetElement) error {
+// elemBytes is at least what github.com/google/nftables encodes el in
+// (makeElemList): its nest, the key (and key end) nests, the timeout, the
+// verdict or data nests and the comment.
+func elemBytes(el nftables.SetElement) int {
+	pad := func(n int) int { return (n + 3) &^ 3 }
+	n := 4 + 8 + pad(len(el.Key))
+	if el.IntervalEnd {
+		n += 8
+	}
+	if len(el.KeyEnd) > 0 {
+		n += 8 + pad(len(el.KeyEnd))
+	}
+	if el.Timeout != 0 {
+		n += 12
+	}
+	if v := el.VerdictData; v != nil {
+		n += 4 + 4 + 8 + 4 + pad(len(v.Chain)+1)
+	} else if len(el.Val) > 0 {
+		n += 8 + pad(len(el.Val))
+	}
+	if el.Comment != "" {
+		n += 4 + pad(2+len(el.Comment)+1)
+	}
+	return n
+}
+
+// setElements queues els as add (or delete) messages for s, as many as
+// elemMsgBytes needs. Elements of one set do not depend on one another, so
+// splitting them changes nothing but the number of messages.
+func setElements(cc *nftables.Conn, s *nftables.Set, del bool, els []nftables.SetElement) error {
 	for len(els) > 0 {
-		n := min(len(els), elemChunk)
-		if err := cc.SetAddElements(s, els[:n]); err != nil {
-			return fmt.Errorf("policy: add %d elements to %s: %w", n, s.Name, err)
+		n, size := 0, 0
+		for n < len(els) {
+			b := elemBytes(els[n])
+			if n > 0 && size+b > elemMsgBytes {
+				break
+			}
+			n++
+			size += b
+		}
+		var err error
+		if del {
+			err = cc.SetDeleteElements(s, els[:n])
+		} else {
+			err = cc.SetAddElements(s, els[:n])
+		}
+		if err != nil {
+			return fmt.Errorf("policy: %d elements of %s: %w", n, s.Name, err)
 		}
 		els = els[n:]
 	}
 	return nil
+}
+
+func addElements(cc *nftables.Conn, s *nftables.Set, els []nftables.SetElement) error {
+	return setElements(cc, s, false, els)
 }
