@@ -45,3 +45,31 @@ func TestAFloodKeepsTheFirstAndTheUnusual(t *testing.T) {
 		t.Error("a lookup in the next minute was left out")
 	}
 }
+
+// TestTheBudgetCountsTheMinuteALookupWasAskedIn: lookups reach Record late
+// (the guard's hit log hands cached ones on in batches), so the budget goes
+// by each lookup's own time, not the clock when it arrives.
+func TestTheBudgetCountsTheMinuteALookupWasAskedIn(t *testing.T) {
+	clock := time.Date(2026, 3, 2, 9, 0, 59, 0, time.UTC)
+	l, err := New(Options{Sink: discard{}, Queue: 1000, ClientBudget: 10, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pupil := netip.MustParseAddr("10.20.0.10")
+	for i := range 20 {
+		// Ten asked in the minute before the clock's, ten in its minute.
+		at := clock.Add(-time.Minute)
+		if i >= 10 {
+			at = clock
+		}
+		l.Record(dnsguard.Query{Time: at, Client: pupil, Name: "a.example", Type: "A", Action: dnsguard.Cached})
+	}
+	if s := l.Stats(); s.OverBudget != 0 {
+		t.Errorf("stats %+v: ten lookups in each of two minutes went over a budget of ten", s)
+	}
+	// A lookup with no time (none the guard makes) counts at the clock.
+	l.Record(dnsguard.Query{Client: pupil, Name: "a.example", Type: "A", Action: dnsguard.Cached})
+	if s := l.Stats(); s.OverBudget != 1 {
+		t.Errorf("stats %+v: an untimed lookup past the minute's ten was not left out", s)
+	}
+}
