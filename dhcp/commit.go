@@ -52,6 +52,14 @@ type committer struct {
 	timeout  time.Duration
 	m        *Metrics
 	pending  []commitReq // reused between batches
+	// leases, devs and devIdx are the batch's writes, reused between
+	// batches (only run's goroutine touches them): a Lease and a Device
+	// are a few hundred bytes each, and growing fresh slices for every
+	// batch was a quarter of the bytes an exchange allocated. SaveBatch
+	// does not keep them (LeaseStore).
+	leases []Lease
+	devs   []Device
+	devIdx map[string]int // devs' index by MAC bytes
 	// finished carries each batch's then callbacks and outcome to the
 	// finisher, so that what follows a commit (the kernel binding, the
 	// reply) does not hold up the next batch.
@@ -220,18 +228,23 @@ fill:
 			break fill
 		}
 	}
+	if c.devIdx == nil {
+		c.devIdx = map[string]int{}
+	}
+	leases, devs, devices := c.leases[:0], c.devs[:0], c.devIdx
 	defer func() {
 		clear(reqs)
 		c.pending = reqs[:0]
+		// Nothing of this batch stays reachable from the scratch space.
+		clear(leases)
+		clear(devs)
+		clear(devices)
+		c.leases, c.devs = leases[:0], devs[:0]
 	}()
-	var leases []Lease
-	devices := map[string]int{}
-	var devs []Device
 	for _, r := range reqs {
 		leases = append(leases, r.leases...)
 		for _, d := range r.devices {
-			k := d.MAC.String()
-			if i, ok := devices[k]; ok {
+			if i, ok := devices[string(d.MAC)]; ok {
 				first := devs[i].FirstSeen
 				devs[i] = d
 				if first.Before(d.FirstSeen) {
@@ -239,7 +252,7 @@ fill:
 				}
 				continue
 			}
-			devices[k] = len(devs)
+			devices[string(d.MAC)] = len(devs)
 			devs = append(devs, d)
 		}
 	}
