@@ -27,6 +27,12 @@ import (
 type SQLStore struct {
 	st     *store.Store
 	states deviceStates
+	// saveMu guards ls and ds, SaveBatch's conversions, reused between
+	// batches (the committer calls it once a batch; store.SaveDHCP keeps
+	// nothing) so that a batch does not allocate its size again.
+	saveMu sync.Mutex
+	ls     []store.DHCPLease
+	ds     []store.Device
 }
 
 // NewSQLStore adapts st.
@@ -218,12 +224,18 @@ func (s *SQLStore) LoadReservations(ctx context.Context) ([]Reservation, error) 
 
 // SaveBatch implements LeaseStore.
 func (s *SQLStore) SaveBatch(ctx context.Context, leases []Lease, devices []Device) error {
-	ls := make([]store.DHCPLease, 0, len(leases))
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	ls, ds := s.ls[:0], s.ds[:0]
+	defer func() {
+		clear(ls)
+		clear(ds)
+		s.ls, s.ds = ls[:0], ds[:0]
+	}()
 	for _, l := range leases {
 		ls = append(ls, store.DHCPLease{Segment: l.Segment, IP: l.IP, MAC: l.MAC, ClientID: l.ClientID, Hostname: l.Hostname,
 			State: string(l.State), Start: l.Start, Expires: l.Expires, Relay: l.Relay, RelayInfo: l.RelayInfo})
 	}
-	ds := make([]store.Device, 0, len(devices))
 	for _, d := range devices {
 		ds = append(ds, store.Device{MAC: d.MAC, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Segment: d.Segment, IP: d.IP,
 			Hostname: d.Hostname, VendorClass: d.VendorClass, Fingerprint: d.Fingerprint, OS: d.OS,
