@@ -24,8 +24,9 @@ type commitReq struct {
 	done    chan error
 	// then, instead of done, is called with the batch's outcome by the
 	// finisher goroutine (see run): an ACK that waits without a goroutine.
-	// bindErr is the outcome of bind (nil without one, or when the batch
-	// failed and nothing was bound).
+	// bindErr is the outcome of bind (nil without one). The binding is
+	// made whether or not the batch commits: with err set and bindErr
+	// nil, the callback must take it back.
 	then func(err, bindErr error)
 	// bind, with then, is the kernel binding the ACK waits for: the
 	// binder goroutine binds a whole batch's leases in one call
@@ -260,8 +261,8 @@ fill:
 	// after: the fsync and the netlink round trip overlap, so an ACK waits
 	// for the longer of the two, not their sum, and the finisher is not
 	// one binding behind the committer. The ACK still waits for both; a
-	// binding whose lease then fails to commit is taken back before the
-	// address is given up (pendingAck.finish).
+	// binding whose lease then fails to commit is taken back by its
+	// callback once the pool has undone the lease (pendingAck.finish).
 	var f finished
 	for _, r := range reqs {
 		if r.then != nil {
