@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/policy"
+	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
-// A committed batch's leases are bound in one BindMany call before any of
-// their callbacks runs; each callback learns its own lease's outcome (one
-// refused binding fails that lease alone); a failed commit binds nothing.
+// A batch's leases are bound in one BindMany call before any of their
+// callbacks runs; each callback learns its own lease's outcome (one
+// refused binding fails that lease alone) and the commit's.
 func TestCommitBatchBindsItsLeasesInOneCall(t *testing.T) {
 	st := newMemStore()
 	b := &fakeBinder{bound: map[string]time.Time{}, failMAC: "02:00:00:00:00:03"}
@@ -69,7 +70,10 @@ func TestCommitBatchBindsItsLeasesInOneCall(t *testing.T) {
 		t.Errorf("BindMany calls %d (want 1 of %d pairs), Bind calls %d (want 0)", len(b.batches), n-1, b.calls)
 	}
 
-	// A batch that is not durable binds nothing.
+	// A batch that is not durable was bound while it committed (the
+	// binding and the fsync overlap); its callback hears that the commit
+	// failed, so that it takes the binding back (see
+	// TestFailedCommitTakesItsBindingBack) and sends no ACK.
 	st.mu.Lock()
 	st.fail = errors.New("disk full")
 	st.mu.Unlock()
@@ -80,21 +84,20 @@ func TestCommitBatchBindsItsLeasesInOneCall(t *testing.T) {
 	ip := netip.MustParseAddr("10.40.1.1")
 	if err := c.commitThen(ctx, []Lease{{Segment: "visitor", IP: ip, MAC: mac, State: StateBound, Expires: until}}, nil,
 		&policy.Binding{Device: policy.Device{MAC: mac, IP: ip}, Until: until}, func(err, bindErr error) {
-			errc <- fmt.Errorf("commit %v, bind %v", err, bindErr)
 			if err == nil {
 				t.Error("the failed commit reported success")
 			}
+			errc <- bindErr
 		}); err != nil {
 		t.Fatal(err)
 	}
 	stop, done = make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); c.run(ctx, stop) }()
-	<-errc
+	if bindErr := <-errc; bindErr != nil {
+		t.Errorf("binding outcome %v, want the binding made", bindErr)
+	}
 	close(stop)
 	<-done
-	if len(b2.batches) != 0 || len(b2.bound) != 0 {
-		t.Errorf("a lease that is not durable was bound: %v", b2.batches)
-	}
 }
 
 // panickyBinder's BindMany panics; its Bind panics for one MAC alone.
@@ -149,5 +152,64 @@ func TestBindManyPanicFallsBackToEachLease(t *testing.T) {
 	}
 	if fmt.Sprint(called) != "[0 2]" || b.calls != 2 || m.Panics.Load() != 2 {
 		t.Errorf("callbacks %v, Bind calls %d, panics %d; want [0 2], 2, 2", called, b.calls, m.Panics.Load())
+	}
+}
+
+// The binding is made while the lease commits; when the commit fails, no
+// ACK leaves and the kernel is put back as the pool is: a new client's
+// pair is unbound, a renewing client's pair is bound again until its
+// previous lease's end, which is still on disk.
+func TestFailedCommitTakesItsBindingBack(t *testing.T) {
+	st := newMemStore()
+	b := &fakeBinder{bound: map[string]time.Time{}}
+	h := newHarness(t, st, func(c *Config) { c.Binder = b })
+	sent := make(chan []byte, 4)
+	lt := func(out []byte, _ netip.AddrPort) { sent <- out }
+	exchange := func(req []byte) {
+		t.Helper()
+		if _, _, ok := h.s.exchange(context.Background(), h.s.byIface["v0"], clientPort, nil, req, lt); ok {
+			t.Fatal("a REQUEST answered before its commit")
+		}
+	}
+	waitErrors := func(n uint64) {
+		t.Helper()
+		h.eventually(func() bool { return h.s.metrics.CommitErrors.Load() >= n }, "the commit failed")
+		// The callback runs after the commit error is counted.
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	const fresh = "00:1c:b3:00:cc:01"
+	offer, _ := h.send("v0", clientPort, msg(t, fresh, dhcpv4.MessageTypeDiscover))
+	ip := addr4(offer.YourIPAddr)
+	st.setFail(errDisk)
+	exchange(msg(t, fresh, dhcpv4.MessageTypeRequest, withRequested(ip.String()), withServerID("10.40.0.1")))
+	waitErrors(1)
+	if b.has(fresh, ip) {
+		t.Error("a lease that failed to commit is still bound")
+	}
+	if len(b.batches) != 1 {
+		t.Errorf("BindMany calls %d, want 1 (the binding overlaps the commit)", len(b.batches))
+	}
+	select {
+	case out := <-sent:
+		t.Fatalf("ACK sent although the commit failed: %x", out)
+	default:
+	}
+
+	st.setFail(nil)
+	const renewing = "00:1c:b3:00:cc:02"
+	rip := h.dora("v0", renewing)
+	b.mu.Lock()
+	before := b.bound[renewing+"/"+rip.String()]
+	b.mu.Unlock()
+	h.clk.Advance(20 * time.Minute)
+	st.setFail(errDisk)
+	exchange(msg(t, renewing, dhcpv4.MessageTypeRequest, dhcpv4.WithClientIP(rip.AsSlice())))
+	waitErrors(2)
+	b.mu.Lock()
+	after, ok := b.bound[renewing+"/"+rip.String()]
+	b.mu.Unlock()
+	if !ok || !after.Equal(before) {
+		t.Errorf("renewal that failed to commit left the binding until %v (bound %v), want its previous lease's end %v", after, ok, before)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/policy"
@@ -23,12 +24,14 @@ type commitReq struct {
 	done    chan error
 	// then, instead of done, is called with the batch's outcome by the
 	// finisher goroutine (see run): an ACK that waits without a goroutine.
-	// bindErr is the outcome of bind (nil without one, or when the batch
-	// failed and nothing was bound).
+	// bindErr is the outcome of bind (nil without one). The binding is
+	// made whether or not the batch commits: with err set and bindErr
+	// nil, the callback must take it back.
 	then func(err, bindErr error)
 	// bind, with then, is the kernel binding the ACK waits for: the
-	// finisher binds a whole batch's leases in one call (Binder.BindMany)
-	// once the batch is durable, before any of its callbacks runs.
+	// binder goroutine binds a whole batch's leases in one call
+	// (Binder.BindMany) while the batch commits, and the finisher runs
+	// the batch's callbacks once both are done.
 	bind *policy.Binding
 	at   time.Time // when it was queued
 }
@@ -50,14 +53,33 @@ type committer struct {
 	timeout  time.Duration
 	m        *Metrics
 	pending  []commitReq // reused between batches
+	// leases, devs and devIdx are the batch's writes, reused between
+	// batches (only run's goroutine touches them): a Lease and a Device
+	// are a few hundred bytes each, and growing fresh slices for every
+	// batch was a quarter of the bytes an exchange allocated. SaveBatch
+	// does not keep them (LeaseStore).
+	leases []Lease
+	devs   []Device
+	devIdx map[string]int // devs' index by MAC bytes
 	// finished carries each batch's then callbacks and outcome to the
 	// finisher, so that what follows a commit (the kernel binding, the
 	// reply) does not hold up the next batch.
 	finished chan finished
-	// binder, when set, binds each finished batch's leases (nil: no
-	// bindings, as without a Config.Binder).
+	// binder, when set, binds each batch's leases (nil: no bindings, as
+	// without a Config.Binder), on a goroutine of its own fed by binds.
 	binder Binder
-	log    *slog.Logger
+	binds  chan bindJob
+	// flush, when set, runs after each batch's callbacks: the replies
+	// they queued go out together (see sender.flush).
+	flush func()
+	log   *slog.Logger
+}
+
+// bindJob is one batch's bindings for the binder goroutine; done gets
+// one outcome per binding (see bindAll).
+type bindJob struct {
+	binds []*policy.Binding
+	done  chan []error
 }
 
 // finished is one batch's callbacks, the bindings they wait for (binds[i]
@@ -66,6 +88,9 @@ type finished struct {
 	then  []func(err, bindErr error)
 	binds []*policy.Binding
 	err   error
+	// bound, when the batch had bindings, delivers their outcomes from
+	// the binder goroutine.
+	bound chan []error
 }
 
 // errBindPanicked marks a binding whose Bind panicked: its callback is
@@ -82,7 +107,7 @@ const (
 
 func newCommitter(st LeaseStore, b Binder, m *Metrics, log *slog.Logger) *committer {
 	return &committer{store: st, reqs: make(chan commitReq, 4096), maxBatch: commitMaxBatch, maxAge: commitMaxAge, timeout: 10 * time.Second, m: m,
-		finished: make(chan finished, 64), binder: b, log: log}
+		finished: make(chan finished, 64), binds: make(chan bindJob, 64), binder: b, log: log}
 }
 
 // panicked counts and logs a panic the finisher recovered from, as
@@ -142,7 +167,16 @@ func (c *committer) run(ctx context.Context, stop <-chan struct{}) {
 		defer close(done)
 		c.finish(ctx)
 	}()
+	bound := make(chan struct{})
+	go func() {
+		defer close(bound)
+		for j := range c.binds {
+			j.done <- c.bindAll(ctx, j.binds)
+		}
+	}()
 	defer func() {
+		close(c.binds)
+		<-bound
 		close(c.finished)
 		<-done
 	}()
@@ -195,18 +229,23 @@ fill:
 			break fill
 		}
 	}
+	if c.devIdx == nil {
+		c.devIdx = map[string]int{}
+	}
+	leases, devs, devices := c.leases[:0], c.devs[:0], c.devIdx
 	defer func() {
 		clear(reqs)
 		c.pending = reqs[:0]
+		// Nothing of this batch stays reachable from the scratch space.
+		clear(leases)
+		clear(devs)
+		clear(devices)
+		c.leases, c.devs = leases[:0], devs[:0]
 	}()
-	var leases []Lease
-	devices := map[string]int{}
-	var devs []Device
 	for _, r := range reqs {
 		leases = append(leases, r.leases...)
 		for _, d := range r.devices {
-			k := d.MAC.String()
-			if i, ok := devices[k]; ok {
+			if i, ok := devices[string(d.MAC)]; ok {
 				first := devs[i].FirstSeen
 				devs[i] = d
 				if first.Before(d.FirstSeen) {
@@ -214,9 +253,26 @@ fill:
 				}
 				continue
 			}
-			devices[k] = len(devs)
+			devices[string(d.MAC)] = len(devs)
 			devs = append(devs, d)
 		}
+	}
+	// The batch's kernel bindings are made while it commits rather than
+	// after: the fsync and the netlink round trip overlap, so an ACK waits
+	// for the longer of the two, not their sum, and the finisher is not
+	// one binding behind the committer. The ACK still waits for both; a
+	// binding whose lease then fails to commit is taken back by its
+	// callback once the pool has undone the lease (pendingAck.finish).
+	var f finished
+	for _, r := range reqs {
+		if r.then != nil {
+			f.then = append(f.then, r.then)
+			f.binds = append(f.binds, r.bind)
+		}
+	}
+	if c.binder != nil && slices.ContainsFunc(f.binds, func(b *policy.Binding) bool { return b != nil }) {
+		f.bound = make(chan []error, 1)
+		c.binds <- bindJob{binds: f.binds, done: f.bound}
 	}
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	err := c.store.SaveBatch(tctx, leases, devs)
@@ -228,14 +284,9 @@ fill:
 	} else {
 		c.m.add(&c.m.LeasesCommitted, uint64(len(leases)))
 	}
-	var f finished
 	for _, r := range reqs {
 		if r.done != nil {
 			r.done <- err
-		}
-		if r.then != nil {
-			f.then = append(f.then, r.then)
-			f.binds = append(f.binds, r.bind)
 		}
 	}
 	if f.then != nil {
@@ -245,32 +296,37 @@ fill:
 }
 
 // finish runs the then callbacks of committed batches, in commit order,
-// until run closes finished. A committed batch's leases are bound first,
-// all in one call, so that the kernel work of a batch is one transaction
-// rather than one per lease. A callback that panics is counted and
-// dropped, as a packet's handler would be: the rest still run.
+// until run closes finished, each once its batch's bindings are made (the
+// binder goroutine binds a batch's leases in one call, so that the kernel
+// work of a batch is one transaction rather than one per lease). A
+// callback that panics is counted and dropped, as a packet's handler
+// would be: the rest still run. After a batch's callbacks, flush sends
+// the ACKs they queued.
 func (c *committer) finish(ctx context.Context) {
 	for f := range c.finished {
-		bindErrs := c.bindAll(ctx, f)
+		bindErrs := make([]error, len(f.then))
+		if f.bound != nil {
+			bindErrs = <-f.bound
+		}
 		for i, fn := range f.then {
 			if bindErrs[i] == errBindPanicked {
 				continue
 			}
 			c.call(fn, f.err, bindErrs[i])
 		}
+		if c.flush != nil {
+			c.flush()
+		}
 	}
 }
 
-// bindAll binds f's leases if f committed, and returns each callback's
-// binding outcome.
-func (c *committer) bindAll(ctx context.Context, f finished) []error {
-	errs := make([]error, len(f.then))
-	if f.err != nil || c.binder == nil {
-		return errs
-	}
+// bindAll binds a batch's leases (binds[i] nil: none for that callback)
+// and returns each callback's binding outcome.
+func (c *committer) bindAll(ctx context.Context, binds []*policy.Binding) []error {
+	errs := make([]error, len(binds))
 	var bs []policy.Binding
 	var at []int
-	for i, b := range f.binds {
+	for i, b := range binds {
 		if b != nil {
 			bs = append(bs, *b)
 			at = append(at, i)
@@ -284,7 +340,7 @@ func (c *committer) bindAll(ctx context.Context, f finished) []error {
 		// BindMany panicked (or broke its contract): bind each lease on
 		// its own, so that one bad lease costs only its own ACK.
 		for _, i := range at {
-			errs[i] = c.bindOne(ctx, *f.binds[i])
+			errs[i] = c.bindOne(ctx, *binds[i])
 		}
 		return errs
 	}

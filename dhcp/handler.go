@@ -417,6 +417,12 @@ type pendingAck struct {
 
 func (p *pendingAck) finish(err, bindErr error) {
 	a, ok := p.s.acked(p.ctx, p.seg, p.leases[0], p.tok, p.quarantine, p.rapid, err, func() error { return bindErr })
+	if err != nil && bindErr == nil && p.s.cfg.Binder != nil {
+		// The binder bound the pair while the lease was committing, and
+		// the commit failed: acked gave the address back in memory, so
+		// the kernel must not keep forwarding a lease that is not on disk.
+		p.s.unbound(p.seg, p.pair.Device)
+	}
 	if ok {
 		p.lt(p.s.encode(p.seg, &p.req, a), replyDest(&p.req, a.mt, p.req.gatewayIP()))
 	}
@@ -500,6 +506,25 @@ func (s *Server) decline(seg *segState, req *request) {
 	s.unbind(seg, req.mac(), ip)
 	s.log.Warn("dhcp: address declined, held back", "segment", seg.Name, "ip", ip, "by", req.mac(), "until", l.Expires)
 	s.commit.record([]Lease{l}, nil)
+}
+
+// unbound puts the kernel's binding of d back to what the pool holds after
+// a failed commit was undone: the previous lease's end when the client
+// already held the address (a renewal), else no binding at all. A failure
+// is logged; the element then runs out with the lease's time.
+func (s *Server) unbound(seg *segState, d policy.Device) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	if until, ok := seg.pool.heldUntil(d.IP, d.MAC.String(), s.now()); ok {
+		err = s.cfg.Binder.Bind(ctx, d, until)
+	} else {
+		err = s.cfg.Binder.Unbind(ctx, d)
+	}
+	if err != nil {
+		s.metrics.inc(&s.metrics.BindErrors)
+		s.log.Error("dhcp: taking back the binding of a lease that was not committed", "segment", seg.Name, "mac", d.MAC, "ip", d.IP, "err", err)
+	}
 }
 
 // unbind tells the Binder a client gave its address up. A failure leaves

@@ -295,6 +295,17 @@ func (p *pool) canBind(a netip.Addr, mac string, now time.Time) bool {
 	return p.availableTo(a, mac, now)
 }
 
+// heldUntil reports until when mac holds a bound lease on a now, and
+// whether it does: what the kernel's binding of the pair should say.
+func (p *pool) heldUntil(a netip.Addr, mac string, now time.Time) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e := p.byIP[a]; e != nil && e.mac == mac && e.bound(now) {
+		return e.lease.Expires, true
+	}
+	return time.Time{}, false
+}
+
 // bindToken lets a failed commit undo exactly the binding it made.
 type bindToken struct {
 	e        *entry

@@ -403,6 +403,17 @@ func (s *Server) Run(ctx context.Context) error {
 		ls = append(ls, listener{c, nil})
 	}
 
+	senders := make([]*sender, len(ls))
+	for i, l := range ls {
+		senders[i] = newSender(ctx, s, l.conn)
+	}
+	// The committer's finisher sends the ACKs of a batch itself, in one
+	// write per socket, once their callbacks ran.
+	s.commit.flush = func() {
+		for _, o := range senders {
+			o.flush()
+		}
+	}
 	stop := make(chan struct{})
 	committed := make(chan struct{})
 	go func() {
@@ -417,10 +428,8 @@ func (s *Server) Run(ctx context.Context) error {
 			s.worker(ctx)
 		}()
 	}
-	var senders []*sender
-	for _, l := range ls {
-		out := newSender(ctx, s, l.conn)
-		senders = append(senders, out)
+	for i, l := range ls {
+		out := senders[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -441,9 +450,6 @@ func (s *Server) Run(ctx context.Context) error {
 	close(stop)
 	<-committed
 	// The committer's finisher has sent its last ACK.
-	for _, o := range senders {
-		o.close()
-	}
 	return nil
 }
 
@@ -486,21 +492,20 @@ const readBatch = 32
 const jobMax = 8
 
 // sender writes replies on one socket. A plain UDP socket writes a
-// worker's replies in one sendmmsg, and ACKs finished by the committer
-// are gathered by a goroutine of their own and written the same way (a
-// group commit finishes many at once); any other socket writes each.
+// worker's replies in one sendmmsg, and the ACKs of a group commit are
+// gathered as the committer's finisher decides them and written the same
+// way when it flushes after the batch; any other socket writes each.
 type sender struct {
-	s        *Server
-	ctx      context.Context
-	conn     net.PacketConn
-	udp      *net.UDPConn     // nil: conn is not a plain UDP socket
-	pc       *ipv4.PacketConn // batched writes on udp
-	msgs     []ipv4.Message   // reused by sendAll, which one caller at a time runs
-	bufs     [][1][]byte      // msgs' Buffers
-	mu       sync.Mutex       // guards msgs and bufs
-	late     chan reply       // ACKs for the late-reply goroutine; nil: written at once
-	later    later            // sendLater, made once (a method value allocates)
-	lateDone chan struct{}    // closed when the late-reply goroutine returned
+	s     *Server
+	ctx   context.Context
+	conn  net.PacketConn
+	udp   *net.UDPConn     // nil: conn is not a plain UDP socket
+	pc    *ipv4.PacketConn // batched writes on udp
+	msgs  []ipv4.Message   // reused by sendAll, which one caller at a time runs
+	bufs  [][1][]byte      // msgs' Buffers
+	mu    sync.Mutex       // guards msgs and bufs
+	late  []reply          // ACKs waiting for flush; only the finisher touches it
+	later later            // sendLater, made once (a method value allocates)
 }
 
 func newSender(ctx context.Context, s *Server, conn net.PacketConn) *sender {
@@ -508,9 +513,6 @@ func newSender(ctx context.Context, s *Server, conn net.PacketConn) *sender {
 	o.later = o.sendLater
 	if u, ok := conn.(*net.UDPConn); ok {
 		o.udp, o.pc = u, ipv4.NewPacketConn(u)
-		o.late = make(chan reply, 4096)
-		o.lateDone = make(chan struct{})
-		go o.lateLoop()
 	}
 	return o
 }
@@ -536,53 +538,31 @@ func (o *sender) send(b []byte, dst netip.AddrPort) {
 	}
 }
 
-// sendLater is the later of a socket's ACKs: with a late-reply goroutine
-// the ACK joins its queue (the committer's finisher hands over a whole
-// batch before that goroutine runs), else it is written at once. A full
-// queue writes at once rather than wait.
+// sendLater is the later of a socket's ACKs. It runs on the committer's
+// finisher only: on a socket that writes in batches the ACK waits for
+// the finisher's flush after its batch's callbacks (every ACK of a group
+// commit is decided at once, and goes out in one sendmmsg, without a
+// hand-off to another goroutine that would wait for a CPU); else it is
+// written at once.
 func (o *sender) sendLater(b []byte, dst netip.AddrPort) {
-	if o.late != nil {
-		select {
-		case o.late <- reply{b, dst}:
-			return
-		default:
-		}
+	if o.pc == nil {
+		o.send(b, dst)
+		return
 	}
-	o.send(b, dst)
-}
-
-// lateLoop writes queued ACKs, as many as are queued in one sendmmsg,
-// until close stops it.
-func (o *sender) lateLoop() {
-	defer close(o.lateDone)
-	rs := make([]reply, 0, readBatch)
-	for r := range o.late {
-		rs = append(rs[:0], r)
-	more:
-		for len(rs) < readBatch {
-			select {
-			case r, ok := <-o.late:
-				if !ok {
-					break more
-				}
-				rs = append(rs, r)
-			default:
-				break more
-			}
-		}
-		o.sendAll(rs)
-		clear(rs)
+	o.late = append(o.late, reply{b, dst})
+	if len(o.late) >= readBatch*4 {
+		o.flush()
 	}
 }
 
-// close stops the late-reply goroutine after it wrote what is queued.
-// Nothing may call sendLater afterwards (Run closes it after the
-// committer has stopped).
-func (o *sender) close() {
-	if o.late != nil {
-		close(o.late)
-		<-o.lateDone
+// flush writes the ACKs sendLater queued, readBatch to a sendmmsg. Only
+// the finisher calls it.
+func (o *sender) flush() {
+	for i := 0; i < len(o.late); i += readBatch {
+		o.sendAll(o.late[i:min(i+readBatch, len(o.late))])
 	}
+	clear(o.late)
+	o.late = o.late[:0]
 }
 
 // sendAll writes rs, in one sendmmsg where the socket allows.

@@ -27,6 +27,12 @@ import (
 type SQLStore struct {
 	st     *store.Store
 	states deviceStates
+	// saveMu guards ls and ds, SaveBatch's conversions, reused between
+	// batches (the committer calls it once a batch; store.SaveDHCP keeps
+	// nothing) so that a batch does not allocate its size again.
+	saveMu sync.Mutex
+	ls     []store.DHCPLease
+	ds     []store.Device
 }
 
 // NewSQLStore adapts st.
@@ -73,6 +79,13 @@ func key6(mac net.HardwareAddr) (k [6]byte, ok bool) {
 }
 
 // catchUp brings the copy up to date when it is older than statusRefresh.
+// A copy younger than statusStale answers at once and is refreshed on a
+// goroutine of its own: the packet's worker does not wait for SQLite (a
+// refresh reads every MAC the change log names, which on a busy morning
+// is hundreds of this server's own sightings, and waits for a connection
+// beside the daemon's other readers), so no OFFER queues behind it. A
+// copy that could not be refreshed for statusStale is refreshed in line,
+// and a failure then fails the lookup (closed), as before.
 func (s *SQLStore) catchUp(ctx context.Context) error {
 	d := &s.states
 	now := time.Now()
@@ -82,27 +95,40 @@ func (s *SQLStore) catchUp(ctx context.Context) error {
 	if !at.IsZero() && now.Sub(at) < statusRefresh {
 		return nil
 	}
-	if !d.refresh.TryLock() {
-		if !at.IsZero() && now.Sub(at) < statusStale {
-			return nil // another packet is refreshing; this one uses the copy
+	if !at.IsZero() && now.Sub(at) < statusStale {
+		if d.refresh.TryLock() {
+			go func() {
+				defer d.refresh.Unlock()
+				rctx, cancel := context.WithTimeout(context.Background(), statusStale)
+				defer cancel()
+				s.refreshLocked(rctx)
+			}()
 		}
-		d.refresh.Lock()
+		return nil // this packet, and the others meanwhile, use the copy
 	}
+	d.refresh.Lock()
 	defer d.refresh.Unlock()
+	d.mu.RLock()
+	at = d.loaded
+	d.mu.RUnlock()
+	err := s.refreshLocked(ctx)
+	if err != nil && !at.IsZero() && time.Since(at) < statusStale {
+		return nil
+	}
+	return err
+}
+
+// refreshLocked follows the change log unless another refresh just did.
+// Only the holder of states.refresh calls it.
+func (s *SQLStore) refreshLocked(ctx context.Context) error {
+	d := &s.states
 	d.mu.RLock()
 	at, seq := d.loaded, d.seq
 	d.mu.RUnlock()
 	if !at.IsZero() && time.Since(at) < statusRefresh {
 		return nil
 	}
-	err := s.follow(ctx, at.IsZero(), seq)
-	if err != nil {
-		if !at.IsZero() && time.Since(at) < statusStale {
-			return nil
-		}
-		return err
-	}
-	return nil
+	return s.follow(ctx, at.IsZero(), seq)
 }
 
 // follow applies the change log after seq (each MAC it names is read
@@ -198,12 +224,18 @@ func (s *SQLStore) LoadReservations(ctx context.Context) ([]Reservation, error) 
 
 // SaveBatch implements LeaseStore.
 func (s *SQLStore) SaveBatch(ctx context.Context, leases []Lease, devices []Device) error {
-	ls := make([]store.DHCPLease, 0, len(leases))
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	ls, ds := s.ls[:0], s.ds[:0]
+	defer func() {
+		clear(ls)
+		clear(ds)
+		s.ls, s.ds = ls[:0], ds[:0]
+	}()
 	for _, l := range leases {
 		ls = append(ls, store.DHCPLease{Segment: l.Segment, IP: l.IP, MAC: l.MAC, ClientID: l.ClientID, Hostname: l.Hostname,
 			State: string(l.State), Start: l.Start, Expires: l.Expires, Relay: l.Relay, RelayInfo: l.RelayInfo})
 	}
-	ds := make([]store.Device, 0, len(devices))
 	for _, d := range devices {
 		ds = append(ds, store.Device{MAC: d.MAC, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Segment: d.Segment, IP: d.IP,
 			Hostname: d.Hostname, VendorClass: d.VendorClass, Fingerprint: d.Fingerprint, OS: d.OS,

@@ -95,6 +95,8 @@ type LeaseStore interface {
 	// transaction. A lease replaces any earlier lease for the same segment
 	// and IP, and any earlier lease of the same MAC on the same segment.
 	// A device keeps its first FirstSeen and any approval already recorded.
+	// The slices are the committer's and reused once SaveBatch returns:
+	// an implementation copies what it keeps.
 	SaveBatch(ctx context.Context, leases []Lease, devices []Device) error
 	// DeviceStatus reports approval and blocking for a MAC.
 	DeviceStatus(ctx context.Context, mac net.HardwareAddr) (DeviceStatus, error)
