@@ -300,7 +300,33 @@ type session struct {
 	last     Reply
 }
 
-func (s *session) stop() { s.cancel() }
+// stop ends the login: its context, and its method coroutine. The
+// coroutine may be stopped only by whoever holds the session's mutex
+// (iter.Pull's next and stop must not run concurrently), and the lock
+// order is session, then engine: so under the engine's mutex the session
+// is stopped at once only when its mutex is free, else by a goroutine
+// that waits for the round in progress to end.
+func (s *session) stop() {
+	s.cancel()
+	if s.mu.TryLock() {
+		s.stopFlight()
+		s.mu.Unlock()
+		return
+	}
+	go func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.stopFlight()
+	}()
+}
+
+// stopFlight ends the method coroutine, if any. Called with s.mu held.
+func (s *session) stopFlight() {
+	if s.flight != nil {
+		s.flight.stop()
+		s.flight = nil
+	}
+}
 
 // sweep ends logins gone quiet. Called with e.mu held; it never takes a
 // session's mu (the lock order is session, then engine).
@@ -416,6 +442,10 @@ func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ctx.Err() != nil && !s.over.Load() {
+		// Removed (expired, or its client's oldest) after the lookup.
+		return Reply{Outcome: Reject, Message: Packet{Code: CodeFailure, ID: p.ID}.Marshal(), Reason: "unknown or expired State"}, nil
+	}
 	if bytes.Equal(req.Message, s.lastResp) {
 		// A retransmitted round: the same answer, nothing advanced.
 		return s.last, nil
@@ -430,6 +460,7 @@ func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
 		// The request's context ended mid-round: the method's state is
 		// unknown, so this login is over.
 		s.finished = true
+		s.stopFlight()
 		e.end(s)
 		return Reply{}, err
 	}
@@ -438,7 +469,10 @@ func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
 	if r.Outcome != Challenge {
 		s.finished = true
 		s.over.Store(true)
-		s.stop()
+		// We hold s.mu: end the method here (a Reject may come while it
+		// waits for the client) rather than through stop's goroutine.
+		s.cancel()
+		s.stopFlight()
 		// Kept until it expires, so a retransmission of this last round
 		// gets the same answer; but no longer counted against the client.
 		e.mu.Lock()
@@ -478,10 +512,7 @@ func (s *session) failure(id byte, why string) Reply {
 func (s *session) startMethod(t byte) Reply {
 	s.method = t
 	s.tried[t] = true
-	if s.flight != nil {
-		s.flight.stop()
-		s.flight = nil
-	}
+	s.stopFlight()
 	s.in.reset()
 	s.frag = fragmenter{}
 	s.final = nil
@@ -548,6 +579,8 @@ func (s *session) tlsRound(ctx context.Context, p Packet) (Reply, error) {
 		return Reply{}, err
 	}
 	if done {
+		// The method returned: its coroutine is over.
+		s.flight = nil
 		s.final = &r
 		if len(out) == 0 {
 			return s.finalReply(p.ID), nil
