@@ -319,3 +319,53 @@ func methodsRunning() int {
 	buf := make([]byte, 1<<20)
 	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "eap.(*Engine).runTTLS(")
 }
+
+// The server's first TLS 1.2 flight with a chain of three small
+// certificates (about 1,250 octets here, like a real leaf and CA) goes in one request when the NAS's Framed-MTU allows
+// it, and in two (the second after an acknowledgement) under the default
+// 1,000 or a configured fragment size.
+func TestFramedMTUSetsTheFragmentSize(t *testing.T) {
+	hello := clientHello(t)
+	cert := serverCert(t)
+	cert.Certificate = append(cert.Certificate, serverCert(t).Certificate[0], serverCert(t).Certificate[0])
+	for _, c := range []struct {
+		name      string
+		configure int
+		mtu       int
+		fragments bool
+	}{
+		{"Framed-MTU 1400", 0, 1400, false},
+		{"no Framed-MTU", 0, 0, true},
+		{"Framed-MTU 1400, fragment size 1000 configured", 1000, 1400, true},
+		{"Framed-MTU 9000", 0, 9000, false},
+		{"Framed-MTU 600", 0, 600, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, _ := newTestEngine(t, func(o *Options) {
+				o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+				o.FragmentSize = c.configure
+			})
+			ctx := context.Background()
+			r, err := e.Handle(ctx, Request{Client: "ap|a", Message: identity(1, "anonymous@school.example"), MTU: c.mtu})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := Parse(r.Message)
+			resp := Packet{Code: CodeResponse, ID: p.ID, Type: TypeTTLS, Data: append([]byte{0}, hello...)}.Marshal()
+			if r, err = e.Handle(ctx, Request{Client: "ap|a", State: r.State, Message: resp, MTU: c.mtu}); err != nil || r.Outcome != Challenge {
+				t.Fatalf("%+v %v", r, err)
+			}
+			q, _ := Parse(r.Message)
+			f, err := parseTLSFrame(q.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if more := f.flags&flagMore != 0; more != c.fragments {
+				t.Fatalf("first fragment of %d octets (total %d): more fragments %v, want %v", len(f.data), f.total, more, c.fragments)
+			}
+			if c.mtu > 0 && len(q.Marshal()) > min(c.mtu, 1400) {
+				t.Fatalf("EAP packet of %d octets for Framed-MTU %d", len(q.Marshal()), c.mtu)
+			}
+		})
+	}
+}
