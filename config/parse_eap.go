@@ -32,7 +32,7 @@ type EAP struct {
 	// TLSMinVersion is "1.2" (the default) or "1.3".
 	TLSMinVersion string
 	// FragmentSize bounds the TLS data in one EAP request (Framed-MTU
-	// lowers it); 0: 1000.
+	// lowers it); 0: the NAS's Framed-MTU, up to 1400, else 1000.
 	FragmentSize int
 }
 

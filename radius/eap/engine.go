@@ -32,7 +32,8 @@ type Options struct {
 	// MinVersion is the lowest TLS version accepted; 0: TLS 1.2.
 	MinVersion uint16
 	// FragmentSize bounds the TLS data in one EAP request; Framed-MTU
-	// lowers it. 0: 1000.
+	// lowers it. 0: the NAS's Framed-MTU decides (up to maxAutoFragment),
+	// and 1000 for a NAS that does not say.
 	FragmentSize int
 	// MaxSessions bounds logins in progress; beyond it new logins get no
 	// answer (the NAS retries). 0: 1024.
@@ -140,13 +141,14 @@ const replayWindow = 5 * time.Second
 
 // Engine runs the EAP logins. It is safe for concurrent use.
 type Engine struct {
-	o       Options
-	log     *slog.Logger
-	now     func() time.Time
-	base    *tls.Config
-	methods []byte // EAP types in the order offered
-	ctx     context.Context
-	cancel  context.CancelFunc
+	o         Options
+	fragLimit int // the most a Framed-MTU may raise the fragment size to
+	log       *slog.Logger
+	now       func() time.Time
+	base      *tls.Config
+	methods   []byte // EAP types in the order offered
+	ctx       context.Context
+	cancel    context.CancelFunc
 
 	mu        sync.Mutex
 	sessions  map[[16]byte]*session
@@ -168,8 +170,10 @@ func New(o Options) (*Engine, error) {
 	if o.MinVersion < tls.VersionTLS12 || o.MinVersion > tls.VersionTLS13 {
 		return nil, fmt.Errorf("eap: TLS minimum version %#x: only TLS 1.2 and 1.3 are offered", o.MinVersion)
 	}
+	fragLimit := o.FragmentSize
 	if o.FragmentSize <= 0 {
 		o.FragmentSize = 1000
+		fragLimit = maxAutoFragment
 	}
 	o.FragmentSize = max(o.FragmentSize, 64)
 	if o.MaxSessions <= 0 {
@@ -193,7 +197,7 @@ func New(o Options) (*Engine, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	e := &Engine{o: o, log: o.Logger, now: o.Now, sessions: map[[16]byte]*session{}, perClient: map[string][]*session{}, bound: map[[16]byte]binding{}}
+	e := &Engine{o: o, fragLimit: max(fragLimit, 64), log: o.Logger, now: o.Now, sessions: map[[16]byte]*session{}, perClient: map[string][]*session{}, bound: map[[16]byte]binding{}}
 	names := o.Methods
 	if names == nil {
 		names = []string{MethodPEAP, MethodTTLS, MethodTLS}
@@ -300,7 +304,33 @@ type session struct {
 	last     Reply
 }
 
-func (s *session) stop() { s.cancel() }
+// stop ends the login: its context, and its method coroutine. The
+// coroutine may be stopped only by whoever holds the session's mutex
+// (iter.Pull's next and stop must not run concurrently), and the lock
+// order is session, then engine: so under the engine's mutex the session
+// is stopped at once only when its mutex is free, else by a goroutine
+// that waits for the round in progress to end.
+func (s *session) stop() {
+	s.cancel()
+	if s.mu.TryLock() {
+		s.stopFlight()
+		s.mu.Unlock()
+		return
+	}
+	go func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.stopFlight()
+	}()
+}
+
+// stopFlight ends the method coroutine, if any. Called with s.mu held.
+func (s *session) stopFlight() {
+	if s.flight != nil {
+		s.flight.stop()
+		s.flight = nil
+	}
+}
 
 // sweep ends logins gone quiet. Called with e.mu held; it never takes a
 // session's mu (the lock order is session, then engine).
@@ -416,6 +446,10 @@ func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ctx.Err() != nil && !s.over.Load() {
+		// Removed (expired, or its client's oldest) after the lookup.
+		return Reply{Outcome: Reject, Message: Packet{Code: CodeFailure, ID: p.ID}.Marshal(), Reason: "unknown or expired State"}, nil
+	}
 	if bytes.Equal(req.Message, s.lastResp) {
 		// A retransmitted round: the same answer, nothing advanced.
 		return s.last, nil
@@ -430,6 +464,7 @@ func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
 		// The request's context ended mid-round: the method's state is
 		// unknown, so this login is over.
 		s.finished = true
+		s.stopFlight()
 		e.end(s)
 		return Reply{}, err
 	}
@@ -438,7 +473,10 @@ func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
 	if r.Outcome != Challenge {
 		s.finished = true
 		s.over.Store(true)
-		s.stop()
+		// We hold s.mu: end the method here (a Reject may come while it
+		// waits for the client) rather than through stop's goroutine.
+		s.cancel()
+		s.stopFlight()
 		// Kept until it expires, so a retransmission of this last round
 		// gets the same answer; but no longer counted against the client.
 		e.mu.Lock()
@@ -463,8 +501,18 @@ func (s *session) setMTU(mtu int) {
 	}
 	// The EAP header (5), the flags and length (5) and RADIUS's own
 	// overhead in the frame the NAS builds from it leave this much.
-	s.fragSize = max(64, min(s.e.o.FragmentSize, mtu-14))
+	s.fragSize = max(64, min(s.e.fragLimit, mtu-14))
 }
+
+// maxAutoFragment is the largest fragment a Framed-MTU alone gets: that
+// of MTU 1400, which hostapd (and the access points built on it) sends,
+// and whose Access-Challenge (the EAP packet, State and
+// Message-Authenticator) still fits one 1,500-octet IP packet. RFC 3579
+// 2.4: Framed-MTU is the largest EAP packet the NAS can send to the
+// supplicant. At 1,000 octets a TLS 1.2 server flight with a two
+// certificate chain (about 1,300 octets) took two requests, the second
+// only to be acknowledged: one RADIUS round in eight of every PEAP login.
+const maxAutoFragment = 1400 - 14
 
 func (s *session) challenge(typ byte, data []byte) Reply {
 	s.id++
@@ -478,10 +526,7 @@ func (s *session) failure(id byte, why string) Reply {
 func (s *session) startMethod(t byte) Reply {
 	s.method = t
 	s.tried[t] = true
-	if s.flight != nil {
-		s.flight.stop()
-		s.flight = nil
-	}
+	s.stopFlight()
 	s.in.reset()
 	s.frag = fragmenter{}
 	s.final = nil
@@ -548,6 +593,8 @@ func (s *session) tlsRound(ctx context.Context, p Packet) (Reply, error) {
 		return Reply{}, err
 	}
 	if done {
+		// The method returned: its coroutine is over.
+		s.flight = nil
 		s.final = &r
 		if len(out) == 0 {
 			return s.finalReply(p.ID), nil

@@ -12,9 +12,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +245,127 @@ func TestCapturedPacketsParse(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// helloConn captures what a TLS client writes (its ClientHello) and
+// never answers.
+type helloConn struct {
+	net.Conn
+	wrote chan []byte
+}
+
+func (c helloConn) Write(p []byte) (int, error) {
+	c.wrote <- append([]byte(nil), p...)
+	return len(p), nil
+}
+func (c helloConn) Read([]byte) (int, error) { return 0, io.EOF }
+
+func clientHello(t *testing.T) []byte {
+	t.Helper()
+	c := helloConn{wrote: make(chan []byte, 1)}
+	if err := tls.Client(c, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}).Handshake(); err == nil {
+		t.Fatal("a handshake with nobody succeeded")
+	}
+	return <-c.wrote
+}
+
+// A login abandoned mid-handshake leaves its method (a coroutine parked
+// in the TLS server's read) behind; the session's expiry and the
+// engine's Close must end it, or every abandoned login leaks one.
+func TestAbandonedLoginsEndTheirMethod(t *testing.T) {
+	e, clk := newTestEngine(t, func(o *Options) { o.Timeout = 10 * time.Second; o.MaxSessions = 100 })
+	ctx := context.Background()
+	hello := clientHello(t)
+	const n = 20
+	for i := range n {
+		client := fmt.Sprintf("ap|%d", i)
+		r, err := e.Handle(ctx, Request{Client: client, Message: identity(1, "anonymous@school.example")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := Parse(r.Message)
+		resp := Packet{Code: CodeResponse, ID: p.ID, Type: TypeTTLS, Data: append([]byte{0}, hello...)}.Marshal()
+		r, err = e.Handle(ctx, Request{Client: client, State: r.State, Message: resp})
+		if err != nil || r.Outcome != Challenge {
+			t.Fatalf("ClientHello answered %+v, %v", r, err)
+		}
+		if q, _ := Parse(r.Message); len(q.Data) < 50 {
+			t.Fatalf("no server flight: %x", q.Data)
+		}
+	}
+	if got := methodsRunning(); got != n {
+		t.Fatalf("%d methods waiting, want %d", got, n)
+	}
+	clk.Advance(11 * time.Second)
+	// The next round sweeps the table.
+	if _, err := e.Handle(ctx, Request{Client: "ap|x", Message: identity(1, "anonymous@school.example")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.InProgress(); n != 1 {
+		t.Fatalf("%d logins after expiry, want 1", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for methodsRunning() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d methods still waiting after their logins expired", methodsRunning())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// methodsRunning counts the goroutines in a TTLS method.
+func methodsRunning() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "eap.(*Engine).runTTLS(")
+}
+
+// The server's first TLS 1.2 flight with a chain of three small
+// certificates (about 1,250 octets here, like a real leaf and CA) goes in one request when the NAS's Framed-MTU allows
+// it, and in two (the second after an acknowledgement) under the default
+// 1,000 or a configured fragment size.
+func TestFramedMTUSetsTheFragmentSize(t *testing.T) {
+	hello := clientHello(t)
+	cert := serverCert(t)
+	cert.Certificate = append(cert.Certificate, serverCert(t).Certificate[0], serverCert(t).Certificate[0])
+	for _, c := range []struct {
+		name      string
+		configure int
+		mtu       int
+		fragments bool
+	}{
+		{"Framed-MTU 1400", 0, 1400, false},
+		{"no Framed-MTU", 0, 0, true},
+		{"Framed-MTU 1400, fragment size 1000 configured", 1000, 1400, true},
+		{"Framed-MTU 9000", 0, 9000, false},
+		{"Framed-MTU 600", 0, 600, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, _ := newTestEngine(t, func(o *Options) {
+				o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+				o.FragmentSize = c.configure
+			})
+			ctx := context.Background()
+			r, err := e.Handle(ctx, Request{Client: "ap|a", Message: identity(1, "anonymous@school.example"), MTU: c.mtu})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := Parse(r.Message)
+			resp := Packet{Code: CodeResponse, ID: p.ID, Type: TypeTTLS, Data: append([]byte{0}, hello...)}.Marshal()
+			if r, err = e.Handle(ctx, Request{Client: "ap|a", State: r.State, Message: resp, MTU: c.mtu}); err != nil || r.Outcome != Challenge {
+				t.Fatalf("%+v %v", r, err)
+			}
+			q, _ := Parse(r.Message)
+			f, err := parseTLSFrame(q.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if more := f.flags&flagMore != 0; more != c.fragments {
+				t.Fatalf("first fragment of %d octets (total %d): more fragments %v, want %v", len(f.data), f.total, more, c.fragments)
+			}
+			if c.mtu > 0 && len(q.Marshal()) > min(c.mtu, 1400) {
+				t.Fatalf("EAP packet of %d octets for Framed-MTU %d", len(q.Marshal()), c.mtu)
+			}
+		})
 	}
 }
