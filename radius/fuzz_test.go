@@ -115,7 +115,7 @@ func FuzzHandle(f *testing.F) {
 			return
 		}
 		for _, acct := range []bool{false, true} {
-			o := s.handle(context.Background(), acct, c, src, pkt, maOff)
+			o := s.handle(context.Background(), acct, c, src, pkt, maOff, false)
 			if o.reply == nil {
 				continue
 			}

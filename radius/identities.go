@@ -128,6 +128,38 @@ func (c *identityCache) Lookup(ctx context.Context, username string) (Identity, 
 	return id, nil
 }
 
+// held says whether username's identity is in memory and fresh enough
+// for Lookup to answer from it, and whom the credential cache knows it as
+// (verifyPassword's who): a hint for the read loop (inline.go), which
+// checks nothing against the change log; Lookup still does. name is the
+// packet's User-Name, not kept.
+func (c *identityCache) held(name []byte, now time.Time) (who string, ok bool) {
+	var e identityEntry
+	c.mu.Lock()
+	if hasUpperASCII(name) {
+		e, ok = c.entries[foldASCII(string(name))]
+	} else {
+		e, ok = c.entries[string(name)] // converted in the index: no allocation
+	}
+	c.mu.Unlock()
+	if !ok || now.Sub(e.at) >= identityMaxAge || now.Before(e.at) || (!e.id.Until.IsZero() && !now.Before(e.id.Until)) {
+		return "", false
+	}
+	if e.id.Person == "" {
+		return "", false // keyed "user:"+name: not worth a string built per request
+	}
+	return e.id.Person, true
+}
+
+func hasUpperASCII(b []byte) bool {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
 // put stores e under key, dropping an arbitrary entry when full. c.mu held.
 func (c *identityCache) put(key string, e identityEntry) {
 	if old, ok := c.entries[key]; ok {
