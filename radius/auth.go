@@ -72,12 +72,17 @@ func (s *Server) isMAB(r *request) (net.HardwareAddr, bool) {
 	if r.calling != nil && !bytes.Equal(r.calling, mac) {
 		return nil, false
 	}
-	if _, has := r.pkt.Lookup(rfc2865.UserPassword_Type); has {
-		pw, err := rfc2865.UserPassword_LookupString(r.pkt)
-		if err != nil {
+	if a, has := r.pkt.Lookup(rfc2865.UserPassword_Type); has {
+		// Decrypted into the stack, not through UserPassword_LookupString
+		// (three allocations, on every MAB request).
+		var buf [maxUserPassword]byte
+		n, ok := decryptUserPassword(&buf, a, r.pkt.Secret, r.pkt.Authenticator[:])
+		if !ok {
 			return nil, false
 		}
-		if pm, ok := ParseMAC(pw); pw != "" && (!ok || !bytes.Equal(pm, mac)) {
+		pm, isMAC := parseMAC6(string(buf[:n]))
+		clear(buf[:])
+		if n > 0 && (!isMAC || !bytes.Equal(pm[:], mac)) {
 			return nil, false
 		}
 	}
