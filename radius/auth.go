@@ -38,10 +38,13 @@ type request struct {
 	ap      net.HardwareAddr
 	ssid    string
 	asks    *Segment // the SSID's segment; nil when unknown
+	// inline: the read loop is deciding (inline.go), which must not wait
+	// for argon2id: pap hands the request back instead.
+	inline bool
 }
 
-func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet) outcome {
-	r := request{client: c, pkt: p, user: rfc2865.UserName_GetString(p)}
+func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, inline bool) outcome {
+	r := request{client: c, pkt: p, user: rfc2865.UserName_GetString(p), inline: inline}
 	r.calling, _ = ParseMAC(rfc2865.CallingStationID_GetString(p))
 	r.ap, r.ssid = splitCalledStation(rfc2865.CalledStationID_GetString(p))
 	r.asks = s.ssid[r.ssid]
@@ -69,12 +72,17 @@ func (s *Server) isMAB(r *request) (net.HardwareAddr, bool) {
 	if r.calling != nil && !bytes.Equal(r.calling, mac) {
 		return nil, false
 	}
-	if _, has := r.pkt.Lookup(rfc2865.UserPassword_Type); has {
-		pw, err := rfc2865.UserPassword_LookupString(r.pkt)
-		if err != nil {
+	if a, has := r.pkt.Lookup(rfc2865.UserPassword_Type); has {
+		// Decrypted into the stack, not through UserPassword_LookupString
+		// (three allocations, on every MAB request).
+		var buf [maxUserPassword]byte
+		n, ok := decryptUserPassword(&buf, a, r.pkt.Secret, r.pkt.Authenticator[:])
+		if !ok {
 			return nil, false
 		}
-		if pm, ok := ParseMAC(pw); pw != "" && (!ok || !bytes.Equal(pm, mac)) {
+		pm, isMAC := parseMAC6(string(buf[:n]))
+		clear(buf[:])
+		if n > 0 && (!isMAC || !bytes.Equal(pm[:], mac)) {
 			return nil, false
 		}
 	}
@@ -167,7 +175,13 @@ func (s *Server) pap(ctx context.Context, r *request) outcome {
 	if !id.Active || id.PasswordHash == "" {
 		return s.reject(r, "PAP: inactive or no Wi-Fi password")
 	}
-	if ok, err := s.verifyPassword(ctx, r.user, id, pw); err != nil {
+	if r.inline {
+		if !s.passwordCached(r.user, id, pw) {
+			// Not the password verified a moment ago: argon2id, or
+			// waiting for another login's, is a worker's job.
+			return outcome{handoff: true}
+		}
+	} else if ok, err := s.verifyPassword(ctx, r.user, id, pw); err != nil {
 		return outcome{reason: dropOverload}
 	} else if !ok {
 		return s.reject(r, "PAP: wrong password")
@@ -183,6 +197,20 @@ func (s *Server) pap(ctx context.Context, r *request) outcome {
 		return s.reject(r, "PAP: no segment for this login")
 	}
 	return s.accept(r, seg, id.Until, nil, s.now())
+}
+
+// passwordCached is verifyPassword's first step alone: pw is the password
+// verified against id's hash within the credential cache's ttl.
+func (s *Server) passwordCached(user string, id Identity, pw string) bool {
+	who := id.Person
+	if who == "" {
+		who = "user:" + user
+	}
+	if !s.creds.verified(who, id.PasswordHash, pw, s.now()) {
+		return false
+	}
+	s.metrics.passwords.WithLabelValues("cached").Inc()
+	return true
 }
 
 // verifyPassword checks pw against id's argon2id hash, or against the

@@ -92,6 +92,18 @@ func (c *credCache) verified(who, hash, pw string, now time.Time) bool {
 	return hmac.Equal(t[:], e.tag[:])
 }
 
+// holds says whether who has an entry within the ttl, whatever its
+// password: a hint (inline.go), not a verification.
+func (c *credCache) holds(who string, now time.Time) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	e, ok := c.m[who]
+	c.mu.Unlock()
+	return ok && now.Sub(e.at) < c.ttl && !now.Before(e.at)
+}
+
 // remember records that pw verified against who's hash at now.
 func (c *credCache) remember(who, hash, pw string, now time.Time) {
 	if c == nil {

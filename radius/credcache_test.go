@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -199,5 +200,63 @@ func TestConcurrentLoginsOfOnePersonCostOneArgon2id(t *testing.T) {
 	}
 	if a, c := testutil.ToFloat64(s.metrics.passwords.WithLabelValues("argon2id")), testutil.ToFloat64(s.metrics.passwords.WithLabelValues("cached")); a != 1 || c != 7 {
 		t.Fatalf("%v argon2id and %v cached, want 1 and 7", a, c)
+	}
+}
+
+// A PAP re-authentication whose password the credential cache holds is
+// answered on the read loop (no worker); any other password of a person
+// held in memory is handed back to a worker, which runs argon2id: a
+// right one is accepted, a wrong one rejected, and the read loop never
+// verified a hash itself.
+func TestPAPReauthenticationIsAnsweredInlineOnlyFromTheCredentialCache(t *testing.T) {
+	hash, err := password.Hash("right horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := newPeopleLog()
+	dir.set("ada", Identity{Person: "1", PasswordHash: hash, Active: true}, false)
+	r := newRig(t, func(o *Options) { o.Identities = dir; o.RejectDelay = 0 })
+	if _, ok := r.srv.o.Identities.(*identityCache); !ok {
+		t.Fatalf("identities are %T, want the cache", r.srv.o.Identities)
+	}
+	pap := func(pw string) []byte {
+		p := radius.New(radius.CodeAccessRequest, []byte(testSecret))
+		_ = rfc2865.UserName_SetString(p, "ada")
+		_ = rfc2865.UserPassword_SetString(p, pw)
+		_ = rfc2865.CalledStationID_SetString(p, "0A-00-00-00-00-01:Pupils")
+		return signRequest(t, p, false)
+	}
+	argon := func() float64 { return testutil.ToFloat64(r.srv.metrics.passwords.WithLabelValues("argon2id")) }
+	first := pap("right horse battery")
+	if r.srv.answersInline(false, first) {
+		t.Fatal("a first login (nothing cached) would be answered inline")
+	}
+	if got := checkReply(t, first, exchange(t, r.srv.AuthAddr(), first, wait), testSecret); got.Code != radius.CodeAccessAccept {
+		t.Fatalf("first login: %v", got.Code)
+	}
+	again := pap("right horse battery")
+	if !r.srv.answersInline(false, again) {
+		t.Fatal("a re-authentication from the credential cache is not answered inline")
+	}
+	if got := checkReply(t, again, exchange(t, r.srv.AuthAddr(), again, wait), testSecret); got.Code != radius.CodeAccessAccept {
+		t.Fatalf("re-authentication: %v", got.Code)
+	}
+	if n := argon(); n != 1 {
+		t.Fatalf("%v argon2id verifications after a login and a re-authentication, want 1", n)
+	}
+	// A wrong password of a person held in memory: inline is the hint,
+	// and the decision hands it to a worker, which verifies it.
+	wrong := pap("wrong horse")
+	if !r.srv.answersInline(false, wrong) {
+		t.Fatal("the hint should pick the read loop (it does not decrypt the password)")
+	}
+	if o := r.srv.handle(context.Background(), false, r.srv.clients[0], netip.MustParseAddrPort("127.0.0.1:1"), wrong, 22, true); !o.handoff {
+		t.Fatalf("inline decision of a password not in the cache: %+v, want handed off", o)
+	}
+	if got := checkReply(t, wrong, exchange(t, r.srv.AuthAddr(), wrong, wait), testSecret); got.Code != radius.CodeAccessReject {
+		t.Fatalf("wrong password: %v", got.Code)
+	}
+	if n := argon(); n != 2 {
+		t.Fatalf("%v argon2id verifications after the wrong password, want 2 (a worker verified it)", n)
 	}
 }

@@ -115,7 +115,7 @@ func FuzzHandle(f *testing.F) {
 			return
 		}
 		for _, acct := range []bool{false, true} {
-			o := s.handle(context.Background(), acct, c, src, pkt, maOff)
+			o := s.handle(context.Background(), acct, c, src, pkt, maOff, false)
 			if o.reply == nil {
 				continue
 			}
@@ -322,4 +322,26 @@ func TestParseMACMatchesTheOldParser(t *testing.T) {
 	if a := testing.AllocsPerRun(100, func() { parseMAC6("AA-BB-CC-DD-EE-FF") }); a != 0 {
 		t.Fatalf("parseMAC6 allocates %v times", a)
 	}
+}
+
+// decryptUserPassword (isMAB's allocation-free decryption) agrees with
+// layeh.com/radius's UserPassword on every value, secret and
+// authenticator: the same refusals, the same plaintext.
+func FuzzDecryptUserPassword(f *testing.F) {
+	f.Add([]byte("0123456789abcdef"), []byte("secret"), []byte("0123456789abcdef"))
+	f.Add(make([]byte, 32), []byte("s"), make([]byte, 16))
+	f.Add(make([]byte, 15), []byte("s"), make([]byte, 16))
+	f.Add(make([]byte, 144), []byte("s"), make([]byte, 16))
+	f.Add(make([]byte, 16), []byte{}, make([]byte, 16))
+	f.Fuzz(func(t *testing.T, a, secret, auth []byte) {
+		want, err := radius.UserPassword(a, secret, auth)
+		var buf [maxUserPassword]byte
+		n, ok := decryptUserPassword(&buf, a, secret, auth)
+		if ok != (err == nil) {
+			t.Fatalf("ok %v, layeh's error %v", ok, err)
+		}
+		if ok && !bytes.Equal(buf[:n], want) {
+			t.Fatalf("plaintext %x, layeh's %x", buf[:n], want)
+		}
+	})
 }

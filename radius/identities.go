@@ -84,7 +84,12 @@ func cachedIdentities(ids Identities, size int) Identities {
 	if size == 0 {
 		size = 65536
 	}
-	return newIdentityCache(ids, log, size, defaultMaxStale, time.Now)
+	c := newIdentityCache(ids, log, size, defaultMaxStale, time.Now)
+	if p, ok := ids.(storePath); ok {
+		// Skip the log's read while nothing commits (follow.go).
+		c.f.probe = newCommitProbe(p.Path())
+	}
+	return c
 }
 
 func newIdentityCache(src Identities, log IdentityChangeLog, max int, maxStale time.Duration, now func() time.Time) *identityCache {
@@ -121,6 +126,38 @@ func (c *identityCache) Lookup(ctx context.Context, username string) (Identity, 
 	}
 	c.mu.Unlock()
 	return id, nil
+}
+
+// held says whether username's identity is in memory and fresh enough
+// for Lookup to answer from it, and whom the credential cache knows it as
+// (verifyPassword's who): a hint for the read loop (inline.go), which
+// checks nothing against the change log; Lookup still does. name is the
+// packet's User-Name, not kept.
+func (c *identityCache) held(name []byte, now time.Time) (who string, ok bool) {
+	var e identityEntry
+	c.mu.Lock()
+	if hasUpperASCII(name) {
+		e, ok = c.entries[foldASCII(string(name))]
+	} else {
+		e, ok = c.entries[string(name)] // converted in the index: no allocation
+	}
+	c.mu.Unlock()
+	if !ok || now.Sub(e.at) >= identityMaxAge || now.Before(e.at) || (!e.id.Until.IsZero() && !now.Before(e.id.Until)) {
+		return "", false
+	}
+	if e.id.Person == "" {
+		return "", false // keyed "user:"+name: not worth a string built per request
+	}
+	return e.id.Person, true
+}
+
+func hasUpperASCII(b []byte) bool {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // put stores e under key, dropping an arbitrary entry when full. c.mu held.

@@ -474,12 +474,13 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 		return
 	}
 	s.inFlight.Add(1)
-	if s.answersInline(acct, pkt) { // inline.go
-		s.work(ctx, conn, acct, c, src, k, pkt, maOff)
+	if s.answersInline(acct, pkt) && s.work(ctx, conn, acct, c, src, k, pkt, maOff, true) { // inline.go
 		<-s.sem
 		s.inFlight.Add(-1)
 		return
 	}
+	// Not inline, or handed back by the inline decision (a PAP password
+	// not in the credential cache): a worker takes it, in the same slot.
 	// b is the read buffer, reused at once. The semaphore guarantees room.
 	s.jobs <- job{conn: conn, acct: acct, c: c, src: src, k: k, pkt: append([]byte(nil), pkt...), maOff: maOff}
 }
@@ -504,7 +505,7 @@ func (s *Server) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-s.jobs:
-			s.work(ctx, j.conn, j.acct, j.c, j.src, j.k, j.pkt, j.maOff)
+			s.work(ctx, j.conn, j.acct, j.c, j.src, j.k, j.pkt, j.maOff, false)
 			<-s.sem
 			s.inFlight.Add(-1)
 		}
@@ -537,22 +538,31 @@ type outcome struct {
 	reply  *radius.Packet // nil: drop
 	reason string         // drop reason when reply is nil
 	delay  bool           // an Access-Reject: sent after RejectDelay
+	// handoff: decided nothing; the request needs a worker (only when
+	// handled inline: request.inline).
+	handoff bool
 }
 
-func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Client, src netip.AddrPort, k dupKey, pkt []byte, maOff int) {
+// inline says the read loop calls it (inline.go); it then returns false
+// when the request needs a worker after all, having done nothing with it.
+func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Client, src netip.AddrPort, k dupKey, pkt []byte, maOff int, inline bool) (done bool) {
 	defer func() {
 		if p := recover(); p != nil {
+			done = true
 			s.dups.forget(k)
 			s.drop(c, dropPanic)
 			s.log.Error("radius: panic handling a packet; dropped it and carried on", "client", c.Name, "src", src,
 				"panic", fmt.Sprint(p), "packet", hex.EncodeToString(pkt), "stack", string(debug.Stack()))
 		}
 	}()
-	o := s.handle(ctx, acct, c, src, pkt, maOff)
+	o := s.handle(ctx, acct, c, src, pkt, maOff, inline)
+	if o.handoff {
+		return false
+	}
 	if o.reply == nil {
 		s.dups.forget(k)
 		s.drop(c, o.reason)
-		return
+		return true
 	}
 	var req [16]byte
 	copy(req[:], pkt[4:20])
@@ -561,7 +571,7 @@ func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Clie
 		s.dups.forget(k)
 		s.log.Error("radius: encoding a reply", "client", c.Name, "err", err)
 		s.drop(c, dropBadAttribute)
-		return
+		return true
 	}
 	s.metrics.responses.WithLabelValues(c.Name, o.reply.Code.String()).Inc()
 	now := s.now()
@@ -573,12 +583,13 @@ func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Clie
 		default:
 			s.drop(c, dropRejectQueueFull)
 		}
-		return
+		return true
 	}
 	s.dups.complete(k, b, now)
 	if err := s.ioFor(conn).writeTo(b, src); err != nil {
 		s.log.Warn("radius: send", "client", c.Name, "err", err)
 	}
+	return true
 }
 
 // sendDelayed sends Access-Rejects when they fall due. Every reject waits
@@ -607,7 +618,7 @@ func (s *Server) sendDelayed(ctx context.Context) {
 }
 
 // handle authenticates the request and decides the reply.
-func (s *Server) handle(ctx context.Context, acct bool, c *Client, src netip.AddrPort, pkt []byte, maOff int) outcome {
+func (s *Server) handle(ctx context.Context, acct bool, c *Client, src netip.AddrPort, pkt []byte, maOff int, inline bool) outcome {
 	p := parsePacket(pkt, c.Secret) // frame has checked pkt
 	switch p.Code {
 	case radius.CodeAccessRequest:
@@ -618,7 +629,7 @@ func (s *Server) handle(ctx context.Context, acct bool, c *Client, src netip.Add
 		} else if !validMA(pkt, maOff, c.Secret, nil) {
 			return outcome{reason: dropBadMA}
 		}
-		return s.access(ctx, c, p)
+		return s.access(ctx, c, p, inline)
 	case radius.CodeStatusServer:
 		// RFC 5997 3: a Status-Server without a valid
 		// Message-Authenticator is silently discarded.

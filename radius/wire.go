@@ -71,18 +71,33 @@ func frame(b []byte) (pkt []byte, maOff int, err error) {
 }
 
 // parsePacket is radius.Parse for a packet that frame has checked (pkt is
-// exactly the packet, every attribute within it), in four allocations
-// instead of two or three per attribute: the values share one copy of the
-// packet's attributes (pkt may be the read loop's buffer), each capped so
-// that an append to one copies it rather than overwriting the next.
+// exactly the packet, every attribute within it), in two allocations (four
+// with more than smallPacketAttrs attributes) instead of two or three per
+// attribute: the values share one copy of the packet's attributes (pkt
+// may be the read loop's buffer), each capped so that an append to one
+// copies it rather than overwriting the next.
 func parsePacket(pkt, secret []byte) *radius.Packet {
 	n := 0
 	for i := headerLen; i < len(pkt); i += int(pkt[i+1]) {
 		n++
 	}
 	data := append([]byte(nil), pkt[headerLen:]...)
-	avps := make([]radius.AVP, n)
-	p := &radius.Packet{Code: radius.Code(pkt[0]), Identifier: pkt[1], Secret: secret, Attributes: make(radius.Attributes, n)}
+	var (
+		avps []radius.AVP
+		p    *radius.Packet
+	)
+	if n <= smallPacketAttrs {
+		// The usual request (MAB sends five attributes, PAP four):
+		// the packet and its attribute list in one allocation. Not
+		// more room: unused room is octets the collector paces by.
+		sp := &smallPacket{}
+		avps, p = sp.avps[:n], &sp.p
+		p.Attributes = sp.ptrs[:n:n]
+	} else {
+		avps = make([]radius.AVP, n)
+		p = &radius.Packet{Attributes: make(radius.Attributes, n)}
+	}
+	p.Code, p.Identifier, p.Secret = radius.Code(pkt[0]), pkt[1], secret
 	copy(p.Authenticator[:], pkt[4:20])
 	for i, k := 0, 0; i < len(data); k++ {
 		l := int(data[i+1])
@@ -94,6 +109,54 @@ func parsePacket(pkt, secret []byte) *radius.Packet {
 		i += l
 	}
 	return p
+}
+
+// maxUserPassword is the longest User-Password value (RFC 2865 5.2).
+const maxUserPassword = 128
+
+// decryptUserPassword is layeh.com/radius's UserPassword into buf, without
+// allocating: the same checks (a value of 16 to 128 octets in whole
+// blocks, a secret), the same result (the plaintext up to its first zero
+// octet), as the length n of that plaintext in buf; ok is false where
+// UserPassword returns an error.
+func decryptUserPassword(buf *[maxUserPassword]byte, a, secret, reqAuth []byte) (n int, ok bool) {
+	if len(a) < 16 || len(a) > maxUserPassword || len(a)%16 != 0 || len(secret) == 0 || len(reqAuth) != 16 {
+		return 0, false
+	}
+	h := macPool.Get().(*macMD5)
+	defer macPool.Put(h)
+	for i := 0; i < len(a); i += 16 {
+		h.inner.Reset()
+		h.inner.Write(secret)
+		if i == 0 {
+			h.inner.Write(reqAuth)
+		} else {
+			h.inner.Write(a[i-16 : i])
+		}
+		b := h.inner.Sum(h.sum[:0])
+		for j := range 16 {
+			buf[i+j] = a[i+j] ^ b[j]
+		}
+	}
+	clear(h.sum[:])
+	n = len(a)
+	for i, c := range buf[:len(a)] {
+		if c == 0 {
+			n = i
+			break
+		}
+	}
+	return n, true
+}
+
+// smallPacketAttrs is how many attributes a request parsed in one
+// allocation may have (parsePacket).
+const smallPacketAttrs = 6
+
+type smallPacket struct {
+	p    radius.Packet
+	avps [smallPacketAttrs]radius.AVP
+	ptrs [smallPacketAttrs]*radius.AVP
 }
 
 // macMD5 is an HMAC-MD5 and a plain MD5 without allocation: crypto/hmac
