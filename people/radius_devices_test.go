@@ -3,7 +3,6 @@ package people
 import (
 	"context"
 	"net"
-	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -38,23 +37,11 @@ func TestMABSessionTimeoutEndsWithTheOwner(t *testing.T) {
 	}
 
 	const secret = "testing123"
-	srv, err := radius.New(radius.Options{
-		AuthAddr: "127.0.0.1:0",
-		Clients:  []radius.Client{{Name: "ap", Prefix: netip.MustParsePrefix("127.0.0.1/32"), Secret: []byte(secret), RequireMessageAuthenticator: true}},
+	srv := startRADIUS(t, secret, radius.Options{
 		Segments: []radius.Segment{{Name: "pupil", VLAN: 20, SSIDs: []string{"Pupils"}}},
 		Devices:  radius.StoreDevices{Store: s.st, Ends: RADIUSDeviceEnds{Service: s}},
-		Now:      c.Now, RejectDelay: -1,
+		Now:      c.Now,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Run(rctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 
 	// mab returns the answer's code and Session-Timeout (-1: none).
 	mab := func(mac net.HardwareAddr) (layeh.Code, int64) {
@@ -65,13 +52,7 @@ func TestMABSessionTimeoutEndsWithTheOwner(t *testing.T) {
 		_ = rfc2865.UserPassword_SetString(pkt, hex)
 		_ = rfc2865.CallingStationID_SetString(pkt, hex)
 		_ = rfc2865.CalledStationID_SetString(pkt, "0A-00-00-00-00-01:Pupils")
-		signRequest(t, pkt)
-		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-		defer ccancel()
-		resp, err := layeh.Exchange(cctx, pkt, srv.AuthAddr().String())
-		if err != nil {
-			t.Fatalf("no answer: %v", err)
-		}
+		resp := exchange(t, srv, pkt)
 		st, err := rfc2865.SessionTimeout_Lookup(resp)
 		if err != nil {
 			return resp.Code, -1

@@ -33,23 +33,10 @@ func TestRADIUSRejectsOnTheRequestRightAfterARevocation(t *testing.T) {
 	if err := s.SetWiFiPassword(ctx, "test", p.ID, pw); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := radius.New(radius.Options{
-		AuthAddr: "127.0.0.1:0",
-		Clients:  []radius.Client{{Name: "ap", Prefix: netip.MustParsePrefix("127.0.0.1/32"), Secret: []byte(secret), RequireMessageAuthenticator: true}},
+	srv := startRADIUS(t, secret, radius.Options{
 		Segments: []radius.Segment{{Name: "staff", VLAN: 10, SSIDs: []string{"Staff"}}},
 		Devices:  radius.StoreDevices{Store: s.st}, Identities: RADIUSIdentities{Service: s},
-		RejectDelay: -1,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Run(rctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 
 	login := func(password string) layeh.Code {
 		t.Helper()
@@ -57,14 +44,7 @@ func TestRADIUSRejectsOnTheRequestRightAfterARevocation(t *testing.T) {
 		_ = rfc2865.UserName_SetString(pkt, user)
 		_ = rfc2865.UserPassword_SetString(pkt, password)
 		_ = rfc2865.CalledStationID_SetString(pkt, "0A-00-00-00-00-01:Staff")
-		signRequest(t, pkt)
-		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-		defer ccancel()
-		resp, err := layeh.Exchange(cctx, pkt, srv.AuthAddr().String())
-		if err != nil {
-			t.Fatalf("no answer: %v", err)
-		}
-		return resp.Code
+		return exchange(t, srv, pkt).Code
 	}
 	if got := login(pw); got != layeh.CodeAccessAccept {
 		t.Fatalf("first login: %v", got)
@@ -91,6 +71,42 @@ func TestRADIUSRejectsOnTheRequestRightAfterARevocation(t *testing.T) {
 	if got := login(newPW); got != layeh.CodeAccessReject {
 		t.Fatalf("the request right after the revocation: %v, want reject", got)
 	}
+}
+
+// startRADIUS runs a RADIUS server with o's segments, devices and
+// identities on a loopback port, for one access point at 127.0.0.1 with
+// secret, rejecting without delay, until the test ends.
+func startRADIUS(t *testing.T, secret string, o radius.Options) *radius.Server {
+	t.Helper()
+	o.AuthAddr = "127.0.0.1:0"
+	o.Clients = []radius.Client{{Name: "ap", Prefix: netip.MustParsePrefix("127.0.0.1/32"), Secret: []byte(secret), RequireMessageAuthenticator: true}}
+	o.RejectDelay = -1
+	srv, err := radius.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return srv
+}
+
+// exchange signs pkt and sends it to srv, failing the test without an
+// answer in 10 s.
+func exchange(t *testing.T, srv *radius.Server, pkt *layeh.Packet) *layeh.Packet {
+	t.Helper()
+	signRequest(t, pkt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := layeh.Exchange(ctx, pkt, srv.AuthAddr().String())
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	return resp
 }
 
 // signRequest adds a valid Message-Authenticator (RFC 3579 3.2).
