@@ -84,9 +84,6 @@ type LiveCapture struct {
 	rc    syscall.RawConn // wake's
 }
 
-// pollTimeout bounds how long a read blocks, so that cancellation is seen.
-const pollTimeout = 200 * time.Millisecond
-
 // OpenCapture opens a capture socket on iface in the calling thread's
 // network namespace.
 func OpenCapture(iface string, cfg CaptureConfig) (*LiveCapture, error) {
@@ -155,11 +152,18 @@ func (c *LiveCapture) openWake() error {
 }
 
 // waitBlock waits until the ring may have a block for the reader (the
-// socket is readable), ctx ends, or pollTimeout passes.
+// socket is readable) or Run's context ends (its deadline, set then).
+//
+// There is no timeout. The kernel wakes the socket's readers whenever it
+// hands a block over (a full block, or a partly filled one when the
+// block timeout retires it), and a block handed over before the poller
+// watches is seen by the look below. A wait bounded by a timer, as it
+// once was (200 ms, so that cancellation was seen), woke every capture
+// five times a second on an idle segment, and each timer's expiry also
+// woke the runtime's monitor thread into a millisecond of 20 µs sleeps:
+// on the idle daemon those were about half of its CPU, which every
+// CPU-per-request figure in bench/ counts (radius.sh, eap.sh).
 func (c *LiveCapture) waitBlock() error {
-	if err := c.wake.SetReadDeadline(time.Now().Add(pollTimeout)); err != nil {
-		return err
-	}
 	first := true
 	err := c.rc.Read(func(fd uintptr) bool {
 		if !first {
@@ -181,6 +185,11 @@ func (c *LiveCapture) waitBlock() error {
 // Run feeds every frame to e until ctx is done or reading fails. The ring's
 // frames are handed over without copying; the engine copies what it keeps.
 func (c *LiveCapture) Run(ctx context.Context, e *Engine) error {
+	// Ending ctx ends a wait at once: a deadline in the past makes the
+	// poller return, and the loop sees ctx done.
+	_ = c.wake.SetReadDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { _ = c.wake.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
 	for ctx.Err() == nil {
 		data, ci, err := c.tp.ZeroCopyReadPacketData()
 		switch {

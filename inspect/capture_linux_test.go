@@ -27,6 +27,11 @@ func run(t *testing.T, args ...string) {
 // TestCaptureOnVethRaisesSSHFinding opens AF_PACKET on a veth inside a
 // namespace, connects from a peer namespace to an SSH-speaking listener and
 // expects the finding to name the peer's address and MAC.
+//
+// The capture is left idle first, well past the ring's block timeout, so
+// it is parked in the runtime's poller with no timer (waitBlock): only the
+// kernel's wake-up when it hands a block over brings the connection's
+// packets in. Cancelling must end Run at once, with no timer either.
 func TestCaptureOnVethRaisesSSHFinding(t *testing.T) {
 	srvNS, cliNS := testbed.NewNS(t), testbed.NewNS(t)
 	testbed.RequireTools(t, "ip")
@@ -64,10 +69,16 @@ func TestCaptureOnVethRaisesSSHFinding(t *testing.T) {
 	go func() { done <- capt.Run(ctx, e) }()
 	defer func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("capture: %v", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("capture: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("Run did not return within 5 s of its context ending")
 		}
 	}()
+	time.Sleep(500 * time.Millisecond) // idle: parked, no block handed over
 
 	go func() {
 		c, err := ln.Accept()
