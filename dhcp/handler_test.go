@@ -593,14 +593,19 @@ func codes(cs ...uint8) []dhcpv4.OptionCode {
 
 // TestConcurrentAcksShareOneCommit holds the first transaction until every
 // other request is queued behind it, and expects them all in one more.
+//
+// The first request is sent alone and the rest only once its transaction
+// has begun: sent together, all twenty could reach the committer before
+// its first batch closed and share that one (seen under load in CI).
 func TestConcurrentAcksShareOneCommit(t *testing.T) {
 	st := newMemStore()
 	const n = 20
 	var h *harness
-	release := make(chan struct{})
+	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	st.gate = func() {
 		once.Do(func() {
+			close(entered)
 			<-release
 		})
 	}
@@ -618,11 +623,19 @@ func TestConcurrentAcksShareOneCommit(t *testing.T) {
 	// Only the pipelining is under test: no waiting for a batch to fill.
 	h.s.commit.maxAge = 0
 	acks := make(chan bool, n)
-	for i := range offers {
-		go func() {
-			r, _ := h.send("v0", clientPort, offers[i])
-			acks <- r != nil && r.MessageType() == dhcpv4.MessageTypeAck
-		}()
+	request := func(req []byte) {
+		r, _ := h.send("v0", clientPort, req)
+		acks <- r != nil && r.MessageType() == dhcpv4.MessageTypeAck
+	}
+	go request(offers[0])
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the first request's transaction did not begin within 10 s")
+	}
+	for _, req := range offers[1:] {
+		go request(req)
 	}
 	// The first request's batch is stuck in the gate; wait for the other
 	// n-1 to queue, bounded.
