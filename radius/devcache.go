@@ -41,9 +41,7 @@ const maxChangesRead = 1024
 // it is what makes the check cheap: under load one check (a read of the
 // log's last row, through cgo and SQLite's file locks, which had become
 // the largest part of a MAB answer) serves every request of the next 5 ms
-// instead of about one each; and while SQLite's WAL index shows no commit
-// since the last read, the check reads nothing (follow.go's probe,
-// commitmark_linux.go). A change this process commits (the admin
+// instead of about one each. A change this process commits (the admin
 // page's approval, package people's block) moves the store's Commits, and
 // the next lookup checks at once (follow.go). A fill from the store is
 // discarded if changes were applied while it read (its row may predate
