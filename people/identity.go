@@ -167,8 +167,3 @@ func (p RADIUSIdentities) PersonChangesSince(ctx context.Context, since int64, m
 // process's write transactions, so a change made here is seen by RADIUS's
 // next request without waiting for its check interval.
 func (p RADIUSIdentities) Commits() uint64 { return p.Service.st.Commits() }
-
-// Path is the store's database file, so that radius can tell from its WAL
-// index that nothing committed since its last read of the people change
-// log (radius/commitmark_linux.go).
-func (p RADIUSIdentities) Path() string { return p.Service.st.Path() }

@@ -81,10 +81,6 @@ func cachedDevices(d Devices, size int) Devices {
 		// This process's own approvals and blocks are seen at once.
 		c.f.local = lc.Commits
 	}
-	if p, ok := sd.Store.(storePath); ok {
-		// Skip the log's read while nothing commits (follow.go).
-		c.f.probe = newCommitProbe(p.Path())
-	}
 	return c
 }
 

@@ -18,19 +18,9 @@ import (
 // writes to the store; nil: none) has moved since the last check began,
 // the next lookup checks whatever maxStale says: the process's own changes
 // are never waited for.
-//
-// probe (nil: none) marks the database's commits (commitmark_linux.go):
-// when its mark is what it was as the last check that ended well began,
-// nothing has committed since, anywhere, so the log is as that check read
-// it and this check ends well without reading it.
 type follower struct {
 	check func(context.Context) error
 	local func() uint64
-	probe func() (commitMark, bool)
-	// mark is probe's mark as the last check that ended well began;
-	// markOK says there is one. Both under checkMu.
-	mark   commitMark
-	markOK bool
 
 	checkMu   sync.Mutex
 	started   atomic.Uint64 // checks begun
@@ -66,35 +56,14 @@ func (f *follower) sync(ctx context.Context) error {
 	n := f.started.Add(1)
 	local := f.localCount() // before the check: a write after it moves it again
 	began := int64(time.Since(f.base))
-	var mark commitMark
-	marked := false
-	if f.probe != nil {
-		mark, marked = f.probe()
-		if marked && f.markOK && mark == f.mark && local == f.localAt.Load() {
-			f.completed.Store(n)
-			f.freshAt.Store(began)
-			return nil
-		}
-	}
 	if err := f.check(ctx); err != nil {
 		return err
 	}
-	f.mark, f.markOK = mark, marked
 	f.localAt.Store(local)
 	f.completed.Store(n)
 	f.freshAt.Store(began)
 	return nil
 }
-
-// commitMarkLen is the octets of a commit mark: the two copies of
-// SQLite's 48-octet WAL-index header.
-const commitMarkLen = 96
-
-// commitMark is what a probe read: equal marks, no commit between them.
-type commitMark [commitMarkLen / 4]uint32
-
-// storePath is a store that names its database file (store.Store).
-type storePath interface{ Path() string }
 
 func (f *follower) localCount() uint64 {
 	if f.local == nil {

@@ -84,12 +84,7 @@ func cachedIdentities(ids Identities, size int) Identities {
 	if size == 0 {
 		size = 65536
 	}
-	c := newIdentityCache(ids, log, size, defaultMaxStale, time.Now)
-	if p, ok := ids.(storePath); ok {
-		// Skip the log's read while nothing commits (follow.go).
-		c.f.probe = newCommitProbe(p.Path())
-	}
-	return c
+	return newIdentityCache(ids, log, size, defaultMaxStale, time.Now)
 }
 
 func newIdentityCache(src Identities, log IdentityChangeLog, max int, maxStale time.Duration, now func() time.Time) *identityCache {

@@ -267,11 +267,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 // waits for the reader's bound.
 func (s *Store) Commits() uint64 { return s.commits.Load() }
 
-// Path is the database file's absolute path. RADIUS's in-memory caches
-// watch its WAL index (the -shm file beside it) to tell, without a query,
-// that no connection of any process has committed since their last check.
-func (s *Store) Path() string { return s.path }
-
 // querier is what both *sql.DB and *sql.Tx offer, so a lookup can be shared
 // between plain reads and the inside of a write transaction.
 type querier interface {
