@@ -35,7 +35,9 @@
 // It does not own devices, people or their approval: it asks through the
 // small Devices and Identities interfaces, which their owners implement
 // (radius.StoreDevices over the store's devices table, people.RADIUSIdentities
-// for people). It holds the devices StoreDevices reads in memory
+// for people; StoreDevices.Ends, people.RADIUSDeviceEnds, gives a device its
+// owner's departure as its end, so a MAB Session-Timeout ends with the
+// owner's access). It holds the devices StoreDevices reads in memory
 // (devcache.go), bounded, and learns of every change, from any process,
 // through the store's device change log; a MAC authentication of a known
 // device is then answered by the read loop without a worker. It holds people's
