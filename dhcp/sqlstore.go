@@ -18,7 +18,7 @@ import (
 // correct whoever writes the devices table, by construction: triggers log
 // the MAC of every change of a device's presence, approval and blocking in
 // store's device change log (store.ChangesSince), and the copy follows that
-// log, reading again each MAC it names, at most statusRefresh behind (a
+// log, reading again each MAC it names, at most statusInline behind (a
 // gap in the log: it reloads every state), so the admin pages, people,
 // RADIUS, the purges and the CLI in another process need not know it
 // exists. The server's own
@@ -40,12 +40,16 @@ func NewSQLStore(st *store.Store) *SQLStore {
 	return &SQLStore{st: st}
 }
 
-// How far the in-memory device states may lag the database: refreshed when
-// older than statusRefresh; when the database cannot be read for
-// statusStale, lookups fail (and the handler fails closed) rather than
+// How far the in-memory device states may lag the database: refreshed in
+// the background when older than statusRefresh, and in line (the packet
+// waits) when older than statusInline, so a decision made in any process
+// (a leaver revoked, a device blocked) reaches the next packet that comes
+// statusInline after it at the latest. When the database cannot be read
+// for statusStale, lookups fail (and the handler fails closed) rather than
 // serve old decisions.
 const (
 	statusRefresh = 100 * time.Millisecond
+	statusInline  = 500 * time.Millisecond
 	statusStale   = 5 * time.Second
 	// changesPerRead bounds one read of the change log; more changes than
 	// that since the last refresh (a bulk import) make it reload in full.
@@ -79,13 +83,16 @@ func key6(mac net.HardwareAddr) (k [6]byte, ok bool) {
 }
 
 // catchUp brings the copy up to date when it is older than statusRefresh.
-// A copy younger than statusStale answers at once and is refreshed on a
+// A copy younger than statusInline answers at once and is refreshed on a
 // goroutine of its own: the packet's worker does not wait for SQLite (a
 // refresh reads every MAC the change log names, which on a busy morning
 // is hundreds of this server's own sightings, and waits for a connection
-// beside the daemon's other readers), so no OFFER queues behind it. A
-// copy that could not be refreshed for statusStale is refreshed in line,
-// and a failure then fails the lookup (closed), as before.
+// beside the daemon's other readers), so no OFFER queues behind it. Under
+// load the packets keep the copy younger than that. An older copy (a
+// quiet segment: the last packet, and so the last refresh, was a while
+// ago) is refreshed in line, so that the first packet after a quiet spell
+// never acts on a decision undone since; a copy that could not be
+// refreshed for statusStale fails the lookup (closed).
 func (s *SQLStore) catchUp(ctx context.Context) error {
 	d := &s.states
 	now := time.Now()
@@ -95,7 +102,7 @@ func (s *SQLStore) catchUp(ctx context.Context) error {
 	if !at.IsZero() && now.Sub(at) < statusRefresh {
 		return nil
 	}
-	if !at.IsZero() && now.Sub(at) < statusStale {
+	if !at.IsZero() && now.Sub(at) < statusInline {
 		if d.refresh.TryLock() {
 			go func() {
 				defer d.refresh.Unlock()

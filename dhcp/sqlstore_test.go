@@ -113,3 +113,41 @@ func TestDeviceStatusFollowsEveryWriter(t *testing.T) {
 	waitStatus(t, s, hw(t, "02:00:00:01:00:07"), DeviceStatus{Known: true, Approved: true})
 	waitStatus(t, s, hw(t, "02:00:00:01:23:27"), DeviceStatus{Known: true, Approved: true})
 }
+
+// TestFirstLookupAfterAQuietSpellSeesTheDecision checks the bound the
+// background refresh must not loosen: a device blocked by another process
+// while the segment was quiet is refused by the very first lookup that
+// comes statusInline later (a leaver's laptop asking again after their
+// revocation must not be answered from the copy of before it).
+func TestFirstLookupAfterAQuietSpellSeesTheDecision(t *testing.T) {
+	ctx := context.Background()
+	path := storetest.Path(t)
+	st := storetest.OpenPath(t, path)
+	s := NewSQLStore(st)
+	now := time.Now()
+	a := hw(t, "02:00:00:00:00:0c")
+	if err := st.DecideDevice(ctx, "admin", a, store.DeviceDecision{Approved: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s, a, DeviceStatus{Known: true, Approved: true})
+
+	other, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for round := range 3 {
+		blocked := round%2 == 0
+		if _, err := other.Exec(`UPDATE devices SET blocked = ?, approved = ? WHERE mac = ?`, blocked, !blocked, a.String()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(statusInline + 50*time.Millisecond) // the quiet spell
+		got, err := s.DeviceStatus(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (DeviceStatus{Known: true, Approved: !blocked, Blocked: blocked}); got != want {
+			t.Fatalf("round %d: the first lookup after the change answered %+v, want %+v", round, got, want)
+		}
+	}
+}
