@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"syscall"
 
 	"github.com/google/nftables"
@@ -123,6 +124,9 @@ func (d *elemDeleter) deletes(sets []setDeletes) error {
 // build writes the transaction into d.out and returns the sequence
 // numbers of its first and last message that the kernel acknowledges.
 func (d *elemDeleter) build(sets []setDeletes) (first, last uint32) {
+	if d.seq > math.MaxUint32-1<<20 {
+		d.seq = 0 // so that first..last never wraps
+	}
 	d.out = d.out[:0]
 	genmsg := func(family uint8, resID uint16) {
 		d.out = append(d.out, family, unix.NFNETLINK_V0)
