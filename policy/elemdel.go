@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"syscall"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
@@ -34,6 +35,10 @@ import (
 // deletes (a rebuild's worth) take the library's path, which splits them
 // into messages under netlink's attribute limit.
 const maxFastDeletes = 64
+
+// ackTimeout bounds the wait for the kernel's acknowledgements, which it
+// queues before sendmsg returns: only a broken socket waits this long.
+const ackTimeout = 5 * time.Second
 
 // elemDeleter owns the socket and its buffers. Its callers hold e.mu.
 type elemDeleter struct {
@@ -186,6 +191,11 @@ func (d *elemDeleter) send(first, last uint32) error {
 			return fmt.Errorf("receive element delete acknowledgements: %w", err)
 		}
 		if errors.Is(rerr, unix.EAGAIN) {
+			// A kernel that never answers must not hold the enforcer's
+			// lock for ever.
+			if err := d.conn.SetReadDeadline(time.Now().Add(ackTimeout)); err != nil {
+				return fmt.Errorf("receive element delete acknowledgements: %w", err)
+			}
 			if err := d.rc.Read(read); err != nil {
 				return fmt.Errorf("receive element delete acknowledgements: %w", err)
 			}
@@ -204,14 +214,23 @@ func (d *elemDeleter) send(first, last uint32) error {
 			typ, seq := binary.NativeEndian.Uint16(b[4:]), binary.NativeEndian.Uint32(b[8:])
 			msg := b[:l]
 			b = b[min(len(b), (l+3)&^3):]
-			if seq < first || seq > last {
+			// first-1 is the batch's begin message: the kernel answers it
+			// (and nothing else) when it refuses the whole batch (no
+			// CAP_NET_ADMIN, out of memory).
+			if seq < first-1 || seq > last {
 				continue // an answer to an earlier call, cut short
 			}
 			if typ != unix.NLMSG_ERROR || len(msg) < unix.NLMSG_HDRLEN+4 {
 				continue
 			}
-			waiting--
 			code := int32(binary.NativeEndian.Uint32(msg[unix.NLMSG_HDRLEN:]))
+			if seq == first-1 {
+				if code == 0 {
+					continue
+				}
+				return fmt.Errorf("delete elements: the kernel refused the transaction: %w", syscall.Errno(-code))
+			}
+			waiting--
 			if code == 0 {
 				continue
 			}
