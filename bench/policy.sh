@@ -6,14 +6,16 @@
 #  - the time of one full Apply;
 #  - the median and p99 of 1,000 single admits and evicts against that
 #    table (the call's own time);
-#  - eviction as a visitor sees it: EVICTS times, an admitted visitor's
-#    open TCP connection through the router ping-pongs one byte at a time
-#    with a server in the fake internet; the time from the call to Evict
-#    until that connection is dropped (the router refuses its next packet
-#    and resets it: the kernel's receive timestamp of that reset), p50 and
-#    p99, with PASS/FAIL against issue 16's target (p99 <= 5 ms); beside
-#    it, when the visitor's goroutine saw its socket fail (that adds the
-#    wait for a CPU on a loaded machine). The kernel refuses the device's
+#  - eviction as a visitor sees it: EVICTS times, a server in the fake
+#    internet streams to an admitted visitor through the router, paced by
+#    its kernel (a segment every 100 us, acknowledged by the visitor's
+#    kernel whether or not any goroutine runs); the time from the call to
+#    Evict until that connection is dropped (the router refuses the
+#    visitor's next packet and resets it: the kernel's receive timestamp
+#    of that reset), p50 and p99, with PASS/FAIL against issue 16's target
+#    (p99 <= 5 ms); beside it, when the visitor's goroutine saw its socket
+#    fail (that adds the wait for a CPU on a loaded machine), and the
+#    bracket the packet traces give the kernel's switch. The kernel refuses the device's
 #    next packet when Evict returns; its conntrack entries are deleted
 #    two seconds after (see policy/flowcleaner.go for why not at once).
 # The DNS guard's comparison with dnsmasq is bench/dns.sh.
@@ -42,6 +44,7 @@ metric() {
 }
 echo "evict, call to open connection dropped (reset by the router, kernel timestamp): p50 $(metric "$tmp/drop" evict-refused-p50-µs) ms, p99 $(metric "$tmp/drop" evict-refused-p99-µs) ms ($EVICTS evictions)"
 echo "evict, call to the visitor's goroutine seeing its socket fail: p50 $(metric "$tmp/drop" evict-seen-p50-µs) ms, p99 $(metric "$tmp/drop" evict-seen-p99-µs) ms"
+echo "evict, kernel stopped forwarding between (packet traces): the visitor's last packet forwarded p50 $(metric "$tmp/drop" evict-lastfwd-p50-µs) ms, p99 $(metric "$tmp/drop" evict-lastfwd-p99-µs) ms; its first refused, sent p50 $(metric "$tmp/drop" evict-refusedsent-p50-µs) ms, p99 $(metric "$tmp/drop" evict-refusedsent-p99-µs) ms"
 echo "evict, call returned (kernel refusing): p50 $(metric "$tmp/drop" evict-return-p50-µs) ms, p99 $(metric "$tmp/drop" evict-return-p99-µs) ms; CPU time of the call p50 $(metric "$tmp/drop" evict-cpu-p50-µs) ms, p99 $(metric "$tmp/drop" evict-cpu-p99-µs) ms"
 echo "load: $(uptime)"
 . bench/lib/verdict.sh

@@ -95,28 +95,33 @@ func BenchmarkAdmitEvict(b *testing.B) {
 
 // BenchmarkEvictDropsConnection measures what an eviction is for: from the
 // call to Evict until an admitted visitor's open TCP connection through the
-// router stops carrying data, with the full table of loadSchool. The
-// visitor ping-pongs one byte at a time with a server in the fake internet
-// (each round trip a few tens of microseconds on the veths); the drop is
-// the first round trip that fails: the deny chain refuses the visitor's
-// packet and answers it with a reset, which kills the visitor's socket.
+// router is dropped, with the full table of loadSchool.
 //
-// The router refuses whichever packet of the connection comes first after
-// the commit and answers it with a reset in the other end's name: the
-// visitor's next byte (the visitor is reset), or the server's echo of a
-// byte sent just before (the server is reset; the visitor's socket only
-// fails when its TCP retransmits that byte, after its 200 ms minimum
-// retransmission timeout, and sees the reset then). The connection carries
-// nothing from the first refusal on.
+// The connection is kept busy by the kernel, not by the benchmark's
+// goroutines: a server in the fake internet streams to the visitor at a
+// rate its kernel paces (SO_MAX_PACING_RATE, one segment every
+// streamGap), and the visitor's kernel acknowledges it every segment or
+// two, whether or not any goroutine runs. The drop is the router refusing
+// the first of those acknowledgements after the commit and answering it
+// with a reset in the server's name. (Until 2026-12 the visitor's
+// goroutine ping-ponged a byte with an echo server: three goroutines
+// busy on the two Ps Evict needs too, and when the loaded machine left
+// the ping-pong waiting for a CPU, no packet tried the router for
+// milliseconds after it already refused them: the trace showed Evict
+// back in 0.4 ms and the next packet sent at 6.4 ms, counted as a 6.4 ms
+// drop.)
 //
-// It reports the median and 99th percentile of four times from the call:
-// Evict's own return; the connection dropped, the kernel's receive
-// timestamp of the first of those resets at either end (rstWatch: it does
-// not depend on when any of the benchmark's goroutines next run); the
-// visitor's own reset alone; and the visitor's goroutine seeing its
-// connection fail, which adds the wait for a CPU to wake it. And the CPU
-// time Evict itself used: on a loaded machine the gap between it and the
-// return is time spent waiting for a CPU.
+// It reports the median and 99th percentile from the call of: the
+// connection dropped, the kernel's receive timestamp of the router's
+// first reset at either end (rstWatch: it does not depend on when any of
+// the benchmark's goroutines next run); the visitor's own reset alone;
+// the visitor's goroutine seeing its connection fail, which adds the wait
+// for a CPU to wake it; Evict's own return; and the CPU time Evict itself
+// used: on a loaded machine the gap between it and the return is time
+// spent waiting for a CPU. And from the packet traces at both ends
+// (tcpTrace), where the kernel's switch lies: the last packet of the
+// visitor's that reached the server (forwarded) and the visitor's packet
+// the router refused (sent): the commit lies between them.
 func BenchmarkEvictDropsConnection(b *testing.B) {
 	s := newSchool(b)
 	e := newEnforcer(b, s.router, testNetwork(), time.Now)
@@ -125,45 +130,36 @@ func BenchmarkEvictDropsConnection(b *testing.B) {
 	if err := e.Apply(ctx); err != nil {
 		b.Fatal(err)
 	}
-	echoServer(b, s.internet, "198.51.100.2:443")
+	// One segment per packet, so that the pacing spaces packets, not
+	// bursts of segments.
+	nsRun(b, s.internetNS, "ip", "link", "set", "dev", "eth0", "gso_max_segs", "1")
+	served := streamServer(b, s.internet, "198.51.100.2:443")
 	visitor := Device{MAC: net.HardwareAddr{0x02, 0, 0, 0, 0x40, 0x0a}, IP: netip.MustParseAddr("10.40.0.10")}
 	server := netip.MustParseAddr("198.51.100.2")
 	atVisitor := newRSTWatch(b, s.visitor, "eth0", server, true)
 	// The router answers the server in its uplink address's name, from
 	// the port masquerading gave the visitor's (its own, when free).
 	atServer := newRSTWatch(b, s.internet, "eth0", netip.Addr{}, false)
-	var drops, returns, refusals, visitorResets, cpus []time.Duration
+	traceV := newTCPTrace(b, s.visitor, "eth0")
+	traceS := newTCPTrace(b, s.internet, "eth0")
+	var drops, returns, refusals, visitorResets, cpus, forwarded, sent []time.Duration
 	for b.Loop() {
 		if err := e.Admit(ctx, visitor, time.Now().Add(time.Hour)); err != nil {
 			b.Fatal(err)
 		}
-		c, err := dialFrom(b, s.visitor, "198.51.100.2:443")
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		one := []byte{'x'}
-		if _, err := c.Write(one); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.Read(one); err != nil {
-			b.Fatal(err)
-		}
+		c := dialStream(b, s.visitor, "198.51.100.2:443")
+		sc := <-served
 		dropped := make(chan time.Time, 1)
 		go func() {
-			buf := []byte{'x'}
+			buf := make([]byte, streamLowat)
 			for {
-				if _, err := c.Write(buf); err != nil {
-					dropped <- time.Now()
-					return
-				}
 				if _, err := c.Read(buf); err != nil {
 					dropped <- time.Now()
 					return
 				}
 			}
 		}()
-		time.Sleep(2 * time.Millisecond) // the ping-pong is going
+		time.Sleep(2 * time.Millisecond) // the stream is going
 		// Evict does its work on the caller's goroutine: on a thread of
 		// its own, the thread's CPU time is Evict's.
 		runtime.LockOSThread()
@@ -192,10 +188,13 @@ func BenchmarkEvictDropsConnection(b *testing.B) {
 		if serr == nil && sv.Before(first) {
 			first = sv
 		}
-
 		visitorResets = append(visitorResets, v.Sub(t0))
 		refusals = append(refusals, first.Sub(t0))
+		fwd, refused := switchBounds(traceV.drain(b, port, t0), traceS.drain(b, port, t0), t0, v)
+		forwarded = append(forwarded, fwd.Sub(t0))
+		sent = append(sent, refused.Sub(t0))
 		c.Close()
+		closeAbort(sc)
 	}
 	report := func(name string, ds []time.Duration) {
 		slices.Sort(ds)
@@ -207,6 +206,29 @@ func BenchmarkEvictDropsConnection(b *testing.B) {
 	report("evict-seen", drops)
 	report("evict-return", returns)
 	report("evict-cpu", cpus)
+	report("evict-lastfwd", forwarded)
+	report("evict-refusedsent", sent)
+}
+
+// switchBounds brackets, from the packet traces at the visitor (pv) and
+// the server (ps) since t0, the moment the router stopped forwarding the
+// visitor's packets: the arrival at the server of the last one forwarded
+// (t0 when none was), and the sending of the last one the visitor sent
+// before its reset (rst) arrived, the one refused.
+func switchBounds(pv, ps []tracedPacket, t0, rst time.Time) (forwarded, refused time.Time) {
+	forwarded = t0
+	for _, p := range ps {
+		if !p.outgoing && !p.rst && p.at.After(forwarded) && p.at.Before(rst) {
+			forwarded = p.at
+		}
+	}
+	refused = t0
+	for _, p := range pv {
+		if p.outgoing && p.at.After(refused) && p.at.Before(rst) {
+			refused = p.at
+		}
+	}
+	return forwarded, refused
 }
 
 // threadCPU is the calling thread's CPU time so far.

@@ -85,6 +85,7 @@ type Enforcer struct {
 	// enough (queueOps).
 	exact atomic.Bool
 
+	dels    *elemDeleter // delete-only transactions (elemdel.go); nil under testDial
 	cleaner flowCleaner  // conntrack cleanup after evictions and revocations (flowcleaner.go)
 	admits  admitBatcher // admissions that share a transaction (admitbatch.go)
 }
@@ -122,7 +123,17 @@ func New(opts Options, n Network, logger *slog.Logger) (*Enforcer, error) {
 			return nil, err
 		}
 	}
-	e := &Enforcer{log: logger.With("component", "policy"), now: now, flows: flows, cc: cc, net: n, netnsFd: opts.NetNSFd,
+	var dels *elemDeleter
+	if opts.testDial == nil {
+		if dels, err = dialElemDeleter(opts.NetNSFd); err != nil {
+			_ = cc.CloseLasting()
+			if opts.Flows == nil {
+				_ = flows.Close()
+			}
+			return nil, err
+		}
+	}
+	e := &Enforcer{log: logger.With("component", "policy"), now: now, flows: flows, cc: cc, dels: dels, net: n, netnsFd: opts.NetNSFd,
 		members: map[string]map[string]member{}, quotas: map[string]*quota{}, leftovers: map[string]bool{}}
 	for _, s := range membershipSets(newTable()) {
 		e.members[s.Name] = map[string]member{}
@@ -168,7 +179,11 @@ func (e *Enforcer) Close() error {
 	e.closeCleaner()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return errors.Join(e.cc.CloseLasting(), e.flows.Close())
+	var derr error
+	if e.dels != nil {
+		derr = e.dels.close()
+	}
+	return errors.Join(e.cc.CloseLasting(), e.flows.Close(), derr)
 }
 
 // SetRules replaces the school's rules and the directory that resolves their
@@ -391,7 +406,12 @@ func (e *Enforcer) changeLocked(what string, ops []op, now time.Time) error {
 		}
 		return nil
 	}
-	if len(batch) > 0 {
+	if sets, ok := e.onlyDeletes(batch); ok {
+		if err := e.dels.deletes(sets); err != nil {
+			e.exact.Store(false) // as flush: a refused delete leaves its element
+			return fmt.Errorf("policy: %s: %w", what, err)
+		}
+	} else if len(batch) > 0 {
 		for _, o := range batch {
 			if o.set == SetBudget && o.add {
 				e.queueQuota(e.quotas[o.key], false)
@@ -408,6 +428,35 @@ func (e *Enforcer) changeLocked(what string, ops []op, now time.Time) error {
 		e.dropQuotaLocked(k)
 	}
 	return nil
+}
+
+// onlyDeletes groups batch by set, in first-seen order, when it can go
+// the fast way (elemdel.go): it only deletes, each key once, and not too
+// many.
+func (e *Enforcer) onlyDeletes(batch []op) ([]setDeletes, bool) {
+	if e.dels == nil || len(batch) == 0 || len(batch) > maxFastDeletes {
+		return nil, false
+	}
+	var sets []setDeletes
+next:
+	for _, o := range batch {
+		if o.add {
+			return nil, false
+		}
+		for i := range sets {
+			if sets[i].set.Name == o.set {
+				for _, k := range sets[i].keys {
+					if string(k) == o.key {
+						return nil, false
+					}
+				}
+				sets[i].keys = append(sets[i].keys, []byte(o.key))
+				continue next
+			}
+		}
+		sets = append(sets, setDeletes{set: e.rs.set(o.set), keys: [][]byte{[]byte(o.key)}})
+	}
+	return sets, true
 }
 
 // recordLocked records ops in the desired state and returns those the

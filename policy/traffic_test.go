@@ -90,8 +90,8 @@ func dialFrom(t testing.TB, fd *testbed.NS, addr string) (net.Conn, error) {
 // school wires a router namespace to client namespaces and a fake internet:
 // one veth per segment, as on a router with one interface per VLAN.
 type school struct {
-	router, pupil, staff, visitor, internet *testbed.NS
-	routerNS, visitorNS, staffNS            string
+	router, pupil, staff, visitor, internet  *testbed.NS
+	routerNS, visitorNS, staffNS, internetNS string
 }
 
 func newSchool(t testing.TB) school {
@@ -101,7 +101,7 @@ func newSchool(t testing.TB) school {
 	for i, p := range fds {
 		names[i], *p = newNS(t)
 	}
-	s.routerNS, s.visitorNS, s.staffNS = names[0], names[3], names[2]
+	s.routerNS, s.visitorNS, s.staffNS, s.internetNS = names[0], names[3], names[2], names[4]
 	link := func(clientNS, clientIf, routerIf, clientAddr, routerAddr, mac string) {
 		run(t, "ip", "link", "add", routerIf, "netns", names[0], "type", "veth", "peer", "name", clientIf, "netns", clientNS)
 		nsRun(t, clientNS, "ip", "link", "set", clientIf, "address", mac, "up")
