@@ -211,7 +211,7 @@ gh_counters() {
 		[ -s "$tmp/gh.status" ] && break
 		sleep 0.02
 	done
-	grep -E '^(dropped_|records_dropped|received|offers|acks)' "$tmp/gh.status" 2>/dev/null || true
+	grep -E '^(dropped_|records_dropped|received|offers|acks|commit_batches|leases_committed)' "$tmp/gh.status" 2>/dev/null || true
 }
 
 # perf_pass NAME PID NS RELAY SERVER RATE SECONDS CLIENTS [PERFDHCP ARGS]:
