@@ -7,7 +7,12 @@
 # perfdhcp saw acknowledged, divided by the test time), the ratio, p50/p99
 # latency of the DISCOVER-OFFER and REQUEST-ACK halves (from perfdhcp's
 # per-exchange timestamps, -x t), and the resident memory of each server
-# process holding 5,000 active leases.
+# process holding 5,000 active leases. Under each table, a "drops" line per
+# server says where the unanswered exchanges went: perfdhcp's unanswered
+# DISCOVERs and REQUESTs, the kernel's receive-buffer overflows (Udp
+# RcvbufErrors) in the server's namespace and in perfdhcp's, and for the
+# packaged server its own counters (datagrams read, offers, acks, drops per
+# reason, group commits).
 #
 # Issue 16 sets its two kinds of target at two offered rates: leases/s at
 # 8,000 exchanges/s (above either server's ceiling) and the p99 of each half

@@ -206,14 +206,10 @@ func New(cfg Config) (*Server, error) {
 }
 
 // ListenUDP opens a UDP socket on port 67 bound to iface, allowed to
-// broadcast, with a receive buffer of udpReadBuffer (see raiseReadBuffer).
+// broadcast.
 func ListenUDP(iface string) (net.PacketConn, error) {
 	c, err := server4.NewIPv4UDPConn(iface, &net.UDPAddr{Port: dhcpv4.ServerPort})
 	if err != nil {
-		return nil, fmt.Errorf("dhcp: listen on %s: %w", iface, err)
-	}
-	if err := raiseReadBuffer(c, udpReadBuffer); err != nil {
-		c.Close()
 		return nil, fmt.Errorf("dhcp: listen on %s: %w", iface, err)
 	}
 	return c, nil
