@@ -441,13 +441,6 @@ func (s *Server) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.sweep(ctx)
 	}()
-	if cp, ok := s.cfg.Store.(WALCheckpointer); ok {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.checkpoint(ctx, cp)
-		}()
-	}
 	close(s.ready)
 	s.log.Info("dhcp: serving", "segments", len(s.segs), "sockets", len(ls))
 
@@ -967,42 +960,6 @@ func (s *Server) handleSafely(ctx context.Context, seg *segState, src netip.Addr
 		}
 	}()
 	return s.exchange(ctx, seg, src, hwsrc, pkt, lt)
-}
-
-// checkpointEvery is how often the server folds the store's write-ahead
-// log into its file while it commits (WALCheckpointer). A busy morning's
-// group commits write several thousand log pages a second; at 50 ms a
-// checkpoint has a few hundred to copy, and the log seldom reaches the
-// 1,000 pages at which SQLite would checkpoint inside a commit
-// (BenchmarkSaveDHCPBatchCheckpointed in package store: batches of 32,
-// 2,000 of them, mean 7.1-7.6 ms and p99 46-48 ms against 7.7-10.1 ms and
-// 53-84 ms with only the in-line checkpoint, on a loaded 2-core machine).
-const checkpointEvery = 50 * time.Millisecond
-
-// checkpoint runs cp's checkpoints until ctx ends: every checkpointEvery
-// when group commits happened since the last one, so an idle server does
-// not touch the database. A failure is logged and tried again at the next
-// tick: a commit still checkpoints in line if the log grows long, so
-// nothing but latency depends on this.
-func (s *Server) checkpoint(ctx context.Context, cp WALCheckpointer) {
-	t := time.NewTicker(checkpointEvery)
-	defer t.Stop()
-	var seen uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n := s.metrics.CommitBatches.Load()
-		if n == seen {
-			continue
-		}
-		seen = n
-		if err := cp.Checkpoint(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("dhcp: checkpoint", "err", err)
-		}
-	}
 }
 
 // sweep publishes expiries and forgets stale offers and alert throttles.

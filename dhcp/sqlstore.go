@@ -268,12 +268,6 @@ func (s *SQLStore) SaveBatch(ctx context.Context, leases []Lease, devices []Devi
 	return nil
 }
 
-// Checkpoint implements WALCheckpointer.
-func (s *SQLStore) Checkpoint(ctx context.Context) error {
-	_, _, err := s.st.CheckpointWAL(ctx)
-	return err
-}
-
 // DeviceStatus implements LeaseStore.
 func (s *SQLStore) DeviceStatus(ctx context.Context, mac net.HardwareAddr) (DeviceStatus, error) {
 	k, ok := key6(mac)

@@ -115,16 +115,6 @@ type StaleDevicePurger interface {
 	PurgeStaleDevices(ctx context.Context, before, now time.Time) (int64, error)
 }
 
-// WALCheckpointer is implemented by a LeaseStore over a write-ahead log
-// that can fold the log into its file apart from the commits (see
-// store.Store.CheckpointWAL): while the server commits, it calls
-// Checkpoint every checkpointEvery from a goroutine of its own, so that
-// no group commit, and none of the ACKs waiting on it, pays for a
-// checkpoint.
-type WALCheckpointer interface {
-	Checkpoint(ctx context.Context) error
-}
-
 // DefaultDeviceRetention is how long any device is remembered after it was
 // last seen: a school year and a bit, so a device back after the summer
 // holiday is still known.

@@ -466,24 +466,3 @@ func (s *Store) Unreserve(ctx context.Context, actor, segment string, mac net.Ha
 	}
 	return nil
 }
-
-// CheckpointWAL copies what the write-ahead log holds into the database
-// file without waiting for readers or writers (a PASSIVE checkpoint) and
-// reports how many frames the log held and how many are now in the file.
-//
-// The DHCP server calls it from a goroutine of its own while it commits:
-// otherwise SQLite checkpoints inside the COMMIT that takes the log past
-// 1,000 pages, and that commit (a group of ACKs waiting on it) pays for
-// copying the pages and an fsync of the database file, 20-100 ms on a
-// router's disk instead of the one fsync of the log. Once a checkpoint has
-// copied every frame, the next writer starts the log over, so the log
-// stays short and the in-line checkpoint rarely comes due. Durability is
-// unchanged: a commit is on disk when its log fsync returns, checkpointed
-// or not.
-func (s *Store) CheckpointWAL(ctx context.Context) (logFrames, checkpointed int, err error) {
-	var busy int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &checkpointed); err != nil {
-		return 0, 0, fmt.Errorf("store: checkpoint: %w", err)
-	}
-	return logFrames, checkpointed, nil
-}
