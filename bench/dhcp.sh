@@ -7,7 +7,12 @@
 # perfdhcp saw acknowledged, divided by the test time), the ratio, p50/p99
 # latency of the DISCOVER-OFFER and REQUEST-ACK halves (from perfdhcp's
 # per-exchange timestamps, -x t), and the resident memory of each server
-# process holding 5,000 active leases.
+# process holding 5,000 active leases. Under each table, a "drops" line per
+# server says where the unanswered exchanges went: perfdhcp's unanswered
+# DISCOVERs and REQUESTs, the kernel's receive-buffer overflows (Udp
+# RcvbufErrors) in the server's namespace and in perfdhcp's, and for the
+# packaged server its own counters (datagrams read, offers, acks, drops per
+# reason, group commits).
 #
 # Issue 16 sets its two kinds of target at two offered rates: leases/s at
 # 8,000 exchanges/s (above either server's ceiling) and the p99 of each half
@@ -152,6 +157,7 @@ start_gatehouse() {
 		-range 10.50.1.0-10.50.255.250 -trusted-relays 10.50.0.2/32 -db "$tmp/gh.db" -status "$tmp/gh.status" \
 		>"$tmp/gh.out" 2>&1 &
 	server_pid=$!
+	gh_pid=$server_pid
 	wait_port67
 }
 
@@ -184,20 +190,58 @@ cpu_ticks() {
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
+# udp_drops PID: datagrams the kernel dropped for a full receive buffer
+# (Udp RcvbufErrors) in PID's network namespace so far.
+udp_drops() {
+	nsenter -t "$1" -n cat /proc/net/snmp 2>/dev/null |
+		awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) col[$i] = i; h = 1 } else print $col["RcvbufErrors"] }'
+}
+
+# ns_udp_drops NS: the same in the named namespace NS (perfdhcp's: replies
+# it lost to its own full buffer, not the server's doing).
+ns_udp_drops() {
+	ip netns exec "$1" cat /proc/net/snmp 2>/dev/null |
+		awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) col[$i] = i; h = 1 } else print $col["RcvbufErrors"] }'
+}
+
+# gh_counters PID: the packaged server's drop counters (its -status file,
+# rewritten on SIGUSR1), one "name value" a line; nothing for another server.
+gh_counters() {
+	if [ "$1" != "${gh_pid:-}" ]; then
+		return
+	fi
+	rm -f "$tmp/gh.status"
+	kill -USR1 "$1"
+	for _ in $(seq 50); do
+		[ -s "$tmp/gh.status" ] && break
+		sleep 0.02
+	done
+	grep -E '^(dropped_|records_dropped|received|offers|acks|commit_batches|leases_committed)' "$tmp/gh.status" 2>/dev/null || true
+}
+
 # perf_pass NAME PID NS RELAY SERVER RATE SECONDS CLIENTS [PERFDHCP ARGS]:
 # one timed load test from RELAY in NS against SERVER, served by process
 # PID. Its log goes to NAME.perf, its length to NAME.dur, the server's CPU
 # time during it to NAME.cpu (ms per acknowledged lease is the figure least
 # disturbed by other load on the machine).
 perf_pass() {
-	local name=$1 pid=$2 ns=$3 relay=$4 server=$5 rate=$6 secs=$7 clients=$8 t0
+	local name=$1 pid=$2 ns=$3 relay=$4 server=$5 rate=$6 secs=$7 clients=$8 t0 k0 c0
 	shift 8
+	gh_counters "$pid" >"$tmp/$name.ctr0"
+	k0=$(udp_drops "$pid")
+	c0=$(ns_udp_drops "$ns")
 	t0=$(cpu_ticks "$pid")
 	# perfdhcp exits 3 when some exchanges did not complete; under
 	# overload that is expected, and the counts say how many.
 	timeout $((secs + 30)) ip netns exec "$ns" perfdhcp -4 -l "$relay" -r "$rate" -R "$clients" \
 		-p "$secs" -x t "$@" "$server" >"$tmp/$name.perf" 2>&1 || [ $? = 3 ]
 	echo $(($(cpu_ticks "$pid") - t0)) >"$tmp/$name.cpu"
+	echo $(($(udp_drops "$pid") - k0)) >"$tmp/$name.kdrop"
+	echo $(($(ns_udp_drops "$ns") - c0)) >"$tmp/$name.cdrop"
+	gh_counters "$pid" >"$tmp/$name.ctr1"
+	# What the server read and dropped, per reason (nonzero ones).
+	awk 'NR == FNR { a[$1] = $2; next } $2 - a[$1] > 0 && $1 != "received" { printf "%s%s=%d", sep, $1, $2 - a[$1]; sep = " " }
+		$1 == "received" { printf "%sread=%d", sep, $2 - a[$1]; sep = " " }' "$tmp/$name.ctr0" "$tmp/$name.ctr1" >"$tmp/$name.sdrop"
 	echo "$secs" >"$tmp/$name.dur"
 }
 
@@ -228,8 +272,10 @@ summarize() {
 		/^\*\*\*/ && !/Timestamps/ { ts = "" }
 		sec == "REQUEST-ACK***" && /^received packets:/ { acks = $3 }
 		sec == "DISCOVER-OFFER***" && /^sent packets:/ { discovers = $3 }
+		sec == "DISCOVER-OFFER***" && /^drops:/ { dodrops = $2 }
+		sec == "REQUEST-ACK***" && /^drops:/ { radrops = $2 }
 		ts != "" && /^sent \/ received:/ { d = ($6 - $4) * 1000; if (ts == "DISCOVER-OFFER***") print d > (name ".do"); else print d > (name ".ra") }
-		END { printf "%s_leases_per_s %.0f\n%s_discovers %d\n%s_acks %d\n", name, acks / dur, name, discovers, name, acks }
+		END { printf "%s_leases_per_s %.0f\n%s_discovers %d\n%s_acks %d\n%s_dodrops %d\n%s_radrops %d\n", name, acks / dur, name, discovers, name, acks, name, dodrops, name, radrops }
 	' "$tmp/$1.perf"
 }
 
@@ -315,10 +361,24 @@ table() {
 			"$(pct "$tmp/$n.do" 50)" "$(pct "$tmp/$n.do" 99)" "$(pct "$tmp/$n.ra" 50)" "$(pct "$tmp/$n.ra" 99)" "$(cpu_per_lease "$n")"
 	done
 }
+# drops SUFFIX: where each server's unanswered exchanges went: perfdhcp's
+# count of unanswered DISCOVERs and REQUESTs, the kernel's receive-buffer
+# overflows in the server's namespace, and (the packaged server) what it
+# read and dropped, per reason.
+drops() {
+	printf '  drops: %-10s %10s %10s %12s %12s  %s\n' server "DO unans." "RA unans." "srv rcvbuf" "perf rcvbuf" "server counted"
+	for s in $servers; do
+		local n=$s$1
+		printf '  drops: %-10s %10s %10s %12s %12s  %s\n' "$s" "$(val ${n}_dodrops)" "$(val ${n}_radrops)" "$(cat "$tmp/$n.kdrop" 2>/dev/null)" \
+			"$(cat "$tmp/$n.cdrop" 2>/dev/null)" "$(cat "$tmp/$n.sdrop" 2>/dev/null)"
+	done
+}
 if [ -n "$lat" ]; then
 	table _lat "$P99_RATE" "$P99_DURATION"
+	drops _lat
 fi
 table "" "$RATE" "$DURATION"
+drops ""
 echo "ratio gatehouse/kea leases per second at $RATE/s offered: $ratio"
 echo "memory with $MEMLEASES leases: gatehouse $gh_rss ($gh_active active), kea $kea_rss"
 if [ -n "$daemon_rss" ]; then

@@ -169,8 +169,11 @@ func writeStatus(path string, srv *dhcp.Server) error {
 		}
 	}
 	m := srv.Metrics()
-	body := fmt.Sprintf("active_leases %d\nreceived %d\noffers %d\nacks %d\nnaks %d\ndropped_overload %d\npool_exhausted %d\ncommit_batches %d\nleases_committed %d\ncommit_errors %d\n",
-		active, m.Received.Load(), m.Offers.Load(), m.Acks.Load(), m.Naks.Load(), m.Overload.Load(), m.PoolExhausted.Load(),
+	// Every dropped_* counter is written, so bench/dhcp.sh can say per
+	// reason where the datagrams the server read but did not answer went.
+	body := fmt.Sprintf("active_leases %d\nreceived %d\noffers %d\nacks %d\nnaks %d\ndropped_overload %d\ndropped_rate_limited %d\ndropped_new_mac_limited %d\ndropped_malformed %d\ndropped_unsupported %d\ndropped_wrong_segment %d\ndropped_relay_untrusted %d\nrecords_dropped %d\npool_exhausted %d\ncommit_batches %d\nleases_committed %d\ncommit_errors %d\n",
+		active, m.Received.Load(), m.Offers.Load(), m.Acks.Load(), m.Naks.Load(), m.Overload.Load(), m.RateLimited.Load(), m.NewMACLimited.Load(),
+		m.Malformed.Load(), m.Unsupported.Load(), m.WrongSegment.Load(), m.RelayUntrusted.Load(), m.RecordsDropped.Load(), m.PoolExhausted.Load(),
 		m.CommitBatches.Load(), m.LeasesCommitted.Load(), m.CommitErrors.Load())
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
