@@ -43,6 +43,9 @@ type Client struct {
 	Segment string
 
 	num uint16 // its place in Options.Clients: its part of a duplicate-cache key
+	// hot holds its counters of the common case, resolved once (New
+	// sets it; metrics.go).
+	hot *hotCounters
 }
 
 // Segment is what this package needs of a segment.
@@ -227,6 +230,7 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("radius: more than %d clients", math.MaxUint16+1)
 		}
 		c.num = uint16(i)
+		c.hot = &hotCounters{}
 		c.Prefix = c.Prefix.Masked()
 		s.clients = append(s.clients, &c)
 		s.byName[c.Name] = &c
@@ -449,7 +453,7 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 	}
 	// Counted by code only now: the label takes the three codes we serve,
 	// not any octet a sender puts there.
-	s.metrics.requests.WithLabelValues(c.Name, code.String()).Inc()
+	s.metrics.request(c, code).Inc()
 	k := newDupKey(c, src, pkt)
 	state, cached := s.dups.begin(k, s.now())
 	switch state {
@@ -573,7 +577,7 @@ func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Clie
 		s.drop(c, dropBadAttribute)
 		return true
 	}
-	s.metrics.responses.WithLabelValues(c.Name, o.reply.Code.String()).Inc()
+	s.metrics.response(c, o.reply.Code).Inc()
 	now := s.now()
 	if o.delay && s.o.RejectDelay > 0 {
 		at := now.Add(s.o.RejectDelay)

@@ -828,3 +828,35 @@ func TestParseOverlap(t *testing.T) {
 		}
 	}
 }
+
+// The per-client counters of the common case are resolved once and kept
+// (metrics.go's hotCounters): they must still count each request and
+// reply under the same labels as the vectors' other series.
+func TestHotCountersCountUnderTheVectorsLabels(t *testing.T) {
+	r := newRig(t, nil)
+	r.devices.set("02:00:00:00:00:01", DeviceInfo{Approved: true})
+	for range 2 {
+		req := signRequest(t, mabRequest(testSecret, "020000000001", "0A-00-00-00-00-01:Pupils"), false)
+		if p := checkReply(t, req, exchange(t, r.srv.AuthAddr(), req, wait), testSecret); p.Code != radius.CodeAccessAccept {
+			t.Fatalf("approved device: %v", p.Code)
+		}
+	}
+	// A stranger on a segment that denies strangers: a reject.
+	req := signRequest(t, mabRequest(testSecret, "020000000009", "0A-00-00-00-00-01:Lab"), false)
+	if p := checkReply(t, req, exchange(t, r.srv.AuthAddr(), req, wait), testSecret); p.Code != radius.CodeAccessReject {
+		t.Fatalf("stranger on Lab: %v", p.Code)
+	}
+	for _, c := range []struct {
+		vec  *prometheus.CounterVec
+		code string
+		want float64
+	}{
+		{r.srv.metrics.requests, "Access-Request", 3},
+		{r.srv.metrics.responses, "Access-Accept", 2},
+		{r.srv.metrics.responses, "Access-Reject", 1},
+	} {
+		if got := testutil.ToFloat64(c.vec.WithLabelValues("aps", c.code)); got != c.want {
+			t.Errorf("%s: %v, want %v", c.code, got, c.want)
+		}
+	}
+}
