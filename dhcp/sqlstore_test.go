@@ -15,7 +15,7 @@ import (
 )
 
 // waitStatus polls until mac's status is want: the in-memory copy follows
-// the database within statusRefresh, so this settles quickly; the bound
+// the database within statusInline, so this settles quickly; the bound
 // only keeps a broken copy from hanging the test.
 func waitStatus(t *testing.T, s *SQLStore, mac net.HardwareAddr, want DeviceStatus) {
 	t.Helper()
