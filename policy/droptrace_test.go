@@ -31,22 +31,7 @@ type tracedPacket struct {
 
 func newTCPTrace(t testing.TB, ns *testbed.NS, ifname string) *tcpTrace {
 	t.Helper()
-	var fd int
-	var err error
-	inNS(t, ns, func() {
-		var ifi *net.Interface
-		if ifi, err = net.InterfaceByName(ifname); err != nil {
-			return
-		}
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK, int(htons(unix.ETH_P_ALL))); err != nil {
-			return
-		}
-		err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
-	})
-	if err != nil {
-		t.Fatalf("packet socket on %s: %v", ifname, err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
+	fd := packetSocket(t, ns, ifname, unix.ETH_P_ALL, unix.SOCK_NONBLOCK)
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		t.Fatal(err)
 	}

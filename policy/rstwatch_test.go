@@ -35,27 +35,12 @@ type rstWatch struct {
 // source port.
 func newRSTWatch(t testing.TB, ns *testbed.NS, ifname string, peer netip.Addr, dstPort bool) *rstWatch {
 	t.Helper()
-	var fd int
-	var err error
-	inNS(t, ns, func() {
-		var ifi *net.Interface
-		if ifi, err = net.InterfaceByName(ifname); err != nil {
-			return
-		}
-		// SOCK_DGRAM: the filter and the reader see the IP packet.
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_IP))); err != nil {
-			return
-		}
-		err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index})
-	})
-	if err != nil {
-		t.Fatalf("packet socket on %s: %v", ifname, err)
-	}
+	// SOCK_DGRAM: the filter and the reader see the IP packet.
+	fd := packetSocket(t, ns, ifname, unix.ETH_P_IP, 0)
 	w := &rstWatch{fd: fd}
 	if dstPort {
 		w.portOff = 2
 	}
-	t.Cleanup(func() { unix.Close(fd) })
 	// TCP with RST set (from peer, when given), nothing else.
 	var from []bpf.Instruction
 	if peer.IsValid() {
@@ -129,4 +114,28 @@ func (w *rstWatch) next(port uint16, since time.Time, wait time.Duration) (time.
 		}
 	}
 	return time.Time{}, fmt.Errorf("no reset of port %d within %v", port, wait)
+}
+
+// packetSocket opens an AF_PACKET SOCK_DGRAM socket (flags added to the
+// type) for protocol proto bound to ifname in ns, closed when the test
+// ends.
+func packetSocket(t testing.TB, ns *testbed.NS, ifname string, proto int, flags int) int {
+	t.Helper()
+	var fd int
+	var err error
+	inNS(t, ns, func() {
+		var ifi *net.Interface
+		if ifi, err = net.InterfaceByName(ifname); err != nil {
+			return
+		}
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|flags, int(htons(uint16(proto)))); err != nil {
+			return
+		}
+		err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(uint16(proto)), Ifindex: ifi.Index})
+	})
+	if err != nil {
+		t.Fatalf("packet socket on %s: %v", ifname, err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
 }
