@@ -56,7 +56,8 @@ func (w *tcpTrace) drain(t testing.TB, port uint16, since time.Time) []tracedPac
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Protocol != htons(unix.ETH_P_IP) {
+		ll, ok := from.(*unix.SockaddrLinklayer)
+		if !ok || ll.Protocol != htons(unix.ETH_P_IP) {
 			continue
 		}
 		if n < 20 || buf[9] != unix.IPPROTO_TCP {
@@ -72,20 +73,13 @@ func (w *tcpTrace) drain(t testing.TB, port uint16, since time.Time) []tracedPac
 		}
 		tot := int(binary.BigEndian.Uint16(buf[2:]))
 		doff := int(buf[ihl+12]>>4) * 4
-		p := tracedPacket{rst: buf[ihl+13]&0x04 != 0, data: tot > ihl+doff}
-		if ll, ok := from.(*unix.SockaddrLinklayer); ok {
-			p.outgoing = ll.Pkttype == unix.PACKET_OUTGOING
-		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		p := tracedPacket{rst: buf[ihl+13]&0x04 != 0, data: tot > ihl+doff, outgoing: ll.Pkttype == unix.PACKET_OUTGOING}
+		at, ok, err := kernelTimestamp(oob[:oobn])
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range msgs {
-			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
-				p.at = time.Unix(int64(binary.NativeEndian.Uint64(m.Data[0:])), int64(binary.NativeEndian.Uint64(m.Data[8:])))
-			}
-		}
-		if !p.at.Before(since) {
+		p.at = at
+		if ok && !p.at.Before(since) {
 			out = append(out, p)
 		}
 	}

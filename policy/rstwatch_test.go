@@ -100,17 +100,12 @@ func (w *rstWatch) next(port uint16, since time.Time, wait time.Duration) (time.
 		if n < ihl+4 || binary.BigEndian.Uint16(buf[ihl+w.portOff:]) != port {
 			continue
 		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		at, ok, err := kernelTimestamp(oob[:oobn])
 		if err != nil {
 			return time.Time{}, err
 		}
-		for _, m := range msgs {
-			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
-				at := time.Unix(int64(binary.NativeEndian.Uint64(m.Data[0:])), int64(binary.NativeEndian.Uint64(m.Data[8:])))
-				if !at.Before(since) {
-					return at, nil
-				}
-			}
+		if ok && !at.Before(since) {
+			return at, nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("no reset of port %d within %v", port, wait)
@@ -138,4 +133,19 @@ func packetSocket(t testing.TB, ns *testbed.NS, ifname string, proto int, flags 
 	}
 	t.Cleanup(func() { unix.Close(fd) })
 	return fd
+}
+
+// kernelTimestamp is the kernel's receive time (SO_TIMESTAMPNS) in a
+// packet socket's control messages oob; ok is false when none is there.
+func kernelTimestamp(oob []byte) (at time.Time, ok bool, err error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+			return time.Unix(int64(binary.NativeEndian.Uint64(m.Data[0:])), int64(binary.NativeEndian.Uint64(m.Data[8:]))), true, nil
+		}
+	}
+	return time.Time{}, false, nil
 }

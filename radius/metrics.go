@@ -110,9 +110,10 @@ func hotCounter(slot *atomic.Pointer[prometheus.Counter], v *prometheus.CounterV
 	return c
 }
 
-// request is c's counter of requests with code.
+// request is c's counter of requests with code. c is one of the server's
+// clients (New gives each its hot counters).
 func (m *metrics) request(c *Client, code radius.Code) prometheus.Counter {
-	if code == radius.CodeAccessRequest && c.hot != nil {
+	if code == radius.CodeAccessRequest {
 		return hotCounter(&c.hot.accessRequests, m.requests, c.Name, code.String())
 	}
 	return m.requests.WithLabelValues(c.Name, code.String())
@@ -120,13 +121,11 @@ func (m *metrics) request(c *Client, code radius.Code) prometheus.Counter {
 
 // response is c's counter of responses with code.
 func (m *metrics) response(c *Client, code radius.Code) prometheus.Counter {
-	if c.hot != nil {
-		switch code {
-		case radius.CodeAccessAccept:
-			return hotCounter(&c.hot.accepts, m.responses, c.Name, code.String())
-		case radius.CodeAccessReject:
-			return hotCounter(&c.hot.rejects, m.responses, c.Name, code.String())
-		}
+	switch code {
+	case radius.CodeAccessAccept:
+		return hotCounter(&c.hot.accepts, m.responses, c.Name, code.String())
+	case radius.CodeAccessReject:
+		return hotCounter(&c.hot.rejects, m.responses, c.Name, code.String())
 	}
 	return m.responses.WithLabelValues(c.Name, code.String())
 }
