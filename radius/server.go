@@ -380,6 +380,19 @@ func (s *Server) Run(ctx context.Context) error {
 			s.refreshPMKs(ctx)
 		}()
 	}
+	if dc, ok := s.o.Devices.(*deviceCache); ok {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			n, err := dc.preload(ctx)
+			if err != nil && ctx.Err() == nil {
+				// Not fatal: each device is read as it first asks.
+				s.log.Warn("radius: preloading approved devices", "err", err)
+				return
+			}
+			s.log.Debug("radius: preloaded approved devices", "devices", n)
+		}()
+	}
 	for range s.o.Workers {
 		loops.Add(1)
 		go func() {
