@@ -204,8 +204,16 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 }
 
 func (s *Server) pap(ctx context.Context, r *request) outcome {
-	pw, err := rfc2865.UserPassword_LookupString(r.pkt)
-	if err != nil || pw == "" || r.user == "" {
+	// Decrypted into the stack, as isMAB does, and copied once into the
+	// string the checks take (UserPassword_LookupString: two copies and
+	// three allocations per re-authentication). The same checks: a value
+	// of whole 16-octet blocks, plaintext up to its first zero octet.
+	var buf [maxUserPassword]byte
+	a, _ := r.pkt.Lookup(rfc2865.UserPassword_Type)
+	n, ok := decryptUserPassword(&buf, a, r.pkt.Secret, r.pkt.Authenticator[:])
+	pw := string(buf[:n])
+	clear(buf[:])
+	if !ok || pw == "" || r.user == "" {
 		return s.reject(r, "neither MAB nor PAP")
 	}
 	if s.o.Identities == nil {
