@@ -45,9 +45,23 @@ type request struct {
 
 func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, inline bool) outcome {
 	r := request{client: c, pkt: p, user: rfc2865.UserName_GetString(p), inline: inline}
-	r.calling, _ = ParseMAC(rfc2865.CallingStationID_GetString(p))
-	r.ap, r.ssid = splitCalledStation(rfc2865.CalledStationID_GetString(p))
-	r.asks = s.ssid[r.ssid]
+	// Read from the attributes' octets: the strings GetString makes were
+	// two allocations per request, and the MACs share one.
+	calling, hasCalling := parseMAC6Bytes(attrValue(p, rfc2865.CallingStationID_Type))
+	ap, hasAP, ssid := splitCalledStationBytes(attrValue(p, rfc2865.CalledStationID_Type))
+	if hasCalling || hasAP {
+		macs := make(net.HardwareAddr, 12)
+		if hasCalling {
+			r.calling = macs[0:6:6]
+			copy(r.calling, calling[:])
+		}
+		if hasAP {
+			r.ap = macs[6:12:12]
+			copy(r.ap, ap[:])
+		}
+	}
+	r.asks = s.ssid[string(ssid)] // no string is made for a map index
+	r.ssid = ssidName(r.asks, ssid)
 	if r.asks == nil && r.ssid == "" && c.Segment != "" {
 		// A switch port has no SSID: the client's own segment stands in.
 		r.asks = s.segs[c.Segment]
@@ -61,16 +75,45 @@ func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, inline
 	return s.pap(ctx, &r)
 }
 
+// attrValue is the first value of attribute t in p, nil when none
+// (Packet.Lookup without its second result).
+func attrValue(p *radius.Packet, t radius.Type) []byte {
+	a, _ := p.Lookup(t)
+	return a
+}
+
+// ssidName is ssid as a string: the configured name seg serves when it
+// is one of them (no allocation), else a copy.
+func ssidName(seg *Segment, ssid []byte) string {
+	if len(ssid) == 0 {
+		return ""
+	}
+	if seg != nil {
+		for _, name := range seg.SSIDs {
+			if name == string(ssid) {
+				return name
+			}
+		}
+	}
+	return string(ssid)
+}
+
 // isMAB recognises MAC authentication: the User-Name is a MAC (in any
 // vendor's form), the same as Calling-Station-Id when that is given, and the
 // password, if any, is the MAC again (as hostapd and most switches send it).
 func (s *Server) isMAB(r *request) (net.HardwareAddr, bool) {
-	mac, ok := ParseMAC(r.user)
+	key, ok := parseMAC6(r.user)
 	if !ok {
 		return nil, false
 	}
-	if r.calling != nil && !bytes.Equal(r.calling, mac) {
-		return nil, false
+	var mac net.HardwareAddr
+	if r.calling != nil {
+		if !bytes.Equal(r.calling, key[:]) {
+			return nil, false
+		}
+		mac = r.calling // the same MAC: no second copy
+	} else {
+		mac = net.HardwareAddr(key[:]) // escapes: its own allocation
 	}
 	if a, has := r.pkt.Lookup(rfc2865.UserPassword_Type); has {
 		// Decrypted into the stack, not through UserPassword_LookupString
@@ -161,8 +204,16 @@ func (s *Server) mab(ctx context.Context, r *request, mac net.HardwareAddr) outc
 }
 
 func (s *Server) pap(ctx context.Context, r *request) outcome {
-	pw, err := rfc2865.UserPassword_LookupString(r.pkt)
-	if err != nil || pw == "" || r.user == "" {
+	// Decrypted into the stack, as isMAB does, and copied once into the
+	// string the checks take (UserPassword_LookupString: two copies and
+	// three allocations per re-authentication). The same checks: a value
+	// of whole 16-octet blocks, plaintext up to its first zero octet.
+	var buf [maxUserPassword]byte
+	a, _ := r.pkt.Lookup(rfc2865.UserPassword_Type)
+	n, ok := decryptUserPassword(&buf, a, r.pkt.Secret, r.pkt.Authenticator[:])
+	pw := string(buf[:n])
+	clear(buf[:])
+	if !ok || pw == "" || r.user == "" {
 		return s.reject(r, "neither MAB nor PAP")
 	}
 	if s.o.Identities == nil {
@@ -258,10 +309,19 @@ func (s *Server) verifyPassword(ctx context.Context, user string, id Identity, p
 // the personal keys, Session-Timeout clamped to until, and the interim
 // interval.
 func (s *Server) accept(r *request, seg *Segment, until time.Time, keys []string, now time.Time) outcome {
-	resp := r.pkt.Response(radius.CodeAccessAccept)
-	// Room for the usual Accept: Message-Authenticator goes first when
-	// encoded, then these; growing the list from nil was four allocations.
-	resp.Attributes = make(radius.Attributes, 0, 8+5*len(keys))
+	// The usual Accept (no personal keys) and room for its attributes in
+	// one allocation: Message-Authenticator goes first when encoded, then
+	// these; growing the list from nil was four allocations.
+	var resp *radius.Packet
+	if len(keys) == 0 {
+		a := &acceptPacket{}
+		a.p = radius.Packet{Code: radius.CodeAccessAccept, Identifier: r.pkt.Identifier, Authenticator: r.pkt.Authenticator, Secret: r.pkt.Secret}
+		a.p.Attributes = a.attrs[:0]
+		resp = &a.p
+	} else {
+		resp = r.pkt.Response(radius.CodeAccessAccept)
+		resp.Attributes = make(radius.Attributes, 0, 8+5*len(keys))
+	}
 	if seg.VLAN > 0 {
 		// Untagged (tag 0) forms, as FreeRADIUS sends them: every NAS
 		// vendor reads these. The same attributes every time, made once
@@ -294,6 +354,14 @@ func (s *Server) accept(r *request, seg *Segment, until time.Time, keys []string
 		s.log.Debug("radius: Access-Accept", "client", r.client.Name, "user", r.user, "ssid", r.ssid, "segment", seg.Name, "vlan", seg.VLAN, "keys", len(keys))
 	}
 	return outcome{reply: resp}
+}
+
+// acceptPacket is an Access-Accept without personal keys and room for its
+// attributes (VLAN's three, Session-Timeout, Termination-Action, the
+// interim interval): Packet.Response and the list were two allocations.
+type acceptPacket struct {
+	p     radius.Packet
+	attrs [8]*radius.AVP
 }
 
 // The Tunnel-Type and Tunnel-Medium-Type of every Accept with a VLAN.

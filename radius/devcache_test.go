@@ -259,3 +259,90 @@ func TestDeviceCacheSeesThisProcesssChangeAtOnce(t *testing.T) {
 		t.Fatalf("right after this process approved it: %+v, %v; want approved", info, err)
 	}
 }
+
+// The cache starts with every approved device (up to its bound) read in
+// one query, and still follows the change log for them: a device blocked
+// by another process after the preload is seen blocked.
+func TestDeviceCachePreloadsApprovedDevices(t *testing.T) {
+	ctx := context.Background()
+	st, cli := storetest.OpenTwice(t)
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	mac := func(i byte) net.HardwareAddr { return net.HardwareAddr{0x02, 0, 0, 0, 1, i} }
+	for i := range byte(5) {
+		if err := cli.ApproveDevice(ctx, "cli", mac(i), "staff", "Laptop", now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Known but not approved, and approved then blocked: not preloaded.
+	if err := cli.DecideDevice(ctx, "nm", mac(9), store.DeviceDecision{}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.DecideDevice(ctx, "nm", mac(4), store.DeviceDecision{Approved: true, Blocked: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	c := cachedDevices(StoreDevices{Store: st}, 3).(*deviceCache)
+	c.f.maxStale = 0
+	n, err := c.preload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 || c.len() != 3 {
+		t.Fatalf("preloaded %d, holds %d; want the bound, 3", n, c.len())
+	}
+	c = cachedDevices(StoreDevices{Store: st}, 0).(*deviceCache)
+	c.f.maxStale = 0
+	if n, err = c.preload(ctx); err != nil || n != 4 {
+		t.Fatalf("preloaded %d (%v), want the 4 approved, unblocked devices", n, err)
+	}
+	for i := range byte(4) {
+		if !c.approved(macKey(mac(i))) {
+			t.Fatalf("device %d not held as approved after the preload", i)
+		}
+	}
+	if c.approved(macKey(mac(4))) || c.approved(macKey(mac(9))) {
+		t.Fatal("a blocked or unapproved device was preloaded as approved")
+	}
+	if info, ok := c.entries[macKey(mac(0))]; !ok || info.Segment != "staff" || info.Name != "Laptop" || !info.SealedKeyRead {
+		t.Fatalf("preloaded entry %+v, want what Lookup reads", info)
+	}
+	if err := cli.DecideDevice(ctx, "nm", mac(1), store.DeviceDecision{Approved: true, Blocked: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := c.Lookup(ctx, mac(1)); err != nil || !info.Blocked {
+		t.Fatalf("after a block elsewhere: %+v, %v", info, err)
+	}
+}
+
+// changeDuringBulk is a StoreDevices source whose bulk read overlaps a
+// change that another request's check applies: the preload must not keep
+// what it read.
+type changeDuringBulk struct {
+	DeviceRecords
+	log   *changingLog
+	cache **deviceCache
+}
+
+func (d changeDuringBulk) ApprovedDevicesForRADIUS(ctx context.Context, _ int) ([]store.ApprovedRADIUSDevice, error) {
+	d.log.mu.Lock()
+	d.log.gen++
+	d.log.mu.Unlock()
+	if err := (*d.cache).sync(ctx); err != nil {
+		return nil, err
+	}
+	return []store.ApprovedRADIUSDevice{{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 7},
+		DeviceForRADIUS: store.DeviceForRADIUS{Known: true, Approved: true}}}, nil
+}
+
+func TestDeviceCachePreloadDiscardsAReadOverlappingAChange(t *testing.T) {
+	ctx := context.Background()
+	log := &changingLog{gen: 1}
+	var c *deviceCache
+	c = newDeviceCache(StoreDevices{Store: changeDuringBulk{log: log, cache: &c}}, log, 16, 0)
+	n, err := c.preload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 || c.len() != 0 {
+		t.Fatalf("kept %d devices read while a change was applied", c.len())
+	}
+}

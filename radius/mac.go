@@ -1,9 +1,6 @@
 package radius
 
-import (
-	"net"
-	"strings"
-)
+import "net"
 
 // ParseMAC reads a MAC address in any of the forms NAS vendors send in
 // User-Name and Calling-Station-Id: aabbccddeeff, AA-BB-CC-DD-EE-FF,
@@ -84,23 +81,48 @@ func nibble(c byte) (byte, bool) {
 // (RFC 3580 3.20) into the access point's MAC and the SSID. A value that is
 // only a MAC has no SSID; one that does not start with a MAC gives neither.
 func splitCalledStation(s string) (ap net.HardwareAddr, ssid string) {
+	mac, ok, ssid := splitCalled(s)
+	if !ok {
+		return nil, ""
+	}
+	return net.HardwareAddr(mac[:]), ssid
+}
+
+// splitCalledStationBytes is splitCalledStation over an attribute's
+// octets, without allocating: the SSID is a part of b.
+func splitCalledStationBytes(b []byte) (ap macKey, ok bool, ssid []byte) {
+	return splitCalled(b)
+}
+
+// parseMAC6Bytes is parseMAC6 over an attribute's octets.
+func parseMAC6Bytes(b []byte) (macKey, bool) { return parseMAC6(string(b)) }
+
+// splitCalled is splitCalledStation for text in either form (the
+// conversions to string for parseMAC6 do not escape: no allocation).
+func splitCalled[T string | []byte](s T) (ap macKey, ok bool, ssid T) {
+	var none T
 	if len(s) >= 17 {
-		if mac, ok := ParseMAC(s[:17]); ok {
+		if mac, ok := parseMAC6(string(s[:17])); ok {
 			if len(s) > 18 && s[17] == ':' {
-				return mac, s[18:]
+				return mac, true, s[18:]
 			}
 			if len(s) == 17 || (len(s) == 18 && s[17] == ':') {
-				return mac, ""
+				return mac, true, none
 			}
 		}
 	}
-	if mac, ok := ParseMAC(s); ok {
-		return mac, ""
+	if mac, ok := parseMAC6(string(s)); ok {
+		return mac, true, none
 	}
-	if i := strings.IndexByte(s, ':'); i >= 12 {
-		if mac, ok := ParseMAC(s[:i]); ok {
-			return mac, s[i+1:]
+	for i := 0; i < len(s); i++ { // the first ':', as strings.IndexByte
+		if s[i] == ':' {
+			if i >= 12 {
+				if mac, ok := parseMAC6(string(s[:i])); ok {
+					return mac, true, s[i+1:]
+				}
+			}
+			break
 		}
 	}
-	return nil, ""
+	return macKey{}, false, none
 }

@@ -380,6 +380,19 @@ func (s *Server) Run(ctx context.Context) error {
 			s.refreshPMKs(ctx)
 		}()
 	}
+	if dc, ok := s.o.Devices.(*deviceCache); ok {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			n, err := dc.preload(ctx)
+			if err != nil && ctx.Err() == nil {
+				// Not fatal: each device is read as it first asks.
+				s.log.Warn("radius: preloading approved devices", "err", err)
+				return
+			}
+			s.log.Debug("radius: preloaded approved devices", "devices", n)
+		}()
+	}
 	for range s.o.Workers {
 		loops.Add(1)
 		go func() {
@@ -403,11 +416,14 @@ func (s *Server) Run(ctx context.Context) error {
 
 func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
 	// One octet more than the largest packet, to tell an oversize datagram
-	// from a full-sized one.
-	buf := make([]byte, maxPacket+1)
-	r := s.ioFor(conn).newReader()
+	// from a full-sized one. Whatever is queued is read at once and the
+	// replies decided here go out together after it (udp_linux.go's
+	// batchLen says why).
+	io := s.ioFor(conn)
+	r := io.newBatchReader(maxPacket + 1)
+	out := io.newReplies()
 	for {
-		n, src, err := r.readFrom(buf)
+		n, err := r.read()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -415,7 +431,13 @@ func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
 			s.log.Warn("radius: read", "err", err)
 			continue
 		}
-		s.receive(ctx, conn, acct, buf[:n], src)
+		for i := range n {
+			b, src := r.packet(i)
+			s.receiveTo(ctx, conn, acct, b, src, out)
+		}
+		if err := out.flush(); err != nil {
+			s.log.Warn("radius: send", "err", err)
+		}
 	}
 }
 
@@ -430,6 +452,12 @@ func (s *Server) ioFor(conn *net.UDPConn) *udpIO {
 // receive does what can be done without a worker: who sent it, framing,
 // duplicates and the in-flight bound.
 func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []byte, src netip.AddrPort) {
+	s.receiveTo(ctx, conn, acct, b, src, nil)
+}
+
+// receiveTo is receive queueing the replies it makes itself on out (nil:
+// sent at once); the caller flushes out.
+func (s *Server) receiveTo(ctx context.Context, conn *net.UDPConn, acct bool, b []byte, src netip.AddrPort, out *udpReplies) {
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	c := s.clientFor(src.Addr())
 	if c == nil {
@@ -462,6 +490,9 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 		return
 	case dupReplay:
 		s.metrics.retrans.WithLabelValues(c.Name).Inc()
+		if out != nil && out.add(cached, src) {
+			return
+		}
 		if err := s.ioFor(conn).writeTo(cached, src); err != nil {
 			s.log.Warn("radius: resend", "client", c.Name, "err", err)
 		}
@@ -478,7 +509,7 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 		return
 	}
 	s.inFlight.Add(1)
-	if s.answersInline(acct, pkt) && s.work(ctx, conn, acct, c, src, k, pkt, maOff, true) { // inline.go
+	if s.answersInline(acct, pkt) && s.work(ctx, conn, acct, c, src, k, pkt, maOff, out, true) { // inline.go
 		<-s.sem
 		s.inFlight.Add(-1)
 		return
@@ -509,7 +540,7 @@ func (s *Server) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-s.jobs:
-			s.work(ctx, j.conn, j.acct, j.c, j.src, j.k, j.pkt, j.maOff, false)
+			s.work(ctx, j.conn, j.acct, j.c, j.src, j.k, j.pkt, j.maOff, nil, false)
 			<-s.sem
 			s.inFlight.Add(-1)
 		}
@@ -549,7 +580,8 @@ type outcome struct {
 
 // inline says the read loop calls it (inline.go); it then returns false
 // when the request needs a worker after all, having done nothing with it.
-func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Client, src netip.AddrPort, k dupKey, pkt []byte, maOff int, inline bool) (done bool) {
+// out, when not nil, takes the reply to send with the read loop's batch.
+func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Client, src netip.AddrPort, k dupKey, pkt []byte, maOff int, out *udpReplies, inline bool) (done bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			done = true
@@ -590,6 +622,9 @@ func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Clie
 		return true
 	}
 	s.dups.complete(k, b, now)
+	if out != nil && out.add(b, src) {
+		return true
+	}
 	if err := s.ioFor(conn).writeTo(b, src); err != nil {
 		s.log.Warn("radius: send", "client", c.Name, "err", err)
 	}

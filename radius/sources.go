@@ -66,14 +66,51 @@ func (d StoreDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceI
 	if err != nil {
 		return DeviceInfo{}, err
 	}
+	return d.info(ctx, mac, dev)
+}
+
+// info is what Lookup answers for dev, mac's record.
+func (d StoreDevices) info(ctx context.Context, mac net.HardwareAddr, dev store.DeviceForRADIUS) (DeviceInfo, error) {
 	info := DeviceInfo{Known: dev.Known, Approved: dev.Approved, Blocked: dev.Blocked, Segment: dev.Segment,
 		Name: dev.Name, Owner: dev.Owner, SealedKeyRead: true, SealedKey: dev.PSKSealed, SealedOldKeys: dev.OldKeys}
 	if d.Ends != nil && dev.Known && dev.Owner != "" {
+		var err error
 		if info.Until, err = d.Ends.DeviceEnd(ctx, mac); err != nil {
 			return DeviceInfo{}, err
 		}
 	}
 	return info, nil
+}
+
+// ApprovedDeviceRecords is a DeviceRecords that also reads approved
+// devices in bulk (package store): the device cache is preloaded from it.
+type ApprovedDeviceRecords interface {
+	ApprovedDevicesForRADIUS(ctx context.Context, limit int) ([]store.ApprovedRADIUSDevice, error)
+}
+
+// approved reads at most limit approved devices as Lookup answers each;
+// ok is false when the store cannot read them in bulk.
+func (d StoreDevices) approved(ctx context.Context, limit int) (macs []macKey, infos []DeviceInfo, ok bool, err error) {
+	bulk, ok := d.Store.(ApprovedDeviceRecords)
+	if !ok {
+		return nil, nil, false, nil
+	}
+	devs, err := bulk.ApprovedDevicesForRADIUS(ctx, limit)
+	if err != nil {
+		return nil, nil, true, err
+	}
+	macs, infos = make([]macKey, 0, len(devs)), make([]DeviceInfo, 0, len(devs))
+	for _, dev := range devs {
+		if len(dev.MAC) != len(macKey{}) {
+			continue // not a MAC the cache holds
+		}
+		info, err := d.info(ctx, dev.MAC, dev.DeviceForRADIUS)
+		if err != nil {
+			return nil, nil, true, err
+		}
+		macs, infos = append(macs, macKey(dev.MAC)), append(infos, info)
+	}
+	return macs, infos, true, nil
 }
 
 // Identity is what the owner of people says about a login name.

@@ -153,3 +153,94 @@ func mustUDPAddr(t *testing.T, s string) *net.UDPAddr {
 	}
 	return a
 }
+
+// The read loop's batch forms: several queued datagrams come in one read,
+// each with its source and length (an oversize one truncated to the
+// buffer, as recvfrom does), and the replies queued for them all arrive,
+// both families, without allocating.
+func TestUDPBatchRoundTrip(t *testing.T) {
+	for _, tc := range []struct{ network, addr, peer string }{
+		{"udp4", "127.0.0.1:0", "127.0.0.1:0"},
+		{"udp6", "[::1]:0", "[::1]:0"},
+		{"udp", ":0", "127.0.0.1:0"}, // dual-stack, IPv4 peers v4-mapped
+	} {
+		t.Run(tc.network+" "+tc.addr, func(t *testing.T) {
+			srv, err := net.ListenUDP(tc.network, mustUDPAddr(t, tc.addr))
+			if err != nil {
+				t.Skipf("listening on %s: %v", tc.addr, err)
+			}
+			defer srv.Close()
+			u, err := newUDPIO(srv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := srv.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+			var peers []*net.UDPConn
+			for range 3 {
+				p, err := net.ListenUDP("udp", mustUDPAddr(t, tc.peer))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				peers = append(peers, p)
+			}
+			dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+			if tc.network == "udp6" {
+				dst = netip.AddrPortFrom(netip.IPv6Loopback(), port)
+			}
+			r := u.newBatchReader(16)
+			out := u.newReplies()
+			msgs := [][]byte{[]byte("one"), []byte("two, longer"), []byte("three is longer than sixteen")}
+			round := func() {
+				for i, p := range peers {
+					if _, err := p.WriteToUDPAddrPort(msgs[i], dst); err != nil {
+						t.Fatal(err)
+					}
+				}
+				got := 0
+				for got < len(peers) {
+					n, err := r.read()
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := range n {
+						b, src := r.packet(i)
+						want := msgs[got+i]
+						if len(want) > 16 {
+							want = want[:16]
+						}
+						if !bytes.Equal(b, want) {
+							t.Fatalf("datagram %d: %q, want %q", got+i, b, want)
+						}
+						if !out.add(b, src) {
+							t.Fatalf("reply to %v not queued", src)
+						}
+					}
+					if err := out.flush(); err != nil {
+						t.Fatal(err)
+					}
+					got += n
+				}
+				buf := make([]byte, 64)
+				for i, p := range peers {
+					p.SetReadDeadline(time.Now().Add(5 * time.Second))
+					n, from, err := p.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						t.Fatalf("peer %d: %v", i, err)
+					}
+					want := msgs[i]
+					if len(want) > 16 {
+						want = want[:16]
+					}
+					if !bytes.Equal(buf[:n], want) || from.Port() != port {
+						t.Fatalf("peer %d got %q from %v", i, buf[:n], from)
+					}
+				}
+			}
+			round()
+			if a := testing.AllocsPerRun(20, round); a > 1 { // the round's own reply buffer
+				t.Errorf("a batch round allocates %v times", a)
+			}
+		})
+	}
+}
