@@ -147,6 +147,9 @@ func wireDNS(_ context.Context, w *wiring) error {
 	gc.Recorder = faultRecorder(qlog)
 	gc.Clients = w.dhcp
 	gc.Answers = w.site.NoteAnswer
+	// Its queries are judged as read (wireInspect leaves them out of the
+	// capture): one parse per query, the guard's.
+	gc.Queries = guardQueries(w.site)
 	// Visitors resolve only the portal's and the OS probes' names until admitted.
 	gc.Admitted = w.enf.Admitted
 	guard, err := dnsguard.New(gc, w.log.With("component", "dnsguard"))
@@ -159,4 +162,13 @@ func wireDNS(_ context.Context, w *wiring) error {
 	w.run("dns guard", guard.Serve)
 	w.run("dns query log", qlog.Run)
 	return nil
+}
+
+// guardQueries hands the guard's queries to inspection, converting them
+// here, at the edge, so that neither package imports the other.
+func guardQueries(site *inspect.Site) func(dnsguard.Inspected) {
+	return func(q dnsguard.Inspected) {
+		site.NoteQuery(q.Segment, inspect.GuardQuery{Time: q.Time, Client: q.Client, ClientPort: q.ClientPort, MAC: q.MAC,
+			Server: q.Local, Name: q.Name, Type: q.Type})
+	}
 }

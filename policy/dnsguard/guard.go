@@ -119,6 +119,21 @@ type ClientLookup interface {
 // block (inspect.Resolutions.NoteAnswer is a bounded in-memory table).
 type Answers func(client netip.Addr, name, answer string, at time.Time)
 
+// Inspected is one UDP query a client of the guard sent, as the guard read
+// it, for packet inspection (Config.Queries).
+type Inspected struct {
+	Time       time.Time
+	Client     netip.Addr
+	ClientPort uint16
+	MAC        net.HardwareAddr // from Config.Clients; nil when unknown
+	// Local is the router's address the query came to (invalid when the
+	// socket did not say).
+	Local   netip.Addr
+	Segment string
+	Name    string // lower case, no trailing dot
+	Type    uint16
+}
+
 // Config is the guard's settings and dependencies.
 type Config struct {
 	// Listen is the address for both UDP and TCP, e.g. ":5353".
@@ -149,6 +164,15 @@ type Config struct {
 	Recorder Recorder      // optional
 	Clients  ClientLookup  // optional
 	Answers  Answers       // optional
+	// Queries, when set, is handed every UDP query the guard reads with
+	// a question in it from a client it answers (cached, forwarded,
+	// decided by policy, over its rate or malformed, or dropped because
+	// too many wait for an upstream): packet inspection judges these
+	// from here instead of parsing them off the wire again (its capture
+	// leaves them out). A cached answer's query is handed on from the
+	// hit log, the others on the serving goroutine: it must be quick and
+	// never block.
+	Queries func(Inspected)
 	// Admitted reports whether the portal admitted the client at ip (MAC
 	// may be nil); required for Portal segments to answer more than
 	// PreAdmissionNames. nil: nobody is admitted.
@@ -483,6 +507,18 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 		_ = w.WriteMsg(m)
 		return
 	}
+	pw, _ := w.(*packetWriter)
+	var mac net.HardwareAddr
+	macKnown := false
+	if pw != nil && g.cfg.Queries != nil && !req.Response && len(req.Question) > 0 {
+		// Every query with a question, whatever the answer: inspection
+		// no longer reads them off the wire.
+		if g.cfg.Clients != nil {
+			mac = g.cfg.Clients.MACFor(client)
+		}
+		macKnown = true
+		g.inspectQuery(pw.from, pw.local, seg.Name, req.Question[0], mac, true)
+	}
 	if g.limit != nil && !g.limit.allow(client, g.now()) {
 		// Not recorded either: a flood must not push a client's real
 		// lookups out of what the DSL sees.
@@ -505,7 +541,9 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	q := req.Question[0]
 	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
 	rec := Query{Time: g.now(), Client: client, Segment: seg.Name, Name: name, Type: dns.TypeToString[q.Qtype]}
-	if g.cfg.Clients != nil {
+	if macKnown {
+		rec.MAC = mac
+	} else if g.cfg.Clients != nil {
 		rec.MAC = g.cfg.Clients.MACFor(client)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Timeout*time.Duration(len(g.cfg.Upstreams)+1))
@@ -535,7 +573,7 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	rec.Answer = summary(resp)
 	if proto == "udp" {
 		resp.Truncate(udpSize(req))
-		if pw, ok := w.(*packetWriter); ok && st.answers != nil {
+		if pw != nil && st.answers != nil {
 			// What the next client asking the same in this view gets
 			// from the packed cache, without coming here.
 			if life, ok := cacheLife(resp, rec.Action); ok {
@@ -554,6 +592,17 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if err := w.WriteMsg(resp); err != nil {
 		g.log.Debug("write answer", "client", client, "err", err)
 	}
+}
+
+// inspectQuery hands q, from a client at from to the router's local, to
+// Config.Queries; mac is the client's when known is set, else looked up.
+func (g *Guard) inspectQuery(from netip.AddrPort, local netip.Addr, segment string, q dns.Question, mac net.HardwareAddr, known bool) {
+	client := from.Addr().Unmap()
+	if !known && g.cfg.Clients != nil {
+		mac = g.cfg.Clients.MACFor(client)
+	}
+	g.cfg.Queries(Inspected{Time: g.now(), Client: client, ClientPort: from.Port(), MAC: mac, Local: local.Unmap(),
+		Segment: segment, Name: strings.TrimSuffix(strings.ToLower(q.Name), "."), Type: q.Qtype})
 }
 
 func udpSize(req *dns.Msg) int {

@@ -304,6 +304,7 @@ func (w *udpWorker) handle(pkt, oob []byte, from netip.AddrPort) {
 	if g.inFlight.Add(1) > MaxInFlight {
 		g.inFlight.Add(-1)
 		g.overload.Add(1)
+		w.inspectDropped(pkt, oob, from)
 		return
 	}
 	p := append([]byte(nil), pkt...)
@@ -312,6 +313,25 @@ func (w *udpWorker) handle(pkt, oob []byte, from netip.AddrPort) {
 		defer g.inFlight.Add(-1)
 		g.slowUDP(w.conn, p, from, local)
 	}()
+}
+
+// inspectDropped hands a query dropped unanswered to Config.Queries all
+// the same: a flood must not hide a tunnel's lookups from inspection.
+func (w *udpWorker) inspectDropped(pkt, oob []byte, from netip.AddrPort) {
+	g := w.g
+	if g.cfg.Queries == nil {
+		return
+	}
+	seg, _, inside := g.segment(g.state.Load(), from.Addr().Unmap())
+	if !inside {
+		return
+	}
+	// The long way's parse: this path sheds load, it is not the hot one.
+	req := new(dns.Msg)
+	if req.Unpack(pkt) != nil || req.Response || len(req.Question) == 0 {
+		return
+	}
+	g.inspectQuery(from, destination(oob), seg.Name, req.Question[0], nil, false)
 }
 
 // fast answers pkt from the packed cache and reports whether it did.
@@ -375,8 +395,17 @@ func (w *udpWorker) answer(pkt, oob []byte, from netip.AddrPort, out []byte, now
 		}
 	}()
 	w.queries++
+	var local netip.Addr
+	if g.cfg.Queries != nil {
+		local = destination(oob)
+	}
 	if g.limit != nil && !g.limit.allow(client, now) {
 		w.limitedCnt++
+		if g.cfg.Queries != nil {
+			// Inspection is told of it all the same (a tunnel over its
+			// rate is still a tunnel); the query log is not.
+			w.note(hitNote{at: now, client: client, port: from.Port(), local: local, segment: seg.Name, e: e, refused: true})
+		}
 		return refusedWire(out, pkt, len(q.qname)), true
 	}
 	switch e.action {
@@ -389,7 +418,7 @@ func (w *udpWorker) answer(pkt, oob []byte, from netip.AddrPort, out []byte, now
 		w.blocked++
 	}
 	ans = e.patch(out, binary.BigEndian.Uint16(pkt), &q, now)
-	w.note(hitNote{at: now, client: client, segment: seg.Name, e: e})
+	w.note(hitNote{at: now, client: client, port: from.Port(), local: local, segment: seg.Name, e: e})
 	return ans, true
 }
 
@@ -444,6 +473,7 @@ func (g *Guard) slowUDP(c *net.UDPConn, p []byte, from netip.AddrPort, local net
 	case dns.MsgIgnore:
 		return
 	case dns.MsgReject, dns.MsgRejectNotImplemented:
+		g.inspectRejected(p, from, local)
 		// As miekg/dns's server answers what it will not hand on.
 		m := new(dns.Msg)
 		m.Id, m.Response = dh.Id, true
@@ -460,6 +490,25 @@ func (g *Guard) slowUDP(c *net.UDPConn, p []byte, from netip.AddrPort, local net
 		return
 	}
 	g.ServeDNS(pw, req)
+}
+
+// inspectRejected hands a query the guard answers FORMERR or NOTIMP
+// without looking at it (two questions, an opcode other than QUERY) to
+// Config.Queries when it still parses: inspection judged its first
+// question when it read queries off the wire.
+func (g *Guard) inspectRejected(p []byte, from netip.AddrPort, local netip.Addr) {
+	if g.cfg.Queries == nil {
+		return
+	}
+	seg, _, inside := g.segment(g.state.Load(), from.Addr().Unmap())
+	if !inside {
+		return
+	}
+	req := new(dns.Msg)
+	if req.Unpack(p) != nil || req.Response || len(req.Question) == 0 {
+		return
+	}
+	g.inspectQuery(from, local, seg.Name, req.Question[0], nil, false)
 }
 
 // packetWriter is the dns.ResponseWriter of the long way over UDP.
@@ -515,7 +564,7 @@ func (w *packetWriter) store(k *packedNote, b []byte) {
 		}
 	}
 	e := &packedEntry{wire: b, ttls: ttls, qend: qend, stored: k.rec.Time, expires: k.rec.Time.Add(k.life),
-		name: k.rec.Name, qtype: k.rec.Type, summary: k.rec.Answer, action: k.rec.Action, admission: k.admission}
+		name: k.rec.Name, qtype: k.rec.Type, qtypeNum: q.qtype, summary: k.rec.Answer, action: k.rec.Action, admission: k.admission}
 	if e.action == Cached {
 		e.action = Forwarded
 	}
