@@ -51,7 +51,7 @@ func TestGuardQueriesReachInspection(t *testing.T) {
 			{Name: "staff", Subnet: netip.MustParsePrefix("127.0.0.3/32")},
 		},
 		ClientQPS: -1,
-		Queries:   guardQueries(site),
+		Queries:   guardQueries(site, map[string]netip.Addr{"pupil": netip.MustParseAddr("127.0.0.1")}),
 	}, nil)
 	if err != nil {
 		t.Fatal(err)

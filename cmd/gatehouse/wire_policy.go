@@ -149,7 +149,11 @@ func wireDNS(_ context.Context, w *wiring) error {
 	gc.Answers = w.site.NoteAnswer
 	// Its queries are judged as read (wireInspect leaves them out of the
 	// capture): one parse per query, the guard's.
-	gc.Queries = guardQueries(w.site)
+	gateways := map[string]netip.Addr{}
+	for _, s := range w.cfg.Segments {
+		gateways[s.Name] = s.Gateway
+	}
+	gc.Queries = guardQueries(w.site, gateways)
 	// Visitors resolve only the portal's and the OS probes' names until admitted.
 	gc.Admitted = w.enf.Admitted
 	guard, err := dnsguard.New(gc, w.log.With("component", "dnsguard"))
@@ -165,10 +169,13 @@ func wireDNS(_ context.Context, w *wiring) error {
 }
 
 // guardQueries hands the guard's queries to inspection, converting them
-// here, at the edge, so that neither package imports the other.
-func guardQueries(site *inspect.Site) func(dnsguard.Inspected) {
+// here, at the edge, so that neither package imports the other. The guard
+// is named by the address each segment's clients ask it at, its gateway
+// (gateways, by segment name): the one the capture would have seen the
+// query sent to.
+func guardQueries(site *inspect.Site, gateways map[string]netip.Addr) func(dnsguard.Inspected) {
 	return func(q dnsguard.Inspected) {
 		site.NoteQuery(q.Segment, inspect.GuardQuery{Time: q.Time, Client: q.Client, ClientPort: q.ClientPort, MAC: q.MAC,
-			Server: q.Local, Name: q.Name, Type: q.Type})
+			Server: gateways[q.Segment], Name: q.Name, Type: q.Type})
 	}
 }

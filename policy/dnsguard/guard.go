@@ -126,12 +126,9 @@ type Inspected struct {
 	Client     netip.Addr
 	ClientPort uint16
 	MAC        net.HardwareAddr // from Config.Clients; nil when unknown
-	// Local is the router's address the query came to (invalid when the
-	// socket did not say).
-	Local   netip.Addr
-	Segment string
-	Name    string // lower case, no trailing dot
-	Type    uint16
+	Segment    string
+	Name       string // lower case, no trailing dot
+	Type       uint16
 }
 
 // Config is the guard's settings and dependencies.
@@ -517,7 +514,7 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 			mac = g.cfg.Clients.MACFor(client)
 		}
 		macKnown = true
-		g.inspectQuery(pw.from, pw.local, seg.Name, req.Question[0], mac, true)
+		g.inspectQuery(pw.from, seg.Name, req.Question[0], mac, true)
 	}
 	if g.limit != nil && !g.limit.allow(client, g.now()) {
 		// Not recorded either: a flood must not push a client's real
@@ -594,14 +591,14 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 }
 
-// inspectQuery hands q, from a client at from to the router's local, to
-// Config.Queries; mac is the client's when known is set, else looked up.
-func (g *Guard) inspectQuery(from netip.AddrPort, local netip.Addr, segment string, q dns.Question, mac net.HardwareAddr, known bool) {
+// inspectQuery hands q, from a client at from, to Config.Queries; mac is
+// the client's when known is set, else looked up.
+func (g *Guard) inspectQuery(from netip.AddrPort, segment string, q dns.Question, mac net.HardwareAddr, known bool) {
 	client := from.Addr().Unmap()
 	if !known && g.cfg.Clients != nil {
 		mac = g.cfg.Clients.MACFor(client)
 	}
-	g.cfg.Queries(Inspected{Time: g.now(), Client: client, ClientPort: from.Port(), MAC: mac, Local: local.Unmap(),
+	g.cfg.Queries(Inspected{Time: g.now(), Client: client, ClientPort: from.Port(), MAC: mac,
 		Segment: segment, Name: strings.TrimSuffix(strings.ToLower(q.Name), "."), Type: q.Qtype})
 }
 

@@ -33,8 +33,7 @@ const hitLogSize = 8192
 type hitNote struct {
 	at      time.Time
 	client  netip.Addr
-	port    uint16
-	local   netip.Addr // the query's destination; set only for Config.Queries
+	port    uint16 // the client's
 	segment string
 	e       *packedEntry
 	// refused: the client was over its rate and answered REFUSED; only
@@ -186,7 +185,7 @@ func (g *Guard) noteHit(n *hitNote, m *macMemo) {
 		if g.cfg.Clients != nil {
 			mac = m.lookup(g.cfg.Clients, n.client)
 		}
-		g.cfg.Queries(Inspected{Time: n.at, Client: n.client, ClientPort: n.port, MAC: mac, Local: n.local, Segment: n.segment, Name: e.name, Type: e.qtypeNum})
+		g.cfg.Queries(Inspected{Time: n.at, Client: n.client, ClientPort: n.port, MAC: mac, Segment: n.segment, Name: e.name, Type: e.qtypeNum})
 		return
 	}
 	rec := Query{Time: n.at, Client: n.client, Segment: n.segment, Name: e.name, Type: e.qtype, Answer: e.summary, Action: e.action}
@@ -200,7 +199,7 @@ func (g *Guard) noteHit(n *hitNote, m *macMemo) {
 		g.cfg.Recorder.Record(rec)
 	}
 	if g.cfg.Queries != nil {
-		g.cfg.Queries(Inspected{Time: n.at, Client: n.client, ClientPort: n.port, MAC: rec.MAC, Local: n.local, Segment: n.segment, Name: e.name, Type: e.qtypeNum})
+		g.cfg.Queries(Inspected{Time: n.at, Client: n.client, ClientPort: n.port, MAC: rec.MAC, Segment: n.segment, Name: e.name, Type: e.qtypeNum})
 	}
 	if g.cfg.Answers != nil && !(e.toldClient == n.client && sameAnswerGrain(n.at, e.toldAt)) {
 		e.toldClient, e.toldAt = n.client, n.at

@@ -331,7 +331,7 @@ func (w *udpWorker) inspectDropped(pkt, oob []byte, from netip.AddrPort) {
 	if req.Unpack(pkt) != nil || req.Response || len(req.Question) == 0 {
 		return
 	}
-	g.inspectQuery(from, destination(oob), seg.Name, req.Question[0], nil, false)
+	g.inspectQuery(from, seg.Name, req.Question[0], nil, false)
 }
 
 // fast answers pkt from the packed cache and reports whether it did.
@@ -395,16 +395,12 @@ func (w *udpWorker) answer(pkt, oob []byte, from netip.AddrPort, out []byte, now
 		}
 	}()
 	w.queries++
-	var local netip.Addr
-	if g.cfg.Queries != nil {
-		local = destination(oob)
-	}
 	if g.limit != nil && !g.limit.allow(client, now) {
 		w.limitedCnt++
 		if g.cfg.Queries != nil {
 			// Inspection is told of it all the same (a tunnel over its
 			// rate is still a tunnel); the query log is not.
-			w.note(hitNote{at: now, client: client, port: from.Port(), local: local, segment: seg.Name, e: e, refused: true})
+			w.note(hitNote{at: now, client: client, port: from.Port(), segment: seg.Name, e: e, refused: true})
 		}
 		return refusedWire(out, pkt, len(q.qname)), true
 	}
@@ -418,7 +414,7 @@ func (w *udpWorker) answer(pkt, oob []byte, from netip.AddrPort, out []byte, now
 		w.blocked++
 	}
 	ans = e.patch(out, binary.BigEndian.Uint16(pkt), &q, now)
-	w.note(hitNote{at: now, client: client, port: from.Port(), local: local, segment: seg.Name, e: e})
+	w.note(hitNote{at: now, client: client, port: from.Port(), segment: seg.Name, e: e})
 	return ans, true
 }
 
@@ -473,7 +469,7 @@ func (g *Guard) slowUDP(c *net.UDPConn, p []byte, from netip.AddrPort, local net
 	case dns.MsgIgnore:
 		return
 	case dns.MsgReject, dns.MsgRejectNotImplemented:
-		g.inspectRejected(p, from, local)
+		g.inspectRejected(p, from)
 		// As miekg/dns's server answers what it will not hand on.
 		m := new(dns.Msg)
 		m.Id, m.Response = dh.Id, true
@@ -496,7 +492,7 @@ func (g *Guard) slowUDP(c *net.UDPConn, p []byte, from netip.AddrPort, local net
 // without looking at it (two questions, an opcode other than QUERY) to
 // Config.Queries when it still parses: inspection judged its first
 // question when it read queries off the wire.
-func (g *Guard) inspectRejected(p []byte, from netip.AddrPort, local netip.Addr) {
+func (g *Guard) inspectRejected(p []byte, from netip.AddrPort) {
 	if g.cfg.Queries == nil {
 		return
 	}
@@ -508,7 +504,7 @@ func (g *Guard) inspectRejected(p []byte, from netip.AddrPort, local netip.Addr)
 	if req.Unpack(p) != nil || req.Response || len(req.Question) == 0 {
 		return
 	}
-	g.inspectQuery(from, local, seg.Name, req.Question[0], nil, false)
+	g.inspectQuery(from, seg.Name, req.Question[0], nil, false)
 }
 
 // packetWriter is the dns.ResponseWriter of the long way over UDP.
