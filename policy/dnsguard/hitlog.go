@@ -33,11 +33,12 @@ const hitLogSize = 8192
 type hitNote struct {
 	at      time.Time
 	client  netip.Addr
-	port    uint16 // the client's
 	segment string
 	e       *packedEntry
-	// refused: the client was over its rate and answered REFUSED; only
-	// inspection (Config.Queries) is told.
+	// port is the client's; refused: the client was over its rate and
+	// answered REFUSED, so only inspection (Config.Queries) is told.
+	// Together, last, they take one word: 16,384 notes are allocated.
+	port    uint16
 	refused bool
 }
 
