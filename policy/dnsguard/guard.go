@@ -18,7 +18,8 @@
 // a Recorder; policy/querylog writes them to package store and purges them
 // after the retention), know which MAC has an IP (a ClientLookup, the DHCP
 // server, answers that), classify traffic (it tells packet inspection what
-// each client was answered through Config.Answers), or program the kernel.
+// each client was answered through Config.Answers and hands it each UDP
+// query it read, parsed, through Config.Queries), or program the kernel.
 package dnsguard
 
 import (
