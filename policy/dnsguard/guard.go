@@ -135,9 +135,19 @@ type Inspected struct {
 // Config is the guard's settings and dependencies.
 type Config struct {
 	// Listen is the address for both UDP and TCP, e.g. ":5353".
-	Listen    string
-	Upstreams []netip.AddrPort
-	Segments  []SegmentPolicy
+	Listen string
+	// RedirectedListen, when set, is a second UDP address (e.g. ":5392")
+	// where the kernel sends the segments' queries to other resolvers
+	// (8.8.8.8 and the like). They are answered exactly as on Listen
+	// (policy, caches, logs, rate limits; replies leave from the address
+	// the datagram arrived at, which conntrack turns back into the one
+	// the client asked) but are never handed to Queries: packet
+	// inspection's capture still reads them off the wire, since their
+	// destination is not the guard's, and judging them twice would
+	// raise every finding twice.
+	RedirectedListen string
+	Upstreams        []netip.AddrPort
+	Segments         []SegmentPolicy
 	// Default applies to clients in no segment that are Local.
 	Default SegmentPolicy
 	// Local are the clients outside every segment that are still answered
@@ -332,27 +342,37 @@ func (g *Guard) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var redirected []*net.UDPConn
+	if g.cfg.RedirectedListen != "" {
+		if redirected, err = listenUDP(ctx, g.cfg.RedirectedListen, g.udpSockets()); err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
-		for _, c := range conns {
+		for _, c := range append(conns, redirected...) {
 			c.Close()
 		}
 		return fmt.Errorf("dnsguard: listen tcp %s: %w", g.cfg.Listen, err)
 	}
-	return g.serve(ctx, conns, nil, ln)
+	return g.serve(ctx, conns, redirected, nil, ln)
 }
 
 // ServeConns answers on already open sockets until ctx ends, then closes them.
 func (g *Guard) ServeConns(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
 	if uc, ok := pc.(*net.UDPConn); ok {
-		return g.serve(ctx, []*net.UDPConn{uc}, nil, ln)
+		return g.serve(ctx, []*net.UDPConn{uc}, nil, nil, ln)
 	}
-	return g.serve(ctx, nil, pc, ln)
+	return g.serve(ctx, nil, nil, pc, ln)
 }
 
-// serve answers UDP on conns with the guard's own loop, on pc (a
-// PacketConn that is not a UDP socket) through miekg/dns, and TCP on ln.
-func (g *Guard) serve(ctx context.Context, conns []*net.UDPConn, pc net.PacketConn, ln net.Listener) error {
+// serve answers UDP on conns and redirected (Config.RedirectedListen's)
+// with the guard's own loop, on pc (a PacketConn that is not a UDP
+// socket) through miekg/dns, and TCP on ln.
+func (g *Guard) serve(ctx context.Context, conns, redirected []*net.UDPConn, pc net.PacketConn, ln net.Listener) error {
 	servers := []*dns.Server{{Listener: ln, Handler: g, Net: "tcp", ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}}
 	if pc != nil {
 		servers = append(servers, &dns.Server{PacketConn: pc, Handler: g, Net: "udp"})
@@ -373,11 +393,11 @@ func (g *Guard) serve(ctx context.Context, conns []*net.UDPConn, pc net.PacketCo
 		defer wg.Done()
 		g.runHitLog(sctx)
 	}()
-	if len(conns) > 0 {
+	if len(conns)+len(redirected) > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := g.serveUDP(sctx, conns); err != nil {
+			if err := g.serveUDP(sctx, conns, redirected); err != nil {
 				errc <- err
 			}
 		}()
@@ -508,7 +528,7 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	pw, _ := w.(*packetWriter)
 	var mac net.HardwareAddr
 	macKnown := false
-	if pw != nil && g.cfg.Queries != nil && !req.Response && len(req.Question) > 0 {
+	if pw != nil && !pw.redirected && g.cfg.Queries != nil && !req.Response && len(req.Question) > 0 {
 		// Every query with a question, whatever the answer: inspection
 		// no longer reads them off the wire.
 		if g.cfg.Clients != nil {

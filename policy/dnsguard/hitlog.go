@@ -36,10 +36,13 @@ type hitNote struct {
 	segment string
 	e       *packedEntry
 	// port is the client's; refused: the client was over its rate and
-	// answered REFUSED, so only inspection (Config.Queries) is told.
-	// Together, last, they take one word: 16,384 notes are allocated.
-	port    uint16
-	refused bool
+	// answered REFUSED, so only inspection (Config.Queries) is told;
+	// uninspected: the query came in on Config.RedirectedListen, so
+	// inspection is not told. Together, last, they take one word: 16,384
+	// notes are allocated.
+	port        uint16
+	refused     bool
+	uninspected bool
 }
 
 type hitLog struct {
@@ -199,7 +202,7 @@ func (g *Guard) noteHit(n *hitNote, m *macMemo) {
 	if g.cfg.Recorder != nil {
 		g.cfg.Recorder.Record(rec)
 	}
-	if g.cfg.Queries != nil {
+	if g.cfg.Queries != nil && !n.uninspected {
 		g.cfg.Queries(Inspected{Time: n.at, Client: n.client, ClientPort: n.port, MAC: rec.MAC, Segment: n.segment, Name: e.name, Type: e.qtypeNum})
 	}
 	if g.cfg.Answers != nil && !(e.toldClient == n.client && sameAnswerGrain(n.at, e.toldAt)) {

@@ -1,6 +1,8 @@
 package dnsguard
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -95,5 +97,81 @@ func TestGuardHandsEveryUDPQueryToInspection(t *testing.T) {
 				t.Errorf("TXT query handed on as type %d", q.Type)
 			}
 		}
+	}
+}
+
+// TestGuardKeepsRedirectedQueriesFromInspection: queries that come in on
+// Config.RedirectedListen (the kernel's redirect of queries to other
+// resolvers) are answered exactly as on Listen, from the same caches and
+// into the same query log, but none is handed to Config.Queries (the
+// capture still reads them), whatever became of it; the same queries on
+// the guard's own port still are.
+func TestGuardKeepsRedirectedQueriesFromInspection(t *testing.T) {
+	up := startUpstream(t)
+	var log inspectedLog
+	rec := &recorder{}
+	g, err := New(Config{Upstreams: []netip.AddrPort{up.addr}, BlockedNames: []string{"nordvpn.com"}, ClientQPS: 3,
+		Queries: log.add, Recorder: rec, Segments: []SegmentPolicy{
+			{Name: "pupil", Subnet: netip.MustParsePrefix(pupilClient + "/32")},
+			{Name: "staff", Subnet: netip.MustParsePrefix(staffClient + "/32")},
+		}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []*net.UDPConn
+	for range 2 {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	own, redirected := conns[0].LocalAddr().String(), conns[1].LocalAddr().String()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.serve(ctx, conns[:1], conns[1:], nil, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+
+	if r := ask(t, redirected, pupilClient, "udp", "School.Example", dns.TypeA, false); len(r.Answer) == 0 { // forwarded
+		t.Fatalf("redirected query not answered: %v", r)
+	}
+	ask(t, redirected, pupilClient, "udp", "school.example", dns.TypeA, true) // a packed-cache hit
+	if r := ask(t, redirected, pupilClient, "udp", "x.nordvpn.com", dns.TypeA, false); r.Rcode != dns.RcodeNameError {
+		t.Errorf("blocked name over the redirected port: %s, want NXDOMAIN", dns.RcodeToString[r.Rcode])
+	}
+	ask(t, redirected, staffClient, "udp", "aGVsbG8gd29ybGQ.t.example", 65399, false)
+	for range 4 {
+		ask(t, redirected, pupilClient, "udp", "school.example", dns.TypeA, false)
+	}
+	if r := ask(t, redirected, pupilClient, "udp", "over.example", dns.TypeTXT, false); r.Rcode != dns.RcodeRefused {
+		t.Errorf("the pupil's query over its rate on the redirected port: %s, want REFUSED (the same limit)", dns.RcodeToString[r.Rcode])
+	}
+	// The staff client asks the guard itself: handed on.
+	ask(t, own, staffClient, "udp", "aGVsbG8gd29ybGQ.t.example", 65399, false)
+	ask(t, own, staffClient, "udp", "other.example", dns.TypeA, false)
+	got := log.wait(3) // waits out the hit log: a third would be one too many
+	var names []string
+	for _, q := range got {
+		names = append(names, q.Name)
+	}
+	slices.Sort(names)
+	if want := []string{"agvsbg8gd29ybgq.t.example", "other.example"}; !slices.Equal(names, want) {
+		t.Errorf("handed on %q, want only the queries to the guard's own port %q", names, want)
+	}
+	rec.mu.Lock()
+	logged := len(rec.got)
+	rec.mu.Unlock()
+	// school (forwarded, cached x5), nordvpn, tunnel name x2, other.
+	if logged < 9 {
+		t.Errorf("%d queries in the query log, want the redirected ones too (9)", logged)
 	}
 }
