@@ -20,6 +20,14 @@ import (
 const (
 	portalPort = 8080
 	dnsPort    = 53
+	// dnsRedirectPort is the guard's second UDP port, where the kernel
+	// sends the segments' queries to other resolvers (8.8.8.8 and the
+	// like): the guard answers them as on dnsPort but does not hand them
+	// to inspection, whose capture reads them already (they are not
+	// addressed to the guard). No configured service uses it (admin,
+	// RADIUS and CoA are 8443, 1812, 1813 and 3799 by default; 5353-5355
+	// are mDNS and LLMNR, 5300 the DNS benchmark's upstream).
+	dnsRedirectPort = 5392
 	// driftCheck is how often the kernel's table is compared with what it
 	// should hold.
 	driftCheck = 30 * time.Second
@@ -47,6 +55,8 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 		AdminAddr:  admin,
 		PortalPort: portalPort,
 		DNSPort:    dnsPort,
+		// Queries to other resolvers reach the guard on a port of their own.
+		DNSRedirectPort: dnsRedirectPort,
 
 		RelayInterfaces: cfg.DHCPRelay.Interfaces,
 	}
@@ -76,10 +86,13 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 // (n, from policyNetwork) say.
 func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 	gc := dnsguard.Config{
-		Listen:       fmt.Sprintf(":%d", dnsPort),
-		Upstreams:    cfg.DNS.Upstream,
-		BlockedNames: inspect.BypassServiceNames(),
-		ClientQPS:    cfg.DNS.ClientQPS,
+		Listen: fmt.Sprintf(":%d", dnsPort),
+		// The segments' queries to other resolvers (policyNetwork's
+		// DNSRedirectPort).
+		RedirectedListen: fmt.Sprintf(":%d", n.DNSRedirectPort),
+		Upstreams:        cfg.DNS.Upstream,
+		BlockedNames:     inspect.BypassServiceNames(),
+		ClientQPS:        cfg.DNS.ClientQPS,
 	}
 	if cfg.Portal.Host != "" {
 		gc.PortalNames = []string{cfg.Portal.Host}
