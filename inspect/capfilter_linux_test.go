@@ -49,18 +49,29 @@ func TestOwnDNSReplyFilter(t *testing.T) {
 		// only what leaves the router is left out.
 		spoofed = forged + ":53>" + other + ":9999"
 		query6  = "[" + filterClient6 + "]:40006>[" + filterGuard6 + "]:53"
-		reply6  = "[" + filterGuard6 + "]:53>[" + filterClient6 + "]:40006"
+		// A query to the guard from outside the guard's clients
+		// (OwnDNSClients of "queries too").
+		queryForeign = forged + ":40009>" + guard + ":53"
+		reply6       = "[" + filterGuard6 + "]:53>[" + filterClient6 + "]:40006"
 	)
-	all := []string{query, reply, queryOther, replyOther, fromClient, guardOther, spoofed, query6, reply6}
+	all := []string{query, reply, queryOther, replyOther, fromClient, guardOther, spoofed, query6, reply6, queryForeign}
+	ownAll := []netip.Addr{netip.MustParseAddr(guard), netip.MustParseAddr(filterGuard6), netip.MustParseAddr(forged)}
 	for _, tc := range []struct {
 		name string
 		cfg  CaptureConfig
 		want []string
 	}{
 		{"filtered", CaptureConfig{OwnDNS: []netip.Addr{netip.MustParseAddr(guard), netip.MustParseAddr(filterGuard6), netip.MustParseAddr(forged)}},
-			[]string{query, queryOther, replyOther, fromClient, guardOther, spoofed, query6}},
+			[]string{query, queryOther, replyOther, fromClient, guardOther, spoofed, query6, queryForeign}},
 		{"v4 only", CaptureConfig{OwnDNS: []netip.Addr{netip.MustParseAddr(guard)}},
-			[]string{query, queryOther, replyOther, fromClient, guardOther, spoofed, query6, reply6}},
+			[]string{query, queryOther, replyOther, fromClient, guardOther, spoofed, query6, reply6, queryForeign}},
+		// The guard hands its clients' queries over (Site.NoteQuery):
+		// those to its addresses are left out too; one to another
+		// resolver, or from outside the clients, is still captured.
+		{"queries too", CaptureConfig{OwnDNS: ownAll, OwnDNSClients: []netip.Prefix{netip.MustParsePrefix("10.99.2.4/30"), netip.MustParsePrefix("fd00:99::4/126")}},
+			[]string{queryOther, replyOther, fromClient, guardOther, spoofed, queryForeign}},
+		{"v6 clients only", CaptureConfig{OwnDNS: ownAll, OwnDNSClients: []netip.Prefix{netip.MustParsePrefix("fd00:99::/64")}},
+			[]string{query, queryOther, replyOther, fromClient, guardOther, spoofed, queryForeign}},
 		{"unfiltered", CaptureConfig{}, all},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,7 +136,7 @@ func captureScenario(t *testing.T, cfg CaptureConfig, guard, other, client, forg
 	if err := cliNS.Do(func() error {
 		return errors.Join(listen("c1", client+":40001"), listen("c2", client+":40002"),
 			listen("c3", client+":40003"), listen("c53", client+":53"), listen("forged", forged+":53"),
-			listen("c6", "["+filterClient6+"]:40006"))
+			listen("c6", "["+filterClient6+"]:40006"), listen("f2", forged+":40009"))
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +155,7 @@ func captureScenario(t *testing.T, cfg CaptureConfig, guard, other, client, forg
 	send("forged", other+":9999")
 	send("c6", "["+filterGuard6+"]:53")
 	send("guard6", "["+filterClient6+"]:40006")
+	send("f2", guard+":53")
 
 	var got []string
 	var eth layers.Ethernet

@@ -37,6 +37,13 @@ type CaptureConfig struct {
 	// of the capture by a kernel filter (see ownDNSReplyFilter for exactly
 	// what, and why nothing a bypass could use is).
 	OwnDNS []netip.Addr
+	// OwnDNSClients, when set with OwnDNS, are the addresses the guard
+	// hands every UDP query it reads from to inspection (Site.NoteQuery):
+	// their queries to port 53 of OwnDNS are left out of the capture too
+	// (see ownDNSFilter). Should the filter not fit (too many addresses
+	// for its jumps) the queries are captured as well: judged twice,
+	// never missed.
+	OwnDNSClients []netip.Prefix
 }
 
 // MinCaptureRing and MaxCaptureRing bound CaptureConfig.RingBytes.
@@ -105,7 +112,10 @@ func OpenCapture(iface string, cfg CaptureConfig) (*LiveCapture, error) {
 		return nil, fmt.Errorf("inspect: open AF_PACKET on %s: %w", iface, err)
 	}
 	if len(cfg.OwnDNS) > 0 {
-		prog, err := ownDNSReplyFilter(cfg.OwnDNS)
+		prog, err := ownDNSFilter(cfg.OwnDNS, cfg.OwnDNSClients)
+		if err != nil && len(cfg.OwnDNSClients) > 0 {
+			prog, err = ownDNSReplyFilter(cfg.OwnDNS)
+		}
 		if err == nil {
 			err = tp.SetBPF(prog)
 		}

@@ -33,6 +33,13 @@ func (e *Engine) inspectDNS(f *flow, dir int, b []byte) {
 	// A view of the decoder's buffer, valid for this call: what keeps the
 	// name (the tunnel tracker's table, evidence) copies it.
 	name := strings.ToLower(strings.TrimSuffix(bytesView(q.Name), "."))
+	e.dnsQuery(f, name, q.Type)
+}
+
+// dnsQuery judges one query for name (lower case, no trailing dot) on f:
+// the checks every query gets, whether the engine read it off the wire or
+// the router's DNS guard handed it over (GuardQuery).
+func (e *Engine) dnsQuery(f *flow, name string, qtype layers.DNSType) {
 	switch {
 	case strings.HasPrefix(name, "2.dnscrypt-cert."):
 		e.raiseAs(f, Likely, ClassDoH, "dnscrypt", "DNS query for a DNSCrypt resolver certificate "+name)
@@ -46,7 +53,7 @@ func (e *Engine) inspectDNS(f *flow, dir int, b []byte) {
 		e.raiseAs(f, Likely, ClassDoH, "doh:"+p, "DNS query for a DNS-over-HTTPS resolver name "+name)
 		return
 	}
-	if ev := e.dnsTun.query(name, q.Type); ev != "" {
+	if ev := e.dnsTun.query(name, qtype); ev != "" {
 		e.raiseAs(f, Likely, ClassTunnel, "dns-tunnel", ev)
 	}
 }

@@ -8,7 +8,10 @@
 // pcapng replay and AF_PACKET capture, and Resolutions: which names each
 // client looked up and which addresses it was given, fed by the DNS guard
 // (through NoteAnswer, wired by the daemon) and by the DNS answers on the
-// wire. Classifiers decide on evidence in the traffic (handshake structure,
+// wire. The DNS guard also hands over every UDP query it read, parsed
+// (Site.NoteQuery, guardquery.go): the capture leaves those datagrams out
+// and the engine judges the handed-over query as it would the captured
+// one. Classifiers decide on evidence in the traffic (handshake structure,
 // names in TLS/QUIC/DNS, the name behind an address or the lack of one,
 // addresses of single-purpose services), never on a port number alone. A flow is no longer
 // inspected once it is classified or after a bounded number of packets and

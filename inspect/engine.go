@@ -137,6 +137,8 @@ type Engine struct {
 	cryptoOwner flowKey
 	quicDCID    []byte
 	dns         layers.DNS
+	// guardFlow is the one-query flow GuardQuery judges, reused.
+	guardFlow flow
 
 	dnsTun  *dnsTunnelTracker
 	res     *Resolutions

@@ -58,6 +58,19 @@ type Site struct {
 	log     *slog.Logger
 	res     *Resolutions
 	engines []*Engine
+	// guard judges the queries the DNS guard hands over (NoteQuery), by
+	// segment: an engine of its own per segment, beside the capture's,
+	// because the guard's goroutines call in while the capture runs.
+	guard map[string]*guardEngine
+	// guardAny takes the queries of a segment no interface is named for.
+	guardAny *guardEngine
+}
+
+// guardEngine is an engine that only ever judges handed-over queries,
+// under its lock.
+type guardEngine struct {
+	mu sync.Mutex
+	e  *Engine
 }
 
 // NewSite builds the engines; it opens no sockets.
@@ -75,6 +88,25 @@ func NewSite(opt SiteOptions) *Site {
 		var onFlow func(FlowRecord)
 		if opt.OnFlow != nil {
 			onFlow = opt.OnFlow(ifc.Segment)
+		}
+		if s.guard[ifc.Segment] == nil {
+			if s.guard == nil {
+				s.guard = map[string]*guardEngine{}
+			}
+			// No flows of its own: each handed-over query is one.
+			s.guard[ifc.Segment] = &guardEngine{e: NewEngine(Options{
+				InsideSubnets: opt.InsideSubnets,
+				MinConfidence: opt.MinConfidence,
+				Signatures:    opt.Signatures,
+				Resolutions:   s.res,
+				Buffers:       bufs,
+				MaxFlows:      1,
+				Sink:          sink,
+				OnFlow:        onFlow,
+			})}
+			if s.guardAny == nil {
+				s.guardAny = s.guard[ifc.Segment]
+			}
 		}
 		name := ifc.Name
 		s.engines = append(s.engines, NewEngine(Options{
@@ -101,6 +133,23 @@ func NewSite(opt SiteOptions) *Site {
 // dnsguard.Config.Answers); it is safe to call from the guard's goroutines.
 func (s *Site) NoteAnswer(client netip.Addr, name, answer string, at time.Time) {
 	s.res.NoteAnswer(client, name, answer, at)
+}
+
+// NoteQuery judges a UDP query the DNS guard read from a client of segment
+// (as the capture would have, had it not been told to leave the guard's
+// queries out: CaptureConfig.OwnDNSClients); it is safe to call from the
+// guard's goroutines. A segment no interface is captured for goes to the
+// first interface's segment, so that no handed-over query goes unjudged.
+func (s *Site) NoteQuery(segment string, q GuardQuery) {
+	g := s.guard[segment]
+	if g == nil {
+		if g = s.guardAny; g == nil {
+			return // nothing is captured: nothing was inspected before either
+		}
+	}
+	g.mu.Lock()
+	g.e.GuardQuery(q)
+	g.mu.Unlock()
 }
 
 // Run captures on every interface until ctx is done. A capture that fails,
@@ -155,6 +204,9 @@ func (s *Site) ReloadSignatures(path string) (*Signatures, error) {
 	}
 	for _, e := range s.engines {
 		e.SetSignatures(sigs)
+	}
+	for _, g := range s.guard {
+		g.e.SetSignatures(sigs)
 	}
 	return sigs, nil
 }

@@ -52,6 +52,8 @@ func exampleNetwork() Network {
 		AdminAddr:  netip.MustParseAddrPort("10.99.0.1:8443"),
 		PortalPort: 8080,
 		DNSPort:    5353,
+		// The daemon's second guard port, for queries to other resolvers.
+		DNSRedirectPort: 5392,
 	}
 }
 

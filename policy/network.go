@@ -27,6 +27,13 @@ type Network struct {
 	// DNSPort is the DNS guard's port on the router; every segment's port 53
 	// traffic, whatever resolver it was sent to, is redirected there.
 	DNSPort uint16
+	// DNSRedirectPort, when set, is a second DNS guard port on the router:
+	// a segment's UDP port 53 traffic to an address other than a segment's
+	// gateway (another resolver, e.g. 8.8.8.8) is redirected there
+	// instead of to DNSPort, so that the guard can tell it from queries
+	// sent to it (NAT leaves no per-datagram original destination). 0
+	// redirects everything to DNSPort. TCP always goes to DNSPort.
+	DNSRedirectPort uint16
 	// PortalTLSPort is the portal's HTTPS port on the router, 0 when it has
 	// none.
 	PortalTLSPort uint16
@@ -85,6 +92,11 @@ func (n Network) Validate() error {
 	}
 	if n.PortalPort == 0 || n.DNSPort == 0 {
 		return fmt.Errorf("policy: portal port %d and DNS port %d must both be set", n.PortalPort, n.DNSPort)
+	}
+	// The router's other UDP services; the TCP ones (admin, portal) do
+	// not share the redirect port's protocol.
+	if p := n.DNSRedirectPort; p != 0 && (p == n.DNSPort || p == 53 || p == 67) {
+		return fmt.Errorf("policy: DNS redirect port %d is already one of the router's UDP ports", p)
 	}
 	var names, ifaces []string
 	for i, s := range n.Segments {

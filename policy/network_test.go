@@ -101,3 +101,19 @@ func TestSegmentsWithNamesTheSegmentsInAMode(t *testing.T) {
 		t.Fatalf("allow: %v", got)
 	}
 }
+
+// TestValidateRefusesADNSRedirectPortTakenByAnotherService: the second
+// DNS guard port must be one no other router UDP service listens on, or
+// the redirect would hand other resolvers' queries to it.
+func TestValidateRefusesADNSRedirectPortTakenByAnotherService(t *testing.T) {
+	n := exampleNetwork()
+	if err := n.Validate(); err != nil {
+		t.Fatalf("the example network: %v", err)
+	}
+	for _, p := range []uint16{n.DNSPort, 53, 67} {
+		n.DNSRedirectPort = p
+		if err := n.Validate(); err == nil {
+			t.Errorf("DNS redirect port %d accepted", p)
+		}
+	}
+}

@@ -94,6 +94,18 @@ func daddrIn(p netip.Prefix) []expr.Any {
 	return append([]expr.Any{loadDaddr()}, inPrefix(p)...)
 }
 
+// daddrNotAny matches an IPv4 destination that is none of addrs (which
+// must be IPv4; it needs ipv4Only first): one load, then a comparison per
+// address, all on the same register.
+func daddrNotAny(addrs []netip.Addr) []expr.Any {
+	e := []expr.Any{loadDaddr()}
+	for _, a := range addrs {
+		b := a.As4()
+		e = append(e, &expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: b[:]})
+	}
+	return e
+}
+
 // etherSaddr loads the source MAC into register 1; link-layer payloads are only
 // meaningful on Ethernet interfaces, as nft(8) itself checks.
 func etherSaddr() []expr.Any {

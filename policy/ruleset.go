@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -190,8 +191,22 @@ func build(n Network, user compiled) *ruleset {
 
 	pre := chainSpec{chain: &nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest}}
+	var gateways []netip.Addr
 	for _, s := range n.Segments {
-		// Whatever resolver a client asked, the DNS guard answers.
+		if s.Gateway.Is4() {
+			gateways = append(gateways, s.Gateway)
+		}
+	}
+	for _, s := range n.Segments {
+		// Whatever resolver a client asked, the DNS guard answers; over
+		// UDP, a query to another resolver than the guard (a segment's
+		// gateway) on a port of its own, so that it is not handed to
+		// inspection, whose capture still sees it with its original
+		// destination (dnsguard.Config.RedirectedListen).
+		if n.DNSRedirectPort != 0 {
+			pre.rules = append(pre.rules, ruleSpec{s.Name + " dns/udp to other resolvers to guard",
+				cat(iifname(s.Interface), ipv4Only(), l4proto(unix.IPPROTO_UDP), dport(53), daddrNotAny(gateways), redirectTo(n.DNSRedirectPort))})
+		}
 		for _, p := range []struct {
 			name  string
 			proto byte
@@ -253,6 +268,9 @@ type routerService struct {
 // there.
 func serviceRules(n Network) []ruleSpec {
 	svcs := []routerService{{"dns/udp", unix.IPPROTO_UDP, n.DNSPort}, {"dns/tcp", unix.IPPROTO_TCP, n.DNSPort}, {"dhcp", unix.IPPROTO_UDP, 67}}
+	if n.DNSRedirectPort != 0 {
+		svcs = append(svcs, routerService{"dns/udp redirected", unix.IPPROTO_UDP, n.DNSRedirectPort})
+	}
 	if n.PortalPort != 0 {
 		svcs = append(svcs, routerService{"portal", unix.IPPROTO_TCP, n.PortalPort})
 	}

@@ -23,9 +23,13 @@ func wireInspect(_ context.Context, w *wiring) error {
 		opt.InsideSubnets = append(opt.InsideSubnets, s.Subnet)
 		opt.DHCPServerIPs = append(opt.DHCPServerIPs, s.Gateway)
 		// The DNS guard (wireDNS) answers each segment from its gateway
-		// and tells the site every answer (Site.NoteAnswer), so its
-		// replies need not be captured; the queries still are.
+		// and tells the site every answer (Site.NoteAnswer) and hands it
+		// every UDP query it reads from the segment (Site.NoteQuery), so
+		// neither its replies nor the segment's queries to its address
+		// need be captured. Queries to any other resolver still are: the
+		// capture sees them before the redirect to the guard.
 		opt.Capture.OwnDNS = append(opt.Capture.OwnDNS, s.Gateway)
+		opt.Capture.OwnDNSClients = append(opt.Capture.OwnDNSClients, s.Subnet)
 	}
 	for _, iface := range w.cfg.Inspect.Interfaces {
 		ifc := inspect.Interface{Name: iface}

@@ -20,6 +20,14 @@ import (
 const (
 	portalPort = 8080
 	dnsPort    = 53
+	// dnsRedirectPort is the guard's second UDP port, where the kernel
+	// sends the segments' queries to other resolvers (8.8.8.8 and the
+	// like): the guard answers them as on dnsPort but does not hand them
+	// to inspection, whose capture reads them already (they are not
+	// addressed to the guard). No configured service uses it (admin,
+	// RADIUS and CoA are 8443, 1812, 1813 and 3799 by default; 5353-5355
+	// are mDNS and LLMNR, 5300 the DNS benchmark's upstream).
+	dnsRedirectPort = 5392
 	// driftCheck is how often the kernel's table is compared with what it
 	// should hold.
 	driftCheck = 30 * time.Second
@@ -47,6 +55,8 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 		AdminAddr:  admin,
 		PortalPort: portalPort,
 		DNSPort:    dnsPort,
+		// Queries to other resolvers reach the guard on a port of their own.
+		DNSRedirectPort: dnsRedirectPort,
 
 		RelayInterfaces: cfg.DHCPRelay.Interfaces,
 	}
@@ -76,10 +86,13 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 // (n, from policyNetwork) say.
 func dnsGuardConfig(cfg *config.Config, n policy.Network) dnsguard.Config {
 	gc := dnsguard.Config{
-		Listen:       fmt.Sprintf(":%d", dnsPort),
-		Upstreams:    cfg.DNS.Upstream,
-		BlockedNames: inspect.BypassServiceNames(),
-		ClientQPS:    cfg.DNS.ClientQPS,
+		Listen: fmt.Sprintf(":%d", dnsPort),
+		// The segments' queries to other resolvers (policyNetwork's
+		// DNSRedirectPort).
+		RedirectedListen: fmt.Sprintf(":%d", n.DNSRedirectPort),
+		Upstreams:        cfg.DNS.Upstream,
+		BlockedNames:     inspect.BypassServiceNames(),
+		ClientQPS:        cfg.DNS.ClientQPS,
 	}
 	if cfg.Portal.Host != "" {
 		gc.PortalNames = []string{cfg.Portal.Host}
@@ -147,6 +160,13 @@ func wireDNS(_ context.Context, w *wiring) error {
 	gc.Recorder = faultRecorder(qlog)
 	gc.Clients = w.dhcp
 	gc.Answers = w.site.NoteAnswer
+	// Its queries are judged as read (wireInspect leaves them out of the
+	// capture): one parse per query, the guard's.
+	gateways := map[string]netip.Addr{}
+	for _, s := range w.cfg.Segments {
+		gateways[s.Name] = s.Gateway
+	}
+	gc.Queries = guardQueries(w.site, gateways)
 	// Visitors resolve only the portal's and the OS probes' names until admitted.
 	gc.Admitted = w.enf.Admitted
 	guard, err := dnsguard.New(gc, w.log.With("component", "dnsguard"))
@@ -159,4 +179,16 @@ func wireDNS(_ context.Context, w *wiring) error {
 	w.run("dns guard", guard.Serve)
 	w.run("dns query log", qlog.Run)
 	return nil
+}
+
+// guardQueries hands the guard's queries to inspection, converting them
+// here, at the edge, so that neither package imports the other. The guard
+// is named by the address each segment's clients ask it at, its gateway
+// (gateways, by segment name): the one the capture would have seen the
+// query sent to.
+func guardQueries(site *inspect.Site, gateways map[string]netip.Addr) func(dnsguard.Inspected) {
+	return func(q dnsguard.Inspected) {
+		site.NoteQuery(q.Segment, inspect.GuardQuery{Time: q.Time, Client: q.Client, ClientPort: q.ClientPort, MAC: q.MAC,
+			Server: gateways[q.Segment], Name: q.Name, Type: q.Type})
+	}
 }

@@ -18,7 +18,8 @@
 // a Recorder; policy/querylog writes them to package store and purges them
 // after the retention), know which MAC has an IP (a ClientLookup, the DHCP
 // server, answers that), classify traffic (it tells packet inspection what
-// each client was answered through Config.Answers), or program the kernel.
+// each client was answered through Config.Answers and hands it each UDP
+// query it read, parsed, through Config.Queries), or program the kernel.
 package dnsguard
 
 import (
@@ -119,12 +120,34 @@ type ClientLookup interface {
 // block (inspect.Resolutions.NoteAnswer is a bounded in-memory table).
 type Answers func(client netip.Addr, name, answer string, at time.Time)
 
+// Inspected is one UDP query a client of the guard sent, as the guard read
+// it, for packet inspection (Config.Queries).
+type Inspected struct {
+	Time       time.Time
+	Client     netip.Addr
+	ClientPort uint16
+	MAC        net.HardwareAddr // from Config.Clients; nil when unknown
+	Segment    string
+	Name       string // lower case, no trailing dot
+	Type       uint16
+}
+
 // Config is the guard's settings and dependencies.
 type Config struct {
 	// Listen is the address for both UDP and TCP, e.g. ":5353".
-	Listen    string
-	Upstreams []netip.AddrPort
-	Segments  []SegmentPolicy
+	Listen string
+	// RedirectedListen, when set, is a second UDP address (e.g. ":5392")
+	// where the kernel sends the segments' queries to other resolvers
+	// (8.8.8.8 and the like). They are answered exactly as on Listen
+	// (policy, caches, logs, rate limits; replies leave from the address
+	// the datagram arrived at, which conntrack turns back into the one
+	// the client asked) but are never handed to Queries: packet
+	// inspection's capture still reads them off the wire, since their
+	// destination is not the guard's, and judging them twice would
+	// raise every finding twice.
+	RedirectedListen string
+	Upstreams        []netip.AddrPort
+	Segments         []SegmentPolicy
 	// Default applies to clients in no segment that are Local.
 	Default SegmentPolicy
 	// Local are the clients outside every segment that are still answered
@@ -149,6 +172,15 @@ type Config struct {
 	Recorder Recorder      // optional
 	Clients  ClientLookup  // optional
 	Answers  Answers       // optional
+	// Queries, when set, is handed every UDP query the guard reads with
+	// a question in it from a client it answers (cached, forwarded,
+	// decided by policy, over its rate or malformed, or dropped because
+	// too many wait for an upstream): packet inspection judges these
+	// from here instead of parsing them off the wire again (its capture
+	// leaves them out). A cached answer's query is handed on from the
+	// hit log, the others on the serving goroutine: it must be quick and
+	// never block.
+	Queries func(Inspected)
 	// Admitted reports whether the portal admitted the client at ip (MAC
 	// may be nil); required for Portal segments to answer more than
 	// PreAdmissionNames. nil: nobody is admitted.
@@ -310,27 +342,37 @@ func (g *Guard) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var redirected []*net.UDPConn
+	if g.cfg.RedirectedListen != "" {
+		if redirected, err = listenUDP(ctx, g.cfg.RedirectedListen, g.udpSockets()); err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
-		for _, c := range conns {
+		for _, c := range append(conns, redirected...) {
 			c.Close()
 		}
 		return fmt.Errorf("dnsguard: listen tcp %s: %w", g.cfg.Listen, err)
 	}
-	return g.serve(ctx, conns, nil, ln)
+	return g.serve(ctx, conns, redirected, nil, ln)
 }
 
 // ServeConns answers on already open sockets until ctx ends, then closes them.
 func (g *Guard) ServeConns(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
 	if uc, ok := pc.(*net.UDPConn); ok {
-		return g.serve(ctx, []*net.UDPConn{uc}, nil, ln)
+		return g.serve(ctx, []*net.UDPConn{uc}, nil, nil, ln)
 	}
-	return g.serve(ctx, nil, pc, ln)
+	return g.serve(ctx, nil, nil, pc, ln)
 }
 
-// serve answers UDP on conns with the guard's own loop, on pc (a
-// PacketConn that is not a UDP socket) through miekg/dns, and TCP on ln.
-func (g *Guard) serve(ctx context.Context, conns []*net.UDPConn, pc net.PacketConn, ln net.Listener) error {
+// serve answers UDP on conns and redirected (Config.RedirectedListen's)
+// with the guard's own loop, on pc (a PacketConn that is not a UDP
+// socket) through miekg/dns, and TCP on ln.
+func (g *Guard) serve(ctx context.Context, conns, redirected []*net.UDPConn, pc net.PacketConn, ln net.Listener) error {
 	servers := []*dns.Server{{Listener: ln, Handler: g, Net: "tcp", ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}}
 	if pc != nil {
 		servers = append(servers, &dns.Server{PacketConn: pc, Handler: g, Net: "udp"})
@@ -351,11 +393,11 @@ func (g *Guard) serve(ctx context.Context, conns []*net.UDPConn, pc net.PacketCo
 		defer wg.Done()
 		g.runHitLog(sctx)
 	}()
-	if len(conns) > 0 {
+	if len(conns)+len(redirected) > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := g.serveUDP(sctx, conns); err != nil {
+			if err := g.serveUDP(sctx, conns, redirected); err != nil {
 				errc <- err
 			}
 		}()
@@ -483,6 +525,18 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 		_ = w.WriteMsg(m)
 		return
 	}
+	pw, _ := w.(*packetWriter)
+	var mac net.HardwareAddr
+	macKnown := false
+	if pw != nil && !pw.redirected && g.cfg.Queries != nil && !req.Response && len(req.Question) > 0 {
+		// Every query with a question, whatever the answer: inspection
+		// no longer reads them off the wire.
+		if g.cfg.Clients != nil {
+			mac = g.cfg.Clients.MACFor(client)
+		}
+		macKnown = true
+		g.inspectQuery(pw.from, seg.Name, req.Question[0], mac, true)
+	}
 	if g.limit != nil && !g.limit.allow(client, g.now()) {
 		// Not recorded either: a flood must not push a client's real
 		// lookups out of what the DSL sees.
@@ -505,7 +559,9 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	q := req.Question[0]
 	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
 	rec := Query{Time: g.now(), Client: client, Segment: seg.Name, Name: name, Type: dns.TypeToString[q.Qtype]}
-	if g.cfg.Clients != nil {
+	if macKnown {
+		rec.MAC = mac
+	} else if g.cfg.Clients != nil {
 		rec.MAC = g.cfg.Clients.MACFor(client)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Timeout*time.Duration(len(g.cfg.Upstreams)+1))
@@ -535,7 +591,7 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	rec.Answer = summary(resp)
 	if proto == "udp" {
 		resp.Truncate(udpSize(req))
-		if pw, ok := w.(*packetWriter); ok && st.answers != nil {
+		if pw != nil && st.answers != nil {
 			// What the next client asking the same in this view gets
 			// from the packed cache, without coming here.
 			if life, ok := cacheLife(resp, rec.Action); ok {
@@ -554,6 +610,17 @@ func (g *Guard) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if err := w.WriteMsg(resp); err != nil {
 		g.log.Debug("write answer", "client", client, "err", err)
 	}
+}
+
+// inspectQuery hands q, from a client at from, to Config.Queries; mac is
+// the client's when known is set, else looked up.
+func (g *Guard) inspectQuery(from netip.AddrPort, segment string, q dns.Question, mac net.HardwareAddr, known bool) {
+	client := from.Addr().Unmap()
+	if !known && g.cfg.Clients != nil {
+		mac = g.cfg.Clients.MACFor(client)
+	}
+	g.cfg.Queries(Inspected{Time: g.now(), Client: client, ClientPort: from.Port(), MAC: mac,
+		Segment: segment, Name: strings.TrimSuffix(strings.ToLower(q.Name), "."), Type: q.Qtype})
 }
 
 func udpSize(req *dns.Msg) int {

@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// The hit log keeps the query log, inspection's answer table and the MAC
-// lookup off the path of a cached answer: a hit appends a note to a
+// The hit log keeps the query log, inspection's answer table and query
+// checks (Config.Queries) and the MAC lookup off the path of a cached
+// answer: a hit appends a note to a
 // bounded buffer (a lock and a copy, no allocation) and a goroutine hands
 // the buffered notes to the Recorder and Answers every hitLogEvery, after
 // the answers have left. When the buffer is full a note is dropped and
@@ -34,6 +35,14 @@ type hitNote struct {
 	client  netip.Addr
 	segment string
 	e       *packedEntry
+	// port is the client's; refused: the client was over its rate and
+	// answered REFUSED, so only inspection (Config.Queries) is told;
+	// uninspected: the query came in on Config.RedirectedListen, so
+	// inspection is not told. Together, last, they take one word: 16,384
+	// notes are allocated.
+	port        uint16
+	refused     bool
+	uninspected bool
 }
 
 type hitLog struct {
@@ -175,6 +184,14 @@ func (g *Guard) noteHit(n *hitNote, m *macMemo) {
 		}
 	}()
 	e := n.e
+	if n.refused {
+		var mac net.HardwareAddr
+		if g.cfg.Clients != nil {
+			mac = m.lookup(g.cfg.Clients, n.client)
+		}
+		g.cfg.Queries(Inspected{Time: n.at, Client: n.client, ClientPort: n.port, MAC: mac, Segment: n.segment, Name: e.name, Type: e.qtypeNum})
+		return
+	}
 	rec := Query{Time: n.at, Client: n.client, Segment: n.segment, Name: e.name, Type: e.qtype, Answer: e.summary, Action: e.action}
 	if rec.Action == Forwarded {
 		rec.Action = Cached
@@ -184,6 +201,9 @@ func (g *Guard) noteHit(n *hitNote, m *macMemo) {
 	}
 	if g.cfg.Recorder != nil {
 		g.cfg.Recorder.Record(rec)
+	}
+	if g.cfg.Queries != nil && !n.uninspected {
+		g.cfg.Queries(Inspected{Time: n.at, Client: n.client, ClientPort: n.port, MAC: rec.MAC, Segment: n.segment, Name: e.name, Type: e.qtypeNum})
 	}
 	if g.cfg.Answers != nil && !(e.toldClient == n.client && sameAnswerGrain(n.at, e.toldAt)) {
 		e.toldClient, e.toldAt = n.client, n.at

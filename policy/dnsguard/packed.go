@@ -191,6 +191,7 @@ type packedEntry struct {
 	qend      int // end of the question section in wire
 	// What the query log and inspection are told on a hit, worked out once.
 	name, qtype, summary string
+	qtypeNum             uint16 // for inspection (Config.Queries)
 	// The client Answers was last told of this answer for, and when:
 	// read and written only by the hit log's flush (flushMu held).
 	toldClient netip.Addr

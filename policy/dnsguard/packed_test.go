@@ -179,7 +179,7 @@ func hitRig(t testing.TB) (*udpWorker, []byte, netip.AddrPort) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sink.Close() })
-	w := g.newUDPWorker(conn)
+	w := g.newUDPWorker(conn, false)
 	from := netip.MustParseAddrPort(sink.LocalAddr().String())
 	if !w.fast(pkt, nil, from) {
 		t.Fatal("the cached name was not answered from the packed cache")

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -187,11 +188,14 @@ func sourceOOB(dst []byte, src netip.Addr) []byte {
 type udpWorker struct {
 	g    *Guard
 	conn *net.UDPConn
-	in   []byte
-	oob  []byte
-	out  []byte
-	key  []byte
-	soob []byte
+	// redirected: conn is Config.RedirectedListen's, whose queries are
+	// not handed to Config.Queries.
+	redirected bool
+	in         []byte
+	oob        []byte
+	out        []byte
+	key        []byte
+	soob       []byte
 
 	// What the hits of a batch leave for the hit log and the counters,
 	// handed on once a batch (settle), before its answers are sent: the
@@ -230,19 +234,22 @@ func (w *udpWorker) settle() {
 	}
 }
 
-func (g *Guard) newUDPWorker(c *net.UDPConn) *udpWorker {
-	return &udpWorker{g: g, conn: c, in: make([]byte, maxQuery), oob: make([]byte, 256), out: make([]byte, 0xffff),
+func (g *Guard) newUDPWorker(c *net.UDPConn, redirected bool) *udpWorker {
+	return &udpWorker{g: g, conn: c, redirected: redirected, in: make([]byte, maxQuery), oob: make([]byte, 256), out: make([]byte, 0xffff),
 		key: make([]byte, 0, packedKeyLen+maxName), soob: make([]byte, 64)}
 }
 
-// serveUDP answers on conns until ctx ends, then closes them.
-func (g *Guard) serveUDP(ctx context.Context, conns []*net.UDPConn) error {
+// serveUDP answers on conns and redirected (Config.RedirectedListen's)
+// until ctx ends, then closes them.
+func (g *Guard) serveUDP(ctx context.Context, conns, redirected []*net.UDPConn) error {
 	var wg sync.WaitGroup
+	n := len(conns)
+	conns = append(slices.Clip(conns), redirected...)
 	errc := make(chan error, len(conns))
-	for _, c := range conns {
+	for i, c := range conns {
 		askDestination(c)
 		growReceiveBuffer(c)
-		w := g.newUDPWorker(c)
+		w := g.newUDPWorker(c, i >= n)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -304,14 +311,34 @@ func (w *udpWorker) handle(pkt, oob []byte, from netip.AddrPort) {
 	if g.inFlight.Add(1) > MaxInFlight {
 		g.inFlight.Add(-1)
 		g.overload.Add(1)
+		w.inspectDropped(pkt, oob, from)
 		return
 	}
 	p := append([]byte(nil), pkt...)
 	local := destination(oob)
 	go func() {
 		defer g.inFlight.Add(-1)
-		g.slowUDP(w.conn, p, from, local)
+		g.slowUDP(w.conn, p, from, local, w.redirected)
 	}()
+}
+
+// inspectDropped hands a query dropped unanswered to Config.Queries all
+// the same: a flood must not hide a tunnel's lookups from inspection.
+func (w *udpWorker) inspectDropped(pkt, oob []byte, from netip.AddrPort) {
+	g := w.g
+	if g.cfg.Queries == nil || w.redirected {
+		return
+	}
+	seg, _, inside := g.segment(g.state.Load(), from.Addr().Unmap())
+	if !inside {
+		return
+	}
+	// The long way's parse: this path sheds load, it is not the hot one.
+	req := new(dns.Msg)
+	if req.Unpack(pkt) != nil || req.Response || len(req.Question) == 0 {
+		return
+	}
+	g.inspectQuery(from, seg.Name, req.Question[0], nil, false)
 }
 
 // fast answers pkt from the packed cache and reports whether it did.
@@ -377,6 +404,11 @@ func (w *udpWorker) answer(pkt, oob []byte, from netip.AddrPort, out []byte, now
 	w.queries++
 	if g.limit != nil && !g.limit.allow(client, now) {
 		w.limitedCnt++
+		if g.cfg.Queries != nil && !w.redirected {
+			// Inspection is told of it all the same (a tunnel over its
+			// rate is still a tunnel); the query log is not.
+			w.note(hitNote{at: now, client: client, port: from.Port(), segment: seg.Name, e: e, refused: true})
+		}
 		return refusedWire(out, pkt, len(q.qname)), true
 	}
 	switch e.action {
@@ -389,7 +421,7 @@ func (w *udpWorker) answer(pkt, oob []byte, from netip.AddrPort, out []byte, now
 		w.blocked++
 	}
 	ans = e.patch(out, binary.BigEndian.Uint16(pkt), &q, now)
-	w.note(hitNote{at: now, client: client, segment: seg.Name, e: e})
+	w.note(hitNote{at: now, client: client, port: from.Port(), segment: seg.Name, e: e, uninspected: w.redirected})
 	return ans, true
 }
 
@@ -427,14 +459,17 @@ func refusedWire(out, pkt []byte, qlen int) []byte {
 // slowUDP answers one datagram the long way: miekg/dns unpacks it (with
 // the checks its own server makes first) and ServeDNS answers it; the
 // answer is cached packed when ServeDNS says it may be.
-func (g *Guard) slowUDP(c *net.UDPConn, p []byte, from netip.AddrPort, local netip.Addr) {
+//
+// redirected: c is Config.RedirectedListen's; the query is not handed to
+// Config.Queries.
+func (g *Guard) slowUDP(c *net.UDPConn, p []byte, from netip.AddrPort, local netip.Addr, redirected bool) {
 	if len(p) < headerLen {
 		return // a reply to noise only helps amplify it
 	}
 	dh := dns.Header{Id: binary.BigEndian.Uint16(p), Bits: binary.BigEndian.Uint16(p[2:]),
 		Qdcount: binary.BigEndian.Uint16(p[4:]), Ancount: binary.BigEndian.Uint16(p[6:]),
 		Nscount: binary.BigEndian.Uint16(p[8:]), Arcount: binary.BigEndian.Uint16(p[10:])}
-	pw := &packetWriter{conn: c, from: from, local: local, query: p}
+	pw := &packetWriter{conn: c, from: from, local: local, query: p, redirected: redirected}
 	action := dns.DefaultMsgAcceptFunc(dh)
 	req := new(dns.Msg)
 	if action == dns.MsgAccept && req.Unpack(p) != nil {
@@ -444,6 +479,9 @@ func (g *Guard) slowUDP(c *net.UDPConn, p []byte, from netip.AddrPort, local net
 	case dns.MsgIgnore:
 		return
 	case dns.MsgReject, dns.MsgRejectNotImplemented:
+		if !redirected {
+			g.inspectRejected(p, from)
+		}
 		// As miekg/dns's server answers what it will not hand on.
 		m := new(dns.Msg)
 		m.Id, m.Response = dh.Id, true
@@ -462,6 +500,25 @@ func (g *Guard) slowUDP(c *net.UDPConn, p []byte, from netip.AddrPort, local net
 	g.ServeDNS(pw, req)
 }
 
+// inspectRejected hands a query the guard answers FORMERR or NOTIMP
+// without looking at it (two questions, an opcode other than QUERY) to
+// Config.Queries when it still parses: inspection judged its first
+// question when it read queries off the wire.
+func (g *Guard) inspectRejected(p []byte, from netip.AddrPort) {
+	if g.cfg.Queries == nil {
+		return
+	}
+	seg, _, inside := g.segment(g.state.Load(), from.Addr().Unmap())
+	if !inside {
+		return
+	}
+	req := new(dns.Msg)
+	if req.Unpack(p) != nil || req.Response || len(req.Question) == 0 {
+		return
+	}
+	g.inspectQuery(from, seg.Name, req.Question[0], nil, false)
+}
+
 // packetWriter is the dns.ResponseWriter of the long way over UDP.
 type packetWriter struct {
 	conn  *net.UDPConn
@@ -469,7 +526,10 @@ type packetWriter struct {
 	local netip.Addr
 	query []byte
 	keep  *packedNote // set by serveDNS when the answer may be cached
-	oob   [64]byte
+	// redirected: the query came in on Config.RedirectedListen and is
+	// not handed to Config.Queries.
+	redirected bool
+	oob        [64]byte
 }
 
 func (w *packetWriter) LocalAddr() net.Addr  { return w.conn.LocalAddr() }
@@ -515,7 +575,7 @@ func (w *packetWriter) store(k *packedNote, b []byte) {
 		}
 	}
 	e := &packedEntry{wire: b, ttls: ttls, qend: qend, stored: k.rec.Time, expires: k.rec.Time.Add(k.life),
-		name: k.rec.Name, qtype: k.rec.Type, summary: k.rec.Answer, action: k.rec.Action, admission: k.admission}
+		name: k.rec.Name, qtype: k.rec.Type, qtypeNum: q.qtype, summary: k.rec.Answer, action: k.rec.Action, admission: k.admission}
 	if e.action == Cached {
 		e.action = Forwarded
 	}
