@@ -73,6 +73,7 @@ type committer struct {
 	// they queued go out together (see sender.flush).
 	flush func()
 	log   *slog.Logger
+	t     *Timings
 }
 
 // bindJob is one batch's bindings for the binder goroutine; done gets
@@ -91,6 +92,10 @@ type finished struct {
 	// bound, when the batch had bindings, delivers their outcomes from
 	// the binder goroutine.
 	bound chan []error
+	// queued is when each callback's writes were queued, committed when
+	// the batch's commit ended (Timings).
+	queued    []time.Time
+	committed time.Time
 }
 
 // errBindPanicked marks a binding whose Bind panicked: its callback is
@@ -105,9 +110,9 @@ const (
 	commitMaxAge   = time.Millisecond
 )
 
-func newCommitter(st LeaseStore, b Binder, m *Metrics, log *slog.Logger) *committer {
+func newCommitter(st LeaseStore, b Binder, m *Metrics, t *Timings, log *slog.Logger) *committer {
 	return &committer{store: st, reqs: make(chan commitReq, 4096), maxBatch: commitMaxBatch, maxAge: commitMaxAge, timeout: 10 * time.Second, m: m,
-		finished: make(chan finished, 64), binds: make(chan bindJob, 64), binder: b, log: log}
+		finished: make(chan finished, 64), binds: make(chan bindJob, 64), binder: b, log: log, t: t}
 }
 
 // panicked counts and logs a panic the finisher recovered from, as
@@ -268,14 +273,20 @@ fill:
 		if r.then != nil {
 			f.then = append(f.then, r.then)
 			f.binds = append(f.binds, r.bind)
+			f.queued = append(f.queued, r.at)
+			c.t.AckQueue.since(r.at)
 		}
 	}
+	c.t.BatchSize.add(uint64(n))
 	if c.binder != nil && slices.ContainsFunc(f.binds, func(b *policy.Binding) bool { return b != nil }) {
 		f.bound = make(chan []error, 1)
 		c.binds <- bindJob{binds: f.binds, done: f.bound}
 	}
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	start := time.Now()
 	err := c.store.SaveBatch(tctx, leases, devs)
+	f.committed = time.Now()
+	c.t.Commit.since(start)
 	cancel()
 	c.m.inc(&c.m.CommitBatches)
 	if err != nil {
@@ -304,6 +315,8 @@ fill:
 // the ACKs they queued.
 func (c *committer) finish(ctx context.Context) {
 	for f := range c.finished {
+		c.t.FinishWait.since(f.committed)
+		start := time.Now()
 		bindErrs := make([]error, len(f.then))
 		if f.bound != nil {
 			bindErrs = <-f.bound
@@ -316,6 +329,10 @@ func (c *committer) finish(ctx context.Context) {
 		}
 		if c.flush != nil {
 			c.flush()
+		}
+		c.t.Finish.since(start)
+		for _, at := range f.queued {
+			c.t.AckTotal.since(at)
 		}
 	}
 }

@@ -175,6 +175,9 @@ func writeStatus(path string, srv *dhcp.Server) error {
 		active, m.Received.Load(), m.Offers.Load(), m.Acks.Load(), m.Naks.Load(), m.Overload.Load(), m.RateLimited.Load(), m.NewMACLimited.Load(),
 		m.Malformed.Load(), m.Unsupported.Load(), m.WrongSegment.Load(), m.RelayUntrusted.Load(), m.RecordsDropped.Load(), m.PoolExhausted.Load(),
 		m.CommitBatches.Load(), m.LeasesCommitted.Load(), m.CommitErrors.Load())
+	// The stage histograms since the last status, so each of the
+	// script's passes gets its own (see dhcp.Timings).
+	body += srv.Timings().Report()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
 		return fmt.Errorf("write status: %w", err)
