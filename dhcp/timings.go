@@ -17,9 +17,9 @@ type Timings struct {
 	// JobWait: a job read from a socket until a worker takes it (the
 	// scheduler's queue and the wait for a CPU).
 	JobWait hist
-	// AckQueue: an ACK's writes queued until its batch closes (the group
-	// commit's fill, commitMaxAge at most while nothing else is queued,
-	// plus the previous batch's commit when one is running).
+	// AckQueue: an ACK's writes queued until its batch closes (the
+	// previous batch's commit when one is running, plus the fill wait,
+	// commitMaxAge).
 	AckQueue hist
 	// Commit: one batch's transaction (statements and COMMIT, with any
 	// checkpoint SQLite runs in it).
@@ -49,7 +49,7 @@ func bucketOf(v uint64) int {
 	if v < 4 {
 		return int(v)
 	}
-	e := mbits.Len64(v) - 1             // 2^e <= v
+	e := mbits.Len64(v) - 1            // 2^e <= v
 	q := int((v >> (uint(e) - 2)) & 3) // next two bits
 	i := 4*(e-1) + q
 	return min(i, histBuckets-1)
