@@ -52,7 +52,7 @@ func TestIdleDaemonHeapStaysWithinTheBudget(t *testing.T) {
 	}
 
 	// The file pages (the binary's, the C library's, the capture rings)
-	// once start-up's pages were paged out (filepages.go): about 10 MiB,
+	// once start-up's pages were paged out (procmem/filepages.go): about 10 MiB,
 	// where the whole binary, 25 MiB and more unstripped, stayed before.
 	waitFor(t, "the started line", func() bool { return strings.Contains(d.log.String(), "msg=\"gatehouse started\"") })
 	file := procStatusKiB(t, d.cmd.Process.Pid, "RssFile") << 10

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-net/gatehouse/policy"
 	"github.com/gatehouse-net/gatehouse/policy/dnsguard"
 	"github.com/gatehouse-net/gatehouse/policy/querylog"
+	"github.com/gatehouse-net/gatehouse/procmem"
 	"github.com/gatehouse-net/gatehouse/radius"
 	"github.com/gatehouse-net/gatehouse/store"
 	"github.com/gatehouse-net/gatehouse/web"
@@ -71,11 +72,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 		return usagef("unknown --log %q (want text or json)", *logFormat)
 	}
 	log := slog.New(handler)
-	setMemoryLimit(log)                         // memlimit.go
-	cHeapOneArena()                             // cmalloc.go
-	if err := smallFileMappings(); err != nil { // filepages.go
-		log.Warn("memory: file pages stay in 2 MiB mappings", "err", err)
-	}
+	procmem.Prepare(log, defaultMemoryLimit()) // memlimit.go
 
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -258,7 +255,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, cfg *config.Config, hup <-
 	}
 
 	started := func() {
-		releaseStartupMemory(log) // memlimit.go
+		procmem.Release(log)
 		log.Info("gatehouse started", "version", version, "config", cfg.Path, "database", cfg.Database,
 			"admin", "https://"+cfg.Admin.Listen, "segments", len(cfg.Segments))
 	}

@@ -18,13 +18,13 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gatehouse-net/gatehouse/dhcp"
+	"github.com/gatehouse-net/gatehouse/procmem"
 	"github.com/gatehouse-net/gatehouse/store"
 )
 
@@ -98,11 +98,12 @@ func run() error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	// The daemon's collector setting (cmd/gatehouse/memlimit.go), unless
-	// the environment sets one: the memory figure is the daemon's.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
-	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// The daemon's memory settings (package procmem, as cmd/gatehouse
+	// applies them), so that the memory figure is the daemon's: no soft
+	// limit, which the daemon sizes for argon2 hashes this process never
+	// computes.
+	procmem.Prepare(log, 0)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	st, err := store.Open(ctx, *db)
@@ -110,7 +111,6 @@ func run() error {
 		return err
 	}
 	defer st.Close()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	seg, relayIfaces := *iface, []string(nil)
 	if *relayOnly {
 		// Relayed requests are accepted on relay interfaces only; the
@@ -134,6 +134,8 @@ func run() error {
 	go func() { done <- srv.Run(ctx) }()
 	select {
 	case <-srv.Ready():
+		// As the daemon does once every component runs.
+		procmem.Release(log)
 		fmt.Println("ready")
 	case err := <-done:
 		return err

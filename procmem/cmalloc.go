@@ -1,4 +1,4 @@
-package main
+package procmem
 
 // The C heap is SQLite's (its page caches, statements and the memory of
 // each connection's thread). glibc gives every thread that calls malloc an
