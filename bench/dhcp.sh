@@ -12,7 +12,9 @@
 # DISCOVERs and REQUESTs, the kernel's receive-buffer overflows (Udp
 # RcvbufErrors) in the server's namespace and in perfdhcp's, and for the
 # packaged server its own counters (datagrams read, offers, acks, drops per
-# reason, group commits).
+# reason, group commits), and "stages:" lines split the packaged server's
+# time per stage (dhcp.Timings: worker queue, group-commit queue, commit,
+# finisher, ACK total, batch size; the collector's pauses), in microseconds.
 #
 # Issue 16 sets its two kinds of target at two offered rates: leases/s at
 # 8,000 exchanges/s (above either server's ceiling) and the p99 of each half
