@@ -12,7 +12,9 @@
 # DISCOVERs and REQUESTs, the kernel's receive-buffer overflows (Udp
 # RcvbufErrors) in the server's namespace and in perfdhcp's, and for the
 # packaged server its own counters (datagrams read, offers, acks, drops per
-# reason, group commits).
+# reason, group commits), and "stages:" lines split the packaged server's
+# time per stage (dhcp.Timings: worker queue, group-commit queue, commit,
+# finisher, ACK total, batch size; the collector's pauses), in microseconds.
 #
 # Issue 16 sets its two kinds of target at two offered rates: leases/s at
 # 8,000 exchanges/s (above either server's ceiling) and the p99 of each half
@@ -216,7 +218,7 @@ gh_counters() {
 		[ -s "$tmp/gh.status" ] && break
 		sleep 0.02
 	done
-	grep -E '^(dropped_|records_dropped|received|offers|acks|commit_batches|leases_committed)' "$tmp/gh.status" 2>/dev/null || true
+	grep -E '^(dropped_|records_dropped|received|offers|acks|commit_batches|leases_committed|t_)' "$tmp/gh.status" 2>/dev/null || true
 }
 
 # perf_pass NAME PID NS RELAY SERVER RATE SECONDS CLIENTS [PERFDHCP ARGS]:
@@ -240,7 +242,8 @@ perf_pass() {
 	echo $(($(ns_udp_drops "$ns") - c0)) >"$tmp/$name.cdrop"
 	gh_counters "$pid" >"$tmp/$name.ctr1"
 	# What the server read and dropped, per reason (nonzero ones).
-	awk 'NR == FNR { a[$1] = $2; next } $2 - a[$1] > 0 && $1 != "received" { printf "%s%s=%d", sep, $1, $2 - a[$1]; sep = " " }
+	grep '^t_' "$tmp/$name.ctr1" >"$tmp/$name.stages" || true
+	awk 'NR == FNR { a[$1] = $2; next } /^t_/ { next } $2 - a[$1] > 0 && $1 != "received" { printf "%s%s=%d", sep, $1, $2 - a[$1]; sep = " " }
 		$1 == "received" { printf "%sread=%d", sep, $2 - a[$1]; sep = " " }' "$tmp/$name.ctr0" "$tmp/$name.ctr1" >"$tmp/$name.sdrop"
 	echo "$secs" >"$tmp/$name.dur"
 }
@@ -372,6 +375,9 @@ drops() {
 		printf '  drops: %-10s %10s %10s %12s %12s  %s\n' "$s" "$(val ${n}_dodrops)" "$(val ${n}_radrops)" "$(cat "$tmp/$n.kdrop" 2>/dev/null)" \
 			"$(cat "$tmp/$n.cdrop" 2>/dev/null)" "$(cat "$tmp/$n.sdrop" 2>/dev/null)"
 	done
+	# The packaged server's stage histograms for the pass (dhcp.Timings,
+	# microseconds; batch_size in writes).
+	sed 's/^/  stages: gatehouse /' "$tmp/gatehouse$1.stages" 2>/dev/null || true
 }
 if [ -n "$lat" ]; then
 	table _lat "$P99_RATE" "$P99_DURATION"

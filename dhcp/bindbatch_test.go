@@ -21,7 +21,7 @@ func TestCommitBatchBindsItsLeasesInOneCall(t *testing.T) {
 	st := newMemStore()
 	b := &fakeBinder{bound: map[string]time.Time{}, failMAC: "02:00:00:00:00:03"}
 	var m Metrics
-	c := newCommitter(st, b, &m, slog.New(slog.DiscardHandler))
+	c := newCommitter(st, b, &m, &Timings{}, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	const n = 8
 	type outcome struct {
@@ -78,7 +78,7 @@ func TestCommitBatchBindsItsLeasesInOneCall(t *testing.T) {
 	st.fail = errors.New("disk full")
 	st.mu.Unlock()
 	b2 := &fakeBinder{bound: map[string]time.Time{}}
-	c = newCommitter(st, b2, &m, slog.New(slog.DiscardHandler))
+	c = newCommitter(st, b2, &m, &Timings{}, slog.New(slog.DiscardHandler))
 	errc := make(chan error, 1)
 	mac := net.HardwareAddr{2, 0, 0, 0, 1, 1}
 	ip := netip.MustParseAddr("10.40.1.1")
@@ -124,7 +124,7 @@ func TestBindManyPanicFallsBackToEachLease(t *testing.T) {
 	st := newMemStore()
 	b := panickyBinder{fakeBinder: &fakeBinder{bound: map[string]time.Time{}}, bad: "02:00:00:00:00:01"}
 	var m Metrics
-	c := newCommitter(st, b, &m, slog.New(slog.DiscardHandler))
+	c := newCommitter(st, b, &m, &Timings{}, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	until := time.Now().Add(time.Hour)
 	got := make(chan int, 3)

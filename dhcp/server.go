@@ -94,6 +94,7 @@ type Server struct {
 	oui     *OUI
 	commit  *committer
 	metrics Metrics
+	timings Timings
 	ready   chan struct{}
 	// listenRelay opens relay interfaces' sockets (see New).
 	listenRelay func(iface string) (net.PacketConn, error)
@@ -166,7 +167,7 @@ func New(cfg Config) (*Server, error) {
 		listenRelay: listenRelay,
 	}
 	s.bufs.New = func() any { return new([MaxDatagram + 1]byte) }
-	s.commit = newCommitter(cfg.Store, cfg.Binder, &s.metrics, s.log)
+	s.commit = newCommitter(cfg.Store, cfg.Binder, &s.metrics, &s.timings, s.log)
 	names := map[string]bool{}
 	for _, seg := range cfg.Segments {
 		if err := seg.validate(); err != nil {
@@ -227,6 +228,9 @@ func (s *Server) Segments() []Segment {
 
 // Metrics returns the server's counters.
 func (s *Server) Metrics() *Metrics { return &s.metrics }
+
+// Timings returns the server's stage latency histograms.
+func (s *Server) Timings() *Timings { return &s.timings }
 
 // Ready is closed once every socket is open and the leases are loaded.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
@@ -919,6 +923,7 @@ func (s *Server) worker(ctx context.Context) {
 			s.metrics.add(&s.metrics.Overload, uint64(len(stale.dgs)))
 			s.freeJob(stale)
 		case j != nil:
+			s.timings.JobWait.since(j.at)
 			s.run(ctx, j)
 			// Let what the job woke run before the next job: the
 			// committer it handed leases to waits in this P's next

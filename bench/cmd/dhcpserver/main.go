@@ -15,10 +15,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/metrics"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -140,6 +143,8 @@ func run() error {
 	case err := <-done:
 		return err
 	}
+	gc := &gcPauses{}
+	gc.report() // the passes count from here
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
@@ -147,12 +152,12 @@ func run() error {
 		select {
 		case err := <-done:
 			if *status != "" {
-				err = errors.Join(err, writeStatus(*status, srv))
+				err = errors.Join(err, writeStatus(*status, srv, gc))
 			}
 			return err
 		case <-usr1:
 			if *status != "" {
-				if err := writeStatus(*status, srv); err != nil {
+				if err := writeStatus(*status, srv, gc); err != nil {
 					return err
 				}
 			}
@@ -162,7 +167,7 @@ func run() error {
 
 // writeStatus replaces the status file atomically, so a reader never sees
 // half of it.
-func writeStatus(path string, srv *dhcp.Server) error {
+func writeStatus(path string, srv *dhcp.Server, gc *gcPauses) error {
 	now := time.Now()
 	active := 0
 	for _, l := range srv.Leases() {
@@ -177,6 +182,10 @@ func writeStatus(path string, srv *dhcp.Server) error {
 		active, m.Received.Load(), m.Offers.Load(), m.Acks.Load(), m.Naks.Load(), m.Overload.Load(), m.RateLimited.Load(), m.NewMACLimited.Load(),
 		m.Malformed.Load(), m.Unsupported.Load(), m.WrongSegment.Load(), m.RelayUntrusted.Load(), m.RecordsDropped.Load(), m.PoolExhausted.Load(),
 		m.CommitBatches.Load(), m.LeasesCommitted.Load(), m.CommitErrors.Load())
+	// The stage histograms since the last status, so each of the
+	// script's passes gets its own (see dhcp.Timings).
+	body += srv.Timings().Report()
+	body += gc.report()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
 		return fmt.Errorf("write status: %w", err)
@@ -185,4 +194,39 @@ func writeStatus(path string, srv *dhcp.Server) error {
 		return fmt.Errorf("write status: %w", err)
 	}
 	return nil
+}
+
+// gcPauses reports the collector's stop-the-world pauses since its last
+// report (runtime/metrics), beside the server's stage timings: a pause
+// stops every stage at once.
+type gcPauses struct {
+	last []uint64 // bucket counts at the last report
+}
+
+func (g *gcPauses) report() string {
+	s := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return ""
+	}
+	h := s[0].Value.Float64Histogram()
+	var n uint64
+	var max, total float64
+	for i, c := range h.Counts {
+		if i < len(g.last) {
+			c -= g.last[i]
+		}
+		if c == 0 {
+			continue
+		}
+		n += c
+		hi := h.Buckets[i+1]
+		if math.IsInf(hi, 1) {
+			hi = h.Buckets[i]
+		}
+		max = hi
+		total += float64(c) * hi
+	}
+	g.last = slices.Clone(h.Counts)
+	return fmt.Sprintf("t_gc_pause n=%d total_us<=%.0f max_us<=%.0f\n", n, total*1e6, max*1e6)
 }
