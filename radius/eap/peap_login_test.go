@@ -25,6 +25,10 @@ func peapClient(c *eapClient, user, password string) error {
 		return err
 	}
 	st := tc.ConnectionState()
+	if st.CurveID != tls.CurveP256 {
+		// tls12Curves: over TLS 1.2, P-256 when the client offers it.
+		return fmt.Errorf("TLS 1.2 key exchange over %v, want P-256", st.CurveID)
+	}
 	tk, err := st.ExportKeyingMaterial("client EAP encryption", nil, 128)
 	if err != nil {
 		return err
