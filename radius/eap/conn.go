@@ -44,24 +44,104 @@ type flight struct {
 	cancel  context.CancelFunc
 
 	yield func([]byte) bool // the method's side of the coroutine
-	next  func() ([]byte, bool)
-	halt  func()
-	res   methodResult // the method's end, once next says it returned
+	e     *Engine           // whose runners r comes from and goes back to
+	r     *runner           // runs the method; nil once it has returned
+	res   methodResult      // the method's end, once r says it returned
 }
 
-// startFlight makes fn the session's method coroutine, with the client's
-// first message to read; it does not run yet (step does).
-func startFlight(parent context.Context, first []byte, fn func(ctx context.Context, c *flight) methodResult) *flight {
+// runner is a coroutine that runs methods one after another, each to its
+// end, and then waits for the next: the goroutine (and the stack the TLS
+// handshake grew) of one login's method serves the next login's. A fresh
+// coroutine per login began with a small stack and grew it by copying,
+// several times, inside every handshake (runtime.newstack and the page
+// faults of new stack memory were about 6% of the daemon's CPU under
+// PEAP load). Idle runners wait in the engine's pool (getRunner,
+// putRunner); the engine owns them and Close ends them.
+type runner struct {
+	next  func() ([]byte, bool)
+	halt  func()
+	run   func(yield func([]byte) bool) // the method the next resume starts
+	ended bool                          // the method returned; waiting for another
+}
+
+func newRunner() *runner {
+	r := &runner{}
+	r.next, r.halt = iter.Pull(func(yield func([]byte) bool) {
+		for {
+			job := r.run
+			r.run = nil
+			if job == nil {
+				return // resumed with nothing to run: never by the engine
+			}
+			r.ended = false
+			job(yield)
+			r.ended = true
+			// The method's end: the flight sees ended; the next resume
+			// brings another method (or halt ends the loop).
+			if !yield(nil) {
+				return
+			}
+		}
+	})
+	return r
+}
+
+// maxIdleRunners bounds the runners kept between logins: a login holds its
+// runner only while its method runs, so a few cover the logins that start
+// while others end; each keeps a stack of a few tens of KiB (which the
+// garbage collector shrinks while it idles).
+const maxIdleRunners = 16
+
+func (e *Engine) getRunner() *runner {
+	e.rmu.Lock()
+	if n := len(e.idle); n > 0 {
+		r := e.idle[n-1]
+		e.idle = e.idle[:n-1]
+		e.rmu.Unlock()
+		return r
+	}
+	e.rmu.Unlock()
+	return newRunner()
+}
+
+// putRunner keeps r, whose method has returned, for another login; or
+// ends it, when the pool is full or the engine closed.
+func (e *Engine) putRunner(r *runner) {
+	e.rmu.Lock()
+	if e.ctx.Err() == nil && len(e.idle) < maxIdleRunners {
+		e.idle = append(e.idle, r)
+		e.rmu.Unlock()
+		return
+	}
+	e.rmu.Unlock()
+	r.halt()
+}
+
+// closeRunners ends the idle runners (Close).
+func (e *Engine) closeRunners() {
+	e.rmu.Lock()
+	idle := e.idle
+	e.idle = nil
+	e.rmu.Unlock()
+	for _, r := range idle {
+		r.halt()
+	}
+}
+
+// startFlight makes fn the session's method, on a runner, with the
+// client's first message to read; it does not run yet (step does).
+func (e *Engine) startFlight(parent context.Context, first []byte, fn func(ctx context.Context, c *flight) methodResult) *flight {
 	ctx, cancel := context.WithCancel(parent)
-	c := &flight{in: first, ctx: ctx, cancel: cancel}
-	c.next, c.halt = iter.Pull(func(yield func([]byte) bool) {
+	c := &flight{in: first, ctx: ctx, cancel: cancel, e: e, r: e.getRunner()}
+	c.r.run = func(yield func([]byte) bool) {
 		c.yield = yield
 		r := fn(ctx, c)
 		if r.out == nil {
 			r.out = c.take()
 		}
 		c.res = r
-	})
+		c.yield = nil
+	}
 	return c
 }
 
@@ -70,7 +150,25 @@ func startFlight(parent context.Context, first []byte, fn func(ctx context.Conte
 // the session's owner may call it (the session's mutex held).
 func (c *flight) stop() {
 	c.cancel()
-	c.halt()
+	r := c.r
+	if r == nil {
+		return
+	}
+	c.r = nil
+	// With the context ended every read and write of the method fails,
+	// and the methods return on the first failure: one resume unwinds it,
+	// and the runner can serve another login. A method still going after
+	// a few is ended with its runner.
+	for i := 0; i < 4 && !r.ended; i++ {
+		if _, ok := r.next(); !ok {
+			return // the runner ended (it panicked, say); nothing to keep
+		}
+	}
+	if !r.ended {
+		r.halt()
+		return
+	}
+	c.e.putRunner(r)
 }
 
 func (c *flight) take() []byte {
@@ -101,11 +199,22 @@ func (c *flight) step(ctx context.Context, in []byte, first bool) (out []byte, r
 	if err := ctx.Err(); err != nil {
 		return nil, methodResult{}, false, err
 	}
+	if c.r == nil {
+		return nil, methodResult{}, false, net.ErrClosed // stopped
+	}
 	if !first {
 		c.pending = in
 	}
-	out, more := c.next()
+	out, more := c.r.next()
 	if !more {
+		// The runner ended without the method's end (halted): nothing
+		// to keep, and this login's method is over.
+		c.r = nil
+		return nil, methodResult{}, false, net.ErrClosed
+	}
+	if c.r.ended {
+		c.e.putRunner(c.r)
+		c.r = nil
 		return c.res.out, c.res, true, nil
 	}
 	return out, methodResult{}, false, nil

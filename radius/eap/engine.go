@@ -157,6 +157,9 @@ type Engine struct {
 
 	tmu   sync.Mutex
 	bound map[[16]byte]binding // ticket reference -> the login it resumes (resume.go)
+
+	rmu  sync.Mutex
+	idle []*runner // method coroutines waiting for a login (conn.go)
 }
 
 // New checks o and returns an engine. Close ends its logins in progress.
@@ -267,6 +270,7 @@ func (e *Engine) Close() {
 		delete(e.sessions, k)
 	}
 	clear(e.perClient)
+	e.closeRunners()
 }
 
 // InProgress reports the logins in the table.
@@ -584,7 +588,7 @@ func (s *session) tlsRound(ctx context.Context, p Packet) (Reply, error) {
 		done bool
 	)
 	if s.flight == nil {
-		s.flight = startFlight(s.ctx, msg, s.e.methodFunc(s.method))
+		s.flight = s.e.startFlight(s.ctx, msg, s.e.methodFunc(s.method))
 		out, r, done, err = s.flight.step(ctx, nil, true)
 	} else {
 		out, r, done, err = s.flight.step(ctx, msg, false)

@@ -312,6 +312,23 @@ func TestAbandonedLoginsEndTheirMethod(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Their coroutines wait for other logins, a bounded few (conn.go's
+	// runners); Close ends those too.
+	if got := runnersAlive(); got == 0 || got > maxIdleRunners {
+		t.Fatalf("%d method runners kept, want some, at most %d", got, maxIdleRunners)
+	}
+	e.Close()
+	for deadline := time.Now().Add(5 * time.Second); runnersAlive() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d method runners left after Close", runnersAlive())
+		}
+	}
+}
+
+// runnersAlive counts the method coroutines, running a method or idle.
+func runnersAlive() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "eap.newRunner.func1(")
 }
 
 // methodsRunning counts the goroutines in a TTLS method.
