@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 )
 
@@ -19,19 +18,7 @@ import (
 func TestLeasesByIPMigrationKeepsLeases(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	old, err := openDB(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := fstest.MapFS{}
-	for _, m := range embeddedMigrations(t) {
-		if m.version < 103 {
-			before[m.name] = &fstest.MapFile{Data: []byte(m.sql)}
-		}
-	}
-	if err := old.migrate(ctx, before); err != nil {
-		t.Fatal(err)
-	}
+	old := openBefore(t, path, 103)
 	macA := net.HardwareAddr{2, 0, 0, 0, 1, 3}
 	macB := net.HardwareAddr{2, 0, 0, 0, 1, 4}
 	ip := netip.MustParseAddr("10.20.3.7")

@@ -49,6 +49,29 @@ func embeddedMigrations(t *testing.T) []migration {
 	return ms
 }
 
+// openBefore makes a database at path migrated up to (not including)
+// version, as a Gatehouse that predates that migration left it, for a
+// test of what the migration does to existing rows. The caller closes it
+// and opens path with Open to migrate the rest.
+func openBefore(t *testing.T, path string, version int) *Store {
+	t.Helper()
+	old, err := openDB(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fstest.MapFS{}
+	for _, m := range embeddedMigrations(t) {
+		if m.version < version {
+			before[m.name] = &fstest.MapFile{Data: []byte(m.sql)}
+		}
+	}
+	if err := old.migrate(context.Background(), before); err != nil {
+		old.Close()
+		t.Fatal(err)
+	}
+	return old
+}
+
 func TestOpenCreatesPrivateDirectoryAndFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "var", "lib", "gatehouse", "gatehouse.db")
 	s, err := Open(context.Background(), path)

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 )
 
@@ -560,19 +559,7 @@ func TestAPITokensByUser(t *testing.T) {
 func TestSessionIdleMigrationBackfillsLastSeen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	old, err := openDB(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := fstest.MapFS{}
-	for _, m := range embeddedMigrations(t) {
-		if m.version < 3 {
-			before[m.name] = &fstest.MapFile{Data: []byte(m.sql)}
-		}
-	}
-	if err := old.migrate(ctx, before); err != nil {
-		t.Fatal(err)
-	}
+	old := openBefore(t, path, 3)
 	// By hand: today's CreateUser writes columns the old schema lacks.
 	created := "2025-09-01T09:00:00.000000000Z"
 	res, err := old.db.Exec(`INSERT INTO users (name, role, password_hash, created_at) VALUES ('bob', ?, 'x', ?)`, RoleDSL, created)
