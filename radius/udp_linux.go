@@ -62,6 +62,28 @@ func newUDPIO(c *net.UDPConn) (*udpIO, error) {
 	return u, nil
 }
 
+// nonblockingRead is a RawConn.Read callback's body around call, a receive
+// on a non-blocking socket: call again on EINTR; false on EAGAIN, so the
+// poller waits for the socket; else true with call's count in n and its
+// error in errno.
+func nonblockingRead(n *int, errno *syscall.Errno, call func() (uintptr, syscall.Errno)) bool {
+	for {
+		r, e := call()
+		switch e {
+		case 0:
+			*n, *errno = int(r), 0
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			*n, *errno = 0, e
+			return true
+		}
+	}
+}
+
 // udpReader receives for one goroutine (the read loop owns it).
 type udpReader struct {
 	rc      syscall.RawConn
@@ -76,7 +98,7 @@ type udpReader struct {
 func (u *udpIO) newReader() *udpReader {
 	r := &udpReader{rc: u.rc}
 	r.fn = func(fd uintptr) bool {
-		for {
+		return nonblockingRead(&r.n, &r.errno, func() (uintptr, syscall.Errno) {
 			r.fromLen = unix.SizeofSockaddrAny
 			var p unsafe.Pointer
 			if len(r.buf) > 0 {
@@ -84,19 +106,8 @@ func (u *udpIO) newReader() *udpReader {
 			}
 			n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(p), uintptr(len(r.buf)), 0,
 				uintptr(unsafe.Pointer(&r.from)), uintptr(unsafe.Pointer(&r.fromLen)))
-			switch e {
-			case 0:
-				r.n, r.errno = int(n), 0
-				return true
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // the poller waits for the socket
-			default:
-				r.n, r.errno = 0, e
-				return true
-			}
-		}
+			return n, e
+		})
 	}
 	return r
 }
@@ -261,23 +272,12 @@ func (u *udpIO) newBatchReader(size int) *udpBatchReader {
 			r.msgs[i].Hdr.Flags = 0
 			r.msgs[i].Len = 0
 		}
-		for {
-			// A non-blocking socket: what is queued, at least one
-			// datagram, or EAGAIN.
+		// A non-blocking socket: what is queued, at least one
+		// datagram, or EAGAIN.
+		return nonblockingRead(&r.n, &r.errno, func() (uintptr, syscall.Errno) {
 			n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), batchLen, 0, 0, 0)
-			switch e {
-			case 0:
-				r.n, r.errno = int(n), 0
-				return true
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // the poller waits for the socket
-			default:
-				r.n, r.errno = 0, e
-				return true
-			}
-		}
+			return n, e
+		})
 	}
 	return r
 }
