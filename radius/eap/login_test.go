@@ -74,33 +74,7 @@ func ttlsPAPLogin(ctx context.Context, e *Engine, client, user, password string,
 		for range c.flush {
 		}
 	}()
-	r, err := e.Handle(ctx, Request{Client: client, Message: identity(1, "anonymous@school.example"), MTU: mtu})
-	rounds := 1
-	var flight []byte
-	for err == nil && r.Outcome == Challenge {
-		p, perr := Parse(r.Message)
-		if perr != nil {
-			return r, nil, rounds, perr
-		}
-		var data []byte
-		if p.Data[0]&flagStart == 0 {
-			f, ferr := parseTLSFrame(p.Data)
-			if ferr != nil {
-				return r, nil, rounds, ferr
-			}
-			flight = append(flight, f.data...)
-			if f.flags&flagMore == 0 {
-				c.inbox <- flight
-				flight = nil
-				data = <-c.flush
-			}
-		} else {
-			data = <-c.flush
-		}
-		resp := Packet{Code: CodeResponse, ID: p.ID, Type: p.Type, Data: append([]byte{0}, data...)}.Marshal()
-		r, err = e.Handle(ctx, Request{Client: client, State: r.State, Message: resp, MTU: mtu})
-		rounds++
-	}
+	r, rounds, err := drive(ctx, e, c, client, mtu) // peap_login_test.go
 	if err != nil {
 		return r, nil, rounds, err
 	}
