@@ -114,7 +114,7 @@ func (e *Enforcer) sendAdmitBatch() bool {
 func (e *Enforcer) sendAdmitsNL(batch []*pendingAdmit) {
 	now := e.now()
 	send := func(ps []*pendingAdmit) error {
-		// One queueOps for the whole transaction, so that the new
+		// One sendOps for the whole transaction, so that the new
 		// elements of every entry share one message per set.
 		ops := ps[0].ops
 		if len(ps) > 1 {
@@ -123,11 +123,7 @@ func (e *Enforcer) sendAdmitsNL(batch []*pendingAdmit) {
 				ops = append(ops, p.ops...)
 			}
 		}
-		err := e.queueOps(ops, now)
-		if ferr := e.flush(); err == nil { // on err, Flush drops what was queued
-			err = ferr
-		}
-		return err
+		return e.sendOps(ops, now)
 	}
 	err := send(batch)
 	for _, p := range batch {

@@ -85,7 +85,7 @@ type Enforcer struct {
 	// enough (queueOps).
 	exact atomic.Bool
 
-	dels    *elemDeleter // delete-only transactions (elemdel.go); nil under testDial
+	elems   *elemWriter  // element-only transactions (elemnl.go); nil under testDial
 	cleaner flowCleaner  // conntrack cleanup after evictions and revocations (flowcleaner.go)
 	admits  admitBatcher // admissions that share a transaction (admitbatch.go)
 }
@@ -123,9 +123,9 @@ func New(opts Options, n Network, logger *slog.Logger) (*Enforcer, error) {
 			return nil, err
 		}
 	}
-	var dels *elemDeleter
+	var elems *elemWriter
 	if opts.testDial == nil {
-		if dels, err = dialElemDeleter(opts.NetNSFd); err != nil {
+		if elems, err = dialElemWriter(opts.NetNSFd); err != nil {
 			_ = cc.CloseLasting()
 			if opts.Flows == nil {
 				_ = flows.Close()
@@ -133,7 +133,7 @@ func New(opts Options, n Network, logger *slog.Logger) (*Enforcer, error) {
 			return nil, err
 		}
 	}
-	e := &Enforcer{log: logger.With("component", "policy"), now: now, flows: flows, cc: cc, dels: dels, net: n, netnsFd: opts.NetNSFd,
+	e := &Enforcer{log: logger.With("component", "policy"), now: now, flows: flows, cc: cc, elems: elems, net: n, netnsFd: opts.NetNSFd,
 		members: map[string]map[string]member{}, quotas: map[string]*quota{}, leftovers: map[string]bool{}}
 	for _, s := range membershipSets(newTable()) {
 		e.members[s.Name] = map[string]member{}
@@ -180,8 +180,8 @@ func (e *Enforcer) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var derr error
-	if e.dels != nil {
-		derr = e.dels.close()
+	if e.elems != nil {
+		derr = e.elems.close()
 	}
 	return errors.Join(e.cc.CloseLasting(), e.flows.Close(), derr)
 }
@@ -406,9 +406,12 @@ func (e *Enforcer) changeLocked(what string, ops []op, now time.Time) error {
 		}
 		return nil
 	}
-	if sets, ok := e.onlyDeletes(batch); ok {
-		if err := e.dels.deletes(sets); err != nil {
-			e.exact.Store(false) // as flush: a refused delete leaves its element
+	quota := false
+	for _, o := range batch {
+		quota = quota || (o.set == SetBudget && o.add)
+	}
+	if !quota && len(batch) > 0 {
+		if err := e.sendOps(batch, now); err != nil {
 			return fmt.Errorf("policy: %s: %w", what, err)
 		}
 	} else if len(batch) > 0 {
@@ -430,33 +433,43 @@ func (e *Enforcer) changeLocked(what string, ops []op, now time.Time) error {
 	return nil
 }
 
-// onlyDeletes groups batch by set, in first-seen order, when it can go
-// the fast way (elemdel.go): it only deletes, each key once, and not too
-// many.
-func (e *Enforcer) onlyDeletes(batch []op) ([]setDeletes, bool) {
-	if e.dels == nil || len(batch) == 0 || len(batch) > maxFastDeletes {
-		return nil, false
-	}
-	var sets []setDeletes
-next:
-	for _, o := range batch {
-		if o.add {
-			return nil, false
-		}
-		for i := range sets {
-			if sets[i].set.Name == o.set {
-				for _, k := range sets[i].keys {
-					if string(k) == o.key {
-						return nil, false
-					}
-				}
-				sets[i].keys = append(sets[i].keys, []byte(o.key))
-				continue next
+// errNotFast is planOps' answer when the enforcer's socket cannot carry
+// the transaction: it goes the library's way.
+var errNotFast = errors.New("policy: not for the fast element path")
+
+// sendOps sends ops (element changes only: no quota object) as one
+// transaction: through the enforcer's own socket (elemnl.go) when it
+// takes them, through the library otherwise. A refused transaction makes
+// adds careful, as flush does.
+func (e *Enforcer) sendOps(ops []op, now time.Time) error {
+	if d := e.elems; d != nil {
+		d.begin()
+		err := e.planOps(ops, now, func(s *nftables.Set, del bool, els []nftables.SetElement) error {
+			if !d.elements(s, del, els) {
+				return errNotFast
 			}
+			return nil
+		})
+		if err == nil {
+			first, last := d.end()
+			if last < first {
+				return nil // nothing the kernel lacks
+			}
+			if err := d.send(first, last); err != nil {
+				e.exact.Store(false)
+				return err
+			}
+			return nil
 		}
-		sets = append(sets, setDeletes{set: e.rs.set(o.set), keys: [][]byte{[]byte(o.key)}})
+		if !errors.Is(err, errNotFast) {
+			return err
+		}
 	}
-	return sets, true
+	err := e.queueOps(ops, now)
+	if ferr := e.flush(); err == nil { // on err, Flush drops what was queued
+		err = ferr
+	}
+	return err
 }
 
 // recordLocked records ops in the desired state and returns those the
@@ -503,6 +516,14 @@ func (e *Enforcer) recordLocked(ops []op) (batch []op, drop []string) {
 // rare, so it costs little. Every message's element list is split to stay
 // under netlink's 64 KiB attribute length (setElements).
 func (e *Enforcer) queueOps(ops []op, now time.Time) error {
+	return e.planOps(ops, now, func(s *nftables.Set, del bool, els []nftables.SetElement) error {
+		return setElements(e.cc, s, del, els)
+	})
+}
+
+// planOps is queueOps with the messages handed to put, each a set's
+// elements to add (or delete) in one message.
+func (e *Enforcer) planOps(ops []op, now time.Time, put func(s *nftables.Set, del bool, els []nftables.SetElement) error) error {
 	type setMsgs struct{ fresh, first, del, last []nftables.SetElement }
 	var (
 		exact  = e.exact.Load()
@@ -570,7 +591,7 @@ func (e *Enforcer) queueOps(ops []op, now time.Time) error {
 			if len(m.els) == 0 {
 				continue
 			}
-			if err := setElements(e.cc, s, m.del, m.els); err != nil {
+			if err := put(s, m.del, m.els); err != nil {
 				return err
 			}
 		}
@@ -588,19 +609,13 @@ func (e *Enforcer) queueOps(ops []op, now time.Time) error {
 				first.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: o.was}
 			}
 			for i, els := range [][]nftables.SetElement{{first}, {{Key: el.Key}}, {el}} {
-				var err error
-				if i == 1 {
-					err = e.cc.SetDeleteElements(s, els)
-				} else {
-					err = e.cc.SetAddElements(s, els)
-				}
-				if err != nil {
+				if err := put(s, i == 1, els); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		if err := e.cc.SetDeleteElements(s, []nftables.SetElement{el}); err != nil {
+		if err := put(s, true, []nftables.SetElement{el}); err != nil {
 			return err
 		}
 	}

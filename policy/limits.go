@@ -559,10 +559,7 @@ func (e *Enforcer) admitWith(ctx context.Context, d Device, until time.Time, l L
 		p := e.queueAdmitLocked(what, batch)
 		if p == nil { // closed: send it now
 			e.drainLocked()
-			err := e.queueOps(batch, now)
-			if ferr := e.flush(); err == nil {
-				err = ferr
-			}
+			err := e.sendOps(batch, now)
 			e.mu.Unlock()
 			if err != nil {
 				return nil, fmt.Errorf("policy: %s: %w", what, err)
