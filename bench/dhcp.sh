@@ -58,6 +58,12 @@
 #             with the RATE pass's they stay within the pool)
 #   MEMLEASES leases for the memory figure (default 5000)
 #   DAEMON    1 (default) also measures the deployed daemon; 0 skips it
+#   PACKAGED  1 (default) measures the packaged server and both servers'
+#             memory; 0 skips them (Kea's passes and the daemon's still
+#             run), for quicker A/B runs of the deployed daemon alone
+#   DAEMON_PERF  a file name: record the deployed daemon's CPU with
+#             `perf record -g` (99 Hz per CPU) over both its passes into
+#             that file (for `perf report -i`); the load is the same
 # Kea's packaged systemd service is not used (and not touched): kea-dhcp4
 # runs in the namespace with its own configuration, lock and pid files in a
 # temporary directory.
@@ -69,6 +75,7 @@ RATE=${RATE:-8000}
 CLIENTS=${CLIENTS:-60000}
 MEMLEASES=${MEMLEASES:-5000}
 DAEMON=${DAEMON:-1}
+PACKAGED=${PACKAGED:-1}
 P99_RATE=${P99_RATE:-3000}
 P99_DURATION=${P99_DURATION:-5}
 P99_CLIENTS=${P99_CLIENTS:-15000}
@@ -297,24 +304,32 @@ if [ -n "$lat" ]; then
 fi
 echo "DHCP, per server: $passes; perfdhcp $(perfdhcp -v 2>&1 | head -1), kea-dhcp4 $(kea-dhcp4 -v); $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 
-start_gatehouse
-run_perfdhcp gatehouse "$server_pid" "$clins" 10.50.0.2 10.50.0.1
-stop_server
-start_gatehouse
-gh_rss=$(rss_after_avalanche gatehouse)
-kill -USR1 "$server_pid"
-sleep 0.5
-gh_active=$(awk '/^active_leases/ {print $2}' "$tmp/gh.status" 2>/dev/null || echo "?")
-stop_server
+gh_rss="n/a" gh_active="n/a" kea_rss="n/a"
+if [ "$PACKAGED" != 0 ]; then
+	start_gatehouse
+	run_perfdhcp gatehouse "$server_pid" "$clins" 10.50.0.2 10.50.0.1
+	stop_server
+	start_gatehouse
+	gh_rss=$(rss_after_avalanche gatehouse)
+	kill -USR1 "$server_pid"
+	sleep 0.5
+	gh_active=$(awk '/^active_leases/ {print $2}' "$tmp/gh.status" 2>/dev/null || echo "?")
+	stop_server
+fi
 
 start_kea
 run_perfdhcp kea "$server_pid" "$clins" 10.50.0.2 10.50.0.1
 stop_server
-start_kea
-kea_rss=$(rss_after_avalanche kea)
-stop_server
+if [ "$PACKAGED" != 0 ]; then
+	start_kea
+	kea_rss=$(rss_after_avalanche kea)
+	stop_server
+fi
 
-servers="gatehouse kea"
+servers="kea"
+if [ "$PACKAGED" != 0 ]; then
+	servers="gatehouse kea"
+fi
 daemon_rss=""
 if [ "$DAEMON" != 0 ]; then
 	# The deployed daemon: dhcpdaemon builds the testbed, starts `gatehouse
@@ -332,12 +347,25 @@ if [ "$DAEMON" != 0 ]; then
 		cat "$tmp/dhcpdaemon.err" >&2
 		exit 1
 	fi
+	perf_pid=""
+	if [ -n "${DAEMON_PERF:-}" ]; then
+		# Bounded by its own timeout; stopped with SIGINT so it writes
+		# the file out.
+		timeout -s INT $((P99_DURATION + DURATION + 60)) perf record -g -F 99 -p "$dd_daemon" -o "$DAEMON_PERF" \
+			>"$tmp/perf-record.out" 2>&1 &
+		perf_pid=$!
+		sleep 1
+	fi
 	run_perfdhcp daemon "$dd_daemon" "$dd_ns" "$dd_relay" "$dd_server"
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid" 2>/dev/null || true
+		wait "$perf_pid" || true
+	fi
 	daemon_rss=$(awk '/^VmRSS/ {rss=$2} /^VmHWM/ {hwm=$2} END {printf "%.1f MiB (peak %.1f MiB)", rss/1024, hwm/1024}' "/proc/$dd_daemon/status")
 	exec {dd_in}>&-
 	wait "$dd_pid" || { echo "bench/dhcp.sh: dhcpdaemon failed:" >&2; cat "$tmp/dhcpdaemon.err" >&2; exit 1; }
 	dd_pid=""
-	servers="gatehouse daemon kea"
+	servers="${servers%kea}daemon kea"
 fi
 
 (cd "$tmp" && for s in $servers; do
@@ -385,8 +413,10 @@ if [ -n "$lat" ]; then
 fi
 table "" "$RATE" "$DURATION"
 drops ""
-echo "ratio gatehouse/kea leases per second at $RATE/s offered: $ratio"
-echo "memory with $MEMLEASES leases: gatehouse $gh_rss ($gh_active active), kea $kea_rss"
+if [ "$PACKAGED" != 0 ]; then
+	echo "ratio gatehouse/kea leases per second at $RATE/s offered: $ratio"
+	echo "memory with $MEMLEASES leases: gatehouse $gh_rss ($gh_active active), kea $kea_rss"
+fi
 if [ -n "$daemon_rss" ]; then
 	echo "ratio daemon/kea leases per second at $RATE/s offered: $(awk -v a="$(val daemon_leases_per_s)" -v b="$kea" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
 	echo "memory of the whole daemon after the run: $daemon_rss"
@@ -402,10 +432,12 @@ p99rate=$RATE
 if [ -n "$lat" ]; then
 	p99rate=$P99_RATE
 fi
-verdict_ratio "dhcp leases/s at $RATE/s offered" "$gh" kea "$kea" ">=" 1.5
-verdict_ratio "dhcp DISCOVER-OFFER p99 ms at $p99rate/s offered" "$(num "$(pct "$tmp/gatehouse$lat.do" 99)")" kea "$(num "$(pct "$tmp/kea$lat.do" 99)")" "<=" 2
-verdict_ratio "dhcp REQUEST-ACK p99 ms at $p99rate/s offered" "$(num "$(pct "$tmp/gatehouse$lat.ra" 99)")" kea "$(num "$(pct "$tmp/kea$lat.ra" 99)")" "<=" 2
-verdict_ratio "dhcp resident MiB with $MEMLEASES leases" "$(num "$gh_rss")" kea "$(num "$kea_rss")" "<=" 1
+if [ "$PACKAGED" != 0 ]; then
+	verdict_ratio "dhcp leases/s at $RATE/s offered" "$gh" kea "$kea" ">=" 1.5
+	verdict_ratio "dhcp DISCOVER-OFFER p99 ms at $p99rate/s offered" "$(num "$(pct "$tmp/gatehouse$lat.do" 99)")" kea "$(num "$(pct "$tmp/kea$lat.do" 99)")" "<=" 2
+	verdict_ratio "dhcp REQUEST-ACK p99 ms at $p99rate/s offered" "$(num "$(pct "$tmp/gatehouse$lat.ra" 99)")" kea "$(num "$(pct "$tmp/kea$lat.ra" 99)")" "<=" 2
+	verdict_ratio "dhcp resident MiB with $MEMLEASES leases" "$(num "$gh_rss")" kea "$(num "$kea_rss")" "<=" 1
+fi
 if [ -n "$daemon_rss" ]; then
 	verdict_ratio "dhcp deployed daemon leases/s at $RATE/s offered" "$(val daemon_leases_per_s)" kea "$kea" ">=" 1.5
 	verdict_ratio "dhcp deployed daemon DISCOVER-OFFER p99 ms at $p99rate/s offered" "$(num "$(pct "$tmp/daemon$lat.do" 99)")" kea "$(num "$(pct "$tmp/kea$lat.do" 99)")" "<=" 2
