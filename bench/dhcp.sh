@@ -228,6 +228,27 @@ gh_counters() {
 	grep -E '^(dropped_|records_dropped|received|offers|acks|commit_batches|leases_committed|t_)' "$tmp/gh.status" 2>/dev/null || true
 }
 
+# daemon_stages PID NAME: for the deployed daemon (PID), its DHCP stage
+# histograms (dhcp.Timings, microseconds) since the last ones: SIGUSR2
+# makes it log them ("dhcp: stage timings"), and they go to NAME.stages
+# as t_STAGE lines, as the packaged server's do. Nothing for another
+# server, or for a daemon built before it logged them (dd_stages unset:
+# to that one SIGUSR2 would be fatal).
+daemon_stages() {
+	if [ "$1" != "${dd_daemon:-}" ] || [ -z "${dd_stages:-}" ]; then
+		return
+	fi
+	local log="$tmp/daemon/daemon.log" n
+	n=$(grep -c 'dhcp: stage timings' "$log" 2>/dev/null || true)
+	kill -USR2 "$1"
+	for _ in $(seq 50); do
+		[ "$(grep -c 'dhcp: stage timings' "$log" 2>/dev/null || true)" -ge $((${n:-0} + 7)) ] && break
+		sleep 0.02
+	done
+	grep 'dhcp: stage timings' "$log" | tail -n +$((${n:-0} + 1)) |
+		sed -n 's/.*dhcp: stage timings.*stage[=":]*\([a-z_]*\)"*[ ,]*"*us[=":]*\([^"]*\)".*/t_\1 \2/p' >"$tmp/$2.stages"
+}
+
 # perf_pass NAME PID NS RELAY SERVER RATE SECONDS CLIENTS [PERFDHCP ARGS]:
 # one timed load test from RELAY in NS against SERVER, served by process
 # PID. Its log goes to NAME.perf, its length to NAME.dur, the server's CPU
@@ -248,8 +269,12 @@ perf_pass() {
 	echo $(($(udp_drops "$pid") - k0)) >"$tmp/$name.kdrop"
 	echo $(($(ns_udp_drops "$ns") - c0)) >"$tmp/$name.cdrop"
 	gh_counters "$pid" >"$tmp/$name.ctr1"
+	daemon_stages "$pid" "$name.daemon"
 	# What the server read and dropped, per reason (nonzero ones).
 	grep '^t_' "$tmp/$name.ctr1" >"$tmp/$name.stages" || true
+	if [ -s "$tmp/$name.daemon.stages" ]; then
+		mv "$tmp/$name.daemon.stages" "$tmp/$name.stages"
+	fi
 	awk 'NR == FNR { a[$1] = $2; next } /^t_/ { next } $2 - a[$1] > 0 && $1 != "received" { printf "%s%s=%d", sep, $1, $2 - a[$1]; sep = " " }
 		$1 == "received" { printf "%sread=%d", sep, $2 - a[$1]; sep = " " }' "$tmp/$name.ctr0" "$tmp/$name.ctr1" >"$tmp/$name.sdrop"
 	echo "$secs" >"$tmp/$name.dur"
@@ -337,6 +362,10 @@ if [ "$DAEMON" != 0 ]; then
 	# input tears everything down.
 	go build -o "$tmp/gatehouse" ./cmd/gatehouse
 	go build -o "$tmp/dhcpdaemon" ./bench/cmd/dhcpdaemon
+	dd_stages=""
+	if grep -aq 'dhcp: stage timings' "$tmp/gatehouse"; then
+		dd_stages=1
+	fi
 	mkdir -p "$tmp/daemon"
 	coproc DD { exec timeout 600 "$tmp/dhcpdaemon" "$tmp/gatehouse" "$tmp/daemon" 2>"$tmp/dhcpdaemon.err"; }
 	dd_pid=$DD_PID
@@ -406,6 +435,8 @@ drops() {
 	# The packaged server's stage histograms for the pass (dhcp.Timings,
 	# microseconds; batch_size in writes).
 	sed 's/^/  stages: gatehouse /' "$tmp/gatehouse$1.stages" 2>/dev/null || true
+	# The deployed daemon's, logged on SIGUSR2 after the pass.
+	sed 's/^/  stages: daemon /' "$tmp/daemon$1.stages" 2>/dev/null || true
 }
 if [ -n "$lat" ]; then
 	table _lat "$P99_RATE" "$P99_DURATION"
