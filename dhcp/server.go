@@ -466,11 +466,11 @@ func (s *Server) Run(ctx context.Context) error {
 // where it was spent (bench/dhcp.sh prints these lines per pass). Safe to
 // call from any goroutine.
 func (s *Server) LogTimings() {
-	r := s.timings.Report()
-	if strings.HasPrefix(r, "t_job_wait n=0 ") {
-		return
+	r := strings.TrimSpace(s.timings.Report())
+	if strings.Count(r, " n=0 ") == strings.Count(r, "\n")+1 {
+		return // nothing handled since the last report
 	}
-	for line := range strings.SplitSeq(strings.TrimSpace(r), "\n") {
+	for line := range strings.SplitSeq(r, "\n") {
 		stage, summary, _ := strings.Cut(line, " ")
 		s.log.Info("dhcp: stage timings", "stage", strings.TrimPrefix(stage, "t_"), "us", summary)
 	}
