@@ -58,6 +58,12 @@
 #             with the RATE pass's they stay within the pool)
 #   MEMLEASES leases for the memory figure (default 5000)
 #   DAEMON    1 (default) also measures the deployed daemon; 0 skips it
+#   PACKAGED  1 (default) measures the packaged server and both servers'
+#             memory; 0 skips them (Kea's passes and the daemon's still
+#             run), for quicker A/B runs of the deployed daemon alone
+#   DAEMON_PERF  a file name: record the deployed daemon's CPU with
+#             `perf record -g` (99 Hz per CPU) over both its passes into
+#             that file (for `perf report -i`); the load is the same
 # Kea's packaged systemd service is not used (and not touched): kea-dhcp4
 # runs in the namespace with its own configuration, lock and pid files in a
 # temporary directory.
@@ -69,6 +75,7 @@ RATE=${RATE:-8000}
 CLIENTS=${CLIENTS:-60000}
 MEMLEASES=${MEMLEASES:-5000}
 DAEMON=${DAEMON:-1}
+PACKAGED=${PACKAGED:-1}
 P99_RATE=${P99_RATE:-3000}
 P99_DURATION=${P99_DURATION:-5}
 P99_CLIENTS=${P99_CLIENTS:-15000}
@@ -221,6 +228,27 @@ gh_counters() {
 	grep -E '^(dropped_|records_dropped|received|offers|acks|commit_batches|leases_committed|t_)' "$tmp/gh.status" 2>/dev/null || true
 }
 
+# daemon_stages PID NAME: for the deployed daemon (PID), its DHCP stage
+# histograms (dhcp.Timings, microseconds) since the last ones: SIGUSR2
+# makes it log them ("dhcp: stage timings"), and they go to NAME.stages
+# as t_STAGE lines, as the packaged server's do. Nothing for another
+# server, or for a daemon built before it logged them (dd_stages unset:
+# to that one SIGUSR2 would be fatal).
+daemon_stages() {
+	if [ "$1" != "${dd_daemon:-}" ] || [ -z "${dd_stages:-}" ]; then
+		return
+	fi
+	local log="$tmp/daemon/daemon.log" n
+	n=$(grep -c 'dhcp: stage timings' "$log" 2>/dev/null || true)
+	kill -USR2 "$1"
+	for _ in $(seq 50); do
+		[ "$(grep -c 'dhcp: stage timings' "$log" 2>/dev/null || true)" -ge $((${n:-0} + 7)) ] && break
+		sleep 0.02
+	done
+	grep 'dhcp: stage timings' "$log" | tail -n +$((${n:-0} + 1)) |
+		sed -n 's/.*dhcp: stage timings.*stage[=":]*\([a-z_]*\)"*[ ,]*"*us[=":]*\([^"]*\)".*/t_\1 \2/p' >"$tmp/$2.stages"
+}
+
 # perf_pass NAME PID NS RELAY SERVER RATE SECONDS CLIENTS [PERFDHCP ARGS]:
 # one timed load test from RELAY in NS against SERVER, served by process
 # PID. Its log goes to NAME.perf, its length to NAME.dur, the server's CPU
@@ -241,8 +269,12 @@ perf_pass() {
 	echo $(($(udp_drops "$pid") - k0)) >"$tmp/$name.kdrop"
 	echo $(($(ns_udp_drops "$ns") - c0)) >"$tmp/$name.cdrop"
 	gh_counters "$pid" >"$tmp/$name.ctr1"
+	daemon_stages "$pid" "$name.daemon"
 	# What the server read and dropped, per reason (nonzero ones).
 	grep '^t_' "$tmp/$name.ctr1" >"$tmp/$name.stages" || true
+	if [ -s "$tmp/$name.daemon.stages" ]; then
+		mv "$tmp/$name.daemon.stages" "$tmp/$name.stages"
+	fi
 	awk 'NR == FNR { a[$1] = $2; next } /^t_/ { next } $2 - a[$1] > 0 && $1 != "received" { printf "%s%s=%d", sep, $1, $2 - a[$1]; sep = " " }
 		$1 == "received" { printf "%sread=%d", sep, $2 - a[$1]; sep = " " }' "$tmp/$name.ctr0" "$tmp/$name.ctr1" >"$tmp/$name.sdrop"
 	echo "$secs" >"$tmp/$name.dur"
@@ -297,24 +329,32 @@ if [ -n "$lat" ]; then
 fi
 echo "DHCP, per server: $passes; perfdhcp $(perfdhcp -v 2>&1 | head -1), kea-dhcp4 $(kea-dhcp4 -v); $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 
-start_gatehouse
-run_perfdhcp gatehouse "$server_pid" "$clins" 10.50.0.2 10.50.0.1
-stop_server
-start_gatehouse
-gh_rss=$(rss_after_avalanche gatehouse)
-kill -USR1 "$server_pid"
-sleep 0.5
-gh_active=$(awk '/^active_leases/ {print $2}' "$tmp/gh.status" 2>/dev/null || echo "?")
-stop_server
+gh_rss="n/a" gh_active="n/a" kea_rss="n/a"
+if [ "$PACKAGED" != 0 ]; then
+	start_gatehouse
+	run_perfdhcp gatehouse "$server_pid" "$clins" 10.50.0.2 10.50.0.1
+	stop_server
+	start_gatehouse
+	gh_rss=$(rss_after_avalanche gatehouse)
+	kill -USR1 "$server_pid"
+	sleep 0.5
+	gh_active=$(awk '/^active_leases/ {print $2}' "$tmp/gh.status" 2>/dev/null || echo "?")
+	stop_server
+fi
 
 start_kea
 run_perfdhcp kea "$server_pid" "$clins" 10.50.0.2 10.50.0.1
 stop_server
-start_kea
-kea_rss=$(rss_after_avalanche kea)
-stop_server
+if [ "$PACKAGED" != 0 ]; then
+	start_kea
+	kea_rss=$(rss_after_avalanche kea)
+	stop_server
+fi
 
-servers="gatehouse kea"
+servers="kea"
+if [ "$PACKAGED" != 0 ]; then
+	servers="gatehouse kea"
+fi
 daemon_rss=""
 if [ "$DAEMON" != 0 ]; then
 	# The deployed daemon: dhcpdaemon builds the testbed, starts `gatehouse
@@ -322,6 +362,10 @@ if [ "$DAEMON" != 0 ]; then
 	# input tears everything down.
 	go build -o "$tmp/gatehouse" ./cmd/gatehouse
 	go build -o "$tmp/dhcpdaemon" ./bench/cmd/dhcpdaemon
+	dd_stages=""
+	if grep -aq 'dhcp: stage timings' "$tmp/gatehouse"; then
+		dd_stages=1
+	fi
 	mkdir -p "$tmp/daemon"
 	coproc DD { exec timeout 600 "$tmp/dhcpdaemon" "$tmp/gatehouse" "$tmp/daemon" 2>"$tmp/dhcpdaemon.err"; }
 	dd_pid=$DD_PID
@@ -332,12 +376,25 @@ if [ "$DAEMON" != 0 ]; then
 		cat "$tmp/dhcpdaemon.err" >&2
 		exit 1
 	fi
+	perf_pid=""
+	if [ -n "${DAEMON_PERF:-}" ]; then
+		# Bounded by its own timeout; stopped with SIGINT so it writes
+		# the file out.
+		timeout -s INT $((P99_DURATION + DURATION + 60)) perf record -g -F 99 -p "$dd_daemon" -o "$DAEMON_PERF" \
+			>"$tmp/perf-record.out" 2>&1 &
+		perf_pid=$!
+		sleep 1
+	fi
 	run_perfdhcp daemon "$dd_daemon" "$dd_ns" "$dd_relay" "$dd_server"
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid" 2>/dev/null || true
+		wait "$perf_pid" || true
+	fi
 	daemon_rss=$(awk '/^VmRSS/ {rss=$2} /^VmHWM/ {hwm=$2} END {printf "%.1f MiB (peak %.1f MiB)", rss/1024, hwm/1024}' "/proc/$dd_daemon/status")
 	exec {dd_in}>&-
 	wait "$dd_pid" || { echo "bench/dhcp.sh: dhcpdaemon failed:" >&2; cat "$tmp/dhcpdaemon.err" >&2; exit 1; }
 	dd_pid=""
-	servers="gatehouse daemon kea"
+	servers="${servers%kea}daemon kea"
 fi
 
 (cd "$tmp" && for s in $servers; do
@@ -378,6 +435,8 @@ drops() {
 	# The packaged server's stage histograms for the pass (dhcp.Timings,
 	# microseconds; batch_size in writes).
 	sed 's/^/  stages: gatehouse /' "$tmp/gatehouse$1.stages" 2>/dev/null || true
+	# The deployed daemon's, logged on SIGUSR2 after the pass.
+	sed 's/^/  stages: daemon /' "$tmp/daemon$1.stages" 2>/dev/null || true
 }
 if [ -n "$lat" ]; then
 	table _lat "$P99_RATE" "$P99_DURATION"
@@ -385,8 +444,10 @@ if [ -n "$lat" ]; then
 fi
 table "" "$RATE" "$DURATION"
 drops ""
-echo "ratio gatehouse/kea leases per second at $RATE/s offered: $ratio"
-echo "memory with $MEMLEASES leases: gatehouse $gh_rss ($gh_active active), kea $kea_rss"
+if [ "$PACKAGED" != 0 ]; then
+	echo "ratio gatehouse/kea leases per second at $RATE/s offered: $ratio"
+	echo "memory with $MEMLEASES leases: gatehouse $gh_rss ($gh_active active), kea $kea_rss"
+fi
 if [ -n "$daemon_rss" ]; then
 	echo "ratio daemon/kea leases per second at $RATE/s offered: $(awk -v a="$(val daemon_leases_per_s)" -v b="$kea" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
 	echo "memory of the whole daemon after the run: $daemon_rss"
@@ -402,10 +463,12 @@ p99rate=$RATE
 if [ -n "$lat" ]; then
 	p99rate=$P99_RATE
 fi
-verdict_ratio "dhcp leases/s at $RATE/s offered" "$gh" kea "$kea" ">=" 1.5
-verdict_ratio "dhcp DISCOVER-OFFER p99 ms at $p99rate/s offered" "$(num "$(pct "$tmp/gatehouse$lat.do" 99)")" kea "$(num "$(pct "$tmp/kea$lat.do" 99)")" "<=" 2
-verdict_ratio "dhcp REQUEST-ACK p99 ms at $p99rate/s offered" "$(num "$(pct "$tmp/gatehouse$lat.ra" 99)")" kea "$(num "$(pct "$tmp/kea$lat.ra" 99)")" "<=" 2
-verdict_ratio "dhcp resident MiB with $MEMLEASES leases" "$(num "$gh_rss")" kea "$(num "$kea_rss")" "<=" 1
+if [ "$PACKAGED" != 0 ]; then
+	verdict_ratio "dhcp leases/s at $RATE/s offered" "$gh" kea "$kea" ">=" 1.5
+	verdict_ratio "dhcp DISCOVER-OFFER p99 ms at $p99rate/s offered" "$(num "$(pct "$tmp/gatehouse$lat.do" 99)")" kea "$(num "$(pct "$tmp/kea$lat.do" 99)")" "<=" 2
+	verdict_ratio "dhcp REQUEST-ACK p99 ms at $p99rate/s offered" "$(num "$(pct "$tmp/gatehouse$lat.ra" 99)")" kea "$(num "$(pct "$tmp/kea$lat.ra" 99)")" "<=" 2
+	verdict_ratio "dhcp resident MiB with $MEMLEASES leases" "$(num "$gh_rss")" kea "$(num "$kea_rss")" "<=" 1
+fi
 if [ -n "$daemon_rss" ]; then
 	verdict_ratio "dhcp deployed daemon leases/s at $RATE/s offered" "$(val daemon_leases_per_s)" kea "$kea" ">=" 1.5
 	verdict_ratio "dhcp deployed daemon DISCOVER-OFFER p99 ms at $p99rate/s offered" "$(num "$(pct "$tmp/daemon$lat.do" 99)")" kea "$(num "$(pct "$tmp/kea$lat.do" 99)")" "<=" 2

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -454,7 +455,25 @@ func (s *Server) Run(ctx context.Context) error {
 	close(stop)
 	<-committed
 	// The committer's finisher has sent its last ACK.
+	s.LogTimings()
 	return nil
+}
+
+// LogTimings logs the stage histograms (Timings) gathered since the last
+// report, one record a stage, and empties them, when the server handled
+// anything since. Run calls it as it stops, and the daemon on SIGUSR2: in
+// the deployed daemon this is what splits a tail seen from outside into
+// where it was spent (bench/dhcp.sh prints these lines per pass). Safe to
+// call from any goroutine.
+func (s *Server) LogTimings() {
+	r := strings.TrimSpace(s.timings.Report())
+	if strings.Count(r, " n=0 ") == strings.Count(r, "\n")+1 {
+		return // nothing handled since the last report
+	}
+	for line := range strings.SplitSeq(r, "\n") {
+		stage, summary, _ := strings.Cut(line, " ")
+		s.log.Info("dhcp: stage timings", "stage", strings.TrimPrefix(stage, "t_"), "us", summary)
+	}
 }
 
 // datagram is one request read from a socket.
