@@ -17,7 +17,9 @@
 # Needs root (network namespaces), eapol_test (eapoltest), freeradius, Go.
 # Settings: N (authentications per server and method, default 200),
 # PARALLEL (in flight, default 16), TIMEOUT (hard limit of each load,
-# default 5m).
+# default 5m), PERF (`perf record -g` the Gatehouse daemon during one load
+# into this file, the binary beside it as PERF.bin), PERF_LOAD (the load
+# PERF records: peap-mschapv2 (default), ttls-pap-cold or ttls-pap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in eapol_test freeradius go; do
@@ -34,6 +36,11 @@ tmp=$(mktemp -d /tmp/gh-eap-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/gatehouse" ./cmd/gatehouse
 go build -o "$tmp/eapbench" ./bench/cmd/eapbench
+perf=()
+if [ -n "${PERF:-}" ] && command -v perf >/dev/null; then
+	cp "$tmp/gatehouse" "$PERF.bin"
+	perf=(-perf "$PERF" -perf-load "${PERF_LOAD:-peap-mschapv2}")
+fi
 # The hard limit of the whole run: two servers, two methods, start-up.
 timeout 30m "$tmp/eapbench" -gatehouse "$tmp/gatehouse" -mis "$(pwd)/../shared/mis/pupils-sims.csv" \
-	-n "${N:-200}" -parallel "${PARALLEL:-16}" -timeout "${TIMEOUT:-5m}"
+	-n "${N:-200}" -parallel "${PARALLEL:-16}" -timeout "${TIMEOUT:-5m}" "${perf[@]}"

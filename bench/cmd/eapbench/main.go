@@ -54,6 +54,8 @@ func main() {
 	timeout := flag.Duration("timeout", 5*time.Minute, "hard limit of each server's load for one method")
 	skipFR := flag.Bool("no-freeradius", false, "measure Gatehouse only")
 	only := flag.String("methods", strings.Join(methods, ","), "the methods to load, comma-separated")
+	flag.StringVar(&perfOut, "perf", "", "`perf record -g` Gatehouse's daemon during one load into this file (bench/eap.sh PERF=)")
+	flag.StringVar(&perfLoad, "perf-load", "peap-mschapv2", "the load -perf records")
 	flag.Parse()
 	methods = strings.Split(*only, ",")
 	if *bin == "" || *mis == "" || *n < 1 || *n > 5000 || *par < 1 || *par > 64 {
@@ -80,6 +82,10 @@ type result struct {
 // cache's expiry, a keyed hash instead of argon2id). FreeRADIUS compares a
 // cleartext password both times.
 var methods = []string{"peap-mschapv2", "ttls-pap-cold", "ttls-pap"}
+
+// perfOut and perfLoad say which Gatehouse load to profile, if any
+// (flags; main sets them before run).
+var perfOut, perfLoad string
 
 // eapMethod is the EAP method a load's name stands for.
 func eapMethod(load string) string { return strings.TrimSuffix(load, "-cold") }
@@ -168,7 +174,9 @@ func run(ctx context.Context, bin, mis string, n, par int, timeout time.Duration
 	}
 	res := map[string]result{}
 	for _, m := range methods {
+		stopPerf := startPerf(m, d.Process.Pid)
 		res["gatehouse "+m] = load(ctx, s, dir, caCopy, files.RadiusSecret, m, users, d.Process.Pid, n, par, timeout)
+		stopPerf()
 	}
 	stopGH()
 
@@ -199,6 +207,25 @@ func run(ctx context.Context, bin, mis string, n, par int, timeout time.Duration
 	}
 	report(res, n, par, skipFR)
 	return nil
+}
+
+// startPerf starts `perf record -g` on the daemon (pid) when -perf asks
+// for the load m; the function it returns stops it and waits for the file.
+// perf runs outside the daemon, so the CPU it takes is not the daemon's
+// (its sampling interrupts are, a little: compare figures with PERF unset).
+func startPerf(m string, pid int) func() {
+	if perfOut == "" || m != perfLoad {
+		return func() {}
+	}
+	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", perfOut)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "eapbench: perf:", err)
+		return func() {}
+	}
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}
 }
 
 // pupil is one login of the MIS export.
