@@ -47,6 +47,8 @@
 #   PERF       (daemon) `perf record` the daemon during one load into this
 #              file (the binary beside it as PERF.bin)
 #   PERF_LOAD  which load PERF records: mab (default), pap-cold or pap
+#   PERF_FREQ  samples per second PERF records (default 499: a MAB load is
+#              under half a CPU second, so raise it, e.g. 10000, for shares)
 # FreeRADIUS's packaged service is not used (and not touched): it runs from a
 # copy of /etc/freeradius/3.0 in a temporary directory on other ports.
 set -euo pipefail
@@ -249,7 +251,7 @@ run_server() { # NAME HOST PORT PID
 		perf=
 		if [ -n "${PERF:-}" ] && [ "$SIDE" = daemon ] && [ "$1.$kind" = "gatehouse.${PERF_LOAD:-mab}" ] && command -v perf >/dev/null; then
 			cp "$tmp/gatehouse" "$PERF.bin"
-			perf record -q -F 499 -g -p "$4" -o "$PERF" >/dev/null 2>&1 &
+			perf record -q -F "${PERF_FREQ:-499}" -g -p "$4" -o "$PERF" >/dev/null 2>&1 &
 			perf=$!
 		fi
 		read -r n s c lost < <(load "$4" "$2" "$3" "$tmp/$kind.txt" "$wait")

@@ -86,6 +86,9 @@ type Store struct {
 	stmtMu sync.Mutex
 	stmts  [numStmts]*sql.Stmt
 
+	// watch reads the change logs' newest entries (changewatch.go).
+	watch changeWatch
+
 	// portal keeps the portal's AUP and branding between reads
 	// (portalcache.go).
 	portal portalCache
@@ -204,6 +207,7 @@ func (s *Store) checkPragmas(ctx context.Context) error {
 
 // Close closes the database. Committed transactions are already durable.
 func (s *Store) Close() error {
+	s.watch.close()
 	s.stmtMu.Lock()
 	for i, st := range s.stmts {
 		if st != nil {
