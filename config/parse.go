@@ -147,6 +147,7 @@ func relTo(dir, p string) string {
 // crossChecks are the checks that compare fields with each other.
 func (d *decoder) crossChecks(c *Config) {
 	d.eapChecks(c)
+	d.portChecks(c)
 	if c.Site.Location == nil {
 		// Only reached with a valid zone when no problem was recorded for
 		// it; a Config is returned only when there are no problems at all.

@@ -108,8 +108,7 @@ func isGroupMAC(m net.HardwareAddr) bool { return m[0]&1 == 1 }
 
 // LeasesForMAC returns the lease rows a device holds or held, newest first.
 func (s *Store) LeasesForMAC(ctx context.Context, mac net.HardwareAddr) ([]DHCPLease, error) {
-	return queryAll(ctx, s.db, "leases for "+mac.String(), scanLease, `SELECT segment, ip, mac, client_id, hostname, state, start_at, expires_at, relay, relay_info
-		FROM dhcp_leases WHERE mac = ? ORDER BY start_at DESC LIMIT 100`, macText(mac))
+	return queryAll(ctx, s.db, "leases for "+mac.String(), scanLease, leasesForMACQuery, macText(mac))
 }
 
 // CountDevices counts the devices f selects (its Limit and Offset ignored).

@@ -105,7 +105,7 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 	sctx := context.WithoutCancel(ctx)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if len(leases) > 0 {
-			del, err := s.txPrepared(ctx, tx, stmtLeaseMove, `DELETE FROM dhcp_leases WHERE mac = ? AND segment = ? AND ip <> ?`)
+			del, err := s.txPrepared(ctx, tx, stmtLeaseMove, leaseMoveQuery)
 			if err != nil {
 				return err
 			}
@@ -183,14 +183,28 @@ func (s *Store) DHCPLeases(ctx context.Context) ([]DHCPLease, error) {
 		FROM dhcp_leases ORDER BY segment, ip`)
 }
 
+// The lease lookups by address and by MAC. Named so that a test can check
+// that each searches the table's key or its mac index rather than scanning
+// it (TestLeasesByIPMigrationKeepsLeases): at a school's scale a scan is a
+// read of every lease on a path that runs per finding, per move and per
+// accounting record.
+const (
+	leaseForQuery = `SELECT segment, ip, mac, client_id, hostname, state, start_at, expires_at, relay, relay_info
+		FROM dhcp_leases WHERE ip = ? AND mac <> '' AND start_at <= ? AND (state = 'bound' AND expires_at > ? OR state = 'released' AND expires_at > ?)
+		ORDER BY start_at DESC LIMIT 1`
+	leaseMoveQuery    = `DELETE FROM dhcp_leases WHERE mac = ? AND segment = ? AND ip <> ?`
+	leasesForMACQuery = `SELECT segment, ip, mac, client_id, hostname, state, start_at, expires_at, relay, relay_info
+		FROM dhcp_leases WHERE mac = ? ORDER BY start_at DESC LIMIT 100`
+	boundIPForMACQuery = `SELECT ip FROM dhcp_leases WHERE mac = ? AND state = 'bound'
+		ORDER BY start_at DESC LIMIT 1`
+)
+
 // LeaseFor returns the bound lease that held ip at t, for attributing a
 // finding to a device. ErrNotFound when none did (as far as the current
 // bindings tell: a binding overwritten since is gone).
 func (s *Store) LeaseFor(ctx context.Context, ip netip.Addr, t time.Time) (DHCPLease, error) {
 	ts := formatTime(t)
-	row := s.db.QueryRowContext(ctx, `SELECT segment, ip, mac, client_id, hostname, state, start_at, expires_at, relay, relay_info
-		FROM dhcp_leases WHERE ip = ? AND mac <> '' AND start_at <= ? AND (state = 'bound' AND expires_at > ? OR state = 'released' AND expires_at > ?)
-		ORDER BY start_at DESC LIMIT 1`, addrText(ip), ts, ts, ts)
+	row := s.db.QueryRowContext(ctx, leaseForQuery, addrText(ip), ts, ts, ts)
 	l, err := scanLease(row)
 	if err == sql.ErrNoRows {
 		return DHCPLease{}, fmt.Errorf("store: lease for %v at %v: %w", ip, t, ErrNotFound)

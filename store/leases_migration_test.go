@@ -75,12 +75,14 @@ func TestLeasesByIPMigrationKeepsLeases(t *testing.T) {
 	if !strings.Contains(ddl, "WITHOUT ROWID") || !strings.Contains(ddl, "PRIMARY KEY (ip, segment)") {
 		t.Errorf("dhcp_leases is %s", ddl)
 	}
-	// LeaseFor's and the mac lookups' plans: a search, never a scan.
-	for _, q := range []string{
-		`SELECT mac FROM dhcp_leases WHERE ip = ? AND mac <> '' ORDER BY start_at DESC LIMIT 1`,
-		`SELECT ip FROM dhcp_leases WHERE mac = ? AND segment = ?`,
-	} {
-		rows, err := s.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, "x", "y")
+	// The statements LeaseFor, the lease move, LeasesForMAC and
+	// accounting run, by their own text: a search, never a scan.
+	for _, q := range []string{leaseForQuery, leaseMoveQuery, leasesForMACQuery, boundIPForMACQuery} {
+		args := make([]any, strings.Count(q, "?"))
+		for i := range args {
+			args[i] = "x"
+		}
+		rows, err := s.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -122,8 +122,7 @@ func (s *Store) RecordAccounting(ctx context.Context, u AccountingUpdate) (RADIU
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		ip := addrText(u.IP)
 		if ip == "" && len(u.MAC) > 0 {
-			err := tx.QueryRowContext(ctx, `SELECT ip FROM dhcp_leases WHERE mac = ? AND state = 'bound'
-				ORDER BY start_at DESC LIMIT 1`, macText(u.MAC)).Scan(&ip)
+			err := tx.QueryRowContext(ctx, boundIPForMACQuery, macText(u.MAC)).Scan(&ip)
 			if err != nil && err != sql.ErrNoRows {
 				return err
 			}

@@ -34,7 +34,7 @@ func newPortal(log *slog.Logger, cfg *config.Config, st *store.Store, hub *event
 		// and is sent on to the HTTPS portal, whose name the certificate
 		// (and the school's resolver) vouch for.
 		base = "https://" + cfg.Portal.Host
-		tlsListen = ":443"
+		tlsListen = fmt.Sprintf(":%d", config.PortalTLSPort)
 	}
 	key, err := codeKey(cfg.Database)
 	if err != nil {

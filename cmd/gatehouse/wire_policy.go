@@ -16,18 +16,13 @@ import (
 )
 
 // The router-side ports the kernel redirects to: visitors' and quarantined
-// devices' web traffic goes to the portal, every segment's DNS to the guard.
+// devices' web traffic goes to the portal, every segment's DNS to the guard
+// (queries to other resolvers to its second port). Package config owns
+// them, so that check-config refuses a listener that would take one.
 const (
-	portalPort = 8080
-	dnsPort    = 53
-	// dnsRedirectPort is the guard's second UDP port, where the kernel
-	// sends the segments' queries to other resolvers (8.8.8.8 and the
-	// like): the guard answers them as on dnsPort but does not hand them
-	// to inspection, whose capture reads them already (they are not
-	// addressed to the guard). No configured service uses it (admin,
-	// RADIUS and CoA are 8443, 1812, 1813 and 3799 by default; 5353-5355
-	// are mDNS and LLMNR, 5300 the DNS benchmark's upstream).
-	dnsRedirectPort = 5392
+	portalPort      = config.PortalPort
+	dnsPort         = config.GuardPort
+	dnsRedirectPort = config.GuardRedirectPort
 	// driftCheck is how often the kernel's table is compared with what it
 	// should hold.
 	driftCheck = 30 * time.Second
@@ -61,7 +56,7 @@ func policyNetwork(cfg *config.Config) (policy.Network, error) {
 		RelayInterfaces: cfg.DHCPRelay.Interfaces,
 	}
 	if cfg.Portal.Host != "" {
-		n.PortalTLSPort = 443 // the HTTPS portal (see newPortal)
+		n.PortalTLSPort = config.PortalTLSPort // the HTTPS portal (see newPortal)
 	}
 	for _, s := range cfg.Segments {
 		spec := policy.Defaults(s.Name, s.Interface, s.Subnet, s.Gateway, s.Portal).
