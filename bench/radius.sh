@@ -37,7 +37,9 @@
 # unless SIDE=harness. Settings:
 #   COUNT      MAB requests per server (default 20000)
 #   PAP_COUNT  PAP users, each logging in once in pap-cold (default 200)
-#   PAP_REPEAT how many times each re-authenticates in pap (default 25)
+#   PAP_REPEAT how many times each re-authenticates in pap (default 100:
+#              with 25, Gatehouse's 5,000 answers took 7 ticks of CPU
+#              time, so one tick more or less moved the ratio by 0.07)
 #   LAT_COUNT  requests per latency run (default 5000)
 #   PARALLEL   requests in flight (default 64)
 #   DEVICES    approved devices seeded in both (default 1000)
@@ -47,6 +49,8 @@
 #   PERF       (daemon) `perf record` the daemon during one load into this
 #              file (the binary beside it as PERF.bin)
 #   PERF_LOAD  which load PERF records: mab (default), pap-cold or pap
+#   PERF_FREQ  samples per second PERF records (default 499: a MAB load is
+#              under half a CPU second, so raise it, e.g. 10000, for shares)
 # FreeRADIUS's packaged service is not used (and not touched): it runs from a
 # copy of /etc/freeradius/3.0 in a temporary directory on other ports.
 set -euo pipefail
@@ -54,7 +58,7 @@ cd "$(dirname "$0")/.."
 
 COUNT=${COUNT:-20000}
 PAP_COUNT=${PAP_COUNT:-200}
-PAP_REPEAT=${PAP_REPEAT:-25}
+PAP_REPEAT=${PAP_REPEAT:-100}
 LAT_COUNT=${LAT_COUNT:-5000}
 PARALLEL=${PARALLEL:-64}
 DEVICES=${DEVICES:-1000}
@@ -249,7 +253,7 @@ run_server() { # NAME HOST PORT PID
 		perf=
 		if [ -n "${PERF:-}" ] && [ "$SIDE" = daemon ] && [ "$1.$kind" = "gatehouse.${PERF_LOAD:-mab}" ] && command -v perf >/dev/null; then
 			cp "$tmp/gatehouse" "$PERF.bin"
-			perf record -q -F 499 -g -p "$4" -o "$PERF" >/dev/null 2>&1 &
+			perf record -q -F "${PERF_FREQ:-499}" -g -p "$4" -o "$PERF" >/dev/null 2>&1 &
 			perf=$!
 		fi
 		read -r n s c lost < <(load "$4" "$2" "$3" "$tmp/$kind.txt" "$wait")

@@ -346,3 +346,36 @@ func TestDeviceCachePreloadDiscardsAReadOverlappingAChange(t *testing.T) {
 		t.Fatalf("kept %d devices read while a change was applied", c.len())
 	}
 }
+
+// Over many changes by another process, each interleaved with lookups
+// that keep the cache's checks busy (the change log's newest entry is read
+// through the store's held connection and skipped while nothing was
+// committed), every lookup that arrives more than maxStale after a commit
+// sees it.
+func TestDeviceCacheSeesEveryChangeFromAnotherProcessWithinTheBound(t *testing.T) {
+	ctx := context.Background()
+	st, cli := storetest.OpenTwice(t)
+	c := cachedDevices(StoreDevices{Store: st}, 0).(*deviceCache)
+	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x44}
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	if err := cli.ApproveDevice(ctx, "cli", mac, "staff", "", now); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		blocked := i%2 == 0
+		// Lookups right before the commit: the cache holds the old state.
+		for range 50 {
+			if _, err := c.Lookup(ctx, mac); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cli.DecideDevice(ctx, "nm", mac, store.DeviceDecision{Approved: true, Blocked: blocked}, now); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(c.f.maxStale + time.Millisecond)
+		info, err := c.Lookup(ctx, mac)
+		if err != nil || info.Blocked != blocked {
+			t.Fatalf("change %d (blocked %v) by another process, %v later: %+v, %v", i, blocked, c.f.maxStale+time.Millisecond, info, err)
+		}
+	}
+}

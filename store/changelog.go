@@ -10,32 +10,31 @@ import (
 // by the reading rule in device_changes.go. Both logs are read the same
 // way; only the table, the key's type and the "everyone" entry differ.
 type changeLog struct {
-	what              string // for errors: "device", "person"
-	latestID, sinceID int    // prepared statement ids (see prepared)
-	latestQ, sinceQ   string
+	what            string // for errors: "device", "person"
+	index           int    // which of changeWatch's logs
+	sinceID         int    // prepared statement id (see prepared)
+	latestQ, sinceQ string
 }
 
 var (
-	deviceLog = changeLog{what: "device", latestID: stmtLatestChange, sinceID: stmtDeviceChanges,
+	deviceLog = changeLog{what: "device", index: 0, sinceID: stmtDeviceChanges,
 		latestQ: `SELECT coalesce(max(seq), 0) FROM device_changes`,
 		sinceQ:  `SELECT seq, mac FROM device_changes WHERE seq > ? ORDER BY seq LIMIT ?`}
-	peopleLog = changeLog{what: "person", latestID: stmtLatestPersonChange, sinceID: stmtPersonChanges,
+	peopleLog = changeLog{what: "person", index: 1, sinceID: stmtPersonChanges,
 		latestQ: `SELECT coalesce(max(seq), 0) FROM people_changes`,
 		sinceQ:  `SELECT seq, person_id FROM people_changes WHERE seq > ? ORDER BY seq LIMIT ?`}
 )
 
-// latest is the log's newest entry (0 when it is empty). One read of the
-// table's last row, on a statement prepared once: cheap enough to run
-// before trusting a cached row.
+// numLogs is how many change logs there are (changeLog.index).
+const numLogs = 2
+
+// latest is the log's newest entry (0 when it is empty), read on the
+// change watch's own connection, and not read again while nothing has been
+// committed (changewatch.go): cheap enough to run before trusting a cached
+// row.
 func (s *Store) latest(ctx context.Context, l changeLog) (int64, error) {
-	stmt, err := s.prepared(ctx, l.latestID, l.latestQ)
+	g, err := s.watch.latest(ctx, s.db, l)
 	if err != nil {
-		return 0, fmt.Errorf("store: latest %s change: %w", l.what, err)
-	}
-	var g int64
-	// As DeviceForRADIUS: one row, over before a cancel could matter, and
-	// a cancellable context costs a goroutine per query.
-	if err := stmt.QueryRowContext(context.WithoutCancel(ctx)).Scan(&g); err != nil {
 		return 0, fmt.Errorf("store: latest %s change: %w", l.what, err)
 	}
 	return g, nil

@@ -32,7 +32,8 @@ import (
 // Why a log and not PRAGMA data_version: data_version is per connection
 // and moves on every commit to any table (leases, the DNS log, accounting),
 // so on a busy daemon it says "something changed" nearly always and never
-// says which device.
+// says which device. It serves only as a filter before the log's newest
+// entry is read (changewatch.go): while it stands still, so does the log.
 
 // LatestChange is the newest entry of the change log (0 when it is empty).
 // Cheap enough to run before trusting a cached device.

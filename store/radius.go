@@ -756,12 +756,10 @@ const approvedDevicesForRADIUSQuery = `SELECT d.mac, d.approved, d.blocked, d.na
 // Statements prepared once per Store (see prepared).
 const (
 	stmtDeviceForRADIUS = iota
-	stmtLatestChange
 	stmtDeviceChanges
 	stmtLeaseMove
 	stmtLeaseUpsert
 	stmtDeviceSighting
-	stmtLatestPersonChange
 	stmtPersonChanges
 	stmtVoucherForDevice
 	stmtRedeemVoucher

@@ -86,6 +86,9 @@ type Store struct {
 	stmtMu sync.Mutex
 	stmts  [numStmts]*sql.Stmt
 
+	// watch reads the change logs' newest entries (changewatch.go).
+	watch changeWatch
+
 	// portal keeps the portal's AUP and branding between reads
 	// (portalcache.go).
 	portal portalCache
@@ -161,7 +164,8 @@ func openDB(ctx context.Context, path string) (*Store, error) {
 	// database/sql's queue: cheap, and SQLite on a router's two or four
 	// cores gains nothing from more readers in cgo at once. Eight leaves
 	// readers room beside the one write transaction (writeSem) and a
-	// backup's VACUUM INTO. The limit cannot deadlock: inTx's fn uses only
+	// backup's VACUUM INTO (one of the eight is held for good by the change
+	// logs' reads, changewatch.go). The limit cannot deadlock: inTx's fn uses only
 	// its tx, no row loop queries, and a write waits for writeSem before it
 	// takes a connection. The one place that asks for a second connection
 	// while holding one, txPrepared's first preparation of a statement
@@ -204,6 +208,7 @@ func (s *Store) checkPragmas(ctx context.Context) error {
 
 // Close closes the database. Committed transactions are already durable.
 func (s *Store) Close() error {
+	s.watch.close()
 	s.stmtMu.Lock()
 	for i, st := range s.stmts {
 		if st != nil {

@@ -1,0 +1,134 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+)
+
+// The change watch reads a log again only when something was committed,
+// and a commit by any connection is seen by the very next read: another
+// *sql.DB on the same file (another process, such as `gatehouse device
+// approve` while the daemon runs), raw SQL on it (the sqlite3 shell), and
+// this Store's own pool.
+func TestChangeWatchSeesEveryCommit(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTemp(t)
+	other, err := Open(ctx, path) // a second *sql.DB on the file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+	reads := func() int {
+		s.watch.mu.Lock()
+		defer s.watch.mu.Unlock()
+		return s.watch.logReads
+	}
+	latest := func() int64 {
+		t.Helper()
+		g, err := s.LatestChange(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	g := latest()
+	before := reads()
+	for range 3 {
+		if got := latest(); got != g {
+			t.Fatalf("nothing committed: latest %d, then %d", g, got)
+		}
+	}
+	if n := reads() - before; n != 0 {
+		t.Errorf("nothing committed: the log was read %d times more; want 0", n)
+	}
+
+	// Each writer in turn, many times: the read right after the commit
+	// returns must see it.
+	writers := []struct {
+		name  string
+		write func(i int) error
+	}{
+		{"another Store", func(i int) error {
+			mac := net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)}
+			return other.ApproveDevice(ctx, "cli", mac, "staff", "Laptop", now)
+		}},
+		{"raw SQL on another connection", func(i int) error {
+			_, err := other.db.ExecContext(ctx, `UPDATE devices SET name = ? WHERE mac = '02:00:00:00:00:00'`, fmt.Sprint("renamed ", i))
+			return err
+		}},
+		{"this Store", func(i int) error {
+			mac := net.HardwareAddr{2, 0, 0, 1, byte(i >> 8), byte(i)}
+			return s.ApproveDevice(ctx, "nm", mac, "staff", "Tablet", now)
+		}},
+	}
+	for i := range 60 {
+		w := writers[i%len(writers)]
+		if err := w.write(i); err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+		got := latest()
+		if got <= g {
+			t.Fatalf("commit %d by %s: latest %d, was %d; want it to move", i, w.name, got, g)
+		}
+		g = got
+		if want, err := other.LatestChange(ctx); err != nil || want != got {
+			t.Fatalf("commit %d by %s: latest %d, another Store reads %d (%v)", i, w.name, got, want, err)
+		}
+	}
+
+	// A commit to the other log, or to any table, moves data_version: the
+	// device log is read again but has not moved.
+	if _, err := other.db.ExecContext(ctx, `UPDATE people SET state = state`); err != nil {
+		t.Fatal(err)
+	}
+	before = reads()
+	if got := latest(); got != g {
+		t.Errorf("after an unrelated commit: latest %d; want %d", got, g)
+	}
+	if n := reads() - before; n != 1 {
+		t.Errorf("after an unrelated commit: the log was read %d times; want 1", n)
+	}
+}
+
+// The watch's connection holds no read transaction between calls: a
+// checkpoint that must wait for every reader finishes.
+func TestChangeWatchHoldsNoReader(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	if _, err := s.LatestChange(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LatestPersonChange(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApproveDevice(ctx, "nm", net.HardwareAddr{2, 0, 0, 0, 0, 1}, "staff", "Laptop", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var busy, logged, done int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &done); err != nil {
+		t.Fatal(err)
+	}
+	if busy != 0 {
+		t.Errorf("checkpoint blocked (busy %d, %d of %d frames)", busy, done, logged)
+	}
+}
+
+func BenchmarkLatestChange(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, b.TempDir()+"/g.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.LatestChange(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
