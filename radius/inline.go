@@ -1,6 +1,14 @@
 package radius
 
-import "layeh.com/radius"
+import (
+	"context"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"layeh.com/radius"
+)
 
 // answersInline says whether the read loop should answer this request
 // itself rather than hand it to a worker: a MAC authentication (User-Name
@@ -38,7 +46,12 @@ func (s *Server) answersInline(acct bool, pkt []byte) bool {
 			return false
 		}
 		switch t {
-		case typeEAPMessage, typeLongExtended5:
+		case typeEAPMessage:
+			// An EAP round: the TLS work of a login's coroutine and
+			// in-memory lookups; the rare wait (argon2id) starts
+			// another read loop first (readers.mayBlock).
+			return s.eap != nil
+		case typeLongExtended5:
 			return false
 		case 1: // User-Name: the first, as the decision reads it
 			if !named {
@@ -67,4 +80,78 @@ func (s *Server) answersInline(acct bool, pkt []byte) bool {
 	now := s.now()
 	who, ok := ids.held(name, now)
 	return ok && s.creds.holds(who, now)
+}
+
+// readers are the read loops of one socket. Each reads its own batch
+// (concurrent reads serialise on the socket's read lock; the answering runs
+// outside it) and answers EAP rounds itself: handing a round to a worker
+// woke a second thread per round, which under bench/eap.sh was most of the
+// scheduler's and the kernel's context-switch CPU. With target loops, one
+// round's TLS work does not hold up the socket while the others read.
+//
+// A round about to wait long (argon2id for a TTLS-PAP password not in the
+// credential cache) first starts another loop (mayBlock), so the socket
+// keeps its target of loops reading; a loop finding more than target
+// running ends after its batch. Extra loops are bounded by the in-flight
+// bound: each waits with a request's token held.
+type readers struct {
+	s      *Server
+	ctx    context.Context
+	wg     *sync.WaitGroup // Run's: it waits for every loop
+	conn   *net.UDPConn
+	acct   bool
+	target int32
+	max    int32
+	n      atomic.Int32 // loops running
+}
+
+func (s *Server) newReaders(ctx context.Context, wg *sync.WaitGroup, conn *net.UDPConn, acct bool) *readers {
+	p := &readers{s: s, ctx: ctx, wg: wg, conn: conn, acct: acct, target: 1}
+	if !acct && s.eap != nil {
+		// Accounting and MAB answer in microseconds: one loop. EAP rounds
+		// take a TLS step each: a loop per processor.
+		p.target = int32(max(2, runtime.GOMAXPROCS(0)))
+	}
+	p.max = p.target + int32(s.o.MaxInFlight)
+	return p
+}
+
+// spawn starts a loop, unless max run already or the server is stopping.
+func (p *readers) spawn() {
+	if p.ctx.Err() != nil {
+		return
+	}
+	if p.n.Add(1) > p.max {
+		p.n.Add(-1)
+		return
+	}
+	p.wg.Add(1) // the caller is one of wg's: Run's Wait has not returned
+	go func() {
+		defer p.wg.Done()
+		p.s.readLoop(p.ctx, p)
+	}()
+}
+
+// surplus says the calling loop should end: more than target run. It
+// counts the caller out when it says so.
+func (p *readers) surplus() bool {
+	for {
+		n := p.n.Load()
+		if n <= p.target {
+			return false
+		}
+		if p.n.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
+// mayBlock is called by a request about to wait long, on whatever
+// goroutine runs it: if that is a read loop, another takes its place (it
+// ends after its batch, surplus); if it is a worker, the extra loop ends
+// after its first batch.
+func (s *Server) mayBlock() {
+	if p := s.authReaders.Load(); p != nil {
+		p.spawn()
+	}
 }

@@ -141,6 +141,10 @@ type Server struct {
 	authIO    *udpIO // raw reads and writes on authConn (udp_linux.go)
 	acctIO    *udpIO
 	listening bool
+	// authReaders are the auth socket's read loops, once Run has started
+	// them: an EAP round about to wait for argon2id starts another
+	// (inline.go).
+	authReaders atomic.Pointer[readers]
 }
 
 type delayedReply struct {
@@ -362,11 +366,13 @@ func (s *Server) Run(ctx context.Context) error {
 		if c.conn == nil {
 			continue
 		}
-		loops.Add(1)
-		go func() {
-			defer loops.Done()
-			s.readLoop(ctx, c.conn, c.acct)
-		}()
+		p := s.newReaders(ctx, &loops, c.conn, c.acct) // inline.go
+		if !c.acct {
+			s.authReaders.Store(p)
+		}
+		for range p.target {
+			p.spawn()
+		}
 	}
 	loops.Add(1)
 	go func() {
@@ -414,7 +420,12 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
+// readLoop is one of p's read loops: it reads a batch, answers what it
+// can itself, hands the rest to the workers, and flushes its replies. A
+// loop beyond p's target (one that replaced a loop that was about to wait,
+// readers.mayBlock) ends after its batch.
+func (s *Server) readLoop(ctx context.Context, p *readers) {
+	conn, acct := p.conn, p.acct
 	// One octet more than the largest packet, to tell an oversize datagram
 	// from a full-sized one. Whatever is queued is read at once and the
 	// replies decided here go out together after it (udp_linux.go's
@@ -423,6 +434,9 @@ func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
 	r := io.newBatchReader(maxPacket + 1)
 	out := io.newReplies()
 	for {
+		if p.surplus() {
+			return
+		}
 		n, err := r.read()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
