@@ -3,7 +3,6 @@ package radius
 import (
 	"context"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -86,14 +85,14 @@ func (s *Server) answersInline(acct bool, pkt []byte) bool {
 // (concurrent reads serialise on the socket's read lock; the answering runs
 // outside it) and answers EAP rounds itself: handing a round to a worker
 // woke a second thread per round, which under bench/eap.sh was most of the
-// scheduler's and the kernel's context-switch CPU. With target loops, one
-// round's TLS work does not hold up the socket while the others read.
+// scheduler's and the kernel's context-switch CPU.
 //
 // A round about to wait long (argon2id for a TTLS-PAP password not in the
-// credential cache) first starts another loop (mayBlock), so the socket
-// keeps its target of loops reading; a loop finding more than target
-// running ends after its batch. Extra loops are bounded by the in-flight
-// bound: each waits with a request's token held.
+// credential cache, a person or device not held in memory, so a store
+// read) first starts another loop (mayBlock), so the socket keeps its
+// target of loops reading; a loop finding more than target running ends
+// after its batch. Extra loops are bounded by the in-flight bound: each
+// waits with a request's token held.
 type readers struct {
 	s      *Server
 	ctx    context.Context
@@ -106,14 +105,13 @@ type readers struct {
 }
 
 func (s *Server) newReaders(ctx context.Context, wg *sync.WaitGroup, conn *net.UDPConn, acct bool) *readers {
-	p := &readers{s: s, ctx: ctx, wg: wg, conn: conn, acct: acct, target: 1}
-	if !acct && s.eap != nil {
-		// Accounting and MAB answer in microseconds: one loop. EAP rounds
-		// take a TLS step each: a loop per processor.
-		p.target = int32(max(2, runtime.GOMAXPROCS(0)))
-	}
-	p.max = p.target + int32(s.o.MaxInFlight)
-	return p
+	// One loop reading. Two (a loop per processor) were measured: the
+	// second waits on the socket's read lock, and each batch's release of
+	// it woke that loop's thread, which cost MAB 10% and cached PAP half
+	// again of their CPU per request (bench/radius.sh) and won back less
+	// of EAP's than one loop did (bench/eap.sh). A TLS step is a fraction
+	// of a millisecond; whatever may wait longer starts another loop first.
+	return &readers{s: s, ctx: ctx, wg: wg, conn: conn, acct: acct, target: 1, max: 1 + int32(s.o.MaxInFlight)}
 }
 
 // spawn starts a loop, unless max run already or the server is stopping.
@@ -154,4 +152,24 @@ func (s *Server) mayBlock() {
 	if p := s.authReaders.Load(); p != nil {
 		p.spawn()
 	}
+}
+
+// mayReadPerson is called before a lookup of user's identity: one not held
+// in memory (identities.go) may read the store, so another loop reads
+// meanwhile (mayBlock).
+func (s *Server) mayReadPerson(user string) {
+	if ids, ok := s.o.Identities.(*identityCache); ok && user != "" {
+		if _, held := ids.held([]byte(user), s.now()); held {
+			return
+		}
+	}
+	s.mayBlock()
+}
+
+// mayReadDevice is mayReadPerson for a device (devcache.go).
+func (s *Server) mayReadDevice(mac []byte) {
+	if cache, ok := s.o.Devices.(*deviceCache); ok && len(mac) == len(macKey{}) && cache.approved(macKey(mac)) {
+		return
+	}
+	s.mayBlock()
 }
