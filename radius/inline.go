@@ -102,6 +102,64 @@ type readers struct {
 	target int32
 	max    int32
 	n      atomic.Int32 // loops running
+
+	mu      sync.Mutex
+	batches map[*batch]struct{} // each running loop's
+}
+
+// batch is the part of a loop's last read not yet taken: handOver takes it
+// from a loop whose round is about to wait.
+type batch struct {
+	r       *udpBatchReader
+	mu      sync.Mutex
+	next, n int
+}
+
+func (b *batch) start(n int) {
+	b.mu.Lock()
+	b.next, b.n = 0, n
+	b.mu.Unlock()
+}
+
+// take is the next datagram of the batch to answer; false when none is
+// left (all answered, or handed over).
+func (b *batch) take() (int, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.next >= b.n {
+		return 0, false
+	}
+	b.next++
+	return b.next - 1, true
+}
+
+func (p *readers) register(b *batch) {
+	p.mu.Lock()
+	p.batches[b] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *readers) unregister(b *batch) {
+	p.mu.Lock()
+	delete(p.batches, b)
+	p.mu.Unlock()
+}
+
+// handOver gives the datagrams the loops have read and not yet taken to
+// the workers: the loop whose round is about to wait would otherwise hold
+// them until it is done (and which loop calls is not known, so every
+// loop's rest goes; they are answered as they would be from a worker).
+func (p *readers) handOver() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for b := range p.batches {
+		b.mu.Lock()
+		for ; b.next < b.n; b.next++ {
+			pkt, src := b.r.packet(b.next)
+			p.s.receiveTo(p.ctx, p.conn, p.acct, pkt, src, nil, false)
+		}
+		b.mu.Unlock()
+	}
 }
 
 func (s *Server) newReaders(ctx context.Context, wg *sync.WaitGroup, conn *net.UDPConn, acct bool) *readers {
@@ -111,7 +169,8 @@ func (s *Server) newReaders(ctx context.Context, wg *sync.WaitGroup, conn *net.U
 	// again of their CPU per request (bench/radius.sh) and won back less
 	// of EAP's than one loop did (bench/eap.sh). A TLS step is a fraction
 	// of a millisecond; whatever may wait longer starts another loop first.
-	return &readers{s: s, ctx: ctx, wg: wg, conn: conn, acct: acct, target: 1, max: 1 + int32(s.o.MaxInFlight)}
+	return &readers{s: s, ctx: ctx, wg: wg, conn: conn, acct: acct, target: 1, max: 1 + int32(s.o.MaxInFlight),
+		batches: map[*batch]struct{}{}}
 }
 
 // spawn starts a loop, unless max run already or the server is stopping.
@@ -146,11 +205,12 @@ func (p *readers) surplus() bool {
 
 // mayBlock is called by a request about to wait long, on whatever
 // goroutine runs it: if that is a read loop, another takes its place (it
-// ends after its batch, surplus); if it is a worker, the extra loop ends
-// after its first batch.
+// ends after its batch, surplus) and the rest of its batch goes to the
+// workers; if it is a worker, the extra loop ends after its first batch.
 func (s *Server) mayBlock() {
 	if p := s.authReaders.Load(); p != nil {
 		p.spawn()
+		p.handOver()
 	}
 }
 

@@ -71,3 +71,24 @@ func TestReadersKeepTheirTargetAndBound(t *testing.T) {
 		t.Fatalf("spawn after the end: %d running", n)
 	}
 }
+
+// A batch gives each datagram once, and none once handed over.
+func TestBatchTakesEachDatagramOnce(t *testing.T) {
+	b := &batch{}
+	b.start(3)
+	for want := range 2 {
+		if i, ok := b.take(); !ok || i != want {
+			t.Fatalf("take: %d %v, want %d true", i, ok, want)
+		}
+	}
+	b.mu.Lock()
+	b.next = b.n // as handOver leaves it
+	b.mu.Unlock()
+	if i, ok := b.take(); ok {
+		t.Fatalf("take after the hand-over: %d", i)
+	}
+	b.start(1)
+	if i, ok := b.take(); !ok || i != 0 {
+		t.Fatalf("next batch: %d %v", i, ok)
+	}
+}

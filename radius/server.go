@@ -433,6 +433,9 @@ func (s *Server) readLoop(ctx context.Context, p *readers) {
 	io := s.ioFor(conn)
 	r := io.newBatchReader(maxPacket + 1)
 	out := io.newReplies()
+	b := &batch{r: r}
+	p.register(b)
+	defer p.unregister(b)
 	for {
 		if p.surplus() {
 			return
@@ -445,9 +448,16 @@ func (s *Server) readLoop(ctx context.Context, p *readers) {
 			s.log.Warn("radius: read", "err", err)
 			continue
 		}
-		for i := range n {
-			b, src := r.packet(i)
-			s.receiveTo(ctx, conn, acct, b, src, out)
+		b.start(n)
+		for {
+			// One at a time: a round about to wait hands the rest of the
+			// batch to the workers (readers.handOver).
+			i, ok := b.take()
+			if !ok {
+				break
+			}
+			pkt, src := r.packet(i)
+			s.receiveTo(ctx, conn, acct, pkt, src, out, true)
 		}
 		if err := out.flush(); err != nil {
 			s.log.Warn("radius: send", "err", err)
@@ -466,12 +476,13 @@ func (s *Server) ioFor(conn *net.UDPConn) *udpIO {
 // receive does what can be done without a worker: who sent it, framing,
 // duplicates and the in-flight bound.
 func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []byte, src netip.AddrPort) {
-	s.receiveTo(ctx, conn, acct, b, src, nil)
+	s.receiveTo(ctx, conn, acct, b, src, nil, true)
 }
 
 // receiveTo is receive queueing the replies it makes itself on out (nil:
-// sent at once); the caller flushes out.
-func (s *Server) receiveTo(ctx context.Context, conn *net.UDPConn, acct bool, b []byte, src netip.AddrPort, out *udpReplies) {
+// sent at once); the caller flushes out. Without inline, a request that
+// is not a duplicate goes to a worker.
+func (s *Server) receiveTo(ctx context.Context, conn *net.UDPConn, acct bool, b []byte, src netip.AddrPort, out *udpReplies, inline bool) {
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	c := s.clientFor(src.Addr())
 	if c == nil {
@@ -523,7 +534,7 @@ func (s *Server) receiveTo(ctx context.Context, conn *net.UDPConn, acct bool, b 
 		return
 	}
 	s.inFlight.Add(1)
-	if s.answersInline(acct, pkt) && s.work(ctx, conn, acct, c, src, k, pkt, maOff, out, true) { // inline.go
+	if inline && s.answersInline(acct, pkt) && s.work(ctx, conn, acct, c, src, k, pkt, maOff, out, true) { // inline.go
 		<-s.sem
 		s.inFlight.Add(-1)
 		return
