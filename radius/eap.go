@@ -68,6 +68,7 @@ func (s *Server) ntHash(ctx context.Context, user string) (nt [16]byte, found bo
 	if user == "" {
 		return nt, false, nil
 	}
+	s.mayReadPerson(user) // inline.go
 	id, err := s.o.Identities.Lookup(ctx, user)
 	if errors.Is(err, ErrNoIdentity) {
 		return nt, false, nil
@@ -81,6 +82,7 @@ func (s *Server) ntHash(ctx context.Context, user string) (nt [16]byte, found bo
 // checkPassword is TTLS-PAP's check: the person must be active and have a
 // Wi-Fi password, and the password must match its argon2id hash.
 func (s *Server) checkPassword(ctx context.Context, user, pw string) error {
+	s.mayReadPerson(user) // inline.go
 	id, err := s.o.Identities.Lookup(ctx, user)
 	if err != nil {
 		return fmt.Errorf("unknown user or lookup failed: %w", err)
@@ -90,6 +92,11 @@ func (s *Server) checkPassword(ctx context.Context, user, pw string) error {
 	}
 	if id.PasswordHash == "" {
 		return errors.New("no Wi-Fi password set")
+	}
+	if who := id.Person; who == "" || !s.creds.verified(who, id.PasswordHash, pw, s.now()) {
+		// argon2id (or a wait for another login's): this round may be
+		// running in a read loop (inline.go); let another read meanwhile.
+		s.mayBlock()
 	}
 	ok, err := s.verifyPassword(ctx, user, id, pw)
 	if err != nil {
@@ -115,6 +122,7 @@ func (s *Server) credentialVersions() (func(context.Context, string) (string, er
 		return nil, fmt.Errorf("credential version key: %w", err)
 	}
 	return func(ctx context.Context, user string) (string, error) {
+		s.mayReadPerson(user) // inline.go
 		id, err := s.o.Identities.Lookup(ctx, user)
 		if err != nil {
 			return "", fmt.Errorf("looking up the person for their credential version: %w", err)
@@ -175,6 +183,7 @@ func (s *Server) eapAccess(ctx context.Context, r *request) outcome {
 	if s.o.Identities == nil {
 		return fail("no directory of people to check against")
 	}
+	s.mayReadPerson(rep.Identity) // inline.go
 	id, err := s.o.Identities.Lookup(ctx, rep.Identity)
 	if errors.Is(err, ErrNoIdentity) && rep.Method == eapTLSMethod {
 		return s.eapDevice(ctx, r, rep, fail)
@@ -211,6 +220,7 @@ func (s *Server) eapDevice(ctx context.Context, r *request, rep eap.Reply, fail 
 	if r.calling == nil {
 		return fail("device certificate without a Calling-Station-Id MAC", "certificate", rep.Identity)
 	}
+	s.mayReadDevice(r.calling) // inline.go
 	info, err := s.o.Devices.Lookup(ctx, r.calling)
 	switch {
 	case err != nil:

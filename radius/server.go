@@ -141,6 +141,10 @@ type Server struct {
 	authIO    *udpIO // raw reads and writes on authConn (udp_linux.go)
 	acctIO    *udpIO
 	listening bool
+	// authReaders are the auth socket's read loops, once Run has started
+	// them: an EAP round about to wait for argon2id starts another
+	// (inline.go).
+	authReaders atomic.Pointer[readers]
 }
 
 type delayedReply struct {
@@ -362,11 +366,13 @@ func (s *Server) Run(ctx context.Context) error {
 		if c.conn == nil {
 			continue
 		}
-		loops.Add(1)
-		go func() {
-			defer loops.Done()
-			s.readLoop(ctx, c.conn, c.acct)
-		}()
+		p := s.newReaders(ctx, &loops, c.conn, c.acct) // inline.go
+		if !c.acct {
+			s.authReaders.Store(p)
+		}
+		for range p.target {
+			p.spawn()
+		}
 	}
 	loops.Add(1)
 	go func() {
@@ -414,7 +420,12 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
+// readLoop is one of p's read loops: it reads a batch, answers what it
+// can itself, hands the rest to the workers, and flushes its replies. A
+// loop beyond p's target (one that replaced a loop that was about to wait,
+// readers.mayBlock) ends after its batch.
+func (s *Server) readLoop(ctx context.Context, p *readers) {
+	conn, acct := p.conn, p.acct
 	// One octet more than the largest packet, to tell an oversize datagram
 	// from a full-sized one. Whatever is queued is read at once and the
 	// replies decided here go out together after it (udp_linux.go's
@@ -422,7 +433,13 @@ func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
 	io := s.ioFor(conn)
 	r := io.newBatchReader(maxPacket + 1)
 	out := io.newReplies()
+	b := &batch{r: r}
+	p.register(b)
+	defer p.unregister(b)
 	for {
+		if p.surplus() {
+			return
+		}
 		n, err := r.read()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
@@ -431,9 +448,16 @@ func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
 			s.log.Warn("radius: read", "err", err)
 			continue
 		}
-		for i := range n {
-			b, src := r.packet(i)
-			s.receiveTo(ctx, conn, acct, b, src, out)
+		b.start(n)
+		for {
+			// One at a time: a round about to wait hands the rest of the
+			// batch to the workers (readers.handOver).
+			i, ok := b.take()
+			if !ok {
+				break
+			}
+			pkt, src := r.packet(i)
+			s.receiveTo(ctx, conn, acct, pkt, src, out, true)
 		}
 		if err := out.flush(); err != nil {
 			s.log.Warn("radius: send", "err", err)
@@ -452,12 +476,13 @@ func (s *Server) ioFor(conn *net.UDPConn) *udpIO {
 // receive does what can be done without a worker: who sent it, framing,
 // duplicates and the in-flight bound.
 func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []byte, src netip.AddrPort) {
-	s.receiveTo(ctx, conn, acct, b, src, nil)
+	s.receiveTo(ctx, conn, acct, b, src, nil, true)
 }
 
 // receiveTo is receive queueing the replies it makes itself on out (nil:
-// sent at once); the caller flushes out.
-func (s *Server) receiveTo(ctx context.Context, conn *net.UDPConn, acct bool, b []byte, src netip.AddrPort, out *udpReplies) {
+// sent at once); the caller flushes out. Without inline, a request that
+// is not a duplicate goes to a worker.
+func (s *Server) receiveTo(ctx context.Context, conn *net.UDPConn, acct bool, b []byte, src netip.AddrPort, out *udpReplies, inline bool) {
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	c := s.clientFor(src.Addr())
 	if c == nil {
@@ -509,7 +534,7 @@ func (s *Server) receiveTo(ctx context.Context, conn *net.UDPConn, acct bool, b 
 		return
 	}
 	s.inFlight.Add(1)
-	if s.answersInline(acct, pkt) && s.work(ctx, conn, acct, c, src, k, pkt, maOff, out, true) { // inline.go
+	if inline && s.answersInline(acct, pkt) && s.work(ctx, conn, acct, c, src, k, pkt, maOff, out, true) { // inline.go
 		<-s.sem
 		s.inFlight.Add(-1)
 		return
