@@ -346,7 +346,9 @@ func TestAccessRejectIsDelayedWithoutHoldingAWorker(t *testing.T) {
 
 func TestPanicInAHandlerIsCountedAndTheServerCarriesOn(t *testing.T) {
 	r := newRig(t, nil)
+	r.devices.mu.Lock()
 	r.devices.panic = true
+	r.devices.mu.Unlock()
 	req := signRequest(t, mabRequest(testSecret, "02:00:00:00:00:01", "0A-00-00-00-00-01:Staff"), false)
 	if got := exchange(t, r.srv.AuthAddr(), req, 500*time.Millisecond); got != nil {
 		t.Fatal("answered despite the panic")
