@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"syscall"
@@ -25,22 +24,14 @@ func heapProfiler(log *slog.Logger) func(context.Context) error {
 		return nil
 	}
 	return func(ctx context.Context) error {
-		usr1 := make(chan os.Signal, 1)
-		signal.Notify(usr1, syscall.SIGUSR1)
-		defer signal.Stop(usr1)
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-usr1:
-				runtime.GC()
-				if err := writeHeapProfile(path); err != nil {
-					log.Error("heap profile", "err", err)
-					continue
-				}
-				log.Info("heap profile written", "path", path)
+		return onSignal(ctx, syscall.SIGUSR1, func() {
+			runtime.GC()
+			if err := writeHeapProfile(path); err != nil {
+				log.Error("heap profile", "err", err)
+				return
 			}
-		}
+			log.Info("heap profile written", "path", path)
+		})
 	}
 }
 

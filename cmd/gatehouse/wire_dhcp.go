@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/gatehouse-net/gatehouse/config"
@@ -75,27 +73,14 @@ func wireDHCP(_ context.Context, w *wiring) error {
 	w.reg.MustRegister(dhcp.NewCollector(srv.Metrics()))
 	w.restoreStep("MAC-address bindings", srv.Restore)
 	w.run("dhcp", srv.Run)
-	w.run("dhcp stage timings", func(ctx context.Context) error { return logDHCPTimingsOnUSR2(ctx, srv) })
+	// SIGUSR2 logs the stage latency histograms (dhcp.Timings) since the
+	// last such report: a busy morning's slow ACKs split into queueing,
+	// commit and binding without a profiler (bench/dhcp.sh sends it after
+	// each of its passes).
+	w.run("dhcp stage timings", func(ctx context.Context) error {
+		return onSignal(ctx, syscall.SIGUSR2, srv.LogTimings)
+	})
 	return nil
-}
-
-// logDHCPTimingsOnUSR2 logs the DHCP server's stage latency histograms
-// (dhcp.Timings, since the last report) each time the daemon gets
-// SIGUSR2, until ctx ends: a busy morning's slow ACKs can then be split
-// into queueing, commit and binding without a profiler (bench/dhcp.sh
-// sends it after each of its passes).
-func logDHCPTimingsOnUSR2(ctx context.Context, srv *dhcp.Server) error {
-	usr2 := make(chan os.Signal, 1)
-	signal.Notify(usr2, syscall.SIGUSR2)
-	defer signal.Stop(usr2)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-usr2:
-			srv.LogTimings()
-		}
-	}
 }
 
 // wireDevices registers the devices page; approving, blocking and
