@@ -107,10 +107,12 @@ type readers struct {
 	batches map[*batch]struct{} // each running loop's
 }
 
-// batch is the part of a loop's last read not yet taken: handOver takes it
-// from a loop whose round is about to wait.
+// batch is the part of a loop's last read not yet taken, and the replies
+// the loop has decided and not yet sent: handOver takes the one and sends
+// the other when a round is about to wait.
 type batch struct {
 	r       *udpBatchReader
+	out     *udpReplies
 	mu      sync.Mutex
 	next, n int
 }
@@ -146,9 +148,11 @@ func (p *readers) unregister(b *batch) {
 }
 
 // handOver gives the datagrams the loops have read and not yet taken to
-// the workers: the loop whose round is about to wait would otherwise hold
-// them until it is done (and which loop calls is not known, so every
-// loop's rest goes; they are answered as they would be from a worker).
+// the workers, and sends the replies the loops have already decided: the
+// loop whose round is about to wait would otherwise hold both until it is
+// done (a MAB answer queued before a first login's argon2id would wait for
+// it). Which loop calls is not known, so every loop's rest goes; it is
+// answered as it would be from a worker.
 func (p *readers) handOver() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -159,6 +163,11 @@ func (p *readers) handOver() {
 			p.s.receiveTo(p.ctx, p.conn, p.acct, pkt, src, nil, false)
 		}
 		b.mu.Unlock()
+		if b.out != nil {
+			if err := b.out.flush(); err != nil {
+				p.s.log.Warn("radius: send", "err", err)
+			}
+		}
 	}
 }
 

@@ -2,8 +2,11 @@ package radius
 
 import (
 	"context"
+	"log/slog"
+	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
@@ -90,5 +93,47 @@ func TestBatchTakesEachDatagramOnce(t *testing.T) {
 	b.start(1)
 	if i, ok := b.take(); !ok || i != 0 {
 		t.Fatalf("next batch: %d %v", i, ok)
+	}
+}
+
+// A round about to wait sends the replies its loop has already decided:
+// handOver flushes every loop's queue, so a MAB answer queued before a
+// first login's argon2id goes out at once, not after it.
+func TestHandOverSendsTheRepliesALoopHasDecided(t *testing.T) {
+	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	io, err := newUDPIO(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	p := s.newReaders(context.Background(), &sync.WaitGroup{}, srv, false)
+	out := io.newReplies()
+	p.register(&batch{r: io.newBatchReader(maxPacket + 1), out: out})
+	reply := []byte("an answer already decided")
+	if !out.add(reply, peer.LocalAddr().(*net.UDPAddr).AddrPort()) {
+		t.Fatal("the reply could not be queued")
+	}
+
+	p.handOver()
+
+	buf := make([]byte, 64)
+	if err := peer.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := peer.ReadFromUDP(buf)
+	if err != nil || string(buf[:n]) != string(reply) {
+		t.Fatalf("the peer got %q (%v), want the queued reply at the hand-over", buf[:n], err)
+	}
+	if out.n != 0 {
+		t.Fatalf("%d replies still queued after the hand-over", out.n)
 	}
 }

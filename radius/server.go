@@ -433,7 +433,7 @@ func (s *Server) readLoop(ctx context.Context, p *readers) {
 	io := s.ioFor(conn)
 	r := io.newBatchReader(maxPacket + 1)
 	out := io.newReplies()
-	b := &batch{r: r}
+	b := &batch{r: r, out: out}
 	p.register(b)
 	defer p.unregister(b)
 	for {

@@ -301,8 +301,12 @@ func (r *udpBatchReader) packet(i int) ([]byte, netip.AddrPort) {
 
 // udpReplies gathers the replies the read loop decides during one batch
 // and sends them in one sendmmsg (flush). The octets are not copied: a
-// reply is the duplicate cache's, never changed once made.
+// reply is the duplicate cache's, never changed once made. It is locked
+// because a round about to wait long, on whatever goroutine, flushes every
+// loop's queued replies first (readers.handOver), so that the answers a
+// loop already decided do not wait for an argon2id.
 type udpReplies struct {
+	mu    sync.Mutex
 	io    *udpIO
 	n     int
 	bufs  [batchLen][]byte
@@ -344,6 +348,8 @@ func (u *udpIO) newReplies() *udpReplies {
 // caller sends it itself. The read loop flushes after each batch it read,
 // and each datagram read makes at most one reply, so a batch never fills.
 func (w *udpReplies) add(b []byte, to netip.AddrPort) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	a := to.Addr()
 	if w.n == batchLen || a.Zone() != "" || len(b) == 0 {
 		return false
@@ -369,6 +375,8 @@ func (w *udpReplies) add(b []byte, to netip.AddrPort) bool {
 // flush sends what add queued. A datagram the kernel refuses is skipped
 // (as sendto's error would lose it); the first such error is returned.
 func (w *udpReplies) flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	var first error
 	for w.off = 0; w.off < w.n; {
 		w.sent, w.errno = 0, 0
