@@ -40,7 +40,9 @@
 // owner's access). It holds the devices StoreDevices reads in memory
 // (devcache.go), bounded, and learns of every change, from any process,
 // through the store's device change log; a MAC authentication of a known
-// device is then answered by the read loop without a worker. It holds people's
+// device is then answered by the read loop without a worker, and so is each
+// EAP round, unless it is about to wait (argon2id, a store read), when a
+// spare read loop takes the socket meanwhile (inline.go). It holds people's
 // login identities the same way (identities.go) when the Identities also
 // offers the store's people change log (people.RADIUSIdentities does): a
 // PAP or TTLS-PAP re-authentication reads no SQL, and a revocation, a
