@@ -54,8 +54,9 @@ func main() {
 	timeout := flag.Duration("timeout", 5*time.Minute, "hard limit of each server's load for one method")
 	skipFR := flag.Bool("no-freeradius", false, "measure Gatehouse only")
 	only := flag.String("methods", strings.Join(methods, ","), "the methods to load, comma-separated")
-	flag.StringVar(&perfOut, "perf", "", "`perf record -g` Gatehouse's daemon during one load into this file (bench/eap.sh PERF=)")
-	flag.StringVar(&perfLoad, "perf-load", "peap-mschapv2", "the load -perf records")
+	var prof profile
+	flag.StringVar(&prof.out, "perf", "", "`perf record -g` Gatehouse's daemon during one load into this file (bench/eap.sh PERF=)")
+	flag.StringVar(&prof.load, "perf-load", "peap-mschapv2", "the load -perf records")
 	flag.Parse()
 	methods = strings.Split(*only, ",")
 	if *bin == "" || *mis == "" || *n < 1 || *n > 5000 || *par < 1 || *par > 64 {
@@ -64,7 +65,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *mis, *n, *par, *timeout, *skipFR); err != nil {
+	if err := run(ctx, *bin, *mis, *n, *par, *timeout, *skipFR, prof); err != nil {
 		fmt.Fprintln(os.Stderr, "eapbench:", err)
 		os.Exit(1)
 	}
@@ -83,14 +84,14 @@ type result struct {
 // cleartext password both times.
 var methods = []string{"peap-mschapv2", "ttls-pap-cold", "ttls-pap"}
 
-// perfOut and perfLoad say which Gatehouse load to profile, if any
-// (flags; main sets them before run).
-var perfOut, perfLoad string
+// profile says which Gatehouse load to record with perf, if any (-perf,
+// -perf-load).
+type profile struct{ out, load string }
 
 // eapMethod is the EAP method a load's name stands for.
 func eapMethod(load string) string { return strings.TrimSuffix(load, "-cold") }
 
-func run(ctx context.Context, bin, mis string, n, par int, timeout time.Duration, skipFR bool) error {
+func run(ctx context.Context, bin, mis string, n, par int, timeout time.Duration, skipFR bool, prof profile) error {
 	s, err := daemon.StartSchool(ctx, testbed.Options{})
 	if err != nil {
 		return err
@@ -174,7 +175,7 @@ func run(ctx context.Context, bin, mis string, n, par int, timeout time.Duration
 	}
 	res := map[string]result{}
 	for _, m := range methods {
-		stopPerf := startPerf(m, d.Process.Pid)
+		stopPerf := prof.start(m, d.Process.Pid)
 		res["gatehouse "+m] = load(ctx, s, dir, caCopy, files.RadiusSecret, m, users, d.Process.Pid, n, par, timeout)
 		stopPerf()
 	}
@@ -209,15 +210,15 @@ func run(ctx context.Context, bin, mis string, n, par int, timeout time.Duration
 	return nil
 }
 
-// startPerf starts `perf record -g` on the daemon (pid) when -perf asks
-// for the load m; the function it returns stops it and waits for the file.
+// start starts `perf record -g` on the daemon (pid) when -perf asks for
+// the load m; the function it returns stops it and waits for the file.
 // perf runs outside the daemon, so the CPU it takes is not the daemon's
 // (its sampling interrupts are, a little: compare figures with PERF unset).
-func startPerf(m string, pid int) func() {
-	if perfOut == "" || m != perfLoad {
+func (p profile) start(m string, pid int) func() {
+	if p.out == "" || m != p.load {
 		return func() {}
 	}
-	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", perfOut)
+	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", p.out)
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "eapbench: perf:", err)
 		return func() {}
