@@ -466,10 +466,10 @@ func (s *Server) Run(ctx context.Context) error {
 // where it was spent (bench/dhcp.sh prints these lines per pass). Safe to
 // call from any goroutine.
 func (s *Server) LogTimings() {
-	r := strings.TrimSpace(s.timings.Report())
-	if strings.Count(r, " n=0 ") == strings.Count(r, "\n")+1 {
+	if s.timings.Empty() {
 		return // nothing handled since the last report
 	}
+	r := strings.TrimSpace(s.timings.Report())
 	for line := range strings.SplitSeq(r, "\n") {
 		stage, summary, _ := strings.Cut(line, " ")
 		s.log.Info("dhcp: stage timings", "stage", strings.TrimPrefix(stage, "t_"), "us", summary)

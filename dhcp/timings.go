@@ -126,3 +126,25 @@ func (t *Timings) Report() string {
 	}
 	return b.String()
 }
+
+// Empty reports whether no stage has a sample since the last Report: a
+// server that handled nothing has no timings worth logging. It only reads
+// the counts; a sample added meanwhile waits for the next Report.
+func (t *Timings) Empty() bool {
+	for _, h := range []*hist{&t.JobWait, &t.AckQueue, &t.Commit, &t.FinishWait, &t.Finish, &t.AckTotal, &t.BatchSize} {
+		if !h.empty() {
+			return false
+		}
+	}
+	return true
+}
+
+// empty reports whether h holds no sample.
+func (h *hist) empty() bool {
+	for i := range h.b {
+		if h.b[i].Load() != 0 {
+			return false
+		}
+	}
+	return true
+}
