@@ -107,7 +107,7 @@ func TestRadclientAgainstTheServerInTheTestbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ids["amy"] = Identity{Person: "T042", PasswordHash: hash, Active: true, Segment: "staff"}
+	e.ids.set("amy", Identity{Person: "T042", PasswordHash: hash, Active: true, Segment: "staff"})
 
 	t.Run("MAB approved gets the SSID's VLAN and its key", func(t *testing.T) {
 		out := e.radclient(t, "auth", e2eAuth, mabAttrs("02-00-00-00-01-01", "Pupils", true)...)

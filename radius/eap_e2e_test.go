@@ -173,7 +173,7 @@ func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
 			VerifyClient: e.revoked.verify,
 			// As people.Service.NTHash: nobody for a leaver.
 			NTHash: func(_ context.Context, user string) ([16]byte, bool, error) {
-				id, ok := e.ids[user]
+				id, ok := e.ids.get(user)
 				if !ok || !id.Active {
 					return [16]byte{}, false, nil
 				}
@@ -195,9 +195,9 @@ func newEAPE2E(t *testing.T, mod func(*eap.Options)) *eapRig {
 		t.Fatal(err)
 	}
 	amy := Identity{Person: "T042", PasswordHash: hash, Active: true, Segment: "staff"}
-	e.ids["amy"] = amy
-	e.ids["amy@school.example"] = amy
-	e.ids["leo"] = Identity{Person: "P0999", PasswordHash: hash, Active: false, Segment: "staff"}
+	e.ids.set("amy", amy)
+	e.ids.set("amy@school.example", amy)
+	e.ids.set("leo", Identity{Person: "P0999", PasswordHash: hash, Active: false, Segment: "staff"})
 	return e
 }
 

@@ -82,9 +82,9 @@ func TestHostapdWiredEAPThroughGatehouse(t *testing.T) {
 			}
 			// The person is revoked: a Disconnect ends the port's session,
 			// and the supplicant's next login is rejected.
-			id := e.ids["amy"]
+			id, _ := e.ids.get("amy")
 			id.Active = false
-			e.ids["amy"] = id
+			e.ids.set("amy", id)
 			var res []CoAResult
 			err := e.school.Do("router", func() error {
 				var err error

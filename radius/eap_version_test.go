@@ -12,7 +12,7 @@ import (
 // would run its inner login in full.
 func TestCredentialVersionFollowsBothHashes(t *testing.T) {
 	ctx := context.Background()
-	ids := fakeIdentities{"ada": {Person: "1", PasswordHash: "$argon2id$a", Active: true, NTSealed: []byte("sealed-a")}}
+	ids := newFakeIdentities(map[string]Identity{"ada": {Person: "1", PasswordHash: "$argon2id$a", Active: true, NTSealed: []byte("sealed-a")}})
 	s := &Server{o: Options{Identities: ids}}
 	version, err := s.credentialVersions()
 	if err != nil {
@@ -30,12 +30,12 @@ func TestCredentialVersionFollowsBothHashes(t *testing.T) {
 	if again := v(); again != first {
 		t.Fatalf("the same credentials gave two versions: %x, %x", first, again)
 	}
-	ids["ada"] = Identity{Person: "1", PasswordHash: "$argon2id$a", Active: true}
+	ids.set("ada", Identity{Person: "1", PasswordHash: "$argon2id$a", Active: true})
 	cleared := v()
 	if cleared == first {
 		t.Fatal("removing the NT hash left the credential version as it was: a PEAP login would resume past it")
 	}
-	ids["ada"] = Identity{Person: "1", PasswordHash: "$argon2id$b", Active: true}
+	ids.set("ada", Identity{Person: "1", PasswordHash: "$argon2id$b", Active: true})
 	if v() == cleared {
 		t.Fatal("a new password left the credential version as it was")
 	}

@@ -45,15 +45,42 @@ func (f *fakeDevices) set(mac string, d DeviceInfo) {
 	f.m[m.String()] = d
 }
 
-// fakeIdentities is a directory of people in memory.
-type fakeIdentities map[string]Identity
+// fakeIdentities is a directory of people in memory. Tests change it while
+// the server's goroutines read it (a person revoked mid-test), so the map
+// is behind a mutex.
+type fakeIdentities struct {
+	mu sync.Mutex
+	m  map[string]Identity
+}
 
-func (f fakeIdentities) Lookup(_ context.Context, u string) (Identity, error) {
-	id, ok := f[u]
+func newFakeIdentities(m map[string]Identity) *fakeIdentities {
+	if m == nil {
+		m = map[string]Identity{}
+	}
+	return &fakeIdentities{m: m}
+}
+
+func (f *fakeIdentities) Lookup(_ context.Context, u string) (Identity, error) {
+	id, ok := f.get(u)
 	if !ok {
 		return Identity{}, ErrNoIdentity
 	}
 	return id, nil
+}
+
+// get is u's identity as the directory holds it now.
+func (f *fakeIdentities) get(u string) (Identity, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok := f.m[u]
+	return id, ok
+}
+
+// set gives u the identity id.
+func (f *fakeIdentities) set(u string, id Identity) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[u] = id
 }
 
 // countingSessions counts the writes that reach the store.
@@ -73,7 +100,7 @@ const testSecret = "s3cret-for-tests"
 type rig struct {
 	srv      *Server
 	devices  *fakeDevices
-	ids      fakeIdentities
+	ids      *fakeIdentities
 	sessions *countingSessions
 	hub      *events.Hub
 	found    *findingtest.Collector
@@ -102,7 +129,7 @@ func newRigWith(t testing.TB, mod func(*Options), listen func(*Server) error) *r
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	r := &rig{devices: &fakeDevices{m: map[string]DeviceInfo{}}, ids: fakeIdentities{}, sessions: &countingSessions{Store: st}, hub: events.New(), found: &findingtest.Collector{}, st: st}
+	r := &rig{devices: &fakeDevices{m: map[string]DeviceInfo{}}, ids: newFakeIdentities(nil), sessions: &countingSessions{Store: st}, hub: events.New(), found: &findingtest.Collector{}, st: st}
 	siteKey := make([]byte, 32)
 	siteKey[0] = 7
 	if r.keys, err = NewKeyring(siteKey, st, testSSIDs(), nil); err != nil {

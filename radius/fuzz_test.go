@@ -102,7 +102,7 @@ func FuzzHandle(f *testing.F) {
 	devices.set("02:00:00:00:00:01", DeviceInfo{Approved: true})
 	s, err := New(Options{
 		Clients:  []Client{{Name: "aps", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte("testing123"), RequireMessageAuthenticator: false}},
-		Segments: testSegments, Devices: devices, Sessions: nullSessions{}, Identities: fakeIdentities{},
+		Segments: testSegments, Devices: devices, Sessions: nullSessions{}, Identities: newFakeIdentities(nil),
 	})
 	if err != nil {
 		f.Fatal(err)

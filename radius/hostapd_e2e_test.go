@@ -25,7 +25,7 @@ import (
 func TestHostapdAccountingAndDisconnectThroughGatehouse(t *testing.T) {
 	wired.Require(t)
 	e := newE2E(t)
-	e.ids["pupil1"] = Identity{Person: "P0001", Active: true}
+	e.ids.set("pupil1", Identity{Person: "P0001", Active: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 

@@ -221,7 +221,7 @@ func TestIdentityCacheRereadsAtTheEndOfAccess(t *testing.T) {
 // cachedIdentities holds a directory in memory only when it follows a
 // change log.
 func TestCachedIdentitiesNeedsAChangeLog(t *testing.T) {
-	if _, ok := cachedIdentities(fakeIdentities{}, 0).(fakeIdentities); !ok {
+	if _, ok := cachedIdentities(newFakeIdentities(nil), 0).(*fakeIdentities); !ok {
 		t.Fatal("a directory without a change log was wrapped")
 	}
 	if _, ok := cachedIdentities(newPeopleLog(), 0).(*identityCache); !ok {

@@ -276,9 +276,9 @@ func TestPAPAgainstArgon2idHashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.ids["amy"] = Identity{Person: "T042", PasswordHash: hash, Active: true, Segment: "staff", Until: time.Now().Add(90 * time.Minute)}
-	r.ids["leaver"] = Identity{Person: "P007", PasswordHash: hash, Active: false}
-	r.ids["ended"] = Identity{Person: "P008", PasswordHash: hash, Active: true, Until: time.Now().Add(-time.Minute)}
+	r.ids.set("amy", Identity{Person: "T042", PasswordHash: hash, Active: true, Segment: "staff", Until: time.Now().Add(90 * time.Minute)})
+	r.ids.set("leaver", Identity{Person: "P007", PasswordHash: hash, Active: false})
+	r.ids.set("ended", Identity{Person: "P008", PasswordHash: hash, Active: true, Until: time.Now().Add(-time.Minute)})
 	pap := func(user, pw, ssid string) *radius.Packet {
 		p := radius.New(radius.CodeAccessRequest, []byte(testSecret))
 		_ = rfc2865.UserName_SetString(p, user)
@@ -651,13 +651,13 @@ func TestWiredLoginWithoutSSIDUsesTheClientsSegment(t *testing.T) {
 		return checkReply(t, req, exchange(t, r.srv.AuthAddr(), req, 20*time.Second), testSecret)
 	}
 	plain := newRig(t, nil)
-	plain.ids["visiting"] = Identity{Person: "T099", PasswordHash: hash, Active: true}
+	plain.ids.set("visiting", Identity{Person: "T099", PasswordHash: hash, Active: true})
 	if p := pap(plain, "visiting"); p.Code != radius.CodeAccessReject {
 		t.Fatalf("no SSID, no person segment, no client segment: %v, want reject", p.Code)
 	}
 	wired := newRig(t, func(o *Options) { o.Clients[0].Segment = "staff" })
-	wired.ids["visiting"] = Identity{Person: "T099", PasswordHash: hash, Active: true}
-	wired.ids["pupil"] = Identity{Person: "P001", PasswordHash: hash, Active: true, Segment: "pupil"}
+	wired.ids.set("visiting", Identity{Person: "T099", PasswordHash: hash, Active: true})
+	wired.ids.set("pupil", Identity{Person: "P001", PasswordHash: hash, Active: true, Segment: "pupil"})
 	if p := pap(wired, "visiting"); p.Code != radius.CodeAccessAccept || vlanOf(t, p) != "10" {
 		t.Fatalf("switch port on the staff segment: %v, want Accept on VLAN 10", p.Code)
 	}
