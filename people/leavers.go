@@ -24,6 +24,13 @@ type Departure struct {
 // departure works out when a person with access loses it; ok false for
 // people with no end.
 func (s *Service) departure(ctx context.Context, p store.Person) (Departure, bool, error) {
+	return s.departureIn(p, func() ([]string, error) { return s.st.GroupsOf(ctx, p.ID) })
+}
+
+// departureIn is departure with p's custom groups from groups, called only
+// when a grace window needs them (a caller that read them with p passes
+// them in rather than have them read again).
+func (s *Service) departureIn(p store.Person, groups func() ([]string, error)) (Departure, bool, error) {
 	if p.State != store.PersonActive && p.State != store.PersonLeaving {
 		return Departure{}, false, nil
 	}
@@ -51,7 +58,7 @@ func (s *Service) departure(ctx context.Context, p store.Person) (Departure, boo
 	if err != nil {
 		return Departure{}, false, fmt.Errorf("people: person %d: leaving day %q: %w", p.ID, d.Day, err)
 	}
-	g, err := s.grace(ctx, p)
+	g, err := s.grace(p, groups)
 	if err != nil {
 		return Departure{}, false, err
 	}
@@ -60,7 +67,7 @@ func (s *Service) departure(ctx context.Context, p store.Person) (Departure, boo
 }
 
 // grace is the longest grace window of the groups a person is in.
-func (s *Service) grace(ctx context.Context, p store.Person) (time.Duration, error) {
+func (s *Service) grace(p store.Person, groups func() ([]string, error)) (time.Duration, error) {
 	if len(s.opts.Grace) == 0 {
 		return 0, nil
 	}
@@ -68,7 +75,7 @@ func (s *Service) grace(ctx context.Context, p store.Person) (time.Duration, err
 	if p.Kind == "pupil" {
 		names = append(names, "pupils")
 	}
-	custom, err := s.st.GroupsOf(ctx, p.ID)
+	custom, err := groups()
 	if err != nil {
 		return 0, err
 	}

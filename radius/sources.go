@@ -3,6 +3,7 @@ package radius
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -60,6 +61,14 @@ type DeviceEnds interface {
 	DeviceEnd(ctx context.Context, mac net.HardwareAddr) (time.Time, error)
 }
 
+// ManyDeviceEnds is a DeviceEnds that also answers for many devices at
+// once (package people's, in one query): the device cache's preload asks
+// it once rather than DeviceEnd for each owned device.
+type ManyDeviceEnds interface {
+	// DeviceEnds is DeviceEnd of each of macs; ends[i] is macs[i]'s.
+	DeviceEnds(ctx context.Context, macs []net.HardwareAddr) (ends []time.Time, err error)
+}
+
 // Lookup reads mac's device record, its sealed personal key included.
 func (d StoreDevices) Lookup(ctx context.Context, mac net.HardwareAddr) (DeviceInfo, error) {
 	dev, err := d.Store.DeviceForRADIUS(ctx, mac)
@@ -99,16 +108,43 @@ func (d StoreDevices) approved(ctx context.Context, limit int) (macs []macKey, i
 	if err != nil {
 		return nil, nil, true, err
 	}
+	// With ManyDeviceEnds the owned devices' ends are read together below,
+	// not by info one device at a time.
+	many, _ := d.Ends.(ManyDeviceEnds)
+	one := d
+	var owned []int // indexes in infos of devices whose end many reads
+	if many != nil {
+		one.Ends = nil
+	}
 	macs, infos = make([]macKey, 0, len(devs)), make([]DeviceInfo, 0, len(devs))
 	for _, dev := range devs {
 		if len(dev.MAC) != len(macKey{}) {
 			continue // not a MAC the cache holds
 		}
-		info, err := d.info(ctx, dev.MAC, dev.DeviceForRADIUS)
+		info, err := one.info(ctx, dev.MAC, dev.DeviceForRADIUS)
 		if err != nil {
 			return nil, nil, true, err
 		}
+		if many != nil && dev.Known && dev.Owner != "" {
+			owned = append(owned, len(infos))
+		}
 		macs, infos = append(macs, macKey(dev.MAC)), append(infos, info)
+	}
+	if len(owned) > 0 {
+		ownedMACs := make([]net.HardwareAddr, len(owned))
+		for i, j := range owned {
+			ownedMACs[i] = append(net.HardwareAddr(nil), macs[j][:]...)
+		}
+		ends, err := many.DeviceEnds(ctx, ownedMACs)
+		if err != nil {
+			return nil, nil, true, err
+		}
+		if len(ends) != len(owned) {
+			return nil, nil, true, fmt.Errorf("radius: %d device ends for %d devices", len(ends), len(owned))
+		}
+		for i, j := range owned {
+			infos[j].Until = ends[i]
+		}
 	}
 	return macs, infos, true, nil
 }
