@@ -15,9 +15,10 @@ verdict_ratio() {
 		ok = (g ~ /^[0-9.eE+-]+$/ && p ~ /^[0-9.eE+-]+$/ && p + 0 > 0)
 		r = ok ? g / p : 0
 		# Compared as g against t*p, not g/p against t: the quotient rounds
-		# (0.55/1.10 is 0.5000000000000001 in floating point, a FAIL of
-		# "<= 0.50" for figures exactly at the target), while the product
+		# (0.54/0.36 is 1.5000000000000002 in floating point, a FAIL of
+		# "<= 1.50" for figures exactly at the target), while the product
 		# by the targets 0.5 and 2 is exact (by 1.2 and 1.5, within an ulp).
+		# verdict_test.sh has the cases.
 		pass = ok && ((op == ">=" && g + 0 >= t * p) || (op == "<=" && g + 0 <= t * p))
 		printf "%s %s: gatehouse %s, %s %s, ratio %s, target %s %.2f\n", pass ? "PASS" : "FAIL", what, g, pn, p,
 			ok ? sprintf("%.2f", r) : "n/a", op, t
