@@ -145,10 +145,23 @@ func (s *Server) eapAccess(ctx context.Context, r *request) outcome {
 	if s.eap == nil {
 		return s.reject(r, "EAP asked for, but no EAP method is configured")
 	}
+	// The EAP-Message attributes joined. A message in one attribute (most
+	// rounds: the ClientHello, the key exchange, the inner messages) is
+	// used as it is, without a copy: the engine keeps nothing of it
+	// beyond the call (it copies what it keeps: the reassembled TLS data,
+	// the outer identity, the last response for retransmissions).
 	var msg []byte
+	parts := 0
 	for _, a := range r.pkt.Attributes {
 		if a.Type == typeEAPMessage {
-			msg = append(msg, a.Attribute...)
+			if parts++; parts == 1 {
+				msg = a.Attribute
+			} else {
+				if parts == 2 {
+					msg = append([]byte(nil), msg...)
+				}
+				msg = append(msg, a.Attribute...)
+			}
 		}
 	}
 	mtu, _ := rfc2865.FramedMTU_Lookup(r.pkt)
@@ -286,10 +299,14 @@ func (s *Server) logLogin(r *request, rep eap.Reply, who, segment string) {
 	_ = h.Handle(ctx, rec)
 }
 
+// addEAP adds msg as EAP-Message attributes of at most 253 octets (RFC
+// 3579 3.1; eap.SplitMessage, without its slice of parts).
 func addEAP(p *radius.Packet, msg []byte) {
-	for _, part := range eap.SplitMessage(msg) {
-		p.Add(typeEAPMessage, radius.Attribute(part))
+	for len(msg) > 253 {
+		p.Add(typeEAPMessage, radius.Attribute(msg[:253]))
+		msg = msg[253:]
 	}
+	p.Add(typeEAPMessage, radius.Attribute(msg))
 }
 
 // addMPPE adds MS-MPPE-Recv-Key (the MSK's first half) and
