@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -298,7 +299,7 @@ type session struct {
 	outer    string
 	id       byte // the identifier of the request awaiting its response
 	method   byte
-	tried    map[byte]bool
+	tried    [256 / 64]uint64 // the EAP types started, a bit each (a map was an allocation per login)
 	flight   *flight
 	in       reassembler
 	frag     fragmenter
@@ -385,7 +386,7 @@ func (e *Engine) newSession(client string, now time.Time) (*session, error) {
 	if len(e.sessions) >= e.o.MaxSessions {
 		return nil, ErrOverload
 	}
-	s := &session{e: e, client: client, tried: map[byte]bool{}, fragSize: e.o.FragmentSize}
+	s := &session{e: e, client: client, fragSize: e.o.FragmentSize}
 	s.touched.Store(now.UnixNano())
 	s.ctx, s.cancel = context.WithCancel(e.ctx)
 	for {
@@ -441,7 +442,7 @@ func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
 		s.id = p.ID
 		s.setMTU(req.MTU)
 		r := s.startMethod(e.methods[0])
-		s.lastResp, s.last = append([]byte(nil), req.Message...), r
+		s.lastResp, s.last = append(s.lastResp[:0], req.Message...), r
 		return r, nil
 	}
 	s := e.lookup(req.State, now)
@@ -473,7 +474,7 @@ func (e *Engine) Handle(ctx context.Context, req Request) (Reply, error) {
 		return Reply{}, err
 	}
 	r.Outer = s.outer
-	s.lastResp, s.last = append([]byte(nil), req.Message...), r
+	s.lastResp, s.last = append(s.lastResp[:0], req.Message...), r
 	if r.Outcome != Challenge {
 		s.finished = true
 		s.over.Store(true)
@@ -523,13 +524,23 @@ func (s *session) challenge(typ byte, data []byte) Reply {
 	return Reply{Outcome: Challenge, Message: Packet{Code: CodeRequest, ID: s.id, Type: typ, Data: data}.Marshal(), State: s.state[:], Outer: s.outer}
 }
 
+// challengeFrame is challenge for a packet the fragmenter built, whose
+// header it left blank.
+func (s *session) challengeFrame(pkt []byte) Reply {
+	s.id++
+	pkt[0], pkt[1] = CodeRequest, s.id
+	binary.BigEndian.PutUint16(pkt[2:4], uint16(len(pkt)))
+	pkt[4] = s.method
+	return Reply{Outcome: Challenge, Message: pkt, State: s.state[:], Outer: s.outer}
+}
+
 func (s *session) failure(id byte, why string) Reply {
 	return Reply{Outcome: Reject, Message: Packet{Code: CodeFailure, ID: id}.Marshal(), Reason: why, Outer: s.outer, Method: methodName(s.method)}
 }
 
 func (s *session) startMethod(t byte) Reply {
 	s.method = t
-	s.tried[t] = true
+	s.tried[t/64] |= 1 << (t % 64)
 	s.stopFlight()
 	s.in.reset()
 	s.frag = fragmenter{}
@@ -543,7 +554,7 @@ func (s *session) respond(ctx context.Context, p Packet) (Reply, error) {
 			return s.failure(p.ID, "NAK in the middle of a method"), nil
 		}
 		for _, want := range p.Data {
-			if s.tried[want] {
+			if s.tried[want/64]&(1<<(want%64)) != 0 {
 				continue
 			}
 			for _, m := range s.e.methods {
@@ -570,7 +581,7 @@ func (s *session) tlsRound(ctx context.Context, p Packet) (Reply, error) {
 			return s.failure(p.ID, "the client sent data while it should acknowledge a fragment"), nil
 		}
 		d, _ := s.frag.next()
-		return s.challenge(s.method, d), nil
+		return s.challengeFrame(d), nil
 	}
 	if s.final != nil {
 		return s.finalReply(p.ID), nil
@@ -606,7 +617,7 @@ func (s *session) tlsRound(ctx context.Context, p Packet) (Reply, error) {
 	}
 	s.frag.start(out, s.fragSize)
 	d, _ := s.frag.next()
-	return s.challenge(s.method, d), nil
+	return s.challengeFrame(d), nil
 }
 
 func (s *session) finalReply(id byte) Reply {

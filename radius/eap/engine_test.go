@@ -91,7 +91,7 @@ func TestFragmentsReassembleToTheMessage(t *testing.T) {
 	var got []byte
 	for i := 0; ; i++ {
 		d, last := f.next()
-		fr, err := parseTLSFrame(d)
+		fr, err := parseTLSFrame(d[eapHeader:])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -99,26 +99,29 @@ func (f *fragmenter) start(msg []byte, size int) {
 	}
 }
 
-// next returns the method data of the next fragment (flags included) and
-// whether it was the last.
-func (f *fragmenter) next() (data []byte, last bool) {
+// next returns the next fragment as a whole EAP packet with its header
+// left blank (eapHeader octets; session.challengeFrame fills them in),
+// then the flags, the total length on the first of several, and the
+// data: one allocation and one copy of the fragment per round, where the
+// method data and then the packet built around it were two of each.
+// last says it was the last fragment.
+func (f *fragmenter) next() (pkt []byte, last bool) {
 	rest := len(f.msg) - f.off
 	if rest <= f.size {
-		var flags byte
-		data = append([]byte{flags}, f.msg[f.off:]...)
+		pkt = make([]byte, eapHeader+1, eapHeader+1+rest)
+		pkt = append(pkt, f.msg[f.off:]...)
 		f.msg, f.off = nil, 0
-		return data, true
+		return pkt, true
 	}
-	flags := byte(flagMore)
 	if f.off == 0 {
-		flags |= flagLength
-		data = make([]byte, 5, 5+f.size)
-		data[0] = flags
-		binary.BigEndian.PutUint32(data[1:5], uint32(len(f.msg)))
+		pkt = make([]byte, eapHeader+5, eapHeader+5+f.size)
+		pkt[eapHeader] = flagMore | flagLength
+		binary.BigEndian.PutUint32(pkt[eapHeader+1:eapHeader+5], uint32(len(f.msg)))
 	} else {
-		data = []byte{flags}
+		pkt = make([]byte, eapHeader+1, eapHeader+1+f.size)
+		pkt[eapHeader] = flagMore
 	}
-	data = append(data, f.msg[f.off:f.off+f.size]...)
+	pkt = append(pkt, f.msg[f.off:f.off+f.size]...)
 	f.off += f.size
-	return data, false
+	return pkt, false
 }

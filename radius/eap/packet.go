@@ -75,6 +75,10 @@ func Parse(b []byte) (Packet, error) {
 	return p, nil
 }
 
+// eapHeader is the length of a request's or response's header: code,
+// identifier, length and type.
+const eapHeader = 5
+
 // Marshal encodes p.
 func (p Packet) Marshal() []byte {
 	if p.Code == CodeSuccess || p.Code == CodeFailure {

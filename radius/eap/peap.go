@@ -311,15 +311,19 @@ type cryptoBinding struct {
 // peapPRF is [MS-PEAP]'s PRF+ for PEAPv0: T(n) = HMAC-SHA1(K, T(n-1) |
 // label | seed | n | 0x00 0x00).
 func peapPRF(key []byte, label string, seed []byte, n int) []byte {
-	var out, t []byte
+	// One HMAC, reset per block: hmac.New per block was most of what a
+	// PEAP login's key derivation allocated.
+	h := hmac.New(sha1.New, key)
+	out := make([]byte, 0, n+sha1.Size)
+	var t []byte
 	for c := byte(1); len(out) < n; c++ {
-		h := hmac.New(sha1.New, key)
+		h.Reset()
 		h.Write(t)
 		h.Write([]byte(label))
 		h.Write(seed)
 		h.Write([]byte{c, 0, 0})
-		t = h.Sum(nil)
-		out = append(out, t...)
+		out = h.Sum(out)
+		t = out[len(out)-sha1.Size:]
 	}
 	return out[:n]
 }
