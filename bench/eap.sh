@@ -15,7 +15,10 @@
 # FreeRADIUS compares a cleartext password, and the figures include that.
 #
 # Needs root (network namespaces), eapol_test (eapoltest), freeradius, Go.
-# Settings: N (authentications per server and method, default 200),
+# Settings: N (authentications per server in ttls-pap-cold, each a
+# different pupil's first, default 200), REPEAT (peap-mschapv2 and ttls-pap
+# make N*REPEAT, default 3: CPU is read in whole 10 ms ticks, so more
+# logins resolve it finer),
 # PARALLEL (in flight, default 16), TIMEOUT (hard limit of each load,
 # default 5m), PERF (`perf record -g` the Gatehouse daemon during one load
 # into this file, the binary beside it as PERF.bin), PERF_LOAD (the load
@@ -43,4 +46,4 @@ if [ -n "${PERF:-}" ] && command -v perf >/dev/null; then
 fi
 # The hard limit of the whole run: two servers, two methods, start-up.
 timeout 30m "$tmp/eapbench" -gatehouse "$tmp/gatehouse" -mis "$(pwd)/../shared/mis/pupils-sims.csv" \
-	-n "${N:-200}" -parallel "${PARALLEL:-16}" -timeout "${TIMEOUT:-5m}" "${perf[@]}"
+	-n "${N:-200}" -repeat "${REPEAT:-3}" -parallel "${PARALLEL:-16}" -timeout "${TIMEOUT:-5m}" "${perf[@]}"
