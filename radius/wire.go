@@ -79,6 +79,14 @@ func frame(b []byte) (pkt []byte, maOff int, err error) {
 // may be the read loop's buffer), each capped so that an append to one
 // copies it rather than overwriting the next.
 func parsePacket(pkt, secret []byte) *radius.Packet {
+	return parsePacketInto(pkt, secret, nil)
+}
+
+// parsePacketInto is parsePacket into sp when sp is not nil and the
+// packet is small (sp's earlier contents are overwritten): the read loop's
+// MAB and PAP answers reuse one (handle), so a request allocates nothing
+// to be parsed.
+func parsePacketInto(pkt, secret []byte, sp *smallPacket) *radius.Packet {
 	n := 0
 	for i := headerLen; i < len(pkt); i += int(pkt[i+1]) {
 		n++
@@ -93,7 +101,11 @@ func parsePacket(pkt, secret []byte) *radius.Packet {
 		// the packet, its attribute list and their values in one
 		// allocation. Not more room: unused room is octets the
 		// collector paces by.
-		sp := &smallPacket{}
+		if sp == nil {
+			sp = &smallPacket{}
+		} else {
+			*sp = smallPacket{}
+		}
 		avps, p = sp.avps[:n], &sp.p
 		p.Attributes = sp.ptrs[:n:n]
 		data = append(sp.data[:0], pkt[headerLen:]...)
@@ -170,6 +182,10 @@ type smallPacket struct {
 	ptrs [smallPacketAttrs]*radius.AVP
 	data [smallPacketData]byte
 }
+
+// smallPackets are smallPackets for requests whose parsed form nothing
+// keeps once they are decided (handle says which).
+var smallPackets = sync.Pool{New: func() any { return new(smallPacket) }}
 
 // macMD5 is an HMAC-MD5 and a plain MD5 without allocation: crypto/hmac
 // allocates its two digests, their pads and each Sum (nine allocations
