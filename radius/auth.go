@@ -261,7 +261,7 @@ func (s *Server) passwordCached(user string, id Identity, pw string) bool {
 	if !s.creds.verified(who, id.PasswordHash, pw, s.now()) {
 		return false
 	}
-	s.metrics.passwords.WithLabelValues("cached").Inc()
+	s.metrics.passwordCached()
 	return true
 }
 
@@ -275,7 +275,7 @@ func (s *Server) verifyPassword(ctx context.Context, user string, id Identity, p
 	}
 	now := s.now()
 	if s.creds.verified(who, id.PasswordHash, pw, now) {
-		s.metrics.passwords.WithLabelValues("cached").Inc()
+		s.metrics.passwordCached()
 		return true, nil
 	}
 	done, ok := s.creds.turn(ctx, who)
@@ -285,7 +285,7 @@ func (s *Server) verifyPassword(ctx context.Context, user string, id Identity, p
 	defer done()
 	if s.creds.verified(who, id.PasswordHash, pw, now) {
 		// Verified by the login we waited for.
-		s.metrics.passwords.WithLabelValues("cached").Inc()
+		s.metrics.passwordCached()
 		return true, nil
 	}
 	// Each argon2id verification takes password.HashMemory and a core
