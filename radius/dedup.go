@@ -67,6 +67,7 @@ type dupCache struct {
 	next  uint64    // the seq of the next entry
 	live  int       // entries in the ring not forgotten
 	base  time.Time // at and readyAt are durations since base
+	last  uint64    // the seq begin added last: usually the next complete's
 }
 
 // dupSlot is one entry. Times are offsets from the cache's base, not
@@ -119,13 +120,13 @@ func (c *dupCache) expire(now time.Duration) {
 	}
 }
 
-// find is k's entry not forgotten, nil when none.
-func (c *dupCache) find(k *dupKey) *dupSlot {
+// find is k's entry not forgotten, nil when none; b is k's bucket.
+func (c *dupCache) find(k *dupKey, b int) *dupSlot {
 	if len(c.ring) == 0 {
 		return nil
 	}
 	mask := uint64(len(c.ring) - 1)
-	for s := c.heads[c.bucket(k)]; s >= c.tail && s != 0; {
+	for s := c.heads[b]; s >= c.tail && s != 0; {
 		e := &c.ring[s&mask]
 		if e.seq != s {
 			return nil // overwritten: every older one is gone too
@@ -136,6 +137,18 @@ func (c *dupCache) find(k *dupKey) *dupSlot {
 		s = e.older
 	}
 	return nil
+}
+
+// lastOrFind is find for k, without hashing when k is the entry begin
+// added last (the read loop completes each request right after it
+// began it).
+func (c *dupCache) lastOrFind(k *dupKey) *dupSlot {
+	if c.last >= c.tail && c.last < c.next {
+		if e := &c.ring[c.last&uint64(len(c.ring)-1)]; e.seq == c.last && !e.gone && e.key == *k {
+			return e
+		}
+	}
+	return c.find(k, c.bucket(k))
 }
 
 // grow doubles the ring (and the buckets) and indexes its entries again,
@@ -161,7 +174,11 @@ func (c *dupCache) begin(k dupKey, now time.Time) (dupState, []byte) {
 	defer c.mu.Unlock()
 	t := c.since(now)
 	c.expire(t)
-	if e := c.find(&k); e != nil {
+	if len(c.ring) == 0 {
+		c.grow()
+	}
+	b := c.bucket(&k)
+	if e := c.find(&k, b); e != nil {
 		if !e.done || t < e.readyAt {
 			return dupInProgress, nil
 		}
@@ -174,13 +191,14 @@ func (c *dupCache) begin(k dupKey, now time.Time) (dupState, []byte) {
 	}
 	if c.n() == len(c.ring) {
 		c.grow()
+		b = c.bucket(&k) // more buckets now
 	}
 	s := c.next
 	c.next++
-	b := c.bucket(&k)
 	c.ring[s&uint64(len(c.ring)-1)] = dupSlot{key: k, seq: s, older: c.heads[b], at: t}
 	c.heads[b] = s
 	c.live++
+	c.last = s
 	return dupNew, nil
 }
 
@@ -188,7 +206,7 @@ func (c *dupCache) begin(k dupKey, now time.Time) (dupState, []byte) {
 func (c *dupCache) complete(k dupKey, reply []byte, readyAt time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.find(&k); e != nil {
+	if e := c.lastOrFind(&k); e != nil {
 		e.done, e.reply, e.readyAt = true, reply, c.since(readyAt)
 	}
 }
@@ -197,7 +215,7 @@ func (c *dupCache) complete(k dupKey, reply []byte, readyAt time.Time) {
 func (c *dupCache) forget(k dupKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.find(&k); e != nil {
+	if e := c.find(&k, c.bucket(&k)); e != nil {
 		e.gone, e.reply = true, nil
 		c.live--
 	}
