@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"layeh.com/radius"
@@ -260,7 +261,7 @@ func (s *Server) passwordCached(user string, id Identity, pw string) bool {
 	if !s.creds.verified(who, id.PasswordHash, pw, s.now()) {
 		return false
 	}
-	s.metrics.passwords.WithLabelValues("cached").Inc()
+	s.metrics.passwordCached()
 	return true
 }
 
@@ -274,7 +275,7 @@ func (s *Server) verifyPassword(ctx context.Context, user string, id Identity, p
 	}
 	now := s.now()
 	if s.creds.verified(who, id.PasswordHash, pw, now) {
-		s.metrics.passwords.WithLabelValues("cached").Inc()
+		s.metrics.passwordCached()
 		return true, nil
 	}
 	done, ok := s.creds.turn(ctx, who)
@@ -284,7 +285,7 @@ func (s *Server) verifyPassword(ctx context.Context, user string, id Identity, p
 	defer done()
 	if s.creds.verified(who, id.PasswordHash, pw, now) {
 		// Verified by the login we waited for.
-		s.metrics.passwords.WithLabelValues("cached").Inc()
+		s.metrics.passwordCached()
 		return true, nil
 	}
 	// Each argon2id verification takes password.HashMemory and a core
@@ -312,9 +313,13 @@ func (s *Server) accept(r *request, seg *Segment, until time.Time, keys []string
 	// The usual Accept (no personal keys) and room for its attributes in
 	// one allocation: Message-Authenticator goes first when encoded, then
 	// these; growing the list from nil was four allocations.
-	var resp *radius.Packet
+	var (
+		resp   *radius.Packet
+		pooled *acceptPacket
+	)
 	if len(keys) == 0 {
-		a := &acceptPacket{}
+		a := acceptPackets.Get().(*acceptPacket)
+		pooled = a
 		a.p = radius.Packet{Code: radius.CodeAccessAccept, Identifier: r.pkt.Identifier, Authenticator: r.pkt.Authenticator, Secret: r.pkt.Secret}
 		a.p.Attributes = a.attrs[:0]
 		resp = &a.p
@@ -353,7 +358,7 @@ func (s *Server) accept(r *request, seg *Segment, until time.Time, keys []string
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("radius: Access-Accept", "client", r.client.Name, "user", r.user, "ssid", r.ssid, "segment", seg.Name, "vlan", seg.VLAN, "keys", len(keys))
 	}
-	return outcome{reply: resp}
+	return outcome{reply: resp, pooled: pooled}
 }
 
 // acceptPacket is an Access-Accept without personal keys and room for its
@@ -363,6 +368,10 @@ type acceptPacket struct {
 	p     radius.Packet
 	attrs [8]*radius.AVP
 }
+
+// acceptPackets are acceptPackets whose replies have been encoded
+// (Server.work gives them back): nothing else keeps one.
+var acceptPackets = sync.Pool{New: func() any { return new(acceptPacket) }}
 
 // The Tunnel-Type and Tunnel-Medium-Type of every Accept with a VLAN.
 var (

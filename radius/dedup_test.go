@@ -58,8 +58,8 @@ func TestDupCacheReplaysExpiresAndStaysBounded(t *testing.T) {
 		}
 		c.forget(dupKeyN(i))
 	}
-	if c.n > 200 || full != 801 {
-		t.Fatalf("ring of %d keys, %d refused; want at most 200 kept, 801 refused", c.n, full)
+	if c.n() > 200 || full != 801 {
+		t.Fatalf("ring of %d keys, %d refused; want at most 200 kept, 801 refused", c.n(), full)
 	}
 	// The ring wraps and grows in order.
 	c = newDupCache(5*time.Second, 1000)
@@ -75,5 +75,66 @@ func TestDupCacheReplaysExpiresAndStaysBounded(t *testing.T) {
 	}
 	if st, b := c.begin(dupKeyN(299), t0.Add(299*100*time.Millisecond)); st != dupReplay || b[0] != byte(299%256) {
 		t.Fatalf("the newest after wrapping: %v %v", st, b)
+	}
+}
+
+// The ring and its index agree with a plain map of the same entries
+// through growth, wrapping, forgetting and expiry: random requests over a
+// few hundred keys, time moving on by random steps.
+func TestDupCacheAgreesWithAMap(t *testing.T) {
+	type ref struct {
+		at, readyAt time.Time
+		done        bool
+		reply       []byte
+	}
+	const window = 5 * time.Second
+	c := newDupCache(window, 1<<20)
+	m := map[dupKey]ref{}
+	now := time.Unix(1000, 0)
+	rnd := uint64(1)
+	next := func(n int) int {
+		rnd ^= rnd << 13
+		rnd ^= rnd >> 7
+		rnd ^= rnd << 17
+		return int(rnd % uint64(n))
+	}
+	for i := range 40000 {
+		now = now.Add(time.Duration(next(3)) * time.Millisecond)
+		k := dupKeyN(next(3000))
+		for key, e := range m {
+			if now.Sub(e.at) >= window {
+				delete(m, key)
+			}
+		}
+		e, held := m[k]
+		want := dupNew
+		if held {
+			want = dupReplay
+			if !e.done || now.Before(e.readyAt) {
+				want = dupInProgress
+			}
+		}
+		st, b := c.begin(k, now)
+		if st != want || (st == dupReplay && !bytes.Equal(b, e.reply)) {
+			t.Fatalf("step %d: %v %q, want %v %q", i, st, b, want, e.reply)
+		}
+		if st != dupNew {
+			continue
+		}
+		m[k] = ref{at: now}
+		switch next(4) {
+		case 0:
+			c.forget(k)
+			delete(m, k)
+		case 1: // in progress for a while
+		default:
+			reply := []byte{byte(i), byte(i >> 8), byte(i >> 16)}
+			ready := now.Add(time.Duration(next(2)) * time.Second)
+			c.complete(k, reply, ready)
+			m[k] = ref{at: now, readyAt: ready, done: true, reply: reply}
+		}
+		if c.len() != len(m) {
+			t.Fatalf("step %d: %d entries, want %d", i, c.len(), len(m))
+		}
 	}
 }

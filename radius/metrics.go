@@ -40,6 +40,21 @@ type metrics struct {
 	coa       *prometheus.CounterVec
 	passwords *prometheus.CounterVec
 	inFlight  prometheus.GaugeFunc
+	// cachedPasswords is passwords{how="cached"}, resolved at first use:
+	// one per cached PAP answer, where WithLabelValues hashed the label
+	// each time.
+	cachedPasswords atomic.Pointer[prometheus.Counter]
+}
+
+// passwordCached counts a password decided by the credential cache.
+func (m *metrics) passwordCached() {
+	if c := m.cachedPasswords.Load(); c != nil {
+		(*c).Inc()
+		return
+	}
+	c := m.passwords.WithLabelValues("cached")
+	m.cachedPasswords.Store(&c)
+	c.Inc()
 }
 
 func newMetrics(inFlight func() float64) *metrics {
