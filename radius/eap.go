@@ -94,11 +94,15 @@ func (s *Server) checkPassword(ctx context.Context, user, pw string) error {
 	if id.PasswordHash == "" {
 		return errors.New("no Wi-Fi password set")
 	}
-	if who := id.Person; who == "" || !s.creds.verified(who, id.PasswordHash, pw, s.now()) {
-		// argon2id (or a wait for another login's): this round may be
-		// running in a read loop (inline.go); let another read meanwhile.
-		s.mayBlock()
+	if s.passwordCached(user, id, pw) {
+		// Verified within the credential cache's ttl: decided here, where
+		// asking first and then verifyPassword computed the cache's keyed
+		// digest of pw twice.
+		return nil
 	}
+	// argon2id (or a wait for another login's): this round may be
+	// running in a read loop (inline.go); let another read meanwhile.
+	s.mayBlock()
 	ok, err := s.verifyPassword(ctx, user, id, pw)
 	if err != nil {
 		return err
