@@ -44,6 +44,14 @@
 #   PARALLEL   requests in flight (default 64)
 #   DEVICES    approved devices seeded in both (default 1000)
 #   TIMEOUT    seconds each radclient run may take at most (default 180)
+#   ROUNDS     how many times the mab and pap loads run on each server,
+#              alternating: Gatehouse, FreeRADIUS, Gatehouse, ... (default
+#              3; the server not loaded is stopped). Each server's figure is
+#              the median of its rounds' CPU per request: FreeRADIUS's own
+#              figure moved by half between runs minutes apart (21 to 35.5
+#              us per MAB request), and one round each compared two moments
+#              of the machine as much as two servers. pap-cold runs once
+#              (first logins happen once).
 #   SIDE       daemon (default) or harness
 #   PROFILE    (harness) write a CPU profile of Gatehouse's loads to this file
 #   PERF       (daemon) `perf record` the daemon during one load into this
@@ -63,6 +71,7 @@ LAT_COUNT=${LAT_COUNT:-5000}
 PARALLEL=${PARALLEL:-64}
 DEVICES=${DEVICES:-1000}
 TIMEOUT=${TIMEOUT:-180}
+ROUNDS=${ROUNDS:-3}
 SIDE=${SIDE:-daemon}
 USERS=$PAP_COUNT
 GH_PORT=${GH_PORT:-28512}
@@ -95,10 +104,11 @@ fi
 tmp=$(mktemp -d /tmp/gh-radius-bench.XXXXXX)
 chmod 755 "$tmp"
 pids=()
-gh=
+gh= fr=
 cleanup() {
-	# A daemon stopped while FreeRADIUS ran must run again to hear SIGTERM.
+	# A server stopped while the other ran must run again to hear SIGTERM.
 	[ -n "$gh" ] && kill -CONT "$gh" 2>/dev/null || true
+	[ -n "$fr" ] && kill -CONT "$fr" 2>/dev/null || true
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$tmp"
@@ -244,70 +254,104 @@ load() {
 }
 
 declare -A res lat
-run_server() { # NAME HOST PORT PID
-	for kind in mab pap-cold pap; do
+# run_loads NAME HOST PORT PID ROUND KIND...: each load once, its
+# "answered seconds cpu_seconds lost" in res[NAME.KIND.ROUND].
+run_loads() {
+	local name=$1 host=$2 port=$3 pid=$4 round=$5 kind wait perf n s c lost
+	shift 5
+	for kind in "$@"; do
 		# First logins queue for argon2id (a core each): with PARALLEL in
 		# flight, the last waits seconds, so radclient waits longer.
 		wait=5
 		[ "$kind" = pap-cold ] && wait=60
 		perf=
-		if [ -n "${PERF:-}" ] && [ "$SIDE" = daemon ] && [ "$1.$kind" = "gatehouse.${PERF_LOAD:-mab}" ] && command -v perf >/dev/null; then
+		if [ -n "${PERF:-}" ] && [ "$round" = 1 ] && [ "$SIDE" = daemon ] && [ "$name.$kind" = "gatehouse.${PERF_LOAD:-mab}" ] && command -v perf >/dev/null; then
 			cp "$tmp/gatehouse" "$PERF.bin"
-			perf record -q -F "${PERF_FREQ:-499}" -g -p "$4" -o "$PERF" >/dev/null 2>&1 &
+			perf record -q -F "${PERF_FREQ:-499}" -g -p "$pid" -o "$PERF" >/dev/null 2>&1 &
 			perf=$!
 		fi
-		read -r n s c lost < <(load "$4" "$2" "$3" "$tmp/$kind.txt" "$wait")
+		read -r n s c lost < <(load "$pid" "$host" "$port" "$tmp/$kind.txt" "$wait")
 		if [ -n "$perf" ]; then
 			kill -INT "$perf"
 			wait "$perf" 2>/dev/null || true
 		fi
-		res[$1.$kind]="$n $s $c $lost"
+		res[$name.$kind.$round]="$n $s $c $lost"
 	done
-	# Latency with PARALLEL in flight: MAB, and PAP re-authentications
-	# (every user was verified a moment ago by the loads above).
+}
+# latency NAME HOST PORT: p50/p99 with PARALLEL in flight, MAB and PAP
+# re-authentications (every user was verified a moment ago by the loads).
+latency() {
 	lat[$1.mab]=$(timeout "$TIMEOUT" "${IN[@]}" "$tmp/radlat" -addr "$2:$3" -secret "$secret" -kind mab -n "$LAT_COUNT" -parallel "$PARALLEL" -devices "$DEVICES")
 	lat[$1.pap]=$(timeout "$TIMEOUT" "${IN[@]}" "$tmp/radlat" -addr "$2:$3" -secret "$secret" -kind pap -n "$LAT_COUNT" -parallel "$PARALLEL" -devices "$USERS")
 }
 
 wait_ready "$GH_HOST" "$GH_PORT" "$gh"
 echo "gatehouse ($SIDE) ready; uptime: $(uptime)"
-run_server gatehouse "$GH_HOST" "$GH_PORT" "$gh"
-if [ "$SIDE" = daemon ]; then
-	# The daemon (and the namespaces) stay; stopped, it takes no CPU
-	# from FreeRADIUS's run.
-	kill -STOP "$gh"
-else
-	kill "$gh"
-	wait "$gh" 2>/dev/null || true
-fi
+run_loads gatehouse "$GH_HOST" "$GH_PORT" "$gh" 1 mab pap-cold pap
+latency gatehouse "$GH_HOST" "$GH_PORT"
+# Stopped, a server takes no CPU from the other's loads; it keeps its
+# state (and the daemon its namespaces) for its next round.
+kill -STOP "$gh"
 
 "${FR[@]}" freeradius -f -l stdout -d "$raddb" > "$tmp/freeradius.log" 2>&1 &
 fr=$!
 pids+=("$fr")
 wait_ready "$FR_HOST" "$FR_PORT" "$fr"
 echo "freeradius ready; uptime: $(uptime)"
-run_server freeradius "$FR_HOST" "$FR_PORT" "$fr"
+run_loads freeradius "$FR_HOST" "$FR_PORT" "$fr" 1 mab pap-cold pap
+latency freeradius "$FR_HOST" "$FR_PORT"
+for ((round = 2; round <= ROUNDS; round++)); do
+	kill -STOP "$fr"
+	kill -CONT "$gh"
+	run_loads gatehouse "$GH_HOST" "$GH_PORT" "$gh" "$round" mab pap
+	kill -STOP "$gh"
+	kill -CONT "$fr"
+	run_loads freeradius "$FR_HOST" "$FR_PORT" "$fr" "$round" mab pap
+done
 kill "$fr"
 
+# figure SERVER KIND: "answered seconds cpu_seconds lost us_per_request
+# rounds", the round with the median CPU per request (with an even count,
+# the upper one) and every round's figure; lost sums the rounds (any
+# loss makes the figure n/a below).
+figure() {
+	local r n s c lost all=() lines=() total=0 nr
+	nr=$ROUNDS
+	[ "$2" = pap-cold ] && nr=1
+	for ((r = 1; r <= nr; r++)); do
+		read -r n s c lost <<<"${res[$1.$2.$r]}"
+		[ "$lost" = 0 ] || total=unknown
+		[ "$total" = unknown ] || total=$((total + lost))
+		lines+=("$(echo "if ($n > 0) $c * 1000000 / $n else 0" | bc -l) $n $s $c")
+	done
+	printf '%s\n' "${lines[@]}" | sort -g | awk -v lost="$total" '
+		{ us[NR] = $1; row[NR] = $2 " " $3 " " $4; all = all (NR > 1 ? "/" : "") sprintf("%.1f", $1) }
+		END { m = int(NR / 2) + 1; printf "%s %s %s %s\n", row[m], lost, us[m], all }'
+}
+
 echo "radclient load, $PARALLEL in flight; pap-cold: first logins (argon2id at Gatehouse), pap: the same users re-authenticating (Gatehouse's credential cache)"
-printf '%-10s %-8s %9s %8s %10s %12s %6s\n' server load answered req/s cpu_s us_cpu/req lost
+echo "mab and pap: $ROUNDS rounds per server, alternating; the row is the median round's, the last column every round's CPU per request"
+printf '%-10s %-8s %9s %8s %10s %12s %6s  %s\n' server load answered req/s cpu_s us_cpu/req lost rounds
+declare -A fig
 for kind in mab pap-cold pap; do
 	for srv in gatehouse freeradius; do
-		read -r n s c lost <<<"${res[$srv.$kind]}"
-		printf '%-10s %-8s %9d %8.0f %10.2f %12.1f %6s\n' "$srv" "$kind" "$n" "$(echo "$n / $s" | bc -l)" "$c" \
-			"$(echo "if ($n > 0) $c * 1000000 / $n else 0" | bc -l)" "$lost"
+		fig[$srv.$kind]=$(figure "$srv" "$kind")
+		read -r n s c lost us all <<<"${fig[$srv.$kind]}"
+		printf '%-10s %-8s %9d %8.0f %10.2f %12.1f %6s  %s\n' "$srv" "$kind" "$n" "$(echo "$n / $s" | bc -l)" "$c" "$us" "$lost" "$all"
 	done
 done
 # The verdict lines (bench/lib/verdict.sh): CPU per request against
 # FreeRADIUS's (<= 0.5x), and p99 at $PARALLEL in flight (< 20 ms, none lost).
 . bench/lib/verdict.sh
 for kind in mab pap-cold pap; do
-	read -r gn _ gc glost <<<"${res[gatehouse.$kind]}"
-	read -r fn _ fc flost <<<"${res[freeradius.$kind]}"
+	read -r gn _ _ glost gus _ <<<"${fig[gatehouse.$kind]}"
+	read -r fn _ _ flost fus _ <<<"${fig[freeradius.$kind]}"
 	g=n/a f=n/a
-	if [ "$gn" -gt 0 ] && [ "$fn" -gt 0 ] && [ "$glost" = 0 ] && [ "$flost" = 0 ]; then
-		g=$(printf '%.1f' "$(echo "$gc * 1000000 / $gn" | bc -l)")
-		f=$(printf '%.1f' "$(echo "$fc * 1000000 / $fn" | bc -l)")
+	# No CPU tick in a load is no measurement (a count too small), not 0.
+	if [ "$gn" -gt 0 ] && [ "$fn" -gt 0 ] && [ "$glost" = 0 ] && [ "$flost" = 0 ] &&
+		[ "$(echo "$gus > 0 && $fus > 0" | bc -l)" = 1 ]; then
+		g=$(printf '%.1f' "$gus")
+		f=$(printf '%.1f' "$fus")
 	fi
 	verdict_ratio "radius $kind CPU us per request" "$g" freeradius "$f" "<=" 0.5
 done
