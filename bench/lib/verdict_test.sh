@@ -14,8 +14,8 @@ expect() {
 	fi
 }
 
-# A ratio exactly at a "<=" target passes: 0.55/1.10 is 0.5000000000000001
-# in floating point, g <= t*p is exact (the reason verdict.sh compares so).
+# A ratio exactly at a "<=" target passes (0.55/1.10 happens to be exactly
+# 0.5 in awk; the cases after it are not).
 expect "PASS latency: gatehouse 0.55, peer 1.10, ratio 0.50, target <= 0.50" \
 	"$(verdict_ratio latency 0.55 peer 1.10 '<=' 0.50)"
 # That one's quotient happens to be exact; these are not (0.54/0.36 is
