@@ -283,34 +283,20 @@ func (s *Server) eapAccept(r *request, rep eap.Reply, seg *Segment, until time.T
 }
 
 // logLogin records a successful EAP login, one line each (every login is
-// recorded). It is what s.log.Info with these pairs writes, made cheaper:
-// typed attributes rather than key/value pairs boxed into interfaces, and
-// the record handed to the handler with no caller's PC, where Logger.Info
-// walks the stack (runtime.Callers) for a source the handlers here never
-// print (no AddSource). The line and its level are the same.
+// recorded), with typed attributes: no key/value pairs boxed into
+// interfaces per login.
 func (s *Server) logLogin(r *request, rep eap.Reply, who, segment string) {
-	ctx := context.Background()
-	h := s.log.Handler()
-	if !h.Enabled(ctx, slog.LevelInfo) {
-		return
-	}
-	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "radius: EAP login", 0)
-	rec.AddAttrs(slog.String("client", r.client.Name), slog.String("outer", rep.Outer), slog.String("identity", rep.Identity),
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "radius: EAP login",
+		slog.String("client", r.client.Name), slog.String("outer", rep.Outer), slog.String("identity", rep.Identity),
 		slog.String("person", who), slog.String("method", rep.Method), slog.String("tls", rep.Version),
 		slog.Bool("resumed", rep.Resumed), slog.String("segment", segment))
-	// As Logger.Info does, a line the handler could not write is
-	// dropped: not a reason to refuse the login.
-	_ = h.Handle(ctx, rec)
 }
 
-// addEAP adds msg as EAP-Message attributes of at most 253 octets (RFC
-// 3579 3.1; eap.SplitMessage, without its slice of parts).
+// addEAP adds msg as EAP-Message attributes of at most 253 octets.
 func addEAP(p *radius.Packet, msg []byte) {
-	for len(msg) > 253 {
-		p.Add(typeEAPMessage, radius.Attribute(msg[:253]))
-		msg = msg[253:]
+	for part := range eap.SplitMessage(msg) {
+		p.Add(typeEAPMessage, radius.Attribute(part))
 	}
-	p.Add(typeEAPMessage, radius.Attribute(msg))
 }
 
 // addMPPE adds MS-MPPE-Recv-Key (the MSK's first half) and

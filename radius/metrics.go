@@ -40,25 +40,17 @@ type metrics struct {
 	coa       *prometheus.CounterVec
 	passwords *prometheus.CounterVec
 	inFlight  prometheus.GaugeFunc
-	// cachedPasswords is passwords{how="cached"}, resolved at first use:
-	// one per cached PAP answer, where WithLabelValues hashed the label
-	// each time.
-	cachedPasswords atomic.Pointer[prometheus.Counter]
+	// cachedPasswords is passwords{how="cached"}, resolved once: it counts
+	// every cached PAP answer, where WithLabelValues hashed the label each
+	// time.
+	cachedPasswords prometheus.Counter
 }
 
 // passwordCached counts a password decided by the credential cache.
-func (m *metrics) passwordCached() {
-	if c := m.cachedPasswords.Load(); c != nil {
-		(*c).Inc()
-		return
-	}
-	c := m.passwords.WithLabelValues("cached")
-	m.cachedPasswords.Store(&c)
-	c.Inc()
-}
+func (m *metrics) passwordCached() { m.cachedPasswords.Inc() }
 
 func newMetrics(inFlight func() float64) *metrics {
-	return &metrics{
+	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_radius_requests_total", Help: "RADIUS requests received, by client and code.",
 		}, []string{"client", "code"}),
@@ -82,6 +74,8 @@ func newMetrics(inFlight func() float64) *metrics {
 			Name: "gatehouse_radius_in_flight", Help: "RADIUS requests being handled now.",
 		}, inFlight),
 	}
+	m.cachedPasswords = m.passwords.WithLabelValues("cached")
+	return m
 }
 
 func (m *metrics) collectors() []prometheus.Collector {

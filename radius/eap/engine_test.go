@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func TestPacketRoundTripAndSplit(t *testing.T) {
 	if err != nil || q.Code != p.Code || q.ID != 7 || q.Type != TypeTTLS || !bytes.Equal(q.Data, p.Data) {
 		t.Fatalf("%+v %v", q, err)
 	}
-	parts := SplitMessage(b)
+	parts := slices.Collect(SplitMessage(b))
 	if len(parts) != 3 || len(parts[0]) != 253 || !bytes.Equal(bytes.Join(parts, nil), b) {
 		t.Fatalf("split into %d parts", len(parts))
 	}

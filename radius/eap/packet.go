@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 )
 
 // EAP codes (RFC 3748 4).
@@ -92,13 +93,17 @@ func (p Packet) Marshal() []byte {
 	return b
 }
 
-// SplitMessage cuts an EAP packet into EAP-Message attribute values of at
-// most 253 octets (RFC 3579 3.1).
-func SplitMessage(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) > 253 {
-		out = append(out, b[:253])
-		b = b[253:]
+// SplitMessage yields an EAP packet cut into EAP-Message attribute values
+// of at most 253 octets (RFC 3579 3.1), each a slice of b. An iterator, so
+// that a reply is split with no slice of parts (one per EAP round).
+func SplitMessage(b []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for len(b) > 253 {
+			if !yield(b[:253]) {
+				return
+			}
+			b = b[253:]
+		}
+		yield(b)
 	}
-	return append(out, b)
 }
