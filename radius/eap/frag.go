@@ -61,6 +61,11 @@ type reassembler struct {
 }
 
 // add takes one frame; it returns the whole message when f completes one.
+// A message in one frame (nearly every client message) is f's data itself,
+// not a copy: the method reads all of it before the round ends (flight's
+// Read hands the flight over only once nothing is left), and the frame is
+// the request's, unchanged until Handle returns. Fragments are copied, as
+// they must outlive their rounds.
 func (r *reassembler) add(f tlsFrame) (msg []byte, complete bool, err error) {
 	if !r.busy {
 		r.buf, r.total = nil, f.total
@@ -68,6 +73,10 @@ func (r *reassembler) add(f tlsFrame) (msg []byte, complete bool, err error) {
 	if len(r.buf)+len(f.data) > maxTLSMessage || (r.total > 0 && len(r.buf)+len(f.data) > r.total) {
 		r.reset()
 		return nil, false, errTLSOverflow
+	}
+	if !r.busy && f.flags&flagMore == 0 {
+		r.reset()
+		return f.data, true, nil
 	}
 	r.buf = append(r.buf, f.data...)
 	if f.flags&flagMore != 0 {
