@@ -615,7 +615,7 @@ func (s *session) tlsRound(ctx context.Context, p Packet) (Reply, error) {
 			return s.finalReply(p.ID), nil
 		}
 	}
-	s.frag.start(out, s.fragSize)
+	s.frag.startFramed(out, s.fragSize)
 	d, _ := s.frag.next()
 	return s.challengeFrame(d), nil
 }
