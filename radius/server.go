@@ -726,13 +726,21 @@ func (s *Server) handle(ctx context.Context, acct bool, c *Client, src netip.Add
 	if inline && !hasAttr(pkt, typeEAPMessage) {
 		// A MAB or PAP answer from the read loop: nothing keeps the
 		// parsed request once it is decided (the reply copies what it
-		// needs; an EAP round may keep it in its session, so not those;
-		// a hand-off to a worker parses its own copy), so its space is
+		// needs; a hand-off to a worker parses its own copy), so its space is
 		// reused: the parse was a third of the octets a request
 		// allocated, which the collector paces by.
 		sp := smallPackets.Get().(*smallPacket)
 		defer smallPackets.Put(sp)
 		p = parsePacketInto(pkt, c.Secret, sp) // frame has checked pkt
+	} else if inline {
+		// An EAP round from the read loop: nothing keeps the parsed
+		// request either. The engine reads its EAP message and State
+		// only during the round (eap.Request), the replies are the
+		// engine's octets or copies (eapAccess, accept, reject), and
+		// work encodes from them alone.
+		ep := eapPackets.Get().(*eapPacket)
+		defer eapPackets.Put(ep)
+		p = parseEAPPacketInto(pkt, c.Secret, ep)
 	} else {
 		p = parsePacket(pkt, c.Secret)
 	}

@@ -186,6 +186,49 @@ type smallPacket struct {
 	data [smallPacketData]byte
 }
 
+// eapPacketAttrs is how many attributes an EAP request parsed into a
+// pooled eapPacket may have: hostapd sends about a dozen per round.
+const eapPacketAttrs = 32
+
+// eapPacket is smallPacket for the read loop's EAP rounds (handle): room
+// for any request's attributes, reused, where parsePacket made four
+// allocations and a copy of the whole request every round of every login.
+type eapPacket struct {
+	p    radius.Packet
+	avps [eapPacketAttrs]radius.AVP
+	ptrs [eapPacketAttrs]*radius.AVP
+	data [maxPacket - headerLen]byte
+}
+
+var eapPackets = sync.Pool{New: func() any { return new(eapPacket) }}
+
+// parseEAPPacketInto is parsePacket into ep (its earlier contents
+// overwritten), or a new packet when pkt has more than eapPacketAttrs
+// attributes. pkt has passed frame.
+func parseEAPPacketInto(pkt, secret []byte, ep *eapPacket) *radius.Packet {
+	n := 0
+	for i := headerLen; i < len(pkt); i += int(pkt[i+1]) {
+		n++
+	}
+	if n > eapPacketAttrs {
+		return parsePacket(pkt, secret)
+	}
+	p := &ep.p
+	*p = radius.Packet{Code: radius.Code(pkt[0]), Identifier: pkt[1], Secret: secret, Attributes: ep.ptrs[:n:n]}
+	copy(p.Authenticator[:], pkt[4:20])
+	data := ep.data[:copy(ep.data[:], pkt[headerLen:])]
+	for i, k := 0, 0; i < len(data); k++ {
+		l := int(data[i+1])
+		ep.avps[k] = radius.AVP{Type: radius.Type(data[i])}
+		if l > 2 { // as radius.ParseAttributes: an empty value is nil
+			ep.avps[k].Attribute = radius.Attribute(data[i+2 : i+l : i+l])
+		}
+		p.Attributes[k] = &ep.avps[k]
+		i += l
+	}
+	return p
+}
+
 // smallPackets are smallPackets for requests whose parsed form nothing
 // keeps once they are decided (handle says which).
 var smallPackets = sync.Pool{New: func() any { return new(smallPacket) }}

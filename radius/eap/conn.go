@@ -182,6 +182,11 @@ func (c *flight) take() []byte {
 // exchange hands the flight written so far to the EAP side and waits for the
 // client's next message.
 func (c *flight) exchange() ([]byte, error) {
+	// Whatever is left of the client's last message (a method that
+	// exchanges without reading it all) is dropped, not kept across
+	// the round: the message is the caller's (Request.Message), valid
+	// only during the round.
+	c.in = nil
 	if c.ctx.Err() != nil || !c.yield(c.take()) {
 		return nil, net.ErrClosed
 	}
