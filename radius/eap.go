@@ -169,11 +169,18 @@ func (s *Server) eapAccess(ctx context.Context, r *request) outcome {
 		}
 	}
 	mtu, _ := rfc2865.FramedMTU_Lookup(r.pkt)
+	// The State as it is in the request (the engine only compares it),
+	// not State_Get's copy.
+	state := attrValue(r.pkt, rfc2865.State_Type)
 	client := ""
-	if cs := rfc2865.CallingStationID_GetString(r.pkt); cs != "" {
-		client = r.client.Name + "|" + cs
+	if len(state) == 0 {
+		// The engine reads Client only on a login's first round (its
+		// per-client bound): the later rounds make no string for it.
+		if cs := attrValue(r.pkt, rfc2865.CallingStationID_Type); len(cs) != 0 {
+			client = r.client.Name + "|" + string(cs)
+		}
 	}
-	rep, err := s.eap.Handle(ctx, eap.Request{Client: client, State: rfc2865.State_Get(r.pkt), Message: msg, MTU: int(mtu)})
+	rep, err := s.eap.Handle(ctx, eap.Request{Client: client, State: state, Message: msg, MTU: int(mtu)})
 	if err != nil {
 		if errors.Is(err, eap.ErrOverload) {
 			return outcome{reason: dropEAPOver}
@@ -183,10 +190,9 @@ func (s *Server) eapAccess(ctx context.Context, r *request) outcome {
 	}
 	switch rep.Outcome {
 	case eap.Challenge:
-		resp := r.pkt.Response(radius.CodeAccessChallenge)
-		addEAP(resp, rep.Message)
-		_ = rfc2865.State_Set(resp, rep.State)
-		return outcome{reply: resp}
+		// Encoded by work (encodeChallenge): the same packet as a
+		// Response with the EAP-Message attributes and State added.
+		return outcome{challenge: true, eapMsg: rep.Message, eapState: rep.State}
 	case eap.Reject:
 		o := s.reject(r, "EAP: "+rep.Reason, "outer", rep.Outer, "identity", rep.Identity, "method", rep.Method, "tls", rep.Version)
 		addEAP(o.reply, rep.Message)

@@ -106,6 +106,9 @@ type hotCounters struct {
 	accessRequests atomic.Pointer[prometheus.Counter]
 	accepts        atomic.Pointer[prometheus.Counter]
 	rejects        atomic.Pointer[prometheus.Counter]
+	// challenges: every EAP round but a login's last answers with one
+	// (seven per PEAP login), so it is as hot as the others.
+	challenges atomic.Pointer[prometheus.Counter]
 }
 
 // hotCounter returns *slot, resolving it from v with the labels first.
@@ -135,6 +138,8 @@ func (m *metrics) response(c *Client, code radius.Code) prometheus.Counter {
 		return hotCounter(&c.hot.accepts, m.responses, c.Name, code.String())
 	case radius.CodeAccessReject:
 		return hotCounter(&c.hot.rejects, m.responses, c.Name, code.String())
+	case radius.CodeAccessChallenge:
+		return hotCounter(&c.hot.challenges, m.responses, c.Name, code.String())
 	}
 	return m.responses.WithLabelValues(c.Name, code.String())
 }

@@ -618,6 +618,11 @@ type outcome struct {
 	// pooled holds reply when it is a pooled Accept (auth.go): work
 	// gives it back once the reply is encoded.
 	pooled *acceptPacket
+	// challenge, with reply nil, is an EAP round's Access-Challenge of
+	// eapMsg and eapState: work encodes it straight from them
+	// (encodeChallenge), without a radius.Packet between.
+	challenge        bool
+	eapMsg, eapState []byte
 }
 
 // inline says the read loop calls it (inline.go); it then returns false
@@ -637,15 +642,25 @@ func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Clie
 	if o.handoff {
 		return false
 	}
-	if o.reply == nil {
+	if o.reply == nil && !o.challenge {
 		s.dups.forget(k)
 		s.drop(c, o.reason)
 		return true
 	}
-	var req [16]byte
+	var (
+		req  [16]byte
+		code radius.Code
+		b    []byte
+		err  error
+	)
 	copy(req[:], pkt[4:20])
-	code := o.reply.Code
-	b, err := encodeResponse(o.reply, radius.Code(pkt[0]), req, c.Secret)
+	if o.reply == nil {
+		code = radius.CodeAccessChallenge
+		b, err = encodeChallenge(pkt[1], req, o.eapMsg, o.eapState, c.Secret)
+	} else {
+		code = o.reply.Code
+		b, err = encodeResponse(o.reply, radius.Code(pkt[0]), req, c.Secret)
+	}
 	if o.pooled != nil {
 		// Encoded: b holds everything the reply was.
 		*o.pooled = acceptPacket{}
@@ -711,13 +726,21 @@ func (s *Server) handle(ctx context.Context, acct bool, c *Client, src netip.Add
 	if inline && !hasAttr(pkt, typeEAPMessage) {
 		// A MAB or PAP answer from the read loop: nothing keeps the
 		// parsed request once it is decided (the reply copies what it
-		// needs; an EAP round may keep it in its session, so not those;
-		// a hand-off to a worker parses its own copy), so its space is
+		// needs; a hand-off to a worker parses its own copy), so its space is
 		// reused: the parse was a third of the octets a request
 		// allocated, which the collector paces by.
 		sp := smallPackets.Get().(*smallPacket)
 		defer smallPackets.Put(sp)
 		p = parsePacketInto(pkt, c.Secret, sp) // frame has checked pkt
+	} else if inline {
+		// An EAP round from the read loop: nothing keeps the parsed
+		// request either. The engine reads its EAP message and State
+		// only during the round (eap.Request), the replies are the
+		// engine's octets or copies (eapAccess, accept, reject), and
+		// work encodes from them alone.
+		ep := eapPackets.Get().(*eapPacket)
+		defer eapPackets.Put(ep)
+		p = parseEAPPacketInto(pkt, c.Secret, ep)
 	} else {
 		p = parsePacket(pkt, c.Secret)
 	}

@@ -15,6 +15,9 @@ import (
 	"sync"
 
 	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/gatehouse-net/gatehouse/radius/eap"
 )
 
 const (
@@ -183,6 +186,49 @@ type smallPacket struct {
 	data [smallPacketData]byte
 }
 
+// eapPacketAttrs is how many attributes an EAP request parsed into a
+// pooled eapPacket may have: hostapd sends about a dozen per round.
+const eapPacketAttrs = 32
+
+// eapPacket is smallPacket for the read loop's EAP rounds (handle): room
+// for any request's attributes, reused, where parsePacket made four
+// allocations and a copy of the whole request every round of every login.
+type eapPacket struct {
+	p    radius.Packet
+	avps [eapPacketAttrs]radius.AVP
+	ptrs [eapPacketAttrs]*radius.AVP
+	data [maxPacket - headerLen]byte
+}
+
+var eapPackets = sync.Pool{New: func() any { return new(eapPacket) }}
+
+// parseEAPPacketInto is parsePacket into ep (its earlier contents
+// overwritten), or a new packet when pkt has more than eapPacketAttrs
+// attributes. pkt has passed frame.
+func parseEAPPacketInto(pkt, secret []byte, ep *eapPacket) *radius.Packet {
+	n := 0
+	for i := headerLen; i < len(pkt); i += int(pkt[i+1]) {
+		n++
+	}
+	if n > eapPacketAttrs {
+		return parsePacket(pkt, secret)
+	}
+	p := &ep.p
+	*p = radius.Packet{Code: radius.Code(pkt[0]), Identifier: pkt[1], Secret: secret, Attributes: ep.ptrs[:n:n]}
+	copy(p.Authenticator[:], pkt[4:20])
+	data := ep.data[:copy(ep.data[:], pkt[headerLen:])]
+	for i, k := 0, 0; i < len(data); k++ {
+		l := int(data[i+1])
+		ep.avps[k] = radius.AVP{Type: radius.Type(data[i])}
+		if l > 2 { // as radius.ParseAttributes: an empty value is nil
+			ep.avps[k].Attribute = radius.Attribute(data[i+2 : i+l : i+l])
+		}
+		p.Attributes[k] = &ep.avps[k]
+		i += l
+	}
+	return p
+}
+
 // smallPackets are smallPackets for requests whose parsed form nothing
 // keeps once they are decided (handle says which).
 var smallPackets = sync.Pool{New: func() any { return new(smallPacket) }}
@@ -347,6 +393,14 @@ func encodeReply(resp *radius.Packet, reqAuth [16]byte, secret []byte) ([]byte, 
 		b[i], b[i+1] = byte(a.Type), byte(2+len(a.Attribute))
 		i += 2 + copy(b[i+2:], a.Attribute)
 	}
+	signReply(b, secret)
+	return b, nil
+}
+
+// signReply fills in the Message-Authenticator (the first attribute) and
+// then the Response Authenticator of b, an encoded response whose
+// authenticator field holds the request's authenticator.
+func signReply(b, secret []byte) {
 	// Signed over the request's authenticator, which b holds now.
 	messageAuthenticatorTo(b[headerLen+2:headerLen+2+16], b, headerLen+2, secret, nil)
 	h := macPool.Get().(*macMD5)
@@ -355,6 +409,40 @@ func encodeReply(resp *radius.Packet, reqAuth [16]byte, secret []byte) ([]byte, 
 	h.inner.Write(secret)
 	h.inner.Sum(b[4:4])
 	macPool.Put(h)
+}
+
+// encodeChallenge encodes the Access-Challenge of an EAP round, as
+// encodeReply encodes the packet eapAccess used to build for it
+// (Message-Authenticator first, msg as EAP-Message attributes of at most
+// 253 octets, then State), straight from the round's EAP message and
+// State: one allocation, where building the radius.Packet first took one
+// per attribute and more for the list, the State's copy and the packet
+// (about a dozen per round for a server flight, in every round of every
+// login).
+func encodeChallenge(id byte, reqAuth [16]byte, msg, state, secret []byte) ([]byte, error) {
+	if len(state) > 253 {
+		return nil, errors.New("encoding Access-Challenge: State too long")
+	}
+	n := headerLen + msgAutLen + 2 + len(state)
+	for part := range eap.SplitMessage(msg) {
+		n += 2 + len(part)
+	}
+	if n > maxPacket {
+		return nil, fmt.Errorf("encoding %v: packet is too large", radius.CodeAccessChallenge)
+	}
+	b := make([]byte, n)
+	b[0], b[1] = byte(radius.CodeAccessChallenge), id
+	binary.BigEndian.PutUint16(b[2:4], uint16(n))
+	copy(b[4:20], reqAuth[:])
+	b[headerLen], b[headerLen+1] = typeMsgAut, msgAutLen
+	i := headerLen + msgAutLen
+	for part := range eap.SplitMessage(msg) {
+		b[i], b[i+1] = typeEAPMessage, byte(2+len(part))
+		i += 2 + copy(b[i+2:], part)
+	}
+	b[i], b[i+1] = byte(rfc2865.State_Type), byte(2+len(state))
+	copy(b[i+2:], state)
+	signReply(b, secret)
 	return b, nil
 }
 

@@ -77,3 +77,38 @@ func TestEncodeReplyMatchesTheLibrarysEncoding(t *testing.T) {
 		t.Fatal("an attribute of 254 octets was encoded")
 	}
 }
+
+// encodeChallenge makes the very packet the Access-Challenge built as a
+// radius.Packet (Response, EAP-Message attributes, State) and encoded by
+// encodeReply made.
+func TestEncodeChallengeAsPacket(t *testing.T) {
+	secret := []byte("s3cret")
+	auth := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	state := bytes.Repeat([]byte{0xab}, 16)
+	for _, size := range []int{4, 6, 252, 253, 254, 506, 507, 1000, 1400, 1500} {
+		msg := make([]byte, size)
+		for i := range msg {
+			msg[i] = byte(i * 7)
+		}
+		req := &radius.Packet{Code: radius.CodeAccessRequest, Identifier: 42, Authenticator: auth, Secret: secret}
+		resp := req.Response(radius.CodeAccessChallenge)
+		addEAP(resp, msg)
+		if err := rfc2865.State_Set(resp, state); err != nil {
+			t.Fatal(err)
+		}
+		want, err := encodeReply(resp, auth, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := encodeChallenge(42, auth, msg, state, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("message of %d octets: encodeChallenge\n%x\nwant\n%x", size, got, want)
+		}
+	}
+	if _, err := encodeChallenge(1, auth, make([]byte, maxPacket), state, secret); err == nil {
+		t.Fatal("an oversize challenge was encoded")
+	}
+}

@@ -33,7 +33,7 @@ type methodResult struct {
 	method   string
 	version  string // the TLS version
 	resumed  bool   // a resumed tunnel: no inner login ran
-	out      []byte // a last flight to deliver before Success/Failure (an alert)
+	out      []byte // a last flight (an alert) to deliver before Success/Failure, framed as flight.take's
 }
 
 type flight struct {
@@ -171,6 +171,8 @@ func (c *flight) stop() {
 	c.e.putRunner(r)
 }
 
+// take is the flight written so far, framed (frameRoom octets, then the
+// TLS records), or nil when nothing was written.
 func (c *flight) take() []byte {
 	out := c.out
 	c.out = nil
@@ -180,6 +182,11 @@ func (c *flight) take() []byte {
 // exchange hands the flight written so far to the EAP side and waits for the
 // client's next message.
 func (c *flight) exchange() ([]byte, error) {
+	// Whatever is left of the client's last message (a method that
+	// exchanges without reading it all) is dropped, not kept across
+	// the round: the message is the caller's (Request.Message), valid
+	// only during the round.
+	c.in = nil
 	if c.ctx.Err() != nil || !c.yield(c.take()) {
 		return nil, net.ErrClosed
 	}
@@ -234,10 +241,19 @@ func (c *flight) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Write collects the server's records for the next flight.
+// Write collects the server's records for the next flight, after
+// frameRoom octets left for the EAP header: a flight that fits one
+// fragment, nearly every flight, is sent in its own buffer
+// (fragmenter.startFramed) rather than copied into a new packet.
 func (c *flight) Write(p []byte) (int, error) {
 	if c.ctx.Err() != nil {
 		return 0, net.ErrClosed
+	}
+	if len(p) == 0 {
+		return 0, nil // a flight with room but no data would not be empty
+	}
+	if c.out == nil {
+		c.out = make([]byte, frameRoom, frameRoom+len(p))
 	}
 	c.out = append(c.out, p...)
 	return len(p), nil

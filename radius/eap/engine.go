@@ -108,10 +108,13 @@ type Request struct {
 	// Client names who is logging in from where: the NAS's name and the
 	// Calling-Station-Id. The per-client bound counts by it; "" (a NAS
 	// that does not say) is bound by MaxSessions only.
-	Client  string
-	State   []byte // the State attribute; nil on a login's first round
-	Message []byte // the EAP-Message attributes joined
-	MTU     int    // Framed-MTU; 0: not given
+	Client string
+	State  []byte // the State attribute; nil on a login's first round
+	// Message is the EAP-Message attributes joined. Handle reads it
+	// only during the call (it copies what it keeps): the caller may
+	// reuse its octets once Handle returns.
+	Message []byte
+	MTU     int // Framed-MTU; 0: not given
 }
 
 // Reply is what to answer.
@@ -615,7 +618,7 @@ func (s *session) tlsRound(ctx context.Context, p Packet) (Reply, error) {
 			return s.finalReply(p.ID), nil
 		}
 	}
-	s.frag.start(out, s.fragSize)
+	s.frag.startFramed(out, s.fragSize)
 	d, _ := s.frag.next()
 	return s.challengeFrame(d), nil
 }

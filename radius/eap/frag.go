@@ -61,6 +61,11 @@ type reassembler struct {
 }
 
 // add takes one frame; it returns the whole message when f completes one.
+// A message in one frame (nearly every client message) is f's data itself,
+// not a copy: the method reads all of it before the round ends (flight's
+// Read hands the flight over only once nothing is left), and the frame is
+// the request's, unchanged until Handle returns. Fragments are copied, as
+// they must outlive their rounds.
 func (r *reassembler) add(f tlsFrame) (msg []byte, complete bool, err error) {
 	if !r.busy {
 		r.buf, r.total = nil, f.total
@@ -68,6 +73,10 @@ func (r *reassembler) add(f tlsFrame) (msg []byte, complete bool, err error) {
 	if len(r.buf)+len(f.data) > maxTLSMessage || (r.total > 0 && len(r.buf)+len(f.data) > r.total) {
 		r.reset()
 		return nil, false, errTLSOverflow
+	}
+	if !r.busy && f.flags&flagMore == 0 {
+		r.reset()
+		return f.data, true, nil
 	}
 	r.buf = append(r.buf, f.data...)
 	if f.flags&flagMore != 0 {
@@ -87,12 +96,31 @@ type fragmenter struct {
 	msg  []byte
 	off  int
 	size int
+	// framed is msg with frameRoom octets in front (startFramed): a
+	// message that fits one fragment is sent in it, not copied.
+	framed []byte
 }
 
 func (f *fragmenter) pending() bool { return f.msg != nil }
 
+// frameRoom is the room a framed message leaves in front of its data:
+// the EAP header and the flags octet of a single fragment.
+const frameRoom = eapHeader + 1
+
+// startFramed is start for framed, frameRoom octets of room then the
+// message (flight.take's), or nil for an empty message.
+func (f *fragmenter) startFramed(framed []byte, size int) {
+	if len(framed) <= frameRoom {
+		f.start(nil, size)
+		return
+	}
+	f.start(framed[frameRoom:], size)
+	f.framed = framed
+}
+
 // start sets the message to send; next gives its first fragment.
 func (f *fragmenter) start(msg []byte, size int) {
+	f.framed = nil
 	f.msg, f.off, f.size = msg, 0, size
 	if f.msg == nil {
 		f.msg = []byte{}
@@ -107,10 +135,17 @@ func (f *fragmenter) start(msg []byte, size int) {
 // last says it was the last fragment.
 func (f *fragmenter) next() (pkt []byte, last bool) {
 	rest := len(f.msg) - f.off
+	if rest <= f.size && f.off == 0 && f.framed != nil {
+		// The whole message in one fragment, in the room left for it.
+		pkt = f.framed
+		pkt[eapHeader] = 0
+		f.msg, f.off, f.framed = nil, 0, nil
+		return pkt, true
+	}
 	if rest <= f.size {
 		pkt = make([]byte, eapHeader+1, eapHeader+1+rest)
 		pkt = append(pkt, f.msg[f.off:]...)
-		f.msg, f.off = nil, 0
+		f.msg, f.off, f.framed = nil, 0, nil
 		return pkt, true
 	}
 	if f.off == 0 {

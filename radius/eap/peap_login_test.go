@@ -170,6 +170,12 @@ func drive(ctx context.Context, e *Engine, c *eapClient, client string, mtu int)
 		resp := Packet{Code: CodeResponse, ID: p.ID, Type: p.Type, Data: append([]byte{0}, data...)}.Marshal()
 		r, err = e.Handle(ctx, Request{Client: client, State: r.State, Message: resp, MTU: mtu})
 		rounds++
+		// The caller may reuse the message's octets once Handle has
+		// returned (the radius package's read loop does): a login that
+		// read them later would fail here.
+		for i := range resp {
+			resp[i] = 0xee
+		}
 	}
 	return r, rounds, err
 }
