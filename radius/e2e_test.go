@@ -122,6 +122,21 @@ func TestRadclientAgainstTheServerInTheTestbed(t *testing.T) {
 			t.Fatalf("Tunnel-Password does not decrypt to %q:\n%s", key, out)
 		}
 	})
+	t.Run("Proxy-State comes back in order, the reply still authentic", func(t *testing.T) {
+		// radclient drops a reply whose Response Authenticator or
+		// Message-Authenticator is wrong, so "Received" proves both.
+		attrs := append(mabAttrs("02-00-00-00-01-01", "Pupils", true), "Proxy-State = 0x70726f78792d6f6e65", "Proxy-State = 0x00010203")
+		out := e.radclient(t, "auth", e2eAuth, attrs...)
+		if !strings.Contains(out, "Received Access-Accept") {
+			t.Fatalf("radclient:\n%s", out)
+		}
+		// radclient prints what it sent first: the reply is what follows.
+		got := out[strings.Index(out, "Received Access-Accept"):]
+		first, second := strings.Index(got, "Proxy-State = 0x70726f78792d6f6e65"), strings.Index(got, "Proxy-State = 0x00010203")
+		if first < 0 || second < first {
+			t.Fatalf("the reply's Proxy-State is not the request's, in order:\n%s", out)
+		}
+	})
 	t.Run("MAB unknown follows the segment: quarantine VLAN, deny rejects", func(t *testing.T) {
 		out := e.radclient(t, "auth", e2eAuth, mabAttrs("02-00-00-00-01-09", "Pupils", true)...)
 		if m := vlanLine.FindStringSubmatch(out); !strings.Contains(out, "Received Access-Accept") || m == nil || m[2] != "40" {

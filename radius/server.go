@@ -661,6 +661,9 @@ func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Clie
 		code = o.reply.Code
 		b, err = encodeResponse(o.reply, radius.Code(pkt[0]), req, c.Secret)
 	}
+	if err == nil {
+		b, err = withProxyState(b, pkt, req, c.Secret)
+	}
 	if o.pooled != nil {
 		// Encoded: b holds everything the reply was.
 		*o.pooled = acceptPacket{}

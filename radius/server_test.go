@@ -862,3 +862,79 @@ func TestHotCountersCountUnderTheVectorsLabels(t *testing.T) {
 		}
 	}
 }
+
+// A proxied request's Proxy-State attributes come back in the reply,
+// unmodified and in their order, and the reply is still signed right
+// (RFC 2865 section 5.33): an Access-Accept, an Access-Reject and an
+// Accounting-Response. A request without them gets none.
+func TestProxyStateIsCopiedIntoEveryReply(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.RejectDelay = 0 })
+	r.devices.set("02:00:00:00:00:01", DeviceInfo{Approved: true})
+	r.devices.set("02:00:00:00:00:09", DeviceInfo{Known: true, Blocked: true})
+	states := [][]byte{[]byte("proxy-one"), {0, 1, 2, 3}, bytes.Repeat([]byte{0xfe}, 200)}
+	proxied := func(p *radius.Packet) *radius.Packet {
+		for _, s := range states {
+			p.Add(typeProxyState, radius.Attribute(s))
+		}
+		return p
+	}
+	check := func(what string, resp []byte) {
+		t.Helper()
+		p, err := radius.Parse(resp, []byte(testSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [][]byte
+		for _, a := range p.Attributes {
+			if a.Type == typeProxyState {
+				got = append(got, a.Attribute)
+			}
+		}
+		if len(got) != len(states) {
+			t.Fatalf("%s: %d Proxy-State attributes, want %d", what, len(got), len(states))
+		}
+		for i := range states {
+			if !bytes.Equal(got[i], states[i]) {
+				t.Fatalf("%s: Proxy-State %d is %x, want %x", what, i, got[i], states[i])
+			}
+		}
+	}
+
+	req := signRequest(t, proxied(mabRequest(testSecret, "020000000001", "0A-00-00-00-00-01:Pupils")), false)
+	resp := exchange(t, r.srv.AuthAddr(), req, wait)
+	if p := checkReply(t, req, resp, testSecret); p.Code != radius.CodeAccessAccept {
+		t.Fatalf("accept: %v", p.Code)
+	}
+	check("Access-Accept", resp)
+	// The retransmission is answered from the duplicate cache: the same
+	// octets, Proxy-State included.
+	if again := exchange(t, r.srv.AuthAddr(), req, wait); !bytes.Equal(again, resp) {
+		t.Fatal("the retransmission's reply differs")
+	}
+
+	req = signRequest(t, proxied(mabRequest(testSecret, "020000000009", "0A-00-00-00-00-01:Pupils")), false)
+	resp = exchange(t, r.srv.AuthAddr(), req, 3*time.Second)
+	if p := checkReply(t, req, resp, testSecret); p.Code != radius.CodeAccessReject {
+		t.Fatalf("reject: %v", p.Code)
+	}
+	check("Access-Reject", resp)
+
+	p := proxied(radius.New(radius.CodeAccountingRequest, []byte(testSecret)))
+	_ = rfc2866.AcctStatusType_Set(p, rfc2866.AcctStatusType_Value_AccountingOn)
+	areq, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = exchange(t, r.srv.AcctAddr(), areq, wait)
+	if resp == nil || !radius.IsAuthenticResponse(resp, areq, []byte(testSecret)) {
+		t.Fatal("no authentic Accounting-Response")
+	}
+	check("Accounting-Response", resp)
+
+	req = signRequest(t, mabRequest(testSecret, "020000000001", "0A-00-00-00-00-01:Pupils"), false)
+	resp = exchange(t, r.srv.AuthAddr(), req, wait)
+	checkReply(t, req, resp, testSecret)
+	if hasAttr(resp, typeProxyState) {
+		t.Fatal("a request without Proxy-State got one back")
+	}
+}

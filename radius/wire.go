@@ -411,6 +411,54 @@ func signReply(b, secret []byte) {
 	macPool.Put(h)
 }
 
+// typeProxyState is Proxy-State (RFC 2865 section 5.33).
+const typeProxyState = 33
+
+// withProxyState returns b, the encoded and signed reply to pkt (a
+// request that passed frame, whose authenticator is reqAuth), with pkt's
+// Proxy-State attributes appended in their order, signed again; b itself
+// when pkt has none. RFC 2865 section 5.33: a proxy adds Proxy-State to
+// what it forwards and the server MUST copy it, unmodified and in order,
+// into its reply; a proxy in front of Gatehouse (a roaming federation's,
+// or a school's NPS forwarding to it) may match or route replies by it.
+// The copy is a second encoding, made only for a proxied request.
+func withProxyState(b, pkt []byte, reqAuth [16]byte, secret []byte) ([]byte, error) {
+	extra := 0
+	for i := headerLen; i+2 <= len(pkt); i += int(pkt[i+1]) {
+		if pkt[i] == typeProxyState {
+			extra += int(pkt[i+1])
+		}
+	}
+	if extra == 0 {
+		return b, nil
+	}
+	n := len(b) + extra
+	if n > maxPacket {
+		return nil, fmt.Errorf("encoding %v: packet is too large with the request's Proxy-State", radius.Code(b[0]))
+	}
+	out := make([]byte, len(b), n)
+	copy(out, b)
+	for i := headerLen; i+2 <= len(pkt); i += int(pkt[i+1]) {
+		if pkt[i] == typeProxyState {
+			out = append(out, pkt[i:i+int(pkt[i+1])]...)
+		}
+	}
+	binary.BigEndian.PutUint16(out[2:4], uint16(n))
+	copy(out[4:20], reqAuth[:])
+	if len(out) >= headerLen+msgAutLen && out[headerLen] == typeMsgAut && out[headerLen+1] == msgAutLen {
+		signReply(out, secret) // Message-Authenticator first, as encodeReply puts it
+		return out, nil
+	}
+	// An Accounting-Response (encodeResponse): the Response Authenticator
+	// alone, MD5(code, identifier, length, request authenticator,
+	// attributes, secret).
+	h := md5.New()
+	h.Write(out)
+	h.Write(secret)
+	h.Sum(out[4:4])
+	return out, nil
+}
+
 // encodeChallenge encodes the Access-Challenge of an EAP round, as
 // encodeReply encodes the packet eapAccess used to build for it
 // (Message-Authenticator first, msg as EAP-Message attributes of at most
