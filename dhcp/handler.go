@@ -364,12 +364,13 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *request, mac strin
 	// the request (the lease keeps its client identifier and relay
 	// information, and the ACK is encoded after the datagram's buffer is
 	// reused), the lease and device the committer writes, the binding.
-	p := &pendingAck{}
+	var p *pendingAck
 	if lt != nil {
 		// Pooled: finish gives it back once its ACK is sent.
-		if q, _ := s.acks.Get().(*pendingAck); q != nil {
-			p = q
-		}
+		p, _ = s.acks.Get().(*pendingAck)
+	}
+	if p == nil {
+		p = new(pendingAck)
 	}
 	then := p.then
 	*p = pendingAck{s: s, ctx: ctx, seg: seg, quarantine: quarantine, rapid: rapid, lt: lt, then: then}
