@@ -62,7 +62,13 @@ type later func(out []byte, dst netip.AddrPort)
 // free for the next one, and a waiting ACK holds a closure rather than a
 // goroutine's stack.
 func (s *Server) exchange(ctx context.Context, recv *segState, src netip.AddrPort, hwsrc net.HardwareAddr, data []byte, lt later) (out []byte, dst netip.AddrPort, ok bool) {
-	req := new(request)
+	// From a pool, given back when the exchange returns: nothing keeps req
+	// (an ACK that waits for its commit keeps a copy, see ack).
+	req, _ := s.reqs.Get().(*request)
+	if req == nil {
+		req = new(request)
+	}
+	defer s.reqs.Put(req)
 	if !parseRequest(data, req) || req.op != dhcpv4.OpcodeBootRequest || req.htype != byte(iana.HWTypeEthernet) || req.hlen != 6 {
 		s.metrics.inc(&s.metrics.Malformed)
 		return nil, dst, false
@@ -358,7 +364,19 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *request, mac strin
 	// the request (the lease keeps its client identifier and relay
 	// information, and the ACK is encoded after the datagram's buffer is
 	// reused), the lease and device the committer writes, the binding.
-	p := &pendingAck{s: s, ctx: ctx, seg: seg, quarantine: quarantine, rapid: rapid, lt: lt}
+	var p *pendingAck
+	if lt != nil {
+		// Pooled: finish gives it back once its ACK is sent.
+		p, _ = s.acks.Get().(*pendingAck)
+	}
+	if p == nil {
+		p = new(pendingAck)
+	}
+	then := p.then
+	*p = pendingAck{s: s, ctx: ctx, seg: seg, quarantine: quarantine, rapid: rapid, lt: lt, then: then}
+	if p.then == nil {
+		p.then = p.finish // a method value allocates: made once per pendingAck
+	}
 	req.cloneInto(&p.req)
 	req = &p.req
 	p.leases[0] = Lease{
@@ -394,7 +412,7 @@ func (s *Server) ack(ctx context.Context, seg *segState, req *request, mac strin
 		// Bound by the finisher with the rest of its batch.
 		bind = &p.pair
 	}
-	if err := s.commit.commitThen(ctx, p.leases[:], p.devices[:], bind, p.finish); err != nil {
+	if err := s.commit.commitThen(ctx, p.leases[:], p.devices[:], bind, p.then); err != nil {
 		return s.acked(ctx, seg, *l, tok, quarantine, rapid, err, nil)
 	}
 	return answer{}, false // the ACK goes out through lt
@@ -413,6 +431,7 @@ type pendingAck struct {
 	tok               bindToken
 	quarantine, rapid bool
 	lt                later
+	then              func(err, bindErr error) // finish, made once
 }
 
 func (p *pendingAck) finish(err, bindErr error) {
@@ -426,6 +445,12 @@ func (p *pendingAck) finish(err, bindErr error) {
 	if ok {
 		p.lt(p.s.encode(p.seg, &p.req, a), replyDest(&p.req, a.mt, p.req.gatewayIP()))
 	}
+	// Done: the committer copied the lease and device, the binder the
+	// binding, and the pool and events hold copies of the lease (whose
+	// slices are allocations of their own, not p's).
+	s, then := p.s, p.then
+	*p = pendingAck{then: then}
+	s.acks.Put(p)
 }
 
 // acked finishes an ACK whose commit returned err: nothing but undoing the

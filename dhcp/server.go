@@ -106,6 +106,12 @@ type Server struct {
 	sched *scheduler
 	bufs  sync.Pool
 	jobs  sync.Pool
+	// replies recycles reply buffers (replyBuf, freeReply), reqs parsed
+	// requests and acks pending ACKs: the allocations an exchange used to
+	// make for each, which paced the collector (see replyBuf).
+	replies sync.Pool
+	reqs    sync.Pool
+	acks    sync.Pool
 
 	alertMu sync.Mutex
 	alerted map[string]time.Time // segment|mac -> when the finding was raised
@@ -570,6 +576,7 @@ func (o *sender) send(b []byte, dst netip.AddrPort) {
 func (o *sender) sendLater(b []byte, dst netip.AddrPort) {
 	if o.pc == nil {
 		o.send(b, dst)
+		o.s.freeReply(b)
 		return
 	}
 	o.late = append(o.late, reply{b, dst})
@@ -583,6 +590,9 @@ func (o *sender) sendLater(b []byte, dst netip.AddrPort) {
 func (o *sender) flush() {
 	for i := 0; i < len(o.late); i += readBatch {
 		o.sendAll(o.late[i:min(i+readBatch, len(o.late))])
+	}
+	for _, r := range o.late {
+		o.s.freeReply(r.b)
 	}
 	clear(o.late)
 	o.late = o.late[:0]
@@ -969,6 +979,9 @@ func (s *Server) run(ctx context.Context, j *job) {
 		}
 	}
 	j.out.sendAll(j.outs)
+	for _, r := range j.outs {
+		s.freeReply(r.b)
+	}
 	s.freeJob(j)
 }
 
