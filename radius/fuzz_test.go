@@ -121,7 +121,7 @@ func FuzzHandle(f *testing.F) {
 			}
 			var auth [16]byte
 			copy(auth[:], pkt[4:20])
-			out, err := encodeResponse(o.reply, radius.Code(pkt[0]), auth, c.Secret)
+			out, err := encodeResponse(o.reply, radius.Code(pkt[0]), auth, c.Secret, proxyStates(pkt))
 			if err != nil {
 				continue // an over-long reply is dropped, not sent
 			}

@@ -654,15 +654,13 @@ func (s *Server) work(ctx context.Context, conn *net.UDPConn, acct bool, c *Clie
 		err  error
 	)
 	copy(req[:], pkt[4:20])
+	proxy := proxyStates(pkt) // copied into every reply (RFC 2865 5.33)
 	if o.reply == nil {
 		code = radius.CodeAccessChallenge
-		b, err = encodeChallenge(pkt[1], req, o.eapMsg, o.eapState, c.Secret)
+		b, err = encodeChallenge(pkt[1], req, o.eapMsg, o.eapState, c.Secret, proxy)
 	} else {
 		code = o.reply.Code
-		b, err = encodeResponse(o.reply, radius.Code(pkt[0]), req, c.Secret)
-	}
-	if err == nil {
-		b, err = withProxyState(b, pkt, req, c.Secret)
+		b, err = encodeResponse(o.reply, radius.Code(pkt[0]), req, c.Secret, proxy)
 	}
 	if o.pooled != nil {
 		// Encoded: b holds everything the reply was.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"sync"
 
 	"layeh.com/radius"
@@ -90,15 +91,7 @@ func parsePacket(pkt, secret []byte) *radius.Packet {
 // MAB and PAP answers reuse one (handle), so a request allocates nothing
 // to be parsed.
 func parsePacketInto(pkt, secret []byte, sp *smallPacket) *radius.Packet {
-	n := 0
-	for i := headerLen; i < len(pkt); i += int(pkt[i+1]) {
-		n++
-	}
-	var (
-		data []byte
-		avps []radius.AVP
-		p    *radius.Packet
-	)
+	n := countAttrs(pkt)
 	if n <= smallPacketAttrs && len(pkt)-headerLen <= smallPacketData {
 		// The usual request (MAB sends five attributes, PAP four):
 		// the packet, its attribute list and their values in one
@@ -106,26 +99,35 @@ func parsePacketInto(pkt, secret []byte, sp *smallPacket) *radius.Packet {
 		// collector paces by.
 		if sp == nil {
 			sp = &smallPacket{}
-		} else {
-			*sp = smallPacket{}
 		}
-		avps, p = sp.avps[:n], &sp.p
-		p.Attributes = sp.ptrs[:n:n]
-		data = append(sp.data[:0], pkt[headerLen:]...)
-	} else {
-		data = append([]byte(nil), pkt[headerLen:]...)
-		avps = make([]radius.AVP, n)
-		p = &radius.Packet{Attributes: make(radius.Attributes, n)}
+		return fillPacket(&sp.p, pkt, secret, sp.ptrs[:n:n], sp.avps[:n], sp.data[:0])
 	}
-	p.Code, p.Identifier, p.Secret = radius.Code(pkt[0]), pkt[1], secret
+	return fillPacket(&radius.Packet{}, pkt, secret, make(radius.Attributes, n), make([]radius.AVP, n), nil)
+}
+
+// countAttrs is how many attributes pkt, checked by frame, has.
+func countAttrs(pkt []byte) int {
+	n := 0
+	for i := headerLen; i < len(pkt); i += int(pkt[i+1]) {
+		n++
+	}
+	return n
+}
+
+// fillPacket parses pkt, checked by frame and of len(ptrs) attributes,
+// into p (overwritten), its attributes into avps and ptrs and their
+// values into a copy of pkt's appended to data.
+func fillPacket(p *radius.Packet, pkt, secret []byte, ptrs radius.Attributes, avps []radius.AVP, data []byte) *radius.Packet {
+	*p = radius.Packet{Code: radius.Code(pkt[0]), Identifier: pkt[1], Secret: secret, Attributes: ptrs}
 	copy(p.Authenticator[:], pkt[4:20])
+	data = append(data, pkt[headerLen:]...)
 	for i, k := 0, 0; i < len(data); k++ {
 		l := int(data[i+1])
-		avps[k].Type = radius.Type(data[i])
+		avps[k] = radius.AVP{Type: radius.Type(data[i])}
 		if l > 2 { // as radius.ParseAttributes: an empty value is nil
 			avps[k].Attribute = radius.Attribute(data[i+2 : i+l : i+l])
 		}
-		p.Attributes[k] = &avps[k]
+		ptrs[k] = &avps[k]
 		i += l
 	}
 	return p
@@ -206,27 +208,11 @@ var eapPackets = sync.Pool{New: func() any { return new(eapPacket) }}
 // overwritten), or a new packet when pkt has more than eapPacketAttrs
 // attributes. pkt has passed frame.
 func parseEAPPacketInto(pkt, secret []byte, ep *eapPacket) *radius.Packet {
-	n := 0
-	for i := headerLen; i < len(pkt); i += int(pkt[i+1]) {
-		n++
-	}
+	n := countAttrs(pkt)
 	if n > eapPacketAttrs {
 		return parsePacket(pkt, secret)
 	}
-	p := &ep.p
-	*p = radius.Packet{Code: radius.Code(pkt[0]), Identifier: pkt[1], Secret: secret, Attributes: ep.ptrs[:n:n]}
-	copy(p.Authenticator[:], pkt[4:20])
-	data := ep.data[:copy(ep.data[:], pkt[headerLen:])]
-	for i, k := 0, 0; i < len(data); k++ {
-		l := int(data[i+1])
-		ep.avps[k] = radius.AVP{Type: radius.Type(data[i])}
-		if l > 2 { // as radius.ParseAttributes: an empty value is nil
-			ep.avps[k].Attribute = radius.Attribute(data[i+2 : i+l : i+l])
-		}
-		p.Attributes[k] = &ep.avps[k]
-		i += l
-	}
-	return p
+	return fillPacket(&ep.p, pkt, secret, ep.ptrs[:n:n], ep.avps[:n], ep.data[:0])
 }
 
 // smallPackets are smallPackets for requests whose parsed form nothing
@@ -346,17 +332,41 @@ func validMA(pkt []byte, off int, secret []byte, auth []byte) bool {
 	return hmac.Equal(want[:], pkt[off:off+16])
 }
 
-// encodeResponse encodes resp to a request of code reqCode. Every
-// response carries a Message-Authenticator first except an
+// encodeResponse encodes resp to a request of code reqCode, with proxy
+// (the request's Proxy-State attributes, proxyStates) after resp's own.
+// Every response carries a Message-Authenticator first except an
 // Accounting-Response to an Accounting-Request: RFC 2866 has none, and
 // FreeRADIUS would check it over a zero authenticator, unlike the others.
-func encodeResponse(resp *radius.Packet, reqCode radius.Code, reqAuth [16]byte, secret []byte) ([]byte, error) {
+func encodeResponse(resp *radius.Packet, reqCode radius.Code, reqAuth [16]byte, secret []byte, proxy radius.Attributes) ([]byte, error) {
 	if resp.Code == radius.CodeAccountingResponse && reqCode == radius.CodeAccountingRequest {
 		q := *resp
 		q.Authenticator = reqAuth
+		if len(proxy) > 0 {
+			q.Attributes = append(slices.Clip(resp.Attributes), proxy...)
+		}
 		return q.Encode()
 	}
-	return encodeReply(resp, reqAuth, secret)
+	return encodeReply(resp, reqAuth, secret, proxy)
+}
+
+// typeProxyState is Proxy-State (RFC 2865 section 5.33).
+const typeProxyState = 33
+
+// proxyStates returns pkt's Proxy-State attributes in their order, nil
+// (and no allocation) when it has none; pkt has passed frame. A proxy
+// adds Proxy-State to what it forwards, and RFC 2865 section 5.33 says the
+// server MUST copy it, unmodified and in order, into its reply: a proxy in
+// front of Gatehouse (a roaming federation's, or NPS forwarding to it) may
+// match or route replies by it. The values point into pkt.
+func proxyStates(pkt []byte) radius.Attributes {
+	var out radius.Attributes
+	for i := headerLen; i+2 <= len(pkt); i += int(pkt[i+1]) {
+		if pkt[i] == typeProxyState {
+			l := int(pkt[i+1])
+			out = append(out, &radius.AVP{Type: typeProxyState, Attribute: radius.Attribute(pkt[i+2 : i+l : i+l])})
+		}
+	}
+	return out
 }
 
 // encodeReply encodes resp, a response to a request with authenticator
@@ -366,9 +376,15 @@ func encodeResponse(resp *radius.Packet, reqCode radius.Code, reqAuth [16]byte, 
 // one allocation, rather than through a copied attribute list and
 // layeh.com/radius's MarshalBinary; attributes are encoded as that does
 // (a type outside 0-255 is left out, a value over 253 octets is an error).
-func encodeReply(resp *radius.Packet, reqAuth [16]byte, secret []byte) ([]byte, error) {
+//
+// proxy, the request's Proxy-State attributes (proxyStates), follow resp's.
+func encodeReply(resp *radius.Packet, reqAuth [16]byte, secret []byte, proxy radius.Attributes) ([]byte, error) {
+	attrs := resp.Attributes
+	if len(proxy) > 0 {
+		attrs = append(slices.Clip(attrs), proxy...)
+	}
 	n := headerLen + msgAutLen
-	for _, a := range resp.Attributes {
+	for _, a := range attrs {
 		if a.Type == typeMsgAut || a.Type < 0 || a.Type > 255 {
 			continue
 		}
@@ -386,7 +402,7 @@ func encodeReply(resp *radius.Packet, reqAuth [16]byte, secret []byte) ([]byte, 
 	copy(b[4:20], reqAuth[:])
 	b[headerLen], b[headerLen+1] = typeMsgAut, msgAutLen
 	i := headerLen + msgAutLen
-	for _, a := range resp.Attributes {
+	for _, a := range attrs {
 		if a.Type == typeMsgAut || a.Type < 0 || a.Type > 255 {
 			continue
 		}
@@ -411,54 +427,6 @@ func signReply(b, secret []byte) {
 	macPool.Put(h)
 }
 
-// typeProxyState is Proxy-State (RFC 2865 section 5.33).
-const typeProxyState = 33
-
-// withProxyState returns b, the encoded and signed reply to pkt (a
-// request that passed frame, whose authenticator is reqAuth), with pkt's
-// Proxy-State attributes appended in their order, signed again; b itself
-// when pkt has none. RFC 2865 section 5.33: a proxy adds Proxy-State to
-// what it forwards and the server MUST copy it, unmodified and in order,
-// into its reply; a proxy in front of Gatehouse (a roaming federation's,
-// or a school's NPS forwarding to it) may match or route replies by it.
-// The copy is a second encoding, made only for a proxied request.
-func withProxyState(b, pkt []byte, reqAuth [16]byte, secret []byte) ([]byte, error) {
-	extra := 0
-	for i := headerLen; i+2 <= len(pkt); i += int(pkt[i+1]) {
-		if pkt[i] == typeProxyState {
-			extra += int(pkt[i+1])
-		}
-	}
-	if extra == 0 {
-		return b, nil
-	}
-	n := len(b) + extra
-	if n > maxPacket {
-		return nil, fmt.Errorf("encoding %v: packet is too large with the request's Proxy-State", radius.Code(b[0]))
-	}
-	out := make([]byte, len(b), n)
-	copy(out, b)
-	for i := headerLen; i+2 <= len(pkt); i += int(pkt[i+1]) {
-		if pkt[i] == typeProxyState {
-			out = append(out, pkt[i:i+int(pkt[i+1])]...)
-		}
-	}
-	binary.BigEndian.PutUint16(out[2:4], uint16(n))
-	copy(out[4:20], reqAuth[:])
-	if len(out) >= headerLen+msgAutLen && out[headerLen] == typeMsgAut && out[headerLen+1] == msgAutLen {
-		signReply(out, secret) // Message-Authenticator first, as encodeReply puts it
-		return out, nil
-	}
-	// An Accounting-Response (encodeResponse): the Response Authenticator
-	// alone, MD5(code, identifier, length, request authenticator,
-	// attributes, secret).
-	h := md5.New()
-	h.Write(out)
-	h.Write(secret)
-	h.Sum(out[4:4])
-	return out, nil
-}
-
 // encodeChallenge encodes the Access-Challenge of an EAP round, as
 // encodeReply encodes the packet eapAccess used to build for it
 // (Message-Authenticator first, msg as EAP-Message attributes of at most
@@ -467,13 +435,16 @@ func withProxyState(b, pkt []byte, reqAuth [16]byte, secret []byte) ([]byte, err
 // per attribute and more for the list, the State's copy and the packet
 // (about a dozen per round for a server flight, in every round of every
 // login).
-func encodeChallenge(id byte, reqAuth [16]byte, msg, state, secret []byte) ([]byte, error) {
+func encodeChallenge(id byte, reqAuth [16]byte, msg, state, secret []byte, proxy radius.Attributes) ([]byte, error) {
 	if len(state) > 253 {
 		return nil, errors.New("encoding Access-Challenge: State too long")
 	}
 	n := headerLen + msgAutLen + 2 + len(state)
 	for part := range eap.SplitMessage(msg) {
 		n += 2 + len(part)
+	}
+	for _, a := range proxy {
+		n += 2 + len(a.Attribute)
 	}
 	if n > maxPacket {
 		return nil, fmt.Errorf("encoding %v: packet is too large", radius.CodeAccessChallenge)
@@ -489,7 +460,11 @@ func encodeChallenge(id byte, reqAuth [16]byte, msg, state, secret []byte) ([]by
 		i += 2 + copy(b[i+2:], part)
 	}
 	b[i], b[i+1] = byte(rfc2865.State_Type), byte(2+len(state))
-	copy(b[i+2:], state)
+	i += 2 + copy(b[i+2:], state)
+	for _, a := range proxy {
+		b[i], b[i+1] = byte(a.Type), byte(2+len(a.Attribute))
+		i += 2 + copy(b[i+2:], a.Attribute)
+	}
 	signReply(b, secret)
 	return b, nil
 }

@@ -49,7 +49,7 @@ func TestEncodeReplyMatchesTheLibrarysEncoding(t *testing.T) {
 	resp.Add(typeMsgAut, make(radius.Attribute, 16)) // replaced, not repeated
 	resp.Add(64, radius.Attribute{0, 0, 0, 13})
 	resp.Add(81, radius.Attribute("20"))
-	b, err := encodeReply(resp, req.Authenticator, secret)
+	b, err := encodeReply(resp, req.Authenticator, secret, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestEncodeReplyMatchesTheLibrarysEncoding(t *testing.T) {
 		t.Fatal("the Response Authenticator does not verify")
 	}
 	resp.Add(18, make(radius.Attribute, 254))
-	if _, err := encodeReply(resp, req.Authenticator, secret); err == nil {
+	if _, err := encodeReply(resp, req.Authenticator, secret, nil); err == nil {
 		t.Fatal("an attribute of 254 octets was encoded")
 	}
 }
@@ -85,30 +85,34 @@ func TestEncodeChallengeAsPacket(t *testing.T) {
 	secret := []byte("s3cret")
 	auth := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 	state := bytes.Repeat([]byte{0xab}, 16)
-	for _, size := range []int{4, 6, 252, 253, 254, 506, 507, 1000, 1400, 1500} {
-		msg := make([]byte, size)
-		for i := range msg {
-			msg[i] = byte(i * 7)
-		}
-		req := &radius.Packet{Code: radius.CodeAccessRequest, Identifier: 42, Authenticator: auth, Secret: secret}
-		resp := req.Response(radius.CodeAccessChallenge)
-		addEAP(resp, msg)
-		if err := rfc2865.State_Set(resp, state); err != nil {
-			t.Fatal(err)
-		}
-		want, err := encodeReply(resp, auth, secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := encodeChallenge(42, auth, msg, state, secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("message of %d octets: encodeChallenge\n%x\nwant\n%x", size, got, want)
+	// A proxied request's Proxy-State follows the State in both.
+	proxied := radius.Attributes{{Type: typeProxyState, Attribute: []byte("p1")}, {Type: typeProxyState, Attribute: []byte{0, 1, 2}}}
+	for _, proxy := range []radius.Attributes{nil, proxied} {
+		for _, size := range []int{4, 6, 252, 253, 254, 506, 507, 1000, 1400, 1500} {
+			msg := make([]byte, size)
+			for i := range msg {
+				msg[i] = byte(i * 7)
+			}
+			req := &radius.Packet{Code: radius.CodeAccessRequest, Identifier: 42, Authenticator: auth, Secret: secret}
+			resp := req.Response(radius.CodeAccessChallenge)
+			addEAP(resp, msg)
+			if err := rfc2865.State_Set(resp, state); err != nil {
+				t.Fatal(err)
+			}
+			want, err := encodeReply(resp, auth, secret, proxy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := encodeChallenge(42, auth, msg, state, secret, proxy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("message of %d octets, %d Proxy-State: encodeChallenge\n%x\nwant\n%x", size, len(proxy), got, want)
+			}
 		}
 	}
-	if _, err := encodeChallenge(1, auth, make([]byte, maxPacket), state, secret); err == nil {
+	if _, err := encodeChallenge(1, auth, make([]byte, maxPacket), state, secret, nil); err == nil {
 		t.Fatal("an oversize challenge was encoded")
 	}
 }
