@@ -128,25 +128,47 @@ func TestDaemonStoresFindingsFromLiveTools(t *testing.T) {
 	var table []row
 	for _, tool := range liveTools() {
 		t.Run(strings.NewReplacer(" ", "_", "/", "-").Replace(tool.name), func(t *testing.T) {
-			tdir := t.TempDir()
-			if err := os.Chmod(tdir, 0o755); err != nil { // servers that drop privileges read from it
-				t.Fatal(err)
-			}
-			tool.run(t, lab, tdir, tool.dst)
-			var got store.Finding
-			found := tooltest.WaitFor(20*time.Second, func() bool {
-				fs, err := st.Findings(ctx, store.FindingFilter{MAC: pupil.ClientMAC, Limit: 500})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, f := range fs {
-					if f.DstIP.String() == tool.dst && f.SrcMAC.String() == mac && f.Class == tool.class && (!tool.silent || f.Confidence == "attempt") {
-						got = f
-						return true
+			// try runs the tool once (its servers stop when the try's
+			// subtest ends) and waits for the stored finding.
+			try := func(n int) (got store.Finding, found bool) {
+				t.Run(fmt.Sprintf("try%d", n), func(t *testing.T) {
+					tdir := t.TempDir()
+					if err := os.Chmod(tdir, 0o755); err != nil { // servers that drop privileges read from it
+						t.Fatal(err)
 					}
-				}
-				return false
-			})
+					tool.run(t, lab, tdir, tool.dst)
+					found = tooltest.WaitFor(20*time.Second, func() bool {
+						fs, err := st.Findings(ctx, store.FindingFilter{MAC: pupil.ClientMAC, Limit: 500})
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, f := range fs {
+							if f.DstIP.String() == tool.dst && f.SrcMAC.String() == mac && f.Class == tool.class && (!tool.silent || f.Confidence == "attempt") {
+								got = f
+								return true
+							}
+						}
+						return false
+					})
+				})
+				return got, found
+			}
+			// A second try when the first was missed: the statistical
+			// detectors (a fully encrypted stream's first bytes judged
+			// random) pass a random flow's opening about 99.7% of the
+			// time per direction (the rest opens with six printable bytes
+			// or a plausible length, which they exempt on purpose), and a
+			// busy CI machine can shed a captured packet. A tool the
+			// daemon cannot see fails both tries; the first miss is
+			// logged so that a detector that has become unreliable shows.
+			got, found := try(1)
+			if !found && !t.Failed() {
+				t.Logf("%s: no finding after the first try; trying once more", tool.name)
+				got, found = try(2)
+			}
+			if t.Failed() {
+				return
+			}
 			if !found {
 				fs, _ := st.Findings(ctx, store.FindingFilter{Limit: 500})
 				var seen []string
@@ -154,7 +176,7 @@ func TestDaemonStoresFindingsFromLiveTools(t *testing.T) {
 					seen = append(seen, fmt.Sprintf("%s %s→%s:%d %s/%s %s", f.SrcMAC, f.SrcIP, f.DstIP, f.DstPort, f.Class, f.Detail, f.Confidence))
 				}
 				table = append(table, row{tool.name, "NOT FOUND (want " + tool.class + ")", "-", "-"})
-				t.Fatalf("no stored %s finding naming %s to %s (silent=%v); stored:\n%s", tool.class, mac, tool.dst, tool.silent, strings.Join(seen, "\n"))
+				t.Fatalf("no stored %s finding naming %s to %s in two tries (silent=%v); stored:\n%s", tool.class, mac, tool.dst, tool.silent, strings.Join(seen, "\n"))
 			}
 			table = append(table, row{tool.name, got.Class, got.Confidence, got.Detail})
 		})
