@@ -32,9 +32,23 @@ const admitQueueMax = 256
 
 type pendingAdmit struct {
 	what string
+	// bind, when what is empty, names the entry "bind DEVICE": BindMany
+	// queues one entry a lease, and formatting every lease's name up
+	// front, for an error that hardly ever comes, was a third of the
+	// bytes a binding allocated.
+	bind Device
 	ops  []op // already recorded in the desired state
+	one  [1]op
 	err  error
 	done chan struct{} // closed when err is set
+}
+
+// name is what the entry does, for its error.
+func (p *pendingAdmit) name() string {
+	if p.what == "" {
+		return "bind " + p.bind.String()
+	}
+	return p.what
 }
 
 type admitBatcher struct {
@@ -43,6 +57,9 @@ type admitBatcher struct {
 	// waits for it first (drainLocked). Order: e.mu, then nl.
 	nl      sync.Mutex
 	pending []*pendingAdmit // guarded by e.mu
+	// ops is sendAdmitsNL's storage for a transaction's ops, kept
+	// between transactions (guarded by nl).
+	ops     []op
 	kick    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -54,6 +71,30 @@ type admitBatcher struct {
 // the next transaction and returns what to wait on. It returns nil when
 // the batcher is closed: the caller sends the ops itself.
 func (e *Enforcer) queueAdmitLocked(what string, ops []op) *pendingAdmit {
+	p := e.newAdmitLocked()
+	if p == nil {
+		return nil
+	}
+	p.what, p.ops = what, ops
+	return p
+}
+
+// queueBindLocked is queueAdmitLocked for one binding's op (recorded
+// already), named after d, the op kept in the entry itself.
+func (e *Enforcer) queueBindLocked(d Device, o op) *pendingAdmit {
+	p := e.newAdmitLocked()
+	if p == nil {
+		return nil
+	}
+	p.bind, p.one[0] = d, o
+	p.ops = p.one[:]
+	return p
+}
+
+// newAdmitLocked queues an entry whose ops the caller sets before it
+// lets go of e.mu (the batcher takes entries under it); nil when the
+// batcher is closed.
+func (e *Enforcer) newAdmitLocked() *pendingAdmit {
 	b := &e.admits
 	if b.closed {
 		return nil
@@ -63,7 +104,7 @@ func (e *Enforcer) queueAdmitLocked(what string, ops []op) *pendingAdmit {
 		b.kick, b.stop, b.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 		go e.sendAdmits()
 	}
-	p := &pendingAdmit{what: what, ops: ops, done: make(chan struct{})}
+	p := &pendingAdmit{done: make(chan struct{})}
 	b.pending = append(b.pending, p)
 	select {
 	case b.kick <- struct{}{}:
@@ -118,10 +159,16 @@ func (e *Enforcer) sendAdmitsNL(batch []*pendingAdmit) {
 		// elements of every entry share one message per set.
 		ops := ps[0].ops
 		if len(ps) > 1 {
-			ops = nil
+			ops = e.admits.ops[:0]
 			for _, p := range ps {
 				ops = append(ops, p.ops...)
 			}
+			defer func() {
+				clear(ops)
+				if cap(ops) <= admitQueueMax {
+					e.admits.ops = ops[:0]
+				}
+			}()
 		}
 		return e.sendOps(ops, now)
 	}
@@ -135,7 +182,7 @@ func (e *Enforcer) sendAdmitsNL(batch []*pendingAdmit) {
 			p.err = send([]*pendingAdmit{p})
 		}
 		if p.err != nil {
-			p.err = fmt.Errorf("policy: %s: %w", p.what, p.err)
+			p.err = fmt.Errorf("policy: %s: %w", p.name(), p.err)
 		}
 		close(p.done)
 	}

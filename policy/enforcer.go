@@ -88,6 +88,7 @@ type Enforcer struct {
 	elems   *elemWriter  // element-only transactions (elemnl.go); nil under testDial
 	cleaner flowCleaner  // conntrack cleanup after evictions and revocations (flowcleaner.go)
 	admits  admitBatcher // admissions that share a transaction (admitbatch.go)
+	plan    opPlan       // planOps' working storage, kept between plans
 }
 
 // New validates n and opens a netlink connection (in opts.NetNSFd's namespace
@@ -308,7 +309,12 @@ type member struct {
 // element turns a desired member into a kernel element; false when it has
 // already run out.
 func element(key string, m member, now time.Time) (nftables.SetElement, bool) {
-	el := nftables.SetElement{Key: []byte(key)}
+	return elementOf([]byte(key), m, now)
+}
+
+// elementOf is element with the key's bytes given (planOps' own).
+func elementOf(key []byte, m member, now time.Time) (nftables.SetElement, bool) {
+	el := nftables.SetElement{Key: key}
 	if m.jump != "" {
 		el.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: m.jump}
 	}
@@ -478,12 +484,9 @@ func (e *Enforcer) sendOps(ops []op, now time.Time) error {
 func (e *Enforcer) recordLocked(ops []op) (batch []op, drop []string) {
 	for _, o := range ops {
 		m := e.members[o.set]
-		prev, had := m[o.key]
+		_, had := m[o.key]
 		if o.add {
-			o.was = prev.jump
-			o.fresh = !had
-			m[o.key] = member{until: o.until, jump: o.jump}
-			batch = append(batch, o)
+			batch = append(batch, e.recordAddLocked(o))
 		} else if had {
 			delete(m, o.key)
 			batch = append(batch, o)
@@ -493,6 +496,17 @@ func (e *Enforcer) recordLocked(ops []op) (batch []op, drop []string) {
 		}
 	}
 	return batch, drop
+}
+
+// recordAddLocked records one add (as recordLocked does) and returns it
+// as the kernel needs it.
+func (e *Enforcer) recordAddLocked(o op) op {
+	m := e.members[o.set]
+	prev, had := m[o.key]
+	o.was = prev.jump
+	o.fresh = !had
+	m[o.key] = member{until: o.until, jump: o.jump}
+	return o
 }
 
 // queueOps queues ops for the next transaction as a few messages per set,
@@ -523,57 +537,64 @@ func (e *Enforcer) queueOps(ops []op, now time.Time) error {
 
 // planOps is queueOps with the messages handed to put, each a set's
 // elements to add (or delete) in one message.
+//
+// Its working storage (plan) is kept from call to call for plans of up
+// to planKeepOps ops: a DHCP group commit's bindings come through here,
+// and building the maps, the element lists and a copy of every key afresh
+// for each batch was the largest garbage the enforcer made per lease (the
+// deployed daemon's p99 falls in the collector's mark phases). Callers
+// are exclusive already (e.mu with nothing in flight, or the admission
+// batcher's nl, as for e.cc and e.elems), and put consumes the elements
+// before it returns (both puts build their messages at once), so the
+// storage is free again when planOps returns. Larger plans (a rebuild's
+// repair) use storage of their own, so that it is not kept.
 func (e *Enforcer) planOps(ops []op, now time.Time, put func(s *nftables.Set, del bool, els []nftables.SetElement) error) error {
-	type setMsgs struct{ fresh, first, del, last []nftables.SetElement }
-	var (
-		exact  = e.exact.Load()
-		count  = make(map[string]int, len(ops)) // set "\x00" key -> ops on it here
-		seen   = make(map[string]bool, len(ops))
-		groups = map[string]*setMsgs{}
-		order  []string // sets in first-seen order, for stable bytes
-		rest   []op
-	)
-	for _, o := range ops {
-		count[o.set+"\x00"+o.key]++
+	pl := &e.plan
+	if len(ops) > planKeepOps {
+		pl = &opPlan{}
 	}
-	group := func(set string) *setMsgs {
-		g := groups[set]
-		if g == nil {
-			g = &setMsgs{}
-			groups[set] = g
-			order = append(order, set)
+	pl.reset(ops)
+	defer pl.done()
+	exact := e.exact.Load()
+	for _, o := range ops {
+		c := pl.count[opKey{o.set, o.key}]
+		c.n++
+		pl.count[opKey{o.set, o.key}] = c
+	}
+	for _, o := range ops {
+		tk := opKey{o.set, o.key}
+		c := pl.count[tk]
+		firstTouch := !c.seen
+		if firstTouch {
+			c.seen = true
+			pl.count[tk] = c
 		}
-		return g
-	}
-	for _, o := range ops {
-		tk := o.set + "\x00" + o.key
-		firstTouch := !seen[tk]
-		seen[tk] = true
 		if !o.add {
-			if count[tk] > 1 {
-				rest = append(rest, o)
+			if c.n > 1 {
+				pl.rest = append(pl.rest, o)
 			} else {
-				g := group(o.set)
-				g.del = append(g.del, nftables.SetElement{Key: []byte(o.key)})
+				g := pl.group(o.set)
+				g.del = append(g.del, nftables.SetElement{Key: pl.key(o.key)})
 			}
 			continue
 		}
-		el, ok := element(o.key, member{until: o.until, jump: o.jump}, now)
 		if exact && o.fresh && firstTouch {
+			el, ok := elementOf(pl.key(o.key), member{until: o.until, jump: o.jump}, now)
 			if ok {
-				g := group(o.set)
+				g := pl.group(o.set)
 				g.fresh = append(g.fresh, el)
 			}
 			continue
 		}
-		if count[tk] > 1 {
-			rest = append(rest, o)
+		if c.n > 1 {
+			pl.rest = append(pl.rest, o)
 			continue
 		}
+		el, ok := elementOf(pl.key(o.key), member{until: o.until, jump: o.jump}, now)
 		if !ok {
 			continue
 		}
-		g := group(o.set)
+		g := pl.group(o.set)
 		first := el
 		if o.was != "" {
 			first.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: o.was}
@@ -582,21 +603,18 @@ func (e *Enforcer) planOps(ops []op, now time.Time, put func(s *nftables.Set, de
 		g.del = append(g.del, nftables.SetElement{Key: el.Key})
 		g.last = append(g.last, el)
 	}
-	for _, name := range order {
-		s, g := e.rs.set(name), groups[name]
-		for _, m := range []struct {
-			del bool
-			els []nftables.SetElement
-		}{{false, g.fresh}, {false, g.first}, {true, g.del}, {false, g.last}} {
-			if len(m.els) == 0 {
+	for _, name := range pl.order {
+		s, g := e.rs.set(name), pl.groups[name]
+		for i, els := range [...][]nftables.SetElement{g.fresh, g.first, g.del, g.last} {
+			if len(els) == 0 {
 				continue
 			}
-			if err := put(s, m.del, m.els); err != nil {
+			if err := put(s, i == 2, els); err != nil {
 				return err
 			}
 		}
 	}
-	for _, o := range rest {
+	for _, o := range pl.rest {
 		s := e.rs.set(o.set)
 		el := nftables.SetElement{Key: []byte(o.key)}
 		if o.add {
@@ -620,6 +638,92 @@ func (e *Enforcer) planOps(ops []op, now time.Time, put func(s *nftables.Set, de
 		}
 	}
 	return nil
+}
+
+// planKeepOps bounds the plans whose working storage the enforcer keeps
+// (planOps): a group commit's worth of bindings, not a rebuild's.
+const planKeepOps = 1024
+
+// opKey is a set and an element key, for planOps' count of ops per key.
+type opKey struct{ set, key string }
+
+// opCount is how many of a plan's ops touch a key, and whether planOps
+// has met one yet.
+type opCount struct {
+	n    int
+	seen bool
+}
+
+// setMsgs are a set's messages in a plan, in the order they go.
+type setMsgs struct {
+	fresh, first, del, last []nftables.SetElement
+	planned                 bool // in the plan's order
+}
+
+// opPlan is planOps' working storage.
+type opPlan struct {
+	count  map[opKey]opCount
+	groups map[string]*setMsgs
+	order  []string // sets in first-seen order, for stable bytes
+	rest   []op
+	// keys holds the element keys' bytes, which the elements' Key slices
+	// share (grown, if ever, to a new array: earlier slices keep the old).
+	keys []byte
+}
+
+// reset readies pl for ops.
+func (pl *opPlan) reset(ops []op) {
+	if pl.count == nil {
+		pl.count = make(map[opKey]opCount, len(ops))
+		pl.groups = map[string]*setMsgs{}
+	}
+	n := 0
+	for _, o := range ops {
+		n += len(o.key)
+	}
+	if cap(pl.keys) < n {
+		pl.keys = make([]byte, 0, 2*n)
+	}
+}
+
+// done empties pl for the next plan, keeping its storage but nothing the
+// plan referred to.
+func (pl *opPlan) done() {
+	clear(pl.count)
+	for _, name := range pl.order {
+		g := pl.groups[name]
+		g.planned = false
+		for _, els := range []*[]nftables.SetElement{&g.fresh, &g.first, &g.del, &g.last} {
+			clear(*els)
+			*els = (*els)[:0]
+		}
+	}
+	clear(pl.order)
+	pl.order = pl.order[:0]
+	clear(pl.rest)
+	pl.rest = pl.rest[:0]
+	pl.keys = pl.keys[:0]
+}
+
+// group returns set's messages, adding the set to the plan's order.
+func (pl *opPlan) group(set string) *setMsgs {
+	g := pl.groups[set]
+	if g == nil {
+		g = &setMsgs{}
+		pl.groups[set] = g
+	}
+	if !g.planned {
+		g.planned = true
+		pl.order = append(pl.order, set)
+	}
+	return g
+}
+
+// key returns k's bytes in the plan's storage.
+func (pl *opPlan) key(k string) []byte {
+	at := len(pl.keys)
+	pl.keys = append(pl.keys, k...)
+	return pl.keys[at:len(pl.keys):len(pl.keys)]
 }
 
 func (e *Enforcer) killFlows(ctx context.Context, ips ...netip.Addr) error {

@@ -103,7 +103,38 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 	// batch is never committed after its caller gave up on it; only a
 	// statement already running finishes first, and these take microseconds.
 	sctx := context.WithoutCancel(ctx)
+	for _, l := range leases {
+		if l.Segment == "" || !l.IP.Is4() {
+			return fmt.Errorf("store: save %d leases, %d devices: lease %q %v: needs a segment and an IPv4 address", len(leases), len(devices), l.Segment, l.IP)
+		}
+		switch l.State {
+		case "bound", "released", "declined":
+		default:
+			return fmt.Errorf("store: save %d leases, %d devices: lease %s %v: state %q", len(leases), len(devices), l.Segment, l.IP, l.State)
+		}
+	}
+	for _, d := range devices {
+		if len(d.MAC) == 0 {
+			return fmt.Errorf("store: save %d leases, %d devices: device without a MAC", len(leases), len(devices))
+		}
+	}
+	// The argument storage is held for the whole transaction (the driver
+	// reads it while each statement runs); writers queue for the write
+	// lock anyway.
+	s.dhcpArgs.mu.Lock()
+	defer s.dhcpArgs.mu.Unlock()
+	batched := batchable(leases, devices)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if batched {
+			if err := s.saveDHCPBatched(ctx, sctx, tx, leases, devices); err != nil {
+				return err
+			}
+			if len(devices) > 0 {
+				return s.evictDevicesTx(sctx, tx)
+			}
+			return nil
+		}
+		// Text that JSON would have to escape: a statement per row.
 		if len(leases) > 0 {
 			del, err := s.txPrepared(ctx, tx, stmtLeaseMove, leaseMoveQuery)
 			if err != nil {
@@ -120,14 +151,6 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 				return err
 			}
 			for _, l := range leases {
-				if l.Segment == "" || !l.IP.Is4() {
-					return fmt.Errorf("lease %q %v: needs a segment and an IPv4 address", l.Segment, l.IP)
-				}
-				switch l.State {
-				case "bound", "released", "declined":
-				default:
-					return fmt.Errorf("lease %s %v: state %q", l.Segment, l.IP, l.State)
-				}
 				mac := ""
 				if len(l.MAC) > 0 {
 					mac = macText(l.MAC)
@@ -145,23 +168,11 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 			up, err := s.txPrepared(ctx, tx, stmtDeviceSighting, `INSERT INTO devices
 				(mac, first_seen, last_seen, segment, ip, hostname, vendor_class, fingerprint, os, manufacturer, randomised)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (mac) DO UPDATE SET
-				first_seen = CASE WHEN devices.first_seen = '' OR excluded.first_seen < devices.first_seen
-					THEN excluded.first_seen ELSE devices.first_seen END,
-				last_seen = CASE WHEN excluded.last_seen > devices.last_seen THEN excluded.last_seen ELSE devices.last_seen END,
-				segment = excluded.segment,
-				ip = CASE WHEN excluded.ip <> '' THEN excluded.ip ELSE devices.ip END,
-				hostname = CASE WHEN excluded.hostname <> '' THEN excluded.hostname ELSE devices.hostname END,
-				vendor_class = excluded.vendor_class, fingerprint = excluded.fingerprint,
-				os = CASE WHEN excluded.os <> '' THEN excluded.os ELSE devices.os END,
-				manufacturer = excluded.manufacturer, randomised = excluded.randomised`)
+				ON CONFLICT (mac) DO UPDATE SET `+deviceSightingSet)
 			if err != nil {
 				return err
 			}
 			for _, d := range devices {
-				if len(d.MAC) == 0 {
-					return fmt.Errorf("device without a MAC")
-				}
 				if _, err := up.ExecContext(sctx, macText(d.MAC), formatTime(d.FirstSeen), formatTime(d.LastSeen), d.Segment,
 					addrText(d.IP), d.Hostname, d.VendorClass, d.Fingerprint, d.OS, d.Manufacturer, d.Randomised); err != nil {
 					return err

@@ -760,6 +760,9 @@ const (
 	stmtLeaseMove
 	stmtLeaseUpsert
 	stmtDeviceSighting
+	stmtLeaseUpsertMany
+	stmtLeaseMoveMany
+	stmtDeviceSightingMany
 	stmtPersonChanges
 	stmtVoucherForDevice
 	stmtRedeemVoucher

@@ -92,6 +92,9 @@ type Store struct {
 	// portal keeps the portal's AUP and branding between reads
 	// (portalcache.go).
 	portal portalCache
+
+	// dhcpArgs is SaveDHCP's argument storage (leases_batch.go).
+	dhcpArgs dhcpArgs
 }
 
 // Connection parameters, applied by the driver to every pooled connection.
