@@ -106,92 +106,129 @@ func batchable(leases []DHCPLease, devices []Device) bool {
 
 const hexDigits = "0123456789abcdef"
 
-func appendStr(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+// jsonRows writes a JSON array of arrays, the batched statements' one
+// argument, into storage kept between batches: row starts an inner array
+// and each value method adds one value, with its comma. Every value is
+// written as the statement-per-row way binds it, so that both store the
+// same bytes.
+type jsonRows struct {
+	b          []byte
+	rows, vals int // rows started; values in the current row
 }
 
-// appendMAC appends m as macText does (lower-case hex, colons).
-func appendMAC(b []byte, m net.HardwareAddr) []byte {
-	b = append(b, '"')
+// start begins an empty array in b's storage.
+func (w *jsonRows) start(b []byte) { *w = jsonRows{b: append(b[:0], '[')} }
+
+// row starts the next inner array.
+func (w *jsonRows) row() {
+	if w.rows > 0 {
+		w.b = append(w.b, ']', ',')
+	}
+	w.b = append(w.b, '[')
+	w.rows, w.vals = w.rows+1, 0
+}
+
+// end closes the arrays and returns the argument.
+func (w *jsonRows) end() []byte {
+	if w.rows > 0 {
+		w.b = append(w.b, ']')
+	}
+	return append(w.b, ']')
+}
+
+// value starts the next value of the row.
+func (w *jsonRows) value() {
+	if w.vals > 0 {
+		w.b = append(w.b, ',')
+	}
+	w.vals++
+}
+
+// str adds s as it is: batchable has checked it needs no escape.
+func (w *jsonRows) str(s string) {
+	w.value()
+	w.b = append(w.b, '"')
+	w.b = append(w.b, s...)
+	w.b = append(w.b, '"')
+}
+
+// mac adds m as macText writes it (lower-case hex, colons).
+func (w *jsonRows) mac(m net.HardwareAddr) {
+	w.value()
+	w.b = append(w.b, '"')
 	for i, c := range m {
 		if i > 0 {
-			b = append(b, ':')
+			w.b = append(w.b, ':')
 		}
-		b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+		w.b = append(w.b, hexDigits[c>>4], hexDigits[c&0xf])
 	}
-	return append(b, '"')
+	w.b = append(w.b, '"')
 }
 
-// appendAddr appends a as addrText does ("" when invalid).
-func appendAddr(b []byte, a netip.Addr) []byte {
-	b = append(b, '"')
+// addr adds a as addrText writes it ("" when invalid).
+func (w *jsonRows) addr(a netip.Addr) {
+	w.value()
+	w.b = append(w.b, '"')
 	if a.IsValid() {
-		b = a.AppendTo(b)
+		w.b = a.AppendTo(w.b)
 	}
-	return append(b, '"')
+	w.b = append(w.b, '"')
 }
 
-// appendTime appends t as formatTime does.
-func appendTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
+// time adds t as formatTime writes it.
+func (w *jsonRows) time(t time.Time) {
+	w.value()
+	w.b = append(w.b, '"')
 	if !t.IsZero() {
-		b = t.UTC().AppendFormat(b, timeLayout)
+		w.b = t.UTC().AppendFormat(w.b, timeLayout)
 	}
-	return append(b, '"')
+	w.b = append(w.b, '"')
 }
 
-// appendBlob appends v as hex for unhex, null for nil (a NULL column, as
-// the driver binds a nil []byte).
-func appendBlob(b []byte, v []byte) []byte {
+// blob adds v as hex for unhex, null for nil (a NULL column, as the
+// driver binds a nil []byte).
+func (w *jsonRows) blob(v []byte) {
+	w.value()
 	if v == nil {
-		return append(b, "null"...)
+		w.b = append(w.b, "null"...)
+		return
 	}
-	b = append(b, '"')
+	w.b = append(w.b, '"')
 	for _, c := range v {
-		b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+		w.b = append(w.b, hexDigits[c>>4], hexDigits[c&0xf])
 	}
-	return append(b, '"')
+	w.b = append(w.b, '"')
 }
 
-func appendBool(b []byte, v bool) []byte {
+// boolean adds v as the driver binds it (1 or 0).
+func (w *jsonRows) boolean(v bool) {
+	w.value()
 	if v {
-		return append(b, '1')
+		w.b = append(w.b, '1')
+	} else {
+		w.b = append(w.b, '0')
 	}
-	return append(b, '0')
 }
 
-// dhcpLeaseRows writes leases as the upsert's JSON array.
+// dhcpLeaseRows writes leases as the upsert's JSON array, in its columns'
+// order.
 func dhcpLeaseRows(b []byte, leases []DHCPLease) []byte {
-	b = append(b[:0], '[')
-	for i, l := range leases {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '[')
-		b = appendStr(b, l.Segment)
-		b = append(b, ',')
-		b = appendAddr(b, l.IP)
-		b = append(b, ',')
-		b = appendMAC(b, l.MAC)
-		b = append(b, ',')
-		b = appendBlob(b, l.ClientID)
-		b = append(b, ',')
-		b = appendStr(b, l.Hostname)
-		b = append(b, ',')
-		b = appendStr(b, l.State)
-		b = append(b, ',')
-		b = appendTime(b, l.Start)
-		b = append(b, ',')
-		b = appendTime(b, l.Expires)
-		b = append(b, ',')
-		b = appendAddr(b, l.Relay)
-		b = append(b, ',')
-		b = appendBlob(b, l.RelayInfo)
-		b = append(b, ']')
+	var w jsonRows
+	w.start(b)
+	for _, l := range leases {
+		w.row()
+		w.str(l.Segment)
+		w.addr(l.IP)
+		w.mac(l.MAC)
+		w.blob(l.ClientID)
+		w.str(l.Hostname)
+		w.str(l.State)
+		w.time(l.Start)
+		w.time(l.Expires)
+		w.addr(l.Relay)
+		w.blob(l.RelayInfo)
 	}
-	return append(b, ']')
+	return w.end()
 }
 
 // dhcpMoves writes, for each (MAC, segment) of leases, its last address
@@ -199,25 +236,18 @@ func dhcpLeaseRows(b []byte, leases []DHCPLease) []byte {
 // whether there is any (leases without a MAC, declined addresses, move
 // nothing).
 func dhcpMoves(b []byte, leases []DHCPLease) ([]byte, bool) {
-	b = append(b[:0], '[')
-	n := 0
+	var w jsonRows
+	w.start(b)
 	for i, l := range leases {
 		if len(l.MAC) == 0 || laterSamePair(leases[i+1:], l) {
 			continue
 		}
-		if n > 0 {
-			b = append(b, ',')
-		}
-		n++
-		b = append(b, '[')
-		b = appendStr(b, l.Segment)
-		b = append(b, ',')
-		b = appendAddr(b, l.IP)
-		b = append(b, ',')
-		b = appendMAC(b, l.MAC)
-		b = append(b, ']')
+		w.row()
+		w.str(l.Segment)
+		w.addr(l.IP)
+		w.mac(l.MAC)
 	}
-	return append(b, ']'), n > 0
+	return w.end(), w.rows > 0
 }
 
 // laterSamePair reports whether a lease of rest has l's MAC and segment.
@@ -232,38 +262,26 @@ func laterSamePair(rest []DHCPLease, l DHCPLease) bool {
 	return false
 }
 
-// dhcpDeviceRows writes devices as the sighting's JSON array.
+// dhcpDeviceRows writes devices as the sighting's JSON array, in its
+// columns' order.
 func dhcpDeviceRows(b []byte, devices []Device) []byte {
-	b = append(b[:0], '[')
-	for i, d := range devices {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '[')
-		b = appendMAC(b, d.MAC)
-		b = append(b, ',')
-		b = appendTime(b, d.FirstSeen)
-		b = append(b, ',')
-		b = appendTime(b, d.LastSeen)
-		b = append(b, ',')
-		b = appendStr(b, d.Segment)
-		b = append(b, ',')
-		b = appendAddr(b, d.IP)
-		b = append(b, ',')
-		b = appendStr(b, d.Hostname)
-		b = append(b, ',')
-		b = appendStr(b, d.VendorClass)
-		b = append(b, ',')
-		b = appendStr(b, d.Fingerprint)
-		b = append(b, ',')
-		b = appendStr(b, d.OS)
-		b = append(b, ',')
-		b = appendStr(b, d.Manufacturer)
-		b = append(b, ',')
-		b = appendBool(b, d.Randomised)
-		b = append(b, ']')
+	var w jsonRows
+	w.start(b)
+	for _, d := range devices {
+		w.row()
+		w.mac(d.MAC)
+		w.time(d.FirstSeen)
+		w.time(d.LastSeen)
+		w.str(d.Segment)
+		w.addr(d.IP)
+		w.str(d.Hostname)
+		w.str(d.VendorClass)
+		w.str(d.Fingerprint)
+		w.str(d.OS)
+		w.str(d.Manufacturer)
+		w.boolean(d.Randomised)
 	}
-	return append(b, ']')
+	return w.end()
 }
 
 // saveDHCPBatched is SaveDHCP's transaction body for a batchable batch
