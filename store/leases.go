@@ -95,93 +95,77 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 	}
 	// The statements run with sctx, which cannot be cancelled: given a
 	// context that can, the SQLite driver runs every statement on a
-	// goroutine of its own (to interrupt it), and the DHCP committer's
-	// batches are three statements a lease, so under load a goroutine
-	// start and two switches per statement cost more than the statement.
+	// goroutine of its own (to interrupt it), and under load a goroutine
+	// start and two switches per statement cost more than the statement
+	// (a batch is three statements, or three a lease when its text would
+	// need a JSON escape: leases_batch.go).
 	// ctx still bounds the wait for the write lock (inTx), and its end
 	// still rolls the transaction back (database/sql watches it), so a
 	// batch is never committed after its caller gave up on it; only a
 	// statement already running finishes first, and these take microseconds.
 	sctx := context.WithoutCancel(ctx)
-	for _, l := range leases {
-		if l.Segment == "" || !l.IP.Is4() {
-			return fmt.Errorf("store: save %d leases, %d devices: lease %q %v: needs a segment and an IPv4 address", len(leases), len(devices), l.Segment, l.IP)
-		}
-		switch l.State {
-		case "bound", "released", "declined":
-		default:
-			return fmt.Errorf("store: save %d leases, %d devices: lease %s %v: state %q", len(leases), len(devices), l.Segment, l.IP, l.State)
-		}
-	}
-	for _, d := range devices {
-		if len(d.MAC) == 0 {
-			return fmt.Errorf("store: save %d leases, %d devices: device without a MAC", len(leases), len(devices))
-		}
-	}
-	// The argument storage is held for the whole transaction (the driver
-	// reads it while each statement runs); writers queue for the write
-	// lock anyway.
-	s.dhcpArgs.mu.Lock()
-	defer s.dhcpArgs.mu.Unlock()
 	batched := batchable(leases, devices)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if batched {
-			if err := s.saveDHCPBatched(ctx, sctx, tx, leases, devices); err != nil {
-				return err
+	err := checkDHCP(leases, devices)
+	if err == nil {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			if batched {
+				if err := s.saveDHCPBatched(ctx, sctx, tx, leases, devices); err != nil {
+					return err
+				}
+				if len(devices) > 0 {
+					return s.evictDevicesTx(sctx, tx)
+				}
+				return nil
 			}
-			if len(devices) > 0 {
-				return s.evictDevicesTx(sctx, tx)
-			}
-			return nil
-		}
-		// Text that JSON would have to escape: a statement per row.
-		if len(leases) > 0 {
-			del, err := s.txPrepared(ctx, tx, stmtLeaseMove, leaseMoveQuery)
-			if err != nil {
-				return err
-			}
-			up, err := s.txPrepared(ctx, tx, stmtLeaseUpsert, `INSERT INTO dhcp_leases
+			// Text that JSON would have to escape: a statement per row.
+			if len(leases) > 0 {
+				del, err := s.txPrepared(ctx, tx, stmtLeaseMove, leaseMoveQuery)
+				if err != nil {
+					return err
+				}
+				up, err := s.txPrepared(ctx, tx, stmtLeaseUpsert, `INSERT INTO dhcp_leases
 				(segment, ip, mac, client_id, hostname, state, start_at, expires_at, relay, relay_info)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (segment, ip) DO UPDATE SET
 				mac = excluded.mac, client_id = excluded.client_id, hostname = excluded.hostname,
 				state = excluded.state, start_at = excluded.start_at, expires_at = excluded.expires_at,
 				relay = excluded.relay, relay_info = excluded.relay_info`)
-			if err != nil {
-				return err
-			}
-			for _, l := range leases {
-				mac := ""
-				if len(l.MAC) > 0 {
-					mac = macText(l.MAC)
-					if _, err := del.ExecContext(sctx, mac, l.Segment, l.IP.String()); err != nil {
+				if err != nil {
+					return err
+				}
+				for _, l := range leases {
+					mac := ""
+					if len(l.MAC) > 0 {
+						mac = macText(l.MAC)
+						if _, err := del.ExecContext(sctx, mac, l.Segment, l.IP.String()); err != nil {
+							return err
+						}
+					}
+					if _, err := up.ExecContext(sctx, l.Segment, l.IP.String(), mac, l.ClientID, l.Hostname, l.State,
+						formatTime(l.Start), formatTime(l.Expires), addrText(l.Relay), l.RelayInfo); err != nil {
 						return err
 					}
 				}
-				if _, err := up.ExecContext(sctx, l.Segment, l.IP.String(), mac, l.ClientID, l.Hostname, l.State,
-					formatTime(l.Start), formatTime(l.Expires), addrText(l.Relay), l.RelayInfo); err != nil {
-					return err
-				}
 			}
-		}
-		if len(devices) > 0 {
-			up, err := s.txPrepared(ctx, tx, stmtDeviceSighting, `INSERT INTO devices
+			if len(devices) > 0 {
+				up, err := s.txPrepared(ctx, tx, stmtDeviceSighting, `INSERT INTO devices
 				(mac, first_seen, last_seen, segment, ip, hostname, vendor_class, fingerprint, os, manufacturer, randomised)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (mac) DO UPDATE SET `+deviceSightingSet)
-			if err != nil {
-				return err
-			}
-			for _, d := range devices {
-				if _, err := up.ExecContext(sctx, macText(d.MAC), formatTime(d.FirstSeen), formatTime(d.LastSeen), d.Segment,
-					addrText(d.IP), d.Hostname, d.VendorClass, d.Fingerprint, d.OS, d.Manufacturer, d.Randomised); err != nil {
+				if err != nil {
 					return err
 				}
+				for _, d := range devices {
+					if _, err := up.ExecContext(sctx, macText(d.MAC), formatTime(d.FirstSeen), formatTime(d.LastSeen), d.Segment,
+						addrText(d.IP), d.Hostname, d.VendorClass, d.Fingerprint, d.OS, d.Manufacturer, d.Randomised); err != nil {
+						return err
+					}
+				}
+				return s.evictDevicesTx(sctx, tx)
 			}
-			return s.evictDevicesTx(sctx, tx)
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("store: save %d leases, %d devices: %w", len(leases), len(devices), err)
 	}
@@ -488,6 +472,27 @@ func (s *Store) Unreserve(ctx context.Context, actor, segment string, mac net.Ha
 	})
 	if err != nil {
 		return fmt.Errorf("store: unreserve %s on %s: %w", m, segment, err)
+	}
+	return nil
+}
+
+// checkDHCP refuses, before any is written, a lease without a segment, an
+// IPv4 address or a known state, and a device without a MAC.
+func checkDHCP(leases []DHCPLease, devices []Device) error {
+	for _, l := range leases {
+		if l.Segment == "" || !l.IP.Is4() {
+			return fmt.Errorf("lease %q %v: needs a segment and an IPv4 address", l.Segment, l.IP)
+		}
+		switch l.State {
+		case "bound", "released", "declined":
+		default:
+			return fmt.Errorf("lease %s %v: state %q", l.Segment, l.IP, l.State)
+		}
+	}
+	for _, d := range devices {
+		if len(d.MAC) == 0 {
+			return fmt.Errorf("device without a MAC")
+		}
 	}
 	return nil
 }

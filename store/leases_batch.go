@@ -285,10 +285,13 @@ func dhcpDeviceRows(b []byte, devices []Device) []byte {
 }
 
 // saveDHCPBatched is SaveDHCP's transaction body for a batchable batch
-// (already validated): at most three statements, one argument each. The
-// caller holds s.dhcpArgs.mu.
+// (already checked): at most three statements, one argument each, built
+// in s.dhcpArgs, which is held until the last has run (the driver reads
+// the argument while its statement runs).
 func (s *Store) saveDHCPBatched(ctx, sctx context.Context, tx *sql.Tx, leases []DHCPLease, devices []Device) error {
 	a := &s.dhcpArgs
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if len(leases) > 0 {
 		up, err := s.txPrepared(ctx, tx, stmtLeaseUpsertMany, leaseUpsertManyQuery)
 		if err != nil {
