@@ -7,8 +7,9 @@
 // shared secret per client), BlastRADIUS-safe Message-Authenticator handling
 // (CVE-2024-3596: required and verified on every Access-Request, first in
 // every Access-Accept/Reject/Challenge we send), a proxied request's
-// Proxy-State copied in order into its reply (RFC 2865 5.33), the duplicate cache, the
-// bound on requests in flight, the delayed Access-Reject, Status-Server
+// Proxy-State copied in order into its reply (RFC 2865 5.33), the
+// duplicate cache, the bound on requests in flight, the delayed
+// Access-Reject, Status-Server
 // (RFC 5997), MAC authentication (MAB), PAP and EAP (WPA-Enterprise; the
 // EAP methods themselves are package radius/eap's) decisions, VLAN assignment
 // from the SSID's segment, personal Wi-Fi keys (sealed with the site key),
