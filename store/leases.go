@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -104,70 +105,75 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 	// batch is never committed after its caller gave up on it; only a
 	// statement already running finishes first, and these take microseconds.
 	sctx := context.WithoutCancel(ctx)
-	batched := batchable(leases, devices)
 	err := checkDHCP(leases, devices)
 	if err == nil {
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			if batched {
-				if err := s.saveDHCPBatched(ctx, sctx, tx, leases, devices); err != nil {
-					return err
-				}
-				if len(devices) > 0 {
-					return s.evictDevicesTx(sctx, tx)
-				}
-				return nil
+			var err error
+			if batchable(leases, devices) {
+				err = s.saveDHCPBatched(ctx, sctx, tx, leases, devices)
+			} else {
+				err = s.saveDHCPRows(ctx, sctx, tx, leases, devices)
 			}
-			// Text that JSON would have to escape: a statement per row.
-			if len(leases) > 0 {
-				del, err := s.txPrepared(ctx, tx, stmtLeaseMove, leaseMoveQuery)
-				if err != nil {
-					return err
-				}
-				up, err := s.txPrepared(ctx, tx, stmtLeaseUpsert, `INSERT INTO dhcp_leases
-				(segment, ip, mac, client_id, hostname, state, start_at, expires_at, relay, relay_info)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (segment, ip) DO UPDATE SET
-				mac = excluded.mac, client_id = excluded.client_id, hostname = excluded.hostname,
-				state = excluded.state, start_at = excluded.start_at, expires_at = excluded.expires_at,
-				relay = excluded.relay, relay_info = excluded.relay_info`)
-				if err != nil {
-					return err
-				}
-				for _, l := range leases {
-					mac := ""
-					if len(l.MAC) > 0 {
-						mac = macText(l.MAC)
-						if _, err := del.ExecContext(sctx, mac, l.Segment, l.IP.String()); err != nil {
-							return err
-						}
-					}
-					if _, err := up.ExecContext(sctx, l.Segment, l.IP.String(), mac, l.ClientID, l.Hostname, l.State,
-						formatTime(l.Start), formatTime(l.Expires), addrText(l.Relay), l.RelayInfo); err != nil {
-						return err
-					}
-				}
+			if err != nil || len(devices) == 0 {
+				return err
 			}
-			if len(devices) > 0 {
-				up, err := s.txPrepared(ctx, tx, stmtDeviceSighting, `INSERT INTO devices
-				(mac, first_seen, last_seen, segment, ip, hostname, vendor_class, fingerprint, os, manufacturer, randomised)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (mac) DO UPDATE SET `+deviceSightingSet)
-				if err != nil {
-					return err
-				}
-				for _, d := range devices {
-					if _, err := up.ExecContext(sctx, macText(d.MAC), formatTime(d.FirstSeen), formatTime(d.LastSeen), d.Segment,
-						addrText(d.IP), d.Hostname, d.VendorClass, d.Fingerprint, d.OS, d.Manufacturer, d.Randomised); err != nil {
-						return err
-					}
-				}
-				return s.evictDevicesTx(sctx, tx)
-			}
-			return nil
+			return s.evictDevicesTx(sctx, tx)
 		})
 	}
 	if err != nil {
 		return fmt.Errorf("store: save %d leases, %d devices: %w", len(leases), len(devices), err)
+	}
+	return nil
+}
+
+// saveDHCPRows is SaveDHCP's transaction body for a batch whose text JSON
+// would have to escape (already checked): a statement per row, where
+// saveDHCPBatched has one per table.
+func (s *Store) saveDHCPRows(ctx, sctx context.Context, tx *sql.Tx, leases []DHCPLease, devices []Device) error {
+	if len(leases) > 0 {
+		del, err := s.txPrepared(ctx, tx, stmtLeaseMove, leaseMoveQuery)
+		if err != nil {
+			return err
+		}
+		up, err := s.txPrepared(ctx, tx, stmtLeaseUpsert, `INSERT INTO dhcp_leases
+			(segment, ip, mac, client_id, hostname, state, start_at, expires_at, relay, relay_info)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (segment, ip) DO UPDATE SET
+			mac = excluded.mac, client_id = excluded.client_id, hostname = excluded.hostname,
+			state = excluded.state, start_at = excluded.start_at, expires_at = excluded.expires_at,
+			relay = excluded.relay, relay_info = excluded.relay_info`)
+		if err != nil {
+			return err
+		}
+		for _, l := range leases {
+			mac := ""
+			if len(l.MAC) > 0 {
+				mac = macText(l.MAC)
+				if _, err := del.ExecContext(sctx, mac, l.Segment, l.IP.String()); err != nil {
+					return err
+				}
+			}
+			if _, err := up.ExecContext(sctx, l.Segment, l.IP.String(), mac, l.ClientID, l.Hostname, l.State,
+				formatTime(l.Start), formatTime(l.Expires), addrText(l.Relay), l.RelayInfo); err != nil {
+				return err
+			}
+		}
+	}
+	if len(devices) == 0 {
+		return nil
+	}
+	up, err := s.txPrepared(ctx, tx, stmtDeviceSighting, `INSERT INTO devices
+		(mac, first_seen, last_seen, segment, ip, hostname, vendor_class, fingerprint, os, manufacturer, randomised)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (mac) DO UPDATE SET `+deviceSightingSet)
+	if err != nil {
+		return err
+	}
+	for _, d := range devices {
+		if _, err := up.ExecContext(sctx, macText(d.MAC), formatTime(d.FirstSeen), formatTime(d.LastSeen), d.Segment,
+			addrText(d.IP), d.Hostname, d.VendorClass, d.Fingerprint, d.OS, d.Manufacturer, d.Randomised); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -491,7 +497,7 @@ func checkDHCP(leases []DHCPLease, devices []Device) error {
 	}
 	for _, d := range devices {
 		if len(d.MAC) == 0 {
-			return fmt.Errorf("device without a MAC")
+			return errors.New("device without a MAC")
 		}
 	}
 	return nil
