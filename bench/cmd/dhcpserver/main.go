@@ -49,6 +49,7 @@ func run() error {
 	status := flag.String("status", "", "file to write counters to on SIGUSR1 and at exit")
 	lease := flag.Duration("lease", time.Hour, "lease time")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	journalProbe := flag.Bool("journal-probe", false, "measurement only, NOT durable across a crash: ACK once a batch is fdatasynced to a journal file beside -db, write SQLite behind it (journal.go)")
 	// The flood limits stay on (checked on every packet) but are raised
 	// above what perfdhcp sends: every request comes from one relay
 	// address and most from MACs never seen before, which a school's
@@ -114,6 +115,29 @@ func run() error {
 		return err
 	}
 	defer st.Close()
+	var leaseStore dhcp.LeaseStore = dhcp.NewSQLStore(st)
+	if *journalProbe {
+		j, err := newJournalStore(leaseStore, *db+"-probe-journal", log)
+		if err != nil {
+			return err
+		}
+		jctx, jstop := context.WithCancel(context.Background())
+		jdone := make(chan struct{})
+		go func() {
+			defer close(jdone)
+			j.run(jctx)
+		}()
+		// Runs after the server has stopped (deferred later, so earlier),
+		// and before the store closes.
+		defer func() {
+			jstop()
+			<-jdone
+			if n := j.failed.Load(); n > 0 {
+				fmt.Fprintf(os.Stderr, "dhcpserver: journal probe: %d database writes failed\n", n)
+			}
+		}()
+		leaseStore = j
+	}
 	seg, relayIfaces := *iface, []string(nil)
 	if *relayOnly {
 		// Relayed requests are accepted on relay interfaces only; the
@@ -125,7 +149,7 @@ func run() error {
 			RangeStart: first, RangeEnd: last, Lease: *lease, NewDevicesPerMinute: *newPerMin}},
 		PacketsPerSecond: *pps,
 		MaxInFlight:      *maxInFlight,
-		Store:            dhcp.NewSQLStore(st),
+		Store:            leaseStore,
 		TrustedRelays:    relays,
 		RelayInterfaces:  relayIfaces,
 		Logger:           log,
