@@ -127,8 +127,9 @@ func run() error {
 			defer close(jdone)
 			j.run(jctx)
 		}()
-		// Runs after the server has stopped (deferred later, so earlier),
-		// and before the store closes.
+		// Deferred after st.Close, so it runs first: the writes still
+		// behind the journal reach the store before it closes. run returns
+		// only after srv.Run has, so nothing is journalled after this.
 		defer func() {
 			jstop()
 			<-jdone
