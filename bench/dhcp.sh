@@ -455,6 +455,9 @@ drops() {
 	# The deployed daemon's, logged on SIGUSR2 after the pass.
 	sed 's/^/  stages: daemon /' "$tmp/daemon$1.stages" 2>/dev/null || true
 }
+if [ "$JOURNAL_PROBE" = 1 ]; then
+	echo "JOURNAL_PROBE=1: the gatehouse rows below are the journal probe (dhcpserver -journal-probe), not the product"
+fi
 if [ -n "$lat" ]; then
 	table _lat "$P99_RATE" "$P99_DURATION"
 	drops _lat

@@ -37,9 +37,10 @@ type journalStore struct {
 	log    *slog.Logger
 }
 
+// journalBatch is one batch as journalled (JSON) and as handed to run.
 type journalBatch struct {
-	leases  []dhcp.Lease
-	devices []dhcp.Device
+	Leases  []dhcp.Lease
+	Devices []dhcp.Device
 }
 
 // journalRing is the journal file's size: written once with zeros at
@@ -70,7 +71,7 @@ func newJournalStore(inner dhcp.LeaseStore, path string, log *slog.Logger) (*jou
 // SaveBatch returns once the batch is in the journal and fdatasynced; the
 // database write follows in run.
 func (j *journalStore) SaveBatch(ctx context.Context, leases []dhcp.Lease, devices []dhcp.Device) error {
-	rec, err := json.Marshal(journalRecord{Leases: leases, Devices: devices})
+	rec, err := json.Marshal(journalBatch{Leases: leases, Devices: devices})
 	if err != nil {
 		return fmt.Errorf("journal probe: encode: %w", err)
 	}
@@ -85,18 +86,13 @@ func (j *journalStore) SaveBatch(ctx context.Context, leases []dhcp.Lease, devic
 		return fmt.Errorf("journal probe: fdatasync: %w", err)
 	}
 	// The committer reuses its slices once SaveBatch returns.
-	b := journalBatch{leases: slices.Clone(leases), devices: slices.Clone(devices)}
+	b := journalBatch{Leases: slices.Clone(leases), Devices: slices.Clone(devices)}
 	select {
 	case j.behind <- b:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-type journalRecord struct {
-	Leases  []dhcp.Lease
-	Devices []dhcp.Device
 }
 
 // run writes journalled batches to the wrapped store, behindFor's worth
@@ -116,8 +112,8 @@ func (j *journalStore) run(ctx context.Context) {
 		for {
 			select {
 			case more := <-j.behind:
-				b.leases = append(b.leases, more.leases...)
-				b.devices = append(b.devices, more.devices...)
+				b.Leases = append(b.Leases, more.Leases...)
+				b.Devices = append(b.Devices, more.Devices...)
 			case <-t.C:
 				break gather
 			case <-ctx.Done():
@@ -143,8 +139,8 @@ func (j *journalStore) drain() {
 func (j *journalStore) write(b journalBatch) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := j.LeaseStore.SaveBatch(ctx, b.leases, b.devices); err != nil {
+	if err := j.LeaseStore.SaveBatch(ctx, b.Leases, b.Devices); err != nil {
 		j.failed.Add(1)
-		j.log.Error("journal probe: database write behind the journal", "leases", len(b.leases), "err", err)
+		j.log.Error("journal probe: database write behind the journal", "leases", len(b.Leases), "err", err)
 	}
 }
