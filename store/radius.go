@@ -772,6 +772,7 @@ const (
 	stmtRedeemAcceptance
 	stmtAttemptBump
 	stmtAttemptInsert
+	stmtEvictDevices
 	numStmts
 )
 
