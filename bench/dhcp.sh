@@ -38,7 +38,11 @@
 # Both are compared with the same Kea run; the daemon's memory is the whole
 # daemon's, shown but not judged against Kea's. Kea's memfile appends
 # leases to a CSV file without an fsync per lease, so the two do not promise
-# the same durability; the figures are what each ships with.
+# the same durability; the figures are what each ships with. Each table's
+# "flushes" column says so in figures: the fsync and fdatasync calls the
+# server process made during the pass (`perf stat` on the syscall
+# tracepoints, when perf is installed: build/deps bench installs it),
+# beside the ACKs it sent.
 #
 # perfdhcp always acts as a relay (giaddr = its own address), so both servers
 # are told to trust it: Gatehouse by -trusted-relays, Kea by serving the
@@ -276,11 +280,24 @@ perf_pass() {
 	k0=$(udp_drops "$pid")
 	c0=$(ns_udp_drops "$ns")
 	t0=$(cpu_ticks "$pid")
+	# The server's flushes (fsync, fdatasync) during the pass: counted on
+	# the syscall tracepoints for the process and the threads it starts.
+	local syncs=""
+	rm -f "$tmp/$name.syncs"
+	if command -v perf >/dev/null; then
+		timeout -s INT $((secs + 60)) perf stat -x, -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync \
+			-p "$pid" -o "$tmp/$name.syncs" >/dev/null 2>&1 &
+		syncs=$!
+	fi
 	# perfdhcp exits 3 when some exchanges did not complete; under
 	# overload that is expected, and the counts say how many.
 	timeout $((secs + 30)) ip netns exec "$ns" perfdhcp -4 -l "$relay" -r "$rate" -R "$clients" \
 		-p "$secs" -x t "$@" "$server" >"$tmp/$name.perf" 2>&1 || [ $? = 3 ]
 	echo $(($(cpu_ticks "$pid") - t0)) >"$tmp/$name.cpu"
+	if [ -n "$syncs" ]; then
+		kill -INT "$syncs" 2>/dev/null || true
+		wait "$syncs" 2>/dev/null || true
+	fi
 	echo $(($(udp_drops "$pid") - k0)) >"$tmp/$name.kdrop"
 	echo $(($(ns_udp_drops "$ns") - c0)) >"$tmp/$name.cdrop"
 	gh_counters "$pid" >"$tmp/$name.ctr1"
@@ -428,15 +445,22 @@ hz=$(getconf CLK_TCK)
 cpu_per_lease() {
 	awk -v t="$(cat "$tmp/$1.cpu")" -v a="$(val "$1_acks")" -v hz="$hz" 'BEGIN { if (a > 0) printf "%.3f", t * 1000 / hz / a; else print "n/a" }'
 }
+# flushes NAME: the fsync and fdatasync calls the server made during the
+# pass NAME ("n/a" without perf, or when perf could not count them).
+flushes() {
+	awk -F, '$3 ~ /^syscalls:sys_enter_f(data)?sync$/ && $1 ~ /^[0-9]+$/ { n += $1; k++ } END { print (k == 2 ? n : "n/a") }' \
+		"$tmp/$1.syncs" 2>/dev/null || echo n/a
+}
 # table SUFFIX RATE SECONDS: one pass's figures for every server.
 table() {
 	echo "offered $2 exchanges/s for $3 s:"
-	printf '%-10s %12s %10s %10s %14s %14s %14s %14s %12s\n' server leases/s discovers acks "DO p50" "DO p99" "RA p50" "RA p99" "CPU ms/lease"
+	printf '%-10s %12s %10s %10s %14s %14s %14s %14s %12s %8s\n' server leases/s discovers acks "DO p50" "DO p99" "RA p50" "RA p99" "CPU ms/lease" flushes
 	for s in $servers; do
 		local n=$s$1
-		printf '%-10s %12s %10s %10s %14s %14s %14s %14s %12s\n' "$s" "$(val ${n}_leases_per_s)" "$(val ${n}_discovers)" "$(val ${n}_acks)" \
-			"$(pct "$tmp/$n.do" 50)" "$(pct "$tmp/$n.do" 99)" "$(pct "$tmp/$n.ra" 50)" "$(pct "$tmp/$n.ra" 99)" "$(cpu_per_lease "$n")"
+		printf '%-10s %12s %10s %10s %14s %14s %14s %14s %12s %8s\n' "$s" "$(val ${n}_leases_per_s)" "$(val ${n}_discovers)" "$(val ${n}_acks)" \
+			"$(pct "$tmp/$n.do" 50)" "$(pct "$tmp/$n.do" 99)" "$(pct "$tmp/$n.ra" 50)" "$(pct "$tmp/$n.ra" 99)" "$(cpu_per_lease "$n")" "$(flushes "$n")"
 	done
+	echo "  flushes: fsync + fdatasync calls of the server process during the pass (0: no ACK waited for its lease to reach the disk)"
 }
 # drops SUFFIX: where each server's unanswered exchanges went: perfdhcp's
 # count of unanswered DISCOVERs and REQUESTs, the kernel's receive-buffer
