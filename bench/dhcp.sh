@@ -282,6 +282,8 @@ perf_pass() {
 	t0=$(cpu_ticks "$pid")
 	# The server's flushes (fsync, fdatasync) during the pass: counted on
 	# the syscall tracepoints for the process and the threads it starts.
+	# perf attaches as perfdhcp starts, so the count may miss the pass's
+	# first milliseconds: a lower bound, and 0 is still none.
 	local syncs=""
 	rm -f "$tmp/$name.syncs"
 	if command -v perf >/dev/null; then

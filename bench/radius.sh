@@ -41,8 +41,9 @@
 #   COUNT      MAB requests per server (default 20000)
 #   PAP_COUNT  PAP users, each logging in once in pap-cold (default 200)
 #   PAP_REPEAT how many times each re-authenticates in pap (default 100:
-#              with 25, Gatehouse's 5,000 answers took 7 ticks of CPU
-#              time, so one tick more or less moved the ratio by 0.07)
+#              a load of seconds, not a few milliseconds of CPU that a
+#              timer interrupt or the 10 ms ticks of the fallback (load)
+#              would move by whole per cents)
 #   LAT_COUNT  requests per latency run (default 5000)
 #   PARALLEL   requests in flight (default 64)
 #   DEVICES    approved devices seeded in both (default 1000)
@@ -134,7 +135,7 @@ awk -v n="$PAP_COUNT" 'BEGIN {
 	}
 }' > "$tmp/pap-cold.txt"
 # The re-authentications: the same users, the same order, PAP_REPEAT times
-# (enough requests for /proc's 10 ms CPU ticks to resolve).
+# (enough requests for a CPU figure of whole seconds' load; see PAP_REPEAT).
 for ((r = 0; r < PAP_REPEAT; r++)); do cat "$tmp/pap-cold.txt"; done > "$tmp/pap.txt"
 
 # FreeRADIUS: a copy of the packaged configuration with only what the
