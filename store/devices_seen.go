@@ -53,11 +53,9 @@ func (s *Store) evictDevicesTx(ctx context.Context, tx *sql.Tx) error {
 	// server's CPU per lease (bench/dhcp.sh at 3,000/s: 0.262 -> 0.257
 	// ms, three alternating pairs). device_count is kept by triggers
 	// (migration 0021), so the bound costs no COUNT(*); at or under it
-	// the LIMIT is 0 and SQLite stops before reading a device (with
-	// 40,000 devices the DELETE took no user CPU in sqlite3's .timer, the
-	// same subquery without the LIMIT 22 ms); a negative LIMIT would mean
-	// none, hence max. Prepared once, as the commit's other statements
-	// are.
+	// the LIMIT is 0, which SQLite tests before the subquery's loop, so
+	// no device is read; a negative LIMIT would mean none, hence max.
+	// Prepared once, as the commit's other statements are.
 	evict, err := s.txPrepared(ctx, tx, stmtEvictDevices, evictDevicesQuery)
 	if err != nil {
 		return err
