@@ -100,10 +100,10 @@ func (s *Store) SaveDHCP(ctx context.Context, leases []DHCPLease, devices []Devi
 	// start and two switches per statement cost more than the statement
 	// (a batch is three statements, or three a lease when its text would
 	// need a JSON escape: leases_batch.go).
-	// ctx still bounds the wait for the write lock (inTx), and its end
-	// still rolls the transaction back (database/sql watches it), so a
-	// batch is never committed after its caller gave up on it; only a
-	// statement already running finishes first, and these take microseconds.
+	// ctx still bounds the wait for the write lock, and inTx rolls the
+	// transaction back if ctx ended before the commit, so a batch is never
+	// committed after its caller gave up on it; the statements finish
+	// first, and these take microseconds.
 	sctx := context.WithoutCancel(ctx)
 	err := checkDHCP(leases, devices)
 	if err == nil {
