@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -28,6 +31,11 @@ func TestChangeWatchSeesEveryCommit(t *testing.T) {
 		defer s.watch.mu.Unlock()
 		return s.watch.logReads
 	}
+	versionReads := func() int {
+		s.watch.mu.Lock()
+		defer s.watch.mu.Unlock()
+		return s.watch.versionReads
+	}
 	latest := func() int64 {
 		t.Helper()
 		g, err := s.LatestChange(ctx)
@@ -37,7 +45,8 @@ func TestChangeWatchSeesEveryCommit(t *testing.T) {
 		return g
 	}
 	g := latest()
-	before := reads()
+	latest() // the WAL index is opened after the first read made the -shm file
+	before, beforeVersion := reads(), versionReads()
 	for range 3 {
 		if got := latest(); got != g {
 			t.Fatalf("nothing committed: latest %d, then %d", g, got)
@@ -45,6 +54,16 @@ func TestChangeWatchSeesEveryCommit(t *testing.T) {
 	}
 	if n := reads() - before; n != 0 {
 		t.Errorf("nothing committed: the log was read %d times more; want 0", n)
+	}
+	if n := versionReads() - beforeVersion; n != 0 {
+		t.Errorf("nothing committed: data_version was read %d times more; want 0 (the WAL index's header stands for it)", n)
+	}
+	// Past walTrust the header alone is not trusted.
+	s.watch.mu.Lock()
+	s.watch.walAt = s.watch.walAt.Add(-walTrust)
+	s.watch.mu.Unlock()
+	if got := latest(); got != g || versionReads() != beforeVersion+1 {
+		t.Errorf("walTrust after the last data_version: latest %d (want %d), data_version read %d times more (want 1)", got, g, versionReads()-beforeVersion)
 	}
 
 	// Each writer in turn, many times: the read right after the commit
@@ -61,12 +80,23 @@ func TestChangeWatchSeesEveryCommit(t *testing.T) {
 			_, err := other.db.ExecContext(ctx, `UPDATE devices SET name = ? WHERE mac = '02:00:00:00:00:00'`, fmt.Sprint("renamed ", i))
 			return err
 		}},
+		{"another process", func(i int) error {
+			// The test binary again, as TestChangeWatchChild: SQLite
+			// in another process writes the -shm file through its own
+			// mapping, as `gatehouse device approve` does.
+			cmd := exec.Command(os.Args[0], "-test.run=^TestChangeWatchChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), changeWatchChildEnv+"="+path, changeWatchChildEnv+"_N="+fmt.Sprint(i))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		}},
 		{"this Store", func(i int) error {
 			mac := net.HardwareAddr{2, 0, 0, 1, byte(i >> 8), byte(i)}
 			return s.ApproveDevice(ctx, "nm", mac, "staff", "Tablet", now)
 		}},
 	}
-	for i := range 60 {
+	for i := range 40 {
 		w := writers[i%len(writers)]
 		if err := w.write(i); err != nil {
 			t.Fatalf("%s: %v", w.name, err)
@@ -92,6 +122,31 @@ func TestChangeWatchSeesEveryCommit(t *testing.T) {
 	}
 	if n := reads() - before; n != 1 {
 		t.Errorf("after an unrelated commit: the log was read %d times; want 1", n)
+	}
+}
+
+const changeWatchChildEnv = "GATEHOUSE_STORE_CHANGEWATCH_CHILD_DB"
+
+// TestChangeWatchChild is TestChangeWatchSeesEveryCommit's writer in
+// another process. Run normally it does nothing.
+func TestChangeWatchChild(t *testing.T) {
+	path := os.Getenv(changeWatchChildEnv)
+	if path == "" {
+		t.Skip("only runs as the child of TestChangeWatchSeesEveryCommit")
+	}
+	i, err := strconv.Atoi(os.Getenv(changeWatchChildEnv + "_N"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mac := net.HardwareAddr{2, 0, 0, 2, byte(i >> 8), byte(i)}
+	if err := s.ApproveDevice(ctx, "cli", mac, "staff", "Phone", time.Now()); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -177,6 +177,7 @@ func openDB(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	s := &Store{db: db, path: abs, writeSem: make(chan struct{}, 1)}
+	s.watch.path = abs
 	if err := s.checkPragmas(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
@@ -220,7 +221,9 @@ func (s *Store) Close() error {
 		}
 	}
 	s.stmtMu.Unlock()
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	s.watch.closeWAL() // after the database: changewatch.go
+	if err != nil {
 		return fmt.Errorf("store: close %s: %w", s.path, err)
 	}
 	return nil
