@@ -46,10 +46,10 @@ import (
 // (re-authentications write nothing): there a cgo call every 5 ms woke the
 // Go runtime's monitor thread (sysmon) from its sleep each time, and it
 // then polled every 20 us for a while, a thread switch each: 6.7% of the
-// daemon's CPU in a PAP load (bench/radius.sh, PERF), 0.3% once the call
+// daemon's CPU in a PAP load (bench/radius.sh, PERF), 0.4% once the call
 // stopped. The header is trusted for walTrust at most after a data_version
 // read: the bound on a change it could miss (a -shm file SQLite made again
-// while this process held none of its connections, see walIndex.current).
+// while this process held none of its connections, see walIndex.replaced).
 type changeWatch struct {
 	path    string // the database file, for its -shm file
 	mu      sync.Mutex
@@ -145,7 +145,7 @@ func (w *changeWatch) followWAL() {
 		w.wal = openWALIndex(w.path)
 		return
 	}
-	if _, replaced := w.wal.current(w.path); replaced {
+	if w.wal.replaced(w.path) {
 		w.wal.close()
 		w.wal = openWALIndex(w.path)
 	}

@@ -26,7 +26,7 @@ import (
 // commit has not yet returned to its writer.
 //
 // The file is opened once and closed only after the database is
-// (Store.Close), or once SQLite has made another (current): SQLite holds
+// (Store.Close), or once SQLite has made another (replaced): SQLite holds
 // POSIX record locks on it, which the kernel drops for the whole process
 // when any descriptor of the file is closed. A read is one pread through
 // RawSyscall, which does not enter the scheduler's system call state (an
@@ -69,19 +69,18 @@ func (x *walIndex) header() (h [walHeaderLen]byte, ok bool) {
 	return h, errno == 0 && n == walHeaderLen
 }
 
-// current reports whether dbPath's -shm file is the one x reads, and
-// whether x may be closed for another: only when the path now names a
-// different file, which SQLite's connections (this process's included)
-// have moved to. SQLite removes the file only with the WAL, once the last
-// connection of every process closes, and this process's pool keeps its
-// connections, so a different file is not expected; the watch checks at
-// each read of data_version all the same.
-func (x *walIndex) current(dbPath string) (same, replaced bool) {
+// replaced reports whether dbPath's -shm file is now another file than
+// the one x reads, which SQLite's connections (this process's included)
+// have moved to, so that x may be closed for it. SQLite removes the file
+// only with the WAL, once the last connection of every process closes,
+// and this process's pool keeps its connections, so this is not expected;
+// the watch checks at each read of data_version all the same.
+func (x *walIndex) replaced(dbPath string) bool {
 	if x == nil || x.ino == 0 {
-		return false, false
+		return false
 	}
 	ino, ok := inode(os.Stat(dbPath + "-shm"))
-	return ok && ino == x.ino, ok && ino != x.ino
+	return ok && ino != x.ino
 }
 
 func inode(fi os.FileInfo, err error) (uint64, bool) {

@@ -12,6 +12,6 @@ func openWALIndex(string) *walIndex { return nil }
 
 func (*walIndex) header() (h [walHeaderLen]byte, ok bool) { return h, false }
 
-func (*walIndex) current(string) (same, replaced bool) { return false, false }
+func (*walIndex) replaced(string) bool { return false }
 
 func (*walIndex) close() {}
