@@ -26,24 +26,9 @@ func TestChangeWatchSeesEveryCommit(t *testing.T) {
 	defer other.Close()
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-	reads := func() int {
-		s.watch.mu.Lock()
-		defer s.watch.mu.Unlock()
-		return s.watch.logReads
-	}
-	versionReads := func() int {
-		s.watch.mu.Lock()
-		defer s.watch.mu.Unlock()
-		return s.watch.versionReads
-	}
-	latest := func() int64 {
-		t.Helper()
-		g, err := s.LatestChange(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return g
-	}
+	reads := func() int { n, _ := watchReads(s); return n }
+	versionReads := func() int { _, n := watchReads(s); return n }
+	latest := func() int64 { t.Helper(); return latestChange(t, s) }
 	g := latest()
 	latest() // the WAL index is opened after the first read made the -shm file
 	before, beforeVersion := reads(), versionReads()
@@ -121,21 +106,9 @@ func TestChangeWatchSeesEveryCommit(t *testing.T) {
 // The writer is this test binary again (TestChangeWatchChild), so
 // build/cross skips it: an emulated ARM binary cannot exec itself.
 func TestChangeWatchSeesAnotherProcess(t *testing.T) {
-	ctx := context.Background()
 	s, path := openTemp(t)
-	latest := func() int64 {
-		t.Helper()
-		g, err := s.LatestChange(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return g
-	}
-	versionReads := func() int {
-		s.watch.mu.Lock()
-		defer s.watch.mu.Unlock()
-		return s.watch.versionReads
-	}
+	latest := func() int64 { t.Helper(); return latestChange(t, s) }
+	versionReads := func() int { _, n := watchReads(s); return n }
 	g := latest()
 	for i := range 5 {
 		latest() // the header read, the WAL index opened on the first
@@ -154,6 +127,24 @@ func TestChangeWatchSeesAnotherProcess(t *testing.T) {
 		}
 		g = got
 	}
+}
+
+// latestChange is s.LatestChange, failing t on an error.
+func latestChange(t *testing.T, s *Store) int64 {
+	t.Helper()
+	g, err := s.LatestChange(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// watchReads is how many times s's change watch has read a log and
+// data_version.
+func watchReads(s *Store) (logs, versions int) {
+	s.watch.mu.Lock()
+	defer s.watch.mu.Unlock()
+	return s.watch.logReads, s.watch.versionReads
 }
 
 const changeWatchChildEnv = "GATEHOUSE_STORE_CHANGEWATCH_CHILD_DB"
